@@ -1,0 +1,131 @@
+# jsmcp build. Plain GNU make, wildcard-driven so that adding a .c file to a
+# module directory needs no Makefile change.
+#
+#   make              release-ish build in build/        (-O2 -g)
+#   make SAN=1        ASan+UBSan build in build/san/    (what `make test` uses)
+#   make BUILD=dir    any other build directory (parallel developers use their own)
+#   make test         dependencies, sanitizer build, real PostgreSQL/Redis, all tests
+#   make demo / stop  the whole local stack under run/
+#   make bench        benchmarks (figures go to BENCHMARKS.md by hand)
+#
+# Layout: common/*.c -> libcommon.a; <bin-dir>/*.c -> one binary per dir
+# (main.c holds main(); the other objects are also linked into that dir's
+# unit tests). tests/unit/<dir>/test_*.c -> one Criterion binary each.
+
+SAN ?= 0
+ifeq ($(SAN),1)
+BUILD ?= build/san
+OPT ?= -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+else
+BUILD ?= build
+OPT ?= -O2 -g
+endif
+
+CC ?= cc
+PKGS := libuv libpq hiredis libcurl jansson libsodium
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+LLHTTP_SRC ?= /usr/share/llhttp
+LLHTTP_INC ?= /usr/share/include/llhttp
+
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+	-Wformat=2 -Wstrict-prototypes -Wmissing-prototypes -Wno-format-nonliteral
+CPPFLAGS := -Icommon -I$(LLHTTP_INC) $(PKG_CFLAGS) -MMD -MP
+CFLAGS := $(CFLAGS_BASE) $(OPT) $(EXTRA_CFLAGS)
+LDFLAGS := $(OPT) $(EXTRA_LDFLAGS)
+LDLIBS := $(PKG_LIBS) -lm
+
+BINDIRS := api worker sandbox
+COMMON_SRC := $(wildcard common/*.c)
+COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
+LLHTTP_OBJ := $(BUILD)/obj/llhttp/api.o $(BUILD)/obj/llhttp/http.o $(BUILD)/obj/llhttp/llhttp.o
+LIBCOMMON := $(BUILD)/libcommon.a
+
+# Per binary-directory objects, with and without main.o
+define bindir_vars
+$(1)_SRC := $$(wildcard $(1)/*.c)
+$(1)_OBJ := $$($(1)_SRC:%.c=$(BUILD)/obj/%.o)
+$(1)_LIBOBJ := $$(filter-out $(BUILD)/obj/$(1)/main.o,$$($(1)_OBJ))
+endef
+$(foreach d,$(BINDIRS),$(eval $(call bindir_vars,$(d))))
+
+# A binary exists once its directory has a main.c (parts land issue by issue).
+BIN_api := jsmcp-api
+BIN_worker := jsmcp-worker
+BIN_sandbox := jsm-sandbox
+BINS := $(foreach d,$(BINDIRS),$(if $(wildcard $(d)/main.c),$(BUILD)/$(BIN_$(d))))
+
+UNIT_SRC := $(wildcard tests/unit/*/test_*.c)
+UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRC))
+SUPPORT_SRC := $(wildcard tests/support/*.c)
+SUPPORT_OBJ := $(SUPPORT_SRC:%.c=$(BUILD)/obj/%.o)
+INTEG_SRC := $(wildcard tests/integration/test_*.c)
+INTEG_BIN := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(INTEG_SRC))
+BENCH_SRC := $(wildcard bench/*.c)
+BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+
+.PHONY: all tests test demo stop bench clean deps fuzz faults load
+all: $(BINS)
+tests: $(UNIT_BIN) $(INTEG_BIN)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+# llhttp is generated C from Debian's node-llhttp; compiled as is, without our warnings.
+$(BUILD)/obj/llhttp/%.o: $(LLHTTP_SRC)/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -I$(LLHTTP_INC) $(OPT) -w -c $< -o $@
+
+$(LIBCOMMON): $(COMMON_OBJ) $(LLHTTP_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/jsmcp-api: $(api_OBJ) $(LIBCOMMON)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/jsmcp-worker: $(worker_OBJ) $(LIBCOMMON)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/jsm-sandbox: $(sandbox_OBJ) $(LIBCOMMON)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Unit tests: tests/unit/<dir>/test_x.c links <dir>'s objects (minus main) + libcommon.
+.SECONDEXPANSION:
+$(BUILD)/tests/unit/%: tests/unit/%.c $$($$(firstword $$(subst /, ,$$*))_LIBOBJ) $(SUPPORT_OBJ) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests/support -I$(firstword $(subst /, ,$*)) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcriterion
+
+$(BUILD)/tests/integration/%: tests/integration/%.c $(SUPPORT_OBJ) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests/support $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcriterion
+
+$(BUILD)/bench/%: bench/%.c $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+deps:
+	@scripts/install-deps.sh
+
+# make test: install what is missing, build with sanitizers, run everything
+# against real PostgreSQL and Redis started in a temp dir (tests/run.sh).
+test: deps
+	$(MAKE) SAN=1 all tests
+	$(MAKE) all
+	tests/run.sh
+
+demo: deps all
+	scripts/demo.sh start
+
+stop:
+	scripts/demo.sh stop
+
+bench: deps all $(BENCH_BIN)
+	bench/run.sh
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# Fuzzing (issue 9): libFuzzer targets in fuzz/, FUZZ_SECONDS each (default 600).
+fuzz: deps
+	fuzz/run.sh

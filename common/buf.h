@@ -1,0 +1,43 @@
+/* buf: a growable byte buffer with a hard maximum size (curl's dynbuf idea).
+ *
+ * Every append either fits under `max` or fails with BUF_ETOOBIG and leaves
+ * the buffer empty and freed, so a caller can map it to 413/431 and stop.
+ * Small internal allocations abort on out-of-memory (see mem_*).
+ * The data is always NUL-terminated (not counted in len).
+ */
+#ifndef JSMCP_BUF_H
+#define JSMCP_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+#define BUF_ETOOBIG (-1)
+
+typedef struct buf_s {
+    char *data;
+    size_t len;
+    size_t cap;
+    size_t max;
+} buf_t;
+
+void buf_init(buf_t *b, size_t max);
+void buf_free(buf_t *b);
+void buf_reset(buf_t *b); /* len = 0, keeps memory */
+int buf_append(buf_t *b, const void *p, size_t n);
+int buf_append_str(buf_t *b, const char *s);
+int buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int buf_vprintf(buf_t *b, const char *fmt, va_list ap);
+/* Appends s as a JSON string literal with quotes and escapes. */
+int buf_append_json_str(buf_t *b, const char *s, size_t n);
+/* Takes ownership of the data (caller frees); the buffer is left empty. */
+char *buf_steal(buf_t *b, size_t *len);
+
+/* Allocation helpers that abort on OOM: for small internal sizes only. */
+void *mem_alloc(size_t n);
+void *mem_calloc(size_t n, size_t sz);
+void *mem_realloc(void *p, size_t n);
+char *mem_strdup(const char *s);
+char *mem_strndup(const char *s, size_t n);
+#define mem_free_null(p) do { free(p); (p) = NULL; } while (0)
+
+#endif

@@ -1,0 +1,531 @@
+/* httpc: see httpc.h for the contract.
+ *
+ * Design notes
+ * - One httpc_call_t per request, freed only in call_finish() after its
+ *   callback ran. Its easy handle goes back to a small free list (curl keeps
+ *   connections in the multi handle, not in the easy handle).
+ * - One sock_t per curl socket (uv_poll), created on the first
+ *   CURLMOPT_SOCKETFUNCTION call for that socket and freed in its uv_close
+ *   callback after CURL_POLL_REMOVE.
+ * - curl_multi_socket_action() is never called from inside a curl callback:
+ *   the timer callback from curl only (re)starts the uv timer; a timeout of 0
+ *   fires on the next loop turn.
+ * - Completed transfers are collected after every socket_action call
+ *   (check_done); user callbacks run there, outside of any curl call, so a
+ *   callback may start new requests.
+ */
+#include "httpc.h"
+
+#include <curl/curl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "buf.h"
+#include "log.h"
+
+#define HTTPC_EASY_POOL 64
+
+typedef struct httpc_call_s httpc_call_t;
+
+struct httpc_call_s {
+    httpc_t *c;
+    CURL *easy;
+    struct curl_slist *hdrs;
+    char *reqbody;
+    buf_t body;
+    buf_t head;
+    int too_big;
+    httpc_cb cb;
+    void *ud;
+    httpc_call_t *prev, *next;
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+typedef struct sock_s sock_t;
+struct sock_s {
+    uv_poll_t poll;
+    httpc_t *c;
+    curl_socket_t fd;
+    int closing;
+    sock_t *prev, *next;
+};
+
+struct httpc_s {
+    uv_loop_t *loop;
+    CURLM *multi;
+    uv_timer_t timer;
+    httpc_config_t cfg;
+    httpc_call_t *calls;
+    size_t ncalls;
+    CURL *pool[HTTPC_EASY_POOL];
+    size_t npool;
+    sock_t *socks;       /* polls not yet closing */
+    size_t open_handles; /* timer + polls not yet closed */
+    int closing;
+    uint64_t connects;
+    void (*done)(void *);
+    void *done_arg;
+};
+
+static int curl_inited;
+
+static void on_sock_closed(uv_handle_t *h);
+
+void httpc_config_defaults(httpc_config_t *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->connect_timeout_ms = 5000;
+    cfg->timeout_ms = 30000;
+    cfg->max_response_bytes = 8u << 20;
+    cfg->max_header_bytes = 64u << 10;
+    cfg->max_host_connections = 64;
+    cfg->max_total_connections = 512;
+    cfg->max_inflight = 20000;
+    cfg->user_agent = "jsmcp/1";
+}
+
+size_t httpc_inflight(const httpc_t *c)
+{
+    return c->ncalls;
+}
+
+uint64_t httpc_connects(const httpc_t *c)
+{
+    return c->connects;
+}
+
+/* ------------------------------------------------------------ call lifecycle */
+
+static void call_unlink(httpc_call_t *k)
+{
+    httpc_t *c = k->c;
+    if (k->prev)
+        k->prev->next = k->next;
+    else
+        c->calls = k->next;
+    if (k->next)
+        k->next->prev = k->prev;
+    c->ncalls--;
+}
+
+/* The one place a call ends: runs the callback once, returns the easy handle,
+ * frees everything. The easy handle must already be out of the multi. */
+static void call_finish(httpc_call_t *k, int status, const char *err)
+{
+    httpc_t *c = k->c;
+    httpc_response_t r;
+    memset(&r, 0, sizeof r);
+    r.status = status;
+    r.err = err;
+    r.body = k->body.data ? k->body.data : "";
+    r.body_len = k->body.len;
+    r.headers = k->head.data ? k->head.data : "";
+    r.headers_len = k->head.len;
+    if (k->easy) {
+        long v = 0;
+        double t = 0;
+        if (curl_easy_getinfo(k->easy, CURLINFO_HTTP_VERSION, &v) == CURLE_OK)
+            r.http_version = v == CURL_HTTP_VERSION_2_0 ? 20 : v == CURL_HTTP_VERSION_3 ? 30
+                           : v == CURL_HTTP_VERSION_1_0 ? 10 : 11;
+        if (curl_easy_getinfo(k->easy, CURLINFO_TOTAL_TIME, &t) == CURLE_OK)
+            r.total_s = t;
+        long nconn = 0;
+        if (curl_easy_getinfo(k->easy, CURLINFO_NUM_CONNECTS, &nconn) == CURLE_OK) {
+            r.conn_reused = nconn == 0;
+            c->connects += (uint64_t)nconn;
+        }
+    }
+    call_unlink(k);
+    k->cb(&r, k->ud);
+    if (k->easy) {
+        if (c->npool < HTTPC_EASY_POOL && !c->closing) {
+            curl_easy_reset(k->easy);
+            c->pool[c->npool++] = k->easy;
+        } else {
+            curl_easy_cleanup(k->easy);
+        }
+    }
+    curl_slist_free_all(k->hdrs);
+    free(k->reqbody);
+    buf_free(&k->body);
+    buf_free(&k->head);
+    free(k);
+}
+
+static void check_done(httpc_t *c)
+{
+    CURLMsg *msg;
+    int left;
+    /* A callback may close the client: stop reading messages then. */
+    while (!c->closing && (msg = curl_multi_info_read(c->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        CURL *easy = msg->easy_handle;
+        CURLcode res = msg->data.result;
+        httpc_call_t *k = NULL;
+        curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&k);
+        curl_multi_remove_handle(c->multi, easy);
+        if (!k)
+            continue;
+        long status = 0;
+        curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+        const char *err = NULL;
+        if (res != CURLE_OK) {
+            status = 0;
+            if (k->too_big || res == CURLE_FILESIZE_EXCEEDED)
+                err = "response too large";
+            else if (res == CURLE_OPERATION_TIMEDOUT)
+                err = "upstream timed out";
+            else if (res == CURLE_COULDNT_CONNECT)
+                err = "upstream connection refused";
+            else if (res == CURLE_COULDNT_RESOLVE_HOST)
+                err = "upstream host not found";
+            else
+                err = k->errbuf[0] ? k->errbuf : curl_easy_strerror(res);
+        }
+        call_finish(k, (int)status, err);
+    }
+}
+
+/* ------------------------------------------------------------ curl <-> libuv */
+
+static void sock_close(sock_t *s)
+{
+    httpc_t *c = s->c;
+    if (s->closing)
+        return;
+    s->closing = 1;
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        c->socks = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    uv_poll_stop(&s->poll);
+    uv_close((uv_handle_t *)&s->poll, on_sock_closed);
+}
+
+static void on_sock_closed(uv_handle_t *h)
+{
+    sock_t *s = h->data;
+    httpc_t *c = s->c;
+    free(s);
+    c->open_handles--;
+    if (c->closing && c->open_handles == 0) {
+        void (*done)(void *) = c->done;
+        void *arg = c->done_arg;
+        free(c);
+        if (done)
+            done(arg);
+    }
+}
+
+static void on_poll(uv_poll_t *p, int status, int events)
+{
+    sock_t *s = p->data;
+    httpc_t *c = s->c;
+    if (c->closing)
+        return;
+    int flags = 0;
+    if (status < 0)
+        flags = CURL_CSELECT_ERR;
+    else {
+        if (events & UV_READABLE)
+            flags |= CURL_CSELECT_IN;
+        if (events & UV_WRITABLE)
+            flags |= CURL_CSELECT_OUT;
+    }
+    int running = 0;
+    curl_multi_socket_action(c->multi, s->fd, flags, &running);
+    check_done(c);
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+    httpc_t *c = t->data;
+    if (c->closing)
+        return;
+    int running = 0;
+    curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_done(c);
+}
+
+static int cb_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    httpc_t *c = userp;
+    (void)multi;
+    if (timeout_ms < 0)
+        uv_timer_stop(&c->timer);
+    else
+        uv_timer_start(&c->timer, on_timeout, (uint64_t)timeout_ms, 0);
+    return 0;
+}
+
+static int cb_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    httpc_t *c = userp;
+    sock_t *s = socketp;
+    (void)easy;
+    if (what == CURL_POLL_REMOVE) {
+        if (s) {
+            sock_close(s);
+            curl_multi_assign(c->multi, fd, NULL);
+        }
+        return 0;
+    }
+    if (!s) {
+        s = mem_calloc(1, sizeof *s);
+        s->c = c;
+        s->fd = fd;
+        if (uv_poll_init_socket(c->loop, &s->poll, fd) != 0) {
+            free(s);
+            return -1;
+        }
+        s->poll.data = s;
+        c->open_handles++;
+        s->next = c->socks;
+        if (c->socks)
+            c->socks->prev = s;
+        c->socks = s;
+        curl_multi_assign(c->multi, fd, s);
+    }
+    int ev = 0;
+    if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
+        ev |= UV_READABLE;
+    if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
+        ev |= UV_WRITABLE;
+    uv_poll_start(&s->poll, ev, on_poll);
+    return 0;
+}
+
+/* ------------------------------------------------------------ easy callbacks */
+
+static size_t cb_write(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    httpc_call_t *k = ud;
+    size_t n = size * nmemb;
+    if (buf_append(&k->body, ptr, n) != 0) {
+        k->too_big = 1;
+        return 0; /* CURLE_WRITE_ERROR */
+    }
+    return n;
+}
+
+static size_t cb_header(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    httpc_call_t *k = ud;
+    size_t n = size * nmemb;
+    /* A new status line starts a new header block (1xx, or a retried request). */
+    if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0)
+        buf_reset(&k->head);
+    if (buf_append(&k->head, ptr, n) != 0) {
+        k->too_big = 1;
+        return 0;
+    }
+    return n;
+}
+
+/* ------------------------------------------------------------ public */
+
+int httpc_create(httpc_t **out, uv_loop_t *loop, const httpc_config_t *cfg)
+{
+    if (!curl_inited) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+            return -1;
+        curl_inited = 1;
+    }
+    httpc_t *c = mem_calloc(1, sizeof *c);
+    c->loop = loop;
+    if (cfg)
+        c->cfg = *cfg;
+    else
+        httpc_config_defaults(&c->cfg);
+    httpc_config_t d;
+    httpc_config_defaults(&d);
+    if (!c->cfg.connect_timeout_ms) c->cfg.connect_timeout_ms = d.connect_timeout_ms;
+    if (!c->cfg.timeout_ms) c->cfg.timeout_ms = d.timeout_ms;
+    if (!c->cfg.max_response_bytes) c->cfg.max_response_bytes = d.max_response_bytes;
+    if (!c->cfg.max_header_bytes) c->cfg.max_header_bytes = d.max_header_bytes;
+    if (!c->cfg.max_host_connections) c->cfg.max_host_connections = d.max_host_connections;
+    if (!c->cfg.max_total_connections) c->cfg.max_total_connections = d.max_total_connections;
+    if (!c->cfg.max_inflight) c->cfg.max_inflight = d.max_inflight;
+    if (!c->cfg.user_agent) c->cfg.user_agent = d.user_agent;
+    c->multi = curl_multi_init();
+    if (!c->multi) {
+        free(c);
+        return -1;
+    }
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, cb_socket);
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, cb_timer);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
+    curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, c->cfg.max_host_connections);
+    curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, c->cfg.max_total_connections);
+    curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, c->cfg.max_total_connections);
+    uv_timer_init(loop, &c->timer);
+    c->timer.data = c;
+    c->open_handles = 1;
+    *out = c;
+    return 0;
+}
+
+static int method_ok(const char *m)
+{
+    static const char *const ok[] = {"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", NULL};
+    for (int i = 0; ok[i]; i++)
+        if (strcmp(m, ok[i]) == 0)
+            return 1;
+    return 0;
+}
+
+int httpc_request(httpc_t *c, const httpc_request_t *req, httpc_cb cb, void *ud)
+{
+    if (c->closing)
+        return HTTPC_ECLOSED;
+    if (!req || !req->url || !req->method || !cb || !method_ok(req->method))
+        return HTTPC_EINVAL;
+    if (strncasecmp(req->url, "http://", 7) != 0 && strncasecmp(req->url, "https://", 8) != 0)
+        return HTTPC_EINVAL;
+    if (c->ncalls >= c->cfg.max_inflight)
+        return HTTPC_EBUSY;
+
+    CURL *e = c->npool ? c->pool[--c->npool] : curl_easy_init();
+    if (!e)
+        return HTTPC_EBUSY;
+    httpc_call_t *k = mem_calloc(1, sizeof *k);
+    k->c = c;
+    k->easy = e;
+    k->cb = cb;
+    k->ud = ud;
+    buf_init(&k->body, c->cfg.max_response_bytes);
+    buf_init(&k->head, c->cfg.max_header_bytes);
+
+    curl_easy_setopt(e, CURLOPT_URL, req->url);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)k);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, k->errbuf);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)c->cfg.connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(req->timeout_ms ? req->timeout_ms : c->cfg.timeout_ms));
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->cfg.max_response_bytes);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, c->cfg.user_agent);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, cb_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, k);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, cb_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, k);
+    /* No proxy from the environment: upstream calls go where the account says. */
+    curl_easy_setopt(e, CURLOPT_PROXY, "");
+
+    if (req->basic_user && req->basic_pass) {
+        curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        curl_easy_setopt(e, CURLOPT_USERNAME, req->basic_user);
+        curl_easy_setopt(e, CURLOPT_PASSWORD, req->basic_pass);
+    }
+    if (req->headers)
+        for (size_t i = 0; req->headers[i]; i++)
+            k->hdrs = curl_slist_append(k->hdrs, req->headers[i]);
+    /* curl adds "Expect: 100-continue" to bigger POSTs: a round trip we do not want. */
+    k->hdrs = curl_slist_append(k->hdrs, "Expect:");
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, k->hdrs);
+
+    if (strcmp(req->method, "GET") == 0) {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    } else if (strcmp(req->method, "HEAD") == 0) {
+        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    } else {
+        if (strcmp(req->method, "POST") != 0)
+            curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
+        curl_easy_setopt(e, CURLOPT_POST, 1L);
+        k->reqbody = mem_strndup(req->body ? req->body : "", req->body ? req->body_len : 0);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(req->body ? req->body_len : 0));
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, k->reqbody);
+    }
+
+    k->next = c->calls;
+    if (c->calls)
+        c->calls->prev = k;
+    c->calls = k;
+    c->ncalls++;
+    if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
+        call_unlink(k);
+        curl_slist_free_all(k->hdrs);
+        free(k->reqbody);
+        curl_easy_cleanup(e);
+        free(k);
+        return HTTPC_EBUSY;
+    }
+    return 0;
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    httpc_t *c = h->data;
+    c->open_handles--;
+    if (c->open_handles == 0) {
+        void (*done)(void *) = c->done;
+        void *arg = c->done_arg;
+        free(c);
+        if (done)
+            done(arg);
+    }
+}
+
+void httpc_close(httpc_t *c, void (*done)(void *), void *arg)
+{
+    if (!c || c->closing)
+        return;
+    c->closing = 1;
+    c->done = done;
+    c->done_arg = arg;
+    while (c->calls) {
+        httpc_call_t *k = c->calls;
+        curl_multi_remove_handle(c->multi, k->easy);
+        call_finish(k, 0, "client closing");
+    }
+    for (size_t i = 0; i < c->npool; i++)
+        curl_easy_cleanup(c->pool[i]);
+    c->npool = 0;
+    /* Closes cached connections; their sockets get CURL_POLL_REMOVE. */
+    curl_multi_cleanup(c->multi);
+    c->multi = NULL;
+    while (c->socks)
+        sock_close(c->socks);
+    uv_timer_stop(&c->timer);
+    uv_close((uv_handle_t *)&c->timer, on_timer_closed);
+}
+
+int httpc_resp_header(const httpc_response_t *r, const char *name, char *out, size_t outsz)
+{
+    size_t nl = strlen(name);
+    const char *p = r->headers;
+    const char *end = r->headers + r->headers_len;
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        if (!eol)
+            eol = end;
+        if ((size_t)(eol - p) > nl && p[nl] == ':' && strncasecmp(p, name, nl) == 0) {
+            const char *v = p + nl + 1;
+            const char *ve = eol;
+            while (v < ve && (*v == ' ' || *v == '\t'))
+                v++;
+            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t'))
+                ve--;
+            size_t n = (size_t)(ve - v);
+            if (n + 1 > outsz)
+                return -2;
+            memcpy(out, v, n);
+            out[n] = 0;
+            return (int)n;
+        }
+        p = eol + 1;
+    }
+    return -1;
+}

@@ -1,0 +1,63 @@
+/* pgpool: a small pool of non-blocking libpq connections driven by uv_poll.
+ *
+ * Queries use PQsendQueryParams with text parameters and text results.
+ * A query callback runs exactly once: with res != NULL on success (also for
+ * SQL errors: check PQresultStatus), or res == NULL and err set when the
+ * connection failed or the pool is closing. The callback must not PQclear
+ * res: pgpool does after the callback returns.
+ *
+ * Transactions pin one connection: pgpool_begin() hands out a pgtx_t once
+ * BEGIN ran; queries on it run in order; pgtx_commit()/pgtx_rollback() end
+ * it and return the connection. A lost connection fails every queued query
+ * of the transaction and the pool reconnects with backoff.
+ *
+ * Requests wait in a bounded queue (max_queue) when all connections are
+ * busy; beyond that pgpool_query returns PGPOOL_EBUSY. When no connection can
+ * be made (PostgreSQL down), queued and new queries fail fast with
+ * err = "database unavailable" so the API can answer 503.
+ */
+#ifndef JSMCP_PGPOOL_H
+#define JSMCP_PGPOOL_H
+
+#include <libpq-fe.h>
+#include <uv.h>
+
+#define PGPOOL_EBUSY (-1)
+#define PGPOOL_EDOWN (-2)
+
+typedef struct pgpool_s pgpool_t;
+typedef struct pgtx_s pgtx_t;
+
+typedef void (*pgpool_cb)(PGresult *res, const char *err, void *ud);
+typedef void (*pgtx_begin_cb)(pgtx_t *tx, const char *err, void *ud); /* tx NULL on err */
+
+typedef struct pgpool_config_s {
+    const char *conninfo;    /* "postgresql://..." */
+    int size;                /* connections; default 4 */
+    int max_queue;           /* waiting requests; default 10000 */
+    unsigned query_timeout_ms; /* 0 = none; default 10000 */
+} pgpool_config_t;
+
+int pgpool_create(pgpool_t **out, uv_loop_t *loop, const pgpool_config_t *cfg);
+/* Fails pending work with "pool closing", closes connections, frees. */
+void pgpool_close(pgpool_t *p, void (*done)(void *arg), void *arg);
+/* 1 when at least one connection is up. */
+int pgpool_ready(const pgpool_t *p);
+
+/* params: nparams text values (NULL = SQL NULL). Returns 0 (cb will run) or
+ * PGPOOL_EBUSY / PGPOOL_EDOWN (cb will not run). */
+int pgpool_query(pgpool_t *p, const char *sql, int nparams, const char *const *params,
+                 pgpool_cb cb, void *ud);
+
+int pgpool_begin(pgpool_t *p, pgtx_begin_cb cb, void *ud);
+int pgtx_query(pgtx_t *tx, const char *sql, int nparams, const char *const *params,
+               pgpool_cb cb, void *ud);
+/* cb(res, err, ud): res is the COMMIT result; err on failure. cb may be NULL. */
+void pgtx_commit(pgtx_t *tx, pgpool_cb cb, void *ud);
+void pgtx_rollback(pgtx_t *tx, pgpool_cb cb, void *ud);
+
+/* Synchronous helpers for start-up only (migrations, tests): never on a
+ * request path. */
+PGconn *pgpool_connect_blocking(const char *conninfo, char *err, size_t errsz);
+
+#endif

@@ -1,0 +1,54 @@
+/* rcli: hiredis async on the libuv loop (hiredis' libuv adapter), with
+ * automatic reconnect and a key prefix.
+ *
+ * Every key and channel jsmcp uses goes through rcli_key() so that several
+ * test runs can share one Redis (JSMCP_REDIS_PREFIX, default "jsmcp:").
+ *
+ * rcli_command*() callbacks run exactly once: reply != NULL on success
+ * (check reply->type == REDIS_REPLY_ERROR), reply == NULL with err set when
+ * the connection failed or closed. When Redis is down commands fail at
+ * once with err "redis unavailable" (callers answer 503).
+ *
+ * Pub/sub uses its own connection (rcli_sub_*): subscriptions are restored
+ * after a reconnect.
+ */
+#ifndef JSMCP_RCLI_H
+#define JSMCP_RCLI_H
+
+#include <stddef.h>
+#include <hiredis/hiredis.h>
+#include <uv.h>
+
+typedef struct rcli_s rcli_t;
+typedef void (*rcli_cb)(redisReply *reply, const char *err, void *ud);
+typedef void (*rcli_msg_fn)(const char *channel, const char *msg, size_t len, void *ud);
+
+typedef struct rcli_config_s {
+    const char *url;      /* redis://[:password@]host:port[/db] */
+    const char *prefix;   /* default "jsmcp:" */
+    unsigned connect_timeout_ms; /* default 2000 */
+    unsigned command_timeout_ms; /* default 5000 */
+} rcli_config_t;
+
+int rcli_create(rcli_t **out, uv_loop_t *loop, const rcli_config_t *cfg);
+void rcli_close(rcli_t *r, void (*done)(void *arg), void *arg);
+int rcli_ready(const rcli_t *r);
+const char *rcli_prefix(const rcli_t *r);
+
+/* Writes prefix + formatted suffix into out; returns out. */
+char *rcli_key(const rcli_t *r, char *out, size_t outsz, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Returns 0 (cb will run) or -1 (not connected; cb will not run). */
+int rcli_command(rcli_t *r, rcli_cb cb, void *ud, const char *fmt, ...);
+int rcli_command_argv(rcli_t *r, rcli_cb cb, void *ud, int argc, const char **argv,
+                      const size_t *argvlen);
+
+/* Subscribes to a (full, already prefixed) channel; fn runs per message. */
+int rcli_subscribe(rcli_t *r, const char *channel, rcli_msg_fn fn, void *ud);
+int rcli_unsubscribe(rcli_t *r, const char *channel);
+
+/* Blocking connection for start-up and tests only. */
+redisContext *rcli_connect_blocking(const char *url, char *err, size_t errsz);
+
+#endif

@@ -1,0 +1,177 @@
+/* router: see router.h. Routes are kept in insertion order; tables are
+ * small (tens of routes), so a linear scan over pre-split segments is
+ * faster than anything cleverer and trivially correct. */
+#include "router.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "resp.h"
+
+#define ROUTER_MAX_SEGS 16
+
+typedef struct route_s {
+    char method[16];
+    char *pattern;
+    char *segs[ROUTER_MAX_SEGS];
+    int nsegs;
+    int wildcard; /* last segment is "*" */
+    router_fn fn;
+    void *ud;
+} route_t;
+
+struct router_s {
+    route_t *routes;
+    size_t n, cap;
+};
+
+router_t *router_new(void)
+{
+    return mem_calloc(1, sizeof(router_t));
+}
+
+void router_free(router_t *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->n; i++)
+        free(r->routes[i].pattern);
+    free(r->routes);
+    free(r);
+}
+
+/* Splits path in place at '/', skipping the leading one. Returns the count
+ * or -1 when there are too many segments. */
+static int split(char *path, char **segs)
+{
+    int n = 0;
+    char *p = path;
+    if (*p == '/')
+        p++;
+    if (!*p)
+        return 0;
+    for (;;) {
+        if (n == ROUTER_MAX_SEGS)
+            return -1;
+        segs[n++] = p;
+        char *sl = strchr(p, '/');
+        if (!sl)
+            break;
+        *sl = 0;
+        p = sl + 1;
+    }
+    return n;
+}
+
+void router_add(router_t *r, const char *method, const char *pattern, router_fn fn, void *ud)
+{
+    if (r->n == r->cap) {
+        r->cap = r->cap ? r->cap * 2 : 16;
+        r->routes = mem_realloc(r->routes, r->cap * sizeof *r->routes);
+    }
+    route_t *rt = &r->routes[r->n++];
+    memset(rt, 0, sizeof *rt);
+    snprintf(rt->method, sizeof rt->method, "%s", method);
+    rt->pattern = mem_strdup(pattern);
+    rt->nsegs = split(rt->pattern, rt->segs);
+    if (rt->nsegs > 0 && strcmp(rt->segs[rt->nsegs - 1], "*") == 0)
+        rt->wildcard = 1;
+    rt->fn = fn;
+    rt->ud = ud;
+}
+
+static int match(const route_t *rt, char **segs, int nsegs, const char *rest_of[],
+                 router_params_t *p)
+{
+    int fixed = rt->wildcard ? rt->nsegs - 1 : rt->nsegs;
+    if (rt->wildcard ? nsegs < fixed : nsegs != fixed)
+        return 0;
+    p->n = 0;
+    for (int i = 0; i < fixed; i++) {
+        const char *ps = rt->segs[i];
+        if (ps[0] == ':') {
+            if (!segs[i][0] || p->n == ROUTER_MAX_PARAMS)
+                return 0;
+            if (httpd_url_decode(segs[i], strlen(segs[i]), p->values[p->n],
+                                 ROUTER_MAX_PARAM_LEN, 0) < 0)
+                return 0;
+            p->names[p->n++] = ps + 1;
+        } else if (strcmp(ps, segs[i]) != 0) {
+            return 0;
+        }
+    }
+    if (rt->wildcard) {
+        if (p->n == ROUTER_MAX_PARAMS)
+            return 0;
+        const char *rest = nsegs > fixed ? rest_of[fixed] : "";
+        if (strlen(rest) >= ROUTER_MAX_PARAM_LEN)
+            return 0;
+        strcpy(p->values[p->n], rest);
+        p->names[p->n++] = "*";
+    }
+    return 1;
+}
+
+int router_dispatch(router_t *r, httpd_req_t *req)
+{
+    const char *path = httpd_req_path(req);
+    const char *method = httpd_req_method(req);
+    size_t plen = strlen(path);
+    char stackpath[2048];
+    char *copy;
+    char *segs[ROUTER_MAX_SEGS + 1];
+    const char *rest_of[ROUTER_MAX_SEGS + 1];
+    router_params_t params;
+    buf_t allow;
+    int nsegs;
+
+    if (plen >= sizeof stackpath) {
+        resp_problem(req, 404, "path too long", NULL);
+        return 0;
+    }
+    copy = stackpath;
+    memcpy(copy, path, plen + 1);
+    /* Remember where each segment starts in the original path, for "*". */
+    nsegs = split(copy, segs);
+    if (nsegs < 0) {
+        resp_problem(req, 404, "no such resource", NULL);
+        return 0;
+    }
+    for (int i = 0; i < nsegs; i++)
+        rest_of[i] = path + (segs[i] - copy);
+
+    buf_init(&allow, 256);
+    for (size_t i = 0; i < r->n; i++) {
+        route_t *rt = &r->routes[i];
+        if (!match(rt, segs, nsegs, rest_of, &params))
+            continue;
+        if (strcmp(rt->method, "*") == 0 || strcmp(rt->method, method) == 0 ||
+            (strcmp(method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0)) {
+            buf_free(&allow);
+            rt->fn(req, &params, rt->ud);
+            return 1;
+        }
+        if (!allow.len || !strstr(allow.data, rt->method)) {
+            if (allow.len)
+                buf_append_str(&allow, ", ");
+            buf_append_str(&allow, rt->method);
+        }
+    }
+    if (allow.len) {
+        httpd_resp_header(req, "Allow", allow.data);
+        resp_problem(req, 405, "method not allowed on this resource", NULL);
+    } else {
+        resp_problem(req, 404, "no such resource", NULL);
+    }
+    buf_free(&allow);
+    return 0;
+}
+
+const char *router_param(const router_params_t *p, const char *name)
+{
+    for (int i = 0; i < p->n; i++)
+        if (strcmp(p->names[i], name) == 0)
+            return p->values[i];
+    return NULL;
+}

@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# make demo / make stop: the whole local stack under run/ (PostgreSQL, Redis,
+# JSM sandbox, admin API, workers, sweeper). Idempotent: a second `start`
+# reuses what is running and what was created.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+RUN=$ROOT/run
+BIN=$ROOT/build
+PG_PORT=${DEMO_PG_PORT:-55432}
+REDIS_PORT=${DEMO_REDIS_PORT:-56379}
+SANDBOX_PORT=${DEMO_SANDBOX_PORT:-8090}
+API_PORT=${DEMO_API_PORT:-8080}
+WORKER_PORT=${DEMO_WORKER_PORT:-8081}
+PGBIN=/usr/lib/postgresql/15/bin
+
+as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+alive() { [ -f "$RUN/$1.pid" ] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
+wait_http() { for _ in $(seq 1 100); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done; echo "demo: $1 did not come up (see $RUN/*.log)" >&2; return 1; }
+
+start_pg() {
+  mkdir -p "$RUN"
+  if [ ! -f "$RUN/pg/PG_VERSION" ]; then
+    mkdir -p "$RUN/pg" "$RUN/pgsock"
+    [ "$(id -u)" -eq 0 ] && chown -R postgres "$RUN/pg" "$RUN/pgsock"
+    as_pg "$PGBIN/initdb" -D "$RUN/pg" -U postgres -A trust >/dev/null
+  fi
+  [ "$(id -u)" -eq 0 ] && chown postgres "$RUN/pgsock" 2>/dev/null || true
+  if ! as_pg "$PGBIN/pg_ctl" -D "$RUN/pg" status >/dev/null 2>&1; then
+    as_pg "$PGBIN/pg_ctl" -D "$RUN/pg" -l "$RUN/pg.log" -w -o "-p $PG_PORT -k $RUN/pgsock -c listen_addresses=127.0.0.1" start >/dev/null
+  fi
+  if ! as_pg "$PGBIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -tAc "select 1 from pg_database where datname='jsmcp'" | grep -q 1; then
+    as_pg "$PGBIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "create database jsmcp" >/dev/null
+  fi
+}
+
+start_redis() {
+  alive redis && return 0
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize no \
+    --dir "$RUN" >"$RUN/redis.log" 2>&1 &
+  echo $! >"$RUN/redis.pid"
+  for _ in $(seq 1 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "demo: redis did not start" >&2; return 1
+}
+
+secrets() {
+  [ -f "$RUN/master.keys" ] || { printf 'k1:%s' "$(head -c 32 /dev/urandom | base64 -w0)" >"$RUN/master.keys"; chmod 600 "$RUN/master.keys"; }
+  [ -f "$RUN/bootstrap.key" ] || { printf 'jsb_%s' "$(head -c 24 /dev/urandom | base64 -w0 | tr '+/' '-_' | tr -d '=')" >"$RUN/bootstrap.key"; chmod 600 "$RUN/bootstrap.key"; }
+}
+
+common_env() {
+  export JSMCP_DATABASE_URL="postgresql://postgres@127.0.0.1:$PG_PORT/jsmcp"
+  export JSMCP_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+  export JSMCP_MASTER_KEY_FILE="$RUN/master.keys"
+  export JSMCP_SITE_ALLOWLIST="127.0.0.1:$SANDBOX_PORT"
+  export JSMCP_PUBLIC_WORKER_URL="http://127.0.0.1:$WORKER_PORT"
+  export JSMCP_BOOTSTRAP_KEY="$(cat "$RUN/bootstrap.key")"
+  export JSMCP_API_LISTEN="127.0.0.1:$API_PORT"
+  export JSMCP_WORKER_LISTEN="127.0.0.1:$WORKER_PORT"
+  export JSM_SANDBOX_LISTEN="127.0.0.1:$SANDBOX_PORT"
+}
+
+start_bin() { # name binary args...
+  local name=$1; shift
+  alive "$name" && return 0
+  "$@" >>"$RUN/$name.log" 2>&1 &
+  echo $! >"$RUN/$name.pid"
+}
+
+provision() {
+  local A="http://127.0.0.1:$API_PORT" B="Authorization: Bearer $JSMCP_BOOTSTRAP_KEY" J='Content-Type: application/json'
+  if [ -f "$RUN/demo.env" ]; then
+    # shellcheck disable=SC1091
+    . "$RUN/demo.env"
+    if curl -fs -o /dev/null -H "Authorization: Bearer $ADMIN_API_KEY" "$A/integrated-account/$DEMO_ACCOUNT_ID"; then
+      return 0
+    fi
+  fi
+  local ws key acct mcp
+  ws=$(curl -fsS -X POST "$A/workspaces" -H "$B" -H "$J" -d '{"name":"demo"}' | jq -r .id)
+  key=$(curl -fsS -X POST "$A/workspaces/$ws/api-keys" -H "$B" -H "$J" -d '{"name":"demo"}' | jq -r .key)
+  acct=$(curl -fsS -X POST "$A/integrated-account" -H "Authorization: Bearer $key" -H "$J" \
+    -d "{\"tenant_id\":\"demo-tenant\",\"site_url\":\"http://127.0.0.1:$SANDBOX_PORT\",\"auth\":{\"type\":\"api_token\",\"email\":\"agent@sandbox.test\",\"api_token\":\"sandbox-api-token\"}}" | jq -r .id)
+  mcp=$(curl -fsS -X POST "$A/integrated-account/$acct/mcp" -H "Authorization: Bearer $key" -H "$J" \
+    -d '{"name":"demo triage","config":{"methods":["read","write"]},"expires_at":null}' | jq -r .url)
+  umask 077
+  cat >"$RUN/demo.env" <<ENV
+ADMIN_URL=$A
+ADMIN_API_KEY=$key
+WORKER_URL=http://127.0.0.1:$WORKER_PORT
+DATABASE_URL=$JSMCP_DATABASE_URL
+REDIS_URL=$JSMCP_REDIS_URL
+SANDBOX_URL=http://127.0.0.1:$SANDBOX_PORT
+SANDBOX_EMAIL=agent@sandbox.test
+SANDBOX_API_TOKEN=sandbox-api-token
+DEMO_WORKSPACE_ID=$ws
+DEMO_ACCOUNT_ID=$acct
+DEMO_MCP_URL=$mcp
+ENV
+}
+
+cmd_start() {
+  for b in jsmcp-api jsmcp-worker jsm-sandbox; do
+    [ -x "$BIN/$b" ] || { echo "demo: $BIN/$b missing; run make first" >&2; exit 1; }
+  done
+  mkdir -p "$RUN"
+  start_pg
+  start_redis
+  secrets
+  common_env
+  start_bin sandbox "$BIN/jsm-sandbox"
+  wait_http "http://127.0.0.1:$SANDBOX_PORT/healthz"
+  start_bin api "$BIN/jsmcp-api"
+  wait_http "http://127.0.0.1:$API_PORT/healthz"
+  start_bin worker "$BIN/jsmcp-worker"
+  wait_http "http://127.0.0.1:$WORKER_PORT/healthz"
+  if "$BIN/jsmcp-api" --help 2>&1 | grep -q sweeper; then
+    start_bin sweeper "$BIN/jsmcp-api" sweeper
+  fi
+  provision
+  # shellcheck disable=SC1091
+  . "$RUN/demo.env"
+  cat <<TXT
+
+jsmcp is running (logs and data in run/, stop with: make stop)
+  admin API      $ADMIN_URL        (API key in run/demo.env: ADMIN_API_KEY)
+  MCP workers    $WORKER_URL
+  JSM sandbox    $SANDBOX_URL      ($SANDBOX_EMAIL / $SANDBOX_API_TOKEN)
+  demo account   $DEMO_ACCOUNT_ID
+
+MCP server URL (paste into Claude, or: npx -y mcp-remote <url>):
+  $DEMO_MCP_URL
+
+Shell variables: . run/demo.env
+TXT
+}
+
+cmd_stop() {
+  for n in sweeper worker api sandbox redis; do
+    if alive "$n"; then
+      kill "$(cat "$RUN/$n.pid")" 2>/dev/null || true
+      for _ in $(seq 1 50); do alive "$n" || break; sleep 0.1; done
+      alive "$n" && kill -9 "$(cat "$RUN/$n.pid")" 2>/dev/null || true
+    fi
+    rm -f "$RUN/$n.pid"
+  done
+  if [ -f "$RUN/pg/PG_VERSION" ]; then
+    as_pg "$PGBIN/pg_ctl" -D "$RUN/pg" -m fast stop >/dev/null 2>&1 || true
+  fi
+  echo "jsmcp demo stopped"
+}
+
+case "${1:-start}" in
+  start) cmd_start ;;
+  stop) cmd_stop ;;
+  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+esac

@@ -1,0 +1,288 @@
+/* httpc against a real httpd on the same loop: bodies, headers, Basic auth,
+ * size limits, timeouts, refused connections, connection reuse, many
+ * requests in flight, and closing with requests in flight. Every callback
+ * is counted: exactly once per accepted request. */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <unistd.h>
+#include <string.h>
+
+#include "buf.h"
+#include "httpc.h"
+#include "httpd.h"
+
+typedef struct t_s {
+    uv_loop_t loop;
+    httpd_t *h;
+    httpc_t *c;
+    int port;
+    int cbs;
+    int ok;
+    int last_status;
+    char last_err[256];
+    char last_body[4096];
+    char hdr[256];
+    int pending;
+    int slow_open;
+    int closed;
+} t_t;
+
+static t_t T;
+
+static void on_slow_timer(uv_timer_t *t)
+{
+    httpd_req_t *req = t->data;
+    httpd_respond(req, 200, "text/plain", "slow", 4);
+    uv_close((uv_handle_t *)t, (uv_close_cb)free);
+    T.slow_open--;
+}
+
+static void handler(httpd_req_t *req, void *ud)
+{
+    const char *p = httpd_req_path(req);
+    if (strcmp(p, "/hello") == 0) {
+        httpd_resp_header(req, "X-RateLimit-Reset", "2026-01-01T01:01:01Z");
+        httpd_respond(req, 200, "text/plain", "hello", 5);
+    } else if (strcmp(p, "/echo") == 0) {
+        size_t n;
+        const char *b = httpd_req_body(req, &n);
+        char out[2048];
+        const char *auth = httpd_req_header(req, "Authorization");
+        const char *ct = httpd_req_header(req, "Content-Type");
+        int k = snprintf(out, sizeof out, "%s %s|%s|%s|%.*s", httpd_req_method(req),
+                         auth ? auth : "-", ct ? ct : "-", httpd_req_query(req), (int)n, b);
+        httpd_respond(req, 200, "text/plain", out, (size_t)k);
+    } else if (strcmp(p, "/big") == 0) {
+        size_t n = 100000;
+        char *b = malloc(n);
+        memset(b, 'x', n);
+        httpd_respond(req, 200, "text/plain", b, n);
+        free(b);
+    } else if (strcmp(p, "/slow") == 0) {
+        uv_timer_t *t = malloc(sizeof *t);
+        uv_timer_init(httpd_req_loop(req), t);
+        t->data = req;
+        T.slow_open++;
+        uv_timer_start(t, on_slow_timer, 500, 0);
+    } else if (strcmp(p, "/429") == 0) {
+        httpd_resp_header(req, "Retry-After", "7");
+        httpd_respond(req, 429, "application/json", "{\"errorMessages\":[\"x\"]}", 23);
+    } else {
+        httpd_respond(req, 404, "text/plain", "nope", 4);
+    }
+}
+
+static void setup(void)
+{
+    memset(&T, 0, sizeof T);
+    uv_loop_init(&T.loop);
+    httpd_config_t cfg;
+    httpd_config_defaults(&cfg);
+    cfg.host = "127.0.0.1";
+    cfg.port = 0;
+    cr_assert_eq(httpd_create(&T.h, &T.loop, &cfg, handler, NULL), 0);
+    T.port = httpd_port(T.h);
+    httpc_config_t cc;
+    httpc_config_defaults(&cc);
+    cc.max_response_bytes = 50000;
+    cc.timeout_ms = 200;
+    cr_assert_eq(httpc_create(&T.c, &T.loop, &cc), 0);
+}
+
+static void on_closed(void *arg)
+{
+    (void)arg;
+    T.closed++;
+}
+
+static void teardown(void)
+{
+    if (T.c)
+        httpc_close(T.c, on_closed, NULL);
+    /* Finish the slow handlers first: httpd_close must not outlive a request
+     * that a handler still owns. */
+    while (T.slow_open > 0)
+        uv_run(&T.loop, UV_RUN_ONCE);
+    httpd_close(T.h, NULL, NULL);
+    uv_run(&T.loop, UV_RUN_DEFAULT);
+    cr_assert_eq(T.closed, 1, "httpc close callback ran");
+    cr_assert_eq(uv_loop_close(&T.loop), 0, "all handles closed");
+}
+
+static void on_resp(const httpc_response_t *r, void *ud)
+{
+    T.cbs++;
+    T.pending--;
+    T.last_status = r->status;
+    snprintf(T.last_err, sizeof T.last_err, "%s", r->err ? r->err : "");
+    snprintf(T.last_body, sizeof T.last_body, "%.*s", (int)r->body_len, r->body);
+    if (httpc_resp_header(r, "x-ratelimit-reset", T.hdr, sizeof T.hdr) < 0)
+        T.hdr[0] = 0;
+    if (r->status == 200)
+        T.ok++;
+}
+
+static void get(const char *path)
+{
+    char url[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", T.port, path);
+    httpc_request_t rq = {.method = "GET", .url = url};
+    cr_assert_eq(httpc_request(T.c, &rq, on_resp, NULL), 0);
+    T.pending++;
+}
+
+static void run_until_done(void)
+{
+    while (T.pending > 0)
+        uv_run(&T.loop, UV_RUN_ONCE);
+}
+
+TestSuite(httpc, .init = setup, .fini = teardown, .timeout = 20);
+
+Test(httpc, get_body_and_headers)
+{
+    get("/hello");
+    cr_assert_eq(T.cbs, 0, "callback never runs inside httpc_request");
+    run_until_done();
+    cr_assert_eq(T.cbs, 1);
+    cr_assert_eq(T.last_status, 200);
+    cr_assert_str_eq(T.last_body, "hello");
+    cr_assert_str_eq(T.hdr, "2026-01-01T01:01:01Z");
+    cr_assert_str_eq(T.last_err, "");
+}
+
+Test(httpc, post_with_basic_auth_and_headers)
+{
+    char url[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/echo?a=1", T.port);
+    const char *hdrs[] = {"Content-Type: application/json", NULL};
+    httpc_request_t rq = {.method = "POST", .url = url, .headers = hdrs, .body = "{\"jql\":\"x\"}",
+                          .body_len = 11, .basic_user = "agent@sandbox.test",
+                          .basic_pass = "sandbox-api-token"};
+    cr_assert_eq(httpc_request(T.c, &rq, on_resp, NULL), 0);
+    T.pending++;
+    run_until_done();
+    /* base64("agent@sandbox.test:sandbox-api-token") */
+    cr_assert_str_eq(T.last_body,
+                     "POST Basic YWdlbnRAc2FuZGJveC50ZXN0OnNhbmRib3gtYXBpLXRva2Vu|application/json|a=1|{\"jql\":\"x\"}",
+                     "%s", T.last_body);
+    rq.method = "PUT";
+    cr_assert_eq(httpc_request(T.c, &rq, on_resp, NULL), 0);
+    T.pending++;
+    run_until_done();
+    cr_assert(strncmp(T.last_body, "PUT ", 4) == 0, "%s", T.last_body);
+}
+
+Test(httpc, status_passed_through)
+{
+    get("/429");
+    run_until_done();
+    cr_assert_eq(T.last_status, 429);
+    cr_assert_str_eq(T.last_err, "");
+    cr_assert_str_eq(T.last_body, "{\"errorMessages\":[\"x\"]}");
+}
+
+Test(httpc, response_too_large)
+{
+    get("/big");
+    run_until_done();
+    cr_assert_eq(T.last_status, 0);
+    cr_assert_str_eq(T.last_err, "response too large");
+}
+
+Test(httpc, timeout)
+{
+    get("/slow");
+    run_until_done();
+    cr_assert_eq(T.cbs, 1);
+    cr_assert_eq(T.last_status, 0);
+    cr_assert_str_eq(T.last_err, "upstream timed out");
+}
+
+Test(httpc, refused)
+{
+    /* A port nobody listens on: bind one and close it. */
+    int fd = httpd_listen_socket("127.0.0.1", 0, 0, 1);
+    cr_assert(fd >= 0);
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof sa;
+    getsockname(fd, (struct sockaddr *)&sa, &sl);
+    int port = ntohs(sa.sin_port);
+    close(fd);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/x", port);
+    httpc_request_t rq = {.method = "GET", .url = url};
+    cr_assert_eq(httpc_request(T.c, &rq, on_resp, NULL), 0);
+    T.pending++;
+    run_until_done();
+    cr_assert_eq(T.last_status, 0);
+    cr_assert_str_eq(T.last_err, "upstream connection refused");
+}
+
+Test(httpc, bad_arguments_never_call_back)
+{
+    httpc_request_t rq = {.method = "GET", .url = "ftp://127.0.0.1/x"};
+    cr_assert_eq(httpc_request(T.c, &rq, on_resp, NULL), HTTPC_EINVAL);
+    rq.url = "http://127.0.0.1/";
+    rq.method = "BREW";
+    cr_assert_eq(httpc_request(T.c, &rq, on_resp, NULL), HTTPC_EINVAL);
+    uv_run(&T.loop, UV_RUN_NOWAIT);
+    cr_assert_eq(T.cbs, 0);
+}
+
+Test(httpc, connection_reuse)
+{
+    for (int i = 0; i < 20; i++) {
+        get("/hello");
+        run_until_done();
+    }
+    cr_assert_eq(T.ok, 20);
+    cr_assert_eq(httpc_connects(T.c), 1, "one connection for 20 sequential requests, got %llu",
+                 (unsigned long long)httpc_connects(T.c));
+}
+
+Test(httpc, many_in_flight)
+{
+    for (int i = 0; i < 200; i++)
+        get("/hello");
+    cr_assert_eq(httpc_inflight(T.c), 200);
+    run_until_done();
+    cr_assert_eq(T.cbs, 200);
+    cr_assert_eq(T.ok, 200);
+    cr_assert_eq(httpc_inflight(T.c), 0);
+    cr_assert(httpc_connects(T.c) <= 64, "per-host connection cap");
+}
+
+static int chain_left;
+
+static void on_chain(const httpc_response_t *r, void *ud)
+{
+    on_resp(r, ud);
+    if (--chain_left > 0)
+        get("/hello"); /* a callback may start the next request */
+}
+
+Test(httpc, request_from_callback)
+{
+    char url[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/hello", T.port);
+    httpc_request_t rq = {.method = "GET", .url = url};
+    chain_left = 5;
+    cr_assert_eq(httpc_request(T.c, &rq, on_chain, NULL), 0);
+    T.pending++;
+    run_until_done();
+    cr_assert_eq(T.ok, 2); /* the chained ones use on_resp */
+}
+
+Test(httpc, close_with_requests_in_flight)
+{
+    get("/slow");
+    get("/slow");
+    uv_run(&T.loop, UV_RUN_NOWAIT);
+    httpc_close(T.c, on_closed, NULL);
+    T.c = NULL;
+    cr_assert_eq(T.cbs, 2, "in-flight callbacks run in httpc_close");
+    cr_assert_str_eq(T.last_err, "client closing");
+    /* the slow handlers still respond later; teardown runs the loop to the end */
+}

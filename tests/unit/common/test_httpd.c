@@ -1,0 +1,356 @@
+/* httpd + router over real sockets: the server runs its libuv loop in a
+ * thread, the test talks raw HTTP/1.1 to it so that limits, pipelining,
+ * timeouts and aborts are observed byte for byte. */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "httpd.h"
+#include "resp.h"
+#include "router.h"
+
+typedef struct srv_s {
+    uv_loop_t loop;
+    uv_async_t stop;
+    httpd_t *h;
+    router_t *r;
+    pthread_t th;
+    int port;
+    atomic_int aborts;
+    atomic_int completes;
+} srv_t;
+
+static srv_t S;
+
+static void h_hello(httpd_req_t *req, const router_params_t *p, void *ud)
+{
+    httpd_resp_header(req, "X-Test", "1");
+    httpd_respond(req, 200, "text/plain", "hello", 5);
+}
+
+static void h_echo(httpd_req_t *req, const router_params_t *p, void *ud)
+{
+    size_t n;
+    const char *b = httpd_req_body(req, &n);
+    httpd_respond(req, 200, "application/octet-stream", b, n);
+}
+
+static void h_param(httpd_req_t *req, const router_params_t *p, void *ud)
+{
+    char q[64] = "";
+    char out[256];
+    httpd_query_param(req, "q", q, sizeof q);
+    int n = snprintf(out, sizeof out, "%s|%s|%s", router_param(p, "id"), router_param(p, "sub"), q);
+    httpd_respond(req, 200, "text/plain", out, (size_t)n);
+}
+
+static void on_async_timer(uv_timer_t *t)
+{
+    httpd_req_t *req = t->data;
+    httpd_respond(req, 200, "text/plain", "late", 4);
+    uv_close((uv_handle_t *)t, (uv_close_cb)free);
+}
+
+static void h_async(httpd_req_t *req, const router_params_t *p, void *ud)
+{
+    uv_timer_t *t = malloc(sizeof *t);
+    uv_timer_init(httpd_req_loop(req), t);
+    t->data = req;
+    uv_timer_start(t, on_async_timer, 30, 0);
+}
+
+static void on_hang_abort(httpd_req_t *req, void *ud)
+{
+    atomic_fetch_add(&S.aborts, 1);
+    httpd_stream_end(req);
+}
+
+static void h_stream(httpd_req_t *req, const router_params_t *p, void *ud)
+{
+    httpd_stream_begin(req, 200, "text/event-stream");
+    httpd_stream_write(req, "data: one\n\n", 11);
+    httpd_stream_write(req, "data: two\n\n", 11);
+    httpd_stream_end(req);
+}
+
+static void h_hang(httpd_req_t *req, const router_params_t *p, void *ud)
+{
+    httpd_req_on_abort(req, on_hang_abort, NULL);
+    httpd_stream_begin(req, 200, "text/event-stream");
+    httpd_stream_write(req, ": open\n\n", 8);
+}
+
+static void handler(httpd_req_t *req, void *ud)
+{
+    router_dispatch(S.r, req);
+}
+
+static void on_complete(httpd_req_t *req, int status, void *ud)
+{
+    atomic_fetch_add(&S.completes, 1);
+}
+
+static void on_closed(void *arg)
+{
+}
+
+static void on_stop(uv_async_t *a)
+{
+    httpd_close(S.h, on_closed, NULL);
+    uv_close((uv_handle_t *)a, NULL);
+}
+
+static void *run(void *arg)
+{
+    uv_run(&S.loop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+static void start(void)
+{
+    httpd_config_t cfg;
+    memset(&S, 0, sizeof S);
+    uv_loop_init(&S.loop);
+    uv_async_init(&S.loop, &S.stop, on_stop);
+    S.r = router_new();
+    router_add(S.r, "GET", "/hello", h_hello, NULL);
+    router_add(S.r, "POST", "/echo", h_echo, NULL);
+    router_add(S.r, "GET", "/items/:id/sub/:sub", h_param, NULL);
+    router_add(S.r, "GET", "/async", h_async, NULL);
+    router_add(S.r, "GET", "/stream", h_stream, NULL);
+    router_add(S.r, "GET", "/hang", h_hang, NULL);
+    httpd_config_defaults(&cfg);
+    cfg.max_header_bytes = 2048;
+    cfg.max_body_bytes = 4096;
+    cfg.header_timeout_ms = 300;
+    cfg.body_timeout_ms = 300;
+    cfg.idle_timeout_ms = 2000;
+    cfg.on_complete = on_complete;
+    cr_assert_eq(httpd_create(&S.h, &S.loop, &cfg, handler, NULL), 0);
+    S.port = httpd_port(S.h);
+    cr_assert_gt(S.port, 0);
+    pthread_create(&S.th, NULL, run, NULL);
+}
+
+static void stop(void)
+{
+    uv_async_send(&S.stop);
+    pthread_join(S.th, NULL);
+    cr_assert_eq(uv_loop_close(&S.loop), 0, "all handles closed");
+    router_free(S.r);
+}
+
+TestSuite(httpd, .init = start, .fini = stop, .timeout = 20);
+
+static int dial(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)S.port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    struct timeval tv = {.tv_sec = 5};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return fd;
+}
+
+static void send_all(int fd, const char *s, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, s, n);
+        cr_assert_gt(w, 0);
+        s += w;
+        n -= (size_t)w;
+    }
+}
+
+/* Reads until the peer closes or `until` appears `count` times. */
+static char *recv_until(int fd, const char *until, int count)
+{
+    static char buf[65536];
+    size_t len = 0;
+    for (;;) {
+        int seen = 0;
+        if (until)
+            for (const char *p = buf; (p = strstr(p, until)); p++)
+                seen++;
+        if (until && seen >= count)
+            break;
+        ssize_t n = read(fd, buf + len, sizeof buf - 1 - len);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        buf[len] = 0;
+    }
+    buf[len] = 0;
+    return buf;
+}
+
+Test(httpd, simple_get_and_headers)
+{
+    int fd = dial();
+    const char *rq = "GET /hello HTTP/1.1\r\nHost: x\r\nX-Request-Id: abc-123\r\n\r\n";
+    send_all(fd, rq, strlen(rq));
+    char *r = recv_until(fd, "hello", 1);
+    cr_assert(strstr(r, "HTTP/1.1 200 OK\r\n"), "%s", r);
+    cr_assert(strstr(r, "X-Test: 1\r\n"));
+    cr_assert(strstr(r, "X-Request-Id: abc-123\r\n"));
+    cr_assert(strstr(r, "Content-Length: 5\r\n"));
+    close(fd);
+}
+
+Test(httpd, keepalive_and_pipelining)
+{
+    int fd = dial();
+    const char *rq = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"
+                     "GET /async HTTP/1.1\r\nHost: x\r\n\r\n"
+                     "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
+    send_all(fd, rq, strlen(rq));
+    char *r = recv_until(fd, "HTTP/1.1 200", 3);
+    /* The async answer must come between the two sync ones: order kept. */
+    char *a = strstr(r, "hello"), *b = strstr(r, "late"), *c = a ? strstr(a + 5, "hello") : NULL;
+    cr_assert(a && b && c && a < b && b < c, "%s", r);
+    close(fd);
+}
+
+Test(httpd, params_and_query_decoding)
+{
+    int fd = dial();
+    const char *rq = "GET /items/a%20b/sub/x?q=hello+world%21 HTTP/1.1\r\nHost: x\r\n\r\n";
+    send_all(fd, rq, strlen(rq));
+    char *r = recv_until(fd, "world!", 1);
+    cr_assert(strstr(r, "a b|x|hello world!"), "%s", r);
+    close(fd);
+}
+
+Test(httpd, not_found_and_method_not_allowed)
+{
+    int fd = dial();
+    const char *rq = "GET /nope HTTP/1.1\r\nHost: x\r\n\r\nDELETE /hello HTTP/1.1\r\nHost: x\r\n\r\n";
+    send_all(fd, rq, strlen(rq));
+    char *r = recv_until(fd, "application/problem+json", 2);
+    cr_assert(strstr(r, "404 Not Found"), "%s", r);
+    cr_assert(strstr(r, "405 Method Not Allowed"), "%s", r);
+    cr_assert(strstr(r, "Allow: GET\r\n"), "%s", r);
+    close(fd);
+}
+
+Test(httpd, echo_body_and_chunked_request)
+{
+    int fd = dial();
+    const char *rq = "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "5\r\nabcde\r\n3\r\nfgh\r\n0\r\n\r\n";
+    send_all(fd, rq, strlen(rq));
+    char *r = recv_until(fd, "abcdefgh", 1);
+    cr_assert(strstr(r, "Content-Length: 8\r\n"), "%s", r);
+    close(fd);
+}
+
+Test(httpd, body_too_large_by_content_length)
+{
+    int fd = dial();
+    const char *rq = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 999999\r\n\r\n";
+    send_all(fd, rq, strlen(rq));
+    char *r = recv_until(fd, NULL, 0);
+    cr_assert(strstr(r, "413 Content Too Large"), "%s", r);
+    cr_assert(strstr(r, "Connection: close"));
+    close(fd);
+}
+
+Test(httpd, body_too_large_chunked)
+{
+    int fd = dial();
+    char big[6000];
+    memset(big, 'x', sizeof big);
+    const char *h = "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1770\r\n";
+    send_all(fd, h, strlen(h));
+    send_all(fd, big, sizeof big);
+    char *r = recv_until(fd, NULL, 0);
+    cr_assert(strstr(r, "413"), "%s", r);
+    close(fd);
+}
+
+Test(httpd, header_too_large)
+{
+    int fd = dial();
+    char rq[4096];
+    char pad[3000];
+    memset(pad, 'a', sizeof pad - 1);
+    pad[sizeof pad - 1] = 0;
+    snprintf(rq, sizeof rq, "GET /hello HTTP/1.1\r\nX-Pad: %s\r\n\r\n", pad);
+    send_all(fd, rq, strlen(rq));
+    char *r = recv_until(fd, NULL, 0);
+    cr_assert(strstr(r, "431"), "%s", r);
+    close(fd);
+}
+
+Test(httpd, malformed_request)
+{
+    int fd = dial();
+    const char *rq = "GARBAGE\r\n\r\n";
+    send_all(fd, rq, strlen(rq));
+    char *r = recv_until(fd, NULL, 0);
+    cr_assert(strstr(r, "400 Bad Request"), "%s", r);
+    close(fd);
+}
+
+Test(httpd, slowloris_header_timeout)
+{
+    int fd = dial();
+    send_all(fd, "GET /hello HTTP/1.1\r\nX-Slow: ", 29);
+    /* Never finish the headers: the server must answer 408 and close. */
+    char *r = recv_until(fd, NULL, 0);
+    cr_assert(strstr(r, "408 Request Timeout"), "%s", r);
+    close(fd);
+}
+
+Test(httpd, sse_stream_chunked)
+{
+    int fd = dial();
+    const char *rq = "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n";
+    send_all(fd, rq, strlen(rq));
+    char *r = recv_until(fd, "0\r\n\r\n", 1);
+    cr_assert(strstr(r, "Transfer-Encoding: chunked"), "%s", r);
+    cr_assert(strstr(r, "data: one"));
+    cr_assert(strstr(r, "data: two"));
+    close(fd);
+}
+
+Test(httpd, abort_callback_on_client_close)
+{
+    int fd = dial();
+    const char *rq = "GET /hang HTTP/1.1\r\nHost: x\r\n\r\n";
+    send_all(fd, rq, strlen(rq));
+    recv_until(fd, ": open", 1);
+    close(fd);
+    for (int i = 0; i < 200 && atomic_load(&S.aborts) == 0; i++)
+        usleep(10000);
+    cr_assert_eq(atomic_load(&S.aborts), 1);
+}
+
+Test(httpd, many_sequential_connections)
+{
+    for (int i = 0; i < 50; i++) {
+        int fd = dial();
+        const char *rq = "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        send_all(fd, rq, strlen(rq));
+        char *r = recv_until(fd, NULL, 0);
+        cr_assert(strstr(r, "Connection: close") && strstr(r, "hello"));
+        close(fd);
+    }
+    cr_assert_geq(atomic_load(&S.completes), 50);
+}
+
+Test(httpd_unit, url_decode)
+{
+    char out[16];
+    cr_assert_eq(httpd_url_decode("a%2Fb+c", 7, out, sizeof out, 1), 5);
+    cr_assert_str_eq(out, "a/b c");
+    cr_assert_eq(httpd_url_decode("%zz", 3, out, sizeof out, 0), -1);
+    cr_assert_eq(httpd_url_decode("%2", 2, out, sizeof out, 0), -1);
+    cr_assert_eq(httpd_url_decode("0123456789abcdefgh", 18, out, sizeof out, 0), -1);
+}

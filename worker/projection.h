@@ -1,0 +1,42 @@
+/* projection: turns an upstream JSM payload into the compact shape an agent
+ * needs, following a projection template from the tool catalog (data).
+ *
+ * Template language (a JSON value):
+ *   "a.b.0.c"               the value at that dotted path in the source
+ *                           (numeric segments index arrays); "." is the source
+ *   {"$adf": path}          Atlassian Document Format -> plain text (strings pass)
+ *   {"$date": path}         Jira dates ("...+0100"), ISO strings, JSM DateDTO
+ *                           objects -> ISO 8601 UTC ("2026-01-02T03:04:05Z")
+ *   {"$user": path}         user -> {"name","accountId","timeZone"} (+ "active":false)
+ *   {"$each": path, "map": template}   array -> array of mapped items
+ *   {"$count": path}        length of an array
+ *   {"$const": value}       the value itself
+ *   {"$first": [t1, t2..]}  the first template that yields a value
+ *   {...other keys...}      an object, each member projected; members whose
+ *                           value is missing or null are left out, and an
+ *                           object left empty is itself missing
+ * Missing or null inputs never fail: the member is left out.
+ */
+#ifndef JSMCP_PROJECTION_H
+#define JSMCP_PROJECTION_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+/* Returns a new reference or NULL (missing). */
+json_t *proj_apply(const json_t *tmpl, const json_t *src);
+
+/* Value at a dotted path (borrowed) or NULL. */
+const json_t *proj_path(const json_t *src, const char *path);
+
+/* ADF document (or string) -> plain text; caller frees. Bounded by maxlen
+ * bytes (then "..." is appended). NULL when v is neither. */
+char *proj_adf_text(const json_t *v, size_t maxlen);
+
+/* Normalises a Jira/JSM date value to ISO 8601 UTC; 0 or -1. */
+int proj_date(const json_t *v, char *out, size_t outsz);
+
+/* Checks that a template only uses known operators; 0 or -1 with err. */
+int proj_check(const json_t *tmpl, char *err, size_t errsz);
+
+#endif
