@@ -24,6 +24,7 @@
 
 #define PGPOOL_EBUSY (-1)
 #define PGPOOL_EDOWN (-2)
+#define PGPOOL_EINVAL (-3) /* sql NULL, bad nparams, or a tx already ended */
 
 typedef struct pgpool_s pgpool_t;
 typedef struct pgtx_s pgtx_t;
@@ -36,6 +37,7 @@ typedef struct pgpool_config_s {
     int size;                /* connections; default 4 */
     int max_queue;           /* waiting requests; default 10000 */
     unsigned query_timeout_ms; /* 0 = none; default 10000 */
+    unsigned connect_timeout_ms; /* default 5000 */
 } pgpool_config_t;
 
 int pgpool_create(pgpool_t **out, uv_loop_t *loop, const pgpool_config_t *cfg);
