@@ -81,6 +81,18 @@ $(LIBCOMMON): $(COMMON_OBJ) $(LLHTTP_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
+# Data files compiled into each binary (common/embed.h, scripts/embed.sh).
+EMBED_api := $(sort $(wildcard migrations/*.sql)) $(wildcard api/openapi.json)
+EMBED_worker := $(sort $(wildcard worker/*.json))
+EMBED_sandbox := $(sort $(wildcard sandbox/*.json))
+$(foreach d,$(BINDIRS),$(eval $(d)_OBJ += $(BUILD)/obj/gen/$(d)_embed.o))
+$(foreach d,$(BINDIRS),$(eval $(d)_LIBOBJ += $(BUILD)/obj/gen/$(d)_embed.o))
+$(BUILD)/gen/%_embed.c: scripts/embed.sh $(MAKEFILE_LIST) $(EMBED_api) $(EMBED_worker) $(EMBED_sandbox)
+	scripts/embed.sh $* $@ $(EMBED_$*)
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
 $(BUILD)/jsmcp-api: $(api_OBJ) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/jsmcp-worker: $(worker_OBJ) $(LIBCOMMON)

@@ -103,6 +103,8 @@ cmd_start() {
   for b in jsmcp-api jsmcp-worker jsm-sandbox; do
     [ -x "$BIN/$b" ] || { echo "demo: $BIN/$b missing; run make first" >&2; exit 1; }
   done
+  # The API applies migrations itself; JSON tooling for provisioning below.
+  command -v jq >/dev/null || { echo "demo: jq missing; run scripts/install-deps.sh" >&2; exit 1; }
   mkdir -p "$RUN"
   start_pg
   start_redis
