@@ -3,67 +3,41 @@
  * database that is down, a backend killed from outside, the query timeout
  * and closing with work pending. Every callback is counted: exactly once
  * per accepted request. A guard timer turns a hang into a failure. */
-#include <arpa/inet.h>
 #include <criterion/criterion.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "pgpool.h"
+#include "tl.h"
+#include "ts.h"
 
 static uv_loop_t loop;
-static uv_timer_t guard;
-static int guard_fired;
 static const char *pg_url;
 static char table[64];
-
-static void on_guard(uv_timer_t *t)
-{
-    guard_fired = 1;
-}
 
 static void setup(void)
 {
     pg_url = getenv("JSMCP_TEST_PG_URL");
     cr_assert_not_null(pg_url, "JSMCP_TEST_PG_URL is not set (run through tests/run.sh)");
-    uv_loop_init(&loop);
-    uv_timer_init(&loop, &guard);
-    guard_fired = 0;
+    tl_init(&loop);
     snprintf(table, sizeof table, "pgpool_test_%d", (int)getpid());
 }
 
 static void teardown(void)
 {
-    /* NOWAIT: after a failed assertion a pool may still be open, and the
-     * test must end rather than hang. */
-    uv_close((uv_handle_t *)&guard, NULL);
-    for (int i = 0; i < 10; i++)
-        uv_run(&loop, UV_RUN_NOWAIT);
-    cr_assert_eq(uv_loop_close(&loop), 0, "handles left open");
+    tl_fini();
 }
 
 TestSuite(pgpool, .init = setup, .fini = teardown, .timeout = 20);
 
-/* Runs the loop until *flag >= want, failing after ms. */
-static void run_until(const int *flag, int want, unsigned ms)
-{
-    guard_fired = 0;
-    uv_timer_start(&guard, on_guard, ms, 0);
-    while (*flag < want && !guard_fired)
-        uv_run(&loop, UV_RUN_ONCE);
-    uv_timer_stop(&guard);
-    cr_assert(*flag >= want, "timed out waiting (%d of %d)", *flag, want);
-}
+#define run_until tl_run_until
+#define run_for tl_run_for
 
-static void run_for(unsigned ms)
+static int is_ready(const void *p)
 {
-    guard_fired = 0;
-    uv_timer_start(&guard, on_guard, ms, 0);
-    while (!guard_fired)
-        uv_run(&loop, UV_RUN_ONCE);
+    return pgpool_ready(p);
 }
 
 static pgpool_t *pool(int size, int max_queue, unsigned timeout_ms)
@@ -305,21 +279,10 @@ Test(pgpool, queue_limit)
     close_pool(p);
 }
 
-static int closed_port(void)
-{
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t l = sizeof a;
-    cr_assert_eq(bind(s, (struct sockaddr *)&a, sizeof a), 0);
-    getsockname(s, (struct sockaddr *)&a, &l);
-    close(s);
-    return ntohs(a.sin_port);
-}
-
 Test(pgpool, database_down_fails_fast)
 {
     char url[128];
-    snprintf(url, sizeof url, "postgresql://postgres@127.0.0.1:%d/postgres", closed_port());
+    snprintf(url, sizeof url, "postgresql://postgres@127.0.0.1:%d/postgres", ts_free_port());
     pgpool_config_t cfg = {.conninfo = url, .size = 2};
     pgpool_t *p;
     cr_assert_eq(pgpool_create(&p, &loop, &cfg), 0);
@@ -350,7 +313,7 @@ static void backend_pid(pgpool_t *p, char *pid, size_t n)
 
 static void terminate(const char *pid)
 {
-    char sql[128];
+    char sql[320];
     snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%s)", pid);
     exec_blocking(sql);
 }
@@ -364,11 +327,7 @@ Test(pgpool, reconnects_after_backend_killed)
     /* Idle connection killed: noticed, reconnected. */
     terminate(pid1);
     run_for(100);
-    guard_fired = 0;
-    uv_timer_start(&guard, on_guard, 3000, 0);
-    while (!pgpool_ready(p) && !guard_fired)
-        uv_run(&loop, UV_RUN_ONCE);
-    cr_assert(pgpool_ready(p), "reconnected");
+    tl_run_until_pred(is_ready, p, 3000, "reconnected");
     backend_pid(p, pid2, sizeof pid2);
     cr_assert_str_neq(pid1, pid2);
 
