@@ -1,0 +1,421 @@
+/* ap_accounts: integrated accounts (a customer's JSM site and credentials).
+ *
+ * Credentials are sealed twice with the active master key: once for
+ * PostgreSQL (just the credentials, ad "acct:<id>") and once, together
+ * with site URL, auth type and status, for the acct:<id> Redis key the
+ * workers read. Neither is ever returned by the API. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ap_app.h"
+#include "ap_input.h"
+#include "ap_publish.h"
+#include "log.h"
+#include "tu.h"
+
+#define ACCT_JSON                                                                                   \
+    "json_build_object('id', id, 'tenant_id', tenant_id, 'site_url', site_url, 'auth_type', auth_type," \
+    " 'status', status, 'context', context, 'created_at', " AP_TS("created_at") ","                 \
+    " 'updated_at', " AP_TS("updated_at") ")::text"
+#define CONTEXT_MAX 16384
+
+static const char *param(ap_req_t *r, const char *name)
+{
+    const char *v = router_param(&r->params, name);
+    return v ? v : "";
+}
+
+/* The fields of a create or patch, validated. */
+typedef struct acct_in_s {
+    const char *tenant_id;
+    char site_url[300];
+    int has_site;
+    json_t *creds;        /* owned */
+    const char *auth_type;
+    char *context;        /* owned JSON text */
+} acct_in_t;
+
+static void acct_in_free(acct_in_t *in)
+{
+    json_decref(in->creds);
+    free(in->context);
+}
+
+static int acct_validate(ap_req_t *r, acct_in_t *in, int create)
+{
+    static const char *const allowed[] = {"tenant_id", "site_url", "auth", "context", NULL};
+    ap_in_err_t e;
+    const char *site;
+    memset(in, 0, sizeof *in);
+    if (ap_in_only(r->body, allowed, "", &e) ||
+        ap_in_str(r->body, "tenant_id", "", 200, create, &in->tenant_id, &e) ||
+        ap_in_str(r->body, "site_url", "", 2048, create, &site, &e))
+        goto bad;
+    if (in->tenant_id && !ap_in_tenant_id(in->tenant_id)) {
+        snprintf(e.field, sizeof e.field, "/tenant_id");
+        snprintf(e.detail, sizeof e.detail, "tenant_id may only hold letters, digits and . _ : @ -");
+        goto bad;
+    }
+    if (site) {
+        if (ap_in_site_url(site, r->app->cfg.site_allowlist, in->site_url, sizeof in->site_url, "/site_url", &e))
+            goto bad;
+        in->has_site = 1;
+    }
+    const json_t *auth = json_object_get(r->body, "auth");
+    if ((create || auth) && ap_in_auth(auth, &in->creds, &in->auth_type, &e))
+        goto bad;
+    const json_t *ctx = json_object_get(r->body, "context");
+    if (ctx) {
+        if (!json_is_object(ctx)) {
+            snprintf(e.field, sizeof e.field, "/context");
+            snprintf(e.detail, sizeof e.detail, "context must be an object");
+            goto bad;
+        }
+        in->context = json_dumps(ctx, JSON_COMPACT);
+        if (!in->context || strlen(in->context) > CONTEXT_MAX) {
+            snprintf(e.field, sizeof e.field, "/context");
+            snprintf(e.detail, sizeof e.detail, "context is larger than %d bytes", CONTEXT_MAX);
+            goto bad;
+        }
+    }
+    if (!create && json_object_size(r->body) == 0) {
+        snprintf(e.field, sizeof e.field, "/");
+        snprintf(e.detail, sizeof e.detail, "nothing to change: send tenant_id, site_url, auth or context");
+        goto bad;
+    }
+    return 0;
+bad:
+    acct_in_free(in);
+    ap_fail(r, 400, e.detail, e.field);
+    return -1;
+}
+
+/* Seals the credentials for PostgreSQL; NULL on failure (answered). */
+static char *seal_creds(ap_req_t *r, const char *id, const json_t *creds)
+{
+    char ad[64];
+    char *pt = json_dumps(creds, JSON_COMPACT);
+    snprintf(ad, sizeof ad, "acct:%s", id);
+    char *sealed = pt ? secret_seal(r->app->keys, ad, pt, strlen(pt)) : NULL;
+    ap_wipe(pt);
+    free(pt);
+    if (!sealed)
+        ap_fail(r, 500, "could not encrypt the credentials", NULL);
+    return sealed;
+}
+
+/* ---- create ---- */
+
+static void acct_published(ap_req_t *r)
+{
+    ap_commit_and_answer(r);
+}
+
+static void on_acct_inserted(PGresult *res, const char *err, void *ud)
+{
+    ap_req_t *r = ud;
+    if (!ap_res_ok(res)) {
+        ap_fail_db(r, res, err, "an integrated account with this tenant_id exists already in this workspace");
+        return;
+    }
+    r->out = ap_res_json(res, 0, 0);
+    r->status = 201;
+    char key[64];
+    snprintf(key, sizeof key, "acct:%s", r->id);
+    const char *argv[3] = {"SET", key, r->redis_val};
+    ap_redis(r, acct_published, 3, argv);
+}
+
+/* The account being written: validated input and sealed credentials,
+ * owned by the request (r->ext) from validation to the answer. */
+typedef struct acct_w_s {
+    acct_in_t in;
+    char *sealed;
+} acct_w_t;
+
+static void acct_w_free(void *p)
+{
+    acct_w_t *w = p;
+    acct_in_free(&w->in);
+    if (w->sealed) {
+        ap_wipe(w->sealed);
+        free(w->sealed);
+    }
+    free(w);
+}
+
+static acct_w_t *acct_w_new(ap_req_t *r, const acct_in_t *in)
+{
+    acct_w_t *w = calloc(1, sizeof *w);
+    w->in = *in;
+    r->ext = w;
+    r->ext_free = acct_w_free;
+    return w;
+}
+
+static void acct_insert(ap_req_t *r)
+{
+    acct_w_t *w = r->ext;
+    const char *p[8] = {r->id, r->ws_id, w->in.tenant_id, w->in.site_url, w->in.auth_type, w->sealed,
+                        secret_keyring_active_kid(r->app->keys), w->in.context ? w->in.context : "{}"};
+    if (pgtx_query(r->tx,
+                   "INSERT INTO integrated_accounts (id, workspace_id, tenant_id, site_url, auth_type,"
+                   " credentials_sealed, key_id, context) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)"
+                   " RETURNING " ACCT_JSON,
+                   8, p, on_acct_inserted, r) != 0)
+        ap_fail_db(r, NULL, "connection lost", NULL);
+}
+
+static void acct_create(ap_req_t *r)
+{
+    acct_in_t in;
+    if (acct_validate(r, &in, 1))
+        return;
+    acct_w_t *w = acct_w_new(r, &in); /* tenant_id points into r->body, which lives as long */
+    if (!rcli_ready(r->app->redis)) {
+        ap_fail_redis(r, "not connected");
+        return;
+    }
+    ap_uuid(r->id);
+    w->sealed = seal_creds(r, r->id, w->in.creds);
+    if (!w->sealed)
+        return;
+    r->redis_val = ap_account_redis_value(r->app, r->id, w->in.site_url, w->in.auth_type, "active",
+                                          json_string_value(json_object_get(w->in.creds, "cloud_id")), w->in.creds);
+    if (!r->redis_val) {
+        ap_fail(r, 500, "could not encrypt the credentials", NULL);
+        return;
+    }
+    ap_begin(r, acct_insert);
+}
+
+/* ---- read ---- */
+
+static int need_account_id(ap_req_t *r)
+{
+    if (ap_is_uuid(param(r, "id")))
+        return 0;
+    ap_fail(r, 404, "no integrated account with this id", NULL);
+    return -1;
+}
+
+static void on_one(PGresult *res, const char *err, void *ud)
+{
+    ap_req_t *r = ud;
+    if (!ap_res_ok(res)) {
+        ap_fail_db(r, res, err, NULL);
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        ap_fail(r, 404, "no integrated account with this id", NULL);
+        return;
+    }
+    ap_ok(r, 200, ap_res_json(res, 0, 0));
+}
+
+static void acct_get(ap_req_t *r)
+{
+    if (need_account_id(r))
+        return;
+    const char *p[2] = {param(r, "id"), r->ws_id};
+    if (pgpool_query(r->app->db, "SELECT " ACCT_JSON " FROM integrated_accounts WHERE id = $1 AND workspace_id = $2",
+                     2, p, on_one, r) != 0)
+        ap_fail_db(r, NULL, "pool busy or down", NULL);
+}
+
+static void on_page(PGresult *res, const char *err, void *ud)
+{
+    ap_req_t *r = ud;
+    ap_page_t pg;
+    if (!ap_res_ok(res)) {
+        ap_fail_db(r, res, err, NULL);
+        return;
+    }
+    if (ap_page_parse(r, &pg) == 0)
+        ap_ok(r, 200, ap_page_result(res, &pg));
+}
+
+static void acct_list(ap_req_t *r)
+{
+    ap_page_t pg;
+    char tenant[256];
+    if (ap_page_parse(r, &pg) != 0)
+        return;
+    int tl = httpd_query_param(r->req, "tenant_id", tenant, sizeof tenant);
+    if (tl == -2 || tl == 0) {
+        ap_fail(r, 400, "tenant_id must be 1 to 200 characters", "tenant_id");
+        return;
+    }
+    const char *p[5] = {r->ws_id, ap_page_ts(&pg), ap_page_id(&pg), pg.limit_plus_one, tl > 0 ? tenant : NULL};
+    if (pgpool_query(r->app->db,
+                     "SELECT " ACCT_JSON ", created_at::text, id::text FROM integrated_accounts"
+                     " WHERE workspace_id = $1 AND ($5::text IS NULL OR tenant_id = $5) AND " AP_PAGE_AFTER("$2", "$3")
+                     " ORDER BY created_at, id LIMIT $4",
+                     5, p, on_page, r) != 0)
+        ap_fail_db(r, NULL, "pool busy or down", NULL);
+}
+
+/* ---- patch ---- */
+
+static void on_acct_updated(PGresult *res, const char *err, void *ud)
+{
+    ap_req_t *r = ud;
+    if (!ap_res_ok(res)) {
+        ap_fail_db(r, res, err, "an integrated account with this tenant_id exists already in this workspace");
+        return;
+    }
+    r->out = ap_res_json(res, 0, 0);
+    r->status = 200;
+    char key[64];
+    snprintf(key, sizeof key, "acct:%s", r->id);
+    const char *argv[3] = {"SET", key, r->redis_val};
+    ap_redis(r, acct_published, 3, argv);
+}
+
+static void on_acct_locked(PGresult *res, const char *err, void *ud)
+{
+    ap_req_t *r = ud;
+    acct_w_t *w = r->ext;
+    if (!ap_res_ok(res)) {
+        ap_fail_db(r, res, err, NULL);
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        ap_fail(r, 404, "no integrated account with this id", NULL);
+        return;
+    }
+    const char *site = w->in.has_site ? w->in.site_url : PQgetvalue(res, 0, 0);
+    const char *type = w->in.creds ? w->in.auth_type : PQgetvalue(res, 0, 1);
+    /* New credentials mean the customer reconnected: the account is active again. */
+    const char *status = w->in.creds ? "active" : PQgetvalue(res, 0, 2);
+    const char *cloud = PQgetisnull(res, 0, 3) ? NULL : PQgetvalue(res, 0, 3);
+    json_t *creds;
+    if (w->in.creds) {
+        creds = json_incref(w->in.creds);
+        cloud = json_string_value(json_object_get(creds, "cloud_id"));
+        if (!(w->sealed = seal_creds(r, r->id, creds))) {
+            json_decref(creds);
+            return;
+        }
+    } else {
+        char ad[64];
+        size_t n;
+        snprintf(ad, sizeof ad, "acct:%s", r->id);
+        char *pt = secret_open(r->app->keys, ad, PQgetvalue(res, 0, 4), &n, NULL, 0);
+        creds = pt ? json_loadb(pt, n, 0, NULL) : NULL;
+        ap_wipe(pt);
+        free(pt);
+        if (!creds) {
+            LOG_ERROR("api", "cannot open account credentials (unknown master key?)", "account", r->id, NULL);
+            ap_fail(r, 500, "the stored credentials cannot be decrypted with the configured master keys", NULL);
+            return;
+        }
+    }
+    r->redis_val = ap_account_redis_value(r->app, r->id, site, type, status, cloud, creds);
+    json_decref(creds);
+    if (!r->redis_val) {
+        ap_fail(r, 500, "could not encrypt the credentials", NULL);
+        return;
+    }
+    const char *p[10] = {r->id, r->ws_id, w->in.tenant_id, site, type, w->sealed,
+                         secret_keyring_active_kid(r->app->keys), status, cloud, w->in.context};
+    if (pgtx_query(r->tx,
+                   "UPDATE integrated_accounts SET tenant_id = COALESCE($3, tenant_id), site_url = $4, auth_type = $5,"
+                   " credentials_sealed = COALESCE($6, credentials_sealed),"
+                   " key_id = CASE WHEN $6::text IS NULL THEN key_id ELSE $7 END,"
+                   " cred_version = cred_version + CASE WHEN $6::text IS NULL THEN 0 ELSE 1 END,"
+                   " status = $8, cloud_id = $9, context = COALESCE($10::jsonb, context), updated_at = now()"
+                   " WHERE id = $1 AND workspace_id = $2 RETURNING " ACCT_JSON,
+                   10, p, on_acct_updated, r) != 0)
+        ap_fail_db(r, NULL, "connection lost", NULL);
+}
+
+static void acct_lock(ap_req_t *r)
+{
+    const char *p[2] = {r->id, r->ws_id};
+    if (pgtx_query(r->tx,
+                   "SELECT site_url, auth_type, status, cloud_id, credentials_sealed FROM integrated_accounts"
+                   " WHERE id = $1 AND workspace_id = $2 FOR UPDATE",
+                   2, p, on_acct_locked, r) != 0)
+        ap_fail_db(r, NULL, "connection lost", NULL);
+}
+
+static void acct_patch(ap_req_t *r)
+{
+    acct_in_t in;
+    if (need_account_id(r) || acct_validate(r, &in, 0))
+        return;
+    acct_w_new(r, &in);
+    if (!rcli_ready(r->app->redis)) {
+        ap_fail_redis(r, "not connected");
+        return;
+    }
+    snprintf(r->id, sizeof r->id, "%s", param(r, "id"));
+    ap_begin(r, acct_lock);
+}
+
+/* ---- delete: the account, its servers (cascade), and their Redis keys ---- */
+
+static void acct_unpublished(ap_req_t *r)
+{
+    ap_commit_and_answer(r); /* r->out is NULL: 204 */
+}
+
+static void on_acct_deleted(PGresult *res, const char *err, void *ud)
+{
+    ap_req_t *r = ud;
+    if (!ap_res_ok(res)) {
+        ap_fail_db(r, res, err, NULL);
+        return;
+    }
+    int rows = PQntuples(res);
+    if (rows == 0) {
+        ap_fail(r, 404, "no integrated account with this id", NULL);
+        return;
+    }
+    char **keys = calloc((size_t)rows, sizeof *keys);
+    for (int i = 0; i < rows; i++) {
+        char k[128];
+        snprintf(k, sizeof k, "%s:%s", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
+        keys[i] = strdup(k);
+    }
+    ap_redis_del(r, acct_unpublished, keys, (size_t)rows);
+    for (int i = 0; i < rows; i++)
+        free(keys[i]);
+    free(keys);
+}
+
+static void acct_delete_tx(ap_req_t *r)
+{
+    const char *p[2] = {r->id, r->ws_id};
+    /* The CTE's snapshot still sees the servers the cascade removes. */
+    if (pgtx_query(r->tx,
+                   "WITH a AS (DELETE FROM integrated_accounts WHERE id = $1 AND workspace_id = $2 RETURNING id)"
+                   " SELECT 'acct', id::text FROM a"
+                   " UNION ALL SELECT 'srv', token_hash FROM mcp_servers"
+                   "  WHERE account_id = $1 AND workspace_id = $2 AND EXISTS (SELECT 1 FROM a)",
+                   2, p, on_acct_deleted, r) != 0)
+        ap_fail_db(r, NULL, "connection lost", NULL);
+}
+
+static void acct_delete(ap_req_t *r)
+{
+    if (need_account_id(r))
+        return;
+    if (!rcli_ready(r->app->redis)) {
+        ap_fail_redis(r, "not connected");
+        return;
+    }
+    snprintf(r->id, sizeof r->id, "%s", param(r, "id"));
+    ap_begin(r, acct_delete_tx);
+}
+
+const ap_route_t ap_account_routes[] = {
+    {"POST", "/integrated-account", AP_ROLE_WORKSPACE, acct_create, "account_create"},
+    {"GET", "/integrated-account", AP_ROLE_WORKSPACE, acct_list, "account_list"},
+    {"GET", "/integrated-account/:id", AP_ROLE_WORKSPACE, acct_get, "account_get"},
+    {"PATCH", "/integrated-account/:id", AP_ROLE_WORKSPACE, acct_patch, "account_patch"},
+    {"DELETE", "/integrated-account/:id", AP_ROLE_WORKSPACE, acct_delete, "account_delete"},
+    {NULL, NULL, AP_ROLE_NONE, NULL, NULL},
+};

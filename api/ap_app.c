@@ -1,0 +1,567 @@
+/* ap_app: see ap_app.h. */
+#include "ap_app.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <sodium.h>
+
+#include "ap_input.h"
+#include "ap_publish.h"
+#include "buf.h"
+#include "cfg.h"
+#include "embed.h"
+#include "ju.h"
+#include "log.h"
+#include "resp.h"
+#include "tu.h"
+
+#define AP_MAX_BODY (1024 * 1024)
+#define AP_JSON_DEPTH 32
+
+extern const embed_file_t api_embedded[];
+
+/* ---- finishing ---- */
+
+static void req_free(ap_req_t *r)
+{
+    if (r->tx) /* a transaction still open means the handler failed */
+        pgtx_rollback(r->tx, NULL, NULL);
+    json_decref(r->body);
+    json_decref(r->out);
+    if (r->redis_val) {
+        ap_wipe(r->redis_val);
+        free(r->redis_val);
+    }
+    if (r->ext_free)
+        r->ext_free(r->ext);
+    sodium_memzero(r->token, sizeof r->token);
+    free(r);
+}
+
+void ap_ok(ap_req_t *r, int status, json_t *body)
+{
+    resp_json(r->req, status, body);
+    req_free(r);
+}
+
+void ap_no_content(ap_req_t *r)
+{
+    httpd_respond(r->req, 204, NULL, NULL, 0);
+    req_free(r);
+}
+
+void ap_fail(ap_req_t *r, int status, const char *detail, const char *field)
+{
+    if (status == 401)
+        httpd_resp_header(r->req, "WWW-Authenticate", "Bearer realm=\"jsmcp\"");
+    resp_problem(r->req, status, detail, field);
+    req_free(r);
+}
+
+int ap_res_ok(const PGresult *res)
+{
+    if (!res)
+        return 0;
+    ExecStatusType st = PQresultStatus(res);
+    return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+}
+
+void ap_fail_db(ap_req_t *r, PGresult *res, const char *err, const char *conflict_detail)
+{
+    metrics_inc(r->app->metrics, "jsmcp_api_db_errors_total", "", 1);
+    if (!res) {
+        LOG_WARN("api", "database unavailable", "err", err ? err : "", "request_id", httpd_req_id(r->req), NULL);
+        ap_fail(r, 503, "the database is unavailable; nothing was written, try again", NULL);
+        return;
+    }
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    if (state && strcmp(state, "23505") == 0 && conflict_detail) {
+        ap_fail(r, 409, conflict_detail, NULL);
+        return;
+    }
+    /* 08xxx connection errors and 57P0x shutdowns are outages, not bugs. */
+    if (state && (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0)) {
+        ap_fail(r, 503, "the database is unavailable; nothing was written, try again", NULL);
+        return;
+    }
+    LOG_ERROR("api", "query failed", "sqlstate", state ? state : "", "err", PQresultErrorMessage(res),
+              "request_id", httpd_req_id(r->req), NULL);
+    ap_fail(r, 500, "internal error; nothing was written", NULL);
+}
+
+void ap_fail_redis(ap_req_t *r, const char *err)
+{
+    metrics_inc(r->app->metrics, "jsmcp_api_redis_errors_total", "", 1);
+    LOG_WARN("api", "redis unavailable", "err", err ? err : "", "request_id", httpd_req_id(r->req), NULL);
+    ap_fail(r, 503, "Redis is unavailable; nothing was written, try again", NULL);
+}
+
+json_t *ap_res_json(const PGresult *res, int row, int col)
+{
+    if (PQgetisnull(res, row, col))
+        return NULL;
+    return json_loads(PQgetvalue(res, row, col), JSON_DECODE_ANY, NULL);
+}
+
+/* ---- paging ---- */
+
+int ap_page_parse(ap_req_t *r, ap_page_t *pg)
+{
+    char v[256];
+    memset(pg, 0, sizeof *pg);
+    pg->limit = 20;
+    int n = httpd_query_param(r->req, "limit", v, sizeof v);
+    if (n >= 0) {
+        char *end;
+        long l = strtol(v, &end, 10);
+        if (n == 0 || *end || l < 1 || l > 100) {
+            ap_fail(r, 400, "limit must be a whole number from 1 to 100", "limit");
+            return -1;
+        }
+        pg->limit = (int)l;
+    } else if (n == -2) {
+        ap_fail(r, 400, "limit must be a whole number from 1 to 100", "limit");
+        return -1;
+    }
+    n = httpd_query_param(r->req, "next_cursor", v, sizeof v);
+    if (n == -2 || (n >= 0 && ap_cursor_decode(v, pg->after_ts, sizeof pg->after_ts, pg->after_id,
+                                               sizeof pg->after_id) != 0)) {
+        ap_fail(r, 400, "next_cursor is not a cursor this API returned", "next_cursor");
+        return -1;
+    }
+    snprintf(pg->limit_plus_one, sizeof pg->limit_plus_one, "%d", pg->limit + 1);
+    return 0;
+}
+
+const char *ap_page_ts(const ap_page_t *pg)
+{
+    return pg->after_ts[0] ? pg->after_ts : NULL;
+}
+
+const char *ap_page_id(const ap_page_t *pg)
+{
+    return pg->after_ts[0] ? pg->after_id : NULL;
+}
+
+json_t *ap_page_result(const PGresult *res, const ap_page_t *pg)
+{
+    json_t *list = json_array();
+    int rows = PQntuples(res);
+    int shown = rows > pg->limit ? pg->limit : rows;
+    for (int i = 0; i < shown; i++) {
+        json_t *item = ap_res_json(res, i, 0);
+        if (item)
+            json_array_append_new(list, item);
+    }
+    json_t *out = json_pack("{so}", "result", list);
+    if (rows > pg->limit) {
+        char cur[256];
+        ap_cursor_encode(PQgetvalue(res, shown - 1, 1), PQgetvalue(res, shown - 1, 2), cur, sizeof cur);
+        json_object_set_new(out, "next_cursor", json_string(cur));
+    } else {
+        json_object_set_new(out, "next_cursor", json_null());
+    }
+    return out;
+}
+
+/* ---- transactions ---- */
+
+typedef void (*ap_next_fn)(ap_req_t *r);
+
+typedef struct begin_ctx_s {
+    ap_req_t *r;
+    ap_next_fn next;
+} begin_ctx_t;
+
+static void on_begin(pgtx_t *tx, const char *err, void *ud)
+{
+    begin_ctx_t *b = ud;
+    ap_req_t *r = b->r;
+    ap_next_fn next = b->next;
+    free(b);
+    if (!tx) {
+        ap_fail_db(r, NULL, err, NULL);
+        return;
+    }
+    r->tx = tx;
+    next(r);
+}
+
+void ap_begin(ap_req_t *r, void (*next)(ap_req_t *r))
+{
+    begin_ctx_t *b = mem_alloc(sizeof *b);
+    b->r = r;
+    b->next = next;
+    if (pgpool_begin(r->app->db, on_begin, b) != 0) {
+        free(b);
+        ap_fail_db(r, NULL, "pool busy or down", NULL);
+    }
+}
+
+static void on_commit(PGresult *res, const char *err, void *ud)
+{
+    ap_req_t *r = ud;
+    r->tx = NULL; /* commit ends the transaction whatever its outcome */
+    if (!ap_res_ok(res)) {
+        ap_fail_db(r, res, err, NULL);
+        return;
+    }
+    if (!r->out) {
+        ap_no_content(r);
+        return;
+    }
+    json_t *out = r->out;
+    r->out = NULL;
+    ap_ok(r, r->status ? r->status : 200, out);
+}
+
+void ap_commit_and_answer(ap_req_t *r)
+{
+    pgtx_t *tx = r->tx;
+    pgtx_commit(tx, on_commit, r);
+}
+
+void ap_wipe(char *s)
+{
+    if (s)
+        sodium_memzero(s, strlen(s));
+}
+
+/* ---- ids ---- */
+
+void ap_uuid(char *out)
+{
+    unsigned char b[16];
+    randombytes_buf(b, sizeof b);
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    snprintf(out, AP_UUID_LEN + 1,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
+             b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+int ap_is_uuid(const char *s)
+{
+    if (strlen(s) != 36)
+        return 0;
+    for (int i = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (s[i] != '-')
+                return 0;
+        } else if (!strchr("0123456789abcdefABCDEF", s[i])) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* ---- request entry: body, auth, dispatch ---- */
+
+/* Parses the body when the route takes one: 415 without a JSON content
+ * type, 400 for bad JSON. Returns 0 to go on, -1 when r was answered. */
+static int read_body(ap_req_t *r)
+{
+    size_t len = 0;
+    const char *body = httpd_req_body(r->req, &len);
+    const char *m = httpd_req_method(r->req);
+    if (strcmp(m, "POST") != 0 && strcmp(m, "PATCH") != 0)
+        return 0;
+    const char *ct = httpd_req_header(r->req, "Content-Type");
+    if (!ct || strncasecmp(ct, "application/json", 16) != 0 || (ct[16] && ct[16] != ';' && ct[16] != ' ')) {
+        ap_fail(r, 415, "send the body as JSON with Content-Type: application/json", NULL);
+        return -1;
+    }
+    char err[256];
+    r->body = ju_parse(body ? body : "", len, AP_JSON_DEPTH, err, sizeof err);
+    if (!r->body) {
+        ap_fail(r, 400, err, NULL);
+        return -1;
+    }
+    if (!json_is_object(r->body)) {
+        ap_fail(r, 400, "the body must be a JSON object", "/");
+        return -1;
+    }
+    return 0;
+}
+
+static void on_key_lookup(PGresult *res, const char *err, void *ud)
+{
+    ap_req_t *r = ud;
+    if (!ap_res_ok(res)) {
+        ap_fail_db(r, res, err, NULL);
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        ap_fail(r, 401, "unknown or revoked API key", NULL);
+        return;
+    }
+    if (r->route->role == AP_ROLE_BOOTSTRAP) {
+        ap_fail(r, 403, "workspaces are managed with the bootstrap key, not a workspace API key", NULL);
+        return;
+    }
+    snprintf(r->ws_id, sizeof r->ws_id, "%s", PQgetvalue(res, 0, 0));
+    if (read_body(r) == 0)
+        r->route->fn(r);
+}
+
+/* Looks the key up by hash and touches last_used_at at most once a minute,
+ * in one round trip. */
+static const char SQL_KEY_LOOKUP[] =
+    "WITH k AS (SELECT id, workspace_id, last_used_at FROM api_keys WHERE key_hash = $1),"
+    " u AS (UPDATE api_keys SET last_used_at = now() WHERE id IN"
+    "   (SELECT id FROM k WHERE last_used_at IS NULL OR last_used_at < now() - interval '60 seconds'))"
+    " SELECT workspace_id FROM k";
+
+static void route_entry(httpd_req_t *req, const router_params_t *params, void *ud)
+{
+    const ap_route_t *route = ud;
+    ap_app_t *app = httpd_req_data(req);
+    ap_req_t *r = mem_calloc(1, sizeof *r);
+    r->app = app;
+    r->req = req;
+    r->route = route;
+    r->params = *params;
+    r->expires_ms = -1;
+
+    const char *auth = httpd_req_header(req, "Authorization");
+    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0 || !auth[7]) {
+        ap_fail(r, 401, "send Authorization: Bearer <API key>", NULL);
+        return;
+    }
+    const char *key = auth + 7;
+    while (*key == ' ')
+        key++;
+    char hash[SECRET_HASH_HEX_LEN + 1];
+    secret_hash_hex(key, strlen(key), hash);
+    int is_bootstrap = app->bootstrap_hash[0] && secret_equal(hash, app->bootstrap_hash) == 0;
+
+    if (is_bootstrap) {
+        if (route->role != AP_ROLE_BOOTSTRAP) {
+            ap_fail(r, 403, "the bootstrap key only manages workspaces; use a workspace API key", NULL);
+            return;
+        }
+        if (read_body(r) == 0)
+            route->fn(r);
+        return;
+    }
+    if (strlen(key) > 256) {
+        ap_fail(r, 401, "unknown or revoked API key", NULL);
+        return;
+    }
+    const char *p[1] = {hash};
+    if (pgpool_query(app->db, SQL_KEY_LOOKUP, 1, p, on_key_lookup, r) != 0)
+        ap_fail_db(r, NULL, "pool busy or down", NULL);
+}
+
+/* ---- operational routes ---- */
+
+static void h_healthz(httpd_req_t *req, const router_params_t *p, void *ud)
+{
+    (void)p;
+    (void)ud;
+    static const char ok[] = "{\"status\":\"ok\"}";
+    httpd_respond(req, 200, "application/json", ok, sizeof ok - 1);
+}
+
+static void h_readyz(httpd_req_t *req, const router_params_t *p, void *ud)
+{
+    ap_app_t *app = httpd_req_data(req);
+    (void)p;
+    (void)ud;
+    int db = pgpool_ready(app->db), rd = rcli_ready(app->redis);
+    if (db && rd) {
+        static const char ok[] = "{\"status\":\"ready\",\"postgres\":true,\"redis\":true}";
+        httpd_respond(req, 200, "application/json", ok, sizeof ok - 1);
+        return;
+    }
+    json_t *extra = json_pack("{sbsb}", "postgres", db, "redis", rd);
+    resp_problem_ex(req, 503, db ? "Redis is unavailable" : "PostgreSQL is unavailable", NULL, extra);
+}
+
+static void h_metrics(httpd_req_t *req, const router_params_t *p, void *ud)
+{
+    ap_app_t *app = httpd_req_data(req);
+    size_t len;
+    (void)p;
+    (void)ud;
+    metrics_set(app->metrics, "jsmcp_api_postgres_up", "", pgpool_ready(app->db));
+    metrics_set(app->metrics, "jsmcp_api_redis_up", "", rcli_ready(app->redis));
+    metrics_set(app->metrics, "jsmcp_api_connections", "", (double)httpd_conn_count(app->http));
+    char *text = metrics_render(app->metrics, &len);
+    httpd_respond(req, 200, "text/plain; version=0.0.4", text, len);
+    free(text);
+}
+
+static void h_openapi(httpd_req_t *req, const router_params_t *p, void *ud)
+{
+    (void)p;
+    (void)ud;
+    const embed_file_t *f = embed_find(api_embedded, "api/openapi.json");
+    if (!f) {
+        resp_problem(req, 404, "this build has no OpenAPI document", NULL);
+        return;
+    }
+    httpd_respond(req, 200, "application/json", f->data, f->len);
+}
+
+/* ---- the HTTP server ---- */
+
+static void on_http_request(httpd_req_t *req, void *ud)
+{
+    ap_app_t *app = ud;
+    httpd_req_set_data(req, app);
+    router_dispatch(app->router, req);
+}
+
+/* Request metrics by route pattern (bounded label set) and status. */
+static void on_http_complete(httpd_req_t *req, int status, void *ud)
+{
+    ap_app_t *app = ud;
+    char labels[96];
+    double secs = (double)(uv_hrtime() - httpd_req_start_ns(req)) / 1e9;
+    snprintf(labels, sizeof labels, "method=\"%s\",status=\"%d\"", httpd_req_method(req), status);
+    metrics_inc(app->metrics, "jsmcp_api_requests_total", labels, 1);
+    metrics_observe(app->metrics, "jsmcp_api_request_duration_seconds", "", secs);
+}
+
+static void add_routes(ap_app_t *app, const ap_route_t *routes)
+{
+    for (; routes->method; routes++)
+        router_add(app->router, routes->method, routes->pattern, route_entry, (void *)routes);
+}
+
+static int read_config(ap_config_t *c)
+{
+    cfg_err_t ce = {0};
+    cfg_listen("JSMCP_API_LISTEN", "127.0.0.1:8080", c->listen_host, sizeof c->listen_host,
+               &c->listen_port, &ce);
+    c->database_url = cfg_str("JSMCP_DATABASE_URL", "postgresql:///jsmcp");
+    c->redis_url = cfg_str("JSMCP_REDIS_URL", "redis://127.0.0.1:6379/0");
+    c->redis_prefix = cfg_str("JSMCP_REDIS_PREFIX", "jsmcp:");
+    c->bootstrap_key = cfg_str("JSMCP_BOOTSTRAP_KEY", NULL);
+    c->public_worker_url = cfg_str("JSMCP_PUBLIC_WORKER_URL", "http://127.0.0.1:8081");
+    c->site_allowlist = cfg_str("JSMCP_SITE_ALLOWLIST", "");
+    c->pg_pool_size = (int)cfg_int("JSMCP_PG_POOL_SIZE", 8, 1, 128, &ce);
+    c->reconcile_interval_ms = (unsigned)cfg_ms("JSMCP_RECONCILE_INTERVAL_MS", 30000, 100, 86400000, &ce);
+    if (c->bootstrap_key && strlen(c->bootstrap_key) < 16)
+        cfg_fail(&ce, "JSMCP_BOOTSTRAP_KEY must be at least 16 characters");
+    if (ce.n) {
+        fprintf(stderr, "jsmcp-api: configuration: %s (%d error%s)\n", ce.msg, ce.n, ce.n > 1 ? "s" : "");
+        return -1;
+    }
+    return 0;
+}
+
+int ap_app_init(ap_app_t *app, uv_loop_t *loop)
+{
+    char err[256];
+    memset(app, 0, sizeof *app);
+    app->loop = loop;
+    if (read_config(&app->cfg) != 0)
+        return -1;
+    app->keys = secret_keyring_from_env(err, sizeof err);
+    if (!app->keys) {
+        fprintf(stderr, "jsmcp-api: master keys: %s\n", err);
+        return -1;
+    }
+    if (app->cfg.bootstrap_key)
+        secret_hash_hex(app->cfg.bootstrap_key, strlen(app->cfg.bootstrap_key), app->bootstrap_hash);
+
+    app->metrics = metrics_new(4096);
+    metrics_describe(app->metrics, "jsmcp_api_requests_total", "counter", "Admin API requests by method and status");
+    metrics_describe(app->metrics, "jsmcp_api_request_duration_seconds", "histogram", "Admin API request latency");
+    metrics_describe(app->metrics, "jsmcp_api_db_errors_total", "counter", "Failed PostgreSQL queries");
+    metrics_describe(app->metrics, "jsmcp_api_redis_errors_total", "counter", "Failed Redis commands");
+    metrics_describe(app->metrics, "jsmcp_api_reconcile_runs_total", "counter", "Reconcile passes by outcome");
+    metrics_describe(app->metrics, "jsmcp_api_reconcile_repairs_total", "counter", "Redis keys republished or removed by reconcile");
+
+    pgpool_config_t pc = {.conninfo = app->cfg.database_url, .size = app->cfg.pg_pool_size,
+                          .max_queue = 10000, .query_timeout_ms = 10000};
+    if (pgpool_create(&app->db, loop, &pc) != 0) {
+        fprintf(stderr, "jsmcp-api: cannot create the PostgreSQL pool\n");
+        return -1;
+    }
+    rcli_config_t rc = {.url = app->cfg.redis_url, .prefix = app->cfg.redis_prefix};
+    if (rcli_create(&app->redis, loop, &rc) != 0) {
+        fprintf(stderr, "jsmcp-api: bad JSMCP_REDIS_URL\n");
+        return -1;
+    }
+
+    app->router = router_new();
+    router_add(app->router, "GET", "/healthz", h_healthz, NULL);
+    router_add(app->router, "GET", "/readyz", h_readyz, NULL);
+    router_add(app->router, "GET", "/metrics", h_metrics, NULL);
+    router_add(app->router, "GET", "/openapi.json", h_openapi, NULL);
+    add_routes(app, ap_workspace_routes);
+    add_routes(app, ap_account_routes);
+    add_routes(app, ap_server_routes);
+
+    httpd_config_t hc;
+    httpd_config_defaults(&hc);
+    hc.host = app->cfg.listen_host;
+    hc.port = app->cfg.listen_port;
+    hc.max_body_bytes = AP_MAX_BODY;
+    hc.server_name = "jsmcp-api";
+    hc.on_complete = on_http_complete;
+    int rc2 = httpd_create(&app->http, loop, &hc, on_http_request, app);
+    if (rc2 != 0) {
+        fprintf(stderr, "jsmcp-api: cannot listen on %s:%d: %s\n", app->cfg.listen_host,
+                app->cfg.listen_port, uv_strerror(rc2));
+        return -1;
+    }
+    char port[16];
+    snprintf(port, sizeof port, "%d", httpd_port(app->http));
+    LOG_INFO("api", "listening", "host", app->cfg.listen_host, "port", port, NULL);
+    ap_publish_start(app);
+    return 0;
+}
+
+/* ---- shutdown: http, then reconcile timer, redis, db ---- */
+
+typedef struct close_ctx_s {
+    ap_app_t *app;
+    void (*done)(void *arg);
+    void *arg;
+} close_ctx_t;
+
+static void on_db_closed(void *arg)
+{
+    close_ctx_t *c = arg;
+    ap_app_t *app = c->app;
+    router_free(app->router);
+    metrics_free(app->metrics);
+    secret_keyring_free(app->keys);
+    c->done(c->arg);
+    free(c);
+}
+
+static void on_redis_closed(void *arg)
+{
+    close_ctx_t *c = arg;
+    pgpool_close(c->app->db, on_db_closed, c);
+}
+
+static void on_publish_stopped(void *arg)
+{
+    close_ctx_t *c = arg;
+    rcli_close(c->app->redis, on_redis_closed, c);
+}
+
+static void on_http_closed(void *arg)
+{
+    close_ctx_t *c = arg;
+    ap_publish_stop(c->app, on_publish_stopped, c);
+}
+
+void ap_app_close(ap_app_t *app, void (*done)(void *arg), void *arg)
+{
+    close_ctx_t *c = mem_alloc(sizeof *c);
+    c->app = app;
+    c->done = done;
+    c->arg = arg;
+    app->closing = 1;
+    httpd_close(app->http, on_http_closed, c);
+}

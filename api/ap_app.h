@@ -1,0 +1,148 @@
+/* ap_app: the admin API process — its configuration, the shared handles
+ * (PostgreSQL pool, Redis, keyring, metrics) and the per-request context
+ * that every route handler works on.
+ *
+ * Request flow: httpd -> router -> ap_route_entry (auth: bootstrap key or
+ * workspace API key looked up by hash) -> the route's handler with an
+ * ap_req_t. The handler chains async callbacks (pgpool, rcli) on that one
+ * context and ends with exactly one of ap_ok(), ap_fail(), ap_fail_db(),
+ * ap_no_content(): they answer and free the context. Nothing else frees it.
+ */
+#ifndef JSMCP_AP_APP_H
+#define JSMCP_AP_APP_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "httpd.h"
+#include "metrics.h"
+#include "pgpool.h"
+#include "rcli.h"
+#include "router.h"
+#include "secret.h"
+
+#define AP_UUID_LEN 36
+#define AP_MAX_ALLOW 16
+
+typedef struct ap_config_s {
+    char listen_host[64];
+    int listen_port;
+    const char *database_url;
+    const char *redis_url;
+    const char *redis_prefix;
+    const char *bootstrap_key;       /* NULL: no bootstrap access */
+    const char *public_worker_url;
+    const char *site_allowlist;      /* "host:port,host2" */
+    int pg_pool_size;
+    unsigned reconcile_interval_ms;
+} ap_config_t;
+
+typedef struct ap_app_s {
+    uv_loop_t *loop;
+    ap_config_t cfg;
+    pgpool_t *db;
+    rcli_t *redis;
+    secret_keyring_t *keys;
+    metrics_t *metrics;
+    router_t *router;
+    httpd_t *http;
+    char bootstrap_hash[SECRET_HASH_HEX_LEN + 1];
+    uv_timer_t reconcile_timer;
+    int reconcile_running;
+    int closing;
+} ap_app_t;
+
+enum ap_role { AP_ROLE_NONE = 0, AP_ROLE_BOOTSTRAP, AP_ROLE_WORKSPACE };
+
+typedef struct ap_req_s ap_req_t;
+typedef void (*ap_handler_fn)(ap_req_t *r);
+
+/* One route: which key it needs and its handler. */
+typedef struct ap_route_s {
+    const char *method;
+    const char *pattern;
+    enum ap_role role;     /* AP_ROLE_BOOTSTRAP or AP_ROLE_WORKSPACE */
+    ap_handler_fn fn;
+    const char *name;      /* metrics label */
+} ap_route_t;
+
+/* The context of one admin request: everything the handler's callbacks
+ * need, freed once by ap_ok/ap_fail*. */
+struct ap_req_s {
+    ap_app_t *app;
+    httpd_req_t *req;
+    const ap_route_t *route;
+    router_params_t params;
+    char ws_id[AP_UUID_LEN + 1];   /* the caller's workspace (workspace keys) */
+    json_t *body;                  /* parsed request body, NULL when none */
+    pgtx_t *tx;                    /* open transaction, rolled back on failure */
+    /* handler scratch, released with the context */
+    json_t *out;                   /* the response being built */
+    char *redis_val;               /* value to publish */
+    char id[AP_UUID_LEN + 1];
+    char hash[SECRET_HASH_HEX_LEN + 1];
+    char token[64];                /* a new secret: returned once, never logged */
+    int64_t expires_ms;            /* -1 = none */
+    int status;                    /* status to answer on success */
+    void *ext;                     /* handler-specific state, released by ext_free */
+    void (*ext_free)(void *ext);
+};
+
+/* ---- finishing a request (each answers and frees r) ---- */
+void ap_ok(ap_req_t *r, int status, json_t *body);  /* steals body */
+void ap_no_content(ap_req_t *r);
+void ap_fail(ap_req_t *r, int status, const char *detail, const char *field);
+/* A failed query: 503 when the database is unreachable, 409 for unique
+ * violations (conflict_detail), 500 otherwise. */
+void ap_fail_db(ap_req_t *r, PGresult *res, const char *err, const char *conflict_detail);
+/* 503 for Redis. */
+void ap_fail_redis(ap_req_t *r, const char *err);
+
+/* 1 when res is a successful query result (command or tuples). */
+int ap_res_ok(const PGresult *res);
+/* Parses a one-column JSON text cell (row i) into a new reference. */
+json_t *ap_res_json(const PGresult *res, int row, int col);
+
+/* SQL: a timestamptz column as "2026-12-31T23:59:59Z". */
+#define AP_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
+/* ---- cursor paging over (created_at, id) ---- */
+typedef struct ap_page_s {
+    int limit;                 /* 1..100, default 20 */
+    char after_ts[64];         /* "" for the first page */
+    char after_id[AP_UUID_LEN + 1];
+    char limit_plus_one[16];   /* SQL parameter: fetch one more to know if there is more */
+} ap_page_t;
+/* Reads ?limit= and ?next_cursor=; -1 when r was answered with 400. */
+int ap_page_parse(ap_req_t *r, ap_page_t *pg);
+/* The SQL parameter for after_ts/after_id (NULL on the first page). */
+const char *ap_page_ts(const ap_page_t *pg);
+const char *ap_page_id(const ap_page_t *pg);
+/* Rows (col 0 JSON text, col 1 created_at::text, col 2 id) -> {"result": [...], "next_cursor"}. */
+json_t *ap_page_result(const PGresult *res, const ap_page_t *pg);
+/* SQL condition on (created_at, id) after the cursor, with parameters $a, $b. */
+#define AP_PAGE_AFTER(a, b) "(" a "::timestamptz IS NULL OR (created_at, id) > (" a "::timestamptz, " b "::uuid))"
+
+/* ---- transactions: begin, then commit and answer ---- */
+void ap_begin(ap_req_t *r, void (*next)(ap_req_t *r));
+/* Commits r->tx; on success answers status with r->out (or 204 when NULL). */
+void ap_commit_and_answer(ap_req_t *r);
+
+/* ---- start-up ---- */
+int ap_app_init(ap_app_t *app, uv_loop_t *loop);
+void ap_app_close(ap_app_t *app, void (*done)(void *arg), void *arg);
+
+/* Route tables of the modules (NULL-terminated by a zero entry). */
+extern const ap_route_t ap_workspace_routes[];
+extern const ap_route_t ap_account_routes[];
+extern const ap_route_t ap_server_routes[];
+
+/* Overwrites a secret string before it is freed. */
+void ap_wipe(char *s);
+
+/* A random version-4 UUID (out: 37 bytes). */
+void ap_uuid(char *out);
+/* 1 when s is a UUID in canonical form (any version). */
+int ap_is_uuid(const char *s);
+
+#endif

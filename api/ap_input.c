@@ -1,0 +1,355 @@
+/* ap_input: see ap_input.h. */
+#include "ap_input.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "ju.h"
+#include "secret.h"
+#include "tu.h"
+
+static int fail(ap_in_err_t *err, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(ap_in_err_t *err, const char *field, const char *fmt, ...)
+{
+    va_list ap;
+    snprintf(err->field, sizeof err->field, "%s", field);
+    va_start(ap, fmt);
+    vsnprintf(err->detail, sizeof err->detail, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static void join_ptr(char *out, size_t outsz, const char *ptr, const char *key)
+{
+    snprintf(out, outsz, "%s/%s", ptr, key);
+}
+
+int ap_in_only(const json_t *obj, const char *const *allowed, const char *ptr, ap_in_err_t *err)
+{
+    const char *key;
+    const json_t *v;
+    json_object_foreach((json_t *)obj, key, v) {
+        int ok = 0;
+        for (size_t i = 0; allowed[i] && !ok; i++)
+            ok = strcmp(allowed[i], key) == 0;
+        if (!ok) {
+            char f[160], list[256] = "";
+            size_t n = 0;
+            for (size_t i = 0; allowed[i]; i++)
+                n += (size_t)snprintf(list + n, n < sizeof list ? sizeof list - n : 0, "%s%s",
+                                      i ? ", " : "", allowed[i]);
+            join_ptr(f, sizeof f, ptr, key);
+            return fail(err, f, "unknown member '%.64s'; allowed: %s", key, list);
+        }
+    }
+    return 0;
+}
+
+int ap_in_str(const json_t *obj, const char *key, const char *ptr, size_t maxlen, int required,
+              const char **out, ap_in_err_t *err)
+{
+    char f[160];
+    const json_t *v = json_object_get(obj, key);
+    join_ptr(f, sizeof f, ptr, key);
+    *out = NULL;
+    if (!v) {
+        if (required)
+            return fail(err, f, "'%s' is required", key);
+        return 0;
+    }
+    if (!json_is_string(v))
+        return fail(err, f, "'%s' must be a string, not %s", key, ju_type_name(v));
+    size_t n = json_string_length(v);
+    if (n == 0)
+        return fail(err, f, "'%s' must not be empty", key);
+    if (n > maxlen)
+        return fail(err, f, "'%s' is longer than %zu bytes", key, maxlen);
+    if (memchr(json_string_value(v), 0, n))
+        return fail(err, f, "'%s' must not contain NUL characters", key);
+    *out = json_string_value(v);
+    return 0;
+}
+
+int ap_in_bool(const json_t *obj, const char *key, const char *ptr, int *out, ap_in_err_t *err)
+{
+    char f[160];
+    const json_t *v = json_object_get(obj, key);
+    if (!v)
+        return 0;
+    if (!json_is_boolean(v)) {
+        join_ptr(f, sizeof f, ptr, key);
+        return fail(err, f, "'%s' must be true or false, not %s", key, ju_type_name(v));
+    }
+    *out = json_is_true(v);
+    return 0;
+}
+
+int ap_in_tenant_id(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > 200)
+        return 0;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && !strchr("._:@-", *s))
+            return 0;
+    return 1;
+}
+
+/* host[:port] appears in the comma-separated list (case-insensitive). */
+static int in_allowlist(const char *hostport, size_t n, const char *list)
+{
+    while (list && *list) {
+        const char *end = strchr(list, ',');
+        size_t len = end ? (size_t)(end - list) : strlen(list);
+        while (len && *list == ' ')
+            list++, len--;
+        while (len && list[len - 1] == ' ')
+            len--;
+        if (len == n && strncasecmp(list, hostport, n) == 0)
+            return 1;
+        list = end ? end + 1 : NULL;
+    }
+    return 0;
+}
+
+int ap_in_site_url(const char *url, const char *allowlist, char *out, size_t outsz, const char *ptr,
+                   ap_in_err_t *err)
+{
+    static const char suffix[] = ".atlassian.net";
+    const char *hp;
+    int https;
+    if (strncmp(url, "https://", 8) == 0)
+        hp = url + 8, https = 1;
+    else if (strncmp(url, "http://", 7) == 0)
+        hp = url + 7, https = 0;
+    else
+        return fail(err, ptr, "site_url must be an https URL like https://example.atlassian.net");
+    size_t n = strcspn(hp, "/?#");
+    const char *rest = hp + n;
+    if (*rest && strcmp(rest, "/") != 0)
+        return fail(err, ptr, "site_url must be the site root, with no path, query or fragment");
+    if (n == 0 || n > 253)
+        return fail(err, ptr, "site_url has no host");
+    if (memchr(hp, '@', n))
+        return fail(err, ptr, "site_url must not contain credentials");
+    if (in_allowlist(hp, n, allowlist)) {
+        snprintf(out, outsz, "%.*s", (int)(hp + n - url), url);
+        return 0;
+    }
+    if (!https)
+        return fail(err, ptr, "site_url must use https");
+    size_t sl = sizeof suffix - 1;
+    if (n <= sl || strncasecmp(hp + n - sl, suffix, sl) != 0)
+        return fail(err, ptr, "site_url must be https://<site>.atlassian.net (other hosts only through JSMCP_SITE_ALLOWLIST)");
+    /* One DNS label before .atlassian.net: letters, digits, hyphens. */
+    for (size_t i = 0; i < n - sl; i++) {
+        char c = hp[i];
+        if (!isalnum((unsigned char)c) && c != '-')
+            return fail(err, ptr, "site_url's site name may only hold letters, digits and '-'");
+    }
+    if (hp[0] == '-' || hp[n - sl - 1] == '-' || n - sl > 63)
+        return fail(err, ptr, "site_url's site name is not a valid DNS label");
+    snprintf(out, outsz, "https://%.*s", (int)n, hp);
+    for (char *c = out + 8; *c; c++)
+        *c = (char)tolower((unsigned char)*c);
+    return 0;
+}
+
+int ap_in_expires(const json_t *v, int64_t now_ms, int64_t *out_ms, ap_in_err_t *err)
+{
+    int64_t ms;
+    *out_ms = -1;
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_string(v))
+        return fail(err, "/expires_at", "expires_at must be an RFC 3339 date-time string or null, not %s",
+                    ju_type_name(v));
+    if (tu_parse_iso(json_string_value(v), &ms) != 0)
+        return fail(err, "/expires_at", "expires_at is not an RFC 3339 date-time (e.g. 2026-12-31T23:59:59Z)");
+    ms -= ms % 1000;
+    if (ms < now_ms + AP_MIN_LIFETIME_MS)
+        return fail(err, "/expires_at", "expires_at must be at least %d seconds in the future",
+                    AP_MIN_LIFETIME_MS / 1000);
+    *out_ms = ms;
+    return 0;
+}
+
+static int match_chars(const char *s, size_t maxlen, int (*first)(int), const char *more)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > maxlen || !first((unsigned char)s[0]))
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!strchr(more, c) || c == 0)
+            return 0;
+    }
+    return 1;
+}
+
+static int is_lower(int c) { return c >= 'a' && c <= 'z'; }
+static int is_lower_or_digit(int c) { return is_lower(c) || (c >= '0' && c <= '9'); }
+static int is_upper(int c) { return c >= 'A' && c <= 'Z'; }
+
+static const char LOWER_ID[] = "abcdefghijklmnopqrstuvwxyz0123456789_";
+static const char TAG_CHARS[] = "abcdefghijklmnopqrstuvwxyz0123456789_-";
+static const char KEY_CHARS[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_";
+
+/* A string array member: 1..AP_IN_MAX_ARRAY unique strings accepted by ok(). */
+static int str_array(const json_t *cfg, const char *key, int (*ok)(const char *), const char *what,
+                     json_t *out, ap_in_err_t *err)
+{
+    char f[160];
+    const json_t *a = json_object_get(cfg, key);
+    if (!a)
+        return 0;
+    snprintf(f, sizeof f, "/config/%s", key);
+    if (!json_is_array(a))
+        return fail(err, f, "config.%s must be an array of strings, not %s", key, ju_type_name(a));
+    if (json_array_size(a) == 0)
+        return fail(err, f, "config.%s must not be empty (leave it out for no filter)", key);
+    if (json_array_size(a) > AP_IN_MAX_ARRAY)
+        return fail(err, f, "config.%s has more than %d entries", key, AP_IN_MAX_ARRAY);
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        const json_t *v = json_array_get(a, i);
+        snprintf(f, sizeof f, "/config/%s/%zu", key, i);
+        if (!json_is_string(v))
+            return fail(err, f, "config.%s[%zu] must be a string, not %s", key, i, ju_type_name(v));
+        if (!ok(json_string_value(v)))
+            return fail(err, f, "config.%s[%zu] '%.64s' is not %s", key, i, json_string_value(v), what);
+        for (size_t j = 0; j < i; j++)
+            if (json_equal(json_array_get(a, j), (json_t *)v))
+                return fail(err, f, "config.%s lists '%.64s' twice", key, json_string_value(v));
+    }
+    json_object_set(out, key, (json_t *)a);
+    return 0;
+}
+
+static int ok_method(const char *s)
+{
+    /* read, write, custom, get, list, create, update, delete are kinds;
+     * anything else of the same shape is an exact method name. */
+    return match_chars(s, 64, is_lower, LOWER_ID);
+}
+static int ok_tag(const char *s) { return match_chars(s, 32, is_lower_or_digit, TAG_CHARS); }
+static int ok_project(const char *s) { return match_chars(s, 10, is_upper, KEY_CHARS); }
+
+int ap_in_server_config(const json_t *cfg, json_t **out, ap_in_err_t *err)
+{
+    static const char *const allowed[] = {"methods", "tags", "projects", "tool_exposure", NULL};
+    *out = NULL;
+    if (!cfg || json_is_null(cfg)) {
+        *out = json_object();
+        return 0;
+    }
+    if (!json_is_object(cfg))
+        return fail(err, "/config", "config must be an object, not %s", ju_type_name(cfg));
+    if (ap_in_only(cfg, allowed, "/config", err))
+        return -1;
+    json_t *o = json_object();
+    if (str_array(cfg, "methods", ok_method,
+                  "a method kind (read, write, get, list, create, update, delete, custom) or a method name",
+                  o, err) ||
+        str_array(cfg, "tags", ok_tag, "a tag of lowercase letters, digits, '_' and '-'", o, err) ||
+        str_array(cfg, "projects", ok_project, "a Jira project key such as ITSM", o, err)) {
+        json_decref(o);
+        return -1;
+    }
+    const json_t *te = json_object_get(cfg, "tool_exposure");
+    if (te) {
+        const char *s = json_string_value(te);
+        if (!s || (strcmp(s, "all") != 0 && strcmp(s, "discovery") != 0)) {
+            json_decref(o);
+            return fail(err, "/config/tool_exposure", "config.tool_exposure must be \"all\" or \"discovery\"");
+        }
+        json_object_set(o, "tool_exposure", (json_t *)te);
+    }
+    *out = o;
+    return 0;
+}
+
+static int valid_email(const char *s)
+{
+    const char *at = strchr(s, '@');
+    return at && at != s && at[1] && !strchr(at + 1, '@') && !strpbrk(s, " \t\r\n") && strlen(s) <= 254;
+}
+
+int ap_in_auth(const json_t *auth, json_t **out, const char **type, ap_in_err_t *err)
+{
+    static const char *const tok_allowed[] = {"type", "email", "api_token", NULL};
+    static const char *const oauth_allowed[] = {"type", "access_token", "refresh_token", "expires_at",
+                                                "cloud_id", "scope", NULL};
+    const char *t, *a, *b;
+    *out = NULL;
+    if (!auth)
+        return fail(err, "/auth", "'auth' is required");
+    if (!json_is_object(auth))
+        return fail(err, "/auth", "auth must be an object, not %s", ju_type_name(auth));
+    if (ap_in_str(auth, "type", "/auth", 32, 1, &t, err))
+        return -1;
+    if (strcmp(t, "api_token") == 0) {
+        if (ap_in_only(auth, tok_allowed, "/auth", err) ||
+            ap_in_str(auth, "email", "/auth", 254, 1, &a, err) ||
+            ap_in_str(auth, "api_token", "/auth", 2048, 1, &b, err))
+            return -1;
+        if (!valid_email(a))
+            return fail(err, "/auth/email", "auth.email is not an email address");
+        *type = "api_token";
+        *out = json_pack("{ssss}", "email", a, "api_token", b);
+        return 0;
+    }
+    if (strcmp(t, "oauth2") == 0) {
+        const char *c, *s;
+        if (ap_in_only(auth, oauth_allowed, "/auth", err) ||
+            ap_in_str(auth, "access_token", "/auth", 8192, 1, &a, err) ||
+            ap_in_str(auth, "refresh_token", "/auth", 8192, 1, &b, err) ||
+            ap_in_str(auth, "cloud_id", "/auth", 64, 1, &c, err) ||
+            ap_in_str(auth, "scope", "/auth", 2048, 0, &s, err))
+            return -1;
+        int64_t exp = 0;
+        const json_t *e = json_object_get(auth, "expires_at");
+        if (e && (!json_is_string(e) || tu_parse_iso(json_string_value(e), &exp) != 0))
+            return fail(err, "/auth/expires_at", "auth.expires_at must be an RFC 3339 date-time");
+        *type = "oauth2";
+        *out = json_pack("{sssssssI}", "access_token", a, "refresh_token", b, "cloud_id", c,
+                         "expires_at_ms", (json_int_t)exp);
+        if (s)
+            json_object_set_new(*out, "scope", json_string(s));
+        return 0;
+    }
+    return fail(err, "/auth/type", "auth.type must be \"api_token\" or \"oauth2\"");
+}
+
+void ap_cursor_encode(const char *created_at, const char *id, char *out, size_t outsz)
+{
+    char raw[160];
+    int n = snprintf(raw, sizeof raw, "%s|%s", created_at, id);
+    if (secret_b64url_encode(raw, (size_t)n, out, outsz) < 0)
+        out[0] = 0;
+}
+
+int ap_cursor_decode(const char *cursor, char *created_at, size_t casz, char *id, size_t idsz)
+{
+    char raw[161];
+    size_t n = 0;
+    if (strlen(cursor) > 200 || secret_b64_decode_any(cursor, raw, sizeof raw - 1, &n) != 0)
+        return -1;
+    raw[n] = 0;
+    char *bar = strchr(raw, '|');
+    if (!bar || memchr(raw, 0, n))
+        return -1;
+    *bar = 0;
+    /* created_at as PostgreSQL prints timestamptz: digits, '-', ':', '.', '+', ' '. */
+    if (!*raw || strspn(raw, "0123456789-:.+ ") != strlen(raw) || strlen(raw) >= casz)
+        return -1;
+    if (strlen(bar + 1) != 36 || strspn(bar + 1, "0123456789abcdef-") != 36 || idsz < 37)
+        return -1;
+    snprintf(created_at, casz, "%s", raw);
+    snprintf(id, idsz, "%s", bar + 1);
+    return 0;
+}

@@ -1,0 +1,54 @@
+/* ap_input: validation of admin API input. Every check names the field at
+ * fault as a JSON pointer ("/config/methods/1") and says what was wrong, so
+ * a 400 tells the operator exactly what to change. Pure functions: no I/O,
+ * unit tested in tests/unit/api/test_input.c. */
+#ifndef JSMCP_AP_INPUT_H
+#define JSMCP_AP_INPUT_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define AP_IN_MAX_ARRAY 32
+#define AP_MIN_LIFETIME_MS 60000
+
+typedef struct ap_in_err_s {
+    char field[160];
+    char detail[320];
+} ap_in_err_t;
+
+/* -1 and err set when obj has a member not in allowed (NULL-terminated). */
+int ap_in_only(const json_t *obj, const char *const *allowed, const char *ptr, ap_in_err_t *err);
+/* A string member of 1..maxlen bytes (valid UTF-8 is guaranteed by jansson).
+ * Absent: 0 with *out NULL when !required, else -1. */
+int ap_in_str(const json_t *obj, const char *key, const char *ptr, size_t maxlen, int required,
+              const char **out, ap_in_err_t *err);
+/* An optional boolean member; *out keeps its value when absent. */
+int ap_in_bool(const json_t *obj, const char *key, const char *ptr, int *out, ap_in_err_t *err);
+
+/* tenant_id: 1..200 of [A-Za-z0-9._:@-]. */
+int ap_in_tenant_id(const char *s);
+/* A JSM site URL: https://<name>.atlassian.net with nothing after the host
+ * (a trailing "/" is allowed and dropped), or — only when host[:port] is in
+ * the comma-separated allowlist — http(s)://host[:port]. Writes the
+ * normalised URL (no trailing slash) into out. The SSRF guard of issue 6:
+ * no userinfo, no IP literal unless allowlisted, no path/query/fragment. */
+int ap_in_site_url(const char *url, const char *allowlist, char *out, size_t outsz, const char *ptr,
+                   ap_in_err_t *err);
+/* expires_at: JSON null/absent -> *out_ms = -1; an RFC 3339 string at least
+ * AP_MIN_LIFETIME_MS after now_ms, truncated to whole seconds. */
+int ap_in_expires(const json_t *v, int64_t now_ms, int64_t *out_ms, ap_in_err_t *err);
+/* An MCP server's config: validates and returns a normalised copy (only the
+ * members given; methods de-duplicated is an error, not a fix). */
+int ap_in_server_config(const json_t *cfg, json_t **out, ap_in_err_t *err);
+/* The "auth" object of an integrated account; on success *out is the
+ * credentials JSON to seal ({"email","api_token"} or the OAuth members)
+ * and *type its auth type. */
+int ap_in_auth(const json_t *auth, json_t **out, const char **type, ap_in_err_t *err);
+
+/* Cursor paging over (created_at text, id): an opaque base64url token. */
+void ap_cursor_encode(const char *created_at, const char *id, char *out, size_t outsz);
+/* 0 and the two parts, or -1 for a token we did not issue. */
+int ap_cursor_decode(const char *cursor, char *created_at, size_t casz, char *id, size_t idsz);
+
+#endif

@@ -1,0 +1,334 @@
+/* ap_servers: MCP server records of an integrated account.
+ *
+ * A server's URL carries a token (32 random bytes, base64url) that is
+ * returned once at creation; PostgreSQL and Redis only hold its SHA-256
+ * hex. Every write publishes srv:<hash> inside the transaction (see
+ * ap_publish.h), with the key expiring at expires_at. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ap_app.h"
+#include "ap_input.h"
+#include "ap_publish.h"
+#include "tu.h"
+
+#define SRV_JSON                                                                                      \
+    "json_build_object('id', id, 'account_id', account_id, 'name', name, 'config', config,"           \
+    " 'expires_at', " AP_TS("expires_at") ", 'require_api_token_auth', require_api_token_auth,"       \
+    " 'created_at', " AP_TS("created_at") ", 'updated_at', " AP_TS("updated_at") ","                  \
+    " 'last_used_at', " AP_TS("last_used_at") ")::text"
+/* Columns every write returns: public JSON, Redis JSON, token hash, expiry ms. */
+#define SRV_RETURNING SRV_JSON ", " AP_SRV_REDIS_JSON ", token_hash, (extract(epoch FROM expires_at) * 1000)::bigint"
+
+static const char *param(ap_req_t *r, const char *name)
+{
+    const char *v = router_param(&r->params, name);
+    return v ? v : "";
+}
+
+static int need_ids(ap_req_t *r, int with_server)
+{
+    if (!ap_is_uuid(param(r, "id"))) {
+        ap_fail(r, 404, "no integrated account with this id", NULL);
+        return -1;
+    }
+    if (with_server && !ap_is_uuid(param(r, "mcp_id"))) {
+        ap_fail(r, 404, "no MCP server with this id for this account", NULL);
+        return -1;
+    }
+    return 0;
+}
+
+/* Validated input of a create or patch (strings point into r->body). */
+typedef struct srv_in_s {
+    const char *name;
+    json_t *config;       /* owned; NULL when not given (patch) */
+    int has_expires;
+    int64_t expires_ms;   /* -1 = none */
+    int require_key;      /* -1 = not given */
+    char config_text[4096];
+    char expires_text[40];
+} srv_in_t;
+
+static void srv_in_free(void *p)
+{
+    srv_in_t *in = p;
+    json_decref(in->config);
+    free(in);
+}
+
+static srv_in_t *srv_validate(ap_req_t *r, int create)
+{
+    static const char *const allowed[] = {"name", "config", "expires_at", "require_api_token_auth", NULL};
+    ap_in_err_t e;
+    srv_in_t *in = calloc(1, sizeof *in);
+    r->ext = in;
+    r->ext_free = srv_in_free;
+    in->require_key = -1;
+    in->expires_ms = -1;
+    if (ap_in_only(r->body, allowed, "", &e) || ap_in_str(r->body, "name", "", 200, create, &in->name, &e) ||
+        ap_in_bool(r->body, "require_api_token_auth", "", &in->require_key, &e))
+        goto bad;
+    const json_t *cfg = json_object_get(r->body, "config");
+    if ((create || cfg) && ap_in_server_config(cfg, &in->config, &e))
+        goto bad;
+    if (in->config) {
+        char *t = json_dumps(in->config, JSON_COMPACT | JSON_SORT_KEYS);
+        snprintf(in->config_text, sizeof in->config_text, "%s", t ? t : "{}");
+        free(t);
+    }
+    const json_t *exp = json_object_get(r->body, "expires_at");
+    in->has_expires = exp != NULL || create;
+    if (ap_in_expires(exp, tu_now_ms(), &in->expires_ms, &e))
+        goto bad;
+    if (in->expires_ms >= 0)
+        tu_format_iso(in->expires_ms, 0, in->expires_text, sizeof in->expires_text);
+    if (!create && json_object_size(r->body) == 0) {
+        snprintf(e.field, sizeof e.field, "/");
+        snprintf(e.detail, sizeof e.detail,
+                 "nothing to change: send name, config, expires_at or require_api_token_auth");
+        goto bad;
+    }
+    return in;
+bad:
+    ap_fail(r, 400, e.detail, e.field);
+    return NULL;
+}
+
+/* ---- publishing a written row ---- */
+
+static void srv_published(ap_req_t *r)
+{
+    ap_commit_and_answer(r);
+}
+
+/* res row 0: SRV_RETURNING. Publishes srv:<hash> (with PXAT when it
+ * expires) and commits; the answer is r->out. */
+static void publish_row(ap_req_t *r, const PGresult *res)
+{
+    char key[128], pxat[32];
+    snprintf(key, sizeof key, "srv:%s", PQgetvalue(res, 0, 2));
+    free(r->redis_val);
+    r->redis_val = strdup(PQgetvalue(res, 0, 1));
+    const char *argv[5] = {"SET", key, r->redis_val, "PXAT", pxat};
+    int argc = 3;
+    if (!PQgetisnull(res, 0, 3)) {
+        snprintf(pxat, sizeof pxat, "%s", PQgetvalue(res, 0, 3));
+        argc = 5;
+    }
+    ap_redis(r, srv_published, argc, argv);
+}
+
+/* ---- create ---- */
+
+static void on_srv_inserted(PGresult *res, const char *err, void *ud)
+{
+    ap_req_t *r = ud;
+    if (!ap_res_ok(res)) {
+        ap_fail_db(r, res, err, "token collision; try again");
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        ap_fail(r, 404, "no integrated account with this id", NULL);
+        return;
+    }
+    r->out = ap_res_json(res, 0, 0);
+    char url[512];
+    snprintf(url, sizeof url, "%s/mcp/%s", r->app->cfg.public_worker_url, r->token);
+    json_object_set_new(r->out, "url", json_string(url));
+    r->status = 201;
+    publish_row(r, res);
+}
+
+static void srv_insert(ap_req_t *r)
+{
+    srv_in_t *in = r->ext;
+    const char *p[7] = {param(r, "id"), r->ws_id, in->name, in->config_text, r->hash,
+                        in->expires_ms >= 0 ? in->expires_text : NULL, in->require_key > 0 ? "true" : "false"};
+    /* The account must be this workspace's: otherwise no row, 404. */
+    if (pgtx_query(r->tx,
+                   "INSERT INTO mcp_servers (workspace_id, account_id, name, config, token_hash, expires_at,"
+                   " require_api_token_auth) SELECT a.workspace_id, a.id, $3, $4::jsonb, $5, $6::timestamptz, $7::boolean"
+                   " FROM integrated_accounts a WHERE a.id = $1 AND a.workspace_id = $2 RETURNING " SRV_RETURNING,
+                   7, p, on_srv_inserted, r) != 0)
+        ap_fail_db(r, NULL, "connection lost", NULL);
+}
+
+static void srv_create(ap_req_t *r)
+{
+    if (need_ids(r, 0) || !srv_validate(r, 1))
+        return;
+    if (!rcli_ready(r->app->redis)) {
+        ap_fail_redis(r, "not connected");
+        return;
+    }
+    secret_token(r->token);
+    secret_hash_hex(r->token, strlen(r->token), r->hash);
+    ap_begin(r, srv_insert);
+}
+
+/* ---- read ---- */
+
+static void on_one(PGresult *res, const char *err, void *ud)
+{
+    ap_req_t *r = ud;
+    if (!ap_res_ok(res)) {
+        ap_fail_db(r, res, err, NULL);
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        ap_fail(r, 404, "no MCP server with this id for this account", NULL);
+        return;
+    }
+    ap_ok(r, 200, ap_res_json(res, 0, 0));
+}
+
+static void srv_get(ap_req_t *r)
+{
+    if (need_ids(r, 1))
+        return;
+    const char *p[3] = {param(r, "mcp_id"), param(r, "id"), r->ws_id};
+    if (pgpool_query(r->app->db,
+                     "SELECT " SRV_JSON " FROM mcp_servers WHERE id = $1 AND account_id = $2 AND workspace_id = $3", 3,
+                     p, on_one, r) != 0)
+        ap_fail_db(r, NULL, "pool busy or down", NULL);
+}
+
+static void on_page(PGresult *res, const char *err, void *ud)
+{
+    ap_req_t *r = ud;
+    ap_page_t pg;
+    if (!ap_res_ok(res)) {
+        ap_fail_db(r, res, err, NULL);
+        return;
+    }
+    /* Column 3 says whether the account is the caller's: if not, 404. */
+    if (PQntuples(res) == 0 || strcmp(PQgetvalue(res, 0, 3), "t") != 0) {
+        ap_fail(r, 404, "no integrated account with this id", NULL);
+        return;
+    }
+    if (ap_page_parse(r, &pg) != 0)
+        return;
+    /* A lone row with a NULL id is the account marker of an empty list. */
+    if (PQgetisnull(res, 0, 0)) {
+        ap_ok(r, 200, json_pack("{s[]sn}", "result", "next_cursor"));
+        return;
+    }
+    ap_ok(r, 200, ap_page_result(res, &pg));
+}
+
+static void srv_list(ap_req_t *r)
+{
+    ap_page_t pg;
+    if (need_ids(r, 0) || ap_page_parse(r, &pg) != 0)
+        return;
+    const char *p[5] = {param(r, "id"), r->ws_id, ap_page_ts(&pg), ap_page_id(&pg), pg.limit_plus_one};
+    /* One round trip: the page, and whether the account exists for this
+     * workspace (a RIGHT JOIN on a one-row marker keeps a row for an empty page). */
+    if (pgpool_query(r->app->db,
+                     "WITH acct AS (SELECT EXISTS (SELECT 1 FROM integrated_accounts WHERE id = $1 AND workspace_id = $2) AS ok),"
+                     " page AS (SELECT " SRV_JSON " AS j, created_at::text AS c, id::text AS i FROM mcp_servers"
+                     "  WHERE account_id = $1 AND workspace_id = $2 AND " AP_PAGE_AFTER("$3", "$4")
+                     "  ORDER BY created_at, id LIMIT $5)"
+                     " SELECT page.j, page.c, page.i, acct.ok FROM acct LEFT JOIN page ON true",
+                     5, p, on_page, r) != 0)
+        ap_fail_db(r, NULL, "pool busy or down", NULL);
+}
+
+/* ---- patch ---- */
+
+static void on_srv_updated(PGresult *res, const char *err, void *ud)
+{
+    ap_req_t *r = ud;
+    if (!ap_res_ok(res)) {
+        ap_fail_db(r, res, err, NULL);
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        ap_fail(r, 404, "no MCP server with this id for this account", NULL);
+        return;
+    }
+    r->out = ap_res_json(res, 0, 0);
+    r->status = 200;
+    publish_row(r, res);
+}
+
+static void srv_update(ap_req_t *r)
+{
+    srv_in_t *in = r->ext;
+    const char *p[8] = {param(r, "mcp_id"),
+                        param(r, "id"),
+                        r->ws_id,
+                        in->name,
+                        in->config ? in->config_text : NULL,
+                        in->has_expires ? "t" : NULL,
+                        in->expires_ms >= 0 ? in->expires_text : NULL,
+                        in->require_key < 0 ? NULL : in->require_key ? "true" : "false"};
+    if (pgtx_query(r->tx,
+                   "UPDATE mcp_servers SET name = COALESCE($4, name), config = COALESCE($5::jsonb, config),"
+                   " expires_at = CASE WHEN $6::text IS NULL THEN expires_at ELSE $7::timestamptz END,"
+                   " require_api_token_auth = COALESCE($8::boolean, require_api_token_auth), updated_at = now()"
+                   " WHERE id = $1 AND account_id = $2 AND workspace_id = $3 RETURNING " SRV_RETURNING,
+                   8, p, on_srv_updated, r) != 0)
+        ap_fail_db(r, NULL, "connection lost", NULL);
+}
+
+static void srv_patch(ap_req_t *r)
+{
+    if (need_ids(r, 1) || !srv_validate(r, 0))
+        return;
+    if (!rcli_ready(r->app->redis)) {
+        ap_fail_redis(r, "not connected");
+        return;
+    }
+    ap_begin(r, srv_update);
+}
+
+/* ---- delete ---- */
+
+static void on_srv_deleted(PGresult *res, const char *err, void *ud)
+{
+    ap_req_t *r = ud;
+    if (!ap_res_ok(res)) {
+        ap_fail_db(r, res, err, NULL);
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        ap_fail(r, 404, "no MCP server with this id for this account", NULL);
+        return;
+    }
+    char key[128];
+    snprintf(key, sizeof key, "srv:%s", PQgetvalue(res, 0, 0));
+    char *keys[1] = {key};
+    ap_redis_del(r, srv_published, keys, 1);
+}
+
+static void srv_delete_tx(ap_req_t *r)
+{
+    const char *p[3] = {param(r, "mcp_id"), param(r, "id"), r->ws_id};
+    if (pgtx_query(r->tx,
+                   "DELETE FROM mcp_servers WHERE id = $1 AND account_id = $2 AND workspace_id = $3 RETURNING token_hash",
+                   3, p, on_srv_deleted, r) != 0)
+        ap_fail_db(r, NULL, "connection lost", NULL);
+}
+
+static void srv_delete(ap_req_t *r)
+{
+    if (need_ids(r, 1))
+        return;
+    if (!rcli_ready(r->app->redis)) {
+        ap_fail_redis(r, "not connected");
+        return;
+    }
+    ap_begin(r, srv_delete_tx);
+}
+
+const ap_route_t ap_server_routes[] = {
+    {"POST", "/integrated-account/:id/mcp", AP_ROLE_WORKSPACE, srv_create, "server_create"},
+    {"GET", "/integrated-account/:id/mcp", AP_ROLE_WORKSPACE, srv_list, "server_list"},
+    {"GET", "/integrated-account/:id/mcp/:mcp_id", AP_ROLE_WORKSPACE, srv_get, "server_get"},
+    {"PATCH", "/integrated-account/:id/mcp/:mcp_id", AP_ROLE_WORKSPACE, srv_patch, "server_patch"},
+    {"DELETE", "/integrated-account/:id/mcp/:mcp_id", AP_ROLE_WORKSPACE, srv_delete, "server_delete"},
+    {NULL, NULL, AP_ROLE_NONE, NULL, NULL},
+};

@@ -1,0 +1,154 @@
+/* Unit tests of ap_input: the admin API's validation rules. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "ap_input.h"
+#include "secret.h"
+#include "tu.h"
+
+static json_t *J(const char *s)
+{
+    json_t *v = json_loads(s, JSON_DECODE_ANY, NULL);
+    cr_assert(v, "bad test JSON %s", s);
+    return v;
+}
+
+Test(input, only_names_the_unknown_member)
+{
+    static const char *const allowed[] = {"a", "b", NULL};
+    ap_in_err_t e;
+    json_t *o = J("{\"a\":1,\"zz\":2}");
+    cr_assert_eq(ap_in_only(o, allowed, "/config", &e), -1);
+    cr_assert_str_eq(e.field, "/config/zz");
+    cr_assert(strstr(e.detail, "allowed: a, b"));
+    json_decref(o);
+}
+
+Test(input, site_url_rules)
+{
+    ap_in_err_t e;
+    char out[256];
+    cr_assert_eq(ap_in_site_url("https://Acme.atlassian.net/", "", out, sizeof out, "/site_url", &e), 0);
+    cr_assert_str_eq(out, "https://acme.atlassian.net");
+    static const char *bad[] = {
+        "http://acme.atlassian.net", "https://evil.com", "https://127.0.0.1", "https://u:p@acme.atlassian.net",
+        "https://acme.atlassian.net/wiki", "https://acme.atlassian.net:8443", "https://a.b.atlassian.net",
+        "https://atlassian.net", "ftp://acme.atlassian.net", "https://acme.atlassian.net?x=1",
+        "https://acme.atlassian.net.evil.com", "https://-x.atlassian.net", "",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        cr_expect_eq(ap_in_site_url(bad[i], "", out, sizeof out, "/site_url", &e), -1, "accepted %s", bad[i]);
+        cr_expect_str_eq(e.field, "/site_url");
+    }
+    /* The allowlist admits the sandbox, with http and a port. */
+    cr_assert_eq(ap_in_site_url("http://127.0.0.1:8090", "sandbox:1, 127.0.0.1:8090", out, sizeof out, "/s", &e), 0);
+    cr_assert_str_eq(out, "http://127.0.0.1:8090");
+    cr_assert_eq(ap_in_site_url("http://127.0.0.1:8091", "127.0.0.1:8090", out, sizeof out, "/s", &e), -1);
+}
+
+Test(input, expires_rules)
+{
+    ap_in_err_t e;
+    int64_t ms, now = tu_now_ms();
+    cr_assert_eq(ap_in_expires(NULL, now, &ms, &e), 0);
+    cr_assert_eq(ms, -1);
+    json_t *v = json_null();
+    cr_assert_eq(ap_in_expires(v, now, &ms, &e), 0);
+    cr_assert_eq(ms, -1);
+    json_decref(v);
+    char iso[40];
+    tu_format_iso(now + 30000, 0, iso, sizeof iso);
+    v = json_string(iso);
+    cr_assert_eq(ap_in_expires(v, now, &ms, &e), -1, "30 s ahead must be refused");
+    json_decref(v);
+    tu_format_iso(now + 3600000, 1, iso, sizeof iso);
+    v = json_string(iso);
+    cr_assert_eq(ap_in_expires(v, now, &ms, &e), 0);
+    cr_assert_eq(ms % 1000, 0, "truncated to whole seconds");
+    json_decref(v);
+    v = json_string("tomorrow");
+    cr_assert_eq(ap_in_expires(v, now, &ms, &e), -1);
+    cr_assert_str_eq(e.field, "/expires_at");
+    json_decref(v);
+    v = json_integer(5);
+    cr_assert_eq(ap_in_expires(v, now, &ms, &e), -1);
+    json_decref(v);
+}
+
+Test(input, server_config_rules)
+{
+    ap_in_err_t e;
+    json_t *out;
+    json_t *ok = J("{\"methods\":[\"read\",\"create\"],\"tags\":[\"itsm\"],\"projects\":[\"ITSM\"],\"tool_exposure\":\"discovery\"}");
+    cr_assert_eq(ap_in_server_config(ok, &out, &e), 0, "%s", e.detail);
+    cr_assert(json_equal(ok, out));
+    json_decref(out);
+    json_decref(ok);
+    static const struct { const char *cfg, *field; } bad[] = {
+        {"[]", "/config"},
+        {"{\"methods\":[]}", "/config/methods"},
+        {"{\"methods\":\"read\"}", "/config/methods"},
+        {"{\"methods\":[\"read\",\"read\"]}", "/config/methods/1"},
+        {"{\"methods\":[\"Read\"]}", "/config/methods/0"},
+        {"{\"methods\":[1]}", "/config/methods/0"},
+        {"{\"tags\":[\"a b\"]}", "/config/tags/0"},
+        {"{\"projects\":[\"itsm\"]}", "/config/projects/0"},
+        {"{\"tool_exposure\":\"some\"}", "/config/tool_exposure"},
+        {"{\"colour\":1}", "/config/colour"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        json_t *c = J(bad[i].cfg);
+        cr_expect_eq(ap_in_server_config(c, &out, &e), -1, "accepted %s", bad[i].cfg);
+        cr_expect_str_eq(e.field, bad[i].field, "for %s", bad[i].cfg);
+        json_decref(c);
+    }
+}
+
+Test(input, auth_rules)
+{
+    ap_in_err_t e;
+    json_t *out;
+    const char *type;
+    json_t *a = J("{\"type\":\"api_token\",\"email\":\"a@b.c\",\"api_token\":\"t\"}");
+    cr_assert_eq(ap_in_auth(a, &out, &type, &e), 0);
+    cr_assert_str_eq(type, "api_token");
+    cr_assert_str_eq(json_string_value(json_object_get(out, "api_token")), "t");
+    json_decref(out);
+    json_decref(a);
+    static const struct { const char *auth, *field; } bad[] = {
+        {"\"x\"", "/auth"},
+        {"{\"type\":\"basic\"}", "/auth/type"},
+        {"{\"type\":\"api_token\",\"email\":\"nobody\",\"api_token\":\"t\"}", "/auth/email"},
+        {"{\"type\":\"api_token\",\"email\":\"a@b.c\"}", "/auth/api_token"},
+        {"{\"type\":\"api_token\",\"email\":\"a@b.c\",\"api_token\":\"\"}", "/auth/api_token"},
+        {"{\"type\":\"api_token\",\"email\":\"a@b.c\",\"api_token\":\"t\",\"x\":1}", "/auth/x"},
+        {"{\"type\":\"oauth2\",\"access_token\":\"a\"}", "/auth/refresh_token"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        json_t *v = J(bad[i].auth);
+        cr_expect_eq(ap_in_auth(v, &out, &type, &e), -1, "accepted %s", bad[i].auth);
+        cr_expect_str_eq(e.field, bad[i].field, "for %s", bad[i].auth);
+        json_decref(v);
+    }
+}
+
+Test(input, cursor_round_trip_and_forgeries)
+{
+    char cur[256], ts[64], id[40];
+    ap_cursor_encode("2026-11-24 10:00:00.123456+00", "0b6f9f0e-9a49-4c39-8f39-3e1c7d2f9a10", cur, sizeof cur);
+    cr_assert_eq(ap_cursor_decode(cur, ts, sizeof ts, id, sizeof id), 0);
+    cr_assert_str_eq(ts, "2026-11-24 10:00:00.123456+00");
+    cr_assert_str_eq(id, "0b6f9f0e-9a49-4c39-8f39-3e1c7d2f9a10");
+    cr_assert_eq(ap_cursor_decode("garbage!", ts, sizeof ts, id, sizeof id), -1);
+    char forged[256];
+    ap_cursor_encode("2026'; DROP TABLE x; --", "0b6f9f0e-9a49-4c39-8f39-3e1c7d2f9a10", forged, sizeof forged);
+    cr_assert_eq(ap_cursor_decode(forged, ts, sizeof ts, id, sizeof id), -1);
+}
+
+Test(input, tenant_ids)
+{
+    cr_assert(ap_in_tenant_id("cust-42.eu:acme@x_1"));
+    cr_assert(!ap_in_tenant_id(""));
+    cr_assert(!ap_in_tenant_id("a b"));
+    cr_assert(!ap_in_tenant_id("a/b"));
+}
