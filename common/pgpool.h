@@ -15,6 +15,26 @@
  * busy; beyond that pgpool_query returns PGPOOL_EBUSY. When no connection can
  * be made (PostgreSQL down), queued and new queries fail fast with
  * err = "database unavailable" so the API can answer 503.
+ *
+ * Details callers rely on:
+ * - err (res NULL) is one of "database unavailable" (no connection could be
+ *   made), "database connection lost", "database query timed out",
+ *   "pool closing", "transaction aborted: rolled back" (pgtx_commit of a
+ *   transaction in which a statement failed), or libpq's message when
+ *   BEGIN/COMMIT/ROLLBACK itself failed.
+ * - query_timeout_ms is sent as statement_timeout (the server cancels the
+ *   statement, the connection stays); a client timer one second later drops
+ *   the connection if the server did not answer at all.
+ * - Callbacks never run inside pgpool_query/pgpool_begin/pgtx_*: always
+ *   later from the loop. Only pgpool_close() runs them before it returns.
+ * - PGPOOL_EDOWN: the database is known down, or the pool is closing.
+ *   Until the first connect attempt failed, queries wait in the queue.
+ * - A pgtx_t stays valid until the callback of its pgtx_commit/rollback
+ *   ran, also after its connection was lost (then pgtx_query returns
+ *   PGPOOL_EDOWN and commit/rollback report "database connection lost").
+ *   Every pgtx_t handed out must be ended: pgpool_close's done runs once
+ *   they all are.
+ * - No multi-statement SQL (extended protocol), no COPY, no LISTEN.
  */
 #ifndef JSMCP_PGPOOL_H
 #define JSMCP_PGPOOL_H

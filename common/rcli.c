@@ -563,7 +563,8 @@ static void on_cmd_reply(redisAsyncContext *ac, void *reply, void *privdata)
         conn_gone(&r->cmd, ac, r->cmd.state == S_READY ? ERR_LOST : ERR_DOWN);
     if (!k->done) {
         cmd_unlink(r, k);
-        k->cb(reply, reply ? NULL : r->cmd.gone_err, k->ud);
+        if (k->cb)
+            k->cb(reply, reply ? NULL : r->cmd.gone_err, k->ud);
     }
     free(k);
 }
@@ -586,13 +587,14 @@ static void on_cmd_timer(uv_timer_t *t)
     /* Drop first (this frees k): the callback then sees the client down,
      * and the commands behind this one fail with the same error. */
     conn_drop(&r->cmd, ERR_TIMEOUT);
-    cb(NULL, ERR_TIMEOUT, ud);
+    if (cb)
+        cb(NULL, ERR_TIMEOUT, ud);
     cmd_timer_arm(r);
 }
 
 static cmd_t *cmd_new(rcli_t *r, rcli_cb cb, void *ud)
 {
-    if (r->closing || !cb || !conn_accepts(&r->cmd) || r->npending >= RCLI_MAX_PENDING)
+    if (r->closing || !conn_accepts(&r->cmd) || r->npending >= RCLI_MAX_PENDING)
         return NULL;
     cmd_t *k = mem_calloc(1, sizeof *k);
     k->r = r;

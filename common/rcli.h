@@ -11,6 +11,25 @@
  *
  * Pub/sub uses its own connection (rcli_sub_*): subscriptions are restored
  * after a reconnect.
+ *
+ * Details callers rely on:
+ * - A nil reply is a reply: reply->type == REDIS_REPLY_NIL, err NULL.
+ *   Redis errors too: reply->type == REDIS_REPLY_ERROR, err NULL.
+ * - err (reply NULL) is one of "redis unavailable" (could not connect),
+ *   "redis connection lost", "redis timeout" (command_timeout_ms passed;
+ *   the connection is dropped and remade, and the commands queued behind it
+ *   fail with the same error), "client closing".
+ * - Callbacks never run inside rcli_command*(): always later from the loop.
+ *   Only rcli_close() runs them before it returns (or, when called from a
+ *   reply callback, right after that callback returns). cb may be NULL
+ *   (fire and forget).
+ * - Commands are accepted while connected and during the first connect
+ *   attempt after rcli_create() or after a lost connection (hiredis queues
+ *   them behind AUTH/SELECT); once an attempt failed they return -1 until
+ *   a connection is up again. rcli_ready() is 1 only when connected.
+ * - The reply is valid during the callback only.
+ * - Not for blocking commands longer than command_timeout_ms, nor
+ *   (P)SUBSCRIBE/MONITOR on rcli_command: use rcli_subscribe.
  */
 #ifndef JSMCP_RCLI_H
 #define JSMCP_RCLI_H
@@ -44,9 +63,15 @@ int rcli_command(rcli_t *r, rcli_cb cb, void *ud, const char *fmt, ...);
 int rcli_command_argv(rcli_t *r, rcli_cb cb, void *ud, int argc, const char **argv,
                       const size_t *argvlen);
 
-/* Subscribes to a (full, already prefixed) channel; fn runs per message. */
+/* Subscribes to a (full, already prefixed) channel; fn runs per message
+ * (msg is binary-safe, valid during the call; fn may unsubscribe).
+ * Returns -1 when the channel already has a subscriber or the client is
+ * closing, else 0: the subscription is kept (and restored after reconnects)
+ * until rcli_unsubscribe, even while Redis is down. As always with Redis,
+ * messages published before the SUBSCRIBE reached the server are not
+ * delivered. The pub/sub connection is made on the first subscribe. */
 int rcli_subscribe(rcli_t *r, const char *channel, rcli_msg_fn fn, void *ud);
-int rcli_unsubscribe(rcli_t *r, const char *channel);
+int rcli_unsubscribe(rcli_t *r, const char *channel); /* -1 when not subscribed */
 
 /* Blocking connection for start-up and tests only. */
 redisContext *rcli_connect_blocking(const char *url, char *err, size_t errsz);
