@@ -384,10 +384,14 @@ static void notice_sink(void *arg, const char *message)
 static void conn_connect(pgconn_t *c)
 {
     pgpool_t *p = c->p;
-    const char *keys[] = {"dbname", "options", NULL};
-    const char *vals[] = {p->conninfo, p->options[0] ? p->options : NULL, NULL};
+    /* Keepalives notice a dead server on an idle connection within about a
+     * minute instead of the OS default of hours. Later keys override what
+     * the expanded conninfo says. */
+    const char *keys[] = {"dbname", "keepalives_idle", "keepalives_interval", "keepalives_count",
+                          "options", NULL};
+    const char *vals[] = {p->conninfo, "30", "10", "3", p->options, NULL};
     if (!p->options[0])
-        keys[1] = NULL;
+        keys[4] = NULL;
     c->state = C_CONNECTING;
     c->pg = PQconnectStartParams(keys, vals, 1);
     if (!c->pg || PQstatus(c->pg) == CONNECTION_BAD) {
@@ -733,6 +737,8 @@ int pgpool_query(pgpool_t *p, const char *sql, int nparams, const char *const *p
 
 int pgpool_begin(pgpool_t *p, pgtx_begin_cb cb, void *ud)
 {
+    if (!cb)
+        return PGPOOL_EINVAL; /* the tx would have no owner */
     if (p->closing || p->down)
         return PGPOOL_EDOWN;
     if (p->q.n >= p->max_queue)

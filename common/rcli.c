@@ -477,6 +477,9 @@ static void conn_connect(rconn_t *c)
     }
     ac->data = c;
     c->ac = ac;
+    /* A dead peer is then noticed in about 30 s, also on the pub/sub
+     * connection that sends nothing. */
+    redisEnableKeepAlive(&ac->c);
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     /* Queued before anything else, so they run first once connected. */

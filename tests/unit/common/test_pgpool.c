@@ -370,6 +370,9 @@ Test(pgpool, query_timeout)
 {
     pgpool_t *p = pool(1, 100, 300);
     res_t r = {0};
+    query_ok(p, "SHOW statement_timeout", 0, NULL, &r);
+    cr_assert_str_eq(r.val, "300ms", "enforced by the server");
+    memset(&r, 0, sizeof r);
     cr_assert_eq(pgpool_query(p, "SELECT pg_sleep(3)", 0, NULL, on_res, &r), 0);
     run_until(&r.calls, 1, 2500);
     cr_assert_str_eq(r.err, "database query timed out");
