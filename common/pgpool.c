@@ -27,8 +27,8 @@
  *   PQcancel is not used: it connects synchronously.
  * - "Down" (fail fast) is entered when a connect attempt fails while no
  *   connection is up, and left when one comes up. A dropped connection
- *   reconnects at once, so a single restart of a backend does not fail
- *   queued work.
+ *   that had lived PG_STABLE_MS reconnects at once, so a single restart of
+ *   a backend does not fail queued work; one that died young backs off.
  * - The user may call anything, pgpool_close included, from a callback. After
  *   every callback the code re-checks p->closing and connection state; memory
  *   of p and its connections is freed only after all handles closed.
@@ -46,6 +46,7 @@
 #define PG_BACKOFF_MIN_MS 100
 #define PG_BACKOFF_MAX_MS 5000
 #define PG_TIMEOUT_GRACE_MS 1000
+#define PG_STABLE_MS 1000 /* a connection that lived this long reconnects at once */
 #define PG_MAX_PARAMS 65535
 
 static const char *const ERR_LOST = "database connection lost";
@@ -90,7 +91,8 @@ struct pgconn_s {
     PGconn *pg;
     pollh_t *poll;
     uv_timer_t timer;
-    unsigned backoff_ms;
+    unsigned backoff_ms; /* 0 until an attempt failed or a connection died young */
+    uint64_t up_at;      /* uv_now when it came up */
     req_t *cur;    /* sent, waiting for its results */
     PGresult *res; /* last result of cur so far */
     pgtx_t *tx;    /* pinned transaction */
@@ -324,6 +326,14 @@ static void set_down(pgpool_t *p)
     fail_all(&p->q, ERR_DOWN);
 }
 
+static unsigned backoff_next(pgconn_t *c)
+{
+    c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : PG_BACKOFF_MIN_MS;
+    if (c->backoff_ms > PG_BACKOFF_MAX_MS)
+        c->backoff_ms = PG_BACKOFF_MAX_MS;
+    return c->backoff_ms;
+}
+
 static void connect_failed(pgconn_t *c, const char *why)
 {
     pgpool_t *p = c->p;
@@ -331,11 +341,8 @@ static void connect_failed(pgconn_t *c, const char *why)
     snprintf(msg, sizeof msg, "%s", why && *why ? why : "unknown error");
     msg[strcspn(msg, "\n")] = '\0';
     conn_drop(c);
-    c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : PG_BACKOFF_MIN_MS;
-    if (c->backoff_ms > PG_BACKOFF_MAX_MS)
-        c->backoff_ms = PG_BACKOFF_MAX_MS;
     c->state = C_WAIT;
-    uv_timer_start(&c->timer, on_conn_timer, c->backoff_ms, 0);
+    uv_timer_start(&c->timer, on_conn_timer, backoff_next(c), 0);
     if (!p->down)
         LOG_WARN("pgpool", "connect failed", "error", msg, NULL);
     set_down(p);
@@ -347,7 +354,7 @@ static void conn_up(pgconn_t *c)
     uv_timer_stop(&c->timer);
     PQsetnonblocking(c->pg, 1);
     c->state = C_IDLE;
-    c->backoff_ms = 0;
+    c->up_at = uv_now(p->loop);
     p->nup++;
     if (p->down) {
         p->down = 0;
@@ -487,7 +494,15 @@ static void conn_lost(pgconn_t *c, const char *err)
     } else {
         LOG_WARN("pgpool", "connection lost", "error", err, NULL);
         c->state = C_WAIT;
-        uv_timer_start(&c->timer, on_conn_timer, 0, 0); /* reconnect at once */
+        /* Reconnect at once after a connection that lived (a restarted
+         * server, a killed backend); back off when they die young, so a
+         * server that accepts and drops is not hammered. */
+        unsigned delay = 0;
+        if (was_up && uv_now(p->loop) - c->up_at >= PG_STABLE_MS)
+            c->backoff_ms = 0;
+        else
+            delay = backoff_next(c);
+        uv_timer_start(&c->timer, on_conn_timer, delay, 0);
     }
     /* Everything is consistent now: run the callbacks. A COMMIT/ROLLBACK
      * among them frees tx, so it is not touched after this point. */

@@ -20,9 +20,9 @@
  *   watches the head. A command that timed out drops the connection: replies
  *   come in order, so everything behind it is stuck too.
  * - Commands are accepted while connected, and while the first connect
- *   attempt after start or after a lost connection runs (hiredis queues them
- *   behind AUTH/SELECT). After a failed attempt they fail fast until a
- *   connection is up again.
+ *   attempt after start or after the loss of a connection that had lived
+ *   RCLI_STABLE_MS runs (hiredis queues them behind AUTH/SELECT). After a
+ *   failed attempt they fail fast until a connection is up again.
  * - Subscriptions are our own table (channel -> fn, ud); hiredis only gets
  *   SUBSCRIBE with one shared callback whose privdata is the rcli_t, and the
  *   message is routed through the table. So a subscription can be removed at
@@ -50,6 +50,7 @@
 
 #define RCLI_BACKOFF_MIN_MS 100
 #define RCLI_BACKOFF_MAX_MS 5000
+#define RCLI_STABLE_MS 1000 /* a connection that lived this long reconnects at once */
 #define RCLI_MAX_PENDING 100000
 #define RCLI_MAX_SUBS 100000
 #define RCLI_SUB_BUCKETS 1024
@@ -74,7 +75,8 @@ struct rconn_s {
     enum rstate state;
     redisAsyncContext *ac;
     uv_timer_t timer; /* connect timeout (S_CONNECTING), reconnect (S_DOWN) */
-    unsigned backoff_ms;
+    unsigned backoff_ms; /* 0 until an attempt failed or a connection died young */
+    uint64_t up_at;      /* uv_now when it came up */
     const char *gone_err; /* what NULL replies of the last context report */
 };
 
@@ -369,11 +371,13 @@ static void conn_down(rconn_t *c, const char *err)
         return;
     }
     c->state = S_DOWN;
-    if (was_ready) {
-        /* A lost connection reconnects at once: Redis restarts and CLIENT
-         * KILL should cost one round trip, not a backoff. */
-        c->backoff_ms = 0;
+    if (was_ready)
         LOG_WARN("rcli", "connection lost", "conn", c->name, NULL);
+    if (was_ready && uv_now(r->loop) - c->up_at >= RCLI_STABLE_MS) {
+        /* A connection that lived reconnects at once: a Redis restart or
+         * CLIENT KILL should cost one round trip. One that died young
+         * (maxclients, a server shutting down) backs off like a failure. */
+        c->backoff_ms = 0;
         uv_timer_start(&c->timer, on_conn_timer, 0, 0);
     } else {
         c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : RCLI_BACKOFF_MIN_MS;
@@ -451,9 +455,9 @@ static void on_connect(const redisAsyncContext *ac, int status)
     }
     uv_timer_stop(&c->timer);
     c->state = S_READY;
+    c->up_at = uv_now(c->r->loop);
     if (c->backoff_ms)
         LOG_INFO("rcli", "redis available again", "conn", c->name, NULL);
-    c->backoff_ms = 0;
     if (c->is_sub)
         sub_restore(c->r);
 }

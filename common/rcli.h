@@ -26,7 +26,8 @@
  * - Commands are accepted while connected and during the first connect
  *   attempt after rcli_create() or after a lost connection (hiredis queues
  *   them behind AUTH/SELECT); once an attempt failed they return -1 until
- *   a connection is up again. rcli_ready() is 1 only when connected.
+ *   a connection is up again. rcli_ready() is 1 only when connected. A lost
+ *   connection is remade at once (with backoff if it lived under 1 s).
  * - The reply is valid during the callback only.
  * - Not for blocking commands longer than command_timeout_ms, nor
  *   (P)SUBSCRIBE/MONITOR on rcli_command: use rcli_subscribe.
