@@ -1,0 +1,481 @@
+/* Integration tests of jsmcp-worker: real admin API (fresh database, unique
+ * Redis prefix), real worker processes, real HTTP.
+ *
+ * - sessions live in Redis: a session started on one worker continues on
+ *   another; a legacy SSE stream on one worker gets the answers to POSTs that
+ *   reach the other (Redis pub/sub);
+ * - revocation (DELETE in the admin API) and expiry are refused on every worker;
+ * - require_api_token_auth: 401 + WWW-Authenticate without a live workspace key;
+ * - a table of bad input, each with its status and JSON-RPC code, after which
+ *   the worker still serves;
+ * - the master restarts a killed worker process and drains on SIGTERM.
+ * Tool calls against the sandbox are in tests/node/worker_sdk.test.mjs.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include "secret.h"
+#include "ts.h"
+#include "tu.h"
+
+#define SITE_ALLOW "127.0.0.1:9"  /* an allowlisted site; tests here never call it */
+
+typedef struct env_s {
+    ts_api_t api;
+    char ws[64], key[64], acct[64];
+    char srv_id[64], mcp_url[256], token[128];
+} env_t;
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void stack_start(env_t *e, const char *name)
+{
+    const char *extra[] = {"JSMCP_SITE_ALLOWLIST=" SITE_ALLOW, NULL};
+    memset(e, 0, sizeof *e);
+    ts_api_start(&e->api, name, extra);
+    ts_api_workspace(&e->api, "wk", e->ws, e->key);
+    ts_resp_t r;
+    ts_api_call(&r, &e->api, e->key, "POST", "/integrated-account",
+                "{\"tenant_id\":\"t1\",\"site_url\":\"http://" SITE_ALLOW "\",\"auth\":{\"type\":\"api_token\","
+                "\"email\":\"agent@sandbox.test\",\"api_token\":\"sandbox-api-token\"}}");
+    cr_assert_eq(r.status, 201, "account: %ld %s", r.status, r.body);
+    snprintf(e->acct, sizeof e->acct, "%s", json_string_value(json_object_get(r.json, "id")));
+    ts_resp_free(&r);
+}
+
+/* Creates an MCP server through the API; body is the JSON request. */
+static void server_create(env_t *e, const char *body)
+{
+    ts_resp_t r;
+    char path[256];
+    snprintf(path, sizeof path, "/integrated-account/%s/mcp", e->acct);
+    ts_api_call(&r, &e->api, e->key, "POST", path, body);
+    cr_assert_eq(r.status, 201, "server: %ld %s", r.status, r.body);
+    snprintf(e->srv_id, sizeof e->srv_id, "%s", json_string_value(json_object_get(r.json, "id")));
+    const char *url = json_string_value(json_object_get(r.json, "url"));
+    const char *t = strstr(url, "/mcp/");
+    cr_assert(t);
+    snprintf(e->token, sizeof e->token, "%s", t + 5);
+    ts_resp_free(&r);
+}
+
+static void worker_start(env_t *e, ts_proc_t *p, const char *name, int port, int nworkers)
+{
+    const char *env[TS_MAX_ENV + 4];
+    static char listen[4][64], workers[4][32];
+    static int slot;
+    int s = slot++ % 4;
+    ts_api_env(&e->api, env, TS_MAX_ENV);
+    size_t n = 0;
+    while (env[n])
+        n++;
+    snprintf(listen[s], sizeof listen[s], "JSMCP_WORKER_LISTEN=127.0.0.1:%d", port);
+    snprintf(workers[s], sizeof workers[s], "JSMCP_WORKERS=%d", nworkers);
+    env[n++] = listen[s];
+    env[n++] = workers[s];
+    env[n] = NULL;
+    ts_spawn(p, name, "jsmcp-worker", NULL, env, port);
+}
+
+/* POSTs a JSON-RPC body to /mcp/<token> on port with optional session. */
+static void mcp_post(ts_resp_t *r, int port, const char *token, const char *sid, const char *body,
+                     const char *extra_header)
+{
+    char url[300], sh[128];
+    const char *h[6] = {"Content-Type: application/json", "Accept: application/json, text/event-stream"};
+    int n = 2;
+    if (sid) {
+        snprintf(sh, sizeof sh, "Mcp-Session-Id: %s", sid);
+        h[n++] = sh;
+    }
+    if (extra_header)
+        h[n++] = extra_header;
+    h[n] = NULL;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/mcp/%s", port, token);
+    ts_http(r, "POST", url, h, body, strlen(body));
+}
+
+static void initialize(int port, const char *token, char *sid, size_t sidsz, const char *auth)
+{
+    ts_resp_t r;
+    mcp_post(&r, port, token, NULL,
+             "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":"
+             "\"2025-11-25\",\"capabilities\":{},\"clientInfo\":{\"name\":\"t\",\"version\":\"1\"}}}",
+             auth);
+    cr_assert_eq(r.status, 200, "initialize: %ld %s", r.status, r.body);
+    cr_assert(ts_resp_header(&r, "Mcp-Session-Id", sid, sidsz), "session id issued");
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(r.json, "result"), "protocolVersion")),
+                     "2025-11-25");
+    ts_resp_free(&r);
+}
+
+static int rpc_code(const ts_resp_t *r)
+{
+    return (int)json_integer_value(json_object_get(json_object_get(r->json, "error"), "code"));
+}
+
+/* ---- a raw SSE reader (the blocking test client cannot stream) ---- */
+
+typedef struct sse_s {
+    int fd;
+    char buf[65536];
+    size_t len;
+} sse_t;
+
+static void sse_open(sse_t *s, int port, const char *path)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    s->len = 0;
+    s->fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert(connect(s->fd, (struct sockaddr *)&a, sizeof a) == 0);
+    char req[512];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAccept: text/event-stream\r\n\r\n",
+                     path, port);
+    cr_assert_eq(write(s->fd, req, (size_t)n), n);
+}
+
+/* Reads until needle appears (or 10 s pass); returns a pointer into buf. */
+static const char *sse_wait(sse_t *s, const char *needle)
+{
+    for (int i = 0; i < 100; i++) {
+        s->buf[s->len] = 0;
+        const char *hit = strstr(s->buf, needle);
+        if (hit)
+            return hit;
+        struct pollfd p = {.fd = s->fd, .events = POLLIN};
+        if (poll(&p, 1, 100) == 1) {
+            ssize_t n = read(s->fd, s->buf + s->len, sizeof s->buf - 1 - s->len);
+            if (n <= 0)
+                break;
+            s->len += (size_t)n;
+        }
+    }
+    return NULL;
+}
+
+/* ---- tests ---- */
+
+Test(worker, sessions_and_legacy_streams_span_workers, .timeout = 120)
+{
+    env_t e;
+    ts_proc_t a, b;
+    stack_start(&e, "wk_span_api");
+    server_create(&e, "{\"name\":\"s\",\"config\":{\"methods\":[\"read\"]}}");
+    int pa = ts_free_port(), pb = ts_free_port();
+    worker_start(&e, &a, "wk_span_a", pa, 1);
+    worker_start(&e, &b, "wk_span_b", pb, 1);
+
+    /* Streamable HTTP: initialize on A, continue on B, end on B, refused on A. */
+    char sid[128];
+    ts_resp_t r;
+    initialize(pa, e.token, sid, sizeof sid, NULL);
+    mcp_post(&r, pb, e.token, sid, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}", NULL);
+    cr_assert_eq(r.status, 202, "%ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    mcp_post(&r, pb, e.token, sid, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\"}", NULL);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    cr_assert_eq(json_array_size(json_object_get(json_object_get(r.json, "result"), "tools")), 6);
+    ts_resp_free(&r);
+    char url[300], sh[160];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/mcp/%s", pb, e.token);
+    snprintf(sh, sizeof sh, "Mcp-Session-Id: %s", sid);
+    const char *dh[] = {sh, NULL};
+    ts_http(&r, "DELETE", url, dh, NULL, 0);
+    cr_assert_eq(r.status, 200);
+    ts_resp_free(&r);
+    mcp_post(&r, pa, e.token, sid, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"ping\"}", NULL);
+    cr_assert_eq(r.status, 404, "ended session: %ld %s", r.status, r.body);
+    ts_resp_free(&r);
+
+    /* Legacy SSE: stream on A, POSTs on B, answers arrive on A's stream. */
+    sse_t s;
+    char path[256];
+    snprintf(path, sizeof path, "/mcp/%s/sse", e.token);
+    sse_open(&s, pa, path);
+    const char *ep = sse_wait(&s, "event: endpoint\ndata: ");
+    cr_assert(ep, "endpoint event: %s", s.buf);
+    char endpoint[256];
+    ep += strlen("event: endpoint\ndata: ");
+    snprintf(endpoint, sizeof endpoint, "%.*s", (int)strcspn(ep, "\r\n"), ep);
+    cr_assert(strstr(endpoint, "/messages?sessionId="), "%s", endpoint);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", pb, endpoint);
+    const char *jh[] = {"Content-Type: application/json", NULL};
+    const char *init = "{\"jsonrpc\":\"2.0\",\"id\":41,\"method\":\"initialize\",\"params\":{\"protocolVersion\":"
+                       "\"2024-11-05\",\"capabilities\":{},\"clientInfo\":{\"name\":\"t\",\"version\":\"1\"}}}";
+    ts_http(&r, "POST", url, jh, init, strlen(init));
+    cr_assert_eq(r.status, 202);
+    ts_resp_free(&r);
+    cr_assert(sse_wait(&s, "\"id\":41,\"result\":{\"protocolVersion\":\"2024-11-05\""), "answer via pub/sub: %s", s.buf);
+    const char *list = "{\"jsonrpc\":\"2.0\",\"id\":42,\"method\":\"tools/list\"}";
+    ts_http(&r, "POST", url, jh, list, strlen(list));
+    ts_resp_free(&r);
+    cr_assert(sse_wait(&s, "\"id\":42,\"result\":{\"tools\""), "%s", s.buf);
+    close(s.fd);
+    /* The stream is gone: its session ends with it (on every worker). */
+    int gone = 0;
+    for (int i = 0; i < 50 && !gone; i++) {
+        ts_http(&r, "POST", url, jh, list, strlen(list));
+        gone = r.status == 404;
+        ts_resp_free(&r);
+        if (!gone)
+            sleep_ms(100);
+    }
+    cr_assert(gone, "legacy session ends with its stream");
+
+    cr_assert_eq(ts_stop(&a), 0, "worker A exit status");
+    cr_assert_eq(ts_stop(&b), 0, "worker B exit status");
+    cr_assert_eq(ts_api_stop(&e.api), 0);
+}
+
+Test(worker, revocation_expiry_and_api_keys, .timeout = 120)
+{
+    env_t e;
+    ts_proc_t a, b;
+    ts_resp_t r;
+    char sid[128], auth[128], path[300];
+    stack_start(&e, "wk_rev_api");
+    int pa = ts_free_port(), pb = ts_free_port();
+    worker_start(&e, &a, "wk_rev_a", pa, 2);
+    worker_start(&e, &b, "wk_rev_b", pb, 1);
+
+    /* Revocation: DELETE in the admin API -> refused on every worker, even mid-session. */
+    server_create(&e, "{\"name\":\"s\"}");
+    initialize(pa, e.token, sid, sizeof sid, NULL);
+    snprintf(path, sizeof path, "/integrated-account/%s/mcp/%s", e.acct, e.srv_id);
+    ts_api_call(&r, &e.api, e.key, "DELETE", path, NULL);
+    cr_assert_eq(r.status, 204);
+    ts_resp_free(&r);
+    int ports[] = {pa, pb};
+    for (int i = 0; i < 2; i++) {
+        mcp_post(&r, ports[i], e.token, sid, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\"}", NULL);
+        cr_assert_eq(r.status, 404, "revoked on worker %d: %ld %s", i, r.status, r.body);
+        cr_assert(strstr(r.body, "unknown, revoked or expired"), "%s", r.body);
+        ts_resp_free(&r);
+    }
+
+    /* Expiry is checked by the worker itself, not only by the Redis TTL:
+     * a record whose expires_at passed (TTL not yet fired) is refused. */
+    server_create(&e, "{\"name\":\"s2\"}");
+    initialize(pb, e.token, sid, sizeof sid, NULL);
+    char hash[65], key[200];
+    secret_hash_hex(e.token, strlen(e.token), hash);
+    snprintf(key, sizeof key, "%ssrv:%s", e.api.redis_prefix, hash);
+    char *rec = ts_redis("GET %s", key);
+    cr_assert(rec, "published record");
+    json_error_t je;
+    json_t *j = json_loads(rec, 0, &je);
+    free(rec);
+    json_object_set_new(j, "expires_at_ms", json_integer(tu_now_ms() - 1000));
+    char *dump = json_dumps(j, JSON_COMPACT);
+    free(ts_redis("SET %s %s", key, dump));
+    free(dump);
+    json_decref(j);
+    for (int i = 0; i < 2; i++) {
+        mcp_post(&r, ports[i], e.token, sid, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}", NULL);
+        cr_assert_eq(r.status, 404, "expired on worker %d: %ld", i, r.status);
+        ts_resp_free(&r);
+    }
+
+    /* require_api_token_auth: a live key of the owning workspace, else 401. */
+    server_create(&e, "{\"name\":\"s3\",\"require_api_token_auth\":true}");
+    const char *init = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":"
+                       "\"2025-06-18\",\"capabilities\":{},\"clientInfo\":{\"name\":\"t\",\"version\":\"1\"}}}";
+    mcp_post(&r, pa, e.token, NULL, init, NULL);
+    cr_assert_eq(r.status, 401);
+    char www[300];
+    cr_assert(ts_resp_header(&r, "WWW-Authenticate", www, sizeof www));
+    cr_assert(strstr(www, "Bearer"));
+    ts_resp_free(&r);
+    mcp_post(&r, pa, e.token, NULL, init, "Authorization: Bearer jsk_not_a_real_key");
+    cr_assert_eq(r.status, 401);
+    ts_resp_free(&r);
+    char other_ws[64], other_key[64];
+    ts_api_workspace(&e.api, "other", other_ws, other_key);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", other_key);
+    mcp_post(&r, pa, e.token, NULL, init, auth);
+    cr_assert_eq(r.status, 401, "a key of another workspace");
+    ts_resp_free(&r);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", e.key);
+    initialize(pb, e.token, sid, sizeof sid, auth);
+    mcp_post(&r, pa, e.token, sid, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}", auth);
+    cr_assert_eq(r.status, 200);
+    ts_resp_free(&r);
+    mcp_post(&r, pa, e.token, sid, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}", NULL);
+    cr_assert_eq(r.status, 401, "every request needs the key, not only initialize");
+    ts_resp_free(&r);
+
+    cr_assert_eq(ts_stop(&a), 0);
+    cr_assert_eq(ts_stop(&b), 0);
+    cr_assert_eq(ts_api_stop(&e.api), 0);
+}
+
+Test(worker, bad_input_table, .timeout = 120)
+{
+    env_t e;
+    ts_proc_t w;
+    ts_resp_t r;
+    char sid[128], url[200], sh[160];
+    stack_start(&e, "wk_bad_api");
+    server_create(&e, "{\"name\":\"s\",\"config\":{\"methods\":[\"get\"]}}");
+    int port = ts_free_port();
+    worker_start(&e, &w, "wk_bad", port, 1);
+    initialize(port, e.token, sid, sizeof sid, NULL);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/mcp/%s", port, e.token);
+    snprintf(sh, sizeof sh, "Mcp-Session-Id: %s", sid);
+
+    static char huge[2 * 1024 * 1024];
+    memset(huge, ' ', sizeof huge - 1);
+    huge[0] = '{';
+    huge[sizeof huge - 2] = '}';
+    static char deep[201]; /* 100 nested arrays, NUL-terminated */
+    for (int i = 0; i < 100; i++) {
+        deep[i] = '[';
+        deep[199 - i] = ']';
+    }
+
+    const char *ct = "Content-Type: application/json", *acc = "Accept: application/json, text/event-stream";
+    struct {
+        const char *what, *method, *path_suffix, *body;
+        const char *h1, *h2, *h3;
+        long status;
+        int code; /* JSON-RPC error code, 0 = not checked */
+    } cases[] = {
+        {"malformed JSON", "POST", "", "{\"jsonrpc\":", ct, acc, sh, 400, -32700},
+        {"deep JSON", "POST", "", deep, ct, acc, sh, 400, -32700},
+        {"batch", "POST", "", "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}]", ct, acc, sh, 400, -32600},
+        {"not an object", "POST", "", "42", ct, acc, sh, 400, -32600},
+        {"no jsonrpc", "POST", "", "{\"id\":1,\"method\":\"ping\"}", ct, acc, sh, 400, -32600},
+        {"null id", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":null,\"method\":\"ping\"}", ct, acc, sh, 400, -32600},
+        {"params array", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"params\":[]}", ct, acc, sh, 400, -32600},
+        {"huge body", "POST", "", huge, ct, acc, sh, 413, 0},
+        {"unknown method", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"resources/list\"}", ct, acc, sh, 200, -32601},
+        {"unknown tool", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"nope\"}}", ct, acc, sh, 200, -32602},
+        {"tool outside the server's methods", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"list_all_jira_service_management_queues\",\"arguments\":{\"service_desk_id\":\"2\"}}}", ct, acc, sh, 200, -32602},
+        {"bad arguments", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"get_single_jira_service_management_issue_by_id\",\"arguments\":{\"id\":5}}}", ct, acc, sh, 200, -32602},
+        {"bad tools/list cursor", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\",\"params\":{\"cursor\":\"zzz\"}}", ct, acc, sh, 200, -32602},
+        {"bad log level", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"logging/setLevel\",\"params\":{\"level\":\"loud\"}}", ct, acc, sh, 200, -32602},
+        {"no session", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}", ct, acc, NULL, 400, -32000},
+        {"unknown session", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}", ct, acc, "Mcp-Session-Id: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", 404, -32001},
+        {"malformed session", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}", ct, acc, "Mcp-Session-Id: ../x", 404, -32001},
+        {"initialize inside a session", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{}}", ct, acc, sh, 400, -32600},
+        {"bad protocol version", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}", ct, "MCP-Protocol-Version: 1999-01-01", sh, 400, -32000},
+        {"text/plain", "POST", "", "{}", "Content-Type: text/plain", acc, sh, 415, -32000},
+        {"Accept without SSE", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}", ct, "Accept: application/json", sh, 406, -32000},
+        {"GET without SSE accept", "GET", "", NULL, "Accept: application/json", sh, NULL, 406, -32000},
+        {"foreign Origin", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}", ct, "Origin: http://evil.example.com", sh, 403, -32000},
+        {"PUT", "PUT", "", "{}", ct, acc, sh, 405, 0},
+        {"DELETE without session", "DELETE", "", NULL, acc, NULL, NULL, 400, -32000},
+        {"legacy POST without sessionId", "POST", "/messages", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}", ct, NULL, NULL, 400, -32000},
+        {"legacy POST unknown sessionId", "POST", "/messages?sessionId=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}", ct, NULL, NULL, 404, -32001},
+        {"legacy POST to a Streamable session", "POST", "/messages?sessionId=", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}", ct, NULL, NULL, 404, -32001},
+        {"unknown subpath", "GET", "/nope", NULL, acc, NULL, NULL, 404, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char u[600];
+        if (strcmp(cases[i].path_suffix, "/messages?sessionId=") == 0)
+            snprintf(u, sizeof u, "%s/messages?sessionId=%s", url, sid);
+        else
+            snprintf(u, sizeof u, "%s%s", url, cases[i].path_suffix);
+        const char *h[4] = {cases[i].h1, cases[i].h2, cases[i].h3, NULL};
+        if (!h[1])
+            h[2] = NULL;
+        ts_http(&r, cases[i].method, u, h, cases[i].body, cases[i].body ? strlen(cases[i].body) : 0);
+        cr_expect_eq(r.status, cases[i].status, "%s: status %ld, body %s", cases[i].what, r.status, r.body);
+        if (cases[i].code)
+            cr_expect_eq(rpc_code(&r), cases[i].code, "%s: code in %s", cases[i].what, r.body);
+        ts_resp_free(&r);
+    }
+
+    /* Bad tokens: 404 with a JSON body that says so. */
+    const char *tokens[] = {"nope", "a%2Fb", "x/../../etc", "ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ"};
+    for (size_t i = 0; i < 4; i++) {
+        char u[300];
+        snprintf(u, sizeof u, "http://127.0.0.1:%d/mcp/%s", port, tokens[i]);
+        const char *h[] = {ct, acc, NULL};
+        ts_http(&r, "POST", u, h, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}", 40);
+        cr_expect_eq(r.status, 404, "token %s: %ld", tokens[i], r.status);
+        cr_expect(r.json && json_object_get(r.json, "message"), "JSON body for %s", tokens[i]);
+        ts_resp_free(&r);
+    }
+
+    /* Still serving. */
+    mcp_post(&r, port, e.token, sid, "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"ping\"}", NULL);
+    cr_assert_eq(r.status, 200);
+    cr_assert(json_is_object(json_object_get(r.json, "result")));
+    ts_resp_free(&r);
+    char m[64];
+    snprintf(m, sizeof m, "http://127.0.0.1:%d/metrics", port);
+    ts_http(&r, "GET", m, NULL, NULL, 0);
+    cr_assert(strstr(r.body, "jsmcp_worker_requests_total"));
+    ts_resp_free(&r);
+
+    cr_assert_eq(ts_stop(&w), 0);
+    cr_assert_eq(ts_api_stop(&e.api), 0);
+}
+
+/* The child pids of parent (up to max); returns how many. */
+static int children(pid_t parent, pid_t *out, int max)
+{
+    char path[64], buf[512] = "";
+    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)parent, (int)parent);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    if (!fgets(buf, sizeof buf, f))
+        buf[0] = 0;
+    fclose(f);
+    int n = 0;
+    for (char *p = buf, *end; n < max; p = end) {
+        long v = strtol(p, &end, 10);
+        if (end == p)
+            break;
+        out[n++] = (pid_t)v;
+    }
+    return n;
+}
+
+Test(worker, master_restarts_dead_workers, .timeout = 60)
+{
+    env_t e;
+    ts_proc_t w;
+    ts_resp_t r;
+    stack_start(&e, "wk_master_api");
+    int port = ts_free_port();
+    worker_start(&e, &w, "wk_master", port, 2);
+    pid_t kids[8];
+    cr_assert_eq(children(w.pid, kids, 8), 2, "two worker processes");
+    pid_t victim = kids[0];
+    kill(victim, SIGKILL);
+    char u[64];
+    snprintf(u, sizeof u, "http://127.0.0.1:%d/healthz", port);
+    int replaced = 0;
+    for (int i = 0; i < 50 && !replaced; i++) {
+        sleep_ms(100);
+        int n = children(w.pid, kids, 8);
+        replaced = n == 2 && kids[0] != victim && kids[1] != victim;
+        /* Meanwhile the port keeps answering (the other worker). */
+        ts_http(&r, "GET", u, NULL, NULL, 0);
+        cr_assert_eq(r.status, 200);
+        ts_resp_free(&r);
+    }
+    cr_assert(replaced, "a new worker process replaces the killed one");
+    cr_assert(ts_log_count(&w, "worker died, restarting") >= 1);
+    /* The SIGKILLed child makes the master's exit unclean by design. */
+    cr_assert_eq(ts_stop(&w), 1);
+    cr_assert_eq(ts_api_stop(&e.api), 0);
+}

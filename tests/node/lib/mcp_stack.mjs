@@ -1,0 +1,156 @@
+// A real jsmcp stack for Node tests of the worker: a fresh PostgreSQL
+// database, a unique Redis prefix, the JSM sandbox, the admin API and the
+// worker pool (all binaries from $JSMCP_BIN_DIR), plus a workspace, an API
+// key, an integrated account on the sandbox and an MCP server created
+// through the admin API. Environment from tests/run.sh.
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, existsSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+
+const BIN = process.env.JSMCP_BIN_DIR;
+const ART = process.env.JSMCP_TEST_ARTIFACTS || '/tmp';
+
+export function stackAvailable({ sandbox = true } = {}) {
+  const need = ['jsmcp-worker', 'jsmcp-api', ...(sandbox ? ['jsm-sandbox'] : [])];
+  const missing = need.filter((b) => !BIN || !existsSync(path.join(BIN, b)));
+  return missing.length ? `missing binaries in JSMCP_BIN_DIR: ${missing.join(', ')}` : null;
+}
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+const b64url = (n) => randomBytes(n).toString('base64url');
+
+async function waitHealthy(url, proc, name) {
+  for (let i = 0; i < 150; i++) {
+    if (proc.exitCode !== null) throw new Error(`${name} exited with ${proc.exitCode} (see ${proc.logPath})`);
+    try {
+      const r = await fetch(`${url}/healthz`);
+      if (r.ok) return;
+    } catch { /* not yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${name} did not become healthy at ${url} (see ${proc.logPath})`);
+}
+
+export async function startProc(name, bin, args, env, url) {
+  const logPath = path.join(ART, `node_${name}.log`);
+  const log = createWriteStream(logPath);
+  const p = spawn(path.join(BIN, bin), args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  p.stdout.pipe(log);
+  p.stderr.pipe(log);
+  p.logPath = logPath;
+  p.exited = new Promise((resolve) => p.on('exit', (code, sig) => resolve(sig ? 128 : code)));
+  if (url) await waitHealthy(url, p, name);
+  return p;
+}
+
+// SIGTERM and wait; returns the exit status (sanitizer reports make it non-zero).
+export async function stopProc(p) {
+  if (!p || p.exitCode !== null) return p?.exitCode ?? 0;
+  p.kill('SIGTERM');
+  const t = setTimeout(() => p.kill('SIGKILL'), 15000);
+  const code = await p.exited;
+  clearTimeout(t);
+  return code;
+}
+
+function createDb() {
+  const admin = process.env.JSMCP_TEST_PG_URL;
+  if (!admin) throw new Error('JSMCP_TEST_PG_URL is not set (run through tests/run.sh)');
+  const name = `wk_${process.pid}_${b64url(4).toLowerCase().replace(/[^a-z0-9]/g, 'x')}`;
+  const r = spawnSync('psql', [admin, '-v', 'ON_ERROR_STOP=1', '-qc', `create database ${name}`], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`create database failed: ${r.stderr}`);
+  const u = new URL(admin);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+export async function api(stack, key, method, p, body) {
+  const r = await fetch(`${stack.apiUrl}${p}`, {
+    method,
+    headers: { Authorization: `Bearer ${key}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await r.text();
+  let json = null;
+  try { json = text ? JSON.parse(text) : null; } catch { /* not JSON */ }
+  return { status: r.status, json, text };
+}
+
+// Starts everything. opts.workers: worker processes (default 2);
+// opts.server: extra fields for the MCP server creation body;
+// opts.sandbox: false = no sandbox (the account then points at an
+// allowlisted address nothing listens on: for tests that make no tool calls).
+export async function startStack(opts = {}) {
+  const s = { procs: [] };
+  const [apiPort, workerPort, sbPort] = [await freePort(), await freePort(), await freePort()];
+  s.apiUrl = `http://127.0.0.1:${apiPort}`;
+  s.workerUrl = `http://127.0.0.1:${workerPort}`;
+  s.sandboxUrl = `http://127.0.0.1:${sbPort}`;
+  s.env = {
+    JSMCP_DATABASE_URL: createDb(),
+    JSMCP_REDIS_URL: process.env.JSMCP_TEST_REDIS_URL,
+    JSMCP_REDIS_PREFIX: `n${process.pid}_${b64url(3)}:`,
+    JSMCP_MASTER_KEYS: `k1:${randomBytes(32).toString('base64')}`,
+    JSMCP_BOOTSTRAP_KEY: `jsb_${b64url(24)}`,
+    JSMCP_PUBLIC_WORKER_URL: s.workerUrl,
+    JSMCP_SITE_ALLOWLIST: `127.0.0.1:${sbPort}`,
+    JSMCP_API_LISTEN: `127.0.0.1:${apiPort}`,
+    JSMCP_WORKER_LISTEN: `127.0.0.1:${workerPort}`,
+    JSMCP_WORKERS: String(opts.workers ?? 2),
+    JSM_SANDBOX_LISTEN: `127.0.0.1:${sbPort}`,
+    ...(opts.env || {}),
+  };
+  try {
+    if (opts.sandbox !== false) s.sandbox = await startProc('sandbox', 'jsm-sandbox', [], s.env, s.sandboxUrl);
+    s.api = await startProc('api', 'jsmcp-api', [], s.env, s.apiUrl);
+    s.worker = await startProc('worker', 'jsmcp-worker', [], s.env, s.workerUrl);
+    const boot = s.env.JSMCP_BOOTSTRAP_KEY;
+    const ws = await api(s, boot, 'POST', '/workspaces', { name: 'worker-tests' });
+    if (ws.status !== 201) throw new Error(`workspace: ${ws.status} ${ws.text}`);
+    s.workspaceId = ws.json.id;
+    const key = await api(s, boot, 'POST', `/workspaces/${ws.json.id}/api-keys`, { name: 'tests' });
+    if (key.status !== 201) throw new Error(`api key: ${key.status} ${key.text}`);
+    s.key = key.json.key;
+    s.keyId = key.json.id;
+    const acct = await api(s, s.key, 'POST', '/integrated-account', {
+      tenant_id: 'cust-1', site_url: s.sandboxUrl,
+      auth: { type: 'api_token', email: 'agent@sandbox.test', api_token: 'sandbox-api-token' },
+    });
+    if (acct.status !== 201) throw new Error(`account: ${acct.status} ${acct.text}`);
+    s.accountId = acct.json.id;
+    const srv = await createServer(s, opts.server || {});
+    s.mcpUrl = srv.url;
+    s.serverId = srv.id;
+  } catch (e) {
+    await stopStack(s);
+    throw e;
+  }
+  return s;
+}
+
+export async function createServer(s, fields = {}) {
+  const srv = await api(s, s.key, 'POST', `/integrated-account/${s.accountId}/mcp`, {
+    name: 'tests', config: { methods: ['read'] }, ...fields,
+  });
+  if (srv.status !== 201) throw new Error(`mcp server: ${srv.status} ${srv.text}`);
+  return srv.json;
+}
+
+// Stops in reverse order; returns {name: exitStatus}.
+export async function stopStack(s) {
+  const out = {};
+  for (const name of ['worker', 'api', 'sandbox']) if (s[name]) out[name] = await stopProc(s[name]);
+  return out;
+}

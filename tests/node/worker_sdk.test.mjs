@@ -1,0 +1,56 @@
+// The official MCP SDK client (and mcp-remote) against real workers, with
+// MCP servers created through the admin API and tool calls reaching the
+// JSM sandbox: Streamable HTTP, legacy SSE, and the stdio bridge.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { close, connect, exerciseSix, viaMcpRemote } from './lib/mcp_client.mjs';
+import { stackAvailable, startStack, stopStack } from './lib/mcp_stack.mjs';
+
+const missing = stackAvailable();
+let s;
+before(async () => { if (!missing) s = await startStack({ workers: 2 }); });
+after(async () => {
+  if (!s) return;
+  const codes = await stopStack(s);
+  assert.deepEqual(codes, { worker: 0, api: 0, sandbox: 0 }, 'clean exits (no sanitizer reports)');
+});
+
+test('SDK client over Streamable HTTP: initialize, list, the six tools', { skip: missing || false }, async () => {
+  const c = await connect(s.mcpUrl);
+  assert.equal(c.client.getServerVersion().name, 'jsmcp');
+  assert.ok(c.transport.sessionId, 'session id issued');
+  await exerciseSix(c.client);
+  await close(c);
+});
+
+test('SDK client over legacy HTTP+SSE: the six tools', { skip: missing || false }, async () => {
+  const c = await connect(s.mcpUrl, { sse: true });
+  await exerciseSix(c.client);
+  await close(c);
+});
+
+test('bad arguments and unknown tools are JSON-RPC -32602 errors', { skip: missing || false }, async () => {
+  const c = await connect(s.mcpUrl);
+  await assert.rejects(c.client.callTool({ name: 'nope', arguments: {} }), /-32602.*Unknown tool/);
+  await assert.rejects(c.client.callTool({ name: 'get_single_jira_service_management_issue_by_id', arguments: {} }),
+    /-32602.*missing required property 'id'/);
+  const res = await c.client.callTool({ name: 'get_single_jira_service_management_issue_by_id', arguments: { id: 'NOPE-424242' } });
+  assert.equal(res.isError, true);
+  assert.ok(res.structuredContent.error.status === 404 && res.structuredContent.error.hint);
+  await close(c);
+});
+
+for (const transport of ['http-only', 'sse-only']) {
+  test(`mcp-remote (${transport}) bridges stdio to the worker`, { skip: missing || false }, async () => {
+    const url = transport === 'sse-only' ? `${s.mcpUrl}/sse` : s.mcpUrl;
+    const replies = await viaMcpRemote(url, [
+      { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'claude-desktop-like', version: '1' } } },
+      { jsonrpc: '2.0', method: 'notifications/initialized' },
+      { jsonrpc: '2.0', id: 2, method: 'tools/list' },
+      { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'get_single_jira_service_management_issue_by_id', arguments: { id: 'ITSM-994' } } },
+    ], ['--transport', transport]);
+    assert.equal(replies[0].result.serverInfo.name, 'jsmcp');
+    assert.equal(replies[1].result.tools.length, 6);
+    assert.equal(replies[2].result.structuredContent.key, 'ITSM-994');
+  });
+}

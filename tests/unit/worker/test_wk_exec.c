@@ -1,0 +1,438 @@
+/* Unit tests of the worker pieces that need no network: projection, the
+ * embedded catalog, the executor's request building and result shaping, and
+ * JSON-RPC classification / tools/call preparation. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "httpc.h"
+#include "ju.h"
+#include "projection.h"
+#include "tu.h"
+#include "wk_catalog.h"
+#include "wk_exec.h"
+#include "wk_mcp.h"
+
+static json_t *J(const char *s)
+{
+    char err[200];
+    json_t *v = ju_parse(s, strlen(s), 64, err, sizeof err);
+    cr_assert(v, "bad test JSON: %s", err);
+    return v;
+}
+
+static wk_catalog_t *cat(void)
+{
+    wk_catalog_t *c = NULL;
+    char err[300] = "";
+    cr_assert_eq(wk_catalog_load_embedded(&c, err, sizeof err), 0, "%s", err);
+    return c;
+}
+
+/* ---- projection ---- */
+
+Test(projection, paths_users_dates_adf)
+{
+    json_t *src = J("{\"key\":\"ITSM-1\",\"fields\":{\"summary\":\"VPN\",\"assignee\":null,"
+                    "\"reporter\":{\"accountId\":\"a1\",\"displayName\":\"Mia\",\"timeZone\":\"Europe/Berlin\",\"active\":false,\"avatarUrls\":{}},"
+                    "\"created\":\"2023-11-02T10:02:34.255+0100\",\"labels\":[\"a\",\"b\"],"
+                    "\"description\":{\"type\":\"doc\",\"version\":1,\"content\":[{\"type\":\"paragraph\",\"content\":[{\"type\":\"text\",\"text\":\"line one\"},{\"type\":\"hardBreak\"},{\"type\":\"text\",\"text\":\"two\"}]},"
+                    "{\"type\":\"bulletList\",\"content\":[{\"type\":\"listItem\",\"content\":[{\"type\":\"paragraph\",\"content\":[{\"type\":\"text\",\"text\":\"item\"}]}]}]}]}}}");
+    json_t *tmpl = J("{\"key\":\"key\",\"summary\":\"fields.summary\",\"assignee\":{\"$user\":\"fields.assignee\"},"
+                     "\"reporter\":{\"$user\":\"fields.reporter\"},\"created\":{\"$date\":\"fields.created\"},"
+                     "\"first_label\":\"fields.labels.0\",\"n\":{\"$count\":\"fields.labels\"},"
+                     "\"text\":{\"$adf\":\"fields.description\"},\"kind\":{\"$const\":\"issue\"},"
+                     "\"pick\":{\"$first\":[\"fields.nope\",\"fields.summary\"]},\"empty\":{\"x\":\"fields.none\"}}");
+    char err[200];
+    cr_assert_eq(proj_check(tmpl, err, sizeof err), 0, "%s", err);
+    json_t *out = proj_apply(tmpl, src);
+    cr_assert_str_eq(ju_str(out, "key"), "ITSM-1");
+    cr_assert_null(json_object_get(out, "assignee"), "null members are left out");
+    cr_assert_null(json_object_get(out, "empty"), "empty objects are left out");
+    json_t *rep = json_object_get(out, "reporter");
+    cr_assert_str_eq(ju_str(rep, "name"), "Mia");
+    cr_assert_str_eq(ju_str(rep, "accountId"), "a1");
+    cr_assert_str_eq(ju_str(rep, "timeZone"), "Europe/Berlin");
+    cr_assert(json_is_false(json_object_get(rep, "active")));
+    cr_assert_null(json_object_get(rep, "avatarUrls"));
+    cr_assert_str_eq(ju_str(out, "created"), "2023-11-02T09:02:34Z");
+    cr_assert_str_eq(ju_str(out, "first_label"), "a");
+    cr_assert_eq(ju_int(out, "n", -1), 2);
+    cr_assert_str_eq(ju_str(out, "text"), "line one\ntwo\n- item");
+    cr_assert_str_eq(ju_str(out, "kind"), "issue");
+    cr_assert_str_eq(ju_str(out, "pick"), "VPN");
+    json_decref(out);
+    json_decref(tmpl);
+    json_decref(src);
+}
+
+Test(projection, each_and_jsm_dates_and_bounds)
+{
+    json_t *src = J("{\"values\":[{\"d\":{\"iso8601\":\"2015-10-08T14:42:00+0700\",\"epochMillis\":1444290120000}},{\"d\":\"2026-01-31\"},{}]}");
+    json_t *tmpl = J("{\"$each\":\"values\",\"map\":{\"d\":{\"$date\":\"d\"}}}");
+    json_t *out = proj_apply(tmpl, src);
+    cr_assert_eq(json_array_size(out), 2, "items that project to nothing are dropped");
+    cr_assert_str_eq(ju_str(json_array_get(out, 0), "d"), "2015-10-08T07:42:00Z");
+    cr_assert_str_eq(ju_str(json_array_get(out, 1), "d"), "2026-01-31");
+    json_decref(out);
+    json_decref(tmpl);
+    json_decref(src);
+
+    json_t *str = json_string("abcdefghij"), *num = json_integer(3);
+    char *t = proj_adf_text(str, 4);
+    cr_assert_str_eq(t, "abcd...");
+    free(t);
+    cr_assert_null(proj_adf_text(num, 10));
+    json_decref(str);
+    json_decref(num);
+
+    char err[200];
+    json_t *bad = J("{\"$nope\":\"x\"}");
+    cr_assert_eq(proj_check(bad, err, sizeof err), -1);
+    cr_assert(strstr(err, "$nope"));
+    json_decref(bad);
+}
+
+/* ---- catalog ---- */
+
+Test(catalog, six_tools_load_and_filter)
+{
+    wk_catalog_t *c = cat();
+    static const char *const names[] = {
+        "list_all_jira_service_management_search_issues", "get_single_jira_service_management_issue_by_id",
+        "list_all_jira_service_management_issue_comments", "list_all_jira_service_management_queues",
+        "list_all_jira_service_management_queue_issues", "get_single_jira_service_management_user_by_id"};
+    for (size_t i = 0; i < 6; i++)
+        cr_assert(wk_catalog_find(c, names[i]), "%s", names[i]);
+
+    json_t *read = J("{\"methods\":[\"read\"]}");
+    json_t *get = J("{\"methods\":[\"get\"]}");
+    json_t *write = J("{\"methods\":[\"write\"]}");
+    json_t *users = J("{\"methods\":[\"read\"],\"tags\":[\"users\"]}");
+    const wk_tool_t *user = wk_catalog_find(c, names[5]), *search = wk_catalog_find(c, names[0]);
+    cr_assert(wk_catalog_allowed(search, read));
+    cr_assert(!wk_catalog_allowed(search, get));
+    cr_assert(wk_catalog_allowed(user, get));
+    cr_assert(!wk_catalog_allowed(user, write));
+    cr_assert(wk_catalog_allowed(user, users));
+    cr_assert(!wk_catalog_allowed(search, users));
+    cr_assert(wk_catalog_allowed(search, NULL), "no config = everything");
+
+    /* Pagination over 6 tools, 4 per page. */
+    char err[200];
+    json_t *p1 = wk_catalog_list(c, NULL, NULL, 4, err, sizeof err);
+    cr_assert_eq(json_array_size(json_object_get(p1, "tools")), 4);
+    const char *cur = ju_str(p1, "nextCursor");
+    cr_assert(cur);
+    json_t *p2 = wk_catalog_list(c, NULL, cur, 4, err, sizeof err);
+    cr_assert_eq(json_array_size(json_object_get(p2, "tools")), 2);
+    cr_assert_null(json_object_get(p2, "nextCursor"));
+    cr_assert_null(wk_catalog_list(c, NULL, "bogus!", 4, err, sizeof err));
+    cr_assert(strstr(err, "Invalid cursor"));
+    /* Listed tools carry only MCP fields. */
+    json_t *t0 = json_array_get(json_object_get(p1, "tools"), 0);
+    cr_assert(json_object_get(t0, "inputSchema") && json_object_get(t0, "annotations"));
+    cr_assert_null(json_object_get(t0, "http"));
+    json_t *only_users = wk_catalog_list(c, users, NULL, 50, err, sizeof err);
+    cr_assert_eq(json_array_size(json_object_get(only_users, "tools")), 1);
+    json_decref(only_users);
+    json_decref(p1);
+    json_decref(p2);
+    json_decref(read);
+    json_decref(get);
+    json_decref(write);
+    json_decref(users);
+    wk_catalog_free(c);
+}
+
+Test(catalog, bad_rows_are_refused)
+{
+    wk_catalog_t *c = NULL;
+    char err[300];
+    const char *bad[] = {
+        "{\"tools\":[]}",
+        "{\"tools\":[{\"name\":\"x\",\"kind\":\"fly\",\"description\":\"d\",\"inputSchema\":{\"type\":\"object\"},\"http\":{\"method\":\"GET\",\"path\":\"/a\"},\"output\":{\"object\":\"a\"}}]}",
+        "{\"tools\":[{\"name\":\"x\",\"kind\":\"get\",\"description\":\"d\",\"inputSchema\":{\"type\":\"object\"},\"http\":{\"method\":\"GET\",\"path\":\"a\"},\"output\":{\"object\":\"a\"}}]}",
+        "{\"tools\":[{\"name\":\"x\",\"kind\":\"get\",\"description\":\"d\",\"inputSchema\":{\"type\":\"object\"},\"http\":{\"method\":\"GET\",\"path\":\"/a\"},\"output\":{\"object\":{\"$template\":\"missing\"}}}]}",
+        "{\"tools\":[{\"name\":\"bad name\",\"kind\":\"get\",\"description\":\"d\",\"inputSchema\":{\"type\":\"object\"},\"http\":{\"method\":\"GET\",\"path\":\"/a\"},\"output\":{\"object\":\"a\"}}]}",
+        NULL};
+    for (int i = 0; bad[i]; i++) {
+        cr_assert_eq(wk_catalog_load(&c, bad[i], strlen(bad[i]), err, sizeof err), -1, "row %d", i);
+        cr_assert_null(c);
+    }
+}
+
+/* ---- executor ---- */
+
+Test(exec, builds_requests_from_rows)
+{
+    wk_catalog_t *c = cat();
+    char err[300];
+    wk_call_t call;
+    json_t *a = J("{\"id\":\"ITSM 1/x\"}");
+    cr_assert_eq(wk_exec_build(wk_catalog_find(c, "get_single_jira_service_management_issue_by_id"), a,
+                               "http://h:1", &call, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(call.method, "GET");
+    cr_assert_str_eq(call.url, "http://h:1/rest/api/3/issue/ITSM%201%2Fx");
+    cr_assert_null(call.body);
+    wk_call_clear(&call);
+    json_decref(a);
+
+    a = J("{\"id\":\"5b10:abc\"}");
+    cr_assert_eq(wk_exec_build(wk_catalog_find(c, "get_single_jira_service_management_user_by_id"), a,
+                               "http://h", &call, err, sizeof err), 0);
+    cr_assert_str_eq(call.url, "http://h/rest/api/3/user?accountId=5b10%3Aabc");
+    wk_call_clear(&call);
+    json_decref(a);
+
+    a = J("{\"jql\":\"project = ITSM\",\"limit\":5}");
+    const wk_tool_t *search = wk_catalog_find(c, "list_all_jira_service_management_search_issues");
+    cr_assert_eq(wk_exec_build(search, a, "http://h", &call, err, sizeof err), 0);
+    cr_assert_str_eq(call.method, "POST");
+    json_t *body = J(call.body);
+    cr_assert_str_eq(ju_str(body, "jql"), "project = ITSM");
+    cr_assert_eq(ju_int(body, "maxResults", 0), 5);
+    cr_assert_null(json_object_get(body, "nextPageToken"));
+    json_decref(body);
+    wk_call_clear(&call);
+    json_decref(a);
+
+    a = J("{\"service_desk_id\":\"2\",\"queue_id\":\"7\",\"limit\":1000}");
+    cr_assert_eq(wk_exec_build(wk_catalog_find(c, "list_all_jira_service_management_queue_issues"), a,
+                               "http://h", &call, err, sizeof err), 0);
+    cr_assert_str_eq(call.url, "http://h/rest/servicedeskapi/servicedesk/2/queue/7/issue?limit=50",
+                     "limit clamped to the row's max");
+    wk_call_clear(&call);
+    json_decref(a);
+
+    a = J("{\"jql\":\"project = ITSM\",\"next_cursor\":\"czox\"}"); /* an 's:' cursor on a token tool */
+    cr_assert_eq(wk_exec_build(search, a, "http://h", &call, err, sizeof err), -1);
+    cr_assert(strstr(err, "next_cursor"));
+    json_decref(a);
+    wk_catalog_free(c);
+}
+
+static httpc_response_t resp(int status, const char *body, const char *headers)
+{
+    httpc_response_t r = {.status = status, .body = body, .body_len = strlen(body),
+                          .headers = headers, .headers_len = strlen(headers)};
+    return r;
+}
+
+Test(exec, results_paging_errors_and_429)
+{
+    wk_catalog_t *c = cat();
+    wk_ratelimit_t rl;
+    const wk_tool_t *search = wk_catalog_find(c, "list_all_jira_service_management_search_issues");
+    const wk_tool_t *comments = wk_catalog_find(c, "list_all_jira_service_management_issue_comments");
+    const wk_tool_t *queues = wk_catalog_find(c, "list_all_jira_service_management_queues");
+    json_t *args = J("{\"jql\":\"project = ITSM\"}");
+
+    httpc_response_t r = resp(200, "{\"issues\":[{\"key\":\"ITSM-1\",\"fields\":{\"summary\":\"s\"}}],\"nextPageToken\":\"T1\",\"isLast\":false}", "HTTP/1.1 200 OK\r\n\r\n");
+    json_t *res = wk_exec_result(search, args, &r, &rl);
+    json_t *sc = json_object_get(res, "structuredContent");
+    cr_assert_str_eq(ju_str(json_array_get(json_object_get(sc, "issues"), 0), "key"), "ITSM-1");
+    const char *next = ju_str(sc, "next_cursor");
+    cr_assert(next);
+    cr_assert_null(json_object_get(res, "isError"));
+    cr_assert_str_eq(ju_str(json_array_get(json_object_get(res, "content"), 0), "type"), "text");
+    /* The cursor goes back in as nextPageToken. */
+    json_t *a2 = J("{\"jql\":\"project = ITSM\"}");
+    json_object_set_new(a2, "next_cursor", json_string(next));
+    wk_call_t call;
+    char err[300];
+    cr_assert_eq(wk_exec_build(search, a2, "http://h", &call, err, sizeof err), 0);
+    json_t *body = J(call.body);
+    cr_assert_str_eq(ju_str(body, "nextPageToken"), "T1");
+    json_decref(body);
+    wk_call_clear(&call);
+    json_decref(a2);
+    json_decref(res);
+
+    r = resp(200, "{\"issues\":[],\"isLast\":true}", "");
+    res = wk_exec_result(search, args, &r, &rl);
+    cr_assert_null(json_object_get(json_object_get(res, "structuredContent"), "next_cursor"));
+    json_decref(res);
+
+    /* startAt/total: 2 of 3 -> more; JSM start/isLastPage. */
+    json_t *ca = J("{\"id\":\"ITSM-1\"}");
+    r = resp(200, "{\"startAt\":0,\"total\":3,\"comments\":[{\"id\":\"1\"},{\"id\":\"2\"}]}", "");
+    res = wk_exec_result(comments, ca, &r, &rl);
+    cr_assert(ju_str(json_object_get(res, "structuredContent"), "next_cursor"));
+    json_decref(res);
+    r = resp(200, "{\"startAt\":1,\"total\":3,\"comments\":[{\"id\":\"2\"},{\"id\":\"3\"}]}", "");
+    res = wk_exec_result(comments, ca, &r, &rl);
+    cr_assert_null(json_object_get(json_object_get(res, "structuredContent"), "next_cursor"));
+    json_decref(res);
+    r = resp(200, "{\"start\":0,\"size\":1,\"isLastPage\":false,\"values\":[{\"id\":\"10\",\"name\":\"Network Outages\",\"issueCount\":4}]}", "");
+    res = wk_exec_result(queues, ca, &r, &rl);
+    json_t *q = json_array_get(json_object_get(json_object_get(res, "structuredContent"), "queues"), 0);
+    cr_assert_str_eq(ju_str(q, "name"), "Network Outages");
+    cr_assert_eq(ju_int(q, "issueCount", 0), 4);
+    cr_assert(ju_str(json_object_get(res, "structuredContent"), "next_cursor"));
+    json_decref(res);
+    json_decref(ca);
+
+    /* Upstream error: Jira's members verbatim plus a hint. */
+    r = resp(400, "{\"errorMessages\":[\"Unbounded JQL queries are not allowed here.\"],\"errors\":{}}", "");
+    res = wk_exec_result(search, args, &r, &rl);
+    cr_assert(json_is_true(json_object_get(res, "isError")));
+    json_t *e = json_object_get(json_object_get(res, "structuredContent"), "error");
+    cr_assert_str_eq(json_string_value(json_array_get(json_object_get(e, "errorMessages"), 0)),
+                     "Unbounded JQL queries are not allowed here.");
+    cr_assert(ju_str(e, "hint"));
+    cr_assert(strstr(ju_str(json_array_get(json_object_get(res, "content"), 0), "text"), "Unbounded JQL"));
+    cr_assert(!rl.limited);
+    json_decref(res);
+
+    /* 429: no retry, retry_after_s, reason, and the facts for the HTTP headers. */
+    char reset[40], hdrs[400];
+    tu_format_iso(tu_now_ms() + 10500, 0, reset, sizeof reset);
+    snprintf(hdrs, sizeof hdrs, "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 7\r\nX-RateLimit-Limit: 100\r\n"
+             "X-RateLimit-Remaining: 0\r\nX-RateLimit-Reset: %s\r\nRateLimit-Reason: jira-burst-based\r\n\r\n", reset);
+    r = resp(429, "{\"errorMessages\":[\"The request has been rate-limited. Please try again later.\"],\"errors\":{},\"status\":429}", hdrs);
+    res = wk_exec_result(search, args, &r, &rl);
+    e = json_object_get(json_object_get(res, "structuredContent"), "error");
+    cr_assert_eq(ju_int(e, "retry_after_s", 0), 7);
+    cr_assert_str_eq(ju_str(e, "rate_limit_reason"), "jira-burst-based");
+    cr_assert(rl.limited);
+    cr_assert_str_eq(rl.limit, "100");
+    cr_assert_str_eq(rl.remaining, "0");
+    cr_assert(rl.reset_s >= 10 && rl.reset_s <= 11, "reset %ld", rl.reset_s);
+    json_decref(res);
+
+    /* No answer at all. */
+    httpc_response_t none = {.status = 0, .err = "connect timeout", .body = ""};
+    res = wk_exec_result(search, args, &none, &rl);
+    cr_assert(json_is_true(json_object_get(res, "isError")));
+    json_decref(res);
+    json_decref(args);
+    wk_catalog_free(c);
+}
+
+Test(exec, accounts_and_site_allowlist)
+{
+    wk_account_t a;
+    char err[200];
+    json_t *ok = J("{\"site_url\":\"https://acme.atlassian.net/\",\"auth_type\":\"api_token\",\"email\":\"e@x\",\"api_token\":\"t\"}");
+    cr_assert_eq(wk_account_parse(&a, ok, "", err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(a.base_url, "https://acme.atlassian.net");
+    cr_assert_str_eq(a.user, "e@x");
+    wk_account_clear(&a);
+    json_t *sandbox = J("{\"site_url\":\"http://127.0.0.1:8090\",\"auth_type\":\"api_token\",\"email\":\"e\",\"api_token\":\"t\"}");
+    cr_assert_eq(wk_account_parse(&a, sandbox, "", err, sizeof err), -1, "not allowlisted");
+    cr_assert_eq(wk_account_parse(&a, sandbox, "127.0.0.1:8090", err, sizeof err), 0);
+    wk_account_clear(&a);
+    json_t *evil = J("{\"site_url\":\"https://evil.com/.atlassian.net\",\"email\":\"e\",\"api_token\":\"t\"}");
+    cr_assert_eq(wk_account_parse(&a, evil, "", err, sizeof err), -1);
+    json_t *plain = J("{\"site_url\":\"http://acme.atlassian.net\",\"email\":\"e\",\"api_token\":\"t\"}");
+    cr_assert_eq(wk_account_parse(&a, plain, "", err, sizeof err), -1, "https only");
+    json_t *oauth = J("{\"site_url\":\"https://acme.atlassian.net\",\"auth_type\":\"oauth2\",\"access_token\":\"AT\",\"cloud_id\":\"c1\"}");
+    cr_assert_eq(wk_account_parse(&a, oauth, "", err, sizeof err), 0);
+    cr_assert_str_eq(a.base_url, "https://api.atlassian.com/ex/jira/c1");
+    cr_assert_str_eq(a.auth_header, "Authorization: Bearer AT");
+    cr_assert_null(a.pass);
+    wk_account_clear(&a);
+    json_t *reauth = J("{\"site_url\":\"https://acme.atlassian.net\",\"auth_type\":\"api_token\",\"email\":\"e\",\"api_token\":\"t\",\"status\":\"needs_reauth\"}");
+    cr_assert_eq(wk_account_parse(&a, reauth, "", err, sizeof err), -1);
+    cr_assert(strstr(err, "reconnected"), "%s", err);
+    json_decref(reauth);
+    json_decref(ok);
+    json_decref(sandbox);
+    json_decref(evil);
+    json_decref(plain);
+    json_decref(oauth);
+}
+
+/* ---- JSON-RPC ---- */
+
+Test(mcp, classify_messages)
+{
+    char err[200];
+    struct { const char *msg; enum wk_msg_kind kind; } cases[] = {
+        {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}", WK_MSG_REQUEST},
+        {"{\"jsonrpc\":\"2.0\",\"id\":\"a\",\"method\":\"tools/list\",\"params\":{}}", WK_MSG_REQUEST},
+        {"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}", WK_MSG_NOTIFICATION},
+        {"{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}", WK_MSG_RESPONSE},
+        {"{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":1,\"message\":\"x\"}}", WK_MSG_RESPONSE},
+        {"[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}]", WK_MSG_INVALID},
+        {"{\"jsonrpc\":\"1.0\",\"id\":1,\"method\":\"ping\"}", WK_MSG_INVALID},
+        {"{\"id\":1,\"method\":\"ping\"}", WK_MSG_INVALID},
+        {"{\"jsonrpc\":\"2.0\",\"id\":null,\"method\":\"ping\"}", WK_MSG_INVALID},
+        {"{\"jsonrpc\":\"2.0\",\"id\":1.5,\"method\":\"ping\"}", WK_MSG_INVALID},
+        {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":7}", WK_MSG_INVALID},
+        {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"x\",\"params\":[1]}", WK_MSG_INVALID},
+        {"{\"jsonrpc\":\"2.0\",\"id\":1}", WK_MSG_INVALID},
+        {"\"hello\"", WK_MSG_INVALID},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *m = J(cases[i].msg);
+        err[0] = 0;
+        cr_assert_eq(wk_mcp_classify(m, err, sizeof err), cases[i].kind, "%s", cases[i].msg);
+        if (cases[i].kind == WK_MSG_INVALID)
+            cr_assert(strstr(err, "Invalid Request"), "%s: %s", cases[i].msg, err);
+        json_decref(m);
+    }
+    cr_assert_str_eq(wk_mcp_negotiate("2025-06-18"), "2025-06-18");
+    cr_assert_str_eq(wk_mcp_negotiate("2024-11-05"), "2024-11-05");
+    cr_assert_str_eq(wk_mcp_negotiate("1999-01-01"), "2025-11-25");
+    cr_assert_str_eq(wk_mcp_negotiate(NULL), "2025-11-25");
+    cr_assert(!wk_mcp_version_known("1999-01-01"));
+}
+
+Test(mcp, prepare_call_validates)
+{
+    wk_catalog_t *c = cat();
+    const wk_tool_t *t;
+    json_t *args;
+    char err[400];
+    json_t *cfg = J("{\"methods\":[\"read\"],\"tags\":[]}");
+    json_t *getonly = J("{\"methods\":[\"get\"]}");
+    struct { const char *params; int code; const char *needle; } cases[] = {
+        {"{\"name\":\"get_single_jira_service_management_issue_by_id\",\"arguments\":{\"id\":\"ITSM-1\"}}", 0, NULL},
+        {"{\"name\":\"nope\"}", WK_RPC_INVALID_PARAMS, "Unknown tool: nope"},
+        {"{}", WK_RPC_INVALID_PARAMS, "name"},
+        {"{\"name\":\"get_single_jira_service_management_issue_by_id\"}", WK_RPC_INVALID_PARAMS, "'id'"},
+        {"{\"name\":\"get_single_jira_service_management_issue_by_id\",\"arguments\":[]}", WK_RPC_INVALID_PARAMS, "must be an object"},
+        {"{\"name\":\"get_single_jira_service_management_issue_by_id\",\"arguments\":{\"id\":7}}", WK_RPC_INVALID_PARAMS, "/id"},
+        {"{\"name\":\"get_single_jira_service_management_issue_by_id\",\"arguments\":{\"id\":\"A-1\",\"x\":1}}", WK_RPC_INVALID_PARAMS, "x"},
+        {"{\"name\":\"list_all_jira_service_management_search_issues\",\"arguments\":{\"jql\":\"p = A\",\"limit\":0}}", WK_RPC_INVALID_PARAMS, "/limit"},
+        {"{\"name\":\"list_all_jira_service_management_search_issues\",\"arguments\":{\"jql\":\"\"}}", WK_RPC_INVALID_PARAMS, "/jql"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *p = J(cases[i].params);
+        int code = wk_mcp_prepare_call(c, cfg, p, &t, &args, err, sizeof err);
+        cr_assert_eq(code, cases[i].code, "%s -> %d %s", cases[i].params, code, err);
+        if (code == 0) {
+            cr_assert(t && args);
+            json_decref(args);
+        } else {
+            cr_assert(strstr(err, cases[i].needle), "%s: %s", cases[i].params, err);
+        }
+        json_decref(p);
+    }
+    /* A tool outside the server's filters is unknown to it. */
+    json_t *p = J("{\"name\":\"list_all_jira_service_management_search_issues\",\"arguments\":{\"jql\":\"p = A\"}}");
+    cr_assert_eq(wk_mcp_prepare_call(c, getonly, p, &t, &args, err, sizeof err), WK_RPC_INVALID_PARAMS);
+    cr_assert(strstr(err, "Unknown tool"));
+    json_decref(p);
+    json_decref(cfg);
+    json_decref(getonly);
+    wk_catalog_free(c);
+}
+
+Test(mcp, server_records)
+{
+    wk_server_t s;
+    json_t *rec = J("{\"id\":\"s\",\"workspace_id\":\"w\",\"account_id\":\"a\",\"config\":{},\"expires_at_ms\":1000,\"require_api_token_auth\":true}");
+    cr_assert_eq(wk_server_parse(&s, rec, "h"), 0);
+    cr_assert(s.require_api_token_auth);
+    cr_assert(!wk_server_expired(&s, 999));
+    cr_assert(wk_server_expired(&s, 1000));
+    wk_server_clear(&s);
+    rec = J("{\"id\":\"s\",\"workspace_id\":\"w\",\"account_id\":\"a\",\"expires_at_ms\":null}");
+    cr_assert_eq(wk_server_parse(&s, rec, "h"), 0);
+    cr_assert(!wk_server_expired(&s, tu_now_ms()));
+    wk_server_clear(&s);
+    rec = J("{\"id\":\"s\"}");
+    cr_assert_eq(wk_server_parse(&s, rec, "h"), -1);
+}

@@ -1,0 +1,370 @@
+/* projection: see projection.h. Templates come from the catalog (trusted,
+ * checked at start with proj_check), sources from JSM (untrusted, but
+ * already parsed with a depth limit), so recursion is bounded by both. */
+#include "projection.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "tu.h"
+
+#define PROJ_ADF_MAX 16384   /* plain text rendered from one ADF value */
+#define PROJ_PATH_MAX 256
+
+const json_t *proj_path(const json_t *src, const char *path)
+{
+    if (!src || !path)
+        return NULL;
+    if (strcmp(path, ".") == 0)
+        return src;
+    const json_t *cur = src;
+    const char *p = path;
+    char seg[PROJ_PATH_MAX];
+    while (*p && cur) {
+        const char *dot = strchr(p, '.');
+        size_t n = dot ? (size_t)(dot - p) : strlen(p);
+        if (n == 0 || n >= sizeof seg)
+            return NULL;
+        memcpy(seg, p, n);
+        seg[n] = 0;
+        if (json_is_array(cur)) {
+            char *end;
+            long idx = strtol(seg, &end, 10);
+            if (*end || idx < 0)
+                return NULL;
+            cur = json_array_get(cur, (size_t)idx);
+        } else if (json_is_object(cur)) {
+            cur = json_object_get(cur, seg);
+        } else {
+            return NULL;
+        }
+        p = dot ? dot + 1 : p + n;
+    }
+    return cur;
+}
+
+/* ---- ADF -> text ---- */
+
+typedef struct adf_out_s {
+    buf_t b;
+    size_t maxlen;
+    int truncated;
+} adf_out_t;
+
+static void adf_put(adf_out_t *o, const char *s, size_t n)
+{
+    if (o->truncated)
+        return;
+    if (o->b.len + n > o->maxlen) {
+        n = o->maxlen - o->b.len;
+        o->truncated = 1;
+    }
+    buf_append(&o->b, s, n);
+}
+
+static int adf_is_block(const char *type)
+{
+    static const char *const blocks[] = {"paragraph", "heading", "blockquote", "codeBlock",
+                                         "listItem", "rule", "panel", "table", "tableRow",
+                                         "mediaSingle", "expand", "taskItem", "decisionItem", NULL};
+    for (int i = 0; blocks[i]; i++)
+        if (strcmp(type, blocks[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static void adf_walk(adf_out_t *o, const json_t *node, int depth)
+{
+    if (!json_is_object(node) || depth > 64 || o->truncated)
+        return;
+    const char *type = json_string_value(json_object_get(node, "type"));
+    if (!type)
+        type = "";
+    if (strcmp(type, "text") == 0) {
+        const char *t = json_string_value(json_object_get(node, "text"));
+        if (t)
+            adf_put(o, t, strlen(t));
+        return;
+    }
+    if (strcmp(type, "hardBreak") == 0) {
+        adf_put(o, "\n", 1);
+        return;
+    }
+    if (strcmp(type, "mention") == 0 || strcmp(type, "emoji") == 0 ||
+        strcmp(type, "status") == 0 || strcmp(type, "inlineCard") == 0) {
+        const json_t *a = json_object_get(node, "attrs");
+        const char *t = json_string_value(json_object_get(a, "text"));
+        if (!t)
+            t = json_string_value(json_object_get(a, "shortName"));
+        if (!t)
+            t = json_string_value(json_object_get(a, "url"));
+        if (t)
+            adf_put(o, t, strlen(t));
+        return;
+    }
+    if (strcmp(type, "listItem") == 0)
+        adf_put(o, "- ", 2);
+    const json_t *content = json_object_get(node, "content");
+    size_t i;
+    const json_t *child;
+    json_array_foreach(content, i, child) {
+        adf_walk(o, child, depth + 1);
+        if (strcmp(type, "tableRow") == 0 && i + 1 < json_array_size(content))
+            adf_put(o, " | ", 3);
+    }
+    if (adf_is_block(type) && o->b.len && o->b.data[o->b.len - 1] != '\n')
+        adf_put(o, "\n", 1);
+}
+
+char *proj_adf_text(const json_t *v, size_t maxlen)
+{
+    if (!maxlen)
+        maxlen = PROJ_ADF_MAX;
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        size_t n = strlen(s);
+        if (n <= maxlen)
+            return mem_strdup(s);
+        char *r = mem_alloc(maxlen + 4);
+        memcpy(r, s, maxlen);
+        memcpy(r + maxlen, "...", 4);
+        return r;
+    }
+    if (!json_is_object(v))
+        return NULL;
+    adf_out_t o = {.maxlen = maxlen};
+    buf_init(&o.b, maxlen + 8);
+    adf_walk(&o, v, 0);
+    while (o.b.len && o.b.data[o.b.len - 1] == '\n')
+        o.b.data[--o.b.len] = 0;
+    if (o.truncated)
+        buf_append(&o.b, "...", 3);
+    size_t n;
+    char *r = buf_steal(&o.b, &n);
+    return r ? r : mem_strdup("");
+}
+
+int proj_date(const json_t *v, char *out, size_t outsz)
+{
+    int64_t ms;
+    if (json_is_object(v)) {
+        const json_t *em = json_object_get(v, "epochMillis");
+        if (json_is_integer(em)) {
+            tu_format_iso(json_integer_value(em), 0, out, outsz);
+            return 0;
+        }
+        v = json_object_get(v, "iso8601");
+    }
+    if (json_is_integer(v)) {
+        tu_format_iso(json_integer_value(v), 0, out, outsz);
+        return 0;
+    }
+    if (!json_is_string(v))
+        return -1;
+    if (tu_parse_iso(json_string_value(v), &ms) != 0) {
+        /* A plain date ("2026-01-31", Jira's duedate) stays as it is. */
+        const char *s = json_string_value(v);
+        if (strlen(s) == 10 && s[4] == '-' && s[7] == '-') {
+            snprintf(out, outsz, "%s", s);
+            return 0;
+        }
+        return -1;
+    }
+    tu_format_iso(ms, 0, out, outsz);
+    return 0;
+}
+
+static json_t *proj_user(const json_t *u)
+{
+    if (!json_is_object(u))
+        return NULL;
+    json_t *r = json_object();
+    const char *name = json_string_value(json_object_get(u, "displayName"));
+    if (name)
+        json_object_set_new(r, "name", json_string(name));
+    const char *id = json_string_value(json_object_get(u, "accountId"));
+    if (id)
+        json_object_set_new(r, "accountId", json_string(id));
+    const char *tz = json_string_value(json_object_get(u, "timeZone"));
+    if (tz)
+        json_object_set_new(r, "timeZone", json_string(tz));
+    if (json_is_false(json_object_get(u, "active")))
+        json_object_set_new(r, "active", json_false());
+    if (json_object_size(r) == 0) {
+        json_decref(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* The operator of a template object ("$adf", ...) or NULL for a plain object. */
+static const char *op_of(const json_t *tmpl)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)tmpl, k, v) {
+        if (k[0] == '$')
+            return k;
+    }
+    return NULL;
+}
+
+static json_t *apply(const json_t *tmpl, const json_t *src, int depth);
+
+static json_t *apply_op(const char *op, const json_t *tmpl, const json_t *src, int depth)
+{
+    const json_t *arg = json_object_get(tmpl, op);
+    if (strcmp(op, "$const") == 0)
+        return json_is_null(arg) ? NULL : json_deep_copy(arg);
+    if (strcmp(op, "$first") == 0) {
+        size_t i;
+        const json_t *t;
+        json_array_foreach(arg, i, t) {
+            json_t *r = apply(t, src, depth + 1);
+            if (r)
+                return r;
+        }
+        return NULL;
+    }
+    const json_t *v = proj_path(src, json_string_value(arg));
+    if (!v || json_is_null(v))
+        return NULL;
+    if (strcmp(op, "$adf") == 0) {
+        char *s = proj_adf_text(v, 0);
+        json_t *r = s ? json_string(s) : NULL;
+        free(s);
+        return r;
+    }
+    if (strcmp(op, "$date") == 0) {
+        char d[40];
+        return proj_date(v, d, sizeof d) == 0 ? json_string(d) : NULL;
+    }
+    if (strcmp(op, "$user") == 0)
+        return proj_user(v);
+    if (strcmp(op, "$count") == 0)
+        return json_is_array(v) ? json_integer((json_int_t)json_array_size(v)) : NULL;
+    if (strcmp(op, "$each") == 0) {
+        if (!json_is_array(v))
+            return NULL;
+        const json_t *map = json_object_get(tmpl, "map");
+        json_t *r = json_array();
+        size_t i;
+        const json_t *item;
+        json_array_foreach(v, i, item) {
+            json_t *m = map ? apply(map, item, depth + 1) : json_deep_copy(item);
+            if (m)
+                json_array_append_new(r, m);
+        }
+        return r;
+    }
+    return NULL;
+}
+
+static json_t *apply(const json_t *tmpl, const json_t *src, int depth)
+{
+    if (depth > 32)
+        return NULL;
+    if (json_is_string(tmpl)) {
+        const json_t *v = proj_path(src, json_string_value(tmpl));
+        return v && !json_is_null(v) ? json_deep_copy(v) : NULL;
+    }
+    if (!json_is_object(tmpl))
+        return NULL;
+    const char *op = op_of(tmpl);
+    if (op)
+        return apply_op(op, tmpl, src, depth);
+    json_t *r = json_object();
+    const char *k;
+    json_t *t;
+    json_object_foreach((json_t *)tmpl, k, t) {
+        json_t *m = apply(t, src, depth + 1);
+        if (m)
+            json_object_set_new(r, k, m);
+    }
+    if (json_object_size(r) == 0) {
+        json_decref(r);
+        return NULL;
+    }
+    return r;
+}
+
+json_t *proj_apply(const json_t *tmpl, const json_t *src)
+{
+    return apply(tmpl, src, 0);
+}
+
+static int check(const json_t *tmpl, int depth, char *err, size_t errsz)
+{
+    static const char *const ops[] = {"$adf", "$date", "$user", "$each", "$count", "$const",
+                                      "$first", NULL};
+    if (depth > 32) {
+        snprintf(err, errsz, "template nested too deeply");
+        return -1;
+    }
+    if (json_is_string(tmpl))
+        return 0;
+    if (!json_is_object(tmpl)) {
+        snprintf(err, errsz, "template must be a path string or an object, got %s",
+                 json_is_array(tmpl) ? "array" : "scalar");
+        return -1;
+    }
+    const char *op = op_of(tmpl);
+    if (!op) {
+        const char *k;
+        json_t *t;
+        json_object_foreach((json_t *)tmpl, k, t) {
+            if (check(t, depth + 1, err, errsz) != 0)
+                return -1;
+        }
+        return 0;
+    }
+    int known = 0;
+    for (int i = 0; ops[i]; i++)
+        known |= strcmp(op, ops[i]) == 0;
+    if (!known) {
+        snprintf(err, errsz, "unknown template operator '%s'", op);
+        return -1;
+    }
+    const json_t *arg = json_object_get(tmpl, op);
+    if (strcmp(op, "$const") == 0)
+        return 0;
+    if (strcmp(op, "$first") == 0) {
+        if (!json_is_array(arg)) {
+            snprintf(err, errsz, "$first takes an array of templates");
+            return -1;
+        }
+        size_t i;
+        const json_t *t;
+        json_array_foreach(arg, i, t) {
+            if (check(t, depth + 1, err, errsz) != 0)
+                return -1;
+        }
+        return 0;
+    }
+    if (!json_is_string(arg)) {
+        snprintf(err, errsz, "%s takes a path string", op);
+        return -1;
+    }
+    size_t want = strcmp(op, "$each") == 0 ? 2 : 1;
+    if (json_object_size(tmpl) > want) {
+        snprintf(err, errsz, "%s has unexpected members", op);
+        return -1;
+    }
+    if (strcmp(op, "$each") == 0) {
+        const json_t *map = json_object_get(tmpl, "map");
+        if (json_object_size(tmpl) == 2 && !map) {
+            snprintf(err, errsz, "$each takes only 'map' beside the path");
+            return -1;
+        }
+        if (map)
+            return check(map, depth + 1, err, errsz);
+    }
+    return 0;
+}
+
+int proj_check(const json_t *tmpl, char *err, size_t errsz)
+{
+    return check(tmpl, 0, err, errsz);
+}

@@ -1,0 +1,632 @@
+/* wk_exec: see wk_exec.h. */
+#include "wk_exec.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "buf.h"
+#include "ju.h"
+#include "projection.h"
+#include "secret.h"
+#include "tu.h"
+
+#define WK_URL_MAX (16 * 1024)
+#define WK_BODY_MAX (64 * 1024)
+#define WK_TOKEN_MAX 1600        /* decoded upstream page token */
+#define WK_UPSTREAM_DEPTH 64
+#define WK_ERRBODY_MAX 1000      /* non-JSON upstream error text kept in a result */
+
+/* ---- account ---- */
+
+static void wipe(char *s)
+{
+    if (s)
+        sodium_memzero(s, strlen(s));
+}
+
+static int host_allowed(const char *hostport, size_t n, const char *allowlist)
+{
+    const char *p = allowlist ? allowlist : "";
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        while (len && isspace((unsigned char)*p)) {
+            p++;
+            len--;
+        }
+        while (len && isspace((unsigned char)p[len - 1]))
+            len--;
+        if (len == n && strncasecmp(p, hostport, n) == 0)
+            return 1;
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    return 0;
+}
+
+static int site_ok(const char *url, const char *allowlist)
+{
+    int https = strncmp(url, "https://", 8) == 0;
+    if (!https && strncmp(url, "http://", 7) != 0)
+        return 0;
+    const char *h = url + (https ? 8 : 7);
+    size_t n = strcspn(h, "/?#");
+    if (n == 0 || memchr(h, '@', n))
+        return 0;
+    if (host_allowed(h, n, allowlist))
+        return 1;
+    static const char suffix[] = ".atlassian.net";
+    size_t sl = sizeof suffix - 1;
+    return https && n > sl && strncasecmp(h + n - sl, suffix, sl) == 0 &&
+           strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.") == n;
+}
+
+void wk_account_clear(wk_account_t *a)
+{
+    free(a->base_url);
+    free(a->user);
+    wipe(a->pass);
+    free(a->pass);
+    wipe(a->auth_header);
+    free(a->auth_header);
+    memset(a, 0, sizeof *a);
+}
+
+int wk_account_parse(wk_account_t *a, const json_t *acct, const char *allowlist, char *err,
+                     size_t errsz)
+{
+    memset(a, 0, sizeof *a);
+    const char *site = ju_str(acct, "site_url");
+    const char *type = ju_str(acct, "auth_type");
+    if (!site || !site_ok(site, allowlist)) {
+        snprintf(err, errsz, "the account's JSM site is not an allowed https://<site>.atlassian.net URL");
+        return -1;
+    }
+    size_t sl = strlen(site);
+    while (sl && site[sl - 1] == '/')
+        sl--;
+    const char *token = ju_str(acct, "access_token");
+    const char *cloud = ju_str(acct, "cloud_id");
+    const char *status = ju_str(acct, "status");
+    if (status && strcmp(status, "active") != 0) {
+        snprintf(err, errsz, "the JSM account of this MCP server needs to be reconnected (status %.32s)",
+                 status);
+        return -1;
+    }
+    int oauth = type ? strncmp(type, "oauth", 5) == 0 : token && !ju_str(acct, "api_token");
+    if (oauth) {
+        if (!token) {
+            snprintf(err, errsz, "the OAuth account has no access token; reconnect it");
+            return -1;
+        }
+        buf_t b;
+        buf_init(&b, 8192);
+        /* The sandbox (an allowlisted site) serves the gateway paths itself;
+         * real sites go through api.atlassian.com with the cloud id. */
+        if (cloud && strstr(site, ".atlassian.net"))
+            buf_printf(&b, "https://api.atlassian.com/ex/jira/%s", cloud);
+        else if (cloud)
+            buf_printf(&b, "%.*s/ex/jira/%s", (int)sl, site, cloud);
+        else
+            buf_append(&b, site, sl);
+        size_t n;
+        a->base_url = buf_steal(&b, &n);
+        buf_init(&b, 8192);
+        buf_printf(&b, "Authorization: Bearer %s", token);
+        a->auth_header = buf_steal(&b, &n);
+    } else {
+        const char *email = ju_str(acct, "email");
+        const char *tok = ju_str(acct, "api_token");
+        if (!email || !tok) {
+            snprintf(err, errsz, "the account has no email/api_token credentials");
+            return -1;
+        }
+        a->base_url = mem_strndup(site, sl);
+        a->user = mem_strdup(email);
+        a->pass = mem_strdup(tok);
+    }
+    if (!a->base_url || !a->auth_header == !a->pass) { /* exactly one auth form */
+        wk_account_clear(a);
+        snprintf(err, errsz, "the account record is malformed");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- request building ---- */
+
+static void put_escaped(buf_t *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+            buf_append(b, &s[i], 1);
+        } else {
+            char e[3] = {'%', hex[c >> 4], hex[c & 15]};
+            buf_append(b, e, 3);
+        }
+    }
+}
+
+/* Text form of a scalar argument (query and path use). */
+static int scalar_text(const json_t *v, char *out, size_t outsz, const char **s)
+{
+    if (json_is_string(v)) {
+        *s = json_string_value(v);
+        return 0;
+    }
+    if (json_is_integer(v))
+        snprintf(out, outsz, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    else if (json_is_real(v))
+        snprintf(out, outsz, "%.17g", json_real_value(v));
+    else if (json_is_boolean(v))
+        snprintf(out, outsz, "%s", json_is_true(v) ? "true" : "false");
+    else
+        return -1;
+    *s = out;
+    return 0;
+}
+
+/* "{name}" -> the argument it names (borrowed), else NULL and *is_ref = 0. */
+static const json_t *arg_ref(const char *tmpl, const json_t *args, int *is_ref)
+{
+    size_t n = strlen(tmpl);
+    *is_ref = n > 2 && tmpl[0] == '{' && tmpl[n - 1] == '}' && !memchr(tmpl + 1, '{', n - 2);
+    if (!*is_ref)
+        return NULL;
+    char name[128];
+    if (n - 2 >= sizeof name)
+        return NULL;
+    memcpy(name, tmpl + 1, n - 2);
+    name[n - 2] = 0;
+    return json_object_get(args, name);
+}
+
+/* A copy of the body template with "{arg}" strings replaced; members whose
+ * argument is absent are left out. */
+static json_t *fill_body(const json_t *tmpl, const json_t *args, int depth)
+{
+    if (depth > 16)
+        return NULL;
+    if (json_is_string(tmpl)) {
+        int is_ref;
+        const json_t *v = arg_ref(json_string_value(tmpl), args, &is_ref);
+        if (is_ref)
+            return v ? json_deep_copy(v) : NULL;
+        return json_deep_copy(tmpl);
+    }
+    if (json_is_object(tmpl)) {
+        json_t *r = json_object();
+        const char *k;
+        json_t *m;
+        json_object_foreach((json_t *)tmpl, k, m) {
+            json_t *v = fill_body(m, args, depth + 1);
+            if (v)
+                json_object_set_new(r, k, v);
+        }
+        return r;
+    }
+    if (json_is_array(tmpl)) {
+        json_t *r = json_array();
+        size_t i;
+        const json_t *m;
+        json_array_foreach(tmpl, i, m) {
+            json_t *v = fill_body(m, args, depth + 1);
+            if (v)
+                json_array_append_new(r, v);
+        }
+        return r;
+    }
+    return json_deep_copy(tmpl);
+}
+
+/* Page cursors are base64url("t:<upstream token>") or ("s:<start>"). */
+static int cursor_decode(const char *cur, char *kind, char *val, size_t valsz)
+{
+    char raw[WK_TOKEN_MAX + 3];
+    size_t n = 0;
+    if (strlen(cur) > (WK_TOKEN_MAX + 2) * 4 / 3 + 4 ||
+        secret_b64_decode_any(cur, raw, sizeof raw - 1, &n) != 0 || n < 3 || raw[1] != ':' ||
+        (raw[0] != 't' && raw[0] != 's') || n - 2 >= valsz)
+        return -1;
+    raw[n] = 0;
+    if (strlen(raw) != n)
+        return -1;
+    *kind = raw[0];
+    memcpy(val, raw + 2, n - 1);
+    return 0;
+}
+
+static json_t *cursor_encode(char kind, const char *val)
+{
+    size_t n = strlen(val);
+    if (n > WK_TOKEN_MAX)
+        return NULL;
+    char raw[WK_TOKEN_MAX + 3];
+    raw[0] = kind;
+    raw[1] = ':';
+    memcpy(raw + 2, val, n);
+    char enc[(WK_TOKEN_MAX + 3) * 4 / 3 + 8];
+    if (secret_b64url_encode(raw, n + 2, enc, sizeof enc) < 0)
+        return NULL;
+    return json_string(enc);
+}
+
+void wk_call_clear(wk_call_t *c)
+{
+    free(c->url);
+    free(c->body);
+    memset(c, 0, sizeof *c);
+}
+
+static void add_query(buf_t *url, int *first, const char *name, const char *val)
+{
+    buf_append_str(url, *first ? "?" : "&");
+    *first = 0;
+    put_escaped(url, name, strlen(name));
+    buf_append_str(url, "=");
+    put_escaped(url, val, strlen(val));
+}
+
+int wk_exec_build(const wk_tool_t *t, const json_t *args, const char *base_url, wk_call_t *out,
+                  char *err, size_t errsz)
+{
+    memset(out, 0, sizeof *out);
+    out->method = ju_str(t->http, "method");
+    int is_post = strcmp(out->method, "GET") != 0 && strcmp(out->method, "DELETE") != 0;
+    buf_t url;
+    buf_init(&url, WK_URL_MAX);
+    buf_append_str(&url, base_url);
+
+    /* Path: {name} segments become the percent-encoded argument. */
+    for (const char *p = ju_str(t->http, "path"); *p;) {
+        const char *open = strchr(p, '{');
+        if (!open) {
+            buf_append_str(&url, p);
+            break;
+        }
+        buf_append(&url, p, (size_t)(open - p));
+        const char *close = strchr(open, '}');
+        char name[128], num[64];
+        size_t n = close ? (size_t)(close - open - 1) : 0;
+        const char *s = NULL;
+        if (!close || n == 0 || n >= sizeof name)
+            goto bad_tool;
+        memcpy(name, open + 1, n);
+        name[n] = 0;
+        if (scalar_text(json_object_get(args, name), num, sizeof num, &s) != 0) {
+            snprintf(err, errsz, "missing required argument '%s'", name);
+            buf_free(&url);
+            return -1;
+        }
+        put_escaped(&url, s, strlen(s));
+        p = close + 1;
+    }
+
+    int first = 1;
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)json_object_get(t->http, "query"), k, v) {
+        char num[64];
+        const char *s = NULL;
+        int is_ref;
+        const json_t *a = json_is_string(v) ? arg_ref(json_string_value(v), args, &is_ref) : NULL;
+        if (!json_is_string(v))
+            continue;
+        if (!is_ref)
+            s = json_string_value(v);
+        else if (!a || scalar_text(a, num, sizeof num, &s) != 0)
+            continue;
+        add_query(&url, &first, k, s);
+    }
+
+    json_t *body = json_object_get(t->http, "body") ? fill_body(json_object_get(t->http, "body"), args, 0)
+                   : is_post && t->paging ? json_object() : NULL;
+    if (t->paging) {
+        long limit = (long)ju_int(args, "limit", t->default_limit);
+        if (limit < 1)
+            limit = 1;
+        if (limit > t->max_limit)
+            limit = t->max_limit;
+        char kind = 0, val[WK_TOKEN_MAX + 1] = "";
+        const char *cur = ju_str(args, "next_cursor");
+        if (cur && (cursor_decode(cur, &kind, val, sizeof val) != 0 ||
+                    kind != (t->paging == WK_PAGE_TOKEN ? 't' : 's') ||
+                    (kind == 's' && strspn(val, "0123456789") != strlen(val)))) {
+            snprintf(err, errsz, "next_cursor: not a cursor returned by %s; start over without it",
+                     t->name);
+            json_decref(body);
+            buf_free(&url);
+            return -1;
+        }
+        char lim[32];
+        snprintf(lim, sizeof lim, "%ld", limit);
+        const char *pname = t->paging == WK_PAGE_TOKEN ? t->token_param : t->start_param;
+        if (body && is_post) {
+            json_object_set_new(body, t->limit_param, json_integer(limit));
+            if (cur)
+                json_object_set_new(body, pname, kind == 's' ? json_integer(strtoll(val, NULL, 10))
+                                                            : json_string(val));
+        } else {
+            add_query(&url, &first, t->limit_param, lim);
+            if (cur)
+                add_query(&url, &first, pname, val);
+        }
+    }
+    if (body) {
+        out->body = json_dumps(body, JSON_COMPACT);
+        out->body_len = out->body ? strlen(out->body) : 0;
+        json_decref(body);
+    }
+    size_t n;
+    out->url = buf_steal(&url, &n);
+    if (!out->url || (body && !out->body) || out->body_len > WK_BODY_MAX) {
+        snprintf(err, errsz, "arguments too large for one request");
+        wk_call_clear(out);
+        return -1;
+    }
+    return 0;
+
+bad_tool:
+    buf_free(&url);
+    snprintf(err, errsz, "catalog row %s has a malformed path", t->name);
+    return -1;
+}
+
+/* ---- results ---- */
+
+static json_t *text_result(json_t *structured, const char *text, int is_error)
+{
+    json_t *r = json_object();
+    json_t *block = json_pack("{s:s,s:s}", "type", "text", "text", text);
+    json_object_set_new(r, "content", json_pack("[o]", block));
+    if (structured)
+        json_object_set_new(r, "structuredContent", structured);
+    if (is_error)
+        json_object_set_new(r, "isError", json_true());
+    return r;
+}
+
+static json_t *structured_result(json_t *structured)
+{
+    char *text = json_dumps(structured, JSON_COMPACT);
+    json_t *r = text_result(structured, text ? text : "{}", 0);
+    free(text);
+    return r;
+}
+
+static const char *hint_for(int status)
+{
+    switch (status) {
+    case 400: return "The request was rejected as invalid: fix the arguments named in the error (for JQL, check field names, quoting and that the query is bounded, e.g. by project) and call again.";
+    case 401: return "The JSM credentials of this MCP server were rejected. Do not retry; ask the user to reconnect the Jira Service Management account.";
+    case 403: return "The connected JSM user lacks permission for this. Do not retry; ask the user for access or use another issue/desk.";
+    case 404: return "Not found, or not visible to the connected user. Check the id or key (use a search or list tool to find valid ones).";
+    case 409: return "The request conflicts with the current state (e.g. already decided). Re-read the item before trying again.";
+    case 410: return "This JSM API was removed upstream. Use another tool.";
+    case 412: return "JSM refused a precondition for this call. Use another tool.";
+    case 413: return "The item reached a JSM size limit. Do not retry with the same content.";
+    case 429: return "JSM rate limit reached. Do not retry before retry_after_s seconds have passed.";
+    default: break;
+    }
+    if (status >= 500)
+        return "The JSM site failed temporarily. Try again in a few seconds.";
+    return "The JSM site rejected the call. Check the arguments.";
+}
+
+/* Seconds until an ISO-8601 instant (Jira's X-RateLimit-Reset), rounded up. */
+static long delta_to_iso(const char *iso)
+{
+    int64_t at;
+    if (tu_parse_iso(iso, &at) != 0)
+        return -1;
+    int64_t d = at - tu_now_ms();
+    return d <= 0 ? 0 : (long)((d + 999) / 1000);
+}
+
+static void fill_ratelimit(const httpc_response_t *r, wk_ratelimit_t *rl)
+{
+    char v[128];
+    memset(rl, 0, sizeof *rl);
+    rl->limited = 1;
+    rl->retry_after_s = rl->reset_s = -1;
+    if (httpc_resp_header(r, "Retry-After", v, sizeof v) > 0 && strspn(v, "0123456789") == strlen(v))
+        rl->retry_after_s = strtol(v, NULL, 10);
+    if (httpc_resp_header(r, "X-RateLimit-Reset", v, sizeof v) > 0)
+        rl->reset_s = delta_to_iso(v);
+    /* Values that do not fit are dropped (httpc_resp_header answers -2). */
+    if (httpc_resp_header(r, "X-RateLimit-Limit", rl->limit, sizeof rl->limit) < 0)
+        rl->limit[0] = 0;
+    if (httpc_resp_header(r, "X-RateLimit-Remaining", rl->remaining, sizeof rl->remaining) < 0)
+        rl->remaining[0] = 0;
+    if (httpc_resp_header(r, "RateLimit-Reason", rl->reason, sizeof rl->reason) < 0)
+        rl->reason[0] = 0;
+    if (rl->retry_after_s < 0)
+        rl->retry_after_s = rl->reset_s >= 0 ? rl->reset_s : 1;
+    if (rl->reset_s < 0)
+        rl->reset_s = rl->retry_after_s;
+}
+
+static json_t *error_result(const wk_tool_t *t, const httpc_response_t *r, wk_ratelimit_t *rl)
+{
+    json_t *e = json_object();
+    json_object_set_new(e, "status", json_integer(r->status));
+    char errbuf[64];
+    json_t *body = r->body_len ? ju_parse(r->body, r->body_len, WK_UPSTREAM_DEPTH, errbuf, sizeof errbuf) : NULL;
+    static const char *const keep[] = {"errorMessages", "errors", "errorMessage", "i18nErrorMessage",
+                                       "message", "code", "warningMessages", NULL};
+    for (int i = 0; json_is_object(body) && keep[i]; i++) {
+        json_t *v = json_object_get(body, keep[i]);
+        if (v)
+            json_object_set(e, keep[i], v);
+    }
+    if (!json_is_object(body) && r->body_len) {
+        /* Not JSON (Atlassian's 401 is text/plain): keep a bounded copy. */
+        size_t n = r->body_len > WK_ERRBODY_MAX ? WK_ERRBODY_MAX : r->body_len;
+        json_t *s = json_stringn(r->body, n); /* NULL unless valid UTF-8 */
+        if (s)
+            json_object_set_new(e, "body", s);
+    }
+    json_decref(body);
+    if (r->status == 429) {
+        fill_ratelimit(r, rl);
+        json_object_set_new(e, "retry_after_s", json_integer(rl->retry_after_s));
+        if (*rl->reason)
+            json_object_set_new(e, "rate_limit_reason", json_string(rl->reason));
+    }
+    json_object_set_new(e, "hint", json_string(hint_for(r->status)));
+
+    buf_t text;
+    buf_init(&text, 64 * 1024);
+    if (r->status == 429)
+        buf_printf(&text, "%s: rate limited by Jira (%s); retry after %ld s. ", t->name,
+                   *rl->reason ? rl->reason : "no reason given", rl->retry_after_s);
+    else
+        buf_printf(&text, "%s: Jira answered HTTP %d. ", t->name, r->status);
+    char *dump = json_dumps(e, JSON_COMPACT);
+    buf_printf(&text, "%s", dump ? dump : "");
+    free(dump);
+    json_t *res = text_result(json_pack("{s:o}", "error", e), text.data ? text.data : "error", 1);
+    buf_free(&text);
+    return res;
+}
+
+static json_t *page_cursor(const wk_tool_t *t, const json_t *args, const json_t *body, size_t got)
+{
+    char num[32];
+    if (t->paging == WK_PAGE_TOKEN) {
+        const char *tok = ju_str(body, "nextPageToken");
+        if (!tok || json_is_true(json_object_get(body, "isLast")))
+            return NULL;
+        return cursor_encode('t', tok);
+    }
+    long long start = 0;
+    char kind;
+    char val[WK_TOKEN_MAX + 1];
+    const char *cur = ju_str(args, "next_cursor");
+    if (cur && cursor_decode(cur, &kind, val, sizeof val) == 0)
+        start = strtoll(val, NULL, 10);
+    if (t->paging == WK_PAGE_STARTAT) {
+        start = ju_int(body, "startAt", start);
+        long long total = ju_int(body, "total", -1);
+        if (got == 0 || total < 0 || start + (long long)got >= total)
+            return NULL;
+    } else {
+        start = ju_int(body, "start", start);
+        if (got == 0 || !json_is_false(json_object_get(body, "isLastPage")))
+            return NULL;
+        got = (size_t)ju_int(body, "size", (long long)got);
+    }
+    snprintf(num, sizeof num, "%lld", start + (long long)got);
+    return cursor_encode('s', num);
+}
+
+json_t *wk_exec_result(const wk_tool_t *t, const json_t *args, const httpc_response_t *r,
+                       wk_ratelimit_t *rl)
+{
+    memset(rl, 0, sizeof *rl);
+    if (r->err || r->status == 0) {
+        json_t *e = json_pack("{s:i,s:s,s:s}", "status", 0, "message", r->err ? r->err : "no response",
+                              "hint", "The JSM site could not be reached. Try again in a few seconds.");
+        char text[512];
+        snprintf(text, sizeof text, "%s: the JSM site could not be reached (%s). Try again in a few seconds.",
+                 t->name, r->err ? r->err : "no response");
+        return text_result(json_pack("{s:o}", "error", e), text, 1);
+    }
+    if (r->status < 200 || r->status >= 300)
+        return error_result(t, r, rl);
+
+    char perr[256];
+    json_t *body = r->body_len ? ju_parse(r->body, r->body_len, WK_UPSTREAM_DEPTH, perr, sizeof perr)
+                               : json_object();
+    if (!body) {
+        char text[400];
+        snprintf(text, sizeof text, "%s: the JSM site answered %d with a body that is not JSON (%s).",
+                 t->name, r->status, perr);
+        return text_result(json_pack("{s:{s:i,s:s}}", "error", "status", r->status, "hint",
+                                     "Unexpected upstream answer; try again later."),
+                           text, 1);
+    }
+    json_t *structured;
+    if (t->paging) {
+        const json_t *items = proj_path(body, t->items);
+        json_t *list = json_array();
+        size_t i;
+        const json_t *it;
+        json_array_foreach(items, i, it) {
+            json_t *m = proj_apply(t->out_item, it);
+            json_array_append_new(list, m ? m : json_object());
+        }
+        structured = json_object();
+        json_object_set_new(structured, t->out_key, list);
+        json_t *next = page_cursor(t, args, body, json_array_size(items));
+        if (next)
+            json_object_set_new(structured, "next_cursor", next);
+    } else {
+        structured = proj_apply(t->out_object, body);
+        if (!json_is_object(structured)) {
+            json_decref(structured);
+            structured = json_object();
+        }
+    }
+    json_decref(body);
+    return structured_result(structured);
+}
+
+/* ---- the call over httpc ---- */
+
+typedef struct exec_op_s {
+    const wk_tool_t *tool;
+    json_t *args;
+    wk_exec_cb cb;
+    void *ud;
+} exec_op_t;
+
+static void on_upstream(const httpc_response_t *resp, void *ud)
+{
+    exec_op_t *op = ud;
+    wk_ratelimit_t rl;
+    json_t *res = wk_exec_result(op->tool, op->args, resp, &rl);
+    op->cb(res, &rl, resp->status, op->ud);
+    json_decref(op->args);
+    free(op);
+}
+
+int wk_exec_start(httpc_t *hc, const wk_tool_t *t, const json_t *args, const wk_account_t *acct,
+                  wk_exec_cb cb, void *ud, char *err, size_t errsz)
+{
+    wk_call_t call;
+    if (wk_exec_build(t, args, acct->base_url, &call, err, errsz) != 0)
+        return -1;
+    const char *headers[4];
+    int nh = 0;
+    headers[nh++] = "Accept: application/json";
+    if (call.body)
+        headers[nh++] = "Content-Type: application/json";
+    if (acct->auth_header)
+        headers[nh++] = acct->auth_header;
+    headers[nh] = NULL;
+    httpc_request_t rq = {.method = call.method, .url = call.url, .headers = headers,
+                          .body = call.body, .body_len = call.body_len,
+                          .basic_user = acct->user, .basic_pass = acct->pass};
+    exec_op_t *op = mem_calloc(1, sizeof *op);
+    op->tool = t;
+    op->args = json_incref((json_t *)args);
+    op->cb = cb;
+    op->ud = ud;
+    int rc = httpc_request(hc, &rq, on_upstream, op);
+    wk_call_clear(&call);
+    if (rc != 0) {
+        json_decref(op->args);
+        free(op);
+        snprintf(err, errsz, "the worker is overloaded (upstream requests), try again");
+        return -2;
+    }
+    return 0;
+}

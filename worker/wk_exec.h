@@ -1,0 +1,72 @@
+/* wk_exec: the generic tool executor. Any catalog row (wk_catalog.h) becomes
+ * one upstream JSM request through common/httpc, and the upstream answer
+ * becomes an MCP CallToolResult: a text block plus structuredContent (the
+ * row's projection), or an isError result that carries Jira's own error
+ * members verbatim with a hint an agent can act on.
+ *
+ * The pure halves (wk_exec_build, wk_exec_result) need no network and are
+ * unit tested; wk_exec_start joins them over httpc.
+ */
+#ifndef JSMCP_WK_EXEC_H
+#define JSMCP_WK_EXEC_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "httpc.h"
+#include "wk_catalog.h"
+
+/* Where and how to call the customer's site (from the sealed acct: record). */
+typedef struct wk_account_s {
+    char *base_url;   /* "https://x.atlassian.net", or the OAuth gateway base */
+    char *user;       /* Basic auth (api_token accounts) */
+    char *pass;
+    char *auth_header;/* "Authorization: Bearer ..." (OAuth accounts) or NULL */
+} wk_account_t;
+
+/* Parses the decrypted account JSON. site_url must be https://<x>.atlassian.net
+ * or an http(s) URL whose host[:port] is in allowlist (comma separated).
+ * 0, or -1 with err (no secret in it). */
+int wk_account_parse(wk_account_t *a, const json_t *acct, const char *allowlist, char *err,
+                     size_t errsz);
+void wk_account_clear(wk_account_t *a);
+
+/* One upstream request. */
+typedef struct wk_call_s {
+    const char *method;
+    char *url;
+    char *body;       /* JSON or NULL */
+    size_t body_len;
+} wk_call_t;
+
+/* Builds the request for tool t with validated arguments args. -1 with err
+ * for an argument the schema cannot catch (a forged next_cursor). */
+int wk_exec_build(const wk_tool_t *t, const json_t *args, const char *base_url, wk_call_t *out,
+                  char *err, size_t errsz);
+void wk_call_clear(wk_call_t *c);
+
+/* Rate-limit facts of an upstream 429, for the MCP HTTP response headers. */
+typedef struct wk_ratelimit_s {
+    int limited;
+    long retry_after_s;    /* -1 unknown */
+    long reset_s;          /* delta seconds, -1 unknown */
+    char limit[32];        /* "" unknown */
+    char remaining[32];
+    char reason[96];
+} wk_ratelimit_t;
+
+/* Turns an upstream response into a CallToolResult (new reference). rl is
+ * filled for a 429. */
+json_t *wk_exec_result(const wk_tool_t *t, const json_t *args, const httpc_response_t *r,
+                       wk_ratelimit_t *rl);
+
+/* Runs the call. cb runs exactly once from the loop when 0 is returned, with
+ * the result (stolen), the rate-limit facts and the upstream status (0 when
+ * there was no response). Returns -1 with err for bad arguments (cb will not
+ * run) or -2 when httpc refused the request (busy or closing). */
+typedef void (*wk_exec_cb)(json_t *result, const wk_ratelimit_t *rl, int upstream_status,
+                           void *ud);
+int wk_exec_start(httpc_t *hc, const wk_tool_t *t, const json_t *args, const wk_account_t *acct,
+                  wk_exec_cb cb, void *ud, char *err, size_t errsz);
+
+#endif

@@ -1,0 +1,632 @@
+/* wk_http: see wk_http.h. */
+#include "wk_http.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "buf.h"
+#include "ju.h"
+#include "log.h"
+#include "tu.h"
+#include "wk_mcp.h"
+#include "wk_session.h"
+#include "wk_store.h"
+
+#define WK_TOKEN_MAX 256
+#define WK_JSON_DEPTH 32
+
+enum mreq_kind { MR_POST, MR_GET, MR_DELETE, MR_SSE_OPEN, MR_SSE_POST };
+
+/* One /mcp request, from the first check to the answer. Freed in
+ * mreq_free() only; for legacy POSTs it outlives the HTTP request (the
+ * answer goes to the stream after the 202). */
+typedef struct mreq_s {
+    wk_worker_t *w;
+    httpd_req_t *req;            /* NULL once answered */
+    enum mreq_kind kind;
+    char token_hash[SECRET_HASH_HEX_LEN + 1];
+    wk_server_t srv;
+    wk_session_t sess;
+    char sid[WK_SESSION_ID_LEN + 1];
+    json_t *msg;
+    enum wk_msg_kind mkind;
+    char base_path[WK_TOKEN_MAX + 8]; /* "/mcp/<token>" as requested (legacy endpoint) */
+} mreq_t;
+
+struct wk_sse_s {
+    wk_worker_t *w;
+    httpd_req_t *req;
+    char sid[WK_SESSION_ID_LEN + 1];
+    char channel[160];
+    int legacy;
+    wk_sse_t *prev, *next;
+};
+
+/* ---- small helpers ---- */
+
+static void mreq_free(mreq_t *m)
+{
+    wk_server_clear(&m->srv);
+    json_decref(m->msg);
+    free(m);
+}
+
+static void respond_json(httpd_req_t *req, int status, json_t *body)
+{
+    char *s = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    httpd_respond(req, status, "application/json", s ? s : "{}", s ? strlen(s) : 2);
+    free(s);
+}
+
+/* An HTTP-level refusal in JSON-RPC form (id null), as MCP clients expect. */
+static void rpc_refuse(mreq_t *m, int status, int code, const char *message)
+{
+    respond_json(m->req, status, wk_mcp_error(NULL, code, message, NULL));
+    m->req = NULL;
+    mreq_free(m);
+}
+
+static int header_has(const char *v, const char *needle)
+{
+    return v && strcasestr(v, needle) != NULL;
+}
+
+int wk_http_host_allowed(const wk_config_t *cfg, const char *hostport)
+{
+    char host[300];
+    if (!hostport || strlen(hostport) >= sizeof host)
+        return 0;
+    snprintf(host, sizeof host, "%s", hostport);
+    /* Strip the port: "[::1]:8081" -> "[::1]", "a.b:80" -> "a.b". */
+    char *colon = host[0] == '[' ? strstr(host, "]:") : strrchr(host, ':');
+    if (colon)
+        colon[host[0] == '[' ? 1 : 0] = 0;
+    if (strcasecmp(host, "localhost") == 0 || strcmp(host, "127.0.0.1") == 0 ||
+        strcmp(host, "[::1]") == 0)
+        return 1;
+    const char *lists[2] = {cfg->allowed_hosts, NULL};
+    char pub[300] = "";
+    if (cfg->public_url) {
+        const char *p = strstr(cfg->public_url, "://");
+        p = p ? p + 3 : cfg->public_url;
+        size_t n = strcspn(p, "/:?#");
+        if (n < sizeof pub) {
+            memcpy(pub, p, n);
+            pub[n] = 0;
+        }
+        lists[1] = pub;
+    }
+    for (int i = 0; i < 2; i++) {
+        const char *p = lists[i];
+        while (p && *p) {
+            size_t n = strcspn(p, ", ");
+            if (n == 1 && *p == '*')
+                return 1;
+            if (n && n == strlen(host) && strncasecmp(p, host, n) == 0)
+                return 1;
+            p += n;
+            p += strspn(p, ", ");
+        }
+    }
+    return 0;
+}
+
+static int origin_ok(const wk_config_t *cfg, httpd_req_t *req)
+{
+    const char *host = httpd_req_header(req, "Host");
+    if (host && !wk_http_host_allowed(cfg, host))
+        return 0;
+    const char *origin = httpd_req_header(req, "Origin");
+    if (!origin || strcmp(origin, "null") == 0)
+        return origin == NULL;
+    const char *p = strstr(origin, "://");
+    return p && wk_http_host_allowed(cfg, p + 3);
+}
+
+/* ---- SSE streams ---- */
+
+static void sse_unlink(wk_sse_t *s)
+{
+    wk_worker_t *w = s->w;
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        w->streams = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    w->nstreams--;
+    metrics_set(w->metrics, "jsmcp_worker_sse_streams", "", (double)w->nstreams);
+}
+
+/* The one place a stream ends: legacy sessions die with their stream. */
+static void sse_close(wk_sse_t *s)
+{
+    sse_unlink(s);
+    if (s->legacy) {
+        rcli_unsubscribe(s->w->redis, s->channel);
+        wk_session_delete(s->w, s->sid, NULL, NULL);
+    }
+    httpd_stream_end(s->req);
+    free(s);
+}
+
+static void sse_on_abort(httpd_req_t *req, void *ud)
+{
+    sse_close(ud);
+}
+
+static int sse_send(wk_sse_t *s, const char *event, const char *data, size_t len)
+{
+    buf_t b;
+    buf_init(&b, len + 64);
+    buf_printf(&b, "event: %s\ndata: ", event);
+    buf_append(&b, data, len);
+    buf_append_str(&b, "\n\n");
+    int rc = b.data ? httpd_stream_write(s->req, b.data, b.len) : HTTPD_ESLOW;
+    buf_free(&b);
+    return rc;
+}
+
+static wk_sse_t *sse_find(wk_worker_t *w, const char *sid)
+{
+    for (wk_sse_t *s = w->streams; s; s = s->next)
+        if (s->legacy && strcmp(s->sid, sid) == 0)
+            return s;
+    return NULL;
+}
+
+/* A message for a local legacy stream (directly or from pub/sub). */
+static void sse_deliver(wk_sse_t *s, const char *msg, size_t len)
+{
+    if (sse_send(s, "message", msg, len) != 0)
+        sse_close(s);
+}
+
+static void on_channel(const char *channel, const char *msg, size_t len, void *ud)
+{
+    wk_sse_t *s = ud;
+    sse_deliver(s, msg, len);
+}
+
+static wk_sse_t *sse_open(mreq_t *m, int legacy)
+{
+    wk_worker_t *w = m->w;
+    httpd_resp_header(m->req, "Cache-Control", "no-cache, no-transform");
+    httpd_resp_header(m->req, "X-Accel-Buffering", "no");
+    if (!legacy)
+        httpd_resp_header(m->req, "MCP-Session-Id", m->sess.id);
+    if (httpd_stream_begin(m->req, 200, "text/event-stream") != 0) {
+        httpd_stream_end(m->req);
+        return NULL;
+    }
+    wk_sse_t *s = mem_calloc(1, sizeof *s);
+    s->w = w;
+    s->req = m->req;
+    s->legacy = legacy;
+    snprintf(s->sid, sizeof s->sid, "%s", m->sess.id);
+    s->next = w->streams;
+    if (w->streams)
+        w->streams->prev = s;
+    w->streams = s;
+    w->nstreams++;
+    metrics_set(w->metrics, "jsmcp_worker_sse_streams", "", (double)w->nstreams);
+    httpd_req_on_abort(m->req, sse_on_abort, s);
+    return s;
+}
+
+void wk_http_keepalive(wk_worker_t *w)
+{
+    for (wk_sse_t *s = w->streams, *next; s; s = next) {
+        next = s->next;
+        if (httpd_stream_write(s->req, ": keepalive\n\n", 13) != 0)
+            sse_close(s);
+    }
+}
+
+void wk_http_end_streams(wk_worker_t *w)
+{
+    while (w->streams)
+        sse_close(w->streams);
+}
+
+/* ---- answering messages ---- */
+
+static void add_ratelimit_headers(httpd_req_t *req, const wk_ratelimit_t *rl)
+{
+    char v[32];
+    if (!rl || !rl->limited)
+        return;
+    if (*rl->limit)
+        httpd_resp_header(req, "RateLimit-Limit", rl->limit);
+    if (*rl->remaining)
+        httpd_resp_header(req, "RateLimit-Remaining", rl->remaining);
+    snprintf(v, sizeof v, "%ld", rl->reset_s);
+    httpd_resp_header(req, "RateLimit-Reset", v);
+    snprintf(v, sizeof v, "%ld", rl->retry_after_s);
+    httpd_resp_header(req, "Retry-After", v);
+}
+
+/* The answer to a Streamable HTTP POST request. */
+static void on_post_done(json_t *response, const wk_ratelimit_t *rl, void *ud)
+{
+    mreq_t *m = ud;
+    if (m->kind == MR_SSE_POST) {
+        /* Legacy: the HTTP request got its 202 already; the answer goes to
+         * the stream, wherever it is. */
+        char *s = json_dumps(response, JSON_COMPACT);
+        json_decref(response);
+        wk_sse_t *local = s ? sse_find(m->w, m->sess.id) : NULL;
+        if (local)
+            sse_deliver(local, s, strlen(s));
+        else if (s)
+            wk_session_publish(m->w, m->sess.id, s, strlen(s), NULL, NULL);
+        free(s);
+        mreq_free(m);
+        return;
+    }
+    if (m->mkind == WK_MSG_REQUEST && strcmp(ju_str(m->msg, "method"), "initialize") == 0 &&
+        json_object_get(response, "result"))
+        httpd_resp_header(m->req, "MCP-Session-Id", m->sess.id);
+    add_ratelimit_headers(m->req, rl);
+    respond_json(m->req, 200, response);
+    m->req = NULL;
+    mreq_free(m);
+}
+
+static void on_session_created(int rc, const wk_session_t *s, void *ud)
+{
+    mreq_t *m = ud;
+    if (rc != 1) {
+        rpc_refuse(m, 503, WK_RPC_SERVER, "Session store unavailable, try again");
+        return;
+    }
+    if (m->kind == MR_SSE_OPEN) {
+        char ch[160];
+        wk_sse_t *st = sse_open(m, 1);
+        if (st) {
+            wk_session_channel(m->w, m->sess.id, ch, sizeof ch);
+            snprintf(st->channel, sizeof st->channel, "%s", ch);
+            rcli_subscribe(m->w->redis, st->channel, on_channel, st);
+            char ep[WK_TOKEN_MAX + 100];
+            int n = snprintf(ep, sizeof ep, "%s/messages?sessionId=%s", m->base_path, m->sess.id);
+            if (sse_send(st, "endpoint", ep, (size_t)n) != 0)
+                sse_close(st);
+        }
+        m->req = NULL;
+        mreq_free(m);
+        return;
+    }
+    wk_mcp_dispatch(m->w, &m->srv, m->msg, on_post_done, m);
+}
+
+/* Everything after the server (and API key) checks passed. */
+static void on_session(int rc, const wk_session_t *s, void *ud)
+{
+    mreq_t *m = ud;
+    if (rc < 0) {
+        rpc_refuse(m, 503, WK_RPC_SERVER, "Session store unavailable, try again");
+        return;
+    }
+    if (rc == 0 || strcmp(s->token_hash, m->token_hash) != 0 ||
+        s->legacy != (m->kind == MR_SSE_POST)) {
+        rpc_refuse(m, 404, WK_RPC_SESSION_NOT_FOUND,
+                   "Session not found: it ended or expired; start a new one with initialize");
+        return;
+    }
+    m->sess = *s;
+    switch (m->kind) {
+    case MR_DELETE:
+        /* The session was there a moment ago; delete it and say so. */
+        wk_session_delete(m->w, m->sess.id, NULL, NULL);
+        httpd_respond(m->req, 200, "application/json", "{}", 2);
+        m->req = NULL;
+        mreq_free(m);
+        return;
+    case MR_GET:
+        sse_open(m, 0);
+        m->req = NULL;
+        mreq_free(m);
+        return;
+    case MR_SSE_POST:
+        httpd_respond(m->req, 202, "text/plain", "Accepted", 8);
+        m->req = NULL;
+        if (m->mkind != WK_MSG_REQUEST) {
+            mreq_free(m);
+            return;
+        }
+        wk_mcp_dispatch(m->w, &m->srv, m->msg, on_post_done, m);
+        return;
+    default:
+        break;
+    }
+    if (m->mkind != WK_MSG_REQUEST) {
+        /* Notifications (initialized, cancelled) and client responses. */
+        httpd_respond(m->req, 202, NULL, NULL, 0);
+        m->req = NULL;
+        mreq_free(m);
+        return;
+    }
+    wk_mcp_dispatch(m->w, &m->srv, m->msg, on_post_done, m);
+}
+
+static void after_auth(mreq_t *m)
+{
+    int is_init = m->kind == MR_POST && m->mkind == WK_MSG_REQUEST &&
+                  strcmp(ju_str(m->msg, "method"), "initialize") == 0;
+    if (is_init || m->kind == MR_SSE_OPEN) {
+        wk_session_new_id(m->sess.id, sizeof m->sess.id);
+        snprintf(m->sess.token_hash, sizeof m->sess.token_hash, "%s", m->token_hash);
+        m->sess.legacy = m->kind == MR_SSE_OPEN;
+        snprintf(m->sess.pv, sizeof m->sess.pv, "%s",
+                 m->sess.legacy ? WK_PV_LEGACY
+                                : wk_mcp_negotiate(ju_str(json_object_get(m->msg, "params"),
+                                                          "protocolVersion")));
+        wk_session_create(m->w, &m->sess, on_session_created, m);
+        return;
+    }
+    if (!*m->sid) {
+        rpc_refuse(m, 400, WK_RPC_SERVER,
+                   m->kind == MR_SSE_POST ? "Bad Request: sessionId query parameter is required"
+                                          : "Bad Request: Mcp-Session-Id header is required");
+        return;
+    }
+    wk_session_get(m->w, m->sid, on_session, m);
+}
+
+static void on_wskey(int rc, void *ud)
+{
+    mreq_t *m = ud;
+    if (rc < 0) {
+        rpc_refuse(m, 503, WK_RPC_SERVER, "Key store unavailable, try again");
+        return;
+    }
+    if (rc == 0) {
+        httpd_resp_header(m->req, "WWW-Authenticate",
+                          "Bearer realm=\"jsmcp\", error=\"invalid_token\", "
+                          "error_description=\"an API key of the workspace that owns this MCP server is required\"");
+        rpc_refuse(m, 401, WK_RPC_SERVER,
+                   "Unauthorized: this MCP server requires Authorization: Bearer <workspace API key>");
+        return;
+    }
+    after_auth(m);
+}
+
+static void on_server(int rc, wk_server_t *srv, void *ud)
+{
+    mreq_t *m = ud;
+    if (rc < 0) {
+        rpc_refuse(m, 503, WK_RPC_SERVER, "Server store unavailable, try again");
+        return;
+    }
+    if (rc == 1 && wk_server_expired(srv, tu_now_ms())) {
+        wk_server_clear(srv);
+        rc = 0;
+    }
+    if (rc == 0) {
+        respond_json(m->req, 404,
+                     json_pack("{s:s,s:s}", "error", "not_found", "message",
+                               "This MCP server URL is unknown, revoked or expired."));
+        m->req = NULL;
+        mreq_free(m);
+        return;
+    }
+    m->srv = *srv;
+    if (m->srv.require_api_token_auth) {
+        const char *auth = httpd_req_header(m->req, "Authorization");
+        char hash[SECRET_HASH_HEX_LEN + 1];
+        if (!auth || strncasecmp(auth, "Bearer ", 7) != 0 || strlen(auth + 7) == 0 ||
+            strlen(auth + 7) > 512) {
+            on_wskey(0, m);
+            return;
+        }
+        secret_hash_hex(auth + 7, strlen(auth + 7), hash);
+        wk_store_wskey(m->w, m->srv.workspace_id, hash, on_wskey, m);
+        return;
+    }
+    after_auth(m);
+}
+
+/* ---- entry ---- */
+
+static int token_ok(const char *t)
+{
+    size_t n = strlen(t);
+    return n > 0 && n <= WK_TOKEN_MAX &&
+           strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~") == n;
+}
+
+static void handle_mcp(wk_worker_t *w, httpd_req_t *req, const char *token, enum mreq_kind kind)
+{
+    mreq_t *m = mem_calloc(1, sizeof *m);
+    m->w = w;
+    m->req = req;
+    m->kind = kind;
+    snprintf(m->base_path, sizeof m->base_path, "/mcp/%s", token);
+    if (!origin_ok(w->cfg, req)) {
+        rpc_refuse(m, 403, WK_RPC_SERVER, "Forbidden: Origin/Host not allowed");
+        return;
+    }
+    if (!token_ok(token)) {
+        respond_json(req, 404, json_pack("{s:s,s:s}", "error", "not_found", "message",
+                                         "This MCP server URL is unknown, revoked or expired."));
+        m->req = NULL;
+        mreq_free(m);
+        return;
+    }
+    secret_hash_hex(token, strlen(token), m->token_hash);
+
+    const char *accept = httpd_req_header(req, "Accept");
+    const char *pv = httpd_req_header(req, "MCP-Protocol-Version");
+    if (pv && kind != MR_SSE_OPEN && kind != MR_SSE_POST && !wk_mcp_version_known(pv)) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "Bad Request: Unsupported protocol version: %.40s (supported "
+                 "versions: 2025-11-25, 2025-06-18, 2025-03-26, 2024-11-05)", pv);
+        rpc_refuse(m, 400, WK_RPC_SERVER, msg);
+        return;
+    }
+    const char *sid = httpd_req_header(req, "MCP-Session-Id");
+    if (kind == MR_SSE_POST) {
+        char q[WK_SESSION_ID_LEN + 1];
+        int qn = httpd_query_param(req, "sessionId", q, sizeof q);
+        sid = qn > 0 ? q : NULL;
+        if (qn == -2 || (sid && !wk_session_id_ok(sid))) {
+            rpc_refuse(m, 404, WK_RPC_SESSION_NOT_FOUND, "Session not found");
+            return;
+        }
+        if (sid)
+            snprintf(m->sid, sizeof m->sid, "%s", sid);
+    } else if (sid) {
+        if (!wk_session_id_ok(sid)) {
+            rpc_refuse(m, 404, WK_RPC_SESSION_NOT_FOUND,
+                       "Session not found: it ended or expired; start a new one with initialize");
+            return;
+        }
+        snprintf(m->sid, sizeof m->sid, "%s", sid);
+    }
+
+    if (kind == MR_GET || kind == MR_SSE_OPEN) {
+        if (accept && !header_has(accept, "text/event-stream") && !header_has(accept, "*/*")) {
+            rpc_refuse(m, 406, WK_RPC_SERVER, "Not Acceptable: Client must accept text/event-stream");
+            return;
+        }
+    }
+    if (kind == MR_POST || kind == MR_SSE_POST) {
+        const char *ct = httpd_req_header(req, "Content-Type");
+        if (!ct || strncasecmp(ct, "application/json", 16) != 0) {
+            rpc_refuse(m, 415, WK_RPC_SERVER,
+                       "Unsupported Media Type: Content-Type must be application/json");
+            return;
+        }
+        if (kind == MR_POST && accept && !header_has(accept, "*/*") &&
+            !(header_has(accept, "application/json") && header_has(accept, "text/event-stream"))) {
+            rpc_refuse(m, 406, WK_RPC_SERVER,
+                       "Not Acceptable: Client must accept both application/json and text/event-stream");
+            return;
+        }
+        size_t len;
+        const char *body = httpd_req_body(req, &len);
+        char err[300];
+        m->msg = ju_parse(body, len, WK_JSON_DEPTH, err, sizeof err);
+        if (!m->msg) {
+            char msg[340];
+            snprintf(msg, sizeof msg, "Parse error: %s", err);
+            rpc_refuse(m, 400, WK_RPC_PARSE, msg);
+            return;
+        }
+        m->mkind = wk_mcp_classify(m->msg, err, sizeof err);
+        if (m->mkind == WK_MSG_INVALID) {
+            json_t *id = json_is_object(m->msg) ? json_object_get(m->msg, "id") : NULL;
+            json_t *e = wk_mcp_error(json_is_string(id) || json_is_integer(id) ? id : NULL,
+                                     WK_RPC_INVALID_REQUEST, err, NULL);
+            respond_json(req, 400, e);
+            m->req = NULL;
+            mreq_free(m);
+            return;
+        }
+        if (kind == MR_POST && m->mkind == WK_MSG_REQUEST && *m->sid &&
+            strcmp(ju_str(m->msg, "method"), "initialize") == 0) {
+            rpc_refuse(m, 400, WK_RPC_INVALID_REQUEST,
+                       "Invalid Request: initialize must not carry an Mcp-Session-Id");
+            return;
+        }
+    }
+    wk_store_server(w, m->token_hash, on_server, m);
+}
+
+static const char *route_of(const char *path)
+{
+    if (strncmp(path, "/mcp/", 5) == 0) {
+        size_t n = strlen(path);
+        if (n > 4 && strcmp(path + n - 4, "/sse") == 0)
+            return "/mcp/:token/sse";
+        if (n > 9 && strcmp(path + n - 9, "/messages") == 0)
+            return "/mcp/:token/messages";
+        return "/mcp/:token";
+    }
+    if (strcmp(path, "/healthz") == 0 || strcmp(path, "/metrics") == 0)
+        return path;
+    return "other";
+}
+
+void wk_http_complete(httpd_req_t *req, int status, void *ud)
+{
+    wk_worker_t *w = ud;
+    char labels[160];
+    const char *route = route_of(httpd_req_path(req));
+    snprintf(labels, sizeof labels, "route=\"%s\",method=\"%s\",status=\"%d\"", route,
+             httpd_req_method(req), status);
+    metrics_inc(w->metrics, "jsmcp_worker_requests_total", labels, 1);
+    snprintf(labels, sizeof labels, "route=\"%s\"", route);
+    if (strcmp(httpd_req_method(req), "GET") != 0 || strstr(route, "/mcp") == NULL)
+        metrics_observe(w->metrics, "jsmcp_worker_request_duration_seconds", labels,
+                        (double)(uv_hrtime() - httpd_req_start_ns(req)) / 1e9);
+}
+
+void wk_http_handle(httpd_req_t *req, void *ud)
+{
+    wk_worker_t *w = ud;
+    const char *method = httpd_req_method(req);
+    const char *path = httpd_req_path(req);
+    if (strcmp(path, "/healthz") == 0 && strcmp(method, "GET") == 0) {
+        httpd_respond(req, w->draining ? 503 : 200, "application/json",
+                      w->draining ? "{\"status\":\"draining\"}" : "{\"status\":\"ok\"}",
+                      w->draining ? 21 : 15);
+        return;
+    }
+    if (strcmp(path, "/metrics") == 0 && strcmp(method, "GET") == 0) {
+        size_t len;
+        char *text = metrics_render(w->metrics, &len);
+        httpd_respond(req, 200, "text/plain; version=0.0.4", text ? text : "", text ? len : 0);
+        free(text);
+        return;
+    }
+    if (strncmp(path, "/mcp/", 5) != 0) {
+        respond_json(req, 404, json_pack("{s:s,s:s}", "error", "not_found", "message",
+                                         "No such endpoint; MCP servers live at /mcp/<token>."));
+        return;
+    }
+    /* /mcp/<token>[/sse|/messages] */
+    char token[WK_TOKEN_MAX + 2];
+    const char *t = path + 5;
+    size_t n = strcspn(t, "/");
+    const char *rest = t + n;
+    if (n == 0 || n > WK_TOKEN_MAX) {
+        respond_json(req, 404, json_pack("{s:s,s:s}", "error", "not_found", "message",
+                                         "This MCP server URL is unknown, revoked or expired."));
+        return;
+    }
+    memcpy(token, t, n);
+    token[n] = 0;
+    const char *allow = NULL;
+    if (*rest == 0) {
+        if (strcmp(method, "POST") == 0)
+            handle_mcp(w, req, token, MR_POST);
+        else if (strcmp(method, "GET") == 0)
+            handle_mcp(w, req, token, MR_GET);
+        else if (strcmp(method, "DELETE") == 0)
+            handle_mcp(w, req, token, MR_DELETE);
+        else
+            allow = "GET, POST, DELETE";
+    } else if (strcmp(rest, "/sse") == 0) {
+        if (strcmp(method, "GET") == 0)
+            handle_mcp(w, req, token, MR_SSE_OPEN);
+        else
+            allow = "GET";
+    } else if (strcmp(rest, "/messages") == 0) {
+        if (strcmp(method, "POST") == 0)
+            handle_mcp(w, req, token, MR_SSE_POST);
+        else
+            allow = "POST";
+    } else {
+        respond_json(req, 404, json_pack("{s:s,s:s}", "error", "not_found", "message",
+                                         "No such endpoint under this MCP server URL."));
+        return;
+    }
+    if (allow) {
+        httpd_resp_header(req, "Allow", allow);
+        respond_json(req, 405, wk_mcp_error(NULL, WK_RPC_SERVER, "Method Not Allowed", NULL));
+    }
+}

@@ -1,0 +1,33 @@
+/* wk_http: the worker's HTTP face.
+ *
+ *   POST|GET|DELETE /mcp/<token>     Streamable HTTP (MCP 2025-03-26 .. 2025-11-25)
+ *   GET  /mcp/<token>/sse            legacy HTTP+SSE stream (2024-11-05)
+ *   POST /mcp/<token>/messages?sessionId=<id>   legacy messages, answered on the stream
+ *   GET  /healthz, /metrics
+ *
+ * Every /mcp request: Host/Origin check (403), token -> SHA-256 -> srv:<hash>
+ * in Redis (404 JSON when unknown, revoked or expired), the workspace API
+ * key when the server requires one (401 + WWW-Authenticate), then the
+ * session from Redis. Legacy answers reach the stream through Redis pub/sub
+ * when the POST landed on another worker process.
+ */
+#ifndef JSMCP_WK_HTTP_H
+#define JSMCP_WK_HTTP_H
+
+#include "httpd.h"
+#include "wk_worker.h"
+
+/* The request handler and completion hook given to httpd (ud = worker). */
+void wk_http_handle(httpd_req_t *req, void *ud);
+void wk_http_complete(httpd_req_t *req, int status, void *ud);
+
+/* Sends an SSE comment on every open stream (keep-alive; ends slow ones). */
+void wk_http_keepalive(wk_worker_t *w);
+/* Ends every open stream (drain on SIGTERM). */
+void wk_http_end_streams(wk_worker_t *w);
+
+/* 1 when a Host/Origin host[:port] is acceptable (DNS-rebinding defence):
+ * loopback names, the public URL's host, and JSMCP_WORKER_ALLOWED_HOSTS. */
+int wk_http_host_allowed(const wk_config_t *cfg, const char *hostport);
+
+#endif

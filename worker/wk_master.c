@@ -1,0 +1,134 @@
+/* wk_master: see wk_master.h. The master has no event loop: it only forks,
+ * reaps and forwards signals, synchronously with sigwaitinfo. */
+#include "wk_master.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "log.h"
+#include "tu.h"
+
+#define WK_MAX_WORKERS 256
+
+int wk_master_config(wk_config_t *cfg, char *err, size_t errsz)
+{
+    cfg_err_t ce = {0};
+    memset(cfg, 0, sizeof *cfg);
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    cfg_listen("JSMCP_WORKER_LISTEN", "127.0.0.1:8081", cfg->host, sizeof cfg->host, &cfg->port, &ce);
+    cfg->workers = (int)cfg_int("JSMCP_WORKERS", ncpu > 0 ? ncpu : 1, 1, WK_MAX_WORKERS, &ce);
+    cfg->redis_url = cfg_str("JSMCP_REDIS_URL", "redis://127.0.0.1:6379/0");
+    cfg->redis_prefix = cfg_str("JSMCP_REDIS_PREFIX", "jsmcp:");
+    cfg->site_allowlist = cfg_str("JSMCP_SITE_ALLOWLIST", "");
+    cfg->allowed_hosts = cfg_str("JSMCP_WORKER_ALLOWED_HOSTS", "");
+    cfg->public_url = cfg_str("JSMCP_PUBLIC_WORKER_URL", NULL);
+    cfg->session_ttl_s = (long)(cfg_ms("JSMCP_SESSION_TTL", 86400000, 60000, 30ull * 86400000, &ce) / 1000);
+    cfg->upstream_timeout_ms = (long)cfg_ms("JSMCP_UPSTREAM_TIMEOUT", 30000, 100, 300000, &ce);
+    cfg->max_body = cfg_int("JSMCP_WORKER_MAX_BODY", 1 << 20, 1024, 16 << 20, &ce);
+    cfg->sse_keepalive_ms = (long)cfg_ms("JSMCP_SSE_KEEPALIVE", 25000, 100, 600000, &ce);
+    cfg->tools_page = cfg_int("JSMCP_TOOLS_PAGE_SIZE", 50, 1, 1000, &ce);
+    if (ce.n) {
+        snprintf(err, errsz, "%s", ce.msg);
+        return -1;
+    }
+    return 0;
+}
+
+typedef struct child_s {
+    pid_t pid;
+    int64_t started_ms;
+    int64_t restart_at_ms; /* > 0: waiting to be restarted */
+} child_t;
+
+static pid_t spawn(const wk_config_t *cfg, int fd, const sigset_t *old)
+{
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    sigprocmask(SIG_SETMASK, old, NULL);
+    exit(wk_worker_run(cfg, fd));
+}
+
+int wk_master_run(const wk_config_t *cfg)
+{
+    int fd = httpd_listen_socket(cfg->host, cfg->port, 1, 4096);
+    if (fd < 0) {
+        LOG_ERROR("worker", "cannot listen", "listen", cfg->host, "why", strerror(-fd), NULL);
+        return 1;
+    }
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &set, &old);
+    signal(SIGPIPE, SIG_IGN);
+
+    child_t kids[WK_MAX_WORKERS] = {{0}};
+    int n = cfg->workers, draining = 0, alive = 0, unclean = 0;
+    for (int i = 0; i < n; i++) {
+        kids[i].pid = spawn(cfg, fd, &old);
+        kids[i].started_ms = tu_now_ms();
+        alive += kids[i].pid > 0;
+    }
+    char num[32];
+    snprintf(num, sizeof num, "%d", n);
+    LOG_INFO("worker", "master started", "listen", cfg->host, "workers", num, NULL);
+
+    while (alive > 0 || !draining) {
+        /* Wake at least every 200 ms to restart children whose pause ended. */
+        struct timespec ts = {0, 200 * 1000 * 1000};
+        siginfo_t si;
+        int sig = sigtimedwait(&set, &si, &ts);
+        if (sig == SIGTERM || sig == SIGINT) {
+            if (!draining) {
+                draining = 1;
+                LOG_INFO("worker", "master draining", "signal", sig == SIGTERM ? "TERM" : "INT", NULL);
+                for (int i = 0; i < n; i++)
+                    if (kids[i].pid > 0)
+                        kill(kids[i].pid, SIGTERM);
+            }
+        }
+        int status;
+        pid_t pid;
+        while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+            for (int i = 0; i < n; i++) {
+                if (kids[i].pid != pid)
+                    continue;
+                kids[i].pid = 0;
+                alive--;
+                int clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+                if (!clean)
+                    unclean = 1;
+                if (draining)
+                    break;
+                snprintf(num, sizeof num, "%d", (int)pid);
+                LOG_WARN("worker", "worker died, restarting", "pid", num, NULL);
+                /* A child dying at start would otherwise be forked in a tight loop. */
+                int64_t now = tu_now_ms();
+                kids[i].restart_at_ms = now - kids[i].started_ms < 1000 ? now + 1000 : now;
+            }
+        }
+        int64_t now = tu_now_ms();
+        for (int i = 0; i < n && !draining; i++) {
+            if (kids[i].pid == 0 && kids[i].restart_at_ms && now >= kids[i].restart_at_ms) {
+                kids[i].pid = spawn(cfg, fd, &old);
+                kids[i].started_ms = now;
+                kids[i].restart_at_ms = 0;
+                alive += kids[i].pid > 0;
+            }
+        }
+        if (sig < 0 && errno != EAGAIN && errno != EINTR)
+            break;
+    }
+    close(fd);
+    LOG_INFO("worker", "master stopped", "clean", unclean ? "no" : "yes", NULL);
+    return unclean ? 1 : 0;
+}

@@ -1,0 +1,215 @@
+/* wk_store: see wk_store.h. */
+#include "wk_store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "buf.h"
+#include "ju.h"
+#include "log.h"
+
+#define WK_REC_MAX (256 * 1024)  /* a srv/acct record larger than this is refused */
+#define WK_ACCT_CACHE 256        /* decrypted accounts kept per worker */
+
+/* Decrypting and parsing an account on every call would cost more than the
+ * Redis GET; the cache is keyed by the sealed text itself, so a rotated or
+ * changed credential (a new sealed value) is never served stale. */
+typedef struct acct_entry_s {
+    char *account_id;
+    char *sealed;
+    wk_account_t acct;
+} acct_entry_t;
+
+struct wk_acct_cache_s {
+    acct_entry_t e[WK_ACCT_CACHE];
+    unsigned next; /* round-robin replacement */
+};
+
+static void entry_clear(acct_entry_t *e)
+{
+    free(e->account_id);
+    if (e->sealed)
+        sodium_memzero(e->sealed, strlen(e->sealed));
+    free(e->sealed);
+    wk_account_clear(&e->acct);
+    memset(e, 0, sizeof *e);
+}
+
+void wk_store_cleanup(wk_worker_t *w)
+{
+    if (!w->acct_cache)
+        return;
+    for (int i = 0; i < WK_ACCT_CACHE; i++)
+        entry_clear(&w->acct_cache->e[i]);
+    free(w->acct_cache);
+    w->acct_cache = NULL;
+}
+
+static void count_redis_error(wk_worker_t *w)
+{
+    metrics_inc(w->metrics, "jsmcp_worker_redis_errors_total", "", 1);
+}
+
+/* ---- srv:<hash> ---- */
+
+typedef struct srv_op_s {
+    wk_worker_t *w;
+    char hash[SECRET_HASH_HEX_LEN + 1];
+    wk_store_server_cb cb;
+    void *ud;
+} srv_op_t;
+
+static void on_srv(redisReply *reply, const char *err, void *ud)
+{
+    srv_op_t *op = ud;
+    wk_server_t srv;
+    int rc = -1;
+    if (!reply || reply->type == REDIS_REPLY_ERROR) {
+        count_redis_error(op->w);
+    } else if (reply->type == REDIS_REPLY_NIL) {
+        rc = 0;
+    } else if (reply->type == REDIS_REPLY_STRING && reply->len <= WK_REC_MAX) {
+        char perr[128];
+        json_t *rec = ju_parse(reply->str, reply->len, 16, perr, sizeof perr);
+        if (rec && wk_server_parse(&srv, rec, op->hash) == 0)
+            rc = 1;
+        else
+            LOG_WARN("worker", "unreadable server record in Redis", "why", rec ? "fields" : perr, NULL);
+    }
+    op->cb(rc, rc == 1 ? &srv : NULL, op->ud);
+    free(op);
+}
+
+void wk_store_server(wk_worker_t *w, const char *token_hash, wk_store_server_cb cb, void *ud)
+{
+    char key[256];
+    srv_op_t *op = mem_calloc(1, sizeof *op);
+    op->w = w;
+    snprintf(op->hash, sizeof op->hash, "%s", token_hash);
+    op->cb = cb;
+    op->ud = ud;
+    rcli_key(w->redis, key, sizeof key, "srv:%s", token_hash);
+    if (rcli_command(w->redis, on_srv, op, "GET %s", key) != 0)
+        on_srv(NULL, "redis unavailable", op);
+}
+
+/* ---- acct:<id> ---- */
+
+typedef struct acct_op_s {
+    wk_worker_t *w;
+    char *account_id;
+    wk_store_account_cb cb;
+    void *ud;
+} acct_op_t;
+
+static acct_entry_t *cache_find(struct wk_acct_cache_s *c, const char *id)
+{
+    for (int i = 0; i < WK_ACCT_CACHE; i++)
+        if (c->e[i].account_id && strcmp(c->e[i].account_id, id) == 0)
+            return &c->e[i];
+    return NULL;
+}
+
+static void on_acct(redisReply *reply, const char *err, void *ud)
+{
+    acct_op_t *op = ud;
+    wk_worker_t *w = op->w;
+    char why[256] = "";
+    if (!reply || reply->type == REDIS_REPLY_ERROR) {
+        count_redis_error(w);
+        op->cb(-1, NULL, "the credential store is unavailable; try again shortly", op->ud);
+        goto out;
+    }
+    if (reply->type != REDIS_REPLY_STRING || reply->len > WK_REC_MAX) {
+        op->cb(0, NULL, "the JSM account of this MCP server no longer exists", op->ud);
+        goto out;
+    }
+    if (!w->acct_cache)
+        w->acct_cache = mem_calloc(1, sizeof *w->acct_cache);
+    acct_entry_t *e = cache_find(w->acct_cache, op->account_id);
+    if (e && strlen(e->sealed) == reply->len && memcmp(e->sealed, reply->str, reply->len) == 0) {
+        op->cb(1, &e->acct, NULL, op->ud);
+        goto out;
+    }
+    char ad[300];
+    snprintf(ad, sizeof ad, "acct:%s", op->account_id);
+    char *sealed = mem_strndup(reply->str, reply->len);
+    size_t ptlen = 0;
+    char *pt = secret_open(w->keyring, ad, sealed, &ptlen, NULL, 0);
+    json_t *j = pt ? ju_parse(pt, ptlen, 16, why, sizeof why) : NULL;
+    if (pt) {
+        sodium_memzero(pt, ptlen);
+        free(pt);
+    }
+    wk_account_t acct;
+    if (!j || wk_account_parse(&acct, j, w->cfg->site_allowlist, why, sizeof why) != 0) {
+        if (!j)
+            LOG_WARN("worker", "account record cannot be opened", "account", op->account_id, NULL);
+        json_decref(j);
+        free(sealed);
+        op->cb(-1, NULL, *why && j ? why : "the JSM account credentials cannot be read", op->ud);
+        goto out;
+    }
+    json_decref(j);
+    if (!e) {
+        e = &w->acct_cache->e[w->acct_cache->next];
+        w->acct_cache->next = (w->acct_cache->next + 1) % WK_ACCT_CACHE;
+    }
+    entry_clear(e);
+    e->account_id = mem_strdup(op->account_id);
+    e->sealed = sealed;
+    e->acct = acct;
+    op->cb(1, &e->acct, NULL, op->ud);
+out:
+    free(op->account_id);
+    free(op);
+}
+
+void wk_store_account(wk_worker_t *w, const char *account_id, wk_store_account_cb cb, void *ud)
+{
+    char key[300];
+    acct_op_t *op = mem_calloc(1, sizeof *op);
+    op->w = w;
+    op->account_id = mem_strdup(account_id);
+    op->cb = cb;
+    op->ud = ud;
+    rcli_key(w->redis, key, sizeof key, "acct:%s", account_id);
+    if (rcli_command(w->redis, on_acct, op, "GET %s", key) != 0)
+        on_acct(NULL, "redis unavailable", op);
+}
+
+/* ---- wskeys:<ws> ---- */
+
+typedef struct flag_op_s {
+    wk_worker_t *w;
+    wk_store_flag_cb cb;
+    void *ud;
+} flag_op_t;
+
+static void on_flag(redisReply *reply, const char *err, void *ud)
+{
+    flag_op_t *op = ud;
+    int rc = -1;
+    if (!reply || reply->type == REDIS_REPLY_ERROR)
+        count_redis_error(op->w);
+    else if (reply->type == REDIS_REPLY_INTEGER)
+        rc = reply->integer > 0;
+    op->cb(rc, op->ud);
+    free(op);
+}
+
+void wk_store_wskey(wk_worker_t *w, const char *workspace_id, const char *key_hash,
+                    wk_store_flag_cb cb, void *ud)
+{
+    char key[300];
+    flag_op_t *op = mem_calloc(1, sizeof *op);
+    op->w = w;
+    op->cb = cb;
+    op->ud = ud;
+    rcli_key(w->redis, key, sizeof key, "wskeys:%s", workspace_id);
+    if (rcli_command(w->redis, on_flag, op, "SISMEMBER %s %s", key, key_hash) != 0)
+        on_flag(NULL, "redis unavailable", op);
+}

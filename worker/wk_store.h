@@ -1,0 +1,32 @@
+/* wk_store: the Redis records the admin API publishes, read by workers:
+ * srv:<token_hash>, acct:<account_id> (sealed), wskeys:<workspace_id>.
+ *
+ * Callback rule: every function calls cb exactly once, possibly before it
+ * returns (at once when Redis is unavailable), with rc 1 (found), 0 (not
+ * there) or -1 (Redis error or unreadable record).
+ */
+#ifndef JSMCP_WK_STORE_H
+#define JSMCP_WK_STORE_H
+
+#include "wk_exec.h"
+#include "wk_mcp.h"
+#include "wk_worker.h"
+
+/* On rc 1, *srv is the caller's (wk_server_clear it). */
+typedef void (*wk_store_server_cb)(int rc, wk_server_t *srv, void *ud);
+void wk_store_server(wk_worker_t *w, const char *token_hash, wk_store_server_cb cb, void *ud);
+
+/* On rc 1, acct is valid during the callback only. err says why on rc <= 0
+ * (never contains a secret). */
+typedef void (*wk_store_account_cb)(int rc, const wk_account_t *acct, const char *err, void *ud);
+void wk_store_account(wk_worker_t *w, const char *account_id, wk_store_account_cb cb, void *ud);
+
+/* Whether key_hash is among the workspace's live API key hashes. */
+typedef void (*wk_store_flag_cb)(int rc, void *ud);
+void wk_store_wskey(wk_worker_t *w, const char *workspace_id, const char *key_hash,
+                    wk_store_flag_cb cb, void *ud);
+
+/* Frees the worker's cache of decrypted accounts (at exit). */
+void wk_store_cleanup(wk_worker_t *w);
+
+#endif

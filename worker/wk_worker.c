@@ -1,0 +1,150 @@
+/* wk_worker: see wk_worker.h. Start-up builds the loop's parts in order;
+ * SIGTERM drains in reverse: stop accepting and end streams, let in-flight
+ * requests (and their upstream calls) finish, then close httpc and Redis. */
+#include "wk_worker.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "wk_http.h"
+#include "wk_store.h"
+
+static void describe_metrics(metrics_t *m)
+{
+    metrics_describe(m, "jsmcp_worker_requests_total", "counter", "HTTP requests by route, method and status");
+    metrics_describe(m, "jsmcp_worker_request_duration_seconds", "histogram", "HTTP request latency (streams excluded)");
+    metrics_describe(m, "jsmcp_worker_tool_calls_total", "counter", "tools/call by tool and upstream HTTP status (0 = none)");
+    metrics_describe(m, "jsmcp_worker_tool_call_duration_seconds", "histogram", "tools/call latency including the upstream call");
+    metrics_describe(m, "jsmcp_worker_redis_errors_total", "counter", "Redis commands that failed");
+    metrics_describe(m, "jsmcp_worker_upstream_errors_total", "counter", "upstream calls without an answer or with a 5xx");
+    metrics_describe(m, "jsmcp_worker_sse_streams", "gauge", "open SSE streams in this process");
+}
+
+static void on_closed_handle(uv_handle_t *h)
+{
+}
+
+static void on_httpc_closed(void *arg)
+{
+    wk_worker_t *w = arg;
+    uv_close((uv_handle_t *)&w->keepalive, on_closed_handle);
+    uv_close((uv_handle_t *)&w->sigterm, on_closed_handle);
+    uv_close((uv_handle_t *)&w->sigint, on_closed_handle);
+}
+
+static void on_redis_closed(void *arg)
+{
+    wk_worker_t *w = arg;
+    httpc_close(w->httpc, on_httpc_closed, w);
+}
+
+static void on_httpd_closed(void *arg)
+{
+    wk_worker_t *w = arg;
+    LOG_INFO("worker", "worker drained", NULL);
+    rcli_close(w->redis, on_redis_closed, w);
+}
+
+static void drain(wk_worker_t *w)
+{
+    if (w->draining)
+        return;
+    w->draining = 1;
+    uv_timer_stop(&w->keepalive);
+    wk_http_end_streams(w);
+    httpd_close(w->httpd, on_httpd_closed, w);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    drain(s->data);
+}
+
+static void on_keepalive(uv_timer_t *t)
+{
+    wk_http_keepalive(t->data);
+}
+
+int wk_worker_run(const wk_config_t *cfg, int fd)
+{
+    uv_loop_t loop;
+    wk_worker_t w = {.loop = &loop, .cfg = cfg};
+    char err[256];
+    int rc = 1;
+    uv_loop_init(&loop);
+    loop.data = &w;
+
+    w.metrics = metrics_new(5000);
+    describe_metrics(w.metrics);
+    if (wk_catalog_load_embedded(&w.catalog, err, sizeof err) != 0) {
+        LOG_ERROR("worker", "tool catalog is invalid", "why", err, NULL);
+        goto out;
+    }
+    w.keyring = secret_keyring_from_env(err, sizeof err);
+    if (!w.keyring) {
+        LOG_ERROR("worker", "master keys", "why", err, NULL);
+        goto out;
+    }
+    rcli_config_t rc_cfg = {.url = cfg->redis_url, .prefix = cfg->redis_prefix};
+    if (rcli_create(&w.redis, &loop, &rc_cfg) != 0) {
+        LOG_ERROR("worker", "cannot create the Redis client", "url", "(see JSMCP_REDIS_URL)", NULL);
+        goto out;
+    }
+    httpc_config_t hc_cfg;
+    httpc_config_defaults(&hc_cfg);
+    hc_cfg.timeout_ms = (unsigned)cfg->upstream_timeout_ms;
+    hc_cfg.max_response_bytes = 8u << 20;
+    if (httpc_create(&w.httpc, &loop, &hc_cfg) != 0) {
+        LOG_ERROR("worker", "cannot create the HTTP client", "why", "curl multi", NULL);
+        goto out;
+    }
+    httpd_config_t hd_cfg;
+    httpd_config_defaults(&hd_cfg);
+    hd_cfg.fd = fd;
+    hd_cfg.max_body_bytes = (size_t)cfg->max_body;
+    hd_cfg.idle_timeout_ms = 120000;
+    hd_cfg.server_name = "jsmcp-worker";
+    hd_cfg.on_complete = wk_http_complete;
+    int hr = httpd_create(&w.httpd, &loop, &hd_cfg, wk_http_handle, &w);
+    if (hr != 0) {
+        LOG_ERROR("worker", "cannot serve on the listening socket", "why", uv_strerror(hr), NULL);
+        goto out;
+    }
+    uv_signal_init(&loop, &w.sigterm);
+    uv_signal_init(&loop, &w.sigint);
+    w.sigterm.data = w.sigint.data = &w;
+    uv_signal_start(&w.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&w.sigint, on_signal, SIGINT);
+    uv_timer_init(&loop, &w.keepalive);
+    w.keepalive.data = &w;
+    uv_timer_start(&w.keepalive, on_keepalive, (uint64_t)cfg->sse_keepalive_ms,
+                   (uint64_t)cfg->sse_keepalive_ms);
+    uv_unref((uv_handle_t *)&w.keepalive);
+
+    uv_run(&loop, UV_RUN_DEFAULT);
+    rc = 0;
+    /* After a failed start, the parts made so far are released below. */
+    w.httpd = NULL;
+    w.redis = NULL;
+    w.httpc = NULL;
+out:
+    if (w.httpd || w.redis || w.httpc) {
+        /* Failed start: close what exists, then let the loop finish them. */
+        if (w.httpd)
+            httpd_close(w.httpd, NULL, NULL);
+        if (w.httpc)
+            httpc_close(w.httpc, NULL, NULL);
+        if (w.redis)
+            rcli_close(w.redis, NULL, NULL);
+        uv_run(&loop, UV_RUN_DEFAULT);
+    }
+    uv_loop_close(&loop);
+    wk_store_cleanup(&w);
+    wk_catalog_free(w.catalog);
+    secret_keyring_free(w.keyring);
+    metrics_free(w.metrics);
+    return rc;
+}

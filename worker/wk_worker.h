@@ -1,0 +1,58 @@
+/* wk_worker: one worker process (one libuv loop). The root struct every
+ * worker module reaches through; it holds no MCP state another worker
+ * would need: sessions live in Redis (wk_session.h).
+ */
+#ifndef JSMCP_WK_WORKER_H
+#define JSMCP_WK_WORKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "httpc.h"
+#include "httpd.h"
+#include "metrics.h"
+#include "rcli.h"
+#include "secret.h"
+#include "wk_catalog.h"
+
+typedef struct wk_config_s {
+    char host[256];
+    int port;
+    int workers;                 /* JSMCP_WORKERS */
+    const char *redis_url;
+    const char *redis_prefix;
+    const char *site_allowlist;  /* JSMCP_SITE_ALLOWLIST */
+    const char *allowed_hosts;   /* JSMCP_WORKER_ALLOWED_HOSTS: extra Host/Origin names, "*" = any */
+    const char *public_url;      /* JSMCP_PUBLIC_WORKER_URL: its host is allowed too */
+    long session_ttl_s;          /* JSMCP_SESSION_TTL */
+    long upstream_timeout_ms;    /* JSMCP_UPSTREAM_TIMEOUT */
+    long max_body;               /* JSMCP_WORKER_MAX_BODY */
+    long sse_keepalive_ms;       /* JSMCP_SSE_KEEPALIVE */
+    long tools_page;             /* tools/list page size */
+} wk_config_t;
+
+typedef struct wk_sse_s wk_sse_t;
+
+typedef struct wk_worker_s {
+    uv_loop_t *loop;
+    const wk_config_t *cfg;
+    httpd_t *httpd;
+    rcli_t *redis;
+    httpc_t *httpc;
+    metrics_t *metrics;
+    wk_catalog_t *catalog;
+    secret_keyring_t *keyring;
+    struct wk_acct_cache_s *acct_cache; /* decrypted accounts (wk_store.c) */
+    wk_sse_t *streams;          /* open SSE streams of this process (wk_http.c) */
+    size_t nstreams;
+    int draining;
+    uv_signal_t sigterm, sigint;
+    uv_timer_t keepalive;
+} wk_worker_t;
+
+/* Runs one worker on the listening socket fd until SIGTERM drained it.
+ * Returns the process exit status. */
+int wk_worker_run(const wk_config_t *cfg, int fd);
+
+#endif
