@@ -20,12 +20,6 @@
     " 'updated_at', " AP_TS("updated_at") ")::text"
 #define CONTEXT_MAX 16384
 
-static const char *param(ap_req_t *r, const char *name)
-{
-    const char *v = router_param(&r->params, name);
-    return v ? v : "";
-}
-
 /* The fields of a create or patch, validated. */
 typedef struct acct_in_s {
     const char *tenant_id;
@@ -159,12 +153,11 @@ static void acct_insert(ap_req_t *r)
     acct_w_t *w = r->ext;
     const char *p[8] = {r->id, r->ws_id, w->in.tenant_id, w->in.site_url, w->in.auth_type, w->sealed,
                         secret_keyring_active_kid(r->app->keys), w->in.context ? w->in.context : "{}"};
-    if (pgtx_query(r->tx,
+    ap_txquery(r,
                    "INSERT INTO integrated_accounts (id, workspace_id, tenant_id, site_url, auth_type,"
                    " credentials_sealed, key_id, context) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)"
                    " RETURNING " ACCT_JSON,
-                   8, p, on_acct_inserted, r) != 0)
-        ap_fail_db(r, NULL, "connection lost", NULL);
+                   8, p, on_acct_inserted);
 }
 
 static void acct_create(ap_req_t *r)
@@ -173,10 +166,6 @@ static void acct_create(ap_req_t *r)
     if (acct_validate(r, &in, 1))
         return;
     acct_w_t *w = acct_w_new(r, &in); /* tenant_id points into r->body, which lives as long */
-    if (!rcli_ready(r->app->redis)) {
-        ap_fail_redis(r, "not connected");
-        return;
-    }
     ap_uuid(r->id);
     w->sealed = seal_creds(r, r->id, w->in.creds);
     if (!w->sealed)
@@ -187,53 +176,26 @@ static void acct_create(ap_req_t *r)
         ap_fail(r, 500, "could not encrypt the credentials", NULL);
         return;
     }
-    ap_begin(r, acct_insert);
+    ap_begin_write(r, acct_insert);
 }
 
 /* ---- read ---- */
 
 static int need_account_id(ap_req_t *r)
 {
-    if (ap_is_uuid(param(r, "id")))
+    if (ap_is_uuid(ap_param(r, "id")))
         return 0;
     ap_fail(r, 404, "no integrated account with this id", NULL);
     return -1;
-}
-
-static void on_one(PGresult *res, const char *err, void *ud)
-{
-    ap_req_t *r = ud;
-    if (!ap_res_ok(res)) {
-        ap_fail_db(r, res, err, NULL);
-        return;
-    }
-    if (PQntuples(res) != 1) {
-        ap_fail(r, 404, "no integrated account with this id", NULL);
-        return;
-    }
-    ap_ok(r, 200, ap_res_json(res, 0, 0));
 }
 
 static void acct_get(ap_req_t *r)
 {
     if (need_account_id(r))
         return;
-    const char *p[2] = {param(r, "id"), r->ws_id};
-    if (pgpool_query(r->app->db, "SELECT " ACCT_JSON " FROM integrated_accounts WHERE id = $1 AND workspace_id = $2",
-                     2, p, on_one, r) != 0)
-        ap_fail_db(r, NULL, "pool busy or down", NULL);
-}
-
-static void on_page(PGresult *res, const char *err, void *ud)
-{
-    ap_req_t *r = ud;
-    ap_page_t pg;
-    if (!ap_res_ok(res)) {
-        ap_fail_db(r, res, err, NULL);
-        return;
-    }
-    if (ap_page_parse(r, &pg) == 0)
-        ap_ok(r, 200, ap_page_result(res, &pg));
+    const char *p[2] = {ap_param(r, "id"), r->ws_id};
+    ap_query_one(r, "SELECT " ACCT_JSON " FROM integrated_accounts WHERE id = $1 AND workspace_id = $2", 2, p,
+                 "no integrated account with this id");
 }
 
 static void acct_list(ap_req_t *r)
@@ -248,12 +210,11 @@ static void acct_list(ap_req_t *r)
         return;
     }
     const char *p[5] = {r->ws_id, ap_page_ts(&pg), ap_page_id(&pg), pg.limit_plus_one, tl > 0 ? tenant : NULL};
-    if (pgpool_query(r->app->db,
+    ap_query_page(r,
                      "SELECT " ACCT_JSON ", created_at::text, id::text FROM integrated_accounts"
                      " WHERE workspace_id = $1 AND ($5::text IS NULL OR tenant_id = $5) AND " AP_PAGE_AFTER("$2", "$3")
                      " ORDER BY created_at, id LIMIT $4",
-                     5, p, on_page, r) != 0)
-        ap_fail_db(r, NULL, "pool busy or down", NULL);
+                     5, p);
 }
 
 /* ---- patch ---- */
@@ -320,25 +281,23 @@ static void on_acct_locked(PGresult *res, const char *err, void *ud)
     }
     const char *p[10] = {r->id, r->ws_id, w->in.tenant_id, site, type, w->sealed,
                          secret_keyring_active_kid(r->app->keys), status, cloud, w->in.context};
-    if (pgtx_query(r->tx,
+    ap_txquery(r,
                    "UPDATE integrated_accounts SET tenant_id = COALESCE($3, tenant_id), site_url = $4, auth_type = $5,"
                    " credentials_sealed = COALESCE($6, credentials_sealed),"
                    " key_id = CASE WHEN $6::text IS NULL THEN key_id ELSE $7 END,"
                    " cred_version = cred_version + CASE WHEN $6::text IS NULL THEN 0 ELSE 1 END,"
                    " status = $8, cloud_id = $9, context = COALESCE($10::jsonb, context), updated_at = now()"
                    " WHERE id = $1 AND workspace_id = $2 RETURNING " ACCT_JSON,
-                   10, p, on_acct_updated, r) != 0)
-        ap_fail_db(r, NULL, "connection lost", NULL);
+                   10, p, on_acct_updated);
 }
 
 static void acct_lock(ap_req_t *r)
 {
     const char *p[2] = {r->id, r->ws_id};
-    if (pgtx_query(r->tx,
+    ap_txquery(r,
                    "SELECT site_url, auth_type, status, cloud_id, credentials_sealed FROM integrated_accounts"
                    " WHERE id = $1 AND workspace_id = $2 FOR UPDATE",
-                   2, p, on_acct_locked, r) != 0)
-        ap_fail_db(r, NULL, "connection lost", NULL);
+                   2, p, on_acct_locked);
 }
 
 static void acct_patch(ap_req_t *r)
@@ -347,12 +306,8 @@ static void acct_patch(ap_req_t *r)
     if (need_account_id(r) || acct_validate(r, &in, 0))
         return;
     acct_w_new(r, &in);
-    if (!rcli_ready(r->app->redis)) {
-        ap_fail_redis(r, "not connected");
-        return;
-    }
-    snprintf(r->id, sizeof r->id, "%s", param(r, "id"));
-    ap_begin(r, acct_lock);
+    snprintf(r->id, sizeof r->id, "%s", ap_param(r, "id"));
+    ap_begin_write(r, acct_lock);
 }
 
 /* ---- delete: the account, its servers (cascade), and their Redis keys ---- */
@@ -390,25 +345,20 @@ static void acct_delete_tx(ap_req_t *r)
 {
     const char *p[2] = {r->id, r->ws_id};
     /* The CTE's snapshot still sees the servers the cascade removes. */
-    if (pgtx_query(r->tx,
+    ap_txquery(r,
                    "WITH a AS (DELETE FROM integrated_accounts WHERE id = $1 AND workspace_id = $2 RETURNING id)"
                    " SELECT 'acct', id::text FROM a"
                    " UNION ALL SELECT 'srv', token_hash FROM mcp_servers"
                    "  WHERE account_id = $1 AND workspace_id = $2 AND EXISTS (SELECT 1 FROM a)",
-                   2, p, on_acct_deleted, r) != 0)
-        ap_fail_db(r, NULL, "connection lost", NULL);
+                   2, p, on_acct_deleted);
 }
 
 static void acct_delete(ap_req_t *r)
 {
     if (need_account_id(r))
         return;
-    if (!rcli_ready(r->app->redis)) {
-        ap_fail_redis(r, "not connected");
-        return;
-    }
-    snprintf(r->id, sizeof r->id, "%s", param(r, "id"));
-    ap_begin(r, acct_delete_tx);
+    snprintf(r->id, sizeof r->id, "%s", ap_param(r, "id"));
+    ap_begin_write(r, acct_delete_tx);
 }
 
 const ap_route_t ap_account_routes[] = {

@@ -106,6 +106,64 @@ json_t *ap_res_json(const PGresult *res, int row, int col)
     return json_loads(PQgetvalue(res, row, col), JSON_DECODE_ANY, NULL);
 }
 
+/* ---- queries ---- */
+
+const char *ap_param(const ap_req_t *r, const char *name)
+{
+    const char *v = router_param(&r->params, name);
+    return v ? v : "";
+}
+
+void ap_query(ap_req_t *r, const char *sql, int n, const char *const *params, pgpool_cb cb)
+{
+    if (pgpool_query(r->app->db, sql, n, params, cb, r) != 0)
+        ap_fail_db(r, NULL, "pool busy or down", NULL);
+}
+
+void ap_txquery(ap_req_t *r, const char *sql, int n, const char *const *params, pgpool_cb cb)
+{
+    if (pgtx_query(r->tx, sql, n, params, cb, r) != 0)
+        ap_fail_db(r, NULL, "connection lost", NULL);
+}
+
+static void on_one(PGresult *res, const char *err, void *ud)
+{
+    ap_req_t *r = ud;
+    if (!ap_res_ok(res)) {
+        ap_fail_db(r, res, err, NULL);
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        ap_fail(r, 404, r->notfound, NULL);
+        return;
+    }
+    ap_ok(r, 200, ap_res_json(res, 0, 0));
+}
+
+void ap_query_one(ap_req_t *r, const char *sql, int n, const char *const *params, const char *notfound)
+{
+    r->notfound = notfound;
+    ap_query(r, sql, n, params, on_one);
+}
+
+static void on_page(PGresult *res, const char *err, void *ud)
+{
+    ap_req_t *r = ud;
+    ap_page_t pg;
+    if (!ap_res_ok(res)) {
+        ap_fail_db(r, res, err, NULL);
+        return;
+    }
+    /* The page parameters were validated before the query. */
+    if (ap_page_parse(r, &pg) == 0)
+        ap_ok(r, 200, ap_page_result(res, &pg));
+}
+
+void ap_query_page(ap_req_t *r, const char *sql, int n, const char *const *params)
+{
+    ap_query(r, sql, n, params, on_page);
+}
+
 /* ---- paging ---- */
 
 int ap_page_parse(ap_req_t *r, ap_page_t *pg)
@@ -199,6 +257,15 @@ void ap_begin(ap_req_t *r, void (*next)(ap_req_t *r))
         free(b);
         ap_fail_db(r, NULL, "pool busy or down", NULL);
     }
+}
+
+void ap_begin_write(ap_req_t *r, void (*next)(ap_req_t *r))
+{
+    if (!rcli_ready(r->app->redis)) {
+        ap_fail_redis(r, "not connected");
+        return;
+    }
+    ap_begin(r, next);
 }
 
 static void on_commit(PGresult *res, const char *err, void *ud)

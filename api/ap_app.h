@@ -84,6 +84,7 @@ struct ap_req_s {
     char token[64];                /* a new secret: returned once, never logged */
     int64_t expires_ms;            /* -1 = none */
     int status;                    /* status to answer on success */
+    const char *notfound;          /* 404 detail of ap_query_one */
     void *ext;                     /* handler-specific state, released by ext_free */
     void (*ext_free)(void *ext);
 };
@@ -123,7 +124,23 @@ json_t *ap_page_result(const PGresult *res, const ap_page_t *pg);
 /* SQL condition on (created_at, id) after the cursor, with parameters $a, $b. */
 #define AP_PAGE_AFTER(a, b) "(" a "::timestamptz IS NULL OR (created_at, id) > (" a "::timestamptz, " b "::uuid))"
 
+/* A path parameter ("" when absent). */
+const char *ap_param(const ap_req_t *r, const char *name);
+
+/* Queries for request r; when the pool refuses (busy, down), r is answered
+ * 503 at once and cb never runs. */
+void ap_query(ap_req_t *r, const char *sql, int n, const char *const *params, pgpool_cb cb);
+void ap_txquery(ap_req_t *r, const char *sql, int n, const char *const *params, pgpool_cb cb);
+/* Answers 200 with the JSON of the one row's first column, or 404 with
+ * notfound as the detail. */
+void ap_query_one(ap_req_t *r, const char *sql, int n, const char *const *params, const char *notfound);
+/* Answers a page: rows as ap_page_result() takes them. */
+void ap_query_page(ap_req_t *r, const char *sql, int n, const char *const *params);
+
 /* ---- transactions: begin, then commit and answer ---- */
+/* For writes that publish to Redis: 503 at once when Redis is down (so
+ * nothing is written), else begins a transaction and calls next. */
+void ap_begin_write(ap_req_t *r, void (*next)(ap_req_t *r));
 void ap_begin(ap_req_t *r, void (*next)(ap_req_t *r));
 /* Commits r->tx; on success answers status with r->out (or 204 when NULL). */
 void ap_commit_and_answer(ap_req_t *r);

@@ -21,19 +21,13 @@
 /* Columns every write returns: public JSON, Redis JSON, token hash, expiry ms. */
 #define SRV_RETURNING SRV_JSON ", " AP_SRV_REDIS_JSON ", token_hash, (extract(epoch FROM expires_at) * 1000)::bigint"
 
-static const char *param(ap_req_t *r, const char *name)
-{
-    const char *v = router_param(&r->params, name);
-    return v ? v : "";
-}
-
 static int need_ids(ap_req_t *r, int with_server)
 {
-    if (!ap_is_uuid(param(r, "id"))) {
+    if (!ap_is_uuid(ap_param(r, "id"))) {
         ap_fail(r, 404, "no integrated account with this id", NULL);
         return -1;
     }
-    if (with_server && !ap_is_uuid(param(r, "mcp_id"))) {
+    if (with_server && !ap_is_uuid(ap_param(r, "mcp_id"))) {
         ap_fail(r, 404, "no MCP server with this id for this account", NULL);
         return -1;
     }
@@ -144,55 +138,34 @@ static void on_srv_inserted(PGresult *res, const char *err, void *ud)
 static void srv_insert(ap_req_t *r)
 {
     srv_in_t *in = r->ext;
-    const char *p[7] = {param(r, "id"), r->ws_id, in->name, in->config_text, r->hash,
+    const char *p[7] = {ap_param(r, "id"), r->ws_id, in->name, in->config_text, r->hash,
                         in->expires_ms >= 0 ? in->expires_text : NULL, in->require_key > 0 ? "true" : "false"};
     /* The account must be this workspace's: otherwise no row, 404. */
-    if (pgtx_query(r->tx,
+    ap_txquery(r,
                    "INSERT INTO mcp_servers (workspace_id, account_id, name, config, token_hash, expires_at,"
                    " require_api_token_auth) SELECT a.workspace_id, a.id, $3, $4::jsonb, $5, $6::timestamptz, $7::boolean"
                    " FROM integrated_accounts a WHERE a.id = $1 AND a.workspace_id = $2 RETURNING " SRV_RETURNING,
-                   7, p, on_srv_inserted, r) != 0)
-        ap_fail_db(r, NULL, "connection lost", NULL);
+                   7, p, on_srv_inserted);
 }
 
 static void srv_create(ap_req_t *r)
 {
     if (need_ids(r, 0) || !srv_validate(r, 1))
         return;
-    if (!rcli_ready(r->app->redis)) {
-        ap_fail_redis(r, "not connected");
-        return;
-    }
     secret_token(r->token);
     secret_hash_hex(r->token, strlen(r->token), r->hash);
-    ap_begin(r, srv_insert);
+    ap_begin_write(r, srv_insert);
 }
 
 /* ---- read ---- */
-
-static void on_one(PGresult *res, const char *err, void *ud)
-{
-    ap_req_t *r = ud;
-    if (!ap_res_ok(res)) {
-        ap_fail_db(r, res, err, NULL);
-        return;
-    }
-    if (PQntuples(res) != 1) {
-        ap_fail(r, 404, "no MCP server with this id for this account", NULL);
-        return;
-    }
-    ap_ok(r, 200, ap_res_json(res, 0, 0));
-}
 
 static void srv_get(ap_req_t *r)
 {
     if (need_ids(r, 1))
         return;
-    const char *p[3] = {param(r, "mcp_id"), param(r, "id"), r->ws_id};
-    if (pgpool_query(r->app->db,
-                     "SELECT " SRV_JSON " FROM mcp_servers WHERE id = $1 AND account_id = $2 AND workspace_id = $3", 3,
-                     p, on_one, r) != 0)
-        ap_fail_db(r, NULL, "pool busy or down", NULL);
+    const char *p[3] = {ap_param(r, "mcp_id"), ap_param(r, "id"), r->ws_id};
+    ap_query_one(r, "SELECT " SRV_JSON " FROM mcp_servers WHERE id = $1 AND account_id = $2 AND workspace_id = $3",
+                 3, p, "no MCP server with this id for this account");
 }
 
 static void on_page(PGresult *res, const char *err, void *ud)
@@ -223,17 +196,16 @@ static void srv_list(ap_req_t *r)
     ap_page_t pg;
     if (need_ids(r, 0) || ap_page_parse(r, &pg) != 0)
         return;
-    const char *p[5] = {param(r, "id"), r->ws_id, ap_page_ts(&pg), ap_page_id(&pg), pg.limit_plus_one};
+    const char *p[5] = {ap_param(r, "id"), r->ws_id, ap_page_ts(&pg), ap_page_id(&pg), pg.limit_plus_one};
     /* One round trip: the page, and whether the account exists for this
      * workspace (a RIGHT JOIN on a one-row marker keeps a row for an empty page). */
-    if (pgpool_query(r->app->db,
+    ap_query(r,
                      "WITH acct AS (SELECT EXISTS (SELECT 1 FROM integrated_accounts WHERE id = $1 AND workspace_id = $2) AS ok),"
                      " page AS (SELECT " SRV_JSON " AS j, created_at::text AS c, id::text AS i FROM mcp_servers"
                      "  WHERE account_id = $1 AND workspace_id = $2 AND " AP_PAGE_AFTER("$3", "$4")
                      "  ORDER BY created_at, id LIMIT $5)"
                      " SELECT page.j, page.c, page.i, acct.ok FROM acct LEFT JOIN page ON true",
-                     5, p, on_page, r) != 0)
-        ap_fail_db(r, NULL, "pool busy or down", NULL);
+                     5, p, on_page);
 }
 
 /* ---- patch ---- */
@@ -257,32 +229,27 @@ static void on_srv_updated(PGresult *res, const char *err, void *ud)
 static void srv_update(ap_req_t *r)
 {
     srv_in_t *in = r->ext;
-    const char *p[8] = {param(r, "mcp_id"),
-                        param(r, "id"),
+    const char *p[8] = {ap_param(r, "mcp_id"),
+                        ap_param(r, "id"),
                         r->ws_id,
                         in->name,
                         in->config ? in->config_text : NULL,
                         in->has_expires ? "t" : NULL,
                         in->expires_ms >= 0 ? in->expires_text : NULL,
                         in->require_key < 0 ? NULL : in->require_key ? "true" : "false"};
-    if (pgtx_query(r->tx,
+    ap_txquery(r,
                    "UPDATE mcp_servers SET name = COALESCE($4, name), config = COALESCE($5::jsonb, config),"
                    " expires_at = CASE WHEN $6::text IS NULL THEN expires_at ELSE $7::timestamptz END,"
                    " require_api_token_auth = COALESCE($8::boolean, require_api_token_auth), updated_at = now()"
                    " WHERE id = $1 AND account_id = $2 AND workspace_id = $3 RETURNING " SRV_RETURNING,
-                   8, p, on_srv_updated, r) != 0)
-        ap_fail_db(r, NULL, "connection lost", NULL);
+                   8, p, on_srv_updated);
 }
 
 static void srv_patch(ap_req_t *r)
 {
     if (need_ids(r, 1) || !srv_validate(r, 0))
         return;
-    if (!rcli_ready(r->app->redis)) {
-        ap_fail_redis(r, "not connected");
-        return;
-    }
-    ap_begin(r, srv_update);
+    ap_begin_write(r, srv_update);
 }
 
 /* ---- delete ---- */
@@ -306,22 +273,17 @@ static void on_srv_deleted(PGresult *res, const char *err, void *ud)
 
 static void srv_delete_tx(ap_req_t *r)
 {
-    const char *p[3] = {param(r, "mcp_id"), param(r, "id"), r->ws_id};
-    if (pgtx_query(r->tx,
+    const char *p[3] = {ap_param(r, "mcp_id"), ap_param(r, "id"), r->ws_id};
+    ap_txquery(r,
                    "DELETE FROM mcp_servers WHERE id = $1 AND account_id = $2 AND workspace_id = $3 RETURNING token_hash",
-                   3, p, on_srv_deleted, r) != 0)
-        ap_fail_db(r, NULL, "connection lost", NULL);
+                   3, p, on_srv_deleted);
 }
 
 static void srv_delete(ap_req_t *r)
 {
     if (need_ids(r, 1))
         return;
-    if (!rcli_ready(r->app->redis)) {
-        ap_fail_redis(r, "not connected");
-        return;
-    }
-    ap_begin(r, srv_delete_tx);
+    ap_begin_write(r, srv_delete_tx);
 }
 
 const ap_route_t ap_server_routes[] = {

@@ -16,16 +16,10 @@
     ", 'last_used_at', " AP_TS("last_used_at") ")::text"
 #define KEY_PREFIX_LEN 8
 
-static const char *param(ap_req_t *r, const char *name)
-{
-    const char *v = router_param(&r->params, name);
-    return v ? v : "";
-}
-
 /* Ids in paths must be UUIDs; anything else cannot exist: 404. */
 static int need_uuid(ap_req_t *r, const char *name, const char *what)
 {
-    if (ap_is_uuid(param(r, name)))
+    if (ap_is_uuid(ap_param(r, name)))
         return 0;
     char d[96];
     snprintf(d, sizeof d, "no %s with this id", what);
@@ -47,18 +41,14 @@ static int name_only(ap_req_t *r, const char **name)
 
 /* ---- workspaces ---- */
 
-static void on_one_row(PGresult *res, const char *err, void *ud)
+static void on_created(PGresult *res, const char *err, void *ud)
 {
     ap_req_t *r = ud;
     if (!ap_res_ok(res)) {
         ap_fail_db(r, res, err, NULL);
         return;
     }
-    if (PQntuples(res) != 1) {
-        ap_fail(r, 404, "no such record", NULL);
-        return;
-    }
-    ap_ok(r, r->status ? r->status : 200, ap_res_json(res, 0, 0));
+    ap_ok(r, 201, ap_res_json(res, 0, 0));
 }
 
 static void ws_create(ap_req_t *r)
@@ -67,24 +57,7 @@ static void ws_create(ap_req_t *r)
     if (name_only(r, &name))
         return;
     const char *p[1] = {name};
-    r->status = 201;
-    if (pgpool_query(r->app->db, "INSERT INTO workspaces (name) VALUES ($1) RETURNING " WS_JSON, 1, p,
-                     on_one_row, r) != 0)
-        ap_fail_db(r, NULL, "pool busy or down", NULL);
-}
-
-static void on_page(PGresult *res, const char *err, void *ud)
-{
-    ap_req_t *r = ud;
-    if (!ap_res_ok(res)) {
-        ap_fail_db(r, res, err, NULL);
-        return;
-    }
-    ap_page_t pg;
-    /* The page parameters were validated before the query: parse again. */
-    if (ap_page_parse(r, &pg) != 0)
-        return;
-    ap_ok(r, 200, ap_page_result(res, &pg));
+    ap_query(r, "INSERT INTO workspaces (name) VALUES ($1) RETURNING " WS_JSON, 1, p, on_created);
 }
 
 static void ws_list(ap_req_t *r)
@@ -93,20 +66,18 @@ static void ws_list(ap_req_t *r)
     if (ap_page_parse(r, &pg) != 0)
         return;
     const char *p[3] = {ap_page_ts(&pg), ap_page_id(&pg), pg.limit_plus_one};
-    if (pgpool_query(r->app->db,
+    ap_query_page(r,
                      "SELECT " WS_JSON ", created_at::text, id::text FROM workspaces WHERE " AP_PAGE_AFTER("$1", "$2")
                      " ORDER BY created_at, id LIMIT $3",
-                     3, p, on_page, r) != 0)
-        ap_fail_db(r, NULL, "pool busy or down", NULL);
+                     3, p);
 }
 
 static void ws_get(ap_req_t *r)
 {
     if (need_uuid(r, "id", "workspace"))
         return;
-    const char *p[1] = {param(r, "id")};
-    if (pgpool_query(r->app->db, "SELECT " WS_JSON " FROM workspaces WHERE id = $1", 1, p, on_one_row, r) != 0)
-        ap_fail_db(r, NULL, "pool busy or down", NULL);
+    const char *p[1] = {ap_param(r, "id")};
+    ap_query_one(r, "SELECT " WS_JSON " FROM workspaces WHERE id = $1", 1, p, "no workspace with this id");
 }
 
 /* ---- API keys ---- */
@@ -131,7 +102,7 @@ static void on_key_inserted(PGresult *res, const char *err, void *ud)
     json_object_set_new(r->out, "key", json_string(r->token));
     r->status = 201;
     char key[128];
-    snprintf(key, sizeof key, "wskeys:%s", param(r, "id"));
+    snprintf(key, sizeof key, "wskeys:%s", ap_param(r, "id"));
     const char *argv[3] = {"SADD", key, r->hash};
     ap_redis(r, key_published, 3, argv);
 }
@@ -142,12 +113,11 @@ static void key_insert(ap_req_t *r)
     const char *name = json_string_value(json_object_get(r->body, "name"));
     memcpy(prefix, r->token, KEY_PREFIX_LEN);
     prefix[KEY_PREFIX_LEN] = 0;
-    const char *p[4] = {param(r, "id"), name, prefix, r->hash};
-    if (pgtx_query(r->tx,
+    const char *p[4] = {ap_param(r, "id"), name, prefix, r->hash};
+    ap_txquery(r,
                    "INSERT INTO api_keys (workspace_id, name, prefix, key_hash)"
                    " SELECT id, $2, $3, $4 FROM workspaces WHERE id = $1 RETURNING " KEY_JSON,
-                   4, p, on_key_inserted, r) != 0)
-        ap_fail_db(r, NULL, "connection lost", NULL);
+                   4, p, on_key_inserted);
 }
 
 static void key_create(ap_req_t *r)
@@ -155,15 +125,11 @@ static void key_create(ap_req_t *r)
     const char *name;
     if (need_uuid(r, "id", "workspace") || name_only(r, &name))
         return;
-    if (!rcli_ready(r->app->redis)) {
-        ap_fail_redis(r, "not connected");
-        return;
-    }
     char tok[SECRET_TOKEN_LEN + 1];
     secret_token(tok);
     snprintf(r->token, sizeof r->token, "jsk_%s", tok);
     secret_hash_hex(r->token, strlen(r->token), r->hash);
-    ap_begin(r, key_insert);
+    ap_begin_write(r, key_insert);
 }
 
 static void key_list(ap_req_t *r)
@@ -171,14 +137,13 @@ static void key_list(ap_req_t *r)
     ap_page_t pg;
     if (need_uuid(r, "id", "workspace") || ap_page_parse(r, &pg) != 0)
         return;
-    const char *p[4] = {param(r, "id"), ap_page_ts(&pg), ap_page_id(&pg), pg.limit_plus_one};
+    const char *p[4] = {ap_param(r, "id"), ap_page_ts(&pg), ap_page_id(&pg), pg.limit_plus_one};
     /* An unknown workspace has no keys: an empty list. */
-    if (pgpool_query(r->app->db,
+    ap_query_page(r,
                      "SELECT " KEY_JSON ", created_at::text, id::text FROM api_keys"
                      " WHERE workspace_id = $1 AND " AP_PAGE_AFTER("$2", "$3")
                      " ORDER BY created_at, id LIMIT $4",
-                     4, p, on_page, r) != 0)
-        ap_fail_db(r, NULL, "pool busy or down", NULL);
+                     4, p);
 }
 
 static void on_key_deleted(PGresult *res, const char *err, void *ud)
@@ -194,28 +159,23 @@ static void on_key_deleted(PGresult *res, const char *err, void *ud)
     }
     snprintf(r->hash, sizeof r->hash, "%s", PQgetvalue(res, 0, 0));
     char key[128];
-    snprintf(key, sizeof key, "wskeys:%s", param(r, "id"));
+    snprintf(key, sizeof key, "wskeys:%s", ap_param(r, "id"));
     const char *argv[3] = {"SREM", key, r->hash};
     ap_redis(r, key_published, 3, argv);
 }
 
 static void key_delete_tx(ap_req_t *r)
 {
-    const char *p[2] = {param(r, "id"), param(r, "key_id")};
-    if (pgtx_query(r->tx, "DELETE FROM api_keys WHERE workspace_id = $1 AND id = $2 RETURNING key_hash", 2, p,
-                   on_key_deleted, r) != 0)
-        ap_fail_db(r, NULL, "connection lost", NULL);
+    const char *p[2] = {ap_param(r, "id"), ap_param(r, "key_id")};
+    ap_txquery(r, "DELETE FROM api_keys WHERE workspace_id = $1 AND id = $2 RETURNING key_hash", 2, p,
+                   on_key_deleted);
 }
 
 static void key_delete(ap_req_t *r)
 {
     if (need_uuid(r, "id", "workspace") || need_uuid(r, "key_id", "API key"))
         return;
-    if (!rcli_ready(r->app->redis)) {
-        ap_fail_redis(r, "not connected");
-        return;
-    }
-    ap_begin(r, key_delete_tx);
+    ap_begin_write(r, key_delete_tx);
 }
 
 const ap_route_t ap_workspace_routes[] = {
