@@ -409,3 +409,38 @@ Test(pgpool, close_with_work_pending)
     cr_assert_eq(c.calls, 1);
     cr_assert_str_eq(c.err, "pool closing");
 }
+
+/* Closing from inside a callback: the pool must not touch freed memory
+ * afterwards, and everything still pending fails exactly once. */
+static pgpool_t *closing_pool;
+static int cb_closed;
+static void on_close_from_cb(PGresult *res, const char *err, void *ud)
+{
+    on_res(res, err, ud);
+    if (closing_pool) {
+        pgpool_t *p = closing_pool;
+        closing_pool = NULL;
+        pgpool_close(p, on_closed, &cb_closed);
+    }
+}
+
+Test(pgpool, close_from_inside_a_callback)
+{
+    pgpool_t *p = pool(2, 100, 5000);
+    res_t r;
+    query_ok(p, "SELECT 1", 0, NULL, &r); /* connected */
+    res_t rs[10];
+    memset(rs, 0, sizeof rs);
+    closing_pool = p;
+    cb_closed = 0;
+    for (int i = 0; i < 10; i++)
+        cr_assert_eq(pgpool_query(p, "SELECT 1", 0, NULL, on_close_from_cb, &rs[i]), 0);
+    run_until(&cb_closed, 1, 3000);
+    int ok = 0, closing = 0;
+    for (int i = 0; i < 10; i++) {
+        cr_assert_eq(rs[i].calls, 1, "query %d", i);
+        ok += rs[i].err[0] == '\0';
+        closing += strcmp(rs[i].err, "pool closing") == 0;
+    }
+    cr_assert(ok >= 1 && ok + closing == 10, "%d ok, %d closing", ok, closing);
+}
