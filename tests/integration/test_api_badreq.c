@@ -1,0 +1,321 @@
+/* A table of bad requests to the admin API: each must be answered with the
+ * expected 4xx as application/problem+json naming the field at fault, and
+ * leave no new row in any table and no new Redis key under the prefix. */
+#include "test_api_common.h"
+
+/* Request bodies and paths may hold placeholders, expanded per case:
+ * {ws} {acct} {srv} {missing}: ids; {LONG}: 201 chars; {PAST}, {SOON}:
+ * RFC 3339 an hour ago / 30 s ahead; {DEEP}: 40 nested arrays; {TAGS33},
+ * {METHODS33}: arrays of 33 valid entries; {M65}: a 65-char method name; {HUGE}: just over 1 MiB. */
+typedef struct {
+    const char *name, *value;
+} subst_t;
+
+static char *expand(const char *tmpl, const subst_t *subs, size_t nsubs)
+{
+    size_t cap = strlen(tmpl) + 1, len = 0;
+    for (size_t i = 0; i < nsubs; i++)
+        if (strstr(tmpl, subs[i].name))
+            cap += strlen(subs[i].value) * 4;
+    char *out = malloc(cap);
+    for (const char *p = tmpl; *p;) {
+        size_t i = 0;
+        for (; i < nsubs; i++)
+            if (strncmp(p, subs[i].name, strlen(subs[i].name)) == 0)
+                break;
+        if (i < nsubs) {
+            size_t vl = strlen(subs[i].value);
+            cr_assert(len + vl < cap);
+            memcpy(out + len, subs[i].value, vl);
+            len += vl;
+            p += strlen(subs[i].name);
+        } else {
+            cr_assert(len + 1 < cap);
+            out[len++] = *p++;
+        }
+    }
+    out[len] = 0;
+    return out;
+}
+
+static char *repeat_json_strings(const char *fmt, int n)
+{
+    char *out = calloc(1, (size_t)n * 48 + 8), item[48];
+    strcat(out, "[");
+    for (int i = 0; i < n; i++) {
+        snprintf(item, sizeof item, fmt, i);
+        if (i)
+            strcat(out, ",");
+        strcat(out, item);
+    }
+    strcat(out, "]");
+    return out;
+}
+
+#define ACCT_OK_AUTH "\"auth\":{\"type\":\"api_token\",\"email\":\"a@b.c\",\"api_token\":\"t0k\"}"
+#define ACCT(site) "{\"tenant_id\":\"c1\",\"site_url\":\"" site "\"," ACCT_OK_AUTH "}"
+#define ACCT_AUTH(auth) "{\"tenant_id\":\"c1\",\"site_url\":\"https://x.atlassian.net\",\"auth\":" auth "}"
+#define SRV_CFG(cfg) "{\"name\":\"n\",\"config\":" cfg "}"
+
+typedef struct {
+    const char *what;
+    char role;          /* 'B' bootstrap key, 'W' workspace key */
+    const char *method;
+    const char *path;
+    const char *body;   /* NULL: none */
+    const char *ctype;  /* NULL: application/json; "": no Content-Type */
+    long status;
+    const char *field;  /* expected "field", NULL: not checked */
+} bad_t;
+
+static const bad_t cases[] = {
+    /* JSON itself */
+    {"syntax error", 'W', "POST", "/integrated-account", "{\"tenant_id\":", NULL, 400, NULL},
+    {"nesting deeper than 32", 'W', "POST", "/integrated-account",
+     "{\"tenant_id\":\"c1\",\"site_url\":\"https://x.atlassian.net\"," ACCT_OK_AUTH ",\"context\":{\"a\":{DEEP}}}",
+     NULL, 400, NULL},
+    {"trailing garbage", 'W', "POST", "/integrated-account", ACCT("https://x.atlassian.net") " x", NULL, 400, NULL},
+    {"two documents", 'W', "POST", "/integrated-account/{acct}/mcp", "{\"name\":\"a\"}{\"name\":\"b\"}", NULL, 400,
+     NULL},
+    {"body is an array", 'W', "POST", "/integrated-account", "[]", NULL, 400, NULL},
+    {"body is a string", 'B', "POST", "/workspaces", "\"acme\"", NULL, 400, NULL},
+    {"empty body", 'B', "POST", "/workspaces", "", NULL, 400, NULL},
+    {"body over 1 MiB", 'B', "POST", "/workspaces", "{\"name\":\"{HUGE}\"}", NULL, 413, NULL},
+    {"body over 1 MiB (server)", 'W', "POST", "/integrated-account/{acct}/mcp", "{\"name\":\"{HUGE}\"}", NULL, 413,
+     NULL},
+    {"no Content-Type", 'W', "POST", "/integrated-account", ACCT("https://x.atlassian.net"), "", 415, NULL},
+    {"text/plain", 'B', "POST", "/workspaces", "{\"name\":\"a\"}", "Content-Type: text/plain", 415, NULL},
+    {"form content type on PATCH", 'W', "PATCH", "/integrated-account/{acct}/mcp/{srv}", "{\"name\":\"a\"}",
+     "Content-Type: application/x-www-form-urlencoded", 415, NULL},
+    /* workspaces and keys */
+    {"workspace name missing", 'B', "POST", "/workspaces", "{}", NULL, 400, "/name"},
+    {"workspace name empty", 'B', "POST", "/workspaces", "{\"name\":\"\"}", NULL, 400, "/name"},
+    {"workspace name too long", 'B', "POST", "/workspaces", "{\"name\":\"{LONG}\"}", NULL, 400, "/name"},
+    {"workspace name not a string", 'B', "POST", "/workspaces", "{\"name\":[\"a\"]}", NULL, 400, "/name"},
+    {"workspace unknown member", 'B', "POST", "/workspaces", "{\"name\":\"a\",\"plan\":\"gold\"}", NULL, 400,
+     "/plan"},
+    {"api key unknown member", 'B', "POST", "/workspaces/{ws}/api-keys", "{\"name\":\"a\",\"scope\":\"all\"}", NULL,
+     400, "/scope"},
+    {"api key name null", 'B', "POST", "/workspaces/{ws}/api-keys", "{\"name\":null}", NULL, 400, "/name"},
+    {"api key for unknown workspace", 'B', "POST", "/workspaces/{missing}/api-keys", "{\"name\":\"a\"}", NULL, 404,
+     NULL},
+    /* accounts */
+    {"tenant_id missing", 'W', "POST", "/integrated-account",
+     "{\"site_url\":\"https://x.atlassian.net\"," ACCT_OK_AUTH "}", NULL, 400, "/tenant_id"},
+    {"tenant_id a number", 'W', "POST", "/integrated-account",
+     "{\"tenant_id\":42,\"site_url\":\"https://x.atlassian.net\"," ACCT_OK_AUTH "}", NULL, 400, "/tenant_id"},
+    {"tenant_id bad chars", 'W', "POST", "/integrated-account",
+     "{\"tenant_id\":\"a b/c\",\"site_url\":\"https://x.atlassian.net\"," ACCT_OK_AUTH "}", NULL, 400, "/tenant_id"},
+    {"tenant_id too long", 'W', "POST", "/integrated-account",
+     "{\"tenant_id\":\"{LONG}\",\"site_url\":\"https://x.atlassian.net\"," ACCT_OK_AUTH "}", NULL, 400,
+     "/tenant_id"},
+    {"site_url missing", 'W', "POST", "/integrated-account", "{\"tenant_id\":\"c1\"," ACCT_OK_AUTH "}", NULL, 400,
+     "/site_url"},
+    {"site_url http", 'W', "POST", "/integrated-account", ACCT("http://x.atlassian.net"), NULL, 400, "/site_url"},
+    {"site_url other domain", 'W', "POST", "/integrated-account", ACCT("https://evil.com"), NULL, 400, "/site_url"},
+    {"site_url suffix trick", 'W', "POST", "/integrated-account", ACCT("https://x.atlassian.net.evil.com"), NULL,
+     400, "/site_url"},
+    {"site_url IP literal", 'W', "POST", "/integrated-account", ACCT("https://127.0.0.1"), NULL, 400, "/site_url"},
+    {"site_url IPv6 literal", 'W', "POST", "/integrated-account", ACCT("https://[::1]"), NULL, 400, "/site_url"},
+    {"site_url userinfo", 'W', "POST", "/integrated-account", ACCT("https://user:pw@x.atlassian.net"), NULL, 400,
+     "/site_url"},
+    {"site_url path", 'W', "POST", "/integrated-account", ACCT("https://x.atlassian.net/wiki"), NULL, 400,
+     "/site_url"},
+    {"site_url query", 'W', "POST", "/integrated-account", ACCT("https://x.atlassian.net?a=1"), NULL, 400,
+     "/site_url"},
+    {"site_url port", 'W', "POST", "/integrated-account", ACCT("https://x.atlassian.net:8443"), NULL, 400,
+     "/site_url"},
+    {"site_url bare domain", 'W', "POST", "/integrated-account", ACCT("https://atlassian.net"), NULL, 400,
+     "/site_url"},
+    {"site_url not a URL", 'W', "POST", "/integrated-account", ACCT("x.atlassian.net"), NULL, 400, "/site_url"},
+    {"auth missing", 'W', "POST", "/integrated-account",
+     "{\"tenant_id\":\"c1\",\"site_url\":\"https://x.atlassian.net\"}", NULL, 400, "/auth"},
+    {"auth not an object", 'W', "POST", "/integrated-account", ACCT_AUTH("\"api_token\""), NULL, 400, "/auth"},
+    {"auth type unknown", 'W', "POST", "/integrated-account",
+     ACCT_AUTH("{\"type\":\"basic\",\"email\":\"a@b.c\",\"api_token\":\"t\"}"), NULL, 400, "/auth/type"},
+    {"auth email empty", 'W', "POST", "/integrated-account",
+     ACCT_AUTH("{\"type\":\"api_token\",\"email\":\"\",\"api_token\":\"t\"}"), NULL, 400, "/auth/email"},
+    {"auth api_token missing", 'W', "POST", "/integrated-account",
+     ACCT_AUTH("{\"type\":\"api_token\",\"email\":\"a@b.c\"}"), NULL, 400, "/auth/api_token"},
+    {"auth api_token a number", 'W', "POST", "/integrated-account",
+     ACCT_AUTH("{\"type\":\"api_token\",\"email\":\"a@b.c\",\"api_token\":7}"), NULL, 400, "/auth/api_token"},
+    {"auth unknown member", 'W', "POST", "/integrated-account",
+     ACCT_AUTH("{\"type\":\"api_token\",\"email\":\"a@b.c\",\"api_token\":\"t\",\"password\":\"p\"}"), NULL, 400,
+     "/auth/password"},
+    {"account unknown member", 'W', "POST", "/integrated-account",
+     "{\"tenant_id\":\"c1\",\"site_url\":\"https://x.atlassian.net\"," ACCT_OK_AUTH ",\"status\":\"active\"}", NULL,
+     400, "/status"},
+    {"context not an object", 'W', "POST", "/integrated-account",
+     "{\"tenant_id\":\"c1\",\"site_url\":\"https://x.atlassian.net\"," ACCT_OK_AUTH ",\"context\":[1]}", NULL, 400,
+     "/context"},
+    {"PATCH account read-only member", 'W', "PATCH", "/integrated-account/{acct}", "{\"auth_type\":\"oauth2\"}",
+     NULL, 400, "/auth_type"},
+    {"PATCH account bad site_url", 'W', "PATCH", "/integrated-account/{acct}", "{\"site_url\":\"https://evil.com\"}",
+     NULL, 400, "/site_url"},
+    {"PATCH account tenant_id null", 'W', "PATCH", "/integrated-account/{acct}", "{\"tenant_id\":null}", NULL, 400,
+     "/tenant_id"},
+    /* MCP servers */
+    {"server name missing", 'W', "POST", "/integrated-account/{acct}/mcp", "{\"config\":{\"methods\":[\"read\"]}}",
+     NULL, 400, "/name"},
+    {"server name empty", 'W', "POST", "/integrated-account/{acct}/mcp", "{\"name\":\"\"}", NULL, 400, "/name"},
+    {"server name too long", 'W', "POST", "/integrated-account/{acct}/mcp", "{\"name\":\"{LONG}\"}", NULL, 400,
+     "/name"},
+    {"server name a number", 'W', "POST", "/integrated-account/{acct}/mcp", "{\"name\":1}", NULL, 400, "/name"},
+    {"server unknown member", 'W', "POST", "/integrated-account/{acct}/mcp", "{\"name\":\"n\",\"url\":\"x\"}", NULL,
+     400, "/url"},
+    {"config not an object", 'W', "POST", "/integrated-account/{acct}/mcp", SRV_CFG("\"read\""), NULL, 400,
+     "/config"},
+    {"config unknown member", 'W', "POST", "/integrated-account/{acct}/mcp", SRV_CFG("{\"scopes\":[\"read\"]}"),
+     NULL, 400, "/config/scopes"},
+    {"methods empty", 'W', "POST", "/integrated-account/{acct}/mcp", SRV_CFG("{\"methods\":[]}"), NULL, 400,
+     "/config/methods"},
+    {"methods not an array", 'W', "POST", "/integrated-account/{acct}/mcp", SRV_CFG("{\"methods\":\"read\"}"), NULL,
+     400, "/config/methods"},
+    {"methods unknown form", 'W', "POST", "/integrated-account/{acct}/mcp",
+     SRV_CFG("{\"methods\":[\"read\",\"Read\"]}"), NULL, 400, "/config/methods/1"},
+    {"methods entry a number", 'W', "POST", "/integrated-account/{acct}/mcp", SRV_CFG("{\"methods\":[1]}"), NULL,
+     400, "/config/methods/0"},
+    {"methods duplicated", 'W', "POST", "/integrated-account/{acct}/mcp",
+     SRV_CFG("{\"methods\":[\"read\",\"write\",\"read\"]}"), NULL, 400, "/config/methods/2"},
+    {"methods name too long", 'W', "POST", "/integrated-account/{acct}/mcp",
+     SRV_CFG("{\"methods\":[\"{M65}\"]}"), NULL, 400,
+     "/config/methods/0"},
+    {"methods over 32", 'W', "POST", "/integrated-account/{acct}/mcp", SRV_CFG("{\"methods\":{METHODS33}}"), NULL,
+     400, "/config/methods"},
+    {"tags bad chars", 'W', "POST", "/integrated-account/{acct}/mcp", SRV_CFG("{\"tags\":[\"itsm\",\"Bad Tag\"]}"),
+     NULL, 400, "/config/tags/1"},
+    {"tags leading dash", 'W', "POST", "/integrated-account/{acct}/mcp", SRV_CFG("{\"tags\":[\"-x\"]}"), NULL, 400,
+     "/config/tags/0"},
+    {"tags over 32", 'W', "POST", "/integrated-account/{acct}/mcp", SRV_CFG("{\"tags\":{TAGS33}}"), NULL, 400,
+     "/config/tags"},
+    {"projects lower case", 'W', "POST", "/integrated-account/{acct}/mcp", SRV_CFG("{\"projects\":[\"itsm\"]}"),
+     NULL, 400, "/config/projects/0"},
+    {"tool_exposure unknown", 'W', "POST", "/integrated-account/{acct}/mcp",
+     SRV_CFG("{\"tool_exposure\":\"some\"}"), NULL, 400, "/config/tool_exposure"},
+    {"expires_at in the past", 'W', "POST", "/integrated-account/{acct}/mcp",
+     "{\"name\":\"n\",\"expires_at\":\"{PAST}\"}", NULL, 400, "/expires_at"},
+    {"expires_at under 60 s", 'W', "POST", "/integrated-account/{acct}/mcp",
+     "{\"name\":\"n\",\"expires_at\":\"{SOON}\"}", NULL, 400, "/expires_at"},
+    {"expires_at not RFC 3339", 'W', "POST", "/integrated-account/{acct}/mcp",
+     "{\"name\":\"n\",\"expires_at\":\"next tuesday\"}", NULL, 400, "/expires_at"},
+    {"expires_at impossible date", 'W', "POST", "/integrated-account/{acct}/mcp",
+     "{\"name\":\"n\",\"expires_at\":\"2099-13-45T25:61:00Z\"}", NULL, 400, "/expires_at"},
+    {"expires_at a number", 'W', "POST", "/integrated-account/{acct}/mcp",
+     "{\"name\":\"n\",\"expires_at\":4102444800}", NULL, 400, "/expires_at"},
+    {"require_api_token_auth a string", 'W', "POST", "/integrated-account/{acct}/mcp",
+     "{\"name\":\"n\",\"require_api_token_auth\":\"yes\"}", NULL, 400, "/require_api_token_auth"},
+    {"server for unknown account", 'W', "POST", "/integrated-account/{missing}/mcp", "{\"name\":\"n\"}", NULL, 404,
+     NULL},
+    {"PATCH server name empty", 'W', "PATCH", "/integrated-account/{acct}/mcp/{srv}", "{\"name\":\"\"}", NULL, 400,
+     "/name"},
+    {"PATCH server id", 'W', "PATCH", "/integrated-account/{acct}/mcp/{srv}", "{\"id\":\"{missing}\"}", NULL, 400,
+     "/id"},
+    {"PATCH server expires_at in the past", 'W', "PATCH", "/integrated-account/{acct}/mcp/{srv}",
+     "{\"expires_at\":\"{PAST}\"}", NULL, 400, "/expires_at"},
+    {"PATCH server bad methods", 'W', "PATCH", "/integrated-account/{acct}/mcp/{srv}",
+     "{\"config\":{\"methods\":[\"drop table\"]}}", NULL, 400, "/config/methods/0"},
+    /* query parameters */
+    {"limit 0", 'W', "GET", "/integrated-account?limit=0", NULL, NULL, 400, "limit"},
+    {"limit 101", 'W', "GET", "/integrated-account?limit=101", NULL, NULL, 400, "limit"},
+    {"limit not a number", 'B', "GET", "/workspaces?limit=ten", NULL, NULL, 400, "limit"},
+    {"limit negative", 'W', "GET", "/integrated-account/{acct}/mcp?limit=-1", NULL, NULL, 400, "limit"},
+    {"cursor forged", 'W', "GET", "/integrated-account?next_cursor=bm90LWEtY3Vyc29y", NULL, NULL, 400,
+     "next_cursor"},
+    {"cursor garbage", 'B', "GET", "/workspaces?next_cursor=%25%25", NULL, NULL, 400, "next_cursor"},
+    /* routing */
+    {"unknown route", 'W', "GET", "/nope", NULL, NULL, 404, NULL},
+    {"unknown nested route", 'W', "GET", "/integrated-account/{acct}/tools", NULL, NULL, 404, NULL},
+    {"id not a UUID", 'W', "GET", "/integrated-account/not-a-uuid", NULL, NULL, 404, NULL},
+    {"unknown account", 'W', "GET", "/integrated-account/{missing}", NULL, NULL, 404, NULL},
+    {"unknown server", 'W', "DELETE", "/integrated-account/{acct}/mcp/{missing}", NULL, NULL, 404, NULL},
+    {"PUT on a collection", 'W', "PUT", "/integrated-account", "{}", NULL, 405, NULL},
+    {"DELETE on /workspaces", 'B', "DELETE", "/workspaces", NULL, NULL, 405, NULL},
+    {"POST on a server", 'W', "POST", "/integrated-account/{acct}/mcp/{srv}", "{\"name\":\"n\"}", NULL, 405, NULL},
+};
+
+Test(api_badreq, table_of_bad_requests, .timeout = 240)
+{
+    ts_api_t a;
+    ts_resp_t r;
+    char ws[64], key[64], acct[64], srv[64], past[48], soon[48];
+    ta_start(&a, "badreq", NULL, ws, key, acct);
+    ta_server(&a, key, acct, NULL, srv, NULL);
+
+    char longs[202];
+    memset(longs, 'a', 201);
+    longs[201] = 0;
+    char m65[66];
+    memset(m65, 'm', 65);
+    m65[65] = 0;
+    char deep[128];
+    memset(deep, '[', 40);
+    memset(deep + 40, ']', 40);
+    deep[80] = 0;
+    size_t huge_n = (1u << 20) + 64;
+    char *huge = malloc(huge_n + 1);
+    memset(huge, 'a', huge_n);
+    huge[huge_n] = 0;
+    ta_iso_in(-3600, past, sizeof past);
+    ta_iso_in(30, soon, sizeof soon);
+    char *tags33 = repeat_json_strings("\"t%d\"", 33);
+    char *methods33 = repeat_json_strings("\"m%d\"", 33);
+    const subst_t subs[] = {
+        {"{ws}", ws},       {"{acct}", acct},       {"{srv}", srv},          {"{missing}", "00000000-0000-4000-8000-000000000000"},
+        {"{LONG}", longs},  {"{PAST}", past},       {"{SOON}", soon},        {"{DEEP}", deep},
+        {"{HUGE}", huge},   {"{TAGS33}", tags33},   {"{METHODS33}", methods33}, {"{M65}", m65},
+    };
+    const size_t nsubs = sizeof subs / sizeof subs[0];
+
+    char *rows_before = ta_db_counts(&a);
+    int keys_before = ta_redis_count(&a);
+    size_t ncases = sizeof cases / sizeof cases[0], nbad = 0;
+    cr_assert(ncases >= 30);
+    for (size_t i = 0; i < ncases; i++) {
+        const bad_t *c = &cases[i];
+        char *path = expand(c->path, subs, nsubs), *body = c->body ? expand(c->body, subs, nsubs) : NULL;
+        char url[1200], auth[160], what[200];
+        snprintf(url, sizeof url, "%s%s", a.url, path);
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", c->role == 'B' ? a.bootstrap_key : key);
+        const char *ct = !c->ctype ? "Content-Type: application/json" : *c->ctype ? c->ctype : "Content-Type:";
+        const char *hdrs[] = {auth, ct, NULL};
+        ts_http(&r, c->method, url, hdrs, body, body ? strlen(body) : 0);
+        snprintf(what, sizeof what, "case %zu '%s' (%s %s)", i, c->what, c->method, c->path);
+        int ok = ta_expect_problem(&r, c->status, c->field, what);
+        if (c->status == 405) {
+            char allow[128];
+            if (!ts_resp_header(&r, "Allow", allow, sizeof allow)) {
+                cr_expect_fail("%s: 405 without Allow", what);
+                ok = 0;
+            }
+        }
+        char *rows = ta_db_counts(&a);
+        int keys = ta_redis_count(&a);
+        if (strcmp(rows, rows_before) != 0 || keys != keys_before) {
+            cr_expect_fail("%s: left rows '%s' (before '%s') or Redis keys %d (before %d)", what, rows, rows_before,
+                           keys, keys_before);
+            ok = 0;
+        }
+        nbad += !ok;
+        free(rows);
+        ts_resp_free(&r);
+        free(path);
+        free(body);
+    }
+    cr_log_info("%zu bad-request cases, %zu deviate", ncases, nbad);
+
+    /* positive controls: the valid forms next to the refused ones work */
+    char exp[48], body[256], a2[64];
+    ta_iso_in(120, exp, sizeof exp);
+    snprintf(body, sizeof body, "{\"name\":\"ok\",\"expires_at\":\"%s\",\"config\":{\"methods\":[\"read\",\"m_1\"]}}",
+             exp);
+    ta_server(&a, key, acct, body, a2, NULL);
+    ta_call(&r, &a, key, "GET", NULL, "/integrated-account?limit=100");
+    cr_assert_eq(r.status, 200, "limit=100: %ld %s", r.status, r.body);
+    ts_resp_free(&r);
+
+    free(huge);
+    free(tags33);
+    free(methods33);
+    free(rows_before);
+    ta_stop(&a);
+}

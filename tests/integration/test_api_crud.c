@@ -1,0 +1,518 @@
+/* The whole CRUD of the admin API over real HTTP against real PostgreSQL
+ * and Redis (docs/admin-api.md): workspaces and API keys, integrated
+ * accounts, MCP servers with their Redis publication, cursor paging, and
+ * idempotent migrations. */
+#include "test_api_common.h"
+
+/* Follows next_cursor from path (which already has "?limit=n") and
+ * returns the ids of every page in one array; asserts no page is larger
+ * than limit and that the last page says next_cursor null. */
+static json_t *collect_pages(const ts_api_t *a, const char *key, const char *path, int limit, int *pages)
+{
+    json_t *ids = json_array();
+    char cursor[512] = "";
+    *pages = 0;
+    for (int guard = 0; guard < 100; guard++) {
+        ts_resp_t r;
+        if (*cursor)
+            ta_call(&r, a, key, "GET", NULL, "%s&next_cursor=%s", path, cursor);
+        else
+            ta_call(&r, a, key, "GET", NULL, "%s", path);
+        cr_assert_eq(r.status, 200, "GET %s: %ld %s", path, r.status, r.body);
+        json_t *res = json_object_get(r.json, "result");
+        cr_assert(json_is_array(res), "no result array: %s", r.body);
+        cr_assert(json_array_size(res) <= (size_t)limit, "page larger than limit %d: %s", limit, r.body);
+        size_t i;
+        json_t *it;
+        json_array_foreach(res, i, it) json_array_append(ids, json_object_get(it, "id"));
+        (*pages)++;
+        json_t *nc = json_object_get(r.json, "next_cursor");
+        cr_assert(nc && (json_is_null(nc) || json_is_string(nc)), "next_cursor absent or not string/null: %s",
+                  r.body);
+        if (json_is_null(nc)) {
+            ts_resp_free(&r);
+            return ids;
+        }
+        snprintf(cursor, sizeof cursor, "%s", json_string_value(nc));
+        ts_resp_free(&r);
+    }
+    cr_assert_fail("paging of %s did not end", path);
+    return ids;
+}
+
+/* Every id of want appears exactly once in got. */
+static void assert_same_ids(json_t *got, json_t *want)
+{
+    size_t i, j;
+    json_t *w, *g;
+    cr_assert_eq(json_array_size(got), json_array_size(want), "paged %zu ids, expected %zu",
+                 json_array_size(got), json_array_size(want));
+    json_array_foreach(want, i, w)
+    {
+        int n = 0;
+        json_array_foreach(got, j, g) n += json_equal(g, w);
+        cr_assert_eq(n, 1, "id %s paged %d times", json_string_value(w), n);
+    }
+}
+
+/* The object has the listed members and nothing else but last_used_at
+ * (a harmless extra the API shows on keys and servers). */
+static void assert_members(const json_t *obj, const char *const *names, const char *what)
+{
+    size_t n = 0;
+    for (; names[n]; n++)
+        cr_assert(json_object_get(obj, names[n]), "%s lacks '%s'", what, names[n]);
+    n += json_object_get(obj, "last_used_at") && json_object_size(obj) > n;
+    cr_assert_eq(json_object_size(obj), n, "%s has %zu members, expected %zu: %s", what, json_object_size(obj), n,
+                 json_dumps(obj, JSON_COMPACT));
+}
+
+static int sismember(const ts_api_t *a, const char *ws, const char *apikey)
+{
+    char hex[SECRET_HASH_HEX_LEN + 1];
+    secret_hash_hex(apikey, strlen(apikey), hex);
+    char *s = ts_redis("SISMEMBER %swskeys:%s %s", a->redis_prefix, ws, hex);
+    int v = s ? atoi(s) : -1;
+    free(s);
+    return v;
+}
+
+Test(api_crud, workspaces_and_api_keys, .timeout = 120)
+{
+    ts_api_t a;
+    ts_resp_t r;
+    ts_api_start(&a, "crud_ws", NULL);
+    cr_assert(secret_init() == 0);
+
+    /* create + get */
+    ts_api_call(&r, &a, a.bootstrap_key, "POST", "/workspaces", "{\"name\":\"acme\"}");
+    cr_assert_eq(r.status, 201, "%ld %s", r.status, r.body);
+    static const char *const ws_members[] = {"id", "name", "created_at", NULL};
+    assert_members(r.json, ws_members, "workspace");
+    cr_assert_str_eq(ta_str(&r, "name"), "acme");
+    ta_time_ms(r.json, "created_at");
+    char ws[64];
+    snprintf(ws, sizeof ws, "%s", ta_str(&r, "id"));
+    ts_resp_free(&r);
+    ta_call(&r, &a, a.bootstrap_key, "GET", NULL, "/workspaces/%s", ws);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    cr_assert_str_eq(ta_str(&r, "id"), ws);
+    cr_assert_str_eq(ta_str(&r, "name"), "acme");
+    ts_resp_free(&r);
+    ta_call(&r, &a, a.bootstrap_key, "GET", NULL, "/workspaces/00000000-0000-4000-8000-000000000000");
+    ta_expect_problem(&r, 404, NULL, "GET unknown workspace");
+    ts_resp_free(&r);
+
+    /* paging: 7 workspaces in pages of 3 */
+    json_t *want = json_array();
+    json_array_append_new(want, json_string(ws));
+    for (int i = 0; i < 6; i++) {
+        char body[64];
+        snprintf(body, sizeof body, "{\"name\":\"ws%d\"}", i);
+        ts_api_call(&r, &a, a.bootstrap_key, "POST", "/workspaces", body);
+        cr_assert_eq(r.status, 201, "%ld %s", r.status, r.body);
+        json_array_append(want, json_object_get(r.json, "id"));
+        ts_resp_free(&r);
+    }
+    int pages;
+    json_t *got = collect_pages(&a, a.bootstrap_key, "/workspaces?limit=3", 3, &pages);
+    assert_same_ids(got, want);
+    cr_assert(pages >= 3, "7 workspaces in %d pages of 3", pages);
+    json_decref(got);
+    json_decref(want);
+    /* default limit 20 holds all 7 in one page */
+    ts_api_call(&r, &a, a.bootstrap_key, "GET", "/workspaces", NULL);
+    cr_assert_eq(r.status, 200);
+    cr_assert_eq(json_array_size(json_object_get(r.json, "result")), 7, "%s", r.body);
+    cr_assert(json_is_null(json_object_get(r.json, "next_cursor")), "%s", r.body);
+    ts_resp_free(&r);
+
+    /* API keys: shown once, prefix, hash in wskeys */
+    ta_call(&r, &a, a.bootstrap_key, "POST", "{\"name\":\"ci\"}", "/workspaces/%s/api-keys", ws);
+    cr_assert_eq(r.status, 201, "%ld %s", r.status, r.body);
+    static const char *const key_created[] = {"id", "name", "prefix", "key", "created_at", NULL};
+    assert_members(r.json, key_created, "created api key");
+    char key[64], key_id[64];
+    snprintf(key, sizeof key, "%s", ta_str(&r, "key"));
+    snprintf(key_id, sizeof key_id, "%s", ta_str(&r, "id"));
+    cr_assert_eq(strlen(key), 4 + 43, "key %s", key);
+    cr_assert(strncmp(key, "jsk_", 4) == 0 && strspn(key + 4, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                                              "0123456789-_") == 43,
+              "key %s is not jsk_ + 43 base64url", key);
+    cr_assert(strncmp(ta_str(&r, "prefix"), key, 8) == 0 && strlen(ta_str(&r, "prefix")) == 8, "prefix %s",
+              ta_str(&r, "prefix"));
+    ts_resp_free(&r);
+    cr_assert_eq(sismember(&a, ws, key), 1, "wskeys lacks the new key's hash");
+
+    /* the key works for its workspace; a list shows it without the key */
+    ts_api_call(&r, &a, key, "GET", "/integrated-account", NULL);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    ta_call(&r, &a, a.bootstrap_key, "POST", "{\"name\":\"second\"}", "/workspaces/%s/api-keys", ws);
+    cr_assert_eq(r.status, 201);
+    char key2[64];
+    snprintf(key2, sizeof key2, "%s", ta_str(&r, "key"));
+    ts_resp_free(&r);
+    ta_call(&r, &a, a.bootstrap_key, "GET", NULL, "/workspaces/%s/api-keys?limit=1", ws);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    cr_assert_eq(json_array_size(json_object_get(r.json, "result")), 1, "%s", r.body);
+    cr_assert(json_is_string(json_object_get(r.json, "next_cursor")), "2 keys, limit 1: %s", r.body);
+    static const char *const key_listed[] = {"id", "name", "prefix", "created_at", "last_used_at", NULL};
+    assert_members(json_array_get(json_object_get(r.json, "result"), 0), key_listed, "listed api key");
+    cr_assert(!strstr(r.body, key + 8) && !strstr(r.body, key2 + 8), "a key list shows a key: %s", r.body);
+    ts_resp_free(&r);
+    ta_call(&r, &a, a.bootstrap_key, "GET", NULL, "/workspaces/00000000-0000-4000-8000-000000000000/api-keys");
+    TA_DEVIATION(r.status == 404, "GET api-keys of an unknown workspace: %ld %s (want 404)", r.status, r.body);
+    ts_resp_free(&r);
+
+    /* revoke: 401 at once, gone from wskeys, second delete 404 */
+    ta_call(&r, &a, a.bootstrap_key, "DELETE", NULL, "/workspaces/%s/api-keys/%s", ws, key_id);
+    cr_assert_eq(r.status, 204, "%ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    ts_api_call(&r, &a, key, "GET", "/integrated-account", NULL);
+    ta_expect_problem(&r, 401, NULL, "revoked key");
+    char hdr[128];
+    cr_assert(ts_resp_header(&r, "WWW-Authenticate", hdr, sizeof hdr), "401 without WWW-Authenticate");
+    ts_resp_free(&r);
+    cr_assert_eq(sismember(&a, ws, key), 0, "revoked key still in wskeys");
+    cr_assert_eq(sismember(&a, ws, key2), 1, "the other key left wskeys");
+    ta_call(&r, &a, a.bootstrap_key, "DELETE", NULL, "/workspaces/%s/api-keys/%s", ws, key_id);
+    ta_expect_problem(&r, 404, NULL, "second delete of a key");
+    ts_resp_free(&r);
+    ts_api_call(&r, &a, key2, "GET", "/integrated-account", NULL);
+    cr_assert_eq(r.status, 200, "the other key: %ld %s", r.status, r.body);
+    ts_resp_free(&r);
+
+    ta_stop(&a);
+}
+
+Test(api_crud, integrated_accounts, .timeout = 120)
+{
+    ts_api_t a;
+    ts_resp_t r;
+    char ws[64], key[64];
+    ta_start(&a, "crud_acct", NULL, ws, key, NULL);
+
+    const char *body = "{\"tenant_id\":\"cust-42\",\"site_url\":\"https://x.atlassian.net\",\"auth\":{\"type\":"
+                       "\"api_token\",\"email\":\"a@b.c\",\"api_token\":\"tok-1\"},\"context\":{\"plan\":\"gold\"}}";
+    ts_api_call(&r, &a, key, "POST", "/integrated-account", body);
+    cr_assert_eq(r.status, 201, "%ld %s", r.status, r.body);
+    static const char *const acct_members[] = {"id",      "tenant_id",  "site_url",   "auth_type", "status",
+                                               "context", "created_at", "updated_at", NULL};
+    assert_members(r.json, acct_members, "account");
+    cr_assert_str_eq(ta_str(&r, "tenant_id"), "cust-42");
+    cr_assert_str_eq(ta_str(&r, "site_url"), "https://x.atlassian.net");
+    cr_assert_str_eq(ta_str(&r, "auth_type"), "api_token");
+    cr_assert_str_eq(ta_str(&r, "status"), "active");
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(r.json, "context"), "plan")), "gold");
+    cr_assert(!strstr(r.body, "tok-1") && !strstr(r.body, "a@b.c"), "credentials returned: %s", r.body);
+    int64_t created = ta_time_ms(r.json, "created_at");
+    char acct[64], rkey[256];
+    snprintf(acct, sizeof acct, "%s", ta_str(&r, "id"));
+    ts_resp_free(&r);
+    snprintf(rkey, sizeof rkey, "%sacct:%s", a.redis_prefix, acct);
+    char *sealed1 = ts_redis("GET %s", rkey);
+    cr_assert(sealed1 && *sealed1, "acct key %s not published", rkey);
+
+    /* duplicate tenant_id in the same workspace: 409 */
+    ts_api_call(&r, &a, key, "POST", "/integrated-account", body);
+    ta_expect_problem(&r, 409, NULL, "duplicate tenant_id");
+    TA_DEVIATION(ta_str(&r, "field") && strcmp(ta_str(&r, "field"), "/tenant_id") == 0,
+                 "409 for a duplicate tenant_id without field /tenant_id: %s", r.body);
+    ts_resp_free(&r);
+    /* the same tenant_id in another workspace is fine */
+    char ws2[64], key2[64];
+    ts_api_workspace(&a, "other", ws2, key2);
+    ts_api_call(&r, &a, key2, "POST", "/integrated-account", body);
+    cr_assert_eq(r.status, 201, "same tenant_id in another workspace: %ld %s", r.status, r.body);
+    ts_resp_free(&r);
+
+    /* get */
+    ta_call(&r, &a, key, "GET", NULL, "/integrated-account/%s", acct);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    assert_members(r.json, acct_members, "fetched account");
+    cr_assert_str_eq(ta_str(&r, "id"), acct);
+    ts_resp_free(&r);
+
+    /* list with paging and the tenant_id filter */
+    json_t *want = json_array();
+    json_array_append_new(want, json_string(acct));
+    for (int i = 0; i < 6; i++) {
+        char tenant[32], id[64];
+        snprintf(tenant, sizeof tenant, "t%d", i);
+        ta_account(&a, key, tenant, id);
+        json_array_append_new(want, json_string(id));
+    }
+    int pages;
+    json_t *got = collect_pages(&a, key, "/integrated-account?limit=3", 3, &pages);
+    assert_same_ids(got, want);
+    cr_assert(pages >= 3, "7 accounts in %d pages of 3", pages);
+    json_decref(got);
+    json_decref(want);
+    ts_api_call(&r, &a, key, "GET", "/integrated-account?tenant_id=t3", NULL);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    cr_assert_eq(json_array_size(json_object_get(r.json, "result")), 1, "tenant filter: %s", r.body);
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(r.json, "result"), 0),
+                                                       "tenant_id")),
+                     "t3");
+    ts_resp_free(&r);
+
+    /* patch context and site_url; credentials unchanged */
+    ta_call(&r, &a, key, "PATCH", "{\"context\":{\"plan\":\"silver\"},\"site_url\":\"https://y.atlassian.net\"}",
+            "/integrated-account/%s", acct);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    assert_members(r.json, acct_members, "patched account");
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(r.json, "context"), "plan")), "silver");
+    cr_assert_str_eq(ta_str(&r, "site_url"), "https://y.atlassian.net");
+    cr_assert_str_eq(ta_str(&r, "tenant_id"), "cust-42");
+    cr_assert(ta_time_ms(r.json, "updated_at") >= created);
+    ts_resp_free(&r);
+    /* a new auth replaces the credentials and republishes a new blob */
+    ta_call(&r, &a, key, "PATCH", "{\"auth\":{\"type\":\"api_token\",\"email\":\"n@b.c\",\"api_token\":\"tok-2\"}}",
+            "/integrated-account/%s", acct);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    cr_assert(!strstr(r.body, "tok-2"), "credentials returned: %s", r.body);
+    ts_resp_free(&r);
+    char *sealed2 = ts_redis("GET %s", rkey);
+    cr_assert(sealed2 && strcmp(sealed1, sealed2) != 0, "acct key not republished after a new auth");
+    free(sealed1);
+    free(sealed2);
+    /* tenant_id onto another account's: 409, nothing changed */
+    ta_call(&r, &a, key, "PATCH", "{\"tenant_id\":\"t1\"}", "/integrated-account/%s", acct);
+    ta_expect_problem(&r, 409, NULL, "PATCH tenant_id to a taken one");
+    TA_DEVIATION(ta_str(&r, "field") && strcmp(ta_str(&r, "field"), "/tenant_id") == 0,
+                 "409 for PATCH to a taken tenant_id without field /tenant_id: %s", r.body);
+    ts_resp_free(&r);
+    ta_call(&r, &a, key, "PATCH", "{\"tenant_id\":\"cust-43\"}", "/integrated-account/%s", acct);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    cr_assert_str_eq(ta_str(&r, "tenant_id"), "cust-43");
+    ts_resp_free(&r);
+
+    /* delete cascades to its servers, rows and Redis keys */
+    char s1[64], t1[64], s2[64], t2[64], k1[256], k2[256];
+    ta_server(&a, key, acct, NULL, s1, t1);
+    ta_server(&a, key, acct, "{\"name\":\"two\",\"expires_at\":null}", s2, t2);
+    ta_srv_key(&a, t1, k1, sizeof k1);
+    ta_srv_key(&a, t2, k2, sizeof k2);
+    cr_assert(ta_redis_exists(k1) && ta_redis_exists(k2), "servers not published");
+    ta_call(&r, &a, key, "DELETE", NULL, "/integrated-account/%s", acct);
+    cr_assert_eq(r.status, 204, "%ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    ta_call(&r, &a, key, "GET", NULL, "/integrated-account/%s", acct);
+    ta_expect_problem(&r, 404, NULL, "GET deleted account");
+    ts_resp_free(&r);
+    ta_call(&r, &a, key, "GET", NULL, "/integrated-account/%s/mcp/%s", acct, s1);
+    ta_expect_problem(&r, 404, NULL, "GET server of deleted account");
+    ts_resp_free(&r);
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM mcp_servers WHERE account_id = '%s'", acct);
+    cr_assert_eq(ta_sql_long(&a, sql), 0, "server rows left after account delete");
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM integrated_accounts WHERE id = '%s'", acct);
+    cr_assert_eq(ta_sql_long(&a, sql), 0, "account row left");
+    cr_assert(!ta_redis_exists(k1) && !ta_redis_exists(k2), "srv keys left after account delete");
+    cr_assert(!ta_redis_exists(rkey), "acct key left after account delete");
+    ta_call(&r, &a, key, "DELETE", NULL, "/integrated-account/%s", acct);
+    ta_expect_problem(&r, 404, NULL, "second delete of an account");
+    ts_resp_free(&r);
+
+    ta_stop(&a);
+}
+
+/* The srv: key of token: exists, its JSON, and PEXPIRETIME (-1 = none). */
+static json_t *srv_record(const ts_api_t *a, const char *token, long long *pexpiretime)
+{
+    char k[256];
+    ta_srv_key(a, token, k, sizeof k);
+    char *v = ts_redis("GET %s", k);
+    cr_assert(v, "%s not published", k);
+    json_t *j = json_loads(v, 0, NULL);
+    cr_assert(json_is_object(j), "%s is not JSON: %s", k, v);
+    free(v);
+    char *t = ts_redis("PEXPIRETIME %s", k);
+    *pexpiretime = t ? atoll(t) : -2;
+    free(t);
+    return j;
+}
+
+Test(api_crud, mcp_servers, .timeout = 120)
+{
+    ts_api_t a;
+    ts_resp_t r;
+    char ws[64], key[64], acct[64], acct2[64], exp[48], exp2[48], body[1024];
+    ta_start(&a, "crud_srv", NULL, ws, key, acct);
+    ta_account(&a, key, "cust-2", acct2);
+
+    ta_iso_in(3600, exp, sizeof exp);
+    snprintf(body, sizeof body,
+             "{\"name\":\"support desk\",\"config\":{\"methods\":[\"read\",\"create_request\"],\"tags\":[\"itsm\"],"
+             "\"projects\":[\"ITSM\"],\"tool_exposure\":\"all\"},\"expires_at\":\"%s\",\"require_api_token_auth\":true}",
+             exp);
+    ta_call(&r, &a, key, "POST", body, "/integrated-account/%s/mcp", acct);
+    cr_assert_eq(r.status, 201, "%ld %s", r.status, r.body);
+    static const char *const created_members[] = {"id",         "account_id", "name",       "url",
+                                                  "config",     "expires_at", "require_api_token_auth",
+                                                  "created_at", "updated_at", NULL};
+    assert_members(r.json, created_members, "created server");
+    const char *url = ta_str(&r, "url");
+    char want_prefix[128];
+    snprintf(want_prefix, sizeof want_prefix, "%s/mcp/", a.worker_url);
+    cr_assert(url && strncmp(url, want_prefix, strlen(want_prefix)) == 0, "url %s does not start with %s", url,
+              want_prefix);
+    const char *token = url + strlen(want_prefix);
+    cr_assert(strlen(token) == 43 && strspn(token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                                   "0123456789-_") == 43,
+              "token %s is not 43 base64url chars", token);
+    char tok[64], srv[64];
+    snprintf(tok, sizeof tok, "%s", token);
+    snprintf(srv, sizeof srv, "%s", ta_str(&r, "id"));
+    cr_assert_str_eq(ta_str(&r, "account_id"), acct);
+    cr_assert_eq(json_is_true(json_object_get(r.json, "require_api_token_auth")), 1);
+    int64_t exp_ms = ta_time_ms(r.json, "expires_at");
+    int64_t want_ms = 0;
+    tu_parse_iso(exp, &want_ms);
+    cr_assert_eq(exp_ms, want_ms, "expires_at %s, sent %s", ta_str(&r, "expires_at"), exp);
+    json_t *methods = json_object_get(json_object_get(r.json, "config"), "methods");
+    cr_assert_eq(json_array_size(methods), 2, "config.methods: %s", r.body);
+    ts_resp_free(&r);
+
+    /* stored as a hash only; published with PXAT expires_at */
+    char hex[SECRET_HASH_HEX_LEN + 1], sql[256];
+    secret_hash_hex(tok, strlen(tok), hex);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM mcp_servers WHERE token_hash = '%s' AND id = '%s'", hex, srv);
+    cr_assert_eq(ta_sql_long(&a, sql), 1, "token hash not stored");
+    long long pxt;
+    json_t *rec = srv_record(&a, tok, &pxt);
+    cr_assert_eq(pxt, (long long)want_ms, "PEXPIRETIME %lld, expires_at %lld", pxt, (long long)want_ms);
+    cr_assert_str_eq(json_string_value(json_object_get(rec, "id")), srv);
+    cr_assert_str_eq(json_string_value(json_object_get(rec, "workspace_id")), ws);
+    cr_assert_str_eq(json_string_value(json_object_get(rec, "account_id")), acct);
+    cr_assert_str_eq(json_string_value(json_object_get(rec, "name")), "support desk");
+    cr_assert_eq(json_integer_value(json_object_get(rec, "expires_at_ms")), want_ms);
+    cr_assert(json_is_true(json_object_get(rec, "require_api_token_auth")));
+    TA_DEVIATION(json_is_integer(json_object_get(rec, "pub_ms")), "srv record without pub_ms");
+    cr_assert(json_is_object(json_object_get(rec, "config")));
+    json_decref(rec);
+
+    /* get: no url */
+    ta_call(&r, &a, key, "GET", NULL, "/integrated-account/%s/mcp/%s", acct, srv);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    static const char *const srv_members[] = {"id",         "account_id", "name",
+                                              "config",     "expires_at", "require_api_token_auth",
+                                              "created_at", "updated_at", NULL};
+    assert_members(r.json, srv_members, "fetched server");
+    cr_assert(!strstr(r.body, tok), "GET returns the token");
+    ts_resp_free(&r);
+    /* under another account of the same workspace: 404 */
+    ta_call(&r, &a, key, "GET", NULL, "/integrated-account/%s/mcp/%s", acct2, srv);
+    ta_expect_problem(&r, 404, NULL, "server under the wrong account");
+    ts_resp_free(&r);
+
+    /* patch: expires_at null -> no TTL */
+    ta_call(&r, &a, key, "PATCH", "{\"expires_at\":null}", "/integrated-account/%s/mcp/%s", acct, srv);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    assert_members(r.json, srv_members, "patched server");
+    cr_assert(json_is_null(json_object_get(r.json, "expires_at")), "%s", r.body);
+    ts_resp_free(&r);
+    rec = srv_record(&a, tok, &pxt);
+    cr_assert_eq(pxt, -1, "PEXPIRETIME after expires_at null: %lld", pxt);
+    cr_assert(json_is_null(json_object_get(rec, "expires_at_ms")), "expires_at_ms not null");
+    json_decref(rec);
+    /* patch: a new expiry, config and name -> republished */
+    ta_iso_in(7200, exp2, sizeof exp2);
+    snprintf(body, sizeof body,
+             "{\"name\":\"renamed\",\"config\":{\"methods\":[\"write\"],\"tool_exposure\":\"discovery\"},"
+             "\"expires_at\":\"%s\",\"require_api_token_auth\":false}",
+             exp2);
+    ta_call(&r, &a, key, "PATCH", body, "/integrated-account/%s/mcp/%s", acct, srv);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    cr_assert_str_eq(ta_str(&r, "name"), "renamed");
+    cr_assert(json_is_false(json_object_get(r.json, "require_api_token_auth")));
+    ts_resp_free(&r);
+    tu_parse_iso(exp2, &want_ms);
+    rec = srv_record(&a, tok, &pxt);
+    cr_assert_eq(pxt, (long long)want_ms, "PEXPIRETIME %lld after PATCH, expires_at %lld", pxt, (long long)want_ms);
+    cr_assert_str_eq(json_string_value(json_object_get(rec, "name")), "renamed");
+    json_t *cfg = json_object_get(rec, "config");
+    cr_assert_str_eq(json_string_value(json_array_get(json_object_get(cfg, "methods"), 0)), "write",
+                     "config not republished");
+    cr_assert_str_eq(json_string_value(json_object_get(cfg, "tool_exposure")), "discovery");
+    cr_assert(json_is_false(json_object_get(rec, "require_api_token_auth")));
+    json_decref(rec);
+    /* patch of one member keeps the others */
+    ta_call(&r, &a, key, "PATCH", "{\"name\":\"again\"}", "/integrated-account/%s/mcp/%s", acct, srv);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    cr_assert_eq(ta_time_ms(r.json, "expires_at"), want_ms);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(r.json, "config"), "tool_exposure")),
+                     "discovery");
+    ts_resp_free(&r);
+
+    /* list with paging: 5 servers on acct in pages of 2; none on acct2 */
+    json_t *want = json_array();
+    json_array_append_new(want, json_string(srv));
+    for (int i = 0; i < 4; i++) {
+        char id[64];
+        ta_server(&a, key, acct, NULL, id, NULL);
+        json_array_append_new(want, json_string(id));
+    }
+    int pages;
+    char path[256];
+    snprintf(path, sizeof path, "/integrated-account/%s/mcp?limit=2", acct);
+    json_t *got = collect_pages(&a, key, path, 2, &pages);
+    assert_same_ids(got, want);
+    cr_assert_eq(pages, 3, "5 servers in %d pages of 2", pages);
+    json_decref(got);
+    json_decref(want);
+    ta_call(&r, &a, key, "GET", NULL, "/integrated-account/%s/mcp", acct2);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    cr_assert_eq(json_array_size(json_object_get(r.json, "result")), 0, "%s", r.body);
+    cr_assert(!strstr(r.body, "\"url\""), "list shows urls: %s", r.body);
+    ts_resp_free(&r);
+
+    /* delete: row and key gone */
+    char k[256];
+    ta_srv_key(&a, tok, k, sizeof k);
+    ta_call(&r, &a, key, "DELETE", NULL, "/integrated-account/%s/mcp/%s", acct, srv);
+    cr_assert_eq(r.status, 204, "%ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM mcp_servers WHERE id = '%s'", srv);
+    cr_assert_eq(ta_sql_long(&a, sql), 0, "server row left after delete");
+    cr_assert(!ta_redis_exists(k), "srv key left after delete");
+    ta_call(&r, &a, key, "GET", NULL, "/integrated-account/%s/mcp/%s", acct, srv);
+    ta_expect_problem(&r, 404, NULL, "GET deleted server");
+    ts_resp_free(&r);
+    ta_call(&r, &a, key, "DELETE", NULL, "/integrated-account/%s/mcp/%s", acct, srv);
+    ta_expect_problem(&r, 404, NULL, "second delete of a server");
+    ts_resp_free(&r);
+
+    ta_stop(&a);
+}
+
+static int run_migrate(ts_api_t *a, const char *name)
+{
+    const char *env[TS_MAX_ENV + 1];
+    static const char *const args[] = {"migrate", NULL};
+    ts_proc_t p;
+    ts_spawn(&p, name, "jsmcp-api", args, ts_api_env(a, env, TS_MAX_ENV + 1), 0);
+    return ta_wait_exit(&p, 30000);
+}
+
+Test(api_crud, migrate_twice_is_a_noop, .timeout = 120)
+{
+    ts_api_t a;
+    ts_api_start(&a, "crud_migrate", NULL);
+    long before = ta_sql_long(&a, "SELECT count(*) FROM schema_migrations");
+    cr_assert(before >= 1, "schema_migrations has %ld rows after start", before);
+    char *counts = ta_db_counts(&a);
+    cr_assert_eq(run_migrate(&a, "crud_migrate_1"), 0, "jsmcp-api migrate (1) failed");
+    cr_assert_eq(run_migrate(&a, "crud_migrate_2"), 0, "jsmcp-api migrate (2) failed");
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM schema_migrations"), before);
+    char *after = ta_db_counts(&a);
+    cr_assert_str_eq(after, counts, "migrate changed rows");
+    free(counts);
+    free(after);
+    /* the API still works on the migrated database */
+    char ws[64], key[64], acct[64];
+    ts_api_workspace(&a, "acme", ws, key);
+    ta_account(&a, key, "c", acct);
+    ta_stop(&a);
+}

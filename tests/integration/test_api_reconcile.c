@@ -1,0 +1,264 @@
+/* Reconcile: PostgreSQL is the source of truth and Redis its projection.
+ * A flushed prefix is republished with the same content; a srv: key that
+ * PostgreSQL does not have is removed once it is older than 10 s. And when
+ * Redis is unreachable, writes answer 503 and leave no row. */
+#include "test_api_common.h"
+
+/* The published keys under the prefix, sorted, one per line; caller frees. */
+static char *key_list(const ts_api_t *a)
+{
+    char *s = ts_redis("KEYS %s*", a->redis_prefix);
+    json_t *arr = json_array();
+    for (char *line = s ? strtok(s, "\n") : NULL; line; line = strtok(NULL, "\n"))
+        json_array_append_new(arr, json_string(line));
+    free(s);
+    /* insertion sort: a handful of keys */
+    for (size_t i = 1; i < json_array_size(arr); i++)
+        for (size_t j = i; j > 0 && strcmp(json_string_value(json_array_get(arr, j - 1)),
+                                           json_string_value(json_array_get(arr, j))) > 0;
+             j--) {
+            json_t *t = json_incref(json_array_get(arr, j));
+            json_array_set(arr, j, json_array_get(arr, j - 1));
+            json_array_set_new(arr, j - 1, t);
+        }
+    char *out = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    return out;
+}
+
+/* A comparable view of one key: srv JSON without pub_ms plus PEXPIRETIME,
+ * acct opened with the master key (the nonce differs on each seal), wskeys
+ * members sorted. Caller frees. */
+static char *key_view(const ts_api_t *a, secret_keyring_t *kr, const char *key)
+{
+    const char *rest = key + strlen(a->redis_prefix);
+    char *out = NULL;
+    if (strncmp(rest, "srv:", 4) == 0) {
+        char *v = ts_redis("GET %s", key), *pxt = ts_redis("PEXPIRETIME %s", key);
+        json_t *j = v ? json_loads(v, 0, NULL) : NULL;
+        cr_assert(j, "%s is not JSON: %s", key, v ? v : "(nil)");
+        json_object_del(j, "pub_ms");
+        char *d = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+        cr_assert(asprintf(&out, "%s pexpiretime=%s", d, pxt ? pxt : "?") > 0);
+        free(d);
+        json_decref(j);
+        free(v);
+        free(pxt);
+    } else if (strncmp(rest, "acct:", 5) == 0) {
+        char *v = ts_redis("GET %s", key), ad[128];
+        size_t n;
+        snprintf(ad, sizeof ad, "%s", rest);
+        char *pt = v ? secret_open(kr, ad, v, &n, NULL, 0) : NULL;
+        cr_assert(pt, "%s does not open with the master key and ad %s", key, ad);
+        json_t *j = json_loads(pt, 0, NULL);
+        cr_assert(j, "%s opens to non-JSON", key);
+        out = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(j);
+        free(pt);
+        free(v);
+    } else if (strncmp(rest, "wskeys:", 7) == 0) {
+        char *v = ts_redis("SORT %s ALPHA", key);
+        out = v ? v : strdup("");
+    } else {
+        cr_assert_fail("unexpected key %s under the prefix", key);
+    }
+    return out;
+}
+
+/* key list + every key's view, as one string. */
+static char *published(const ts_api_t *a, secret_keyring_t *kr)
+{
+    char *keys = key_list(a), *out = strdup(keys);
+    json_t *arr = json_loads(keys, 0, NULL);
+    size_t i;
+    json_t *k;
+    json_array_foreach(arr, i, k)
+    {
+        char *v = key_view(a, kr, json_string_value(k)), *n = NULL;
+        cr_assert(asprintf(&n, "%s\n%s", out, v) > 0);
+        free(out);
+        free(v);
+        out = n;
+    }
+    json_decref(arr);
+    free(keys);
+    return out;
+}
+
+Test(api_reconcile, flushed_prefix_is_republished, .timeout = 120)
+{
+    ts_api_t a;
+    ts_resp_t r;
+    char ws[64], key[64], ws2[64], key2[64], acct[64], acct2[64], id[64], body[256], exp[48], err[128];
+    static const char *const env[] = {"JSMCP_RECONCILE_INTERVAL_MS=300", NULL};
+    ts_api_start(&a, "reconcile", env);
+    secret_keyring_t *kr = secret_keyring_parse(a.master_keys, err, sizeof err);
+    cr_assert(kr, "%s", err);
+
+    ts_api_workspace(&a, "alpha", ws, key);
+    ts_api_workspace(&a, "beta", ws2, key2);
+    ta_call(&r, &a, a.bootstrap_key, "POST", "{\"name\":\"second\"}", "/workspaces/%s/api-keys", ws);
+    cr_assert_eq(r.status, 201);
+    ts_resp_free(&r);
+    ta_account(&a, key, "c1", acct);
+    ta_account(&a, key2, "c2", acct2);
+    ta_iso_in(3600, exp, sizeof exp);
+    snprintf(body, sizeof body,
+             "{\"name\":\"a\",\"expires_at\":\"%s\",\"config\":{\"methods\":[\"read\"],\"tags\":[\"itsm\"]}}", exp);
+    ta_server(&a, key, acct, body, id, NULL);
+    ta_server(&a, key, acct, "{\"name\":\"b\",\"require_api_token_auth\":true}", id, NULL);
+    ta_server(&a, key2, acct2, NULL, id, NULL);
+
+    char *before = published(&a, kr);
+    /* 3 srv + 2 acct + 2 wskeys */
+    cr_assert_eq(ta_redis_count(&a), 7, "published keys: %s", before);
+
+    char *keys = ts_redis("KEYS %s*", a.redis_prefix);
+    for (char *line = strtok(keys, "\n"); line; line = strtok(NULL, "\n"))
+        free(ts_redis("DEL %s", line));
+    free(keys);
+    cr_assert_eq(ta_redis_count(&a), 0);
+
+    char *after = NULL;
+    for (int i = 0; i < 150; i++) { /* up to 15 s for a 300 ms interval */
+        ta_sleep_ms(100);
+        if (ta_redis_count(&a) < 7)
+            continue;
+        after = published(&a, kr);
+        if (strcmp(after, before) == 0)
+            break;
+        free(after);
+        after = NULL;
+    }
+    cr_assert(after, "reconcile did not restore the prefix within 15 s; before:\n%s\nnow:\n%s", before,
+              published(&a, kr));
+    free(after);
+    free(before);
+    cr_assert(ts_log_count(&a.proc, "reconcile") > 0, "no reconcile log line");
+    secret_keyring_free(kr);
+    ta_stop(&a);
+}
+
+Test(api_reconcile, orphan_srv_key_is_removed, .timeout = 120)
+{
+    ts_api_t a;
+    char ws[64], key[64], acct[64], id[64], tok[64], live[256], old_orphan[256], new_orphan[256], v[512];
+    static const char *const env[] = {"JSMCP_RECONCILE_INTERVAL_MS=300", NULL};
+    ta_start(&a, "reconcile_orphan", env, ws, key, acct);
+    ta_server(&a, key, acct, NULL, id, tok);
+    ta_srv_key(&a, tok, live, sizeof live);
+
+    /* two records PostgreSQL does not have: one published a minute ago,
+     * one just now (an in-flight create must survive) */
+    ta_srv_key(&a, "orphan-old", old_orphan, sizeof old_orphan);
+    ta_srv_key(&a, "orphan-new", new_orphan, sizeof new_orphan);
+    long long now = (long long)tu_now_ms();
+    snprintf(v, sizeof v,
+             "{\"id\":\"00000000-0000-4000-8000-000000000001\",\"workspace_id\":\"%s\",\"account_id\":\"%s\","
+             "\"name\":\"ghost\",\"config\":{},\"expires_at_ms\":null,\"require_api_token_auth\":false,"
+             "\"pub_ms\":%lld}",
+             ws, acct, now - 60000);
+    free(ts_redis("SET %s %s", old_orphan, v));
+    snprintf(v, sizeof v,
+             "{\"id\":\"00000000-0000-4000-8000-000000000002\",\"workspace_id\":\"%s\",\"account_id\":\"%s\","
+             "\"name\":\"fresh\",\"config\":{},\"expires_at_ms\":null,\"require_api_token_auth\":false,"
+             "\"pub_ms\":%lld}",
+             ws, acct, now);
+    free(ts_redis("SET %s %s", new_orphan, v));
+
+    /* a few reconcile passes later the fresh one is still there */
+    ta_sleep_ms(2000);
+    if ((long long)tu_now_ms() - now < 8000)
+        cr_assert(ta_redis_exists(new_orphan), "a srv key published %lld ms ago was removed",
+                  (long long)tu_now_ms() - now);
+    /* both go once older than the grace period (10 s after being published
+     * or first seen, plus a few passes) */
+    int gone = 0;
+    for (int i = 0; i < 250 && !gone; i++) { /* up to 25 s */
+        ta_sleep_ms(100);
+        gone = !ta_redis_exists(old_orphan) && !ta_redis_exists(new_orphan);
+    }
+    cr_assert(!ta_redis_exists(old_orphan), "orphan srv key published a minute ago still there after 27 s");
+    cr_assert(!ta_redis_exists(new_orphan), "orphan srv key still there after 27 s");
+    cr_assert(ta_redis_exists(live), "the live server's key was removed");
+    ta_stop(&a);
+}
+
+Test(api_reconcile, redis_down_gives_503_and_no_row, .timeout = 120)
+{
+    ts_api_t a;
+    ts_resp_t r;
+    char ws[64], key[64], acct[64], srv[64];
+    ta_start(&a, "redis_up", NULL, ws, key, acct);
+    ta_server(&a, key, acct, NULL, srv, NULL);
+
+    /* a second API on the same database with Redis on a closed port */
+    const char *base[TS_MAX_ENV + 1], *env[TS_MAX_ENV + 3];
+    char redis_url[64], listen[64];
+    int port = ts_free_port();
+    snprintf(redis_url, sizeof redis_url, "JSMCP_REDIS_URL=redis://127.0.0.1:%d/0", ts_free_port());
+    snprintf(listen, sizeof listen, "JSMCP_API_LISTEN=127.0.0.1:%d", port);
+    ts_api_env(&a, base, TS_MAX_ENV + 1);
+    size_t n = 0;
+    for (size_t i = 0; base[i]; i++)
+        if (strncmp(base[i], "JSMCP_REDIS_URL=", 16) != 0 && strncmp(base[i], "JSMCP_API_LISTEN=", 17) != 0)
+            env[n++] = base[i];
+    env[n++] = redis_url;
+    env[n++] = listen;
+    env[n] = NULL;
+    ts_api_t b = a; /* same keys and database, other process and port */
+    ts_spawn(&b.proc, "redis_down", "jsmcp-api", NULL, env, port);
+    snprintf(b.url, sizeof b.url, "http://127.0.0.1:%d", port);
+
+    char url[128];
+    snprintf(url, sizeof url, "%s/readyz", b.url);
+    ts_http(&r, "GET", url, NULL, NULL, 0);
+    ta_expect_problem(&r, 503, NULL, "readyz with Redis down");
+    ts_resp_free(&r);
+
+    char *rows = ta_db_counts(&a);
+    char *srv_row = ts_sql(a.db_url, "SELECT string_agg(t::text, '|' ORDER BY t.id) FROM mcp_servers t");
+    char *acct_row = ts_sql(a.db_url, "SELECT string_agg(t::text, '|' ORDER BY t.id) FROM integrated_accounts t");
+    static const struct {
+        const char *method, *fmt, *body;
+        char role;
+    } writes[] = {
+        {"POST", "/integrated-account/%s/mcp", "{\"name\":\"n\"}", 'W'},
+        {"POST", "/integrated-account",
+         "{\"tenant_id\":\"c2\",\"site_url\":\"" TA_SITE "\",\"auth\":{\"type\":\"api_token\",\"email\":\"a@b.c\","
+         "\"api_token\":\"t\"}}",
+         'W'},
+        {"PATCH", "/integrated-account/%s/mcp/%s", "{\"name\":\"renamed\"}", 'W'},
+        {"DELETE", "/integrated-account/%s/mcp/%s", NULL, 'W'},
+        {"PATCH", "/integrated-account/%s", "{\"auth\":{\"type\":\"api_token\",\"email\":\"x@b.c\",\"api_token\":"
+                                            "\"t2\"}}",
+         'W'},
+        {"DELETE", "/integrated-account/%s", NULL, 'W'},
+        {"POST", "/workspaces/%s/api-keys", "{\"name\":\"k\"}", 'B'},
+    };
+    for (size_t i = 0; i < sizeof writes / sizeof writes[0]; i++) {
+        char what[160];
+        if (writes[i].role == 'B')
+            ta_call(&r, &b, a.bootstrap_key, writes[i].method, writes[i].body, writes[i].fmt, ws);
+        else
+            ta_call(&r, &b, key, writes[i].method, writes[i].body, writes[i].fmt, acct, srv);
+        snprintf(what, sizeof what, "%s %s with Redis down", writes[i].method, writes[i].fmt);
+        ta_expect_problem(&r, 503, NULL, what);
+        ts_resp_free(&r);
+    }
+    char *rows2 = ta_db_counts(&a);
+    char *srv_row2 = ts_sql(a.db_url, "SELECT string_agg(t::text, '|' ORDER BY t.id) FROM mcp_servers t");
+    char *acct_row2 = ts_sql(a.db_url, "SELECT string_agg(t::text, '|' ORDER BY t.id) FROM integrated_accounts t");
+    cr_expect_str_eq(rows2, rows, "rows written while Redis was down");
+    cr_expect_str_eq(srv_row2, srv_row, "server row changed while Redis was down");
+    cr_expect_str_eq(acct_row2, acct_row, "account row changed while Redis was down");
+    free(rows);
+    free(rows2);
+    free(srv_row);
+    free(srv_row2);
+    free(acct_row);
+    free(acct_row2);
+
+    cr_assert_eq(ts_stop(&b.proc), 0, "second jsmcp-api exit status, log %s", b.proc.log);
+    ta_stop(&a);
+}
