@@ -7,10 +7,12 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 export JSMCP_BIN_DIR=${JSMCP_BIN_DIR:-$ROOT/build/san}
-export JSMCP_TEST_ARTIFACTS=$ROOT/tests/artifacts
+# One artifacts dir per build dir, so parallel runs do not clear each other's.
+export JSMCP_TEST_ARTIFACTS=${JSMCP_TEST_ARTIFACTS:-$ROOT/tests/artifacts/$(basename "$JSMCP_BIN_DIR")}
 export JSMCP_REFERENCE_DIR=${JSMCP_REFERENCE_DIR:-$ROOT/../shared/reference}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+rm -rf "$JSMCP_TEST_ARTIFACTS"
 mkdir -p "$JSMCP_TEST_ARTIFACTS"
 # shellcheck source=support/services.sh
 . tests/support/services.sh
@@ -22,7 +24,9 @@ run_one() { # name cmd...
   local name=$1; shift
   [ -n "${TEST_FILTER:-}" ] && [[ $name != *"$TEST_FILTER"* ]] && return 0
   local log="$JSMCP_TEST_ARTIFACTS/$(echo "$name" | tr '/' '_').log" t0=$SECONDS
-  if "$@" >"$log" 2>&1; then
+  # Criterion runs each test in a child whose sanitizer report comes after
+  # the test counted as passed: a report anywhere in the log fails the suite.
+  if "$@" >"$log" 2>&1 && ! grep -qE "ERROR: (LeakSanitizer|AddressSanitizer)|runtime error:" "$log"; then
     passed=$((passed + 1)); echo "PASS $name ($((SECONDS - t0))s)"
   else
     failed=$((failed + 1)); failed_names+=("$name"); echo "FAIL $name ($((SECONDS - t0))s), log: $log"
@@ -40,6 +44,13 @@ if [ -f tests/node/package.json ]; then
     [ -f "$t" ] || continue
     run_one "node/$(basename "$t")" node --test --test-concurrency=1 "$t"
   done
+fi
+# The binaries the tests spawned log into artifacts too: any sanitizer
+# report there (a leak at exit, a UBSan finding) fails the run.
+reports=$(grep -lE "ERROR: (LeakSanitizer|AddressSanitizer)|runtime error:" "$JSMCP_TEST_ARTIFACTS"/*.log 2>/dev/null || true)
+if [ -n "$reports" ]; then
+  failed=$((failed + 1)); failed_names+=("sanitizer-reports")
+  echo "FAIL sanitizer reports in process logs:"; echo "$reports" | sed 's/^/    /'
 fi
 echo
 [ ${#failed_names[@]} -gt 0 ] && echo "failed: ${failed_names[*]}"
