@@ -1,0 +1,166 @@
+/* sb: the sandbox server's shared types: the loop-owned root (sb_t), the
+ * per-request call context handed to every endpoint handler (sb_call_t),
+ * the route table row (sb_route_t) and the response helpers every family
+ * uses (platform errorMessages/errors, servicedeskapi errorMessage/
+ * i18nErrorMessage, gateway code/message), implemented in sb_http.c.
+ *
+ * Request pipeline (sb_http.c, sb_dispatch): faults (latency, 5xx, reset,
+ * stall, forced 429) -> authentication for the URL root (Basic on /rest,
+ * Bearer on /ex/jira/{cloudId}/rest) -> burst and per-issue rate limits ->
+ * X-ExperimentalApi check -> handler. A handler finishes the request exactly
+ * once through one of the sb_* response helpers or httpd_respond().
+ */
+#ifndef JSMCP_SB_H
+#define JSMCP_SB_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "httpd.h"
+#include "metrics.h"
+#include "router.h"
+#include "sb_data.h"
+
+typedef struct sb_limits_s sb_limits_t;
+typedef struct sb_oauth_s sb_oauth_t;
+typedef struct sb_faults_s sb_faults_t;
+typedef struct sb_reqlog_s sb_reqlog_t;
+typedef struct sb_jql_s sb_jql_t;
+struct sb_bucket_s;
+
+typedef struct sb_config_s {
+    char host[64];
+    int port;
+    uint64_t seed;
+    char email[128];
+    char api_token[128];
+    char cloud_id[64];
+    char site_name[64];
+    int64_t anchor_ms;          /* 0 = startup time (rounded down to the hour) */
+    /* rate limits (sb_limits) */
+    int rate_enabled;
+    double rate_scale;          /* multiplies Atlassian's per-second figures */
+    int issue_writes_2s, issue_writes_30s;
+    /* OAuth (sb_oauth) */
+    char oauth_client_id[128];
+    char oauth_client_secret[128];
+    int access_ttl_s;
+    int refresh_leeway_s;
+    /* faults at startup (sb_faults); the control endpoint changes them later */
+    unsigned latency_ms, jitter_ms, stall_ms;
+    double error_rate, reset_rate, stall_rate, r429_rate;
+    int error_status;
+} sb_config_t;
+
+typedef struct sb_s {
+    uv_loop_t *loop;
+    sb_config_t cfg;
+    sb_data_t *data;
+    sb_jql_t **queue_jql;       /* parsed queue JQL, index = data->queues index */
+    router_t *router;
+    httpd_t *httpd;
+    metrics_t *metrics;
+    sb_limits_t *limits;
+    sb_oauth_t *oauth;
+    sb_faults_t *faults;
+    sb_reqlog_t *reqlog;
+    int64_t clock_offset_ms;    /* fake clock: POST /__sandbox/clock */
+    void *delayed;              /* sb_http: requests waiting on injected latency */
+    void **route_refs;          /* router user data, freed at exit */
+    int nroute_refs, route_refs_cap;
+    uint64_t nrequests, n429, nauth_fail, ntoken_requests, ntoken_by_grant[2];
+} sb_t;
+
+enum sb_family { SB_FAM_PLATFORM, SB_FAM_JSM, SB_FAM_PLAIN };
+enum sb_route_flags {
+    SB_R_EXPERIMENTAL = 1,  /* 412 without X-ExperimentalApi: opt-in */
+    SB_R_NOAUTH = 2,        /* no credentials needed */
+    SB_R_ISSUE_WRITE = 4,   /* per-issue write limiter on param "key" */
+    SB_R_SITE_ONLY = 8,     /* not served under /ex/jira/{cloudId} */
+    SB_R_NOLIMIT = 16,      /* no burst limiter (control endpoint, OAuth) */
+};
+
+typedef struct sb_call_s sb_call_t;
+typedef void (*sb_handler_fn)(sb_call_t *c);
+
+typedef struct sb_route_s {
+    const char *method;
+    const char *pattern;   /* router pattern below the root, e.g. "/rest/api/3/issue/:key" */
+    sb_handler_fn fn;
+    int family;
+    int flags;
+    int rps;               /* Atlassian burst limit; 0 = by method */
+} sb_route_t;
+
+struct sb_call_s {
+    sb_t *sb;
+    httpd_req_t *req;
+    const sb_route_t *route;
+    router_params_t params;
+    int gateway;           /* came in under /ex/jira/{cloudId} */
+    int user;              /* caller's user index */
+    struct sb_bucket_s *bucket; /* the route's burst bucket */
+    char base[256];        /* http://host[:port][/ex/jira/<cloudId>] */
+};
+
+/* Registers routes for the site root and (unless SB_R_SITE_ONLY) the gateway root. */
+void sb_routes_register(sb_t *sb, const sb_route_t *routes, int n);
+void sb_routes_platform(sb_t *sb);
+void sb_routes_jsm(sb_t *sb);
+void sb_routes_control(sb_t *sb);
+/* The httpd handler: dispatches through sb->router (ud = sb). */
+void sb_dispatch(httpd_req_t *req, void *ud);
+void sb_on_complete(httpd_req_t *req, int status, void *ud);
+/* Finishes delayed requests at shutdown. */
+void sb_http_shutdown(sb_t *sb);
+/* Frees what sb_routes_register allocated. */
+void sb_routes_free(sb_t *sb);
+
+int64_t sb_now(const sb_t *sb);
+const char *sb_param(const sb_call_t *c, const char *name);
+/* Query parameter into out; -1 when absent or too long. */
+int sb_query(const sb_call_t *c, const char *name, char *out, size_t outsz);
+/* Integer query parameter: dflt when absent; -1 and *bad = 1 when malformed. */
+long sb_query_long(const sb_call_t *c, const char *name, long dflt, int *bad);
+int sb_query_bool(const sb_call_t *c, const char *name, int dflt);
+/* Parses the JSON body (depth/size limited); on failure answers 400 in the
+ * route's family and returns NULL. */
+json_t *sb_body_json(sb_call_t *c);
+
+/* ---- responses ---- */
+void sb_json(sb_call_t *c, int status, json_t *v); /* steals v */
+void sb_no_content(sb_call_t *c);
+void sb_err_platform(sb_call_t *c, int status, const char *msg);
+void sb_err_platform_field(sb_call_t *c, int status, const char *field, const char *msg);
+void sb_err_jsm(sb_call_t *c, int status, const char *msg, const char *i18n_key);
+void sb_err_gateway(httpd_req_t *req, int status, const char *msg);
+/* 404 for a missing issue in the route's family. */
+void sb_err_issue_missing(sb_call_t *c);
+/* Atlassian's 429: headers + body. reason e.g. "jira-burst-based". */
+void sb_respond_429(httpd_req_t *req, int limit, int retry_after_s, const char *reason, int with_retry_after,
+                    int64_t now_ms);
+
+/* ---- DTO helpers ---- */
+void sb_fmt_jira_time(int64_t ms, char *out, size_t outsz);   /* 2021-01-17T12:34:00.000+0000 */
+json_t *sb_date_dto(int64_t ms);
+json_t *sb_duration_dto(int64_t ms);
+json_t *sb_user_json(const sb_call_t *c, int user);            /* platform UserDetails; null for -1 */
+json_t *sb_user_dto(const sb_call_t *c, int user);             /* servicedeskapi UserDTO */
+json_t *sb_avatar_urls(const sb_call_t *c, int user);
+/* Platform page: startAt/maxResults parsed with default and maximum. */
+void sb_platform_paging(const sb_call_t *c, long dflt, long max, long *start, long *limit);
+/* JSM page: start/limit parsed; limit clamped to max. */
+void sb_jsm_paging(const sb_call_t *c, long dflt, long max, long *start, long *limit);
+/* Builds the JSM paged DTO around values (stolen); total = items available. */
+json_t *sb_jsm_page(const sb_call_t *c, json_t *values, long start, long limit, long total);
+
+/* Queue JQL compiled at startup/reset. */
+const sb_jql_t *sb_queue_jql(const sb_t *sb, const sb_queue_t *q);
+void sb_queues_compile(sb_t *sb);
+void sb_queues_free(sb_t *sb);
+/* Rebuilds the data set from the seed (control endpoint reset). */
+void sb_reset_data(sb_t *sb);
+
+#endif

@@ -1,0 +1,651 @@
+/* sb_http: the request pipeline shared by every sandbox endpoint (see sb.h)
+ * and the response/DTO helpers of the three API families. */
+#include "sb.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <sodium.h>
+
+#include "buf.h"
+#include "ju.h"
+#include "log.h"
+#include "resp.h"
+#include "sb_faults.h"
+#include "sb_jql.h"
+#include "sb_limits.h"
+#include "sb_oauth.h"
+#include "tu.h"
+
+#define GATEWAY_PREFIX "/ex/jira/:cloudId"
+
+/* Router user data: one per route and root; both roots share the bucket. */
+typedef struct sb_rt_s {
+    sb_t *sb;
+    const sb_route_t *def;
+    sb_bucket_t *bucket;
+    int gateway;
+    int owns_bucket;
+} sb_rt_t;
+
+/* A request held back by injected latency or a stall. Freed in close_cb. */
+typedef struct delayed_s {
+    uv_timer_t timer;
+    sb_call_t call;
+    int stall;
+    struct delayed_s *next, *prev;
+} delayed_t;
+
+static void run_call(sb_call_t *c);
+
+int64_t sb_now(const sb_t *sb)
+{
+    return tu_now_ms() + sb->clock_offset_ms;
+}
+
+/* ---- registration ---- */
+static void keep_ref(sb_t *sb, void *p)
+{
+    if (sb->nroute_refs == sb->route_refs_cap) {
+        sb->route_refs_cap = sb->route_refs_cap ? sb->route_refs_cap * 2 : 64;
+        sb->route_refs = mem_realloc(sb->route_refs, (size_t)sb->route_refs_cap * sizeof(void *));
+    }
+    sb->route_refs[sb->nroute_refs++] = p;
+}
+
+static void route_entry(httpd_req_t *req, const router_params_t *params, void *ud);
+
+void sb_routes_register(sb_t *sb, const sb_route_t *routes, int n)
+{
+    for (int i = 0; i < n; i++) {
+        sb_bucket_t *bucket = mem_calloc(1, sizeof *bucket);
+        for (int g = 0; g < 2; g++) {
+            if (g && (routes[i].flags & SB_R_SITE_ONLY))
+                continue;
+            sb_rt_t *rt = mem_calloc(1, sizeof *rt);
+            rt->sb = sb;
+            rt->def = &routes[i];
+            rt->bucket = bucket;
+            rt->owns_bucket = !g;
+            rt->gateway = g;
+            keep_ref(sb, rt);
+            char pat[512];
+            snprintf(pat, sizeof pat, "%s%s", g ? GATEWAY_PREFIX : "", routes[i].pattern);
+            router_add(sb->router, routes[i].method, pat, route_entry, rt);
+        }
+    }
+}
+
+void sb_routes_free(sb_t *sb)
+{
+    for (int i = 0; i < sb->nroute_refs; i++) {
+        sb_rt_t *rt = sb->route_refs[i];
+        if (rt->owns_bucket)
+            free(rt->bucket);
+        free(rt);
+    }
+    free(sb->route_refs);
+    sb->route_refs = NULL;
+    sb->nroute_refs = 0;
+}
+
+/* ---- helpers ---- */
+const char *sb_param(const sb_call_t *c, const char *name)
+{
+    return router_param(&c->params, name);
+}
+
+int sb_query(const sb_call_t *c, const char *name, char *out, size_t outsz)
+{
+    int n = httpd_query_param(c->req, name, out, outsz);
+    if (n < 0) {
+        if (outsz)
+            out[0] = 0;
+        return -1;
+    }
+    return n;
+}
+
+long sb_query_long(const sb_call_t *c, const char *name, long dflt, int *bad)
+{
+    char v[32], *end;
+    if (httpd_query_param(c->req, name, v, sizeof v) < 0 || !v[0])
+        return dflt;
+    long x = strtol(v, &end, 10);
+    if (*end) {
+        if (bad)
+            *bad = 1;
+        return -1;
+    }
+    return x;
+}
+
+int sb_query_bool(const sb_call_t *c, const char *name, int dflt)
+{
+    char v[16];
+    if (httpd_query_param(c->req, name, v, sizeof v) < 0)
+        return dflt;
+    return strcasecmp(v, "true") == 0 || strcmp(v, "1") == 0;
+}
+
+json_t *sb_body_json(sb_call_t *c)
+{
+    size_t len;
+    const char *body = httpd_req_body(c->req, &len);
+    char err[200];
+    json_t *v = ju_parse(body ? body : "", len, JU_MAX_DEPTH_DEFAULT, err, sizeof err);
+    if (v)
+        return v;
+    if (c->route->family == SB_FAM_JSM)
+        sb_err_jsm(c, 400, "Invalid request payload. Refer to the REST API documentation and try again.",
+                   "sd.rest.error.invalid.payload");
+    else
+        sb_err_platform(c, 400, len ? "Unexpected character in the request body." : "No content to map due to end-of-input");
+    return NULL;
+}
+
+void sb_json(sb_call_t *c, int status, json_t *v)
+{
+    resp_json(c->req, status, v);
+}
+
+void sb_no_content(sb_call_t *c)
+{
+    httpd_respond(c->req, 204, NULL, "", 0);
+}
+
+void sb_err_platform(sb_call_t *c, int status, const char *msg)
+{
+    resp_json(c->req, status, json_pack("{s:[s], s:{}}", "errorMessages", msg, "errors"));
+}
+
+void sb_err_platform_field(sb_call_t *c, int status, const char *field, const char *msg)
+{
+    resp_json(c->req, status, json_pack("{s:[], s:{s:s}}", "errorMessages", "errors", field, msg));
+}
+
+void sb_err_jsm(sb_call_t *c, int status, const char *msg, const char *key)
+{
+    resp_json(c->req, status,
+              json_pack("{s:s, s:{s:s, s:[]}}", "errorMessage", msg, "i18nErrorMessage", "i18nKey", key, "parameters"));
+}
+
+void sb_err_gateway(httpd_req_t *req, int status, const char *msg)
+{
+    resp_json(req, status, json_pack("{s:i, s:s}", "code", status, "message", msg));
+}
+
+void sb_err_issue_missing(sb_call_t *c)
+{
+    if (c->route->family == SB_FAM_JSM)
+        sb_err_jsm(c, 404, "The request could not be found or you do not have permission to view it.",
+                   "sd.customerview.error.requestNotFound");
+    else
+        sb_err_platform(c, 404, "Issue does not exist or you do not have permission to see it.");
+}
+
+void sb_respond_429(httpd_req_t *req, int limit, int retry_after_s, const char *reason, int with_retry_after,
+                    int64_t now_ms)
+{
+    char v[64], reset[40];
+    if (with_retry_after) {
+        snprintf(v, sizeof v, "%d", retry_after_s);
+        httpd_resp_header(req, "Retry-After", v);
+    }
+    snprintf(v, sizeof v, "%d", limit);
+    httpd_resp_header(req, "X-RateLimit-Limit", v);
+    httpd_resp_header(req, "X-RateLimit-Remaining", "0");
+    tu_format_iso(now_ms + (int64_t)(retry_after_s > 0 ? retry_after_s : 1) * 1000, 0, reset, sizeof reset);
+    httpd_resp_header(req, "X-RateLimit-Reset", reset);
+    httpd_resp_header(req, "X-RateLimit-NearLimit", "true");
+    httpd_resp_header(req, "RateLimit-Reason", reason);
+    snprintf(v, sizeof v, "\"%s\";q=%d;w=%d", reason, limit, strstr(reason, "issue") ? 2 : 1);
+    httpd_resp_header(req, "RateLimit-Policy", v);
+    resp_json(req, 429, json_pack("{s:[s], s:{}, s:i}", "errorMessages",
+                                  "The request has been rate-limited. Please try again later.", "errors", "status", 429));
+}
+
+/* ---- pipeline ---- */
+static void set_base(sb_call_t *c)
+{
+    const char *host = httpd_req_header(c->req, "Host");
+    char h[128];
+    /* Host is client input: keep only characters a host:port can have. */
+    size_t n = 0;
+    for (const char *p = host ? host : ""; *p && n < sizeof h - 1; p++)
+        if (isalnum((unsigned char)*p) || strchr(".-:[]", *p))
+            h[n++] = *p;
+    h[n] = 0;
+    if (!n)
+        snprintf(h, sizeof h, "%s:%d", c->sb->cfg.host, httpd_port(c->sb->httpd));
+    snprintf(c->base, sizeof c->base, "http://%s%s%s", h, c->gateway ? "/ex/jira/" : "",
+             c->gateway ? c->sb->cfg.cloud_id : "");
+}
+
+static void site_401(sb_call_t *c, int had_credentials)
+{
+    char realm[200];
+    c->sb->nauth_fail++;
+    if (had_credentials)
+        httpd_resp_header(c->req, "X-Seraph-LoginReason", "AUTHENTICATED_FAILED");
+    snprintf(realm, sizeof realm, "OAuth realm=\"https%%3A%%2F%%2F%s.atlassian.net\"", c->sb->cfg.site_name);
+    httpd_resp_header(c->req, "WWW-Authenticate", realm);
+    const char *msg = "Client must be authenticated to access this resource.";
+    httpd_respond(c->req, 401, "text/plain;charset=UTF-8", msg, strlen(msg));
+}
+
+/* Basic email:api_token; returns 1 when it matches the configured pair. */
+static int basic_ok(const sb_t *sb, const char *b64)
+{
+    unsigned char dec[512];
+    size_t n = 0;
+    char want[600];
+    int wl = snprintf(want, sizeof want, "%s:%s", sb->cfg.email, sb->cfg.api_token);
+    if (sodium_base642bin(dec, sizeof dec - 1, b64, strlen(b64), " ", &n, NULL, sodium_base64_VARIANT_ORIGINAL) != 0)
+        return 0;
+    return (int)n == wl && sodium_memcmp(dec, want, n) == 0;
+}
+
+/* Returns 0 when authenticated (c->user set); otherwise has responded. */
+static int authenticate(sb_call_t *c)
+{
+    sb_t *sb = c->sb;
+    const char *auth = httpd_req_header(c->req, "Authorization");
+    c->user = sb->data->caller;
+    if (c->route->flags & SB_R_NOAUTH)
+        return 0;
+    if (c->gateway) {
+        if (strcmp(sb_param(c, "cloudId"), sb->cfg.cloud_id) != 0) {
+            sb->nauth_fail++;
+            sb_err_gateway(c->req, 404, "Not Found");
+            return -1;
+        }
+        int user;
+        if (auth && strncasecmp(auth, "Bearer ", 7) == 0) {
+            if (sb_oauth_check_bearer(sb->oauth, auth + 7, sb_now(sb), &user) == 0) {
+                c->user = user;
+                return 0;
+            }
+        } else if (auth && strncasecmp(auth, "Basic ", 6) == 0 && basic_ok(sb, auth + 6)) {
+            return 0; /* scoped API token through the gateway */
+        }
+        sb->nauth_fail++;
+        sb_err_gateway(c->req, 401, "Unauthorized");
+        return -1;
+    }
+    if (auth && strncasecmp(auth, "Basic ", 6) == 0 && basic_ok(sb, auth + 6))
+        return 0;
+    site_401(c, auth != NULL);
+    return -1;
+}
+
+static int limited(sb_call_t *c)
+{
+    sb_t *sb = c->sb;
+    sb_limit_result_t r;
+    if (!c->bucket || (c->route->flags & SB_R_NOLIMIT))
+        return 0;
+    int64_t now = sb_now(sb);
+    if (sb_limits_burst(sb->limits, c->bucket, c->route->method, c->route->rps, now, &r)) {
+        sb->n429++;
+        sb_respond_429(c->req, r.limit, r.retry_after_s, r.reason, 1, now);
+        return 1;
+    }
+    if (r.remaining < r.limit / 5)
+        httpd_resp_header(c->req, "X-RateLimit-NearLimit", "true");
+    if (c->route->flags & SB_R_ISSUE_WRITE) {
+        sb_issue_t *is = sb_issue_find(sb->data, sb_param(c, "key"));
+        if (is && sb_limits_issue_write(sb->limits, is, now, &r)) {
+            sb->n429++;
+            sb_respond_429(c->req, r.limit, r.retry_after_s, r.reason, 1, now);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void run_call(sb_call_t *c)
+{
+    if (authenticate(c) != 0)
+        return;
+    if (!(c->route->flags & SB_R_NOAUTH))
+        httpd_resp_header(c->req, "X-AAccountId", c->sb->data->users[c->user].account_id);
+    if (limited(c))
+        return;
+    if (c->route->flags & SB_R_EXPERIMENTAL) {
+        const char *x = httpd_req_header(c->req, "X-ExperimentalApi");
+        if (!x || strcasecmp(x, "opt-in") != 0) {
+            sb_err_jsm(c, 412,
+                       "This API is experimental. Experimental APIs are not guaranteed to be stable within the preview "
+                       "period. You must set the header 'X-ExperimentalApi: opt-in' to opt into using this API.",
+                       "sd.api.experimental.optin.required");
+            return;
+        }
+    }
+    c->route->fn(c);
+}
+
+static void delayed_close_cb(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void delayed_unlink(sb_t *sb, delayed_t *d)
+{
+    if (d->prev)
+        d->prev->next = d->next;
+    else
+        sb->delayed = d->next;
+    if (d->next)
+        d->next->prev = d->prev;
+}
+
+static void delayed_fire(delayed_t *d)
+{
+    delayed_unlink(d->call.sb, d);
+    if (d->stall)
+        sb_err_platform(&d->call, 503, "Service Unavailable");
+    else
+        run_call(&d->call);
+    uv_timer_stop(&d->timer);
+    uv_close((uv_handle_t *)&d->timer, delayed_close_cb);
+}
+
+static void delayed_timer_cb(uv_timer_t *t)
+{
+    delayed_fire(t->data);
+}
+
+static void defer_call(sb_call_t *c, unsigned ms, int stall)
+{
+    delayed_t *d = mem_calloc(1, sizeof *d);
+    d->call = *c;
+    d->stall = stall;
+    d->timer.data = d;
+    uv_timer_init(c->sb->loop, &d->timer);
+    d->next = c->sb->delayed;
+    if (d->next)
+        d->next->prev = d;
+    c->sb->delayed = d;
+    uv_timer_start(&d->timer, delayed_timer_cb, ms, 0);
+}
+
+void sb_http_shutdown(sb_t *sb)
+{
+    while (sb->delayed) {
+        delayed_t *d = sb->delayed;
+        d->stall = 1; /* answer 503 now rather than run the handler */
+        delayed_fire(d);
+    }
+}
+
+static void fault_reset(sb_call_t *c)
+{
+    /* httpd has no abortive close: send a truncated chunked body and close. */
+    static const char part[] = "{\"errorMessages\":[\"";
+    httpd_resp_close(c->req);
+    if (httpd_stream_begin(c->req, 200, "application/json;charset=UTF-8") == 0)
+        httpd_stream_write(c->req, part, sizeof part - 1);
+    httpd_stream_end(c->req);
+}
+
+static void route_entry(httpd_req_t *req, const router_params_t *params, void *ud)
+{
+    sb_rt_t *rt = ud;
+    sb_call_t c;
+    memset(&c, 0, sizeof c);
+    c.sb = rt->sb;
+    c.req = req;
+    c.route = rt->def;
+    c.params = *params;
+    c.gateway = rt->gateway;
+    c.bucket = rt->bucket;
+    set_base(&c);
+    unsigned delay = 0;
+    int fault = (rt->def->flags & SB_R_NOLIMIT) ? SB_FAULT_NONE
+                                                 : sb_faults_pick(c.sb->faults, httpd_req_path(req), &delay);
+    switch (fault) {
+    case SB_FAULT_ERROR:
+        if (c.gateway)
+            sb_err_gateway(req, sb_faults_error_status(c.sb->faults), httpd_status_text(sb_faults_error_status(c.sb->faults)));
+        else
+            sb_err_platform(&c, sb_faults_error_status(c.sb->faults), httpd_status_text(sb_faults_error_status(c.sb->faults)));
+        return;
+    case SB_FAULT_RESET:
+        fault_reset(&c);
+        return;
+    case SB_FAULT_STALL:
+        defer_call(&c, sb_faults_stall_ms(c.sb->faults), 1);
+        return;
+    case SB_FAULT_429: {
+        int ra = sb_faults_429_retry_after(c.sb->faults);
+        c.sb->n429++;
+        sb_respond_429(req, 100, ra > 0 ? ra : 1, "jira-burst-based", ra > 0, sb_now(c.sb));
+        return;
+    }
+    default:
+        break;
+    }
+    if (delay)
+        defer_call(&c, delay, 0);
+    else
+        run_call(&c);
+}
+
+void sb_dispatch(httpd_req_t *req, void *ud)
+{
+    sb_t *sb = ud;
+    sb->nrequests++;
+    if (strcmp(httpd_req_path(req), "/healthz") == 0) {
+        httpd_respond(req, 200, "application/json", "{\"status\":\"ok\"}", 15);
+        return;
+    }
+    router_dispatch(sb->router, req);
+}
+
+void sb_on_complete(httpd_req_t *req, int status, void *ud)
+{
+    sb_t *sb = ud;
+    const char *path = httpd_req_path(req);
+    if (strcmp(path, "/healthz") == 0 || strncmp(path, "/__sandbox", 10) == 0)
+        return;
+    const char *auth = httpd_req_header(req, "Authorization");
+    const char *kind = !auth ? "none" : strncasecmp(auth, "Basic ", 6) == 0 ? "basic"
+                                     : strncasecmp(auth, "Bearer ", 7) == 0 ? "bearer" : "other";
+    uint64_t dur = (uv_hrtime() - httpd_req_start_ns(req)) / 1000;
+    sb_reqlog_add(sb->reqlog, tu_now_ms(), httpd_req_method(req), path, httpd_req_query(req), status, kind,
+                  httpd_req_id(req), dur);
+    char labels[64];
+    snprintf(labels, sizeof labels, "status=\"%d\"", status);
+    metrics_inc(sb->metrics, "jsm_sandbox_requests_total", labels, 1);
+}
+
+/* ---- DTOs ---- */
+static void civil(int64_t ms, int *y, int *mo, int *d, int *h, int *mi, int *s, int *msr)
+{
+    int64_t days = ms >= 0 ? ms / 86400000 : (ms - 86399999) / 86400000;
+    int64_t rem = ms - days * 86400000;
+    int64_t z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097, doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *mo = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = (int)(yoe + era * 400 + (*mo <= 2));
+    *h = (int)(rem / 3600000);
+    *mi = (int)(rem / 60000 % 60);
+    *s = (int)(rem / 1000 % 60);
+    *msr = (int)(rem % 1000);
+}
+
+void sb_fmt_jira_time(int64_t ms, char *out, size_t outsz)
+{
+    int y, mo, d, h, mi, s, msr;
+    civil(ms, &y, &mo, &d, &h, &mi, &s, &msr);
+    snprintf(out, outsz, "%04d-%02d-%02dT%02d:%02d:%02d.%03d+0000", y, mo, d, h, mi, s, msr);
+}
+
+json_t *sb_date_dto(int64_t ms)
+{
+    static const char *const MON[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    int y, mo, d, h, mi, s, msr;
+    char iso[40], jira[40], friendly[40];
+    civil(ms, &y, &mo, &d, &h, &mi, &s, &msr);
+    snprintf(iso, sizeof iso, "%04d-%02d-%02dT%02d:%02d:%02d+0000", y, mo, d, h, mi, s);
+    sb_fmt_jira_time(ms, jira, sizeof jira);
+    snprintf(friendly, sizeof friendly, "%02d/%s/%02d %d:%02d %s", d, MON[mo - 1], y % 100, h % 12 ? h % 12 : 12, mi,
+             h < 12 ? "AM" : "PM");
+    return json_pack("{s:s, s:s, s:s, s:I}", "iso8601", iso, "jira", jira, "friendly", friendly, "epochMillis",
+                     (json_int_t)ms);
+}
+
+json_t *sb_duration_dto(int64_t ms)
+{
+    char f[48];
+    int64_t a = ms < 0 ? -ms : ms;
+    int64_t h = a / 3600000, m = a / 60000 % 60;
+    const char *sg = ms < 0 ? "-" : "";
+    if (h && m)
+        snprintf(f, sizeof f, "%s%lldh %s%lldm", sg, (long long)h, sg, (long long)m);
+    else if (h)
+        snprintf(f, sizeof f, "%s%lldh", sg, (long long)h);
+    else
+        snprintf(f, sizeof f, "%s%lldm", sg, (long long)m);
+    return json_pack("{s:I, s:s}", "millis", (json_int_t)ms, "friendly", f);
+}
+
+json_t *sb_avatar_urls(const sb_call_t *c, int user)
+{
+    (void)c;
+    (void)user;
+    static const char *u = "https://avatar-management--avatars.us-west-2.prod.public.atl-paas.net/default-avatar.png";
+    return json_pack("{s:s, s:s, s:s, s:s}", "48x48", u, "24x24", u, "16x16", u, "32x32", u);
+}
+
+json_t *sb_user_json(const sb_call_t *c, int user)
+{
+    if (user < 0)
+        return json_null();
+    const sb_user_t *u = &c->sb->data->users[user];
+    char self[600];
+    snprintf(self, sizeof self, "%s/rest/api/3/user?accountId=%s", c->base, u->account_id);
+    return json_pack("{s:s, s:s, s:s, s:o, s:s, s:b, s:s, s:s}", "self", self, "accountId", u->account_id,
+                     "emailAddress", u->email, "avatarUrls", sb_avatar_urls(c, user), "displayName", u->display_name,
+                     "active", u->active, "timeZone", u->time_zone, "accountType", u->customer ? "customer" : "atlassian");
+}
+
+json_t *sb_user_dto(const sb_call_t *c, int user)
+{
+    if (user < 0)
+        return json_null();
+    const sb_user_t *u = &c->sb->data->users[user];
+    char self[600], jira[600];
+    snprintf(self, sizeof self, "%s/rest/api/3/user?accountId=%s", c->base, u->account_id);
+    snprintf(jira, sizeof jira, "%s/rest/api/2/user?accountId=%s", c->base, u->account_id);
+    return json_pack("{s:s, s:s, s:s, s:b, s:s, s:{s:s, s:o, s:s}}", "accountId", u->account_id, "emailAddress",
+                     u->email, "displayName", u->display_name, "active", u->active, "timeZone", u->time_zone,
+                     "_links", "jiraRest", jira, "avatarUrls", sb_avatar_urls(c, user), "self", self);
+}
+
+void sb_platform_paging(const sb_call_t *c, long dflt, long max, long *start, long *limit)
+{
+    *start = sb_query_long(c, "startAt", 0, NULL);
+    *limit = sb_query_long(c, "maxResults", dflt, NULL);
+    if (*start < 0)
+        *start = 0;
+    if (*limit < 0)
+        *limit = dflt;
+    if (*limit > max)
+        *limit = max;
+}
+
+void sb_jsm_paging(const sb_call_t *c, long dflt, long max, long *start, long *limit)
+{
+    *start = sb_query_long(c, "start", 0, NULL);
+    *limit = sb_query_long(c, "limit", dflt, NULL);
+    if (*start < 0)
+        *start = 0;
+    if (*limit <= 0)
+        *limit = dflt;
+    if (*limit > max)
+        *limit = max;
+}
+
+/* Rebuilds the request URL with start/limit replaced, for _links. */
+static json_t *page_link(const sb_call_t *c, long start, long limit)
+{
+    buf_t b;
+    buf_init(&b, 8192);
+    const char *path = httpd_req_path(c->req);
+    if (c->gateway) { /* c->base already holds /ex/jira/<cloudId> */
+        const char *p = strstr(path, "/rest/");
+        path = p ? p : path;
+    }
+    buf_printf(&b, "%s%s?", c->base, path);
+    const char *q = httpd_req_query(c->req);
+    while (q && *q) {
+        const char *amp = strchr(q, '&');
+        size_t n = amp ? (size_t)(amp - q) : strlen(q);
+        if (!(n >= 6 && strncmp(q, "start=", 6) == 0) && !(n >= 6 && strncmp(q, "limit=", 6) == 0) && n) {
+            buf_append(&b, q, n);
+            buf_append_str(&b, "&");
+        }
+        q = amp ? amp + 1 : NULL;
+    }
+    buf_printf(&b, "start=%ld&limit=%ld", start, limit);
+    json_t *s = json_string(b.data ? b.data : "");
+    buf_free(&b);
+    return s;
+}
+
+json_t *sb_jsm_page(const sb_call_t *c, json_t *values, long start, long limit, long total)
+{
+    long size = (long)json_array_size(values);
+    int last = start + size >= total;
+    char basel[600];
+    snprintf(basel, sizeof basel, "%s/rest/servicedeskapi", c->base);
+    json_t *links = json_pack("{s:s, s:s, s:o}", "base", basel, "context", "", "self", page_link(c, start, limit));
+    if (!last)
+        json_object_set_new(links, "next", page_link(c, start + size, limit));
+    if (start > 0)
+        json_object_set_new(links, "prev", page_link(c, start - limit > 0 ? start - limit : 0, limit));
+    return json_pack("{s:[], s:i, s:i, s:i, s:b, s:o, s:o}", "_expands", "size", (int)size, "start", (int)start,
+                     "limit", (int)limit, "isLastPage", last, "_links", links, "values", values);
+}
+
+/* ---- queue JQL ---- */
+void sb_queues_compile(sb_t *sb)
+{
+    sb->queue_jql = mem_calloc((size_t)sb->data->nqueues, sizeof(sb_jql_t *));
+    for (int i = 0; i < sb->data->nqueues; i++) {
+        char err[512];
+        if (sb_jql_parse(sb->data, sb->data->queues[i].jql, &sb->queue_jql[i], err, sizeof err) != 0)
+            LOG_ERROR("sandbox", "queue JQL does not parse", "queue", sb->data->queues[i].name, "error", err, NULL);
+    }
+}
+
+void sb_queues_free(sb_t *sb)
+{
+    if (!sb->queue_jql)
+        return;
+    for (int i = 0; i < sb->data->nqueues; i++)
+        sb_jql_free(sb->queue_jql[i]);
+    free(sb->queue_jql);
+    sb->queue_jql = NULL;
+}
+
+const sb_jql_t *sb_queue_jql(const sb_t *sb, const sb_queue_t *q)
+{
+    return sb->queue_jql[q - sb->data->queues];
+}
+
+void sb_reset_data(sb_t *sb)
+{
+    sb_queues_free(sb);
+    sb_data_free(sb->data);
+    sb->data = sb_data_new(sb->cfg.seed, sb->cfg.anchor_ms, sb->cfg.email);
+    sb_queues_compile(sb);
+}

@@ -1,0 +1,1095 @@
+/* sb_jql: see sb_jql.h. A tokenizer, a recursive-descent parser into a small
+ * AST whose values are resolved against the data set up front, a matcher and
+ * a sorter. Error texts are Jira's own (jsm-rest-api.md §1.4 and field
+ * observations); positions are "(line 1, character N)", N 1-based. */
+#include "sb_jql.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "buf.h"
+
+#define MAX_TOKENS 1024
+#define MAX_TOKLEN 256
+#define MAX_DEPTH 64
+#define MIN_MS (60LL * 1000)
+#define DAY_MS (24 * 60 * MIN_MS)
+
+enum tk { T_EOF, T_WORD, T_STR, T_LP, T_RP, T_COMMA, T_OP, T_BANG };
+
+typedef struct tok_s {
+    int type;
+    int pos; /* 1-based character */
+    char text[MAX_TOKLEN];
+} tok_t;
+
+enum field {
+    F_PROJECT, F_KEY, F_ISSUETYPE, F_STATUS, F_STATUSCAT, F_RESOLUTION, F_ASSIGNEE, F_REPORTER,
+    F_CREATOR, F_PRIORITY, F_LABELS, F_RTYPE, F_SLA_FR, F_SLA_RES, F_TEXT, F_SUMMARY,
+    F_DESCRIPTION, F_COMMENT, F_CREATED, F_UPDATED, F_RESOLVED, F_DUE, F_ORG
+};
+enum op { OP_EQ, OP_NE, OP_IN, OP_NOTIN, OP_IS, OP_ISNOT, OP_LIKE, OP_NOTLIKE, OP_GT, OP_GE, OP_LT, OP_LE };
+static const char *const OPNAMES[] = {"=", "!=", "in", "not in", "is", "is not", "~", "!~", ">", ">=", "<", "<="};
+
+enum vkind { V_INT, V_STR, V_EMPTY, V_DATE_ABS, V_DATE_REL, V_DATE_FN, V_CURRENT_USER, V_SLA_FN };
+enum datefn { DF_NOW, DF_SOD, DF_EOD, DF_SOW, DF_EOW, DF_SOM, DF_EOM, DF_SOY, DF_EOY };
+enum slafn { SF_BREACHED, SF_RUNNING, SF_COMPLETED, SF_PAUSED };
+
+typedef struct val_s {
+    int kind;
+    int64_t i;   /* resolved index/id, absolute ms, relative offset, fn id */
+    int64_t off; /* date fn offset */
+    char *s;
+} val_t;
+
+typedef struct clause_s {
+    int field;
+    int op;
+    val_t *vals;
+    int nvals;
+} clause_t;
+
+enum nkind { N_AND, N_OR, N_NOT, N_CLAUSE };
+typedef struct node_s {
+    int kind;
+    struct node_s *a, *b;
+    clause_t c;
+} node_t;
+
+typedef struct order_s {
+    int field;
+    int desc;
+} order_t;
+
+struct sb_jql_s {
+    node_t *where;
+    order_t order[SB_JQL_MAX_ORDER];
+    int norder;
+};
+
+typedef struct parser_s {
+    const sb_data_t *d;
+    tok_t *toks;
+    int ntok, i;
+    char *err;
+    size_t errsz;
+    int failed;
+    int depth;
+    char sem[512];  /* first semantic error (unknown field/value): syntax errors win over it */
+    int sem_failed;
+} parser_t;
+
+static void fail(parser_t *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail(parser_t *p, const char *fmt, ...)
+{
+    if (p->failed)
+        return; /* first error wins */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->err, p->errsz, fmt, ap);
+    va_end(ap);
+    p->failed = 1;
+}
+
+static void fail_sem(parser_t *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail_sem(parser_t *p, const char *fmt, ...)
+{
+    if (p->sem_failed)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->sem, sizeof p->sem, fmt, ap);
+    va_end(ap);
+    p->sem_failed = 1;
+}
+
+/* ---- tokenizer ---- */
+static int is_word_char(unsigned char c)
+{
+    return isalnum(c) || c == '_' || c == '-' || c == '.' || c == ':' || c == '/' || c >= 0x80;
+}
+
+static int tokenize(parser_t *p, const char *q)
+{
+    const char *s = q;
+    int n = 0;
+    for (;;) {
+        while (*s && isspace((unsigned char)*s))
+            s++;
+        if (n == MAX_TOKENS - 1) {
+            fail(p, "Error in the JQL Query: The query is too long.");
+            return -1;
+        }
+        tok_t *t = &p->toks[n];
+        t->pos = (int)(s - q) + 1;
+        t->text[0] = 0;
+        if (!*s) {
+            t->type = T_EOF;
+            p->ntok = n + 1;
+            return 0;
+        }
+        char c = *s;
+        if (c == '(' || c == ')' || c == ',') {
+            t->type = c == '(' ? T_LP : c == ')' ? T_RP : T_COMMA;
+            t->text[0] = c;
+            t->text[1] = 0;
+            s++;
+        } else if (c == '"' || c == '\'') {
+            const char *st = ++s;
+            size_t len = 0;
+            while (*s && *s != c) {
+                if (*s == '\\' && s[1])
+                    s++;
+                if (len < MAX_TOKLEN - 1)
+                    t->text[len++] = *s;
+                s++;
+            }
+            t->text[len] = 0;
+            if (!*s) {
+                fail(p, "Error in the JQL Query: The quoted string '%.*s' has not been completed. (line 1, character %d)",
+                     (int)(s - st), st, t->pos);
+                return -1;
+            }
+            s++;
+            t->type = T_STR;
+        } else if (c == '=' || c == '~' || c == '<' || c == '>' || c == '!') {
+            t->type = T_OP;
+            t->text[0] = c;
+            t->text[1] = 0;
+            s++;
+            if ((c == '!' || c == '<' || c == '>') && *s == '=') {
+                t->text[1] = '=', t->text[2] = 0, s++;
+            } else if (c == '!' && *s == '~') {
+                t->text[1] = '~', t->text[2] = 0, s++;
+            } else if (c == '!') {
+                t->type = T_BANG;
+            }
+        } else if (is_word_char((unsigned char)c)) {
+            size_t len = 0;
+            while (*s && is_word_char((unsigned char)*s)) {
+                if (len < MAX_TOKLEN - 1)
+                    t->text[len++] = *s;
+                s++;
+            }
+            /* cf[10010] is one field token. */
+            if (len == 2 && strncasecmp(t->text, "cf", 2) == 0 && *s == '[') {
+                const char *e = strchr(s, ']');
+                if (e && e - s < 16) {
+                    memcpy(t->text + len, s, (size_t)(e - s + 1));
+                    len += (size_t)(e - s + 1);
+                    s = e + 1;
+                }
+            }
+            t->text[len] = 0;
+            t->type = T_WORD;
+        } else {
+            fail(p, "Error in the JQL Query: The character '%c' is a reserved JQL character. You must enclose it "
+                    "in a string or use the escape '\\u%04x' instead. (line 1, character %d)",
+                 c, (unsigned char)c, t->pos);
+            return -1;
+        }
+        n++;
+    }
+}
+
+static tok_t *peek(parser_t *p)
+{
+    return &p->toks[p->i];
+}
+
+static int is_kw(const tok_t *t, const char *kw)
+{
+    return t->type == T_WORD && strcasecmp(t->text, kw) == 0;
+}
+
+/* ---- fields ---- */
+typedef struct fname_s {
+    const char *name;
+    int field;
+} fname_t;
+static const fname_t FIELDS[] = {
+    {"project", F_PROJECT}, {"key", F_KEY}, {"issuekey", F_KEY}, {"issue", F_KEY}, {"id", F_KEY},
+    {"issuetype", F_ISSUETYPE}, {"type", F_ISSUETYPE}, {"status", F_STATUS},
+    {"statusCategory", F_STATUSCAT}, {"resolution", F_RESOLUTION}, {"assignee", F_ASSIGNEE},
+    {"reporter", F_REPORTER}, {"creator", F_CREATOR}, {"priority", F_PRIORITY}, {"labels", F_LABELS},
+    {"label", F_LABELS}, {"Request Type", F_RTYPE}, {"Customer Request Type", F_RTYPE},
+    {"Time to first response", F_SLA_FR}, {"Time to resolution", F_SLA_RES}, {"text", F_TEXT},
+    {"summary", F_SUMMARY}, {"description", F_DESCRIPTION}, {"comment", F_COMMENT},
+    {"created", F_CREATED}, {"createdDate", F_CREATED}, {"updated", F_UPDATED},
+    {"updatedDate", F_UPDATED}, {"resolved", F_RESOLVED}, {"resolutiondate", F_RESOLVED},
+    {"due", F_DUE}, {"duedate", F_DUE}, {"Organizations", F_ORG},
+};
+
+static int field_lookup(const sb_data_t *d, const char *name)
+{
+    for (size_t i = 0; i < sizeof FIELDS / sizeof FIELDS[0]; i++)
+        if (strcasecmp(FIELDS[i].name, name) == 0)
+            return FIELDS[i].field;
+    int num = -1;
+    char tail;
+    if ((sscanf(name, "cf[%d%c", &num, &tail) == 2 && tail == ']') ||
+        (strncasecmp(name, "customfield_", 12) == 0 && sscanf(name + 12, "%d", &num) == 1)) {
+        if (num == d->cf.request_type)
+            return F_RTYPE;
+        if (num == d->cf.sla_first_response)
+            return F_SLA_FR;
+        if (num == d->cf.sla_resolution)
+            return F_SLA_RES;
+        if (num == d->cf.organizations)
+            return F_ORG;
+    }
+    return -1;
+}
+
+static int field_is_user(int f)
+{
+    return f == F_ASSIGNEE || f == F_REPORTER || f == F_CREATOR;
+}
+static int field_is_date(int f)
+{
+    return f == F_CREATED || f == F_UPDATED || f == F_RESOLVED || f == F_DUE;
+}
+static int field_is_text(int f)
+{
+    return f == F_TEXT || f == F_SUMMARY || f == F_DESCRIPTION || f == F_COMMENT;
+}
+static int field_is_sla(int f)
+{
+    return f == F_SLA_FR || f == F_SLA_RES;
+}
+
+static int op_supported(int f, int op)
+{
+    if (field_is_text(f))
+        return op == OP_LIKE || op == OP_NOTLIKE || op == OP_IS || op == OP_ISNOT;
+    if (op == OP_LIKE || op == OP_NOTLIKE)
+        return 0;
+    if (op >= OP_GT)
+        return field_is_date(f) || f == F_PRIORITY || f == F_KEY;
+    if (field_is_sla(f))
+        return op == OP_EQ || op == OP_NE;
+    return 1;
+}
+
+/* ---- values ---- */
+static const char *const DATEFNS[] = {"now", "startOfDay", "endOfDay", "startOfWeek", "endOfWeek",
+                                      "startOfMonth", "endOfMonth", "startOfYear", "endOfYear"};
+static const char *const SLAFNS[] = {"breached", "running", "completed", "paused"};
+
+/* "-7d", "4w 2d", "-24h", "30m": returns 0 and the offset in ms. */
+static int parse_period(const char *s, int64_t *out)
+{
+    int64_t total = 0;
+    int sign = 1, any = 0;
+    while (isspace((unsigned char)*s))
+        s++;
+    if (*s == '-' || *s == '+') {
+        sign = *s == '-' ? -1 : 1;
+        s++;
+    }
+    while (*s) {
+        while (isspace((unsigned char)*s))
+            s++;
+        if (!*s)
+            break;
+        if (!isdigit((unsigned char)*s))
+            return -1;
+        int64_t n = 0;
+        while (isdigit((unsigned char)*s) && n < 1000000)
+            n = n * 10 + (*s++ - '0');
+        int64_t unit;
+        switch (*s) {
+        case 'w': unit = 7 * DAY_MS; break;
+        case 'd': unit = DAY_MS; break;
+        case 'h': unit = 60 * MIN_MS; break;
+        case 'm': unit = MIN_MS; break;
+        default: return -1;
+        }
+        s++;
+        total += n * unit;
+        any = 1;
+    }
+    if (!any)
+        return -1;
+    *out = sign * total;
+    return 0;
+}
+
+static int64_t days_from_civil(int y, int m, int dd)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + dd - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static int parse_abs_date(const char *s, int64_t *out)
+{
+    int y, mo, dd, h = 0, mi = 0, n = 0;
+    char sep1, sep2;
+    if (sscanf(s, "%4d%c%2d%c%2d%n", &y, &sep1, &mo, &sep2, &dd, &n) != 5 || sep1 != sep2 ||
+        (sep1 != '-' && sep1 != '/'))
+        return -1;
+    const char *rest = s + n;
+    if (*rest) {
+        int n2 = 0;
+        if (sscanf(rest, " %2d:%2d%n", &h, &mi, &n2) != 2 || rest[n2])
+            return -1;
+    }
+    if (mo < 1 || mo > 12 || dd < 1 || dd > 31 || h > 23 || mi > 59)
+        return -1;
+    *out = (days_from_civil(y, mo, dd) * 24 * 60 + h * 60 + mi) * MIN_MS;
+    return 0;
+}
+
+static void date_invalid(parser_t *p, const char *v, int f)
+{
+    static const char *const names[] = {[F_CREATED] = "created", [F_UPDATED] = "updated",
+                                        [F_RESOLVED] = "resolved", [F_DUE] = "due"};
+    fail_sem(p, "Date value '%s' for field '%s' is invalid. Valid formats include: 'yyyy/MM/dd HH:mm', "
+            "'yyyy-MM-dd HH:mm', 'yyyy/MM/dd', 'yyyy-MM-dd', or a period format e.g. '-5d', '4w 2d'.",
+         v, names[f]);
+}
+
+static int statuscat_find(const char *s)
+{
+    if (!strcasecmp(s, "To Do") || !strcasecmp(s, "new") || !strcmp(s, "2"))
+        return SB_CAT_NEW;
+    if (!strcasecmp(s, "In Progress") || !strcasecmp(s, "indeterminate") || !strcmp(s, "4"))
+        return SB_CAT_INDETERMINATE;
+    if (!strcasecmp(s, "Done") || !strcmp(s, "3"))
+        return SB_CAT_DONE;
+    return -1;
+}
+
+/* Resolves a literal value for field f into v; reports Jira's error. */
+static void resolve_literal(parser_t *p, int f, const char *fname, const char *text, val_t *v)
+{
+    const sb_data_t *d = p->d;
+    int idx = -1;
+    v->kind = V_INT;
+    switch (f) {
+    case F_PROJECT: idx = sb_project_find(d, text); break;
+    case F_ISSUETYPE: idx = sb_named_find(sb_issuetypes, sb_nissuetypes, text); break;
+    case F_STATUS: idx = sb_status_find(text); break;
+    case F_STATUSCAT: idx = statuscat_find(text); break;
+    case F_PRIORITY: idx = sb_named_find(sb_priorities, sb_npriorities, text); break;
+    case F_RESOLUTION:
+        idx = strcasecmp(text, "Unresolved") == 0 ? 1000 : sb_named_find(sb_resolutions, sb_nresolutions, text);
+        if (idx == 1000)
+            idx = -2; /* matches unresolved */
+        else if (idx < 0)
+            idx = -1;
+        if (idx == -2) {
+            v->i = -1;
+            return;
+        }
+        break;
+    case F_ASSIGNEE: case F_REPORTER: case F_CREATOR: idx = sb_user_find_any(d, text); break;
+    case F_KEY: {
+        const sb_issue_t *is = sb_issue_find(d, text);
+        if (!is) {
+            fail_sem(p, "An issue with key '%s' does not exist for field '%s'.", text, fname);
+            return;
+        }
+        v->i = is->id;
+        return;
+    }
+    case F_RTYPE: case F_ORG: case F_LABELS: case F_TEXT: case F_SUMMARY: case F_DESCRIPTION: case F_COMMENT:
+        v->kind = V_STR;
+        v->s = mem_strdup(text);
+        if (f == F_RTYPE && sb_rtype_find(d, -1, text) < 0) {
+            fail_sem(p, "The value '%s' does not exist for the field '%s'.", text, fname);
+        } else if (f == F_ORG) {
+            int ok = 0;
+            for (int o = 0; o < d->norgs; o++)
+                ok |= !d->orgs[o].deleted && strcasecmp(d->orgs[o].name, text) == 0;
+            if (!ok)
+                fail_sem(p, "The value '%s' does not exist for the field '%s'.", text, fname);
+        }
+        return;
+    case F_CREATED: case F_UPDATED: case F_RESOLVED: case F_DUE: {
+        int64_t ms;
+        if (parse_period(text, &ms) == 0) {
+            v->kind = V_DATE_REL;
+            v->i = ms;
+        } else if (parse_abs_date(text, &ms) == 0) {
+            v->kind = V_DATE_ABS;
+            v->i = ms;
+        } else {
+            date_invalid(p, text, f);
+        }
+        return;
+    }
+    case F_SLA_FR: case F_SLA_RES:
+        fail_sem(p, "The value '%s' does not exist for the field '%s'.", text, fname);
+        return;
+    }
+    if (idx < 0) {
+        fail_sem(p, "The value '%s' does not exist for the field '%s'.", text, fname);
+        return;
+    }
+    v->i = idx;
+}
+
+static void parse_value(parser_t *p, int f, const char *fname, val_t *v)
+{
+    tok_t *t = peek(p);
+    memset(v, 0, sizeof *v);
+    if (t->type == T_EOF) {
+        fail(p, "Error in the JQL Query: Expecting either a value, list or function before the end of the query.");
+        return;
+    }
+    if (t->type != T_WORD && t->type != T_STR) {
+        fail(p, "Error in the JQL Query: Expecting either a value, list or function but got '%s'. You must "
+                "surround '%s' in quotation marks to use it as a value. (line 1, character %d)",
+             t->text, t->text, t->pos);
+        return;
+    }
+    p->i++;
+    if (t->type == T_WORD && p->toks[p->i].type == T_LP) { /* function call */
+        char arg[MAX_TOKLEN] = "";
+        const char *name = t->text;
+        p->i++;
+        if (peek(p)->type == T_WORD || peek(p)->type == T_STR) {
+            snprintf(arg, sizeof arg, "%s", peek(p)->text);
+            p->i++;
+        }
+        if (peek(p)->type != T_RP) {
+            if (peek(p)->type == T_EOF)
+                fail(p, "Error in the JQL Query: Expecting ')' before the end of the query.");
+            else
+                fail(p, "Error in the JQL Query: Expecting ')' but got '%s'. (line 1, character %d)",
+                     peek(p)->text, peek(p)->pos);
+            return;
+        }
+        p->i++;
+        if (strcasecmp(name, "currentUser") == 0) {
+            if (!field_is_user(f))
+                fail_sem(p, "A value provided by the function 'currentUser' is invalid for the field '%s'.", fname);
+            v->kind = V_CURRENT_USER;
+            return;
+        }
+        for (int k = 0; k < (int)(sizeof DATEFNS / sizeof DATEFNS[0]); k++)
+            if (strcasecmp(name, DATEFNS[k]) == 0) {
+                if (!field_is_date(f)) {
+                    fail_sem(p, "A value provided by the function '%s' is invalid for the field '%s'.", DATEFNS[k], fname);
+                    return;
+                }
+                v->kind = V_DATE_FN;
+                v->i = k;
+                if (arg[0] && parse_period(arg, &v->off) != 0)
+                    fail_sem(p, "Unable to parse the argument '%s' of the function '%s'.", arg, DATEFNS[k]);
+                return;
+            }
+        for (int k = 0; k < (int)(sizeof SLAFNS / sizeof SLAFNS[0]); k++)
+            if (strcasecmp(name, SLAFNS[k]) == 0) {
+                if (!field_is_sla(f)) {
+                    fail_sem(p, "A value provided by the function '%s' is invalid for the field '%s'.", SLAFNS[k], fname);
+                    return;
+                }
+                v->kind = V_SLA_FN;
+                v->i = k;
+                return;
+            }
+        fail_sem(p, "Unable to find JQL function '%s()'.", name);
+        return;
+    }
+    if (t->type == T_WORD && (strcasecmp(t->text, "EMPTY") == 0 || strcasecmp(t->text, "NULL") == 0)) {
+        v->kind = V_EMPTY;
+        return;
+    }
+    resolve_literal(p, f, fname, t->text, v);
+}
+
+static void clause_free(clause_t *c)
+{
+    for (int i = 0; i < c->nvals; i++)
+        free(c->vals[i].s);
+    free(c->vals);
+}
+
+static void node_free(node_t *n)
+{
+    if (!n)
+        return;
+    node_free(n->a);
+    node_free(n->b);
+    if (n->kind == N_CLAUSE)
+        clause_free(&n->c);
+    free(n);
+}
+
+static node_t *parse_or(parser_t *p);
+
+static node_t *parse_clause(parser_t *p)
+{
+    tok_t *t = peek(p);
+    if (t->type == T_EOF) {
+        fail(p, "Error in the JQL Query: Expecting a field name before the end of the query.");
+        return NULL;
+    }
+    if (t->type != T_WORD && t->type != T_STR) {
+        fail(p, "Error in the JQL Query: Expecting a field name but got '%s'. (line 1, character %d)", t->text, t->pos);
+        return NULL;
+    }
+    char fname[MAX_TOKLEN];
+    snprintf(fname, sizeof fname, "%s", t->text);
+    int f = field_lookup(p->d, fname);
+    p->i++;
+    tok_t *o = peek(p);
+    int op = -1;
+    if (o->type == T_OP) {
+        for (int k = 0; k < (int)(sizeof OPNAMES / sizeof OPNAMES[0]); k++)
+            if (strcmp(o->text, OPNAMES[k]) == 0)
+                op = k;
+        p->i++;
+    } else if (is_kw(o, "in")) {
+        op = OP_IN;
+        p->i++;
+    } else if (is_kw(o, "is")) {
+        p->i++;
+        op = OP_IS;
+        if (is_kw(peek(p), "not")) {
+            op = OP_ISNOT;
+            p->i++;
+        }
+    } else if (is_kw(o, "not") && is_kw(&p->toks[p->i + 1], "in")) {
+        op = OP_NOTIN;
+        p->i += 2;
+    }
+    if (op < 0) {
+        static const char *valid = "Valid operators are '=', '!=', '<', '>', '<=', '>=', '~', '!~', 'IN', "
+                                   "'NOT IN', 'IS' and 'IS NOT'.";
+        if (o->type == T_EOF)
+            fail(p, "Error in the JQL Query: Expecting operator before the end of the query. %s", valid);
+        else
+            fail(p, "Error in the JQL Query: Expecting operator but got '%s'. %s (line 1, character %d)", o->text,
+                 valid, o->pos);
+        return NULL;
+    }
+    if (f < 0) {
+        fail_sem(p, "Field '%s' does not exist or you do not have permission to view it.", fname);
+        f = F_LABELS; /* keep parsing: a later syntax error wins */
+    }
+    if (!op_supported(f, op))
+        fail_sem(p, "The operator '%s' is not supported by the '%s' field.", OPNAMES[op], fname);
+    node_t *n = mem_calloc(1, sizeof *n);
+    n->kind = N_CLAUSE;
+    n->c.field = f;
+    n->c.op = op;
+    if (op == OP_IN || op == OP_NOTIN) {
+        if (peek(p)->type != T_LP) {
+            if (peek(p)->type == T_EOF)
+                fail(p, "Error in the JQL Query: Expecting '(' before the end of the query.");
+            else
+                fail(p, "Error in the JQL Query: Expecting '(' but got '%s'. (line 1, character %d)", peek(p)->text,
+                     peek(p)->pos);
+            return n;
+        }
+        p->i++;
+        for (;;) {
+            if (n->c.nvals == 100) {
+                fail(p, "Error in the JQL Query: Too many values in the list.");
+                return n;
+            }
+            n->c.vals = mem_realloc(n->c.vals, (size_t)(n->c.nvals + 1) * sizeof(val_t));
+            parse_value(p, f, fname, &n->c.vals[n->c.nvals++]);
+            if (p->failed)
+                return n;
+            if (peek(p)->type == T_COMMA) {
+                p->i++;
+                continue;
+            }
+            if (peek(p)->type == T_RP) {
+                p->i++;
+                break;
+            }
+            if (peek(p)->type == T_EOF)
+                fail(p, "Error in the JQL Query: Expecting ')' before the end of the query.");
+            else
+                fail(p, "Error in the JQL Query: Expecting ',' or ')' but got '%s'. (line 1, character %d)",
+                     peek(p)->text, peek(p)->pos);
+            return n;
+        }
+        return n;
+    }
+    n->c.vals = mem_calloc(1, sizeof(val_t));
+    n->c.nvals = 1;
+    parse_value(p, f, fname, &n->c.vals[0]);
+    if (!p->failed && (op == OP_IS || op == OP_ISNOT) && n->c.vals[0].kind != V_EMPTY)
+        fail_sem(p, "The operator '%s' only supports the values EMPTY and NULL for the field '%s'.", OPNAMES[op], fname);
+    return n;
+}
+
+static node_t *parse_unary(parser_t *p)
+{
+    if (++p->depth > MAX_DEPTH) {
+        fail(p, "Error in the JQL Query: The query is nested too deeply.");
+        return NULL;
+    }
+    node_t *r;
+    tok_t *t = peek(p);
+    if (is_kw(t, "not") || t->type == T_BANG) {
+        p->i++;
+        r = mem_calloc(1, sizeof *r);
+        r->kind = N_NOT;
+        r->a = parse_unary(p);
+    } else if (t->type == T_LP) {
+        p->i++;
+        r = parse_or(p);
+        if (!p->failed) {
+            if (peek(p)->type == T_RP)
+                p->i++;
+            else if (peek(p)->type == T_EOF)
+                fail(p, "Error in the JQL Query: Expecting ')' before the end of the query.");
+            else
+                fail(p, "Error in the JQL Query: Expecting ')' but got '%s'. (line 1, character %d)", peek(p)->text,
+                     peek(p)->pos);
+        }
+    } else {
+        r = parse_clause(p);
+    }
+    p->depth--;
+    return r;
+}
+
+static node_t *parse_and(parser_t *p)
+{
+    node_t *l = parse_unary(p);
+    while (!p->failed && (is_kw(peek(p), "and") || (peek(p)->type == T_WORD && !strcmp(peek(p)->text, "&&")))) {
+        p->i++;
+        node_t *n = mem_calloc(1, sizeof *n);
+        n->kind = N_AND;
+        n->a = l;
+        n->b = parse_unary(p);
+        l = n;
+    }
+    return l;
+}
+
+static node_t *parse_or(parser_t *p)
+{
+    node_t *l = parse_and(p);
+    while (!p->failed && is_kw(peek(p), "or")) {
+        p->i++;
+        node_t *n = mem_calloc(1, sizeof *n);
+        n->kind = N_OR;
+        n->a = l;
+        n->b = parse_and(p);
+        l = n;
+    }
+    return l;
+}
+
+static int sortable(int f)
+{
+    return !field_is_text(f) || f == F_SUMMARY;
+}
+
+static void parse_order(parser_t *p, sb_jql_t *q)
+{
+    if (!is_kw(peek(p), "by")) {
+        fail(p, "Error in the JQL Query: Expecting 'by' but got '%s'. (line 1, character %d)", peek(p)->text,
+             peek(p)->pos);
+        return;
+    }
+    p->i++;
+    for (;;) {
+        tok_t *t = peek(p);
+        if (t->type != T_WORD && t->type != T_STR) {
+            if (t->type == T_EOF)
+                fail(p, "Error in the JQL Query: Expecting a field name before the end of the query.");
+            else
+                fail(p, "Error in the JQL Query: Expecting a field name but got '%s'. (line 1, character %d)", t->text,
+                     t->pos);
+            return;
+        }
+        int f = field_lookup(p->d, t->text);
+        order_t tmp = {0, 0}, *o = &tmp;
+        if (f < 0)
+            fail_sem(p, "Field '%s' does not exist or you do not have permission to view it.", t->text);
+        else if (!sortable(f))
+            fail_sem(p, "Field '%s' does not support sorting.", t->text);
+        else if (q->norder == SB_JQL_MAX_ORDER)
+            fail_sem(p, "The ORDER BY clause can contain at most %d fields.", SB_JQL_MAX_ORDER);
+        else
+            o = &q->order[q->norder++];
+        p->i++;
+        o->field = f;
+        if (is_kw(peek(p), "asc")) {
+            p->i++;
+        } else if (is_kw(peek(p), "desc")) {
+            o->desc = 1;
+            p->i++;
+        }
+        if (peek(p)->type != T_COMMA)
+            break;
+        p->i++;
+    }
+    if (peek(p)->type != T_EOF)
+        fail(p, "Error in the JQL Query: Expecting either ',' or the end of the query but got '%s'. (line 1, character %d)",
+             peek(p)->text, peek(p)->pos);
+}
+
+int sb_jql_parse(const sb_data_t *d, const char *q, sb_jql_t **out, char *err, size_t errsz)
+{
+    parser_t p = {.d = d, .err = err, .errsz = errsz};
+    sb_jql_t *r = mem_calloc(1, sizeof *r);
+    *out = NULL;
+    if (strlen(q) > SB_JQL_MAX_LEN) {
+        snprintf(err, errsz, "Error in the JQL Query: The query is too long.");
+        free(r);
+        return -1;
+    }
+    p.toks = mem_calloc(MAX_TOKENS, sizeof(tok_t));
+    if (tokenize(&p, q) == 0) {
+        if (!is_kw(peek(&p), "order") && peek(&p)->type != T_EOF) {
+            r->where = parse_or(&p);
+            if (!p.failed && peek(&p)->type != T_EOF && !is_kw(peek(&p), "order"))
+                fail(&p, "Error in the JQL Query: Expecting either 'OR' or 'AND' but got '%s'. (line 1, character %d)",
+                     peek(&p)->text, peek(&p)->pos);
+        }
+        if (!p.failed && is_kw(peek(&p), "order")) {
+            p.i++;
+            parse_order(&p, r);
+        }
+    }
+    free(p.toks);
+    if (!p.failed && p.sem_failed) {
+        snprintf(err, errsz, "%s", p.sem);
+        p.failed = 1;
+    }
+    if (p.failed) {
+        sb_jql_free(r);
+        return -1;
+    }
+    *out = r;
+    return 0;
+}
+
+void sb_jql_free(sb_jql_t *q)
+{
+    if (!q)
+        return;
+    node_free(q->where);
+    free(q);
+}
+
+int sb_jql_bounded(const sb_jql_t *q)
+{
+    return q && q->where != NULL;
+}
+
+/* ---- matching ---- */
+static int64_t date_fn(int fn, int64_t off, int64_t now)
+{
+    int64_t day = now >= 0 ? now / DAY_MS : (now - DAY_MS + 1) / DAY_MS;
+    int64_t t;
+    /* 1970-01-01 was a Thursday; Jira weeks start on Sunday here. */
+    int64_t wd = ((day % 7) + 7 + 4) % 7;
+    int64_t y, m, dd;
+    {
+        int64_t z = day + 719468, era = (z >= 0 ? z : z - 146096) / 146097, doe = z - era * 146097;
+        int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+        int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+        dd = doy - (153 * mp + 2) / 5 + 1;
+        m = mp < 10 ? mp + 3 : mp - 9;
+        y = yoe + era * 400 + (m <= 2);
+    }
+    switch (fn) {
+    case DF_NOW: t = now; break;
+    case DF_SOD: t = day * DAY_MS; break;
+    case DF_EOD: t = (day + 1) * DAY_MS - 1; break;
+    case DF_SOW: t = (day - wd) * DAY_MS; break;
+    case DF_EOW: t = (day - wd + 7) * DAY_MS - 1; break;
+    case DF_SOM: t = days_from_civil((int)y, (int)m, 1) * DAY_MS; break;
+    case DF_EOM: t = days_from_civil((int)(m == 12 ? y + 1 : y), (int)(m == 12 ? 1 : m + 1), 1) * DAY_MS - 1; break;
+    case DF_SOY: t = days_from_civil((int)y, 1, 1) * DAY_MS; break;
+    default: t = days_from_civil((int)y + 1, 1, 1) * DAY_MS - 1; break;
+    }
+    (void)dd;
+    return t + off;
+}
+
+static int user_of(const sb_issue_t *is, int f)
+{
+    return f == F_ASSIGNEE ? is->assignee : f == F_REPORTER ? is->reporter : is->creator;
+}
+
+static int64_t date_of(const sb_issue_t *is, int f)
+{
+    return f == F_CREATED ? is->created : f == F_UPDATED ? is->updated : f == F_RESOLVED ? is->resolved : is->due;
+}
+
+static int words_in(const char *hay, const char *query)
+{
+    char w[MAX_TOKLEN];
+    const char *s = query;
+    while (*s) {
+        while (*s && (isspace((unsigned char)*s) || *s == '*' || *s == '?'))
+            s++;
+        size_t n = 0;
+        while (*s && !isspace((unsigned char)*s) && *s != '*' && *s != '?' && n < sizeof w - 1)
+            w[n++] = *s++;
+        w[n] = 0;
+        if (n && !sb_icontains(hay, w))
+            return 0;
+    }
+    return 1;
+}
+
+static int text_match(const sb_issue_t *is, int f, const char *q)
+{
+    if ((f == F_SUMMARY || f == F_TEXT) && words_in(is->summary, q))
+        return 1;
+    if ((f == F_DESCRIPTION || f == F_TEXT) && is->description && words_in(is->description, q))
+        return 1;
+    if (f == F_COMMENT || f == F_TEXT)
+        for (int i = 0; i < is->ncomments; i++)
+            if (words_in(is->comments[i].text, q))
+                return 1;
+    return 0;
+}
+
+/* Whether the issue's value is EMPTY for field f. */
+static int is_empty(const sb_issue_t *is, int f)
+{
+    switch (f) {
+    case F_RESOLUTION: return is->resolution < 0;
+    case F_ASSIGNEE: return is->assignee < 0;
+    case F_LABELS: return is->nlabels == 0;
+    case F_RTYPE: return is->rtype < 0;
+    case F_ORG: return is->org < 0;
+    case F_RESOLVED: return !is->resolved;
+    case F_DUE: return !is->due;
+    case F_DESCRIPTION: return !is->description || !*is->description;
+    case F_COMMENT: return is->ncomments == 0;
+    default: return 0;
+    }
+}
+
+/* Equality of the issue's value with one resolved value. */
+static int val_eq(const sb_jql_env_t *env, const sb_issue_t *is, int f, const val_t *v)
+{
+    const sb_data_t *d = env->data;
+    if (v->kind == V_EMPTY)
+        return is_empty(is, f);
+    switch (f) {
+    case F_PROJECT: return is->project == v->i;
+    case F_KEY: return is->id == v->i;
+    case F_ISSUETYPE: return is->issuetype == v->i;
+    case F_STATUS: return is->status == v->i;
+    case F_STATUSCAT: return sb_statuses[is->status].cat == v->i;
+    case F_RESOLUTION: return is->resolution == v->i;
+    case F_PRIORITY: return is->priority == v->i;
+    case F_ASSIGNEE: case F_REPORTER: case F_CREATOR: {
+        int u = user_of(is, f);
+        return u >= 0 && u == (v->kind == V_CURRENT_USER ? env->current_user : v->i);
+    }
+    case F_LABELS:
+        for (int i = 0; i < is->nlabels; i++)
+            if (strcasecmp(is->labels[i], v->s) == 0)
+                return 1;
+        return 0;
+    case F_RTYPE: {
+        if (is->rtype < 0)
+            return 0;
+        const sb_rtype_t *rt = &d->rtypes[is->rtype];
+        char id[16];
+        snprintf(id, sizeof id, "%d", rt->id);
+        return strcasecmp(rt->name, v->s) == 0 || strcmp(id, v->s) == 0;
+    }
+    case F_ORG: return is->org >= 0 && strcasecmp(d->orgs[is->org].name, v->s) == 0;
+    case F_SLA_FR: case F_SLA_RES: {
+        sb_sla_t s;
+        sb_issue_sla(is, f == F_SLA_FR ? 0 : 1, env->now_ms, &s);
+        switch (v->i) {
+        case SF_BREACHED: return s.breached;
+        case SF_RUNNING: return s.stop == 0;
+        case SF_COMPLETED: return s.stop != 0;
+        default: return s.stop == 0 && sb_statuses[is->status].id[4] == '2'; /* Waiting for customer */
+        }
+    }
+    default: break;
+    }
+    return 0;
+}
+
+static int64_t val_time(const sb_jql_env_t *env, const val_t *v)
+{
+    switch (v->kind) {
+    case V_DATE_REL: return env->now_ms + v->i;
+    case V_DATE_FN: return date_fn((int)v->i, v->off, env->now_ms);
+    default: return v->i;
+    }
+}
+
+static int clause_match(const sb_jql_env_t *env, const clause_t *c, const sb_issue_t *is)
+{
+    int f = c->field;
+    const val_t *v = &c->vals[0];
+    switch (c->op) {
+    case OP_IS: return is_empty(is, f);
+    case OP_ISNOT: return !is_empty(is, f);
+    case OP_LIKE: return text_match(is, f, v->s ? v->s : "");
+    case OP_NOTLIKE: return !text_match(is, f, v->s ? v->s : "");
+    case OP_EQ: case OP_IN:
+        for (int i = 0; i < c->nvals; i++) {
+            if (field_is_date(f) && c->vals[i].kind != V_EMPTY) {
+                int64_t t = date_of(is, f), want = val_time(env, &c->vals[i]);
+                if (t && t / MIN_MS == want / MIN_MS)
+                    return 1;
+            } else if (val_eq(env, is, f, &c->vals[i])) {
+                return 1;
+            }
+        }
+        return 0;
+    case OP_NE: case OP_NOTIN:
+        /* Jira: EMPTY values never match != / not in. */
+        if (!(c->nvals == 1 && v->kind == V_EMPTY) && is_empty(is, f) && !field_is_sla(f))
+            return 0;
+        for (int i = 0; i < c->nvals; i++) {
+            if (field_is_date(f) && c->vals[i].kind != V_EMPTY) {
+                if (date_of(is, f) / MIN_MS == val_time(env, &c->vals[i]) / MIN_MS)
+                    return 0;
+            } else if (val_eq(env, is, f, &c->vals[i])) {
+                return 0;
+            }
+        }
+        return 1;
+    default: break;
+    }
+    /* ordering comparisons */
+    int64_t a, b;
+    if (field_is_date(f)) {
+        a = date_of(is, f);
+        if (!a)
+            return 0;
+        b = val_time(env, v);
+    } else if (f == F_PRIORITY) {
+        a = -is->priority; /* higher priority = greater */
+        b = -v->i;
+    } else { /* key: same project, by number */
+        const sb_issue_t *ref = NULL;
+        if (v->i >= SB_ISSUE_ID0 && v->i - SB_ISSUE_ID0 < env->data->nissues)
+            ref = env->data->issues[v->i - SB_ISSUE_ID0];
+        if (!ref || ref->project != is->project)
+            return 0;
+        a = is->num;
+        b = ref->num;
+    }
+    switch (c->op) {
+    case OP_GT: return a > b;
+    case OP_GE: return a >= b;
+    case OP_LT: return a < b;
+    default: return a <= b;
+    }
+}
+
+static int node_match(const node_t *n, const sb_jql_env_t *env, const sb_issue_t *is)
+{
+    switch (n->kind) {
+    case N_AND: return node_match(n->a, env, is) && node_match(n->b, env, is);
+    case N_OR: return node_match(n->a, env, is) || node_match(n->b, env, is);
+    case N_NOT: return !node_match(n->a, env, is);
+    default: return clause_match(env, &n->c, is);
+    }
+}
+
+int sb_jql_match(const sb_jql_t *q, const sb_jql_env_t *env, const sb_issue_t *is)
+{
+    return !q->where || node_match(q->where, env, is);
+}
+
+/* ---- sorting ---- */
+typedef struct sortctx_s {
+    const sb_jql_t *q;
+    const sb_jql_env_t *env;
+} sortctx_t;
+
+static int cmp_str(const char *a, const char *b)
+{
+    return strcasecmp(a ? a : "", b ? b : "");
+}
+
+static int64_t sla_key(const sb_jql_env_t *env, const sb_issue_t *is, int metric)
+{
+    sb_sla_t s;
+    sb_issue_sla(is, metric, env->now_ms, &s);
+    /* Ongoing cycles first, most urgent first; completed ones after. */
+    return s.stop ? (int64_t)1 << 50 | (s.remaining_ms & 0xffffffffffLL) : s.remaining_ms;
+}
+
+static int cmp_field(const sortctx_t *c, int f, const sb_issue_t *a, const sb_issue_t *b)
+{
+    const sb_data_t *d = c->env->data;
+    int64_t x = 0, y = 0;
+    int ua, ub;
+    switch (f) {
+    case F_PROJECT: return cmp_str(d->projects[a->project].key, d->projects[b->project].key);
+    case F_KEY:
+        if (a->project != b->project)
+            return cmp_str(d->projects[a->project].key, d->projects[b->project].key);
+        x = a->num, y = b->num;
+        break;
+    case F_ISSUETYPE: return cmp_str(sb_issuetypes[a->issuetype].name, sb_issuetypes[b->issuetype].name);
+    case F_STATUS: x = a->status, y = b->status; break;
+    case F_STATUSCAT: x = sb_statuses[a->status].cat, y = sb_statuses[b->status].cat; break;
+    case F_RESOLUTION: x = a->resolution, y = b->resolution; break;
+    case F_PRIORITY: x = -a->priority, y = -b->priority; break;
+    case F_ASSIGNEE: case F_REPORTER: case F_CREATOR:
+        ua = user_of(a, f), ub = user_of(b, f);
+        if (ua < 0 || ub < 0)
+            return (ua < 0) - (ub < 0);
+        return cmp_str(d->users[ua].display_name, d->users[ub].display_name);
+    case F_RTYPE:
+        return cmp_str(a->rtype >= 0 ? d->rtypes[a->rtype].name : NULL, b->rtype >= 0 ? d->rtypes[b->rtype].name : NULL);
+    case F_ORG:
+        return cmp_str(a->org >= 0 ? d->orgs[a->org].name : NULL, b->org >= 0 ? d->orgs[b->org].name : NULL);
+    case F_LABELS: return cmp_str(a->nlabels ? a->labels[0] : NULL, b->nlabels ? b->labels[0] : NULL);
+    case F_SUMMARY: return cmp_str(a->summary, b->summary);
+    case F_SLA_FR: case F_SLA_RES:
+        x = sla_key(c->env, a, f == F_SLA_FR ? 0 : 1), y = sla_key(c->env, b, f == F_SLA_FR ? 0 : 1);
+        break;
+    default:
+        x = date_of(a, f), y = date_of(b, f);
+        if (!x || !y) /* EMPTY sorts last ascending */
+            return (!x) - (!y);
+        break;
+    }
+    return x < y ? -1 : x > y;
+}
+
+static int cmp_issues(const void *pa, const void *pb, void *arg)
+{
+    const sortctx_t *c = arg;
+    const sb_issue_t *a = *(sb_issue_t *const *)pa, *b = *(sb_issue_t *const *)pb;
+    for (int i = 0; i < c->q->norder; i++) {
+        int r = cmp_field(c, c->q->order[i].field, a, b);
+        if (r)
+            return c->q->order[i].desc ? -r : r;
+    }
+    /* Without ORDER BY (and as the final tie-break) newest issue first. */
+    return (a->id < b->id) - (a->id > b->id);
+}
+
+size_t sb_jql_run(const sb_jql_t *q, const sb_jql_env_t *env, sb_issue_t ***out)
+{
+    const sb_data_t *d = env->data;
+    sb_issue_t **v = mem_alloc((size_t)(d->nissues ? d->nissues : 1) * sizeof *v);
+    size_t n = 0;
+    for (int i = 0; i < d->nissues; i++)
+        if (sb_jql_match(q, env, d->issues[i]))
+            v[n++] = d->issues[i];
+    sortctx_t c = {q, env};
+    qsort_r(v, n, sizeof *v, cmp_issues, &c);
+    *out = v;
+    return n;
+}

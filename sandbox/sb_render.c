@@ -1,0 +1,847 @@
+/* sb_render: see sb_render.h. Field definitions are one table; custom field
+ * ids come from the data set (they differ per seed, like per site). */
+#include "sb_render.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "buf.h"
+#include "sb_jql.h"
+
+#define ICON "https://sandbox.atlassian.net/images/icons"
+
+/* ---- field table ---- */
+enum cfkind { CF_NONE, CF_RTYPE, CF_SLA_FR, CF_SLA_RES, CF_ORGS, CF_PARTS, CF_APPROVALS, CF_SAT };
+typedef struct fdef_s {
+    const char *id; /* system id; NULL for custom */
+    int cf;
+    const char *name;
+    int navigable;
+    const char *type, *items, *sys_or_custom;
+} fdef_t;
+
+static const fdef_t FDEFS[] = {
+    {"summary", 0, "Summary", 1, "string", NULL, "summary"},
+    {"description", 0, "Description", 1, "string", NULL, "description"},
+    {"status", 0, "Status", 1, "status", NULL, "status"},
+    {"statuscategorychangedate", 0, "Status Category Changed", 1, "datetime", NULL, "statuscategorychangedate"},
+    {"priority", 0, "Priority", 1, "priority", NULL, "priority"},
+    {"issuetype", 0, "Issue Type", 1, "issuetype", NULL, "issuetype"},
+    {"project", 0, "Project", 1, "project", NULL, "project"},
+    {"assignee", 0, "Assignee", 1, "user", NULL, "assignee"},
+    {"reporter", 0, "Reporter", 1, "user", NULL, "reporter"},
+    {"creator", 0, "Creator", 1, "user", NULL, "creator"},
+    {"created", 0, "Created", 1, "datetime", NULL, "created"},
+    {"updated", 0, "Updated", 1, "datetime", NULL, "updated"},
+    {"resolution", 0, "Resolution", 1, "resolution", NULL, "resolution"},
+    {"resolutiondate", 0, "Resolved", 1, "datetime", NULL, "resolutiondate"},
+    {"duedate", 0, "Due date", 1, "date", NULL, "duedate"},
+    {"labels", 0, "Labels", 1, "array", "string", "labels"},
+    {"components", 0, "Components", 1, "array", "component", "components"},
+    {"issuelinks", 0, "Linked Issues", 1, "array", "issuelinks", "issuelinks"},
+    {"subtasks", 0, "Sub-tasks", 1, "array", "issuelinks", "subtasks"},
+    {"watches", 0, "Watchers", 1, "watches", NULL, "watches"},
+    {"environment", 0, "Environment", 1, "string", NULL, "environment"},
+    {"lastViewed", 0, "Last Viewed", 1, "datetime", NULL, "lastViewed"},
+    {"comment", 0, "Comment", 0, "comments-page", NULL, "comment"},
+    {"worklog", 0, "Log Work", 0, "array", "worklog", "worklog"},
+    {"attachment", 0, "Attachment", 0, "array", "attachment", "attachment"},
+    {"timetracking", 0, "Time tracking", 0, "timetracking", NULL, "timetracking"},
+    {NULL, CF_RTYPE, "Request Type", 1, "sd-customerrequesttype", NULL, "com.atlassian.servicedesk:vp-origin"},
+    {NULL, CF_SLA_FR, "Time to first response", 1, "sd-servicelevelagreement", NULL, "com.atlassian.servicedesk:sd-sla-field"},
+    {NULL, CF_SLA_RES, "Time to resolution", 1, "sd-servicelevelagreement", NULL, "com.atlassian.servicedesk:sd-sla-field"},
+    {NULL, CF_ORGS, "Organizations", 1, "array", "sd-customerorganization", "com.atlassian.servicedesk:sd-customer-organizations"},
+    {NULL, CF_PARTS, "Request participants", 1, "array", "user", "com.atlassian.servicedesk:sd-request-participants"},
+    {NULL, CF_APPROVALS, "Approvals", 1, "sd-approvals", NULL, "com.atlassian.servicedesk.approvals-plugin:sd-approvals"},
+    {NULL, CF_SAT, "Satisfaction", 1, "sd-feedback", NULL, "com.atlassian.servicedesk:sd-request-feedback"},
+};
+#define NFDEFS ((int)(sizeof FDEFS / sizeof FDEFS[0]))
+
+static int cf_num(const sb_data_t *d, int cf)
+{
+    switch (cf) {
+    case CF_RTYPE: return d->cf.request_type;
+    case CF_SLA_FR: return d->cf.sla_first_response;
+    case CF_SLA_RES: return d->cf.sla_resolution;
+    case CF_ORGS: return d->cf.organizations;
+    case CF_PARTS: return d->cf.participants;
+    case CF_APPROVALS: return d->cf.approvals;
+    default: return d->cf.satisfaction;
+    }
+}
+
+static const char *fdef_id(const sb_data_t *d, const fdef_t *f, char *buf, size_t bufsz)
+{
+    if (f->id)
+        return f->id;
+    snprintf(buf, bufsz, "customfield_%d", cf_num(d, f->cf));
+    return buf;
+}
+
+static const fdef_t *fdef_find(const sb_data_t *d, const char *id)
+{
+    char b[48];
+    for (int i = 0; i < NFDEFS; i++)
+        if (strcmp(fdef_id(d, &FDEFS[i], b, sizeof b), id) == 0)
+            return &FDEFS[i];
+    return NULL;
+}
+
+/* ---- field selection ---- */
+void sb_fieldsel_init(sb_fieldsel_t *fs, int default_all)
+{
+    memset(fs, 0, sizeof *fs);
+    fs->all = default_all;
+}
+
+void sb_fieldsel_add(sb_fieldsel_t *fs, const char *spec)
+{
+    const char *p = spec;
+    if (!fs->given) { /* an explicit fields parameter replaces the default */
+        fs->given = 1;
+        fs->all = 0;
+    }
+    while (p && *p) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        while (n && *p == ' ')
+            p++, n--;
+        while (n && p[n - 1] == ' ')
+            n--;
+        char tok[48];
+        if (n && n < sizeof tok) {
+            memcpy(tok, p, n);
+            tok[n] = 0;
+            if (!strcmp(tok, "*all"))
+                fs->all = 1;
+            else if (!strcmp(tok, "*navigable"))
+                fs->navigable = 1;
+            else if (tok[0] == '-' && fs->nexc < SB_FS_MAX)
+                snprintf(fs->exc[fs->nexc++], sizeof fs->exc[0], "%s", tok + 1);
+            else if (tok[0] != '-' && fs->ninc < SB_FS_MAX)
+                snprintf(fs->inc[fs->ninc++], sizeof fs->inc[0], "%s", tok);
+        }
+        p = comma ? comma + 1 : NULL;
+    }
+}
+
+static int fs_want(const sb_fieldsel_t *fs, const char *id, int navigable)
+{
+    for (int i = 0; i < fs->nexc; i++)
+        if (!strcmp(fs->exc[i], id))
+            return 0;
+    if (fs->all || (fs->navigable && navigable))
+        return 1;
+    for (int i = 0; i < fs->ninc; i++)
+        if (!strcmp(fs->inc[i], id))
+            return 1;
+    return 0;
+}
+
+int sb_fieldsel_ids_only(const sb_fieldsel_t *fs)
+{
+    if (fs->all || fs->navigable)
+        return 0;
+    for (int i = 0; i < fs->ninc; i++)
+        if (strcmp(fs->inc[i], "id") && strcmp(fs->inc[i], "key"))
+            return 0;
+    return 1;
+}
+
+unsigned sb_expand_parse(const char *s)
+{
+    unsigned e = 0;
+    if (!s)
+        return 0;
+    if (strstr(s, "renderedFields"))
+        e |= SB_EXP_RENDERED;
+    if (strstr(s, "names"))
+        e |= SB_EXP_NAMES;
+    if (strstr(s, "schema"))
+        e |= SB_EXP_SCHEMA;
+    if (strstr(s, "transitions"))
+        e |= SB_EXP_TRANSITIONS;
+    if (strstr(s, "operations"))
+        e |= SB_EXP_OPERATIONS;
+    if (strstr(s, "editmeta"))
+        e |= SB_EXP_EDITMETA;
+    if (strstr(s, "changelog"))
+        e |= SB_EXP_CHANGELOG;
+    return e;
+}
+
+/* ---- small objects ---- */
+static json_t *status_category(const sb_call_t *c, int cat)
+{
+    char self[600];
+    const char *key = cat == SB_CAT_NEW ? "new" : cat == SB_CAT_DONE ? "done" : "indeterminate";
+    const char *color = cat == SB_CAT_NEW ? "blue-gray" : cat == SB_CAT_DONE ? "green" : "yellow";
+    const char *name = cat == SB_CAT_NEW ? "To Do" : cat == SB_CAT_DONE ? "Done" : "In Progress";
+    snprintf(self, sizeof self, "%s/rest/api/3/statuscategory/%d", c->base, cat);
+    return json_pack("{s:s, s:i, s:s, s:s, s:s}", "self", self, "id", cat, "key", key, "colorName", color, "name", name);
+}
+
+json_t *sb_status_json(const sb_call_t *c, int st)
+{
+    char self[600];
+    snprintf(self, sizeof self, "%s/rest/api/3/status/%s", c->base, sb_statuses[st].id);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "self", self, "description", "", "iconUrl",
+                     ICON "/statuses/generic.png", "name", sb_statuses[st].name, "id", sb_statuses[st].id,
+                     "statusCategory", status_category(c, sb_statuses[st].cat));
+}
+
+json_t *sb_issuetype_json(const sb_call_t *c, int it)
+{
+    char self[600];
+    snprintf(self, sizeof self, "%s/rest/api/3/issuetype/%s", c->base, sb_issuetypes[it].id);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:i, s:i}", "self", self, "id", sb_issuetypes[it].id,
+                     "description", sb_issuetypes[it].desc, "iconUrl", ICON "/issuetypes/task.svg", "name",
+                     sb_issuetypes[it].name, "subtask", 0, "avatarId", 10553 + it, "hierarchyLevel", 0);
+}
+
+static json_t *project_json(const sb_call_t *c, int p)
+{
+    const sb_project_t *pr = &c->sb->data->projects[p];
+    char self[600], id[16];
+    snprintf(self, sizeof self, "%s/rest/api/3/project/%d", c->base, pr->id);
+    snprintf(id, sizeof id, "%d", pr->id);
+    const char *av = "https://sandbox.atlassian.net/rest/api/3/universal_avatar/view/type/project/avatar/10400";
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:{s:s, s:s, s:s, s:s}}", "self", self, "id", id, "key", pr->key,
+                     "name", pr->name, "projectTypeKey", "service_desk", "simplified", 0, "avatarUrls", "48x48", av,
+                     "24x24", av, "16x16", av, "32x32", av);
+}
+
+static json_t *priority_json(const sb_call_t *c, int p)
+{
+    char self[600], icon[200];
+    snprintf(self, sizeof self, "%s/rest/api/3/priority/%s", c->base, sb_priorities[p].id);
+    snprintf(icon, sizeof icon, ICON "/priorities/%s.svg", sb_priorities[p].name);
+    for (char *q = icon + sizeof ICON; *q; q++)
+        *q = (char)(*q >= 'A' && *q <= 'Z' ? *q + 32 : *q);
+    return json_pack("{s:s, s:s, s:s, s:s}", "self", self, "iconUrl", icon, "name", sb_priorities[p].name, "id",
+                     sb_priorities[p].id);
+}
+
+static json_t *resolution_json(const sb_call_t *c, int r)
+{
+    if (r < 0)
+        return json_null();
+    char self[600];
+    snprintf(self, sizeof self, "%s/rest/api/3/resolution/%s", c->base, sb_resolutions[r].id);
+    return json_pack("{s:s, s:s, s:s, s:s}", "self", self, "id", sb_resolutions[r].id, "description",
+                     sb_resolutions[r].desc, "name", sb_resolutions[r].name);
+}
+
+static json_t *time_json(int64_t ms)
+{
+    if (!ms)
+        return json_null();
+    char t[40];
+    sb_fmt_jira_time(ms, t, sizeof t);
+    return json_string(t);
+}
+
+static json_t *date_only(int64_t ms)
+{
+    if (!ms)
+        return json_null();
+    char t[40];
+    sb_fmt_jira_time(ms, t, sizeof t);
+    t[10] = 0;
+    return json_string(t);
+}
+
+static void html_escape(buf_t *b, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '<': buf_append_str(b, "&lt;"); break;
+        case '>': buf_append_str(b, "&gt;"); break;
+        case '&': buf_append_str(b, "&amp;"); break;
+        case '"': buf_append_str(b, "&quot;"); break;
+        case '\n': buf_append_str(b, s[1] == '\n' ? "</p>\n<p>" : "<br/>\n"); if (s[1] == '\n') s++; break;
+        default: buf_append(b, s, 1);
+        }
+    }
+}
+
+static json_t *html_of(const char *text)
+{
+    buf_t b;
+    buf_init(&b, 4 * SB_MAX_TEXT);
+    buf_append_str(&b, "<p>");
+    html_escape(&b, text ? text : "");
+    buf_append_str(&b, "</p>");
+    json_t *s = json_string(b.data ? b.data : "");
+    buf_free(&b);
+    return s;
+}
+
+static json_t *adf_of(const char *text, const json_t *adf)
+{
+    return adf ? json_deep_copy(adf) : sb_adf_from_text(text);
+}
+
+json_t *sb_comment_json(const sb_call_t *c, const sb_issue_t *is, const sb_comment_t *cm, int rendered)
+{
+    char self[600], id[16];
+    snprintf(self, sizeof self, "%s/rest/api/3/issue/%d/comment/%d", c->base, is->id, cm->id);
+    snprintf(id, sizeof id, "%d", cm->id);
+    json_t *o = json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:b}", "self", self, "id", id, "author",
+                          sb_user_json(c, cm->author), "body", adf_of(cm->text, cm->adf), "updateAuthor",
+                          sb_user_json(c, cm->author), "created", time_json(cm->created), "updated",
+                          time_json(cm->updated), "jsdPublic", cm->public_);
+    if (rendered)
+        json_object_set_new(o, "renderedBody", html_of(cm->text));
+    return o;
+}
+
+json_t *sb_worklog_json(const sb_call_t *c, const sb_issue_t *is, const sb_worklog_t *w)
+{
+    char self[600], id[16], iid[16], spent[32];
+    snprintf(self, sizeof self, "%s/rest/api/3/issue/%d/worklog/%d", c->base, is->id, w->id);
+    snprintf(id, sizeof id, "%d", w->id);
+    snprintf(iid, sizeof iid, "%d", is->id);
+    int h = w->seconds / 3600, m = w->seconds / 60 % 60;
+    if (h && m)
+        snprintf(spent, sizeof spent, "%dh %dm", h, m);
+    else if (h)
+        snprintf(spent, sizeof spent, "%dh", h);
+    else
+        snprintf(spent, sizeof spent, "%dm", m);
+    json_t *o = json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:s, s:i, s:s, s:s}", "self", self, "author",
+                          sb_user_json(c, w->author), "updateAuthor", sb_user_json(c, w->author), "created",
+                          time_json(w->created), "updated", time_json(w->created), "started", time_json(w->started),
+                          "timeSpent", spent, "timeSpentSeconds", w->seconds, "id", id, "issueId", iid);
+    if (w->text)
+        json_object_set_new(o, "comment", sb_adf_from_text(w->text));
+    return o;
+}
+
+json_t *sb_attachment_json(const sb_call_t *c, const sb_attachment_t *a)
+{
+    char self[600], content[600];
+    snprintf(self, sizeof self, "%s/rest/api/3/attachment/%d", c->base, a->id);
+    snprintf(content, sizeof content, "%s/rest/api/3/attachment/content/%d", c->base, a->id);
+    json_t *o = json_pack("{s:s, s:I, s:s, s:o, s:o, s:i, s:s, s:s}", "self", self, "id", (json_int_t)a->id,
+                          "filename", a->filename, "author", sb_user_json(c, a->author), "created",
+                          time_json(a->created), "size", a->size, "mimeType", a->mime, "content", content);
+    return o;
+}
+
+json_t *sb_transition_json(const sb_call_t *c, int t)
+{
+    const sb_transition_t *tr = &sb_transitions[t];
+    return json_pack("{s:s, s:s, s:o, s:b, s:b, s:b, s:b, s:b, s:b}", "id", tr->id, "name", tr->name, "to",
+                     sb_status_json(c, tr->to), "hasScreen", 0, "isGlobal", tr->from_status < 0, "isInitial", 0,
+                     "isAvailable", 1, "isConditional", 0, "isLooped", 0);
+}
+
+/* ---- JSM pieces used inside platform fields too ---- */
+json_t *sb_status_category_jsm(int status)
+{
+    int cat = sb_statuses[status].cat;
+    return json_string(cat == SB_CAT_NEW ? "NEW" : cat == SB_CAT_DONE ? "DONE" : "INDETERMINATE");
+}
+
+json_t *sb_rtype_json(const sb_call_t *c, const sb_rtype_t *rt)
+{
+    const sb_data_t *d = c->sb->data;
+    const sb_project_t *pr = &d->projects[rt->project];
+    char self[600], id[16], desk[16], grp[16], icon[600];
+    snprintf(self, sizeof self, "%s/rest/servicedeskapi/servicedesk/%d/requesttype/%d", c->base, pr->desk_id, rt->id);
+    snprintf(id, sizeof id, "%d", rt->id);
+    snprintf(desk, sizeof desk, "%d", pr->desk_id);
+    snprintf(grp, sizeof grp, "%d", rt->group_id);
+    snprintf(icon, sizeof icon, "%s/rest/api/2/universal_avatar/view/type/SD_REQTYPE/avatar/%d", c->base, 10500 + rt->id);
+    return json_pack("{s:[], s:s, s:{s:s}, s:s, s:s, s:s, s:s, s:s, s:s, s:[s], s:{s:s, s:{s:{s:s, s:s, s:s, s:s}}}}",
+                     "_expands", "id", id, "_links", "self", self, "name", rt->name, "description", rt->desc,
+                     "helpText", "", "issueTypeId", sb_issuetypes[rt->issuetype].id, "serviceDeskId", desk,
+                     "portalId", desk, "groupIds", grp, "icon", "id", id, "_links", "iconUrls", "48x48", icon,
+                     "24x24", icon, "16x16", icon, "32x32", icon);
+}
+
+static json_t *sla_cycle(const sb_sla_t *s, int completed, int paused)
+{
+    json_t *o = json_pack("{s:o, s:o, s:b, s:o, s:o, s:o}", "startTime", sb_date_dto(s->start), "breachTime",
+                          sb_date_dto(s->start + s->goal_ms), "breached", s->breached, "goalDuration",
+                          sb_duration_dto(s->goal_ms), "elapsedTime", sb_duration_dto(s->elapsed_ms), "remainingTime",
+                          sb_duration_dto(s->remaining_ms));
+    if (completed) {
+        json_object_set_new(o, "stopTime", sb_date_dto(s->stop));
+    } else {
+        json_object_set_new(o, "paused", json_boolean(paused));
+        json_object_set_new(o, "withinCalendarHours", json_true());
+    }
+    return o;
+}
+
+json_t *sb_sla_json(const sb_call_t *c, const sb_issue_t *is, int metric)
+{
+    sb_sla_t s;
+    char self[600], id[8];
+    sb_issue_sla(is, metric, sb_now(c->sb), &s);
+    snprintf(self, sizeof self, "%s/rest/servicedeskapi/request/%d/sla/%d", c->base, is->id, metric + 1);
+    snprintf(id, sizeof id, "%d", metric + 1);
+    json_t *o = json_pack("{s:s, s:s, s:{s:s}, s:[], s:s}", "id", id, "name", sb_sla_names[metric], "_links", "self",
+                          self, "completedCycles", "slaDisplayFormat", "NEW_SLA_FORMAT");
+    int paused = !strcmp(sb_statuses[is->status].name, "Waiting for customer");
+    if (s.stop)
+        json_array_append_new(json_object_get(o, "completedCycles"), sla_cycle(&s, 1, 0));
+    else
+        json_object_set_new(o, "ongoingCycle", sla_cycle(&s, 0, paused));
+    return o;
+}
+
+json_t *sb_approval_json(const sb_call_t *c, const sb_issue_t *is, const sb_approval_t *a)
+{
+    static const char *const DEC[] = {"pending", "approved", "declined"};
+    char self[600], id[16];
+    snprintf(self, sizeof self, "%s/rest/servicedeskapi/request/%d/approval/%d", c->base, is->id, a->id);
+    snprintf(id, sizeof id, "%d", a->id);
+    json_t *approvers = json_array();
+    int can = 0;
+    for (int i = 0; i < a->napprovers; i++) {
+        json_array_append_new(approvers, json_pack("{s:o, s:s}", "approver", sb_user_dto(c, a->approvers[i]),
+                                                   "approverDecision", DEC[a->decisions[i]]));
+        if (a->approvers[i] == c->user && a->decisions[i] == SB_PENDING && a->final == SB_PENDING)
+            can = 1;
+    }
+    json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:o, s:o, s:{s:s}}", "id", id, "name", a->name, "finalDecision",
+                          DEC[a->final], "canAnswerApproval", can, "approvers", approvers, "createdDate",
+                          sb_date_dto(a->created), "_links", "self", self);
+    if (a->completed)
+        json_object_set_new(o, "completedDate", sb_date_dto(a->completed));
+    return o;
+}
+
+static json_t *current_status(const sb_issue_t *is)
+{
+    return json_pack("{s:s, s:o, s:o}", "status", sb_statuses[is->status].name, "statusCategory",
+                     sb_status_category_jsm(is->status), "statusDate", sb_date_dto(is->status_changed));
+}
+
+static json_t *rtype_field_value(const sb_call_t *c, const sb_issue_t *is)
+{
+    if (is->rtype < 0)
+        return json_null();
+    const sb_rtype_t *rt = &c->sb->data->rtypes[is->rtype];
+    char self[600], jira[600];
+    snprintf(self, sizeof self, "%s/rest/servicedeskapi/request/%d", c->base, is->id);
+    snprintf(jira, sizeof jira, "%s/rest/api/2/issue/%d", c->base, is->id);
+    return json_pack("{s:{s:s, s:s, s:s, s:s}, s:o, s:o}", "_links", "jiraRest", jira, "web", self, "agent", jira,
+                     "self", self, "requestType", sb_rtype_json(c, rt), "currentStatus", current_status(is));
+}
+
+static json_t *org_list(const sb_call_t *c, const sb_issue_t *is)
+{
+    json_t *a = json_array();
+    if (is->org >= 0)
+        json_array_append_new(a, sb_org_json(c, &c->sb->data->orgs[is->org]));
+    return a;
+}
+
+/* Value of one field of an issue; NULL when the field id is unknown. */
+static json_t *field_value(const sb_call_t *c, const sb_issue_t *is, const fdef_t *f, int comment_cap)
+{
+    const sb_data_t *d = c->sb->data;
+    if (!f->id) {
+        switch (f->cf) {
+        case CF_RTYPE: return rtype_field_value(c, is);
+        case CF_SLA_FR: return sb_sla_json(c, is, 0);
+        case CF_SLA_RES: return sb_sla_json(c, is, 1);
+        case CF_ORGS: return org_list(c, is);
+        case CF_PARTS: {
+            json_t *a = json_array();
+            for (int i = 0; i < is->nparticipants; i++)
+                json_array_append_new(a, sb_user_json(c, is->participants[i]));
+            return a;
+        }
+        case CF_APPROVALS: {
+            json_t *a = json_array();
+            for (int i = 0; i < is->napprovals; i++)
+                json_array_append_new(a, sb_approval_json(c, is, &is->approvals[i]));
+            return a;
+        }
+        default: return json_null();
+        }
+    }
+    const char *id = f->id;
+    if (!strcmp(id, "summary"))
+        return json_string(is->summary);
+    if (!strcmp(id, "description"))
+        return is->description || is->description_adf ? adf_of(is->description, is->description_adf) : json_null();
+    if (!strcmp(id, "status"))
+        return sb_status_json(c, is->status);
+    if (!strcmp(id, "statuscategorychangedate"))
+        return time_json(is->status_changed);
+    if (!strcmp(id, "priority"))
+        return priority_json(c, is->priority);
+    if (!strcmp(id, "issuetype"))
+        return sb_issuetype_json(c, is->issuetype);
+    if (!strcmp(id, "project"))
+        return project_json(c, is->project);
+    if (!strcmp(id, "assignee"))
+        return sb_user_json(c, is->assignee);
+    if (!strcmp(id, "reporter"))
+        return sb_user_json(c, is->reporter);
+    if (!strcmp(id, "creator"))
+        return sb_user_json(c, is->creator);
+    if (!strcmp(id, "created"))
+        return time_json(is->created);
+    if (!strcmp(id, "updated"))
+        return time_json(is->updated);
+    if (!strcmp(id, "resolution"))
+        return resolution_json(c, is->resolution);
+    if (!strcmp(id, "resolutiondate"))
+        return time_json(is->resolved);
+    if (!strcmp(id, "duedate"))
+        return date_only(is->due);
+    if (!strcmp(id, "labels")) {
+        json_t *a = json_array();
+        for (int i = 0; i < is->nlabels; i++)
+            json_array_append_new(a, json_string(is->labels[i]));
+        return a;
+    }
+    if (!strcmp(id, "components") || !strcmp(id, "issuelinks") || !strcmp(id, "subtasks"))
+        return json_array();
+    if (!strcmp(id, "environment") || !strcmp(id, "lastViewed"))
+        return json_null();
+    if (!strcmp(id, "watches")) {
+        char self[600];
+        snprintf(self, sizeof self, "%s/rest/api/3/issue/%s/watchers", c->base, is->key);
+        return json_pack("{s:s, s:i, s:b}", "self", self, "watchCount", 1, "isWatching", 0);
+    }
+    if (!strcmp(id, "timetracking")) {
+        int spent = 0;
+        for (int i = 0; i < is->nworklogs; i++)
+            spent += is->worklogs[i].seconds;
+        if (!spent)
+            return json_object();
+        char s[32];
+        snprintf(s, sizeof s, "%dh %dm", spent / 3600, spent / 60 % 60);
+        return json_pack("{s:s, s:i}", "timeSpent", s, "timeSpentSeconds", spent);
+    }
+    if (!strcmp(id, "comment")) {
+        json_t *arr = json_array();
+        int start = comment_cap > 0 && is->ncomments > comment_cap ? is->ncomments - comment_cap : 0;
+        for (int i = start; i < is->ncomments; i++)
+            json_array_append_new(arr, sb_comment_json(c, is, &is->comments[i], 0));
+        char self[600];
+        snprintf(self, sizeof self, "%s/rest/api/3/issue/%d/comment", c->base, is->id);
+        return json_pack("{s:o, s:s, s:i, s:i, s:i}", "comments", arr, "self", self, "maxResults",
+                         (int)json_array_size(arr), "total", is->ncomments, "startAt", start);
+    }
+    if (!strcmp(id, "worklog")) {
+        json_t *arr = json_array();
+        for (int i = 0; i < is->nworklogs && i < 20; i++)
+            json_array_append_new(arr, sb_worklog_json(c, is, &is->worklogs[i]));
+        return json_pack("{s:i, s:i, s:i, s:o}", "startAt", 0, "maxResults", 20, "total", is->nworklogs, "worklogs", arr);
+    }
+    if (!strcmp(id, "attachment")) {
+        json_t *arr = json_array();
+        for (int i = 0; i < is->nattachments; i++)
+            json_array_append_new(arr, sb_attachment_json(c, &is->attachments[i]));
+        return arr;
+    }
+    (void)d;
+    return NULL;
+}
+
+json_t *sb_field_schema(const sb_call_t *c, const char *id)
+{
+    const fdef_t *f = fdef_find(c->sb->data, id);
+    if (!f)
+        return NULL;
+    json_t *s = json_pack("{s:s}", "type", f->type);
+    if (f->items)
+        json_object_set_new(s, "items", json_string(f->items));
+    if (f->id) {
+        json_object_set_new(s, "system", json_string(f->sys_or_custom));
+    } else {
+        json_object_set_new(s, "custom", json_string(f->sys_or_custom));
+        json_object_set_new(s, "customId", json_integer(cf_num(c->sb->data, f->cf)));
+    }
+    return s;
+}
+
+const char *sb_field_name(const sb_call_t *c, const char *id)
+{
+    const fdef_t *f = fdef_find(c->sb->data, id);
+    return f ? f->name : NULL;
+}
+
+static void each_selected(const sb_call_t *c, const sb_fieldsel_t *fs,
+                          void (*fn)(const sb_call_t *, const fdef_t *, const char *, void *), void *arg)
+{
+    char b[48];
+    for (int i = 0; i < NFDEFS; i++) {
+        const char *id = fdef_id(c->sb->data, &FDEFS[i], b, sizeof b);
+        if (fs_want(fs, id, FDEFS[i].navigable))
+            fn(c, &FDEFS[i], id, arg);
+    }
+}
+
+static void add_name(const sb_call_t *c, const fdef_t *f, const char *id, void *arg)
+{
+    (void)c;
+    json_object_set_new(arg, id, json_string(f->name));
+}
+
+static void add_schema(const sb_call_t *c, const fdef_t *f, const char *id, void *arg)
+{
+    (void)f;
+    json_object_set_new(arg, id, sb_field_schema(c, id));
+}
+
+json_t *sb_names_json(const sb_call_t *c, const sb_fieldsel_t *fs)
+{
+    json_t *o = json_object();
+    each_selected(c, fs, add_name, o);
+    return o;
+}
+
+json_t *sb_schema_json(const sb_call_t *c, const sb_fieldsel_t *fs)
+{
+    json_t *o = json_object();
+    each_selected(c, fs, add_schema, o);
+    return o;
+}
+
+typedef struct fill_s {
+    const sb_issue_t *is;
+    json_t *fields, *rendered;
+    int comment_cap;
+} fill_t;
+
+static void add_field(const sb_call_t *c, const fdef_t *f, const char *id, void *arg)
+{
+    fill_t *fl = arg;
+    json_t *v = field_value(c, fl->is, f, fl->comment_cap);
+    if (v)
+        json_object_set_new(fl->fields, id, v);
+    if (fl->rendered) {
+        if (!strcmp(id, "description"))
+            json_object_set_new(fl->rendered, id, fl->is->description ? html_of(fl->is->description) : json_null());
+        else if (!strcmp(id, "created") || !strcmp(id, "updated"))
+            json_object_set_new(fl->rendered, id, json_string("just now"));
+    }
+}
+
+json_t *sb_issue_json(const sb_call_t *c, const sb_issue_t *is, const sb_fieldsel_t *fs, unsigned expand,
+                      int comment_cap)
+{
+    char self[600], id[16];
+    snprintf(self, sizeof self, "%s/rest/api/3/issue/%d", c->base, is->id);
+    snprintf(id, sizeof id, "%d", is->id);
+    json_t *fields = json_object();
+    fill_t fl = {is, fields, (expand & SB_EXP_RENDERED) ? json_object() : NULL, comment_cap};
+    each_selected(c, fs, add_field, &fl);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:o}", "expand",
+                          "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations", "id", id,
+                          "self", self, "key", is->key, "fields", fields);
+    if (fl.rendered)
+        json_object_set_new(o, "renderedFields", fl.rendered);
+    if (expand & SB_EXP_NAMES)
+        json_object_set_new(o, "names", sb_names_json(c, fs));
+    if (expand & SB_EXP_SCHEMA)
+        json_object_set_new(o, "schema", sb_schema_json(c, fs));
+    if (expand & SB_EXP_TRANSITIONS) {
+        int t[16], n = sb_transitions_for(is, t, 16);
+        json_t *a = json_array();
+        for (int i = 0; i < n; i++)
+            json_array_append_new(a, sb_transition_json(c, t[i]));
+        json_object_set_new(o, "transitions", a);
+    }
+    if (expand & SB_EXP_OPERATIONS)
+        json_object_set_new(o, "operations", json_pack("{s:[]}", "linkGroups"));
+    if (expand & SB_EXP_EDITMETA)
+        json_object_set_new(o, "editmeta", json_pack("{s:{}}", "fields"));
+    if (expand & SB_EXP_CHANGELOG)
+        json_object_set_new(o, "changelog", json_pack("{s:i, s:i, s:i, s:[]}", "startAt", 0, "maxResults", 0, "total",
+                                                      0, "histories"));
+    return o;
+}
+
+json_t *sb_fields_json(const sb_call_t *c)
+{
+    json_t *a = json_array();
+    char b[48];
+    for (int i = 0; i < NFDEFS; i++) {
+        const fdef_t *f = &FDEFS[i];
+        const char *id = fdef_id(c->sb->data, f, b, sizeof b);
+        json_t *clauses = json_array();
+        if (f->id) {
+            json_array_append_new(clauses, json_string(f->id));
+        } else {
+            char cf[32];
+            snprintf(cf, sizeof cf, "cf[%d]", cf_num(c->sb->data, f->cf));
+            json_array_append_new(clauses, json_string(cf));
+            json_array_append_new(clauses, json_string(f->name));
+        }
+        json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:o, s:o}", "id", id, "key", id,
+                                           "name", f->name, "custom", f->id == NULL, "orderable", 1, "navigable",
+                                           f->navigable, "searchable", 1, "clauseNames", clauses, "schema",
+                                           sb_field_schema(c, id)));
+    }
+    json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:[s,s,s,s]}", "id", "issuekey", "key",
+                                       "issuekey", "name", "Key", "custom", 0, "orderable", 0, "navigable", 1,
+                                       "searchable", 0, "clauseNames", "id", "issue", "issuekey", "key"));
+    return a;
+}
+
+/* ---- servicedeskapi ---- */
+json_t *sb_desk_json(const sb_call_t *c, int p)
+{
+    const sb_project_t *pr = &c->sb->data->projects[p];
+    char self[600], id[16], pid[16];
+    snprintf(self, sizeof self, "%s/rest/servicedeskapi/servicedesk/%d", c->base, pr->desk_id);
+    snprintf(id, sizeof id, "%d", pr->desk_id);
+    snprintf(pid, sizeof pid, "%d", pr->id);
+    return json_pack("{s:s, s:s, s:s, s:s, s:{s:s}}", "id", id, "projectId", pid, "projectName", pr->name,
+                     "projectKey", pr->key, "_links", "self", self);
+}
+
+json_t *sb_queue_json(const sb_call_t *c, const sb_queue_t *q, int with_count)
+{
+    const sb_project_t *pr = &c->sb->data->projects[q->project];
+    char self[600], id[16];
+    snprintf(self, sizeof self, "%s/rest/servicedeskapi/servicedesk/%d/queue/%d", c->base, pr->desk_id, q->id);
+    snprintf(id, sizeof id, "%d", q->id);
+    json_t *fields = json_array();
+    for (int i = 0; i < q->nfields; i++)
+        json_array_append_new(fields, json_string(q->fields[i]));
+    json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:{s:s}}", "id", id, "name", q->name, "jql", q->jql, "fields", fields,
+                          "_links", "self", self);
+    if (with_count) {
+        const sb_jql_t *j = sb_queue_jql(c->sb, q);
+        sb_jql_env_t env = {c->sb->data, c->user, sb_now(c->sb)};
+        int n = 0;
+        for (int i = 0; j && i < c->sb->data->nissues; i++)
+            n += sb_jql_match(j, &env, c->sb->data->issues[i]);
+        json_object_set_new(o, "issueCount", json_integer(n));
+    }
+    return o;
+}
+
+json_t *sb_queue_issue_json(const sb_call_t *c, const sb_queue_t *q, const sb_issue_t *is)
+{
+    sb_fieldsel_t fs;
+    sb_fieldsel_init(&fs, 0);
+    for (int i = 0; i < q->nfields; i++)
+        if (strcmp(q->fields[i], "issuekey") != 0)
+            sb_fieldsel_add(&fs, q->fields[i]);
+    json_t *o = sb_issue_json(c, is, &fs, 0, 20);
+    json_object_del(o, "expand");
+    return o;
+}
+
+json_t *sb_org_json(const sb_call_t *c, const sb_org_t *o)
+{
+    char self[600], id[16], uuid[48];
+    snprintf(self, sizeof self, "%s/rest/servicedeskapi/organization/%d", c->base, o->id);
+    snprintf(id, sizeof id, "%d", o->id);
+    snprintf(uuid, sizeof uuid, "0a0b0c0d-%04x-4000-8000-%012x", o->id, o->id * 7919);
+    return json_pack("{s:s, s:s, s:s, s:o, s:{s:s}}", "id", id, "name", o->name, "uuid", uuid, "created",
+                     sb_date_dto(o->created), "_links", "self", self);
+}
+
+json_t *sb_jsm_comment_json(const sb_call_t *c, const sb_issue_t *is, const sb_comment_t *cm)
+{
+    char self[600], id[16];
+    snprintf(self, sizeof self, "%s/rest/servicedeskapi/request/%d/comment/%d", c->base, is->id, cm->id);
+    snprintf(id, sizeof id, "%d", cm->id);
+    return json_pack("{s:[s,s], s:s, s:s, s:b, s:o, s:o, s:{s:s}}", "_expands", "attachment", "renderedBody", "id", id,
+                     "body", cm->text, "public", cm->public_, "author", sb_user_dto(c, cm->author), "created",
+                     sb_date_dto(cm->created), "_links", "self", self);
+}
+
+static json_t *field_values(const sb_call_t *c, const sb_issue_t *is)
+{
+    json_t *a = json_array();
+    json_array_append_new(a, json_pack("{s:s, s:s, s:s}", "fieldId", "summary", "label", "Summary", "value", is->summary));
+    if (is->description)
+        json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:{s:o}}", "fieldId", "description", "label",
+                                           "Description", "value", is->description, "renderedValue", "html",
+                                           html_of(is->description)));
+    (void)c;
+    return a;
+}
+
+static int has_expand(const char *expand, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = expand; p && (p = strstr(p, name)); p += n)
+        if ((p == expand || p[-1] == ',') && (p[n] == 0 || p[n] == ','))
+            return 1;
+    return 0;
+}
+
+json_t *sb_request_json(const sb_call_t *c, const sb_issue_t *is, const char *expand)
+{
+    const sb_data_t *d = c->sb->data;
+    const sb_project_t *pr = &d->projects[is->project];
+    char id[16], rt[16], desk[16], self[600], jira[600], web[600];
+    snprintf(id, sizeof id, "%d", is->id);
+    snprintf(rt, sizeof rt, "%d", is->rtype >= 0 ? d->rtypes[is->rtype].id : 0);
+    snprintf(desk, sizeof desk, "%d", pr->desk_id);
+    snprintf(self, sizeof self, "%s/rest/servicedeskapi/request/%d", c->base, is->id);
+    snprintf(jira, sizeof jira, "%s/rest/api/2/issue/%d", c->base, is->id);
+    snprintf(web, sizeof web, "%s/servicedesk/customer/portal/%d/%s", c->base, pr->desk_id, is->key);
+    json_t *o = json_pack("{s:[s,s,s,s,s,s,s,s], s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:{s:s, s:s, s:s, s:s}}",
+                          "_expands", "participant", "status", "sla", "requestType", "serviceDesk", "attachment",
+                          "action", "comment", "issueId", id, "issueKey", is->key, "requestTypeId", rt,
+                          "serviceDeskId", desk, "createdDate", sb_date_dto(is->created), "reporter",
+                          sb_user_dto(c, is->reporter), "requestFieldValues", field_values(c, is), "currentStatus",
+                          current_status(is), "_links", "jiraRest", jira, "web", web, "self", self, "agent", jira);
+    if (!expand || !*expand)
+        return o;
+    if (has_expand(expand, "serviceDesk"))
+        json_object_set_new(o, "serviceDesk", sb_desk_json(c, is->project));
+    if (has_expand(expand, "requestType") && is->rtype >= 0)
+        json_object_set_new(o, "requestType", sb_rtype_json(c, &d->rtypes[is->rtype]));
+    if (has_expand(expand, "participant")) {
+        json_t *v = json_array();
+        for (int i = 0; i < is->nparticipants; i++)
+            json_array_append_new(v, sb_user_dto(c, is->participants[i]));
+        json_object_set_new(o, "participants", sb_jsm_page(c, v, 0, 50, is->nparticipants));
+    }
+    if (has_expand(expand, "sla")) {
+        json_t *v = json_array();
+        for (int m = 0; m < SB_NSLA; m++)
+            json_array_append_new(v, sb_sla_json(c, is, m));
+        json_object_set_new(o, "sla", sb_jsm_page(c, v, 0, 50, SB_NSLA));
+    }
+    if (has_expand(expand, "status")) {
+        json_t *v = json_array();
+        json_array_append_new(v, current_status(is));
+        json_object_set_new(o, "status", sb_jsm_page(c, v, 0, 50, 1));
+    }
+    if (has_expand(expand, "comment")) {
+        json_t *v = json_array();
+        for (int i = 0; i < is->ncomments; i++)
+            json_array_append_new(v, sb_jsm_comment_json(c, is, &is->comments[i]));
+        json_object_set_new(o, "comments", sb_jsm_page(c, v, 0, is->ncomments > 50 ? is->ncomments : 50, is->ncomments));
+    }
+    if (has_expand(expand, "attachment")) {
+        json_t *v = json_array();
+        for (int i = 0; i < is->nattachments; i++) {
+            const sb_attachment_t *a = &is->attachments[i];
+            char content[600], aself[600];
+            snprintf(content, sizeof content, "%s/rest/api/3/attachment/content/%d", c->base, a->id);
+            snprintf(aself, sizeof aself, "%s/rest/api/3/attachment/%d", c->base, a->id);
+            json_array_append_new(v, json_pack("{s:s, s:o, s:o, s:i, s:s, s:{s:s, s:s, s:s}}", "filename", a->filename,
+                                               "author", sb_user_dto(c, a->author), "created", sb_date_dto(a->created),
+                                               "size", a->size, "mimeType", a->mime, "_links", "jiraRest", aself,
+                                               "content", content, "self", aself));
+        }
+        json_object_set_new(o, "attachments", sb_jsm_page(c, v, 0, 50, is->nattachments));
+    }
+    if (has_expand(expand, "action"))
+        json_object_set_new(o, "actions", json_pack("{s:{s:b}, s:{s:b}, s:{s:b}, s:{s:b}}", "addAttachment", "allowed", 1,
+                                                    "addComment", "allowed", 1, "addParticipant", "allowed", 1,
+                                                    "removeParticipant", "allowed", 1));
+    return o;
+}

@@ -1,0 +1,61 @@
+/* sb_render: JSON shapes of the data set as Jira Cloud returns them:
+ * platform v3 issue beans (fields selection, expand, ADF), comments,
+ * worklogs, attachments, transitions, /field; servicedeskapi DTOs (desks,
+ * queues, request types, customer requests, SLA, approvals, orgs).
+ * Every function returns a new reference. */
+#ifndef JSMCP_SB_RENDER_H
+#define JSMCP_SB_RENDER_H
+
+#include <jansson.h>
+
+#include "sb.h"
+
+#define SB_FS_MAX 32
+typedef struct sb_fieldsel_s {
+    int all, navigable, given;
+    int ninc, nexc;
+    char inc[SB_FS_MAX][48];
+    char exc[SB_FS_MAX][48];
+} sb_fieldsel_t;
+
+/* default_all: GET issue returns all fields by default; search/jql only id. */
+void sb_fieldsel_init(sb_fieldsel_t *fs, int default_all);
+void sb_fieldsel_add(sb_fieldsel_t *fs, const char *spec); /* "summary,-comment,*navigable" */
+/* 1 when only id/key are selected (search/jql page size may then go to 5000). */
+int sb_fieldsel_ids_only(const sb_fieldsel_t *fs);
+
+enum {
+    SB_EXP_RENDERED = 1, SB_EXP_NAMES = 2, SB_EXP_SCHEMA = 4, SB_EXP_TRANSITIONS = 8,
+    SB_EXP_OPERATIONS = 16, SB_EXP_EDITMETA = 32, SB_EXP_CHANGELOG = 64
+};
+unsigned sb_expand_parse(const char *s);
+
+json_t *sb_issue_json(const sb_call_t *c, const sb_issue_t *is, const sb_fieldsel_t *fs, unsigned expand,
+                      int comment_cap);
+/* names/schema maps for the fields fs selects (search/jql top level). */
+json_t *sb_names_json(const sb_call_t *c, const sb_fieldsel_t *fs);
+json_t *sb_schema_json(const sb_call_t *c, const sb_fieldsel_t *fs);
+json_t *sb_comment_json(const sb_call_t *c, const sb_issue_t *is, const sb_comment_t *cm, int rendered);
+json_t *sb_worklog_json(const sb_call_t *c, const sb_issue_t *is, const sb_worklog_t *w);
+json_t *sb_attachment_json(const sb_call_t *c, const sb_attachment_t *a);
+json_t *sb_transition_json(const sb_call_t *c, int t);
+json_t *sb_status_json(const sb_call_t *c, int status);
+json_t *sb_issuetype_json(const sb_call_t *c, int it);
+json_t *sb_fields_json(const sb_call_t *c);
+json_t *sb_field_schema(const sb_call_t *c, const char *id); /* NULL when unknown */
+const char *sb_field_name(const sb_call_t *c, const char *id);
+
+/* servicedeskapi */
+json_t *sb_desk_json(const sb_call_t *c, int project);
+json_t *sb_queue_json(const sb_call_t *c, const sb_queue_t *q, int with_count);
+json_t *sb_rtype_json(const sb_call_t *c, const sb_rtype_t *rt);
+json_t *sb_request_json(const sb_call_t *c, const sb_issue_t *is, const char *expand);
+json_t *sb_sla_json(const sb_call_t *c, const sb_issue_t *is, int metric);
+json_t *sb_approval_json(const sb_call_t *c, const sb_issue_t *is, const sb_approval_t *a);
+json_t *sb_jsm_comment_json(const sb_call_t *c, const sb_issue_t *is, const sb_comment_t *cm);
+json_t *sb_org_json(const sb_call_t *c, const sb_org_t *o);
+json_t *sb_status_category_jsm(int status); /* "NEW" / "INDETERMINATE" / "DONE" */
+/* Queue issue: platform-style bean limited to the queue's fields. */
+json_t *sb_queue_issue_json(const sb_call_t *c, const sb_queue_t *q, const sb_issue_t *is);
+
+#endif

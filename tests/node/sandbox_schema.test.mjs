@@ -1,0 +1,229 @@
+// Every endpoint the JSM sandbox serves answers with a body that validates
+// against the response schema of that operation in Atlassian's OpenAPI
+// documents (platform v3 and servicedeskapi), on both URL roots' auth.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { assertSchema, sandboxMissing, startSandbox } from './lib/sandbox.mjs';
+
+const skip = sandboxMissing() || false;
+const P = 'platform';
+const J = 'jsm';
+const SD = '/rest/servicedeskapi';
+const EXP = { 'X-ExperimentalApi': 'opt-in' };
+const adf = (text) => ({ type: 'doc', version: 1, content: [{ type: 'paragraph', content: [{ type: 'text', text }] }] });
+
+describe('sandbox responses match the OpenAPI schemas', { skip }, () => {
+  let sb;
+  before(async () => {
+    sb = await startSandbox('sandbox_schema');
+  });
+  after(async () => {
+    await sb?.stop();
+  });
+
+  test('platform: search/jql (GET default fields, GET fields+expand, POST)', async () => {
+    const t = '/rest/api/3/search/jql';
+    let r = await sb.call('GET', `${t}?jql=${encodeURIComponent('project = ITSM ORDER BY created DESC')}`);
+    assertSchema(P, 'GET', t, r, 200);
+    assert.deepEqual(Object.keys(r.json.issues[0]), ['id'], 'default fields = id only');
+    r = await sb.call('GET', `${t}?jql=project%3DITSM&fields=*all&expand=names,schema,renderedFields,transitions&maxResults=5`);
+    assertSchema(P, 'GET', t, r, 200);
+    r = await sb.call('POST', t, { body: { jql: 'project = HELP', fields: ['summary', 'status', 'assignee'], maxResults: 3 } });
+    assertSchema(P, 'POST', t, r, 200);
+    assert.equal(r.json.issues.length, 3);
+    r = await sb.call('POST', '/rest/api/3/search/approximate-count', { body: { jql: 'project = ITSM' } });
+    assertSchema(P, 'POST', '/rest/api/3/search/approximate-count', r, 200);
+    assert.ok(r.json.count >= 1000);
+  });
+
+  test('platform: issue get, create, edit', async () => {
+    const t = '/rest/api/3/issue/{issueIdOrKey}';
+    let r = await sb.call('GET', '/rest/api/3/issue/ITSM-994');
+    assertSchema(P, 'GET', t, r, 200);
+    r = await sb.call('GET', '/rest/api/3/issue/ITSM-1042?expand=names,schema,renderedFields,transitions,operations,editmeta,changelog');
+    assertSchema(P, 'GET', t, r, 200);
+    r = await sb.call('POST', '/rest/api/3/issue', {
+      body: { fields: { project: { key: 'ITSM' }, issuetype: { name: 'Incident' }, summary: 'Printer on fire', description: adf('Smoke') } },
+    });
+    assertSchema(P, 'POST', '/rest/api/3/issue', r, 201);
+    const key = r.json.key;
+    r = await sb.call('PUT', `/rest/api/3/issue/${key}`, { body: { fields: { summary: 'Printer still on fire', labels: ['fire'] } } });
+    assert.equal(r.status, 204);
+    r = await sb.call('GET', `/rest/api/3/issue/${key}?fields=summary,labels`);
+    assert.equal(r.json.fields.summary, 'Printer still on fire');
+    r = await sb.call('GET', '/rest/api/3/issue/NOPE-1');
+    assertSchema(P, 'GET', t, r, 404);
+  });
+
+  test('platform: comments, transitions, assignee, worklogs, attachments', async () => {
+    const base = '/rest/api/3/issue/{issueIdOrKey}';
+    let r = await sb.call('GET', '/rest/api/3/issue/ITSM-1042/comment');
+    assertSchema(P, 'GET', `${base}/comment`, r, 200);
+    assert.ok(r.json.comments.some((c) => c.jsdPublic === false), 'internal note present');
+    r = await sb.call('POST', '/rest/api/3/issue/ITSM-1042/comment', {
+      body: { body: adf('Internal: BIOS 1.15 staged'), properties: [{ key: 'sd.public.comment', value: { internal: true } }] },
+    });
+    assertSchema(P, 'POST', `${base}/comment`, r, 201);
+    assert.equal(r.json.jsdPublic, false);
+    r = await sb.call('GET', `/rest/api/3/issue/ITSM-1042/comment/${r.json.id}`);
+    assertSchema(P, 'GET', `${base}/comment/{id}`, r, 200);
+    r = await sb.call('GET', '/rest/api/3/issue/ITSM-994/transitions');
+    assertSchema(P, 'GET', `${base}/transitions`, r, 200);
+    const tid = r.json.transitions[0].id;
+    r = await sb.call('POST', '/rest/api/3/issue/HELP-3/transitions', { body: { transition: { id: '99' } } });
+    assert.equal(r.status, 400);
+    r = await sb.call('POST', '/rest/api/3/issue/ITSM-994/transitions', { body: { transition: { id: tid } } });
+    assert.equal(r.status, 204);
+    r = await sb.call('PUT', '/rest/api/3/issue/ITSM-994/assignee', { body: { accountId: '5b10ac8d82e05b22cc7d4ef5' } });
+    assert.equal(r.status, 204);
+    r = await sb.call('PUT', '/rest/api/3/issue/ITSM-994/assignee', { body: { accountId: null } });
+    assert.equal(r.status, 204);
+    r = await sb.call('POST', '/rest/api/3/issue/ITSM-994/worklog', { body: { timeSpentSeconds: 1800, comment: adf('Call with vendor') } });
+    assertSchema(P, 'POST', `${base}/worklog`, r, 201);
+    r = await sb.call('GET', '/rest/api/3/issue/ITSM-994/worklog');
+    assertSchema(P, 'GET', `${base}/worklog`, r, 200);
+    r = await sb.call('GET', '/rest/api/3/issue/ITSM-1042?fields=attachment');
+    const att = r.json.fields.attachment[0];
+    r = await sb.call('GET', `/rest/api/3/attachment/${att.id}`);
+    assertSchema(P, 'GET', '/rest/api/3/attachment/{id}', r, 200);
+  });
+
+  test('platform: users, fields, createmeta', async () => {
+    let r = await sb.call('GET', '/rest/api/3/user?accountId=5b10ac8d82e05b22cc7d4ef5');
+    assertSchema(P, 'GET', '/rest/api/3/user', r, 200);
+    assert.equal(r.json.timeZone, 'Europe/Berlin');
+    r = await sb.call('GET', '/rest/api/3/user/search?query=lena');
+    assertSchema(P, 'GET', '/rest/api/3/user/search', r, 200);
+    r = await sb.call('GET', '/rest/api/3/myself');
+    assertSchema(P, 'GET', '/rest/api/3/myself', r, 200);
+    r = await sb.call('GET', '/rest/api/3/field');
+    assertSchema(P, 'GET', '/rest/api/3/field', r, 200);
+    assert.ok(r.json.some((f) => f.schema?.custom === 'com.atlassian.servicedesk:vp-origin'));
+    r = await sb.call('GET', '/rest/api/3/issue/createmeta/ITSM/issuetypes');
+    assertSchema(P, 'GET', '/rest/api/3/issue/createmeta/{projectIdOrKey}/issuetypes', r, 200);
+    r = await sb.call('GET', `/rest/api/3/issue/createmeta/ITSM/issuetypes/${r.json.issueTypes[0].id}`);
+    assertSchema(P, 'GET', '/rest/api/3/issue/createmeta/{projectIdOrKey}/issuetypes/{issueTypeId}', r, 200);
+  });
+
+  test('servicedeskapi: desks, queues, queue issues, request types', async () => {
+    let r = await sb.call('GET', `${SD}/info`);
+    assertSchema(J, 'GET', `${SD}/info`, r, 200);
+    r = await sb.call('GET', `${SD}/servicedesk`);
+    assertSchema(J, 'GET', `${SD}/servicedesk`, r, 200);
+    r = await sb.call('GET', `${SD}/servicedesk/2`);
+    assertSchema(J, 'GET', `${SD}/servicedesk/{serviceDeskId}`, r, 200);
+    r = await sb.call('GET', `${SD}/servicedesk/2/queue?includeCount=true`);
+    assertSchema(J, 'GET', `${SD}/servicedesk/{serviceDeskId}/queue`, r, 200);
+    const q = r.json.values.find((v) => v.name === 'Network Outages');
+    assert.ok(q.issueCount > 10);
+    r = await sb.call('GET', `${SD}/servicedesk/2/queue/${q.id}`);
+    assertSchema(J, 'GET', `${SD}/servicedesk/{serviceDeskId}/queue/{queueId}`, r, 200);
+    assert.equal(r.json.issueCount, undefined, 'issueCount only with includeCount=true');
+    r = await sb.call('GET', `${SD}/servicedesk/2/queue/${q.id}/issue?limit=5`);
+    assertSchema(J, 'GET', `${SD}/servicedesk/{serviceDeskId}/queue/{queueId}/issue`, r, 200);
+    r = await sb.call('GET', `${SD}/servicedesk/2/requesttype`);
+    assertSchema(J, 'GET', `${SD}/servicedesk/{serviceDeskId}/requesttype`, r, 200);
+    const rt = r.json.values[0].id;
+    r = await sb.call('GET', `${SD}/servicedesk/2/requesttype/${rt}`);
+    assertSchema(J, 'GET', `${SD}/servicedesk/{serviceDeskId}/requesttype/{requestTypeId}`, r, 200);
+    r = await sb.call('GET', `${SD}/servicedesk/2/requesttype/${rt}/field`);
+    assertSchema(J, 'GET', `${SD}/servicedesk/{serviceDeskId}/requesttype/{requestTypeId}/field`, r, 200);
+    r = await sb.call('GET', `${SD}/servicedesk/2/requesttypegroup`);
+    assertSchema(J, 'GET', `${SD}/servicedesk/{serviceDeskId}/requesttypegroup`, r, 200);
+    r = await sb.call('GET', `${SD}/requesttype`, { headers: EXP });
+    assertSchema(J, 'GET', `${SD}/requesttype`, r, 200);
+    r = await sb.call('GET', `${SD}/servicedesk/99`);
+    assert.equal(r.status, 404);
+    assert.equal(r.json.i18nErrorMessage.i18nKey, 'sd.agent.servicedesk.error.servicedesk.missing');
+  });
+
+  test('servicedeskapi: requests, comments, SLA, status, transitions', async () => {
+    let r = await sb.call('POST', `${SD}/request`, {
+      body: { serviceDeskId: '2', requestTypeId: '13', requestFieldValues: { summary: 'New monitor', description: 'Mine broke' } },
+    });
+    assertSchema(J, 'POST', `${SD}/request`, r, 201);
+    const key = r.json.issueKey;
+    r = await sb.call('GET', `${SD}/request?requestOwnership=ALL_REQUESTS&limit=5&expand=requestType,serviceDesk,sla,participant,status,action,comment,attachment`);
+    assertSchema(J, 'GET', `${SD}/request`, r, 200);
+    r = await sb.call('GET', `${SD}/request/ITSM-1042?expand=requestType,serviceDesk,sla,participant,status,action,comment,attachment`);
+    assertSchema(J, 'GET', `${SD}/request/{issueIdOrKey}`, r, 200);
+    r = await sb.call('GET', `${SD}/request/ITSM-1042/comment`);
+    assertSchema(J, 'GET', `${SD}/request/{issueIdOrKey}/comment`, r, 200);
+    r = await sb.call('POST', `${SD}/request/${key}/comment`, { body: { body: 'Ordered one', public: false } });
+    assertSchema(J, 'POST', `${SD}/request/{issueIdOrKey}/comment`, r, 201);
+    r = await sb.call('GET', `${SD}/request/${key}/comment/${r.json.id}`);
+    assertSchema(J, 'GET', `${SD}/request/{issueIdOrKey}/comment/{commentId}`, r, 200);
+    r = await sb.call('GET', `${SD}/request/ITSM-994/sla`);
+    assertSchema(J, 'GET', `${SD}/request/{issueIdOrKey}/sla`, r, 200);
+    r = await sb.call('GET', `${SD}/request/ITSM-994/sla/2`);
+    assertSchema(J, 'GET', `${SD}/request/{issueIdOrKey}/sla/{slaMetricId}`, r, 200);
+    r = await sb.call('GET', `${SD}/request/ITSM-994/status`);
+    assertSchema(J, 'GET', `${SD}/request/{issueIdOrKey}/status`, r, 200);
+    r = await sb.call('GET', `${SD}/request/${key}/transition`);
+    assertSchema(J, 'GET', `${SD}/request/{issueIdOrKey}/transition`, r, 200);
+    r = await sb.call('POST', `${SD}/request/${key}/transition`, { body: { id: r.json.values[0].id, additionalComment: { body: 'ok' } } });
+    assert.equal(r.status, 204);
+  });
+
+  test('servicedeskapi: approvals and participants', async () => {
+    let r = await sb.call('POST', `${SD}/request`, {
+      body: { serviceDeskId: '2', requestTypeId: '14', requestFieldValues: { summary: 'Need Figma' }, requestParticipants: ['5b10ac8d82e05b22cc7d4ef5'] },
+    });
+    const key = r.json.issueKey;
+    r = await sb.call('GET', `${SD}/request/${key}/approval`);
+    assertSchema(J, 'GET', `${SD}/request/{issueIdOrKey}/approval`, r, 200);
+    const id = r.json.values[0].id;
+    r = await sb.call('GET', `${SD}/request/${key}/approval/${id}`);
+    assertSchema(J, 'GET', `${SD}/request/{issueIdOrKey}/approval/{approvalId}`, r, 200);
+    assert.equal(r.json.canAnswerApproval, true);
+    r = await sb.call('POST', `${SD}/request/${key}/approval/${id}`, { body: { decision: 'approve' } });
+    assertSchema(J, 'POST', `${SD}/request/{issueIdOrKey}/approval/{approvalId}`, r, 200);
+    assert.equal(r.json.finalDecision, 'approved');
+    r = await sb.call('POST', `${SD}/request/${key}/approval/${id}`, { body: { decision: 'decline' } });
+    assert.equal(r.status, 409);
+    r = await sb.call('GET', `${SD}/request/${key}/participant`);
+    assertSchema(J, 'GET', `${SD}/request/{issueIdOrKey}/participant`, r, 200);
+    const me = (await sb.call('GET', '/rest/api/3/myself')).json.accountId;
+    r = await sb.call('POST', `${SD}/request/${key}/participant`, { body: { accountIds: [me] } });
+    assertSchema(J, 'POST', `${SD}/request/{issueIdOrKey}/participant`, r, 200);
+    assert.equal(r.json.values.length, 2);
+    r = await sb.call('DELETE', `${SD}/request/${key}/participant`, { body: { accountIds: [me] } });
+    assertSchema(J, 'DELETE', `${SD}/request/{issueIdOrKey}/participant`, r, 200);
+  });
+
+  test('servicedeskapi: customers and organizations', async () => {
+    let r = await sb.call('POST', `${SD}/customer`, { body: { email: 'new.customer@example.org', displayName: 'New Customer' } });
+    assertSchema(J, 'POST', `${SD}/customer`, r, 201);
+    const acc = r.json.accountId;
+    r = await sb.call('POST', `${SD}/customer?strictConflictStatusCode=true`, { body: { email: 'new.customer@example.org', displayName: 'X' } });
+    assert.equal(r.status, 409);
+    r = await sb.call('POST', `${SD}/servicedesk/1/customer`, { body: { accountIds: [acc] } });
+    assert.equal(r.status, 204);
+    r = await sb.call('POST', `${SD}/servicedesk/1/customer`, { body: { accountIds: [acc] } });
+    assert.equal(r.status, 204, 'idempotent');
+    r = await sb.call('GET', `${SD}/servicedesk/1/customer`);
+    assert.equal(r.status, 412, 'experimental without opt-in');
+    r = await sb.call('GET', `${SD}/servicedesk/1/customer?query=New`, { headers: EXP });
+    assertSchema(J, 'GET', `${SD}/servicedesk/{serviceDeskId}/customer`, r, 200);
+    assert.equal(r.json.values[0].accountId, acc);
+    r = await sb.call('GET', `${SD}/organization`);
+    assertSchema(J, 'GET', `${SD}/organization`, r, 200);
+    r = await sb.call('POST', `${SD}/organization`, { body: { name: 'Contractors' } });
+    assertSchema(J, 'POST', `${SD}/organization`, r, 201);
+    const org = r.json.id;
+    r = await sb.call('GET', `${SD}/organization/${org}`);
+    assertSchema(J, 'GET', `${SD}/organization/{organizationId}`, r, 200);
+    r = await sb.call('POST', `${SD}/organization/${org}/user`, { body: { accountIds: [acc] } });
+    assert.equal(r.status, 204);
+    r = await sb.call('GET', `${SD}/organization/${org}/user`);
+    assertSchema(J, 'GET', `${SD}/organization/{organizationId}/user`, r, 200);
+    r = await sb.call('POST', `${SD}/servicedesk/1/organization`, { body: { organizationId: Number(org) } });
+    assert.equal(r.status, 204);
+    r = await sb.call('GET', `${SD}/servicedesk/1/organization`);
+    assertSchema(J, 'GET', `${SD}/servicedesk/{serviceDeskId}/organization`, r, 200);
+    r = await sb.call('DELETE', `${SD}/servicedesk/1/organization`, { body: { organizationId: Number(org) } });
+    assert.equal(r.status, 204);
+    r = await sb.call('DELETE', `${SD}/organization/${org}`);
+    assert.equal(r.status, 204);
+  });
+});
