@@ -303,15 +303,55 @@ Test(api_badreq, table_of_bad_requests, .timeout = 240)
     }
     cr_log_info("%zu bad-request cases, %zu deviate", ncases, nbad);
 
-    /* positive controls: the valid forms next to the refused ones work */
-    char exp[48], body[256], a2[64];
-    ta_iso_in(120, exp, sizeof exp);
-    snprintf(body, sizeof body, "{\"name\":\"ok\",\"expires_at\":\"%s\",\"config\":{\"methods\":[\"read\",\"m_1\"]}}",
-             exp);
+    /* positive controls: the valid forms at the limits next to the refused
+     * ones are accepted (so the refusals above are for the stated reason) */
+    char exp[48], a2[64], *body;
+    char *tags32 = repeat_json_strings("\"t%d\"", 32), *methods32 = repeat_json_strings("\"m%d\"", 32);
+    char deep32[64]; /* the body's object + config + 30 arrays = 32 levels */
+    memset(deep32, '[', 30);
+    memset(deep32 + 30, ']', 30);
+    deep32[60] = 0;
+    ta_iso_in(90, exp, sizeof exp);
+    longs[200] = 0; /* 200 chars */
+    m65[64] = 0;    /* 64 chars */
+    cr_assert(asprintf(&body,
+                       "{\"name\":\"%s\",\"expires_at\":\"%s\",\"require_api_token_auth\":true,\"config\":{"
+                       "\"methods\":%s,\"tags\":%s,\"projects\":[\"ITSM\",\"A_1\"],\"tool_exposure\":\"discovery\"}}",
+                       longs, exp, methods32, tags32) > 0);
     ta_server(&a, key, acct, body, a2, NULL);
+    free(body);
+    cr_assert(asprintf(&body, "{\"name\":\"m\",\"config\":{\"methods\":[\"read\",\"write\",\"%s\"]}}", m65) > 0);
+    ta_server(&a, key, acct, body, a2, NULL);
+    free(body);
+    ta_call(&r, &a, key, "PATCH", "{\"expires_at\":null,\"config\":{\"tags\":[\"0-a_b\"]}}", "/integrated-account/%s/mcp/%s",
+            acct, a2);
+    cr_assert_eq(r.status, 200, "PATCH at the limits: %ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    cr_assert(asprintf(&body,
+                       "{\"tenant_id\":\"%s\",\"site_url\":\"https://x.atlassian.net\"," ACCT_OK_AUTH
+                       ",\"context\":{\"a\":%s}}",
+                       longs, deep32) > 0);
+    ts_api_call(&r, &a, key, "POST", "/integrated-account", body);
+    cr_assert_eq(r.status, 201, "account at the limits (200-char tenant_id, 32 levels): %ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    free(body);
+    ts_api_call(&r, &a, a.bootstrap_key, "POST", "/workspaces", "{\"name\":\"caf\u00e9 \u2615\"}");
+    cr_assert_eq(r.status, 201, "unicode workspace name: %ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    {
+        char url[256], auth[160];
+        snprintf(url, sizeof url, "%s/integrated-account/%s/mcp", a.url, acct);
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", key);
+        const char *hdrs[] = {auth, "Content-Type: application/json; charset=utf-8", NULL};
+        ts_http(&r, "POST", url, hdrs, "{\"name\":\"cs\"}", 13);
+        cr_assert_eq(r.status, 201, "Content-Type with charset: %ld %s", r.status, r.body);
+        ts_resp_free(&r);
+    }
     ta_call(&r, &a, key, "GET", NULL, "/integrated-account?limit=100");
     cr_assert_eq(r.status, 200, "limit=100: %ld %s", r.status, r.body);
     ts_resp_free(&r);
+    free(tags32);
+    free(methods32);
 
     free(huge);
     free(tags33);

@@ -516,3 +516,56 @@ Test(api_crud, migrate_twice_is_a_noop, .timeout = 120)
     ta_account(&a, key, "c", acct);
     ta_stop(&a);
 }
+
+/* JSMCP_SITE_ALLOWLIST opens exactly the listed host:port (http too, the
+ * sandbox); everything else stays https://<name>.atlassian.net only. A
+ * PATCH of site_url is republished in the sealed acct record. */
+Test(api_crud, site_allowlist_and_republished_site, .timeout = 60)
+{
+    ts_api_t a;
+    ts_resp_t r;
+    char ws[64], key[64], acct[64], err[128];
+    static const char *const env[] = {"JSMCP_SITE_ALLOWLIST=127.0.0.1:8090,jsm.local", NULL};
+    ta_start(&a, "crud_allow", env, ws, key, acct);
+    static const struct {
+        const char *site;
+        long status;
+    } sites[] = {
+        {"http://127.0.0.1:8090", 200},      {"https://jsm.local", 200},       {"http://127.0.0.1:8091", 400},
+        {"http://127.0.0.1", 400},           {"http://jsm.local:8090", 400},   {"https://x.atlassian.net/", 200},
+        {"http://127.0.0.1:8090/rest", 400}, {"http://u@127.0.0.1:8090", 400},
+    };
+    for (size_t i = 0; i < sizeof sites / sizeof sites[0]; i++) {
+        char body[256];
+        snprintf(body, sizeof body, "{\"site_url\":\"%s\"}", sites[i].site);
+        ta_call(&r, &a, key, "PATCH", body, "/integrated-account/%s", acct);
+        if (sites[i].status == 200)
+            cr_expect_eq(r.status, 200, "allowlisted %s: %ld %s", sites[i].site, r.status, r.body);
+        else
+            ta_expect_problem(&r, 400, "/site_url", sites[i].site);
+        ts_resp_free(&r);
+    }
+    /* the last accepted one, normalised without the trailing slash */
+    ta_call(&r, &a, key, "GET", NULL, "/integrated-account/%s", acct);
+    cr_assert_str_eq(ta_str(&r, "site_url"), "https://x.atlassian.net", "%s", r.body);
+    ts_resp_free(&r);
+    ta_call(&r, &a, key, "PATCH", "{\"site_url\":\"http://127.0.0.1:8090\"}", "/integrated-account/%s", acct);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    secret_keyring_t *kr = secret_keyring_parse(a.master_keys, err, sizeof err);
+    cr_assert(kr, "%s", err);
+    char ad[128];
+    snprintf(ad, sizeof ad, "acct:%s", acct);
+    char *sealed = ts_redis("GET %sacct:%s", a.redis_prefix, acct);
+    size_t n;
+    char *pt = sealed ? secret_open(kr, ad, sealed, &n, NULL, 0) : NULL;
+    cr_assert(pt, "acct record missing or does not open");
+    json_t *j = json_loads(pt, 0, NULL);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "site_url")), "http://127.0.0.1:8090",
+                     "site_url not republished: %s", pt);
+    json_decref(j);
+    free(pt);
+    free(sealed);
+    secret_keyring_free(kr);
+    ta_stop(&a);
+}
