@@ -32,6 +32,9 @@ typedef struct mreq_s {
     char sid[WK_SESSION_ID_LEN + 1];
     json_t *msg;
     enum wk_msg_kind mkind;
+    /* The session is fetched together with the server record (one round
+     * trip): pending counts the two lookups, the results wait here. */
+    int prefetch, pending, srv_rc, sess_rc;
     char base_path[WK_TOKEN_MAX + 8]; /* "/mcp/<token>" as requested (legacy endpoint) */
 } mreq_t;
 
@@ -373,7 +376,10 @@ static void after_auth(mreq_t *m)
                                           : "Bad Request: Mcp-Session-Id header is required");
         return;
     }
-    wk_session_get(m->w, m->sid, on_session, m);
+    if (m->prefetch)
+        on_session(m->sess_rc, m->sess_rc == 1 ? &m->sess : NULL, m);
+    else
+        wk_session_get(m->w, m->sid, on_session, m);
 }
 
 static void on_wskey(int rc, void *ud)
@@ -394,17 +400,16 @@ static void on_wskey(int rc, void *ud)
     after_auth(m);
 }
 
-static void on_server(int rc, wk_server_t *srv, void *ud)
+/* Both lookups are in (or the only one, without a session header). */
+static void server_ready(mreq_t *m)
 {
-    mreq_t *m = ud;
-    if (rc < 0) {
+    int rc = m->srv_rc;
+    if (rc < 0 || (m->prefetch && m->sess_rc < 0)) {
         rpc_refuse(m, 503, WK_RPC_SERVER, "Server store unavailable, try again");
         return;
     }
-    if (rc == 1 && wk_server_expired(srv, tu_now_ms())) {
-        wk_server_clear(srv);
+    if (rc == 1 && wk_server_expired(&m->srv, tu_now_ms()))
         rc = 0;
-    }
     if (rc == 0) {
         respond_json(m->req, 404,
                      json_pack("{s:s,s:s}", "error", "not_found", "message",
@@ -413,7 +418,6 @@ static void on_server(int rc, wk_server_t *srv, void *ud)
         mreq_free(m);
         return;
     }
-    m->srv = *srv;
     if (m->srv.require_api_token_auth) {
         const char *auth = httpd_req_header(m->req, "Authorization");
         char hash[SECRET_HASH_HEX_LEN + 1];
@@ -427,6 +431,28 @@ static void on_server(int rc, wk_server_t *srv, void *ud)
         return;
     }
     after_auth(m);
+}
+
+static void on_server(int rc, wk_server_t *srv, void *ud)
+{
+    mreq_t *m = ud;
+    m->srv_rc = rc;
+    if (rc == 1)
+        m->srv = *srv; /* takes the record */
+    if (m->prefetch && --m->pending > 0)
+        return;
+    server_ready(m);
+}
+
+static void on_session_prefetched(int rc, const wk_session_t *s, void *ud)
+{
+    mreq_t *m = ud;
+    m->sess_rc = rc;
+    if (rc == 1)
+        m->sess = *s;
+    if (--m->pending > 0)
+        return;
+    server_ready(m);
 }
 
 /* ---- entry ---- */
@@ -532,6 +558,12 @@ static void handle_mcp(wk_worker_t *w, httpd_req_t *req, const char *token, enum
                        "Invalid Request: initialize must not carry an Mcp-Session-Id");
             return;
         }
+    }
+    int is_init = m->mkind == WK_MSG_REQUEST && strcmp(ju_str(m->msg, "method"), "initialize") == 0;
+    if (*m->sid && !is_init) {
+        m->prefetch = 1;
+        m->pending = 2;
+        wk_session_get(w, m->sid, on_session_prefetched, m);
     }
     wk_store_server(w, m->token_hash, on_server, m);
 }

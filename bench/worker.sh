@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# MCP worker figures (issue 4): tools/call get_single_jira_service_management_
+# issue_by_id through the release worker against the JSM sandbox (zero
+# latency, rate limiting off), and the same upstream request straight to the
+# sandbox, in one run:
+#   - throughput with 64 requests in flight (wrk -t2 -c64, keep-alive);
+#   - latency with 1 request in flight (wrk -t1 -c1 --latency), worker minus direct;
+#   - RSS per idle worker process;
+#   - RSS per idle legacy SSE session with WORKER_SSE_SESSIONS (default 10,000)
+#     sessions held open (bench/worker_sse.c), and how long opening them took.
+# Everything (2 worker processes, sandbox, API, Redis, wrk) shares this
+# machine's cores. The server is created through the admin API.
+# Needs the services of bench/run.sh (JSMCP_TEST_PG_URL, JSMCP_TEST_REDIS_URL).
+# WORKER_BENCH_SECONDS (default 10) sets each measured run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+BIN=${JSMCP_BIN_DIR:-$ROOT/build}
+BBIN=${JSMCP_BENCH_BIN_DIR:-$BIN/bench}
+SECS=${WORKER_BENCH_SECONDS:-10}
+NSSE=${WORKER_SSE_SESSIONS:-10000}
+: "${JSMCP_TEST_PG_URL:?run through bench/run.sh (it starts PostgreSQL and Redis)}"
+: "${JSMCP_TEST_REDIS_URL:?run through bench/run.sh}"
+
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+rand_b64() { head -c "$1" /dev/urandom | base64 -w0; }
+wait_up() { for _ in $(seq 100); do curl -fs -o /dev/null "$1/healthz" && return 0; sleep 0.1; done; echo "bench: $1 did not come up" >&2; return 1; }
+rss_children() { # KiB summed over the children of pid $1
+  local t=0 c
+  for c in $(cat "/proc/$1/task/$1/children"); do t=$((t + $(awk '/VmRSS/{print $2}' "/proc/$c/status"))); done
+  echo "$t"
+}
+
+DB=bench_wk_$$
+psql -q "$JSMCP_TEST_PG_URL" -c "CREATE DATABASE $DB" >/dev/null
+API_PORT=$(free_port) WK_PORT=$(free_port) SB_PORT=$(free_port)
+API="http://127.0.0.1:$API_PORT" WK="http://127.0.0.1:$WK_PORT" SB="http://127.0.0.1:$SB_PORT"
+BOOT="jsb_$(rand_b64 24 | tr '+/=' 'xyz')"
+LOGDIR=$(mktemp -d /tmp/jsmcp-bench-worker.XXXXXX)
+export JSMCP_DATABASE_URL="${JSMCP_TEST_PG_URL%/*}/$DB" JSMCP_REDIS_URL="$JSMCP_TEST_REDIS_URL"
+export JSMCP_REDIS_PREFIX="benchwk$$:" JSMCP_MASTER_KEYS="k1:$(rand_b64 32)" JSMCP_BOOTSTRAP_KEY="$BOOT"
+export JSMCP_API_LISTEN="127.0.0.1:$API_PORT" JSMCP_PUBLIC_WORKER_URL="$WK" JSMCP_WORKER_LISTEN="127.0.0.1:$WK_PORT"
+export JSMCP_SITE_ALLOWLIST="127.0.0.1:$SB_PORT" JSM_SANDBOX_LISTEN="127.0.0.1:$SB_PORT" JSM_SANDBOX_RATE_LIMIT=0
+export JSMCP_WORKERS=${JSMCP_WORKERS:-2} JSMCP_LOG_LEVEL=warn
+
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  psql -q "$JSMCP_TEST_PG_URL" -c "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+"$BIN/jsm-sandbox" >"$LOGDIR/sandbox.log" 2>&1 & PIDS+=($!)
+"$BIN/jsmcp-api" >"$LOGDIR/api.log" 2>&1 & PIDS+=($!)
+"$BIN/jsmcp-worker" >"$LOGDIR/worker.log" 2>&1 & WPID=$!; PIDS+=("$WPID")
+wait_up "$SB"; wait_up "$API"; wait_up "$WK"
+sleep 0.5
+echo "idle worker RSS: $(( $(rss_children "$WPID") / JSMCP_WORKERS )) KiB per worker process ($JSMCP_WORKERS processes)"
+
+j() { python3 -c 'import json,sys;print(json.load(sys.stdin)'"$1"')'; }
+WS=$(curl -fs -X POST "$API/workspaces" -H "Authorization: Bearer $BOOT" -H 'Content-Type: application/json' -d '{"name":"bench"}' | j "['id']")
+KEY=$(curl -fs -X POST "$API/workspaces/$WS/api-keys" -H "Authorization: Bearer $BOOT" -H 'Content-Type: application/json' -d '{"name":"bench"}' | j "['key']")
+ACCT=$(curl -fs -X POST "$API/integrated-account" -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
+  -d "{\"tenant_id\":\"bench\",\"site_url\":\"$SB\",\"auth\":{\"type\":\"api_token\",\"email\":\"agent@sandbox.test\",\"api_token\":\"sandbox-api-token\"}}" | j "['id']")
+MCP=$(curl -fs -X POST "$API/integrated-account/$ACCT/mcp" -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
+  -d '{"name":"bench","config":{"methods":["read"]}}' | j "['url']")
+SID=$(curl -fs -D - -o /dev/null -X POST "$MCP" -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
+  -d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}' \
+  | awk -F': ' 'tolower($1)=="mcp-session-id"{print $2}' | tr -d '\r')
+ISSUE=${WORKER_BENCH_ISSUE:-ITSM-994}
+export WRK_SESSION="$SID"
+export WRK_BODY="{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":\"get_single_jira_service_management_issue_by_id\",\"arguments\":{\"id\":\"$ISSUE\"}}}"
+export WRK_AUTH="Basic $(printf 'agent@sandbox.test:sandbox-api-token' | base64 -w0)"
+one=$(curl -fs -X POST "$MCP" -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' -H "Mcp-Session-Id: $SID" -d "$WRK_BODY")
+case $one in *'"isError"'*|*'"error"'*) echo "bench: the tool call fails: $one" >&2; exit 1;; esac
+echo "tool result: $(printf %s "$one" | wc -c) bytes; upstream issue JSON: $(curl -fs -H "Authorization: $WRK_AUTH" "$SB/rest/api/3/issue/$ISSUE" | wc -c) bytes"
+
+calls() { curl -fs "$WK/metrics" | awk '/^jsmcp_worker_tool_calls_total/{s+=$NF} END{print s+0}'; }
+ok_calls() { curl -fs "$WK/metrics" | awk '/^jsmcp_worker_tool_calls_total.*upstream_status="200"/{s+=$NF} END{print s+0}'; }
+summ() { grep -E "Requests/sec|Latency  | 50%| 99%|Non-2xx|Socket errors" | sed 's/^/    /'; }
+
+wrk -t2 -c64 -d2s -s bench/worker_call.lua "$MCP" >/dev/null   # warm-up
+echo "tools/call through the worker, 64 in flight (wrk -t2 -c64 -d${SECS}s):"
+c0=$(calls); o0=$(ok_calls)
+wrk -t2 -c64 -d"${SECS}s" -s bench/worker_call.lua "$MCP" | summ
+echo "    tool calls counted by the worker: $(( $(calls) - c0 )), with upstream 200: $(( $(ok_calls) - o0 ))"
+echo "the same request straight to the sandbox, 64 in flight:"
+wrk -t2 -c64 -d"${SECS}s" -s bench/worker_direct.lua "$SB/rest/api/3/issue/$ISSUE" | summ
+echo "one in flight, through the worker (wrk -t1 -c1 --latency):"
+wrk -t1 -c1 -d"${SECS}s" --latency -s bench/worker_call.lua "$MCP" | summ
+echo "one in flight, straight to the sandbox:"
+wrk -t1 -c1 -d"${SECS}s" --latency -s bench/worker_direct.lua "$SB/rest/api/3/issue/$ISSUE" | summ
+
+before=$(rss_children "$WPID")
+TOKEN=${MCP##*/mcp/}
+coproc SSE { "$BBIN/worker_sse" 127.0.0.1 "$WK_PORT" "/mcp/$TOKEN/sse" "$NSSE"; }
+read -r -t 120 word n secs <&"${SSE[0]}" || { echo "bench: SSE sessions did not open" >&2; exit 1; }
+sleep 1
+after=$(rss_children "$WPID")
+echo "legacy SSE sessions held: $n of $NSSE (opened in ${secs}s); worker RSS $before -> $after KiB:" \
+     "$(( (after - before) * 1024 / (n > 0 ? n : 1) )) bytes per idle session"
+exec {SSE[1]}>&-
+wait "$SSE_PID" 2>/dev/null || true
