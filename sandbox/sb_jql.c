@@ -303,6 +303,8 @@ static int parse_period(const char *s, int64_t *out)
             n = n * 10 + (*s++ - '0');
         int64_t unit;
         switch (*s) {
+        case 'y': unit = 365 * DAY_MS; break;
+        case 'M': unit = 30 * DAY_MS; break;
         case 'w': unit = 7 * DAY_MS; break;
         case 'd': unit = DAY_MS; break;
         case 'h': unit = 60 * MIN_MS; break;
@@ -484,6 +486,13 @@ static void parse_value(parser_t *p, int f, const char *fname, val_t *v)
                 }
                 v->kind = V_DATE_FN;
                 v->i = k;
+                /* A bare number counts the function's own unit: startOfMonth(-1). */
+                static const char UNIT[] = {'d', 'd', 'd', 'w', 'w', 'M', 'M', 'y', 'y'};
+                size_t al = strlen(arg);
+                if (al && al < MAX_TOKLEN - 1 && (arg[al - 1] >= '0' && arg[al - 1] <= '9')) {
+                    arg[al] = UNIT[k];
+                    arg[al + 1] = 0;
+                }
                 if (arg[0] && parse_period(arg, &v->off) != 0)
                     fail_sem(p, "Unable to parse the argument '%s' of the function '%s'.", arg, DATEFNS[k]);
                 return;

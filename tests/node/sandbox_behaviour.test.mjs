@@ -1,0 +1,302 @@
+// JSM sandbox behaviour that clients depend on: auth failures per URL root,
+// the removed legacy search, paging to the end in each API family, JQL
+// errors, rate-limit 429s and their headers, OAuth 3LO with refresh-token
+// rotation, fault injection, the request log and data-set reset.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { BASIC, sandboxMissing, startSandbox } from './lib/sandbox.mjs';
+
+const skip = sandboxMissing() || false;
+const SD = '/rest/servicedeskapi';
+const q = encodeURIComponent;
+
+describe('jsm-sandbox behaviour', { skip }, () => {
+  let sb, state;
+  before(async () => {
+    sb = await startSandbox('sandbox_behaviour', { JSM_SANDBOX_REFRESH_LEEWAY: '5', JSM_SANDBOX_SEED: '7' });
+    state = (await sb.call('GET', '/__sandbox/state', { auth: null })).json;
+  });
+  after(async () => {
+    await sb?.stop();
+  });
+
+  test('seeded data: desks 1-3, ITSM, article issues, queues', async () => {
+    assert.deepEqual(state.desks.map((d) => d.id), [1, 2, 3]);
+    assert.ok(state.issues >= 500);
+    assert.equal(state.desks[1].projectKey, 'ITSM');
+    assert.notEqual(state.customFields.requestType, 10010, 'custom field ids move with the seed');
+    let r = await sb.call('GET', '/rest/api/3/issue/ITSM-994?fields=reporter,comment,description');
+    assert.equal(r.json.fields.reporter.accountId, '5b10ac8d82e05b22cc7d4ef5');
+    assert.equal(r.json.fields.description.type, 'doc');
+    assert.ok(r.json.fields.comment.total >= 5);
+    r = await sb.call('GET', '/rest/api/3/issue/itsm-1042/comment');
+    assert.ok(r.json.comments.some((c) => JSON.stringify(c.body).includes('device logs')));
+    r = await sb.call('GET', `${SD}/servicedesk/projectKey:ITSM/queue`);
+    const no = r.json.values.find((v) => v.name === 'Network Outages');
+    r = await sb.call('GET', `${SD}/servicedesk/2/queue/${no.id}/issue?limit=5`);
+    assert.equal(r.json.values.length, 5);
+    const created = r.json.values.map((v) => Date.parse(v.fields.created.replace(/(\d\d)(\d\d)$/, '$1:$2')));
+    assert.deepEqual([...created].sort((a, b) => a - b), created, 'oldest first');
+    assert.deepEqual(Object.keys(r.json.values[0].fields).sort(), ['created', 'duedate', 'issuetype', 'reporter', 'summary']);
+    r = await sb.call('GET', `/rest/api/3/search/jql?jql=${q(`cf[${state.customFields.requestType}] = "Report a network outage" AND project = ITSM`)}&fields=key`);
+    assert.equal(r.status, 200);
+    assert.ok(r.json.issues.length > 0);
+  });
+
+  test('auth: site 401 text/plain, gateway code/message, X-AAccountId', async () => {
+    let r = await sb.call('GET', '/rest/api/3/myself', { auth: null });
+    assert.equal(r.status, 401);
+    assert.match(r.headers.get('content-type'), /^text\/plain/);
+    assert.equal(r.text, 'Client must be authenticated to access this resource.');
+    r = await sb.call('GET', '/rest/api/3/myself', { auth: 'Basic ' + Buffer.from('agent@sandbox.test:wrong').toString('base64') });
+    assert.equal(r.status, 401);
+    assert.equal(r.headers.get('x-seraph-loginreason'), 'AUTHENTICATED_FAILED');
+    r = await sb.call('GET', `/ex/jira/${state.cloudId}/rest/api/3/myself`, { auth: 'Bearer nope' });
+    assert.equal(r.status, 401);
+    assert.deepEqual(r.json, { code: 401, message: 'Unauthorized' });
+    r = await sb.call('GET', '/ex/jira/00000000-0000-0000-0000-000000000000/rest/api/3/myself');
+    assert.equal(r.status, 404);
+    r = await sb.call('GET', '/rest/api/3/myself');
+    assert.equal(r.headers.get('x-aaccountid'), state.caller.accountId);
+    r = await sb.call('GET', '/_edge/tenant_info', { auth: null });
+    assert.deepEqual(r.json, { cloudId: state.cloudId });
+  });
+
+  test('legacy /rest/api/{2,3}/search answers 410', async () => {
+    for (const v of [2, 3])
+      for (const m of ['GET', 'POST']) {
+        const r = await sb.call(m, `/rest/api/${v}/search?jql=project=ITSM`, m === 'POST' ? { body: { jql: 'project = ITSM' } } : {});
+        assert.equal(r.status, 410);
+        assert.match(r.json.errorMessages[0], /^The requested API has been removed\. Please migrate to the \/rest\/api\/3\/search\/jql API/);
+        assert.deepEqual(r.json.errors, {});
+      }
+  });
+
+  test('paging: search/jql nextPageToken to the end, clamping, bad tokens', async () => {
+    const jql = 'project = HELP ORDER BY key ASC';
+    const count = (await sb.call('POST', '/rest/api/3/search/approximate-count', { body: { jql } })).json.count;
+    const seen = [];
+    let token;
+    let pages = 0;
+    do {
+      const r = await sb.call('POST', '/rest/api/3/search/jql', { body: { jql, maxResults: 50, nextPageToken: token, fields: ['key'] } });
+      assert.equal(r.status, 200);
+      assert.equal(r.json.total, undefined, 'no total');
+      seen.push(...r.json.issues.map((i) => i.key));
+      token = r.json.nextPageToken;
+      assert.equal(r.json.isLast, token === undefined, 'token absent exactly on the last page');
+      pages++;
+    } while (token && pages < 100);
+    assert.equal(seen.length, count);
+    assert.equal(new Set(seen).size, count);
+    assert.equal(pages, Math.ceil(count / 50));
+    let r = await sb.call('GET', `/rest/api/3/search/jql?jql=${q('project = ITSM')}&fields=summary&maxResults=1000`);
+    assert.equal(r.json.issues.length, 100, 'clamped to 100 with fields');
+    r = await sb.call('GET', `/rest/api/3/search/jql?jql=${q('project = ITSM')}&fields=id&maxResults=1000`);
+    assert.equal(r.json.issues.length, 1000, 'up to 5000 for id/key only');
+    r = await sb.call('GET', `/rest/api/3/search/jql?jql=${q('project = ITSM')}&maxResults=10`);
+    const tok = r.json.nextPageToken;
+    r = await sb.call('GET', `/rest/api/3/search/jql?jql=${q('project = ITSM')}&nextPageToken=${tok}x`);
+    assert.equal(r.status, 400);
+    r = await sb.call('GET', `/rest/api/3/search/jql?jql=${q('project = HELP')}&nextPageToken=${tok}`);
+    assert.equal(r.status, 400, 'token is bound to its query');
+    assert.deepEqual(Object.keys(r.json), ['errorMessages', 'errors']);
+  });
+
+  test('paging: servicedeskapi start/limit/_links to the end', async () => {
+    let url = `${SD}/request?requestOwnership=ALL_REQUESTS&serviceDeskId=1&limit=40`;
+    const seen = new Set();
+    let pages = 0;
+    for (;;) {
+      const r = await sb.call('GET', url);
+      assert.equal(r.status, 200);
+      for (const v of r.json.values) seen.add(v.issueKey);
+      assert.equal(r.json.size, r.json.values.length);
+      pages++;
+      if (r.json.isLastPage) {
+        assert.equal(r.json._links.next, undefined);
+        break;
+      }
+      url = new URL(r.json._links.next).pathname + new URL(r.json._links.next).search;
+      assert.ok(pages < 50);
+    }
+    assert.equal(seen.size, state.desks[0].issues);
+    const r = await sb.call('GET', `${SD}/servicedesk/2/queue/10/issue?limit=500`);
+    assert.equal(r.json.limit, 50, 'queue issue limit clamped');
+    assert.equal(r.json.values.length, 50);
+    assert.equal(r.json.isLastPage, false);
+  });
+
+  test('paging: platform startAt/maxResults/total on comments', async () => {
+    let start = 0;
+    const ids = [];
+    let total;
+    do {
+      const r = await sb.call('GET', `/rest/api/3/issue/ITSM-994/comment?startAt=${start}&maxResults=2`);
+      total = r.json.total;
+      assert.equal(r.json.startAt, start);
+      ids.push(...r.json.comments.map((c) => c.id));
+      start += 2;
+    } while (start < total);
+    assert.equal(ids.length, total);
+    const r = await sb.call('GET', '/rest/api/3/issue/ITSM-994/comment?orderBy=priority');
+    assert.equal(r.status, 400);
+  });
+
+  test('JQL errors answer 400 with Jira messages', async () => {
+    const cases = [
+      ['project = ITSM AND (status = Open', "Error in the JQL Query: Expecting ')' before the end of the query."],
+      ['project = ITSM AND summary ~ foo@bar', "Error in the JQL Query: The character '@' is a reserved JQL character. You must enclose it in a string or use the escape '\\u0040' instead. (line 1, character 33)"],
+      ['resolutionx = Unresolved', "Field 'resolutionx' does not exist or you do not have permission to view it."],
+      ['project = VULN', "The value 'VULN' does not exist for the field 'project'."],
+      ['project = ITSM AND created >= yesterday', "Date value 'yesterday' for field 'created' is invalid. Valid formats include: 'yyyy/MM/dd HH:mm', 'yyyy-MM-dd HH:mm', 'yyyy/MM/dd', 'yyyy-MM-dd', or a period format e.g. '-5d', '4w 2d'."],
+      ['project = ITSM AND assignee = foo()', "Unable to find JQL function 'foo()'."],
+      ['project = ITSM foo', "Error in the JQL Query: Expecting either 'OR' or 'AND' but got 'foo'. (line 1, character 16)"],
+      ['status ~ Open', "The operator '~' is not supported by the 'status' field."],
+      ['order by key desc', 'Unbounded JQL queries are not allowed here. Please add a search restriction to your query.'],
+      ['', 'Unbounded JQL queries are not allowed here. Please add a search restriction to your query.'],
+    ];
+    for (const [jql, msg] of cases) {
+      const r = await sb.call('POST', '/rest/api/3/search/jql', { body: { jql } });
+      assert.equal(r.status, 400, jql);
+      assert.deepEqual(r.json, { errorMessages: [msg], errors: {} }, jql);
+    }
+    const ok = [
+      'project = ITSM AND statusCategory != Done AND priority in (Highest, High) ORDER BY priority DESC, created ASC',
+      'project in (ITSM, HELP) AND assignee = currentUser() AND created >= -30d',
+      'project = ITSM AND assignee is EMPTY AND resolution = Unresolved ORDER BY "Time to resolution" ASC',
+      'text ~ "VPN" AND NOT status = Closed',
+      'project = ITSM AND "Time to resolution" = breached() AND updated >= startOfMonth(-1M) AND created > startOfDay(-1)',
+      'key = ITSM-994 OR issuekey in (ITSM-1042) ORDER BY key',
+      'reporter = "5b10ac8d82e05b22cc7d4ef5" AND labels = vpn',
+      'project = ITSM AND created >= "2020-01-01" AND due <= 2100/01/01',
+    ];
+    for (const jql of ok) {
+      const r = await sb.call('POST', '/rest/api/3/search/jql', { body: { jql, maxResults: 5 } });
+      assert.equal(r.status, 200, `${jql}: ${r.text}`);
+    }
+    const r = await sb.call('POST', '/rest/api/3/search/jql', { body: { jql: 'key = ITSM-994 OR issuekey in (ITSM-1042) ORDER BY key', fields: ['key'] } });
+    assert.deepEqual(r.json.issues.map((i) => i.key), ['ITSM-994', 'ITSM-1042'], 'keys sort by number');
+  });
+
+  test('rate limits: burst 429 headers and body, per-issue writes, forced 429', async () => {
+    let r = await sb.call('PUT', '/__sandbox/limits', { auth: null, body: { scale: 0.02 } });
+    assert.equal(r.status, 200);
+    const codes = [];
+    let limited;
+    for (let i = 0; i < 5; i++) {
+      r = await sb.call('GET', '/rest/api/3/field');
+      codes.push(r.status);
+      if (r.status === 429) limited = r;
+    }
+    assert.ok(codes.includes(429), `codes ${codes}`);
+    assert.equal(limited.headers.get('retry-after'), '1');
+    assert.equal(limited.headers.get('x-ratelimit-limit'), '2');
+    assert.equal(limited.headers.get('x-ratelimit-remaining'), '0');
+    assert.match(limited.headers.get('x-ratelimit-reset'), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    assert.equal(limited.headers.get('ratelimit-reason'), 'jira-burst-based');
+    assert.equal(limited.headers.get('x-ratelimit-nearlimit'), 'true');
+    assert.deepEqual(limited.json, { errorMessages: ['The request has been rate-limited. Please try again later.'], errors: {}, status: 429 });
+    r = await sb.call('PUT', '/__sandbox/limits', { auth: null, body: { scale: 1000, perIssue2s: 2 } });
+    const adf = { type: 'doc', version: 1, content: [{ type: 'paragraph', content: [{ type: 'text', text: 'x' }] }] };
+    const w = [];
+    for (let i = 0; i < 3; i++) w.push(await sb.call('POST', '/rest/api/3/issue/HELP-5/comment', { body: { body: adf } }));
+    assert.deepEqual(w.map((x) => x.status), [201, 201, 429]);
+    assert.equal(w[2].headers.get('ratelimit-reason'), 'jira-per-issue-on-write');
+    assert.ok(Number(w[2].headers.get('retry-after')) >= 1);
+    r = await sb.call('PUT', '/__sandbox/limits', { auth: null, body: { perIssue2s: 20 } });
+    r = await sb.call('PUT', '/__sandbox/faults', { auth: null, body: { rate429: 1, count: 1 } });
+    r = await sb.call('GET', '/rest/api/3/myself');
+    assert.equal(r.status, 429);
+    r = await sb.call('GET', '/rest/api/3/myself');
+    assert.equal(r.status, 200, 'count=1 applies to one request only');
+    r = await sb.call('GET', '/__sandbox/counters', { auth: null });
+    assert.ok(r.json.rateLimited >= 3);
+  });
+
+  test('faults: injected 5xx, truncated responses, request log', async () => {
+    const since = (await sb.call('GET', '/__sandbox/requests?limit=1', { auth: null })).json.lastSeq;
+    let r = await sb.call('PUT', '/__sandbox/faults', { auth: null, body: { errorRate: 1, errorStatus: 502, count: 2, pathPrefix: '/rest/servicedeskapi' } });
+    assert.equal(r.status, 200);
+    r = await sb.call('GET', '/rest/api/3/myself');
+    assert.equal(r.status, 200, 'other paths untouched');
+    assert.equal((await sb.call('GET', `${SD}/servicedesk`)).status, 502);
+    assert.equal((await sb.call('GET', `${SD}/servicedesk`)).status, 502);
+    assert.equal((await sb.call('GET', `${SD}/servicedesk`)).status, 200);
+    await sb.call('PUT', '/__sandbox/faults', { auth: null, body: { resetRate: 1, count: 1 } });
+    r = await sb.call('GET', '/rest/api/3/myself').catch((e) => ({ error: e }));
+    assert.ok(r.error || r.json === undefined, 'cut-off body is not JSON');
+    r = await sb.call('PUT', '/__sandbox/faults', { auth: null, body: { latencyMs: 20, jitterMs: 10, count: 1 } });
+    assert.equal((await sb.call('GET', '/rest/api/3/myself')).status, 200);
+    r = await sb.call('PUT', '/__sandbox/faults', { auth: null, body: { errorRate: 2 } });
+    assert.equal(r.status, 400);
+    assert.equal(r.headers.get('content-type'), 'application/problem+json');
+    r = await sb.call('GET', `/__sandbox/requests?since=${since}`, { auth: null });
+    const paths = r.json.entries.map((e) => `${e.status} ${e.path}`);
+    assert.ok(paths.includes(`502 ${SD}/servicedesk`), paths.join('\n'));
+    assert.ok(r.json.entries.every((e) => e.seq > since));
+  });
+
+  test('OAuth 3LO: authorize, exchange, gateway calls, rotation, expiry', async () => {
+    const redirect = 'http://127.0.0.1:1/callback';
+    let r = await sb.call('GET', `/authorize?audience=api.atlassian.com&client_id=sandbox-client-id&scope=${q('read:jira-work offline_access')}&redirect_uri=${q(redirect)}&state=xyz%201&response_type=code&prompt=consent`, { auth: null });
+    assert.equal(r.status, 302);
+    const loc = new URL(r.headers.get('location'));
+    assert.equal(loc.origin + loc.pathname, redirect);
+    assert.equal(loc.searchParams.get('state'), 'xyz 1');
+    const code = loc.searchParams.get('code');
+    const before = (await sb.call('GET', '/__sandbox/counters', { auth: null })).json.tokenRequests;
+    const tok = (body) => sb.call('POST', '/oauth/token', { auth: null, body: { client_id: 'sandbox-client-id', client_secret: 'sandbox-client-secret', ...body } });
+    r = await tok({ grant_type: 'authorization_code', code, redirect_uri: redirect });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.token_type, 'Bearer');
+    assert.equal(r.json.expires_in, 3600);
+    const first = r.json;
+    r = await tok({ grant_type: 'authorization_code', code, redirect_uri: redirect });
+    assert.equal(r.status, 403, 'codes are single use');
+    const gw = `/ex/jira/${state.cloudId}`;
+    r = await sb.call('GET', `${gw}/rest/api/3/issue/ITSM-994?fields=summary`, { auth: `Bearer ${first.access_token}` });
+    assert.equal(r.status, 200);
+    assert.ok(r.json.self.includes(gw), 'self links under the gateway root');
+    r = await sb.call('GET', `${gw}${SD}/servicedesk`, { auth: `Bearer ${first.access_token}` });
+    assert.equal(r.status, 200);
+    r = await sb.call('GET', '/oauth/token/accessible-resources', { auth: `Bearer ${first.access_token}` });
+    assert.equal(r.json[0].id, state.cloudId);
+    r = await tok({ grant_type: 'refresh_token', refresh_token: first.refresh_token });
+    assert.equal(r.status, 200);
+    const second = r.json;
+    assert.notEqual(second.refresh_token, first.refresh_token, 'refresh token rotates');
+    r = await tok({ grant_type: 'refresh_token', refresh_token: first.refresh_token });
+    assert.equal(r.status, 200, 'old refresh token works within the leeway');
+    await sb.call('POST', '/__sandbox/clock', { auth: null, body: { advanceSeconds: 10 } });
+    r = await tok({ grant_type: 'refresh_token', refresh_token: first.refresh_token });
+    assert.equal(r.status, 403);
+    assert.deepEqual(r.json, { error: 'invalid_grant', error_description: 'Unknown or invalid refresh token.' });
+    r = await tok({ grant_type: 'refresh_token', refresh_token: second.refresh_token });
+    assert.equal(r.status, 200, 'the newest token still works');
+    const third = r.json;
+    await sb.call('POST', '/__sandbox/clock', { auth: null, body: { advanceSeconds: 3601 } });
+    r = await sb.call('GET', `${gw}/rest/api/3/myself`, { auth: `Bearer ${third.access_token}` });
+    assert.equal(r.status, 401, 'access token expired');
+    r = await tok({ grant_type: 'refresh_token', refresh_token: 'r1.nope' });
+    assert.equal(r.status, 403);
+    r = await sb.call('POST', '/oauth/token', { auth: null, body: { grant_type: 'refresh_token', client_id: 'sandbox-client-id', client_secret: 'bad', refresh_token: third.refresh_token } });
+    assert.equal(r.status, 401);
+    const after_ = (await sb.call('GET', '/__sandbox/counters', { auth: null })).json.tokenRequests;
+    assert.equal(after_.refresh_token - before.refresh_token, 6);
+    assert.equal(after_.authorization_code - before.authorization_code, 2);
+  });
+
+  test('writes change the data set; reset restores it', async () => {
+    let r = await sb.call('POST', `${SD}/request`, { body: { serviceDeskId: '3', requestTypeId: '22', requestFieldValues: { summary: 'Desk lamp' } } });
+    assert.equal(r.status, 201);
+    const key = r.json.issueKey;
+    r = await sb.call('POST', '/rest/api/3/search/jql', { body: { jql: 'project = HW AND summary ~ "Desk lamp"', fields: ['key'] } });
+    assert.deepEqual(r.json.issues.map((i) => i.key), [key]);
+    r = await sb.call('POST', '/__sandbox/reset', { auth: null });
+    assert.equal(r.status, 200);
+    r = await sb.call('GET', `/rest/api/3/issue/${key}`);
+    assert.equal(r.status, 404);
+    assert.deepEqual(r.json, { errorMessages: ['Issue does not exist or you do not have permission to see it.'], errors: {} });
+  });
+});
