@@ -9,6 +9,7 @@
 #include "buf.h"
 #include "ju.h"
 #include "log.h"
+#include "resp.h"
 #include "tu.h"
 #include "wk_mcp.h"
 #include "wk_session.h"
@@ -56,18 +57,18 @@ static void mreq_free(mreq_t *m)
     free(m);
 }
 
-static void respond_json(httpd_req_t *req, int status, json_t *body)
+#define WK_UNKNOWN_SERVER "This MCP server URL is unknown, revoked or expired."
+
+/* 404 with a JSON body that says what is missing. */
+static void not_found(httpd_req_t *req, const char *message)
 {
-    char *s = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
-    httpd_respond(req, status, "application/json", s ? s : "{}", s ? strlen(s) : 2);
-    free(s);
+    resp_json(req, 404, json_pack("{s:s,s:s}", "error", "not_found", "message", message));
 }
 
 /* An HTTP-level refusal in JSON-RPC form (id null), as MCP clients expect. */
 static void rpc_refuse(mreq_t *m, int status, int code, const char *message)
 {
-    respond_json(m->req, status, wk_mcp_error(NULL, code, message, NULL));
+    resp_json(m->req, status, wk_mcp_error(NULL, code, message, NULL));
     m->req = NULL;
     mreq_free(m);
 }
@@ -274,7 +275,7 @@ static void on_post_done(json_t *response, const wk_ratelimit_t *rl, void *ud)
         json_object_get(response, "result"))
         httpd_resp_header(m->req, "MCP-Session-Id", m->sess.id);
     add_ratelimit_headers(m->req, rl);
-    respond_json(m->req, 200, response);
+    resp_json(m->req, 200, response);
     m->req = NULL;
     mreq_free(m);
 }
@@ -411,9 +412,7 @@ static void server_ready(mreq_t *m)
     if (rc == 1 && wk_server_expired(&m->srv, tu_now_ms()))
         rc = 0;
     if (rc == 0) {
-        respond_json(m->req, 404,
-                     json_pack("{s:s,s:s}", "error", "not_found", "message",
-                               "This MCP server URL is unknown, revoked or expired."));
+        not_found(m->req, WK_UNKNOWN_SERVER);
         m->req = NULL;
         mreq_free(m);
         return;
@@ -476,8 +475,7 @@ static void handle_mcp(wk_worker_t *w, httpd_req_t *req, const char *token, enum
         return;
     }
     if (!token_ok(token)) {
-        respond_json(req, 404, json_pack("{s:s,s:s}", "error", "not_found", "message",
-                                         "This MCP server URL is unknown, revoked or expired."));
+        not_found(req, WK_UNKNOWN_SERVER);
         m->req = NULL;
         mreq_free(m);
         return;
@@ -547,7 +545,7 @@ static void handle_mcp(wk_worker_t *w, httpd_req_t *req, const char *token, enum
             json_t *id = json_is_object(m->msg) ? json_object_get(m->msg, "id") : NULL;
             json_t *e = wk_mcp_error(json_is_string(id) || json_is_integer(id) ? id : NULL,
                                      WK_RPC_INVALID_REQUEST, err, NULL);
-            respond_json(req, 400, e);
+            resp_json(req, 400, e);
             m->req = NULL;
             mreq_free(m);
             return;
@@ -616,8 +614,7 @@ void wk_http_handle(httpd_req_t *req, void *ud)
         return;
     }
     if (strncmp(path, "/mcp/", 5) != 0) {
-        respond_json(req, 404, json_pack("{s:s,s:s}", "error", "not_found", "message",
-                                         "No such endpoint; MCP servers live at /mcp/<token>."));
+        not_found(req, "No such endpoint; MCP servers live at /mcp/<token>.");
         return;
     }
     /* /mcp/<token>[/sse|/messages] */
@@ -626,8 +623,7 @@ void wk_http_handle(httpd_req_t *req, void *ud)
     size_t n = strcspn(t, "/");
     const char *rest = t + n;
     if (n == 0 || n > WK_TOKEN_MAX) {
-        respond_json(req, 404, json_pack("{s:s,s:s}", "error", "not_found", "message",
-                                         "This MCP server URL is unknown, revoked or expired."));
+        not_found(req, WK_UNKNOWN_SERVER);
         return;
     }
     memcpy(token, t, n);
@@ -653,12 +649,11 @@ void wk_http_handle(httpd_req_t *req, void *ud)
         else
             allow = "POST";
     } else {
-        respond_json(req, 404, json_pack("{s:s,s:s}", "error", "not_found", "message",
-                                         "No such endpoint under this MCP server URL."));
+        not_found(req, "No such endpoint under this MCP server URL.");
         return;
     }
     if (allow) {
         httpd_resp_header(req, "Allow", allow);
-        respond_json(req, 405, wk_mcp_error(NULL, WK_RPC_SERVER, "Method Not Allowed", NULL));
+        resp_json(req, 405, wk_mcp_error(NULL, WK_RPC_SERVER, "Method Not Allowed", NULL));
     }
 }
