@@ -240,3 +240,95 @@ Test(api_isolation, public_routes, .timeout = 60)
     ts_resp_free(&r);
     ta_stop(&a);
 }
+
+/* api/openapi.json and the router agree: on every documented path, each
+ * undocumented method answers 405 with an Allow header listing exactly the
+ * documented methods, and a documented GET is routed (not 404/405). */
+Test(api_isolation, openapi_paths_match_the_routes, .timeout = 60)
+{
+    ts_api_t a;
+    ts_resp_t r;
+    char ws[64], key[64], acct[64], srv[64], key_id[64];
+    ta_start(&a, "openapi_routes", NULL, ws, key, acct);
+    ta_server(&a, key, acct, NULL, srv, NULL);
+    ta_call(&r, &a, a.bootstrap_key, "GET", NULL, "/workspaces/%s/api-keys", ws);
+    cr_assert_eq(r.status, 200);
+    snprintf(key_id, sizeof key_id, "%s",
+             json_string_value(json_object_get(json_array_get(json_object_get(r.json, "result"), 0), "id")));
+    ts_resp_free(&r);
+
+    json_t *doc = json_load_file("api/openapi.json", 0, NULL);
+    cr_assert(doc, "api/openapi.json does not parse (run from the repo root)");
+    static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE"};
+    const char *tmpl;
+    json_t *item;
+    int npaths = 0;
+    json_object_foreach(json_object_get(doc, "paths"), tmpl, item)
+    {
+        /* {id} is the workspace under /workspaces, else the account */
+        char path[256] = "";
+        int is_ws = strncmp(tmpl, "/workspaces", 11) == 0;
+        const char *key_for = is_ws ? a.bootstrap_key : key;
+        for (const char *p = tmpl; *p;) {
+            const char *v = NULL;
+            size_t skip = 0;
+            if (strncmp(p, "{id}", 4) == 0)
+                v = is_ws ? ws : acct, skip = 4;
+            else if (strncmp(p, "{key_id}", 8) == 0)
+                v = key_id, skip = 8;
+            else if (strncmp(p, "{mcp_id}", 8) == 0)
+                v = srv, skip = 8;
+            if (v) {
+                strncat(path, v, sizeof path - strlen(path) - 1);
+                p += skip;
+            } else {
+                strncat(path, p, 1);
+                p++;
+            }
+        }
+        char documented[64] = "";
+        for (size_t m = 0; m < 5; m++) {
+            char lower[8];
+            for (size_t i = 0; i <= strlen(methods[m]); i++)
+                lower[i] = (char)(methods[m][i] >= 'A' && methods[m][i] <= 'Z' ? methods[m][i] + 32 : methods[m][i]);
+            if (json_object_get(item, lower)) {
+                strcat(documented, methods[m]);
+                strcat(documented, ",");
+            }
+        }
+        for (size_t m = 0; m < 5; m++) {
+            char want[16];
+            snprintf(want, sizeof want, "%s,", methods[m]);
+            int doc_has = strstr(documented, want) != NULL;
+            if (doc_has && strcmp(methods[m], "GET") != 0)
+                continue; /* writes are covered by the other tests */
+            ta_call(&r, &a, key_for, methods[m], doc_has ? NULL : "{}", "%s", path);
+            if (doc_has) {
+                cr_expect(r.status == 200, "documented GET %s: %ld %s", tmpl, r.status, r.body);
+            } else {
+                char what[300], allow[128] = "";
+                snprintf(what, sizeof what, "undocumented %s %s", methods[m], tmpl);
+                ta_expect_problem(&r, 405, NULL, what);
+                ts_resp_header(&r, "Allow", allow, sizeof allow);
+                /* same set: every documented method is allowed and vice versa */
+                for (size_t k = 0; k < 5; k++) {
+                    snprintf(want, sizeof want, "%s,", methods[k]);
+                    int in_doc = strstr(documented, want) != NULL, in_allow = 0;
+                    for (char *tok = allow; (tok = strstr(tok, methods[k])); tok++) {
+                        char after = tok[strlen(methods[k])];
+                        if ((tok == allow || tok[-1] == ' ' || tok[-1] == ',') &&
+                            (after == 0 || after == ',' || after == ' '))
+                            in_allow = 1;
+                    }
+                    cr_expect_eq(in_allow, in_doc, "%s: Allow '%s' vs documented '%s' (%s)", what, allow,
+                                 documented, methods[k]);
+                }
+            }
+            ts_resp_free(&r);
+        }
+        npaths++;
+    }
+    cr_assert(npaths >= 10, "only %d paths documented", npaths);
+    json_decref(doc);
+    ta_stop(&a);
+}
