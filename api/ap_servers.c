@@ -114,47 +114,72 @@ static void publish_row(ap_req_t *r, const PGresult *res)
     ap_redis(r, srv_published, argc, argv);
 }
 
-/* ---- create ---- */
+/* ---- create ----
+ * Creation publishes first and inserts second: two round trips instead of
+ * four (BEGIN, INSERT, SET, COMMIT). The token is new, so nobody can use
+ * srv:<hash> before the row exists; when the INSERT fails the key is
+ * deleted again (and reconcile removes it, should that DEL be lost too). */
+
+static void unpublish_new(ap_req_t *r)
+{
+    char key[128];
+    rcli_key(r->app->redis, key, sizeof key, "srv:%s", r->hash);
+    const char *argv[2] = {"DEL", key};
+    size_t len[2] = {3, strlen(key)};
+    rcli_command_argv(r->app->redis, NULL, NULL, 2, argv, len);
+}
 
 static void on_srv_inserted(PGresult *res, const char *err, void *ud)
 {
     ap_req_t *r = ud;
-    if (!ap_res_ok(res)) {
-        ap_fail_db(r, res, err, "token collision; try again");
+    if (!ap_res_ok(res) || PQntuples(res) != 1) {
+        unpublish_new(r);
+        if (!ap_res_ok(res))
+            ap_fail_db(r, res, err, "token collision; try again");
+        else
+            ap_fail(r, 404, "no integrated account with this id", NULL);
         return;
     }
-    if (PQntuples(res) != 1) {
-        ap_fail(r, 404, "no integrated account with this id", NULL);
-        return;
-    }
-    r->out = ap_res_json(res, 0, 0);
+    json_t *out = ap_res_json(res, 0, 0);
     char url[512];
     snprintf(url, sizeof url, "%s/mcp/%s", r->app->cfg.public_worker_url, r->token);
-    json_object_set_new(r->out, "url", json_string(url));
-    r->status = 201;
-    publish_row(r, res);
+    json_object_set_new(out, "url", json_string(url));
+    ap_ok(r, 201, out);
 }
 
 static void srv_insert(ap_req_t *r)
 {
     srv_in_t *in = r->ext;
-    const char *p[7] = {ap_param(r, "id"), r->ws_id, in->name, in->config_text, r->hash,
-                        in->expires_ms >= 0 ? in->expires_text : NULL, in->require_key > 0 ? "true" : "false"};
+    const char *p[8] = {ap_param(r, "id"), r->ws_id, in->name, in->config_text, r->hash,
+                        in->expires_ms >= 0 ? in->expires_text : NULL, in->require_key > 0 ? "true" : "false", r->id};
     /* The account must be this workspace's: otherwise no row, 404. */
-    ap_txquery(r,
-                   "INSERT INTO mcp_servers (workspace_id, account_id, name, config, token_hash, expires_at,"
-                   " require_api_token_auth) SELECT a.workspace_id, a.id, $3, $4::jsonb, $5, $6::timestamptz, $7::boolean"
-                   " FROM integrated_accounts a WHERE a.id = $1 AND a.workspace_id = $2 RETURNING " SRV_RETURNING,
-                   7, p, on_srv_inserted);
+    ap_query(r,
+             "INSERT INTO mcp_servers (id, workspace_id, account_id, name, config, token_hash, expires_at,"
+             " require_api_token_auth) SELECT $8, a.workspace_id, a.id, $3, $4::jsonb, $5, $6::timestamptz, $7::boolean"
+             " FROM integrated_accounts a WHERE a.id = $1 AND a.workspace_id = $2 RETURNING " SRV_JSON,
+             8, p, on_srv_inserted);
 }
 
 static void srv_create(ap_req_t *r)
 {
-    if (need_ids(r, 0) || !srv_validate(r, 1))
+    srv_in_t *in;
+    if (need_ids(r, 0) || !(in = srv_validate(r, 1)))
         return;
     secret_token(r->token);
     secret_hash_hex(r->token, strlen(r->token), r->hash);
-    ap_begin_write(r, srv_insert);
+    ap_uuid(r->id);
+    /* The same members as AP_SRV_REDIS_JSON builds from a row. */
+    json_t *v = json_pack("{sssssssssOsosb}", "id", r->id, "workspace_id", r->ws_id, "account_id",
+                          ap_param(r, "id"), "name", in->name, "config", in->config, "expires_at_ms",
+                          in->expires_ms >= 0 ? json_integer(in->expires_ms) : json_null(),
+                          "require_api_token_auth", in->require_key > 0);
+    r->redis_val = json_dumps(v, JSON_COMPACT);
+    json_decref(v);
+    char key[128], pxat[32];
+    snprintf(key, sizeof key, "srv:%s", r->hash);
+    snprintf(pxat, sizeof pxat, "%lld", (long long)in->expires_ms);
+    const char *argv[6] = {"SET", key, r->redis_val, "NX", "PXAT", pxat};
+    ap_redis(r, srv_insert, in->expires_ms >= 0 ? 6 : 4, argv);
 }
 
 /* ---- read ---- */
