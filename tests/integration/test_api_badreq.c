@@ -77,6 +77,8 @@ static const bad_t cases[] = {
     {"trailing garbage", 'W', "POST", "/integrated-account", ACCT("https://x.atlassian.net") " x", NULL, 400, NULL},
     {"two documents", 'W', "POST", "/integrated-account/{acct}/mcp", "{\"name\":\"a\"}{\"name\":\"b\"}", NULL, 400,
      NULL},
+    {"duplicate member", 'W', "POST", "/integrated-account/{acct}/mcp", "{\"name\":\"a\",\"name\":\"b\"}", NULL, 400,
+     NULL},
     {"body is an array", 'W', "POST", "/integrated-account", "[]", NULL, 400, NULL},
     {"body is a string", 'B', "POST", "/workspaces", "\"acme\"", NULL, 400, NULL},
     {"empty body", 'B', "POST", "/workspaces", "", NULL, 400, NULL},
@@ -135,6 +137,11 @@ static const bad_t cases[] = {
      ACCT_AUTH("{\"type\":\"basic\",\"email\":\"a@b.c\",\"api_token\":\"t\"}"), NULL, 400, "/auth/type"},
     {"auth email empty", 'W', "POST", "/integrated-account",
      ACCT_AUTH("{\"type\":\"api_token\",\"email\":\"\",\"api_token\":\"t\"}"), NULL, 400, "/auth/email"},
+    {"auth email without @", 'W', "POST", "/integrated-account",
+     ACCT_AUTH("{\"type\":\"api_token\",\"email\":\"agent\",\"api_token\":\"t\"}"), NULL, 400, "/auth/email"},
+    {"auth oauth2 without refresh_token", 'W', "POST", "/integrated-account",
+     ACCT_AUTH("{\"type\":\"oauth2\",\"access_token\":\"a\",\"cloud_id\":\"c\"}"), NULL, 400,
+     "/auth/refresh_token"},
     {"auth api_token missing", 'W', "POST", "/integrated-account",
      ACCT_AUTH("{\"type\":\"api_token\",\"email\":\"a@b.c\"}"), NULL, 400, "/auth/api_token"},
     {"auth api_token a number", 'W', "POST", "/integrated-account",
@@ -337,6 +344,14 @@ Test(api_badreq, table_of_bad_requests, .timeout = 240)
     free(body);
     ts_api_call(&r, &a, a.bootstrap_key, "POST", "/workspaces", "{\"name\":\"caf\u00e9 \u2615\"}");
     cr_assert_eq(r.status, 201, "unicode workspace name: %ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    /* "1..200 chars": 200 two-byte characters are 200 chars */
+    char wide[1024] = "{\"name\":\"";
+    for (int i = 0; i < 200; i++)
+        strcat(wide, "\u00e9");
+    strcat(wide, "\"}");
+    ts_api_call(&r, &a, a.bootstrap_key, "POST", "/workspaces", wide);
+    TA_DEVIATION(r.status == 201, "a name of 200 non-ASCII chars (400 bytes) refused: %ld %s", r.status, r.body);
     ts_resp_free(&r);
     {
         char url[256], auth[160];
