@@ -201,8 +201,9 @@ int sb_icontains(const char *hay, const char *needle)
 }
 
 /* ADF walking kept small: text nodes are appended, block nodes end with a
- * newline, so "paragraph, paragraph" becomes "a\n\nb". */
-static void adf_walk(const json_t *n, buf_t *b, int depth)
+ * newline, and top-level blocks are separated by a blank line, so
+ * "paragraph, paragraph" becomes "a\n\nb" and list items one per line. */
+static void adf_walk(const json_t *n, buf_t *b, int depth, int in_list)
 {
     if (!json_is_object(n) || depth > 32)
         return;
@@ -216,17 +217,16 @@ static void adf_walk(const json_t *n, buf_t *b, int depth)
         buf_append_str(b, "\n");
         return;
     }
+    int list = type && (strcmp(type, "bulletList") == 0 || strcmp(type, "orderedList") == 0);
     json_t *content = json_object_get(n, "content");
     size_t i;
     json_t *c;
-    json_array_foreach(content, i, c) adf_walk(c, b, depth + 1);
-    if (type && (strcmp(type, "paragraph") == 0 || strcmp(type, "heading") == 0 ||
-                 strcmp(type, "listItem") == 0 || strcmp(type, "codeBlock") == 0)) {
-        if (b->len && b->data[b->len - 1] != '\n')
-            buf_append_str(b, "\n");
-    }
-    if (type && (strcmp(type, "paragraph") == 0 || strcmp(type, "heading") == 0 ||
-                 strcmp(type, "bulletList") == 0 || strcmp(type, "orderedList") == 0))
+    json_array_foreach(content, i, c) adf_walk(c, b, depth + 1, in_list || list);
+    int block = type && strcmp(type, "text") != 0 && strcmp(type, "doc") != 0 && strcmp(type, "listItem") != 0 &&
+                strcmp(type, "mention") != 0 && strcmp(type, "emoji") != 0 && strcmp(type, "inlineCard") != 0;
+    if (block && b->len && b->data[b->len - 1] != '\n')
+        buf_append_str(b, "\n");
+    if (block && !in_list)
         buf_append_str(b, "\n");
 }
 
@@ -240,7 +240,7 @@ char *sb_adf_text(const json_t *doc)
     buf_t b;
     buf_init(&b, SB_MAX_TEXT);
     buf_append_str(&b, "");
-    adf_walk(doc, &b, 0);
+    adf_walk(doc, &b, 0, 0);
     if (!b.data)
         return NULL;
     while (b.len && b.data[b.len - 1] == '\n')

@@ -1,0 +1,168 @@
+/* JQL subset: parsing, Jira's error messages, boundedness, matching and
+ * ordering against a seeded data set. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sb_data.h"
+#include "sb_jql.h"
+
+#define ANCHOR 1790000000000LL /* fixed "now" so relative dates are stable */
+
+static sb_data_t *d;
+static void setup(void)
+{
+    d = sb_data_new(1, ANCHOR, "agent@sandbox.test");
+}
+static void teardown(void)
+{
+    sb_data_free(d);
+}
+
+static char err[600];
+
+static int count(const char *q)
+{
+    sb_jql_t *j;
+    cr_assert_eq(sb_jql_parse(d, q, &j, err, sizeof err), 0, "%s: %s", q, err);
+    sb_jql_env_t env = {d, d->caller, ANCHOR};
+    sb_issue_t **v;
+    size_t n = sb_jql_run(j, &env, &v);
+    free(v);
+    sb_jql_free(j);
+    return (int)n;
+}
+
+static const char *error_of(const char *q)
+{
+    sb_jql_t *j = NULL;
+    cr_assert_eq(sb_jql_parse(d, q, &j, err, sizeof err), -1, "%s parsed", q);
+    cr_assert_null(j);
+    return err;
+}
+
+TestSuite(jql, .init = setup, .fini = teardown);
+
+Test(jql, syntax_errors_with_positions)
+{
+    cr_assert_str_eq(error_of("project = ITSM AND (status = Open"),
+                     "Error in the JQL Query: Expecting ')' before the end of the query.");
+    cr_assert_str_eq(error_of("summary ~ foo@bar"),
+                     "Error in the JQL Query: The character '@' is a reserved JQL character. You must enclose it in a "
+                     "string or use the escape '\\u0040' instead. (line 1, character 14)");
+    cr_assert_str_eq(error_of("project = ITSM foo"),
+                     "Error in the JQL Query: Expecting either 'OR' or 'AND' but got 'foo'. (line 1, character 16)");
+    cr_assert(strstr(error_of("project ITSM"), "Expecting operator but got 'ITSM'."), "%s", err);
+    cr_assert(strstr(error_of("project ="), "Expecting either a value, list or function before the end"), "%s", err);
+    cr_assert(strstr(error_of("summary ~ \"open"), "The quoted string 'open' has not been completed."), "%s", err);
+    cr_assert(strstr(error_of("project in ITSM"), "Expecting '(' but got 'ITSM'."), "%s", err);
+}
+
+Test(jql, syntax_error_wins_over_unknown_value)
+{
+    cr_assert_str_eq(error_of("project = NOPE AND (status = Open"),
+                     "Error in the JQL Query: Expecting ')' before the end of the query.");
+}
+
+Test(jql, semantic_errors)
+{
+    cr_assert_str_eq(error_of("foo = bar"), "Field 'foo' does not exist or you do not have permission to view it.");
+    cr_assert_str_eq(error_of("project = VULN"), "The value 'VULN' does not exist for the field 'project'.");
+    cr_assert_str_eq(error_of("status ~ Open"), "The operator '~' is not supported by the 'status' field.");
+    cr_assert_str_eq(error_of("assignee = nobody()"), "Unable to find JQL function 'nobody()'.");
+    cr_assert(strstr(error_of("created > soon"), "Date value 'soon' for field 'created' is invalid."), "%s", err);
+    cr_assert_str_eq(error_of("key = ITSM-999999"), "An issue with key 'ITSM-999999' does not exist for field 'key'.");
+    cr_assert(strstr(error_of("project = ITSM ORDER BY a, b"), "Field 'a' does not exist"), "%s", err);
+    cr_assert_str_eq(error_of("project = ITSM ORDER BY key, created, updated, priority, status, summary, reporter, assignee"),
+                     "The ORDER BY clause can contain at most 7 fields.");
+}
+
+Test(jql, bounded)
+{
+    sb_jql_t *j;
+    cr_assert_eq(sb_jql_parse(d, "order by key desc", &j, err, sizeof err), 0);
+    cr_assert_not(sb_jql_bounded(j));
+    sb_jql_free(j);
+    cr_assert_eq(sb_jql_parse(d, "", &j, err, sizeof err), 0);
+    cr_assert_not(sb_jql_bounded(j));
+    sb_jql_free(j);
+    cr_assert_eq(sb_jql_parse(d, "project = ITSM order by key", &j, err, sizeof err), 0);
+    cr_assert(sb_jql_bounded(j));
+    sb_jql_free(j);
+}
+
+Test(jql, matching)
+{
+    cr_assert_eq(count("project = ITSM"), 1100);
+    cr_assert_eq(count("project in (HELP, HW)") + count("project = ITSM"), d->nissues);
+    cr_assert_eq(count("project = ITSM AND resolution = Unresolved"), count("project = ITSM AND resolution is EMPTY"));
+    cr_assert_eq(count("statusCategory != Done"), count("resolution is EMPTY"));
+    cr_assert_eq(count("NOT project = ITSM"), d->nissues - 1100);
+    cr_assert_eq(count("project = ITSM AND (priority = Highest OR priority = High)"),
+                 count("project = ITSM AND priority in (Highest, High)"));
+    cr_assert_eq(count("assignee is EMPTY") + count("assignee is not EMPTY"), d->nissues);
+    cr_assert_eq(count("assignee != currentUser()") + count("assignee = currentUser()") + count("assignee is EMPTY"),
+                 d->nissues);
+    cr_assert(count("assignee = currentUser()") > 0);
+    cr_assert_eq(count("key = ITSM-994 OR key = itsm-1042"), 2);
+    cr_assert_eq(count("text ~ \"VPN disconnects Berlin\""), 1);
+    cr_assert(count("created >= -7d") > 0 && count("created >= -7d") < count("created >= -30d"));
+    cr_assert_eq(count("created >= -7d") + count("created < -7d"), d->nissues);
+    cr_assert(count("\"Time to resolution\" = breached()") > 0);
+    cr_assert(count("\"Request Type\" = \"Report a network outage\" AND project = ITSM AND resolution = Unresolved") > 10);
+    char q[64];
+    snprintf(q, sizeof q, "cf[%d] = \"Report a network outage\"", d->cf.request_type);
+    cr_assert_eq(count(q), count("\"Request Type\" = \"Report a network outage\""));
+    cr_assert_eq(count("labels = vpn AND reporter = 5b10ac8d82e05b22cc7d4ef5"), 1);
+}
+
+Test(jql, ordering)
+{
+    sb_jql_t *j;
+    cr_assert_eq(sb_jql_parse(d, "project = ITSM ORDER BY created ASC", &j, err, sizeof err), 0);
+    sb_jql_env_t env = {d, d->caller, ANCHOR};
+    sb_issue_t **v;
+    size_t n = sb_jql_run(j, &env, &v);
+    for (size_t i = 1; i < n; i++)
+        cr_assert_leq(v[i - 1]->created, v[i]->created);
+    free(v);
+    sb_jql_free(j);
+    cr_assert_eq(sb_jql_parse(d, "key in (ITSM-1042, ITSM-994, HELP-2) ORDER BY key ASC", &j, err, sizeof err), 0);
+    n = sb_jql_run(j, &env, &v);
+    cr_assert_eq(n, 3);
+    cr_assert_str_eq(v[0]->key, "HELP-2");
+    cr_assert_str_eq(v[1]->key, "ITSM-994");
+    cr_assert_str_eq(v[2]->key, "ITSM-1042");
+    free(v);
+    sb_jql_free(j);
+    cr_assert_eq(sb_jql_parse(d, "project = ITSM ORDER BY priority DESC, created ASC", &j, err, sizeof err), 0);
+    n = sb_jql_run(j, &env, &v);
+    for (size_t i = 1; i < n; i++)
+        cr_assert(v[i - 1]->priority < v[i]->priority ||
+                  (v[i - 1]->priority == v[i]->priority && v[i - 1]->created <= v[i]->created));
+    free(v);
+    sb_jql_free(j);
+}
+
+Test(jql, every_queue_parses)
+{
+    for (int i = 0; i < d->nqueues; i++) {
+        sb_jql_t *j;
+        cr_assert_eq(sb_jql_parse(d, d->queues[i].jql, &j, err, sizeof err), 0, "%s: %s", d->queues[i].jql, err);
+        sb_jql_free(j);
+    }
+}
+
+Test(jql, limits)
+{
+    char *deep = malloc(400);
+    memset(deep, '(', 200);
+    strcpy(deep + 200, "project = ITSM");
+    cr_assert(strstr(error_of(deep), "nested too deeply"), "%s", err);
+    free(deep);
+    char *longq = malloc(SB_JQL_MAX_LEN + 100);
+    memset(longq, 'a', SB_JQL_MAX_LEN + 50);
+    longq[SB_JQL_MAX_LEN + 50] = 0;
+    cr_assert(strstr(error_of(longq), "too long"), "%s", err);
+    free(longq);
+}
