@@ -381,7 +381,7 @@ static json_t *sla_cycle(const sb_sla_t *s, int completed, int paused)
 json_t *sb_sla_json(const sb_call_t *c, const sb_issue_t *is, int metric)
 {
     sb_sla_t s;
-    char self[600], id[8];
+    char self[600], id[16];
     sb_issue_sla(is, metric, sb_now(c->sb), &s);
     snprintf(self, sizeof self, "%s/rest/servicedeskapi/request/%d/sla/%d", c->base, is->id, metric + 1);
     snprintf(id, sizeof id, "%d", metric + 1);
