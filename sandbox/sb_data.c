@@ -872,111 +872,114 @@ static void seed_issue(sb_data_t *d, rng_t *r, int project, int idx_in_proj, int
 }
 
 /* The two issues the product article walks through; their content is fixed. */
+typedef struct thread_msg_s {
+    int who; /* user index; AGENT_A / AGENT_B are resolved at seeding */
+    int pub;
+    const char *text;
+} thread_msg_t;
+
+typedef struct article_s {
+    const char *key, *summary, *description, *rtype, *labels[2];
+    int reporter, assignee, priority, days_ago, final_status;
+    int gap0, gap_step; /* minutes between comments */
+    const thread_msg_t *thread;
+    int nthread;
+} article_t;
+
+enum { AGENT_A = -10, AGENT_B = -11 };
+
+static const thread_msg_t THREAD_994[] = {
+    {AGENT_A, 1, "Thanks for reporting. Which VPN client version are you on, and does it happen on wired and Wi-Fi?"},
+    {1, 1, "GlobalProtect 6.1.3 on Windows 11. Both wired and Wi-Fi. The tunnel drops at almost exactly 30 minutes and comes back after about 2 minutes."},
+    {AGENT_A, 0, "Concentrator logs: Berlin sessions re-key at 1800 s and the IKE rekey fails with NO_PROPOSAL_CHOSEN. The Berlin firewall still offers the old DH group 2 after Sunday's maintenance."},
+    {AGENT_A, 1, "We rolled two pilot users back to client 6.0.7 and the drops continue, so the client is not the cause. We are working on the firewall side."},
+    {AGENT_B, 0, "Blocker: the firewall crypto-profile change needs network CAB approval (next CAB Thursday). Vendor case 4471 is open with Palo Alto; they confirm the DH group mismatch."},
+    {1, 1, "Any update? Finance is losing work during month-end close."},
+    {AGENT_A, 1, "Workaround until the change is approved: reconnect manually before the 30-minute mark, or use the London gateway (vpn-lon.example.com), which is not affected."},
+};
+
+static const thread_msg_t THREAD_1042[] = {
+    {AGENT_B, 1, "Sorry about that. Could you send us the device logs? Please attach the output of 'powercfg /sleepstudy' and export the System log from Event Viewer."},
+    {2, 1, "Attached sleepstudy-report.html and system.evtx."},
+    {AGENT_B, 0, "Event 41 (Kernel-Power) on every failed resume. Matches Dell advisory DSA-2025-117 for BIOS 1.14 on Latitude 7440; 1.15 fixes it."},
+    {AGENT_B, 1, "Thanks, the logs confirm a known BIOS issue. We will push BIOS 1.15 to your laptop tonight; please leave it docked and powered on."},
+};
+
+static const article_t ARTICLES[] = {
+    {"ITSM-994", "VPN disconnects every 30 minutes for Berlin office users",
+     "Since Monday every VPN session from the Berlin office drops after almost exactly 30 minutes "
+     "and reconnects about two minutes later. Users lose unsaved work in SAP and calls drop.\n\n"
+     "Affected: about 40 people in Berlin, both wired and Wi-Fi. London and New York are fine.\n\n"
+     "- Client: GlobalProtect 6.1.3 on Windows 11\n- Started after the firewall maintenance on Sunday",
+     "Report a network outage", {"vpn", "network"}, 1 /* 5b10ac8d82e05b22cc7d4ef5, Europe/Berlin */, AGENT_A, 1, 3,
+     ST_ESCALATED, 40, 37, THREAD_994, NELEM(THREAD_994)},
+    {"ITSM-1042", "Laptop does not wake from sleep after BIOS update 1.14",
+     "After last week's BIOS update to 1.14 my Latitude 7440 no longer wakes from sleep. The power "
+     "LED pulses but the screen stays black and I have to hold the power button.\n\n"
+     "Steps to reproduce:\n\n"
+     "1. Close the lid while docked\n2. Undock and wait at least 5 minutes\n3. Open the lid\n"
+     "4. Screen stays black, keyboard backlight does not turn on\n\n"
+     "Expected: the login screen appears within a few seconds.",
+     "Report a system problem", {"hardware", "laptop"}, 2, AGENT_B, 2, 2, ST_WFC, 55, 20, THREAD_1042,
+     NELEM(THREAD_1042)},
+};
+
+static void seed_article(sb_data_t *d, const article_t *a, int64_t now, int agent_a, int agent_b)
+{
+    sb_issue_t *is = sb_issue_find(d, a->key);
+    if (!is)
+        return;
+    free(is->summary);
+    free(is->description);
+    for (int i = 0; i < is->ncomments; i++) {
+        free(is->comments[i].text);
+        json_decref(is->comments[i].adf);
+    }
+    is->ncomments = 0;
+    is->first_response = 0;
+    is->summary = mem_strdup(a->summary);
+    is->description = mem_strdup(a->description);
+    is->issuetype = IT_INCIDENT;
+    is->rtype = sb_rtype_find(d, is->project, a->rtype);
+    is->reporter = is->creator = a->reporter;
+    is->assignee = a->assignee == AGENT_A ? agent_a : agent_b;
+    is->priority = a->priority;
+    is->nlabels = 0;
+    for (int i = 0; i < 2; i++)
+        snprintf(is->labels[is->nlabels++], sizeof is->labels[0], "%s", a->labels[i]);
+    int64_t t = now - a->days_ago * DAY_MS;
+    is->created = t;
+    sb_issue_set_status(is, ST_WFS, t);
+    for (int i = 0; i < a->nthread; i++) {
+        int who = a->thread[i].who == AGENT_A ? agent_a : a->thread[i].who == AGENT_B ? agent_b : a->thread[i].who;
+        t += (int64_t)(a->gap0 + a->gap_step * i) * MIN_MS;
+        sb_comment_add(d, is, who, a->thread[i].text, NULL, a->thread[i].pub, t);
+    }
+    sb_issue_set_status(is, a->final_status, t);
+    is->updated = t;
+}
+
 static void seed_article_issues(sb_data_t *d, int64_t now, int agent_a, int agent_b)
 {
-    sb_issue_t *is = sb_issue_find(d, "ITSM-994");
-    if (is) {
-        free(is->summary);
-        free(is->description);
-        for (int i = 0; i < is->ncomments; i++) {
-            free(is->comments[i].text);
-            json_decref(is->comments[i].adf);
-        }
-        is->ncomments = 0;
-        is->first_response = 0;
-        is->summary = mem_strdup("VPN disconnects every 30 minutes for Berlin office users");
-        is->description = mem_strdup(
-            "Since Monday every VPN session from the Berlin office drops after almost exactly 30 minutes "
-            "and reconnects about two minutes later. Users lose unsaved work in SAP and calls drop.\n\n"
-            "Affected: about 40 people in Berlin, both wired and Wi-Fi. London and New York are fine.\n\n"
-            "- Client: GlobalProtect 6.1.3 on Windows 11\n- Started after the firewall maintenance on Sunday");
-        is->issuetype = IT_INCIDENT;
-        is->rtype = sb_rtype_find(d, is->project, "Report a network outage");
-        is->reporter = is->creator = 1; /* 5b10ac8d82e05b22cc7d4ef5, Europe/Berlin */
-        is->assignee = agent_a;
-        is->priority = 1;
-        is->nlabels = 0;
-        snprintf(is->labels[is->nlabels++], sizeof is->labels[0], "vpn");
-        snprintf(is->labels[is->nlabels++], sizeof is->labels[0], "network");
-        int64_t t = now - 3 * DAY_MS;
-        is->created = t;
-        sb_issue_set_status(is, ST_WFS, t);
-        struct {
-            int who, pub;
-            const char *text;
-        } thread[] = {
-            {agent_a, 1, "Thanks for reporting. Which VPN client version are you on, and does it happen on wired and Wi-Fi?"},
-            {1, 1, "GlobalProtect 6.1.3 on Windows 11. Both wired and Wi-Fi. The tunnel drops at almost exactly 30 minutes and comes back after about 2 minutes."},
-            {agent_a, 0, "Concentrator logs: Berlin sessions re-key at 1800 s and the IKE rekey fails with NO_PROPOSAL_CHOSEN. The Berlin firewall still offers the old DH group 2 after Sunday's maintenance."},
-            {agent_a, 1, "We rolled two pilot users back to client 6.0.7 and the drops continue, so the client is not the cause. We are working on the firewall side."},
-            {agent_b, 0, "Blocker: the firewall crypto-profile change needs network CAB approval (next CAB Thursday). Vendor case 4471 is open with Palo Alto; they confirm the DH group mismatch."},
-            {1, 1, "Any update? Finance is losing work during month-end close."},
-            {agent_a, 1, "Workaround until the change is approved: reconnect manually before the 30-minute mark, or use the London gateway (vpn-lon.example.com), which is not affected."},
-        };
-        for (size_t i = 0; i < sizeof thread / sizeof thread[0]; i++) {
-            t += (int64_t)(40 + 37 * i) * MIN_MS;
-            sb_comment_add(d, is, thread[i].who, thread[i].text, NULL, thread[i].pub, t);
-        }
-        sb_issue_set_status(is, ST_ESCALATED, t - 30 * MIN_MS);
-        is->updated = t;
-    }
-    is = sb_issue_find(d, "ITSM-1042");
-    if (is) {
-        free(is->summary);
-        free(is->description);
-        for (int i = 0; i < is->ncomments; i++) {
-            free(is->comments[i].text);
-            json_decref(is->comments[i].adf);
-        }
-        is->ncomments = 0;
-        is->first_response = 0;
-        is->summary = mem_strdup("Laptop does not wake from sleep after BIOS update 1.14");
-        is->description = mem_strdup(
-            "After last week's BIOS update to 1.14 my Latitude 7440 no longer wakes from sleep. The power "
-            "LED pulses but the screen stays black and I have to hold the power button.\n\n"
-            "Steps to reproduce:\n\n"
-            "1. Close the lid while docked\n2. Undock and wait at least 5 minutes\n3. Open the lid\n"
-            "4. Screen stays black, keyboard backlight does not turn on\n\n"
-            "Expected: the login screen appears within a few seconds.");
-        is->issuetype = IT_INCIDENT;
-        is->rtype = sb_rtype_find(d, is->project, "Report a system problem");
-        is->reporter = is->creator = 2;
-        is->assignee = agent_b;
-        is->priority = 2;
-        is->nlabels = 0;
-        snprintf(is->labels[is->nlabels++], sizeof is->labels[0], "hardware");
-        snprintf(is->labels[is->nlabels++], sizeof is->labels[0], "laptop");
-        int64_t t = now - 2 * DAY_MS;
-        is->created = t;
-        sb_issue_set_status(is, ST_WFS, t);
-        struct {
-            int who, pub;
-            const char *text;
-        } thread[] = {
-            {agent_b, 1, "Sorry about that. Could you send us the device logs? Please attach the output of 'powercfg /sleepstudy' and export the System log from Event Viewer."},
-            {2, 1, "Attached sleepstudy-report.html and system.evtx."},
-            {agent_b, 0, "Event 41 (Kernel-Power) on every failed resume. Matches Dell advisory DSA-2025-117 for BIOS 1.14 on Latitude 7440; 1.15 fixes it."},
-            {agent_b, 1, "Thanks, the logs confirm a known BIOS issue. We will push BIOS 1.15 to your laptop tonight; please leave it docked and powered on."},
-        };
-        for (size_t i = 0; i < sizeof thread / sizeof thread[0]; i++) {
-            t += (int64_t)(55 + 20 * i) * MIN_MS;
-            sb_comment_add(d, is, thread[i].who, thread[i].text, NULL, thread[i].pub, t);
-        }
-        sb_issue_set_status(is, ST_WFC, t);
-        free(is->attachments);
-        is->attachments = mem_calloc(2, sizeof *is->attachments);
-        is->nattachments = 2;
-        const char *names[] = {"sleepstudy-report.html", "system.evtx"};
-        const char *mimes[] = {"text/html", "application/octet-stream"};
-        for (int i = 0; i < 2; i++) {
-            sb_attachment_t *a = &is->attachments[i];
-            a->id = d->next_attachment_id++;
-            a->author = 2;
-            snprintf(a->filename, sizeof a->filename, "%s", names[i]);
-            a->mime = mimes[i];
-            a->size = i ? 1048576 : 231455;
-            a->created = is->comments[1].created;
-        }
+    for (int i = 0; i < NELEM(ARTICLES); i++)
+        seed_article(d, &ARTICLES[i], now, agent_a, agent_b);
+    /* ITSM-1042's customer attached the logs the agent asked for. */
+    sb_issue_t *is = sb_issue_find(d, "ITSM-1042");
+    if (!is || is->ncomments < 2)
+        return;
+    free(is->attachments);
+    is->attachments = mem_calloc(2, sizeof *is->attachments);
+    is->nattachments = 2;
+    static const char *const names[] = {"sleepstudy-report.html", "system.evtx"};
+    static const char *const mimes[] = {"text/html", "application/octet-stream"};
+    for (int i = 0; i < 2; i++) {
+        sb_attachment_t *at = &is->attachments[i];
+        at->id = d->next_attachment_id++;
+        at->author = is->reporter;
+        snprintf(at->filename, sizeof at->filename, "%s", names[i]);
+        at->mime = mimes[i];
+        at->size = i ? 1048576 : 231455;
+        at->created = is->comments[1].created;
     }
 }
 

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The JSM sandbox must never be the bottleneck of a benchmark: simple
+# keep-alive GETs with Basic auth, the sandbox pinned to core 0, wrk on core
+# 1 (1 thread, 64 connections, 10 s each). Goal: >= 20,000 requests/s for
+# the small GETs. Rate limiting stays on at its default scale (it is part
+# of every request's cost); faults are off.
+set -euo pipefail
+BIN=${JSMCP_BIN_DIR:-build}/jsm-sandbox
+DUR=${BENCH_SECONDS:-10}
+LOG=$(mktemp)
+taskset -c 0 "$BIN" --listen 127.0.0.1:0 2>"$LOG" & PID=$!
+trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -f "$LOG"' EXIT
+PORT=
+for _ in $(seq 100); do
+  PORT=$(grep -o '"port":"[0-9]*"' "$LOG" | grep -o '[0-9]*' || true)
+  [ -n "$PORT" ] && break
+  sleep 0.1
+done
+[ -n "$PORT" ] || { echo "sandbox did not start"; cat "$LOG"; exit 1; }
+AUTH="Authorization: Basic $(printf '%s' 'agent@sandbox.test:sandbox-api-token' | base64)"
+run() { # label path
+  curl -fs -o /dev/null -H "$AUTH" "http://127.0.0.1:$PORT$2" || { echo "$1: request failed"; return 1; }
+  printf '%-46s' "$1"
+  taskset -c 1 wrk -t1 -c64 -d"${DUR}s" -H "$AUTH" "http://127.0.0.1:$PORT$2" | awk '/Requests\/sec/{r=$2} /Latency/{l=$2} END{printf "%10s req/s  avg latency %s\n", r, l}'
+}
+run "GET /healthz (HTTP layer)" "/healthz"
+run "GET servicedesk/2 (JSM, Basic auth)" "/rest/servicedeskapi/servicedesk/2"
+run "GET issue ITSM-994 fields=summary,status" "/rest/api/3/issue/ITSM-994?fields=summary,status"
+run "GET user (article lookup)" "/rest/api/3/user?accountId=5b10ac8d82e05b22cc7d4ef5"
+run "GET issue ITSM-994 (all fields)" "/rest/api/3/issue/ITSM-994"
+run "GET search/jql project=ITSM maxResults=50" "/rest/api/3/search/jql?jql=project%3DITSM&maxResults=50&fields=summary"
