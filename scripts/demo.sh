@@ -18,16 +18,35 @@ as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; 
 alive() { [ -f "$RUN/$1.pid" ] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
 wait_http() { for _ in $(seq 1 100); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done; echo "demo: $1 did not come up (see $RUN/*.log)" >&2; return 1; }
 
-start_pg() {
+# PostgreSQL refuses to run as root, so as root it runs as the postgres
+# user, which must reach its data: when the checkout is not reachable for
+# that user (say under /root), the data lives in a folder of its own and
+# run/pg is a link to it.
+pg_datadir() {
   mkdir -p "$RUN"
-  if [ ! -f "$RUN/pg/PG_VERSION" ]; then
-    mkdir -p "$RUN/pg" "$RUN/pgsock"
-    [ "$(id -u)" -eq 0 ] && chown -R postgres "$RUN/pg" "$RUN/pgsock"
-    as_pg "$PGBIN/initdb" -D "$RUN/pg" -U postgres -A trust >/dev/null
+  if [ "$(id -u)" -eq 0 ] && [ ! -e "$RUN/pg" ] && ! runuser -u postgres -- test -w "$RUN" 2>/dev/null; then
+    if ! runuser -u postgres -- test -x "$RUN" 2>/dev/null; then
+      local alt
+      alt=/var/lib/postgresql/jsmcp-demo-$(echo "$RUN" | md5sum | cut -c1-12)
+      mkdir -p "$alt"
+      chown postgres "$alt"
+      ln -s "$alt" "$RUN/pg"
+    fi
   fi
-  [ "$(id -u)" -eq 0 ] && chown postgres "$RUN/pgsock" 2>/dev/null || true
-  if ! as_pg "$PGBIN/pg_ctl" -D "$RUN/pg" status >/dev/null 2>&1; then
-    as_pg "$PGBIN/pg_ctl" -D "$RUN/pg" -l "$RUN/pg.log" -w -o "-p $PG_PORT -k $RUN/pgsock -c listen_addresses=127.0.0.1" start >/dev/null
+  mkdir -p "$RUN/pg"
+}
+
+start_pg() {
+  pg_datadir
+  local sock=$RUN/pg/sock
+  if [ ! -f "$RUN/pg/data/PG_VERSION" ]; then
+    mkdir -p "$RUN/pg/data" "$sock"
+    [ "$(id -u)" -eq 0 ] && chown -R postgres "$RUN/pg/" "$RUN/pg/data" "$sock"
+    as_pg "$PGBIN/initdb" -D "$RUN/pg/data" -U postgres -A trust >/dev/null
+  fi
+  if ! as_pg "$PGBIN/pg_ctl" -D "$RUN/pg/data" status >/dev/null 2>&1; then
+    as_pg "$PGBIN/pg_ctl" -D "$RUN/pg/data" -l "$RUN/pg/postgres.log" -w \
+      -o "-p $PG_PORT -k $sock -c listen_addresses=127.0.0.1" start >/dev/null
   fi
   if ! as_pg "$PGBIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -tAc "select 1 from pg_database where datname='jsmcp'" | grep -q 1; then
     as_pg "$PGBIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "create database jsmcp" >/dev/null
@@ -149,8 +168,8 @@ cmd_stop() {
     fi
     rm -f "$RUN/$n.pid"
   done
-  if [ -f "$RUN/pg/PG_VERSION" ]; then
-    as_pg "$PGBIN/pg_ctl" -D "$RUN/pg" -m fast stop >/dev/null 2>&1 || true
+  if [ -f "$RUN/pg/data/PG_VERSION" ]; then
+    as_pg "$PGBIN/pg_ctl" -D "$RUN/pg/data" -m fast stop >/dev/null 2>&1 || true
   fi
   echo "jsmcp demo stopped"
 }
