@@ -2,13 +2,13 @@
 # MCP server creation through the admin API (issue 2 goal: p50 <= 2 ms and
 # >= 2,000 creates/s): the release jsmcp-api on a fresh database and Redis
 # prefix, 16 keep-alive clients on loopback (wrk -t2 -c16, bench/api_create.lua)
-# each POSTing /integrated-account/<id>/mcp. Every create is a PostgreSQL
-# transaction plus a Redis SET PXAT. A 2 s warm-up run is discarded.
-# Two runs: "saturated" (each client sends its next request as soon as the
+# each POSTing /integrated-account/<id>/mcp. Every create writes a PostgreSQL
+# row and a Redis key (srv:<hash>). A 2 s warm-up run is discarded.
+# Runs: "saturated" (each client sends its next request as soon as the
 # answer is in: the throughput ceiling; by Little's law its latency is
 # 16 / throughput) and "paced" (each client waits API_CREATE_THINK_MS, default
 # 6, between requests, about 2,000 creates/s offered: the latency at the
-# goal's rate).
+# goal's rate), plus one client alone (the unloaded latency of a create).
 # Needs the services of bench/run.sh (JSMCP_TEST_PG_URL, JSMCP_TEST_REDIS_URL).
 # API_CREATE_SECONDS (default 10) sets the measured duration.
 set -euo pipefail
@@ -59,6 +59,8 @@ echo "method: wrk -t2 -c16 -d${SECS}s, POST /integrated-account/:id/mcp, release
 wrk -t2 -c16 -d2s -s bench/api_create.lua "$URL" >/dev/null
 echo "saturated:"
 wrk -t2 -c16 -d"${SECS}s" -s bench/api_create.lua "$URL" | grep -E '^(creates|latency|non-2xx)' | sed 's/^/  /'
+echo "one client (wrk -t1 -c1):"
+wrk -t1 -c1 -d"${SECS}s" -s bench/api_create.lua "$URL" | grep -E '^(creates|latency|non-2xx)' | sed 's/^/  /'
 echo "paced (${API_CREATE_THINK_MS:-6} ms think time per client):"
 BENCH_THINK_MS=${API_CREATE_THINK_MS:-6} wrk -t2 -c16 -d"${SECS}s" -s bench/api_create.lua "$URL" |
   grep -E '^(creates|latency|non-2xx)' | sed 's/^/  /'
