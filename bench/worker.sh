@@ -68,12 +68,15 @@ SID=$(curl -fs -D - -o /dev/null -X POST "$MCP" -H 'Content-Type: application/js
   -d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}' \
   | awk -F': ' 'tolower($1)=="mcp-session-id"{print $2}' | tr -d '\r')
 ISSUE=${WORKER_BENCH_ISSUE:-ITSM-994}
+# The upstream request the tool makes (its catalog row asks for these fields).
+FIELDS=summary,status,issuetype,priority,project,assignee,reporter,created,updated,resolution,resolutiondate,duedate,labels,description
+DIRECT="$SB/rest/api/3/issue/$ISSUE?fields=$FIELDS"
 export WRK_SESSION="$SID"
 export WRK_BODY="{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":\"get_single_jira_service_management_issue_by_id\",\"arguments\":{\"id\":\"$ISSUE\"}}}"
 export WRK_AUTH="Basic $(printf 'agent@sandbox.test:sandbox-api-token' | base64 -w0)"
 one=$(curl -fs -X POST "$MCP" -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' -H "Mcp-Session-Id: $SID" -d "$WRK_BODY")
 case $one in *'"isError"'*|*'"error"'*) echo "bench: the tool call fails: $one" >&2; exit 1;; esac
-echo "tool result: $(printf %s "$one" | wc -c) bytes; upstream issue JSON: $(curl -fs -H "Authorization: $WRK_AUTH" "$SB/rest/api/3/issue/$ISSUE" | wc -c) bytes"
+echo "tool result: $(printf %s "$one" | wc -c) bytes; upstream issue JSON: $(curl -fs -H "Authorization: $WRK_AUTH" "$DIRECT" | wc -c) bytes with the tool's fields, $(curl -fs -H "Authorization: $WRK_AUTH" "$SB/rest/api/3/issue/$ISSUE" | wc -c) bytes with all fields"
 
 calls() { curl -fs "$WK/metrics" | awk '/^jsmcp_worker_tool_calls_total/{s+=$NF} END{print s+0}'; }
 ok_calls() { curl -fs "$WK/metrics" | awk '/^jsmcp_worker_tool_calls_total.*upstream_status="200"/{s+=$NF} END{print s+0}'; }
@@ -85,11 +88,11 @@ c0=$(calls); o0=$(ok_calls)
 wrk -t2 -c64 -d"${SECS}s" -s bench/worker_call.lua "$MCP" | summ
 echo "    tool calls counted by the worker: $(( $(calls) - c0 )), with upstream 200: $(( $(ok_calls) - o0 ))"
 echo "the same request straight to the sandbox, 64 in flight:"
-wrk -t2 -c64 -d"${SECS}s" -s bench/worker_direct.lua "$SB/rest/api/3/issue/$ISSUE" | summ
+wrk -t2 -c64 -d"${SECS}s" -s bench/worker_direct.lua "$DIRECT" | summ
 echo "one in flight, through the worker (wrk -t1 -c1 --latency):"
 wrk -t1 -c1 -d"${SECS}s" --latency -s bench/worker_call.lua "$MCP" | summ
 echo "one in flight, straight to the sandbox:"
-wrk -t1 -c1 -d"${SECS}s" --latency -s bench/worker_direct.lua "$SB/rest/api/3/issue/$ISSUE" | summ
+wrk -t1 -c1 -d"${SECS}s" --latency -s bench/worker_direct.lua "$DIRECT" | summ
 
 before=$(rss_children "$WPID")
 TOKEN=${MCP##*/mcp/}

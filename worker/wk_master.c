@@ -34,6 +34,7 @@ int wk_master_config(wk_config_t *cfg, char *err, size_t errsz)
     cfg->max_body = cfg_int("JSMCP_WORKER_MAX_BODY", 1 << 20, 1024, 16 << 20, &ce);
     cfg->sse_keepalive_ms = (long)cfg_ms("JSMCP_SSE_KEEPALIVE", 25000, 100, 600000, &ce);
     cfg->tools_page = cfg_int("JSMCP_TOOLS_PAGE_SIZE", 50, 1, 1000, &ce);
+    cfg->account_cache_ms = (long)cfg_ms("JSMCP_ACCOUNT_CACHE", 1000, 0, 60000, &ce);
     if (ce.n) {
         snprintf(err, errsz, "%s", ce.msg);
         return -1;

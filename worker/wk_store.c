@@ -15,12 +15,17 @@
 #define WK_ACCT_CACHE 256        /* decrypted accounts kept per worker */
 
 /* Decrypting and parsing an account on every call would cost more than the
- * Redis GET; the cache is keyed by the sealed text itself, so a rotated or
- * changed credential (a new sealed value) is never served stale. */
+ * Redis GET, so decrypted accounts are cached, keyed by the sealed text
+ * itself: a changed credential (a new sealed value) is picked up by the next
+ * GET. Within cfg->account_cache_ms of a GET the entry is used without asking
+ * Redis again, which saves a round trip per call under load and delays a
+ * credential change by at most that long (revocation is not affected: it
+ * removes the srv: record, read on every request). */
 typedef struct acct_entry_s {
     char *account_id;
     char *sealed;
     wk_account_t acct;
+    uint64_t fetched_ms; /* uv_now() of the last GET that confirmed it */
 } acct_entry_t;
 
 struct wk_acct_cache_s {
@@ -131,6 +136,7 @@ static void on_acct(redisReply *reply, const char *err, void *ud)
         w->acct_cache = mem_calloc(1, sizeof *w->acct_cache);
     acct_entry_t *e = cache_find(w->acct_cache, op->account_id);
     if (e && strlen(e->sealed) == reply->len && memcmp(e->sealed, reply->str, reply->len) == 0) {
+        e->fetched_ms = uv_now(w->loop);
         op->cb(1, &e->acct, NULL, op->ud);
         goto out;
     }
@@ -162,6 +168,7 @@ static void on_acct(redisReply *reply, const char *err, void *ud)
     e->account_id = mem_strdup(op->account_id);
     e->sealed = sealed;
     e->acct = acct;
+    e->fetched_ms = uv_now(w->loop);
     op->cb(1, &e->acct, NULL, op->ud);
 out:
     free(op->account_id);
@@ -171,6 +178,11 @@ out:
 void wk_store_account(wk_worker_t *w, const char *account_id, wk_store_account_cb cb, void *ud)
 {
     char key[300];
+    acct_entry_t *hit = w->acct_cache ? cache_find(w->acct_cache, account_id) : NULL;
+    if (hit && uv_now(w->loop) - hit->fetched_ms < (uint64_t)w->cfg->account_cache_ms) {
+        cb(1, &hit->acct, NULL, ud);
+        return;
+    }
     acct_op_t *op = mem_calloc(1, sizeof *op);
     op->w = w;
     op->account_id = mem_strdup(account_id);

@@ -30,6 +30,7 @@ typedef struct wk_config_s {
     long max_body;               /* JSMCP_WORKER_MAX_BODY */
     long sse_keepalive_ms;       /* JSMCP_SSE_KEEPALIVE */
     long tools_page;             /* tools/list page size */
+    long account_cache_ms;       /* JSMCP_ACCOUNT_CACHE: reuse a fetched account this long */
 } wk_config_t;
 
 typedef struct wk_sse_s wk_sse_t;
