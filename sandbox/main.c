@@ -45,6 +45,8 @@ static const copt_t OPTS[] = {
     {"--rate-scale", "JSM_SANDBOX_RATE_SCALE", C_DBL, O(rate_scale), 0, 1e-3, 1e6, "multiplier on Atlassian's burst limits"},
     {"--issue-writes-2s", "JSM_SANDBOX_ISSUE_WRITES_2S", C_INT, O(issue_writes_2s), 0, 1, 1e6, "writes per issue per 2 s"},
     {"--issue-writes-30s", "JSM_SANDBOX_ISSUE_WRITES_30S", C_INT, O(issue_writes_30s), 0, 1, 1e6, "writes per issue per 30 s"},
+    {"--quota-points", "JSM_SANDBOX_QUOTA_POINTS", C_INT, O(quota_points), 0, 0, 1e8, "hourly points quota for OAuth apps (0 = off)"},
+    {"--oauth-scope-check", "JSM_SANDBOX_OAUTH_SCOPE_CHECK", C_BOOL, O(oauth_scope_check), 0, 0, 1, "gateway calls need the operation's OAuth scope"},
     {"--oauth-client-id", "JSM_SANDBOX_OAUTH_CLIENT_ID", C_STR, O(oauth_client_id), S(oauth_client_id), 0, 0, "OAuth client id"},
     {"--oauth-client-secret", "JSM_SANDBOX_OAUTH_CLIENT_SECRET", C_STR, O(oauth_client_secret), S(oauth_client_secret), 0, 0, "OAuth client secret"},
     {"--access-ttl", "JSM_SANDBOX_ACCESS_TTL", C_INT, O(access_ttl_s), 0, 1, 86400 * 30, "access token lifetime (s)"},
@@ -237,7 +239,7 @@ int main(int argc, char **argv)
     sb_queues_compile(sb);
     sb->metrics = metrics_new(1000);
     sb->limits = sb_limits_new(sb->cfg.rate_enabled, sb->cfg.rate_scale, sb->cfg.issue_writes_2s,
-                               sb->cfg.issue_writes_30s);
+                               sb->cfg.issue_writes_30s, sb->cfg.quota_points);
     sb->faults = sb_faults_new(sb->cfg.seed);
     json_t *fj = json_pack("{s:I, s:I, s:f, s:i, s:f, s:f, s:I, s:f}", "latencyMs", (json_int_t)sb->cfg.latency_ms,
                            "jitterMs", (json_int_t)sb->cfg.jitter_ms, "errorRate", sb->cfg.error_rate, "errorStatus",

@@ -43,6 +43,8 @@ typedef struct sb_config_s {
     int rate_enabled;
     double rate_scale;          /* multiplies Atlassian's per-second figures */
     int issue_writes_2s, issue_writes_30s;
+    int quota_points;           /* hourly points quota for OAuth apps; 0 = off */
+    int oauth_scope_check;      /* 1: gateway calls need the route's OAuth scope */
     /* OAuth (sb_oauth) */
     char oauth_client_id[128];
     char oauth_client_secret[128];
@@ -92,6 +94,7 @@ typedef struct sb_route_s {
     int family;
     int flags;
     int rps;               /* Atlassian burst limit; 0 = by method */
+    int cost;              /* points-quota cost (OAuth apps); 0 = 1 */
 } sb_route_t;
 
 struct sb_call_s {
@@ -102,6 +105,7 @@ struct sb_call_s {
     int gateway;           /* came in under /ex/jira/{cloudId} */
     int user;              /* caller's user index */
     struct sb_bucket_s *bucket; /* the route's burst bucket */
+    int oauth;             /* authenticated with an OAuth access token (points quota applies) */
     char base[256];        /* http://host[:port][/ex/jira/<cloudId>] */
 };
 
@@ -113,6 +117,8 @@ void sb_routes_control(sb_t *sb);
 /* The httpd handler: dispatches through sb->router (ud = sb). */
 void sb_dispatch(httpd_req_t *req, void *ud);
 void sb_on_complete(httpd_req_t *req, int status, void *ud);
+/* Charges extra quota points after the fact (search/jql: one per issue returned). */
+void sb_quota_charge(sb_call_t *c, int points);
 /* Finishes delayed requests at shutdown. */
 void sb_http_shutdown(sb_t *sb);
 /* Frees what sb_routes_register allocated. */

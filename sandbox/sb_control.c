@@ -182,22 +182,22 @@ static void h_metrics(sb_call_t *c)
 
 #define CTL (SB_R_NOAUTH | SB_R_SITE_ONLY | SB_R_NOLIMIT)
 static const sb_route_t ROUTES[] = {
-    {"GET", "/__sandbox/state", h_state, SB_FAM_PLAIN, CTL, 0},
-    {"GET", "/__sandbox/faults", h_faults_get, SB_FAM_PLAIN, CTL, 0},
-    {"PUT", "/__sandbox/faults", h_faults_set, SB_FAM_PLAIN, CTL, 0},
-    {"POST", "/__sandbox/faults", h_faults_set, SB_FAM_PLAIN, CTL, 0},
-    {"DELETE", "/__sandbox/faults", h_faults_clear, SB_FAM_PLAIN, CTL, 0},
-    {"GET", "/__sandbox/limits", h_limits_get, SB_FAM_PLAIN, CTL, 0},
-    {"PUT", "/__sandbox/limits", h_limits_set, SB_FAM_PLAIN, CTL, 0},
-    {"POST", "/__sandbox/limits", h_limits_set, SB_FAM_PLAIN, CTL, 0},
-    {"GET", "/__sandbox/counters", h_counters, SB_FAM_PLAIN, CTL, 0},
-    {"DELETE", "/__sandbox/counters", h_counters_reset, SB_FAM_PLAIN, CTL, 0},
-    {"GET", "/__sandbox/requests", h_requests, SB_FAM_PLAIN, CTL, 0},
-    {"DELETE", "/__sandbox/requests", h_requests_clear, SB_FAM_PLAIN, CTL, 0},
-    {"POST", "/__sandbox/reset", h_reset, SB_FAM_PLAIN, CTL, 0},
-    {"GET", "/__sandbox/clock", h_clock, SB_FAM_PLAIN, CTL, 0},
-    {"POST", "/__sandbox/clock", h_clock_set, SB_FAM_PLAIN, CTL, 0},
-    {"GET", "/metrics", h_metrics, SB_FAM_PLAIN, CTL, 0},
+    {"GET", "/__sandbox/state", h_state, SB_FAM_PLAIN, CTL, 0, 0},
+    {"GET", "/__sandbox/faults", h_faults_get, SB_FAM_PLAIN, CTL, 0, 0},
+    {"PUT", "/__sandbox/faults", h_faults_set, SB_FAM_PLAIN, CTL, 0, 0},
+    {"POST", "/__sandbox/faults", h_faults_set, SB_FAM_PLAIN, CTL, 0, 0},
+    {"DELETE", "/__sandbox/faults", h_faults_clear, SB_FAM_PLAIN, CTL, 0, 0},
+    {"GET", "/__sandbox/limits", h_limits_get, SB_FAM_PLAIN, CTL, 0, 0},
+    {"PUT", "/__sandbox/limits", h_limits_set, SB_FAM_PLAIN, CTL, 0, 0},
+    {"POST", "/__sandbox/limits", h_limits_set, SB_FAM_PLAIN, CTL, 0, 0},
+    {"GET", "/__sandbox/counters", h_counters, SB_FAM_PLAIN, CTL, 0, 0},
+    {"DELETE", "/__sandbox/counters", h_counters_reset, SB_FAM_PLAIN, CTL, 0, 0},
+    {"GET", "/__sandbox/requests", h_requests, SB_FAM_PLAIN, CTL, 0, 0},
+    {"DELETE", "/__sandbox/requests", h_requests_clear, SB_FAM_PLAIN, CTL, 0, 0},
+    {"POST", "/__sandbox/reset", h_reset, SB_FAM_PLAIN, CTL, 0, 0},
+    {"GET", "/__sandbox/clock", h_clock, SB_FAM_PLAIN, CTL, 0, 0},
+    {"POST", "/__sandbox/clock", h_clock_set, SB_FAM_PLAIN, CTL, 0, 0},
+    {"GET", "/metrics", h_metrics, SB_FAM_PLAIN, CTL, 0, 0},
 };
 
 void sb_routes_control(sb_t *sb)

@@ -807,6 +807,8 @@ static void seed_issue(sb_data_t *d, rng_t *r, int project, int idx_in_proj, int
     int reporter = cust0 + rng_int(r, ncust);
     if (rng_int(r, 5) == 0)
         reporter = 1 + rng_int(r, nagents); /* employees file tickets too */
+    if (rng_int(r, 30) == 0)
+        reporter = 0; /* and so does the caller: GET /request has its own requests to list */
     char *summary = gen_summary(r, rt);
     char *desc = gen_description(r, summary);
     sb_issue_t *is = sb_issue_create(d, project, rt->issuetype, rtype, reporter, summary, desc, created);

@@ -202,7 +202,10 @@ void sb_respond_429(httpd_req_t *req, int limit, int retry_after_s, const char *
     httpd_resp_header(req, "X-RateLimit-Reset", reset);
     httpd_resp_header(req, "X-RateLimit-NearLimit", "true");
     httpd_resp_header(req, "RateLimit-Reason", reason);
-    snprintf(v, sizeof v, "\"%s\";q=%d;w=%d", reason, limit, strstr(reason, "issue") ? 2 : 1);
+    if (strstr(reason, "quota"))
+        snprintf(v, sizeof v, "\"tenant-app-quota\";q=%d;w=3600", limit);
+    else
+        snprintf(v, sizeof v, "\"%s\";q=%d;w=%d", reason, limit, strstr(reason, "issue") ? 2 : 1);
     httpd_resp_header(req, "RateLimit-Policy", v);
     resp_json(req, 429, json_pack("{s:[s], s:{}, s:i}", "errorMessages",
                                   "The request has been rate-limited. Please try again later.", "errors", "status", 429));
@@ -249,6 +252,32 @@ static int basic_ok(const sb_t *sb, const char *b64)
     return (int)n == wl && sodium_memcmp(dec, want, n) == 0;
 }
 
+/* The classic scope an operation needs (x-atlassian-oauth2-scopes, simplified
+ * per family and method). */
+static const char *route_scope(const sb_route_t *r)
+{
+    int read = !strcmp(r->method, "GET");
+    if (strstr(r->pattern, "/customer") || strstr(r->pattern, "/organization"))
+        return read ? "read:servicedesk-request" : "manage:servicedesk-customer";
+    if (r->family == SB_FAM_JSM)
+        return strstr(r->pattern, "/queue") || strstr(r->pattern, "/sla") ? "read:jira-work"
+               : read                                                    ? "read:servicedesk-request"
+                                                                         : "write:servicedesk-request";
+    if (strstr(r->pattern, "/user") || strstr(r->pattern, "/myself"))
+        return "read:jira-user";
+    return read || strstr(r->pattern, "/search") ? "read:jira-work" : "write:jira-work";
+}
+
+static int scope_ok(const sb_call_t *c, const char *granted)
+{
+    const char *need = route_scope(c->route);
+    size_t n = strlen(need);
+    for (const char *p = granted; (p = strstr(p, need)); p += n)
+        if ((p == granted || p[-1] == ' ') && (p[n] == 0 || p[n] == ' '))
+            return 1;
+    return 0;
+}
+
 /* Returns 0 when authenticated (c->user set); otherwise has responded. */
 static int authenticate(sb_call_t *c)
 {
@@ -265,8 +294,15 @@ static int authenticate(sb_call_t *c)
         }
         int user;
         if (auth && strncasecmp(auth, "Bearer ", 7) == 0) {
-            if (sb_oauth_check_bearer(sb->oauth, auth + 7, sb_now(sb), &user) == 0) {
+            char scope[256];
+            if (sb_oauth_check_bearer(sb->oauth, auth + 7, sb_now(sb), &user, scope, sizeof scope) == 0) {
                 c->user = user;
+                c->oauth = 1;
+                if (sb->cfg.oauth_scope_check && !scope_ok(c, scope)) {
+                    sb->nauth_fail++;
+                    sb_err_gateway(c->req, 401, "Unauthorized; scope does not match");
+                    return -1;
+                }
                 return 0;
             }
         } else if (auth && strncasecmp(auth, "Basic ", 6) == 0 && basic_ok(sb, auth + 6)) {
@@ -294,7 +330,25 @@ static int limited(sb_call_t *c)
         sb_respond_429(c->req, r.limit, r.retry_after_s, r.reason, 1, now);
         return 1;
     }
-    if (r.remaining < r.limit / 5)
+    int near = r.remaining < r.limit / 5;
+    if (c->oauth) { /* points quota: OAuth apps only, API tokens are exempt */
+        if (sb_limits_quota(sb->limits, c->route->cost, now, &r)) {
+            sb->n429++;
+            sb_respond_429(c->req, r.limit, r.retry_after_s, r.reason, 1, now);
+            return 1;
+        }
+        if (r.limit) {
+            char v[128];
+            snprintf(v, sizeof v, "\"tenant-app-quota\";q=%d;w=3600", r.limit);
+            httpd_resp_header(c->req, "RateLimit-Policy", v);
+            if (r.remaining <= r.limit / 5) { /* r appears after ~80% use */
+                snprintf(v, sizeof v, "\"tenant-app-quota\";r=%d;t=%d", r.remaining, r.retry_after_s);
+                httpd_resp_header(c->req, "RateLimit", v);
+                near = 1;
+            }
+        }
+    }
+    if (near)
         httpd_resp_header(c->req, "X-RateLimit-NearLimit", "true");
     if (c->route->flags & SB_R_ISSUE_WRITE) {
         sb_issue_t *is = sb_issue_find(sb->data, sb_param(c, "key"));
@@ -371,6 +425,12 @@ static void defer_call(sb_call_t *c, unsigned ms, int stall)
         d->next->prev = d;
     c->sb->delayed = d;
     uv_timer_start(&d->timer, delayed_timer_cb, ms, 0);
+}
+
+void sb_quota_charge(sb_call_t *c, int points)
+{
+    if (c->oauth)
+        sb_limits_quota_charge(c->sb->limits, points, sb_now(c->sb));
 }
 
 void sb_http_shutdown(sb_t *sb)

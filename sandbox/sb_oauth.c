@@ -91,7 +91,7 @@ static otok_t *find(sb_oauth_t *o, int kind, const char *token)
     return t;
 }
 
-int sb_oauth_check_bearer(sb_oauth_t *o, const char *token, int64_t now_ms, int *user)
+int sb_oauth_check_bearer(sb_oauth_t *o, const char *token, int64_t now_ms, int *user, char *scope, size_t scopesz)
 {
     otok_t *t = find(o, K_ACCESS, token);
     if (!t)
@@ -99,6 +99,8 @@ int sb_oauth_check_bearer(sb_oauth_t *o, const char *token, int64_t now_ms, int 
     if (now_ms >= t->expires)
         return -2;
     *user = t->user;
+    if (scope)
+        snprintf(scope, scopesz, "%s", t->scope);
     return 0;
 }
 
@@ -298,7 +300,7 @@ static void h_resources(sb_call_t *c)
     const char *auth = httpd_req_header(c->req, "Authorization");
     int user;
     if (!auth || strncasecmp(auth, "Bearer ", 7) != 0 ||
-        sb_oauth_check_bearer(c->sb->oauth, auth + 7, sb_now(c->sb), &user) != 0) {
+        sb_oauth_check_bearer(c->sb->oauth, auth + 7, sb_now(c->sb), &user, NULL, 0) != 0) {
         sb_err_gateway(c->req, 401, "Unauthorized");
         return;
     }
@@ -313,9 +315,9 @@ static void h_resources(sb_call_t *c)
 }
 
 static const sb_route_t ROUTES[] = {
-    {"GET", "/authorize", h_authorize, SB_FAM_PLAIN, SB_R_NOAUTH | SB_R_SITE_ONLY | SB_R_NOLIMIT, 0},
-    {"POST", "/oauth/token", h_token, SB_FAM_PLAIN, SB_R_NOAUTH | SB_R_SITE_ONLY | SB_R_NOLIMIT, 0},
-    {"GET", "/oauth/token/accessible-resources", h_resources, SB_FAM_PLAIN, SB_R_NOAUTH | SB_R_SITE_ONLY | SB_R_NOLIMIT, 0},
+    {"GET", "/authorize", h_authorize, SB_FAM_PLAIN, SB_R_NOAUTH | SB_R_SITE_ONLY | SB_R_NOLIMIT, 0, 0},
+    {"POST", "/oauth/token", h_token, SB_FAM_PLAIN, SB_R_NOAUTH | SB_R_SITE_ONLY | SB_R_NOLIMIT, 0, 0},
+    {"GET", "/oauth/token/accessible-resources", h_resources, SB_FAM_PLAIN, SB_R_NOAUTH | SB_R_SITE_ONLY | SB_R_NOLIMIT, 0, 0},
 };
 
 void sb_routes_oauth(sb_t *sb)

@@ -23,8 +23,8 @@
 
 sb_oauth_t *sb_oauth_new(sb_t *sb);
 void sb_oauth_free(sb_oauth_t *o);
-/* 0 and *user for a live access token; -1 unknown; -2 expired. */
-int sb_oauth_check_bearer(sb_oauth_t *o, const char *token, int64_t now_ms, int *user);
+/* 0 and *user (and the granted scopes) for a live access token; -1 unknown; -2 expired. */
+int sb_oauth_check_bearer(sb_oauth_t *o, const char *token, int64_t now_ms, int *user, char *scope, size_t scopesz);
 void sb_routes_oauth(sb_t *sb);
 json_t *sb_oauth_stats(const sb_oauth_t *o);
 

@@ -144,6 +144,7 @@ static void run_search(sb_call_t *c, search_req_t *s)
         }
     }
     int last = i >= (long)n;
+    sb_quota_charge(c, (int)json_array_size(issues)); /* 1 + one point per issue */
     json_t *r = json_pack("{s:o, s:b}", "issues", issues, "isLast", last);
     if (!last) {
         char tok[600];
@@ -829,32 +830,32 @@ static void h_tenant_info(sb_call_t *c)
 }
 
 static const sb_route_t ROUTES[] = {
-    {"GET", "/rest/api/3/search/jql", h_search_get, SB_FAM_PLATFORM, 0, 0},
-    {"POST", "/rest/api/3/search/jql", h_search_post, SB_FAM_PLATFORM, 0, 0},
-    {"POST", "/rest/api/3/search/approximate-count", h_approx_count, SB_FAM_PLATFORM, 0, 150},
-    {"GET", "/rest/api/3/search", h_search_legacy, SB_FAM_PLATFORM, 0, 0},
-    {"POST", "/rest/api/3/search", h_search_legacy, SB_FAM_PLATFORM, 0, 0},
-    {"GET", "/rest/api/2/search", h_search_legacy, SB_FAM_PLATFORM, 0, 0},
-    {"POST", "/rest/api/2/search", h_search_legacy, SB_FAM_PLATFORM, 0, 0},
-    {"POST", "/rest/api/3/issue", h_issue_create, SB_FAM_PLATFORM, 0, 0},
-    {"GET", "/rest/api/3/issue/createmeta/:project/issuetypes", h_createmeta_types, SB_FAM_PLATFORM, 0, 0},
-    {"GET", "/rest/api/3/issue/createmeta/:project/issuetypes/:type", h_createmeta_fields, SB_FAM_PLATFORM, 0, 0},
-    {"GET", "/rest/api/3/issue/:key", h_issue_get, SB_FAM_PLATFORM, 0, 150},
-    {"PUT", "/rest/api/3/issue/:key", h_issue_edit, SB_FAM_PLATFORM, SB_R_ISSUE_WRITE, 0},
-    {"GET", "/rest/api/3/issue/:key/comment", h_comments_list, SB_FAM_PLATFORM, 0, 0},
-    {"POST", "/rest/api/3/issue/:key/comment", h_comment_add, SB_FAM_PLATFORM, SB_R_ISSUE_WRITE, 0},
-    {"GET", "/rest/api/3/issue/:key/comment/:id", h_comment_get, SB_FAM_PLATFORM, 0, 0},
-    {"GET", "/rest/api/3/issue/:key/transitions", h_transitions_get, SB_FAM_PLATFORM, 0, 0},
-    {"POST", "/rest/api/3/issue/:key/transitions", h_transitions_do, SB_FAM_PLATFORM, SB_R_ISSUE_WRITE, 0},
-    {"PUT", "/rest/api/3/issue/:key/assignee", h_assignee, SB_FAM_PLATFORM, SB_R_ISSUE_WRITE, 0},
-    {"GET", "/rest/api/3/issue/:key/worklog", h_worklogs_list, SB_FAM_PLATFORM, 0, 0},
-    {"POST", "/rest/api/3/issue/:key/worklog", h_worklog_add, SB_FAM_PLATFORM, SB_R_ISSUE_WRITE, 0},
-    {"GET", "/rest/api/3/attachment/:id", h_attachment, SB_FAM_PLATFORM, 0, 0},
-    {"GET", "/rest/api/3/user", h_user, SB_FAM_PLATFORM, 0, 150},
-    {"GET", "/rest/api/3/user/search", h_user_search, SB_FAM_PLATFORM, 0, 0},
-    {"GET", "/rest/api/3/myself", h_myself, SB_FAM_PLATFORM, 0, 0},
-    {"GET", "/rest/api/3/field", h_fields, SB_FAM_PLATFORM, 0, 0},
-    {"GET", "/_edge/tenant_info", h_tenant_info, SB_FAM_PLATFORM, SB_R_NOAUTH | SB_R_SITE_ONLY, 0},
+    {"GET", "/rest/api/3/search/jql", h_search_get, SB_FAM_PLATFORM, 0, 0, 0},
+    {"POST", "/rest/api/3/search/jql", h_search_post, SB_FAM_PLATFORM, 0, 0, 0},
+    {"POST", "/rest/api/3/search/approximate-count", h_approx_count, SB_FAM_PLATFORM, 0, 150, 0},
+    {"GET", "/rest/api/3/search", h_search_legacy, SB_FAM_PLATFORM, 0, 0, 0},
+    {"POST", "/rest/api/3/search", h_search_legacy, SB_FAM_PLATFORM, 0, 0, 0},
+    {"GET", "/rest/api/2/search", h_search_legacy, SB_FAM_PLATFORM, 0, 0, 0},
+    {"POST", "/rest/api/2/search", h_search_legacy, SB_FAM_PLATFORM, 0, 0, 0},
+    {"POST", "/rest/api/3/issue", h_issue_create, SB_FAM_PLATFORM, 0, 0, 0},
+    {"GET", "/rest/api/3/issue/createmeta/:project/issuetypes", h_createmeta_types, SB_FAM_PLATFORM, 0, 0, 0},
+    {"GET", "/rest/api/3/issue/createmeta/:project/issuetypes/:type", h_createmeta_fields, SB_FAM_PLATFORM, 0, 0, 0},
+    {"GET", "/rest/api/3/issue/:key", h_issue_get, SB_FAM_PLATFORM, 0, 150, 2},
+    {"PUT", "/rest/api/3/issue/:key", h_issue_edit, SB_FAM_PLATFORM, SB_R_ISSUE_WRITE, 0, 0},
+    {"GET", "/rest/api/3/issue/:key/comment", h_comments_list, SB_FAM_PLATFORM, 0, 0, 0},
+    {"POST", "/rest/api/3/issue/:key/comment", h_comment_add, SB_FAM_PLATFORM, SB_R_ISSUE_WRITE, 0, 0},
+    {"GET", "/rest/api/3/issue/:key/comment/:id", h_comment_get, SB_FAM_PLATFORM, 0, 0, 0},
+    {"GET", "/rest/api/3/issue/:key/transitions", h_transitions_get, SB_FAM_PLATFORM, 0, 0, 0},
+    {"POST", "/rest/api/3/issue/:key/transitions", h_transitions_do, SB_FAM_PLATFORM, SB_R_ISSUE_WRITE, 0, 0},
+    {"PUT", "/rest/api/3/issue/:key/assignee", h_assignee, SB_FAM_PLATFORM, SB_R_ISSUE_WRITE, 0, 0},
+    {"GET", "/rest/api/3/issue/:key/worklog", h_worklogs_list, SB_FAM_PLATFORM, 0, 0, 0},
+    {"POST", "/rest/api/3/issue/:key/worklog", h_worklog_add, SB_FAM_PLATFORM, SB_R_ISSUE_WRITE, 0, 0},
+    {"GET", "/rest/api/3/attachment/:id", h_attachment, SB_FAM_PLATFORM, 0, 0, 0},
+    {"GET", "/rest/api/3/user", h_user, SB_FAM_PLATFORM, 0, 150, 3},
+    {"GET", "/rest/api/3/user/search", h_user_search, SB_FAM_PLATFORM, 0, 0, 3},
+    {"GET", "/rest/api/3/myself", h_myself, SB_FAM_PLATFORM, 0, 0, 3},
+    {"GET", "/rest/api/3/field", h_fields, SB_FAM_PLATFORM, 0, 0, 0},
+    {"GET", "/_edge/tenant_info", h_tenant_info, SB_FAM_PLATFORM, SB_R_NOAUTH | SB_R_SITE_ONLY, 0, 0},
 };
 
 void sb_routes_platform(sb_t *sb)

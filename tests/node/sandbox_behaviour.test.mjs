@@ -287,6 +287,49 @@ describe('jsm-sandbox behaviour', { skip }, () => {
     assert.equal(after_.authorization_code - before.authorization_code, 2);
   });
 
+  async function oauthTokens(scope = 'read:jira-work read:jira-user offline_access') {
+    const redirect = 'http://127.0.0.1:1/cb';
+    const r = await sb.call('GET', `/authorize?client_id=sandbox-client-id&scope=${q(scope)}&redirect_uri=${q(redirect)}&state=s&response_type=code`, { auth: null });
+    const code = new URL(r.headers.get('location')).searchParams.get('code');
+    const t = await sb.call('POST', '/oauth/token', {
+      auth: null,
+      body: { grant_type: 'authorization_code', client_id: 'sandbox-client-id', client_secret: 'sandbox-client-secret', code, redirect_uri: redirect },
+    });
+    assert.equal(t.status, 200);
+    return t.json;
+  }
+
+  test('points quota: OAuth apps hit a hard hourly wall, API tokens are exempt', async () => {
+    const { access_token } = await oauthTokens();
+    let r = await sb.call('PUT', '/__sandbox/limits', { auth: null, body: { quotaPoints: 5 } });
+    assert.equal(r.json.quotaPoints, 5);
+    const gw = `/ex/jira/${state.cloudId}/rest/api/3/myself`;
+    r = await sb.call('GET', gw, { auth: `Bearer ${access_token}` });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('ratelimit-policy'), '"tenant-app-quota";q=5;w=3600');
+    r = await sb.call('GET', gw, { auth: `Bearer ${access_token}` });
+    assert.equal(r.status, 200);
+    assert.match(r.headers.get('ratelimit'), /^"tenant-app-quota";r=0;t=\d+$/);
+    assert.equal(r.headers.get('x-ratelimit-nearlimit'), 'true');
+    r = await sb.call('GET', gw, { auth: `Bearer ${access_token}` });
+    assert.equal(r.status, 429);
+    assert.equal(r.headers.get('ratelimit-reason'), 'jira-quota-tenant-based');
+    assert.ok(Number(r.headers.get('retry-after')) <= 3600);
+    assert.match(r.headers.get('x-ratelimit-reset'), /^\d{4}-\d\d-\d\dT\d\d:00:00Z$/, 'resets at the top of the hour');
+    r = await sb.call('GET', '/rest/api/3/myself');
+    assert.equal(r.status, 200, 'API-token traffic is exempt');
+    await sb.call('PUT', '/__sandbox/limits', { auth: null, body: { quotaPoints: 0 } });
+    r = await sb.call('GET', gw, { auth: `Bearer ${access_token}` });
+    assert.equal(r.status, 200);
+  });
+
+  test('GET /request lists the caller\'s own requests by default', async () => {
+    const r = await sb.call('GET', `${SD}/request`);
+    assert.equal(r.status, 200);
+    assert.ok(r.json.values.length > 0);
+    assert.ok(r.json.values.every((v) => v.reporter.accountId === state.caller.accountId));
+  });
+
   test('writes change the data set; reset restores it', async () => {
     let r = await sb.call('POST', `${SD}/request`, { body: { serviceDeskId: '3', requestTypeId: '22', requestFieldValues: { summary: 'Desk lamp' } } });
     assert.equal(r.status, 201);
@@ -298,5 +341,33 @@ describe('jsm-sandbox behaviour', { skip }, () => {
     r = await sb.call('GET', `/rest/api/3/issue/${key}`);
     assert.equal(r.status, 404);
     assert.deepEqual(r.json, { errorMessages: ['Issue does not exist or you do not have permission to see it.'], errors: {} });
+  });
+});
+
+describe('jsm-sandbox OAuth scope checks (JSM_SANDBOX_OAUTH_SCOPE_CHECK=1)', { skip }, () => {
+  let sb;
+  before(async () => {
+    sb = await startSandbox('sandbox_scopes', { JSM_SANDBOX_OAUTH_SCOPE_CHECK: '1' });
+  });
+  after(async () => {
+    await sb?.stop();
+  });
+
+  test('a token without the operation\'s scope gets the gateway 401', async () => {
+    const cloud = (await sb.call('GET', '/__sandbox/state', { auth: null })).json.cloudId;
+    const redirect = 'http://127.0.0.1:1/cb';
+    let r = await sb.call('GET', `/authorize?client_id=sandbox-client-id&scope=${q('read:jira-work')}&redirect_uri=${q(redirect)}&response_type=code`, { auth: null });
+    const code = new URL(r.headers.get('location')).searchParams.get('code');
+    r = await sb.call('POST', '/oauth/token', {
+      auth: null,
+      body: { grant_type: 'authorization_code', client_id: 'sandbox-client-id', client_secret: 'sandbox-client-secret', code, redirect_uri: redirect },
+    });
+    assert.equal(r.json.refresh_token, undefined, 'no refresh token without offline_access');
+    const auth = `Bearer ${r.json.access_token}`;
+    r = await sb.call('GET', `/ex/jira/${cloud}/rest/api/3/issue/ITSM-994?fields=summary`, { auth });
+    assert.equal(r.status, 200);
+    r = await sb.call('GET', `/ex/jira/${cloud}/rest/api/3/user?accountId=5b10ac8d82e05b22cc7d4ef5`, { auth });
+    assert.equal(r.status, 401);
+    assert.deepEqual(r.json, { code: 401, message: 'Unauthorized; scope does not match' });
   });
 });
