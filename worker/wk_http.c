@@ -608,7 +608,7 @@ void wk_http_handle(httpd_req_t *req, void *ud)
     }
     if (strcmp(path, "/metrics") == 0 && strcmp(method, "GET") == 0) {
         size_t len;
-        char *text = metrics_render(w->metrics, &len);
+        char *text = wk_metrics_render_all(w->shm, w->slot, w->metrics, &len);
         httpd_respond(req, 200, "text/plain; version=0.0.4", text ? text : "", text ? len : 0);
         free(text);
         return;

@@ -48,13 +48,16 @@ typedef struct child_s {
     int64_t restart_at_ms; /* > 0: waiting to be restarted */
 } child_t;
 
-static pid_t spawn(const wk_config_t *cfg, int fd, const sigset_t *old)
+static pid_t spawn(const wk_config_t *cfg, int fd, const sigset_t *old, wk_metrics_shm_t *shm,
+                   int slot)
 {
     pid_t pid = fork();
     if (pid != 0)
         return pid;
     sigprocmask(SIG_SETMASK, old, NULL);
-    exit(wk_worker_run(cfg, fd));
+    int rc = wk_worker_run(cfg, fd, shm, slot);
+    wk_metrics_shm_free(shm);
+    exit(rc);
 }
 
 int wk_master_run(const wk_config_t *cfg)
@@ -74,8 +77,12 @@ int wk_master_run(const wk_config_t *cfg)
 
     child_t kids[WK_MAX_WORKERS] = {{0}};
     int n = cfg->workers, draining = 0, alive = 0, unclean = 0;
+    /* Without the shared area each process' /metrics shows only itself. */
+    wk_metrics_shm_t *shm = wk_metrics_shm_create(n);
+    if (!shm)
+        LOG_WARN("worker", "no shared metrics area: /metrics shows one process", "why", strerror(errno), NULL);
     for (int i = 0; i < n; i++) {
-        kids[i].pid = spawn(cfg, fd, &old);
+        kids[i].pid = spawn(cfg, fd, &old, shm, i);
         kids[i].started_ms = tu_now_ms();
         alive += kids[i].pid > 0;
     }
@@ -120,7 +127,7 @@ int wk_master_run(const wk_config_t *cfg)
         int64_t now = tu_now_ms();
         for (int i = 0; i < n && !draining; i++) {
             if (kids[i].pid == 0 && kids[i].restart_at_ms && now >= kids[i].restart_at_ms) {
-                kids[i].pid = spawn(cfg, fd, &old);
+                kids[i].pid = spawn(cfg, fd, &old, shm, i);
                 kids[i].started_ms = now;
                 kids[i].restart_at_ms = 0;
                 alive += kids[i].pid > 0;
@@ -130,6 +137,7 @@ int wk_master_run(const wk_config_t *cfg)
             break;
     }
     close(fd);
+    wk_metrics_shm_free(shm);
     LOG_INFO("worker", "master stopped", "clean", unclean ? "no" : "yes", NULL);
     return unclean ? 1 : 0;
 }

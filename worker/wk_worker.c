@@ -31,6 +31,7 @@ static void on_httpc_closed(void *arg)
 {
     wk_worker_t *w = arg;
     uv_close((uv_handle_t *)&w->keepalive, on_closed_handle);
+    uv_close((uv_handle_t *)&w->publish, on_closed_handle);
     uv_close((uv_handle_t *)&w->sigterm, on_closed_handle);
     uv_close((uv_handle_t *)&w->sigint, on_closed_handle);
 }
@@ -54,6 +55,7 @@ static void drain(wk_worker_t *w)
         return;
     w->draining = 1;
     uv_timer_stop(&w->keepalive);
+    uv_timer_stop(&w->publish);
     wk_http_end_streams(w);
     httpd_close(w->httpd, on_httpd_closed, w);
 }
@@ -68,10 +70,16 @@ static void on_keepalive(uv_timer_t *t)
     wk_http_keepalive(t->data);
 }
 
-int wk_worker_run(const wk_config_t *cfg, int fd)
+static void on_publish(uv_timer_t *t)
+{
+    wk_worker_t *w = t->data;
+    wk_metrics_publish(w->shm, w->slot, w->metrics);
+}
+
+int wk_worker_run(const wk_config_t *cfg, int fd, wk_metrics_shm_t *shm, int slot)
 {
     uv_loop_t loop;
-    wk_worker_t w = {.loop = &loop, .cfg = cfg};
+    wk_worker_t w = {.loop = &loop, .cfg = cfg, .shm = shm, .slot = slot};
     char err[256];
     int rc = 1;
     uv_loop_init(&loop);
@@ -123,6 +131,10 @@ int wk_worker_run(const wk_config_t *cfg, int fd)
     uv_timer_start(&w.keepalive, on_keepalive, (uint64_t)cfg->sse_keepalive_ms,
                    (uint64_t)cfg->sse_keepalive_ms);
     uv_unref((uv_handle_t *)&w.keepalive);
+    uv_timer_init(&loop, &w.publish);
+    w.publish.data = &w;
+    uv_timer_start(&w.publish, on_publish, 0, 1000);
+    uv_unref((uv_handle_t *)&w.publish);
 
     uv_run(&loop, UV_RUN_DEFAULT);
     rc = 0;

@@ -15,6 +15,7 @@
 #include "rcli.h"
 #include "secret.h"
 #include "wk_catalog.h"
+#include "wk_metrics.h"
 
 typedef struct wk_config_s {
     char host[256];
@@ -42,6 +43,9 @@ typedef struct wk_worker_s {
     rcli_t *redis;
     httpc_t *httpc;
     metrics_t *metrics;
+    wk_metrics_shm_t *shm;      /* the pool's shared metrics slots (wk_metrics.h) */
+    int slot;                   /* this process' slot */
+    uv_timer_t publish;
     wk_catalog_t *catalog;
     secret_keyring_t *keyring;
     struct wk_acct_cache_s *acct_cache; /* decrypted accounts (wk_store.c) */
@@ -52,8 +56,9 @@ typedef struct wk_worker_s {
     uv_timer_t keepalive;
 } wk_worker_t;
 
-/* Runs one worker on the listening socket fd until SIGTERM drained it.
- * Returns the process exit status. */
-int wk_worker_run(const wk_config_t *cfg, int fd);
+/* Runs one worker on the listening socket fd until SIGTERM drained it,
+ * publishing its metrics into slot of shm (may be NULL). Returns the
+ * process exit status. */
+int wk_worker_run(const wk_config_t *cfg, int fd, wk_metrics_shm_t *shm, int slot);
 
 #endif

@@ -459,10 +459,27 @@ Test(worker, master_restarts_dead_workers, .timeout = 60)
     worker_start(&e, &w, "wk_master", port, 2);
     pid_t kids[8];
     cr_assert_eq(children(w.pid, kids, 8), 2, "two worker processes");
+
+    /* /metrics covers the pool, whichever process answers the scrape. */
+    char u[64], m[64];
+    snprintf(u, sizeof u, "http://127.0.0.1:%d/healthz", port);
+    snprintf(m, sizeof m, "http://127.0.0.1:%d/metrics", port);
+    for (int i = 0; i < 40; i++) {
+        ts_http(&r, "GET", u, NULL, NULL, 0);
+        ts_resp_free(&r);
+    }
+    sleep_ms(1500); /* each process publishes its figures once a second */
+    for (int i = 0; i < 4; i++) {
+        ts_http(&r, "GET", m, NULL, NULL, 0);
+        double total = 0;
+        for (const char *p = r.body; (p = strstr(p, "jsmcp_worker_requests_total{route=\"/healthz\"")); p++)
+            total += strtod(strrchr(strndupa(p, strcspn(p, "\n")), ' '), NULL);
+        cr_assert(total >= 40, "scrape %d sees %g of the 40 /healthz requests", i, total);
+        ts_resp_free(&r);
+    }
+
     pid_t victim = kids[0];
     kill(victim, SIGKILL);
-    char u[64];
-    snprintf(u, sizeof u, "http://127.0.0.1:%d/healthz", port);
     int replaced = 0;
     for (int i = 0; i < 50 && !replaced; i++) {
         sleep_ms(100);

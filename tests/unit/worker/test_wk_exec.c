@@ -1,6 +1,7 @@
 /* Unit tests of the worker pieces that need no network: projection, the
- * embedded catalog, the executor's request building and result shaping, and
- * JSON-RPC classification / tools/call preparation. */
+ * embedded catalog, the executor's request building and result shaping,
+ * JSON-RPC classification / tools/call preparation, and the merge of the
+ * worker processes' metrics. */
 #include <criterion/criterion.h>
 #include <string.h>
 
@@ -11,6 +12,7 @@
 #include "wk_catalog.h"
 #include "wk_exec.h"
 #include "wk_mcp.h"
+#include "wk_metrics.h"
 
 static json_t *J(const char *s)
 {
@@ -435,4 +437,38 @@ Test(mcp, server_records)
     wk_server_clear(&s);
     rec = J("{\"id\":\"s\"}");
     cr_assert_eq(wk_server_parse(&s, rec, "h"), -1);
+}
+
+/* ---- pool-wide /metrics ---- */
+
+Test(metrics, merge_sums_series_across_processes)
+{
+    const char *a = "# HELP req_total requests\n# TYPE req_total counter\nreq_total{s=\"200\"} 3\n"
+                    "# TYPE lat_seconds histogram\nlat_seconds_bucket{le=\"0.1\"} 1\nlat_seconds_sum 0.25\nlat_seconds_count 1\n"
+                    "untyped 1\n";
+    const char *b = "# HELP req_total requests\n# TYPE req_total counter\nreq_total{s=\"200\"} 4\nreq_total{s=\"404\"} 1\n"
+                    "# TYPE lat_seconds histogram\nlat_seconds_bucket{le=\"0.1\"} 2\nlat_seconds_sum 0.5\nlat_seconds_count 2\n";
+    const char *texts[] = {a, NULL, b};
+    size_t len;
+    char *m = wk_metrics_merge(texts, 3, &len);
+    cr_assert_eq(strlen(m), len);
+    cr_assert(strstr(m, "# HELP req_total requests\n# TYPE req_total counter\nreq_total{s=\"200\"} 7\nreq_total{s=\"404\"} 1\n"), "%s", m);
+    cr_assert(strstr(m, "lat_seconds_bucket{le=\"0.1\"} 3\nlat_seconds_sum 0.75\nlat_seconds_count 3\n"), "%s", m);
+    cr_assert(strstr(m, "untyped 1\n"), "%s", m);
+    cr_assert_eq(strstr(m, "# TYPE req_total") , strstr(m, "# TYPE req_total counter"), "one TYPE line");
+    free(m);
+
+    /* Through shared slots, as the processes do it. */
+    wk_metrics_shm_t *shm = wk_metrics_shm_create(2);
+    cr_assert(shm);
+    metrics_t *m0 = metrics_new(100), *m1 = metrics_new(100);
+    metrics_inc(m0, "calls_total", "", 2);
+    metrics_inc(m1, "calls_total", "", 5);
+    wk_metrics_publish(shm, 1, m1);
+    char *all = wk_metrics_render_all(shm, 0, m0, &len);
+    cr_assert(strstr(all, "calls_total 7\n"), "%s", all);
+    free(all);
+    metrics_free(m0);
+    metrics_free(m1);
+    wk_metrics_shm_free(shm);
 }
