@@ -262,3 +262,51 @@ Test(api_reconcile, redis_down_gives_503_and_no_row, .timeout = 120)
     cr_assert_eq(ts_stop(&b.proc), 0, "second jsmcp-api exit status, log %s", b.proc.log);
     ta_stop(&a);
 }
+
+/* PostgreSQL unreachable (connections cut, new ones refused): requests
+ * answer 503, /readyz too, and no Redis key is left behind; once it is back
+ * the API recovers by itself. */
+Test(api_reconcile, postgres_down_gives_503_then_recovers, .timeout = 120)
+{
+    ts_api_t a;
+    ts_resp_t r;
+    char ws[64], key[64], acct[64], srv[64], sql[256], url[128];
+    ta_start(&a, "pg_down", NULL, ws, key, acct);
+    const char *pg = ts_getenv("JSMCP_TEST_PG_URL"), *db = strrchr(a.db_url, '/') + 1;
+    int keys_before = ta_redis_count(&a);
+    snprintf(url, sizeof url, "%s/readyz", a.url);
+
+    snprintf(sql, sizeof sql, "ALTER DATABASE %s ALLOW_CONNECTIONS false", db);
+    free(ts_sql(pg, sql));
+    snprintf(sql, sizeof sql, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '%s'",
+             db);
+    free(ts_sql(pg, sql));
+
+    ta_call(&r, &a, key, "POST", "{\"name\":\"n\"}", "/integrated-account/%s/mcp", acct);
+    ta_expect_problem(&r, 503, NULL, "create a server with PostgreSQL down");
+    ts_resp_free(&r);
+    ts_api_call(&r, &a, a.bootstrap_key, "POST", "/workspaces", "{\"name\":\"w\"}");
+    ta_expect_problem(&r, 503, NULL, "create a workspace with PostgreSQL down");
+    ts_resp_free(&r);
+    ts_http(&r, "GET", url, NULL, NULL, 0);
+    ta_expect_problem(&r, 503, NULL, "readyz with PostgreSQL down");
+    ts_resp_free(&r);
+    ta_sleep_ms(200); /* let any fire-and-forget cleanup land before counting */
+    cr_expect_eq(ta_redis_count(&a), keys_before, "Redis keys left by refused writes");
+
+    snprintf(sql, sizeof sql, "ALTER DATABASE %s ALLOW_CONNECTIONS true", db);
+    free(ts_sql(pg, sql));
+    long status = 0;
+    for (int i = 0; i < 150 && status != 200; i++) { /* up to 15 s of reconnect backoff */
+        ta_sleep_ms(100);
+        ts_http(&r, "GET", url, NULL, NULL, 0);
+        status = r.status;
+        ts_resp_free(&r);
+    }
+    cr_assert_eq(status, 200, "readyz did not recover within 15 s after PostgreSQL came back");
+    ta_server(&a, key, acct, NULL, srv, NULL);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM mcp_servers WHERE id = '%s'", srv);
+    cr_assert_eq(ta_sql_long(&a, sql), 1);
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM mcp_servers"), 1, "a refused create left a row");
+    ta_stop(&a);
+}
