@@ -321,16 +321,24 @@ static int authenticate(sb_call_t *c)
 static int limited(sb_call_t *c)
 {
     sb_t *sb = c->sb;
-    sb_limit_result_t r;
+    sb_limit_result_t burst, r;
     if (!c->bucket || (c->route->flags & SB_R_NOLIMIT))
         return 0;
     int64_t now = sb_now(sb);
-    if (sb_limits_burst(sb->limits, c->bucket, c->route->method, c->route->rps, now, &r)) {
+    if (sb_limits_burst(sb->limits, c->bucket, c->route->method, c->route->rps, now, &burst)) {
         sb->n429++;
-        sb_respond_429(c->req, r.limit, r.retry_after_s, r.reason, 1, now);
+        sb_respond_429(c->req, burst.limit, burst.retry_after_s, burst.reason, 1, now);
         return 1;
     }
-    int near = r.remaining < r.limit / 5;
+    if (c->route->flags & SB_R_ISSUE_WRITE) {
+        sb_issue_t *is = sb_issue_find(sb->data, sb_param(c, "key"));
+        if (is && sb_limits_issue_write(sb->limits, is, now, &r)) {
+            sb->n429++;
+            sb_respond_429(c->req, r.limit, r.retry_after_s, r.reason, 1, now);
+            return 1;
+        }
+    }
+    int near = burst.remaining < burst.limit / 5;
     if (c->oauth) { /* points quota: OAuth apps only, API tokens are exempt */
         if (sb_limits_quota(sb->limits, c->route->cost, now, &r)) {
             sb->n429++;
@@ -348,16 +356,13 @@ static int limited(sb_call_t *c)
             }
         }
     }
+    char v[24];
+    snprintf(v, sizeof v, "%d", burst.limit);
+    httpd_resp_header(c->req, "X-RateLimit-Limit", v);
+    snprintf(v, sizeof v, "%d", burst.remaining);
+    httpd_resp_header(c->req, "X-RateLimit-Remaining", v);
     if (near)
         httpd_resp_header(c->req, "X-RateLimit-NearLimit", "true");
-    if (c->route->flags & SB_R_ISSUE_WRITE) {
-        sb_issue_t *is = sb_issue_find(sb->data, sb_param(c, "key"));
-        if (is && sb_limits_issue_write(sb->limits, is, now, &r)) {
-            sb->n429++;
-            sb_respond_429(c->req, r.limit, r.retry_after_s, r.reason, 1, now);
-            return 1;
-        }
-    }
     return 0;
 }
 
