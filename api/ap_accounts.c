@@ -349,7 +349,10 @@ static void acct_delete_tx(ap_req_t *r)
                    "WITH a AS (DELETE FROM integrated_accounts WHERE id = $1 AND workspace_id = $2 RETURNING id)"
                    " SELECT 'acct', id::text FROM a"
                    " UNION ALL SELECT 'srv', token_hash FROM mcp_servers"
-                   "  WHERE account_id = $1 AND workspace_id = $2 AND EXISTS (SELECT 1 FROM a)",
+                   "  WHERE account_id = $1 AND workspace_id = $2 AND EXISTS (SELECT 1 FROM a)"
+                   " UNION ALL SELECT 'srv', prev_token_hash FROM mcp_servers"
+                   "  WHERE account_id = $1 AND workspace_id = $2 AND prev_token_hash IS NOT NULL"
+                   "  AND EXISTS (SELECT 1 FROM a)",
                    2, p, on_acct_deleted);
 }
 

@@ -160,7 +160,7 @@ int ap_in_site_url(const char *url, const char *allowlist, char *out, size_t out
     return 0;
 }
 
-int ap_in_expires(const json_t *v, int64_t now_ms, int64_t *out_ms, ap_in_err_t *err)
+int ap_in_expires(const json_t *v, int64_t now_ms, int64_t min_ms, int64_t *out_ms, ap_in_err_t *err)
 {
     int64_t ms;
     *out_ms = -1;
@@ -172,9 +172,9 @@ int ap_in_expires(const json_t *v, int64_t now_ms, int64_t *out_ms, ap_in_err_t 
     if (tu_parse_iso(json_string_value(v), &ms) != 0)
         return fail(err, "/expires_at", "expires_at is not an RFC 3339 date-time (e.g. 2026-12-31T23:59:59Z)");
     ms -= ms % 1000;
-    if (ms < now_ms + AP_MIN_LIFETIME_MS)
-        return fail(err, "/expires_at", "expires_at must be at least %d seconds in the future",
-                    AP_MIN_LIFETIME_MS / 1000);
+    if (ms < now_ms + min_ms)
+        return fail(err, "/expires_at", "expires_at must be at least %lld seconds in the future",
+                    (long long)(min_ms + 999) / 1000);
     *out_ms = ms;
     return 0;
 }

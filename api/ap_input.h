@@ -36,8 +36,9 @@ int ap_in_tenant_id(const char *s);
 int ap_in_site_url(const char *url, const char *allowlist, char *out, size_t outsz, const char *ptr,
                    ap_in_err_t *err);
 /* expires_at: JSON null/absent -> *out_ms = -1; an RFC 3339 string at least
- * AP_MIN_LIFETIME_MS after now_ms, truncated to whole seconds. */
-int ap_in_expires(const json_t *v, int64_t now_ms, int64_t *out_ms, ap_in_err_t *err);
+ * min_ms (AP_MIN_LIFETIME_MS in production) after now_ms, truncated to
+ * whole seconds. */
+int ap_in_expires(const json_t *v, int64_t now_ms, int64_t min_ms, int64_t *out_ms, ap_in_err_t *err);
 /* An MCP server's config: validates and returns a normalised copy (only the
  * members given; methods de-duplicated is an error, not a fix). */
 int ap_in_server_config(const json_t *cfg, json_t **out, ap_in_err_t *err);

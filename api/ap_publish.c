@@ -428,7 +428,10 @@ static void on_scan(redisReply *reply, const char *err, void *ud)
     const char *params[1] = {NULL};
     if (pgpool_query(c->app->db,
                      "SELECT token_hash, " AP_SRV_REDIS_JSON ", (extract(epoch FROM expires_at) * 1000)::bigint"
-                     " FROM mcp_servers WHERE expires_at IS NULL OR expires_at > now()",
+                     " FROM mcp_servers WHERE expires_at IS NULL OR expires_at > now()"
+                     " UNION ALL SELECT prev_token_hash, " AP_SRV_PREV_REDIS_JSON ","
+                     " (extract(epoch FROM " AP_SRV_PREV_EXPIRES ") * 1000)::bigint FROM mcp_servers"
+                     " WHERE prev_token_hash IS NOT NULL AND " AP_SRV_PREV_EXPIRES " > now()",
                      0, params, on_servers_loaded, c) != 0) {
         c->failed = 1;
         rec_finish(c);

@@ -13,12 +13,19 @@
 
 #include "ap_app.h"
 
-/* SQL expression of the srv:<hash> value, over a row of mcp_servers. */
-#define AP_SRV_REDIS_JSON                                                                         \
+/* SQL expression of the srv:<hash> value over a row of mcp_servers, with
+ * the given expiry expression: the worker refuses the token after
+ * expires_at_ms itself, whatever Redis' TTL says. */
+#define AP_SRV_REDIS_JSON_EXP(exp)                                                                \
     "json_build_object('id', id, 'workspace_id', workspace_id, 'account_id', account_id,"        \
     " 'name', name, 'config', config,"                                                            \
-    " 'expires_at_ms', (extract(epoch FROM expires_at) * 1000)::bigint,"                          \
+    " 'expires_at_ms', (extract(epoch FROM " exp ") * 1000)::bigint,"                             \
     " 'require_api_token_auth', require_api_token_auth)::text"
+/* The current token lives until expires_at; a rotated-out one until the
+ * end of its overlap (LEAST ignores a NULL expires_at). */
+#define AP_SRV_PREV_EXPIRES "LEAST(expires_at, prev_token_expires_at)"
+#define AP_SRV_REDIS_JSON AP_SRV_REDIS_JSON_EXP("expires_at")
+#define AP_SRV_PREV_REDIS_JSON AP_SRV_REDIS_JSON_EXP(AP_SRV_PREV_EXPIRES)
 
 /* Runs one Redis command (argv[1] is a key suffix: the prefix is added)
  * for request r; next(r) on success, else rollback and 503. */

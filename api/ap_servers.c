@@ -11,6 +11,7 @@
 #include "ap_app.h"
 #include "ap_input.h"
 #include "ap_publish.h"
+#include "cfg.h"
 #include "tu.h"
 
 #define SRV_JSON                                                                                      \
@@ -20,6 +21,18 @@
     " 'last_used_at', " AP_TS("last_used_at") ")::text"
 /* Columns every write returns: public JSON, Redis JSON, token hash, expiry ms. */
 #define SRV_RETURNING SRV_JSON ", " AP_SRV_REDIS_JSON ", token_hash, (extract(epoch FROM expires_at) * 1000)::bigint"
+
+/* The shortest lifetime a server may be given: AP_MIN_LIFETIME_MS, lowered
+ * only by tests (JSMCP_MIN_LIFETIME_MS) to watch expiry without waiting. */
+static int64_t min_lifetime_ms(void)
+{
+    static int64_t ms = -1;
+    if (ms < 0) {
+        cfg_err_t ce = {0};
+        ms = (int64_t)cfg_ms("JSMCP_MIN_LIFETIME_MS", AP_MIN_LIFETIME_MS, 1000, 86400000, &ce);
+    }
+    return ms;
+}
 
 static int need_ids(ap_req_t *r, int with_server)
 {
@@ -74,7 +87,7 @@ static srv_in_t *srv_validate(ap_req_t *r, int create)
     }
     const json_t *exp = json_object_get(r->body, "expires_at");
     in->has_expires = exp != NULL || create;
-    if (ap_in_expires(exp, tu_now_ms(), &in->expires_ms, &e))
+    if (ap_in_expires(exp, tu_now_ms(), min_lifetime_ms(), &in->expires_ms, &e))
         goto bad;
     if (in->expires_ms >= 0)
         tu_format_iso(in->expires_ms, 0, in->expires_text, sizeof in->expires_text);
@@ -290,17 +303,20 @@ static void on_srv_deleted(PGresult *res, const char *err, void *ud)
         ap_fail(r, 404, "no MCP server with this id for this account", NULL);
         return;
     }
-    char key[128];
+    /* The current token, and a rotated-out one still in its overlap. */
+    char key[128], prev[128];
+    char *keys[2] = {key, prev};
     snprintf(key, sizeof key, "srv:%s", PQgetvalue(res, 0, 0));
-    char *keys[1] = {key};
-    ap_redis_del(r, srv_published, keys, 1);
+    snprintf(prev, sizeof prev, "srv:%s", PQgetvalue(res, 0, 1));
+    ap_redis_del(r, srv_published, keys, PQgetisnull(res, 0, 1) ? 1 : 2);
 }
 
 static void srv_delete_tx(ap_req_t *r)
 {
     const char *p[3] = {ap_param(r, "mcp_id"), ap_param(r, "id"), r->ws_id};
     ap_txquery(r,
-                   "DELETE FROM mcp_servers WHERE id = $1 AND account_id = $2 AND workspace_id = $3 RETURNING token_hash",
+                   "DELETE FROM mcp_servers WHERE id = $1 AND account_id = $2 AND workspace_id = $3"
+               " RETURNING token_hash, prev_token_hash",
                    3, p, on_srv_deleted);
 }
 
@@ -311,11 +327,148 @@ static void srv_delete(ap_req_t *r)
     ap_begin_write(r, srv_delete_tx);
 }
 
+/* ---- rotate: a new URL; the old one works for overlap_seconds more ---- */
+
+#define MAX_OVERLAP_S 604800 /* a week */
+
+typedef struct srv_rot_s {
+    char old_hash[SECRET_HASH_HEX_LEN + 1];
+    char older_hash[SECRET_HASH_HEX_LEN + 1]; /* the previous rotation's token, dropped now */
+    char *prev_json;
+    char prev_pxat[32];
+    long overlap_s;
+} srv_rot_t;
+
+static void srv_rot_free(void *p)
+{
+    srv_rot_t *x = p;
+    free(x->prev_json);
+    free(x);
+}
+
+static void rot_done(ap_req_t *r)
+{
+    ap_commit_and_answer(r);
+}
+
+/* Step 3: drop the token of an earlier rotation whose overlap is cut short. */
+static void rot_drop_older(ap_req_t *r)
+{
+    srv_rot_t *x = r->ext;
+    if (!x->older_hash[0] || strcmp(x->older_hash, x->old_hash) == 0) {
+        rot_done(r);
+        return;
+    }
+    char key[128];
+    snprintf(key, sizeof key, "srv:%s", x->older_hash);
+    char *keys[1] = {key};
+    ap_redis_del(r, rot_done, keys, 1);
+}
+
+/* Step 2: the old token either lives until the end of the overlap or goes now. */
+static void rot_old(ap_req_t *r)
+{
+    srv_rot_t *x = r->ext;
+    char key[128];
+    snprintf(key, sizeof key, "srv:%s", x->old_hash);
+    if (x->overlap_s > 0) {
+        const char *argv[5] = {"SET", key, x->prev_json, "PXAT", x->prev_pxat};
+        ap_redis(r, rot_drop_older, 5, argv);
+        return;
+    }
+    char *keys[1] = {key};
+    ap_redis_del(r, rot_drop_older, keys, 1);
+}
+
+static void on_rotated(PGresult *res, const char *err, void *ud)
+{
+    ap_req_t *r = ud;
+    srv_rot_t *x = r->ext;
+    if (!ap_res_ok(res)) {
+        ap_fail_db(r, res, err, "token collision; try again");
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        ap_fail(r, 404, "no MCP server with this id for this account", NULL);
+        return;
+    }
+    snprintf(x->old_hash, sizeof x->old_hash, "%s", PQgetvalue(res, 0, 4));
+    if (!PQgetisnull(res, 0, 5))
+        snprintf(x->older_hash, sizeof x->older_hash, "%s", PQgetvalue(res, 0, 5));
+    x->prev_json = strdup(PQgetvalue(res, 0, 6));
+    snprintf(x->prev_pxat, sizeof x->prev_pxat, "%s", PQgetvalue(res, 0, 7));
+    r->out = ap_res_json(res, 0, 0);
+    char url[512];
+    snprintf(url, sizeof url, "%s/mcp/%s", r->app->cfg.public_worker_url, r->token);
+    json_object_set_new(r->out, "url", json_string(url));
+    if (x->overlap_s > 0)
+        json_object_set_new(r->out, "previous_url_expires_at", json_string(PQgetvalue(res, 0, 8)));
+    r->status = 200;
+    /* Step 1: the new token, as any write publishes it. */
+    char key[128], pxat[32];
+    snprintf(key, sizeof key, "srv:%s", r->hash);
+    r->redis_val = strdup(PQgetvalue(res, 0, 1));
+    const char *argv[5] = {"SET", key, r->redis_val, "PXAT", pxat};
+    int argc = 3;
+    if (!PQgetisnull(res, 0, 3)) {
+        snprintf(pxat, sizeof pxat, "%s", PQgetvalue(res, 0, 3));
+        argc = 5;
+    }
+    ap_redis(r, rot_old, argc, argv);
+}
+
+static void srv_rotate_tx(ap_req_t *r)
+{
+    srv_rot_t *x = r->ext;
+    char ov[24];
+    snprintf(ov, sizeof ov, "%ld", x->overlap_s);
+    const char *p[5] = {ap_param(r, "mcp_id"), ap_param(r, "id"), r->ws_id, r->hash, ov};
+    /* The CTE locks the row and keeps the tokens it had; RETURNING then
+     * gives the new state, the old token and how long it lives. */
+    ap_txquery(r,
+               "WITH old AS (SELECT id AS oid, token_hash AS old_hash, prev_token_hash AS older_hash FROM mcp_servers"
+               "  WHERE id = $1 AND account_id = $2 AND workspace_id = $3 FOR UPDATE)"
+               " UPDATE mcp_servers m SET token_hash = $4,"
+               "  prev_token_hash = CASE WHEN $5::int > 0 THEN old.old_hash END,"
+               "  prev_token_expires_at = CASE WHEN $5::int > 0 THEN now() + $5::int * interval '1 second' END,"
+               "  rotated_at = now(), updated_at = now()"
+               " FROM old WHERE m.id = old.oid"
+               " RETURNING " SRV_RETURNING ", old.old_hash, old.older_hash, " AP_SRV_PREV_REDIS_JSON ","
+               " (extract(epoch FROM " AP_SRV_PREV_EXPIRES ") * 1000)::bigint, " AP_TS("prev_token_expires_at"),
+               5, p, on_rotated);
+}
+
+static void srv_rotate(ap_req_t *r)
+{
+    static const char *const allowed[] = {"overlap_seconds", NULL};
+    ap_in_err_t e;
+    if (need_ids(r, 1))
+        return;
+    srv_rot_t *x = calloc(1, sizeof *x);
+    r->ext = x;
+    r->ext_free = srv_rot_free;
+    if (r->body && ap_in_only(r->body, allowed, "", &e)) {
+        ap_fail(r, 400, e.detail, e.field);
+        return;
+    }
+    const json_t *ov = r->body ? json_object_get(r->body, "overlap_seconds") : NULL;
+    if (ov && (!json_is_integer(ov) || json_integer_value(ov) < 0 || json_integer_value(ov) > MAX_OVERLAP_S)) {
+        ap_fail(r, 400, "overlap_seconds must be a whole number of seconds from 0 to 604800 (a week)",
+                "/overlap_seconds");
+        return;
+    }
+    x->overlap_s = ov ? (long)json_integer_value(ov) : 0;
+    secret_token(r->token);
+    secret_hash_hex(r->token, strlen(r->token), r->hash);
+    ap_begin_write(r, srv_rotate_tx);
+}
+
 const ap_route_t ap_server_routes[] = {
     {"POST", "/integrated-account/:id/mcp", AP_ROLE_WORKSPACE, srv_create, "server_create"},
     {"GET", "/integrated-account/:id/mcp", AP_ROLE_WORKSPACE, srv_list, "server_list"},
     {"GET", "/integrated-account/:id/mcp/:mcp_id", AP_ROLE_WORKSPACE, srv_get, "server_get"},
     {"PATCH", "/integrated-account/:id/mcp/:mcp_id", AP_ROLE_WORKSPACE, srv_patch, "server_patch"},
     {"DELETE", "/integrated-account/:id/mcp/:mcp_id", AP_ROLE_WORKSPACE, srv_delete, "server_delete"},
+    {"POST", "/integrated-account/:id/mcp/:mcp_id/rotate", AP_ROLE_WORKSPACE, srv_rotate, "server_rotate"},
     {NULL, NULL, AP_ROLE_NONE, NULL, NULL},
 };

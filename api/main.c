@@ -11,10 +11,12 @@
 
 #include "ap_app.h"
 #include "ap_migrate.h"
+#include "ap_sweeper.h"
 #include "cfg.h"
 #include "log.h"
 
 static ap_app_t app;
+static int sweeper_mode;
 static uv_signal_t sig_term, sig_int;
 
 static void on_closed(void *arg)
@@ -30,7 +32,10 @@ static void on_signal(uv_signal_t *s, int signum)
     LOG_INFO("api", "shutting down", "signal", signum == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
     uv_signal_stop(&sig_term);
     uv_signal_stop(&sig_int);
-    ap_app_close(&app, on_closed, NULL);
+    if (sweeper_mode)
+        ap_sweeper_stop(on_closed, NULL);
+    else
+        ap_app_close(&app, on_closed, NULL);
 }
 
 static void usage(void)
@@ -38,6 +43,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: jsmcp-api [serve]   run the admin API (applies migrations first)\n"
             "       jsmcp-api migrate   apply migrations and exit\n"
+            "       jsmcp-api sweeper   delete expired MCP servers (one leader among replicas)\n"
             "Configuration is read from JSMCP_* environment variables (see docs/architecture.md).\n");
 }
 
@@ -45,12 +51,12 @@ int main(int argc, char **argv)
 {
     char err[512];
     const char *cmd = argc > 1 ? argv[1] : "serve";
-    log_init("jsmcp-api");
+    log_init(argc > 1 && strcmp(argv[1], "sweeper") == 0 ? "jsmcp-sweeper" : "jsmcp-api");
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         usage();
         return 0;
     }
-    if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "migrate") != 0) {
+    if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "migrate") != 0 && strcmp(cmd, "sweeper") != 0) {
         usage();
         return 2;
     }
@@ -71,7 +77,8 @@ int main(int argc, char **argv)
     }
 
     uv_loop_t *loop = uv_default_loop();
-    if (ap_app_init(&app, loop) != 0)
+    sweeper_mode = strcmp(cmd, "sweeper") == 0;
+    if (sweeper_mode ? ap_sweeper_start(loop) != 0 : ap_app_init(&app, loop) != 0)
         return 2;
     uv_signal_init(loop, &sig_term);
     uv_signal_init(loop, &sig_int);

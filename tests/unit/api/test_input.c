@@ -50,28 +50,28 @@ Test(input, expires_rules)
 {
     ap_in_err_t e;
     int64_t ms, now = tu_now_ms();
-    cr_assert_eq(ap_in_expires(NULL, now, &ms, &e), 0);
+    cr_assert_eq(ap_in_expires(NULL, now, AP_MIN_LIFETIME_MS, &ms, &e), 0);
     cr_assert_eq(ms, -1);
     json_t *v = json_null();
-    cr_assert_eq(ap_in_expires(v, now, &ms, &e), 0);
+    cr_assert_eq(ap_in_expires(v, now, AP_MIN_LIFETIME_MS, &ms, &e), 0);
     cr_assert_eq(ms, -1);
     json_decref(v);
     char iso[40];
     tu_format_iso(now + 30000, 0, iso, sizeof iso);
     v = json_string(iso);
-    cr_assert_eq(ap_in_expires(v, now, &ms, &e), -1, "30 s ahead must be refused");
+    cr_assert_eq(ap_in_expires(v, now, AP_MIN_LIFETIME_MS, &ms, &e), -1, "30 s ahead must be refused");
     json_decref(v);
     tu_format_iso(now + 3600000, 1, iso, sizeof iso);
     v = json_string(iso);
-    cr_assert_eq(ap_in_expires(v, now, &ms, &e), 0);
+    cr_assert_eq(ap_in_expires(v, now, AP_MIN_LIFETIME_MS, &ms, &e), 0);
     cr_assert_eq(ms % 1000, 0, "truncated to whole seconds");
     json_decref(v);
     v = json_string("tomorrow");
-    cr_assert_eq(ap_in_expires(v, now, &ms, &e), -1);
+    cr_assert_eq(ap_in_expires(v, now, AP_MIN_LIFETIME_MS, &ms, &e), -1);
     cr_assert_str_eq(e.field, "/expires_at");
     json_decref(v);
     v = json_integer(5);
-    cr_assert_eq(ap_in_expires(v, now, &ms, &e), -1);
+    cr_assert_eq(ap_in_expires(v, now, AP_MIN_LIFETIME_MS, &ms, &e), -1);
     json_decref(v);
 }
 

@@ -1,0 +1,342 @@
+/* ap_sweeper: `jsmcp-api sweeper`, the process that deletes MCP servers
+ * whose expires_at passed, and ends the overlap of rotated-out tokens.
+ *
+ * Every JSMCP_SWEEP_INTERVAL_MS (default 1 s, so a server is gone within a
+ * few seconds of its expiry) one pass runs in a transaction that first
+ * takes pg_try_advisory_xact_lock: with many sweeper replicas exactly one
+ * sweeps at a time, the others skip the pass. The rows are deleted (at
+ * most SWEEP_BATCH a pass) and their srv:<hash> keys removed from Redis
+ * before COMMIT, so a failed Redis write leaves the rows for the next pass.
+ * Workers refuse an expired token on their own regardless (expires_at_ms).
+ * Serves /healthz and /metrics on JSMCP_SWEEPER_LISTEN. */
+#include "ap_sweeper.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "cfg.h"
+#include "httpd.h"
+#include "log.h"
+#include "metrics.h"
+#include "pgpool.h"
+#include "rcli.h"
+#include "router.h"
+
+#define SWEEP_LOCK_ID "7305222"  /* pg_advisory_xact_lock key of the sweeper */
+#define SWEEP_BATCH "1000"
+
+typedef struct sweeper_s {
+    uv_loop_t *loop;
+    pgpool_t *db;
+    rcli_t *redis;
+    metrics_t *metrics;
+    router_t *router;
+    httpd_t *http;
+    uv_timer_t timer;
+    uint64_t interval_ms;
+    int running;   /* a pass is in flight */
+    int closing;
+    void (*done)(void *arg);
+    void *done_arg;
+} sweeper_t;
+
+static sweeper_t sw;
+
+/* One pass: its transaction and the keys it removes; freed in pass_end(). */
+typedef struct pass_s {
+    pgtx_t *tx;
+    char **keys;
+    size_t nkeys;
+    int deleted;   /* servers deleted */
+    int ended;     /* overlaps ended */
+    uint64_t t0;
+} pass_t;
+
+static void maybe_closed(void);
+
+static void pass_end(pass_t *p, const char *outcome)
+{
+    char labels[64];
+    if (p->tx)
+        pgtx_rollback(p->tx, NULL, NULL);
+    snprintf(labels, sizeof labels, "outcome=\"%s\"", outcome);
+    metrics_inc(sw.metrics, "jsmcp_sweeper_passes_total", labels, 1);
+    metrics_observe(sw.metrics, "jsmcp_sweeper_pass_duration_seconds", "",
+                    (double)(uv_hrtime() - p->t0) / 1e9);
+    for (size_t i = 0; i < p->nkeys; i++)
+        free(p->keys[i]);
+    free(p->keys);
+    free(p);
+    sw.running = 0;
+    maybe_closed();
+}
+
+static void on_commit(PGresult *res, const char *err, void *ud)
+{
+    pass_t *p = ud;
+    p->tx = NULL;
+    if (res && PQresultStatus(res) == PGRES_COMMAND_OK) {
+        metrics_inc(sw.metrics, "jsmcp_sweeper_deleted_total", "", p->deleted);
+        metrics_inc(sw.metrics, "jsmcp_sweeper_overlaps_ended_total", "", p->ended);
+        pass_end(p, "ok");
+        return;
+    }
+    LOG_WARN("sweeper", "commit failed", "err", err ? err : PQresultErrorMessage(res), NULL);
+    pass_end(p, "failed");
+}
+
+static void on_keys_deleted(redisReply *reply, const char *err, void *ud)
+{
+    pass_t *p = ud;
+    if (!reply || reply->type == REDIS_REPLY_ERROR) {
+        LOG_WARN("sweeper", "redis DEL failed; rows kept for the next pass", "err",
+                 reply ? reply->str : err, NULL);
+        pass_end(p, "failed");
+        return;
+    }
+    pgtx_t *tx = p->tx;
+    pgtx_commit(tx, on_commit, p);
+}
+
+static void add_key(pass_t *p, const char *hash)
+{
+    char key[256];
+    rcli_key(sw.redis, key, sizeof key, "srv:%s", hash);
+    p->keys = mem_realloc(p->keys, (p->nkeys + 1) * sizeof *p->keys);
+    p->keys[p->nkeys++] = mem_strdup(key);
+}
+
+static void remove_keys(pass_t *p)
+{
+    if (p->nkeys == 0) {
+        pgtx_t *tx = p->tx;
+        pgtx_commit(tx, on_commit, p);
+        return;
+    }
+    const char **argv = mem_alloc((p->nkeys + 1) * sizeof *argv);
+    size_t *len = mem_alloc((p->nkeys + 1) * sizeof *len);
+    argv[0] = "DEL";
+    len[0] = 3;
+    for (size_t i = 0; i < p->nkeys; i++) {
+        argv[i + 1] = p->keys[i];
+        len[i + 1] = strlen(p->keys[i]);
+    }
+    int rc = rcli_command_argv(sw.redis, on_keys_deleted, p, (int)p->nkeys + 1, argv, len);
+    free(argv);
+    free(len);
+    if (rc != 0)
+        pass_end(p, "redis_down");
+}
+
+static void on_overlaps_ended(PGresult *res, const char *err, void *ud)
+{
+    pass_t *p = ud;
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        pass_end(p, "failed");
+        return;
+    }
+    for (int i = 0; i < PQntuples(res); i++) {
+        add_key(p, PQgetvalue(res, i, 1));
+        LOG_INFO("sweeper", "rotation overlap ended; previous URL removed", "server", PQgetvalue(res, i, 0), NULL);
+    }
+    p->ended = PQntuples(res);
+    remove_keys(p);
+}
+
+static void on_expired_deleted(PGresult *res, const char *err, void *ud)
+{
+    pass_t *p = ud;
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        pass_end(p, "failed");
+        return;
+    }
+    for (int i = 0; i < PQntuples(res); i++) {
+        add_key(p, PQgetvalue(res, i, 1));
+        if (!PQgetisnull(res, i, 2))
+            add_key(p, PQgetvalue(res, i, 2));
+        LOG_INFO("sweeper", "expired MCP server deleted", "server", PQgetvalue(res, i, 0), "workspace",
+                 PQgetvalue(res, i, 3), "account", PQgetvalue(res, i, 4), "expired_at", PQgetvalue(res, i, 5), NULL);
+    }
+    p->deleted = PQntuples(res);
+    const char *none[1] = {NULL};
+    /* The old values come from the CTE, which locks the rows it reads. */
+    if (pgtx_query(p->tx,
+                   "WITH o AS (SELECT id, prev_token_hash FROM mcp_servers WHERE prev_token_hash IS NOT NULL"
+                   "  AND prev_token_expires_at <= now() LIMIT " SWEEP_BATCH " FOR UPDATE)"
+                   " UPDATE mcp_servers m SET prev_token_hash = NULL, prev_token_expires_at = NULL FROM o"
+                   " WHERE m.id = o.id RETURNING m.id, o.prev_token_hash",
+                   0, none, on_overlaps_ended, p) != 0)
+        pass_end(p, "failed");
+}
+
+static void on_lock(PGresult *res, const char *err, void *ud)
+{
+    pass_t *p = ud;
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        pass_end(p, "failed");
+        return;
+    }
+    if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+        pass_end(p, "not_leader"); /* another replica is sweeping */
+        return;
+    }
+    const char *none[1] = {NULL};
+    if (pgtx_query(p->tx,
+                   "DELETE FROM mcp_servers WHERE id IN (SELECT id FROM mcp_servers WHERE expires_at <= now()"
+                   "  ORDER BY expires_at LIMIT " SWEEP_BATCH " FOR UPDATE SKIP LOCKED)"
+                   " RETURNING id, token_hash, prev_token_hash, workspace_id, account_id,"
+                   " to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
+                   0, none, on_expired_deleted, p) != 0)
+        pass_end(p, "failed");
+}
+
+static void on_begin(pgtx_t *tx, const char *err, void *ud)
+{
+    pass_t *p = ud;
+    if (!tx) {
+        pass_end(p, "db_down");
+        return;
+    }
+    p->tx = tx;
+    const char *none[1] = {NULL};
+    if (pgtx_query(tx, "SELECT pg_try_advisory_xact_lock(" SWEEP_LOCK_ID ")", 0, none, on_lock, p) != 0)
+        pass_end(p, "failed");
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    (void)t;
+    if (sw.running || sw.closing)
+        return;
+    if (!pgpool_ready(sw.db) || !rcli_ready(sw.redis)) {
+        metrics_inc(sw.metrics, "jsmcp_sweeper_passes_total", "outcome=\"skipped_down\"", 1);
+        return;
+    }
+    pass_t *p = mem_calloc(1, sizeof *p);
+    p->t0 = uv_hrtime();
+    sw.running = 1;
+    if (pgpool_begin(sw.db, on_begin, p) != 0)
+        pass_end(p, "db_down");
+}
+
+/* ---- HTTP: health and metrics ---- */
+
+static void h_healthz(httpd_req_t *req, const router_params_t *p, void *ud)
+{
+    (void)p;
+    (void)ud;
+    static const char ok[] = "{\"status\":\"ok\"}";
+    httpd_respond(req, 200, "application/json", ok, sizeof ok - 1);
+}
+
+static void h_metrics(httpd_req_t *req, const router_params_t *p, void *ud)
+{
+    size_t len;
+    (void)p;
+    (void)ud;
+    metrics_set(sw.metrics, "jsmcp_sweeper_postgres_up", "", pgpool_ready(sw.db));
+    metrics_set(sw.metrics, "jsmcp_sweeper_redis_up", "", rcli_ready(sw.redis));
+    char *text = metrics_render(sw.metrics, &len);
+    httpd_respond(req, 200, "text/plain; version=0.0.4", text, len);
+    free(text);
+}
+
+static void on_http(httpd_req_t *req, void *ud)
+{
+    (void)ud;
+    router_dispatch(sw.router, req);
+}
+
+int ap_sweeper_start(uv_loop_t *loop)
+{
+    cfg_err_t ce = {0};
+    char host[64];
+    int port;
+    memset(&sw, 0, sizeof sw);
+    sw.loop = loop;
+    cfg_listen("JSMCP_SWEEPER_LISTEN", "127.0.0.1:8082", host, sizeof host, &port, &ce);
+    sw.interval_ms = cfg_ms("JSMCP_SWEEP_INTERVAL_MS", 1000, 50, 3600000, &ce);
+    if (ce.n) {
+        fprintf(stderr, "jsmcp-api sweeper: configuration: %s\n", ce.msg);
+        return -1;
+    }
+    pgpool_config_t pc = {.conninfo = cfg_str("JSMCP_DATABASE_URL", "postgresql:///jsmcp"), .size = 2,
+                          .max_queue = 100, .query_timeout_ms = 30000};
+    rcli_config_t rc = {.url = cfg_str("JSMCP_REDIS_URL", "redis://127.0.0.1:6379/0"),
+                        .prefix = cfg_str("JSMCP_REDIS_PREFIX", "jsmcp:")};
+    if (pgpool_create(&sw.db, loop, &pc) != 0 || rcli_create(&sw.redis, loop, &rc) != 0) {
+        fprintf(stderr, "jsmcp-api sweeper: bad database or Redis URL\n");
+        return -1;
+    }
+    sw.metrics = metrics_new(256);
+    metrics_describe(sw.metrics, "jsmcp_sweeper_passes_total", "counter", "Sweep passes by outcome");
+    metrics_describe(sw.metrics, "jsmcp_sweeper_deleted_total", "counter", "Expired MCP servers deleted");
+    metrics_describe(sw.metrics, "jsmcp_sweeper_overlaps_ended_total", "counter", "Rotated-out URLs removed");
+    metrics_describe(sw.metrics, "jsmcp_sweeper_pass_duration_seconds", "histogram", "Sweep pass latency");
+    sw.router = router_new();
+    router_add(sw.router, "GET", "/healthz", h_healthz, NULL);
+    router_add(sw.router, "GET", "/metrics", h_metrics, NULL);
+    httpd_config_t hc;
+    httpd_config_defaults(&hc);
+    hc.host = host;
+    hc.port = port;
+    hc.server_name = "jsmcp-sweeper";
+    int err = httpd_create(&sw.http, loop, &hc, on_http, NULL);
+    if (err != 0) {
+        fprintf(stderr, "jsmcp-api sweeper: cannot listen on %s:%d: %s\n", host, port, uv_strerror(err));
+        return -1;
+    }
+    char ps[16], iv[24];
+    snprintf(ps, sizeof ps, "%d", httpd_port(sw.http));
+    snprintf(iv, sizeof iv, "%llu", (unsigned long long)sw.interval_ms);
+    LOG_INFO("sweeper", "started", "port", ps, "interval_ms", iv, NULL);
+    uv_timer_init(loop, &sw.timer);
+    uv_timer_start(&sw.timer, on_tick, sw.interval_ms, sw.interval_ms);
+    return 0;
+}
+
+/* ---- shutdown: timer and HTTP, then the in-flight pass, Redis, PostgreSQL ---- */
+
+static void on_db_closed(void *arg)
+{
+    (void)arg;
+    router_free(sw.router);
+    metrics_free(sw.metrics);
+    sw.done(sw.done_arg);
+}
+
+static void on_redis_closed(void *arg)
+{
+    (void)arg;
+    pgpool_close(sw.db, on_db_closed, NULL);
+}
+
+static int http_closed;
+
+static void maybe_closed(void)
+{
+    if (sw.closing != 1 || sw.running || !http_closed)
+        return;
+    sw.closing = 2; /* once */
+    rcli_close(sw.redis, on_redis_closed, NULL);
+}
+
+static void on_http_closed(void *arg)
+{
+    (void)arg;
+    http_closed = 1;
+    if (sw.closing == 1)
+        maybe_closed();
+}
+
+void ap_sweeper_stop(void (*done)(void *arg), void *arg)
+{
+    sw.done = done;
+    sw.done_arg = arg;
+    sw.closing = 1;
+    uv_timer_stop(&sw.timer);
+    uv_close((uv_handle_t *)&sw.timer, NULL);
+    httpd_close(sw.http, on_http_closed, NULL);
+}

@@ -1,0 +1,13 @@
+/* ap_sweeper: the `jsmcp-api sweeper` mode (see ap_sweeper.c): deletes
+ * expired MCP servers from PostgreSQL and Redis, one leader at a time. */
+#ifndef JSMCP_AP_SWEEPER_H
+#define JSMCP_AP_SWEEPER_H
+
+#include <uv.h>
+
+/* Reads its configuration from the environment and starts; 0 or -1. */
+int ap_sweeper_start(uv_loop_t *loop);
+/* Stops after the pass in flight; done runs once everything is freed. */
+void ap_sweeper_stop(void (*done)(void *arg), void *arg);
+
+#endif

@@ -1,0 +1,183 @@
+/* Integration tests of a server's life after creation (issue 7): expiry
+ * swept from PostgreSQL and Redis within 5 s by `jsmcp-api sweeper` (two
+ * replicas, one leader), and URL rotation with and without an overlap. */
+#include "test_api_common.h"
+
+static const char *const short_life[] = {"JSMCP_MIN_LIFETIME_MS=1000", NULL};
+
+/* A sweeper with the API's environment, a 200 ms pass interval and its
+ * own port; env_store keeps the strings alive while it runs. */
+static void start_sweeper(ts_proc_t *p, ts_api_t *a, const char *name, char env_store[2][64])
+{
+    const char *env[TS_MAX_ENV + 3];
+    int port = ts_free_port();
+    ts_api_env(a, env, TS_MAX_ENV + 1);
+    size_t n = 0;
+    while (env[n])
+        n++;
+    snprintf(env_store[0], 64, "JSMCP_SWEEPER_LISTEN=127.0.0.1:%d", port);
+    snprintf(env_store[1], 64, "JSMCP_SWEEP_INTERVAL_MS=200");
+    env[n++] = env_store[0];
+    env[n++] = env_store[1];
+    env[n] = NULL;
+    const char *args[] = {"sweeper", NULL};
+    ts_spawn(p, name, "jsmcp-api", args, env, port);
+}
+
+static long server_rows(const ts_api_t *a, const char *id)
+{
+    char sql[200];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM mcp_servers WHERE id = '%s'", id);
+    return ta_sql_long(a, sql);
+}
+
+Test(lifecycle, expired_servers_are_swept_by_one_leader_within_5s, .timeout = 60)
+{
+    ts_api_t a;
+    ts_proc_t s1, s2;
+    char e1[2][64], e2[2][64];
+    char ws[64], key[64], acct[64], id[64], tok[64], keep[64], keep_tok[64], srv[256], body[256], iso[40];
+    ta_start(&a, "life_sweep_api", short_life, ws, key, acct);
+    start_sweeper(&s1, &a, "life_sweeper1", e1);
+    start_sweeper(&s2, &a, "life_sweeper2", e2);
+
+    int64_t exp = tu_now_ms() + 2000;
+    tu_format_iso(exp, 0, iso, sizeof iso);
+    exp -= exp % 1000;
+    snprintf(body, sizeof body, "{\"name\":\"short\",\"expires_at\":\"%s\"}", iso);
+    ta_server(&a, key, acct, body, id, tok);
+    ta_server(&a, key, acct, "{\"name\":\"keeps\"}", keep, keep_tok);
+    ta_srv_key(&a, tok, srv, sizeof srv);
+    cr_assert(ta_redis_exists(srv), "published before expiry");
+    cr_assert_eq(server_rows(&a, id), 1);
+
+    /* Gone from PostgreSQL within 5 s of expires_at; Redis' PXAT drops the key too. */
+    int64_t gone = 0;
+    while (tu_now_ms() < exp + 5000) {
+        if (server_rows(&a, id) == 0) {
+            gone = tu_now_ms();
+            break;
+        }
+        ta_sleep_ms(100);
+    }
+    cr_assert(gone, "the expired server was still in PostgreSQL 5 s after expiry");
+    cr_assert(gone >= exp, "deleted before it expired");
+    cr_assert_not(ta_redis_exists(srv), "srv key still in Redis after the sweep");
+    cr_assert_eq(server_rows(&a, keep), 1, "a server without expiry was swept");
+    /* Exactly one deletion was logged, by whichever sweeper led that pass. */
+    int logged = ts_log_count(&s1, "expired MCP server deleted") + ts_log_count(&s2, "expired MCP server deleted");
+    cr_assert_eq(logged, 1, "deletion logged %d times", logged);
+
+    /* Both sweepers served /metrics and ran passes. */
+    ts_resp_t r;
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/metrics", s1.port);
+    ts_http(&r, "GET", url, NULL, NULL, 0);
+    cr_assert_eq(r.status, 200);
+    cr_assert(strstr(r.body, "jsmcp_sweeper_passes_total"), "%s", r.body);
+    ts_resp_free(&r);
+    cr_assert_eq(ts_stop(&s1), 0, "sweeper 1 exit (sanitizers?) log %s", s1.log);
+    cr_assert_eq(ts_stop(&s2), 0, "sweeper 2 exit (sanitizers?) log %s", s2.log);
+    ta_stop(&a);
+}
+
+Test(lifecycle, rotation_without_overlap_retires_the_old_url_at_once)
+{
+    ts_api_t a;
+    char ws[64], key[64], acct[64], id[64], tok[64], old_key[256], new_key[256];
+    ta_start(&a, "life_rot0_api", NULL, ws, key, acct);
+    ta_server(&a, key, acct, "{\"name\":\"r\",\"config\":{\"methods\":[\"read\"]}}", id, tok);
+    ta_srv_key(&a, tok, old_key, sizeof old_key);
+
+    ts_resp_t r;
+    ta_call(&r, &a, key, "POST", "{}", "/integrated-account/%s/mcp/%s/rotate", acct, id);
+    cr_assert_eq(r.status, 200, "rotate: %ld %s", r.status, r.body);
+    const char *url = ta_str(&r, "url");
+    cr_assert(url && strstr(url, "/mcp/"), "%s", r.body);
+    cr_assert_str_neq(strstr(url, "/mcp/") + 5, tok, "a new token");
+    ta_srv_key(&a, strstr(url, "/mcp/") + 5, new_key, sizeof new_key);
+    json_t *cfg = json_pack("{s[s]}", "methods", "read");
+    cr_assert(json_equal(json_object_get(r.json, "config"), cfg), "config kept: %s", r.body);
+    json_decref(cfg);
+    ts_resp_free(&r);
+    cr_assert_not(ta_redis_exists(old_key), "old URL still published");
+    cr_assert(ta_redis_exists(new_key), "new URL not published");
+
+    /* Unknown fields and bad overlaps are refused and change nothing. */
+    ta_call(&r, &a, key, "POST", "{\"overlap_seconds\":-1}", "/integrated-account/%s/mcp/%s/rotate", acct, id);
+    cr_assert_eq(r.status, 400);
+    cr_assert_str_eq(ta_str(&r, "field"), "/overlap_seconds");
+    ts_resp_free(&r);
+    ta_call(&r, &a, key, "POST", "{\"overlap\":5}", "/integrated-account/%s/mcp/%s/rotate", acct, id);
+    cr_assert_eq(r.status, 400);
+    ts_resp_free(&r);
+    cr_assert(ta_redis_exists(new_key), "a refused rotate changed the URL");
+    /* A foreign workspace cannot rotate it. */
+    char ws2[64], key2[64];
+    ts_api_workspace(&a, "beta", ws2, key2);
+    ta_call(&r, &a, key2, "POST", "{}", "/integrated-account/%s/mcp/%s/rotate", acct, id);
+    cr_assert_eq(r.status, 404);
+    ts_resp_free(&r);
+    ta_stop(&a);
+}
+
+Test(lifecycle, rotation_with_overlap_keeps_the_old_url_until_the_window_ends, .timeout = 60)
+{
+    ts_api_t a;
+    ts_proc_t sw;
+    char es[2][64];
+    char ws[64], key[64], acct[64], id[64], tok[64], old_key[256], new_key[256], newer_key[256];
+    ta_start(&a, "life_rot2_api", NULL, ws, key, acct);
+    start_sweeper(&sw, &a, "life_rot_sweeper", es);
+    ta_server(&a, key, acct, NULL, id, tok);
+    ta_srv_key(&a, tok, old_key, sizeof old_key);
+
+    ts_resp_t r;
+    int64_t t0 = tu_now_ms();
+    ta_call(&r, &a, key, "POST", "{\"overlap_seconds\":2}", "/integrated-account/%s/mcp/%s/rotate", acct, id);
+    cr_assert_eq(r.status, 200, "rotate: %ld %s", r.status, r.body);
+    cr_assert(ta_str(&r, "previous_url_expires_at"), "%s", r.body);
+    ta_srv_key(&a, strstr(ta_str(&r, "url"), "/mcp/") + 5, new_key, sizeof new_key);
+    ts_resp_free(&r);
+    cr_assert(ta_redis_exists(old_key) && ta_redis_exists(new_key), "both URLs work during the overlap");
+
+    /* The old URL's record carries the end of the overlap for workers. */
+    char *v = ts_redis("GET %s", old_key);
+    json_t *rec = json_loads(v, 0, NULL);
+    free(v);
+    json_int_t until = json_integer_value(json_object_get(rec, "expires_at_ms"));
+    json_decref(rec);
+    cr_assert(until >= t0 + 1000 && until <= t0 + 4000, "old URL lives until %lld (t0 %lld)", (long long)until,
+              (long long)t0);
+
+    /* After the window the old URL is gone, the new one stays. */
+    int64_t deadline = t0 + 2000 + 5000;
+    while (ta_redis_exists(old_key) && tu_now_ms() < deadline)
+        ta_sleep_ms(100);
+    cr_assert_not(ta_redis_exists(old_key), "old URL outlived its overlap");
+    cr_assert(ta_redis_exists(new_key));
+    while (tu_now_ms() < deadline) {
+        char sql[200];
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM mcp_servers WHERE id = '%s' AND prev_token_hash IS NULL", id);
+        if (ta_sql_long(&a, sql) == 1)
+            break;
+        ta_sleep_ms(100);
+    }
+    char sql[200];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM mcp_servers WHERE id = '%s' AND prev_token_hash IS NULL", id);
+    cr_assert_eq(ta_sql_long(&a, sql), 1, "the sweeper did not end the overlap in PostgreSQL");
+
+    /* Rotating again with an overlap, then deleting: every URL goes. */
+    ta_call(&r, &a, key, "POST", "{\"overlap_seconds\":60}", "/integrated-account/%s/mcp/%s/rotate", acct, id);
+    cr_assert_eq(r.status, 200);
+    ta_srv_key(&a, strstr(ta_str(&r, "url"), "/mcp/") + 5, newer_key, sizeof newer_key);
+    ts_resp_free(&r);
+    cr_assert(ta_redis_exists(new_key) && ta_redis_exists(newer_key));
+    ta_call(&r, &a, key, "DELETE", NULL, "/integrated-account/%s/mcp/%s", acct, id);
+    cr_assert_eq(r.status, 204);
+    ts_resp_free(&r);
+    cr_assert_not(ta_redis_exists(new_key), "the URL in its overlap survived DELETE");
+    cr_assert_not(ta_redis_exists(newer_key));
+    cr_assert_eq(ts_stop(&sw), 0, "sweeper exit, log %s", sw.log);
+    ta_stop(&a);
+}
