@@ -50,7 +50,7 @@ cleanup() {
   psql -q "$JSMCP_TEST_PG_URL" -c "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
-"$BIN/jsm-sandbox" >"$LOGDIR/sandbox.log" 2>&1 & PIDS+=($!)
+"$BIN/jsm-sandbox" >"$LOGDIR/sandbox.log" 2>&1 & SBPID=$!; PIDS+=("$SBPID")
 "$BIN/jsmcp-api" >"$LOGDIR/api.log" 2>&1 & PIDS+=($!)
 "$BIN/jsmcp-worker" >"$LOGDIR/worker.log" 2>&1 & WPID=$!; PIDS+=("$WPID")
 wait_up "$SB"; wait_up "$API"; wait_up "$WK"
@@ -82,11 +82,18 @@ calls() { curl -fs "$WK/metrics" | awk '/^jsmcp_worker_tool_calls_total/{s+=$NF}
 ok_calls() { curl -fs "$WK/metrics" | awk '/^jsmcp_worker_tool_calls_total.*upstream_status="200"/{s+=$NF} END{print s+0}'; }
 summ() { grep -E "Requests/sec|Latency  | 50%| 99%|Non-2xx|Socket errors" | sed 's/^/    /'; }
 
+cpu_kids() { local t=0 c; for c in $(cat "/proc/$1/task/$1/children"); do t=$((t + $(awk '{print $14+$15}' "/proc/$c/stat"))); done; echo "$t"; }
+cpu_one() { awk '{print $14+$15}' "/proc/$1/stat"; }
+TCK=$(getconf CLK_TCK)
 wrk -t2 -c64 -d2s -s bench/worker_call.lua "$MCP" >/dev/null   # warm-up
+sleep 1.5  # /metrics of the other worker processes is refreshed once a second
 echo "tools/call through the worker, 64 in flight (wrk -t2 -c64 -d${SECS}s):"
-c0=$(calls); o0=$(ok_calls)
+c0=$(calls); o0=$(ok_calls); w0=$(cpu_kids "$WPID"); s0=$(cpu_one "$SBPID")
 wrk -t2 -c64 -d"${SECS}s" -s bench/worker_call.lua "$MCP" | summ
-echo "    tool calls counted by the worker: $(( $(calls) - c0 )), with upstream 200: $(( $(ok_calls) - o0 ))"
+w1=$(cpu_kids "$WPID"); s1=$(cpu_one "$SBPID"); sleep 1.5
+n=$(( $(calls) - c0 ))
+echo "    tool calls counted by the worker: $n, with upstream 200: $(( $(ok_calls) - o0 ))"
+echo "    CPU per call: worker processes $(( (w1 - w0) * 1000000 / TCK / (n > 0 ? n : 1) )) us, sandbox $(( (s1 - s0) * 1000000 / TCK / (n > 0 ? n : 1) )) us"
 echo "the same request straight to the sandbox, 64 in flight:"
 wrk -t2 -c64 -d"${SECS}s" -s bench/worker_direct.lua "$DIRECT" | summ
 echo "one in flight, through the worker (wrk -t1 -c1 --latency):"

@@ -239,6 +239,36 @@ Test(worker, sessions_and_legacy_streams_span_workers, .timeout = 120)
 
     cr_assert_eq(ts_stop(&a), 0, "worker A exit status");
     cr_assert_eq(ts_stop(&b), 0, "worker B exit status");
+
+    /* Two worker processes behind one port: every request below is a new
+     * connection, which the kernel hands to either process (all 20 landing
+     * on one process has odds of 2^-19); all must succeed. */
+    ts_proc_t pool;
+    int pp = ts_free_port();
+    worker_start(&e, &pool, "wk_span_pool", pp, 2);
+    initialize(pp, e.token, sid, sizeof sid, NULL);
+    for (int i = 0; i < 20; i++) {
+        mcp_post(&r, pp, e.token, sid, "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"ping\"}", NULL);
+        cr_assert_eq(r.status, 200, "ping %d: %ld %s", i, r.status, r.body);
+        ts_resp_free(&r);
+    }
+    sse_open(&s, pp, path);
+    ep = sse_wait(&s, "event: endpoint\ndata: ");
+    cr_assert(ep);
+    ep += strlen("event: endpoint\ndata: ");
+    snprintf(endpoint, sizeof endpoint, "%.*s", (int)strcspn(ep, "\r\n"), ep);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", pp, endpoint);
+    for (int i = 0; i < 20; i++) {
+        char body[100], want[40];
+        snprintf(body, sizeof body, "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"ping\"}", 100 + i);
+        ts_http(&r, "POST", url, jh, body, strlen(body));
+        cr_assert_eq(r.status, 202);
+        ts_resp_free(&r);
+        snprintf(want, sizeof want, "\"id\":%d,\"result\":{}", 100 + i);
+        cr_assert(sse_wait(&s, want), "answer %d on the stream: %s", 100 + i, s.buf);
+    }
+    close(s.fd);
+    cr_assert_eq(ts_stop(&pool), 0, "pool exit status");
     cr_assert_eq(ts_api_stop(&e.api), 0);
 }
 
