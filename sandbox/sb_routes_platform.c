@@ -165,6 +165,10 @@ static void h_search_get(sb_call_t *c)
     search_req_t s;
     char jql[SB_JQL_MAX_LEN + 1], tok[600], f[1024], ex[256];
     memset(&s, 0, sizeof s);
+    if (httpd_query_param(c->req, "jql", jql, sizeof jql) == -2) {
+        sb_err_platform(c, 400, "Error in the JQL Query: The query is too long.");
+        return;
+    }
     if (sb_query(c, "jql", jql, sizeof jql) < 0)
         jql[0] = 0;
     sb_query(c, "nextPageToken", tok, sizeof tok);

@@ -226,4 +226,26 @@ describe('sandbox responses match the OpenAPI schemas', { skip }, () => {
     r = await sb.call('DELETE', `${SD}/organization/${org}`);
     assert.equal(r.status, 204);
   });
+
+  test('gateway root with an OAuth token answers the same shapes', async () => {
+    const state = (await sb.call('GET', '/__sandbox/state', { auth: null })).json;
+    const redirect = 'http://127.0.0.1:1/cb';
+    let r = await sb.call('GET', `/authorize?client_id=sandbox-client-id&scope=offline_access&redirect_uri=${encodeURIComponent(redirect)}&response_type=code`, { auth: null });
+    const code = new URL(r.headers.get('location')).searchParams.get('code');
+    r = await sb.call('POST', '/oauth/token', {
+      auth: null,
+      body: { grant_type: 'authorization_code', client_id: 'sandbox-client-id', client_secret: 'sandbox-client-secret', code, redirect_uri: redirect },
+    });
+    const auth = `Bearer ${r.json.access_token}`;
+    const gw = `/ex/jira/${state.cloudId}`;
+    r = await sb.call('GET', `${gw}/rest/api/3/search/jql?jql=project%3DITSM&fields=summary,status,reporter&maxResults=3`, { auth });
+    assertSchema(P, 'GET', '/rest/api/3/search/jql', r, 200);
+    r = await sb.call('GET', `${gw}/rest/api/3/issue/ITSM-994`, { auth });
+    assertSchema(P, 'GET', '/rest/api/3/issue/{issueIdOrKey}', r, 200);
+    r = await sb.call('GET', `${gw}${SD}/servicedesk/2/queue?includeCount=true`, { auth });
+    assertSchema(J, 'GET', `${SD}/servicedesk/{serviceDeskId}/queue`, r, 200);
+    assert.ok(r.json._links.base.includes(gw));
+    r = await sb.call('GET', `${gw}${SD}/request/ITSM-994/sla`, { auth });
+    assertSchema(J, 'GET', `${SD}/request/{issueIdOrKey}/sla`, r, 200);
+  });
 });

@@ -166,3 +166,31 @@ Test(jql, limits)
     cr_assert(strstr(error_of(longq), "too long"), "%s", err);
     free(longq);
 }
+
+/* Random token soup must parse or fail cleanly (ASan/UBSan watch). */
+Test(jql, random_input_never_crashes)
+{
+    static const char *const T[] = {"project", "=", "ITSM", "AND", "OR", "NOT", "(", ")", ",", "in", "is", "EMPTY",
+                                    "~", "!=", "\"Time to resolution\"", "breached()", "currentUser()", "-7d", "ORDER",
+                                    "BY", "created", "DESC", "'x", "@", "cf[10010]", "startOfDay(-1)", "status", ">=",
+                                    "not", "key", "ITSM-994", "\"", "!", "labels", "text", "%"};
+    unsigned seed = 12345;
+    char q[512];
+    for (int i = 0; i < 3000; i++) {
+        size_t len = 0;
+        q[0] = 0;
+        int n = 1 + (int)((seed = seed * 1103515245u + 12345u) >> 16) % 12;
+        for (int k = 0; k < n; k++) {
+            const char *t = T[((seed = seed * 1103515245u + 12345u) >> 16) % (sizeof T / sizeof T[0])];
+            len += (size_t)snprintf(q + len, sizeof q - len, "%s ", t);
+        }
+        sb_jql_t *j = NULL;
+        if (sb_jql_parse(d, q, &j, err, sizeof err) == 0) {
+            sb_jql_env_t env = {d, d->caller, ANCHOR};
+            sb_jql_match(j, &env, d->issues[i % d->nissues]);
+            sb_jql_free(j);
+        } else {
+            cr_assert(err[0], "error message for %s", q);
+        }
+    }
+}
