@@ -2,6 +2,8 @@
  * and Redis (docs/admin-api.md): workspaces and API keys, integrated
  * accounts, MCP servers with their Redis publication, cursor paging, and
  * idempotent migrations. */
+#include <pthread.h>
+
 #include "test_api_common.h"
 
 /* Follows next_cursor from path (which already has "?limit=n") and
@@ -567,5 +569,85 @@ Test(api_crud, site_allowlist_and_republished_site, .timeout = 60)
     free(pt);
     free(sealed);
     secret_keyring_free(kr);
+    ta_stop(&a);
+}
+
+/* Concurrent writes on the same server: PATCHes racing each other and a
+ * DELETE must leave Redis equal to PostgreSQL right away (no republished
+ * record of a deleted server, no stale config), without waiting for
+ * reconcile. Each request runs on its own thread with a blocking client. */
+typedef struct {
+    const ts_api_t *a;
+    const char *key, *method, *path, *body;
+    long status;
+} race_req_t;
+
+static void *race_run(void *arg)
+{
+    race_req_t *q = arg;
+    ts_resp_t r;
+    ts_api_call(&r, q->a, q->key, q->method, q->path, q->body);
+    q->status = r.status;
+    ts_resp_free(&r);
+    return NULL;
+}
+
+Test(api_crud, concurrent_writes_keep_redis_equal_to_postgres, .timeout = 120)
+{
+    ts_api_t a;
+    ts_resp_t r;
+    char ws[64], key[64], acct[64];
+    enum { NSRV = 12, NREQ = 4 };
+    char ids[NSRV][64], toks[NSRV][64], paths[NSRV][256];
+    ta_start(&a, "crud_race", NULL, ws, key, acct);
+    for (int i = 0; i < NSRV; i++) {
+        ta_server(&a, key, acct, NULL, ids[i], toks[i]);
+        snprintf(paths[i], sizeof paths[i], "/integrated-account/%s/mcp/%s", acct, ids[i]);
+    }
+    static const char *const bodies[] = {"{\"name\":\"p1\",\"config\":{\"methods\":[\"read\"]}}",
+                                         "{\"name\":\"p2\",\"config\":{\"methods\":[\"write\"]},\"expires_at\":null}",
+                                         "{\"name\":\"p3\",\"require_api_token_auth\":true}"};
+    race_req_t reqs[NSRV][NREQ];
+    pthread_t th[NSRV][NREQ];
+    for (int i = 0; i < NSRV; i++)
+        for (int j = 0; j < NREQ; j++) {
+            /* every other server is also deleted in the middle of its PATCHes */
+            int del = (i % 2 == 0) && j == 1;
+            reqs[i][j] = (race_req_t){&a, key, del ? "DELETE" : "PATCH", paths[i], del ? NULL : bodies[j % 3], 0};
+            cr_assert(pthread_create(&th[i][j], NULL, race_run, &reqs[i][j]) == 0);
+        }
+    for (int i = 0; i < NSRV; i++)
+        for (int j = 0; j < NREQ; j++)
+            pthread_join(th[i][j], NULL);
+
+    for (int i = 0; i < NSRV; i++) {
+        char k[256];
+        ta_srv_key(&a, toks[i], k, sizeof k);
+        for (int j = 0; j < NREQ; j++)
+            cr_expect(reqs[i][j].status == 200 || reqs[i][j].status == 204 || reqs[i][j].status == 404,
+                      "server %d: %s answered %ld", i, reqs[i][j].method, reqs[i][j].status);
+        ta_call(&r, &a, key, "GET", NULL, "%s", paths[i]);
+        if (i % 2 == 0) {
+            cr_expect_eq(r.status, 404, "deleted server %d still there: %s", i, r.body);
+            cr_expect(!ta_redis_exists(k), "deleted server %d republished by a racing PATCH", i);
+        } else {
+            cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+            char *v = ts_redis("GET %s", k);
+            json_t *rec = v ? json_loads(v, 0, NULL) : NULL;
+            cr_expect(rec, "server %d not published", i);
+            if (rec) {
+                cr_expect_str_eq(json_string_value(json_object_get(rec, "name")), ta_str(&r, "name"),
+                                 "server %d: Redis name differs from PostgreSQL", i);
+                cr_expect(json_equal(json_object_get(rec, "config"), json_object_get(r.json, "config")),
+                          "server %d: Redis config differs from PostgreSQL", i);
+                cr_expect_eq(json_is_true(json_object_get(rec, "require_api_token_auth")),
+                             json_is_true(json_object_get(r.json, "require_api_token_auth")),
+                             "server %d: Redis require_api_token_auth differs", i);
+            }
+            json_decref(rec);
+            free(v);
+        }
+        ts_resp_free(&r);
+    }
     ta_stop(&a);
 }
