@@ -310,3 +310,49 @@ Test(api_reconcile, postgres_down_gives_503_then_recovers, .timeout = 120)
     cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM mcp_servers"), 1, "a refused create left a row");
     ta_stop(&a);
 }
+
+/* Rows written to PostgreSQL behind the API's back (a restore, another
+ * instance) are published by reconcile with their expiry; an expired
+ * server is not published. */
+Test(api_reconcile, rows_only_in_postgres_are_published, .timeout = 120)
+{
+    ts_api_t a;
+    char ws[64], key[64], acct[64], sql[1024], kf[256], kn[256], kp[256], hf[65], hn[65], hp[65];
+    static const char *const env[] = {"JSMCP_RECONCILE_INTERVAL_MS=300", NULL};
+    ta_start(&a, "reconcile_rows", env, ws, key, acct);
+    secret_hash_hex("tok-future", 10, hf);
+    secret_hash_hex("tok-none", 8, hn);
+    secret_hash_hex("tok-past", 8, hp);
+    snprintf(sql, sizeof sql,
+             "INSERT INTO mcp_servers (workspace_id, account_id, name, config, token_hash, expires_at) VALUES"
+             " ('%s', '%s', 'future', '{\"methods\":[\"read\"]}', '%s', date_trunc('second', now()) + interval '1 hour'),"
+             " ('%s', '%s', 'none', '{}', '%s', NULL),"
+             " ('%s', '%s', 'past', '{}', '%s', now() - interval '1 hour')",
+             ws, acct, hf, ws, acct, hn, ws, acct, hp);
+    free(ts_sql(a.db_url, sql));
+    ta_srv_key(&a, "tok-future", kf, sizeof kf);
+    ta_srv_key(&a, "tok-none", kn, sizeof kn);
+    ta_srv_key(&a, "tok-past", kp, sizeof kp);
+    int ok = 0;
+    for (int i = 0; i < 150 && !ok; i++) { /* up to 15 s */
+        ta_sleep_ms(100);
+        ok = ta_redis_exists(kf) && ta_redis_exists(kn);
+    }
+    cr_assert(ok, "reconcile did not publish rows PostgreSQL has within 15 s");
+    ta_sleep_ms(700); /* two more passes */
+    cr_expect(!ta_redis_exists(kp), "an expired server was published");
+    long want = ta_sql_long(&a, "SELECT (extract(epoch FROM expires_at) * 1000)::bigint FROM mcp_servers "
+                                "WHERE name = 'future'");
+    char *pxt = ts_redis("PEXPIRETIME %s", kf), *pxn = ts_redis("PEXPIRETIME %s", kn);
+    cr_expect_eq(atol(pxt), want, "PEXPIRETIME %s, expires_at %ld", pxt, want);
+    cr_expect_str_eq(pxn, "-1", "a server without expiry got a TTL");
+    free(pxt);
+    free(pxn);
+    char *v = ts_redis("GET %s", kf);
+    json_t *rec = json_loads(v, 0, NULL);
+    cr_expect_str_eq(json_string_value(json_object_get(rec, "name")), "future");
+    cr_expect_str_eq(json_string_value(json_object_get(rec, "workspace_id")), ws);
+    json_decref(rec);
+    free(v);
+    ta_stop(&a);
+}
