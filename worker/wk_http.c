@@ -260,13 +260,14 @@ static void on_post_done(json_t *response, const wk_ratelimit_t *rl, void *ud)
     if (m->kind == MR_SSE_POST) {
         /* Legacy: the HTTP request got its 202 already; the answer goes to
          * the stream, wherever it is. */
-        char *s = json_dumps(response, JSON_COMPACT);
+        size_t len;
+        char *s = wk_mcp_dump(response, &len);
         json_decref(response);
         wk_sse_t *local = s ? sse_find(m->w, m->sess.id) : NULL;
         if (local)
-            sse_deliver(local, s, strlen(s));
+            sse_deliver(local, s, len);
         else if (s)
-            wk_session_publish(m->w, m->sess.id, s, strlen(s), NULL, NULL);
+            wk_session_publish(m->w, m->sess.id, s, len, NULL, NULL);
         free(s);
         mreq_free(m);
         return;
@@ -275,7 +276,14 @@ static void on_post_done(json_t *response, const wk_ratelimit_t *rl, void *ud)
         json_object_get(response, "result"))
         httpd_resp_header(m->req, "MCP-Session-Id", m->sess.id);
     add_ratelimit_headers(m->req, rl);
-    resp_json(m->req, 200, response);
+    size_t len;
+    char *body = wk_mcp_dump(response, &len);
+    json_decref(response);
+    if (body)
+        httpd_respond(m->req, 200, "application/json", body, len);
+    else
+        httpd_respond(m->req, 500, "application/json", "{}", 2);
+    free(body);
     m->req = NULL;
     mreq_free(m);
 }

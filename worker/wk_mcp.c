@@ -123,6 +123,43 @@ json_t *wk_mcp_result(const json_t *id, json_t *result)
     return json_pack("{s:s,s:O,s:o}", "jsonrpc", "2.0", "id", id, "result", result);
 }
 
+#define WK_RESPONSE_MAX (64u << 20)
+
+char *wk_mcp_dump(const json_t *response, size_t *len)
+{
+    const json_t *result = json_object_get(response, "result");
+    const json_t *content = json_object_get(result, "content");
+    const json_t *sc = json_object_get(result, "structuredContent");
+    const char *text = json_string_value(json_object_get(json_array_get(content, 0), "text"));
+    size_t nkeys = 2 + (json_object_get(result, "isError") ? 1 : 0);
+    char *s = NULL;
+    if (sc && text && json_array_size(content) == 1 && json_object_size(result) == nkeys &&
+        json_object_size(json_array_get(content, 0)) == 2) {
+        s = json_dumps(sc, JSON_COMPACT);
+        if (s && strcmp(s, text) == 0) {
+            /* The common tool result: escape the text once, reuse it raw. */
+            char *id = json_dumps(json_object_get(response, "id"), JSON_COMPACT | JSON_ENCODE_ANY);
+            buf_t b;
+            buf_init(&b, WK_RESPONSE_MAX);
+            buf_printf(&b, "{\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":{\"content\":[{\"type\":\"text\",\"text\":",
+                       id ? id : "null");
+            buf_append_json_str(&b, text, strlen(text));
+            buf_printf(&b, "}],\"structuredContent\":%s%s}}", s,
+                       json_is_true(json_object_get(result, "isError")) ? ",\"isError\":true" : "");
+            free(id);
+            free(s);
+            char *out = buf_steal(&b, len);
+            if (out)
+                return out;
+            s = NULL;
+        }
+        free(s);
+    }
+    s = json_dumps(response, JSON_COMPACT);
+    *len = s ? strlen(s) : 0;
+    return s;
+}
+
 /* ---- methods ---- */
 
 static json_t *initialize_result(const wk_server_t *srv, const json_t *params)

@@ -58,6 +58,11 @@ const char *wk_mcp_negotiate(const char *requested);
 json_t *wk_mcp_error(const json_t *id, int code, const char *message, json_t *data);
 json_t *wk_mcp_result(const json_t *id, json_t *result);
 
+/* Serialises a response (compact JSON; caller frees). Tool results whose
+ * text block is the serialisation of their structuredContent (what wk_exec
+ * builds) are written without a second escaping pass through jansson. */
+char *wk_mcp_dump(const json_t *response, size_t *len);
+
 /* Checks a tools/call request's params against the catalog and the
  * server's filters. On success *tool and *args (new reference) are set and
  * 0 is returned; otherwise a JSON-RPC error code with err set. */

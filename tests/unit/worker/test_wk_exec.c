@@ -472,3 +472,38 @@ Test(metrics, merge_sums_series_across_processes)
     metrics_free(m1);
     wk_metrics_shm_free(shm);
 }
+
+Test(mcp, fast_dump_equals_generic_dump)
+{
+    wk_catalog_t *c = cat();
+    wk_ratelimit_t rl;
+    json_t *args = J("{\"id\":\"ITSM-1\"}");
+    const char *bodies[] = {
+        "{\"key\":\"ITSM-1\",\"fields\":{\"summary\":\"quote \\\" backslash \\\\ tab \\t nl \\n \\u00e9 \\u0001\"}}",
+        "{\"errorMessages\":[\"nope\"],\"errors\":{}}",
+    };
+    int status[] = {200, 404};
+    for (int i = 0; i < 2; i++) {
+        httpc_response_t r = resp(status[i], bodies[i], "");
+        json_t *id = json_string("req-1");
+        json_t *res = wk_mcp_result(id, wk_exec_result(wk_catalog_find(c, "get_single_jira_service_management_issue_by_id"),
+                                                     args, &r, &rl));
+        size_t len;
+        char *fast = wk_mcp_dump(res, &len);
+        cr_assert_eq(strlen(fast), len);
+        json_t *back = J(fast);
+        cr_assert(json_equal(back, res), "case %d: %s", i, fast);
+        json_decref(back);
+        free(fast);
+        json_decref(res);
+        json_decref(id);
+    }
+    json_t *other = J("{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{\"tools\":[]}}");
+    size_t len;
+    char *s = wk_mcp_dump(other, &len);
+    cr_assert_str_eq(s, "{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{\"tools\":[]}}");
+    free(s);
+    json_decref(other);
+    json_decref(args);
+    wk_catalog_free(c);
+}
