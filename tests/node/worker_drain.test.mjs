@@ -1,0 +1,43 @@
+// SIGTERM drains the worker pool: a tool call in flight (the sandbox answers
+// slowly) still gets its answer, open SSE streams end cleanly, and every
+// process exits 0 (no sanitizer report).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { connect } from './lib/mcp_client.mjs';
+import { stackAvailable, startStack, stopProc, stopStack } from './lib/mcp_stack.mjs';
+
+const missing = stackAvailable();
+
+test('SIGTERM: in-flight calls finish, streams close, clean exit', { skip: missing || false, timeout: 60000 }, async () => {
+  const s = await startStack({ workers: 2, env: { JSM_SANDBOX_LATENCY_MS: '1500' } });
+  try {
+    const c = await connect(s.mcpUrl);
+    // A legacy SSE stream, read raw, to see how it ends.
+    const sse = await fetch(`${s.mcpUrl}/sse`, { headers: { Accept: 'text/event-stream' } });
+    assert.equal(sse.status, 200);
+    const reader = sse.body.getReader();
+    const first = new TextDecoder().decode((await reader.read()).value);
+    assert.match(first, /event: endpoint/);
+    const streamEnd = (async () => {
+      for (;;) {
+        const { done } = await reader.read();
+        if (done) return 'ended';
+      }
+    })();
+
+    const t0 = Date.now();
+    const call = c.client.callTool({ name: 'get_single_jira_service_management_issue_by_id', arguments: { id: 'ITSM-994' } });
+    await new Promise((r) => setTimeout(r, 300));
+    const exited = stopProc(s.worker); // SIGTERM to the master while the call waits on JSM
+    const res = await call;
+    assert.ok(!res.isError, JSON.stringify(res.content));
+    assert.equal(res.structuredContent.key, 'ITSM-994');
+    assert.ok(Date.now() - t0 >= 1400, 'the answer came after the upstream latency');
+    assert.equal(await streamEnd, 'ended', 'the SSE stream ended (last chunk) rather than hanging');
+    assert.equal(await exited, 0, 'the master and its workers exit cleanly');
+    s.worker = null;
+    await c.client.close().catch(() => {});
+  } finally {
+    await stopStack(s);
+  }
+});
