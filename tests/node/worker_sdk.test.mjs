@@ -54,3 +54,32 @@ for (const transport of ['http-only', 'sse-only']) {
     assert.equal(replies[2].result.structuredContent.key, 'ITSM-994');
   });
 }
+
+test('upstream 429: isError with retry_after_s and reason, RateLimit-* and Retry-After on the HTTP answer, no retry', { skip: missing || false }, async () => {
+  const put = await fetch(`${s.sandboxUrl}/__sandbox/faults`, {
+    method: 'PUT', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ rate429: 1, retryAfter429: 7, pathPrefix: '/rest/api/3/issue/ITSM-1042', count: 1 }),
+  });
+  assert.ok(put.ok, await put.text());
+  const H = { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' };
+  const init = await fetch(s.mcpUrl, { method: 'POST', headers: H, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }) });
+  const sid = init.headers.get('mcp-session-id');
+  assert.ok(sid);
+  const before = await (await fetch(`${s.sandboxUrl}/__sandbox/counters`)).json();
+  const r = await fetch(s.mcpUrl, {
+    method: 'POST', headers: { ...H, 'Mcp-Session-Id': sid, 'MCP-Protocol-Version': '2025-11-25' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'get_single_jira_service_management_issue_by_id', arguments: { id: 'ITSM-1042' } } }),
+  });
+  assert.equal(r.status, 200);
+  assert.equal(r.headers.get('retry-after'), '7');
+  assert.match(r.headers.get('ratelimit-reset') ?? '', /^\d+$/);
+  const body = await r.json();
+  assert.equal(body.result.isError, true);
+  const e = body.result.structuredContent.error;
+  assert.equal(e.status, 429);
+  assert.equal(e.retry_after_s, 7);
+  assert.ok(e.hint);
+  const after = await (await fetch(`${s.sandboxUrl}/__sandbox/counters`)).json();
+  assert.equal(after.rateLimited - before.rateLimited, 1, 'exactly one upstream request: no retry');
+  await fetch(`${s.sandboxUrl}/__sandbox/faults`, { method: 'DELETE' });
+});
