@@ -341,19 +341,39 @@ static void on_acct_deleted(PGresult *res, const char *err, void *ud)
     free(keys);
 }
 
+static void on_acct_delete_locked(PGresult *res, const char *err, void *ud)
+{
+    ap_req_t *r = ud;
+    if (!ap_res_ok(res)) {
+        ap_fail_db(r, res, err, NULL);
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        ap_fail(r, 404, "no integrated account with this id", NULL);
+        return;
+    }
+    const char *p[2] = {r->id, r->ws_id};
+    /* A new statement, so a new snapshot: it sees every server committed
+     * before the lock was taken, and none can be added after it. */
+    ap_txquery(r,
+               "WITH a AS (DELETE FROM integrated_accounts WHERE id = $1 AND workspace_id = $2 RETURNING id)"
+               " SELECT 'acct', id::text FROM a"
+               " UNION ALL SELECT 'srv', token_hash FROM mcp_servers"
+               "  WHERE account_id = $1 AND workspace_id = $2 AND EXISTS (SELECT 1 FROM a)"
+               " UNION ALL SELECT 'srv', prev_token_hash FROM mcp_servers"
+               "  WHERE account_id = $1 AND workspace_id = $2 AND prev_token_hash IS NOT NULL"
+               "  AND EXISTS (SELECT 1 FROM a)",
+               2, p, on_acct_deleted);
+}
+
+/* The account row is locked first: a server create racing this delete
+ * either commits before (and its srv key is deleted here) or fails its
+ * foreign key check after (404). */
 static void acct_delete_tx(ap_req_t *r)
 {
     const char *p[2] = {r->id, r->ws_id};
-    /* The CTE's snapshot still sees the servers the cascade removes. */
-    ap_txquery(r,
-                   "WITH a AS (DELETE FROM integrated_accounts WHERE id = $1 AND workspace_id = $2 RETURNING id)"
-                   " SELECT 'acct', id::text FROM a"
-                   " UNION ALL SELECT 'srv', token_hash FROM mcp_servers"
-                   "  WHERE account_id = $1 AND workspace_id = $2 AND EXISTS (SELECT 1 FROM a)"
-                   " UNION ALL SELECT 'srv', prev_token_hash FROM mcp_servers"
-                   "  WHERE account_id = $1 AND workspace_id = $2 AND prev_token_hash IS NOT NULL"
-                   "  AND EXISTS (SELECT 1 FROM a)",
-                   2, p, on_acct_deleted);
+    ap_txquery(r, "SELECT id FROM integrated_accounts WHERE id = $1 AND workspace_id = $2 FOR UPDATE", 2, p,
+               on_acct_delete_locked);
 }
 
 static void acct_delete(ap_req_t *r)

@@ -147,10 +147,12 @@ static void on_srv_inserted(PGresult *res, const char *err, void *ud)
     ap_req_t *r = ud;
     if (!ap_res_ok(res) || PQntuples(res) != 1) {
         unpublish_new(r);
-        if (!ap_res_ok(res))
-            ap_fail_db(r, res, err, "token collision; try again");
-        else
+        /* No row, or the account was deleted while we inserted (23503). */
+        const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+        if (ap_res_ok(res) || (state && strcmp(state, "23503") == 0))
             ap_fail(r, 404, "no integrated account with this id", NULL);
+        else
+            ap_fail_db(r, res, err, "token collision; try again");
         return;
     }
     json_t *out = ap_res_json(res, 0, 0);

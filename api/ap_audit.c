@@ -1,0 +1,512 @@
+/* ap_audit: drains the tool-call audit stream into PostgreSQL, and serves
+ * GET /integrated-account/:id/mcp/:mcp_id/calls.
+ *
+ * Workers never write PostgreSQL: each tool call is one XADD to the Redis
+ * stream <prefix>audit (fields in docs/architecture.md). Every API process
+ * reads it through the consumer group "jsmcp-api" as consumer
+ * JSMCP_AUDIT_CONSUMER (default: the host name), inserts a batch in one
+ * statement (ON CONFLICT (stream_id) DO NOTHING, so a redelivered entry is
+ * harmless), and only then XACKs and XDELs it. A restart of either side
+ * loses nothing: unacknowledged entries are read again (first our own
+ * pending ones, and every 30 s XAUTOCLAIM takes over those of a consumer
+ * that went away). One pass is in flight at a time; its context is
+ * drain_t, freed in drain_end(). */
+#include "ap_audit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ap_input.h"
+#include "secret.h"
+#include "buf.h"
+#include "cfg.h"
+#include "log.h"
+
+#define AUDIT_GROUP "jsmcp-api"
+#define AUDIT_BATCH "500"
+#define AUDIT_CLAIM_IDLE_MS "30000"
+#define AUDIT_CLAIM_EVERY_MS 30000
+#define AUDIT_RETENTION_EVERY_MS 60000
+
+typedef struct audit_s {
+    ap_app_t *app;
+    uv_timer_t timer;
+    char consumer[128];
+    char key[256];
+    uint64_t interval_ms;
+    long retention_days;
+    uint64_t last_claim_ms, last_retention_ms;
+    int running;
+    int group_ready;
+    int own_pending_done;  /* our pending entries were read once after start */
+    int closing;
+    void (*done)(void *arg);
+    void *done_arg;
+} audit_t;
+
+static audit_t au;
+
+enum drain_src { SRC_OWN_PENDING, SRC_NEW, SRC_CLAIM };
+
+typedef struct drain_s {
+    enum drain_src src;
+    char **ids;        /* stream ids of the batch */
+    size_t nids;
+    size_t full;       /* the batch was full: read again at once */
+    char *records;     /* JSON array for the INSERT */
+} drain_t;
+
+static void drain_start(void);
+
+static void maybe_stopped(void)
+{
+    if (!au.closing || au.running || !au.done)
+        return;
+    void (*d)(void *) = au.done;
+    au.done = NULL;
+    d(au.done_arg);
+}
+
+static void drain_end(drain_t *d, int again)
+{
+    for (size_t i = 0; i < d->nids; i++)
+        free(d->ids[i]);
+    free(d->ids);
+    free(d->records);
+    free(d);
+    au.running = 0;
+    if (au.closing) {
+        maybe_stopped();
+        return;
+    }
+    if (again)
+        drain_start();
+}
+
+static int au_send(rcli_cb cb, void *ud, int argc, const char **argv)
+{
+    size_t len[520];
+    for (int i = 0; i < argc; i++)
+        len[i] = strlen(argv[i]);
+    return rcli_command_argv(au.app->redis, cb, ud, argc, argv, len);
+}
+
+/* ---- after the INSERT: acknowledge and delete the entries ---- */
+
+static void on_deleted(redisReply *reply, const char *err, void *ud)
+{
+    drain_t *d = ud;
+    (void)reply;
+    (void)err;
+    drain_end(d, d->full);
+}
+
+static void on_acked(redisReply *reply, const char *err, void *ud)
+{
+    drain_t *d = ud;
+    if (!reply || reply->type == REDIS_REPLY_ERROR) {
+        drain_end(d, 0); /* the entries stay pending and are read again */
+        return;
+    }
+    const char **argv = mem_alloc((d->nids + 2) * sizeof *argv);
+    argv[0] = "XDEL";
+    argv[1] = au.key;
+    for (size_t i = 0; i < d->nids; i++)
+        argv[i + 2] = d->ids[i];
+    int rc = au_send(on_deleted, d, (int)d->nids + 2, argv);
+    free(argv);
+    if (rc != 0)
+        drain_end(d, 0);
+}
+
+static void ack(drain_t *d)
+{
+    const char **argv = mem_alloc((d->nids + 3) * sizeof *argv);
+    argv[0] = "XACK";
+    argv[1] = au.key;
+    argv[2] = AUDIT_GROUP;
+    for (size_t i = 0; i < d->nids; i++)
+        argv[i + 3] = d->ids[i];
+    int rc = au_send(on_acked, d, (int)d->nids + 3, argv);
+    free(argv);
+    if (rc != 0)
+        drain_end(d, 0);
+}
+
+static void on_inserted(PGresult *res, const char *err, void *ud)
+{
+    drain_t *d = ud;
+    if (!ap_res_ok(res)) {
+        metrics_inc(au.app->metrics, "jsmcp_api_audit_errors_total", "stage=\"insert\"", 1);
+        LOG_WARN("audit", "insert failed; entries stay in the stream", "err",
+                 err ? err : PQresultErrorMessage(res), NULL);
+        drain_end(d, 0);
+        return;
+    }
+    metrics_inc(au.app->metrics, "jsmcp_api_audit_drained_total", "", (double)atol(PQcmdTuples(res)));
+    ack(d);
+}
+
+/* ---- one batch of entries -> one INSERT ---- */
+
+/* Fields a worker writes, and the type each is checked against. */
+static const struct {
+    const char *name;
+    char type; /* u uuid, i integer, n number, s string */
+    int required;
+} FIELDS[] = {
+    {"ts_ms", 'i', 1},           {"workspace_id", 'u', 1},        {"account_id", 'u', 1},
+    {"server_id", 'u', 1},       {"tool", 's', 1},                {"args_sha256", 's', 0},
+    {"upstream_status", 'i', 0}, {"latency_ms", 'n', 0},          {"ratelimit_limit", 'i', 0},
+    {"ratelimit_remaining", 'i', 0}, {"ratelimit_reset_s", 'i', 0}, {"upstream_request_id", 's', 0},
+    {"error_class", 's', 0},     {"request_id", 's', 0},
+};
+
+static int valid_value(char type, const char *v)
+{
+    char *end;
+    switch (type) {
+    case 'u': return ap_is_uuid(v);
+    case 'i': (void)strtoll(v, &end, 10); return *v && !*end && strlen(v) < 19;
+    case 'n': (void)strtod(v, &end); return *v && !*end;
+    default: return strlen(v) <= 512;
+    }
+}
+
+/* One stream entry -> a JSON object, or NULL when it is malformed. */
+static json_t *entry_record(const redisReply *e)
+{
+    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING ||
+        e->element[1]->type != REDIS_REPLY_ARRAY)
+        return NULL;
+    const redisReply *kv = e->element[1];
+    json_t *o = json_pack("{ss}", "stream_id", e->element[0]->str);
+    for (size_t i = 0; i + 1 < kv->elements; i += 2) {
+        const redisReply *k = kv->element[i], *v = kv->element[i + 1];
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+            continue;
+        for (size_t f = 0; f < sizeof FIELDS / sizeof *FIELDS; f++)
+            if (strcmp(k->str, FIELDS[f].name) == 0 && v->len > 0 && valid_value(FIELDS[f].type, v->str))
+                json_object_set_new(o, k->str, json_string(v->str));
+    }
+    for (size_t f = 0; f < sizeof FIELDS / sizeof *FIELDS; f++)
+        if (FIELDS[f].required && !json_object_get(o, FIELDS[f].name)) {
+            json_decref(o);
+            return NULL;
+        }
+    return o;
+}
+
+static void insert_batch(drain_t *d, const redisReply *entries)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < entries->elements; i++) {
+        const redisReply *e = entries->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 1 || e->element[0]->type != REDIS_REPLY_STRING)
+            continue;
+        d->ids = mem_realloc(d->ids, (d->nids + 1) * sizeof *d->ids);
+        d->ids[d->nids++] = mem_strdup(e->element[0]->str);
+        json_t *rec = entry_record(e);
+        if (rec) {
+            json_array_append_new(arr, rec);
+        } else {
+            /* Deleted (nil fields) or malformed: acknowledged and dropped. */
+            metrics_inc(au.app->metrics, "jsmcp_api_audit_invalid_total", "", 1);
+            LOG_WARN("audit", "malformed audit entry dropped", "stream_id", e->element[0]->str, NULL);
+        }
+    }
+    if (d->nids == 0) {
+        json_decref(arr);
+        drain_end(d, 0);
+        return;
+    }
+    d->records = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    const char *p[1] = {d->records};
+    if (pgpool_query(au.app->db,
+                     "INSERT INTO tool_calls (stream_id, ts, workspace_id, account_id, server_id, tool, args_sha256,"
+                     " upstream_status, latency_ms, ratelimit_limit, ratelimit_remaining, ratelimit_reset_s,"
+                     " upstream_request_id, error_class, request_id)"
+                     " SELECT stream_id, to_timestamp(ts_ms / 1000.0), workspace_id, account_id, server_id, tool,"
+                     " args_sha256, upstream_status, latency_ms, ratelimit_limit, ratelimit_remaining,"
+                     " ratelimit_reset_s, upstream_request_id, error_class, request_id"
+                     " FROM json_to_recordset($1::json) AS x(stream_id text, ts_ms bigint, workspace_id uuid,"
+                     " account_id uuid, server_id uuid, tool text, args_sha256 text, upstream_status int,"
+                     " latency_ms double precision, ratelimit_limit int, ratelimit_remaining int,"
+                     " ratelimit_reset_s int, upstream_request_id text, error_class text, request_id text)"
+                     " ON CONFLICT (stream_id) DO NOTHING",
+                     1, p, on_inserted, d) != 0)
+        drain_end(d, 0);
+}
+
+/* XREADGROUP: [[key, [entry...]]] or nil; XAUTOCLAIM: [next, [entry...], [deleted...]]. */
+static void on_read(redisReply *reply, const char *err, void *ud)
+{
+    drain_t *d = ud;
+    (void)err;
+    if (!reply) {
+        drain_end(d, 0);
+        return;
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+        if (strncmp(reply->str, "NOGROUP", 7) == 0)
+            au.group_ready = 0; /* the stream was flushed: create the group again */
+        else
+            LOG_WARN("audit", "stream read failed", "err", reply->str, NULL);
+        drain_end(d, 0);
+        return;
+    }
+    const redisReply *entries = NULL;
+    if (d->src == SRC_CLAIM) {
+        if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2)
+            entries = reply->element[1];
+    } else if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 &&
+               reply->element[0]->type == REDIS_REPLY_ARRAY && reply->element[0]->elements == 2) {
+        entries = reply->element[0]->element[1];
+    }
+    if (!entries || entries->type != REDIS_REPLY_ARRAY || entries->elements == 0) {
+        if (d->src == SRC_OWN_PENDING)
+            au.own_pending_done = 1;
+        drain_end(d, d->src != SRC_NEW); /* then read new entries */
+        return;
+    }
+    d->full = entries->elements >= (size_t)atoi(AUDIT_BATCH);
+    if (d->src == SRC_OWN_PENDING)
+        d->full = 1; /* keep reading our pending entries until none are left */
+    insert_batch(d, entries);
+}
+
+static void on_group(redisReply *reply, const char *err, void *ud)
+{
+    drain_t *d = ud;
+    (void)err;
+    if (reply && (reply->type == REDIS_REPLY_STATUS ||
+                  (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "BUSYGROUP", 9) == 0))) {
+        au.group_ready = 1;
+        drain_end(d, 1);
+        return;
+    }
+    drain_end(d, 0);
+}
+
+static void drain_start(void)
+{
+    if (au.running || au.closing || !rcli_ready(au.app->redis) || !pgpool_ready(au.app->db))
+        return;
+    drain_t *d = mem_calloc(1, sizeof *d);
+    au.running = 1;
+    int rc;
+    if (!au.group_ready) {
+        /* From 0: entries written before the group existed are drained too. */
+        const char *argv[6] = {"XGROUP", "CREATE", au.key, AUDIT_GROUP, "0", "MKSTREAM"};
+        rc = au_send(on_group, d, 6, argv);
+    } else if (!au.own_pending_done) {
+        d->src = SRC_OWN_PENDING;
+        const char *argv[9] = {"XREADGROUP", "GROUP", AUDIT_GROUP, au.consumer, "COUNT", AUDIT_BATCH,
+                               "STREAMS", au.key, "0"};
+        rc = au_send(on_read, d, 9, argv);
+    } else if (uv_now(au.app->loop) - au.last_claim_ms >= AUDIT_CLAIM_EVERY_MS) {
+        au.last_claim_ms = uv_now(au.app->loop);
+        d->src = SRC_CLAIM;
+        const char *argv[8] = {"XAUTOCLAIM", au.key, AUDIT_GROUP, au.consumer, AUDIT_CLAIM_IDLE_MS, "0-0",
+                               "COUNT", AUDIT_BATCH};
+        rc = au_send(on_read, d, 8, argv);
+    } else {
+        d->src = SRC_NEW;
+        const char *argv[9] = {"XREADGROUP", "GROUP", AUDIT_GROUP, au.consumer, "COUNT", AUDIT_BATCH,
+                               "STREAMS", au.key, ">"};
+        rc = au_send(on_read, d, 9, argv);
+    }
+    if (rc != 0)
+        drain_end(d, 0);
+}
+
+/* ---- retention and lag ---- */
+
+static void on_retention(PGresult *res, const char *err, void *ud)
+{
+    (void)ud;
+    if (ap_res_ok(res) && atol(PQcmdTuples(res)) > 0)
+        LOG_INFO("audit", "old tool-call records deleted", "rows", PQcmdTuples(res), NULL);
+    else if (!ap_res_ok(res))
+        LOG_WARN("audit", "retention delete failed", "err", err ? err : PQresultErrorMessage(res), NULL);
+}
+
+static void on_xlen(redisReply *reply, const char *err, void *ud)
+{
+    (void)err;
+    (void)ud;
+    if (reply && reply->type == REDIS_REPLY_INTEGER)
+        metrics_set(au.app->metrics, "jsmcp_api_audit_stream_length", "", (double)reply->integer);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    (void)t;
+    uint64_t now = uv_now(au.app->loop);
+    if (rcli_ready(au.app->redis)) {
+        const char *argv[2] = {"XLEN", au.key};
+        au_send(on_xlen, NULL, 2, argv);
+    }
+    if (now - au.last_retention_ms >= AUDIT_RETENTION_EVERY_MS && pgpool_ready(au.app->db)) {
+        char days[24];
+        au.last_retention_ms = now;
+        snprintf(days, sizeof days, "%ld", au.retention_days);
+        const char *p[1] = {days};
+        pgpool_query(au.app->db,
+                     "DELETE FROM tool_calls WHERE id IN (SELECT id FROM tool_calls"
+                     " WHERE ts < now() - $1::int * interval '1 day' LIMIT 10000)",
+                     1, p, on_retention, NULL);
+    }
+    drain_start();
+}
+
+int ap_audit_start(ap_app_t *app)
+{
+    cfg_err_t ce = {0};
+    char host[64] = "api";
+    memset(&au, 0, sizeof au);
+    au.app = app;
+    au.interval_ms = cfg_ms("JSMCP_AUDIT_DRAIN_MS", 200, 10, 60000, &ce);
+    au.retention_days = cfg_int("JSMCP_AUDIT_RETENTION_DAYS", 90, 1, 36500, &ce);
+    if (ce.n) {
+        fprintf(stderr, "jsmcp-api: configuration: %s\n", ce.msg);
+        return -1;
+    }
+    gethostname(host, sizeof host - 1);
+    snprintf(au.consumer, sizeof au.consumer, "%s", cfg_str("JSMCP_AUDIT_CONSUMER", host));
+    rcli_key(app->redis, au.key, sizeof au.key, "audit");
+    au.last_claim_ms = uv_now(app->loop);
+    metrics_describe(app->metrics, "jsmcp_api_audit_drained_total", "counter", "Tool-call records written to PostgreSQL");
+    metrics_describe(app->metrics, "jsmcp_api_audit_stream_length", "gauge", "Audit entries not yet drained (stream lag)");
+    metrics_describe(app->metrics, "jsmcp_api_audit_invalid_total", "counter", "Malformed audit entries dropped");
+    uv_timer_init(app->loop, &au.timer);
+    uv_timer_start(&au.timer, on_tick, au.interval_ms, au.interval_ms);
+    return 0;
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    (void)h;
+    maybe_stopped();
+}
+
+void ap_audit_stop(void (*done)(void *arg), void *arg)
+{
+    au.closing = 1;
+    au.done = done;
+    au.done_arg = arg;
+    uv_timer_stop(&au.timer);
+    uv_close((uv_handle_t *)&au.timer, on_timer_closed);
+}
+
+/* ---- GET /integrated-account/:id/mcp/:mcp_id/calls ---- */
+
+#define CALL_JSON                                                                                          \
+    "json_build_object('id', c.id, 'ts', to_char(c.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')," \
+    " 'tool', c.tool, 'args_sha256', c.args_sha256, 'upstream_status', c.upstream_status,"                 \
+    " 'latency_ms', c.latency_ms, 'ratelimit', CASE WHEN c.ratelimit_limit IS NULL AND"                    \
+    " c.ratelimit_remaining IS NULL THEN NULL ELSE json_build_object('limit', c.ratelimit_limit,"          \
+    " 'remaining', c.ratelimit_remaining, 'reset_s', c.ratelimit_reset_s) END,"                            \
+    " 'upstream_request_id', c.upstream_request_id, 'error_class', c.error_class,"                        \
+    " 'request_id', c.request_id)::text"
+
+/* Cursors over the descending row id: base64url of "c<id>". */
+static void calls_cursor(const char *id, char *out, size_t outsz)
+{
+    char raw[32];
+    int n = snprintf(raw, sizeof raw, "c%s", id);
+    if (secret_b64url_encode(raw, (size_t)n, out, outsz) < 0)
+        out[0] = 0;
+}
+
+static int calls_cursor_decode(const char *cur, char *id, size_t idsz)
+{
+    char raw[33];
+    size_t n = 0;
+    if (strlen(cur) > 40 || secret_b64_decode_any(cur, raw, sizeof raw - 1, &n) != 0 || n < 2 || n > 19)
+        return -1;
+    raw[n] = 0;
+    if (raw[0] != 'c' || strspn(raw + 1, "0123456789") != n - 1)
+        return -1;
+    snprintf(id, idsz, "%s", raw + 1);
+    return 0;
+}
+
+static void on_calls(PGresult *res, const char *err, void *ud)
+{
+    ap_req_t *r = ud;
+    if (!ap_res_ok(res)) {
+        ap_fail_db(r, res, err, NULL);
+        return;
+    }
+    int rows = PQntuples(res);
+    /* Row 0 may be only the marker that the account is the caller's. */
+    if (rows == 0 || strcmp(PQgetvalue(res, 0, 2), "t") != 0) {
+        ap_fail(r, 404, "no integrated account with this id", NULL);
+        return;
+    }
+    long limit = *(long *)r->ext;
+    json_t *list = json_array();
+    long shown = 0;
+    for (int i = 0; i < rows && shown < limit; i++) {
+        if (PQgetisnull(res, i, 0))
+            continue;
+        json_t *o = ap_res_json(res, i, 0);
+        if (o)
+            json_array_append_new(list, o);
+        shown++;
+    }
+    json_t *out = json_pack("{so}", "result", list);
+    if (rows > limit) {
+        char cur[64];
+        calls_cursor(PQgetvalue(res, (int)limit - 1, 1), cur, sizeof cur);
+        json_object_set_new(out, "next_cursor", json_string(cur));
+    } else {
+        json_object_set_new(out, "next_cursor", json_null());
+    }
+    ap_ok(r, 200, out);
+}
+
+static void calls_list(ap_req_t *r)
+{
+    char v[256], before[32] = "", limit1[16];
+    long *limit = mem_alloc(sizeof *limit);
+    r->ext = limit;
+    r->ext_free = free;
+    *limit = 50;
+    if (!ap_is_uuid(ap_param(r, "id")) || !ap_is_uuid(ap_param(r, "mcp_id"))) {
+        ap_fail(r, 404, "no MCP server with this id for this account", NULL);
+        return;
+    }
+    int n = httpd_query_param(r->req, "limit", v, sizeof v);
+    if (n != -1) {
+        char *end = v;
+        *limit = n > 0 ? strtol(v, &end, 10) : 0;
+        if (n <= 0 || *end || *limit < 1 || *limit > 200) {
+            ap_fail(r, 400, "limit must be a whole number from 1 to 200", "limit");
+            return;
+        }
+    }
+    n = httpd_query_param(r->req, "next_cursor", v, sizeof v);
+    if (n != -1 && (n <= 0 || calls_cursor_decode(v, before, sizeof before) != 0)) {
+        ap_fail(r, 400, "next_cursor is not a cursor this API returned", "next_cursor");
+        return;
+    }
+    snprintf(limit1, sizeof limit1, "%ld", *limit + 1);
+    const char *p[5] = {ap_param(r, "id"), r->ws_id, ap_param(r, "mcp_id"), before[0] ? before : NULL, limit1};
+    ap_query(r,
+             "WITH acct AS (SELECT EXISTS (SELECT 1 FROM integrated_accounts WHERE id = $1 AND workspace_id = $2) AS ok),"
+             " page AS (SELECT " CALL_JSON " AS j, c.id::text AS i FROM tool_calls c"
+             "  WHERE c.workspace_id = $2 AND c.account_id = $1 AND c.server_id = $3"
+             "  AND ($4::bigint IS NULL OR c.id < $4::bigint) ORDER BY c.id DESC LIMIT $5)"
+             " SELECT page.j, page.i, acct.ok FROM acct LEFT JOIN page ON true",
+             5, p, on_calls);
+}
+
+const ap_route_t ap_audit_routes[] = {
+    {"GET", "/integrated-account/:id/mcp/:mcp_id/calls", AP_ROLE_WORKSPACE, calls_list, "server_calls"},
+    {NULL, NULL, AP_ROLE_NONE, NULL, NULL},
+};
