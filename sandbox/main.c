@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "sb_pack.h"
 #include "httpd.h"
 #include "log.h"
 #include "resp.h"
@@ -204,7 +205,7 @@ static void not_found(httpd_req_t *req, const router_params_t *p, void *ud)
     else if (strncmp(path, "/__sandbox", 10) == 0)
         resp_problem(req, 404, "no such control endpoint", NULL);
     else
-        resp_json(req, 404, json_pack("{s:[s], s:{}}", "errorMessages", "null for uri: the requested resource was not found", "errors"));
+        resp_json(req, 404, sb_pack("{s:[s], s:{}}", "errorMessages", "null for uri: the requested resource was not found", "errors"));
 }
 
 static void closed_cb(void *arg)
@@ -241,7 +242,7 @@ int main(int argc, char **argv)
     sb->limits = sb_limits_new(sb->cfg.rate_enabled, sb->cfg.rate_scale, sb->cfg.issue_writes_2s,
                                sb->cfg.issue_writes_30s, sb->cfg.quota_points);
     sb->faults = sb_faults_new(sb->cfg.seed);
-    json_t *fj = json_pack("{s:I, s:I, s:f, s:i, s:f, s:f, s:I, s:f}", "latencyMs", (json_int_t)sb->cfg.latency_ms,
+    json_t *fj = sb_pack("{s:I, s:I, s:f, s:i, s:f, s:f, s:I, s:f}", "latencyMs", (json_int_t)sb->cfg.latency_ms,
                            "jitterMs", (json_int_t)sb->cfg.jitter_ms, "errorRate", sb->cfg.error_rate, "errorStatus",
                            sb->cfg.error_status, "resetRate", sb->cfg.reset_rate, "stallRate", sb->cfg.stall_rate,
                            "stallMs", (json_int_t)sb->cfg.stall_ms, "rate429", sb->cfg.r429_rate);

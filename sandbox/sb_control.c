@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "sb_pack.h"
 #include "ju.h"
 #include "resp.h"
 #include "sb.h"
@@ -42,11 +43,11 @@ static void h_state(sb_call_t *c)
         json_t *queues = json_array();
         for (int q = 0; q < d->nqueues; q++)
             if (d->queues[q].project == p)
-                json_array_append_new(queues, json_pack("{s:i, s:s}", "id", d->queues[q].id, "name", d->queues[q].name));
+                json_array_append_new(queues, sb_pack("{s:i, s:s}", "id", d->queues[q].id, "name", d->queues[q].name));
         int n = 0;
         for (int i = 0; i < d->nissues; i++)
             n += d->issues[i]->project == p;
-        json_array_append_new(desks, json_pack("{s:i, s:i, s:s, s:s, s:i, s:o}", "id", d->projects[p].desk_id,
+        json_array_append_new(desks, sb_pack("{s:i, s:i, s:s, s:s, s:i, s:o}", "id", d->projects[p].desk_id,
                                                "projectId", d->projects[p].id, "projectKey", d->projects[p].key,
                                                "projectName", d->projects[p].name, "issues", n, "queues", queues));
     }
@@ -54,10 +55,10 @@ static void h_state(sb_call_t *c)
     tu_format_iso(sb_now(c->sb), 1, now, sizeof now);
     tu_format_iso(d->anchor_ms, 0, anchor, sizeof anchor);
     const sb_user_t *me = &d->users[d->caller];
-    json_t *cf = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i}", "requestType", d->cf.request_type, "slaTimeToFirstResponse",
+    json_t *cf = sb_pack("{s:i, s:i, s:i, s:i, s:i, s:i}", "requestType", d->cf.request_type, "slaTimeToFirstResponse",
                            d->cf.sla_first_response, "slaTimeToResolution", d->cf.sla_resolution, "organizations",
                            d->cf.organizations, "requestParticipants", d->cf.participants, "approvals", d->cf.approvals);
-    sb_json(c, 200, json_pack("{s:I, s:s, s:s, s:s, s:s, s:{s:s, s:s}, s:o, s:o, s:i, s:i, s:s, s:s}", "seed",
+    sb_json(c, 200, sb_pack("{s:I, s:s, s:s, s:s, s:s, s:{s:s, s:s}, s:o, s:o, s:i, s:i, s:s, s:s}", "seed",
                               (json_int_t)c->sb->cfg.seed, "cloudId", c->sb->cfg.cloud_id, "siteName",
                               c->sb->cfg.site_name, "oauthClientId", c->sb->cfg.oauth_client_id, "email",
                               c->sb->cfg.email, "caller", "accountId", me->account_id, "displayName",
@@ -110,7 +111,7 @@ static void h_limits_set(sb_call_t *c)
 static void h_counters(sb_call_t *c)
 {
     sb_t *sb = c->sb;
-    sb_json(c, 200, json_pack("{s:I, s:I, s:I, s:{s:I, s:I, s:I}, s:o}", "requests", (json_int_t)sb->nrequests,
+    sb_json(c, 200, sb_pack("{s:I, s:I, s:I, s:{s:I, s:I, s:I}, s:o}", "requests", (json_int_t)sb->nrequests,
                               "rateLimited", (json_int_t)sb->n429, "authFailures", (json_int_t)sb->nauth_fail,
                               "tokenRequests", "total", (json_int_t)sb->ntoken_requests, "authorization_code",
                               (json_int_t)sb->ntoken_by_grant[0], "refresh_token", (json_int_t)sb->ntoken_by_grant[1],
@@ -144,14 +145,14 @@ static void h_requests_clear(sb_call_t *c)
 static void h_reset(sb_call_t *c)
 {
     sb_reset_data(c->sb);
-    sb_json(c, 200, json_pack("{s:i}", "issues", c->sb->data->nissues));
+    sb_json(c, 200, sb_pack("{s:i}", "issues", c->sb->data->nissues));
 }
 
 static void h_clock(sb_call_t *c)
 {
     char now[40];
     tu_format_iso(sb_now(c->sb), 1, now, sizeof now);
-    sb_json(c, 200, json_pack("{s:s, s:I, s:I}", "now", now, "epochMillis", (json_int_t)sb_now(c->sb), "offsetMs",
+    sb_json(c, 200, sb_pack("{s:s, s:I, s:I}", "now", now, "epochMillis", (json_int_t)sb_now(c->sb), "offsetMs",
                               (json_int_t)c->sb->clock_offset_ms));
 }
 

@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "buf.h"
+#include "sb_pack.h"
 
 #define MIN_MS (60LL * 1000)
 #define HOUR_MS (60 * MIN_MS)
@@ -250,7 +251,7 @@ char *sb_adf_text(const json_t *doc)
 
 static json_t *adf_text_node(const char *s, size_t n)
 {
-    return json_pack("{s:s, s:s%}", "type", "text", "text", s, n);
+    return sb_pack("{s:s, s:s%}", "type", "text", "text", s, n);
 }
 
 /* A block of lines: a list when every line starts with "- " or "N. ",
@@ -275,16 +276,16 @@ static json_t *adf_block(const char *s, size_t n)
     json_t *block;
     if (lines > 0 && (bullet || ordered)) {
         json_t *items = json_array();
-        block = json_pack("{s:s, s:o}", "type", bullet ? "bulletList" : "orderedList", "content", items);
+        block = sb_pack("{s:s, s:o}", "type", bullet ? "bulletList" : "orderedList", "content", items);
         if (ordered)
-            json_object_set_new(block, "attrs", json_pack("{s:i}", "order", 1));
+            json_object_set_new(block, "attrs", sb_pack("{s:i}", "order", 1));
         for (p = s; p < end;) {
             const char *nl = memchr(p, '\n', (size_t)(end - p));
             const char *le = nl ? nl : end;
             const char *t = bullet ? p + 2 : strstr(p, ". ") + 2;
-            json_t *para = json_pack("{s:s, s:[o]}", "type", "paragraph", "content",
+            json_t *para = sb_pack("{s:s, s:[o]}", "type", "paragraph", "content",
                                      adf_text_node(t, (size_t)(le - t)));
-            json_array_append_new(items, json_pack("{s:s, s:[o]}", "type", "listItem", "content", para));
+            json_array_append_new(items, sb_pack("{s:s, s:[o]}", "type", "listItem", "content", para));
             p = nl ? nl + 1 : end;
         }
         return block;
@@ -296,10 +297,10 @@ static json_t *adf_block(const char *s, size_t n)
         if (le > p)
             json_array_append_new(content, adf_text_node(p, (size_t)(le - p)));
         if (nl && nl + 1 < end)
-            json_array_append_new(content, json_pack("{s:s}", "type", "hardBreak"));
+            json_array_append_new(content, sb_pack("{s:s}", "type", "hardBreak"));
         p = nl ? nl + 1 : end;
     }
-    return json_pack("{s:s, s:o}", "type", "paragraph", "content", content);
+    return sb_pack("{s:s, s:o}", "type", "paragraph", "content", content);
 }
 
 json_t *sb_adf_from_text(const char *text)
@@ -315,7 +316,7 @@ json_t *sb_adf_from_text(const char *text)
         while (*p == '\n')
             p++;
     }
-    return json_pack("{s:s, s:i, s:o}", "type", "doc", "version", 1, "content", content);
+    return sb_pack("{s:s, s:i, s:o}", "type", "doc", "version", 1, "content", content);
 }
 
 /* ---- lookups ---- */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "sb_pack.h"
 #include "tu.h"
 
 struct sb_faults_s {
@@ -179,7 +180,7 @@ int sb_faults_set(sb_faults_t *f, const json_t *v, char *err, size_t errsz)
 
 json_t *sb_faults_json(const sb_faults_t *f)
 {
-    return json_pack("{s:I, s:I, s:f, s:i, s:f, s:f, s:I, s:f, s:i, s:s, s:I}", "latencyMs", (json_int_t)f->latency_ms,
+    return sb_pack("{s:I, s:I, s:f, s:i, s:f, s:f, s:I, s:f, s:i, s:s, s:I}", "latencyMs", (json_int_t)f->latency_ms,
                      "jitterMs", (json_int_t)f->jitter_ms, "errorRate", f->error_rate, "errorStatus", f->error_status,
                      "resetRate", f->reset_rate, "stallRate", f->stall_rate, "stallMs", (json_int_t)f->stall_ms,
                      "rate429", f->rate429, "retryAfter429", f->retry_after_429, "pathPrefix", f->path_prefix,
@@ -248,12 +249,12 @@ json_t *sb_reqlog_json(const sb_reqlog_t *l, uint64_t since, size_t limit)
         const reqlog_entry_t *e = &l->ring[s % SB_REQLOG_MAX];
         char ts[40];
         tu_format_iso(e->ts, 1, ts, sizeof ts);
-        json_array_append_new(arr, json_pack("{s:I, s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:I}", "seq", (json_int_t)e->seq,
+        json_array_append_new(arr, sb_pack("{s:I, s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:I}", "seq", (json_int_t)e->seq,
                                              "ts", ts, "method", e->method, "path", e->path, "query", e->query,
                                              "status", e->status, "auth", e->auth, "requestId", e->request_id,
                                              "durationUs", (json_int_t)e->duration_us));
     }
-    return json_pack("{s:o, s:I}", "entries", arr, "lastSeq", (json_int_t)(l->next_seq - 1));
+    return sb_pack("{s:o, s:I}", "entries", arr, "lastSeq", (json_int_t)(l->next_seq - 1));
 }
 
 void sb_reqlog_clear(sb_reqlog_t *l)

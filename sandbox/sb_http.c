@@ -11,6 +11,7 @@
 #include <sodium.h>
 
 #include "buf.h"
+#include "sb_pack.h"
 #include "ju.h"
 #include "log.h"
 #include "resp.h"
@@ -159,23 +160,23 @@ void sb_no_content(sb_call_t *c)
 
 void sb_err_platform(sb_call_t *c, int status, const char *msg)
 {
-    resp_json(c->req, status, json_pack("{s:[s], s:{}}", "errorMessages", msg, "errors"));
+    resp_json(c->req, status, sb_pack("{s:[s], s:{}}", "errorMessages", msg, "errors"));
 }
 
 void sb_err_platform_field(sb_call_t *c, int status, const char *field, const char *msg)
 {
-    resp_json(c->req, status, json_pack("{s:[], s:{s:s}}", "errorMessages", "errors", field, msg));
+    resp_json(c->req, status, sb_pack("{s:[], s:{s:s}}", "errorMessages", "errors", field, msg));
 }
 
 void sb_err_jsm(sb_call_t *c, int status, const char *msg, const char *key)
 {
     resp_json(c->req, status,
-              json_pack("{s:s, s:{s:s, s:[]}}", "errorMessage", msg, "i18nErrorMessage", "i18nKey", key, "parameters"));
+              sb_pack("{s:s, s:{s:s, s:[]}}", "errorMessage", msg, "i18nErrorMessage", "i18nKey", key, "parameters"));
 }
 
 void sb_err_gateway(httpd_req_t *req, int status, const char *msg)
 {
-    resp_json(req, status, json_pack("{s:i, s:s}", "code", status, "message", msg));
+    resp_json(req, status, sb_pack("{s:i, s:s}", "code", status, "message", msg));
 }
 
 void sb_err_issue_missing(sb_call_t *c)
@@ -207,7 +208,7 @@ void sb_respond_429(httpd_req_t *req, int limit, int retry_after_s, const char *
     else
         snprintf(v, sizeof v, "\"%s\";q=%d;w=%d", reason, limit, strstr(reason, "issue") ? 2 : 1);
     httpd_resp_header(req, "RateLimit-Policy", v);
-    resp_json(req, 429, json_pack("{s:[s], s:{}, s:i}", "errorMessages",
+    resp_json(req, 429, sb_pack("{s:[s], s:{}, s:i}", "errorMessages",
                                   "The request has been rate-limited. Please try again later.", "errors", "status", 429));
 }
 
@@ -563,7 +564,7 @@ json_t *sb_date_dto(int64_t ms)
     sb_fmt_jira_time(ms, jira, sizeof jira);
     snprintf(friendly, sizeof friendly, "%02d/%s/%02d %d:%02d %s", d, MON[mo - 1], y % 100, h % 12 ? h % 12 : 12, mi,
              h < 12 ? "AM" : "PM");
-    return json_pack("{s:s, s:s, s:s, s:I}", "iso8601", iso, "jira", jira, "friendly", friendly, "epochMillis",
+    return sb_pack("{s:s, s:s, s:s, s:I}", "iso8601", iso, "jira", jira, "friendly", friendly, "epochMillis",
                      (json_int_t)ms);
 }
 
@@ -579,7 +580,7 @@ json_t *sb_duration_dto(int64_t ms)
         snprintf(f, sizeof f, "%s%lldh", sg, (long long)h);
     else
         snprintf(f, sizeof f, "%s%lldm", sg, (long long)m);
-    return json_pack("{s:I, s:s}", "millis", (json_int_t)ms, "friendly", f);
+    return sb_pack("{s:I, s:s}", "millis", (json_int_t)ms, "friendly", f);
 }
 
 json_t *sb_avatar_urls(const sb_call_t *c, int user)
@@ -587,7 +588,7 @@ json_t *sb_avatar_urls(const sb_call_t *c, int user)
     (void)c;
     (void)user;
     static const char *u = "https://avatar-management--avatars.us-west-2.prod.public.atl-paas.net/default-avatar.png";
-    return json_pack("{s:s, s:s, s:s, s:s}", "48x48", u, "24x24", u, "16x16", u, "32x32", u);
+    return sb_pack("{s:s, s:s, s:s, s:s}", "48x48", u, "24x24", u, "16x16", u, "32x32", u);
 }
 
 json_t *sb_user_json(const sb_call_t *c, int user)
@@ -597,7 +598,7 @@ json_t *sb_user_json(const sb_call_t *c, int user)
     const sb_user_t *u = &c->sb->data->users[user];
     char self[600];
     snprintf(self, sizeof self, "%s/rest/api/3/user?accountId=%s", c->base, u->account_id);
-    return json_pack("{s:s, s:s, s:s, s:o, s:s, s:b, s:s, s:s}", "self", self, "accountId", u->account_id,
+    return sb_pack("{s:s, s:s, s:s, s:o, s:s, s:b, s:s, s:s}", "self", self, "accountId", u->account_id,
                      "emailAddress", u->email, "avatarUrls", sb_avatar_urls(c, user), "displayName", u->display_name,
                      "active", u->active, "timeZone", u->time_zone, "accountType", u->customer ? "customer" : "atlassian");
 }
@@ -610,7 +611,7 @@ json_t *sb_user_dto(const sb_call_t *c, int user)
     char self[600], jira[600];
     snprintf(self, sizeof self, "%s/rest/api/3/user?accountId=%s", c->base, u->account_id);
     snprintf(jira, sizeof jira, "%s/rest/api/2/user?accountId=%s", c->base, u->account_id);
-    return json_pack("{s:s, s:s, s:s, s:b, s:s, s:{s:s, s:o, s:s}}", "accountId", u->account_id, "emailAddress",
+    return sb_pack("{s:s, s:s, s:s, s:b, s:s, s:{s:s, s:o, s:s}}", "accountId", u->account_id, "emailAddress",
                      u->email, "displayName", u->display_name, "active", u->active, "timeZone", u->time_zone,
                      "_links", "jiraRest", jira, "avatarUrls", sb_avatar_urls(c, user), "self", self);
 }
@@ -672,12 +673,12 @@ json_t *sb_jsm_page(const sb_call_t *c, json_t *values, long start, long limit, 
     int last = start + size >= total;
     char basel[600];
     snprintf(basel, sizeof basel, "%s/rest/servicedeskapi", c->base);
-    json_t *links = json_pack("{s:s, s:s, s:o}", "base", basel, "context", "", "self", page_link(c, start, limit));
+    json_t *links = sb_pack("{s:s, s:s, s:o}", "base", basel, "context", "", "self", page_link(c, start, limit));
     if (!last)
         json_object_set_new(links, "next", page_link(c, start + size, limit));
     if (start > 0)
         json_object_set_new(links, "prev", page_link(c, start - limit > 0 ? start - limit : 0, limit));
-    return json_pack("{s:[], s:i, s:i, s:i, s:b, s:o, s:o}", "_expands", "size", (int)size, "start", (int)start,
+    return sb_pack("{s:[], s:i, s:i, s:i, s:b, s:o, s:o}", "_expands", "size", (int)size, "start", (int)start,
                      "limit", (int)limit, "isLastPage", last, "_links", links, "values", values);
 }
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "sb_pack.h"
 
 struct sb_limits_s {
     int enabled;
@@ -180,6 +181,6 @@ int sb_limits_set(sb_limits_t *l, const json_t *v, char *err, size_t errsz)
 
 json_t *sb_limits_json(const sb_limits_t *l)
 {
-    return json_pack("{s:b, s:f, s:i, s:i, s:i, s:I}", "enabled", l->enabled, "scale", l->scale, "perIssue2s", l->w2,
+    return sb_pack("{s:b, s:f, s:i, s:i, s:i, s:I}", "enabled", l->enabled, "scale", l->scale, "perIssue2s", l->w2,
                      "perIssue30s", l->w30, "quotaPoints", l->quota, "quotaUsed", (json_int_t)l->quota_used);
 }

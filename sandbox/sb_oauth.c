@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include "buf.h"
+#include "sb_pack.h"
 #include "ju.h"
 #include "log.h"
 
@@ -106,14 +107,14 @@ int sb_oauth_check_bearer(sb_oauth_t *o, const char *token, int64_t now_ms, int 
 
 json_t *sb_oauth_stats(const sb_oauth_t *o)
 {
-    return json_pack("{s:I, s:I, s:I, s:I, s:I}", "codesIssued", (json_int_t)o->codes_issued, "accessTokensIssued",
+    return sb_pack("{s:I, s:I, s:I, s:I, s:I}", "codesIssued", (json_int_t)o->codes_issued, "accessTokensIssued",
                      (json_int_t)o->issued_access, "refreshTokensIssued", (json_int_t)o->issued_refresh,
                      "refreshGranted", (json_int_t)o->refresh_ok, "refreshDenied", (json_int_t)o->refresh_denied);
 }
 
 static void oauth_error(sb_call_t *c, int status, const char *error, const char *desc)
 {
-    sb_json(c, status, json_pack("{s:s, s:s}", "error", error, "error_description", desc));
+    sb_json(c, status, sb_pack("{s:s, s:s}", "error", error, "error_description", desc));
 }
 
 /* GET /authorize: consent is implied; redirect back with code and state. */
@@ -225,7 +226,7 @@ static void grant_tokens(sb_call_t *c, int user, const char *scope, int64_t gran
     a->expires = now + (int64_t)c->sb->cfg.access_ttl_s * 1000;
     snprintf(a->scope, sizeof a->scope, "%s", scope);
     o->issued_access++;
-    json_t *r = json_pack("{s:s, s:i, s:s, s:s}", "access_token", a->token, "expires_in", c->sb->cfg.access_ttl_s,
+    json_t *r = sb_pack("{s:s, s:i, s:s, s:s}", "access_token", a->token, "expires_in", c->sb->cfg.access_ttl_s,
                           "token_type", "Bearer", "scope", scope);
     if (strstr(scope, "offline_access")) {
         otok_t *rt = issue(o, K_REFRESH, now);
@@ -307,9 +308,9 @@ static void h_resources(sb_call_t *c)
     char url[600];
     const char *host = httpd_req_header(c->req, "Host");
     snprintf(url, sizeof url, "http://%s", host ? host : "127.0.0.1");
-    json_t *scopes = json_pack("[s,s,s,s,s,s]", "read:jira-work", "write:jira-work", "read:jira-user",
+    json_t *scopes = sb_pack("[s,s,s,s,s,s]", "read:jira-work", "write:jira-work", "read:jira-user",
                                "read:servicedesk-request", "write:servicedesk-request", "manage:servicedesk-customer");
-    sb_json(c, 200, json_pack("[{s:s, s:s, s:s, s:o, s:s}]", "id", c->sb->cfg.cloud_id, "name", c->sb->cfg.site_name,
+    sb_json(c, 200, sb_pack("[{s:s, s:s, s:s, s:o, s:s}]", "id", c->sb->cfg.cloud_id, "name", c->sb->cfg.site_name,
                               "url", url, "scopes", scopes, "avatarUrl",
                               "https://site-admin-avatar-cdn.prod.public.atl-paas.net/avatars/240/rocket.png"));
 }

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "buf.h"
+#include "sb_pack.h"
 #include "sb_jql.h"
 
 #define ICON "https://sandbox.atlassian.net/images/icons"
@@ -180,14 +181,14 @@ static json_t *status_category(const sb_call_t *c, int cat)
     const char *color = cat == SB_CAT_NEW ? "blue-gray" : cat == SB_CAT_DONE ? "green" : "yellow";
     const char *name = cat == SB_CAT_NEW ? "To Do" : cat == SB_CAT_DONE ? "Done" : "In Progress";
     snprintf(self, sizeof self, "%s/rest/api/3/statuscategory/%d", c->base, cat);
-    return json_pack("{s:s, s:i, s:s, s:s, s:s}", "self", self, "id", cat, "key", key, "colorName", color, "name", name);
+    return sb_pack("{s:s, s:i, s:s, s:s, s:s}", "self", self, "id", cat, "key", key, "colorName", color, "name", name);
 }
 
 json_t *sb_status_json(const sb_call_t *c, int st)
 {
     char self[600];
     snprintf(self, sizeof self, "%s/rest/api/3/status/%s", c->base, sb_statuses[st].id);
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "self", self, "description", "", "iconUrl",
+    return sb_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "self", self, "description", "", "iconUrl",
                      ICON "/statuses/generic.png", "name", sb_statuses[st].name, "id", sb_statuses[st].id,
                      "statusCategory", status_category(c, sb_statuses[st].cat));
 }
@@ -196,7 +197,7 @@ json_t *sb_issuetype_json(const sb_call_t *c, int it)
 {
     char self[600];
     snprintf(self, sizeof self, "%s/rest/api/3/issuetype/%s", c->base, sb_issuetypes[it].id);
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:i, s:i}", "self", self, "id", sb_issuetypes[it].id,
+    return sb_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:i, s:i}", "self", self, "id", sb_issuetypes[it].id,
                      "description", sb_issuetypes[it].desc, "iconUrl", ICON "/issuetypes/task.svg", "name",
                      sb_issuetypes[it].name, "subtask", 0, "avatarId", 10553 + it, "hierarchyLevel", 0);
 }
@@ -208,7 +209,7 @@ static json_t *project_json(const sb_call_t *c, int p)
     snprintf(self, sizeof self, "%s/rest/api/3/project/%d", c->base, pr->id);
     snprintf(id, sizeof id, "%d", pr->id);
     const char *av = "https://sandbox.atlassian.net/rest/api/3/universal_avatar/view/type/project/avatar/10400";
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:{s:s, s:s, s:s, s:s}}", "self", self, "id", id, "key", pr->key,
+    return sb_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:{s:s, s:s, s:s, s:s}}", "self", self, "id", id, "key", pr->key,
                      "name", pr->name, "projectTypeKey", "service_desk", "simplified", 0, "avatarUrls", "48x48", av,
                      "24x24", av, "16x16", av, "32x32", av);
 }
@@ -220,7 +221,7 @@ static json_t *priority_json(const sb_call_t *c, int p)
     snprintf(icon, sizeof icon, ICON "/priorities/%s.svg", sb_priorities[p].name);
     for (char *q = icon + sizeof ICON; *q; q++)
         *q = (char)(*q >= 'A' && *q <= 'Z' ? *q + 32 : *q);
-    return json_pack("{s:s, s:s, s:s, s:s}", "self", self, "iconUrl", icon, "name", sb_priorities[p].name, "id",
+    return sb_pack("{s:s, s:s, s:s, s:s}", "self", self, "iconUrl", icon, "name", sb_priorities[p].name, "id",
                      sb_priorities[p].id);
 }
 
@@ -230,7 +231,7 @@ static json_t *resolution_json(const sb_call_t *c, int r)
         return json_null();
     char self[600];
     snprintf(self, sizeof self, "%s/rest/api/3/resolution/%s", c->base, sb_resolutions[r].id);
-    return json_pack("{s:s, s:s, s:s, s:s}", "self", self, "id", sb_resolutions[r].id, "description",
+    return sb_pack("{s:s, s:s, s:s, s:s}", "self", self, "id", sb_resolutions[r].id, "description",
                      sb_resolutions[r].desc, "name", sb_resolutions[r].name);
 }
 
@@ -289,7 +290,7 @@ json_t *sb_comment_json(const sb_call_t *c, const sb_issue_t *is, const sb_comme
     char self[600], id[16];
     snprintf(self, sizeof self, "%s/rest/api/3/issue/%d/comment/%d", c->base, is->id, cm->id);
     snprintf(id, sizeof id, "%d", cm->id);
-    json_t *o = json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:b}", "self", self, "id", id, "author",
+    json_t *o = sb_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:b}", "self", self, "id", id, "author",
                           sb_user_json(c, cm->author), "body", adf_of(cm->text, cm->adf), "updateAuthor",
                           sb_user_json(c, cm->author), "created", time_json(cm->created), "updated",
                           time_json(cm->updated), "jsdPublic", cm->public_);
@@ -311,7 +312,7 @@ json_t *sb_worklog_json(const sb_call_t *c, const sb_issue_t *is, const sb_workl
         snprintf(spent, sizeof spent, "%dh", h);
     else
         snprintf(spent, sizeof spent, "%dm", m);
-    json_t *o = json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:s, s:i, s:s, s:s}", "self", self, "author",
+    json_t *o = sb_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:s, s:i, s:s, s:s}", "self", self, "author",
                           sb_user_json(c, w->author), "updateAuthor", sb_user_json(c, w->author), "created",
                           time_json(w->created), "updated", time_json(w->created), "started", time_json(w->started),
                           "timeSpent", spent, "timeSpentSeconds", w->seconds, "id", id, "issueId", iid);
@@ -325,7 +326,7 @@ json_t *sb_attachment_json(const sb_call_t *c, const sb_attachment_t *a)
     char self[600], content[600];
     snprintf(self, sizeof self, "%s/rest/api/3/attachment/%d", c->base, a->id);
     snprintf(content, sizeof content, "%s/rest/api/3/attachment/content/%d", c->base, a->id);
-    json_t *o = json_pack("{s:s, s:I, s:s, s:o, s:o, s:i, s:s, s:s}", "self", self, "id", (json_int_t)a->id,
+    json_t *o = sb_pack("{s:s, s:I, s:s, s:o, s:o, s:i, s:s, s:s}", "self", self, "id", (json_int_t)a->id,
                           "filename", a->filename, "author", sb_user_json(c, a->author), "created",
                           time_json(a->created), "size", a->size, "mimeType", a->mime, "content", content);
     return o;
@@ -334,7 +335,7 @@ json_t *sb_attachment_json(const sb_call_t *c, const sb_attachment_t *a)
 json_t *sb_transition_json(const sb_call_t *c, int t)
 {
     const sb_transition_t *tr = &sb_transitions[t];
-    return json_pack("{s:s, s:s, s:o, s:b, s:b, s:b, s:b, s:b, s:b}", "id", tr->id, "name", tr->name, "to",
+    return sb_pack("{s:s, s:s, s:o, s:b, s:b, s:b, s:b, s:b, s:b}", "id", tr->id, "name", tr->name, "to",
                      sb_status_json(c, tr->to), "hasScreen", 0, "isGlobal", tr->from_status < 0, "isInitial", 0,
                      "isAvailable", 1, "isConditional", 0, "isLooped", 0);
 }
@@ -356,7 +357,7 @@ json_t *sb_rtype_json(const sb_call_t *c, const sb_rtype_t *rt)
     snprintf(desk, sizeof desk, "%d", pr->desk_id);
     snprintf(grp, sizeof grp, "%d", rt->group_id);
     snprintf(icon, sizeof icon, "%s/rest/api/2/universal_avatar/view/type/SD_REQTYPE/avatar/%d", c->base, 10500 + rt->id);
-    return json_pack("{s:[], s:s, s:{s:s}, s:s, s:s, s:s, s:s, s:s, s:s, s:[s], s:{s:s, s:{s:{s:s, s:s, s:s, s:s}}}}",
+    return sb_pack("{s:[], s:s, s:{s:s}, s:s, s:s, s:s, s:s, s:s, s:s, s:[s], s:{s:s, s:{s:{s:s, s:s, s:s, s:s}}}}",
                      "_expands", "id", id, "_links", "self", self, "name", rt->name, "description", rt->desc,
                      "helpText", "", "issueTypeId", sb_issuetypes[rt->issuetype].id, "serviceDeskId", desk,
                      "portalId", desk, "groupIds", grp, "icon", "id", id, "_links", "iconUrls", "48x48", icon,
@@ -365,7 +366,7 @@ json_t *sb_rtype_json(const sb_call_t *c, const sb_rtype_t *rt)
 
 static json_t *sla_cycle(const sb_sla_t *s, int completed, int paused)
 {
-    json_t *o = json_pack("{s:o, s:o, s:b, s:o, s:o, s:o}", "startTime", sb_date_dto(s->start), "breachTime",
+    json_t *o = sb_pack("{s:o, s:o, s:b, s:o, s:o, s:o}", "startTime", sb_date_dto(s->start), "breachTime",
                           sb_date_dto(s->start + s->goal_ms), "breached", s->breached, "goalDuration",
                           sb_duration_dto(s->goal_ms), "elapsedTime", sb_duration_dto(s->elapsed_ms), "remainingTime",
                           sb_duration_dto(s->remaining_ms));
@@ -385,7 +386,7 @@ json_t *sb_sla_json(const sb_call_t *c, const sb_issue_t *is, int metric)
     sb_issue_sla(is, metric, sb_now(c->sb), &s);
     snprintf(self, sizeof self, "%s/rest/servicedeskapi/request/%d/sla/%d", c->base, is->id, metric + 1);
     snprintf(id, sizeof id, "%d", metric + 1);
-    json_t *o = json_pack("{s:s, s:s, s:{s:s}, s:[], s:s}", "id", id, "name", sb_sla_names[metric], "_links", "self",
+    json_t *o = sb_pack("{s:s, s:s, s:{s:s}, s:[], s:s}", "id", id, "name", sb_sla_names[metric], "_links", "self",
                           self, "completedCycles", "slaDisplayFormat", "NEW_SLA_FORMAT");
     int paused = !strcmp(sb_statuses[is->status].name, "Waiting for customer");
     if (s.stop)
@@ -404,12 +405,12 @@ json_t *sb_approval_json(const sb_call_t *c, const sb_issue_t *is, const sb_appr
     json_t *approvers = json_array();
     int can = 0;
     for (int i = 0; i < a->napprovers; i++) {
-        json_array_append_new(approvers, json_pack("{s:o, s:s}", "approver", sb_user_dto(c, a->approvers[i]),
+        json_array_append_new(approvers, sb_pack("{s:o, s:s}", "approver", sb_user_dto(c, a->approvers[i]),
                                                    "approverDecision", DEC[a->decisions[i]]));
         if (a->approvers[i] == c->user && a->decisions[i] == SB_PENDING && a->final == SB_PENDING)
             can = 1;
     }
-    json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:o, s:o, s:{s:s}}", "id", id, "name", a->name, "finalDecision",
+    json_t *o = sb_pack("{s:s, s:s, s:s, s:b, s:o, s:o, s:{s:s}}", "id", id, "name", a->name, "finalDecision",
                           DEC[a->final], "canAnswerApproval", can, "approvers", approvers, "createdDate",
                           sb_date_dto(a->created), "_links", "self", self);
     if (a->completed)
@@ -419,7 +420,7 @@ json_t *sb_approval_json(const sb_call_t *c, const sb_issue_t *is, const sb_appr
 
 static json_t *current_status(const sb_issue_t *is)
 {
-    return json_pack("{s:s, s:o, s:o}", "status", sb_statuses[is->status].name, "statusCategory",
+    return sb_pack("{s:s, s:o, s:o}", "status", sb_statuses[is->status].name, "statusCategory",
                      sb_status_category_jsm(is->status), "statusDate", sb_date_dto(is->status_changed));
 }
 
@@ -431,7 +432,7 @@ static json_t *rtype_field_value(const sb_call_t *c, const sb_issue_t *is)
     char self[600], jira[600];
     snprintf(self, sizeof self, "%s/rest/servicedeskapi/request/%d", c->base, is->id);
     snprintf(jira, sizeof jira, "%s/rest/api/2/issue/%d", c->base, is->id);
-    return json_pack("{s:{s:s, s:s, s:s, s:s}, s:o, s:o}", "_links", "jiraRest", jira, "web", self, "agent", jira,
+    return sb_pack("{s:{s:s, s:s, s:s, s:s}, s:o, s:o}", "_links", "jiraRest", jira, "web", self, "agent", jira,
                      "self", self, "requestType", sb_rtype_json(c, rt), "currentStatus", current_status(is));
 }
 
@@ -512,7 +513,7 @@ static json_t *field_value(const sb_call_t *c, const sb_issue_t *is, const fdef_
     if (!strcmp(id, "watches")) {
         char self[600];
         snprintf(self, sizeof self, "%s/rest/api/3/issue/%s/watchers", c->base, is->key);
-        return json_pack("{s:s, s:i, s:b}", "self", self, "watchCount", 1, "isWatching", 0);
+        return sb_pack("{s:s, s:i, s:b}", "self", self, "watchCount", 1, "isWatching", 0);
     }
     if (!strcmp(id, "timetracking")) {
         int spent = 0;
@@ -522,7 +523,7 @@ static json_t *field_value(const sb_call_t *c, const sb_issue_t *is, const fdef_
             return json_object();
         char s[32];
         snprintf(s, sizeof s, "%dh %dm", spent / 3600, spent / 60 % 60);
-        return json_pack("{s:s, s:i}", "timeSpent", s, "timeSpentSeconds", spent);
+        return sb_pack("{s:s, s:i}", "timeSpent", s, "timeSpentSeconds", spent);
     }
     if (!strcmp(id, "comment")) {
         json_t *arr = json_array();
@@ -531,14 +532,14 @@ static json_t *field_value(const sb_call_t *c, const sb_issue_t *is, const fdef_
             json_array_append_new(arr, sb_comment_json(c, is, &is->comments[i], 0));
         char self[600];
         snprintf(self, sizeof self, "%s/rest/api/3/issue/%d/comment", c->base, is->id);
-        return json_pack("{s:o, s:s, s:i, s:i, s:i}", "comments", arr, "self", self, "maxResults",
+        return sb_pack("{s:o, s:s, s:i, s:i, s:i}", "comments", arr, "self", self, "maxResults",
                          (int)json_array_size(arr), "total", is->ncomments, "startAt", start);
     }
     if (!strcmp(id, "worklog")) {
         json_t *arr = json_array();
         for (int i = 0; i < is->nworklogs && i < 20; i++)
             json_array_append_new(arr, sb_worklog_json(c, is, &is->worklogs[i]));
-        return json_pack("{s:i, s:i, s:i, s:o}", "startAt", 0, "maxResults", 20, "total", is->nworklogs, "worklogs", arr);
+        return sb_pack("{s:i, s:i, s:i, s:o}", "startAt", 0, "maxResults", 20, "total", is->nworklogs, "worklogs", arr);
     }
     if (!strcmp(id, "attachment")) {
         json_t *arr = json_array();
@@ -555,7 +556,7 @@ json_t *sb_field_schema(const sb_call_t *c, const char *id)
     const fdef_t *f = fdef_find(c->sb->data, id);
     if (!f)
         return NULL;
-    json_t *s = json_pack("{s:s}", "type", f->type);
+    json_t *s = sb_pack("{s:s}", "type", f->type);
     if (f->items)
         json_object_set_new(s, "items", json_string(f->items));
     if (f->id) {
@@ -639,7 +640,7 @@ json_t *sb_issue_json(const sb_call_t *c, const sb_issue_t *is, const sb_fieldse
     json_t *fields = json_object();
     fill_t fl = {is, fields, (expand & SB_EXP_RENDERED) ? json_object() : NULL, comment_cap};
     each_selected(c, fs, add_field, &fl);
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:o}", "expand",
+    json_t *o = sb_pack("{s:s, s:s, s:s, s:s, s:o}", "expand",
                           "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations", "id", id,
                           "self", self, "key", is->key, "fields", fields);
     if (fl.rendered)
@@ -656,11 +657,11 @@ json_t *sb_issue_json(const sb_call_t *c, const sb_issue_t *is, const sb_fieldse
         json_object_set_new(o, "transitions", a);
     }
     if (expand & SB_EXP_OPERATIONS)
-        json_object_set_new(o, "operations", json_pack("{s:[]}", "linkGroups"));
+        json_object_set_new(o, "operations", sb_pack("{s:[]}", "linkGroups"));
     if (expand & SB_EXP_EDITMETA)
-        json_object_set_new(o, "editmeta", json_pack("{s:{}}", "fields"));
+        json_object_set_new(o, "editmeta", sb_pack("{s:{}}", "fields"));
     if (expand & SB_EXP_CHANGELOG)
-        json_object_set_new(o, "changelog", json_pack("{s:i, s:i, s:i, s:[]}", "startAt", 0, "maxResults", 0, "total",
+        json_object_set_new(o, "changelog", sb_pack("{s:i, s:i, s:i, s:[]}", "startAt", 0, "maxResults", 0, "total",
                                                       0, "histories"));
     return o;
 }
@@ -681,12 +682,12 @@ json_t *sb_fields_json(const sb_call_t *c)
             json_array_append_new(clauses, json_string(cf));
             json_array_append_new(clauses, json_string(f->name));
         }
-        json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:o, s:o}", "id", id, "key", id,
+        json_array_append_new(a, sb_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:o, s:o}", "id", id, "key", id,
                                            "name", f->name, "custom", f->id == NULL, "orderable", 1, "navigable",
                                            f->navigable, "searchable", 1, "clauseNames", clauses, "schema",
                                            sb_field_schema(c, id)));
     }
-    json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:[s,s,s,s]}", "id", "issuekey", "key",
+    json_array_append_new(a, sb_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:[s,s,s,s]}", "id", "issuekey", "key",
                                        "issuekey", "name", "Key", "custom", 0, "orderable", 0, "navigable", 1,
                                        "searchable", 0, "clauseNames", "id", "issue", "issuekey", "key"));
     return a;
@@ -700,7 +701,7 @@ json_t *sb_desk_json(const sb_call_t *c, int p)
     snprintf(self, sizeof self, "%s/rest/servicedeskapi/servicedesk/%d", c->base, pr->desk_id);
     snprintf(id, sizeof id, "%d", pr->desk_id);
     snprintf(pid, sizeof pid, "%d", pr->id);
-    return json_pack("{s:s, s:s, s:s, s:s, s:{s:s}}", "id", id, "projectId", pid, "projectName", pr->name,
+    return sb_pack("{s:s, s:s, s:s, s:s, s:{s:s}}", "id", id, "projectId", pid, "projectName", pr->name,
                      "projectKey", pr->key, "_links", "self", self);
 }
 
@@ -713,7 +714,7 @@ json_t *sb_queue_json(const sb_call_t *c, const sb_queue_t *q, int with_count)
     json_t *fields = json_array();
     for (int i = 0; i < q->nfields; i++)
         json_array_append_new(fields, json_string(q->fields[i]));
-    json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:{s:s}}", "id", id, "name", q->name, "jql", q->jql, "fields", fields,
+    json_t *o = sb_pack("{s:s, s:s, s:s, s:o, s:{s:s}}", "id", id, "name", q->name, "jql", q->jql, "fields", fields,
                           "_links", "self", self);
     if (with_count) {
         const sb_jql_t *j = sb_queue_jql(c->sb, q);
@@ -744,7 +745,7 @@ json_t *sb_org_json(const sb_call_t *c, const sb_org_t *o)
     snprintf(self, sizeof self, "%s/rest/servicedeskapi/organization/%d", c->base, o->id);
     snprintf(id, sizeof id, "%d", o->id);
     snprintf(uuid, sizeof uuid, "0a0b0c0d-%04x-4000-8000-%012x", o->id, o->id * 7919);
-    return json_pack("{s:s, s:s, s:s, s:o, s:{s:s}}", "id", id, "name", o->name, "uuid", uuid, "created",
+    return sb_pack("{s:s, s:s, s:s, s:o, s:{s:s}}", "id", id, "name", o->name, "uuid", uuid, "created",
                      sb_date_dto(o->created), "_links", "self", self);
 }
 
@@ -753,7 +754,7 @@ json_t *sb_jsm_comment_json(const sb_call_t *c, const sb_issue_t *is, const sb_c
     char self[600], id[16];
     snprintf(self, sizeof self, "%s/rest/servicedeskapi/request/%d/comment/%d", c->base, is->id, cm->id);
     snprintf(id, sizeof id, "%d", cm->id);
-    return json_pack("{s:[s,s], s:s, s:s, s:b, s:o, s:o, s:{s:s}}", "_expands", "attachment", "renderedBody", "id", id,
+    return sb_pack("{s:[s,s], s:s, s:s, s:b, s:o, s:o, s:{s:s}}", "_expands", "attachment", "renderedBody", "id", id,
                      "body", cm->text, "public", cm->public_, "author", sb_user_dto(c, cm->author), "created",
                      sb_date_dto(cm->created), "_links", "self", self);
 }
@@ -761,9 +762,9 @@ json_t *sb_jsm_comment_json(const sb_call_t *c, const sb_issue_t *is, const sb_c
 static json_t *field_values(const sb_call_t *c, const sb_issue_t *is)
 {
     json_t *a = json_array();
-    json_array_append_new(a, json_pack("{s:s, s:s, s:s}", "fieldId", "summary", "label", "Summary", "value", is->summary));
+    json_array_append_new(a, sb_pack("{s:s, s:s, s:s}", "fieldId", "summary", "label", "Summary", "value", is->summary));
     if (is->description)
-        json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:{s:o}}", "fieldId", "description", "label",
+        json_array_append_new(a, sb_pack("{s:s, s:s, s:s, s:{s:o}}", "fieldId", "description", "label",
                                            "Description", "value", is->description, "renderedValue", "html",
                                            html_of(is->description)));
     (void)c;
@@ -790,7 +791,7 @@ json_t *sb_request_json(const sb_call_t *c, const sb_issue_t *is, const char *ex
     snprintf(self, sizeof self, "%s/rest/servicedeskapi/request/%d", c->base, is->id);
     snprintf(jira, sizeof jira, "%s/rest/api/2/issue/%d", c->base, is->id);
     snprintf(web, sizeof web, "%s/servicedesk/customer/portal/%d/%s", c->base, pr->desk_id, is->key);
-    json_t *o = json_pack("{s:[s,s,s,s,s,s,s,s], s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:{s:s, s:s, s:s, s:s}}",
+    json_t *o = sb_pack("{s:[s,s,s,s,s,s,s,s], s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:{s:s, s:s, s:s, s:s}}",
                           "_expands", "participant", "status", "sla", "requestType", "serviceDesk", "attachment",
                           "action", "comment", "issueId", id, "issueKey", is->key, "requestTypeId", rt,
                           "serviceDeskId", desk, "createdDate", sb_date_dto(is->created), "reporter",
@@ -832,7 +833,7 @@ json_t *sb_request_json(const sb_call_t *c, const sb_issue_t *is, const char *ex
             char content[600], aself[600];
             snprintf(content, sizeof content, "%s/rest/api/3/attachment/content/%d", c->base, a->id);
             snprintf(aself, sizeof aself, "%s/rest/api/3/attachment/%d", c->base, a->id);
-            json_array_append_new(v, json_pack("{s:s, s:o, s:o, s:i, s:s, s:{s:s, s:s, s:s}}", "filename", a->filename,
+            json_array_append_new(v, sb_pack("{s:s, s:o, s:o, s:i, s:s, s:{s:s, s:s, s:s}}", "filename", a->filename,
                                                "author", sb_user_dto(c, a->author), "created", sb_date_dto(a->created),
                                                "size", a->size, "mimeType", a->mime, "_links", "jiraRest", aself,
                                                "content", content, "self", aself));
@@ -840,7 +841,7 @@ json_t *sb_request_json(const sb_call_t *c, const sb_issue_t *is, const char *ex
         json_object_set_new(o, "attachments", sb_jsm_page(c, v, 0, 50, is->nattachments));
     }
     if (has_expand(expand, "action"))
-        json_object_set_new(o, "actions", json_pack("{s:{s:b}, s:{s:b}, s:{s:b}, s:{s:b}}", "addAttachment", "allowed", 1,
+        json_object_set_new(o, "actions", sb_pack("{s:{s:b}, s:{s:b}, s:{s:b}, s:{s:b}}", "addAttachment", "allowed", 1,
                                                     "addComment", "allowed", 1, "addParticipant", "allowed", 1,
                                                     "removeParticipant", "allowed", 1));
     return o;

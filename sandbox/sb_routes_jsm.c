@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "buf.h"
+#include "sb_pack.h"
 #include "ju.h"
 #include "sb.h"
 #include "sb_jql.h"
@@ -61,7 +62,7 @@ static void h_info(sb_call_t *c)
 {
     char self[600];
     snprintf(self, sizeof self, "%s" SD "/info", c->base);
-    sb_json(c, 200, json_pack("{s:s, s:s, s:o, s:s, s:b, s:{s:s}}", "version", "10.0.0", "platformVersion",
+    sb_json(c, 200, sb_pack("{s:s, s:s, s:o, s:s, s:b, s:{s:s}}", "version", "10.0.0", "platformVersion",
                               "1001.0.0-SNAPSHOT", "buildDate", sb_date_dto(c->sb->data->anchor_ms), "buildChangeSet",
                               "sandbox", "isLicensedForUse", 1, "_links", "self", self));
 }
@@ -213,9 +214,9 @@ static void h_rtype_fields(sb_call_t *c)
         return;
     json_t *prio = json_array();
     for (int i = 0; i < sb_npriorities; i++)
-        json_array_append_new(prio, json_pack("{s:s, s:s, s:[]}", "value", sb_priorities[i].id, "label",
+        json_array_append_new(prio, sb_pack("{s:s, s:s, s:[]}", "value", sb_priorities[i].id, "label",
                                               sb_priorities[i].name, "children"));
-    json_t *f = json_pack("[{s:s, s:s, s:s, s:b, s:b, s:[], s:[], s:{s:s, s:s}},"
+    json_t *f = sb_pack("[{s:s, s:s, s:s, s:b, s:b, s:[], s:[], s:{s:s, s:s}},"
                           " {s:s, s:s, s:s, s:b, s:b, s:[], s:[], s:{s:s, s:s}},"
                           " {s:s, s:s, s:s, s:b, s:b, s:o, s:[], s:{s:s, s:s}}]",
                           "fieldId", "summary", "name", "Summary", "description", "A short summary of your request",
@@ -226,7 +227,7 @@ static void h_rtype_fields(sb_call_t *c)
                           "priority", "name", "Priority", "description", "How urgent is it?", "required", 0, "visible",
                           1, "validValues", prio, "defaultValues", "jiraSchema", "type", "priority", "system",
                           "priority");
-    sb_json(c, 200, json_pack("{s:o, s:b, s:b}", "requestTypeFields", f, "canRaiseOnBehalfOf", 1,
+    sb_json(c, 200, sb_pack("{s:o, s:b, s:b}", "requestTypeFields", f, "canRaiseOnBehalfOf", 1,
                               "canAddRequestParticipants", 1));
 }
 
@@ -248,7 +249,7 @@ static void h_rtype_groups(sb_call_t *c)
         if (k >= start && k < start + limit) {
             char id[16];
             snprintf(id, sizeof id, "%d", GROUPS[g].id);
-            json_array_append_new(v, json_pack("{s:s, s:s}", "id", id, "name", GROUPS[g].name));
+            json_array_append_new(v, sb_pack("{s:s, s:s}", "id", id, "name", GROUPS[g].name));
         }
         k++;
     }
@@ -581,7 +582,7 @@ static void h_status_history(sb_call_t *c)
     sb_jsm_paging(c, 50, 100, &start, &limit);
     json_t *v = json_array();
     if (start == 0)
-        json_array_append_new(v, json_pack("{s:s, s:o, s:o}", "status", sb_statuses[is->status].name, "statusCategory",
+        json_array_append_new(v, sb_pack("{s:s, s:o, s:o}", "status", sb_statuses[is->status].name, "statusCategory",
                                            sb_status_category_jsm(is->status), "statusDate",
                                            sb_date_dto(is->status_changed)));
     sb_json(c, 200, sb_jsm_page(c, v, start, limit, 1));
@@ -709,7 +710,7 @@ static void h_req_transitions(sb_call_t *c)
     int t[16], n = sb_transitions_for(is, t, 16);
     json_t *v = json_array();
     for (long i = start; i < n && i < start + limit; i++)
-        json_array_append_new(v, json_pack("{s:s, s:s}", "id", sb_transitions[t[i]].id, "name", sb_transitions[t[i]].name));
+        json_array_append_new(v, sb_pack("{s:s, s:s}", "id", sb_transitions[t[i]].id, "name", sb_transitions[t[i]].name));
     sb_json(c, 200, sb_jsm_page(c, v, start, limit, n));
 }
 

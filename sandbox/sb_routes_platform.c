@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include "buf.h"
+#include "sb_pack.h"
 #include "ju.h"
 #include "sb.h"
 #include "sb_jql.h"
@@ -138,14 +139,14 @@ static void run_search(sb_call_t *c, search_req_t *s)
         if (!s->fs.given) {
             char id[16];
             snprintf(id, sizeof id, "%d", v[i]->id);
-            json_array_append_new(issues, json_pack("{s:s}", "id", id));
+            json_array_append_new(issues, sb_pack("{s:s}", "id", id));
         } else {
             json_array_append_new(issues, sb_issue_json(c, v[i], &s->fs, s->expand & ~(SB_EXP_NAMES | SB_EXP_SCHEMA), 20));
         }
     }
     int last = i >= (long)n;
     sb_quota_charge(c, (int)json_array_size(issues)); /* 1 + one point per issue */
-    json_t *r = json_pack("{s:o, s:b}", "issues", issues, "isLast", last);
+    json_t *r = sb_pack("{s:o, s:b}", "issues", issues, "isLast", last);
     if (!last) {
         char tok[600];
         token_make(s->jql, i, now, tok, sizeof tok);
@@ -227,7 +228,7 @@ static void h_approx_count(sb_call_t *c)
         int n = 0;
         for (int i = 0; i < c->sb->data->nissues; i++)
             n += sb_jql_match(q, &env, c->sb->data->issues[i]);
-        sb_json(c, 200, json_pack("{s:i}", "count", n));
+        sb_json(c, 200, sb_pack("{s:i}", "count", n));
     }
     sb_jql_free(q);
     json_decref(b);
@@ -374,7 +375,7 @@ static void h_issue_create(sb_call_t *c)
         json_object_set_new(errors, "summary", json_string("You must specify a summary of the issue."));
     if (json_object_size(errors)) {
         json_decref(b);
-        sb_json(c, 400, json_pack("{s:[], s:o}", "errorMessages", "errors", errors));
+        sb_json(c, 400, sb_pack("{s:[], s:o}", "errorMessages", "errors", errors));
         return;
     }
     int64_t now = sb_now(c->sb);
@@ -388,14 +389,14 @@ static void h_issue_create(sb_call_t *c)
     apply_fields(c, is, fields, errors, now);
     json_decref(b);
     if (json_object_size(errors)) { /* created anyway with what was valid, as Jira would not; report */
-        sb_json(c, 400, json_pack("{s:[], s:o}", "errorMessages", "errors", errors));
+        sb_json(c, 400, sb_pack("{s:[], s:o}", "errorMessages", "errors", errors));
         return;
     }
     json_decref(errors);
     char self[600], id[16];
     snprintf(self, sizeof self, "%s/rest/api/3/issue/%d", c->base, is->id);
     snprintf(id, sizeof id, "%d", is->id);
-    sb_json(c, 201, json_pack("{s:s, s:s, s:s}", "id", id, "key", is->key, "self", self));
+    sb_json(c, 201, sb_pack("{s:s, s:s, s:s}", "id", id, "key", is->key, "self", self));
 }
 
 static int comment_internal(const json_t *props)
@@ -446,7 +447,7 @@ static void h_issue_edit(sb_call_t *c)
     }
     json_decref(b);
     if (json_object_size(errors)) {
-        sb_json(c, 400, json_pack("{s:[], s:o}", "errorMessages", "errors", errors));
+        sb_json(c, 400, sb_pack("{s:[], s:o}", "errorMessages", "errors", errors));
         return;
     }
     json_decref(errors);
@@ -474,7 +475,7 @@ static void h_comments_list(sb_call_t *c)
         int idx = desc ? is->ncomments - 1 - (int)i : (int)i;
         json_array_append_new(arr, sb_comment_json(c, is, &is->comments[idx], strstr(ex, "renderedBody") != NULL));
     }
-    sb_json(c, 200, json_pack("{s:I, s:I, s:i, s:o}", "startAt", (json_int_t)start, "maxResults", (json_int_t)max,
+    sb_json(c, 200, sb_pack("{s:I, s:I, s:i, s:o}", "startAt", (json_int_t)start, "maxResults", (json_int_t)max,
                               "total", is->ncomments, "comments", arr));
 }
 
@@ -546,7 +547,7 @@ static void h_transitions_get(sb_call_t *c)
     for (int i = 0; i < n; i++)
         if (!only[0] || !strcmp(only, sb_transitions[t[i]].id))
             json_array_append_new(a, sb_transition_json(c, t[i]));
-    sb_json(c, 200, json_pack("{s:s, s:o}", "expand", "transitions", "transitions", a));
+    sb_json(c, 200, sb_pack("{s:s, s:o}", "expand", "transitions", "transitions", a));
 }
 
 static void h_transitions_do(sb_call_t *c)
@@ -641,7 +642,7 @@ static void h_worklogs_list(sb_call_t *c)
     json_t *arr = json_array();
     for (long i = start; i < is->nworklogs && i < start + max; i++)
         json_array_append_new(arr, sb_worklog_json(c, is, &is->worklogs[i]));
-    sb_json(c, 200, json_pack("{s:I, s:I, s:i, s:o}", "startAt", (json_int_t)start, "maxResults", (json_int_t)max,
+    sb_json(c, 200, sb_pack("{s:I, s:I, s:i, s:o}", "startAt", (json_int_t)start, "maxResults", (json_int_t)max,
                               "total", is->nworklogs, "worklogs", arr));
 }
 
@@ -788,7 +789,7 @@ static void h_createmeta_types(sb_call_t *c)
     json_t *a = json_array();
     for (long i = start; i < sb_nissuetypes && i < start + max; i++)
         json_array_append_new(a, sb_issuetype_json(c, (int)i));
-    sb_json(c, 200, json_pack("{s:o, s:I, s:I, s:i}", "issueTypes", a, "startAt", (json_int_t)start, "maxResults",
+    sb_json(c, 200, sb_pack("{s:o, s:I, s:I, s:i}", "issueTypes", a, "startAt", (json_int_t)start, "maxResults",
                               (json_int_t)max, "total", sb_nissuetypes));
 }
 
@@ -811,26 +812,26 @@ static void h_createmeta_fields(sb_call_t *c)
     json_t *a = json_array();
     int n = (int)(sizeof F / sizeof F[0]);
     for (long i = start; i < n && i < start + max; i++) {
-        json_t *ops = !strcmp(F[i].id, "labels") ? json_pack("[s,s,s]", "add", "set", "remove") : json_pack("[s]", "set");
+        json_t *ops = !strcmp(F[i].id, "labels") ? sb_pack("[s,s,s]", "add", "set", "remove") : sb_pack("[s]", "set");
         json_t *schema = sb_field_schema(c, F[i].id);
-        json_t *m = json_pack("{s:s, s:s, s:s, s:b, s:b, s:o, s:o}", "fieldId", F[i].id, "key", F[i].id, "name",
+        json_t *m = sb_pack("{s:s, s:s, s:s, s:b, s:b, s:o, s:o}", "fieldId", F[i].id, "key", F[i].id, "name",
                               F[i].name, "required", F[i].required, "hasDefaultValue", !strcmp(F[i].id, "priority"),
-                              "operations", ops, "schema", schema ? schema : json_pack("{s:s}", "type", "string"));
+                              "operations", ops, "schema", schema ? schema : sb_pack("{s:s}", "type", "string"));
         if (!strcmp(F[i].id, "priority")) {
             json_t *av = json_array();
             for (int k = 0; k < sb_npriorities; k++)
-                json_array_append_new(av, json_pack("{s:s, s:s}", "id", sb_priorities[k].id, "name", sb_priorities[k].name));
+                json_array_append_new(av, sb_pack("{s:s, s:s}", "id", sb_priorities[k].id, "name", sb_priorities[k].name));
             json_object_set_new(m, "allowedValues", av);
         }
         json_array_append_new(a, m);
     }
-    sb_json(c, 200, json_pack("{s:o, s:I, s:I, s:i}", "fields", a, "startAt", (json_int_t)start, "maxResults",
+    sb_json(c, 200, sb_pack("{s:o, s:I, s:I, s:i}", "fields", a, "startAt", (json_int_t)start, "maxResults",
                               (json_int_t)max, "total", n));
 }
 
 static void h_tenant_info(sb_call_t *c)
 {
-    sb_json(c, 200, json_pack("{s:s}", "cloudId", c->sb->cfg.cloud_id));
+    sb_json(c, 200, sb_pack("{s:s}", "cloudId", c->sb->cfg.cloud_id));
 }
 
 static const sb_route_t ROUTES[] = {
