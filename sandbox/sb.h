@@ -106,6 +106,7 @@ struct sb_call_s {
     int user;              /* caller's user index */
     struct sb_bucket_s *bucket; /* the route's burst bucket */
     int oauth;             /* authenticated with an OAuth access token (points quota applies) */
+    long jsm_limit_asked, jsm_limit_used; /* sb_jsm_paging: requested vs. clamped limit */
     char base[256];        /* http://host[:port][/ex/jira/<cloudId>] */
 };
 
@@ -157,8 +158,10 @@ json_t *sb_user_dto(const sb_call_t *c, int user);             /* servicedeskapi
 json_t *sb_avatar_urls(const sb_call_t *c, int user);
 /* Platform page: startAt/maxResults parsed with default and maximum. */
 void sb_platform_paging(const sb_call_t *c, long dflt, long max, long *start, long *limit);
-/* JSM page: start/limit parsed; limit clamped to max. */
-void sb_jsm_paging(const sb_call_t *c, long dflt, long max, long *start, long *limit);
+/* JSM page: start/limit parsed; limit clamped to max. As on JSM, a too-high
+ * limit is echoed in the page while fewer items come back (size < limit with
+ * isLastPage false). */
+void sb_jsm_paging(sb_call_t *c, long dflt, long max, long *start, long *limit);
 /* Builds the JSM paged DTO around values (stolen); total = items available. */
 json_t *sb_jsm_page(const sb_call_t *c, json_t *values, long start, long limit, long total);
 

@@ -628,7 +628,7 @@ void sb_platform_paging(const sb_call_t *c, long dflt, long max, long *start, lo
         *limit = max;
 }
 
-void sb_jsm_paging(const sb_call_t *c, long dflt, long max, long *start, long *limit)
+void sb_jsm_paging(sb_call_t *c, long dflt, long max, long *start, long *limit)
 {
     *start = sb_query_long(c, "start", 0, NULL);
     *limit = sb_query_long(c, "limit", dflt, NULL);
@@ -636,8 +636,14 @@ void sb_jsm_paging(const sb_call_t *c, long dflt, long max, long *start, long *l
         *start = 0;
     if (*limit <= 0)
         *limit = dflt;
+    if (*limit > 1000000)
+        *limit = 1000000;
+    if (*start > 1000000000)
+        *start = 1000000000;
+    c->jsm_limit_asked = *limit;
     if (*limit > max)
         *limit = max;
+    c->jsm_limit_used = *limit;
 }
 
 /* Rebuilds the request URL with start/limit replaced, for _links. */
@@ -671,6 +677,8 @@ json_t *sb_jsm_page(const sb_call_t *c, json_t *values, long start, long limit, 
 {
     long size = (long)json_array_size(values);
     int last = start + size >= total;
+    if (limit == c->jsm_limit_used && c->jsm_limit_asked > limit)
+        limit = c->jsm_limit_asked; /* JSM echoes the asked limit and returns fewer */
     char basel[600];
     snprintf(basel, sizeof basel, "%s/rest/servicedeskapi", c->base);
     json_t *links = sb_pack("{s:s, s:s, s:o}", "base", basel, "context", "", "self", page_link(c, start, limit));

@@ -122,9 +122,11 @@ describe('jsm-sandbox behaviour', { skip }, () => {
     }
     assert.equal(seen.size, state.desks[0].issues);
     const r = await sb.call('GET', `${SD}/servicedesk/2/queue/10/issue?limit=500`);
-    assert.equal(r.json.limit, 50, 'queue issue limit clamped');
+    assert.equal(r.json.limit, 500, 'the asked limit is echoed');
+    assert.equal(r.json.size, 50, 'but at most 50 come back');
     assert.equal(r.json.values.length, 50);
-    assert.equal(r.json.isLastPage, false);
+    assert.equal(r.json.isLastPage, false, 'size < limit does not mean the last page');
+    assert.match(r.json._links.next, /start=50&limit=500$/);
   });
 
   test('paging: platform startAt/maxResults/total on comments', async () => {
