@@ -4,9 +4,6 @@
 -- how many answers were not 2xx (they must be 0 for the figure to count).
 local key = os.getenv("BENCH_API_KEY")
 local acct = os.getenv("BENCH_ACCOUNT_ID")
--- BENCH_THINK_MS > 0: each connection waits that long before its next
--- request (a paced load below saturation; latency is still timed from send).
-local think = tonumber(os.getenv("BENCH_THINK_MS") or "0")
 local body = '{"name":"bench","config":{"methods":["read"],"tags":["itsm"]},"require_api_token_auth":false}'
 
 wrk.method = "POST"
@@ -14,12 +11,6 @@ wrk.path = "/integrated-account/" .. acct .. "/mcp"
 wrk.body = body
 wrk.headers["Authorization"] = "Bearer " .. key
 wrk.headers["Content-Type"] = "application/json"
-
-if think > 0 then
-  function delay()
-    return think
-  end
-end
 
 function done(summary, latency, requests)
   local secs = summary.duration / 1e6

@@ -4,11 +4,12 @@
 # prefix, 16 keep-alive clients on loopback (wrk -t2 -c16, bench/api_create.lua)
 # each POSTing /integrated-account/<id>/mcp. Every create writes a PostgreSQL
 # row and a Redis key (srv:<hash>). A 2 s warm-up run is discarded.
-# Runs: "saturated" (each client sends its next request as soon as the
+# Runs: "saturated" (wrk: each client sends its next request as soon as the
 # answer is in: the throughput ceiling; by Little's law its latency is
-# 16 / throughput) and "paced" (each client waits API_CREATE_THINK_MS, default
-# 6, between requests, about 2,000 creates/s offered: the latency at the
-# goal's rate), plus one client alone (the unloaded latency of a create).
+# 16 / throughput), "one client" (the unloaded latency of a create), and
+# "open loop" (bench/api_load.c: API_CREATE_RATE, default 2000, creates/s
+# due on a fixed schedule over the 16 connections, latency counted from
+# each request's due time: the latency at the goal's rate).
 # Needs the services of bench/run.sh (JSMCP_TEST_PG_URL, JSMCP_TEST_REDIS_URL).
 # API_CREATE_SECONDS (default 10) sets the measured duration.
 set -euo pipefail
@@ -61,9 +62,10 @@ echo "saturated:"
 wrk -t2 -c16 -d"${SECS}s" -s bench/api_create.lua "$URL" | grep -E '^(creates|latency|non-2xx)' | sed 's/^/  /'
 echo "one client (wrk -t1 -c1):"
 wrk -t1 -c1 -d"${SECS}s" -s bench/api_create.lua "$URL" | grep -E '^(creates|latency|non-2xx)' | sed 's/^/  /'
-echo "paced (${API_CREATE_THINK_MS:-6} ms think time per client):"
-BENCH_THINK_MS=${API_CREATE_THINK_MS:-6} wrk -t2 -c16 -d"${SECS}s" -s bench/api_create.lua "$URL" |
-  grep -E '^(creates|latency|non-2xx)' | sed 's/^/  /'
+RATE=${API_CREATE_RATE:-2000}
+echo "open loop ($RATE creates/s due, 16 connections, bench/api_load):"
+"${JSMCP_BENCH_BIN_DIR:-$BIN/bench}/api_load" "$PORT" "/integrated-account/$BENCH_ACCOUNT_ID/mcp" \
+  "$BENCH_API_KEY" "$RATE" "$SECS" 16 | sed 's/^/  /' || echo "  (some answers were not 2xx)"
 ROWS=$(psql -tA "$DB_URL" -c "SELECT count(*) FROM mcp_servers")
 KEYS=$(redis-cli -u "$JSMCP_TEST_REDIS_URL" --scan --pattern "${PREFIX}srv:*" | wc -l)
 echo "check: $ROWS mcp_servers rows, $KEYS srv keys published (warm-up included)"
