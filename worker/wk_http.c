@@ -44,9 +44,12 @@ struct wk_sse_s {
     httpd_req_t *req;
     char sid[WK_SESSION_ID_LEN + 1];
     char channel[160];
+    char endpoint[WK_TOKEN_MAX + 80]; /* legacy: sent once the subscription is live */
     int legacy;
     wk_sse_t *prev, *next;
 };
+
+#define WK_SUBSCRIBE_WAIT_MS 3000
 
 /* ---- small helpers ---- */
 
@@ -192,7 +195,45 @@ static void sse_deliver(wk_sse_t *s, const char *msg, size_t len)
 static void on_channel(const char *channel, const char *msg, size_t len, void *ud)
 {
     wk_sse_t *s = ud;
-    sse_deliver(s, msg, len);
+    if (len > 0) /* the empty probe of confirm_subscription carries nothing */
+        sse_deliver(s, msg, len);
+}
+
+/* The endpoint event may go out only once our SUBSCRIBE reached Redis: a
+ * POST to another worker publishes the answer, and Redis drops messages
+ * for channels nobody listens to yet (the pub/sub connection is even made
+ * on the first subscribe). PUBLISH answers how many subscribers got the
+ * (empty) probe; the channel is this stream's alone, so 1 means live. */
+typedef struct confirm_s {
+    wk_worker_t *w;
+    char sid[WK_SESSION_ID_LEN + 1];
+    uint64_t t0;
+} confirm_t;
+
+static void on_confirm(int rc, const wk_session_t *sess, void *ud)
+{
+    confirm_t *c = ud;
+    wk_sse_t *st = sse_find(c->w, c->sid); /* NULL: the client left meanwhile */
+    if (st && rc == 1) {
+        if (sse_send(st, "endpoint", st->endpoint, strlen(st->endpoint)) != 0)
+            sse_close(st);
+    } else if (st && (rc < 0 || uv_now(c->w->loop) - c->t0 > WK_SUBSCRIBE_WAIT_MS)) {
+        LOG_WARN("worker", "legacy SSE subscription not confirmed; closing the stream", NULL);
+        sse_close(st);
+    } else if (st) {
+        wk_session_publish(c->w, c->sid, "", 0, on_confirm, c);
+        return;
+    }
+    free(c);
+}
+
+static void confirm_subscription(wk_sse_t *st)
+{
+    confirm_t *c = mem_calloc(1, sizeof *c);
+    c->w = st->w;
+    snprintf(c->sid, sizeof c->sid, "%s", st->sid);
+    c->t0 = uv_now(st->w->loop);
+    wk_session_publish(c->w, c->sid, "", 0, on_confirm, c);
 }
 
 static wk_sse_t *sse_open(mreq_t *m, int legacy)
@@ -301,11 +342,12 @@ static void on_session_created(int rc, const wk_session_t *s, void *ud)
         if (st) {
             wk_session_channel(m->w, m->sess.id, ch, sizeof ch);
             snprintf(st->channel, sizeof st->channel, "%s", ch);
-            rcli_subscribe(m->w->redis, st->channel, on_channel, st);
-            char ep[WK_TOKEN_MAX + 100];
-            int n = snprintf(ep, sizeof ep, "%s/messages?sessionId=%s", m->base_path, m->sess.id);
-            if (sse_send(st, "endpoint", ep, (size_t)n) != 0)
+            snprintf(st->endpoint, sizeof st->endpoint, "%s/messages?sessionId=%s", m->base_path,
+                     m->sess.id);
+            if (rcli_subscribe(m->w->redis, st->channel, on_channel, st) != 0)
                 sse_close(st);
+            else
+                confirm_subscription(st);
         }
         m->req = NULL;
         mreq_free(m);
