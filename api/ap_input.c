@@ -64,13 +64,17 @@ int ap_in_str(const json_t *obj, const char *key, const char *ptr, size_t maxlen
     }
     if (!json_is_string(v))
         return fail(err, f, "'%s' must be a string, not %s", key, ju_type_name(v));
-    size_t n = json_string_length(v);
+    size_t n = json_string_length(v), chars = 0;
     if (n == 0)
         return fail(err, f, "'%s' must not be empty", key);
-    if (n > maxlen)
-        return fail(err, f, "'%s' is longer than %zu bytes", key, maxlen);
     if (memchr(json_string_value(v), 0, n))
         return fail(err, f, "'%s' must not contain NUL characters", key);
+    /* Limits count characters (jansson guarantees valid UTF-8): a name of
+     * 200 accented letters is 200, not 400. */
+    for (const unsigned char *c = (const unsigned char *)json_string_value(v); *c; c++)
+        chars += (*c & 0xC0) != 0x80;
+    if (chars > maxlen)
+        return fail(err, f, "'%s' is longer than %zu characters", key, maxlen);
     *out = json_string_value(v);
     return 0;
 }

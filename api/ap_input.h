@@ -19,7 +19,7 @@ typedef struct ap_in_err_s {
 
 /* -1 and err set when obj has a member not in allowed (NULL-terminated). */
 int ap_in_only(const json_t *obj, const char *const *allowed, const char *ptr, ap_in_err_t *err);
-/* A string member of 1..maxlen bytes (valid UTF-8 is guaranteed by jansson).
+/* A string member of 1..maxlen characters (valid UTF-8 is guaranteed by jansson).
  * Absent: 0 with *out NULL when !required, else -1. */
 int ap_in_str(const json_t *obj, const char *key, const char *ptr, size_t maxlen, int required,
               const char **out, ap_in_err_t *err);

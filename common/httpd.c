@@ -433,16 +433,24 @@ static void conn_finish_output(conn_t *c)
 static void conn_send_error(conn_t *c, int status, const char *detail)
 {
     char body[512];
-    char head[512];
+    char head[640];
+    char rid[72];
+    /* The request's id once its headers were read (a 413 on Content-Length),
+     * a fresh one otherwise: every answer can be found in the logs. */
+    if (c->req && c->req->reqid[0])
+        snprintf(rid, sizeof rid, "%s", c->req->reqid);
+    else
+        snprintf(rid, sizeof rid, "%016llx", (unsigned long long)rid_next(c->srv));
     int blen = snprintf(body, sizeof body,
-                        "{\"type\":\"about:blank\",\"title\":\"%s\",\"status\":%d,\"detail\":\"%s\"}",
-                        httpd_status_text(status), status, detail);
+                        "{\"type\":\"about:blank\",\"title\":\"%s\",\"status\":%d,\"detail\":\"%s\","
+                        "\"request_id\":\"%s\"}",
+                        httpd_status_text(status), status, detail, rid);
     int hlen = snprintf(head, sizeof head,
-                        "HTTP/1.1 %d %s\r\nServer: %s\r\nDate: %s\r\n"
+                        "HTTP/1.1 %d %s\r\nServer: %s\r\nDate: %s\r\nX-Request-Id: %s\r\n"
                         "Content-Type: application/problem+json\r\nContent-Length: %d\r\n"
                         "Connection: close\r\n\r\n",
                         status, httpd_status_text(status), c->srv->cfg.server_name,
-                        httpd_date(c->srv), blen);
+                        httpd_date(c->srv), rid, blen);
     if (c->req && c->state != CONN_HANDLING) {
         c->req->status = status;
         req_free(c->req);
