@@ -349,6 +349,20 @@ static int apply_fields(sb_call_t *c, sb_issue_t *is, json_t *fields, json_t *er
     return json_object_size(errors) ? -1 : 0;
 }
 
+/* Validates "fields" on a scratch issue so that a bad field changes nothing
+ * (Jira validates the whole request first). Returns 0 or -1 with errors set. */
+static int check_fields(sb_call_t *c, json_t *fields, json_t *errors, int64_t now)
+{
+    sb_issue_t tmp;
+    memset(&tmp, 0, sizeof tmp);
+    tmp.summary = mem_strdup("");
+    int rc = apply_fields(c, &tmp, fields, errors, now);
+    free(tmp.summary);
+    free(tmp.description);
+    json_decref(tmp.description_adf);
+    return rc;
+}
+
 static void h_issue_create(sb_call_t *c)
 {
     json_t *b = sb_body_json(c);
@@ -373,6 +387,8 @@ static void h_issue_create(sb_call_t *c)
         json_object_set_new(errors, "issuetype", json_string("Specify an issue type"));
     if (!json_is_string(json_object_get(fields, "summary")))
         json_object_set_new(errors, "summary", json_string("You must specify a summary of the issue."));
+    if (!json_object_size(errors))
+        check_fields(c, fields, errors, sb_now(c->sb));
     if (json_object_size(errors)) {
         json_decref(b);
         sb_json(c, 400, sb_pack("{s:[], s:o}", "errorMessages", "errors", errors));
@@ -386,12 +402,8 @@ static void h_issue_create(sb_call_t *c)
         sb_err_platform(c, 413, "The site has reached its issue limit.");
         return;
     }
-    apply_fields(c, is, fields, errors, now);
+    apply_fields(c, is, fields, errors, now); /* validated above: cannot fail */
     json_decref(b);
-    if (json_object_size(errors)) { /* created anyway with what was valid, as Jira would not; report */
-        sb_json(c, 400, sb_pack("{s:[], s:o}", "errorMessages", "errors", errors));
-        return;
-    }
     json_decref(errors);
     char self[600], id[16];
     snprintf(self, sizeof self, "%s/rest/api/3/issue/%d", c->base, is->id);
@@ -422,6 +434,11 @@ static void h_issue_edit(sb_call_t *c)
     json_t *errors = json_object();
     int64_t now = sb_now(c->sb);
     json_t *fields = json_object_get(b, "fields");
+    if (json_is_object(fields) && check_fields(c, fields, errors, now) != 0) {
+        json_decref(b);
+        sb_json(c, 400, sb_pack("{s:[], s:o}", "errorMessages", "errors", errors));
+        return;
+    }
     if (json_is_object(fields))
         apply_fields(c, is, fields, errors, now);
     json_t *update = json_object_get(b, "update");
@@ -509,12 +526,12 @@ static void h_comment_add(sb_call_t *c)
     json_t *body = json_object_get(b, "body");
     char *text = json_is_object(body) ? sb_adf_text(body) : NULL;
     if (!text || !*text) {
+        const char *msg = body && !json_is_object(body)
+                              ? "Operation value must be an Atlassian Document (see the Atlassian Document Format)"
+                              : "Comment body can not be empty!";
         free(text);
         json_decref(b);
-        sb_err_platform_field(c, 400, "comment",
-                              body && !json_is_object(body)
-                                  ? "Operation value must be an Atlassian Document (see the Atlassian Document Format)"
-                                  : "Comment body can not be empty!");
+        sb_err_platform_field(c, 400, "comment", msg);
         return;
     }
     if (strlen(text) >= SB_MAX_TEXT) {
@@ -676,8 +693,9 @@ static void h_worklog_add(sb_call_t *c)
     json_t *b = sb_body_json(c);
     if (!b)
         return;
-    int secs = (int)ju_int(b, "timeSpentSeconds", -1);
-    if (secs < 0 && ju_str(b, "timeSpent"))
+    long long asked = ju_int(b, "timeSpentSeconds", -1);
+    int secs = asked > 0 && asked <= 10LL * 365 * 86400 ? (int)asked : -1;
+    if (asked < 0 && ju_str(b, "timeSpent"))
         secs = parse_spent(ju_str(b, "timeSpent"));
     if (secs <= 0) {
         json_decref(b);
