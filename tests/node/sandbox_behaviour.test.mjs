@@ -332,6 +332,39 @@ describe('jsm-sandbox behaviour', { skip }, () => {
     assert.ok(r.json.values.every((v) => v.reporter.accountId === state.caller.accountId));
   });
 
+  test('bad input: 4xx in the family\'s error shape, nothing half-applied', async () => {
+    const platform = [
+      ['POST', '/rest/api/3/issue/HELP-9/comment', { body: 'plain string, not ADF' }, 'comment'],
+      ['POST', '/rest/api/3/issue/HELP-9/comment', { body: { type: 'doc', version: 1, content: [] } }, 'comment'],
+      ['PUT', '/rest/api/3/issue/HELP-9', { fields: { summary: 'new', priority: { id: '99' } } }, 'priority'],
+      ['POST', '/rest/api/3/issue', { fields: { project: { key: 'HELP' }, issuetype: { name: 'Incident' }, summary: 'x', foo: 1 } }, 'foo'],
+      ['POST', '/rest/api/3/issue/HELP-9/worklog', { timeSpentSeconds: 1e12 }, 'timeLogged'],
+      ['PUT', '/rest/api/3/issue/HELP-9/assignee', { accountId: 'qm:nobody' }, 'assignee'],
+    ];
+    for (const [m, p, body, field] of platform) {
+      const r = await sb.call(m, p, { body });
+      assert.equal(r.status, 400, `${m} ${p}: ${r.text}`);
+      assert.deepEqual(r.json.errorMessages, []);
+      assert.ok(r.json.errors[field], `${m} ${p}: ${r.text}`);
+    }
+    let r = await sb.call('GET', '/rest/api/3/issue/HELP-9?fields=summary');
+    assert.notEqual(r.json.fields.summary, 'new', 'a rejected edit changes nothing');
+    r = await sb.call('POST', '/rest/api/3/search/jql', { body: '{"jql": ' });
+    assert.equal(r.status, 400);
+    assert.ok(Array.isArray(r.json.errorMessages));
+    for (const [m, p, body] of [
+      ['POST', `${SD}/request`, { serviceDeskId: '2', requestTypeId: '13', requestFieldValues: { summary: 'x', bogus: 1 } }],
+      ['POST', `${SD}/request/HELP-9/comment`, { body: 'x' }],
+      ['POST', `${SD}/request`, '{not json'],
+      ['POST', `${SD}/organization`, { name: '' }],
+    ]) {
+      r = await sb.call(m, p, { body });
+      assert.equal(r.status, 400, `${m} ${p}: ${r.text}`);
+      assert.equal(typeof r.json.errorMessage, 'string');
+      assert.deepEqual(r.json.i18nErrorMessage.parameters, []);
+    }
+  });
+
   test('writes change the data set; reset restores it', async () => {
     let r = await sb.call('POST', `${SD}/request`, { body: { serviceDeskId: '3', requestTypeId: '22', requestFieldValues: { summary: 'Desk lamp' } } });
     assert.equal(r.status, 201);
