@@ -288,7 +288,9 @@ static void on_group(redisReply *reply, const char *err, void *ud)
         drain_end(d, 1);
         return;
     }
-    drain_end(d, 0);
+    if (reply && reply->type == REDIS_REPLY_ERROR && !strstr(reply->str, "requires the key to exist"))
+        LOG_WARN("audit", "cannot create the consumer group", "err", reply->str, NULL);
+    drain_end(d, 0); /* no stream yet: try again at the next tick */
 }
 
 static void drain_start(void)
@@ -299,9 +301,10 @@ static void drain_start(void)
     au.running = 1;
     int rc;
     if (!au.group_ready) {
-        /* From 0: entries written before the group existed are drained too. */
-        const char *argv[6] = {"XGROUP", "CREATE", au.key, AUDIT_GROUP, "0", "MKSTREAM"};
-        rc = au_send(on_group, d, 6, argv);
+        /* From 0: entries written before the group existed are drained too.
+         * No MKSTREAM: until a worker writes, there is nothing to create. */
+        const char *argv[5] = {"XGROUP", "CREATE", au.key, AUDIT_GROUP, "0"};
+        rc = au_send(on_group, d, 5, argv);
     } else if (!au.own_pending_done) {
         d->src = SRC_OWN_PENDING;
         const char *argv[9] = {"XREADGROUP", "GROUP", AUDIT_GROUP, au.consumer, "COUNT", AUDIT_BATCH,
@@ -472,7 +475,7 @@ static void on_calls(PGresult *res, const char *err, void *ud)
 
 static void calls_list(ap_req_t *r)
 {
-    char v[256], before[32] = "", limit1[16];
+    char v[256], before[32] = "", limit1[24];
     long *limit = mem_alloc(sizeof *limit);
     r->ext = limit;
     r->ext_free = free;
