@@ -48,6 +48,8 @@ static const copt_t OPTS[] = {
     {"--issue-writes-30s", "JSM_SANDBOX_ISSUE_WRITES_30S", C_INT, O(issue_writes_30s), 0, 1, 1e6, "writes per issue per 30 s"},
     {"--quota-points", "JSM_SANDBOX_QUOTA_POINTS", C_INT, O(quota_points), 0, 0, 1e8, "hourly points quota for OAuth apps (0 = off)"},
     {"--oauth-scope-check", "JSM_SANDBOX_OAUTH_SCOPE_CHECK", C_BOOL, O(oauth_scope_check), 0, 0, 1, "gateway calls need the operation's OAuth scope"},
+    {"--search-lag-ms", "JSM_SANDBOX_SEARCH_LAG_MS", C_INT, O(search_lag_ms), 0, 0, 600000, "new issues reach search after (eventual consistency)"},
+    {"--legacy-search", "JSM_SANDBOX_LEGACY_SEARCH", C_BOOL, O(legacy_search), 0, 0, 1, "serve the removed /search API instead of 410"},
     {"--oauth-client-id", "JSM_SANDBOX_OAUTH_CLIENT_ID", C_STR, O(oauth_client_id), S(oauth_client_id), 0, 0, "OAuth client id"},
     {"--oauth-client-secret", "JSM_SANDBOX_OAUTH_CLIENT_SECRET", C_STR, O(oauth_client_secret), S(oauth_client_secret), 0, 0, "OAuth client secret"},
     {"--access-ttl", "JSM_SANDBOX_ACCESS_TTL", C_INT, O(access_ttl_s), 0, 1, 86400 * 30, "access token lifetime (s)"},

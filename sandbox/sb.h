@@ -45,6 +45,8 @@ typedef struct sb_config_s {
     int issue_writes_2s, issue_writes_30s;
     int quota_points;           /* hourly points quota for OAuth apps; 0 = off */
     int oauth_scope_check;      /* 1: gateway calls need the route's OAuth scope */
+    int search_lag_ms;          /* new issues reach search/jql after this (0 = at once) */
+    int legacy_search;          /* 1: /rest/api/{2,3}/search serves the old contract instead of 410 */
     /* OAuth (sb_oauth) */
     char oauth_client_id[128];
     char oauth_client_secret[128];

@@ -170,6 +170,7 @@ typedef struct sb_issue_s {
     int64_t status_changed;
     int64_t first_response; /* first public agent comment, 0 = none */
     int64_t due;       /* 0 = none (date only, midnight UTC) */
+    int64_t indexed_at; /* search sees the issue from then on (eventual consistency) */
     char labels[4][24];
     int nlabels;
     int participants[SB_MAX_PARTICIPANTS];

@@ -464,6 +464,7 @@ static void h_request_create(sb_call_t *c)
         return;
     }
     is->creator = c->user;
+    is->indexed_at = now + c->sb->cfg.search_lag_ms;
     json_t *prio = json_object_get(fv, "priority");
     int pr = sb_named_find(sb_priorities, sb_npriorities, json_is_string(prio) ? json_string_value(prio) : ju_str(prio, "id") ? ju_str(prio, "id") : ju_str(prio, "name"));
     if (pr >= 0)

@@ -97,13 +97,34 @@ static long token_parse(const char *jql, const char *tok, int64_t now)
     return off;
 }
 
+#define MAX_RECONCILE 50
+
 typedef struct search_req_s {
     const char *jql;
     const char *token;
     long max;
     sb_fieldsel_t fs;
     unsigned expand;
+    int legacy;           /* the removed /search contract (legacy mode only) */
+    long start_at;        /* legacy paging */
+    int reconcile[MAX_RECONCILE]; /* issue ids read-after-write (reconcileIssues) */
+    int nreconcile;
 } search_req_t;
+
+/* Eventual consistency: a new issue is invisible to search until it is
+ * indexed (JSM_SANDBOX_SEARCH_LAG_MS), unless listed in reconcileIssues. */
+static size_t drop_unindexed(sb_issue_t **v, size_t n, int64_t now, const int *rec, int nrec)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        int keep = v[i]->indexed_at <= now;
+        for (int r = 0; !keep && r < nrec; r++)
+            keep = rec[r] == v[i]->id;
+        if (keep)
+            v[k++] = v[i];
+    }
+    return k;
+}
 
 static void run_search(sb_call_t *c, search_req_t *s)
 {
@@ -113,13 +134,13 @@ static void run_search(sb_call_t *c, search_req_t *s)
         sb_err_platform(c, 400, err);
         return;
     }
-    if (!sb_jql_bounded(q)) {
+    if (!s->legacy && !sb_jql_bounded(q)) {
         sb_jql_free(q);
         sb_err_platform(c, 400, "Unbounded JQL queries are not allowed here. Please add a search restriction to your query.");
         return;
     }
     int64_t now = sb_now(c->sb);
-    long offset = 0;
+    long offset = s->legacy ? s->start_at : 0;
     if (s->token && *s->token) {
         offset = token_parse(s->jql, s->token, now);
         if (offset < 0) {
@@ -132,9 +153,11 @@ static void run_search(sb_call_t *c, search_req_t *s)
     long max = s->max <= 0 ? 50 : s->max > cap ? cap : s->max;
     sb_issue_t **v;
     sb_jql_env_t env = {c->sb->data, c->user, now};
-    size_t n = sb_jql_run(q, &env, &v);
+    size_t n = drop_unindexed(v, sb_jql_run(q, &env, &v), now, s->reconcile, s->nreconcile);
     json_t *issues = json_array();
     long i;
+    if (s->legacy && !s->fs.given)
+        sb_fieldsel_add(&s->fs, "*navigable"); /* the old default */
     for (i = offset; i < (long)n && i < offset + max; i++) {
         if (!s->fs.given) {
             char id[16];
@@ -146,6 +169,13 @@ static void run_search(sb_call_t *c, search_req_t *s)
     }
     int last = i >= (long)n;
     sb_quota_charge(c, (int)json_array_size(issues)); /* 1 + one point per issue */
+    if (s->legacy) {
+        free(v);
+        sb_jql_free(q);
+        sb_json(c, 200, sb_pack("{s:s, s:I, s:I, s:I, s:o}", "expand", "names,schema", "startAt", (json_int_t)offset,
+                                "maxResults", (json_int_t)max, "total", (json_int_t)n, "issues", issues));
+        return;
+    }
     json_t *r = sb_pack("{s:o, s:b}", "issues", issues, "isLast", last);
     if (!last) {
         char tok[600];
@@ -161,7 +191,7 @@ static void run_search(sb_call_t *c, search_req_t *s)
     sb_json(c, 200, r);
 }
 
-static void h_search_get(sb_call_t *c)
+static void search_get(sb_call_t *c, int legacy)
 {
     search_req_t s;
     char jql[SB_JQL_MAX_LEN + 1], tok[600], f[1024], ex[256];
@@ -186,10 +216,29 @@ static void h_search_get(sb_call_t *c)
         sb_fieldsel_add(&s.fs, f);
     if (sb_query(c, "expand", ex, sizeof ex) >= 0)
         s.expand = sb_expand_parse(ex);
+    s.legacy = legacy;
+    s.start_at = sb_query_long(c, "startAt", 0, NULL);
+    if (s.start_at < 0)
+        s.start_at = 0;
+    char rec[600];
+    if (sb_query(c, "reconcileIssues", rec, sizeof rec) >= 0)
+        for (char *p = rec; *p && s.nreconcile < MAX_RECONCILE; p++) {
+            char *end;
+            long id = strtol(p, &end, 10);
+            if (end == p)
+                break;
+            s.reconcile[s.nreconcile++] = (int)id;
+            p = *end ? end : end - 1;
+        }
     run_search(c, &s);
 }
 
-static void h_search_post(sb_call_t *c)
+static void h_search_get(sb_call_t *c)
+{
+    search_get(c, 0);
+}
+
+static void search_post(sb_call_t *c, int legacy)
 {
     json_t *b = sb_body_json(c);
     if (!b)
@@ -207,8 +256,36 @@ static void h_search_post(sb_call_t *c)
     if (json_is_string(ex))
         s.expand = sb_expand_parse(json_string_value(ex));
     json_array_foreach(ex, i, f) if (json_is_string(f)) s.expand |= sb_expand_parse(json_string_value(f));
+    json_array_foreach(json_object_get(b, "reconcileIssues"), i, f) if (json_is_integer(f) && s.nreconcile < MAX_RECONCILE)
+        s.reconcile[s.nreconcile++] = (int)json_integer_value(f);
+    s.legacy = legacy;
+    s.start_at = (long)ju_int(b, "startAt", 0);
+    if (s.start_at < 0)
+        s.start_at = 0;
     run_search(c, &s);
     json_decref(b);
+}
+
+static void h_search_post(sb_call_t *c)
+{
+    search_post(c, 0);
+}
+
+/* Legacy mode (JSM_SANDBOX_LEGACY_SEARCH=1) serves the removed contract. */
+static void h_legacy_get(sb_call_t *c)
+{
+    if (c->sb->cfg.legacy_search)
+        search_get(c, 1);
+    else
+        h_search_legacy(c);
+}
+
+static void h_legacy_post(sb_call_t *c)
+{
+    if (c->sb->cfg.legacy_search)
+        search_post(c, 1);
+    else
+        h_search_legacy(c);
 }
 
 static void h_approx_count(sb_call_t *c)
@@ -224,10 +301,11 @@ static void h_approx_count(sb_call_t *c)
     } else if (!sb_jql_bounded(q)) {
         sb_err_platform(c, 400, "Unbounded JQL queries are not allowed here. Please add a search restriction to your query.");
     } else {
-        sb_jql_env_t env = {c->sb->data, c->user, sb_now(c->sb)};
+        int64_t now = sb_now(c->sb);
+        sb_jql_env_t env = {c->sb->data, c->user, now};
         int n = 0;
         for (int i = 0; i < c->sb->data->nissues; i++)
-            n += sb_jql_match(q, &env, c->sb->data->issues[i]);
+            n += c->sb->data->issues[i]->indexed_at <= now && sb_jql_match(q, &env, c->sb->data->issues[i]);
         sb_json(c, 200, sb_pack("{s:i}", "count", n));
     }
     sb_jql_free(q);
@@ -403,6 +481,7 @@ static void h_issue_create(sb_call_t *c)
         return;
     }
     apply_fields(c, is, fields, errors, now); /* validated above: cannot fail */
+    is->indexed_at = now + c->sb->cfg.search_lag_ms;
     json_decref(b);
     json_decref(errors);
     char self[600], id[16];
@@ -856,10 +935,10 @@ static const sb_route_t ROUTES[] = {
     {"GET", "/rest/api/3/search/jql", h_search_get, SB_FAM_PLATFORM, 0, 0, 0},
     {"POST", "/rest/api/3/search/jql", h_search_post, SB_FAM_PLATFORM, 0, 0, 0},
     {"POST", "/rest/api/3/search/approximate-count", h_approx_count, SB_FAM_PLATFORM, 0, 150, 0},
-    {"GET", "/rest/api/3/search", h_search_legacy, SB_FAM_PLATFORM, 0, 0, 0},
-    {"POST", "/rest/api/3/search", h_search_legacy, SB_FAM_PLATFORM, 0, 0, 0},
-    {"GET", "/rest/api/2/search", h_search_legacy, SB_FAM_PLATFORM, 0, 0, 0},
-    {"POST", "/rest/api/2/search", h_search_legacy, SB_FAM_PLATFORM, 0, 0, 0},
+    {"GET", "/rest/api/3/search", h_legacy_get, SB_FAM_PLATFORM, 0, 0, 0},
+    {"POST", "/rest/api/3/search", h_legacy_post, SB_FAM_PLATFORM, 0, 0, 0},
+    {"GET", "/rest/api/2/search", h_legacy_get, SB_FAM_PLATFORM, 0, 0, 0},
+    {"POST", "/rest/api/2/search", h_legacy_post, SB_FAM_PLATFORM, 0, 0, 0},
     {"POST", "/rest/api/3/issue", h_issue_create, SB_FAM_PLATFORM, 0, 0, 0},
     {"GET", "/rest/api/3/issue/createmeta/:project/issuetypes", h_createmeta_types, SB_FAM_PLATFORM, 0, 0, 0},
     {"GET", "/rest/api/3/issue/createmeta/:project/issuetypes/:type", h_createmeta_fields, SB_FAM_PLATFORM, 0, 0, 0},

@@ -4,7 +4,7 @@
 // rotation, fault injection, the request log and data-set reset.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { BASIC, sandboxMissing, startSandbox } from './lib/sandbox.mjs';
+import { BASIC, assertSchema, sandboxMissing, startSandbox } from './lib/sandbox.mjs';
 
 const skip = sandboxMissing() || false;
 const SD = '/rest/servicedeskapi';
@@ -404,5 +404,44 @@ describe('jsm-sandbox OAuth scope checks (JSM_SANDBOX_OAUTH_SCOPE_CHECK=1)', { s
     r = await sb.call('GET', `/ex/jira/${cloud}/rest/api/3/user?accountId=5b10ac8d82e05b22cc7d4ef5`, { auth });
     assert.equal(r.status, 401);
     assert.deepEqual(r.json, { code: 401, message: 'Unauthorized; scope does not match' });
+  });
+});
+
+describe('jsm-sandbox eventual consistency and legacy search mode', { skip }, () => {
+  let sb;
+  before(async () => {
+    sb = await startSandbox('sandbox_lag', { JSM_SANDBOX_SEARCH_LAG_MS: '60000', JSM_SANDBOX_LEGACY_SEARCH: '1' });
+  });
+  after(async () => {
+    await sb?.stop();
+  });
+
+  test('new issues reach search/jql after the lag unless reconciled', async () => {
+    let r = await sb.call('POST', `${SD}/request`, { body: { serviceDeskId: '1', requestTypeId: '1', requestFieldValues: { summary: 'Fresh one' } } });
+    assert.equal(r.status, 201);
+    const id = Number(r.json.issueId);
+    const jql = 'project = HELP AND summary ~ "Fresh one"';
+    r = await sb.call('POST', '/rest/api/3/search/jql', { body: { jql } });
+    assert.deepEqual(r.json.issues, [], 'not indexed yet');
+    r = await sb.call('POST', '/rest/api/3/search/jql', { body: { jql, reconcileIssues: [id] } });
+    assert.deepEqual(r.json.issues, [{ id: String(id) }], 'read-after-write with reconcileIssues');
+    r = await sb.call('GET', `/rest/api/3/search/jql?jql=${q(jql)}&reconcileIssues=1,${id}`);
+    assert.equal(r.json.issues.length, 1);
+    r = await sb.call('GET', `/rest/api/3/issue/${id}?fields=summary`);
+    assert.equal(r.status, 200, 'GET issue is immediate');
+    await sb.call('POST', '/__sandbox/clock', { auth: null, body: { advanceSeconds: 61 } });
+    r = await sb.call('POST', '/rest/api/3/search/jql', { body: { jql } });
+    assert.equal(r.json.issues.length, 1);
+  });
+
+  test('legacy mode serves startAt/maxResults/total on /rest/api/{2,3}/search', async () => {
+    const r = await sb.call('GET', `/rest/api/3/search?jql=${q('project = HELP')}&startAt=10&maxResults=5`);
+    assertSchema('platform', 'GET', '/rest/api/3/search', r, 200);
+    assert.equal(r.json.startAt, 10);
+    assert.equal(r.json.issues.length, 5);
+    assert.ok(r.json.total >= 180);
+    assert.ok(r.json.issues[0].fields.summary, 'navigable fields by default');
+    const p = await sb.call('POST', '/rest/api/2/search', { body: { jql: '', maxResults: 1 } });
+    assert.equal(p.status, 200, 'an empty JQL returned everything');
   });
 });
