@@ -9,6 +9,7 @@
 #include <sodium.h>
 
 #include "ap_input.h"
+#include "ap_oauth.h"
 #include "ap_publish.h"
 #include "buf.h"
 #include "cfg.h"
@@ -334,7 +335,7 @@ static int read_body(ap_req_t *r)
     size_t len = 0;
     const char *body = httpd_req_body(r->req, &len);
     const char *m = httpd_req_method(r->req);
-    if (strcmp(m, "POST") != 0 && strcmp(m, "PATCH") != 0)
+    if (strcmp(m, "POST") != 0 && strcmp(m, "PATCH") != 0 && strcmp(m, "PUT") != 0)
         return 0;
     const char *ct = httpd_req_header(r->req, "Content-Type");
     if (!ct || strncasecmp(ct, "application/json", 16) != 0 || (ct[16] && ct[16] != ';' && ct[16] != ' ')) {
@@ -393,6 +394,10 @@ static void route_entry(httpd_req_t *req, const router_params_t *params, void *u
     r->params = *params;
     r->expires_ms = -1;
 
+    if (route->role == AP_ROLE_PUBLIC) {
+        route->fn(r);
+        return;
+    }
     const char *auth = httpd_req_header(req, "Authorization");
     if (!auth || strncasecmp(auth, "Bearer ", 7) != 0 || !auth[7]) {
         ap_fail(r, 401, "send Authorization: Bearer <API key>", NULL);
@@ -565,6 +570,7 @@ int ap_app_init(ap_app_t *app, uv_loop_t *loop)
     add_routes(app, ap_workspace_routes);
     add_routes(app, ap_account_routes);
     add_routes(app, ap_server_routes);
+    add_routes(app, ap_oauth_routes);
 
     httpd_config_t hc;
     httpd_config_defaults(&hc);
@@ -583,7 +589,7 @@ int ap_app_init(ap_app_t *app, uv_loop_t *loop)
     snprintf(port, sizeof port, "%d", httpd_port(app->http));
     LOG_INFO("api", "listening", "host", app->cfg.listen_host, "port", port, NULL);
     ap_publish_start(app);
-    return 0;
+    return ap_oauth_start(app);
 }
 
 /* ---- shutdown: http, then reconcile timer, redis, db ---- */
@@ -617,10 +623,16 @@ static void on_publish_stopped(void *arg)
     rcli_close(c->app->redis, on_redis_closed, c);
 }
 
-static void on_http_closed(void *arg)
+static void on_oauth_stopped(void *arg)
 {
     close_ctx_t *c = arg;
     ap_publish_stop(c->app, on_publish_stopped, c);
+}
+
+static void on_http_closed(void *arg)
+{
+    close_ctx_t *c = arg;
+    ap_oauth_stop(c->app, on_oauth_stopped, c);
 }
 
 void ap_app_close(ap_app_t *app, void (*done)(void *arg), void *arg)

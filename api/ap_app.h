@@ -37,6 +37,8 @@ typedef struct ap_config_s {
     unsigned reconcile_interval_ms;
 } ap_config_t;
 
+typedef struct ap_oauth_s ap_oauth_t; /* ap_oauth.h */
+
 typedef struct ap_app_s {
     uv_loop_t *loop;
     ap_config_t cfg;
@@ -50,9 +52,11 @@ typedef struct ap_app_s {
     uv_timer_t reconcile_timer;
     int reconcile_running;
     int closing;
+    ap_oauth_t *oauth;             /* OAuth connect and refresher state */
 } ap_app_t;
 
-enum ap_role { AP_ROLE_NONE = 0, AP_ROLE_BOOTSTRAP, AP_ROLE_WORKSPACE };
+/* AP_ROLE_PUBLIC: no key at all (the OAuth callback, authenticated by its state). */
+enum ap_role { AP_ROLE_NONE = 0, AP_ROLE_BOOTSTRAP, AP_ROLE_WORKSPACE, AP_ROLE_PUBLIC };
 
 typedef struct ap_req_s ap_req_t;
 typedef void (*ap_handler_fn)(ap_req_t *r);
@@ -103,6 +107,12 @@ void ap_fail_redis(ap_req_t *r, const char *err);
 int ap_res_ok(const PGresult *res);
 /* Parses a one-column JSON text cell (row i) into a new reference. */
 json_t *ap_res_json(const PGresult *res, int row, int col);
+
+/* SQL: an integrated account as the API shows it (over a row of integrated_accounts). */
+#define AP_ACCT_JSON                                                                                \
+    "json_build_object('id', id, 'tenant_id', tenant_id, 'site_url', site_url, 'auth_type', auth_type," \
+    " 'status', status, 'context', context, 'created_at', " AP_TS("created_at") ","                 \
+    " 'updated_at', " AP_TS("updated_at") ")::text"
 
 /* SQL: a timestamptz column as "2026-12-31T23:59:59Z". */
 #define AP_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
