@@ -38,6 +38,7 @@ static void acct_in_free(acct_in_t *in)
 
 static int acct_validate(ap_req_t *r, acct_in_t *in, int create)
 {
+    r->conflict_field = "/tenant_id"; /* the one unique member of an account */
     static const char *const allowed[] = {"tenant_id", "site_url", "auth", "context", NULL};
     ap_in_err_t e;
     const char *site;

@@ -8,6 +8,7 @@
 
 #include <sodium.h>
 
+#include "ap_audit.h"
 #include "ap_input.h"
 #include "ap_oauth.h"
 #include "ap_publish.h"
@@ -80,7 +81,7 @@ void ap_fail_db(ap_req_t *r, PGresult *res, const char *err, const char *conflic
     }
     const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
     if (state && strcmp(state, "23505") == 0 && conflict_detail) {
-        ap_fail(r, 409, conflict_detail, NULL);
+        ap_fail(r, 409, conflict_detail, r->conflict_field);
         return;
     }
     /* 08xxx connection errors and 57P0x shutdowns are outages, not bugs. */
@@ -163,6 +164,33 @@ static void on_page(PGresult *res, const char *err, void *ud)
 void ap_query_page(ap_req_t *r, const char *sql, int n, const char *const *params)
 {
     ap_query(r, sql, n, params, on_page);
+}
+
+static void on_owned_page(PGresult *res, const char *err, void *ud)
+{
+    ap_req_t *r = ud;
+    ap_page_t pg;
+    if (!ap_res_ok(res)) {
+        ap_fail_db(r, res, err, NULL);
+        return;
+    }
+    if (PQntuples(res) == 0 || strcmp(PQgetvalue(res, 0, 3), "t") != 0) {
+        ap_fail(r, 404, r->notfound, NULL);
+        return;
+    }
+    if (ap_page_parse(r, &pg) != 0)
+        return;
+    if (PQgetisnull(res, 0, 0)) { /* only the owner marker: an empty page */
+        ap_ok(r, 200, json_pack("{s[]sn}", "result", "next_cursor"));
+        return;
+    }
+    ap_ok(r, 200, ap_page_result(res, &pg));
+}
+
+void ap_query_page_owned(ap_req_t *r, const char *sql, int n, const char *const *params, const char *notfound)
+{
+    r->notfound = notfound;
+    ap_query(r, sql, n, params, on_owned_page);
 }
 
 /* ---- paging ---- */
@@ -337,6 +365,10 @@ static int read_body(ap_req_t *r)
     const char *m = httpd_req_method(r->req);
     if (strcmp(m, "POST") != 0 && strcmp(m, "PATCH") != 0 && strcmp(m, "PUT") != 0)
         return 0;
+    if (len == 0 && !httpd_req_header(r->req, "Content-Type")) {
+        r->body = json_object(); /* no body at all is an empty object */
+        return 0;
+    }
     const char *ct = httpd_req_header(r->req, "Content-Type");
     if (!ct || strncasecmp(ct, "application/json", 16) != 0 || (ct[16] && ct[16] != ';' && ct[16] != ' ')) {
         ap_fail(r, 415, "send the body as JSON with Content-Type: application/json", NULL);
@@ -571,6 +603,7 @@ int ap_app_init(ap_app_t *app, uv_loop_t *loop)
     add_routes(app, ap_account_routes);
     add_routes(app, ap_server_routes);
     add_routes(app, ap_oauth_routes);
+    add_routes(app, ap_audit_routes);
 
     httpd_config_t hc;
     httpd_config_defaults(&hc);
@@ -589,6 +622,8 @@ int ap_app_init(ap_app_t *app, uv_loop_t *loop)
     snprintf(port, sizeof port, "%d", httpd_port(app->http));
     LOG_INFO("api", "listening", "host", app->cfg.listen_host, "port", port, NULL);
     ap_publish_start(app);
+    if (ap_audit_start(app) != 0)
+        return -1;
     return ap_oauth_start(app);
 }
 
@@ -623,10 +658,15 @@ static void on_publish_stopped(void *arg)
     rcli_close(c->app->redis, on_redis_closed, c);
 }
 
-static void on_oauth_stopped(void *arg)
+static void on_audit_stopped(void *arg)
 {
     close_ctx_t *c = arg;
     ap_publish_stop(c->app, on_publish_stopped, c);
+}
+
+static void on_oauth_stopped(void *arg)
+{
+    ap_audit_stop(on_audit_stopped, arg);
 }
 
 static void on_http_closed(void *arg)

@@ -89,6 +89,7 @@ struct ap_req_s {
     int64_t expires_ms;            /* -1 = none */
     int status;                    /* status to answer on success */
     const char *notfound;          /* 404 detail of ap_query_one */
+    const char *conflict_field;    /* the field a 409 from a unique violation names */
     void *ext;                     /* handler-specific state, released by ext_free */
     void (*ext_free)(void *ext);
 };
@@ -146,6 +147,11 @@ void ap_txquery(ap_req_t *r, const char *sql, int n, const char *const *params, 
 void ap_query_one(ap_req_t *r, const char *sql, int n, const char *const *params, const char *notfound);
 /* Answers a page: rows as ap_page_result() takes them. */
 void ap_query_page(ap_req_t *r, const char *sql, int n, const char *const *params);
+/* The same for a list under a parent record that must exist and be the
+ * caller's: the SQL returns (json, created_at::text, id, owner_ok) with a
+ * LEFT JOIN, so an empty page still has one row carrying owner_ok; a false
+ * owner_ok answers 404 with notfound. */
+void ap_query_page_owned(ap_req_t *r, const char *sql, int n, const char *const *params, const char *notfound);
 
 /* ---- transactions: begin, then commit and answer ---- */
 /* For writes that publish to Redis: 503 at once when Redis is down (so

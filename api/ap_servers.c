@@ -208,29 +208,6 @@ static void srv_get(ap_req_t *r)
                  3, p, "no MCP server with this id for this account");
 }
 
-static void on_page(PGresult *res, const char *err, void *ud)
-{
-    ap_req_t *r = ud;
-    ap_page_t pg;
-    if (!ap_res_ok(res)) {
-        ap_fail_db(r, res, err, NULL);
-        return;
-    }
-    /* Column 3 says whether the account is the caller's: if not, 404. */
-    if (PQntuples(res) == 0 || strcmp(PQgetvalue(res, 0, 3), "t") != 0) {
-        ap_fail(r, 404, "no integrated account with this id", NULL);
-        return;
-    }
-    if (ap_page_parse(r, &pg) != 0)
-        return;
-    /* A lone row with a NULL id is the account marker of an empty list. */
-    if (PQgetisnull(res, 0, 0)) {
-        ap_ok(r, 200, json_pack("{s[]sn}", "result", "next_cursor"));
-        return;
-    }
-    ap_ok(r, 200, ap_page_result(res, &pg));
-}
-
 static void srv_list(ap_req_t *r)
 {
     ap_page_t pg;
@@ -239,13 +216,13 @@ static void srv_list(ap_req_t *r)
     const char *p[5] = {ap_param(r, "id"), r->ws_id, ap_page_ts(&pg), ap_page_id(&pg), pg.limit_plus_one};
     /* One round trip: the page, and whether the account exists for this
      * workspace (a RIGHT JOIN on a one-row marker keeps a row for an empty page). */
-    ap_query(r,
+    ap_query_page_owned(r,
                      "WITH acct AS (SELECT EXISTS (SELECT 1 FROM integrated_accounts WHERE id = $1 AND workspace_id = $2) AS ok),"
                      " page AS (SELECT " SRV_JSON " AS j, created_at::text AS c, id::text AS i FROM mcp_servers"
                      "  WHERE account_id = $1 AND workspace_id = $2 AND " AP_PAGE_AFTER("$3", "$4")
                      "  ORDER BY created_at, id LIMIT $5)"
                      " SELECT page.j, page.c, page.i, acct.ok FROM acct LEFT JOIN page ON true",
-                     5, p, on_page);
+                     5, p, "no integrated account with this id");
 }
 
 /* ---- patch ---- */

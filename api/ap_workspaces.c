@@ -138,12 +138,12 @@ static void key_list(ap_req_t *r)
     if (need_uuid(r, "id", "workspace") || ap_page_parse(r, &pg) != 0)
         return;
     const char *p[4] = {ap_param(r, "id"), ap_page_ts(&pg), ap_page_id(&pg), pg.limit_plus_one};
-    /* An unknown workspace has no keys: an empty list. */
-    ap_query_page(r,
-                     "SELECT " KEY_JSON ", created_at::text, id::text FROM api_keys"
-                     " WHERE workspace_id = $1 AND " AP_PAGE_AFTER("$2", "$3")
-                     " ORDER BY created_at, id LIMIT $4",
-                     4, p);
+    ap_query_page_owned(r,
+                        "WITH ws AS (SELECT EXISTS (SELECT 1 FROM workspaces WHERE id = $1) AS ok),"
+                        " page AS (SELECT " KEY_JSON " AS j, created_at::text AS c, id::text AS i FROM api_keys"
+                        "  WHERE workspace_id = $1 AND " AP_PAGE_AFTER("$2", "$3") " ORDER BY created_at, id LIMIT $4)"
+                        " SELECT page.j, page.c, page.i, ws.ok FROM ws LEFT JOIN page ON true",
+                        4, p, "no workspace with this id");
 }
 
 static void on_key_deleted(PGresult *res, const char *err, void *ud)
