@@ -77,13 +77,10 @@ int ap_oauth_start(ap_app_t *app)
     return ap_refresh_start(app);
 }
 
-/* Both the refresher and the HTTP client must be done before o is freed. */
-static void stop_step(void *arg)
+static void on_http_closed(void *arg)
 {
     ap_app_t *app = arg;
     ap_oauth_t *o = app->oauth;
-    if (--o->stop_pending > 0)
-        return;
     void (*done)(void *) = o->stop_done;
     void *darg = o->stop_arg;
     free(o);
@@ -91,17 +88,21 @@ static void stop_step(void *arg)
     done(darg);
 }
 
+static void on_refresher_stopped(void *arg)
+{
+    ap_app_t *app = arg;
+    httpc_close(app->oauth->http, on_http_closed, app);
+}
+
+/* Refreshes in flight are let finish (the token call times out after 5 s)
+ * before the HTTP client closes: an aborted refresh could have rotated
+ * the refresh token upstream without us storing the new one. */
 void ap_oauth_stop(ap_app_t *app, void (*done)(void *arg), void *arg)
 {
     ap_oauth_t *o = app->oauth;
     o->stop_done = done;
     o->stop_arg = arg;
-    o->stop_pending = 2;
-    ap_refresh_stop(app, stop_step, app);
-    /* Fails token requests in flight at once, so refreshes end now instead
-     * of after their timeout (their locks are released, nothing is lost:
-     * an unanswered refresh changed nothing). */
-    httpc_close(o->http, stop_step, app);
+    ap_refresh_stop(app, on_refresher_stopped, app);
 }
 
 /* ---- token endpoint ---- */

@@ -48,13 +48,13 @@ struct ap_oauth_s {
     struct ap_refresher_s *refresher;
     void (*stop_done)(void *arg);
     void *stop_arg;
-    int stop_pending;
 };
 
 /* Reads the configuration, creates the HTTP client and starts the
  * refresher; -1 (reason on stderr) on bad configuration. */
 int ap_oauth_start(ap_app_t *app);
-/* Stops the refresher, fails token requests in flight, then done(arg). */
+/* Stops the refresher, waits for the refreshes in flight, closes the HTTP
+ * client, then done(arg). */
 void ap_oauth_stop(ap_app_t *app, void (*done)(void *arg), void *arg);
 
 extern const ap_route_t ap_oauth_routes[];

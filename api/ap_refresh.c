@@ -165,8 +165,6 @@ static void update_quietly(rop_t *op, const char *sql, const char *value)
 static void hold_back(rop_t *op)
 {
     char ms[32];
-    if (op->rf->stopping)
-        return;
     snprintf(ms, sizeof ms, "%llu", (unsigned long long)op->app->oauth->retry_ms);
     update_quietly(op,
                    "UPDATE integrated_accounts SET refresh_retry_at = now() + $2::bigint * interval '1 millisecond'"
@@ -322,13 +320,16 @@ static void refresh(rop_t *op, const char *client_id, const char *sealed_secret)
 
 /* ---- reading the row ---- */
 
-static void backfill_expiry(rop_t *op, long long exp)
+/* Makes access_expires_at match the sealed expiry, so the scan stops
+ * picking the account: it is NULL or old when the credentials were set
+ * through POST/PATCH /integrated-account instead of the connect flow. */
+static void sync_expiry(rop_t *op, long long exp)
 {
     char e[32];
     snprintf(e, sizeof e, "%lld", exp);
     update_quietly(op,
                    "UPDATE integrated_accounts SET access_expires_at = to_timestamp($2::bigint / 1000.0)"
-                   " WHERE id = $1 AND access_expires_at IS NULL",
+                   " WHERE id = $1 AND access_expires_at IS DISTINCT FROM to_timestamp($2::bigint / 1000.0)",
                    e);
 }
 
@@ -358,8 +359,8 @@ static void on_loaded(PGresult *res, const char *err, void *ud)
         rop_end(op, "unreadable");
         return;
     }
-    const char *client_id = PQgetisnull(res, 0, 8) ? NULL : PQgetvalue(res, 0, 8);
-    const char *secret = PQgetisnull(res, 0, 9) ? NULL : PQgetvalue(res, 0, 9);
+    const char *client_id = PQgetisnull(res, 0, 7) ? NULL : PQgetvalue(res, 0, 7);
+    const char *secret = PQgetisnull(res, 0, 8) ? NULL : PQgetvalue(res, 0, 8);
     long long sealed_version = ju_int(op->creds, "cred_version", 0);
     if (op->want > 0) {
         if (op->want != op->version) {
@@ -376,8 +377,7 @@ static void on_loaded(PGresult *res, const char *err, void *ud)
     } else {
         long long exp = ju_int(op->creds, "expires_at_ms", 0);
         if (exp - tu_now_ms() > (long long)op->app->oauth->refresh_ahead_ms) {
-            if (*PQgetvalue(res, 0, 7) == 't')
-                backfill_expiry(op, exp);
+            sync_expiry(op, exp);
             rop_end(op, "not_due");
             return;
         }
@@ -401,7 +401,7 @@ static void on_lock(redisReply *reply, const char *err, void *ud)
     const char *p[1] = {op->id};
     if (pgpool_query(op->app->db,
                      "SELECT a.workspace_id, a.site_url, a.auth_type, a.status, COALESCE(a.cloud_id, ''),"
-                     " a.credentials_sealed, a.cred_version, a.access_expires_at IS NULL,"
+                     " a.credentials_sealed, a.cred_version,"
                      " o.client_id, o.client_secret_sealed"
                      " FROM integrated_accounts a LEFT JOIN oauth_apps o ON o.workspace_id = a.workspace_id"
                      " WHERE a.id = $1",

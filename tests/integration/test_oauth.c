@@ -244,7 +244,7 @@ Test(oauth, rotation_never_reuses_and_invalid_grant_needs_reauth, .timeout = 120
     /* A worker reports a 401 on version 1: one refresh, version 2. */
     to_publish_refresh(&e, id, 1, 1);
     cr_assert_eq(wait_version(&e, id, 2), 2);
-    blob = to_acct_blob(&e, id);
+    blob = to_wait_blob(&e, id, 2);
     cr_assert_eq(json_integer_value(json_object_get(blob, "cred_version")), 2);
     cr_assert_str_neq(str(blob, "refresh_token"), old_rt, "refresh token rotated");
     json_decref(blob);

@@ -198,6 +198,20 @@ static inline json_t *to_acct_blob(to_env_t *e, const char *id)
     return v;
 }
 
+/* Waits (up to 10 s) until acct:<id> has cred_version >= want; returns
+ * the blob. Redis follows PostgreSQL: the refresher publishes after commit. */
+static inline json_t *to_wait_blob(to_env_t *e, const char *id, long long want)
+{
+    json_t *blob = to_acct_blob(e, id);
+    for (int i = 0; i < 200 && (!blob || json_integer_value(json_object_get(blob, "cred_version")) < want); i++) {
+        json_decref(blob);
+        to_sleep_ms(50);
+        blob = to_acct_blob(e, id);
+    }
+    cr_assert(blob, "acct:%s missing", id);
+    return blob;
+}
+
 static inline long long to_pg_version(to_env_t *e, const char *id)
 {
     char sql[160];

@@ -80,8 +80,74 @@ Test(oauth_refresh, fifty_concurrent_requests_one_refresh, .timeout = 120)
     cr_assert_eq(refresh, 1, "%lld token requests", refresh);
     cr_assert_eq(denied, 0);
     cr_assert_eq(to_pg_version(&e, id), 2);
-    json_t *blob = to_acct_blob(&e, id);
+    json_t *blob = to_wait_blob(&e, id, 2);
     cr_assert_eq(json_integer_value(json_object_get(blob, "cred_version")), 2);
     json_decref(blob);
     to_stop(&e);
+}
+
+/* Accounts whose credentials came through POST/PATCH /integrated-account
+ * (no cred_version in the sealed blob, no access_expires_at) are refreshed
+ * by the scan once due, and a worker report with version 0 refreshes once. */
+Test(oauth_refresh, accounts_set_through_the_crud_api, .timeout = 120)
+{
+    to_env_t e;
+    ts_resp_t r;
+    char a[64], b[64], body[1024], path[128], rt[128];
+    long long refresh, denied;
+    to_start(&e, "oauth-crud", 3600, "100", "300000");
+    to_set_app(&e);
+    connect_one(&e, "cust-a", a);
+    json_t *blob = to_acct_blob(&e, a);
+    snprintf(rt, sizeof rt, "%s", json_string_value(json_object_get(blob, "refresh_token")));
+    json_decref(blob);
+
+    /* An account created with an already expired access token: the scan refreshes it. */
+    snprintf(body, sizeof body,
+             "{\"tenant_id\":\"manual\",\"site_url\":\"%s\",\"auth\":{\"type\":\"oauth2\",\"access_token\":\"expired\","
+             "\"refresh_token\":\"%s\",\"cloud_id\":\"%s\",\"expires_at\":\"2020-01-01T00:00:00Z\"}}",
+             e.sb_url, rt, TO_CLOUD_ID);
+    ts_api_call(&r, &e.api, e.key, "POST", "/integrated-account", body);
+    cr_assert_eq(r.status, 201, "%ld %s", r.status, r.body);
+    snprintf(b, sizeof b, "%s", json_string_value(json_object_get(r.json, "id")));
+    ts_resp_free(&r);
+    long long v = 0;
+    for (int i = 0; i < WAIT_MS / 50 && (v = to_pg_version(&e, b)) < 2; i++)
+        to_sleep_ms(50);
+    cr_assert_eq(v, 2, "scan refreshed the expired account");
+    blob = to_wait_blob(&e, b, 2);
+    cr_assert_eq(json_integer_value(json_object_get(blob, "cred_version")), 2);
+    cr_assert_str_neq(json_string_value(json_object_get(blob, "access_token")), "expired");
+    snprintf(rt, sizeof rt, "%s", json_string_value(json_object_get(blob, "refresh_token")));
+    json_decref(blob);
+
+    /* PATCHed credentials (valid for years: not due) carry no version; a
+     * worker reporting version 0 gets exactly one refresh. */
+    snprintf(body, sizeof body,
+             "{\"auth\":{\"type\":\"oauth2\",\"access_token\":\"patched\",\"refresh_token\":\"%s\",\"cloud_id\":\"%s\","
+             "\"expires_at\":\"2099-01-01T00:00:00Z\"}}",
+             rt, TO_CLOUD_ID);
+    snprintf(path, sizeof path, "/integrated-account/%s", b);
+    ts_api_call(&r, &e.api, e.key, "PATCH", path, body);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    cr_assert_eq(to_pg_version(&e, b), 3);
+    long long before = to_refresh_handled(e.api.url);
+    to_publish_refresh(&e, b, 0, 1);
+    for (int i = 0; i < WAIT_MS / 50 && (v = to_pg_version(&e, b)) < 4; i++)
+        to_sleep_ms(50);
+    cr_assert_eq(v, 4);
+    /* The same report again is stale now: no token request. */
+    for (int i = 0; i < 200 && to_refresh_handled(e.api.url) < before + 1; i++)
+        to_sleep_ms(50);
+    before = to_refresh_handled(e.api.url);
+    to_publish_refresh(&e, b, 0, 1);
+    for (int i = 0; i < 200 && to_refresh_handled(e.api.url) < before + 1; i++)
+        to_sleep_ms(50);
+    to_stop_apis(&e);
+    to_sb_counts(&e, &refresh, &denied);
+    cr_assert_eq(refresh, 2, "%lld token requests", refresh);
+    cr_assert_eq(denied, 0);
+    cr_assert_eq(to_pg_version(&e, b), 4);
+    cr_assert_eq(ts_stop(&e.sandbox), 0);
 }
