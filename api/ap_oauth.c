@@ -478,7 +478,7 @@ static void on_connect_app(PGresult *res, const char *err, void *ud)
     }
 
     buf_t u;
-    buf_init(&u, 16384);
+    buf_init(&u, 65536); /* 32 scopes, redirect URL and client id, all percent-encoded, fit */
     buf_printf(&u, "%s/authorize?audience=api.atlassian.com&client_id=", r->app->oauth->auth_url);
     pct_encode(&u, PQgetvalue(res, 0, 0));
     buf_append_str(&u, "&scope=");

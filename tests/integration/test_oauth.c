@@ -314,3 +314,49 @@ Test(oauth, rotation_never_reuses_and_invalid_grant_needs_reauth, .timeout = 120
     cr_assert(!ts_file_contains(e.api.proc.log, old_rt), "refresh token logged");
     cr_assert(!ts_file_contains(e.api.proc.log, TO_CLIENT_SECRET), "client secret logged");
 }
+
+/* A refresh failing for another reason than invalid_grant (here the
+ * operator's wrong client secret: 401 access_denied) keeps the account
+ * active, holds it back from the scan, and works once the app is fixed. */
+Test(oauth, other_refresh_failures_do_not_need_reauth, .timeout = 120)
+{
+    to_env_t e;
+    ts_resp_t r;
+    char id[64], body[512], sql[200];
+    to_start(&e, "oauth-wrongsecret", 3600, "15000", "300000");
+    to_set_app(&e);
+    to_connect(&e, "cust-w", &r);
+    cr_assert_eq(r.status, 201, "%ld %s", r.status, r.body);
+    snprintf(id, sizeof id, "%s", str(r.json, "id"));
+    ts_resp_free(&r);
+
+    snprintf(body, sizeof body,
+             "{\"client_id\":\"%s\",\"client_secret\":\"wrong-secret-value\",\"scopes\":[\"read:jira-work\"],"
+             "\"redirect_url\":\"%s/oauth/callback\"}",
+             TO_CLIENT_ID, e.api.url);
+    ts_api_call(&r, &e.api, e.key, "PUT", "/oauth-app", body);
+    cr_assert_eq(r.status, 200);
+    ts_resp_free(&r);
+    to_publish_refresh(&e, id, 1, 1);
+    for (int i = 0; i < WAIT_MS / 50 && to_refresh_handled(e.api.url) < 1; i++)
+        to_sleep_ms(50);
+    snprintf(sql, sizeof sql, "SELECT status || ' ' || (refresh_retry_at > now()) FROM integrated_accounts WHERE id = '%s'",
+             id);
+    char *row = NULL;
+    for (int i = 0; i < 100 && (!row || strcmp(row, "active true") != 0); i++) {
+        free(row);
+        to_sleep_ms(50);
+        row = ts_sql(e.api.db_url, sql);
+    }
+    cr_assert_str_eq(row ? row : "(none)", "active true", "still active, held back from the scan");
+    free(row);
+    cr_assert_eq(to_pg_version(&e, id), 1);
+
+    to_set_app(&e);
+    to_publish_refresh(&e, id, 1, 1);
+    cr_assert_eq(wait_version(&e, id, 2), 2, "a worker's report is not held back");
+    to_stop(&e);
+    cr_assert_eq(ts_log_count(&e.api.proc, "refresh failed; will retry"), 1);
+    cr_assert(!ts_file_contains(e.api.proc.log, "wrong-secret-value"), "client secret logged");
+    cr_assert(!ts_file_contains(e.api.proc.log, TO_CLIENT_SECRET), "client secret logged");
+}
