@@ -207,7 +207,7 @@ static void not_found(httpd_req_t *req, const router_params_t *p, void *ud)
     else if (strncmp(path, "/__sandbox", 10) == 0)
         resp_problem(req, 404, "no such control endpoint", NULL);
     else
-        resp_json(req, 404, sb_pack("{s:[s], s:{}}", "errorMessages", "null for uri: the requested resource was not found", "errors"));
+        sb_respond_json(req, 404, sb_pack("{s:[s], s:{}}", "errorMessages", "null for uri: the requested resource was not found", "errors"));
 }
 
 static void closed_cb(void *arg)

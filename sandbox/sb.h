@@ -140,6 +140,8 @@ json_t *sb_body_json(sb_call_t *c);
 
 /* ---- responses ---- */
 void sb_json(sb_call_t *c, int status, json_t *v); /* steals v */
+/* The same for a bare request (sb_dump, not json_dumps); steals v. */
+void sb_respond_json(httpd_req_t *req, int status, json_t *v);
 void sb_no_content(sb_call_t *c);
 void sb_err_platform(sb_call_t *c, int status, const char *msg);
 void sb_err_platform_field(sb_call_t *c, int status, const char *field, const char *msg);

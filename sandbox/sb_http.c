@@ -148,9 +148,26 @@ json_t *sb_body_json(sb_call_t *c)
     return NULL;
 }
 
+#define SB_MAX_RESPONSE (64u << 20)
+
+void sb_respond_json(httpd_req_t *req, int status, json_t *v)
+{
+    buf_t b;
+    buf_init(&b, SB_MAX_RESPONSE);
+    if (!v || sb_dump(v, &b) != 0 || !b.data) {
+        json_decref(v);
+        buf_free(&b);
+        resp_problem(req, 500, "response could not be serialised", NULL);
+        return;
+    }
+    json_decref(v);
+    httpd_respond(req, status, "application/json;charset=UTF-8", b.data, b.len);
+    buf_free(&b);
+}
+
 void sb_json(sb_call_t *c, int status, json_t *v)
 {
-    resp_json(c->req, status, v);
+    sb_respond_json(c->req, status, v);
 }
 
 void sb_no_content(sb_call_t *c)
@@ -158,25 +175,34 @@ void sb_no_content(sb_call_t *c)
     httpd_respond(c->req, 204, NULL, "", 0);
 }
 
+/* Error texts may quote client input (a JQL query from the URL): checked. */
+static json_t *checked_str(const char *msg)
+{
+    json_t *v = json_string(msg);
+    return v ? v : json_string("The request contains text that is not valid UTF-8.");
+}
+
 void sb_err_platform(sb_call_t *c, int status, const char *msg)
 {
-    resp_json(c->req, status, sb_pack("{s:[s], s:{}}", "errorMessages", msg, "errors"));
+    sb_respond_json(c->req, status, sb_pack("{s:[o], s:{}}", "errorMessages", checked_str(msg), "errors"));
 }
 
 void sb_err_platform_field(sb_call_t *c, int status, const char *field, const char *msg)
 {
-    resp_json(c->req, status, sb_pack("{s:[], s:{s:s}}", "errorMessages", "errors", field, msg));
+    json_t *errors = json_object();
+    json_object_set_new(errors, field, checked_str(msg));
+    sb_respond_json(c->req, status, sb_pack("{s:[], s:o}", "errorMessages", "errors", errors));
 }
 
 void sb_err_jsm(sb_call_t *c, int status, const char *msg, const char *key)
 {
-    resp_json(c->req, status,
-              sb_pack("{s:s, s:{s:s, s:[]}}", "errorMessage", msg, "i18nErrorMessage", "i18nKey", key, "parameters"));
+    sb_respond_json(c->req, status, sb_pack("{s:o, s:{s:s, s:[]}}", "errorMessage", checked_str(msg), "i18nErrorMessage",
+                                      "i18nKey", key, "parameters"));
 }
 
 void sb_err_gateway(httpd_req_t *req, int status, const char *msg)
 {
-    resp_json(req, status, sb_pack("{s:i, s:s}", "code", status, "message", msg));
+    sb_respond_json(req, status, sb_pack("{s:i, s:s}", "code", status, "message", msg));
 }
 
 void sb_err_issue_missing(sb_call_t *c)
@@ -208,7 +234,7 @@ void sb_respond_429(httpd_req_t *req, int limit, int retry_after_s, const char *
     else
         snprintf(v, sizeof v, "\"%s\";q=%d;w=%d", reason, limit, strstr(reason, "issue") ? 2 : 1);
     httpd_resp_header(req, "RateLimit-Policy", v);
-    resp_json(req, 429, sb_pack("{s:[s], s:{}, s:i}", "errorMessages",
+    sb_respond_json(req, 429, sb_pack("{s:[s], s:{}, s:i}", "errorMessages",
                                   "The request has been rate-limited. Please try again later.", "errors", "status", 429));
 }
 

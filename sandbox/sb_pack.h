@@ -5,8 +5,8 @@
  * sandbox uses: "{" "}" "[" "]" and s (const char *; "s%" takes a length
  * too), i (int), I (json_int_t), b (int), f (double), o (json_t *, stolen;
  * NULL becomes null), n (null); ':' ',' and spaces are separators. Object keys
- * are trusted literals (no UTF-8 check); string values are checked and an
- * invalid one becomes "" rather than failing the whole object.
+ * are trusted literals and string values are not UTF-8 checked (jansson
+ * checks again at dump time); NULL strings become "".
  * Returns a new reference; never NULL for a well-formed format.
  */
 #ifndef JSMCP_SB_PACK_H
@@ -15,5 +15,13 @@
 #include <jansson.h>
 
 json_t *sb_pack(const char *fmt, ...);
+
+struct buf_s;
+/* Compact JSON text of v appended to b (object keys in insertion order, as
+ * json_dumps). Strings are escaped with a bulk-copy fast path; an invalid
+ * UTF-8 sequence is written as U+FFFD instead of failing the dump (jansson's
+ * dumper walks strings one character per call and was the top cost).
+ * Returns 0, or BUF_ETOOBIG when b's limit is hit. */
+int sb_dump(const json_t *v, struct buf_s *b);
 
 #endif
