@@ -22,6 +22,7 @@
 #define MAX_OPS 256          /* refreshes in flight per process; beyond, requests are dropped */
 #define SCAN_BATCH "100"     /* due accounts per scan */
 #define MSG_MAX 128
+#define STORE_TRIES 5        /* attempts to store refreshed credentials, 0.5 s apart more each time */
 
 typedef struct rop_s rop_t;
 
@@ -58,7 +59,17 @@ struct rop_s {
     char *sealed;            /* new credentials for PostgreSQL */
     char *redis_val;         /* the acct:<id> value to publish */
     const char *outcome;
+    char old_version[32];    /* compare-and-set parameters, kept for retries */
+    char expires[32];
+    int store_tries;
 };
+
+/* A pause before storing refreshed credentials again (its own handle, so
+ * that closing it never delays freeing the refresh). */
+typedef struct store_wait_s {
+    uv_timer_t timer;
+    rop_t *op;
+} store_wait_t;
 
 static void free_secret(char **s)
 {
@@ -213,11 +224,21 @@ static void publish(rop_t *op, const char *outcome)
 
 /* ---- the compare-and-set ---- */
 
+static void store_later(rop_t *op);
+
 static void on_updated(PGresult *res, const char *err, void *ud)
 {
     rop_t *op = ud;
     int reauth = strcmp(op->status, "needs_reauth") == 0;
     if (!ap_res_ok(res)) {
+        const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+        int outage = !res || (state && (strncmp(state, "08", 2) == 0 || strncmp(state, "57", 2) == 0));
+        /* The new refresh token exists only here now: an outage is worth
+         * waiting out (the lock still holds off other replicas). */
+        if (!reauth && outage && op->store_tries < STORE_TRIES) {
+            store_later(op);
+            return;
+        }
         LOG_ERROR("oauth", reauth ? "could not record needs_reauth" : "refreshed credentials could not be stored",
                   "account", op->id, "err", res ? PQresultErrorMessage(res) : err, NULL);
         rop_end(op, "db_error");
@@ -242,15 +263,54 @@ static void on_updated(PGresult *res, const char *err, void *ud)
     publish(op, "refreshed");
 }
 
+/* The compare-and-set of refreshed credentials. */
+static void store(rop_t *op)
+{
+    op->store_tries++;
+    const char *p[5] = {op->id, op->sealed, secret_keyring_active_kid(op->app->keys), op->old_version, op->expires};
+    if (pgpool_query(op->app->db,
+                     "UPDATE integrated_accounts SET credentials_sealed = $2, key_id = $3,"
+                     " cred_version = cred_version + 1, access_expires_at = to_timestamp($5::bigint / 1000.0),"
+                     " refresh_retry_at = NULL, updated_at = now()"
+                     " WHERE id = $1 AND cred_version = $4::bigint RETURNING cred_version",
+                     5, p, on_updated, op) != 0)
+        on_updated(NULL, "database unavailable", op);
+}
+
+static void on_store_wait_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void on_store_wait(uv_timer_t *t)
+{
+    store_wait_t *w = t->data;
+    rop_t *op = w->op;
+    uv_close((uv_handle_t *)&w->timer, on_store_wait_closed);
+    store(op);
+}
+
+static void store_later(rop_t *op)
+{
+    char n[16];
+    snprintf(n, sizeof n, "%d", op->store_tries);
+    LOG_WARN("oauth", "database unavailable while storing refreshed credentials; retrying", "account", op->id,
+             "attempt", n, NULL);
+    store_wait_t *w = mem_calloc(1, sizeof *w);
+    w->op = op;
+    uv_timer_init(op->app->loop, &w->timer);
+    w->timer.data = w;
+    uv_timer_start(&w->timer, on_store_wait, 500 * (uint64_t)op->store_tries, 0);
+}
+
 static void on_token(const ap_token_res_t *res, void *ud)
 {
     rop_t *op = ud;
-    char old[32];
-    snprintf(old, sizeof old, "%lld", op->version);
+    snprintf(op->old_version, sizeof op->old_version, "%lld", op->version);
     if (ap_oauth_token_ok(res)) {
         json_t *creds = ap_oauth_creds(res->json, op->creds, op->cloud_id, op->version + 1);
-        char exp[32];
-        snprintf(exp, sizeof exp, "%lld", (long long)json_integer_value(json_object_get(creds, "expires_at_ms")));
+        snprintf(op->expires, sizeof op->expires, "%lld",
+                 (long long)json_integer_value(json_object_get(creds, "expires_at_ms")));
         ap_oauth_free_json(op->creds);
         op->creds = creds;
         op->sealed = ap_oauth_seal_creds(op->app, op->id, creds);
@@ -258,21 +318,12 @@ static void on_token(const ap_token_res_t *res, void *ud)
             rop_end(op, "seal_failed");
             return;
         }
-        const char *p[5] = {op->id, op->sealed, secret_keyring_active_kid(op->app->keys), old, exp};
-        if (pgpool_query(op->app->db,
-                         "UPDATE integrated_accounts SET credentials_sealed = $2, key_id = $3,"
-                         " cred_version = cred_version + 1, access_expires_at = to_timestamp($5::bigint / 1000.0),"
-                         " refresh_retry_at = NULL, updated_at = now()"
-                         " WHERE id = $1 AND cred_version = $4::bigint RETURNING cred_version",
-                         5, p, on_updated, op) != 0) {
-            LOG_ERROR("oauth", "refreshed credentials could not be stored (database down)", "account", op->id, NULL);
-            rop_end(op, "db_error");
-        }
+        store(op);
         return;
     }
     if (res->status >= 400 && res->status < 500 && res->error && strcmp(res->error, "invalid_grant") == 0) {
         snprintf(op->status, sizeof op->status, "needs_reauth");
-        const char *p[2] = {op->id, old};
+        const char *p[2] = {op->id, op->old_version};
         if (pgpool_query(op->app->db,
                          "UPDATE integrated_accounts SET status = 'needs_reauth', updated_at = now()"
                          " WHERE id = $1 AND cred_version = $2::bigint RETURNING cred_version",

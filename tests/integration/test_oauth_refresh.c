@@ -3,6 +3,8 @@
  * exactly one token request, and 50 simultaneous refresh requests from
  * workers cost exactly one. The sandbox refuses any reuse of a rotated
  * refresh token (no grace), so a double refresh would show as a denial. */
+#include <libpq-fe.h>
+
 #include "test_oauth_common.h"
 
 #define WAIT_MS 30000
@@ -149,5 +151,54 @@ Test(oauth_refresh, accounts_set_through_the_crud_api, .timeout = 120)
     cr_assert_eq(refresh, 2, "%lld token requests", refresh);
     cr_assert_eq(denied, 0);
     cr_assert_eq(to_pg_version(&e, b), 4);
+    cr_assert_eq(ts_stop(&e.sandbox), 0);
+}
+
+/* The rotated refresh token exists only in the refresher's memory between
+ * the token answer and the compare-and-set: a lost database connection
+ * there is retried, not dropped. The test holds the row locked so the
+ * UPDATE waits, kills that connection, then lets go. */
+Test(oauth_refresh, store_survives_a_lost_database_connection, .timeout = 120)
+{
+    to_env_t e;
+    char id[64], sql[300];
+    long long refresh, denied;
+    to_start(&e, "oauth-store", 3600, "15000", "300000");
+    to_set_app(&e);
+    connect_one(&e, "cust-s", id);
+
+    PGconn *hold = PQconnectdb(e.api.db_url);
+    cr_assert(PQstatus(hold) == CONNECTION_OK);
+    PQclear(PQexec(hold, "BEGIN"));
+    snprintf(sql, sizeof sql, "SELECT 1 FROM integrated_accounts WHERE id = '%s' FOR UPDATE", id);
+    PGresult *res = PQexec(hold, sql);
+    cr_assert(PQresultStatus(res) == PGRES_TUPLES_OK);
+    PQclear(res);
+
+    to_publish_refresh(&e, id, 1, 1);
+    const char *waiting = "FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                          " AND query LIKE 'UPDATE integrated_accounts SET credentials_sealed%'";
+    char *pid = NULL;
+    snprintf(sql, sizeof sql, "SELECT pid::text %s", waiting);
+    for (int i = 0; i < WAIT_MS / 50 && !(pid = ts_sql(e.api.db_url, sql)); i++)
+        to_sleep_ms(50);
+    cr_assert(pid, "the refresher's UPDATE never waited on the lock");
+    free(pid);
+    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(pid)::text %s", waiting);
+    free(ts_sql(e.api.db_url, sql));
+    PQclear(PQexec(hold, "ROLLBACK"));
+    PQfinish(hold);
+
+    long long v = 1;
+    for (int i = 0; i < WAIT_MS / 50 && (v = to_pg_version(&e, id)) < 2; i++)
+        to_sleep_ms(50);
+    cr_assert_eq(v, 2, "the refreshed credentials were stored after the retry");
+    json_t *blob = to_wait_blob(&e, id, 2);
+    json_decref(blob);
+    to_stop_apis(&e);
+    to_sb_counts(&e, &refresh, &denied);
+    cr_assert_eq(refresh, 1);
+    cr_assert_eq(denied, 0);
+    cr_assert_geq(ts_log_count(&e.api.proc, "storing refreshed credentials; retrying"), 1);
     cr_assert_eq(ts_stop(&e.sandbox), 0);
 }
