@@ -995,7 +995,9 @@ sb_data_t *sb_data_new(uint64_t seed, int64_t anchor_ms, const char *caller_emai
     /* Per-site custom field ids: Request Type is customfield_10010 on seed 1
      * and moves with the seed, as on real sites. */
     int base = 10010 + (int)((seed + 49) % 50) * 10;
-    d->cf = (sb_cf_t){base, base + 1, base + 2, base + 3, base + 4, base + 5, base + 6};
+    d->cf = (sb_cf_t){base, base + 1, base + 2, base + 3, base + 4, base + 5, base + 6, {{0}}};
+    for (int i = 0; i < 7; i++)
+        snprintf(d->cf.ids[i], sizeof d->cf.ids[i], "customfield_%d", base + i);
     d->next_comment_id = 10000;
     d->next_worklog_id = 10000;
     d->next_approval_id = 1;

@@ -201,6 +201,7 @@ typedef struct sb_org_s {
 typedef struct sb_cf_s {
     int request_type, sla_first_response, sla_resolution, organizations,
         participants, approvals, satisfaction;
+    char ids[7][24]; /* "customfield_N" in the order above, rendered once */
 } sb_cf_t;
 
 typedef struct sb_data_s {

@@ -406,6 +406,11 @@ static void resolve_literal(parser_t *p, int f, const char *fname, const char *t
     case F_RTYPE: case F_ORG: case F_LABELS: case F_TEXT: case F_SUMMARY: case F_DESCRIPTION: case F_COMMENT:
         v->kind = V_STR;
         v->s = mem_strdup(text);
+        if (f == F_RTYPE) { /* "Request Type" = 13 compares ids */
+            char *end;
+            long n = strtol(text, &end, 10);
+            v->i = *text && !*end ? n : -1;
+        }
         if (f == F_RTYPE && sb_rtype_find(d, -1, text) < 0) {
             fail_sem(p, "The value '%s' does not exist for the field '%s'.", text, fname);
         } else if (f == F_ORG) {
@@ -911,9 +916,7 @@ static int val_eq(const sb_jql_env_t *env, const sb_issue_t *is, int f, const va
         if (is->rtype < 0)
             return 0;
         const sb_rtype_t *rt = &d->rtypes[is->rtype];
-        char id[16];
-        snprintf(id, sizeof id, "%d", rt->id);
-        return strcasecmp(rt->name, v->s) == 0 || strcmp(id, v->s) == 0;
+        return (v->i >= 0 && rt->id == v->i) || strcasecmp(rt->name, v->s) == 0;
     }
     case F_ORG: return is->org >= 0 && strcasecmp(d->orgs[is->org].name, v->s) == 0;
     case F_SLA_FR: case F_SLA_RES: {

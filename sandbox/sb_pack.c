@@ -101,6 +101,20 @@ json_t *sb_pack(const char *fmt, ...)
     return v;
 }
 
+/* Appends with an inline fast path when the bytes fit the buffer's current
+ * capacity (keeping buf_t's NUL termination); buf_append grows it otherwise.
+ * Most tokens are a few bytes, so the call overhead mattered. */
+static inline int put(buf_t *b, const void *p, size_t n)
+{
+    if (b->data && b->len + n < b->cap) {
+        memcpy(b->data + b->len, p, n);
+        b->len += n;
+        b->data[b->len] = 0;
+        return 0;
+    }
+    return buf_append(b, p, n);
+}
+
 /* Length of a valid UTF-8 sequence starting at p (at most n bytes), 0 if invalid. */
 static size_t utf8_len(const unsigned char *p, size_t n)
 {
@@ -132,13 +146,13 @@ static int dump_string(const char *str, size_t n, buf_t *b)
 {
     static const char hex[] = "0123456789ABCDEF";
     const unsigned char *s = (const unsigned char *)str, *end = s + n;
-    if (buf_append(b, "\"", 1))
+    if (put(b, "\"", 1))
         return BUF_ETOOBIG;
     while (s < end) {
         const unsigned char *run = s;
         while (s < end && *s >= 0x20 && *s < 0x80 && *s != '"' && *s != '\\')
             s++;
-        if (s > run && buf_append(b, run, (size_t)(s - run)))
+        if (s > run && put(b, run, (size_t)(s - run)))
             return BUF_ETOOBIG;
         if (s == end)
             break;
@@ -162,22 +176,22 @@ static int dump_string(const char *str, size_t n, buf_t *b)
             } else { /* >= 0x80: copy a valid sequence, replace an invalid byte */
                 size_t l = utf8_len(s, (size_t)(end - s));
                 if (l) {
-                    if (buf_append(b, s, l))
+                    if (put(b, s, l))
                         return BUF_ETOOBIG;
                     s += l;
                 } else {
-                    if (buf_append(b, "\xEF\xBF\xBD", 3))
+                    if (put(b, "\xEF\xBF\xBD", 3))
                         return BUF_ETOOBIG;
                     s++;
                 }
                 continue;
             }
         }
-        if (buf_append(b, esc, elen))
+        if (put(b, esc, elen))
             return BUF_ETOOBIG;
         s++;
     }
-    return buf_append(b, "\"", 1) ? BUF_ETOOBIG : 0;
+    return put(b, "\"", 1) ? BUF_ETOOBIG : 0;
 }
 
 static int dump_rec(const json_t *v, buf_t *b, int depth)
@@ -190,28 +204,28 @@ static int dump_rec(const json_t *v, buf_t *b, int depth)
         const char *k;
         json_t *x;
         int first = 1;
-        if (buf_append(b, "{", 1))
+        if (put(b, "{", 1))
             return BUF_ETOOBIG;
         json_object_foreach((json_t *)v, k, x) {
-            if ((!first && buf_append(b, ",", 1)) || dump_string(k, strlen(k), b) || buf_append(b, ":", 1) ||
+            if ((!first && put(b, ",", 1)) || dump_string(k, strlen(k), b) || put(b, ":", 1) ||
                 dump_rec(x, b, depth + 1))
                 return BUF_ETOOBIG;
             first = 0;
         }
-        return buf_append(b, "}", 1) ? BUF_ETOOBIG : 0;
+        return put(b, "}", 1) ? BUF_ETOOBIG : 0;
     }
     case JSON_ARRAY: {
-        if (buf_append(b, "[", 1))
+        if (put(b, "[", 1))
             return BUF_ETOOBIG;
         for (size_t i = 0; i < json_array_size(v); i++)
-            if ((i && buf_append(b, ",", 1)) || dump_rec(json_array_get(v, i), b, depth + 1))
+            if ((i && put(b, ",", 1)) || dump_rec(json_array_get(v, i), b, depth + 1))
                 return BUF_ETOOBIG;
-        return buf_append(b, "]", 1) ? BUF_ETOOBIG : 0;
+        return put(b, "]", 1) ? BUF_ETOOBIG : 0;
     }
     case JSON_STRING: return dump_string(json_string_value(v), json_string_length(v), b);
     case JSON_INTEGER:
         snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        return buf_append_str(b, num) ? BUF_ETOOBIG : 0;
+        return put(b, num, strlen(num)) ? BUF_ETOOBIG : 0;
     case JSON_REAL: {
         int n = snprintf(num, sizeof num, "%.17g", json_real_value(v));
         char *e = strchr(num, 'e');
@@ -227,11 +241,11 @@ static int dump_rec(const json_t *v, buf_t *b, int depth)
         } else if (n > 0 && !strpbrk(num, ".n")) { /* keep it a real */
             snprintf(num + n, sizeof num - (size_t)n, ".0");
         }
-        return buf_append_str(b, num) ? BUF_ETOOBIG : 0;
+        return put(b, num, strlen(num)) ? BUF_ETOOBIG : 0;
     }
-    case JSON_TRUE: return buf_append(b, "true", 4) ? BUF_ETOOBIG : 0;
-    case JSON_FALSE: return buf_append(b, "false", 5) ? BUF_ETOOBIG : 0;
-    default: return buf_append(b, "null", 4) ? BUF_ETOOBIG : 0;
+    case JSON_TRUE: return put(b, "true", 4) ? BUF_ETOOBIG : 0;
+    case JSON_FALSE: return put(b, "false", 5) ? BUF_ETOOBIG : 0;
+    default: return put(b, "null", 4) ? BUF_ETOOBIG : 0;
     }
 }
 

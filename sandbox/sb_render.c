@@ -75,10 +75,10 @@ static int cf_num(const sb_data_t *d, int cf)
 
 static const char *fdef_id(const sb_data_t *d, const fdef_t *f, char *buf, size_t bufsz)
 {
-    if (f->id)
-        return f->id;
-    snprintf(buf, bufsz, "customfield_%d", cf_num(d, f->cf));
-    return buf;
+    (void)buf;
+    (void)bufsz;
+    /* CF_RTYPE..CF_SAT follow sb_cf_t's order, whose ids are rendered once */
+    return f->id ? f->id : d->cf.ids[f->cf - CF_RTYPE];
 }
 
 static const fdef_t *fdef_find(const sb_data_t *d, const char *id)
