@@ -234,6 +234,16 @@ json_t *ap_oauth_open_creds(ap_app_t *app, const char *id, const char *sealed)
     return open_json(app, ad, sealed);
 }
 
+char *ap_oauth_redis_value(ap_app_t *app, const char *id, const char *site_url, const char *status,
+                           const char *cloud_id, const json_t *creds)
+{
+    json_t *c = json_copy((json_t *)creds); /* shallow: the strings stay creds' */
+    json_object_del(c, "refresh_token");
+    char *v = ap_account_redis_value(app, id, site_url, "oauth2", status, cloud_id, c);
+    json_decref(c);
+    return v;
+}
+
 char *ap_oauth_open_secret(ap_app_t *app, const char *ws_id, const char *sealed)
 {
     char ad[64];
@@ -623,7 +633,7 @@ static void on_cb_locked(PGresult *res, const char *err, void *ud)
     }
     json_t *creds = ap_oauth_creds(c->tok, NULL, c->cloud_id, c->version);
     c->sealed = ap_oauth_seal_creds(r->app, r->id, creds);
-    r->redis_val = ap_account_redis_value(r->app, r->id, c->site_url, "oauth2", "active", c->cloud_id, creds);
+    r->redis_val = ap_oauth_redis_value(r->app, r->id, c->site_url, "active", c->cloud_id, creds);
     char exp[32], ver[32];
     snprintf(exp, sizeof exp, "%lld", (long long)json_integer_value(json_object_get(creds, "expires_at_ms")));
     snprintf(ver, sizeof ver, "%lld", (long long)c->version);

@@ -23,7 +23,8 @@
  *
  * Sealed credentials of an oauth2 account (PostgreSQL and acct:<id>):
  * {"access_token","refresh_token","expires_at_ms","cloud_id","scope",
- *  "cred_version"}; cred_version equals the row's cred_version.
+ *  "cred_version"}; cred_version equals the row's cred_version. The copy in
+ * acct:<id> (what workers read) leaves refresh_token out.
  */
 #ifndef JSMCP_AP_OAUTH_H
 #define JSMCP_AP_OAUTH_H
@@ -85,6 +86,11 @@ json_t *ap_oauth_creds(const json_t *tok, const json_t *prev, const char *cloud_
  * Callers wipe and free / decref. NULL on failure. */
 char *ap_oauth_seal_creds(ap_app_t *app, const char *id, const json_t *creds);
 json_t *ap_oauth_open_creds(ap_app_t *app, const char *id, const char *sealed);
+/* The acct:<id> value of an oauth2 account: ap_account_redis_value()
+ * without the refresh token — workers never refresh, so the token that can
+ * mint new access tokens stays in PostgreSQL only. Caller wipes and frees. */
+char *ap_oauth_redis_value(ap_app_t *app, const char *id, const char *site_url, const char *status,
+                           const char *cloud_id, const json_t *creds);
 /* Wipes the top-level strings of a JSON object (tokens) and decrefs it;
  * NULL is fine. */
 void ap_oauth_free_json(json_t *v);

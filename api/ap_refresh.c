@@ -210,7 +210,7 @@ static void publish(rop_t *op, const char *outcome)
     op->outcome = outcome;
     json_object_set_new(op->creds, "cred_version", json_integer(op->version));
     free_secret(&op->redis_val);
-    op->redis_val = ap_account_redis_value(op->app, op->id, op->site_url, "oauth2", op->status, op->cloud_id, op->creds);
+    op->redis_val = ap_oauth_redis_value(op->app, op->id, op->site_url, op->status, op->cloud_id, op->creds);
     if (!op->redis_val) {
         rop_end(op, "seal_failed");
         return;

@@ -72,12 +72,16 @@ Test(oauth, connect_flow_reconnect_and_no_secret_in_logs, .timeout = 120)
     cr_assert_str_eq(str(blob, "status"), "active");
     cr_assert_str_eq(str(blob, "cloud_id"), TO_CLOUD_ID);
     cr_assert_eq(json_integer_value(json_object_get(blob, "cred_version")), 1);
-    cr_assert(*str(blob, "access_token") && *str(blob, "refresh_token"));
+    cr_assert(*str(blob, "access_token"));
+    cr_assert(!json_object_get(blob, "refresh_token"), "workers never see the refresh token");
     cr_assert(json_integer_value(json_object_get(blob, "expires_at_ms")) > 0);
     char access[128], refresh[128], state[64];
     snprintf(access, sizeof access, "%s", str(blob, "access_token"));
-    snprintf(refresh, sizeof refresh, "%s", str(blob, "refresh_token"));
     json_decref(blob);
+    json_t *creds = to_pg_creds(&e, id);
+    snprintf(refresh, sizeof refresh, "%s", str(creds, "refresh_token"));
+    cr_assert(*refresh);
+    json_decref(creds);
     cr_assert_eq(to_pg_version(&e, id), 1);
     /* Nothing readable at rest in PostgreSQL either. */
     char sql[200];
@@ -237,7 +241,7 @@ Test(oauth, rotation_never_reuses_and_invalid_grant_needs_reauth, .timeout = 120
     cr_assert_eq(r.status, 201, "%ld %s", r.status, r.body);
     snprintf(id, sizeof id, "%s", str(r.json, "id"));
     ts_resp_free(&r);
-    json_t *blob = to_acct_blob(&e, id);
+    json_t *blob = to_pg_creds(&e, id);
     snprintf(old_rt, sizeof old_rt, "%s", str(blob, "refresh_token"));
     json_decref(blob);
 
@@ -246,7 +250,11 @@ Test(oauth, rotation_never_reuses_and_invalid_grant_needs_reauth, .timeout = 120
     cr_assert_eq(wait_version(&e, id, 2), 2);
     blob = to_wait_blob(&e, id, 2);
     cr_assert_eq(json_integer_value(json_object_get(blob, "cred_version")), 2);
+    cr_assert(!json_object_get(blob, "refresh_token"));
+    json_decref(blob);
+    blob = to_pg_creds(&e, id);
     cr_assert_str_neq(str(blob, "refresh_token"), old_rt, "refresh token rotated");
+    cr_assert_eq(json_integer_value(json_object_get(blob, "cred_version")), 2);
     json_decref(blob);
     /* A stale report (version 1 again) changes nothing. */
     to_publish_refresh(&e, id, 1, 1);

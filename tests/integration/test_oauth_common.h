@@ -212,6 +212,26 @@ static inline json_t *to_wait_blob(to_env_t *e, const char *id, long long want)
     return blob;
 }
 
+/* The account's credentials as sealed in PostgreSQL (with the refresh token). */
+static inline json_t *to_pg_creds(to_env_t *e, const char *id)
+{
+    char err[128], ad[64], sql[160];
+    snprintf(sql, sizeof sql, "SELECT credentials_sealed FROM integrated_accounts WHERE id = '%s'", id);
+    char *sealed = ts_sql(e->api.db_url, sql);
+    cr_assert(sealed, "no account %s", id);
+    secret_keyring_t *k = secret_keyring_parse(e->api.master_keys, err, sizeof err);
+    cr_assert(k, "keyring: %s", err);
+    size_t n;
+    snprintf(ad, sizeof ad, "acct:%s", id);
+    char *pt = secret_open(k, ad, sealed, &n, NULL, 0);
+    cr_assert(pt, "credentials do not open");
+    json_t *v = json_loadb(pt, n, 0, NULL);
+    free(pt);
+    free(sealed);
+    secret_keyring_free(k);
+    return v;
+}
+
 static inline long long to_pg_version(to_env_t *e, const char *id)
 {
     char sql[160];

@@ -100,7 +100,7 @@ Test(oauth_refresh, accounts_set_through_the_crud_api, .timeout = 120)
     to_start(&e, "oauth-crud", 3600, "100", "300000");
     to_set_app(&e);
     connect_one(&e, "cust-a", a);
-    json_t *blob = to_acct_blob(&e, a);
+    json_t *blob = to_pg_creds(&e, a);
     snprintf(rt, sizeof rt, "%s", json_string_value(json_object_get(blob, "refresh_token")));
     json_decref(blob);
 
@@ -120,6 +120,8 @@ Test(oauth_refresh, accounts_set_through_the_crud_api, .timeout = 120)
     blob = to_wait_blob(&e, b, 2);
     cr_assert_eq(json_integer_value(json_object_get(blob, "cred_version")), 2);
     cr_assert_str_neq(json_string_value(json_object_get(blob, "access_token")), "expired");
+    json_decref(blob);
+    blob = to_pg_creds(&e, b);
     snprintf(rt, sizeof rt, "%s", json_string_value(json_object_get(blob, "refresh_token")));
     json_decref(blob);
 
