@@ -133,8 +133,10 @@ describe('sandbox responses match the OpenAPI schemas', { skip }, () => {
     r = await sb.call('GET', `${SD}/requesttype`, { headers: EXP });
     assertSchema(J, 'GET', `${SD}/requesttype`, r, 200);
     r = await sb.call('GET', `${SD}/servicedesk/99`);
-    assert.equal(r.status, 404);
+    assertSchema(J, 'GET', `${SD}/servicedesk/{serviceDeskId}`, r, 404);
     assert.equal(r.json.i18nErrorMessage.i18nKey, 'sd.agent.servicedesk.error.servicedesk.missing');
+    r = await sb.call('POST', `${SD}/request`, { body: { serviceDeskId: '2', requestTypeId: '999', requestFieldValues: { summary: 'x' } } });
+    assertSchema(J, 'POST', `${SD}/request`, r, 400);
   });
 
   test('servicedeskapi: requests, comments, SLA, status, transitions', async () => {
@@ -180,7 +182,7 @@ describe('sandbox responses match the OpenAPI schemas', { skip }, () => {
     assertSchema(J, 'POST', `${SD}/request/{issueIdOrKey}/approval/{approvalId}`, r, 200);
     assert.equal(r.json.finalDecision, 'approved');
     r = await sb.call('POST', `${SD}/request/${key}/approval/${id}`, { body: { decision: 'decline' } });
-    assert.equal(r.status, 409);
+    assertSchema(J, 'POST', `${SD}/request/{issueIdOrKey}/approval/{approvalId}`, r, 409);
     r = await sb.call('GET', `${SD}/request/${key}/participant`);
     assertSchema(J, 'GET', `${SD}/request/{issueIdOrKey}/participant`, r, 200);
     const me = (await sb.call('GET', '/rest/api/3/myself')).json.accountId;
