@@ -178,24 +178,28 @@ static inline void to_sb_counts(to_env_t *e, long long *refresh, long long *deni
     json_decref(c);
 }
 
-/* The opened acct:<id> blob (NULL when absent). */
-static inline json_t *to_acct_blob(to_env_t *e, const char *id)
+/* Opens a value sealed for account id (ad "acct:<id>"); takes sealed. */
+static inline json_t *to_open_acct(to_env_t *e, const char *id, char *sealed)
 {
     char err[128], ad[64];
-    char *sealed = ts_redis("GET %sacct:%s", e->api.redis_prefix, id);
-    if (!sealed)
-        return NULL;
     secret_keyring_t *k = secret_keyring_parse(e->api.master_keys, err, sizeof err);
     cr_assert(k, "keyring: %s", err);
     size_t n;
     snprintf(ad, sizeof ad, "acct:%s", id);
     char *pt = secret_open(k, ad, sealed, &n, NULL, 0);
-    cr_assert(pt, "acct blob does not open");
+    cr_assert(pt, "sealed value of %s does not open", id);
     json_t *v = json_loadb(pt, n, 0, NULL);
     free(pt);
     free(sealed);
     secret_keyring_free(k);
     return v;
+}
+
+/* The opened acct:<id> blob (NULL when absent). */
+static inline json_t *to_acct_blob(to_env_t *e, const char *id)
+{
+    char *sealed = ts_redis("GET %sacct:%s", e->api.redis_prefix, id);
+    return sealed ? to_open_acct(e, id, sealed) : NULL;
 }
 
 /* Waits (up to 10 s) until acct:<id> has cred_version >= want; returns
@@ -215,21 +219,11 @@ static inline json_t *to_wait_blob(to_env_t *e, const char *id, long long want)
 /* The account's credentials as sealed in PostgreSQL (with the refresh token). */
 static inline json_t *to_pg_creds(to_env_t *e, const char *id)
 {
-    char err[128], ad[64], sql[160];
+    char sql[160];
     snprintf(sql, sizeof sql, "SELECT credentials_sealed FROM integrated_accounts WHERE id = '%s'", id);
     char *sealed = ts_sql(e->api.db_url, sql);
     cr_assert(sealed, "no account %s", id);
-    secret_keyring_t *k = secret_keyring_parse(e->api.master_keys, err, sizeof err);
-    cr_assert(k, "keyring: %s", err);
-    size_t n;
-    snprintf(ad, sizeof ad, "acct:%s", id);
-    char *pt = secret_open(k, ad, sealed, &n, NULL, 0);
-    cr_assert(pt, "credentials do not open");
-    json_t *v = json_loadb(pt, n, 0, NULL);
-    free(pt);
-    free(sealed);
-    secret_keyring_free(k);
-    return v;
+    return to_open_acct(e, id, sealed);
 }
 
 static inline long long to_pg_version(to_env_t *e, const char *id)
