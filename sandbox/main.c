@@ -39,6 +39,8 @@ static const copt_t OPTS[] = {
     {"--seed", "JSM_SANDBOX_SEED", C_U64, O(seed), 0, 0, 1e18, "data set seed"},
     {"--email", "JSM_SANDBOX_EMAIL", C_STR, O(email), S(email), 0, 0, "agent email accepted for Basic auth"},
     {"--api-token", "JSM_SANDBOX_API_TOKEN", C_STR, O(api_token), S(api_token), 0, 0, "agent API token"},
+    {"--customer-email", "JSM_SANDBOX_CUSTOMER_EMAIL", C_STR, O(customer_email), S(customer_email), 0, 0, "portal customer's email (a seeded customer)"},
+    {"--customer-token", "JSM_SANDBOX_CUSTOMER_TOKEN", C_STR, O(customer_token), S(customer_token), 0, 0, "portal customer's API token"},
     {"--cloud-id", "JSM_SANDBOX_CLOUD_ID", C_STR, O(cloud_id), S(cloud_id), 0, 0, "cloudId for /ex/jira/{cloudId}"},
     {"--site-name", "JSM_SANDBOX_SITE", C_STR, O(site_name), S(site_name), 0, 0, "site name ({site}.atlassian.net)"},
     {"--now", "JSM_SANDBOX_NOW", C_TIME, O(anchor_ms), 0, 0, 0, "ISO time the data set is generated for"},
@@ -75,6 +77,8 @@ static void config_defaults(sb_config_t *c)
     c->seed = 1;
     snprintf(c->email, sizeof c->email, "agent@sandbox.test");
     snprintf(c->api_token, sizeof c->api_token, "sandbox-api-token");
+    snprintf(c->customer_email, sizeof c->customer_email, "customer01@customer.example.com");
+    snprintf(c->customer_token, sizeof c->customer_token, "sandbox-customer-token");
     snprintf(c->cloud_id, sizeof c->cloud_id, "11111111-2222-4333-8444-555555555555");
     snprintf(c->site_name, sizeof c->site_name, "sandbox");
     c->rate_enabled = 1;

@@ -36,6 +36,8 @@ typedef struct sb_config_s {
     uint64_t seed;
     char email[128];
     char api_token[128];
+    char customer_email[128];   /* a portal customer's credentials (seeded customer) */
+    char customer_token[128];
     char cloud_id[64];
     char site_name[64];
     int64_t anchor_ms;          /* 0 = startup time (rounded down to the hour) */
@@ -84,6 +86,7 @@ enum sb_route_flags {
     SB_R_ISSUE_WRITE = 4,   /* per-issue write limiter on param "key" */
     SB_R_SITE_ONLY = 8,     /* not served under /ex/jira/{cloudId} */
     SB_R_NOLIMIT = 16,      /* no burst limiter (control endpoint, OAuth) */
+    SB_R_AGENT = 32,        /* agents only: a portal customer gets 403 */
 };
 
 typedef struct sb_call_s sb_call_t;
@@ -149,6 +152,13 @@ void sb_err_jsm(sb_call_t *c, int status, const char *msg, const char *i18n_key)
 void sb_err_gateway(httpd_req_t *req, int status, const char *msg);
 /* 404 for a missing issue in the route's family. */
 void sb_err_issue_missing(sb_call_t *c);
+/* The issue named by param "key" when the caller may see it; otherwise
+ * answers 404 (missing and forbidden alike) and returns NULL. */
+sb_issue_t *sb_issue_or_404(sb_call_t *c);
+/* Agents see every issue; a portal customer only those they reported or
+ * take part in. */
+int sb_visible(const sb_call_t *c, const sb_issue_t *is);
+int sb_is_customer(const sb_call_t *c);
 /* Atlassian's 429: headers + body. reason e.g. "jira-burst-based". */
 void sb_respond_429(httpd_req_t *req, int limit, int retry_after_s, const char *reason, int with_retry_after,
                     int64_t now_ms);

@@ -214,6 +214,37 @@ void sb_err_issue_missing(sb_call_t *c)
         sb_err_platform(c, 404, "Issue does not exist or you do not have permission to see it.");
 }
 
+int sb_is_customer(const sb_call_t *c)
+{
+    return c->sb->data->users[c->user].customer;
+}
+
+int sb_visible(const sb_call_t *c, const sb_issue_t *is)
+{
+    if (!sb_is_customer(c) || is->reporter == c->user)
+        return 1;
+    for (int i = 0; i < is->nparticipants; i++)
+        if (is->participants[i] == c->user)
+            return 1;
+    if (is->org >= 0) { /* shared with the customer's organization */
+        const sb_org_t *o = &c->sb->data->orgs[is->org];
+        for (int i = 0; i < o->nmembers; i++)
+            if (o->members[i] == c->user)
+                return 1;
+    }
+    return 0;
+}
+
+sb_issue_t *sb_issue_or_404(sb_call_t *c)
+{
+    sb_issue_t *is = sb_issue_find(c->sb->data, sb_param(c, "key"));
+    if (!is || !sb_visible(c, is)) {
+        sb_err_issue_missing(c);
+        return NULL;
+    }
+    return is;
+}
+
 void sb_respond_429(httpd_req_t *req, int limit, int retry_after_s, const char *reason, int with_retry_after,
                     int64_t now_ms)
 {
@@ -268,15 +299,30 @@ static void site_401(sb_call_t *c, int had_credentials)
 }
 
 /* Basic email:api_token; returns 1 when it matches the configured pair. */
+/* Basic email:api_token: 1 = the agent, 2 = the portal customer, 0 = neither. */
 static int basic_ok(const sb_t *sb, const char *b64)
 {
     unsigned char dec[512];
     size_t n = 0;
     char want[600];
-    int wl = snprintf(want, sizeof want, "%s:%s", sb->cfg.email, sb->cfg.api_token);
     if (sodium_base642bin(dec, sizeof dec - 1, b64, strlen(b64), " ", &n, NULL, sodium_base64_VARIANT_ORIGINAL) != 0)
         return 0;
-    return (int)n == wl && sodium_memcmp(dec, want, n) == 0;
+    int wl = snprintf(want, sizeof want, "%s:%s", sb->cfg.email, sb->cfg.api_token);
+    if ((int)n == wl && sodium_memcmp(dec, want, n) == 0)
+        return 1;
+    wl = snprintf(want, sizeof want, "%s:%s", sb->cfg.customer_email, sb->cfg.customer_token);
+    if ((int)n == wl && sodium_memcmp(dec, want, n) == 0)
+        return 2;
+    return 0;
+}
+
+/* Sets c->user for a Basic login; 0 when the credentials are good. */
+static int basic_login(sb_call_t *c, const char *b64)
+{
+    int who = basic_ok(c->sb, b64);
+    if (who == 2)
+        c->user = sb_user_find_any(c->sb->data, c->sb->cfg.customer_email);
+    return who && c->user >= 0 ? 0 : -1;
 }
 
 /* The classic scope an operation needs (x-atlassian-oauth2-scopes, simplified
@@ -332,14 +378,14 @@ static int authenticate(sb_call_t *c)
                 }
                 return 0;
             }
-        } else if (auth && strncasecmp(auth, "Basic ", 6) == 0 && basic_ok(sb, auth + 6)) {
+        } else if (auth && strncasecmp(auth, "Basic ", 6) == 0 && basic_login(c, auth + 6) == 0) {
             return 0; /* scoped API token through the gateway */
         }
         sb->nauth_fail++;
         sb_err_gateway(c->req, 401, "Unauthorized");
         return -1;
     }
-    if (auth && strncasecmp(auth, "Basic ", 6) == 0 && basic_ok(sb, auth + 6))
+    if (auth && strncasecmp(auth, "Basic ", 6) == 0 && basic_login(c, auth + 6) == 0)
         return 0;
     site_401(c, auth != NULL);
     return -1;
@@ -401,6 +447,11 @@ static void run_call(sb_call_t *c)
         httpd_resp_header(c->req, "X-AAccountId", c->sb->data->users[c->user].account_id);
     if (limited(c))
         return;
+    if ((c->route->flags & SB_R_AGENT) && sb_is_customer(c)) {
+        sb_err_jsm(c, 403, "You do not have permission to perform this operation: it is for agents only.",
+                   "sd.agent.permission.denied");
+        return;
+    }
     if (c->route->flags & SB_R_EXPERIMENTAL) {
         const char *x = httpd_req_header(c->req, "X-ExperimentalApi");
         if (!x || strcasecmp(x, "opt-in") != 0) {

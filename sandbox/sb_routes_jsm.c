@@ -32,13 +32,6 @@ static int desk_or_404(sb_call_t *c)
     return p;
 }
 
-static sb_issue_t *request_or_404(sb_call_t *c)
-{
-    sb_issue_t *is = sb_issue_find(c->sb->data, sb_param(c, "key"));
-    if (!is)
-        sb_err_issue_missing(c);
-    return is;
-}
 
 /* Users from {"accountIds":[...]} ; returns count of unknown ids. */
 static int account_ids(sb_call_t *c, const json_t *b, int *out, int max, int *n)
@@ -273,7 +266,7 @@ static void expand_param(sb_call_t *c, char *out, size_t outsz)
 
 static void h_request_get(sb_call_t *c)
 {
-    sb_issue_t *is = request_or_404(c);
+    sb_issue_t *is = sb_issue_or_404(c);
     if (!is)
         return;
     char ex[512];
@@ -480,10 +473,10 @@ static void h_request_create(sb_call_t *c)
 /* ---- request comments ---- */
 static void h_req_comments(sb_call_t *c)
 {
-    sb_issue_t *is = request_or_404(c);
+    sb_issue_t *is = sb_issue_or_404(c);
     if (!is)
         return;
-    int pub = sb_query_bool(c, "public", 1), internal = sb_query_bool(c, "internal", 1);
+    int pub = sb_query_bool(c, "public", 1), internal = sb_query_bool(c, "internal", 1) && !sb_is_customer(c);
     long start, limit;
     sb_jsm_paging(c, 50, 100, &start, &limit);
     json_t *v = json_array();
@@ -501,7 +494,7 @@ static void h_req_comments(sb_call_t *c)
 
 static void h_req_comment(sb_call_t *c)
 {
-    sb_issue_t *is = request_or_404(c);
+    sb_issue_t *is = sb_issue_or_404(c);
     if (!is)
         return;
     long id = strtol(sb_param(c, "id"), NULL, 10);
@@ -515,7 +508,7 @@ static void h_req_comment(sb_call_t *c)
 
 static void h_req_comment_add(sb_call_t *c)
 {
-    sb_issue_t *is = request_or_404(c);
+    sb_issue_t *is = sb_issue_or_404(c);
     if (!is)
         return;
     json_t *b = sb_body_json(c);
@@ -530,6 +523,11 @@ static void h_req_comment_add(sb_call_t *c)
     if (!json_is_boolean(pub)) {
         json_decref(b);
         sb_err_jsm(c, 400, "The 'public' field is required and must be true or false.", "sd.comment.error.public.required");
+        return;
+    }
+    if (!json_is_true(pub) && sb_is_customer(c)) {
+        json_decref(b);
+        sb_err_jsm(c, 400, "Customers can only add public comments.", "sd.comment.error.customer.internal");
         return;
     }
     if (json_string_length(body) >= SB_MAX_TEXT) {
@@ -550,7 +548,7 @@ static void h_req_comment_add(sb_call_t *c)
 /* ---- SLA, status, approvals, participants, transitions ---- */
 static void h_sla(sb_call_t *c)
 {
-    sb_issue_t *is = request_or_404(c);
+    sb_issue_t *is = sb_issue_or_404(c);
     if (!is)
         return;
     long start, limit;
@@ -563,7 +561,7 @@ static void h_sla(sb_call_t *c)
 
 static void h_sla_one(sb_call_t *c)
 {
-    sb_issue_t *is = request_or_404(c);
+    sb_issue_t *is = sb_issue_or_404(c);
     if (!is)
         return;
     long m = strtol(sb_param(c, "sla"), NULL, 10);
@@ -576,7 +574,7 @@ static void h_sla_one(sb_call_t *c)
 
 static void h_status_history(sb_call_t *c)
 {
-    sb_issue_t *is = request_or_404(c);
+    sb_issue_t *is = sb_issue_or_404(c);
     if (!is)
         return;
     long start, limit;
@@ -591,7 +589,7 @@ static void h_status_history(sb_call_t *c)
 
 static void h_approvals(sb_call_t *c)
 {
-    sb_issue_t *is = request_or_404(c);
+    sb_issue_t *is = sb_issue_or_404(c);
     if (!is)
         return;
     long start, limit;
@@ -614,7 +612,7 @@ static sb_approval_t *approval_or_404(sb_call_t *c, sb_issue_t *is)
 
 static void h_approval(sb_call_t *c)
 {
-    sb_issue_t *is = request_or_404(c);
+    sb_issue_t *is = sb_issue_or_404(c);
     sb_approval_t *a = is ? approval_or_404(c, is) : NULL;
     if (a)
         sb_json(c, 200, sb_approval_json(c, is, a));
@@ -622,7 +620,7 @@ static void h_approval(sb_call_t *c)
 
 static void h_approval_answer(sb_call_t *c)
 {
-    sb_issue_t *is = request_or_404(c);
+    sb_issue_t *is = sb_issue_or_404(c);
     sb_approval_t *a = is ? approval_or_404(c, is) : NULL;
     if (!a)
         return;
@@ -665,14 +663,14 @@ static void participants_page(sb_call_t *c, sb_issue_t *is)
 
 static void h_participants(sb_call_t *c)
 {
-    sb_issue_t *is = request_or_404(c);
+    sb_issue_t *is = sb_issue_or_404(c);
     if (is)
         participants_page(c, is);
 }
 
 static void h_participants_change(sb_call_t *c)
 {
-    sb_issue_t *is = request_or_404(c);
+    sb_issue_t *is = sb_issue_or_404(c);
     if (!is)
         return;
     json_t *b = sb_body_json(c);
@@ -703,7 +701,7 @@ static void h_participants_change(sb_call_t *c)
 
 static void h_req_transitions(sb_call_t *c)
 {
-    sb_issue_t *is = request_or_404(c);
+    sb_issue_t *is = sb_issue_or_404(c);
     if (!is)
         return;
     long start, limit;
@@ -717,7 +715,7 @@ static void h_req_transitions(sb_call_t *c)
 
 static void h_req_transition_do(sb_call_t *c)
 {
-    sb_issue_t *is = request_or_404(c);
+    sb_issue_t *is = sb_issue_or_404(c);
     if (!is)
         return;
     json_t *b = sb_body_json(c);
@@ -987,19 +985,19 @@ static const sb_route_t ROUTES[] = {
     {"GET", SD "/info", h_info, SB_FAM_JSM, SB_R_NOAUTH, 0, 0},
     {"GET", SD "/servicedesk", h_desks, SB_FAM_JSM, 0, 0, 0},
     {"GET", SD "/servicedesk/:desk", h_desk, SB_FAM_JSM, 0, 0, 0},
-    {"GET", SD "/servicedesk/:desk/queue", h_queues, SB_FAM_JSM, 0, 0, 0},
-    {"GET", SD "/servicedesk/:desk/queue/:queue", h_queue, SB_FAM_JSM, 0, 0, 0},
-    {"GET", SD "/servicedesk/:desk/queue/:queue/issue", h_queue_issues, SB_FAM_JSM, 0, 0, 0},
+    {"GET", SD "/servicedesk/:desk/queue", h_queues, SB_FAM_JSM, SB_R_AGENT, 0, 0},
+    {"GET", SD "/servicedesk/:desk/queue/:queue", h_queue, SB_FAM_JSM, SB_R_AGENT, 0, 0},
+    {"GET", SD "/servicedesk/:desk/queue/:queue/issue", h_queue_issues, SB_FAM_JSM, SB_R_AGENT, 0, 0},
     {"GET", SD "/servicedesk/:desk/requesttype", h_rtypes, SB_FAM_JSM, 0, 0, 0},
     {"GET", SD "/servicedesk/:desk/requesttype/:rt", h_rtype, SB_FAM_JSM, 0, 0, 0},
     {"GET", SD "/servicedesk/:desk/requesttype/:rt/field", h_rtype_fields, SB_FAM_JSM, 0, 0, 0},
     {"GET", SD "/servicedesk/:desk/requesttypegroup", h_rtype_groups, SB_FAM_JSM, 0, 0, 0},
-    {"GET", SD "/servicedesk/:desk/customer", h_desk_customers, SB_FAM_JSM, SB_R_EXPERIMENTAL, 5, 0},
-    {"POST", SD "/servicedesk/:desk/customer", h_desk_customers_change, SB_FAM_JSM, 0, 0, 0},
-    {"DELETE", SD "/servicedesk/:desk/customer", h_desk_customers_change, SB_FAM_JSM, SB_R_EXPERIMENTAL, 0, 0},
-    {"GET", SD "/servicedesk/:desk/organization", h_desk_orgs, SB_FAM_JSM, 0, 0, 0},
-    {"POST", SD "/servicedesk/:desk/organization", h_desk_orgs_change, SB_FAM_JSM, 0, 0, 0},
-    {"DELETE", SD "/servicedesk/:desk/organization", h_desk_orgs_change, SB_FAM_JSM, 0, 0, 0},
+    {"GET", SD "/servicedesk/:desk/customer", h_desk_customers, SB_FAM_JSM, SB_R_EXPERIMENTAL | SB_R_AGENT, 5, 0},
+    {"POST", SD "/servicedesk/:desk/customer", h_desk_customers_change, SB_FAM_JSM, SB_R_AGENT, 0, 0},
+    {"DELETE", SD "/servicedesk/:desk/customer", h_desk_customers_change, SB_FAM_JSM, SB_R_EXPERIMENTAL | SB_R_AGENT, 0, 0},
+    {"GET", SD "/servicedesk/:desk/organization", h_desk_orgs, SB_FAM_JSM, SB_R_AGENT, 0, 0},
+    {"POST", SD "/servicedesk/:desk/organization", h_desk_orgs_change, SB_FAM_JSM, SB_R_AGENT, 0, 0},
+    {"DELETE", SD "/servicedesk/:desk/organization", h_desk_orgs_change, SB_FAM_JSM, SB_R_AGENT, 0, 0},
     {"GET", SD "/requesttype", h_all_rtypes, SB_FAM_JSM, SB_R_EXPERIMENTAL, 0, 0},
     {"GET", SD "/request", h_requests, SB_FAM_JSM, 0, 0, 0},
     {"POST", SD "/request", h_request_create, SB_FAM_JSM, 0, 0, 0},
@@ -1007,8 +1005,8 @@ static const sb_route_t ROUTES[] = {
     {"GET", SD "/request/:key/comment", h_req_comments, SB_FAM_JSM, 0, 0, 0},
     {"POST", SD "/request/:key/comment", h_req_comment_add, SB_FAM_JSM, SB_R_ISSUE_WRITE, 0, 0},
     {"GET", SD "/request/:key/comment/:id", h_req_comment, SB_FAM_JSM, 0, 0, 0},
-    {"GET", SD "/request/:key/sla", h_sla, SB_FAM_JSM, 0, 0, 0},
-    {"GET", SD "/request/:key/sla/:sla", h_sla_one, SB_FAM_JSM, 0, 0, 0},
+    {"GET", SD "/request/:key/sla", h_sla, SB_FAM_JSM, SB_R_AGENT, 0, 0},
+    {"GET", SD "/request/:key/sla/:sla", h_sla_one, SB_FAM_JSM, SB_R_AGENT, 0, 0},
     {"GET", SD "/request/:key/status", h_status_history, SB_FAM_JSM, 0, 0, 0},
     {"GET", SD "/request/:key/approval", h_approvals, SB_FAM_JSM, 0, 0, 0},
     {"GET", SD "/request/:key/approval/:approval", h_approval, SB_FAM_JSM, 0, 0, 0},
@@ -1018,14 +1016,14 @@ static const sb_route_t ROUTES[] = {
     {"DELETE", SD "/request/:key/participant", h_participants_change, SB_FAM_JSM, SB_R_ISSUE_WRITE, 0, 0},
     {"GET", SD "/request/:key/transition", h_req_transitions, SB_FAM_JSM, 0, 0, 0},
     {"POST", SD "/request/:key/transition", h_req_transition_do, SB_FAM_JSM, SB_R_ISSUE_WRITE, 0, 0},
-    {"POST", SD "/customer", h_customer_create, SB_FAM_JSM, 0, 0, 0},
-    {"GET", SD "/organization", h_orgs, SB_FAM_JSM, 0, 0, 0},
-    {"POST", SD "/organization", h_org_create, SB_FAM_JSM, 0, 0, 0},
-    {"GET", SD "/organization/:org", h_org, SB_FAM_JSM, 0, 0, 0},
-    {"DELETE", SD "/organization/:org", h_org_delete, SB_FAM_JSM, 0, 0, 0},
-    {"GET", SD "/organization/:org/user", h_org_users, SB_FAM_JSM, 0, 0, 0},
-    {"POST", SD "/organization/:org/user", h_org_users_change, SB_FAM_JSM, 0, 0, 0},
-    {"DELETE", SD "/organization/:org/user", h_org_users_change, SB_FAM_JSM, 0, 0, 0},
+    {"POST", SD "/customer", h_customer_create, SB_FAM_JSM, SB_R_AGENT, 0, 0},
+    {"GET", SD "/organization", h_orgs, SB_FAM_JSM, SB_R_AGENT, 0, 0},
+    {"POST", SD "/organization", h_org_create, SB_FAM_JSM, SB_R_AGENT, 0, 0},
+    {"GET", SD "/organization/:org", h_org, SB_FAM_JSM, SB_R_AGENT, 0, 0},
+    {"DELETE", SD "/organization/:org", h_org_delete, SB_FAM_JSM, SB_R_AGENT, 0, 0},
+    {"GET", SD "/organization/:org/user", h_org_users, SB_FAM_JSM, SB_R_AGENT, 0, 0},
+    {"POST", SD "/organization/:org/user", h_org_users_change, SB_FAM_JSM, SB_R_AGENT, 0, 0},
+    {"DELETE", SD "/organization/:org/user", h_org_users_change, SB_FAM_JSM, SB_R_AGENT, 0, 0},
 };
 
 void sb_routes_jsm(sb_t *sb)

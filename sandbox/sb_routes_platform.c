@@ -21,13 +21,6 @@
 #define MAX_SEARCH_IDS 5000
 #define TOKEN_TTL_MS (7LL * 24 * 3600 * 1000)
 
-static sb_issue_t *issue_or_404(sb_call_t *c)
-{
-    sb_issue_t *is = sb_issue_find(c->sb->data, sb_param(c, "key"));
-    if (!is)
-        sb_err_issue_missing(c);
-    return is;
-}
 
 /* ---- legacy search ---- */
 static void h_search_legacy(sb_call_t *c)
@@ -154,6 +147,13 @@ static void run_search(sb_call_t *c, search_req_t *s)
     sb_issue_t **v;
     sb_jql_env_t env = {c->sb->data, c->user, now};
     size_t n = drop_unindexed(v, sb_jql_run(q, &env, &v), now, s->reconcile, s->nreconcile);
+    if (sb_is_customer(c)) { /* a portal customer finds only their own requests */
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++)
+            if (sb_visible(c, v[i]))
+                v[k++] = v[i];
+        n = k;
+    }
     json_t *issues = json_array();
     long i;
     if (s->legacy && !s->fs.given)
@@ -305,7 +305,8 @@ static void h_approx_count(sb_call_t *c)
         sb_jql_env_t env = {c->sb->data, c->user, now};
         int n = 0;
         for (int i = 0; i < c->sb->data->nissues; i++)
-            n += c->sb->data->issues[i]->indexed_at <= now && sb_jql_match(q, &env, c->sb->data->issues[i]);
+            n += c->sb->data->issues[i]->indexed_at <= now && sb_visible(c, c->sb->data->issues[i]) &&
+                 sb_jql_match(q, &env, c->sb->data->issues[i]);
         sb_json(c, 200, sb_pack("{s:i}", "count", n));
     }
     sb_jql_free(q);
@@ -315,7 +316,7 @@ static void h_approx_count(sb_call_t *c)
 /* ---- issues ---- */
 static void h_issue_get(sb_call_t *c)
 {
-    sb_issue_t *is = issue_or_404(c);
+    sb_issue_t *is = sb_issue_or_404(c);
     if (!is)
         return;
     sb_fieldsel_t fs;
@@ -504,7 +505,7 @@ static int comment_internal(const json_t *props)
 
 static void h_issue_edit(sb_call_t *c)
 {
-    sb_issue_t *is = issue_or_404(c);
+    sb_issue_t *is = sb_issue_or_404(c);
     if (!is)
         return;
     json_t *b = sb_body_json(c);
@@ -553,7 +554,7 @@ static void h_issue_edit(sb_call_t *c)
 /* ---- comments ---- */
 static void h_comments_list(sb_call_t *c)
 {
-    sb_issue_t *is = issue_or_404(c);
+    sb_issue_t *is = sb_issue_or_404(c);
     if (!is)
         return;
     long start, max;
@@ -577,7 +578,7 @@ static void h_comments_list(sb_call_t *c)
 
 static void h_comment_get(sb_call_t *c)
 {
-    sb_issue_t *is = issue_or_404(c);
+    sb_issue_t *is = sb_issue_or_404(c);
     if (!is)
         return;
     const char *id = sb_param(c, "id");
@@ -596,7 +597,7 @@ static void h_comment_get(sb_call_t *c)
 
 static void h_comment_add(sb_call_t *c)
 {
-    sb_issue_t *is = issue_or_404(c);
+    sb_issue_t *is = sb_issue_or_404(c);
     if (!is)
         return;
     json_t *b = sb_body_json(c);
@@ -633,7 +634,7 @@ static void h_comment_add(sb_call_t *c)
 /* ---- transitions, assignee ---- */
 static void h_transitions_get(sb_call_t *c)
 {
-    sb_issue_t *is = issue_or_404(c);
+    sb_issue_t *is = sb_issue_or_404(c);
     if (!is)
         return;
     int t[16], n = sb_transitions_for(is, t, 16);
@@ -648,7 +649,7 @@ static void h_transitions_get(sb_call_t *c)
 
 static void h_transitions_do(sb_call_t *c)
 {
-    sb_issue_t *is = issue_or_404(c);
+    sb_issue_t *is = sb_issue_or_404(c);
     if (!is)
         return;
     json_t *b = sb_body_json(c);
@@ -695,7 +696,7 @@ static void h_transitions_do(sb_call_t *c)
 
 static void h_assignee(sb_call_t *c)
 {
-    sb_issue_t *is = issue_or_404(c);
+    sb_issue_t *is = sb_issue_or_404(c);
     if (!is)
         return;
     json_t *b = sb_body_json(c);
@@ -730,7 +731,7 @@ static void h_assignee(sb_call_t *c)
 /* ---- worklogs, attachments ---- */
 static void h_worklogs_list(sb_call_t *c)
 {
-    sb_issue_t *is = issue_or_404(c);
+    sb_issue_t *is = sb_issue_or_404(c);
     if (!is)
         return;
     long start, max;
@@ -766,7 +767,7 @@ static int parse_spent(const char *s)
 
 static void h_worklog_add(sb_call_t *c)
 {
-    sb_issue_t *is = issue_or_404(c);
+    sb_issue_t *is = sb_issue_or_404(c);
     if (!is)
         return;
     json_t *b = sb_body_json(c);

@@ -445,3 +445,41 @@ describe('jsm-sandbox eventual consistency and legacy search mode', { skip }, ()
     assert.equal(p.status, 200, 'an empty JQL returned everything');
   });
 });
+
+describe('jsm-sandbox as seen by a portal customer', { skip }, () => {
+  let sb;
+  const CUSTOMER = 'Basic ' + Buffer.from('customer01@customer.example.com:sandbox-customer-token').toString('base64');
+  before(async () => {
+    sb = await startSandbox('sandbox_customer');
+  });
+  after(async () => {
+    await sb?.stop();
+  });
+
+  test('own requests only, public comments only, agent endpoints refused', async () => {
+    let r = await sb.call('GET', `${SD}/request?limit=100`, { auth: CUSTOMER });
+    assert.equal(r.status, 200);
+    assert.ok(r.json.values.length > 0);
+    const mine = r.json.values[0].issueKey;
+    const jql = 'project in (HELP, ITSM, HW)';
+    const theirs = (await sb.call('POST', '/rest/api/3/search/approximate-count', { auth: CUSTOMER, body: { jql } })).json.count;
+    const all = (await sb.call('POST', '/rest/api/3/search/approximate-count', { body: { jql } })).json.count;
+    assert.ok(theirs > 0 && theirs < all / 2, `search sees only what the customer may see (${theirs} of ${all})`);
+    r = await sb.call('POST', '/rest/api/3/search/jql', { auth: CUSTOMER, body: { jql, maxResults: 100, fields: ['reporter'] } });
+    assert.equal(r.status, 200);
+    r = await sb.call('GET', '/rest/api/3/issue/ITSM-994', { auth: CUSTOMER });
+    assert.equal(r.status, 404, 'someone else\'s issue: the same 404 as a missing one');
+    assert.deepEqual(r.json, { errorMessages: ['Issue does not exist or you do not have permission to see it.'], errors: {} });
+    r = await sb.call('POST', `${SD}/request/${mine}/comment`, { auth: CUSTOMER, body: { body: 'secret', public: false } });
+    assert.equal(r.status, 400, 'customers post public comments only');
+    r = await sb.call('POST', `${SD}/request/${mine}/comment`, { body: { body: 'agent-only note', public: false } });
+    assert.equal(r.status, 201);
+    r = await sb.call('GET', `${SD}/request/${mine}/comment?internal=true`, { auth: CUSTOMER });
+    assert.ok(r.json.values.every((c) => c.public), 'internal comments are hidden from customers');
+    r = await sb.call('GET', `${SD}/request/${mine}/comment`);
+    assert.ok(r.json.values.some((c) => !c.public), 'the agent sees them');
+    r = await sb.call('GET', `${SD}/servicedesk/2/queue`, { auth: CUSTOMER });
+    assert.equal(r.status, 403);
+    assert.equal(typeof r.json.errorMessage, 'string');
+  });
+});
