@@ -100,6 +100,9 @@ char *ap_account_redis_value(ap_app_t *app, const char *id, const char *site_url
     if (cloud_id && *cloud_id)
         json_object_set_new(v, "cloud_id", json_string(cloud_id));
     json_object_update_missing(v, (json_t *)creds);
+    /* Workers never refresh: the token that mints access tokens stays in
+     * PostgreSQL, whoever publishes the account (create, PATCH, reconcile). */
+    json_object_del(v, "refresh_token");
     char *pt = json_dumps(v, JSON_COMPACT);
     json_decref(v);
     if (!pt)

@@ -36,7 +36,8 @@ void ap_redis(ap_req_t *r, void (*next)(ap_req_t *r), int argc, const char **arg
 void ap_redis_del(ap_req_t *r, void (*next)(ap_req_t *r), char **suffixes, size_t n);
 
 /* The sealed acct:<id> value: {"site_url","auth_type","status","cloud_id"?}
- * merged with the credentials. Caller frees; NULL on failure. */
+ * merged with the credentials, less any refresh_token. Caller frees; NULL
+ * on failure. */
 char *ap_account_redis_value(ap_app_t *app, const char *id, const char *site_url, const char *auth_type,
                              const char *status, const char *cloud_id, const json_t *creds);
 

@@ -11,6 +11,7 @@
 
 #include "ap_app.h"
 #include "ap_migrate.h"
+#include "ap_rekey.h"
 #include "ap_sweeper.h"
 #include "cfg.h"
 #include "log.h"
@@ -44,6 +45,7 @@ static void usage(void)
             "usage: jsmcp-api [serve]   run the admin API (applies migrations first)\n"
             "       jsmcp-api migrate   apply migrations and exit\n"
             "       jsmcp-api sweeper   delete expired MCP servers (one leader among replicas)\n"
+            "       jsmcp-api rotate-keys  re-encrypt every secret under the first key of JSMCP_MASTER_KEYS\n"
             "Configuration is read from JSMCP_* environment variables (see docs/architecture.md).\n");
 }
 
@@ -56,7 +58,8 @@ int main(int argc, char **argv)
         usage();
         return 0;
     }
-    if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "migrate") != 0 && strcmp(cmd, "sweeper") != 0) {
+    if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "migrate") != 0 && strcmp(cmd, "sweeper") != 0 &&
+        strcmp(cmd, "rotate-keys") != 0) {
         usage();
         return 2;
     }
@@ -71,6 +74,8 @@ int main(int argc, char **argv)
         LOG_ERROR("migrate", "migrations failed", "err", err, NULL);
         return 1;
     }
+    if (strcmp(cmd, "rotate-keys") == 0)
+        return ap_rekey_run();
     if (strcmp(cmd, "migrate") == 0) {
         fprintf(stdout, "jsmcp-api: %d migration%s applied\n", n, n == 1 ? "" : "s");
         return 0;

@@ -1,0 +1,189 @@
+/* ap_rekey: `jsmcp-api rotate-keys`, re-encryption of every secret under
+ * the active master key, without downtime.
+ *
+ * Rotation: put the new key first in JSMCP_MASTER_KEYS ("k2:new,k1:old"),
+ * restart the API and workers (they now seal with k2 and still open k1),
+ * run this command, then drop k1 from the configuration. It walks the
+ * rows still sealed under another key in batches of REKEY_BATCH, each
+ * batch one short transaction (FOR UPDATE SKIP LOCKED, so the API keeps
+ * serving and a row busy elsewhere is taken by the next batch), and then
+ * republishes every account's acct:<id> record sealed under the new key.
+ * A second run finds nothing to do. A command-line tool, not a server:
+ * its blocking libpq and hiredis calls block no event loop. */
+#include "ap_rekey.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ap_publish.h"
+#include "cfg.h"
+#include "log.h"
+#include "pgpool.h"
+#include "rcli.h"
+
+#define REKEY_BATCH "100"
+
+typedef struct rekey_s {
+    ap_app_t app;        /* only keys and redis' prefix are used */
+    PGconn *db;
+    redisContext *redis;
+    const char *prefix;
+    const char *kid;     /* the active key id */
+} rekey_t;
+
+static PGresult *exec(rekey_t *k, const char *sql, int n, const char *const *p)
+{
+    PGresult *r = PQexecParams(k->db, sql, n, NULL, p, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        fprintf(stderr, "jsmcp-api rotate-keys: %s", PQresultErrorMessage(r));
+        PQclear(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* Re-seals one table's column in batches. ad_fmt names the additional
+ * data ("acct:%s", "oauthapp:%s") from the row's id. Returns rows re-sealed
+ * or -1. */
+static long reseal_table(rekey_t *k, const char *table, const char *id_col, const char *col, const char *ad_fmt)
+{
+    char sel[512], upd[512];
+    long total = 0;
+    snprintf(sel, sizeof sel,
+             "SELECT %s::text, %s FROM %s WHERE key_id <> $1 LIMIT " REKEY_BATCH " FOR UPDATE SKIP LOCKED", id_col,
+             col, table);
+    snprintf(upd, sizeof upd, "UPDATE %s SET %s = $2, key_id = $3 WHERE %s = $1::uuid", table, col, id_col);
+    for (;;) {
+        PGresult *b = exec(k, "BEGIN", 0, NULL), *rows;
+        if (!b)
+            return -1;
+        PQclear(b);
+        const char *p1[1] = {k->kid};
+        if (!(rows = exec(k, sel, 1, p1)))
+            goto fail;
+        int n = PQntuples(rows);
+        for (int i = 0; i < n; i++) {
+            char ad[96];
+            size_t len;
+            const char *id = PQgetvalue(rows, i, 0);
+            snprintf(ad, sizeof ad, ad_fmt, id);
+            char *pt = secret_open(k->app.keys, ad, PQgetvalue(rows, i, 1), &len, NULL, 0);
+            if (!pt) {
+                fprintf(stderr, "jsmcp-api rotate-keys: %s %s cannot be opened with the configured keys\n", table, id);
+                PQclear(rows);
+                goto fail;
+            }
+            char *sealed = secret_seal(k->app.keys, ad, pt, len);
+            ap_wipe(pt);
+            free(pt);
+            const char *p[3] = {id, sealed, k->kid};
+            PGresult *u = sealed ? exec(k, upd, 3, p) : NULL;
+            ap_wipe(sealed);
+            free(sealed);
+            if (!u) {
+                PQclear(rows);
+                goto fail;
+            }
+            PQclear(u);
+        }
+        PQclear(rows);
+        if (!(b = exec(k, "COMMIT", 0, NULL)))
+            return -1;
+        PQclear(b);
+        total += n;
+        if (n == 0)
+            return total;
+    }
+fail:
+    PQclear(PQexec(k->db, "ROLLBACK"));
+    return -1;
+}
+
+/* Rewrites every acct:<id> (SET, not NX: the value changes) under the new key. */
+static long republish(rekey_t *k)
+{
+    PGresult *rows = exec(k, "SELECT id, site_url, auth_type, status, cloud_id, credentials_sealed"
+                             " FROM integrated_accounts", 0, NULL);
+    if (!rows)
+        return -1;
+    long n = 0;
+    for (int i = 0; i < PQntuples(rows); i++) {
+        char ad[64], key[256];
+        size_t len;
+        const char *id = PQgetvalue(rows, i, 0);
+        snprintf(ad, sizeof ad, "acct:%s", id);
+        char *pt = secret_open(k->app.keys, ad, PQgetvalue(rows, i, 5), &len, NULL, 0);
+        json_t *creds = pt ? json_loadb(pt, len, 0, NULL) : NULL;
+        ap_wipe(pt);
+        free(pt);
+        char *val = creds ? ap_account_redis_value(&k->app, id, PQgetvalue(rows, i, 1), PQgetvalue(rows, i, 2),
+                                                   PQgetvalue(rows, i, 3), PQgetvalue(rows, i, 4), creds)
+                          : NULL;
+        json_decref(creds);
+        if (!val) {
+            fprintf(stderr, "jsmcp-api rotate-keys: account %s cannot be republished\n", id);
+            PQclear(rows);
+            return -1;
+        }
+        snprintf(key, sizeof key, "%sacct:%s", k->prefix, id);
+        redisReply *r = redisCommand(k->redis, "SET %s %s", key, val);
+        ap_wipe(val);
+        free(val);
+        int ok = r && r->type == REDIS_REPLY_STATUS;
+        freeReplyObject(r);
+        if (!ok) {
+            fprintf(stderr, "jsmcp-api rotate-keys: Redis SET failed for account %s\n", id);
+            PQclear(rows);
+            return -1;
+        }
+        n++;
+    }
+    PQclear(rows);
+    return n;
+}
+
+int ap_rekey_run(void)
+{
+    char err[512];
+    rekey_t k;
+    memset(&k, 0, sizeof k);
+    k.app.keys = secret_keyring_from_env(err, sizeof err);
+    if (!k.app.keys) {
+        fprintf(stderr, "jsmcp-api rotate-keys: master keys: %s\n", err);
+        return 2;
+    }
+    k.kid = secret_keyring_active_kid(k.app.keys);
+    k.prefix = cfg_str("JSMCP_REDIS_PREFIX", "jsmcp:");
+    int rc = 1;
+    k.db = pgpool_connect_blocking(cfg_str("JSMCP_DATABASE_URL", "postgresql:///jsmcp"), err, sizeof err);
+    k.redis = k.db ? rcli_connect_blocking(cfg_str("JSMCP_REDIS_URL", "redis://127.0.0.1:6379/0"), err, sizeof err)
+                   : NULL;
+    if (!k.db || !k.redis) {
+        fprintf(stderr, "jsmcp-api rotate-keys: %s\n", err);
+        goto out;
+    }
+    long accounts = reseal_table(&k, "integrated_accounts", "id", "credentials_sealed", "acct:%s");
+    long apps = accounts < 0 ? -1 : reseal_table(&k, "oauth_apps", "workspace_id", "client_secret_sealed", "oauthapp:%s");
+    long published = apps < 0 ? -1 : republish(&k);
+    if (published < 0)
+        goto out;
+    PGresult *left = exec(&k, "SELECT (SELECT count(*) FROM integrated_accounts WHERE key_id <> $1)"
+                              " + (SELECT count(*) FROM oauth_apps WHERE key_id <> $1)", 1, (const char *[]){k.kid});
+    long remaining = left ? atol(PQgetvalue(left, 0, 0)) : -1;
+    PQclear(left);
+    printf("jsmcp-api rotate-keys: active key %s; re-encrypted %ld account credential(s) and %ld OAuth app secret(s);"
+           " republished %ld account record(s); %ld row(s) still under other keys%s\n",
+           k.kid, accounts, apps, published, remaining,
+           remaining == 0 ? " (older keys can now be removed from JSMCP_MASTER_KEYS)" : " (run again)");
+    LOG_INFO("rekey", "rotation pass done", "active_kid", k.kid, NULL);
+    rc = remaining == 0 ? 0 : 1;
+out:
+    if (k.db)
+        PQfinish(k.db);
+    if (k.redis)
+        redisFree(k.redis);
+    secret_keyring_free(k.app.keys);
+    return rc;
+}
