@@ -368,3 +368,62 @@ int proj_check(const json_t *tmpl, char *err, size_t errsz)
 {
     return check(tmpl, 0, err, errsz);
 }
+
+/* ---- output schemas ---- */
+
+static json_t *schema_of(const json_t *tmpl, int depth)
+{
+    if (depth > 32 || !json_is_object(tmpl))
+        return json_object(); /* a path: whatever JSM has there */
+    const char *op = op_of(tmpl);
+    if (!op) {
+        json_t *props = json_object();
+        const char *k;
+        json_t *t;
+        json_object_foreach((json_t *)tmpl, k, t)
+            json_object_set_new(props, k, schema_of(t, depth + 1));
+        return json_pack("{s:s,s:o}", "type", "object", "properties", props);
+    }
+    if (strcmp(op, "$adf") == 0)
+        return json_pack("{s:s,s:s}", "type", "string", "description", "plain text");
+    if (strcmp(op, "$date") == 0)
+        return json_pack("{s:s,s:s}", "type", "string", "description", "ISO 8601 UTC date-time");
+    if (strcmp(op, "$count") == 0)
+        return json_pack("{s:s}", "type", "integer");
+    if (strcmp(op, "$user") == 0)
+        return json_pack("{s:s,s:{s:{s:s},s:{s:s},s:{s:s},s:{s:s}}}", "type", "object", "properties",
+                         "name", "type", "string", "accountId", "type", "string", "timeZone",
+                         "type", "string", "active", "type", "boolean");
+    if (strcmp(op, "$each") == 0) {
+        const json_t *map = json_object_get(tmpl, "map");
+        return json_pack("{s:s,s:o}", "type", "array", "items", map ? schema_of(map, depth + 1) : json_object());
+    }
+    return json_object();
+}
+
+json_t *proj_schema(const json_t *tmpl)
+{
+    return schema_of(tmpl, 0);
+}
+
+json_t *proj_text_adf(const char *text)
+{
+    /* One paragraph per line; empty lines become empty paragraphs. */
+    json_t *content = json_array();
+    const char *p = text ? text : "";
+    for (;;) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        json_t *para = json_pack("{s:s}", "type", "paragraph");
+        if (n) {
+            json_t *s = json_stringn(p, n);
+            if (s)
+                json_object_set_new(para, "content", json_pack("[{s:s,s:o}]", "type", "text", "text", s));
+        }
+        json_array_append_new(content, para);
+        if (!nl)
+            break;
+        p = nl + 1;
+    }
+    return json_pack("{s:s,s:i,s:o}", "type", "doc", "version", 1, "content", content);
+}

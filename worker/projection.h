@@ -36,6 +36,14 @@ char *proj_adf_text(const json_t *v, size_t maxlen);
 /* Normalises a Jira/JSM date value to ISO 8601 UTC; 0 or -1. */
 int proj_date(const json_t *v, char *out, size_t outsz);
 
+/* A JSON Schema describing what proj_apply(tmpl, ...) yields (new reference):
+ * the outputSchema of a catalog tool. */
+json_t *proj_schema(const json_t *tmpl);
+
+/* Plain text -> an ADF document (one paragraph per line), for write
+ * arguments JSM wants as ADF (issue description, platform comments). */
+json_t *proj_text_adf(const char *text);
+
 /* Checks that a template only uses known operators; 0 or -1 with err. */
 int proj_check(const json_t *tmpl, char *err, size_t errsz);
 

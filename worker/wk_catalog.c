@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "buf.h"
 #include "embed.h"
@@ -16,21 +17,6 @@
 #define WK_CATALOG_MAX_TOOLS 1000
 
 extern const embed_file_t worker_embedded[];
-
-static unsigned kind_bit(const char *k)
-{
-    static const struct { const char *name; unsigned bit; } kinds[] = {
-        {"list", WK_KIND_LIST}, {"get", WK_KIND_GET}, {"create", WK_KIND_CREATE},
-        {"update", WK_KIND_UPDATE}, {"delete", WK_KIND_DELETE},
-        {"read", WK_KIND_LIST | WK_KIND_GET},
-        {"write", WK_KIND_CREATE | WK_KIND_UPDATE | WK_KIND_DELETE}};
-    if (!k)
-        return 0;
-    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
-        if (strcmp(k, kinds[i].name) == 0)
-            return kinds[i].bit;
-    return 0;
-}
 
 /* A copy of v with {"$template":"name"} replaced by templates.name. NULL
  * for an unknown template. */
@@ -66,6 +52,7 @@ static int load_paging(wk_tool_t *t, const json_t *pg, char *err, size_t errsz)
                 : strcmp(style, "token") == 0   ? WK_PAGE_TOKEN
                 : strcmp(style, "startAt") == 0 ? WK_PAGE_STARTAT
                 : strcmp(style, "start") == 0   ? WK_PAGE_START
+                : strcmp(style, "offset") == 0  ? WK_PAGE_OFFSET
                                                 : WK_PAGE_NONE;
     t->items = ju_str(pg, "items");
     t->limit_param = ju_str(pg, "limit_param");
@@ -76,11 +63,63 @@ static int load_paging(wk_tool_t *t, const json_t *pg, char *err, size_t errsz)
     if (t->paging == WK_PAGE_NONE || !t->items || !t->limit_param ||
         (t->paging == WK_PAGE_TOKEN ? !t->token_param : !t->start_param) ||
         t->default_limit < 1 || t->max_limit < t->default_limit) {
-        snprintf(err, errsz, "%s: paging needs style (token|startAt|start), items, limit_param, "
+        snprintf(err, errsz, "%s: paging needs style (token|startAt|start|offset), items, limit_param, "
                  "token_param or start_param, and 1 <= default_limit <= max_limit", t->name);
         return -1;
     }
     return 0;
+}
+
+/* What every row gets without writing it: the raw and idempotency_key
+ * arguments, default annotations for its kind, and an outputSchema derived
+ * from its projection (with "raw" for raw: true answers). */
+static void enrich(wk_tool_t *t, json_t *row)
+{
+    json_t *props = json_object_get(t->input_schema, "properties");
+    if (json_is_object(props)) {
+        json_object_set_new(props, "raw", json_pack("{s:s,s:s}", "type", "boolean", "description",
+            "true: return the full JSM payload (large) instead of the compact projection"));
+        if (t->kind & WK_KIND_WRITE)
+            json_object_set_new(props, "idempotency_key", json_pack("{s:s,s:i,s:i,s:s}", "type", "string",
+                "minLength", 1, "maxLength", 128, "description",
+                "Any unique string; a retried call with the same key returns the first result instead of repeating the write (24 h)"));
+    }
+    json_t *ann = json_object_get(row, "annotations");
+    if (!json_is_object(ann)) {
+        ann = json_object();
+        json_object_set_new(row, "annotations", ann);
+    }
+    int ro = !(t->kind & WK_KIND_WRITE);
+    if (!json_object_get(ann, "readOnlyHint"))
+        json_object_set_new(ann, "readOnlyHint", json_boolean(ro));
+    if (!json_object_get(ann, "destructiveHint"))
+        json_object_set_new(ann, "destructiveHint", json_boolean(t->kind == WK_KIND_DELETE));
+    if (!json_object_get(ann, "idempotentHint"))
+        json_object_set_new(ann, "idempotentHint", json_boolean(t->kind != WK_KIND_CREATE));
+    if (!json_object_get(ann, "openWorldHint"))
+        json_object_set_new(ann, "openWorldHint", json_true());
+    if (!json_object_get(ann, "title") && ju_str(row, "title"))
+        json_object_set_new(ann, "title", json_string(ju_str(row, "title")));
+
+    json_t *os;
+    if (t->out_key) {
+        json_t *props2 = json_object();
+        json_object_set_new(props2, t->out_key, json_pack("{s:s,s:o}", "type", "array", "items",
+                                                          proj_schema(t->out_item)));
+        if (t->paging)
+            json_object_set_new(props2, "next_cursor", json_pack("{s:s,s:s}", "type", "string",
+                "description", "present when there are more: pass it back as next_cursor"));
+        os = json_pack("{s:s,s:o}", "type", "object", "properties", props2);
+    } else {
+        os = proj_schema(t->out_object);
+    }
+    json_t *p = json_object_get(os, "properties");
+    if (!p) {
+        p = json_object();
+        json_object_set_new(os, "properties", p);
+    }
+    json_object_set_new(p, "raw", json_pack("{s:s}", "description", "the full JSM payload (raw: true)"));
+    json_object_set_new(row, "outputSchema", os);
 }
 
 static int load_tool(wk_tool_t *t, json_t *row, const json_t *templates, char *err, size_t errsz)
@@ -95,7 +134,7 @@ static int load_tool(wk_tool_t *t, json_t *row, const json_t *templates, char *e
                  WK_CATALOG_NAME_MAX);
         return -1;
     }
-    t->kind = kind_bit(ju_str(row, "kind"));
+    t->kind = toolfilter_kind_bits(ju_str(row, "kind"));
     if (!t->kind || (t->kind & (t->kind - 1))) {
         snprintf(err, errsz, "%s: kind must be list, get, create, update or delete", t->name);
         return -1;
@@ -130,12 +169,41 @@ static int load_tool(wk_tool_t *t, json_t *row, const json_t *templates, char *e
     t->out_key = ju_str(out, "key");
     t->out_item = json_object_get(out, "item");
     t->out_object = json_object_get(out, "object");
-    const json_t *tmpl = t->paging ? t->out_item : t->out_object;
-    if (!tmpl || (t->paging && !t->out_key) || proj_check(tmpl, why, sizeof why) != 0) {
+    int many = t->paging || ju_str(out, "from");
+    const json_t *tmpl = many ? t->out_item : t->out_object;
+    if (!tmpl || (many && !t->out_key) || proj_check(tmpl, why, sizeof why) != 0) {
         snprintf(err, errsz, "%s: output needs %s: %s", t->name,
-                 t->paging ? "key and item" : "object", *why ? why : "missing");
+                 many ? "key and item" : "object", *why ? why : "missing");
         return -1;
     }
+
+    t->out_from = ju_str(out, "from");
+    t->tags = json_object_get(row, "tags");
+    t->jql_arg = ju_str(row, "jql_arg");
+    t->fields_arg = ju_str(row, "fields_arg");
+    t->scope_issue = ju_str(row, "scope_issue");
+    t->resolve = json_object_get(row, "resolve");
+    size_t si;
+    const json_t *st;
+    json_array_foreach(t->resolve, si, st) {
+        const char *m = ju_str(st, "method");
+        if (!ju_str(st, "when") || !ju_str(st, "set") || !ju_str(st, "value") ||
+            !json_is_array(json_object_get(st, "match")) || !m || strcmp(m, "GET") != 0 ||
+            !ju_str(st, "path") || ju_str(st, "path")[0] != '/') {
+            snprintf(err, errsz, "%s: resolve[%zu] needs when, set, value, match[], method GET and path",
+                     t->name, si);
+            return -1;
+        }
+    }
+    if (t->resolve && !json_is_array(t->resolve)) {
+        snprintf(err, errsz, "%s: resolve must be an array", t->name);
+        return -1;
+    }
+    if (!json_is_array(t->tags) || json_array_size(t->tags) == 0) {
+        snprintf(err, errsz, "%s: tags (a non-empty array) are required", t->name);
+        return -1;
+    }
+    enrich(t, row);
 
     /* What tools/list shows: the MCP Tool fields only, never the JSM mapping. */
     t->listed = json_object();
@@ -156,9 +224,28 @@ void wk_catalog_free(wk_catalog_t *c)
     for (size_t i = 0; i < c->n; i++)
         json_decref(c->tools[i].listed);
     free(c->tools);
+    json_decref(c->discovery);
     json_decref(c->root);
     free(c);
 }
+
+static const char discovery_json[] =
+    "[{\"name\":\"" WK_TOOL_SEARCH "\",\"title\":\"Search the Jira Service Management tools\","
+    "\"description\":\"Finds the tools of this server whose name or description match the words of query "
+    "(e.g. 'queue issues', 'sla', 'comment reply'). Then read one with get_tool_schema and run it with call_tool.\","
+    "\"inputSchema\":{\"type\":\"object\",\"properties\":{\"query\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":200},"
+    "\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":50}},\"required\":[\"query\"],\"additionalProperties\":false},"
+    "\"annotations\":{\"readOnlyHint\":true,\"destructiveHint\":false,\"idempotentHint\":true,\"openWorldHint\":false}},"
+    "{\"name\":\"" WK_TOOL_SCHEMA "\",\"title\":\"Get a tool's schema\","
+    "\"description\":\"Returns the full definition (inputSchema, outputSchema, annotations) of one tool named by search_tools.\","
+    "\"inputSchema\":{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":64}},"
+    "\"required\":[\"name\"],\"additionalProperties\":false},"
+    "\"annotations\":{\"readOnlyHint\":true,\"destructiveHint\":false,\"idempotentHint\":true,\"openWorldHint\":false}},"
+    "{\"name\":\"" WK_TOOL_CALL "\",\"title\":\"Call a tool\","
+    "\"description\":\"Runs one tool (named by search_tools) with its arguments (as get_tool_schema describes them).\","
+    "\"inputSchema\":{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":64},"
+    "\"arguments\":{\"type\":\"object\"}},\"required\":[\"name\"],\"additionalProperties\":false},"
+    "\"annotations\":{\"readOnlyHint\":false,\"destructiveHint\":true,\"idempotentHint\":false,\"openWorldHint\":true}}]";
 
 int wk_catalog_load(wk_catalog_t **out, const char *json, size_t len, char *err, size_t errsz)
 {
@@ -168,6 +255,7 @@ int wk_catalog_load(wk_catalog_t **out, const char *json, size_t len, char *err,
         return -1;
     wk_catalog_t *c = mem_calloc(1, sizeof *c);
     c->root = root;
+    c->discovery = json_loads(discovery_json, 0, NULL);
     json_t *tools = json_object_get(root, "tools");
     const json_t *templates = json_object_get(root, "templates");
     if (!json_is_array(tools) || json_array_size(tools) == 0 ||
@@ -219,30 +307,55 @@ const wk_tool_t *wk_catalog_find(const wk_catalog_t *c, const char *name)
 
 int wk_catalog_allowed(const wk_tool_t *t, const json_t *cfg)
 {
-    const json_t *methods = json_object_get(cfg, "methods");
-    const json_t *tags = json_object_get(cfg, "tags");
-    size_t i;
-    const json_t *v;
-    if (json_array_size(methods) > 0) {
-        unsigned mask = 0;
-        json_array_foreach(methods, i, v)
-            mask |= kind_bit(json_string_value(v));
-        if (!(mask & t->kind))
-            return 0;
-    }
-    if (json_array_size(tags) > 0) {
-        const json_t *mine = json_object_get(t->def, "tags");
-        int hit = 0;
-        json_array_foreach(tags, i, v) {
-            size_t j;
-            const json_t *m;
-            json_array_foreach(mine, j, m)
-                hit |= json_is_string(v) && json_equal(v, m);
+    return toolfilter_allowed(t->kind, t->tags, cfg);
+}
+
+int wk_catalog_discovery(const json_t *cfg)
+{
+    const char *te = ju_str(cfg, "tool_exposure");
+    return te && strcmp(te, "discovery") == 0;
+}
+
+/* Case-insensitive: does hay contain the word w (n bytes)? */
+static int has_word(const char *hay, const char *w, size_t n)
+{
+    for (const char *p = hay; p && *p; p++)
+        if (strncasecmp(p, w, n) == 0)
+            return 1;
+    return 0;
+}
+
+json_t *wk_catalog_search(const wk_catalog_t *c, const json_t *cfg, const char *query, size_t limit)
+{
+    int *score = mem_calloc(c->n ? c->n : 1, sizeof *score);
+    int best = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        const wk_tool_t *t = &c->tools[i];
+        if (!wk_catalog_allowed(t, cfg))
+            continue;
+        char *tags = json_dumps(t->tags, JSON_COMPACT);
+        for (const char *p = query ? query : ""; *p;) {
+            p += strspn(p, " \t,;_-/");
+            size_t n = strcspn(p, " \t,;_-/");
+            if (n >= 3 || (n > 0 && p[n] == 0)) {
+                score[i] += 3 * has_word(t->name, p, n) + 2 * has_word(ju_str(t->def, "title"), p, n) +
+                            has_word(ju_str(t->def, "description"), p, n) + 2 * has_word(tags, p, n);
+            }
+            p += n;
         }
-        if (!hit)
-            return 0;
+        free(tags);
+        if (score[i] > best)
+            best = score[i];
     }
-    return 1;
+    json_t *out = json_array();
+    for (int s = best; s > 0 && json_array_size(out) < limit; s--)
+        for (size_t i = 0; i < c->n && json_array_size(out) < limit; i++)
+            if (score[i] == s)
+                json_array_append_new(out, json_pack("{s:s,s:s?,s:s?}", "name", c->tools[i].name,
+                                                     "title", ju_str(c->tools[i].def, "title"),
+                                                     "description", ju_str(c->tools[i].def, "description")));
+    free(score);
+    return json_pack("{s:o}", "tools", out);
 }
 
 /* tools/list cursors are the base64url of "o:<offset>": opaque to clients,
@@ -270,6 +383,8 @@ json_t *wk_catalog_list(const wk_catalog_t *c, const json_t *cfg, const char *cu
         }
         skip = v;
     }
+    if (wk_catalog_discovery(cfg))
+        return json_pack("{s:O}", "tools", c->discovery);
     json_t *list = json_array();
     size_t seen = 0, i = 0;
     for (; i < c->n; i++) {

@@ -11,11 +11,14 @@
 #include <jansson.h>
 #include <stddef.h>
 
-/* Method kinds, as bits, for a server's config.methods filter. */
-enum wk_kind { WK_KIND_LIST = 1, WK_KIND_GET = 2, WK_KIND_CREATE = 4, WK_KIND_UPDATE = 8,
-               WK_KIND_DELETE = 16 };
+#include "toolfilter.h"
 
-enum wk_paging { WK_PAGE_NONE = 0, WK_PAGE_TOKEN, WK_PAGE_STARTAT, WK_PAGE_START };
+/* Method kinds, as bits, for a server's config.methods filter (toolfilter.h). */
+enum wk_kind { WK_KIND_LIST = TF_LIST, WK_KIND_GET = TF_GET, WK_KIND_CREATE = TF_CREATE,
+               WK_KIND_UPDATE = TF_UPDATE, WK_KIND_DELETE = TF_DELETE };
+#define WK_KIND_WRITE (WK_KIND_CREATE | WK_KIND_UPDATE | WK_KIND_DELETE)
+
+enum wk_paging { WK_PAGE_NONE = 0, WK_PAGE_TOKEN, WK_PAGE_STARTAT, WK_PAGE_START, WK_PAGE_OFFSET };
 
 typedef struct wk_tool_s {
     const char *name;
@@ -31,13 +34,33 @@ typedef struct wk_tool_s {
     const char *out_key;        /* list tools: member of structuredContent holding the items */
     const json_t *out_item;     /* projection of one item (list tools) */
     const json_t *out_object;   /* projection of the whole payload (get tools) */
+    const char *out_from;       /* unpaged list tools: path of the array in the payload */
+    const json_t *tags;         /* array of strings */
+    const char *jql_arg;        /* argument holding JQL (field names translated, projects scoped) */
+    const char *fields_arg;     /* argument whose member names are field names (translated) */
+    const char *scope_issue;    /* argument holding an issue key checked against config.projects */
+    const json_t *resolve;      /* pre-steps turning a name/email into an id (wk_exec.c) */
 } wk_tool_t;
 
 typedef struct wk_catalog_s {
     json_t *root;
     wk_tool_t *tools;
     size_t n;
+    json_t *discovery;          /* the three tools listed in discovery exposure */
 } wk_catalog_t;
+
+/* Names of the discovery tools (config.tool_exposure "discovery"). */
+#define WK_TOOL_SEARCH "search_tools"
+#define WK_TOOL_SCHEMA "get_tool_schema"
+#define WK_TOOL_CALL "call_tool"
+
+/* 1 when cfg asks for discovery exposure. */
+int wk_catalog_discovery(const json_t *cfg);
+
+/* search_tools: the server's tools matching query (words against name,
+ * title, description and tags), best first, at most limit:
+ * {"tools":[{"name","title","description"}]}. */
+json_t *wk_catalog_search(const wk_catalog_t *c, const json_t *cfg, const char *query, size_t limit);
 
 /* Parses and checks a catalog document. 0, or -1 with err naming the row. */
 int wk_catalog_load(wk_catalog_t **out, const char *json, size_t len, char *err, size_t errsz);
@@ -47,10 +70,7 @@ void wk_catalog_free(wk_catalog_t *c);
 
 const wk_tool_t *wk_catalog_find(const wk_catalog_t *c, const char *name);
 
-/* 1 when a server whose config is cfg ({"methods":[...],"tags":[...]}, either
- * may be absent or empty = no restriction) offers tool t. methods accepts
- * "read" (get+list), "write" (create+update+delete) and the kind names;
- * tags match when the tool has any of them; both filters must pass. */
+/* 1 when a server whose config is cfg offers tool t (toolfilter.h rules). */
 int wk_catalog_allowed(const wk_tool_t *t, const json_t *cfg);
 
 /* tools/list result for a server: {"tools":[...],"nextCursor"?}. cursor is

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <sodium.h>
 
@@ -13,6 +14,7 @@
 #include "projection.h"
 #include "secret.h"
 #include "tu.h"
+#include "wk_jql.h"
 
 #define WK_URL_MAX (16 * 1024)
 #define WK_BODY_MAX (64 * 1024)
@@ -202,13 +204,34 @@ static json_t *fill_body(const json_t *tmpl, const json_t *args, int depth)
         return json_deep_copy(tmpl);
     }
     if (json_is_object(tmpl)) {
+        const char *adf = ju_str(tmpl, "$adf");
+        if (adf) {
+            /* {"$adf":"{arg}"}: the argument's plain text as an ADF document. */
+            int is_ref;
+            const json_t *v = arg_ref(adf, args, &is_ref);
+            return json_is_string(v) ? proj_text_adf(json_string_value(v)) : NULL;
+        }
         json_t *r = json_object();
         const char *k;
         json_t *m;
         json_object_foreach((json_t *)tmpl, k, m) {
+            if (strcmp(k, "$merge") == 0) {
+                /* {"$merge":"{arg}"}: an object argument's members join this
+                 * object (the template's own members win). */
+                int is_ref;
+                const json_t *v = json_is_string(m) ? arg_ref(json_string_value(m), args, &is_ref) : NULL;
+                if (json_is_object(v))
+                    json_object_update_missing(r, (json_t *)v);
+                continue;
+            }
             json_t *v = fill_body(m, args, depth + 1);
             if (v)
                 json_object_set_new(r, k, v);
+        }
+        if (json_object_size(r) == 0 && json_object_size(tmpl) > 0) {
+            /* Every member's argument was absent: leave the whole object out. */
+            json_decref(r);
+            return NULL;
         }
         return r;
     }
@@ -512,7 +535,14 @@ static json_t *page_cursor(const wk_tool_t *t, const json_t *args, const json_t 
     const char *cur = ju_str(args, "next_cursor");
     if (cur && cursor_decode(cur, &kind, val, sizeof val) == 0)
         start = strtoll(val, NULL, 10);
-    if (t->paging == WK_PAGE_STARTAT) {
+    if (t->paging == WK_PAGE_OFFSET) {
+        /* A bare array: a full page may have a next one. */
+        long limit = (long)ju_int(args, "limit", t->default_limit);
+        if (limit > t->max_limit)
+            limit = t->max_limit;
+        if (got == 0 || (long)got < limit)
+            return NULL;
+    } else if (t->paging == WK_PAGE_STARTAT) {
         start = ju_int(body, "startAt", start);
         long long total = ju_int(body, "total", -1);
         if (got == 0 || total < 0 || start + (long long)got >= total)
@@ -554,8 +584,14 @@ json_t *wk_exec_result(const wk_tool_t *t, const json_t *args, const httpc_respo
                            text, 1);
     }
     json_t *structured;
-    if (t->paging) {
-        const json_t *items = proj_path(body, t->items);
+    if (json_is_true(json_object_get(args, "raw"))) {
+        /* The full payload, for the rare question the projection cannot answer. */
+        structured = json_pack("{s:O}", "raw", body);
+        json_t *next = t->paging ? page_cursor(t, args, body, json_array_size(proj_path(body, t->items))) : NULL;
+        if (next)
+            json_object_set_new(structured, "next_cursor", next);
+    } else if (t->paging || t->out_from) {
+        const json_t *items = proj_path(body, t->paging ? t->items : t->out_from);
         json_t *list = json_array();
         size_t i;
         const json_t *it;
@@ -565,7 +601,7 @@ json_t *wk_exec_result(const wk_tool_t *t, const json_t *args, const httpc_respo
         }
         structured = json_object();
         json_object_set_new(structured, t->out_key, list);
-        json_t *next = page_cursor(t, args, body, json_array_size(items));
+        json_t *next = t->paging ? page_cursor(t, args, body, json_array_size(items)) : NULL;
         if (next)
             json_object_set_new(structured, "next_cursor", next);
     } else {
@@ -579,53 +615,427 @@ json_t *wk_exec_result(const wk_tool_t *t, const json_t *args, const httpc_respo
     return structured_result(structured);
 }
 
+/* ---- field cache ---- */
+
+#define WK_FIELDCACHE_N 64
+
+struct wk_fieldcache_s {
+    struct {
+        char *account_id;
+        json_t *fields;
+        uint64_t at_ms;
+    } e[WK_FIELDCACHE_N];
+    unsigned next;
+    long ttl_ms;
+};
+
+wk_fieldcache_t *wk_fieldcache_new(long ttl_ms)
+{
+    wk_fieldcache_t *fc = mem_calloc(1, sizeof *fc);
+    fc->ttl_ms = ttl_ms;
+    return fc;
+}
+
+void wk_fieldcache_free(wk_fieldcache_t *fc)
+{
+    if (!fc)
+        return;
+    for (int i = 0; i < WK_FIELDCACHE_N; i++) {
+        free(fc->e[i].account_id);
+        json_decref(fc->e[i].fields);
+    }
+    free(fc);
+}
+
+static const json_t *fieldcache_get(wk_fieldcache_t *fc, const char *account_id, uint64_t now)
+{
+    for (int i = 0; fc && i < WK_FIELDCACHE_N; i++)
+        if (fc->e[i].account_id && strcmp(fc->e[i].account_id, account_id) == 0)
+            return now - fc->e[i].at_ms < (uint64_t)fc->ttl_ms ? fc->e[i].fields : NULL;
+    return NULL;
+}
+
+static void fieldcache_put(wk_fieldcache_t *fc, const char *account_id, json_t *fields, uint64_t now)
+{
+    if (!fc)
+        return;
+    int slot = -1;
+    for (int i = 0; i < WK_FIELDCACHE_N && slot < 0; i++)
+        if (fc->e[i].account_id && strcmp(fc->e[i].account_id, account_id) == 0)
+            slot = i;
+    if (slot < 0) {
+        slot = (int)fc->next;
+        fc->next = (fc->next + 1) % WK_FIELDCACHE_N;
+    }
+    free(fc->e[slot].account_id);
+    json_decref(fc->e[slot].fields);
+    fc->e[slot].account_id = mem_strdup(account_id);
+    fc->e[slot].fields = json_incref(fields);
+    fc->e[slot].at_ms = now;
+}
+
+/* ---- pure pre-step ---- */
+
+static int project_allowed(const json_t *projects, const char *key, size_t n)
+{
+    size_t i;
+    const json_t *v;
+    json_array_foreach(projects, i, v)
+        if (json_string_length(v) == n && strncasecmp(json_string_value(v), key, n) == 0)
+            return 1;
+    return 0;
+}
+
+json_t *wk_exec_prepare(const wk_tool_t *t, const json_t *args, const json_t *fields,
+                        const json_t *config, char *err, size_t errsz)
+{
+    const json_t *projects = json_object_get(config, "projects");
+    if (json_array_size(projects) == 0)
+        projects = NULL;
+    json_t *a = json_deep_copy(args);
+    const char *jql = t->jql_arg ? ju_str(a, t->jql_arg) : NULL;
+    if (t->jql_arg && (jql || projects)) {
+        char *q = wk_jql_rewrite(jql ? jql : "", fields, projects, err, errsz);
+        if (!q) {
+            json_decref(a);
+            return NULL;
+        }
+        json_object_set_new(a, t->jql_arg, json_string(q));
+        free(q);
+    }
+    const json_t *fobj = t->fields_arg ? json_object_get(a, t->fields_arg) : NULL;
+    if (json_is_object(fobj) && fields) {
+        json_t *tr = json_object();
+        const char *k;
+        json_t *v;
+        json_object_foreach((json_t *)fobj, k, v) {
+            const char *id = wk_jql_field_id(fields, k);
+            if (!id) {
+                char close[400];
+                wk_jql_closest(fields, k, 5, close, sizeof close);
+                snprintf(err, errsz, "%s: unknown field \"%.80s\"; closest fields: %s (list them with "
+                         "list_all_jira_service_management_fields)", t->fields_arg, k, close);
+                json_decref(tr);
+                json_decref(a);
+                return NULL;
+            }
+            json_object_set(tr, id, v);
+        }
+        json_object_set_new(a, t->fields_arg, tr);
+    }
+    const char *key = t->scope_issue ? ju_str(a, t->scope_issue) : NULL;
+    if (projects && key) {
+        const char *dash = strrchr(key, '-');
+        if (!dash || !project_allowed(projects, key, (size_t)(dash - key))) {
+            snprintf(err, errsz, "%s: this MCP server is limited to the projects %s; use an issue key "
+                     "of one of them (e.g. %s-1)", t->scope_issue, "in its config.projects",
+                     json_string_value(json_array_get(projects, 0)));
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
 /* ---- the call over httpc ---- */
 
 typedef struct exec_op_s {
+    httpc_t *hc;
     const wk_tool_t *tool;
-    json_t *args;
+    json_t *args;             /* own copy: pre-steps write into it */
+    json_t *config;
+    char *account_id;
+    char rid_header[96];      /* "X-Request-Id: ..." or "" */
+    wk_fieldcache_t *fields;
+    uint64_t now_ms;
+    wk_account_t acct;        /* copy: the cache entry may change between requests */
+    size_t step;              /* next resolve step */
     wk_exec_cb cb;
     void *ud;
 } exec_op_t;
 
-static void on_upstream(const httpc_response_t *resp, void *ud)
+/* The one place an exec_op ends. */
+static void op_finish(exec_op_t *op, json_t *res, const wk_ratelimit_t *rl, int status)
+{
+    wk_ratelimit_t none;
+    if (!rl) {
+        memset(&none, 0, sizeof none);
+        rl = &none;
+    }
+    op->cb(res, rl, status, op->ud);
+    json_decref(op->args);
+    json_decref(op->config);
+    free(op->account_id);
+    wk_account_clear(&op->acct);
+    free(op);
+}
+
+static json_t *step_error(const wk_tool_t *t, int status, const char *msg, const char *hint)
+{
+    json_t *e = json_pack("{s:i,s:s,s:s}", "status", status, "message", msg, "hint", hint);
+    char text[1400];
+    snprintf(text, sizeof text, "%s: %s", t->name, msg);
+    return text_result(json_pack("{s:o}", "error", e), text, 1);
+}
+
+static void note_upstream(const httpc_response_t *r, wk_ratelimit_t *rl)
+{
+    char v[128];
+    if (!rl->limit[0] && httpc_resp_header(r, "X-RateLimit-Limit", rl->limit, sizeof rl->limit) < 0)
+        rl->limit[0] = 0;
+    if (!rl->remaining[0] &&
+        httpc_resp_header(r, "X-RateLimit-Remaining", rl->remaining, sizeof rl->remaining) < 0)
+        rl->remaining[0] = 0;
+    if (!rl->limited) {
+        rl->reset_s = rl->retry_after_s = -1;
+        if (httpc_resp_header(r, "X-RateLimit-Reset", v, sizeof v) > 0)
+            rl->reset_s = delta_to_iso(v);
+    }
+    if (httpc_resp_header(r, "X-ARequestId", rl->request_id, sizeof rl->request_id) <= 0 &&
+        httpc_resp_header(r, "X-Request-Id", rl->request_id, sizeof rl->request_id) <= 0)
+        rl->request_id[0] = 0;
+}
+
+static int send_req(exec_op_t *op, const wk_tool_t *t, httpc_cb cb, char *err, size_t errsz);
+static void run_next(exec_op_t *op);
+
+static void on_main(const httpc_response_t *resp, void *ud)
 {
     exec_op_t *op = ud;
     wk_ratelimit_t rl;
     json_t *res = wk_exec_result(op->tool, op->args, resp, &rl);
-    op->cb(res, &rl, resp->status, op->ud);
-    json_decref(op->args);
-    free(op);
+    note_upstream(resp, &rl);
+    op_finish(op, res, &rl, resp->status);
 }
 
-int wk_exec_start(httpc_t *hc, const wk_tool_t *t, const json_t *args, const wk_account_t *acct,
-                  wk_exec_cb cb, void *ud, char *err, size_t errsz)
+/* A pre-step's failure: the upstream error as the tool's result. */
+static int step_failed(exec_op_t *op, const httpc_response_t *resp)
+{
+    if (!resp->err && resp->status >= 200 && resp->status < 300)
+        return 0;
+    wk_ratelimit_t rl;
+    json_t *res = wk_exec_result(op->tool, op->args, resp, &rl);
+    note_upstream(resp, &rl);
+    op_finish(op, res, &rl, resp->status);
+    return 1;
+}
+
+static void on_fields(const httpc_response_t *resp, void *ud)
+{
+    exec_op_t *op = ud;
+    if (step_failed(op, resp))
+        return;
+    char perr[128];
+    json_t *fields = ju_parse(resp->body, resp->body_len, WK_UPSTREAM_DEPTH, perr, sizeof perr);
+    if (!json_is_array(fields)) {
+        json_decref(fields);
+        op_finish(op, step_error(op->tool, 502, "the site's field list (/rest/api/3/field) is unreadable",
+                                 "Try again later."), NULL, resp->status);
+        return;
+    }
+    fieldcache_put(op->fields, op->account_id, fields, op->now_ms);
+    char err[1024];
+    json_t *a = wk_exec_prepare(op->tool, op->args, fields, op->config, err, sizeof err);
+    json_decref(fields);
+    if (!a) {
+        op_finish(op, step_error(op->tool, 400, err, "Fix the argument and call again."), NULL, 0);
+        return;
+    }
+    json_decref(op->args);
+    op->args = a;
+    run_next(op);
+}
+
+/* One candidate of a resolve step, for messages. */
+static void describe(buf_t *b, const json_t *item, const json_t *match, const char *value)
+{
+    const char *label = json_string_value(proj_path(item, json_string_value(json_array_get(match, 0))));
+    const json_t *v = json_object_get(item, value);
+    char num[64];
+    const char *vs = "";
+    if (scalar_text(v, num, sizeof num, &vs) != 0)
+        vs = "";
+    buf_printf(b, "%s\"%.80s\" (%.80s)", b->len ? ", " : "", label ? label : "?", vs);
+}
+
+static void on_resolve(const httpc_response_t *resp, void *ud)
+{
+    exec_op_t *op = ud;
+    if (step_failed(op, resp))
+        return;
+    const json_t *step = json_array_get(op->tool->resolve, op->step - 1);
+    const char *when = ju_str(step, "when"), *set = ju_str(step, "set"), *value = ju_str(step, "value");
+    const char *noun = ju_str(step, "noun") ? ju_str(step, "noun") : when;
+    const json_t *match = json_object_get(step, "match");
+    const char *want = ju_str(op->args, when);
+    char perr[128];
+    json_t *body = ju_parse(resp->body, resp->body_len, WK_UPSTREAM_DEPTH, perr, sizeof perr);
+    const json_t *items = proj_path(body, ju_str(step, "items") ? ju_str(step, "items") : ".");
+    const json_t *hit = NULL;
+    int nhits = 0;
+    buf_t all, hits;
+    buf_init(&all, 4096);
+    buf_init(&hits, 4096);
+    size_t i, j;
+    const json_t *it, *m;
+    json_array_foreach(items, i, it) {
+        if (i < 10)
+            describe(&all, it, match, value);
+        json_array_foreach(match, j, m) {
+            const char *s = json_string_value(proj_path(it, json_string_value(m)));
+            if (s && want && strcasecmp(s, want) == 0) {
+                if (nhits++ == 0)
+                    hit = it;
+                describe(&hits, it, match, value);
+                break;
+            }
+        }
+    }
+    char msg[1200];
+    if (nhits == 1 && json_object_get(hit, value)) {
+        json_object_set(op->args, set, json_object_get(hit, value));
+        json_decref(body);
+        buf_free(&all);
+        buf_free(&hits);
+        run_next(op);
+        return;
+    }
+    if (nhits > 1)
+        snprintf(msg, sizeof msg, "%s \"%.100s\" is ambiguous: it matches %s. Pass %s instead.", noun,
+                 want ? want : "", hits.data ? hits.data : "", set);
+    else
+        snprintf(msg, sizeof msg, "no %s matches \"%.100s\"%s%s. Pass %s, or one of the names shown.",
+                 noun, want ? want : "", all.data ? "; candidates: " : "", all.data ? all.data : "", set);
+    json_decref(body);
+    buf_free(&all);
+    buf_free(&hits);
+    op_finish(op, step_error(op->tool, 400, msg, "Pick one candidate and call again with its id."), NULL,
+              resp->status);
+}
+
+/* Runs the next pending request: resolve steps in order, then the tool. */
+static void run_next(exec_op_t *op)
+{
+    char err[400];
+    while (op->step < json_array_size(op->tool->resolve)) {
+        const json_t *step = json_array_get(op->tool->resolve, op->step++);
+        const char *when = ju_str(step, "when"), *set = ju_str(step, "set");
+        if (!ju_str(op->args, when) || json_object_get(op->args, set))
+            continue;
+        /* The step is a catalog http row of its own: same builder, no paging. */
+        wk_tool_t st;
+        memset(&st, 0, sizeof st);
+        st.name = op->tool->name;
+        st.http = step;
+        int rc = send_req(op, &st, on_resolve, err, sizeof err);
+        if (rc != 0)
+            op_finish(op, step_error(op->tool, 0, err, "Try again in a few seconds."), NULL, 0);
+        return;
+    }
+    if (send_req(op, op->tool, on_main, err, sizeof err) != 0)
+        op_finish(op, step_error(op->tool, 0, err, "Try again in a few seconds."), NULL, 0);
+}
+
+static int send_req(exec_op_t *op, const wk_tool_t *t, httpc_cb cb, char *err, size_t errsz)
 {
     wk_call_t call;
-    if (wk_exec_build(t, args, acct->base_url, &call, err, errsz) != 0)
+    if (wk_exec_build(t, op->args, op->acct.base_url, &call, err, errsz) != 0)
         return -1;
-    const char *headers[4];
+    const char *headers[10];
     int nh = 0;
     headers[nh++] = "Accept: application/json";
+    size_t hi;
+    const json_t *hv;
+    json_array_foreach(json_object_get(t->http, "headers"), hi, hv)
+        if (json_is_string(hv) && nh < 5)
+            headers[nh++] = json_string_value(hv); /* e.g. X-ExperimentalApi: opt-in */
     if (call.body)
         headers[nh++] = "Content-Type: application/json";
-    if (acct->auth_header)
-        headers[nh++] = acct->auth_header;
+    if (op->acct.auth_header)
+        headers[nh++] = op->acct.auth_header;
+    if (op->rid_header[0])
+        headers[nh++] = op->rid_header;
     headers[nh] = NULL;
     httpc_request_t rq = {.method = call.method, .url = call.url, .headers = headers,
                           .body = call.body, .body_len = call.body_len,
-                          .basic_user = acct->user, .basic_pass = acct->pass};
-    exec_op_t *op = mem_calloc(1, sizeof *op);
-    op->tool = t;
-    op->args = json_incref((json_t *)args);
-    op->cb = cb;
-    op->ud = ud;
-    int rc = httpc_request(hc, &rq, on_upstream, op);
+                          .basic_user = op->acct.user, .basic_pass = op->acct.pass};
+    int rc = httpc_request(op->hc, &rq, cb, op);
     wk_call_clear(&call);
     if (rc != 0) {
-        json_decref(op->args);
-        free(op);
         snprintf(err, errsz, "the worker is overloaded (upstream requests), try again");
+        return -2;
+    }
+    return 0;
+}
+
+static char *dup_opt(const char *s)
+{
+    return s ? mem_strdup(s) : NULL;
+}
+
+int wk_exec_start(httpc_t *hc, const wk_tool_t *t, const json_t *args, const wk_account_t *acct,
+                  const wk_exec_ctx_t *ctx, wk_exec_cb cb, void *ud, char *err, size_t errsz)
+{
+    /* Check the arguments the schema cannot (a forged cursor) before any request. */
+    wk_call_t probe;
+    if (t->paging && wk_exec_build(t, args, acct->base_url, &probe, err, errsz) != 0)
+        return -1;
+    if (t->paging)
+        wk_call_clear(&probe);
+
+    int needs_fields = (t->jql_arg && json_object_get(args, t->jql_arg)) ||
+                       (t->fields_arg && json_object_size(json_object_get(args, t->fields_arg)) > 0);
+    const json_t *fields = needs_fields ? fieldcache_get(ctx->fields, ctx->account_id, ctx->now_ms) : NULL;
+    json_t *a = NULL;
+    char why[1024] = "";
+    if (!needs_fields || fields)
+        a = wk_exec_prepare(t, args, fields, ctx->config, why, sizeof why);
+    exec_op_t *op = mem_calloc(1, sizeof *op);
+    op->hc = hc;
+    op->tool = t;
+    op->args = a ? a : json_deep_copy(args);
+    op->config = ctx->config ? json_incref((json_t *)ctx->config) : NULL;
+    op->account_id = mem_strdup(ctx->account_id ? ctx->account_id : "");
+    if (ctx->request_id)
+        snprintf(op->rid_header, sizeof op->rid_header, "X-Request-Id: %.64s", ctx->request_id);
+    op->fields = ctx->fields;
+    op->now_ms = ctx->now_ms;
+    op->acct.base_url = dup_opt(acct->base_url);
+    op->acct.user = dup_opt(acct->user);
+    op->acct.pass = dup_opt(acct->pass);
+    op->acct.auth_header = dup_opt(acct->auth_header);
+    op->cb = cb;
+    op->ud = ud;
+    int rc;
+    if (*why) {
+        /* Same answer as after a fetched field list (on_fields): a tool
+         * error the agent can act on, whether the list was cached or not. */
+        op_finish(op, step_error(t, 400, why, "Fix the argument and call again."), NULL, 0);
+        return 0;
+    }
+    if (a) {
+        /* Only the first request can fail synchronously: later ones end the op. */
+        if (json_array_size(t->resolve) == 0) {
+            rc = send_req(op, t, on_main, err, errsz);
+        } else {
+            run_next(op);
+            return 0;
+        }
+    } else {
+        wk_tool_t ft;
+        memset(&ft, 0, sizeof ft);
+        ft.name = t->name;
+        json_t *http = json_pack("{s:s,s:s}", "method", "GET", "path", "/rest/api/3/field");
+        ft.http = http;
+        rc = send_req(op, &ft, on_fields, err, errsz);
+        json_decref(http);
+    }
+    if (rc != 0) {
+        json_decref(op->args);
+        json_decref(op->config);
+        free(op->account_id);
+        wk_account_clear(&op->acct);
+        free(op);
         return -2;
     }
     return 0;

@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "httpc.h"
 #include "wk_catalog.h"
@@ -45,9 +46,12 @@ int wk_exec_build(const wk_tool_t *t, const json_t *args, const char *base_url, 
                   char *err, size_t errsz);
 void wk_call_clear(wk_call_t *c);
 
-/* Rate-limit facts of an upstream 429, for the MCP HTTP response headers. */
+/* Rate-limit facts of the upstream answer: limited and retry_after_s for a
+ * 429 (the MCP HTTP response headers), the X-RateLimit-* values and the
+ * upstream request id of any answer (the audit record). */
 typedef struct wk_ratelimit_s {
     int limited;
+    char request_id[80];   /* upstream X-ARequestId (or the echoed X-Request-Id), "" unknown */
     long retry_after_s;    /* -1 unknown */
     long reset_s;          /* delta seconds, -1 unknown */
     char limit[32];        /* "" unknown */
@@ -60,13 +64,39 @@ typedef struct wk_ratelimit_s {
 json_t *wk_exec_result(const wk_tool_t *t, const json_t *args, const httpc_response_t *r,
                        wk_ratelimit_t *rl);
 
-/* Runs the call. cb runs exactly once from the loop when 0 is returned, with
- * the result (stolen), the rate-limit facts and the upstream status (0 when
- * there was no response). Returns -1 with err for bad arguments (cb will not
- * run) or -2 when httpc refused the request (busy or closing). */
+/* Per-worker cache of each account's field list (GET /rest/api/3/field),
+ * for JQL and write-argument field names. */
+typedef struct wk_fieldcache_s wk_fieldcache_t;
+wk_fieldcache_t *wk_fieldcache_new(long ttl_ms);
+void wk_fieldcache_free(wk_fieldcache_t *fc);
+
+/* What a call needs besides the tool and its arguments (all borrowed for
+ * the wk_exec_start call only; copied as needed). */
+typedef struct wk_exec_ctx_s {
+    const json_t *config;        /* server config (projects) or NULL */
+    const char *account_id;      /* field cache key */
+    const char *request_id;      /* sent upstream as X-Request-Id, or NULL */
+    wk_fieldcache_t *fields;     /* may be NULL: fetched for every call that needs it */
+    uint64_t now_ms;             /* for the cache TTL */
+} wk_exec_ctx_t;
+
+/* Runs the call: first, when the tool needs them, the pre-steps (the
+ * site's field list for JQL/field names, config.projects scoping, name ->
+ * id resolution through a search), then the tool's own request. cb runs
+ * exactly once when 0 is returned (possibly before this returns), with the result (stolen),
+ * the rate-limit facts and the upstream status of the last request (0 when
+ * there was no response). Returns -1 with err for bad arguments (cb will
+ * not run) or -2 when httpc refused the request (busy or closing). */
 typedef void (*wk_exec_cb)(json_t *result, const wk_ratelimit_t *rl, int upstream_status,
                            void *ud);
 int wk_exec_start(httpc_t *hc, const wk_tool_t *t, const json_t *args, const wk_account_t *acct,
-                  wk_exec_cb cb, void *ud, char *err, size_t errsz);
+                  const wk_exec_ctx_t *ctx, wk_exec_cb cb, void *ud, char *err, size_t errsz);
+
+/* The pure pre-step on arguments: JQL field names and config.projects
+ * scoping, field names in the fields argument, the issue key scope. Returns
+ * a new arguments object, or NULL with err (an agent-facing message).
+ * fields may be NULL (names are not translated). */
+json_t *wk_exec_prepare(const wk_tool_t *t, const json_t *args, const json_t *fields,
+                        const json_t *config, char *err, size_t errsz);
 
 #endif

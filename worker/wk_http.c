@@ -37,6 +37,7 @@ typedef struct mreq_s {
      * trip): pending counts the two lookups, the results wait here. */
     int prefetch, pending, srv_rc, sess_rc;
     char base_path[WK_TOKEN_MAX + 8]; /* "/mcp/<token>" as requested (legacy endpoint) */
+    char rid[72];                /* the HTTP request id (kept: legacy POSTs are answered first) */
 } mreq_t;
 
 struct wk_sse_s {
@@ -353,7 +354,7 @@ static void on_session_created(int rc, const wk_session_t *s, void *ud)
         mreq_free(m);
         return;
     }
-    wk_mcp_dispatch(m->w, &m->srv, m->msg, on_post_done, m);
+    wk_mcp_dispatch(m->w, &m->srv, m->msg, m->rid, on_post_done, m);
 }
 
 /* Everything after the server (and API key) checks passed. */
@@ -391,7 +392,7 @@ static void on_session(int rc, const wk_session_t *s, void *ud)
             mreq_free(m);
             return;
         }
-        wk_mcp_dispatch(m->w, &m->srv, m->msg, on_post_done, m);
+        wk_mcp_dispatch(m->w, &m->srv, m->msg, m->rid, on_post_done, m);
         return;
     default:
         break;
@@ -403,7 +404,7 @@ static void on_session(int rc, const wk_session_t *s, void *ud)
         mreq_free(m);
         return;
     }
-    wk_mcp_dispatch(m->w, &m->srv, m->msg, on_post_done, m);
+    wk_mcp_dispatch(m->w, &m->srv, m->msg, m->rid, on_post_done, m);
 }
 
 static void after_auth(mreq_t *m)
@@ -520,6 +521,7 @@ static void handle_mcp(wk_worker_t *w, httpd_req_t *req, const char *token, enum
     m->req = req;
     m->kind = kind;
     snprintf(m->base_path, sizeof m->base_path, "/mcp/%s", token);
+    snprintf(m->rid, sizeof m->rid, "%s", httpd_req_id(req));
     if (!origin_ok(w->cfg, req)) {
         rpc_refuse(m, 403, WK_RPC_SERVER, "Forbidden: Origin/Host not allowed");
         return;

@@ -11,6 +11,7 @@
 #include "schema.h"
 #include "tu.h"
 #include "wk_store.h"
+#include "secret.h"
 
 static const char *const versions[] = {"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05", NULL};
 
@@ -205,15 +206,115 @@ int wk_mcp_prepare_call(const wk_catalog_t *cat, const json_t *config, const jso
     return 0;
 }
 
+#define WK_IDEM_TTL_MS 86400000LL  /* how long an idempotency_key's result is kept */
+#define WK_IDEM_MAX (1u << 20)       /* a stored result larger than this is not kept */
+
 typedef struct call_op_s {
     wk_worker_t *w;
     json_t *id;
     const wk_tool_t *tool;
     json_t *args;
+    json_t *config;
+    char server_id[64], workspace_id[64], account_id[64];
+    char request_id[72];
+    char args_sha[SECRET_HASH_HEX_LEN + 1];
+    char idem_key[256];          /* Redis key of the idempotency record, "" without one */
     wk_mcp_done_fn done;
     void *ud;
     uint64_t t0;
+    int64_t ts_ms;
 } call_op_t;
+
+/* error_class of the audit record: what kind of failure, for dashboards. */
+static const char *error_class(const json_t *response, int status)
+{
+    const json_t *result = json_object_get(response, "result");
+    if (json_object_get(response, "error"))
+        return "invalid_request";
+    if (!json_is_true(json_object_get(result, "isError")))
+        return "";
+    if (status == 0)
+        return "unavailable";
+    if (status == 429)
+        return "rate_limited";
+    if (status == 401 || status == 403)
+        return "auth";
+    if (status >= 500)
+        return "upstream_5xx";
+    return "upstream_4xx";
+}
+
+static void audit_field(const char **argv, int *n, const char *k, const char *v)
+{
+    if (v && *v) {
+        argv[(*n)++] = k;
+        argv[(*n)++] = v;
+    }
+}
+
+/* One audit entry per tool call: XADD <prefix>audit MAXLEN ~ 1000000 * ...
+ * (fields in docs/architecture.md); fire and forget, a lost entry only
+ * loses a log line. */
+static void audit(call_op_t *op, const json_t *response, const wk_ratelimit_t *rl, int status)
+{
+    char key[160], ts[32], st[16], lat[32], reset[32];
+    rcli_key(op->w->redis, key, sizeof key, "audit");
+    snprintf(ts, sizeof ts, "%lld", (long long)op->ts_ms);
+    snprintf(st, sizeof st, "%d", status);
+    snprintf(lat, sizeof lat, "%.3f", (double)(tu_mono_ns() - op->t0) / 1e6);
+    reset[0] = 0;
+    if (rl && rl->reset_s >= 0)
+        snprintf(reset, sizeof reset, "%ld", rl->reset_s);
+    const char *argv[40];
+    int n = 0;
+    argv[n++] = "XADD";
+    argv[n++] = key;
+    argv[n++] = "MAXLEN";
+    argv[n++] = "~";
+    argv[n++] = "1000000";
+    argv[n++] = "*";
+    audit_field(argv, &n, "ts_ms", ts);
+    audit_field(argv, &n, "workspace_id", op->workspace_id);
+    audit_field(argv, &n, "account_id", op->account_id);
+    audit_field(argv, &n, "server_id", op->server_id);
+    audit_field(argv, &n, "tool", op->tool->name);
+    audit_field(argv, &n, "args_sha256", op->args_sha);
+    audit_field(argv, &n, "upstream_status", status ? st : "");
+    audit_field(argv, &n, "latency_ms", lat);
+    audit_field(argv, &n, "ratelimit_limit", rl ? rl->limit : NULL);
+    audit_field(argv, &n, "ratelimit_remaining", rl ? rl->remaining : NULL);
+    audit_field(argv, &n, "ratelimit_reset_s", reset);
+    audit_field(argv, &n, "upstream_request_id", rl ? rl->request_id : NULL);
+    audit_field(argv, &n, "error_class", error_class(response, status));
+    audit_field(argv, &n, "request_id", op->request_id);
+    if (rcli_command_argv(op->w->redis, NULL, NULL, n, argv, NULL) != 0)
+        metrics_inc(op->w->metrics, "jsmcp_worker_redis_errors_total", "", 1);
+}
+
+/* The idempotency record after the call: the result for a success, gone
+ * after a failure (so a retry may try again). */
+static void idem_store(call_op_t *op, const json_t *response)
+{
+    const json_t *result = json_object_get(response, "result");
+    if (!op->idem_key[0])
+        return;
+    char *dump = result && !json_is_true(json_object_get(result, "isError"))
+                     ? json_dumps(result, JSON_COMPACT) : NULL;
+    if (dump && strlen(dump) <= WK_IDEM_MAX) {
+        buf_t b;
+        buf_init(&b, WK_IDEM_MAX + 128);
+        buf_printf(&b, "done:%s:%s", op->args_sha, dump);
+        char ttl[32];
+        snprintf(ttl, sizeof ttl, "%lld", WK_IDEM_TTL_MS);
+        const char *argv[] = {"SET", op->idem_key, b.data, "PX", ttl};
+        size_t lens[] = {3, strlen(op->idem_key), b.len, 2, strlen(ttl)};
+        rcli_command_argv(op->w->redis, NULL, NULL, 5, argv, lens);
+        buf_free(&b);
+    } else {
+        rcli_command(op->w->redis, NULL, NULL, "DEL %s", op->idem_key);
+    }
+    free(dump);
+}
 
 /* The one place a call_op ends. */
 static void call_finish(call_op_t *op, json_t *response, const wk_ratelimit_t *rl, int status)
@@ -226,9 +327,12 @@ static void call_finish(call_op_t *op, json_t *response, const wk_ratelimit_t *r
                     (double)(tu_mono_ns() - op->t0) / 1e9);
     if (status == 0 || status >= 500)
         metrics_inc(op->w->metrics, "jsmcp_worker_upstream_errors_total", "", 1);
+    audit(op, response, rl, status);
+    idem_store(op, response);
     op->done(response, rl, op->ud);
     json_decref(op->id);
     json_decref(op->args);
+    json_decref(op->config);
     free(op);
 }
 
@@ -238,46 +342,196 @@ static void on_exec(json_t *result, const wk_ratelimit_t *rl, int upstream_statu
     call_finish(op, wk_mcp_result(op->id, result), rl, upstream_status);
 }
 
+static json_t *tool_error(const char *text)
+{
+    return json_pack("{s:[{s:s,s:s}],s:b}", "content", "type", "text", "text", text, "isError", 1);
+}
+
 static void on_account(int rc, const wk_account_t *acct, const char *err, void *ud)
 {
     call_op_t *op = ud;
-    char why[300];
+    char why[1200];
     if (rc != 1) {
         /* The account is gone or unreadable: a tool-level error the agent can report. */
         snprintf(why, sizeof why, "%s: %s", op->tool->name,
                  err ? err : "the JSM account of this MCP server is not available");
-        json_t *res = json_pack("{s:[{s:s,s:s}],s:b}", "content", "type", "text", "text", why,
-                                "isError", 1);
-        call_finish(op, wk_mcp_result(op->id, res), NULL, 0);
+        call_finish(op, wk_mcp_result(op->id, tool_error(why)), NULL, 0);
         return;
     }
-    int r = wk_exec_start(op->w->httpc, op->tool, op->args, acct, on_exec, op, why, sizeof why);
+    wk_exec_ctx_t ctx = {.config = op->config, .account_id = op->account_id,
+                         .request_id = op->request_id[0] ? op->request_id : NULL,
+                         .fields = op->w->fields, .now_ms = uv_now(op->w->loop)};
+    int r = wk_exec_start(op->w->httpc, op->tool, op->args, acct, &ctx, on_exec, op, why, sizeof why);
     if (r == -1)
         call_finish(op, wk_mcp_error(op->id, WK_RPC_INVALID_PARAMS, why, NULL), NULL, 0);
     else if (r != 0)
         call_finish(op, wk_mcp_error(op->id, WK_RPC_INTERNAL, why, NULL), NULL, 0);
 }
 
-static void tools_call(wk_worker_t *w, const wk_server_t *srv, const json_t *id,
-                       const json_t *params, wk_mcp_done_fn done, void *ud)
+/* SET NX of the idempotency record answered: a fresh key runs the call; a
+ * known one answers from the record. */
+static void on_idem_get(redisReply *reply, const char *err, void *ud)
 {
-    const wk_tool_t *tool;
-    json_t *args;
-    char err[400];
-    int code = wk_mcp_prepare_call(w->catalog, srv->config, params, &tool, &args, err, sizeof err);
-    if (code) {
-        done(wk_mcp_error(id, code, err, NULL), NULL, ud);
+    call_op_t *op = ud;
+    char msg[300];
+    const char *done = NULL;
+    if (reply && reply->type == REDIS_REPLY_STRING && strncmp(reply->str, "done:", 5) == 0)
+        done = reply->str + 5;
+    if (done && strncmp(done, op->args_sha, SECRET_HASH_HEX_LEN) == 0 && done[SECRET_HASH_HEX_LEN] == ':') {
+        char perr[128];
+        json_t *res = ju_parse(done + SECRET_HASH_HEX_LEN + 1, strlen(done + SECRET_HASH_HEX_LEN + 1), 64,
+                               perr, sizeof perr);
+        if (res) {
+            op->idem_key[0] = 0; /* keep the record as it is */
+            call_finish(op, wk_mcp_result(op->id, res), NULL, 0);
+            return;
+        }
+    }
+    op->idem_key[0] = 0;
+    if (done) {
+        snprintf(msg, sizeof msg, "Invalid arguments for %s: idempotency_key was already used with "
+                 "different arguments; use a new key", op->tool->name);
+        call_finish(op, wk_mcp_error(op->id, WK_RPC_INVALID_PARAMS, msg, NULL), NULL, 0);
         return;
     }
+    snprintf(msg, sizeof msg, "%s: a call with this idempotency_key is still running (or Redis is "
+             "unavailable); call again in a few seconds with the same key", op->tool->name);
+    call_finish(op, wk_mcp_result(op->id, tool_error(msg)), NULL, 0);
+}
+
+static void on_idem_set(redisReply *reply, const char *err, void *ud)
+{
+    call_op_t *op = ud;
+    if (reply && reply->type == REDIS_REPLY_STATUS) {
+        wk_store_account(op->w, op->account_id, on_account, op);
+        return;
+    }
+    if (reply && reply->type == REDIS_REPLY_NIL &&
+        rcli_command(op->w->redis, on_idem_get, op, "GET %s", op->idem_key) == 0)
+        return;
+    on_idem_get(NULL, err, op);
+}
+
+static void start_call(wk_worker_t *w, const wk_server_t *srv, const json_t *id, const wk_tool_t *tool,
+                       json_t *args, const char *request_id, wk_mcp_done_fn done, void *ud)
+{
     call_op_t *op = mem_calloc(1, sizeof *op);
     op->w = w;
     op->id = json_deep_copy(id);
     op->tool = tool;
     op->args = args;
+    op->config = srv->config ? json_incref((json_t *)srv->config) : NULL;
+    snprintf(op->server_id, sizeof op->server_id, "%s", srv->id);
+    snprintf(op->workspace_id, sizeof op->workspace_id, "%s", srv->workspace_id);
+    snprintf(op->account_id, sizeof op->account_id, "%s", srv->account_id);
+    snprintf(op->request_id, sizeof op->request_id, "%s", request_id ? request_id : "");
+    char *canon = json_dumps(args, JSON_COMPACT | JSON_SORT_KEYS);
+    secret_hash_hex(canon ? canon : "", canon ? strlen(canon) : 0, op->args_sha);
+    free(canon);
     op->done = done;
     op->ud = ud;
     op->t0 = tu_mono_ns();
+    op->ts_ms = tu_now_ms();
+    const char *ikey = (tool->kind & WK_KIND_WRITE) ? ju_str(args, "idempotency_key") : NULL;
+    if (ikey) {
+        /* The record is per server and tool: one key cannot replay another tool's result. */
+        char h[SECRET_HASH_HEX_LEN + 1];
+        buf_t b;
+        buf_init(&b, 4096);
+        buf_printf(&b, "%s\n%s", tool->name, ikey);
+        secret_hash_hex(b.data, b.len, h);
+        buf_free(&b);
+        rcli_key(w->redis, op->idem_key, sizeof op->idem_key, "idem:%s:%s", op->server_id, h);
+        char ttl[32];
+        snprintf(ttl, sizeof ttl, "%lld", WK_IDEM_TTL_MS);
+        if (rcli_command(w->redis, on_idem_set, op, "SET %s pending NX PX %s", op->idem_key, ttl) != 0)
+            on_idem_set(NULL, "redis unavailable", op);
+        return;
+    }
     wk_store_account(w, srv->account_id, on_account, op);
+}
+
+/* Discovery exposure: search_tools and get_tool_schema answer locally;
+ * call_tool unwraps to the named tool. Returns 1 when it answered. */
+static int discovery_call(wk_worker_t *w, const wk_server_t *srv, const json_t *id,
+                          const json_t *params, const char *request_id, wk_mcp_done_fn done, void *ud)
+{
+    const char *name = ju_str(params, "name");
+    const json_t *a = json_object_get(params, "arguments");
+    char err[1200];
+    const json_t *def = NULL;
+    size_t i;
+    const json_t *d;
+    json_array_foreach(w->catalog->discovery, i, d)
+        if (name && strcmp(ju_str(d, "name"), name) == 0)
+            def = d;
+    if (!def) {
+        snprintf(err, sizeof err, "Unknown tool: %.128s (this server lists search_tools, get_tool_schema "
+                 "and call_tool)", name ? name : "");
+        done(wk_mcp_error(id, WK_RPC_INVALID_PARAMS, err, NULL), NULL, ud);
+        return 1;
+    }
+    json_t *args = json_is_object(a) ? json_incref((json_t *)a) : json_object();
+    if (schema_validate(json_object_get(def, "inputSchema"), args, err, sizeof err) != 0) {
+        char msg[1300];
+        snprintf(msg, sizeof msg, "Invalid arguments for %s: %s", name, err);
+        json_decref(args);
+        done(wk_mcp_error(id, WK_RPC_INVALID_PARAMS, msg, NULL), NULL, ud);
+        return 1;
+    }
+    json_t *structured = NULL;
+    if (strcmp(name, WK_TOOL_SEARCH) == 0) {
+        structured = wk_catalog_search(w->catalog, srv->config, ju_str(args, "query"),
+                                       (size_t)ju_int(args, "limit", 10));
+    } else if (strcmp(name, WK_TOOL_SCHEMA) == 0) {
+        const wk_tool_t *t = wk_catalog_find(w->catalog, ju_str(args, "name"));
+        if (t && wk_catalog_allowed(t, srv->config))
+            structured = json_incref(t->listed);
+    } else {
+        json_t *inner = json_pack("{s:s?,s:O?}", "name", ju_str(args, "name"), "arguments",
+                                  json_object_get(args, "arguments"));
+        const wk_tool_t *tool;
+        json_t *targs;
+        int code = wk_mcp_prepare_call(w->catalog, srv->config, inner, &tool, &targs, err, sizeof err);
+        json_decref(inner);
+        json_decref(args);
+        if (code) {
+            done(wk_mcp_error(id, code, err, NULL), NULL, ud);
+            return 1;
+        }
+        start_call(w, srv, id, tool, targs, request_id, done, ud);
+        return 1;
+    }
+    json_decref(args);
+    json_t *res;
+    if (!structured) {
+        snprintf(err, sizeof err, "%s: no tool named \"%.64s\" on this server; find names with search_tools",
+                 name, ju_str(json_object_get(params, "arguments"), "name"));
+        res = tool_error(err);
+    } else {
+        char *text = json_dumps(structured, JSON_COMPACT);
+        res = json_pack("{s:[{s:s,s:s}],s:o}", "content", "type", "text", "text", text ? text : "{}",
+                        "structuredContent", structured);
+        free(text);
+    }
+    done(wk_mcp_result(id, res), NULL, ud);
+    return 1;
+}
+
+static void tools_call(wk_worker_t *w, const wk_server_t *srv, const json_t *id,
+                       const json_t *params, const char *request_id, wk_mcp_done_fn done, void *ud)
+{
+    if (wk_catalog_discovery(srv->config) && discovery_call(w, srv, id, params, request_id, done, ud))
+        return;
+    const wk_tool_t *tool;
+    json_t *args;
+    char err[1200];
+    int code = wk_mcp_prepare_call(w->catalog, srv->config, params, &tool, &args, err, sizeof err);
+    if (code) {
+        done(wk_mcp_error(id, code, err, NULL), NULL, ud);
+        return;
+    }
+    start_call(w, srv, id, tool, args, request_id, done, ud);
 }
 
 static int level_known(const char *l)
@@ -291,7 +545,7 @@ static int level_known(const char *l)
 }
 
 void wk_mcp_dispatch(wk_worker_t *w, const wk_server_t *srv, const json_t *msg,
-                     wk_mcp_done_fn done, void *ud)
+                     const char *request_id, wk_mcp_done_fn done, void *ud)
 {
     const json_t *id = json_object_get(msg, "id");
     const char *method = ju_str(msg, "method");
@@ -299,7 +553,7 @@ void wk_mcp_dispatch(wk_worker_t *w, const wk_server_t *srv, const json_t *msg,
     char err[256];
 
     if (strcmp(method, "tools/call") == 0) {
-        tools_call(w, srv, id, params, done, ud);
+        tools_call(w, srv, id, params, request_id, done, ud);
         return;
     }
     json_t *res = NULL;

@@ -72,9 +72,10 @@ int wk_mcp_prepare_call(const wk_catalog_t *cat, const json_t *config, const jso
 /* Answers one request. done runs exactly once (possibly before this
  * returns) with the response (stolen) and, for tools/call, the upstream
  * rate-limit facts (else NULL). The message is borrowed for the call only.
- * pv is the session's negotiated protocol version. */
+ * request_id (the HTTP request's X-Request-Id) goes upstream and into the
+ * audit record. Every tools/call appends one audit entry. */
 typedef void (*wk_mcp_done_fn)(json_t *response, const wk_ratelimit_t *rl, void *ud);
 void wk_mcp_dispatch(wk_worker_t *w, const wk_server_t *srv, const json_t *msg,
-                     wk_mcp_done_fn done, void *ud);
+                     const char *request_id, wk_mcp_done_fn done, void *ud);
 
 #endif

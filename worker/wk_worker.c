@@ -2,6 +2,7 @@
  * SIGTERM drains in reverse: stop accepting and end streams, let in-flight
  * requests (and their upstream calls) finish, then close httpc and Redis. */
 #include "wk_worker.h"
+#include "wk_exec.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -91,6 +92,7 @@ int wk_worker_run(const wk_config_t *cfg, int fd, wk_metrics_shm_t *shm, int slo
         LOG_ERROR("worker", "tool catalog is invalid", "why", err, NULL);
         goto out;
     }
+    w.fields = wk_fieldcache_new(cfg->field_cache_ms);
     w.keyring = secret_keyring_from_env(err, sizeof err);
     if (!w.keyring) {
         LOG_ERROR("worker", "master keys", "why", err, NULL);
@@ -155,6 +157,7 @@ out:
     }
     uv_loop_close(&loop);
     wk_store_cleanup(&w);
+    wk_fieldcache_free(w.fields);
     wk_catalog_free(w.catalog);
     secret_keyring_free(w.keyring);
     metrics_free(w.metrics);

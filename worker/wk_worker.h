@@ -32,6 +32,7 @@ typedef struct wk_config_s {
     long sse_keepalive_ms;       /* JSMCP_SSE_KEEPALIVE */
     long tools_page;             /* tools/list page size */
     long account_cache_ms;       /* JSMCP_ACCOUNT_CACHE: reuse a fetched account this long */
+    long field_cache_ms;         /* JSMCP_FIELD_CACHE: reuse an account's field list this long */
 } wk_config_t;
 
 typedef struct wk_sse_s wk_sse_t;
@@ -49,6 +50,7 @@ typedef struct wk_worker_s {
     wk_catalog_t *catalog;
     secret_keyring_t *keyring;
     struct wk_acct_cache_s *acct_cache; /* decrypted accounts (wk_store.c) */
+    struct wk_fieldcache_s *fields;     /* accounts' field lists (wk_exec.c) */
     wk_sse_t *streams;          /* open SSE streams of this process (wk_http.c) */
     size_t nstreams;
     int draining;

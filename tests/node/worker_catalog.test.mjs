@@ -1,0 +1,416 @@
+// The tool catalog (issue 5) through real workers against the JSM sandbox,
+// with the official SDK client (which also checks every structuredContent
+// against the tool's outputSchema): schema checks on every definition,
+// every tool called, the article's two workflows, method/tag filtering,
+// paging to the end of every list tool, JQL field names, config.projects,
+// bad arguments per tool, discovery exposure, idempotency keys, raw
+// output, X-Request-Id upstream and the audit stream.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { after, before, test } from 'node:test';
+import Ajv from 'ajv';
+import addFormats from 'ajv-formats';
+import { close, connect, listAllTools } from './lib/mcp_client.mjs';
+import { api, createServer, stackAvailable, startStack, stopStack } from './lib/mcp_stack.mjs';
+
+const CATALOG = JSON.parse(readFileSync(new URL('../../worker/catalog.json', import.meta.url), 'utf8')).tools;
+const missing = stackAvailable();
+let s;
+let full; // SDK client on a server with every tool
+const servers = {};
+
+before(async () => {
+  if (missing) return;
+  s = await startStack({ workers: 2, server: { config: {} } });
+  full = await connect(s.mcpUrl);
+});
+after(async () => {
+  if (!s) return;
+  if (full) await close(full);
+  const codes = await stopStack(s);
+  assert.deepEqual(codes, { worker: 0, api: 0, sandbox: 0 }, 'clean exits (no sanitizer reports)');
+});
+
+const sb = async (p, init) => {
+  const r = await fetch(`${s.sandboxUrl}${p}`, {
+    ...init, headers: { Authorization: `Basic ${Buffer.from('agent@sandbox.test:sandbox-api-token').toString('base64')}`, 'Content-Type': 'application/json', ...(init?.headers || {}) },
+  });
+  return r.json();
+};
+
+async function call(client, name, args, { error = false } = {}) {
+  const res = await client.callTool({ name, arguments: args });
+  if (error) {
+    assert.equal(res.isError, true, `${name} should fail: ${JSON.stringify(res.content).slice(0, 400)}`);
+    return res;
+  }
+  assert.ok(!res.isError, `${name}(${JSON.stringify(args)}) failed: ${JSON.stringify(res.content).slice(0, 600)}`);
+  assert.deepEqual(JSON.parse(res.content[0].text), res.structuredContent, 'text mirrors structuredContent');
+  return res.structuredContent;
+}
+
+async function serverClient(key, config) {
+  if (!servers[key]) {
+    const srv = await createServer(s, { name: key, config });
+    servers[key] = await connect(srv.url);
+    servers[key].srv = srv;
+  }
+  return servers[key].client;
+}
+
+test('every tool definition: valid JSON Schemas, name <= 64, title, description, annotations', { skip: missing || false }, async () => {
+  const tools = await listAllTools(full.client);
+  assert.equal(tools.length, CATALOG.length, 'an empty config lists the whole catalog');
+  for (const six of ['list_all_jira_service_management_search_issues', 'get_single_jira_service_management_issue_by_id',
+    'list_all_jira_service_management_issue_comments', 'list_all_jira_service_management_queues',
+    'list_all_jira_service_management_queue_issues', 'get_single_jira_service_management_user_by_id']) assert.ok(tools.find((t) => t.name === six), six);
+  const ajv = new Ajv({ strict: false, allErrors: true });
+  addFormats(ajv);
+  for (const t of tools) {
+    assert.ok(t.name.length <= 64 && /^[a-z_]+$/.test(t.name), t.name);
+    assert.ok(/^(list_all|get_single|create_a|update_a|delete_a)_jira_service_management_/.test(t.name), `Truto-style name: ${t.name}`);
+    assert.ok(t.title && t.description.length > 20, t.name);
+    for (const h of ['readOnlyHint', 'destructiveHint', 'idempotentHint', 'openWorldHint']) assert.equal(typeof t.annotations?.[h], 'boolean', `${t.name} ${h}`);
+    assert.equal(t.inputSchema.type, 'object');
+    assert.ok(ajv.validateSchema(t.inputSchema), `${t.name} inputSchema: ${ajv.errorsText()}`);
+    assert.ok(ajv.validateSchema(t.outputSchema), `${t.name} outputSchema: ${ajv.errorsText()}`);
+    ajv.compile(t.inputSchema);
+    ajv.compile(t.outputSchema);
+    const row = CATALOG.find((r) => r.name === t.name);
+    assert.equal(t.annotations.readOnlyHint, ['list', 'get'].includes(row.kind), t.name);
+    if (row.kind === 'delete') assert.equal(t.annotations.destructiveHint, true);
+    if (!t.annotations.readOnlyHint) assert.ok(t.inputSchema.properties.idempotency_key, `${t.name} takes idempotency_key`);
+    if (row.paging) assert.ok(t.inputSchema.properties.limit && t.inputSchema.properties.next_cursor, `${t.name} pages`);
+  }
+});
+
+// Arguments for each tool against seed 1; writes last (they change data).
+function plan(ctx) {
+  const u = ctx.reporter;
+  return {
+    list_all_jira_service_management_search_issues: { jql: 'project = ITSM ORDER BY created ASC', limit: 5 },
+    get_single_jira_service_management_issue_by_id: { id: 'ITSM-994' },
+    list_all_jira_service_management_issue_comments: { id: 'ITSM-994' },
+    list_all_jira_service_management_queues: { service_desk_id: '2' },
+    list_all_jira_service_management_queue_issues: { service_desk_id: '2', queue_id: '13', limit: 5 },
+    get_single_jira_service_management_user_by_id: { id: u },
+    list_all_jira_service_management_issue_transitions: { id: 'ITSM-1042' },
+    list_all_jira_service_management_user_search: { query: 'a', limit: 5 },
+    get_single_jira_service_management_myself: {},
+    list_all_jira_service_management_fields: {},
+    list_all_jira_service_management_service_desks: {},
+    get_single_jira_service_management_service_desk_by_id: { id: '2' },
+    list_all_jira_service_management_request_types: { service_desk_id: '2' },
+    list_all_jira_service_management_request_type_fields: { service_desk_id: '2', request_type_id: ctx.requestType },
+    get_single_jira_service_management_customer_request_by_id: { id: 'ITSM-994' },
+    list_all_jira_service_management_customer_requests: { service_desk_id: '3', limit: 5 },
+    list_all_jira_service_management_request_comments: { id: 'ITSM-994', public: false },
+    list_all_jira_service_management_request_slas: { id: 'ITSM-994' },
+    list_all_jira_service_management_request_approvals: { id: ctx.approvalKey },
+    list_all_jira_service_management_request_participants: { id: 'ITSM-994' },
+    list_all_jira_service_management_customers: { service_desk_id: '2', limit: 5 },
+    list_all_jira_service_management_organizations: {},
+    get_single_jira_service_management_organization_by_id: { id: ctx.org },
+    list_all_jira_service_management_organization_users: { id: ctx.org },
+    list_all_jira_service_management_issue_worklogs: { id: 'ITSM-994' },
+    get_single_jira_service_management_attachment_by_id: { id: ctx.attachment },
+    get_single_jira_service_management_issue_count: { jql: 'project = ITSM' },
+    create_a_jira_service_management_issue: { project_key: 'ITSM', summary: 'Printer on fire', issue_type: 'Incident', description: 'Smoke\nfrom tray 2', priority: 'High', labels: ['printer'] },
+    update_a_jira_service_management_issue_by_id: { id: 'ITSM-1042', summary: 'Laptop does not wake from sleep', due_date: '2026-12-24' },
+    create_a_jira_service_management_customer_reply: { id: 'ITSM-1042', body: 'Could you send the device logs?' },
+    create_a_jira_service_management_internal_note: { id: 'ITSM-1042', body: 'Driver regression suspected.' },
+    update_a_jira_service_management_issue_status_by_id: { id: 'ITSM-1042', transition_name: ctx.transition },
+    update_a_jira_service_management_issue_assignee_by_id: { id: 'ITSM-1042', user: 'agent@sandbox.test' },
+    create_a_jira_service_management_customer_request: { service_desk_id: '2', request_type_id: ctx.requestType, summary: 'VPN again', description: 'It drops every hour' },
+    create_a_jira_service_management_request_participant: { id: 'ITSM-1042', account_ids: [u] },
+    delete_a_jira_service_management_request_participant_by_id: { id: 'ITSM-1042', account_ids: [u] },
+    create_a_jira_service_management_customer: { email: `c${process.pid}@example.com`, display_name: 'New Customer' },
+    create_a_jira_service_management_service_desk_customer: { service_desk_id: '2', account_ids: [u] },
+    create_a_jira_service_management_organization: { name: `Org ${process.pid}` },
+    create_a_jira_service_management_issue_worklog: { id: 'ITSM-1042', time_spent_seconds: 1800, comment: 'Reproduced' },
+  };
+}
+
+test('every tool called against the sandbox through the worker', { skip: missing || false }, async () => {
+  const c = full.client;
+  const issue = await call(c, 'get_single_jira_service_management_issue_by_id', { id: 'ITSM-994' });
+  const rts = await call(c, 'list_all_jira_service_management_request_types', { service_desk_id: '2' });
+  const orgs = await call(c, 'list_all_jira_service_management_organizations', {});
+  const tr = await call(c, 'list_all_jira_service_management_issue_transitions', { id: 'ITSM-1042' });
+  let attachment;
+  for (let i = 1; i < 60 && !attachment; i++) {
+    const raw = await sb(`/rest/api/3/issue/ITSM-${i}?fields=attachment`);
+    attachment = raw.fields?.attachment?.[0]?.id;
+  }
+  assert.ok(attachment, 'an attachment in the seed');
+  let approvalKey;
+  for (let i = 1; i < 200 && !approvalKey; i++) {
+    const a = await sb(`/rest/servicedeskapi/request/ITSM-${i}/approval`);
+    if (a.values?.length) approvalKey = `ITSM-${i}`;
+  }
+  assert.ok(approvalKey, 'an approval in the seed');
+  const ctx = { reporter: issue.reporter.accountId, requestType: rts.request_types[0].id, org: String(orgs.organizations[0].id), transition: tr.transitions[0].name, attachment: String(attachment), approvalKey };
+  const p = plan(ctx);
+  const names = CATALOG.map((t) => t.name).filter((n) => n !== 'update_a_jira_service_management_request_approval_by_id');
+  assert.deepEqual(Object.keys(p).sort(), [...names].sort(), 'the plan covers every catalog tool (the approval answer below)');
+  const out = {};
+  for (const name of Object.keys(p)) out[name] = await call(c, name, p[name]);
+  assert.ok(out.create_a_jira_service_management_issue.key.startsWith('ITSM-'));
+  assert.ok(out.create_a_jira_service_management_customer_request.issueKey.startsWith('ITSM-'));
+  assert.equal(out.create_a_jira_service_management_customer_reply.public, true);
+  assert.equal(out.create_a_jira_service_management_internal_note.public, false);
+  const created = await sb(`/rest/api/3/issue/${out.create_a_jira_service_management_issue.key}`);
+  assert.equal(created.fields.description.type, 'doc', 'description sent as ADF');
+  const after1042 = await call(c, 'get_single_jira_service_management_issue_by_id', { id: 'ITSM-1042' });
+  assert.equal(after1042.assignee.accountId, '712020:9e3779b1-0001-45a1-ab0b-5a4db0c0ffee', 'assigned by email');
+  assert.equal(after1042.dueDate, '2026-12-24');
+  assert.ok(out.get_single_jira_service_management_issue_count.count > 1000);
+  assert.ok(out.list_all_jira_service_management_request_slas.slas.length >= 1);
+  for (const sla of out.list_all_jira_service_management_request_slas.slas) assert.equal(typeof sla.breached, 'boolean', JSON.stringify(sla));
+  assert.ok(out.get_single_jira_service_management_attachment_by_id.filename);
+  // The seed has no approval the agent may answer: the answer tool reaches JSM and reports its 409.
+  const ap = out.list_all_jira_service_management_request_approvals.approvals[0];
+  const ans = await call(c, 'update_a_jira_service_management_request_approval_by_id', { id: ctx.approvalKey, approval_id: String(ap.id), decision: 'approve' }, { error: true });
+  assert.equal(ans.structuredContent.error.status, 409);
+});
+
+test('article workflow 1: incident triage on ITSM-994 (issue, comments, reporter time zone)', { skip: missing || false }, async () => {
+  const c = full.client;
+  const issue = await call(c, 'get_single_jira_service_management_issue_by_id', { id: 'ITSM-994' });
+  assert.match(issue.summary, /VPN/i);
+  assert.ok(issue.status && issue.priority && issue.created && issue.description !== undefined);
+  assert.equal(issue.reporter.accountId, '5b10ac8d82e05b22cc7d4ef5');
+  assert.equal(issue.reporter.timeZone, 'Europe/Berlin', 'time zone without a second call');
+  const comments = await call(c, 'list_all_jira_service_management_issue_comments', { id: 'ITSM-994', limit: 50 });
+  assert.equal(comments.comments.length, 7);
+  assert.ok(comments.comments.some((x) => x.public === false), 'internal notes flagged');
+  assert.ok(comments.comments.every((x) => typeof x.body === 'string' && x.author?.name && x.created));
+  const user = await call(c, 'get_single_jira_service_management_user_by_id', { id: issue.reporter.accountId });
+  assert.equal(user.timeZone, 'Europe/Berlin');
+});
+
+test('article workflow 2: the 5 oldest unresolved issues of "Network Outages" in desk 2', { skip: missing || false }, async () => {
+  const c = full.client;
+  const desks = await call(c, 'list_all_jira_service_management_service_desks', {});
+  const desk = desks.service_desks.find((d) => d.id === '2' || d.id === 2);
+  assert.equal(desk.projectKey, 'ITSM');
+  const queues = await call(c, 'list_all_jira_service_management_queues', { service_desk_id: String(desk.id) });
+  const q = queues.queues.find((x) => x.name === 'Network Outages');
+  assert.ok(q && q.jql && typeof q.issueCount === 'number');
+  const all = [];
+  let cursor;
+  do {
+    const page = await call(c, 'list_all_jira_service_management_queue_issues', { service_desk_id: '2', queue_id: String(q.id), limit: 50, ...(cursor ? { next_cursor: cursor } : {}) });
+    all.push(...page.issues);
+    cursor = page.next_cursor;
+  } while (cursor);
+  assert.equal(all.length, q.issueCount);
+  const oldest = all.filter((i) => !i.resolution).sort((a, b) => a.created.localeCompare(b.created)).slice(0, 5);
+  assert.equal(oldest.length, 5);
+  // The same answer through JQL: the queue's filter, unresolved, oldest first.
+  const where = q.jql.replace(/\s+ORDER BY.*$/i, '');
+  const viaJql = await call(c, 'list_all_jira_service_management_search_issues', { jql: `${where} AND resolution = EMPTY ORDER BY created ASC`, limit: 5 });
+  assert.deepEqual(viaJql.issues.map((i) => i.key), oldest.map((i) => i.key));
+});
+
+test('method and tag filtering table (tools/list and tools/call agree)', { skip: missing || false }, async () => {
+  const table = [
+    [{ methods: ['read'] }, (r) => ['list', 'get'].includes(r.kind)],
+    [{ methods: ['write'] }, (r) => ['create', 'update', 'delete'].includes(r.kind)],
+    [{ methods: ['get'] }, (r) => r.kind === 'get'],
+    [{ methods: ['create', 'delete'] }, (r) => ['create', 'delete'].includes(r.kind)],
+    [{ tags: ['sla'] }, (r) => r.tags.includes('sla')],
+    [{ tags: ['admin', 'worklogs'] }, (r) => r.tags.includes('admin') || r.tags.includes('worklogs')],
+    [{ methods: ['read'], tags: ['organizations'] }, (r) => ['list', 'get'].includes(r.kind) && r.tags.includes('organizations')],
+    [{ methods: ['write'], tags: ['comments'] }, (r) => r.kind === 'create' && r.tags.includes('comments')],
+  ];
+  for (const [i, [config, pick]] of table.entries()) {
+    const c = await serverClient(`filter${i}`, config);
+    const names = (await listAllTools(c)).map((t) => t.name).sort();
+    assert.deepEqual(names, CATALOG.filter(pick).map((r) => r.name).sort(), JSON.stringify(config));
+    const hidden = CATALOG.find((r) => !pick(r));
+    await assert.rejects(c.callTool({ name: hidden.name, arguments: {} }), /-32602.*Unknown tool/, `${hidden.name} hidden by ${JSON.stringify(config)}`);
+  }
+});
+
+test('paging to the end of every paged list tool: cursors until none, no repeats', { skip: missing || false }, async () => {
+  const c = full.client;
+  const args = {
+    list_all_jira_service_management_search_issues: { jql: 'project = HW ORDER BY created ASC' },
+    list_all_jira_service_management_issue_comments: { id: 'ITSM-994', limit: 2 },
+    list_all_jira_service_management_queues: { service_desk_id: '2', limit: 3 },
+    list_all_jira_service_management_queue_issues: { service_desk_id: '3', queue_id: '24' },
+    list_all_jira_service_management_user_search: { query: 'a', limit: 10 },
+    list_all_jira_service_management_service_desks: { limit: 1 },
+    list_all_jira_service_management_request_types: { service_desk_id: '2', limit: 2 },
+    list_all_jira_service_management_customer_requests: { service_desk_id: '3' },
+    list_all_jira_service_management_request_comments: { id: 'ITSM-994', limit: 2 },
+    list_all_jira_service_management_request_slas: { id: 'ITSM-994', limit: 1 },
+    list_all_jira_service_management_request_approvals: { id: 'ITSM-1', limit: 1 },
+    list_all_jira_service_management_request_participants: { id: 'ITSM-994', limit: 1 },
+    list_all_jira_service_management_customers: { service_desk_id: '2' },
+    list_all_jira_service_management_organizations: { limit: 2 },
+    list_all_jira_service_management_organization_users: { id: null, limit: 2 },
+    list_all_jira_service_management_issue_worklogs: { id: null, limit: 1 },
+  };
+  const orgs = await call(c, 'list_all_jira_service_management_organizations', {});
+  args.list_all_jira_service_management_organization_users.id = String(orgs.organizations[0].id);
+  const wl = await call(c, 'list_all_jira_service_management_search_issues', { jql: 'project = ITSM ORDER BY created ASC', limit: 100 });
+  let withWorklogs;
+  for (const i of wl.issues) {
+    const w = await call(c, 'list_all_jira_service_management_issue_worklogs', { id: i.key });
+    if (w.next_cursor || w.worklogs.length > 1) { withWorklogs = i.key; break; }
+    if (w.worklogs.length && !withWorklogs) withWorklogs = i.key;
+  }
+  args.list_all_jira_service_management_issue_worklogs.id = withWorklogs;
+  const paged = CATALOG.filter((r) => r.paging).map((r) => r.name);
+  assert.deepEqual(Object.keys(args).sort(), [...paged].sort(), 'every paged list tool is walked');
+  for (const name of paged) {
+    const row = CATALOG.find((r) => r.name === name);
+    const key = row.output.key;
+    const seen = [];
+    let cursor;
+    let pages = 0;
+    do {
+      const page = await call(c, name, { ...args[name], ...(cursor ? { next_cursor: cursor } : {}) });
+      seen.push(...page[key].map((x) => JSON.stringify(x.key ?? x.id ?? x.accountId ?? x.issueKey ?? x)));
+      cursor = page.next_cursor;
+      assert.ok(++pages < 200, `${name}: too many pages`);
+    } while (cursor);
+    assert.equal(new Set(seen).size, seen.length, `${name}: no item twice (${seen.length} over ${pages} pages)`);
+    if (!['list_all_jira_service_management_request_slas', 'list_all_jira_service_management_request_approvals', 'list_all_jira_service_management_request_participants', 'list_all_jira_service_management_customers', 'list_all_jira_service_management_customer_requests', 'list_all_jira_service_management_search_issues', 'list_all_jira_service_management_queue_issues'].includes(name)) assert.ok(pages > 1 || seen.length > 0, `${name}: ${pages} pages`);
+  }
+  // The hard cap: a limit over the maximum is refused by the schema.
+  await assert.rejects(c.callTool({ name: 'list_all_jira_service_management_search_issues', arguments: { jql: 'project = HW', limit: 101 } }), /-32602.*limit/);
+  await assert.rejects(c.callTool({ name: 'list_all_jira_service_management_queues', arguments: { service_desk_id: '2', next_cursor: 'forged' } }), /-32602.*next_cursor/);
+});
+
+test('JQL with field names: custom field names become ids, unknown names list the closest', { skip: missing || false }, async () => {
+  const c = full.client;
+  const fields = await call(c, 'list_all_jira_service_management_fields', {});
+  const rt = fields.fields.find((f) => f.name === 'Request Type');
+  assert.ok(rt && rt.custom, 'Request Type is a custom field');
+  const byId = await call(c, 'list_all_jira_service_management_search_issues', { jql: `project = ITSM AND cf[${rt.id.replace('customfield_', '')}] is not EMPTY ORDER BY key ASC`, limit: 10 });
+  const byName = await call(c, 'list_all_jira_service_management_search_issues', { jql: 'project = ITSM AND "request type" is not EMPTY ORDER BY key ASC', limit: 10 });
+  assert.ok(byName.issues.length > 0);
+  assert.deepEqual(byName.issues.map((i) => i.key), byId.issues.map((i) => i.key));
+  const bad = await call(c, 'list_all_jira_service_management_search_issues', { jql: 'project = ITSM AND "Reqest Type" = x' }, { error: true });
+  assert.match(bad.content[0].text, /unknown field "Reqest Type".*closest fields: "Request Type"/);
+  const count = await call(c, 'get_single_jira_service_management_issue_count', { jql: '"Request Type" is not EMPTY AND project = HW' });
+  assert.ok(count.count > 0);
+});
+
+test('config.projects scopes JQL and issue keys', { skip: missing || false }, async () => {
+  const c = await serverClient('projects', { methods: ['read'], projects: ['HW'] });
+  const r = await call(c, 'list_all_jira_service_management_search_issues', { jql: 'project = ITSM OR project = HW ORDER BY created ASC', limit: 20 });
+  assert.ok(r.issues.length > 0 && r.issues.every((i) => i.key.startsWith('HW-')), r.issues.map((i) => i.key).join());
+  const e = await call(c, 'get_single_jira_service_management_issue_by_id', { id: 'ITSM-994' }, { error: true });
+  assert.match(e.content[0].text, /limited to the projects/);
+  const sdOk = await call(c, 'list_all_jira_service_management_issue_comments', { id: 'HW-7' });
+  assert.ok(Array.isArray(sdOk.comments));
+});
+
+test('bad arguments per tool: missing required, unknown property, wrong type', { skip: missing || false }, async () => {
+  const c = full.client;
+  for (const row of CATALOG) {
+    const props = row.inputSchema.properties;
+    const req = row.inputSchema.required || [];
+    if (req.length) await assert.rejects(c.callTool({ name: row.name, arguments: {} }), new RegExp(`-32602.*missing required property '${req[0]}'`), row.name);
+    await assert.rejects(c.callTool({ name: row.name, arguments: { surprise: 1 } }), /-32602/, `${row.name}: unknown property`);
+    const [p0, sch] = Object.entries(props)[0] || [];
+    if (p0) {
+      const wrong = sch.type === 'string' ? 42 : 'nope';
+      await assert.rejects(c.callTool({ name: row.name, arguments: { [p0]: wrong } }), /-32602/, `${row.name}: ${p0} of the wrong type`);
+    }
+  }
+  const amb = await call(c, 'update_a_jira_service_management_issue_status_by_id', { id: 'ITSM-994', transition_name: 'no such transition' }, { error: true });
+  assert.match(amb.content[0].text, /no transition matches "no such transition"; candidates: /);
+  const nouser = await call(c, 'update_a_jira_service_management_issue_assignee_by_id', { id: 'ITSM-994', user: 'nobody-at-all@nowhere.test' }, { error: true });
+  assert.match(nouser.content[0].text, /no user matches/);
+});
+
+test('discovery exposure: three tools, search, schema, call', { skip: missing || false }, async () => {
+  const c = await serverClient('discovery', { tool_exposure: 'discovery', methods: ['read'] });
+  const tools = await listAllTools(c);
+  assert.deepEqual(tools.map((t) => t.name).sort(), ['call_tool', 'get_tool_schema', 'search_tools']);
+  const found = await call(c, 'search_tools', { query: 'queue issues' });
+  assert.equal(found.tools[0].name, 'list_all_jira_service_management_queue_issues');
+  const schema = await call(c, 'get_tool_schema', { name: 'get_single_jira_service_management_issue_by_id' });
+  assert.deepEqual(schema.inputSchema.required, ['id']);
+  const res = await c.callTool({ name: 'call_tool', arguments: { name: 'get_single_jira_service_management_issue_by_id', arguments: { id: 'ITSM-994' } } });
+  assert.equal(res.structuredContent.key, 'ITSM-994');
+  await assert.rejects(c.callTool({ name: 'call_tool', arguments: { name: 'create_a_jira_service_management_internal_note', arguments: { id: 'ITSM-994', body: 'x' } } }), /-32602.*Unknown tool/);
+  await assert.rejects(c.callTool({ name: 'get_single_jira_service_management_issue_by_id', arguments: { id: 'ITSM-994' } }), /-32602.*Unknown tool/);
+});
+
+test('idempotency_key: a retried write creates one comment', { skip: missing || false }, async () => {
+  const c = full.client;
+  const before = (await sb('/rest/servicedeskapi/request/HW-7/comment?limit=100')).size;
+  const args = { id: 'HW-7', body: 'We are on it.', idempotency_key: `k-${process.pid}` };
+  const a = await call(c, 'create_a_jira_service_management_customer_reply', args);
+  const b = await call(c, 'create_a_jira_service_management_customer_reply', args);
+  assert.deepEqual(b, a, 'the retry answers with the first result');
+  assert.equal((await sb('/rest/servicedeskapi/request/HW-7/comment?limit=100')).size, before + 1);
+  await assert.rejects(c.callTool({ name: 'create_a_jira_service_management_customer_reply', arguments: { ...args, body: 'other' } }), /-32602.*different arguments/);
+  const fresh = await call(c, 'create_a_jira_service_management_customer_reply', { ...args, idempotency_key: `k2-${process.pid}` });
+  assert.notEqual(fresh.id, a.id);
+});
+
+test('compact by default, raw on request; sizes for BENCHMARKS.md', { skip: missing || false }, async () => {
+  const c = full.client;
+  const size = async (name, args) => {
+    const r = await c.callTool({ name, arguments: args });
+    assert.ok(!r.isError);
+    return { bytes: Buffer.byteLength(JSON.stringify(r)), sc: r.structuredContent };
+  };
+  const figures = {};
+  for (const id of ['ITSM-994', 'ITSM-1042']) {
+    const compact = await size('get_single_jira_service_management_issue_by_id', { id });
+    const raw = await size('get_single_jira_service_management_issue_by_id', { id, raw: true });
+    assert.ok(raw.sc.raw.fields, 'raw: the JSM payload');
+    figures[`get-issue ${id}`] = { compact: compact.bytes, raw: raw.bytes, ratio: +(raw.bytes / compact.bytes).toFixed(1) };
+  }
+  const sc = await size('list_all_jira_service_management_search_issues', { jql: 'project = ITSM ORDER BY created ASC', limit: 25 });
+  const sr = await size('list_all_jira_service_management_search_issues', { jql: 'project = ITSM ORDER BY created ASC', limit: 25, raw: true });
+  figures['search 25'] = { compact: sc.bytes, raw: sr.bytes, ratio: +(sr.bytes / sc.bytes).toFixed(1) };
+  const listBytes = async (client) => Buffer.byteLength(JSON.stringify(await listAllTools(client)));
+  figures['tools/list bytes'] = {
+    full: await listBytes(full.client),
+    read_only: await listBytes(await serverClient('readonly', { methods: ['read'] })),
+    discovery: await listBytes(await serverClient('discovery', { tool_exposure: 'discovery', methods: ['read'] })),
+  };
+  console.log(`# catalog figures ${JSON.stringify(figures)}`);
+  // get-issue must be at least 5x smaller than the full JSM issue JSON (all fields).
+  const full994 = await sb('/rest/api/3/issue/ITSM-994');
+  const compact994 = (await c.callTool({ name: 'get_single_jira_service_management_issue_by_id', arguments: { id: 'ITSM-994' } })).content[0].text;
+  assert.ok(Buffer.byteLength(JSON.stringify(full994)) >= 5 * Buffer.byteLength(compact994), `${JSON.stringify(full994).length} vs ${compact994.length}`);
+});
+
+test('X-Request-Id goes upstream; one audit entry per call in <prefix>audit', { skip: missing || false }, async () => {
+  const rid = `trace-${process.pid}`;
+  const c = await connect(s.mcpUrl, { headers: { 'X-Request-Id': rid } });
+  await call(c.client, 'get_single_jira_service_management_issue_by_id', { id: 'ITSM-994' });
+  await c.client.callTool({ name: 'get_single_jira_service_management_issue_by_id', arguments: { id: 'NOPE-1' } });
+  await close(c);
+  const log = await (await fetch(`${s.sandboxUrl}/__sandbox/requests?limit=1000`)).json();
+  assert.ok(log.entries.some((e) => e.requestId === rid && e.path === '/rest/api/3/issue/ITSM-994'), 'sandbox saw our X-Request-Id');
+  // The admin API drains the stream; its calls endpoint shows the records when wired, else read the stream.
+  const calls = await api(s, s.key, 'GET', `/integrated-account/${s.accountId}/mcp/${s.serverId}/calls`);
+  let entries;
+  if (calls.status === 200 && Array.isArray(calls.json?.result)) {
+    for (let i = 0; i < 50 && !calls.json.result.some((e) => e.request_id === rid); i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      Object.assign(calls, await api(s, s.key, 'GET', `/integrated-account/${s.accountId}/mcp/${s.serverId}/calls`));
+    }
+    entries = calls.json.result;
+  } else {
+    const u = new URL(process.env.JSMCP_TEST_REDIS_URL);
+    const r = spawnSync('redis-cli', ['-h', u.hostname, '-p', u.port || '6379', '--no-raw', 'XRANGE', `${s.env.JSMCP_REDIS_PREFIX}audit`, '-', '+'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    entries = r.stdout.includes(rid) ? [{ request_id: rid, tool: 'get_single_jira_service_management_issue_by_id' }] : [];
+  }
+  const mine = entries.filter((e) => e.request_id === rid);
+  assert.ok(mine.length >= 1, `audit entries for ${rid}: ${JSON.stringify(entries).slice(0, 500)}`);
+  assert.equal(mine[0].tool, 'get_single_jira_service_management_issue_by_id');
+});
