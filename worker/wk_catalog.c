@@ -182,6 +182,7 @@ static int load_tool(wk_tool_t *t, json_t *row, const json_t *templates, char *e
     t->jql_arg = ju_str(row, "jql_arg");
     t->fields_arg = ju_str(row, "fields_arg");
     t->scope_issue = ju_str(row, "scope_issue");
+    t->scope_desk = ju_str(row, "scope_desk");
     t->resolve = json_object_get(row, "resolve");
     size_t si;
     const json_t *st;

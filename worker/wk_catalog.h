@@ -39,6 +39,7 @@ typedef struct wk_tool_s {
     const char *jql_arg;        /* argument holding JQL (field names translated, projects scoped) */
     const char *fields_arg;     /* argument whose member names are field names (translated) */
     const char *scope_issue;    /* argument holding an issue key checked against config.projects */
+    const char *scope_desk;     /* argument holding a service desk id checked against config.projects */
     const json_t *resolve;      /* pre-steps turning a name/email into an id (wk_exec.c) */
 } wk_tool_t;
 

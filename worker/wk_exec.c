@@ -335,7 +335,17 @@ int wk_exec_build(const wk_tool_t *t, const json_t *args, const char *base_url, 
     int first = 1;
     const char *k;
     json_t *v;
-    json_object_foreach((json_t *)json_object_get(t->http, "query"), k, v) {
+    /* raw: true may ask JSM for more (http.raw_query / http.raw_body
+     * replace members of query / body): the full payload, not a subset. */
+    int raw = json_is_true(json_object_get(args, "raw"));
+    const json_t *rawq = raw ? json_object_get(t->http, "raw_query") : NULL;
+    json_t *query = json_deep_copy(json_object_get(t->http, "query"));
+    if (json_is_object(rawq)) {
+        if (!query)
+            query = json_object();
+        json_object_update(query, (json_t *)rawq);
+    }
+    json_object_foreach(query, k, v) {
         char num[64];
         const char *s = NULL;
         int is_ref;
@@ -348,9 +358,14 @@ int wk_exec_build(const wk_tool_t *t, const json_t *args, const char *base_url, 
             continue;
         add_query(&url, &first, k, s);
     }
+    json_decref(query);
 
-    json_t *body = json_object_get(t->http, "body") ? fill_body(json_object_get(t->http, "body"), args, 0)
-                   : is_post && t->paging ? json_object() : NULL;
+    json_t *btmpl = json_deep_copy(json_object_get(t->http, "body"));
+    const json_t *rawb = raw ? json_object_get(t->http, "raw_body") : NULL;
+    if (json_is_object(btmpl) && json_is_object(rawb))
+        json_object_update(btmpl, (json_t *)rawb);
+    json_t *body = btmpl ? fill_body(btmpl, args, 0) : is_post && t->paging ? json_object() : NULL;
+    json_decref(btmpl);
     if (t->paging) {
         long limit = (long)ju_int(args, "limit", t->default_limit);
         if (limit < 1)
@@ -750,6 +765,7 @@ typedef struct exec_op_s {
     uint64_t now_ms;
     wk_account_t acct;        /* copy: the cache entry may change between requests */
     size_t step;              /* next resolve step */
+    int desk_checked;         /* config.projects: the desk's project was checked */
     wk_exec_cb cb;
     void *ud;
 } exec_op_t;
@@ -913,10 +929,49 @@ static void on_resolve(const httpc_response_t *resp, void *ud)
               resp->status);
 }
 
-/* Runs the next pending request: resolve steps in order, then the tool. */
+static void on_desk(const httpc_response_t *resp, void *ud)
+{
+    exec_op_t *op = ud;
+    if (step_failed(op, resp))
+        return;
+    char perr[128];
+    json_t *desk = ju_parse(resp->body, resp->body_len, WK_UPSTREAM_DEPTH, perr, sizeof perr);
+    const char *key = ju_str(desk, "projectKey");
+    int ok = key && project_allowed(json_object_get(op->config, "projects"), key, strlen(key));
+    json_decref(desk);
+    if (!ok) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "%s: this MCP server is limited to the projects in its config.projects; "
+                 "service desk %.40s belongs to another project", op->tool->scope_desk,
+                 ju_str(op->args, op->tool->scope_desk) ? ju_str(op->args, op->tool->scope_desk) : "?");
+        op_finish(op, step_error(op->tool, 403, msg, "Use a service desk of an allowed project "
+                                 "(list_all_jira_service_management_service_desks)."), NULL, resp->status);
+        return;
+    }
+    run_next(op);
+}
+
+/* Runs the next pending request: the desk scope check, resolve steps in
+ * order, then the tool. */
 static void run_next(exec_op_t *op)
 {
     char err[400];
+    const char *desk = op->tool->scope_desk ? ju_str(op->args, op->tool->scope_desk) : NULL;
+    if (!op->desk_checked && desk && json_array_size(json_object_get(op->config, "projects")) > 0) {
+        op->desk_checked = 1;
+        char path[160];
+        snprintf(path, sizeof path, "/rest/servicedeskapi/servicedesk/{%s}", op->tool->scope_desk);
+        wk_tool_t dt;
+        memset(&dt, 0, sizeof dt);
+        dt.name = op->tool->name;
+        json_t *http = json_pack("{s:s,s:s}", "method", "GET", "path", path);
+        dt.http = http;
+        int rc = send_req(op, &dt, on_desk, err, sizeof err);
+        json_decref(http);
+        if (rc != 0)
+            op_finish(op, step_error(op->tool, 0, err, "Try again in a few seconds."), NULL, 0);
+        return;
+    }
     while (op->step < json_array_size(op->tool->resolve)) {
         const json_t *step = json_array_get(op->tool->resolve, op->step++);
         const char *when = ju_str(step, "when"), *set = ju_str(step, "set");
@@ -1015,7 +1070,7 @@ int wk_exec_start(httpc_t *hc, const wk_tool_t *t, const json_t *args, const wk_
     }
     if (a) {
         /* Only the first request can fail synchronously: later ones end the op. */
-        if (json_array_size(t->resolve) == 0) {
+        if (json_array_size(t->resolve) == 0 && !t->scope_desk) {
             rc = send_req(op, t, on_main, err, errsz);
         } else {
             run_next(op);

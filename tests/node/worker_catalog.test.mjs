@@ -309,6 +309,10 @@ test('config.projects scopes JQL and issue keys', { skip: missing || false }, as
   assert.match(e.content[0].text, /limited to the projects/);
   const sdOk = await call(c, 'list_all_jira_service_management_issue_comments', { id: 'HW-7' });
   assert.ok(Array.isArray(sdOk.comments));
+  const q = await call(c, 'list_all_jira_service_management_queues', { service_desk_id: '3' });
+  assert.ok(q.queues.length > 0, 'desk 3 is HW');
+  const other = await call(c, 'list_all_jira_service_management_queue_issues', { service_desk_id: '2', queue_id: '13' }, { error: true });
+  assert.match(other.content[0].text, /service desk 2 belongs to another project/);
 });
 
 test('bad arguments per tool: missing required, unknown property, wrong type', { skip: missing || false }, async () => {
@@ -368,7 +372,7 @@ test('compact by default, raw on request; sizes for BENCHMARKS.md', { skip: miss
   for (const id of ['ITSM-994', 'ITSM-1042']) {
     const compact = await size('get_single_jira_service_management_issue_by_id', { id });
     const raw = await size('get_single_jira_service_management_issue_by_id', { id, raw: true });
-    assert.ok(raw.sc.raw.fields, 'raw: the JSM payload');
+    assert.ok(raw.sc.raw.fields?.comment || raw.sc.raw.fields?.attachment, 'raw: the full JSM payload (*all fields)');
     figures[`get-issue ${id}`] = { compact: compact.bytes, raw: raw.bytes, ratio: +(raw.bytes / compact.bytes).toFixed(1) };
   }
   const sc = await size('list_all_jira_service_management_search_issues', { jql: 'project = ITSM ORDER BY created ASC', limit: 25 });
