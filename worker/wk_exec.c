@@ -836,13 +836,37 @@ static int step_failed(exec_op_t *op, const httpc_response_t *resp)
     return 1;
 }
 
+/* A pre-step's answer: -1 when it failed (the op has ended), else 0 with
+ * its parsed body (NULL when unreadable). */
+static int step_parse(exec_op_t *op, const httpc_response_t *resp, json_t **body)
+{
+    char perr[128];
+    *body = NULL;
+    if (step_failed(op, resp))
+        return -1;
+    *body = ju_parse(resp->body, resp->body_len, WK_UPSTREAM_DEPTH, perr, sizeof perr);
+    return 0;
+}
+
+/* A pre-step GET of path (with {arg} placeholders). */
+static int send_get(exec_op_t *op, const char *path, httpc_cb cb, char *err, size_t errsz)
+{
+    wk_tool_t gt;
+    memset(&gt, 0, sizeof gt);
+    gt.name = op->tool->name;
+    json_t *http = json_pack("{s:s,s:s}", "method", "GET", "path", path);
+    gt.http = http;
+    int rc = send_req(op, &gt, cb, err, errsz);
+    json_decref(http);
+    return rc;
+}
+
 static void on_fields(const httpc_response_t *resp, void *ud)
 {
     exec_op_t *op = ud;
-    if (step_failed(op, resp))
+    json_t *fields;
+    if (step_parse(op, resp, &fields) != 0)
         return;
-    char perr[128];
-    json_t *fields = ju_parse(resp->body, resp->body_len, WK_UPSTREAM_DEPTH, perr, sizeof perr);
     if (!json_is_array(fields)) {
         json_decref(fields);
         op_finish(op, step_error(op->tool, 502, "the site's field list (/rest/api/3/field) is unreadable",
@@ -877,15 +901,14 @@ static void describe(buf_t *b, const json_t *item, const json_t *match, const ch
 static void on_resolve(const httpc_response_t *resp, void *ud)
 {
     exec_op_t *op = ud;
-    if (step_failed(op, resp))
+    json_t *body;
+    if (step_parse(op, resp, &body) != 0)
         return;
     const json_t *step = json_array_get(op->tool->resolve, op->step - 1);
     const char *when = ju_str(step, "when"), *set = ju_str(step, "set"), *value = ju_str(step, "value");
     const char *noun = ju_str(step, "noun") ? ju_str(step, "noun") : when;
     const json_t *match = json_object_get(step, "match");
     const char *want = ju_str(op->args, when);
-    char perr[128];
-    json_t *body = ju_parse(resp->body, resp->body_len, WK_UPSTREAM_DEPTH, perr, sizeof perr);
     const json_t *items = proj_path(body, ju_str(step, "items") ? ju_str(step, "items") : ".");
     const json_t *hit = NULL;
     int nhits = 0;
@@ -932,10 +955,9 @@ static void on_resolve(const httpc_response_t *resp, void *ud)
 static void on_desk(const httpc_response_t *resp, void *ud)
 {
     exec_op_t *op = ud;
-    if (step_failed(op, resp))
+    json_t *desk;
+    if (step_parse(op, resp, &desk) != 0)
         return;
-    char perr[128];
-    json_t *desk = ju_parse(resp->body, resp->body_len, WK_UPSTREAM_DEPTH, perr, sizeof perr);
     const char *key = ju_str(desk, "projectKey");
     int ok = key && project_allowed(json_object_get(op->config, "projects"), key, strlen(key));
     json_decref(desk);
@@ -961,14 +983,7 @@ static void run_next(exec_op_t *op)
         op->desk_checked = 1;
         char path[160];
         snprintf(path, sizeof path, "/rest/servicedeskapi/servicedesk/{%s}", op->tool->scope_desk);
-        wk_tool_t dt;
-        memset(&dt, 0, sizeof dt);
-        dt.name = op->tool->name;
-        json_t *http = json_pack("{s:s,s:s}", "method", "GET", "path", path);
-        dt.http = http;
-        int rc = send_req(op, &dt, on_desk, err, sizeof err);
-        json_decref(http);
-        if (rc != 0)
+        if (send_get(op, path, on_desk, err, sizeof err) != 0)
             op_finish(op, step_error(op->tool, 0, err, "Try again in a few seconds."), NULL, 0);
         return;
     }
@@ -1077,13 +1092,7 @@ int wk_exec_start(httpc_t *hc, const wk_tool_t *t, const json_t *args, const wk_
             return 0;
         }
     } else {
-        wk_tool_t ft;
-        memset(&ft, 0, sizeof ft);
-        ft.name = t->name;
-        json_t *http = json_pack("{s:s,s:s}", "method", "GET", "path", "/rest/api/3/field");
-        ft.http = http;
-        rc = send_req(op, &ft, on_fields, err, errsz);
-        json_decref(http);
+        rc = send_get(op, "/rest/api/3/field", on_fields, err, errsz);
     }
     if (rc != 0) {
         json_decref(op->args);
