@@ -930,6 +930,17 @@ static void on_resolve(const httpc_response_t *resp, void *ud)
             }
         }
     }
+    /* A search step (the upstream already filtered by the text): one result
+     * is the answer even without an exact match, several are ambiguous. */
+    if (nhits == 0 && json_is_true(json_object_get(step, "search")) && json_array_size(items) > 0) {
+        nhits = (int)json_array_size(items);
+        hit = json_array_get(items, 0);
+        buf_free(&hits);
+        buf_init(&hits, 4096);
+        json_array_foreach(items, i, it)
+            if (i < 10)
+                describe(&hits, it, match, value);
+    }
     char msg[1200];
     if (nhits == 1 && json_object_get(hit, value)) {
         json_object_set(op->args, set, json_object_get(hit, value));

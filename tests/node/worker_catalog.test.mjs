@@ -332,6 +332,11 @@ test('bad arguments per tool: missing required, unknown property, wrong type', {
   assert.match(amb.content[0].text, /no transition matches "no such transition"; candidates: /);
   const nouser = await call(c, 'update_a_jira_service_management_issue_assignee_by_id', { id: 'ITSM-994', user: 'nobody-at-all@nowhere.test' }, { error: true });
   assert.match(nouser.content[0].text, /no user matches/);
+  const users = await call(c, 'list_all_jira_service_management_user_search', { query: 'a', limit: 100 });
+  const first = users.users.map((u) => u.name.split(' ')[0]);
+  const dup = first.find((n, i) => first.indexOf(n) !== i);
+  const ambiguous = await call(c, 'update_a_jira_service_management_issue_assignee_by_id', { id: 'ITSM-994', user: dup }, { error: true });
+  assert.match(ambiguous.content[0].text, new RegExp(`user "${dup}" is ambiguous: it matches .*Pass account_id instead`));
 });
 
 test('discovery exposure: three tools, search, schema, call', { skip: missing || false }, async () => {
