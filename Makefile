@@ -82,7 +82,8 @@ $(LIBCOMMON): $(COMMON_OBJ) $(LLHTTP_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 # Data files compiled into each binary (common/embed.h, scripts/embed.sh).
-EMBED_api := $(sort $(wildcard migrations/*.sql)) $(wildcard api/openapi.json)
+EMBED_api := $(sort $(wildcard migrations/*.sql)) $(wildcard api/openapi.json) $(wildcard worker/catalog.json)
+EMBED_api += $(sort $(wildcard api/web/*))
 EMBED_worker := $(sort $(wildcard worker/*.json))
 EMBED_sandbox := $(sort $(wildcard sandbox/*.json))
 $(foreach d,$(BINDIRS),$(eval $(d)_OBJ += $(BUILD)/obj/gen/$(d)_embed.o))

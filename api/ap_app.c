@@ -12,6 +12,8 @@
 #include "ap_input.h"
 #include "ap_oauth.h"
 #include "ap_publish.h"
+#include "ap_tools.h"
+#include "ap_web.h"
 #include "buf.h"
 #include "cfg.h"
 #include "embed.h"
@@ -604,6 +606,8 @@ int ap_app_init(ap_app_t *app, uv_loop_t *loop)
     add_routes(app, ap_server_routes);
     add_routes(app, ap_oauth_routes);
     add_routes(app, ap_audit_routes);
+    ap_web_add_routes(app->router);
+    add_routes(app, ap_tools_routes);
 
     httpd_config_t hc;
     httpd_config_defaults(&hc);
@@ -640,6 +644,7 @@ static void on_db_closed(void *arg)
     close_ctx_t *c = arg;
     ap_app_t *app = c->app;
     router_free(app->router);
+    ap_tools_free();
     metrics_free(app->metrics);
     secret_keyring_free(app->keys);
     c->done(c->arg);

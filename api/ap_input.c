@@ -9,6 +9,7 @@
 
 #include "ju.h"
 #include "secret.h"
+#include "toolfilter.h"
 #include "tu.h"
 
 static int fail(ap_in_err_t *err, const char *field, const char *fmt, ...)
@@ -200,7 +201,6 @@ static int is_lower(int c) { return c >= 'a' && c <= 'z'; }
 static int is_lower_or_digit(int c) { return is_lower(c) || (c >= '0' && c <= '9'); }
 static int is_upper(int c) { return c >= 'A' && c <= 'Z'; }
 
-static const char LOWER_ID[] = "abcdefghijklmnopqrstuvwxyz0123456789_";
 static const char TAG_CHARS[] = "abcdefghijklmnopqrstuvwxyz0123456789_-";
 static const char KEY_CHARS[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_";
 
@@ -236,9 +236,8 @@ static int str_array(const json_t *cfg, const char *key, int (*ok)(const char *)
 
 static int ok_method(const char *s)
 {
-    /* read, write, custom, get, list, create, update, delete are kinds;
-     * anything else of the same shape is an exact method name. */
-    return match_chars(s, 64, is_lower, LOWER_ID);
+    /* The method kinds common/toolfilter knows, as the workers apply them. */
+    return toolfilter_kind_bits(s) != 0;
 }
 static int ok_tag(const char *s) { return match_chars(s, 32, is_lower_or_digit, TAG_CHARS); }
 static int ok_project(const char *s) { return match_chars(s, 10, is_upper, KEY_CHARS); }
@@ -257,7 +256,7 @@ int ap_in_server_config(const json_t *cfg, json_t **out, ap_in_err_t *err)
         return -1;
     json_t *o = json_object();
     if (str_array(cfg, "methods", ok_method,
-                  "a method kind (read, write, get, list, create, update, delete, custom) or a method name",
+                  "a method kind: read (get and list), write (create, update and delete), get, list, create, update or delete",
                   o, err) ||
         str_array(cfg, "tags", ok_tag, "a tag of lowercase letters, digits, '_' and '-'", o, err) ||
         str_array(cfg, "projects", ok_project, "a Jira project key such as ITSM", o, err)) {

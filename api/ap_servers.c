@@ -11,6 +11,7 @@
 #include "ap_app.h"
 #include "ap_input.h"
 #include "ap_publish.h"
+#include "ap_tools.h"
 #include "cfg.h"
 #include "tu.h"
 
@@ -80,6 +81,12 @@ static srv_in_t *srv_validate(ap_req_t *r, int create)
     const json_t *cfg = json_object_get(r->body, "config");
     if ((create || cfg) && ap_in_server_config(cfg, &in->config, &e))
         goto bad;
+    if (in->config && ap_tools_count(in->config) == 0) {
+        snprintf(e.field, sizeof e.field, "/config");
+        snprintf(e.detail, sizeof e.detail,
+                 "config.methods and config.tags leave no tools (GET /tools?methods=..&tags=.. lists what they pick)");
+        goto bad;
+    }
     if (in->config) {
         char *t = json_dumps(in->config, JSON_COMPACT | JSON_SORT_KEYS);
         snprintf(in->config_text, sizeof in->config_text, "%s", t ? t : "{}");

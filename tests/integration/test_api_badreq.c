@@ -313,7 +313,15 @@ Test(api_badreq, table_of_bad_requests, .timeout = 240)
     /* positive controls: the valid forms at the limits next to the refused
      * ones are accepted (so the refusals above are for the stated reason) */
     char exp[48], a2[64], *body;
-    char *tags32 = repeat_json_strings("\"t%d\"", 32), *methods32 = repeat_json_strings("\"m%d\"", 32);
+    /* 31 unknown tags and one the catalog has, so the filters leave tools;
+     * every method kind once */
+    char *tags32 = repeat_json_strings("\"t%d\"", 31), *methods32 = NULL;
+    cr_assert(asprintf(&methods32, "[\"read\",\"write\",\"list\",\"get\",\"create\",\"update\",\"delete\"]") > 0);
+    tags32[strlen(tags32) - 1] = 0;
+    char *tags_full = NULL;
+    cr_assert(asprintf(&tags_full, "%s,\"itsm\"]", tags32) > 0);
+    free(tags32);
+    tags32 = tags_full;
     char deep32[64]; /* the body's object + config + 30 arrays = 32 levels */
     memset(deep32, '[', 30);
     memset(deep32 + 30, ']', 30);
@@ -327,11 +335,11 @@ Test(api_badreq, table_of_bad_requests, .timeout = 240)
                        longs, exp, methods32, tags32) > 0);
     ta_server(&a, key, acct, body, a2, NULL);
     free(body);
-    cr_assert(asprintf(&body, "{\"name\":\"m\",\"config\":{\"methods\":[\"read\",\"write\",\"%s\"]}}", m65) > 0);
+    cr_assert(asprintf(&body, "{\"name\":\"m\",\"config\":{\"methods\":[\"read\",\"write\"]}}") > 0);
     ta_server(&a, key, acct, body, a2, NULL);
     free(body);
-    ta_call(&r, &a, key, "PATCH", "{\"expires_at\":null,\"config\":{\"tags\":[\"0-a_b\"]}}", "/integrated-account/%s/mcp/%s",
-            acct, a2);
+    ta_call(&r, &a, key, "PATCH", "{\"expires_at\":null,\"config\":{\"tags\":[\"0-a_b\",\"itsm\"]}}",
+            "/integrated-account/%s/mcp/%s", acct, a2);
     cr_assert_eq(r.status, 200, "PATCH at the limits: %ld %s", r.status, r.body);
     ts_resp_free(&r);
     cr_assert(asprintf(&body,
@@ -351,7 +359,7 @@ Test(api_badreq, table_of_bad_requests, .timeout = 240)
         strcat(wide, "\u00e9");
     strcat(wide, "\"}");
     ts_api_call(&r, &a, a.bootstrap_key, "POST", "/workspaces", wide);
-    TA_DEVIATION(r.status == 201, "a name of 200 non-ASCII chars (400 bytes) refused: %ld %s", r.status, r.body);
+    cr_expect_eq(r.status, 201, "a name of 200 non-ASCII chars (400 bytes) refused: %ld %s", r.status, r.body);
     ts_resp_free(&r);
     {
         char url[256], auth[160];

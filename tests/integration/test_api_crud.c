@@ -164,7 +164,7 @@ Test(api_crud, workspaces_and_api_keys, .timeout = 120)
     cr_assert(!strstr(r.body, key + 8) && !strstr(r.body, key2 + 8), "a key list shows a key: %s", r.body);
     ts_resp_free(&r);
     ta_call(&r, &a, a.bootstrap_key, "GET", NULL, "/workspaces/00000000-0000-4000-8000-000000000000/api-keys");
-    TA_DEVIATION(r.status == 404, "GET api-keys of an unknown workspace: %ld %s (want 404)", r.status, r.body);
+    ta_expect_problem(&r, 404, NULL, "GET api-keys of an unknown workspace");
     ts_resp_free(&r);
 
     /* revoke: 401 at once, gone from wskeys, second delete 404 */
@@ -218,9 +218,7 @@ Test(api_crud, integrated_accounts, .timeout = 120)
 
     /* duplicate tenant_id in the same workspace: 409 */
     ts_api_call(&r, &a, key, "POST", "/integrated-account", body);
-    ta_expect_problem(&r, 409, NULL, "duplicate tenant_id");
-    TA_DEVIATION(ta_str(&r, "field") && strcmp(ta_str(&r, "field"), "/tenant_id") == 0,
-                 "409 for a duplicate tenant_id without field /tenant_id: %s", r.body);
+    ta_expect_problem(&r, 409, "/tenant_id", "duplicate tenant_id");
     ts_resp_free(&r);
     /* the same tenant_id in another workspace is fine */
     char ws2[64], key2[64];
@@ -281,9 +279,7 @@ Test(api_crud, integrated_accounts, .timeout = 120)
     free(sealed2);
     /* tenant_id onto another account's: 409, nothing changed */
     ta_call(&r, &a, key, "PATCH", "{\"tenant_id\":\"t1\"}", "/integrated-account/%s", acct);
-    ta_expect_problem(&r, 409, NULL, "PATCH tenant_id to a taken one");
-    TA_DEVIATION(ta_str(&r, "field") && strcmp(ta_str(&r, "field"), "/tenant_id") == 0,
-                 "409 for PATCH to a taken tenant_id without field /tenant_id: %s", r.body);
+    ta_expect_problem(&r, 409, "/tenant_id", "PATCH tenant_id to a taken one");
     ts_resp_free(&r);
     ta_call(&r, &a, key, "PATCH", "{\"tenant_id\":\"cust-43\"}", "/integrated-account/%s", acct);
     cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
@@ -346,7 +342,7 @@ Test(api_crud, mcp_servers, .timeout = 120)
 
     ta_iso_in(3600, exp, sizeof exp);
     snprintf(body, sizeof body,
-             "{\"name\":\"support desk\",\"config\":{\"methods\":[\"read\",\"create_request\"],\"tags\":[\"itsm\"],"
+             "{\"name\":\"support desk\",\"config\":{\"methods\":[\"read\",\"create\"],\"tags\":[\"itsm\"],"
              "\"projects\":[\"ITSM\"],\"tool_exposure\":\"all\"},\"expires_at\":\"%s\",\"require_api_token_auth\":true}",
              exp);
     ta_call(&r, &a, key, "POST", body, "/integrated-account/%s/mcp", acct);
@@ -391,7 +387,6 @@ Test(api_crud, mcp_servers, .timeout = 120)
     cr_assert_str_eq(json_string_value(json_object_get(rec, "name")), "support desk");
     cr_assert_eq(json_integer_value(json_object_get(rec, "expires_at_ms")), want_ms);
     cr_assert(json_is_true(json_object_get(rec, "require_api_token_auth")));
-    TA_DEVIATION(json_is_integer(json_object_get(rec, "pub_ms")), "srv record without pub_ms");
     cr_assert(json_is_object(json_object_get(rec, "config")));
     json_decref(rec);
 
@@ -705,17 +700,17 @@ Test(api_crud, creates_racing_account_delete_leave_no_orphan, .timeout = 120)
         for (int j = 0; j <= NCREATE; j++) {
             pthread_join(th[i][j], NULL);
             /* a create that loses the race is a 404 (the account is gone) */
-            TA_DEVIATION(reqs[i][j].status == 201 || reqs[i][j].status == 204 || reqs[i][j].status == 404,
-                         "%s %s racing the account's DELETE answered %ld (FK violation 23503 -> 500)",
-                         reqs[i][j].method, reqs[i][j].path, reqs[i][j].status);
+            cr_expect(reqs[i][j].status == 201 || reqs[i][j].status == 204 || reqs[i][j].status == 404,
+                      "%s %s racing the account's DELETE answered %ld", reqs[i][j].method, reqs[i][j].path,
+                      reqs[i][j].status);
         }
     cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM integrated_accounts"), 0);
     cr_expect_eq(ta_sql_long(&a, "SELECT count(*) FROM mcp_servers"), 0, "server rows outlived their account");
     char pattern[128];
     snprintf(pattern, sizeof pattern, "%ssrv:*", a.redis_prefix);
     int left = ta_lines(ts_redis("KEYS %s", pattern));
-    /* a server inserted while the DELETE waited for its lock is removed by
-     * the cascade, but its key is not collected by the DELETE's snapshot */
-    TA_DEVIATION(left == 0, "%d srv keys left published for servers of a deleted account (until reconcile)", left);
+    /* a server inserted while the DELETE waits must not keep a key the
+     * DELETE did not see (it would live until reconcile's grace period) */
+    cr_expect_eq(left, 0, "%d srv keys left published for servers of a deleted account", left);
     ta_stop(&a);
 }

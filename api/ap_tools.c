@@ -1,0 +1,114 @@
+/* ap_tools: the tool catalog as the admin API sees it. The catalog is the
+ * worker's (worker/catalog.json, embedded in both binaries) and the
+ * filter rules are common/toolfilter's, so the API and the workers always
+ * agree on which tools a server's config leaves. Parsed once, read-only. */
+#include "ap_tools.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "embed.h"
+#include "ju.h"
+#include "toolfilter.h"
+
+extern const embed_file_t api_embedded[];
+
+static json_t *catalog; /* the parsed catalog document, for the process' life */
+
+static const json_t *tools(void)
+{
+    if (!catalog) {
+        char err[256];
+        const embed_file_t *f = embed_find(api_embedded, "worker/catalog.json");
+        catalog = f ? ju_parse(f->data, f->len, 64, err, sizeof err) : NULL;
+        if (!catalog)
+            catalog = json_pack("{s[]}", "tools");
+    }
+    return json_object_get(catalog, "tools");
+}
+
+/* Discovery exposure lists three meta tools, whatever the filters leave. */
+static int discovery(const json_t *cfg)
+{
+    const char *te = json_string_value(json_object_get(cfg, "tool_exposure"));
+    return te && strcmp(te, "discovery") == 0;
+}
+
+int ap_tools_count(const json_t *cfg)
+{
+    size_t i;
+    const json_t *row;
+    int n = 0;
+    json_array_foreach(tools(), i, row) {
+        unsigned kind = toolfilter_kind_bits(ju_str(row, "kind"));
+        if (kind && toolfilter_allowed(kind, json_object_get(row, "tags"), cfg))
+            n++;
+    }
+    return n;
+}
+
+void ap_tools_free(void)
+{
+    json_decref(catalog);
+    catalog = NULL;
+}
+
+/* Splits "a,b" from a query parameter into a JSON array (NULL if absent). */
+static int csv_param(ap_req_t *r, const char *name, json_t *cfg)
+{
+    char v[1024];
+    int n = httpd_query_param(r->req, name, v, sizeof v);
+    if (n == -1)
+        return 0;
+    if (n < 0)
+        return -1;
+    json_t *a = json_array();
+    for (char *save = NULL, *tok = strtok_r(v, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+        if (*tok)
+            json_array_append_new(a, json_string(tok));
+    json_object_set_new(cfg, name, a);
+    return 0;
+}
+
+/* GET /tools?methods=read,write&tags=itsm&tool_exposure=all: what a server
+ * with that config would offer, for the dashboard's create form. */
+static void tools_list(ap_req_t *r)
+{
+    char te[32], err[256];
+    json_t *cfg = json_object();
+    if (csv_param(r, "methods", cfg) || csv_param(r, "tags", cfg)) {
+        json_decref(cfg);
+        ap_fail(r, 400, "methods and tags are comma-separated lists", NULL);
+        return;
+    }
+    int n = httpd_query_param(r->req, "tool_exposure", te, sizeof te);
+    if (n > 0)
+        json_object_set_new(cfg, "tool_exposure", json_string(te));
+    if (n == -2 || n == 0 || toolfilter_check_config(cfg, err, sizeof err) != 0) {
+        json_decref(cfg);
+        ap_fail(r, 400, n == -2 || n == 0 ? "tool_exposure must be all or discovery" : err, NULL);
+        return;
+    }
+    json_t *list = json_array();
+    size_t i;
+    const json_t *row;
+    json_array_foreach(tools(), i, row) {
+        unsigned kind = toolfilter_kind_bits(ju_str(row, "kind"));
+        if (!kind || !toolfilter_allowed(kind, json_object_get(row, "tags"), cfg))
+            continue;
+        json_t *tags = json_object_get(row, "tags");
+        json_array_append_new(list, json_pack("{s:s, s:s?, s:s?, s:O}", "name", ju_str(row, "name"), "title",
+                                              ju_str(row, "title"), "method", ju_str(row, "kind"), "tags",
+                                              tags ? tags : json_array()));
+    }
+    json_t *out = json_pack("{s:o, s:I, s:b}", "result", list, "count", (json_int_t)json_array_size(list),
+                            "discovery", discovery(cfg));
+    json_decref(cfg);
+    ap_ok(r, 200, out);
+}
+
+const ap_route_t ap_tools_routes[] = {
+    {"GET", "/tools", AP_ROLE_WORKSPACE, tools_list, "tools_list"},
+    {NULL, NULL, AP_ROLE_NONE, NULL, NULL},
+};
