@@ -1,0 +1,283 @@
+// The operator's dashboard (api/web, served by jsmcp-api) in headless
+// Debian Chromium driven by playwright-core, against the real stack
+// (PostgreSQL, Redis, sandbox, admin API, worker): sign in, connect an
+// account, create a server, copy its URL and use it with the MCP SDK
+// client, revoke it; phone width; keyboard-only sign-in; the static files'
+// security headers. Screenshots go to $JSMCP_TEST_ARTIFACTS.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { chromium } from 'playwright-core';
+import { close, connect, listAllTools } from './lib/mcp_client.mjs';
+import { stackAvailable, startStack, stopStack } from './lib/mcp_stack.mjs';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ART = process.env.JSMCP_TEST_ARTIFACTS || '/tmp';
+const TOOL = 'get_single_jira_service_management_issue_by_id';
+const missing = stackAvailable() || (existsSync(CHROMIUM) ? null : `${CHROMIUM} is not installed`);
+
+let s;
+let browser;
+before(async () => {
+  if (missing) return;
+  s = await startStack({ workers: 1 });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+after(async () => {
+  await browser?.close();
+  if (!s) return;
+  const codes = await stopStack(s);
+  assert.deepEqual(codes, { worker: 0, api: 0, sandbox: 0 }, 'clean exits (no sanitizer reports)');
+});
+
+async function newPage(viewport = { width: 1280, height: 900 }) {
+  const context = await browser.newContext({ viewport });
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: s.apiUrl });
+  const page = await context.newPage();
+  page.setDefaultTimeout(10000);
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  // The API's own 4xx answers are logged by the browser as failed loads: expected.
+  page.on('console', (m) => { if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) errors.push(m.text()); });
+  page.errors = errors;
+  return page;
+}
+
+const shot = (page, name) => page.screenshot({ path: path.join(ART, `dashboard_${name}.png`), fullPage: true });
+
+async function errorOf(input) {
+  return input.evaluate((el) => ({
+    invalid: el.getAttribute('aria-invalid'),
+    text: document.getElementById(el.getAttribute('aria-describedby').split(' ').pop()).textContent,
+    focused: document.activeElement === el,
+  }));
+}
+
+async function signIn(page, key = s.key) {
+  await page.goto(`${s.apiUrl}/`);
+  await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+  await page.getByLabel('Workspace API key').fill(key);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+test('static files: content types, CSP without inline script, nosniff, referrer policy, ETag revalidation', { skip: missing || false }, async () => {
+  const r = await fetch(`${s.apiUrl}/`);
+  assert.equal(r.status, 200);
+  assert.equal(r.headers.get('content-type'), 'text/html; charset=utf-8');
+  const csp = r.headers.get('content-security-policy');
+  assert.match(csp, /default-src 'none'/);
+  assert.match(csp, /script-src 'self'(;|$)/, 'no unsafe-inline for scripts');
+  assert.match(csp, /frame-ancestors 'none'/);
+  assert.equal(r.headers.get('x-content-type-options'), 'nosniff');
+  assert.equal(r.headers.get('referrer-policy'), 'no-referrer');
+  assert.equal(r.headers.get('cache-control'), 'no-cache');
+  const html = await r.text();
+  assert.doesNotMatch(html, /<script(?![^>]*\bsrc=)[^>]*>/, 'no inline script');
+  assert.doesNotMatch(html, /\son[a-z]+=/i, 'no inline event handlers');
+  const etag = r.headers.get('etag');
+  assert.match(etag, /^"[0-9a-f]{24}"$/);
+  const again = await fetch(`${s.apiUrl}/`, { headers: { 'If-None-Match': etag } });
+  assert.equal(again.status, 304);
+  assert.equal((await again.text()).length, 0);
+
+  const js = await fetch(`${s.apiUrl}/ui/app.js`);
+  assert.equal(js.status, 200);
+  assert.equal(js.headers.get('content-type'), 'text/javascript; charset=utf-8');
+  assert.notEqual(js.headers.get('etag'), etag);
+  const css = await fetch(`${s.apiUrl}/ui/app.css`);
+  assert.equal(css.headers.get('content-type'), 'text/css; charset=utf-8');
+  assert.equal((await fetch(`${s.apiUrl}/ui/`)).headers.get('etag'), etag, '/ui/ is the page too');
+  for (const p of ['/ui/nope.js', '/ui/..%2f..%2fMakefile', '/ui/web/app.js']) {
+    const x = await fetch(`${s.apiUrl}${p}`);
+    assert.equal(x.status, 404, p);
+    assert.equal(x.headers.get('x-content-type-options'), 'nosniff');
+  }
+  // The page needs no key; the API behind it still does.
+  assert.equal((await fetch(`${s.apiUrl}/integrated-account`)).status, 401);
+});
+
+test('sign in, connect an account, create a server, copy its URL, use it with the MCP SDK, see its calls, revoke it', { skip: missing || false }, async () => {
+  const page = await newPage();
+  // A wrong key: refused in place, next to the field.
+  await signIn(page, 'jsk_not-a-real-key');
+  const keyInput = page.getByLabel('Workspace API key');
+  await page.getByText('This key was not accepted').waitFor();
+  assert.deepEqual(await errorOf(keyInput), { invalid: 'true', text: await page.getByText('This key was not accepted').textContent(), focused: true });
+  await keyInput.fill(s.key);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Integrated accounts' }).waitFor();
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('jsmcp.apiKey')), s.key, 'key in sessionStorage');
+  assert.equal(await page.evaluate(() => localStorage.length), 0, 'nothing in localStorage');
+  await page.getByRole('link', { name: 'cust-1' }).waitFor(); // the stack's own account is listed
+
+  // Connect with an API token; a site outside the allowlist is refused next to the Site URL field.
+  await page.getByText('With an API token').click();
+  const form = page.getByRole('form', { name: 'Connect with an API token' });
+  await form.getByLabel('Tenant ID').fill('dash-1');
+  await form.getByLabel('Site URL').fill('https://evil.example.com');
+  await form.getByLabel('Atlassian account email').fill('agent@sandbox.test');
+  await form.getByLabel('API token').fill('sandbox-api-token');
+  await form.getByRole('button', { name: 'Connect with API token' }).click();
+  const site = form.getByLabel('Site URL');
+  await page.waitForFunction(() => document.querySelector('input[name=site_url][aria-invalid=true]'));
+  const siteErr = await errorOf(site);
+  assert.ok(siteErr.text.length > 10 && siteErr.focused, JSON.stringify(siteErr));
+  await shot(page, 'field_error');
+  await site.fill(s.sandboxUrl);
+  await form.getByRole('button', { name: 'Connect with API token' }).click();
+  await page.getByRole('heading', { name: 'dash-1' }).waitFor();
+  await page.getByText('No MCP servers yet.').waitFor();
+
+  // Create form: the preview of the tools the filters leave (GET /tools;
+  // tolerated as "unknown" only while that route is missing).
+  const create = page.getByRole('form', { name: 'Create MCP server' });
+  await create.getByLabel('Name', { exact: true }).fill('claude');
+  await create.getByLabel('Tags').fill('issues');
+  const preview = page.locator('#tool-preview [data-count]');
+  await preview.waitFor();
+  const count = await preview.getAttribute('data-count');
+  if (count !== 'unknown') {
+    assert.ok(Number(count) > 0, `tool count ${count}`);
+    await page.locator('#tool-preview li', { hasText: TOOL }).waitFor();
+  }
+  await create.getByRole('button', { name: 'Create MCP server' }).click();
+  await page.getByRole('heading', { name: /URL of claude: copy it now/ }).waitFor();
+  await page.getByRole('button', { name: 'Copy URL' }).click();
+  await page.getByText('Copied to the clipboard.').waitFor();
+  const url = await page.evaluate(() => navigator.clipboard.readText());
+  assert.equal(url, await page.getByLabel('MCP server URL').inputValue());
+  assert.ok(url.startsWith(`${s.workerUrl}/mcp/`), url);
+  const desktop = JSON.parse(await page.locator('pre code').first().textContent());
+  assert.deepEqual(desktop, { mcpServers: { 'jira-service-management': { command: 'npx', args: ['-y', 'mcp-remote', url] } } });
+  assert.equal(await page.locator('pre code').nth(1).textContent(), url, 'Claude connector snippet');
+  assert.equal(await page.locator('pre code').nth(2).textContent(), url, 'ChatGPT connector snippet');
+  const row = page.getByRole('row', { name: /claude/ });
+  await row.waitFor();
+  if (count !== 'unknown') assert.match(await row.textContent(), new RegExp(`claude${count}read`));
+  assert.equal(await create.getByLabel('read (get + list)').isChecked(), true, 'the form resets to its defaults');
+  assert.equal(await create.getByLabel('Name', { exact: true }).inputValue(), '');
+  await shot(page, 'server_created');
+
+  // The copied URL works in the MCP SDK client.
+  const c = await connect(url);
+  const tools = await listAllTools(c.client);
+  assert.ok(tools.some((t) => t.name === TOOL));
+  if (count !== 'unknown') assert.equal(tools.length, Number(count), 'the preview counted what the server lists');
+  const res = await c.client.callTool({ name: TOOL, arguments: { id: 'ITSM-994' } });
+  assert.ok(!res.isError, JSON.stringify(res.content));
+  assert.equal(res.structuredContent.key, 'ITSM-994');
+  await close(c);
+
+  // Recent tool calls (the audit drain runs every 200 ms).
+  await row.getByRole('link', { name: /Calls/ }).click();
+  await page.getByRole('heading', { name: 'Recent tool calls of claude' }).waitFor();
+  for (let i = 0; i < 50 && !(await page.getByRole('cell', { name: TOOL }).count()); i++) {
+    await new Promise((r) => setTimeout(r, 200));
+    await page.reload();
+    await page.getByRole('heading', { name: 'Recent tool calls of claude' }).waitFor();
+  }
+  await page.getByRole('cell', { name: TOOL }).first().waitFor({ timeout: 1000 });
+  await page.getByRole('row', { name: new RegExp(`${TOOL}.*200`) }).first().waitFor({ timeout: 1000 });
+  await shot(page, 'calls');
+
+  // Revoke in the page: the URL stops working.
+  await page.getByRole('link', { name: '← MCP servers' }).click();
+  await page.getByRole('button', { name: 'Revoke claude' }).click();
+  await page.getByRole('heading', { name: 'Revoke claude?' }).waitFor();
+  await page.getByRole('button', { name: 'Revoke now' }).click();
+  await page.getByText('No MCP servers yet.').waitFor();
+  await page.getByText('claude revoked').waitFor();
+  await assert.rejects(connect(url), 'the revoked URL is refused');
+  assert.deepEqual(page.errors, [], 'no script errors');
+  await page.context().close();
+});
+
+test('phone width (375 px): accounts with needs_reauth, rotate with overlap, expiry, errors in place', { skip: missing || false }, async () => {
+  // An account whose refresh token was refused, as the refresher marks it.
+  const psql = spawnSync('psql', [s.env.JSMCP_DATABASE_URL, '-v', 'ON_ERROR_STOP=1', '-qc',
+    `update integrated_accounts set status = 'needs_reauth' where tenant_id = 'cust-1'`], { encoding: 'utf8' });
+  assert.equal(psql.status, 0, psql.stderr);
+  const page = await newPage({ width: 375, height: 740 });
+  await signIn(page);
+  await page.getByRole('heading', { name: 'Integrated accounts' }).waitFor();
+  await page.getByText('needs reauth', { exact: true }).waitFor();
+  await shot(page, 'phone_accounts');
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(overflow <= 375, `no horizontal scrolling at 375 px (scrollWidth ${overflow})`);
+  // Reconnect opens the OAuth form for that tenant; no OAuth app is set, so the API's 409 shows in the form.
+  await page.getByRole('button', { name: 'Reconnect cust-1' }).click();
+  const oauth = page.getByRole('form', { name: 'Connect with OAuth' });
+  assert.equal(await oauth.getByLabel('Tenant ID').inputValue(), 'cust-1');
+  await oauth.getByRole('button', { name: 'Get authorization link' }).click();
+  await oauth.getByRole('alert').filter({ hasText: /OAuth app/i }).waitFor();
+
+  await page.getByRole('link', { name: 'cust-1' }).click();
+  await page.getByRole('heading', { name: 'cust-1' }).waitFor();
+  await page.getByRole('button', { name: 'Rotate tests' }).click();
+  await page.getByLabel('Old URL keeps working for (seconds)').fill('9999999');
+  await page.getByRole('button', { name: 'Rotate URL' }).click();
+  const overlapErr = await errorOf(page.getByLabel('Old URL keeps working for (seconds)'));
+  assert.equal(overlapErr.invalid, 'true');
+  assert.ok(overlapErr.text.length > 5 && overlapErr.focused, JSON.stringify(overlapErr));
+  await page.getByLabel('Old URL keeps working for (seconds)').fill('60');
+  await page.getByRole('button', { name: 'Rotate URL' }).click();
+  await page.getByRole('heading', { name: /URL of tests: copy it now/ }).waitFor();
+  await page.getByText('The previous URL keeps working until').waitFor();
+  const newUrl = await page.getByLabel('MCP server URL').inputValue();
+  assert.notEqual(newUrl, s.mcpUrl);
+  await shot(page, 'phone_rotated');
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth) <= 375, 'the URL panel wraps at 375 px');
+  await page.getByRole('button', { name: 'Done: hide the URL' }).click();
+  assert.equal(await page.getByLabel('MCP server URL').count(), 0, 'the URL is gone from the page');
+
+  // Expiry: in the past -> the API's error next to the field; then a date; then none again.
+  const row = page.getByRole('row', { name: /tests/ });
+  await page.getByRole('button', { name: 'Change expiry of tests' }).click();
+  const exp = page.getByRole('form', { name: 'Change expiry of tests' });
+  await exp.getByLabel('Never expires').uncheck();
+  await exp.getByLabel('Expires at (your local time)').fill('2001-01-01T10:00:00');
+  await page.getByRole('button', { name: 'Save expiry' }).click();
+  await page.waitForFunction(() => document.querySelector('input[name=expires_at][aria-invalid=true]'));
+  await exp.getByLabel('Expires at (your local time)').fill('2099-06-01T10:00:00');
+  await page.getByRole('button', { name: 'Save expiry' }).click();
+  await page.getByText('Expiry of tests saved.').waitFor();
+  await row.locator('time[datetime^="2099-06-01"]').waitFor();
+  await page.getByRole('button', { name: 'Change expiry of tests' }).click();
+  await page.getByRole('form', { name: 'Change expiry of tests' }).getByLabel('Never expires').check();
+  await page.getByRole('button', { name: 'Save expiry' }).click();
+  await row.locator('time').first().waitFor(); // created is still a time
+  await page.waitForFunction(() => !document.querySelector('time[datetime^="2099-06-01"]'));
+  const get = await fetch(`${s.apiUrl}/integrated-account/${s.accountId}/mcp/${s.serverId}`, { headers: { Authorization: `Bearer ${s.key}` } });
+  assert.equal((await get.json()).expires_at, null, 'expiry removed');
+  assert.deepEqual(page.errors, [], 'no script errors');
+  await page.context().close();
+});
+
+test('keyboard only: sign in with Tab and Enter, focus lands on the page heading', { skip: missing || false }, async () => {
+  const page = await newPage();
+  await page.goto(`${s.apiUrl}/`);
+  await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+  assert.equal(await page.evaluate(() => document.activeElement.name), 'key', 'the key field has focus');
+  await page.keyboard.type(s.key);
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Sign in');
+  await page.keyboard.press('Enter');
+  await page.getByRole('heading', { name: 'Integrated accounts' }).waitFor();
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Integrated accounts', 'focus moved to the new page');
+  // Tab reaches the search field next, Enter searches.
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.name), 'tenant_id');
+  await page.keyboard.type('dash-1');
+  await page.keyboard.press('Enter');
+  await page.getByRole('link', { name: 'dash-1' }).waitFor();
+  assert.equal(await page.getByRole('link', { name: 'cust-1' }).count(), 0);
+  await shot(page, 'keyboard_search');
+  assert.deepEqual(page.errors, [], 'no script errors');
+  await page.context().close();
+});
