@@ -422,4 +422,18 @@ test('X-Request-Id goes upstream; one audit entry per call in <prefix>audit', { 
   const mine = entries.filter((e) => e.request_id === rid);
   assert.ok(mine.length >= 1, `audit entries for ${rid}: ${JSON.stringify(entries).slice(0, 500)}`);
   assert.equal(mine[0].tool, 'get_single_jira_service_management_issue_by_id');
+  if (calls.status === 200) {
+    for (let i = 0; i < 50 && mine.length < 2; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      const more = await api(s, s.key, 'GET', `/integrated-account/${s.accountId}/mcp/${s.serverId}/calls`);
+      mine.splice(0, mine.length, ...more.json.result.filter((e) => e.request_id === rid));
+    }
+    const ok = mine.find((e) => e.upstream_status === 200);
+    const nf = mine.find((e) => e.upstream_status === 404);
+    assert.ok(ok && nf, JSON.stringify(mine));
+    assert.equal(ok.error_class ?? '', '');
+    assert.equal(nf.error_class, 'upstream_4xx');
+    assert.match(ok.args_sha256, /^[0-9a-f]{64}$/);
+    assert.ok(Number(ok.latency_ms) > 0);
+  }
 });
