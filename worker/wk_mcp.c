@@ -208,6 +208,8 @@ int wk_mcp_prepare_call(const wk_catalog_t *cat, const json_t *config, const jso
 
 #define WK_IDEM_TTL_MS 86400000LL  /* how long an idempotency_key's result is kept */
 #define WK_IDEM_MAX (1u << 20)       /* a stored result larger than this is not kept */
+#define WK_IDEM_PENDING_MS 120000LL  /* a call in flight holds its key at most this long (a worker
+                                      * that dies mid-call must not block retries for a day) */
 
 typedef struct call_op_s {
     wk_worker_t *w;
@@ -443,7 +445,7 @@ static void start_call(wk_worker_t *w, const wk_server_t *srv, const json_t *id,
         buf_free(&b);
         rcli_key(w->redis, op->idem_key, sizeof op->idem_key, "idem:%s:%s", op->server_id, h);
         char ttl[32];
-        snprintf(ttl, sizeof ttl, "%lld", WK_IDEM_TTL_MS);
+        snprintf(ttl, sizeof ttl, "%lld", WK_IDEM_PENDING_MS);
         if (rcli_command(w->redis, on_idem_set, op, "SET %s pending NX PX %s", op->idem_key, ttl) != 0)
             on_idem_set(NULL, "redis unavailable", op);
         return;
