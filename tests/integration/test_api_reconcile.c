@@ -281,6 +281,18 @@ Test(api_reconcile, postgres_down_gives_503_then_recovers, .timeout = 120)
     snprintf(sql, sizeof sql, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '%s'",
              db);
     free(ts_sql(pg, sql));
+    /* pg_terminate_backend only signals: wait until the backends are gone */
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_stat_activity WHERE datname = '%s'", db);
+    char *left = NULL;
+    for (int i = 0; i < 100; i++) {
+        free(left);
+        left = ts_sql(pg, sql);
+        if (left && strcmp(left, "0") == 0)
+            break;
+        ta_sleep_ms(50);
+    }
+    cr_assert_str_eq(left, "0", "backends of %s still alive 5 s after pg_terminate_backend", db);
+    free(left);
 
     ta_call(&r, &a, key, "POST", "{\"name\":\"n\"}", "/integrated-account/%s/mcp", acct);
     ta_expect_problem(&r, 503, NULL, "create a server with PostgreSQL down");
@@ -288,9 +300,19 @@ Test(api_reconcile, postgres_down_gives_503_then_recovers, .timeout = 120)
     ts_api_call(&r, &a, a.bootstrap_key, "POST", "/workspaces", "{\"name\":\"w\"}");
     ta_expect_problem(&r, 503, NULL, "create a workspace with PostgreSQL down");
     ts_resp_free(&r);
-    ts_http(&r, "GET", url, NULL, NULL, 0);
-    ta_expect_problem(&r, 503, NULL, "readyz with PostgreSQL down");
-    ts_resp_free(&r);
+    /* the pool learns of each lost connection from its socket: allow it
+     * a moment to see them all */
+    long ready = 200;
+    for (int i = 0; i < 30 && ready == 200; i++) {
+        ts_http(&r, "GET", url, NULL, NULL, 0);
+        ready = r.status;
+        if (ready != 200)
+            ta_expect_problem(&r, 503, NULL, "readyz with PostgreSQL down");
+        ts_resp_free(&r);
+        if (ready == 200)
+            ta_sleep_ms(100);
+    }
+    cr_expect_eq(ready, 503, "readyz still 200 3 s after PostgreSQL went away");
     ta_sleep_ms(200); /* let any fire-and-forget cleanup land before counting */
     cr_expect_eq(ta_redis_count(&a), keys_before, "Redis keys left by refused writes");
 
