@@ -435,5 +435,7 @@ test('X-Request-Id goes upstream; one audit entry per call in <prefix>audit', { 
     assert.equal(nf.error_class, 'upstream_4xx');
     assert.match(ok.args_sha256, /^[0-9a-f]{64}$/);
     assert.ok(Number(ok.latency_ms) > 0);
+    assert.ok(ok.ratelimit?.limit > 0 && ok.ratelimit.remaining >= 0, 'X-RateLimit-* of the upstream answer');
+    assert.equal(ok.upstream_request_id, rid, 'the upstream request id (the sandbox echoes ours)');
   }
 });
