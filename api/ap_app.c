@@ -13,6 +13,7 @@
 #include "ap_oauth.h"
 #include "ap_publish.h"
 #include "ap_tools.h"
+#include "ap_web.h"
 #include "buf.h"
 #include "cfg.h"
 #include "embed.h"
@@ -605,6 +606,7 @@ int ap_app_init(ap_app_t *app, uv_loop_t *loop)
     add_routes(app, ap_server_routes);
     add_routes(app, ap_oauth_routes);
     add_routes(app, ap_audit_routes);
+    ap_web_add_routes(app->router);
     add_routes(app, ap_tools_routes);
 
     httpd_config_t hc;
