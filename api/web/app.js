@@ -128,8 +128,11 @@ async function accounts() {
   const oauth = oauthForm();
   main.append(searchForm, results, h('h2', {}, 'Connect an account'), tokenForm(), oauth.el);
 
+  let gen = 0; // a search answered after a newer one is dropped
   const load = async (cursor, append) => {
+    const mine = ++gen;
     const page = await call('GET', `/integrated-account${q({ tenant_id: search.value.trim(), next_cursor: cursor, limit: 20 })}`);
+    if (mine !== gen) return;
     const rows = page.result.map((a) => [
       h('a', { href: `#/accounts/${a.id}` }, a.tenant_id),
       h('span', { class: 'muted' }, a.site_url),
