@@ -253,7 +253,9 @@ async function toolsFor(cfg) {
 }
 
 async function loadServers(ctx, cursor, append) {
+  const mine = ctx.gen = (ctx.gen || 0) + 1; // an older listing answered late is dropped
   const page = await call('GET', `/integrated-account/${ctx.id}/mcp${q({ next_cursor: cursor, limit: 20 })}`);
+  if (mine !== ctx.gen) return;
   if (!append) ctx.serversBox.replaceChildren();
   ctx.serversBox.querySelector('.more')?.remove();
   if (!page.result.length && !append) {
@@ -453,11 +455,10 @@ async function calls(id, sid) {
     throw e;
   });
   heading(`Recent tool calls of ${s.name}`);
-  main.append(h('p', {}, h('a', { href: `#/accounts/${id}` }, '← MCP servers')));
   const box = h('div', {});
-  main.append(box);
   const load = async (cursor) => {
     const page = await call('GET', `/integrated-account/${id}/mcp/${sid}/calls${q({ next_cursor: cursor, limit: 50 })}`);
+    if (!cursor) box.replaceChildren();
     box.querySelector('.more')?.remove();
     if (!page.result.length && !cursor) {
       box.append(h('p', { class: 'muted' }, 'No tool calls recorded yet (they appear a few seconds after they happen).'));
@@ -465,13 +466,15 @@ async function calls(id, sid) {
     }
     box.append(table('Recent tool calls', ['Time', 'Tool', 'Upstream status', 'Latency', 'Rate limit left', 'Error', 'Request id'],
       page.result.map((c) => [when(c.ts), h('code', {}, c.tool), String(c.upstream_status ?? '—'),
-        c.latency_ms != null ? `${c.latency_ms} ms` : '—', c.ratelimit?.remaining != null ? String(c.ratelimit.remaining) : '—',
+        c.latency_ms != null ? `${Number(c.latency_ms).toFixed(1)} ms` : '—', c.ratelimit?.remaining != null ? String(c.ratelimit.remaining) : '—',
         c.error_class || '—', h('code', {}, c.request_id || '—')])));
     if (page.next_cursor) {
       box.append(h('p', { class: 'more' }, h('button', { type: 'button', class: 'secondary',
         onclick: () => load(page.next_cursor).catch(failed) }, 'Show older')));
     }
   };
+  main.append(h('p', { class: 'row' }, h('a', { href: `#/accounts/${id}` }, '← MCP servers'),
+    h('button', { type: 'button', class: 'secondary', onclick: () => load(null).then(() => announce('Calls refreshed.'), failed) }, 'Refresh')), box);
   await load(null);
 }
 

@@ -179,8 +179,7 @@ test('sign in, connect an account, create a server, copy its URL, use it with th
   await page.getByRole('heading', { name: 'Recent tool calls of claude' }).waitFor();
   for (let i = 0; i < 50 && !(await page.getByRole('cell', { name: TOOL }).count()); i++) {
     await new Promise((r) => setTimeout(r, 200));
-    await page.reload();
-    await page.getByRole('heading', { name: 'Recent tool calls of claude' }).waitFor();
+    await page.getByRole('button', { name: 'Refresh' }).click();
   }
   await page.getByRole('cell', { name: TOOL }).first().waitFor({ timeout: 1000 });
   await page.getByRole('row', { name: new RegExp(`${TOOL}.*200`) }).first().waitFor({ timeout: 1000 });
@@ -275,6 +274,7 @@ test('keyboard only: sign in with Tab and Enter, focus lands on the page heading
   assert.equal(await page.evaluate(() => document.activeElement.name), 'tenant_id');
   await page.keyboard.type('dash-1');
   await page.keyboard.press('Enter');
+  await page.getByRole('link', { name: 'cust-1' }).waitFor({ state: 'detached' }); // the first listing had it
   await page.getByRole('link', { name: 'dash-1' }).waitFor();
   assert.equal(await page.getByRole('link', { name: 'cust-1' }).count(), 0);
   await shot(page, 'keyboard_search');
