@@ -215,6 +215,20 @@ test('phone width (375 px): accounts with needs_reauth, rotate with overlap, exp
   assert.equal(await oauth.getByLabel('Tenant ID').inputValue(), 'cust-1');
   await oauth.getByRole('button', { name: 'Get authorization link' }).click();
   await oauth.getByRole('alert').filter({ hasText: /OAuth app/i }).waitFor();
+  // With the workspace's OAuth app set, the same form hands out the customer's consent link.
+  const app = await fetch(`${s.apiUrl}/oauth-app`, {
+    method: 'PUT', headers: { Authorization: `Bearer ${s.key}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ client_id: 'dash-client', client_secret: 'dash-secret', scopes: ['read:jira-work'], redirect_url: `${s.apiUrl}/oauth/callback` }),
+  });
+  assert.equal(app.status, 200, await app.text());
+  await oauth.getByRole('button', { name: 'Get authorization link' }).click();
+  const link = new URL(await oauth.getByLabel('Authorization link').inputValue());
+  assert.equal(`${link.origin}${link.pathname}`, 'https://auth.atlassian.com/authorize');
+  assert.equal(link.searchParams.get('client_id'), 'dash-client');
+  assert.equal(link.searchParams.get('redirect_uri'), `${s.apiUrl}/oauth/callback`);
+  assert.ok(link.searchParams.get('state')?.length >= 32, 'a state token');
+  assert.equal(await oauth.getByRole('link', { name: 'Open' }).getAttribute('rel'), 'noopener noreferrer');
+  assert.equal(await oauth.locator('[data-form-error]').textContent(), '', 'the earlier error is cleared');
 
   await page.getByRole('link', { name: 'cust-1' }).click();
   await page.getByRole('heading', { name: 'cust-1' }).waitFor();
