@@ -48,9 +48,10 @@ static const char *content_type(const char *name)
  * so browsers revalidate (no-cache) and get 304s without re-downloading. */
 static void etag_of(const embed_file_t *f, char *out, size_t outsz)
 {
-    unsigned char h[12];
+    unsigned char h[crypto_generichash_BYTES_MIN]; /* 16: smaller sizes are refused, leaving h unset */
     char hex[sizeof h * 2 + 1];
-    crypto_generichash(h, sizeof h, (const unsigned char *)f->data, f->len, NULL, 0);
+    if (crypto_generichash(h, sizeof h, (const unsigned char *)f->data, f->len, NULL, 0) != 0)
+        memset(h, 0, sizeof h); /* cannot happen with these sizes; never an unset tag */
     sodium_bin2hex(hex, sizeof hex, h, sizeof h);
     snprintf(out, outsz, "\"%s\"", hex);
 }
@@ -75,7 +76,7 @@ static void serve(httpd_req_t *req, const char *rel)
         resp_problem(req, 404, "no such file in the dashboard", NULL);
         return;
     }
-    char etag[40];
+    char etag[2 * crypto_generichash_BYTES_MIN + 3];
     etag_of(f, etag, sizeof etag);
     httpd_resp_header(req, "Content-Security-Policy", CSP);
     httpd_resp_header(req, "X-Frame-Options", "DENY");

@@ -81,7 +81,9 @@ test('static files: content types, CSP without inline script, nosniff, referrer 
   assert.doesNotMatch(html, /<script(?![^>]*\bsrc=)[^>]*>/, 'no inline script');
   assert.doesNotMatch(html, /\son[a-z]+=/i, 'no inline event handlers');
   const etag = r.headers.get('etag');
-  assert.match(etag, /^"[0-9a-f]{24}"$/);
+  assert.match(etag, /^"[0-9a-f]{32}"$/);
+  const again1 = await fetch(`${s.apiUrl}/`);
+  assert.equal(again1.headers.get('etag'), etag, 'the same tag every time');
   const again = await fetch(`${s.apiUrl}/`, { headers: { 'If-None-Match': etag } });
   assert.equal(again.status, 304);
   assert.equal((await again.text()).length, 0);
