@@ -141,4 +141,15 @@ clean:
 
 # Fuzzing (issue 9): libFuzzer targets in fuzz/, FUZZ_SECONDS each (default 600).
 fuzz: deps
-	fuzz/run.sh
+	FUZZ_OUT=$(BUILD)/fuzz fuzz/run.sh
+
+# Fault tests at length (issue 9, tests/faults/README.md): FAULTS_SCALE x the
+# quick versions in make test, on the sanitizer build.
+faults: deps
+	$(MAKE) SAN=1 all
+	tests/faults/run.sh
+
+# Load (issue 9): 64 clients for 60 s through two worker pools, slowloris
+# alongside, zero errors (bench/load.sh), on the release build.
+load: deps all
+	JSMCP_BIN_DIR=$(BUILD) bench/load.sh
