@@ -9,6 +9,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { freePort } from '../node/lib/mcp_stack.mjs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -16,7 +17,7 @@ const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity });
 // For load runs: clients that keep their connection, like real MCP clients.
 export const keepAliveAgent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-export { sleep };
+export { sleep, freePort };
 
 // One HTTP request; resolves {status, headers, text, json} or {error}
 // (connection refused/reset, or no answer within timeoutMs).
@@ -113,8 +114,8 @@ export function tally(results) {
 export async function auditIds(dbUrl, want, waitMs = 15000) {
   const deadline = Date.now() + waitMs;
   for (;;) {
-    const r = spawnSync('psql', [dbUrl, '-tAc', 'select request_id from tool_calls'], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`psql: ${r.stderr}`);
+    const r = spawnSync('psql', [dbUrl, '-tAc', 'select request_id from tool_calls'], { encoding: 'utf8', maxBuffer: 1 << 28 });
+    if (r.status !== 0) throw new Error(`psql: ${r.error?.message || r.stderr}`);
     const ids = new Set(r.stdout.split('\n').filter(Boolean));
     if ([...want].every((id) => ids.has(id)) || Date.now() > deadline) return ids;
     await sleep(250);
@@ -134,14 +135,6 @@ export function children(pid) {
   const f = `/proc/${pid}/task/${pid}/children`;
   if (!existsSync(f)) return [];
   return readFileSync(f, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-}
-
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
-    s.on('error', reject);
-  });
 }
 
 // A private redis-server (not the shared one) on a free port, persisting to
