@@ -107,7 +107,9 @@ static void acct_published(ap_req_t *r)
     ap_commit_and_answer(r);
 }
 
-static void on_acct_inserted(PGresult *res, const char *err, void *ud)
+/* The INSERT or UPDATE returned the account: publish acct:<id>
+ * (r->redis_val), commit, answer r->status with it. */
+static void on_acct_written(PGresult *res, const char *err, void *ud)
 {
     ap_req_t *r = ud;
     if (!ap_res_ok(res)) {
@@ -115,7 +117,6 @@ static void on_acct_inserted(PGresult *res, const char *err, void *ud)
         return;
     }
     r->out = ap_res_json(res, 0, 0);
-    r->status = 201;
     char key[64];
     snprintf(key, sizeof key, "acct:%s", r->id);
     const char *argv[3] = {"SET", key, r->redis_val};
@@ -158,7 +159,7 @@ static void acct_insert(ap_req_t *r)
                    "INSERT INTO integrated_accounts (id, workspace_id, tenant_id, site_url, auth_type,"
                    " credentials_sealed, key_id, context) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)"
                    " RETURNING " ACCT_JSON,
-                   8, p, on_acct_inserted);
+                   8, p, on_acct_written);
 }
 
 static void acct_create(ap_req_t *r)
@@ -177,6 +178,7 @@ static void acct_create(ap_req_t *r)
         ap_fail(r, 500, "could not encrypt the credentials", NULL);
         return;
     }
+    r->status = 201;
     ap_begin_write(r, acct_insert);
 }
 
@@ -219,21 +221,6 @@ static void acct_list(ap_req_t *r)
 }
 
 /* ---- patch ---- */
-
-static void on_acct_updated(PGresult *res, const char *err, void *ud)
-{
-    ap_req_t *r = ud;
-    if (!ap_res_ok(res)) {
-        ap_fail_db(r, res, err, "an integrated account with this tenant_id exists already in this workspace");
-        return;
-    }
-    r->out = ap_res_json(res, 0, 0);
-    r->status = 200;
-    char key[64];
-    snprintf(key, sizeof key, "acct:%s", r->id);
-    const char *argv[3] = {"SET", key, r->redis_val};
-    ap_redis(r, acct_published, 3, argv);
-}
 
 static void on_acct_locked(PGresult *res, const char *err, void *ud)
 {
@@ -289,7 +276,7 @@ static void on_acct_locked(PGresult *res, const char *err, void *ud)
                    " cred_version = cred_version + CASE WHEN $6::text IS NULL THEN 0 ELSE 1 END,"
                    " status = $8, cloud_id = $9, context = COALESCE($10::jsonb, context), updated_at = now()"
                    " WHERE id = $1 AND workspace_id = $2 RETURNING " ACCT_JSON,
-                   10, p, on_acct_updated);
+                   10, p, on_acct_written);
 }
 
 static void acct_lock(ap_req_t *r)
@@ -308,6 +295,7 @@ static void acct_patch(ap_req_t *r)
         return;
     acct_w_new(r, &in);
     snprintf(r->id, sizeof r->id, "%s", ap_param(r, "id"));
+    r->status = 200;
     ap_begin_write(r, acct_lock);
 }
 

@@ -117,12 +117,12 @@ static void srv_published(ap_req_t *r)
     ap_commit_and_answer(r);
 }
 
-/* res row 0: SRV_RETURNING. Publishes srv:<hash> (with PXAT when it
- * expires) and commits; the answer is r->out. */
-static void publish_row(ap_req_t *r, const PGresult *res)
+/* res row 0 holds SRV_RETURNING: publishes srv:<hash> from column 1 (the
+ * hash) with PXAT expires_at when it expires, then next(r). */
+static void publish_row_as(ap_req_t *r, const PGresult *res, const char *hash, void (*next)(ap_req_t *r))
 {
     char key[128], pxat[32];
-    snprintf(key, sizeof key, "srv:%s", PQgetvalue(res, 0, 2));
+    snprintf(key, sizeof key, "srv:%s", hash);
     free(r->redis_val);
     r->redis_val = strdup(PQgetvalue(res, 0, 1));
     const char *argv[5] = {"SET", key, r->redis_val, "PXAT", pxat};
@@ -131,7 +131,13 @@ static void publish_row(ap_req_t *r, const PGresult *res)
         snprintf(pxat, sizeof pxat, "%s", PQgetvalue(res, 0, 3));
         argc = 5;
     }
-    ap_redis(r, srv_published, argc, argv);
+    ap_redis(r, next, argc, argv);
+}
+
+/* A written row, published under its token hash; then commit and answer r->out. */
+static void publish_row(ap_req_t *r, const PGresult *res)
+{
+    publish_row_as(r, res, PQgetvalue(res, 0, 2), srv_published);
 }
 
 /* ---- create ----
@@ -391,16 +397,7 @@ static void on_rotated(PGresult *res, const char *err, void *ud)
         json_object_set_new(r->out, "previous_url_expires_at", json_string(PQgetvalue(res, 0, 8)));
     r->status = 200;
     /* Step 1: the new token, as any write publishes it. */
-    char key[128], pxat[32];
-    snprintf(key, sizeof key, "srv:%s", r->hash);
-    r->redis_val = strdup(PQgetvalue(res, 0, 1));
-    const char *argv[5] = {"SET", key, r->redis_val, "PXAT", pxat};
-    int argc = 3;
-    if (!PQgetisnull(res, 0, 3)) {
-        snprintf(pxat, sizeof pxat, "%s", PQgetvalue(res, 0, 3));
-        argc = 5;
-    }
-    ap_redis(r, rot_old, argc, argv);
+    publish_row_as(r, res, r->hash, rot_old);
 }
 
 static void srv_rotate_tx(ap_req_t *r)

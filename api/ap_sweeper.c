@@ -11,6 +11,8 @@
  * Serves /healthz and /metrics on JSMCP_SWEEPER_LISTEN. */
 #include "ap_sweeper.h"
 
+#include "ap_app.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,6 +132,14 @@ static void remove_keys(pass_t *p)
         pass_end(p, "redis_down");
 }
 
+/* The pass's next statement (no parameters); a refused one ends the pass. */
+static void pass_query(pass_t *p, const char *sql, pgpool_cb cb)
+{
+    const char *none[1] = {NULL};
+    if (pgtx_query(p->tx, sql, 0, none, cb, p) != 0)
+        pass_end(p, "failed");
+}
+
 static void on_overlaps_ended(PGresult *res, const char *err, void *ud)
 {
     pass_t *p = ud;
@@ -160,15 +170,13 @@ static void on_expired_deleted(PGresult *res, const char *err, void *ud)
                  PQgetvalue(res, i, 3), "account", PQgetvalue(res, i, 4), "expired_at", PQgetvalue(res, i, 5), NULL);
     }
     p->deleted = PQntuples(res);
-    const char *none[1] = {NULL};
     /* The old values come from the CTE, which locks the rows it reads. */
-    if (pgtx_query(p->tx,
-                   "WITH o AS (SELECT id, prev_token_hash FROM mcp_servers WHERE prev_token_hash IS NOT NULL"
-                   "  AND prev_token_expires_at <= now() LIMIT " SWEEP_BATCH " FOR UPDATE)"
-                   " UPDATE mcp_servers m SET prev_token_hash = NULL, prev_token_expires_at = NULL FROM o"
-                   " WHERE m.id = o.id RETURNING m.id, o.prev_token_hash",
-                   0, none, on_overlaps_ended, p) != 0)
-        pass_end(p, "failed");
+    pass_query(p,
+               "WITH o AS (SELECT id, prev_token_hash FROM mcp_servers WHERE prev_token_hash IS NOT NULL"
+               "  AND prev_token_expires_at <= now() LIMIT " SWEEP_BATCH " FOR UPDATE)"
+               " UPDATE mcp_servers m SET prev_token_hash = NULL, prev_token_expires_at = NULL FROM o"
+               " WHERE m.id = o.id RETURNING m.id, o.prev_token_hash",
+               on_overlaps_ended);
 }
 
 static void on_lock(PGresult *res, const char *err, void *ud)
@@ -182,14 +190,11 @@ static void on_lock(PGresult *res, const char *err, void *ud)
         pass_end(p, "not_leader"); /* another replica is sweeping */
         return;
     }
-    const char *none[1] = {NULL};
-    if (pgtx_query(p->tx,
-                   "DELETE FROM mcp_servers WHERE id IN (SELECT id FROM mcp_servers WHERE expires_at <= now()"
-                   "  ORDER BY expires_at LIMIT " SWEEP_BATCH " FOR UPDATE SKIP LOCKED)"
-                   " RETURNING id, token_hash, prev_token_hash, workspace_id, account_id,"
-                   " to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
-                   0, none, on_expired_deleted, p) != 0)
-        pass_end(p, "failed");
+    pass_query(p,
+               "DELETE FROM mcp_servers WHERE id IN (SELECT id FROM mcp_servers WHERE expires_at <= now()"
+               "  ORDER BY expires_at LIMIT " SWEEP_BATCH " FOR UPDATE SKIP LOCKED)"
+               " RETURNING id, token_hash, prev_token_hash, workspace_id, account_id, " AP_TS("expires_at"),
+               on_expired_deleted);
 }
 
 static void on_begin(pgtx_t *tx, const char *err, void *ud)
@@ -200,9 +205,7 @@ static void on_begin(pgtx_t *tx, const char *err, void *ud)
         return;
     }
     p->tx = tx;
-    const char *none[1] = {NULL};
-    if (pgtx_query(tx, "SELECT pg_try_advisory_xact_lock(" SWEEP_LOCK_ID ")", 0, none, on_lock, p) != 0)
-        pass_end(p, "failed");
+    pass_query(p, "SELECT pg_try_advisory_xact_lock(" SWEEP_LOCK_ID ")", on_lock);
 }
 
 static void on_tick(uv_timer_t *t)
