@@ -144,12 +144,17 @@ test('every tool called against the sandbox through the worker', { skip: missing
     attachment = raw.fields?.attachment?.[0]?.id;
   }
   assert.ok(attachment, 'an attachment in the seed');
-  let approvalKey;
-  for (let i = 1; i < 200 && !approvalKey; i++) {
+  // One approval the agent may answer (pending, the agent an approver) and one it may not.
+  let approvalKey, answerable, closed;
+  for (let i = 1; i < 400 && !(answerable && closed); i++) {
     const a = await sb(`/rest/servicedeskapi/request/ITSM-${i}/approval`);
-    if (a.values?.length) approvalKey = `ITSM-${i}`;
+    for (const ap of a.values || []) {
+      if (ap.canAnswerApproval && !answerable) answerable = { key: `ITSM-${i}`, id: String(ap.id) };
+      if (!ap.canAnswerApproval && !closed) closed = { key: `ITSM-${i}`, id: String(ap.id) };
+    }
   }
-  assert.ok(approvalKey, 'an approval in the seed');
+  assert.ok(answerable && closed, 'answerable and unanswerable approvals in the seed');
+  approvalKey = closed.key;
   const ctx = { reporter: issue.reporter.accountId, requestType: rts.request_types[0].id, org: String(orgs.organizations[0].id), transition: tr.transitions[0].name, attachment: String(attachment), approvalKey };
   const p = plan(ctx);
   const names = CATALOG.map((t) => t.name).filter((n) => n !== 'update_a_jira_service_management_request_approval_by_id');
@@ -169,9 +174,11 @@ test('every tool called against the sandbox through the worker', { skip: missing
   assert.ok(out.list_all_jira_service_management_request_slas.slas.length >= 1);
   for (const sla of out.list_all_jira_service_management_request_slas.slas) assert.equal(typeof sla.breached, 'boolean', JSON.stringify(sla));
   assert.ok(out.get_single_jira_service_management_attachment_by_id.filename);
-  // The seed has no approval the agent may answer: the answer tool reaches JSM and reports its 409.
-  const ap = out.list_all_jira_service_management_request_approvals.approvals[0];
-  const ans = await call(c, 'update_a_jira_service_management_request_approval_by_id', { id: ctx.approvalKey, approval_id: String(ap.id), decision: 'approve' }, { error: true });
+  // Answering: the agent's pending approval is approved; one it may not answer reports JSM's 409.
+  const ok = await call(c, 'update_a_jira_service_management_request_approval_by_id', { id: answerable.key, approval_id: answerable.id, decision: 'approve' });
+  const after = await sb(`/rest/servicedeskapi/request/${answerable.key}/approval/${answerable.id}`);
+  assert.equal(after.finalDecision, 'approved', JSON.stringify(ok));
+  const ans = await call(c, 'update_a_jira_service_management_request_approval_by_id', { id: closed.key, approval_id: closed.id, decision: 'approve' }, { error: true });
   assert.equal(ans.structuredContent.error.status, 409);
 });
 
