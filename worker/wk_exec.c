@@ -95,12 +95,16 @@ int wk_account_parse(wk_account_t *a, const json_t *acct, const char *allowlist,
     const char *token = ju_str(acct, "access_token");
     const char *cloud = ju_str(acct, "cloud_id");
     const char *status = ju_str(acct, "status");
+    int oauth = type ? strncmp(type, "oauth", 5) == 0 : token && !ju_str(acct, "api_token");
     if (status && strcmp(status, "active") != 0) {
-        snprintf(err, errsz, "the JSM account of this MCP server needs to be reconnected (status %.32s)",
-                 status);
+        /* An agent cannot fix this and retrying will not help: say who must act. */
+        snprintf(err, errsz, "the customer must reconnect this Jira site: its %s %s (account status %.32s). "
+                 "Hint: do not retry; ask the user to reconnect the Jira Service Management account "
+                 "in jsmcp, then call again.",
+                 oauth ? "OAuth authorization" : "API token credentials",
+                 strcmp(status, "needs_reauth") == 0 ? "is no longer valid" : "are not active", status);
         return -1;
     }
-    int oauth = type ? strncmp(type, "oauth", 5) == 0 : token && !ju_str(acct, "api_token");
     if (oauth) {
         if (!token) {
             snprintf(err, errsz, "the OAuth account has no access token; reconnect it");
@@ -121,6 +125,9 @@ int wk_account_parse(wk_account_t *a, const json_t *acct, const char *allowlist,
         buf_init(&b, 8192);
         buf_printf(&b, "Authorization: Bearer %s", token);
         a->auth_header = buf_steal(&b, &n);
+        a->oauth = 1;
+        a->expires_at_ms = ju_int(acct, "expires_at_ms", 0);
+        a->cred_version = ju_int(acct, "cred_version", 0);
     } else {
         const char *email = ju_str(acct, "email");
         const char *tok = ju_str(acct, "api_token");
@@ -491,6 +498,18 @@ static void fill_ratelimit(const httpc_response_t *r, wk_ratelimit_t *rl)
         rl->reset_s = rl->retry_after_s;
 }
 
+/* An isError result: the text is the sentence in text (freed here)
+ * followed by the error object e (stolen), which is also structuredContent.error. */
+static json_t *error_text_result(buf_t *text, json_t *e)
+{
+    char *dump = json_dumps(e, JSON_COMPACT);
+    buf_printf(text, "%s", dump ? dump : "");
+    free(dump);
+    json_t *res = text_result(json_pack("{s:o}", "error", e), text->data ? text->data : "error", 1);
+    buf_free(text);
+    return res;
+}
+
 static json_t *error_result(const wk_tool_t *t, const httpc_response_t *r, wk_ratelimit_t *rl)
 {
     json_t *e = json_object();
@@ -527,12 +546,20 @@ static json_t *error_result(const wk_tool_t *t, const httpc_response_t *r, wk_ra
                    *rl->reason ? rl->reason : "no reason given", rl->retry_after_s);
     else
         buf_printf(&text, "%s: Jira answered HTTP %d. ", t->name, r->status);
-    char *dump = json_dumps(e, JSON_COMPACT);
-    buf_printf(&text, "%s", dump ? dump : "");
-    free(dump);
-    json_t *res = text_result(json_pack("{s:o}", "error", e), text.data ? text.data : "error", 1);
-    buf_free(&text);
-    return res;
+    return error_text_result(&text, e);
+}
+
+json_t *wk_exec_paced_result(const wk_tool_t *t, const wk_ratelimit_t *rl)
+{
+    json_t *e = json_pack("{s:i,s:s,s:I,s:s,s:s}", "status", 429, "message",
+                          "jsmcp paces the calls to this Jira site to keep it under Jira's rate limits; "
+                          "this call was not sent",
+                          "retry_after_s", (json_int_t)rl->retry_after_s, "rate_limit_reason", rl->reason, "hint",
+                          hint_for(429));
+    buf_t text;
+    buf_init(&text, 64 * 1024);
+    buf_printf(&text, "%s: rate limited (%s); retry after %ld s. ", t->name, rl->reason, rl->retry_after_s);
+    return error_text_result(&text, e);
 }
 
 static json_t *page_cursor(const wk_tool_t *t, const json_t *args, const json_t *body, size_t got)

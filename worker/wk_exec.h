@@ -23,11 +23,15 @@ typedef struct wk_account_s {
     char *user;       /* Basic auth (api_token accounts) */
     char *pass;
     char *auth_header;/* "Authorization: Bearer ..." (OAuth accounts) or NULL */
+    int oauth;              /* an OAuth 2.0 account: a 401 or an expired token asks for a refresh */
+    long long expires_at_ms;/* the access token's expiry (OAuth), 0 unknown */
+    long long cred_version; /* the blob's cred_version, 0 when it has none */
 } wk_account_t;
 
 /* Parses the decrypted account JSON. site_url must be https://<x>.atlassian.net
  * or an http(s) URL whose host[:port] is in allowlist (comma separated).
- * 0, or -1 with err (no secret in it). */
+ * 0, or -1 with err (no secret in it): an account whose status is not
+ * active (needs_reauth) gets the agent-facing "must reconnect" message. */
 int wk_account_parse(wk_account_t *a, const json_t *acct, const char *allowlist, char *err,
                      size_t errsz);
 void wk_account_clear(wk_account_t *a);
@@ -63,6 +67,11 @@ typedef struct wk_ratelimit_s {
  * filled for a 429. */
 json_t *wk_exec_result(const wk_tool_t *t, const json_t *args, const httpc_response_t *r,
                        wk_ratelimit_t *rl);
+
+/* The CallToolResult of a call refused by jsmcp's own pacing: the shape of
+ * an upstream 429 (error.status 429, retry_after_s, rate_limit_reason,
+ * hint) from rl (limited, retry_after_s and reason set by the caller). */
+json_t *wk_exec_paced_result(const wk_tool_t *t, const wk_ratelimit_t *rl);
 
 /* Per-worker cache of each account's field list (GET /rest/api/3/field),
  * for JQL and write-argument field names. */

@@ -357,6 +357,19 @@ static void on_session_created(int rc, const wk_session_t *s, void *ud)
     wk_mcp_dispatch(m->w, &m->srv, m->msg, m->rid, on_post_done, m);
 }
 
+/* DELETE of a session: the DEL answered (a lost DEL leaves it to its TTL). */
+static void on_session_deleted(int rc, const wk_session_t *sess, void *ud)
+{
+    mreq_t *m = ud;
+    if (rc < 0)
+        rpc_refuse(m, 503, WK_RPC_SERVER, "Session store unavailable, try again");
+    else {
+        httpd_respond(m->req, 200, "application/json", "{}", 2);
+        m->req = NULL;
+        mreq_free(m);
+    }
+}
+
 /* Everything after the server (and API key) checks passed. */
 static void on_session(int rc, const wk_session_t *s, void *ud)
 {
@@ -374,11 +387,9 @@ static void on_session(int rc, const wk_session_t *s, void *ud)
     m->sess = *s;
     switch (m->kind) {
     case MR_DELETE:
-        /* The session was there a moment ago; delete it and say so. */
-        wk_session_delete(m->w, m->sess.id, NULL, NULL);
-        httpd_respond(m->req, 200, "application/json", "{}", 2);
-        m->req = NULL;
-        mreq_free(m);
+        /* The session was there a moment ago; answer once it is deleted, so
+         * a request the client sends next (to any worker) finds it gone. */
+        wk_session_delete(m->w, m->sess.id, on_session_deleted, m);
         return;
     case MR_GET:
         sse_open(m, 0);

@@ -14,6 +14,7 @@
 #include "cfg.h"
 #include "log.h"
 #include "tu.h"
+#include "wk_pace.h"
 
 #define WK_MAX_WORKERS 256
 
@@ -38,6 +39,12 @@ int wk_master_config(wk_config_t *cfg, char *err, size_t errsz)
     cfg->field_cache_ms = (long)cfg_ms("JSMCP_FIELD_CACHE", 300000, 0, 86400000, &ce);
     if (ce.n) {
         snprintf(err, errsz, "%s", ce.msg);
+        return -1;
+    }
+    char why[256];
+    if (wk_pace_parse(cfg_str("JSMCP_PACE_API_TOKEN", ""), &cfg->pace_api_token, why, sizeof why) != 0 ||
+        wk_pace_parse(cfg_str("JSMCP_PACE_OAUTH", ""), &cfg->pace_oauth, why, sizeof why) != 0) {
+        snprintf(err, errsz, "JSMCP_PACE_API_TOKEN/JSMCP_PACE_OAUTH: %s", why);
         return -1;
     }
     return 0;

@@ -10,6 +10,8 @@
 #include "log.h"
 #include "schema.h"
 #include "tu.h"
+#include "wk_pace.h"
+#include "wk_refresh.h"
 #include "wk_store.h"
 #include "secret.h"
 
@@ -225,16 +227,22 @@ typedef struct call_op_s {
     void *ud;
     uint64_t t0;
     int64_t ts_ms;
+    int oauth;                   /* the account used is OAuth: a 401 asks for a refresh */
+    long long cred_version;      /* of the blob used (reported with the refresh request) */
+    int refreshed;               /* waited for a refresh once already: no second retry */
+    int paced;                   /* took its pacing token (one per tool call) */
 } call_op_t;
 
 /* error_class of the audit record: what kind of failure, for dashboards. */
-static const char *error_class(const json_t *response, int status)
+static const char *error_class(const json_t *response, const wk_ratelimit_t *rl, int status)
 {
     const json_t *result = json_object_get(response, "result");
     if (json_object_get(response, "error"))
         return "invalid_request";
     if (!json_is_true(json_object_get(result, "isError")))
         return "";
+    if (rl && rl->limited && status == 0)
+        return "paced";
     if (status == 0)
         return "unavailable";
     if (status == 429)
@@ -287,7 +295,7 @@ static void audit(call_op_t *op, const json_t *response, const wk_ratelimit_t *r
     audit_field(argv, &n, "ratelimit_remaining", rl ? rl->remaining : NULL);
     audit_field(argv, &n, "ratelimit_reset_s", reset);
     audit_field(argv, &n, "upstream_request_id", rl ? rl->request_id : NULL);
-    audit_field(argv, &n, "error_class", error_class(response, status));
+    audit_field(argv, &n, "error_class", error_class(response, rl, status));
     audit_field(argv, &n, "request_id", op->request_id);
     if (rcli_command_argv(op->w->redis, NULL, NULL, n, argv, NULL) != 0)
         metrics_inc(op->w->metrics, "jsmcp_worker_redis_errors_total", "", 1);
@@ -338,9 +346,24 @@ static void call_finish(call_op_t *op, json_t *response, const wk_ratelimit_t *r
     free(op);
 }
 
+static void on_account(int rc, const wk_account_t *acct, const char *err, void *ud);
+
+/* An OAuth call whose token expired or was refused: report it (wk_refresh)
+ * and run again once with the refreshed account. */
+static void wait_refresh(call_op_t *op)
+{
+    op->refreshed = 1;
+    wk_refresh_wait(op->w, op->account_id, op->cred_version, on_account, op);
+}
+
 static void on_exec(json_t *result, const wk_ratelimit_t *rl, int upstream_status, void *ud)
 {
     call_op_t *op = ud;
+    if (upstream_status == 401 && op->oauth && !op->refreshed) {
+        json_decref(result);
+        wait_refresh(op);
+        return;
+    }
     call_finish(op, wk_mcp_result(op->id, result), rl, upstream_status);
 }
 
@@ -349,15 +372,50 @@ static json_t *tool_error(const char *text)
     return json_pack("{s:[{s:s,s:s}],s:b}", "content", "type", "text", "text", text, "isError", 1);
 }
 
+/* The pacing answer: a refused call ends here like an upstream 429 (no
+ * upstream request); an allowed one reads the account again (the cache
+ * answers at once) and runs. */
+static void on_paced(int rc, long wait_ms, void *ud)
+{
+    call_op_t *op = ud;
+    if (rc != 0) {
+        wk_store_account(op->w, op->account_id, on_account, op);
+        return;
+    }
+    const wk_pace_rule_t *rule = op->oauth ? &op->w->cfg->pace_oauth : &op->w->cfg->pace_api_token;
+    wk_ratelimit_t rl;
+    memset(&rl, 0, sizeof rl);
+    rl.limited = 1;
+    rl.retry_after_s = rl.reset_s = wait_ms <= 0 ? 1 : (wait_ms + 999) / 1000;
+    snprintf(rl.limit, sizeof rl.limit, "%ld", rule->burst);
+    snprintf(rl.remaining, sizeof rl.remaining, "0");
+    snprintf(rl.reason, sizeof rl.reason, "jsmcp-pacing");
+    metrics_inc(op->w->metrics, "jsmcp_worker_paced_total", "", 1);
+    call_finish(op, wk_mcp_result(op->id, wk_exec_paced_result(op->tool, &rl)), &rl, 0);
+}
+
 static void on_account(int rc, const wk_account_t *acct, const char *err, void *ud)
 {
     call_op_t *op = ud;
     char why[1200];
     if (rc != 1) {
-        /* The account is gone or unreadable: a tool-level error the agent can report. */
+        /* The account is gone, unreadable or must be reconnected, or no
+         * refreshed token came (rc -2): a tool-level error the agent can report. */
         snprintf(why, sizeof why, "%s: %s", op->tool->name,
                  err ? err : "the JSM account of this MCP server is not available");
         call_finish(op, wk_mcp_result(op->id, tool_error(why)), NULL, 0);
+        return;
+    }
+    op->oauth = acct->oauth;
+    op->cred_version = acct->cred_version;
+    if (acct->oauth && acct->expires_at_ms > 0 && acct->expires_at_ms <= tu_now_ms() && !op->refreshed) {
+        wait_refresh(op);
+        return;
+    }
+    const wk_pace_rule_t *rule = acct->oauth ? &op->w->cfg->pace_oauth : &op->w->cfg->pace_api_token;
+    if (rule->per_s > 0 && !op->paced) {
+        op->paced = 1;
+        wk_pace_take(op->w, op->account_id, rule, on_paced, op);
         return;
     }
     wk_exec_ctx_t ctx = {.config = op->config, .account_id = op->account_id,

@@ -122,7 +122,7 @@ static void on_acct(redisReply *reply, const char *err, void *ud)
 {
     acct_op_t *op = ud;
     wk_worker_t *w = op->w;
-    char why[256] = "";
+    char why[512] = "";
     if (!reply || reply->type == REDIS_REPLY_ERROR) {
         count_redis_error(w);
         op->cb(-1, NULL, "the credential store is unavailable; try again shortly", op->ud);
@@ -175,10 +175,10 @@ out:
     free(op);
 }
 
-void wk_store_account(wk_worker_t *w, const char *account_id, wk_store_account_cb cb, void *ud)
+static void account_get(wk_worker_t *w, const char *account_id, int fresh, wk_store_account_cb cb, void *ud)
 {
     char key[300];
-    acct_entry_t *hit = w->acct_cache ? cache_find(w->acct_cache, account_id) : NULL;
+    acct_entry_t *hit = !fresh && w->acct_cache ? cache_find(w->acct_cache, account_id) : NULL;
     if (hit && uv_now(w->loop) - hit->fetched_ms < (uint64_t)w->cfg->account_cache_ms) {
         cb(1, &hit->acct, NULL, ud);
         return;
@@ -191,6 +191,16 @@ void wk_store_account(wk_worker_t *w, const char *account_id, wk_store_account_c
     rcli_key(w->redis, key, sizeof key, "acct:%s", account_id);
     if (rcli_command(w->redis, on_acct, op, "GET %s", key) != 0)
         on_acct(NULL, "redis unavailable", op);
+}
+
+void wk_store_account(wk_worker_t *w, const char *account_id, wk_store_account_cb cb, void *ud)
+{
+    account_get(w, account_id, 0, cb, ud);
+}
+
+void wk_store_account_fresh(wk_worker_t *w, const char *account_id, wk_store_account_cb cb, void *ud)
+{
+    account_get(w, account_id, 1, cb, ud);
 }
 
 /* ---- wskeys:<ws> ---- */

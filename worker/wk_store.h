@@ -20,6 +20,9 @@ void wk_store_server(wk_worker_t *w, const char *token_hash, wk_store_server_cb 
  * (never contains a secret). */
 typedef void (*wk_store_account_cb)(int rc, const wk_account_t *acct, const char *err, void *ud);
 void wk_store_account(wk_worker_t *w, const char *account_id, wk_store_account_cb cb, void *ud);
+/* The same, always asking Redis (JSMCP_ACCOUNT_CACHE bypassed): a call
+ * waiting for a refreshed access token must see the newest blob. */
+void wk_store_account_fresh(wk_worker_t *w, const char *account_id, wk_store_account_cb cb, void *ud);
 
 /* Whether key_hash is among the workspace's live API key hashes. */
 typedef void (*wk_store_flag_cb)(int rc, void *ud);

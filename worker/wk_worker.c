@@ -11,6 +11,8 @@
 
 #include "log.h"
 #include "wk_http.h"
+#include "wk_pace.h"
+#include "wk_refresh.h"
 #include "wk_store.h"
 
 static void describe_metrics(metrics_t *m)
@@ -22,6 +24,10 @@ static void describe_metrics(metrics_t *m)
     metrics_describe(m, "jsmcp_worker_redis_errors_total", "counter", "Redis commands that failed");
     metrics_describe(m, "jsmcp_worker_upstream_errors_total", "counter", "upstream calls without an answer or with a 5xx");
     metrics_describe(m, "jsmcp_worker_sse_streams", "gauge", "open SSE streams in this process");
+    metrics_describe(m, "jsmcp_worker_refresh_requests_total", "counter", "OAuth refresh requests published (expired token or upstream 401)");
+    metrics_describe(m, "jsmcp_worker_refresh_waits_total", "counter", "calls that waited for a refreshed access token, by outcome (refreshed, unusable, timeout)");
+    metrics_describe(m, "jsmcp_worker_paced_total", "counter", "tool calls refused by per-account pacing (no upstream call)");
+    metrics_describe(m, "jsmcp_worker_refresh_wait_seconds", "histogram", "time a call waited for a refreshed access token");
 }
 
 static void on_closed_handle(uv_handle_t *h)
@@ -58,6 +64,7 @@ static void drain(wk_worker_t *w)
     uv_timer_stop(&w->keepalive);
     uv_timer_stop(&w->publish);
     wk_http_end_streams(w);
+    wk_refresh_stop(w);
     httpd_close(w->httpd, on_httpd_closed, w);
 }
 
@@ -101,6 +108,11 @@ int wk_worker_run(const wk_config_t *cfg, int fd, wk_metrics_shm_t *shm, int slo
     rcli_config_t rc_cfg = {.url = cfg->redis_url, .prefix = cfg->redis_prefix};
     if (rcli_create(&w.redis, &loop, &rc_cfg) != 0) {
         LOG_ERROR("worker", "cannot create the Redis client", "url", "(see JSMCP_REDIS_URL)", NULL);
+        goto out;
+    }
+    wk_pace_start(&w);
+    if (wk_refresh_start(&w) != 0) {
+        LOG_ERROR("worker", "cannot subscribe to the refreshed channel", NULL);
         goto out;
     }
     httpc_config_t hc_cfg;

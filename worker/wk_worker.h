@@ -17,6 +17,12 @@
 #include "wk_catalog.h"
 #include "wk_metrics.h"
 
+/* A pacing rule (wk_pace.h): tokens per second and bucket size; per_s 0 = off. */
+typedef struct wk_pace_rule_s {
+    double per_s;
+    long burst;
+} wk_pace_rule_t;
+
 typedef struct wk_config_s {
     char host[256];
     int port;
@@ -33,6 +39,8 @@ typedef struct wk_config_s {
     long tools_page;             /* tools/list page size */
     long account_cache_ms;       /* JSMCP_ACCOUNT_CACHE: reuse a fetched account this long */
     long field_cache_ms;         /* JSMCP_FIELD_CACHE: reuse an account's field list this long */
+    wk_pace_rule_t pace_api_token; /* JSMCP_PACE_API_TOKEN */
+    wk_pace_rule_t pace_oauth;     /* JSMCP_PACE_OAUTH */
 } wk_config_t;
 
 typedef struct wk_sse_s wk_sse_t;
@@ -51,6 +59,8 @@ typedef struct wk_worker_s {
     secret_keyring_t *keyring;
     struct wk_acct_cache_s *acct_cache; /* decrypted accounts (wk_store.c) */
     struct wk_fieldcache_s *fields;     /* accounts' field lists (wk_exec.c) */
+    struct wk_refresh_waiter_s *refresh_waiters; /* calls waiting for a refreshed token (wk_refresh.c) */
+    char pace_sha[48];          /* SHA1 of the pacing script once Redis loaded it, "" before (wk_pace.c) */
     wk_sse_t *streams;          /* open SSE streams of this process (wk_http.c) */
     size_t nstreams;
     int draining;

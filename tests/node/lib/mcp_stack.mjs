@@ -89,6 +89,8 @@ export async function api(stack, key, method, p, body) {
 }
 
 // Starts everything. opts.workers: worker processes (default 2);
+// opts.env: extra environment for every process, or a function of the
+// stack (s.sandboxUrl, s.apiUrl, s.workerUrl are set) returning it;
 // opts.server: extra fields for the MCP server creation body;
 // opts.sandbox: false = no sandbox (the account then points at an
 // allowlisted address nothing listens on: for tests that make no tool calls).
@@ -110,7 +112,7 @@ export async function startStack(opts = {}) {
     JSMCP_WORKER_LISTEN: `127.0.0.1:${workerPort}`,
     JSMCP_WORKERS: String(opts.workers ?? 2),
     JSM_SANDBOX_LISTEN: `127.0.0.1:${sbPort}`,
-    ...(opts.env || {}),
+    ...(typeof opts.env === 'function' ? opts.env(s) : (opts.env || {})),
   };
   try {
     if (opts.sandbox !== false) s.sandbox = await startProc('sandbox', 'jsm-sandbox', [], s.env, s.sandboxUrl);

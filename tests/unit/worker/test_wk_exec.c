@@ -316,7 +316,7 @@ Test(exec, results_paging_errors_and_429)
 Test(exec, accounts_and_site_allowlist)
 {
     wk_account_t a;
-    char err[200];
+    char err[512];
     json_t *ok = J("{\"site_url\":\"https://acme.atlassian.net/\",\"auth_type\":\"api_token\",\"email\":\"e@x\",\"api_token\":\"t\"}");
     cr_assert_eq(wk_account_parse(&a, ok, "", err, sizeof err), 0, "%s", err);
     cr_assert_str_eq(a.base_url, "https://acme.atlassian.net");
@@ -338,7 +338,17 @@ Test(exec, accounts_and_site_allowlist)
     wk_account_clear(&a);
     json_t *reauth = J("{\"site_url\":\"https://acme.atlassian.net\",\"auth_type\":\"api_token\",\"email\":\"e\",\"api_token\":\"t\",\"status\":\"needs_reauth\"}");
     cr_assert_eq(wk_account_parse(&a, reauth, "", err, sizeof err), -1);
-    cr_assert(strstr(err, "reconnected"), "%s", err);
+    cr_assert(strstr(err, "the customer must reconnect this Jira site"), "%s", err);
+    json_t *oreauth = J("{\"site_url\":\"https://acme.atlassian.net\",\"auth_type\":\"oauth2\",\"status\":\"needs_reauth\"}");
+    cr_assert_eq(wk_account_parse(&a, oreauth, "", err, sizeof err), -1);
+    cr_assert(strstr(err, "must reconnect") && strstr(err, "OAuth"), "%s", err);
+    json_decref(oreauth);
+    json_t *ofacts = J("{\"site_url\":\"https://acme.atlassian.net\",\"auth_type\":\"oauth2\",\"access_token\":\"AT\","
+                       "\"cloud_id\":\"c1\",\"expires_at_ms\":1700000000000,\"cred_version\":7,\"status\":\"active\"}");
+    cr_assert_eq(wk_account_parse(&a, ofacts, "", err, sizeof err), 0, "%s", err);
+    cr_assert(a.oauth && a.expires_at_ms == 1700000000000LL && a.cred_version == 7);
+    wk_account_clear(&a);
+    json_decref(ofacts);
     json_decref(reauth);
     json_decref(ok);
     json_decref(sandbox);
