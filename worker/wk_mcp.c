@@ -326,17 +326,56 @@ static void idem_store(call_op_t *op, const json_t *response)
     free(dump);
 }
 
-/* The one place a call_op ends. */
-static void call_finish(call_op_t *op, json_t *response, const wk_ratelimit_t *rl, int status)
+/* Per-account call counts. The label is bounded: past the cap of distinct
+ * accounts a process has counted, further accounts count as "other" (a
+ * series that exists already has a count of at least 1). */
+static void count_account(call_op_t *op)
 {
-    char labels[192];
+    wk_worker_t *w = op->w;
+    char labels[160], id[128];
+    metrics_label_escape(op->account_id, id, sizeof id);
+    snprintf(labels, sizeof labels, "account=\"%s\"", id);
+    if (metrics_get(w->metrics, "jsmcp_worker_account_calls_total", labels) <= 0) {
+        if (w->metric_accounts >= w->cfg->metrics_max_accounts)
+            snprintf(labels, sizeof labels, "account=\"other\"");
+        else
+            w->metric_accounts++;
+    }
+    metrics_inc(w->metrics, "jsmcp_worker_account_calls_total", labels, 1);
+}
+
+/* Metrics and the log line of a finished call (the request id ties it to
+ * the HTTP request, the upstream request and the audit record). */
+static void observe(call_op_t *op, const json_t *response, const wk_ratelimit_t *rl, int status)
+{
+    char labels[192], st[16], lat[32];
+    double secs = (double)(tu_mono_ns() - op->t0) / 1e9;
     snprintf(labels, sizeof labels, "tool=\"%s\",upstream_status=\"%d\"", op->tool->name, status);
     metrics_inc(op->w->metrics, "jsmcp_worker_tool_calls_total", labels, 1);
     snprintf(labels, sizeof labels, "tool=\"%s\"", op->tool->name);
-    metrics_observe(op->w->metrics, "jsmcp_worker_tool_call_duration_seconds", labels,
-                    (double)(tu_mono_ns() - op->t0) / 1e9);
-    if (status == 0 || status >= 500)
+    metrics_observe(op->w->metrics, "jsmcp_worker_tool_call_duration_seconds", labels, secs);
+    if ((status == 0 && !(rl && rl->limited)) || status >= 500)
         metrics_inc(op->w->metrics, "jsmcp_worker_upstream_errors_total", "", 1);
+    count_account(op);
+    const char *cls = error_class(response, rl, status);
+    snprintf(st, sizeof st, "%d", status);
+    snprintf(lat, sizeof lat, "%.1f", secs * 1e3);
+    if (*cls) {
+        snprintf(labels, sizeof labels, "class=\"%s\"", cls);
+        metrics_inc(op->w->metrics, "jsmcp_worker_tool_errors_total", labels, 1);
+        LOG_INFO("worker", "tool call failed", "request_id", op->request_id, "tool", op->tool->name, "account",
+                 op->account_id, "server", op->server_id, "upstream_status", st, "error_class", cls, "latency_ms",
+                 lat, NULL);
+    } else {
+        LOG_DEBUG("worker", "tool call", "request_id", op->request_id, "tool", op->tool->name, "account",
+                  op->account_id, "server", op->server_id, "upstream_status", st, "latency_ms", lat, NULL);
+    }
+}
+
+/* The one place a call_op ends. */
+static void call_finish(call_op_t *op, json_t *response, const wk_ratelimit_t *rl, int status)
+{
+    observe(op, response, rl, status);
     audit(op, response, rl, status);
     idem_store(op, response);
     op->done(response, rl, op->ud);

@@ -26,8 +26,15 @@ static void describe_metrics(metrics_t *m)
     metrics_describe(m, "jsmcp_worker_sse_streams", "gauge", "open SSE streams in this process");
     metrics_describe(m, "jsmcp_worker_refresh_requests_total", "counter", "OAuth refresh requests published (expired token or upstream 401)");
     metrics_describe(m, "jsmcp_worker_refresh_waits_total", "counter", "calls that waited for a refreshed access token, by outcome (refreshed, unusable, timeout)");
+    metrics_describe(m, "jsmcp_worker_account_calls_total", "counter", "tools/call per account (account=\"other\" past JSMCP_METRICS_MAX_ACCOUNTS accounts per process)");
+    metrics_describe(m, "jsmcp_worker_tool_errors_total", "counter", "tools/call answered with an error, by class (the audit record's error_class)");
     metrics_describe(m, "jsmcp_worker_paced_total", "counter", "tool calls refused by per-account pacing (no upstream call)");
     metrics_describe(m, "jsmcp_worker_refresh_wait_seconds", "histogram", "time a call waited for a refreshed access token");
+    /* Counters that matter at zero exist from the start (alerts on rate()). */
+    static const char *const zero[] = {"jsmcp_worker_redis_errors_total", "jsmcp_worker_upstream_errors_total",
+                                       "jsmcp_worker_paced_total", "jsmcp_worker_refresh_requests_total", NULL};
+    for (int i = 0; zero[i]; i++)
+        metrics_inc(m, zero[i], "", 0);
 }
 
 static void on_closed_handle(uv_handle_t *h)
@@ -93,7 +100,8 @@ int wk_worker_run(const wk_config_t *cfg, int fd, wk_metrics_shm_t *shm, int slo
     uv_loop_init(&loop);
     loop.data = &w;
 
-    w.metrics = metrics_new(5000);
+    /* Room for every fixed series plus the capped account series. */
+    w.metrics = metrics_new(5000 + (size_t)cfg->metrics_max_accounts);
     describe_metrics(w.metrics);
     if (wk_catalog_load_embedded(&w.catalog, err, sizeof err) != 0) {
         LOG_ERROR("worker", "tool catalog is invalid", "why", err, NULL);

@@ -41,6 +41,7 @@ typedef struct wk_config_s {
     long field_cache_ms;         /* JSMCP_FIELD_CACHE: reuse an account's field list this long */
     wk_pace_rule_t pace_api_token; /* JSMCP_PACE_API_TOKEN */
     wk_pace_rule_t pace_oauth;     /* JSMCP_PACE_OAUTH */
+    long metrics_max_accounts;     /* JSMCP_METRICS_MAX_ACCOUNTS: account label values per process */
 } wk_config_t;
 
 typedef struct wk_sse_s wk_sse_t;
@@ -60,6 +61,7 @@ typedef struct wk_worker_s {
     struct wk_acct_cache_s *acct_cache; /* decrypted accounts (wk_store.c) */
     struct wk_fieldcache_s *fields;     /* accounts' field lists (wk_exec.c) */
     struct wk_refresh_waiter_s *refresh_waiters; /* calls waiting for a refreshed token (wk_refresh.c) */
+    long metric_accounts;       /* distinct account label values so far (wk_mcp.c) */
     char pace_sha[48];          /* SHA1 of the pacing script once Redis loaded it, "" before (wk_pace.c) */
     wk_sse_t *streams;          /* open SSE streams of this process (wk_http.c) */
     size_t nstreams;
