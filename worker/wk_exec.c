@@ -79,8 +79,8 @@ void wk_account_clear(wk_account_t *a)
     memset(a, 0, sizeof *a);
 }
 
-int wk_account_parse(wk_account_t *a, const json_t *acct, const char *allowlist, char *err,
-                     size_t errsz)
+int wk_account_parse(wk_account_t *a, const json_t *acct, const char *allowlist, const char *oauth_api_url,
+                     char *err, size_t errsz)
 {
     memset(a, 0, sizeof *a);
     const char *site = ju_str(acct, "site_url");
@@ -114,7 +114,12 @@ int wk_account_parse(wk_account_t *a, const json_t *acct, const char *allowlist,
         buf_init(&b, 8192);
         /* The sandbox (an allowlisted site) serves the gateway paths itself;
          * real sites go through api.atlassian.com with the cloud id. */
-        if (cloud && strstr(site, ".atlassian.net"))
+        size_t gl = oauth_api_url ? strlen(oauth_api_url) : 0;
+        while (gl && oauth_api_url[gl - 1] == '/')
+            gl--;
+        if (cloud && gl)
+            buf_printf(&b, "%.*s/ex/jira/%s", (int)gl, oauth_api_url, cloud);
+        else if (cloud && strstr(site, ".atlassian.net"))
             buf_printf(&b, "https://api.atlassian.com/ex/jira/%s", cloud);
         else if (cloud)
             buf_printf(&b, "%.*s/ex/jira/%s", (int)sl, site, cloud);

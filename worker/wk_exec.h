@@ -31,9 +31,12 @@ typedef struct wk_account_s {
 /* Parses the decrypted account JSON. site_url must be https://<x>.atlassian.net
  * or an http(s) URL whose host[:port] is in allowlist (comma separated).
  * 0, or -1 with err (no secret in it): an account whose status is not
- * active (needs_reauth) gets the agent-facing "must reconnect" message. */
-int wk_account_parse(wk_account_t *a, const json_t *acct, const char *allowlist, char *err,
-                     size_t errsz);
+ * active (needs_reauth) gets the agent-facing "must reconnect" message.
+ * OAuth accounts with a cloud_id call <oauth_api_url>/ex/jira/<cloud_id>
+ * (JSMCP_OAUTH_API_URL); when that is NULL, https://api.atlassian.com for
+ * *.atlassian.net sites and the allowlisted site's own gateway otherwise. */
+int wk_account_parse(wk_account_t *a, const json_t *acct, const char *allowlist, const char *oauth_api_url,
+                     char *err, size_t errsz);
 void wk_account_clear(wk_account_t *a);
 
 /* One upstream request. */

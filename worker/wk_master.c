@@ -28,6 +28,7 @@ int wk_master_config(wk_config_t *cfg, char *err, size_t errsz)
     cfg->redis_url = cfg_str("JSMCP_REDIS_URL", "redis://127.0.0.1:6379/0");
     cfg->redis_prefix = cfg_str("JSMCP_REDIS_PREFIX", "jsmcp:");
     cfg->site_allowlist = cfg_str("JSMCP_SITE_ALLOWLIST", "");
+    cfg->oauth_api_url = cfg_str("JSMCP_OAUTH_API_URL", NULL);
     cfg->allowed_hosts = cfg_str("JSMCP_WORKER_ALLOWED_HOSTS", "");
     cfg->public_url = cfg_str("JSMCP_PUBLIC_WORKER_URL", NULL);
     cfg->session_ttl_s = (long)(cfg_ms("JSMCP_SESSION_TTL", 86400000, 60000, 30ull * 86400000, &ce) / 1000);
@@ -40,6 +41,11 @@ int wk_master_config(wk_config_t *cfg, char *err, size_t errsz)
     cfg->metrics_max_accounts = cfg_int("JSMCP_METRICS_MAX_ACCOUNTS", 1000, 0, 100000, &ce);
     if (ce.n) {
         snprintf(err, errsz, "%s", ce.msg);
+        return -1;
+    }
+    if (cfg->oauth_api_url && strncmp(cfg->oauth_api_url, "https://", 8) != 0 &&
+        strncmp(cfg->oauth_api_url, "http://", 7) != 0) {
+        snprintf(err, errsz, "JSMCP_OAUTH_API_URL must be an http(s) URL");
         return -1;
     }
     char why[256];

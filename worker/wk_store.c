@@ -151,7 +151,7 @@ static void on_acct(redisReply *reply, const char *err, void *ud)
         free(pt);
     }
     wk_account_t acct;
-    if (!j || wk_account_parse(&acct, j, w->cfg->site_allowlist, why, sizeof why) != 0) {
+    if (!j || wk_account_parse(&acct, j, w->cfg->site_allowlist, w->cfg->oauth_api_url, why, sizeof why) != 0) {
         if (!j)
             LOG_WARN("worker", "account record cannot be opened", "account", op->account_id, NULL);
         json_decref(j);

@@ -30,6 +30,7 @@ typedef struct wk_config_s {
     const char *redis_url;
     const char *redis_prefix;
     const char *site_allowlist;  /* JSMCP_SITE_ALLOWLIST */
+    const char *oauth_api_url;   /* JSMCP_OAUTH_API_URL: the OAuth gateway base, NULL = by site (wk_exec.h) */
     const char *allowed_hosts;   /* JSMCP_WORKER_ALLOWED_HOSTS: extra Host/Origin names, "*" = any */
     const char *public_url;      /* JSMCP_PUBLIC_WORKER_URL: its host is allowed too */
     long session_ttl_s;          /* JSMCP_SESSION_TTL */
