@@ -8,6 +8,8 @@
 //  - locally expired (expires_at_ms passed): exactly one token request
 //    reaches the sandbox and no call fails;
 //  - refused upstream (401, the sandbox clock moved on): the same;
+//  - no refresher (API down): a retryable error after ~10 s; a refresher
+//    back within the wait answers the waiting call;
 //  - refresh refused (invalid_grant, the refresh token idle > 90 days):
 //    the account is needs_reauth and calls get the clear "must reconnect"
 //    tool error, at once on later calls too.
@@ -120,7 +122,8 @@ test('50 concurrent calls on two workers as the access token expires: one refres
   assert.deepEqual(await counters(), { refresh: 1, denied: 0 }, 'exactly one token request');
   const waited = (await metric(s.workerUrl, 'jsmcp_worker_refresh_waits_total', 'outcome="refreshed"')) +
     (await metric(worker2Url, 'jsmcp_worker_refresh_waits_total', 'outcome="refreshed"'));
-  assert.ok(waited >= 2, `both workers waited for the refresh (${waited} waits)`);
+  // Calls that arrive once the refresh is done read the new token at once.
+  assert.ok(waited >= 1, `calls waited for the refresh (${waited} waits)`);
 });
 
 test('50 concurrent calls refused upstream with 401: one refresh, every call retried once and answered', { skip: missing || false }, async () => {
@@ -130,7 +133,27 @@ test('50 concurrent calls refused upstream with 401: one refresh, every call ret
   await sbPost('/__sandbox/clock', { advanceSeconds: 60 });
   await fifty();
   assert.deepEqual(await counters(), { refresh: 2, denied: 0 }, 'exactly one more token request');
-  assert.ok((await authFailures()) - before401 >= 2, 'calls on both workers met the 401');
+  assert.ok((await authFailures()) - before401 >= 1, 'calls met the 401');
+});
+
+test('no refresher: the call gives up after ~10 s with a retryable error; a refresher back in time answers the waiting call', { skip: missing || false }, async () => {
+  const { refresh } = await counters();
+  assert.equal(await stopProc(s.api), 0, 'API exit status');
+  await sbPost('/__sandbox/clock', { advanceSeconds: 60 }); // the current token is refused upstream
+  const r = await clients[0].client.callTool({ name: TOOL, arguments: { id: 'ITSM-994' } });
+  assert.equal(r.isError, true);
+  assert.match(r.content[0].text, /no refreshed token arrived in time\. Hint: this is temporary; call again in a few seconds/);
+  assert.equal((await counters()).refresh, refresh, 'no token request without a refresher');
+  assert.ok((await metric(s.workerUrl, 'jsmcp_worker_refresh_waits_total', 'outcome="timeout"')) >= 1);
+
+  // The refresher comes back while a call waits: the worker's repeated
+  // report (every 2 s) reaches it, and the call is answered.
+  const pending = clients[1].client.callTool({ name: TOOL, arguments: { id: 'ITSM-994' } });
+  await sleep(500);
+  s.api = await startProc('api_again', 'jsmcp-api', [], s.env, s.apiUrl);
+  const late = await pending;
+  assert.ok(!late.isError, JSON.stringify(late.content).slice(0, 400));
+  assert.deepEqual(await counters(), { refresh: refresh + 1, denied: 0 });
 });
 
 test('a refresh refused with invalid_grant: needs_reauth and a clear tool error', { skip: missing || false }, async () => {
