@@ -137,7 +137,7 @@ bench: deps all $(BENCH_BIN)
 clean:
 	rm -rf build
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/tests -name '*.d' 2>/dev/null)
 
 # Fuzzing (issue 9): libFuzzer targets in fuzz/, FUZZ_SECONDS each (default 600).
 fuzz: deps

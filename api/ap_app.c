@@ -73,27 +73,39 @@ int ap_res_ok(const PGresult *res)
     return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
 }
 
-void ap_fail_db(ap_req_t *r, PGresult *res, const char *err, const char *conflict_detail)
+int ap_db_status(ap_req_t *r, PGresult *res, const char *err, const char *conflict_detail, const char **detail,
+                 const char **field)
 {
+    static const char down[] = "the database is unavailable; nothing was written, try again";
     metrics_inc(r->app->metrics, "jsmcp_api_db_errors_total", "", 1);
+    *field = NULL;
     if (!res) {
         LOG_WARN("api", "database unavailable", "err", err ? err : "", "request_id", httpd_req_id(r->req), NULL);
-        ap_fail(r, 503, "the database is unavailable; nothing was written, try again", NULL);
-        return;
+        *detail = down;
+        return 503;
     }
     const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
     if (state && strcmp(state, "23505") == 0 && conflict_detail) {
-        ap_fail(r, 409, conflict_detail, r->conflict_field);
-        return;
+        *detail = conflict_detail;
+        *field = r->conflict_field;
+        return 409;
     }
     /* 08xxx connection errors and 57P0x shutdowns are outages, not bugs. */
     if (state && (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0)) {
-        ap_fail(r, 503, "the database is unavailable; nothing was written, try again", NULL);
-        return;
+        *detail = down;
+        return 503;
     }
     LOG_ERROR("api", "query failed", "sqlstate", state ? state : "", "err", PQresultErrorMessage(res),
               "request_id", httpd_req_id(r->req), NULL);
-    ap_fail(r, 500, "internal error; nothing was written", NULL);
+    *detail = "internal error; nothing was written";
+    return 500;
+}
+
+void ap_fail_db(ap_req_t *r, PGresult *res, const char *err, const char *conflict_detail)
+{
+    const char *detail, *field;
+    int status = ap_db_status(r, res, err, conflict_detail, &detail, &field);
+    ap_fail(r, status, detail, field);
 }
 
 void ap_fail_redis(ap_req_t *r, const char *err)
@@ -365,14 +377,21 @@ static int read_body(ap_req_t *r)
     size_t len = 0;
     const char *body = httpd_req_body(r->req, &len);
     const char *m = httpd_req_method(r->req);
-    if (strcmp(m, "POST") != 0 && strcmp(m, "PATCH") != 0 && strcmp(m, "PUT") != 0)
+    const char *ct = httpd_req_header(r->req, "Content-Type");
+    int json_ct = ct && strncasecmp(ct, "application/json", 16) == 0 && (!ct[16] || ct[16] == ';' || ct[16] == ' ');
+    if (strcmp(m, "POST") != 0 && strcmp(m, "PATCH") != 0 && strcmp(m, "PUT") != 0) {
+        /* Methods without a body: ignore a JSON one, refuse anything else. */
+        if (len > 0 && !json_ct) {
+            ap_fail(r, 415, "this request takes no body (a body must be JSON with Content-Type: application/json)", NULL);
+            return -1;
+        }
         return 0;
-    if (len == 0 && !httpd_req_header(r->req, "Content-Type")) {
+    }
+    if (len == 0 && !ct) {
         r->body = json_object(); /* no body at all is an empty object */
         return 0;
     }
-    const char *ct = httpd_req_header(r->req, "Content-Type");
-    if (!ct || strncasecmp(ct, "application/json", 16) != 0 || (ct[16] && ct[16] != ';' && ct[16] != ' ')) {
+    if (!json_ct) {
         ap_fail(r, 415, "send the body as JSON with Content-Type: application/json", NULL);
         return -1;
     }

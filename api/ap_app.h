@@ -101,6 +101,9 @@ void ap_fail(ap_req_t *r, int status, const char *detail, const char *field);
 /* A failed query: 503 when the database is unreachable, 409 for unique
  * violations (conflict_detail), 500 otherwise. */
 void ap_fail_db(ap_req_t *r, PGresult *res, const char *err, const char *conflict_detail);
+/* The status, detail and field ap_fail_db would answer (logged and counted). */
+int ap_db_status(ap_req_t *r, PGresult *res, const char *err, const char *conflict_detail, const char **detail,
+                 const char **field);
 /* 503 for Redis. */
 void ap_fail_redis(ap_req_t *r, const char *err);
 

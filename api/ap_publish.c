@@ -92,6 +92,27 @@ void ap_redis_del(ap_req_t *r, void (*next)(ap_req_t *r), char **suffixes, size_
     }
 }
 
+static void on_undone(redisReply *reply, const char *err, void *ud)
+{
+    ap_req_t *r = ud;
+    (void)reply;
+    (void)err;
+    ap_fail(r, r->status, r->notfound, r->conflict_field);
+}
+
+void ap_fail_after_del(ap_req_t *r, const char *suffix, int status, const char *detail, const char *field)
+{
+    char key[256];
+    rcli_key(r->app->redis, key, sizeof key, "%s", suffix);
+    const char *argv[2] = {"DEL", key};
+    size_t len[2] = {3, strlen(key)};
+    r->status = status;
+    r->notfound = detail;
+    r->conflict_field = field;
+    if (rcli_command_argv(r->app->redis, on_undone, r, 2, argv, len) != 0)
+        ap_fail(r, status, detail, field); /* Redis is down: reconcile removes the key */
+}
+
 char *ap_account_redis_value(ap_app_t *app, const char *id, const char *site_url, const char *auth_type,
                              const char *status, const char *cloud_id, const json_t *creds)
 {

@@ -35,6 +35,11 @@ void ap_redis(ap_req_t *r, void (*next)(ap_req_t *r), int argc, const char **arg
  * success, else rollback and 503. */
 void ap_redis_del(ap_req_t *r, void (*next)(ap_req_t *r), char **suffixes, size_t n);
 
+/* Deletes the key (suffix, prefixed here) a failed write had published,
+ * then answers status/detail/field (static strings): the client never sees
+ * the answer before the key is gone. */
+void ap_fail_after_del(ap_req_t *r, const char *suffix, int status, const char *detail, const char *field);
+
 /* The sealed acct:<id> value: {"site_url","auth_type","status","cloud_id"?}
  * merged with the credentials, less any refresh_token. Caller frees; NULL
  * on failure. */

@@ -146,26 +146,19 @@ static void publish_row(ap_req_t *r, const PGresult *res)
  * srv:<hash> before the row exists; when the INSERT fails the key is
  * deleted again (and reconcile removes it, should that DEL be lost too). */
 
-static void unpublish_new(ap_req_t *r)
-{
-    char key[128];
-    rcli_key(r->app->redis, key, sizeof key, "srv:%s", r->hash);
-    const char *argv[2] = {"DEL", key};
-    size_t len[2] = {3, strlen(key)};
-    rcli_command_argv(r->app->redis, NULL, NULL, 2, argv, len);
-}
-
 static void on_srv_inserted(PGresult *res, const char *err, void *ud)
 {
     ap_req_t *r = ud;
     if (!ap_res_ok(res) || PQntuples(res) != 1) {
-        unpublish_new(r);
         /* No row, or the account was deleted while we inserted (23503). */
         const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-        if (ap_res_ok(res) || (state && strcmp(state, "23503") == 0))
-            ap_fail(r, 404, "no integrated account with this id", NULL);
-        else
-            ap_fail_db(r, res, err, "token collision; try again");
+        const char *detail = "no integrated account with this id", *field = NULL;
+        int status = 404;
+        if (!ap_res_ok(res) && !(state && strcmp(state, "23503") == 0))
+            status = ap_db_status(r, res, err, "token collision; try again", &detail, &field);
+        char key[128];
+        snprintf(key, sizeof key, "srv:%s", r->hash);
+        ap_fail_after_del(r, key, status, detail, field);
         return;
     }
     json_t *out = ap_res_json(res, 0, 0);
