@@ -567,6 +567,21 @@ json_t *wk_exec_paced_result(const wk_tool_t *t, const wk_ratelimit_t *rl)
     return error_text_result(&text, e);
 }
 
+json_t *wk_exec_tool_error(const wk_tool_t *t, const char *reason, const char *msg)
+{
+    const char *h = strstr(msg, " Hint: ");
+    size_t n = h ? (size_t)(h - msg) : strlen(msg);
+    json_t *e = json_object();
+    json_object_set_new(e, "reason", json_string(reason));
+    json_object_set_new(e, "message", json_stringn(msg, n));
+    json_object_set_new(e, "hint", json_string(h ? h + 7 : "Try again in a few seconds; if it keeps failing, "
+                                                           "ask the user to check the account in jsmcp."));
+    buf_t text;
+    buf_init(&text, 64 * 1024);
+    buf_printf(&text, "%s: %s ", t->name, msg);
+    return error_text_result(&text, e);
+}
+
 static json_t *page_cursor(const wk_tool_t *t, const json_t *args, const json_t *body, size_t got)
 {
     char num[32];

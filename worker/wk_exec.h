@@ -76,6 +76,12 @@ json_t *wk_exec_result(const wk_tool_t *t, const json_t *args, const httpc_respo
  * hint) from rl (limited, retry_after_s and reason set by the caller). */
 json_t *wk_exec_paced_result(const wk_tool_t *t, const wk_ratelimit_t *rl);
 
+/* An isError CallToolResult for a failure before any upstream answer (the
+ * account must be reconnected, no refreshed token came, ...): the text
+ * "<tool>: <msg>" and structuredContent.error {reason, message, hint}.
+ * A " Hint: ..." tail of msg becomes the hint, else a generic one. */
+json_t *wk_exec_tool_error(const wk_tool_t *t, const char *reason, const char *msg);
+
 /* Per-worker cache of each account's field list (GET /rest/api/3/field),
  * for JQL and write-argument field names. */
 typedef struct wk_fieldcache_s wk_fieldcache_t;

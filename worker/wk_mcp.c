@@ -440,9 +440,10 @@ static void on_account(int rc, const wk_account_t *acct, const char *err, void *
     if (rc != 1) {
         /* The account is gone, unreadable or must be reconnected, or no
          * refreshed token came (rc -2): a tool-level error the agent can report. */
-        snprintf(why, sizeof why, "%s: %s", op->tool->name,
-                 err ? err : "the JSM account of this MCP server is not available");
-        call_finish(op, wk_mcp_result(op->id, tool_error(why)), NULL, 0);
+        const char *msg = err ? err : "the JSM account of this MCP server is not available.";
+        const char *reason = rc == -2 ? "token_refresh_pending"
+                             : strstr(msg, "must reconnect") ? "needs_reauth" : "account_unavailable";
+        call_finish(op, wk_mcp_result(op->id, wk_exec_tool_error(op->tool, reason, msg)), NULL, 0);
         return;
     }
     op->oauth = acct->oauth;

@@ -143,6 +143,8 @@ test('no refresher: the call gives up after ~10 s with a retryable error; a refr
   const r = await clients[0].client.callTool({ name: TOOL, arguments: { id: 'ITSM-994' } });
   assert.equal(r.isError, true);
   assert.match(r.content[0].text, /no refreshed token arrived in time\. Hint: this is temporary; call again in a few seconds/);
+  assert.equal(r.structuredContent?.error?.reason, 'token_refresh_pending');
+  assert.match(r.structuredContent.error.hint, /call again in a few seconds/);
   assert.equal((await counters()).refresh, refresh, 'no token request without a refresher');
   assert.ok((await metric(s.workerUrl, 'jsmcp_worker_refresh_waits_total', 'outcome="timeout"')) >= 1);
 
@@ -166,6 +168,10 @@ test('a refresh refused with invalid_grant: needs_reauth and a clear tool error'
     assert.match(text, /the customer must reconnect this Jira site/);
     assert.match(text, /Hint: do not retry/);
     assert.match(text, /needs_reauth/);
+    const e = r.structuredContent?.error;
+    assert.equal(e?.reason, 'needs_reauth', JSON.stringify(r.structuredContent));
+    assert.match(e.message, /^the customer must reconnect this Jira site/);
+    assert.match(e.hint, /^do not retry; ask the user to reconnect/);
   }
   const acct = await api(s, s.key, 'GET', `/integrated-account/${accountId}`);
   assert.equal(acct.json.status, 'needs_reauth', acct.text);

@@ -522,3 +522,34 @@ Test(mcp, fast_dump_equals_generic_dump)
     json_decref(args);
     wk_catalog_free(c);
 }
+
+Test(exec, tool_errors_before_upstream_and_pacing)
+{
+    wk_catalog_t *c = cat();
+    const wk_tool_t *t = wk_catalog_find(c, "get_single_jira_service_management_issue_by_id");
+    cr_assert(t);
+    json_t *r = wk_exec_tool_error(t, "needs_reauth", "the customer must reconnect this Jira site. Hint: do not retry.");
+    cr_assert(json_is_true(json_object_get(r, "isError")));
+    const json_t *e = json_object_get(json_object_get(r, "structuredContent"), "error");
+    cr_assert_str_eq(json_string_value(json_object_get(e, "reason")), "needs_reauth");
+    cr_assert_str_eq(json_string_value(json_object_get(e, "message")), "the customer must reconnect this Jira site.");
+    cr_assert_str_eq(json_string_value(json_object_get(e, "hint")), "do not retry.");
+    const char *text = json_string_value(json_object_get(json_array_get(json_object_get(r, "content"), 0), "text"));
+    cr_assert(text && strncmp(text, "get_single_jira_service_management_issue_by_id: the customer must", 65) == 0, "%s", text);
+    json_decref(r);
+    r = wk_exec_tool_error(t, "account_unavailable", "gone");
+    e = json_object_get(json_object_get(r, "structuredContent"), "error");
+    cr_assert(strstr(json_string_value(json_object_get(e, "hint")), "Try again"), "a generic hint");
+    json_decref(r);
+
+    wk_ratelimit_t rl = {.limited = 1, .retry_after_s = 7, .reset_s = 7};
+    snprintf(rl.reason, sizeof rl.reason, "jsmcp-pacing");
+    r = wk_exec_paced_result(t, &rl);
+    e = json_object_get(json_object_get(r, "structuredContent"), "error");
+    cr_assert_eq(json_integer_value(json_object_get(e, "status")), 429);
+    cr_assert_eq(json_integer_value(json_object_get(e, "retry_after_s")), 7);
+    cr_assert_str_eq(json_string_value(json_object_get(e, "rate_limit_reason")), "jsmcp-pacing");
+    cr_assert(json_is_true(json_object_get(r, "isError")));
+    json_decref(r);
+    wk_catalog_free(c);
+}
