@@ -54,6 +54,8 @@ static const char *const ERR_DOWN = "database unavailable";
 static const char *const ERR_CLOSING = "pool closing";
 static const char *const ERR_TIMEOUT = "database query timed out";
 
+#define PG_MAX_PREPARED 64 /* statements cached per connection; others run unnamed */
+
 enum req_kind { R_QUERY, R_BEGIN, R_TXQ, R_COMMIT, R_ROLLBACK };
 enum conn_state { C_WAIT, C_CONNECTING, C_IDLE, C_BUSY, C_BROKEN, C_CLOSED };
 
@@ -96,6 +98,11 @@ struct pgconn_s {
     req_t *cur;    /* sent, waiting for its results */
     PGresult *res; /* last result of cur so far */
     pgtx_t *tx;    /* pinned transaction */
+    int preparing; /* cur's statement is being prepared (PQsendPrepare sent) */
+    /* Statements prepared on this connection ("s<i>" is stmts[i]): parse
+     * and plan once per connection instead of once per query. */
+    char *stmts[PG_MAX_PREPARED];
+    int nstmts;
 };
 
 struct pgtx_s {
@@ -310,6 +317,11 @@ static void conn_drop(pgconn_t *c)
         PQfinish(c->pg);
         c->pg = NULL;
     }
+    /* A new connection starts with no prepared statements. */
+    for (int i = 0; i < c->nstmts; i++)
+        free(c->stmts[i]);
+    c->nstmts = 0;
+    c->preparing = 0;
     uv_timer_stop(&c->timer);
 }
 
@@ -414,10 +426,40 @@ static void conn_connect(pgconn_t *c)
 
 /* ------------------------------------------------------------ queries */
 
+/* The cache slot of sql on c, or -1. */
+static int stmt_find(const pgconn_t *c, const char *sql)
+{
+    for (int i = 0; i < c->nstmts; i++)
+        if (strcmp(c->stmts[i], sql) == 0)
+            return i;
+    return -1;
+}
+
+/* Queries run as prepared statements, prepared on first use per
+ * connection (the application's SQL is a fixed set of strings); BEGIN,
+ * COMMIT, ROLLBACK and anything past the cache run unnamed. */
+static int send_statement(pgconn_t *c, req_t *r)
+{
+    char name[16];
+    int slot = -1;
+    if (r->kind == R_QUERY || r->kind == R_TXQ) {
+        slot = stmt_find(c, r->sql);
+        if (slot < 0 && c->nstmts < PG_MAX_PREPARED) {
+            snprintf(name, sizeof name, "s%d", c->nstmts);
+            c->preparing = 1;
+            return PQsendPrepare(c->pg, name, r->sql, r->nparams, NULL) ? 0 : -1;
+        }
+    }
+    if (slot < 0)
+        return PQsendQueryParams(c->pg, r->sql, r->nparams, NULL, r->params, NULL, NULL, 0) ? 0 : -1;
+    snprintf(name, sizeof name, "s%d", slot);
+    return PQsendQueryPrepared(c->pg, name, r->nparams, r->params, NULL, NULL, 0) ? 0 : -1;
+}
+
 static int conn_send(pgconn_t *c, req_t *r)
 {
     pgpool_t *p = c->p;
-    if (!PQsendQueryParams(c->pg, r->sql, r->nparams, NULL, r->params, NULL, NULL, 0))
+    if (send_statement(c, r) != 0)
         return -1;
     int fl = PQflush(c->pg);
     if (fl < 0)
@@ -518,6 +560,22 @@ static void conn_complete(pgconn_t *c)
 {
     pgpool_t *p = c->p;
     req_t *r = c->cur;
+    if (c->preparing) {
+        /* The statement is prepared: cache it and run the query itself. An
+         * error (bad SQL) is the query's answer, as it would be unprepared. */
+        c->preparing = 0;
+        if (c->res && PQresultStatus(c->res) == PGRES_COMMAND_OK) {
+            PQclear(c->res);
+            c->res = NULL;
+            c->stmts[c->nstmts++] = mem_strdup(r->sql);
+            char name[16];
+            snprintf(name, sizeof name, "s%d", c->nstmts - 1);
+            int fl = PQsendQueryPrepared(c->pg, name, r->nparams, r->params, NULL, NULL, 0) ? PQflush(c->pg) : -1;
+            if (fl < 0 || poll_watch(c, fl ? UV_READABLE | UV_WRITABLE : UV_READABLE) != 0)
+                conn_lost(c, ERR_LOST);
+            return;
+        }
+    }
     PGresult *res = c->res;
     c->cur = NULL;
     c->res = NULL;

@@ -444,3 +444,45 @@ Test(pgpool, close_from_inside_a_callback)
     }
     cr_assert(ok >= 1 && ok + closing == 10, "%d ok, %d closing", ok, closing);
 }
+
+/* Queries are prepared once per connection and the plan reused: the same
+ * SQL many times leaves one prepared statement; a new SQL adds one; bad SQL
+ * still answers its error; after a reconnect statements are prepared anew. */
+Test(pgpool, prepared_statements_per_connection)
+{
+    pgpool_t *p = pool(1, 100, 5000);
+    res_t r;
+    static const char count_sql[] = "SELECT count(*) FROM pg_prepared_statements WHERE name ~ '^s[0-9]+$'";
+    for (int i = 0; i < 20; i++) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", i);
+        const char *params[] = {v};
+        query_ok(p, "SELECT $1::int * 2", 1, params, &r);
+        cr_assert_eq(atoi(r.val), i * 2);
+    }
+    query_ok(p, count_sql, 0, NULL, &r);
+    cr_assert_str_eq(r.val, "2", "one statement for the repeated query, one for the count");
+    query_ok(p, count_sql, 0, NULL, &r);
+    cr_assert_str_eq(r.val, "2", "the count query itself is reused");
+
+    /* Bad SQL: the preparation fails and that is the query's answer. */
+    memset(&r, 0, sizeof r);
+    cr_assert_eq(pgpool_query(p, "SELEC 1", 0, NULL, on_res, &r), 0);
+    run_until(&r.calls, 1, 3000);
+    cr_assert_eq(r.status, PGRES_FATAL_ERROR);
+    cr_assert_str_eq(r.sqlstate, "42601");
+    query_ok(p, "SELECT $1::int * 2", 1, (const char *const[]){"21"}, &r);
+    cr_assert_str_eq(r.val, "42", "the connection still serves prepared queries");
+
+    /* A new connection has none: they are prepared again. */
+    char pid[256];
+    backend_pid(p, pid, sizeof pid);
+    terminate(pid);
+    run_for(100);
+    tl_run_until_pred(is_ready, p, 3000, "reconnected");
+    query_ok(p, "SELECT $1::int * 2", 1, (const char *const[]){"5"}, &r);
+    cr_assert_str_eq(r.val, "10");
+    query_ok(p, count_sql, 0, NULL, &r);
+    cr_assert_str_eq(r.val, "2", "the repeated query's and the count's, prepared on the new connection");
+    close_pool(p);
+}
