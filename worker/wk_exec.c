@@ -1,5 +1,6 @@
 /* wk_exec: see wk_exec.h. */
 #include "wk_exec.h"
+#include "wk_pace.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -143,6 +144,19 @@ int wk_account_parse(wk_account_t *a, const json_t *acct, const char *allowlist,
         a->base_url = mem_strndup(site, sl);
         a->user = mem_strdup(email);
         a->pass = mem_strdup(tok);
+    }
+    const char *pace = ju_str(acct, "pace");
+    wk_pace_rule_t rule;
+    char why[200];
+    if (pace && wk_pace_parse(pace, &rule, why, sizeof why) != 0) {
+        wk_account_clear(a);
+        snprintf(err, errsz, "the account's own %s", why);
+        return -1;
+    }
+    if (pace) {
+        a->pace_set = 1;
+        a->pace_per_s = rule.per_s;
+        a->pace_burst = rule.burst;
     }
     if (!a->base_url || !a->auth_header == !a->pass) { /* exactly one auth form */
         wk_account_clear(a);

@@ -26,6 +26,9 @@ typedef struct wk_account_s {
     int oauth;              /* an OAuth 2.0 account: a 401 or an expired token asks for a refresh */
     long long expires_at_ms;/* the access token's expiry (OAuth), 0 unknown */
     long long cred_version; /* the blob's cred_version, 0 when it has none */
+    double pace_per_s;      /* the account's own pacing rule ("pace" in the blob, wk_pace.h), */
+    long pace_burst;        /* overriding JSMCP_PACE_*; pace_set 0 = none ("off" sets per_s 0) */
+    int pace_set;
 } wk_account_t;
 
 /* Parses the decrypted account JSON. site_url must be https://<x>.atlassian.net

@@ -231,6 +231,7 @@ typedef struct call_op_s {
     long long cred_version;      /* of the blob used (reported with the refresh request) */
     int refreshed;               /* waited for a refresh once already: no second retry */
     int paced;                   /* took its pacing token (one per tool call) */
+    long pace_burst;             /* of the rule applied (RateLimit-Limit of a refusal) */
 } call_op_t;
 
 /* error_class of the audit record: what kind of failure, for dashboards. */
@@ -421,12 +422,11 @@ static void on_paced(int rc, long wait_ms, void *ud)
         wk_store_account(op->w, op->account_id, on_account, op);
         return;
     }
-    const wk_pace_rule_t *rule = op->oauth ? &op->w->cfg->pace_oauth : &op->w->cfg->pace_api_token;
     wk_ratelimit_t rl;
     memset(&rl, 0, sizeof rl);
     rl.limited = 1;
     rl.retry_after_s = rl.reset_s = wait_ms <= 0 ? 1 : (wait_ms + 999) / 1000;
-    snprintf(rl.limit, sizeof rl.limit, "%ld", rule->burst);
+    snprintf(rl.limit, sizeof rl.limit, "%ld", op->pace_burst);
     snprintf(rl.remaining, sizeof rl.remaining, "0");
     snprintf(rl.reason, sizeof rl.reason, "jsmcp-pacing");
     metrics_inc(op->w->metrics, "jsmcp_worker_paced_total", "", 1);
@@ -452,9 +452,13 @@ static void on_account(int rc, const wk_account_t *acct, const char *err, void *
         wait_refresh(op);
         return;
     }
-    const wk_pace_rule_t *rule = acct->oauth ? &op->w->cfg->pace_oauth : &op->w->cfg->pace_api_token;
+    wk_pace_rule_t own = {.per_s = acct->pace_per_s, .burst = acct->pace_burst};
+    const wk_pace_rule_t *rule = acct->pace_set ? &own
+                                 : acct->oauth  ? &op->w->cfg->pace_oauth
+                                                : &op->w->cfg->pace_api_token;
     if (rule->per_s > 0 && !op->paced) {
         op->paced = 1;
+        op->pace_burst = rule->burst;
         wk_pace_take(op->w, op->account_id, rule, on_paced, op);
         return;
     }

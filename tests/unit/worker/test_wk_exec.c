@@ -350,8 +350,18 @@ Test(exec, accounts_and_site_allowlist)
                        "\"cloud_id\":\"c1\",\"expires_at_ms\":1700000000000,\"cred_version\":7,\"status\":\"active\"}");
     cr_assert_eq(wk_account_parse(&a, ofacts, "", NULL, err, sizeof err), 0, "%s", err);
     cr_assert(a.oauth && a.expires_at_ms == 1700000000000LL && a.cred_version == 7);
+    cr_assert_not(a.pace_set, "no own pacing rule");
     wk_account_clear(&a);
     json_decref(ofacts);
+    json_t *paced = J("{\"site_url\":\"https://acme.atlassian.net\",\"email\":\"e\",\"api_token\":\"t\",\"pace\":\"5/s burst 9\"}");
+    cr_assert_eq(wk_account_parse(&a, paced, "", NULL, err, sizeof err), 0, "%s", err);
+    cr_assert(a.pace_set && a.pace_per_s == 5.0 && a.pace_burst == 9);
+    wk_account_clear(&a);
+    json_decref(paced);
+    json_t *badpace = J("{\"site_url\":\"https://acme.atlassian.net\",\"email\":\"e\",\"api_token\":\"t\",\"pace\":\"fast\"}");
+    cr_assert_eq(wk_account_parse(&a, badpace, "", NULL, err, sizeof err), -1);
+    cr_assert(strstr(err, "pacing rule"), "%s", err);
+    json_decref(badpace);
     json_decref(reauth);
     json_decref(ok);
     json_decref(sandbox);
