@@ -148,6 +148,7 @@ cmd_start() {
 
 jsmcp is running (logs and data in run/, stop with: make stop)
   admin API      $ADMIN_URL        (API key in run/demo.env: ADMIN_API_KEY)
+  dashboard      $ADMIN_URL/       (sign in with ADMIN_API_KEY)
   MCP workers    $WORKER_URL
   JSM sandbox    $SANDBOX_URL      ($SANDBOX_EMAIL / $SANDBOX_API_TOKEN)
   demo account   $DEMO_ACCOUNT_ID
