@@ -69,7 +69,13 @@ static pid_t spawn(const wk_config_t *cfg, int fd, const sigset_t *old, wk_metri
     pid_t pid = fork();
     if (pid != 0)
         return pid;
-    sigprocmask(SIG_SETMASK, old, NULL);
+    /* The child keeps SIGTERM and SIGINT blocked until its loop handles
+     * them (wk_worker_run unblocks them): a drain that arrives while a
+     * child is still starting is then a clean stop, not a kill. */
+    sigset_t mask = *old;
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigprocmask(SIG_SETMASK, &mask, NULL);
     int rc = wk_worker_run(cfg, fd, shm, slot);
     wk_metrics_shm_free(shm);
     exit(rc);

@@ -148,6 +148,12 @@ int wk_worker_run(const wk_config_t *cfg, int fd, wk_metrics_shm_t *shm, int slo
     w.sigterm.data = w.sigint.data = &w;
     uv_signal_start(&w.sigterm, on_signal, SIGTERM);
     uv_signal_start(&w.sigint, on_signal, SIGINT);
+    /* Blocked since the fork (wk_master.c): one that came meanwhile is delivered now. */
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    sigprocmask(SIG_UNBLOCK, &stop_signals, NULL);
     uv_timer_init(&loop, &w.keepalive);
     w.keepalive.data = &w;
     uv_timer_start(&w.keepalive, on_keepalive, (uint64_t)cfg->sse_keepalive_ms,
