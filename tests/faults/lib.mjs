@@ -165,11 +165,13 @@ export function tcpProxy(listenPort, host, port) {
       c.on('error', end); u.on('error', end); c.on('close', end); u.on('close', end);
     });
     server.listen(listenPort, '127.0.0.1', resolve);
+    server.unref(); // never what keeps a test process alive
   });
-  const close = () => new Promise((resolve) => {
+  // Stops listening and cuts every proxied connection; does not wait.
+  const close = async () => {
+    server?.close();
     for (const s of socks) s.destroy();
     socks.clear();
-    server.close(() => resolve());
-  });
+  };
   return { open, close };
 }

@@ -139,9 +139,12 @@ test('Redis stopped and restarted under load: 503 with a clear body, recovery wi
       assert.ok(atCut.length <= CLIENTS, 'at most one record per client in flight at the stop');
       assert.deepEqual(lostElse, [], 'no executed call lost its audit record');
     } finally {
-      await exitCodes(s);
-      redis.kill('SIGTERM');
-      await redis.exited;
+      try {
+        await exitCodes(s);
+      } finally {
+        redis.kill('SIGTERM');
+        await redis.exited;
+      }
     }
   });
 
@@ -219,9 +222,12 @@ test('PostgreSQL unreachable under load: the API answers 503, nothing half-writt
       assert.ok(extra >= 0 && extra <= CLIENTS, `rows without a 201 (${extra}): only creates in flight at the cut`);
       assert.equal(keys, rows.length, 'published keys match the rows');
     } finally {
-      await exitCodes(s);
-      await proxy.close().catch(() => {});
-      spawnSync('psql', [admin.toString(), '-qc', `drop database if exists ${db} with (force)`]);
+      try {
+        await exitCodes(s);
+      } finally {
+        await proxy.close();
+        spawnSync('psql', [admin.toString(), '-qc', `drop database if exists ${db} with (force)`]);
+      }
     }
   });
 
