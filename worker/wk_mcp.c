@@ -10,6 +10,7 @@
 #include "log.h"
 #include "schema.h"
 #include "tu.h"
+#include "wk_audit.h"
 #include "wk_pace.h"
 #include "wk_refresh.h"
 #include "wk_store.h"
@@ -264,8 +265,8 @@ static void audit_field(const char **argv, int *n, const char *k, const char *v)
 }
 
 /* One audit entry per tool call: XADD <prefix>audit MAXLEN ~ 1000000 * ...
- * (fields in docs/architecture.md); fire and forget, a lost entry only
- * loses a log line. */
+ * (fields in docs/architecture.md), kept and sent again while Redis is
+ * down (wk_audit.c). */
 static void audit(call_op_t *op, const json_t *response, const wk_ratelimit_t *rl, int status)
 {
     char key[160], ts[32], st[16], lat[32], reset[32];
@@ -298,8 +299,7 @@ static void audit(call_op_t *op, const json_t *response, const wk_ratelimit_t *r
     audit_field(argv, &n, "upstream_request_id", rl ? rl->request_id : NULL);
     audit_field(argv, &n, "error_class", error_class(response, rl, status));
     audit_field(argv, &n, "request_id", op->request_id);
-    if (rcli_command_argv(op->w->redis, NULL, NULL, n, argv, NULL) != 0)
-        metrics_inc(op->w->metrics, "jsmcp_worker_redis_errors_total", "", 1);
+    wk_audit_append(op->w, n, argv);
 }
 
 /* The idempotency record after the call: the result for a success, gone

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "wk_audit.h"
 #include "wk_http.h"
 #include "wk_pace.h"
 #include "wk_refresh.h"
@@ -56,11 +57,17 @@ static void on_redis_closed(void *arg)
     httpc_close(w->httpc, on_httpc_closed, w);
 }
 
+static void on_audit_done(wk_worker_t *w)
+{
+    LOG_INFO("worker", "worker drained", NULL);
+    rcli_close(w->redis, on_redis_closed, w);
+}
+
 static void on_httpd_closed(void *arg)
 {
     wk_worker_t *w = arg;
-    LOG_INFO("worker", "worker drained", NULL);
-    rcli_close(w->redis, on_redis_closed, w);
+    /* Requests are done: their audit records go to Redis before it closes. */
+    wk_audit_stop(w, on_audit_done);
 }
 
 static void drain(wk_worker_t *w)
@@ -143,6 +150,7 @@ int wk_worker_run(const wk_config_t *cfg, int fd, wk_metrics_shm_t *shm, int slo
         LOG_ERROR("worker", "cannot serve on the listening socket", "why", uv_strerror(hr), NULL);
         goto out;
     }
+    wk_audit_start(&w); /* after every step that can fail: its timer lives until drain */
     uv_signal_init(&loop, &w.sigterm);
     uv_signal_init(&loop, &w.sigint);
     w.sigterm.data = w.sigint.data = &w;

@@ -64,6 +64,7 @@ typedef struct wk_worker_s {
     struct wk_refresh_waiter_s *refresh_waiters; /* calls waiting for a refreshed token (wk_refresh.c) */
     long metric_accounts;       /* distinct account label values so far (wk_mcp.c) */
     char pace_sha[48];          /* SHA1 of the pacing script once Redis loaded it, "" before (wk_pace.c) */
+    struct wk_audit_s *audit;   /* audit records on their way to Redis (wk_audit.c) */
     wk_sse_t *streams;          /* open SSE streams of this process (wk_http.c) */
     size_t nstreams;
     int draining;
