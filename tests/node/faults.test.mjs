@@ -76,7 +76,7 @@ test('kill -9 of a worker process under load: restarted, only its in-flight call
       const lost = await lostAudit(s.env.JSMCP_DATABASE_URL, results);
       const late = results.filter((r) => r.outcome !== 'ok' && r.t > killedAt - t0 + restartMs + 1000);
       // Known gap (worker, reported): the answer can reach the client before
-      // the killed process flushed its audit XADD. Counted apart (calls that
+      // the killed process flushed its audit XADD (SIGKILL leaves no chance). Counted apart (calls that
       // ended within 1 s of the kill, at most one per client); any other
       // lost record fails the test.
       const byRid = new Map(results.map((r) => [r.rid, r]));
@@ -128,14 +128,9 @@ test('Redis stopped and restarted under load: 503 with a clear body, recovery wi
       const down = results.filter((r) => r.t > marks.down + 300 && r.t < marks.up);
       const tail = results.filter((r) => r.t > marks.up + 1500);
       const lost = await lostAudit(s.env.JSMCP_DATABASE_URL, results);
-      // Known gap (worker, reported): a call executed just before the stop
-      // whose audit XADD reached Redis after it went down loses its record.
-      // Those are counted apart (ended within 1 s after the stop); any
-      // other lost record fails the test.
-      const byRid = new Map(results.map((r) => [r.rid, r]));
-      const atCut = lost.filter((id) => Math.abs(byRid.get(id).t - marks.down) < 1000);
-      const lostElse = lost.filter((id) => !atCut.includes(id));
-      report('redis stop/start', t, { lost: lostElse.length, lost_at_cut: atCut.length, while_down: tally(down).by, last_1500ms: tally(tail).by, clients: CLIENTS });
+      // Records of calls in flight at the stop wait in the worker's audit
+      // queue (f684f90) and are sent once Redis is back: none may be lost.
+      report('redis stop/start', t, { lost: lost.length, while_down: tally(down).by, last_1500ms: tally(tail).by, clients: CLIENTS });
       assert.ok(down.length > 0, 'requests were answered while Redis was down (no hang)');
       for (const r of down) {
         assert.ok(['http_503', 'tool_error', 'rpc_error'].includes(r.outcome), `while down: ${r.outcome} ${r.detail}`);
@@ -144,8 +139,7 @@ test('Redis stopped and restarted under load: 503 with a clear body, recovery wi
       assert.ok(down.some((r) => r.outcome === 'http_503'), 'workers answered 503');
       assert.ok(tail.length > 10 && tail.every((r) => r.outcome === 'ok'), `recovered: ${JSON.stringify(tally(tail).by)}`);
       assert.deepEqual(children(s.worker.pid), kids, 'no worker process was restarted');
-      assert.ok(atCut.length <= CLIENTS, 'at most one record per client in flight at the stop');
-      assert.deepEqual(lostElse, [], 'no executed call lost its audit record');
+      assert.deepEqual(lost, [], 'no executed call lost its audit record');
     } finally {
       try {
         await exitCodes(s);
