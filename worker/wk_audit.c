@@ -22,6 +22,8 @@
 typedef struct rec_s {
     struct rec_s *next;
     struct wk_audit_s *a;
+    void (*sent)(void *ud); /* the caller's, once; NULL after */
+    void *ud;
     int argc;
     const char **argv;
     size_t *len;
@@ -37,8 +39,18 @@ struct wk_audit_s {
     void (*done)(wk_worker_t *w);
 };
 
+/* Tells the caller its record is handled (in Redis, queued or dropped). */
+static void rec_sent(rec_t *r)
+{
+    void (*sent)(void *) = r->sent;
+    r->sent = NULL;
+    if (sent)
+        sent(r->ud);
+}
+
 static void rec_free(rec_t *r)
 {
+    rec_sent(r);
     free(r);
 }
 
@@ -56,6 +68,7 @@ static void enqueue(wk_audit_t *a, rec_t *r)
         a->head = r;
     a->tail = r;
     a->queued++;
+    rec_sent(r); /* the answer need not wait for the outage to end */
 }
 
 static void maybe_done(wk_audit_t *a);
@@ -117,7 +130,7 @@ static void on_timer(uv_timer_t *t)
         maybe_done(a);
 }
 
-void wk_audit_append(wk_worker_t *w, int argc, const char **argv)
+void wk_audit_append(wk_worker_t *w, int argc, const char **argv, void (*sent)(void *ud), void *ud)
 {
     wk_audit_t *a = w->audit;
     size_t sz = sizeof(rec_t) + (size_t)argc * (sizeof(char *) + sizeof(size_t));
@@ -125,6 +138,8 @@ void wk_audit_append(wk_worker_t *w, int argc, const char **argv)
         sz += strlen(argv[i]) + 1;
     rec_t *r = mem_alloc(sz);
     r->a = a;
+    r->sent = sent;
+    r->ud = ud;
     r->argc = argc;
     r->argv = (const char **)(r + 1);
     r->len = (size_t *)(r->argv + argc);
@@ -136,10 +151,11 @@ void wk_audit_append(wk_worker_t *w, int argc, const char **argv)
         r->len[i] = l;
         p += l + 1;
     }
-    if (a->head) /* keep the order while others wait */
+    if (a->head) { /* keep the order while others wait */
         enqueue(a, r);
-    else
-        send_rec(a, r);
+        return;
+    }
+    send_rec(a, r);
 }
 
 int wk_audit_start(wk_worker_t *w)

@@ -10,8 +10,10 @@
 typedef struct wk_audit_s wk_audit_t;
 
 int wk_audit_start(wk_worker_t *w);
-/* Appends one record: the XADD command's arguments (copied). */
-void wk_audit_append(wk_worker_t *w, int argc, const char **argv);
+/* Appends one record: the XADD command's arguments (copied). sent(ud)
+ * runs exactly once — when Redis has the record, or when it had to be
+ * queued through an outage (or dropped) — possibly from inside this call. */
+void wk_audit_append(wk_worker_t *w, int argc, const char **argv, void (*sent)(void *ud), void *ud);
 /* Sends what waits and, once Redis has answered everything (or after a
  * bounded wait), frees the queue and calls done. */
 void wk_audit_stop(wk_worker_t *w, void (*done)(wk_worker_t *w));

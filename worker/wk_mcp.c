@@ -233,6 +233,9 @@ typedef struct call_op_s {
     int refreshed;               /* waited for a refresh once already: no second retry */
     int paced;                   /* took its pacing token (one per tool call) */
     long pace_burst;             /* of the rule applied (RateLimit-Limit of a refusal) */
+    json_t *response;            /* the answer, held until its audit record is in Redis */
+    wk_ratelimit_t rl;
+    int has_rl;
 } call_op_t;
 
 /* error_class of the audit record: what kind of failure, for dashboards. */
@@ -263,6 +266,8 @@ static void audit_field(const char **argv, int *n, const char *k, const char *v)
         argv[(*n)++] = v;
     }
 }
+
+static void on_audited(void *ud);
 
 /* One audit entry per tool call: XADD <prefix>audit MAXLEN ~ 1000000 * ...
  * (fields in docs/architecture.md), kept and sent again while Redis is
@@ -299,7 +304,7 @@ static void audit(call_op_t *op, const json_t *response, const wk_ratelimit_t *r
     audit_field(argv, &n, "upstream_request_id", rl ? rl->request_id : NULL);
     audit_field(argv, &n, "error_class", error_class(response, rl, status));
     audit_field(argv, &n, "request_id", op->request_id);
-    wk_audit_append(op->w, n, argv);
+    wk_audit_append(op->w, n, argv, on_audited, op);
 }
 
 /* The idempotency record after the call: the result for a success, gone
@@ -373,17 +378,29 @@ static void observe(call_op_t *op, const json_t *response, const wk_ratelimit_t 
     }
 }
 
-/* The one place a call_op ends. */
-static void call_finish(call_op_t *op, json_t *response, const wk_ratelimit_t *rl, int status)
+/* The audit record is in Redis (or queued through an outage): now the
+ * client gets its answer, so no answered call can miss its record. The one
+ * place a call_op ends. */
+static void on_audited(void *ud)
 {
-    observe(op, response, rl, status);
-    audit(op, response, rl, status);
-    idem_store(op, response);
-    op->done(response, rl, op->ud);
+    call_op_t *op = ud;
+    op->done(op->response, op->has_rl ? &op->rl : NULL, op->ud);
     json_decref(op->id);
     json_decref(op->args);
     json_decref(op->config);
     free(op);
+}
+
+static void call_finish(call_op_t *op, json_t *response, const wk_ratelimit_t *rl, int status)
+{
+    observe(op, response, rl, status);
+    idem_store(op, response);
+    op->response = response; /* done() takes it over */
+    if (rl) {
+        op->rl = *rl;
+        op->has_rl = 1;
+    }
+    audit(op, response, rl, status);
 }
 
 static void on_account(int rc, const wk_account_t *acct, const char *err, void *ud);
