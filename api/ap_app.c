@@ -81,7 +81,12 @@ int ap_db_status(ap_req_t *r, PGresult *res, const char *err, const char *confli
     *field = NULL;
     if (!res) {
         LOG_WARN("api", "database unavailable", "err", err ? err : "", "request_id", httpd_req_id(r->req), NULL);
-        *detail = down;
+        /* A statement sent on a connection that then died (or timed out)
+         * may have committed: say so rather than promise nothing changed. */
+        int sent = err && (strcmp(err, "database connection lost") == 0 || strcmp(err, "database query timed out") == 0);
+        *detail = sent ? "the database connection was lost during the request: the change may or may not have "
+                         "been applied; read the record before retrying"
+                       : down;
         return 503;
     }
     const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);

@@ -10,7 +10,8 @@
 //     clear body while it is down and recover without a restart.
 //   - PostgreSQL unreachable (a TCP proxy in front of the test server is
 //     closed, cutting the API's connections and refusing new ones): the API
-//     answers 503 "nothing was written" and recovers.
+//     answers 503 ("nothing was written", or "may or may not have been
+//     applied" for a statement whose connection died) and recovers.
 //   - the upstream slow, resetting connections or answering 5xx (the
 //     sandbox's fault injection): the call ends within the worker's
 //     upstream timeout with a clear tool error.
@@ -218,7 +219,10 @@ test('PostgreSQL unreachable under load: the API answers 503, nothing half-writt
         while_down: tally(down).by, last_1500ms: tally(tail).by, readyz_down: ready.status });
       assert.equal(ready.status, 503, '/readyz reports the database');
       assert.ok(down.length > 0 && down.every((r) => r.outcome === 'http_503'), `while down: ${JSON.stringify(tally(down).by)}`);
-      assert.match(down[0].detail, /nothing was written/);
+      // Requests refused outright say nothing was written; one whose statement
+      // was on a connection that died says the outcome is unknown.
+      for (const r of down) assert.match(r.detail, /nothing was written|may or may not have been applied/);
+      assert.ok(down.some((r) => /nothing was written/.test(r.detail)), 'refused requests say nothing was written');
       assert.ok(tail.length > 5 && tail.every((r) => r.outcome === 'ok'), `recovered: ${JSON.stringify(tally(tail).by)}`);
       assert.deepEqual(lost, [], 'every 201 has its row');
       assert.ok(extra >= 0 && extra <= CLIENTS, `rows without a 201 (${extra}): only creates in flight at the cut`);
