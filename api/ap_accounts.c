@@ -226,14 +226,8 @@ static void on_acct_locked(PGresult *res, const char *err, void *ud)
 {
     ap_req_t *r = ud;
     acct_w_t *w = r->ext;
-    if (!ap_res_ok(res)) {
-        ap_fail_db(r, res, err, NULL);
+    if (ap_res_one(r, res, err, NULL, "no integrated account with this id") != 0)
         return;
-    }
-    if (PQntuples(res) != 1) {
-        ap_fail(r, 404, "no integrated account with this id", NULL);
-        return;
-    }
     const char *site = w->in.has_site ? w->in.site_url : PQgetvalue(res, 0, 0);
     const char *type = w->in.creds ? w->in.auth_type : PQgetvalue(res, 0, 1);
     /* New credentials mean the customer reconnected: the account is active again. */
@@ -333,14 +327,8 @@ static void on_acct_deleted(PGresult *res, const char *err, void *ud)
 static void on_acct_delete_locked(PGresult *res, const char *err, void *ud)
 {
     ap_req_t *r = ud;
-    if (!ap_res_ok(res)) {
-        ap_fail_db(r, res, err, NULL);
+    if (ap_res_one(r, res, err, NULL, "no integrated account with this id") != 0)
         return;
-    }
-    if (PQntuples(res) != 1) {
-        ap_fail(r, 404, "no integrated account with this id", NULL);
-        return;
-    }
     const char *p[2] = {r->id, r->ws_id};
     /* A new statement, so a new snapshot: it sees every server committed
      * before the lock was taken, and none can be added after it. */

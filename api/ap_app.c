@@ -120,6 +120,19 @@ void ap_fail_redis(ap_req_t *r, const char *err)
     ap_fail(r, 503, "Redis is unavailable; nothing was written, try again", NULL);
 }
 
+int ap_res_one(ap_req_t *r, PGresult *res, const char *err, const char *conflict_detail, const char *notfound)
+{
+    if (!ap_res_ok(res)) {
+        ap_fail_db(r, res, err, conflict_detail);
+        return -1;
+    }
+    if (PQntuples(res) != 1) {
+        ap_fail(r, 404, notfound, NULL);
+        return -1;
+    }
+    return 0;
+}
+
 json_t *ap_res_json(const PGresult *res, int row, int col)
 {
     if (PQgetisnull(res, row, col))

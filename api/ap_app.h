@@ -107,6 +107,10 @@ int ap_db_status(ap_req_t *r, PGresult *res, const char *err, const char *confli
 /* 503 for Redis. */
 void ap_fail_redis(ap_req_t *r, const char *err);
 
+/* For a write or read that must hit exactly one row: 0 when res is that
+ * row, else answers (ap_fail_db with conflict_detail, or 404 with notfound)
+ * and returns -1. */
+int ap_res_one(ap_req_t *r, PGresult *res, const char *err, const char *conflict_detail, const char *notfound);
 /* 1 when res is a successful query result (command or tuples). */
 int ap_res_ok(const PGresult *res);
 /* Parses a one-column JSON text cell (row i) into a new reference. */

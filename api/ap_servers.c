@@ -236,14 +236,8 @@ static void srv_list(ap_req_t *r)
 static void on_srv_updated(PGresult *res, const char *err, void *ud)
 {
     ap_req_t *r = ud;
-    if (!ap_res_ok(res)) {
-        ap_fail_db(r, res, err, NULL);
+    if (ap_res_one(r, res, err, NULL, "no MCP server with this id for this account") != 0)
         return;
-    }
-    if (PQntuples(res) != 1) {
-        ap_fail(r, 404, "no MCP server with this id for this account", NULL);
-        return;
-    }
     r->out = ap_res_json(res, 0, 0);
     r->status = 200;
     publish_row(r, res);
@@ -280,14 +274,8 @@ static void srv_patch(ap_req_t *r)
 static void on_srv_deleted(PGresult *res, const char *err, void *ud)
 {
     ap_req_t *r = ud;
-    if (!ap_res_ok(res)) {
-        ap_fail_db(r, res, err, NULL);
+    if (ap_res_one(r, res, err, NULL, "no MCP server with this id for this account") != 0)
         return;
-    }
-    if (PQntuples(res) != 1) {
-        ap_fail(r, 404, "no MCP server with this id for this account", NULL);
-        return;
-    }
     /* The current token, and a rotated-out one still in its overlap. */
     char key[128], prev[128];
     char *keys[2] = {key, prev};
@@ -369,14 +357,8 @@ static void on_rotated(PGresult *res, const char *err, void *ud)
 {
     ap_req_t *r = ud;
     srv_rot_t *x = r->ext;
-    if (!ap_res_ok(res)) {
-        ap_fail_db(r, res, err, "token collision; try again");
+    if (ap_res_one(r, res, err, "token collision; try again", "no MCP server with this id for this account") != 0)
         return;
-    }
-    if (PQntuples(res) != 1) {
-        ap_fail(r, 404, "no MCP server with this id for this account", NULL);
-        return;
-    }
     snprintf(x->old_hash, sizeof x->old_hash, "%s", PQgetvalue(res, 0, 4));
     if (!PQgetisnull(res, 0, 5))
         snprintf(x->older_hash, sizeof x->older_hash, "%s", PQgetvalue(res, 0, 5));

@@ -90,14 +90,8 @@ static void key_published(ap_req_t *r)
 static void on_key_inserted(PGresult *res, const char *err, void *ud)
 {
     ap_req_t *r = ud;
-    if (!ap_res_ok(res)) {
-        ap_fail_db(r, res, err, "this key exists already");
+    if (ap_res_one(r, res, err, "this key exists already", "no workspace with this id") != 0)
         return;
-    }
-    if (PQntuples(res) != 1) {
-        ap_fail(r, 404, "no workspace with this id", NULL);
-        return;
-    }
     r->out = ap_res_json(res, 0, 0);
     json_object_set_new(r->out, "key", json_string(r->token));
     r->status = 201;
@@ -149,14 +143,8 @@ static void key_list(ap_req_t *r)
 static void on_key_deleted(PGresult *res, const char *err, void *ud)
 {
     ap_req_t *r = ud;
-    if (!ap_res_ok(res)) {
-        ap_fail_db(r, res, err, NULL);
+    if (ap_res_one(r, res, err, NULL, "no API key with this id in this workspace") != 0)
         return;
-    }
-    if (PQntuples(res) != 1) {
-        ap_fail(r, 404, "no API key with this id in this workspace", NULL);
-        return;
-    }
     snprintf(r->hash, sizeof r->hash, "%s", PQgetvalue(res, 0, 0));
     char key[128];
     snprintf(key, sizeof key, "wskeys:%s", ap_param(r, "id"));

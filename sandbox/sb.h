@@ -179,6 +179,19 @@ void sb_jsm_paging(sb_call_t *c, long dflt, long max, long *start, long *limit);
 /* Builds the JSM paged DTO around values (stolen); total = items available. */
 json_t *sb_jsm_page(const sb_call_t *c, json_t *values, long start, long limit, long total);
 
+/* A JSM-style page built while walking the matching items in order:
+ *   sb_pager_t pg; sb_pager_init(c, &pg, 50, 100);
+ *   for (...) if (matches && sb_pager_take(&pg)) json_array_append_new(pg.values, dto);
+ *   sb_pager_send(c, &pg);   -> 200 {start, limit, size, isLastPage, values, _links} */
+typedef struct sb_pager_s {
+    long start, limit, total;
+    json_t *values;
+} sb_pager_t;
+void sb_pager_init(sb_call_t *c, sb_pager_t *pg, long dflt, long max);
+/* Counts one more matching item; 1 when it falls on the page. */
+int sb_pager_take(sb_pager_t *pg);
+void sb_pager_send(sb_call_t *c, sb_pager_t *pg);
+
 /* Queue JQL compiled at startup/reset. */
 const sb_jql_t *sb_queue_jql(const sb_t *sb, const sb_queue_t *q);
 void sb_queues_compile(sb_t *sb);

@@ -750,6 +750,24 @@ static json_t *page_link(const sb_call_t *c, long start, long limit)
     return s;
 }
 
+void sb_pager_init(sb_call_t *c, sb_pager_t *pg, long dflt, long max)
+{
+    sb_jsm_paging(c, dflt, max, &pg->start, &pg->limit);
+    pg->total = 0;
+    pg->values = json_array();
+}
+
+int sb_pager_take(sb_pager_t *pg)
+{
+    long k = pg->total++;
+    return k >= pg->start && k < pg->start + pg->limit;
+}
+
+void sb_pager_send(sb_call_t *c, sb_pager_t *pg)
+{
+    sb_json(c, 200, sb_jsm_page(c, pg->values, pg->start, pg->limit, pg->total));
+}
+
 json_t *sb_jsm_page(const sb_call_t *c, json_t *values, long start, long limit, long total)
 {
     long size = (long)json_array_size(values);

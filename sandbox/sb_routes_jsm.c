@@ -82,20 +82,17 @@ static void h_queues(sb_call_t *c)
     int p = desk_or_404(c);
     if (p < 0)
         return;
-    long start, limit;
-    sb_jsm_paging(c, 50, 50, &start, &limit);
+    sb_pager_t pg;
+    sb_pager_init(c, &pg, 50, 50);
     int with = sb_query_bool(c, "includeCount", 0);
-    json_t *v = json_array();
-    long k = 0;
     for (int i = 0; i < c->sb->data->nqueues; i++) {
         const sb_queue_t *q = &c->sb->data->queues[i];
         if (q->project != p)
             continue;
-        if (k >= start && k < start + limit)
-            json_array_append_new(v, sb_queue_json(c, q, with));
-        k++;
+        if (sb_pager_take(&pg))
+            json_array_append_new(pg.values, sb_queue_json(c, q, with));
     }
-    sb_json(c, 200, sb_jsm_page(c, v, start, limit, k));
+    sb_pager_send(c, &pg);
 }
 
 static const sb_queue_t *queue_or_404(sb_call_t *c, int p)
@@ -143,23 +140,20 @@ static void h_queue_issues(sb_call_t *c)
 /* ---- request types ---- */
 static void list_rtypes(sb_call_t *c, int p)
 {
-    long start, limit;
+    sb_pager_t pg;
     char search[128] = "", group[16] = "";
-    sb_jsm_paging(c, 50, 100, &start, &limit);
+    sb_pager_init(c, &pg, 50, 100);
     sb_query(c, "searchQuery", search, sizeof search);
     sb_query(c, "groupId", group, sizeof group);
-    json_t *v = json_array();
-    long k = 0;
     for (int i = 0; i < c->sb->data->nrtypes; i++) {
         const sb_rtype_t *rt = &c->sb->data->rtypes[i];
         if ((p >= 0 && rt->project != p) || (search[0] && !sb_icontains(rt->name, search)) ||
             (group[0] && atoi(group) != rt->group_id))
             continue;
-        if (k >= start && k < start + limit)
-            json_array_append_new(v, sb_rtype_json(c, rt));
-        k++;
+        if (sb_pager_take(&pg))
+            json_array_append_new(pg.values, sb_rtype_json(c, rt));
     }
-    sb_json(c, 200, sb_jsm_page(c, v, start, limit, k));
+    sb_pager_send(c, &pg);
 }
 
 static void h_rtypes(sb_call_t *c)
@@ -229,24 +223,21 @@ static void h_rtype_groups(sb_call_t *c)
     int p = desk_or_404(c);
     if (p < 0)
         return;
-    long start, limit;
-    sb_jsm_paging(c, 50, 100, &start, &limit);
-    json_t *v = json_array();
-    long k = 0;
+    sb_pager_t pg;
+    sb_pager_init(c, &pg, 50, 100);
     for (size_t g = 0; g < sizeof GROUPS / sizeof GROUPS[0]; g++) {
         int used = 0;
         for (int i = 0; i < c->sb->data->nrtypes; i++)
             used |= c->sb->data->rtypes[i].project == p && c->sb->data->rtypes[i].group_id == GROUPS[g].id;
         if (!used)
             continue;
-        if (k >= start && k < start + limit) {
+        if (sb_pager_take(&pg)) {
             char id[16];
             snprintf(id, sizeof id, "%d", GROUPS[g].id);
-            json_array_append_new(v, sb_pack("{s:s, s:s}", "id", id, "name", GROUPS[g].name));
+            json_array_append_new(pg.values, sb_pack("{s:s, s:s}", "id", id, "name", GROUPS[g].name));
         }
-        k++;
     }
-    sb_json(c, 200, sb_jsm_page(c, v, start, limit, k));
+    sb_pager_send(c, &pg);
 }
 
 /* ---- customer requests ---- */
@@ -477,19 +468,16 @@ static void h_req_comments(sb_call_t *c)
     if (!is)
         return;
     int pub = sb_query_bool(c, "public", 1), internal = sb_query_bool(c, "internal", 1) && !sb_is_customer(c);
-    long start, limit;
-    sb_jsm_paging(c, 50, 100, &start, &limit);
-    json_t *v = json_array();
-    long k = 0;
+    sb_pager_t pg;
+    sb_pager_init(c, &pg, 50, 100);
     for (int i = 0; i < is->ncomments; i++) {
         const sb_comment_t *cm = &is->comments[i];
         if ((cm->public_ && !pub) || (!cm->public_ && !internal))
             continue;
-        if (k >= start && k < start + limit)
-            json_array_append_new(v, sb_jsm_comment_json(c, is, cm));
-        k++;
+        if (sb_pager_take(&pg))
+            json_array_append_new(pg.values, sb_jsm_comment_json(c, is, cm));
     }
-    sb_json(c, 200, sb_jsm_page(c, v, start, limit, k));
+    sb_pager_send(c, &pg);
 }
 
 static void h_req_comment(sb_call_t *c)
@@ -775,21 +763,18 @@ static void h_desk_customers(sb_call_t *c)
         return;
     char q[128] = "";
     sb_query(c, "query", q, sizeof q);
-    long start, limit;
-    sb_jsm_paging(c, 50, 100, &start, &limit);
+    sb_pager_t pg;
+    sb_pager_init(c, &pg, 50, 100);
     const sb_data_t *d = c->sb->data;
-    json_t *v = json_array();
-    long k = 0;
     for (int u = 0; u < d->nusers; u++) {
         if (!d->projects[p].customers[u])
             continue;
         if (q[0] && !sb_icontains(d->users[u].display_name, q) && !sb_icontains(d->users[u].email, q))
             continue;
-        if (k >= start && k < start + limit)
-            json_array_append_new(v, sb_user_dto(c, u));
-        k++;
+        if (sb_pager_take(&pg))
+            json_array_append_new(pg.values, sb_user_dto(c, u));
     }
-    sb_json(c, 200, sb_jsm_page(c, v, start, limit, k));
+    sb_pager_send(c, &pg);
 }
 
 static void h_desk_customers_change(sb_call_t *c)
@@ -830,10 +815,8 @@ static void h_orgs(sb_call_t *c)
 {
     char acc[100] = "";
     int who = sb_query(c, "accountId", acc, sizeof acc) >= 0 ? sb_user_find(c->sb->data, acc) : -2;
-    long start, limit;
-    sb_jsm_paging(c, 50, 100, &start, &limit);
-    json_t *v = json_array();
-    long k = 0;
+    sb_pager_t pg;
+    sb_pager_init(c, &pg, 50, 100);
     for (int o = 0; o < c->sb->data->norgs; o++) {
         const sb_org_t *org = &c->sb->data->orgs[o];
         if (org->deleted)
@@ -845,11 +828,10 @@ static void h_orgs(sb_call_t *c)
             if (!m)
                 continue;
         }
-        if (k >= start && k < start + limit)
-            json_array_append_new(v, sb_org_json(c, org));
-        k++;
+        if (sb_pager_take(&pg))
+            json_array_append_new(pg.values, sb_org_json(c, org));
     }
-    sb_json(c, 200, sb_jsm_page(c, v, start, limit, k));
+    sb_pager_send(c, &pg);
 }
 
 static void h_org_create(sb_call_t *c)
@@ -938,19 +920,16 @@ static void h_desk_orgs(sb_call_t *c)
     if (p < 0)
         return;
     sb_project_t *pr = &c->sb->data->projects[p];
-    long start, limit;
-    sb_jsm_paging(c, 50, 100, &start, &limit);
-    json_t *v = json_array();
-    long k = 0;
+    sb_pager_t pg;
+    sb_pager_init(c, &pg, 50, 100);
     for (int i = 0; i < pr->norgs; i++) {
         int o = sb_org_find(c->sb->data, pr->orgs[i]);
         if (o < 0)
             continue;
-        if (k >= start && k < start + limit)
-            json_array_append_new(v, sb_org_json(c, &c->sb->data->orgs[o]));
-        k++;
+        if (sb_pager_take(&pg))
+            json_array_append_new(pg.values, sb_org_json(c, &c->sb->data->orgs[o]));
     }
-    sb_json(c, 200, sb_jsm_page(c, v, start, limit, k));
+    sb_pager_send(c, &pg);
 }
 
 static void h_desk_orgs_change(sb_call_t *c)
