@@ -28,6 +28,11 @@
  *   message is routed through the table. So a subscription can be removed at
  *   any time without hiredis holding a dangling pointer, and after a
  *   reconnect the table is subscribed again.
+ * - Pattern subscriptions (rcli_psubscribe: few, e.g. keyspace
+ *   notifications) live in a small array beside the table and carry a state
+ *   callback: live once Redis confirmed the PSUBSCRIBE on the current
+ *   connection, not live as soon as that connection is gone (messages may
+ *   have been missed in between, which is what a cache needs to know).
  * - Never free a context from inside onConnect (0.14 would use it after):
  *   nothing here calls user code from onConnect.
  * - The event hooks are our own (ev_*), not <hiredis/adapters/libuv.h>:
@@ -56,6 +61,7 @@
 #define RCLI_SUB_BUCKETS 1024
 #define RCLI_SUB_BATCH 256
 #define RCLI_PREFIX_MAX 128
+#define RCLI_MAX_PSUBS 8
 
 static const char *const ERR_DOWN = "redis unavailable";
 static const char *const ERR_LOST = "redis connection lost";
@@ -97,6 +103,14 @@ struct sub_s {
     char channel[]; /* NUL-terminated */
 };
 
+typedef struct psub_s {
+    char *pattern;
+    rcli_msg_fn fn;
+    rcli_state_fn state;
+    void *ud;
+    int live;
+} psub_t;
+
 typedef struct rurl_s {
     char host[256];
     int port;
@@ -119,6 +133,8 @@ struct rcli_s {
     size_t npending;    /* cmd_t alive (hiredis has not called back yet) */
     sub_t *subs[RCLI_SUB_BUCKETS];
     size_t nsubs;
+    psub_t psubs[RCLI_MAX_PSUBS];
+    size_t npsubs;
     int closing;
     int open_handles;
     void (*done)(void *);
@@ -338,6 +354,8 @@ static void on_timer_closed(uv_handle_t *h)
             s = n;
         }
     }
+    for (size_t i = 0; i < r->npsubs; i++)
+        free(r->psubs[i].pattern);
     void (*done)(void *) = r->done;
     void *arg = r->done_arg;
     memset(&r->url, 0, sizeof r->url); /* the password */
@@ -357,6 +375,19 @@ static void timer_init(rcli_t *r, uv_timer_t *t)
 
 static void on_conn_timer(uv_timer_t *t);
 
+/* The pub/sub connection is gone: what it would have received is lost. */
+static void psub_lost(rcli_t *r)
+{
+    for (size_t i = 0; i < r->npsubs; i++) {
+        psub_t *p = &r->psubs[i];
+        if (p->live) {
+            p->live = 0;
+            if (p->state)
+                p->state(0, p->ud);
+        }
+    }
+}
+
 /* The connection is down (its context, if any, is forgotten): remember what
  * NULL replies report, schedule the reconnect. */
 static void conn_down(rconn_t *c, const char *err)
@@ -366,6 +397,8 @@ static void conn_down(rconn_t *c, const char *err)
     c->ac = NULL;
     c->gone_err = err;
     uv_timer_stop(&c->timer);
+    if (c->is_sub)
+        psub_lost(r);
     if (r->closing) {
         c->state = S_CLOSED;
         return;
@@ -420,6 +453,7 @@ static void on_setup_reply(redisAsyncContext *ac, void *reply, void *privdata)
 }
 
 static void on_sub_reply(redisAsyncContext *ac, void *reply, void *privdata);
+static void sub_conn_start(rcli_t *r);
 
 /* (Re)subscribes every channel of the table, in batches. */
 static void sub_restore(rcli_t *r)
@@ -441,6 +475,11 @@ static void sub_restore(rcli_t *r)
     }
     if (n > 0)
         redisAsyncCommandArgv(r->sub.ac, on_sub_reply, r, n + 1, argv, lens);
+    for (size_t i = 0; i < r->npsubs; i++) {
+        const char *pv[2] = {"PSUBSCRIBE", r->psubs[i].pattern};
+        size_t pl[2] = {10, strlen(r->psubs[i].pattern)};
+        redisAsyncCommandArgv(r->sub.ac, on_sub_reply, r, 2, pv, pl);
+    }
 }
 
 static void on_connect(const redisAsyncContext *ac, int status)
@@ -676,12 +715,45 @@ static sub_t **sub_find(rcli_t *r, const char *ch, size_t n)
     return pp;
 }
 
+static psub_t *psub_find(rcli_t *r, const char *pattern, size_t n)
+{
+    for (size_t i = 0; i < r->npsubs; i++)
+        if (strlen(r->psubs[i].pattern) == n && memcmp(r->psubs[i].pattern, pattern, n) == 0)
+            return &r->psubs[i];
+    return NULL;
+}
+
+/* "psubscribe <pattern> <count>" (now live) or "pmessage <pattern> <channel> <msg>". */
+static void on_psub_reply(rcli_t *r, redisReply *rep)
+{
+    psub_t *p = psub_find(r, rep->element[1]->str, rep->element[1]->len);
+    if (!p)
+        return;
+    if (rep->element[0]->str[1] == 's') {
+        if (!p->live) {
+            p->live = 1;
+            if (p->state)
+                p->state(1, p->ud);
+        }
+        return;
+    }
+    if (rep->elements == 4 && rep->element[2]->type == REDIS_REPLY_STRING &&
+        rep->element[3]->type == REDIS_REPLY_STRING)
+        p->fn(rep->element[2]->str, rep->element[3]->str, rep->element[3]->len, p->ud);
+}
+
 static void on_sub_reply(redisAsyncContext *ac, void *reply, void *privdata)
 {
     rcli_t *r = privdata;
     redisReply *rep = reply;
     if (!rep) {
         conn_gone(&r->sub, ac, ERR_LOST);
+        return;
+    }
+    if (rep->type == REDIS_REPLY_ARRAY && rep->elements >= 3 && rep->element[0]->type == REDIS_REPLY_STRING &&
+        rep->element[1]->type == REDIS_REPLY_STRING &&
+        (strcmp(rep->element[0]->str, "pmessage") == 0 || strcmp(rep->element[0]->str, "psubscribe") == 0)) {
+        on_psub_reply(r, rep);
         return;
     }
     if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 3 ||
@@ -711,9 +783,7 @@ int rcli_subscribe(rcli_t *r, const char *channel, rcli_msg_fn fn, void *ud)
     *pp = s;
     r->nsubs++;
     if (!r->sub_inited) {
-        r->sub_inited = 1;
-        conn_init(r, &r->sub, "sub", 1);
-        conn_connect(&r->sub);
+        sub_conn_start(r);
     } else if (r->sub.state == S_READY) {
         const char *argv[2] = {"SUBSCRIBE", channel};
         size_t lens[2] = {9, n};
@@ -741,6 +811,43 @@ int rcli_unsubscribe(rcli_t *r, const char *channel)
         redisAsyncCommandArgv(r->sub.ac, on_sub_reply, r, 2, argv, lens);
     }
     return 0;
+}
+
+static void sub_conn_start(rcli_t *r)
+{
+    if (!r->sub_inited) {
+        r->sub_inited = 1;
+        conn_init(r, &r->sub, "sub", 1);
+        conn_connect(&r->sub);
+    }
+}
+
+int rcli_psubscribe(rcli_t *r, const char *pattern, rcli_msg_fn fn, rcli_state_fn state, void *ud)
+{
+    if (r->closing || !pattern || !fn || r->npsubs >= RCLI_MAX_PSUBS ||
+        psub_find(r, pattern, strlen(pattern)))
+        return -1;
+    psub_t *p = &r->psubs[r->npsubs++];
+    p->pattern = mem_strdup(pattern);
+    p->fn = fn;
+    p->state = state;
+    p->ud = ud;
+    p->live = 0;
+    if (r->sub_inited && r->sub.state == S_READY) {
+        const char *argv[2] = {"PSUBSCRIBE", pattern};
+        size_t lens[2] = {10, strlen(pattern)};
+        redisAsyncCommandArgv(r->sub.ac, on_sub_reply, r, 2, argv, lens);
+    }
+    sub_conn_start(r); /* otherwise on_connect subscribes it */
+    return 0;
+}
+
+void rcli_sub_poll(rcli_t *r)
+{
+    /* A read() that finds nothing returns EAGAIN, which hiredis treats as
+     * "try later": the cost is one system call. */
+    if (r && !r->closing && r->sub_inited && r->sub.state == S_READY && r->sub.ac)
+        redisAsyncHandleRead(r->sub.ac);
 }
 
 /* ------------------------------------------------------------ public API */

@@ -42,6 +42,7 @@
 typedef struct rcli_s rcli_t;
 typedef void (*rcli_cb)(redisReply *reply, const char *err, void *ud);
 typedef void (*rcli_msg_fn)(const char *channel, const char *msg, size_t len, void *ud);
+typedef void (*rcli_state_fn)(int live, void *ud);
 
 typedef struct rcli_config_s {
     const char *url;      /* redis://[:password@]host:port[/db] */
@@ -73,6 +74,18 @@ int rcli_command_argv(rcli_t *r, rcli_cb cb, void *ud, int argc, const char **ar
  * delivered. The pub/sub connection is made on the first subscribe. */
 int rcli_subscribe(rcli_t *r, const char *channel, rcli_msg_fn fn, void *ud);
 int rcli_unsubscribe(rcli_t *r, const char *channel); /* -1 when not subscribed */
+
+/* Pattern subscription (at most 8 per client; e.g. keyspace notifications).
+ * fn runs per message with the channel that matched. state(1) runs once
+ * Redis confirmed the PSUBSCRIBE on the current pub/sub connection,
+ * state(0) as soon as that connection is gone: between the two no message
+ * was missed. Kept and restored after reconnects; -1 when the pattern is
+ * taken, the table full or the client closing. */
+int rcli_psubscribe(rcli_t *r, const char *pattern, rcli_msg_fn fn, rcli_state_fn state, void *ud);
+/* Handles what the pub/sub connection received so far, without waiting
+ * (message callbacks run inside): a caller about to trust state kept up to
+ * date by messages has seen every message that reached the socket. */
+void rcli_sub_poll(rcli_t *r);
 
 /* Blocking connection for start-up and tests only. */
 redisContext *rcli_connect_blocking(const char *url, char *err, size_t errsz);

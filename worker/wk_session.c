@@ -6,9 +6,11 @@
 #include <string.h>
 
 #include "buf.h"
+#include "wk_cache.h"
 
 typedef struct sess_op_s {
     wk_worker_t *w;
+    uint64_t ticket; /* wk_cache_ticket() when a lookup was sent */
     wk_session_t s;
     wk_session_cb cb;
     void *ud;
@@ -87,6 +89,7 @@ static void on_got(redisReply *reply, const char *err, void *ud)
     if (e[1]->type == REDIS_REPLY_STRING && e[1]->len < sizeof op->s.pv)
         memcpy(op->s.pv, e[1]->str, e[1]->len);
     op->s.legacy = e[2]->type == REDIS_REPLY_STRING && e[2]->len == 1 && e[2]->str[0] == '1';
+    wk_cache_session_put(op->w, op->ticket, &op->s);
     finish(op, 1);
 }
 
@@ -110,17 +113,24 @@ static void session_command(wk_worker_t *w, const char *id, wk_session_cb cb, vo
         return;
     }
     rcli_key(w->redis, key, sizeof key, "sess:%s", id);
+    op->ticket = wk_cache_ticket(w);
     if (rcli_command(w->redis, reply_cb, op, fmt, key) != 0)
         reply_cb(NULL, "redis unavailable", op);
 }
 
 void wk_session_get(wk_worker_t *w, const char *id, wk_session_cb cb, void *ud)
 {
+    wk_session_t hit;
+    if (wk_session_id_ok(id) && wk_cache_session_get(w, id, &hit)) {
+        cb(1, &hit, ud);
+        return;
+    }
     session_command(w, id, cb, ud, on_got, "HMGET %s th pv legacy");
 }
 
 void wk_session_delete(wk_worker_t *w, const char *id, wk_session_cb cb, void *ud)
 {
+    wk_cache_session_forget(w, id);
     session_command(w, id, cb, ud, on_count, "DEL %s");
 }
 

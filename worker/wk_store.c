@@ -10,6 +10,7 @@
 #include "buf.h"
 #include "ju.h"
 #include "log.h"
+#include "wk_cache.h"
 
 #define WK_REC_MAX (256 * 1024)  /* a srv/acct record larger than this is refused */
 #define WK_ACCT_CACHE 256        /* decrypted accounts kept per worker */
@@ -62,6 +63,7 @@ static void count_redis_error(wk_worker_t *w)
 
 typedef struct srv_op_s {
     wk_worker_t *w;
+    uint64_t ticket; /* wk_cache_ticket() when the GET was sent */
     char hash[SECRET_HASH_HEX_LEN + 1];
     wk_store_server_cb cb;
     void *ud;
@@ -79,9 +81,10 @@ static void on_srv(redisReply *reply, const char *err, void *ud)
     } else if (reply->type == REDIS_REPLY_STRING && reply->len <= WK_REC_MAX) {
         char perr[128];
         json_t *rec = ju_parse(reply->str, reply->len, 16, perr, sizeof perr);
-        if (rec && wk_server_parse(&srv, rec, op->hash) == 0)
+        if (rec && wk_server_parse(&srv, rec, op->hash) == 0) {
             rc = 1;
-        else
+            wk_cache_server_put(op->w, op->ticket, &srv);
+        } else
             LOG_WARN("worker", "unreadable server record in Redis", "why", rec ? "fields" : perr, NULL);
     }
     op->cb(rc, rc == 1 ? &srv : NULL, op->ud);
@@ -91,8 +94,14 @@ static void on_srv(redisReply *reply, const char *err, void *ud)
 void wk_store_server(wk_worker_t *w, const char *token_hash, wk_store_server_cb cb, void *ud)
 {
     char key[256];
+    wk_server_t hit;
+    if (wk_cache_server_get(w, token_hash, &hit)) {
+        cb(1, &hit, ud);
+        return;
+    }
     srv_op_t *op = mem_calloc(1, sizeof *op);
     op->w = w;
+    op->ticket = wk_cache_ticket(w);
     snprintf(op->hash, sizeof op->hash, "%s", token_hash);
     op->cb = cb;
     op->ud = ud;

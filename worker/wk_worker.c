@@ -11,6 +11,7 @@
 
 #include "log.h"
 #include "wk_audit.h"
+#include "wk_cache.h"
 #include "wk_http.h"
 #include "wk_pace.h"
 #include "wk_refresh.h"
@@ -19,6 +20,8 @@
 static void describe_metrics(metrics_t *m)
 {
     metrics_describe(m, "jsmcp_worker_requests_total", "counter", "HTTP requests by route, method and status");
+    metrics_describe(m, "jsmcp_worker_server_cache_on", "gauge",
+                     "worker processes trusting their cache of server records and sessions (wk_cache.h)");
     metrics_describe(m, "jsmcp_worker_request_duration_seconds", "histogram", "HTTP request latency (streams excluded)");
     metrics_describe(m, "jsmcp_worker_tool_calls_total", "counter", "tools/call by tool and upstream HTTP status (0 = none)");
     metrics_describe(m, "jsmcp_worker_tool_call_duration_seconds", "histogram", "tools/call latency including the upstream call");
@@ -79,6 +82,7 @@ static void drain(wk_worker_t *w)
     uv_timer_stop(&w->publish);
     wk_http_end_streams(w);
     wk_refresh_stop(w);
+    wk_cache_stop(w);
     httpd_close(w->httpd, on_httpd_closed, w);
 }
 
@@ -123,6 +127,10 @@ int wk_worker_run(const wk_config_t *cfg, int fd, wk_metrics_shm_t *shm, int slo
     rcli_config_t rc_cfg = {.url = cfg->redis_url, .prefix = cfg->redis_prefix};
     if (rcli_create(&w.redis, &loop, &rc_cfg) != 0) {
         LOG_ERROR("worker", "cannot create the Redis client", "url", "(see JSMCP_REDIS_URL)", NULL);
+        goto out;
+    }
+    if (wk_cache_start(&w) != 0) {
+        LOG_ERROR("worker", "cannot subscribe to keyspace notifications", NULL);
         goto out;
     }
     wk_pace_start(&w);
@@ -181,6 +189,7 @@ int wk_worker_run(const wk_config_t *cfg, int fd, wk_metrics_shm_t *shm, int slo
 out:
     if (w.httpd || w.redis || w.httpc) {
         /* Failed start: close what exists, then let the loop finish them. */
+        wk_cache_stop(&w);
         if (w.httpd)
             httpd_close(w.httpd, NULL, NULL);
         if (w.httpc)
@@ -191,6 +200,7 @@ out:
     }
     uv_loop_close(&loop);
     wk_store_cleanup(&w);
+    wk_cache_free(&w);
     wk_fieldcache_free(w.fields);
     wk_catalog_free(w.catalog);
     secret_keyring_free(w.keyring);

@@ -39,6 +39,7 @@ typedef struct wk_config_s {
     long sse_keepalive_ms;       /* JSMCP_SSE_KEEPALIVE */
     long tools_page;             /* tools/list page size */
     long account_cache_ms;       /* JSMCP_ACCOUNT_CACHE: reuse a fetched account this long */
+    long server_cache_ms;        /* JSMCP_SERVER_CACHE: trust a cached server/session this long, 0 = off */
     long field_cache_ms;         /* JSMCP_FIELD_CACHE: reuse an account's field list this long */
     wk_pace_rule_t pace_api_token; /* JSMCP_PACE_API_TOKEN */
     wk_pace_rule_t pace_oauth;     /* JSMCP_PACE_OAUTH */
@@ -60,6 +61,7 @@ typedef struct wk_worker_s {
     wk_catalog_t *catalog;
     secret_keyring_t *keyring;
     struct wk_acct_cache_s *acct_cache; /* decrypted accounts (wk_store.c) */
+    struct wk_cache_s *cache;           /* server records and sessions (wk_cache.c) */
     struct wk_fieldcache_s *fields;     /* accounts' field lists (wk_exec.c) */
     struct wk_refresh_waiter_s *refresh_waiters; /* calls waiting for a refreshed token (wk_refresh.c) */
     long metric_accounts;       /* distinct account label values so far (wk_mcp.c) */

@@ -273,6 +273,24 @@ Test(worker, sessions_and_legacy_streams_span_workers, .timeout = 120)
     cr_assert_eq(ts_api_stop(&e.api), 0);
 }
 
+/* 1 once /metrics shows every process of the worker at port trusting its cache. */
+static int wait_cache_on(int port)
+{
+    char m[64];
+    snprintf(m, sizeof m, "http://127.0.0.1:%d/metrics", port);
+    for (int i = 0; i < 100; i++) {
+        ts_resp_t r;
+        ts_http(&r, "GET", m, NULL, NULL, 0);
+        const char *p = r.body ? strstr(r.body, "\njsmcp_worker_server_cache_on ") : NULL;
+        int on = p && atof(p + strlen("\njsmcp_worker_server_cache_on ")) >= 1;
+        ts_resp_free(&r);
+        if (on)
+            return 1;
+        usleep(100 * 1000);
+    }
+    return 0;
+}
+
 Test(worker, revocation_expiry_and_api_keys, .timeout = 120)
 {
     env_t e;
@@ -284,20 +302,48 @@ Test(worker, revocation_expiry_and_api_keys, .timeout = 120)
     worker_start(&e, &a, "wk_rev_a", pa, 2);
     worker_start(&e, &b, "wk_rev_b", pb, 1);
 
-    /* Revocation: DELETE in the admin API -> refused on every worker, even mid-session. */
+    /* Revocation: DELETE in the admin API -> refused on every worker, even
+     * mid-session, although every worker process has the server and the
+     * session in its cache (wk_cache.h): the keyspace notification of the
+     * DEL reaches them before the API answers. Then a PATCH applies at once. */
+    int ports[] = {pa, pb};
+    for (int i = 0; i < 2; i++)
+        cr_assert(wait_cache_on(ports[i]), "worker %d: cache on (keyspace notifications set)", i);
     server_create(&e, "{\"name\":\"s\"}");
     initialize(pa, e.token, sid, sizeof sid, NULL);
     snprintf(path, sizeof path, "/integrated-account/%s/mcp/%s", e.acct, e.srv_id);
+    size_t all = 0;
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 2; i++)
+            for (int k = 0; k < 6; k++) { /* new connections: SO_REUSEPORT spreads them over the processes */
+                mcp_post(&r, ports[i], e.token, sid, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\"}", NULL);
+                cr_assert_eq(r.status, 200, "round %d worker %d: %ld %s", round, i, r.status, r.body);
+                size_t ntools = json_array_size(json_object_get(json_object_get(r.json, "result"), "tools"));
+                if (!all)
+                    all = ntools;
+                cr_assert(round == 1 ? ntools > 0 && ntools < all : ntools == all, "round %d: %zu tools of %zu",
+                          round, ntools, all);
+                ts_resp_free(&r);
+            }
+        /* Round 0 -> 1: the server is narrowed to the read tools; round 1 -> 2: widened again. */
+        const char *cfg = round == 0 ? "{\"config\":{\"methods\":[\"read\"]}}"
+                                     : "{\"config\":{}}";
+        if (round < 2) {
+            ts_api_call(&r, &e.api, e.key, "PATCH", path, cfg);
+            cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+            ts_resp_free(&r);
+        }
+    }
     ts_api_call(&r, &e.api, e.key, "DELETE", path, NULL);
     cr_assert_eq(r.status, 204);
     ts_resp_free(&r);
-    int ports[] = {pa, pb};
-    for (int i = 0; i < 2; i++) {
-        mcp_post(&r, ports[i], e.token, sid, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\"}", NULL);
-        cr_assert_eq(r.status, 404, "revoked on worker %d: %ld %s", i, r.status, r.body);
-        cr_assert(strstr(r.body, "unknown, revoked or expired"), "%s", r.body);
-        ts_resp_free(&r);
-    }
+    for (int i = 0; i < 2; i++)
+        for (int k = 0; k < 6; k++) {
+            mcp_post(&r, ports[i], e.token, sid, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\"}", NULL);
+            cr_assert_eq(r.status, 404, "revoked on worker %d: %ld %s", i, r.status, r.body);
+            cr_assert(strstr(r.body, "unknown, revoked or expired"), "%s", r.body);
+            ts_resp_free(&r);
+        }
 
     /* Expiry is checked by the worker itself, not only by the Redis TTL:
      * a record whose expires_at passed (TTL not yet fired) is refused. */
