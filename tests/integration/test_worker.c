@@ -87,6 +87,10 @@ static void worker_start(env_t *e, ts_proc_t *p, const char *name, int port, int
     snprintf(workers[s], sizeof workers[s], "JSMCP_WORKERS=%d", nworkers);
     env[n++] = listen[s];
     env[n++] = workers[s];
+    /* One worker of the spanning test reads Redis on every request (cache
+     * off), so that path keeps being exercised next to a caching one. */
+    if (strstr(name, "_nocache"))
+        env[n++] = "JSMCP_SERVER_CACHE=0";
     env[n] = NULL;
     ts_spawn(p, name, "jsmcp-worker", NULL, env, port);
 }
@@ -178,7 +182,7 @@ Test(worker, sessions_and_legacy_streams_span_workers, .timeout = 120)
     server_create(&e, "{\"name\":\"s\",\"config\":{\"methods\":[\"read\"]}}");
     int pa = ts_free_port(), pb = ts_free_port();
     worker_start(&e, &a, "wk_span_a", pa, 1);
-    worker_start(&e, &b, "wk_span_b", pb, 1);
+    worker_start(&e, &b, "wk_span_b_nocache", pb, 1);
 
     /* Streamable HTTP: initialize on A, continue on B, end on B, refused on A. */
     char sid[128];
