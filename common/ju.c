@@ -1,7 +1,581 @@
+/* ju: our own JSON text parser and serializer around jansson's json_t.
+ *
+ * Why: jansson's json_loadb reads its input one byte at a time through a
+ * stream callback, copies every token into a scratch buffer and decodes
+ * strings in a second pass; json_dumps formats through a callback per token
+ * and records every container in a hash table (keyed by its printed
+ * address) to detect cycles. Together that was ~35% of a worker's CPU per
+ * tool call. The tree type stays json_t (all of worker/ and api/ use it);
+ * only the text side is ours:
+ *
+ *   - ju_parse is a single-pass recursive-descent parser over the buffer.
+ *     Strings without escapes go straight from the input into
+ *     json_stringn_nocheck / json_object_setn_new_nocheck (we validate
+ *     UTF-8 ourselves, 8 bytes at a time while they are plain ASCII);
+ *     strings with escapes are decoded into one scratch area of at most the
+ *     input size. Integers are converted by hand, reals by an exact fast
+ *     path (Clinger: <= 15 significant digits and a power of ten <= 22 are
+ *     both exact doubles, so one IEEE multiply or divide is the correctly
+ *     rounded result, as strtod's) or else strtod in the C locale. The depth
+ *     limit is checked on the way down, so recursion never exceeds it.
+ *   - ju_dump_buf walks the tree with an explicit stack (which doubles as
+ *     the list of ancestors for cycle detection) into a staging buffer that
+ *     is appended to a buf_t in large chunks.
+ *
+ * What is identical to jansson 2.14 (json_loadb with JSON_DECODE_ANY |
+ * JSON_REJECT_DUPLICATES, json_dumps with JSON_COMPACT | JSON_ENCODE_ANY):
+ * the accepted language (whitespace " \t\n\r"; no leading zeros; integers
+ * are tokens without '.', 'e', 'E' and must fit json_int_t; reals must not
+ * overflow to infinity; strict UTF-8 everywhere: no overlongs, surrogates or
+ * code points above U+10FFFF; no raw control characters; \u0000 and unpaired
+ * surrogate escapes rejected; duplicate keys rejected; at most 2048 nested
+ * values), the resulting tree (types, values, member order), and the dumped
+ * bytes (jansson's escapes with upper-case \u00XX, '/' and U+007F as is,
+ * integers with JSON_INTEGER_FORMAT, reals as "%.17g" with ".0" appended to
+ * integral-looking output and the exponent's '+' and leading zeros
+ * dropped, insertion order of members, failure on invalid UTF-8 or cycles).
+ * Only error texts and positions differ. This is not proven by reading but
+ * checked against the jansson library itself: tests/unit/common/
+ * test_ju_fast.c runs a table of edge cases and a seeded random
+ * differential test (random trees and byte mutations of valid texts), and
+ * fuzz/fuzz_json.c is a libFuzzer target that aborts on any difference in
+ * acceptance, tree, types or dumped bytes.
+ */
 #include "ju.h"
 
+#include <errno.h>
+#include <float.h>
+#include <limits.h>
+#include <locale.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+_Static_assert(sizeof(json_int_t) == 8, "ju assumes a 64-bit json_int_t");
+
+/* jansson's own nesting limit on values (JSON_PARSER_MAX_DEPTH in 2.14's
+ * jansson_config.h): a value inside 2048 containers is refused. */
+#define JU_JANSSON_MAX_DEPTH 2048
+
+/* 1 for bytes that stand for themselves inside a JSON string, both when
+ * parsing and when dumping: printable ASCII and DEL, except '"' and '\\'. */
+static const unsigned char ju_plain[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x00 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x10 */
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x20: '"' */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x30 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x40 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, /* 0x50: '\\' */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x60 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x70 */
+    /* 0x80..0xff: 0 (UTF-8, checked by ju_utf8_len) */
+};
+
+/* Length (2..4) of the valid UTF-8 sequence starting at p (*p >= 0x80), or
+ * 0. The same rules as jansson's utf8_check_first/utf8_check_full: no
+ * overlong forms, no UTF-16 surrogates (ED A0..BF), nothing above U+10FFFF. */
+static size_t ju_utf8_len(const unsigned char *p, const unsigned char *end)
+{
+    unsigned c = p[0];
+    size_t avail = (size_t)(end - p);
+    unsigned lo = 0x80, hi = 0xBF;
+    if (c < 0xC2)
+        return 0;
+    if (c < 0xE0)
+        return avail >= 2 && (p[1] & 0xC0) == 0x80 ? 2 : 0;
+    if (c < 0xF0) {
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
+        return avail >= 3 && p[1] >= lo && p[1] <= hi && (p[2] & 0xC0) == 0x80 ? 3 : 0;
+    }
+    if (c < 0xF5) {
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+        return avail >= 4 && p[1] >= lo && p[1] <= hi && (p[2] & 0xC0) == 0x80 &&
+                       (p[3] & 0xC0) == 0x80
+                   ? 4
+                   : 0;
+    }
+    return 0;
+}
+
+/* Skips bytes that are plain in a string (ju_plain), 8 at a time: a byte
+ * stops the scan if it is '"', '\\', < 0x20 or >= 0x80. The bit tricks can
+ * flag bytes above a real stop byte (borrows), never below it, so the
+ * lowest flagged byte is the first stop byte. */
+static const unsigned char *ju_skip_plain(const unsigned char *p, const unsigned char *end)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    while (end - p >= 8) {
+        uint64_t x, q, b;
+        memcpy(&x, p, 8);
+        q = x ^ (ones * '"');
+        b = x ^ (ones * '\\');
+        uint64_t t = (((q - ones) & ~q) | ((b - ones) & ~b) | (x - ones * 0x20) | x) & highs;
+        if (t)
+            return p + (__builtin_ctzll(t) >> 3);
+        p += 8;
+    }
+#endif
+    while (p < end && ju_plain[*p])
+        p++;
+    return p;
+}
+
+/* ---------------------------------------------------------------- parser */
+
+typedef struct {
+    const unsigned char *start, *p, *end;
+    int max_depth;
+    /* Decoded strings with escapes, used like a stack (an object's key
+     * stays there while its value is parsed): never more than the input. */
+    char *scratch;
+    size_t scratch_used;
+    /* First error: what and where (NULL what = the depth limit). */
+    const char *what;
+    const unsigned char *where;
+    int too_deep;
+} ju_parser_t;
+
+static json_t *jp_fail(ju_parser_t *jp, const unsigned char *where, const char *what)
+{
+    if (!jp->what && !jp->too_deep) {
+        jp->what = what;
+        jp->where = where;
+    }
+    return NULL;
+}
+
+static const unsigned char *jp_ws(const unsigned char *p, const unsigned char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        p++;
+    return p;
+}
+
+static int jp_hex4(const unsigned char *p, const unsigned char *end, unsigned *out)
+{
+    unsigned v = 0;
+    if (end - p < 4)
+        return -1;
+    for (int i = 0; i < 4; i++) {
+        unsigned c = p[i], d;
+        if (c >= '0' && c <= '9')
+            d = c - '0';
+        else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+            d = (c | 0x20) - 'a' + 10;
+        else
+            return -1;
+        v = v << 4 | d;
+    }
+    *out = v;
+    return 0;
+}
+
+static size_t jp_utf8_put(char *t, unsigned cp)
+{
+    if (cp < 0x80) {
+        t[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        t[0] = (char)(0xC0 | cp >> 6);
+        t[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        t[0] = (char)(0xE0 | cp >> 12);
+        t[1] = (char)(0x80 | (cp >> 6 & 0x3F));
+        t[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    t[0] = (char)(0xF0 | cp >> 18);
+    t[1] = (char)(0x80 | (cp >> 12 & 0x3F));
+    t[2] = (char)(0x80 | (cp >> 6 & 0x3F));
+    t[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* Decodes the escape at p (a backslash) to *t; returns the position after
+ * it, or NULL with the error set. */
+static const unsigned char *jp_escape(ju_parser_t *jp, const unsigned char *p, char **t)
+{
+    const unsigned char *esc = p, *end = jp->end;
+    unsigned cp, lo;
+    if (end - p < 2)
+        return jp_fail(jp, p, "premature end of input"), NULL;
+    p += 2;
+    switch (esc[1]) {
+    case '"': *(*t)++ = '"'; return p;
+    case '\\': *(*t)++ = '\\'; return p;
+    case '/': *(*t)++ = '/'; return p;
+    case 'b': *(*t)++ = '\b'; return p;
+    case 'f': *(*t)++ = '\f'; return p;
+    case 'n': *(*t)++ = '\n'; return p;
+    case 'r': *(*t)++ = '\r'; return p;
+    case 't': *(*t)++ = '\t'; return p;
+    case 'u': break;
+    default: return jp_fail(jp, esc, "invalid escape"), NULL;
+    }
+    if (jp_hex4(p, end, &cp))
+        return jp_fail(jp, esc, "invalid escape"), NULL;
+    p += 4;
+    if (cp == 0)
+        return jp_fail(jp, esc, "\\u0000 is not allowed"), NULL;
+    if (cp >= 0xDC00 && cp <= 0xDFFF)
+        return jp_fail(jp, esc, "invalid Unicode (lone low surrogate)"), NULL;
+    if (cp >= 0xD800 && cp <= 0xDBFF) {
+        if (end - p < 2 || p[0] != '\\' || p[1] != 'u')
+            return jp_fail(jp, esc, "invalid Unicode (lone high surrogate)"), NULL;
+        if (jp_hex4(p + 2, end, &lo))
+            return jp_fail(jp, p, "invalid escape"), NULL;
+        if (lo < 0xDC00 || lo > 0xDFFF)
+            return jp_fail(jp, esc, "invalid Unicode (bad surrogate pair)"), NULL;
+        p += 6;
+        cp = ((cp - 0xD800) << 10) + (lo - 0xDC00) + 0x10000;
+    }
+    *t += jp_utf8_put(*t, cp);
+    return p;
+}
+
+/* A string token; jp->p is at the opening quote. Until the first escape
+ * the result is the input itself; from there it is decoded into the
+ * scratch area (t), and *out points there. */
+static int jp_string(ju_parser_t *jp, const char **out, size_t *outlen)
+{
+    const unsigned char *s = jp->p + 1, *p = s, *end = jp->end;
+    char *t0 = NULL, *t = NULL;
+    for (;;) {
+        const unsigned char *q = ju_skip_plain(p, end);
+        if (t) {
+            memcpy(t, p, (size_t)(q - p));
+            t += q - p;
+        }
+        p = q;
+        if (p >= end)
+            return jp_fail(jp, p, "premature end of input"), -1;
+        unsigned c = *p;
+        if (c == '"') {
+            jp->p = p + 1;
+            *out = t ? t0 : (const char *)s;
+            *outlen = t ? (size_t)(t - t0) : (size_t)(p - s);
+            return 0;
+        }
+        if (c >= 0x80) {
+            size_t k = ju_utf8_len(p, end);
+            if (!k)
+                return jp_fail(jp, p, "invalid UTF-8"), -1;
+            if (t) {
+                memcpy(t, p, k);
+                t += k;
+            }
+            p += k;
+            continue;
+        }
+        if (c != '\\')
+            return jp_fail(jp, p, "control character in string"), -1;
+        if (!t) {
+            if (!jp->scratch)
+                jp->scratch = malloc((size_t)(end - jp->start));
+            if (!jp->scratch)
+                return jp_fail(jp, p, "out of memory"), -1;
+            t0 = t = jp->scratch + jp->scratch_used;
+            memcpy(t, s, (size_t)(p - s));
+            t += p - s;
+        }
+        p = jp_escape(jp, p, &t);
+        if (!p)
+            return -1;
+    }
+}
+
+static pthread_once_t ju_c_locale_once = PTHREAD_ONCE_INIT;
+static locale_t ju_c_locale;
+
+static void ju_c_locale_init(void)
+{
+    ju_c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+}
+
+/* strtod of a validated JSON number token, independent of the process
+ * locale (jansson swaps '.' for the locale's decimal point instead). */
+static double jp_strtod(ju_parser_t *jp, const unsigned char *s, size_t len, int *erange)
+{
+    char local[64], *tmp = local;
+    if (len >= sizeof local) {
+        tmp = malloc(len + 1);
+        if (!tmp)
+            return *erange = 1, 0.0; /* reported as overflow; only under OOM */
+    }
+    memcpy(tmp, s, len);
+    tmp[len] = 0;
+    pthread_once(&ju_c_locale_once, ju_c_locale_init);
+    errno = 0;
+    double d = ju_c_locale ? strtod_l(tmp, NULL, ju_c_locale) : strtod(tmp, NULL);
+    *erange = (d == HUGE_VAL || d == -HUGE_VAL) && errno == ERANGE;
+    if (tmp != local)
+        free(tmp);
+    (void)jp;
+    return d;
+}
+
+static json_t *jp_number(ju_parser_t *jp)
+{
+    const unsigned char *s = jp->p, *p = s, *end = jp->end;
+    int neg = 0;
+    uint64_t mant = 0;  /* significant digits, while they fit (see ndig) */
+    int ndig = 0;       /* significant digits seen (leading zeros skipped), up to 1000 */
+    int frac_digits = 0;
+    int slow = 0;       /* digits or exponent too long for the fast path */
+    if (*p == '-') {
+        neg = 1;
+        p++;
+    }
+    if (p >= end || *p < '0' || *p > '9')
+        return jp_fail(jp, s, "invalid token");
+    if (*p == '0') {
+        p++;
+        if (p < end && *p >= '0' && *p <= '9')
+            return jp_fail(jp, s, "invalid token (leading zero)");
+    } else {
+        while (p < end && *p >= '0' && *p <= '9') {
+            if (ndig < 19)
+                mant = mant * 10 + (uint64_t)(*p - '0');
+            if (ndig < 1000)
+                ndig++;
+            p++;
+        }
+    }
+    if (p >= end || (*p != '.' && *p != 'e' && *p != 'E')) {
+        /* An integer: like strtoll, out of range is an error, not a real. */
+        uint64_t limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+        if (ndig > 19 || mant > limit)
+            return jp_fail(jp, s, neg ? "too big negative integer" : "too big integer");
+        jp->p = p;
+        json_int_t v = neg ? (mant ? -(json_int_t)(mant - 1) - 1 : 0) : (json_int_t)mant;
+        json_t *r = json_integer(v);
+        return r ? r : jp_fail(jp, s, "out of memory");
+    }
+    if (*p == '.') {
+        p++;
+        if (p >= end || *p < '0' || *p > '9')
+            return jp_fail(jp, s, "invalid token");
+        while (p < end && *p >= '0' && *p <= '9') {
+            if (ndig || *p != '0') {
+                if (ndig < 19)
+                    mant = mant * 10 + (uint64_t)(*p - '0');
+                if (ndig < 1000)
+                    ndig++;
+            }
+            if (frac_digits < 100000)
+                frac_digits++;
+            else
+                slow = 1;
+            p++;
+        }
+    }
+    int exp = 0;
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        int eneg = 0;
+        p++;
+        if (p < end && (*p == '+' || *p == '-'))
+            eneg = *p++ == '-';
+        if (p >= end || *p < '0' || *p > '9')
+            return jp_fail(jp, s, "invalid token");
+        while (p < end && *p >= '0' && *p <= '9') {
+            if (exp < 100000)
+                exp = exp * 10 + (*p - '0');
+            else
+                slow = 1;
+            p++;
+        }
+        if (eneg)
+            exp = -exp;
+    }
+    double d;
+    int e10 = exp - frac_digits;
+#if FLT_EVAL_METHOD == 0
+    static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                   1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    if (!slow && ndig == 0) {
+        d = neg ? -0.0 : 0.0; /* strtod: zero whatever the exponent */
+    } else if (!slow && ndig <= 15 && e10 >= -22 && e10 <= 22) {
+        d = (double)mant;
+        d = e10 < 0 ? d / pow10[-e10] : d * pow10[e10];
+        if (neg)
+            d = -d;
+    } else
+#endif
+    {
+        int erange;
+        d = jp_strtod(jp, s, (size_t)(p - s), &erange);
+        if (erange)
+            return jp_fail(jp, s, "real number overflow");
+    }
+    jp->p = p;
+    json_t *r = json_real(d);
+    return r ? r : jp_fail(jp, s, "out of memory");
+}
+
+static json_t *jp_value(ju_parser_t *jp, int depth);
+
+/* Past an opening bracket: 0 if the container is empty (its closing bracket
+ * consumed), 1 if a member or element follows. */
+static int jp_open(ju_parser_t *jp, unsigned char close)
+{
+    jp->p = jp_ws(jp->p + 1, jp->end);
+    if (jp->p < jp->end && *jp->p == close) {
+        jp->p++;
+        return 0;
+    }
+    return 1;
+}
+
+/* After a member or element: 1 after a ',' (another one follows), 0 after
+ * the closing bracket, -1 (with the error set) on anything else. */
+static int jp_next(ju_parser_t *jp, unsigned char close)
+{
+    jp->p = jp_ws(jp->p, jp->end);
+    if (jp->p < jp->end && *jp->p == ',') {
+        jp->p = jp_ws(jp->p + 1, jp->end);
+        return 1;
+    }
+    if (jp->p < jp->end && *jp->p == close) {
+        jp->p++;
+        return 0;
+    }
+    jp_fail(jp, jp->p, close == '}' ? "'}' expected" : "']' expected");
+    return -1;
+}
+
+/* One "key": value member into obj; -1 with the error set. */
+static int jp_member(ju_parser_t *jp, json_t *obj, int depth)
+{
+    const char *key;
+    size_t klen;
+    const unsigned char *kpos = jp->p;
+    if (jp->p >= jp->end || *jp->p != '"')
+        return jp_fail(jp, kpos, "string or '}' expected"), -1;
+    if (jp_string(jp, &key, &klen))
+        return -1;
+    /* A decoded key stays in the scratch area while its value is parsed. */
+    size_t saved = jp->scratch_used;
+    if (jp->scratch && key == jp->scratch + saved)
+        jp->scratch_used += klen;
+    jp->p = jp_ws(jp->p, jp->end);
+    if (jp->p >= jp->end || *jp->p != ':')
+        return jp_fail(jp, jp->p, "':' expected"), -1;
+    jp->p++;
+    json_t *v = jp_value(jp, depth);
+    if (!v)
+        return -1;
+    /* Setting an existing key replaces it without growing the object:
+     * that is the duplicate check, without a second hash lookup. */
+    size_t before = json_object_size(obj);
+    if (json_object_setn_new_nocheck(obj, key, klen, v))
+        return jp_fail(jp, kpos, "out of memory"), -1;
+    jp->scratch_used = saved;
+    if (json_object_size(obj) == before)
+        return jp_fail(jp, kpos, "duplicate object key"), -1;
+    return 0;
+}
+
+/* An object or array; jp->p is at its opening bracket. */
+static json_t *jp_container(ju_parser_t *jp, int depth)
+{
+    int is_obj = *jp->p == '{';
+    unsigned char close = is_obj ? '}' : ']';
+    json_t *c = is_obj ? json_object() : json_array();
+    if (!c)
+        return jp_fail(jp, jp->p, "out of memory");
+    int more = jp_open(jp, close);
+    while (more > 0) {
+        if (is_obj) {
+            if (jp_member(jp, c, depth))
+                goto fail;
+        } else {
+            json_t *v = jp_value(jp, depth);
+            if (!v)
+                goto fail;
+            if (json_array_append_new(c, v)) {
+                jp_fail(jp, jp->p, "out of memory");
+                goto fail;
+            }
+        }
+        more = jp_next(jp, close);
+    }
+    if (more == 0)
+        return c;
+fail:
+    json_decref(c);
+    return NULL;
+}
+
+static int jp_word(ju_parser_t *jp, const char *w, size_t n)
+{
+    if ((size_t)(jp->end - jp->p) < n || memcmp(jp->p, w, n) != 0)
+        return 0;
+    jp->p += n;
+    return 1;
+}
+
+/* One value; depth = the number of containers around it. */
+static json_t *jp_value(ju_parser_t *jp, int depth)
+{
+    const unsigned char *end = jp->end;
+    jp->p = jp_ws(jp->p, end);
+    if (depth >= JU_JANSSON_MAX_DEPTH)
+        return jp_fail(jp, jp->p, "maximum parsing depth reached");
+    if (jp->p >= end)
+        return jp_fail(jp, jp->p, "premature end of input");
+    switch (*jp->p) {
+    case '{':
+    case '[':
+        if (depth + 1 > jp->max_depth) {
+            if (!jp->what)
+                jp->too_deep = 1;
+            return NULL;
+        }
+        return jp_container(jp, depth + 1);
+    case '"': {
+        const char *s;
+        size_t len;
+        const unsigned char *at = jp->p;
+        if (jp_string(jp, &s, &len))
+            return NULL;
+        json_t *v = json_stringn_nocheck(s, len);
+        return v ? v : jp_fail(jp, at, "out of memory");
+    }
+    case 't':
+        if (jp_word(jp, "true", 4))
+            return json_true();
+        break;
+    case 'f':
+        if (jp_word(jp, "false", 5))
+            return json_false();
+        break;
+    case 'n':
+        if (jp_word(jp, "null", 4))
+            return json_null();
+        break;
+    case '-':
+    case '0': case '1': case '2': case '3': case '4':
+    case '5': case '6': case '7': case '8': case '9':
+        return jp_number(jp);
+    default:
+        break;
+    }
+    return jp_fail(jp, jp->p, "invalid token");
+}
 
 int ju_depth(const char *s, size_t n)
 {
@@ -28,29 +602,369 @@ int ju_depth(const char *s, size_t n)
 
 json_t *ju_parse(const char *s, size_t n, int max_depth, char *err, size_t errsz)
 {
-    json_error_t je;
     if (max_depth <= 0)
         max_depth = JU_MAX_DEPTH_DEFAULT;
     if (n == 0) {
         snprintf(err, errsz, "empty body: a JSON value is required");
         return NULL;
     }
-    if (memchr(s, 0, n)) {
+    ju_parser_t jp = {0};
+    jp.start = jp.p = (const unsigned char *)s;
+    jp.end = jp.start + n;
+    jp.max_depth = max_depth;
+    json_t *v = jp_value(&jp, 0);
+    if (v) {
+        jp.p = jp_ws(jp.p, jp.end);
+        if (jp.p != jp.end) {
+            jp_fail(&jp, jp.p, "end of file expected");
+            json_decref(v);
+            v = NULL;
+        }
+    }
+    free(jp.scratch);
+    if (v)
+        return v;
+    /* A NUL byte always fails the parse (raw control character or invalid
+     * token); it is named first, as the NUL check used to run first. */
+    if (memchr(s, 0, n))
         snprintf(err, errsz, "invalid JSON: NUL byte in input");
-        return NULL;
-    }
-    int d = ju_depth(s, n);
-    if (d > max_depth) {
+    else if (jp.too_deep)
         snprintf(err, errsz, "JSON nested deeper than %d levels", max_depth);
-        return NULL;
+    else {
+        int line = 1, col = 1;
+        for (const unsigned char *q = jp.start; q < jp.where; q++) {
+            if (*q == '\n')
+                line++, col = 1;
+            else if ((*q & 0xC0) != 0x80)
+                col++; /* characters, not UTF-8 continuation bytes */
+        }
+        snprintf(err, errsz, "invalid JSON at line %d, column %d: %s", line, col, jp.what);
     }
-    json_t *v = json_loadb(s, n, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
-    if (!v) {
-        snprintf(err, errsz, "invalid JSON at line %d, column %d: %s", je.line, je.column, je.text);
-        return NULL;
-    }
-    return v;
+    return NULL;
 }
+
+/* ------------------------------------------------------------ serializer */
+
+/* Output is staged here and appended to the buf_t in large chunks. */
+typedef struct {
+    buf_t *b;
+    size_t n;
+    int full; /* b's limit was hit */
+    char tmp[4096];
+} ju_out_t;
+
+static void jo_flush(ju_out_t *o)
+{
+    if (o->n && !o->full && buf_append(o->b, o->tmp, o->n) != 0)
+        o->full = 1;
+    o->n = 0;
+}
+
+static void jo_put(ju_out_t *o, const void *s, size_t n)
+{
+    if (n > sizeof o->tmp - o->n) {
+        jo_flush(o);
+        if (n > sizeof o->tmp) {
+            if (!o->full && buf_append(o->b, s, n) != 0)
+                o->full = 1;
+            return;
+        }
+    }
+    memcpy(o->tmp + o->n, s, n);
+    o->n += n;
+}
+
+static void jo_putc(ju_out_t *o, char c)
+{
+    if (o->n == sizeof o->tmp)
+        jo_flush(o);
+    o->tmp[o->n++] = c;
+}
+
+/* Takes back the last n bytes written (staged or already in the buf_t). */
+static void jo_unput(ju_out_t *o, size_t n)
+{
+    if (n <= o->n) {
+        o->n -= n;
+        return;
+    }
+    n -= o->n;
+    o->n = 0;
+    if (!o->full && o->b->data) {
+        o->b->len -= n;
+        o->b->data[o->b->len] = 0;
+    }
+}
+
+typedef enum {
+    JO_LENIENT, /* invalid UTF-8 bytes become U+FFFD (ju_dump_string) */
+    JO_VALUE,   /* invalid UTF-8 fails the dump (json_dumps) */
+    JO_KEY      /* invalid UTF-8: jansson's output for a member name, see below */
+} jo_mode_t;
+
+/* A string literal. Returns -1 if a JO_VALUE string is not UTF-8.
+ *
+ * json_dumps ignores the failure of a member name that is not UTF-8 (only
+ * the *_nocheck setters make one): its string writer has by then written the
+ * opening quote and everything up to the last escape, but neither the plain
+ * text after it nor the closing quote, and the dump goes on with ':' and the
+ * value ({"ab\n:true} for the name "ab\ncd\xff"). JO_KEY writes the same:
+ * tail counts the bytes written since the last escape, to take back. */
+static int jo_string(ju_out_t *o, const char *str, size_t len, jo_mode_t mode)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    const unsigned char *p = (const unsigned char *)str, *end = p + len;
+    size_t tail = 0;
+    jo_putc(o, '"');
+    for (;;) {
+        const unsigned char *q = ju_skip_plain(p, end);
+        if (q > p) {
+            jo_put(o, p, (size_t)(q - p));
+            tail += (size_t)(q - p);
+        }
+        p = q;
+        if (p >= end)
+            break;
+        unsigned c = *p;
+        if (c >= 0x80) {
+            size_t k = ju_utf8_len(p, end);
+            if (k) {
+                jo_put(o, p, k);
+                tail += k;
+                p += k;
+                continue;
+            }
+            if (mode == JO_VALUE)
+                return -1;
+            if (mode == JO_KEY) {
+                jo_unput(o, tail);
+                return 0;
+            }
+            jo_put(o, "\xEF\xBF\xBD", 3);
+            p++;
+            continue;
+        }
+        char e[6] = {'\\', 0};
+        size_t en = 2;
+        switch (c) {
+        case '"': e[1] = '"'; break;
+        case '\\': e[1] = '\\'; break;
+        case '\b': e[1] = 'b'; break;
+        case '\f': e[1] = 'f'; break;
+        case '\n': e[1] = 'n'; break;
+        case '\r': e[1] = 'r'; break;
+        case '\t': e[1] = 't'; break;
+        default: /* other control characters, as jansson's "\\u%04X" */
+            e[1] = 'u';
+            e[2] = '0';
+            e[3] = '0';
+            e[4] = hex[c >> 4];
+            e[5] = hex[c & 15];
+            en = 6;
+        }
+        jo_put(o, e, en);
+        tail = 0;
+        p++;
+    }
+    jo_putc(o, '"');
+    return 0;
+}
+
+static void jo_integer(ju_out_t *o, json_int_t v)
+{
+    char tmp[24];
+    size_t i = sizeof tmp;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        tmp[--i] = '-';
+    jo_put(o, tmp + i, sizeof tmp - i);
+}
+
+/* jansson 2.14's jsonp_dtostr (the build without dtoa): "%.17g", the
+ * locale's decimal point back to '.', ".0" when the text has neither '.'
+ * nor 'e', and the exponent without '+' and leading zeros. */
+static int jo_real(ju_out_t *o, double v)
+{
+    char buf[64];
+    int n = snprintf(buf, sizeof buf, "%.17g", v);
+    if (n < 0 || (size_t)n >= sizeof buf - 3)
+        return -1;
+    int has_dot = 0, epos = -1;
+    for (int i = 0; i < n; i++) {
+        char c = buf[i];
+        if (c == 'e')
+            epos = i;
+        else if (!(c >= '0' && c <= '9') && c != '-' && c != '+')
+            buf[i] = '.', has_dot = 1; /* the locale's decimal point */
+    }
+    if (!has_dot && epos < 0) {
+        buf[n++] = '.';
+        buf[n++] = '0';
+    }
+    if (epos >= 0) {
+        /* e[+-]dd..: drop '+', keep '-', drop leading zeros of the digits. */
+        char *start = buf + epos + 1, *q = start + 1;
+        if (*start == '-')
+            start++;
+        while (*q == '0')
+            q++;
+        if (q != start) {
+            memmove(start, q, (size_t)(buf + n - q));
+            n -= (int)(q - start);
+        }
+    }
+    jo_put(o, buf, (size_t)n);
+    return 0;
+}
+
+typedef struct {
+    const json_t *v;
+    void *iter;  /* objects: the next member, NULL when done */
+    size_t i, n; /* arrays: the next index and the size; objects: i = members done */
+} ju_frame_t;
+
+static int jo_value(ju_out_t *o, const json_t *root)
+{
+    ju_frame_t local[32], *st = local;
+    size_t cap = sizeof local / sizeof *local, top = 0;
+    const json_t *v = root;
+    int rc = -1;
+    for (;;) {
+        if (!v || o->full)
+            goto out;
+        switch (json_typeof(v)) {
+        case JSON_NULL: jo_put(o, "null", 4); break;
+        case JSON_TRUE: jo_put(o, "true", 4); break;
+        case JSON_FALSE: jo_put(o, "false", 5); break;
+        case JSON_INTEGER: jo_integer(o, json_integer_value(v)); break;
+        case JSON_REAL:
+            if (jo_real(o, json_real_value(v)))
+                goto out;
+            break;
+        case JSON_STRING:
+            if (jo_string(o, json_string_value(v), json_string_length(v), JO_VALUE))
+                goto out;
+            break;
+        case JSON_OBJECT:
+        case JSON_ARRAY: {
+            /* A container that is its own ancestor: json_dumps fails too. */
+            for (size_t k = 0; k < top; k++)
+                if (st[k].v == v)
+                    goto out;
+            ju_frame_t f = {v, NULL, 0, 0};
+            if (json_is_object(v)) {
+                jo_putc(o, '{');
+                f.iter = json_object_iter((json_t *)v);
+                if (!f.iter) {
+                    jo_putc(o, '}');
+                    break;
+                }
+            } else {
+                jo_putc(o, '[');
+                f.n = json_array_size(v);
+                if (!f.n) {
+                    jo_putc(o, ']');
+                    break;
+                }
+            }
+            if (top == cap) {
+                ju_frame_t *nst = malloc(2 * cap * sizeof *st);
+                if (!nst)
+                    goto out;
+                memcpy(nst, st, top * sizeof *st);
+                if (st != local)
+                    free(st);
+                st = nst;
+                cap *= 2;
+            }
+            st[top++] = f;
+            break;
+        }
+        }
+        /* The next value to write, closing finished containers. */
+        for (;;) {
+            if (!top) {
+                rc = o->full ? -1 : 0;
+                goto out;
+            }
+            ju_frame_t *f = &st[top - 1];
+            if (json_is_object(f->v)) {
+                if (!f->iter) {
+                    jo_putc(o, '}');
+                    top--;
+                    continue;
+                }
+                if (f->i++)
+                    jo_putc(o, ',');
+                jo_string(o, json_object_iter_key(f->iter), json_object_iter_key_len(f->iter), JO_KEY);
+                jo_putc(o, ':');
+                v = json_object_iter_value(f->iter);
+                f->iter = json_object_iter_next((json_t *)f->v, f->iter);
+            } else {
+                if (f->i == f->n) {
+                    jo_putc(o, ']');
+                    top--;
+                    continue;
+                }
+                if (f->i)
+                    jo_putc(o, ',');
+                v = json_array_get(f->v, f->i++);
+            }
+            break;
+        }
+    }
+out:
+    if (st != local)
+        free(st);
+    return rc;
+}
+
+int ju_dump_buf(buf_t *b, const json_t *v)
+{
+    ju_out_t o;
+    size_t start = b->len;
+    o.b = b;
+    o.n = 0;
+    o.full = 0;
+    if (jo_value(&o, v) != 0) {
+        if (!o.full && b->data) {
+            b->len = start; /* an undumpable value leaves b as it was */
+            b->data[start] = 0;
+        }
+        return -1;
+    }
+    jo_flush(&o);
+    return o.full ? -1 : 0;
+}
+
+int ju_dump_string(buf_t *b, const char *s, size_t n)
+{
+    ju_out_t o;
+    o.b = b;
+    o.n = 0;
+    o.full = 0;
+    jo_string(&o, s, n, JO_LENIENT);
+    jo_flush(&o);
+    return o.full ? -1 : 0;
+}
+
+char *ju_dump(const json_t *v)
+{
+    buf_t b;
+    /* As json_dumps: no limit but the tree's size. */
+    buf_init(&b, SIZE_MAX / 2);
+    if (ju_dump_buf(&b, v) != 0) {
+        buf_free(&b);
+        return NULL;
+    }
+    return buf_steal(&b, NULL);
+}
+
+/* ------------------------------------------------------------ getters */
 
 const char *ju_str(const json_t *obj, const char *key)
 {
@@ -68,11 +982,6 @@ int ju_bool(const json_t *obj, const char *key, int dflt)
 {
     json_t *v = json_object_get(obj, key);
     return json_is_boolean(v) ? json_is_true(v) : dflt;
-}
-
-char *ju_dump(const json_t *v)
-{
-    return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 }
 
 const char *ju_type_name(const json_t *v)

@@ -1,14 +1,19 @@
-/* ju: jansson helpers. Parsing with size and depth limits, typed getters. */
+/* ju: JSON text <-> jansson json_t. Our own parser and serializer (see the
+ * design note at the top of ju.c), size and depth limits, typed getters. */
 #ifndef JSMCP_JU_H
 #define JSMCP_JU_H
 
 #include <stddef.h>
 #include <jansson.h>
 
+#include "buf.h"
+
 #define JU_MAX_DEPTH_DEFAULT 32
 
-/* Parses one JSON value. Rejects nesting deeper than max_depth before
- * jansson sees the text, and rejects NUL bytes and trailing garbage.
+/* Parses one JSON value (any type at the top level). Accepts exactly what
+ * json_loadb(s, n, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES) accepts and
+ * builds an equal tree of the same types, but also rejects empty input,
+ * NUL bytes and containers nested deeper than max_depth (<= 0: the default).
  * On failure returns NULL and writes a human-readable reason into err
  * ("invalid JSON at line 1, column 7: ..." / "JSON nested deeper than 32 levels"). */
 json_t *ju_parse(const char *s, size_t n, int max_depth, char *err, size_t errsz);
@@ -19,8 +24,18 @@ int ju_depth(const char *s, size_t n);
 const char *ju_str(const json_t *obj, const char *key);
 long long ju_int(const json_t *obj, const char *key, long long dflt);
 int ju_bool(const json_t *obj, const char *key, int dflt);
-/* Compact dump (caller frees); NULL on failure. */
+/* Compact dump (caller frees), byte for byte what
+ * json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) returns; NULL where it
+ * fails (v NULL, a string that is not valid UTF-8, a reference cycle). */
 char *ju_dump(const json_t *v);
+/* Appends the same compact text to b. Returns 0, or -1 when b's limit was
+ * hit (b is then empty and freed, see buf.h) or v cannot be dumped (b is
+ * left as it was before the call). */
+int ju_dump_buf(buf_t *b, const json_t *v);
+/* Appends s[0..n) as one JSON string literal, escaped exactly as ju_dump
+ * escapes strings; bytes that are not valid UTF-8 become U+FFFD, so the
+ * output is always valid JSON. Returns 0, or -1 when b's limit was hit. */
+int ju_dump_string(buf_t *b, const char *s, size_t n);
 /* Name of the JSON type for error messages ("string", "object", ...). */
 const char *ju_type_name(const json_t *v);
 
