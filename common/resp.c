@@ -1,19 +1,25 @@
 #include "resp.h"
 
-#include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
+
+#include "buf.h"
+#include "ju.h"
 
 void resp_json(httpd_req_t *req, int status, json_t *v)
 {
-    char *s = v ? json_dumps(v, JSON_COMPACT) : NULL;
-    if (!s) {
+    buf_t b;
+    buf_init(&b, SIZE_MAX / 2); /* bounded by the tree we were given */
+    /* Objects and arrays only, as json_dumps without JSON_ENCODE_ANY did. */
+    if ((!json_is_object(v) && !json_is_array(v)) || ju_dump_buf(&b, v) != 0) {
+        buf_free(&b);
         json_decref(v);
         httpd_respond(req, 500, "application/problem+json",
                       "{\"title\":\"Internal Server Error\",\"status\":500}", 45);
         return;
     }
-    httpd_respond(req, status, "application/json", s, strlen(s));
-    free(s);
+    httpd_respond(req, status, "application/json", b.data, b.len);
+    buf_free(&b);
     json_decref(v);
 }
 
@@ -33,10 +39,12 @@ void resp_problem_ex(httpd_req_t *req, int status, const char *detail, const cha
         json_object_update(p, extra);
         json_decref(extra);
     }
-    char *s = json_dumps(p, JSON_COMPACT);
+    buf_t b;
+    buf_init(&b, SIZE_MAX / 2);
+    int bad = ju_dump_buf(&b, p) != 0;
     json_decref(p);
-    httpd_respond(req, status, "application/problem+json", s ? s : "{}", s ? strlen(s) : 2);
-    free(s);
+    httpd_respond(req, status, "application/problem+json", bad ? "{}" : b.data, bad ? 2 : b.len);
+    buf_free(&b);
 }
 
 void resp_problem(httpd_req_t *req, int status, const char *detail, const char *field)
