@@ -81,6 +81,7 @@ static void on_event(const char *channel, const char *msg, size_t len, void *ud)
     (void)msg;
     (void)len;
     c->seq++;
+    LOG_DEBUG("cache", "event", "channel", channel, "msg", msg, NULL);
     const char *key = strstr(channel, "__:");
     if (!key)
         return;
@@ -285,6 +286,7 @@ int wk_cache_server_get(wk_worker_t *w, const char *token_hash, wk_server_t *out
         return 0;
     *out = e->srv;
     json_incref(out->rec);
+    LOG_DEBUG("cache", "server hit", "hash", token_hash, NULL);
     return 1;
 }
 
@@ -297,6 +299,7 @@ void wk_cache_server_put(wk_worker_t *w, uint64_t ticket, const wk_server_t *srv
     if (e->used)
         wk_server_clear(&e->srv);
     e->srv = *srv;
+    LOG_DEBUG("cache", "server put", "hash", srv->token_hash, NULL);
     json_incref(e->srv.rec);
     e->used = 1;
     e->fetched_ms = uv_now(w->loop);

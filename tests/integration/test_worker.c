@@ -89,6 +89,7 @@ static void worker_start(env_t *e, ts_proc_t *p, const char *name, int port, int
     env[n++] = workers[s];
     /* One worker of the spanning test reads Redis on every request (cache
      * off), so that path keeps being exercised next to a caching one. */
+    env[n++] = "JSMCP_LOG_LEVEL=debug";
     if (strstr(name, "_nocache"))
         env[n++] = "JSMCP_SERVER_CACHE=0";
     env[n] = NULL;
@@ -344,7 +345,7 @@ Test(worker, revocation_expiry_and_api_keys, .timeout = 120)
     for (int i = 0; i < 2; i++)
         for (int k = 0; k < 6; k++) {
             mcp_post(&r, ports[i], e.token, sid, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\"}", NULL);
-            cr_assert_eq(r.status, 404, "revoked on worker %d: %ld %s", i, r.status, r.body);
+            cr_assert_eq(r.status, 404, "revoked on worker %d (k %d): %ld %.100s", i, k, r.status, r.body);
             cr_assert(strstr(r.body, "unknown, revoked or expired"), "%s", r.body);
             ts_resp_free(&r);
         }
