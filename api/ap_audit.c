@@ -5,8 +5,9 @@
  * stream <prefix>audit (fields in docs/architecture.md). Every API process
  * reads it through the consumer group "jsmcp-api" as consumer
  * JSMCP_AUDIT_CONSUMER (default: the host name), inserts a batch in one
- * statement (ON CONFLICT (stream_id) DO NOTHING, so a redelivered entry is
- * harmless), and only then XACKs and XDELs it. A restart of either side
+ * statement (ON CONFLICT DO NOTHING: a redelivered entry (same stream_id)
+ * and a record a worker replayed from its spool (same call_id, new
+ * stream_id) are harmless), and only then XACKs and XDELs it. A restart of either side
  * loses nothing: unacknowledged entries are read again (first our own
  * pending ones, and every 30 s XAUTOCLAIM takes over those of a consumer
  * that went away). One pass is in flight at a time; its context is
@@ -154,14 +155,14 @@ static void on_inserted(PGresult *res, const char *err, void *ud)
 /* Fields a worker writes, and the type each is checked against. */
 static const struct {
     const char *name;
-    char type; /* u uuid, i integer, n number, s string */
+    char type; /* u uuid, i integer, n number, s string, h 32 hex digits */
     int required;
 } FIELDS[] = {
     {"ts_ms", 'i', 1},           {"workspace_id", 'u', 1},        {"account_id", 'u', 1},
     {"server_id", 'u', 1},       {"tool", 's', 1},                {"args_sha256", 's', 0},
     {"upstream_status", 'i', 0}, {"latency_ms", 'n', 0},          {"ratelimit_limit", 'i', 0},
     {"ratelimit_remaining", 'i', 0}, {"ratelimit_reset_s", 'i', 0}, {"upstream_request_id", 's', 0},
-    {"error_class", 's', 0},     {"request_id", 's', 0},
+    {"error_class", 's', 0},     {"request_id", 's', 0},          {"call_id", 'h', 0},
 };
 
 static int valid_value(char type, const char *v)
@@ -171,6 +172,7 @@ static int valid_value(char type, const char *v)
     case 'u': return ap_is_uuid(v);
     case 'i': (void)strtoll(v, &end, 10); return *v && !*end && strlen(v) < 19;
     case 'n': (void)strtod(v, &end); return *v && !*end;
+    case 'h': return strlen(v) == 32 && strspn(v, "0123456789abcdef") == 32; /* a worker's call_id */
     default: return strlen(v) <= 512;
     }
 }
@@ -228,15 +230,17 @@ static void insert_batch(drain_t *d, const redisReply *entries)
     if (pgpool_query(au.app->db,
                      "INSERT INTO tool_calls (stream_id, ts, workspace_id, account_id, server_id, tool, args_sha256,"
                      " upstream_status, latency_ms, ratelimit_limit, ratelimit_remaining, ratelimit_reset_s,"
-                     " upstream_request_id, error_class, request_id)"
+                     " upstream_request_id, error_class, request_id, call_id)"
                      " SELECT stream_id, to_timestamp(ts_ms / 1000.0), workspace_id, account_id, server_id, tool,"
                      " args_sha256, upstream_status, latency_ms, ratelimit_limit, ratelimit_remaining,"
-                     " ratelimit_reset_s, upstream_request_id, error_class, request_id"
+                     " ratelimit_reset_s, upstream_request_id, error_class, request_id, call_id"
                      " FROM json_to_recordset($1::json) AS x(stream_id text, ts_ms bigint, workspace_id uuid,"
                      " account_id uuid, server_id uuid, tool text, args_sha256 text, upstream_status int,"
                      " latency_ms double precision, ratelimit_limit int, ratelimit_remaining int,"
-                     " ratelimit_reset_s int, upstream_request_id text, error_class text, request_id text)"
-                     " ON CONFLICT (stream_id) DO NOTHING",
+                     " ratelimit_reset_s int, upstream_request_id text, error_class text, request_id text,"
+                     " call_id text)"
+                     /* No target: a conflict on stream_id or on call_id skips the row. */
+                     " ON CONFLICT DO NOTHING",
                      1, p, on_inserted, d) != 0)
         drain_end(d, 0);
 }
@@ -414,7 +418,7 @@ void ap_audit_stop(void (*done)(void *arg), void *arg)
     " c.ratelimit_remaining IS NULL THEN NULL ELSE json_build_object('limit', c.ratelimit_limit,"          \
     " 'remaining', c.ratelimit_remaining, 'reset_s', c.ratelimit_reset_s) END,"                            \
     " 'upstream_request_id', c.upstream_request_id, 'error_class', c.error_class,"                        \
-    " 'request_id', c.request_id)::text"
+    " 'request_id', c.request_id, 'call_id', c.call_id)::text"
 
 /* Cursors over the descending row id: base64url of "c<id>". */
 static void calls_cursor(const char *id, char *out, size_t outsz)

@@ -18,6 +18,8 @@ mkdir -p "$JSMCP_TEST_ARTIFACTS"
 . tests/support/services.sh
 services_start || { echo 'tests: 0 passed, 1 failed'; exit 1; }
 trap services_stop EXIT
+# Workers' audit spool files (worker/wk_spool.h) go with the run's temp directory.
+export JSMCP_AUDIT_SPOOL_DIR=${JSMCP_AUDIT_SPOOL_DIR:-$JSMCP_TEST_TMP/spool}
 
 passed=0 failed=0 failed_names=()
 run_one() { # name cmd...

@@ -1,29 +1,54 @@
 /* wk_audit: see wk_audit.h.
  *
- * A record is one XADD command, copied into one allocation (rec_t). It is
- * sent at once; when Redis cannot take it (not connected, connection lost,
- * timed out) it waits in a FIFO and a 200 ms timer sends the queue again
- * once Redis is back. Redis error replies (a bug, not an outage) are not
- * retried. At most WK_AUDIT_MAX_PENDING records wait; beyond that, and for
- * what is still queued when the worker stops with Redis down, records are
- * dropped and counted (jsmcp_worker_audit_dropped_total). */
+ * A record is one XADD command, copied into one allocation (rec_t), with a
+ * call_id field added: 16 random bytes, so the API keeps one row per call
+ * however often the record reaches the stream. It is first written to the
+ * process's spool file (wk_spool.h: one write(), survives a kill -9 of the
+ * process), then the caller is told (the answer goes out), then the XADD
+ * is sent; Redis's reply is noted in the spool. So an answered call's
+ * record is on disk or in Redis, without waiting for a round trip to Redis.
+ *
+ * When Redis cannot take a record (not connected, connection lost, timed
+ * out) it waits in a FIFO and a 200 ms timer sends the queue again once
+ * Redis is back. Redis error replies (a bug, not an outage) are not
+ * retried. At most WK_AUDIT_MAX_PENDING records wait; beyond that new
+ * records are dropped and counted (jsmcp_worker_audit_dropped_total).
+ *
+ * Records still waiting when a stopping worker gives up on Redis stay in
+ * the spool; so do those of a process that died. Every WK_AUDIT_SCAN_TICKS
+ * ticks (and at the first tick with Redis up) a process looks, on the
+ * thread pool, for spool files no living process holds, takes them over
+ * and sends their records that were not acknowledged (with their original
+ * call_id); the file is removed once Redis has them all.
+ *
+ * Without a usable spool directory (or JSMCP_AUDIT_SPOOL_DIR=off) the
+ * answer waits until Redis has the record or it was queued through an
+ * outage, as before the spool: safe against kill -9 while Redis is up,
+ * one round trip slower. */
 #include "wk_audit.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
+#include "cfg.h"
 #include "log.h"
+#include "wk_spool.h"
 
 #define WK_AUDIT_MAX_PENDING 100000
 #define WK_AUDIT_RETRY_MS 200
 #define WK_AUDIT_DRAIN_WAIT_MS 3000 /* how long a stopping worker waits for replies */
+#define WK_AUDIT_SCAN_TICKS 25      /* spool files of dead processes are looked for every 5 s */
+#define WK_AUDIT_ADOPT_FILES 4      /* files taken over per look (each at most WK_SPOOL_FILE_MAX) */
 
 typedef struct rec_s {
     struct rec_s *next;
     struct wk_audit_s *a;
     void (*sent)(void *ud); /* the caller's, once; NULL after */
     void *ud;
+    wk_spool_seg_t *seg;    /* the spool file holding it; NULL: not spooled */
+    char call_id[WK_SPOOL_ID_LEN + 1];
     int argc;
     const char **argv;
     size_t *len;
@@ -34,12 +59,23 @@ struct wk_audit_s {
     rec_t *head, *tail;
     size_t queued, inflight;
     uv_timer_t timer;
+    wk_spool_t *spool;      /* NULL: no spool, answers wait for Redis */
+    unsigned ticks;
+    int scanning;           /* a look for dead processes' files runs on the thread pool */
     int stopping;
     uint64_t stop_at;
     void (*done)(wk_worker_t *w);
 };
 
-/* Tells the caller its record is handled (in Redis, queued or dropped). */
+/* One look for dead processes' spool files (thread pool). */
+typedef struct scan_s {
+    uv_work_t req;
+    wk_audit_t *a;
+    char dir[512];
+    wk_spool_orphan_t *found;
+} scan_t;
+
+/* Tells the caller its record is handled (spooled, in Redis, queued or dropped). */
 static void rec_sent(rec_t *r)
 {
     void (*sent)(void *) = r->sent;
@@ -54,9 +90,22 @@ static void rec_free(rec_t *r)
     free(r);
 }
 
+static rec_t *rec_new(wk_audit_t *a, int argc, const char **argv, const size_t *len)
+{
+    rec_t *r = wk_spool_args_dup(sizeof *r, argc, argv, len);
+    r->a = a;
+    r->argc = argc;
+    r->argv = (const char **)(r + 1);
+    r->len = (size_t *)(r->argv + argc);
+    return r;
+}
+
 static void enqueue(wk_audit_t *a, rec_t *r)
 {
-    if (a->queued >= WK_AUDIT_MAX_PENDING) {
+    /* A spooled record is never dropped here: the limit is applied before
+     * spooling (wk_audit_append), so only records that came back from a
+     * failed send can push the queue past it, by at most those in flight. */
+    if (!r->seg && a->queued >= WK_AUDIT_MAX_PENDING) {
         metrics_inc(a->w->metrics, "jsmcp_worker_audit_dropped_total", "", 1);
         rec_free(r);
         return;
@@ -71,8 +120,16 @@ static void enqueue(wk_audit_t *a, rec_t *r)
     rec_sent(r); /* the answer need not wait for the outage to end */
 }
 
+/* A stopping worker gives up on r: a spooled record stays in the spool
+ * for another process to replay; any other is lost. */
+static void give_up(wk_audit_t *a, rec_t *r)
+{
+    if (!r->seg)
+        metrics_inc(a->w->metrics, "jsmcp_worker_audit_dropped_total", "", 1);
+    rec_free(r);
+}
+
 static void maybe_done(wk_audit_t *a);
-static void send_rec(wk_audit_t *a, rec_t *r);
 
 static void on_reply(redisReply *reply, const char *err, void *ud)
 {
@@ -84,10 +141,11 @@ static void on_reply(redisReply *reply, const char *err, void *ud)
             LOG_WARN("audit", "Redis refused an audit record", "err", reply->str, NULL);
             metrics_inc(a->w->metrics, "jsmcp_worker_audit_dropped_total", "", 1);
         }
+        if (r->seg) /* in Redis (or refused for good): replaying it would not help */
+            wk_spool_ack(a->spool, r->seg, r->call_id);
         rec_free(r);
     } else if (a->stopping && uv_now(a->w->loop) >= a->stop_at) {
-        metrics_inc(a->w->metrics, "jsmcp_worker_audit_dropped_total", "", 1);
-        rec_free(r);
+        give_up(a, r);
     } else {
         (void)err; /* outage: keep it for the next try */
         metrics_inc(a->w->metrics, "jsmcp_worker_audit_retried_total", "", 1);
@@ -103,6 +161,15 @@ static void send_rec(wk_audit_t *a, rec_t *r)
         a->inflight--;
         enqueue(a, r);
     }
+}
+
+/* Sends r now, or behind the records that wait (to keep their order). */
+static void submit(wk_audit_t *a, rec_t *r)
+{
+    if (a->head)
+        enqueue(a, r);
+    else
+        send_rec(a, r);
 }
 
 /* Sends what waits, if Redis is there. */
@@ -121,41 +188,163 @@ static void flush(wk_audit_t *a)
     }
 }
 
+void wk_audit_append(wk_worker_t *w, int argc, const char **argv, void (*sent)(void *ud), void *ud)
+{
+    wk_audit_t *a = w->audit;
+    const char *av[WK_SPOOL_MAX_ARGS];
+    size_t len[WK_SPOOL_MAX_ARGS];
+    char id[WK_SPOOL_ID_LEN + 1];
+    int n = 0;
+    wk_spool_new_id(id);
+    for (int i = 0; i < argc && i < WK_SPOOL_MAX_ARGS - 2; i++, n++) {
+        av[n] = argv[i];
+        len[n] = strlen(argv[i]);
+    }
+    if (n < argc) /* a programming error in the caller, not a runtime condition */
+        LOG_ERROR("audit", "audit record with too many fields, cut", NULL);
+    av[n] = "call_id";
+    len[n++] = 7;
+    av[n] = id;
+    len[n++] = WK_SPOOL_ID_LEN;
+    rec_t *r = rec_new(a, n, av, len);
+    memcpy(r->call_id, id, sizeof id);
+    r->sent = sent;
+    r->ud = ud;
+    if (a->spool && a->queued < WK_AUDIT_MAX_PENDING) {
+        const char *why = NULL;
+        r->seg = wk_spool_write(a->spool, id, r->argc, r->argv, r->len, &why);
+        if (!r->seg) {
+            metrics_inc(w->metrics, "jsmcp_worker_audit_spool_errors_total", "", 1);
+            LOG_WARN("audit", "audit record not spooled: the answer waits for Redis", "why", why, NULL);
+        }
+    }
+    if (!r->seg) {
+        submit(a, r); /* answered from on_reply or enqueue, as without a spool */
+        return;
+    }
+    /* On disk: answer at once. The record is handed to Redis first, so
+     * whatever the answer callback does finds the audit state settled. */
+    r->sent = NULL;
+    submit(a, r);
+    sent(ud);
+}
+
+/* ---- replay of dead processes' spool files ---- */
+
+static void on_replay_rec(void *ud, wk_spool_seg_t *seg, const char *call_id, int argc, const char **argv,
+                          const size_t *len)
+{
+    wk_audit_t *a = ud;
+    rec_t *r = rec_new(a, argc, argv, len);
+    r->seg = seg;
+    memcpy(r->call_id, call_id, sizeof r->call_id);
+    submit(a, r);
+}
+
+static void scan_work(uv_work_t *req)
+{
+    scan_t *sc = req->data;
+    sc->found = wk_spool_find(sc->dir, WK_AUDIT_ADOPT_FILES);
+}
+
+static void scan_done(uv_work_t *req, int status)
+{
+    scan_t *sc = req->data;
+    wk_audit_t *a = sc->a;
+    a->scanning = 0;
+    if (status != 0 || a->stopping) {
+        wk_spool_orphans_free(sc->found); /* left for the next process to look */
+    } else {
+        size_t files = 0, recs = 0, bad = 0;
+        for (wk_spool_orphan_t *o = sc->found, *next; o; o = next) {
+            size_t b = 0;
+            next = wk_spool_orphan_next(o);
+            recs += wk_spool_adopt(a->spool, o, on_replay_rec, a, &b);
+            bad += b;
+            files++;
+        }
+        if (recs || bad) {
+            char f[24], n[24], nb[24];
+            snprintf(f, sizeof f, "%zu", files);
+            snprintf(n, sizeof n, "%zu", recs);
+            snprintf(nb, sizeof nb, "%zu", bad);
+            LOG_INFO("audit", "replaying audit records a stopped worker process left in its spool", "files", f,
+                     "records", n, "damaged_lines", nb, NULL);
+            metrics_inc(a->w->metrics, "jsmcp_worker_audit_replayed_total", "", (double)recs);
+        }
+    }
+    free(sc);
+    maybe_done(a);
+}
+
+/* Looks for spool files of dead processes, on the thread pool (it reads
+ * files). Only while Redis is up and nothing waits: adopted records are
+ * meant to go out at once, and a worker in an outage has enough to hold. */
+static void maybe_scan(wk_audit_t *a)
+{
+    if (!a->spool || a->scanning || a->stopping || a->queued || !rcli_ready(a->w->redis))
+        return;
+    if (a->ticks++ % WK_AUDIT_SCAN_TICKS)
+        return;
+    scan_t *sc = mem_calloc(1, sizeof *sc);
+    sc->a = a;
+    sc->req.data = sc;
+    snprintf(sc->dir, sizeof sc->dir, "%s", wk_spool_dir(a->spool));
+    if (uv_queue_work(a->w->loop, &sc->req, scan_work, scan_done) != 0) {
+        free(sc);
+        return;
+    }
+    a->scanning = 1;
+}
+
 static void on_timer(uv_timer_t *t)
 {
     wk_audit_t *a = t->data;
     flush(a);
+    if (a->spool) {
+        wk_spool_flush(a->spool);
+        metrics_set(a->w->metrics, "jsmcp_worker_audit_spool_bytes", "", (double)wk_spool_bytes(a->spool));
+    }
     metrics_set(a->w->metrics, "jsmcp_worker_audit_pending", "", (double)a->queued);
+    maybe_scan(a);
     if (a->stopping)
         maybe_done(a);
 }
 
-void wk_audit_append(wk_worker_t *w, int argc, const char **argv, void (*sent)(void *ud), void *ud)
+/* The spool's subdirectory: the Redis destination (server and prefix,
+ * without credentials), so a file is only ever replayed where its records
+ * were going. */
+static void destination(const wk_worker_t *w, char *out, size_t outsz)
 {
-    wk_audit_t *a = w->audit;
-    size_t sz = sizeof(rec_t) + (size_t)argc * (sizeof(char *) + sizeof(size_t));
-    for (int i = 0; i < argc; i++)
-        sz += strlen(argv[i]) + 1;
-    rec_t *r = mem_alloc(sz);
-    r->a = a;
-    r->sent = sent;
-    r->ud = ud;
-    r->argc = argc;
-    r->argv = (const char **)(r + 1);
-    r->len = (size_t *)(r->argv + argc);
-    char *p = (char *)(r->len + argc);
-    for (int i = 0; i < argc; i++) {
-        size_t l = strlen(argv[i]);
-        memcpy(p, argv[i], l + 1);
-        r->argv[i] = p;
-        r->len[i] = l;
-        p += l + 1;
-    }
-    if (a->head) { /* keep the order while others wait */
-        enqueue(a, r);
+    const char *url = w->cfg->redis_url ? w->cfg->redis_url : "";
+    const char *host = strstr(url, "://");
+    host = host ? host + 3 : url;
+    const char *at = strchr(host, '@'), *slash = strchr(host, '/');
+    if (at && (!slash || at < slash))
+        host = at + 1;
+    char hash[SECRET_HASH_HEX_LEN + 1];
+    buf_t b;
+    buf_init(&b, 4096);
+    buf_printf(&b, "%s\n%s", host, rcli_prefix(w->redis));
+    secret_hash_hex(b.data ? b.data : "", b.len, hash);
+    buf_free(&b);
+    snprintf(out, outsz, "%.16s", hash);
+}
+
+static void open_spool(wk_audit_t *a)
+{
+    char def[400], sub[24], err[512];
+    snprintf(def, sizeof def, "%s/jsmcp-spool", cfg_str("TMPDIR", "/tmp"));
+    const char *dir = cfg_str("JSMCP_AUDIT_SPOOL_DIR", def);
+    if (strcmp(dir, "off") == 0) {
+        LOG_INFO("audit", "audit spool off: each tool call waits for Redis to take its record", NULL);
         return;
     }
-    send_rec(a, r);
+    destination(a->w, sub, sizeof sub);
+    a->spool = wk_spool_open(dir, sub, a->w->slot, err, sizeof err);
+    if (!a->spool)
+        LOG_ERROR("audit", "no audit spool (see JSMCP_AUDIT_SPOOL_DIR): each tool call waits for Redis to take its record",
+                  "why", err, NULL);
 }
 
 int wk_audit_start(wk_worker_t *w)
@@ -165,7 +354,14 @@ int wk_audit_start(wk_worker_t *w)
     w->audit = a;
     metrics_describe(w->metrics, "jsmcp_worker_audit_pending", "gauge", "Audit records waiting for Redis");
     metrics_describe(w->metrics, "jsmcp_worker_audit_retried_total", "counter", "Audit records sent again after a Redis outage");
-    metrics_describe(w->metrics, "jsmcp_worker_audit_dropped_total", "counter", "Audit records given up (queue full, or Redis down at exit)");
+    metrics_describe(w->metrics, "jsmcp_worker_audit_dropped_total", "counter",
+                     "Audit records given up (queue full, or Redis down at exit for records not in the spool)");
+    metrics_describe(w->metrics, "jsmcp_worker_audit_spool_errors_total", "counter",
+                     "Audit records that could not be written to the spool (their answer waited for Redis)");
+    metrics_describe(w->metrics, "jsmcp_worker_audit_spool_bytes", "gauge", "Bytes in this process's audit spool files");
+    metrics_describe(w->metrics, "jsmcp_worker_audit_replayed_total", "counter",
+                     "Audit records sent from spool files that worker processes which died left behind");
+    open_spool(a);
     uv_timer_init(w->loop, &a->timer);
     a->timer.data = a;
     uv_timer_start(&a->timer, on_timer, WK_AUDIT_RETRY_MS, WK_AUDIT_RETRY_MS);
@@ -188,18 +384,24 @@ static void maybe_done(wk_audit_t *a)
     if (!a->stopping || a->stopping == 2)
         return;
     int late = uv_now(a->w->loop) >= a->stop_at;
-    if (a->inflight > 0 || (a->queued > 0 && !late))
+    if (a->inflight > 0 || a->scanning || (a->queued > 0 && !late))
         return;
-    /* Everything is in Redis, or the wait is over: what is left is lost. */
-    if (a->queued)
-        LOG_WARN("audit", "audit records dropped at exit: Redis unavailable", NULL);
+    /* Everything is in Redis, or the wait is over: what is left stays in
+     * the spool (or, not spooled, is lost). */
     for (rec_t *r = a->head, *next; r; r = next) {
         next = r->next;
-        metrics_inc(a->w->metrics, "jsmcp_worker_audit_dropped_total", "", 1);
-        rec_free(r);
+        give_up(a, r);
     }
     a->head = a->tail = NULL;
     a->queued = 0;
+    size_t left = wk_spool_close(a->spool);
+    a->spool = NULL;
+    if (left) {
+        char n[24];
+        snprintf(n, sizeof n, "%zu", left);
+        LOG_WARN("audit", "audit records not yet in Redis stay in the spool for the next worker process", "records",
+                 n, NULL);
+    }
     a->stopping = 2;
     uv_timer_stop(&a->timer);
     uv_close((uv_handle_t *)&a->timer, on_timer_closed);

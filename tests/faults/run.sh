@@ -18,6 +18,8 @@ rm -rf "$JSMCP_TEST_ARTIFACTS"; mkdir -p "$JSMCP_TEST_ARTIFACTS"
 . tests/support/services.sh
 services_start || exit 1
 trap services_stop EXIT
+# Workers' audit spool files (worker/wk_spool.h) go with the run's temp directory.
+export JSMCP_AUDIT_SPOOL_DIR=${JSMCP_AUDIT_SPOOL_DIR:-$JSMCP_TEST_TMP/spool}
 args=(--test --test-concurrency=1)
 [ -n "${FAULTS_PATTERN:-}" ] && args+=(--test-name-pattern="$FAULTS_PATTERN")
 files=(tests/node/faults.test.mjs)

@@ -1,0 +1,286 @@
+/* wk_spool: the audit spool's file format, acknowledgements, rotation, and
+ * the take-over of a dead process's file (a forked child that exits
+ * without closing its spool stands for a worker killed with -9: the kernel
+ * closes its descriptors, which releases its locks, and the files stay). */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "wk_spool.h"
+
+typedef struct got_s {
+    int n;
+    char ids[16][WK_SPOOL_ID_LEN + 1];
+    int argc[16];
+    char args[16][10][64];
+    size_t lens[16][10];
+    wk_spool_seg_t *seg[16];
+} got_t;
+
+static void collect(void *ud, wk_spool_seg_t *seg, const char *call_id, int argc, const char **argv,
+                    const size_t *len)
+{
+    got_t *g = ud;
+    cr_assert_lt(g->n, 16);
+    snprintf(g->ids[g->n], sizeof g->ids[0], "%s", call_id);
+    g->argc[g->n] = argc;
+    for (int i = 0; i < argc && i < 10; i++) {
+        cr_assert_lt(len[i], 64);
+        memcpy(g->args[g->n][i], argv[i], len[i]);
+        g->lens[g->n][i] = len[i];
+    }
+    g->seg[g->n] = seg;
+    g->n++;
+}
+
+static char *tmpdir_new(void)
+{
+    char *d = strdup("/tmp/jsmcp-spool-test-XXXXXX");
+    cr_assert(mkdtemp(d));
+    return d;
+}
+
+/* The spool files of dir/sub: their number, and the content of the last. */
+static int files(const char *dir, char **content, size_t *len)
+{
+    DIR *d = opendir(dir);
+    cr_assert(d, "%s", dir);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        n++;
+        if (content) {
+            char path[1024];
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            FILE *f = fopen(path, "rb");
+            cr_assert(f);
+            free(*content);
+            *content = malloc(1 << 20);
+            *len = fread(*content, 1, 1 << 20, f);
+            fclose(f);
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+static const char *REC[] = {"XADD", "p:audit", "*", "tool", "a b%c\nd", "request_id", "", "call_id", "x"};
+#define NREC 9
+
+static wk_spool_seg_t *put(wk_spool_t *s, char *id, const char *tool)
+{
+    const char *argv[NREC];
+    size_t len[NREC];
+    memcpy(argv, REC, sizeof argv);
+    wk_spool_new_id(id);
+    argv[4] = tool;
+    argv[8] = id;
+    for (int i = 0; i < NREC; i++)
+        len[i] = strlen(argv[i]);
+    const char *why = NULL;
+    wk_spool_seg_t *g = wk_spool_write(s, id, NREC, argv, len, &why);
+    cr_assert(g, "write: %s", why ? why : "?");
+    return g;
+}
+
+Test(spool, records_round_trip_and_acks_are_honoured)
+{
+    char *dir = tmpdir_new(), err[256];
+    wk_spool_t *s = wk_spool_open(dir, "dest", 1, err, sizeof err);
+    cr_assert(s, "%s", err);
+    char id[3][WK_SPOOL_ID_LEN + 1];
+    wk_spool_seg_t *g0 = put(s, id[0], "a b%c\nd");
+    put(s, id[1], "t\xc3\xa9");
+    put(s, id[2], "plain");
+    wk_spool_ack(s, g0, id[0]);
+    wk_spool_flush(s);
+    char *c = NULL;
+    size_t n = 0;
+    cr_assert_eq(files(wk_spool_dir(s), &c, &n), 1);
+    got_t got = {0};
+    cr_assert_eq(wk_spool_parse(c, n, collect, &got), 0, "no damaged line");
+    cr_assert_eq(got.n, 2, "the acknowledged record is not replayed");
+    cr_assert_str_eq(got.ids[0], id[1]);
+    cr_assert_str_eq(got.ids[1], id[2]);
+    cr_assert_eq(got.argc[0], NREC);
+    cr_assert_str_eq(got.args[0][4], "t\xc3\xa9", "bytes outside ASCII survive");
+    cr_assert_str_eq(got.args[0][8], id[1], "the call_id field is in the record");
+    cr_assert_eq(got.lens[0][6], 0, "an empty argument stays empty");
+    cr_assert_str_eq(got.args[1][4], "plain");
+
+    /* The same content with the first record's newline encoded: spaces,
+     * '%' and newlines inside arguments do not break lines. */
+    got_t all = {0};
+    char *noack = strndup(c, (size_t)(strstr(c, "\nA ") - c) + 1);
+    cr_assert_eq(wk_spool_parse(noack, strlen(noack), collect, &all), 0);
+    cr_assert_eq(all.n, 3);
+    cr_assert_str_eq(all.args[0][4], "a b%c\nd");
+    free(noack);
+
+    /* A crash mid-write leaves the last line cut: it is skipped. */
+    size_t cut = n + 40;
+    char *torn = malloc(cut);
+    memcpy(torn, c, n);
+    memcpy(torn + n, c, 40); /* the start of a record line, no newline */
+    got_t t = {0};
+    cr_assert_eq(wk_spool_parse(torn, cut, collect, &t), 1, "one cut line");
+    cr_assert_eq(t.n, 2);
+
+    /* A damaged byte inside a record fails its checksum: only it is lost. */
+    memcpy(torn, c, n);
+    char *second = strchr(torn, '\n') + 1;
+    second[10] = second[10] == 'a' ? 'b' : 'a';
+    got_t d = {0};
+    cr_assert_eq(wk_spool_parse(torn, n, collect, &d), 1, "one damaged line");
+    cr_assert_eq(d.n, 1);
+    cr_assert_str_eq(d.ids[0], id[2]);
+    /* Garbage is skipped, not taken for a record. */
+    const char *junk = "R 0123 2 a b 00000000\nA xyz\n\0\0\0\n";
+    got_t j = {0};
+    cr_assert_eq(wk_spool_parse(junk, 32, collect, &j), 3);
+    cr_assert_eq(j.n, 0);
+    free(torn);
+    free(c);
+
+    /* All acknowledged: the file is removed at close. */
+    wk_spool_ack(s, g0, id[1]);
+    wk_spool_ack(s, g0, id[2]);
+    char sub[600];
+    snprintf(sub, sizeof sub, "%s", wk_spool_dir(s));
+    cr_assert_eq(wk_spool_close(s), 0);
+    cr_assert_eq(files(sub, NULL, NULL), 0, "nothing left");
+    rmdir(sub);
+    rmdir(dir);
+    free(dir);
+}
+
+Test(spool, a_dead_process_file_is_taken_over_once)
+{
+    char *dir = tmpdir_new(), err[256];
+    char id[3][WK_SPOOL_ID_LEN + 1];
+    int pipefd[2];
+    cr_assert_eq(pipe(pipefd), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* The "worker": three records, Redis acknowledged the first, then it dies. */
+        wk_spool_t *s = wk_spool_open(dir, "dest", 0, err, sizeof err);
+        if (!s)
+            _exit(2);
+        wk_spool_seg_t *g = put(s, id[0], "one");
+        put(s, id[1], "two");
+        put(s, id[2], "three");
+        wk_spool_ack(s, g, id[0]);
+        wk_spool_flush(s);
+        if (write(pipefd[1], id, sizeof id) != (ssize_t)sizeof id)
+            _exit(3);
+        _exit(0); /* no close: the kernel drops its descriptors and locks */
+    }
+    close(pipefd[1]);
+    cr_assert_eq(read(pipefd[0], id, sizeof id), (ssize_t)sizeof id);
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+
+    wk_spool_t *s = wk_spool_open(dir, "dest", 0, err, sizeof err);
+    cr_assert(s, "%s", err);
+    cr_assert_eq(files(wk_spool_dir(s), NULL, NULL), 2, "the dead one's file and ours");
+    wk_spool_orphan_t *o = wk_spool_find(wk_spool_dir(s), 4);
+    cr_assert(o, "the dead process's file is found");
+    cr_assert_null(wk_spool_orphan_next(o), "our own (locked) file is not");
+    cr_assert_null(wk_spool_find(wk_spool_dir(s), 4), "a file being taken over is locked");
+    got_t got = {0};
+    size_t bad = 9;
+    cr_assert_eq(wk_spool_adopt(s, o, collect, &got, &bad), 2);
+    cr_assert_eq(bad, 0);
+    cr_assert_eq(got.n, 2, "the acknowledged record is not replayed");
+    cr_assert_str_eq(got.ids[0], id[1]);
+    cr_assert_str_eq(got.ids[1], id[2]);
+    cr_assert_str_eq(got.args[1][4], "three");
+    cr_assert_null(wk_spool_find(wk_spool_dir(s), 4), "an adopted file stays locked");
+    /* Redis took the first: the file stays until the second is in too. */
+    wk_spool_ack(s, got.seg[0], got.ids[0]);
+    cr_assert_eq(files(wk_spool_dir(s), NULL, NULL), 2);
+    wk_spool_ack(s, got.seg[1], got.ids[1]);
+    cr_assert_eq(files(wk_spool_dir(s), NULL, NULL), 1, "replayed and acknowledged: removed");
+
+    /* A record not acknowledged when a process stops stays for the next one. */
+    char k[WK_SPOOL_ID_LEN + 1];
+    put(s, k, "kept");
+    char sub[600];
+    snprintf(sub, sizeof sub, "%s", wk_spool_dir(s));
+    cr_assert_eq(wk_spool_close(s), 1);
+    cr_assert_eq(files(sub, NULL, NULL), 1);
+    wk_spool_t *s2 = wk_spool_open(dir, "dest", 0, err, sizeof err);
+    o = wk_spool_find(sub, 4);
+    cr_assert(o);
+    got_t g2 = {0};
+    cr_assert_eq(wk_spool_adopt(s2, o, collect, &g2, &bad), 1);
+    cr_assert_str_eq(g2.ids[0], k);
+    wk_spool_ack(s2, g2.seg[0], k);
+    cr_assert_eq(wk_spool_close(s2), 0);
+    cr_assert_eq(files(sub, NULL, NULL), 0);
+    /* Another destination is another directory: never replayed here. */
+    wk_spool_t *s3 = wk_spool_open(dir, "other", 0, err, sizeof err);
+    cr_assert(s3);
+    cr_assert_str_neq(wk_spool_dir(s3), sub);
+    wk_spool_close(s3);
+    char other[600];
+    snprintf(other, sizeof other, "%s/other", dir);
+    rmdir(other);
+    rmdir(sub);
+    rmdir(dir);
+    free(dir);
+}
+
+Test(spool, files_stay_bounded_under_load_with_records_always_in_flight)
+{
+    char *dir = tmpdir_new(), err[256];
+    wk_spool_t *s = wk_spool_open(dir, "dest", 0, err, sizeof err);
+    cr_assert(s, "%s", err);
+    char big[900];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    /* One record stays unacknowledged while many come and go: the file
+     * holding it is rotated once past WK_SPOOL_SEGMENT_BYTES. */
+    char held[WK_SPOOL_ID_LEN + 1], id[WK_SPOOL_ID_LEN + 1], prev[WK_SPOOL_ID_LEN + 1];
+    wk_spool_seg_t *hg = put(s, held, "held");
+    wk_spool_seg_t *pg = put(s, prev, big);
+    size_t n = (WK_SPOOL_SEGMENT_BYTES / sizeof big) + 100;
+    for (size_t i = 0; i < n; i++) {
+        wk_spool_seg_t *g = put(s, id, big);
+        wk_spool_ack(s, pg, prev); /* always one more in flight */
+        pg = g;
+        memcpy(prev, id, sizeof id);
+    }
+    cr_assert_eq(files(wk_spool_dir(s), NULL, NULL), 2, "rotated once");
+    cr_assert_leq(wk_spool_bytes(s), (uint64_t)WK_SPOOL_SEGMENT_BYTES * 2);
+    wk_spool_ack(s, hg, held);
+    cr_assert_eq(files(wk_spool_dir(s), NULL, NULL), 1, "the old file went with its last record");
+    wk_spool_ack(s, pg, prev);
+    /* Nothing in flight and past WK_SPOOL_TRUNCATE_BYTES: emptied. */
+    cr_assert_eq(wk_spool_bytes(s), 0);
+    char sub[600];
+    snprintf(sub, sizeof sub, "%s", wk_spool_dir(s));
+    cr_assert_eq(wk_spool_close(s), 0);
+    cr_assert_eq(files(sub, NULL, NULL), 0);
+    rmdir(sub);
+    rmdir(dir);
+    free(dir);
+}
+
+Test(spool, a_directory_of_someone_else_is_refused)
+{
+    char err[256];
+    wk_spool_t *s = wk_spool_open("/proc/self", "dest", 0, err, sizeof err);
+    cr_assert_null(s);
+    cr_assert(strstr(err, "/proc/self"), "%s", err);
+    cr_assert_null(wk_spool_open("", "dest", 0, err, sizeof err));
+}

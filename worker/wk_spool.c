@@ -1,0 +1,610 @@
+/* wk_spool: see wk_spool.h.
+ *
+ * A file this process holds is a wk_spool_seg_t: its descriptor (O_APPEND,
+ * holding the flock), its size, how many of its records Redis has not yet
+ * acknowledged, and the acknowledgement lines not yet written. s->cur is
+ * where new records go; older files (rotated, or taken over from a dead
+ * process) stay in s->segs until their last record is acknowledged.
+ *
+ * Every write() that comes back short is undone (ftruncate to the old
+ * size): a cut line left in the middle of a file would swallow the line
+ * written after it. */
+#include "wk_spool.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+
+#define WK_SPOOL_PATH_MAX 512
+#define WK_SPOOL_DIR_MAX 400        /* leaves room for a file name under WK_SPOOL_PATH_MAX */
+#define WK_SPOOL_CREATE_TRIES 8     /* names tried for a new file */
+#define WK_SPOOL_ACK_LINE (2 + WK_SPOOL_ID_LEN + 1)
+/* What wk_spool_find reads of one file at most: a file never grows past
+ * WK_SPOOL_FILE_MAX plus the record that crossed it. */
+#define WK_SPOOL_READ_MAX ((size_t)WK_SPOOL_FILE_MAX + WK_SPOOL_MAX_LINE)
+
+struct wk_spool_seg_s {
+    struct wk_spool_seg_s *next;
+    int fd;
+    uint64_t size;      /* bytes in the file */
+    size_t unacked;     /* its records Redis has not acknowledged */
+    size_t nacks;       /* bytes waiting in acks */
+    char acks[WK_SPOOL_ACK_BUF];
+    char path[WK_SPOOL_PATH_MAX];
+};
+
+struct wk_spool_s {
+    char dir[WK_SPOOL_DIR_MAX];
+    int slot;
+    wk_spool_seg_t *segs; /* every file held, cur among them */
+    wk_spool_seg_t *cur;
+    uint64_t total;       /* bytes in them */
+    char line[WK_SPOOL_MAX_LINE + 1];
+};
+
+/* A record read from a dead process's file, for the loop to replay. */
+typedef struct orec_s {
+    struct orec_s *next;
+    char id[WK_SPOOL_ID_LEN + 1];
+    int argc;
+    const char **argv;
+    size_t *len;
+} orec_t;
+
+struct wk_spool_orphan_s {
+    struct wk_spool_orphan_s *next;
+    int fd;
+    uint64_t size;
+    orec_t *recs, *last;
+    size_t nrecs, bad;
+    char path[WK_SPOOL_PATH_MAX];
+};
+
+void wk_spool_new_id(char *out)
+{
+    unsigned char raw[WK_SPOOL_ID_LEN / 2];
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2hex(out, WK_SPOOL_ID_LEN + 1, raw, sizeof raw);
+}
+
+void *wk_spool_args_dup(size_t head, int argc, const char **argv, const size_t *len)
+{
+    size_t sz = head + (size_t)argc * (sizeof(char *) + sizeof(size_t));
+    for (int i = 0; i < argc; i++)
+        sz += len[i] + 1;
+    char *blk = mem_calloc(1, sz);
+    const char **av = (const char **)(blk + head);
+    size_t *lv = (size_t *)(av + argc);
+    char *p = (char *)(lv + argc);
+    for (int i = 0; i < argc; i++) {
+        memcpy(p, argv[i], len[i]);
+        av[i] = p;
+        lv[i] = len[i];
+        p += len[i] + 1;
+    }
+    return blk;
+}
+
+/* FNV-1a: enough to tell a damaged line from a whole one. */
+static uint32_t fnv1a(const char *p, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)p[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+static int is_hex_id(const char *p, size_t n)
+{
+    if (n != WK_SPOOL_ID_LEN)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+/* ---- files this process holds ---- */
+
+/* Appends n bytes with one write(); a short write is undone. */
+static int seg_append(wk_spool_t *s, wk_spool_seg_t *g, const char *p, size_t n)
+{
+    ssize_t w;
+    do
+        w = write(g->fd, p, n);
+    while (w < 0 && errno == EINTR);
+    if (w == (ssize_t)n) {
+        g->size += n;
+        s->total += n;
+        return 0;
+    }
+    if (w > 0 && ftruncate(g->fd, (off_t)g->size) != 0) {
+        /* The cut line stays: later lines must not follow it. */
+        g->size += (uint64_t)w;
+        s->total += (uint64_t)w;
+        if (g == s->cur)
+            s->cur = NULL;
+    }
+    return -1;
+}
+
+static void seg_flush(wk_spool_t *s, wk_spool_seg_t *g)
+{
+    if (g->nacks)
+        (void)seg_append(s, g, g->acks, g->nacks); /* a lost ack line only means a duplicate on replay */
+    g->nacks = 0;
+}
+
+static void seg_unlist(wk_spool_t *s, wk_spool_seg_t *g)
+{
+    for (wk_spool_seg_t **pp = &s->segs; *pp; pp = &(*pp)->next)
+        if (*pp == g) {
+            *pp = g->next;
+            break;
+        }
+    if (s->cur == g)
+        s->cur = NULL;
+    s->total -= g->size;
+}
+
+/* Every record acknowledged: the file goes (unlinked while still locked,
+ * so no other process can take over a file that is being removed). */
+static void seg_remove(wk_spool_t *s, wk_spool_seg_t *g)
+{
+    seg_unlist(s, g);
+    unlink(g->path);
+    close(g->fd);
+    free(g);
+}
+
+static void seg_empty(wk_spool_t *s, wk_spool_seg_t *g)
+{
+    if (ftruncate(g->fd, 0) != 0)
+        return;
+    s->total -= g->size;
+    g->size = 0;
+    g->nacks = 0; /* their records went with the file's content */
+}
+
+/* A new file, locked from the start. The name is unused (O_EXCL); a
+ * scanning process may still lock and remove the empty file between our
+ * open and our flock, which the retry catches (lock refused, or the file
+ * gone from the directory). */
+static wk_spool_seg_t *seg_create(wk_spool_t *s, char *err, size_t errsz)
+{
+    for (int i = 0; i < WK_SPOOL_CREATE_TRIES; i++) {
+        unsigned char raw[4];
+        char rnd[9], path[WK_SPOOL_PATH_MAX];
+        randombytes_buf(raw, sizeof raw);
+        sodium_bin2hex(rnd, sizeof rnd, raw, sizeof raw);
+        snprintf(path, sizeof path, "%s/audit-%d-%ld-%s.spool", s->dir, s->slot, (long)getpid(), rnd);
+        int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0) {
+            if (errno == EEXIST)
+                continue;
+            snprintf(err, errsz, "cannot create %s: %s", path, strerror(errno));
+            return NULL;
+        }
+        struct stat st;
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0 || fstat(fd, &st) != 0 || st.st_nlink == 0) {
+            close(fd);
+            continue;
+        }
+        wk_spool_seg_t *g = mem_calloc(1, sizeof *g);
+        g->fd = fd;
+        snprintf(g->path, sizeof g->path, "%s", path);
+        g->next = s->segs;
+        s->segs = g;
+        return g;
+    }
+    snprintf(err, errsz, "cannot create a spool file in %s", s->dir);
+    return NULL;
+}
+
+/* mkdir that accepts an existing directory. */
+static int make_dir(const char *path, char *err, size_t errsz)
+{
+    if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, errsz, "cannot create %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+wk_spool_t *wk_spool_open(const char *dir, const char *sub, int slot, char *err, size_t errsz)
+{
+    wk_spool_t *s = mem_calloc(1, sizeof *s);
+    s->slot = slot;
+    int n = dir && *dir ? snprintf(s->dir, sizeof s->dir, "%s/%s", dir, sub) : -1;
+    if (n < 0 || (size_t)n >= sizeof s->dir) {
+        snprintf(err, errsz, "spool directory path empty or longer than %zu bytes", sizeof s->dir - 20);
+        free(s);
+        return NULL;
+    }
+    if (make_dir(dir, err, errsz) != 0 || make_dir(s->dir, err, errsz) != 0) {
+        free(s);
+        return NULL;
+    }
+    /* The records name customers' accounts: the directory is ours alone
+     * (the parent may be shared, like /tmp or a volume's root). */
+    struct stat st;
+    if (lstat(s->dir, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
+        ((st.st_mode & 077) && chmod(s->dir, 0700) != 0)) {
+        snprintf(err, errsz, "%s is not a directory owned by this user (mode 0700)", s->dir);
+        free(s);
+        return NULL;
+    }
+    s->cur = seg_create(s, err, errsz);
+    if (!s->cur) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+const char *wk_spool_dir(const wk_spool_t *s)
+{
+    return s->dir;
+}
+
+uint64_t wk_spool_bytes(const wk_spool_t *s)
+{
+    return s->total;
+}
+
+/* "R <id> <argc> <arg>... <fnv>\n" into s->line; 0 when too long. */
+static size_t encode(wk_spool_t *s, const char *id, int argc, const char **argv, const size_t *len)
+{
+    static const char hex[] = "0123456789abcdef";
+    char *o = s->line;
+    const size_t room = sizeof s->line - 12; /* " xxxxxxxx\n" and the NUL */
+    size_t n = (size_t)snprintf(o, room, "R %s %d", id, argc);
+    for (int i = 0; i < argc; i++) {
+        if (n + 1 + 3 * len[i] > room)
+            return 0;
+        o[n++] = ' ';
+        for (size_t k = 0; k < len[i]; k++) {
+            unsigned char c = (unsigned char)argv[i][k];
+            if (c > ' ' && c <= '~' && c != '%') {
+                o[n++] = (char)c;
+            } else {
+                o[n++] = '%';
+                o[n++] = hex[c >> 4];
+                o[n++] = hex[c & 15];
+            }
+        }
+    }
+    n += (size_t)snprintf(o + n, 12, " %08x\n", fnv1a(o, n));
+    return n;
+}
+
+wk_spool_seg_t *wk_spool_write(wk_spool_t *s, const char *call_id, int argc, const char **argv,
+                               const size_t *len, const char **why)
+{
+    char err[256];
+    size_t n = argc > 0 && argc <= WK_SPOOL_MAX_ARGS ? encode(s, call_id, argc, argv, len) : 0;
+    if (n == 0) {
+        *why = "record longer than the spool's line limit";
+        return NULL;
+    }
+    wk_spool_seg_t *g = s->cur;
+    if (g && g->size + n > WK_SPOOL_SEGMENT_BYTES) {
+        if (g->unacked == 0) {
+            seg_empty(s, g); /* nothing in it waits: start it over */
+        } else {
+            wk_spool_seg_t *fresh = seg_create(s, err, sizeof err);
+            if (fresh) /* the old file goes once its last record is acknowledged */
+                s->cur = g = fresh;
+        }
+    }
+    if (!g) {
+        s->cur = g = seg_create(s, err, sizeof err);
+        if (!g) {
+            *why = "cannot create a spool file";
+            return NULL;
+        }
+    }
+    if (g->size + n > WK_SPOOL_FILE_MAX || s->total + n > WK_SPOOL_MAX_BYTES) {
+        *why = "spool full";
+        return NULL;
+    }
+    if (seg_append(s, g, s->line, n) != 0) {
+        *why = "spool write failed";
+        return NULL;
+    }
+    g->unacked++;
+    return g;
+}
+
+void wk_spool_ack(wk_spool_t *s, wk_spool_seg_t *g, const char *call_id)
+{
+    if (g->unacked > 0)
+        g->unacked--;
+    if (g->unacked == 0 && g != s->cur) {
+        seg_remove(s, g);
+        return;
+    }
+    if (g->unacked == 0 && g->size >= WK_SPOOL_TRUNCATE_BYTES) {
+        seg_empty(s, g);
+        if (g->size == 0)
+            return;
+    }
+    if (g->nacks + WK_SPOOL_ACK_LINE > sizeof g->acks)
+        seg_flush(s, g);
+    char *o = g->acks + g->nacks;
+    o[0] = 'A';
+    o[1] = ' ';
+    memcpy(o + 2, call_id, WK_SPOOL_ID_LEN);
+    o[WK_SPOOL_ACK_LINE - 1] = '\n';
+    g->nacks += WK_SPOOL_ACK_LINE;
+}
+
+void wk_spool_flush(wk_spool_t *s)
+{
+    for (wk_spool_seg_t *g = s->segs; g; g = g->next)
+        seg_flush(s, g);
+}
+
+size_t wk_spool_close(wk_spool_t *s)
+{
+    size_t left = 0;
+    if (!s)
+        return 0;
+    while (s->segs) {
+        wk_spool_seg_t *g = s->segs;
+        if (g->unacked == 0) {
+            seg_remove(s, g);
+            continue;
+        }
+        seg_flush(s, g);
+        left += g->unacked;
+        s->segs = g->next;
+        close(g->fd); /* unlocks it: the next process to scan replays it */
+        free(g);
+    }
+    free(s);
+    return left;
+}
+
+/* ---- reading a file ---- */
+
+/* One record line (without its newline) into id, argv and len, decoded
+ * into scratch (at least n + WK_SPOOL_MAX_ARGS bytes). Returns argc, or -1
+ * when the line is not a whole record. */
+static int decode(const char *l, size_t n, char *id, const char **argv, size_t *len, char *scratch)
+{
+    if (n < 2 + WK_SPOOL_ID_LEN + 3 + 9 || n > WK_SPOOL_MAX_LINE || l[0] != 'R' || l[1] != ' ')
+        return -1;
+    const char *end = l + n - 9; /* " xxxxxxxx": the checksum */
+    char sum[9];
+    memcpy(sum, end + 1, 8);
+    sum[8] = 0;
+    char *se;
+    unsigned long want = strtoul(sum, &se, 16);
+    if (*end != ' ' || se != sum + 8 || want != fnv1a(l, (size_t)(end - l)))
+        return -1;
+    const char *p = l + 2;
+    if (!is_hex_id(p, WK_SPOOL_ID_LEN) || p[WK_SPOOL_ID_LEN] != ' ')
+        return -1;
+    memcpy(id, p, WK_SPOOL_ID_LEN);
+    id[WK_SPOOL_ID_LEN] = 0;
+    p += WK_SPOOL_ID_LEN + 1;
+    int argc = 0;
+    while (p < end && *p >= '0' && *p <= '9' && argc <= WK_SPOOL_MAX_ARGS)
+        argc = argc * 10 + (*p++ - '0');
+    if (argc < 1 || argc > WK_SPOOL_MAX_ARGS)
+        return -1;
+    char *o = scratch;
+    for (int i = 0; i < argc; i++) {
+        if (p >= end || *p != ' ')
+            return -1; /* fewer arguments than announced */
+        p++;
+        argv[i] = o;
+        while (p < end && *p != ' ') {
+            if (*p == '%') {
+                unsigned char byte;
+                size_t got = 0;
+                if (p + 2 >= end || sodium_hex2bin(&byte, 1, p + 1, 2, NULL, &got, NULL) != 0 || got != 1)
+                    return -1;
+                *o++ = (char)byte;
+                p += 3;
+            } else if ((unsigned char)*p > ' ' && (unsigned char)*p <= '~') {
+                *o++ = *p++;
+            } else {
+                return -1;
+            }
+        }
+        len[i] = (size_t)(o - argv[i]);
+        *o++ = 0;
+    }
+    return p == end ? argc : -1;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    return memcmp(a, b, WK_SPOOL_ID_LEN);
+}
+
+size_t wk_spool_parse(const char *data, size_t len, wk_spool_rec_fn fn, void *ud)
+{
+    size_t bad = 0, nacked = 0;
+    char (*acked)[WK_SPOOL_ID_LEN] = NULL;
+    /* Acknowledgements first: they follow their records in the file. */
+    for (size_t b = 0; b < len;) {
+        const char *nl = memchr(data + b, '\n', len - b);
+        if (!nl)
+            break;
+        size_t n = (size_t)(nl - (data + b));
+        if (n == WK_SPOOL_ACK_LINE - 1 && data[b] == 'A' && data[b + 1] == ' ' &&
+            is_hex_id(data + b + 2, WK_SPOOL_ID_LEN)) {
+            if ((nacked & (nacked - 1)) == 0) /* grow at powers of two */
+                acked = mem_realloc(acked, (nacked ? nacked * 2 : 16) * sizeof *acked);
+            memcpy(acked[nacked++], data + b + 2, WK_SPOOL_ID_LEN);
+        }
+        b += n + 1;
+    }
+    if (nacked)
+        qsort(acked, nacked, sizeof *acked, cmp_id);
+    char *scratch = mem_alloc(WK_SPOOL_MAX_LINE + WK_SPOOL_MAX_ARGS + 1);
+    const char *argv[WK_SPOOL_MAX_ARGS];
+    size_t lens[WK_SPOOL_MAX_ARGS];
+    char id[WK_SPOOL_ID_LEN + 1];
+    size_t b = 0;
+    while (b < len) {
+        const char *nl = memchr(data + b, '\n', len - b);
+        if (!nl) {
+            bad++; /* the last line, cut off */
+            break;
+        }
+        size_t n = (size_t)(nl - (data + b));
+        const char *l = data + b;
+        b += n + 1;
+        if (n == WK_SPOOL_ACK_LINE - 1 && l[0] == 'A' && l[1] == ' ' && is_hex_id(l + 2, WK_SPOOL_ID_LEN))
+            continue;
+        int argc = decode(l, n, id, argv, lens, scratch);
+        if (argc < 0) {
+            bad++;
+            continue;
+        }
+        if (!nacked || !bsearch(id, acked, nacked, sizeof *acked, cmp_id))
+            fn(ud, NULL, id, argc, argv, lens);
+    }
+    free(scratch);
+    free(acked);
+    return bad;
+}
+
+/* ---- taking over a dead process's files ---- */
+
+static void orphan_rec(void *ud, wk_spool_seg_t *seg, const char *call_id, int argc, const char **argv,
+                       const size_t *len)
+{
+    wk_spool_orphan_t *o = ud;
+    (void)seg;
+    orec_t *r = wk_spool_args_dup(sizeof *r, argc, argv, len);
+    memcpy(r->id, call_id, sizeof r->id);
+    r->argc = argc;
+    r->argv = (const char **)(r + 1);
+    r->len = (size_t *)(r->argv + argc);
+    if (o->last)
+        o->last->next = r;
+    else
+        o->recs = r;
+    o->last = r;
+    o->nrecs++;
+}
+
+/* Locks path if its owner is gone and reads it; NULL otherwise. */
+static wk_spool_orphan_t *take(const char *path)
+{
+    int fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return NULL;
+    struct stat st;
+    /* Locked: its owner lives. Unlinked: the one that had it just removed it. */
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0 || fstat(fd, &st) != 0 || st.st_nlink == 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return NULL;
+    }
+    size_t want = (size_t)st.st_size < WK_SPOOL_READ_MAX ? (size_t)st.st_size : WK_SPOOL_READ_MAX;
+    char *data = mem_alloc(want + 1);
+    size_t got = 0;
+    while (got < want) {
+        ssize_t r = pread(fd, data + got, want - got, (off_t)got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    wk_spool_orphan_t *o = mem_calloc(1, sizeof *o);
+    o->fd = fd;
+    o->size = (uint64_t)st.st_size;
+    snprintf(o->path, sizeof o->path, "%s", path);
+    o->bad = wk_spool_parse(data, got, orphan_rec, o);
+    free(data);
+    return o;
+}
+
+wk_spool_orphan_t *wk_spool_find(const char *dir, size_t max_files)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return NULL;
+    wk_spool_orphan_t *list = NULL;
+    size_t n = 0;
+    struct dirent *e;
+    while (n < max_files && (e = readdir(d)) != NULL) {
+        size_t l = strlen(e->d_name);
+        if (strncmp(e->d_name, "audit-", 6) != 0 || l < 7 || strcmp(e->d_name + l - 6, ".spool") != 0)
+            continue;
+        char path[WK_SPOOL_PATH_MAX];
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= sizeof path)
+            continue;
+        wk_spool_orphan_t *o = take(path);
+        if (o) {
+            o->next = list;
+            list = o;
+            n++;
+        }
+    }
+    closedir(d);
+    return list;
+}
+
+wk_spool_orphan_t *wk_spool_orphan_next(const wk_spool_orphan_t *o)
+{
+    return o->next;
+}
+
+static void orecs_free(orec_t *r)
+{
+    while (r) {
+        orec_t *next = r->next;
+        free(r);
+        r = next;
+    }
+}
+
+size_t wk_spool_adopt(wk_spool_t *s, wk_spool_orphan_t *o, wk_spool_rec_fn fn, void *ud, size_t *bad)
+{
+    wk_spool_seg_t *g = mem_calloc(1, sizeof *g);
+    g->fd = o->fd;
+    g->size = o->size;
+    g->unacked = o->nrecs; /* all counted before fn runs, so no early removal */
+    snprintf(g->path, sizeof g->path, "%s", o->path);
+    g->next = s->segs;
+    s->segs = g;
+    s->total += g->size;
+    size_t n = o->nrecs;
+    *bad = o->bad;
+    for (orec_t *r = o->recs; r; r = r->next)
+        fn(ud, g, r->id, r->argc, r->argv, r->len);
+    orecs_free(o->recs);
+    free(o);
+    if (n == 0)
+        seg_remove(s, g); /* everything in it had reached Redis */
+    return n;
+}
+
+void wk_spool_orphans_free(wk_spool_orphan_t *o)
+{
+    while (o) {
+        wk_spool_orphan_t *next = o->next;
+        close(o->fd);
+        orecs_free(o->recs);
+        free(o);
+        o = next;
+    }
+}
