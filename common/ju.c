@@ -139,7 +139,7 @@ typedef struct {
      * stays there while its value is parsed): never more than the input. */
     char *scratch;
     size_t scratch_used;
-    /* First error: what and where (NULL what = the depth limit). */
+    /* The first error: what and where, or too_deep for the depth limit. */
     const char *what;
     const unsigned char *where;
     int too_deep;
@@ -307,7 +307,7 @@ static void ju_c_locale_init(void)
 
 /* strtod of a validated JSON number token, independent of the process
  * locale (jansson swaps '.' for the locale's decimal point instead). */
-static double jp_strtod(ju_parser_t *jp, const unsigned char *s, size_t len, int *erange)
+static double jp_strtod(const unsigned char *s, size_t len, int *erange)
 {
     char local[64], *tmp = local;
     if (len >= sizeof local) {
@@ -323,7 +323,6 @@ static double jp_strtod(ju_parser_t *jp, const unsigned char *s, size_t len, int
     *erange = (d == HUGE_VAL || d == -HUGE_VAL) && errno == ERANGE;
     if (tmp != local)
         free(tmp);
-    (void)jp;
     return d;
 }
 
@@ -417,7 +416,7 @@ static json_t *jp_number(ju_parser_t *jp)
 #endif
     {
         int erange;
-        d = jp_strtod(jp, s, (size_t)(p - s), &erange);
+        d = jp_strtod(s, (size_t)(p - s), &erange);
         if (erange)
             return jp_fail(jp, s, "real number overflow");
     }
@@ -638,7 +637,8 @@ json_t *ju_parse(const char *s, size_t n, int max_depth, char *err, size_t errsz
             else if ((*q & 0xC0) != 0x80)
                 col++; /* characters, not UTF-8 continuation bytes */
         }
-        snprintf(err, errsz, "invalid JSON at line %d, column %d: %s", line, col, jp.what);
+        snprintf(err, errsz, "invalid JSON at line %d, column %d: %s", line, col,
+                 jp.what ? jp.what : "syntax error");
     }
     return NULL;
 }
