@@ -9,9 +9,10 @@
  * record is on disk or in Redis, without waiting for a round trip to Redis.
  *
  * When Redis cannot take a record (not connected, connection lost, timed
- * out) it waits in a FIFO and a 200 ms timer sends the queue again once
- * Redis is back. Redis error replies (a bug, not an outage) are not
- * retried. At most WK_AUDIT_MAX_PENDING records wait; beyond that new
+ * out, or an error reply that says it cannot take writes now: LOADING,
+ * OOM, READONLY...) it waits in a FIFO and a 200 ms timer sends the queue
+ * again once Redis is back. Other error replies (a bug, not an outage) are
+ * not retried. At most WK_AUDIT_MAX_PENDING records wait; beyond that new
  * records are dropped and counted (jsmcp_worker_audit_dropped_total).
  *
  * Records still waiting when a stopping worker gives up on Redis stay in
@@ -62,6 +63,7 @@ struct wk_audit_s {
     wk_spool_t *spool;      /* NULL: no spool, answers wait for Redis */
     unsigned ticks;
     int scanning;           /* a look for dead processes' files runs on the thread pool */
+    int spool_failing;      /* the last record could not be spooled (logged once) */
     int stopping;
     uint64_t stop_at;
     void (*done)(wk_worker_t *w);
@@ -131,12 +133,27 @@ static void give_up(wk_audit_t *a, rec_t *r)
 
 static void maybe_done(wk_audit_t *a);
 
+/* Error replies of a Redis that is loading its data, out of memory, a
+ * replica, or failing over: the record is sent again later. Any other
+ * error means the command itself is wrong, and sending it again cannot help. */
+static int transient(const char *err)
+{
+    static const char *const codes[] = {"LOADING", "BUSY", "OOM", "READONLY", "MASTERDOWN", "TRYAGAIN",
+                                        "CLUSTERDOWN", "NOREPLICAS", NULL};
+    for (int i = 0; codes[i]; i++)
+        if (err && strncmp(err, codes[i], strlen(codes[i])) == 0)
+            return 1;
+    return 0;
+}
+
 static void on_reply(redisReply *reply, const char *err, void *ud)
 {
     rec_t *r = ud;
     wk_audit_t *a = r->a;
     a->inflight--;
-    if (reply) {
+    /* Redis there but unable to take it now is an outage too. */
+    int outage = !reply || (reply->type == REDIS_REPLY_ERROR && transient(reply->str));
+    if (!outage) {
         if (reply->type == REDIS_REPLY_ERROR) {
             LOG_WARN("audit", "Redis refused an audit record", "err", reply->str, NULL);
             metrics_inc(a->w->metrics, "jsmcp_worker_audit_dropped_total", "", 1);
@@ -147,7 +164,7 @@ static void on_reply(redisReply *reply, const char *err, void *ud)
     } else if (a->stopping && uv_now(a->w->loop) >= a->stop_at) {
         give_up(a, r);
     } else {
-        (void)err; /* outage: keep it for the next try */
+        (void)err; /* keep it for the next try */
         metrics_inc(a->w->metrics, "jsmcp_worker_audit_retried_total", "", 1);
         enqueue(a, r);
     }
@@ -213,9 +230,15 @@ void wk_audit_append(wk_worker_t *w, int argc, const char **argv, void (*sent)(v
     if (a->spool && a->queued < WK_AUDIT_MAX_PENDING) {
         const char *why = NULL;
         r->seg = wk_spool_write(a->spool, id, r->argc, r->argv, r->len, &why);
-        if (!r->seg) {
+        if (!r->seg)
             metrics_inc(w->metrics, "jsmcp_worker_audit_spool_errors_total", "", 1);
-            LOG_WARN("audit", "audit record not spooled: the answer waits for Redis", "why", why, NULL);
+        /* Logged when it starts and when it ends, not per call (a full disk). */
+        if ((r->seg == NULL) != a->spool_failing) {
+            a->spool_failing = !r->seg;
+            if (a->spool_failing)
+                LOG_WARN("audit", "audit records not spooled: answers wait for Redis", "why", why, NULL);
+            else
+                LOG_INFO("audit", "audit records spooled again", NULL);
         }
     }
     if (!r->seg) {

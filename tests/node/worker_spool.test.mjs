@@ -6,7 +6,8 @@
 // SIGTERM. Another worker process takes the spool file over and sends the
 // records once Redis is back: every answered call ends up exactly once in
 // tool_calls (the API's drain keeps one row per call_id), and no spool file
-// is left afterwards.
+// is left afterwards. A Redis that answers writes with -OOM (or LOADING,
+// READONLY...) is an outage too: its records are sent again, not dropped.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { spawnSync } from 'node:child_process';
@@ -158,4 +159,23 @@ test('SIGTERM while Redis takes no writes: the records stay in the spool for the
     s.worker = await startProc('worker_spool2', 'jsmcp-worker', [], s.env, s.workerUrl);
     await assertExactlyOnce(s, [warm.rid, ...rids]);
     assert.ok(await waitFor(() => spoolFiles(spool).length === 1), `files: ${spoolFiles(spool).map((f) => f.path)}`);
+  }));
+
+test('Redis refusing writes (OOM) is an outage, not a bad record: the records are sent again once it takes them',
+  { skip: missing || false, timeout: 90000 }, () => withStack(async (t) => {
+    const { s, port } = t;
+    const sid = await mcpSession(s.mcpUrl);
+    // noeviction (the default) with a limit below what Redis uses: every
+    // write that may grow memory gets "-OOM ...", reads still work.
+    assert.equal(redisCli(port, 'CONFIG', 'SET', 'maxmemory', '1'), 'OK');
+    const results = [];
+    for (let i = 0; i < 4; i++) results.push(await toolCall(s.mcpUrl, sid, TOOL, ARGS, { tag: 'spool-oom' }));
+    for (const r of results) assert.equal(r.outcome, 'ok', `answered while Redis refuses writes: ${r.detail}`);
+    await sleep(1500); // a few retries meet the same refusal (and /metrics is published once a second)
+    const m = await (await fetch(`${s.workerUrl}/metrics`)).text();
+    const retried = Number(m.match(/^jsmcp_worker_audit_retried_total (\S+)/m)?.[1] ?? 0);
+    assert.ok(retried >= results.length, `records were refused and kept for another try (${retried})`);
+    assert.equal(redisCli(port, 'CONFIG', 'SET', 'maxmemory', '0'), 'OK');
+    await assertExactlyOnce(s, results.map((r) => r.rid));
+    assert.doesNotMatch(readFileSync(s.worker.logPath, 'utf8'), /Redis refused an audit record/);
   }));
