@@ -134,7 +134,7 @@ static void on_token_answer(const httpc_response_t *resp, void *ud)
 
 static int send_json(ap_app_t *app, const char *url, const json_t *body, const char *bearer, httpc_cb cb, void *ud)
 {
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    char *text = body ? ju_dump(body) : NULL;
     char auth[TOKEN_MAX + 32];
     const char *hdr[4] = {"Accept: application/json", NULL, NULL, NULL};
     int nh = 1;
@@ -203,7 +203,7 @@ json_t *ap_oauth_creds(const json_t *tok, const json_t *prev, const char *cloud_
 
 static char *seal_json(ap_app_t *app, const char *ad, const json_t *v)
 {
-    char *pt = json_dumps(v, JSON_COMPACT);
+    char *pt = ju_dump(v);
     char *sealed = pt ? secret_seal(app->keys, ad, pt, strlen(pt)) : NULL;
     ap_wipe(pt);
     free(pt);
@@ -384,7 +384,7 @@ static void oapp_put(ap_req_t *r)
     oapp_w_t *w = mem_calloc(1, sizeof *w);
     r->ext = w;
     r->ext_free = oapp_w_free;
-    w->scopes = json_dumps(scopes, JSON_COMPACT);
+    w->scopes = ju_dump(scopes);
     json_decref(scopes);
     if (secret) {
         char ad[64];
@@ -535,7 +535,7 @@ static void oauth_connect(ap_req_t *r)
     }
     const json_t *ctx = json_object_get(r->body, "context");
     if (ctx) {
-        char *text = json_is_object(ctx) ? json_dumps(ctx, JSON_COMPACT) : NULL;
+        char *text = json_is_object(ctx) ? ju_dump(ctx) : NULL;
         size_t n = text ? strlen(text) : 0;
         free(text);
         if (!json_is_object(ctx) || n > CONTEXT_MAX) {
@@ -643,7 +643,7 @@ static void on_cb_locked(PGresult *res, const char *err, void *ud)
         return;
     }
     json_t *ctx = json_object_get(c->state, "context");
-    char *ctext = ctx ? json_dumps(ctx, JSON_COMPACT) : NULL;
+    char *ctext = ctx ? ju_dump(ctx) : NULL;
     const char *p[10] = {r->id, r->ws_id, ju_str(c->state, "tenant_id"), c->site_url, c->sealed,
                          secret_keyring_active_kid(r->app->keys), ver, c->cloud_id, ctext, exp};
     r->status = c->existed ? 200 : 201;

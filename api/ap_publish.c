@@ -14,6 +14,7 @@
 
 #include "buf.h"
 #include "cfg.h"
+#include "ju.h"
 #include "log.h"
 #include "tu.h"
 
@@ -124,7 +125,7 @@ char *ap_account_redis_value(ap_app_t *app, const char *id, const char *site_url
     /* Workers never refresh: the token that mints access tokens stays in
      * PostgreSQL, whoever publishes the account (create, PATCH, reconcile). */
     json_object_del(v, "refresh_token");
-    char *pt = json_dumps(v, JSON_COMPACT);
+    char *pt = ju_dump(v);
     json_decref(v);
     if (!pt)
         return NULL;

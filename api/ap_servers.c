@@ -11,6 +11,7 @@
 #include "ap_app.h"
 #include "ap_input.h"
 #include "ap_publish.h"
+#include "ju.h"
 #include "ap_tools.h"
 #include "cfg.h"
 #include "tu.h"
@@ -194,7 +195,7 @@ static void srv_create(ap_req_t *r)
                           ap_param(r, "id"), "name", in->name, "config", in->config, "expires_at_ms",
                           in->expires_ms >= 0 ? json_integer(in->expires_ms) : json_null(),
                           "require_api_token_auth", in->require_key > 0);
-    r->redis_val = json_dumps(v, JSON_COMPACT);
+    r->redis_val = ju_dump(v);
     json_decref(v);
     char key[128], pxat[32];
     snprintf(key, sizeof key, "srv:%s", r->hash);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ju.h"
 #include "tu.h"
 
 #define PTR_MAX 256
@@ -192,7 +193,7 @@ static int validate(const json_t *sc, const json_t *v, char *ptr, size_t plen, c
             char m[200] = "must be one of:";
             size_t off = strlen(m);
             json_array_foreach(k, i, e) {
-                char *d = json_dumps(e, JSON_ENCODE_ANY | JSON_COMPACT);
+                char *d = ju_dump(e);
                 if (d && off < sizeof m - 8)
                     off += (size_t)snprintf(m + off, sizeof m - off, "%s %s", i ? "," : "", d);
                 free(d);

@@ -334,7 +334,7 @@ json_t *wk_catalog_search(const wk_catalog_t *c, const json_t *cfg, const char *
         const wk_tool_t *t = &c->tools[i];
         if (!wk_catalog_allowed(t, cfg))
             continue;
-        char *tags = json_dumps(t->tags, JSON_COMPACT);
+        char *tags = ju_dump(t->tags);
         for (const char *p = query ? query : ""; *p;) {
             p += strspn(p, " \t,;_-/");
             size_t n = strcspn(p, " \t,;_-/");

@@ -424,7 +424,7 @@ int wk_exec_build(const wk_tool_t *t, const json_t *args, const char *base_url, 
         }
     }
     if (body) {
-        out->body = json_dumps(body, JSON_COMPACT);
+        out->body = ju_dump(body);
         out->body_len = out->body ? strlen(out->body) : 0;
         json_decref(body);
     }
@@ -459,7 +459,7 @@ static json_t *text_result(json_t *structured, const char *text, int is_error)
 
 static json_t *structured_result(json_t *structured)
 {
-    char *text = json_dumps(structured, JSON_COMPACT);
+    char *text = ju_dump(structured);
     json_t *r = text_result(structured, text ? text : "{}", 0);
     free(text);
     return r;
@@ -521,7 +521,7 @@ static void fill_ratelimit(const httpc_response_t *r, wk_ratelimit_t *rl)
  * followed by the error object e (stolen), which is also structuredContent.error. */
 static json_t *error_text_result(buf_t *text, json_t *e)
 {
-    char *dump = json_dumps(e, JSON_COMPACT);
+    char *dump = ju_dump(e);
     buf_printf(text, "%s", dump ? dump : "");
     free(dump);
     json_t *res = text_result(json_pack("{s:o}", "error", e), text->data ? text->data : "error", 1);

@@ -136,32 +136,38 @@ char *wk_mcp_dump(const json_t *response, size_t *len)
     const json_t *sc = json_object_get(result, "structuredContent");
     const char *text = json_string_value(json_object_get(json_array_get(content, 0), "text"));
     size_t nkeys = 2 + (json_object_get(result, "isError") ? 1 : 0);
-    char *s = NULL;
+    buf_t b;
+    buf_init(&b, WK_RESPONSE_MAX);
     if (sc && text && json_array_size(content) == 1 && json_object_size(result) == nkeys &&
         json_object_size(json_array_get(content, 0)) == 2) {
-        s = json_dumps(sc, JSON_COMPACT);
-        if (s && strcmp(s, text) == 0) {
-            /* The common tool result: escape the text once, reuse it raw. */
-            char *id = json_dumps(json_object_get(response, "id"), JSON_COMPACT | JSON_ENCODE_ANY);
-            buf_t b;
-            buf_init(&b, WK_RESPONSE_MAX);
-            buf_printf(&b, "{\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":{\"content\":[{\"type\":\"text\",\"text\":",
-                       id ? id : "null");
-            buf_append_json_str(&b, text, strlen(text));
-            buf_printf(&b, "}],\"structuredContent\":%s%s}}", s,
-                       json_is_true(json_object_get(result, "isError")) ? ",\"isError\":true" : "");
-            free(id);
-            free(s);
-            char *out = buf_steal(&b, len);
+        /* The common tool result: its text is the structured content
+         * dumped, so that is dumped once and used twice (escaped, and raw). */
+        buf_t sb;
+        buf_init(&sb, WK_RESPONSE_MAX);
+        if (ju_dump_buf(&sb, sc) == 0 && sb.len == json_string_length(json_object_get(json_array_get(content, 0), "text")) &&
+            memcmp(sb.data, text, sb.len) == 0) {
+            buf_append_str(&b, "{\"jsonrpc\":\"2.0\",\"id\":");
+            int bad = ju_dump_buf(&b, json_object_get(response, "id"));
+            bad = bad || buf_append_str(&b, ",\"result\":{\"content\":[{\"type\":\"text\",\"text\":") ||
+                  ju_dump_string(&b, sb.data, sb.len) || buf_append_str(&b, "}],\"structuredContent\":") ||
+                  buf_append(&b, sb.data, sb.len) ||
+                  buf_append_str(&b, json_is_true(json_object_get(result, "isError")) ? ",\"isError\":true}}" : "}}");
+            buf_free(&sb);
+            char *out = bad ? NULL : buf_steal(&b, len);
             if (out)
                 return out;
-            s = NULL;
+            buf_free(&b);
+            buf_init(&b, WK_RESPONSE_MAX);
+        } else {
+            buf_free(&sb);
         }
-        free(s);
     }
-    s = json_dumps(response, JSON_COMPACT);
-    *len = s ? strlen(s) : 0;
-    return s;
+    if (ju_dump_buf(&b, response) != 0) {
+        buf_free(&b);
+        *len = 0;
+        return NULL;
+    }
+    return buf_steal(&b, len);
 }
 
 /* ---- methods ---- */
@@ -315,7 +321,7 @@ static void idem_store(call_op_t *op, const json_t *response)
     if (!op->idem_key[0])
         return;
     char *dump = result && !json_is_true(json_object_get(result, "isError"))
-                     ? json_dumps(result, JSON_COMPACT) : NULL;
+                     ? ju_dump(result) : NULL;
     if (dump && strlen(dump) <= WK_IDEM_MAX) {
         buf_t b;
         buf_init(&b, WK_IDEM_MAX + 128);
@@ -630,7 +636,7 @@ static int discovery_call(wk_worker_t *w, const wk_server_t *srv, const json_t *
                  name, ju_str(json_object_get(params, "arguments"), "name"));
         res = tool_error(err);
     } else {
-        char *text = json_dumps(structured, JSON_COMPACT);
+        char *text = ju_dump(structured);
         res = json_pack("{s:[{s:s,s:s}],s:o}", "content", "type", "text", "text", text ? text : "{}",
                         "structuredContent", structured);
         free(text);
