@@ -1,7 +1,9 @@
 /* Integration tests of the audit log (issue 7): entries in the Redis stream
  * <prefix>audit (as workers append them) reach PostgreSQL exactly once even
- * when the API is killed with SIGKILL in the middle of draining, and the
- * calls route pages through them, newest first, for the owner only. */
+ * when the API is killed with SIGKILL in the middle of draining or a worker
+ * sends a record again (replay of its spool: same call_id, new stream
+ * entry), and the calls route pages through them, newest first, for the
+ * owner only. */
 #include <hiredis/hiredis.h>
 #include <signal.h>
 
@@ -19,13 +21,15 @@ static redisContext *redis(void)
     return c;
 }
 
-/* Appends n entries for the server (pipelined), plus `bad` malformed ones. */
-static void xadd_entries(const ts_api_t *a, const char *ws, const char *acct, const char *srv, int n, int bad)
+/* Appends entries first..first+n-1 for the server (pipelined; entry i has
+ * call_id i as 32 hex digits), plus `bad` malformed ones. */
+static void xadd_entries(const ts_api_t *a, const char *ws, const char *acct, const char *srv, int first, int n,
+                         int bad)
 {
     redisContext *c = redis();
     char key[128], ts[32], status[8], rid[32];
     snprintf(key, sizeof key, "%saudit", a->redis_prefix);
-    for (int i = 0; i < n; i++) {
+    for (int i = first; i < first + n; i++) {
         snprintf(ts, sizeof ts, "%lld", (long long)tu_now_ms());
         snprintf(status, sizeof status, "%d", i % 10 == 0 ? 429 : 200);
         snprintf(rid, sizeof rid, "req-%d", i);
@@ -33,8 +37,9 @@ static void xadd_entries(const ts_api_t *a, const char *ws, const char *acct, co
                            "XADD %s MAXLEN ~ 1000000 * ts_ms %s workspace_id %s account_id %s server_id %s"
                            " tool get_single_jira_service_management_issue_by_id args_sha256 %064d"
                            " upstream_status %s latency_ms 1.5 ratelimit_limit 100 ratelimit_remaining 42"
-                           " ratelimit_reset_s 7 upstream_request_id up-%d error_class %s request_id %s",
-                           key, ts, ws, acct, srv, i, status, i, i % 10 == 0 ? "rate_limited" : "none", rid);
+                           " ratelimit_reset_s 7 upstream_request_id up-%d error_class %s request_id %s"
+                           " call_id %032x",
+                           key, ts, ws, acct, srv, i, status, i, i % 10 == 0 ? "rate_limited" : "none", rid, i);
     }
     for (int i = 0; i < bad; i++) /* no tool, a bad uuid: dropped, never block the stream */
         redisAppendCommand(c, "XADD %s * ts_ms 1 workspace_id not-a-uuid account_id %s server_id %s", key, acct, srv);
@@ -60,7 +65,7 @@ Test(audit, records_survive_an_api_killed_mid_drain, .timeout = 90)
     ta_start(&a, "audit_api", env, ws, key, acct);
     ta_server(&a, key, acct, NULL, id, tok);
 
-    xadd_entries(&a, ws, acct, id, N_ENTRIES, 5);
+    xadd_entries(&a, ws, acct, id, 0, N_ENTRIES, 5);
     /* Kill the API once it has started draining, without a clean shutdown. */
     int64_t deadline = tu_now_ms() + 10000;
     while (count_calls(&a) == 0 && tu_now_ms() < deadline)
@@ -73,8 +78,10 @@ Test(audit, records_survive_an_api_killed_mid_drain, .timeout = 90)
     cr_assert(before_kill > 0, "nothing drained within 10 s");
     cr_assert(before_kill < N_ENTRIES, "the API finished draining before the kill: not a mid-drain kill");
 
-    /* More calls arrive while the API is down. */
-    xadd_entries(&a, ws, acct, id, 500, 0);
+    /* More calls arrive while the API is down, and a worker replays 200
+     * records it had already sent (its acknowledgements were not noted). */
+    xadd_entries(&a, ws, acct, id, N_ENTRIES, 500, 0);
+    xadd_entries(&a, ws, acct, id, 100, 200, 0);
 
     const char *envp[TS_MAX_ENV + 1];
     int port = atoi(strrchr(a.url, ':') + 1);
@@ -84,6 +91,8 @@ Test(audit, records_survive_an_api_killed_mid_drain, .timeout = 90)
         ta_sleep_ms(50);
     cr_assert_eq(count_calls(&a), N_ENTRIES + 500, "records lost or doubled (killed at %ld)", before_kill);
     cr_assert_eq(ta_sql_long(&a, "SELECT count(DISTINCT stream_id) FROM tool_calls"), N_ENTRIES + 500);
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(DISTINCT call_id) FROM tool_calls"), N_ENTRIES + 500,
+                 "one row per call_id");
     cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls WHERE error_class = 'rate_limited'"
                                  " AND upstream_status = 429 AND ratelimit_remaining = 42"),
                  N_ENTRIES / 10 + 500 / 10, "every 10th call was a 429 with its rate-limit snapshot");
@@ -99,6 +108,7 @@ Test(audit, records_survive_an_api_killed_mid_drain, .timeout = 90)
     }
     cr_assert_str_eq(len, "0", "stream not drained");
     free(len);
+    cr_assert_eq(count_calls(&a), N_ENTRIES + 500, "a replayed record was stored twice");
     ta_stop(&a);
 }
 
@@ -108,7 +118,7 @@ Test(audit, calls_route_pages_newest_first_for_the_owner_only, .timeout = 60)
     char ws[64], key[64], acct[64], id[64], tok[64], ws2[64], key2[64];
     ta_start(&a, "audit_route_api", NULL, ws, key, acct);
     ta_server(&a, key, acct, NULL, id, tok);
-    xadd_entries(&a, ws, acct, id, 450, 0);
+    xadd_entries(&a, ws, acct, id, 0, 450, 0);
     int64_t deadline = tu_now_ms() + 20000;
     while (count_calls(&a) < 450 && tu_now_ms() < deadline)
         ta_sleep_ms(50);
@@ -133,6 +143,8 @@ Test(audit, calls_route_pages_newest_first_for_the_owner_only, .timeout = 60)
             cr_assert_str_eq(json_string_value(json_object_get(c, "tool")),
                              "get_single_jira_service_management_issue_by_id");
             cr_assert(json_object_get(c, "ratelimit"), "rate-limit snapshot missing");
+            const char *call_id = json_string_value(json_object_get(c, "call_id"));
+            cr_assert(call_id && strlen(call_id) == 32, "call_id shown");
             seen++;
         }
         const char *next = json_string_value(json_object_get(r.json, "next_cursor"));
