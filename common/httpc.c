@@ -5,8 +5,12 @@
  *   callback ran. Its easy handle goes back to a small free list (curl keeps
  *   connections in the multi handle, not in the easy handle).
  * - One sock_t per curl socket (uv_poll), created on the first
- *   CURLMOPT_SOCKETFUNCTION call for that socket and freed in its uv_close
- *   callback after CURL_POLL_REMOVE.
+ *   CURLMOPT_SOCKETFUNCTION call for that socket. CURL_POLL_REMOVE only stops
+ *   it: curl says that between two transfers on a kept-alive connection,
+ *   and a fresh poll handle per transfer cost an init, two epoll_ctl calls
+ *   and a close callback each time. The handle is closed when curl closes
+ *   the socket (CURLOPT_CLOSESOCKETFUNCTION: the handle goes before the fd)
+ *   and freed in its uv_close callback.
  * - curl_multi_socket_action() is never called from inside a curl callback:
  *   the timer callback from curl only (re)starts the uv timer; a timeout of 0
  *   fires on the next loop turn.
@@ -20,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "log.h"
@@ -48,6 +53,7 @@ struct sock_s {
     httpc_t *c;
     curl_socket_t fd;
     int closing;
+    int idle;          /* stopped after CURL_POLL_REMOVE, kept for the next transfer */
     sock_t *prev, *next;
 };
 
@@ -262,6 +268,24 @@ static int cb_timer(CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
+static sock_t *sock_by_fd(httpc_t *c, curl_socket_t fd)
+{
+    for (sock_t *s = c->socks; s; s = s->next)
+        if (s->fd == fd)
+            return s;
+    return NULL;
+}
+
+/* curl closes a connection's socket: its poll handle goes first. */
+static int cb_closesocket(void *clientp, curl_socket_t fd)
+{
+    httpc_t *c = clientp;
+    sock_t *s = sock_by_fd(c, fd);
+    if (s)
+        sock_close(s);
+    return close(fd);
+}
+
 static int cb_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
     httpc_t *c = userp;
@@ -269,11 +293,14 @@ static int cb_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
     (void)easy;
     if (what == CURL_POLL_REMOVE) {
         if (s) {
-            sock_close(s);
+            uv_poll_stop(&s->poll);
+            s->idle = 1;
             curl_multi_assign(c->multi, fd, NULL);
         }
         return 0;
     }
+    if (!s)
+        s = sock_by_fd(c, fd); /* a kept-alive connection's stopped handle */
     if (!s) {
         s = mem_calloc(1, sizeof *s);
         s->c = c;
@@ -288,6 +315,9 @@ static int cb_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
         if (c->socks)
             c->socks->prev = s;
         c->socks = s;
+    }
+    if (s->idle || !socketp) {
+        s->idle = 0;
         curl_multi_assign(c->multi, fd, s);
     }
     int ev = 0;
@@ -421,6 +451,8 @@ int httpc_request(httpc_t *c, const httpc_request_t *req, httpc_cb cb, void *ud)
     curl_easy_setopt(e, CURLOPT_WRITEDATA, k);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, cb_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, k);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, cb_closesocket);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, c);
     /* No proxy from the environment: upstream calls go where the account says. */
     curl_easy_setopt(e, CURLOPT_PROXY, "");
 
