@@ -128,42 +128,6 @@ int buf_printf(buf_t *b, const char *fmt, ...)
     return rc;
 }
 
-int buf_append_json_str(buf_t *b, const char *s, size_t n)
-{
-    static const char hex[] = "0123456789abcdef";
-    if (buf_append(b, "\"", 1))
-        return BUF_ETOOBIG;
-    size_t start = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        const char *esc = NULL;
-        char ubuf[7];
-        if (c == '"')
-            esc = "\\\"";
-        else if (c == '\\')
-            esc = "\\\\";
-        else if (c == '\n')
-            esc = "\\n";
-        else if (c == '\r')
-            esc = "\\r";
-        else if (c == '\t')
-            esc = "\\t";
-        else if (c < 0x20) {
-            ubuf[0] = '\\'; ubuf[1] = 'u'; ubuf[2] = '0'; ubuf[3] = '0';
-            ubuf[4] = hex[c >> 4]; ubuf[5] = hex[c & 15]; ubuf[6] = 0;
-            esc = ubuf;
-        }
-        if (esc) {
-            if (buf_append(b, s + start, i - start) || buf_append_str(b, esc))
-                return BUF_ETOOBIG;
-            start = i + 1;
-        }
-    }
-    if (buf_append(b, s + start, n - start) || buf_append(b, "\"", 1))
-        return BUF_ETOOBIG;
-    return 0;
-}
-
 char *buf_steal(buf_t *b, size_t *len)
 {
     char *p = b->data;

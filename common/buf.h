@@ -27,8 +27,6 @@ int buf_append(buf_t *b, const void *p, size_t n);
 int buf_append_str(buf_t *b, const char *s);
 int buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int buf_vprintf(buf_t *b, const char *fmt, va_list ap);
-/* Appends s as a JSON string literal with quotes and escapes. */
-int buf_append_json_str(buf_t *b, const char *s, size_t n);
 /* Takes ownership of the data (caller frees); the buffer is left empty. */
 char *buf_steal(buf_t *b, size_t *len);
 

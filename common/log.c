@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "ju.h"
 
 enum log_level log_min_level = LOG_LVL_INFO;
 static char log_proc[32] = "jsmcp";
@@ -36,7 +37,7 @@ static void log_head(buf_t *b, enum log_level lvl, const char *mod)
     strftime(tbuf, sizeof tbuf, "%Y-%m-%dT%H:%M:%S", &tm);
     buf_printf(b, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"proc\":\"%s\",\"pid\":%d,\"mod\":",
                tbuf, ts.tv_nsec / 1000000, level_names[lvl], log_proc, (int)getpid());
-    buf_append_json_str(b, mod, strlen(mod));
+    ju_dump_string(b, mod, strlen(mod));
 }
 
 /* One write(2) per line so lines from forked workers never interleave. */
@@ -55,7 +56,7 @@ void log_kv(enum log_level lvl, const char *mod, const char *msg, ...)
     buf_init(&b, 64 * 1024);
     log_head(&b, lvl, mod);
     buf_append_str(&b, ",\"msg\":");
-    buf_append_json_str(&b, msg, strlen(msg));
+    ju_dump_string(&b, msg, strlen(msg));
     va_start(ap, msg);
     for (;;) {
         const char *k = va_arg(ap, const char *);
@@ -63,10 +64,10 @@ void log_kv(enum log_level lvl, const char *mod, const char *msg, ...)
             break;
         const char *v = va_arg(ap, const char *);
         buf_append_str(&b, ",");
-        buf_append_json_str(&b, k, strlen(k));
+        ju_dump_string(&b, k, strlen(k));
         buf_append_str(&b, ":");
         if (v)
-            buf_append_json_str(&b, v, strlen(v));
+            ju_dump_string(&b, v, strlen(v));
         else
             buf_append_str(&b, "null");
     }

@@ -143,7 +143,7 @@ json_t *sb_body_json(sb_call_t *c);
 
 /* ---- responses ---- */
 void sb_json(sb_call_t *c, int status, json_t *v); /* steals v */
-/* The same for a bare request (sb_dump, not json_dumps); steals v. */
+/* The same for a bare request (ju_dump_buf); steals v. */
 void sb_respond_json(httpd_req_t *req, int status, json_t *v);
 void sb_no_content(sb_call_t *c);
 void sb_err_platform(sb_call_t *c, int status, const char *msg);

@@ -154,7 +154,7 @@ void sb_respond_json(httpd_req_t *req, int status, json_t *v)
 {
     buf_t b;
     buf_init(&b, SB_MAX_RESPONSE);
-    if (!v || sb_dump(v, &b) != 0 || !b.data) {
+    if (!v || ju_dump_buf(&b, v) != 0 || !b.data) {
         json_decref(v);
         buf_free(&b);
         resp_problem(req, 500, "response could not be serialised", NULL);

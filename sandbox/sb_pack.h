@@ -16,12 +16,5 @@
 
 json_t *sb_pack(const char *fmt, ...);
 
-struct buf_s;
-/* Compact JSON text of v appended to b (object keys in insertion order, as
- * json_dumps). Strings are escaped with a bulk-copy fast path; an invalid
- * UTF-8 sequence is written as U+FFFD instead of failing the dump (jansson's
- * dumper walks strings one character per call and was the top cost).
- * Returns 0, or BUF_ETOOBIG when b's limit is hit. */
-int sb_dump(const json_t *v, struct buf_s *b);
 
 #endif

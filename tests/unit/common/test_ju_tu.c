@@ -82,7 +82,7 @@ Test(buf, bounded)
     cr_assert_eq(buf_append_str(&b, "9"), BUF_ETOOBIG);
     cr_assert_null(b.data, "freed on overflow");
     buf_init(&b, 64);
-    buf_append_json_str(&b, "a\"b\\c\n\x01", 7);
+    ju_dump_string(&b, "a\"b\\c\n\x01", 7);
     cr_assert_str_eq(b.data, "\"a\\\"b\\\\c\\n\\u0001\"");
     buf_free(&b);
 }
