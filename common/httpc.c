@@ -5,10 +5,13 @@
  *   callback ran. Its easy handle goes back to a small free list (curl keeps
  *   connections in the multi handle, not in the easy handle).
  * - One sock_t per curl socket (uv_poll), created on the first
- *   CURLMOPT_SOCKETFUNCTION call for that socket. CURL_POLL_REMOVE only stops
- *   it: curl says that between two transfers on a kept-alive connection,
- *   and a fresh poll handle per transfer cost an init, two epoll_ctl calls
- *   and a close callback each time. The handle is closed when curl closes
+ *   CURLMOPT_SOCKETFUNCTION call for that socket. CURL_POLL_REMOVE only marks
+ *   it idle: curl says that between two transfers on a kept-alive
+ *   connection, and a fresh poll handle per transfer cost an init, two
+ *   epoll_ctl calls and a close callback each time. An idle handle keeps
+ *   watching (uv_poll_start changes cost epoll_ctl calls too) and stops at
+ *   the first event (the peer closing the connection), without bothering
+ *   curl, which will find the connection dead when it next wants it. The handle is closed when curl closes
  *   the socket (CURLOPT_CLOSESOCKETFUNCTION: the handle goes before the fd)
  *   and freed in its uv_close callback.
  * - curl_multi_socket_action() is never called from inside a curl callback:
@@ -53,7 +56,8 @@ struct sock_s {
     httpc_t *c;
     curl_socket_t fd;
     int closing;
-    int idle;          /* stopped after CURL_POLL_REMOVE, kept for the next transfer */
+    int idle;          /* after CURL_POLL_REMOVE, kept for the next transfer */
+    int events;        /* UV_READABLE/UV_WRITABLE the poll handle watches */
     sock_t *prev, *next;
 };
 
@@ -233,6 +237,11 @@ static void on_poll(uv_poll_t *p, int status, int events)
     httpc_t *c = s->c;
     if (c->closing)
         return;
+    if (s->idle) {
+        uv_poll_stop(&s->poll);
+        s->events = 0;
+        return;
+    }
     int flags = 0;
     if (status < 0)
         flags = CURL_CSELECT_ERR;
@@ -293,7 +302,6 @@ static int cb_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
     (void)easy;
     if (what == CURL_POLL_REMOVE) {
         if (s) {
-            uv_poll_stop(&s->poll);
             s->idle = 1;
             curl_multi_assign(c->multi, fd, NULL);
         }
@@ -325,7 +333,10 @@ static int cb_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
         ev |= UV_READABLE;
     if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
         ev |= UV_WRITABLE;
-    uv_poll_start(&s->poll, ev, on_poll);
+    if (ev != s->events) {
+        s->events = ev;
+        uv_poll_start(&s->poll, ev, on_poll);
+    }
     return 0;
 }
 

@@ -135,6 +135,9 @@ struct rcli_s {
     size_t nsubs;
     psub_t psubs[RCLI_MAX_PSUBS];
     size_t npsubs;
+    struct evpoll_s *flush_head; /* contexts with a deferred write (ev_add_write) */
+    uv_check_t flush_check;
+    uv_prepare_t flush_prepare;
     int closing;
     int open_handles;
     void (*done)(void *);
@@ -145,11 +148,16 @@ static void conn_connect(rconn_t *c);
 
 /* ------------------------------------------------------------ hiredis <-> libuv */
 
-typedef struct evpoll_s {
+typedef struct evpoll_s evpoll_t;
+struct evpoll_s {
     uv_poll_t h;
+    rcli_t *r;
     redisAsyncContext *ac; /* NULL once hiredis cleaned up */
-    int events;
-} evpoll_t;
+    int events;            /* what the poll handle watches */
+    int flushing;          /* inside ev_flush: a new addWrite means "socket full, poll" */
+    evpoll_t *flush_next;  /* on r->flush_head while a write is deferred */
+    int queued;
+};
 
 static void ev_on_poll(uv_poll_t *h, int status, int events)
 {
@@ -164,8 +172,12 @@ static void ev_on_poll(uv_poll_t *h, int status, int events)
         redisAsyncHandleWrite(e->ac);
 }
 
+/* uv_poll_start() always removes the fd from epoll and adds it back, so it
+ * is called only when the set of events really changes. */
 static void ev_update(evpoll_t *e, int events)
 {
+    if (events == e->events)
+        return;
     e->events = events;
     if (events)
         uv_poll_start(&e->h, events, ev_on_poll);
@@ -185,16 +197,65 @@ static void ev_del_read(void *d)
     ev_update(e, e->events & ~UV_READABLE);
 }
 
+/* hiredis has output: instead of polling for writability (two epoll_ctl
+ * calls and a loop turn per command), the write is made at the end of this
+ * loop turn (uv_check) or before the next poll (uv_prepare), together with
+ * every other command queued meanwhile. Only a socket that is full (or
+ * still connecting) is polled for writability. */
 static void ev_add_write(void *d)
 {
     evpoll_t *e = d;
-    ev_update(e, e->events | UV_WRITABLE);
+    if (e->flushing || !e->ac || !(e->ac->c.flags & REDIS_CONNECTED)) {
+        ev_update(e, e->events | UV_WRITABLE);
+        return;
+    }
+    if (!e->queued) {
+        e->queued = 1;
+        e->flush_next = e->r->flush_head;
+        e->r->flush_head = e;
+    }
 }
 
 static void ev_del_write(void *d)
 {
     evpoll_t *e = d;
     ev_update(e, e->events & ~UV_WRITABLE);
+}
+
+static void ev_unqueue(evpoll_t *e)
+{
+    if (!e->queued)
+        return;
+    for (evpoll_t **pp = &e->r->flush_head; *pp; pp = &(*pp)->flush_next)
+        if (*pp == e) {
+            *pp = e->flush_next;
+            break;
+        }
+    e->queued = 0;
+}
+
+static void ev_flush(rcli_t *r)
+{
+    while (r->flush_head) {
+        evpoll_t *e = r->flush_head;
+        r->flush_head = e->flush_next;
+        e->queued = 0;
+        if (!e->ac)
+            continue;
+        e->flushing = 1;
+        redisAsyncHandleWrite(e->ac); /* may end the context: e stays valid until its close callback */
+        e->flushing = 0;
+    }
+}
+
+static void on_flush_check(uv_check_t *h)
+{
+    ev_flush(h->data);
+}
+
+static void on_flush_prepare(uv_prepare_t *h)
+{
+    ev_flush(h->data);
 }
 
 static void ev_on_closed(uv_handle_t *h)
@@ -207,17 +268,19 @@ static void ev_cleanup(void *d)
 {
     evpoll_t *e = d;
     e->ac = NULL;
+    ev_unqueue(e);
     uv_close((uv_handle_t *)&e->h, ev_on_closed);
 }
 
-static int ev_attach(redisAsyncContext *ac, uv_loop_t *loop)
+static int ev_attach(redisAsyncContext *ac, rcli_t *r)
 {
     evpoll_t *e = mem_calloc(1, sizeof *e);
-    if (uv_poll_init(loop, &e->h, ac->c.fd) != 0) {
+    if (uv_poll_init(r->loop, &e->h, ac->c.fd) != 0) {
         free(e);
         return -1;
     }
     e->h.data = e;
+    e->r = r;
     e->ac = ac;
     ac->ev.data = e;
     ac->ev.addRead = ev_add_read;
@@ -512,7 +575,7 @@ static void conn_connect(rconn_t *c)
     rcli_t *r = c->r;
     c->state = S_CONNECTING;
     redisAsyncContext *ac = redisAsyncConnect(r->url.host, r->url.port);
-    if (!ac || ac->err || ev_attach(ac, r->loop) != 0) {
+    if (!ac || ac->err || ev_attach(ac, r) != 0) {
         if (ac)
             redisAsyncFree(ac);
         conn_down(c, ERR_DOWN);
@@ -874,6 +937,14 @@ int rcli_create(rcli_t **out, uv_loop_t *loop, const rcli_config_t *cfg)
     r->connect_timeout_ms = cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 2000;
     r->command_timeout_ms = cfg->command_timeout_ms ? cfg->command_timeout_ms : 5000;
     timer_init(r, &r->cmd_timer);
+    uv_check_init(loop, &r->flush_check);
+    uv_prepare_init(loop, &r->flush_prepare);
+    r->flush_check.data = r->flush_prepare.data = r;
+    r->open_handles += 2;
+    uv_check_start(&r->flush_check, on_flush_check);
+    uv_prepare_start(&r->flush_prepare, on_flush_prepare);
+    uv_unref((uv_handle_t *)&r->flush_check);
+    uv_unref((uv_handle_t *)&r->flush_prepare);
     conn_init(r, &r->cmd, "cmd", 0);
     conn_connect(&r->cmd);
     *out = r;
@@ -888,6 +959,8 @@ void rcli_close(rcli_t *r, void (*done)(void *arg), void *arg)
     r->done = done;
     r->done_arg = arg;
     uv_close((uv_handle_t *)&r->cmd_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&r->flush_check, on_timer_closed);
+    uv_close((uv_handle_t *)&r->flush_prepare, on_timer_closed);
     /* Pending commands get their NULL reply ("client closing") right here,
      * or, when called from inside a reply callback, as soon as it returns. */
     conn_close(&r->cmd);

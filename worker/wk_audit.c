@@ -1,8 +1,9 @@
 /* wk_audit: see wk_audit.h.
  *
  * A record is one XADD command, copied into one allocation (rec_t), with a
- * call_id field added: 16 random bytes, so the API keeps one row per call
- * however often the record reaches the stream. It is first written to the
+ * call_id field added (unique: per-process random bytes and a counter), so
+ * the API keeps one row per call however often the record reaches the
+ * stream. It is first written to the
  * process's spool file (wk_spool.h: one write(), survives a kill -9 of the
  * process), then the caller is told (the answer goes out), then the XADD
  * is sent; Redis's reply is noted in the spool. So an answered call's

@@ -69,10 +69,22 @@ struct wk_spool_orphan_s {
     char path[WK_SPOOL_PATH_MAX];
 };
 
+/* call_id only has to be unique, not secret: 8 random bytes drawn once per
+ * process (and again after a fork) plus a counter, instead of a getrandom()
+ * system call per tool call. */
 void wk_spool_new_id(char *out)
 {
-    unsigned char raw[WK_SPOOL_ID_LEN / 2];
-    randombytes_buf(raw, sizeof raw);
+    static unsigned char raw[WK_SPOOL_ID_LEN / 2];
+    static uint64_t seq;
+    static pid_t owner;
+    if (owner != getpid()) {
+        owner = getpid();
+        randombytes_buf(raw, 8);
+        seq = 0;
+    }
+    seq++;
+    for (int i = 0; i < 8; i++)
+        raw[8 + i] = (unsigned char)(seq >> (56 - 8 * i));
     sodium_bin2hex(out, WK_SPOOL_ID_LEN + 1, raw, sizeof raw);
 }
 
