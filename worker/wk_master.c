@@ -117,6 +117,7 @@ int wk_master_run(const wk_config_t *cfg)
         struct timespec ts = {0, 200 * 1000 * 1000};
         siginfo_t si;
         int sig = sigtimedwait(&set, &si, &ts);
+        int wait_errno = errno; /* waitpid below sets ECHILD when no child is alive */
         if (sig == SIGTERM || sig == SIGINT) {
             if (!draining) {
                 draining = 1;
@@ -155,7 +156,7 @@ int wk_master_run(const wk_config_t *cfg)
                 alive += kids[i].pid > 0;
             }
         }
-        if (sig < 0 && errno != EAGAIN && errno != EINTR)
+        if (sig < 0 && wait_errno != EAGAIN && wait_errno != EINTR)
             break;
     }
     close(fd);

@@ -239,7 +239,7 @@ typedef struct call_op_s {
     int refreshed;               /* waited for a refresh once already: no second retry */
     int paced;                   /* took its pacing token (one per tool call) */
     long pace_burst;             /* of the rule applied (RateLimit-Limit of a refusal) */
-    json_t *response;            /* the answer, held until its audit record is in Redis */
+    json_t *response;            /* the answer, held until its audit record is safe (wk_audit.h) */
     wk_ratelimit_t rl;
     int has_rl;
 } call_op_t;
@@ -384,9 +384,9 @@ static void observe(call_op_t *op, const json_t *response, const wk_ratelimit_t 
     }
 }
 
-/* The audit record is in Redis (or queued through an outage): now the
- * client gets its answer, so no answered call can miss its record. The one
- * place a call_op ends. */
+/* The audit record is safe (in the spool, or in Redis when the spool is
+ * off; wk_audit.h): now the client gets its answer, so no answered call
+ * can miss its record. The one place a call_op ends. */
 static void on_audited(void *ud)
 {
     call_op_t *op = ud;
