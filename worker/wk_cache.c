@@ -263,6 +263,12 @@ void wk_cache_free(wk_worker_t *w)
 
 /* ---- lookups ---- */
 
+void wk_cache_sync(wk_worker_t *w)
+{
+    if (usable(w->cache))
+        rcli_sub_poll(w->redis);
+}
+
 uint64_t wk_cache_ticket(wk_worker_t *w)
 {
     return usable(w->cache) ? w->cache->seq : 0;
@@ -276,9 +282,6 @@ static int fresh(const wk_cache_t *c, uint64_t fetched_ms)
 int wk_cache_server_get(wk_worker_t *w, const char *token_hash, wk_server_t *out)
 {
     wk_cache_t *c = w->cache;
-    if (!usable(c))
-        return 0;
-    rcli_sub_poll(w->redis); /* notifications already sent are applied first */
     if (!usable(c))
         return 0;
     srv_entry_t *e = &c->srv[slot_of(token_hash, WK_CACHE_SERVERS)];
@@ -308,9 +311,6 @@ void wk_cache_server_put(wk_worker_t *w, uint64_t ticket, const wk_server_t *srv
 int wk_cache_session_get(wk_worker_t *w, const char *id, wk_session_t *out)
 {
     wk_cache_t *c = w->cache;
-    if (!usable(c))
-        return 0;
-    rcli_sub_poll(w->redis);
     if (!usable(c))
         return 0;
     sess_entry_t *e = &c->sess[slot_of(id, WK_CACHE_SESSIONS)];

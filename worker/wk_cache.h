@@ -17,10 +17,10 @@
  *   notification arrived while it was in flight (the GET and the
  *   notification travel on different connections, so their order is not
  *   known).
- * - Before every lookup the worker reads what the subscription connection
- *   has received (rcli_sub_poll), so a change Redis announced before the
- *   client's request reached the worker is seen: a DELETE in the admin API
- *   refuses the next call on every worker.
+ * - Before the lookups of a request the worker reads what the subscription
+ *   connection has received (wk_cache_sync), so a change Redis announced
+ *   before the client's request reached the worker is seen: a DELETE in the
+ *   admin API refuses the next call on every worker.
  * - An entry is used at most JSMCP_SERVER_CACHE (default 2 s) after its
  *   GET, which bounds the damage of a change made while notifications were
  *   switched off by hand; expiry (expires_at) is checked on every request.
@@ -38,6 +38,11 @@
 int wk_cache_start(wk_worker_t *w);
 void wk_cache_stop(wk_worker_t *w);
 void wk_cache_free(wk_worker_t *w);
+
+/* Applies the notifications received so far (one read() that usually finds
+ * nothing). Call it when a request arrives, before its lookups, and again
+ * before a lookup made after waiting for something else. */
+void wk_cache_sync(wk_worker_t *w);
 
 /* Ticket for a lookup about to ask Redis; 0 when the cache is off. */
 uint64_t wk_cache_ticket(wk_worker_t *w);

@@ -12,6 +12,7 @@
 #include "resp.h"
 #include "tu.h"
 #include "wk_mcp.h"
+#include "wk_cache.h"
 #include "wk_session.h"
 #include "wk_store.h"
 
@@ -439,10 +440,12 @@ static void after_auth(mreq_t *m)
                                           : "Bad Request: Mcp-Session-Id header is required");
         return;
     }
-    if (m->prefetch)
+    if (m->prefetch) {
         on_session(m->sess_rc, m->sess_rc == 1 ? &m->sess : NULL, m);
-    else
+    } else {
+        wk_cache_sync(m->w); /* the server lookup may have waited for Redis */
         wk_session_get(m->w, m->sid, on_session, m);
+    }
 }
 
 static void on_wskey(int rc, void *ud)
@@ -621,6 +624,7 @@ static void handle_mcp(wk_worker_t *w, httpd_req_t *req, const char *token, enum
         }
     }
     int is_init = m->mkind == WK_MSG_REQUEST && strcmp(ju_str(m->msg, "method"), "initialize") == 0;
+    wk_cache_sync(w); /* changes Redis announced before this request are applied */
     if (*m->sid && !is_init) {
         m->prefetch = 1;
         m->pending = 2;
