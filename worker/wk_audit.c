@@ -43,6 +43,12 @@
 #define WK_AUDIT_DRAIN_WAIT_MS 3000 /* how long a stopping worker waits for replies */
 #define WK_AUDIT_SCAN_TICKS 25      /* spool files of dead processes are looked for every 5 s */
 #define WK_AUDIT_ADOPT_FILES 4      /* files taken over per look (each at most WK_SPOOL_FILE_MAX) */
+/* A spooled record is safe already, so it need not reach Redis at once: it
+ * waits up to WK_AUDIT_BATCH_MS (or until WK_AUDIT_BATCH_MAX wait) and goes
+ * out with the others in one write. At low rates this saves a Redis wake-up
+ * and a reply per call; the stream sees records at most that much later. */
+#define WK_AUDIT_BATCH_MS 2
+#define WK_AUDIT_BATCH_MAX 128
 
 typedef struct rec_s {
     struct rec_s *next;
@@ -61,6 +67,9 @@ struct wk_audit_s {
     rec_t *head, *tail;
     size_t queued, inflight;
     uv_timer_t timer;
+    uv_timer_t batch;       /* sends the spooled records that wait (WK_AUDIT_BATCH_MS) */
+    int batch_armed;
+    int open_timers;        /* timer + batch until both are closed */
     wk_spool_t *spool;      /* NULL: no spool, answers wait for Redis */
     unsigned ticks;
     int scanning;           /* a look for dead processes' files runs on the thread pool */
@@ -103,6 +112,17 @@ static rec_t *rec_new(wk_audit_t *a, int argc, const char **argv, const size_t *
     return r;
 }
 
+static void push(wk_audit_t *a, rec_t *r)
+{
+    r->next = NULL;
+    if (a->tail)
+        a->tail->next = r;
+    else
+        a->head = r;
+    a->tail = r;
+    a->queued++;
+}
+
 static void enqueue(wk_audit_t *a, rec_t *r)
 {
     /* A spooled record is never dropped here: the limit is applied before
@@ -113,13 +133,7 @@ static void enqueue(wk_audit_t *a, rec_t *r)
         rec_free(r);
         return;
     }
-    r->next = NULL;
-    if (a->tail)
-        a->tail->next = r;
-    else
-        a->head = r;
-    a->tail = r;
-    a->queued++;
+    push(a, r);
     rec_sent(r); /* the answer need not wait for the outage to end */
 }
 
@@ -181,9 +195,14 @@ static void send_rec(wk_audit_t *a, rec_t *r)
     }
 }
 
-/* Sends r now, or behind the records that wait (to keep their order). */
+static void flush(wk_audit_t *a);
+
+/* Sends r now, behind the records that wait (a batch goes out first, to
+ * keep the order), or queues it when Redis is not there. */
 static void submit(wk_audit_t *a, rec_t *r)
 {
+    if (a->head)
+        flush(a);
     if (a->head)
         enqueue(a, r);
     else
@@ -204,6 +223,13 @@ static void flush(wk_audit_t *a)
         send_rec(a, r);
         r = next;
     }
+}
+
+static void on_batch(uv_timer_t *t)
+{
+    wk_audit_t *a = t->data;
+    a->batch_armed = 0;
+    flush(a);
 }
 
 void wk_audit_append(wk_worker_t *w, int argc, const char **argv, void (*sent)(void *ud), void *ud)
@@ -246,10 +272,16 @@ void wk_audit_append(wk_worker_t *w, int argc, const char **argv, void (*sent)(v
         submit(a, r); /* answered from on_reply or enqueue, as without a spool */
         return;
     }
-    /* On disk: answer at once. The record is handed to Redis first, so
-     * whatever the answer callback does finds the audit state settled. */
+    /* On disk: answer at once; the record joins the batch for Redis first,
+     * so whatever the answer callback does finds the audit state settled. */
     r->sent = NULL;
-    submit(a, r);
+    push(a, r);
+    if (a->queued >= WK_AUDIT_BATCH_MAX) {
+        flush(a);
+    } else if (!a->batch_armed) {
+        a->batch_armed = 1;
+        uv_timer_start(&a->batch, on_batch, WK_AUDIT_BATCH_MS, 0);
+    }
     sent(ud);
 }
 
@@ -306,7 +338,7 @@ static void scan_done(uv_work_t *req, int status)
  * meant to go out at once, and a worker in an outage has enough to hold. */
 static void maybe_scan(wk_audit_t *a)
 {
-    if (!a->spool || a->scanning || a->stopping || a->queued || !rcli_ready(a->w->redis))
+    if (!a->spool || a->scanning || a->stopping || a->queued > WK_AUDIT_BATCH_MAX || !rcli_ready(a->w->redis))
         return;
     if (a->ticks++ % WK_AUDIT_SCAN_TICKS)
         return;
@@ -390,12 +422,17 @@ int wk_audit_start(wk_worker_t *w)
     a->timer.data = a;
     uv_timer_start(&a->timer, on_timer, WK_AUDIT_RETRY_MS, WK_AUDIT_RETRY_MS);
     uv_unref((uv_handle_t *)&a->timer);
+    uv_timer_init(w->loop, &a->batch);
+    a->batch.data = a;
+    a->open_timers = 2;
     return 0;
 }
 
 static void on_timer_closed(uv_handle_t *h)
 {
     wk_audit_t *a = h->data;
+    if (--a->open_timers > 0)
+        return;
     void (*done)(wk_worker_t *) = a->done;
     wk_worker_t *w = a->w;
     w->audit = NULL;
@@ -429,6 +466,8 @@ static void maybe_done(wk_audit_t *a)
     a->stopping = 2;
     uv_timer_stop(&a->timer);
     uv_close((uv_handle_t *)&a->timer, on_timer_closed);
+    uv_timer_stop(&a->batch);
+    uv_close((uv_handle_t *)&a->batch, on_timer_closed);
 }
 
 void wk_audit_stop(wk_worker_t *w, void (*done)(wk_worker_t *w))
