@@ -12,6 +12,9 @@
 # machine's cores. The server is created through the admin API.
 # Needs the services of bench/run.sh (JSMCP_TEST_PG_URL, JSMCP_TEST_REDIS_URL).
 # WORKER_BENCH_SECONDS (default 10) sets each measured run.
+# Our processes run with the allocator setting the images use
+# (GLIBC_TUNABLES=glibc.malloc.tcache_count=500, see deploy/Dockerfile);
+# WORKER_BENCH_TUNABLES= (empty) runs them with glibc's defaults.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -42,6 +45,8 @@ export JSMCP_REDIS_PREFIX="benchwk$$:" JSMCP_MASTER_KEYS="k1:$(rand_b64 32)" JSM
 export JSMCP_API_LISTEN="127.0.0.1:$API_PORT" JSMCP_PUBLIC_WORKER_URL="$WK" JSMCP_WORKER_LISTEN="127.0.0.1:$WK_PORT"
 export JSMCP_SITE_ALLOWLIST="127.0.0.1:$SB_PORT" JSM_SANDBOX_LISTEN="127.0.0.1:$SB_PORT" JSM_SANDBOX_RATE_LIMIT=0
 export JSMCP_WORKERS=${JSMCP_WORKERS:-2} JSMCP_LOG_LEVEL=warn
+TUNABLES=${WORKER_BENCH_TUNABLES-glibc.malloc.tcache_count=500}
+echo "GLIBC_TUNABLES for jsmcp processes: '${TUNABLES}'"
 
 PIDS=()
 cleanup() {
@@ -50,9 +55,9 @@ cleanup() {
   psql -q "$JSMCP_TEST_PG_URL" -c "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
-"$BIN/jsm-sandbox" >"$LOGDIR/sandbox.log" 2>&1 & SBPID=$!; PIDS+=("$SBPID")
-"$BIN/jsmcp-api" >"$LOGDIR/api.log" 2>&1 & PIDS+=($!)
-"$BIN/jsmcp-worker" >"$LOGDIR/worker.log" 2>&1 & WPID=$!; PIDS+=("$WPID")
+GLIBC_TUNABLES=$TUNABLES "$BIN/jsm-sandbox" >"$LOGDIR/sandbox.log" 2>&1 & SBPID=$!; PIDS+=("$SBPID")
+GLIBC_TUNABLES=$TUNABLES "$BIN/jsmcp-api" >"$LOGDIR/api.log" 2>&1 & APIPID=$!; PIDS+=("$APIPID")
+GLIBC_TUNABLES=$TUNABLES "$BIN/jsmcp-worker" >"$LOGDIR/worker.log" 2>&1 & WPID=$!; PIDS+=("$WPID")
 wait_up "$SB"; wait_up "$API"; wait_up "$WK"
 sleep 0.5
 echo "idle worker RSS: $(( $(rss_children "$WPID") / JSMCP_WORKERS )) KiB per worker process ($JSMCP_WORKERS processes)"
@@ -84,16 +89,26 @@ summ() { grep -E "Requests/sec|Latency  | 50%| 99%|Non-2xx|Socket errors" | sed 
 
 cpu_kids() { local t=0 c; for c in $(cat "/proc/$1/task/$1/children"); do t=$((t + $(awk '{print $14+$15}' "/proc/$c/stat"))); done; echo "$t"; }
 cpu_one() { awk '{print $14+$15}' "/proc/$1/stat"; }
+# CPU ticks of the other processes on the machine's cores: the API (which
+# drains the audit stream into PostgreSQL), PostgreSQL, Redis.
+cpu_pg() { local pm; pm=$(head -1 "$JSMCP_TEST_TMP/pg/postmaster.pid"); echo $(( $(cpu_one "$pm") + $(cpu_kids "$pm") )); }
+cpu_redis() { cpu_one "$(cat "$JSMCP_TEST_TMP/redis.pid")"; }
 TCK=$(getconf CLK_TCK)
+per_call() { echo $(( $1 * 1000000 / TCK / ($2 > 0 ? $2 : 1) )); }
 wrk -t2 -c64 -d2s -s bench/worker_call.lua "$MCP" >/dev/null   # warm-up
 sleep 1.5  # /metrics of the other worker processes is refreshed once a second
 echo "tools/call through the worker, 64 in flight (wrk -t2 -c64 -d${SECS}s):"
-c0=$(calls); o0=$(ok_calls); w0=$(cpu_kids "$WPID"); s0=$(cpu_one "$SBPID")
+c0=$(calls); o0=$(ok_calls); w0=$(cpu_kids "$WPID"); s0=$(cpu_one "$SBPID"); a0=$(cpu_one "$APIPID"); p0=$(cpu_pg); r0=$(cpu_redis)
 wrk -t2 -c64 -d"${SECS}s" -s bench/worker_call.lua "$MCP" | summ
-w1=$(cpu_kids "$WPID"); s1=$(cpu_one "$SBPID"); sleep 1.5
+w1=$(cpu_kids "$WPID"); s1=$(cpu_one "$SBPID"); a1=$(cpu_one "$APIPID"); p1=$(cpu_pg); r1=$(cpu_redis); sleep 1.5
 n=$(( $(calls) - c0 ))
 echo "    tool calls counted by the worker: $n, with upstream 200: $(( $(ok_calls) - o0 ))"
-echo "    CPU per call: worker processes $(( (w1 - w0) * 1000000 / TCK / (n > 0 ? n : 1) )) us, sandbox $(( (s1 - s0) * 1000000 / TCK / (n > 0 ? n : 1) )) us"
+echo "    CPU per call: worker processes $(per_call $((w1 - w0)) "$n") us, sandbox $(per_call $((s1 - s0)) "$n") us," \
+     "API $(per_call $((a1 - a0)) "$n") us, PostgreSQL $(per_call $((p1 - p0)) "$n") us, Redis $(per_call $((r1 - r0)) "$n") us"
+# The audit records of that run are in PostgreSQL before the next one starts.
+for _ in $(seq 300); do
+  [ "$(redis-cli -u "$JSMCP_REDIS_URL" XLEN "${JSMCP_REDIS_PREFIX}audit")" = 0 ] && break; sleep 0.1
+done
 echo "the same request straight to the sandbox, 64 in flight:"
 wrk -t2 -c64 -d"${SECS}s" -s bench/worker_direct.lua "$DIRECT" | summ
 echo "one in flight, through the worker (wrk -t1 -c1 --latency):"

@@ -77,6 +77,8 @@ common_env() {
   export JSMCP_API_LISTEN="127.0.0.1:$API_PORT"
   export JSMCP_WORKER_LISTEN="127.0.0.1:$WORKER_PORT"
   export JSM_SANDBOX_LISTEN="127.0.0.1:$SANDBOX_PORT"
+  # Allocator setting the images use too (deploy/Dockerfile explains it).
+  export GLIBC_TUNABLES=glibc.malloc.tcache_count=500
   # Audit records wait here until Redis has them (a killed worker's are replayed).
   export JSMCP_AUDIT_SPOOL_DIR="$RUN/spool"
 }
