@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,17 +71,27 @@ struct wk_spool_orphan_s {
 };
 
 /* call_id only has to be unique, not secret: 8 random bytes drawn once per
- * process (and again after a fork) plus a counter, instead of a getrandom()
- * system call per tool call. */
+ * process plus a counter, instead of a getrandom() system call per tool
+ * call. A child forked after the first draw starts over (id_forked), so two
+ * processes never share the prefix. */
+static int id_seeded;
+
+static void id_forked(void)
+{
+    id_seeded = 0;
+}
+
 void wk_spool_new_id(char *out)
 {
     static unsigned char raw[WK_SPOOL_ID_LEN / 2];
     static uint64_t seq;
-    static pid_t owner;
-    if (owner != getpid()) {
-        owner = getpid();
+    static int atfork_set;
+    if (!id_seeded) {
+        if (!atfork_set && pthread_atfork(NULL, NULL, id_forked) == 0)
+            atfork_set = 1;
         randombytes_buf(raw, 8);
         seq = 0;
+        id_seeded = 1;
     }
     seq++;
     for (int i = 0; i < 8; i++)

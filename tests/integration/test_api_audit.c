@@ -27,12 +27,13 @@ static void xadd_entries(const ts_api_t *a, const char *ws, const char *acct, co
                          int bad)
 {
     redisContext *c = redis();
-    char key[128], ts[32], status[8], rid[32];
+    char key[128], ts[32], status[8], rid[64];
     snprintf(key, sizeof key, "%saudit", a->redis_prefix);
     for (int i = first; i < first + n; i++) {
         snprintf(ts, sizeof ts, "%lld", (long long)tu_now_ms());
         snprintf(status, sizeof status, "%d", i % 10 == 0 ? 429 : 200);
-        snprintf(rid, sizeof rid, "req-%d", i);
+        /* Characters an array literal must escape, and a bare NULL. */
+        snprintf(rid, sizeof rid, "req-%d \"q\" \\b {x,NULL}", i);
         redisAppendCommand(c,
                            "XADD %s MAXLEN ~ 1000000 * ts_ms %s workspace_id %s account_id %s server_id %s"
                            " tool get_single_jira_service_management_issue_by_id args_sha256 %064d"
@@ -96,6 +97,9 @@ Test(audit, records_survive_an_api_killed_mid_drain, .timeout = 90)
     cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls WHERE error_class = 'rate_limited'"
                                  " AND upstream_status = 429 AND ratelimit_remaining = 42"),
                  N_ENTRIES / 10 + 500 / 10, "every 10th call was a 429 with its rate-limit snapshot");
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls WHERE request_id ="
+                                 " 'req-' || (('x' || right(call_id, 8))::bit(32)::int) || ' \"q\" \\b {x,NULL}'"),
+                 N_ENTRIES + 500, "request_id stored verbatim");
     /* The stream is empty: drained entries are deleted, malformed ones dropped. */
     deadline = tu_now_ms() + 5000;
     char *len = NULL;
