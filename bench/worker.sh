@@ -4,7 +4,8 @@
 # latency, rate limiting off), and the same upstream request straight to the
 # sandbox, in one run:
 #   - throughput with 64 requests in flight (wrk -t2 -c64, keep-alive);
-#   - latency with 1 request in flight (wrk -t1 -c1 --latency), worker minus direct;
+#   - latency with 1 request in flight (wrk -t1 -c1 --latency), worker minus
+#     direct, in WORKER_BENCH_LAT_PAIRS (default 3) alternating rounds;
 #   - RSS per idle worker process;
 #   - RSS per idle legacy SSE session with WORKER_SSE_SESSIONS (default 10,000)
 #     sessions held open (bench/worker_sse.c), and how long opening them took.
@@ -111,10 +112,25 @@ for _ in $(seq 300); do
 done
 echo "the same request straight to the sandbox, 64 in flight:"
 wrk -t2 -c64 -d"${SECS}s" -s bench/worker_direct.lua "$DIRECT" | summ
-echo "one in flight, through the worker (wrk -t1 -c1 --latency):"
-wrk -t1 -c1 -d"${SECS}s" --latency -s bench/worker_call.lua "$MCP" | summ
-echo "one in flight, straight to the sandbox:"
-wrk -t1 -c1 -d"${SECS}s" --latency -s bench/worker_direct.lua "$DIRECT" | summ
+# One in flight: LAT_PAIRS rounds of (through the worker, straight to the
+# sandbox), each SECS/2 s, back to back; the machine's noise drifts over
+# minutes, so the added latency is taken per round and the median reported.
+LAT_PAIRS=${WORKER_BENCH_LAT_PAIRS:-3}
+LSECS=$(( SECS / 2 > 2 ? SECS / 2 : 2 ))
+us() { awk -v p="$1" '$1 == p { v = $2; if (v ~ /us$/) v += 0; else if (v ~ /ms$/) v *= 1000; else v *= 1000000; print int(v + 0.5) }'; }
+median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+echo "one in flight (wrk -t1 -c1 --latency, ${LSECS}s each), through the worker vs straight to the sandbox:"
+: >"$LOGDIR/lat"
+for i in $(seq "$LAT_PAIRS"); do
+  wrk -t1 -c1 -d"${LSECS}s" --latency -s bench/worker_call.lua "$MCP" >"$LOGDIR/w.out"
+  wrk -t1 -c1 -d"${LSECS}s" --latency -s bench/worker_direct.lua "$DIRECT" >"$LOGDIR/d.out"
+  w50=$(us 50% <"$LOGDIR/w.out"); w99=$(us 99% <"$LOGDIR/w.out"); d50=$(us 50% <"$LOGDIR/d.out"); d99=$(us 99% <"$LOGDIR/d.out")
+  echo "    round $i: worker p50 $w50 us p99 $w99 us ($(awk '/Requests\/sec/{print $2}' "$LOGDIR/w.out") calls/s);" \
+       "direct p50 $d50 us p99 $d99 us; added p50 $((w50 - d50)) us, p99 $((w99 - d99)) us"
+  echo "$((w50 - d50)) $((w99 - d99))" >>"$LOGDIR/lat"
+done
+echo "    median added latency over $LAT_PAIRS rounds: p50 $(cut -d' ' -f1 "$LOGDIR/lat" | median) us," \
+     "p99 $(cut -d' ' -f2 "$LOGDIR/lat" | median) us"
 
 before=$(rss_children "$WPID")
 TOKEN=${MCP##*/mcp/}
