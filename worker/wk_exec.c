@@ -73,8 +73,6 @@ void wk_account_clear(wk_account_t *a)
 {
     free(a->base_url);
     free(a->user);
-    wipe(a->pass);
-    free(a->pass);
     wipe(a->auth_header);
     free(a->auth_header);
     memset(a, 0, sizeof *a);
@@ -143,7 +141,21 @@ int wk_account_parse(wk_account_t *a, const json_t *acct, const char *allowlist,
         }
         a->base_url = mem_strndup(site, sl);
         a->user = mem_strdup(email);
-        a->pass = mem_strdup(tok);
+        /* The Basic credentials are encoded once here, not by libcurl on
+         * every request. */
+        size_t el = strlen(email), tl = strlen(tok);
+        char *plain = mem_alloc(el + 1 + tl + 1);
+        memcpy(plain, email, el);
+        plain[el] = ':';
+        memcpy(plain + el + 1, tok, tl + 1);
+        size_t b64 = sodium_base64_ENCODED_LEN(el + 1 + tl, sodium_base64_VARIANT_ORIGINAL);
+        static const char pre[] = "Authorization: Basic ";
+        a->auth_header = mem_alloc(sizeof pre - 1 + b64);
+        memcpy(a->auth_header, pre, sizeof pre - 1);
+        sodium_bin2base64(a->auth_header + sizeof pre - 1, b64, (const unsigned char *)plain, el + 1 + tl,
+                          sodium_base64_VARIANT_ORIGINAL);
+        wipe(plain);
+        free(plain);
     }
     const char *pace = ju_str(acct, "pace");
     wk_pace_rule_t rule;
@@ -158,7 +170,7 @@ int wk_account_parse(wk_account_t *a, const json_t *acct, const char *allowlist,
         a->pace_per_s = rule.per_s;
         a->pace_burst = rule.burst;
     }
-    if (!a->base_url || !a->auth_header == !a->pass) { /* exactly one auth form */
+    if (!a->base_url || !a->auth_header) {
         wk_account_clear(a);
         snprintf(err, errsz, "the account record is malformed");
         return -1;
@@ -1099,8 +1111,7 @@ static int send_req(exec_op_t *op, const wk_tool_t *t, httpc_cb cb, char *err, s
         headers[nh++] = op->rid_header;
     headers[nh] = NULL;
     httpc_request_t rq = {.method = call.method, .url = call.url, .headers = headers,
-                          .body = call.body, .body_len = call.body_len,
-                          .basic_user = op->acct.user, .basic_pass = op->acct.pass};
+                          .body = call.body, .body_len = call.body_len};
     int rc = httpc_request(op->hc, &rq, cb, op);
     wk_call_clear(&call);
     if (rc != 0) {
@@ -1143,8 +1154,6 @@ int wk_exec_start(httpc_t *hc, const wk_tool_t *t, const json_t *args, const wk_
     op->fields = ctx->fields;
     op->now_ms = ctx->now_ms;
     op->acct.base_url = dup_opt(acct->base_url);
-    op->acct.user = dup_opt(acct->user);
-    op->acct.pass = dup_opt(acct->pass);
     op->acct.auth_header = dup_opt(acct->auth_header);
     op->cb = cb;
     op->ud = ud;

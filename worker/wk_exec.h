@@ -20,9 +20,8 @@
 /* Where and how to call the customer's site (from the sealed acct: record). */
 typedef struct wk_account_s {
     char *base_url;   /* "https://x.atlassian.net", or the OAuth gateway base */
-    char *user;       /* Basic auth (api_token accounts) */
-    char *pass;
-    char *auth_header;/* "Authorization: Bearer ..." (OAuth accounts) or NULL */
+    char *user;       /* the email of an api_token account, else NULL */
+    char *auth_header;/* "Authorization: Basic ..." (api_token) or "Authorization: Bearer ..." (OAuth) */
     int oauth;              /* an OAuth 2.0 account: a 401 or an expired token asks for a refresh */
     long long expires_at_ms;/* the access token's expiry (OAuth), 0 unknown */
     long long cred_version; /* the blob's cred_version, 0 when it has none */

@@ -43,8 +43,17 @@ async function waitHealthy(url, proc, name) {
   throw new Error(`${name} did not become healthy at ${url} (see ${proc.logPath})`);
 }
 
+// Each process gets its own log (node_api.<pid>.log, node_api.2.<pid>.log, ...): a later
+// stack in the same test file must not overwrite the log of a failed one.
+const logSeq = new Map();
+function freshLogPath(name) {
+  const n = (logSeq.get(name) || 0) + 1;
+  logSeq.set(name, n);
+  return path.join(ART, `node_${name}${n > 1 ? `.${n}` : ''}.${process.pid}.log`);
+}
+
 export async function startProc(name, bin, args, env, url) {
-  const logPath = path.join(ART, `node_${name}.log`);
+  const logPath = freshLogPath(name);
   const log = createWriteStream(logPath);
   const p = spawn(path.join(BIN, bin), args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   p.stdout.pipe(log);

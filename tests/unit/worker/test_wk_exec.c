@@ -321,6 +321,7 @@ Test(exec, accounts_and_site_allowlist)
     cr_assert_eq(wk_account_parse(&a, ok, "", NULL, err, sizeof err), 0, "%s", err);
     cr_assert_str_eq(a.base_url, "https://acme.atlassian.net");
     cr_assert_str_eq(a.user, "e@x");
+    cr_assert_str_eq(a.auth_header, "Authorization: Basic ZUB4OnQ=", "base64 of e@x:t, encoded once");
     wk_account_clear(&a);
     json_t *sandbox = J("{\"site_url\":\"http://127.0.0.1:8090\",\"auth_type\":\"api_token\",\"email\":\"e\",\"api_token\":\"t\"}");
     cr_assert_eq(wk_account_parse(&a, sandbox, "", NULL, err, sizeof err), -1, "not allowlisted");
@@ -334,7 +335,7 @@ Test(exec, accounts_and_site_allowlist)
     cr_assert_eq(wk_account_parse(&a, oauth, "", NULL, err, sizeof err), 0);
     cr_assert_str_eq(a.base_url, "https://api.atlassian.com/ex/jira/c1");
     cr_assert_str_eq(a.auth_header, "Authorization: Bearer AT");
-    cr_assert_null(a.pass);
+    cr_assert_null(a.user);
     wk_account_clear(&a);
     cr_assert_eq(wk_account_parse(&a, oauth, "", "http://127.0.0.1:8090/", err, sizeof err), 0);
     cr_assert_str_eq(a.base_url, "http://127.0.0.1:8090/ex/jira/c1", "JSMCP_OAUTH_API_URL is the gateway");
