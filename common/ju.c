@@ -143,6 +143,8 @@ typedef struct {
     const char *what;
     const unsigned char *where;
     int too_deep;
+    /* ju_parse_keep: the node of the object being parsed (NULL: keep all). */
+    const ju_keep_t *keep;
 } ju_parser_t;
 
 static json_t *jp_fail(ju_parser_t *jp, const unsigned char *where, const char *what)
@@ -456,6 +458,169 @@ static int jp_next(ju_parser_t *jp, unsigned char close)
     return -1;
 }
 
+static int jp_word(ju_parser_t *jp, const char *w, size_t n)
+{
+    if ((size_t)(jp->end - jp->p) < n || memcmp(jp->p, w, n) != 0)
+        return 0;
+    jp->p += n;
+    return 1;
+}
+
+/* ---- ju_parse_keep: paths to build, the rest skipped ---- */
+
+struct ju_keep_s {
+    int whole;             /* keep everything below */
+    size_t n, cap;
+    char **keys;
+    size_t *klen;
+    struct ju_keep_s **kids;
+};
+
+ju_keep_t *ju_keep_new(void)
+{
+    return mem_calloc(1, sizeof(ju_keep_t));
+}
+
+void ju_keep_free(ju_keep_t *k)
+{
+    if (!k)
+        return;
+    for (size_t i = 0; i < k->n; i++) {
+        free(k->keys[i]);
+        ju_keep_free(k->kids[i]);
+    }
+    free(k->keys);
+    free(k->klen);
+    free(k->kids);
+    free(k);
+}
+
+static ju_keep_t *keep_find(const ju_keep_t *k, const char *key, size_t klen)
+{
+    for (size_t i = 0; i < k->n; i++)
+        if (k->klen[i] == klen && memcmp(k->keys[i], key, klen) == 0)
+            return k->kids[i];
+    return NULL;
+}
+
+static ju_keep_t *keep_kid(ju_keep_t *k, const char *key, size_t klen)
+{
+    ju_keep_t *c = keep_find(k, key, klen);
+    if (c)
+        return c;
+    if (k->n == k->cap) {
+        k->cap = k->cap ? 2 * k->cap : 4;
+        k->keys = mem_realloc(k->keys, k->cap * sizeof *k->keys);
+        k->klen = mem_realloc(k->klen, k->cap * sizeof *k->klen);
+        k->kids = mem_realloc(k->kids, k->cap * sizeof *k->kids);
+    }
+    k->keys[k->n] = mem_strndup(key, klen);
+    k->klen[k->n] = klen;
+    k->kids[k->n] = ju_keep_new();
+    return k->kids[k->n++];
+}
+
+ju_keep_t *ju_keep_path(ju_keep_t *k, const char *path)
+{
+    if (!k || k->whole || !path)
+        return NULL;
+    if (strcmp(path, ".") == 0 || !*path)
+        return k;
+    for (const char *p = path; *p;) {
+        const char *dot = strchr(p, '.');
+        size_t n = dot ? (size_t)(dot - p) : strlen(p);
+        /* An index (or an empty segment): everything from here is kept,
+         * whether the value turns out to be an array or an object. */
+        if (n == 0 || strspn(p, "0123456789") >= n) {
+            k->whole = 1;
+            return NULL;
+        }
+        k = keep_kid(k, p, n);
+        if (k->whole)
+            return NULL;
+        p = dot ? dot + 1 : p + n;
+    }
+    return k;
+}
+
+void ju_keep_all(ju_keep_t *k, const char *path)
+{
+    ju_keep_t *n = ju_keep_path(k, path);
+    if (n)
+        n->whole = 1;
+}
+
+int ju_keep_is_all(const ju_keep_t *k)
+{
+    return !k || k->whole;
+}
+
+/* Skips one value, checking its syntax like jp_value but building nothing
+ * (duplicate keys inside it are not looked for). 0, or -1 with the error. */
+static int jp_skip(ju_parser_t *jp, int depth)
+{
+    const unsigned char *end = jp->end;
+    jp->p = jp_ws(jp->p, end);
+    if (depth >= JU_JANSSON_MAX_DEPTH)
+        return jp_fail(jp, jp->p, "maximum parsing depth reached"), -1;
+    if (jp->p >= end)
+        return jp_fail(jp, jp->p, "premature end of input"), -1;
+    const char *str;
+    size_t len;
+    switch (*jp->p) {
+    case '{':
+    case '[': {
+        if (depth + 1 > jp->max_depth) {
+            if (!jp->what)
+                jp->too_deep = 1;
+            return -1;
+        }
+        unsigned char close = *jp->p == '{' ? '}' : ']';
+        int more = jp_open(jp, close);
+        while (more > 0) {
+            if (close == '}') {
+                if (jp->p >= end || *jp->p != '"')
+                    return jp_fail(jp, jp->p, "string or '}' expected"), -1;
+                if (jp_string(jp, &str, &len))
+                    return -1;
+                jp->p = jp_ws(jp->p, end);
+                if (jp->p >= end || *jp->p != ':')
+                    return jp_fail(jp, jp->p, "':' expected"), -1;
+                jp->p++;
+            }
+            if (jp_skip(jp, depth + 1))
+                return -1;
+            more = jp_next(jp, close);
+        }
+        return more;
+    }
+    case '"':
+        return jp_string(jp, &str, &len) ? -1 : 0;
+    case 't':
+        if (jp_word(jp, "true", 4))
+            return 0;
+        break;
+    case 'f':
+        if (jp_word(jp, "false", 5))
+            return 0;
+        break;
+    case 'n':
+        if (jp_word(jp, "null", 4))
+            return 0;
+        break;
+    case '-':
+    case '0': case '1': case '2': case '3': case '4':
+    case '5': case '6': case '7': case '8': case '9': {
+        json_t *v = jp_number(jp); /* the same limits (integer range, overflow) as a kept number */
+        json_decref(v);
+        return v ? 0 : -1;
+    }
+    default:
+        break;
+    }
+    return jp_fail(jp, jp->p, "invalid token"), -1;
+}
+
 /* One "key": value member into obj; -1 with the error set. */
 static int jp_member(ju_parser_t *jp, json_t *obj, int depth)
 {
@@ -474,7 +639,17 @@ static int jp_member(ju_parser_t *jp, json_t *obj, int depth)
     if (jp->p >= jp->end || *jp->p != ':')
         return jp_fail(jp, jp->p, "':' expected"), -1;
     jp->p++;
+    const ju_keep_t *node = jp->keep;
+    if (node) {
+        const ju_keep_t *kid = keep_find(node, key, klen);
+        if (!kid) {
+            jp->scratch_used = saved;
+            return jp_skip(jp, depth);
+        }
+        jp->keep = kid->whole ? NULL : kid;
+    }
     json_t *v = jp_value(jp, depth);
+    jp->keep = node;
     if (!v)
         return -1;
     /* Setting an existing key replaces it without growing the object:
@@ -517,14 +692,6 @@ static json_t *jp_container(ju_parser_t *jp, int depth)
 fail:
     json_decref(c);
     return NULL;
-}
-
-static int jp_word(ju_parser_t *jp, const char *w, size_t n)
-{
-    if ((size_t)(jp->end - jp->p) < n || memcmp(jp->p, w, n) != 0)
-        return 0;
-    jp->p += n;
-    return 1;
 }
 
 /* One value; depth = the number of containers around it. */
@@ -601,6 +768,11 @@ int ju_depth(const char *s, size_t n)
 
 json_t *ju_parse(const char *s, size_t n, int max_depth, char *err, size_t errsz)
 {
+    return ju_parse_keep(s, n, max_depth, NULL, err, errsz);
+}
+
+json_t *ju_parse_keep(const char *s, size_t n, int max_depth, const ju_keep_t *keep, char *err, size_t errsz)
+{
     if (max_depth <= 0)
         max_depth = JU_MAX_DEPTH_DEFAULT;
     if (n == 0) {
@@ -611,6 +783,7 @@ json_t *ju_parse(const char *s, size_t n, int max_depth, char *err, size_t errsz
     jp.start = jp.p = (const unsigned char *)s;
     jp.end = jp.start + n;
     jp.max_depth = max_depth;
+    jp.keep = ju_keep_is_all(keep) ? NULL : keep;
     json_t *v = jp_value(&jp, 0);
     if (v) {
         jp.p = jp_ws(jp.p, jp.end);

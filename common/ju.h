@@ -17,6 +17,25 @@
  * On failure returns NULL and writes a human-readable reason into err
  * ("invalid JSON at line 1, column 7: ..." / "JSON nested deeper than 32 levels"). */
 json_t *ju_parse(const char *s, size_t n, int max_depth, char *err, size_t errsz);
+/* The paths of a document worth building (a tool's projection reads a few
+ * of the upstream payload's members): ju_parse_keep builds only the members
+ * on them and skips the rest, checking its syntax but building nothing
+ * (duplicate keys inside skipped values are not detected). Arrays pass
+ * through: a node applies to every element. */
+typedef struct ju_keep_s ju_keep_t;
+ju_keep_t *ju_keep_new(void);
+void ju_keep_free(ju_keep_t *k);
+/* The node at a dotted path ("fields.status"), created as needed; "." is k
+ * itself. NULL when everything there is kept already (a "whole" node on the
+ * way, or an index segment such as "values.0", which keeps all below it). */
+ju_keep_t *ju_keep_path(ju_keep_t *k, const char *path);
+/* Keeps everything below path. */
+void ju_keep_all(ju_keep_t *k, const char *path);
+/* 1 when k keeps the whole document (NULL does too). */
+int ju_keep_is_all(const ju_keep_t *k);
+/* ju_parse, building only what keep names (NULL: everything). */
+json_t *ju_parse_keep(const char *s, size_t n, int max_depth, const ju_keep_t *keep, char *err, size_t errsz);
+
 /* Maximum nesting depth of the JSON text (strings skipped). */
 int ju_depth(const char *s, size_t n);
 

@@ -295,6 +295,47 @@ json_t *proj_apply(const json_t *tmpl, const json_t *src)
     return apply(tmpl, src, 0);
 }
 
+void proj_keep(ju_keep_t *keep, const json_t *tmpl)
+{
+    if (!keep || !tmpl)
+        return;
+    if (json_is_string(tmpl)) {
+        ju_keep_all(keep, json_string_value(tmpl)); /* copied as it is, whatever its shape */
+        return;
+    }
+    const char *op = op_of(tmpl);
+    const char *k;
+    const json_t *t;
+    if (!op) {
+        json_object_foreach((json_t *)tmpl, k, t)
+            proj_keep(keep, t);
+        return;
+    }
+    const json_t *arg = json_object_get(tmpl, op);
+    if (strcmp(op, "$const") == 0)
+        return;
+    if (strcmp(op, "$first") == 0) {
+        size_t i;
+        json_array_foreach(arg, i, t)
+            proj_keep(keep, t);
+        return;
+    }
+    if (strcmp(op, "$user") == 0) {
+        /* The members proj_user reads (a user's avatarUrls and self are not). */
+        static const char *const user_members[] = {"displayName", "accountId", "timeZone", "active", NULL};
+        ju_keep_t *u = ju_keep_path(keep, json_string_value(arg));
+        for (int i = 0; u && user_members[i]; i++)
+            ju_keep_all(u, user_members[i]);
+        return;
+    }
+    if (strcmp(op, "$each") == 0 && json_object_get(tmpl, "map")) {
+        /* The map reads each element: arrays pass through keep's nodes. */
+        proj_keep(ju_keep_path(keep, json_string_value(arg)), json_object_get(tmpl, "map"));
+        return;
+    }
+    ju_keep_all(keep, json_string_value(arg)); /* $adf, $date, $count, $each without map */
+}
+
 static int check(const json_t *tmpl, int depth, char *err, size_t errsz)
 {
     static const char *const ops[] = {"$adf", "$date", "$user", "$each", "$count", "$const",

@@ -23,6 +23,8 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "ju.h"
+
 /* Returns a new reference or NULL (missing). */
 json_t *proj_apply(const json_t *tmpl, const json_t *src);
 
@@ -43,6 +45,11 @@ json_t *proj_schema(const json_t *tmpl);
 /* Plain text -> an ADF document (one paragraph per line), for write
  * arguments JSM wants as ADF (issue description, platform comments). */
 json_t *proj_text_adf(const char *text);
+
+/* Adds to keep (rooted where src would be) every path of the source that
+ * proj_apply(tmpl, src) reads, so that a payload parsed with ju_parse_keep
+ * projects exactly as the full one. */
+void proj_keep(ju_keep_t *keep, const json_t *tmpl);
 
 /* Checks that a template only uses known operators; 0 or -1 with err. */
 int proj_check(const json_t *tmpl, char *err, size_t errsz);

@@ -11,6 +11,7 @@
 #include "ju.h"
 #include "projection.h"
 #include "schema.h"
+#include "wk_exec.h"
 #include "secret.h"
 
 #define WK_CATALOG_NAME_MAX 64
@@ -222,8 +223,10 @@ void wk_catalog_free(wk_catalog_t *c)
 {
     if (!c)
         return;
-    for (size_t i = 0; i < c->n; i++)
+    for (size_t i = 0; i < c->n; i++) {
         json_decref(c->tools[i].listed);
+        ju_keep_free(c->tools[i].keep);
+    }
     free(c->tools);
     json_decref(c->discovery);
     json_decref(c->root);
@@ -276,6 +279,7 @@ int wk_catalog_load(wk_catalog_t **out, const char *json, size_t len, char *err,
             return -1;
         }
         c->n = i + 1;
+        c->tools[i].keep = wk_exec_keep_new(&c->tools[i]);
         if (i > 0 && wk_catalog_find(c, c->tools[i].name) != &c->tools[i]) {
             snprintf(err, errsz, "%s: duplicate tool name", c->tools[i].name);
             wk_catalog_free(c);

@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "ju.h"
 #include "toolfilter.h"
 
 /* Method kinds, as bits, for a server's config.methods filter (toolfilter.h). */
@@ -41,6 +42,7 @@ typedef struct wk_tool_s {
     const char *scope_issue;    /* argument holding an issue key checked against config.projects */
     const char *scope_desk;     /* argument holding a service desk id checked against config.projects */
     const json_t *resolve;      /* pre-steps turning a name/email into an id (wk_exec.c) */
+    ju_keep_t *keep;            /* what of the payload the result reads (wk_exec_keep_new) */
 } wk_tool_t;
 
 typedef struct wk_catalog_s {

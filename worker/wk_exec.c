@@ -12,6 +12,7 @@
 
 #include "buf.h"
 #include "ju.h"
+#include "log.h"
 #include "projection.h"
 #include "secret.h"
 #include "tu.h"
@@ -645,34 +646,11 @@ static json_t *page_cursor(const wk_tool_t *t, const json_t *args, const json_t 
     return cursor_encode('s', num);
 }
 
-json_t *wk_exec_result(const wk_tool_t *t, const json_t *args, const httpc_response_t *r,
-                       wk_ratelimit_t *rl)
+/* The structured content of a 2xx payload. */
+static json_t *project(const wk_tool_t *t, const json_t *args, const json_t *body, int raw)
 {
-    memset(rl, 0, sizeof *rl);
-    if (r->err || r->status == 0) {
-        json_t *e = json_pack("{s:i,s:s,s:s}", "status", 0, "message", r->err ? r->err : "no response",
-                              "hint", "The JSM site could not be reached. Try again in a few seconds.");
-        char text[512];
-        snprintf(text, sizeof text, "%s: the JSM site could not be reached (%s). Try again in a few seconds.",
-                 t->name, r->err ? r->err : "no response");
-        return text_result(json_pack("{s:o}", "error", e), text, 1);
-    }
-    if (r->status < 200 || r->status >= 300)
-        return error_result(t, r, rl);
-
-    char perr[256];
-    json_t *body = r->body_len ? ju_parse(r->body, r->body_len, WK_UPSTREAM_DEPTH, perr, sizeof perr)
-                               : json_object();
-    if (!body) {
-        char text[400];
-        snprintf(text, sizeof text, "%s: the JSM site answered %d with a body that is not JSON (%s).",
-                 t->name, r->status, perr);
-        return text_result(json_pack("{s:{s:i,s:s}}", "error", "status", r->status, "hint",
-                                     "Unexpected upstream answer; try again later."),
-                           text, 1);
-    }
     json_t *structured;
-    if (json_is_true(json_object_get(args, "raw"))) {
+    if (raw) {
         /* The full payload, for the rare question the projection cannot answer. */
         structured = json_pack("{s:O}", "raw", body);
         json_t *next = t->paging ? page_cursor(t, args, body, json_array_size(proj_path(body, t->items))) : NULL;
@@ -699,7 +677,72 @@ json_t *wk_exec_result(const wk_tool_t *t, const json_t *args, const httpc_respo
             structured = json_object();
         }
     }
+    return structured;
+}
+
+/* The members of a page that page_cursor reads. */
+static const char *const PAGE_MEMBERS[] = {"nextPageToken", "isLast", "startAt", "total", "start",
+                                           "isLastPage", "size", NULL};
+
+ju_keep_t *wk_exec_keep_new(const wk_tool_t *t)
+{
+    ju_keep_t *k = ju_keep_new();
+    if (t->paging || t->out_from) {
+        proj_keep(ju_keep_path(k, t->paging ? t->items : t->out_from), t->out_item);
+        for (int i = 0; t->paging && PAGE_MEMBERS[i]; i++)
+            ju_keep_all(k, PAGE_MEMBERS[i]);
+    } else {
+        proj_keep(k, t->out_object);
+    }
+    return k;
+}
+
+static int check_keep;
+
+void wk_exec_check_keep(int on)
+{
+    check_keep = on;
+}
+
+json_t *wk_exec_result(const wk_tool_t *t, const json_t *args, const httpc_response_t *r,
+                       wk_ratelimit_t *rl)
+{
+    memset(rl, 0, sizeof *rl);
+    if (r->err || r->status == 0) {
+        json_t *e = json_pack("{s:i,s:s,s:s}", "status", 0, "message", r->err ? r->err : "no response",
+                              "hint", "The JSM site could not be reached. Try again in a few seconds.");
+        char text[512];
+        snprintf(text, sizeof text, "%s: the JSM site could not be reached (%s). Try again in a few seconds.",
+                 t->name, r->err ? r->err : "no response");
+        return text_result(json_pack("{s:o}", "error", e), text, 1);
+    }
+    if (r->status < 200 || r->status >= 300)
+        return error_result(t, r, rl);
+
+    char perr[256];
+    int raw = json_is_true(json_object_get(args, "raw"));
+    json_t *body = r->body_len ? ju_parse_keep(r->body, r->body_len, WK_UPSTREAM_DEPTH, raw ? NULL : t->keep,
+                                               perr, sizeof perr)
+                               : json_object();
+    if (!body) {
+        char text[400];
+        snprintf(text, sizeof text, "%s: the JSM site answered %d with a body that is not JSON (%s).",
+                 t->name, r->status, perr);
+        return text_result(json_pack("{s:{s:i,s:s}}", "error", "status", r->status, "hint",
+                                     "Unexpected upstream answer; try again later."),
+                           text, 1);
+    }
+    json_t *structured = project(t, args, body, raw);
     json_decref(body);
+    if (check_keep && !raw && r->body_len) {
+        json_t *full = ju_parse(r->body, r->body_len, WK_UPSTREAM_DEPTH, perr, sizeof perr);
+        json_t *want = full ? project(t, args, full, 0) : NULL;
+        if (!json_equal(want, structured))
+            LOG_ERROR("exec", "the result differs when the payload is parsed with the tool's keep paths",
+                      "tool", t->name, NULL);
+        json_decref(want);
+        json_decref(full);
+    }
     return structured_result(structured);
 }
 

@@ -68,6 +68,13 @@ typedef struct wk_ratelimit_s {
     char reason[96];
 } wk_ratelimit_t;
 
+/* What of a tool's upstream payload its result reads (its projection and
+ * the paging members): wk_exec_result builds only that (ju_parse_keep). */
+ju_keep_t *wk_exec_keep_new(const wk_tool_t *t);
+/* on: every result is also computed from the fully parsed payload and a
+ * difference logged as an error (JSMCP_CHECK_KEEP=1; tests use it). */
+void wk_exec_check_keep(int on);
+
 /* Turns an upstream response into a CallToolResult (new reference). rl is
  * filled for a 429. */
 json_t *wk_exec_result(const wk_tool_t *t, const json_t *args, const httpc_response_t *r,

@@ -37,6 +37,7 @@ int wk_master_config(wk_config_t *cfg, char *err, size_t errsz)
     cfg->sse_keepalive_ms = (long)cfg_ms("JSMCP_SSE_KEEPALIVE", 25000, 100, 600000, &ce);
     cfg->tools_page = cfg_int("JSMCP_TOOLS_PAGE_SIZE", 50, 1, 1000, &ce);
     cfg->account_cache_ms = (long)cfg_ms("JSMCP_ACCOUNT_CACHE", 1000, 0, 60000, &ce);
+    cfg->check_keep = (int)cfg_int("JSMCP_CHECK_KEEP", 0, 0, 1, &ce);
     cfg->server_cache_ms = (long)cfg_ms("JSMCP_SERVER_CACHE", 2000, 0, 60000, &ce);
     cfg->field_cache_ms = (long)cfg_ms("JSMCP_FIELD_CACHE", 300000, 0, 86400000, &ce);
     cfg->metrics_max_accounts = cfg_int("JSMCP_METRICS_MAX_ACCOUNTS", 1000, 0, 100000, &ce);

@@ -119,6 +119,7 @@ int wk_worker_run(const wk_config_t *cfg, int fd, wk_metrics_shm_t *shm, int slo
         goto out;
     }
     w.fields = wk_fieldcache_new(cfg->field_cache_ms);
+    wk_exec_check_keep(cfg->check_keep);
     w.keyring = secret_keyring_from_env(err, sizeof err);
     if (!w.keyring) {
         LOG_ERROR("worker", "master keys", "why", err, NULL);

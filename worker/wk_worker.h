@@ -39,6 +39,7 @@ typedef struct wk_config_s {
     long sse_keepalive_ms;       /* JSMCP_SSE_KEEPALIVE */
     long tools_page;             /* tools/list page size */
     long account_cache_ms;       /* JSMCP_ACCOUNT_CACHE: reuse a fetched account this long */
+    int check_keep;              /* JSMCP_CHECK_KEEP: results also from the full payload (tests) */
     long server_cache_ms;        /* JSMCP_SERVER_CACHE: trust a cached server/session this long, 0 = off */
     long field_cache_ms;         /* JSMCP_FIELD_CACHE: reuse an account's field list this long */
     wk_pace_rule_t pace_api_token; /* JSMCP_PACE_API_TOKEN */

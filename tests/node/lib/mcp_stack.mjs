@@ -5,7 +5,7 @@
 // through the admin API. Environment from tests/run.sh.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 
@@ -120,6 +120,10 @@ export async function startStack(opts = {}) {
     JSMCP_API_LISTEN: `127.0.0.1:${apiPort}`,
     JSMCP_WORKER_LISTEN: `127.0.0.1:${workerPort}`,
     JSMCP_WORKERS: String(opts.workers ?? 2),
+    // Every tool result is also computed from the fully parsed payload: a
+    // difference (a path missing from a tool's keep set) is logged, and
+    // stopStack fails on it.
+    JSMCP_CHECK_KEEP: '1',
     JSM_SANDBOX_LISTEN: `127.0.0.1:${sbPort}`,
     ...(typeof opts.env === 'function' ? opts.env(s) : (opts.env || {})),
   };
@@ -159,9 +163,13 @@ export async function createServer(s, fields = {}) {
   return srv.json;
 }
 
-// Stops in reverse order; returns {name: exitStatus}.
+// Stops in reverse order; returns {name: exitStatus}. Throws when the worker
+// logged a result that differs with its keep paths (JSMCP_CHECK_KEEP).
 export async function stopStack(s) {
   const out = {};
   for (const name of ['worker', 'api', 'sandbox']) if (s[name]) out[name] = await stopProc(s[name]);
+  const log = s.worker?.logPath && existsSync(s.worker.logPath) ? readFileSync(s.worker.logPath, 'utf8') : '';
+  const bad = log.split('\n').filter((l) => l.includes('differs when the payload is parsed'));
+  if (bad.length) throw new Error(`worker results differ with the keep paths:\n${bad.slice(0, 5).join('\n')}`);
   return out;
 }

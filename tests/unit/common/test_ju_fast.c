@@ -446,3 +446,72 @@ Test(ju_fast, dump_string_helper)
     cr_assert_eq(ju_dump_string(&b, "abcdef", 6), -1);
     cr_assert_null(b.data);
 }
+
+/* ju_parse_keep builds only the kept paths; the rest is skipped but its
+ * syntax is still checked. */
+static json_t *keep_parse(const ju_keep_t *k, const char *s, char *err)
+{
+    return ju_parse_keep(s, strlen(s), 0, k, err, 200);
+}
+
+static void assert_json(json_t *got, const char *want)
+{
+    json_t *w = json_loads(want, JSON_DECODE_ANY, NULL);
+    cr_assert(w, "bad expectation %s", want);
+    char *g = got ? json_dumps(got, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) : NULL;
+    cr_assert(json_equal(got, w), "got %s, want %s", g ? g : "NULL", want);
+    free(g);
+    json_decref(w);
+    json_decref(got);
+}
+
+Test(ju_fast, parse_keep_builds_only_the_kept_paths)
+{
+    char err[200];
+    ju_keep_t *k = ju_keep_new();
+    ju_keep_all(k, "key");
+    ju_keep_all(k, "fields.status.name");
+    ju_keep_all(k, "fields.assignee");
+    ju_keep_t *vals = ju_keep_path(k, "values");
+    cr_assert_not_null(vals);
+    ju_keep_all(vals, "id");
+    const char *doc = "{\"expand\":\"x\",\"key\":\"K-1\",\"fields\":{\"status\":{\"name\":\"Open\",\"id\":\"1\","
+                      "\"iconUrl\":\"u\"},\"assignee\":{\"a\":[1,2.5e3,{\"b\":null}]},\"big\":[true,false,\"\\u00e9\"]},"
+                      "\"values\":[{\"id\":1,\"junk\":{\"x\":1}},{\"id\":2},3,\"s\",[{\"id\":4,\"y\":5}]]}";
+    assert_json(keep_parse(k, doc, err),
+                "{\"key\":\"K-1\",\"fields\":{\"status\":{\"name\":\"Open\"},\"assignee\":{\"a\":[1,2.5e3,{\"b\":null}]}},"
+                "\"values\":[{\"id\":1},{\"id\":2},3,\"s\",[{\"id\":4}]]}");
+    /* NULL, or a node keeping everything, is the plain parse. */
+    assert_json(ju_parse_keep(doc, strlen(doc), 0, NULL, err, sizeof err), doc);
+    ju_keep_t *all = ju_keep_new();
+    ju_keep_all(all, ".");
+    cr_assert(ju_keep_is_all(all));
+    assert_json(keep_parse(all, doc, err), doc);
+    /* An index segment keeps all below the segment before it. */
+    ju_keep_t *ix = ju_keep_new();
+    cr_assert_null(ju_keep_path(ix, "values.0.id"));
+    assert_json(keep_parse(ix, doc, err), "{\"values\":[{\"id\":1,\"junk\":{\"x\":1}},{\"id\":2},3,\"s\",[{\"id\":4,\"y\":5}]]}");
+
+    /* Skipped values are still checked: the same errors as ju_parse. */
+    const char *bad[] = {
+        "{\"key\":\"K\",\"junk\":[1,}", "{\"junk\":{\"a\" 1}}", "{\"junk\":\"\\x\"}", "{\"junk\":01}",
+        "{\"junk\":99999999999999999999}", "{\"junk\":1e999}", "{\"junk\":tru}", "{\"junk\":\"\xff\"}",
+        "{\"junk\":[1,2]", "{\"junk\":1} x", "{\"junk\":{1:2}}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char e1[200], e2[200];
+        json_t *a = ju_parse(bad[i], strlen(bad[i]), 0, e1, sizeof e1);
+        json_t *b = keep_parse(k, bad[i], e2);
+        cr_assert(!a && !b, "%s must fail both ways", bad[i]);
+        cr_assert_str_eq(e2, e1, "%s", bad[i]);
+    }
+    /* The depth limit holds inside skipped values too. */
+    char deep[200] = "{\"junk\":";
+    for (int i = 0; i < 40; i++)
+        strcat(deep, "[");
+    cr_assert_null(keep_parse(k, deep, err));
+    cr_assert(strstr(err, "deeper than"), "%s", err);
+    ju_keep_free(k);
+    ju_keep_free(all);
+    ju_keep_free(ix);
+}
