@@ -18,6 +18,11 @@
  *     both exact doubles, so one IEEE multiply or divide is the correctly
  *     rounded result, as strtod's) or else strtod in the C locale. The depth
  *     limit is checked on the way down, so recursion never exceeds it.
+ *   - ju_parse_keep is the same parser given a tree of the member paths
+ *     worth building (ju_keep_t): other members are skipped by jp_skip,
+ *     which checks their syntax with the same rules and errors but builds
+ *     nothing (duplicate keys inside them are not looked for). The worker
+ *     uses it for upstream payloads, of which a tool reads a part.
  *   - ju_dump_buf walks the tree with an explicit stack (which doubles as
  *     the list of ancestors for cycle detection) into a staging buffer that
  *     is appended to a buf_t in large chunks.
