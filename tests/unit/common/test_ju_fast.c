@@ -515,3 +515,120 @@ Test(ju_fast, parse_keep_builds_only_the_kept_paths)
     ju_keep_free(all);
     ju_keep_free(ix);
 }
+
+/* ju_parse_keep against a reference: the full parse, pruned. A keep spec is
+ * a JSON object: a member true keeps that key whole, an object member keeps
+ * the key with its own spec; arrays pass the spec on to their elements. */
+static const char *const KEYS_RAW[] = {"a", "b", "c", "d\xc3\xa9"};
+
+static json_t *rnd_keyed(int depth)
+{
+    int t = (int)rndn(depth > 3 ? 4 : 7);
+    switch (t) {
+    case 0: return json_integer((json_int_t)rndn(1000));
+    case 1: return json_string("s\\\"x");
+    case 2: return json_null();
+    case 3: return json_real(1.5);
+    case 4: {
+        json_t *a = json_array();
+        for (size_t i = 0, n = rndn(4); i < n; i++)
+            json_array_append_new(a, rnd_keyed(depth + 1));
+        return a;
+    }
+    default: {
+        json_t *o = json_object();
+        for (size_t i = 0, n = rndn(5); i < n; i++)
+            json_object_set_new(o, KEYS_RAW[rndn(4)], rnd_keyed(depth + 1));
+        return o;
+    }
+    }
+}
+
+static json_t *rnd_spec(int depth)
+{
+    json_t *s = json_object();
+    for (size_t i = 0, n = 1 + rndn(3); i < n; i++)
+        json_object_set_new(s, KEYS_RAW[rndn(4)], depth > 2 || rndn(2) ? json_true() : rnd_spec(depth + 1));
+    return s;
+}
+
+static void spec_to_keep(ju_keep_t *k, const json_t *spec)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)spec, key, v) {
+        if (json_is_true(v))
+            ju_keep_all(k, key);
+        else
+            spec_to_keep(ju_keep_path(k, key), v);
+    }
+}
+
+static json_t *prune(const json_t *v, const json_t *spec)
+{
+    if (json_is_array(v)) {
+        json_t *a = json_array();
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e)
+            json_array_append_new(a, prune(e, spec));
+        return a;
+    }
+    if (!json_is_object(v))
+        return json_deep_copy(v);
+    json_t *o = json_object();
+    const char *key;
+    json_t *m;
+    json_object_foreach((json_t *)v, key, m) {
+        const json_t *s = json_object_get(spec, key);
+        if (json_is_true(s))
+            json_object_set_new(o, key, json_deep_copy(m));
+        else if (s)
+            json_object_set_new(o, key, prune(m, s));
+    }
+    return o;
+}
+
+Test(ju_fast, parse_keep_random_against_a_pruned_full_parse)
+{
+    size_t compared = 0, failed_alike = 0;
+    for (int i = 0; i < 2000; i++) {
+        json_t *tree = rnd_keyed(0);
+        json_t *spec = rnd_spec(0);
+        ju_keep_t *k = ju_keep_new();
+        spec_to_keep(k, spec);
+        char *text = json_dumps(tree, JSON_COMPACT | JSON_ENCODE_ANY);
+        char mut[2048];
+        size_t n = strlen(text);
+        for (int m = 0; m < 4 && n < sizeof mut - 16; m++) {
+            memcpy(mut, text, n);
+            size_t mn = n;
+            for (int e = 0; m > 0 && e < 1 + (int)rndn(2); e++) /* the first round is the text itself */
+                mn = mutate(mut, mn, sizeof mut);
+            char e1[200], e2[200];
+            json_t *full = ju_parse(mut, mn, 8, e1, sizeof e1);
+            json_t *kept = ju_parse_keep(mut, mn, 8, k, e2, sizeof e2);
+            if (full) {
+                cr_assert(kept, "keep parse failed (%s) where the full one did not: %.*s", e2, (int)mn, mut);
+                json_t *want = prune(full, spec);
+                cr_assert(json_equal(kept, want), "tree %d: kept parse differs from the pruned one: %.*s", i,
+                          (int)mn, mut);
+                json_decref(want);
+                compared++;
+            } else if (!strstr(e1, "duplicate object key")) {
+                /* A duplicate inside a skipped value is not looked for; any other error is the same. */
+                cr_assert(!kept, "keep parse accepted what the full one refused (%s): %.*s", e1, (int)mn, mut);
+                cr_assert_str_eq(e2, e1, "%.*s", (int)mn, mut);
+                failed_alike++;
+            }
+            json_decref(full);
+            json_decref(kept);
+        }
+        free(text);
+        ju_keep_free(k);
+        json_decref(spec);
+        json_decref(tree);
+    }
+    cr_assert_gt(compared, 2000);
+    cr_assert_gt(failed_alike, 1000);
+}
