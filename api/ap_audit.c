@@ -14,6 +14,8 @@
  * drain_t, freed in drain_end(). */
 #include "ap_audit.h"
 
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,11 +155,11 @@ static void on_inserted(PGresult *res, const char *err, void *ud)
  * JSON array of objects. */
 static const struct {
     const char *name;
-    char type; /* u uuid, i integer, n number, s string, h 32 hex digits */
+    char type; /* u uuid, b bigint, i int, n finite number, s string, h 32 hex digits */
     int required;
     const char *sqltype;
 } FIELDS[] = {
-    {"ts_ms", 'i', 1, "bigint"},
+    {"ts_ms", 'b', 1, "bigint"},
     {"workspace_id", 'u', 1, "uuid"},
     {"account_id", 'u', 1, "uuid"},
     {"server_id", 'u', 1, "uuid"},
@@ -202,13 +204,19 @@ static void build_insert_sql(void)
     buf_free(&b);
 }
 
+/* A value PostgreSQL would refuse would fail its whole batch on every
+ * retry, so each is checked against its column's type and range here; an
+ * invalid optional field is stored as NULL. */
 static int valid_value(char type, const char *v)
 {
     char *end;
+    long long i;
+    double d;
     switch (type) {
     case 'u': return ap_is_uuid(v);
-    case 'i': (void)strtoll(v, &end, 10); return *v && !*end && strlen(v) < 19;
-    case 'n': (void)strtod(v, &end); return *v && !*end;
+    case 'b': (void)strtoll(v, &end, 10); return *v && !*end && strlen(v) < 19;
+    case 'i': i = strtoll(v, &end, 10); return *v && !*end && strlen(v) < 12 && i >= INT32_MIN && i <= INT32_MAX;
+    case 'n': d = strtod(v, &end); return *v && !*end && isfinite(d) && strspn(v, "0123456789+-.eE") == strlen(v);
     case 'h': return strlen(v) == 32 && strspn(v, "0123456789abcdef") == 32; /* a worker's call_id */
     default: return strlen(v) <= 512;
     }

@@ -284,3 +284,29 @@ Test(spool, a_directory_of_someone_else_is_refused)
     cr_assert(strstr(err, "/proc/self"), "%s", err);
     cr_assert_null(wk_spool_open("", "dest", 0, err, sizeof err));
 }
+
+/* call_id: a per-process random prefix and a counter; a forked child draws
+ * its own prefix (the atfork handler), so two processes never share ids. */
+Test(spool, call_ids_differ_across_fork)
+{
+    char a[WK_SPOOL_ID_LEN + 1], b[WK_SPOOL_ID_LEN + 1], child[WK_SPOOL_ID_LEN + 1] = "";
+    wk_spool_new_id(a);
+    wk_spool_new_id(b);
+    cr_assert_eq(strncmp(a, b, 16), 0, "same prefix within a process");
+    cr_assert_str_neq(a, b);
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char id[WK_SPOOL_ID_LEN + 1];
+        wk_spool_new_id(id);
+        _exit(write(fds[1], id, WK_SPOOL_ID_LEN) == WK_SPOOL_ID_LEN ? 0 : 1);
+    }
+    cr_assert_eq(read(fds[0], child, WK_SPOOL_ID_LEN), WK_SPOOL_ID_LEN);
+    int st;
+    waitpid(pid, &st, 0);
+    close(fds[0]);
+    close(fds[1]);
+    cr_assert_neq(strncmp(a, child, 16), 0, "the child drew a new prefix: %s vs %s", a, child);
+    cr_assert_eq(strcmp(child + 16, "0000000000000001"), 0, "the child's counter starts over: %s", child);
+}
