@@ -237,6 +237,8 @@ test('phone width (375 px): accounts with needs_reauth, rotate with overlap, exp
   await page.getByRole('button', { name: 'Rotate tests' }).click();
   await page.getByLabel('Old URL keeps working for (seconds)').fill('9999999');
   await page.getByRole('button', { name: 'Rotate URL' }).click();
+  // The API refuses it; wait for its answer to reach the field before reading it.
+  await page.waitForFunction(() => document.querySelector('input[name=overlap_seconds][aria-invalid=true]'));
   const overlapErr = await errorOf(page.getByLabel('Old URL keeps working for (seconds)'));
   assert.equal(overlapErr.invalid, 'true');
   assert.ok(overlapErr.text.length > 5 && overlapErr.focused, JSON.stringify(overlapErr));
