@@ -443,7 +443,24 @@ int httpc_request(httpc_t *c, const httpc_request_t *req, httpc_cb cb, void *ud)
     buf_init(&k->body, c->cfg.max_response_bytes);
     buf_init(&k->head, c->cfg.max_header_bytes);
 
-    curl_easy_setopt(e, CURLOPT_URL, req->url);
+    /* curl parses the URL it is given and formats it again, character by
+     * character, several times per transfer (its URL API and request
+     * builder): for a Jira URL with a long fields= query that was a fifth
+     * of the worker's instructions per tool call. So curl gets only the
+     * origin, and the path and query, already encoded, go on the request
+     * line as they are (CURLOPT_REQUEST_TARGET; same bytes on the wire). */
+    const char *authority = req->url + (req->url[4] == ':' ? 7 : 8);
+    const char *path = authority + strcspn(authority, "/?#");
+    char origin[512];
+    size_t olen = (size_t)(path - req->url);
+    if (*path == '/' && olen + 2 <= sizeof origin && !strpbrk(path, "# \t\r\n")) {
+        memcpy(origin, req->url, olen);
+        memcpy(origin + olen, "/", 2);
+        curl_easy_setopt(e, CURLOPT_URL, origin); /* curl copies both */
+        curl_easy_setopt(e, CURLOPT_REQUEST_TARGET, path);
+    } else {
+        curl_easy_setopt(e, CURLOPT_URL, req->url);
+    }
     curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)k);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, k->errbuf);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);

@@ -53,6 +53,10 @@ static void handler(httpd_req_t *req, void *ud)
         int k = snprintf(out, sizeof out, "%s %s|%s|%s|%.*s", httpd_req_method(req),
                          auth ? auth : "-", ct ? ct : "-", httpd_req_query(req), (int)n, b);
         httpd_respond(req, 200, "text/plain", out, (size_t)k);
+    } else if (strcmp(p, "/") == 0 || strncmp(p, "/target", 7) == 0) {
+        char out[1024];
+        int k = snprintf(out, sizeof out, "%s|%s", p, httpd_req_query(req));
+        httpd_respond(req, 200, "text/plain", out, (size_t)k);
     } else if (strcmp(p, "/big") == 0) {
         size_t n = 100000;
         char *b = malloc(n);
@@ -150,6 +154,26 @@ Test(httpc, get_body_and_headers)
     cr_assert_str_eq(T.last_body, "hello");
     cr_assert_str_eq(T.hdr, "2026-01-01T01:01:01Z");
     cr_assert_str_eq(T.last_err, "");
+}
+
+/* Path and query reach the server exactly as given (httpc hands curl the
+ * origin and the request target separately), with or without a path. */
+Test(httpc, request_target_verbatim)
+{
+    static const struct {
+        const char *suffix, *want;
+    } cases[] = {
+        {"/target/a%2Fb?fields=summary%2Cstatus&x=/y?z&e=%E2%82%AC", "/target/a%2Fb|fields=summary%2Cstatus&x=/y?z&e=%E2%82%AC"},
+        {"", "/|"},
+        {"?q=/1", "/|q=/1"},
+        {"/target", "/target|"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        get(cases[i].suffix);
+        run_until_done();
+        cr_assert_eq(T.last_status, 200, "%s", cases[i].suffix);
+        cr_assert_str_eq(T.last_body, cases[i].want);
+    }
 }
 
 Test(httpc, post_with_basic_auth_and_headers)
