@@ -104,6 +104,35 @@ int buf_append_str(buf_t *b, const char *s)
     return buf_append(b, s, strlen(s));
 }
 
+size_t fmt_uint(char *out, unsigned long long v)
+{
+    char d[20];
+    size_t i = sizeof d;
+    do {
+        d[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    size_t n = sizeof d - i;
+    memcpy(out, d + i, n);
+    out[n] = 0;
+    return n;
+}
+
+int buf_append_uint(buf_t *b, unsigned long long v)
+{
+    char d[21];
+    return buf_append(b, d, fmt_uint(d, v));
+}
+
+size_t str_copy(char *dst, size_t dstsz, const char *src)
+{
+    size_t n = strlen(src);
+    size_t k = n < dstsz ? n : dstsz - 1;
+    memcpy(dst, src, k);
+    dst[k] = 0;
+    return n;
+}
+
 int buf_vprintf(buf_t *b, const char *fmt, va_list ap)
 {
     va_list ap2;

@@ -25,6 +25,14 @@ void buf_free(buf_t *b);
 void buf_reset(buf_t *b); /* len = 0, keeps memory */
 int buf_append(buf_t *b, const void *p, size_t n);
 int buf_append_str(buf_t *b, const char *s);
+/* Decimal digits of v (the hot paths' cheaper "%llu"). */
+int buf_append_uint(buf_t *b, unsigned long long v);
+
+/* The same into out (room for 21 bytes), NUL-terminated; returns the length. */
+size_t fmt_uint(char *out, unsigned long long v);
+/* snprintf(dst, dstsz, "%s", src) without printf: copies what fits, always
+ * NUL-terminates (dstsz > 0); returns strlen(src). */
+size_t str_copy(char *dst, size_t dstsz, const char *src);
 int buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int buf_vprintf(buf_t *b, const char *fmt, va_list ap);
 /* Takes ownership of the data (caller frees); the buffer is left empty. */

@@ -462,19 +462,36 @@ static void conn_send_error(conn_t *c, int status, const char *detail)
     conn_finish_output(c);
 }
 
+/* "\r\n<name>: <value>": ends the line before it. */
+static void put_header(buf_t *out, const char *name, const char *value)
+{
+    buf_append_str(out, "\r\n");
+    buf_append_str(out, name);
+    buf_append_str(out, ": ");
+    buf_append_str(out, value);
+}
+
 static void build_head(httpd_req_t *r, buf_t *out, int status, const char *ctype, int has_len,
                        size_t len, int chunked)
 {
     httpd_t *h = r->srv;
     conn_t *c = r->conn;
     int close = r->resp_close || !r->keep_alive || h->closing || (c && c->eof);
-    buf_printf(out, "HTTP/1.%d %d %s\r\nServer: %s\r\nDate: %s\r\nX-Request-Id: %s\r\n",
-               r->http10 ? 0 : 1, status, httpd_status_text(status), h->cfg.server_name,
-               httpd_date(h), r->reqid);
+    /* Appends, not printf: this runs for every response. */
+    buf_append_str(out, r->http10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+    buf_append_uint(out, (unsigned)status);
+    buf_append_str(out, " ");
+    buf_append_str(out, httpd_status_text(status));
+    put_header(out, "Server", h->cfg.server_name);
+    put_header(out, "Date", httpd_date(h));
+    put_header(out, "X-Request-Id", r->reqid);
     if (ctype)
-        buf_printf(out, "Content-Type: %s\r\n", ctype);
-    if (has_len)
-        buf_printf(out, "Content-Length: %zu\r\n", len);
+        put_header(out, "Content-Type", ctype);
+    if (has_len) {
+        buf_append_str(out, "\r\nContent-Length: ");
+        buf_append_uint(out, len);
+    }
+    buf_append_str(out, "\r\n");
     if (chunked)
         buf_append_str(out, "Transfer-Encoding: chunked\r\n");
     if (close)
@@ -490,7 +507,10 @@ void httpd_resp_header(httpd_req_t *r, const char *name, const char *value)
     /* Refuse CR/LF so no caller can split the response. */
     if (strpbrk(name, "\r\n:") || strpbrk(value, "\r\n"))
         return;
-    buf_printf(&r->rhdrs, "%s: %s\r\n", name, value);
+    buf_append_str(&r->rhdrs, name);
+    buf_append_str(&r->rhdrs, ": ");
+    buf_append_str(&r->rhdrs, value);
+    buf_append_str(&r->rhdrs, "\r\n");
 }
 
 void httpd_resp_close(httpd_req_t *r)

@@ -104,16 +104,46 @@ int tu_parse_iso(const char *s, int64_t *out_ms)
     return 0;
 }
 
+/* n digits of v, zero-padded, at o. */
+static char *put_digits(char *o, int v, int n)
+{
+    for (int i = n - 1; i >= 0; i--, v /= 10)
+        o[i] = (char)('0' + v % 10);
+    return o + n;
+}
+
 void tu_format_iso(int64_t ms, int ms_precision, char *out, size_t outsz)
 {
     time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
     int frac = (int)(ms - (int64_t)secs * 1000);
     struct tm tm;
     gmtime_r(&secs, &tm);
-    if (ms_precision)
-        snprintf(out, outsz, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
-    else
-        snprintf(out, outsz, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    int year = tm.tm_year + 1900;
+    if (year < 0 || year > 9999 || outsz < 25) { /* rare: printf's widths */
+        if (ms_precision)
+            snprintf(out, outsz, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", year, tm.tm_mon + 1, tm.tm_mday,
+                     tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+        else
+            snprintf(out, outsz, "%04d-%02d-%02dT%02d:%02d:%02dZ", year, tm.tm_mon + 1, tm.tm_mday,
+                     tm.tm_hour, tm.tm_min, tm.tm_sec);
+        return;
+    }
+    /* By hand: dates are formatted for every projected issue. */
+    char *o = put_digits(out, year, 4);
+    *o++ = '-';
+    o = put_digits(o, tm.tm_mon + 1, 2);
+    *o++ = '-';
+    o = put_digits(o, tm.tm_mday, 2);
+    *o++ = 'T';
+    o = put_digits(o, tm.tm_hour, 2);
+    *o++ = ':';
+    o = put_digits(o, tm.tm_min, 2);
+    *o++ = ':';
+    o = put_digits(o, tm.tm_sec, 2);
+    if (ms_precision) {
+        *o++ = '.';
+        o = put_digits(o, frac, 3);
+    }
+    *o++ = 'Z';
+    *o = 0;
 }

@@ -253,7 +253,7 @@ static json_t *apply_op(const char *op, const json_t *tmpl, const json_t *src, i
         size_t i;
         const json_t *item;
         json_array_foreach(v, i, item) {
-            json_t *m = map ? apply(map, item, depth + 1) : json_deep_copy(item);
+            json_t *m = map ? apply(map, item, depth + 1) : json_incref((json_t *)item);
             if (m)
                 json_array_append_new(r, m);
         }
@@ -268,7 +268,7 @@ static json_t *apply(const json_t *tmpl, const json_t *src, int depth)
         return NULL;
     if (json_is_string(tmpl)) {
         const json_t *v = proj_path(src, json_string_value(tmpl));
-        return v && !json_is_null(v) ? json_deep_copy(v) : NULL;
+        return v && !json_is_null(v) ? json_incref((json_t *)v) : NULL;
     }
     if (!json_is_object(tmpl))
         return NULL;

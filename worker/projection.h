@@ -25,7 +25,9 @@
 
 #include "ju.h"
 
-/* Returns a new reference or NULL (missing). */
+/* Returns a new reference or NULL (missing). Values a template keeps whole
+ * are shared with src, not copied (the payload is freed right after and
+ * results are never modified in place): treat the result as read-only. */
 json_t *proj_apply(const json_t *tmpl, const json_t *src);
 
 /* Value at a dotted path (borrowed) or NULL. */

@@ -181,17 +181,29 @@ int wk_account_parse(wk_account_t *a, const json_t *acct, const char *allowlist,
 
 /* ---- request building ---- */
 
+/* RFC 3986 unreserved characters go as they are, runs of them in one
+ * append; everything else as %XX. */
+static int unreserved(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
+}
+
 static void put_escaped(buf_t *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-            buf_append(b, &s[i], 1);
-        } else {
-            char e[3] = {'%', hex[c >> 4], hex[c & 15]};
-            buf_append(b, e, 3);
-        }
+    size_t i = 0;
+    while (i < n) {
+        size_t run = i;
+        while (run < n && unreserved((unsigned char)s[run]))
+            run++;
+        buf_append(b, s + i, run - i);
+        if (run == n)
+            break;
+        unsigned char c = (unsigned char)s[run];
+        char e[3] = {'%', hex[c >> 4], hex[c & 15]};
+        buf_append(b, e, 3);
+        i = run + 1;
     }
 }
 

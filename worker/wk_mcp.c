@@ -282,9 +282,17 @@ static void audit(call_op_t *op, const json_t *response, const wk_ratelimit_t *r
 {
     char key[160], ts[32], st[16], lat[32], reset[32];
     rcli_key(op->w->redis, key, sizeof key, "audit");
-    snprintf(ts, sizeof ts, "%lld", (long long)op->ts_ms);
-    snprintf(st, sizeof st, "%d", status);
-    snprintf(lat, sizeof lat, "%.3f", (double)(tu_mono_ns() - op->t0) / 1e6);
+    /* By hand, not printf: this runs for every call. lat is milliseconds
+     * with 3 decimals. */
+    fmt_uint(ts, (unsigned long long)(op->ts_ms > 0 ? op->ts_ms : 0));
+    fmt_uint(st, (unsigned)(status > 0 ? status : 0));
+    unsigned long long us = (tu_mono_ns() - op->t0 + 500) / 1000;
+    size_t ln = fmt_uint(lat, us / 1000);
+    lat[ln] = '.';
+    lat[ln + 1] = (char)('0' + us % 1000 / 100);
+    lat[ln + 2] = (char)('0' + us % 100 / 10);
+    lat[ln + 3] = (char)('0' + us % 10);
+    lat[ln + 4] = 0;
     reset[0] = 0;
     if (rl && rl->reset_s >= 0)
         snprintf(reset, sizeof reset, "%ld", rl->reset_s);
@@ -370,11 +378,15 @@ static void observe(call_op_t *op, const json_t *response, const wk_ratelimit_t 
         metrics_inc(op->w->metrics, "jsmcp_worker_upstream_errors_total", "", 1);
     count_account(op);
     const char *cls = error_class(response, rl, status);
-    snprintf(st, sizeof st, "%d", status);
-    snprintf(lat, sizeof lat, "%.1f", secs * 1e3);
     if (*cls) {
         snprintf(labels, sizeof labels, "class=\"%s\"", cls);
         metrics_inc(op->w->metrics, "jsmcp_worker_tool_errors_total", labels, 1);
+    }
+    if (log_min_level > (*cls ? LOG_LVL_INFO : LOG_LVL_DEBUG))
+        return; /* the line would not be written: skip formatting it */
+    snprintf(st, sizeof st, "%d", status);
+    snprintf(lat, sizeof lat, "%.1f", secs * 1e3);
+    if (*cls) {
         LOG_INFO("worker", "tool call failed", "request_id", op->request_id, "tool", op->tool->name, "account",
                  op->account_id, "server", op->server_id, "upstream_status", st, "error_class", cls, "latency_ms",
                  lat, NULL);
@@ -548,10 +560,10 @@ static void start_call(wk_worker_t *w, const wk_server_t *srv, const json_t *id,
     op->tool = tool;
     op->args = args;
     op->config = srv->config ? json_incref((json_t *)srv->config) : NULL;
-    snprintf(op->server_id, sizeof op->server_id, "%s", srv->id);
-    snprintf(op->workspace_id, sizeof op->workspace_id, "%s", srv->workspace_id);
-    snprintf(op->account_id, sizeof op->account_id, "%s", srv->account_id);
-    snprintf(op->request_id, sizeof op->request_id, "%s", request_id ? request_id : "");
+    str_copy(op->server_id, sizeof op->server_id, srv->id);
+    str_copy(op->workspace_id, sizeof op->workspace_id, srv->workspace_id);
+    str_copy(op->account_id, sizeof op->account_id, srv->account_id);
+    str_copy(op->request_id, sizeof op->request_id, request_id ? request_id : "");
     char *canon = json_dumps(args, JSON_COMPACT | JSON_SORT_KEYS);
     secret_hash_hex(canon ? canon : "", canon ? strlen(canon) : 0, op->args_sha);
     free(canon);

@@ -678,7 +678,7 @@ Test(api_crud, creates_racing_account_delete_leave_no_orphan, .timeout = 120)
     ts_api_t a;
     char ws[64], key[64];
     enum { NACCT = 4, NCREATE = 6 };
-    char accts[NACCT][64], paths[NACCT][256], apaths[NACCT][256];
+    char accts[NACCT][64], paths[NACCT][320], apaths[NACCT][320];
     ta_start(&a, "crud_race_acct", NULL, ws, key, NULL);
     for (int i = 0; i < NACCT; i++) {
         char tenant[16];

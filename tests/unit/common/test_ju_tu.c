@@ -1,5 +1,8 @@
 #include <criterion/criterion.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "buf.h"
 #include "ju.h"
@@ -71,6 +74,62 @@ Test(tu, format_roundtrip)
     cr_assert_str_eq(s, "2026-12-31T23:59:59Z");
     cr_assert_eq(tu_parse_iso(s, &ms), 0);
     cr_assert_eq(ms, 1798761599000LL);
+}
+
+/* The hand-written digits match printf's for any instant, the year-0 and
+ * year-9999 edges, before 1970, and in a buffer too small for them. */
+Test(tu, format_matches_printf)
+{
+    static const int64_t edges[] = {0, -1, -1000, 999, -62167219200000LL, -62167219200001LL,
+                                    253402300799999LL, 253402300800000LL};
+    uint64_t x = 88172645463325252ULL;
+    for (int i = 0; i < 20000; i++) {
+        int64_t ms;
+        if (i < (int)(sizeof edges / sizeof edges[0])) {
+            ms = edges[i];
+        } else {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            ms = (int64_t)(x % 400000000000000ULL) - 100000000000000LL;
+        }
+        for (int prec = 0; prec < 2; prec++) {
+            char got[80], want[80];
+            time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+            struct tm tm;
+            gmtime_r(&secs, &tm);
+            int frac = (int)(ms - (int64_t)secs * 1000);
+            if (prec)
+                snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+            else
+                snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
+                         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+            tu_format_iso(ms, prec, got, sizeof got);
+            cr_assert_str_eq(got, want, "ms %lld", (long long)ms);
+            char small[12];
+            tu_format_iso(ms, prec, small, sizeof small);
+            cr_assert_eq(strncmp(small, want, sizeof small - 1), 0);
+            cr_assert_eq(small[sizeof small - 1], 0);
+        }
+    }
+}
+
+Test(buf, append_uint)
+{
+    buf_t b;
+    buf_init(&b, 64);
+    buf_append_uint(&b, 0);
+    buf_append_str(&b, " ");
+    buf_append_uint(&b, 18446744073709551615ULL);
+    cr_assert_str_eq(b.data, "0 18446744073709551615");
+    buf_free(&b);
+    char d[21];
+    cr_assert_eq(fmt_uint(d, 1234567), 7);
+    cr_assert_str_eq(d, "1234567");
+    char small[4];
+    cr_assert_eq(str_copy(small, sizeof small, "abcdef"), 6, "the source's length, as snprintf");
+    cr_assert_str_eq(small, "abc");
+    cr_assert_eq(str_copy(small, sizeof small, ""), 0);
+    cr_assert_str_eq(small, "");
 }
 
 Test(buf, bounded)
