@@ -39,6 +39,10 @@ typedef struct mreq_s {
     int prefetch, pending, srv_rc, sess_rc;
     char base_path[WK_TOKEN_MAX + 8]; /* "/mcp/<token>" as requested (legacy endpoint) */
     char rid[72];                /* the HTTP request id (kept: legacy POSTs are answered first) */
+    /* A tools/call that asked for progress (params._meta.progressToken) from
+     * a client that accepts text/event-stream is answered with an SSE stream:
+     * a notifications/progress event, then the response (mcp-spec.md). */
+    json_t *progress_token;
 } mreq_t;
 
 struct wk_sse_s {
@@ -59,6 +63,7 @@ static void mreq_free(mreq_t *m)
 {
     wk_server_clear(&m->srv);
     json_decref(m->msg);
+    json_decref(m->progress_token);
     free(m);
 }
 
@@ -167,16 +172,24 @@ static void sse_on_abort(httpd_req_t *req, void *ud)
     sse_close(ud);
 }
 
-static int sse_send(wk_sse_t *s, const char *event, const char *data, size_t len)
+/* One SSE event (data is one line of JSON) on an open stream. */
+static int sse_write(httpd_req_t *req, const char *event, const char *data, size_t len)
 {
     buf_t b;
     buf_init(&b, len + 64);
-    buf_printf(&b, "event: %s\ndata: ", event);
+    buf_append_str(&b, "event: ");
+    buf_append_str(&b, event);
+    buf_append_str(&b, "\ndata: ");
     buf_append(&b, data, len);
     buf_append_str(&b, "\n\n");
-    int rc = b.data ? httpd_stream_write(s->req, b.data, b.len) : HTTPD_ESLOW;
+    int rc = b.data ? httpd_stream_write(req, b.data, b.len) : HTTPD_ESLOW;
     buf_free(&b);
     return rc;
+}
+
+static int sse_send(wk_sse_t *s, const char *event, const char *data, size_t len)
+{
+    return sse_write(s->req, event, data, len);
 }
 
 static wk_sse_t *sse_find(wk_worker_t *w, const char *sid)
@@ -315,6 +328,21 @@ static void on_post_done(json_t *response, const wk_ratelimit_t *rl, void *ud)
         mreq_free(m);
         return;
     }
+    if (m->progress_token) {
+        /* The stream is open (post_stream): the answer is its last event.
+         * Its headers went out before the call, so a 429's RateLimit-*
+         * headers cannot follow; the tool result carries retry_after_s. */
+        size_t len;
+        char *body = wk_mcp_dump(response, &len);
+        json_decref(response);
+        if (body)
+            sse_write(m->req, "message", body, len);
+        free(body);
+        httpd_stream_end(m->req);
+        m->req = NULL;
+        mreq_free(m);
+        return;
+    }
     if (m->mkind == WK_MSG_REQUEST && strcmp(ju_str(m->msg, "method"), "initialize") == 0 &&
         json_object_get(response, "result"))
         httpd_resp_header(m->req, "MCP-Session-Id", m->sess.id);
@@ -371,6 +399,31 @@ static void on_session_deleted(int rc, const wk_session_t *sess, void *ud)
     }
 }
 
+/* Opens the SSE answer of a tools/call that asked for progress and sends
+ * the first notifications/progress. 0, or -1 when the stream could not
+ * start (the request is then over). */
+static int post_stream(mreq_t *m)
+{
+    httpd_resp_header(m->req, "Cache-Control", "no-cache, no-transform");
+    httpd_resp_header(m->req, "X-Accel-Buffering", "no");
+    if (httpd_stream_begin(m->req, 200, "text/event-stream") != 0) {
+        httpd_stream_end(m->req);
+        m->req = NULL;
+        return -1;
+    }
+    const json_t *params = json_object_get(m->msg, "params");
+    char msg[200];
+    snprintf(msg, sizeof msg, "Calling %.120s on the JSM site", ju_str(params, "name"));
+    json_t *n = json_pack("{s:s,s:s,s:{s:O,s:i,s:i,s:s}}", "jsonrpc", "2.0", "method", "notifications/progress",
+                          "params", "progressToken", m->progress_token, "progress", 0, "total", 1, "message", msg);
+    char *s = n ? ju_dump(n) : NULL;
+    json_decref(n);
+    if (s)
+        sse_write(m->req, "message", s, strlen(s));
+    free(s);
+    return 0;
+}
+
 /* Everything after the server (and API key) checks passed. */
 static void on_session(int rc, const wk_session_t *s, void *ud)
 {
@@ -413,6 +466,10 @@ static void on_session(int rc, const wk_session_t *s, void *ud)
         /* Notifications (initialized, cancelled) and client responses. */
         httpd_respond(m->req, 202, NULL, NULL, 0);
         m->req = NULL;
+        mreq_free(m);
+        return;
+    }
+    if (m->progress_token && post_stream(m) != 0) {
         mreq_free(m);
         return;
     }
@@ -621,6 +678,13 @@ static void handle_mcp(wk_worker_t *w, httpd_req_t *req, const char *token, enum
             rpc_refuse(m, 400, WK_RPC_INVALID_REQUEST,
                        "Invalid Request: initialize must not carry an Mcp-Session-Id");
             return;
+        }
+        if (kind == MR_POST && m->mkind == WK_MSG_REQUEST && accept && header_has(accept, "text/event-stream") &&
+            strcmp(ju_str(m->msg, "method"), "tools/call") == 0) {
+            json_t *tok = json_object_get(json_object_get(json_object_get(m->msg, "params"), "_meta"),
+                                          "progressToken");
+            if (json_is_string(tok) || json_is_integer(tok))
+                m->progress_token = json_incref(tok);
         }
     }
     int is_init = m->mkind == WK_MSG_REQUEST && strcmp(ju_str(m->msg, "method"), "initialize") == 0;

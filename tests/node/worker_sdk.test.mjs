@@ -29,6 +29,43 @@ test('SDK client over legacy HTTP+SSE: the six tools', { skip: missing || false 
   await close(c);
 });
 
+test('a tools/call with a progressToken is answered as an SSE stream: progress, then the result', { skip: missing || false }, async () => {
+  // The SDK client sets _meta.progressToken when given onprogress and reads the SSE answer.
+  const c = await connect(s.mcpUrl);
+  const progress = [];
+  const res = await c.client.callTool({ name: 'get_single_jira_service_management_issue_by_id', arguments: { id: 'ITSM-994' } },
+    undefined, { onprogress: (p) => progress.push(p) });
+  assert.equal(res.structuredContent.key, 'ITSM-994');
+  assert.deepEqual(progress, [{ progress: 0, total: 1, message: 'Calling get_single_jira_service_management_issue_by_id on the JSM site' }]);
+  // The same over plain HTTP: the framing, and JSON (not SSE) without a progressToken.
+  const headers = { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream',
+    'Mcp-Session-Id': c.transport.sessionId, 'MCP-Protocol-Version': '2025-11-25' };
+  const call = (meta) => fetch(s.mcpUrl, { method: 'POST', headers, body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call',
+    params: { name: 'get_single_jira_service_management_issue_by_id', arguments: { id: 'ITSM-994' }, ...(meta ? { _meta: meta } : {}) } }) });
+  const sse = await call({ progressToken: 'tok-1' });
+  assert.equal(sse.status, 200);
+  assert.match(sse.headers.get('content-type'), /^text\/event-stream/);
+  const events = (await sse.text()).split('\n\n').filter(Boolean).map((e) => {
+    assert.match(e, /^event: message\ndata: /);
+    return JSON.parse(e.slice(e.indexOf('data: ') + 6));
+  });
+  assert.equal(events.length, 2);
+  assert.deepEqual(events[0], { jsonrpc: '2.0', method: 'notifications/progress',
+    params: { progressToken: 'tok-1', progress: 0, total: 1, message: 'Calling get_single_jira_service_management_issue_by_id on the JSM site' } });
+  assert.equal(events[1].id, 7);
+  assert.equal(events[1].result.structuredContent.key, 'ITSM-994');
+  const plain = await call(null);
+  assert.match(plain.headers.get('content-type'), /^application\/json/);
+  assert.equal((await plain.json()).result.structuredContent.key, 'ITSM-994');
+  // A progressToken of the wrong type is ignored (JSON answer); errors come on the stream too.
+  assert.match((await call({ progressToken: { no: 1 } })).headers.get('content-type'), /^application\/json/);
+  const bad = await fetch(s.mcpUrl, { method: 'POST', headers, body: JSON.stringify({ jsonrpc: '2.0', id: 8, method: 'tools/call',
+    params: { name: 'nope', arguments: {}, _meta: { progressToken: 5 } } }) });
+  const last = (await bad.text()).trim().split('\n\n').pop();
+  assert.equal(JSON.parse(last.slice(last.indexOf('data: ') + 6)).error.code, -32602);
+  await close(c);
+});
+
 test('bad arguments and unknown tools are JSON-RPC -32602 errors', { skip: missing || false }, async () => {
   const c = await connect(s.mcpUrl);
   await assert.rejects(c.client.callTool({ name: 'nope', arguments: {} }), /-32602.*Unknown tool/);
