@@ -179,6 +179,16 @@ void sb_jsm_paging(sb_call_t *c, long dflt, long max, long *start, long *limit);
 /* Builds the JSM paged DTO around values (stolen); total = items available. */
 json_t *sb_jsm_page(const sb_call_t *c, json_t *values, long start, long limit, long total);
 
+/* The page of a list of n items whose i-th is item(c, ud, i) (a new
+ * reference): only the requested window is built. JSM style
+ * (sb_jsm_paging, sb_jsm_page) or platform style (startAt/maxResults,
+ * {startAt, maxResults, total, <key>: [...]}). */
+typedef json_t *(*sb_item_fn)(const sb_call_t *c, const void *ud, long i);
+void sb_jsm_list(sb_call_t *c, long dflt, long max, long n, sb_item_fn item, const void *ud);
+void sb_platform_list(sb_call_t *c, long dflt, long max, const char *key, long n, sb_item_fn item, const void *ud);
+/* Items for those: UserDTOs of an array of user indices (ud: const int *). */
+json_t *sb_user_dto_item(const sb_call_t *c, const void *users, long i);
+
 /* A JSM-style page built while walking the matching items in order:
  *   sb_pager_t pg; sb_pager_init(c, &pg, 50, 100);
  *   for (...) if (matches && sb_pager_take(&pg)) json_array_append_new(pg.values, dto);

@@ -750,6 +750,32 @@ static json_t *page_link(const sb_call_t *c, long start, long limit)
     return s;
 }
 
+void sb_jsm_list(sb_call_t *c, long dflt, long max, long n, sb_item_fn item, const void *ud)
+{
+    long start, limit;
+    sb_jsm_paging(c, dflt, max, &start, &limit);
+    json_t *v = json_array();
+    for (long i = start; i < n && i < start + limit; i++)
+        json_array_append_new(v, item(c, ud, i));
+    sb_json(c, 200, sb_jsm_page(c, v, start, limit, n));
+}
+
+void sb_platform_list(sb_call_t *c, long dflt, long max, const char *key, long n, sb_item_fn item, const void *ud)
+{
+    long start, limit;
+    sb_platform_paging(c, dflt, max, &start, &limit);
+    json_t *v = json_array();
+    for (long i = start; i < n && i < start + limit; i++)
+        json_array_append_new(v, item(c, ud, i));
+    sb_json(c, 200, sb_pack("{s:I, s:I, s:I, s:o}", "startAt", (json_int_t)start, "maxResults", (json_int_t)limit,
+                            "total", (json_int_t)n, key, v));
+}
+
+json_t *sb_user_dto_item(const sb_call_t *c, const void *users, long i)
+{
+    return sb_user_dto(c, ((const int *)users)[i]);
+}
+
 void sb_pager_init(sb_call_t *c, sb_pager_t *pg, long dflt, long max)
 {
     sb_jsm_paging(c, dflt, max, &pg->start, &pg->limit);

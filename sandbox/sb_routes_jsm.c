@@ -60,14 +60,15 @@ static void h_info(sb_call_t *c)
                               "sandbox", "isLicensedForUse", 1, "_links", "self", self));
 }
 
+static json_t *desk_item(const sb_call_t *c, const void *ud, long i)
+{
+    (void)ud;
+    return sb_desk_json(c, (int)i);
+}
+
 static void h_desks(sb_call_t *c)
 {
-    long start, limit;
-    sb_jsm_paging(c, 50, 100, &start, &limit);
-    json_t *v = json_array();
-    for (long i = start; i < c->sb->data->nprojects && i < start + limit; i++)
-        json_array_append_new(v, sb_desk_json(c, (int)i));
-    sb_json(c, 200, sb_jsm_page(c, v, start, limit, c->sb->data->nprojects));
+    sb_jsm_list(c, 50, 100, c->sb->data->nprojects, desk_item, NULL);
 }
 
 static void h_desk(sb_call_t *c)
@@ -534,17 +535,17 @@ static void h_req_comment_add(sb_call_t *c)
 }
 
 /* ---- SLA, status, approvals, participants, transitions ---- */
+static json_t *sla_item(const sb_call_t *c, const void *is, long m)
+{
+    return sb_sla_json(c, is, (int)m);
+}
+
 static void h_sla(sb_call_t *c)
 {
     sb_issue_t *is = sb_issue_or_404(c);
     if (!is)
         return;
-    long start, limit;
-    sb_jsm_paging(c, 50, 100, &start, &limit);
-    json_t *v = json_array();
-    for (long m = start; m < SB_NSLA && m < start + limit; m++)
-        json_array_append_new(v, sb_sla_json(c, is, (int)m));
-    sb_json(c, 200, sb_jsm_page(c, v, start, limit, SB_NSLA));
+    sb_jsm_list(c, 50, 100, SB_NSLA, sla_item, is);
 }
 
 static void h_sla_one(sb_call_t *c)
@@ -575,17 +576,18 @@ static void h_status_history(sb_call_t *c)
     sb_json(c, 200, sb_jsm_page(c, v, start, limit, 1));
 }
 
+static json_t *approval_item(const sb_call_t *c, const void *ud, long i)
+{
+    const sb_issue_t *is = ud;
+    return sb_approval_json(c, is, &is->approvals[i]);
+}
+
 static void h_approvals(sb_call_t *c)
 {
     sb_issue_t *is = sb_issue_or_404(c);
     if (!is)
         return;
-    long start, limit;
-    sb_jsm_paging(c, 50, 100, &start, &limit);
-    json_t *v = json_array();
-    for (long i = start; i < is->napprovals && i < start + limit; i++)
-        json_array_append_new(v, sb_approval_json(c, is, &is->approvals[i]));
-    sb_json(c, 200, sb_jsm_page(c, v, start, limit, is->napprovals));
+    sb_jsm_list(c, 50, 100, is->napprovals, approval_item, is);
 }
 
 static sb_approval_t *approval_or_404(sb_call_t *c, sb_issue_t *is)
@@ -641,12 +643,7 @@ static void h_approval_answer(sb_call_t *c)
 
 static void participants_page(sb_call_t *c, sb_issue_t *is)
 {
-    long start, limit;
-    sb_jsm_paging(c, 50, 100, &start, &limit);
-    json_t *v = json_array();
-    for (long i = start; i < is->nparticipants && i < start + limit; i++)
-        json_array_append_new(v, sb_user_dto(c, is->participants[i]));
-    sb_json(c, 200, sb_jsm_page(c, v, start, limit, is->nparticipants));
+    sb_jsm_list(c, 50, 100, is->nparticipants, sb_user_dto_item, is->participants);
 }
 
 static void h_participants(sb_call_t *c)
@@ -687,18 +684,20 @@ static void h_participants_change(sb_call_t *c)
     participants_page(c, is);
 }
 
+static json_t *transition_item(const sb_call_t *c, const void *ud, long i)
+{
+    const int *t = ud;
+    (void)c;
+    return sb_pack("{s:s, s:s}", "id", sb_transitions[t[i]].id, "name", sb_transitions[t[i]].name);
+}
+
 static void h_req_transitions(sb_call_t *c)
 {
     sb_issue_t *is = sb_issue_or_404(c);
     if (!is)
         return;
-    long start, limit;
-    sb_jsm_paging(c, 50, 100, &start, &limit);
     int t[16], n = sb_transitions_for(is, t, 16);
-    json_t *v = json_array();
-    for (long i = start; i < n && i < start + limit; i++)
-        json_array_append_new(v, sb_pack("{s:s, s:s}", "id", sb_transitions[t[i]].id, "name", sb_transitions[t[i]].name));
-    sb_json(c, 200, sb_jsm_page(c, v, start, limit, n));
+    sb_jsm_list(c, 50, 100, n, transition_item, t);
 }
 
 static void h_req_transition_do(sb_call_t *c)
@@ -881,12 +880,7 @@ static void h_org_users(sb_call_t *c)
     sb_org_t *o = org_or_404(c);
     if (!o)
         return;
-    long start, limit;
-    sb_jsm_paging(c, 50, 100, &start, &limit);
-    json_t *v = json_array();
-    for (long i = start; i < o->nmembers && i < start + limit; i++)
-        json_array_append_new(v, sb_user_dto(c, o->members[i]));
-    sb_json(c, 200, sb_jsm_page(c, v, start, limit, o->nmembers));
+    sb_jsm_list(c, 50, 100, o->nmembers, sb_user_dto_item, o->members);
 }
 
 static void h_org_users_change(sb_call_t *c)

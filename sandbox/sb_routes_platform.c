@@ -729,18 +729,18 @@ static void h_assignee(sb_call_t *c)
 }
 
 /* ---- worklogs, attachments ---- */
+static json_t *worklog_item(const sb_call_t *c, const void *ud, long i)
+{
+    const sb_issue_t *is = ud;
+    return sb_worklog_json(c, is, &is->worklogs[i]);
+}
+
 static void h_worklogs_list(sb_call_t *c)
 {
     sb_issue_t *is = sb_issue_or_404(c);
     if (!is)
         return;
-    long start, max;
-    sb_platform_paging(c, 5000, 5000, &start, &max);
-    json_t *arr = json_array();
-    for (long i = start; i < is->nworklogs && i < start + max; i++)
-        json_array_append_new(arr, sb_worklog_json(c, is, &is->worklogs[i]));
-    sb_json(c, 200, sb_pack("{s:I, s:I, s:i, s:o}", "startAt", (json_int_t)start, "maxResults", (json_int_t)max,
-                              "total", is->nworklogs, "worklogs", arr));
+    sb_platform_list(c, 5000, 5000, "worklogs", is->nworklogs, worklog_item, is);
 }
 
 static int parse_spent(const char *s)
@@ -875,6 +875,12 @@ static void h_fields(sb_call_t *c)
     sb_json(c, 200, sb_fields_json(c));
 }
 
+static json_t *issuetype_item(const sb_call_t *c, const void *ud, long i)
+{
+    (void)ud;
+    return sb_issuetype_json(c, (int)i);
+}
+
 static void h_createmeta_types(sb_call_t *c)
 {
     int p = sb_project_find(c->sb->data, sb_param(c, "project"));
@@ -882,13 +888,34 @@ static void h_createmeta_types(sb_call_t *c)
         sb_err_platform(c, 404, "No project could be found with key or id.");
         return;
     }
-    long start, max;
-    sb_platform_paging(c, 50, 200, &start, &max);
-    json_t *a = json_array();
-    for (long i = start; i < sb_nissuetypes && i < start + max; i++)
-        json_array_append_new(a, sb_issuetype_json(c, (int)i));
-    sb_json(c, 200, sb_pack("{s:o, s:I, s:I, s:i}", "issueTypes", a, "startAt", (json_int_t)start, "maxResults",
-                              (json_int_t)max, "total", sb_nissuetypes));
+    sb_platform_list(c, 50, 200, "issueTypes", sb_nissuetypes, issuetype_item, NULL);
+}
+
+/* The fields createmeta describes, in Jira's order. */
+static const struct {
+    const char *id, *name;
+    int required;
+} CREATEMETA_FIELDS[] = {{"summary", "Summary", 1}, {"issuetype", "Issue Type", 1}, {"project", "Project", 1},
+                         {"description", "Description", 0}, {"priority", "Priority", 0}, {"labels", "Labels", 0},
+                         {"duedate", "Due date", 0}, {"assignee", "Assignee", 0}, {"reporter", "Reporter", 1}};
+
+static json_t *createmeta_field_item(const sb_call_t *c, const void *ud, long i)
+{
+    const char *id = CREATEMETA_FIELDS[i].id;
+    (void)ud;
+    json_t *ops = !strcmp(id, "labels") ? sb_pack("[s,s,s]", "add", "set", "remove") : sb_pack("[s]", "set");
+    json_t *schema = sb_field_schema(c, id);
+    json_t *m = sb_pack("{s:s, s:s, s:s, s:b, s:b, s:o, s:o}", "fieldId", id, "key", id, "name",
+                        CREATEMETA_FIELDS[i].name, "required", CREATEMETA_FIELDS[i].required, "hasDefaultValue",
+                        !strcmp(id, "priority"), "operations", ops, "schema",
+                        schema ? schema : sb_pack("{s:s}", "type", "string"));
+    if (!strcmp(id, "priority")) {
+        json_t *av = json_array();
+        for (int k = 0; k < sb_npriorities; k++)
+            json_array_append_new(av, sb_pack("{s:s, s:s}", "id", sb_priorities[k].id, "name", sb_priorities[k].name));
+        json_object_set_new(m, "allowedValues", av);
+    }
+    return m;
 }
 
 static void h_createmeta_fields(sb_call_t *c)
@@ -899,32 +926,8 @@ static void h_createmeta_fields(sb_call_t *c)
         sb_err_platform(c, 404, "Issue type with id does not exist or you do not have permission to see it.");
         return;
     }
-    static const struct {
-        const char *id, *name;
-        int required;
-    } F[] = {{"summary", "Summary", 1}, {"issuetype", "Issue Type", 1}, {"project", "Project", 1},
-             {"description", "Description", 0}, {"priority", "Priority", 0}, {"labels", "Labels", 0},
-             {"duedate", "Due date", 0}, {"assignee", "Assignee", 0}, {"reporter", "Reporter", 1}};
-    long start, max;
-    sb_platform_paging(c, 50, 200, &start, &max);
-    json_t *a = json_array();
-    int n = (int)(sizeof F / sizeof F[0]);
-    for (long i = start; i < n && i < start + max; i++) {
-        json_t *ops = !strcmp(F[i].id, "labels") ? sb_pack("[s,s,s]", "add", "set", "remove") : sb_pack("[s]", "set");
-        json_t *schema = sb_field_schema(c, F[i].id);
-        json_t *m = sb_pack("{s:s, s:s, s:s, s:b, s:b, s:o, s:o}", "fieldId", F[i].id, "key", F[i].id, "name",
-                              F[i].name, "required", F[i].required, "hasDefaultValue", !strcmp(F[i].id, "priority"),
-                              "operations", ops, "schema", schema ? schema : sb_pack("{s:s}", "type", "string"));
-        if (!strcmp(F[i].id, "priority")) {
-            json_t *av = json_array();
-            for (int k = 0; k < sb_npriorities; k++)
-                json_array_append_new(av, sb_pack("{s:s, s:s}", "id", sb_priorities[k].id, "name", sb_priorities[k].name));
-            json_object_set_new(m, "allowedValues", av);
-        }
-        json_array_append_new(a, m);
-    }
-    sb_json(c, 200, sb_pack("{s:o, s:I, s:I, s:i}", "fields", a, "startAt", (json_int_t)start, "maxResults",
-                              (json_int_t)max, "total", n));
+    sb_platform_list(c, 50, 200, "fields", (long)(sizeof CREATEMETA_FIELDS / sizeof CREATEMETA_FIELDS[0]),
+                     createmeta_field_item, NULL);
 }
 
 static void h_tenant_info(sb_call_t *c)

@@ -56,20 +56,6 @@ static int type_matches(const char *t, const json_t *v)
     return 0;
 }
 
-static const char *type_name(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "object";
-    case JSON_ARRAY: return "array";
-    case JSON_STRING: return "string";
-    case JSON_INTEGER: return "integer";
-    case JSON_REAL: return "number";
-    case JSON_TRUE:
-    case JSON_FALSE: return "boolean";
-    default: return "null";
-    }
-}
-
 static int digits(const char *s, int n)
 {
     for (int i = 0; i < n; i++)
@@ -140,7 +126,7 @@ static int check_type(const json_t *t, const json_t *v, const char *ptr, char *e
     if (json_is_string(t)) {
         if (!type_matches(json_string_value(t), v)) {
             char m[128];
-            snprintf(m, sizeof m, "must be %s, got %s", json_string_value(t), type_name(v));
+            snprintf(m, sizeof m, "must be %s, got %s", json_string_value(t), ju_type_name(v));
             return fail(err, errsz, ptr, "%s", m, 0);
         }
         return 0;
@@ -159,7 +145,7 @@ static int check_type(const json_t *t, const json_t *v, const char *ptr, char *e
                 off += (size_t)snprintf(m + off, sizeof m - off, " %s", json_string_value(e));
         }
         if (off < sizeof m)
-            snprintf(m + off, sizeof m - off, ", got %s", type_name(v));
+            snprintf(m + off, sizeof m - off, ", got %s", ju_type_name(v));
         return fail(err, errsz, ptr, "%s", m, 0);
     }
     return 0;
