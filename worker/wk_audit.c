@@ -57,9 +57,7 @@ typedef struct rec_s {
     void *ud;
     wk_spool_seg_t *seg;    /* the spool file holding it; NULL: not spooled */
     char call_id[WK_SPOOL_ID_LEN + 1];
-    int argc;
-    const char **argv;
-    size_t *len;
+    wk_spool_args_t args;
 } rec_t;
 
 struct wk_audit_s {
@@ -104,11 +102,8 @@ static void rec_free(rec_t *r)
 
 static rec_t *rec_new(wk_audit_t *a, int argc, const char **argv, const size_t *len)
 {
-    rec_t *r = wk_spool_args_dup(sizeof *r, argc, argv, len);
+    rec_t *r = wk_spool_args_dup(sizeof *r, offsetof(rec_t, args), argc, argv, len);
     r->a = a;
-    r->argc = argc;
-    r->argv = (const char **)(r + 1);
-    r->len = (size_t *)(r->argv + argc);
     return r;
 }
 
@@ -189,7 +184,7 @@ static void on_reply(redisReply *reply, const char *err, void *ud)
 static void send_rec(wk_audit_t *a, rec_t *r)
 {
     a->inflight++;
-    if (rcli_command_argv(a->w->redis, on_reply, r, r->argc, r->argv, r->len) != 0) {
+    if (rcli_command_argv(a->w->redis, on_reply, r, r->args.argc, r->args.argv, r->args.len) != 0) {
         a->inflight--;
         enqueue(a, r);
     }
@@ -256,7 +251,7 @@ void wk_audit_append(wk_worker_t *w, int argc, const char **argv, void (*sent)(v
     r->ud = ud;
     if (a->spool && a->queued < WK_AUDIT_MAX_PENDING) {
         const char *why = NULL;
-        r->seg = wk_spool_write(a->spool, id, r->argc, r->argv, r->len, &why);
+        r->seg = wk_spool_write(a->spool, id, r->args.argc, r->args.argv, r->args.len, &why);
         if (!r->seg)
             metrics_inc(w->metrics, "jsmcp_worker_audit_spool_errors_total", "", 1);
         /* Logged when it starts and when it ends, not per call (a full disk). */

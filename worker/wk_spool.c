@@ -56,9 +56,7 @@ struct wk_spool_s {
 typedef struct orec_s {
     struct orec_s *next;
     char id[WK_SPOOL_ID_LEN + 1];
-    int argc;
-    const char **argv;
-    size_t *len;
+    wk_spool_args_t args;
 } orec_t;
 
 struct wk_spool_orphan_s {
@@ -99,7 +97,7 @@ void wk_spool_new_id(char *out)
     sodium_bin2hex(out, WK_SPOOL_ID_LEN + 1, raw, sizeof raw);
 }
 
-void *wk_spool_args_dup(size_t head, int argc, const char **argv, const size_t *len)
+void *wk_spool_args_dup(size_t head, size_t args_off, int argc, const char **argv, const size_t *len)
 {
     size_t sz = head + (size_t)argc * (sizeof(char *) + sizeof(size_t));
     for (int i = 0; i < argc; i++)
@@ -114,6 +112,10 @@ void *wk_spool_args_dup(size_t head, int argc, const char **argv, const size_t *
         lv[i] = len[i];
         p += len[i] + 1;
     }
+    wk_spool_args_t *args = (wk_spool_args_t *)(blk + args_off);
+    args->argc = argc;
+    args->argv = av;
+    args->len = lv;
     return blk;
 }
 
@@ -515,11 +517,8 @@ static void orphan_rec(void *ud, wk_spool_seg_t *seg, const char *call_id, int a
 {
     wk_spool_orphan_t *o = ud;
     (void)seg;
-    orec_t *r = wk_spool_args_dup(sizeof *r, argc, argv, len);
+    orec_t *r = wk_spool_args_dup(sizeof *r, offsetof(orec_t, args), argc, argv, len);
     memcpy(r->id, call_id, sizeof r->id);
-    r->argc = argc;
-    r->argv = (const char **)(r + 1);
-    r->len = (size_t *)(r->argv + argc);
     if (o->last)
         o->last->next = r;
     else
@@ -613,7 +612,7 @@ size_t wk_spool_adopt(wk_spool_t *s, wk_spool_orphan_t *o, wk_spool_rec_fn fn, v
     size_t n = o->nrecs;
     *bad = o->bad;
     for (orec_t *r = o->recs; r; r = r->next)
-        fn(ud, g, r->id, r->argc, r->argv, r->len);
+        fn(ud, g, r->id, r->args.argc, r->args.argv, r->args.len);
     orecs_free(o->recs);
     free(o);
     if (n == 0)

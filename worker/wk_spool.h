@@ -52,10 +52,18 @@ typedef struct wk_spool_s wk_spool_t;
 typedef struct wk_spool_seg_s wk_spool_seg_t;         /* one spool file this process holds */
 typedef struct wk_spool_orphan_s wk_spool_orphan_t;   /* a dead process's file, locked and read */
 
+/* A record's command: argc strings and their lengths. */
+typedef struct wk_spool_args_s {
+    int argc;
+    const char **argv;
+    size_t *len;
+} wk_spool_args_t;
+
 /* One zeroed allocation of head bytes followed by a copy of argv: the
  * pointer array (at head, which must keep pointers aligned), the length
- * array, then the NUL-terminated strings. One free() releases it all. */
-void *wk_spool_args_dup(size_t head, int argc, const char **argv, const size_t *len);
+ * array, then the NUL-terminated strings. The wk_spool_args_t at offset
+ * args_off in the head describes the copy. One free() releases it all. */
+void *wk_spool_args_dup(size_t head, size_t args_off, int argc, const char **argv, const size_t *len);
 
 /* A fresh call_id into out (WK_SPOOL_ID_LEN + 1 bytes). */
 void wk_spool_new_id(char *out);
