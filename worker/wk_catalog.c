@@ -184,6 +184,8 @@ static int load_tool(wk_tool_t *t, json_t *row, const json_t *templates, char *e
     t->fields_arg = ju_str(row, "fields_arg");
     t->scope_issue = ju_str(row, "scope_issue");
     t->scope_desk = ju_str(row, "scope_desk");
+    t->scope_project = ju_str(row, "scope_project");
+    t->scope_items = ju_str(row, "scope_items");
     t->resolve = json_object_get(row, "resolve");
     size_t si;
     const json_t *st;

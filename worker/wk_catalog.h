@@ -40,7 +40,11 @@ typedef struct wk_tool_s {
     const char *jql_arg;        /* argument holding JQL (field names translated, projects scoped) */
     const char *fields_arg;     /* argument whose member names are field names (translated) */
     const char *scope_issue;    /* argument holding an issue key checked against config.projects */
-    const char *scope_desk;     /* argument holding a service desk id checked against config.projects */
+    const char *scope_desk;     /* argument holding a service desk id checked against config.projects;
+                                   required when projects are set, even if the tool's schema has it optional */
+    const char *scope_project;  /* argument holding a project key checked against config.projects */
+    const char *scope_items;    /* list tools: member of each result item holding its project key; items
+                                   of other projects are left out when config.projects is set */
     const json_t *resolve;      /* pre-steps turning a name/email into an id (wk_exec.c) */
     ju_keep_t *keep;            /* what of the payload the result reads (wk_exec_keep_new) */
 } wk_tool_t;

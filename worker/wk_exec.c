@@ -659,7 +659,26 @@ static json_t *page_cursor(const wk_tool_t *t, const json_t *args, const json_t 
 }
 
 /* The structured content of a 2xx payload. */
-static json_t *project(const wk_tool_t *t, const json_t *args, const json_t *body, int raw)
+static int project_allowed(const json_t *projects, const char *key, size_t n)
+{
+    size_t i;
+    const json_t *v;
+    json_array_foreach(projects, i, v)
+        if (json_string_length(v) == n && strncasecmp(json_string_value(v), key, n) == 0)
+            return 1;
+    return 0;
+}
+
+/* An item of another project than config.projects allows (t->scope_items). */
+static int item_out_of_scope(const wk_tool_t *t, const json_t *projects, const json_t *item)
+{
+    if (!projects || !t->scope_items)
+        return 0;
+    const char *key = ju_str(item, t->scope_items);
+    return !key || !project_allowed(projects, key, strlen(key));
+}
+
+static json_t *project(const wk_tool_t *t, const json_t *args, const json_t *projects, const json_t *body, int raw)
 {
     json_t *structured;
     if (raw) {
@@ -675,7 +694,10 @@ static json_t *project(const wk_tool_t *t, const json_t *args, const json_t *bod
         const json_t *it;
         json_array_foreach(items, i, it) {
             json_t *m = proj_apply(t->out_item, it);
-            json_array_append_new(list, m ? m : json_object());
+            if (item_out_of_scope(t, projects, m))
+                json_decref(m); /* the page's cursor still counts it: paging is upstream's */
+            else
+                json_array_append_new(list, m ? m : json_object());
         }
         structured = json_object();
         json_object_set_new(structured, t->out_key, list);
@@ -716,7 +738,7 @@ void wk_exec_check_keep(int on)
     check_keep = on;
 }
 
-json_t *wk_exec_result(const wk_tool_t *t, const json_t *args, const httpc_response_t *r,
+json_t *wk_exec_result(const wk_tool_t *t, const json_t *args, const json_t *config, const httpc_response_t *r,
                        wk_ratelimit_t *rl)
 {
     memset(rl, 0, sizeof *rl);
@@ -744,11 +766,14 @@ json_t *wk_exec_result(const wk_tool_t *t, const json_t *args, const httpc_respo
                                      "Unexpected upstream answer; try again later."),
                            text, 1);
     }
-    json_t *structured = project(t, args, body, raw);
+    const json_t *projects = json_object_get(config, "projects");
+    if (json_array_size(projects) == 0)
+        projects = NULL;
+    json_t *structured = project(t, args, projects, body, raw);
     json_decref(body);
     if (check_keep && !raw && r->body_len) {
         json_t *full = ju_parse(r->body, r->body_len, WK_UPSTREAM_DEPTH, perr, sizeof perr);
-        json_t *want = full ? project(t, args, full, 0) : NULL;
+        json_t *want = full ? project(t, args, projects, full, 0) : NULL;
         if (!json_equal(want, structured))
             LOG_ERROR("exec", "the result differs when the payload is parsed with the tool's keep paths",
                       "tool", t->name, NULL);
@@ -819,16 +844,6 @@ static void fieldcache_put(wk_fieldcache_t *fc, const char *account_id, json_t *
 
 /* ---- pure pre-step ---- */
 
-static int project_allowed(const json_t *projects, const char *key, size_t n)
-{
-    size_t i;
-    const json_t *v;
-    json_array_foreach(projects, i, v)
-        if (json_string_length(v) == n && strncasecmp(json_string_value(v), key, n) == 0)
-            return 1;
-    return 0;
-}
-
 json_t *wk_exec_prepare(const wk_tool_t *t, const json_t *args, const json_t *fields,
                         const json_t *config, char *err, size_t errsz)
 {
@@ -865,6 +880,22 @@ json_t *wk_exec_prepare(const wk_tool_t *t, const json_t *args, const json_t *fi
             json_object_set(tr, id, v);
         }
         json_object_set_new(a, t->fields_arg, tr);
+    }
+    const char *pkey = t->scope_project ? ju_str(a, t->scope_project) : NULL;
+    if (projects && pkey && !project_allowed(projects, pkey, strlen(pkey))) {
+        snprintf(err, errsz, "%s: this MCP server is limited to the projects in its config.projects; "
+                 "\"%.40s\" is not one of them (e.g. %s)", t->scope_project, pkey,
+                 json_string_value(json_array_get(projects, 0)));
+        json_decref(a);
+        return NULL;
+    }
+    if (projects && t->scope_desk && !ju_str(a, t->scope_desk)) {
+        /* Without a desk the list spans every project of the site. */
+        snprintf(err, errsz, "%s is required: this MCP server is limited to the projects in its config.projects; "
+                 "pass the id of one of their service desks (list_all_jira_service_management_service_desks)",
+                 t->scope_desk);
+        json_decref(a);
+        return NULL;
     }
     const char *key = t->scope_issue ? ju_str(a, t->scope_issue) : NULL;
     if (projects && key) {
@@ -947,7 +978,7 @@ static void on_main(const httpc_response_t *resp, void *ud)
 {
     exec_op_t *op = ud;
     wk_ratelimit_t rl;
-    json_t *res = wk_exec_result(op->tool, op->args, resp, &rl);
+    json_t *res = wk_exec_result(op->tool, op->args, op->config, resp, &rl);
     note_upstream(resp, &rl);
     op_finish(op, res, &rl, resp->status);
 }
@@ -958,7 +989,7 @@ static int step_failed(exec_op_t *op, const httpc_response_t *resp)
     if (!resp->err && resp->status >= 200 && resp->status < 300)
         return 0;
     wk_ratelimit_t rl;
-    json_t *res = wk_exec_result(op->tool, op->args, resp, &rl);
+    json_t *res = wk_exec_result(op->tool, op->args, op->config, resp, &rl);
     note_upstream(resp, &rl);
     op_finish(op, res, &rl, resp->status);
     return 1;

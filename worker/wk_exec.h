@@ -76,8 +76,9 @@ ju_keep_t *wk_exec_keep_new(const wk_tool_t *t);
 void wk_exec_check_keep(int on);
 
 /* Turns an upstream response into a CallToolResult (new reference). rl is
- * filled for a 429. */
-json_t *wk_exec_result(const wk_tool_t *t, const json_t *args, const httpc_response_t *r,
+ * filled for a 429. config (the server's, may be NULL): its projects leave
+ * out list items of other projects (t->scope_items). */
+json_t *wk_exec_result(const wk_tool_t *t, const json_t *args, const json_t *config, const httpc_response_t *r,
                        wk_ratelimit_t *rl);
 
 /* The CallToolResult of a call refused by jsmcp's own pacing: the shape of

@@ -320,6 +320,25 @@ test('config.projects scopes JQL and issue keys', { skip: missing || false }, as
   assert.ok(q.queues.length > 0, 'desk 3 is HW');
   const other = await call(c, 'list_all_jira_service_management_queue_issues', { service_desk_id: '2', queue_id: '13' }, { error: true });
   assert.match(other.content[0].text, /service desk 2 belongs to another project/);
+  // Lists that would span the whole site need a desk of an allowed project.
+  for (const name of ['list_all_jira_service_management_customer_requests', 'list_all_jira_service_management_organizations']) {
+    const wide = await call(c, name, {}, { error: true });
+    assert.match(wide.content[0].text, /service_desk_id is required: this MCP server is limited to the projects/, name);
+  }
+  const hwReqs = await call(c, 'list_all_jira_service_management_customer_requests', { service_desk_id: '3', limit: 50 });
+  assert.ok(hwReqs.requests.length > 0 && hwReqs.requests.every((r) => r.issueKey.startsWith('HW-')), JSON.stringify(hwReqs).slice(0, 300));
+  await call(c, 'list_all_jira_service_management_customer_requests', { service_desk_id: '2' }, { error: true });
+  // The desk list shows only the allowed projects' desks (the unscoped server sees more).
+  const desks = await call(c, 'list_all_jira_service_management_service_desks', { limit: 50 });
+  assert.deepEqual(desks.service_desks.map((d) => d.projectKey), ['HW']);
+  const all = await call(full.client, 'list_all_jira_service_management_service_desks', { limit: 50 });
+  assert.ok(all.service_desks.length > 1);
+  // Creating an issue: only in an allowed project.
+  const w = await serverClient('projects-write', { projects: ['HW'] });
+  const denied = await call(w, 'create_a_jira_service_management_issue', { project_key: 'ITSM', summary: 'scoped?', issue_type: 'Incident' }, { error: true });
+  assert.match(denied.content[0].text, /project_key: this MCP server is limited to the projects in its config.projects; "ITSM" is not one of them/);
+  const made = await call(w, 'create_a_jira_service_management_issue', { project_key: 'HW', summary: 'scoped', issue_type: 'Incident' });
+  assert.match(made.key, /^HW-/);
 });
 
 test('bad arguments per tool: missing required, unknown property, wrong type', { skip: missing || false }, async () => {

@@ -232,7 +232,7 @@ Test(exec, results_paging_errors_and_429)
     json_t *args = J("{\"jql\":\"project = ITSM\"}");
 
     httpc_response_t r = resp(200, "{\"issues\":[{\"key\":\"ITSM-1\",\"fields\":{\"summary\":\"s\"}}],\"nextPageToken\":\"T1\",\"isLast\":false}", "HTTP/1.1 200 OK\r\n\r\n");
-    json_t *res = wk_exec_result(search, args, &r, &rl);
+    json_t *res = wk_exec_result(search, args, NULL, &r, &rl);
     json_t *sc = json_object_get(res, "structuredContent");
     cr_assert_str_eq(ju_str(json_array_get(json_object_get(sc, "issues"), 0), "key"), "ITSM-1");
     const char *next = ju_str(sc, "next_cursor");
@@ -253,22 +253,22 @@ Test(exec, results_paging_errors_and_429)
     json_decref(res);
 
     r = resp(200, "{\"issues\":[],\"isLast\":true}", "");
-    res = wk_exec_result(search, args, &r, &rl);
+    res = wk_exec_result(search, args, NULL, &r, &rl);
     cr_assert_null(json_object_get(json_object_get(res, "structuredContent"), "next_cursor"));
     json_decref(res);
 
     /* startAt/total: 2 of 3 -> more; JSM start/isLastPage. */
     json_t *ca = J("{\"id\":\"ITSM-1\"}");
     r = resp(200, "{\"startAt\":0,\"total\":3,\"comments\":[{\"id\":\"1\"},{\"id\":\"2\"}]}", "");
-    res = wk_exec_result(comments, ca, &r, &rl);
+    res = wk_exec_result(comments, ca, NULL, &r, &rl);
     cr_assert(ju_str(json_object_get(res, "structuredContent"), "next_cursor"));
     json_decref(res);
     r = resp(200, "{\"startAt\":1,\"total\":3,\"comments\":[{\"id\":\"2\"},{\"id\":\"3\"}]}", "");
-    res = wk_exec_result(comments, ca, &r, &rl);
+    res = wk_exec_result(comments, ca, NULL, &r, &rl);
     cr_assert_null(json_object_get(json_object_get(res, "structuredContent"), "next_cursor"));
     json_decref(res);
     r = resp(200, "{\"start\":0,\"size\":1,\"isLastPage\":false,\"values\":[{\"id\":\"10\",\"name\":\"Network Outages\",\"issueCount\":4}]}", "");
-    res = wk_exec_result(queues, ca, &r, &rl);
+    res = wk_exec_result(queues, ca, NULL, &r, &rl);
     json_t *q = json_array_get(json_object_get(json_object_get(res, "structuredContent"), "queues"), 0);
     cr_assert_str_eq(ju_str(q, "name"), "Network Outages");
     cr_assert_eq(ju_int(q, "issueCount", 0), 4);
@@ -278,7 +278,7 @@ Test(exec, results_paging_errors_and_429)
 
     /* Upstream error: Jira's members verbatim plus a hint. */
     r = resp(400, "{\"errorMessages\":[\"Unbounded JQL queries are not allowed here.\"],\"errors\":{}}", "");
-    res = wk_exec_result(search, args, &r, &rl);
+    res = wk_exec_result(search, args, NULL, &r, &rl);
     cr_assert(json_is_true(json_object_get(res, "isError")));
     json_t *e = json_object_get(json_object_get(res, "structuredContent"), "error");
     cr_assert_str_eq(json_string_value(json_array_get(json_object_get(e, "errorMessages"), 0)),
@@ -294,7 +294,7 @@ Test(exec, results_paging_errors_and_429)
     snprintf(hdrs, sizeof hdrs, "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 7\r\nX-RateLimit-Limit: 100\r\n"
              "X-RateLimit-Remaining: 0\r\nX-RateLimit-Reset: %s\r\nRateLimit-Reason: jira-burst-based\r\n\r\n", reset);
     r = resp(429, "{\"errorMessages\":[\"The request has been rate-limited. Please try again later.\"],\"errors\":{},\"status\":429}", hdrs);
-    res = wk_exec_result(search, args, &r, &rl);
+    res = wk_exec_result(search, args, NULL, &r, &rl);
     e = json_object_get(json_object_get(res, "structuredContent"), "error");
     cr_assert_eq(ju_int(e, "retry_after_s", 0), 7);
     cr_assert_str_eq(ju_str(e, "rate_limit_reason"), "jira-burst-based");
@@ -306,7 +306,7 @@ Test(exec, results_paging_errors_and_429)
 
     /* No answer at all. */
     httpc_response_t none = {.status = 0, .err = "connect timeout", .body = ""};
-    res = wk_exec_result(search, args, &none, &rl);
+    res = wk_exec_result(search, args, NULL, &none, &rl);
     cr_assert(json_is_true(json_object_get(res, "isError")));
     json_decref(res);
     json_decref(args);
@@ -513,7 +513,7 @@ Test(mcp, fast_dump_equals_generic_dump)
         httpc_response_t r = resp(status[i], bodies[i], "");
         json_t *id = json_string("req-1");
         json_t *res = wk_mcp_result(id, wk_exec_result(wk_catalog_find(c, "get_single_jira_service_management_issue_by_id"),
-                                                     args, &r, &rl));
+                                                     args, NULL, &r, &rl));
         size_t len;
         char *fast = wk_mcp_dump(res, &len);
         cr_assert_eq(strlen(fast), len);
