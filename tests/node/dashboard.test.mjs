@@ -141,7 +141,11 @@ test('sign in, connect an account, create a server, copy its URL, use it with th
   const create = page.getByRole('form', { name: 'Create MCP server' });
   await create.getByLabel('Name', { exact: true }).fill('claude');
   await create.getByLabel('Tags').fill('issues');
-  const preview = page.locator('#tool-preview [data-count]');
+  // The preview refreshes 200 ms after the last input: wait for the count of
+  // these filters (the API's own answer), not one left from the form's defaults.
+  const want = await fetch(`${s.apiUrl}/tools?methods=read&tags=issues`, { headers: { Authorization: `Bearer ${s.key}` } });
+  const wantCount = want.status === 200 ? String((await want.json()).count) : 'unknown';
+  const preview = page.locator(`#tool-preview [data-count="${wantCount}"]`);
   await preview.waitFor();
   const count = await preview.getAttribute('data-count');
   if (count !== 'unknown') {
