@@ -668,7 +668,7 @@ int ap_app_init(ap_app_t *app, uv_loop_t *loop)
     return ap_oauth_start(app);
 }
 
-/* ---- shutdown: http, then reconcile timer, redis, db ---- */
+/* ---- shutdown: http, then oauth refresher, audit drain, reconcile timer, db, redis ---- */
 
 typedef struct close_ctx_s {
     ap_app_t *app;
@@ -676,7 +676,7 @@ typedef struct close_ctx_s {
     void *arg;
 } close_ctx_t;
 
-static void on_db_closed(void *arg)
+static void on_redis_closed(void *arg)
 {
     close_ctx_t *c = arg;
     ap_app_t *app = c->app;
@@ -688,16 +688,18 @@ static void on_db_closed(void *arg)
     free(c);
 }
 
-static void on_redis_closed(void *arg)
+/* The database goes first: a query it fails while closing may still send
+ * a Redis command from its callback (e.g. undoing a published key). */
+static void on_db_closed(void *arg)
 {
     close_ctx_t *c = arg;
-    pgpool_close(c->app->db, on_db_closed, c);
+    rcli_close(c->app->redis, on_redis_closed, c);
 }
 
 static void on_publish_stopped(void *arg)
 {
     close_ctx_t *c = arg;
-    rcli_close(c->app->redis, on_redis_closed, c);
+    pgpool_close(c->app->db, on_db_closed, c);
 }
 
 static void on_audit_stopped(void *arg)

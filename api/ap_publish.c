@@ -163,6 +163,7 @@ typedef struct rec_s {
 
 static void (*stop_done)(void *arg);
 static void *stop_arg;
+static int timer_closed; /* the reconcile timer's close callback ran */
 
 static void push(char ***arr, size_t *n, size_t *cap, const char *s)
 {
@@ -185,6 +186,23 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* Stopping ends once both the reconcile timer is closed and no pass runs;
+ * either may come last (a pass can finish between ap_publish_stop and the
+ * timer's close callback), so both call this and it fires once. */
+static void stop_if_idle(ap_app_t *app)
+{
+    if (!stop_done || !timer_closed || app->reconcile_running)
+        return;
+    for (size_t i = 0; i < npend; i++)
+        free(pend[i].key);
+    free(pend);
+    pend = NULL;
+    npend = 0;
+    void (*d)(void *) = stop_done;
+    stop_done = NULL;
+    d(stop_arg);
+}
+
 static void rec_finish(rec_t *c)
 {
     ap_app_t *app = c->app;
@@ -201,11 +219,7 @@ static void rec_finish(rec_t *c)
     free_list(c->known, c->nknown);
     free(c);
     app->reconcile_running = 0;
-    if (stop_done) {
-        void (*d)(void *) = stop_done;
-        stop_done = NULL;
-        d(stop_arg);
-    }
+    stop_if_idle(app);
 }
 
 static void rec_remove_stale(rec_t *c);
@@ -501,23 +515,15 @@ void ap_publish_start(ap_app_t *app)
 
 static void on_timer_closed(uv_handle_t *h)
 {
-    ap_app_t *app = h->data;
-    for (size_t i = 0; i < npend; i++)
-        free(pend[i].key);
-    free(pend);
-    pend = NULL;
-    npend = 0;
-    if (app->reconcile_running)
-        return; /* rec_finish calls stop_done */
-    void (*d)(void *) = stop_done;
-    stop_done = NULL;
-    d(stop_arg);
+    timer_closed = 1;
+    stop_if_idle(h->data);
 }
 
 void ap_publish_stop(ap_app_t *app, void (*done)(void *arg), void *arg)
 {
     stop_done = done;
     stop_arg = arg;
+    timer_closed = 0;
     uv_timer_stop(&app->reconcile_timer);
     uv_close((uv_handle_t *)&app->reconcile_timer, on_timer_closed);
 }
