@@ -69,6 +69,7 @@ struct httpd_req_s {
     int streaming;
     int finished;
     int aborted;
+    int orphan;             /* counted in srv->norphans: aborted while its handler still owns it */
     void (*abort_fn)(httpd_req_t *, void *);
     void *abort_ud;
     void *data;
@@ -106,6 +107,7 @@ struct httpd_s {
     void *ud;
     int port;
     size_t nconns;
+    size_t norphans; /* requests a handler still owns after their connection closed */
     conn_t *conns;
     int closing;
     int listener_open;
@@ -241,12 +243,16 @@ static httpd_req_t *req_new(conn_t *c)
     return r;
 }
 
+static void close_if_done(httpd_t *h);
+
 static void req_free(httpd_req_t *r)
 {
     if (!r)
         return;
-    if (r->srv->cfg.on_complete)
-        r->srv->cfg.on_complete(r, r->aborted && !r->status ? 0 : r->status, r->srv->ud);
+    httpd_t *h = r->srv;
+    int orphan = r->orphan;
+    if (h->cfg.on_complete)
+        h->cfg.on_complete(r, r->aborted && !r->status ? 0 : r->status, h->ud);
     buf_free(&r->url);
     buf_free(&r->hbuf);
     buf_free(&r->body);
@@ -254,6 +260,10 @@ static void req_free(httpd_req_t *r)
     free(r->path);
     free(r->query);
     free(r);
+    if (orphan) {
+        h->norphans--;
+        close_if_done(h);
+    }
 }
 
 const char *httpd_req_method(const httpd_req_t *r) { return r->method; }
@@ -844,13 +854,21 @@ static void conn_handle_closed(uv_handle_t *hd)
     h->nconns--;
     buf_free(&c->in);
     free(c);
-    if (h->closing && h->nconns == 0 && !h->listener_open) {
-        void (*done)(void *) = h->done;
-        void *arg = h->done_arg;
-        free(h);
-        if (done)
-            done(arg);
-    }
+    close_if_done(h);
+}
+
+/* A closing server is done once its listener, its connections and the
+ * requests handlers still own (their clients gone) are all over: h is
+ * freed only then, as those requests use it when they finish. */
+static void close_if_done(httpd_t *h)
+{
+    if (!h->closing || h->nconns || h->listener_open || h->norphans)
+        return;
+    void (*done)(void *) = h->done;
+    void *arg = h->done_arg;
+    free(h);
+    if (done)
+        done(arg);
 }
 
 static void conn_close(conn_t *c)
@@ -865,6 +883,8 @@ static void conn_close(conn_t *c)
             /* The handler still owns r: tell it, it will finish it later. */
             r->conn = NULL;
             r->aborted = 1;
+            r->orphan = 1;
+            r->srv->norphans++;
             if (r->abort_fn)
                 r->abort_fn(r, r->abort_ud);
         } else {
@@ -1114,13 +1134,7 @@ static void on_listener_closed(uv_handle_t *hd)
 {
     httpd_t *h = hd->data;
     h->listener_open = 0;
-    if (h->nconns == 0) {
-        void (*done)(void *) = h->done;
-        void *arg = h->done_arg;
-        free(h);
-        if (done)
-            done(arg);
-    }
+    close_if_done(h);
 }
 
 void httpd_close(httpd_t *h, void (*done)(void *), void *arg)

@@ -23,6 +23,10 @@ typedef struct srv_s {
     int port;
     atomic_int aborts;
     atomic_int completes;
+    /* orphan test: a request held past its client, closing, then answered */
+    uv_async_t close_now, answer_now;
+    httpd_req_t *held;
+    atomic_int held_aborted, close_started, closed;
 } srv_t;
 
 static srv_t S;
@@ -85,6 +89,17 @@ static void h_hang(httpd_req_t *req, const router_params_t *p, void *ud)
     httpd_stream_write(req, ": open\n\n", 8);
 }
 
+static void on_held_abort(httpd_req_t *req, void *ud)
+{
+    atomic_store(&S.held_aborted, 1); /* keeps it: answered later */
+}
+
+static void h_held(httpd_req_t *req, const router_params_t *p, void *ud)
+{
+    S.held = req;
+    httpd_req_on_abort(req, on_held_abort, NULL);
+}
+
 static void handler(httpd_req_t *req, void *ud)
 {
     router_dispatch(S.r, req);
@@ -97,12 +112,29 @@ static void on_complete(httpd_req_t *req, int status, void *ud)
 
 static void on_closed(void *arg)
 {
+    atomic_store(&S.closed, 1);
 }
 
 static void on_stop(uv_async_t *a)
 {
-    httpd_close(S.h, on_closed, NULL);
+    if (!atomic_exchange(&S.close_started, 1))
+        httpd_close(S.h, on_closed, NULL);
     uv_close((uv_handle_t *)a, NULL);
+    uv_close((uv_handle_t *)&S.close_now, NULL);
+    uv_close((uv_handle_t *)&S.answer_now, NULL);
+}
+
+static void on_close_now(uv_async_t *a)
+{
+    if (!atomic_exchange(&S.close_started, 1))
+        httpd_close(S.h, on_closed, NULL);
+}
+
+static void on_answer_now(uv_async_t *a)
+{
+    if (S.held)
+        httpd_respond(S.held, 200, "text/plain", "late", 4);
+    S.held = NULL;
 }
 
 static void *run(void *arg)
@@ -117,6 +149,8 @@ static void start(void)
     memset(&S, 0, sizeof S);
     uv_loop_init(&S.loop);
     uv_async_init(&S.loop, &S.stop, on_stop);
+    uv_async_init(&S.loop, &S.close_now, on_close_now);
+    uv_async_init(&S.loop, &S.answer_now, on_answer_now);
     S.r = router_new();
     router_add(S.r, "GET", "/hello", h_hello, NULL);
     router_add(S.r, "POST", "/echo", h_echo, NULL);
@@ -124,6 +158,7 @@ static void start(void)
     router_add(S.r, "GET", "/async", h_async, NULL);
     router_add(S.r, "GET", "/stream", h_stream, NULL);
     router_add(S.r, "GET", "/hang", h_hang, NULL);
+    router_add(S.r, "GET", "/held", h_held, NULL);
     httpd_config_defaults(&cfg);
     cfg.max_header_bytes = 2048;
     cfg.max_body_bytes = 4096;
@@ -330,6 +365,27 @@ Test(httpd, abort_callback_on_client_close)
     for (int i = 0; i < 200 && atomic_load(&S.aborts) == 0; i++)
         usleep(10000);
     cr_assert_eq(atomic_load(&S.aborts), 1);
+}
+
+/* A request its handler still owns after the client left keeps the closing
+ * server (which it uses when it finishes) until it is answered. */
+Test(httpd, close_waits_for_requests_whose_client_left)
+{
+    int fd = dial();
+    const char *rq = "GET /held HTTP/1.1\r\nHost: x\r\n\r\n";
+    send_all(fd, rq, strlen(rq));
+    usleep(50000);
+    close(fd);
+    for (int i = 0; i < 200 && !atomic_load(&S.held_aborted); i++)
+        usleep(10000);
+    cr_assert(atomic_load(&S.held_aborted));
+    uv_async_send(&S.close_now);
+    usleep(200000);
+    cr_assert_eq(atomic_load(&S.closed), 0, "not done while a handler holds a request");
+    uv_async_send(&S.answer_now);
+    for (int i = 0; i < 200 && !atomic_load(&S.closed); i++)
+        usleep(10000);
+    cr_assert_eq(atomic_load(&S.closed), 1, "done once it was answered");
 }
 
 Test(httpd, many_sequential_connections)
