@@ -478,6 +478,10 @@ static int conn_send(pgconn_t *c, req_t *r)
 static void conn_break_later(pgconn_t *c)
 {
     c->state = C_BROKEN;
+    /* libpq may have closed the socket already (EOF seen while sending):
+     * stop watching that fd number now, before an accept() in this loop
+     * turn reuses it and its events reach this connection's watcher. */
+    poll_close(c);
     uv_timer_start(&c->timer, on_conn_timer, 0, 0);
 }
 
