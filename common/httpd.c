@@ -576,7 +576,9 @@ int httpd_stream_write(httpd_req_t *r, const char *data, size_t len)
     conn_t *c = r->conn;
     if (!r->streaming || r->finished || !c || c->closing)
         return HTTPD_ECLOSED;
-    if (c->write_queued + len > r->srv->cfg.max_stream_queue)
+    /* The limit is on what a slow client leaves queued; one event may be
+     * bigger than it (a tool result on a stream). */
+    if (c->write_queued > r->srv->cfg.max_stream_queue)
         return HTTPD_ESLOW;
     if (r->http10)
         return conn_write(c, data, len);
@@ -879,7 +881,11 @@ static void conn_close(conn_t *c)
     httpd_req_t *r = c->req;
     c->req = NULL;
     if (r) {
-        if (c->state == CONN_HANDLING && !r->finished) {
+        if (c->state == CONN_HANDLING && r->finished) {
+            /* Closed by a failed write inside httpd_respond/httpd_stream_end:
+             * their req_finish frees r. */
+            r->conn = NULL;
+        } else if (c->state == CONN_HANDLING) {
             /* The handler still owns r: tell it, it will finish it later. */
             r->conn = NULL;
             r->aborted = 1;

@@ -109,9 +109,11 @@ void httpd_resp_close(httpd_req_t *req);
 /* Streaming (SSE): sends status and headers with chunked encoding.
  * Returns 0, or HTTPD_ECLOSED if the client is gone. */
 int httpd_stream_begin(httpd_req_t *req, int status, const char *content_type);
-/* Queues data. HTTPD_ESLOW when the queued, unsent output would exceed
- * max_stream_queue (the caller should end the stream), HTTPD_ECLOSED when the
- * client is gone. */
+/* Queues data. HTTPD_ESLOW when more than max_stream_queue bytes are still
+ * unsent (a slow client: the caller should end the stream), HTTPD_ECLOSED
+ * when the client is gone: the request's abort callback has run by then
+ * (possibly from inside this call), so the caller must not end it again
+ * on that account. */
 int httpd_stream_write(httpd_req_t *req, const char *data, size_t len);
 /* Sends the last chunk and finishes the request (keep-alive continues). */
 void httpd_stream_end(httpd_req_t *req);

@@ -89,6 +89,23 @@ static void h_hang(httpd_req_t *req, const router_params_t *p, void *ud)
     httpd_stream_write(req, ": open\n\n", 8);
 }
 
+/* Answers 1 ms later, but only after stalling the loop for 150 ms: a
+ * client reset meanwhile is met by the write, not by a read. */
+static void on_stalled_timer(uv_timer_t *t)
+{
+    usleep(150000);
+    httpd_respond(t->data, 200, "text/plain", "late", 4);
+    uv_close((uv_handle_t *)t, (uv_close_cb)free);
+}
+
+static void h_stalled(httpd_req_t *req, const router_params_t *p, void *ud)
+{
+    uv_timer_t *t = malloc(sizeof *t);
+    uv_timer_init(httpd_req_loop(req), t);
+    t->data = req;
+    uv_timer_start(t, on_stalled_timer, 1, 0);
+}
+
 static void on_held_abort(httpd_req_t *req, void *ud)
 {
     atomic_store(&S.held_aborted, 1); /* keeps it: answered later */
@@ -159,6 +176,7 @@ static void start(void)
     router_add(S.r, "GET", "/stream", h_stream, NULL);
     router_add(S.r, "GET", "/hang", h_hang, NULL);
     router_add(S.r, "GET", "/held", h_held, NULL);
+    router_add(S.r, "GET", "/stalled", h_stalled, NULL);
     httpd_config_defaults(&cfg);
     cfg.max_header_bytes = 2048;
     cfg.max_body_bytes = 4096;
@@ -365,6 +383,29 @@ Test(httpd, abort_callback_on_client_close)
     for (int i = 0; i < 200 && atomic_load(&S.aborts) == 0; i++)
         usleep(10000);
     cr_assert_eq(atomic_load(&S.aborts), 1);
+}
+
+/* The client resets the connection before its answer is written: the
+ * failed write closes the connection inside httpd_respond, which must
+ * free the request once (ASan reports a double free otherwise). */
+Test(httpd, answer_to_a_reset_client)
+{
+    int before = atomic_load(&S.completes);
+    int fd = dial();
+    const char *rq = "GET /stalled HTTP/1.1\r\nHost: x\r\n\r\n";
+    send_all(fd, rq, strlen(rq));
+    usleep(50000);
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    close(fd); /* RST */
+    for (int i = 0; i < 200 && atomic_load(&S.completes) == before; i++)
+        usleep(10000);
+    cr_assert_eq(atomic_load(&S.completes), before + 1, "completed once");
+    int fd2 = dial(); /* and the server still serves */
+    const char *rq2 = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
+    send_all(fd2, rq2, strlen(rq2));
+    cr_assert(strstr(recv_until(fd2, "hello", 1), "200 OK"));
+    close(fd2);
 }
 
 /* A request its handler still owns after the client left keeps the closing
