@@ -203,8 +203,8 @@ static wk_sse_t *sse_find(wk_worker_t *w, const char *sid)
 /* A message for a local legacy stream (directly or from pub/sub). */
 static void sse_deliver(wk_sse_t *s, const char *msg, size_t len)
 {
-    if (sse_send(s, "message", msg, len) != 0)
-        sse_close(s);
+    if (sse_send(s, "message", msg, len) == HTTPD_ESLOW)
+        sse_close(s); /* HTTPD_ECLOSED: the abort callback closed it already */
 }
 
 static void on_channel(const char *channel, const char *msg, size_t len, void *ud)
@@ -230,7 +230,7 @@ static void on_confirm(int rc, const wk_session_t *sess, void *ud)
     confirm_t *c = ud;
     wk_sse_t *st = sse_find(c->w, c->sid); /* NULL: the client left meanwhile */
     if (st && rc == 1) {
-        if (sse_send(st, "endpoint", st->endpoint, strlen(st->endpoint)) != 0)
+        if (sse_send(st, "endpoint", st->endpoint, strlen(st->endpoint)) == HTTPD_ESLOW)
             sse_close(st);
     } else if (st && (rc < 0 || uv_now(c->w->loop) - c->t0 > WK_SUBSCRIBE_WAIT_MS)) {
         LOG_WARN("worker", "legacy SSE subscription not confirmed; closing the stream", NULL);
@@ -254,6 +254,13 @@ static void confirm_subscription(wk_sse_t *st)
 static wk_sse_t *sse_open(mreq_t *m, int legacy)
 {
     wk_worker_t *w = m->w;
+    if (w->draining) {
+        /* The streams were ended when the drain began; a new one would keep
+         * this process alive for as long as its client stays. */
+        httpd_resp_close(m->req);
+        resp_json(m->req, 503, wk_mcp_error(NULL, WK_RPC_SERVER, "This worker is shutting down; reconnect", NULL));
+        return NULL;
+    }
     httpd_resp_header(m->req, "Cache-Control", "no-cache, no-transform");
     httpd_resp_header(m->req, "X-Accel-Buffering", "no");
     if (!legacy)
@@ -281,7 +288,7 @@ void wk_http_keepalive(wk_worker_t *w)
 {
     for (wk_sse_t *s = w->streams, *next; s; s = next) {
         next = s->next;
-        if (httpd_stream_write(s->req, ": keepalive\n\n", 13) != 0)
+        if (httpd_stream_write(s->req, ": keepalive\n\n", 13) == HTTPD_ESLOW)
             sse_close(s);
     }
 }
@@ -325,7 +332,10 @@ static void on_post_done(json_t *response, const wk_ratelimit_t *rl, void *ud)
         else if (s)
             wk_session_publish(m->w, m->sess.id, s, len, NULL, NULL);
         free(s);
+        wk_worker_t *w = m->w;
         mreq_free(m);
+        w->detached_calls--;
+        wk_worker_maybe_stop(w);
         return;
     }
     if (m->progress_token) {
@@ -457,6 +467,7 @@ static void on_session(int rc, const wk_session_t *s, void *ud)
             mreq_free(m);
             return;
         }
+        m->w->detached_calls++; /* on_post_done counts it down */
         wk_mcp_dispatch(m->w, &m->srv, m->msg, m->rid, on_post_done, m);
         return;
     default:

@@ -66,11 +66,20 @@ static void on_audit_done(wk_worker_t *w)
     rcli_close(w->redis, on_redis_closed, w);
 }
 
+void wk_worker_maybe_stop(wk_worker_t *w)
+{
+    if (!w->httpd_closed || w->detached_calls || w->audit_stopping)
+        return;
+    w->audit_stopping = 1;
+    /* Calls are done: their audit records go to Redis before it closes. */
+    wk_audit_stop(w, on_audit_done);
+}
+
 static void on_httpd_closed(void *arg)
 {
     wk_worker_t *w = arg;
-    /* Requests are done: their audit records go to Redis before it closes. */
-    wk_audit_stop(w, on_audit_done);
+    w->httpd_closed = 1;
+    wk_worker_maybe_stop(w);
 }
 
 static void drain(wk_worker_t *w)

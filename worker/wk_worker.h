@@ -71,9 +71,17 @@ typedef struct wk_worker_s {
     wk_sse_t *streams;          /* open SSE streams of this process (wk_http.c) */
     size_t nstreams;
     int draining;
+    /* Legacy POSTs answered 202 whose tool call still runs: httpd no longer
+     * holds them, so the drain waits for them before audit and Redis stop. */
+    size_t detached_calls;
+    int httpd_closed, audit_stopping;
     uv_signal_t sigterm, sigint;
     uv_timer_t keepalive;
 } wk_worker_t;
+
+/* While draining: once httpd has closed and no detached (legacy) call
+ * runs, stops the audit, then Redis and httpc. Safe to call any time. */
+void wk_worker_maybe_stop(wk_worker_t *w);
 
 /* Runs one worker on the listening socket fd until SIGTERM drained it,
  * publishing its metrics into slot of shm (may be NULL). Returns the

@@ -1,6 +1,7 @@
 // SIGTERM drains the worker pool: a tool call in flight (the sandbox answers
-// slowly) still gets its answer, open SSE streams end cleanly, and every
-// process exits 0 (no sanitizer report).
+// slowly) still gets its answer, a legacy call already answered 202 still
+// runs to its end, open SSE streams end cleanly, and every process exits 0
+// (no sanitizer report).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { connect } from './lib/mcp_client.mjs';
@@ -18,6 +19,7 @@ test('SIGTERM: in-flight calls finish, streams close, clean exit', { skip: missi
     const reader = sse.body.getReader();
     const first = new TextDecoder().decode((await reader.read()).value);
     assert.match(first, /event: endpoint/);
+    const endpoint = new URL(first.match(/data: (\S+)/)[1], s.mcpUrl);
     const streamEnd = (async () => {
       for (;;) {
         const { done } = await reader.read();
@@ -28,7 +30,12 @@ test('SIGTERM: in-flight calls finish, streams close, clean exit', { skip: missi
     const t0 = Date.now();
     const call = c.client.callTool({ name: 'get_single_jira_service_management_issue_by_id', arguments: { id: 'ITSM-994' } });
     await new Promise((r) => setTimeout(r, 300));
-    const exited = stopProc(s.worker); // SIGTERM to the master while the call waits on JSM
+    // A legacy POST is answered 202 at once; its call then runs with no HTTP
+    // request holding it, and the drain must still wait for it (audit, Redis).
+    const legacy = await fetch(endpoint, { method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'get_single_jira_service_management_issue_by_id', arguments: { id: 'ITSM-994' } } }) });
+    assert.equal(legacy.status, 202);
+    const exited = stopProc(s.worker); // SIGTERM to the master while the calls wait on JSM
     const res = await call;
     assert.ok(!res.isError, JSON.stringify(res.content));
     assert.equal(res.structuredContent.key, 'ITSM-994');
