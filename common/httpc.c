@@ -71,6 +71,11 @@ struct httpc_s {
     CURL *pool[HTTPC_EASY_POOL];
     size_t npool;
     sock_t *socks;       /* polls not yet closing */
+    /* Sockets curl opened for connections (cb_opensocket), by fd: curl
+     * closes those through cb_closesocket. Any other socket it reports (the
+     * threaded resolver's socketpair) it closes itself, unannounced. */
+    unsigned char *conn_fds;
+    size_t nconn_fds;
     size_t open_handles; /* timer + polls not yet closed */
     int closing;
     uint64_t connects;
@@ -225,6 +230,7 @@ static void on_sock_closed(uv_handle_t *h)
     if (c->closing && c->open_handles == 0) {
         void (*done)(void *) = c->done;
         void *arg = c->done_arg;
+        free(c->conn_fds);
         free(c);
         if (done)
             done(arg);
@@ -285,6 +291,36 @@ static sock_t *sock_by_fd(httpc_t *c, curl_socket_t fd)
     return NULL;
 }
 
+static void conn_fd_mark(httpc_t *c, curl_socket_t fd, unsigned char on)
+{
+    if (fd < 0)
+        return;
+    if ((size_t)fd >= c->nconn_fds) {
+        if (!on)
+            return;
+        size_t n = (size_t)fd + 64;
+        c->conn_fds = mem_realloc(c->conn_fds, n);
+        memset(c->conn_fds + c->nconn_fds, 0, n - c->nconn_fds);
+        c->nconn_fds = n;
+    }
+    c->conn_fds[fd] = on;
+}
+
+static int is_conn_fd(const httpc_t *c, curl_socket_t fd)
+{
+    return fd >= 0 && (size_t)fd < c->nconn_fds && c->conn_fds[fd];
+}
+
+static curl_socket_t cb_opensocket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    httpc_t *c = clientp;
+    (void)purpose;
+    curl_socket_t fd = socket(a->family, a->socktype, a->protocol);
+    if (fd != CURL_SOCKET_BAD)
+        conn_fd_mark(c, fd, 1);
+    return fd;
+}
+
 /* curl closes a connection's socket: its poll handle goes first. */
 static int cb_closesocket(void *clientp, curl_socket_t fd)
 {
@@ -292,6 +328,7 @@ static int cb_closesocket(void *clientp, curl_socket_t fd)
     sock_t *s = sock_by_fd(c, fd);
     if (s)
         sock_close(s);
+    conn_fd_mark(c, fd, 0);
     return close(fd);
 }
 
@@ -302,8 +339,11 @@ static int cb_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
     (void)easy;
     if (what == CURL_POLL_REMOVE) {
         if (s) {
-            s->idle = 1;
             curl_multi_assign(c->multi, fd, NULL);
+            if (is_conn_fd(c, fd))
+                s->idle = 1; /* a kept-alive connection: its handle waits for the next transfer */
+            else
+                sock_close(s); /* curl may close it any moment, and the fd number be reused */
         }
         return 0;
     }
@@ -479,6 +519,8 @@ int httpc_request(httpc_t *c, const httpc_request_t *req, httpc_cb cb, void *ud)
     curl_easy_setopt(e, CURLOPT_WRITEDATA, k);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, cb_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, k);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, cb_opensocket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, c);
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, cb_closesocket);
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, c);
     /* No proxy from the environment: upstream calls go where the account says. */
@@ -532,6 +574,7 @@ static void on_timer_closed(uv_handle_t *h)
     if (c->open_handles == 0) {
         void (*done)(void *) = c->done;
         void *arg = c->done_arg;
+        free(c->conn_fds);
         free(c);
         if (done)
             done(arg);
