@@ -53,19 +53,34 @@ static void h_param(httpd_req_t *req, const router_params_t *p, void *ud)
     httpd_respond(req, 200, "text/plain", out, (size_t)n);
 }
 
-static void on_async_timer(uv_timer_t *t)
+/* Answers "late" after ms, having stalled the loop for stall_us first. */
+typedef struct later_s {
+    uv_timer_t t;
+    httpd_req_t *req;
+    useconds_t stall_us;
+} later_t;
+
+static void on_later(uv_timer_t *t)
 {
-    httpd_req_t *req = t->data;
-    httpd_respond(req, 200, "text/plain", "late", 4);
+    later_t *l = (later_t *)t;
+    if (l->stall_us)
+        usleep(l->stall_us);
+    httpd_respond(l->req, 200, "text/plain", "late", 4);
     uv_close((uv_handle_t *)t, (uv_close_cb)free);
+}
+
+static void answer_later(httpd_req_t *req, uint64_t ms, useconds_t stall_us)
+{
+    later_t *l = calloc(1, sizeof *l);
+    l->req = req;
+    l->stall_us = stall_us;
+    uv_timer_init(httpd_req_loop(req), &l->t);
+    uv_timer_start(&l->t, on_later, ms, 0);
 }
 
 static void h_async(httpd_req_t *req, const router_params_t *p, void *ud)
 {
-    uv_timer_t *t = malloc(sizeof *t);
-    uv_timer_init(httpd_req_loop(req), t);
-    t->data = req;
-    uv_timer_start(t, on_async_timer, 30, 0);
+    answer_later(req, 30, 0);
 }
 
 static void on_hang_abort(httpd_req_t *req, void *ud)
@@ -91,19 +106,9 @@ static void h_hang(httpd_req_t *req, const router_params_t *p, void *ud)
 
 /* Answers 1 ms later, but only after stalling the loop for 150 ms: a
  * client reset meanwhile is met by the write, not by a read. */
-static void on_stalled_timer(uv_timer_t *t)
-{
-    usleep(150000);
-    httpd_respond(t->data, 200, "text/plain", "late", 4);
-    uv_close((uv_handle_t *)t, (uv_close_cb)free);
-}
-
 static void h_stalled(httpd_req_t *req, const router_params_t *p, void *ud)
 {
-    uv_timer_t *t = malloc(sizeof *t);
-    uv_timer_init(httpd_req_loop(req), t);
-    t->data = req;
-    uv_timer_start(t, on_stalled_timer, 1, 0);
+    answer_later(req, 1, 150000);
 }
 
 static void on_held_abort(httpd_req_t *req, void *ud)
