@@ -49,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #include "buf.h"
 #include "log.h"
@@ -62,6 +63,7 @@
 #define RCLI_SUB_BATCH 256
 #define RCLI_PREFIX_MAX 128
 #define RCLI_MAX_PSUBS 8
+#define RCLI_SUB_POLL_ROUNDS 64 /* x 16 KB per hiredis read: a bound on one request's catch-up */
 
 static const char *const ERR_DOWN = "redis unavailable";
 static const char *const ERR_LOST = "redis connection lost";
@@ -907,10 +909,18 @@ int rcli_psubscribe(rcli_t *r, const char *pattern, rcli_msg_fn fn, rcli_state_f
 
 void rcli_sub_poll(rcli_t *r)
 {
-    /* A read() that finds nothing returns EAGAIN, which hiredis treats as
-     * "try later": the cost is one system call. */
-    if (r && !r->closing && r->sub_inited && r->sub.state == S_READY && r->sub.ac)
+    /* FIONREAD first: when nothing waits (the usual case) that is the one
+     * system call. Otherwise read until the socket is empty: hiredis reads
+     * at most 16 KB per call, and a burst of notifications can be longer
+     * than that, with the one this request depends on at its end. */
+    for (int round = 0; round < RCLI_SUB_POLL_ROUNDS; round++) {
+        if (!r || r->closing || !r->sub_inited || r->sub.state != S_READY || !r->sub.ac)
+            return;
+        int pending = 0;
+        if (ioctl(r->sub.ac->c.fd, FIONREAD, &pending) != 0 || pending <= 0)
+            return;
         redisAsyncHandleRead(r->sub.ac);
+    }
 }
 
 /* ------------------------------------------------------------ public API */

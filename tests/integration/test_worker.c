@@ -531,6 +531,62 @@ static int children(pid_t parent, pid_t *out, int max)
     return n;
 }
 
+/* A revocation behind a burst of other keyspace notifications (hiredis
+ * reads 16 KB at a time): a request that arrives with them all still
+ * unread must see it (wk_cache_sync reads the subscription dry). The
+ * worker is stopped while the burst, the DEL and the request queue up. */
+Test(worker, revocation_behind_a_burst_of_notifications, .timeout = 60)
+{
+    env_t e;
+    ts_proc_t a;
+    ts_resp_t r;
+    char sid[128];
+    stack_start(&e, "wk_burst_api");
+    int port = ts_free_port();
+    worker_start(&e, &a, "wk_burst", port, 1);
+    cr_assert(wait_cache_on(port));
+    server_create(&e, "{\"name\":\"s\"}");
+    initialize(port, e.token, sid, sizeof sid, NULL);
+    mcp_post(&r, port, e.token, sid, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}", NULL);
+    cr_assert_eq(r.status, 200, "cached: %ld", r.status);
+    ts_resp_free(&r);
+    pid_t kid;
+    cr_assert_eq(children(a.pid, &kid, 1), 1);
+    kill(kid, SIGSTOP);
+    /* ~3,000 notifications (~400 KB), then the revocation. */
+    char burst[200], hash[65], key[200];
+    snprintf(burst, sizeof burst, "%ssrv:burst-", e.api.redis_prefix);
+    free(ts_redis("EVAL %s 1 %s", "for i=1,3000 do redis.call('SET', KEYS[1]..i, 'x', 'PX', 60000) end return 1", burst));
+    secret_hash_hex(e.token, strlen(e.token), hash);
+    snprintf(key, sizeof key, "%ssrv:%s", e.api.redis_prefix, hash);
+    free(ts_redis("DEL %s", key));
+    /* The request waits in the socket while the worker is stopped. */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    const char *body = "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"ping\"}";
+    char req[1024];
+    int n = snprintf(req, sizeof req,
+                     "POST /mcp/%s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                     "Accept: application/json, text/event-stream\r\nMcp-Session-Id: %s\r\n"
+                     "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                     e.token, sid, strlen(body), body);
+    cr_assert_eq(write(fd, req, (size_t)n), n);
+    kill(kid, SIGCONT);
+    char resp[4096];
+    size_t got = 0;
+    struct timeval tv = {.tv_sec = 10};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    for (ssize_t k; got < sizeof resp - 1 && (k = read(fd, resp + got, sizeof resp - 1 - got)) > 0;)
+        got += (size_t)k;
+    resp[got] = 0;
+    close(fd);
+    cr_assert(strncmp(resp, "HTTP/1.1 404", 12) == 0, "revoked although the DEL came behind the burst: %.200s", resp);
+    cr_assert_eq(ts_stop(&a), 0);
+    cr_assert_eq(ts_api_stop(&e.api), 0);
+}
+
 Test(worker, master_restarts_dead_workers, .timeout = 60)
 {
     env_t e;
