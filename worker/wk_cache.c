@@ -34,6 +34,8 @@ typedef struct wk_cache_s {
     int configured;     /* Redis was seen sending the notifications */
     int warned;         /* "cache off" logged once */
     int checking;       /* a CONFIG GET/SET is in flight */
+    unsigned gen;       /* subscription generation: bumped by every on_state */
+    unsigned check_gen; /* the generation the check in flight was sent in */
     int stopping;
     int timer_on;       /* the timer was initialized (closed by wk_cache_stop) */
     char pattern[300];
@@ -127,11 +129,23 @@ static void cache_off(wk_cache_t *c, const char *why)
     report(c);
 }
 
+static void check_config(wk_cache_t *c);
+
+/* A reply to a check sent before the subscription last changed proves
+ * nothing about the events the current one sees: check again instead. */
+static int stale_check(wk_cache_t *c)
+{
+    if (c->check_gen == c->gen)
+        return 0;
+    check_config(c);
+    return 1;
+}
+
 static void on_config_set(redisReply *reply, const char *err, void *ud)
 {
     wk_cache_t *c = ud;
     c->checking = 0;
-    if (c->stopping)
+    if (c->stopping || stale_check(c))
         return;
     if (reply && reply->type == REDIS_REPLY_STATUS) {
         c->configured = 1;
@@ -147,7 +161,7 @@ static void on_config_get(redisReply *reply, const char *err, void *ud)
 {
     wk_cache_t *c = ud;
     c->checking = 0;
-    if (c->stopping)
+    if (c->stopping || stale_check(c))
         return;
     if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
         reply->element[1]->type != REDIS_REPLY_STRING) {
@@ -189,6 +203,7 @@ static void check_config(wk_cache_t *c)
     if (c->checking || c->stopping || !c->live)
         return;
     c->checking = 1;
+    c->check_gen = c->gen;
     if (rcli_command(c->w->redis, on_config_get, c, "CONFIG GET notify-keyspace-events") != 0)
         on_config_get(NULL, "redis unavailable", c);
 }
@@ -197,6 +212,7 @@ static void on_state(int live, void *ud)
 {
     wk_cache_t *c = ud;
     c->live = live;
+    c->gen++;
     c->seq++;
     if (!live) {
         c->configured = 0;
