@@ -33,6 +33,10 @@ int wk_master_config(wk_config_t *cfg, char *err, size_t errsz)
     cfg->public_url = cfg_str("JSMCP_PUBLIC_WORKER_URL", NULL);
     cfg->session_ttl_s = (long)(cfg_ms("JSMCP_SESSION_TTL", 86400000, 60000, 30ull * 86400000, &ce) / 1000);
     cfg->upstream_timeout_ms = (long)cfg_ms("JSMCP_UPSTREAM_TIMEOUT", 30000, 100, 300000, &ce);
+    /* Long enough for a call that just started (a refresh wait and its retry
+     * included) to end by its own timeout. */
+    cfg->drain_timeout_ms = (long)cfg_ms("JSMCP_DRAIN_TIMEOUT", (unsigned long long)cfg->upstream_timeout_ms * 2 + 5000,
+                                         100, 3600000, &ce);
     cfg->max_body = cfg_int("JSMCP_WORKER_MAX_BODY", 1 << 20, 1024, 16 << 20, &ce);
     cfg->sse_keepalive_ms = (long)cfg_ms("JSMCP_SSE_KEEPALIVE", 25000, 100, 600000, &ce);
     cfg->tools_page = cfg_int("JSMCP_TOOLS_PAGE_SIZE", 50, 1, 1000, &ce);
@@ -100,6 +104,7 @@ int wk_master_run(const wk_config_t *cfg)
 
     child_t kids[WK_MAX_WORKERS] = {{0}};
     int n = cfg->workers, draining = 0, alive = 0, unclean = 0;
+    int64_t drain_deadline = 0;
     /* Without the shared area each process' /metrics shows only itself. */
     wk_metrics_shm_t *shm = wk_metrics_shm_create(n);
     if (!shm)
@@ -122,6 +127,7 @@ int wk_master_run(const wk_config_t *cfg)
         if (sig == SIGTERM || sig == SIGINT) {
             if (!draining) {
                 draining = 1;
+                drain_deadline = tu_now_ms() + cfg->drain_timeout_ms;
                 LOG_INFO("worker", "master draining", "signal", sig == SIGTERM ? "TERM" : "INT", NULL);
                 for (int i = 0; i < n; i++)
                     if (kids[i].pid > 0)
@@ -149,6 +155,16 @@ int wk_master_run(const wk_config_t *cfg)
             }
         }
         int64_t now = tu_now_ms();
+        if (draining && drain_deadline && now >= drain_deadline) {
+            /* Something never finished (a handler that does not answer, a
+             * client holding a stream the drain could not end): stop it. */
+            LOG_WARN("worker", "drain timed out: killing the workers left", NULL);
+            for (int i = 0; i < n; i++)
+                if (kids[i].pid > 0)
+                    kill(kids[i].pid, SIGKILL);
+            unclean = 1;
+            drain_deadline = 0;
+        }
         for (int i = 0; i < n && !draining; i++) {
             if (kids[i].pid == 0 && kids[i].restart_at_ms && now >= kids[i].restart_at_ms) {
                 kids[i].pid = spawn(cfg, fd, &old, shm, i);

@@ -35,6 +35,7 @@ typedef struct wk_config_s {
     const char *public_url;      /* JSMCP_PUBLIC_WORKER_URL: its host is allowed too */
     long session_ttl_s;          /* JSMCP_SESSION_TTL */
     long upstream_timeout_ms;    /* JSMCP_UPSTREAM_TIMEOUT */
+    long drain_timeout_ms;       /* JSMCP_DRAIN_TIMEOUT: then the master kills what is left */
     long max_body;               /* JSMCP_WORKER_MAX_BODY */
     long sse_keepalive_ms;       /* JSMCP_SSE_KEEPALIVE */
     long tools_page;             /* tools/list page size */

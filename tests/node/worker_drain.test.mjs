@@ -48,3 +48,23 @@ test('SIGTERM: in-flight calls finish, streams close, clean exit', { skip: missi
     await stopStack(s);
   }
 });
+
+test('SIGTERM with a call that outlives JSMCP_DRAIN_TIMEOUT: the master kills what is left and exits 1', { skip: missing || false, timeout: 60000 }, async () => {
+  const s = await startStack({ workers: 1, env: { JSM_SANDBOX_LATENCY_MS: '8000', JSMCP_DRAIN_TIMEOUT: '1000' } });
+  try {
+    const c = await connect(s.mcpUrl);
+    const call = c.client.callTool({ name: 'get_single_jira_service_management_issue_by_id', arguments: { id: 'ITSM-994' } })
+      .then(() => 'answered', () => 'failed');
+    await new Promise((r) => setTimeout(r, 300));
+    const t0 = Date.now();
+    const exited = stopProc(s.worker);
+    assert.equal(await exited, 1, 'the master reports an unclean drain');
+    const took = Date.now() - t0;
+    assert.ok(took >= 900 && took < 5000, `stopped by the deadline, not by the call (${took} ms)`);
+    assert.equal(await call, 'failed', 'the call was cut off');
+    s.worker = null;
+    await c.client.close().catch(() => {});
+  } finally {
+    await stopStack(s);
+  }
+});
