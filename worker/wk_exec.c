@@ -470,11 +470,16 @@ bad_tool:
 
 /* ---- results ---- */
 
+/* {"content":[{"type":"text"(,"text":text)}](,"structuredContent":..)(,"isError":true)},
+ * built member by member: json_pack parses its format on every call. */
 static json_t *text_result(json_t *structured, const char *text, int is_error)
 {
-    json_t *r = json_object();
-    json_t *block = json_pack("{s:s,s:s}", "type", "text", "text", text);
-    json_object_set_new(r, "content", json_pack("[o]", block));
+    json_t *r = json_object(), *content = json_array(), *block = json_object();
+    json_object_set_new(block, "type", json_string("text"));
+    if (text)
+        json_object_set_new(block, "text", json_string(text));
+    json_array_append_new(content, block);
+    json_object_set_new(r, "content", content);
     if (structured)
         json_object_set_new(r, "structuredContent", structured);
     if (is_error)
@@ -482,12 +487,9 @@ static json_t *text_result(json_t *structured, const char *text, int is_error)
     return r;
 }
 
-static json_t *structured_result(json_t *structured)
+json_t *wk_exec_structured_result(json_t *structured)
 {
-    char *text = ju_dump(structured);
-    json_t *r = text_result(structured, text ? text : "{}", 0);
-    free(text);
-    return r;
+    return text_result(structured ? structured : json_object(), NULL, 0);
 }
 
 static const char *hint_for(int status)
@@ -780,7 +782,7 @@ json_t *wk_exec_result(const wk_tool_t *t, const json_t *args, const json_t *con
         json_decref(want);
         json_decref(full);
     }
-    return structured_result(structured);
+    return wk_exec_structured_result(structured);
 }
 
 /* ---- field cache ---- */

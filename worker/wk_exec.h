@@ -75,8 +75,15 @@ ju_keep_t *wk_exec_keep_new(const wk_tool_t *t);
  * difference logged as an error (JSMCP_CHECK_KEEP=1; tests use it). */
 void wk_exec_check_keep(int on);
 
-/* Turns an upstream response into a CallToolResult (new reference). rl is
- * filled for a 429. config (the server's, may be NULL): its projects leave
+/* A successful CallToolResult with structured (stolen). Its text block has
+ * no "text" member yet: the text is structured serialised, which
+ * wk_mcp_dump writes once and uses twice (escaped as the text, raw as
+ * structuredContent), instead of serialising it here and again there.
+ * Every response leaves the worker through wk_mcp_dump. */
+json_t *wk_exec_structured_result(json_t *structured);
+
+/* Turns an upstream response into a CallToolResult (new reference;
+ * wk_exec_structured_result's shape on success). rl is filled for a 429. config (the server's, may be NULL): its projects leave
  * out list items of other projects (t->scope_items). */
 json_t *wk_exec_result(const wk_tool_t *t, const json_t *args, const json_t *config, const httpc_response_t *r,
                        wk_ratelimit_t *rl);

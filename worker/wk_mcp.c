@@ -129,40 +129,48 @@ json_t *wk_mcp_result(const json_t *id, json_t *result)
 
 #define WK_RESPONSE_MAX (64u << 20)
 
+/* The result member of a tool result whose text block has no "text" (see
+ * wk_exec_structured_result): the text is sc serialised, written escaped
+ * and then raw. Any other members (isError) follow as they are. */
+static int dump_lazy_result(buf_t *b, const json_t *result, const json_t *sc)
+{
+    buf_t sb;
+    buf_init(&sb, WK_RESPONSE_MAX);
+    int bad = ju_dump_buf(&sb, sc) || buf_append_str(b, "{\"content\":[{\"type\":\"text\",\"text\":") ||
+              ju_dump_string(b, sb.data, sb.len) || buf_append_str(b, "}],\"structuredContent\":") ||
+              buf_append(b, sb.data, sb.len);
+    buf_free(&sb);
+    const char *k;
+    const json_t *v;
+    json_object_foreach((json_t *)result, k, v) {
+        if (bad)
+            break;
+        if (strcmp(k, "content") == 0 || strcmp(k, "structuredContent") == 0)
+            continue;
+        bad = buf_append_str(b, ",") || ju_dump_string(b, k, strlen(k)) || buf_append_str(b, ":") ||
+              ju_dump_buf(b, v);
+    }
+    return bad || buf_append_str(b, "}");
+}
+
 char *wk_mcp_dump(const json_t *response, size_t *len)
 {
     const json_t *result = json_object_get(response, "result");
     const json_t *content = json_object_get(result, "content");
+    const json_t *block = json_array_get(content, 0);
     const json_t *sc = json_object_get(result, "structuredContent");
-    const char *text = json_string_value(json_object_get(json_array_get(content, 0), "text"));
-    size_t nkeys = 2 + (json_object_get(result, "isError") ? 1 : 0);
+    const char *type = json_string_value(json_object_get(block, "type"));
     buf_t b;
     buf_init(&b, WK_RESPONSE_MAX);
-    if (sc && text && json_array_size(content) == 1 && json_object_size(result) == nkeys &&
-        json_object_size(json_array_get(content, 0)) == 2) {
-        /* The common tool result: its text is the structured content
-         * dumped, so that is dumped once and used twice (escaped, and raw). */
-        buf_t sb;
-        buf_init(&sb, WK_RESPONSE_MAX);
-        if (ju_dump_buf(&sb, sc) == 0 && sb.len == json_string_length(json_object_get(json_array_get(content, 0), "text")) &&
-            memcmp(sb.data, text, sb.len) == 0) {
-            buf_append_str(&b, "{\"jsonrpc\":\"2.0\",\"id\":");
-            int bad = ju_dump_buf(&b, json_object_get(response, "id"));
-            bad = bad || buf_append_str(&b, ",\"result\":{\"content\":[{\"type\":\"text\",\"text\":") ||
-                  ju_dump_string(&b, sb.data, sb.len) || buf_append_str(&b, "}],\"structuredContent\":") ||
-                  buf_append(&b, sb.data, sb.len) ||
-                  buf_append_str(&b, json_is_true(json_object_get(result, "isError")) ? ",\"isError\":true}}" : "}}");
-            buf_free(&sb);
-            char *out = bad ? NULL : buf_steal(&b, len);
-            if (out)
-                return out;
-            buf_free(&b);
-            buf_init(&b, WK_RESPONSE_MAX);
-        } else {
-            buf_free(&sb);
-        }
+    int bad;
+    if (sc && json_array_size(content) == 1 && json_object_size(block) == 1 && type && strcmp(type, "text") == 0 &&
+        json_object_size(response) == 3 && json_object_get(response, "jsonrpc")) {
+        bad = buf_append_str(&b, "{\"jsonrpc\":\"2.0\",\"id\":") || ju_dump_buf(&b, json_object_get(response, "id")) ||
+              buf_append_str(&b, ",\"result\":") || dump_lazy_result(&b, result, sc) || buf_append_str(&b, "}");
+    } else {
+        bad = ju_dump_buf(&b, response);
     }
-    if (ju_dump_buf(&b, response) != 0) {
+    if (bad) {
         buf_free(&b);
         *len = 0;
         return NULL;
@@ -648,10 +656,7 @@ static int discovery_call(wk_worker_t *w, const wk_server_t *srv, const json_t *
                  name, ju_str(json_object_get(params, "arguments"), "name"));
         res = tool_error(err);
     } else {
-        char *text = ju_dump(structured);
-        res = json_pack("{s:[{s:s,s:s}],s:o}", "content", "type", "text", "text", text ? text : "{}",
-                        "structuredContent", structured);
-        free(text);
+        res = wk_exec_structured_result(structured);
     }
     done(wk_mcp_result(id, res), NULL, ud);
     return 1;

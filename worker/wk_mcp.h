@@ -58,9 +58,9 @@ const char *wk_mcp_negotiate(const char *requested);
 json_t *wk_mcp_error(const json_t *id, int code, const char *message, json_t *data);
 json_t *wk_mcp_result(const json_t *id, json_t *result);
 
-/* Serialises a response (compact JSON; caller frees). Tool results whose
- * text block is the serialisation of their structuredContent (what wk_exec
- * builds) are written without a second escaping pass through jansson. */
+/* Serialises a response (compact JSON; caller frees; NULL past 64 MiB).
+ * A tool result in wk_exec_structured_result's shape gets its text here:
+ * structuredContent serialised once, written escaped and raw. */
 char *wk_mcp_dump(const json_t *response, size_t *len);
 
 /* Checks a tools/call request's params against the catalog and the

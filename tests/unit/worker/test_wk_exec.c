@@ -518,12 +518,40 @@ Test(mcp, fast_dump_equals_generic_dump)
         char *fast = wk_mcp_dump(res, &len);
         cr_assert_eq(strlen(fast), len);
         json_t *back = J(fast);
+        json_t *block = json_array_get(json_object_get(json_object_get(back, "result"), "content"), 0);
+        if (i == 0) {
+            /* A success: the result has no text; the dump's text is the
+             * structured content serialised, and the rest is the result. */
+            cr_assert_null(json_object_get(json_array_get(json_object_get(json_object_get(res, "result"), "content"), 0), "text"));
+            json_t *parsed = J(json_string_value(json_object_get(block, "text")));
+            cr_assert(json_equal(parsed, json_object_get(json_object_get(back, "result"), "structuredContent")), "%s", fast);
+            cr_assert(strstr(json_string_value(json_object_get(block, "text")), "quote \\\" backslash"), "%s", fast);
+            json_decref(parsed);
+            json_object_del(block, "text");
+        }
         cr_assert(json_equal(back, res), "case %d: %s", i, fast);
         json_decref(back);
         free(fast);
         json_decref(res);
         json_decref(id);
     }
+    /* A text that is not UTF-8 cannot be a JSON string: the error result
+     * gets the structured content as its text, and stays an error. */
+    json_t *bid = json_integer(4);
+    json_t *bad = wk_mcp_result(bid, wk_exec_tool_error(wk_catalog_find(c, "get_single_jira_service_management_issue_by_id"),
+                                                                  "account_unavailable", "gone \xff"));
+    size_t blen;
+    char *bs = wk_mcp_dump(bad, &blen);
+    json_t *bback = J(bs);
+    const json_t *bres = json_object_get(bback, "result");
+    cr_assert(json_is_true(json_object_get(bres, "isError")), "%s", bs);
+    json_t *btext = J(json_string_value(json_object_get(json_array_get(json_object_get(bres, "content"), 0), "text")));
+    cr_assert(json_equal(btext, json_object_get(bres, "structuredContent")), "%s", bs);
+    json_decref(btext);
+    json_decref(bback);
+    free(bs);
+    json_decref(bad);
+    json_decref(bid);
     json_t *other = J("{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{\"tools\":[]}}");
     size_t len;
     char *s = wk_mcp_dump(other, &len);
