@@ -740,8 +740,12 @@ void wk_exec_check_keep(int on)
     check_keep = on;
 }
 
-json_t *wk_exec_result(const wk_tool_t *t, const json_t *args, const json_t *config, const httpc_response_t *r,
-                       wk_ratelimit_t *rl)
+/* wk_exec_result; the parsed payload, which the result shares values
+ * with, goes to *payload (when not NULL) for the caller to release once
+ * the answer is out: freeing a few hundred nodes is work the answer need
+ * not wait for. */
+static json_t *exec_result(const wk_tool_t *t, const json_t *args, const json_t *config, const httpc_response_t *r,
+                           wk_ratelimit_t *rl, json_t **payload)
 {
     memset(rl, 0, sizeof *rl);
     if (r->err || r->status == 0) {
@@ -772,7 +776,6 @@ json_t *wk_exec_result(const wk_tool_t *t, const json_t *args, const json_t *con
     if (json_array_size(projects) == 0)
         projects = NULL;
     json_t *structured = project(t, args, projects, body, raw);
-    json_decref(body);
     if (check_keep && !raw && r->body_len) {
         json_t *full = ju_parse(r->body, r->body_len, WK_UPSTREAM_DEPTH, perr, sizeof perr);
         json_t *want = full ? project(t, args, projects, full, 0) : NULL;
@@ -782,7 +785,17 @@ json_t *wk_exec_result(const wk_tool_t *t, const json_t *args, const json_t *con
         json_decref(want);
         json_decref(full);
     }
+    if (payload)
+        *payload = body;
+    else
+        json_decref(body);
     return wk_exec_structured_result(structured);
+}
+
+json_t *wk_exec_result(const wk_tool_t *t, const json_t *args, const json_t *config, const httpc_response_t *r,
+                       wk_ratelimit_t *rl)
+{
+    return exec_result(t, args, config, r, rl, NULL);
 }
 
 /* ---- field cache ---- */
@@ -980,9 +993,11 @@ static void on_main(const httpc_response_t *resp, void *ud)
 {
     exec_op_t *op = ud;
     wk_ratelimit_t rl;
-    json_t *res = wk_exec_result(op->tool, op->args, op->config, resp, &rl);
+    json_t *payload = NULL;
+    json_t *res = exec_result(op->tool, op->args, op->config, resp, &rl, &payload);
     note_upstream(resp, &rl);
     op_finish(op, res, &rl, resp->status);
+    json_decref(payload);
 }
 
 /* A pre-step's failure: the upstream error as the tool's result. */

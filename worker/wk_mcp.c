@@ -124,7 +124,17 @@ json_t *wk_mcp_error(const json_t *id, int code, const char *message, json_t *da
 
 json_t *wk_mcp_result(const json_t *id, json_t *result)
 {
-    return json_pack("{s:s,s:O,s:o}", "jsonrpc", "2.0", "id", id, "result", result);
+    /* Member by member: json_pack parses its format on every call, and
+     * every tool call ends here. */
+    if (!id || !result) {
+        json_decref(result);
+        return NULL;
+    }
+    json_t *r = json_object();
+    json_object_set_new(r, "jsonrpc", json_string("2.0"));
+    json_object_set(r, "id", (json_t *)id);
+    json_object_set_new(r, "result", result);
+    return r;
 }
 
 #define WK_RESPONSE_MAX (64u << 20)
