@@ -2,9 +2,9 @@
  *
  * Why: a tool call may be answered only once its audit record cannot be
  * lost by a kill -9 of the worker. Waiting for Redis to acknowledge the
- * XADD costs a network round trip per call; one write() to a local file
- * costs a few microseconds and survives the death of the process (the
- * data is in the page cache). So wk_audit writes each record here, answers,
+ * XADD costs a network round trip per call; a line copied into a local file
+ * (mapped, or with one write()) costs a microsecond or two and survives the
+ * death of the process (the data is in the page cache). So wk_audit writes each record here, answers,
  * then sends the XADD and notes the acknowledgement here.
  *
  * Layout: <dir>/<sub>/audit-<slot>-<pid>-<random>.spool, where <sub> names
@@ -15,8 +15,11 @@
  * belongs to a process that died, and any process (of any worker master
  * sharing the directory) may take it over (wk_spool_find) and replay it.
  *
- * Format: one line per record or acknowledgement, each written with one
- * write() on an O_APPEND descriptor:
+ * Format: one line per record or acknowledgement, each copied whole into
+ * the file's mapping (a file this process created) or written with one
+ * write() on an O_APPEND descriptor (a file taken over, or one that could
+ * not be mapped); a mapped file is followed by NUL bytes up to its
+ * reserved length until a clean close cuts them:
  *   R <call_id> <argc> <arg>... <fnv1a32 of the line up to here, 8 hex>\n
  *   A <call_id>\n
  * call_id is 32 lowercase hex characters; args are the XADD command's

@@ -46,7 +46,16 @@ static char *tmpdir_new(void)
     return d;
 }
 
-/* The spool files of dir/sub: their number, and the content of the last. */
+/* The length of a file. */
+static off_t file_size(const char *path)
+{
+    struct stat st;
+    cr_assert_eq(stat(path, &st), 0, "%s", path);
+    return st.st_size;
+}
+
+/* The spool files of dir/sub: their number, and the lines of the last (a
+ * file a live process maps is longer: NUL bytes follow its lines). */
 static int files(const char *dir, char **content, size_t *len)
 {
     DIR *d = opendir(dir);
@@ -64,7 +73,7 @@ static int files(const char *dir, char **content, size_t *len)
             cr_assert(f);
             free(*content);
             *content = malloc(1 << 20);
-            *len = fread(*content, 1, 1 << 20, f);
+            *len = strnlen(*content, fread(*content, 1, 1 << 20, f));
             fclose(f);
         }
     }
@@ -105,6 +114,16 @@ Test(spool, records_round_trip_and_acks_are_honoured)
     char *c = NULL;
     size_t n = 0;
     cr_assert_eq(files(wk_spool_dir(s), &c, &n), 1);
+    /* The live file is mapped: reserved past its lines (else each record
+     * would cost a write() system call). */
+    DIR *dd = opendir(wk_spool_dir(s));
+    struct dirent *de;
+    while ((de = readdir(dd)) && de->d_name[0] == '.')
+        ;
+    char live[1024];
+    snprintf(live, sizeof live, "%s/%s", wk_spool_dir(s), de->d_name);
+    closedir(dd);
+    cr_assert_geq(file_size(live), (off_t)WK_SPOOL_SEGMENT_BYTES, "the file is reserved and mapped");
     got_t got = {0};
     cr_assert_eq(wk_spool_parse(c, n, collect, &got), 0, "no damaged line");
     cr_assert_eq(got.n, 2, "the acknowledged record is not replayed");
@@ -217,7 +236,20 @@ Test(spool, a_dead_process_file_is_taken_over_once)
     char sub[600];
     snprintf(sub, sizeof sub, "%s", wk_spool_dir(s));
     cr_assert_eq(wk_spool_close(s), 1);
-    cr_assert_eq(files(sub, NULL, NULL), 1);
+    char *kc = NULL;
+    size_t kn = 0;
+    cr_assert_eq(files(sub, &kc, &kn), 1);
+    /* A clean stop cuts the mapped file to its lines: the next owner's
+     * acknowledgements follow them. */
+    DIR *kd = opendir(sub);
+    struct dirent *ke;
+    while ((ke = readdir(kd)) && ke->d_name[0] == '.')
+        ;
+    char kpath[1024];
+    snprintf(kpath, sizeof kpath, "%s/%s", sub, ke->d_name);
+    closedir(kd);
+    cr_assert_eq(file_size(kpath), (off_t)kn, "no NUL tail after a clean stop");
+    free(kc);
     wk_spool_t *s2 = wk_spool_open(dir, "dest", 0, err, sizeof err);
     o = wk_spool_find(sub, 4);
     cr_assert(o);
@@ -271,6 +303,59 @@ Test(spool, files_stay_bounded_under_load_with_records_always_in_flight)
     snprintf(sub, sizeof sub, "%s", wk_spool_dir(s));
     cr_assert_eq(wk_spool_close(s), 0);
     cr_assert_eq(files(sub, NULL, NULL), 0);
+    rmdir(sub);
+    rmdir(dir);
+    free(dir);
+}
+
+/* A process killed while copying a record into its mapped file leaves a
+ * cut line and the NUL tail: the taker replays the whole records, counts
+ * the cut one, and cuts the file after the last whole line, so the
+ * acknowledgements it appends are lines of their own. */
+Test(spool, a_mapped_file_cut_mid_record_is_taken_over)
+{
+    char *dir = tmpdir_new(), err[256];
+    wk_spool_t *s0 = wk_spool_open(dir, "dest", 0, err, sizeof err);
+    cr_assert(s0, "%s", err);
+    char id[WK_SPOOL_ID_LEN + 1], sub[600];
+    put(s0, id, "whole");
+    snprintf(sub, sizeof sub, "%s", wk_spool_dir(s0));
+    cr_assert_eq(wk_spool_close(s0), 1);
+    char *c = NULL;
+    size_t n = 0;
+    cr_assert_eq(files(sub, &c, &n), 1);
+    DIR *d = opendir(sub);
+    struct dirent *e;
+    while ((e = readdir(d)) && e->d_name[0] == '.')
+        ;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", sub, e->d_name);
+    closedir(d);
+    /* The dead process's file: the line, half of another, then NULs. */
+    FILE *f = fopen(path, "ab");
+    cr_assert(f);
+    cr_assert_eq(fwrite(c, 1, n / 2, f), n / 2);
+    static const char zeros[8192];
+    cr_assert_eq(fwrite(zeros, 1, sizeof zeros, f), sizeof zeros);
+    fclose(f);
+
+    wk_spool_t *s = wk_spool_open(dir, "dest", 0, err, sizeof err);
+    cr_assert(s, "%s", err);
+    wk_spool_orphan_t *o = wk_spool_find(sub, 4);
+    cr_assert(o);
+    got_t got = {0};
+    size_t bad = 0;
+    cr_assert_eq(wk_spool_adopt(s, o, collect, &got, &bad), 1);
+    cr_assert_eq(bad, 1, "the cut line");
+    cr_assert_str_eq(got.ids[0], id);
+    cr_assert_str_eq(got.args[0][4], "whole");
+    cr_assert_eq(file_size(path), (off_t)n, "cut after the last whole line");
+    /* Acknowledged: the file goes. */
+    wk_spool_ack(s, got.seg[0], id);
+    cr_assert_eq(files(sub, NULL, NULL), 1, "removed once acknowledged: only our own file is left");
+    cr_assert_eq(wk_spool_close(s), 0);
+    cr_assert_eq(files(sub, NULL, NULL), 0);
+    free(c);
     rmdir(sub);
     rmdir(dir);
     free(dir);
