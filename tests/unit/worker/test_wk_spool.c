@@ -361,6 +361,65 @@ Test(spool, a_mapped_file_cut_mid_record_is_taken_over)
     free(dir);
 }
 
+/* An emptied mapped file keeps its old lines after the new ones (it is
+ * not truncated): a NUL ends the lines, so a process that dies then
+ * leaves only its new records to replay. */
+Test(spool, an_emptied_file_replays_only_what_came_after)
+{
+    char *dir = tmpdir_new(), err[256];
+    char after[2][WK_SPOOL_ID_LEN + 1];
+    int pipefd[2];
+    cr_assert_eq(pipe(pipefd), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        wk_spool_t *s = wk_spool_open(dir, "dest", 0, err, sizeof err);
+        if (!s)
+            _exit(2);
+        char big[900], id[WK_SPOOL_ID_LEN + 1];
+        memset(big, 'o', sizeof big - 1);
+        big[sizeof big - 1] = 0;
+        /* Past WK_SPOOL_TRUNCATE_BYTES with everything acknowledged: emptied
+         * (acknowledgements still in memory go with it). */
+        for (;;) {
+            wk_spool_ack(s, put(s, id, big), id);
+            if (wk_spool_bytes(s) == 0)
+                break;
+            if (wk_spool_bytes(s) > 2 * WK_SPOOL_TRUNCATE_BYTES)
+                _exit(4);
+        }
+        put(s, after[0], "after-1");
+        put(s, after[1], "after-2");
+        if (write(pipefd[1], after, sizeof after) != (ssize_t)sizeof after)
+            _exit(3);
+        _exit(0);
+    }
+    close(pipefd[1]);
+    cr_assert_eq(read(pipefd[0], after, sizeof after), (ssize_t)sizeof after);
+    close(pipefd[0]);
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %d", st);
+    wk_spool_t *s = wk_spool_open(dir, "dest", 0, err, sizeof err);
+    cr_assert(s, "%s", err);
+    wk_spool_orphan_t *o = wk_spool_find(wk_spool_dir(s), 4);
+    cr_assert(o);
+    got_t got = {0};
+    size_t bad = 9;
+    cr_assert_eq(wk_spool_adopt(s, o, collect, &got, &bad), 2, "only the records after the emptying");
+    cr_assert_eq(bad, 0);
+    cr_assert_str_eq(got.ids[0], after[0]);
+    cr_assert_str_eq(got.ids[1], after[1]);
+    wk_spool_ack(s, got.seg[0], got.ids[0]);
+    wk_spool_ack(s, got.seg[1], got.ids[1]);
+    char sub[600];
+    snprintf(sub, sizeof sub, "%s", wk_spool_dir(s));
+    cr_assert_eq(wk_spool_close(s), 0);
+    cr_assert_eq(files(sub, NULL, NULL), 0);
+    rmdir(sub);
+    rmdir(dir);
+    free(dir);
+}
+
 Test(spool, a_directory_of_someone_else_is_refused)
 {
     char err[256];
