@@ -5,7 +5,7 @@
 # sandbox, in one run:
 #   - throughput with 64 requests in flight (wrk -t2 -c64, keep-alive);
 #   - latency with 1 request in flight (wrk -t1 -c1 --latency), worker minus
-#     direct, in WORKER_BENCH_LAT_PAIRS (default 3) alternating rounds;
+#     direct, in WORKER_BENCH_LAT_PAIRS (default 7) alternating rounds;
 #   - RSS per idle worker process;
 #   - RSS per idle legacy SSE session with WORKER_SSE_SESSIONS (default 10,000)
 #     sessions held open (bench/worker_sse.c), and how long opening them took.
@@ -113,10 +113,11 @@ done
 echo "the same request straight to the sandbox, 64 in flight:"
 wrk -t2 -c64 -d"${SECS}s" -s bench/worker_direct.lua "$DIRECT" | summ
 # One in flight: LAT_PAIRS rounds of (through the worker, straight to the
-# sandbox), each SECS/2 s, back to back; the machine's noise drifts over
-# minutes, so the added latency is taken per round and the median reported.
-LAT_PAIRS=${WORKER_BENCH_LAT_PAIRS:-3}
-LSECS=$(( SECS / 2 > 2 ? SECS / 2 : 2 ))
+# sandbox), each 3/10 of SECS, back to back; the machine's noise drifts
+# over minutes (one round in three or four lands in a noisy stretch, 20-40 us
+# off), so the added latency is taken per round and the median reported.
+LAT_PAIRS=${WORKER_BENCH_LAT_PAIRS:-7}
+LSECS=$(( SECS * 3 / 10 > 2 ? SECS * 3 / 10 : 2 ))
 us() { awk -v p="$1" '$1 == p { v = $2; if (v ~ /us$/) v += 0; else if (v ~ /ms$/) v *= 1000; else v *= 1000000; print int(v + 0.5) }'; }
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 echo "one in flight (wrk -t1 -c1 --latency, ${LSECS}s each), through the worker vs straight to the sandbox:"
