@@ -100,6 +100,70 @@ static wk_spool_seg_t *put(wk_spool_t *s, char *id, const char *tool)
     return g;
 }
 
+/* The path of the one spool file in dir. */
+static void only_file(const char *dir, char *path, size_t size)
+{
+    DIR *d = opendir(dir);
+    cr_assert(d, "%s", dir);
+    struct dirent *e;
+    while ((e = readdir(d)) && e->d_name[0] == '.')
+        ;
+    cr_assert(e, "a file in %s", dir);
+    snprintf(path, size, "%s/%s", dir, e->d_name);
+    closedir(d);
+}
+
+/* A "worker" killed with -9: a forked child opens a spool in dir, lets
+ * work write records (and put what the test needs into out), sends out
+ * back and exits without closing anything, so the kernel drops its
+ * descriptors and locks and the files stay. */
+static void die_after(const char *dir, void (*work)(wk_spool_t *, void *), void *out, size_t outlen)
+{
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char err[256];
+        wk_spool_t *s = wk_spool_open(dir, "dest", 0, err, sizeof err);
+        if (!s)
+            _exit(2);
+        work(s, out);
+        _exit(write(fds[1], out, outlen) == (ssize_t)outlen ? 0 : 3);
+    }
+    close(fds[1]);
+    cr_assert_eq(read(fds[0], out, outlen), (ssize_t)outlen);
+    close(fds[0]);
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %d", st);
+}
+
+/* Puts one record and closes s cleanly, so the record stays: the file's
+ * lines (caller frees) and length, its path (1024 bytes) and the spool's
+ * directory (600 bytes). */
+static char *close_with_one(wk_spool_t *s, char *id, const char *tool, char *sub, char *path, size_t *n)
+{
+    put(s, id, tool);
+    snprintf(sub, 600, "%s", wk_spool_dir(s));
+    cr_assert_eq(wk_spool_close(s), 1);
+    char *c = NULL;
+    cr_assert_eq(files(sub, &c, n), 1);
+    only_file(sub, path, 1024);
+    return c;
+}
+
+/* A clean close that leaves nothing: no record waits, no file stays. */
+static void close_empty(wk_spool_t *s, char *dir)
+{
+    char sub[600];
+    snprintf(sub, sizeof sub, "%s", wk_spool_dir(s));
+    cr_assert_eq(wk_spool_close(s), 0);
+    cr_assert_eq(files(sub, NULL, NULL), 0, "nothing left");
+    rmdir(sub);
+    rmdir(dir);
+    free(dir);
+}
+
 Test(spool, records_round_trip_and_acks_are_honoured)
 {
     char *dir = tmpdir_new(), err[256];
@@ -116,13 +180,8 @@ Test(spool, records_round_trip_and_acks_are_honoured)
     cr_assert_eq(files(wk_spool_dir(s), &c, &n), 1);
     /* The live file is mapped: reserved past its lines (else each record
      * would cost a write() system call). */
-    DIR *dd = opendir(wk_spool_dir(s));
-    struct dirent *de;
-    while ((de = readdir(dd)) && de->d_name[0] == '.')
-        ;
     char live[1024];
-    snprintf(live, sizeof live, "%s/%s", wk_spool_dir(s), de->d_name);
-    closedir(dd);
+    only_file(wk_spool_dir(s), live, sizeof live);
     cr_assert_geq(file_size(live), (off_t)WK_SPOOL_SEGMENT_BYTES, "the file is reserved and mapped");
     got_t got = {0};
     cr_assert_eq(wk_spool_parse(c, n, collect, &got), 0, "no damaged line");
@@ -172,41 +231,25 @@ Test(spool, records_round_trip_and_acks_are_honoured)
     /* All acknowledged: the file is removed at close. */
     wk_spool_ack(s, g0, id[1]);
     wk_spool_ack(s, g0, id[2]);
-    char sub[600];
-    snprintf(sub, sizeof sub, "%s", wk_spool_dir(s));
-    cr_assert_eq(wk_spool_close(s), 0);
-    cr_assert_eq(files(sub, NULL, NULL), 0, "nothing left");
-    rmdir(sub);
-    rmdir(dir);
-    free(dir);
+    close_empty(s, dir);
+}
+
+/* Three records, Redis acknowledged the first. */
+static void three_one_acked(wk_spool_t *s, void *out)
+{
+    char (*id)[WK_SPOOL_ID_LEN + 1] = out;
+    wk_spool_seg_t *g = put(s, id[0], "one");
+    put(s, id[1], "two");
+    put(s, id[2], "three");
+    wk_spool_ack(s, g, id[0]);
+    wk_spool_flush(s);
 }
 
 Test(spool, a_dead_process_file_is_taken_over_once)
 {
     char *dir = tmpdir_new(), err[256];
     char id[3][WK_SPOOL_ID_LEN + 1];
-    int pipefd[2];
-    cr_assert_eq(pipe(pipefd), 0);
-    pid_t pid = fork();
-    if (pid == 0) {
-        /* The "worker": three records, Redis acknowledged the first, then it dies. */
-        wk_spool_t *s = wk_spool_open(dir, "dest", 0, err, sizeof err);
-        if (!s)
-            _exit(2);
-        wk_spool_seg_t *g = put(s, id[0], "one");
-        put(s, id[1], "two");
-        put(s, id[2], "three");
-        wk_spool_ack(s, g, id[0]);
-        wk_spool_flush(s);
-        if (write(pipefd[1], id, sizeof id) != (ssize_t)sizeof id)
-            _exit(3);
-        _exit(0); /* no close: the kernel drops its descriptors and locks */
-    }
-    close(pipefd[1]);
-    cr_assert_eq(read(pipefd[0], id, sizeof id), (ssize_t)sizeof id);
-    int st;
-    cr_assert_eq(waitpid(pid, &st, 0), pid);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    die_after(dir, three_one_acked, id, sizeof id);
 
     wk_spool_t *s = wk_spool_open(dir, "dest", 0, err, sizeof err);
     cr_assert(s, "%s", err);
@@ -231,23 +274,11 @@ Test(spool, a_dead_process_file_is_taken_over_once)
     cr_assert_eq(files(wk_spool_dir(s), NULL, NULL), 1, "replayed and acknowledged: removed");
 
     /* A record not acknowledged when a process stops stays for the next one. */
-    char k[WK_SPOOL_ID_LEN + 1];
-    put(s, k, "kept");
-    char sub[600];
-    snprintf(sub, sizeof sub, "%s", wk_spool_dir(s));
-    cr_assert_eq(wk_spool_close(s), 1);
-    char *kc = NULL;
+    char k[WK_SPOOL_ID_LEN + 1], sub[600], kpath[1024];
     size_t kn = 0;
-    cr_assert_eq(files(sub, &kc, &kn), 1);
+    char *kc = close_with_one(s, k, "kept", sub, kpath, &kn);
     /* A clean stop cuts the mapped file to its lines: the next owner's
      * acknowledgements follow them. */
-    DIR *kd = opendir(sub);
-    struct dirent *ke;
-    while ((ke = readdir(kd)) && ke->d_name[0] == '.')
-        ;
-    char kpath[1024];
-    snprintf(kpath, sizeof kpath, "%s/%s", sub, ke->d_name);
-    closedir(kd);
     cr_assert_eq(file_size(kpath), (off_t)kn, "no NUL tail after a clean stop");
     free(kc);
     wk_spool_t *s2 = wk_spool_open(dir, "dest", 0, err, sizeof err);
@@ -299,13 +330,7 @@ Test(spool, files_stay_bounded_under_load_with_records_always_in_flight)
     wk_spool_ack(s, pg, prev);
     /* Nothing in flight and past WK_SPOOL_TRUNCATE_BYTES: emptied. */
     cr_assert_eq(wk_spool_bytes(s), 0);
-    char sub[600];
-    snprintf(sub, sizeof sub, "%s", wk_spool_dir(s));
-    cr_assert_eq(wk_spool_close(s), 0);
-    cr_assert_eq(files(sub, NULL, NULL), 0);
-    rmdir(sub);
-    rmdir(dir);
-    free(dir);
+    close_empty(s, dir);
 }
 
 /* A process killed while copying a record into its mapped file leaves a
@@ -317,20 +342,9 @@ Test(spool, a_mapped_file_cut_mid_record_is_taken_over)
     char *dir = tmpdir_new(), err[256];
     wk_spool_t *s0 = wk_spool_open(dir, "dest", 0, err, sizeof err);
     cr_assert(s0, "%s", err);
-    char id[WK_SPOOL_ID_LEN + 1], sub[600];
-    put(s0, id, "whole");
-    snprintf(sub, sizeof sub, "%s", wk_spool_dir(s0));
-    cr_assert_eq(wk_spool_close(s0), 1);
-    char *c = NULL;
+    char id[WK_SPOOL_ID_LEN + 1], sub[600], path[1024];
     size_t n = 0;
-    cr_assert_eq(files(sub, &c, &n), 1);
-    DIR *d = opendir(sub);
-    struct dirent *e;
-    while ((e = readdir(d)) && e->d_name[0] == '.')
-        ;
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", sub, e->d_name);
-    closedir(d);
+    char *c = close_with_one(s0, id, "whole", sub, path, &n);
     /* The dead process's file: the line, half of another, then NULs. */
     FILE *f = fopen(path, "ab");
     cr_assert(f);
@@ -353,52 +367,37 @@ Test(spool, a_mapped_file_cut_mid_record_is_taken_over)
     /* Acknowledged: the file goes. */
     wk_spool_ack(s, got.seg[0], id);
     cr_assert_eq(files(sub, NULL, NULL), 1, "removed once acknowledged: only our own file is left");
-    cr_assert_eq(wk_spool_close(s), 0);
-    cr_assert_eq(files(sub, NULL, NULL), 0);
     free(c);
-    rmdir(sub);
-    rmdir(dir);
-    free(dir);
+    close_empty(s, dir);
 }
 
 /* An emptied mapped file keeps its old lines after the new ones (it is
  * not truncated): a NUL ends the lines, so a process that dies then
- * leaves only its new records to replay. */
+ * leaves only its new records to replay. Here: records acknowledged
+ * until the file is emptied (acknowledgements still in memory go with
+ * it), then two more that are not. */
+static void emptied_then_two(wk_spool_t *s, void *out)
+{
+    char (*after)[WK_SPOOL_ID_LEN + 1] = out;
+    char big[900], id[WK_SPOOL_ID_LEN + 1];
+    memset(big, 'o', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    for (;;) {
+        wk_spool_ack(s, put(s, id, big), id);
+        if (wk_spool_bytes(s) == 0)
+            break;
+        if (wk_spool_bytes(s) > 2 * WK_SPOOL_TRUNCATE_BYTES)
+            _exit(4);
+    }
+    put(s, after[0], "after-1");
+    put(s, after[1], "after-2");
+}
+
 Test(spool, an_emptied_file_replays_only_what_came_after)
 {
     char *dir = tmpdir_new(), err[256];
     char after[2][WK_SPOOL_ID_LEN + 1];
-    int pipefd[2];
-    cr_assert_eq(pipe(pipefd), 0);
-    pid_t pid = fork();
-    if (pid == 0) {
-        wk_spool_t *s = wk_spool_open(dir, "dest", 0, err, sizeof err);
-        if (!s)
-            _exit(2);
-        char big[900], id[WK_SPOOL_ID_LEN + 1];
-        memset(big, 'o', sizeof big - 1);
-        big[sizeof big - 1] = 0;
-        /* Past WK_SPOOL_TRUNCATE_BYTES with everything acknowledged: emptied
-         * (acknowledgements still in memory go with it). */
-        for (;;) {
-            wk_spool_ack(s, put(s, id, big), id);
-            if (wk_spool_bytes(s) == 0)
-                break;
-            if (wk_spool_bytes(s) > 2 * WK_SPOOL_TRUNCATE_BYTES)
-                _exit(4);
-        }
-        put(s, after[0], "after-1");
-        put(s, after[1], "after-2");
-        if (write(pipefd[1], after, sizeof after) != (ssize_t)sizeof after)
-            _exit(3);
-        _exit(0);
-    }
-    close(pipefd[1]);
-    cr_assert_eq(read(pipefd[0], after, sizeof after), (ssize_t)sizeof after);
-    close(pipefd[0]);
-    int st;
-    cr_assert_eq(waitpid(pid, &st, 0), pid);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %d", st);
+    die_after(dir, emptied_then_two, after, sizeof after);
     wk_spool_t *s = wk_spool_open(dir, "dest", 0, err, sizeof err);
     cr_assert(s, "%s", err);
     wk_spool_orphan_t *o = wk_spool_find(wk_spool_dir(s), 4);
@@ -411,13 +410,7 @@ Test(spool, an_emptied_file_replays_only_what_came_after)
     cr_assert_str_eq(got.ids[1], after[1]);
     wk_spool_ack(s, got.seg[0], got.ids[0]);
     wk_spool_ack(s, got.seg[1], got.ids[1]);
-    char sub[600];
-    snprintf(sub, sizeof sub, "%s", wk_spool_dir(s));
-    cr_assert_eq(wk_spool_close(s), 0);
-    cr_assert_eq(files(sub, NULL, NULL), 0);
-    rmdir(sub);
-    rmdir(dir);
-    free(dir);
+    close_empty(s, dir);
 }
 
 Test(spool, a_directory_of_someone_else_is_refused)
