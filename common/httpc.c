@@ -196,6 +196,8 @@ static void check_done(httpc_t *c)
                 err = "upstream connection refused";
             else if (res == CURLE_COULDNT_RESOLVE_HOST)
                 err = "upstream host not found";
+            else if (res == CURLE_PARTIAL_FILE)
+                err = "the answer was cut off: the connection closed before its end";
             else
                 err = k->errbuf[0] ? k->errbuf : curl_easy_strerror(res);
         }
@@ -249,14 +251,20 @@ static void on_poll(uv_poll_t *p, int status, int events)
         return;
     }
     int flags = 0;
-    if (status < 0)
+    if (status < 0) {
+        /* POLLERR (a TCP reset, ...): libuv has stopped the handle. curl
+         * is told the error and the events it waited for: with both, it
+         * reads or writes and reports the socket's own error ("Connection
+         * reset by peer"), which tells the agent more than CURL_CSELECT_ERR
+         * alone ("select/poll returned error"). */
+        events = s->events;
+        s->events = 0;
         flags = CURL_CSELECT_ERR;
-    else {
-        if (events & UV_READABLE)
-            flags |= CURL_CSELECT_IN;
-        if (events & UV_WRITABLE)
-            flags |= CURL_CSELECT_OUT;
     }
+    if (events & UV_READABLE)
+        flags |= CURL_CSELECT_IN;
+    if (events & UV_WRITABLE)
+        flags |= CURL_CSELECT_OUT;
     int running = 0;
     curl_multi_socket_action(c->multi, s->fd, flags, &running);
     check_done(c);

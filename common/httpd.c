@@ -93,6 +93,7 @@ struct conn_s {
     int in_run;
     int reading;
     int eof;
+    int reset;           /* close with a TCP RST (httpd_reset) */
     int handles_open;
     size_t write_queued; /* bytes handed to uv_write, not yet completed */
     size_t writes_pending;
@@ -528,6 +529,23 @@ void httpd_resp_close(httpd_req_t *r)
     r->resp_close = 1;
 }
 
+void httpd_reset(httpd_req_t *r)
+{
+    if (r->finished)
+        return;
+    r->finished = 1;
+    conn_t *c = r->conn;
+    if (c) {
+        c->req = NULL;
+        r->conn = NULL;
+    }
+    req_free(r);
+    if (c && !c->closing) {
+        c->reset = 1;
+        conn_close(c);
+    }
+}
+
 void httpd_respond(httpd_req_t *r, int status, const char *ctype, const char *body, size_t len)
 {
     if (r->finished || r->streaming) {
@@ -614,6 +632,19 @@ void httpd_stream_end(httpd_req_t *r)
     conn_t *c = r->conn;
     if (c && !c->closing && !r->http10)
         conn_write(c, "0\r\n\r\n", 5);
+    req_finish(r);
+}
+
+void httpd_stream_cut(httpd_req_t *r)
+{
+    if (r->finished)
+        return;
+    if (!r->streaming) {
+        httpd_reset(r); /* nothing sent yet: there is no body to cut */
+        return;
+    }
+    r->finished = 1;
+    r->resp_close = 1;
     req_finish(r);
 }
 
@@ -900,7 +931,10 @@ static void conn_close(conn_t *c)
     }
     uv_timer_stop(&c->timer);
     uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
-    uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
+    /* uv_tcp_close_reset refuses a connection being shut down; that one
+     * closes the ordinary way. */
+    if (!c->reset || uv_tcp_close_reset(&c->tcp, conn_handle_closed) != 0)
+        uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
 }
 
 static void on_timer(uv_timer_t *t)

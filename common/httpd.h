@@ -105,6 +105,10 @@ void httpd_respond(httpd_req_t *req, int status, const char *content_type,
                    const char *body, size_t len);
 /* Asks that the connection be closed after this response. */
 void httpd_resp_close(httpd_req_t *req);
+/* Finishes the request without an answer by resetting its connection
+ * (SO_LINGER 0, then close: the peer gets a TCP RST, "connection reset by
+ * peer"). For fault injection (the JSM sandbox). */
+void httpd_reset(httpd_req_t *req);
 
 /* Streaming (SSE): sends status and headers with chunked encoding.
  * Returns 0, or HTTPD_ECLOSED if the client is gone. */
@@ -117,6 +121,10 @@ int httpd_stream_begin(httpd_req_t *req, int status, const char *content_type);
 int httpd_stream_write(httpd_req_t *req, const char *data, size_t len);
 /* Sends the last chunk and finishes the request (keep-alive continues). */
 void httpd_stream_end(httpd_req_t *req);
+/* Finishes a stream without its last chunk and closes the connection once
+ * what is queued is sent: the client sees the body end early ("transfer
+ * closed with outstanding read data"). For fault injection. */
+void httpd_stream_cut(httpd_req_t *req);
 size_t httpd_stream_queued(const httpd_req_t *req);
 
 #define HTTPD_ECLOSED (-1)

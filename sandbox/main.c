@@ -60,7 +60,8 @@ static const copt_t OPTS[] = {
     {"--jitter-ms", "JSM_SANDBOX_JITTER_MS", C_INT, O(jitter_ms), 0, 0, 600000, "added random latency"},
     {"--error-rate", "JSM_SANDBOX_ERROR_RATE", C_DBL, O(error_rate), 0, 0, 1, "share of requests answered with error-status"},
     {"--error-status", "JSM_SANDBOX_ERROR_STATUS", C_INT, O(error_status), 0, 400, 599, "status for injected errors"},
-    {"--reset-rate", "JSM_SANDBOX_RESET_RATE", C_DBL, O(reset_rate), 0, 0, 1, "share of responses cut off"},
+    {"--reset-rate", "JSM_SANDBOX_RESET_RATE", C_DBL, O(reset_rate), 0, 0, 1, "share of requests answered with a TCP reset"},
+    {"--truncate-rate", "JSM_SANDBOX_TRUNCATE_RATE", C_DBL, O(truncate_rate), 0, 0, 1, "share of responses cut off"},
     {"--stall-rate", "JSM_SANDBOX_STALL_RATE", C_DBL, O(stall_rate), 0, 0, 1, "share of requests stalled"},
     {"--stall-ms", "JSM_SANDBOX_STALL_MS", C_INT, O(stall_ms), 0, 0, 3600000, "stall duration"},
     {"--rate429", "JSM_SANDBOX_RATE429", C_DBL, O(r429_rate), 0, 0, 1, "share of requests answered 429"},
@@ -248,9 +249,10 @@ int main(int argc, char **argv)
     sb->limits = sb_limits_new(sb->cfg.rate_enabled, sb->cfg.rate_scale, sb->cfg.issue_writes_2s,
                                sb->cfg.issue_writes_30s, sb->cfg.quota_points);
     sb->faults = sb_faults_new(sb->cfg.seed);
-    json_t *fj = sb_pack("{s:I, s:I, s:f, s:i, s:f, s:f, s:I, s:f}", "latencyMs", (json_int_t)sb->cfg.latency_ms,
+    json_t *fj = sb_pack("{s:I, s:I, s:f, s:i, s:f, s:f, s:f, s:I, s:f}", "latencyMs", (json_int_t)sb->cfg.latency_ms,
                            "jitterMs", (json_int_t)sb->cfg.jitter_ms, "errorRate", sb->cfg.error_rate, "errorStatus",
-                           sb->cfg.error_status, "resetRate", sb->cfg.reset_rate, "stallRate", sb->cfg.stall_rate,
+                           sb->cfg.error_status, "resetRate", sb->cfg.reset_rate, "truncateRate", sb->cfg.truncate_rate,
+                           "stallRate", sb->cfg.stall_rate,
                            "stallMs", (json_int_t)sb->cfg.stall_ms, "rate429", sb->cfg.r429_rate);
     if (sb_faults_set(sb->faults, fj, err, sizeof err) != 0) {
         fprintf(stderr, "jsm-sandbox: %s\n", err);

@@ -56,7 +56,7 @@ typedef struct sb_config_s {
     int refresh_leeway_s;
     /* faults at startup (sb_faults); the control endpoint changes them later */
     unsigned latency_ms, jitter_ms, stall_ms;
-    double error_rate, reset_rate, stall_rate, r429_rate;
+    double error_rate, reset_rate, truncate_rate, stall_rate, r429_rate;
     int error_status;
 } sb_config_t;
 

@@ -11,7 +11,7 @@
 
 struct sb_faults_s {
     unsigned latency_ms, jitter_ms, stall_ms;
-    double error_rate, reset_rate, stall_rate, rate429;
+    double error_rate, reset_rate, truncate_rate, stall_rate, rate429;
     int error_status;
     int retry_after_429;
     char path_prefix[128];
@@ -52,49 +52,39 @@ void sb_faults_free(sb_faults_t *f)
     free(f);
 }
 
+/* The fault of a draw x in [0, 1): the rates laid end to end, in this order. */
+static int kind_of(const sb_faults_t *f, double x)
+{
+    const double rates[] = {f->error_rate, f->reset_rate, f->truncate_rate, f->stall_rate, f->rate429};
+    static const int kinds[] = {SB_FAULT_ERROR, SB_FAULT_RESET, SB_FAULT_TRUNCATE, SB_FAULT_STALL, SB_FAULT_429};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        if (x < rates[i])
+            return kinds[i];
+        x -= rates[i];
+    }
+    return SB_FAULT_NONE;
+}
+
 int sb_faults_pick(sb_faults_t *f, const char *path, unsigned *delay_ms)
 {
     *delay_ms = 0;
-    if (!f->latency_ms && !f->jitter_ms && f->error_rate <= 0 && f->reset_rate <= 0 && f->stall_rate <= 0 &&
-        f->rate429 <= 0)
+    if (!f->latency_ms && !f->jitter_ms && f->error_rate <= 0 && f->reset_rate <= 0 && f->truncate_rate <= 0 &&
+        f->stall_rate <= 0 && f->rate429 <= 0)
         return SB_FAULT_NONE;
     if (f->path_prefix[0] && strncmp(path, f->path_prefix, strlen(f->path_prefix)) != 0)
         return SB_FAULT_NONE;
+    int kind = kind_of(f, rnd(f));
+    *delay_ms = f->latency_ms + (f->jitter_ms ? (unsigned)(rnd(f) * f->jitter_ms) : 0);
     if (f->count > 0 && --f->count == 0) {
-        /* this is the last request the schedule applies to: take it, then clear */
-        int kind = SB_FAULT_NONE;
-        double x = rnd(f);
-        if (x < f->error_rate)
-            kind = SB_FAULT_ERROR;
-        else if (x < f->error_rate + f->reset_rate)
-            kind = SB_FAULT_RESET;
-        else if (x < f->error_rate + f->reset_rate + f->stall_rate)
-            kind = SB_FAULT_STALL;
-        else if (x < f->error_rate + f->reset_rate + f->stall_rate + f->rate429)
-            kind = SB_FAULT_429;
-        *delay_ms = f->latency_ms + (f->jitter_ms ? (unsigned)(rnd(f) * f->jitter_ms) : 0);
+        /* this is the last request the schedule applies to: clear it after */
         int status = f->error_status, ra = f->retry_after_429;
         unsigned stall = f->stall_ms;
         sb_faults_clear(f);
         f->error_status = status;
         f->retry_after_429 = ra;
         f->stall_ms = stall;
-        return kind;
     }
-    double x = rnd(f);
-    *delay_ms = f->latency_ms + (f->jitter_ms ? (unsigned)(rnd(f) * f->jitter_ms) : 0);
-    if (x < f->error_rate)
-        return SB_FAULT_ERROR;
-    x -= f->error_rate;
-    if (x < f->reset_rate)
-        return SB_FAULT_RESET;
-    x -= f->reset_rate;
-    if (x < f->stall_rate)
-        return SB_FAULT_STALL;
-    x -= f->stall_rate;
-    if (x < f->rate429)
-        return SB_FAULT_429;
-    return SB_FAULT_NONE;
+    return kind;
 }
 
 int sb_faults_error_status(const sb_faults_t *f)
@@ -158,6 +148,7 @@ int sb_faults_set(sb_faults_t *f, const json_t *v, char *err, size_t errsz)
         get_uint(v, "errorStatus", 599, &st, err, errsz) || get_uint(v, "count", 1000000000, &cnt, err, errsz) ||
         get_uint(v, "retryAfter429", 3600, &ra, err, errsz) ||
         get_rate(v, "errorRate", &n.error_rate, err, errsz) || get_rate(v, "resetRate", &n.reset_rate, err, errsz) ||
+        get_rate(v, "truncateRate", &n.truncate_rate, err, errsz) ||
         get_rate(v, "stallRate", &n.stall_rate, err, errsz) || get_rate(v, "rate429", &n.rate429, err, errsz))
         return -1;
     if (st < 400) {
@@ -180,9 +171,10 @@ int sb_faults_set(sb_faults_t *f, const json_t *v, char *err, size_t errsz)
 
 json_t *sb_faults_json(const sb_faults_t *f)
 {
-    return sb_pack("{s:I, s:I, s:f, s:i, s:f, s:f, s:I, s:f, s:i, s:s, s:I}", "latencyMs", (json_int_t)f->latency_ms,
+    return sb_pack("{s:I, s:I, s:f, s:i, s:f, s:f, s:f, s:I, s:f, s:i, s:s, s:I}", "latencyMs", (json_int_t)f->latency_ms,
                      "jitterMs", (json_int_t)f->jitter_ms, "errorRate", f->error_rate, "errorStatus", f->error_status,
-                     "resetRate", f->reset_rate, "stallRate", f->stall_rate, "stallMs", (json_int_t)f->stall_ms,
+                     "resetRate", f->reset_rate, "truncateRate", f->truncate_rate, "stallRate", f->stall_rate,
+                     "stallMs", (json_int_t)f->stall_ms,
                      "rate429", f->rate429, "retryAfter429", f->retry_after_429, "pathPrefix", f->path_prefix,
                      "count", (json_int_t)f->count);
 }

@@ -2,9 +2,10 @@
  *
  * Faults apply to requests whose path starts with path_prefix (default: all
  * API paths; never /healthz or /__sandbox). Each request draws once:
- * error (HTTP error_status, default 503), reset (the response is cut off
- * and the connection closed), stall (held for stall_ms, then 503), forced
- * 429; otherwise a latency of latency_ms + uniform(0, jitter_ms) is added.
+ * error (HTTP error_status, default 503), reset (no answer: the connection
+ * is reset, a TCP RST), truncate (a 200 whose body is cut off, then the
+ * connection closed), stall (held for stall_ms, then 503), forced 429;
+ * otherwise a latency of latency_ms + uniform(0, jitter_ms) is added.
  * "count" > 0 limits the faults to the next count matching requests.
  * Randomness is seeded, so a fault schedule is reproducible.
  */
@@ -16,7 +17,7 @@
 
 #include <jansson.h>
 
-enum sb_fault { SB_FAULT_NONE, SB_FAULT_ERROR, SB_FAULT_RESET, SB_FAULT_STALL, SB_FAULT_429 };
+enum sb_fault { SB_FAULT_NONE, SB_FAULT_ERROR, SB_FAULT_RESET, SB_FAULT_TRUNCATE, SB_FAULT_STALL, SB_FAULT_429 };
 
 typedef struct sb_faults_s sb_faults_t;
 
@@ -27,8 +28,8 @@ int sb_faults_pick(sb_faults_t *f, const char *path, unsigned *delay_ms);
 int sb_faults_error_status(const sb_faults_t *f);
 unsigned sb_faults_stall_ms(const sb_faults_t *f);
 int sb_faults_429_retry_after(const sb_faults_t *f); /* 0 = omit Retry-After (gateway style) */
-/* {"latencyMs","jitterMs","errorRate","errorStatus","resetRate","stallRate","stallMs",
- *  "rate429","retryAfter429","pathPrefix","count"}; replaces all settings. */
+/* {"latencyMs","jitterMs","errorRate","errorStatus","resetRate","truncateRate","stallRate",
+ *  "stallMs","rate429","retryAfter429","pathPrefix","count"}; replaces all settings. */
 int sb_faults_set(sb_faults_t *f, const json_t *v, char *err, size_t errsz);
 void sb_faults_clear(sb_faults_t *f);
 json_t *sb_faults_json(const sb_faults_t *f);

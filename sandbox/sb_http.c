@@ -525,14 +525,14 @@ void sb_http_shutdown(sb_t *sb)
     }
 }
 
-static void fault_reset(sb_call_t *c)
+/* A 200 whose chunked body stops in the middle: the connection closes
+ * before the last chunk. */
+static void fault_truncate(sb_call_t *c)
 {
-    /* httpd has no abortive close: send a truncated chunked body and close. */
     static const char part[] = "{\"errorMessages\":[\"";
-    httpd_resp_close(c->req);
     if (httpd_stream_begin(c->req, 200, "application/json;charset=UTF-8") == 0)
         httpd_stream_write(c->req, part, sizeof part - 1);
-    httpd_stream_end(c->req);
+    httpd_stream_cut(c->req);
 }
 
 static void route_entry(httpd_req_t *req, const router_params_t *params, void *ud)
@@ -558,7 +558,10 @@ static void route_entry(httpd_req_t *req, const router_params_t *params, void *u
             sb_err_platform(&c, sb_faults_error_status(c.sb->faults), httpd_status_text(sb_faults_error_status(c.sb->faults)));
         return;
     case SB_FAULT_RESET:
-        fault_reset(&c);
+        httpd_reset(req);
+        return;
+    case SB_FAULT_TRUNCATE:
+        fault_truncate(&c);
         return;
     case SB_FAULT_STALL:
         defer_call(&c, sb_faults_stall_ms(c.sb->faults), 1);

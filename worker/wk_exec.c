@@ -750,9 +750,9 @@ static json_t *exec_result(const wk_tool_t *t, const json_t *args, const json_t 
     memset(rl, 0, sizeof *rl);
     if (r->err || r->status == 0) {
         json_t *e = json_pack("{s:i,s:s,s:s}", "status", 0, "message", r->err ? r->err : "no response",
-                              "hint", "The JSM site could not be reached. Try again in a few seconds.");
+                              "hint", "No full answer came from the JSM site. Try again in a few seconds.");
         char text[512];
-        snprintf(text, sizeof text, "%s: the JSM site could not be reached (%s). Try again in a few seconds.",
+        snprintf(text, sizeof text, "%s: no full answer from the JSM site (%s). Try again in a few seconds.",
                  t->name, r->err ? r->err : "no response");
         return text_result(json_pack("{s:o}", "error", e), text, 1);
     }

@@ -217,7 +217,7 @@ describe('jsm-sandbox behaviour', { skip }, () => {
     assert.ok(r.json.rateLimited >= 3);
   });
 
-  test('faults: injected 5xx, truncated responses, request log', async () => {
+  test('faults: injected 5xx, connection resets, truncated responses, request log', async () => {
     const since = (await sb.call('GET', '/__sandbox/requests?limit=1', { auth: null })).json.lastSeq;
     let r = await sb.call('PUT', '/__sandbox/faults', { auth: null, body: { errorRate: 1, errorStatus: 502, count: 2, pathPrefix: '/rest/servicedeskapi' } });
     assert.equal(r.status, 200);
@@ -226,9 +226,17 @@ describe('jsm-sandbox behaviour', { skip }, () => {
     assert.equal((await sb.call('GET', `${SD}/servicedesk`)).status, 502);
     assert.equal((await sb.call('GET', `${SD}/servicedesk`)).status, 502);
     assert.equal((await sb.call('GET', `${SD}/servicedesk`)).status, 200);
+    // A reset is a TCP RST with no answer at all; a truncation is a 200
+    // whose body stops in the middle.
     await sb.call('PUT', '/__sandbox/faults', { auth: null, body: { resetRate: 1, count: 1 } });
     r = await sb.call('GET', '/rest/api/3/myself').catch((e) => ({ error: e }));
+    assert.ok(r.error, 'no answer');
+    assert.equal(r.error.cause?.code, 'ECONNRESET', String(r.error.cause ?? r.error));
+    await sb.call('PUT', '/__sandbox/faults', { auth: null, body: { truncateRate: 1, count: 1 } });
+    r = await sb.call('GET', '/rest/api/3/myself').catch((e) => ({ error: e }));
     assert.ok(r.error || r.json === undefined, 'cut-off body is not JSON');
+    assert.notEqual(r.error?.cause?.code, 'ECONNRESET', 'closed, not reset');
+    assert.equal((await sb.call('GET', '/rest/api/3/myself')).status, 200, 'count: 1 applied once');
     r = await sb.call('PUT', '/__sandbox/faults', { auth: null, body: { latencyMs: 20, jitterMs: 10, count: 1 } });
     assert.equal((await sb.call('GET', '/rest/api/3/myself')).status, 200);
     r = await sb.call('PUT', '/__sandbox/faults', { auth: null, body: { errorRate: 2 } });

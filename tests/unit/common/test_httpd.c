@@ -3,6 +3,7 @@
  * timeouts and aborts are observed byte for byte. */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -35,6 +36,18 @@ static void h_hello(httpd_req_t *req, const router_params_t *p, void *ud)
 {
     httpd_resp_header(req, "X-Test", "1");
     httpd_respond(req, 200, "text/plain", "hello", 5);
+}
+
+static void h_reset(httpd_req_t *req, const router_params_t *p, void *ud)
+{
+    httpd_reset(req);
+}
+
+static void h_cut(httpd_req_t *req, const router_params_t *p, void *ud)
+{
+    if (httpd_stream_begin(req, 200, "application/json") == 0)
+        httpd_stream_write(req, "{\"par", 5);
+    httpd_stream_cut(req);
 }
 
 static void h_echo(httpd_req_t *req, const router_params_t *p, void *ud)
@@ -182,6 +195,8 @@ static void start(void)
     router_add(S.r, "GET", "/hang", h_hang, NULL);
     router_add(S.r, "GET", "/held", h_held, NULL);
     router_add(S.r, "GET", "/stalled", h_stalled, NULL);
+    router_add(S.r, "GET", "/reset", h_reset, NULL);
+    router_add(S.r, "GET", "/cut", h_cut, NULL);
     httpd_config_defaults(&cfg);
     cfg.max_header_bytes = 2048;
     cfg.max_body_bytes = 4096;
@@ -411,6 +426,46 @@ Test(httpd, answer_to_a_reset_client)
     send_all(fd2, rq2, strlen(rq2));
     cr_assert(strstr(recv_until(fd2, "hello", 1), "200 OK"));
     close(fd2);
+}
+
+/* httpd_reset: the client reads a TCP reset, not an answer or an orderly
+ * end, and the request completes once (status 0). */
+Test(httpd, reset_sends_a_tcp_reset)
+{
+    int before = atomic_load(&S.completes);
+    int fd = dial();
+    const char *rq = "GET /reset HTTP/1.1\r\nHost: x\r\n\r\n";
+    send_all(fd, rq, strlen(rq));
+    char b[256];
+    ssize_t n;
+    do
+        n = read(fd, b, sizeof b);
+    while (n > 0);
+    cr_assert_eq(n, -1, "no orderly end of stream (read returned %zd)", n);
+    cr_assert_eq(errno, ECONNRESET, "%s", strerror(errno));
+    close(fd);
+    for (int i = 0; i < 200 && atomic_load(&S.completes) == before; i++)
+        usleep(10000);
+    cr_assert_eq(atomic_load(&S.completes), before + 1, "completed once");
+    int fd2 = dial();
+    const char *rq2 = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
+    send_all(fd2, rq2, strlen(rq2));
+    cr_assert(strstr(recv_until(fd2, "hello", 1), "200 OK"), "the server still serves");
+    close(fd2);
+}
+
+/* httpd_stream_cut: the part written arrives, then an orderly end of the
+ * connection without the last chunk. */
+Test(httpd, stream_cut_ends_without_the_last_chunk)
+{
+    int fd = dial();
+    const char *rq = "GET /cut HTTP/1.1\r\nHost: x\r\n\r\n";
+    send_all(fd, rq, strlen(rq));
+    const char *got = recv_until(fd, NULL, 0); /* to the end of the stream */
+    cr_assert(strstr(got, "Transfer-Encoding: chunked"), "%s", got);
+    cr_assert(strstr(got, "5\r\n{\"par\r\n"), "the part: %s", got);
+    cr_assert_null(strstr(got, "0\r\n\r\n"), "no last chunk: %s", got);
+    close(fd);
 }
 
 /* A request its handler still owns after the client left keeps the closing
