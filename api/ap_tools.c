@@ -41,8 +41,7 @@ int ap_tools_count(const json_t *cfg)
     const json_t *row;
     int n = 0;
     json_array_foreach(tools(), i, row) {
-        unsigned kind = toolfilter_kind_bits(ju_str(row, "kind"));
-        if (kind && toolfilter_allowed(kind, json_object_get(row, "tags"), cfg))
+        if (toolfilter_row_allowed(row, cfg))
             n++;
     }
     return n;
@@ -71,15 +70,16 @@ static int csv_param(ap_req_t *r, const char *name, json_t *cfg)
     return 0;
 }
 
-/* GET /tools?methods=read,write&tags=itsm&tool_exposure=all: what a server
- * with that config would offer, for the dashboard's create form. */
+/* GET /tools?methods=read,write&tags=itsm&projects=ITSM&tool_exposure=all:
+ * what a server with that config would offer, for the dashboard's create
+ * form (projects leave out the unscoped tools). */
 static void tools_list(ap_req_t *r)
 {
     char te[32], err[256];
     json_t *cfg = json_object();
-    if (csv_param(r, "methods", cfg) || csv_param(r, "tags", cfg)) {
+    if (csv_param(r, "methods", cfg) || csv_param(r, "tags", cfg) || csv_param(r, "projects", cfg)) {
         json_decref(cfg);
-        ap_fail(r, 400, "methods and tags are comma-separated lists", NULL);
+        ap_fail(r, 400, "methods, tags and projects are comma-separated lists", NULL);
         return;
     }
     int n = httpd_query_param(r->req, "tool_exposure", te, sizeof te);
@@ -94,8 +94,7 @@ static void tools_list(ap_req_t *r)
     size_t i;
     const json_t *row;
     json_array_foreach(tools(), i, row) {
-        unsigned kind = toolfilter_kind_bits(ju_str(row, "kind"));
-        if (!kind || !toolfilter_allowed(kind, json_object_get(row, "tags"), cfg))
+        if (!toolfilter_row_allowed(row, cfg))
             continue;
         json_t *tags = json_object_get(row, "tags");
         json_array_append_new(list, json_pack("{s:s, s:s?, s:s?, s:O}", "name", ju_str(row, "name"), "title",

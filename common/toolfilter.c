@@ -23,12 +23,14 @@ unsigned toolfilter_kind_bits(const char *name)
     return 0;
 }
 
-int toolfilter_allowed(unsigned kind, const json_t *tool_tags, const json_t *cfg)
+int toolfilter_allowed(unsigned kind, const json_t *tool_tags, int unscoped, const json_t *cfg)
 {
     const json_t *methods = json_object_get(cfg, "methods");
     const json_t *tags = json_object_get(cfg, "tags");
     size_t i, j;
     const json_t *v, *m;
+    if (unscoped && json_array_size(json_object_get(cfg, "projects")) > 0)
+        return 0;
     if (json_array_size(methods) > 0) {
         unsigned mask = 0;
         json_array_foreach(methods, i, v)
@@ -44,6 +46,13 @@ int toolfilter_allowed(unsigned kind, const json_t *tool_tags, const json_t *cfg
         return 0;
     }
     return 1;
+}
+
+int toolfilter_row_allowed(const json_t *row, const json_t *cfg)
+{
+    unsigned kind = toolfilter_kind_bits(json_string_value(json_object_get(row, "kind")));
+    return kind && toolfilter_allowed(kind, json_object_get(row, "tags"),
+                                      json_is_true(json_object_get(row, "unscoped")), cfg);
 }
 
 static int check_list(const json_t *cfg, const char *member, int methods, char *err, size_t errsz)
@@ -108,8 +117,7 @@ int toolfilter_count(const char *catalog_json, size_t len, const json_t *cfg, ch
     size_t i;
     const json_t *row;
     json_array_foreach(json_object_get(root, "tools"), i, row) {
-        unsigned kind = toolfilter_kind_bits(ju_str(row, "kind"));
-        if (kind && toolfilter_allowed(kind, json_object_get(row, "tags"), cfg))
+        if (toolfilter_row_allowed(row, cfg))
             n++;
     }
     json_decref(root);

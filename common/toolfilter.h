@@ -7,7 +7,8 @@
  * config (all members optional):
  *   "methods": ["read"|"write"|"list"|"get"|"create"|"update"|"delete", ...]
  *   "tags":    ["itsm", "support", ...]   a tool passes when it has any of them
- *   "projects": ["ITSM", ...]             project keys (scoping, not a filter)
+ *   "projects": ["ITSM", ...]             project keys: scoping, and a filter
+ *                                         only of the tools marked unscoped
  *   "tool_exposure": "all" | "discovery"
  * An absent or empty list is no restriction; methods and tags are ANDed.
  */
@@ -24,8 +25,13 @@ enum { TF_LIST = 1, TF_GET = 2, TF_CREATE = 4, TF_UPDATE = 8, TF_DELETE = 16 };
 unsigned toolfilter_kind_bits(const char *name);
 
 /* 1 when a tool of kind bit `kind` with tags `tool_tags` (JSON array of
- * strings) passes cfg's methods and tags. */
-int toolfilter_allowed(unsigned kind, const json_t *tool_tags, const json_t *cfg);
+ * strings) passes cfg's methods and tags. An unscoped tool (what it reads
+ * cannot be tied to a project: an organization, an attachment by id) does
+ * not pass a cfg with projects, whose data it could leak. */
+int toolfilter_allowed(unsigned kind, const json_t *tool_tags, int unscoped, const json_t *cfg);
+/* The same for a row of the catalog document (its kind, tags, unscoped);
+ * 0 for a row of unknown kind. */
+int toolfilter_row_allowed(const json_t *row, const json_t *cfg);
 
 /* Checks the shape of cfg's filter members: methods known, tags and
  * projects arrays of short strings, tool_exposure "all"/"discovery".

@@ -186,6 +186,7 @@ static int load_tool(wk_tool_t *t, json_t *row, const json_t *templates, char *e
     t->scope_desk = ju_str(row, "scope_desk");
     t->scope_project = ju_str(row, "scope_project");
     t->scope_items = ju_str(row, "scope_items");
+    t->unscoped = json_is_true(json_object_get(row, "unscoped"));
     t->resolve = json_object_get(row, "resolve");
     size_t si;
     const json_t *st;
@@ -314,7 +315,7 @@ const wk_tool_t *wk_catalog_find(const wk_catalog_t *c, const char *name)
 
 int wk_catalog_allowed(const wk_tool_t *t, const json_t *cfg)
 {
-    return toolfilter_allowed(t->kind, t->tags, cfg);
+    return toolfilter_allowed(t->kind, t->tags, t->unscoped, cfg);
 }
 
 int wk_catalog_discovery(const json_t *cfg)

@@ -45,6 +45,7 @@ typedef struct wk_tool_s {
     const char *scope_project;  /* argument holding a project key checked against config.projects */
     const char *scope_items;    /* list tools: member of each result item holding its project key; items
                                    of other projects are left out when config.projects is set */
+    int unscoped;               /* what it reads cannot be tied to a project: not offered with config.projects */
     const json_t *resolve;      /* pre-steps turning a name/email into an id (wk_exec.c) */
     ju_keep_t *keep;            /* what of the payload the result reads (wk_exec_keep_new) */
 } wk_tool_t;

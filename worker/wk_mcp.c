@@ -9,6 +9,7 @@
 #include "ju.h"
 #include "log.h"
 #include "schema.h"
+#include "toolfilter.h"
 #include "tu.h"
 #include "wk_audit.h"
 #include "wk_pace.h"
@@ -212,6 +213,11 @@ int wk_mcp_prepare_call(const wk_catalog_t *cat, const json_t *config, const jso
         return WK_RPC_INVALID_PARAMS;
     }
     const wk_tool_t *t = wk_catalog_find(cat, name);
+    if (t && !wk_catalog_allowed(t, config) && toolfilter_allowed(t->kind, t->tags, 0, config)) {
+        snprintf(err, errsz, "Unknown tool: %.128s is not offered by this server: it is limited to some "
+                 "projects and this tool's data cannot be tied to a project", name);
+        return WK_RPC_INVALID_PARAMS;
+    }
     if (!t || !wk_catalog_allowed(t, config)) {
         snprintf(err, errsz, "Unknown tool: %.128s", name);
         return WK_RPC_INVALID_PARAMS;

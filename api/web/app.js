@@ -242,7 +242,8 @@ const toolCounts = new Map();
 // How many tools a config leaves, from GET /tools; null when this API has
 // no such route (shown as unknown).
 async function toolsFor(cfg) {
-  const qs = q({ methods: (cfg?.methods || []).join(','), tags: (cfg?.tags || []).join(','), tool_exposure: cfg?.tool_exposure });
+  const qs = q({ methods: (cfg?.methods || []).join(','), tags: (cfg?.tags || []).join(','),
+    projects: (cfg?.projects || []).join(','), tool_exposure: cfg?.tool_exposure });
   if (!toolCounts.has(qs)) {
     toolCounts.set(qs, call('GET', `/tools${qs}`).catch((e) => {
       if (e.status === 404 || e.status === 405) return null;

@@ -333,6 +333,16 @@ test('config.projects scopes JQL and issue keys', { skip: missing || false }, as
   assert.deepEqual(desks.service_desks.map((d) => d.projectKey), ['HW']);
   const all = await call(full.client, 'list_all_jira_service_management_service_desks', { limit: 50 });
   assert.ok(all.service_desks.length > 1);
+  // What cannot be tied to a project (an organization by id and its users,
+  // an attachment by id) is not offered, and a call says why.
+  const listed = (await listAllTools(c)).map((t) => t.name);
+  for (const name of ['get_single_jira_service_management_organization_by_id',
+    'list_all_jira_service_management_organization_users', 'get_single_jira_service_management_attachment_by_id']) {
+    assert.ok(!listed.includes(name), `${name} is not listed`);
+    assert.ok((await listAllTools(full.client)).some((t) => t.name === name), `${name} is listed without projects`);
+    await assert.rejects(c.callTool({ name, arguments: { id: '1' } }), /-32602.*limited to some projects/, name);
+  }
+  assert.ok(listed.includes('list_all_jira_service_management_organizations'), 'the desk-scoped list stays');
   // Creating an issue: only in an allowed project.
   const w = await serverClient('projects-write', { projects: ['HW'] });
   const denied = await call(w, 'create_a_jira_service_management_issue', { project_key: 'ITSM', summary: 'scoped?', issue_type: 'Incident' }, { error: true });
