@@ -17,8 +17,9 @@
  * a mapped file only moves the end back to 0: truncating it would drop its
  * pages, and on ext4 the first store to each new page of a shared mapping
  * costs some 50 us (block conversion in page_mkwrite), on the answer's
- * path. A file that cannot be reserved or mapped, and a taken-over file,
- * is written with write().
+ * path. A file that cannot be reserved or mapped (or lives on a filesystem
+ * where a reservation does not hold, reserve_holds), and a taken-over
+ * file, is written with write().
  *
  * Every write() that comes back short is undone (ftruncate to the old
  * size): a cut line left in the middle of a file would swallow the line
@@ -37,6 +38,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -232,11 +234,33 @@ static void seg_remove(wk_spool_t *s, wk_spool_seg_t *g)
     free(g);
 }
 
-/* Reserves and maps WK_SPOOL_MAP_BYTES of an empty file; on failure the
+/* Filesystems where blocks reserved with fallocate stay reserved when
+ * rewritten in place: ext4, XFS, tmpfs. On copy-on-write ones (btrfs, ZFS)
+ * a rewrite needs new blocks, so a full disk would turn a store into the
+ * mapping into a SIGBUS; write() gets ENOSPC there, which the spool
+ * handles (the call waits for Redis). */
+static int reserve_holds(int fd)
+{
+    struct statfs sf;
+    if (fstatfs(fd, &sf) != 0)
+        return 0;
+    switch ((unsigned long)sf.f_type) {
+    case 0xEF53UL:     /* ext2/3/4 */
+    case 0x58465342UL: /* XFS */
+    case 0x01021994UL: /* tmpfs */
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Reserves and maps WK_SPOOL_MAP_BYTES of an empty file; otherwise the
  * file stays empty and is written with write(). Reserving first matters:
  * a store into a mapped hole on a full disk would be a SIGBUS. */
 static void seg_map(wk_spool_seg_t *g)
 {
+    if (!reserve_holds(g->fd))
+        return;
     if (posix_fallocate(g->fd, 0, (off_t)WK_SPOOL_MAP_BYTES) != 0) {
         (void)ftruncate(g->fd, 0); /* a partial reservation may have grown it */
         return;
