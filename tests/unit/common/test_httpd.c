@@ -50,6 +50,12 @@ static void h_cut(httpd_req_t *req, const router_params_t *p, void *ud)
     httpd_stream_cut(req);
 }
 
+/* A cut before any stream began: there is no body to cut, so a reset. */
+static void h_cut_early(httpd_req_t *req, const router_params_t *p, void *ud)
+{
+    httpd_stream_cut(req);
+}
+
 static void h_echo(httpd_req_t *req, const router_params_t *p, void *ud)
 {
     size_t n;
@@ -197,6 +203,7 @@ static void start(void)
     router_add(S.r, "GET", "/stalled", h_stalled, NULL);
     router_add(S.r, "GET", "/reset", h_reset, NULL);
     router_add(S.r, "GET", "/cut", h_cut, NULL);
+    router_add(S.r, "GET", "/cut-early", h_cut_early, NULL);
     httpd_config_defaults(&cfg);
     cfg.max_header_bytes = 2048;
     cfg.max_body_bytes = 4096;
@@ -246,6 +253,7 @@ static char *recv_until(int fd, const char *until, int count)
 {
     static char buf[65536];
     size_t len = 0;
+    buf[0] = 0; /* not the last call's answer */
     for (;;) {
         int seen = 0;
         if (until)
@@ -261,6 +269,28 @@ static char *recv_until(int fd, const char *until, int count)
     }
     buf[len] = 0;
     return buf;
+}
+
+/* A new connection with rq sent on it. */
+static int request(const char *rq)
+{
+    int fd = dial();
+    send_all(fd, rq, strlen(rq));
+    return fd;
+}
+
+/* After a connection went down badly, the server still answers. Returns
+ * once that request has completed too (the client can read the answer
+ * before the server thread counts it), so callers can count their own. */
+static void assert_still_serves(const char *after)
+{
+    int before = atomic_load(&S.completes);
+    int fd = request("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    const char *got = recv_until(fd, "hello", 1);
+    cr_assert(strstr(got, "200 OK"), "the server still serves after %s: %s", after, got);
+    close(fd);
+    for (int i = 0; i < 200 && atomic_load(&S.completes) == before; i++)
+        usleep(10000);
 }
 
 Test(httpd, simple_get_and_headers)
@@ -421,46 +451,45 @@ Test(httpd, answer_to_a_reset_client)
     for (int i = 0; i < 200 && atomic_load(&S.completes) == before; i++)
         usleep(10000);
     cr_assert_eq(atomic_load(&S.completes), before + 1, "completed once");
-    int fd2 = dial(); /* and the server still serves */
-    const char *rq2 = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
-    send_all(fd2, rq2, strlen(rq2));
-    cr_assert(strstr(recv_until(fd2, "hello", 1), "200 OK"));
-    close(fd2);
+    assert_still_serves("a client's reset");
 }
 
 /* httpd_reset: the client reads a TCP reset, not an answer or an orderly
  * end, and the request completes once (status 0). */
-Test(httpd, reset_sends_a_tcp_reset)
+/* The client of path reads a TCP reset, not an answer or an orderly end,
+ * and the request completes once (status 0). */
+static void assert_reset(const char *path)
 {
     int before = atomic_load(&S.completes);
-    int fd = dial();
-    const char *rq = "GET /reset HTTP/1.1\r\nHost: x\r\n\r\n";
-    send_all(fd, rq, strlen(rq));
+    char rq[128];
+    snprintf(rq, sizeof rq, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
+    int fd = request(rq);
     char b[256];
     ssize_t n;
     do
         n = read(fd, b, sizeof b);
     while (n > 0);
-    cr_assert_eq(n, -1, "no orderly end of stream (read returned %zd)", n);
-    cr_assert_eq(errno, ECONNRESET, "%s", strerror(errno));
+    cr_assert_eq(n, -1, "%s: no orderly end of stream (read returned %zd)", path, n);
+    cr_assert_eq(errno, ECONNRESET, "%s: %s", path, strerror(errno));
     close(fd);
     for (int i = 0; i < 200 && atomic_load(&S.completes) == before; i++)
         usleep(10000);
-    cr_assert_eq(atomic_load(&S.completes), before + 1, "completed once");
-    int fd2 = dial();
-    const char *rq2 = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
-    send_all(fd2, rq2, strlen(rq2));
-    cr_assert(strstr(recv_until(fd2, "hello", 1), "200 OK"), "the server still serves");
-    close(fd2);
+    cr_assert_eq(atomic_load(&S.completes), before + 1, "%s: completed once", path);
+    assert_still_serves(path);
+}
+
+/* httpd_reset; and httpd_stream_cut before a stream began, which resets too. */
+Test(httpd, reset_sends_a_tcp_reset)
+{
+    assert_reset("/cut-early");
+    assert_reset("/reset");
 }
 
 /* httpd_stream_cut: the part written arrives, then an orderly end of the
  * connection without the last chunk. */
 Test(httpd, stream_cut_ends_without_the_last_chunk)
 {
-    int fd = dial();
-    const char *rq = "GET /cut HTTP/1.1\r\nHost: x\r\n\r\n";
-    send_all(fd, rq, strlen(rq));
+    int fd = request("GET /cut HTTP/1.1\r\nHost: x\r\n\r\n");
     const char *got = recv_until(fd, NULL, 0); /* to the end of the stream */
     cr_assert(strstr(got, "Transfer-Encoding: chunked"), "%s", got);
     cr_assert(strstr(got, "5\r\n{\"par\r\n"), "the part: %s", got);
