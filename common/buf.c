@@ -133,6 +133,31 @@ size_t str_copy(char *dst, size_t dstsz, const char *src)
     return n;
 }
 
+size_t str_join(char *dst, size_t dstsz, ...)
+{
+    va_list ap;
+    size_t k = 0;
+    va_start(ap, dstsz);
+    for (const char *s; (s = va_arg(ap, const char *)) != NULL;) {
+        size_t n = strlen(s);
+        if (n > dstsz - 1 - k)
+            n = dstsz - 1 - k;
+        memcpy(dst + k, s, n);
+        k += n;
+    }
+    va_end(ap);
+    dst[k] = 0;
+    return k;
+}
+
+size_t fmt_int(char *out, long long v)
+{
+    if (v >= 0)
+        return fmt_uint(out, (unsigned long long)v);
+    out[0] = '-';
+    return 1 + fmt_uint(out + 1, 0ULL - (unsigned long long)v);
+}
+
 int buf_vprintf(buf_t *b, const char *fmt, va_list ap)
 {
     va_list ap2;

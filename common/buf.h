@@ -33,6 +33,13 @@ size_t fmt_uint(char *out, unsigned long long v);
 /* snprintf(dst, dstsz, "%s", src) without printf: copies what fits, always
  * NUL-terminates (dstsz > 0); returns strlen(src). */
 size_t str_copy(char *dst, size_t dstsz, const char *src);
+/* The strings up to a NULL, one after another, into dst: what fits, always
+ * NUL-terminated (dstsz > 0); returns the length written. For hot paths
+ * (metric labels, header lines), where snprintf's parsing costs more than
+ * the copy. */
+size_t str_join(char *dst, size_t dstsz, ...);
+/* Signed decimal into out (room for 21 bytes); returns the length. */
+size_t fmt_int(char *out, long long v);
 int buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int buf_vprintf(buf_t *b, const char *fmt, va_list ap);
 /* Takes ownership of the data (caller frees); the buffer is left empty. */

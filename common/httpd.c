@@ -196,6 +196,15 @@ static uint64_t rid_next(httpd_t *h)
     return z ^ (z >> 31);
 }
 
+/* "%016llx" of v, without printf (once per request). */
+static void reqid_hex(char out[17], uint64_t v)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 15; i >= 0; i--, v >>= 4)
+        out[i] = hex[v & 15];
+    out[16] = 0;
+}
+
 static int reqid_ok(const char *s)
 {
     size_t n = 0;
@@ -762,7 +771,7 @@ static int on_headers_complete(llhttp_t *p)
     httpd_req_t *r = c->req;
     httpd_t *h = c->srv;
 
-    snprintf(r->method, sizeof r->method, "%s", llhttp_method_name((llhttp_method_t)p->method));
+    str_copy(r->method, sizeof r->method, llhttp_method_name((llhttp_method_t)p->method));
     r->http10 = p->http_major == 1 && p->http_minor == 0;
     const char *url = r->url.data ? r->url.data : "/";
     const char *qm = strchr(url, '?');
@@ -771,9 +780,9 @@ static int on_headers_complete(llhttp_t *p)
 
     const char *rid = httpd_req_header(r, "X-Request-Id");
     if (rid && reqid_ok(rid))
-        snprintf(r->reqid, sizeof r->reqid, "%s", rid);
+        str_copy(r->reqid, sizeof r->reqid, rid);
     else
-        snprintf(r->reqid, sizeof r->reqid, "%016llx", (unsigned long long)rid_next(h));
+        reqid_hex(r->reqid, rid_next(h));
 
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > h->cfg.max_body_bytes) {
         c->err_status = 413;

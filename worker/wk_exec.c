@@ -1253,7 +1253,7 @@ int wk_exec_start(httpc_t *hc, const wk_tool_t *t, const json_t *args, const wk_
     op->config = ctx->config ? json_incref((json_t *)ctx->config) : NULL;
     op->account_id = mem_strdup(ctx->account_id ? ctx->account_id : "");
     if (ctx->request_id)
-        snprintf(op->rid_header, sizeof op->rid_header, "X-Request-Id: %.64s", ctx->request_id);
+        str_join(op->rid_header, sizeof op->rid_header, "X-Request-Id: ", ctx->request_id, NULL);
     op->fields = ctx->fields;
     op->now_ms = ctx->now_ms;
     op->acct.base_url = dup_opt(acct->base_url);

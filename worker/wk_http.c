@@ -93,7 +93,7 @@ int wk_http_host_allowed(const wk_config_t *cfg, const char *hostport)
     char host[300];
     if (!hostport || strlen(hostport) >= sizeof host)
         return 0;
-    snprintf(host, sizeof host, "%s", hostport);
+    str_copy(host, sizeof host, hostport);
     /* Strip the port: "[::1]:8081" -> "[::1]", "a.b:80" -> "a.b". */
     char *colon = host[0] == '[' ? strstr(host, "]:") : strrchr(host, ':');
     if (colon)
@@ -602,8 +602,8 @@ static void handle_mcp(wk_worker_t *w, httpd_req_t *req, const char *token, enum
     m->w = w;
     m->req = req;
     m->kind = kind;
-    snprintf(m->base_path, sizeof m->base_path, "/mcp/%s", token);
-    snprintf(m->rid, sizeof m->rid, "%s", httpd_req_id(req));
+    str_join(m->base_path, sizeof m->base_path, "/mcp/", token, NULL);
+    str_copy(m->rid, sizeof m->rid, httpd_req_id(req));
     if (!origin_ok(w->cfg, req)) {
         rpc_refuse(m, 403, WK_RPC_SERVER, "Forbidden: Origin/Host not allowed");
         return;
@@ -635,14 +635,14 @@ static void handle_mcp(wk_worker_t *w, httpd_req_t *req, const char *token, enum
             return;
         }
         if (sid)
-            snprintf(m->sid, sizeof m->sid, "%s", sid);
+            str_copy(m->sid, sizeof m->sid, sid);
     } else if (sid) {
         if (!wk_session_id_ok(sid)) {
             rpc_refuse(m, 404, WK_RPC_SESSION_NOT_FOUND,
                        "Session not found: it ended or expired; start a new one with initialize");
             return;
         }
-        snprintf(m->sid, sizeof m->sid, "%s", sid);
+        str_copy(m->sid, sizeof m->sid, sid);
     }
 
     if (kind == MR_GET || kind == MR_SSE_OPEN) {
@@ -726,12 +726,13 @@ static const char *route_of(const char *path)
 void wk_http_complete(httpd_req_t *req, int status, void *ud)
 {
     wk_worker_t *w = ud;
-    char labels[160];
+    char labels[160], st[24];
     const char *route = route_of(httpd_req_path(req));
-    snprintf(labels, sizeof labels, "route=\"%s\",method=\"%s\",status=\"%d\"", route,
-             httpd_req_method(req), status);
+    fmt_int(st, status);
+    str_join(labels, sizeof labels, "route=\"", route, "\",method=\"", httpd_req_method(req), "\",status=\"", st, "\"",
+             NULL);
     metrics_inc(w->metrics, "jsmcp_worker_requests_total", labels, 1);
-    snprintf(labels, sizeof labels, "route=\"%s\"", route);
+    str_join(labels, sizeof labels, "route=\"", route, "\"", NULL);
     if (strcmp(httpd_req_method(req), "GET") != 0 || strstr(route, "/mcp") == NULL)
         metrics_observe(w->metrics, "jsmcp_worker_request_duration_seconds", labels,
                         (double)(uv_hrtime() - httpd_req_start_ns(req)) / 1e9);

@@ -392,23 +392,23 @@ static void count_account(call_op_t *op)
  * the HTTP request, the upstream request and the audit record). */
 static void observe(call_op_t *op, const json_t *response, const wk_ratelimit_t *rl, int status)
 {
-    char labels[192], st[16], lat[32];
+    char labels[192], st[24], lat[32];
     double secs = (double)(tu_mono_ns() - op->t0) / 1e9;
-    snprintf(labels, sizeof labels, "tool=\"%s\",upstream_status=\"%d\"", op->tool->name, status);
+    fmt_int(st, status);
+    str_join(labels, sizeof labels, "tool=\"", op->tool->name, "\",upstream_status=\"", st, "\"", NULL);
     metrics_inc(op->w->metrics, "jsmcp_worker_tool_calls_total", labels, 1);
-    snprintf(labels, sizeof labels, "tool=\"%s\"", op->tool->name);
+    str_join(labels, sizeof labels, "tool=\"", op->tool->name, "\"", NULL);
     metrics_observe(op->w->metrics, "jsmcp_worker_tool_call_duration_seconds", labels, secs);
     if ((status == 0 && !(rl && rl->limited)) || status >= 500)
         metrics_inc(op->w->metrics, "jsmcp_worker_upstream_errors_total", "", 1);
     count_account(op);
     const char *cls = error_class(response, rl, status);
     if (*cls) {
-        snprintf(labels, sizeof labels, "class=\"%s\"", cls);
+        str_join(labels, sizeof labels, "class=\"", cls, "\"", NULL);
         metrics_inc(op->w->metrics, "jsmcp_worker_tool_errors_total", labels, 1);
     }
     if (log_min_level > (*cls ? LOG_LVL_INFO : LOG_LVL_DEBUG))
         return; /* the line would not be written: skip formatting it */
-    snprintf(st, sizeof st, "%d", status);
     snprintf(lat, sizeof lat, "%.1f", secs * 1e3);
     if (*cls) {
         LOG_INFO("worker", "tool call failed", "request_id", op->request_id, "tool", op->tool->name, "account",

@@ -388,7 +388,12 @@ static size_t encode(wk_spool_t *s, const char *id, int argc, const char **argv,
     static const char hex[] = "0123456789abcdef";
     char *o = s->line;
     const size_t room = sizeof s->line - 12; /* " xxxxxxxx\n" and the NUL */
-    size_t n = (size_t)snprintf(o, room, "R %s %d", id, argc);
+    size_t n = 0;
+    o[n++] = 'R';
+    o[n++] = ' ';
+    n += str_join(o + n, WK_SPOOL_ID_LEN + 1, id, NULL);
+    o[n++] = ' ';
+    n += fmt_uint(o + n, (unsigned)argc);
     for (int i = 0; i < argc; i++) {
         if (n + 1 + 3 * len[i] > room)
             return 0;
@@ -404,7 +409,13 @@ static size_t encode(wk_spool_t *s, const char *id, int argc, const char **argv,
             }
         }
     }
-    n += (size_t)snprintf(o + n, 12, " %08x\n", fnv1a(o, n));
+    uint32_t sum = fnv1a(o, n);
+    o[n++] = ' ';
+    for (int i = 7; i >= 0; i--)
+        o[n + (size_t)(7 - i)] = hex[(sum >> (4 * i)) & 15];
+    n += 8;
+    o[n++] = '\n';
+    o[n] = 0;
     return n;
 }
 

@@ -130,6 +130,28 @@ Test(buf, append_uint)
     cr_assert_str_eq(small, "abc");
     cr_assert_eq(str_copy(small, sizeof small, ""), 0);
     cr_assert_str_eq(small, "");
+    cr_assert_eq(fmt_int(d, -9223372036854775807LL - 1), 20);
+    cr_assert_str_eq(d, "-9223372036854775808");
+    cr_assert_eq(fmt_int(d, 0), 1);
+    cr_assert_str_eq(d, "0");
+    cr_assert_eq(fmt_int(d, 429), 3);
+    cr_assert_str_eq(d, "429");
+}
+
+/* str_join: the metric labels and header lines of the hot paths. */
+Test(buf, str_join)
+{
+    char out[16];
+    cr_assert_eq(str_join(out, sizeof out, "tool=\"", "x", "\"", NULL), 8);
+    cr_assert_str_eq(out, "tool=\"x\"");
+    cr_assert_eq(str_join(out, sizeof out, NULL), 0);
+    cr_assert_str_eq(out, "");
+    /* Cut at the buffer, in the middle of a piece and with pieces after it. */
+    cr_assert_eq(str_join(out, sizeof out, "0123456789", "abcdefgh", "zz", NULL), 15);
+    cr_assert_str_eq(out, "0123456789abcde");
+    char one[1];
+    cr_assert_eq(str_join(one, sizeof one, "abc", NULL), 0);
+    cr_assert_eq(one[0], 0);
 }
 
 Test(buf, bounded)
