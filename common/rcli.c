@@ -33,6 +33,19 @@
  *   callback: live once Redis confirmed the PSUBSCRIBE on the current
  *   connection, not live as soon as that connection is gone (messages may
  *   have been missed in between, which is what a cache needs to know).
+ * - Heartbeat: a pub/sub connection only receives, so a dead one (no FIN
+ *   or RST) looks like a quiet one; TCP keepalive notices after ~30 s. Each
+ *   client subscribes its own channel (<prefix>rcli:hb:<random>, in the
+ *   table like any other) and, every sub_heartbeat_ms while that SUBSCRIBE
+ *   is confirmed, PUBLISHes a sequence number to it on the command
+ *   connection. The pub/sub connection is dropped and remade when Redis
+ *   answers the PUBLISH with 0 receivers (it does not know our
+ *   subscription), or when it answered >= 1 and the message has not come
+ *   back by the next tick. A PUBLISH that failed or has no answer yet says
+ *   nothing about the pub/sub connection (the command connection has its
+ *   own timeout). The message may arrive before the PUBLISH reply (two
+ *   connections): both are only judged at the tick. hb_gen ties a
+ *   heartbeat to the pub/sub connection it tested.
  * - Never free a context from inside onConnect (0.14 would use it after):
  *   nothing here calls user code from onConnect.
  * - The event hooks are our own (ev_*), not <hiredis/adapters/libuv.h>:
@@ -49,6 +62,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sodium.h>
 #include <sys/ioctl.h>
 
 #include "buf.h"
@@ -64,6 +78,7 @@
 #define RCLI_PREFIX_MAX 128
 #define RCLI_MAX_PSUBS 8
 #define RCLI_SUB_POLL_ROUNDS 64 /* x 16 KB per hiredis read: a bound on one request's catch-up */
+#define RCLI_SUB_HEARTBEAT_MS 2000
 
 static const char *const ERR_DOWN = "redis unavailable";
 static const char *const ERR_LOST = "redis connection lost";
@@ -137,6 +152,16 @@ struct rcli_s {
     size_t nsubs;
     psub_t psubs[RCLI_MAX_PSUBS];
     size_t npsubs;
+    /* Heartbeat of the pub/sub connection (design notes). */
+    unsigned sub_heartbeat_ms;
+    uv_timer_t hb_timer;
+    char hb_channel[RCLI_PREFIX_MAX + 32];
+    unsigned sub_gen;      /* +1 each time the pub/sub connection goes down */
+    int hb_confirmed;      /* Redis confirmed SUBSCRIBE hb_channel on this connection */
+    int hb_out;            /* a heartbeat was sent and has not come back */
+    int hb_published;      /* ... and Redis answered its PUBLISH with >= 1 receiver */
+    unsigned hb_gen;       /* sub_gen when it was sent */
+    uint64_t hb_seq;       /* its number */
     struct evpoll_s *flush_head; /* contexts with a deferred write (ev_add_write) */
     uv_check_t flush_check;
     uv_prepare_t flush_prepare;
@@ -462,8 +487,11 @@ static void conn_down(rconn_t *c, const char *err)
     c->ac = NULL;
     c->gone_err = err;
     uv_timer_stop(&c->timer);
-    if (c->is_sub)
+    if (c->is_sub) {
+        r->sub_gen++;
+        r->hb_confirmed = r->hb_out = 0;
         psub_lost(r);
+    }
     if (r->closing) {
         c->state = S_CLOSED;
         return;
@@ -821,6 +849,12 @@ static void on_sub_reply(redisAsyncContext *ac, void *reply, void *privdata)
         on_psub_reply(r, rep);
         return;
     }
+    if (rep->type == REDIS_REPLY_ARRAY && rep->elements >= 3 && rep->element[0]->type == REDIS_REPLY_STRING &&
+        rep->element[1]->type == REDIS_REPLY_STRING && strcmp(rep->element[0]->str, "subscribe") == 0 &&
+        strcmp(rep->element[1]->str, r->hb_channel) == 0 && ac == r->sub.ac) {
+        r->hb_confirmed = 1;
+        return;
+    }
     if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 3 ||
         rep->element[0]->type != REDIS_REPLY_STRING ||
         strcmp(rep->element[0]->str, "message") != 0 ||
@@ -832,9 +866,10 @@ static void on_sub_reply(redisAsyncContext *ac, void *reply, void *privdata)
         s->fn(s->channel, rep->element[2]->str, rep->element[2]->len, s->ud);
 }
 
-int rcli_subscribe(rcli_t *r, const char *channel, rcli_msg_fn fn, void *ud)
+/* Into the table (restored on every (re)connect); -1 when taken or full. */
+static int sub_insert(rcli_t *r, const char *channel, rcli_msg_fn fn, void *ud)
 {
-    if (r->closing || !channel || !fn || r->nsubs >= RCLI_MAX_SUBS)
+    if (r->nsubs >= RCLI_MAX_SUBS)
         return -1;
     size_t n = strlen(channel);
     sub_t **pp = sub_find(r, channel, n);
@@ -847,6 +882,14 @@ int rcli_subscribe(rcli_t *r, const char *channel, rcli_msg_fn fn, void *ud)
     memcpy(s->channel, channel, n + 1);
     *pp = s;
     r->nsubs++;
+    return 0;
+}
+
+int rcli_subscribe(rcli_t *r, const char *channel, rcli_msg_fn fn, void *ud)
+{
+    if (r->closing || !channel || !fn || sub_insert(r, channel, fn, ud) != 0)
+        return -1;
+    size_t n = strlen(channel);
     if (!r->sub_inited) {
         sub_conn_start(r);
     } else if (r->sub.state == S_READY) {
@@ -878,13 +921,80 @@ int rcli_unsubscribe(rcli_t *r, const char *channel)
     return 0;
 }
 
+/* ------------------------------------------------------------ heartbeat */
+
+static void on_hb_msg(const char *channel, const char *msg, size_t len, void *ud)
+{
+    (void)channel;
+    rcli_t *r = ud;
+    char seq[24];
+    size_t n = fmt_uint(seq, r->hb_seq);
+    if (r->hb_out && r->hb_gen == r->sub_gen && len == n && memcmp(msg, seq, n) == 0)
+        r->hb_out = 0;
+}
+
+static void sub_silent(rcli_t *r, const char *why)
+{
+    LOG_WARN("rcli", "pub/sub connection dropped: it no longer receives, reconnecting", "why", why, NULL);
+    conn_drop(&r->sub, ERR_LOST);
+}
+
+static void on_hb_published(redisReply *reply, const char *err, void *ud)
+{
+    (void)err;
+    rcli_t *r = ud;
+    if (r->closing || !r->hb_out || r->hb_gen != r->sub_gen)
+        return;
+    if (!reply || reply->type != REDIS_REPLY_INTEGER) {
+        r->hb_out = 0; /* says nothing about the pub/sub connection */
+        return;
+    }
+    if (reply->integer > 0) {
+        r->hb_published = 1;
+        return;
+    }
+    r->hb_out = 0;
+    if (r->hb_confirmed && r->sub.state == S_READY)
+        sub_silent(r, "redis has no subscriber for its heartbeat channel");
+}
+
+static void on_hb_timer(uv_timer_t *t)
+{
+    rcli_t *r = t->data;
+    if (r->closing || r->sub.state != S_READY || !r->hb_confirmed)
+        return;
+    if (r->hb_out) {
+        if (r->hb_published) {
+            r->hb_out = 0;
+            sub_silent(r, "its heartbeat did not come back");
+        }
+        return; /* the PUBLISH has no answer yet: the command timeout decides */
+    }
+    char seq[24];
+    size_t n = fmt_uint(seq, ++r->hb_seq);
+    const char *argv[3] = {"PUBLISH", r->hb_channel, seq};
+    size_t lens[3] = {7, strlen(r->hb_channel), n};
+    r->hb_out = 1;
+    r->hb_published = 0;
+    r->hb_gen = r->sub_gen;
+    if (rcli_command_argv(r, on_hb_published, r, 3, argv, lens) != 0)
+        r->hb_out = 0;
+}
+
 static void sub_conn_start(rcli_t *r)
 {
-    if (!r->sub_inited) {
-        r->sub_inited = 1;
-        conn_init(r, &r->sub, "sub", 1);
-        conn_connect(&r->sub);
-    }
+    if (r->sub_inited)
+        return;
+    r->sub_inited = 1;
+    unsigned char raw[8];
+    char hex[2 * sizeof raw + 1];
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2hex(hex, sizeof hex, raw, sizeof raw);
+    str_join(r->hb_channel, sizeof r->hb_channel, r->prefix, "rcli:hb:", hex, NULL);
+    (void)sub_insert(r, r->hb_channel, on_hb_msg, r);
+    uv_timer_start(&r->hb_timer, on_hb_timer, r->sub_heartbeat_ms, r->sub_heartbeat_ms);
+    conn_init(r, &r->sub, "sub", 1);
+    conn_connect(&r->sub);
 }
 
 int rcli_psubscribe(rcli_t *r, const char *pattern, rcli_msg_fn fn, rcli_state_fn state, void *ud)
@@ -939,6 +1049,10 @@ int rcli_create(rcli_t **out, uv_loop_t *loop, const rcli_config_t *cfg)
         LOG_ERROR("rcli", "redis key prefix too long", NULL);
         return -1;
     }
+    if (sodium_init() < 0) { /* the heartbeat channel's name is random */
+        LOG_ERROR("rcli", "libsodium failed to start", NULL);
+        return -1;
+    }
     rcli_t *r = mem_calloc(1, sizeof *r);
     r->loop = loop;
     r->url = url;
@@ -946,7 +1060,10 @@ int rcli_create(rcli_t **out, uv_loop_t *loop, const rcli_config_t *cfg)
     snprintf(r->prefix, sizeof r->prefix, "%s", prefix);
     r->connect_timeout_ms = cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 2000;
     r->command_timeout_ms = cfg->command_timeout_ms ? cfg->command_timeout_ms : 5000;
+    r->sub_heartbeat_ms = cfg->sub_heartbeat_ms ? cfg->sub_heartbeat_ms : RCLI_SUB_HEARTBEAT_MS;
     timer_init(r, &r->cmd_timer);
+    timer_init(r, &r->hb_timer);
+    uv_unref((uv_handle_t *)&r->hb_timer);
     uv_check_init(loop, &r->flush_check);
     uv_prepare_init(loop, &r->flush_prepare);
     r->flush_check.data = r->flush_prepare.data = r;
@@ -969,6 +1086,7 @@ void rcli_close(rcli_t *r, void (*done)(void *arg), void *arg)
     r->done = done;
     r->done_arg = arg;
     uv_close((uv_handle_t *)&r->cmd_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&r->hb_timer, on_timer_closed);
     uv_close((uv_handle_t *)&r->flush_check, on_timer_closed);
     uv_close((uv_handle_t *)&r->flush_prepare, on_timer_closed);
     /* Pending commands get their NULL reply ("client closing") right here,

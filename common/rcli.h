@@ -10,7 +10,10 @@
  * once with err "redis unavailable" (callers answer 503).
  *
  * Pub/sub uses its own connection (rcli_sub_*): subscriptions are restored
- * after a reconnect.
+ * after a reconnect. A pub/sub connection that silently stopped receiving
+ * (no FIN or RST: a dead peer, a NAT or proxy that dropped the flow) is
+ * found by a heartbeat within two sub_heartbeat_ms and remade like a lost
+ * one (pattern subscriptions report state(0) first).
  *
  * Details callers rely on:
  * - A nil reply is a reply: reply->type == REDIS_REPLY_NIL, err NULL.
@@ -49,6 +52,9 @@ typedef struct rcli_config_s {
     const char *prefix;   /* default "jsmcp:" */
     unsigned connect_timeout_ms; /* default 2000 */
     unsigned command_timeout_ms; /* default 5000 */
+    /* How often the pub/sub connection proves that it still receives
+     * (default 2000): see "Heartbeat" in rcli.c. */
+    unsigned sub_heartbeat_ms;
 } rcli_config_t;
 
 int rcli_create(rcli_t **out, uv_loop_t *loop, const rcli_config_t *cfg);

@@ -2,10 +2,19 @@
  * unique key prefix: commands with binary data, nil and error replies,
  * prefixing, pub/sub, reconnect after CLIENT KILL (commands and pub/sub),
  * fail-fast when Redis is down, the command timeout, AUTH and SELECT, URL
- * errors, and close with commands in flight (every callback exactly once).
- * A guard timer turns a hang into a failure. */
+ * errors, close with commands in flight (every callback exactly once), and
+ * the heartbeat that remakes a pub/sub connection that silently stopped
+ * receiving (through a TCP proxy the test can freeze). A guard timer turns
+ * a hang into a failure. */
+/* POLLRDHUP needs _GNU_SOURCE, which the Makefile defines. */
 #include <criterion/criterion.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -444,4 +453,239 @@ Test(rcli, close_from_inside_a_callback)
     for (int i = 1; i < 20; i++)
         cr_assert(reps[i].calls == 1 && strcmp(reps[i].err, "client closing") == 0, "%d: %s", i,
                   reps[i].err);
+}
+
+/* ------------------------------------------------------------ silent pub/sub */
+
+/* A TCP proxy in front of the test Redis, on its own thread. Its n-th
+ * accepted connection (0: rcli's command connection, 1: its first pub/sub
+ * connection) can be
+ * - frozen: no byte flows either way, both sockets stay open, as when a peer
+ *   or a NAT silently dropped the flow (the client closing its side still
+ *   closes both);
+ * - orphaned: when Redis closes it, the client's side stays open and mute,
+ *   as behind a proxy that lost its backend but kept the client. */
+#define PX_MAX 16
+typedef struct proxy_s {
+    int lfd, port;
+    pthread_t th;
+    atomic_int stop, accepted, frozen, orphaned;
+    int cfd[PX_MAX], ufd[PX_MAX];
+    atomic_int uport[PX_MAX]; /* the upstream side's local port, for CLIENT KILL */
+} proxy_t;
+
+static int px_redis_port(void)
+{
+    return atoi(strrchr(redis_url, ':') + 1);
+}
+
+static void px_close(proxy_t *px, int i, int keep_client)
+{
+    if (px->ufd[i] >= 0)
+        close(px->ufd[i]);
+    px->ufd[i] = -1;
+    if (!keep_client) {
+        if (px->cfd[i] >= 0)
+            close(px->cfd[i]);
+        px->cfd[i] = -1;
+    }
+}
+
+static int px_pump(int from, int to)
+{
+    char buf[16384];
+    ssize_t n = read(from, buf, sizeof buf);
+    if (n <= 0)
+        return -1;
+    for (ssize_t off = 0; off < n;) {
+        ssize_t w = write(to, buf + off, (size_t)(n - off));
+        if (w <= 0)
+            return -1;
+        off += w;
+    }
+    return 0;
+}
+
+static void *px_run(void *arg)
+{
+    proxy_t *px = arg;
+    while (!atomic_load(&px->stop)) {
+        struct pollfd pf[1 + 2 * PX_MAX];
+        int who[1 + 2 * PX_MAX], np = 0;
+        pf[np] = (struct pollfd){.fd = px->lfd, .events = POLLIN};
+        who[np++] = -1;
+        int na = atomic_load(&px->accepted);
+        for (int i = 0; i < na; i++) {
+            int frozen = atomic_load(&px->frozen) == i;
+            if (px->cfd[i] >= 0) {
+                pf[np] = (struct pollfd){.fd = px->cfd[i], .events = frozen ? POLLRDHUP : POLLIN};
+                who[np++] = i;
+            }
+            if (px->ufd[i] >= 0 && !frozen) {
+                pf[np] = (struct pollfd){.fd = px->ufd[i], .events = POLLIN};
+                who[np++] = PX_MAX + i;
+            }
+        }
+        if (poll(pf, (nfds_t)np, 20) <= 0)
+            continue;
+        for (int k = 0; k < np; k++) {
+            if (!pf[k].revents)
+                continue;
+            if (who[k] == -1) {
+                int c = accept(px->lfd, NULL, NULL);
+                int i = atomic_load(&px->accepted);
+                if (c < 0 || i >= PX_MAX) {
+                    if (c >= 0)
+                        close(c);
+                    continue;
+                }
+                struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)px_redis_port())};
+                a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+                int u = socket(AF_INET, SOCK_STREAM, 0);
+                if (connect(u, (struct sockaddr *)&a, sizeof a) != 0) {
+                    close(u);
+                    close(c);
+                    continue;
+                }
+                struct sockaddr_in l;
+                socklen_t ll = sizeof l;
+                getsockname(u, (struct sockaddr *)&l, &ll);
+                px->cfd[i] = c;
+                px->ufd[i] = u;
+                atomic_store(&px->uport[i], ntohs(l.sin_port));
+                atomic_store(&px->accepted, i + 1);
+                continue;
+            }
+            int i = who[k] % PX_MAX, up = who[k] >= PX_MAX;
+            if (px->cfd[i] < 0 && !up)
+                continue;
+            if (atomic_load(&px->frozen) == i) {
+                /* Polled before the freeze, or the client closed its side. */
+                if (!up && (pf[k].revents & (POLLRDHUP | POLLHUP | POLLERR)))
+                    px_close(px, i, 0);
+                continue;
+            }
+            if (px->ufd[i] < 0)
+                continue;
+            if (up ? px_pump(px->ufd[i], px->cfd[i]) : px_pump(px->cfd[i], px->ufd[i]))
+                px_close(px, i, up && atomic_load(&px->orphaned) == i);
+        }
+    }
+    return NULL;
+}
+
+static void px_start(proxy_t *px, char *url, size_t urlsz)
+{
+    memset(px, 0, sizeof *px);
+    atomic_store(&px->frozen, -1);
+    atomic_store(&px->orphaned, -1);
+    for (int i = 0; i < PX_MAX; i++)
+        px->cfd[i] = px->ufd[i] = -1;
+    px->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(bind(px->lfd, (struct sockaddr *)&a, sizeof a), 0);
+    cr_assert_eq(listen(px->lfd, 16), 0);
+    socklen_t al = sizeof a;
+    getsockname(px->lfd, (struct sockaddr *)&a, &al);
+    px->port = ntohs(a.sin_port);
+    snprintf(url, urlsz, "redis://127.0.0.1:%d/0", px->port);
+    cr_assert_eq(pthread_create(&px->th, NULL, px_run, px), 0);
+}
+
+static void px_stop(proxy_t *px)
+{
+    atomic_store(&px->stop, 1);
+    pthread_join(px->th, NULL);
+    for (int i = 0; i < PX_MAX; i++)
+        px_close(px, i, 0);
+    close(px->lfd);
+}
+
+typedef struct pstate_s {
+    int up, down;
+} pstate_t;
+
+static void on_pstate(int live, void *ud)
+{
+    pstate_t *p = ud;
+    if (live)
+        p->up++;
+    else
+        p->down++;
+}
+
+static void on_pmsg(const char *channel, const char *msg, size_t len, void *ud)
+{
+    (void)channel, (void)msg, (void)len, (void)ud;
+}
+
+/* A client on the proxy with a fast heartbeat, a channel and a pattern
+ * subscribed, and one message through. */
+static rcli_t *silent_client(proxy_t *px, char *ch, size_t chsz, msgs_t *m, pstate_t *ps)
+{
+    char url[128], pat[128];
+    px_start(px, url, sizeof url);
+    rcli_config_t cfg = {.url = url, .prefix = prefix, .sub_heartbeat_ms = 100};
+    rcli_t *r;
+    cr_assert_eq(rcli_create(&r, &loop, &cfg), 0);
+    wait_ready(r);
+    rcli_key(r, ch, chsz, "silent:%d", (int)getpid());
+    rcli_key(r, pat, sizeof pat, "silentp:%d:*", (int)getpid());
+    cr_assert_eq(rcli_subscribe(r, ch, on_msg, m), 0);
+    cr_assert_eq(rcli_psubscribe(r, pat, on_pmsg, on_pstate, ps), 0);
+    run_until(&ps->up, 1, 3000);
+    wait_numsub(ch, 1);
+    publish(ch, "one", 3);
+    run_until(&m->n, 1, 3000);
+    cr_assert_eq(atomic_load(&px->accepted), 2, "the command and the pub/sub connection");
+    return r;
+}
+
+/* After the heartbeat remade the pub/sub connection: patterns said so, and
+ * messages flow again on a third proxy connection. */
+static void assert_remade(rcli_t *r, proxy_t *px, const char *ch, msgs_t *m, pstate_t *ps)
+{
+    run_until(&ps->down, 1, 3000);
+    run_until(&ps->up, 2, 3000);
+    cr_assert_geq(atomic_load(&px->accepted), 3, "a new pub/sub connection");
+    cr_assert(rcli_ready(r), "the command connection was not touched");
+    int before = m->n;
+    for (int i = 0; i < 100 && m->n == before; i++) {
+        publish(ch, "again", 5);
+        run_for(20);
+    }
+    cr_assert_str_eq(m->last, "again");
+    close_client(r);
+    px_stop(px);
+}
+
+Test(rcli, silent_pubsub_connection_is_remade)
+{
+    proxy_t px;
+    char ch[128];
+    msgs_t m = {0};
+    pstate_t ps = {0};
+    rcli_t *r = silent_client(&px, ch, sizeof ch, &m, &ps);
+    /* Nothing flows on the pub/sub connection any more; Redis still
+     * counts it as a subscriber, so only a missing heartbeat shows it. */
+    atomic_store(&px.frozen, 1);
+    publish(ch, "lost", 4);
+    assert_remade(r, &px, ch, &m, &ps);
+    cr_assert_eq(m.n, 2, "the message sent into the frozen connection never came (%d messages)", m.n);
+}
+
+Test(rcli, pubsub_connection_redis_forgot_is_remade)
+{
+    proxy_t px;
+    char ch[128], addr[64];
+    msgs_t m = {0};
+    pstate_t ps = {0};
+    rcli_t *r = silent_client(&px, ch, sizeof ch, &m, &ps);
+    /* Redis closes the pub/sub connection, the proxy keeps the client's
+     * side open: Redis answers the next heartbeat with 0 receivers. */
+    atomic_store(&px.orphaned, 1);
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", atomic_load(&px.uport[1]));
+    side_cmd("CLIENT KILL ADDR %s", addr);
+    assert_remade(r, &px, ch, &m, &ps);
 }
