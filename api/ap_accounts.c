@@ -13,12 +13,9 @@
 #include "ap_publish.h"
 #include "ju.h"
 #include "log.h"
+#include "pacerule.h"
 #include "tu.h"
 
-#define ACCT_JSON                                                                                   \
-    "json_build_object('id', id, 'tenant_id', tenant_id, 'site_url', site_url, 'auth_type', auth_type," \
-    " 'status', status, 'context', context, 'created_at', " AP_TS("created_at") ","                 \
-    " 'updated_at', " AP_TS("updated_at") ")::text"
 #define CONTEXT_MAX 16384
 
 /* The fields of a create or patch, validated. */
@@ -29,6 +26,8 @@ typedef struct acct_in_s {
     json_t *creds;        /* owned */
     const char *auth_type;
     char *context;        /* owned JSON text */
+    int has_pace;         /* "pace" was sent: pace is the new rule, NULL (JSON null) for none */
+    const char *pace;
 } acct_in_t;
 
 static void acct_in_free(acct_in_t *in)
@@ -40,7 +39,7 @@ static void acct_in_free(acct_in_t *in)
 static int acct_validate(ap_req_t *r, acct_in_t *in, int create)
 {
     r->conflict_field = "/tenant_id"; /* the one unique member of an account */
-    static const char *const allowed[] = {"tenant_id", "site_url", "auth", "context", NULL};
+    static const char *const allowed[] = {"tenant_id", "site_url", "auth", "context", "pace", NULL};
     ap_in_err_t e;
     const char *site;
     memset(in, 0, sizeof *in);
@@ -75,9 +74,24 @@ static int acct_validate(ap_req_t *r, acct_in_t *in, int create)
             goto bad;
         }
     }
+    const json_t *pace = json_object_get(r->body, "pace");
+    if (pace) {
+        pace_rule_t rule;
+        char why[256];
+        in->has_pace = 1;
+        in->pace = json_string_value(pace);
+        if (!json_is_null(pace) && (!in->pace || !*in->pace || pace_rule_parse(in->pace, &rule, why, sizeof why))) {
+            snprintf(e.field, sizeof e.field, "/pace");
+            snprintf(e.detail, sizeof e.detail, "%s",
+                     in->pace && *in->pace ? why
+                                           : "pace must be a pacing rule such as \"10/s burst 20\" or \"30/m\", "
+                                             "\"off\", or null for the rule of the account's credential type");
+            goto bad;
+        }
+    }
     if (!create && json_object_size(r->body) == 0) {
         snprintf(e.field, sizeof e.field, "/");
-        snprintf(e.detail, sizeof e.detail, "nothing to change: send tenant_id, site_url, auth or context");
+        snprintf(e.detail, sizeof e.detail, "nothing to change: send tenant_id, site_url, auth, context or pace");
         goto bad;
     }
     return 0;
@@ -154,13 +168,13 @@ static acct_w_t *acct_w_new(ap_req_t *r, const acct_in_t *in)
 static void acct_insert(ap_req_t *r)
 {
     acct_w_t *w = r->ext;
-    const char *p[8] = {r->id, r->ws_id, w->in.tenant_id, w->in.site_url, w->in.auth_type, w->sealed,
-                        secret_keyring_active_kid(r->app->keys), w->in.context ? w->in.context : "{}"};
+    const char *p[9] = {r->id, r->ws_id, w->in.tenant_id, w->in.site_url, w->in.auth_type, w->sealed,
+                        secret_keyring_active_kid(r->app->keys), w->in.context ? w->in.context : "{}", w->in.pace};
     ap_txquery(r,
                    "INSERT INTO integrated_accounts (id, workspace_id, tenant_id, site_url, auth_type,"
-                   " credentials_sealed, key_id, context) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)"
-                   " RETURNING " ACCT_JSON,
-                   8, p, on_acct_written);
+                   " credentials_sealed, key_id, context, pace) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9)"
+                   " RETURNING " AP_ACCT_JSON,
+                   9, p, on_acct_written);
 }
 
 static void acct_create(ap_req_t *r)
@@ -174,7 +188,8 @@ static void acct_create(ap_req_t *r)
     if (!w->sealed)
         return;
     r->redis_val = ap_account_redis_value(r->app, r->id, w->in.site_url, w->in.auth_type, "active",
-                                          json_string_value(json_object_get(w->in.creds, "cloud_id")), w->in.creds);
+                                          json_string_value(json_object_get(w->in.creds, "cloud_id")), w->in.pace,
+                                          w->in.creds);
     if (!r->redis_val) {
         ap_fail(r, 500, "could not encrypt the credentials", NULL);
         return;
@@ -198,7 +213,7 @@ static void acct_get(ap_req_t *r)
     if (need_account_id(r))
         return;
     const char *p[2] = {ap_param(r, "id"), r->ws_id};
-    ap_query_one(r, "SELECT " ACCT_JSON " FROM integrated_accounts WHERE id = $1 AND workspace_id = $2", 2, p,
+    ap_query_one(r, "SELECT " AP_ACCT_JSON " FROM integrated_accounts WHERE id = $1 AND workspace_id = $2", 2, p,
                  "no integrated account with this id");
 }
 
@@ -215,7 +230,7 @@ static void acct_list(ap_req_t *r)
     }
     const char *p[5] = {r->ws_id, ap_page_ts(&pg), ap_page_id(&pg), pg.limit_plus_one, tl > 0 ? tenant : NULL};
     ap_query_page(r,
-                     "SELECT " ACCT_JSON ", created_at::text, id::text FROM integrated_accounts"
+                     "SELECT " AP_ACCT_JSON ", created_at::text, id::text FROM integrated_accounts"
                      " WHERE workspace_id = $1 AND ($5::text IS NULL OR tenant_id = $5) AND " AP_PAGE_AFTER("$2", "$3")
                      " ORDER BY created_at, id LIMIT $4",
                      5, p);
@@ -234,6 +249,7 @@ static void on_acct_locked(PGresult *res, const char *err, void *ud)
     /* New credentials mean the customer reconnected: the account is active again. */
     const char *status = w->in.creds ? "active" : PQgetvalue(res, 0, 2);
     const char *cloud = PQgetisnull(res, 0, 3) ? NULL : PQgetvalue(res, 0, 3);
+    const char *pace = w->in.has_pace ? w->in.pace : PQgetisnull(res, 0, 5) ? NULL : PQgetvalue(res, 0, 5);
     json_t *creds;
     if (w->in.creds) {
         creds = json_incref(w->in.creds);
@@ -256,29 +272,29 @@ static void on_acct_locked(PGresult *res, const char *err, void *ud)
             return;
         }
     }
-    r->redis_val = ap_account_redis_value(r->app, r->id, site, type, status, cloud, creds);
+    r->redis_val = ap_account_redis_value(r->app, r->id, site, type, status, cloud, pace, creds);
     json_decref(creds);
     if (!r->redis_val) {
         ap_fail(r, 500, "could not encrypt the credentials", NULL);
         return;
     }
-    const char *p[10] = {r->id, r->ws_id, w->in.tenant_id, site, type, w->sealed,
-                         secret_keyring_active_kid(r->app->keys), status, cloud, w->in.context};
+    const char *p[11] = {r->id, r->ws_id, w->in.tenant_id, site, type, w->sealed,
+                         secret_keyring_active_kid(r->app->keys), status, cloud, w->in.context, pace};
     ap_txquery(r,
                    "UPDATE integrated_accounts SET tenant_id = COALESCE($3, tenant_id), site_url = $4, auth_type = $5,"
                    " credentials_sealed = COALESCE($6, credentials_sealed),"
                    " key_id = CASE WHEN $6::text IS NULL THEN key_id ELSE $7 END,"
                    " cred_version = cred_version + CASE WHEN $6::text IS NULL THEN 0 ELSE 1 END,"
-                   " status = $8, cloud_id = $9, context = COALESCE($10::jsonb, context), updated_at = now()"
-                   " WHERE id = $1 AND workspace_id = $2 RETURNING " ACCT_JSON,
-                   10, p, on_acct_written);
+                   " status = $8, cloud_id = $9, context = COALESCE($10::jsonb, context), pace = $11,"
+                   " updated_at = now() WHERE id = $1 AND workspace_id = $2 RETURNING " AP_ACCT_JSON,
+                   11, p, on_acct_written);
 }
 
 static void acct_lock(ap_req_t *r)
 {
     const char *p[2] = {r->id, r->ws_id};
     ap_txquery(r,
-                   "SELECT site_url, auth_type, status, cloud_id, credentials_sealed FROM integrated_accounts"
+                   "SELECT site_url, auth_type, status, cloud_id, credentials_sealed, pace FROM integrated_accounts"
                    " WHERE id = $1 AND workspace_id = $2 FOR UPDATE",
                    2, p, on_acct_locked);
 }

@@ -119,7 +119,7 @@ json_t *ap_res_json(const PGresult *res, int row, int col);
 /* SQL: an integrated account as the API shows it (over a row of integrated_accounts). */
 #define AP_ACCT_JSON                                                                                \
     "json_build_object('id', id, 'tenant_id', tenant_id, 'site_url', site_url, 'auth_type', auth_type," \
-    " 'status', status, 'context', context, 'created_at', " AP_TS("created_at") ","                 \
+    " 'status', status, 'pace', pace, 'context', context, 'created_at', " AP_TS("created_at") ","   \
     " 'updated_at', " AP_TS("updated_at") ")::text"
 
 /* SQL: a timestamptz column as "2026-12-31T23:59:59Z". */

@@ -235,11 +235,11 @@ json_t *ap_oauth_open_creds(ap_app_t *app, const char *id, const char *sealed)
 }
 
 char *ap_oauth_redis_value(ap_app_t *app, const char *id, const char *site_url, const char *status,
-                           const char *cloud_id, const json_t *creds)
+                           const char *cloud_id, const char *pace, const json_t *creds)
 {
     json_t *c = json_copy((json_t *)creds); /* shallow: the strings stay creds' */
     json_object_del(c, "refresh_token");
-    char *v = ap_account_redis_value(app, id, site_url, "oauth2", status, cloud_id, c);
+    char *v = ap_account_redis_value(app, id, site_url, "oauth2", status, cloud_id, pace, c);
     json_decref(c);
     return v;
 }
@@ -624,6 +624,7 @@ static void on_cb_locked(PGresult *res, const char *err, void *ud)
         return;
     }
     c->existed = PQntuples(res) == 1;
+    const char *pace = c->existed ? PQgetvalue(res, 0, 2) : NULL; /* a reconnect keeps the account's rule */
     if (c->existed) {
         snprintf(r->id, sizeof r->id, "%s", PQgetvalue(res, 0, 0));
         c->version = strtoll(PQgetvalue(res, 0, 1), NULL, 10) + 1;
@@ -633,7 +634,7 @@ static void on_cb_locked(PGresult *res, const char *err, void *ud)
     }
     json_t *creds = ap_oauth_creds(c->tok, NULL, c->cloud_id, c->version);
     c->sealed = ap_oauth_seal_creds(r->app, r->id, creds);
-    r->redis_val = ap_oauth_redis_value(r->app, r->id, c->site_url, "active", c->cloud_id, creds);
+    r->redis_val = ap_oauth_redis_value(r->app, r->id, c->site_url, "active", c->cloud_id, pace, creds);
     char exp[32], ver[32];
     snprintf(exp, sizeof exp, "%lld", (long long)json_integer_value(json_object_get(creds, "expires_at_ms")));
     snprintf(ver, sizeof ver, "%lld", (long long)c->version);
@@ -667,7 +668,8 @@ static void cb_lock(ap_req_t *r)
     connect_t *c = r->ext;
     const char *p[2] = {r->ws_id, ju_str(c->state, "tenant_id")};
     ap_txquery(r,
-               "SELECT id, cred_version FROM integrated_accounts WHERE workspace_id = $1 AND tenant_id = $2 FOR UPDATE",
+               "SELECT id, cred_version, COALESCE(pace, '') FROM integrated_accounts"
+               " WHERE workspace_id = $1 AND tenant_id = $2 FOR UPDATE",
                2, p, on_cb_locked);
 }
 

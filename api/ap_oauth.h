@@ -90,7 +90,7 @@ json_t *ap_oauth_open_creds(ap_app_t *app, const char *id, const char *sealed);
  * without the refresh token — workers never refresh, so the token that can
  * mint new access tokens stays in PostgreSQL only. Caller wipes and frees. */
 char *ap_oauth_redis_value(ap_app_t *app, const char *id, const char *site_url, const char *status,
-                           const char *cloud_id, const json_t *creds);
+                           const char *cloud_id, const char *pace, const json_t *creds);
 /* Wipes the top-level strings of a JSON object (tokens) and decrefs it;
  * NULL is fine. */
 void ap_oauth_free_json(json_t *v);

@@ -115,12 +115,14 @@ void ap_fail_after_del(ap_req_t *r, const char *suffix, int status, const char *
 }
 
 char *ap_account_redis_value(ap_app_t *app, const char *id, const char *site_url, const char *auth_type,
-                             const char *status, const char *cloud_id, const json_t *creds)
+                             const char *status, const char *cloud_id, const char *pace, const json_t *creds)
 {
     char ad[64];
     json_t *v = json_pack("{ssssss}", "site_url", site_url, "auth_type", auth_type, "status", status);
     if (cloud_id && *cloud_id)
         json_object_set_new(v, "cloud_id", json_string(cloud_id));
+    if (pace && *pace)
+        json_object_set_new(v, "pace", json_string(pace));
     json_object_update_missing(v, (json_t *)creds);
     /* Workers never refresh: the token that mints access tokens stays in
      * PostgreSQL, whoever publishes the account (create, PATCH, reconcile). */
@@ -283,7 +285,7 @@ static void on_servers_loaded(PGresult *res, const char *err, void *ud)
     }
     const char *params[1] = {NULL};
     if (pgpool_query(app->db,
-                     "SELECT id, site_url, auth_type, status, cloud_id, credentials_sealed FROM integrated_accounts",
+                     "SELECT id, site_url, auth_type, status, cloud_id, credentials_sealed, pace FROM integrated_accounts",
                      0, params, on_accounts_loaded, c) != 0) {
         c->failed = 1;
         rec_batch_done(c, rec_remove_stale);
@@ -318,7 +320,7 @@ static void on_accounts_loaded(PGresult *res, const char *err, void *ud)
             continue;
         }
         char *val = ap_account_redis_value(app, id, PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
-                                           PQgetvalue(res, i, 3), PQgetvalue(res, i, 4), creds);
+                                           PQgetvalue(res, i, 3), PQgetvalue(res, i, 4), PQgetvalue(res, i, 6), creds);
         json_decref(creds);
         if (!val) {
             c->failed = 1;

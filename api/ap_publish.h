@@ -40,11 +40,12 @@ void ap_redis_del(ap_req_t *r, void (*next)(ap_req_t *r), char **suffixes, size_
  * the answer before the key is gone. */
 void ap_fail_after_del(ap_req_t *r, const char *suffix, int status, const char *detail, const char *field);
 
-/* The sealed acct:<id> value: {"site_url","auth_type","status","cloud_id"?}
- * merged with the credentials, less any refresh_token. Caller frees; NULL
- * on failure. */
+/* The sealed acct:<id> value: {"site_url","auth_type","status","cloud_id"?,
+ * "pace"?} merged with the credentials, less any refresh_token. cloud_id and
+ * pace (the account's own pacing rule) NULL or "" when it has none. Caller
+ * frees; NULL on failure. */
 char *ap_account_redis_value(ap_app_t *app, const char *id, const char *site_url, const char *auth_type,
-                             const char *status, const char *cloud_id, const json_t *creds);
+                             const char *status, const char *cloud_id, const char *pace, const json_t *creds);
 
 /* Starts reconcile (now and then periodically). */
 void ap_publish_start(ap_app_t *app);

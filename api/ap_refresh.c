@@ -16,6 +16,7 @@
 #include "buf.h"
 #include "ju.h"
 #include "log.h"
+#include "pacerule.h"
 #include "tu.h"
 
 #define LOCK_PX "15000"      /* > token timeout + two queries: the lock outlives a refresh */
@@ -54,6 +55,7 @@ struct rop_s {
     char site_url[300];
     char status[16];
     char cloud_id[80];
+    char pace[PACE_RULE_MAX_LEN + 1]; /* the account's own pacing rule, "" none */
     json_t *creds;           /* opened credentials (secret) */
     char *secret;            /* client secret */
     char *sealed;            /* new credentials for PostgreSQL */
@@ -210,7 +212,8 @@ static void publish(rop_t *op, const char *outcome)
     op->outcome = outcome;
     json_object_set_new(op->creds, "cred_version", json_integer(op->version));
     free_secret(&op->redis_val);
-    op->redis_val = ap_oauth_redis_value(op->app, op->id, op->site_url, op->status, op->cloud_id, op->creds);
+    op->redis_val = ap_oauth_redis_value(op->app, op->id, op->site_url, op->status, op->cloud_id, op->pace,
+                                         op->creds);
     if (!op->redis_val) {
         rop_end(op, "seal_failed");
         return;
@@ -403,6 +406,7 @@ static void on_loaded(PGresult *res, const char *err, void *ud)
     snprintf(op->site_url, sizeof op->site_url, "%s", PQgetvalue(res, 0, 1));
     snprintf(op->status, sizeof op->status, "%s", PQgetvalue(res, 0, 3));
     snprintf(op->cloud_id, sizeof op->cloud_id, "%s", PQgetvalue(res, 0, 4));
+    str_copy(op->pace, sizeof op->pace, PQgetvalue(res, 0, 9));
     op->version = strtoll(PQgetvalue(res, 0, 6), NULL, 10);
     op->creds = ap_oauth_open_creds(op->app, op->id, PQgetvalue(res, 0, 5));
     if (!op->creds) {
@@ -453,7 +457,7 @@ static void on_lock(redisReply *reply, const char *err, void *ud)
     if (pgpool_query(op->app->db,
                      "SELECT a.workspace_id, a.site_url, a.auth_type, a.status, COALESCE(a.cloud_id, ''),"
                      " a.credentials_sealed, a.cred_version,"
-                     " o.client_id, o.client_secret_sealed"
+                     " o.client_id, o.client_secret_sealed, COALESCE(a.pace, '')"
                      " FROM integrated_accounts a LEFT JOIN oauth_apps o ON o.workspace_id = a.workspace_id"
                      " WHERE a.id = $1",
                      1, p, on_loaded, op) != 0)

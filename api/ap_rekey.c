@@ -104,7 +104,7 @@ fail:
 /* Rewrites every acct:<id> (SET, not NX: the value changes) under the new key. */
 static long republish(rekey_t *k)
 {
-    PGresult *rows = exec(k, "SELECT id, site_url, auth_type, status, cloud_id, credentials_sealed"
+    PGresult *rows = exec(k, "SELECT id, site_url, auth_type, status, cloud_id, credentials_sealed, pace"
                              " FROM integrated_accounts", 0, NULL);
     if (!rows)
         return -1;
@@ -119,7 +119,8 @@ static long republish(rekey_t *k)
         ap_wipe(pt);
         free(pt);
         char *val = creds ? ap_account_redis_value(&k->app, id, PQgetvalue(rows, i, 1), PQgetvalue(rows, i, 2),
-                                                   PQgetvalue(rows, i, 3), PQgetvalue(rows, i, 4), creds)
+                                                   PQgetvalue(rows, i, 3), PQgetvalue(rows, i, 4),
+                                                   PQgetvalue(rows, i, 6), creds)
                           : NULL;
         json_decref(creds);
         if (!val) {

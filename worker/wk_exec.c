@@ -159,9 +159,9 @@ int wk_account_parse(wk_account_t *a, const json_t *acct, const char *allowlist,
         free(plain);
     }
     const char *pace = ju_str(acct, "pace");
-    wk_pace_rule_t rule;
+    pace_rule_t rule;
     char why[200];
-    if (pace && wk_pace_parse(pace, &rule, why, sizeof why) != 0) {
+    if (pace && pace_rule_parse(pace, &rule, why, sizeof why) != 0) {
         wk_account_clear(a);
         snprintf(err, errsz, "the account's own %s", why);
         return -1;

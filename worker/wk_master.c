@@ -55,8 +55,8 @@ int wk_master_config(wk_config_t *cfg, char *err, size_t errsz)
         return -1;
     }
     char why[256];
-    if (wk_pace_parse(cfg_str("JSMCP_PACE_API_TOKEN", ""), &cfg->pace_api_token, why, sizeof why) != 0 ||
-        wk_pace_parse(cfg_str("JSMCP_PACE_OAUTH", ""), &cfg->pace_oauth, why, sizeof why) != 0) {
+    if (pace_rule_parse(cfg_str("JSMCP_PACE_API_TOKEN", ""), &cfg->pace_api_token, why, sizeof why) != 0 ||
+        pace_rule_parse(cfg_str("JSMCP_PACE_OAUTH", ""), &cfg->pace_oauth, why, sizeof why) != 0) {
         snprintf(err, errsz, "JSMCP_PACE_API_TOKEN/JSMCP_PACE_OAUTH: %s", why);
         return -1;
     }

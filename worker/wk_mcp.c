@@ -511,8 +511,8 @@ static void on_account(int rc, const wk_account_t *acct, const char *err, void *
         wait_refresh(op);
         return;
     }
-    wk_pace_rule_t own = {.per_s = acct->pace_per_s, .burst = acct->pace_burst};
-    const wk_pace_rule_t *rule = acct->pace_set ? &own
+    pace_rule_t own = {.per_s = acct->pace_per_s, .burst = acct->pace_burst};
+    const pace_rule_t *rule = acct->pace_set ? &own
                                  : acct->oauth  ? &op->w->cfg->pace_oauth
                                                 : &op->w->cfg->pace_api_token;
     if (rule->per_s > 0 && !op->paced) {

@@ -9,9 +9,6 @@
 #include "buf.h"
 #include "log.h"
 
-#define WK_PACE_MAX_BURST 100000L
-#define WK_PACE_MAX_RATE 100000.0 /* per second */
-
 /* KEYS[1] = pace:<account_id>; ARGV = tokens per second, burst.
  * Returns {1, 0} (taken) or {0, ms until a token is due}. The key expires
  * once the bucket would be full again (then absent = full). */
@@ -30,49 +27,6 @@ static const char PACE_LUA[] =
     "redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', tokens), 'ts', string.format('%.0f', ts))\n"
     "redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)\n"
     "return {ok, wait}\n";
-
-int wk_pace_parse(const char *spec, wk_pace_rule_t *out, char *err, size_t errsz)
-{
-    out->per_s = 0;
-    out->burst = 0;
-    if (!spec || !*spec || strcmp(spec, "off") == 0)
-        return 0;
-    char *end;
-    double rate = strtod(spec, &end);
-    double unit = 0;
-    if (end != spec && strncmp(end, "/s", 2) == 0)
-        unit = 1;
-    else if (end != spec && strncmp(end, "/m", 2) == 0)
-        unit = 60;
-    if (!unit || !(rate > 0) || rate / unit > WK_PACE_MAX_RATE) {
-        snprintf(err, errsz, "pacing rule \"%.64s\": expected \"<rate>/s [burst <n>]\", \"<rate>/m [burst <n>]\" "
-                 "or \"off\" with 0 < rate <= %.0f per second", spec, WK_PACE_MAX_RATE);
-        return -1;
-    }
-    out->per_s = rate / unit;
-    out->burst = (long)out->per_s + (out->per_s > (double)(long)out->per_s); /* rounded up */
-    const char *p = end + 2;
-    while (isspace((unsigned char)*p))
-        p++;
-    if (strncmp(p, "burst", 5) == 0) {
-        p += 5;
-        long n = strtol(p, &end, 10);
-        if (end == p || n < 1 || n > WK_PACE_MAX_BURST) {
-            snprintf(err, errsz, "pacing rule \"%.64s\": burst must be an integer from 1 to %ld", spec,
-                     WK_PACE_MAX_BURST);
-            return -1;
-        }
-        out->burst = n;
-        p = end;
-    }
-    while (isspace((unsigned char)*p))
-        p++;
-    if (*p) {
-        snprintf(err, errsz, "pacing rule \"%.64s\": unexpected \"%.32s\"", spec, p);
-        return -1;
-    }
-    return 0;
-}
 
 static void on_loaded(redisReply *reply, const char *err, void *ud)
 {
@@ -136,7 +90,7 @@ static void on_reply(redisReply *reply, const char *err, void *ud)
     free(op);
 }
 
-void wk_pace_take(wk_worker_t *w, const char *account_id, const wk_pace_rule_t *rule, wk_pace_cb cb, void *ud)
+void wk_pace_take(wk_worker_t *w, const char *account_id, const pace_rule_t *rule, wk_pace_cb cb, void *ud)
 {
     pace_op_t *op = mem_calloc(1, sizeof *op);
     op->w = w;

@@ -4,8 +4,9 @@
  * Lua script per tool call refills it by the milliseconds elapsed (Redis'
  * own clock, so workers' clocks do not matter) and takes one token, or
  * refuses with the wait until the next one. A refused call answers like an
- * upstream 429 without calling upstream. Rules per credential type
- * (JSMCP_PACE_API_TOKEN, JSMCP_PACE_OAUTH); off by default.
+ * upstream 429 without calling upstream. Rules (common/pacerule.h) per
+ * credential type (JSMCP_PACE_API_TOKEN, JSMCP_PACE_OAUTH; off by default)
+ * and per account ("pace" of the integrated account in the admin API).
  */
 #ifndef JSMCP_WK_PACE_H
 #define JSMCP_WK_PACE_H
@@ -13,11 +14,6 @@
 #include <stddef.h>
 
 #include "wk_worker.h"
-
-/* Parses "<rate>/s [burst <n>]" or "<rate>/m [burst <n>]" (rate a positive
- * number, burst an integer 1..100000, default the rate per second rounded
- * up), or "off" / "" (rule off: per_s 0). 0, or -1 with err. */
-int wk_pace_parse(const char *spec, wk_pace_rule_t *out, char *err, size_t errsz);
 
 /* Loads the script into Redis (SCRIPT LOAD) for EVALSHA; calls before the
  * answer (or after a Redis restart lost it) send the script with EVAL. */
@@ -28,6 +24,6 @@ void wk_pace_start(wk_worker_t *w);
  * token is due), -1 Redis failed (the caller lets the call through: pacing
  * must not turn a Redis hiccup into an outage). */
 typedef void (*wk_pace_cb)(int rc, long wait_ms, void *ud);
-void wk_pace_take(wk_worker_t *w, const char *account_id, const wk_pace_rule_t *rule, wk_pace_cb cb, void *ud);
+void wk_pace_take(wk_worker_t *w, const char *account_id, const pace_rule_t *rule, wk_pace_cb cb, void *ud);
 
 #endif

@@ -12,16 +12,12 @@
 #include "httpc.h"
 #include "httpd.h"
 #include "metrics.h"
+#include "pacerule.h"
 #include "rcli.h"
 #include "secret.h"
 #include "wk_catalog.h"
 #include "wk_metrics.h"
 
-/* A pacing rule (wk_pace.h): tokens per second and bucket size; per_s 0 = off. */
-typedef struct wk_pace_rule_s {
-    double per_s;
-    long burst;
-} wk_pace_rule_t;
 
 typedef struct wk_config_s {
     char host[256];
@@ -43,8 +39,8 @@ typedef struct wk_config_s {
     int check_keep;              /* JSMCP_CHECK_KEEP: results also from the full payload (tests) */
     long server_cache_ms;        /* JSMCP_SERVER_CACHE: trust a cached server/session this long, 0 = off */
     long field_cache_ms;         /* JSMCP_FIELD_CACHE: reuse an account's field list this long */
-    wk_pace_rule_t pace_api_token; /* JSMCP_PACE_API_TOKEN */
-    wk_pace_rule_t pace_oauth;     /* JSMCP_PACE_OAUTH */
+    pace_rule_t pace_api_token; /* JSMCP_PACE_API_TOKEN */
+    pace_rule_t pace_oauth;     /* JSMCP_PACE_OAUTH */
     long metrics_max_accounts;     /* JSMCP_METRICS_MAX_ACCOUNTS: account label values per process */
 } wk_config_t;
 

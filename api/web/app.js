@@ -228,6 +228,7 @@ async function account(id) {
     a.status === 'needs_reauth'
       ? h('p', { class: 'panel' }, 'Atlassian refused this account\'s refresh token: its MCP servers fail until the customer connects again (Integrated accounts → With OAuth, same tenant ID).')
       : '');
+  main.append(paceForm(a));
   const secret = h('div', { tabindex: '-1' });
   const serversBox = h('div', {});
   const actions = h('div', { 'aria-live': 'polite' });
@@ -236,6 +237,27 @@ async function account(id) {
   ctx.reload = () => loadServers(ctx);
   main.append(createForm(ctx));
   await ctx.reload();
+}
+
+// The account's own pacing of upstream calls (PATCH pace; empty = the
+// credential type's rule, null in the API).
+function paceForm(a) {
+  const label = (p) => `Pacing: ${p ?? 'the default of its credential type'}`;
+  const summary = h('summary', {}, label(a.pace));
+  const input = h('input', { type: 'text', name: 'pace', value: a.pace ?? '', autocomplete: 'off',
+    placeholder: '10/s burst 20' });
+  const form = h('form', { 'aria-label': 'Pacing' },
+    field('Pacing of calls to JSM', '/pace', input,
+      'Shared by every worker: "<rate>/s [burst <n>]", "<rate>/m [burst <n>]" or "off". Empty: the default of the credential type.'),
+    formError(),
+    h('button', { type: 'submit' }, 'Save pacing'));
+  onSubmit(form, async () => {
+    const r = await call('PATCH', `/integrated-account/${a.id}`, { pace: input.value.trim() || null });
+    input.value = r.pace ?? '';
+    summary.textContent = label(r.pace);
+    announce(r.pace ? `Pacing set to ${r.pace}.` : 'Pacing follows the credential type again.');
+  });
+  return h('details', {}, summary, form);
 }
 
 const toolCounts = new Map();

@@ -69,6 +69,26 @@ static void assert_members(const json_t *obj, const char *const *names, const ch
                  json_dumps(obj, JSON_COMPACT));
 }
 
+/* The acct:<id> record the workers read, opened with the test's master
+ * keys (caller decrefs). */
+static json_t *acct_blob(const ts_api_t *a, const char *acct)
+{
+    char err[128], ad[128];
+    secret_keyring_t *kr = secret_keyring_parse(a->master_keys, err, sizeof err);
+    cr_assert(kr, "%s", err);
+    snprintf(ad, sizeof ad, "acct:%s", acct);
+    char *sealed = ts_redis("GET %sacct:%s", a->redis_prefix, acct);
+    size_t n;
+    char *pt = sealed ? secret_open(kr, ad, sealed, &n, NULL, 0) : NULL;
+    cr_assert(pt, "acct record missing or does not open");
+    json_t *j = json_loads(pt, 0, NULL);
+    cr_assert(j, "acct record is not JSON");
+    free(pt);
+    free(sealed);
+    secret_keyring_free(kr);
+    return j;
+}
+
 static int sismember(const ts_api_t *a, const char *ws, const char *apikey)
 {
     char hex[SECRET_HASH_HEX_LEN + 1];
@@ -196,10 +216,11 @@ Test(api_crud, integrated_accounts, .timeout = 120)
     ta_start(&a, "crud_acct", NULL, ws, key, NULL);
 
     const char *body = "{\"tenant_id\":\"cust-42\",\"site_url\":\"https://x.atlassian.net\",\"auth\":{\"type\":"
-                       "\"api_token\",\"email\":\"a@b.c\",\"api_token\":\"tok-1\"},\"context\":{\"plan\":\"gold\"}}";
+                       "\"api_token\",\"email\":\"a@b.c\",\"api_token\":\"tok-1\"},\"context\":{\"plan\":\"gold\"},"
+                       "\"pace\":\"10/s burst 20\"}";
     ts_api_call(&r, &a, key, "POST", "/integrated-account", body);
     cr_assert_eq(r.status, 201, "%ld %s", r.status, r.body);
-    static const char *const acct_members[] = {"id",      "tenant_id",  "site_url",   "auth_type", "status",
+    static const char *const acct_members[] = {"id",      "tenant_id",  "site_url",   "auth_type", "status", "pace",
                                                "context", "created_at", "updated_at", NULL};
     assert_members(r.json, acct_members, "account");
     cr_assert_str_eq(ta_str(&r, "tenant_id"), "cust-42");
@@ -215,6 +236,9 @@ Test(api_crud, integrated_accounts, .timeout = 120)
     snprintf(rkey, sizeof rkey, "%sacct:%s", a.redis_prefix, acct);
     char *sealed1 = ts_redis("GET %s", rkey);
     cr_assert(sealed1 && *sealed1, "acct key %s not published", rkey);
+    json_t *blob = acct_blob(&a, acct);
+    cr_assert_str_eq(json_string_value(json_object_get(blob, "pace")), "10/s burst 20", "the workers' rule");
+    json_decref(blob);
 
     /* duplicate tenant_id in the same workspace: 409 */
     ts_api_call(&r, &a, key, "POST", "/integrated-account", body);
@@ -277,6 +301,35 @@ Test(api_crud, integrated_accounts, .timeout = 120)
     cr_assert(sealed2 && strcmp(sealed1, sealed2) != 0, "acct key not republished after a new auth");
     free(sealed1);
     free(sealed2);
+    /* its own pacing rule: validated, kept across other changes, "off", then back to the type's (null) */
+    static const char *const bad_pace[] = {"\"\"", "\"10\"", "\"10/h\"", "\"0/s\"", "\"10/s burst 0\"",
+                                           "\"10/s burst 5 more\"", "12", "[\"1/s\"]", NULL};
+    for (int i = 0; bad_pace[i]; i++) {
+        char pb[128];
+        snprintf(pb, sizeof pb, "{\"pace\":%s}", bad_pace[i]);
+        ta_call(&r, &a, key, "PATCH", pb, "/integrated-account/%s", acct);
+        ta_expect_problem(&r, 400, "/pace", bad_pace[i]);
+        ts_resp_free(&r);
+    }
+    ta_call(&r, &a, key, "GET", NULL, "/integrated-account/%s", acct);
+    cr_assert_str_eq(ta_str(&r, "pace"), "10/s burst 20", "a refused PATCH changed the rule: %s", r.body);
+    ts_resp_free(&r);
+    ta_call(&r, &a, key, "PATCH", "{\"pace\":\"off\"}", "/integrated-account/%s", acct);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    cr_assert_str_eq(ta_str(&r, "pace"), "off");
+    ts_resp_free(&r);
+    blob = acct_blob(&a, acct);
+    cr_assert_str_eq(json_string_value(json_object_get(blob, "pace")), "off");
+    json_decref(blob);
+    ta_call(&r, &a, key, "PATCH", "{\"pace\":null}", "/integrated-account/%s", acct);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    cr_assert(json_is_null(json_object_get(r.json, "pace")), "pace not reset: %s", r.body);
+    ts_resp_free(&r);
+    blob = acct_blob(&a, acct);
+    cr_assert_null(json_object_get(blob, "pace"), "a reset rule is still published");
+    cr_assert_str_eq(json_string_value(json_object_get(blob, "email")), "n@b.c", "credentials kept");
+    json_decref(blob);
+
     /* tenant_id onto another account's: 409, nothing changed */
     ta_call(&r, &a, key, "PATCH", "{\"tenant_id\":\"t1\"}", "/integrated-account/%s", acct);
     ta_expect_problem(&r, 409, "/tenant_id", "PATCH tenant_id to a taken one");
@@ -544,7 +597,7 @@ Test(api_crud, site_allowlist_and_republished_site, .timeout = 60)
 {
     ts_api_t a;
     ts_resp_t r;
-    char ws[64], key[64], acct[64], err[128];
+    char ws[64], key[64], acct[64];
     static const char *const env[] = {"JSMCP_SITE_ALLOWLIST=127.0.0.1:8090,jsm.local", NULL};
     ta_start(&a, "crud_allow", env, ws, key, acct);
     static const struct {
@@ -572,21 +625,10 @@ Test(api_crud, site_allowlist_and_republished_site, .timeout = 60)
     ta_call(&r, &a, key, "PATCH", "{\"site_url\":\"http://127.0.0.1:8090\"}", "/integrated-account/%s", acct);
     cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
     ts_resp_free(&r);
-    secret_keyring_t *kr = secret_keyring_parse(a.master_keys, err, sizeof err);
-    cr_assert(kr, "%s", err);
-    char ad[128];
-    snprintf(ad, sizeof ad, "acct:%s", acct);
-    char *sealed = ts_redis("GET %sacct:%s", a.redis_prefix, acct);
-    size_t n;
-    char *pt = sealed ? secret_open(kr, ad, sealed, &n, NULL, 0) : NULL;
-    cr_assert(pt, "acct record missing or does not open");
-    json_t *j = json_loads(pt, 0, NULL);
+    json_t *j = acct_blob(&a, acct);
     cr_assert_str_eq(json_string_value(json_object_get(j, "site_url")), "http://127.0.0.1:8090",
-                     "site_url not republished: %s", pt);
+                     "site_url not republished: %s", json_dumps(j, JSON_COMPACT));
     json_decref(j);
-    free(pt);
-    free(sealed);
-    secret_keyring_free(kr);
     ta_stop(&a);
 }
 

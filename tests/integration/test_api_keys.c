@@ -65,7 +65,7 @@ Test(keys, rotation_reencrypts_everything_and_the_old_key_can_go, .timeout = 60)
     ts_api_call(&r, &a, key, "POST", "/integrated-account",
                 "{\"tenant_id\":\"o1\",\"site_url\":\"" TA_SITE "\",\"auth\":{\"type\":\"oauth2\","
                 "\"access_token\":\"at-visible\",\"refresh_token\":\"rt-never-in-redis\",\"cloud_id\":\"c-1\","
-                "\"expires_at\":\"2030-01-01T00:00:00Z\"}}");
+                "\"expires_at\":\"2030-01-01T00:00:00Z\"},\"pace\":\"2/s\"}");
     cr_assert_eq(r.status, 201, "%ld %s", r.status, r.body);
     snprintf(oacct, sizeof oacct, "%s", ta_str(&r, "id"));
     ts_resp_free(&r);
@@ -88,6 +88,7 @@ Test(keys, rotation_reencrypts_everything_and_the_old_key_can_go, .timeout = 60)
     json_decref(v);
     v = open_acct(&a, only2, oacct, kid);
     cr_assert(v && !json_object_get(v, "refresh_token"), "republished OAuth blob carries a refresh token");
+    cr_assert_str_eq(json_string_value(json_object_get(v, "pace")), "2/s", "the account's rule was not republished");
     json_decref(v);
     /* The API kept serving during the rotation, with the old keyring. */
     ta_call(&r, &a, key, "GET", NULL, "/integrated-account/%s", acct);

@@ -102,6 +102,10 @@ Test(api_reconcile, flushed_prefix_is_republished, .timeout = 120)
     ts_resp_free(&r);
     ta_account(&a, key, "c1", acct);
     ta_account(&a, key2, "c2", acct2);
+    /* An account with its own pacing rule: reconcile must publish it too. */
+    ta_call(&r, &a, key, "PATCH", "{\"pace\":\"5/s burst 7\"}", "/integrated-account/%s", acct);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    ts_resp_free(&r);
     ta_iso_in(3600, exp, sizeof exp);
     snprintf(body, sizeof body,
              "{\"name\":\"a\",\"expires_at\":\"%s\",\"config\":{\"methods\":[\"read\"],\"tags\":[\"itsm\"]}}", exp);
@@ -110,6 +114,7 @@ Test(api_reconcile, flushed_prefix_is_republished, .timeout = 120)
     ta_server(&a, key2, acct2, NULL, id, NULL);
 
     char *before = published(&a, kr);
+    cr_assert(strstr(before, "\"pace\":\"5/s burst 7\""), "the rule is not published: %s", before);
     /* 3 srv + 2 acct + 2 wskeys */
     cr_assert_eq(ta_redis_count(&a), 7, "published keys: %s", before);
 

@@ -102,7 +102,11 @@ Test(oauth, connect_flow_reconnect_and_no_secret_in_logs, .timeout = 120)
     cr_assert_eq(r.status, 200);
     ts_resp_free(&r);
 
-    /* Reconnecting the same tenant updates the same account. */
+    /* Reconnecting the same tenant updates the same account, and keeps its own pacing rule. */
+    snprintf(path, sizeof path, "/integrated-account/%s", id);
+    ts_api_call(&r, &e.api, e.key, "PATCH", path, "{\"pace\":\"4/m\"}");
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    ts_resp_free(&r);
     to_connect(&e, "cust-1", &r);
     cr_assert_eq(r.status, 200, "reconnect: %ld %s", r.status, r.body);
     cr_assert_str_eq(str(r.json, "id"), id);
@@ -110,6 +114,7 @@ Test(oauth, connect_flow_reconnect_and_no_secret_in_logs, .timeout = 120)
     cr_assert_eq(to_pg_version(&e, id), 2);
     blob = to_acct_blob(&e, id);
     cr_assert_eq(json_integer_value(json_object_get(blob, "cred_version")), 2);
+    cr_assert_str_eq(json_string_value(json_object_get(blob, "pace")), "4/m", "the reconnect dropped the rule");
     json_decref(blob);
 
     char *st = strstr(cb, "state=");

@@ -107,7 +107,8 @@ Test(oauth_refresh, accounts_set_through_the_crud_api, .timeout = 120)
     /* An account created with an already expired access token: the scan refreshes it. */
     snprintf(body, sizeof body,
              "{\"tenant_id\":\"manual\",\"site_url\":\"%s\",\"auth\":{\"type\":\"oauth2\",\"access_token\":\"expired\","
-             "\"refresh_token\":\"%s\",\"cloud_id\":\"%s\",\"expires_at\":\"2020-01-01T00:00:00Z\"}}",
+             "\"refresh_token\":\"%s\",\"cloud_id\":\"%s\",\"expires_at\":\"2020-01-01T00:00:00Z\"},"
+             "\"pace\":\"3/s\"}",
              e.sb_url, rt, TO_CLOUD_ID);
     ts_api_call(&r, &e.api, e.key, "POST", "/integrated-account", body);
     cr_assert_eq(r.status, 201, "%ld %s", r.status, r.body);
@@ -120,6 +121,7 @@ Test(oauth_refresh, accounts_set_through_the_crud_api, .timeout = 120)
     blob = to_wait_blob(&e, b, 2);
     cr_assert_eq(json_integer_value(json_object_get(blob, "cred_version")), 2);
     cr_assert_str_neq(json_string_value(json_object_get(blob, "access_token")), "expired");
+    cr_assert_str_eq(json_string_value(json_object_get(blob, "pace")), "3/s", "the refresh dropped the account's rule");
     json_decref(blob);
     blob = to_pg_creds(&e, b);
     snprintf(rt, sizeof rt, "%s", json_string_value(json_object_get(blob, "refresh_token")));

@@ -1,8 +1,8 @@
 // The operator's dashboard (api/web, served by jsmcp-api) in headless
 // Debian Chromium driven by playwright-core, against the real stack
 // (PostgreSQL, Redis, sandbox, admin API, worker): sign in, connect an
-// account, create a server, copy its URL and use it with the MCP SDK
-// client, revoke it; phone width; keyboard-only sign-in; the static files'
+// account, set its pacing, create a server, copy its URL and use it with
+// the MCP SDK client, revoke it; phone width; keyboard-only sign-in; the static files'
 // security headers. Screenshots go to $JSMCP_TEST_ARTIFACTS.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -135,6 +135,27 @@ test('sign in, connect an account, create a server, copy its URL, use it with th
   await form.getByRole('button', { name: 'Connect with API token' }).click();
   await page.getByRole('heading', { name: 'dash-1' }).waitFor();
   await page.getByText('No MCP servers yet.').waitFor();
+
+  // The account's pacing: a bad rule is refused next to the field, a good one
+  // is saved (the API has it), an empty field goes back to the default.
+  await page.getByText('Pacing: the default of its credential type').click();
+  const paceForm = page.getByRole('form', { name: 'Pacing' });
+  const paceInput = paceForm.getByLabel('Pacing of calls to JSM');
+  await paceInput.fill('10/h');
+  await paceForm.getByRole('button', { name: 'Save pacing' }).click();
+  await page.waitForFunction(() => document.querySelector('input[name=pace][aria-invalid=true]'));
+  const paceErr = await errorOf(paceInput);
+  assert.match(paceErr.text, /pacing rule "10\/h"/, JSON.stringify(paceErr));
+  await paceInput.fill('5/s burst 8');
+  await paceForm.getByRole('button', { name: 'Save pacing' }).click();
+  await page.getByText('Pacing: 5/s burst 8').waitFor();
+  const acctId = decodeURIComponent(new URL(page.url()).hash).split('/').pop();
+  const saved = await fetch(`${s.apiUrl}/integrated-account/${acctId}`, { headers: { Authorization: `Bearer ${s.key}` } });
+  assert.equal((await saved.json()).pace, '5/s burst 8');
+  await paceInput.fill('');
+  await paceForm.getByRole('button', { name: 'Save pacing' }).click();
+  await page.getByText('Pacing: the default of its credential type').waitFor();
+  await shot(page, 'pacing');
 
   // Create form: the preview of the tools the filters leave (GET /tools;
   // tolerated as "unknown" only while that route is missing).

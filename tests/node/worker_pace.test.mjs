@@ -5,10 +5,12 @@
 // rate-limit errors shaped like an upstream 429 (structured error with
 // retry_after_s and reason "jsmcp-pacing", RateLimit-* and Retry-After
 // headers), and the sandbox's request log shows only the 10 accepted calls
-// went upstream. Counts only, no timing assertions.
+// went upstream. An account's own rule, set through the admin API
+// ("pace"), replaces the credential type's: "1/m burst 3" serves 3 calls of
+// 12, "off" serves all 12. Counts only, no timing assertions.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { freePort, stackAvailable, startProc, startStack, stopProc, stopStack } from './lib/mcp_stack.mjs';
+import { api, freePort, stackAvailable, startProc, startStack, stopProc, stopStack } from './lib/mcp_stack.mjs';
 
 const TOOL = 'get_single_jira_service_management_issue_by_id';
 const BURST = 10;
@@ -100,4 +102,39 @@ test('a burst over two workers: exactly the bucket is served, the rest refused l
   assert.equal(pacedMetric, 40 - BURST);
   const perWorker = await Promise.all([metric(s.workerUrl, 'jsmcp_worker_paced_total'), metric(worker2Url, 'jsmcp_worker_paced_total')]);
   assert.ok(perWorker[0] > 0 && perWorker[1] > 0, `both workers refused calls from the shared bucket (${perWorker})`);
+});
+
+// A second account with its own rule (admin API "pace"), one server on it.
+async function accountWithPace(tenant, pace) {
+  const acct = await api(s, s.key, 'POST', '/integrated-account', {
+    tenant_id: tenant, site_url: s.sandboxUrl, pace,
+    auth: { type: 'api_token', email: 'agent@sandbox.test', api_token: 'sandbox-api-token' },
+  });
+  assert.equal(acct.status, 201, acct.text);
+  assert.equal(acct.json.pace, pace);
+  const srv = await api(s, s.key, 'POST', `/integrated-account/${acct.json.id}/mcp`, { name: tenant, config: { methods: ['read'] } });
+  assert.equal(srv.status, 201, srv.text);
+  return session(`${s.workerUrl}${new URL(srv.json.url).pathname}`);
+}
+
+async function burst(sess, n) {
+  const calls = [];
+  for (let i = 0; i < n; i++) {
+    calls.push(rpc(sess.url, sess.sid, { jsonrpc: '2.0', id: 500 + i, method: 'tools/call', params: { name: TOOL, arguments: { id: 'ITSM-994' } } }));
+  }
+  const res = await Promise.all(calls);
+  return {
+    ok: res.filter((r) => r.status === 200 && !r.json.result.isError).length,
+    paced: res.filter((r) => r.json?.result?.structuredContent?.error?.rate_limit_reason === 'jsmcp-pacing'),
+  };
+}
+
+test('an account\'s own rule from the admin API replaces the credential type\'s', { skip: missing || false }, async () => {
+  const tight = await burst(await accountWithPace('paced-tight', '1/m burst 3'), 12);
+  assert.equal(tight.ok, 3, `served ${tight.ok} under "1/m burst 3"`);
+  assert.equal(tight.paced.length, 9);
+  assert.equal(tight.paced[0].headers.get('ratelimit-limit'), '3', 'the account\'s burst, not the type\'s');
+  const free = await burst(await accountWithPace('paced-off', 'off'), 12);
+  assert.equal(free.ok, 12, `served ${free.ok} with "off" (the type's rule allows ${BURST})`);
+  assert.equal(free.paced.length, 0);
 });
