@@ -14,6 +14,7 @@
 #include "ap_rekey.h"
 #include "ap_sweeper.h"
 #include "cfg.h"
+#include "jalloc.h"
 #include "log.h"
 
 static ap_app_t app;
@@ -54,6 +55,7 @@ int main(int argc, char **argv)
     char err[512];
     const char *cmd = argc > 1 ? argv[1] : "serve";
     log_init(argc > 1 && strcmp(argv[1], "sweeper") == 0 ? "jsmcp-sweeper" : "jsmcp-api");
+    jalloc_install();
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         usage();
         return 0;

@@ -1,6 +1,7 @@
 /* jsmcp-worker: the MCP worker pool (see wk_master.h and wk_http.h). */
 #include <stdio.h>
 
+#include "jalloc.h"
 #include "log.h"
 #include "secret.h"
 #include "wk_master.h"
@@ -8,6 +9,7 @@
 int main(void)
 {
     log_init("jsmcp-worker");
+    jalloc_install();
     char err[512];
     wk_config_t cfg;
     if (secret_init() != 0) {
