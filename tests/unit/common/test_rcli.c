@@ -157,6 +157,34 @@ Test(rcli, commands_binary_nil_errors_and_keys)
     CMD(r, &a, "STRLEN %b", key, strlen(key));
     cr_assert_eq(a.integer, (long long)(sizeof bin - 1));
 
+    /* rcli formats argv itself: an empty argument, lengths from strlen,
+     * and a command longer than its stack buffer. */
+    const char *hset[] = {"HSET", key, "", "empty-field", "f2", ""};
+    CMD(r, &a, "DEL %s", key);
+    memset(&a, 0, sizeof a);
+    cr_assert_eq(rcli_command_argv(r, on_rep, &a, 6, hset, NULL), 0);
+    run_until(&a.calls, 1, 3000);
+    cr_assert_eq(a.integer, 2, "%s", a.str);
+    CMD(r, &a, "HGET %s %b", key, "", (size_t)0);
+    cr_assert_str_eq(a.str, "empty-field");
+    CMD(r, &a, "HSTRLEN %s f2", key);
+    cr_assert_eq(a.integer, 0);
+    size_t biglen = 100000;
+    char *big = malloc(biglen);
+    for (size_t i = 0; i < biglen; i++)
+        big[i] = (char)(i * 7);
+    const char *setbig[] = {"SET", key, big};
+    size_t biglens[] = {3, strlen(key), biglen};
+    memset(&a, 0, sizeof a);
+    cr_assert_eq(rcli_command_argv(r, on_rep, &a, 3, setbig, biglens), 0);
+    run_until(&a.calls, 1, 3000);
+    cr_assert_str_eq(a.str, "OK");
+    redisReply *got = redisCommand(side, "GET %s", key);
+    cr_assert(got && got->type == REDIS_REPLY_STRING && got->len == biglen && memcmp(got->str, big, biglen) == 0,
+              "the 100 KB value arrives whole");
+    freeReplyObject(got);
+    free(big);
+
     char missing[128];
     CMD(r, &a, "GET %s", rcli_key(r, missing, sizeof missing, "missing"));
     cr_assert_eq(a.type, REDIS_REPLY_NIL, "a nil is a reply, not an error");
