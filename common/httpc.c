@@ -16,7 +16,8 @@
  *   and freed in its uv_close callback.
  * - curl_multi_socket_action() is never called from inside a curl callback:
  *   the timer callback from curl only (re)starts the uv timer; a timeout of 0
- *   fires on the next loop turn.
+ *   fires on the next loop turn. httpc_request() (never called by curl)
+ *   kicks a new transfer itself, so the request leaves at once.
  * - Completed transfers are collected after every socket_action call
  *   (check_done); user callbacks run there, outside of any curl call, so a
  *   callback may start new requests.
@@ -572,6 +573,15 @@ int httpc_request(httpc_t *c, const httpc_request_t *req, httpc_cb cb, void *ud)
         free(k);
         return HTTPC_EBUSY;
     }
+    /* Start the transfer now rather than from the 0 ms timer curl just
+     * asked for: that would cost a loop turn (an epoll_wait) before the
+     * request is sent. Completions are not delivered from here (cb never
+     * runs inside httpc_request): a transfer that already ended (running
+     * is short of our count) is collected on the next turn. */
+    int running = 0;
+    curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    if (running < (int)c->ncalls)
+        uv_timer_start(&c->timer, on_timeout, 0, 0);
     return 0;
 }
 
