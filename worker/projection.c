@@ -53,12 +53,23 @@ typedef struct adf_out_s {
     int truncated;
 } adf_out_t;
 
+/* How much of s[0..n) fits in room bytes without splitting a UTF-8
+ * sequence: the text stays valid UTF-8 however it is cut. */
+static size_t utf8_fit(const char *s, size_t n, size_t room)
+{
+    if (n <= room)
+        return n;
+    while (room > 0 && ((unsigned char)s[room] & 0xC0) == 0x80)
+        room--;
+    return room;
+}
+
 static void adf_put(adf_out_t *o, const char *s, size_t n)
 {
     if (o->truncated)
         return;
     if (o->b.len + n > o->maxlen) {
-        n = o->maxlen - o->b.len;
+        n = utf8_fit(s, n, o->maxlen - o->b.len);
         o->truncated = 1;
     }
     buf_append(&o->b, s, n);
@@ -127,9 +138,10 @@ char *proj_adf_text(const json_t *v, size_t maxlen)
         size_t n = strlen(s);
         if (n <= maxlen)
             return mem_strdup(s);
-        char *r = mem_alloc(maxlen + 4);
-        memcpy(r, s, maxlen);
-        memcpy(r + maxlen, "...", 4);
+        size_t keep = utf8_fit(s, n, maxlen);
+        char *r = mem_alloc(keep + 4);
+        memcpy(r, s, keep);
+        memcpy(r + keep, "...", 4);
         return r;
     }
     if (!json_is_object(v))
@@ -180,16 +192,17 @@ static json_t *proj_user(const json_t *u)
 {
     if (!json_is_object(u))
         return NULL;
+    /* The source's strings are shared, not copied (see proj_apply). */
     json_t *r = json_object();
-    const char *name = json_string_value(json_object_get(u, "displayName"));
-    if (name)
-        json_object_set_new(r, "name", json_string(name));
-    const char *id = json_string_value(json_object_get(u, "accountId"));
-    if (id)
-        json_object_set_new(r, "accountId", json_string(id));
-    const char *tz = json_string_value(json_object_get(u, "timeZone"));
-    if (tz)
-        json_object_set_new(r, "timeZone", json_string(tz));
+    json_t *name = json_object_get(u, "displayName");
+    if (json_is_string(name))
+        json_object_set(r, "name", name);
+    json_t *id = json_object_get(u, "accountId");
+    if (json_is_string(id))
+        json_object_set(r, "accountId", id);
+    json_t *tz = json_object_get(u, "timeZone");
+    if (json_is_string(tz))
+        json_object_set(r, "timeZone", tz);
     if (json_is_false(json_object_get(u, "active")))
         json_object_set_new(r, "active", json_false());
     if (json_object_size(r) == 0) {
@@ -232,14 +245,16 @@ static json_t *apply_op(const char *op, const json_t *tmpl, const json_t *src, i
     if (!v || json_is_null(v))
         return NULL;
     if (strcmp(op, "$adf") == 0) {
+        /* Valid UTF-8: pieces of the source's strings (which the parser
+         * checked), cut at character boundaries, and ASCII of our own. */
         char *s = proj_adf_text(v, 0);
-        json_t *r = s ? json_string(s) : NULL;
+        json_t *r = s ? json_stringn_nocheck(s, strlen(s)) : NULL;
         free(s);
         return r;
     }
     if (strcmp(op, "$date") == 0) {
         char d[40];
-        return proj_date(v, d, sizeof d) == 0 ? json_string(d) : NULL;
+        return proj_date(v, d, sizeof d) == 0 ? json_stringn_nocheck(d, strlen(d)) : NULL;
     }
     if (strcmp(op, "$user") == 0)
         return proj_user(v);

@@ -83,6 +83,26 @@ Test(projection, each_and_jsm_dates_and_bounds)
     char *t = proj_adf_text(str, 4);
     cr_assert_str_eq(t, "abcd...");
     free(t);
+    /* A cut never splits a character: the text stays valid UTF-8. */
+    json_t *utf = json_string("ab\xc3\xa9\xe2\x82\xac!");
+    t = proj_adf_text(utf, 3);
+    cr_assert_str_eq(t, "ab...", "no half of the 2-byte e-acute");
+    free(t);
+    t = proj_adf_text(utf, 6);
+    cr_assert_str_eq(t, "ab\xc3\xa9...", "no two thirds of the euro sign");
+    free(t);
+    json_decref(utf);
+    json_t *doc = J("{\"type\":\"doc\",\"content\":[{\"type\":\"paragraph\",\"content\":"
+                    "[{\"type\":\"text\",\"text\":\"x\u00e9\u00e9\"}]}]}");
+    t = proj_adf_text(doc, 2);
+    cr_assert_str_eq(t, "x...");
+    free(t);
+    json_t *tm = J("{\"d\":{\"$adf\":\".\"}}");
+    json_t *o = proj_apply(tm, doc);
+    cr_assert_str_eq(ju_str(o, "d"), "x\xc3\xa9\xc3\xa9");
+    json_decref(o);
+    json_decref(tm);
+    json_decref(doc);
     cr_assert_null(proj_adf_text(num, 10));
     json_decref(str);
     json_decref(num);
