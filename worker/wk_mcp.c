@@ -266,7 +266,23 @@ typedef struct call_op_s {
     json_t *response;            /* the answer, held until its audit record is safe (wk_audit.h) */
     wk_ratelimit_t rl;
     int has_rl;
+    int refs;                    /* 1 until answered; +1 while wk_exec_start runs (it may answer) */
+    int status;                  /* upstream status of the answer (0: none) */
+    const char *cls;             /* its error_class, for the metrics taken after the answer */
 } call_op_t;
+
+/* The arguments' hash (audit record, idempotency record): the sorted compact
+ * JSON of the arguments, hashed once. Not on the way to the upstream
+ * request: taken once it has left, while JSM works on it. */
+static const char *args_hash(call_op_t *op)
+{
+    if (!op->args_sha[0]) {
+        char *canon = json_dumps(op->args, JSON_COMPACT | JSON_SORT_KEYS);
+        secret_hash_hex(canon ? canon : "", canon ? strlen(canon) : 0, op->args_sha);
+        free(canon);
+    }
+    return op->args_sha;
+}
 
 /* error_class of the audit record: what kind of failure, for dashboards. */
 static const char *error_class(const json_t *response, const wk_ratelimit_t *rl, int status)
@@ -302,7 +318,7 @@ static void on_audited(void *ud);
 /* One audit entry per tool call: XADD <prefix>audit MAXLEN ~ 1000000 * ...
  * (fields in docs/architecture.md), kept and sent again while Redis is
  * down (wk_audit.c). */
-static void audit(call_op_t *op, const json_t *response, const wk_ratelimit_t *rl, int status)
+static void audit(call_op_t *op, const wk_ratelimit_t *rl, int status)
 {
     char key[160], ts[32], st[16], lat[32], reset[32];
     rcli_key(op->w->redis, key, sizeof key, "audit");
@@ -333,14 +349,14 @@ static void audit(call_op_t *op, const json_t *response, const wk_ratelimit_t *r
     audit_field(argv, &n, "account_id", op->account_id);
     audit_field(argv, &n, "server_id", op->server_id);
     audit_field(argv, &n, "tool", op->tool->name);
-    audit_field(argv, &n, "args_sha256", op->args_sha);
+    audit_field(argv, &n, "args_sha256", args_hash(op));
     audit_field(argv, &n, "upstream_status", status ? st : "");
     audit_field(argv, &n, "latency_ms", lat);
     audit_field(argv, &n, "ratelimit_limit", rl ? rl->limit : NULL);
     audit_field(argv, &n, "ratelimit_remaining", rl ? rl->remaining : NULL);
     audit_field(argv, &n, "ratelimit_reset_s", reset);
     audit_field(argv, &n, "upstream_request_id", rl ? rl->request_id : NULL);
-    audit_field(argv, &n, "error_class", error_class(response, rl, status));
+    audit_field(argv, &n, "error_class", op->cls);
     audit_field(argv, &n, "request_id", op->request_id);
     wk_audit_append(op->w, n, argv, on_audited, op);
 }
@@ -357,7 +373,7 @@ static void idem_store(call_op_t *op, const json_t *response)
     if (dump && strlen(dump) <= WK_IDEM_MAX) {
         buf_t b;
         buf_init(&b, WK_IDEM_MAX + 128);
-        buf_printf(&b, "done:%s:%s", op->args_sha, dump);
+        buf_printf(&b, "done:%s:%s", args_hash(op), dump);
         char ttl[32];
         snprintf(ttl, sizeof ttl, "%lld", WK_IDEM_TTL_MS);
         const char *argv[] = {"SET", op->idem_key, b.data, "PX", ttl};
@@ -390,8 +406,10 @@ static void count_account(call_op_t *op)
 
 /* Metrics and the log line of a finished call (the request id ties it to
  * the HTTP request, the upstream request and the audit record). */
-static void observe(call_op_t *op, const json_t *response, const wk_ratelimit_t *rl, int status)
+static void observe(call_op_t *op)
 {
+    const wk_ratelimit_t *rl = op->has_rl ? &op->rl : NULL;
+    int status = op->status;
     char labels[192], st[24], lat[32];
     double secs = (double)(tu_mono_ns() - op->t0) / 1e9;
     fmt_int(st, status);
@@ -402,7 +420,7 @@ static void observe(call_op_t *op, const json_t *response, const wk_ratelimit_t 
     if ((status == 0 && !(rl && rl->limited)) || status >= 500)
         metrics_inc(op->w->metrics, "jsmcp_worker_upstream_errors_total", "", 1);
     count_account(op);
-    const char *cls = error_class(response, rl, status);
+    const char *cls = op->cls;
     if (*cls) {
         str_join(labels, sizeof labels, "class=\"", cls, "\"", NULL);
         metrics_inc(op->w->metrics, "jsmcp_worker_tool_errors_total", labels, 1);
@@ -420,29 +438,40 @@ static void observe(call_op_t *op, const json_t *response, const wk_ratelimit_t 
     }
 }
 
-/* The audit record is safe (in the spool, or in Redis when the spool is
- * off; wk_audit.h): now the client gets its answer, so no answered call
- * can miss its record. The one place a call_op ends. */
-static void on_audited(void *ud)
+/* The one place a call_op is freed: when the last reference goes (the
+ * answer's, or on_account's around wk_exec_start). */
+static void op_unref(call_op_t *op)
 {
-    call_op_t *op = ud;
-    op->done(op->response, op->has_rl ? &op->rl : NULL, op->ud);
+    if (--op->refs > 0)
+        return;
     json_decref(op->id);
     json_decref(op->args);
     json_decref(op->config);
     free(op);
 }
 
+/* The audit record is safe (in the spool, or in Redis when the spool is
+ * off; wk_audit.h): now the client gets its answer, so no answered call
+ * can miss its record. */
+static void on_audited(void *ud)
+{
+    call_op_t *op = ud;
+    op->done(op->response, op->has_rl ? &op->rl : NULL, op->ud);
+    observe(op); /* after the answer went out: not on the caller's clock */
+    op_unref(op);
+}
+
 static void call_finish(call_op_t *op, json_t *response, const wk_ratelimit_t *rl, int status)
 {
-    observe(op, response, rl, status);
     idem_store(op, response);
     op->response = response; /* done() takes it over */
+    op->status = status;
+    op->cls = error_class(response, rl, status);
     if (rl) {
         op->rl = *rl;
         op->has_rl = 1;
     }
-    audit(op, response, rl, status);
+    audit(op, rl, status);
 }
 
 static void on_account(int rc, const wk_account_t *acct, const char *err, void *ud);
@@ -524,11 +553,15 @@ static void on_account(int rc, const wk_account_t *acct, const char *err, void *
     wk_exec_ctx_t ctx = {.config = op->config, .account_id = op->account_id,
                          .request_id = op->request_id[0] ? op->request_id : NULL,
                          .fields = op->w->fields, .now_ms = uv_now(op->w->loop)};
+    op->refs++; /* wk_exec_start may end the call before it returns */
     int r = wk_exec_start(op->w->httpc, op->tool, op->args, acct, &ctx, on_exec, op, why, sizeof why);
-    if (r == -1)
+    if (r == 0)
+        args_hash(op); /* the request has left (or the call ended already) */
+    else if (r == -1)
         call_finish(op, wk_mcp_error(op->id, WK_RPC_INVALID_PARAMS, why, NULL), NULL, 0);
-    else if (r != 0)
+    else
         call_finish(op, wk_mcp_error(op->id, WK_RPC_INTERNAL, why, NULL), NULL, 0);
+    op_unref(op);
 }
 
 /* SET NX of the idempotency record answered: a fresh key runs the call; a
@@ -540,7 +573,7 @@ static void on_idem_get(redisReply *reply, const char *err, void *ud)
     const char *done = NULL;
     if (reply && reply->type == REDIS_REPLY_STRING && strncmp(reply->str, "done:", 5) == 0)
         done = reply->str + 5;
-    if (done && strncmp(done, op->args_sha, SECRET_HASH_HEX_LEN) == 0 && done[SECRET_HASH_HEX_LEN] == ':') {
+    if (done && strncmp(done, args_hash(op), SECRET_HASH_HEX_LEN) == 0 && done[SECRET_HASH_HEX_LEN] == ':') {
         char perr[128];
         json_t *res = ju_parse(done + SECRET_HASH_HEX_LEN + 1, strlen(done + SECRET_HASH_HEX_LEN + 1), 64,
                                perr, sizeof perr);
@@ -580,6 +613,7 @@ static void start_call(wk_worker_t *w, const wk_server_t *srv, const json_t *id,
 {
     call_op_t *op = mem_calloc(1, sizeof *op);
     op->w = w;
+    op->refs = 1;
     op->id = json_deep_copy(id);
     op->tool = tool;
     op->args = args;
@@ -588,9 +622,6 @@ static void start_call(wk_worker_t *w, const wk_server_t *srv, const json_t *id,
     str_copy(op->workspace_id, sizeof op->workspace_id, srv->workspace_id);
     str_copy(op->account_id, sizeof op->account_id, srv->account_id);
     str_copy(op->request_id, sizeof op->request_id, request_id ? request_id : "");
-    char *canon = json_dumps(args, JSON_COMPACT | JSON_SORT_KEYS);
-    secret_hash_hex(canon ? canon : "", canon ? strlen(canon) : 0, op->args_sha);
-    free(canon);
     op->done = done;
     op->ud = ud;
     op->t0 = tu_mono_ns();
