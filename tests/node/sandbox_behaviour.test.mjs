@@ -492,3 +492,20 @@ describe('jsm-sandbox as seen by a portal customer', { skip }, () => {
     assert.equal(typeof r.json.errorMessage, 'string');
   });
 });
+
+describe('jsm-sandbox fault flags on its command line', { skip }, () => {
+  test('--truncate-rate 1 cuts every answer off; a rate outside [0, 1] is refused', async () => {
+    const sb = await startSandbox('sandbox_truncate_flag', {}, ['--truncate-rate', '1']);
+    try {
+      for (let i = 0; i < 3; i++) {
+        const r = await sb.call('GET', '/rest/api/3/myself').catch((e) => ({ error: e }));
+        assert.ok(r.error || r.json === undefined, `answer ${i} is cut off, not JSON`);
+        assert.notEqual(r.error?.cause?.code, 'ECONNRESET', 'closed, not reset');
+      }
+    } finally {
+      await sb.stop();
+    }
+    await assert.rejects(startSandbox('sandbox_truncate_bad', {}, ['--truncate-rate', '2']),
+      /sandbox exited 2: .*--truncate-rate: expected a number in \[0, 1\], got '2'/s);
+  });
+});
