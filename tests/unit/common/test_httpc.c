@@ -244,6 +244,25 @@ Test(httpc, refused)
     cr_assert_str_eq(T.last_err, "upstream connection refused");
 }
 
+Test(httpc, failure_inside_the_kick_is_delivered_later)
+{
+    /* curl refuses this URL as soon as httpc_request starts the transfer
+     * (malformed host): the callback still runs, from the loop, once. */
+    httpc_request_t rq = {.method = "GET", .url = "http://bad host/x"};
+    cr_assert_eq(httpc_request(T.c, &rq, on_resp, NULL), 0);
+    cr_assert_eq(T.cbs, 0, "not from inside httpc_request");
+    T.pending++;
+    /* Not run_until_done: its UV_RUN_ONCE would block in poll after the
+     * timer phase delivered the failure (nothing else is left to wake it). */
+    for (int i = 0; i < 300 && T.pending > 0; i++) {
+        uv_run(&T.loop, UV_RUN_NOWAIT);
+        usleep(10000);
+    }
+    cr_assert_eq(T.cbs, 1, "the failure is delivered");
+    cr_assert_eq(T.last_status, 0);
+    cr_assert(T.last_err[0], "an error is reported");
+}
+
 Test(httpc, bad_arguments_never_call_back)
 {
     httpc_request_t rq = {.method = "GET", .url = "ftp://127.0.0.1/x"};
