@@ -58,6 +58,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 _Static_assert(sizeof(json_int_t) == 8, "ju assumes a 64-bit json_int_t");
 
@@ -111,12 +114,27 @@ static size_t ju_utf8_len(const unsigned char *p, const unsigned char *end)
     return 0;
 }
 
-/* Skips bytes that are plain in a string (ju_plain), 8 at a time: a byte
- * stops the scan if it is '"', '\\', < 0x20 or >= 0x80. The bit tricks can
- * flag bytes above a real stop byte (borrows), never below it, so the
- * lowest flagged byte is the first stop byte. */
+/* Skips bytes that are plain in a string (ju_plain): a byte stops the scan
+ * if it is '"', '\\', < 0x20 or >= 0x80. With SSE2 (every x86-64) 16 bytes
+ * are tested at a time: as signed bytes, < 0x20 is exactly "< 0x20 or >=
+ * 0x80". Then 8 at a time: the bit tricks can flag bytes above a real stop
+ * byte (borrows), never below it, so the lowest flagged byte is the first
+ * stop byte. The strings of an upstream answer are mostly 20-100 byte URLs
+ * and names, so the wider step halves this loop's share of a tool call. */
 static const unsigned char *ju_skip_plain(const unsigned char *p, const unsigned char *end)
 {
+#if defined(__SSE2__)
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'), space = _mm_set1_epi8(0x20);
+    while (end - p >= 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i stop = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash)),
+                                    _mm_cmplt_epi8(x, space));
+        unsigned m = (unsigned)_mm_movemask_epi8(stop);
+        if (m)
+            return p + __builtin_ctz(m);
+        p += 16;
+    }
+#endif
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
     while (end - p >= 8) {

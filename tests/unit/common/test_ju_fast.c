@@ -319,6 +319,49 @@ Test(ju_fast, random_differential)
     cr_assert_gt(checked, 10000);
 }
 
+/* The string scan (ju_skip_plain) steps 16 bytes, then 8, then 1 at a
+ * time: each kind of byte that stops it, and two that do not, at every
+ * offset across those steps, with the text's end right after the string
+ * or far from it. Parsed, and dumped (also as a member name), exactly as
+ * jansson does. */
+Test(ju_fast, string_scan_stops_at_every_offset)
+{
+    static const struct {
+        const char *raw, *escaped; /* the byte(s) raw, and as written in the JSON text */
+    } stops[] = {
+        {"\"", "\\\""}, {"\\", "\\\\"}, {"\n", "\\n"}, {"\x01", "\\u0001"}, {"\x1f", "\\u001f"},
+        {" ", " "},     {"\x7f", "\x7f"}, {"\xc3\xa9", "\xc3\xa9"}, {"\xe2\x82\xac", "\xe2\x82\xac"},
+        {"\xff", "\xff"}, {"\x80", "\x80"}, {"\x1f", "\x1f"}, {"\"", "\""},
+    };
+    size_t checked = 0;
+    for (size_t k = 0; k < sizeof stops / sizeof *stops; k++) {
+        for (int at = 0; at <= 40; at++) {
+            char raw[64], text[128];
+            memset(raw, 'a', (size_t)at);
+            size_t rn = (size_t)at;
+            rn += (size_t)snprintf(raw + rn, sizeof raw - rn, "%sbcd", stops[k].raw);
+            for (int far = 0; far < 2; far++) {
+                int n = snprintf(text, sizeof text, "[\"%.*s%sbcd\"%s]", at, raw, stops[k].escaped,
+                                 far ? ",                         1" : "");
+                const char *diff = ju_diff_parse(text, (size_t)n, 4);
+                cr_expect_null(diff, "stop %zu at %d (far %d): %s", k, at, far, diff);
+                checked++;
+            }
+            json_t *v = json_pack("[o,s]", json_stringn_nocheck(raw, rn), "after");
+            json_t *o = json_object();
+            json_object_setn_new_nocheck(o, raw, rn, json_true());
+            json_object_set_new(o, "z", json_false());
+            const char *diff = ju_diff_dump(v);
+            cr_expect_null(diff, "dump of stop %zu at %d: %s", k, at, diff);
+            diff = ju_diff_dump(o);
+            cr_expect_null(diff, "member name with stop %zu at %d: %s", k, at, diff);
+            json_decref(v);
+            json_decref(o);
+        }
+    }
+    cr_assert_eq(checked, 2 * 41 * sizeof stops / sizeof *stops);
+}
+
 /* ----------------------------------------------------------- serializer */
 
 Test(ju_fast, dump_reals_like_jansson)
