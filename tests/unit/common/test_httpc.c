@@ -53,6 +53,19 @@ static void handler(httpd_req_t *req, void *ud)
         int k = snprintf(out, sizeof out, "%s %s|%s|%s|%.*s", httpd_req_method(req),
                          auth ? auth : "-", ct ? ct : "-", httpd_req_query(req), (int)n, b);
         httpd_respond(req, 200, "text/plain", out, (size_t)k);
+    } else if (strcmp(p, "/head") == 0) {
+        const char *ua = httpd_req_header(req, "User-Agent"), *ae = httpd_req_header(req, "Accept-Encoding");
+        char out[512];
+        int k = snprintf(out, sizeof out, "%s|%s", ua ? ua : "-", ae ? ae : "-");
+        httpd_respond(req, 200, "text/plain", out, (size_t)k);
+    } else if (strcmp(p, "/gzip") == 0) {
+        /* printf 'decoded from gzip' | gzip -9n */
+        static const unsigned char gz[] = {
+            0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x03, 0x4b, 0x49, 0x4d, 0xce, 0x4f,
+            0x49, 0x4d, 0x51, 0x48, 0x2b, 0xca, 0xcf, 0x55, 0x48, 0xaf, 0xca, 0x2c, 0x00, 0x00, 0xb3,
+            0x6a, 0x0f, 0x00, 0x11, 0x00, 0x00, 0x00};
+        httpd_resp_header(req, "Content-Encoding", "gzip");
+        httpd_respond(req, 200, "text/plain", (const char *)gz, sizeof gz);
     } else if (strcmp(p, "/") == 0 || strncmp(p, "/target", 7) == 0) {
         char out[1024];
         int k = snprintf(out, sizeof out, "%s|%s", p, httpd_req_query(req));
@@ -154,6 +167,31 @@ Test(httpc, get_body_and_headers)
     cr_assert_str_eq(T.last_body, "hello");
     cr_assert_str_eq(T.hdr, "2026-01-01T01:01:01Z");
     cr_assert_str_eq(T.last_err, "");
+}
+
+/* The head names the configured User-Agent (httpc adds it as one of the
+ * request's headers) and offers gzip; a gzip answer arrives decoded. */
+Test(httpc, user_agent_and_gzip)
+{
+    get("/head");
+    run_until_done();
+    cr_assert_str_eq(T.last_body, "jsmcp/1|gzip");
+    get("/gzip");
+    run_until_done();
+    cr_assert_eq(T.last_status, 200);
+    cr_assert_str_eq(T.last_body, "decoded from gzip");
+
+    char ua[200];
+    memset(ua, 'a', sizeof ua - 1);
+    ua[sizeof ua - 1] = 0;
+    httpc_config_t cc;
+    httpc_config_defaults(&cc);
+    cc.user_agent = ua;
+    httpc_t *c = NULL;
+    cr_assert_eq(httpc_create(&c, &T.loop, &cc), -1, "a User-Agent longer than 140 bytes is refused");
+    ua[140] = 0;
+    cr_assert_eq(httpc_create(&c, &T.loop, &cc), 0);
+    httpc_close(c, NULL, NULL);
 }
 
 /* Path and query reach the server exactly as given (httpc hands curl the
