@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -37,6 +39,13 @@ static void collect(void *ud, wk_spool_seg_t *seg, const char *call_id, int argc
     }
     g->seg[g->n] = seg;
     g->n++;
+}
+
+/* Only counts the records (a file with more than collect keeps). */
+static void collect_count(void *ud, wk_spool_seg_t *seg, const char *call_id, int argc, const char **argv,
+                          const size_t *len)
+{
+    ((got_t *)ud)->n++;
 }
 
 static char *tmpdir_new(void)
@@ -391,6 +400,71 @@ static void emptied_then_two(wk_spool_t *s, void *out)
     }
     put(s, after[0], "after-1");
     put(s, after[1], "after-2");
+}
+
+/* A file that cannot be reserved is written with write(): here the file
+ * size limit (RLIMIT_FSIZE) is below the mapping's length, so
+ * posix_fallocate fails as it does on a full disk. Such a file holds only
+ * its lines, and a write() that comes back short (the limit reached in the
+ * middle of a record) is undone, so the record is refused whole and the
+ * next one follows whole lines. */
+Test(spool, an_unreserved_file_is_written_with_write_and_a_short_write_is_undone)
+{
+    struct rlimit old, lim;
+    cr_assert_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+    cr_assert(old.rlim_max == RLIM_INFINITY || old.rlim_max > 65536);
+    signal(SIGXFSZ, SIG_IGN); /* a write past the limit then fails instead of killing us */
+    lim = old;
+    lim.rlim_cur = 16384;
+    cr_assert_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    char *dir = tmpdir_new(), err[256];
+    wk_spool_t *s = wk_spool_open(dir, "dest", 1, err, sizeof err);
+    cr_assert(s, "%s", err);
+    char path[1024];
+    only_file(wk_spool_dir(s), path, sizeof path);
+    cr_assert_eq(file_size(path), 0, "not reserved: the file holds nothing but its lines");
+
+    static char id[200][WK_SPOOL_ID_LEN + 1];
+    wk_spool_seg_t *seg[200];
+    const char *argv[NREC];
+    size_t len[NREC];
+    memcpy(argv, REC, sizeof argv);
+    int ok = 0;
+    off_t before = 0;
+    const char *why = NULL;
+    for (; ok < 200; ok++) {
+        wk_spool_new_id(id[ok]);
+        argv[8] = id[ok];
+        for (int i = 0; i < NREC; i++)
+            len[i] = strlen(argv[i]);
+        before = file_size(path);
+        seg[ok] = wk_spool_write(s, id[ok], NREC, argv, len, &why);
+        if (!seg[ok])
+            break;
+        cr_assert_gt(file_size(path), before, "each record is written at once");
+    }
+    cr_assert_lt(ok, 200, "the size limit stops the records");
+    cr_assert_gt(ok, 50);
+    cr_assert_str_eq(why, "spool write failed");
+    cr_assert_lt(before, 16384, "the refused record was cut by the limit, not refused whole by the kernel");
+    cr_assert_eq(file_size(path), before, "the cut record is taken back");
+
+    /* Room again: the next record lands after whole lines. */
+    cr_assert_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+    seg[ok] = put(s, id[ok], "after");
+    ok++;
+    char *c = NULL;
+    size_t n = 0;
+    cr_assert_eq(files(wk_spool_dir(s), &c, &n), 1);
+    cr_assert_eq((off_t)n, file_size(path), "no NUL tail: the file is not mapped");
+    got_t got = {0};
+    size_t bad = wk_spool_parse(c, n, collect_count, &got);
+    cr_assert_eq(bad, 0, "no cut or damaged line");
+    cr_assert_eq(got.n, ok);
+    free(c);
+    for (int i = 0; i < ok; i++)
+        wk_spool_ack(s, seg[i], id[i]);
+    close_empty(s, dir);
 }
 
 Test(spool, an_emptied_file_replays_only_what_came_after)
