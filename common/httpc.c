@@ -558,10 +558,14 @@ int httpc_request(httpc_t *c, const httpc_request_t *req, httpc_cb cb, void *ud)
         curl_easy_setopt(e, CURLOPT_USERNAME, req->basic_user);
         curl_easy_setopt(e, CURLOPT_PASSWORD, req->basic_pass);
     }
-    k->hdrs = curl_slist_append(k->hdrs, c->ua_header);
+    int own_ua = 0; /* a caller's own User-Agent replaces ours, as it would CURLOPT_USERAGENT */
     if (req->headers)
-        for (size_t i = 0; req->headers[i]; i++)
+        for (size_t i = 0; req->headers[i]; i++) {
+            own_ua |= strncasecmp(req->headers[i], "User-Agent:", 11) == 0;
             k->hdrs = curl_slist_append(k->hdrs, req->headers[i]);
+        }
+    if (!own_ua)
+        k->hdrs = curl_slist_append(k->hdrs, c->ua_header);
     /* curl adds "Expect: 100-continue" to bigger POSTs: a round trip we do not want. */
     k->hdrs = curl_slist_append(k->hdrs, "Expect:");
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, k->hdrs);

@@ -37,7 +37,7 @@ typedef struct httpc_config_s {
     long max_host_connections;    /* per host; default 64 */
     long max_total_connections;   /* default 512 */
     size_t max_inflight;          /* requests; default 20000 */
-    const char *user_agent;       /* default "jsmcp/1"; longer than 140 bytes: httpc_create fails */
+    const char *user_agent;       /* default "jsmcp/1"; over 147 bytes: httpc_create fails */
 } httpc_config_t;
 
 typedef struct httpc_request_s {

@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <unistd.h>
 #include <string.h>
+#include <strings.h>
 
 #include "buf.h"
 #include "httpc.h"
@@ -55,8 +56,14 @@ static void handler(httpd_req_t *req, void *ud)
         httpd_respond(req, 200, "text/plain", out, (size_t)k);
     } else if (strcmp(p, "/head") == 0) {
         const char *ua = httpd_req_header(req, "User-Agent"), *ae = httpd_req_header(req, "Accept-Encoding");
+        int nua = 0;
+        for (size_t i = 0; i < httpd_req_header_count(req); i++) {
+            const char *name, *value;
+            httpd_req_header_at(req, i, &name, &value);
+            nua += strcasecmp(name, "User-Agent") == 0;
+        }
         char out[512];
-        int k = snprintf(out, sizeof out, "%s|%s", ua ? ua : "-", ae ? ae : "-");
+        int k = snprintf(out, sizeof out, "%s|%s|%d", ua ? ua : "-", ae ? ae : "-", nua);
         httpd_respond(req, 200, "text/plain", out, (size_t)k);
     } else if (strcmp(p, "/gzip") == 0) {
         /* printf 'decoded from gzip' | gzip -9n */
@@ -175,11 +182,21 @@ Test(httpc, user_agent_and_gzip)
 {
     get("/head");
     run_until_done();
-    cr_assert_str_eq(T.last_body, "jsmcp/1|gzip");
+    cr_assert_str_eq(T.last_body, "jsmcp/1|gzip|1");
     get("/gzip");
     run_until_done();
     cr_assert_eq(T.last_status, 200);
     cr_assert_str_eq(T.last_body, "decoded from gzip");
+
+    /* A caller's own User-Agent replaces the configured one (sent once). */
+    char url[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/head", T.port);
+    const char *hdrs[] = {"user-agent: probe/2", NULL};
+    httpc_request_t rq = {.method = "GET", .url = url, .headers = hdrs};
+    cr_assert_eq(httpc_request(T.c, &rq, on_resp, NULL), 0);
+    T.pending++;
+    run_until_done();
+    cr_assert_str_eq(T.last_body, "probe/2|gzip|1");
 
     char ua[200];
     memset(ua, 'a', sizeof ua - 1);
@@ -188,8 +205,9 @@ Test(httpc, user_agent_and_gzip)
     httpc_config_defaults(&cc);
     cc.user_agent = ua;
     httpc_t *c = NULL;
-    cr_assert_eq(httpc_create(&c, &T.loop, &cc), -1, "a User-Agent longer than 140 bytes is refused");
-    ua[140] = 0;
+    ua[148] = 0;
+    cr_assert_eq(httpc_create(&c, &T.loop, &cc), -1, "a User-Agent over 147 bytes is refused");
+    ua[147] = 0;
     cr_assert_eq(httpc_create(&c, &T.loop, &cc), 0);
     httpc_close(c, NULL, NULL);
 }
