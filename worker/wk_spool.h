@@ -20,8 +20,10 @@
  * write() on an O_APPEND descriptor (a file taken over, or one that could
  * not be mapped); a mapped file is followed by NUL bytes up to its
  * reserved length until a clean close cuts them:
- *   R <call_id> <argc> <arg>... <fnv1a32 of the line up to here, 8 hex>\n
+ *   R <call_id> <argc> <arg>... <checksum of the line up to here, 16 hex>\n
  *   A <call_id>\n
+ * The checksum is wk_spool.c's sum64; lines of older workers end with 8 hex
+ * digits of FNV-1a instead, and are still read (a file they left replays).
  * call_id is 32 lowercase hex characters; args are the XADD command's
  * arguments, percent-encoded (bytes outside '!'..'~' and '%' as %XX). A
  * line that is cut off (no newline: the process died mid-write, or the

@@ -521,3 +521,115 @@ Test(spool, call_ids_differ_across_fork)
     cr_assert_neq(strncmp(a, child, 16), 0, "the child drew a new prefix: %s vs %s", a, child);
     cr_assert_eq(strcmp(child + 16, "0000000000000001"), 0, "the child's counter starts over: %s", child);
 }
+
+/* Keeps the first argument of each record whole (any length). */
+typedef struct first_arg_s {
+    int n;
+    char *arg[64];
+    size_t len[64];
+} first_arg_t;
+
+static void collect_first(void *ud, wk_spool_seg_t *seg, const char *call_id, int argc, const char **argv,
+                          const size_t *len)
+{
+    first_arg_t *f = ud;
+    cr_assert_lt(f->n, 64);
+    f->arg[f->n] = malloc(len[0] + 1);
+    memcpy(f->arg[f->n], argv[0], len[0]);
+    f->len[f->n++] = len[0];
+}
+
+/* The lines of the spool's live file after a flush (caller frees). */
+static char *live_lines(wk_spool_t *s, size_t *n)
+{
+    wk_spool_flush(s);
+    char *c = NULL;
+    cr_assert_eq(files(wk_spool_dir(s), &c, n), 1);
+    return c;
+}
+
+/* Arguments are copied in runs and a byte that needs %XX can sit at any
+ * offset of a 16-byte step: every kind of byte at every offset of a 48-byte
+ * argument comes back as it was written. */
+Test(spool, every_byte_at_every_offset_round_trips)
+{
+    static const unsigned char odd[] = {0x00, ' ', '%', 0x7f, 0x80, 0xff, '\n', '~', '!'};
+    char *dir = tmpdir_new(), err[256];
+    wk_spool_t *s = wk_spool_open(dir, "dest", 0, err, sizeof err);
+    cr_assert(s, "%s", err);
+    for (size_t k = 0; k < sizeof odd; k++) {
+        char ids[48][WK_SPOOL_ID_LEN + 1];
+        wk_spool_seg_t *segs[48];
+        unsigned char arg[48][48];
+        for (int off = 0; off < 48; off++) {
+            memset(arg[off], 'a' + off % 26, sizeof arg[off]);
+            arg[off][off] = odd[k];
+            const char *argv[] = {(const char *)arg[off], "tail"};
+            size_t len[] = {sizeof arg[off], 4};
+            const char *why = NULL;
+            wk_spool_new_id(ids[off]);
+            segs[off] = wk_spool_write(s, ids[off], 2, argv, len, &why);
+            cr_assert(segs[off], "write: %s", why ? why : "?");
+        }
+        size_t n = 0;
+        char *c = live_lines(s, &n);
+        first_arg_t got = {0};
+        cr_assert_eq(wk_spool_parse(c, n, collect_first, &got), 0, "byte 0x%02x: no damaged line", odd[k]);
+        cr_assert_eq(got.n, 48);
+        for (int off = 0; off < 48; off++) {
+            cr_assert_eq(got.len[off], 48);
+            cr_assert_eq(memcmp(got.arg[off], arg[off], 48), 0, "byte 0x%02x at offset %d", odd[k], off);
+            free(got.arg[off]);
+        }
+        free(c);
+        for (int off = 0; off < 48; off++)
+            wk_spool_ack(s, segs[off], ids[off]);
+    }
+    close_empty(s, dir);
+}
+
+/* Any single damaged byte of a record line fails its checksum (the line
+ * is counted as bad, nothing replays), and a line an older worker wrote
+ * (FNV-1a, 8 hex digits) is still read. */
+Test(spool, any_damaged_byte_is_caught_and_older_lines_still_read)
+{
+    char *dir = tmpdir_new(), err[256];
+    wk_spool_t *s = wk_spool_open(dir, "dest", 0, err, sizeof err);
+    cr_assert(s, "%s", err);
+    char id[WK_SPOOL_ID_LEN + 1];
+    wk_spool_seg_t *g = put(s, id, "a b%c\nd");
+    size_t n = 0;
+    char *c = live_lines(s, &n);
+    cr_assert_eq(c[n - 1], '\n');
+    cr_assert_eq(c[n - 18], ' ', "a 16-digit checksum ends the line");
+    for (size_t i = 0; i + 1 < n; i++) {
+        char *d = malloc(n);
+        memcpy(d, c, n);
+        d[i] = d[i] == 'a' ? 'b' : 'a';
+        got_t got = {0};
+        cr_assert_eq(wk_spool_parse(d, n, collect, &got), 1, "byte %zu changed: one bad line", i);
+        cr_assert_eq(got.n, 0);
+        free(d);
+    }
+    free(c);
+    wk_spool_ack(s, g, id);
+
+    /* An older line: "R <id> 2 ab c%20d" and the FNV-1a of those bytes. */
+    char line[128];
+    int len = snprintf(line, sizeof line, "R %s 2 ab c%%20d", id);
+    uint32_t h = 2166136261u;
+    for (int i = 0; i < len; i++) {
+        h ^= (unsigned char)line[i];
+        h *= 16777619u;
+    }
+    len += snprintf(line + len, sizeof line - (size_t)len, " %08x\n", h);
+    got_t old = {0};
+    cr_assert_eq(wk_spool_parse(line, (size_t)len, collect, &old), 0);
+    cr_assert_eq(old.n, 1);
+    cr_assert_str_eq(old.ids[0], id);
+    cr_assert_str_eq(old.args[0][1], "c d");
+    line[len - 2] = line[len - 2] == '0' ? '1' : '0';
+    got_t bad = {0};
+    cr_assert_eq(wk_spool_parse(line, (size_t)len, collect, &bad), 1, "an older line's checksum is checked too");
+    close_empty(s, dir);
+}
