@@ -362,6 +362,57 @@ Test(ju_fast, string_scan_stops_at_every_offset)
     cr_assert_eq(checked, 2 * 41 * sizeof stops / sizeof *stops);
 }
 
+/* Long strings dense with quotes and backslashes, with now and then a byte
+ * that leaves the 16-byte fast path (a control character, UTF-8, an
+ * invalid byte), crossing the serializer's 4 KB staging buffer: dumped as a
+ * value they match jansson byte for byte; ju_dump_string (invalid bytes
+ * become U+FFFD) matches jansson on valid UTF-8 and otherwise still writes
+ * JSON that reads back. */
+Test(ju_fast, long_strings_dump_like_jansson)
+{
+    static const char *const pieces[] = {"\"", "\\", "abcdefghijklmno", "p", "qr", "\n", "\x01",
+                                         "\xc3\xa9", "\xe2\x82\xac", "\xff", "0123456789abcdefghij"};
+    uint32_t seed = 12345;
+    char *s = malloc(12000);
+    for (int round = 0; round < 300; round++) {
+        size_t n = 0, want = (size_t)(round * 37) % 11000;
+        int rare = round % 3 == 0; /* a third of the strings stay on the fast path but for quotes */
+        while (n < want) {
+            seed = seed * 1103515245u + 12345u;
+            size_t k = (seed >> 16) % (sizeof pieces / sizeof *pieces);
+            if (!rare && k >= 5 && k <= 9)
+                k = (k - 5) % 3;
+            size_t len = strlen(pieces[k]);
+            if (n + len > want)
+                break;
+            memcpy(s + n, pieces[k], len);
+            n += len;
+        }
+        json_t *v = json_stringn_nocheck(s, n);
+        json_t *chk = json_stringn(s, n); /* NULL: not valid UTF-8 */
+        int valid = chk != NULL;
+        json_decref(chk);
+        const char *diff = ju_diff_dump(v);
+        cr_expect_null(diff, "round %d (%zu bytes): %s", round, n, diff);
+        buf_t b;
+        buf_init(&b, 1 << 20);
+        cr_assert_eq(ju_dump_string(&b, s, n), 0);
+        if (valid) {
+            char *ref = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+            cr_expect_str_eq(b.data, ref, "round %d: ju_dump_string", round);
+            free(ref);
+        } else {
+            json_error_t e;
+            json_t *back = json_loadb(b.data, b.len, JSON_DECODE_ANY, &e);
+            cr_expect_not_null(back, "round %d: ju_dump_string wrote invalid JSON: %s", round, e.text);
+            json_decref(back);
+        }
+        buf_free(&b);
+        json_decref(v);
+    }
+    free(s);
+}
+
 /* ----------------------------------------------------------- serializer */
 
 Test(ju_fast, dump_reals_like_jansson)
