@@ -567,20 +567,16 @@ size_t wk_spool_close(wk_spool_t *s)
 
 /* ---- reading a file ---- */
 
-/* n lowercase or uppercase hex digits at p into *v; 0, or -1 when one is not. */
+/* n (even, <= 16) hex digits at p into *v; 0, or -1 when one is not. */
 static int hex_value(const char *p, int n, uint64_t *v)
 {
+    unsigned char raw[8];
+    size_t got = 0;
+    if (sodium_hex2bin(raw, sizeof raw, p, (size_t)n, NULL, &got, NULL) != 0 || got != (size_t)n / 2)
+        return -1;
     uint64_t x = 0;
-    for (int i = 0; i < n; i++) {
-        unsigned c = (unsigned char)p[i], d;
-        if (c >= '0' && c <= '9')
-            d = c - '0';
-        else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
-            d = (c | 0x20) - 'a' + 10;
-        else
-            return -1;
-        x = x << 4 | d;
-    }
+    for (size_t i = 0; i < got; i++)
+        x = x << 8 | raw[i];
     *v = x;
     return 0;
 }
