@@ -120,18 +120,22 @@ deps:
 
 # make test: install what is missing, build with sanitizers, run everything
 # against real PostgreSQL and Redis started in a temp dir (tests/run.sh).
+# The targets that may run install-deps first build in a sub-make: this
+# make parsed the pkg-config flags before the packages existed.
 test: deps
 	$(MAKE) SAN=1 all tests
 	$(MAKE) all
 	tests/run.sh
 
-demo: deps all
+demo: deps
+	$(MAKE) all
 	scripts/demo.sh start
 
 stop:
 	scripts/demo.sh stop
 
-bench: deps all $(BENCH_BIN)
+bench: deps
+	$(MAKE) all $(BENCH_BIN)
 	bench/run.sh
 
 clean:

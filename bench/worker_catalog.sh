@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${JSMCP_TEST_ARTIFACTS:=$(mktemp -d)}"
-export JSMCP_TEST_ARTIFACTS JSMCP_REFERENCE_DIR="${JSMCP_REFERENCE_DIR:-/work/shared/reference}"
+export JSMCP_TEST_ARTIFACTS
 out=$(node --test --test-name-pattern='sizes for BENCHMARKS' tests/node/worker_catalog.test.mjs 2>&1) || {
   echo "$out" | tail -30
   exit 1

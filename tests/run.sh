@@ -9,7 +9,6 @@ ROOT=$(pwd)
 export JSMCP_BIN_DIR=${JSMCP_BIN_DIR:-$ROOT/build/san}
 # One artifacts dir per build dir, so parallel runs do not clear each other's.
 export JSMCP_TEST_ARTIFACTS=${JSMCP_TEST_ARTIFACTS:-$ROOT/tests/artifacts/$(basename "$JSMCP_BIN_DIR")}
-export JSMCP_REFERENCE_DIR=${JSMCP_REFERENCE_DIR:-$ROOT/../shared/reference}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 rm -rf "$JSMCP_TEST_ARTIFACTS"

@@ -12,7 +12,8 @@ import addFormats from 'ajv-formats';
 
 const BIN = process.env.JSMCP_BIN_DIR;
 const ART = process.env.JSMCP_TEST_ARTIFACTS || '/tmp';
-const REF = process.env.JSMCP_REFERENCE_DIR || path.resolve(import.meta.dirname, '../../../../shared/reference');
+// Atlassian's OpenAPI documents, vendored in the repository (vendor/atlassian-openapi/README.md).
+const OPENAPI = path.resolve(import.meta.dirname, '../../../vendor/atlassian-openapi');
 
 export const EMAIL = 'agent@sandbox.test';
 export const TOKEN = 'sandbox-api-token';
@@ -82,8 +83,8 @@ let ajv;
 
 function loadSpecs() {
   if (ajv) return;
-  specs.platform = JSON.parse(readFileSync(path.join(REF, 'openapi/jira-platform-v3.json'), 'utf8'));
-  specs.jsm = JSON.parse(readFileSync(path.join(REF, 'openapi/jsm-servicedesk.json'), 'utf8'));
+  specs.platform = JSON.parse(readFileSync(path.join(OPENAPI, 'jira-platform-v3.json'), 'utf8'));
+  specs.jsm = JSON.parse(readFileSync(path.join(OPENAPI, 'jsm-servicedesk.json'), 'utf8'));
   ajv = new Ajv({ strict: false, allErrors: true, validateSchema: false, discriminator: false });
   addFormats(ajv);
   for (const f of ['int32', 'int64', 'double', 'float', 'binary', 'byte']) ajv.addFormat(f, true);
