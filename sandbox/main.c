@@ -287,6 +287,8 @@ int main(int argc, char **argv)
     sb->router = router_new();
     sb_routes_platform(sb);
     sb_routes_jsm(sb);
+    sb_routes_attach(sb);
+    sb_routes_relations(sb);
     sb_routes_oauth(sb);
     sb_routes_control(sb);
     router_add(sb->router, "*", "/*", not_found, sb);

@@ -129,6 +129,8 @@ void sb_routes_register(sb_t *sb, const sb_route_t *routes, int n);
 void sb_routes_platform(sb_t *sb);
 void sb_routes_jsm(sb_t *sb);
 void sb_routes_control(sb_t *sb);
+void sb_routes_attach(sb_t *sb);
+void sb_routes_relations(sb_t *sb);
 /* The httpd handler: dispatches through sb->router (ud = sb). */
 void sb_dispatch(httpd_req_t *req, void *ud);
 void sb_on_complete(httpd_req_t *req, int status, void *ud);

@@ -202,7 +202,7 @@ json_t *sb_issuetype_json(const sb_call_t *c, int it)
                      sb_issuetypes[it].name, "subtask", 0, "avatarId", 10553 + it, "hierarchyLevel", 0);
 }
 
-static json_t *project_json(const sb_call_t *c, int p)
+json_t *sb_project_json(const sb_call_t *c, int p)
 {
     const sb_project_t *pr = &c->sb->data->projects[p];
     char self[600], id[16];
@@ -565,7 +565,7 @@ static json_t *field_value(const sb_call_t *c, const sb_issue_t *is, const fdef_
     if (!strcmp(id, "issuetype"))
         return sb_issuetype_json(c, is->issuetype);
     if (!strcmp(id, "project"))
-        return project_json(c, is->project);
+        return sb_project_json(c, is->project);
     if (!strcmp(id, "assignee"))
         return sb_user_json(c, is->assignee);
     if (!strcmp(id, "reporter"))
@@ -840,8 +840,8 @@ json_t *sb_fields_json(const sb_call_t *c)
         const sb_xfield_t *f = &c->sb->data->xfields[i];
         char cf[32];
         snprintf(cf, sizeof cf, "cf[%d]", f->num);
-        json_t *o = sb_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:[s,s], s:o}", "id", f->id, "key", f->id,
-                            "name", f->name, "untranslatedName", f->name, "custom", 1, "orderable", 1, "navigable", 1,
+        json_t *o = sb_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:[s,s], s:o}", "id", f->id, "key", f->id,
+                            "name", f->name, "custom", 1, "orderable", 1, "navigable", 1,
                             "searchable", 1, "clauseNames", cf, f->name, "schema", xfield_schema(f));
         if (f->team_managed) { /* a team-managed project's own field */
             char pid[16];
@@ -984,6 +984,16 @@ static int has_expand(const char *expand, const char *name)
     return 0;
 }
 
+json_t *sb_jsm_attachment_json(const sb_call_t *c, const sb_attachment_t *a)
+{
+    char content[600], aself[600];
+    snprintf(content, sizeof content, "%s/rest/api/3/attachment/content/%d", c->base, a->id);
+    snprintf(aself, sizeof aself, "%s/rest/api/3/attachment/%d", c->base, a->id);
+    return sb_pack("{s:s, s:o, s:o, s:i, s:s, s:{s:s, s:s, s:s}}", "filename", a->filename, "author",
+                   sb_user_dto(c, a->author), "created", sb_date_dto(a->created), "size", a->size, "mimeType", a->mime,
+                   "_links", "jiraRest", aself, "content", content, "self", aself);
+}
+
 json_t *sb_request_json(const sb_call_t *c, const sb_issue_t *is, const char *expand)
 {
     const sb_data_t *d = c->sb->data;
@@ -1032,16 +1042,8 @@ json_t *sb_request_json(const sb_call_t *c, const sb_issue_t *is, const char *ex
     }
     if (has_expand(expand, "attachment")) {
         json_t *v = json_array();
-        for (int i = 0; i < is->nattachments; i++) {
-            const sb_attachment_t *a = &is->attachments[i];
-            char content[600], aself[600];
-            snprintf(content, sizeof content, "%s/rest/api/3/attachment/content/%d", c->base, a->id);
-            snprintf(aself, sizeof aself, "%s/rest/api/3/attachment/%d", c->base, a->id);
-            json_array_append_new(v, sb_pack("{s:s, s:o, s:o, s:i, s:s, s:{s:s, s:s, s:s}}", "filename", a->filename,
-                                               "author", sb_user_dto(c, a->author), "created", sb_date_dto(a->created),
-                                               "size", a->size, "mimeType", a->mime, "_links", "jiraRest", aself,
-                                               "content", content, "self", aself));
-        }
+        for (int i = 0; i < is->nattachments; i++)
+            json_array_append_new(v, sb_jsm_attachment_json(c, &is->attachments[i]));
         json_object_set_new(o, "attachments", sb_jsm_page(c, v, 0, 50, is->nattachments));
     }
     if (has_expand(expand, "action"))

@@ -50,6 +50,7 @@ json_t *sb_xvalue_json(const sb_call_t *c, const sb_issue_t *is, int xf);
 json_t *sb_xoption_json(const sb_call_t *c, const sb_xfield_t *f, int opt);
 json_t *sb_status_json(const sb_call_t *c, int status);
 json_t *sb_issuetype_json(const sb_call_t *c, int it);
+json_t *sb_project_json(const sb_call_t *c, int project);
 json_t *sb_fields_json(const sb_call_t *c);
 json_t *sb_field_schema(const sb_call_t *c, const char *id); /* NULL when unknown */
 const char *sb_field_name(const sb_call_t *c, const char *id);
@@ -67,6 +68,7 @@ json_t *sb_sla_json(const sb_call_t *c, const sb_issue_t *is, int metric);
 json_t *sb_approval_json(const sb_call_t *c, const sb_issue_t *is, const sb_approval_t *a);
 json_t *sb_jsm_comment_json(const sb_call_t *c, const sb_issue_t *is, const sb_comment_t *cm);
 json_t *sb_org_json(const sb_call_t *c, const sb_org_t *o);
+json_t *sb_jsm_attachment_json(const sb_call_t *c, const sb_attachment_t *a);
 json_t *sb_status_category_jsm(int status); /* "NEW" / "INDETERMINATE" / "DONE" */
 /* Queue issue: platform-style bean limited to the queue's fields. */
 json_t *sb_queue_issue_json(const sb_call_t *c, const sb_queue_t *q, const sb_issue_t *is);

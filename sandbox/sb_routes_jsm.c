@@ -12,6 +12,7 @@
 #include "ju.h"
 #include "sb.h"
 #include "sb_jql.h"
+#include "sb_kb.h"
 #include "sb_render.h"
 
 #define SD "/rest/servicedeskapi"
@@ -1087,7 +1088,50 @@ static void h_desk_orgs_change(sb_call_t *c)
     sb_no_content(c);
 }
 
+/* ---- knowledge base ---- */
+static void kb_search(sb_call_t *c, int project)
+{
+    char q[200];
+    if (sb_query(c, "query", q, sizeof q) < 0 || !q[0]) {
+        sb_err_jsm(c, 400, "The query parameter is required.", "sd.kb.search.error.query.required");
+        return;
+    }
+    int highlight = sb_query_bool(c, "highlight", 0);
+    int hits[64], n = sb_kb_search(q, project, hits, 64);
+    sb_pager_t pg;
+    sb_pager_init(c, &pg, 50, 100);
+    for (int i = 0; i < n; i++) {
+        const sb_article_t *a = &sb_articles[hits[i]];
+        /* a portal customer searches the knowledge bases of their desks */
+        if (sb_is_customer(c) && !c->sb->data->projects[a->project].customers[c->user])
+            continue;
+        if (!sb_pager_take(&pg))
+            continue;
+        char excerpt[512], iframe[600];
+        sb_kb_excerpt(a, q, highlight, excerpt, sizeof excerpt);
+        snprintf(iframe, sizeof iframe, "%s/rest/servicedeskapi/knowledgebase/article/view/%s", c->base, a->page_id);
+        json_array_append_new(pg.values, sb_pack("{s:s, s:s, s:{s:s, s:s, s:s}, s:{s:s}}", "title", a->title,
+                                                 "excerpt", excerpt, "source", "type", "confluence", "pageId",
+                                                 a->page_id, "spaceKey", a->space, "content", "iframeSrc", iframe));
+    }
+    sb_pager_send(c, &pg);
+}
+
+static void h_kb_all(sb_call_t *c)
+{
+    kb_search(c, -1);
+}
+
+static void h_kb_desk(sb_call_t *c)
+{
+    int p = desk_or_404(c);
+    if (p >= 0)
+        kb_search(c, p);
+}
+
 static const sb_route_t ROUTES[] = {
+    {"GET", SD "/knowledgebase/article", h_kb_all, SB_FAM_JSM, 0, 0, 0},
+    {"GET", SD "/servicedesk/:desk/knowledgebase/article", h_kb_desk, SB_FAM_JSM, 0, 0, 0},
     {"GET", SD "/info", h_info, SB_FAM_JSM, SB_R_NOAUTH, 0, 0},
     {"GET", SD "/servicedesk", h_desks, SB_FAM_JSM, 0, 0, 0},
     {"GET", SD "/servicedesk/:desk", h_desk, SB_FAM_JSM, 0, 0, 0},

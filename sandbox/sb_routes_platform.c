@@ -987,22 +987,6 @@ static void h_worklog_add(sb_call_t *c)
     sb_json(c, 201, sb_worklog_json(c, is, w));
 }
 
-static void h_attachment(sb_call_t *c)
-{
-    const char *id = sb_param(c, "id");
-    const sb_data_t *d = c->sb->data;
-    long want = strtol(id, NULL, 10);
-    for (int i = 0; i < d->nissues; i++)
-        for (int a = 0; a < d->issues[i]->nattachments; a++)
-            if (d->issues[i]->attachments[a].id == want) {
-                sb_json(c, 200, sb_attachment_json(c, &d->issues[i]->attachments[a]));
-                return;
-            }
-    char msg[160];
-    snprintf(msg, sizeof msg, "The attachment with id '%s' does not exist", id);
-    sb_err_platform(c, 404, msg);
-}
-
 /* ---- users, fields, create metadata ---- */
 static void h_user(sb_call_t *c)
 {
@@ -1184,7 +1168,6 @@ static const sb_route_t ROUTES[] = {
     {"PUT", "/rest/api/3/issue/:key/assignee", h_assignee, SB_FAM_PLATFORM, SB_R_ISSUE_WRITE, 0, 0},
     {"GET", "/rest/api/3/issue/:key/worklog", h_worklogs_list, SB_FAM_PLATFORM, 0, 0, 0},
     {"POST", "/rest/api/3/issue/:key/worklog", h_worklog_add, SB_FAM_PLATFORM, SB_R_ISSUE_WRITE, 0, 0},
-    {"GET", "/rest/api/3/attachment/:id", h_attachment, SB_FAM_PLATFORM, 0, 0, 0},
     {"GET", "/rest/api/3/user", h_user, SB_FAM_PLATFORM, 0, 150, 3},
     {"GET", "/rest/api/3/user/search", h_user_search, SB_FAM_PLATFORM, 0, 0, 3},
     {"GET", "/rest/api/3/myself", h_myself, SB_FAM_PLATFORM, 0, 0, 3},

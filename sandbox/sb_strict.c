@@ -362,7 +362,11 @@ static int validate_object(vctx_t *v, const json_t *sch, const json_t *x, int de
                 if (n + strlen(pk) + 3 < sizeof list)
                     n += (size_t)snprintf(list + n, sizeof list - n, "%s%s", n ? ", " : "", pk);
             }
-            return vfail(v, "unknown property '%.60s' (Cloud would ignore it; the schema has: %s)", k, list);
+            size_t pn = strlen(v->path); /* the key names the property: body.resolution */
+            snprintf(v->path + pn, sizeof v->path - pn, ".%s", k);
+            int rc = vfail(v, "unknown property (Cloud would ignore it; the schema has: %s)", list);
+            v->path[pn] = 0;
+            return rc;
         }
     }
     size_t i;

@@ -140,8 +140,9 @@ describe('sandbox responses match the OpenAPI schemas', { skip }, () => {
   });
 
   test('servicedeskapi: requests, comments, SLA, status, transitions', async () => {
+    const devField = (await sb.call('GET', '/rest/api/3/field')).json.find((f) => f.name === 'Device').id;
     let r = await sb.call('POST', `${SD}/request`, {
-      body: { serviceDeskId: '2', requestTypeId: '13', requestFieldValues: { summary: 'New monitor', description: 'Mine broke' } },
+      body: { serviceDeskId: '2', requestTypeId: '13', requestFieldValues: { summary: 'New monitor', description: 'Mine broke', [devField]: { value: 'Monitor' } } },
     });
     assertSchema(J, 'POST', `${SD}/request`, r, 201);
     const key = r.json.issueKey;

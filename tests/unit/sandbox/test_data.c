@@ -42,7 +42,7 @@ Test(data, shape)
     cr_assert_eq(outages, 1);
     cr_assert_geq(hardware, 1);
     for (int i = 0; i < d->nusers; i++) {
-        cr_assert(d->users[i].account_id[0] && d->users[i].time_zone[0]);
+        cr_assert(d->users[i].account_id[0] && d->users[i].time_zone[0]); /* hidden, not missing */
         for (int k = i + 1; k < d->nusers; k++)
             cr_assert_str_neq(d->users[i].account_id, d->users[k].account_id);
     }
@@ -119,7 +119,7 @@ Test(data, transitions_and_writes)
         if (!strcmp(sb_transitions[t[i]].name, "Resolve this issue"))
             resolve = t[i];
     cr_assert_geq(resolve, 0);
-    sb_issue_set_status(is, sb_transitions[resolve].to, ANCHOR + 1000);
+    sb_issue_set_status(d, is, sb_transitions[resolve].to, SB_RES_AUTO, 0, ANCHOR + 1000);
     cr_assert_eq(is->resolution, 0);
     cr_assert_eq(is->resolved, ANCHOR + 1000);
     n = sb_transitions_for(is, t, 16);
