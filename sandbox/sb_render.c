@@ -311,12 +311,14 @@ json_t *sb_worklog_json(const sb_call_t *c, const sb_issue_t *is, const sb_workl
     return o;
 }
 
-json_t *sb_attachment_json(const sb_call_t *c, const sb_attachment_t *a)
+json_t *sb_attachment_json(const sb_call_t *c, const sb_attachment_t *a, int id_string)
 {
-    char self[600], content[600];
+    char self[600], content[600], id[16];
     snprintf(self, sizeof self, "%s/rest/api/3/attachment/%d", c->base, a->id);
     snprintf(content, sizeof content, "%s/rest/api/3/attachment/content/%d", c->base, a->id);
-    json_t *o = sb_pack("{s:s, s:I, s:s, s:o, s:o, s:i, s:s, s:s}", "self", self, "id", (json_int_t)a->id,
+    snprintf(id, sizeof id, "%d", a->id);
+    json_t *o = sb_pack("{s:s, s:o, s:s, s:o, s:o, s:i, s:s, s:s}", "self", self, "id",
+                        id_string ? json_string(id) : json_integer(a->id),
                           "filename", a->filename, "author", sb_user_json(c, a->author), "created",
                           time_json(a->created), "size", a->size, "mimeType", a->mime, "content", content);
     return o;
@@ -359,10 +361,15 @@ json_t *sb_change_json(const sb_call_t *c, const sb_change_t *ch)
         json_t *o = sb_pack("{s:s, s:s}", "field", it->field, "fieldtype", it->custom ? "custom" : "jira");
         if (it->field_id)
             json_object_set_new(o, "fieldId", json_string(it->field_id));
-        json_object_set_new(o, "from", it->from ? json_string(it->from) : json_null());
-        json_object_set_new(o, "fromString", it->from_s ? json_string(it->from_s) : json_null());
-        json_object_set_new(o, "to", it->to ? json_string(it->to) : json_null());
-        json_object_set_new(o, "toString", it->to_s ? json_string(it->to_s) : json_null());
+        /* the schema's strings: an empty side is left out */
+        if (it->from)
+            json_object_set_new(o, "from", json_string(it->from));
+        if (it->from_s)
+            json_object_set_new(o, "fromString", json_string(it->from_s));
+        if (it->to)
+            json_object_set_new(o, "to", json_string(it->to));
+        if (it->to_s)
+            json_object_set_new(o, "toString", json_string(it->to_s));
         json_array_append_new(items, o);
     }
     json_t *o = sb_pack("{s:s, s:o, s:o}", "id", id, "created", time_json(ch->created), "items", items);
@@ -638,7 +645,7 @@ static json_t *field_value(const sb_call_t *c, const sb_issue_t *is, const fdef_
     if (!strcmp(id, "attachment")) {
         json_t *arr = json_array();
         for (int i = 0; i < is->nattachments; i++)
-            json_array_append_new(arr, sb_attachment_json(c, &is->attachments[i]));
+            json_array_append_new(arr, sb_attachment_json(c, &is->attachments[i], 1));
         return arr;
     }
     (void)d;

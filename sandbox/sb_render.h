@@ -37,7 +37,8 @@ json_t *sb_names_json(const sb_call_t *c, const sb_fieldsel_t *fs);
 json_t *sb_schema_json(const sb_call_t *c, const sb_fieldsel_t *fs);
 json_t *sb_comment_json(const sb_call_t *c, const sb_issue_t *is, const sb_comment_t *cm, int rendered);
 json_t *sb_worklog_json(const sb_call_t *c, const sb_issue_t *is, const sb_worklog_t *w);
-json_t *sb_attachment_json(const sb_call_t *c, const sb_attachment_t *a);
+/* id_string: the upload answer's "id" is a string, the metadata's an integer. */
+json_t *sb_attachment_json(const sb_call_t *c, const sb_attachment_t *a, int id_string);
 /* with_fields: the screen's fields (expand=transitions.fields). */
 json_t *sb_transition_json(const sb_call_t *c, int t, int with_fields);
 json_t *sb_resolution_json(const sb_call_t *c, int r);

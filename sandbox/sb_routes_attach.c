@@ -120,7 +120,7 @@ static void h_issue_attach(sb_call_t *c)
         snprintf(id, sizeof id, "%d", a->id);
         if (ch)
             sb_history_item(ch, "Attachment", "attachment", 0, NULL, NULL, id, a->filename);
-        json_array_append_new(out, sb_attachment_json(c, a));
+        json_array_append_new(out, sb_attachment_json(c, a, 1));
     }
     sb_json(c, 200, out);
 }
@@ -146,7 +146,7 @@ static void h_attachment_meta(sb_call_t *c)
 {
     sb_attachment_t *a = attachment_or_404(c);
     if (a)
-        sb_json(c, 200, sb_attachment_json(c, a));
+        sb_json(c, 200, sb_attachment_json(c, a, 0));
 }
 
 /* Cloud answers 303 to the media service unless redirect=false; here the

@@ -236,7 +236,8 @@ static void h_project_search(sb_call_t *c)
     char q[128] = "", type[32] = "", order[32] = "key", keys[512] = "", one[64];
     sb_query(c, "query", q, sizeof q);
     sb_query(c, "typeKey", type, sizeof type);
-    sb_query(c, "orderBy", order, sizeof order);
+    if (sb_query(c, "orderBy", order, sizeof order) < 0 || !order[0])
+        snprintf(order, sizeof order, "key");
     for (int k = 0; k < 20 && httpd_query_param_nth(c->req, "keys", k, one, sizeof one) >= 0; k++)
         if (strlen(keys) + strlen(one) + 2 < sizeof keys)
             snprintf(keys + strlen(keys), sizeof keys - strlen(keys), ",%s,", one);
