@@ -309,7 +309,7 @@ int main(int argc, char **argv)
     snprintf(port, sizeof port, "%d", httpd_port(sb->httpd));
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)sb->cfg.seed);
     LOG_INFO("sandbox", "listening", "host", sb->cfg.host, "port", port, "seed", seed, "cloud_id", sb->cfg.cloud_id,
-             NULL);
+             "strict", sb->strict ? "on" : "off", NULL);
 
     app.sigterm.data = app.sigint.data = &app;
     uv_signal_init(sb->loop, &app.sigterm);

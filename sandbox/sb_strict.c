@@ -716,12 +716,12 @@ int sb_strict_check(sb_strict_t *s, const char *method, const char *path, const 
         r->count++;
         r->allowed = allowed;
     }
+    snprintf(msg, msgsz, "Sandbox strict mode refused %s %s: %s", method, tmpl, ck.problem);
     if (allowed) {
         s->allowed++;
         return SB_STRICT_ALLOWED;
     }
     s->refused++;
-    snprintf(msg, msgsz, "Sandbox strict mode refused %s %s: %s", method, tmpl, ck.problem);
     return SB_STRICT_REFUSED;
 }
 
