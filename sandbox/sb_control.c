@@ -61,6 +61,13 @@ static void h_state(sb_call_t *c)
     json_t *cf = sb_pack("{s:i, s:i, s:i, s:i, s:i, s:i}", "requestType", d->cf.request_type, "slaTimeToFirstResponse",
                            d->cf.sla_first_response, "slaTimeToResolution", d->cf.sla_resolution, "organizations",
                            d->cf.organizations, "requestParticipants", d->cf.participants, "approvals", d->cf.approvals);
+    json_t *site_fields = json_array(); /* the site's own custom fields (duplicate names included) */
+    for (int i = 0; i < d->nxfields; i++) {
+        const sb_xfield_t *f = &d->xfields[i];
+        json_array_append_new(site_fields, sb_pack("{s:s, s:s, s:s}", "id", f->id, "name", f->name, "project",
+                                                   f->project < 0 ? "" : d->projects[f->project].key));
+    }
+    json_object_set_new(cf, "site", site_fields);
     sb_json(c, 200, sb_pack("{s:I, s:s, s:s, s:s, s:s, s:{s:s, s:s}, s:o, s:o, s:i, s:i, s:s, s:s}", "seed",
                               (json_int_t)c->sb->cfg.seed, "cloudId", c->sb->cfg.cloud_id, "siteName",
                               c->sb->cfg.site_name, "oauthClientId", c->sb->cfg.oauth_client_id, "email",
