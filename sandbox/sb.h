@@ -154,6 +154,9 @@ int sb_query_bool(const sb_call_t *c, const char *name, int dflt);
  * route's family and returns NULL. */
 json_t *sb_body_json(sb_call_t *c);
 
+/* The user named by the accountId query parameter (GET /user, /user/groups);
+ * -1 having answered Jira's 400 (absent) or 404 (unknown). */
+int sb_user_param_or_error(sb_call_t *c);
 /* The id/key/name/accountId/value of a reference object ({"id":"3"},
  * {"name":"High"}, ...), integers printed into buf; NULL when none. */
 const char *sb_ref_str(const json_t *obj, char *buf, size_t bufsz);

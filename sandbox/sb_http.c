@@ -166,6 +166,19 @@ const char *sb_ref_str(const json_t *obj, char *buf, size_t bufsz)
     return NULL;
 }
 
+int sb_user_param_or_error(sb_call_t *c)
+{
+    char acc[100];
+    if (sb_query(c, "accountId", acc, sizeof acc) < 0 || !acc[0]) {
+        sb_err_platform_field(c, 400, "accountId", "The query parameter 'accountId' is required.");
+        return -1;
+    }
+    int u = sb_user_find(c->sb->data, acc);
+    if (u < 0)
+        sb_err_platform(c, 404, "Specified user does not exist or you do not have required permissions");
+    return u;
+}
+
 int sb_xvalue_parse(const sb_call_t *c, int xf, const json_t *v, sb_xval_t *out, char *err, size_t errsz)
 {
     const sb_xfield_t *f = &c->sb->data->xfields[xf];

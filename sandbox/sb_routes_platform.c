@@ -990,16 +990,9 @@ static void h_worklog_add(sb_call_t *c)
 /* ---- users, fields, create metadata ---- */
 static void h_user(sb_call_t *c)
 {
-    char acc[100];
-    if (sb_query(c, "accountId", acc, sizeof acc) < 0 || !acc[0]) {
-        sb_err_platform_field(c, 400, "accountId", "The query parameter 'accountId' is required.");
+    int u = sb_user_param_or_error(c);
+    if (u < 0)
         return;
-    }
-    int u = sb_user_find(c->sb->data, acc);
-    if (u < 0) {
-        sb_err_platform(c, 404, "Specified user does not exist or you do not have required permissions");
-        return;
-    }
     json_t *o = sb_user_json(c, u);
     char ex[64] = "";
     sb_query(c, "expand", ex, sizeof ex);

@@ -288,16 +288,9 @@ static void h_project_search(sb_call_t *c)
 /* ---- users' groups ---- */
 static void h_user_groups(sb_call_t *c)
 {
-    char acc[100];
-    if (sb_query(c, "accountId", acc, sizeof acc) < 0 || !acc[0]) {
-        sb_err_platform_field(c, 400, "accountId", "The query parameter 'accountId' is required.");
+    int u = sb_user_param_or_error(c);
+    if (u < 0)
         return;
-    }
-    int u = sb_user_find(c->sb->data, acc);
-    if (u < 0) {
-        sb_err_platform(c, 404, "Specified user does not exist or you do not have required permissions");
-        return;
-    }
     sb_json(c, 200, sb_groups_json(c, u));
 }
 
@@ -309,6 +302,13 @@ static int xfield_or_404(sb_call_t *c)
     if (xf < 0)
         sb_err_platform(c, 404, "The custom field was not found.");
     return xf;
+}
+
+/* A PageBean holding all of v (one item here). */
+static void one_page(sb_call_t *c, json_t *v)
+{
+    sb_json(c, 200, sb_pack("{s:i, s:i, s:I, s:b, s:o}", "maxResults", 50, "startAt", 0, "total",
+                            (json_int_t)json_array_size(v), "isLast", 1, "values", v));
 }
 
 /* One context per field: global, or the one project its context covers. */
@@ -323,8 +323,7 @@ static void h_field_contexts(sb_call_t *c)
     snprintf(name, sizeof name, "%s context", f->project < 0 ? "Default Configuration Scheme for" : "Project");
     json_t *v = sb_pack("[{s:s, s:s, s:s, s:b, s:b}]", "id", id, "name", name, "description", "", "isGlobalContext",
                         f->project < 0, "isAnyIssueType", 1);
-    sb_json(c, 200, sb_pack("{s:i, s:i, s:i, s:b, s:o}", "maxResults", 50, "startAt", 0, "total", 1, "isLast", 1,
-                            "values", v));
+    one_page(c, v);
 }
 
 static void h_field_context_projects(sb_call_t *c)
@@ -342,8 +341,7 @@ static void h_field_context_projects(sb_call_t *c)
         snprintf(pid, sizeof pid, "%d", c->sb->data->projects[f->project].id);
         json_array_append_new(v, sb_pack("{s:s, s:s, s:b}", "contextId", id, "projectId", pid, "isGlobalContext", 0));
     }
-    sb_json(c, 200, sb_pack("{s:i, s:i, s:i, s:b, s:o}", "maxResults", 50, "startAt", 0, "total", 1, "isLast", 1,
-                            "values", v));
+    one_page(c, v);
 }
 
 static const sb_route_t ROUTES[] = {
