@@ -276,7 +276,7 @@ static const char *scalar_text_problem(const json_t *sch, const char *v, char *w
     if (json_is_array(en) && json_array_size(en) && (!type || !strcmp(type, "string")) && !enum_has_string(en, v)) {
         char list[300];
         enum_list(en, list, sizeof list);
-        snprintf(why, whysz, "expected one of %s", list);
+        snprintf(why, whysz, "expected one of %.250s", list);
         return why;
     }
     return NULL;
