@@ -138,7 +138,9 @@ test('kill -9 of a worker while Redis takes no writes: the next process replays 
     await sleep(500);
     assert.equal(redisCli(port, 'CLIENT', 'UNPAUSE'), 'OK');
     await assertExactlyOnce(s, [warm.rid, ...rids]);
-    assert.match(readFileSync(s.worker.logPath, 'utf8'), /replaying audit records/, 'the new process replayed the file');
+    // The log reaches its file through a pipe: wait for the line rather than read once.
+    assert.ok(await waitFor(() => /replaying audit records/.test(readFileSync(s.worker.logPath, 'utf8'))),
+      'the new process replayed the file');
     // The dead process's file goes once Redis has its records; the live
     // process keeps one (empty of unacknowledged records).
     assert.ok(await waitFor(() => spoolFiles(spool).length === 1), `files: ${spoolFiles(spool).map((f) => f.path)}`);

@@ -12,6 +12,16 @@ import path from 'node:path';
 const BIN = process.env.JSMCP_BIN_DIR;
 const ART = process.env.JSMCP_TEST_ARTIFACTS || '/tmp';
 
+// Every worker test runs the sandbox in strict mode (sandbox/sb_strict.h):
+// a request Cloud would silently misread (a query parameter or body field
+// the operation does not have, a wrong type) is refused, and stopStack
+// fails the test on any refusal. TEMPORARY: refusals from worker bugs being
+// fixed elsewhere (issue 20: the organizations serviceDeskId scoping) are
+// let through and reported; the lead removes each entry once its fix lands.
+export const STRICT_TEMPORARY_ALLOW = [
+  'GET /rest/servicedeskapi/organization query.serviceDeskId',
+];
+
 export function stackAvailable({ sandbox = true } = {}) {
   const need = ['jsmcp-worker', 'jsmcp-api', ...(sandbox ? ['jsm-sandbox'] : [])];
   const missing = need.filter((b) => !BIN || !existsSync(path.join(BIN, b)));
@@ -125,6 +135,8 @@ export async function startStack(opts = {}) {
     // stopStack fails on it.
     JSMCP_CHECK_KEEP: '1',
     JSM_SANDBOX_LISTEN: `127.0.0.1:${sbPort}`,
+    JSM_SANDBOX_STRICT: '1',
+    JSM_SANDBOX_STRICT_ALLOW: STRICT_TEMPORARY_ALLOW.join(','),
     ...(typeof opts.env === 'function' ? opts.env(s) : (opts.env || {})),
   };
   try {
@@ -163,13 +175,32 @@ export async function createServer(s, fields = {}) {
   return srv.json;
 }
 
+// The sandbox's strict-mode refusals so far ({refused, allowed, refusals}).
+export async function strictReport(s) {
+  const r = await fetch(`${s.sandboxUrl}/__sandbox/strict`);
+  return r.json();
+}
+
 // Stops in reverse order; returns {name: exitStatus}. Throws when the worker
-// logged a result that differs with its keep paths (JSMCP_CHECK_KEEP).
+// logged a result that differs with its keep paths (JSMCP_CHECK_KEEP), or
+// when the sandbox refused a request in strict mode.
 export async function stopStack(s) {
+  let strict;
+  if (s.sandbox && s.sandbox.exitCode === null) {
+    try {
+      strict = await strictReport(s);
+    } catch (e) {
+      strict = { error: String(e) };
+    }
+  }
   const out = {};
   for (const name of ['worker', 'api', 'sandbox']) if (s[name]) out[name] = await stopProc(s[name]);
   const log = s.worker?.logPath && existsSync(s.worker.logPath) ? readFileSync(s.worker.logPath, 'utf8') : '';
   const bad = log.split('\n').filter((l) => l.includes('differs when the payload is parsed'));
   if (bad.length) throw new Error(`worker results differ with the keep paths:\n${bad.slice(0, 5).join('\n')}`);
+  const list = (xs) => xs.map((x) => `  ${x.key} (x${x.count}): ${x.problem}`).join('\n');
+  if (strict && !strict.error) console.log(`# sandbox strict mode: ${strict.checked} requests checked, ${strict.refused} refused, ${strict.allowed} allowed`);
+  if (strict?.allowed) console.log(`# sandbox strict mode let through (temporary allow-list):\n${list(strict.refusals.filter((x) => x.allowed))}`);
+  if (strict?.refused) throw new Error(`the sandbox refused worker requests in strict mode:\n${list(strict.refusals.filter((x) => !x.allowed))}`);
   return out;
 }
