@@ -358,8 +358,17 @@ int wk_exec_build(const wk_tool_t *t, const json_t *args, const char *base_url, 
     buf_init(&url, WK_URL_MAX);
     buf_append_str(&url, base_url);
 
-    /* Path: {name} segments become the percent-encoded argument. */
-    for (const char *p = ju_str(t->http, "path"); *p;) {
+    /* Path: {name} segments become the percent-encoded argument. An
+     * argument given in http.path_with picks that path instead. */
+    const char *path = ju_str(t->http, "path");
+    const char *wk;
+    json_t *wp;
+    json_object_foreach((json_t *)json_object_get(t->http, "path_with"), wk, wp)
+        if (json_object_get(args, wk) && json_is_string(wp)) {
+            path = json_string_value(wp);
+            break;
+        }
+    for (const char *p = path; *p;) {
         const char *open = strchr(p, '{');
         if (!open) {
             buf_append_str(&url, p);
@@ -376,6 +385,14 @@ int wk_exec_build(const wk_tool_t *t, const json_t *args, const char *base_url, 
         name[n] = 0;
         if (scalar_text(json_object_get(args, name), num, sizeof num, &s) != 0) {
             snprintf(err, errsz, "missing required argument '%s'", name);
+            buf_free(&url);
+            return -1;
+        }
+        /* The argument kinds refuse these already (schema patterns); a path
+         * segment that is empty, "." or ".." would move the request to
+         * another resource, so it never reaches a URL whatever the schema. */
+        if (!*s || strcmp(s, ".") == 0 || strcmp(s, "..") == 0) {
+            snprintf(err, errsz, "%s: '%s' is not a valid id", name, s);
             buf_free(&url);
             return -1;
         }
@@ -671,22 +688,39 @@ static int project_allowed(const json_t *projects, const char *key, size_t n)
     return 0;
 }
 
-/* An item of another project than config.projects allows (t->scope_items). */
-static int item_out_of_scope(const wk_tool_t *t, const json_t *projects, const json_t *item)
+/* An upstream item (or payload) of another project than config.projects
+ * allows, by the scope sc declares; an item that does not say is out. */
+static int out_of_scope(const wk_scope_t *sc, const json_t *projects, const json_t *item)
 {
-    if (!projects || !t->scope_items)
+    if (!projects || !sc->path)
         return 0;
-    const char *key = ju_str(item, t->scope_items);
-    return !key || !project_allowed(projects, key, strlen(key));
+    const char *v = json_string_value(proj_path(item, sc->path));
+    if (!v)
+        return 1;
+    size_t n = strlen(v);
+    if (sc->issue_key) {
+        const char *dash = strrchr(v, '-');
+        if (!dash)
+            return 1;
+        n = (size_t)(dash - v);
+    }
+    return !project_allowed(projects, v, n);
 }
 
-static json_t *project(const wk_tool_t *t, const json_t *args, const json_t *projects, const json_t *body, int raw)
+static json_t *project(const wk_tool_t *t, const json_t *args, const json_t *projects, json_t *body, int raw)
 {
     json_t *structured;
     if (raw) {
-        /* The full payload, for the rare question the projection cannot answer. */
+        /* The full payload, for the rare question the projection cannot
+         * answer; items of other projects are taken out of it as from the
+         * compact list (the body is this call's own parse). */
+        json_t *items = (json_t *)proj_path(body, t->paging ? t->items : t->out_from);
+        size_t got = json_array_size(items);
+        for (size_t i = json_array_size(items); projects && t->scope_items.path && i-- > 0;)
+            if (out_of_scope(&t->scope_items, projects, json_array_get(items, i)))
+                json_array_remove(items, i);
         structured = json_pack("{s:O}", "raw", body);
-        json_t *next = t->paging ? page_cursor(t, args, body, json_array_size(proj_path(body, t->items))) : NULL;
+        json_t *next = t->paging ? page_cursor(t, args, body, got) : NULL;
         if (next)
             json_object_set_new(structured, "next_cursor", next);
     } else if (t->paging || t->out_from) {
@@ -695,11 +729,10 @@ static json_t *project(const wk_tool_t *t, const json_t *args, const json_t *pro
         size_t i;
         const json_t *it;
         json_array_foreach(items, i, it) {
+            if (out_of_scope(&t->scope_items, projects, it))
+                continue; /* the page's cursor still counts it: paging is upstream's */
             json_t *m = proj_apply(t->out_item, it);
-            if (item_out_of_scope(t, projects, m))
-                json_decref(m); /* the page's cursor still counts it: paging is upstream's */
-            else
-                json_array_append_new(list, m ? m : json_object());
+            json_array_append_new(list, m ? m : json_object());
         }
         structured = json_object();
         json_object_set_new(structured, t->out_key, list);
@@ -724,12 +757,17 @@ ju_keep_t *wk_exec_keep_new(const wk_tool_t *t)
 {
     ju_keep_t *k = ju_keep_new();
     if (t->paging || t->out_from) {
-        proj_keep(ju_keep_path(k, t->paging ? t->items : t->out_from), t->out_item);
+        ju_keep_t *items = ju_keep_path(k, t->paging ? t->items : t->out_from);
+        proj_keep(items, t->out_item);
+        if (t->scope_items.path)
+            ju_keep_all(items, t->scope_items.path);
         for (int i = 0; t->paging && PAGE_MEMBERS[i]; i++)
             ju_keep_all(k, PAGE_MEMBERS[i]);
     } else {
         proj_keep(k, t->out_object);
     }
+    if (t->scope_object.path)
+        ju_keep_all(k, t->scope_object.path);
     return k;
 }
 
@@ -775,6 +813,18 @@ static json_t *exec_result(const wk_tool_t *t, const json_t *args, const json_t 
     const json_t *projects = json_object_get(config, "projects");
     if (json_array_size(projects) == 0)
         projects = NULL;
+    if (out_of_scope(&t->scope_object, projects, body)) {
+        /* A key of an allowed project can name an issue that moved to
+         * another project (Jira follows the old key): nothing of it is shown. */
+        json_decref(body);
+        char text[400];
+        snprintf(text, sizeof text, "%s: the answer belongs to a project outside this MCP server's "
+                 "config.projects; it is not shown.", t->name);
+        return text_result(json_pack("{s:{s:i,s:s,s:s}}", "error", "status", 403, "message",
+                                     "the item belongs to a project this MCP server is not limited to", "hint",
+                                     "Use an issue, request or service desk of an allowed project."),
+                           text, 1);
+    }
     json_t *structured = project(t, args, projects, body, raw);
     if (check_keep && !raw && r->body_len) {
         json_t *full = ju_parse(r->body, r->body_len, WK_UPSTREAM_DEPTH, perr, sizeof perr);
@@ -883,6 +933,15 @@ json_t *wk_exec_prepare(const wk_tool_t *t, const json_t *args, const json_t *fi
         json_t *v;
         json_object_foreach((json_t *)fobj, k, v) {
             const char *id = wk_jql_field_id(fields, k);
+            if ((id && strcmp(id, "project") == 0) || strcasecmp(k, "project") == 0) {
+                /* The project comes from project_key (checked against
+                 * config.projects) or stays the issue's own. */
+                snprintf(err, errsz, "%s: the project cannot be set through %s%s", t->fields_arg, t->fields_arg,
+                         t->scope_project ? "; use project_key" : "");
+                json_decref(tr);
+                json_decref(a);
+                return NULL;
+            }
             if (!id) {
                 char close[400];
                 wk_jql_closest(fields, k, 5, close, sizeof close);
@@ -1244,8 +1303,14 @@ int wk_exec_start(httpc_t *hc, const wk_tool_t *t, const json_t *args, const wk_
     const json_t *fields = needs_fields ? fieldcache_get(ctx->fields, ctx->account_id, ctx->now_ms) : NULL;
     json_t *a = NULL;
     char why[1024] = "";
-    if (!needs_fields || fields)
+    if (!needs_fields || fields) {
         a = wk_exec_prepare(t, args, fields, ctx->config, why, sizeof why);
+    } else {
+        /* Before the field list is fetched: a query that does not parse,
+         * or another argument the pre-step refuses, makes no request. */
+        json_t *syntax = wk_exec_prepare(t, args, NULL, ctx->config, why, sizeof why);
+        json_decref(syntax);
+    }
     exec_op_t *op = mem_calloc(1, sizeof *op);
     op->hc = hc;
     op->tool = t;
