@@ -79,10 +79,26 @@ void wk_account_clear(wk_account_t *a)
     memset(a, 0, sizeof *a);
 }
 
+/* 1 when s (may be NULL) holds a control character: such a credential
+ * would break out of the Authorization header it goes into. */
+static int has_ctl(const char *s)
+{
+    for (; s && *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return 1;
+    return 0;
+}
+
 int wk_account_parse(wk_account_t *a, const json_t *acct, const char *allowlist, const char *oauth_api_url,
                      char *err, size_t errsz)
 {
     memset(a, 0, sizeof *a);
+    if (has_ctl(ju_str(acct, "access_token")) || has_ctl(ju_str(acct, "email")) ||
+        has_ctl(ju_str(acct, "api_token")) || has_ctl(ju_str(acct, "cloud_id"))) {
+        snprintf(err, errsz, "the account record is malformed (a credential with control characters); "
+                 "reconnect the account");
+        return -1;
+    }
     const char *site = ju_str(acct, "site_url");
     const char *type = ju_str(acct, "auth_type");
     if (!site || !site_ok(site, allowlist)) {

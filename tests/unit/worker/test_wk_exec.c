@@ -436,6 +436,15 @@ Test(exec, accounts_and_site_allowlist)
     cr_assert_str_eq(a.base_url, "https://acme.atlassian.net");
     cr_assert_str_eq(a.user, "e@x");
     cr_assert_str_eq(a.auth_header, "Authorization: Basic ZUB4OnQ=", "base64 of e@x:t, encoded once");
+    {
+        /* A record with a credential that would leave its header line is refused. */
+        wk_account_t b;
+        json_t *crlf = J("{\"site_url\":\"https://acme.atlassian.net\",\"auth_type\":\"oauth2\","
+                         "\"access_token\":\"AT\\r\\nX-Evil: 1\",\"cloud_id\":\"c1\"}");
+        cr_assert_eq(wk_account_parse(&b, crlf, "", NULL, err, sizeof err), -1);
+        cr_assert(strstr(err, "control characters"), "%s", err);
+        json_decref(crlf);
+    }
     wk_account_clear(&a);
     json_t *sandbox = J("{\"site_url\":\"http://127.0.0.1:8090\",\"auth_type\":\"api_token\",\"email\":\"e\",\"api_token\":\"t\"}");
     cr_assert_eq(wk_account_parse(&a, sandbox, "", NULL, err, sizeof err), -1, "not allowlisted");
