@@ -105,9 +105,11 @@ export async function api(stack, key, method, p, body) {
 // allowlisted address nothing listens on: for tests that make no tool calls).
 export async function startStack(opts = {}) {
   const s = { procs: [] };
-  const [apiPort, workerPort, sbPort] = [await freePort(), await freePort(), await freePort()];
+  const [apiPort, workerPort, sbPort, metricsPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   s.apiUrl = `http://127.0.0.1:${apiPort}`;
   s.workerUrl = `http://127.0.0.1:${workerPort}`;
+  // The worker's /metrics has its own listener (not the public port).
+  s.metricsUrl = `http://127.0.0.1:${metricsPort}`;
   s.sandboxUrl = `http://127.0.0.1:${sbPort}`;
   s.env = {
     JSMCP_DATABASE_URL: createDb(),
@@ -119,6 +121,7 @@ export async function startStack(opts = {}) {
     JSMCP_SITE_ALLOWLIST: `127.0.0.1:${sbPort}`,
     JSMCP_API_LISTEN: `127.0.0.1:${apiPort}`,
     JSMCP_WORKER_LISTEN: `127.0.0.1:${workerPort}`,
+    JSMCP_WORKER_METRICS_LISTEN: `127.0.0.1:${metricsPort}`,
     JSMCP_WORKERS: String(opts.workers ?? 2),
     // Every tool result is also computed from the fully parsed payload: a
     // difference (a path missing from a tool's keep set) is logged, and
@@ -153,6 +156,17 @@ export async function startStack(opts = {}) {
     throw e;
   }
   return s;
+}
+
+// Another worker pool for the same stack, on its own port and metrics port:
+// {proc, url, metricsUrl}.
+export async function startWorker(s, name, env = {}) {
+  const [port, mport] = [await freePort(), await freePort()];
+  const url = `http://127.0.0.1:${port}`;
+  const proc = await startProc(name, 'jsmcp-worker', [], {
+    ...s.env, JSMCP_WORKER_LISTEN: `127.0.0.1:${port}`, JSMCP_WORKER_METRICS_LISTEN: `127.0.0.1:${mport}`, ...env,
+  }, url);
+  return { proc, url, metricsUrl: `http://127.0.0.1:${mport}` };
 }
 
 export async function createServer(s, fields = {}) {
