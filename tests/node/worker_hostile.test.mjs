@@ -324,6 +324,17 @@ test('the hostile-agent table: no data of other projects, no write, nothing malf
   assert.equal(writesAfter, writesBefore, 'no write reached the sandbox');
 });
 
+test('the sandbox, like Cloud, ignores serviceDeskId on /organization; the desk\'s own list is scoped', { skip: missing || false }, async () => {
+  // What the worker must not rely on (issue 20): the site-wide list does not
+  // filter by a parameter the API does not have.
+  const all = (await sb(`/rest/servicedeskapi/organization?serviceDeskId=${facts.itsmDesk}&limit=100`)).values.map((o) => String(o.id));
+  const desk = (await sb(`/rest/servicedeskapi/servicedesk/${facts.itsmDesk}/organization?limit=100`)).values.map((o) => String(o.id));
+  for (const o of facts.foreignOrgs) {
+    assert.ok(all.includes(String(o.id)), `${o.name} in the site-wide list despite serviceDeskId`);
+    assert.ok(!desk.includes(String(o.id)), `${o.name} not in the ITSM desk's list`);
+  }
+});
+
 test('positive controls: in-scope reads answer, an in-scope write is counted', { skip: missing || false }, async () => {
   // The checks above can fail: the same tools with ITSM data answer, and
   // the write counter moves for a write that is allowed.

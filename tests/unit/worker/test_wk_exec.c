@@ -178,6 +178,12 @@ Test(catalog, bad_rows_are_refused)
         "{\"tools\":[{\"name\":\"x\",\"kind\":\"get\",\"description\":\"d\",\"inputSchema\":{\"type\":\"object\"},\"http\":{\"method\":\"GET\",\"path\":\"a\"},\"output\":{\"object\":\"a\"}}]}",
         "{\"tools\":[{\"name\":\"x\",\"kind\":\"get\",\"description\":\"d\",\"inputSchema\":{\"type\":\"object\"},\"http\":{\"method\":\"GET\",\"path\":\"/a\"},\"output\":{\"object\":{\"$template\":\"missing\"}}}]}",
         "{\"tools\":[{\"name\":\"bad name\",\"kind\":\"get\",\"description\":\"d\",\"inputSchema\":{\"type\":\"object\"},\"http\":{\"method\":\"GET\",\"path\":\"/a\"},\"output\":{\"object\":\"a\"}}]}",
+        /* Issue 20: a path argument without an argument kind (a pattern) ... */
+        "{\"tools\":[{\"name\":\"x\",\"kind\":\"get\",\"description\":\"d\",\"inputSchema\":{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"}}},\"http\":{\"method\":\"GET\",\"path\":\"/a/{id}\"},\"output\":{\"object\":\"a\"}}]}",
+        /* ... an unknown kind, a kind whose checks a property overrides, a pattern that is not anchored */
+        "{\"arg_kinds\":{},\"tools\":[{\"name\":\"x\",\"kind\":\"get\",\"description\":\"d\",\"inputSchema\":{\"type\":\"object\",\"properties\":{\"id\":{\"$kind\":\"nope\"}}},\"http\":{\"method\":\"GET\",\"path\":\"/a/{id}\"},\"output\":{\"object\":\"a\"}}]}",
+        "{\"arg_kinds\":{\"n\":{\"type\":\"string\",\"pattern\":\"^[0-9]+$\"}},\"tools\":[{\"name\":\"x\",\"kind\":\"get\",\"description\":\"d\",\"inputSchema\":{\"type\":\"object\",\"properties\":{\"id\":{\"$kind\":\"n\",\"pattern\":\"^.*$\"}}},\"http\":{\"method\":\"GET\",\"path\":\"/a/{id}\"},\"output\":{\"object\":\"a\"}}]}",
+        "{\"tools\":[{\"name\":\"x\",\"kind\":\"get\",\"description\":\"d\",\"inputSchema\":{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\",\"pattern\":\"[0-9]+\"}}},\"http\":{\"method\":\"GET\",\"path\":\"/a/{id}\"},\"output\":{\"object\":\"a\"}}]}",
         NULL};
     for (int i = 0; bad[i]; i++) {
         cr_assert_eq(wk_catalog_load(&c, bad[i], strlen(bad[i]), err, sizeof err), -1, "row %d", i);
