@@ -988,7 +988,10 @@ json_t *wk_exec_prepare(const wk_tool_t *t, const json_t *args, const json_t *fi
         return NULL;
     }
     const char *key = t->scope_issue ? ju_str(a, t->scope_issue) : NULL;
-    if (projects && key) {
+    /* A numeric id says nothing about its project: the issue pre-check (or
+     * the check of a get's answer) looks it up. A key must be of an allowed
+     * project right away. */
+    if (projects && key && strspn(key, "0123456789") != strlen(key)) {
         const char *dash = strrchr(key, '-');
         if (!dash || !project_allowed(projects, key, (size_t)(dash - key))) {
             snprintf(err, errsz, "%s: this MCP server is limited to the projects %s; use an issue key "
@@ -1015,6 +1018,8 @@ typedef struct exec_op_s {
     wk_account_t acct;        /* copy: the cache entry may change between requests */
     size_t step;              /* next resolve step */
     int desk_checked;         /* config.projects: the desk's project was checked */
+    int issue_checked;        /* config.projects: the issue's project was checked */
+    int checking;             /* the pre-check in flight (enum scope_check) */
     wk_exec_cb cb;
     void *ud;
 } exec_op_t;
@@ -1099,13 +1104,16 @@ static int step_parse(exec_op_t *op, const httpc_response_t *resp, json_t **body
     return 0;
 }
 
-/* A pre-step GET of path (with {arg} placeholders). */
-static int send_get(exec_op_t *op, const char *path, httpc_cb cb, char *err, size_t errsz)
+/* A pre-step GET of path (with {arg} placeholders) and the query members
+ * in query (may be NULL). */
+static int send_get(exec_op_t *op, const char *path, const json_t *query, httpc_cb cb, char *err, size_t errsz)
 {
     wk_tool_t gt;
     memset(&gt, 0, sizeof gt);
     gt.name = op->tool->name;
     json_t *http = json_pack("{s:s,s:s}", "method", "GET", "path", path);
+    if (query)
+        json_object_set(http, "query", (json_t *)query);
     gt.http = http;
     int rc = send_req(op, &gt, cb, err, errsz);
     json_decref(http);
@@ -1214,39 +1222,78 @@ static void on_resolve(const httpc_response_t *resp, void *ud)
               resp->status);
 }
 
-static void on_desk(const httpc_response_t *resp, void *ud)
+/* The pre-checks of config.projects: the service desk or the issue an
+ * argument names is looked up and its project checked before the tool
+ * runs. The issue check covers the tools whose answer does not say its
+ * project (comments, transitions, SLAs, writes ...): a key of an allowed
+ * project may name an issue that moved to another one (Jira follows the
+ * old key), and a numeric id names any issue. */
+enum scope_check { CHECK_DESK, CHECK_ISSUE };
+static const struct {
+    const char *path;   /* GET, with the argument as {arg} */
+    wk_scope_t scope;   /* where the answer says its project */
+    const char *what, *hint;
+} CHECKS[] = {
+    {"/rest/servicedeskapi/servicedesk/{%s}", {"projectKey", 0}, "service desk",
+     "Use a service desk of an allowed project (list_all_jira_service_management_service_desks)."},
+    {"/rest/api/3/issue/{%s}", {"fields.project.key", 0}, "issue",
+     "Use an issue of an allowed project (list_all_jira_service_management_search_issues)."},
+};
+
+static void on_scope_check(const httpc_response_t *resp, void *ud)
 {
     exec_op_t *op = ud;
-    json_t *desk;
-    if (step_parse(op, resp, &desk) != 0)
+    json_t *item;
+    if (step_parse(op, resp, &item) != 0)
         return;
-    const char *key = ju_str(desk, "projectKey");
-    int ok = key && project_allowed(json_object_get(op->config, "projects"), key, strlen(key));
-    json_decref(desk);
-    if (!ok) {
+    enum scope_check k = op->checking;
+    int out = out_of_scope(&CHECKS[k].scope, json_object_get(op->config, "projects"), item);
+    json_decref(item);
+    if (out) {
+        const char *arg = k == CHECK_DESK ? op->tool->scope_desk : op->tool->scope_issue;
         char msg[300];
         snprintf(msg, sizeof msg, "%s: this MCP server is limited to the projects in its config.projects; "
-                 "service desk %.40s belongs to another project", op->tool->scope_desk,
-                 ju_str(op->args, op->tool->scope_desk) ? ju_str(op->args, op->tool->scope_desk) : "?");
-        op_finish(op, step_error(op->tool, 403, msg, "Use a service desk of an allowed project "
-                                 "(list_all_jira_service_management_service_desks)."), NULL, resp->status);
+                 "%s %.40s belongs to another project", arg, CHECKS[k].what,
+                 ju_str(op->args, arg) ? ju_str(op->args, arg) : "?");
+        op_finish(op, step_error(op->tool, 403, msg, CHECKS[k].hint), NULL, resp->status);
         return;
     }
     run_next(op);
 }
 
-/* Runs the next pending request: the desk scope check, resolve steps in
+/* Sends the pre-check k for argument arg. */
+static void scope_check(exec_op_t *op, enum scope_check k, const char *arg)
+{
+    char path[160], err[400];
+    op->checking = k;
+    snprintf(path, sizeof path, CHECKS[k].path, arg);
+    json_t *query = k == CHECK_ISSUE ? json_pack("{s:s}", "fields", "project") : NULL;
+    int rc = send_get(op, path, query, on_scope_check, err, sizeof err);
+    json_decref(query);
+    if (rc != 0)
+        op_finish(op, step_error(op->tool, 0, err, "Try again in a few seconds."), NULL, 0);
+}
+
+/* 1 when the tool needs the issue pre-check with this config. */
+static int needs_issue_check(const wk_tool_t *t, const json_t *config)
+{
+    return t->scope_issue && !t->scope_object.path && json_array_size(json_object_get(config, "projects")) > 0;
+}
+
+/* Runs the next pending request: the scope pre-checks, resolve steps in
  * order, then the tool. */
 static void run_next(exec_op_t *op)
 {
     char err[400];
-    const char *desk = op->tool->scope_desk ? ju_str(op->args, op->tool->scope_desk) : NULL;
-    if (!op->desk_checked && desk && json_array_size(json_object_get(op->config, "projects")) > 0) {
+    int limited = json_array_size(json_object_get(op->config, "projects")) > 0;
+    if (!op->desk_checked && limited && op->tool->scope_desk && ju_str(op->args, op->tool->scope_desk)) {
         op->desk_checked = 1;
-        char path[160];
-        snprintf(path, sizeof path, "/rest/servicedeskapi/servicedesk/{%s}", op->tool->scope_desk);
-        if (send_get(op, path, on_desk, err, sizeof err) != 0)
-            op_finish(op, step_error(op->tool, 0, err, "Try again in a few seconds."), NULL, 0);
+        scope_check(op, CHECK_DESK, op->tool->scope_desk);
+        return;
+    }
+    if (!op->issue_checked && needs_issue_check(op->tool, op->config) && ju_str(op->args, op->tool->scope_issue)) {
+        op->issue_checked = 1;
+        scope_check(op, CHECK_ISSUE, op->tool->scope_issue);
         return;
     }
     while (op->step < json_array_size(op->tool->resolve)) {
@@ -1350,14 +1397,14 @@ int wk_exec_start(httpc_t *hc, const wk_tool_t *t, const json_t *args, const wk_
     }
     if (a) {
         /* Only the first request can fail synchronously: later ones end the op. */
-        if (json_array_size(t->resolve) == 0 && !t->scope_desk) {
+        if (json_array_size(t->resolve) == 0 && !t->scope_desk && !needs_issue_check(t, ctx->config)) {
             rc = send_req(op, t, on_main, err, errsz);
         } else {
             run_next(op);
             return 0;
         }
     } else {
-        rc = send_get(op, "/rest/api/3/field", on_fields, err, errsz);
+        rc = send_get(op, "/rest/api/3/field", NULL, on_fields, err, errsz);
     }
     if (rc != 0) {
         json_decref(op->args);

@@ -61,6 +61,7 @@ before(async () => {
   assert.ok(facts.foreignOrgs.length > 0, 'the seed has an organization only other desks have');
   facts.helpIssueId = String((await sb('/rest/api/3/issue/HELP-1?fields=summary')).id);
   facts.hwIssueId = String((await sb('/rest/api/3/issue/HW-2?fields=summary')).id);
+  facts.itsmIssueId = String((await sb('/rest/api/3/issue/ITSM-994?fields=summary')).id);
   facts.reporter = (await sb('/rest/api/3/issue/ITSM-994?fields=reporter')).fields.reporter.accountId;
   facts.itsmTotal = (await sb('/rest/api/3/search/approximate-count', { method: 'POST', body: JSON.stringify({ jql: 'project = ITSM' }) })).count;
 });
@@ -344,6 +345,24 @@ test('positive controls: in-scope reads answer, an in-scope write is counted', {
   assert.ok(!q.isError && q.structuredContent.queues.length > 0);
   const issue = await ro.client.callTool({ name: `${G}issue_by_id`, arguments: { id: 'ITSM-994' } });
   assert.equal(issue.structuredContent.key, 'ITSM-994');
+  // A numeric id of an allowed project's issue passes the issue pre-check.
+  const byId = await ro.client.callTool({ name: `${T}issue_comments`, arguments: { id: facts.itsmIssueId } });
+  assert.ok(!byId.isError && byId.structuredContent.comments.length > 0, JSON.stringify(byId.content).slice(0, 300));
+  // The answer checks pass in-scope answers, compact and raw.
+  const raw = await ro.client.callTool({ name: `${G}issue_by_id`, arguments: { id: 'ITSM-994', raw: true } });
+  assert.equal(raw.structuredContent.raw.key, 'ITSM-994');
+  const req = await ro.client.callTool({ name: `${G}customer_request_by_id`, arguments: { id: 'ITSM-994' } });
+  assert.equal(req.structuredContent.issueKey, 'ITSM-994', JSON.stringify(req.content).slice(0, 300));
+  const desk = await ro.client.callTool({ name: `${G}service_desk_by_id`, arguments: { id: facts.itsmDesk } });
+  assert.equal(desk.structuredContent.projectKey, 'ITSM');
+  const reqs = await ro.client.callTool({ name: `${T}customer_requests`, arguments: { service_desk_id: facts.itsmDesk, limit: 10 } });
+  assert.ok(reqs.structuredContent.requests.length > 0 && reqs.structuredContent.requests.every((r) => r.issueKey.startsWith('ITSM-')));
+  // A queue's issues (whose fields have no project) are checked by their keys: none is lost.
+  for (const queue of facts.itsmQueues) {
+    const direct = (await sb(`/rest/servicedeskapi/servicedesk/${facts.itsmDesk}/queue/${queue}/issue?limit=10`)).values.length;
+    const qi = await ro.client.callTool({ name: `${T}queue_issues`, arguments: { service_desk_id: facts.itsmDesk, queue_id: queue, limit: 10 } });
+    assert.equal(qi.structuredContent.issues.length, direct, `queue ${queue}: ${JSON.stringify(qi.content).slice(0, 300)}`);
+  }
   const before = await writes();
   const n = await rw.client.callTool({ name: 'create_a_jira_service_management_internal_note', arguments: { id: 'ITSM-1042', body: 'in scope' } });
   assert.ok(!n.isError, JSON.stringify(n.content).slice(0, 300));
