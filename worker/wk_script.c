@@ -7,7 +7,7 @@
 
 #include "buf.h"
 
-#define WK_SCRIPT_ARGS 12
+#define WK_SCRIPT_ARGS 16
 
 typedef struct script_op_s {
     wk_worker_t *w;
@@ -80,11 +80,15 @@ static void on_reply(redisReply *reply, const char *err, void *ud)
 void wk_script_run(wk_worker_t *w, wk_script_t *sc, int nkeys, int argc, const char *const *argv, rcli_cb cb,
                    void *ud)
 {
+    if (argc > WK_SCRIPT_ARGS) {
+        cb(NULL, "too many script arguments", ud); /* a caller's bug: never a partial command */
+        return;
+    }
     script_op_t *op = mem_calloc(1, sizeof *op);
     op->w = w;
     op->sc = sc;
     op->nkeys = nkeys;
-    op->argc = argc < WK_SCRIPT_ARGS ? argc : WK_SCRIPT_ARGS;
+    op->argc = argc;
     for (int i = 0; i < op->argc; i++)
         op->argv[i] = mem_strdup(argv[i]);
     op->cb = cb;
