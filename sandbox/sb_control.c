@@ -4,7 +4,7 @@
  *   GET  /__sandbox/state                 site facts (cloudId, custom field ids, desks, queues)
  *   GET|PUT|DELETE /__sandbox/faults      fault/latency injection settings (sb_faults.h)
  *   GET|PUT /__sandbox/limits             rate-limit settings (sb_limits.h)
- *   GET|DELETE /__sandbox/counters        request, 429, auth-failure and OAuth token counters
+ *   GET|DELETE /__sandbox/counters        request, write, 429, auth-failure and OAuth token counters
  *   GET|DELETE /__sandbox/requests        request log (?since=<seq>&limit=<n>)
  *   POST /__sandbox/reset                 rebuild the data set from the seed
  *   GET|POST /__sandbox/clock             sandbox clock; POST {"advanceSeconds":N}
@@ -121,7 +121,8 @@ static void h_limits_set(sb_call_t *c)
 static void h_counters(sb_call_t *c)
 {
     sb_t *sb = c->sb;
-    sb_json(c, 200, sb_pack("{s:I, s:I, s:I, s:{s:I, s:I, s:I}, s:o, s:I}", "requests", (json_int_t)sb->nrequests,
+    sb_json(c, 200, sb_pack("{s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I}, s:o, s:I}", "requests", (json_int_t)sb->nrequests,
+                              "writes", (json_int_t)sb->nwrites,
                               "rateLimited", (json_int_t)sb->n429, "authFailures", (json_int_t)sb->nauth_fail,
                               "tokenRequests", "total", (json_int_t)sb->ntoken_requests, "authorization_code",
                               (json_int_t)sb->ntoken_by_grant[0], "refresh_token", (json_int_t)sb->ntoken_by_grant[1],
@@ -132,7 +133,7 @@ static void h_counters(sb_call_t *c)
 static void h_counters_reset(sb_call_t *c)
 {
     sb_t *sb = c->sb;
-    sb->nrequests = sb->n429 = sb->nauth_fail = sb->ntoken_requests = 0;
+    sb->nrequests = sb->nwrites = sb->n429 = sb->nauth_fail = sb->ntoken_requests = 0;
     sb->ntoken_by_grant[0] = sb->ntoken_by_grant[1] = 0;
     sb_no_content(c);
 }

@@ -1722,6 +1722,12 @@ sb_data_t *sb_data_new(uint64_t seed, int64_t anchor_ms, const char *caller_emai
             if (p == 1 || (o + p) % 2 == 0)
                 d->projects[p].orgs[d->projects[p].norgs++] = d->orgs[oi].id;
     }
+    /* One organization only the other desks (HELP, HW) have: a desk-scoped
+     * organization list of ITSM must not show it (tests of config.projects). */
+    int contractors = sb_org_add(d, "Facilities Contractors", anchor_ms - 390 * DAY_MS);
+    for (int p = 0; p < NPROJ; p++)
+        if (p != 1)
+            d->projects[p].orgs[d->projects[p].norgs++] = d->orgs[contractors].id;
 
     d->rtypes = mem_calloc(NRTYPES, sizeof *d->rtypes);
     for (int i = 0; i < NRTYPES; i++) {

@@ -758,6 +758,26 @@ void sb_dispatch(httpd_req_t *req, void *ud)
     router_dispatch(sb->router, req);
 }
 
+/* A JSM API request that may change data, whatever its answer: every
+ * method but GET/HEAD on /rest/ or /ex/jira/ paths, except the POSTs that
+ * only read (JQL search and count). The counters' "writes" (tests prove with
+ * it that refused tool calls wrote nothing). */
+static int is_write(const char *method, const char *path)
+{
+    if (!strcmp(method, "GET") || !strcmp(method, "HEAD"))
+        return 0;
+    if (strncmp(path, "/rest/", 6) != 0 && strncmp(path, "/ex/jira/", 9) != 0)
+        return 0;
+    static const char *const reads[] = {"/search/jql", "/search/approximate-count", "/search", NULL};
+    size_t n = strlen(path);
+    for (int i = 0; reads[i]; i++) {
+        size_t m = strlen(reads[i]);
+        if (n >= m && !strcmp(path + n - m, reads[i]))
+            return 0;
+    }
+    return 1;
+}
+
 void sb_on_complete(httpd_req_t *req, int status, void *ud)
 {
     sb_t *sb = ud;
@@ -770,6 +790,8 @@ void sb_on_complete(httpd_req_t *req, int status, void *ud)
     uint64_t dur = (uv_hrtime() - httpd_req_start_ns(req)) / 1000;
     sb_reqlog_add(sb->reqlog, tu_now_ms(), httpd_req_method(req), path, httpd_req_query(req), status, kind,
                   httpd_req_id(req), dur);
+    if (is_write(httpd_req_method(req), path))
+        sb->nwrites++;
     char labels[64];
     snprintf(labels, sizeof labels, "status=\"%d\"", status);
     metrics_inc(sb->metrics, "jsm_sandbox_requests_total", labels, 1);

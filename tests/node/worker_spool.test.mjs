@@ -174,7 +174,7 @@ test('Redis refusing writes (OOM) is an outage, not a bad record: the records ar
     for (let i = 0; i < 4; i++) results.push(await toolCall(s.mcpUrl, sid, TOOL, ARGS, { tag: 'spool-oom' }));
     for (const r of results) assert.equal(r.outcome, 'ok', `answered while Redis refuses writes: ${r.detail}`);
     await sleep(1500); // a few retries meet the same refusal (and /metrics is published once a second)
-    const m = await (await fetch(`${s.workerUrl}/metrics`)).text();
+    const m = await (await fetch(`${s.metricsUrl}/metrics`)).text();
     const retried = Number(m.match(/^jsmcp_worker_audit_retried_total (\S+)/m)?.[1] ?? 0);
     assert.ok(retried >= results.length, `records were refused and kept for another try (${retried})`);
     assert.equal(redisCli(port, 'CONFIG', 'SET', 'maxmemory', '0'), 'OK');

@@ -15,12 +15,7 @@ const ART = process.env.JSMCP_TEST_ARTIFACTS || '/tmp';
 // Every worker test runs the sandbox in strict mode (sandbox/sb_strict.h):
 // a request Cloud would silently misread (a query parameter or body field
 // the operation does not have, a wrong type) is refused, and stopStack
-// fails the test on any refusal. TEMPORARY: refusals from worker bugs being
-// fixed elsewhere (issue 20: the organizations serviceDeskId scoping) are
-// let through and reported; the lead removes each entry once its fix lands.
-export const STRICT_TEMPORARY_ALLOW = [
-  'GET /rest/servicedeskapi/organization query.serviceDeskId',
-];
+// fails the test on any refusal. Nothing is allow-listed.
 
 export function stackAvailable({ sandbox = true } = {}) {
   const need = ['jsmcp-worker', 'jsmcp-api', ...(sandbox ? ['jsm-sandbox'] : [])];
@@ -115,9 +110,11 @@ export async function api(stack, key, method, p, body) {
 // allowlisted address nothing listens on: for tests that make no tool calls).
 export async function startStack(opts = {}) {
   const s = { procs: [] };
-  const [apiPort, workerPort, sbPort] = [await freePort(), await freePort(), await freePort()];
+  const [apiPort, workerPort, sbPort, metricsPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   s.apiUrl = `http://127.0.0.1:${apiPort}`;
   s.workerUrl = `http://127.0.0.1:${workerPort}`;
+  // The worker's /metrics has its own listener (not the public port).
+  s.metricsUrl = `http://127.0.0.1:${metricsPort}`;
   s.sandboxUrl = `http://127.0.0.1:${sbPort}`;
   s.env = {
     JSMCP_DATABASE_URL: createDb(),
@@ -129,6 +126,7 @@ export async function startStack(opts = {}) {
     JSMCP_SITE_ALLOWLIST: `127.0.0.1:${sbPort}`,
     JSMCP_API_LISTEN: `127.0.0.1:${apiPort}`,
     JSMCP_WORKER_LISTEN: `127.0.0.1:${workerPort}`,
+    JSMCP_WORKER_METRICS_LISTEN: `127.0.0.1:${metricsPort}`,
     JSMCP_WORKERS: String(opts.workers ?? 2),
     // Every tool result is also computed from the fully parsed payload: a
     // difference (a path missing from a tool's keep set) is logged, and
@@ -136,7 +134,6 @@ export async function startStack(opts = {}) {
     JSMCP_CHECK_KEEP: '1',
     JSM_SANDBOX_LISTEN: `127.0.0.1:${sbPort}`,
     JSM_SANDBOX_STRICT: '1',
-    JSM_SANDBOX_STRICT_ALLOW: STRICT_TEMPORARY_ALLOW.join(','),
     ...(typeof opts.env === 'function' ? opts.env(s) : (opts.env || {})),
   };
   try {
@@ -165,6 +162,17 @@ export async function startStack(opts = {}) {
     throw e;
   }
   return s;
+}
+
+// Another worker pool for the same stack, on its own port and metrics port:
+// {proc, url, metricsUrl}.
+export async function startWorker(s, name, env = {}) {
+  const [port, mport] = [await freePort(), await freePort()];
+  const url = `http://127.0.0.1:${port}`;
+  const proc = await startProc(name, 'jsmcp-worker', [], {
+    ...s.env, JSMCP_WORKER_LISTEN: `127.0.0.1:${port}`, JSMCP_WORKER_METRICS_LISTEN: `127.0.0.1:${mport}`, ...env,
+  }, url);
+  return { proc, url, metricsUrl: `http://127.0.0.1:${mport}` };
 }
 
 export async function createServer(s, fields = {}) {
