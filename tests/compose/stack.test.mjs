@@ -41,14 +41,19 @@ async function admin(key, method, p, body) {
   return r;
 }
 
-// Polls fn() (sync or async, truthy = done) every 250 ms until ms pass.
+// Polls fn() (sync or async, truthy = done; a throw counts as not done)
+// every 250 ms until ms pass.
 async function waitFor(fn, ms, what) {
   const end = Date.now() + ms;
-  let last;
+  let err;
   for (;;) {
-    last = await fn();
-    if (last) return last;
-    if (Date.now() > end) assert.fail(`${what}: not within ${ms / 1000} s`);
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      err = e;
+    }
+    if (Date.now() > end) assert.fail(`${what}: not within ${ms / 1000} s${err ? ` (last error: ${err.message})` : ''}`);
     await sleep(250);
   }
 }
@@ -197,6 +202,10 @@ test('a worker container killed (-9) under load: 0 lost audit records, both work
     assert.ok(late.length >= 50 && late.every((r) => r.outcome === 'ok'), `after recovery: ${JSON.stringify(tally(late).by)}`);
     const lost = await lostAudit(E.CT_DB_URL, results);
     assert.deepEqual(lost, [], 'every answered call has its audit record');
+    // nginx passes a call to the other worker only when the first never got
+    // it (tools/call may write): no call ran twice.
+    assert.equal(sql("select count(*) from (select request_id from tool_calls where request_id like 'kill-%' group by 1 having count(*) > 1) d"), '0',
+      'no call executed twice');
   } finally {
     stop = true;
     await running;
@@ -218,8 +227,8 @@ test('Redis stopped and started: clear errors meanwhile, recovery without a rest
     assert.match(ready.headers['content-type'], /^application\/problem\+json/);
     assert.equal(ready.json.detail, 'Redis is unavailable');
     assert.equal(ready.json.redis, false);
-    // Tool calls: answered at once, a 503 saying Redis is unavailable (a
-    // worker may serve a call from its 2 s cache first), never a hang.
+    // Tool calls: a 503 saying Redis is unavailable (a worker may serve a
+    // call from its 2 s cache first), never a hang or a dropped connection.
     const seen = [];
     await waitFor(async () => {
       const r = await toolCall(st.url, sid, TOOL, ARGS, { tag: 'redis-down', timeoutMs: 10000 });
