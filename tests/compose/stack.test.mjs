@@ -15,7 +15,7 @@ import { lostAudit, mcpSession, request, sleep, toolCall, tally } from '../fault
 import { articleOldestOutages, articleTriage, close, connect, listAllTools } from '../node/lib/mcp_client.mjs';
 
 const E = process.env;
-for (const v of ['CT_API_URL', 'CT_MCP_BASE', 'CT_DB_URL', 'CT_BOOTSTRAP_KEY', 'CT_COMPOSE', 'CT_ARTIFACTS'])
+for (const v of ['CT_API_URL', 'CT_MCP_BASE', 'CT_SANDBOX_URL', 'CT_DB_URL', 'CT_BOOTSTRAP_KEY', 'CT_COMPOSE', 'CT_ARTIFACTS'])
   if (!E[v]) throw new Error(`${v} is not set: run through deploy/compose-test.sh (make compose-test)`);
 const DC = JSON.parse(E.CT_COMPOSE);
 const CATALOG = JSON.parse(readFileSync(new URL('../../worker/catalog.json', import.meta.url), 'utf8')).tools;
@@ -39,6 +39,9 @@ const inspect = (id, fmt) => run('docker', ['inspect', '-f', fmt, id]);
 const health = (id) => inspect(id, '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}');
 const containerLogs = (id) => { const r = spawnSync('docker', ['logs', id], { encoding: 'utf8', maxBuffer: 1 << 28 }); return r.stdout + r.stderr; };
 const sql = (q) => run('psql', [E.CT_DB_URL, '-tAc', q]);
+// The sandbox's log of the requests it served (published on 127.0.0.1).
+const sandboxLog = async (since, limit) => (await fetch(`${E.CT_SANDBOX_URL}/__sandbox/requests?since=${since}&limit=${limit}`)).json();
+const tallyBy = (xs, key) => xs.reduce((m, x) => ({ ...m, [key(x)]: (m[key(x)] || 0) + 1 }), {});
 
 async function admin(key, method, p, body) {
   const r = await request(`${E.CT_API_URL}${p}`, { method, body, headers: { Authorization: `Bearer ${key}` } });
@@ -176,6 +179,7 @@ test('a worker container killed (-9) under load: 0 lost audit records, both work
   const running = load(st.url, 8, 'kill', () => stop, results);
   try {
     await waitFor(() => results.filter((r) => r.outcome === 'ok').length >= 40, 60000, '40 calls answered');
+    const seq0 = (await sandboxLog(0, 1)).lastSeq;
     // The container's main process (the worker master, PID 1 inside) from
     // the host: a crash, so Docker's restart policy brings it back.
     process.kill(Number(inspect(w1, '{{.State.Pid}}')), 'SIGKILL');
@@ -183,6 +187,16 @@ test('a worker container killed (-9) under load: 0 lost audit records, both work
     await waitFor(() => Number(inspect(w1, '{{.RestartCount}}')) > restarts && health(w1) === 'running healthy', 120000,
       'worker-1 restarted and healthy');
     st.tUp = Date.now();
+    // nginx passes a call to the other worker only when the first never got
+    // it (tools/call may write): no call reached the sandbox twice. Each
+    // call is one upstream request carrying the call's X-Request-Id; read
+    // now, while the sandbox's ring (2,000 requests) still holds the kill.
+    const upstream = [];
+    for (let since = seq0, page; (page = await sandboxLog(since, 1000)).entries.length; since = page.entries.at(-1).seq)
+      upstream.push(...page.entries);
+    assert.ok(upstream.length && upstream[0].seq === seq0 + 1, 'the sandbox log reaches back to the kill');
+    const twice = Object.entries(tallyBy(upstream.filter((e) => e.requestId.startsWith('kill-')), (e) => e.requestId)).filter(([, n]) => n > 1);
+    assert.deepEqual(twice, [], 'no call executed twice upstream');
     // Until nginx has sent calls to the restarted worker-1 (its address in
     // the access log with a 200), and 100 calls more.
     const ip = inspect(w1, '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}');
