@@ -11,9 +11,8 @@ cd "$(dirname "$0")/.."
 . deploy/lib.sh
 
 OUT=${COMPOSE_TEST_OUT:-build/compose-test}
-rm -rf "$OUT"
-mkdir -p "$OUT"
-[ -f build/images/images.env ] || die "no build/images/images.env: run make images first"
+fresh_dir "$OUT"
+need_images_env
 need_pkgs docker.io docker-compose postgresql-client
 [ -d tests/node/node_modules/@modelcontextprotocol/sdk ] || die "the MCP SDK is missing: run scripts/install-deps.sh"
 dk_up "$OUT/dockerd.log"

@@ -13,9 +13,8 @@ cd "$(dirname "$0")/.."
 . deploy/lib.sh
 
 OUT=${FRESH_OUT:-build/fresh-machine}
-rm -rf "$OUT"
-mkdir -p "$OUT"
-[ -f build/images/images.env ] || die "no build/images/images.env: run make images first"
+fresh_dir "$OUT"
+need_images_env
 BASE=$(sed -n 's/^JSMCP_BASE_IMAGE=//p' build/images/images.env)
 need_pkgs docker.io
 dk_up "$OUT/dockerd.log"

@@ -13,6 +13,14 @@ DK_LOG=
 say() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
 die() { say "$*"; exit 1; }
 
+# An empty output directory for this run's logs.
+fresh_dir() { rm -rf "$1" && mkdir -p "$1"; }
+
+# The image names `make images` wrote; the tests run those images.
+need_images_env() {
+  [ -f build/images/images.env ] || die "no build/images/images.env: run make images first"
+}
+
 # Installs the Debian packages that are missing (one dpkg-query each).
 need_pkgs() {
   local missing=() p st

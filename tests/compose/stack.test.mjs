@@ -231,6 +231,12 @@ test('a worker container killed (-9) under load: 0 lost audit records, both work
   }
 });
 
+// Waits until the API's /readyz answers `status`; returns that answer.
+const apiReady = (status, ms) => waitFor(async () => {
+  const r = await request(`${E.CT_API_URL}/readyz`, { method: 'GET' });
+  return r.status === status ? r : null;
+}, ms, `the API's /readyz answering ${status}`);
+
 // A fresh session's tools/call through the load balancer.
 const oneCall = async (tag) => toolCall(st.url, await mcpSession(st.url), TOOL, ARGS, { tag });
 
@@ -239,10 +245,7 @@ test('Redis stopped and started: clear errors meanwhile, recovery without a rest
   const sid = await mcpSession(st.url);
   compose('stop', 'redis');
   try {
-    const ready = await waitFor(async () => {
-      const r = await request(`${E.CT_API_URL}/readyz`, { method: 'GET' });
-      return r.status === 503 ? r : null;
-    }, 30000, 'the API not ready');
+    const ready = await apiReady(503, 30000);
     assert.match(ready.headers['content-type'], /^application\/problem\+json/);
     assert.equal(ready.json.detail, 'Redis is unavailable');
     assert.equal(ready.json.redis, false);
@@ -261,7 +264,7 @@ test('Redis stopped and started: clear errors meanwhile, recovery without a rest
   } finally {
     compose('start', 'redis');
   }
-  await waitFor(async () => (await request(`${E.CT_API_URL}/readyz`, { method: 'GET' })).status === 200, 60000, 'the API ready again');
+  await apiReady(200, 60000);
   // Each worker process reconnects on its own (after a failed attempt with a
   // backoff of up to 5 s): until then its answers are the same clear 503.
   // Then 20 calls in a row succeed, on the session of before the outage.
@@ -284,10 +287,7 @@ test('PostgreSQL stopped and started: the API says so, workers keep serving, rec
   const during = [];
   compose('stop', 'postgres');
   try {
-    const ready = await waitFor(async () => {
-      const r = await request(`${E.CT_API_URL}/readyz`, { method: 'GET' });
-      return r.status === 503 ? r : null;
-    }, 30000, 'the API not ready');
+    const ready = await apiReady(503, 30000);
     assert.equal(ready.json.detail, 'PostgreSQL is unavailable');
     const list = await admin(st.key, 'GET', '/integrated-account');
     assert.equal(list.status, 503, list.text);
@@ -299,7 +299,7 @@ test('PostgreSQL stopped and started: the API says so, workers keep serving, rec
   } finally {
     compose('start', 'postgres');
   }
-  await waitFor(async () => (await request(`${E.CT_API_URL}/readyz`, { method: 'GET' })).status === 200, 90000, 'the API ready again');
+  await apiReady(200, 90000);
   const list = await admin(st.key, 'GET', '/integrated-account');
   assert.equal(list.status, 200, list.text);
   assert.equal(list.json.result.length, 1);
