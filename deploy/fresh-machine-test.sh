@@ -34,9 +34,19 @@ git diff --quiet HEAD -- || say "note: uncommitted changes are not in the test (
 git bundle create "$OUT/jsmcp.bundle" HEAD 2>/dev/null
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
+# What this machine adds to the system's trust store (on these machines, the
+# CA of the TLS-inspecting egress proxy that npm goes through) goes into the
+# container the way the apt mirror does: read at run time, never written
+# into the repository. A new machine here comes with it too.
+CA=()
+if compgen -G '/usr/local/share/ca-certificates/*.crt' >/dev/null; then
+  CA+=(-v /usr/local/share/ca-certificates:/usr/local/share/ca-certificates:ro)
+fi
+[ -z "${NODE_EXTRA_CA_CERTS:-}" ] || CA+=(-e NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt)
+
 t0=$SECONDS
 # The steps a person follows on a new Debian 12 machine, as root.
-docker run --name "$NAME" --network host \
+docker run --name "$NAME" --network host "${CA[@]}" \
   -v "$PWD/$OUT/jsmcp.bundle:/src/jsmcp.bundle:ro" \
   -e DEMO_PG_PORT="$(free_port)" -e DEMO_REDIS_PORT="$(free_port)" -e DEMO_SANDBOX_PORT="$(free_port)" \
   -e DEMO_API_PORT="$(free_port)" -e DEMO_WORKER_PORT="$(free_port)" \

@@ -206,19 +206,20 @@ test('a worker container killed (-9) under load: 0 lost audit records, both work
       return containerLogs(lb).split('\n').some((l) => l.includes(`upstream=${ip}:8081 upstream_status=200`) &&
         after.has((l.match(/rid=(\S+)/) || [])[1]));
     }, 60000, `calls served by the restarted worker-1 (${ip})`);
+    // Then 100 more calls: all must succeed.
     const n = results.length;
     await waitFor(() => results.length >= n + 100, 60000, '100 more calls');
     stop = true;
     await running;
     const t = tally(results);
     const failed = results.filter((r) => r.outcome !== 'ok');
-    const late = results.filter((r) => r.t > st.tUp + 3000);
+    const late = results.slice(n);
     writeFileSync(path.join(E.CT_ARTIFACTS, 'kill-results.json'), JSON.stringify({ tally: t, failed, tKill, tUp: st.tUp }, null, 1));
     console.log(`# kill under load: ${JSON.stringify(t)}, back in ${st.tUp - tKill} ms`);
     // Only calls in flight at the kill may fail (8 clients), and clearly.
     assert.ok(failed.length <= 8, `failed: ${JSON.stringify(t.by)}`);
     for (const r of failed) assert.ok(r.t >= tKill, `a failure before the kill: ${r.outcome} ${r.detail}`);
-    assert.ok(late.length >= 50 && late.every((r) => r.outcome === 'ok'), `after recovery: ${JSON.stringify(tally(late).by)}`);
+    assert.ok(late.length >= 100 && late.every((r) => r.outcome === 'ok'), `after recovery: ${JSON.stringify(tally(late).by)}`);
     const lost = await lostAudit(E.CT_DB_URL, results);
     assert.deepEqual(lost, [], 'every answered call has its audit record');
     // nginx passes a call to the other worker only when the first never got
