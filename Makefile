@@ -23,6 +23,10 @@ OPT ?= -O2 -g
 endif
 
 CC ?= cc
+# Version of this tree; the git commit is added at build time (scripts/version.sh:
+# "unknown" outside a git checkout, or JSMCP_COMMIT=<id> to give it).
+JSMCP_VERSION := 0.2.0
+JSMCP_COMMIT ?=
 PKGS := libuv libpq hiredis libcurl jansson libsodium
 # Parsed when make starts: the targets that install the packages first (demo,
 # test, bench, faults, load, fuzz) build in a sub-make that parses them again.
@@ -75,7 +79,7 @@ INTEG_BIN := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(INT
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
-.PHONY: all tests test demo stop bench clean deps fuzz faults load
+.PHONY: all tests test demo stop bench clean deps fuzz faults load FORCE
 all: $(BINS)
 tests: $(UNIT_BIN) $(INTEG_BIN)
 # Objects and generated sources stay after a build (make would delete the
@@ -108,11 +112,18 @@ $(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/jsmcp-api: $(api_OBJ) $(LIBCOMMON)
+# Version and commit for --version (common/version.h). Checked on every run,
+# rewritten only when they changed, so a new commit relinks the binaries.
+VERSION_OBJ := $(BUILD)/obj/gen/version.o
+$(BUILD)/gen/version.c: FORCE
+	@scripts/version.sh $@ '$(JSMCP_VERSION)' '$(JSMCP_COMMIT)'
+FORCE:
+
+$(BUILD)/jsmcp-api: $(api_OBJ) $(VERSION_OBJ) $(LIBCOMMON)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-$(BUILD)/jsmcp-worker: $(worker_OBJ) $(LIBCOMMON)
+$(BUILD)/jsmcp-worker: $(worker_OBJ) $(VERSION_OBJ) $(LIBCOMMON)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-$(BUILD)/jsm-sandbox: $(sandbox_OBJ) $(LIBCOMMON)
+$(BUILD)/jsm-sandbox: $(sandbox_OBJ) $(VERSION_OBJ) $(LIBCOMMON)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Unit tests: tests/unit/<dir>/test_x.c links <dir>'s objects (minus main) + libcommon.
