@@ -76,12 +76,14 @@ SUPPORT_SRC := $(wildcard tests/support/*.c)
 SUPPORT_OBJ := $(SUPPORT_SRC:%.c=$(BUILD)/obj/%.o)
 INTEG_SRC := $(wildcard tests/integration/test_*.c)
 INTEG_BIN := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(INTEG_SRC))
+PROBE_SRC := $(wildcard tests/probes/*.c)
+PROBE_BIN := $(patsubst tests/probes/%.c,$(BUILD)/tests/probes/%,$(PROBE_SRC))
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
 .PHONY: all tests test demo stop bench clean deps fuzz faults load FORCE
 all: $(BINS)
-tests: $(UNIT_BIN) $(INTEG_BIN)
+tests: $(UNIT_BIN) $(INTEG_BIN) $(PROBE_BIN)
 # Objects and generated sources stay after a build (make would delete the
 # ones only pattern rules name, and rebuild them next time).
 .SECONDARY:
@@ -133,6 +135,11 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $$($$(firstword $$(subst /, ,$$*))_LIBOBJ)
 	$(call say,CCLD,$@)$(CC) $(CPPFLAGS) -Itests/support -I$(firstword $(subst /, ,$*)) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcriterion
 
 $(BUILD)/tests/integration/%: tests/integration/%.c $(SUPPORT_OBJ) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(call say,CCLD,$@)$(CC) $(CPPFLAGS) -Itests/support $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcriterion
+
+# Criterion binaries that integration tests run as subprocesses (tests/probes/).
+$(BUILD)/tests/probes/%: tests/probes/%.c $(SUPPORT_OBJ) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(call say,CCLD,$@)$(CC) $(CPPFLAGS) -Itests/support $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcriterion
 
