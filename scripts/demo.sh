@@ -64,7 +64,14 @@ print_ports() {
 }
 
 as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-alive() { [ -f "$RUN/$1.pid" ] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
+# A process of ours runs (a zombie, one that ended and was not reaped yet, does not).
+alive() {
+  local pid st
+  [ -f "$RUN/$1.pid" ] && pid=$(cat "$RUN/$1.pid") && kill -0 "$pid" 2>/dev/null || return 1
+  st=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+  st=${st##*) }
+  [ "${st%% *}" != Z ]
+}
 pg_running() { [ -f "$RUN/pg/data/PG_VERSION" ] && as_pg "$PGBIN/pg_ctl" -D "$RUN/pg/data" status >/dev/null 2>&1; }
 running() { # PG REDIS SANDBOX ...: is this demo's part running?
   case $1 in PG) pg_running ;; *) alive "$(echo "$1" | tr 'A-Z' 'a-z')" ;; esac
