@@ -7,11 +7,11 @@
  *                both on stderr, exit status 2.
  *
  * A binary checks its arguments before it reads its configuration or opens
- * anything, and returns what cli_arg returns when it is >= 0:
+ * anything. The worker, which takes no arguments:
  *
  *     static const cli_t CLI = {"jsmcp-worker", usage};
- *     for (int i = 1; i < argc; i++)
- *         return cli_arg(&CLI, argv[i]);   (the worker takes no arguments)
+ *     if (argc > 1)
+ *         return cli_arg(&CLI, argv[1]);
  *
  * Binaries that call these link $(BUILD)/obj/gen/version.o (common/version.h).
  */
