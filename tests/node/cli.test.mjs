@@ -8,12 +8,13 @@
 // of this test which accept and never answer (starting would hang until the
 // spawn's timeout kills it); those servers must see no connection.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { spawnTied } from './lib/spawn.mjs';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const BIN = process.env.JSMCP_BIN_DIR;
@@ -57,7 +58,7 @@ after(() => servers.forEach((s) => s.close()));
 // Runs a binary to its end (async: the servers above must keep accepting).
 function run(bin, args) {
   return new Promise((resolve, reject) => {
-    const p = spawn(path.join(BIN, bin), args, { env, stdio: ['ignore', 'pipe', 'pipe'], timeout: 60000 });
+    const p = spawnTied(path.join(BIN, bin), args, { env, stdio: ['ignore', 'pipe', 'pipe'], timeout: 60000 });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d) => { stdout += d; });
