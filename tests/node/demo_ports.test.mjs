@@ -19,6 +19,7 @@ const PORTS = [
   ['DEMO_SANDBOX_PORT', 8090, 'the JSM sandbox'],
   ['DEMO_API_PORT', 8080, 'the admin API'],
   ['DEMO_WORKER_PORT', 8081, 'the MCP workers'],
+  ['DEMO_WORKER_METRICS_PORT', 9464, "the workers' metrics"],
   ['DEMO_SWEEPER_PORT', 8082, 'the sweeper'],
 ];
 
@@ -36,7 +37,7 @@ function demo(cmd, runDir, vars) {
 }
 
 test('a taken port is named with the variable that moves it, and nothing starts', async () => {
-  // Six ports free a moment ago (the servers are closed again at once).
+  // Ports free a moment ago (the servers are closed again at once).
   const free = [];
   for (let i = 0; i < PORTS.length; i++) {
     const s = await hold();

@@ -14,8 +14,8 @@
 Test(probe, spawn_then_fail)
 {
     ts_proc_t sandbox, worker;
-    char listen[64], wlisten[64], keys[128], prefix[128], redis[256], key[64];
-    int sport = ts_free_port(), wport = ts_free_port();
+    char listen[64], wlisten[64], mlisten[64], keys[128], prefix[128], redis[256], key[64];
+    int sport = ts_free_port(), wport = ts_free_port(), mport = ts_free_port();
 
     snprintf(listen, sizeof listen, "127.0.0.1:%d", sport);
     const char *sargs[] = {"--listen", listen, NULL};
@@ -27,10 +27,11 @@ Test(probe, spawn_then_fail)
     sodium_bin2base64(key, sizeof key, raw, sizeof raw, sodium_base64_VARIANT_ORIGINAL);
     snprintf(keys, sizeof keys, "JSMCP_MASTER_KEYS=k1:%s", key);
     snprintf(wlisten, sizeof wlisten, "JSMCP_WORKER_LISTEN=127.0.0.1:%d", wport);
+    snprintf(mlisten, sizeof mlisten, "JSMCP_WORKER_METRICS_LISTEN=127.0.0.1:%d", mport);
     snprintf(redis, sizeof redis, "JSMCP_REDIS_URL=%s", ts_getenv("JSMCP_TEST_REDIS_URL"));
     ts_redis_prefix(key, sizeof key);
     snprintf(prefix, sizeof prefix, "JSMCP_REDIS_PREFIX=%s", key);
-    const char *wenv[] = {keys, wlisten, redis, prefix, "JSMCP_WORKERS=2", NULL};
+    const char *wenv[] = {keys, wlisten, mlisten, redis, prefix, "JSMCP_WORKERS=2", NULL};
     ts_spawn(&worker, "probe_worker", "jsmcp-worker", NULL, wenv, wport);
 
     FILE *f = fopen(ts_getenv("PROBE_PID_FILE"), "w");
