@@ -200,7 +200,11 @@ static void build_insert_sql(void)
     for (size_t f = 0; f < NFIELDS; f++)
         buf_printf(&b, ", %s", FIELDS[f].name);
     buf_append_str(&b, ") ON CONFLICT DO NOTHING");
-    snprintf(insert_sql, sizeof insert_sql, "%s", b.data ? b.data : "");
+    if (!buf_ok(&b)) { /* FIELDS outgrew insert_sql: a build-time mistake */
+        fputs("jsmcp: the audit INSERT does not fit insert_sql\n", stderr);
+        abort();
+    }
+    snprintf(insert_sql, sizeof insert_sql, "%s", b.data);
     buf_free(&b);
 }
 
@@ -297,12 +301,18 @@ static void insert_batch(drain_t *d, const redisReply *entries)
         rows++;
     }
     const char *p[NCOLS];
+    int whole = 1;
     for (size_t c = 0; c < NCOLS; c++) {
         buf_append(&col[c], "}", 1);
         p[c] = col[c].data;
+        whole &= buf_ok(&col[c]);
     }
     int rc = -1;
-    if (rows > 0)
+    /* A column cut short (see the limit above) must not be sent as NULL:
+     * the batch stays unacknowledged and is read again. */
+    if (!whole)
+        LOG_ERROR("audit", "audit batch over its buffer limit; not inserted", NULL);
+    else if (rows > 0)
         rc = pgpool_query(au.app->db, insert_sql, (int)NCOLS, p, on_inserted, d);
     for (size_t c = 0; c < NCOLS; c++)
         buf_free(&col[c]); /* pgpool_query copied the parameters into libpq's buffer */

@@ -686,6 +686,12 @@ char *wk_jql_rewrite(const char *jql, const json_t *fields, const json_t *projec
     parse_t p = {.q = jql, .t = toks, .fields = fields, .err = err, .errsz = errsz};
     if (p_query(&p, &where, &order) != 0)
         goto done;
+    /* A clause over its limit is gone whole (buf.h); going on would send
+     * a query without it, so the query is refused. */
+    if (!buf_ok(&where) || !buf_ok(&order)) {
+        snprintf(err, errsz, "JQL: too long once rewritten");
+        goto done;
+    }
     if (json_array_size(projects) > 0) {
         buf_append_str(&out, "project in (");
         size_t i;
@@ -705,6 +711,10 @@ char *wk_jql_rewrite(const char *jql, const json_t *fields, const json_t *projec
     }
     if (order.len)
         buf_printf(&out, "%sORDER BY %.*s", out.len ? " " : "", (int)order.len, order.data);
+    if (!buf_ok(&out)) {
+        snprintf(err, errsz, "JQL: too long once rewritten");
+        goto done;
+    }
     if (!out.data || !out.len) {
         snprintf(err, errsz, "JQL: empty query");
         goto done;
