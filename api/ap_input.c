@@ -5,12 +5,12 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include "ju.h"
 #include "secret.h"
 #include "toolfilter.h"
 #include "tu.h"
+#include "url.h"
 
 static int fail(ap_in_err_t *err, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -143,63 +143,12 @@ int ap_in_tenant_id(const char *s)
     return 1;
 }
 
-/* host[:port] appears in the comma-separated list (case-insensitive). */
-static int in_allowlist(const char *hostport, size_t n, const char *list)
-{
-    while (list && *list) {
-        const char *end = strchr(list, ',');
-        size_t len = end ? (size_t)(end - list) : strlen(list);
-        while (len && *list == ' ')
-            list++, len--;
-        while (len && list[len - 1] == ' ')
-            len--;
-        if (len == n && strncasecmp(list, hostport, n) == 0)
-            return 1;
-        list = end ? end + 1 : NULL;
-    }
-    return 0;
-}
-
 int ap_in_site_url(const char *url, const char *allowlist, char *out, size_t outsz, const char *ptr,
                    ap_in_err_t *err)
 {
-    static const char suffix[] = ".atlassian.net";
-    const char *hp;
-    int https;
-    if (strncmp(url, "https://", 8) == 0)
-        hp = url + 8, https = 1;
-    else if (strncmp(url, "http://", 7) == 0)
-        hp = url + 7, https = 0;
-    else
-        return fail(err, ptr, "site_url must be an https URL like https://example.atlassian.net");
-    size_t n = strcspn(hp, "/?#");
-    const char *rest = hp + n;
-    if (*rest && strcmp(rest, "/") != 0)
-        return fail(err, ptr, "site_url must be the site root, with no path, query or fragment");
-    if (n == 0 || n > 253)
-        return fail(err, ptr, "site_url has no host");
-    if (memchr(hp, '@', n))
-        return fail(err, ptr, "site_url must not contain credentials");
-    if (in_allowlist(hp, n, allowlist)) {
-        snprintf(out, outsz, "%.*s", (int)(hp + n - url), url);
-        return 0;
-    }
-    if (!https)
-        return fail(err, ptr, "site_url must use https");
-    size_t sl = sizeof suffix - 1;
-    if (n <= sl || strncasecmp(hp + n - sl, suffix, sl) != 0)
-        return fail(err, ptr, "site_url must be https://<site>.atlassian.net (other hosts only through JSMCP_SITE_ALLOWLIST)");
-    /* One DNS label before .atlassian.net: letters, digits, hyphens. */
-    for (size_t i = 0; i < n - sl; i++) {
-        char c = hp[i];
-        if (!isalnum((unsigned char)c) && c != '-')
-            return fail(err, ptr, "site_url's site name may only hold letters, digits and '-'");
-    }
-    if (hp[0] == '-' || hp[n - sl - 1] == '-' || n - sl > 63)
-        return fail(err, ptr, "site_url's site name is not a valid DNS label");
-    snprintf(out, outsz, "https://%.*s", (int)n, hp);
-    for (char *c = out + 8; *c; c++)
-        *c = (char)tolower((unsigned char)*c);
+    const char *why;
+    if (url_site(url, allowlist, out, outsz, &why) != 0)
+        return fail(err, ptr, "site_url %s", why);
     return 0;
 }
 
