@@ -16,6 +16,7 @@
 #include "cfg.h"
 #include "ju.h"
 #include "log.h"
+#include "testhook.h"
 #include "tu.h"
 
 #define REC_MAX_KEYS 1000000  /* keys one pass looks at; beyond, the pass stops early */
@@ -161,6 +162,8 @@ typedef struct rec_s {
     int failed;
     unsigned repaired;
     uint64_t t0;
+    char **rows;
+    int nrows;
 } rec_t;
 
 static void (*stop_done)(void *arg);
@@ -259,6 +262,7 @@ static void on_repair_reply(redisReply *reply, const char *err, void *ud)
 
 static void on_keys_loaded(PGresult *res, const char *err, void *ud);
 static void on_accounts_loaded(PGresult *res, const char *err, void *ud);
+static void rec_write_servers(void *ud);
 
 /* Batch 1: servers. */
 static void on_servers_loaded(PGresult *res, const char *err, void *ud)
@@ -271,18 +275,35 @@ static void on_servers_loaded(PGresult *res, const char *err, void *ud)
         return;
     }
     c->inflight = 1; /* held until every command is sent */
-    for (int i = 0; i < PQntuples(res); i++) {
+    c->nrows = PQntuples(res);
+    c->rows = mem_calloc((size_t)c->nrows * 3 + 1, sizeof *c->rows);
+    for (int i = 0; i < c->nrows; i++)
+        for (int j = 0; j < 3; j++)
+            c->rows[i * 3 + j] = PQgetisnull(res, i, j) ? NULL : mem_strdup(PQgetvalue(res, i, j));
+    if (!th_wait(app->loop, "reconcile_full_read", rec_write_servers, c))
+        rec_write_servers(c);
+}
+
+static void rec_write_servers(void *ud)
+{
+    rec_t *c = ud;
+    ap_app_t *app = c->app;
+    for (int i = 0; i < c->nrows; i++) {
         char key[256], pxat[32];
-        rcli_key(app->redis, key, sizeof key, "srv:%s", PQgetvalue(res, i, 0));
+        rcli_key(app->redis, key, sizeof key, "srv:%s", c->rows[i * 3]);
         push(&c->known, &c->nknown, &c->capknown, key);
-        const char *argv[6] = {"SET", key, PQgetvalue(res, i, 1), "NX", "PXAT", pxat};
+        const char *argv[6] = {"SET", key, c->rows[i * 3 + 1], "NX", "PXAT", pxat};
         int argc = 4;
-        if (!PQgetisnull(res, i, 2)) {
-            snprintf(pxat, sizeof pxat, "%s", PQgetvalue(res, i, 2));
+        if (c->rows[i * 3 + 2]) {
+            snprintf(pxat, sizeof pxat, "%s", c->rows[i * 3 + 2]);
             argc = 6;
         }
         rec_send(c, on_repair_reply, argc, argv);
     }
+    for (int i = 0; i < c->nrows * 3; i++)
+        free(c->rows[i]);
+    free(c->rows);
+    c->rows = NULL;
     const char *params[1] = {NULL};
     if (pgpool_query(app->db,
                      "SELECT id, site_url, auth_type, status, cloud_id, credentials_sealed, pace FROM integrated_accounts",

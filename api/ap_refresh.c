@@ -17,6 +17,7 @@
 #include "ju.h"
 #include "log.h"
 #include "pacerule.h"
+#include "testhook.h"
 #include "tu.h"
 
 #define LOCK_PX "15000"      /* > token timeout + two queries: the lock outlives a refresh */
@@ -60,6 +61,8 @@ struct rop_s {
     char *secret;            /* client secret */
     char *sealed;            /* new credentials for PostgreSQL */
     char *redis_val;         /* the acct:<id> value to publish */
+    char *client_id;         /* the OAuth app's, read with the row */
+    char *secret_sealed;     /* its sealed client secret */
     const char *outcome;
     char old_version[32];    /* compare-and-set parameters, kept for retries */
     char expires[32];
@@ -154,6 +157,8 @@ static void rop_end(rop_t *op, const char *outcome)
     free_secret(&op->secret);
     free_secret(&op->sealed);
     free_secret(&op->redis_val);
+    free(op->client_id);
+    free_secret(&op->secret_sealed);
     sodium_memzero(op->nonce, sizeof op->nonce);
     free(op);
     maybe_stopped(rf);
@@ -206,10 +211,19 @@ static void on_published(redisReply *reply, const char *err, void *ud)
 }
 
 /* SET acct:<id> to the value built from op's state; ends with outcome. */
+static void publish_now(void *ud);
+
 static void publish(rop_t *op, const char *outcome)
 {
-    char key[160];
     op->outcome = outcome;
+    if (!th_wait(op->app->loop, "refresh_publish", publish_now, op))
+        publish_now(op);
+}
+
+static void publish_now(void *ud)
+{
+    rop_t *op = ud;
+    char key[160];
     json_object_set_new(op->creds, "cred_version", json_integer(op->version));
     free_secret(&op->redis_val);
     op->redis_val = ap_oauth_redis_value(op->app, op->id, op->site_url, op->status, op->cloud_id, op->pace,
@@ -372,6 +386,12 @@ static void refresh(rop_t *op, const char *client_id, const char *sealed_secret)
     }
 }
 
+static void refresh_now(void *ud)
+{
+    rop_t *op = ud;
+    refresh(op, op->client_id, op->secret_sealed);
+}
+
 /* ---- reading the row ---- */
 
 /* Makes access_expires_at match the sealed expiry, so the scan stops
@@ -437,7 +457,10 @@ static void on_loaded(PGresult *res, const char *err, void *ud)
             return;
         }
     }
-    refresh(op, client_id, secret);
+    op->client_id = client_id ? mem_strdup(client_id) : NULL;
+    op->secret_sealed = secret ? mem_strdup(secret) : NULL;
+    if (!th_wait(op->app->loop, "refresh_read", refresh_now, op))
+        refresh_now(op);
 }
 
 static void on_lock(redisReply *reply, const char *err, void *ud)

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "pgpool.h"
 #include "rcli.h"
+#include "testhook.h"
 
 #define REKEY_BATCH "100"
 
@@ -108,6 +109,7 @@ static long republish(rekey_t *k)
                              " FROM integrated_accounts", 0, NULL);
     if (!rows)
         return -1;
+    th_wait_blocking("rekey_publish");
     long n = 0;
     for (int i = 0; i < PQntuples(rows); i++) {
         char ad[64], key[256];

@@ -16,6 +16,7 @@
 #include "cfg.h"
 #include "jalloc.h"
 #include "log.h"
+#include "testhook.h"
 
 static ap_app_t app;
 static int sweeper_mode;
@@ -56,6 +57,8 @@ int main(int argc, char **argv)
     const char *cmd = argc > 1 ? argv[1] : "serve";
     log_init(argc > 1 && strcmp(argv[1], "sweeper") == 0 ? "jsmcp-sweeper" : "jsmcp-api");
     jalloc_install();
+    if (testhook_check("jsmcp-api") != 0)
+        return 2;
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         usage();
         return 0;
