@@ -81,7 +81,10 @@ static void on_srv(redisReply *reply, const char *err, void *ud)
     } else if (reply->type == REDIS_REPLY_STRING && reply->len <= WK_REC_MAX) {
         char perr[128];
         json_t *rec = ju_parse(reply->str, reply->len, 16, perr, sizeof perr);
-        if (rec && wk_server_parse(&srv, rec, op->hash) == 0) {
+        if (rec && json_is_true(json_object_get(rec, "tombstone"))) {
+            rc = 0; /* a deleted server, or a token no longer in use (ap_publish.h) */
+            json_decref(rec);
+        } else if (rec && wk_server_parse(&srv, rec, op->hash) == 0) {
             rc = 1;
             wk_cache_server_put(op->w, op->ticket, &srv);
         } else
@@ -137,21 +140,35 @@ static void on_acct(redisReply *reply, const char *err, void *ud)
         op->cb(-1, NULL, "the credential store is unavailable; try again shortly", op->ud);
         goto out;
     }
-    if (reply->type != REDIS_REPLY_STRING || reply->len > WK_REC_MAX) {
+    const char *val = reply->type == REDIS_REPLY_STRING ? reply->str : NULL;
+    size_t vlen = val ? reply->len : 0;
+    json_t *wrap = NULL;
+    if (val && vlen <= WK_REC_MAX && val[0] == '{') {
+        /* {"version":N,"sealed":"..."} or a tombstone (ap_publish.h); a bare
+         * sealed string is the format before versions. */
+        wrap = ju_parse(val, vlen, 4, why, sizeof why);
+        const json_t *sealed = json_object_get(wrap, "sealed");
+        val = json_is_string(sealed) && !json_is_true(json_object_get(wrap, "tombstone")) ? json_string_value(sealed) : NULL;
+        vlen = val ? json_string_length(sealed) : 0;
+    }
+    if (!val || vlen > WK_REC_MAX) {
+        json_decref(wrap);
         op->cb(0, NULL, "the JSM account of this MCP server no longer exists", op->ud);
         goto out;
     }
     if (!w->acct_cache)
         w->acct_cache = mem_calloc(1, sizeof *w->acct_cache);
     acct_entry_t *e = cache_find(w->acct_cache, op->account_id);
-    if (e && strlen(e->sealed) == reply->len && memcmp(e->sealed, reply->str, reply->len) == 0) {
+    if (e && strlen(e->sealed) == vlen && memcmp(e->sealed, val, vlen) == 0) {
+        json_decref(wrap);
         e->fetched_ms = uv_now(w->loop);
         op->cb(1, &e->acct, NULL, op->ud);
         goto out;
     }
     char ad[300];
     snprintf(ad, sizeof ad, "acct:%s", op->account_id);
-    char *sealed = mem_strndup(reply->str, reply->len);
+    char *sealed = mem_strndup(val, vlen);
+    json_decref(wrap);
     size_t ptlen = 0;
     char *pt = secret_open(w->keyring, ad, sealed, &ptlen, NULL, 0);
     json_t *j = pt ? ju_parse(pt, ptlen, 16, why, sizeof why) : NULL;

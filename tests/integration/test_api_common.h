@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "secret.h"
+#include "tc.h"
 #include "ts.h"
 #include "tu.h"
 

@@ -77,7 +77,7 @@ static json_t *acct_blob(const ts_api_t *a, const char *acct)
     secret_keyring_t *kr = secret_keyring_parse(a->master_keys, err, sizeof err);
     cr_assert(kr, "%s", err);
     snprintf(ad, sizeof ad, "acct:%s", acct);
-    char *sealed = ts_redis("GET %sacct:%s", a->redis_prefix, acct);
+    char *sealed = tc_sealed(ts_redis("GET %sacct:%s", a->redis_prefix, acct));
     size_t n;
     char *pt = sealed ? secret_open(kr, ad, sealed, &n, NULL, 0) : NULL;
     cr_assert(pt, "acct record missing or does not open");

@@ -43,7 +43,7 @@ static json_t *open_acct(const ts_api_t *a, const char *keys, const char *id, ch
     char err[256], ad[64];
     secret_keyring_t *k = secret_keyring_parse(keys, err, sizeof err);
     cr_assert(k, "%s", err);
-    char *blob = ts_redis("GET %sacct:%s", a->redis_prefix, id);
+    char *blob = tc_sealed(ts_redis("GET %sacct:%s", a->redis_prefix, id));
     cr_assert(blob, "no acct:%s in Redis", id);
     snprintf(ad, sizeof ad, "acct:%s", id);
     size_t n;
