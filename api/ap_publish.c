@@ -195,6 +195,14 @@ void ap_pub_server_gone(ap_pub_t *p, const char *const *hashes, size_t n, long l
     }
 }
 
+void ap_pub_wskey(ap_pub_t *p, const char *key_hash, const char *workspace_id, long long version)
+{
+    char suffix[128], v[160];
+    snprintf(suffix, sizeof suffix, "wskey:%s", key_hash);
+    snprintf(v, sizeof v, "{\"version\":%lld,\"workspace_id\":\"%s\"}", version, workspace_id);
+    ap_pub_record(p, suffix, v, 0);
+}
+
 static char *seal_account(secret_keyring_t *keys, const char *id, const char *site_url, const char *auth_type,
                           const char *status, const char *cloud_id, const char *pace, const json_t *creds)
 {

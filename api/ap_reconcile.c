@@ -39,6 +39,8 @@ static rc_t rc;
 
 static void maybe_stopped(void);
 static void inc_start(void);
+struct inc_s;
+static void inc_read_keys(struct inc_s *c);
 
 static void count_pass(const char *kind, const char *outcome, long written, uint64_t t0)
 {
@@ -198,7 +200,56 @@ static void inc_on_accounts(PGresult *res, const char *err, void *ud)
         snprintf(suffix, sizeof suffix, "acct:%s", c->e[i].ref);
         ap_pub_tombstone(c->pub, suffix, c->e[i].version);
     }
+    inc_read_keys(c);
+}
+
+/* API keys the outbox named: their records, or tombstones. */
+static void inc_on_keys(PGresult *res, const char *err, void *ud)
+{
+    inc_t *c = ud;
+    (void)err;
+    if (!ap_res_ok(res)) {
+        inc_end(c, "db_failed");
+        return;
+    }
+    for (int i = 0; i < PQntuples(res); i++) {
+        inc_entry_t *e = inc_find(c, "wsk", PQgetvalue(res, i, 0));
+        ap_pub_wskey(c->pub, PQgetvalue(res, i, 2), PQgetvalue(res, i, 3), strtoll(PQgetvalue(res, i, 1), NULL, 10));
+        if (e)
+            e->kind[0] = 0;
+    }
+    for (size_t i = 0; i < c->n; i++) {
+        if (strcmp(c->e[i].kind, "wsk") != 0)
+            continue;
+        char *gone[4], suffix[128];
+        size_t ng = split(c->e[i].hashes, gone, 4);
+        for (size_t j = 0; j < ng; j++) {
+            snprintf(suffix, sizeof suffix, "wskey:%s", gone[j]);
+            ap_pub_tombstone(c->pub, suffix, c->e[i].version);
+        }
+    }
     inc_read_done(c);
+}
+
+static void inc_read_keys(inc_t *c)
+{
+    char *ids[atol(RC_OUTBOX_BATCH) + 1];
+    size_t n = 0;
+    for (size_t i = 0; i < c->n; i++)
+        if (strcmp(c->e[i].kind, "wsk") == 0)
+            ids[n++] = c->e[i].ref;
+    if (n == 0) {
+        inc_read_done(c);
+        return;
+    }
+    char *arr = array_lit(ids, n);
+    const char *p[1] = {arr};
+    int r = pgtx_query(c->tx,
+                       "SELECT id::text, version, key_hash, workspace_id::text FROM api_keys WHERE id = ANY($1::uuid[])",
+                       1, p, inc_on_keys, c);
+    free(arr);
+    if (r != 0)
+        inc_end(c, "db_failed");
 }
 
 static void inc_read_accounts(inc_t *c)
@@ -209,7 +260,7 @@ static void inc_read_accounts(inc_t *c)
         if (strcmp(c->e[i].kind, "acct") == 0)
             ids[n++] = c->e[i].ref;
     if (n == 0) {
-        inc_read_done(c);
+        inc_read_keys(c);
         return;
     }
     char *arr = array_lit(ids, n);
@@ -324,7 +375,24 @@ static void inc_start(void)
 
 /* ==== full passes: every row against Redis, then every key against the rows ==== */
 
-enum full_phase { PH_SRV, PH_ACCT, PH_SRV_KEYS, PH_ACCT_KEYS, PH_DONE };
+/* Rows against Redis (servers, accounts, API keys), then Redis keys
+ * against the rows, then the API key sets of the format before wskey:
+ * records are removed. */
+enum full_phase { PH_SRV, PH_ACCT, PH_WSK, PH_SRV_KEYS, PH_ACCT_KEYS, PH_WSK_KEYS, PH_LEGACY, PH_DONE };
+
+/* What a key phase scans: the pattern's kind and how the rest of a key
+ * must look to name a row (64 hex digits, or a uuid). */
+static const char *phase_kind(enum full_phase ph)
+{
+    return ph == PH_SRV_KEYS ? "srv" : ph == PH_ACCT_KEYS ? "acct" : ph == PH_WSK_KEYS ? "wskey" : "wskeys";
+}
+
+static int key_rest_ok(enum full_phase ph, const char *rest)
+{
+    if (ph == PH_ACCT_KEYS)
+        return ap_is_uuid(rest);
+    return strlen(rest) == SECRET_HASH_HEX_LEN && strspn(rest, "0123456789abcdef") == SECRET_HASH_HEX_LEN;
+}
 
 typedef struct full_s {
     enum full_phase phase;
@@ -433,8 +501,10 @@ static void full_on_stale(PGresult *res, const char *err, void *ud)
     for (int i = 0; i < PQntuples(res); i++) {
         if (c->phase == PH_SRV)
             ap_pub_server(c->pub, res, i, 1, NULL, 0);
-        else
+        else if (c->phase == PH_ACCT)
             ap_pub_account_row(c->pub, rc.app->keys, PQgetvalue(res, i, 0), res, i, 1);
+        else
+            ap_pub_wskey(c->pub, PQgetvalue(res, i, 2), PQgetvalue(res, i, 3), strtoll(PQgetvalue(res, i, 1), NULL, 10));
     }
     full_read_done(c);
 }
@@ -462,11 +532,12 @@ static void full_on_versions(const long long *v, size_t n, const char *err, void
     }
     char *arr = array_lit(stale, ns);
     const char *p[1] = {arr};
-    int r = pgpool_query(rc.app->db,
-                         c->phase == PH_SRV
-                             ? "SELECT id::text, " AP_SRV_PUB_COLS " FROM mcp_servers WHERE id = ANY($1::uuid[])"
-                             : "SELECT id::text, " AP_ACCT_PUB_COLS " FROM integrated_accounts WHERE id = ANY($1::uuid[])",
-                         1, p, full_on_stale, c);
+    static const char *const stale_sql[] = {
+        [PH_SRV] = "SELECT id::text, " AP_SRV_PUB_COLS " FROM mcp_servers WHERE id = ANY($1::uuid[])",
+        [PH_ACCT] = "SELECT id::text, " AP_ACCT_PUB_COLS " FROM integrated_accounts WHERE id = ANY($1::uuid[])",
+        [PH_WSK] = "SELECT id::text, version, key_hash, workspace_id::text FROM api_keys WHERE id = ANY($1::uuid[])",
+    };
+    int r = pgpool_query(rc.app->db, stale_sql[c->phase], 1, p, full_on_stale, c);
     free(arr);
     if (r != 0)
         full_end(c, "db_down");
@@ -509,8 +580,10 @@ static void full_on_chunk(PGresult *res, const char *err, void *ud)
             add_key(c, "srv:%s", PQgetvalue(res, i, 2), (size_t)i);
             if (!PQgetisnull(res, i, 3))
                 add_key(c, "srv:%s", PQgetvalue(res, i, 3), (size_t)i);
-        } else {
+        } else if (c->phase == PH_ACCT) {
             add_key(c, "acct:%s", c->ids[i], (size_t)i);
+        } else {
+            add_key(c, "wskey:%s", PQgetvalue(res, i, 2), (size_t)i);
         }
     }
     c->n = (size_t)rows;
@@ -530,7 +603,7 @@ static void full_on_orphans(PGresult *res, const char *err, void *ud)
     }
     for (int i = 0; i < PQntuples(res); i++) { /* c->pub holds the batch's malformed keys already */
         char suffix[128];
-        snprintf(suffix, sizeof suffix, "%s:%s", c->phase == PH_SRV_KEYS ? "srv" : "acct", PQgetvalue(res, i, 0));
+        snprintf(suffix, sizeof suffix, "%s:%s", phase_kind(c->phase), PQgetvalue(res, i, 0));
         ap_pub_orphan(c->pub, suffix);
     }
     full_publish(c);
@@ -550,19 +623,23 @@ static void full_on_scan(redisReply *reply, const char *err, void *ud)
         c->scan[0] = 'e'; /* this is the last batch */
     redisReply *keys = reply->element[1];
     size_t pl = strlen(rcli_prefix(rc.app->redis));
-    size_t skip = pl + (c->phase == PH_SRV_KEYS ? 4 : 5);
+    size_t skip = pl + strlen(phase_kind(c->phase)) + 1;
     char *ids[keys->elements + 1];
     size_t n = 0;
+    if (c->phase == PH_LEGACY) { /* wskeys:<workspace> sets: nothing reads them once wskey: records exist */
+        for (size_t i = 0; i < keys->elements; i++)
+            if (keys->element[i]->type == REDIS_REPLY_STRING)
+                rcli_command(rc.app->redis, NULL, NULL, "DEL %s", keys->element[i]->str);
+        full_next(c);
+        return;
+    }
     c->pub = ap_pub_new(rcli_prefix(rc.app->redis), tu_now_ms());
     for (size_t i = 0; i < keys->elements; i++) {
         const redisReply *k = keys->element[i];
         if (k->type != REDIS_REPLY_STRING || k->len <= skip)
             continue;
         const char *rest = k->str + skip;
-        int ok = c->phase == PH_SRV_KEYS ? strlen(rest) == SECRET_HASH_HEX_LEN &&
-                                               strspn(rest, "0123456789abcdef") == SECRET_HASH_HEX_LEN
-                                         : ap_is_uuid(rest);
-        if (ok) {
+        if (key_rest_ok(c->phase, rest)) {
             ids[n++] = (char *)rest;
         } else { /* not a key any row could name */
             char suffix[600];
@@ -574,15 +651,16 @@ static void full_on_scan(redisReply *reply, const char *err, void *ud)
         full_publish(c);
         return;
     }
+    static const char *const orphan_sql[] = {
+        [PH_SRV_KEYS] = "SELECT h FROM unnest($1::text[]) AS h WHERE NOT EXISTS (SELECT 1 FROM mcp_servers WHERE"
+                        " token_hash = h) AND NOT EXISTS (SELECT 1 FROM mcp_servers WHERE prev_token_hash = h)",
+        [PH_ACCT_KEYS] = "SELECT h::text FROM unnest($1::uuid[]) AS h WHERE NOT EXISTS"
+                         " (SELECT 1 FROM integrated_accounts WHERE id = h)",
+        [PH_WSK_KEYS] = "SELECT h FROM unnest($1::text[]) AS h WHERE NOT EXISTS (SELECT 1 FROM api_keys WHERE key_hash = h)",
+    };
     char *arr = array_lit(ids, n);
     const char *p[1] = {arr};
-    int r = pgpool_query(rc.app->db,
-                         c->phase == PH_SRV_KEYS
-                             ? "SELECT h FROM unnest($1::text[]) AS h WHERE NOT EXISTS (SELECT 1 FROM mcp_servers WHERE"
-                               " token_hash = h) AND NOT EXISTS (SELECT 1 FROM mcp_servers WHERE prev_token_hash = h)"
-                             : "SELECT h::text FROM unnest($1::uuid[]) AS h WHERE NOT EXISTS"
-                               " (SELECT 1 FROM integrated_accounts WHERE id = h)",
-                         1, p, full_on_orphans, c);
+    int r = pgpool_query(rc.app->db, orphan_sql[c->phase], 1, p, full_on_orphans, c);
     free(arr);
     if (r != 0)
         full_end(c, "db_down");
@@ -595,21 +673,23 @@ static void full_next(full_t *c)
         full_end(c, "stopped");
         return;
     }
-    if (c->phase == PH_SRV || c->phase == PH_ACCT) {
+    if (c->phase == PH_SRV || c->phase == PH_ACCT || c->phase == PH_WSK) {
+        static const char *const chunk_sql[] = {
+            [PH_SRV] = "SELECT id::text, version, token_hash, CASE WHEN " AP_SRV_PREV_LIVE " THEN prev_token_hash END"
+                       " FROM mcp_servers WHERE ($1::uuid IS NULL OR id > $1::uuid)"
+                       " AND (expires_at IS NULL OR expires_at > now()) ORDER BY id LIMIT " RC_CHUNK,
+            [PH_ACCT] = "SELECT id::text, version FROM integrated_accounts"
+                        " WHERE ($1::uuid IS NULL OR id > $1::uuid) ORDER BY id LIMIT " RC_CHUNK,
+            [PH_WSK] = "SELECT id::text, version, key_hash FROM api_keys"
+                       " WHERE ($1::uuid IS NULL OR id > $1::uuid) ORDER BY id LIMIT " RC_CHUNK,
+        };
         const char *p[1] = {c->cursor[0] ? c->cursor : NULL};
-        int r = pgpool_query(app->db,
-                             c->phase == PH_SRV
-                                 ? "SELECT id::text, version, token_hash, CASE WHEN " AP_SRV_PREV_LIVE
-                                   " THEN prev_token_hash END FROM mcp_servers WHERE ($1::uuid IS NULL OR id > $1::uuid)"
-                                   " AND (expires_at IS NULL OR expires_at > now()) ORDER BY id LIMIT " RC_CHUNK
-                                 : "SELECT id::text, version FROM integrated_accounts"
-                                   " WHERE ($1::uuid IS NULL OR id > $1::uuid) ORDER BY id LIMIT " RC_CHUNK,
-                             1, p, full_on_chunk, c);
+        int r = pgpool_query(app->db, chunk_sql[c->phase], 1, p, full_on_chunk, c);
         if (r != 0)
             full_end(c, "db_down");
         return;
     }
-    if (c->phase == PH_SRV_KEYS || c->phase == PH_ACCT_KEYS) {
+    if (c->phase >= PH_SRV_KEYS && c->phase <= PH_LEGACY) {
         if (c->scan[0] == 'e') { /* the last batch was done */
             c->phase++;
             c->scan[0] = 0;
@@ -617,7 +697,7 @@ static void full_next(full_t *c)
             return;
         }
         char pattern[256];
-        rcli_key(app->redis, pattern, sizeof pattern, "%s", c->phase == PH_SRV_KEYS ? "srv:*" : "acct:*");
+        rcli_key(app->redis, pattern, sizeof pattern, "%s:*", phase_kind(c->phase));
         const char *argv[6] = {"SCAN", c->scan[0] ? c->scan : "0", "MATCH", pattern, "COUNT", RC_SCAN_COUNT};
         size_t avl[6];
         for (int i = 0; i < 6; i++)

@@ -9,6 +9,10 @@
 -- row's version + 1.
 ALTER TABLE mcp_servers ADD COLUMN version bigint NOT NULL DEFAULT 1;
 ALTER TABLE integrated_accounts ADD COLUMN version bigint NOT NULL DEFAULT 1;
+-- API keys are published one record per key (wskey:<key_hash>, replacing
+-- the wskeys:<workspace> sets, which reconcile could not version); a key is
+-- never changed, only created (version 1) and deleted (tombstone 2).
+ALTER TABLE api_keys ADD COLUMN version bigint NOT NULL DEFAULT 1;
 
 -- The outbox: one row per change of a published row, written by the
 -- triggers below in the writer's transaction, consumed by reconcile's
@@ -19,7 +23,7 @@ ALTER TABLE integrated_accounts ADD COLUMN version bigint NOT NULL DEFAULT 1;
 -- tombstone even once the row no longer names it.
 CREATE TABLE publish_outbox (
     seq      bigserial PRIMARY KEY,
-    kind     text NOT NULL CHECK (kind IN ('srv', 'acct')),
+    kind     text NOT NULL CHECK (kind IN ('srv', 'acct', 'wsk')),
     ref      uuid NOT NULL,
     hashes   text[],
     version  bigint NOT NULL,
@@ -92,3 +96,17 @@ BEGIN
 END $$;
 CREATE TRIGGER integrated_accounts_outbox AFTER INSERT OR UPDATE OR DELETE ON integrated_accounts
     FOR EACH ROW EXECUTE FUNCTION jsmcp_acct_outbox();
+
+CREATE FUNCTION jsmcp_wsk_outbox() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        INSERT INTO publish_outbox (kind, ref, hashes, version, deleted)
+        VALUES ('wsk', OLD.id, ARRAY[OLD.key_hash], OLD.version + 1, true);
+    ELSE
+        INSERT INTO publish_outbox (kind, ref, hashes, version) VALUES ('wsk', NEW.id, ARRAY[NEW.key_hash], NEW.version);
+    END IF;
+    PERFORM pg_notify('jsmcp_publish', '');
+    RETURN NULL;
+END $$;
+CREATE TRIGGER api_keys_outbox AFTER INSERT OR DELETE ON api_keys
+    FOR EACH ROW EXECUTE FUNCTION jsmcp_wsk_outbox();

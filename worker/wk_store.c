@@ -229,12 +229,18 @@ void wk_store_account_fresh(wk_worker_t *w, const char *account_id, wk_store_acc
     account_get(w, account_id, 1, cb, ud);
 }
 
-/* ---- wskeys:<ws> ---- */
+/* ---- wskey:<key_hash> ---- */
 
+/* The API publishes one record per workspace API key (ap_publish.h):
+ * {"version":1,"workspace_id":..} or a tombstone once it is deleted. A key
+ * without a record (nil) is looked up in the wskeys:<workspace> set older
+ * API versions kept, so workers can be upgraded before the API. */
 typedef struct flag_op_s {
     wk_worker_t *w;
     wk_store_flag_cb cb;
     void *ud;
+    char workspace_id[64];
+    char key_hash[SECRET_HASH_HEX_LEN + 1];
 } flag_op_t;
 
 static void on_flag(redisReply *reply, const char *err, void *ud)
@@ -249,6 +255,29 @@ static void on_flag(redisReply *reply, const char *err, void *ud)
     free(op);
 }
 
+static void on_wskey(redisReply *reply, const char *err, void *ud)
+{
+    flag_op_t *op = ud;
+    int rc = -1;
+    if (!reply || reply->type == REDIS_REPLY_ERROR) {
+        count_redis_error(op->w);
+    } else if (reply->type == REDIS_REPLY_NIL) {
+        char key[300];
+        rcli_key(op->w->redis, key, sizeof key, "wskeys:%s", op->workspace_id);
+        if (rcli_command(op->w->redis, on_flag, op, "SISMEMBER %s %s", key, op->key_hash) != 0)
+            on_flag(NULL, "redis unavailable", op);
+        return;
+    } else if (reply->type == REDIS_REPLY_STRING && reply->len <= WK_REC_MAX) {
+        char perr[128];
+        json_t *rec = ju_parse(reply->str, reply->len, 4, perr, sizeof perr);
+        const char *ws = json_string_value(json_object_get(rec, "workspace_id"));
+        rc = rec && !json_is_true(json_object_get(rec, "tombstone")) && ws && strcmp(ws, op->workspace_id) == 0;
+        json_decref(rec);
+    }
+    op->cb(rc, op->ud);
+    free(op);
+}
+
 void wk_store_wskey(wk_worker_t *w, const char *workspace_id, const char *key_hash,
                     wk_store_flag_cb cb, void *ud)
 {
@@ -257,7 +286,9 @@ void wk_store_wskey(wk_worker_t *w, const char *workspace_id, const char *key_ha
     op->w = w;
     op->cb = cb;
     op->ud = ud;
-    rcli_key(w->redis, key, sizeof key, "wskeys:%s", workspace_id);
-    if (rcli_command(w->redis, on_flag, op, "SISMEMBER %s %s", key, key_hash) != 0)
-        on_flag(NULL, "redis unavailable", op);
+    str_copy(op->workspace_id, sizeof op->workspace_id, workspace_id);
+    str_copy(op->key_hash, sizeof op->key_hash, key_hash);
+    rcli_key(w->redis, key, sizeof key, "wskey:%s", key_hash);
+    if (rcli_command(w->redis, on_wskey, op, "GET %s", key) != 0)
+        on_wskey(NULL, "redis unavailable", op);
 }

@@ -114,7 +114,7 @@ Test(keys, rotation_reencrypts_everything_and_the_old_key_can_go, .timeout = 60)
     while (envp[n])
         n++;
     envp[n++] = "JSMCP_RECONCILE_INTERVAL_MS=200";
-    envp[n++] = "JSMCP_RECONCILE_GRACE_MS=0";
+    envp[n++] = "JSMCP_RECONCILE_FULL_INTERVAL_MS=200";
     envp[n] = NULL;
     int port = atoi(strrchr(b.url, ':') + 1);
     ts_spawn(&b.proc, "keys_api_k2", "jsmcp-api", NULL, envp, port);

@@ -252,7 +252,32 @@ static void check_accounts(tc_t *c)
     PQclear(res);
 }
 
-/* Every srv:/acct: key no row accounts for must be a tombstone. */
+static void check_api_keys(tc_t *c)
+{
+    PGresult *res = PQexec(c->db, "SELECT key_hash, workspace_id, to_jsonb(k)->>'version' FROM api_keys k");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        fail(c, "cannot read api_keys: %s", PQerrorMessage(c->db));
+        PQclear(res);
+        return;
+    }
+    for (int i = 0; i < PQntuples(res) && !PQgetisnull(res, i, 2); i++) { /* the format before wskey: has none */
+        char key[256];
+        snprintf(key, sizeof key, "%swskey:%s", c->prefix, PQgetvalue(res, i, 0));
+        known_add(c, key);
+        char *v = rget(c, key, NULL);
+        json_t *rec = v ? json_loads(v, 0, NULL) : NULL;
+        const char *ws = json_string_value(json_object_get(rec, "workspace_id"));
+        if (!tc_live(v) || !ws || strcmp(ws, PQgetvalue(res, i, 1)) != 0 ||
+            json_integer_value(json_object_get(rec, "version")) != col_ll(res, i, 2, -1))
+            fail(c, "API key %.12s...: record %s, row workspace %s version %s", PQgetvalue(res, i, 0), v ? v : "(none)",
+                 PQgetvalue(res, i, 1), PQgetvalue(res, i, 2));
+        json_decref(rec);
+        free(v);
+    }
+    PQclear(res);
+}
+
+/* Every srv:/acct:/wskey: key no row accounts for must be a tombstone. */
 static void check_orphans(tc_t *c, const char *kind)
 {
     char pattern[256], cursor[64] = "0";
@@ -303,10 +328,12 @@ char *tc_check_publication(const char *db_url, const char *redis_prefix, const c
     } else {
         check_servers(&c);
         check_accounts(&c);
+        check_api_keys(&c);
         if (c.nknown)
             qsort(c.known, c.nknown, sizeof *c.known, cmp_str);
         check_orphans(&c, "srv");
         check_orphans(&c, "acct");
+        check_orphans(&c, "wskey");
     }
     if (c.n > TC_MAX_REPORT)
         buf_printf(&c.out, "... and %d more\n", c.n - TC_MAX_REPORT);

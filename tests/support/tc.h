@@ -14,8 +14,10 @@
  *  - every integrated account row has a live acct:<id> record with its
  *    version whose sealed content (opened with the keyring) has the row's
  *    site_url, auth_type, status, cloud_id and pace;
- *  - every srv:* and acct:* key under the prefix that no row accounts for
- *    is a tombstone.
+ *  - every workspace API key row has a live wskey:<key_hash> record with
+ *    its workspace and version;
+ *  - every srv:*, acct:* and wskey:* key under the prefix that no row
+ *    accounts for is a tombstone.
  * Records without a version (the format before migration 007) are compared
  * on content only, so the checker also runs against older builds.
  *
