@@ -677,14 +677,15 @@ static void full_next(full_t *c)
         static const char *const chunk_sql[] = {
             [PH_SRV] = "SELECT id::text, version, token_hash, CASE WHEN " AP_SRV_PREV_LIVE " THEN prev_token_hash END"
                        " FROM mcp_servers WHERE id > $1::uuid"
-                       " AND (expires_at IS NULL OR expires_at > now()) ORDER BY id LIMIT " RC_CHUNK,
+                       " AND (expires_at IS NULL OR expires_at > now()) ORDER BY mcp_servers.id LIMIT " RC_CHUNK,
             [PH_ACCT] = "SELECT id::text, version FROM integrated_accounts"
-                        " WHERE id > $1::uuid ORDER BY id LIMIT " RC_CHUNK,
+                        " WHERE id > $1::uuid ORDER BY integrated_accounts.id LIMIT " RC_CHUNK,
             [PH_WSK] = "SELECT id::text, version, key_hash FROM api_keys"
-                       " WHERE id > $1::uuid ORDER BY id LIMIT " RC_CHUNK,
+                       " WHERE id > $1::uuid ORDER BY api_keys.id LIMIT " RC_CHUNK,
         };
-        /* From the lowest uuid on: a plain range (an "IS NULL OR" would
-         * keep a prepared statement's plan off the primary key's range). */
+        /* From the lowest uuid on: a plain range on the primary key (an
+         * "IS NULL OR" would keep a prepared statement's plan off it), in
+         * the order of the table's id, not of the id::text output column. */
         const char *p[1] = {c->cursor[0] ? c->cursor : "00000000-0000-0000-0000-000000000000"};
         int r = pgpool_query(app->db, chunk_sql[c->phase], 1, p, full_on_chunk, c);
         if (r != 0)

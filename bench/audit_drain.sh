@@ -40,6 +40,7 @@ cleanup() {
   psql -q "$JSMCP_TEST_PG_URL" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM
 
 ticks() { # utime+stime (clock ticks) of the given pids
   local t=0 p
