@@ -33,6 +33,12 @@ typedef struct rc_s {
     int lpoll_open, lpoll_fd, listening;
     uv_timer_t lretry;
     int lretry_open;
+    /* A full pass rests between chunks as long as the chunk took: it takes
+     * at most half of the API's and its backend's time, so the writes it
+     * shares them with are not held up (creates during a pass, BENCHMARKS.md). */
+    uv_timer_t frest;
+    int frest_open;
+    struct full_s *resting;
 } rc_t;
 
 static rc_t rc;
@@ -401,6 +407,7 @@ typedef struct full_s {
     char scan[32];                /* SCAN cursor */
     int chunks;                   /* chunks published: the hook stops at the first */
     long rows, written;
+    uint64_t chunk_t0;            /* uv_hrtime() when the chunk's first query went out */
     char **ids;                   /* the chunk's ids */
     long long *versions;          /* their rows' versions */
     char **keys;                  /* full key names compared, 1 or 2 per row */
@@ -409,7 +416,7 @@ typedef struct full_s {
     ap_pub_t *pub;
 } full_t;
 
-static void full_next(full_t *c);
+static void full_next(struct full_s *c);
 
 static void full_clear_chunk(full_t *c)
 {
@@ -454,6 +461,26 @@ static void full_end(full_t *c, const char *outcome)
     maybe_stopped();
 }
 
+static void on_rested(uv_timer_t *t)
+{
+    (void)t;
+    full_t *c = rc.resting;
+    rc.resting = NULL;
+    full_next(c);
+}
+
+/* The chunk is done: the next one after a rest as long as this one took. */
+static void full_chunk_done(full_t *c)
+{
+    uint64_t took_ms = (uv_hrtime() - c->chunk_t0) / 1000000;
+    if (rc.stopping || took_ms == 0) {
+        full_next(c);
+        return;
+    }
+    rc.resting = c;
+    uv_timer_start(&rc.frest, on_rested, took_ms < 1000 ? took_ms : 1000, 0);
+}
+
 static void full_on_published(long written, const char *err, void *ud)
 {
     full_t *c = ud;
@@ -463,7 +490,7 @@ static void full_on_published(long written, const char *err, void *ud)
         return;
     }
     c->written += written;
-    full_next(c);
+    full_chunk_done(c);
 }
 
 static void full_publish(void *ud)
@@ -473,7 +500,7 @@ static void full_publish(void *ud)
     c->pub = NULL;
     int r = ap_pub_send(p, rc.app->redis, full_on_published, c);
     if (r > 0)
-        full_next(c);
+        full_chunk_done(c);
     else if (r < 0)
         full_end(c, "redis_down");
 }
@@ -673,6 +700,7 @@ static void full_next(full_t *c)
         full_end(c, "stopped");
         return;
     }
+    c->chunk_t0 = uv_hrtime();
     if (c->phase == PH_SRV || c->phase == PH_ACCT || c->phase == PH_WSK) {
         static const char *const chunk_sql[] = {
             [PH_SRV] = "SELECT id::text, version, token_hash, CASE WHEN " AP_SRV_PREV_LIVE " THEN prev_token_hash END"
@@ -895,6 +923,8 @@ void ap_reconcile_start(ap_app_t *app)
     rc.timer_open = 1;
     uv_timer_init(app->loop, &rc.lretry);
     rc.lretry_open = 1;
+    uv_timer_init(app->loop, &rc.frest);
+    rc.frest_open = 1;
     /* Ticks at the shorter of the two intervals (each pass checks its own),
      * at most every second (the marker check); the first soon after start
      * (connections come up asynchronously). */
@@ -911,15 +941,17 @@ static void on_handle_closed(uv_handle_t *h)
 {
     if (h == (uv_handle_t *)&rc.timer)
         rc.timer_open = 0;
-    else
+    else if (h == (uv_handle_t *)&rc.lretry)
         rc.lretry_open = 0;
+    else
+        rc.frest_open = 0;
     maybe_stopped();
 }
 
 static void maybe_stopped(void)
 {
     if (!rc.stopping || rc.inc_running || rc.full_running || rc.timer_open || rc.lretry_open || rc.lpoll_open ||
-        !rc.done)
+        rc.frest_open || !rc.done)
         return;
     if (rc.lc) {
         PQfinish(rc.lc);
@@ -940,6 +972,13 @@ void ap_reconcile_stop(ap_app_t *app, void (*done)(void *arg), void *arg)
     uv_close((uv_handle_t *)&rc.timer, on_handle_closed);
     uv_timer_stop(&rc.lretry);
     uv_close((uv_handle_t *)&rc.lretry, on_handle_closed);
+    if (rc.resting) { /* a full pass resting between chunks ends now */
+        uv_timer_stop(&rc.frest);
+        full_t *c = rc.resting;
+        rc.resting = NULL;
+        full_next(c);
+    }
+    uv_close((uv_handle_t *)&rc.frest, on_handle_closed);
     if (rc.lpoll_open) {
         uv_poll_stop(&rc.lpoll);
         uv_close((uv_handle_t *)&rc.lpoll, on_lpoll_closed);

@@ -17,7 +17,9 @@
  *   outbox. Its cost follows the number of changes, not of rows.
  * - Full, at start and every JSMCP_RECONCILE_FULL_INTERVAL_MS (default
  *   1 h): walks servers and accounts in id order, RC_CHUNK rows a query
- *   (plain reads: no lock, creates go on), compares their versions with
+ *   (plain reads: no lock, creates go on; after each chunk it rests as long
+ *   as the chunk took, so it never takes more than half of the API's and
+ *   its backend's time), compares their versions with
  *   the ones Redis holds (one script call per chunk), republishes what is
  *   missing or older; then SCANs srv:* and acct:* and turns keys no row
  *   accounts for into tombstones. It repairs what the outbox cannot know

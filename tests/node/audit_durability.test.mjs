@@ -16,6 +16,7 @@ import { test } from 'node:test';
 import { spawnSync } from 'node:child_process';
 import { children, freePort, mcpSession, sleep, startRedis, toolCall } from '../faults/lib.mjs';
 import { stackAvailable, startStack, stopStack } from './lib/mcp_stack.mjs';
+import { unrecorded } from './lib/checker.mjs';
 
 const missing = stackAvailable();
 const READ = ['get_single_jira_service_management_issue_by_id', { id: 'ITSM-994' }];
@@ -27,25 +28,6 @@ const psql = (url, sql) => {
   assert.equal(r.status, 0, r.stderr);
   return r.stdout.trim();
 };
-
-// Rows per request id in tool_calls: {rid: count}.
-function rowsByRequest(dbUrl, rids) {
-  if (!rids.length) return {};
-  const out = psql(dbUrl, `select request_id, count(*) from tool_calls where request_id in (${rids.map((r) => `'${r}'`).join(',')}) group by 1`);
-  return Object.fromEntries(out.split('\n').filter(Boolean).map((l) => { const [k, v] = l.split('|'); return [k, Number(v)]; }));
-}
-
-// Waits until every answered call has its row (or waitMs passed); returns
-// the answered calls without exactly one row.
-async function unrecorded(dbUrl, answered, waitMs = 20000) {
-  const deadline = Date.now() + waitMs;
-  for (;;) {
-    const rows = rowsByRequest(dbUrl, answered.map((r) => r.rid));
-    const bad = answered.filter((r) => rows[r.rid] !== 1).map((r) => ({ rid: r.rid, rows: rows[r.rid] || 0 }));
-    if (!bad.length || Date.now() > deadline) return bad;
-    await sleep(200);
-  }
-}
 
 async function metric(workerUrl, name) {
   const t = await (await fetch(`${workerUrl}/metrics`)).text();

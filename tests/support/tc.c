@@ -348,35 +348,3 @@ char *tc_check_publication(const char *db_url, const char *redis_prefix, const c
     buf_free(&c.out);
     return out;
 }
-
-char *tc_check_calls(const char *db_url, const char *const *request_ids, size_t n)
-{
-    tc_t c;
-    memset(&c, 0, sizeof c);
-    buf_init(&c.out, 1 << 20);
-    c.db = PQconnectdb(db_url);
-    buf_t arr;
-    buf_init(&arr, 1 << 24);
-    buf_append(&arr, "{", 1);
-    for (size_t i = 0; i < n; i++)
-        buf_printf(&arr, "%s\"%s\"", i ? "," : "", request_ids[i]);
-    buf_append(&arr, "}", 1);
-    const char *p[1] = {arr.data};
-    PGresult *res = PQexecParams(c.db,
-                                 "SELECT r, count(t.request_id) FROM unnest($1::text[]) r"
-                                 " LEFT JOIN tool_calls t ON t.request_id = r GROUP BY r HAVING count(t.request_id) <> 1",
-                                 1, NULL, p, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK)
-        fail(&c, "cannot read tool_calls: %s", PQerrorMessage(c.db));
-    else
-        for (int i = 0; i < PQntuples(res); i++)
-            fail(&c, "call %s answered OK has %s tool_calls rows", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
-    PQclear(res);
-    buf_free(&arr);
-    PQfinish(c.db);
-    if (c.n > TC_MAX_REPORT)
-        buf_printf(&c.out, "... and %d more\n", c.n - TC_MAX_REPORT);
-    char *out = c.n ? strndup(c.out.data, c.out.len) : NULL;
-    buf_free(&c.out);
-    return out;
-}

@@ -21,15 +21,15 @@
  * Records without a version (the format before migration 007) are compared
  * on content only, so the checker also runs against older builds.
  *
- * Audit (tc_check_calls): each given request id has exactly one
- * tool_calls row. */
+ * The audit half (every call answered with a result has exactly one
+ * tool_calls row) is tests/node/lib/checker.mjs: the tests making tool
+ * calls are Node tests. */
 #ifndef JSMCP_TC_H
 #define JSMCP_TC_H
 
 #include <stddef.h>
 
 char *tc_check_publication(const char *db_url, const char *redis_prefix, const char *master_keys);
-char *tc_check_calls(const char *db_url, const char *const *request_ids, size_t n);
 
 /* The sealed text of an acct: value in either format ({"version":N,
  * "sealed":"..."} or the bare sealed string); NULL for a tombstone or
