@@ -239,7 +239,7 @@ static void inc_on_keys(PGresult *res, const char *err, void *ud)
 
 static void inc_read_keys(inc_t *c)
 {
-    char *ids[atol(RC_OUTBOX_BATCH) + 1];
+    char *ids[c->n + 1];
     size_t n = 0;
     for (size_t i = 0; i < c->n; i++)
         if (strcmp(c->e[i].kind, "wsk") == 0)
@@ -260,7 +260,7 @@ static void inc_read_keys(inc_t *c)
 
 static void inc_read_accounts(inc_t *c)
 {
-    char *ids[atol(RC_OUTBOX_BATCH) + 1];
+    char *ids[c->n + 1];
     size_t n = 0;
     for (size_t i = 0; i < c->n; i++)
         if (strcmp(c->e[i].kind, "acct") == 0)
@@ -318,7 +318,7 @@ static void inc_on_taken(PGresult *res, const char *err, void *ud)
     }
     int rows = PQntuples(res);
     c->e = mem_calloc((size_t)rows + 1, sizeof *c->e);
-    char *srv_ids[atol(RC_OUTBOX_BATCH) + 1];
+    char *srv_ids[rows + 1];
     size_t nsrv = 0;
     for (int i = 0; i < rows; i++) {
         inc_entry_t *e = &c->e[c->n++];
@@ -327,7 +327,7 @@ static void inc_on_taken(PGresult *res, const char *err, void *ud)
         e->version = strtoll(PQgetvalue(res, i, 2), NULL, 10);
         e->hashes = mem_strdup(PQgetisnull(res, i, 3) ? "" : PQgetvalue(res, i, 3));
         c->taken = atol(PQgetvalue(res, i, 4));
-        if (strcmp(e->kind, "srv") == 0 && nsrv < (size_t)atol(RC_OUTBOX_BATCH))
+        if (strcmp(e->kind, "srv") == 0)
             srv_ids[nsrv++] = e->ref;
     }
     if (nsrv == 0) {
@@ -356,10 +356,12 @@ static void inc_on_begin(pgtx_t *tx, const char *err, void *ud)
     c->pub = ap_pub_new(rcli_prefix(rc.app->redis), c->read_ms);
     const char *none[1] = {NULL};
     /* One row per changed server or account: its newest outbox version and
-     * every token hash its changes touched. */
+     * every token hash its changes touched. The rows to take are an
+     * ARRAY(...), evaluated once: "seq IN (SELECT ... LIMIT n FOR UPDATE SKIP
+     * LOCKED)" may run its subquery again inside the join and take more. */
     if (pgtx_query(tx,
-                   "WITH o AS (DELETE FROM publish_outbox WHERE seq IN (SELECT seq FROM publish_outbox ORDER BY seq"
-                   "  LIMIT " RC_OUTBOX_BATCH " FOR UPDATE SKIP LOCKED) RETURNING kind, ref, hashes, version)"
+                   "WITH o AS (DELETE FROM publish_outbox WHERE seq = ANY(ARRAY(SELECT seq FROM publish_outbox"
+                   "  ORDER BY seq LIMIT " RC_OUTBOX_BATCH " FOR UPDATE SKIP LOCKED)) RETURNING kind, ref, hashes, version)"
                    " SELECT kind, ref::text, max(version), string_agg(DISTINCT h, ','), (SELECT count(*) FROM o)"
                    " FROM o LEFT JOIN LATERAL unnest(o.hashes) AS h ON true GROUP BY kind, ref",
                    0, none, inc_on_taken, c) != 0)

@@ -130,4 +130,9 @@ sleep 10
 c1=$(ticks $PIDS) a1=$(ticks "$APIPID")
 echo "idle (incremental passes every second, nothing to do): PostgreSQL CPU $(cpu_s $((c1 - c0))) s," \
   "API CPU $(cpu_s $((a1 - a0))) s in 10 s"
+# Consistency: servers whose record is not live (sampled).
+bad=0
+for h in $(Q "SELECT token_hash FROM mcp_servers ORDER BY random() LIMIT 2000"); do echo "GET ${PREFIX}srv:$h"; done | R \
+  | grep -v '"id"' > "$LOG.bad" || true
+echo "servers sampled whose record is missing or a tombstone: $(wc -l < "$LOG.bad") of 2000 $(sort "$LOG.bad" | uniq -c | head -3)"
 grep -E '"level":"(warn|error)"' "$LOG" | head -5 || true

@@ -171,6 +171,31 @@ Test(api_consistency, delete_during_incremental_reconcile_pass, .timeout = 120)
     ta_stop(&a);
 }
 
+/* More changes than one incremental pass takes (500 outbox rows): every
+ * pass takes only its share, and every changed server ends with its own
+ * record. (A "seq IN (SELECT ... LIMIT FOR UPDATE SKIP LOCKED)" took more
+ * rows than the pass read servers for, and tombstoned the rest: found by
+ * bench/reconcile.sh's sample check.) */
+Test(api_consistency, outbox_larger_than_a_pass, .timeout = 120)
+{
+    ts_api_t a;
+    char ws[64], key[64], acct[64], sql[512];
+    const char *env[] = {"JSMCP_RECONCILE_INTERVAL_MS=100", "JSMCP_RECONCILE_FULL_INTERVAL_MS=3600000", NULL};
+    ta_start(&a, "cons_outbox", env, ws, key, acct);
+    /* written behind the API's back (committed, never published by a request) */
+    snprintf(sql, sizeof sql,
+             "INSERT INTO mcp_servers (workspace_id, account_id, name, token_hash) SELECT '%s', '%s', 's' || i,"
+             " encode(sha256(convert_to('outbox-' || i, 'UTF8')), 'hex') FROM generate_series(1, 1300) AS i",
+             ws, acct);
+    free(ts_sql(a.db_url, sql));
+    wait_outbox_empty(&a);
+    check(&a, NULL, "1,300 servers created behind the API's back");
+    free(ts_sql(a.db_url, "UPDATE mcp_servers SET name = name || '+', require_api_token_auth = true"));
+    wait_outbox_empty(&a);
+    check(&a, NULL, "1,300 servers changed behind the API's back");
+    ta_stop(&a);
+}
+
 /* ---- 2. PATCH whose COMMIT fails ---- */
 
 /* A deferred constraint trigger: COMMIT of a transaction that wrote a
