@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "cli.h"
 #include "sb_pack.h"
 #include "httpd.h"
 #include "log.h"
@@ -19,6 +20,7 @@
 #include "sb_jql.h"
 #include "sb_limits.h"
 #include "sb_oauth.h"
+#include "sb_strict.h"
 #include "tu.h"
 
 enum ctype { C_STR, C_LISTEN, C_U64, C_INT, C_DBL, C_BOOL, C_TIME };
@@ -65,6 +67,11 @@ static const copt_t OPTS[] = {
     {"--stall-rate", "JSM_SANDBOX_STALL_RATE", C_DBL, O(stall_rate), 0, 0, 1, "share of requests stalled"},
     {"--stall-ms", "JSM_SANDBOX_STALL_MS", C_INT, O(stall_ms), 0, 0, 3600000, "stall duration"},
     {"--rate429", "JSM_SANDBOX_RATE429", C_DBL, O(r429_rate), 0, 0, 1, "share of requests answered 429"},
+    {"--gzip", "JSM_SANDBOX_GZIP", C_BOOL, O(gzip), 0, 0, 1, "gzip responses when Accept-Encoding allows (1, as Cloud)"},
+    {"--gzip-min-bytes", "JSM_SANDBOX_GZIP_MIN_BYTES", C_INT, O(gzip_min), 0, 0, 1 << 30, "smallest body compressed"},
+    {"--strict", "JSM_SANDBOX_STRICT", C_BOOL, O(strict), 0, 0, 1, "validate requests against the OpenAPI documents"},
+    {"--strict-allow", "JSM_SANDBOX_STRICT_ALLOW", C_STR, O(strict_allow), S(strict_allow), 0, 0, "strict refusals let through (key prefixes, comma-separated; temporary)"},
+    {"--max-attachment-bytes", "JSM_SANDBOX_MAX_ATTACHMENT_BYTES", C_INT, O(max_attachment), 0, 1, 64 << 20, "largest attachment upload"},
 };
 #undef O
 #undef S
@@ -92,6 +99,9 @@ static void config_defaults(sb_config_t *c)
     c->refresh_leeway_s = 600;
     c->error_status = 503;
     c->stall_ms = 120000;
+    c->gzip = 1;
+    c->gzip_min = 32; /* tiny bodies are not worth a gzip header, as edge proxies skip them */
+    c->max_attachment = 10 << 20;
 }
 
 static int set_opt(sb_config_t *c, const copt_t *o, const char *v, char *err, size_t errsz)
@@ -148,29 +158,30 @@ static int set_opt(sb_config_t *c, const copt_t *o, const char *v, char *err, si
     return 0;
 }
 
-static void usage(void)
+static void usage(FILE *out)
 {
-    fprintf(stderr, "usage: jsm-sandbox [options]   (each option also reads its environment variable)\n");
+    fprintf(out, "usage: jsm-sandbox [options]   (each option also reads its environment variable)\n");
     for (int i = 0; i < NOPTS; i++)
-        fprintf(stderr, "  %-24s %-32s %s\n", OPTS[i].flag, OPTS[i].env, OPTS[i].help);
+        fprintf(out, "  %-24s %-32s %s\n", OPTS[i].flag, OPTS[i].env, OPTS[i].help);
+    fprintf(out, "  %-24s %-32s %s\n", "--help, --version", "", "this text; the version and commit");
 }
 
+/* Environment first, then flags over it. Returns the exit status when the
+ * process is done (--help, --version, a bad option or value), else -1. */
 static int config_load(sb_config_t *c, int argc, char **argv)
 {
-    char err[256];
+    static const cli_t CLI = {"jsm-sandbox", usage};
+    char err[256], env_err[512] = "";
     config_defaults(c);
     for (int i = 0; i < NOPTS; i++) {
         const char *v = getenv(OPTS[i].env);
-        if (v && *v && set_opt(c, &OPTS[i], v, err, sizeof err) != 0) {
-            fprintf(stderr, "jsm-sandbox: %s (from %s)\n", err, OPTS[i].env);
-            return -1;
-        }
+        /* Reported after the flags: --help answers even with a bad variable. */
+        if (v && *v && set_opt(c, &OPTS[i], v, err, sizeof err) != 0 && !*env_err)
+            snprintf(env_err, sizeof env_err, "%s (from %s)", err, OPTS[i].env);
     }
     for (int a = 1; a < argc; a++) {
-        if (!strcmp(argv[a], "--help") || !strcmp(argv[a], "-h")) {
-            usage();
-            exit(0);
-        }
+        if (cli_is_common(argv[a]))
+            return cli_arg(&CLI, argv[a]);
         const char *eq = strchr(argv[a], '=');
         size_t fl = eq ? (size_t)(eq - argv[a]) : strlen(argv[a]);
         int found = 0;
@@ -180,19 +191,22 @@ static int config_load(sb_config_t *c, int argc, char **argv)
             found = 1;
             const char *v = eq ? eq + 1 : (a + 1 < argc ? argv[++a] : NULL);
             if (!v || set_opt(c, &OPTS[i], v, err, sizeof err) != 0) {
-                fprintf(stderr, "jsm-sandbox: %s\n", v ? err : "missing value");
-                return -1;
+                if (!v)
+                    snprintf(err, sizeof err, "%s: missing value", OPTS[i].flag);
+                fprintf(stderr, "jsm-sandbox: %s\n", err);
+                return 2;
             }
         }
-        if (!found) {
-            fprintf(stderr, "jsm-sandbox: unknown option %s\n", argv[a]);
-            usage();
-            return -1;
-        }
+        if (!found)
+            return cli_arg(&CLI, argv[a]);
+    }
+    if (*env_err) {
+        fprintf(stderr, "jsm-sandbox: %s\n", env_err);
+        return 2;
     }
     if (!c->anchor_ms)
         c->anchor_ms = tu_now_ms() / 3600000 * 3600000; /* the data set is stable within the hour */
-    return 0;
+    return -1;
 }
 
 /* ---- lifecycle ---- */
@@ -206,7 +220,8 @@ static void not_found(httpd_req_t *req, const router_params_t *p, void *ud)
 {
     const char *path = httpd_req_path(req);
     (void)p;
-    (void)ud;
+    if (sb_strict_unrouted(ud, req))
+        return;
     if (strncmp(path, "/ex/", 4) == 0)
         sb_err_gateway(req, 404, "Not Found");
     else if (strncmp(path, "/__sandbox", 10) == 0)
@@ -240,8 +255,9 @@ int main(int argc, char **argv)
     char err[256];
     signal(SIGPIPE, SIG_IGN);
     log_init("jsm-sandbox");
-    if (config_load(&sb->cfg, argc, argv) != 0)
-        return 2;
+    int rc = config_load(&sb->cfg, argc, argv);
+    if (rc >= 0)
+        return rc;
     sb->loop = uv_default_loop();
     sb->data = sb_data_new(sb->cfg.seed, sb->cfg.anchor_ms, sb->cfg.email);
     sb_queues_compile(sb);
@@ -260,10 +276,25 @@ int main(int argc, char **argv)
     }
     json_decref(fj);
     sb->reqlog = sb_reqlog_new();
+    sb->gzip = sb->cfg.gzip;
+    sb->gzip_min = (size_t)sb->cfg.gzip_min;
+    if (sb->cfg.strict || sb->cfg.strict_allow[0]) {
+        sb->strict = sb_strict_new_embedded(err, sizeof err);
+        if (!sb->strict || sb_strict_set_allow(sb->strict, sb->cfg.strict_allow, err, sizeof err) != 0) {
+            fprintf(stderr, "jsm-sandbox: %s\n", err);
+            return 2;
+        }
+        if (!sb->cfg.strict) { /* an allow-list alone does not turn strict mode on */
+            sb_strict_free(sb->strict);
+            sb->strict = NULL;
+        }
+    }
     sb->oauth = sb_oauth_new(sb);
     sb->router = router_new();
     sb_routes_platform(sb);
     sb_routes_jsm(sb);
+    sb_routes_attach(sb);
+    sb_routes_relations(sb);
     sb_routes_oauth(sb);
     sb_routes_control(sb);
     router_add(sb->router, "*", "/*", not_found, sb);
@@ -273,8 +304,9 @@ int main(int argc, char **argv)
     hc.host = sb->cfg.host;
     hc.port = sb->cfg.port;
     hc.server_name = "jsm-sandbox";
+    hc.max_body_bytes = (size_t)sb->cfg.max_attachment + (1u << 20); /* multipart uploads; JSON stays smaller */
     hc.on_complete = sb_on_complete;
-    int rc = httpd_create(&sb->httpd, sb->loop, &hc, sb_dispatch, sb);
+    rc = httpd_create(&sb->httpd, sb->loop, &hc, sb_dispatch, sb);
     if (rc != 0) {
         LOG_ERROR("sandbox", "cannot listen", "listen", sb->cfg.host, "error", uv_strerror(rc), NULL);
         return 1;
@@ -283,7 +315,7 @@ int main(int argc, char **argv)
     snprintf(port, sizeof port, "%d", httpd_port(sb->httpd));
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)sb->cfg.seed);
     LOG_INFO("sandbox", "listening", "host", sb->cfg.host, "port", port, "seed", seed, "cloud_id", sb->cfg.cloud_id,
-             NULL);
+             "strict", sb->strict ? "on" : "off", NULL);
 
     app.sigterm.data = app.sigint.data = &app;
     uv_signal_init(sb->loop, &app.sigterm);
@@ -296,6 +328,7 @@ int main(int argc, char **argv)
     router_free(sb->router);
     sb_oauth_free(sb->oauth);
     sb_reqlog_free(sb->reqlog);
+    sb_strict_free(sb->strict);
     sb_faults_free(sb->faults);
     sb_limits_free(sb->limits);
     metrics_free(sb->metrics);

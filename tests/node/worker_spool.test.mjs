@@ -138,7 +138,9 @@ test('kill -9 of a worker while Redis takes no writes: the next process replays 
     await sleep(500);
     assert.equal(redisCli(port, 'CLIENT', 'UNPAUSE'), 'OK');
     await assertExactlyOnce(s, [warm.rid, ...rids]);
-    assert.match(readFileSync(s.worker.logPath, 'utf8'), /replaying audit records/, 'the new process replayed the file');
+    // The log reaches its file through a pipe: wait for the line rather than read once.
+    assert.ok(await waitFor(() => /replaying audit records/.test(readFileSync(s.worker.logPath, 'utf8'))),
+      'the new process replayed the file');
     // The dead process's file goes once Redis has its records; the live
     // process keeps one (empty of unacknowledged records).
     assert.ok(await waitFor(() => spoolFiles(spool).length === 1), `files: ${spoolFiles(spool).map((f) => f.path)}`);
@@ -172,7 +174,7 @@ test('Redis refusing writes (OOM) is an outage, not a bad record: the records ar
     for (let i = 0; i < 4; i++) results.push(await toolCall(s.mcpUrl, sid, TOOL, ARGS, { tag: 'spool-oom' }));
     for (const r of results) assert.equal(r.outcome, 'ok', `answered while Redis refuses writes: ${r.detail}`);
     await sleep(1500); // a few retries meet the same refusal (and /metrics is published once a second)
-    const m = await (await fetch(`${s.workerUrl}/metrics`)).text();
+    const m = await (await fetch(`${s.metricsUrl}/metrics`)).text();
     const retried = Number(m.match(/^jsmcp_worker_audit_retried_total (\S+)/m)?.[1] ?? 0);
     assert.ok(retried >= results.length, `records were refused and kept for another try (${retried})`);
     assert.equal(redisCli(port, 'CONFIG', 'SET', 'maxmemory', '0'), 'OK');

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -163,9 +164,17 @@ void ts_spawn(ts_proc_t *p, const char *name, const char *bin, const char *const
         argv[argc] = args[argc - 1];
     argv[argc] = NULL;
 
+    pid_t parent = getpid();
     pid_t pid = fork();
     cr_assert(pid >= 0);
     if (pid == 0) {
+        /* The binary dies with the test. Criterion runs each test in a child
+         * process that exits as soon as an assertion fails, before any
+         * ts_stop: without this the binary would keep running (and keep its
+         * port, database connections and log) after the run. SIGKILL stays
+         * across execv; getppid() catches a test that died before prctl. */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+            _exit(127);
         int fd = open(p->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (fd >= 0) {
             dup2(fd, 1);
@@ -442,4 +451,23 @@ void ts_api_workspace(const ts_api_t *a, const char *name, char *ws_id, char *ke
     cr_assert_eq(r.status, 201, "create api key: %ld %s", r.status, r.body);
     snprintf(key, 64, "%s", json_string_value(json_object_get(r.json, "key")));
     ts_resp_free(&r);
+}
+
+long ts_sandbox_strict_refused(const char *sb_url)
+{
+    char url[600];
+    ts_resp_t r;
+    snprintf(url, sizeof url, "%s/__sandbox/strict", sb_url);
+    ts_http(&r, "GET", url, NULL, NULL, 0);
+    json_t *refused = json_object_get(r.json, "refused");
+    long n = r.status == 200 && json_is_integer(refused) ? (long)json_integer_value(refused) : -1;
+    size_t i;
+    json_t *x;
+    json_array_foreach(json_object_get(r.json, "refusals"), i, x) {
+        fprintf(stderr, "sandbox strict mode: %s (x%lld): %s\n", json_string_value(json_object_get(x, "key")),
+                (long long)json_integer_value(json_object_get(x, "count")),
+                json_string_value(json_object_get(x, "problem")));
+    }
+    ts_resp_free(&r);
+    return n;
 }

@@ -44,7 +44,9 @@ typedef struct ts_proc_s {
 /* Spawns $JSMCP_BIN_DIR/<bin> with args (NULL-terminated, may be NULL) and
  * the current environment plus env ("NAME=value", NULL-terminated). Output
  * goes to $JSMCP_TEST_ARTIFACTS/<name>.log. If port > 0 waits (up to 15 s)
- * until GET http://127.0.0.1:<port>/healthz answers. */
+ * until GET http://127.0.0.1:<port>/healthz answers. The process gets
+ * SIGKILL when the test's process ends (a failed assertion ends it at once),
+ * so call ts_spawn from the test's own thread, not from a thread it starts. */
 void ts_spawn(ts_proc_t *p, const char *name, const char *bin, const char *const *args,
               const char *const *env, int port);
 /* SIGTERM, waits up to 15 s (then SIGKILL); returns the exit status
@@ -70,6 +72,14 @@ void ts_http(ts_resp_t *r, const char *method, const char *url, const char *cons
 /* Value of a response header (case-insensitive), copied into out; NULL if absent. */
 const char *ts_resp_header(const ts_resp_t *r, const char *name, char *out, size_t outsz);
 void ts_resp_free(ts_resp_t *r);
+
+/* ---- the JSM sandbox ---- */
+/* Environment entry that turns the sandbox's strict mode on (sandbox/sb_strict.h):
+ * every test that runs the sandbox passes it and checks ts_sandbox_strict_refused. */
+#define TS_SANDBOX_STRICT "JSM_SANDBOX_STRICT=1"
+/* Requests the sandbox at sb_url refused in strict mode so far (-1 when it
+ * cannot tell); the refusal keys go to stderr. */
+long ts_sandbox_strict_refused(const char *sb_url);
 
 /* ---- the admin API with a fresh database and Redis prefix ---- */
 typedef struct ts_api_s {
