@@ -29,8 +29,8 @@ const psql = (url, sql) => {
   return r.stdout.trim();
 };
 
-async function metric(workerUrl, name) {
-  const t = await (await fetch(`${workerUrl}/metrics`)).text();
+async function metric(metricsUrl, name) {
+  const t = await (await fetch(`${metricsUrl}/metrics`)).text();
   return t.split('\n').filter((l) => l.startsWith(name)).reduce((s, l) => s + Number(l.split(' ').pop()), 0);
 }
 
@@ -62,7 +62,7 @@ async function refusedWrites(kind, spool) {
     // Calls while Redis refuses writes, reads and writes alike.
     const calls = await Promise.all(Array.from({ length: 8 }, (_, i) =>
       toolCall(s.mcpUrl, sid, ...(i % 2 ? WRITE : READ), { tag: `${kind}-${spool ? 'spool' : 'nospool'}`, timeoutMs: 4000 })));
-    const refused = await metric(s.workerUrl, 'jsmcp_worker_audit_refused_total');
+    const refused = await metric(s.metricsUrl, 'jsmcp_worker_audit_refused_total');
     // Without a spool, once the worker knows Redis refuses writes, a new call
     // is not started at all: an error, and nothing upstream.
     let door = null;
@@ -70,7 +70,7 @@ async function refusedWrites(kind, spool) {
       door = await toolCall(s.mcpUrl, sid, ...WRITE, { tag: `${kind}-door`, timeoutMs: 4000 });
       assert.equal(door.outcome, 'rpc_error', `a call with no durable place for its record: ${JSON.stringify(door)}`);
       assert.match(door.detail, /nothing was done/);
-      assert.ok(await metric(s.workerUrl, 'jsmcp_worker_audit_calls_refused_total') >= 1);
+      assert.ok(await metric(s.metricsUrl, 'jsmcp_worker_audit_calls_refused_total') >= 1);
     }
     // Whatever the worker holds only in memory dies with it.
     for (const pid of children(s.worker.pid)) process.kill(pid, 'SIGKILL');
