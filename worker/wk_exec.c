@@ -278,6 +278,37 @@ static json_t *fill_body(const json_t *tmpl, const json_t *args, int depth)
             const json_t *v = arg_ref(adf, args, &is_ref);
             return json_is_string(v) ? proj_text_adf(json_string_value(v)) : NULL;
         }
+        const char *num = ju_str(tmpl, "$int");
+        if (num) {
+            /* {"$int":"{arg}"}: a numeric id argument (a string of digits,
+             * its kind) as the JSON integer the API's schema types it as. */
+            int is_ref;
+            const json_t *v = arg_ref(num, args, &is_ref);
+            const char *d = json_string_value(v);
+            if (json_is_integer(v))
+                return json_deep_copy(v);
+            return d && *d && strlen(d) < 19 && strspn(d, "0123456789") == strlen(d)
+                       ? json_integer((json_int_t)strtoll(d, NULL, 10))
+                       : NULL;
+        }
+        const char *date = ju_str(tmpl, "$jiradate");
+        if (date) {
+            /* {"$jiradate":"{arg}"}: an ISO 8601 date-time (the schema's
+             * format) in the form Jira's worklog API insists on:
+             * 2021-01-17T12:34:00.000+0000 ("...Z" is a 400 there). */
+            int is_ref;
+            const json_t *v = arg_ref(date, args, &is_ref);
+            int64_t ms;
+            char iso[40];
+            if (!json_is_string(v) || tu_parse_iso(json_string_value(v), &ms) != 0)
+                return NULL;
+            tu_format_iso(ms, 1, iso, sizeof iso);
+            size_t n = strlen(iso);
+            if (n < 2 || iso[n - 1] != 'Z')
+                return NULL;
+            snprintf(iso + n - 1, sizeof iso - (n - 1), "+0000");
+            return json_string(iso);
+        }
         json_t *r = json_object();
         const char *k;
         json_t *m;
@@ -310,6 +341,12 @@ static json_t *fill_body(const json_t *tmpl, const json_t *args, int depth)
             json_t *v = fill_body(m, args, depth + 1);
             if (v)
                 json_array_append_new(r, v);
+        }
+        if (json_array_size(r) == 0 && json_array_size(tmpl) > 0) {
+            /* Every element's argument was absent ({"comment":[{"add":..}]}
+             * without a comment): leave the array out, as objects. */
+            json_decref(r);
+            return NULL;
         }
         return r;
     }
@@ -352,6 +389,7 @@ void wk_call_clear(wk_call_t *c)
 {
     free(c->url);
     free(c->body);
+    free((char *)c->part.data);
     memset(c, 0, sizeof *c);
 }
 
@@ -362,6 +400,71 @@ static void add_query(buf_t *url, int *first, const char *name, const char *val)
     put_escaped(url, name, strlen(name));
     buf_append_str(url, "=");
     put_escaped(url, val, strlen(val));
+}
+
+/* The fields an include argument adds to a search's body ("include":
+ * ["comments"] asks Jira for the comment field too). */
+static void add_includes(const wk_tool_t *t, const json_t *args, json_t *body)
+{
+    json_t *fields = json_object_get(body, "fields");
+    size_t i, j;
+    const json_t *name, *f;
+    json_array_foreach(fields, i, f)
+        if (json_is_string(f) && strcmp(json_string_value(f), "*all") == 0)
+            return; /* raw: true asks for everything already */
+    json_array_foreach(json_object_get(args, "include"), i, name) {
+        const json_t *inc = json_object_get(t->includes, json_string_value(name) ? json_string_value(name) : "");
+        json_array_foreach(json_object_get(inc, "fields"), j, f)
+            if (json_is_array(fields))
+                json_array_append(fields, (json_t *)f);
+    }
+}
+
+/* Decodes base64 text (standard alphabet, padded or not, line breaks
+ * allowed) into a new buffer. -1 when it is not base64. */
+static int b64_decode(const char *in, char **out, size_t *outlen)
+{
+    size_t n = strlen(in), room = n / 4 * 3 + 3;
+    *out = mem_alloc(room + 1);
+    static const int variants[] = {sodium_base64_VARIANT_ORIGINAL, sodium_base64_VARIANT_ORIGINAL_NO_PADDING};
+    for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++) {
+        const char *end = NULL;
+        if (sodium_base642bin((unsigned char *)*out, room, in, n, " \r\n\t", outlen, &end, variants[i]) == 0 &&
+            end == in + n)
+            return 0;
+    }
+    free(*out);
+    *out = NULL;
+    return -1;
+}
+
+/* The uploaded file of a multipart tool: {"name", "content": "{arg}"
+ * (base64), "filename": "{arg}", "type"?: "{arg}"}. */
+static int build_part(const json_t *mp, const json_t *args, wk_call_t *out, char *err, size_t errsz)
+{
+    int is_ref;
+    const char *b64 = json_string_value(arg_ref(ju_str(mp, "content"), args, &is_ref));
+    const char *fname = json_string_value(arg_ref(ju_str(mp, "filename"), args, &is_ref));
+    const json_t *type = ju_str(mp, "type") ? arg_ref(ju_str(mp, "type"), args, &is_ref) : NULL;
+    char *data = NULL;
+    size_t len = 0;
+    if (!b64 || !fname) {
+        snprintf(err, errsz, "the file's content and name are required");
+        return -1;
+    }
+    if (b64_decode(b64, &data, &len) != 0) {
+        const char *arg = ju_str(mp, "content");
+        snprintf(err, errsz, "%.*s: not base64 (the standard alphabet, as base64 -w0 writes it)",
+                 (int)strlen(arg) - 2, arg + 1);
+        return -1;
+    }
+    out->part.name = ju_str(mp, "name");
+    out->part.filename = fname;
+    out->part.type = json_string_value(type);
+    out->part.data = data;
+    out->part.len = len;
+    out->nparts = 1;
+    return 0;
 }
 
 int wk_exec_build(const wk_tool_t *t, const json_t *args, const char *base_url, wk_call_t *out,
@@ -436,6 +539,17 @@ int wk_exec_build(const wk_tool_t *t, const json_t *args, const char *base_url, 
         const json_t *a = json_is_string(v) ? arg_ref(json_string_value(v), args, &is_ref) : NULL;
         if (!json_is_string(v))
             continue;
+        if (is_ref && json_is_array(a)) {
+            /* An array argument: the parameter once per element
+             * (requestOwnership=A&requestOwnership=B), as the API's array
+             * parameters take it. */
+            size_t i;
+            const json_t *e;
+            json_array_foreach(a, i, e)
+                if (scalar_text(e, num, sizeof num, &s) == 0)
+                    add_query(&url, &first, k, s);
+            continue;
+        }
         if (!is_ref)
             s = json_string_value(v);
         else if (!a || scalar_text(a, num, sizeof num, &s) != 0)
@@ -481,10 +595,16 @@ int wk_exec_build(const wk_tool_t *t, const json_t *args, const char *base_url, 
                 add_query(&url, &first, pname, val);
         }
     }
+    add_includes(t, args, body);
     if (body) {
         out->body = ju_dump(body);
         out->body_len = out->body ? strlen(out->body) : 0;
         json_decref(body);
+    }
+    if (t->multipart && build_part(t->multipart, args, out, err, errsz) != 0) {
+        buf_free(&url);
+        wk_call_clear(out);
+        return -1;
     }
     size_t n;
     out->url = buf_steal(&url, &n);
@@ -502,6 +622,8 @@ bad_tool:
 }
 
 /* ---- results ---- */
+
+static json_t *step_error(const wk_tool_t *t, int status, const char *msg, const char *hint);
 
 /* {"content":[{"type":"text"(,"text":text)}](,"structuredContent":..)(,"isError":true)},
  * built member by member: json_pack parses its format on every call. */
@@ -711,6 +833,8 @@ static int out_of_scope(const wk_scope_t *sc, const json_t *projects, const json
     if (!projects || !sc->path)
         return 0;
     const char *v = json_string_value(proj_path(item, sc->path));
+    if (!v && sc->path2)
+        v = json_string_value(proj_path(item, sc->path2));
     if (!v)
         return 1;
     size_t n = strlen(v);
@@ -744,11 +868,24 @@ static json_t *project(const wk_tool_t *t, const json_t *args, const json_t *pro
         json_t *list = json_array();
         size_t i;
         const json_t *it;
+        const json_t *inc = json_object_get(args, "include");
         json_array_foreach(items, i, it) {
             if (out_of_scope(&t->scope_items, projects, it))
                 continue; /* the page's cursor still counts it: paging is upstream's */
             json_t *m = proj_apply(t->out_item, it);
-            json_array_append_new(list, m ? m : json_object());
+            if (!m)
+                m = json_object();
+            size_t j;
+            const json_t *name;
+            json_array_foreach(inc, j, name) {
+                /* What the include argument asked for (description, latest comments). */
+                const char *nm = json_string_value(name);
+                json_t *x = proj_apply(json_object_get(json_object_get(t->includes, nm ? nm : ""), "item"), it);
+                if (json_is_object(x))
+                    json_object_update(m, x);
+                json_decref(x);
+            }
+            json_array_append_new(list, m);
         }
         structured = json_object();
         json_object_set_new(structured, t->out_key, list);
@@ -765,6 +902,50 @@ static json_t *project(const wk_tool_t *t, const json_t *args, const json_t *pro
     return structured;
 }
 
+/* What the tool says about arguments the agent left out (its "notes":
+ * "started was not given: Jira logged the work as starting now"). */
+static void add_notes(const wk_tool_t *t, const json_t *args, json_t *structured)
+{
+    json_t *notes = NULL;
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)t->notes, k, v) {
+        if (json_object_get(args, k))
+            continue;
+        if (!notes)
+            notes = json_array();
+        json_array_append(notes, v);
+    }
+    if (notes)
+        json_object_set_new(structured, "notes", notes);
+}
+
+/* A file's bytes (output.binary): base64 up to the tool's size cap, with
+ * its size and MIME type, through the tool's object template. */
+static json_t *binary_result(const wk_tool_t *t, const httpc_response_t *r)
+{
+    char type[128] = "";
+    if (httpc_resp_header(r, "Content-Type", type, sizeof type) < 0)
+        type[0] = 0;
+    if ((long)r->body_len > t->binary_max) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "the file is %zu bytes; this tool returns files of at most %ld bytes", r->body_len,
+                 t->binary_max);
+        return step_error(t, 413, msg, "Read the file's metadata (its size and content URL) instead; it is too "
+                                       "large to return through this tool.");
+    }
+    size_t n = sodium_base64_ENCODED_LEN(r->body_len, sodium_base64_VARIANT_ORIGINAL);
+    char *b64 = mem_alloc(n);
+    sodium_bin2base64(b64, n, (const unsigned char *)r->body, r->body_len, sodium_base64_VARIANT_ORIGINAL);
+    json_t *src = json_pack("{s:s,s:I}", "contentBase64", b64, "size", (json_int_t)r->body_len);
+    free(b64);
+    if (type[0])
+        json_object_set_new(src, "mimeType", json_string(type));
+    json_t *structured = proj_apply(t->out_object, src);
+    json_decref(src);
+    return wk_exec_structured_result(json_is_object(structured) ? structured : json_object());
+}
+
 /* The members of a page that page_cursor reads. */
 static const char *const PAGE_MEMBERS[] = {"nextPageToken", "isLast", "startAt", "total", "start",
                                            "isLastPage", "size", NULL};
@@ -775,8 +956,14 @@ ju_keep_t *wk_exec_keep_new(const wk_tool_t *t)
     if (t->paging || t->out_from) {
         ju_keep_t *items = ju_keep_path(k, t->paging ? t->items : t->out_from);
         proj_keep(items, t->out_item);
+        const char *ik;
+        json_t *iv;
+        json_object_foreach((json_t *)t->includes, ik, iv)
+            proj_keep(items, json_object_get(iv, "item"));
         if (t->scope_items.path)
             ju_keep_all(items, t->scope_items.path);
+        if (t->scope_items.path2)
+            ju_keep_all(items, t->scope_items.path2);
         for (int i = 0; t->paging && PAGE_MEMBERS[i]; i++)
             ju_keep_all(k, PAGE_MEMBERS[i]);
     } else {
@@ -784,6 +971,8 @@ ju_keep_t *wk_exec_keep_new(const wk_tool_t *t)
     }
     if (t->scope_object.path)
         ju_keep_all(k, t->scope_object.path);
+    if (t->scope_object.path2)
+        ju_keep_all(k, t->scope_object.path2);
     return k;
 }
 
@@ -812,6 +1001,8 @@ static json_t *exec_result(const wk_tool_t *t, const json_t *args, const json_t 
     }
     if (r->status < 200 || r->status >= 300)
         return error_result(t, r, rl);
+    if (t->binary_max)
+        return binary_result(t, r);
 
     char perr[256];
     int raw = json_is_true(json_object_get(args, "raw"));
@@ -851,6 +1042,7 @@ static json_t *exec_result(const wk_tool_t *t, const json_t *args, const json_t 
         json_decref(want);
         json_decref(full);
     }
+    add_notes(t, args, structured);
     if (payload)
         *payload = body;
     else
@@ -925,8 +1117,41 @@ static void fieldcache_put(wk_fieldcache_t *fc, const char *account_id, json_t *
 
 /* ---- pure pre-step ---- */
 
-json_t *wk_exec_prepare(const wk_tool_t *t, const json_t *args, const json_t *fields,
-                        const json_t *config, char *err, size_t errsz)
+/* The projects a write's field names are looked up for (a name several
+ * fields share may be settled by their project contexts): the project_key
+ * argument, else the issue key's project, else config.projects. A new
+ * reference or NULL (anywhere). */
+static json_t *fields_where(const wk_tool_t *t, const json_t *args, const json_t *projects)
+{
+    const char *pkey = t->scope_project ? ju_str(args, t->scope_project) : NULL;
+    const char *key = t->scope_issue ? ju_str(args, t->scope_issue) : NULL;
+    const char *dash = key && strspn(key, "0123456789") != strlen(key) ? strrchr(key, '-') : NULL;
+    if (pkey)
+        return json_pack("[s]", pkey);
+    if (dash)
+        return json_pack("[s#]", key, (int)(dash - key));
+    return projects ? json_incref((json_t *)projects) : NULL;
+}
+
+/* An issue key argument must be of an allowed project (a numeric id says
+ * nothing about its project: the issue pre-check, or the check of a get's
+ * answer, looks it up). */
+static int key_allowed(const char *arg, const char *key, const json_t *projects, char *err, size_t errsz)
+{
+    if (!projects || !key || strspn(key, "0123456789") == strlen(key))
+        return 1;
+    const char *dash = strrchr(key, '-');
+    if (dash && project_allowed(projects, key, (size_t)(dash - key)))
+        return 1;
+    snprintf(err, errsz, "%s: this MCP server is limited to the projects %s; use an issue key "
+             "of one of them (e.g. %s-1)", arg, "in its config.projects", json_string_value(json_array_get(projects, 0)));
+    return 0;
+}
+
+/* wk_exec_prepare; need (may be NULL) gets the ids of fields sharing a
+ * name the arguments use whose project context is not known yet. */
+static json_t *prepare(const wk_tool_t *t, const json_t *args, const json_t *fields, const json_t *config,
+                       json_t *need, char *err, size_t errsz)
 {
     const json_t *projects = json_object_get(config, "projects");
     if (json_array_size(projects) == 0)
@@ -934,7 +1159,7 @@ json_t *wk_exec_prepare(const wk_tool_t *t, const json_t *args, const json_t *fi
     json_t *a = json_deep_copy(args);
     const char *jql = t->jql_arg ? ju_str(a, t->jql_arg) : NULL;
     if (t->jql_arg && (jql || projects)) {
-        char *q = wk_jql_rewrite(jql ? jql : "", fields, projects, err, errsz);
+        char *q = wk_jql_rewrite_need(jql ? jql : "", fields, projects, need, err, errsz);
         if (!q) {
             json_decref(a);
             return NULL;
@@ -944,31 +1169,37 @@ json_t *wk_exec_prepare(const wk_tool_t *t, const json_t *args, const json_t *fi
     }
     const json_t *fobj = t->fields_arg ? json_object_get(a, t->fields_arg) : NULL;
     if (json_is_object(fobj) && fields) {
-        json_t *tr = json_object();
+        json_t *tr = json_object(), *where = fields_where(t, a, projects);
         const char *k;
         json_t *v;
         json_object_foreach((json_t *)fobj, k, v) {
-            const char *id = wk_jql_field_id(fields, k);
+            const char *id = NULL;
+            char why[1500];
+            int r = wk_jql_field_resolve(fields, k, where, &id, need, why, sizeof why);
             if ((id && strcmp(id, "project") == 0) || strcasecmp(k, "project") == 0) {
                 /* The project comes from project_key (checked against
                  * config.projects) or stays the issue's own. */
                 snprintf(err, errsz, "%s: the project cannot be set through %s%s", t->fields_arg, t->fields_arg,
                          t->scope_project ? "; use project_key" : "");
-                json_decref(tr);
-                json_decref(a);
-                return NULL;
-            }
-            if (!id) {
+                r = -2;
+            } else if (r < 0) {
+                snprintf(err, errsz, "%s: %s", t->fields_arg, why);
+            } else if (r == 0) {
                 char close[400];
                 wk_jql_closest(fields, k, 5, close, sizeof close);
                 snprintf(err, errsz, "%s: unknown field \"%.80s\"; closest fields: %s (list them with "
                          "list_all_jira_service_management_fields)", t->fields_arg, k, close);
+                r = -2;
+            }
+            if (r <= 0) {
+                json_decref(where);
                 json_decref(tr);
                 json_decref(a);
                 return NULL;
             }
             json_object_set(tr, id, v);
         }
+        json_decref(where);
         json_object_set_new(a, t->fields_arg, tr);
     }
     const char *pkey = t->scope_project ? ju_str(a, t->scope_project) : NULL;
@@ -987,21 +1218,18 @@ json_t *wk_exec_prepare(const wk_tool_t *t, const json_t *args, const json_t *fi
         json_decref(a);
         return NULL;
     }
-    const char *key = t->scope_issue ? ju_str(a, t->scope_issue) : NULL;
-    /* A numeric id says nothing about its project: the issue pre-check (or
-     * the check of a get's answer) looks it up. A key must be of an allowed
-     * project right away. */
-    if (projects && key && strspn(key, "0123456789") != strlen(key)) {
-        const char *dash = strrchr(key, '-');
-        if (!dash || !project_allowed(projects, key, (size_t)(dash - key))) {
-            snprintf(err, errsz, "%s: this MCP server is limited to the projects %s; use an issue key "
-                     "of one of them (e.g. %s-1)", t->scope_issue, "in its config.projects",
-                     json_string_value(json_array_get(projects, 0)));
-            json_decref(a);
-            return NULL;
-        }
+    if (!key_allowed(t->scope_issue, t->scope_issue ? ju_str(a, t->scope_issue) : NULL, projects, err, errsz) ||
+        !key_allowed(t->scope_issue2, t->scope_issue2 ? ju_str(a, t->scope_issue2) : NULL, projects, err, errsz)) {
+        json_decref(a);
+        return NULL;
     }
     return a;
+}
+
+json_t *wk_exec_prepare(const wk_tool_t *t, const json_t *args, const json_t *fields,
+                        const json_t *config, char *err, size_t errsz)
+{
+    return prepare(t, args, fields, config, NULL, err, errsz);
 }
 
 /* ---- the call over httpc ---- */
@@ -1014,12 +1242,16 @@ typedef struct exec_op_s {
     char *account_id;
     char rid_header[96];      /* "X-Request-Id: ..." or "" */
     wk_fieldcache_t *fields;
+    json_t *fieldlist;        /* the site's fields while contexts are looked up (own reference) */
+    json_t *need;             /* ids of same-name fields whose project context is looked up */
+    size_t need_i;            /* the next of them */
     uint64_t now_ms;
     wk_account_t acct;        /* copy: the cache entry may change between requests */
     size_t step;              /* next resolve step */
     int desk_checked;         /* config.projects: the desk's project was checked */
-    int issue_checked;        /* config.projects: the issue's project was checked */
+    int issue_checked;        /* config.projects: bit 1 scope_issue, bit 2 scope_issue2 checked */
     int checking;             /* the pre-check in flight (enum scope_check) */
+    const char *checking_arg; /* and the argument it checks */
     wk_exec_cb cb;
     void *ud;
 } exec_op_t;
@@ -1035,6 +1267,8 @@ static void op_finish(exec_op_t *op, json_t *res, const wk_ratelimit_t *rl, int 
     op->cb(res, rl, status, op->ud);
     json_decref(op->args);
     json_decref(op->config);
+    json_decref(op->fieldlist);
+    json_decref(op->need);
     free(op->account_id);
     wk_account_clear(&op->acct);
     free(op);
@@ -1043,9 +1277,12 @@ static void op_finish(exec_op_t *op, json_t *res, const wk_ratelimit_t *rl, int 
 static json_t *step_error(const wk_tool_t *t, int status, const char *msg, const char *hint)
 {
     json_t *e = json_pack("{s:i,s:s,s:s}", "status", status, "message", msg, "hint", hint);
-    char text[1400];
-    snprintf(text, sizeof text, "%s: %s", t->name, msg);
-    return text_result(json_pack("{s:o}", "error", e), text, 1);
+    buf_t text;
+    buf_init(&text, 16 * 1024);
+    buf_printf(&text, "%s: %s", t->name, msg);
+    json_t *r = text_result(json_pack("{s:o}", "error", e), text.data ? text.data : msg, 1);
+    buf_free(&text);
+    return r;
 }
 
 static void note_upstream(const httpc_response_t *r, wk_ratelimit_t *rl)
@@ -1120,6 +1357,36 @@ static int send_get(exec_op_t *op, const char *path, const json_t *query, httpc_
     return rc;
 }
 
+/* ---- field names: the site's field list, and the contexts of fields that share a name ---- */
+
+static void next_context(exec_op_t *op);
+
+/* The arguments prepared with the site's field list: the call goes on; or
+ * a name several fields share makes their project contexts worth a look
+ * (once per call; the answers stay on the cached list); or the call ends
+ * with the agent-facing error. */
+static void got_fields(exec_op_t *op, json_t *fields)
+{
+    char err[2048];
+    json_t *need = json_array();
+    json_t *a = prepare(op->tool, op->args, fields, op->config, op->need ? NULL : need, err, sizeof err);
+    if (a) {
+        json_decref(need);
+        json_decref(op->args);
+        op->args = a;
+        run_next(op);
+        return;
+    }
+    if (json_array_size(need) > 0) {
+        op->need = need;
+        op->fieldlist = json_incref(fields);
+        next_context(op);
+        return;
+    }
+    json_decref(need);
+    op_finish(op, step_error(op->tool, 400, err, "Fix the argument and call again."), NULL, 0);
+}
+
 static void on_fields(const httpc_response_t *resp, void *ud)
 {
     exec_op_t *op = ud;
@@ -1133,17 +1400,160 @@ static void on_fields(const httpc_response_t *resp, void *ud)
         return;
     }
     fieldcache_put(op->fields, op->account_id, fields, op->now_ms);
-    char err[1024];
-    json_t *a = wk_exec_prepare(op->tool, op->args, fields, op->config, err, sizeof err);
+    got_fields(op, fields);
     json_decref(fields);
-    if (!a) {
-        op_finish(op, step_error(op->tool, 400, err, "Fix the argument and call again."), NULL, 0);
+}
+
+static json_t *field_by_id(const json_t *fields, const char *id)
+{
+    size_t i;
+    json_t *f;
+    json_array_foreach(fields, i, f)
+        if (ju_str(f, "id") && strcmp(ju_str(f, "id"), id) == 0)
+            return f;
+    return NULL;
+}
+
+/* While a field's context is looked up it carries "jsmcpPending":
+ * {"global": bool, "projectIds": [...]} or {"failed": true}; the context
+ * (WK_JQL_CONTEXT) is written once the project keys are known, so a call
+ * reading the cached list meanwhile sees "not looked up" or the result. */
+#define PENDING "jsmcpPending"
+
+static void on_context(const httpc_response_t *resp, void *ud)
+{
+    exec_op_t *op = ud;
+    json_t *f = field_by_id(op->fieldlist, json_string_value(json_array_get(op->need, op->need_i)));
+    char perr[128];
+    json_t *body = !resp->err && resp->status >= 200 && resp->status < 300
+                       ? ju_parse(resp->body, resp->body_len, WK_UPSTREAM_DEPTH, perr, sizeof perr)
+                       : NULL;
+    /* Reading contexts needs Jira admin rights on real sites: a refusal
+     * leaves the context unknown, it does not fail the call. */
+    json_t *pend = json_pack("{s:b,s:[]}", "global", 0, "projectIds");
+    if (!json_is_array(json_object_get(body, "values")))
+        json_object_set_new(pend, "failed", json_true());
+    size_t i;
+    const json_t *m;
+    json_array_foreach(json_object_get(body, "values"), i, m) {
+        const char *pid = ju_str(m, "projectId");
+        if (json_is_true(json_object_get(m, "isGlobalContext")))
+            json_object_set_new(pend, "global", json_true());
+        else if (pid && *pid && strspn(pid, "0123456789") == strlen(pid) && strlen(pid) < 19)
+            json_array_append_new(json_object_get(pend, "projectIds"), json_string(pid));
+    }
+    json_decref(body);
+    if (f)
+        json_object_set_new(f, PENDING, pend);
+    else
+        json_decref(pend);
+    op->need_i++;
+    next_context(op);
+}
+
+static void finish_contexts(exec_op_t *op, const json_t *projects);
+
+static void on_context_projects(const httpc_response_t *resp, void *ud)
+{
+    exec_op_t *op = ud;
+    char perr[128];
+    json_t *body = !resp->err && resp->status >= 200 && resp->status < 300
+                       ? ju_parse(resp->body, resp->body_len, WK_UPSTREAM_DEPTH, perr, sizeof perr)
+                       : NULL;
+    finish_contexts(op, json_object_get(body, "values"));
+    json_decref(body);
+}
+
+/* Writes each looked-up field's context with project keys (projects: the
+ * project search's items; a project id it does not list stays "id N"),
+ * then prepares the arguments again. */
+static void finish_contexts(exec_op_t *op, const json_t *projects)
+{
+    size_t i, j, k;
+    const json_t *id, *pid, *p;
+    json_array_foreach(op->need, i, id) {
+        json_t *f = field_by_id(op->fieldlist, json_string_value(id));
+        json_t *pend = json_object_get(f, PENDING);
+        if (!pend)
+            continue;
+        json_t *ctx;
+        if (json_is_true(json_object_get(pend, "failed"))) {
+            ctx = json_pack("{s:b}", "unknown", 1);
+        } else if (json_is_true(json_object_get(pend, "global"))) {
+            ctx = json_pack("{s:b}", "global", 1);
+        } else {
+            json_t *keys = json_array();
+            json_array_foreach(json_object_get(pend, "projectIds"), j, pid) {
+                const char *key = NULL;
+                json_array_foreach(projects, k, p)
+                    if (ju_str(p, "id") && ju_str(p, "key") && strcmp(ju_str(p, "id"), json_string_value(pid)) == 0)
+                        key = ju_str(p, "key");
+                if (key)
+                    json_array_append_new(keys, json_string(key));
+                else
+                    json_array_append_new(keys, json_pack("s+", "id ", json_string_value(pid)));
+            }
+            ctx = json_pack("{s:o}", "projects", keys);
+        }
+        json_object_set_new(f, WK_JQL_CONTEXT, ctx);
+        json_object_del(f, PENDING);
+    }
+    json_t *fields = json_incref(op->fieldlist);
+    got_fields(op, fields);
+    json_decref(fields);
+}
+
+/* Looks up the next field's context (GET /field/{id}/context/projectmapping;
+ * a team-managed field's /field item names its project already), then the
+ * keys of the projects found (GET /project/search?id=..). */
+static void next_context(exec_op_t *op)
+{
+    char err[400];
+    while (op->need_i < json_array_size(op->need)) {
+        const char *id = json_string_value(json_array_get(op->need, op->need_i));
+        json_t *f = field_by_id(op->fieldlist, id);
+        const char *team = ju_str(json_object_get(json_object_get(f, "scope"), "project"), "id");
+        if (f && team && strspn(team, "0123456789") == strlen(team) && *team) {
+            json_object_set_new(f, PENDING, json_pack("{s:b,s:[s]}", "global", 0, "projectIds", team));
+            op->need_i++;
+            continue;
+        }
+        if (!f || strncmp(id, "customfield_", 12) != 0 || strspn(id + 12, "0123456789") != strlen(id + 12)) {
+            if (f)
+                json_object_set_new(f, PENDING, json_pack("{s:b}", "failed", 1));
+            op->need_i++;
+            continue;
+        }
+        char path[128];
+        snprintf(path, sizeof path, "/rest/api/3/field/%s/context/projectmapping", id);
+        if (send_get(op, path, NULL, on_context, err, sizeof err) != 0)
+            op_finish(op, step_error(op->tool, 0, err, "Try again in a few seconds."), NULL, 0);
         return;
     }
-    json_decref(op->args);
-    op->args = a;
-    run_next(op);
+    /* The project ids found, for one project search. */
+    json_t *ids = json_array();
+    size_t i, j;
+    const json_t *id, *pid;
+    json_array_foreach(op->need, i, id)
+        json_array_foreach(json_object_get(json_object_get(field_by_id(op->fieldlist, json_string_value(id)), PENDING),
+                                           "projectIds"), j, pid)
+            if (json_array_size(ids) < 50)
+                json_array_append(ids, (json_t *)pid);
+    if (json_array_size(ids) == 0) {
+        json_decref(ids);
+        finish_contexts(op, NULL);
+        return;
+    }
+    json_object_set_new(op->args, "_project_ids", ids);
+    json_t *query = json_pack("{s:s,s:s}", "id", "{_project_ids}", "maxResults", "50");
+    int rc = send_get(op, "/rest/api/3/project/search", query, on_context_projects, err, sizeof err);
+    json_decref(query);
+    json_object_del(op->args, "_project_ids");
+    if (rc != 0)
+        op_finish(op, step_error(op->tool, 0, err, "Try again in a few seconds."), NULL, 0);
 }
+
+/* ---- pre-steps (catalog "resolve") ---- */
 
 /* One candidate of a resolve step, for messages. */
 static void describe(buf_t *b, const json_t *item, const json_t *match, const char *value)
@@ -1157,6 +1567,100 @@ static void describe(buf_t *b, const json_t *item, const json_t *match, const ch
     buf_printf(b, "%s\"%.80s\" (%.80s)", b->len ? ", " : "", label ? label : "?", vs);
 }
 
+/* The allowed values of a screen field, "A, B, C" into b. */
+static void allowed_names(buf_t *b, const json_t *field)
+{
+    size_t i;
+    const json_t *v;
+    json_array_foreach(json_object_get(field, "allowedValues"), i, v) {
+        const char *n = ju_str(v, "name") ? ju_str(v, "name") : ju_str(v, "value");
+        if (n && i < 20)
+            buf_printf(b, "%s%s", i ? ", " : "", n);
+    }
+}
+
+int wk_exec_screen_check(const json_t *tr, json_t *args, char *err, size_t errsz)
+{
+    const json_t *screen = json_object_get(tr, "fields"), *given = json_object_get(args, "fields");
+    const json_t *rf = json_object_get(screen, "resolution");
+    const char *res = ju_str(args, "resolution"), *name = ju_str(tr, "name"), *id = ju_str(tr, "id");
+    buf_t b;
+    buf_init(&b, 8192);
+    int rc = 0;
+    if (res && !rf) {
+        const char *k;
+        json_t *f;
+        json_object_foreach((json_t *)screen, k, f)
+            buf_printf(&b, "%s%s", b.len ? ", " : "", ju_str(f, "name") ? ju_str(f, "name") : k);
+        snprintf(err, errsz, "resolution: transition \"%.80s\" (%s) cannot set a resolution: %s%s. Leave resolution "
+                 "out, or use a transition with Resolution on its screen (list_all_jira_service_management_issue_"
+                 "transitions shows each one's fields)", name ? name : "?", id ? id : "?",
+                 json_is_true(json_object_get(tr, "hasScreen")) ? "its screen has only " : "it has no screen",
+                 json_is_true(json_object_get(tr, "hasScreen")) ? (b.data ? b.data : "other fields") : "");
+        rc = -1;
+        goto done;
+    }
+    if (res) {
+        /* By name, whatever its case; Jira gets the screen's own spelling. */
+        size_t i;
+        const json_t *v;
+        const char *hit = NULL;
+        json_array_foreach(json_object_get(rf, "allowedValues"), i, v)
+            if (ju_str(v, "name") && strcasecmp(ju_str(v, "name"), res) == 0)
+                hit = ju_str(v, "name");
+        if (!hit && json_array_size(json_object_get(rf, "allowedValues")) > 0) {
+            allowed_names(&b, rf);
+            snprintf(err, errsz, "resolution: \"%.80s\" is not a resolution of this site; one of: %s", res,
+                     b.data ? b.data : "");
+            rc = -1;
+            goto done;
+        }
+        if (hit)
+            json_object_set_new(args, "resolution", json_string(hit));
+    }
+    const char *k;
+    json_t *f;
+    json_object_foreach((json_t *)screen, k, f) {
+        if (!json_is_true(json_object_get(f, "required")) || json_is_true(json_object_get(f, "hasDefaultValue")) ||
+            (strcmp(k, "resolution") == 0 && res) || json_object_get(given, k))
+            continue;
+        buf_printf(&b, "%s%s (%s", b.len ? "; " : "", ju_str(f, "name") ? ju_str(f, "name") : k, k);
+        if (json_array_size(json_object_get(f, "allowedValues")) > 0) {
+            buf_append_str(&b, "; one of: ");
+            allowed_names(&b, f);
+        }
+        buf_append_str(&b, ")");
+    }
+    if (b.len) {
+        snprintf(err, errsz, "transition \"%.80s\" (%s) has a screen with required fields this call does not "
+                 "give: %s. Pass resolution (by name) for Resolution and the others in fields (by id or name); "
+                 "comment adds a comment", name ? name : "?", id ? id : "?", b.data);
+        rc = -1;
+    }
+done:
+    buf_free(&b);
+    return rc;
+}
+
+/* A step without "match": one value of the answer (a request's service
+ * desk id, an uploaded file's temporary id) becomes an argument. */
+static void step_pick(exec_op_t *op, const json_t *step, const json_t *body, int status)
+{
+    const json_t *v = proj_path(body, ju_str(step, "value"));
+    char num[64];
+    const char *s;
+    if (scalar_text(v, num, sizeof num, &s) != 0 || !*s || json_is_boolean(v)) {
+        char msg[400];
+        snprintf(msg, sizeof msg, "the site's answer to %.200s has no %.80s", ju_str(step, "path"),
+                 ju_str(step, "value"));
+        op_finish(op, step_error(op->tool, 502, msg, "Try again later; if it keeps failing the site answers "
+                                                     "differently than Jira Cloud documents."), NULL, status);
+        return;
+    }
+    json_object_set_new(op->args, ju_str(step, "set"), json_string(s));
+    run_next(op);
+}
+
 static void on_resolve(const httpc_response_t *resp, void *ud)
 {
     exec_op_t *op = ud;
@@ -1164,10 +1668,24 @@ static void on_resolve(const httpc_response_t *resp, void *ud)
     if (step_parse(op, resp, &body) != 0)
         return;
     const json_t *step = json_array_get(op->tool->resolve, op->step - 1);
+    const json_t *match = json_object_get(step, "match");
+    if (!match) {
+        step_pick(op, step, body, resp->status);
+        json_decref(body);
+        return;
+    }
     const char *when = ju_str(step, "when"), *set = ju_str(step, "set"), *value = ju_str(step, "value");
     const char *noun = ju_str(step, "noun") ? ju_str(step, "noun") : when;
-    const json_t *match = json_object_get(step, "match");
     const char *want = ju_str(op->args, when);
+    /* "always" without the name: the id given must be one of the items
+     * (a transition available now, its screen checked). */
+    char idbuf[64];
+    const char *want_id = NULL;
+    if (!want && scalar_text(json_object_get(op->args, set), idbuf, sizeof idbuf, &want_id) != 0)
+        want_id = NULL;
+    /* An email matches only the member that holds emails, exactly: a
+     * search by email would otherwise take a near miss for the answer. */
+    const char *email = want && strchr(want, '@') ? ju_str(step, "email") : NULL;
     const json_t *items = proj_path(body, ju_str(step, "items") ? ju_str(step, "items") : ".");
     const json_t *hit = NULL;
     int nhits = 0;
@@ -1179,19 +1697,30 @@ static void on_resolve(const httpc_response_t *resp, void *ud)
     json_array_foreach(items, i, it) {
         if (i < 10)
             describe(&all, it, match, value);
-        json_array_foreach(match, j, m) {
-            const char *s = json_string_value(proj_path(it, json_string_value(m)));
-            if (s && want && strcasecmp(s, want) == 0) {
-                if (nhits++ == 0)
-                    hit = it;
-                describe(&hits, it, match, value);
-                break;
+        int ok = 0;
+        if (want_id) {
+            char nb[64];
+            const char *have;
+            ok = scalar_text(json_object_get(it, value), nb, sizeof nb, &have) == 0 && strcmp(have, want_id) == 0;
+        } else if (email) {
+            const char *have = json_string_value(proj_path(it, email));
+            ok = have && strcasecmp(have, want) == 0;
+        } else {
+            json_array_foreach(match, j, m) {
+                const char *s = json_string_value(proj_path(it, json_string_value(m)));
+                ok |= s && want && strcasecmp(s, want) == 0;
             }
+        }
+        if (ok) {
+            if (nhits++ == 0)
+                hit = it;
+            describe(&hits, it, match, value);
         }
     }
     /* A search step (the upstream already filtered by the text): one result
      * is the answer even without an exact match, several are ambiguous. */
-    if (nhits == 0 && json_is_true(json_object_get(step, "search")) && json_array_size(items) > 0) {
+    if (nhits == 0 && !want_id && !email && json_is_true(json_object_get(step, "search")) &&
+        json_array_size(items) > 0) {
         nhits = (int)json_array_size(items);
         hit = json_array_get(items, 0);
         buf_free(&hits);
@@ -1200,8 +1729,11 @@ static void on_resolve(const httpc_response_t *resp, void *ud)
             if (i < 10)
                 describe(&hits, it, match, value);
     }
-    char msg[1200];
-    if (nhits == 1 && json_object_get(hit, value)) {
+    char msg[3000];
+    msg[0] = 0;
+    if (nhits == 1 && json_object_get(hit, value) && json_is_true(json_object_get(step, "screen")))
+        wk_exec_screen_check(hit, op->args, msg, sizeof msg);
+    if (nhits == 1 && json_object_get(hit, value) && !msg[0]) {
         json_object_set(op->args, set, json_object_get(hit, value));
         json_decref(body);
         buf_free(&all);
@@ -1209,17 +1741,30 @@ static void on_resolve(const httpc_response_t *resp, void *ud)
         run_next(op);
         return;
     }
-    if (nhits > 1)
+    const char *hint = "Pick one candidate and call again with its id.";
+    if (msg[0])
+        hint = "Call again with the fields the transition's screen requires.";
+    else if (nhits > 1)
         snprintf(msg, sizeof msg, "%s \"%.100s\" is ambiguous: it matches %s. Pass %s instead.", noun,
                  want ? want : "", hits.data ? hits.data : "", set);
+    else if (want_id)
+        snprintf(msg, sizeof msg, "%s %.40s is not available%s%s. Pass one of the ids shown.", set, want_id,
+                 all.data ? "; candidates: " : " now", all.data ? all.data : "");
+    else if (email)
+        snprintf(msg, sizeof msg, "no %s has the email address \"%.100s\": the address is wrong, or the user hides "
+                 "it (Atlassian's privacy settings leave emailAddress out of many profiles, customers' above all, "
+                 "and a hidden address cannot be searched for)%s%s. Pass %s, or search by display name (prefix)",
+                 noun, want, all.data ? "; found: " : "", all.data ? all.data : "", set);
     else
         snprintf(msg, sizeof msg, "no %s matches \"%.100s\"%s%s. Pass %s, or one of the names shown.",
                  noun, want ? want : "", all.data ? "; candidates: " : "", all.data ? all.data : "", set);
+    if (email)
+        hint = "Ask the user for the person's accountId or display name; an email hidden by its owner cannot be "
+               "looked up.";
     json_decref(body);
     buf_free(&all);
     buf_free(&hits);
-    op_finish(op, step_error(op->tool, 400, msg, "Pick one candidate and call again with its id."), NULL,
-              resp->status);
+    op_finish(op, step_error(op->tool, 400, msg, hint), NULL, resp->status);
 }
 
 /* The pre-checks of config.projects: the service desk or the issue an
@@ -1234,9 +1779,9 @@ static const struct {
     wk_scope_t scope;   /* where the answer says its project */
     const char *what, *hint;
 } CHECKS[] = {
-    {"/rest/servicedeskapi/servicedesk/{%s}", {"projectKey", 0}, "service desk",
+    {"/rest/servicedeskapi/servicedesk/{%s}", {"projectKey", NULL, 0}, "service desk",
      "Use a service desk of an allowed project (list_all_jira_service_management_service_desks)."},
-    {"/rest/api/3/issue/{%s}", {"fields.project.key", 0}, "issue",
+    {"/rest/api/3/issue/{%s}", {"fields.project.key", NULL, 0}, "issue",
      "Use an issue of an allowed project (list_all_jira_service_management_search_issues)."},
 };
 
@@ -1250,7 +1795,7 @@ static void on_scope_check(const httpc_response_t *resp, void *ud)
     int out = out_of_scope(&CHECKS[k].scope, json_object_get(op->config, "projects"), item);
     json_decref(item);
     if (out) {
-        const char *arg = k == CHECK_DESK ? op->tool->scope_desk : op->tool->scope_issue;
+        const char *arg = op->checking_arg;
         char msg[300];
         snprintf(msg, sizeof msg, "%s: this MCP server is limited to the projects in its config.projects; "
                  "%s %.40s belongs to another project", arg, CHECKS[k].what,
@@ -1266,6 +1811,7 @@ static void scope_check(exec_op_t *op, enum scope_check k, const char *arg)
 {
     char path[160], err[400];
     op->checking = k;
+    op->checking_arg = arg;
     snprintf(path, sizeof path, CHECKS[k].path, arg);
     json_t *query = k == CHECK_ISSUE ? json_pack("{s:s}", "fields", "project") : NULL;
     int rc = send_get(op, path, query, on_scope_check, err, sizeof err);
@@ -1285,34 +1831,54 @@ static int needs_issue_check(const wk_tool_t *t, const json_t *config)
 static void run_next(exec_op_t *op)
 {
     char err[400];
+    const wk_tool_t *t = op->tool;
     int limited = json_array_size(json_object_get(op->config, "projects")) > 0;
-    if (!op->desk_checked && limited && op->tool->scope_desk && ju_str(op->args, op->tool->scope_desk)) {
+    if (!op->desk_checked && limited && t->scope_desk && ju_str(op->args, t->scope_desk)) {
         op->desk_checked = 1;
-        scope_check(op, CHECK_DESK, op->tool->scope_desk);
+        scope_check(op, CHECK_DESK, t->scope_desk);
         return;
     }
-    if (!op->issue_checked && needs_issue_check(op->tool, op->config) && ju_str(op->args, op->tool->scope_issue)) {
-        op->issue_checked = 1;
-        scope_check(op, CHECK_ISSUE, op->tool->scope_issue);
-        return;
+    const char *issue_args[2] = {t->scope_issue, t->scope_issue2};
+    for (int i = 0; i < 2; i++) {
+        if (!(op->issue_checked & (1 << i)) && needs_issue_check(t, op->config) && issue_args[i] &&
+            ju_str(op->args, issue_args[i])) {
+            op->issue_checked |= 1 << i;
+            scope_check(op, CHECK_ISSUE, issue_args[i]);
+            return;
+        }
     }
-    while (op->step < json_array_size(op->tool->resolve)) {
-        const json_t *step = json_array_get(op->tool->resolve, op->step++);
+    while (op->step < json_array_size(t->resolve)) {
+        const json_t *step = json_array_get(t->resolve, op->step++);
         const char *when = ju_str(step, "when"), *set = ju_str(step, "set");
-        if (!ju_str(op->args, when) || json_object_get(op->args, set))
+        int always = json_is_true(json_object_get(step, "always"));
+        if (!ju_str(op->args, when) && !(always && json_object_get(op->args, set)))
+            continue;
+        if (json_object_get(op->args, set) && !always)
             continue;
         /* The step is a catalog http row of its own: same builder, no paging. */
         wk_tool_t st;
         memset(&st, 0, sizeof st);
-        st.name = op->tool->name;
+        st.name = t->name;
         st.http = step;
+        if (json_is_true(json_object_get(step, "multipart")))
+            st.multipart = t->multipart;
         int rc = send_req(op, &st, on_resolve, err, sizeof err);
         if (rc != 0)
-            op_finish(op, step_error(op->tool, 0, err, "Try again in a few seconds."), NULL, 0);
+            op_finish(op, step_error(t, rc == -1 ? 400 : 0, err, "Try again in a few seconds."), NULL, 0);
         return;
     }
-    if (send_req(op, op->tool, on_main, err, sizeof err) != 0)
-        op_finish(op, step_error(op->tool, 0, err, "Try again in a few seconds."), NULL, 0);
+    /* The main request of a tool whose file went up in a step is JSON. */
+    wk_tool_t last = *t;
+    if (json_array_size(t->resolve) && t->multipart) {
+        size_t i;
+        const json_t *st;
+        json_array_foreach(t->resolve, i, st)
+            if (json_is_true(json_object_get(st, "multipart")))
+                last.multipart = NULL;
+    }
+    int rc = send_req(op, &last, on_main, err, sizeof err);
+    if (rc != 0)
+        op_finish(op, step_error(t, rc == -1 ? 400 : 0, err, "Try again in a few seconds."), NULL, 0);
 }
 
 static int send_req(exec_op_t *op, const wk_tool_t *t, httpc_cb cb, char *err, size_t errsz)
@@ -1322,7 +1888,7 @@ static int send_req(exec_op_t *op, const wk_tool_t *t, httpc_cb cb, char *err, s
         return -1;
     const char *headers[10];
     int nh = 0;
-    headers[nh++] = "Accept: application/json";
+    headers[nh++] = t->binary_max ? "Accept: */*" : "Accept: application/json";
     size_t hi;
     const json_t *hv;
     json_array_foreach(json_object_get(t->http, "headers"), hi, hv)
@@ -1336,7 +1902,8 @@ static int send_req(exec_op_t *op, const wk_tool_t *t, httpc_cb cb, char *err, s
         headers[nh++] = op->rid_header;
     headers[nh] = NULL;
     httpc_request_t rq = {.method = call.method, .url = call.url, .headers = headers,
-                          .body = call.body, .body_len = call.body_len};
+                          .body = call.body, .body_len = call.body_len,
+                          .parts = call.nparts ? &call.part : NULL, .nparts = call.nparts};
     int rc = httpc_request(op->hc, &rq, cb, op);
     wk_call_clear(&call);
     if (rc != 0) {
@@ -1354,24 +1921,25 @@ static char *dup_opt(const char *s)
 int wk_exec_start(httpc_t *hc, const wk_tool_t *t, const json_t *args, const wk_account_t *acct,
                   const wk_exec_ctx_t *ctx, wk_exec_cb cb, void *ud, char *err, size_t errsz)
 {
-    /* Check the arguments the schema cannot (a forged cursor) before any request. */
+    /* Check the arguments the schema cannot (a forged cursor, content that
+     * is not base64) before any request. */
     wk_call_t probe;
-    if (t->paging && wk_exec_build(t, args, acct->base_url, &probe, err, errsz) != 0)
+    if ((t->paging || t->multipart) && wk_exec_build(t, args, acct->base_url, &probe, err, errsz) != 0)
         return -1;
-    if (t->paging)
+    if (t->paging || t->multipart)
         wk_call_clear(&probe);
 
     int needs_fields = (t->jql_arg && json_object_get(args, t->jql_arg)) ||
                        (t->fields_arg && json_object_size(json_object_get(args, t->fields_arg)) > 0);
-    const json_t *fields = needs_fields ? fieldcache_get(ctx->fields, ctx->account_id, ctx->now_ms) : NULL;
+    json_t *fields = needs_fields ? (json_t *)fieldcache_get(ctx->fields, ctx->account_id, ctx->now_ms) : NULL;
     json_t *a = NULL;
-    char why[1024] = "";
-    if (!needs_fields || fields) {
-        a = wk_exec_prepare(t, args, fields, ctx->config, why, sizeof why);
-    } else {
+    char why[2048] = "";
+    if (!needs_fields) {
+        a = prepare(t, args, NULL, ctx->config, NULL, why, sizeof why);
+    } else if (!fields) {
         /* Before the field list is fetched: a query that does not parse,
          * or another argument the pre-step refuses, makes no request. */
-        json_t *syntax = wk_exec_prepare(t, args, NULL, ctx->config, why, sizeof why);
+        json_t *syntax = prepare(t, args, NULL, ctx->config, NULL, why, sizeof why);
         json_decref(syntax);
     }
     exec_op_t *op = mem_calloc(1, sizeof *op);
@@ -1388,14 +1956,18 @@ int wk_exec_start(httpc_t *hc, const wk_tool_t *t, const json_t *args, const wk_
     op->acct.auth_header = dup_opt(acct->auth_header);
     op->cb = cb;
     op->ud = ud;
-    int rc;
     if (*why) {
-        /* Same answer as after a fetched field list (on_fields): a tool
+        /* Same answer as after a fetched field list (got_fields): a tool
          * error the agent can act on, whether the list was cached or not. */
         op_finish(op, step_error(t, 400, why, "Fix the argument and call again."), NULL, 0);
         return 0;
     }
-    if (a) {
+    if (fields) {
+        got_fields(op, fields); /* ends the op or sends its next request */
+        return 0;
+    }
+    int rc;
+    if (!needs_fields) {
         /* Only the first request can fail synchronously: later ones end the op. */
         if (json_array_size(t->resolve) == 0 && !t->scope_desk && !needs_issue_check(t, ctx->config)) {
             rc = send_req(op, t, on_main, err, errsz);

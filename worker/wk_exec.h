@@ -47,10 +47,14 @@ typedef struct wk_call_s {
     char *url;
     char *body;       /* JSON or NULL */
     size_t body_len;
+    httpc_part_t part;/* nparts 1: the file of an upload (http.multipart), */
+    size_t nparts;    /* its data decoded from base64 (owned) */
 } wk_call_t;
 
 /* Builds the request for tool t with validated arguments args. -1 with err
- * for an argument the schema cannot catch (a forged next_cursor). */
+ * for an argument the schema cannot catch (a forged next_cursor, content
+ * that is not base64). A tool with http.multipart gets its file as the
+ * one part of a multipart/form-data body. */
 int wk_exec_build(const wk_tool_t *t, const json_t *args, const char *base_url, wk_call_t *out,
                   char *err, size_t errsz);
 void wk_call_clear(wk_call_t *c);
@@ -133,5 +137,12 @@ int wk_exec_start(httpc_t *hc, const wk_tool_t *t, const json_t *args, const wk_
  * fields may be NULL (names are not translated). */
 json_t *wk_exec_prepare(const wk_tool_t *t, const json_t *args, const json_t *fields,
                         const json_t *config, char *err, size_t errsz);
+
+/* A transition (an item of GET /issue/{id}/transitions?expand=transitions.fields)
+ * against a call's arguments: resolution (a name; replaced by the screen's
+ * own spelling) and fields (field ids). 0, or -1 with err naming what the
+ * transition's screen requires (its required fields with their allowed
+ * values) or why the resolution cannot be set. */
+int wk_exec_screen_check(const json_t *transition, json_t *args, char *err, size_t errsz);
 
 #endif
