@@ -278,6 +278,13 @@ static json_t *fill_body(const json_t *tmpl, const json_t *args, int depth)
             const json_t *v = arg_ref(adf, args, &is_ref);
             return json_is_string(v) ? proj_text_adf(json_string_value(v)) : NULL;
         }
+        const char *dflt = ju_str(tmpl, "$default");
+        if (dflt) {
+            /* {"$default":"{arg}","value":v}: the argument, or v without it. */
+            int is_ref;
+            const json_t *v = arg_ref(dflt, args, &is_ref);
+            return json_deep_copy(v ? v : json_object_get(tmpl, "value"));
+        }
         const char *num = ju_str(tmpl, "$int");
         if (num) {
             /* {"$int":"{arg}"}: a numeric id argument (a string of digits,
@@ -450,6 +457,17 @@ static int build_part(const json_t *mp, const json_t *args, wk_call_t *out, char
     size_t len = 0;
     if (!b64 || !fname) {
         snprintf(err, errsz, "the file's content and name are required");
+        return -1;
+    }
+    /* The name goes into the part's Content-Disposition header: no control
+     * characters, quotes, backslashes or path separators. */
+    for (const char *c = fname; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f || *c == '"' || *c == '\\' || *c == '/') {
+            snprintf(err, errsz, "filename: no control characters, quotes, backslashes or slashes");
+            return -1;
+        }
+    if (!*fname || strcmp(fname, ".") == 0 || strcmp(fname, "..") == 0) {
+        snprintf(err, errsz, "filename: a file name, e.g. device-logs.txt");
         return -1;
     }
     if (b64_decode(b64, &data, &len) != 0) {
@@ -694,9 +712,46 @@ static void fill_ratelimit(const httpc_response_t *r, wk_ratelimit_t *rl)
     if (httpc_resp_header(r, "RateLimit-Reason", rl->reason, sizeof rl->reason) < 0)
         rl->reason[0] = 0;
     if (rl->retry_after_s < 0)
-        rl->retry_after_s = rl->reset_s >= 0 ? rl->reset_s : 1;
+        rl->retry_after_s = rl->reset_s >= 0 ? rl->reset_s : WK_RETRY_DEFAULT_S;
     if (rl->reset_s < 0)
         rl->reset_s = rl->retry_after_s;
+}
+
+/* Retry-After as delta seconds, or -1 (absent, or an HTTP date: Jira sends seconds). */
+static long retry_after(const httpc_response_t *r)
+{
+    char v[64];
+    if (httpc_resp_header(r, "Retry-After", v, sizeof v) > 0 && strspn(v, "0123456789") == strlen(v) && strlen(v) < 9)
+        return strtol(v, NULL, 10);
+    return -1;
+}
+
+/* The quota signals of any answer: X-RateLimit-NearLimit: true, and the
+ * smallest r (with its t) of RateLimit: "<policy>";r=R;t=T[, ...] (the
+ * IETF draft's structured form Atlassian uses; "Beta-" forms are only
+ * informational and are not read). */
+static void note_quota(const httpc_response_t *r, wk_ratelimit_t *rl)
+{
+    char v[512];
+    rl->quota_remaining = rl->quota_reset_s = -1;
+    if (httpc_resp_header(r, "X-RateLimit-NearLimit", v, sizeof v) > 0 && strcasecmp(v, "true") == 0)
+        rl->near_limit = 1;
+    if (httpc_resp_header(r, "RateLimit", v, sizeof v) <= 0)
+        return;
+    for (char *e = v; e && *e;) {
+        char *next = strchr(e, ',');
+        if (next)
+            *next++ = 0;
+        const char *rp = strstr(e, ";r="), *tp = strstr(e, ";t=");
+        if (rp && tp) {
+            long rr = strtol(rp + 3, NULL, 10), tt = strtol(tp + 3, NULL, 10);
+            if (rr >= 0 && tt > 0 && (rl->quota_remaining < 0 || rr < rl->quota_remaining)) {
+                rl->quota_remaining = rr;
+                rl->quota_reset_s = tt;
+            }
+        }
+        e = next;
+    }
 }
 
 /* An isError result: the text is the sentence in text (freed here)
@@ -715,7 +770,9 @@ static json_t *error_result(const wk_tool_t *t, const httpc_response_t *r, wk_ra
 {
     json_t *e = json_object();
     json_object_set_new(e, "status", json_integer(r->status));
-    char errbuf[64];
+    char errbuf[64], ctype[128] = "";
+    if (httpc_resp_header(r, "Content-Type", ctype, sizeof ctype) < 0)
+        ctype[0] = 0;
     json_t *body = r->body_len ? ju_parse(r->body, r->body_len, WK_UPSTREAM_DEPTH, errbuf, sizeof errbuf) : NULL;
     static const char *const keep[] = {"errorMessages", "errors", "errorMessage", "i18nErrorMessage",
                                        "message", "code", "warningMessages", NULL};
@@ -724,7 +781,11 @@ static json_t *error_result(const wk_tool_t *t, const httpc_response_t *r, wk_ra
         if (v)
             json_object_set(e, keep[i], v);
     }
-    if (!json_is_object(body) && r->body_len) {
+    if (!json_is_object(body) && r->body_len && strcasestr(ctype, "html")) {
+        /* An HTML error page (the old 429 page, a proxy's 503): markup
+         * helps no agent. */
+        json_object_set_new(e, "body", json_string("(an HTML error page, not shown)"));
+    } else if (!json_is_object(body) && r->body_len) {
         /* Not JSON (Atlassian's 401 is text/plain): keep a bounded copy. */
         size_t n = r->body_len > WK_ERRBODY_MAX ? WK_ERRBODY_MAX : r->body_len;
         json_t *s = json_stringn(r->body, n); /* NULL unless valid UTF-8 */
@@ -732,19 +793,38 @@ static json_t *error_result(const wk_tool_t *t, const httpc_response_t *r, wk_ra
             json_object_set_new(e, "body", s);
     }
     json_decref(body);
+    long ra = retry_after(r);
+    const char *hint = hint_for(r->status);
     if (r->status == 429) {
         fill_ratelimit(r, rl);
         json_object_set_new(e, "retry_after_s", json_integer(rl->retry_after_s));
         if (*rl->reason)
             json_object_set_new(e, "rate_limit_reason", json_string(rl->reason));
+        if (ra < 0) {
+            /* The API gateway's 429 and the old HTML page carry no
+             * Retry-After (nor, mostly, X-RateLimit-Reset). */
+            json_object_set_new(e, "retry_after_known", json_false());
+            hint = "JSM rate limit reached, without a Retry-After: wait retry_after_s seconds, then double the "
+                   "wait (4, 8, 16 s) while it repeats.";
+        }
+    } else if (r->status >= 500 && ra >= 0) {
+        json_object_set_new(e, "retry_after_s", json_integer(ra));
+        hint = "The JSM site is temporarily unavailable. Do not retry before retry_after_s seconds have passed.";
     }
-    json_object_set_new(e, "hint", json_string(hint_for(r->status)));
+    json_object_set_new(e, "hint", json_string(hint));
 
     buf_t text;
     buf_init(&text, 64 * 1024);
-    if (r->status == 429)
+    if (r->status == 429 && ra < 0)
+        buf_printf(&text, "%s: rate limited by Jira (%s; no Retry-After given); retry after about %ld s, doubling "
+                   "the wait while it repeats. ", t->name, *rl->reason ? rl->reason : "no reason given",
+                   rl->retry_after_s);
+    else if (r->status == 429)
         buf_printf(&text, "%s: rate limited by Jira (%s); retry after %ld s. ", t->name,
                    *rl->reason ? rl->reason : "no reason given", rl->retry_after_s);
+    else if (r->status >= 500 && ra >= 0)
+        buf_printf(&text, "%s: Jira answered HTTP %d (temporarily unavailable); retry after %ld s. ", t->name,
+                   r->status, ra);
     else
         buf_printf(&text, "%s: Jira answered HTTP %d. ", t->name, r->status);
     return error_text_result(&text, e);
@@ -752,9 +832,12 @@ static json_t *error_result(const wk_tool_t *t, const httpc_response_t *r, wk_ra
 
 json_t *wk_exec_paced_result(const wk_tool_t *t, const wk_ratelimit_t *rl)
 {
+    int near = strcmp(rl->reason, "jsmcp-pacing") != 0;
     json_t *e = json_pack("{s:i,s:s,s:I,s:s,s:s}", "status", 429, "message",
-                          "jsmcp paces the calls to this Jira site to keep it under Jira's rate limits; "
-                          "this call was not sent",
+                          near ? "Jira said this site's rate-limit quota is nearly spent (X-RateLimit-NearLimit, "
+                                 "RateLimit); jsmcp spreads what is left until it resets; this call was not sent"
+                               : "jsmcp paces the calls to this Jira site to keep it under Jira's rate limits; "
+                                 "this call was not sent",
                           "retry_after_s", (json_int_t)rl->retry_after_s, "rate_limit_reason", rl->reason, "hint",
                           hint_for(429));
     buf_t text;
@@ -992,11 +1075,15 @@ static json_t *exec_result(const wk_tool_t *t, const json_t *args, const json_t 
 {
     memset(rl, 0, sizeof *rl);
     if (r->err || r->status == 0) {
-        json_t *e = json_pack("{s:i,s:s,s:s}", "status", 0, "message", r->err ? r->err : "no response",
-                              "hint", "No full answer came from the JSM site. Try again in a few seconds.");
+        int big = r->err && strcmp(r->err, "response too large") == 0;
+        json_t *e = json_pack("{s:i,s:s,s:s}", "status", 0, "message", r->err ? r->err : "no response", "hint",
+                              big ? "The JSM answer is larger than jsmcp takes (JSMCP_UPSTREAM_MAX_BYTES, counted "
+                                    "after decompression). Ask for less: a smaller limit, or without raw."
+                                  : "No full answer came from the JSM site. Try again in a few seconds.");
         char text[512];
-        snprintf(text, sizeof text, "%s: no full answer from the JSM site (%s). Try again in a few seconds.",
-                 t->name, r->err ? r->err : "no response");
+        snprintf(text, sizeof text, "%s: no full answer from the JSM site (%s). %s", t->name,
+                 r->err ? r->err : "no response", big ? "Ask for less (a smaller limit, or without raw)."
+                                                      : "Try again in a few seconds.");
         return text_result(json_pack("{s:o}", "error", e), text, 1);
     }
     if (r->status < 200 || r->status >= 300)
@@ -1301,6 +1388,7 @@ static void note_upstream(const httpc_response_t *r, wk_ratelimit_t *rl)
     if (httpc_resp_header(r, "X-ARequestId", rl->request_id, sizeof rl->request_id) <= 0 &&
         httpc_resp_header(r, "X-Request-Id", rl->request_id, sizeof rl->request_id) <= 0)
         rl->request_id[0] = 0;
+    note_quota(r, rl);
 }
 
 static int send_req(exec_op_t *op, const wk_tool_t *t, httpc_cb cb, char *err, size_t errsz);
@@ -1748,8 +1836,9 @@ static void on_resolve(const httpc_response_t *resp, void *ud)
         snprintf(msg, sizeof msg, "%s \"%.100s\" is ambiguous: it matches %s. Pass %s instead.", noun,
                  want ? want : "", hits.data ? hits.data : "", set);
     else if (want_id)
-        snprintf(msg, sizeof msg, "%s %.40s is not available%s%s. Pass one of the ids shown.", set, want_id,
-                 all.data ? "; candidates: " : " now", all.data ? all.data : "");
+        snprintf(msg, sizeof msg, "%s %.40s %s%s%s", set, want_id,
+                 ju_str(step, "unavailable") ? ju_str(step, "unavailable") : "is not available now",
+                 all.data ? "; candidates: " : " (there are none)", all.data ? all.data : "");
     else if (email)
         snprintf(msg, sizeof msg, "no %s has the email address \"%.100s\": the address is wrong, or the user hides "
                  "it (Atlassian's privacy settings leave emailAddress out of many profiles, customers' above all, "

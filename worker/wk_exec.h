@@ -70,7 +70,18 @@ typedef struct wk_ratelimit_s {
     char limit[32];        /* "" unknown */
     char remaining[32];
     char reason[96];
+    /* Any answer: Jira says the account's quota is nearly spent
+     * (X-RateLimit-NearLimit: true) and, in RateLimit: "<policy>";r=R;t=T,
+     * how much is left and for how long (-1 unknown). wk_pace paces the
+     * account's next calls by them. */
+    int near_limit;
+    long quota_remaining;
+    long quota_reset_s;
 } wk_ratelimit_t;
+
+/* Atlassian's advice for a 429 without Retry-After: back off from 2 s,
+ * doubling (4, 8, 16 s) with jitter while it repeats. */
+#define WK_RETRY_DEFAULT_S 2
 
 /* What of a tool's upstream payload its result reads (its projection and
  * the paging members): wk_exec_result builds only that (ju_parse_keep). */

@@ -154,11 +154,17 @@ int wk_jql_field_resolve(const json_t *fields, const char *name, const json_t *p
     json_array_foreach(fields, i, f)
         if (ju_str(f, "id") && named(f, name))
             describe(&b, f);
-    snprintf(err, errsz, "the field name \"%.80s\" is ambiguous: %d fields have it: %s%s. Name one by its id "
+    buf_t where;
+    buf_init(&where, 1024);
+    const json_t *pk;
+    json_array_foreach(projects, i, pk)
+        if (json_is_string(pk) && i < 10)
+            buf_printf(&where, "%s%s", i ? ", " : "", json_string_value(pk));
+    snprintf(err, errsz, "the field name \"%.80s\" is ambiguous: %d fields have it: %s%s%s. Name one by its id "
              "(customfield_N, or cf[N] in JQL)", name, n, b.data ? b.data : "",
-             json_array_size(projects) == 0 ? ""
-             : fit                          ? "; more than one applies to this server's projects"
-                                            : "; none applies to this server's projects");
+             where.len == 0 ? "" : fit ? "; more than one applies to " : "; none applies to ",
+             where.data ? where.data : "");
+    buf_free(&where);
     buf_free(&b);
     return -1;
 }

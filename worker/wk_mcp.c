@@ -262,6 +262,7 @@ typedef struct call_op_s {
     long long cred_version;      /* of the blob used (reported with the refresh request) */
     int refreshed;               /* waited for a refresh once already: no second retry */
     int paced;                   /* took its pacing token (one per tool call) */
+    int pace_near;               /* under the rule Jira's quota signals set (wk_pace_note) */
     long pace_burst;             /* of the rule applied (RateLimit-Limit of a refusal) */
     json_t *response;            /* the answer, held until its audit record is safe (wk_audit.h) */
     wk_ratelimit_t rl;
@@ -487,6 +488,7 @@ static void wait_refresh(call_op_t *op)
 static void on_exec(json_t *result, const wk_ratelimit_t *rl, int upstream_status, void *ud)
 {
     call_op_t *op = ud;
+    wk_pace_note(op->w, op->account_id, rl, uv_now(op->w->loop));
     if (upstream_status == 401 && op->oauth && !op->refreshed) {
         json_decref(result);
         wait_refresh(op);
@@ -516,7 +518,7 @@ static void on_paced(int rc, long wait_ms, void *ud)
     rl.retry_after_s = rl.reset_s = wait_ms <= 0 ? 1 : (wait_ms + 999) / 1000;
     snprintf(rl.limit, sizeof rl.limit, "%ld", op->pace_burst);
     snprintf(rl.remaining, sizeof rl.remaining, "0");
-    snprintf(rl.reason, sizeof rl.reason, "jsmcp-pacing");
+    snprintf(rl.reason, sizeof rl.reason, "%s", op->pace_near ? WK_PACE_REASON_NEAR : "jsmcp-pacing");
     metrics_inc(op->w->metrics, "jsmcp_worker_paced_total", "", 1);
     call_finish(op, wk_mcp_result(op->id, wk_exec_paced_result(op->tool, &rl)), &rl, 0);
 }
@@ -540,10 +542,15 @@ static void on_account(int rc, const wk_account_t *acct, const char *err, void *
         wait_refresh(op);
         return;
     }
-    pace_rule_t own = {.per_s = acct->pace_per_s, .burst = acct->pace_burst};
+    pace_rule_t own = {.per_s = acct->pace_per_s, .burst = acct->pace_burst}, near;
     const pace_rule_t *rule = acct->pace_set ? &own
                                  : acct->oauth  ? &op->w->cfg->pace_oauth
                                                 : &op->w->cfg->pace_api_token;
+    /* Jira said the quota is nearly spent: the stricter of the two rules. */
+    op->pace_near = wk_pace_near(op->account_id, uv_now(op->w->loop), &near) &&
+                    (rule->per_s <= 0 || near.per_s < rule->per_s);
+    if (op->pace_near)
+        rule = &near;
     if (rule->per_s > 0 && !op->paced) {
         op->paced = 1;
         op->pace_burst = rule->burst;
