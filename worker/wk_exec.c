@@ -726,16 +726,11 @@ static long retry_after(const httpc_response_t *r)
     return -1;
 }
 
-/* The quota signals of any answer: X-RateLimit-NearLimit: true, and the
- * smallest r (with its t) of RateLimit: "<policy>";r=R;t=T[, ...] (the
- * IETF draft's structured form Atlassian uses; "Beta-" forms are only
- * informational and are not read). */
-static void note_quota(const httpc_response_t *r, wk_ratelimit_t *rl)
+void wk_exec_quota(const httpc_response_t *r, wk_ratelimit_t *rl)
 {
     char v[512];
     rl->quota_remaining = rl->quota_reset_s = -1;
-    if (httpc_resp_header(r, "X-RateLimit-NearLimit", v, sizeof v) > 0 && strcasecmp(v, "true") == 0)
-        rl->near_limit = 1;
+    rl->near_limit = httpc_resp_header(r, "X-RateLimit-NearLimit", v, sizeof v) > 0 && strcasecmp(v, "true") == 0;
     if (httpc_resp_header(r, "RateLimit", v, sizeof v) <= 0)
         return;
     for (char *e = v; e && *e;) {
@@ -1388,7 +1383,7 @@ static void note_upstream(const httpc_response_t *r, wk_ratelimit_t *rl)
     if (httpc_resp_header(r, "X-ARequestId", rl->request_id, sizeof rl->request_id) <= 0 &&
         httpc_resp_header(r, "X-Request-Id", rl->request_id, sizeof rl->request_id) <= 0)
         rl->request_id[0] = 0;
-    note_quota(r, rl);
+    wk_exec_quota(r, rl);
 }
 
 static int send_req(exec_op_t *op, const wk_tool_t *t, httpc_cb cb, char *err, size_t errsz);

@@ -83,6 +83,13 @@ typedef struct wk_ratelimit_s {
  * doubling (4, 8, 16 s) with jitter while it repeats. */
 #define WK_RETRY_DEFAULT_S 2
 
+/* The quota signals of any answer into rl (near_limit, quota_remaining,
+ * quota_reset_s): X-RateLimit-NearLimit: true, and the smallest r (with its
+ * t) of RateLimit: "<policy>";r=R;t=T[, ...] (the IETF draft's structured
+ * form Atlassian uses; the "Beta-" forms are only informational and are not
+ * read). */
+void wk_exec_quota(const httpc_response_t *r, wk_ratelimit_t *rl);
+
 /* What of a tool's upstream payload its result reads (its projection and
  * the paging members): wk_exec_result builds only that (ju_parse_keep). */
 ju_keep_t *wk_exec_keep_new(const wk_tool_t *t);
