@@ -432,7 +432,7 @@ test('compact by default, raw on request; sizes for BENCHMARKS.md', { skip: miss
   const change = types.issue_types.find((t) => t.name === 'Change').id;
   const more = [
     ['search 25 + include', 'list_all_jira_service_management_search_issues', { jql: 'project = ITSM ORDER BY created ASC', limit: 25, include: ['description', 'comments'] }],
-    ['knowledge base "vpn"', 'list_all_jira_service_management_knowledge_base_articles', { query: 'vpn', limit: 10 }],
+    ['knowledge base (vpn)', 'list_all_jira_service_management_knowledge_base_articles', { query: 'vpn', limit: 10 }],
     ['changelog ITSM-994', 'list_all_jira_service_management_issue_changelog', { id: 'ITSM-994', limit: 100 }],
     ['status history HW-7', 'list_all_jira_service_management_request_status_history', { id: 'HW-7' }],
     ['links ITSM-994', 'list_all_jira_service_management_issue_links', { id: 'ITSM-994' }],
