@@ -16,7 +16,9 @@
 #include "projection.h"
 #include "secret.h"
 #include "tu.h"
+#include "wk_body.h"
 #include "wk_jql.h"
+#include "wk_steps.h"
 
 #define WK_URL_MAX (16 * 1024)
 #define WK_BODY_MAX (64 * 1024)
@@ -223,143 +225,6 @@ static void put_escaped(buf_t *b, const char *s, size_t n)
     }
 }
 
-/* Text form of a scalar argument (query and path use). */
-static int scalar_text(const json_t *v, char *out, size_t outsz, const char **s)
-{
-    if (json_is_string(v)) {
-        *s = json_string_value(v);
-        return 0;
-    }
-    if (json_is_integer(v))
-        snprintf(out, outsz, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-    else if (json_is_real(v))
-        snprintf(out, outsz, "%.17g", json_real_value(v));
-    else if (json_is_boolean(v))
-        snprintf(out, outsz, "%s", json_is_true(v) ? "true" : "false");
-    else
-        return -1;
-    *s = out;
-    return 0;
-}
-
-/* "{name}" -> the argument it names (borrowed), else NULL and *is_ref = 0. */
-static const json_t *arg_ref(const char *tmpl, const json_t *args, int *is_ref)
-{
-    size_t n = strlen(tmpl);
-    *is_ref = n > 2 && tmpl[0] == '{' && tmpl[n - 1] == '}' && !memchr(tmpl + 1, '{', n - 2);
-    if (!*is_ref)
-        return NULL;
-    char name[128];
-    if (n - 2 >= sizeof name)
-        return NULL;
-    memcpy(name, tmpl + 1, n - 2);
-    name[n - 2] = 0;
-    return json_object_get(args, name);
-}
-
-/* A copy of the body template with "{arg}" strings replaced; members whose
- * argument is absent are left out. */
-static json_t *fill_body(const json_t *tmpl, const json_t *args, int depth)
-{
-    if (depth > 16)
-        return NULL;
-    if (json_is_string(tmpl)) {
-        int is_ref;
-        const json_t *v = arg_ref(json_string_value(tmpl), args, &is_ref);
-        if (is_ref)
-            return v ? json_deep_copy(v) : NULL;
-        return json_deep_copy(tmpl);
-    }
-    if (json_is_object(tmpl)) {
-        const char *adf = ju_str(tmpl, "$adf");
-        if (adf) {
-            /* {"$adf":"{arg}"}: the argument's plain text as an ADF document. */
-            int is_ref;
-            const json_t *v = arg_ref(adf, args, &is_ref);
-            return json_is_string(v) ? proj_text_adf(json_string_value(v)) : NULL;
-        }
-        const char *dflt = ju_str(tmpl, "$default");
-        if (dflt) {
-            /* {"$default":"{arg}","value":v}: the argument, or v without it. */
-            int is_ref;
-            const json_t *v = arg_ref(dflt, args, &is_ref);
-            return json_deep_copy(v ? v : json_object_get(tmpl, "value"));
-        }
-        const char *num = ju_str(tmpl, "$int");
-        if (num) {
-            /* {"$int":"{arg}"}: a numeric id argument (a string of digits,
-             * its kind) as the JSON integer the API's schema types it as. */
-            int is_ref;
-            const json_t *v = arg_ref(num, args, &is_ref);
-            const char *d = json_string_value(v);
-            if (json_is_integer(v))
-                return json_deep_copy(v);
-            return d && *d && strlen(d) < 19 && strspn(d, "0123456789") == strlen(d)
-                       ? json_integer((json_int_t)strtoll(d, NULL, 10))
-                       : NULL;
-        }
-        const char *date = ju_str(tmpl, "$jiradate");
-        if (date) {
-            /* {"$jiradate":"{arg}"}: an ISO 8601 date-time (the schema's
-             * format) in the form Jira's worklog API insists on:
-             * 2021-01-17T12:34:00.000+0000 ("...Z" is a 400 there). */
-            int is_ref;
-            const json_t *v = arg_ref(date, args, &is_ref);
-            int64_t ms;
-            char iso[40];
-            if (!json_is_string(v) || tu_parse_iso(json_string_value(v), &ms) != 0)
-                return NULL;
-            tu_format_iso(ms, 1, iso, sizeof iso);
-            size_t n = strlen(iso);
-            if (n < 2 || iso[n - 1] != 'Z')
-                return NULL;
-            snprintf(iso + n - 1, sizeof iso - (n - 1), "+0000");
-            return json_string(iso);
-        }
-        json_t *r = json_object();
-        const char *k;
-        json_t *m;
-        json_object_foreach((json_t *)tmpl, k, m) {
-            if (strcmp(k, "$merge") == 0) {
-                /* {"$merge":"{arg}"}: an object argument's members join this
-                 * object (the template's own members win). */
-                int is_ref;
-                const json_t *v = json_is_string(m) ? arg_ref(json_string_value(m), args, &is_ref) : NULL;
-                if (json_is_object(v))
-                    json_object_update_missing(r, (json_t *)v);
-                continue;
-            }
-            json_t *v = fill_body(m, args, depth + 1);
-            if (v)
-                json_object_set_new(r, k, v);
-        }
-        if (json_object_size(r) == 0 && json_object_size(tmpl) > 0) {
-            /* Every member's argument was absent: leave the whole object out. */
-            json_decref(r);
-            return NULL;
-        }
-        return r;
-    }
-    if (json_is_array(tmpl)) {
-        json_t *r = json_array();
-        size_t i;
-        const json_t *m;
-        json_array_foreach(tmpl, i, m) {
-            json_t *v = fill_body(m, args, depth + 1);
-            if (v)
-                json_array_append_new(r, v);
-        }
-        if (json_array_size(r) == 0 && json_array_size(tmpl) > 0) {
-            /* Every element's argument was absent ({"comment":[{"add":..}]}
-             * without a comment): leave the array out, as objects. */
-            json_decref(r);
-            return NULL;
-        }
-        return r;
-    }
-    return json_deep_copy(tmpl);
-}
-
 /* Page cursors are base64url("t:<upstream token>") or ("s:<start>"). */
 static int cursor_decode(const char *cur, char *kind, char *val, size_t valsz)
 {
@@ -427,64 +292,6 @@ static void add_includes(const wk_tool_t *t, const json_t *args, json_t *body)
     }
 }
 
-/* Decodes base64 text (standard alphabet, padded or not, line breaks
- * allowed) into a new buffer. -1 when it is not base64. */
-static int b64_decode(const char *in, char **out, size_t *outlen)
-{
-    size_t n = strlen(in), room = n / 4 * 3 + 3;
-    *out = mem_alloc(room + 1);
-    static const int variants[] = {sodium_base64_VARIANT_ORIGINAL, sodium_base64_VARIANT_ORIGINAL_NO_PADDING};
-    for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++) {
-        const char *end = NULL;
-        if (sodium_base642bin((unsigned char *)*out, room, in, n, " \r\n\t", outlen, &end, variants[i]) == 0 &&
-            end == in + n)
-            return 0;
-    }
-    free(*out);
-    *out = NULL;
-    return -1;
-}
-
-/* The uploaded file of a multipart tool: {"name", "content": "{arg}"
- * (base64), "filename": "{arg}", "type"?: "{arg}"}. */
-static int build_part(const json_t *mp, const json_t *args, wk_call_t *out, char *err, size_t errsz)
-{
-    int is_ref;
-    const char *b64 = json_string_value(arg_ref(ju_str(mp, "content"), args, &is_ref));
-    const char *fname = json_string_value(arg_ref(ju_str(mp, "filename"), args, &is_ref));
-    const json_t *type = ju_str(mp, "type") ? arg_ref(ju_str(mp, "type"), args, &is_ref) : NULL;
-    char *data = NULL;
-    size_t len = 0;
-    if (!b64 || !fname) {
-        snprintf(err, errsz, "the file's content and name are required");
-        return -1;
-    }
-    /* The name goes into the part's Content-Disposition header: no control
-     * characters, quotes, backslashes or path separators. */
-    for (const char *c = fname; *c; c++)
-        if ((unsigned char)*c < 0x20 || *c == 0x7f || *c == '"' || *c == '\\' || *c == '/') {
-            snprintf(err, errsz, "filename: no control characters, quotes, backslashes or slashes");
-            return -1;
-        }
-    if (!*fname || strcmp(fname, ".") == 0 || strcmp(fname, "..") == 0) {
-        snprintf(err, errsz, "filename: a file name, e.g. device-logs.txt");
-        return -1;
-    }
-    if (b64_decode(b64, &data, &len) != 0) {
-        const char *arg = ju_str(mp, "content");
-        snprintf(err, errsz, "%.*s: not base64 (the standard alphabet, as base64 -w0 writes it)",
-                 (int)strlen(arg) - 2, arg + 1);
-        return -1;
-    }
-    out->part.name = ju_str(mp, "name");
-    out->part.filename = fname;
-    out->part.type = json_string_value(type);
-    out->part.data = data;
-    out->part.len = len;
-    out->nparts = 1;
-    return 0;
-}
-
 int wk_exec_build(const wk_tool_t *t, const json_t *args, const char *base_url, wk_call_t *out,
                   char *err, size_t errsz)
 {
@@ -520,7 +327,7 @@ int wk_exec_build(const wk_tool_t *t, const json_t *args, const char *base_url, 
             goto bad_tool;
         memcpy(name, open + 1, n);
         name[n] = 0;
-        if (scalar_text(json_object_get(args, name), num, sizeof num, &s) != 0) {
+        if (wk_body_scalar(json_object_get(args, name), num, sizeof num, &s) != 0) {
             snprintf(err, errsz, "missing required argument '%s'", name);
             buf_free(&url);
             return -1;
@@ -554,7 +361,7 @@ int wk_exec_build(const wk_tool_t *t, const json_t *args, const char *base_url, 
         char num[64];
         const char *s = NULL;
         int is_ref;
-        const json_t *a = json_is_string(v) ? arg_ref(json_string_value(v), args, &is_ref) : NULL;
+        const json_t *a = json_is_string(v) ? wk_body_arg(json_string_value(v), args, &is_ref) : NULL;
         if (!json_is_string(v))
             continue;
         if (is_ref && json_is_array(a)) {
@@ -564,13 +371,13 @@ int wk_exec_build(const wk_tool_t *t, const json_t *args, const char *base_url, 
             size_t i;
             const json_t *e;
             json_array_foreach(a, i, e)
-                if (scalar_text(e, num, sizeof num, &s) == 0)
+                if (wk_body_scalar(e, num, sizeof num, &s) == 0)
                     add_query(&url, &first, k, s);
             continue;
         }
         if (!is_ref)
             s = json_string_value(v);
-        else if (!a || scalar_text(a, num, sizeof num, &s) != 0)
+        else if (!a || wk_body_scalar(a, num, sizeof num, &s) != 0)
             continue;
         add_query(&url, &first, k, s);
     }
@@ -580,7 +387,7 @@ int wk_exec_build(const wk_tool_t *t, const json_t *args, const char *base_url, 
     const json_t *rawb = raw ? json_object_get(t->http, "raw_body") : NULL;
     if (json_is_object(btmpl) && json_is_object(rawb))
         json_object_update(btmpl, (json_t *)rawb);
-    json_t *body = btmpl ? fill_body(btmpl, args, 0) : is_post && t->paging ? json_object() : NULL;
+    json_t *body = btmpl ? wk_body_fill(btmpl, args) : is_post && t->paging ? json_object() : NULL;
     json_decref(btmpl);
     if (t->paging) {
         long limit = (long)ju_int(args, "limit", t->default_limit);
@@ -619,10 +426,13 @@ int wk_exec_build(const wk_tool_t *t, const json_t *args, const char *base_url, 
         out->body_len = out->body ? strlen(out->body) : 0;
         json_decref(body);
     }
-    if (t->multipart && build_part(t->multipart, args, out, err, errsz) != 0) {
-        buf_free(&url);
-        wk_call_clear(out);
-        return -1;
+    if (t->multipart) {
+        if (wk_body_part(t->multipart, args, &out->part, err, errsz) != 0) {
+            buf_free(&url);
+            wk_call_clear(out);
+            return -1;
+        }
+        out->nparts = 1;
     }
     size_t n;
     out->url = buf_steal(&url, &n);
@@ -1638,93 +1448,6 @@ static void next_context(exec_op_t *op)
 
 /* ---- pre-steps (catalog "resolve") ---- */
 
-/* One candidate of a resolve step, for messages. */
-static void describe(buf_t *b, const json_t *item, const json_t *match, const char *value)
-{
-    const char *label = json_string_value(proj_path(item, json_string_value(json_array_get(match, 0))));
-    const json_t *v = json_object_get(item, value);
-    char num[64];
-    const char *vs = "";
-    if (scalar_text(v, num, sizeof num, &vs) != 0)
-        vs = "";
-    buf_printf(b, "%s\"%.80s\" (%.80s)", b->len ? ", " : "", label ? label : "?", vs);
-}
-
-/* The allowed values of a screen field, "A, B, C" into b. */
-static void allowed_names(buf_t *b, const json_t *field)
-{
-    size_t i;
-    const json_t *v;
-    json_array_foreach(json_object_get(field, "allowedValues"), i, v) {
-        const char *n = ju_str(v, "name") ? ju_str(v, "name") : ju_str(v, "value");
-        if (n && i < 20)
-            buf_printf(b, "%s%s", i ? ", " : "", n);
-    }
-}
-
-int wk_exec_screen_check(const json_t *tr, json_t *args, char *err, size_t errsz)
-{
-    const json_t *screen = json_object_get(tr, "fields"), *given = json_object_get(args, "fields");
-    const json_t *rf = json_object_get(screen, "resolution");
-    const char *res = ju_str(args, "resolution"), *name = ju_str(tr, "name"), *id = ju_str(tr, "id");
-    buf_t b;
-    buf_init(&b, 8192);
-    int rc = 0;
-    if (res && !rf) {
-        const char *k;
-        json_t *f;
-        json_object_foreach((json_t *)screen, k, f)
-            buf_printf(&b, "%s%s", b.len ? ", " : "", ju_str(f, "name") ? ju_str(f, "name") : k);
-        snprintf(err, errsz, "resolution: transition \"%.80s\" (%s) cannot set a resolution: %s%s. Leave resolution "
-                 "out, or use a transition with Resolution on its screen (list_all_jira_service_management_issue_"
-                 "transitions shows each one's fields)", name ? name : "?", id ? id : "?",
-                 json_is_true(json_object_get(tr, "hasScreen")) ? "its screen has only " : "it has no screen",
-                 json_is_true(json_object_get(tr, "hasScreen")) ? (b.data ? b.data : "other fields") : "");
-        rc = -1;
-        goto done;
-    }
-    if (res) {
-        /* By name, whatever its case; Jira gets the screen's own spelling. */
-        size_t i;
-        const json_t *v;
-        const char *hit = NULL;
-        json_array_foreach(json_object_get(rf, "allowedValues"), i, v)
-            if (ju_str(v, "name") && strcasecmp(ju_str(v, "name"), res) == 0)
-                hit = ju_str(v, "name");
-        if (!hit && json_array_size(json_object_get(rf, "allowedValues")) > 0) {
-            allowed_names(&b, rf);
-            snprintf(err, errsz, "resolution: \"%.80s\" is not a resolution of this site; one of: %s", res,
-                     b.data ? b.data : "");
-            rc = -1;
-            goto done;
-        }
-        if (hit)
-            json_object_set_new(args, "resolution", json_string(hit));
-    }
-    const char *k;
-    json_t *f;
-    json_object_foreach((json_t *)screen, k, f) {
-        if (!json_is_true(json_object_get(f, "required")) || json_is_true(json_object_get(f, "hasDefaultValue")) ||
-            (strcmp(k, "resolution") == 0 && res) || json_object_get(given, k))
-            continue;
-        buf_printf(&b, "%s%s (%s", b.len ? "; " : "", ju_str(f, "name") ? ju_str(f, "name") : k, k);
-        if (json_array_size(json_object_get(f, "allowedValues")) > 0) {
-            buf_append_str(&b, "; one of: ");
-            allowed_names(&b, f);
-        }
-        buf_append_str(&b, ")");
-    }
-    if (b.len) {
-        snprintf(err, errsz, "transition \"%.80s\" (%s) has a screen with required fields this call does not "
-                 "give: %s. Pass resolution (by name) for Resolution and the others in fields (by id or name); "
-                 "comment adds a comment", name ? name : "?", id ? id : "?", b.data);
-        rc = -1;
-    }
-done:
-    buf_free(&b);
-    return rc;
-}
-
 /* A step without "match": one value of the answer (a request's service
  * desk id, an uploaded file's temporary id) becomes an argument. */
 static void step_pick(exec_op_t *op, const json_t *step, const json_t *body, int status)
@@ -1732,7 +1455,7 @@ static void step_pick(exec_op_t *op, const json_t *step, const json_t *body, int
     const json_t *v = proj_path(body, ju_str(step, "value"));
     char num[64];
     const char *s;
-    if (scalar_text(v, num, sizeof num, &s) != 0 || !*s || json_is_boolean(v)) {
+    if (wk_body_scalar(v, num, sizeof num, &s) != 0 || !*s || json_is_boolean(v)) {
         char msg[400];
         snprintf(msg, sizeof msg, "the site's answer to %.200s has no %.80s", ju_str(step, "path"),
                  ju_str(step, "value"));
@@ -1757,97 +1480,16 @@ static void on_resolve(const httpc_response_t *resp, void *ud)
         json_decref(body);
         return;
     }
-    const char *when = ju_str(step, "when"), *set = ju_str(step, "set"), *value = ju_str(step, "value");
-    const char *noun = ju_str(step, "noun") ? ju_str(step, "noun") : when;
-    const char *want = ju_str(op->args, when);
-    /* "always" without the name: the id given must be one of the items
-     * (a transition available now, its screen checked). */
-    char idbuf[64];
-    const char *want_id = NULL;
-    if (!want && scalar_text(json_object_get(op->args, set), idbuf, sizeof idbuf, &want_id) != 0)
-        want_id = NULL;
-    /* An email matches only the member that holds emails, exactly: a
-     * search by email would otherwise take a near miss for the answer. */
-    const char *email = want && strchr(want, '@') ? ju_str(step, "email") : NULL;
-    const json_t *items = proj_path(body, ju_str(step, "items") ? ju_str(step, "items") : ".");
-    const json_t *hit = NULL;
-    int nhits = 0;
-    buf_t all, hits;
-    buf_init(&all, 4096);
-    buf_init(&hits, 4096);
-    size_t i, j;
-    const json_t *it, *m;
-    json_array_foreach(items, i, it) {
-        if (i < 10)
-            describe(&all, it, match, value);
-        int ok = 0;
-        if (want_id) {
-            char nb[64];
-            const char *have;
-            ok = scalar_text(json_object_get(it, value), nb, sizeof nb, &have) == 0 && strcmp(have, want_id) == 0;
-        } else if (email) {
-            const char *have = json_string_value(proj_path(it, email));
-            ok = have && strcasecmp(have, want) == 0;
-        } else {
-            json_array_foreach(match, j, m) {
-                const char *s = json_string_value(proj_path(it, json_string_value(m)));
-                ok |= s && want && strcasecmp(s, want) == 0;
-            }
-        }
-        if (ok) {
-            if (nhits++ == 0)
-                hit = it;
-            describe(&hits, it, match, value);
-        }
-    }
-    /* A search step (the upstream already filtered by the text): one result
-     * is the answer even without an exact match, several are ambiguous. */
-    if (nhits == 0 && !want_id && !email && json_is_true(json_object_get(step, "search")) &&
-        json_array_size(items) > 0) {
-        nhits = (int)json_array_size(items);
-        hit = json_array_get(items, 0);
-        buf_free(&hits);
-        buf_init(&hits, 4096);
-        json_array_foreach(items, i, it)
-            if (i < 10)
-                describe(&hits, it, match, value);
-    }
     char msg[3000];
-    msg[0] = 0;
-    if (nhits == 1 && json_object_get(hit, value) && json_is_true(json_object_get(step, "screen")))
-        wk_exec_screen_check(hit, op->args, msg, sizeof msg);
-    if (nhits == 1 && json_object_get(hit, value) && !msg[0]) {
-        json_object_set(op->args, set, json_object_get(hit, value));
+    const char *hint;
+    const json_t *hit;
+    if (wk_steps_match(step, op->args, body, &hit, msg, sizeof msg, &hint)) {
+        json_object_set(op->args, ju_str(step, "set"), json_object_get(hit, ju_str(step, "value")));
         json_decref(body);
-        buf_free(&all);
-        buf_free(&hits);
         run_next(op);
         return;
     }
-    const char *hint = "Pick one candidate and call again with its id.";
-    if (msg[0])
-        hint = "Call again with the fields the transition's screen requires.";
-    else if (nhits > 1)
-        snprintf(msg, sizeof msg, "%s \"%.100s\" is ambiguous: it matches %s. Pass %s instead.", noun,
-                 want ? want : "", hits.data ? hits.data : "", set);
-    else if (want_id)
-        snprintf(msg, sizeof msg, "%s %.40s %s%s%s", set, want_id,
-                 ju_str(step, "unavailable") ? ju_str(step, "unavailable") : "is not available now",
-                 all.data ? "; candidates: " : " (there are none)", all.data ? all.data : "");
-    else if (email)
-        snprintf(msg, sizeof msg, "no %s has the email address \"%.100s\": the address is wrong, or the user hides "
-                 "it (Atlassian's privacy settings leave emailAddress out of many profiles, customers' above all, "
-                 "and a hidden address cannot be searched for)%s%s. Pass %s, or search by display name (prefix)",
-                 noun, want, all.data ? "; found: " : "", all.data ? all.data : "", set);
-    else
-        snprintf(msg, sizeof msg, "no %s matches \"%.100s\"%s%s. Pass %s, or one of the names shown.",
-                 noun, want ? want : "", all.data ? "; candidates: " : "", all.data ? all.data : "", set);
-    if (email)
-        hint = "Ask the user for the person's accountId or display name; an email hidden by its owner cannot be "
-               "looked up.";
     json_decref(body);
-    buf_free(&all);
-    buf_free(&hits);
     op_finish(op, step_error(op->tool, 400, msg, hint), NULL, resp->status);
 }
 

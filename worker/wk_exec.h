@@ -5,7 +5,11 @@
  * members verbatim with a hint an agent can act on.
  *
  * The pure halves (wk_exec_build, wk_exec_result) need no network and are
- * unit tested; wk_exec_start joins them over httpc.
+ * unit tested; wk_exec_start joins them over httpc. Two pure parts live in
+ * their own modules so that this file keeps the request's life cycle only:
+ * filling a row's templates with arguments (wk_body.h) and matching a
+ * pre-step's answer, with the transition screen check (wk_steps.h). Both
+ * depend on nothing here, so nothing calls back into wk_exec.
  */
 #ifndef JSMCP_WK_EXEC_H
 #define JSMCP_WK_EXEC_H
@@ -155,12 +159,5 @@ int wk_exec_start(httpc_t *hc, const wk_tool_t *t, const json_t *args, const wk_
  * fields may be NULL (names are not translated). */
 json_t *wk_exec_prepare(const wk_tool_t *t, const json_t *args, const json_t *fields,
                         const json_t *config, char *err, size_t errsz);
-
-/* A transition (an item of GET /issue/{id}/transitions?expand=transitions.fields)
- * against a call's arguments: resolution (a name; replaced by the screen's
- * own spelling) and fields (field ids). 0, or -1 with err naming what the
- * transition's screen requires (its required fields with their allowed
- * values) or why the resolution cannot be set. */
-int wk_exec_screen_check(const json_t *transition, json_t *args, char *err, size_t errsz);
 
 #endif

@@ -15,6 +15,7 @@
 #include "wk_exec.h"
 #include "wk_jql.h"
 #include "wk_pace.h"
+#include "wk_steps.h"
 
 static json_t *J(const char *s)
 {
@@ -109,28 +110,28 @@ Test(exec, transition_screen_check)
     json_t *plain = J("{\"id\":\"21\",\"name\":\"Start progress\",\"hasScreen\":false,\"fields\":{}}");
     char err[2000];
     json_t *a = J("{}");
-    cr_assert_eq(wk_exec_screen_check(tr, a, err, sizeof err), -1);
+    cr_assert_eq(wk_steps_screen_check(tr, a, err, sizeof err), -1);
     cr_assert(strstr(err, "\"Resolve this issue\" (51) has a screen with required fields this call does not give: "
                           "Resolution (resolution; one of: Done, Won't Do)"), "%s", err);
     cr_assert_null(strstr(err, "Root cause"), "a required field with a default is not asked for");
     json_decref(a);
     a = J("{\"resolution\":\"won't do\"}");
-    cr_assert_eq(wk_exec_screen_check(tr, a, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(wk_steps_screen_check(tr, a, err, sizeof err), 0, "%s", err);
     cr_assert_str_eq(ju_str(a, "resolution"), "Won't Do", "the screen's spelling goes to Jira");
     json_decref(a);
     a = J("{\"fields\":{\"resolution\":{\"id\":\"1\"}}}");
-    cr_assert_eq(wk_exec_screen_check(tr, a, err, sizeof err), 0, "given by id in fields");
+    cr_assert_eq(wk_steps_screen_check(tr, a, err, sizeof err), 0, "given by id in fields");
     json_decref(a);
     a = J("{\"resolution\":\"Fixed\"}");
-    cr_assert_eq(wk_exec_screen_check(tr, a, err, sizeof err), -1);
+    cr_assert_eq(wk_steps_screen_check(tr, a, err, sizeof err), -1);
     cr_assert(strstr(err, "\"Fixed\" is not a resolution of this site; one of: Done, Won't Do"), "%s", err);
     json_decref(a);
     a = J("{\"resolution\":\"Done\"}");
-    cr_assert_eq(wk_exec_screen_check(plain, a, err, sizeof err), -1);
+    cr_assert_eq(wk_steps_screen_check(plain, a, err, sizeof err), -1);
     cr_assert(strstr(err, "\"Start progress\" (21) cannot set a resolution: it has no screen"), "%s", err);
     json_decref(a);
     a = J("{\"comment\":\"x\"}");
-    cr_assert_eq(wk_exec_screen_check(plain, a, err, sizeof err), 0);
+    cr_assert_eq(wk_steps_screen_check(plain, a, err, sizeof err), 0);
     json_decref(a);
     json_decref(tr);
     json_decref(plain);
