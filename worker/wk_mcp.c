@@ -363,14 +363,19 @@ static void audit(call_op_t *op, const wk_ratelimit_t *rl, int status)
 }
 
 /* The idempotency record after the call: the result for a success, gone
- * after a failure (so a retry may try again). */
-static void idem_store(call_op_t *op, const json_t *response)
+ * after a failure (so a retry may try again). The answer waits for Redis
+ * to take it (stored then runs, from the loop): an agent that retries as
+ * soon as it has the answer may reach another worker process, whose SET NX
+ * must already find the result, not "pending". 0 when stored will run;
+ * -1 without a record to write or with Redis unavailable. */
+static int idem_store(call_op_t *op, const json_t *response, rcli_cb stored)
 {
     const json_t *result = json_object_get(response, "result");
     if (!op->idem_key[0])
-        return;
+        return -1;
     char *dump = result && !json_is_true(json_object_get(result, "isError"))
                      ? ju_dump(result) : NULL;
+    int rc;
     if (dump && strlen(dump) <= WK_IDEM_MAX) {
         buf_t b;
         buf_init(&b, WK_IDEM_MAX + 128);
@@ -379,12 +384,13 @@ static void idem_store(call_op_t *op, const json_t *response)
         snprintf(ttl, sizeof ttl, "%lld", WK_IDEM_TTL_MS);
         const char *argv[] = {"SET", op->idem_key, b.data, "PX", ttl};
         size_t lens[] = {3, strlen(op->idem_key), b.len, 2, strlen(ttl)};
-        rcli_command_argv(op->w->redis, NULL, NULL, 5, argv, lens);
+        rc = rcli_command_argv(op->w->redis, stored, op, 5, argv, lens);
         buf_free(&b);
     } else {
-        rcli_command(op->w->redis, NULL, NULL, "DEL %s", op->idem_key);
+        rc = rcli_command(op->w->redis, stored, op, "DEL %s", op->idem_key);
     }
     free(dump);
+    return rc;
 }
 
 /* Per-account call counts. The label is bounded: past the cap of distinct
@@ -462,9 +468,18 @@ static void on_audited(void *ud)
     op_unref(op);
 }
 
+/* The idempotency record is written (or could not be): the audit record
+ * next, then the answer (on_audited). */
+static void on_idem_stored(redisReply *reply, const char *err, void *ud)
+{
+    (void)reply;
+    (void)err; /* a lost record only costs a retry its replay, as before */
+    call_op_t *op = ud;
+    audit(op, op->has_rl ? &op->rl : NULL, op->status);
+}
+
 static void call_finish(call_op_t *op, json_t *response, const wk_ratelimit_t *rl, int status)
 {
-    idem_store(op, response);
     op->response = response; /* done() takes it over */
     op->status = status;
     op->cls = error_class(response, rl, status);
@@ -472,7 +487,8 @@ static void call_finish(call_op_t *op, json_t *response, const wk_ratelimit_t *r
         op->rl = *rl;
         op->has_rl = 1;
     }
-    audit(op, rl, status);
+    if (idem_store(op, response, on_idem_stored) != 0)
+        audit(op, rl, status);
 }
 
 static void on_account(int rc, const wk_account_t *acct, const char *err, void *ud);
