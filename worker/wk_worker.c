@@ -17,7 +17,7 @@
 #include "wk_refresh.h"
 #include "wk_store.h"
 
-static void describe_metrics(metrics_t *m)
+void wk_worker_describe_metrics(metrics_t *m)
 {
     metrics_describe(m, "jsmcp_worker_requests_total", "counter", "HTTP requests by route, method and status");
     metrics_describe(m, "jsmcp_worker_server_cache_on", "gauge",
@@ -122,7 +122,7 @@ int wk_worker_run(const wk_config_t *cfg, int fd, wk_metrics_shm_t *shm, int slo
 
     /* Room for every fixed series plus the capped account series. */
     w.metrics = metrics_new(5000 + (size_t)cfg->metrics_max_accounts);
-    describe_metrics(w.metrics);
+    wk_worker_describe_metrics(w.metrics);
     if (wk_catalog_load_embedded(&w.catalog, err, sizeof err) != 0) {
         LOG_ERROR("worker", "tool catalog is invalid", "why", err, NULL);
         goto out;
