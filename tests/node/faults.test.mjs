@@ -25,9 +25,9 @@ import { randomBytes } from 'node:crypto';
 import {
   children, drive, freePort, lostAudit, mcpSession, request, sleep, startRedis, tally, tcpProxy, toolCall,
 } from '../faults/lib.mjs';
-import { api, stackAvailable, startStack, stopProc, stopStack } from './lib/mcp_stack.mjs';
+import { api, requireStack, startStack, stopProc, stopStack } from './lib/mcp_stack.mjs';
 
-const missing = stackAvailable();
+requireStack();
 // make faults runs these FAULTS_SCALE times longer (and with more clients).
 const S = Math.max(1, Number(process.env.FAULTS_SCALE || 1));
 const TOOL = 'get_single_jira_service_management_issue_by_id';
@@ -48,7 +48,7 @@ async function exitCodes(s, expect = {}) {
 }
 
 test('kill -9 of a worker process under load: restarted, only its in-flight calls fail, nothing lost',
-  { skip: missing || false, timeout: 90000 }, async () => {
+  { timeout: 90000 }, async () => {
     const CLIENTS = 8 * S;
     const s = await startStack({ workers: 2, env: { JSM_SANDBOX_LATENCY_MS: '50', JSMCP_AUDIT_DRAIN_MS: '100' } });
     let killed = false;
@@ -104,7 +104,7 @@ test('kill -9 of a worker process under load: restarted, only its in-flight call
   });
 
 test('Redis stopped and restarted under load: 503 with a clear body, recovery without restart, nothing lost',
-  { skip: missing || false, timeout: 90000 }, async () => {
+  { timeout: 90000 }, async () => {
     const CLIENTS = 4 * S;
     const port = await freePort();
     let redis = await startRedis(port);
@@ -156,7 +156,7 @@ test('Redis stopped and restarted under load: 503 with a clear body, recovery wi
   });
 
 test('PostgreSQL unreachable under load: the API answers 503, nothing half-written, recovers',
-  { skip: missing || false, timeout: 90000 }, async () => {
+  { timeout: 90000 }, async () => {
     const CLIENTS = 4 * S;
     const admin = new URL(process.env.JSMCP_TEST_PG_URL);
     const db = `flt_${process.pid}_${randomBytes(3).toString('hex')}`;
@@ -242,7 +242,7 @@ test('PostgreSQL unreachable under load: the API answers 503, nothing half-writt
   });
 
 test('upstream slow, resetting or 5xx: bounded time, clear tool error, audited',
-  { skip: missing || false, timeout: 90000 }, async () => {
+  { timeout: 90000 }, async () => {
     const s = await startStack({ workers: 1, env: { JSMCP_UPSTREAM_TIMEOUT: '1000', JSMCP_AUDIT_DRAIN_MS: '100' } });
     try {
       const sid = await mcpSession(s.mcpUrl);
@@ -281,7 +281,7 @@ test('upstream slow, resetting or 5xx: bounded time, clear tool error, audited',
   });
 
 test('slowloris: slow header senders are cut off by the header timeout, other clients unharmed',
-  { skip: missing || false, timeout: 90000 }, async () => {
+  { timeout: 90000 }, async () => {
     const SLOW = 20 * S;
     const s = await startStack({ workers: 2 });
     try {

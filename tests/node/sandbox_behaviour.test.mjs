@@ -4,13 +4,13 @@
 // rotation, fault injection, the request log and data-set reset.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { BASIC, assertSchema, sandboxMissing, startSandbox } from './lib/sandbox.mjs';
+import { BASIC, assertSchema, requireSandbox, startSandbox } from './lib/sandbox.mjs';
 
-const skip = sandboxMissing() || false;
+requireSandbox();
 const SD = '/rest/servicedeskapi';
 const q = encodeURIComponent;
 
-describe('jsm-sandbox behaviour', { skip }, () => {
+describe('jsm-sandbox behaviour', () => {
   let sb, state;
   before(async () => {
     sb = await startSandbox('sandbox_behaviour', { JSM_SANDBOX_REFRESH_LEEWAY: '5', JSM_SANDBOX_SEED: '7' });
@@ -388,7 +388,7 @@ describe('jsm-sandbox behaviour', { skip }, () => {
   });
 });
 
-describe('jsm-sandbox OAuth scope checks (JSM_SANDBOX_OAUTH_SCOPE_CHECK=1)', { skip }, () => {
+describe('jsm-sandbox OAuth scope checks (JSM_SANDBOX_OAUTH_SCOPE_CHECK=1)', () => {
   let sb;
   before(async () => {
     sb = await startSandbox('sandbox_scopes', { JSM_SANDBOX_OAUTH_SCOPE_CHECK: '1' });
@@ -416,7 +416,7 @@ describe('jsm-sandbox OAuth scope checks (JSM_SANDBOX_OAUTH_SCOPE_CHECK=1)', { s
   });
 });
 
-describe('jsm-sandbox eventual consistency and legacy search mode', { skip }, () => {
+describe('jsm-sandbox eventual consistency and legacy search mode', () => {
   let sb;
   before(async () => {
     sb = await startSandbox('sandbox_lag', { JSM_SANDBOX_SEARCH_LAG_MS: '60000', JSM_SANDBOX_LEGACY_SEARCH: '1' });
@@ -455,7 +455,7 @@ describe('jsm-sandbox eventual consistency and legacy search mode', { skip }, ()
   });
 });
 
-describe('jsm-sandbox as seen by a portal customer', { skip }, () => {
+describe('jsm-sandbox as seen by a portal customer', () => {
   let sb;
   const CUSTOMER = 'Basic ' + Buffer.from('customer01@customer.example.com:sandbox-customer-token').toString('base64');
   before(async () => {
@@ -493,7 +493,7 @@ describe('jsm-sandbox as seen by a portal customer', { skip }, () => {
   });
 });
 
-describe('jsm-sandbox fault flags on its command line', { skip }, () => {
+describe('jsm-sandbox fault flags on its command line', () => {
   test('--truncate-rate 1 cuts every answer off; a rate outside [0, 1] is refused', async () => {
     const sb = await startSandbox('sandbox_truncate_flag', {}, ['--truncate-rate', '1']);
     try {

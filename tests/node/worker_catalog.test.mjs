@@ -13,16 +13,15 @@ import { after, before, test } from 'node:test';
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
 import { close, connect, listAllTools } from './lib/mcp_client.mjs';
-import { api, createServer, stackAvailable, startStack, stopStack } from './lib/mcp_stack.mjs';
+import { api, createServer, requireStack, startStack, stopStack } from './lib/mcp_stack.mjs';
 
 const CATALOG = JSON.parse(readFileSync(new URL('../../worker/catalog.json', import.meta.url), 'utf8')).tools;
-const missing = stackAvailable();
+requireStack();
 let s;
 let full; // SDK client on a server with every tool
 const servers = {};
 
 before(async () => {
-  if (missing) return;
   s = await startStack({ workers: 2, server: { config: {} } });
   full = await connect(s.mcpUrl);
 });
@@ -60,7 +59,7 @@ async function serverClient(key, config) {
   return servers[key].client;
 }
 
-test('every tool definition: valid JSON Schemas, name <= 64, title, description, annotations', { skip: missing || false }, async () => {
+test('every tool definition: valid JSON Schemas, name <= 64, title, description, annotations', async () => {
   const tools = await listAllTools(full.client);
   assert.equal(tools.length, CATALOG.length, 'an empty config lists the whole catalog');
   for (const six of ['list_all_jira_service_management_search_issues', 'get_single_jira_service_management_issue_by_id',
@@ -133,7 +132,7 @@ function plan(ctx) {
   };
 }
 
-test('every tool called against the sandbox through the worker', { skip: missing || false }, async () => {
+test('every tool called against the sandbox through the worker', async () => {
   const c = full.client;
   const issue = await call(c, 'get_single_jira_service_management_issue_by_id', { id: 'ITSM-994' });
   const rts = await call(c, 'list_all_jira_service_management_request_types', { service_desk_id: '2' });
@@ -183,7 +182,7 @@ test('every tool called against the sandbox through the worker', { skip: missing
   assert.equal(ans.structuredContent.error.status, 409);
 });
 
-test('article workflow 1: incident triage on ITSM-994 (issue, comments, reporter time zone)', { skip: missing || false }, async () => {
+test('article workflow 1: incident triage on ITSM-994 (issue, comments, reporter time zone)', async () => {
   const c = full.client;
   const issue = await call(c, 'get_single_jira_service_management_issue_by_id', { id: 'ITSM-994' });
   assert.match(issue.summary, /VPN/i);
@@ -198,7 +197,7 @@ test('article workflow 1: incident triage on ITSM-994 (issue, comments, reporter
   assert.equal(user.timeZone, 'Europe/Berlin');
 });
 
-test('article workflow 2: the 5 oldest unresolved issues of "Network Outages" in desk 2', { skip: missing || false }, async () => {
+test('article workflow 2: the 5 oldest unresolved issues of "Network Outages" in desk 2', async () => {
   const c = full.client;
   const desks = await call(c, 'list_all_jira_service_management_service_desks', {});
   const desk = desks.service_desks.find((d) => d.id === '2' || d.id === 2);
@@ -222,7 +221,7 @@ test('article workflow 2: the 5 oldest unresolved issues of "Network Outages" in
   assert.deepEqual(viaJql.issues.map((i) => i.key), oldest.map((i) => i.key));
 });
 
-test('method and tag filtering table (tools/list and tools/call agree)', { skip: missing || false }, async () => {
+test('method and tag filtering table (tools/list and tools/call agree)', async () => {
   const table = [
     [{ methods: ['read'] }, (r) => ['list', 'get'].includes(r.kind)],
     [{ methods: ['write'] }, (r) => ['create', 'update', 'delete'].includes(r.kind)],
@@ -242,7 +241,7 @@ test('method and tag filtering table (tools/list and tools/call agree)', { skip:
   }
 });
 
-test('paging to the end of every paged list tool: cursors until none, no repeats', { skip: missing || false }, async () => {
+test('paging to the end of every paged list tool: cursors until none, no repeats', async () => {
   const c = full.client;
   const args = {
     list_all_jira_service_management_search_issues: { jql: 'project = HW ORDER BY created ASC' },
@@ -294,7 +293,7 @@ test('paging to the end of every paged list tool: cursors until none, no repeats
   await assert.rejects(c.callTool({ name: 'list_all_jira_service_management_queues', arguments: { service_desk_id: '2', next_cursor: 'forged' } }), /-32602.*next_cursor/);
 });
 
-test('JQL with field names: custom field names become ids, unknown names list the closest', { skip: missing || false }, async () => {
+test('JQL with field names: custom field names become ids, unknown names list the closest', async () => {
   const c = full.client;
   const fields = await call(c, 'list_all_jira_service_management_fields', {});
   const rt = fields.fields.find((f) => f.name === 'Request Type');
@@ -309,7 +308,7 @@ test('JQL with field names: custom field names become ids, unknown names list th
   assert.ok(count.count > 0);
 });
 
-test('config.projects scopes JQL and issue keys', { skip: missing || false }, async () => {
+test('config.projects scopes JQL and issue keys', async () => {
   const c = await serverClient('projects', { methods: ['read'], projects: ['HW'] });
   const r = await call(c, 'list_all_jira_service_management_search_issues', { jql: 'project = ITSM OR project = HW ORDER BY created ASC', limit: 20 });
   assert.ok(r.issues.length > 0 && r.issues.every((i) => i.key.startsWith('HW-')), r.issues.map((i) => i.key).join());
@@ -352,7 +351,7 @@ test('config.projects scopes JQL and issue keys', { skip: missing || false }, as
   assert.match(made.key, /^HW-/);
 });
 
-test('bad arguments per tool: missing required, unknown property, wrong type', { skip: missing || false }, async () => {
+test('bad arguments per tool: missing required, unknown property, wrong type', async () => {
   const c = full.client;
   for (const row of CATALOG) {
     const props = row.inputSchema.properties;
@@ -376,7 +375,7 @@ test('bad arguments per tool: missing required, unknown property, wrong type', {
   assert.match(ambiguous.content[0].text, new RegExp(`user "${dup}" is ambiguous: it matches .*Pass account_id instead`));
 });
 
-test('discovery exposure: three tools, search, schema, call', { skip: missing || false }, async () => {
+test('discovery exposure: three tools, search, schema, call', async () => {
   const c = await serverClient('discovery', { tool_exposure: 'discovery', methods: ['read'] });
   const tools = await listAllTools(c);
   assert.deepEqual(tools.map((t) => t.name).sort(), ['call_tool', 'get_tool_schema', 'search_tools']);
@@ -390,7 +389,7 @@ test('discovery exposure: three tools, search, schema, call', { skip: missing ||
   await assert.rejects(c.callTool({ name: 'get_single_jira_service_management_issue_by_id', arguments: { id: 'ITSM-994' } }), /-32602.*Unknown tool/);
 });
 
-test('idempotency_key: a retried write creates one comment', { skip: missing || false }, async () => {
+test('idempotency_key: a retried write creates one comment', async () => {
   const c = full.client;
   const before = (await sb('/rest/servicedeskapi/request/HW-7/comment?limit=100')).size;
   const args = { id: 'HW-7', body: 'We are on it.', idempotency_key: `k-${process.pid}` };
@@ -403,7 +402,7 @@ test('idempotency_key: a retried write creates one comment', { skip: missing || 
   assert.notEqual(fresh.id, a.id);
 });
 
-test('compact by default, raw on request; sizes for BENCHMARKS.md', { skip: missing || false }, async () => {
+test('compact by default, raw on request; sizes for BENCHMARKS.md', async () => {
   const c = full.client;
   const size = async (name, args) => {
     const r = await c.callTool({ name, arguments: args });
@@ -433,7 +432,7 @@ test('compact by default, raw on request; sizes for BENCHMARKS.md', { skip: miss
   assert.ok(Buffer.byteLength(JSON.stringify(full994)) >= 5 * Buffer.byteLength(compact994), `${JSON.stringify(full994).length} vs ${compact994.length}`);
 });
 
-test('X-Request-Id goes upstream; one audit entry per call in <prefix>audit', { skip: missing || false }, async () => {
+test('X-Request-Id goes upstream; one audit entry per call in <prefix>audit', async () => {
   const rid = `trace-${process.pid}`;
   const c = await connect(s.mcpUrl, { headers: { 'X-Request-Id': rid } });
   await call(c.client, 'get_single_jira_service_management_issue_by_id', { id: 'ITSM-994' });

@@ -5,11 +5,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { connect } from './lib/mcp_client.mjs';
-import { stackAvailable, startStack, stopProc, stopStack } from './lib/mcp_stack.mjs';
+import { requireStack, startStack, stopProc, stopStack } from './lib/mcp_stack.mjs';
 
-const missing = stackAvailable();
+requireStack();
 
-test('SIGTERM: in-flight calls finish, streams close, clean exit', { skip: missing || false, timeout: 60000 }, async () => {
+test('SIGTERM: in-flight calls finish, streams close, clean exit', { timeout: 60000 }, async () => {
   const s = await startStack({ workers: 2, env: { JSM_SANDBOX_LATENCY_MS: '1500' } });
   try {
     const c = await connect(s.mcpUrl);
@@ -49,7 +49,7 @@ test('SIGTERM: in-flight calls finish, streams close, clean exit', { skip: missi
   }
 });
 
-test('SIGTERM with a call that outlives JSMCP_DRAIN_TIMEOUT: the master kills what is left and exits 1', { skip: missing || false, timeout: 60000 }, async () => {
+test('SIGTERM with a call that outlives JSMCP_DRAIN_TIMEOUT: the master kills what is left and exits 1', { timeout: 60000 }, async () => {
   const s = await startStack({ workers: 1, env: { JSM_SANDBOX_LATENCY_MS: '8000', JSMCP_DRAIN_TIMEOUT: '1000' } });
   try {
     const c = await connect(s.mcpUrl);

@@ -8,15 +8,14 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { close, connect } from './lib/mcp_client.mjs';
-import { api, createServer, stackAvailable, startStack, stopStack } from './lib/mcp_stack.mjs';
+import { api, createServer, requireStack, startStack, stopStack } from './lib/mcp_stack.mjs';
 
 const TOOL = 'get_single_jira_service_management_issue_by_id';
 const RID = `metrics-rid-${process.pid}`;
-const missing = stackAvailable();
+requireStack();
 let s;
 
 before(async () => {
-  if (missing) return;
   s = await startStack({ workers: 1, env: { JSMCP_METRICS_MAX_ACCOUNTS: '1', JSM_SANDBOX_RATE_LIMIT: '0' } });
 });
 after(async () => {
@@ -35,7 +34,7 @@ function samples(text, name) {
   return out;
 }
 
-test('/metrics after calls: per-account counts (capped), errors by class, upstream status, latency; request id in logs and upstream', { skip: missing || false }, async () => {
+test('/metrics after calls: per-account counts (capped), errors by class, upstream status, latency; request id in logs and upstream', async () => {
   const a = await connect(s.mcpUrl, { headers: { 'X-Request-Id': RID } });
   for (let i = 0; i < 3; i++) assert.ok(!(await a.client.callTool({ name: TOOL, arguments: { id: 'ITSM-994' } })).isError);
   const bad = await a.client.callTool({ name: TOOL, arguments: { id: 'NOPE-1' } });

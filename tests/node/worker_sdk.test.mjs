@@ -4,18 +4,18 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { close, connect, exerciseSix, viaMcpRemote } from './lib/mcp_client.mjs';
-import { stackAvailable, startStack, stopStack } from './lib/mcp_stack.mjs';
+import { requireStack, startStack, stopStack } from './lib/mcp_stack.mjs';
 
-const missing = stackAvailable();
+requireStack();
 let s;
-before(async () => { if (!missing) s = await startStack({ workers: 2 }); });
+before(async () => { s = await startStack({ workers: 2 }); });
 after(async () => {
   if (!s) return;
   const codes = await stopStack(s);
   assert.deepEqual(codes, { worker: 0, api: 0, sandbox: 0 }, 'clean exits (no sanitizer reports)');
 });
 
-test('SDK client over Streamable HTTP: initialize, list, the six tools', { skip: missing || false }, async () => {
+test('SDK client over Streamable HTTP: initialize, list, the six tools', async () => {
   const c = await connect(s.mcpUrl);
   assert.equal(c.client.getServerVersion().name, 'jsmcp');
   assert.ok(c.transport.sessionId, 'session id issued');
@@ -23,13 +23,13 @@ test('SDK client over Streamable HTTP: initialize, list, the six tools', { skip:
   await close(c);
 });
 
-test('SDK client over legacy HTTP+SSE: the six tools', { skip: missing || false }, async () => {
+test('SDK client over legacy HTTP+SSE: the six tools', async () => {
   const c = await connect(s.mcpUrl, { sse: true });
   await exerciseSix(c.client);
   await close(c);
 });
 
-test('a tools/call with a progressToken is answered as an SSE stream: progress, then the result', { skip: missing || false }, async () => {
+test('a tools/call with a progressToken is answered as an SSE stream: progress, then the result', async () => {
   // The SDK client sets _meta.progressToken when given onprogress and reads the SSE answer.
   const c = await connect(s.mcpUrl);
   const progress = [];
@@ -66,7 +66,7 @@ test('a tools/call with a progressToken is answered as an SSE stream: progress, 
   await close(c);
 });
 
-test('bad arguments and unknown tools are JSON-RPC -32602 errors', { skip: missing || false }, async () => {
+test('bad arguments and unknown tools are JSON-RPC -32602 errors', async () => {
   const c = await connect(s.mcpUrl);
   await assert.rejects(c.client.callTool({ name: 'nope', arguments: {} }), /-32602.*Unknown tool/);
   await assert.rejects(c.client.callTool({ name: 'get_single_jira_service_management_issue_by_id', arguments: {} }),
@@ -78,7 +78,7 @@ test('bad arguments and unknown tools are JSON-RPC -32602 errors', { skip: missi
 });
 
 for (const transport of ['http-only', 'sse-only']) {
-  test(`mcp-remote (${transport}) bridges stdio to the worker`, { skip: missing || false }, async () => {
+  test(`mcp-remote (${transport}) bridges stdio to the worker`, async () => {
     const url = transport === 'sse-only' ? `${s.mcpUrl}/sse` : s.mcpUrl;
     const replies = await viaMcpRemote(url, [
       { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'claude-desktop-like', version: '1' } } },
@@ -92,7 +92,7 @@ for (const transport of ['http-only', 'sse-only']) {
   });
 }
 
-test('upstream 429: isError with retry_after_s and reason, RateLimit-* and Retry-After on the HTTP answer, no retry', { skip: missing || false }, async () => {
+test('upstream 429: isError with retry_after_s and reason, RateLimit-* and Retry-After on the HTTP answer, no retry', async () => {
   const put = await fetch(`${s.sandboxUrl}/__sandbox/faults`, {
     method: 'PUT', headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify({ rate429: 1, retryAfter429: 7, pathPrefix: '/rest/api/3/issue/ITSM-1042', count: 1 }),

@@ -15,9 +15,9 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, existsSync } from 'node
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { children, freePort, mcpSession, sleep, startRedis, toolCall } from '../faults/lib.mjs';
-import { stackAvailable, startProc, startStack, stopProc, stopStack } from './lib/mcp_stack.mjs';
+import { requireStack, startProc, startStack, stopProc, stopStack } from './lib/mcp_stack.mjs';
 
-const missing = stackAvailable();
+requireStack();
 const TOOL = 'get_single_jira_service_management_issue_by_id';
 const ARGS = { id: 'ITSM-994' };
 const CALLS = 6;
@@ -119,7 +119,7 @@ async function withStack(body) {
 }
 
 test('kill -9 of a worker while Redis takes no writes: the next process replays its spool, each record once',
-  { skip: missing || false, timeout: 90000 }, () => withStack(async (t) => {
+  { timeout: 90000 }, () => withStack(async (t) => {
     const { s, port, spool } = t;
     const { warm, results } = await callsWhilePaused(s, port, 'spool-kill');
     const rids = results.map((r) => r.rid);
@@ -145,7 +145,7 @@ test('kill -9 of a worker while Redis takes no writes: the next process replays 
   }));
 
 test('SIGTERM while Redis takes no writes: the records stay in the spool for the next worker, none dropped',
-  { skip: missing || false, timeout: 90000 }, () => withStack(async (t) => {
+  { timeout: 90000 }, () => withStack(async (t) => {
     const { s, port, spool } = t;
     const { warm, results } = await callsWhilePaused(s, port, 'spool-term');
     const rids = results.map((r) => r.rid);
@@ -162,7 +162,7 @@ test('SIGTERM while Redis takes no writes: the records stay in the spool for the
   }));
 
 test('Redis refusing writes (OOM) is an outage, not a bad record: the records are sent again once it takes them',
-  { skip: missing || false, timeout: 90000 }, () => withStack(async (t) => {
+  { timeout: 90000 }, () => withStack(async (t) => {
     const { s, port } = t;
     const sid = await mcpSession(s.mcpUrl);
     // noeviction (the default) with a limit below what Redis uses: every

@@ -12,10 +12,12 @@ import path from 'node:path';
 const BIN = process.env.JSMCP_BIN_DIR;
 const ART = process.env.JSMCP_TEST_ARTIFACTS || '/tmp';
 
-export function stackAvailable({ sandbox = true } = {}) {
+// Throws (the test file fails, it is never skipped) when a binary the stack
+// needs is not built in JSMCP_BIN_DIR.
+export function requireStack({ sandbox = true } = {}) {
   const need = ['jsmcp-worker', 'jsmcp-api', ...(sandbox ? ['jsm-sandbox'] : [])];
   const missing = need.filter((b) => !BIN || !existsSync(path.join(BIN, b)));
-  return missing.length ? `missing binaries in JSMCP_BIN_DIR: ${missing.join(', ')}` : null;
+  if (missing.length) throw new Error(`missing binaries in JSMCP_BIN_DIR (${BIN}): ${missing.join(', ')}; build them first (make SAN=1 all)`);
 }
 
 export function freePort() {
