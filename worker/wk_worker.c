@@ -20,6 +20,8 @@
 void wk_worker_describe_metrics(metrics_t *m)
 {
     metrics_describe(m, "jsmcp_worker_requests_total", "counter", "HTTP requests by route, method and status");
+    metrics_describe(m, "jsmcp_worker_redis_connected", "gauge",
+                     "worker processes connected to Redis (sampled once a second, with the figures they publish)");
     metrics_describe(m, "jsmcp_worker_server_cache_on", "gauge",
                      "worker processes trusting their cache of server records and sessions (wk_cache.h)");
     metrics_describe(m, "jsmcp_worker_request_duration_seconds", "histogram", "HTTP request latency (streams excluded)");
@@ -108,6 +110,7 @@ static void on_keepalive(uv_timer_t *t)
 static void on_publish(uv_timer_t *t)
 {
     wk_worker_t *w = t->data;
+    metrics_set(w->metrics, "jsmcp_worker_redis_connected", "", rcli_ready(w->redis) ? 1 : 0);
     wk_metrics_publish(w->shm, w->slot, w->metrics);
 }
 
