@@ -88,19 +88,38 @@ export async function toolCall(mcpUrl, sid, name, args, { timeoutMs = 20000, tag
   return { rid, ms, outcome: 'rpc_error', detail: JSON.stringify(m?.error ?? r.text).slice(0, 300) };
 }
 
-// Runs `clients` loops calling fn() until stop() is true; returns every
-// result with the time it ended (t, ms since start).
-export async function drive(clients, fn, stop) {
+// Runs `clients` loops calling fn() until stop() is true; resolves with
+// every result, with the times it started (s) and ended (t), in ms since
+// the start (run.t0). run.results grows while it runs and run.now() is the
+// current time on that scale, so a test can wait on what the calls saw.
+export function drive(clients, fn, stop) {
   const t0 = Date.now();
   const results = [];
-  await Promise.all(Array.from({ length: clients }, async (_, i) => {
+  const run = Promise.all(Array.from({ length: clients }, async (_, i) => {
     while (!stop()) {
+      const s = Date.now() - t0;
       const r = await fn(i);
+      r.s = s;
       r.t = Date.now() - t0;
       results.push(r);
     }
-  }));
-  return results;
+  })).then(() => results);
+  run.results = results;
+  run.t0 = t0;
+  run.now = () => Date.now() - t0;
+  return run;
+}
+
+// Polls fn (sync or async) every 50 ms until it returns something truthy;
+// throws naming what after timeoutMs (generous: the machine may be busy).
+export async function until(fn, what, timeoutMs = 60000) {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(50);
+  }
 }
 
 export function tally(results) {

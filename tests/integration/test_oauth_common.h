@@ -202,12 +202,12 @@ static inline json_t *to_acct_blob(to_env_t *e, const char *id)
     return sealed ? to_open_acct(e, id, sealed) : NULL;
 }
 
-/* Waits (up to 10 s) until acct:<id> has cred_version >= want; returns
+/* Waits (up to 30 s) until acct:<id> has cred_version >= want; returns
  * the blob. Redis follows PostgreSQL: the refresher publishes after commit. */
 static inline json_t *to_wait_blob(to_env_t *e, const char *id, long long want)
 {
     json_t *blob = to_acct_blob(e, id);
-    for (int i = 0; i < 200 && (!blob || json_integer_value(json_object_get(blob, "cred_version")) < want); i++) {
+    for (int i = 0; i < 600 && (!blob || json_integer_value(json_object_get(blob, "cred_version")) < want); i++) {
         json_decref(blob);
         to_sleep_ms(50);
         blob = to_acct_blob(e, id);

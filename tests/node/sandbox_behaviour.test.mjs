@@ -248,6 +248,24 @@ describe('jsm-sandbox behaviour', () => {
     assert.ok(r.json.entries.every((e) => e.seq > since));
   });
 
+  test('holds: counters.held counts requests held by latency, POST /__sandbox/release answers them now', async () => {
+    let r = await sb.call('PUT', '/__sandbox/faults', { auth: null, body: { latencyMs: 600000, pathPrefix: '/rest/api/3/myself' } });
+    assert.equal(r.status, 200);
+    assert.equal((await sb.call('GET', '/__sandbox/counters', { auth: null })).json.held, 0);
+    const held = [sb.call('GET', '/rest/api/3/myself'), sb.call('GET', '/rest/api/3/myself')];
+    for (;;) { // the two requests arrive at the sandbox (bounded by the test's timeout)
+      if ((await sb.call('GET', '/__sandbox/counters', { auth: null })).json.held === 2) break;
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    assert.equal((await sb.call('GET', `${SD}/servicedesk`)).status, 200, 'other paths are not held');
+    await sb.call('DELETE', '/__sandbox/faults', { auth: null });
+    r = await sb.call('POST', '/__sandbox/release', { auth: null });
+    assert.deepEqual(r.json, { released: 2 });
+    for (const h of await Promise.all(held)) assert.equal(h.json.emailAddress, 'agent@sandbox.test');
+    assert.equal((await sb.call('GET', '/__sandbox/counters', { auth: null })).json.held, 0);
+    assert.deepEqual((await sb.call('POST', '/__sandbox/release', { auth: null })).json, { released: 0 });
+  });
+
   test('OAuth 3LO: authorize, exchange, gateway calls, rotation, expiry', async () => {
     const redirect = 'http://127.0.0.1:1/callback';
     let r = await sb.call('GET', `/authorize?audience=api.atlassian.com&client_id=sandbox-client-id&scope=${q('read:jira-work offline_access')}&redirect_uri=${q(redirect)}&state=xyz%201&response_type=code&prompt=consent`, { auth: null });

@@ -6,14 +6,13 @@
 // bad arguments per tool, discovery exposure, idempotency keys, raw
 // output, X-Request-Id upstream and the audit stream.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
 import { close, connect, listAllTools } from './lib/mcp_client.mjs';
-import { api, createServer, requireStack, startStack, stopStack } from './lib/mcp_stack.mjs';
+import { api, createServer, requireStack, startStack, stopStack, waitFor } from './lib/mcp_stack.mjs';
 
 const CATALOG = JSON.parse(readFileSync(new URL('../../worker/catalog.json', import.meta.url), 'utf8')).tools;
 requireStack();
@@ -241,52 +240,98 @@ test('method and tag filtering table (tools/list and tools/call agree)', async (
   }
 });
 
-test('paging to the end of every paged list tool: cursors until none, no repeats', async () => {
+// The reference for a paged tool: every item the JSM site has for the
+// tool's request (the endpoint, query and headers of its catalog row), read
+// from the sandbox directly with the site's own paging at its largest page,
+// independent of the worker's cursors.
+async function siteItems(row, args) {
+  const fill = (v) => String(v).replace(/\{(\w+)\}/g, (_, k) => (args[k] === undefined ? '' : encodeURIComponent(args[k])));
+  const path = fill(row.http.path);
+  const headers = Object.fromEntries((row.http.headers || []).map((h) => h.split(': ')));
+  const p = row.paging;
+  const items = [];
+  if (p.style === 'token') {
+    let token;
+    do {
+      const page = await sb(path, { method: 'POST', headers, body: JSON.stringify({ jql: args.jql, maxResults: p.max_limit, fields: ['summary'], ...(token ? { nextPageToken: token } : {}) }) });
+      items.push(...page[p.items]);
+      token = page.nextPageToken;
+    } while (token);
+    return items;
+  }
+  for (let start = 0; ;) {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(row.http.query || {})) if (fill(v) !== '') q.set(k, decodeURIComponent(fill(v)));
+    q.set(p.start_param, String(start));
+    q.set(p.limit_param, String(p.max_limit));
+    const page = await sb(`${path}?${q}`, { headers });
+    const got = p.items === '.' ? page : page[p.items];
+    assert.ok(Array.isArray(got), `${row.name}: the site's page: ${JSON.stringify(page).slice(0, 300)}`);
+    items.push(...got);
+    start += got.length;
+    const last = p.style === 'start' ? page.isLastPage : p.style === 'startAt' ? start >= page.total : got.length < p.max_limit;
+    if (last || got.length === 0) return items;
+  }
+}
+
+const ident = (x) => String(x.key ?? x.id ?? x.accountId ?? x.issueKey ?? JSON.stringify(x));
+
+test('paging to the end of every paged list tool: every item of the site once, over more than one page', async () => {
   const c = full.client;
+  // Limits under what the site has, so that every tool pages (asserted below).
   const args = {
-    list_all_jira_service_management_search_issues: { jql: 'project = HW ORDER BY created ASC' },
+    list_all_jira_service_management_search_issues: { jql: 'project = HW ORDER BY created ASC', limit: 40 },
     list_all_jira_service_management_issue_comments: { id: 'ITSM-994', limit: 2 },
     list_all_jira_service_management_queues: { service_desk_id: '2', limit: 3 },
-    list_all_jira_service_management_queue_issues: { service_desk_id: '3', queue_id: '24' },
+    list_all_jira_service_management_queue_issues: { service_desk_id: '3', queue_id: '24', limit: 3 },
     list_all_jira_service_management_user_search: { query: 'a', limit: 10 },
     list_all_jira_service_management_service_desks: { limit: 1 },
     list_all_jira_service_management_request_types: { service_desk_id: '2', limit: 2 },
-    list_all_jira_service_management_customer_requests: { service_desk_id: '3' },
+    list_all_jira_service_management_customer_requests: { service_desk_id: '3', limit: 4 },
     list_all_jira_service_management_request_comments: { id: 'ITSM-994', limit: 2 },
     list_all_jira_service_management_request_slas: { id: 'ITSM-994', limit: 1 },
-    list_all_jira_service_management_request_approvals: { id: 'ITSM-1', limit: 1 },
-    list_all_jira_service_management_request_participants: { id: 'ITSM-994', limit: 1 },
-    list_all_jira_service_management_customers: { service_desk_id: '2' },
+    list_all_jira_service_management_request_approvals: { id: null, limit: 1 },
+    list_all_jira_service_management_request_participants: { id: 'ITSM-7', limit: 1 },
+    list_all_jira_service_management_customers: { service_desk_id: '2', limit: 10 },
     list_all_jira_service_management_organizations: { limit: 2 },
     list_all_jira_service_management_organization_users: { id: null, limit: 2 },
-    list_all_jira_service_management_issue_worklogs: { id: null, limit: 1 },
+    list_all_jira_service_management_issue_worklogs: { id: null, limit: 2 },
   };
   const orgs = await call(c, 'list_all_jira_service_management_organizations', {});
   args.list_all_jira_service_management_organization_users.id = String(orgs.organizations[0].id);
-  const wl = await call(c, 'list_all_jira_service_management_search_issues', { jql: 'project = ITSM ORDER BY created ASC', limit: 100 });
-  let withWorklogs;
-  for (const i of wl.issues) {
-    const w = await call(c, 'list_all_jira_service_management_issue_worklogs', { id: i.key });
-    if (w.next_cursor || w.worklogs.length > 1) { withWorklogs = i.key; break; }
-    if (w.worklogs.length && !withWorklogs) withWorklogs = i.key;
-  }
-  args.list_all_jira_service_management_issue_worklogs.id = withWorklogs;
+  // A request with a two-stage approval (the sandbox seeds some).
+  for (let i = 1; i < 400 && !args.list_all_jira_service_management_request_approvals.id; i++)
+    if ((await sb(`/rest/servicedeskapi/request/ITSM-${i}/approval`)).values?.length >= 2)
+      args.list_all_jira_service_management_request_approvals.id = `ITSM-${i}`;
+  // Three participants on ITSM-7, added at the site.
+  const people = (await sb('/rest/servicedeskapi/servicedesk/2/customer?limit=3', { headers: { 'X-ExperimentalApi': 'opt-in' } })).values;
+  await sb('/rest/servicedeskapi/request/ITSM-7/participant', { method: 'POST', body: JSON.stringify({ accountIds: people.map((u) => u.accountId) }) });
+  // Three worklogs on ITSM-7, logged at the site.
+  for (let i = 0; i < 3; i++)
+    await sb('/rest/api/3/issue/ITSM-7/worklog', { method: 'POST', body: JSON.stringify({ timeSpentSeconds: 1800 * (i + 1) }) });
+  args.list_all_jira_service_management_issue_worklogs.id = 'ITSM-7';
   const paged = CATALOG.filter((r) => r.paging).map((r) => r.name);
   assert.deepEqual(Object.keys(args).sort(), [...paged].sort(), 'every paged list tool is walked');
   for (const name of paged) {
     const row = CATALOG.find((r) => r.name === name);
     const key = row.output.key;
+    const limit = args[name].limit;
+    assert.ok(Object.values(args[name]).every((v) => v !== null), `${name}: the seed has what it needs: ${JSON.stringify(args[name])}`);
+    const want = (await siteItems(row, args[name])).map(ident);
+    assert.ok(want.length > limit, `${name}: the site has ${want.length} items, not more than a page of ${limit}`);
     const seen = [];
     let cursor;
     let pages = 0;
     do {
       const page = await call(c, name, { ...args[name], ...(cursor ? { next_cursor: cursor } : {}) });
-      seen.push(...page[key].map((x) => JSON.stringify(x.key ?? x.id ?? x.accountId ?? x.issueKey ?? x)));
+      assert.ok(page[key].length <= limit, `${name}: a page of ${page[key].length} over the limit ${limit}`);
+      seen.push(...page[key].map(ident));
       cursor = page.next_cursor;
       assert.ok(++pages < 200, `${name}: too many pages`);
     } while (cursor);
     assert.equal(new Set(seen).size, seen.length, `${name}: no item twice (${seen.length} over ${pages} pages)`);
-    if (!['list_all_jira_service_management_request_slas', 'list_all_jira_service_management_request_approvals', 'list_all_jira_service_management_request_participants', 'list_all_jira_service_management_customers', 'list_all_jira_service_management_customer_requests', 'list_all_jira_service_management_search_issues', 'list_all_jira_service_management_queue_issues'].includes(name)) assert.ok(pages > 1 || seen.length > 0, `${name}: ${pages} pages`);
+    assert.deepEqual([...seen].sort(), [...want].sort(), `${name}: every item of the site, and only those`);
+    assert.equal(pages, Math.ceil(want.length / limit), `${name}: ${want.length} items in pages of ${limit}`);
   }
   // The hard cap: a limit over the maximum is refused by the schema.
   await assert.rejects(c.callTool({ name: 'list_all_jira_service_management_search_issues', arguments: { jql: 'project = HW', limit: 101 } }), /-32602.*limit/);
@@ -440,40 +485,28 @@ test('X-Request-Id goes upstream; one audit entry per call in <prefix>audit', as
   await close(c);
   const log = await (await fetch(`${s.sandboxUrl}/__sandbox/requests?limit=1000`)).json();
   assert.ok(log.entries.some((e) => e.requestId === rid && e.path === '/rest/api/3/issue/ITSM-994'), 'sandbox saw our X-Request-Id');
-  // The admin API drains the stream; its calls endpoint shows the records when wired, else read the stream.
-  const calls = await api(s, s.key, 'GET', `/integrated-account/${s.accountId}/mcp/${s.serverId}/calls`);
-  let entries;
-  if (calls.status === 200 && Array.isArray(calls.json?.result)) {
-    for (let i = 0; i < 50 && !calls.json.result.some((e) => e.request_id === rid); i++) {
-      await new Promise((r) => setTimeout(r, 200));
-      Object.assign(calls, await api(s, s.key, 'GET', `/integrated-account/${s.accountId}/mcp/${s.serverId}/calls`));
-    }
-    entries = calls.json.result;
-  } else {
-    const u = new URL(process.env.JSMCP_TEST_REDIS_URL);
-    const r = spawnSync('redis-cli', ['-h', u.hostname, '-p', u.port || '6379', '--no-raw', 'XRANGE', `${s.env.JSMCP_REDIS_PREFIX}audit`, '-', '+'], { encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stderr);
-    entries = r.stdout.includes(rid) ? [{ request_id: rid, tool: 'get_single_jira_service_management_issue_by_id' }] : [];
-  }
-  const mine = entries.filter((e) => e.request_id === rid);
-  assert.ok(mine.length >= 1, `audit entries for ${rid}: ${JSON.stringify(entries).slice(0, 500)}`);
-  assert.equal(mine[0].tool, 'get_single_jira_service_management_issue_by_id');
-  if (calls.status === 200) {
-    for (let i = 0; i < 50 && mine.length < 2; i++) {
-      await new Promise((r) => setTimeout(r, 200));
-      const more = await api(s, s.key, 'GET', `/integrated-account/${s.accountId}/mcp/${s.serverId}/calls`);
-      mine.splice(0, mine.length, ...more.json.result.filter((e) => e.request_id === rid));
-    }
-    const ok = mine.find((e) => e.upstream_status === 200);
-    const nf = mine.find((e) => e.upstream_status === 404);
-    assert.ok(ok && nf, JSON.stringify(mine));
-    assert.equal(ok.error_class ?? '', '');
-    assert.equal(nf.error_class, 'upstream_4xx');
-    // SHA-256 of the arguments as compact JSON with sorted keys, for both calls.
-    assert.equal(ok.args_sha256, createHash('sha256').update('{"id":"ITSM-994"}').digest('hex'));
-    assert.equal(nf.args_sha256, createHash('sha256').update('{"id":"NOPE-1"}').digest('hex'));
-    assert.ok(Number(ok.latency_ms) > 0);
-    assert.ok(ok.ratelimit?.limit > 0 && ok.ratelimit.remaining >= 0, 'X-RateLimit-* of the upstream answer');
-    assert.equal(ok.upstream_request_id, rid, 'the upstream request id (the sandbox echoes ours)');
-  }
+  // The admin API drains the stream into PostgreSQL; its calls endpoint
+  // (newest first: these two are the newest) shows exactly one record per
+  // call, waited for (the drain runs every 200 ms; 60 s at most).
+  const callsOf = async () => {
+    const r = await api(s, s.key, 'GET', `/integrated-account/${s.accountId}/mcp/${s.serverId}/calls`);
+    assert.equal(r.status, 200, r.text);
+    assert.ok(Array.isArray(r.json?.result), r.text);
+    return r.json.result.filter((e) => e.request_id === rid);
+  };
+  let mine = [];
+  await waitFor(async () => (mine = await callsOf()).length >= 2, `the audit records of ${rid}`, 60000);
+  assert.equal(mine.length, 2, `one record per call: ${JSON.stringify(mine)}`);
+  for (const e of mine) assert.equal(e.tool, 'get_single_jira_service_management_issue_by_id');
+  const ok = mine.find((e) => e.upstream_status === 200);
+  const nf = mine.find((e) => e.upstream_status === 404);
+  assert.ok(ok && nf, JSON.stringify(mine));
+  assert.equal(ok.error_class ?? '', '');
+  assert.equal(nf.error_class, 'upstream_4xx');
+  // SHA-256 of the arguments as compact JSON with sorted keys, for both calls.
+  assert.equal(ok.args_sha256, createHash('sha256').update('{"id":"ITSM-994"}').digest('hex'));
+  assert.equal(nf.args_sha256, createHash('sha256').update('{"id":"NOPE-1"}').digest('hex'));
+  assert.ok(Number(ok.latency_ms) > 0);
+  assert.ok(ok.ratelimit?.limit > 0 && ok.ratelimit.remaining >= 0, 'X-RateLimit-* of the upstream answer');
+  assert.equal(ok.upstream_request_id, rid, 'the upstream request id (the sandbox echoes ours)');
 });

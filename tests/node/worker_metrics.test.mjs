@@ -69,7 +69,7 @@ test('/metrics after calls: per-account counts (capped), errors by class, upstre
   const log = await (await fetch(`${s.sandboxUrl}/__sandbox/requests?limit=1000`)).json();
   assert.ok(log.entries.some((e) => e.requestId === RID && e.path === '/rest/api/3/issue/NOPE-1'), 'the request id went upstream');
   let line;
-  for (let i = 0; i < 50 && !line; i++) {
+  for (let i = 0; i < 300 && !line; i++) { // written once the call ended: 30 s at most
     line = readFileSync(s.worker.logPath, 'utf8').split('\n').find((l) => l.includes('"tool call failed"') && l.includes(`"request_id":"${RID}"`));
     if (!line) await new Promise((r) => setTimeout(r, 100));
   }

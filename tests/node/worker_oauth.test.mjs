@@ -16,7 +16,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { close, connect } from './lib/mcp_client.mjs';
-import { api, freePort, requireStack, startProc, startStack, stopProc, stopStack } from './lib/mcp_stack.mjs';
+import { api, freePort, metricSum, requireStack, startProc, startStack, stopProc, stopStack, waitFor } from './lib/mcp_stack.mjs';
 
 const TTL_S = 6;
 const TOOL = 'get_single_jira_service_management_issue_by_id';
@@ -40,16 +40,7 @@ const counters = async () => {
 };
 const authFailures = async () => (await sbGet('/__sandbox/counters')).authFailures;
 
-// Sum of a worker metric's samples whose line contains every needle.
-async function metric(base, name, ...needles) {
-  const text = await (await fetch(`${base}/metrics`)).text();
-  let sum = 0;
-  for (const l of text.split('\n')) {
-    if (l.startsWith(name) && (l[name.length] === '{' || l[name.length] === ' ') && needles.every((n) => l.includes(n)))
-      sum += Number(l.slice(l.lastIndexOf(' ') + 1));
-  }
-  return sum;
-}
+const metric = metricSum;
 
 before(async () => {
   s = await startStack({
@@ -115,6 +106,8 @@ test('an OAuth account answers tool calls through the gateway with its access to
 });
 
 test('50 concurrent calls on two workers as the access token expires: one refresh, no failure', async () => {
+  // Until the token's lifetime is over by the workers' clock: a wait for a
+  // time that must pass (a lower bound a busy machine only lengthens).
   const wait = connectedAt + TTL_S * 1000 + 300 - Date.now();
   if (wait > 0) await sleep(wait);
   await fifty();
@@ -148,9 +141,12 @@ test('no refresher: the call gives up after ~10 s with a retryable error; a refr
   assert.ok((await metric(s.workerUrl, 'jsmcp_worker_refresh_waits_total', 'outcome="timeout"')) >= 1);
 
   // The refresher comes back while a call waits: the worker's repeated
-  // report (every 2 s) reaches it, and the call is answered.
+  // report (every 2 s) reaches it, and the call is answered. The call
+  // waits once the worker has reported the refresh it needs.
+  const reported = await metric(worker2Url, 'jsmcp_worker_refresh_requests_total');
   const pending = clients[1].client.callTool({ name: TOOL, arguments: { id: 'ITSM-994' } });
-  await sleep(500);
+  await waitFor(async () => (await metric(worker2Url, 'jsmcp_worker_refresh_requests_total')) > reported,
+    'the call to report the refresh it waits for');
   s.api = await startProc('api_again', 'jsmcp-api', [], s.env, s.apiUrl);
   const late = await pending;
   assert.ok(!late.isError, JSON.stringify(late.content).slice(0, 400));

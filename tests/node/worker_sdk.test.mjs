@@ -2,11 +2,16 @@
 // MCP servers created through the admin API and tool calls reaching the
 // JSM sandbox: Streamable HTTP, legacy SSE, and the stdio bridge.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { close, connect, exerciseSix, viaMcpRemote } from './lib/mcp_client.mjs';
 import { requireStack, startStack, stopStack } from './lib/mcp_stack.mjs';
 
 requireStack();
+// The reference for what a read-only server lists: every list and get tool
+// of the catalog in the repository.
+const READ_TOOLS = JSON.parse(readFileSync(new URL('../../worker/catalog.json', import.meta.url), 'utf8')).tools
+  .filter((t) => t.kind === 'list' || t.kind === 'get').map((t) => t.name).sort();
 let s;
 before(async () => { s = await startStack({ workers: 2 }); });
 after(async () => {
@@ -87,7 +92,10 @@ for (const transport of ['http-only', 'sse-only']) {
       { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'get_single_jira_service_management_issue_by_id', arguments: { id: 'ITSM-994' } } },
     ], ['--transport', transport]);
     assert.equal(replies[0].result.serverInfo.name, 'jsmcp');
-    assert.ok(replies[1].result.tools.length >= 6 && replies[1].result.tools.every((t) => t.annotations.readOnlyHint));
+    // The stack's server has methods read: every list and get tool, on one page, all read-only.
+    assert.deepEqual(replies[1].result.tools.map((t) => t.name).sort(), READ_TOOLS);
+    assert.equal(replies[1].result.nextCursor, undefined, 'one page');
+    assert.ok(replies[1].result.tools.every((t) => t.annotations.readOnlyHint === true));
     assert.equal(replies[2].result.structuredContent.key, 'ITSM-994');
   });
 }

@@ -175,3 +175,53 @@ export async function stopStack(s) {
   if (bad.length) throw new Error(`worker results differ with the keep paths:\n${bad.slice(0, 5).join('\n')}`);
   return out;
 }
+
+// Polls fn (sync or async) every 50 ms until it returns something truthy,
+// which it returns; throws naming what after timeoutMs. Tests wait on the
+// state itself with this, never on a time: the machine may be busy, so the
+// deadline is generous.
+export async function waitFor(fn, what, timeoutMs = 30000) {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+// Sum of the samples of a /metrics family whose line contains every needle.
+export async function metricSum(base, name, ...needles) {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  let sum = 0;
+  for (const l of text.split('\n')) {
+    if (l.startsWith(name) && (l[name.length] === '{' || l[name.length] === ' ') && needles.every((n) => l.includes(n)))
+      sum += Number(l.slice(l.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
+
+// The JSM sandbox holds every following API call under pathPrefix (a
+// latency of 10 minutes) until releaseSandbox: a test knows its calls are in
+// flight at the site (sandboxHeld) and lets them go when it chooses. The
+// prefix should name the call's own request: a first call may also fetch
+// the site's field list, which the next calls then wait for instead.
+export async function holdSandbox(s, pathPrefix) {
+  const r = await fetch(`${s.sandboxUrl}/__sandbox/faults`, {
+    method: 'PUT', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ latencyMs: 600000, pathPrefix }),
+  });
+  if (r.status !== 200) throw new Error(`hold: ${r.status} ${await r.text()}`);
+}
+
+// How many requests the sandbox holds right now.
+export async function sandboxHeld(s) {
+  return (await (await fetch(`${s.sandboxUrl}/__sandbox/counters`)).json()).held;
+}
+
+// Ends the hold: later calls go through at once, held ones are answered now.
+export async function releaseSandbox(s) {
+  await fetch(`${s.sandboxUrl}/__sandbox/faults`, { method: 'DELETE' });
+  const r = await fetch(`${s.sandboxUrl}/__sandbox/release`, { method: 'POST' });
+  if (r.status !== 200) throw new Error(`release: ${r.status} ${await r.text()}`);
+  return (await r.json()).released;
+}
