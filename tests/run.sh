@@ -67,12 +67,15 @@ run_one() { # kind name cmd...
   local log="$JSMCP_TEST_ARTIFACTS/$(echo "$name" | tr '/' '_').log" t0=$SECONDS
   local tap="$log.tap" why="" rc=0
   if [ "$kind" = criterion ]; then set -- "$@" --tap="$tap"; fi
-  "$@" >"$log" 2>&1 || rc=$?
+  # A suite that hangs (a test that never ends, a handle a failed test left
+  # open) fails after SUITE_TIMEOUT seconds instead of stopping the run.
+  timeout -k 30 "${SUITE_TIMEOUT:-900}" "$@" >"$log" 2>&1 || rc=$?
   local ran
   ran=$(tests_run "$kind" "$log")
   # Criterion runs each test in a child whose sanitizer report comes after
   # the test counted as passed: a report anywhere in the log fails the suite.
-  if [ "$rc" -ne 0 ]; then why="exit status $rc"
+  if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then why="timed out after ${SUITE_TIMEOUT:-900} s"
+  elif [ "$rc" -ne 0 ]; then why="exit status $rc"
   elif grep -qE "$SANITIZER_RE" "$log"; then why="sanitizer report"
   elif [ "${ran:-0}" -eq 0 ]; then why="no test ran"
   fi
@@ -130,7 +133,8 @@ for src in tests/node/*.test.mjs; do
   name="node/$(basename "$src")"
   selected "$name" || continue
   if [ -d tests/node/node_modules ]; then
-    run_one node "$name" node --test --test-concurrency=1 --test-reporter=tap "$src"
+    # --test-force-exit: a handle a failed test left open must not keep the file running.
+    run_one node "$name" node --test --test-concurrency=1 --test-reporter=tap --test-force-exit --test-timeout=600000 "$src"
   else
     missing "$name" "tests/node/node_modules is missing (scripts/install-deps.sh)"
   fi

@@ -214,7 +214,8 @@ Test(worker, sessions_and_legacy_streams_span_workers, .timeout = 120)
     /* methods read: every list and get tool of the catalog, on one page. */
     size_t nread = catalog_count_kinds("list", "get");
     cr_assert_gt(nread, 0);
-    cr_assert_eq(json_array_size(json_object_get(json_object_get(r.json, "result"), "tools")), nread, "%s", r.body);
+    size_t listed = json_array_size(json_object_get(json_object_get(r.json, "result"), "tools"));
+    cr_assert_eq(listed, nread, "methods read lists %zu tools; the catalog has %zu list and get tools", listed, nread);
     cr_assert_null(json_object_get(json_object_get(r.json, "result"), "nextCursor"), "one page: %s", r.body);
     ts_resp_free(&r);
     char url[300], sh[160];
