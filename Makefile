@@ -22,7 +22,7 @@ OPT ?= -O2 -g
 endif
 
 CC ?= cc
-PKGS := libuv libpq hiredis libcurl jansson libsodium
+PKGS := libuv libpq hiredis libcurl jansson libsodium zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LLHTTP_SRC ?= /usr/share/llhttp
@@ -95,6 +95,13 @@ EMBED_api := $(sort $(wildcard migrations/*.sql)) $(wildcard api/openapi.json) $
 EMBED_api += $(sort $(wildcard api/web/*))
 EMBED_worker := $(sort $(wildcard worker/*.json))
 EMBED_sandbox := $(sort $(wildcard sandbox/*.json))
+# The sandbox's strict mode (sandbox/sb_strict.h) validates requests against
+# Atlassian's OpenAPI documents, compacted at build time (2.9 MB -> ~0.3 MB).
+OPENAPI_DOCS := vendor/atlassian-openapi/jira-platform-v3.json vendor/atlassian-openapi/jsm-servicedesk.json
+EMBED_sandbox += $(BUILD)/gen/sandbox_openapi.json
+$(BUILD)/gen/sandbox_openapi.json: scripts/openapi_compact.py $(OPENAPI_DOCS)
+	@mkdir -p $(dir $@)
+	python3 scripts/openapi_compact.py $(OPENAPI_DOCS) >$@.tmp && mv $@.tmp $@
 $(foreach d,$(BINDIRS),$(eval $(d)_OBJ += $(BUILD)/obj/gen/$(d)_embed.o))
 $(foreach d,$(BINDIRS),$(eval $(d)_LIBOBJ += $(BUILD)/obj/gen/$(d)_embed.o))
 $(BUILD)/gen/%_embed.c: scripts/embed.sh $(MAKEFILE_LIST) $(EMBED_api) $(EMBED_worker) $(EMBED_sandbox)

@@ -244,6 +244,12 @@ static void on_acct_locked(PGresult *res, const char *err, void *ud)
     acct_w_t *w = r->ext;
     if (ap_res_one(r, res, err, NULL, "no integrated account with this id") != 0)
         return;
+    if (w->in.has_site && !w->in.creds && strcmp(w->in.site_url, PQgetvalue(res, 0, 0)) != 0) {
+        /* The stored credentials were given for the stored site: they are
+         * never sent to another host the customer did not agree to. */
+        ap_fail(r, 400, "changing site_url needs the site's credentials in the same request (auth)", "/auth");
+        return;
+    }
     const char *site = w->in.has_site ? w->in.site_url : PQgetvalue(res, 0, 0);
     const char *type = w->in.creds ? w->in.auth_type : PQgetvalue(res, 0, 1);
     /* New credentials mean the customer reconnected: the account is active again. */

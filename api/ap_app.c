@@ -373,17 +373,7 @@ void ap_uuid(char *out)
 
 int ap_is_uuid(const char *s)
 {
-    if (strlen(s) != 36)
-        return 0;
-    for (int i = 0; i < 36; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i] != '-')
-                return 0;
-        } else if (!strchr("0123456789abcdefABCDEF", s[i])) {
-            return 0;
-        }
-    }
-    return 1;
+    return ap_in_uuid(s);
 }
 
 /* ---- request entry: body, auth, dispatch ---- */

@@ -94,6 +94,44 @@ int ap_in_bool(const json_t *obj, const char *key, const char *ptr, int *out, ap
     return 0;
 }
 
+int ap_in_uuid(const char *s)
+{
+    if (strlen(s) != 36)
+        return 0;
+    for (int i = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (s[i] != '-')
+                return 0;
+        } else if (!isxdigit((unsigned char)s[i])) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+int ap_in_header_safe(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return 0;
+    return 1;
+}
+
+/* A credential member: a string as ap_in_str takes it, without control
+ * characters. */
+static int cred_str(const json_t *auth, const char *key, size_t maxlen, int required, const char **out,
+                    ap_in_err_t *err)
+{
+    if (ap_in_str(auth, key, "/auth", maxlen, required, out, err))
+        return -1;
+    if (*out && !ap_in_header_safe(*out)) {
+        char f[64];
+        join_ptr(f, sizeof f, "/auth", key);
+        return fail(err, f, "auth.%s must not contain control characters (CR, LF, tab, ...)", key);
+    }
+    return 0;
+}
+
 int ap_in_tenant_id(const char *s)
 {
     size_t n = strlen(s);
@@ -296,9 +334,8 @@ int ap_in_auth(const json_t *auth, json_t **out, const char **type, ap_in_err_t 
     if (ap_in_str(auth, "type", "/auth", 32, 1, &t, err))
         return -1;
     if (strcmp(t, "api_token") == 0) {
-        if (ap_in_only(auth, tok_allowed, "/auth", err) ||
-            ap_in_str(auth, "email", "/auth", 254, 1, &a, err) ||
-            ap_in_str(auth, "api_token", "/auth", 2048, 1, &b, err))
+        if (ap_in_only(auth, tok_allowed, "/auth", err) || cred_str(auth, "email", 254, 1, &a, err) ||
+            cred_str(auth, "api_token", 2048, 1, &b, err))
             return -1;
         if (!valid_email(a))
             return fail(err, "/auth/email", "auth.email is not an email address");
@@ -308,12 +345,13 @@ int ap_in_auth(const json_t *auth, json_t **out, const char **type, ap_in_err_t 
     }
     if (strcmp(t, "oauth2") == 0) {
         const char *c, *s;
-        if (ap_in_only(auth, oauth_allowed, "/auth", err) ||
-            ap_in_str(auth, "access_token", "/auth", 8192, 1, &a, err) ||
-            ap_in_str(auth, "refresh_token", "/auth", 8192, 1, &b, err) ||
-            ap_in_str(auth, "cloud_id", "/auth", 64, 1, &c, err) ||
-            ap_in_str(auth, "scope", "/auth", 2048, 0, &s, err))
+        if (ap_in_only(auth, oauth_allowed, "/auth", err) || cred_str(auth, "access_token", 8192, 1, &a, err) ||
+            cred_str(auth, "refresh_token", 8192, 1, &b, err) || cred_str(auth, "cloud_id", 64, 1, &c, err) ||
+            cred_str(auth, "scope", 2048, 0, &s, err))
             return -1;
+        if (!ap_in_uuid(c))
+            return fail(err, "/auth/cloud_id", "auth.cloud_id must be the site's cloud id, a UUID such as "
+                        "11111111-2222-4333-8444-555555555555");
         int64_t exp = 0;
         const json_t *e = json_object_get(auth, "expires_at");
         if (e && (!json_is_string(e) || tu_parse_iso(json_string_value(e), &exp) != 0))

@@ -26,6 +26,12 @@ int ap_in_str(const json_t *obj, const char *key, const char *ptr, size_t maxlen
 /* An optional boolean member; *out keeps its value when absent. */
 int ap_in_bool(const json_t *obj, const char *key, const char *ptr, int *out, ap_in_err_t *err);
 
+/* 1 when s is a UUID (8-4-4-4-12 hex digits, either case). */
+int ap_in_uuid(const char *s);
+/* 1 when s holds no control character (CR, LF, NUL, DEL, ...): a value
+ * that may end up in an HTTP header (credentials). */
+int ap_in_header_safe(const char *s);
+
 /* tenant_id: 1..200 of [A-Za-z0-9._:@-]. */
 int ap_in_tenant_id(const char *s);
 /* A JSM site URL: https://<name>.atlassian.net with nothing after the host
@@ -44,7 +50,8 @@ int ap_in_expires(const json_t *v, int64_t now_ms, int64_t min_ms, int64_t *out_
 int ap_in_server_config(const json_t *cfg, json_t **out, ap_in_err_t *err);
 /* The "auth" object of an integrated account; on success *out is the
  * credentials JSON to seal ({"email","api_token"} or the OAuth members)
- * and *type its auth type. */
+ * and *type its auth type. Credentials with control characters are
+ * refused (they reach an Authorization header); cloud_id must be a UUID. */
 int ap_in_auth(const json_t *auth, json_t **out, const char **type, ap_in_err_t *err);
 
 /* Cursor paging over (created_at text, id): an opaque base64url token. */

@@ -170,10 +170,11 @@ int ap_oauth_token(ap_app_t *app, const json_t *body, ap_token_cb cb, void *ud)
     return 0;
 }
 
+/* A token endpoint member that may go into an Authorization header. */
 static int short_str(const json_t *v, const char *key, size_t max)
 {
     const char *s = ju_str(v, key);
-    return s && *s && strlen(s) <= max;
+    return s && *s && strlen(s) <= max && ap_in_header_safe(s);
 }
 
 int ap_oauth_token_ok(const ap_token_res_t *res)
@@ -693,7 +694,7 @@ static void on_cb_resources(const httpc_response_t *resp, void *ud)
         char norm[300];
         ap_in_err_t e;
         const char *url = ju_str(s, "url"), *id = ju_str(s, "id");
-        if (!url || !id || strlen(id) >= sizeof c->cloud_id || strspn(id, "0123456789abcdefABCDEF-") != strlen(id) ||
+        if (!url || !id || strlen(id) >= sizeof c->cloud_id || !ap_in_uuid(id) ||
             ap_in_site_url(url, r->app->cfg.site_allowlist, norm, sizeof norm, "/url", &e) != 0)
             continue;
         if (want && strcmp(norm, want) != 0)

@@ -37,13 +37,15 @@ rss_children() { # KiB summed over the children of pid $1
 
 DB=bench_wk_$$
 psql -q "$JSMCP_TEST_PG_URL" -c "CREATE DATABASE $DB" >/dev/null
-API_PORT=$(free_port) WK_PORT=$(free_port) SB_PORT=$(free_port)
+API_PORT=$(free_port) WK_PORT=$(free_port) SB_PORT=$(free_port) WKM_PORT=$(free_port)
 API="http://127.0.0.1:$API_PORT" WK="http://127.0.0.1:$WK_PORT" SB="http://127.0.0.1:$SB_PORT"
+WKM="http://127.0.0.1:$WKM_PORT" # the worker's /metrics listener (not the public port)
 BOOT="jsb_$(rand_b64 24 | tr '+/=' 'xyz')"
 LOGDIR=$(mktemp -d /tmp/jsmcp-bench-worker.XXXXXX)
 export JSMCP_DATABASE_URL="${JSMCP_TEST_PG_URL%/*}/$DB" JSMCP_REDIS_URL="$JSMCP_TEST_REDIS_URL"
 export JSMCP_REDIS_PREFIX="benchwk$$:" JSMCP_MASTER_KEYS="k1:$(rand_b64 32)" JSMCP_BOOTSTRAP_KEY="$BOOT"
 export JSMCP_API_LISTEN="127.0.0.1:$API_PORT" JSMCP_PUBLIC_WORKER_URL="$WK" JSMCP_WORKER_LISTEN="127.0.0.1:$WK_PORT"
+export JSMCP_WORKER_METRICS_LISTEN="127.0.0.1:$WKM_PORT"
 export JSMCP_SITE_ALLOWLIST="127.0.0.1:$SB_PORT" JSM_SANDBOX_LISTEN="127.0.0.1:$SB_PORT" JSM_SANDBOX_RATE_LIMIT=0
 export JSMCP_WORKERS=${JSMCP_WORKERS:-2} JSMCP_LOG_LEVEL=warn
 TUNABLES=${WORKER_BENCH_TUNABLES-glibc.malloc.tcache_count=500}
@@ -84,8 +86,8 @@ one=$(curl -fs -X POST "$MCP" -H 'Content-Type: application/json' -H 'Accept: ap
 case $one in *'"isError"'*|*'"error"'*) echo "bench: the tool call fails: $one" >&2; exit 1;; esac
 echo "tool result: $(printf %s "$one" | wc -c) bytes; upstream issue JSON: $(curl -fs -H "Authorization: $WRK_AUTH" "$DIRECT" | wc -c) bytes with the tool's fields, $(curl -fs -H "Authorization: $WRK_AUTH" "$SB/rest/api/3/issue/$ISSUE" | wc -c) bytes with all fields"
 
-calls() { curl -fs "$WK/metrics" | awk '/^jsmcp_worker_tool_calls_total/{s+=$NF} END{print s+0}'; }
-ok_calls() { curl -fs "$WK/metrics" | awk '/^jsmcp_worker_tool_calls_total.*upstream_status="200"/{s+=$NF} END{print s+0}'; }
+calls() { curl -fs "$WKM/metrics" | awk '/^jsmcp_worker_tool_calls_total/{s+=$NF} END{print s+0}'; }
+ok_calls() { curl -fs "$WKM/metrics" | awk '/^jsmcp_worker_tool_calls_total.*upstream_status="200"/{s+=$NF} END{print s+0}'; }
 summ() { grep -E "Requests/sec|Latency  | 50%| 99%|Non-2xx|Socket errors" | sed 's/^/    /'; }
 
 cpu_kids() { local t=0 c; for c in $(cat "/proc/$1/task/$1/children"); do t=$((t + $(awk '{print $14+$15}' "/proc/$c/stat"))); done; echo "$t"; }

@@ -19,6 +19,7 @@
 #include "sb_jql.h"
 #include "sb_limits.h"
 #include "sb_oauth.h"
+#include "sb_strict.h"
 #include "tu.h"
 
 enum ctype { C_STR, C_LISTEN, C_U64, C_INT, C_DBL, C_BOOL, C_TIME };
@@ -65,6 +66,11 @@ static const copt_t OPTS[] = {
     {"--stall-rate", "JSM_SANDBOX_STALL_RATE", C_DBL, O(stall_rate), 0, 0, 1, "share of requests stalled"},
     {"--stall-ms", "JSM_SANDBOX_STALL_MS", C_INT, O(stall_ms), 0, 0, 3600000, "stall duration"},
     {"--rate429", "JSM_SANDBOX_RATE429", C_DBL, O(r429_rate), 0, 0, 1, "share of requests answered 429"},
+    {"--gzip", "JSM_SANDBOX_GZIP", C_BOOL, O(gzip), 0, 0, 1, "gzip responses when Accept-Encoding allows (1, as Cloud)"},
+    {"--gzip-min-bytes", "JSM_SANDBOX_GZIP_MIN_BYTES", C_INT, O(gzip_min), 0, 0, 1 << 30, "smallest body compressed"},
+    {"--strict", "JSM_SANDBOX_STRICT", C_BOOL, O(strict), 0, 0, 1, "validate requests against the OpenAPI documents"},
+    {"--strict-allow", "JSM_SANDBOX_STRICT_ALLOW", C_STR, O(strict_allow), S(strict_allow), 0, 0, "strict refusals let through (key prefixes, comma-separated; temporary)"},
+    {"--max-attachment-bytes", "JSM_SANDBOX_MAX_ATTACHMENT_BYTES", C_INT, O(max_attachment), 0, 1, 64 << 20, "largest attachment upload"},
 };
 #undef O
 #undef S
@@ -92,6 +98,9 @@ static void config_defaults(sb_config_t *c)
     c->refresh_leeway_s = 600;
     c->error_status = 503;
     c->stall_ms = 120000;
+    c->gzip = 1;
+    c->gzip_min = 32; /* tiny bodies are not worth a gzip header, as edge proxies skip them */
+    c->max_attachment = 10 << 20;
 }
 
 static int set_opt(sb_config_t *c, const copt_t *o, const char *v, char *err, size_t errsz)
@@ -206,7 +215,8 @@ static void not_found(httpd_req_t *req, const router_params_t *p, void *ud)
 {
     const char *path = httpd_req_path(req);
     (void)p;
-    (void)ud;
+    if (sb_strict_unrouted(ud, req))
+        return;
     if (strncmp(path, "/ex/", 4) == 0)
         sb_err_gateway(req, 404, "Not Found");
     else if (strncmp(path, "/__sandbox", 10) == 0)
@@ -260,10 +270,25 @@ int main(int argc, char **argv)
     }
     json_decref(fj);
     sb->reqlog = sb_reqlog_new();
+    sb->gzip = sb->cfg.gzip;
+    sb->gzip_min = (size_t)sb->cfg.gzip_min;
+    if (sb->cfg.strict || sb->cfg.strict_allow[0]) {
+        sb->strict = sb_strict_new_embedded(err, sizeof err);
+        if (!sb->strict || sb_strict_set_allow(sb->strict, sb->cfg.strict_allow, err, sizeof err) != 0) {
+            fprintf(stderr, "jsm-sandbox: %s\n", err);
+            return 2;
+        }
+        if (!sb->cfg.strict) { /* an allow-list alone does not turn strict mode on */
+            sb_strict_free(sb->strict);
+            sb->strict = NULL;
+        }
+    }
     sb->oauth = sb_oauth_new(sb);
     sb->router = router_new();
     sb_routes_platform(sb);
     sb_routes_jsm(sb);
+    sb_routes_attach(sb);
+    sb_routes_relations(sb);
     sb_routes_oauth(sb);
     sb_routes_control(sb);
     router_add(sb->router, "*", "/*", not_found, sb);
@@ -273,6 +298,7 @@ int main(int argc, char **argv)
     hc.host = sb->cfg.host;
     hc.port = sb->cfg.port;
     hc.server_name = "jsm-sandbox";
+    hc.max_body_bytes = (size_t)sb->cfg.max_attachment + (1u << 20); /* multipart uploads; JSON stays smaller */
     hc.on_complete = sb_on_complete;
     int rc = httpd_create(&sb->httpd, sb->loop, &hc, sb_dispatch, sb);
     if (rc != 0) {
@@ -283,7 +309,7 @@ int main(int argc, char **argv)
     snprintf(port, sizeof port, "%d", httpd_port(sb->httpd));
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)sb->cfg.seed);
     LOG_INFO("sandbox", "listening", "host", sb->cfg.host, "port", port, "seed", seed, "cloud_id", sb->cfg.cloud_id,
-             NULL);
+             "strict", sb->strict ? "on" : "off", NULL);
 
     app.sigterm.data = app.sigint.data = &app;
     uv_signal_init(sb->loop, &app.sigterm);
@@ -296,6 +322,7 @@ int main(int argc, char **argv)
     router_free(sb->router);
     sb_oauth_free(sb->oauth);
     sb_reqlog_free(sb->reqlog);
+    sb_strict_free(sb->strict);
     sb_faults_free(sb->faults);
     sb_limits_free(sb->limits);
     metrics_free(sb->metrics);

@@ -58,6 +58,12 @@ typedef struct sb_config_s {
     unsigned latency_ms, jitter_ms, stall_ms;
     double error_rate, reset_rate, truncate_rate, stall_rate, r429_rate;
     int error_status;
+    /* transport and validation */
+    int gzip;                   /* gzip responses when Accept-Encoding allows (Cloud does) */
+    int gzip_min;               /* smallest body compressed, bytes */
+    int strict;                 /* validate requests against the OpenAPI documents (sb_strict) */
+    char strict_allow[1024];    /* temporary allow-list: refusals matching these are counted, not answered */
+    int max_attachment;         /* largest attachment upload, bytes */
 } sb_config_t;
 
 typedef struct sb_s {
@@ -73,10 +79,14 @@ typedef struct sb_s {
     sb_faults_t *faults;
     sb_reqlog_t *reqlog;
     int64_t clock_offset_ms;    /* fake clock: POST /__sandbox/clock */
+    int gzip;                   /* current transport settings (/__sandbox/transport) */
+    size_t gzip_min;
+    struct sb_strict_s *strict; /* NULL when strict mode is off */
     void *delayed;              /* sb_http: requests waiting on injected latency */
     void **route_refs;          /* router user data, freed at exit */
     int nroute_refs, route_refs_cap;
     uint64_t nrequests, n429, nauth_fail, ntoken_requests, ntoken_by_grant[2];
+    uint64_t nwrites; /* JSM API requests that may change data (sb_on_complete) */
 } sb_t;
 
 enum sb_family { SB_FAM_PLATFORM, SB_FAM_JSM, SB_FAM_PLAIN };
@@ -120,11 +130,15 @@ void sb_routes_register(sb_t *sb, const sb_route_t *routes, int n);
 void sb_routes_platform(sb_t *sb);
 void sb_routes_jsm(sb_t *sb);
 void sb_routes_control(sb_t *sb);
+void sb_routes_attach(sb_t *sb);
+void sb_routes_relations(sb_t *sb);
 /* The httpd handler: dispatches through sb->router (ud = sb). */
 void sb_dispatch(httpd_req_t *req, void *ud);
 void sb_on_complete(httpd_req_t *req, int status, void *ud);
 /* Charges extra quota points after the fact (search/jql: one per issue returned). */
 void sb_quota_charge(sb_call_t *c, int points);
+/* Strict mode for a request no route serves: 1 when refused and answered. */
+int sb_strict_unrouted(sb_t *sb, httpd_req_t *req);
 /* Finishes delayed requests at shutdown. */
 void sb_http_shutdown(sb_t *sb);
 /* Requests held right now by injected latency or a stall: a test knows a
@@ -149,8 +163,22 @@ int sb_query_bool(const sb_call_t *c, const char *name, int dflt);
  * route's family and returns NULL. */
 json_t *sb_body_json(sb_call_t *c);
 
+/* The user named by the accountId query parameter (GET /user, /user/groups);
+ * -1 having answered Jira's 400 (absent) or 404 (unknown). */
+int sb_user_param_or_error(sb_call_t *c);
+/* The id/key/name/accountId/value of a reference object ({"id":"3"},
+ * {"name":"High"}, ...), integers printed into buf; NULL when none. */
+const char *sb_ref_str(const json_t *obj, char *buf, size_t bufsz);
+/* A client's value for site custom field xf (a select's {"id"}/{"value"} or
+ * option text, a user's accountId, a number, a text); null clears. 0, or -1
+ * with Jira's message in err. out->s is malloc'd for text. */
+int sb_xvalue_parse(const sb_call_t *c, int xf, const json_t *v, sb_xval_t *out, char *err, size_t errsz);
+
 /* ---- responses ---- */
 void sb_json(sb_call_t *c, int status, json_t *v); /* steals v */
+/* Any response body: gzip-compressed when the transport settings and the
+ * client's Accept-Encoding allow (Content-Encoding, Vary added). */
+void sb_send(httpd_req_t *req, int status, const char *ctype, const char *body, size_t len);
 /* The same for a bare request (ju_dump_buf); steals v. */
 void sb_respond_json(httpd_req_t *req, int status, json_t *v);
 void sb_no_content(sb_call_t *c);

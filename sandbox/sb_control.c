@@ -4,12 +4,14 @@
  *   GET  /__sandbox/state                 site facts (cloudId, custom field ids, desks, queues)
  *   GET|PUT|DELETE /__sandbox/faults      fault/latency injection settings (sb_faults.h)
  *   GET|PUT /__sandbox/limits             rate-limit settings (sb_limits.h)
- *   GET|DELETE /__sandbox/counters        request, 429, auth-failure and OAuth token counters,
+ *   GET|DELETE /__sandbox/counters        request, write, 429, auth-failure and OAuth token counters,
  *                                         and "held": requests held by latency/stall now
  *   POST /__sandbox/release               answers every held request now
  *   GET|DELETE /__sandbox/requests        request log (?since=<seq>&limit=<n>)
  *   POST /__sandbox/reset                 rebuild the data set from the seed
  *   GET|POST /__sandbox/clock             sandbox clock; POST {"advanceSeconds":N}
+ *   GET|PUT /__sandbox/transport          {"gzip","gzipMinBytes"}
+ *   GET|PUT|DELETE /__sandbox/strict      strict mode: refusals by key; PUT {"enabled","allow"}; DELETE clears counts
  *   GET  /metrics                         Prometheus text
  */
 #include <stdio.h>
@@ -24,6 +26,7 @@
 #include "sb_faults.h"
 #include "sb_limits.h"
 #include "sb_oauth.h"
+#include "sb_strict.h"
 #include "tu.h"
 
 static json_t *ctl_body(sb_call_t *c)
@@ -60,6 +63,13 @@ static void h_state(sb_call_t *c)
     json_t *cf = sb_pack("{s:i, s:i, s:i, s:i, s:i, s:i}", "requestType", d->cf.request_type, "slaTimeToFirstResponse",
                            d->cf.sla_first_response, "slaTimeToResolution", d->cf.sla_resolution, "organizations",
                            d->cf.organizations, "requestParticipants", d->cf.participants, "approvals", d->cf.approvals);
+    json_t *site_fields = json_array(); /* the site's own custom fields (duplicate names included) */
+    for (int i = 0; i < d->nxfields; i++) {
+        const sb_xfield_t *f = &d->xfields[i];
+        json_array_append_new(site_fields, sb_pack("{s:s, s:s, s:s}", "id", f->id, "name", f->name, "project",
+                                                   f->project < 0 ? "" : d->projects[f->project].key));
+    }
+    json_object_set_new(cf, "site", site_fields);
     sb_json(c, 200, sb_pack("{s:I, s:s, s:s, s:s, s:s, s:{s:s, s:s}, s:o, s:o, s:i, s:i, s:s, s:s}", "seed",
                               (json_int_t)c->sb->cfg.seed, "cloudId", c->sb->cfg.cloud_id, "siteName",
                               c->sb->cfg.site_name, "oauthClientId", c->sb->cfg.oauth_client_id, "email",
@@ -113,11 +123,14 @@ static void h_limits_set(sb_call_t *c)
 static void h_counters(sb_call_t *c)
 {
     sb_t *sb = c->sb;
-    sb_json(c, 200, sb_pack("{s:I, s:I, s:I, s:{s:I, s:I, s:I}, s:o, s:I}", "requests", (json_int_t)sb->nrequests,
+    sb_json(c, 200, sb_pack("{s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I}, s:o, s:I, s:I}", "requests",
+                              (json_int_t)sb->nrequests, "writes", (json_int_t)sb->nwrites,
                               "rateLimited", (json_int_t)sb->n429, "authFailures", (json_int_t)sb->nauth_fail,
                               "tokenRequests", "total", (json_int_t)sb->ntoken_requests, "authorization_code",
                               (json_int_t)sb->ntoken_by_grant[0], "refresh_token", (json_int_t)sb->ntoken_by_grant[1],
-                              "oauth", sb_oauth_stats(sb->oauth), "held", (json_int_t)sb_http_held(sb)));
+                              "oauth", sb_oauth_stats(sb->oauth), "strictRefusals",
+                              (json_int_t)(sb->strict ? sb_strict_refused(sb->strict) : 0), "held",
+                              (json_int_t)sb_http_held(sb)));
 }
 
 static void h_release(sb_call_t *c)
@@ -129,7 +142,7 @@ static void h_release(sb_call_t *c)
 static void h_counters_reset(sb_call_t *c)
 {
     sb_t *sb = c->sb;
-    sb->nrequests = sb->n429 = sb->nauth_fail = sb->ntoken_requests = 0;
+    sb->nrequests = sb->nwrites = sb->n429 = sb->nauth_fail = sb->ntoken_requests = 0;
     sb->ntoken_by_grant[0] = sb->ntoken_by_grant[1] = 0;
     sb_no_content(c);
 }
@@ -180,6 +193,82 @@ static void h_clock_set(sb_call_t *c)
     h_clock(c);
 }
 
+static void h_transport(sb_call_t *c)
+{
+    sb_json(c, 200, sb_pack("{s:b, s:I}", "gzip", c->sb->gzip, "gzipMinBytes", (json_int_t)c->sb->gzip_min));
+}
+
+static void h_transport_set(sb_call_t *c)
+{
+    json_t *v = ctl_body(c);
+    if (!v)
+        return;
+    json_t *g = json_object_get(v, "gzip"), *m = json_object_get(v, "gzipMinBytes");
+    if ((g && !json_is_boolean(g)) ||
+        (m && (!json_is_integer(m) || json_integer_value(m) < 0 || json_integer_value(m) > (1 << 30)))) {
+        json_decref(v);
+        resp_problem(c->req, 400, "gzip must be a boolean and gzipMinBytes an integer between 0 and 2^30", NULL);
+        return;
+    }
+    if (g)
+        c->sb->gzip = json_is_true(g);
+    if (m)
+        c->sb->gzip_min = (size_t)json_integer_value(m);
+    json_decref(v);
+    h_transport(c);
+}
+
+static void h_strict(sb_call_t *c)
+{
+    sb_json(c, 200, c->sb->strict ? sb_strict_json(c->sb->strict)
+                                  : sb_pack("{s:b, s:i, s:i, s:i, s:[], s:[]}", "enabled", 0, "checked", 0, "refused",
+                                            0, "allowed", 0, "allow", "refusals"));
+}
+
+/* {"enabled": bool, "allow": "k1,k2" or ["k1","k2"]}: on/off at run time
+ * (the table is loaded on first use) and the temporary allow-list. */
+static void h_strict_set(sb_call_t *c)
+{
+    json_t *v = ctl_body(c);
+    char err[200], list[1024] = "";
+    if (!v)
+        return;
+    json_t *en = json_object_get(v, "enabled"), *allow = json_object_get(v, "allow"), *x;
+    size_t i, n = 0;
+    if (json_is_string(allow))
+        snprintf(list, sizeof list, "%s", json_string_value(allow));
+    json_array_foreach(allow, i, x) if (json_is_string(x) && n + json_string_length(x) + 2 < sizeof list)
+        n += (size_t)snprintf(list + n, sizeof list - n, "%s%s", n ? "," : "", json_string_value(x));
+    if ((en && !json_is_boolean(en)) || (allow && !json_is_string(allow) && !json_is_array(allow))) {
+        json_decref(v);
+        resp_problem(c->req, 400, "enabled must be a boolean and allow a string or an array of strings", NULL);
+        return;
+    }
+    if (json_is_true(en) && !c->sb->strict && !(c->sb->strict = sb_strict_new_embedded(err, sizeof err))) {
+        json_decref(v);
+        resp_problem(c->req, 500, err, NULL);
+        return;
+    }
+    if (json_is_false(en)) {
+        sb_strict_free(c->sb->strict);
+        c->sb->strict = NULL;
+    }
+    if (allow && c->sb->strict && sb_strict_set_allow(c->sb->strict, list, err, sizeof err) != 0) {
+        json_decref(v);
+        resp_problem(c->req, 400, err, "allow");
+        return;
+    }
+    json_decref(v);
+    h_strict(c);
+}
+
+static void h_strict_clear(sb_call_t *c)
+{
+    if (c->sb->strict)
+        sb_strict_reset(c->sb->strict);
+    sb_no_content(c);
+}
+
 static void h_metrics(sb_call_t *c)
 {
     size_t len;
@@ -207,6 +296,11 @@ static const sb_route_t ROUTES[] = {
     {"POST", "/__sandbox/reset", h_reset, SB_FAM_PLAIN, CTL, 0, 0},
     {"GET", "/__sandbox/clock", h_clock, SB_FAM_PLAIN, CTL, 0, 0},
     {"POST", "/__sandbox/clock", h_clock_set, SB_FAM_PLAIN, CTL, 0, 0},
+    {"GET", "/__sandbox/transport", h_transport, SB_FAM_PLAIN, CTL, 0, 0},
+    {"PUT", "/__sandbox/transport", h_transport_set, SB_FAM_PLAIN, CTL, 0, 0},
+    {"GET", "/__sandbox/strict", h_strict, SB_FAM_PLAIN, CTL, 0, 0},
+    {"PUT", "/__sandbox/strict", h_strict_set, SB_FAM_PLAIN, CTL, 0, 0},
+    {"DELETE", "/__sandbox/strict", h_strict_clear, SB_FAM_PLAIN, CTL, 0, 0},
     {"GET", "/metrics", h_metrics, SB_FAM_PLAIN, CTL, 0, 0},
 };
 

@@ -14,6 +14,8 @@ struct sb_faults_s {
     double error_rate, reset_rate, truncate_rate, stall_rate, rate429;
     int error_status;
     int retry_after_429;
+    int style_429;
+    int retry_after_error;
     char path_prefix[128];
     long count; /* <= 0: unlimited */
     uint64_t rng;
@@ -77,11 +79,13 @@ int sb_faults_pick(sb_faults_t *f, const char *path, unsigned *delay_ms)
     *delay_ms = f->latency_ms + (f->jitter_ms ? (unsigned)(rnd(f) * f->jitter_ms) : 0);
     if (f->count > 0 && --f->count == 0) {
         /* this is the last request the schedule applies to: clear it after */
-        int status = f->error_status, ra = f->retry_after_429;
+        int status = f->error_status, ra = f->retry_after_429, style = f->style_429, rae = f->retry_after_error;
         unsigned stall = f->stall_ms;
         sb_faults_clear(f);
         f->error_status = status;
         f->retry_after_429 = ra;
+        f->style_429 = style;
+        f->retry_after_error = rae;
         f->stall_ms = stall;
     }
     return kind;
@@ -101,6 +105,18 @@ int sb_faults_429_retry_after(const sb_faults_t *f)
 {
     return f->retry_after_429;
 }
+
+int sb_faults_429_style(const sb_faults_t *f)
+{
+    return f->style_429;
+}
+
+int sb_faults_error_retry_after(const sb_faults_t *f)
+{
+    return f->retry_after_error;
+}
+
+static const char *const STYLES[] = {"jira", "gateway", "html"};
 
 static int get_rate(const json_t *v, const char *k, double *out, char *err, size_t errsz)
 {
@@ -137,7 +153,7 @@ int sb_faults_set(sb_faults_t *f, const json_t *v, char *err, size_t errsz)
     n.error_status = 503;
     n.stall_ms = 120000;
     n.retry_after_429 = 1;
-    unsigned st = 503, cnt = 0, ra = 1;
+    unsigned st = 503, cnt = 0, ra = 1, rae = 0;
     if (!json_is_object(v)) {
         snprintf(err, errsz, "expected a JSON object");
         return -1;
@@ -146,7 +162,7 @@ int sb_faults_set(sb_faults_t *f, const json_t *v, char *err, size_t errsz)
         get_uint(v, "jitterMs", 600000, &n.jitter_ms, err, errsz) ||
         get_uint(v, "stallMs", 3600000, &n.stall_ms, err, errsz) ||
         get_uint(v, "errorStatus", 599, &st, err, errsz) || get_uint(v, "count", 1000000000, &cnt, err, errsz) ||
-        get_uint(v, "retryAfter429", 3600, &ra, err, errsz) ||
+        get_uint(v, "retryAfter429", 3600, &ra, err, errsz) || get_uint(v, "retryAfterError", 3600, &rae, err, errsz) ||
         get_rate(v, "errorRate", &n.error_rate, err, errsz) || get_rate(v, "resetRate", &n.reset_rate, err, errsz) ||
         get_rate(v, "truncateRate", &n.truncate_rate, err, errsz) ||
         get_rate(v, "stallRate", &n.stall_rate, err, errsz) || get_rate(v, "rate429", &n.rate429, err, errsz))
@@ -162,6 +178,16 @@ int sb_faults_set(sb_faults_t *f, const json_t *v, char *err, size_t errsz)
     }
     if (pp)
         snprintf(n.path_prefix, sizeof n.path_prefix, "%s", json_string_value(pp));
+    json_t *sty = json_object_get(v, "style429");
+    n.style_429 = sty ? -1 : SB_429_JIRA;
+    for (int i = 0; sty && i < 3; i++)
+        if (json_is_string(sty) && !strcmp(json_string_value(sty), STYLES[i]))
+            n.style_429 = i;
+    if (n.style_429 < 0) {
+        snprintf(err, errsz, "style429 must be \"jira\", \"gateway\" or \"html\"");
+        return -1;
+    }
+    n.retry_after_error = (int)rae;
     n.error_status = (int)st;
     n.count = cnt;
     n.retry_after_429 = (int)ra;
@@ -171,12 +197,12 @@ int sb_faults_set(sb_faults_t *f, const json_t *v, char *err, size_t errsz)
 
 json_t *sb_faults_json(const sb_faults_t *f)
 {
-    return sb_pack("{s:I, s:I, s:f, s:i, s:f, s:f, s:f, s:I, s:f, s:i, s:s, s:I}", "latencyMs", (json_int_t)f->latency_ms,
-                     "jitterMs", (json_int_t)f->jitter_ms, "errorRate", f->error_rate, "errorStatus", f->error_status,
-                     "resetRate", f->reset_rate, "truncateRate", f->truncate_rate, "stallRate", f->stall_rate,
-                     "stallMs", (json_int_t)f->stall_ms,
-                     "rate429", f->rate429, "retryAfter429", f->retry_after_429, "pathPrefix", f->path_prefix,
-                     "count", (json_int_t)f->count);
+    return sb_pack("{s:I, s:I, s:f, s:i, s:i, s:f, s:f, s:f, s:I, s:f, s:i, s:s, s:s, s:I}", "latencyMs",
+                   (json_int_t)f->latency_ms, "jitterMs", (json_int_t)f->jitter_ms, "errorRate", f->error_rate,
+                   "errorStatus", f->error_status, "retryAfterError", f->retry_after_error, "resetRate", f->reset_rate,
+                   "truncateRate", f->truncate_rate, "stallRate", f->stall_rate, "stallMs", (json_int_t)f->stall_ms,
+                   "rate429", f->rate429, "retryAfter429", f->retry_after_429, "style429", STYLES[f->style_429],
+                   "pathPrefix", f->path_prefix, "count", (json_int_t)f->count);
 }
 
 /* ---- request log ---- */

@@ -7,6 +7,12 @@
  * connection closed), stall (held for stall_ms, then 503), forced 429;
  * otherwise a latency of latency_ms + uniform(0, jitter_ms) is added.
  * "count" > 0 limits the faults to the next count matching requests.
+ * The forced 429 comes in three styles ("style429"): "jira" (Jira's JSON
+ * body and headers; Retry-After unless retryAfter429 is 0), "gateway" (the
+ * API gateway's limiter: {"code":429,...}, no Retry-After, no Jira headers)
+ * and "html" (the old text/html error page, body class error429). Injected
+ * errors carry Retry-After when "retryAfterError" > 0 (a 503 with
+ * Retry-After, as Cloud sends when a resource limit is reached).
  * Randomness is seeded, so a fault schedule is reproducible.
  */
 #ifndef JSMCP_SB_FAULTS_H
@@ -18,6 +24,7 @@
 #include <jansson.h>
 
 enum sb_fault { SB_FAULT_NONE, SB_FAULT_ERROR, SB_FAULT_RESET, SB_FAULT_TRUNCATE, SB_FAULT_STALL, SB_FAULT_429 };
+enum sb_style429 { SB_429_JIRA, SB_429_GATEWAY, SB_429_HTML };
 
 typedef struct sb_faults_s sb_faults_t;
 
@@ -27,9 +34,11 @@ void sb_faults_free(sb_faults_t *f);
 int sb_faults_pick(sb_faults_t *f, const char *path, unsigned *delay_ms);
 int sb_faults_error_status(const sb_faults_t *f);
 unsigned sb_faults_stall_ms(const sb_faults_t *f);
-int sb_faults_429_retry_after(const sb_faults_t *f); /* 0 = omit Retry-After (gateway style) */
-/* {"latencyMs","jitterMs","errorRate","errorStatus","resetRate","truncateRate","stallRate",
- *  "stallMs","rate429","retryAfter429","pathPrefix","count"}; replaces all settings. */
+int sb_faults_429_retry_after(const sb_faults_t *f); /* 0 = omit Retry-After */
+int sb_faults_429_style(const sb_faults_t *f);       /* enum sb_style429 */
+int sb_faults_error_retry_after(const sb_faults_t *f); /* 0 = none */
+/* {"latencyMs","jitterMs","errorRate","errorStatus","retryAfterError","resetRate","truncateRate",
+ *  "stallRate","stallMs","rate429","retryAfter429","style429","pathPrefix","count"}; replaces all settings. */
 int sb_faults_set(sb_faults_t *f, const json_t *v, char *err, size_t errsz);
 void sb_faults_clear(sb_faults_t *f);
 json_t *sb_faults_json(const sb_faults_t *f);

@@ -16,8 +16,10 @@
 #include "log.h"
 #include "resp.h"
 #include "sb_faults.h"
+#include "sb_gzip.h"
 #include "sb_jql.h"
 #include "sb_limits.h"
+#include "sb_strict.h"
 #include "sb_oauth.h"
 #include "tu.h"
 
@@ -148,7 +150,91 @@ json_t *sb_body_json(sb_call_t *c)
     return NULL;
 }
 
+const char *sb_ref_str(const json_t *obj, char *buf, size_t bufsz)
+{
+    /* {"id":"3"} / {"name":"High"} / {"key":"ITSM"} / {"accountId":..} */
+    const char *keys[] = {"id", "key", "name", "accountId", "value"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        json_t *v = json_object_get(obj, keys[i]);
+        if (json_is_string(v))
+            return json_string_value(v);
+        if (json_is_integer(v)) {
+            snprintf(buf, bufsz, "%lld", (long long)json_integer_value(v));
+            return buf;
+        }
+    }
+    return NULL;
+}
+
+int sb_user_param_or_error(sb_call_t *c)
+{
+    char acc[100];
+    if (sb_query(c, "accountId", acc, sizeof acc) < 0 || !acc[0]) {
+        sb_err_platform_field(c, 400, "accountId", "The query parameter 'accountId' is required.");
+        return -1;
+    }
+    int u = sb_user_find(c->sb->data, acc);
+    if (u < 0)
+        sb_err_platform(c, 404, "Specified user does not exist or you do not have required permissions");
+    return u;
+}
+
+int sb_xvalue_parse(const sb_call_t *c, int xf, const json_t *v, sb_xval_t *out, char *err, size_t errsz)
+{
+    const sb_xfield_t *f = &c->sb->data->xfields[xf];
+    char buf[32];
+    memset(out, 0, sizeof *out);
+    if (json_is_null(v))
+        return 0; /* cleared */
+    out->set = 1;
+    switch (f->type) {
+    case SB_XT_SELECT:
+        out->i = sb_xfield_option(f, json_is_string(v) ? json_string_value(v) : sb_ref_str(v, buf, sizeof buf));
+        if (out->i >= 0)
+            return 0;
+        snprintf(err, errsz, "Specify a valid 'id' or 'name' for %s", f->name);
+        return -1;
+    case SB_XT_USER:
+        out->i = sb_user_find(c->sb->data, json_is_string(v) ? json_string_value(v) : ju_str(v, "accountId"));
+        if (out->i >= 0)
+            return 0;
+        snprintf(err, errsz, "Specify a valid accountId for %s", f->name);
+        return -1;
+    case SB_XT_NUMBER:
+        if (json_is_number(v) && json_number_value(v) >= -1e9 && json_number_value(v) <= 1e9) {
+            out->i = (int)json_number_value(v);
+            return 0;
+        }
+        snprintf(err, errsz, "Operation value must be a number");
+        return -1;
+    default:
+        if (json_is_string(v) && json_string_length(v) <= 255) {
+            out->s = mem_strdup(json_string_value(v));
+            return 0;
+        }
+        snprintf(err, errsz, "Operation value must be a string of at most 255 characters");
+        return -1;
+    }
+}
+
 #define SB_MAX_RESPONSE (64u << 20)
+
+void sb_send(httpd_req_t *req, int status, const char *ctype, const char *body, size_t len)
+{
+    const sb_t *sb = httpd_req_data(req);
+    if (sb && sb->gzip && len && len >= sb->gzip_min && sb_accepts_gzip(httpd_req_header(req, "Accept-Encoding"))) {
+        size_t zlen;
+        char *z = sb_gzip(body, len, &zlen);
+        if (z) {
+            httpd_resp_header(req, "Content-Encoding", "gzip");
+            httpd_resp_header(req, "Vary", "Accept-Encoding");
+            httpd_respond(req, status, ctype, z, zlen);
+            free(z);
+            return;
+        }
+    }
+    httpd_respond(req, status, ctype, body, len);
+}
 
 void sb_respond_json(httpd_req_t *req, int status, json_t *v)
 {
@@ -161,7 +247,7 @@ void sb_respond_json(httpd_req_t *req, int status, json_t *v)
         return;
     }
     json_decref(v);
-    httpd_respond(req, status, "application/json;charset=UTF-8", b.data, b.len);
+    sb_send(req, status, "application/json;charset=UTF-8", b.data, b.len);
     buf_free(&b);
 }
 
@@ -258,7 +344,10 @@ void sb_respond_429(httpd_req_t *req, int limit, int retry_after_s, const char *
     httpd_resp_header(req, "X-RateLimit-Remaining", "0");
     tu_format_iso(now_ms + (int64_t)(retry_after_s > 0 ? retry_after_s : 1) * 1000, 0, reset, sizeof reset);
     httpd_resp_header(req, "X-RateLimit-Reset", reset);
-    httpd_resp_header(req, "X-RateLimit-NearLimit", "true");
+    /* Only the cost-based (points quota) limiter says NearLimit, also on its
+     * 429 (JRACLOUD-83791); burst and per-issue 429s do not. */
+    if (strstr(reason, "quota"))
+        httpd_resp_header(req, "X-RateLimit-NearLimit", "true");
     httpd_resp_header(req, "RateLimit-Reason", reason);
     if (strstr(reason, "quota"))
         snprintf(v, sizeof v, "\"tenant-app-quota\";q=%d;w=3600", limit);
@@ -267,6 +356,31 @@ void sb_respond_429(httpd_req_t *req, int limit, int retry_after_s, const char *
     httpd_resp_header(req, "RateLimit-Policy", v);
     sb_respond_json(req, 429, sb_pack("{s:[s], s:{}, s:i}", "errorMessages",
                                   "The request has been rate-limited. Please try again later.", "errors", "status", 429));
+}
+
+/* The API gateway's own limiter: its error shape, no Retry-After and none
+ * of Jira's rate-limit headers. */
+static void respond_429_gateway(httpd_req_t *req)
+{
+    sb_respond_json(req, 429, sb_pack("{s:i, s:s}", "code", 429, "message", "Too Many Requests"));
+}
+
+/* The old HTML error page Jira served for 429s (body class "error429"). */
+static void respond_429_html(httpd_req_t *req, int retry_after_s)
+{
+    static const char page[] =
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Oops - an error has occurred</title>"
+        "<meta name=\"decorator\" content=\"none\" /></head><body class=\" error-page error429\"><div id=\"page\">"
+        "<section id=\"content\" role=\"main\"><div id=\"error-state\"><span class=\"error-type\"></span>"
+        "<h1>Something went wrong</h1><p>Try reloading the page, then check our "
+        "<a href=\"https://status.atlassian.com\">Statuspage</a> for any current outages.</p></div></section>"
+        "</div></body></html>";
+    if (retry_after_s > 0) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", retry_after_s);
+        httpd_resp_header(req, "Retry-After", v);
+    }
+    sb_send(req, 429, "text/html;charset=UTF-8", page, sizeof page - 1);
 }
 
 /* ---- pipeline ---- */
@@ -411,7 +525,7 @@ static int limited(sb_call_t *c)
             return 1;
         }
     }
-    int near = burst.remaining < burst.limit / 5;
+    int near = 0; /* X-RateLimit-NearLimit: less than 20% of the points quota left (quota traffic only) */
     if (c->oauth) { /* points quota: OAuth apps only, API tokens are exempt */
         if (sb_limits_quota(sb->limits, c->route->cost, now, &r)) {
             sb->n429++;
@@ -439,6 +553,43 @@ static int limited(sb_call_t *c)
     return 0;
 }
 
+/* Strict mode (sb_strict.h): 1 when the request was refused and answered
+ * (400 in the family's error shape, naming the offending part). */
+static int strict_refuse(sb_t *sb, httpd_req_t *req, sb_call_t *c)
+{
+    const char *path = httpd_req_path(req);
+    if (!strncmp(path, "/ex/", 4)) { /* the gateway root: validate what follows it */
+        const char *p = strstr(path, "/rest/");
+        path = p ? p : path;
+    }
+    if (!sb->strict || !sb_strict_applies(path))
+        return 0;
+    size_t len;
+    const char *body = httpd_req_body(req, &len), *fam;
+    char msg[800];
+    int r = sb_strict_check(sb->strict, httpd_req_method(req), path, httpd_req_query(req),
+                            httpd_req_header(req, "Content-Type"), body, len, msg, sizeof msg, &fam);
+    if (r == SB_STRICT_OK)
+        return 0;
+    LOG_WARN("sandbox", r == SB_STRICT_ALLOWED ? "strict mode: allowed by the allow-list" : "strict mode refused",
+             "method", httpd_req_method(req), "path", path, "reason", msg, NULL);
+    if (r == SB_STRICT_ALLOWED)
+        return 0;
+    httpd_resp_header(req, "X-Sandbox-Strict", "refused");
+    if (!strcmp(fam, "jsm"))
+        sb_respond_json(req, 400, sb_pack("{s:o, s:{s:s, s:[]}}", "errorMessage", checked_str(msg), "i18nErrorMessage",
+                                          "i18nKey", "sandbox.strict.refused", "parameters"));
+    else
+        sb_respond_json(req, 400, sb_pack("{s:[o], s:{}}", "errorMessages", checked_str(msg), "errors"));
+    (void)c;
+    return 1;
+}
+
+int sb_strict_unrouted(sb_t *sb, httpd_req_t *req)
+{
+    return strict_refuse(sb, req, NULL);
+}
+
 static void run_call(sb_call_t *c)
 {
     if (authenticate(c) != 0)
@@ -446,6 +597,8 @@ static void run_call(sb_call_t *c)
     if (!(c->route->flags & SB_R_NOAUTH))
         httpd_resp_header(c->req, "X-AAccountId", c->sb->data->users[c->user].account_id);
     if (limited(c))
+        return;
+    if (strict_refuse(c->sb, c->req, c))
         return;
     if ((c->route->flags & SB_R_AGENT) && sb_is_customer(c)) {
         sb_err_jsm(c, 403, "You do not have permission to perform this operation: it is for agents only.",
@@ -569,12 +722,19 @@ static void route_entry(httpd_req_t *req, const router_params_t *params, void *u
     int fault = (rt->def->flags & SB_R_NOLIMIT) ? SB_FAULT_NONE
                                                  : sb_faults_pick(c.sb->faults, httpd_req_path(req), &delay);
     switch (fault) {
-    case SB_FAULT_ERROR:
+    case SB_FAULT_ERROR: {
+        int st = sb_faults_error_status(c.sb->faults), ra = sb_faults_error_retry_after(c.sb->faults);
+        if (ra > 0) { /* e.g. a 503 when a resource limit is reached */
+            char v[16];
+            snprintf(v, sizeof v, "%d", ra);
+            httpd_resp_header(req, "Retry-After", v);
+        }
         if (c.gateway)
-            sb_err_gateway(req, sb_faults_error_status(c.sb->faults), httpd_status_text(sb_faults_error_status(c.sb->faults)));
+            sb_err_gateway(req, st, httpd_status_text(st));
         else
-            sb_err_platform(&c, sb_faults_error_status(c.sb->faults), httpd_status_text(sb_faults_error_status(c.sb->faults)));
+            sb_err_platform(&c, st, httpd_status_text(st));
         return;
+    }
     case SB_FAULT_RESET:
         httpd_reset(req);
         return;
@@ -585,9 +745,14 @@ static void route_entry(httpd_req_t *req, const router_params_t *params, void *u
         defer_call(&c, sb_faults_stall_ms(c.sb->faults), 1);
         return;
     case SB_FAULT_429: {
-        int ra = sb_faults_429_retry_after(c.sb->faults);
+        int ra = sb_faults_429_retry_after(c.sb->faults), style = sb_faults_429_style(c.sb->faults);
         c.sb->n429++;
-        sb_respond_429(req, 100, ra > 0 ? ra : 1, "jira-burst-based", ra > 0, sb_now(c.sb));
+        if (style == SB_429_GATEWAY)
+            respond_429_gateway(req);
+        else if (style == SB_429_HTML)
+            respond_429_html(req, ra);
+        else
+            sb_respond_429(req, 100, ra > 0 ? ra : 1, "jira-burst-based", ra > 0, sb_now(c.sb));
         return;
     }
     default:
@@ -603,11 +768,32 @@ void sb_dispatch(httpd_req_t *req, void *ud)
 {
     sb_t *sb = ud;
     sb->nrequests++;
+    httpd_req_set_data(req, sb); /* sb_send reads the transport settings */
     if (strcmp(httpd_req_path(req), "/healthz") == 0) {
         httpd_respond(req, 200, "application/json", "{\"status\":\"ok\"}", 15);
         return;
     }
     router_dispatch(sb->router, req);
+}
+
+/* A JSM API request that may change data, whatever its answer: every
+ * method but GET/HEAD on /rest/ or /ex/jira/ paths, except the POSTs that
+ * only read (JQL search and count). The counters' "writes" (tests prove with
+ * it that refused tool calls wrote nothing). */
+static int is_write(const char *method, const char *path)
+{
+    if (!strcmp(method, "GET") || !strcmp(method, "HEAD"))
+        return 0;
+    if (strncmp(path, "/rest/", 6) != 0 && strncmp(path, "/ex/jira/", 9) != 0)
+        return 0;
+    static const char *const reads[] = {"/search/jql", "/search/approximate-count", "/search", NULL};
+    size_t n = strlen(path);
+    for (int i = 0; reads[i]; i++) {
+        size_t m = strlen(reads[i]);
+        if (n >= m && !strcmp(path + n - m, reads[i]))
+            return 0;
+    }
+    return 1;
 }
 
 void sb_on_complete(httpd_req_t *req, int status, void *ud)
@@ -622,6 +808,8 @@ void sb_on_complete(httpd_req_t *req, int status, void *ud)
     uint64_t dur = (uv_hrtime() - httpd_req_start_ns(req)) / 1000;
     sb_reqlog_add(sb->reqlog, tu_now_ms(), httpd_req_method(req), path, httpd_req_query(req), status, kind,
                   httpd_req_id(req), dur);
+    if (is_write(httpd_req_method(req), path))
+        sb->nwrites++;
     char labels[64];
     snprintf(labels, sizeof labels, "status=\"%d\"", status);
     metrics_inc(sb->metrics, "jsm_sandbox_requests_total", labels, 1);
@@ -689,6 +877,18 @@ json_t *sb_avatar_urls(const sb_call_t *c, int user)
     return sb_pack("{s:s, s:s, s:s, s:s}", "48x48", u, "24x24", u, "16x16", u, "32x32", u);
 }
 
+/* Users as the caller may see them: emailAddress and timeZone are left
+ * out when the profile hides them (Atlassian account privacy), as Cloud does
+ * for many users and most customers; a user always sees their own. */
+static void user_private_fields(const sb_call_t *c, int user, json_t *o)
+{
+    const char *email = sb_user_email(c->sb->data, user, c->user), *tz = sb_user_tz(c->sb->data, user, c->user);
+    if (email)
+        json_object_set_new(o, "emailAddress", json_string(email));
+    if (tz)
+        json_object_set_new(o, "timeZone", json_string(tz));
+}
+
 json_t *sb_user_json(const sb_call_t *c, int user)
 {
     if (user < 0)
@@ -696,9 +896,11 @@ json_t *sb_user_json(const sb_call_t *c, int user)
     const sb_user_t *u = &c->sb->data->users[user];
     char self[600];
     snprintf(self, sizeof self, "%s/rest/api/3/user?accountId=%s", c->base, u->account_id);
-    return sb_pack("{s:s, s:s, s:s, s:o, s:s, s:b, s:s, s:s}", "self", self, "accountId", u->account_id,
-                     "emailAddress", u->email, "avatarUrls", sb_avatar_urls(c, user), "displayName", u->display_name,
-                     "active", u->active, "timeZone", u->time_zone, "accountType", u->customer ? "customer" : "atlassian");
+    json_t *o = sb_pack("{s:s, s:s, s:o, s:s, s:b, s:s}", "self", self, "accountId", u->account_id, "avatarUrls",
+                        sb_avatar_urls(c, user), "displayName", u->display_name, "active", u->active, "accountType",
+                        u->customer ? "customer" : "atlassian");
+    user_private_fields(c, user, o);
+    return o;
 }
 
 json_t *sb_user_dto(const sb_call_t *c, int user)
@@ -709,9 +911,11 @@ json_t *sb_user_dto(const sb_call_t *c, int user)
     char self[600], jira[600];
     snprintf(self, sizeof self, "%s/rest/api/3/user?accountId=%s", c->base, u->account_id);
     snprintf(jira, sizeof jira, "%s/rest/api/2/user?accountId=%s", c->base, u->account_id);
-    return sb_pack("{s:s, s:s, s:s, s:b, s:s, s:{s:s, s:o, s:s}}", "accountId", u->account_id, "emailAddress",
-                     u->email, "displayName", u->display_name, "active", u->active, "timeZone", u->time_zone,
-                     "_links", "jiraRest", jira, "avatarUrls", sb_avatar_urls(c, user), "self", self);
+    json_t *o = sb_pack("{s:s, s:s, s:b, s:{s:s, s:o, s:s}}", "accountId", u->account_id, "displayName",
+                        u->display_name, "active", u->active, "_links", "jiraRest", jira, "avatarUrls",
+                        sb_avatar_urls(c, user), "self", self);
+    user_private_fields(c, user, o);
+    return o;
 }
 
 void sb_platform_paging(const sb_call_t *c, long dflt, long max, long *start, long *limit)

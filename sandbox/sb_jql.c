@@ -30,7 +30,8 @@ typedef struct tok_s {
 enum field {
     F_PROJECT, F_KEY, F_ISSUETYPE, F_STATUS, F_STATUSCAT, F_RESOLUTION, F_ASSIGNEE, F_REPORTER,
     F_CREATOR, F_PRIORITY, F_LABELS, F_RTYPE, F_SLA_FR, F_SLA_RES, F_TEXT, F_SUMMARY,
-    F_DESCRIPTION, F_COMMENT, F_CREATED, F_UPDATED, F_RESOLVED, F_DUE, F_ORG
+    F_DESCRIPTION, F_COMMENT, F_CREATED, F_UPDATED, F_RESOLVED, F_DUE, F_ORG,
+    F_XFIELD /* the site's custom fields (sb_xfield_t): clause_t.xmask says which */
 };
 enum op { OP_EQ, OP_NE, OP_IN, OP_NOTIN, OP_IS, OP_ISNOT, OP_LIKE, OP_NOTLIKE, OP_GT, OP_GE, OP_LT, OP_LE };
 static const char *const OPNAMES[] = {"=", "!=", "in", "not in", "is", "is not", "~", "!~", ">", ">=", "<", "<="};
@@ -51,6 +52,7 @@ typedef struct clause_s {
     int op;
     val_t *vals;
     int nvals;
+    unsigned xmask; /* F_XFIELD: bit i = d->xfields[i]; a name several fields share searches them all */
 } clause_t;
 
 enum nkind { N_AND, N_OR, N_NOT, N_CLAUSE };
@@ -81,6 +83,7 @@ typedef struct parser_s {
     int depth;
     char sem[512];  /* first semantic error (unknown field/value): syntax errors win over it */
     int sem_failed;
+    unsigned xmask; /* the clause being parsed, for its values */
 } parser_t;
 
 static void fail(parser_t *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -224,8 +227,11 @@ static const fname_t FIELDS[] = {
     {"due", F_DUE}, {"duedate", F_DUE}, {"Organizations", F_ORG},
 };
 
-static int field_lookup(const sb_data_t *d, const char *name)
+/* The field a clause names; *xmask gets the site custom fields for
+ * F_XFIELD (by cf[N], customfield_N or name: every field of that name). */
+static int field_lookup(const sb_data_t *d, const char *name, unsigned *xmask)
 {
+    *xmask = 0;
     for (size_t i = 0; i < sizeof FIELDS / sizeof FIELDS[0]; i++)
         if (strcasecmp(FIELDS[i].name, name) == 0)
             return FIELDS[i].field;
@@ -241,8 +247,24 @@ static int field_lookup(const sb_data_t *d, const char *name)
             return F_SLA_RES;
         if (num == d->cf.organizations)
             return F_ORG;
+        for (int i = 0; i < d->nxfields; i++)
+            if (d->xfields[i].num == num)
+                *xmask = 1u << i;
+        return *xmask ? F_XFIELD : -1;
     }
-    return -1;
+    for (int i = 0; i < d->nxfields; i++)
+        if (!strcasecmp(d->xfields[i].name, name))
+            *xmask |= 1u << i;
+    return *xmask ? F_XFIELD : -1;
+}
+
+/* 1 when a field of the mask has this type. */
+static int xmask_has(const sb_data_t *d, unsigned mask, int type)
+{
+    for (int i = 0; i < d->nxfields; i++)
+        if ((mask & (1u << i)) && d->xfields[i].type == type)
+            return 1;
+    return 0;
 }
 
 static int field_is_user(int f)
@@ -403,6 +425,27 @@ static void resolve_literal(parser_t *p, int f, const char *fname, const char *t
         v->i = is->id;
         return;
     }
+    case F_XFIELD: { /* the value must mean something to one of the fields */
+        v->kind = V_STR;
+        v->s = mem_strdup(text);
+        char *end;
+        v->i = strtol(text, &end, 10);
+        int ok = 0, selects = 1;
+        for (int i = 0; i < d->nxfields; i++) {
+            if (!(p->xmask & (1u << i)))
+                continue;
+            const sb_xfield_t *xf = &d->xfields[i];
+            selects &= xf->type == SB_XT_SELECT;
+            ok |= (xf->type == SB_XT_SELECT && sb_xfield_option(xf, text) >= 0) ||
+                  (xf->type == SB_XT_USER && sb_user_find(d, text) >= 0) || (xf->type == SB_XT_NUMBER && *text && !*end) ||
+                  xf->type == SB_XT_TEXT;
+        }
+        if (!ok && selects)
+            fail_sem(p, "The option '%s' for field '%s' does not exist.", text, fname);
+        else if (!ok)
+            fail_sem(p, "The value '%s' does not exist for the field '%s'.", text, fname);
+        return;
+    }
     case F_RTYPE: case F_ORG: case F_LABELS: case F_TEXT: case F_SUMMARY: case F_DESCRIPTION: case F_COMMENT:
         v->kind = V_STR;
         v->s = mem_strdup(text);
@@ -555,7 +598,8 @@ static node_t *parse_clause(parser_t *p)
     }
     char fname[MAX_TOKLEN];
     snprintf(fname, sizeof fname, "%s", t->text);
-    int f = field_lookup(p->d, fname);
+    unsigned xmask;
+    int f = field_lookup(p->d, fname, &xmask);
     p->i++;
     tok_t *o = peek(p);
     int op = -1;
@@ -592,12 +636,16 @@ static node_t *parse_clause(parser_t *p)
         fail_sem(p, "Field '%s' does not exist or you do not have permission to view it.", fname);
         f = F_LABELS; /* keep parsing: a later syntax error wins */
     }
-    if (!op_supported(f, op))
+    if (f == F_XFIELD ? ((op == OP_LIKE || op == OP_NOTLIKE) && !xmask_has(p->d, xmask, SB_XT_TEXT)) ||
+                            (op >= OP_GT && !xmask_has(p->d, xmask, SB_XT_NUMBER))
+                      : !op_supported(f, op))
         fail_sem(p, "The operator '%s' is not supported by the '%s' field.", OPNAMES[op], fname);
     node_t *n = mem_calloc(1, sizeof *n);
     n->kind = N_CLAUSE;
     n->c.field = f;
     n->c.op = op;
+    n->c.xmask = xmask;
+    p->xmask = xmask;
     if (op == OP_IN || op == OP_NOTIN) {
         if (peek(p)->type != T_LP) {
             if (peek(p)->type == T_EOF)
@@ -725,10 +773,13 @@ static void parse_order(parser_t *p, sb_jql_t *q)
                      t->pos);
             return;
         }
-        int f = field_lookup(p->d, t->text);
+        unsigned xmask;
+        int f = field_lookup(p->d, t->text, &xmask);
         order_t tmp = {0, 0}, *o = &tmp;
         if (f < 0)
             fail_sem(p, "Field '%s' does not exist or you do not have permission to view it.", t->text);
+        else if (f == F_XFIELD)
+            fail_sem(p, "The sandbox does not sort by the custom field '%s'.", t->text);
         else if (!sortable(f))
             fail_sem(p, "Field '%s' does not support sorting.", t->text);
         else if (q->norder == SB_JQL_MAX_ORDER)
@@ -943,9 +994,51 @@ static int64_t val_time(const sb_jql_env_t *env, const val_t *v)
     }
 }
 
+/* A site custom field clause: any field of the mask may match. */
+static int xfield_match(const sb_jql_env_t *env, const clause_t *c, const sb_issue_t *is)
+{
+    const sb_data_t *d = env->data;
+    int empty = 1, eq = 0, like = 0, cmp_ok = 0;
+    for (int k = 0; k < d->nxfields; k++) {
+        if (!(c->xmask & (1u << k)) || !is->xv[k].set)
+            continue;
+        const sb_xfield_t *f = &d->xfields[k];
+        const sb_xval_t *xv = &is->xv[k];
+        empty = 0;
+        for (int i = 0; i < c->nvals; i++) {
+            const val_t *v = &c->vals[i];
+            if (v->kind != V_STR)
+                continue;
+            switch (f->type) {
+            case SB_XT_SELECT: eq |= sb_xfield_option(f, v->s) == xv->i; break;
+            case SB_XT_USER: eq |= sb_user_find(d, v->s) == xv->i; break;
+            case SB_XT_NUMBER:
+                eq |= xv->i == v->i;
+                cmp_ok |= (c->op == OP_GT && xv->i > v->i) || (c->op == OP_GE && xv->i >= v->i) ||
+                          (c->op == OP_LT && xv->i < v->i) || (c->op == OP_LE && xv->i <= v->i);
+                break;
+            default:
+                eq |= xv->s && !strcasecmp(xv->s, v->s);
+                like |= xv->s && words_in(xv->s, v->s);
+            }
+        }
+    }
+    switch (c->op) {
+    case OP_IS: return empty;
+    case OP_ISNOT: return !empty;
+    case OP_EQ: case OP_IN: return c->vals[0].kind == V_EMPTY ? empty : eq;
+    case OP_NE: case OP_NOTIN: return c->vals[0].kind == V_EMPTY ? !empty : !empty && !eq; /* EMPTY never matches != */
+    case OP_LIKE: return like;
+    case OP_NOTLIKE: return !empty && !like;
+    default: return cmp_ok;
+    }
+}
+
 static int clause_match(const sb_jql_env_t *env, const clause_t *c, const sb_issue_t *is)
 {
     int f = c->field;
+    if (f == F_XFIELD)
+        return xfield_match(env, c, is);
     const val_t *v = &c->vals[0];
     switch (c->op) {
     case OP_IS: return is_empty(is, f);

@@ -202,7 +202,7 @@ json_t *sb_issuetype_json(const sb_call_t *c, int it)
                      sb_issuetypes[it].name, "subtask", 0, "avatarId", 10553 + it, "hierarchyLevel", 0);
 }
 
-static json_t *project_json(const sb_call_t *c, int p)
+json_t *sb_project_json(const sb_call_t *c, int p)
 {
     const sb_project_t *pr = &c->sb->data->projects[p];
     char self[600], id[16];
@@ -223,16 +223,6 @@ static json_t *priority_json(const sb_call_t *c, int p)
         *q = (char)(*q >= 'A' && *q <= 'Z' ? *q + 32 : *q);
     return sb_pack("{s:s, s:s, s:s, s:s}", "self", self, "iconUrl", icon, "name", sb_priorities[p].name, "id",
                      sb_priorities[p].id);
-}
-
-static json_t *resolution_json(const sb_call_t *c, int r)
-{
-    if (r < 0)
-        return json_null();
-    char self[600];
-    snprintf(self, sizeof self, "%s/rest/api/3/resolution/%s", c->base, sb_resolutions[r].id);
-    return sb_pack("{s:s, s:s, s:s, s:s}", "self", self, "id", sb_resolutions[r].id, "description",
-                     sb_resolutions[r].desc, "name", sb_resolutions[r].name);
 }
 
 static json_t *time_json(int64_t ms)
@@ -321,23 +311,117 @@ json_t *sb_worklog_json(const sb_call_t *c, const sb_issue_t *is, const sb_workl
     return o;
 }
 
-json_t *sb_attachment_json(const sb_call_t *c, const sb_attachment_t *a)
+json_t *sb_attachment_json(const sb_call_t *c, const sb_attachment_t *a, int id_string)
 {
-    char self[600], content[600];
+    char self[600], content[600], id[16];
     snprintf(self, sizeof self, "%s/rest/api/3/attachment/%d", c->base, a->id);
     snprintf(content, sizeof content, "%s/rest/api/3/attachment/content/%d", c->base, a->id);
-    json_t *o = sb_pack("{s:s, s:I, s:s, s:o, s:o, s:i, s:s, s:s}", "self", self, "id", (json_int_t)a->id,
+    snprintf(id, sizeof id, "%d", a->id);
+    json_t *o = sb_pack("{s:s, s:o, s:s, s:o, s:o, s:i, s:s, s:s}", "self", self, "id",
+                        id_string ? json_string(id) : json_integer(a->id),
                           "filename", a->filename, "author", sb_user_json(c, a->author), "created",
                           time_json(a->created), "size", a->size, "mimeType", a->mime, "content", content);
     return o;
 }
 
-json_t *sb_transition_json(const sb_call_t *c, int t)
+json_t *sb_resolution_json(const sb_call_t *c, int r)
+{
+    if (r < 0)
+        return json_null();
+    char self[600];
+    snprintf(self, sizeof self, "%s/rest/api/3/resolution/%s", c->base, sb_resolutions[r].id);
+    return sb_pack("{s:s, s:s, s:s, s:s}", "self", self, "id", sb_resolutions[r].id, "description",
+                     sb_resolutions[r].desc, "name", sb_resolutions[r].name);
+}
+
+/* The transition screen's fields (expand=transitions.fields): Resolution,
+ * required, on the resolve screen; {} for transitions without a screen. */
+static json_t *transition_fields(const sb_call_t *c, const sb_transition_t *tr)
+{
+    json_t *f = json_object();
+    if (!tr->screen)
+        return f;
+    json_t *allowed = json_array();
+    for (int i = 0; i < sb_nresolutions; i++)
+        json_array_append_new(allowed, sb_resolution_json(c, i));
+    json_object_set_new(f, "resolution",
+                        sb_pack("{s:b, s:{s:s, s:s}, s:s, s:s, s:b, s:[s], s:o}", "required", 1, "schema", "type",
+                                "resolution", "system", "resolution", "name", "Resolution", "key", "resolution",
+                                "hasDefaultValue", 0, "operations", "set", "allowedValues", allowed));
+    return f;
+}
+
+json_t *sb_change_json(const sb_call_t *c, const sb_change_t *ch)
+{
+    char id[16];
+    snprintf(id, sizeof id, "%d", ch->id);
+    json_t *items = json_array();
+    for (int i = 0; i < ch->nitems; i++) {
+        const sb_change_item_t *it = &ch->items[i];
+        json_t *o = sb_pack("{s:s, s:s}", "field", it->field, "fieldtype", it->custom ? "custom" : "jira");
+        if (it->field_id)
+            json_object_set_new(o, "fieldId", json_string(it->field_id));
+        /* the schema's strings: an empty side is left out */
+        if (it->from)
+            json_object_set_new(o, "from", json_string(it->from));
+        if (it->from_s)
+            json_object_set_new(o, "fromString", json_string(it->from_s));
+        if (it->to)
+            json_object_set_new(o, "to", json_string(it->to));
+        if (it->to_s)
+            json_object_set_new(o, "toString", json_string(it->to_s));
+        json_array_append_new(items, o);
+    }
+    json_t *o = sb_pack("{s:s, s:o, s:o}", "id", id, "created", time_json(ch->created), "items", items);
+    if (ch->author >= 0)
+        json_object_set_new(o, "author", sb_user_json(c, ch->author));
+    return o;
+}
+
+json_t *sb_linktype_json(const sb_call_t *c, int t)
+{
+    char self[600];
+    snprintf(self, sizeof self, "%s/rest/api/3/issueLinkType/%s", c->base, sb_linktypes[t].id);
+    return sb_pack("{s:s, s:s, s:s, s:s, s:s}", "id", sb_linktypes[t].id, "name", sb_linktypes[t].name, "inward",
+                   sb_linktypes[t].inward, "outward", sb_linktypes[t].outward, "self", self);
+}
+
+/* The other issue of a link, as a LinkedIssue with a few fields. */
+static json_t *linked_issue(const sb_call_t *c, const sb_issue_t *is)
+{
+    char self[600], id[16];
+    snprintf(self, sizeof self, "%s/rest/api/3/issue/%d", c->base, is->id);
+    snprintf(id, sizeof id, "%d", is->id);
+    return sb_pack("{s:s, s:s, s:s, s:{s:s, s:o, s:o, s:o}}", "id", id, "key", is->key, "self", self, "fields",
+                   "summary", is->summary, "status", sb_status_json(c, is->status), "priority",
+                   priority_json(c, is->priority), "issuetype", sb_issuetype_json(c, is->issuetype));
+}
+
+json_t *sb_issuelink_json(const sb_call_t *c, const sb_link_t *l, int from)
+{
+    char self[600], id[16];
+    snprintf(self, sizeof self, "%s/rest/api/3/issueLink/%d", c->base, l->id);
+    snprintf(id, sizeof id, "%d", l->id);
+    json_t *o = sb_pack("{s:s, s:s, s:o}", "id", id, "self", self, "type", sb_linktype_json(c, l->type));
+    const sb_data_t *d = c->sb->data;
+    /* From the outward issue the other one is the outwardIssue ("A causes B"
+     * shows B there), and the other way round; from < 0: both. */
+    if (from != l->inward)
+        json_object_set_new(o, "outwardIssue", linked_issue(c, d->issues[l->inward]));
+    if (from != l->outward)
+        json_object_set_new(o, "inwardIssue", linked_issue(c, d->issues[l->outward]));
+    return o;
+}
+
+json_t *sb_transition_json(const sb_call_t *c, int t, int with_fields)
 {
     const sb_transition_t *tr = &sb_transitions[t];
-    return sb_pack("{s:s, s:s, s:o, s:b, s:b, s:b, s:b, s:b, s:b}", "id", tr->id, "name", tr->name, "to",
-                     sb_status_json(c, tr->to), "hasScreen", 0, "isGlobal", tr->from_status < 0, "isInitial", 0,
-                     "isAvailable", 1, "isConditional", 0, "isLooped", 0);
+    json_t *o = sb_pack("{s:s, s:s, s:o, s:b, s:b, s:b, s:b, s:b, s:b}", "id", tr->id, "name", tr->name, "to",
+                        sb_status_json(c, tr->to), "hasScreen", tr->screen, "isGlobal", tr->from_status < 0,
+                        "isInitial", 0, "isAvailable", 1, "isConditional", 0, "isLooped", 0);
+    if (with_fields)
+        json_object_set_new(o, "fields", transition_fields(c, tr));
+    return o;
 }
 
 /* ---- JSM pieces used inside platform fields too ---- */
@@ -379,20 +463,25 @@ static json_t *sla_cycle(const sb_sla_t *s, int completed, int paused)
     return o;
 }
 
+/* completedCycles oldest first, then the ongoing cycle while the request
+ * is open: a reopened request has several completed cycles. */
 json_t *sb_sla_json(const sb_call_t *c, const sb_issue_t *is, int metric)
 {
-    sb_sla_t s;
+    sb_sla_t cyc[SB_MAX_SLA_CYCLES];
     char self[600], id[16];
-    sb_issue_sla(is, metric, sb_now(c->sb), &s);
+    int n = sb_issue_sla_cycles(is, metric, sb_now(c->sb), cyc, SB_MAX_SLA_CYCLES);
     snprintf(self, sizeof self, "%s/rest/servicedeskapi/request/%d/sla/%d", c->base, is->id, metric + 1);
     snprintf(id, sizeof id, "%d", metric + 1);
-    json_t *o = sb_pack("{s:s, s:s, s:{s:s}, s:[], s:s}", "id", id, "name", sb_sla_names[metric], "_links", "self",
-                          self, "completedCycles", "slaDisplayFormat", "NEW_SLA_FORMAT");
+    json_t *done = json_array();
+    json_t *o = sb_pack("{s:s, s:s, s:{s:s}, s:o, s:s}", "id", id, "name", sb_sla_names[metric], "_links", "self",
+                        self, "completedCycles", done, "slaDisplayFormat", "NEW_SLA_FORMAT");
     int paused = !strcmp(sb_statuses[is->status].name, "Waiting for customer");
-    if (s.stop)
-        json_array_append_new(json_object_get(o, "completedCycles"), sla_cycle(&s, 1, 0));
-    else
-        json_object_set_new(o, "ongoingCycle", sla_cycle(&s, 0, paused));
+    for (int i = 0; i < n; i++) {
+        if (cyc[i].stop)
+            json_array_append_new(done, sla_cycle(&cyc[i], 1, 0));
+        else
+            json_object_set_new(o, "ongoingCycle", sla_cycle(&cyc[i], 0, paused));
+    }
     return o;
 }
 
@@ -483,7 +572,7 @@ static json_t *field_value(const sb_call_t *c, const sb_issue_t *is, const fdef_
     if (!strcmp(id, "issuetype"))
         return sb_issuetype_json(c, is->issuetype);
     if (!strcmp(id, "project"))
-        return project_json(c, is->project);
+        return sb_project_json(c, is->project);
     if (!strcmp(id, "assignee"))
         return sb_user_json(c, is->assignee);
     if (!strcmp(id, "reporter"))
@@ -495,7 +584,7 @@ static json_t *field_value(const sb_call_t *c, const sb_issue_t *is, const fdef_
     if (!strcmp(id, "updated"))
         return time_json(is->updated);
     if (!strcmp(id, "resolution"))
-        return resolution_json(c, is->resolution);
+        return sb_resolution_json(c, is->resolution);
     if (!strcmp(id, "resolutiondate"))
         return time_json(is->resolved);
     if (!strcmp(id, "duedate"))
@@ -506,14 +595,26 @@ static json_t *field_value(const sb_call_t *c, const sb_issue_t *is, const fdef_
             json_array_append_new(a, json_string(is->labels[i]));
         return a;
     }
-    if (!strcmp(id, "components") || !strcmp(id, "issuelinks") || !strcmp(id, "subtasks"))
+    if (!strcmp(id, "issuelinks")) {
+        json_t *a = json_array();
+        for (int i = 0; i < d->nlinks; i++) {
+            const sb_link_t *l = &d->links[i];
+            if (!l->deleted && (l->outward == is->index || l->inward == is->index))
+                json_array_append_new(a, sb_issuelink_json(c, l, is->index));
+        }
+        return a;
+    }
+    if (!strcmp(id, "components") || !strcmp(id, "subtasks"))
         return json_array();
     if (!strcmp(id, "environment") || !strcmp(id, "lastViewed"))
         return json_null();
     if (!strcmp(id, "watches")) {
         char self[600];
         snprintf(self, sizeof self, "%s/rest/api/3/issue/%s/watchers", c->base, is->key);
-        return sb_pack("{s:s, s:i, s:b}", "self", self, "watchCount", 1, "isWatching", 0);
+        int me = 0;
+        for (int i = 0; i < is->nwatchers; i++)
+            me |= is->watchers[i] == c->user;
+        return sb_pack("{s:s, s:i, s:b}", "self", self, "watchCount", is->nwatchers, "isWatching", me);
     }
     if (!strcmp(id, "timetracking")) {
         int spent = 0;
@@ -544,16 +645,54 @@ static json_t *field_value(const sb_call_t *c, const sb_issue_t *is, const fdef_
     if (!strcmp(id, "attachment")) {
         json_t *arr = json_array();
         for (int i = 0; i < is->nattachments; i++)
-            json_array_append_new(arr, sb_attachment_json(c, &is->attachments[i]));
+            json_array_append_new(arr, sb_attachment_json(c, &is->attachments[i], 1));
         return arr;
     }
     (void)d;
     return NULL;
 }
 
+/* ---- site custom fields (sb_xfield_t) ---- */
+static const char *const XT_TYPE[] = {"option", "user", "string", "number"};
+static const char *const XT_CUSTOM[] = {"com.atlassian.jira.plugin.system.customfieldtypes:select",
+                                        "com.atlassian.jira.plugin.system.customfieldtypes:userpicker",
+                                        "com.atlassian.jira.plugin.system.customfieldtypes:textfield",
+                                        "com.atlassian.jira.plugin.system.customfieldtypes:float"};
+
+static json_t *xfield_schema(const sb_xfield_t *f)
+{
+    return sb_pack("{s:s, s:s, s:I}", "type", XT_TYPE[f->type], "custom", XT_CUSTOM[f->type], "customId",
+                   (json_int_t)f->num);
+}
+
+json_t *sb_xoption_json(const sb_call_t *c, const sb_xfield_t *f, int opt)
+{
+    char self[600], id[16];
+    snprintf(id, sizeof id, "%d", f->option0 + opt);
+    snprintf(self, sizeof self, "%s/rest/api/3/customFieldOption/%s", c->base, id);
+    return sb_pack("{s:s, s:s, s:s}", "self", self, "value", f->options[opt], "id", id);
+}
+
+json_t *sb_xvalue_json(const sb_call_t *c, const sb_issue_t *is, int xf)
+{
+    const sb_xfield_t *f = &c->sb->data->xfields[xf];
+    const sb_xval_t *v = &is->xv[xf];
+    if (!v->set)
+        return json_null();
+    switch (f->type) {
+    case SB_XT_SELECT: return v->i >= 0 && v->i < f->noptions ? sb_xoption_json(c, f, v->i) : json_null();
+    case SB_XT_USER: return sb_user_json(c, v->i);
+    case SB_XT_NUMBER: return json_real((double)v->i);
+    default: return json_string(v->s ? v->s : "");
+    }
+}
+
 json_t *sb_field_schema(const sb_call_t *c, const char *id)
 {
     const fdef_t *f = fdef_find(c->sb->data, id);
+    int xf = f ? -1 : sb_xfield_find(c->sb->data, id);
+    if (xf >= 0)
+        return xfield_schema(&c->sb->data->xfields[xf]);
     if (!f)
         return NULL;
     json_t *s = sb_pack("{s:s}", "type", f->type);
@@ -571,29 +710,36 @@ json_t *sb_field_schema(const sb_call_t *c, const char *id)
 const char *sb_field_name(const sb_call_t *c, const char *id)
 {
     const fdef_t *f = fdef_find(c->sb->data, id);
-    return f ? f->name : NULL;
+    int xf = f ? -1 : sb_xfield_find(c->sb->data, id);
+    return f ? f->name : xf >= 0 ? c->sb->data->xfields[xf].name : NULL;
 }
 
-static void each_selected(const sb_call_t *c, const sb_fieldsel_t *fs,
-                          void (*fn)(const sb_call_t *, const fdef_t *, const char *, void *), void *arg)
+/* Calls fn for each selected field: the fixed ones (f), then the site's
+ * custom fields (f NULL, xf their index). */
+typedef void (*field_fn)(const sb_call_t *c, const fdef_t *f, int xf, const char *id, void *arg);
+static void each_selected(const sb_call_t *c, const sb_fieldsel_t *fs, field_fn fn, void *arg)
 {
     char b[48];
+    const sb_data_t *d = c->sb->data;
     for (int i = 0; i < NFDEFS; i++) {
-        const char *id = fdef_id(c->sb->data, &FDEFS[i], b, sizeof b);
+        const char *id = fdef_id(d, &FDEFS[i], b, sizeof b);
         if (fs_want(fs, id, FDEFS[i].navigable))
-            fn(c, &FDEFS[i], id, arg);
+            fn(c, &FDEFS[i], -1, id, arg);
     }
+    for (int i = 0; i < d->nxfields; i++)
+        if (fs_want(fs, d->xfields[i].id, 1))
+            fn(c, NULL, i, d->xfields[i].id, arg);
 }
 
-static void add_name(const sb_call_t *c, const fdef_t *f, const char *id, void *arg)
+static void add_name(const sb_call_t *c, const fdef_t *f, int xf, const char *id, void *arg)
 {
-    (void)c;
-    json_object_set_new(arg, id, json_string(f->name));
+    json_object_set_new(arg, id, json_string(f ? f->name : c->sb->data->xfields[xf].name));
 }
 
-static void add_schema(const sb_call_t *c, const fdef_t *f, const char *id, void *arg)
+static void add_schema(const sb_call_t *c, const fdef_t *f, int xf, const char *id, void *arg)
 {
     (void)f;
+    (void)xf;
     json_object_set_new(arg, id, sb_field_schema(c, id));
 }
 
@@ -617,9 +763,14 @@ typedef struct fill_s {
     int comment_cap;
 } fill_t;
 
-static void add_field(const sb_call_t *c, const fdef_t *f, const char *id, void *arg)
+static void add_field(const sb_call_t *c, const fdef_t *f, int xf, const char *id, void *arg)
 {
     fill_t *fl = arg;
+    if (!f) { /* a site custom field: present (null when empty) where its context covers the project */
+        if (sb_xfield_in_project(&c->sb->data->xfields[xf], fl->is->project))
+            json_object_set_new(fl->fields, id, sb_xvalue_json(c, fl->is, xf));
+        return;
+    }
     json_t *v = field_value(c, fl->is, f, fl->comment_cap);
     if (v)
         json_object_set_new(fl->fields, id, v);
@@ -653,16 +804,21 @@ json_t *sb_issue_json(const sb_call_t *c, const sb_issue_t *is, const sb_fieldse
         int t[16], n = sb_transitions_for(is, t, 16);
         json_t *a = json_array();
         for (int i = 0; i < n; i++)
-            json_array_append_new(a, sb_transition_json(c, t[i]));
+            json_array_append_new(a, sb_transition_json(c, t[i], 0));
         json_object_set_new(o, "transitions", a);
     }
     if (expand & SB_EXP_OPERATIONS)
         json_object_set_new(o, "operations", sb_pack("{s:[]}", "linkGroups"));
     if (expand & SB_EXP_EDITMETA)
         json_object_set_new(o, "editmeta", sb_pack("{s:{}}", "fields"));
-    if (expand & SB_EXP_CHANGELOG)
-        json_object_set_new(o, "changelog", sb_pack("{s:i, s:i, s:i, s:[]}", "startAt", 0, "maxResults", 0, "total",
-                                                      0, "histories"));
+    if (expand & SB_EXP_CHANGELOG) { /* the latest 100 (20 inside search results), oldest first */
+        int cap = comment_cap > 0 ? comment_cap : 100, from = is->nhistory > cap ? is->nhistory - cap : 0;
+        json_t *h = json_array();
+        for (int i = from; i < is->nhistory; i++)
+            json_array_append_new(h, sb_change_json(c, &is->history[i]));
+        json_object_set_new(o, "changelog", sb_pack("{s:i, s:i, s:i, s:o}", "startAt", from, "maxResults",
+                                                    (int)json_array_size(h), "total", is->nhistory, "histories", h));
+    }
     return o;
 }
 
@@ -687,10 +843,43 @@ json_t *sb_fields_json(const sb_call_t *c)
                                            f->navigable, "searchable", 1, "clauseNames", clauses, "schema",
                                            sb_field_schema(c, id)));
     }
+    for (int i = 0; i < c->sb->data->nxfields; i++) {
+        const sb_xfield_t *f = &c->sb->data->xfields[i];
+        char cf[32];
+        snprintf(cf, sizeof cf, "cf[%d]", f->num);
+        json_t *o = sb_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:[s,s], s:o}", "id", f->id, "key", f->id,
+                            "name", f->name, "custom", 1, "orderable", 1, "navigable", 1,
+                            "searchable", 1, "clauseNames", cf, f->name, "schema", xfield_schema(f));
+        if (f->team_managed) { /* a team-managed project's own field */
+            char pid[16];
+            snprintf(pid, sizeof pid, "%d", c->sb->data->projects[f->project].id);
+            json_object_set_new(o, "scope", sb_pack("{s:s, s:{s:s}}", "type", "PROJECT", "project", "id", pid));
+        }
+        json_array_append_new(a, o);
+    }
     json_array_append_new(a, sb_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:[s,s,s,s]}", "id", "issuekey", "key",
                                        "issuekey", "name", "Key", "custom", 0, "orderable", 0, "navigable", 1,
                                        "searchable", 0, "clauseNames", "id", "issue", "issuekey", "key"));
     return a;
+}
+
+json_t *sb_groups_json(const sb_call_t *c, int user)
+{
+    json_t *a = json_array();
+    for (int g = 0; g < sb_ngroups; g++)
+        if (c->sb->data->users[user].groups & (1u << g)) {
+            char self[600];
+            snprintf(self, sizeof self, "%s/rest/api/3/group?groupId=%s", c->base, sb_groups[g].id);
+            json_array_append_new(a, sb_pack("{s:s, s:s, s:s}", "name", sb_groups[g].name, "groupId", sb_groups[g].id,
+                                             "self", self));
+        }
+    return a;
+}
+
+json_t *sb_user_groups_page(const sb_call_t *c, int user)
+{
+    json_t *items = sb_groups_json(c, user);
+    return sb_pack("{s:i, s:o, s:i}", "size", (int)json_array_size(items), "items", items, "max-results", 1000);
 }
 
 /* ---- servicedeskapi ---- */
@@ -759,15 +948,37 @@ json_t *sb_jsm_comment_json(const sb_call_t *c, const sb_issue_t *is, const sb_c
                      sb_date_dto(cm->created), "_links", "self", self);
 }
 
+/* requestFieldValues: the request type's visible form fields in the form's
+ * order (summary is not always first), with the portal's labels; hidden
+ * fields and empty values are left out. Selects and users are objects. */
 static json_t *field_values(const sb_call_t *c, const sb_issue_t *is)
 {
+    const sb_data_t *d = c->sb->data;
     json_t *a = json_array();
-    json_array_append_new(a, sb_pack("{s:s, s:s, s:s}", "fieldId", "summary", "label", "Summary", "value", is->summary));
-    if (is->description)
-        json_array_append_new(a, sb_pack("{s:s, s:s, s:s, s:{s:o}}", "fieldId", "description", "label",
-                                           "Description", "value", is->description, "renderedValue", "html",
-                                           html_of(is->description)));
-    (void)c;
+    const sb_rtype_t *rt = is->rtype >= 0 ? &d->rtypes[is->rtype] : NULL;
+    static const sb_rtfield_t basic[] = {{"summary", 0, "Summary", 1, 1, NULL}, {"description", 0, "Description", 0, 1, NULL}};
+    const sb_rtfield_t *layout = rt && rt->nlayout ? rt->layout : basic;
+    int n = rt && rt->nlayout ? rt->nlayout : 2;
+    for (int i = 0; i < n; i++) {
+        const sb_rtfield_t *lf = &layout[i];
+        if (!lf->visible)
+            continue;
+        if (lf->field && !strcmp(lf->field, "summary")) {
+            json_array_append_new(a, sb_pack("{s:s, s:s, s:s}", "fieldId", "summary", "label", lf->label, "value",
+                                             is->summary));
+        } else if (lf->field && !strcmp(lf->field, "description")) {
+            if (is->description)
+                json_array_append_new(a, sb_pack("{s:s, s:s, s:s, s:{s:o}}", "fieldId", "description", "label",
+                                                 lf->label, "value", is->description, "renderedValue", "html",
+                                                 html_of(is->description)));
+        } else if (lf->field && !strcmp(lf->field, "priority")) {
+            json_array_append_new(a, sb_pack("{s:s, s:s, s:o}", "fieldId", "priority", "label", lf->label, "value",
+                                             priority_json(c, is->priority)));
+        } else if (!lf->field && is->xv[lf->xf].set) {
+            json_array_append_new(a, sb_pack("{s:s, s:s, s:o}", "fieldId", d->xfields[lf->xf].id, "label", lf->label,
+                                             "value", sb_xvalue_json(c, is, lf->xf)));
+        }
+    }
     return a;
 }
 
@@ -778,6 +989,16 @@ static int has_expand(const char *expand, const char *name)
         if ((p == expand || p[-1] == ',') && (p[n] == 0 || p[n] == ','))
             return 1;
     return 0;
+}
+
+json_t *sb_jsm_attachment_json(const sb_call_t *c, const sb_attachment_t *a)
+{
+    char content[600], aself[600];
+    snprintf(content, sizeof content, "%s/rest/api/3/attachment/content/%d", c->base, a->id);
+    snprintf(aself, sizeof aself, "%s/rest/api/3/attachment/%d", c->base, a->id);
+    return sb_pack("{s:s, s:o, s:o, s:i, s:s, s:{s:s, s:s, s:s}}", "filename", a->filename, "author",
+                   sb_user_dto(c, a->author), "created", sb_date_dto(a->created), "size", a->size, "mimeType", a->mime,
+                   "_links", "jiraRest", aself, "content", content, "self", aself);
 }
 
 json_t *sb_request_json(const sb_call_t *c, const sb_issue_t *is, const char *expand)
@@ -828,16 +1049,8 @@ json_t *sb_request_json(const sb_call_t *c, const sb_issue_t *is, const char *ex
     }
     if (has_expand(expand, "attachment")) {
         json_t *v = json_array();
-        for (int i = 0; i < is->nattachments; i++) {
-            const sb_attachment_t *a = &is->attachments[i];
-            char content[600], aself[600];
-            snprintf(content, sizeof content, "%s/rest/api/3/attachment/content/%d", c->base, a->id);
-            snprintf(aself, sizeof aself, "%s/rest/api/3/attachment/%d", c->base, a->id);
-            json_array_append_new(v, sb_pack("{s:s, s:o, s:o, s:i, s:s, s:{s:s, s:s, s:s}}", "filename", a->filename,
-                                               "author", sb_user_dto(c, a->author), "created", sb_date_dto(a->created),
-                                               "size", a->size, "mimeType", a->mime, "_links", "jiraRest", aself,
-                                               "content", content, "self", aself));
-        }
+        for (int i = 0; i < is->nattachments; i++)
+            json_array_append_new(v, sb_jsm_attachment_json(c, &is->attachments[i]));
         json_object_set_new(o, "attachments", sb_jsm_page(c, v, 0, 50, is->nattachments));
     }
     if (has_expand(expand, "action"))

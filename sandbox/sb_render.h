@@ -37,13 +37,28 @@ json_t *sb_names_json(const sb_call_t *c, const sb_fieldsel_t *fs);
 json_t *sb_schema_json(const sb_call_t *c, const sb_fieldsel_t *fs);
 json_t *sb_comment_json(const sb_call_t *c, const sb_issue_t *is, const sb_comment_t *cm, int rendered);
 json_t *sb_worklog_json(const sb_call_t *c, const sb_issue_t *is, const sb_worklog_t *w);
-json_t *sb_attachment_json(const sb_call_t *c, const sb_attachment_t *a);
-json_t *sb_transition_json(const sb_call_t *c, int t);
+/* id_string: the upload answer's "id" is a string, the metadata's an integer. */
+json_t *sb_attachment_json(const sb_call_t *c, const sb_attachment_t *a, int id_string);
+/* with_fields: the screen's fields (expand=transitions.fields). */
+json_t *sb_transition_json(const sb_call_t *c, int t, int with_fields);
+json_t *sb_resolution_json(const sb_call_t *c, int r);
+json_t *sb_change_json(const sb_call_t *c, const sb_change_t *ch);
+json_t *sb_linktype_json(const sb_call_t *c, int t);
+/* An issue link as seen from issue index from (-1: GET issueLink/{id}, both sides). */
+json_t *sb_issuelink_json(const sb_call_t *c, const sb_link_t *l, int from);
+/* Site custom fields: one value (null when unset), one select option. */
+json_t *sb_xvalue_json(const sb_call_t *c, const sb_issue_t *is, int xf);
+json_t *sb_xoption_json(const sb_call_t *c, const sb_xfield_t *f, int opt);
 json_t *sb_status_json(const sb_call_t *c, int status);
 json_t *sb_issuetype_json(const sb_call_t *c, int it);
+json_t *sb_project_json(const sb_call_t *c, int project);
 json_t *sb_fields_json(const sb_call_t *c);
 json_t *sb_field_schema(const sb_call_t *c, const char *id); /* NULL when unknown */
 const char *sb_field_name(const sb_call_t *c, const char *id);
+
+/* Groups of a user: [GroupName]; the expand=groups form {"size","items","max-results"}. */
+json_t *sb_groups_json(const sb_call_t *c, int user);
+json_t *sb_user_groups_page(const sb_call_t *c, int user);
 
 /* servicedeskapi */
 json_t *sb_desk_json(const sb_call_t *c, int project);
@@ -54,6 +69,7 @@ json_t *sb_sla_json(const sb_call_t *c, const sb_issue_t *is, int metric);
 json_t *sb_approval_json(const sb_call_t *c, const sb_issue_t *is, const sb_approval_t *a);
 json_t *sb_jsm_comment_json(const sb_call_t *c, const sb_issue_t *is, const sb_comment_t *cm);
 json_t *sb_org_json(const sb_call_t *c, const sb_org_t *o);
+json_t *sb_jsm_attachment_json(const sb_call_t *c, const sb_attachment_t *a);
 json_t *sb_status_category_jsm(int status); /* "NEW" / "INDETERMINATE" / "DONE" */
 /* Queue issue: platform-style bean limited to the queue's fields. */
 json_t *sb_queue_issue_json(const sb_call_t *c, const sb_queue_t *q, const sb_issue_t *is);

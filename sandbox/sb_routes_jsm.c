@@ -12,6 +12,7 @@
 #include "ju.h"
 #include "sb.h"
 #include "sb_jql.h"
+#include "sb_kb.h"
 #include "sb_render.h"
 
 #define SD "/rest/servicedeskapi"
@@ -22,6 +23,8 @@ static const struct {
 } GROUPS[] = {{1, "Common requests"}, {2, "Access"}, {3, "Problems"}, {11, "Incidents"}, {12, "General"},
               {13, "Hardware and software"}, {14, "Changes and problems"}, {21, "Hardware"},
               {22, "Facilities and network"}};
+
+static void expand_param(sb_call_t *c, char *out, size_t outsz);
 
 static int desk_or_404(sb_call_t *c)
 {
@@ -192,6 +195,40 @@ static void h_rtype(sb_call_t *c)
         sb_json(c, 200, sb_rtype_json(c, rt));
 }
 
+/* One form field as RequestTypeFieldDTO. */
+static json_t *rtype_field_json(const sb_call_t *c, const sb_rtfield_t *lf)
+{
+    const sb_data_t *d = c->sb->data;
+    json_t *valid = json_array(), *schema;
+    const char *id, *desc = "";
+    if (lf->field) {
+        id = lf->field;
+        int prio = !strcmp(id, "priority");
+        schema = sb_pack("{s:s, s:s}", "type", prio ? "priority" : "string", "system", id);
+        for (int i = 0; prio && i < sb_npriorities; i++)
+            json_array_append_new(valid, sb_pack("{s:s, s:s, s:[]}", "value", sb_priorities[i].id, "label",
+                                                 sb_priorities[i].name, "children"));
+        desc = !strcmp(id, "summary") ? "A short summary of your request" : "";
+    } else {
+        const sb_xfield_t *f = &d->xfields[lf->xf];
+        id = f->id;
+        schema = sb_field_schema(c, f->id);
+        for (int i = 0; i < f->noptions; i++) {
+            char v[16];
+            snprintf(v, sizeof v, "%d", f->option0 + i);
+            json_array_append_new(valid, sb_pack("{s:s, s:s, s:[]}", "value", v, "label", f->options[i], "children"));
+        }
+    }
+    json_t *dflt = json_array();
+    if (!lf->visible && lf->preset)
+        json_array_append_new(dflt, sb_pack("{s:s, s:s, s:[]}", "value", lf->preset, "label", lf->preset, "children"));
+    return sb_pack("{s:s, s:s, s:s, s:b, s:b, s:o, s:o, s:o}", "fieldId", id, "name", lf->label, "description", desc,
+                   "required", lf->required, "visible", lf->visible, "validValues", valid, "defaultValues", dflt,
+                   "jiraSchema", schema);
+}
+
+/* The request type's form in its order; hidden fields only with
+ * expand=hiddenFields. */
 static void h_rtype_fields(sb_call_t *c)
 {
     int p = desk_or_404(c);
@@ -200,21 +237,13 @@ static void h_rtype_fields(sb_call_t *c)
     const sb_rtype_t *rt = rtype_or_404(c, p);
     if (!rt)
         return;
-    json_t *prio = json_array();
-    for (int i = 0; i < sb_npriorities; i++)
-        json_array_append_new(prio, sb_pack("{s:s, s:s, s:[]}", "value", sb_priorities[i].id, "label",
-                                              sb_priorities[i].name, "children"));
-    json_t *f = sb_pack("[{s:s, s:s, s:s, s:b, s:b, s:[], s:[], s:{s:s, s:s}},"
-                          " {s:s, s:s, s:s, s:b, s:b, s:[], s:[], s:{s:s, s:s}},"
-                          " {s:s, s:s, s:s, s:b, s:b, s:o, s:[], s:{s:s, s:s}}]",
-                          "fieldId", "summary", "name", "Summary", "description", "A short summary of your request",
-                          "required", 1, "visible", 1, "validValues", "defaultValues", "jiraSchema", "type", "string",
-                          "system", "summary", "fieldId", "description", "name", "Description", "description",
-                          "Tell us more about your request", "required", 0, "visible", 1, "validValues",
-                          "defaultValues", "jiraSchema", "type", "string", "system", "description", "fieldId",
-                          "priority", "name", "Priority", "description", "How urgent is it?", "required", 0, "visible",
-                          1, "validValues", prio, "defaultValues", "jiraSchema", "type", "priority", "system",
-                          "priority");
+    char ex[128];
+    expand_param(c, ex, sizeof ex);
+    int hidden = strstr(ex, "hiddenFields") != NULL;
+    json_t *f = json_array();
+    for (int i = 0; i < rt->nlayout; i++)
+        if (rt->layout[i].visible || hidden)
+            json_array_append_new(f, rtype_field_json(c, &rt->layout[i]));
     sb_json(c, 200, sb_pack("{s:o, s:b, s:b}", "requestTypeFields", f, "canRaiseOnBehalfOf", 1,
                               "canAddRequestParticipants", 1));
 }
@@ -276,15 +305,24 @@ static void h_requests(sb_call_t *c)
 {
     sb_data_t *d = c->sb->data;
     char own[40], status[40] = "", search[200] = "", desk[32] = "", rt[16] = "", appr[40] = "", org[16] = "", ex[512];
-    int o_owned = 0, o_part = 0, o_org = 0, o_appr = 0, o_all = 0, any = 0;
+    /* requestOwnership as the API documents it: OWNED_REQUESTS (the caller
+     * reported it), PARTICIPATED_REQUESTS, ORGANIZATION (shared with the
+     * organization named by organizationId, of which the caller is a member:
+     * nothing without organizationId), ALL_ORGANIZATIONS (shared with any of
+     * the caller's organizations), APPROVER, ALL_REQUESTS (everything the
+     * caller may see; deprecated). Default: OWNED + PARTICIPATED +
+     * ALL_ORGANIZATIONS, so an agent sees little by default. */
+    int o_owned = 0, o_part = 0, o_org = 0, o_allorgs = 0, o_appr = 0, o_all = 0, any = 0;
     for (int k = 0; k < 8 && httpd_query_param_nth(c->req, "requestOwnership", k, own, sizeof own) >= 0; k++) {
         any = 1;
         if (!strcmp(own, "OWNED_REQUESTS"))
             o_owned = 1;
         else if (!strcmp(own, "PARTICIPATED_REQUESTS"))
             o_part = 1;
-        else if (!strcmp(own, "ORGANIZATION") || !strcmp(own, "ALL_ORGANIZATIONS"))
+        else if (!strcmp(own, "ORGANIZATION"))
             o_org = 1;
+        else if (!strcmp(own, "ALL_ORGANIZATIONS"))
+            o_allorgs = 1;
         else if (!strcmp(own, "APPROVER"))
             o_appr = 1;
         else if (!strcmp(own, "ALL_REQUESTS"))
@@ -295,8 +333,14 @@ static void h_requests(sb_call_t *c)
         }
     }
     if (!any)
-        o_owned = o_part = o_org = 1;
+        o_owned = o_part = o_allorgs = 1;
     sb_query(c, "requestStatus", status, sizeof status);
+    if (status[0] && strcmp(status, "OPEN_REQUESTS") && strcmp(status, "CLOSED_REQUESTS") &&
+        strcmp(status, "ALL_REQUESTS")) {
+        sb_err_jsm(c, 400, "The requestStatus parameter must be OPEN_REQUESTS, CLOSED_REQUESTS or ALL_REQUESTS.",
+                   "sd.request.list.error.status");
+        return;
+    }
     sb_query(c, "searchTerm", search, sizeof search);
     sb_query(c, "serviceDeskId", desk, sizeof desk);
     sb_query(c, "requestTypeId", rt, sizeof rt);
@@ -331,6 +375,8 @@ static void h_requests(sb_call_t *c)
             continue;
         if (org[0] && (is->org < 0 || d->orgs[is->org].id != atoi(org)))
             continue;
+        if (!sb_visible(c, is))
+            continue;
         int ok = o_all || (o_owned && is->reporter == c->user);
         for (int k = 0; !ok && o_part && k < is->nparticipants; k++)
             ok = is->participants[k] == c->user;
@@ -340,9 +386,11 @@ static void h_requests(sb_call_t *c)
                     (strcmp(appr, "MY_PENDING_APPROVAL") || is->approvals[a].decisions[k] == SB_PENDING) &&
                     (strcmp(appr, "MY_HISTORY_APPROVAL") || is->approvals[a].decisions[k] != SB_PENDING))
                     ok = 1;
-        if (!ok && o_org && is->org >= 0)
-            for (int m = 0; m < d->orgs[is->org].nmembers; m++)
-                ok |= d->orgs[is->org].members[m] == c->user;
+        int member = 0;
+        for (int m = 0; is->org >= 0 && m < d->orgs[is->org].nmembers; m++)
+            member |= d->orgs[is->org].members[m] == c->user;
+        if (!ok && member && (o_allorgs || (o_org && org[0] && d->orgs[is->org].id == atoi(org))))
+            ok = 1;
         if (ok)
             v[n++] = is;
     }
@@ -367,13 +415,86 @@ static void add_approval(sb_data_t *d, sb_issue_t *is, int64_t now)
     a->created = now;
 }
 
+/* A JSM error answered, the body freed: -1 for the caller to return. */
+static int create_fail(sb_call_t *c, json_t *b, const char *msg, const char *key)
+{
+    json_decref(b);
+    sb_err_jsm(c, 400, msg, key);
+    return -1;
+}
+
+/* requestFieldValues against the request type's form: only its visible
+ * fields, every required one, values of the field's type. Fills xv (site
+ * custom fields) and *priority; hidden fields get their preset. */
+static int check_field_values(sb_call_t *c, const sb_rtype_t *rt, const json_t *fv, sb_xval_t *xv, int *priority,
+                              char *msg, size_t msgsz)
+{
+    const sb_data_t *d = c->sb->data;
+    const char *k;
+    json_t *val;
+    char buf[32];
+    json_object_foreach((json_t *)fv, k, val) {
+        int known = 0;
+        for (int i = 0; i < rt->nlayout; i++) {
+            const sb_rtfield_t *lf = &rt->layout[i];
+            const char *id = lf->field ? lf->field : d->xfields[lf->xf].id;
+            known |= lf->visible && !strcmp(id, k);
+        }
+        if (!known) {
+            snprintf(msg, msgsz, "The field '%.60s' is not valid for this request type.", k);
+            return -1;
+        }
+    }
+    for (int i = 0; i < rt->nlayout; i++) {
+        const sb_rtfield_t *lf = &rt->layout[i];
+        const char *id = lf->field ? lf->field : d->xfields[lf->xf].id;
+        json_t *v = json_object_get(fv, id);
+        if (!lf->visible) {
+            if (!lf->field) { /* the preset value every request of the type gets */
+                json_t *preset = json_string(lf->preset);
+                sb_xvalue_parse(c, lf->xf, preset, &xv[lf->xf], msg, msgsz);
+                json_decref(preset);
+            }
+            continue;
+        }
+        if (lf->required && (!v || json_is_null(v) || (json_is_string(v) && !json_string_length(v)))) {
+            snprintf(msg, msgsz, "%s: You must specify a value for this field (%s).", lf->label, id);
+            return -1;
+        }
+        if (!v || !lf->field)
+            continue;
+        if (!strcmp(id, "summary") && (!json_is_string(v) || json_string_length(v) > 255)) {
+            snprintf(msg, msgsz, "%s: The summary must be a string of at most 255 characters.", lf->label);
+            return -1;
+        }
+        if (!strcmp(id, "priority")) {
+            *priority = sb_named_find(sb_priorities, sb_npriorities,
+                                      json_is_string(v) ? json_string_value(v) : sb_ref_str(v, buf, sizeof buf));
+            if (*priority < 0) {
+                snprintf(msg, msgsz, "%s: Specify a valid priority.", lf->label);
+                return -1;
+            }
+        }
+    }
+    for (int i = 0; i < rt->nlayout; i++) {
+        const sb_rtfield_t *lf = &rt->layout[i];
+        json_t *v = lf->field || !lf->visible ? NULL : json_object_get(fv, d->xfields[lf->xf].id);
+        char err[240];
+        if (v && sb_xvalue_parse(c, lf->xf, v, &xv[lf->xf], err, sizeof err) != 0) {
+            snprintf(msg, msgsz, "%s: %s", lf->label, err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static void h_request_create(sb_call_t *c)
 {
     sb_data_t *d = c->sb->data;
     json_t *b = sb_body_json(c);
     if (!b)
         return;
-    char buf[32];
+    char buf[32], rbuf[32], msg[400];
     json_t *sd = json_object_get(b, "serviceDeskId"), *rtv = json_object_get(b, "requestTypeId");
     const char *sds = json_is_string(sd) ? json_string_value(sd) : NULL;
     const char *rts = json_is_string(rtv) ? json_string_value(rtv) : NULL;
@@ -381,79 +502,71 @@ static void h_request_create(sb_call_t *c)
         snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(sd)), sds = buf;
     int p = sds ? sb_desk_find(d, sds) : -1;
     if (p < 0) {
-        json_decref(b);
-        sb_err_jsm(c, 400, "The serviceDeskId is invalid or you do not have permission to view it.",
-                   "sd.request.create.error.servicedesk.invalid");
+        create_fail(c, b, "The serviceDeskId is invalid or you do not have permission to view it.",
+                    "sd.request.create.error.servicedesk.invalid");
         return;
     }
-    char rbuf[32];
     if (json_is_integer(rtv))
         snprintf(rbuf, sizeof rbuf, "%lld", (long long)json_integer_value(rtv)), rts = rbuf;
     int rt = rts ? sb_rtype_find(d, p, rts) : -1;
     if (rt < 0) {
-        json_decref(b);
-        sb_err_jsm(c, 400, "The requestTypeId is invalid or you do not have permission to view it.",
-                   "sd.request.create.error.requesttype.invalid");
+        create_fail(c, b, "The requestTypeId is invalid or you do not have permission to view it.",
+                    "sd.request.create.error.requesttype.invalid");
         return;
     }
     json_t *fv = json_object_get(b, "requestFieldValues");
-    const char *summary = ju_str(fv, "summary");
-    json_t *desc = json_object_get(fv, "description");
-    const char *k;
-    json_t *val;
-    json_object_foreach(fv, k, val) {
-        if (strcmp(k, "summary") && strcmp(k, "description") && strcmp(k, "priority")) {
-            char msg[200];
-            snprintf(msg, sizeof msg, "The field '%.60s' is not valid for this request type.", k);
-            json_decref(b);
-            sb_err_jsm(c, 400, msg, "sd.request.create.error.field.invalid");
-            return;
-        }
-    }
-    if (!summary || !*summary || strlen(summary) > 255) {
-        json_decref(b);
-        sb_err_jsm(c, 400, "Summary: You must specify a summary of the issue.", "sd.request.create.error.summary.required");
+    sb_xval_t xv[SB_MAX_XFIELDS];
+    int priority = -1;
+    memset(xv, 0, sizeof xv);
+    if (check_field_values(c, &d->rtypes[rt], fv, xv, &priority, msg, sizeof msg) != 0) {
+        for (int i = 0; i < SB_MAX_XFIELDS; i++)
+            free(xv[i].s);
+        create_fail(c, b, msg, "sd.request.create.error.field.invalid");
         return;
     }
-    int reporter = c->user;
-    const char *behalf = ju_str(b, "raiseOnBehalfOf");
-    if (behalf) {
-        reporter = sb_user_find_any(d, behalf);
-        if (reporter < 0) {
-            json_decref(b);
-            sb_err_jsm(c, 400, "The user specified in raiseOnBehalfOf does not exist.",
-                       "sd.request.create.error.raiseonbehalfof.invalid");
-            return;
-        }
-    }
-    int parts[SB_MAX_PARTICIPANTS], np = 0;
+    int reporter = c->user, parts[SB_MAX_PARTICIPANTS], np = 0;
+    /* raiseOnBehalfOf and requestParticipants take accountIds only: Cloud
+     * does not resolve emails or names there. */
+    const char *behalf = ju_str(b, "raiseOnBehalfOf"), *bad_part = NULL;
     json_t *pl = json_object_get(b, "requestParticipants"), *pv;
     size_t i;
     json_array_foreach(pl, i, pv) {
-        int u = json_is_string(pv) ? sb_user_find_any(d, json_string_value(pv)) : -1;
+        int u = json_is_string(pv) ? sb_user_find(d, json_string_value(pv)) : -1;
         if (u < 0) {
-            json_decref(b);
-            sb_err_jsm(c, 400, "One or more request participants do not exist.", "sd.request.create.error.participants");
-            return;
+            bad_part = json_is_string(pv) ? json_string_value(pv) : "?";
+            break;
         }
         if (np < SB_MAX_PARTICIPANTS)
             parts[np++] = u;
     }
+    if ((behalf && (reporter = sb_user_find(d, behalf)) < 0) || bad_part) {
+        const char *who = behalf && reporter < 0 ? behalf : bad_part;
+        snprintf(msg, sizeof msg, "The user '%.80s' specified in %s does not exist: it takes an accountId%s.", who,
+                 who == behalf ? "raiseOnBehalfOf" : "requestParticipants",
+                 strchr(who, '@') ? ", not an email address" : "");
+        for (int x = 0; x < SB_MAX_XFIELDS; x++)
+            free(xv[x].s);
+        create_fail(c, b, msg, who == behalf ? "sd.request.create.error.raiseonbehalfof.invalid"
+                                             : "sd.request.create.error.participants");
+        return;
+    }
+    json_t *desc = json_object_get(fv, "description");
     char *dtext = json_is_string(desc) ? mem_strdup(json_string_value(desc)) : sb_adf_text(desc);
     int64_t now = sb_now(c->sb);
-    sb_issue_t *is = sb_issue_create(d, p, d->rtypes[rt].issuetype, rt, reporter, summary, dtext, now);
+    sb_issue_t *is = sb_issue_create(d, p, d->rtypes[rt].issuetype, rt, reporter, ju_str(fv, "summary"), dtext, now);
     free(dtext);
     if (!is) {
+        for (int x = 0; x < SB_MAX_XFIELDS; x++)
+            free(xv[x].s);
         json_decref(b);
         sb_err_jsm(c, 413, "The site has reached its request limit.", "sd.request.create.error.limit");
         return;
     }
+    memcpy(is->xv, xv, sizeof xv);
     is->creator = c->user;
     is->indexed_at = now + c->sb->cfg.search_lag_ms;
-    json_t *prio = json_object_get(fv, "priority");
-    int pr = sb_named_find(sb_priorities, sb_npriorities, json_is_string(prio) ? json_string_value(prio) : ju_str(prio, "id") ? ju_str(prio, "id") : ju_str(prio, "name"));
-    if (pr >= 0)
-        is->priority = pr;
+    if (priority >= 0)
+        is->priority = priority;
     memcpy(is->participants, parts, (size_t)np * sizeof(int));
     is->nparticipants = np;
     if (d->rtypes[rt].approval)
@@ -561,19 +674,33 @@ static void h_sla_one(sb_call_t *c)
     sb_json(c, 200, sb_sla_json(c, is, (int)m - 1));
 }
 
+/* The statuses the request went through, most recent (current) first, as
+ * the API documents: one per status change, then the status it was created in. */
 static void h_status_history(sb_call_t *c)
 {
     sb_issue_t *is = sb_issue_or_404(c);
     if (!is)
         return;
-    long start, limit;
-    sb_jsm_paging(c, 50, 100, &start, &limit);
-    json_t *v = json_array();
-    if (start == 0)
-        json_array_append_new(v, sb_pack("{s:s, s:o, s:o}", "status", sb_statuses[is->status].name, "statusCategory",
-                                           sb_status_category_jsm(is->status), "statusDate",
-                                           sb_date_dto(is->status_changed)));
-    sb_json(c, 200, sb_jsm_page(c, v, start, limit, 1));
+    sb_pager_t pg;
+    sb_pager_init(c, &pg, 50, 100);
+    const char *first = NULL;
+    for (int h = is->nhistory - 1; h >= 0; h--)
+        for (int i = is->history[h].nitems - 1; i >= 0; i--) {
+            const sb_change_item_t *it = &is->history[h].items[i];
+            if (strcmp(it->field, "status") != 0)
+                continue;
+            int st = sb_status_find(it->to);
+            first = it->from;
+            if (st >= 0 && sb_pager_take(&pg))
+                json_array_append_new(pg.values, sb_pack("{s:s, s:o, s:o}", "status", sb_statuses[st].name,
+                                                         "statusCategory", sb_status_category_jsm(st), "statusDate",
+                                                         sb_date_dto(is->history[h].created)));
+        }
+    int st0 = first ? sb_status_find(first) : is->status;
+    if (st0 >= 0 && sb_pager_take(&pg))
+        json_array_append_new(pg.values, sb_pack("{s:s, s:o, s:o}", "status", sb_statuses[st0].name, "statusCategory",
+                                                 sb_status_category_jsm(st0), "statusDate", sb_date_dto(is->created)));
+    sb_pager_send(c, &pg);
 }
 
 static json_t *approval_item(const sb_call_t *c, const void *ud, long i)
@@ -691,12 +818,14 @@ static json_t *transition_item(const sb_call_t *c, const void *ud, long i)
     return sb_pack("{s:s, s:s}", "id", sb_transitions[t[i]].id, "name", sb_transitions[t[i]].name);
 }
 
+/* Customer transitions: the ones the portal offers (resolve, cancel,
+ * reopen), with no screen; the workflow's post functions set resolutions. */
 static void h_req_transitions(sb_call_t *c)
 {
     sb_issue_t *is = sb_issue_or_404(c);
     if (!is)
         return;
-    int t[16], n = sb_transitions_for(is, t, 16);
+    int t[16], n = sb_customer_transitions_for(is, t, 16);
     sb_jsm_list(c, 50, 100, n, transition_item, t);
 }
 
@@ -709,19 +838,23 @@ static void h_req_transition_do(sb_call_t *c)
     if (!b)
         return;
     const char *id = ju_str(b, "id");
-    int t[16], n = sb_transitions_for(is, t, 16), found = -1;
+    int t[16], n = sb_customer_transitions_for(is, t, 16), found = -1;
     for (int i = 0; id && i < n; i++)
         if (!strcmp(sb_transitions[t[i]].id, id))
             found = t[i];
-    if (found < 0) {
+    json_t *ac = json_object_get(b, "additionalComment");
+    const char *body = ju_str(ac, "body");
+    if (found < 0 || (ac && (!body || strlen(body) >= SB_MAX_TEXT))) {
         json_decref(b);
-        sb_err_jsm(c, 400, "The transition is not valid for this request.", "sd.request.transition.error.invalid");
+        sb_err_jsm(c, 400,
+                   found < 0 ? "The transition is not valid for this request."
+                             : "additionalComment.body must be a string of at most 32,767 characters.",
+                   found < 0 ? "sd.request.transition.error.invalid" : "sd.comment.error.body.invalid");
         return;
     }
     int64_t now = sb_now(c->sb);
-    sb_issue_set_status(is, sb_transitions[found].to, now);
-    const char *body = ju_str(json_object_get(b, "additionalComment"), "body");
-    if (body && *body && strlen(body) < SB_MAX_TEXT)
+    sb_issue_set_status(c->sb->data, is, sb_transitions[found].to, SB_RES_AUTO, c->user, now);
+    if (body && *body) /* a public comment, as the portal posts it */
         sb_comment_add(c->sb->data, is, c->user, body, NULL, 1, now);
     json_decref(b);
     sb_no_content(c);
@@ -768,7 +901,8 @@ static void h_desk_customers(sb_call_t *c)
     for (int u = 0; u < d->nusers; u++) {
         if (!d->projects[p].customers[u])
             continue;
-        if (q[0] && !sb_icontains(d->users[u].display_name, q) && !sb_icontains(d->users[u].email, q))
+        const char *email = sb_user_email(d, u, c->user);
+        if (q[0] && !sb_prefix_match(d->users[u].display_name, q) && !(email && sb_prefix_match(email, q)))
             continue;
         if (sb_pager_take(&pg))
             json_array_append_new(pg.values, sb_user_dto(c, u));
@@ -954,7 +1088,50 @@ static void h_desk_orgs_change(sb_call_t *c)
     sb_no_content(c);
 }
 
+/* ---- knowledge base ---- */
+static void kb_search(sb_call_t *c, int project)
+{
+    char q[200];
+    if (sb_query(c, "query", q, sizeof q) < 0 || !q[0]) {
+        sb_err_jsm(c, 400, "The query parameter is required.", "sd.kb.search.error.query.required");
+        return;
+    }
+    int highlight = sb_query_bool(c, "highlight", 0);
+    int hits[64], n = sb_kb_search(q, project, hits, 64);
+    sb_pager_t pg;
+    sb_pager_init(c, &pg, 50, 100);
+    for (int i = 0; i < n; i++) {
+        const sb_article_t *a = &sb_articles[hits[i]];
+        /* a portal customer searches the knowledge bases of their desks */
+        if (sb_is_customer(c) && !c->sb->data->projects[a->project].customers[c->user])
+            continue;
+        if (!sb_pager_take(&pg))
+            continue;
+        char excerpt[512], iframe[600];
+        sb_kb_excerpt(a, q, highlight, excerpt, sizeof excerpt);
+        snprintf(iframe, sizeof iframe, "%s/rest/servicedeskapi/knowledgebase/article/view/%s", c->base, a->page_id);
+        json_array_append_new(pg.values, sb_pack("{s:s, s:s, s:{s:s, s:s, s:s}, s:{s:s}}", "title", a->title,
+                                                 "excerpt", excerpt, "source", "type", "confluence", "pageId",
+                                                 a->page_id, "spaceKey", a->space, "content", "iframeSrc", iframe));
+    }
+    sb_pager_send(c, &pg);
+}
+
+static void h_kb_all(sb_call_t *c)
+{
+    kb_search(c, -1);
+}
+
+static void h_kb_desk(sb_call_t *c)
+{
+    int p = desk_or_404(c);
+    if (p >= 0)
+        kb_search(c, p);
+}
+
 static const sb_route_t ROUTES[] = {
+    {"GET", SD "/knowledgebase/article", h_kb_all, SB_FAM_JSM, 0, 0, 0},
+    {"GET", SD "/servicedesk/:desk/knowledgebase/article", h_kb_desk, SB_FAM_JSM, 0, 0, 0},
     {"GET", SD "/info", h_info, SB_FAM_JSM, SB_R_NOAUTH, 0, 0},
     {"GET", SD "/servicedesk", h_desks, SB_FAM_JSM, 0, 0, 0},
     {"GET", SD "/servicedesk/:desk", h_desk, SB_FAM_JSM, 0, 0, 0},

@@ -2,6 +2,7 @@
  * calls (issue search, issues, comments, transitions, assignee, worklogs,
  * attachments, users, fields, create metadata) and the removed legacy
  * search answering 410. Bodies and messages follow jsm-rest-api.md §1-2. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -336,20 +337,29 @@ static char *adf_or_string(const json_t *v)
     return sb_adf_text(v);
 }
 
-static const char *ref_str(const json_t *obj, char *buf, size_t bufsz)
+/* Cloud's label rules for a "labels" array: strings without spaces, at most
+ * 255 characters each; no small count cap (SB_MAX_LABELS bounds memory). */
+static int labels_check(const json_t *v, char *msg, size_t msgsz)
 {
-    /* {"id":"3"} / {"name":"High"} / {"key":"ITSM"} / {"accountId":..} */
-    const char *keys[] = {"id", "key", "name", "accountId", "value"};
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-        json_t *v = json_object_get(obj, keys[i]);
-        if (json_is_string(v))
-            return json_string_value(v);
-        if (json_is_integer(v)) {
-            snprintf(buf, bufsz, "%lld", (long long)json_integer_value(v));
-            return buf;
-        }
+    size_t i;
+    json_t *l;
+    if (!json_is_array(v)) {
+        snprintf(msg, msgsz, "Labels must be an array of strings.");
+        return -1;
     }
-    return NULL;
+    if (json_array_size(v) > SB_MAX_LABELS) {
+        snprintf(msg, msgsz, "An issue can have at most %d labels here.", SB_MAX_LABELS);
+        return -1;
+    }
+    json_array_foreach(v, i, l) {
+        if (!json_is_string(l)) {
+            snprintf(msg, msgsz, "Labels must be an array of strings.");
+            return -1;
+        }
+        if (sb_label_check(json_string_value(l), msg, msgsz) != 0)
+            return -1;
+    }
+    return 0;
 }
 
 /* Applies "fields" of create/edit. Returns 0, or -1 with a field error set. */
@@ -379,22 +389,22 @@ static int apply_fields(sb_call_t *c, sb_issue_t *is, json_t *fields, json_t *er
             json_decref(is->description_adf);
             is->description_adf = json_is_object(v) ? json_deep_copy(v) : NULL;
         } else if (!strcmp(k, "priority")) {
-            int p = sb_named_find(sb_priorities, sb_npriorities, ref_str(v, buf, sizeof buf));
+            int p = sb_named_find(sb_priorities, sb_npriorities, sb_ref_str(v, buf, sizeof buf));
             if (p < 0) {
                 json_object_set_new(errors, k, json_string("Specify a valid priority."));
                 continue;
             }
             is->priority = p;
         } else if (!strcmp(k, "labels")) {
-            if (!json_is_array(v) || json_array_size(v) > 4) {
-                json_object_set_new(errors, k, json_string("Labels must be an array of at most 4 strings."));
+            char msg[400];
+            if (labels_check(v, msg, sizeof msg) != 0) {
+                json_object_set_new(errors, k, json_string(msg));
                 continue;
             }
             size_t i;
             json_t *l;
-            is->nlabels = 0;
-            json_array_foreach(v, i, l) if (json_is_string(l))
-                snprintf(is->labels[is->nlabels++], sizeof is->labels[0], "%s", json_string_value(l));
+            sb_labels_clear(is);
+            json_array_foreach(v, i, l) sb_label_add(is, json_string_value(l));
         } else if (!strcmp(k, "duedate")) {
             int64_t ms;
             char iso[40];
@@ -418,6 +428,17 @@ static int apply_fields(sb_call_t *c, sb_issue_t *is, json_t *fields, json_t *er
                 is->assignee = u;
             else
                 is->reporter = u;
+        } else if (sb_xfield_find(c->sb->data, k) >= 0 &&
+                   sb_xfield_in_project(&c->sb->data->xfields[sb_xfield_find(c->sb->data, k)], is->project)) {
+            int xf = sb_xfield_find(c->sb->data, k);
+            char msg[300];
+            sb_xval_t nv;
+            if (sb_xvalue_parse(c, xf, v, &nv, msg, sizeof msg) != 0) {
+                json_object_set_new(errors, k, json_string(msg));
+                continue;
+            }
+            free(is->xv[xf].s);
+            is->xv[xf] = nv;
         } else {
             char msg[200];
             snprintf(msg, sizeof msg, "Field '%s' cannot be set. It is not on the appropriate screen, or unknown.", k);
@@ -430,15 +451,20 @@ static int apply_fields(sb_call_t *c, sb_issue_t *is, json_t *fields, json_t *er
 
 /* Validates "fields" on a scratch issue so that a bad field changes nothing
  * (Jira validates the whole request first). Returns 0 or -1 with errors set. */
-static int check_fields(sb_call_t *c, json_t *fields, json_t *errors, int64_t now)
+static int check_fields(sb_call_t *c, int project, json_t *fields, json_t *errors, int64_t now)
 {
     sb_issue_t tmp;
     memset(&tmp, 0, sizeof tmp);
     tmp.summary = mem_strdup("");
+    tmp.project = project;
     int rc = apply_fields(c, &tmp, fields, errors, now);
     free(tmp.summary);
     free(tmp.description);
     json_decref(tmp.description_adf);
+    sb_labels_clear(&tmp);
+    free(tmp.labels);
+    for (int i = 0; i < SB_MAX_XFIELDS; i++)
+        free(tmp.xv[i].s);
     return rc;
 }
 
@@ -458,16 +484,25 @@ static void h_issue_create(sb_call_t *c)
         sb_err_platform(c, 400, "Fields are required to create an issue.");
         return;
     }
-    p = sb_project_find(d, ref_str(json_object_get(fields, "project"), buf, sizeof buf));
+    p = sb_project_find(d, sb_ref_str(json_object_get(fields, "project"), buf, sizeof buf));
     if (p < 0)
         json_object_set_new(errors, "project", json_string("Specify a valid project ID or key"));
-    it = sb_named_find(sb_issuetypes, sb_nissuetypes, ref_str(json_object_get(fields, "issuetype"), buf, sizeof buf));
+    it = sb_named_find(sb_issuetypes, sb_nissuetypes, sb_ref_str(json_object_get(fields, "issuetype"), buf, sizeof buf));
     if (it < 0)
         json_object_set_new(errors, "issuetype", json_string("Specify an issue type"));
     if (!json_is_string(json_object_get(fields, "summary")))
         json_object_set_new(errors, "summary", json_string("You must specify a summary of the issue."));
     if (!json_object_size(errors))
-        check_fields(c, fields, errors, sb_now(c->sb));
+        check_fields(c, p, fields, errors, sb_now(c->sb));
+    for (int x = 0; !json_object_size(errors) && x < d->nxfields; x++) { /* required on this create screen */
+        const sb_xfield_t *f = &d->xfields[x];
+        json_t *given = json_object_get(fields, f->id);
+        if (f->required_for == it && f->project == p && (!given || json_is_null(given))) {
+            char msg[120];
+            snprintf(msg, sizeof msg, "%s is required.", f->name);
+            json_object_set_new(errors, f->id, json_string(msg));
+        }
+    }
     if (json_object_size(errors)) {
         json_decref(b);
         sb_json(c, 400, sb_pack("{s:[], s:o}", "errorMessages", "errors", errors));
@@ -503,6 +538,92 @@ static int comment_internal(const json_t *props)
     return 0;
 }
 
+/* Validates the "update" operations Jira takes on edit: labels
+ * add/remove/set (Cloud's label rules) and comment add (an ADF body). */
+static int check_update(const json_t *update, json_t *errors)
+{
+    size_t i;
+    json_t *op;
+    char msg[400];
+    json_array_foreach(json_object_get(update, "labels"), i, op) {
+        json_t *add = json_object_get(op, "add"), *set = json_object_get(op, "set");
+        if ((add && (!json_is_string(add) || sb_label_check(json_string_value(add), msg, sizeof msg) != 0)) ||
+            (set && labels_check(set, msg, sizeof msg) != 0)) {
+            if (add && !json_is_string(add))
+                snprintf(msg, sizeof msg, "Labels must be strings.");
+            json_object_set_new(errors, "labels", json_string(msg));
+            return -1;
+        }
+    }
+    json_array_foreach(json_object_get(update, "comment"), i, op) {
+        json_t *body = json_object_get(json_object_get(op, "add"), "body");
+        char *t = json_is_object(body) ? sb_adf_text(body) : NULL;
+        int ok = t && *t && strlen(t) < SB_MAX_TEXT;
+        free(t);
+        if (!ok) {
+            json_object_set_new(errors, "comment",
+                                json_string(json_is_object(body) ? "Comment body can not be empty!"
+                                                                 : "Operation value must be an Atlassian Document (see the Atlassian Document Format)"));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Applies checked "update" operations. */
+static void apply_update(sb_call_t *c, sb_issue_t *is, const json_t *update, int64_t now)
+{
+    size_t i, k;
+    json_t *op, *l;
+    json_array_foreach(json_object_get(update, "labels"), i, op) {
+        const char *add = ju_str(op, "add"), *rm = ju_str(op, "remove");
+        json_t *set = json_object_get(op, "set");
+        if (set) {
+            sb_labels_clear(is);
+            json_array_foreach(set, k, l) sb_label_add(is, json_string_value(l));
+        }
+        if (add)
+            sb_label_add(is, add);
+        if (rm)
+            sb_label_remove(is, rm);
+    }
+    json_array_foreach(json_object_get(update, "comment"), i, op) {
+        json_t *body = json_object_get(json_object_get(op, "add"), "body");
+        char *t = sb_adf_text(body);
+        if (t)
+            sb_comment_add(c->sb->data, is, c->user, t, body, 1, now);
+        free(t);
+    }
+}
+
+/* Labels as one space-separated string, for history items. */
+static char *labels_string(const sb_issue_t *is)
+{
+    buf_t b;
+    buf_init(&b, SB_MAX_LABELS * (SB_LABEL_MAX * 4 + 1));
+    buf_append_str(&b, "");
+    for (int i = 0; i < is->nlabels; i++)
+        buf_printf(&b, "%s%s", i ? " " : "", is->labels[i]);
+    return buf_steal(&b, NULL);
+}
+
+/* History of an edit: what changed between before and is. */
+static void record_edit(sb_call_t *c, sb_issue_t *is, const char *summary0, int priority0, const char *labels0,
+                        int64_t now)
+{
+    char *labels1 = labels_string(is);
+    int sum = strcmp(summary0, is->summary) != 0, pri = priority0 != is->priority, lab = strcmp(labels0, labels1) != 0;
+    sb_change_t *ch = sum || pri || lab ? sb_history_begin(c->sb->data, is, c->user, now) : NULL;
+    if (ch && sum)
+        sb_history_item(ch, "summary", "summary", 0, NULL, summary0, NULL, is->summary);
+    if (ch && pri)
+        sb_history_item(ch, "priority", "priority", 0, sb_priorities[priority0].id, sb_priorities[priority0].name,
+                        sb_priorities[is->priority].id, sb_priorities[is->priority].name);
+    if (ch && lab)
+        sb_history_item(ch, "labels", "labels", 0, NULL, labels0, NULL, labels1);
+    free(labels1);
+}
+
 static void h_issue_edit(sb_call_t *c)
 {
     sb_issue_t *is = sb_issue_or_404(c);
@@ -513,40 +634,23 @@ static void h_issue_edit(sb_call_t *c)
         return;
     json_t *errors = json_object();
     int64_t now = sb_now(c->sb);
-    json_t *fields = json_object_get(b, "fields");
-    if (json_is_object(fields) && check_fields(c, fields, errors, now) != 0) {
+    json_t *fields = json_object_get(b, "fields"), *update = json_object_get(b, "update");
+    if ((json_is_object(fields) && check_fields(c, is->project, fields, errors, now) != 0) ||
+        check_update(update, errors) != 0) {
         json_decref(b);
         sb_json(c, 400, sb_pack("{s:[], s:o}", "errorMessages", "errors", errors));
         return;
     }
+    char *summary0 = mem_strdup(is->summary), *labels0 = labels_string(is);
+    int priority0 = is->priority;
     if (json_is_object(fields))
-        apply_fields(c, is, fields, errors, now);
-    json_t *update = json_object_get(b, "update");
-    json_t *labels = json_object_get(update, "labels"), *op;
-    size_t i;
-    json_array_foreach(labels, i, op) {
-        const char *add = ju_str(op, "add"), *rm = ju_str(op, "remove");
-        if (add && is->nlabels < 4)
-            snprintf(is->labels[is->nlabels++], sizeof is->labels[0], "%s", add);
-        for (int l = 0; rm && l < is->nlabels; l++)
-            if (!strcmp(is->labels[l], rm)) {
-                memmove(is->labels[l], is->labels[l + 1], (size_t)(is->nlabels - l - 1) * sizeof is->labels[0]);
-                is->nlabels--;
-                break;
-            }
-    }
-    json_array_foreach(json_object_get(update, "comment"), i, op) {
-        json_t *body = json_object_get(json_object_get(op, "add"), "body");
-        char *t = adf_or_string(body);
-        if (t)
-            sb_comment_add(c->sb->data, is, c->user, t, json_is_object(body) ? body : NULL, 1, now);
-        free(t);
-    }
+        apply_fields(c, is, fields, errors, now); /* checked above: cannot fail */
+    apply_update(c, is, update, now);
+    record_edit(c, is, summary0, priority0, labels0, now);
+    free(summary0);
+    free(labels0);
+    is->updated = now;
     json_decref(b);
-    if (json_object_size(errors)) {
-        sb_json(c, 400, sb_pack("{s:[], s:o}", "errorMessages", "errors", errors));
-        return;
-    }
     json_decref(errors);
     sb_no_content(c);
 }
@@ -638,13 +742,46 @@ static void h_transitions_get(sb_call_t *c)
     if (!is)
         return;
     int t[16], n = sb_transitions_for(is, t, 16);
-    char only[16] = "";
+    char only[16] = "", ex[128] = "";
     sb_query(c, "transitionId", only, sizeof only);
+    sb_query(c, "expand", ex, sizeof ex);
+    int with_fields = strstr(ex, "transitions.fields") != NULL;
     json_t *a = json_array();
     for (int i = 0; i < n; i++)
         if (!only[0] || !strcmp(only, sb_transitions[t[i]].id))
-            json_array_append_new(a, sb_transition_json(c, t[i]));
+            json_array_append_new(a, sb_transition_json(c, t[i], with_fields));
     sb_json(c, 200, sb_pack("{s:s, s:o}", "expand", "transitions", "transitions", a));
+}
+
+/* Cloud's checks before a transition runs, all before anything changes:
+ * the id must be available; "fields" may only name fields on the
+ * transition's screen (Resolution on the resolve screen; none elsewhere);
+ * a required Resolution must be given; update.comment bodies are ADF. */
+static int check_transition(sb_call_t *c, const sb_transition_t *tr, json_t *b, int *resolution, json_t *errors,
+                            json_t *messages)
+{
+    char buf[32];
+    const char *k;
+    json_t *v;
+    *resolution = SB_RES_AUTO;
+    json_object_foreach(json_object_get(b, "fields"), k, v) {
+        if (!tr->screen || strcmp(k, "resolution") != 0) {
+            char msg[200];
+            snprintf(msg, sizeof msg, "Field '%.60s' cannot be set. It is not on the appropriate screen, or unknown.", k);
+            json_object_set_new(errors, k, json_string(msg));
+            continue;
+        }
+        int r = sb_named_find(sb_resolutions, sb_nresolutions, sb_ref_str(v, buf, sizeof buf));
+        if (r < 0)
+            json_object_set_new(errors, k, json_string("Could not find valid 'id' or 'name' in resolution object."));
+        *resolution = r;
+    }
+    if (tr->screen && *resolution == SB_RES_AUTO && !json_object_size(errors))
+        json_array_append_new(messages, json_string("Field Resolution is required."));
+    if (!tr->screen && tr->post_resolution >= 0)
+        *resolution = tr->post_resolution;
+    (void)c;
+    return json_object_size(errors) || json_array_size(messages) ? -1 : 0;
 }
 
 static void h_transitions_do(sb_call_t *c)
@@ -656,7 +793,10 @@ static void h_transitions_do(sb_call_t *c)
     if (!b)
         return;
     char buf[32];
-    const char *id = ref_str(json_object_get(b, "transition"), buf, sizeof buf);
+    json_t *tv = json_object_get(b, "transition");
+    const char *id = json_is_string(json_object_get(tv, "id")) || json_is_integer(json_object_get(tv, "id"))
+                         ? sb_ref_str(tv, buf, sizeof buf)
+                         : NULL;
     if (!id) {
         json_decref(b);
         sb_err_platform(c, 400, "Missing 'transition' identifier");
@@ -668,28 +808,24 @@ static void h_transitions_do(sb_call_t *c)
             found = t[i];
     if (found < 0) {
         char msg[160];
-        snprintf(msg, sizeof msg, "Transition id '%s' is not valid for this issue.", id);
+        snprintf(msg, sizeof msg, "Transition id '%.40s' is not valid for this issue.", id);
         json_decref(b);
         sb_err_platform(c, 400, msg);
         return;
     }
+    json_t *errors = json_object(), *messages = json_array();
+    int resolution;
+    if (check_transition(c, &sb_transitions[found], b, &resolution, errors, messages) != 0 ||
+        check_update(json_object_get(b, "update"), errors) != 0) {
+        json_decref(b);
+        sb_json(c, 400, sb_pack("{s:o, s:o}", "errorMessages", messages, "errors", errors));
+        return;
+    }
+    json_decref(errors);
+    json_decref(messages);
     int64_t now = sb_now(c->sb);
-    sb_issue_set_status(is, sb_transitions[found].to, now);
-    json_t *res = json_object_get(json_object_get(b, "fields"), "resolution");
-    if (res && is->resolution >= 0) {
-        int r = sb_named_find(sb_resolutions, sb_nresolutions, ref_str(res, buf, sizeof buf));
-        if (r >= 0)
-            is->resolution = r;
-    }
-    size_t i;
-    json_t *op;
-    json_array_foreach(json_object_get(json_object_get(b, "update"), "comment"), i, op) {
-        json_t *body = json_object_get(json_object_get(op, "add"), "body");
-        char *txt = adf_or_string(body);
-        if (txt)
-            sb_comment_add(c->sb->data, is, c->user, txt, json_is_object(body) ? body : NULL, 1, now);
-        free(txt);
-    }
+    sb_issue_set_status(c->sb->data, is, sb_transitions[found].to, resolution, c->user, now);
+    apply_update(c, is, json_object_get(b, "update"), now);
     json_decref(b);
     sb_no_content(c);
 }
@@ -703,6 +839,7 @@ static void h_assignee(sb_call_t *c)
     if (!b)
         return;
     json_t *acc = json_object_get(b, "accountId");
+    int was = is->assignee;
     if (!json_is_object(b) || (!json_is_null(acc) && !json_is_string(acc))) {
         json_decref(b);
         sb_err_platform(c, 400, "accountId must be a string or null.");
@@ -723,7 +860,17 @@ static void h_assignee(sb_call_t *c)
         }
         is->assignee = u;
     }
-    is->updated = sb_now(c->sb);
+    int64_t now = sb_now(c->sb);
+    if (was != is->assignee) {
+        const sb_data_t *d = c->sb->data;
+        sb_change_t *ch = sb_history_begin(c->sb->data, is, c->user, now);
+        if (ch)
+            sb_history_item(ch, "assignee", "assignee", 0, was >= 0 ? d->users[was].account_id : NULL,
+                            was >= 0 ? d->users[was].display_name : NULL,
+                            is->assignee >= 0 ? d->users[is->assignee].account_id : NULL,
+                            is->assignee >= 0 ? d->users[is->assignee].display_name : NULL);
+    }
+    is->updated = now;
     json_decref(b);
     sb_no_content(c);
 }
@@ -740,7 +887,29 @@ static void h_worklogs_list(sb_call_t *c)
     sb_issue_t *is = sb_issue_or_404(c);
     if (!is)
         return;
-    sb_platform_list(c, 5000, 5000, "worklogs", is->nworklogs, worklog_item, is);
+    int bad = 0;
+    long after = sb_query_long(c, "startedAfter", -1, &bad), before = sb_query_long(c, "startedBefore", -1, &bad);
+    if (bad) {
+        sb_err_platform(c, 400, "startedAfter and startedBefore are times in UNIX milliseconds.");
+        return;
+    }
+    if (after < 0 && before < 0) {
+        sb_platform_list(c, 5000, 5000, "worklogs", is->nworklogs, worklog_item, is);
+        return;
+    }
+    long start, max;
+    sb_platform_paging(c, 5000, 5000, &start, &max);
+    json_t *arr = json_array();
+    long total = 0;
+    for (int i = 0; i < is->nworklogs; i++) { /* startedAfter inclusive, startedBefore exclusive */
+        const sb_worklog_t *w = &is->worklogs[i];
+        if ((after >= 0 && w->started < after) || (before >= 0 && w->started >= before))
+            continue;
+        if (total++ >= start && (long)json_array_size(arr) < max)
+            json_array_append_new(arr, sb_worklog_json(c, is, w));
+    }
+    sb_json(c, 200, sb_pack("{s:I, s:I, s:I, s:o}", "startAt", (json_int_t)start, "maxResults", (json_int_t)max,
+                            "total", (json_int_t)total, "worklogs", arr));
 }
 
 static int parse_spent(const char *s)
@@ -765,6 +934,20 @@ static int parse_spent(const char *s)
     return total;
 }
 
+/* yyyy-MM-dd'T'HH:mm:ss.SSS+hhmm (or -hhmm), as Jira writes and reads it. */
+static int jira_time_ok(const char *s)
+{
+    static const char pat[] = "dddd-dd-ddTdd:dd:dd.ddd+dddd";
+    if (strlen(s) != sizeof pat - 1)
+        return 0;
+    for (size_t i = 0; i < sizeof pat - 1; i++) {
+        char p = pat[i], x = s[i];
+        if (p == 'd' ? !isdigit((unsigned char)x) : p == '+' ? (x != '+' && x != '-') : x != p)
+            return 0;
+    }
+    return 1;
+}
+
 static void h_worklog_add(sb_call_t *c)
 {
     sb_issue_t *is = sb_issue_or_404(c);
@@ -782,10 +965,15 @@ static void h_worklog_add(sb_call_t *c)
         sb_err_platform_field(c, 400, "timeLogged", "You must indicate the time spent working.");
         return;
     }
+    /* started: Jira's own format (2021-01-17T12:34:00.000+0000); absent = now. */
     int64_t now = sb_now(c->sb), started = now;
-    if (ju_str(b, "started") && tu_parse_iso(ju_str(b, "started"), &started) != 0) {
+    json_t *st = json_object_get(b, "started");
+    if (st && (!json_is_string(st) || !jira_time_ok(json_string_value(st)) ||
+               tu_parse_iso(json_string_value(st), &started) != 0)) {
         json_decref(b);
-        sb_err_platform_field(c, 400, "started", "The started date is invalid.");
+        sb_err_platform_field(c, 400, "started",
+                              "Started must be a date and time in Jira's format yyyy-MM-dd'T'HH:mm:ss.SSSZ, e.g. "
+                              "2021-01-17T12:34:00.000+0000.");
         return;
     }
     char *text = json_object_get(b, "comment") ? adf_or_string(json_object_get(b, "comment")) : NULL;
@@ -799,36 +987,18 @@ static void h_worklog_add(sb_call_t *c)
     sb_json(c, 201, sb_worklog_json(c, is, w));
 }
 
-static void h_attachment(sb_call_t *c)
-{
-    const char *id = sb_param(c, "id");
-    const sb_data_t *d = c->sb->data;
-    long want = strtol(id, NULL, 10);
-    for (int i = 0; i < d->nissues; i++)
-        for (int a = 0; a < d->issues[i]->nattachments; a++)
-            if (d->issues[i]->attachments[a].id == want) {
-                sb_json(c, 200, sb_attachment_json(c, &d->issues[i]->attachments[a]));
-                return;
-            }
-    char msg[160];
-    snprintf(msg, sizeof msg, "The attachment with id '%s' does not exist", id);
-    sb_err_platform(c, 404, msg);
-}
-
 /* ---- users, fields, create metadata ---- */
 static void h_user(sb_call_t *c)
 {
-    char acc[100];
-    if (sb_query(c, "accountId", acc, sizeof acc) < 0 || !acc[0]) {
-        sb_err_platform_field(c, 400, "accountId", "The query parameter 'accountId' is required.");
+    int u = sb_user_param_or_error(c);
+    if (u < 0)
         return;
-    }
-    int u = sb_user_find(c->sb->data, acc);
-    if (u < 0) {
-        sb_err_platform(c, 404, "Specified user does not exist or you do not have required permissions");
-        return;
-    }
-    sb_json(c, 200, sb_user_json(c, u));
+    json_t *o = sb_user_json(c, u);
+    char ex[64] = "";
+    sb_query(c, "expand", ex, sizeof ex);
+    if (strstr(ex, "groups")) /* {"size", "items": [GroupName]} */
+        json_object_set_new(o, "groups", sb_user_groups_page(c, u));
+    sb_json(c, 200, o);
 }
 
 static void h_myself(sb_call_t *c)
@@ -862,7 +1032,10 @@ static void h_user_search(sb_call_t *c)
             continue;
         if (ha && strcmp(u->account_id, acc))
             continue;
-        if (hq && !sb_icontains(u->display_name, q) && !sb_icontains(u->email, q))
+        /* Cloud matches prefixes of the display name's words and of the
+         * email, and never a hidden email (privacy). */
+        const char *email = sb_user_email(d, i, c->user);
+        if (hq && !sb_prefix_match(u->display_name, q) && !(email && sb_prefix_match(email, q)))
             continue;
         if (seen++ >= start)
             json_array_append_new(a, sb_user_json(c, i));
@@ -901,8 +1074,34 @@ static const struct {
 
 static json_t *createmeta_field_item(const sb_call_t *c, const void *ud, long i)
 {
+    const int *ctx = ud; /* {project, issue type} */
+    long nsys = (long)(sizeof CREATEMETA_FIELDS / sizeof CREATEMETA_FIELDS[0]);
+    if (i >= nsys) { /* the site custom fields whose context covers the project */
+        const sb_data_t *d = c->sb->data;
+        long want = i - nsys;
+        int k = 0;
+        for (int x = 0; x < d->nxfields; x++)
+            if (sb_xfield_in_project(&d->xfields[x], ctx[0]) && want-- == 0) {
+                k = x;
+                break;
+            }
+        const sb_xfield_t *f = &d->xfields[k];
+        json_t *m = sb_pack("{s:s, s:s, s:s, s:b, s:b, s:[s], s:o}", "fieldId", f->id, "key", f->id, "name", f->name,
+                            "required", f->required_for == ctx[1] && f->project == ctx[0], "hasDefaultValue", 0,
+                            "operations", "set", "schema", sb_field_schema(c, f->id));
+        if (f->type == SB_XT_SELECT) {
+            json_t *av = json_array();
+            for (int o = 0; o < f->noptions; o++)
+                json_array_append_new(av, sb_xoption_json(c, f, o));
+            json_object_set_new(m, "allowedValues", av);
+        } else if (f->type == SB_XT_USER) {
+            char url[600];
+            snprintf(url, sizeof url, "%s/rest/api/3/user/search?query=", c->base);
+            json_object_set_new(m, "autoCompleteUrl", json_string(url));
+        }
+        return m;
+    }
     const char *id = CREATEMETA_FIELDS[i].id;
-    (void)ud;
     json_t *ops = !strcmp(id, "labels") ? sb_pack("[s,s,s]", "add", "set", "remove") : sb_pack("[s]", "set");
     json_t *schema = sb_field_schema(c, id);
     json_t *m = sb_pack("{s:s, s:s, s:s, s:b, s:b, s:o, s:o}", "fieldId", id, "key", id, "name",
@@ -918,6 +1117,9 @@ static json_t *createmeta_field_item(const sb_call_t *c, const void *ud, long i)
     return m;
 }
 
+/* The create screen of an issue type in a project: the system fields, then
+ * the site's custom fields in the project's context, some required there
+ * ("Change risk" for a Change in ITSM). */
 static void h_createmeta_fields(sb_call_t *c)
 {
     int p = sb_project_find(c->sb->data, sb_param(c, "project"));
@@ -926,8 +1128,11 @@ static void h_createmeta_fields(sb_call_t *c)
         sb_err_platform(c, 404, "Issue type with id does not exist or you do not have permission to see it.");
         return;
     }
-    sb_platform_list(c, 50, 200, "fields", (long)(sizeof CREATEMETA_FIELDS / sizeof CREATEMETA_FIELDS[0]),
-                     createmeta_field_item, NULL);
+    long n = (long)(sizeof CREATEMETA_FIELDS / sizeof CREATEMETA_FIELDS[0]);
+    for (int x = 0; x < c->sb->data->nxfields; x++)
+        n += sb_xfield_in_project(&c->sb->data->xfields[x], p);
+    int ctx[2] = {p, it};
+    sb_platform_list(c, 50, 200, "fields", n, createmeta_field_item, ctx);
 }
 
 static void h_tenant_info(sb_call_t *c)
@@ -956,7 +1161,6 @@ static const sb_route_t ROUTES[] = {
     {"PUT", "/rest/api/3/issue/:key/assignee", h_assignee, SB_FAM_PLATFORM, SB_R_ISSUE_WRITE, 0, 0},
     {"GET", "/rest/api/3/issue/:key/worklog", h_worklogs_list, SB_FAM_PLATFORM, 0, 0, 0},
     {"POST", "/rest/api/3/issue/:key/worklog", h_worklog_add, SB_FAM_PLATFORM, SB_R_ISSUE_WRITE, 0, 0},
-    {"GET", "/rest/api/3/attachment/:id", h_attachment, SB_FAM_PLATFORM, 0, 0, 0},
     {"GET", "/rest/api/3/user", h_user, SB_FAM_PLATFORM, 0, 150, 3},
     {"GET", "/rest/api/3/user/search", h_user_search, SB_FAM_PLATFORM, 0, 0, 3},
     {"GET", "/rest/api/3/myself", h_myself, SB_FAM_PLATFORM, 0, 0, 3},

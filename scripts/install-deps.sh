@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 DEB_PKGS=(build-essential pkg-config curl ca-certificates procps
   libuv1-dev libpq-dev libhiredis-dev libcurl4-openssl-dev libjansson-dev
-  libsodium-dev libcriterion-dev postgresql redis-server node-llhttp
+  libsodium-dev zlib1g-dev libcriterion-dev postgresql redis-server node-llhttp
   nodejs npm wrk jq chromium python3 docker-compose)
 
 missing=()

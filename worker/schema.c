@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <regex.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -97,6 +98,46 @@ int schema_format_ok(const char *format, const char *s)
         return 1;
     }
     return -1;
+}
+
+/* ---- pattern ----
+ * The catalog's patterns (its argument kinds) are anchored regular
+ * expressions in the common subset of ECMA-262 (what MCP clients read) and
+ * POSIX extended syntax (what regcomp compiles): character classes, groups,
+ * alternation and bounded repetition. Each distinct pattern is compiled
+ * once per process and kept. */
+#define PATTERNS_MAX 32
+
+static struct {
+    char *src;
+    regex_t re;
+} patterns[PATTERNS_MAX];
+static int npatterns;
+
+/* The compiled form of pattern, or NULL when it is not anchored, does not
+ * compile, or the table is full. */
+static const regex_t *pattern_get(const char *pattern)
+{
+    for (int i = 0; i < npatterns; i++)
+        if (strcmp(patterns[i].src, pattern) == 0)
+            return &patterns[i].re;
+    size_t n = strlen(pattern);
+    if (npatterns == PATTERNS_MAX || n < 2 || pattern[0] != '^' || pattern[n - 1] != '$' ||
+        strchr(pattern, '\\') || strstr(pattern, "(?"))
+        return NULL;
+    if (regcomp(&patterns[npatterns].re, pattern, REG_EXTENDED | REG_NOSUB) != 0)
+        return NULL;
+    patterns[npatterns].src = strdup(pattern);
+    return &patterns[npatterns++].re;
+}
+
+int schema_pattern_ok(const char *pattern, const char *s, size_t len)
+{
+    const regex_t *re = pattern_get(pattern);
+    if (!re)
+        return -1;
+    /* An embedded NUL would hide the rest of the string from regexec. */
+    return strlen(s) == len && regexec(re, s, 0, NULL, 0) == 0;
 }
 
 static int validate(const json_t *sc, const json_t *v, char *ptr, size_t plen, char *err, size_t errsz);
@@ -214,6 +255,9 @@ static int validate(const json_t *sc, const json_t *v, char *ptr, size_t plen, c
         if ((k = json_object_get(sc, "format")) && json_is_string(k) &&
             schema_format_ok(json_string_value(k), s) == 0)
             return fail(err, errsz, ptr, "must be a valid %s", json_string_value(k), 0);
+        if ((k = json_object_get(sc, "pattern")) && json_is_string(k) &&
+            schema_pattern_ok(json_string_value(k), s, json_string_length(v)) != 1)
+            return fail(err, errsz, ptr, "must match the pattern %s", json_string_value(k), 0);
     }
 
     if (json_is_array(v)) {
@@ -317,7 +361,7 @@ int schema_validate(const json_t *schema, const json_t *v, char *err, size_t err
 static const char *const known_kw[] = {
     "type", "enum", "const", "required", "properties", "additionalProperties", "items",
     "minItems", "maxItems", "uniqueItems", "minimum", "maximum", "exclusiveMinimum",
-    "exclusiveMaximum", "minLength", "maxLength", "format", "anyOf", "oneOf", "allOf",
+    "exclusiveMaximum", "minLength", "maxLength", "format", "pattern", "anyOf", "oneOf", "allOf",
     "title", "description", "default", "examples", "$schema", "$comment", "deprecated",
     "readOnly", "writeOnly", NULL};
 
@@ -376,6 +420,12 @@ static int supported(const json_t *sc, const char *where, char *err, size_t errs
         } else if (strcmp(key, "format") == 0) {
             if (!json_is_string(val) || schema_format_ok(json_string_value(val), "") < 0) {
                 snprintf(err, errsz, "%s: unsupported format", where);
+                return -1;
+            }
+        } else if (strcmp(key, "pattern") == 0) {
+            if (!json_is_string(val) || schema_pattern_ok(json_string_value(val), "", 0) < 0) {
+                snprintf(err, errsz, "%s: pattern must be an anchored (^...$) regular expression without "
+                         "backslashes or (?", where);
                 return -1;
             }
         } else if (strcmp(key, "required") == 0 || strcmp(key, "enum") == 0) {

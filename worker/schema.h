@@ -5,7 +5,9 @@
  * (false or a schema), items, minItems/maxItems, uniqueItems, minimum/maximum,
  * exclusiveMinimum/exclusiveMaximum (numbers, 2020-12 style), minLength/
  * maxLength (code points), format (date-time, date, email, uri: checked
- * without regexes), anyOf/oneOf/allOf, and annotations (title, description,
+ * without regexes), pattern (anchored ^...$ expressions in the common
+ * subset of ECMA-262 and POSIX extended regular expressions: the catalog's
+ * argument kinds), anyOf/oneOf/allOf, and annotations (title, description,
  * default, examples, $schema, $comment) which are ignored. Keywords outside
  * the subset are ignored too (schema_check_supported() lists them for the
  * catalog tests).
@@ -28,5 +30,9 @@ int schema_check_supported(const json_t *schema, char *err, size_t errsz);
 
 /* Checks a string against a format name; 1 valid, 0 invalid, -1 unknown format. */
 int schema_format_ok(const char *format, const char *s);
+
+/* Checks s (len bytes) against an anchored pattern; 1 matches, 0 does not,
+ * -1 when the pattern is not one the validator takes. */
+int schema_pattern_ok(const char *pattern, const char *s, size_t len);
 
 #endif

@@ -46,6 +46,96 @@ static json_t *expand(const json_t *v, const json_t *templates, int depth)
     return r;
 }
 
+/* Replaces every {"$kind": "<name>", ...} property schema (under
+ * properties and items, recursively) by the kind's schema from the
+ * catalog's arg_kinds, keeping the property's own description, title and
+ * examples. -1 with err for an unknown kind or a property that would
+ * override the kind's checks. */
+static int expand_kinds(json_t *schema, const json_t *kinds, const char *tool, char *err, size_t errsz)
+{
+    if (!json_is_object(schema))
+        return 0;
+    const char *k;
+    json_t *v, *props = json_object_get(schema, "properties");
+    json_object_foreach(props, k, v) {
+        const char *kind = ju_str(v, "$kind");
+        if (kind) {
+            const json_t *ks = json_object_get(kinds, kind);
+            if (!json_is_object(ks) || kind[0] == '$') {
+                snprintf(err, errsz, "%s: argument %s: unknown $kind \"%s\" (see arg_kinds)", tool, k, kind);
+                return -1;
+            }
+            json_t *e = json_deep_copy(ks);
+            const char *m;
+            json_t *mv;
+            json_object_foreach(v, m, mv) {
+                if (strcmp(m, "$kind") == 0)
+                    continue;
+                if (strcmp(m, "description") != 0 && strcmp(m, "title") != 0 && strcmp(m, "examples") != 0) {
+                    json_decref(e);
+                    snprintf(err, errsz, "%s: argument %s: only description, title and examples may go with $kind",
+                             tool, k);
+                    return -1;
+                }
+                json_object_set(e, m, mv);
+            }
+            json_object_set_new(props, k, e);
+            continue;
+        }
+        if (expand_kinds(v, kinds, tool, err, errsz) != 0)
+            return -1;
+    }
+    json_t *items = json_object_get(schema, "items");
+    if (json_is_object(items) && ju_str(items, "$kind")) {
+        /* An array's items: the same expansion through a one-member holder. */
+        json_t *holder = json_pack("{s:{s:O}}", "properties", "items", items);
+        int rc = expand_kinds(holder, kinds, tool, err, errsz);
+        if (rc == 0)
+            json_object_set(schema, "items", json_object_get(json_object_get(holder, "properties"), "items"));
+        json_decref(holder);
+        return rc;
+    }
+    return expand_kinds(items, kinds, tool, err, errsz);
+}
+
+/* Every {arg} of path names a string argument whose schema has a pattern
+ * (an argument kind): nothing unchecked reaches a URL path. */
+static int path_args_checked(const wk_tool_t *t, const char *path, char *err, size_t errsz)
+{
+    const json_t *props = json_object_get(t->input_schema, "properties");
+    for (const char *p = path ? strchr(path, '{') : NULL; p; p = strchr(p + 1, '{')) {
+        const char *close = strchr(p, '}');
+        char name[128];
+        size_t n = close ? (size_t)(close - p - 1) : 0;
+        if (!close || n == 0 || n >= sizeof name) {
+            snprintf(err, errsz, "%s: malformed {arg} in path %s", t->name, path);
+            return -1;
+        }
+        memcpy(name, p + 1, n);
+        name[n] = 0;
+        if (!ju_str(json_object_get(props, name), "pattern")) {
+            snprintf(err, errsz, "%s: path argument %s needs an argument kind with a pattern ($kind)", t->name, name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int load_scope(wk_scope_t *sc, const json_t *v, const char *tool, const char *what, char *err, size_t errsz)
+{
+    memset(sc, 0, sizeof *sc);
+    if (!v)
+        return 0;
+    const char *proj = ju_str(v, "project"), *key = ju_str(v, "issue_key");
+    if (!json_is_object(v) || json_object_size(v) != 1 || (!proj && !key)) {
+        snprintf(err, errsz, "%s: %s must be {\"project\": path} or {\"issue_key\": path}", tool, what);
+        return -1;
+    }
+    sc->path = proj ? proj : key;
+    sc->issue_key = !proj;
+    return 0;
+}
+
 static int load_paging(wk_tool_t *t, const json_t *pg, char *err, size_t errsz)
 {
     const char *style = ju_str(pg, "style");
@@ -123,7 +213,8 @@ static void enrich(wk_tool_t *t, json_t *row)
     json_object_set_new(row, "outputSchema", os);
 }
 
-static int load_tool(wk_tool_t *t, json_t *row, const json_t *templates, char *err, size_t errsz)
+static int load_tool(wk_tool_t *t, json_t *row, const json_t *templates, const json_t *kinds, char *err,
+                     size_t errsz)
 {
     char why[256] = "";
     t->def = row;
@@ -145,6 +236,8 @@ static int load_tool(wk_tool_t *t, json_t *row, const json_t *templates, char *e
         return -1;
     }
     t->input_schema = json_object_get(row, "inputSchema");
+    if (expand_kinds((json_t *)t->input_schema, kinds, t->name, err, errsz) != 0)
+        return -1;
     if (!json_is_object(t->input_schema) ||
         schema_check_supported(t->input_schema, why, sizeof why) != 0) {
         snprintf(err, errsz, "%s: inputSchema: %s", t->name, *why ? why : "must be an object");
@@ -159,6 +252,20 @@ static int load_tool(wk_tool_t *t, json_t *row, const json_t *templates, char *e
     const json_t *pg = json_object_get(row, "paging");
     if (pg && load_paging(t, pg, err, errsz) != 0)
         return -1;
+    if (path_args_checked(t, path, err, errsz) != 0)
+        return -1;
+    t->path_with = json_object_get(t->http, "path_with");
+    const char *wk;
+    json_t *wp;
+    json_object_foreach((json_t *)t->path_with, wk, wp) {
+        if (!json_is_string(wp) || json_string_value(wp)[0] != '/' ||
+            !json_object_get(json_object_get(t->input_schema, "properties"), wk)) {
+            snprintf(err, errsz, "%s: http.path_with maps an argument of the tool to a path starting with /", t->name);
+            return -1;
+        }
+        if (path_args_checked(t, json_string_value(wp), err, errsz) != 0)
+            return -1;
+    }
 
     json_t *out = expand(json_object_get(row, "output"), templates, 0);
     if (!json_is_object(out)) {
@@ -185,7 +292,9 @@ static int load_tool(wk_tool_t *t, json_t *row, const json_t *templates, char *e
     t->scope_issue = ju_str(row, "scope_issue");
     t->scope_desk = ju_str(row, "scope_desk");
     t->scope_project = ju_str(row, "scope_project");
-    t->scope_items = ju_str(row, "scope_items");
+    if (load_scope(&t->scope_items, json_object_get(row, "scope_items"), t->name, "scope_items", err, errsz) != 0 ||
+        load_scope(&t->scope_object, json_object_get(row, "scope_object"), t->name, "scope_object", err, errsz) != 0)
+        return -1;
     t->unscoped = json_is_true(json_object_get(row, "unscoped"));
     t->resolve = json_object_get(row, "resolve");
     size_t si;
@@ -199,6 +308,8 @@ static int load_tool(wk_tool_t *t, json_t *row, const json_t *templates, char *e
                      t->name, si);
             return -1;
         }
+        if (path_args_checked(t, ju_str(st, "path"), err, errsz) != 0)
+            return -1;
     }
     if (t->resolve && !json_is_array(t->resolve)) {
         snprintf(err, errsz, "%s: resolve must be an array", t->name);
@@ -265,6 +376,7 @@ int wk_catalog_load(wk_catalog_t **out, const char *json, size_t len, char *err,
     c->discovery = json_loads(discovery_json, 0, NULL);
     json_t *tools = json_object_get(root, "tools");
     const json_t *templates = json_object_get(root, "templates");
+    const json_t *kinds = json_object_get(root, "arg_kinds");
     if (!json_is_array(tools) || json_array_size(tools) == 0 ||
         json_array_size(tools) > WK_CATALOG_MAX_TOOLS) {
         snprintf(err, errsz, "catalog: tools must be a non-empty array (at most %d)",
@@ -276,7 +388,7 @@ int wk_catalog_load(wk_catalog_t **out, const char *json, size_t len, char *err,
     size_t i;
     json_t *row;
     json_array_foreach(tools, i, row) {
-        if (load_tool(&c->tools[i], row, templates, err, errsz) != 0) {
+        if (load_tool(&c->tools[i], row, templates, kinds, err, errsz) != 0) {
             c->n = i + 1; /* free what load_tool built so far */
             wk_catalog_free(c);
             return -1;

@@ -21,6 +21,15 @@ enum wk_kind { WK_KIND_LIST = TF_LIST, WK_KIND_GET = TF_GET, WK_KIND_CREATE = TF
 
 enum wk_paging { WK_PAGE_NONE = 0, WK_PAGE_TOKEN, WK_PAGE_STARTAT, WK_PAGE_START, WK_PAGE_OFFSET };
 
+/* Where an answer says which project it belongs to (scope_items of a list
+ * tool, per upstream item; scope_object of a get tool, the payload): path
+ * NULL = not declared; issue_key: the member is an issue key ("ITSM-994"),
+ * whose project is the part before the last '-', else a project key. */
+typedef struct wk_scope_s {
+    const char *path;
+    int issue_key;
+} wk_scope_t;
+
 typedef struct wk_tool_s {
     const char *name;
     unsigned kind;              /* one WK_KIND_* bit */
@@ -43,9 +52,12 @@ typedef struct wk_tool_s {
     const char *scope_desk;     /* argument holding a service desk id checked against config.projects;
                                    required when projects are set, even if the tool's schema has it optional */
     const char *scope_project;  /* argument holding a project key checked against config.projects */
-    const char *scope_items;    /* list tools: member of each result item holding its project key; items
-                                   of other projects are left out when config.projects is set */
-    int unscoped;               /* what it reads cannot be tied to a project: not offered with config.projects */
+    wk_scope_t scope_items;     /* list tools: each upstream item's project; with config.projects items of
+                                   other projects are left out (compact and raw answers alike) */
+    wk_scope_t scope_object;    /* get tools: the payload's project; another project's answer is refused */
+    int unscoped;               /* what it reads or writes cannot be tied to a project: not offered with
+                                   config.projects */
+    const json_t *path_with;    /* {"<arg>": path}: when the argument is given, that path replaces http.path */
     const json_t *resolve;      /* pre-steps turning a name/email into an id (wk_exec.c) */
     ju_keep_t *keep;            /* what of the payload the result reads (wk_exec_keep_new) */
 } wk_tool_t;

@@ -79,10 +79,26 @@ void wk_account_clear(wk_account_t *a)
     memset(a, 0, sizeof *a);
 }
 
+/* 1 when s (may be NULL) holds a control character: such a credential
+ * would break out of the Authorization header it goes into. */
+static int has_ctl(const char *s)
+{
+    for (; s && *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return 1;
+    return 0;
+}
+
 int wk_account_parse(wk_account_t *a, const json_t *acct, const char *allowlist, const char *oauth_api_url,
                      char *err, size_t errsz)
 {
     memset(a, 0, sizeof *a);
+    if (has_ctl(ju_str(acct, "access_token")) || has_ctl(ju_str(acct, "email")) ||
+        has_ctl(ju_str(acct, "api_token")) || has_ctl(ju_str(acct, "cloud_id"))) {
+        snprintf(err, errsz, "the account record is malformed (a credential with control characters); "
+                 "reconnect the account");
+        return -1;
+    }
     const char *site = ju_str(acct, "site_url");
     const char *type = ju_str(acct, "auth_type");
     if (!site || !site_ok(site, allowlist)) {
@@ -358,8 +374,17 @@ int wk_exec_build(const wk_tool_t *t, const json_t *args, const char *base_url, 
     buf_init(&url, WK_URL_MAX);
     buf_append_str(&url, base_url);
 
-    /* Path: {name} segments become the percent-encoded argument. */
-    for (const char *p = ju_str(t->http, "path"); *p;) {
+    /* Path: {name} segments become the percent-encoded argument. An
+     * argument given in http.path_with picks that path instead. */
+    const char *path = ju_str(t->http, "path");
+    const char *wk;
+    json_t *wp;
+    json_object_foreach((json_t *)json_object_get(t->http, "path_with"), wk, wp)
+        if (json_object_get(args, wk) && json_is_string(wp)) {
+            path = json_string_value(wp);
+            break;
+        }
+    for (const char *p = path; *p;) {
         const char *open = strchr(p, '{');
         if (!open) {
             buf_append_str(&url, p);
@@ -376,6 +401,14 @@ int wk_exec_build(const wk_tool_t *t, const json_t *args, const char *base_url, 
         name[n] = 0;
         if (scalar_text(json_object_get(args, name), num, sizeof num, &s) != 0) {
             snprintf(err, errsz, "missing required argument '%s'", name);
+            buf_free(&url);
+            return -1;
+        }
+        /* The argument kinds refuse these already (schema patterns); a path
+         * segment that is empty, "." or ".." would move the request to
+         * another resource, so it never reaches a URL whatever the schema. */
+        if (!*s || strcmp(s, ".") == 0 || strcmp(s, "..") == 0) {
+            snprintf(err, errsz, "%s: '%s' is not a valid id", name, s);
             buf_free(&url);
             return -1;
         }
@@ -671,22 +704,39 @@ static int project_allowed(const json_t *projects, const char *key, size_t n)
     return 0;
 }
 
-/* An item of another project than config.projects allows (t->scope_items). */
-static int item_out_of_scope(const wk_tool_t *t, const json_t *projects, const json_t *item)
+/* An upstream item (or payload) of another project than config.projects
+ * allows, by the scope sc declares; an item that does not say is out. */
+static int out_of_scope(const wk_scope_t *sc, const json_t *projects, const json_t *item)
 {
-    if (!projects || !t->scope_items)
+    if (!projects || !sc->path)
         return 0;
-    const char *key = ju_str(item, t->scope_items);
-    return !key || !project_allowed(projects, key, strlen(key));
+    const char *v = json_string_value(proj_path(item, sc->path));
+    if (!v)
+        return 1;
+    size_t n = strlen(v);
+    if (sc->issue_key) {
+        const char *dash = strrchr(v, '-');
+        if (!dash)
+            return 1;
+        n = (size_t)(dash - v);
+    }
+    return !project_allowed(projects, v, n);
 }
 
-static json_t *project(const wk_tool_t *t, const json_t *args, const json_t *projects, const json_t *body, int raw)
+static json_t *project(const wk_tool_t *t, const json_t *args, const json_t *projects, json_t *body, int raw)
 {
     json_t *structured;
     if (raw) {
-        /* The full payload, for the rare question the projection cannot answer. */
+        /* The full payload, for the rare question the projection cannot
+         * answer; items of other projects are taken out of it as from the
+         * compact list (the body is this call's own parse). */
+        json_t *items = (json_t *)proj_path(body, t->paging ? t->items : t->out_from);
+        size_t got = json_array_size(items);
+        for (size_t i = json_array_size(items); projects && t->scope_items.path && i-- > 0;)
+            if (out_of_scope(&t->scope_items, projects, json_array_get(items, i)))
+                json_array_remove(items, i);
         structured = json_pack("{s:O}", "raw", body);
-        json_t *next = t->paging ? page_cursor(t, args, body, json_array_size(proj_path(body, t->items))) : NULL;
+        json_t *next = t->paging ? page_cursor(t, args, body, got) : NULL;
         if (next)
             json_object_set_new(structured, "next_cursor", next);
     } else if (t->paging || t->out_from) {
@@ -695,11 +745,10 @@ static json_t *project(const wk_tool_t *t, const json_t *args, const json_t *pro
         size_t i;
         const json_t *it;
         json_array_foreach(items, i, it) {
+            if (out_of_scope(&t->scope_items, projects, it))
+                continue; /* the page's cursor still counts it: paging is upstream's */
             json_t *m = proj_apply(t->out_item, it);
-            if (item_out_of_scope(t, projects, m))
-                json_decref(m); /* the page's cursor still counts it: paging is upstream's */
-            else
-                json_array_append_new(list, m ? m : json_object());
+            json_array_append_new(list, m ? m : json_object());
         }
         structured = json_object();
         json_object_set_new(structured, t->out_key, list);
@@ -724,12 +773,17 @@ ju_keep_t *wk_exec_keep_new(const wk_tool_t *t)
 {
     ju_keep_t *k = ju_keep_new();
     if (t->paging || t->out_from) {
-        proj_keep(ju_keep_path(k, t->paging ? t->items : t->out_from), t->out_item);
+        ju_keep_t *items = ju_keep_path(k, t->paging ? t->items : t->out_from);
+        proj_keep(items, t->out_item);
+        if (t->scope_items.path)
+            ju_keep_all(items, t->scope_items.path);
         for (int i = 0; t->paging && PAGE_MEMBERS[i]; i++)
             ju_keep_all(k, PAGE_MEMBERS[i]);
     } else {
         proj_keep(k, t->out_object);
     }
+    if (t->scope_object.path)
+        ju_keep_all(k, t->scope_object.path);
     return k;
 }
 
@@ -775,6 +829,18 @@ static json_t *exec_result(const wk_tool_t *t, const json_t *args, const json_t 
     const json_t *projects = json_object_get(config, "projects");
     if (json_array_size(projects) == 0)
         projects = NULL;
+    if (out_of_scope(&t->scope_object, projects, body)) {
+        /* A key of an allowed project can name an issue that moved to
+         * another project (Jira follows the old key): nothing of it is shown. */
+        json_decref(body);
+        char text[400];
+        snprintf(text, sizeof text, "%s: the answer belongs to a project outside this MCP server's "
+                 "config.projects; it is not shown.", t->name);
+        return text_result(json_pack("{s:{s:i,s:s,s:s}}", "error", "status", 403, "message",
+                                     "the item belongs to a project this MCP server is not limited to", "hint",
+                                     "Use an issue, request or service desk of an allowed project."),
+                           text, 1);
+    }
     json_t *structured = project(t, args, projects, body, raw);
     if (check_keep && !raw && r->body_len) {
         json_t *full = ju_parse(r->body, r->body_len, WK_UPSTREAM_DEPTH, perr, sizeof perr);
@@ -883,6 +949,15 @@ json_t *wk_exec_prepare(const wk_tool_t *t, const json_t *args, const json_t *fi
         json_t *v;
         json_object_foreach((json_t *)fobj, k, v) {
             const char *id = wk_jql_field_id(fields, k);
+            if ((id && strcmp(id, "project") == 0) || strcasecmp(k, "project") == 0) {
+                /* The project comes from project_key (checked against
+                 * config.projects) or stays the issue's own. */
+                snprintf(err, errsz, "%s: the project cannot be set through %s%s", t->fields_arg, t->fields_arg,
+                         t->scope_project ? "; use project_key" : "");
+                json_decref(tr);
+                json_decref(a);
+                return NULL;
+            }
             if (!id) {
                 char close[400];
                 wk_jql_closest(fields, k, 5, close, sizeof close);
@@ -913,7 +988,10 @@ json_t *wk_exec_prepare(const wk_tool_t *t, const json_t *args, const json_t *fi
         return NULL;
     }
     const char *key = t->scope_issue ? ju_str(a, t->scope_issue) : NULL;
-    if (projects && key) {
+    /* A numeric id says nothing about its project: the issue pre-check (or
+     * the check of a get's answer) looks it up. A key must be of an allowed
+     * project right away. */
+    if (projects && key && strspn(key, "0123456789") != strlen(key)) {
         const char *dash = strrchr(key, '-');
         if (!dash || !project_allowed(projects, key, (size_t)(dash - key))) {
             snprintf(err, errsz, "%s: this MCP server is limited to the projects %s; use an issue key "
@@ -940,6 +1018,8 @@ typedef struct exec_op_s {
     wk_account_t acct;        /* copy: the cache entry may change between requests */
     size_t step;              /* next resolve step */
     int desk_checked;         /* config.projects: the desk's project was checked */
+    int issue_checked;        /* config.projects: the issue's project was checked */
+    int checking;             /* the pre-check in flight (enum scope_check) */
     wk_exec_cb cb;
     void *ud;
 } exec_op_t;
@@ -1024,13 +1104,16 @@ static int step_parse(exec_op_t *op, const httpc_response_t *resp, json_t **body
     return 0;
 }
 
-/* A pre-step GET of path (with {arg} placeholders). */
-static int send_get(exec_op_t *op, const char *path, httpc_cb cb, char *err, size_t errsz)
+/* A pre-step GET of path (with {arg} placeholders) and the query members
+ * in query (may be NULL). */
+static int send_get(exec_op_t *op, const char *path, const json_t *query, httpc_cb cb, char *err, size_t errsz)
 {
     wk_tool_t gt;
     memset(&gt, 0, sizeof gt);
     gt.name = op->tool->name;
     json_t *http = json_pack("{s:s,s:s}", "method", "GET", "path", path);
+    if (query)
+        json_object_set(http, "query", (json_t *)query);
     gt.http = http;
     int rc = send_req(op, &gt, cb, err, errsz);
     json_decref(http);
@@ -1139,39 +1222,78 @@ static void on_resolve(const httpc_response_t *resp, void *ud)
               resp->status);
 }
 
-static void on_desk(const httpc_response_t *resp, void *ud)
+/* The pre-checks of config.projects: the service desk or the issue an
+ * argument names is looked up and its project checked before the tool
+ * runs. The issue check covers the tools whose answer does not say its
+ * project (comments, transitions, SLAs, writes ...): a key of an allowed
+ * project may name an issue that moved to another one (Jira follows the
+ * old key), and a numeric id names any issue. */
+enum scope_check { CHECK_DESK, CHECK_ISSUE };
+static const struct {
+    const char *path;   /* GET, with the argument as {arg} */
+    wk_scope_t scope;   /* where the answer says its project */
+    const char *what, *hint;
+} CHECKS[] = {
+    {"/rest/servicedeskapi/servicedesk/{%s}", {"projectKey", 0}, "service desk",
+     "Use a service desk of an allowed project (list_all_jira_service_management_service_desks)."},
+    {"/rest/api/3/issue/{%s}", {"fields.project.key", 0}, "issue",
+     "Use an issue of an allowed project (list_all_jira_service_management_search_issues)."},
+};
+
+static void on_scope_check(const httpc_response_t *resp, void *ud)
 {
     exec_op_t *op = ud;
-    json_t *desk;
-    if (step_parse(op, resp, &desk) != 0)
+    json_t *item;
+    if (step_parse(op, resp, &item) != 0)
         return;
-    const char *key = ju_str(desk, "projectKey");
-    int ok = key && project_allowed(json_object_get(op->config, "projects"), key, strlen(key));
-    json_decref(desk);
-    if (!ok) {
+    enum scope_check k = op->checking;
+    int out = out_of_scope(&CHECKS[k].scope, json_object_get(op->config, "projects"), item);
+    json_decref(item);
+    if (out) {
+        const char *arg = k == CHECK_DESK ? op->tool->scope_desk : op->tool->scope_issue;
         char msg[300];
         snprintf(msg, sizeof msg, "%s: this MCP server is limited to the projects in its config.projects; "
-                 "service desk %.40s belongs to another project", op->tool->scope_desk,
-                 ju_str(op->args, op->tool->scope_desk) ? ju_str(op->args, op->tool->scope_desk) : "?");
-        op_finish(op, step_error(op->tool, 403, msg, "Use a service desk of an allowed project "
-                                 "(list_all_jira_service_management_service_desks)."), NULL, resp->status);
+                 "%s %.40s belongs to another project", arg, CHECKS[k].what,
+                 ju_str(op->args, arg) ? ju_str(op->args, arg) : "?");
+        op_finish(op, step_error(op->tool, 403, msg, CHECKS[k].hint), NULL, resp->status);
         return;
     }
     run_next(op);
 }
 
-/* Runs the next pending request: the desk scope check, resolve steps in
+/* Sends the pre-check k for argument arg. */
+static void scope_check(exec_op_t *op, enum scope_check k, const char *arg)
+{
+    char path[160], err[400];
+    op->checking = k;
+    snprintf(path, sizeof path, CHECKS[k].path, arg);
+    json_t *query = k == CHECK_ISSUE ? json_pack("{s:s}", "fields", "project") : NULL;
+    int rc = send_get(op, path, query, on_scope_check, err, sizeof err);
+    json_decref(query);
+    if (rc != 0)
+        op_finish(op, step_error(op->tool, 0, err, "Try again in a few seconds."), NULL, 0);
+}
+
+/* 1 when the tool needs the issue pre-check with this config. */
+static int needs_issue_check(const wk_tool_t *t, const json_t *config)
+{
+    return t->scope_issue && !t->scope_object.path && json_array_size(json_object_get(config, "projects")) > 0;
+}
+
+/* Runs the next pending request: the scope pre-checks, resolve steps in
  * order, then the tool. */
 static void run_next(exec_op_t *op)
 {
     char err[400];
-    const char *desk = op->tool->scope_desk ? ju_str(op->args, op->tool->scope_desk) : NULL;
-    if (!op->desk_checked && desk && json_array_size(json_object_get(op->config, "projects")) > 0) {
+    int limited = json_array_size(json_object_get(op->config, "projects")) > 0;
+    if (!op->desk_checked && limited && op->tool->scope_desk && ju_str(op->args, op->tool->scope_desk)) {
         op->desk_checked = 1;
-        char path[160];
-        snprintf(path, sizeof path, "/rest/servicedeskapi/servicedesk/{%s}", op->tool->scope_desk);
-        if (send_get(op, path, on_desk, err, sizeof err) != 0)
-            op_finish(op, step_error(op->tool, 0, err, "Try again in a few seconds."), NULL, 0);
+        scope_check(op, CHECK_DESK, op->tool->scope_desk);
+        return;
+    }
+    if (!op->issue_checked && needs_issue_check(op->tool, op->config) && ju_str(op->args, op->tool->scope_issue)) {
+        op->issue_checked = 1;
+        scope_check(op, CHECK_ISSUE, op->tool->scope_issue);
         return;
     }
     while (op->step < json_array_size(op->tool->resolve)) {
@@ -1244,8 +1366,14 @@ int wk_exec_start(httpc_t *hc, const wk_tool_t *t, const json_t *args, const wk_
     const json_t *fields = needs_fields ? fieldcache_get(ctx->fields, ctx->account_id, ctx->now_ms) : NULL;
     json_t *a = NULL;
     char why[1024] = "";
-    if (!needs_fields || fields)
+    if (!needs_fields || fields) {
         a = wk_exec_prepare(t, args, fields, ctx->config, why, sizeof why);
+    } else {
+        /* Before the field list is fetched: a query that does not parse,
+         * or another argument the pre-step refuses, makes no request. */
+        json_t *syntax = wk_exec_prepare(t, args, NULL, ctx->config, why, sizeof why);
+        json_decref(syntax);
+    }
     exec_op_t *op = mem_calloc(1, sizeof *op);
     op->hc = hc;
     op->tool = t;
@@ -1269,14 +1397,14 @@ int wk_exec_start(httpc_t *hc, const wk_tool_t *t, const json_t *args, const wk_
     }
     if (a) {
         /* Only the first request can fail synchronously: later ones end the op. */
-        if (json_array_size(t->resolve) == 0 && !t->scope_desk) {
+        if (json_array_size(t->resolve) == 0 && !t->scope_desk && !needs_issue_check(t, ctx->config)) {
             rc = send_req(op, t, on_main, err, errsz);
         } else {
             run_next(op);
             return 0;
         }
     } else {
-        rc = send_get(op, "/rest/api/3/field", on_fields, err, errsz);
+        rc = send_get(op, "/rest/api/3/field", NULL, on_fields, err, errsz);
     }
     if (rc != 0) {
         json_decref(op->args);

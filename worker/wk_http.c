@@ -43,12 +43,15 @@ typedef struct mreq_s {
      * a client that accepts text/event-stream is answered with an SSE stream:
      * a notifications/progress event, then the response (mcp-spec.md). */
     json_t *progress_token;
+    char lease[24];              /* a stream's lease, taken before it opens */
 } mreq_t;
 
 struct wk_sse_s {
     wk_worker_t *w;
     httpd_req_t *req;
     char sid[WK_SESSION_ID_LEN + 1];
+    char token_hash[SECRET_HASH_HEX_LEN + 1];
+    char lease[24];              /* its lease among the URL's streams (wk_session.h) */
     char channel[160];
     char endpoint[WK_TOKEN_MAX + 80]; /* legacy: sent once the subscription is live */
     int legacy;
@@ -159,9 +162,10 @@ static void sse_unlink(wk_sse_t *s)
 static void sse_close(wk_sse_t *s)
 {
     sse_unlink(s);
+    wk_stream_release(s->w, s->token_hash, s->lease);
     if (s->legacy) {
         rcli_unsubscribe(s->w->redis, s->channel);
-        wk_session_delete(s->w, s->sid, NULL, NULL);
+        wk_session_delete(s->w, s->sid, s->token_hash, NULL, NULL);
     }
     httpd_stream_end(s->req);
     free(s);
@@ -257,6 +261,7 @@ static wk_sse_t *sse_open(mreq_t *m, int legacy)
     if (w->draining) {
         /* The streams were ended when the drain began; a new one would keep
          * this process alive for as long as its client stays. */
+        wk_stream_release(w, m->token_hash, m->lease);
         httpd_resp_close(m->req);
         resp_json(m->req, 503, wk_mcp_error(NULL, WK_RPC_SERVER, "This worker is shutting down; reconnect", NULL));
         return NULL;
@@ -266,6 +271,7 @@ static wk_sse_t *sse_open(mreq_t *m, int legacy)
     if (!legacy)
         httpd_resp_header(m->req, "MCP-Session-Id", m->sess.id);
     if (httpd_stream_begin(m->req, 200, "text/event-stream") != 0) {
+        wk_stream_release(w, m->token_hash, m->lease);
         httpd_stream_end(m->req);
         return NULL;
     }
@@ -274,6 +280,8 @@ static wk_sse_t *sse_open(mreq_t *m, int legacy)
     s->req = m->req;
     s->legacy = legacy;
     snprintf(s->sid, sizeof s->sid, "%s", m->sess.id);
+    str_copy(s->token_hash, sizeof s->token_hash, m->token_hash);
+    str_copy(s->lease, sizeof s->lease, m->lease);
     s->next = w->streams;
     if (w->streams)
         w->streams->prev = s;
@@ -290,6 +298,8 @@ void wk_http_keepalive(wk_worker_t *w)
         next = s->next;
         if (httpd_stream_write(s->req, ": keepalive\n\n", 13) == HTTPD_ESLOW)
             sse_close(s);
+        else
+            wk_stream_renew(w, s->token_hash, s->lease);
     }
 }
 
@@ -369,10 +379,28 @@ static void on_post_done(json_t *response, const wk_ratelimit_t *rl, void *ud)
     mreq_free(m);
 }
 
-static void on_session_created(int rc, const wk_session_t *s, void *ud)
+/* A 429 for a limit of this MCP URL (wk_session.h), with Retry-After. */
+static void refuse_limited(mreq_t *m, long retry_after_s, const char *what)
+{
+    char ra[24], msg[300];
+    if (retry_after_s < 1)
+        retry_after_s = 1;
+    snprintf(ra, sizeof ra, "%ld", retry_after_s);
+    snprintf(msg, sizeof msg, "Too Many Requests: %s for this MCP server URL; retry after %ld s", what, retry_after_s);
+    httpd_resp_header(m->req, "Retry-After", ra);
+    rpc_refuse(m, 429, WK_RPC_SERVER, msg);
+}
+
+static void on_session_created(int rc, long retry_after_ms, void *ud)
 {
     mreq_t *m = ud;
+    if (rc == 0) {
+        wk_stream_release(m->w, m->token_hash, m->lease);
+        refuse_limited(m, (retry_after_ms + 999) / 1000, "too many new sessions");
+        return;
+    }
     if (rc != 1) {
+        wk_stream_release(m->w, m->token_hash, m->lease);
         rpc_refuse(m, 503, WK_RPC_SERVER, "Session store unavailable, try again");
         return;
     }
@@ -434,6 +462,24 @@ static int post_stream(mreq_t *m)
     return 0;
 }
 
+/* The stream's lease is taken (or refused): a Streamable HTTP GET stream
+ * opens, a legacy one first gets its session. */
+static void on_stream_admitted(int rc, void *ud)
+{
+    mreq_t *m = ud;
+    if (rc != 1) {
+        refuse_limited(m, m->w->cfg->sse_keepalive_ms / 1000, "too many open streams");
+        return;
+    }
+    if (m->kind == MR_SSE_OPEN) {
+        wk_session_create(m->w, &m->sess, on_session_created, m);
+        return;
+    }
+    sse_open(m, 0);
+    m->req = NULL;
+    mreq_free(m);
+}
+
 /* Everything after the server (and API key) checks passed. */
 static void on_session(int rc, const wk_session_t *s, void *ud)
 {
@@ -449,16 +495,16 @@ static void on_session(int rc, const wk_session_t *s, void *ud)
         return;
     }
     m->sess = *s;
+    wk_session_touch(m->w, &m->sess);
     switch (m->kind) {
     case MR_DELETE:
         /* The session was there a moment ago; answer once it is deleted, so
          * a request the client sends next (to any worker) finds it gone. */
-        wk_session_delete(m->w, m->sess.id, on_session_deleted, m);
+        wk_session_delete(m->w, m->sess.id, m->token_hash, on_session_deleted, m);
         return;
     case MR_GET:
-        sse_open(m, 0);
-        m->req = NULL;
-        mreq_free(m);
+        wk_stream_lease_id(m->lease, sizeof m->lease);
+        wk_stream_acquire(m->w, m->token_hash, m->lease, on_stream_admitted, m);
         return;
     case MR_SSE_POST:
         httpd_respond(m->req, 202, "text/plain", "Accepted", 8);
@@ -499,6 +545,11 @@ static void after_auth(mreq_t *m)
                  m->sess.legacy ? WK_PV_LEGACY
                                 : wk_mcp_negotiate(ju_str(json_object_get(m->msg, "params"),
                                                           "protocolVersion")));
+        if (m->kind == MR_SSE_OPEN) {
+            wk_stream_lease_id(m->lease, sizeof m->lease);
+            wk_stream_acquire(m->w, m->token_hash, m->lease, on_stream_admitted, m);
+            return;
+        }
         wk_session_create(m->w, &m->sess, on_session_created, m);
         return;
     }
@@ -718,7 +769,7 @@ static const char *route_of(const char *path)
             return "/mcp/:token/messages";
         return "/mcp/:token";
     }
-    if (strcmp(path, "/healthz") == 0 || strcmp(path, "/metrics") == 0)
+    if (strcmp(path, "/healthz") == 0)
         return path;
     return "other";
 }
@@ -738,6 +789,19 @@ void wk_http_complete(httpd_req_t *req, int status, void *ud)
                         (double)(uv_hrtime() - httpd_req_start_ns(req)) / 1e9);
 }
 
+void wk_http_metrics_handle(httpd_req_t *req, void *ud)
+{
+    wk_worker_t *w = ud;
+    if (strcmp(httpd_req_path(req), "/metrics") != 0 || strcmp(httpd_req_method(req), "GET") != 0) {
+        not_found(req, "No such endpoint; this listener serves GET /metrics.");
+        return;
+    }
+    size_t len;
+    char *text = wk_metrics_render_all(w->shm, w->slot, w->metrics, &len);
+    httpd_respond(req, 200, "text/plain; version=0.0.4", text ? text : "", text ? len : 0);
+    free(text);
+}
+
 void wk_http_handle(httpd_req_t *req, void *ud)
 {
     wk_worker_t *w = ud;
@@ -749,14 +813,9 @@ void wk_http_handle(httpd_req_t *req, void *ud)
                       w->draining ? 21 : 15);
         return;
     }
-    if (strcmp(path, "/metrics") == 0 && strcmp(method, "GET") == 0) {
-        size_t len;
-        char *text = wk_metrics_render_all(w->shm, w->slot, w->metrics, &len);
-        httpd_respond(req, 200, "text/plain; version=0.0.4", text ? text : "", text ? len : 0);
-        free(text);
-        return;
-    }
     if (strncmp(path, "/mcp/", 5) != 0) {
+        /* /metrics included: it names every tenant's accounts, so it is
+         * served on its own listener (wk_http_metrics_handle) only. */
         not_found(req, "No such endpoint; MCP servers live at /mcp/<token>.");
         return;
     }

@@ -1,13 +1,25 @@
-/* wk_jql: JQL guardrails, pure (no I/O) so they are unit tested.
+/* wk_jql: JQL guardrails, pure (no I/O) so they are unit tested and fuzzed.
  *
- * wk_jql_rewrite() reads a JQL query clause by clause, finds the field
- * names (the first operand of each clause and the ORDER BY keys), and
- * checks each against the site's fields (the array GET /rest/api/3/field
- * returns): a custom field given by its display name ("Request Type") is
- * replaced by its id (cf[10010]); system names and clause names pass; an
- * unknown name fails with the closest field names, so an agent can fix the
- * query. With projects (an array of project keys) the query is scoped:
- * "project in (A, B) AND (<where>) ORDER BY ...".
+ * wk_jql_rewrite() tokenizes a JQL query the way Jira's lexer does (quoted
+ * strings and words with backslash escapes, parentheses, operators, && ||
+ * !), parses it (clauses, NOT, groups, IN lists, functions, IS/WAS/CHANGED
+ * with their history predicates, ORDER BY) and writes it back out token by
+ * token. Unbalanced parentheses, an unterminated string, an escape or
+ * character Jira would read differently, or any syntax error is refused
+ * with the position ("JQL: ')' at character 15 has no matching '('"), so
+ * nothing this parser did not match itself goes out. Field names (the first
+ * operand of each clause and the ORDER BY keys) are checked against the
+ * site's fields (the array GET /rest/api/3/field returns): a custom field
+ * given by its display name ("Request Type") becomes cf[10010]; system and
+ * clause names pass; an unknown name fails with the closest field names.
+ * With projects (an array of project keys) the project clause binds the
+ * whole query:
+ *
+ *     project in ("A", "B") AND (<the parsed condition>) ORDER BY <keys>
+ *
+ * (fuzz/fuzz_jqlscope.c checks that shape for any input with a scanner of
+ * its own). Words with non-ASCII characters go out quoted, so no look-alike
+ * of a space or a parenthesis can change where Jira's tokens end.
  */
 #ifndef JSMCP_WK_JQL_H
 #define JSMCP_WK_JQL_H

@@ -24,6 +24,13 @@ int wk_master_config(wk_config_t *cfg, char *err, size_t errsz)
     memset(cfg, 0, sizeof *cfg);
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     cfg_listen("JSMCP_WORKER_LISTEN", "127.0.0.1:8081", cfg->host, sizeof cfg->host, &cfg->port, &ce);
+    /* /metrics names every tenant's account ids: its own address, loopback
+     * unless the operator says otherwise, never the public port. */
+    const char *ml = cfg_str("JSMCP_WORKER_METRICS_LISTEN", "127.0.0.1:9464");
+    cfg->metrics_on = strcmp(ml, "off") != 0;
+    if (cfg->metrics_on)
+        cfg_listen("JSMCP_WORKER_METRICS_LISTEN", "127.0.0.1:9464", cfg->metrics_host, sizeof cfg->metrics_host,
+                   &cfg->metrics_port, &ce);
     cfg->workers = (int)cfg_int("JSMCP_WORKERS", ncpu > 0 ? ncpu : 1, 1, WK_MAX_WORKERS, &ce);
     cfg->redis_url = cfg_str("JSMCP_REDIS_URL", "redis://127.0.0.1:6379/0");
     cfg->redis_prefix = cfg_str("JSMCP_REDIS_PREFIX", "jsmcp:");
@@ -45,6 +52,8 @@ int wk_master_config(wk_config_t *cfg, char *err, size_t errsz)
     cfg->server_cache_ms = (long)cfg_ms("JSMCP_SERVER_CACHE", 2000, 0, 60000, &ce);
     cfg->field_cache_ms = (long)cfg_ms("JSMCP_FIELD_CACHE", 300000, 0, 86400000, &ce);
     cfg->metrics_max_accounts = cfg_int("JSMCP_METRICS_MAX_ACCOUNTS", 1000, 0, 100000, &ce);
+    cfg->sessions_per_token = cfg_int("JSMCP_SESSIONS_PER_TOKEN", 100, 0, 100000, &ce);
+    cfg->streams_per_token = cfg_int("JSMCP_STREAMS_PER_TOKEN", 20, 0, 100000, &ce);
     if (ce.n) {
         snprintf(err, errsz, "%s", ce.msg);
         return -1;
@@ -60,6 +69,10 @@ int wk_master_config(wk_config_t *cfg, char *err, size_t errsz)
         snprintf(err, errsz, "JSMCP_PACE_API_TOKEN/JSMCP_PACE_OAUTH: %s", why);
         return -1;
     }
+    if (pace_rule_parse(cfg_str("JSMCP_INIT_RATE_PER_TOKEN", "2/s burst 100"), &cfg->init_rate, why, sizeof why) != 0) {
+        snprintf(err, errsz, "JSMCP_INIT_RATE_PER_TOKEN: %s", why);
+        return -1;
+    }
     return 0;
 }
 
@@ -69,7 +82,7 @@ typedef struct child_s {
     int64_t restart_at_ms; /* > 0: waiting to be restarted */
 } child_t;
 
-static pid_t spawn(const wk_config_t *cfg, int fd, const sigset_t *old, wk_metrics_shm_t *shm,
+static pid_t spawn(const wk_config_t *cfg, int fd, int metrics_fd, const sigset_t *old, wk_metrics_shm_t *shm,
                    int slot)
 {
     pid_t pid = fork();
@@ -82,7 +95,7 @@ static pid_t spawn(const wk_config_t *cfg, int fd, const sigset_t *old, wk_metri
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGINT);
     sigprocmask(SIG_SETMASK, &mask, NULL);
-    int rc = wk_worker_run(cfg, fd, shm, slot);
+    int rc = wk_worker_run(cfg, fd, metrics_fd, shm, slot);
     wk_metrics_shm_free(shm);
     exit(rc);
 }
@@ -92,6 +105,13 @@ int wk_master_run(const wk_config_t *cfg)
     int fd = httpd_listen_socket(cfg->host, cfg->port, 1, 4096);
     if (fd < 0) {
         LOG_ERROR("worker", "cannot listen", "listen", cfg->host, "why", strerror(-fd), NULL);
+        return 1;
+    }
+    int metrics_fd = cfg->metrics_on ? httpd_listen_socket(cfg->metrics_host, cfg->metrics_port, 1, 64) : -1;
+    if (cfg->metrics_on && metrics_fd < 0) {
+        LOG_ERROR("worker", "cannot listen for /metrics (JSMCP_WORKER_METRICS_LISTEN)", "listen", cfg->metrics_host,
+                  "why", strerror(-metrics_fd), NULL);
+        close(fd);
         return 1;
     }
     sigset_t set, old;
@@ -110,13 +130,15 @@ int wk_master_run(const wk_config_t *cfg)
     if (!shm)
         LOG_WARN("worker", "no shared metrics area: /metrics shows one process", "why", strerror(errno), NULL);
     for (int i = 0; i < n; i++) {
-        kids[i].pid = spawn(cfg, fd, &old, shm, i);
+        kids[i].pid = spawn(cfg, fd, metrics_fd, &old, shm, i);
         kids[i].started_ms = tu_now_ms();
         alive += kids[i].pid > 0;
     }
-    char num[32];
+    char num[32], mport[16];
     snprintf(num, sizeof num, "%d", n);
-    LOG_INFO("worker", "master started", "listen", cfg->host, "workers", num, NULL);
+    snprintf(mport, sizeof mport, "%d", cfg->metrics_on ? cfg->metrics_port : 0);
+    LOG_INFO("worker", "master started", "listen", cfg->host, "workers", num, "metrics_host",
+             cfg->metrics_on ? cfg->metrics_host : "off", "metrics_port", mport, NULL);
 
     while (alive > 0 || !draining) {
         /* Wake at least every 200 ms to restart children whose pause ended. */
@@ -167,7 +189,7 @@ int wk_master_run(const wk_config_t *cfg)
         }
         for (int i = 0; i < n && !draining; i++) {
             if (kids[i].pid == 0 && kids[i].restart_at_ms && now >= kids[i].restart_at_ms) {
-                kids[i].pid = spawn(cfg, fd, &old, shm, i);
+                kids[i].pid = spawn(cfg, fd, metrics_fd, &old, shm, i);
                 kids[i].started_ms = now;
                 kids[i].restart_at_ms = 0;
                 alive += kids[i].pid > 0;
@@ -177,6 +199,8 @@ int wk_master_run(const wk_config_t *cfg)
             break;
     }
     close(fd);
+    if (metrics_fd >= 0)
+        close(metrics_fd);
     wk_metrics_shm_free(shm);
     LOG_INFO("worker", "master stopped", "clean", unclean ? "no" : "yes", NULL);
     return unclean ? 1 : 0;

@@ -15,6 +15,27 @@
 
 #include "wk_worker.h"
 
+/* The token bucket as a Lua function, for the scripts that take tokens
+ * (pacing here, initialize per URL in wk_session.c): bucket(key, rate,
+ * burst, now_ms) refills the hash at key (tokens, ts) by the milliseconds
+ * elapsed at rate tokens per second up to burst and takes one token:
+ * returns 1, 0 or 0, <ms until one is due>. Redis' own clock is the caller's
+ * now (TIME), so workers' clocks do not matter. The key expires once the
+ * bucket would be full again (then absent = full). */
+#define WK_PACE_BUCKET_LUA \
+    "local function bucket(key, rate, burst, now)\n" \
+    "  local b = redis.call('HMGET', key, 'tokens', 'ts')\n" \
+    "  local tokens, ts = tonumber(b[1]), tonumber(b[2])\n" \
+    "  if tokens == nil or ts == nil then tokens = burst; ts = now end\n" \
+    "  if now > ts then tokens = math.min(burst, tokens + (now - ts) * rate / 1000); ts = now end\n" \
+    "  local ok, wait = 0, 0\n" \
+    "  if tokens >= 1 then tokens = tokens - 1; ok = 1\n" \
+    "  else wait = math.ceil((1 - tokens) * 1000 / rate) end\n" \
+    "  redis.call('HSET', key, 'tokens', string.format('%.6f', tokens), 'ts', string.format('%.0f', ts))\n" \
+    "  redis.call('PEXPIRE', key, math.ceil(burst * 1000 / rate) + 1000)\n" \
+    "  return ok, wait\n" \
+    "end\n"
+
 /* Loads the script into Redis (SCRIPT LOAD) for EVALSHA; calls before the
  * answer (or after a Redis restart lost it) send the script with EVAL. */
 void wk_pace_start(wk_worker_t *w);

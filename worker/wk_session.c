@@ -6,7 +6,11 @@
 #include <string.h>
 
 #include "buf.h"
+#include "log.h"
+#include "tu.h"
 #include "wk_cache.h"
+#include "wk_pace.h"
+#include "wk_script.h"
 
 typedef struct sess_op_s {
     wk_worker_t *w;
@@ -53,24 +57,112 @@ static void finish(sess_op_t *op, int rc)
     free(op);
 }
 
+/* KEYS: sess:<id>, tsess:<token_hash>, initrate:<token_hash>. ARGV: token
+ * hash, protocol version, legacy, TTL (s), session cap (0 none), initialize
+ * rate per second (0 none), its burst, the session id, the sess: key prefix.
+ * Returns {1, 0, evicted} or {0, ms until an initialize is allowed, 0}. */
+static const char CREATE_LUA[] =
+    WK_PACE_BUCKET_LUA
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "local rate, ttl, cap = tonumber(ARGV[6]), tonumber(ARGV[4]), tonumber(ARGV[5])\n"
+    "if rate > 0 then\n"
+    "  local ok, wait = bucket(KEYS[3], rate, tonumber(ARGV[7]), now)\n"
+    "  if ok == 0 then return {0, wait, 0} end\n"
+    "end\n"
+    "local evicted = 0\n"
+    "if cap > 0 then\n"
+    "  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - ttl * 1000)\n"
+    "  local n = redis.call('ZCARD', KEYS[2])\n"
+    "  if n >= cap then\n"
+    "    local old = redis.call('ZPOPMIN', KEYS[2], n - cap + 1)\n"
+    "    for i = 1, #old, 2 do redis.call('DEL', ARGV[9] .. old[i]); evicted = evicted + 1 end\n"
+    "  end\n"
+    "  redis.call('ZADD', KEYS[2], now, ARGV[8])\n"
+    "  redis.call('PEXPIRE', KEYS[2], ttl * 1000)\n"
+    "end\n"
+    "redis.call('HSET', KEYS[1], 'th', ARGV[1], 'pv', ARGV[2], 'legacy', ARGV[3])\n"
+    "redis.call('EXPIRE', KEYS[1], ttl)\n"
+    "return {1, 0, evicted}\n";
+
+static wk_script_t create_script = {.src = CREATE_LUA};
+
+typedef struct create_op_s {
+    wk_worker_t *w;
+    wk_session_create_cb cb;
+    void *ud;
+} create_op_t;
+
 static void on_created(redisReply *reply, const char *err, void *ud)
 {
-    sess_op_t *op = ud;
-    finish(op, reply_failed(op, reply) || reply->type != REDIS_REPLY_INTEGER || reply->integer != 1 ? -1 : 1);
+    create_op_t *op = ud;
+    int rc = -1;
+    long wait = 0;
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 &&
+        reply->element[0]->type == REDIS_REPLY_INTEGER && reply->element[1]->type == REDIS_REPLY_INTEGER &&
+        reply->element[2]->type == REDIS_REPLY_INTEGER) {
+        rc = reply->element[0]->integer == 1;
+        wait = (long)reply->element[1]->integer;
+        if (reply->element[2]->integer > 0)
+            metrics_inc(op->w->metrics, "jsmcp_worker_sessions_evicted_total", "",
+                        (double)reply->element[2]->integer);
+        if (!rc)
+            metrics_inc(op->w->metrics, "jsmcp_worker_limited_total", "what=\"initialize\"", 1);
+    } else {
+        metrics_inc(op->w->metrics, "jsmcp_worker_redis_errors_total", "", 1);
+    }
+    op->cb(rc, wait, op->ud);
+    free(op);
 }
 
-void wk_session_create(wk_worker_t *w, const wk_session_t *s, wk_session_cb cb, void *ud)
+void wk_session_create(wk_worker_t *w, const wk_session_t *s, wk_session_create_cb cb, void *ud)
 {
-    char key[128], ttl[32];
-    sess_op_t *op = op_new(w, s->id, cb, ud);
-    op->s = *s;
+    const wk_config_t *cfg = w->cfg;
+    char key[128], tkey[160], rkey[160], ttl[32], cap[32], rate[48], burst[32], legacy[4], prefix[96];
     rcli_key(w->redis, key, sizeof key, "sess:%s", s->id);
-    snprintf(ttl, sizeof ttl, "%ld", w->cfg->session_ttl_s);
-    /* Pipelined (one round trip); the answer to EXPIRE says both ran. */
-    if (rcli_command(w->redis, NULL, NULL, "HSET %s th %s pv %s legacy %d", key,
-                     s->token_hash, s->pv, s->legacy) != 0 ||
-        rcli_command(w->redis, on_created, op, "EXPIRE %s %s", key, ttl) != 0)
-        on_created(NULL, "redis unavailable", op);
+    rcli_key(w->redis, tkey, sizeof tkey, "tsess:%s", s->token_hash);
+    rcli_key(w->redis, rkey, sizeof rkey, "initrate:%s", s->token_hash);
+    rcli_key(w->redis, prefix, sizeof prefix, "sess:");
+    snprintf(ttl, sizeof ttl, "%ld", cfg->session_ttl_s);
+    snprintf(cap, sizeof cap, "%ld", cfg->sessions_per_token);
+    snprintf(rate, sizeof rate, "%.9g", cfg->init_rate.per_s);
+    snprintf(burst, sizeof burst, "%ld", cfg->init_rate.burst);
+    snprintf(legacy, sizeof legacy, "%d", s->legacy);
+    create_op_t *op = mem_calloc(1, sizeof *op);
+    op->w = w;
+    op->cb = cb;
+    op->ud = ud;
+    const char *argv[] = {key, tkey, rkey, s->token_hash, s->pv, legacy, ttl, cap, rate, burst, s->id, prefix};
+    wk_script_run(w, &create_script, 3, 12, argv, on_created, op);
+}
+
+/* Last touch per session in this process (a collision only touches again). */
+#define TOUCH_SLOTS 1024
+#define TOUCH_EVERY_MS 60000
+
+static struct {
+    char id[WK_SESSION_ID_LEN + 1];
+    uint64_t at_ms;
+} touched[TOUCH_SLOTS];
+
+void wk_session_touch(wk_worker_t *w, const wk_session_t *s)
+{
+    if (w->cfg->sessions_per_token <= 0)
+        return;
+    unsigned h = 2166136261u;
+    for (const char *p = s->id; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    h %= TOUCH_SLOTS;
+    uint64_t now = (uint64_t)tu_now_ms();
+    if (strcmp(touched[h].id, s->id) == 0 && now - touched[h].at_ms < TOUCH_EVERY_MS)
+        return;
+    snprintf(touched[h].id, sizeof touched[h].id, "%s", s->id);
+    touched[h].at_ms = now;
+    char tkey[160], score[32];
+    rcli_key(w->redis, tkey, sizeof tkey, "tsess:%s", s->token_hash);
+    snprintf(score, sizeof score, "%llu", (unsigned long long)now);
+    /* XX: a session evicted meanwhile is not put back. */
+    rcli_command(w->redis, NULL, NULL, "ZADD %s XX %s %s", tkey, score, s->id);
 }
 
 static void on_got(redisReply *reply, const char *err, void *ud)
@@ -128,9 +220,14 @@ void wk_session_get(wk_worker_t *w, const char *id, wk_session_cb cb, void *ud)
     session_command(w, id, cb, ud, on_got, "HMGET %s th pv legacy");
 }
 
-void wk_session_delete(wk_worker_t *w, const char *id, wk_session_cb cb, void *ud)
+void wk_session_delete(wk_worker_t *w, const char *id, const char *token_hash, wk_session_cb cb, void *ud)
 {
     wk_cache_session_forget(w, id);
+    if (token_hash && wk_session_id_ok(id)) {
+        char tkey[160];
+        rcli_key(w->redis, tkey, sizeof tkey, "tsess:%s", token_hash);
+        rcli_command(w->redis, NULL, NULL, "ZREM %s %s", tkey, id);
+    }
     session_command(w, id, cb, ud, on_count, "DEL %s");
 }
 
@@ -147,4 +244,105 @@ void wk_session_publish(wk_worker_t *w, const char *id, const char *msg, size_t 
     wk_session_channel(w, id, ch, sizeof ch);
     if (rcli_command(w->redis, on_count, op, "PUBLISH %s %b", ch, msg, len) != 0)
         on_count(NULL, "redis unavailable", op);
+}
+
+/* ---- stream leases ---- */
+
+/* KEYS: tstream:<token_hash>. ARGV: lease id, cap, lease (ms). Returns 1
+ * (taken) or 0 (the URL has cap live leases). */
+static const char ACQUIRE_LUA[] =
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)\n"
+    "if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end\n"
+    "redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])\n"
+    "redis.call('PEXPIRE', KEYS[1], ARGV[3])\n"
+    "return 1\n";
+
+/* KEYS: tstream:<token_hash>. ARGV: lease id, lease (ms): extends a live lease. */
+static const char RENEW_LUA[] =
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "if redis.call('ZADD', KEYS[1], 'XX', 'CH', now + tonumber(ARGV[2]), ARGV[1]) == 1 then\n"
+    "  redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
+    "end\n"
+    "return 1\n";
+
+static wk_script_t acquire_script = {.src = ACQUIRE_LUA};
+static wk_script_t renew_script = {.src = RENEW_LUA};
+
+void wk_stream_lease_id(char *out, size_t outsz)
+{
+    secret_random_b64(12, out, outsz);
+}
+
+/* A lease lasts three keep-alive periods (each keep-alive renews it). */
+static void lease_ms(const wk_worker_t *w, char *out, size_t outsz)
+{
+    snprintf(out, outsz, "%ld", 3 * w->cfg->sse_keepalive_ms);
+}
+
+typedef struct stream_op_s {
+    wk_worker_t *w;
+    wk_stream_cb cb;
+    void *ud;
+} stream_op_t;
+
+static void on_acquired(redisReply *reply, const char *err, void *ud)
+{
+    stream_op_t *op = ud;
+    int rc = 1;
+    if (reply && reply->type == REDIS_REPLY_INTEGER) {
+        rc = reply->integer == 1;
+        if (!rc)
+            metrics_inc(op->w->metrics, "jsmcp_worker_limited_total", "what=\"stream\"", 1);
+    } else {
+        metrics_inc(op->w->metrics, "jsmcp_worker_redis_errors_total", "", 1);
+        LOG_WARN("worker", "stream limit check failed; the stream opens",
+                 "why", reply && reply->type == REDIS_REPLY_ERROR ? reply->str : err ? err : "unexpected reply", NULL);
+    }
+    op->cb(rc, op->ud);
+    free(op);
+}
+
+void wk_stream_acquire(wk_worker_t *w, const char *token_hash, const char *lease, wk_stream_cb cb, void *ud)
+{
+    if (w->cfg->streams_per_token <= 0) {
+        cb(1, ud);
+        return;
+    }
+    char key[160], cap[32], ms[32];
+    rcli_key(w->redis, key, sizeof key, "tstream:%s", token_hash);
+    snprintf(cap, sizeof cap, "%ld", w->cfg->streams_per_token);
+    lease_ms(w, ms, sizeof ms);
+    stream_op_t *op = mem_calloc(1, sizeof *op);
+    op->w = w;
+    op->cb = cb;
+    op->ud = ud;
+    const char *argv[] = {key, lease, cap, ms};
+    wk_script_run(w, &acquire_script, 1, 4, argv, on_acquired, op);
+}
+
+static void on_renewed(redisReply *reply, const char *err, void *ud)
+{
+}
+
+void wk_stream_renew(wk_worker_t *w, const char *token_hash, const char *lease)
+{
+    if (w->cfg->streams_per_token <= 0 || !lease || !*lease)
+        return;
+    char key[160], ms[32];
+    rcli_key(w->redis, key, sizeof key, "tstream:%s", token_hash);
+    lease_ms(w, ms, sizeof ms);
+    const char *argv[] = {key, lease, ms};
+    wk_script_run(w, &renew_script, 1, 3, argv, on_renewed, NULL);
+}
+
+void wk_stream_release(wk_worker_t *w, const char *token_hash, const char *lease)
+{
+    if (w->cfg->streams_per_token <= 0 || !lease || !*lease)
+        return;
+    char key[160];
+    rcli_key(w->redis, key, sizeof key, "tstream:%s", token_hash);
+    rcli_command(w->redis, NULL, NULL, "ZREM %s %s", key, lease);
 }

@@ -36,9 +36,14 @@ void wk_worker_describe_metrics(metrics_t *m)
     metrics_describe(m, "jsmcp_worker_tool_errors_total", "counter", "tools/call answered with an error, by class (the audit record's error_class)");
     metrics_describe(m, "jsmcp_worker_paced_total", "counter", "tool calls refused by per-account pacing (no upstream call)");
     metrics_describe(m, "jsmcp_worker_refresh_wait_seconds", "histogram", "time a call waited for a refreshed access token");
+    metrics_describe(m, "jsmcp_worker_limited_total", "counter",
+                     "requests refused by a limit per MCP URL, by what (initialize: JSMCP_INIT_RATE_PER_TOKEN, stream: JSMCP_STREAMS_PER_TOKEN)");
+    metrics_describe(m, "jsmcp_worker_sessions_evicted_total", "counter",
+                     "least recently used sessions deleted for a new one past JSMCP_SESSIONS_PER_TOKEN");
     /* Counters that matter at zero exist from the start (alerts on rate()). */
     static const char *const zero[] = {"jsmcp_worker_redis_errors_total", "jsmcp_worker_upstream_errors_total",
-                                       "jsmcp_worker_paced_total", "jsmcp_worker_refresh_requests_total", NULL};
+                                       "jsmcp_worker_paced_total", "jsmcp_worker_refresh_requests_total",
+                                       "jsmcp_worker_sessions_evicted_total", NULL};
     for (int i = 0; zero[i]; i++)
         metrics_inc(m, zero[i], "", 0);
 }
@@ -77,9 +82,12 @@ void wk_worker_maybe_stop(wk_worker_t *w)
     wk_audit_stop(w, on_audit_done);
 }
 
+/* Each listener's close: once both are closed, the drain goes on. */
 static void on_httpd_closed(void *arg)
 {
     wk_worker_t *w = arg;
+    if (--w->httpd_open > 0)
+        return;
     w->httpd_closed = 1;
     wk_worker_maybe_stop(w);
 }
@@ -94,6 +102,9 @@ static void drain(wk_worker_t *w)
     wk_http_end_streams(w);
     wk_refresh_stop(w);
     wk_cache_stop(w);
+    w->httpd_open = 1 + (w->metrics_httpd != NULL);
+    if (w->metrics_httpd)
+        httpd_close(w->metrics_httpd, on_httpd_closed, w);
     httpd_close(w->httpd, on_httpd_closed, w);
 }
 
@@ -114,7 +125,7 @@ static void on_publish(uv_timer_t *t)
     wk_metrics_publish(w->shm, w->slot, w->metrics);
 }
 
-int wk_worker_run(const wk_config_t *cfg, int fd, wk_metrics_shm_t *shm, int slot)
+int wk_worker_run(const wk_config_t *cfg, int fd, int metrics_fd, wk_metrics_shm_t *shm, int slot)
 {
     uv_loop_t loop;
     wk_worker_t w = {.loop = &loop, .cfg = cfg, .shm = shm, .slot = slot};
@@ -171,6 +182,19 @@ int wk_worker_run(const wk_config_t *cfg, int fd, wk_metrics_shm_t *shm, int slo
         LOG_ERROR("worker", "cannot serve on the listening socket", "why", uv_strerror(hr), NULL);
         goto out;
     }
+    if (metrics_fd >= 0) {
+        httpd_config_t mc;
+        httpd_config_defaults(&mc);
+        mc.fd = metrics_fd;
+        mc.max_body_bytes = 1024;
+        mc.max_conns = 64;
+        mc.server_name = "jsmcp-worker";
+        hr = httpd_create(&w.metrics_httpd, &loop, &mc, wk_http_metrics_handle, &w);
+        if (hr != 0) {
+            LOG_ERROR("worker", "cannot serve /metrics on its listening socket", "why", uv_strerror(hr), NULL);
+            goto out;
+        }
+    }
     wk_audit_start(&w); /* after every step that can fail: its timer lives until drain */
     uv_signal_init(&loop, &w.sigterm);
     uv_signal_init(&loop, &w.sigint);
@@ -197,14 +221,17 @@ int wk_worker_run(const wk_config_t *cfg, int fd, wk_metrics_shm_t *shm, int slo
     rc = 0;
     /* After a failed start, the parts made so far are released below. */
     w.httpd = NULL;
+    w.metrics_httpd = NULL;
     w.redis = NULL;
     w.httpc = NULL;
 out:
-    if (w.httpd || w.redis || w.httpc) {
+    if (w.httpd || w.metrics_httpd || w.redis || w.httpc) {
         /* Failed start: close what exists, then let the loop finish them. */
         wk_cache_stop(&w);
         if (w.httpd)
             httpd_close(w.httpd, NULL, NULL);
+        if (w.metrics_httpd)
+            httpd_close(w.metrics_httpd, NULL, NULL);
         if (w.httpc)
             httpc_close(w.httpc, NULL, NULL);
         if (w.redis)

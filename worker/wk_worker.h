@@ -22,6 +22,9 @@
 typedef struct wk_config_s {
     char host[256];
     int port;
+    char metrics_host[256];      /* JSMCP_WORKER_METRICS_LISTEN: /metrics, never on the public port */
+    int metrics_port;
+    int metrics_on;              /* 0: JSMCP_WORKER_METRICS_LISTEN=off */
     int workers;                 /* JSMCP_WORKERS */
     const char *redis_url;
     const char *redis_prefix;
@@ -42,6 +45,9 @@ typedef struct wk_config_s {
     pace_rule_t pace_api_token; /* JSMCP_PACE_API_TOKEN */
     pace_rule_t pace_oauth;     /* JSMCP_PACE_OAUTH */
     long metrics_max_accounts;     /* JSMCP_METRICS_MAX_ACCOUNTS: account label values per process */
+    long sessions_per_token;       /* JSMCP_SESSIONS_PER_TOKEN: sessions per MCP URL, 0 = no cap (wk_session.h) */
+    long streams_per_token;        /* JSMCP_STREAMS_PER_TOKEN: open SSE streams per MCP URL, 0 = no cap */
+    pace_rule_t init_rate;         /* JSMCP_INIT_RATE_PER_TOKEN: initialize per MCP URL (per_s 0 = off) */
 } wk_config_t;
 
 typedef struct wk_sse_s wk_sse_t;
@@ -50,6 +56,8 @@ typedef struct wk_worker_s {
     uv_loop_t *loop;
     const wk_config_t *cfg;
     httpd_t *httpd;
+    httpd_t *metrics_httpd;     /* the metrics listener (JSMCP_WORKER_METRICS_LISTEN), NULL when off */
+    int httpd_open;             /* listeners not yet closed by the drain */
     rcli_t *redis;
     httpc_t *httpc;
     metrics_t *metrics;
@@ -63,7 +71,6 @@ typedef struct wk_worker_s {
     struct wk_fieldcache_s *fields;     /* accounts' field lists (wk_exec.c) */
     struct wk_refresh_waiter_s *refresh_waiters; /* calls waiting for a refreshed token (wk_refresh.c) */
     long metric_accounts;       /* distinct account label values so far (wk_mcp.c) */
-    char pace_sha[48];          /* SHA1 of the pacing script once Redis loaded it, "" before (wk_pace.c) */
     struct wk_audit_s *audit;   /* audit records on their way to Redis (wk_audit.c) */
     wk_sse_t *streams;          /* open SSE streams of this process (wk_http.c) */
     size_t nstreams;
@@ -84,9 +91,9 @@ void wk_worker_maybe_stop(wk_worker_t *w);
  * that drive a worker without running it). */
 void wk_worker_describe_metrics(metrics_t *m);
 
-/* Runs one worker on the listening socket fd until SIGTERM drained it,
- * publishing its metrics into slot of shm (may be NULL). Returns the
- * process exit status. */
-int wk_worker_run(const wk_config_t *cfg, int fd, wk_metrics_shm_t *shm, int slot);
+/* Runs one worker on the listening socket fd (and metrics_fd, -1 = none)
+ * until SIGTERM drained it, publishing its metrics into slot of shm (may be
+ * NULL). Returns the process exit status. */
+int wk_worker_run(const wk_config_t *cfg, int fd, int metrics_fd, wk_metrics_shm_t *shm, int slot);
 
 #endif

@@ -281,8 +281,17 @@ Test(api_crud, integrated_accounts, .timeout = 120)
                      "t3");
     ts_resp_free(&r);
 
-    /* patch context and site_url; credentials unchanged */
-    ta_call(&r, &a, key, "PATCH", "{\"context\":{\"plan\":\"silver\"},\"site_url\":\"https://y.atlassian.net\"}",
+    /* site_url alone cannot move the stored credentials to another host (issue 20) */
+    ta_call(&r, &a, key, "PATCH", "{\"site_url\":\"https://y.atlassian.net\"}", "/integrated-account/%s", acct);
+    ta_expect_problem(&r, 400, "/auth", "site_url without credentials");
+    ts_resp_free(&r);
+    /* the same site again is no change */
+    ta_call(&r, &a, key, "PATCH", "{\"site_url\":\"https://X.atlassian.net/\"}", "/integrated-account/%s", acct);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    /* patch context and site_url, with the new site's credentials */
+    ta_call(&r, &a, key, "PATCH", "{\"context\":{\"plan\":\"silver\"},\"site_url\":\"https://y.atlassian.net\","
+            "\"auth\":{\"type\":\"api_token\",\"email\":\"y@b.c\",\"api_token\":\"tok-y\"}}",
             "/integrated-account/%s", acct);
     cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
     assert_members(r.json, acct_members, "patched account");
@@ -610,7 +619,8 @@ Test(api_crud, site_allowlist_and_republished_site, .timeout = 60)
     };
     for (size_t i = 0; i < sizeof sites / sizeof sites[0]; i++) {
         char body[256];
-        snprintf(body, sizeof body, "{\"site_url\":\"%s\"}", sites[i].site);
+        snprintf(body, sizeof body, "{\"site_url\":\"%s\",\"auth\":{\"type\":\"api_token\",\"email\":\"a@b.c\","
+                 "\"api_token\":\"t%zu\"}}", sites[i].site, i);
         ta_call(&r, &a, key, "PATCH", body, "/integrated-account/%s", acct);
         if (sites[i].status == 200)
             cr_expect_eq(r.status, 200, "allowlisted %s: %ld %s", sites[i].site, r.status, r.body);
@@ -622,7 +632,8 @@ Test(api_crud, site_allowlist_and_republished_site, .timeout = 60)
     ta_call(&r, &a, key, "GET", NULL, "/integrated-account/%s", acct);
     cr_assert_str_eq(ta_str(&r, "site_url"), "https://x.atlassian.net", "%s", r.body);
     ts_resp_free(&r);
-    ta_call(&r, &a, key, "PATCH", "{\"site_url\":\"http://127.0.0.1:8090\"}", "/integrated-account/%s", acct);
+    ta_call(&r, &a, key, "PATCH", "{\"site_url\":\"http://127.0.0.1:8090\",\"auth\":{\"type\":\"api_token\","
+            "\"email\":\"a@b.c\",\"api_token\":\"t-last\"}}", "/integrated-account/%s", acct);
     cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
     ts_resp_free(&r);
     json_t *j = acct_blob(&a, acct);

@@ -64,7 +64,7 @@ Test(keys, rotation_reencrypts_everything_and_the_old_key_can_go, .timeout = 60)
     ts_resp_t r;
     ts_api_call(&r, &a, key, "POST", "/integrated-account",
                 "{\"tenant_id\":\"o1\",\"site_url\":\"" TA_SITE "\",\"auth\":{\"type\":\"oauth2\","
-                "\"access_token\":\"at-visible\",\"refresh_token\":\"rt-never-in-redis\",\"cloud_id\":\"c-1\","
+                "\"access_token\":\"at-visible\",\"refresh_token\":\"rt-never-in-redis\",\"cloud_id\":\"c0000000-0000-4000-8000-000000000001\","
                 "\"expires_at\":\"2030-01-01T00:00:00Z\"},\"pace\":\"2/s\"}");
     cr_assert_eq(r.status, 201, "%ld %s", r.status, r.body);
     snprintf(oacct, sizeof oacct, "%s", ta_str(&r, "id"));

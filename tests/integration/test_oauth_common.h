@@ -64,7 +64,7 @@ static inline void to_start(to_env_t *e, const char *name, int ttl_s, const char
     snprintf(sb_env[1], sizeof sb_env[1], "JSM_SANDBOX_ACCESS_TTL=%d", ttl_s);
     snprintf(sb_env[2], sizeof sb_env[2], "JSM_SANDBOX_REFRESH_LEEWAY=0");
     snprintf(sb_env[3], sizeof sb_env[3], "JSM_SANDBOX_RATE_LIMIT=0");
-    const char *senv[5] = {sb_env[0], sb_env[1], sb_env[2], sb_env[3], NULL};
+    const char *senv[6] = {sb_env[0], sb_env[1], sb_env[2], sb_env[3], TS_SANDBOX_STRICT, NULL};
     snprintf(nm, sizeof nm, "%s-sandbox", name);
     ts_spawn(&e->sandbox, nm, "jsm-sandbox", NULL, senv, port);
 
@@ -109,6 +109,7 @@ static inline void to_stop_apis(to_env_t *e)
 static inline void to_stop(to_env_t *e)
 {
     to_stop_apis(e);
+    cr_expect_eq(ts_sandbox_strict_refused(e->sb_url), 0, "requests the sandbox refused in strict mode (stderr)");
     cr_expect_eq(ts_stop(&e->sandbox), 0, "sandbox exit status, log %s", e->sandbox.log);
 }
 

@@ -1,6 +1,7 @@
 /* jsm-sandbox through libcurl (the path the workers use): configuration
  * from the environment, both URL roots, per-family error bodies, a
- * per-issue 429 with Atlassian's headers, and a clean SIGTERM exit with no
+ * per-issue 429 with Atlassian's headers, gzip as libcurl asks for it,
+ * strict mode passing valid calls, and a clean SIGTERM exit with no
  * sanitizer report, also with a stalled request in flight. */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -67,7 +68,7 @@ Test(sandbox, env_config_roots_and_errors, .timeout = 60)
 
 Test(sandbox, per_issue_429_headers, .timeout = 60)
 {
-    const char *env[] = {"JSM_SANDBOX_ISSUE_WRITES_2S=1", NULL};
+    const char *env[] = {"JSM_SANDBOX_ISSUE_WRITES_2S=1", TS_SANDBOX_STRICT, NULL};
     start("sandbox_429", env);
     char url[256];
     const char *h[] = {AUTH, "Content-Type: application/json", NULL};
@@ -86,6 +87,29 @@ Test(sandbox, per_issue_429_headers, .timeout = 60)
     cr_assert(strchr(v, 'T') && v[strlen(v) - 1] == 'Z', "ISO reset: %s", v);
     cr_assert_str_eq(json_string_value(json_array_get(json_object_get(r.json, "errorMessages"), 0)),
                      "The request has been rate-limited. Please try again later.");
+    cr_assert_null(ts_resp_header(&r, "X-RateLimit-NearLimit", v, sizeof v), "only the points quota says NearLimit");
+    ts_resp_free(&r);
+    cr_assert_eq(ts_sandbox_strict_refused(base), 0, "valid calls pass strict mode");
+    cr_assert_eq(ts_stop(&sb), 0);
+}
+
+/* The workers ask for gzip (common/httpc.c); Cloud answers gzip, so does the sandbox. */
+Test(sandbox, gzip_when_asked, .timeout = 60)
+{
+    start("sandbox_gzip", NULL);
+    ts_resp_t r;
+    char v[64];
+    const char *h[] = {AUTH, "Accept-Encoding: gzip", NULL};
+    char url[256];
+    snprintf(url, sizeof url, "%s/rest/api/3/issue/ITSM-994", base);
+    ts_http(&r, "GET", url, h, NULL, 0);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(ts_resp_header(&r, "Content-Encoding", v, sizeof v), "gzip");
+    cr_assert(r.len > 2 && (unsigned char)r.body[0] == 0x1f && (unsigned char)r.body[1] == 0x8b, "a gzip stream");
+    ts_resp_free(&r);
+    get(&r, "/rest/api/3/issue/ITSM-994", AUTH);
+    cr_assert_null(ts_resp_header(&r, "Content-Encoding", v, sizeof v), "plain when not asked");
+    cr_assert_str_eq(json_string_value(json_object_get(r.json, "key")), "ITSM-994");
     ts_resp_free(&r);
     cr_assert_eq(ts_stop(&sb), 0);
 }

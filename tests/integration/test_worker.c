@@ -73,20 +73,41 @@ static void server_create(env_t *e, const char *body)
     ts_resp_free(&r);
 }
 
+/* The metrics listener of the worker at port (JSMCP_WORKER_METRICS_LISTEN):
+ * /metrics is not served on the public port (issue 20). */
+static struct {
+    int port, metrics_port;
+} metrics_ports[16];
+
+static void metrics_url(int port, char *out, size_t outsz)
+{
+    for (size_t i = 0; i < sizeof metrics_ports / sizeof metrics_ports[0]; i++)
+        if (metrics_ports[i].port == port) {
+            snprintf(out, outsz, "http://127.0.0.1:%d/metrics", metrics_ports[i].metrics_port);
+            return;
+        }
+    cr_assert_fail("no metrics listener for the worker at %d", port);
+}
+
 static void worker_start(env_t *e, ts_proc_t *p, const char *name, int port, int nworkers)
 {
-    const char *env[TS_MAX_ENV + 4];
-    static char listen[4][64], workers[4][32];
-    static int slot;
+    const char *env[TS_MAX_ENV + 5];
+    static char listen[4][64], workers[4][32], mlisten[4][80];
+    static int slot, mslot;
     int s = slot++ % 4;
     ts_api_env(&e->api, env, TS_MAX_ENV);
     size_t n = 0;
     while (env[n])
         n++;
+    int mport = ts_free_port();
+    metrics_ports[mslot % 16].port = port;
+    metrics_ports[mslot++ % 16].metrics_port = mport;
     snprintf(listen[s], sizeof listen[s], "JSMCP_WORKER_LISTEN=127.0.0.1:%d", port);
     snprintf(workers[s], sizeof workers[s], "JSMCP_WORKERS=%d", nworkers);
+    snprintf(mlisten[s], sizeof mlisten[s], "JSMCP_WORKER_METRICS_LISTEN=127.0.0.1:%d", mport);
     env[n++] = listen[s];
     env[n++] = workers[s];
+    env[n++] = mlisten[s];
     /* One worker of the spanning test reads Redis on every request (cache
      * off), so that path keeps being exercised next to a caching one. */
     env[n++] = "JSMCP_LOG_LEVEL=debug";
@@ -303,7 +324,7 @@ Test(worker, sessions_and_legacy_streams_span_workers, .timeout = 120)
 static int wait_cache_on(int port)
 {
     char m[64];
-    snprintf(m, sizeof m, "http://127.0.0.1:%d/metrics", port);
+    metrics_url(port, m, sizeof m);
     for (int i = 0; i < 300; i++) { /* 30 s */
         ts_resp_t r;
         ts_http(&r, "GET", m, NULL, NULL, 0);
@@ -522,7 +543,7 @@ Test(worker, bad_input_table, .timeout = 120)
     cr_assert(json_is_object(json_object_get(r.json, "result")));
     ts_resp_free(&r);
     char m[64];
-    snprintf(m, sizeof m, "http://127.0.0.1:%d/metrics", port);
+    metrics_url(port, m, sizeof m);
     ts_http(&r, "GET", m, NULL, NULL, 0);
     cr_assert(strstr(r.body, "jsmcp_worker_requests_total"));
     ts_resp_free(&r);
@@ -619,10 +640,24 @@ Test(worker, master_restarts_dead_workers, .timeout = 60)
     pid_t kids[8];
     cr_assert_eq(children(w.pid, kids, 8), 2, "two worker processes");
 
-    /* /metrics covers the pool, whichever process answers the scrape. */
-    char u[64], m[64];
+    /* /metrics covers the pool, whichever process answers the scrape; it
+     * names every tenant's accounts, so the public port does not serve it
+     * (issue 20): 404 there, whichever process answers. */
+    char u[64], m[64], pub[64];
     snprintf(u, sizeof u, "http://127.0.0.1:%d/healthz", port);
-    snprintf(m, sizeof m, "http://127.0.0.1:%d/metrics", port);
+    snprintf(pub, sizeof pub, "http://127.0.0.1:%d/metrics", port);
+    metrics_url(port, m, sizeof m);
+    for (int i = 0; i < 8; i++) {
+        ts_http(&r, "GET", pub, NULL, NULL, 0);
+        cr_assert_eq(r.status, 404, "public /metrics answered %ld", r.status);
+        cr_assert_null(strstr(r.body ? r.body : "", "jsmcp_worker"), "%s", r.body);
+        ts_resp_free(&r);
+    }
+    /* The metrics listener serves nothing else. */
+    snprintf(pub, sizeof pub, "%.*s/mcp/x", (int)(strlen(m) - strlen("/metrics")), m);
+    ts_http(&r, "POST", pub, NULL, "{}", 2);
+    cr_assert_eq(r.status, 404);
+    ts_resp_free(&r);
     for (int i = 0; i < 40; i++) {
         ts_http(&r, "GET", u, NULL, NULL, 0);
         ts_resp_free(&r);

@@ -123,7 +123,7 @@ test('Redis stopped and restarted under load: 503 with a clear body, recovery wi
       const sid = await mcpSession(s.mcpUrl);
       const kids = children(s.worker.pid);
       // Worker processes connected to Redis (each samples it once a second).
-      const connected = () => metricSum(s.workerUrl, 'jsmcp_worker_redis_connected');
+      const connected = () => metricSum(s.metricsUrl, 'jsmcp_worker_redis_connected');
       await until(async () => (await connected()) === kids.length, 'every worker process connected to Redis');
       const marks = {};
       const run = drive(CLIENTS, () => toolCall(s.mcpUrl, sid, TOOL, ARGS, { tag: 'redis' }), () => stop);

@@ -3,7 +3,7 @@
 // documents (platform v3 and servicedeskapi), on both URL roots' auth.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { assertSchema, requireSandbox, startSandbox } from './lib/sandbox.mjs';
+import { BASIC, assertSchema, requireSandbox, startSandbox } from './lib/sandbox.mjs';
 
 requireSandbox();
 const P = 'platform';
@@ -140,8 +140,9 @@ describe('sandbox responses match the OpenAPI schemas', () => {
   });
 
   test('servicedeskapi: requests, comments, SLA, status, transitions', async () => {
+    const devField = (await sb.call('GET', '/rest/api/3/field')).json.find((f) => f.name === 'Device').id;
     let r = await sb.call('POST', `${SD}/request`, {
-      body: { serviceDeskId: '2', requestTypeId: '13', requestFieldValues: { summary: 'New monitor', description: 'Mine broke' } },
+      body: { serviceDeskId: '2', requestTypeId: '13', requestFieldValues: { summary: 'New monitor', description: 'Mine broke', [devField]: { value: 'Monitor' } } },
     });
     assertSchema(J, 'POST', `${SD}/request`, r, 201);
     const key = r.json.issueKey;
@@ -227,6 +228,172 @@ describe('sandbox responses match the OpenAPI schemas', () => {
     assert.equal(r.status, 204);
     r = await sb.call('DELETE', `${SD}/organization/${org}`);
     assert.equal(r.status, 204);
+  });
+
+  test('servicedeskapi: knowledge base search, site-wide and per desk', async () => {
+    let r = await sb.call('GET', `${SD}/knowledgebase/article?query=${encodeURIComponent('vpn disconnects')}&highlight=true`);
+    assertSchema(J, 'GET', `${SD}/knowledgebase/article`, r, 200);
+    assert.equal(r.json.values[0].title, 'Fix VPN disconnects after 30 minutes');
+    assert.match(r.json.values[0].excerpt, /@@@hl@@@/);
+    assert.equal(r.json.values[0].source.type, 'confluence');
+    r = await sb.call('GET', `${SD}/servicedesk/3/knowledgebase/article?query=vpn&highlight=false`);
+    assertSchema(J, 'GET', `${SD}/servicedesk/{serviceDeskId}/knowledgebase/article`, r, 200);
+    assert.deepEqual(r.json.values, [], 'desk 3 has no VPN articles');
+    r = await sb.call('GET', `${SD}/servicedesk/1/knowledgebase/article?query=vpn`);
+    assert.deepEqual(r.json.values.map((a) => a.title), ['Install the VPN client']);
+    r = await sb.call('GET', `${SD}/knowledgebase/article?highlight=true`);
+    assertSchema(J, 'GET', `${SD}/knowledgebase/article`, r, 400);
+  });
+
+  test('servicedeskapi: customer-facing transitions with additionalComment, status history', async () => {
+    let r = await sb.call('POST', `${SD}/request`, { body: { serviceDeskId: '1', requestTypeId: '1', requestFieldValues: { summary: 'Portal transition' } } });
+    const key = r.json.issueKey;
+    r = await sb.call('GET', `${SD}/request/${key}/transition`);
+    assertSchema(J, 'GET', `${SD}/request/{issueIdOrKey}/transition`, r, 200);
+    assert.deepEqual(r.json.values.map((t) => t.name), ['Resolve this issue', 'Cancel request'], 'the portal\'s transitions');
+    r = await sb.call('POST', `${SD}/request/${key}/transition`, { body: { id: '21' } });
+    assertSchema(J, 'POST', `${SD}/request/{issueIdOrKey}/transition`, r, 400);
+    r = await sb.call('POST', `${SD}/request/${key}/transition`, { body: { id: '61', additionalComment: { body: 'Not needed any more' } } });
+    assert.equal(r.status, 204);
+    r = await sb.call('GET', `${SD}/request/${key}/comment`);
+    assert.ok(r.json.values.some((c) => c.body === 'Not needed any more' && c.public));
+    r = await sb.call('GET', `/rest/api/3/issue/${key}?fields=status,resolution`);
+    assert.deepEqual([r.json.fields.status.name, r.json.fields.resolution.name], ['Canceled', "Won't Do"]);
+    r = await sb.call('GET', `${SD}/request/${key}/status`);
+    assertSchema(J, 'GET', `${SD}/request/{issueIdOrKey}/status`, r, 200);
+    assert.deepEqual(r.json.values.map((v) => v.status), ['Canceled', 'Waiting for support']);
+  });
+
+  test('attachments: temporary files attached to a request, multipart on the platform, metadata and content', async () => {
+    const form = (name, text) => {
+      const f = new FormData();
+      f.append('file', new Blob([text], { type: 'text/plain' }), name);
+      return f;
+    };
+    const upload = async (p, body, headers = { 'X-Atlassian-Token': 'no-check' }) => {
+      const res = await fetch(sb.base + p, { method: 'POST', headers: { Authorization: BASIC, ...headers }, body });
+      const text = await res.text();
+      return { status: res.status, text, json: text.startsWith('{') || text.startsWith('[') ? JSON.parse(text) : undefined };
+    };
+    let r = await upload(`${SD}/servicedesk/2/attachTemporaryFile`, form('trace.txt', 'hello trace'), {});
+    assert.equal(r.status, 403, 'XSRF check without X-Atlassian-Token: no-check');
+    assert.equal(r.text, 'XSRF check failed');
+    r = await upload(`${SD}/servicedesk/2/attachTemporaryFile`, form('trace.txt', 'hello trace'));
+    assert.equal(r.status, 201, r.text);
+    const tmp = r.json.temporaryAttachments[0];
+    assert.equal(tmp.fileName, 'trace.txt');
+    r = await sb.call('POST', `${SD}/request/ITSM-1042/attachment`, { body: { temporaryAttachmentIds: [tmp.temporaryAttachmentId], public: true, additionalComment: { body: 'The trace' } } });
+    assertSchema(J, 'POST', `${SD}/request/{issueIdOrKey}/attachment`, r, 201);
+    assert.match(r.json.comment.body, /^The trace\n\n\[\^trace\.txt\]$/);
+    r = await sb.call('POST', `${SD}/request/ITSM-1042/attachment`, { body: { temporaryAttachmentIds: [tmp.temporaryAttachmentId], public: true } });
+    assertSchema(J, 'POST', `${SD}/request/{issueIdOrKey}/attachment`, r, 400); // used up
+    r = await sb.call('GET', `${SD}/request/ITSM-1042/attachment?start=0&limit=50`);
+    assertSchema(J, 'GET', `${SD}/request/{issueIdOrKey}/attachment`, r, 200);
+    assert.ok(r.json.values.some((a) => a.filename === 'trace.txt'));
+    r = await upload('/rest/api/3/issue/ITSM-1042/attachments', form('notes.txt', 'platform upload'));
+    assertSchema(P, 'POST', '/rest/api/3/issue/{issueIdOrKey}/attachments', { ...r, headers: new Headers() }, 200);
+    const id = r.json[0].id;
+    r = await sb.call('GET', `/rest/api/3/attachment/${id}`);
+    assertSchema(P, 'GET', '/rest/api/3/attachment/{id}', r, 200);
+    assert.equal(r.json.size, 'platform upload'.length);
+    r = await sb.call('GET', `/rest/api/3/attachment/content/${id}`);
+    assert.equal(r.status, 303, 'Cloud redirects to the media service');
+    r = await sb.call('GET', `/rest/api/3/attachment/content/${id}?redirect=false`);
+    assert.equal(r.status, 200);
+    assert.equal(r.text, 'platform upload');
+    assert.match(r.headers.get('content-type'), /^text\/plain/);
+    r = await sb.call('GET', '/rest/api/3/issue/ITSM-1042?fields=attachment');
+    const seeded = r.json.fields.attachment.find((a) => a.filename === 'system.evtx');
+    const res = await fetch(`${sb.base}/rest/api/3/attachment/content/${seeded.id}?redirect=false`, { headers: { Authorization: BASIC } });
+    assert.equal((await res.arrayBuffer()).byteLength, seeded.size, 'a seeded attachment has generated bytes of its size');
+  });
+
+  test('platform: changelog, watchers, issue links and link types', async () => {
+    let r = await sb.call('PUT', '/rest/api/3/issue/HELP-40/assignee', { body: { accountId: '5b10ac8d82e05b22cc7d4ef5' } });
+    assert.equal(r.status, 204);
+    r = await sb.call('GET', '/rest/api/3/issue/HELP-40/changelog');
+    assertSchema(P, 'GET', '/rest/api/3/issue/{issueIdOrKey}/changelog', r, 200);
+    const last = r.json.values.at(-1);
+    assert.deepEqual([last.items[0].field, last.items[0].to], ['assignee', '5b10ac8d82e05b22cc7d4ef5']);
+    r = await sb.call('GET', '/rest/api/3/issue/HELP-40?expand=changelog&fields=summary');
+    assertSchema(P, 'GET', '/rest/api/3/issue/{issueIdOrKey}', r, 200);
+    assert.equal(r.json.changelog.histories.at(-1).id, last.id);
+    r = await sb.call('POST', '/rest/api/3/issue/HELP-40/watchers', { body: '"5b10ac8d82e05b22cc7d4ef5"' });
+    assert.equal(r.status, 204);
+    r = await sb.call('GET', '/rest/api/3/issue/HELP-40/watchers');
+    assertSchema(P, 'GET', '/rest/api/3/issue/{issueIdOrKey}/watchers', r, 200);
+    assert.ok(r.json.watchers.some((w) => w.accountId === '5b10ac8d82e05b22cc7d4ef5'));
+    assert.equal(r.json.watchCount, r.json.watchers.length);
+    r = await sb.call('DELETE', '/rest/api/3/issue/HELP-40/watchers?accountId=5b10ac8d82e05b22cc7d4ef5');
+    assert.equal(r.status, 204);
+    r = await sb.call('GET', '/rest/api/3/issueLinkType');
+    assertSchema(P, 'GET', '/rest/api/3/issueLinkType', r, 200);
+    assert.ok(r.json.issueLinkTypes.some((t) => t.name === 'Blocks' && t.outward === 'blocks'));
+    r = await sb.call('GET', '/rest/api/3/issueLinkType/10000');
+    assertSchema(P, 'GET', '/rest/api/3/issueLinkType/{issueLinkTypeId}', r, 200);
+    r = await sb.call('POST', '/rest/api/3/issueLink', { body: { type: { name: 'Blocks' }, inwardIssue: { key: 'HELP-40' }, outwardIssue: { key: 'HELP-41' } } });
+    assert.equal(r.status, 201);
+    r = await sb.call('GET', '/rest/api/3/issue/HELP-40?fields=issuelinks');
+    const link = r.json.fields.issuelinks.find((l) => l.outwardIssue?.key === 'HELP-41');
+    assert.equal(link.type.outward, 'blocks', 'HELP-40 blocks HELP-41');
+    r = await sb.call('GET', '/rest/api/3/issue/HELP-41?fields=issuelinks');
+    assert.equal(r.json.fields.issuelinks.find((l) => l.id === link.id).inwardIssue.key, 'HELP-40', 'is blocked by HELP-40');
+    r = await sb.call('GET', `/rest/api/3/issueLink/${link.id}`);
+    assertSchema(P, 'GET', '/rest/api/3/issueLink/{linkId}', r, 200);
+    r = await sb.call('POST', '/rest/api/3/issueLink', { body: { type: { name: 'Nope' }, inwardIssue: { key: 'HELP-40' }, outwardIssue: { key: 'HELP-41' } } });
+    assert.equal(r.status, 404);
+    r = await sb.call('DELETE', `/rest/api/3/issueLink/${link.id}`);
+    assert.equal(r.status, 204);
+  });
+
+  test('platform: createmeta with required custom fields, visible projects, user groups', async () => {
+    let r = await sb.call('GET', '/rest/api/3/issue/createmeta/ITSM/issuetypes/10103');
+    assertSchema(P, 'GET', '/rest/api/3/issue/createmeta/{projectIdOrKey}/issuetypes/{issueTypeId}', r, 200);
+    const risk = r.json.fields.find((f) => f.name === 'Change risk');
+    assert.equal(risk.required, true, 'required on the Change create screen in ITSM');
+    assert.deepEqual(risk.allowedValues.map((v) => v.value), ['Low', 'Medium', 'High', 'Critical']);
+    r = await sb.call('POST', '/rest/api/3/issue', { body: { fields: { project: { key: 'ITSM' }, issuetype: { id: '10103' }, summary: 'Firewall change' } } });
+    assertSchema(P, 'POST', '/rest/api/3/issue', r, 400);
+    assert.equal(r.json.errors[risk.fieldId], 'Change risk is required.');
+    r = await sb.call('POST', '/rest/api/3/issue', { body: { fields: { project: { key: 'ITSM' }, issuetype: { id: '10103' }, summary: 'Firewall change', [risk.fieldId]: { value: 'High' } } } });
+    assertSchema(P, 'POST', '/rest/api/3/issue', r, 201);
+    r = await sb.call('GET', '/rest/api/3/project/search?orderBy=name&maxResults=2');
+    assertSchema(P, 'GET', '/rest/api/3/project/search', r, 200);
+    assert.deepEqual(r.json.values.map((p) => p.name), ['Hardware & Facilities', 'IT Help Desk']);
+    assert.equal(r.json.isLast, false);
+    r = await sb.call('GET', '/rest/api/3/project/search?keys=ITSM');
+    assert.deepEqual(r.json.values.map((p) => p.key), ['ITSM']);
+    r = await sb.call('GET', '/rest/api/3/user/groups?accountId=5b10ac8d82e05b22cc7d4ef5');
+    assertSchema(P, 'GET', '/rest/api/3/user/groups', r, 200);
+    assert.ok(r.json.some((g) => g.name === 'network-team'));
+    r = await sb.call('GET', '/rest/api/3/user?accountId=5b10ac8d82e05b22cc7d4ef5&expand=groups');
+    assertSchema(P, 'GET', '/rest/api/3/user', r, 200);
+    assert.equal(r.json.groups.size, r.json.groups.items.length);
+    const f = (await sb.call('GET', '/rest/api/3/field')).json.find((x) => x.name === 'Affected office');
+    r = await sb.call('GET', `/rest/api/3/field/${f.id}/context`);
+    assertSchema(P, 'GET', '/rest/api/3/field/{fieldId}/context', r, 200);
+    r = await sb.call('GET', `/rest/api/3/field/${f.id}/context/projectmapping`);
+    assertSchema(P, 'GET', '/rest/api/3/field/{fieldId}/context/projectmapping', r, 200);
+  });
+
+  test('servicedeskapi: organization management (desk and users), transitions with screen fields', async () => {
+    let r = await sb.call('POST', `${SD}/organization`, { body: { name: 'Auditors' } });
+    const org = Number(r.json.id);
+    r = await sb.call('POST', `${SD}/servicedesk/3/organization`, { body: { organizationId: org } });
+    assert.equal(r.status, 204);
+    r = await sb.call('GET', `${SD}/servicedesk/3/organization`);
+    assert.ok(r.json.values.some((o) => Number(o.id) === org));
+    r = await sb.call('POST', `${SD}/organization/${org}/user`, { body: { accountIds: ['5b10ac8d82e05b22cc7d4ef5'] } });
+    assert.equal(r.status, 204);
+    r = await sb.call('GET', `${SD}/organization/${org}/user`);
+    assert.deepEqual(r.json.values.map((u) => u.accountId), ['5b10ac8d82e05b22cc7d4ef5']);
+    r = await sb.call('GET', '/rest/api/3/issue/ITSM-1042/transitions?expand=transitions.fields');
+    assertSchema(P, 'GET', '/rest/api/3/issue/{issueIdOrKey}/transitions', r, 200);
+    assert.equal(r.json.transitions.find((t) => t.hasScreen).fields.resolution.required, true);
+    r = await sb.call('GET', `${SD}/request/HW-7/sla`);
+    assertSchema(J, 'GET', `${SD}/request/{issueIdOrKey}/sla`, r, 200);
+    r = await sb.call('GET', `${SD}/request/HW-7?expand=requestType,sla`);
+    assertSchema(J, 'GET', `${SD}/request/{issueIdOrKey}`, r, 200);
   });
 
   test('gateway root with an OAuth token answers the same shapes', async () => {

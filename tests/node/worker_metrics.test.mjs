@@ -1,4 +1,5 @@
-// Worker metrics and logs (issue 7): after tool calls, /metrics carries
+// Worker metrics and logs (issue 7): after tool calls, /metrics (on its own
+// listener, JSMCP_WORKER_METRICS_LISTEN; the public port answers 404) carries
 // per-account call counts (the account label capped by
 // JSMCP_METRICS_MAX_ACCOUNTS: here 1, so a second account counts as
 // "other"), errors by class, upstream statuses and the latency histogram;
@@ -51,7 +52,15 @@ test('/metrics after calls: per-account counts (capped), errors by class, upstre
   for (let i = 0; i < 2; i++) assert.ok(!(await b.client.callTool({ name: TOOL, arguments: { id: 'ITSM-994' } })).isError);
   await close(b);
 
-  const text = await (await fetch(`${s.workerUrl}/metrics`)).text();
+  // The public port does not serve /metrics: it names every tenant's
+  // accounts (issue 20). Its own listener (loopback) does.
+  for (let i = 0; i < 4; i++) {
+    const pub = await fetch(`${s.workerUrl}/metrics`);
+    const body = await pub.text();
+    assert.equal(pub.status, 404, `public /metrics: ${pub.status}`);
+    assert.ok(!body.includes(s.accountId) && !body.includes('jsmcp_worker'), body.slice(0, 200));
+  }
+  const text = await (await fetch(`${s.metricsUrl}/metrics`)).text();
   const acc = samples(text, 'jsmcp_worker_account_calls_total');
   assert.equal(acc.get(`jsmcp_worker_account_calls_total{account="${s.accountId}"}`), 4, text);
   assert.equal(acc.get('jsmcp_worker_account_calls_total{account="other"}'), 2, 'the second account is past the cap');

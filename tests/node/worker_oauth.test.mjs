@@ -16,7 +16,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { close, connect } from './lib/mcp_client.mjs';
-import { api, freePort, metricSum, requireStack, startProc, startStack, stopProc, stopStack, waitFor } from './lib/mcp_stack.mjs';
+import { api, metricSum, requireStack, startProc, startStack, startWorker, stopProc, stopStack, waitFor } from './lib/mcp_stack.mjs';
 
 const TTL_S = 6;
 const TOOL = 'get_single_jira_service_management_issue_by_id';
@@ -24,6 +24,7 @@ requireStack();
 let s;
 let worker2;
 let worker2Url;
+let worker2Metrics; // the second pool's metrics listener
 let accountId;
 let clients = [];
 let connectedAt;
@@ -55,9 +56,8 @@ before(async () => {
       JSMCP_OAUTH_REFRESH_AHEAD_MS: '0',
     }),
   });
-  const port = await freePort();
-  worker2Url = `http://127.0.0.1:${port}`;
-  worker2 = await startProc('worker_oauth_w2', 'jsmcp-worker', [], { ...s.env, JSMCP_WORKER_LISTEN: `127.0.0.1:${port}` }, worker2Url);
+  const w2 = await startWorker(s, 'worker_oauth_w2');
+  ({ proc: worker2, url: worker2Url, metricsUrl: worker2Metrics } = w2);
 
   const app = await api(s, s.key, 'PUT', '/oauth-app', {
     client_id: 'sandbox-client-id', client_secret: 'sandbox-client-secret',
@@ -112,8 +112,8 @@ test('50 concurrent calls on two workers as the access token expires: one refres
   if (wait > 0) await sleep(wait);
   await fifty();
   assert.deepEqual(await counters(), { refresh: 1, denied: 0 }, 'exactly one token request');
-  const waited = (await metric(s.workerUrl, 'jsmcp_worker_refresh_waits_total', 'outcome="refreshed"')) +
-    (await metric(worker2Url, 'jsmcp_worker_refresh_waits_total', 'outcome="refreshed"'));
+  const waited = (await metric(s.metricsUrl, 'jsmcp_worker_refresh_waits_total', 'outcome="refreshed"')) +
+    (await metric(worker2Metrics, 'jsmcp_worker_refresh_waits_total', 'outcome="refreshed"'));
   // Calls that arrive once the refresh is done read the new token at once.
   assert.ok(waited >= 1, `calls waited for the refresh (${waited} waits)`);
 });
@@ -138,14 +138,14 @@ test('no refresher: the call gives up after ~10 s with a retryable error; a refr
   assert.equal(r.structuredContent?.error?.reason, 'token_refresh_pending');
   assert.match(r.structuredContent.error.hint, /call again in a few seconds/);
   assert.equal((await counters()).refresh, refresh, 'no token request without a refresher');
-  assert.ok((await metric(s.workerUrl, 'jsmcp_worker_refresh_waits_total', 'outcome="timeout"')) >= 1);
+  assert.ok((await metric(s.metricsUrl, 'jsmcp_worker_refresh_waits_total', 'outcome="timeout"')) >= 1);
 
   // The refresher comes back while a call waits: the worker's repeated
   // report (every 2 s) reaches it, and the call is answered. The call
   // waits once the worker has reported the refresh it needs.
-  const reported = await metric(worker2Url, 'jsmcp_worker_refresh_requests_total');
+  const reported = await metric(worker2Metrics, 'jsmcp_worker_refresh_requests_total');
   const pending = clients[1].client.callTool({ name: TOOL, arguments: { id: 'ITSM-994' } });
-  await waitFor(async () => (await metric(worker2Url, 'jsmcp_worker_refresh_requests_total')) > reported,
+  await waitFor(async () => (await metric(worker2Metrics, 'jsmcp_worker_refresh_requests_total')) > reported,
     'the call to report the refresh it waits for');
   s.api = await startProc('api_again', 'jsmcp-api', [], s.env, s.apiUrl);
   const late = await pending;

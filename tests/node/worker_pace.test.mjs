@@ -10,7 +10,7 @@
 // 12, "off" serves all 12. Counts only, no timing assertions.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { api, freePort, requireStack, startProc, startStack, stopProc, stopStack } from './lib/mcp_stack.mjs';
+import { api, requireStack, startStack, startWorker, stopProc, stopStack } from './lib/mcp_stack.mjs';
 
 const TOOL = 'get_single_jira_service_management_issue_by_id';
 const BURST = 10;
@@ -18,6 +18,7 @@ requireStack();
 let s;
 let worker2;
 let worker2Url;
+let worker2Metrics; // the second pool's metrics listener
 const sessions = [];
 
 const HDR = { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' };
@@ -51,9 +52,8 @@ async function metric(base, name) {
 
 before(async () => {
   s = await startStack({ workers: 1, env: { JSMCP_PACE_API_TOKEN: `1/m burst ${BURST}`, JSM_SANDBOX_RATE_LIMIT: '0' } });
-  const port = await freePort();
-  worker2Url = `http://127.0.0.1:${port}`;
-  worker2 = await startProc('worker_pace_w2', 'jsmcp-worker', [], { ...s.env, JSMCP_WORKER_LISTEN: `127.0.0.1:${port}` }, worker2Url);
+  const w2 = await startWorker(s, 'worker_pace_w2');
+  ({ proc: worker2, url: worker2Url, metricsUrl: worker2Metrics } = w2);
   const path = new URL(s.mcpUrl).pathname;
   sessions.push(await session(`${s.workerUrl}${path}`), await session(`${worker2Url}${path}`));
 });
@@ -96,10 +96,10 @@ test('a burst over two workers: exactly the bucket is served, the rest refused l
   const log = await (await fetch(`${s.sandboxUrl}/__sandbox/requests?since=${since}&limit=1000`)).json();
   const upstream = log.entries.filter((e) => e.path === '/rest/api/3/issue/ITSM-994');
   assert.equal(upstream.length, BURST, 'only the served calls reached the sandbox');
-  const pacedMetric = (await metric(s.workerUrl, 'jsmcp_worker_paced_total')) + (await metric(worker2Url, 'jsmcp_worker_paced_total'));
+  const pacedMetric = (await metric(s.metricsUrl, 'jsmcp_worker_paced_total')) + (await metric(worker2Metrics, 'jsmcp_worker_paced_total'));
   // Each master publishes its registry every second; its own /metrics renders it fresh.
   assert.equal(pacedMetric, 40 - BURST);
-  const perWorker = await Promise.all([metric(s.workerUrl, 'jsmcp_worker_paced_total'), metric(worker2Url, 'jsmcp_worker_paced_total')]);
+  const perWorker = await Promise.all([metric(s.metricsUrl, 'jsmcp_worker_paced_total'), metric(worker2Metrics, 'jsmcp_worker_paced_total')]);
   assert.ok(perWorker[0] > 0 && perWorker[1] > 0, `both workers refused calls from the shared bucket (${perWorker})`);
 });
 

@@ -138,7 +138,9 @@ test('kill -9 of a worker while Redis takes no writes: the next process replays 
       'the master to restart the worker'), 'the master restarted the worker');
     assert.equal(redisCli(port, 'CLIENT', 'UNPAUSE'), 'OK');
     await assertExactlyOnce(s, [warm.rid, ...rids]);
-    assert.match(readFileSync(s.worker.logPath, 'utf8'), /replaying audit records/, 'the new process replayed the file');
+    // The log reaches its file through a pipe: wait for the line rather than read once.
+    assert.ok(await waitFor(() => /replaying audit records/.test(readFileSync(s.worker.logPath, 'utf8'))),
+      'the new process replayed the file');
     // The dead process's file goes once Redis has its records; the live
     // process keeps one (empty of unacknowledged records).
     assert.ok(await eventually(() => spoolFiles(spool).length === 1, 'one spool file left'),
@@ -175,9 +177,9 @@ test('Redis refusing writes (OOM) is an outage, not a bad record: the records ar
     for (const r of results) assert.equal(r.outcome, 'ok', `answered while Redis refuses writes: ${r.detail}`);
     // The records are refused and kept for another try (/metrics is
     // published once a second: waited for, not slept on).
-    const retried = await eventually(async () => (await metricSum(s.workerUrl, 'jsmcp_worker_audit_retried_total')) >= results.length,
+    const retried = await eventually(async () => (await metricSum(s.metricsUrl, 'jsmcp_worker_audit_retried_total')) >= results.length,
       'the refused records to be retried');
-    assert.ok(retried, `records were refused and kept for another try (${await metricSum(s.workerUrl, 'jsmcp_worker_audit_retried_total')})`);
+    assert.ok(retried, `records were refused and kept for another try (${await metricSum(s.metricsUrl, 'jsmcp_worker_audit_retried_total')})`);
     assert.equal(redisCli(port, 'CONFIG', 'SET', 'maxmemory', '0'), 'OK');
     await assertExactlyOnce(s, results.map((r) => r.rid));
     assert.doesNotMatch(readFileSync(s.worker.logPath, 'utf8'), /Redis refused an audit record/);

@@ -443,3 +443,22 @@ void ts_api_workspace(const ts_api_t *a, const char *name, char *ws_id, char *ke
     snprintf(key, 64, "%s", json_string_value(json_object_get(r.json, "key")));
     ts_resp_free(&r);
 }
+
+long ts_sandbox_strict_refused(const char *sb_url)
+{
+    char url[600];
+    ts_resp_t r;
+    snprintf(url, sizeof url, "%s/__sandbox/strict", sb_url);
+    ts_http(&r, "GET", url, NULL, NULL, 0);
+    json_t *refused = json_object_get(r.json, "refused");
+    long n = r.status == 200 && json_is_integer(refused) ? (long)json_integer_value(refused) : -1;
+    size_t i;
+    json_t *x;
+    json_array_foreach(json_object_get(r.json, "refusals"), i, x) {
+        fprintf(stderr, "sandbox strict mode: %s (x%lld): %s\n", json_string_value(json_object_get(x, "key")),
+                (long long)json_integer_value(json_object_get(x, "count")),
+                json_string_value(json_object_get(x, "problem")));
+    }
+    ts_resp_free(&r);
+    return n;
+}

@@ -71,6 +71,14 @@ void ts_http(ts_resp_t *r, const char *method, const char *url, const char *cons
 const char *ts_resp_header(const ts_resp_t *r, const char *name, char *out, size_t outsz);
 void ts_resp_free(ts_resp_t *r);
 
+/* ---- the JSM sandbox ---- */
+/* Environment entry that turns the sandbox's strict mode on (sandbox/sb_strict.h):
+ * every test that runs the sandbox passes it and checks ts_sandbox_strict_refused. */
+#define TS_SANDBOX_STRICT "JSM_SANDBOX_STRICT=1"
+/* Requests the sandbox at sb_url refused in strict mode so far (-1 when it
+ * cannot tell); the refusal keys go to stderr. */
+long ts_sandbox_strict_refused(const char *sb_url);
+
 /* ---- the admin API with a fresh database and Redis prefix ---- */
 typedef struct ts_api_s {
     ts_proc_t proc;

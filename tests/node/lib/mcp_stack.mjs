@@ -12,6 +12,11 @@ import path from 'node:path';
 const BIN = process.env.JSMCP_BIN_DIR;
 const ART = process.env.JSMCP_TEST_ARTIFACTS || '/tmp';
 
+// Every worker test runs the sandbox in strict mode (sandbox/sb_strict.h):
+// a request Cloud would silently misread (a query parameter or body field
+// the operation does not have, a wrong type) is refused, and stopStack
+// fails the test on any refusal. Nothing is allow-listed.
+
 // Throws (the test file fails, it is never skipped) when a binary the stack
 // needs is not built in JSMCP_BIN_DIR.
 export function requireStack({ sandbox = true } = {}) {
@@ -107,9 +112,11 @@ export async function api(stack, key, method, p, body) {
 // allowlisted address nothing listens on: for tests that make no tool calls).
 export async function startStack(opts = {}) {
   const s = { procs: [] };
-  const [apiPort, workerPort, sbPort] = [await freePort(), await freePort(), await freePort()];
+  const [apiPort, workerPort, sbPort, metricsPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   s.apiUrl = `http://127.0.0.1:${apiPort}`;
   s.workerUrl = `http://127.0.0.1:${workerPort}`;
+  // The worker's /metrics has its own listener (not the public port).
+  s.metricsUrl = `http://127.0.0.1:${metricsPort}`;
   s.sandboxUrl = `http://127.0.0.1:${sbPort}`;
   s.env = {
     JSMCP_DATABASE_URL: createDb(),
@@ -121,12 +128,14 @@ export async function startStack(opts = {}) {
     JSMCP_SITE_ALLOWLIST: `127.0.0.1:${sbPort}`,
     JSMCP_API_LISTEN: `127.0.0.1:${apiPort}`,
     JSMCP_WORKER_LISTEN: `127.0.0.1:${workerPort}`,
+    JSMCP_WORKER_METRICS_LISTEN: `127.0.0.1:${metricsPort}`,
     JSMCP_WORKERS: String(opts.workers ?? 2),
     // Every tool result is also computed from the fully parsed payload: a
     // difference (a path missing from a tool's keep set) is logged, and
     // stopStack fails on it.
     JSMCP_CHECK_KEEP: '1',
     JSM_SANDBOX_LISTEN: `127.0.0.1:${sbPort}`,
+    JSM_SANDBOX_STRICT: '1',
     ...(typeof opts.env === 'function' ? opts.env(s) : (opts.env || {})),
   };
   try {
@@ -157,6 +166,17 @@ export async function startStack(opts = {}) {
   return s;
 }
 
+// Another worker pool for the same stack, on its own port and metrics port:
+// {proc, url, metricsUrl}.
+export async function startWorker(s, name, env = {}) {
+  const [port, mport] = [await freePort(), await freePort()];
+  const url = `http://127.0.0.1:${port}`;
+  const proc = await startProc(name, 'jsmcp-worker', [], {
+    ...s.env, JSMCP_WORKER_LISTEN: `127.0.0.1:${port}`, JSMCP_WORKER_METRICS_LISTEN: `127.0.0.1:${mport}`, ...env,
+  }, url);
+  return { proc, url, metricsUrl: `http://127.0.0.1:${mport}` };
+}
+
 export async function createServer(s, fields = {}) {
   const srv = await api(s, s.key, 'POST', `/integrated-account/${s.accountId}/mcp`, {
     name: 'tests', config: { methods: ['read'] }, ...fields,
@@ -165,14 +185,33 @@ export async function createServer(s, fields = {}) {
   return srv.json;
 }
 
+// The sandbox's strict-mode refusals so far ({refused, allowed, refusals}).
+export async function strictReport(s) {
+  const r = await fetch(`${s.sandboxUrl}/__sandbox/strict`);
+  return r.json();
+}
+
 // Stops in reverse order; returns {name: exitStatus}. Throws when the worker
-// logged a result that differs with its keep paths (JSMCP_CHECK_KEEP).
+// logged a result that differs with its keep paths (JSMCP_CHECK_KEEP), or
+// when the sandbox refused a request in strict mode.
 export async function stopStack(s) {
+  let strict;
+  if (s.sandbox && s.sandbox.exitCode === null) {
+    try {
+      strict = await strictReport(s);
+    } catch (e) {
+      strict = { error: String(e) };
+    }
+  }
   const out = {};
   for (const name of ['worker', 'api', 'sandbox']) if (s[name]) out[name] = await stopProc(s[name]);
   const log = s.worker?.logPath && existsSync(s.worker.logPath) ? readFileSync(s.worker.logPath, 'utf8') : '';
   const bad = log.split('\n').filter((l) => l.includes('differs when the payload is parsed'));
   if (bad.length) throw new Error(`worker results differ with the keep paths:\n${bad.slice(0, 5).join('\n')}`);
+  const list = (xs) => xs.map((x) => `  ${x.key} (x${x.count}): ${x.problem}`).join('\n');
+  if (strict && !strict.error) console.log(`# sandbox strict mode: ${strict.checked} requests checked, ${strict.refused} refused, ${strict.allowed} allowed`);
+  if (strict?.allowed) console.log(`# sandbox strict mode let through (temporary allow-list):\n${list(strict.refusals.filter((x) => x.allowed))}`);
+  if (strict?.refused) throw new Error(`the sandbox refused worker requests in strict mode:\n${list(strict.refusals.filter((x) => !x.allowed))}`);
   return out;
 }
 

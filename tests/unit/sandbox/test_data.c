@@ -42,7 +42,7 @@ Test(data, shape)
     cr_assert_eq(outages, 1);
     cr_assert_geq(hardware, 1);
     for (int i = 0; i < d->nusers; i++) {
-        cr_assert(d->users[i].account_id[0] && d->users[i].time_zone[0]);
+        cr_assert(d->users[i].account_id[0] && d->users[i].time_zone[0]); /* hidden, not missing */
         for (int k = i + 1; k < d->nusers; k++)
             cr_assert_str_neq(d->users[i].account_id, d->users[k].account_id);
     }
@@ -119,7 +119,7 @@ Test(data, transitions_and_writes)
         if (!strcmp(sb_transitions[t[i]].name, "Resolve this issue"))
             resolve = t[i];
     cr_assert_geq(resolve, 0);
-    sb_issue_set_status(is, sb_transitions[resolve].to, ANCHOR + 1000);
+    sb_issue_set_status(d, is, sb_transitions[resolve].to, SB_RES_AUTO, 0, ANCHOR + 1000);
     cr_assert_eq(is->resolution, 0);
     cr_assert_eq(is->resolved, ANCHOR + 1000);
     n = sb_transitions_for(is, t, 16);
@@ -127,5 +127,158 @@ Test(data, transitions_and_writes)
     sb_comment_t *c = sb_comment_add(d, is, 3, "hello", NULL, 1, ANCHOR + 2000);
     cr_assert_eq(is->first_response, ANCHOR + 2000, "first public agent comment stops the first-response SLA");
     cr_assert_eq(c->id + 1, d->next_comment_id);
+    sb_data_free(d);
+}
+
+/* Reopened requests: HW-7 (open again) and HW-8 (resolved twice). */
+Test(data, sla_cycles_of_reopened_requests)
+{
+    sb_data_t *d = sb_data_new(1, ANCHOR, "agent@sandbox.test");
+    sb_sla_t cyc[SB_MAX_SLA_CYCLES], cur;
+    const sb_issue_t *hw7 = sb_issue_find(d, "HW-7"), *hw8 = sb_issue_find(d, "HW-8");
+    int n = sb_issue_sla_cycles(hw7, 1, ANCHOR, cyc, SB_MAX_SLA_CYCLES);
+    cr_assert_eq(n, 3);
+    cr_assert(cyc[0].stop && cyc[0].breached, "the first resolution took 30 h of a 24 h goal");
+    cr_assert(cyc[1].stop && !cyc[1].breached);
+    cr_assert(!cyc[2].stop && !cyc[2].breached, "ongoing, 3 h in");
+    sb_issue_sla(hw7, 1, ANCHOR, &cur);
+    cr_assert_eq(cur.start, cyc[2].start, "the current cycle is the ongoing one");
+    n = sb_issue_sla_cycles(hw8, 1, ANCHOR, cyc, SB_MAX_SLA_CYCLES);
+    cr_assert_eq(n, 2);
+    cr_assert(cyc[0].breached && !cyc[1].breached && cyc[1].stop);
+    sb_issue_sla(hw8, 1, ANCHOR, &cur);
+    cr_assert_eq(cur.stop, cyc[1].stop, "resolved: the latest completed cycle, not the oldest");
+    cr_assert_eq(sb_issue_sla_cycles(hw7, 0, ANCHOR, cyc, SB_MAX_SLA_CYCLES), 1, "first response has one cycle");
+    int reopened = 0; /* and the seed reopens others */
+    for (int i = 0; i < d->nissues; i++)
+        reopened += sb_issue_sla_cycles(d->issues[i], 1, ANCHOR, cyc, SB_MAX_SLA_CYCLES) > 1;
+    cr_assert_gt(reopened, 20);
+    sb_data_free(d);
+}
+
+Test(data, history_records_status_resolution_and_keeps_the_newest_cycles)
+{
+    sb_data_t *d = sb_data_new(1, ANCHOR, "agent@sandbox.test");
+    sb_issue_t *is = sb_issue_create(d, 1, 1, -1, 0, "x", NULL, ANCHOR);
+    int64_t t = ANCHOR;
+    for (int i = 0; i < SB_MAX_SLA_CYCLES + 4; i++) {
+        sb_issue_set_status(d, is, 5 /* Resolved */, 2 /* Duplicate */, 3, t += 1000);
+        sb_issue_set_status(d, is, 0, SB_RES_AUTO, 0, t += 1000);
+    }
+    const sb_change_t *c = &is->history[0];
+    cr_assert_eq(c->nitems, 2);
+    cr_assert_str_eq(c->items[0].field, "status");
+    cr_assert_str_eq(c->items[1].field, "resolution");
+    cr_assert_str_eq(c->items[1].to_s, "Duplicate");
+    cr_assert_null(c->items[1].from, "unresolved before");
+    cr_assert_eq(c->author, 3);
+    sb_sla_t cyc[SB_MAX_SLA_CYCLES];
+    int n = sb_issue_sla_cycles(is, 1, t, cyc, SB_MAX_SLA_CYCLES);
+    cr_assert_eq(n, SB_MAX_SLA_CYCLES, "bounded");
+    cr_assert_eq(cyc[n - 1].stop, 0, "the newest (ongoing) cycle is kept");
+    cr_assert_eq(cyc[n - 1].start, t);
+    sb_data_free(d);
+}
+
+Test(data, labels_follow_clouds_rules)
+{
+    char err[400], big[300];
+    cr_assert_eq(sb_label_check("vpn", err, sizeof err), 0);
+    cr_assert_eq(sb_label_check("two words", err, sizeof err), -1);
+    cr_assert_str_eq(err, "The label 'two words' contains spaces which is invalid.");
+    memset(big, 'x', 255);
+    big[255] = 0;
+    cr_assert_eq(sb_label_check(big, err, sizeof err), 0, "255 characters");
+    big[255] = 'x', big[256] = 0;
+    cr_assert_eq(sb_label_check(big, err, sizeof err), -1);
+    cr_assert(strstr(err, "maximum length for a single label of 255 characters"));
+    char utf[800] = "";
+    for (int i = 0; i < 255; i++)
+        strcat(utf, "é"); /* 255 characters, 510 bytes */
+    cr_assert_eq(sb_label_check(utf, err, sizeof err), 0, "characters, not bytes");
+    sb_data_t *d = sb_data_new(1, ANCHOR, "agent@sandbox.test");
+    sb_issue_t *is = sb_issue_create(d, 0, 0, -1, 0, "x", NULL, ANCHOR);
+    for (int i = 0; i < 30; i++) {
+        char l[16];
+        snprintf(l, sizeof l, "l%d", i);
+        cr_assert_eq(sb_label_add(is, l), 0);
+    }
+    cr_assert_eq(sb_label_add(is, "l3"), 0);
+    cr_assert_eq(is->nlabels, 30, "a set, and more than 4");
+    sb_label_remove(is, "l0");
+    cr_assert_str_eq(is->labels[0], "l1");
+    sb_data_free(d);
+}
+
+Test(data, prefix_match_privacy_and_duplicate_field_names)
+{
+    cr_assert(sb_prefix_match("Lena Hoffmann", "hoff"));
+    cr_assert(sb_prefix_match("Lena Hoffmann", "lena h"));
+    cr_assert(!sb_prefix_match("Lena Hoffmann", "offmann"));
+    cr_assert(sb_prefix_match("lena.hoffmann@example.com", "lena.ho"));
+    cr_assert(!sb_prefix_match("lena.hoffmann@example.com", "example"));
+    sb_data_t *d = sb_data_new(1, ANCHOR, "agent@sandbox.test");
+    int customers = 0, hidden_email = 0, hidden_tz = 0;
+    for (int u = 0; u < d->nusers; u++) {
+        if (!d->users[u].customer)
+            continue;
+        customers++;
+        hidden_email += sb_user_email(d, u, d->caller) == NULL;
+        hidden_tz += sb_user_tz(d, u, d->caller) == NULL;
+        cr_assert_not_null(sb_user_email(d, u, u), "everyone sees their own");
+    }
+    cr_assert_gt(hidden_email, customers / 2);
+    cr_assert_gt(hidden_tz, customers / 2);
+    cr_assert_not_null(sb_user_email(d, d->caller, d->caller));
+    int impact = 0, urgency = 0, scoped = 0;
+    for (int i = 0; i < d->nxfields; i++) {
+        impact += !strcmp(d->xfields[i].name, "Impact");
+        urgency += !strcmp(d->xfields[i].name, "Urgency");
+        scoped += d->xfields[i].team_managed;
+        cr_assert_eq(sb_xfield_find(d, d->xfields[i].id), i);
+    }
+    cr_assert_eq(impact, 2);
+    cr_assert_eq(urgency, 2);
+    cr_assert_eq(scoped, 1);
+    /* request type forms: "Request new hardware" does not start with the summary */
+    int rt = sb_rtype_find(d, sb_project_find(d, "ITSM"), "Request new hardware");
+    cr_assert_null(d->rtypes[rt].layout[0].field);
+    int hidden = 0;
+    for (int i = 0; i < d->rtypes[rt].nlayout; i++)
+        hidden += !d->rtypes[rt].layout[i].visible;
+    cr_assert_eq(hidden, 1);
+    sb_data_free(d);
+}
+
+Test(data, attachments_watchers_links)
+{
+    sb_data_t *d = sb_data_new(1, ANCHOR, "agent@sandbox.test");
+    sb_issue_t *is = sb_issue_create(d, 0, 0, -1, 7, "x", NULL, ANCHOR);
+    cr_assert_eq(is->nwatchers, 1, "the reporter watches");
+    cr_assert_eq(is->watchers[0], 7);
+    unsigned char *bytes = malloc(3);
+    memcpy(bytes, "abc", 3);
+    sb_attachment_t *a = sb_attachment_add(d, is, 0, "a.txt", "text/plain", bytes, 3, ANCHOR);
+    sb_issue_t *owner;
+    cr_assert_eq(sb_attachment_find(d, a->id, &owner), a);
+    cr_assert_eq(owner, is);
+    int owned;
+    cr_assert(!memcmp(sb_attachment_bytes(a, &owned), "abc", 3) && !owned);
+    const sb_issue_t *j = sb_issue_find(d, "ITSM-1042");
+    const sb_attachment_t *seeded = &j->attachments[0];
+    const unsigned char *gen = sb_attachment_bytes(seeded, &owned);
+    cr_assert(owned);
+    cr_assert(!memcmp(gen, "sleepstudy-report.html line 1", 29), "text attachments read as lines");
+    free((void *)gen);
+    int l = sb_link_add(d, sb_linktype_find("Blocks"), is->index, j->index);
+    cr_assert_geq(l, 0);
+    cr_assert_str_eq(sb_linktypes[d->links[l].type].outward, "blocks");
+    cr_assert_eq(sb_linktype_find("10004"), sb_linktype_find("problem/incident"));
+    sb_tempfile_t *t = sb_tempfile_add(d, 1, 0, "f", "text/plain", malloc(1), 1, ANCHOR);
+    cr_assert_eq(sb_tempfile_find(d, t->id), t);
+    char id[40];
+    snprintf(id, sizeof id, "%s", t->id);
+    sb_tempfile_release(t);
+    cr_assert_null(sb_tempfile_find(d, id));
     sb_data_free(d);
 }

@@ -194,3 +194,23 @@ Test(jql, random_input_never_crashes)
         }
     }
 }
+
+/* The site's custom fields: by name (all fields sharing it), cf[N] and
+ * customfield_N; options checked like Jira does. */
+Test(jql, custom_fields)
+{
+    int berlin = count("project = ITSM AND \"Affected office\" = Berlin");
+    cr_assert_gt(berlin, 0);
+    cr_assert_eq(count("project = ITSM AND cf[10017] = \"Berlin\""), berlin, "cf[N] is the same field");
+    cr_assert_eq(count("project = ITSM AND customfield_10017 in (Berlin)"), berlin);
+    cr_assert_eq(count("key = ITSM-994 AND \"Affected office\" = Berlin AND Impact = \"Significant / Large\""), 1);
+    cr_assert_gt(count("project = HW AND Impact > 100"), 0, "the other Impact: HW's number field");
+    int set = count("project = ITSM AND \"Affected office\" is not EMPTY"), unset = count("project = ITSM AND \"Affected office\" is EMPTY");
+    cr_assert_eq(set + unset, count("project = ITSM"));
+    cr_assert_eq(count("project = ITSM AND \"Affected office\" != Berlin") + berlin, set, "EMPTY never matches !=");
+    cr_assert_str_eq(error_of("project = ITSM AND Device = Toaster"), "The option 'Toaster' for field 'Device' does not exist.");
+    cr_assert_str_eq(error_of("project = ITSM AND \"Affected office\" ~ Berlin"),
+                     "The operator '~' is not supported by the 'Affected office' field.");
+    cr_assert(strstr(error_of("project = ITSM ORDER BY Device"), "does not sort by the custom field"));
+    cr_assert_gt(count("project = ITSM AND \"Root cause\" ~ firmware"), 0);
+}

@@ -178,6 +178,12 @@ Test(catalog, bad_rows_are_refused)
         "{\"tools\":[{\"name\":\"x\",\"kind\":\"get\",\"description\":\"d\",\"inputSchema\":{\"type\":\"object\"},\"http\":{\"method\":\"GET\",\"path\":\"a\"},\"output\":{\"object\":\"a\"}}]}",
         "{\"tools\":[{\"name\":\"x\",\"kind\":\"get\",\"description\":\"d\",\"inputSchema\":{\"type\":\"object\"},\"http\":{\"method\":\"GET\",\"path\":\"/a\"},\"output\":{\"object\":{\"$template\":\"missing\"}}}]}",
         "{\"tools\":[{\"name\":\"bad name\",\"kind\":\"get\",\"description\":\"d\",\"inputSchema\":{\"type\":\"object\"},\"http\":{\"method\":\"GET\",\"path\":\"/a\"},\"output\":{\"object\":\"a\"}}]}",
+        /* Issue 20: a path argument without an argument kind (a pattern) ... */
+        "{\"tools\":[{\"name\":\"x\",\"kind\":\"get\",\"description\":\"d\",\"inputSchema\":{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"}}},\"http\":{\"method\":\"GET\",\"path\":\"/a/{id}\"},\"output\":{\"object\":\"a\"}}]}",
+        /* ... an unknown kind, a kind whose checks a property overrides, a pattern that is not anchored */
+        "{\"arg_kinds\":{},\"tools\":[{\"name\":\"x\",\"kind\":\"get\",\"description\":\"d\",\"inputSchema\":{\"type\":\"object\",\"properties\":{\"id\":{\"$kind\":\"nope\"}}},\"http\":{\"method\":\"GET\",\"path\":\"/a/{id}\"},\"output\":{\"object\":\"a\"}}]}",
+        "{\"arg_kinds\":{\"n\":{\"type\":\"string\",\"pattern\":\"^[0-9]+$\"}},\"tools\":[{\"name\":\"x\",\"kind\":\"get\",\"description\":\"d\",\"inputSchema\":{\"type\":\"object\",\"properties\":{\"id\":{\"$kind\":\"n\",\"pattern\":\"^.*$\"}}},\"http\":{\"method\":\"GET\",\"path\":\"/a/{id}\"},\"output\":{\"object\":\"a\"}}]}",
+        "{\"tools\":[{\"name\":\"x\",\"kind\":\"get\",\"description\":\"d\",\"inputSchema\":{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\",\"pattern\":\"[0-9]+\"}}},\"http\":{\"method\":\"GET\",\"path\":\"/a/{id}\"},\"output\":{\"object\":\"a\"}}]}",
         NULL};
     for (int i = 0; bad[i]; i++) {
         cr_assert_eq(wk_catalog_load(&c, bad[i], strlen(bad[i]), err, sizeof err), -1, "row %d", i);
@@ -333,6 +339,100 @@ Test(exec, results_paging_errors_and_429)
     wk_catalog_free(c);
 }
 
+/* Issue 20, second line of defence: with config.projects every answer is
+ * checked item by item, compact or raw; a get of another project's item is
+ * refused; nothing malformed reaches a URL path. */
+Test(exec, answers_of_other_projects_are_left_out)
+{
+    wk_catalog_t *c = cat();
+    wk_ratelimit_t rl;
+    json_t *cfg = J("{\"projects\":[\"ITSM\"]}");
+    const wk_tool_t *search = wk_catalog_find(c, "list_all_jira_service_management_search_issues");
+    json_t *args = J("{\"jql\":\"x = y\"}");
+    httpc_response_t r = resp(200, "{\"issues\":[{\"key\":\"ITSM-1\",\"fields\":{}},{\"key\":\"HELP-2\",\"fields\":{}},"
+                                   "{\"fields\":{}},{\"key\":\"ITSMX-3\"}],\"nextPageToken\":\"T\",\"isLast\":false}", "");
+    json_t *res = wk_exec_result(search, args, cfg, &r, &rl);
+    json_t *issues = json_object_get(json_object_get(res, "structuredContent"), "issues");
+    cr_assert_eq(json_array_size(issues), 1);
+    cr_assert_str_eq(ju_str(json_array_get(issues, 0), "key"), "ITSM-1");
+    cr_assert(ju_str(json_object_get(res, "structuredContent"), "next_cursor"), "paging is upstream's");
+    json_decref(res);
+    json_object_set_new(args, "raw", json_true());
+    res = wk_exec_result(search, args, cfg, &r, &rl);
+    issues = json_object_get(json_object_get(json_object_get(res, "structuredContent"), "raw"), "issues");
+    cr_assert_eq(json_array_size(issues), 1, "raw: true is filtered too");
+    cr_assert_str_eq(ju_str(json_array_get(issues, 0), "key"), "ITSM-1");
+    json_decref(res);
+    /* Without projects nothing is left out. */
+    res = wk_exec_result(search, args, NULL, &r, &rl);
+    cr_assert_eq(json_array_size(json_object_get(json_object_get(json_object_get(res, "structuredContent"), "raw"),
+                                                 "issues")), 4);
+    json_decref(res);
+    json_decref(args);
+
+    const wk_tool_t *desks = wk_catalog_find(c, "list_all_jira_service_management_service_desks");
+    args = J("{\"raw\":true}");
+    r = resp(200, "{\"start\":0,\"size\":3,\"isLastPage\":true,\"values\":[{\"id\":\"1\",\"projectKey\":\"HELP\"},"
+                  "{\"id\":\"2\",\"projectKey\":\"ITSM\"},{\"id\":\"3\",\"projectKey\":\"HW\"}]}", "");
+    res = wk_exec_result(desks, args, cfg, &r, &rl);
+    json_t *vals = json_object_get(json_object_get(json_object_get(res, "structuredContent"), "raw"), "values");
+    cr_assert_eq(json_array_size(vals), 1);
+    cr_assert_str_eq(ju_str(json_array_get(vals, 0), "projectKey"), "ITSM");
+    json_decref(res);
+    json_decref(args);
+
+    /* A get whose answer is another project's (a moved issue) is refused, compact or raw. */
+    const wk_tool_t *get = wk_catalog_find(c, "get_single_jira_service_management_issue_by_id");
+    const char *moved = "{\"key\":\"HELP-7\",\"fields\":{\"summary\":\"secret\",\"project\":{\"key\":\"HELP\"}}}";
+    for (int raw = 0; raw < 2; raw++) {
+        args = raw ? J("{\"id\":\"ITSM-5\",\"raw\":true}") : J("{\"id\":\"ITSM-5\"}");
+        r = resp(200, moved, "");
+        res = wk_exec_result(get, args, cfg, &r, &rl);
+        cr_assert(json_is_true(json_object_get(res, "isError")));
+        char *dump = ju_dump(res);
+        cr_assert_null(strstr(dump, "secret"), "%s", dump);
+        cr_assert_null(strstr(dump, "HELP-7"), "%s", dump);
+        free(dump);
+        json_decref(res);
+        json_decref(args);
+    }
+
+    /* Dot segments and empty ids never reach a path, even past the schema. */
+    wk_call_t call;
+    char err[300];
+    const wk_tool_t *qi = wk_catalog_find(c, "list_all_jira_service_management_queue_issues");
+    static const char *const dots[] = {"..", ".", ""};
+    for (int i = 0; i < 3; i++) {
+        args = json_pack("{s:s,s:s}", "service_desk_id", "2", "queue_id", dots[i]);
+        cr_assert_eq(wk_exec_build(qi, args, "http://h", &call, err, sizeof err), -1, "[%s]", dots[i]);
+        cr_assert(strstr(err, "queue_id"), "%s", err);
+        json_decref(args);
+    }
+    /* The desk's organizations come from the desk's own endpoint. */
+    const wk_tool_t *orgs = wk_catalog_find(c, "list_all_jira_service_management_organizations");
+    args = J("{\"service_desk_id\":\"2\"}");
+    cr_assert_eq(wk_exec_build(orgs, args, "http://h", &call, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(call.url, "http://h/rest/servicedeskapi/servicedesk/2/organization?limit=25");
+    wk_call_clear(&call);
+    json_decref(args);
+    args = J("{}");
+    cr_assert_eq(wk_exec_build(orgs, args, "http://h", &call, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(call.url, "http://h/rest/servicedeskapi/organization?limit=25");
+    wk_call_clear(&call);
+    json_decref(args);
+
+    /* The project of a new issue comes from project_key only. */
+    const wk_tool_t *create = wk_catalog_find(c, "create_a_jira_service_management_issue");
+    json_t *fl = J("[{\"id\":\"project\",\"name\":\"Project\"},{\"id\":\"summary\",\"name\":\"Summary\"}]");
+    args = J("{\"project_key\":\"ITSM\",\"summary\":\"s\",\"issue_type\":\"Task\",\"fields\":{\"Project\":{\"key\":\"HELP\"}}}");
+    cr_assert_null(wk_exec_prepare(create, args, fl, cfg, err, sizeof err));
+    cr_assert(strstr(err, "project cannot be set through fields"), "%s", err);
+    json_decref(args);
+    json_decref(fl);
+    json_decref(cfg);
+    wk_catalog_free(c);
+}
+
 Test(exec, accounts_and_site_allowlist)
 {
     wk_account_t a;
@@ -342,6 +442,15 @@ Test(exec, accounts_and_site_allowlist)
     cr_assert_str_eq(a.base_url, "https://acme.atlassian.net");
     cr_assert_str_eq(a.user, "e@x");
     cr_assert_str_eq(a.auth_header, "Authorization: Basic ZUB4OnQ=", "base64 of e@x:t, encoded once");
+    {
+        /* A record with a credential that would leave its header line is refused. */
+        wk_account_t b;
+        json_t *crlf = J("{\"site_url\":\"https://acme.atlassian.net\",\"auth_type\":\"oauth2\","
+                         "\"access_token\":\"AT\\r\\nX-Evil: 1\",\"cloud_id\":\"c1\"}");
+        cr_assert_eq(wk_account_parse(&b, crlf, "", NULL, err, sizeof err), -1);
+        cr_assert(strstr(err, "control characters"), "%s", err);
+        json_decref(crlf);
+    }
     wk_account_clear(&a);
     json_t *sandbox = J("{\"site_url\":\"http://127.0.0.1:8090\",\"auth_type\":\"api_token\",\"email\":\"e\",\"api_token\":\"t\"}");
     cr_assert_eq(wk_account_parse(&a, sandbox, "", NULL, err, sizeof err), -1, "not allowlisted");
@@ -442,7 +551,18 @@ Test(mcp, prepare_call_validates)
         {"{\"name\":\"get_single_jira_service_management_issue_by_id\"}", WK_RPC_INVALID_PARAMS, "'id'"},
         {"{\"name\":\"get_single_jira_service_management_issue_by_id\",\"arguments\":[]}", WK_RPC_INVALID_PARAMS, "must be an object"},
         {"{\"name\":\"get_single_jira_service_management_issue_by_id\",\"arguments\":{\"id\":7}}", WK_RPC_INVALID_PARAMS, "/id"},
-        {"{\"name\":\"get_single_jira_service_management_issue_by_id\",\"arguments\":{\"id\":\"A-1\",\"x\":1}}", WK_RPC_INVALID_PARAMS, "x"},
+        {"{\"name\":\"get_single_jira_service_management_issue_by_id\",\"arguments\":{\"id\":\"AB-1\",\"x\":1}}", WK_RPC_INVALID_PARAMS, "x"},
+        /* Issue 20: every id argument matches its kind before any URL is built. */
+        {"{\"name\":\"get_single_jira_service_management_issue_by_id\",\"arguments\":{\"id\":\"..\"}}", WK_RPC_INVALID_PARAMS, "/id: must match the pattern"},
+        {"{\"name\":\"get_single_jira_service_management_issue_by_id\",\"arguments\":{\"id\":\"ITSM-1/../HELP-1\"}}", WK_RPC_INVALID_PARAMS, "/id"},
+        {"{\"name\":\"get_single_jira_service_management_issue_by_id\",\"arguments\":{\"id\":\"itsm-1\"}}", WK_RPC_INVALID_PARAMS, "/id"},
+        {"{\"name\":\"get_single_jira_service_management_issue_by_id\",\"arguments\":{\"id\":\"10042\"}}", 0, NULL},
+        {"{\"name\":\"list_all_jira_service_management_queue_issues\",\"arguments\":{\"service_desk_id\":\"2\",\"queue_id\":\"..\"}}", WK_RPC_INVALID_PARAMS, "/queue_id"},
+        {"{\"name\":\"list_all_jira_service_management_queues\",\"arguments\":{\"service_desk_id\":\"ITSM\"}}", WK_RPC_INVALID_PARAMS, "/service_desk_id"},
+        {"{\"name\":\"get_single_jira_service_management_user_by_id\",\"arguments\":{\"id\":\"../../myself\"}}", WK_RPC_INVALID_PARAMS, "/id"},
+        {"{\"name\":\"get_single_jira_service_management_user_by_id\",\"arguments\":{\"id\":\"557058:f58131cb-b67d-43c7-b30d-6b58d40bd077\"}}", 0, NULL},
+        {"{\"name\":\"get_single_jira_service_management_user_by_id\",\"arguments\":{\"id\":\"qm:a713c8ea-1075-4e30-9d96-891a7d181739:5ad6d69abfa3980ce712caae\"}}", 0, NULL},
+        {"{\"name\":\"get_single_jira_service_management_user_by_id\",\"arguments\":{\"id\":\"5b10a2844c20165700ede21g\"}}", 0, NULL},
         {"{\"name\":\"list_all_jira_service_management_search_issues\",\"arguments\":{\"jql\":\"p = A\",\"limit\":0}}", WK_RPC_INVALID_PARAMS, "/limit"},
         {"{\"name\":\"list_all_jira_service_management_search_issues\",\"arguments\":{\"jql\":\"\"}}", WK_RPC_INVALID_PARAMS, "/jql"},
     };

@@ -68,6 +68,114 @@ Test(jql, projects_scope_every_query)
     json_decref(p);
 }
 
+/* Issue 20: the project clause binds the whole query by construction; what
+ * could close the scope's parenthesis, or leave a string open, is refused. */
+Test(jql, unbalanced_or_truncated_input_is_refused)
+{
+    json_t *p = J("[\"ITSM\"]");
+    char err[600];
+    static const char *const bad[] = {
+        "key = ITSM-994) OR (project = HELP",
+        "project = HELP) OR (project = ITSM",
+        ") OR project = HELP OR (",
+        "(project = HELP",
+        "status = Open)) OR ((project = HELP",
+        "project = HELP ORDER BY created) OR (project = HELP",
+        "key = ITSM-1 ORDER BY key ASC) OR (project = HW",
+        "(key = ITSM-1 ORDER BY key) OR project = HELP",
+        "project = HELP ORDER BY key ORDER BY created",
+        "summary ~ \"unterminated",
+        "summary ~ 'x\\') OR (project = HELP",
+        "summary ~ \"x\\\\\") OR (project = HELP OR summary ~ (\"",
+        "key = ITSM-1 \\) OR \\( project = HELP",
+        "summary ~ \"bad escape \\q\"",
+        "key = ITSM-1\"\" ) OR (project = HELP",
+        "assignee = currentUser()) OR (project = HELP",
+        "assignee in membersOf(\"x\" OR project = HELP",
+        "status in (Open, ) OR project = HELP",
+        "status in (Open",
+        "status =",
+        "project = HELP OR",
+        "AND project = HELP",
+        "project = HELP | project = HW",
+        "project = HELP & project = HW",
+        "summary ~ \"a\tb\"",
+        "key = ITSM-1 \x01) OR (project = HELP",
+        "()",
+        "NOT",
+        "project = HELP ORDER BY",
+        "project = HELP ORDER BY key,",
+        "project = HELP ORDER BY key DESC x",
+        NULL,
+    };
+    for (int i = 0; bad[i]; i++) {
+        err[0] = 0;
+        char *q = wk_jql_rewrite(bad[i], NULL, p, err, sizeof err);
+        cr_expect_null(q, "accepted [%s] as [%s]", bad[i], q ? q : "");
+        free(q);
+        cr_expect(strncmp(err, "JQL: ", 5) == 0, "[%s]: a clear error, got [%s]", bad[i], err);
+    }
+    /* The error says where. */
+    cr_assert_null(wk_jql_rewrite("key = ITSM-994) OR (project = HELP", NULL, p, err, sizeof err));
+    cr_assert(strstr(err, "')'") && strstr(err, "character 15"), "%s", err);
+    json_decref(p);
+}
+
+Test(jql, scope_binds_the_whole_query_and_order_by_stays_last)
+{
+    json_t *p = J("[\"ITSM\"]");
+    char err[600];
+    static const char *const cases[][2] = {
+        {"status = Open OR project = HELP ORDER BY created DESC, key",
+         "project in (\"ITSM\") AND (status = Open OR project = HELP) ORDER BY created DESC, key"},
+        {"ORDER BY created", "project in (\"ITSM\") ORDER BY created"},
+        {"  ", "project in (\"ITSM\")"},
+        {"key = ITSM-1 || project = HELP && NOT project = HW",
+         "project in (\"ITSM\") AND (key = ITSM-1 OR project = HELP AND NOT project = HW)"},
+        {"! (project = HELP)", "project in (\"ITSM\") AND (NOT (project = HELP))"},
+        {"summary ~ \"x\\\") OR (project = HELP\"",
+         "project in (\"ITSM\") AND (summary ~ \"x\\\") OR (project = HELP\")"},
+        {"summary ~ 'it''s'", NULL},
+        {"issuekey in (HELP-1, HW-1,ITSM-994)", "project in (\"ITSM\") AND (issuekey in (HELP-1, HW-1, ITSM-994))"},
+        {"assignee = currentUser() AND created >= startOfDay(-1d) AND status CHANGED FROM Open TO \"In Progress\" "
+         "AFTER -2d",
+         "project in (\"ITSM\") AND (assignee = currentUser() AND created >= startOfDay(-1d) AND status CHANGED "
+         "FROM Open TO \"In Progress\" AFTER -2d)"},
+        {"assignee WAS NOT IN (a, b) DURING (\"2024-01-01\", \"2024-02-01\") AND resolution is not EMPTY",
+         "project in (\"ITSM\") AND (assignee WAS NOT IN (a, b) DURING (\"2024-01-01\", \"2024-02-01\") AND "
+         "resolution is NOT EMPTY)"},
+        {"key = ITSM-994 \xef\xbc\x89 OR \xef\xbc\x88 project = HELP", NULL},
+        {"project = \xef\xbc\xa8\xef\xbc\xa5\xef\xbc\xac\xef\xbc\xb0",
+         "project in (\"ITSM\") AND (project = \"\xef\xbc\xa8\xef\xbc\xa5\xef\xbc\xac\xef\xbc\xb0\")"},
+        {"summary ~ \"\\u0029 \\n \\\\\" ORDER BY \"Time to resolution\" ASC",
+         "project in (\"ITSM\") AND (summary ~ \"\\u0029 \\n \\\\\") ORDER BY \"Time to resolution\" ASC"},
+        {"cf[10010] = x AND issue.property[foo].bar = 1",
+         "project in (\"ITSM\") AND (cf[10010] = x AND issue.property[foo].bar = 1)"},
+        {NULL, NULL},
+    };
+    for (int i = 0; cases[i][0]; i++) {
+        char *q = wk_jql_rewrite(cases[i][0], NULL, p, err, sizeof err);
+        if (!cases[i][1]) {
+            cr_expect_null(q, "[%s] should be refused, got [%s]", cases[i][0], q ? q : "");
+        } else {
+            cr_expect(q, "[%s]: %s", cases[i][0], err);
+            if (q)
+                cr_expect_str_eq(q, cases[i][1]);
+        }
+        free(q);
+    }
+    /* Nesting is bounded. */
+    char deep[400] = "";
+    for (int i = 0; i < 150; i++)
+        strcat(deep, "(");
+    strcat(deep, "a = b");
+    for (int i = 0; i < 150; i++)
+        strcat(deep, ")");
+    cr_assert_null(wk_jql_rewrite(deep, NULL, p, err, sizeof err));
+    cr_assert(strstr(err, "nested"), "%s", err);
+    json_decref(p);
+}
+
 static wk_catalog_t *cat(void)
 {
     wk_catalog_t *c = NULL;
