@@ -284,7 +284,7 @@ test('paging to the end of every paged list tool: every item of the site once, o
     list_all_jira_service_management_issue_comments: { id: 'ITSM-994', limit: 2 },
     list_all_jira_service_management_queues: { service_desk_id: '2', limit: 3 },
     list_all_jira_service_management_queue_issues: { service_desk_id: '3', queue_id: '24', limit: 3 },
-    list_all_jira_service_management_user_search: { query: 'a', limit: 10 },
+    list_all_jira_service_management_user_search: { query: 'a', limit: 1 },
     list_all_jira_service_management_service_desks: { limit: 1 },
     list_all_jira_service_management_request_types: { service_desk_id: '2', limit: 2 },
     list_all_jira_service_management_customer_requests: { service_desk_id: '3', limit: 4 },

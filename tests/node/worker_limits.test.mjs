@@ -68,7 +68,7 @@ const tokenHash = (url) => createHash('sha256').update(new URL(url).pathname.spl
 // sum to at least min for name, over both pools; returns the sum.
 async function metricAtLeast(name, min) {
   let sum = 0;
-  for (let i = 0; i < 100 && sum < min; i++) {
+  for (let i = 0; i < 300 && sum < min; i++) { // 30 s at most
     if (i) await new Promise((r) => setTimeout(r, 100));
     sum = (await metric(s.metricsUrl, name)) + (await metric(pool2.metricsUrl, name));
   }
@@ -145,7 +145,7 @@ test('open SSE streams per URL: 429 with Retry-After past the cap, across pools,
   // Once a stream closes, its lease goes and a new stream opens.
   s1.close();
   let again;
-  for (let i = 0; i < 100; i++) {
+  for (let i = 0; i < 300; i++) { // 30 s at most
     again = await stream(url, c.sid);
     if (again.status === 200) break;
     await new Promise((r) => setTimeout(r, 100));
