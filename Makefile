@@ -179,3 +179,18 @@ faults: deps
 # alongside, zero errors (bench/load.sh), on the release build.
 load: deps all
 	JSMCP_BIN_DIR=$(BUILD) bench/load.sh
+
+# ---- Containers (issue 23): images built here from Debian packages, the
+# compose stack run for real, the README on a bare Debian container. Each
+# starts dockerd when no engine answers and stops it again only then.
+#   make images              deploy/images.sh: base (mmdebstrap, cached by hash), jsmcp,
+#                            PostgreSQL 15, Redis 7, nginx; names in build/images/images.env
+#   make compose-test        deploy/compose-test.sh: docker-compose.yml + tests/compose/
+#   make fresh-machine-test  deploy/fresh-machine-test.sh: `make demo` from a clone in the bare base
+.PHONY: images compose-test fresh-machine-test
+images:
+	deploy/images.sh
+compose-test: deps
+	deploy/compose-test.sh
+fresh-machine-test:
+	deploy/fresh-machine-test.sh

@@ -14,7 +14,8 @@ API_PORT=${DEMO_API_PORT:-8080}
 WORKER_PORT=${DEMO_WORKER_PORT:-8081}
 PGBIN=/usr/lib/postgresql/15/bin
 
-as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+# From / : the postgres user may not be able to enter the checkout.
+as_pg() { if [ "$(id -u)" -eq 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi; }
 alive() { [ -f "$RUN/$1.pid" ] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
 wait_http() { for _ in $(seq 1 100); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done; echo "demo: $1 did not come up (see $RUN/*.log)" >&2; return 1; }
 
@@ -36,16 +37,23 @@ pg_datadir() {
   mkdir -p "$RUN/pg"
 }
 
+# The PostgreSQL folder as a path the postgres user can follow: run/pg, or
+# the folder run/pg links to (a path through the link would still cross the
+# directories it cannot enter).
+pg_dir() { readlink -f "$RUN/pg"; }
+
 start_pg() {
   pg_datadir
-  local sock=$RUN/pg/sock
-  if [ ! -f "$RUN/pg/data/PG_VERSION" ]; then
-    mkdir -p "$RUN/pg/data" "$sock"
-    [ "$(id -u)" -eq 0 ] && chown -R postgres "$RUN/pg/" "$RUN/pg/data" "$sock"
-    as_pg "$PGBIN/initdb" -D "$RUN/pg/data" -U postgres -A trust >/dev/null
+  local pg sock
+  pg=$(pg_dir)
+  sock=$pg/sock
+  if [ ! -f "$pg/data/PG_VERSION" ]; then
+    mkdir -p "$pg/data" "$sock"
+    [ "$(id -u)" -eq 0 ] && chown -R postgres "$pg/" "$pg/data" "$sock"
+    as_pg "$PGBIN/initdb" -D "$pg/data" -U postgres -A trust >/dev/null
   fi
-  if ! as_pg "$PGBIN/pg_ctl" -D "$RUN/pg/data" status >/dev/null 2>&1; then
-    as_pg "$PGBIN/pg_ctl" -D "$RUN/pg/data" -l "$RUN/pg/postgres.log" -w \
+  if ! as_pg "$PGBIN/pg_ctl" -D "$pg/data" status >/dev/null 2>&1; then
+    as_pg "$PGBIN/pg_ctl" -D "$pg/data" -l "$pg/postgres.log" -w \
       -o "-p $PG_PORT -k $sock -c listen_addresses=127.0.0.1" start >/dev/null
   fi
   if ! as_pg "$PGBIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -tAc "select 1 from pg_database where datname='jsmcp'" | grep -q 1; then
@@ -174,7 +182,7 @@ cmd_stop() {
     rm -f "$RUN/$n.pid"
   done
   if [ -f "$RUN/pg/data/PG_VERSION" ]; then
-    as_pg "$PGBIN/pg_ctl" -D "$RUN/pg/data" -m fast stop >/dev/null 2>&1 || true
+    as_pg "$PGBIN/pg_ctl" -D "$(pg_dir)/data" -m fast stop >/dev/null 2>&1 || true
   fi
   echo "jsmcp demo stopped"
 }
