@@ -300,7 +300,10 @@ test('paging to the end of every paged list tool: every item of the site once, o
     } while (cursor);
     assert.equal(new Set(seen).size, seen.length, `${name}: no item twice (${seen.length} over ${pages} pages)`);
     assert.deepEqual([...seen].sort(), [...want].sort(), `${name}: every item of the site, and only those`);
-    assert.equal(pages, Math.ceil(want.length / limit), `${name}: ${want.length} items in pages of ${limit}`);
+    // A bare array (offset style) says nothing of what follows: a full last
+    // page is followed by an empty one.
+    const pagesWanted = row.paging.style === 'offset' ? Math.floor(want.length / limit) + 1 : Math.ceil(want.length / limit);
+    assert.equal(pages, pagesWanted, `${name}: ${want.length} items in pages of ${limit}`);
   }
   // The hard cap: a limit over the maximum is refused by the schema.
   await assert.rejects(c.callTool({ name: 'list_all_jira_service_management_search_issues', arguments: { jql: 'project = HW', limit: 101 } }), /-32602.*limit/);
