@@ -9,7 +9,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
-import { freePort } from '../node/lib/mcp_stack.mjs';
+import { freePort, waitFor } from '../node/lib/mcp_stack.mjs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -110,17 +110,8 @@ export function drive(clients, fn, stop) {
   return run;
 }
 
-// Polls fn (sync or async) every 50 ms until it returns something truthy;
-// throws naming what after timeoutMs (generous: the machine may be busy).
-export async function until(fn, what, timeoutMs = 60000) {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
+// waitFor of tests/node/lib/mcp_stack.mjs, with a minute to wait by default.
+export const until = (fn, what, timeoutMs = 60000) => waitFor(fn, what, timeoutMs);
 
 export function tally(results) {
   const by = {};
