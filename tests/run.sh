@@ -117,6 +117,9 @@ selected() { [ -z "${TEST_FILTER:-}" ] || [[ $1 == *"$TEST_FILTER"* ]]; }
 . tests/support/services.sh
 services_start || { echo 'tests: 0 passed, 1 failed, 0 skipped (allowed)'; exit 1; }
 trap services_stop EXIT
+# shellcheck source=support/leftovers.sh
+. tests/support/leftovers.sh
+leftovers_mark
 # Workers' audit spool files (worker/wk_spool.h) go with the run's temp directory.
 export JSMCP_AUDIT_SPOOL_DIR=${JSMCP_AUDIT_SPOOL_DIR:-$JSMCP_TEST_TMP/spool}
 
@@ -154,6 +157,9 @@ reports=$(grep -lE "$SANITIZER_RE" "$JSMCP_TEST_ARTIFACTS"/*.log 2>/dev/null || 
 if [ -n "$reports" ]; then
   fail sanitizer-reports "sanitizer reports in process logs:"; echo "$reports" | sed 's/^/    /'
 fi
+# A test that failed or forgot to stop what it started leaves it running
+# (tests/support/leftovers.sh): that fails the run, and the processes go.
+leftovers_check || fail leftover-processes "processes started by the tests were still running (killed; listed above)"
 echo
 [ ${#skipped_names[@]} -gt 0 ] && printf 'skipped (allowed): %s\n' "${skipped_names[@]}"
 [ ${#failed_names[@]} -gt 0 ] && echo "failed: ${failed_names[*]}"
