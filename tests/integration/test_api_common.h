@@ -50,7 +50,7 @@ static inline void ta_sleep_ms(long ms)
 
 /* The value of one series of a process's /metrics (base: http://host:port,
  * series: the name with its labels as printed, e.g.
- * jsmcp_api_reconcile_runs_total{outcome="ok"}); -1 when absent. */
+ * jsmcp_api_reconcile_runs_total{kind="full",outcome="ok"}); -1 when absent. */
 static inline double ta_metric_at(const char *base, const char *series)
 {
     char url[300];
@@ -73,16 +73,25 @@ static inline double ta_metric(const ts_api_t *a, const char *series)
     return ta_metric_at(a->url, series);
 }
 
+/* The API's count of ok reconcile passes of a kind ("incremental": the
+ * outbox, "full": every row); -1 when there is none yet. */
+static inline double ta_reconcile_passes(const ts_api_t *a, const char *kind)
+{
+    char series[128];
+    snprintf(series, sizeof series, "jsmcp_api_reconcile_runs_total{kind=\"%s\",outcome=\"ok\"}", kind);
+    return ta_metric(a, series);
+}
+
 /* Waits (up to 60 s) until the API's reconcile has finished n more passes
- * than before (a value of ta_metric for its ok runs). */
-static inline void ta_wait_reconcile_passes(const ts_api_t *a, double before, int n)
+ * of a kind than before (a value of ta_reconcile_passes). */
+static inline void ta_wait_reconcile_passes(const ts_api_t *a, const char *kind, double before, int n)
 {
     double now = before;
     for (int i = 0; i < 600 && now < before + n; i++) {
         ta_sleep_ms(100);
-        now = ta_metric(a, "jsmcp_api_reconcile_runs_total{outcome=\"ok\"}");
+        now = ta_reconcile_passes(a, kind);
     }
-    cr_assert_geq(now, before + n, "the reconcile ran %g of %d passes within 60 s", now - before, n);
+    cr_assert_geq(now, before + n, "the reconcile ran %g of %d %s passes within 60 s", now - before, n, kind);
 }
 
 /* The time (epoch ms) of the first line of a process's JSON log that
