@@ -629,6 +629,14 @@ static void on_http_complete(httpd_req_t *req, int status, void *ud)
     snprintf(labels, sizeof labels, "method=\"%s\",status=\"%d\"", httpd_req_method(req), status);
     metrics_inc(app->metrics, "jsmcp_api_requests_total", labels, 1);
     metrics_observe(app->metrics, "jsmcp_api_request_duration_seconds", "", secs);
+    if (log_min_level <= LOG_LVL_DEBUG) {
+        /* The path only: a query may carry an OAuth code or state. */
+        char st[16], ms[32];
+        snprintf(st, sizeof st, "%d", status);
+        snprintf(ms, sizeof ms, "%.1f", secs * 1e3);
+        LOG_DEBUG("api", "request", "request_id", httpd_req_id(req), "method", httpd_req_method(req), "path",
+                  httpd_req_path(req), "status", st, "ms", ms, NULL);
+    }
 }
 
 static void add_routes(ap_app_t *app, const ap_route_t *routes)

@@ -44,6 +44,7 @@ enum conn_state {
     CONN_HEADERS,  /* request line and headers arriving */
     CONN_BODY,     /* body arriving */
     CONN_HANDLING, /* request is with the handler */
+    CONN_LINGER,   /* error answered mid-request: discarding input until the client closes (bounded) */
 };
 
 struct httpd_req_s {
@@ -97,6 +98,9 @@ struct conn_s {
     int handles_open;
     size_t write_queued; /* bytes handed to uv_write, not yet completed */
     size_t writes_pending;
+    size_t linger_left;  /* CONN_LINGER: bytes still to discard before closing */
+    uv_shutdown_t shut;  /* CONN_LINGER: the write side's shutdown, once the answer is out */
+    int shut_started;
     char remote[64];
 };
 
@@ -134,6 +138,8 @@ static void conn_run(conn_t *c);
 static void conn_arm_timer(conn_t *c);
 static void req_finish(httpd_req_t *req);
 static void conn_start_read(conn_t *c);
+static void conn_linger_shutdown(conn_t *c);
+static void on_timer(uv_timer_t *t);
 
 /* ---------------------------------------------------------------- utils */
 
@@ -234,6 +240,8 @@ void httpd_config_defaults(httpd_config_t *cfg)
     cfg->header_timeout_ms = 10000;
     cfg->body_timeout_ms = 30000;
     cfg->idle_timeout_ms = 60000;
+    cfg->linger_max_bytes = 4 * 1024 * 1024;
+    cfg->linger_timeout_ms = 5000;
     cfg->server_name = "jsmcp";
 }
 
@@ -402,6 +410,8 @@ static void on_write(uv_write_t *w, int status)
     }
     if (c->close_after_write && c->writes_pending == 0)
         conn_close(c);
+    else if (c->state == CONN_LINGER && c->writes_pending == 0)
+        conn_linger_shutdown(c);
 }
 
 /* Queues bytes on the connection: tries a direct write first and copies
@@ -478,8 +488,45 @@ static void conn_send_error(conn_t *c, int status, const char *detail)
     }
     conn_write(c, head, (size_t)hlen);
     conn_write(c, body, (size_t)blen);
+    if (c->closing)
+        return; /* the write failed: the client is gone */
+    /* The client may still be sending the request this answers: linger
+     * (httpd.h). Not after a timeout (a slow client gets no more time),
+     * nor when the client is gone or the server closes. */
+    const httpd_config_t *cfg = &c->srv->cfg;
+    if (status != 408 && !c->eof && !c->srv->closing && cfg->linger_timeout_ms > 0) {
+        c->state = CONN_LINGER;
+        c->linger_left = cfg->linger_max_bytes;
+        c->in.len = 0; /* what is buffered belongs to the refused request */
+        uv_timer_start(&c->timer, on_timer, cfg->linger_timeout_ms, 0);
+        if (!c->reading)
+            conn_start_read(c);
+        if (c->writes_pending == 0)
+            conn_linger_shutdown(c);
+        return;
+    }
     c->state = CONN_IDLE;
     conn_finish_output(c);
+}
+
+static void on_linger_shutdown(uv_shutdown_t *s, int status)
+{
+    conn_t *c = s->data;
+    /* Cancelled when the connection closed first; failed when the peer
+     * is gone: either way there is nothing left to wait for. */
+    if (status < 0)
+        conn_close(c);
+}
+
+/* The answer is out: send FIN, keep reading until the client closes. */
+static void conn_linger_shutdown(conn_t *c)
+{
+    if (c->shut_started || c->closing)
+        return;
+    c->shut_started = 1;
+    c->shut.data = c;
+    if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_linger_shutdown) != 0)
+        conn_close(c);
 }
 
 /* "\r\n<name>: <value>": ends the line before it. */
@@ -959,6 +1006,9 @@ static void on_timer(uv_timer_t *t)
         break;
     case CONN_HANDLING:
         break;
+    case CONN_LINGER:
+        conn_close(c); /* the client did not finish within linger_timeout_ms */
+        break;
     }
 }
 
@@ -971,6 +1021,7 @@ static void conn_arm_timer(conn_t *c)
     case CONN_HEADERS: ms = cfg->header_timeout_ms; break;
     case CONN_BODY: ms = cfg->body_timeout_ms; break;
     case CONN_HANDLING: uv_timer_stop(&c->timer); return;
+    case CONN_LINGER: return; /* one deadline for the whole linger, set once */
     }
     uv_timer_start(&c->timer, on_timer, ms, 0);
 }
@@ -1002,6 +1053,14 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     }
     if (n == 0)
         return;
+    if (c->state == CONN_LINGER) {
+        /* Discarded (on_alloc put it past in.len); closed once the budget is spent. */
+        if ((size_t)n >= c->linger_left)
+            conn_close(c);
+        else
+            c->linger_left -= (size_t)n;
+        return;
+    }
     c->in.len += (size_t)n;
     c->in.data[c->in.len] = 0;
     if (c->in.len >= c->in_max) {
@@ -1199,6 +1258,10 @@ void httpd_close(httpd_t *h, void (*done)(void *), void *arg)
         next = c->next;
         if (c->state == CONN_IDLE && c->in.len == 0)
             conn_close(c);
+        else if (c->state == CONN_LINGER && c->writes_pending == 0)
+            conn_close(c); /* its answer is out: no more waiting for the client */
+        else if (c->state == CONN_LINGER)
+            c->close_after_write = 1;
     }
     uv_close((uv_handle_t *)&h->listener, on_listener_closed);
 }

@@ -15,6 +15,14 @@
  * 413 body too large (also straight from Content-Length, before the body),
  * 400 bad request, 408 on header/body timeouts (slowloris), idle keep-alive
  * connections are closed after idle_timeout_ms.
+ *
+ * Lingering close: an error answered while the request is still arriving
+ * (413, 431, 400) is followed by a shutdown of the write side, and what the
+ * client still sends is read and thrown away (at most linger_max_bytes, for
+ * at most linger_timeout_ms) before the connection closes. Closing at once
+ * would make the kernel answer the client's next bytes with a TCP reset,
+ * which destroys the unread answer at the client ("connection reset" instead
+ * of the 413). The 408 of a timeout closes at once: that client is slow.
  */
 #ifndef JSMCP_HTTPD_H
 #define JSMCP_HTTPD_H
@@ -45,6 +53,11 @@ typedef struct httpd_config_s {
     unsigned header_timeout_ms;/* whole header must arrive within; default 10 s */
     unsigned body_timeout_ms;  /* whole body must arrive within; default 30 s */
     unsigned idle_timeout_ms;  /* keep-alive idle; default 60 s */
+    /* Lingering close after an error answer (see above): bytes read and
+     * discarded at most (default 4 MiB), and for how long at most in all
+     * (default 5 s; 0 = close at once). */
+    size_t linger_max_bytes;
+    unsigned linger_timeout_ms;
     const char *server_name;   /* Server: header; default "jsmcp" */
     httpd_complete_fn on_complete;
 } httpd_config_t;

@@ -678,6 +678,24 @@ void sb_http_shutdown(sb_t *sb)
     }
 }
 
+size_t sb_http_held(const sb_t *sb)
+{
+    size_t n = 0;
+    for (const delayed_t *d = sb->delayed; d; d = d->next)
+        n++;
+    return n;
+}
+
+size_t sb_http_release(sb_t *sb)
+{
+    size_t n = 0;
+    while (sb->delayed) {
+        delayed_fire(sb->delayed);
+        n++;
+    }
+    return n;
+}
+
 /* A 200 whose chunked body stops in the middle: the connection closes
  * before the last chunk. */
 static void fault_truncate(sb_call_t *c)

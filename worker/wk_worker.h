@@ -89,6 +89,10 @@ typedef struct wk_worker_s {
  * runs, stops the audit, then Redis and httpc. Safe to call any time. */
 void wk_worker_maybe_stop(wk_worker_t *w);
 
+/* Describes the worker's metrics in m (wk_worker_run, and the fuzz targets
+ * that drive a worker without running it). */
+void wk_worker_describe_metrics(metrics_t *m);
+
 /* Runs one worker on the listening socket fd (and metrics_fd, -1 = none)
  * until SIGTERM drained it, publishing its metrics into slot of shm (may be
  * NULL). Returns the process exit status. */

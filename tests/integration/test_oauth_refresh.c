@@ -144,11 +144,11 @@ Test(oauth_refresh, accounts_set_through_the_crud_api, .timeout = 120)
         to_sleep_ms(50);
     cr_assert_eq(v, 4);
     /* The same report again is stale now: no token request. */
-    for (int i = 0; i < 200 && to_refresh_handled(e.api.url) < before + 1; i++)
+    for (int i = 0; i < 600 && to_refresh_handled(e.api.url) < before + 1; i++)
         to_sleep_ms(50);
     before = to_refresh_handled(e.api.url);
     to_publish_refresh(&e, b, 0, 1);
-    for (int i = 0; i < 200 && to_refresh_handled(e.api.url) < before + 1; i++)
+    for (int i = 0; i < 600 && to_refresh_handled(e.api.url) < before + 1; i++)
         to_sleep_ms(50);
     to_stop_apis(&e);
     to_sb_counts(&e, &refresh, &denied);

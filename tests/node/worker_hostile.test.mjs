@@ -14,9 +14,9 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { close, connect } from './lib/mcp_client.mjs';
-import { createServer, stackAvailable, startStack, stopStack } from './lib/mcp_stack.mjs';
+import { createServer, requireStack, startStack, stopStack } from './lib/mcp_stack.mjs';
 
-const missing = stackAvailable();
+requireStack();
 let s;
 let ro; // SDK client: projects ["ITSM"], methods ["read"]
 let rw; // SDK client: projects ["ITSM"], every method
@@ -38,7 +38,6 @@ const lastSeq = async () => (await sb('/__sandbox/requests?limit=1')).lastSeq;
 const requestsSince = async (seq) => (await sb(`/__sandbox/requests?since=${seq}&limit=1000`)).entries;
 
 before(async () => {
-  if (missing) return;
   s = await startStack({ workers: 2, server: { name: 'itsm-read', config: { methods: ['read'], projects: ['ITSM'] } } });
   ro = await connect(s.mcpUrl);
   const w = await createServer(s, { name: 'itsm-write', config: { projects: ['ITSM'] } });
@@ -374,7 +373,7 @@ async function run(c) {
   return problems;
 }
 
-test('the hostile-agent table: no data of other projects, no write, nothing malformed upstream', { skip: missing || false, timeout: 600000 }, async () => {
+test('the hostile-agent table: no data of other projects, no write, nothing malformed upstream', { timeout: 600000 }, async () => {
   const table = cases();
   assert.ok(table.length >= 60, `${table.length} cases`);
   const writesBefore = await writes();
@@ -390,7 +389,7 @@ test('the hostile-agent table: no data of other projects, no write, nothing malf
   assert.equal(writesAfter, writesBefore, 'no write reached the sandbox');
 });
 
-test('the sandbox, like Cloud, ignores serviceDeskId on /organization; the desk\'s own list is scoped', { skip: missing || false }, async () => {
+test('the sandbox, like Cloud, ignores serviceDeskId on /organization; the desk\'s own list is scoped', async () => {
   // What the worker must not rely on (issue 20): the site-wide list does not
   // filter by a parameter the API does not have. Strict mode refuses the
   // parameter (that is how the worker's old call was caught); with strict
@@ -412,7 +411,7 @@ test('the sandbox, like Cloud, ignores serviceDeskId on /organization; the desk\
   }
 });
 
-test('positive controls: in-scope reads answer, an in-scope write is counted', { skip: missing || false }, async () => {
+test('positive controls: in-scope reads answer, an in-scope write is counted', async () => {
   // The checks above can fail: the same tools with ITSM data answer, and
   // the write counter moves for a write that is allowed.
   const r = await ro.client.callTool({ name: SEARCH, arguments: { jql: 'project = ITSM ORDER BY key ASC', limit: 5 } });
