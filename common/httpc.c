@@ -42,6 +42,7 @@ struct httpc_call_s {
     CURL *easy;
     struct curl_slist *hdrs;
     char *reqbody;
+    curl_mime *mime;   /* a multipart/form-data body (req->parts), or NULL */
     buf_t body;
     buf_t head;
     int too_big;
@@ -167,6 +168,7 @@ static void call_finish(httpc_call_t *k, int status, const char *err)
         }
     }
     curl_slist_free_all(k->hdrs);
+    curl_mime_free(k->mime);
     free(k->reqbody);
     buf_free(&k->body);
     buf_free(&k->head);
@@ -577,10 +579,27 @@ int httpc_request(httpc_t *c, const httpc_request_t *req, httpc_cb cb, void *ud)
     } else {
         if (strcmp(req->method, "POST") != 0)
             curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
-        curl_easy_setopt(e, CURLOPT_POST, 1L);
-        k->reqbody = mem_strndup(req->body ? req->body : "", req->body ? req->body_len : 0);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(req->body ? req->body_len : 0));
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, k->reqbody);
+        if (req->nparts) {
+            /* multipart/form-data: curl writes the boundary and the parts'
+             * headers; the data is copied (curl_mime_data). */
+            k->mime = curl_mime_init(e);
+            for (size_t i = 0; i < req->nparts; i++) {
+                const httpc_part_t *pt = &req->parts[i];
+                curl_mimepart *mp = curl_mime_addpart(k->mime);
+                curl_mime_name(mp, pt->name);
+                curl_mime_data(mp, pt->data ? pt->data : "", pt->len);
+                if (pt->filename)
+                    curl_mime_filename(mp, pt->filename);
+                if (pt->type)
+                    curl_mime_type(mp, pt->type);
+            }
+            curl_easy_setopt(e, CURLOPT_MIMEPOST, k->mime);
+        } else {
+            curl_easy_setopt(e, CURLOPT_POST, 1L);
+            k->reqbody = mem_strndup(req->body ? req->body : "", req->body ? req->body_len : 0);
+            curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(req->body ? req->body_len : 0));
+            curl_easy_setopt(e, CURLOPT_POSTFIELDS, k->reqbody);
+        }
     }
 
     k->next = c->calls;
@@ -591,8 +610,9 @@ int httpc_request(httpc_t *c, const httpc_request_t *req, httpc_cb cb, void *ud)
     if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
         call_unlink(k);
         curl_slist_free_all(k->hdrs);
-        free(k->reqbody);
         curl_easy_cleanup(e);
+        curl_mime_free(k->mime);
+        free(k->reqbody);
         free(k);
         return HTTPC_EBUSY;
     }

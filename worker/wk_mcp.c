@@ -262,6 +262,7 @@ typedef struct call_op_s {
     long long cred_version;      /* of the blob used (reported with the refresh request) */
     int refreshed;               /* waited for a refresh once already: no second retry */
     int paced;                   /* took its pacing token (one per tool call) */
+    int pace_near;               /* under the rule Jira's quota signals set (wk_pace_note) */
     long pace_burst;             /* of the rule applied (RateLimit-Limit of a refusal) */
     json_t *response;            /* the answer, held until its audit record is safe (wk_audit.h) */
     wk_ratelimit_t rl;
@@ -360,14 +361,19 @@ static void audit(call_op_t *op, const wk_ratelimit_t *rl, int status)
 }
 
 /* The idempotency record after the call: the result for a success, gone
- * after a failure (so a retry may try again). */
-static void idem_store(call_op_t *op, const json_t *response)
+ * after a failure (so a retry may try again). The answer waits for Redis
+ * to take it (stored then runs, from the loop): an agent that retries as
+ * soon as it has the answer may reach another worker process, whose SET NX
+ * must already find the result, not "pending". 0 when stored will run;
+ * -1 without a record to write or with Redis unavailable. */
+static int idem_store(call_op_t *op, const json_t *response, rcli_cb stored)
 {
     const json_t *result = json_object_get(response, "result");
     if (!op->idem_key[0])
-        return;
+        return -1;
     char *dump = result && !json_is_true(json_object_get(result, "isError"))
                      ? ju_dump(result) : NULL;
+    int rc;
     if (dump && strlen(dump) <= WK_IDEM_MAX) {
         buf_t b;
         buf_init(&b, WK_IDEM_MAX + 128);
@@ -376,12 +382,13 @@ static void idem_store(call_op_t *op, const json_t *response)
         snprintf(ttl, sizeof ttl, "%lld", WK_IDEM_TTL_MS);
         const char *argv[] = {"SET", op->idem_key, b.data, "PX", ttl};
         size_t lens[] = {3, strlen(op->idem_key), b.len, 2, strlen(ttl)};
-        rcli_command_argv(op->w->redis, NULL, NULL, 5, argv, lens);
+        rc = rcli_command_argv(op->w->redis, stored, op, 5, argv, lens);
         buf_free(&b);
     } else {
-        rcli_command(op->w->redis, NULL, NULL, "DEL %s", op->idem_key);
+        rc = rcli_command(op->w->redis, stored, op, "DEL %s", op->idem_key);
     }
     free(dump);
+    return rc;
 }
 
 /* Per-account call counts. The label is bounded: past the cap of distinct
@@ -467,9 +474,18 @@ static void on_audited(void *ud, int durable)
     op_unref(op);
 }
 
+/* The idempotency record is written (or could not be): the audit record
+ * next, then the answer (on_audited). */
+static void on_idem_stored(redisReply *reply, const char *err, void *ud)
+{
+    (void)reply;
+    (void)err; /* a lost record only costs a retry its replay, as before */
+    call_op_t *op = ud;
+    audit(op, op->has_rl ? &op->rl : NULL, op->status);
+}
+
 static void call_finish(call_op_t *op, json_t *response, const wk_ratelimit_t *rl, int status)
 {
-    idem_store(op, response);
     op->response = response; /* done() takes it over */
     op->status = status;
     op->cls = error_class(response, rl, status);
@@ -477,7 +493,8 @@ static void call_finish(call_op_t *op, json_t *response, const wk_ratelimit_t *r
         op->rl = *rl;
         op->has_rl = 1;
     }
-    audit(op, rl, status);
+    if (idem_store(op, response, on_idem_stored) != 0)
+        audit(op, rl, status);
 }
 
 static void on_account(int rc, const wk_account_t *acct, const char *err, void *ud);
@@ -493,6 +510,7 @@ static void wait_refresh(call_op_t *op)
 static void on_exec(json_t *result, const wk_ratelimit_t *rl, int upstream_status, void *ud)
 {
     call_op_t *op = ud;
+    wk_pace_note(op->w, op->account_id, rl, uv_now(op->w->loop));
     if (upstream_status == 401 && op->oauth && !op->refreshed) {
         json_decref(result);
         wait_refresh(op);
@@ -522,7 +540,7 @@ static void on_paced(int rc, long wait_ms, void *ud)
     rl.retry_after_s = rl.reset_s = wait_ms <= 0 ? 1 : (wait_ms + 999) / 1000;
     snprintf(rl.limit, sizeof rl.limit, "%ld", op->pace_burst);
     snprintf(rl.remaining, sizeof rl.remaining, "0");
-    snprintf(rl.reason, sizeof rl.reason, "jsmcp-pacing");
+    snprintf(rl.reason, sizeof rl.reason, "%s", op->pace_near ? WK_PACE_REASON_NEAR : "jsmcp-pacing");
     metrics_inc(op->w->metrics, "jsmcp_worker_paced_total", "", 1);
     call_finish(op, wk_mcp_result(op->id, wk_exec_paced_result(op->tool, &rl)), &rl, 0);
 }
@@ -546,10 +564,15 @@ static void on_account(int rc, const wk_account_t *acct, const char *err, void *
         wait_refresh(op);
         return;
     }
-    pace_rule_t own = {.per_s = acct->pace_per_s, .burst = acct->pace_burst};
+    pace_rule_t own = {.per_s = acct->pace_per_s, .burst = acct->pace_burst}, near;
     const pace_rule_t *rule = acct->pace_set ? &own
                                  : acct->oauth  ? &op->w->cfg->pace_oauth
                                                 : &op->w->cfg->pace_api_token;
+    /* Jira said the quota is nearly spent: the stricter of the two rules. */
+    op->pace_near = wk_pace_near(op->account_id, uv_now(op->w->loop), &near) &&
+                    (rule->per_s <= 0 || near.per_s < rule->per_s);
+    if (op->pace_near)
+        rule = &near;
     if (rule->per_s > 0 && !op->paced) {
         op->paced = 1;
         op->pace_burst = rule->burst;

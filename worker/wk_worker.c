@@ -162,7 +162,7 @@ int wk_worker_run(const wk_config_t *cfg, int fd, int metrics_fd, wk_metrics_shm
     httpc_config_t hc_cfg;
     httpc_config_defaults(&hc_cfg);
     hc_cfg.timeout_ms = (unsigned)cfg->upstream_timeout_ms;
-    hc_cfg.max_response_bytes = 8u << 20;
+    hc_cfg.max_response_bytes = (size_t)cfg->upstream_max_bytes;
     if (httpc_create(&w.httpc, &loop, &hc_cfg) != 0) {
         LOG_ERROR("worker", "cannot create the HTTP client", "why", "curl multi", NULL);
         goto out;

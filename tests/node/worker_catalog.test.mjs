@@ -129,7 +129,27 @@ function plan(ctx) {
     create_a_jira_service_management_customer: { email: `c${process.pid}@example.com`, display_name: 'New Customer' },
     create_a_jira_service_management_service_desk_customer: { service_desk_id: '2', account_ids: [u] },
     create_a_jira_service_management_organization: { name: `Org ${process.pid}` },
-    create_a_jira_service_management_issue_worklog: { id: 'ITSM-1042', time_spent_seconds: 1800, comment: 'Reproduced' },
+    create_a_jira_service_management_issue_worklog: { id: 'ITSM-1042', time_spent_seconds: 1800, comment: 'Reproduced', started: '2026-12-01T09:00:00Z' },
+    // issue 22
+    list_all_jira_service_management_knowledge_base_articles: { query: 'vpn' },
+    list_all_jira_service_management_request_transitions: { id: 'ITSM-994' },
+    list_all_jira_service_management_issue_attachments: { id: 'ITSM-1042' },
+    get_single_jira_service_management_attachment_content_by_id: { issue: ctx.attachmentIssue, id: ctx.attachment },
+    list_all_jira_service_management_issue_changelog: { id: 'ITSM-994' },
+    list_all_jira_service_management_issue_watchers: { id: 'ITSM-994' },
+    list_all_jira_service_management_issue_links: { id: 'ITSM-994' },
+    list_all_jira_service_management_issue_link_types: {},
+    list_all_jira_service_management_request_status_history: { id: 'ITSM-994' },
+    list_all_jira_service_management_issue_types: { project_key: 'ITSM' },
+    list_all_jira_service_management_issue_type_fields: { project_key: 'ITSM', issue_type_id: ctx.issueType },
+    list_all_jira_service_management_projects: {},
+    create_a_jira_service_management_issue_attachment: { id: 'ITSM-1042', filename: 'logs.txt', content_base64: Buffer.from('log line\n').toString('base64'), mime_type: 'text/plain' },
+    create_a_jira_service_management_request_attachment: { id: 'ITSM-1042', filename: 'more.txt', content_base64: Buffer.from('more\n').toString('base64'), comment: 'Attached' },
+    create_a_jira_service_management_issue_watcher: { id: 'ITSM-1042', account_id: u },
+    create_a_jira_service_management_issue_link: { link_type: 'Relates', from_issue: 'ITSM-1042', to_issue: 'ITSM-994' },
+    update_a_jira_service_management_request_status_by_id: { id: 'ITSM-1000', transition_name: ctx.portalTransition, comment: 'Done from the portal' },
+    create_a_jira_service_management_service_desk_organization: { service_desk_id: '2', organization_id: ctx.org },
+    create_a_jira_service_management_organization_user: { id: ctx.org, account_ids: [ctx.customer] },
   };
 }
 
@@ -142,7 +162,8 @@ test('every tool called against the sandbox through the worker', { skip: missing
   let attachment;
   for (let i = 1; i < 60 && !attachment; i++) {
     const raw = await sb(`/rest/api/3/issue/ITSM-${i}?fields=attachment`);
-    attachment = raw.fields?.attachment?.[0]?.id;
+    const small = raw.fields?.attachment?.find((a) => a.size <= 262144);
+    if (small) attachment = { id: small.id, key: `ITSM-${i}` };
   }
   assert.ok(attachment, 'an attachment in the seed');
   // One approval the agent may answer (pending, the agent an approver) and one it may not.
@@ -156,7 +177,14 @@ test('every tool called against the sandbox through the worker', { skip: missing
   }
   assert.ok(answerable && closed, 'answerable and unanswerable approvals in the seed');
   approvalKey = closed.key;
-  const ctx = { reporter: issue.reporter.accountId, requestType: rts.request_types[0].id, org: String(orgs.organizations[0].id), transition: tr.transitions[0].name, attachment: String(attachment), approvalKey };
+  const types = await call(c, 'list_all_jira_service_management_issue_types', { project_key: 'ITSM' });
+  const portal = await call(c, 'list_all_jira_service_management_request_transitions', { id: 'ITSM-1000' });
+  const customers = await sb('/rest/servicedeskapi/servicedesk/2/customer?limit=5', { headers: { 'X-ExperimentalApi': 'opt-in' } });
+  const ctx = {
+    reporter: issue.reporter.accountId, requestType: rts.request_types[0].id, org: String(orgs.organizations[0].id),
+    transition: tr.transitions.find((t) => !t.hasScreen).name, attachment: String(attachment.id), attachmentIssue: attachment.key,
+    approvalKey, issueType: types.issue_types[0].id, portalTransition: portal.transitions[0].name, customer: customers.values[0].accountId,
+  };
   const p = plan(ctx);
   const names = CATALOG.map((t) => t.name).filter((n) => n !== 'update_a_jira_service_management_request_approval_by_id');
   assert.deepEqual(Object.keys(p).sort(), [...names].sort(), 'the plan covers every catalog tool (the approval answer below)');
@@ -230,7 +258,15 @@ test('paging to the end of every paged list tool: cursors until none, no repeats
     list_all_jira_service_management_organizations: { limit: 2 },
     list_all_jira_service_management_organization_users: { id: null, limit: 2 },
     list_all_jira_service_management_issue_worklogs: { id: null, limit: 1 },
+    list_all_jira_service_management_knowledge_base_articles: { query: 'the', limit: 2 },
+    list_all_jira_service_management_request_transitions: { id: 'ITSM-994', limit: 1 },
+    list_all_jira_service_management_issue_changelog: { id: 'HW-7', limit: 1 },
+    list_all_jira_service_management_request_status_history: { id: 'HW-7', limit: 2 },
+    list_all_jira_service_management_issue_types: { project_key: 'ITSM', limit: 2 },
+    list_all_jira_service_management_issue_type_fields: { project_key: 'ITSM', issue_type_id: null, limit: 4 },
+    list_all_jira_service_management_projects: { limit: 1 },
   };
+  args.list_all_jira_service_management_issue_type_fields.issue_type_id = (await call(c, 'list_all_jira_service_management_issue_types', { project_key: 'ITSM' })).issue_types[0].id;
   const orgs = await call(c, 'list_all_jira_service_management_organizations', {});
   args.list_all_jira_service_management_organization_users.id = String(orgs.organizations[0].id);
   const wl = await call(c, 'list_all_jira_service_management_search_issues', { jql: 'project = ITSM ORDER BY created ASC', limit: 100 });
@@ -337,7 +373,9 @@ test('bad arguments per tool: missing required, unknown property, wrong type', {
   const amb = await call(c, 'update_a_jira_service_management_issue_status_by_id', { id: 'ITSM-994', transition_name: 'no such transition' }, { error: true });
   assert.match(amb.content[0].text, /no transition matches "no such transition"; candidates: /);
   const nouser = await call(c, 'update_a_jira_service_management_issue_assignee_by_id', { id: 'ITSM-994', user: 'nobody-at-all@nowhere.test' }, { error: true });
-  assert.match(nouser.content[0].text, /no user matches/);
+  assert.match(nouser.content[0].text, /no user has the email address "nobody-at-all@nowhere.test": the address is wrong, or the user hides it/);
+  const noname = await call(c, 'update_a_jira_service_management_issue_assignee_by_id', { id: 'ITSM-994', user: 'Nobody At All' }, { error: true });
+  assert.match(noname.content[0].text, /no user matches "Nobody At All"/);
   const users = await call(c, 'list_all_jira_service_management_user_search', { query: 'a', limit: 100 });
   const first = users.users.map((u) => u.name.split(' ')[0]);
   const dup = first.find((n, i) => first.indexOf(n) !== i);
@@ -389,6 +427,29 @@ test('compact by default, raw on request; sizes for BENCHMARKS.md', { skip: miss
   const sc = await size('list_all_jira_service_management_search_issues', { jql: 'project = ITSM ORDER BY created ASC', limit: 25 });
   const sr = await size('list_all_jira_service_management_search_issues', { jql: 'project = ITSM ORDER BY created ASC', limit: 25, raw: true });
   figures['search 25'] = { compact: sc.bytes, raw: sr.bytes, ratio: +(sr.bytes / sc.bytes).toFixed(1) };
+  // Issue 22's tools (and include on the search: description and the latest comments in one pass).
+  const types = await call(c, 'list_all_jira_service_management_issue_types', { project_key: 'ITSM' });
+  const change = types.issue_types.find((t) => t.name === 'Change').id;
+  const more = [
+    ['search 25 + include', 'list_all_jira_service_management_search_issues', { jql: 'project = ITSM ORDER BY created ASC', limit: 25, include: ['description', 'comments'] }],
+    ['knowledge base (vpn)', 'list_all_jira_service_management_knowledge_base_articles', { query: 'vpn', limit: 10 }],
+    ['changelog ITSM-994', 'list_all_jira_service_management_issue_changelog', { id: 'ITSM-994', limit: 100 }],
+    ['status history HW-7', 'list_all_jira_service_management_request_status_history', { id: 'HW-7' }],
+    ['links ITSM-994', 'list_all_jira_service_management_issue_links', { id: 'ITSM-994' }],
+    ['watchers ITSM-994', 'list_all_jira_service_management_issue_watchers', { id: 'ITSM-994' }],
+    ['attachments ITSM-1042', 'list_all_jira_service_management_issue_attachments', { id: 'ITSM-1042' }],
+    ['portal transitions ITSM-994', 'list_all_jira_service_management_request_transitions', { id: 'ITSM-994' }],
+    ['link types', 'list_all_jira_service_management_issue_link_types', {}],
+    ['issue types ITSM', 'list_all_jira_service_management_issue_types', { project_key: 'ITSM' }],
+    ['create fields ITSM Change', 'list_all_jira_service_management_issue_type_fields', { project_key: 'ITSM', issue_type_id: change, limit: 50 }],
+    ['projects', 'list_all_jira_service_management_projects', {}],
+    ['user + groups', 'get_single_jira_service_management_user_by_id', { id: '5b10ac8d82e05b22cc7d4ef5', include: ['groups'] }],
+  ];
+  for (const [label, name, args] of more) {
+    const cc = await size(name, args);
+    const rr = await size(name, { ...args, raw: true });
+    figures[label] = { compact: cc.bytes, raw: rr.bytes, ratio: +(rr.bytes / cc.bytes).toFixed(1) };
+  }
   const listBytes = async (client) => Buffer.byteLength(JSON.stringify(await listAllTools(client)));
   figures['tools/list bytes'] = {
     full: await listBytes(full.client),

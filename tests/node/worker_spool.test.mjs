@@ -48,7 +48,10 @@ function redisCli(port, ...args) {
 }
 
 // Calls in flight when Redis stops taking writes (the sandbox answers after
-// 300 ms, the pause starts at 100 ms): each is answered, its XADD waits.
+// 2 s, the pause starts at 100 ms): each is answered, its XADD waits. The
+// sandbox's latency is the window for the pause: with both cores busy,
+// 300 ms was too short (the records reached Redis before redis-cli paused
+// it, in a loaded run of issue 22's branch).
 async function callsWhilePaused(s, port, tag) {
   const sid = await mcpSession(s.mcpUrl);
   const warm = await toolCall(s.mcpUrl, sid, TOOL, ARGS, { tag: `${tag}-warm` });
@@ -94,7 +97,7 @@ async function withStack(body) {
     t.s = await startStack({
       workers: 1,
       env: { JSMCP_REDIS_URL: `redis://127.0.0.1:${t.port}/0`, JSMCP_AUDIT_SPOOL_DIR: t.spool,
-        JSMCP_AUDIT_DRAIN_MS: '100', JSM_SANDBOX_LATENCY_MS: '300' },
+        JSMCP_AUDIT_DRAIN_MS: '100', JSM_SANDBOX_LATENCY_MS: '2000' },
     });
     t.startedAt = Date.now();
     await body(t);
