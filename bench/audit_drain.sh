@@ -42,10 +42,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-ticks() { # utime+stime (clock ticks) of the given pids
-  local t=0 p
-  for p in "$@"; do [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
-  echo "$t"
+ticks() { # utime+stime (clock ticks) of the given pids, read by one awk so
+  # that all are read at the same moment (one awk per pid took ~1 s here)
+  local f=() p
+  for p in "$@"; do [ -r "/proc/$p/stat" ] && f+=("/proc/$p/stat"); done
+  if [ ${#f[@]} -gt 0 ]; then awk '{t += $14 + $15} END {print t + 0}' "${f[@]}" 2>/dev/null; else echo 0; fi
 }
 # The API's connections (client backends of the bench database, not this
 # script's psql nor autovacuum): their CPU is what the drain costs PostgreSQL.
@@ -54,6 +55,15 @@ backends() {
     AND backend_type = 'client backend' AND application_name <> 'psql'"
 }
 rows() { psql -tAq "$DBURL" -c "SELECT count(*) FROM tool_calls"; }
+# The whole PostgreSQL instance (the postmaster and all its children: the
+# backends, WAL writer, checkpointer, autovacuum), as bench/worker.sh counts
+# it (the figures issue 21 quotes). bench/run.sh's instance serves this
+# bench alone.
+pg_all() {
+  local pm
+  pm=$(head -1 "$JSMCP_TEST_TMP/pg/postmaster.pid")
+  ticks "$pm" $(pgrep -P "$pm")
+}
 HZ=$(getconf CLK_TCK)
 us_per() { python3 -c "print(f'{$1 * 1e6 / $HZ / max($2, 1):.1f}')"; }
 
@@ -63,21 +73,22 @@ JSMCP_DATABASE_URL="$DBURL" JSMCP_REDIS_URL="$JSMCP_TEST_REDIS_URL" JSMCP_REDIS_
   JSMCP_LOG_LEVEL=warn JSMCP_AUDIT_DRAIN_MS="${JSMCP_AUDIT_DRAIN_MS:-200}" PGAPPNAME=jsmcp-api "$BIN/jsmcp-api" >"$LOG" 2>&1 &
 APIPID=$!
 for _ in $(seq 100); do curl -fs -o /dev/null "http://127.0.0.1:$API_PORT/healthz" && break; sleep 0.05; done
-for _ in $(seq 100); do [ -n "$(backends)" ] && break; sleep 0.05; done
+# All of the pool's connections (JSMCP_PG_POOL_SIZE, 8), not the first one up.
+for _ in $(seq 200); do [ "$(backends | wc -l)" -ge "${JSMCP_PG_POOL_SIZE:-8}" ] && break; sleep 0.05; done
 t0=$(date +%s.%N)
 PIDS=$(backends)
-c0=$(ticks $PIDS) a0=$(ticks "$APIPID")
+c0=$(ticks $PIDS) a0=$(ticks "$APIPID") g0=$(pg_all)
 for _ in $(seq 6000); do [ "$(rows)" -ge "$N" ] && break; sleep 0.1; done
 t1=$(date +%s.%N)
-c1=$(ticks $PIDS) a1=$(ticks "$APIPID")
+c1=$(ticks $PIDS) a1=$(ticks "$APIPID") g1=$(pg_all)
 got=$(rows)
 secs=$(python3 -c "print(f'{$t1 - $t0:.2f}')")
 echo "backlog: $got of $N records drained in $secs s ($(python3 -c "print(round($got / ($t1 - $t0)))")/s);" \
-  "PostgreSQL CPU $(us_per $((c1 - c0)) "$got") us/record, API CPU $(us_per $((a1 - a0)) "$got") us/record"
+  "PostgreSQL CPU $(us_per $((c1 - c0)) "$got") us/record (API's backends; whole instance $(us_per $((g1 - g0)) "$got")), API CPU $(us_per $((a1 - a0)) "$got") us/record"
 
 before=$(rows)
 PIDS=$(backends)
-c0=$(ticks $PIDS) a0=$(ticks "$APIPID")
+c0=$(ticks $PIDS) a0=$(ticks "$APIPID") g0=$(pg_all)
 "$BBIN/audit_load" "$RHOST" "$RPORT" "$STREAM" rate "$RATE" "$SECS" >"$LOG.load" &
 LOADPID=$!
 maxlag=0
@@ -92,10 +103,10 @@ cat "$LOG.load"
 sent=$(awk '{print $2}' "$LOG.load")
 for _ in $(seq 600); do [ "$(rows)" -ge $((before + sent)) ] && break; sleep 0.1; done
 tdone=$(date +%s.%N)
-c1=$(ticks $PIDS) a1=$(ticks "$APIPID")
+c1=$(ticks $PIDS) a1=$(ticks "$APIPID") g1=$(pg_all)
 got=$(( $(rows) - before ))
 echo "rate: $RATE records/s for $SECS s: $got drained; largest backlog seen $maxlag records;" \
   "drained $(python3 -c "print(f'{$tdone - $tend:.2f}')") s after the load ended;" \
-  "PostgreSQL CPU $(us_per $((c1 - c0)) "$got") us/record, API CPU $(us_per $((a1 - a0)) "$got") us/record"
+  "PostgreSQL CPU $(us_per $((c1 - c0)) "$got") us/record (API's backends; whole instance $(us_per $((g1 - g0)) "$got")), API CPU $(us_per $((a1 - a0)) "$got") us/record"
 echo "stream length after: $(redis-cli -u "$JSMCP_TEST_REDIS_URL" XLEN "$STREAM")"
 grep -E '"level":"(warn|error)"' "$LOG" | head -5 || true
