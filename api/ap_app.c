@@ -416,6 +416,23 @@ static int read_body(ap_req_t *r)
     return 0;
 }
 
+/* A read-only key may call GET routes only: every other method changes
+ * something. The problem names the key's scope and the one needed. */
+static int scope_refused(ap_req_t *r)
+{
+    const char *m = httpd_req_method(r->req);
+    if (!r->key_read_only || strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0)
+        return 0;
+    char detail[256];
+    snprintf(detail, sizeof detail,
+             "this API key is read-only (scope \"read\"): %s %s needs a key with scope \"full\"", m,
+             r->route->pattern);
+    json_t *extra = json_pack("{ssss}", "scope", "read", "required_scope", "full");
+    resp_problem_ex(r->req, 403, detail, NULL, extra);
+    req_free(r);
+    return -1;
+}
+
 static void on_key_lookup(PGresult *res, const char *err, void *ud)
 {
     ap_req_t *r = ud;
@@ -427,22 +444,33 @@ static void on_key_lookup(PGresult *res, const char *err, void *ud)
         ap_fail(r, 401, "unknown or revoked API key", NULL);
         return;
     }
+    if (!PQgetisnull(res, 0, 4)) {
+        char detail[128];
+        snprintf(detail, sizeof detail, "this API key expired at %s; use another key", PQgetvalue(res, 0, 4));
+        ap_fail(r, 401, detail, NULL);
+        return;
+    }
     if (r->route->role == AP_ROLE_BOOTSTRAP) {
         ap_fail(r, 403, "workspaces are managed with the bootstrap key, not a workspace API key", NULL);
         return;
     }
     snprintf(r->ws_id, sizeof r->ws_id, "%s", PQgetvalue(res, 0, 0));
-    if (read_body(r) == 0)
+    snprintf(r->key_id, sizeof r->key_id, "%s", PQgetvalue(res, 0, 1));
+    snprintf(r->key_prefix, sizeof r->key_prefix, "%s", PQgetvalue(res, 0, 2));
+    r->key_read_only = strcmp(PQgetvalue(res, 0, 3), "read") == 0;
+    if (scope_refused(r) == 0 && read_body(r) == 0)
         r->route->fn(r);
 }
 
-/* Looks the key up by hash and touches last_used_at at most once a minute,
- * in one round trip. */
+/* Looks the key up by hash and touches last_used_at at most once a minute
+ * (not for an expired key), in one round trip. Column 4 is the expiry of
+ * an expired key, NULL for a usable one. */
 static const char SQL_KEY_LOOKUP[] =
-    "WITH k AS (SELECT id, workspace_id, last_used_at FROM api_keys WHERE key_hash = $1),"
-    " u AS (UPDATE api_keys SET last_used_at = now() WHERE id IN"
-    "   (SELECT id FROM k WHERE last_used_at IS NULL OR last_used_at < now() - interval '60 seconds'))"
-    " SELECT workspace_id FROM k";
+    "WITH k AS (SELECT id, workspace_id, prefix, scope, expires_at, last_used_at,"
+    "   expires_at IS NOT NULL AND expires_at <= now() AS expired FROM api_keys WHERE key_hash = $1),"
+    " u AS (UPDATE api_keys SET last_used_at = now() WHERE id IN (SELECT id FROM k WHERE NOT expired AND"
+    "   (last_used_at IS NULL OR last_used_at < now() - interval '60 seconds')))"
+    " SELECT workspace_id, id, prefix, scope, CASE WHEN expired THEN " AP_TS("expires_at") " END FROM k";
 
 static void route_entry(httpd_req_t *req, const router_params_t *params, void *ud)
 {
@@ -472,6 +500,7 @@ static void route_entry(httpd_req_t *req, const router_params_t *params, void *u
     int is_bootstrap = app->bootstrap_hash[0] && secret_equal(hash, app->bootstrap_hash) == 0;
 
     if (is_bootstrap) {
+        snprintf(r->key_prefix, sizeof r->key_prefix, "bootstrap");
         if (route->role != AP_ROLE_BOOTSTRAP) {
             ap_fail(r, 403, "the bootstrap key only manages workspaces; use a workspace API key", NULL);
             return;
@@ -579,6 +608,8 @@ static int read_config(ap_config_t *c)
     c->site_allowlist = cfg_str("JSMCP_SITE_ALLOWLIST", "");
     c->pg_pool_size = (int)cfg_int("JSMCP_PG_POOL_SIZE", 8, 1, 128, &ce);
     c->reconcile_interval_ms = (unsigned)cfg_ms("JSMCP_RECONCILE_INTERVAL_MS", 30000, 100, 86400000, &ce);
+    /* Lowered only by tests, to watch expiry without waiting. */
+    c->min_lifetime_ms = (int64_t)cfg_ms("JSMCP_MIN_LIFETIME_MS", AP_MIN_LIFETIME_MS, 1000, 86400000, &ce);
     if (c->bootstrap_key && strlen(c->bootstrap_key) < 16)
         cfg_fail(&ce, "JSMCP_BOOTSTRAP_KEY must be at least 16 characters");
     if (ce.n) {
@@ -629,6 +660,7 @@ int ap_app_init(ap_app_t *app, uv_loop_t *loop)
     router_add(app->router, "GET", "/metrics", h_metrics, NULL);
     router_add(app->router, "GET", "/openapi.json", h_openapi, NULL);
     add_routes(app, ap_workspace_routes);
+    add_routes(app, ap_key_routes);
     add_routes(app, ap_account_routes);
     add_routes(app, ap_server_routes);
     add_routes(app, ap_oauth_routes);

@@ -35,6 +35,7 @@ typedef struct ap_config_s {
     const char *site_allowlist;      /* "host:port,host2" */
     int pg_pool_size;
     unsigned reconcile_interval_ms;
+    int64_t min_lifetime_ms;         /* shortest expires_at lifetime of a server or API key */
 } ap_config_t;
 
 typedef struct ap_oauth_s ap_oauth_t; /* ap_oauth.h */
@@ -78,6 +79,9 @@ struct ap_req_s {
     const ap_route_t *route;
     router_params_t params;
     char ws_id[AP_UUID_LEN + 1];   /* the caller's workspace (workspace keys) */
+    char key_id[AP_UUID_LEN + 1];  /* the caller's API key ("" for the bootstrap key) */
+    char key_prefix[16];           /* its first characters, as listings show them */
+    int key_read_only;             /* scope "read": only GET routes */
     json_t *body;                  /* parsed request body, NULL when none */
     pgtx_t *tx;                    /* open transaction, rolled back on failure */
     /* handler scratch, released with the context */
@@ -176,6 +180,7 @@ void ap_app_close(ap_app_t *app, void (*done)(void *arg), void *arg);
 extern const ap_route_t ap_workspace_routes[];
 extern const ap_route_t ap_account_routes[];
 extern const ap_route_t ap_server_routes[];
+extern const ap_route_t ap_key_routes[];
 
 /* Overwrites a secret string before it is freed. */
 void ap_wipe(char *s);
