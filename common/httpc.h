@@ -49,6 +49,8 @@ typedef struct httpc_request_s {
     const char *basic_user;       /* with basic_pass: Authorization: Basic */
     const char *basic_pass;
     unsigned timeout_ms;          /* 0 = config default */
+    int public_only;              /* connect to public addresses only (netguard.h), whatever the
+                                   * name resolves to: err "refused: ... not a public address" */
 } httpc_request_t;
 
 typedef struct httpc_response_s {
