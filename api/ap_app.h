@@ -27,12 +27,17 @@
 typedef struct ap_config_s {
     char listen_host[64];
     int listen_port;
+    char metrics_host[64];           /* JSMCP_API_METRICS_LISTEN: GET /metrics, never the public listener */
+    int metrics_port;
+    int metrics_on;                  /* 0: JSMCP_API_METRICS_LISTEN=off */
+    const char *metrics_token;       /* JSMCP_API_METRICS_TOKEN: NULL = the metrics listener needs none */
     const char *database_url;
     const char *redis_url;
     const char *redis_prefix;
     const char *bootstrap_key;       /* NULL: no bootstrap access */
     const char *public_worker_url;
     const char *site_allowlist;      /* "host:port,host2" */
+    const char *webhook_allowlist;   /* JSMCP_WEBHOOK_ALLOWLIST: receivers exempt from the SSRF guard */
     int pg_pool_size;
     unsigned reconcile_interval_ms;
     int64_t min_lifetime_ms;         /* shortest expires_at lifetime of a server or API key */
@@ -49,6 +54,9 @@ typedef struct ap_app_s {
     metrics_t *metrics;
     router_t *router;
     httpd_t *http;
+    router_t *metrics_router;
+    httpd_t *metrics_http;         /* the metrics listener, NULL when off */
+    char metrics_token_hash[SECRET_HASH_HEX_LEN + 1];
     char bootstrap_hash[SECRET_HASH_HEX_LEN + 1];
     uv_timer_t reconcile_timer;
     int reconcile_running;
@@ -145,6 +153,8 @@ const char *ap_page_id(const ap_page_t *pg);
 json_t *ap_page_result(const PGresult *res, const ap_page_t *pg);
 /* SQL condition on (created_at, id) after the cursor, with parameters $a, $b. */
 #define AP_PAGE_AFTER(a, b) "(" a "::timestamptz IS NULL OR (created_at, id) > (" a "::timestamptz, " b "::uuid))"
+/* The same for newest-first lists (ORDER BY created_at DESC, id DESC). */
+#define AP_PAGE_BEFORE(a, b) "(" a "::timestamptz IS NULL OR (created_at, id) < (" a "::timestamptz, " b "::uuid))"
 
 /* A path parameter ("" when absent). */
 const char *ap_param(const ap_req_t *r, const char *name);

@@ -30,7 +30,7 @@ Test(api_scopes, read_only_key_reads_and_cannot_write, .timeout = 120)
 
     /* Reads work. */
     static const char *const reads[] = {"/integrated-account", "/integrated-account/%s", "/integrated-account/%s/mcp",
-                                        "/api-keys", "/tools?methods=read", "/api-keys/current"};
+                                        "/api-keys", "/tools?methods=read", "/api-keys/current", "/webhooks"};
     for (size_t i = 0; i < sizeof reads / sizeof *reads; i++) {
         ta_call(&r, &a, rkey, "GET", NULL, reads[i], acct);
         cr_expect_eq(r.status, 200, "read key GET %s: %ld %s", reads[i], r.status, r.body);
@@ -62,6 +62,9 @@ Test(api_scopes, read_only_key_reads_and_cannot_write, .timeout = 120)
         {"POST", "/integrated-account/connect", "{\"tenant_id\":\"o\",\"site_url\":\"" TA_SITE "\"}"},
         {"POST", "/api-keys", "{\"name\":\"escalate\",\"scope\":\"full\"}"},
         {"DELETE", "/api-keys/%s", NULL},
+        {"POST", "/webhooks", "{\"url\":\"https://hooks.example.com/x\",\"events\":[\"server.deleted\"]}"},
+        {"DELETE", "/webhooks/%s", NULL},
+        {"POST", "/webhooks/%s/test", "{}"},
     };
     for (size_t i = 0; i < sizeof writes / sizeof *writes; i++) {
         char what[160];
