@@ -77,6 +77,16 @@ const char *httpd_req_remote(const httpd_req_t *req);   /* "127.0.0.1" */
 /* X-Request-Id from the client when well formed ([A-Za-z0-9._-]{1,64}), else generated. */
 const char *httpd_req_id(const httpd_req_t *req);
 uint64_t httpd_req_start_ns(const httpd_req_t *req);    /* uv_hrtime() at first byte */
+/* W3C Trace Context: the trace id (32 lowercase hex) of a valid traceparent
+ * header, else a new random one made on the first call; the caller's span
+ * id (16 hex, "" when it sent none) and its trace flags (bit 0: sampled). */
+const char *httpd_req_trace_id(httpd_req_t *req);
+const char *httpd_req_parent_span(const httpd_req_t *req);
+int httpd_req_trace_flags(const httpd_req_t *req);
+/* The route pattern that served the request (set by router_dispatch; NULL
+ * when none matched), for metrics labels. pattern must outlive the request. */
+void httpd_req_set_route(httpd_req_t *req, const char *pattern);
+const char *httpd_req_route(const httpd_req_t *req);
 httpd_t *httpd_req_server(const httpd_req_t *req);
 uv_loop_t *httpd_req_loop(const httpd_req_t *req);
 int httpd_req_aborted(const httpd_req_t *req);          /* client went away */

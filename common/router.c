@@ -149,6 +149,7 @@ int router_dispatch(router_t *r, httpd_req_t *req)
         if (strcmp(rt->method, "*") == 0 || strcmp(rt->method, method) == 0 ||
             (strcmp(method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0)) {
             buf_free(&allow);
+            httpd_req_set_route(req, rt->pattern);
             rt->fn(req, &params, rt->ud);
             return 1;
         }

@@ -230,11 +230,19 @@ Test(api_isolation, public_routes, .timeout = 60)
     }
     cr_assert_eq(r.status, 200, "readyz with PostgreSQL and Redis up: %ld %s", r.status, r.body);
     ts_resp_free(&r);
-    snprintf(url, sizeof url, "%s/metrics", a.url);
-    ts_http(&r, "GET", url, NULL, NULL, 0);
+    /* /metrics: on its own listener only (JSMCP_API_METRICS_LISTEN), never the public one */
+    ts_http(&r, "GET", a.metrics_url, NULL, NULL, 0);
     cr_assert_eq(r.status, 200);
     cr_assert(ts_resp_header(&r, "Content-Type", ct, sizeof ct) && strncmp(ct, "text/plain", 10) == 0, "%s", ct);
     cr_assert(strstr(r.body, "# TYPE"), "metrics: %.200s", r.body);
+    /* per-route labels: the route patterns served so far, never an id */
+    cr_assert(strstr(r.body, "jsmcp_api_requests_total{route=\"/readyz\",method=\"GET\",status=\"200\"}"),
+              "no route label: %s", r.body);
+    cr_assert(strstr(r.body, "jsmcp_api_request_duration_seconds_count{route=\"/healthz\"}"), "%s", r.body);
+    ts_resp_free(&r);
+    snprintf(url, sizeof url, "%s/metrics", a.url);
+    ts_http(&r, "GET", url, NULL, NULL, 0);
+    cr_assert_eq(r.status, 404, "/metrics on the public listener: %ld", r.status);
     ts_resp_free(&r);
     /* /openapi.json is the committed document */
     snprintf(url, sizeof url, "%s/openapi.json", a.url);
