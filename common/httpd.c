@@ -341,6 +341,16 @@ const char *httpd_req_trace_id(httpd_req_t *r)
 }
 
 const char *httpd_req_parent_span(const httpd_req_t *r) { return r->parent_span; }
+
+void httpd_req_child_traceparent(httpd_req_t *r, char *out, size_t outsz)
+{
+    unsigned char b[8];
+    char span[17];
+    randombytes_buf(b, sizeof b);
+    b[0] |= 1; /* never all zero */
+    sodium_bin2hex(span, sizeof span, b, sizeof b);
+    snprintf(out, outsz, "00-%s-%s-%02x", httpd_req_trace_id(r), span, r->trace_flags & 0xff);
+}
 int httpd_req_trace_flags(const httpd_req_t *r) { return r->trace_flags; }
 
 void httpd_req_set_route(httpd_req_t *r, const char *pattern) { r->route = pattern; }

@@ -83,6 +83,9 @@ uint64_t httpd_req_start_ns(const httpd_req_t *req);    /* uv_hrtime() at first 
 const char *httpd_req_trace_id(httpd_req_t *req);
 const char *httpd_req_parent_span(const httpd_req_t *req);
 int httpd_req_trace_flags(const httpd_req_t *req);
+/* A traceparent for a call made while serving req: its trace id and flags
+ * with a new span id (this server's own span). out >= 56 bytes. */
+void httpd_req_child_traceparent(httpd_req_t *req, char *out, size_t outsz);
 /* The route pattern that served the request (set by router_dispatch; NULL
  * when none matched), for metrics labels. pattern must outlive the request. */
 void httpd_req_set_route(httpd_req_t *req, const char *pattern);

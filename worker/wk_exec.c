@@ -1013,6 +1013,7 @@ typedef struct exec_op_s {
     json_t *config;
     char *account_id;
     char rid_header[96];      /* "X-Request-Id: ..." or "" */
+    char trace_header[80];    /* "traceparent: ..." or "" */
     wk_fieldcache_t *fields;
     uint64_t now_ms;
     wk_account_t acct;        /* copy: the cache entry may change between requests */
@@ -1320,7 +1321,7 @@ static int send_req(exec_op_t *op, const wk_tool_t *t, httpc_cb cb, char *err, s
     wk_call_t call;
     if (wk_exec_build(t, op->args, op->acct.base_url, &call, err, errsz) != 0)
         return -1;
-    const char *headers[10];
+    const char *headers[11];
     int nh = 0;
     headers[nh++] = "Accept: application/json";
     size_t hi;
@@ -1334,6 +1335,8 @@ static int send_req(exec_op_t *op, const wk_tool_t *t, httpc_cb cb, char *err, s
         headers[nh++] = op->acct.auth_header;
     if (op->rid_header[0])
         headers[nh++] = op->rid_header;
+    if (op->trace_header[0])
+        headers[nh++] = op->trace_header;
     headers[nh] = NULL;
     httpc_request_t rq = {.method = call.method, .url = call.url, .headers = headers,
                           .body = call.body, .body_len = call.body_len};
@@ -1382,6 +1385,8 @@ int wk_exec_start(httpc_t *hc, const wk_tool_t *t, const json_t *args, const wk_
     op->account_id = mem_strdup(ctx->account_id ? ctx->account_id : "");
     if (ctx->request_id)
         str_join(op->rid_header, sizeof op->rid_header, "X-Request-Id: ", ctx->request_id, NULL);
+    if (ctx->traceparent)
+        str_join(op->trace_header, sizeof op->trace_header, "traceparent: ", ctx->traceparent, NULL);
     op->fields = ctx->fields;
     op->now_ms = ctx->now_ms;
     op->acct.base_url = dup_opt(acct->base_url);

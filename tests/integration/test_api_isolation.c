@@ -231,6 +231,10 @@ Test(api_isolation, public_routes, .timeout = 60)
     cr_assert_eq(r.status, 200, "readyz with PostgreSQL and Redis up: %ld %s", r.status, r.body);
     ts_resp_free(&r);
     /* /metrics: on its own listener only (JSMCP_API_METRICS_LISTEN), never the public one */
+    snprintf(url, sizeof url, "%s/ui/app.js", a.url);
+    ts_http(&r, "GET", url, NULL, NULL, 0);
+    cr_assert_eq(r.status, 200);
+    ts_resp_free(&r);
     ts_http(&r, "GET", a.metrics_url, NULL, NULL, 0);
     cr_assert_eq(r.status, 200);
     cr_assert(ts_resp_header(&r, "Content-Type", ct, sizeof ct) && strncmp(ct, "text/plain", 10) == 0, "%s", ct);
@@ -239,6 +243,8 @@ Test(api_isolation, public_routes, .timeout = 60)
     cr_assert(strstr(r.body, "jsmcp_api_requests_total{route=\"/readyz\",method=\"GET\",status=\"200\"}"),
               "no route label: %s", r.body);
     cr_assert(strstr(r.body, "jsmcp_api_request_duration_seconds_count{route=\"/healthz\"}"), "%s", r.body);
+    cr_assert(strstr(r.body, "jsmcp_api_requests_total{route=\"/ui/*\",method=\"GET\",status=\"200\"} 1"), "%s",
+              r.body);
     ts_resp_free(&r);
     snprintf(url, sizeof url, "%s/metrics", a.url);
     ts_http(&r, "GET", url, NULL, NULL, 0);
