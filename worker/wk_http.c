@@ -771,7 +771,7 @@ static const char *route_of(const char *path)
             return "/mcp/:token/messages";
         return "/mcp/:token";
     }
-    if (strcmp(path, "/healthz") == 0)
+    if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0)
         return path;
     return "other";
 }
@@ -813,6 +813,22 @@ void wk_http_handle(httpd_req_t *req, void *ud)
         httpd_respond(req, w->draining ? 503 : 200, "application/json",
                       w->draining ? "{\"status\":\"draining\"}" : "{\"status\":\"ok\"}",
                       w->draining ? 21 : 15);
+        return;
+    }
+    /* Ready = this process can serve MCP: not draining, and its Redis
+     * connection is up (every request starts with a Redis read of the
+     * token). Load balancers and Kubernetes readiness probes use it; /healthz
+     * stays the liveness answer, so a Redis outage does not restart workers. */
+    if (strcmp(path, "/readyz") == 0 && strcmp(method, "GET") == 0) {
+        static const char ready[] = "{\"status\":\"ready\",\"redis\":true}";
+        static const char draining[] = "{\"status\":\"draining\"}";
+        static const char no_redis[] = "{\"status\":\"unavailable\",\"redis\":false}";
+        if (w->draining)
+            httpd_respond(req, 503, "application/json", draining, sizeof draining - 1);
+        else if (!rcli_ready(w->redis))
+            httpd_respond(req, 503, "application/json", no_redis, sizeof no_redis - 1);
+        else
+            httpd_respond(req, 200, "application/json", ready, sizeof ready - 1);
         return;
     }
     if (strncmp(path, "/mcp/", 5) != 0) {

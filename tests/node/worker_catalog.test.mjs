@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
-import { close, connect, listAllTools } from './lib/mcp_client.mjs';
+import { articleOldestOutages, articleTriage, close, connect, listAllTools } from './lib/mcp_client.mjs';
 import { api, createServer, stackAvailable, startStack, stopStack } from './lib/mcp_stack.mjs';
 
 const CATALOG = JSON.parse(readFileSync(new URL('../../worker/catalog.json', import.meta.url), 'utf8')).tools;
@@ -184,42 +184,11 @@ test('every tool called against the sandbox through the worker', { skip: missing
 });
 
 test('article workflow 1: incident triage on ITSM-994 (issue, comments, reporter time zone)', { skip: missing || false }, async () => {
-  const c = full.client;
-  const issue = await call(c, 'get_single_jira_service_management_issue_by_id', { id: 'ITSM-994' });
-  assert.match(issue.summary, /VPN/i);
-  assert.ok(issue.status && issue.priority && issue.created && issue.description !== undefined);
-  assert.equal(issue.reporter.accountId, '5b10ac8d82e05b22cc7d4ef5');
-  assert.equal(issue.reporter.timeZone, 'Europe/Berlin', 'time zone without a second call');
-  const comments = await call(c, 'list_all_jira_service_management_issue_comments', { id: 'ITSM-994', limit: 50 });
-  assert.equal(comments.comments.length, 7);
-  assert.ok(comments.comments.some((x) => x.public === false), 'internal notes flagged');
-  assert.ok(comments.comments.every((x) => typeof x.body === 'string' && x.author?.name && x.created));
-  const user = await call(c, 'get_single_jira_service_management_user_by_id', { id: issue.reporter.accountId });
-  assert.equal(user.timeZone, 'Europe/Berlin');
+  await articleTriage(full.client);
 });
 
 test('article workflow 2: the 5 oldest unresolved issues of "Network Outages" in desk 2', { skip: missing || false }, async () => {
-  const c = full.client;
-  const desks = await call(c, 'list_all_jira_service_management_service_desks', {});
-  const desk = desks.service_desks.find((d) => d.id === '2' || d.id === 2);
-  assert.equal(desk.projectKey, 'ITSM');
-  const queues = await call(c, 'list_all_jira_service_management_queues', { service_desk_id: String(desk.id) });
-  const q = queues.queues.find((x) => x.name === 'Network Outages');
-  assert.ok(q && q.jql && typeof q.issueCount === 'number');
-  const all = [];
-  let cursor;
-  do {
-    const page = await call(c, 'list_all_jira_service_management_queue_issues', { service_desk_id: '2', queue_id: String(q.id), limit: 50, ...(cursor ? { next_cursor: cursor } : {}) });
-    all.push(...page.issues);
-    cursor = page.next_cursor;
-  } while (cursor);
-  assert.equal(all.length, q.issueCount);
-  const oldest = all.filter((i) => !i.resolution).sort((a, b) => a.created.localeCompare(b.created)).slice(0, 5);
-  assert.equal(oldest.length, 5);
-  // The same answer through JQL: the queue's filter, unresolved, oldest first.
-  const where = q.jql.replace(/\s+ORDER BY.*$/i, '');
-  const viaJql = await call(c, 'list_all_jira_service_management_search_issues', { jql: `${where} AND resolution = EMPTY ORDER BY created ASC`, limit: 5 });
-  assert.deepEqual(viaJql.issues.map((i) => i.key), oldest.map((i) => i.key));
+  await articleOldestOutages(full.client);
 });
 
 test('method and tag filtering table (tools/list and tools/call agree)', { skip: missing || false }, async () => {

@@ -327,8 +327,19 @@ test('the hostile-agent table: no data of other projects, no write, nothing malf
 
 test('the sandbox, like Cloud, ignores serviceDeskId on /organization; the desk\'s own list is scoped', { skip: missing || false }, async () => {
   // What the worker must not rely on (issue 20): the site-wide list does not
-  // filter by a parameter the API does not have.
-  const all = (await sb(`/rest/servicedeskapi/organization?serviceDeskId=${facts.itsmDesk}&limit=100`)).values.map((o) => String(o.id));
+  // filter by a parameter the API does not have. Strict mode refuses the
+  // parameter (that is how the worker's old call was caught); with strict
+  // mode off the sandbox ignores it, as Cloud does.
+  const probe = `/rest/servicedeskapi/organization?serviceDeskId=${facts.itsmDesk}&limit=100`;
+  const strictBefore = (await sb('/__sandbox/strict')).refused;
+  await sb('/__sandbox/strict', { method: 'PUT', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ enabled: false }) });
+  let all;
+  try {
+    all = (await sb(probe)).values.map((o) => String(o.id));
+  } finally {
+    await sb('/__sandbox/strict', { method: 'PUT', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ enabled: true }) });
+  }
+  assert.equal((await sb('/__sandbox/strict')).refused, strictBefore, 'the probe made with strict mode off was not counted');
   const desk = (await sb(`/rest/servicedeskapi/servicedesk/${facts.itsmDesk}/organization?limit=100`)).values.map((o) => String(o.id));
   for (const o of facts.foreignOrgs) {
     assert.ok(all.includes(String(o.id)), `${o.name} in the site-wide list despite serviceDeskId`);

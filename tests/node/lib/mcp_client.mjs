@@ -2,11 +2,11 @@
 // Streamable HTTP or legacy SSE, and the six JSM tools exercised against
 // the sandbox's seeded data.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { spawnTied } from './spawn.mjs';
 
 export const SIX = [
   'list_all_jira_service_management_search_issues',
@@ -89,10 +89,55 @@ export async function exerciseSix(client) {
   return { issue, user };
 }
 
+// The article's two workflows, as an agent runs them (worker_catalog.test.mjs
+// on a local stack, tests/compose/stack.test.mjs through the compose stack's
+// load balancer), on a server with every tool.
+// 1. Incident triage on ITSM-994: the issue, its comment thread, the
+//    reporter's time zone.
+export async function articleTriage(client) {
+  const issue = await call(client, 'get_single_jira_service_management_issue_by_id', { id: 'ITSM-994' });
+  assert.match(issue.summary, /VPN/i);
+  assert.ok(issue.status && issue.priority && issue.created && issue.description !== undefined);
+  assert.equal(issue.reporter.accountId, '5b10ac8d82e05b22cc7d4ef5');
+  assert.equal(issue.reporter.timeZone, 'Europe/Berlin', 'time zone without a second call');
+  const comments = await call(client, 'list_all_jira_service_management_issue_comments', { id: 'ITSM-994', limit: 50 });
+  assert.equal(comments.comments.length, 7);
+  assert.ok(comments.comments.some((x) => x.public === false), 'internal notes flagged');
+  assert.ok(comments.comments.every((x) => typeof x.body === 'string' && x.author?.name && x.created));
+  const user = await call(client, 'get_single_jira_service_management_user_by_id', { id: issue.reporter.accountId });
+  assert.equal(user.timeZone, 'Europe/Berlin');
+}
+
+// 2. The 5 oldest unresolved issues of the "Network Outages" queue of desk
+//    2, from the queue's pages and again through JQL.
+export async function articleOldestOutages(client) {
+  const desks = await call(client, 'list_all_jira_service_management_service_desks', {});
+  const desk = desks.service_desks.find((d) => d.id === '2' || d.id === 2);
+  assert.equal(desk.projectKey, 'ITSM');
+  const queues = await call(client, 'list_all_jira_service_management_queues', { service_desk_id: String(desk.id) });
+  const q = queues.queues.find((x) => x.name === 'Network Outages');
+  assert.ok(q && q.jql && typeof q.issueCount === 'number');
+  const all = [];
+  let cursor;
+  do {
+    const page = await call(client, 'list_all_jira_service_management_queue_issues', { service_desk_id: '2', queue_id: String(q.id), limit: 50, ...(cursor ? { next_cursor: cursor } : {}) });
+    all.push(...page.issues);
+    cursor = page.next_cursor;
+  } while (cursor);
+  assert.equal(all.length, q.issueCount);
+  const oldest = all.filter((i) => !i.resolution).sort((a, b) => a.created.localeCompare(b.created)).slice(0, 5);
+  assert.equal(oldest.length, 5);
+  // The same answer through JQL: the queue's filter, unresolved, oldest first.
+  const where = q.jql.replace(/\s+ORDER BY.*$/i, '');
+  const viaJql = await call(client, 'list_all_jira_service_management_search_issues', { jql: `${where} AND resolution = EMPTY ORDER BY created ASC`, limit: 5 });
+  assert.deepEqual(viaJql.issues.map((i) => i.key), oldest.map((i) => i.key));
+  return oldest;
+}
+
 // Drives mcp-remote (stdio <-> the URL) with newline-delimited JSON-RPC.
 export async function viaMcpRemote(url, messages, extraArgs = []) {
   const bin = path.resolve('tests/node/node_modules/.bin/mcp-remote');
-  const p = spawn(bin, [url, ...extraArgs], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, HOME: process.env.JSMCP_TEST_ARTIFACTS || '/tmp' } });
+  const p = spawnTied(bin, [url, ...extraArgs], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, HOME: process.env.JSMCP_TEST_ARTIFACTS || '/tmp' } });
   let buf = '';
   let stderr = '';
   const replies = new Map();
