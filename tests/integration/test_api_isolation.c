@@ -384,3 +384,36 @@ Test(api_isolation, openapi_paths_match_the_routes, .timeout = 60)
     json_decref(doc);
     ta_stop(&a);
 }
+
+/* The metrics listener with JSMCP_API_METRICS_TOKEN: a scrape without the
+ * token, or with another, gets 401; with it, the series, build_info among
+ * them. With JSMCP_API_METRICS_LISTEN=off there is no listener at all. */
+Test(api_isolation, metrics_token_and_build_info, .timeout = 60)
+{
+    ts_api_t a;
+    ts_resp_t r;
+    static const char *const env[] = {"JSMCP_API_METRICS_TOKEN=scrape-token-0123456789", NULL};
+    ts_api_start(&a, "metrics_token", env);
+    const char *none[] = {"X-None: 1", NULL}, *wrong[] = {"Authorization: Bearer scrape-token-012345678", NULL},
+               *right[] = {"Authorization: Bearer scrape-token-0123456789", NULL};
+    ts_http(&r, "GET", a.metrics_url, none, NULL, 0);
+    ta_expect_problem(&r, 401, NULL, "scrape without the token");
+    ts_resp_free(&r);
+    ts_http(&r, "GET", a.metrics_url, wrong, NULL, 0);
+    ta_expect_problem(&r, 401, NULL, "scrape with another token");
+    ts_resp_free(&r);
+    ts_http(&r, "GET", a.metrics_url, right, NULL, 0);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    const char *bi = strstr(r.body, "\njsmcp_api_build_info{version=\"");
+    cr_assert(bi, "no build_info: %.300s", r.body);
+    cr_assert(strstr(bi, "\",commit=\"") && strstr(bi, "\"} 1\n"), "%.200s", bi);
+    ts_resp_free(&r);
+    ta_stop(&a);
+
+    static const char *const off[] = {"JSMCP_API_METRICS_LISTEN=off", NULL};
+    ts_api_start(&a, "metrics_off", off);
+    ts_http(&r, "GET", a.metrics_url, NULL, NULL, 0);
+    cr_assert_eq(r.status, 0, "a metrics listener with JSMCP_API_METRICS_LISTEN=off: %ld", r.status);
+    ts_resp_free(&r);
+    ta_stop(&a);
+}
