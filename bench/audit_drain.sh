@@ -11,6 +11,9 @@
 #      AUDIT_DRAIN_SECONDS (default 10) while the API drains; the drain
 #      keeps up when the backlog stays small during the run and is gone
 #      right after it; CPU per record as above.
+# AUDIT_METERING=off disables the triggers that keep usage_daily and the
+# ratelimit.burst runs (migration 022) for the run: drain throughput with
+# metering on versus off.
 # Needs the services of bench/run.sh (JSMCP_TEST_PG_URL, JSMCP_TEST_REDIS_URL).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -68,6 +71,13 @@ HZ=$(getconf CLK_TCK)
 us_per() { python3 -c "print(f'{$1 * 1e6 / $HZ / max($2, 1):.1f}')"; }
 
 "$BBIN/audit_load" "$RHOST" "$RPORT" "$STREAM" fill "$N"
+if [ "${AUDIT_METERING:-on}" = off ]; then
+  JSMCP_DATABASE_URL="$DBURL" JSMCP_MASTER_KEYS="k1:$(head -c 32 /dev/urandom | base64 -w0)" \
+    JSMCP_LOG_LEVEL=warn "$BIN/jsmcp-api" migrate >/dev/null
+  psql -q "$DBURL" -c "ALTER TABLE tool_calls DISABLE TRIGGER tool_calls_usage" \
+    -c "ALTER TABLE tool_calls DISABLE TRIGGER tool_calls_ratelimit_burst" >/dev/null
+fi
+echo "metering: ${AUDIT_METERING:-on}"
 JSMCP_DATABASE_URL="$DBURL" JSMCP_REDIS_URL="$JSMCP_TEST_REDIS_URL" JSMCP_REDIS_PREFIX="$PREFIX" \
   JSMCP_MASTER_KEYS="k1:$(head -c 32 /dev/urandom | base64 -w0)" JSMCP_API_LISTEN="127.0.0.1:$API_PORT" \
   JSMCP_LOG_LEVEL=warn JSMCP_AUDIT_DRAIN_MS="${JSMCP_AUDIT_DRAIN_MS:-200}" PGAPPNAME=jsmcp-api "$BIN/jsmcp-api" >"$LOG" 2>&1 &

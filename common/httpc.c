@@ -32,6 +32,7 @@
 
 #include "buf.h"
 #include "log.h"
+#include "netguard.h"
 
 #define HTTPC_EASY_POOL 64
 
@@ -46,6 +47,8 @@ struct httpc_call_s {
     buf_t body;
     buf_t head;
     int too_big;
+    int public_only;   /* httpc_request_t.public_only */
+    int blocked;       /* a connection to a non-public address was refused */
     httpc_cb cb;
     void *ud;
     httpc_call_t *prev, *next;
@@ -195,7 +198,9 @@ static void check_done(httpc_t *c)
         const char *err = NULL;
         if (res != CURLE_OK) {
             status = 0;
-            if (k->too_big || res == CURLE_FILESIZE_EXCEEDED)
+            if (k->blocked)
+                err = "refused: the host is not a public address";
+            else if (k->too_big || res == CURLE_FILESIZE_EXCEEDED)
                 err = "response too large";
             else if (res == CURLE_OPERATION_TIMEDOUT)
                 err = "upstream timed out";
@@ -332,10 +337,17 @@ static int is_conn_fd(const httpc_t *c, curl_socket_t fd)
     return fd >= 0 && (size_t)fd < c->nconn_fds && c->conn_fds[fd];
 }
 
+/* Checked here, on the address curl is about to connect to, so a name
+ * that resolves (or re-resolves) to a private address is refused too. */
 static curl_socket_t cb_opensocket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
 {
-    httpc_t *c = clientp;
+    httpc_call_t *k = clientp;
+    httpc_t *c = k->c;
     (void)purpose;
+    if (k->public_only && !netguard_sockaddr_public(&a->addr)) {
+        k->blocked = 1;
+        return CURL_SOCKET_BAD;
+    }
     curl_socket_t fd = socket(a->family, a->socktype, a->protocol);
     if (fd != CURL_SOCKET_BAD)
         conn_fd_mark(c, fd, 1);
@@ -506,6 +518,7 @@ int httpc_request(httpc_t *c, const httpc_request_t *req, httpc_cb cb, void *ud)
     k->easy = e;
     k->cb = cb;
     k->ud = ud;
+    k->public_only = req->public_only;
     buf_init(&k->body, c->cfg.max_response_bytes);
     buf_init(&k->head, c->cfg.max_header_bytes);
 
@@ -549,7 +562,7 @@ int httpc_request(httpc_t *c, const httpc_request_t *req, httpc_cb cb, void *ud)
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, cb_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, k);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, cb_opensocket);
-    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, c);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, k);
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, cb_closesocket);
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, c);
     /* No proxy from the environment: upstream calls go where the account says. */

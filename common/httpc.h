@@ -60,6 +60,8 @@ typedef struct httpc_request_s {
     unsigned timeout_ms;          /* 0 = config default */
     const httpc_part_t *parts;    /* nparts > 0: a multipart/form-data body (libcurl's */
     size_t nparts;                /* curl_mime, its own Content-Type) instead of body */
+    int public_only;              /* connect to public addresses only (netguard.h), whatever the
+                                   * name resolves to: err "refused: ... not a public address" */
 } httpc_request_t;
 
 typedef struct httpc_response_s {

@@ -32,6 +32,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "buf.h"
 #include "log.h"
 
@@ -60,6 +62,10 @@ struct httpd_req_s {
     int in_value;     /* parser is inside a header value */
     buf_t body;
     char reqid[72];
+    char trace_id[33];      /* W3C trace context: "" until taken from traceparent or made */
+    char parent_span[17];   /* the caller's span id, "" when none */
+    int trace_flags;
+    const char *route;      /* the router's pattern that matched (httpd_req_set_route) */
     uint64_t start_ns;
     int keep_alive;
     int http10;
@@ -73,6 +79,9 @@ struct httpd_req_s {
     int orphan;             /* counted in srv->norphans: aborted while its handler still owns it */
     void (*abort_fn)(httpd_req_t *, void *);
     void *abort_ud;
+    void (*drain_fn)(httpd_req_t *, void *); /* httpd_stream_on_drain: once, then cleared */
+    void *drain_ud;
+    size_t drain_below;
     void *data;
 };
 
@@ -289,6 +298,74 @@ const char *httpd_req_path(const httpd_req_t *r) { return r->path ? r->path : "/
 const char *httpd_req_query(const httpd_req_t *r) { return r->query ? r->query : ""; }
 const char *httpd_req_remote(const httpd_req_t *r) { return r->conn ? r->conn->remote : ""; }
 const char *httpd_req_id(const httpd_req_t *r) { return r->reqid; }
+
+/* n lowercase hex digits. */
+static int lower_hex(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+/* n lowercase hex digits, not all zero (all-zero ids are invalid). */
+static int hex_id(const char *s, size_t n)
+{
+    return lower_hex(s, n) && strspn(s, "0") < n;
+}
+
+/* traceparent: "<2 hex version>-<32 hex trace id>-<16 hex parent id>-<2
+ * hex flags>". Version ff is invalid; version 00 is exactly that long; a
+ * later version may append "-..." and is read as 00 (W3C Trace Context,
+ * "Versioning"). Anything else is ignored: the request starts a trace. */
+static void trace_parse(httpd_req_t *r)
+{
+    const char *tp = httpd_req_header(r, "traceparent");
+    size_t n = tp ? strlen(tp) : 0;
+    if (n < 55 || !lower_hex(tp, 2) || strncmp(tp, "ff", 2) == 0 || tp[2] != '-' || !hex_id(tp + 3, 32) ||
+        tp[35] != '-' || !hex_id(tp + 36, 16) || tp[52] != '-' || !lower_hex(tp + 53, 2))
+        return;
+    if (n > 55 && (strncmp(tp, "00", 2) == 0 || tp[55] != '-'))
+        return;
+    memcpy(r->trace_id, tp + 3, 32);
+    r->trace_id[32] = 0;
+    memcpy(r->parent_span, tp + 36, 16);
+    r->parent_span[16] = 0;
+    char flags[3] = {tp[53], tp[54], 0};
+    r->trace_flags = (int)strtol(flags, NULL, 16);
+}
+
+const char *httpd_req_trace_id(httpd_req_t *r)
+{
+    if (!r->trace_id[0]) {
+        unsigned char b[16];
+        static const char hex[] = "0123456789abcdef";
+        randombytes_buf(b, sizeof b);
+        b[0] |= 1; /* never all zero */
+        for (int i = 0; i < 16; i++) {
+            r->trace_id[2 * i] = hex[b[i] >> 4];
+            r->trace_id[2 * i + 1] = hex[b[i] & 15];
+        }
+        r->trace_id[32] = 0;
+    }
+    return r->trace_id;
+}
+
+const char *httpd_req_parent_span(const httpd_req_t *r) { return r->parent_span; }
+
+void httpd_req_child_traceparent(httpd_req_t *r, char *out, size_t outsz)
+{
+    unsigned char b[8];
+    char span[17];
+    randombytes_buf(b, sizeof b);
+    b[0] |= 1; /* never all zero */
+    sodium_bin2hex(span, sizeof span, b, sizeof b);
+    snprintf(out, outsz, "00-%s-%s-%02x", httpd_req_trace_id(r), span, r->trace_flags & 0xff);
+}
+int httpd_req_trace_flags(const httpd_req_t *r) { return r->trace_flags; }
+
+void httpd_req_set_route(httpd_req_t *r, const char *pattern) { r->route = pattern; }
+const char *httpd_req_route(const httpd_req_t *r) { return r->route; }
 uint64_t httpd_req_start_ns(const httpd_req_t *r) { return r->start_ns; }
 httpd_t *httpd_req_server(const httpd_req_t *r) { return r->srv; }
 uv_loop_t *httpd_req_loop(const httpd_req_t *r) { return r->srv->loop; }
@@ -408,10 +485,20 @@ static void on_write(uv_write_t *w, int status)
         conn_close(c);
         return;
     }
-    if (c->close_after_write && c->writes_pending == 0)
+    if (c->close_after_write && c->writes_pending == 0) {
         conn_close(c);
-    else if (c->state == CONN_LINGER && c->writes_pending == 0)
+        return;
+    }
+    if (c->state == CONN_LINGER && c->writes_pending == 0) {
         conn_linger_shutdown(c);
+        return;
+    }
+    httpd_req_t *r = c->req;
+    if (r && r->drain_fn && r->streaming && !r->finished && c->write_queued <= r->drain_below) {
+        void (*fn)(httpd_req_t *, void *) = r->drain_fn;
+        r->drain_fn = NULL;
+        fn(r, r->drain_ud);
+    }
 }
 
 /* Queues bytes on the connection: tries a direct write first and copies
@@ -670,6 +757,19 @@ int httpd_stream_write(httpd_req_t *r, const char *data, size_t len)
     return rc;
 }
 
+int httpd_stream_on_drain(httpd_req_t *r, size_t below, void (*fn)(httpd_req_t *req, void *ud), void *ud)
+{
+    conn_t *c = r->conn;
+    if (!r->streaming || r->finished || !c || c->closing)
+        return HTTPD_ECLOSED;
+    if (c->write_queued <= below)
+        return 1;
+    r->drain_fn = fn;
+    r->drain_ud = ud;
+    r->drain_below = below;
+    return 0;
+}
+
 size_t httpd_stream_queued(const httpd_req_t *r)
 {
     return r->conn ? r->conn->write_queued : 0;
@@ -830,6 +930,7 @@ static int on_headers_complete(llhttp_t *p)
         str_copy(r->reqid, sizeof r->reqid, rid);
     else
         reqid_hex(r->reqid, rid_next(h));
+    trace_parse(r);
 
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > h->cfg.max_body_bytes) {
         c->err_status = 413;

@@ -1133,6 +1133,7 @@ typedef struct exec_op_s {
     json_t *config;
     char *account_id;
     char rid_header[96];      /* "X-Request-Id: ..." or "" */
+    char trace_header[80];    /* "traceparent: ..." or "" */
     wk_fieldcache_t *fields;
     json_t *fieldlist;        /* the site's fields while contexts are looked up (own reference) */
     json_t *need;             /* ids of same-name fields whose project context is looked up */
@@ -1612,7 +1613,7 @@ static int send_req(exec_op_t *op, const wk_tool_t *t, httpc_cb cb, char *err, s
     wk_call_t call;
     if (wk_exec_build(t, op->args, op->acct.base_url, &call, err, errsz) != 0)
         return -1;
-    const char *headers[10];
+    const char *headers[11];
     int nh = 0;
     headers[nh++] = t->binary_max ? "Accept: */*" : "Accept: application/json";
     size_t hi;
@@ -1626,6 +1627,8 @@ static int send_req(exec_op_t *op, const wk_tool_t *t, httpc_cb cb, char *err, s
         headers[nh++] = op->acct.auth_header;
     if (op->rid_header[0])
         headers[nh++] = op->rid_header;
+    if (op->trace_header[0])
+        headers[nh++] = op->trace_header;
     headers[nh] = NULL;
     httpc_request_t rq = {.method = call.method, .url = call.url, .headers = headers,
                           .body = call.body, .body_len = call.body_len,
@@ -1676,6 +1679,8 @@ int wk_exec_start(httpc_t *hc, const wk_tool_t *t, const json_t *args, const wk_
     op->account_id = mem_strdup(ctx->account_id ? ctx->account_id : "");
     if (ctx->request_id)
         str_join(op->rid_header, sizeof op->rid_header, "X-Request-Id: ", ctx->request_id, NULL);
+    if (ctx->traceparent)
+        str_join(op->trace_header, sizeof op->trace_header, "traceparent: ", ctx->traceparent, NULL);
     op->fields = ctx->fields;
     op->now_ms = ctx->now_ms;
     op->acct.base_url = dup_opt(acct->base_url);

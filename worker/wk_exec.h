@@ -137,6 +137,7 @@ typedef struct wk_exec_ctx_s {
     const json_t *config;        /* server config (projects) or NULL */
     const char *account_id;      /* field cache key */
     const char *request_id;      /* sent upstream as X-Request-Id, or NULL */
+    const char *traceparent;     /* sent upstream as traceparent (W3C), or NULL */
     wk_fieldcache_t *fields;     /* may be NULL: fetched for every call that needs it */
     uint64_t now_ms;             /* for the cache TTL */
 } wk_exec_ctx_t;

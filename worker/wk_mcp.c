@@ -252,6 +252,8 @@ typedef struct call_op_s {
     json_t *config;
     char server_id[64], workspace_id[64], account_id[64];
     char request_id[72];
+    char traceparent[64];        /* sent upstream; "" without one */
+    char trace_id[33];           /* its trace id, for the logs */
     char args_sha[SECRET_HASH_HEX_LEN + 1];
     char idem_key[256];          /* Redis key of the idempotency record, "" without one */
     wk_mcp_done_fn done;
@@ -316,14 +318,27 @@ static void audit_field(const char **argv, int *n, const char *k, const char *v)
 
 static void on_audited(void *ud, int durable);
 
+/* Bytes of the result returned to the model (the audit record's
+ * result_bytes, usage metering): the text of its content items, without
+ * serializing the result a second time. */
+static size_t result_bytes(const json_t *response)
+{
+    const json_t *content = json_object_get(json_object_get(response, "result"), "content");
+    size_t n = 0;
+    for (size_t i = 0; i < json_array_size(content); i++)
+        n += json_string_length(json_object_get(json_array_get(content, i), "text"));
+    return n;
+}
+
 /* One audit entry per tool call: XADD <prefix>audit * ... (fields in
  * docs/architecture.md), kept and sent again while Redis is down
  * (wk_audit.c). No MAXLEN: only the API trims the stream, below what its
  * drain acknowledged (api/ap_audit.c). */
 static void audit(call_op_t *op, const wk_ratelimit_t *rl, int status)
 {
-    char key[160], ts[32], st[16], lat[32], reset[32];
+    char key[160], ts[32], st[16], lat[32], reset[32], bytes[32];
     rcli_key(op->w->redis, key, sizeof key, "audit");
+    fmt_uint(bytes, (unsigned long long)result_bytes(op->response));
     /* By hand, not printf: this runs for every call. lat is milliseconds
      * with 3 decimals. */
     fmt_uint(ts, (unsigned long long)(op->ts_ms > 0 ? op->ts_ms : 0));
@@ -357,6 +372,7 @@ static void audit(call_op_t *op, const wk_ratelimit_t *rl, int status)
     audit_field(argv, &n, "upstream_request_id", rl ? rl->request_id : NULL);
     audit_field(argv, &n, "error_class", op->cls);
     audit_field(argv, &n, "request_id", op->request_id);
+    audit_field(argv, &n, "result_bytes", bytes);
     wk_audit_append(op->w, n, argv, on_audited, op);
 }
 
@@ -434,12 +450,13 @@ static void observe(call_op_t *op)
         return; /* the line would not be written: skip formatting it */
     snprintf(lat, sizeof lat, "%.1f", secs * 1e3);
     if (*cls) {
-        LOG_INFO("worker", "tool call failed", "request_id", op->request_id, "tool", op->tool->name, "account",
-                 op->account_id, "server", op->server_id, "upstream_status", st, "error_class", cls, "latency_ms",
-                 lat, NULL);
+        LOG_INFO("worker", "tool call failed", "request_id", op->request_id, "trace_id", op->trace_id, "tool",
+                 op->tool->name, "account", op->account_id, "server", op->server_id, "upstream_status", st,
+                 "error_class", cls, "latency_ms", lat, NULL);
     } else {
-        LOG_DEBUG("worker", "tool call", "request_id", op->request_id, "tool", op->tool->name, "account",
-                  op->account_id, "server", op->server_id, "upstream_status", st, "latency_ms", lat, NULL);
+        LOG_DEBUG("worker", "tool call", "request_id", op->request_id, "trace_id", op->trace_id, "tool",
+                  op->tool->name, "account", op->account_id, "server", op->server_id, "upstream_status", st,
+                  "latency_ms", lat, NULL);
     }
 }
 
@@ -581,6 +598,7 @@ static void on_account(int rc, const wk_account_t *acct, const char *err, void *
     }
     wk_exec_ctx_t ctx = {.config = op->config, .account_id = op->account_id,
                          .request_id = op->request_id[0] ? op->request_id : NULL,
+                         .traceparent = op->traceparent[0] ? op->traceparent : NULL,
                          .fields = op->w->fields, .now_ms = uv_now(op->w->loop)};
     op->refs++; /* wk_exec_start may end the call before it returns */
     int r = wk_exec_start(op->w->httpc, op->tool, op->args, acct, &ctx, on_exec, op, why, sizeof why);
@@ -638,7 +656,8 @@ static void on_idem_set(redisReply *reply, const char *err, void *ud)
 }
 
 static void start_call(wk_worker_t *w, const wk_server_t *srv, const json_t *id, const wk_tool_t *tool,
-                       json_t *args, const char *request_id, wk_mcp_done_fn done, void *ud)
+                       json_t *args, const char *request_id, const char *traceparent, wk_mcp_done_fn done,
+                       void *ud)
 {
     if (!wk_audit_ready(w)) {
         /* No durable place for the record (Redis refuses writes and the
@@ -663,6 +682,10 @@ static void start_call(wk_worker_t *w, const wk_server_t *srv, const json_t *id,
     str_copy(op->workspace_id, sizeof op->workspace_id, srv->workspace_id);
     str_copy(op->account_id, sizeof op->account_id, srv->account_id);
     str_copy(op->request_id, sizeof op->request_id, request_id ? request_id : "");
+    if (traceparent && strlen(traceparent) >= 35) { /* "00-<32 hex>-..." from httpd_req_child_traceparent */
+        str_copy(op->traceparent, sizeof op->traceparent, traceparent);
+        memcpy(op->trace_id, traceparent + 3, 32);
+    }
     op->done = done;
     op->ud = ud;
     op->t0 = tu_mono_ns();
@@ -689,7 +712,8 @@ static void start_call(wk_worker_t *w, const wk_server_t *srv, const json_t *id,
 /* Discovery exposure: search_tools and get_tool_schema answer locally;
  * call_tool unwraps to the named tool. Returns 1 when it answered. */
 static int discovery_call(wk_worker_t *w, const wk_server_t *srv, const json_t *id,
-                          const json_t *params, const char *request_id, wk_mcp_done_fn done, void *ud)
+                          const json_t *params, const char *request_id, const char *traceparent,
+                          wk_mcp_done_fn done, void *ud)
 {
     const char *name = ju_str(params, "name");
     const json_t *a = json_object_get(params, "arguments");
@@ -734,7 +758,7 @@ static int discovery_call(wk_worker_t *w, const wk_server_t *srv, const json_t *
             done(wk_mcp_error(id, code, err, NULL), NULL, ud);
             return 1;
         }
-        start_call(w, srv, id, tool, targs, request_id, done, ud);
+        start_call(w, srv, id, tool, targs, request_id, traceparent, done, ud);
         return 1;
     }
     json_decref(args);
@@ -751,9 +775,10 @@ static int discovery_call(wk_worker_t *w, const wk_server_t *srv, const json_t *
 }
 
 static void tools_call(wk_worker_t *w, const wk_server_t *srv, const json_t *id,
-                       const json_t *params, const char *request_id, wk_mcp_done_fn done, void *ud)
+                       const json_t *params, const char *request_id, const char *traceparent, wk_mcp_done_fn done,
+                       void *ud)
 {
-    if (wk_catalog_discovery(srv->config) && discovery_call(w, srv, id, params, request_id, done, ud))
+    if (wk_catalog_discovery(srv->config) && discovery_call(w, srv, id, params, request_id, traceparent, done, ud))
         return;
     const wk_tool_t *tool;
     json_t *args;
@@ -763,7 +788,7 @@ static void tools_call(wk_worker_t *w, const wk_server_t *srv, const json_t *id,
         done(wk_mcp_error(id, code, err, NULL), NULL, ud);
         return;
     }
-    start_call(w, srv, id, tool, args, request_id, done, ud);
+    start_call(w, srv, id, tool, args, request_id, traceparent, done, ud);
 }
 
 static int level_known(const char *l)
@@ -777,7 +802,7 @@ static int level_known(const char *l)
 }
 
 void wk_mcp_dispatch(wk_worker_t *w, const wk_server_t *srv, const json_t *msg,
-                     const char *request_id, wk_mcp_done_fn done, void *ud)
+                     const char *request_id, const char *traceparent, wk_mcp_done_fn done, void *ud)
 {
     const json_t *id = json_object_get(msg, "id");
     const char *method = ju_str(msg, "method");
@@ -785,7 +810,7 @@ void wk_mcp_dispatch(wk_worker_t *w, const wk_server_t *srv, const json_t *msg,
     char err[256];
 
     if (strcmp(method, "tools/call") == 0) {
-        tools_call(w, srv, id, params, request_id, done, ud);
+        tools_call(w, srv, id, params, request_id, traceparent, done, ud);
         return;
     }
     json_t *res = NULL;

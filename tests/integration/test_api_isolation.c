@@ -230,11 +230,25 @@ Test(api_isolation, public_routes, .timeout = 60)
     }
     cr_assert_eq(r.status, 200, "readyz with PostgreSQL and Redis up: %ld %s", r.status, r.body);
     ts_resp_free(&r);
-    snprintf(url, sizeof url, "%s/metrics", a.url);
+    /* /metrics: on its own listener only (JSMCP_API_METRICS_LISTEN), never the public one */
+    snprintf(url, sizeof url, "%s/ui/app.js", a.url);
     ts_http(&r, "GET", url, NULL, NULL, 0);
+    cr_assert_eq(r.status, 200);
+    ts_resp_free(&r);
+    ts_http(&r, "GET", a.metrics_url, NULL, NULL, 0);
     cr_assert_eq(r.status, 200);
     cr_assert(ts_resp_header(&r, "Content-Type", ct, sizeof ct) && strncmp(ct, "text/plain", 10) == 0, "%s", ct);
     cr_assert(strstr(r.body, "# TYPE"), "metrics: %.200s", r.body);
+    /* per-route labels: the route patterns served so far, never an id */
+    cr_assert(strstr(r.body, "jsmcp_api_requests_total{route=\"/readyz\",method=\"GET\",status=\"200\"}"),
+              "no route label: %s", r.body);
+    cr_assert(strstr(r.body, "jsmcp_api_request_duration_seconds_count{route=\"/healthz\"}"), "%s", r.body);
+    cr_assert(strstr(r.body, "jsmcp_api_requests_total{route=\"/ui/*\",method=\"GET\",status=\"200\"} 1"), "%s",
+              r.body);
+    ts_resp_free(&r);
+    snprintf(url, sizeof url, "%s/metrics", a.url);
+    ts_http(&r, "GET", url, NULL, NULL, 0);
+    cr_assert_eq(r.status, 404, "/metrics on the public listener: %ld", r.status);
     ts_resp_free(&r);
     /* /openapi.json is the committed document */
     snprintf(url, sizeof url, "%s/openapi.json", a.url);
@@ -395,5 +409,38 @@ Test(api_isolation, openapi_paths_match_the_routes, .timeout = 60)
 #undef IS_ROUTE_404
     cr_assert(npaths >= 10, "only %d paths documented", npaths);
     json_decref(doc);
+    ta_stop(&a);
+}
+
+/* The metrics listener with JSMCP_API_METRICS_TOKEN: a scrape without the
+ * token, or with another, gets 401; with it, the series, build_info among
+ * them. With JSMCP_API_METRICS_LISTEN=off there is no listener at all. */
+Test(api_isolation, metrics_token_and_build_info, .timeout = 60)
+{
+    ts_api_t a;
+    ts_resp_t r;
+    static const char *const env[] = {"JSMCP_API_METRICS_TOKEN=scrape-token-0123456789", NULL};
+    ts_api_start(&a, "metrics_token", env);
+    const char *none[] = {"X-None: 1", NULL}, *wrong[] = {"Authorization: Bearer scrape-token-012345678", NULL},
+               *right[] = {"Authorization: Bearer scrape-token-0123456789", NULL};
+    ts_http(&r, "GET", a.metrics_url, none, NULL, 0);
+    ta_expect_problem(&r, 401, NULL, "scrape without the token");
+    ts_resp_free(&r);
+    ts_http(&r, "GET", a.metrics_url, wrong, NULL, 0);
+    ta_expect_problem(&r, 401, NULL, "scrape with another token");
+    ts_resp_free(&r);
+    ts_http(&r, "GET", a.metrics_url, right, NULL, 0);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    const char *bi = strstr(r.body, "\njsmcp_api_build_info{version=\"");
+    cr_assert(bi, "no build_info: %.300s", r.body);
+    cr_assert(strstr(bi, "\",commit=\"") && strstr(bi, "\"} 1\n"), "%.200s", bi);
+    ts_resp_free(&r);
+    ta_stop(&a);
+
+    static const char *const off[] = {"JSMCP_API_METRICS_LISTEN=off", NULL};
+    ts_api_start(&a, "metrics_off", off);
+    ts_http(&r, "GET", a.metrics_url, NULL, NULL, 0);
+    cr_assert_eq(r.status, 0, "a metrics listener with JSMCP_API_METRICS_LISTEN=off: %ld", r.status);
+    ts_resp_free(&r);
     ta_stop(&a);
 }

@@ -223,18 +223,21 @@ Test(api_reconcile, redis_down_gives_503_and_no_row, .timeout = 120)
     ta_server(&a, key, acct, NULL, srv, NULL);
 
     /* a second API on the same database with Redis on a closed port */
-    const char *base[TS_MAX_ENV + 1], *env[TS_MAX_ENV + 3];
-    char redis_url[64], listen[64];
+    const char *base[TS_MAX_ENV + 1], *env[TS_MAX_ENV + 4];
+    char redis_url[64], listen[64], mlisten[80];
     int port = ts_free_port();
     snprintf(redis_url, sizeof redis_url, "JSMCP_REDIS_URL=redis://127.0.0.1:%d/0", ts_free_port());
     snprintf(listen, sizeof listen, "JSMCP_API_LISTEN=127.0.0.1:%d", port);
+    snprintf(mlisten, sizeof mlisten, "JSMCP_API_METRICS_LISTEN=127.0.0.1:%d", ts_free_port());
     ts_api_env(&a, base, TS_MAX_ENV + 1);
     size_t n = 0;
     for (size_t i = 0; base[i]; i++)
-        if (strncmp(base[i], "JSMCP_REDIS_URL=", 16) != 0 && strncmp(base[i], "JSMCP_API_LISTEN=", 17) != 0)
+        if (strncmp(base[i], "JSMCP_REDIS_URL=", 16) != 0 && strncmp(base[i], "JSMCP_API_LISTEN=", 17) != 0 &&
+            strncmp(base[i], "JSMCP_API_METRICS_LISTEN=", 25) != 0)
             env[n++] = base[i];
     env[n++] = redis_url;
     env[n++] = listen;
+    env[n++] = mlisten;
     env[n] = NULL;
     ts_api_t b = a; /* same keys and database, other process and port */
     ts_spawn(&b.proc, "redis_down", "jsmcp-api", NULL, env, port);

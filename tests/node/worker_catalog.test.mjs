@@ -6,7 +6,8 @@
 // bad arguments per tool, discovery exposure, idempotency keys, raw
 // output, X-Request-Id upstream and the audit stream.
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import Ajv from 'ajv';
@@ -514,6 +515,37 @@ test('compact by default, raw on request; sizes for BENCHMARKS.md', async () => 
   const full994 = await sb('/rest/api/3/issue/ITSM-994');
   const compact994 = (await c.callTool({ name: 'get_single_jira_service_management_issue_by_id', arguments: { id: 'ITSM-994' } })).content[0].text;
   assert.ok(Buffer.byteLength(JSON.stringify(full994)) >= 5 * Buffer.byteLength(compact994), `${JSON.stringify(full994).length} vs ${compact994.length}`);
+});
+
+test('W3C traceparent: the client\'s trace reaches JSM under the worker\'s own span, and the worker\'s log line', async () => {
+  const trace = randomBytes(16).toString('hex');
+  const parent = randomBytes(8).toString('hex');
+  const c = await connect(s.mcpUrl, { headers: { traceparent: `00-${trace}-${parent}-01` } });
+  await call(c.client, 'get_single_jira_service_management_issue_by_id', { id: 'ITSM-994' });
+  await c.client.callTool({ name: 'get_single_jira_service_management_issue_by_id', arguments: { id: 'NOPE-404' } });
+  // A malformed traceparent is ignored: the call gets a trace of its own.
+  const bad = await connect(s.mcpUrl, { headers: { traceparent: `00-${'0'.repeat(32)}-${parent}-01` } });
+  await call(bad.client, 'get_single_jira_service_management_issue_by_id', { id: 'ITSM-993' });
+  await close(bad);
+  await close(c);
+  const log = await (await fetch(`${s.sandboxUrl}/__sandbox/requests?limit=1000`)).json();
+  const mine = log.entries.filter((e) => e.path === '/rest/api/3/issue/ITSM-994' && e.traceparent.includes(trace));
+  assert.ok(mine.length >= 1, `no JSM request carried trace ${trace}`);
+  for (const e of mine) {
+    const m = /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/.exec(e.traceparent);
+    assert.ok(m, `traceparent upstream: ${e.traceparent}`);
+    assert.notEqual(m[2], parent, 'the worker sends its own span id, not the client\'s');
+  }
+  const other = log.entries.filter((e) => e.path === '/rest/api/3/issue/ITSM-993');
+  assert.ok(other.length >= 1 && other.every((e) => /^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/.test(e.traceparent) && !e.traceparent.includes('0'.repeat(32))),
+    `an invalid traceparent starts a new trace: ${JSON.stringify(other.map((e) => e.traceparent))}`);
+  // The failed call's log line names the trace (the log reaches the file through a pipe: poll).
+  let line;
+  for (let i = 0; i < 100 && !line; i++) {
+    line = readFileSync(s.worker.logPath, 'utf8').split('\n').find((l) => l.includes('"tool call failed"') && l.includes(`"trace_id":"${trace}"`));
+    if (!line) await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.ok(line, 'no "tool call failed" line with the trace id');
 });
 
 test('X-Request-Id goes upstream; one audit entry per call in <prefix>audit', async () => {

@@ -113,11 +113,14 @@ export async function api(stack, key, method, p, body) {
 // allowlisted address nothing listens on: for tests that make no tool calls).
 export async function startStack(opts = {}) {
   const s = { procs: [] };
-  const [apiPort, workerPort, sbPort, metricsPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const [apiPort, workerPort, sbPort, metricsPort, apiMetricsPort] =
+    [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
   s.apiUrl = `http://127.0.0.1:${apiPort}`;
   s.workerUrl = `http://127.0.0.1:${workerPort}`;
   // The worker's /metrics has its own listener (not the public port).
   s.metricsUrl = `http://127.0.0.1:${metricsPort}`;
+  // So has the API's (JSMCP_API_METRICS_LISTEN).
+  s.apiMetricsUrl = `http://127.0.0.1:${apiMetricsPort}`;
   s.sandboxUrl = `http://127.0.0.1:${sbPort}`;
   s.env = {
     JSMCP_DATABASE_URL: createDb(),
@@ -128,6 +131,7 @@ export async function startStack(opts = {}) {
     JSMCP_PUBLIC_WORKER_URL: s.workerUrl,
     JSMCP_SITE_ALLOWLIST: `127.0.0.1:${sbPort}`,
     JSMCP_API_LISTEN: `127.0.0.1:${apiPort}`,
+    JSMCP_API_METRICS_LISTEN: `127.0.0.1:${apiMetricsPort}`,
     JSMCP_WORKER_LISTEN: `127.0.0.1:${workerPort}`,
     JSMCP_WORKER_METRICS_LISTEN: `127.0.0.1:${metricsPort}`,
     JSMCP_WORKERS: String(opts.workers ?? 2),

@@ -393,3 +393,32 @@ Test(httpc, close_with_requests_in_flight)
     cr_assert_str_eq(T.last_err, "client closing");
     /* the slow handlers still respond later; teardown runs the loop to the end */
 }
+
+/* public_only: a request to an address that is not public is refused before
+ * any connection (the server sees nothing), by IP and by a name that
+ * resolves to loopback; the same request without the guard gets through. */
+Test(httpc, public_only_refuses_private_addresses)
+{
+    char url[128];
+    const char *hosts[] = {"127.0.0.1", "localhost"};
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(url, sizeof url, "http://%s:%d/hello", hosts[i], T.port);
+        httpc_request_t rq = {.method = "GET", .url = url, .public_only = 1};
+        cr_assert_eq(httpc_request(T.c, &rq, on_resp, NULL), 0);
+        T.pending++;
+        /* Refused inside the kick, delivered from the timer phase: see
+         * failure_inside_the_kick_is_delivered_later. */
+        for (int n = 0; n < 300 && T.pending > 0; n++) {
+            uv_run(&T.loop, UV_RUN_NOWAIT);
+            usleep(10000);
+        }
+        cr_assert_eq(T.pending, 0, "%s: the refusal is delivered", hosts[i]);
+        cr_assert_eq(T.last_status, 0, "%s", hosts[i]);
+        cr_assert_str_eq(T.last_err, "refused: the host is not a public address", "%s", hosts[i]);
+    }
+    cr_assert_eq(T.ok, 0);
+    cr_assert_eq(httpc_connects(T.c), 0, "no connection was made");
+    get("/hello");
+    run_until_done();
+    cr_assert_eq(T.ok, 1, "without the guard: %s", T.last_err);
+}

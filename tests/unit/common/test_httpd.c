@@ -150,6 +150,17 @@ static void h_held(httpd_req_t *req, const router_params_t *p, void *ud)
     atomic_store(&S.held_started, 1);
 }
 
+/* Answers "<trace id>|<parent span>|<flags>|<route>|<child traceparent>". */
+static void h_trace(httpd_req_t *req, const router_params_t *p, void *ud)
+{
+    char out[256], child[64];
+    const char *tid = httpd_req_trace_id(req);
+    httpd_req_child_traceparent(req, child, sizeof child);
+    int n = snprintf(out, sizeof out, "%s|%s|%02x|%s|%s", tid, httpd_req_parent_span(req), httpd_req_trace_flags(req),
+                     httpd_req_route(req) ? httpd_req_route(req) : "-", child);
+    httpd_respond(req, 200, "text/plain", out, (size_t)n);
+}
+
 static void handler(httpd_req_t *req, void *ud)
 {
     router_dispatch(S.r, req);
@@ -219,6 +230,7 @@ static void start_with(size_t linger_bytes, unsigned linger_ms)
     router_add(S.r, "GET", "/items/:id/sub/:sub", h_param, NULL);
     router_add(S.r, "GET", "/async", h_async, NULL);
     router_add(S.r, "GET", "/stream", h_stream, NULL);
+    router_add(S.r, "GET", "/trace/:x", h_trace, NULL);
     router_add(S.r, "GET", "/hang", h_hang, NULL);
     router_add(S.r, "GET", "/held", h_held, NULL);
     router_add(S.r, "GET", "/stalled", h_stalled, NULL);
@@ -349,6 +361,56 @@ Test(httpd, simple_get_and_headers)
     cr_assert(strstr(r, "X-Request-Id: abc-123\r\n"));
     cr_assert(strstr(r, "Content-Length: 5\r\n"));
     close(fd);
+}
+
+/* W3C traceparent: a valid one is taken (trace id, parent span, flags), an
+ * invalid one is ignored and the request gets a fresh trace id; the child
+ * traceparent keeps the trace and flags with a new span id. The matched
+ * route pattern is on the request. */
+Test(httpd, traceparent)
+{
+    static const char tid[] = "4bf92f3577b34da6a3ce929d0e0e4736", span[] = "00f067aa0ba902b7";
+    static const struct {
+        const char *header;
+        int valid;
+        const char *flags;
+    } cases[] = {
+        {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", 1, "01"},
+        {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00", 1, "00"},
+        {"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-later-fields", 1, "01"},
+        {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x", 0, NULL},   /* v00 has nothing more */
+        {"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", 0, NULL},     /* version ff */
+        {"00-00000000000000000000000000000000-00f067aa0ba902b7-01", 0, NULL},     /* zero trace id */
+        {"00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", 0, NULL},     /* zero span id */
+        {"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", 0, NULL},     /* uppercase */
+        {"00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01", 0, NULL},      /* short */
+        {"00_4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7_01", 0, NULL},
+        {NULL, 0, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char rq[512], want[160];
+        snprintf(rq, sizeof rq, "GET /trace/%zu HTTP/1.1\r\nHost: x\r\n%s%s%s\r\n", i, cases[i].header ? "traceparent: " : "",
+                 cases[i].header ? cases[i].header : "", cases[i].header ? "\r\n" : "");
+        int fd = request(rq);
+        char *r = recv_until(fd, "|/trace/:x|", 1);
+        char *body = strstr(r, "\r\n\r\n");
+        cr_assert(body, "%s", r);
+        body += 4;
+        if (cases[i].valid) {
+            snprintf(want, sizeof want, "%s|%s|%s|/trace/:x|00-%s-", tid, span, cases[i].flags, tid);
+            cr_assert(strncmp(body, want, strlen(want)) == 0, "case %zu: %s", i, body);
+            char *child_span = body + strlen(want);
+            cr_assert(strncmp(child_span, span, 16) != 0, "the child has its own span id: %s", body);
+        } else {
+            cr_assert(strncmp(body, tid, 32) != 0 && strspn(body, "0123456789abcdef") == 32 && body[32] == '|' &&
+                          body[33] == '|', "case %zu not ignored: %s", i, body);
+            char child_want[64];
+            snprintf(child_want, sizeof child_want, "|00-%.32s-", body);
+            cr_assert(strstr(body, child_want), "case %zu: the child carries the new trace: %s", i, body);
+            cr_assert(strlen(strrchr(body, '-')) == 3 && strcmp(strrchr(body, '-'), "-00") == 0, "%s", body);
+        }
+        close(fd);
+    }
 }
 
 Test(httpd, keepalive_and_pipelining)
