@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ju.h"
+#include "netguard.h"
 #include "secret.h"
 #include "toolfilter.h"
 #include "tu.h"
@@ -149,6 +150,65 @@ int ap_in_site_url(const char *url, const char *allowlist, char *out, size_t out
     const char *why;
     if (url_site(url, allowlist, out, outsz, &why) != 0)
         return fail(err, ptr, "site_url %s", why);
+    return 0;
+}
+
+/* 1 when name (n bytes, a lowercase host without port) is one only this
+ * machine or its own network can resolve: localhost and names under it,
+ * single-label names (completed by the resolver's search domains), .local,
+ * .internal, .home.arpa and .localdomain. */
+static int local_name(const char *name, size_t n)
+{
+    static const char *const suffixes[] = {".localhost", ".local", ".internal", ".home.arpa", ".localdomain"};
+    if (n && name[n - 1] == '.')
+        n--; /* a fully qualified name */
+    if ((n == 9 && memcmp(name, "localhost", 9) == 0) || !memchr(name, '.', n))
+        return 1;
+    for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++) {
+        size_t sl = strlen(suffixes[i]);
+        if (n > sl && memcmp(name + n - sl, suffixes[i], sl) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+int ap_in_webhook_url(const char *url, const char *allowlist, int *guarded, const char *ptr, ap_in_err_t *err)
+{
+    url_http_t u;
+    const char *why;
+    *guarded = 1;
+    /* common/url reads it as the site URL is read: printable ASCII, at most
+     * 2048 bytes, no userinfo, host and port written plainly (so "0x7f.1"
+     * or a %-encoded host never reaches the checks below). */
+    if (url_parse_http(url, &u, &why) != 0)
+        return fail(err, ptr, "url %s", why);
+    if (strchr(u.rest, '#'))
+        return fail(err, ptr, "url must not have a fragment");
+    if (url_host_listed(u.authority, u.authority_len, allowlist)) {
+        *guarded = 0; /* an operator's own receiver: any address, http allowed */
+        return 0;
+    }
+    if (!u.https)
+        return fail(err, ptr, "url must use https (plain http only for hosts in JSMCP_WEBHOOK_ALLOWLIST)");
+    /* The host without an IPv6 literal's brackets, as netguard reads it. */
+    char host[URL_HOST_MAX + 1];
+    size_t hl = strlen(u.host);
+    if (u.host[0] == '[' && hl >= 2)
+        snprintf(host, sizeof host, "%.*s", (int)(hl - 2), u.host + 1);
+    else
+        snprintf(host, sizeof host, "%s", u.host);
+    hl = strlen(host);
+    int lit = netguard_literal_public(host);
+    if (lit == 0)
+        return fail(err, ptr, "url's host is an address that is not public (loopback, private, link-local or "
+                              "reserved): webhooks reach public addresses only");
+    if (lit < 0) {
+        for (size_t i = 0; i < hl; i++)
+            if (!isalnum((unsigned char)host[i]) && host[i] != '-' && host[i] != '.' && host[i] != '_')
+                return fail(err, ptr, "url's host may only hold letters, digits, '-', '_' and '.'");
+        if (local_name(host, hl))
+            return fail(err, ptr, "url's host is a local name: webhooks reach public hosts only");
+    }
     return 0;
 }
 

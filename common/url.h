@@ -2,8 +2,8 @@
  *
  * One module so that every part of jsmcp reads a URL the same way: the admin
  * API when it stores a site, the worker before it sends credentials there,
- * and (later) the webhook URL check. Pure functions: no I/O, no allocation
- * that outlives a call, thread-safe.
+ * and the API's webhook URL check (ap_in_webhook_url). Pure functions: no
+ * I/O, no allocation that outlives a call, thread-safe.
  *
  * The parser is libcurl's URL API (curl_url), so a URL means here what it
  * means to the libcurl transfer that fetches it. curl is lenient where we

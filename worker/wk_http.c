@@ -39,6 +39,7 @@ typedef struct mreq_s {
     int prefetch, pending, srv_rc, sess_rc;
     char base_path[WK_TOKEN_MAX + 8]; /* "/mcp/<token>" as requested (legacy endpoint) */
     char rid[72];                /* the HTTP request id (kept: legacy POSTs are answered first) */
+    char traceparent[64];        /* this worker's span in the client's trace (W3C), for upstream calls */
     /* A tools/call that asked for progress (params._meta.progressToken) from
      * a client that accepts text/event-stream is answered with an SSE stream:
      * a notifications/progress event, then the response (mcp-spec.md). */
@@ -421,7 +422,7 @@ static void on_session_created(int rc, long retry_after_ms, void *ud)
         mreq_free(m);
         return;
     }
-    wk_mcp_dispatch(m->w, &m->srv, m->msg, m->rid, on_post_done, m);
+    wk_mcp_dispatch(m->w, &m->srv, m->msg, m->rid, m->traceparent, on_post_done, m);
 }
 
 /* DELETE of a session: the DEL answered (a lost DEL leaves it to its TTL). */
@@ -514,7 +515,7 @@ static void on_session(int rc, const wk_session_t *s, void *ud)
             return;
         }
         m->w->detached_calls++; /* on_post_done counts it down */
-        wk_mcp_dispatch(m->w, &m->srv, m->msg, m->rid, on_post_done, m);
+        wk_mcp_dispatch(m->w, &m->srv, m->msg, m->rid, m->traceparent, on_post_done, m);
         return;
     default:
         break;
@@ -530,7 +531,7 @@ static void on_session(int rc, const wk_session_t *s, void *ud)
         mreq_free(m);
         return;
     }
-    wk_mcp_dispatch(m->w, &m->srv, m->msg, m->rid, on_post_done, m);
+    wk_mcp_dispatch(m->w, &m->srv, m->msg, m->rid, m->traceparent, on_post_done, m);
 }
 
 static void after_auth(mreq_t *m)
@@ -655,6 +656,7 @@ static void handle_mcp(wk_worker_t *w, httpd_req_t *req, const char *token, enum
     m->kind = kind;
     str_join(m->base_path, sizeof m->base_path, "/mcp/", token, NULL);
     str_copy(m->rid, sizeof m->rid, httpd_req_id(req));
+    httpd_req_child_traceparent(req, m->traceparent, sizeof m->traceparent);
     if (!origin_ok(w->cfg, req)) {
         rpc_refuse(m, 403, WK_RPC_SERVER, "Forbidden: Origin/Host not allowed");
         return;

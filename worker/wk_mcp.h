@@ -73,9 +73,11 @@ int wk_mcp_prepare_call(const wk_catalog_t *cat, const json_t *config, const jso
  * returns) with the response (stolen) and, for tools/call, the upstream
  * rate-limit facts (else NULL). The message is borrowed for the call only.
  * request_id (the HTTP request's X-Request-Id) goes upstream and into the
- * audit record. Every tools/call appends one audit entry. */
+ * audit record; traceparent (W3C, this worker's span in the client's trace,
+ * or NULL) goes upstream and its trace id into the logs. Every tools/call
+ * appends one audit entry. */
 typedef void (*wk_mcp_done_fn)(json_t *response, const wk_ratelimit_t *rl, void *ud);
 void wk_mcp_dispatch(wk_worker_t *w, const wk_server_t *srv, const json_t *msg,
-                     const char *request_id, wk_mcp_done_fn done, void *ud);
+                     const char *request_id, const char *traceparent, wk_mcp_done_fn done, void *ud);
 
 #endif

@@ -6,11 +6,11 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { test } from 'node:test';
-import { stackAvailable, startStack, stopStack } from './lib/mcp_stack.mjs';
+import { requireStack, startStack, stopStack } from './lib/mcp_stack.mjs';
 
-const missing = stackAvailable({ sandbox: false });
+requireStack({ sandbox: false });
 
-test('conformance suite (active scenarios) with the committed baseline', { skip: missing || false, timeout: 300000 }, async () => {
+test('conformance suite (active scenarios) with the committed baseline', { timeout: 300000 }, async () => {
   // Every tool the server may offer, so tools-list sees the whole catalog.
   const s = await startStack({ workers: 2, sandbox: false, server: { config: {} } });
   try {
