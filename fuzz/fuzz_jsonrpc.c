@@ -78,7 +78,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (wk_server_parse(&srv, fz_server_record(json_is_object(cfg) ? cfg : NULL), "fuzz") != 0)
             abort();
         answer_t a = {0};
-        wk_mcp_dispatch(w, &srv, msg, "fuzz-request", on_done, &a);
+        /* The client's traceparent, when the input gives one: parsed like any header. */
+        const json_t *tp = json_object_get(msg, "_traceparent");
+        wk_mcp_dispatch(w, &srv, msg, "fuzz-request", json_is_string(tp) ? json_string_value(tp) : NULL, on_done, &a);
         fz_worker_settle();
         if (a.calls != 1)
             abort(); /* done must run exactly once */
