@@ -262,7 +262,8 @@ async function loadServers(ctx, cursor, append) {
     const count = h('span', {}, '…');
     toolsFor(s.config).then((t) => { count.textContent = t ? String(t.count) : 'unknown'; }, () => { count.textContent = 'unknown'; });
     return [
-      h('strong', {}, s.name), count, chips(s.config?.methods), chips(s.config?.tags),
+      [h('strong', {}, s.name), s.require_api_token_auth ? [' ', h('span', { class: 'badge scope-read' }, 'API token required')] : null],
+      count, chips(s.config?.methods), chips(s.config?.tags), chips(s.config?.projects),
       when(s.expires_at, 'never'), when(s.created_at), when(s.last_used_at, 'never'),
       h('div', { class: 'row' },
         h('a', { href: `#/accounts/${ctx.id}/servers/${s.id}/calls` }, h('span', {}, 'Calls'), h('span', { class: 'visually-hidden' }, ` of ${s.name}`)),
@@ -272,7 +273,7 @@ async function loadServers(ctx, cursor, append) {
         actionButton(`Revoke ${s.name}`, 'Revoke', () => revokePanel(ctx, s))),
     ];
   });
-  ctx.serversBox.append(table('MCP servers', ['Name', 'Tools', 'Methods', 'Tags', 'Expires', 'Created', 'Last used', 'Actions'], rows));
+  ctx.serversBox.append(table('MCP servers', ['Name', 'Tools', 'Methods', 'Tags', 'Projects', 'Expires', 'Created', 'Last used', 'Actions'], rows));
   if (page.next_cursor) {
     ctx.serversBox.append(h('p', { class: 'more' }, h('button', { type: 'button', class: 'secondary',
       onclick: () => loadServers(ctx, page.next_cursor, true).catch(failed) }, 'Show more')));

@@ -6,9 +6,9 @@
 import { h, table } from './ui.js';
 
 const NS = 'http://www.w3.org/2000/svg';
-const W = 640;
+const W = 420;
 const H = 200;
-const PAD = { l: 48, r: 12, t: 10, b: 28 };
+const PAD = { l: 44, r: 8, t: 10, b: 26 };
 
 function s(tag, attrs = {}, ...kids) {
   const el = document.createElementNS(NS, tag);
@@ -101,8 +101,9 @@ export function chart({ id, title, unit, kind, buckets, step, series, yMax }) {
       s('text', { x: PAD.l - 6, y: y(v) + 4, class: 'tick', 'text-anchor': 'end' }, fmt(v)));
   }
   const n = buckets.length;
-  for (const i of [0, Math.floor(n / 2), n - 1]) {
-    svg.append(s('text', { x: x(i), y: H - 8, class: 'tick', 'text-anchor': 'middle' }, timeLabel(buckets[i].t0, step)));
+  // Times at the start, the middle and the end (anchored so none is cut off).
+  for (const [i, anchor, at] of [[0, 'start', PAD.l], [Math.floor(n / 2), 'middle', x(Math.floor(n / 2))], [n - 1, 'end', W - PAD.r]]) {
+    svg.append(s('text', { x: at, y: H - 6, class: 'tick', 'text-anchor': anchor }, timeLabel(buckets[i].t0, step)));
   }
   if (kind === 'bars') {
     buckets.forEach((b, i) => {
@@ -149,7 +150,7 @@ export function chart({ id, title, unit, kind, buckets, step, series, yMax }) {
   return fig;
 }
 
-// The four charts of a set of calls over [from, to).
+// The three charts of a set of calls over [from, to).
 export function callCharts(prefix, calls, from, to, n = 24) {
   const { buckets, step, headroomUnit } = bucketize(calls, from, to, n);
   for (const b of buckets) b.ok = b.calls - b.errors;

@@ -195,6 +195,7 @@ test('a server\'s settings edited in place: methods, tags, projects, expiry, API
   assert.equal(new Date(got.expires_at).getTime(), new Date('2099-03-01T12:00:00').getTime());
   const row = page.getByRole('row', { name: /tests/ });
   await row.locator('time[datetime^="2099-03-01"]').waitFor();
+  assert.match(await row.textContent(), /^testsAPI token required\d+readwriteallITSM/, 'the row shows the new settings');
   await shot(page, 'server_edited');
   // Back as it was, expiry removed by emptying the field.
   await page.getByRole('button', { name: 'Edit tests' }).click();
