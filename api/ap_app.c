@@ -9,6 +9,7 @@
 #include <sodium.h>
 
 #include "ap_audit.h"
+#include "ap_calls.h"
 #include "ap_delivery.h"
 #include "ap_input.h"
 #include "ap_oauth.h"
@@ -56,6 +57,15 @@ void ap_ok(ap_req_t *r, int status, json_t *body)
 void ap_no_content(ap_req_t *r)
 {
     httpd_respond(r->req, 204, NULL, NULL, 0);
+    req_free(r);
+}
+
+void ap_stream_finish(ap_req_t *r, int complete)
+{
+    if (complete)
+        httpd_stream_end(r->req);
+    else
+        httpd_stream_cut(r->req);
     req_free(r);
 }
 
@@ -706,6 +716,8 @@ int ap_app_init(ap_app_t *app, uv_loop_t *loop)
     metrics_describe(app->metrics, "jsmcp_api_request_duration_seconds", "histogram",
                      "Admin API request latency by route pattern");
     metrics_describe(app->metrics, "jsmcp_api_db_errors_total", "counter", "Failed PostgreSQL queries");
+    metrics_describe(app->metrics, "jsmcp_api_calls_exported_rows_total", "counter",
+                     "Tool-call records sent by GET /calls exports (NDJSON, CSV)");
     metrics_describe(app->metrics, "jsmcp_api_redis_errors_total", "counter", "Failed Redis commands");
     metrics_describe(app->metrics, "jsmcp_api_reconcile_runs_total", "counter", "Reconcile passes by outcome");
     metrics_describe(app->metrics, "jsmcp_api_reconcile_repairs_total", "counter", "Redis keys republished or removed by reconcile");
@@ -731,7 +743,7 @@ int ap_app_init(ap_app_t *app, uv_loop_t *loop)
     add_routes(app, ap_account_routes);
     add_routes(app, ap_server_routes);
     add_routes(app, ap_oauth_routes);
-    add_routes(app, ap_audit_routes);
+    add_routes(app, ap_calls_routes);
     add_routes(app, ap_webhook_routes);
     ap_web_add_routes(app->router);
     add_routes(app, ap_tools_routes);

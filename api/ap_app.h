@@ -110,6 +110,9 @@ struct ap_req_s {
 void ap_ok(ap_req_t *r, int status, json_t *body);  /* steals body */
 void ap_no_content(ap_req_t *r);
 void ap_fail(ap_req_t *r, int status, const char *detail, const char *field);
+/* Finishes a request that streams its answer (httpd_stream_begin):
+ * complete, or cut short (the client sees the body end early). */
+void ap_stream_finish(ap_req_t *r, int complete);
 /* A failed query: 503 when the database is unreachable, 409 for unique
  * violations (conflict_detail), 500 otherwise. */
 void ap_fail_db(ap_req_t *r, PGresult *res, const char *err, const char *conflict_detail);

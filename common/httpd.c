@@ -78,6 +78,9 @@ struct httpd_req_s {
     int orphan;             /* counted in srv->norphans: aborted while its handler still owns it */
     void (*abort_fn)(httpd_req_t *, void *);
     void *abort_ud;
+    void (*drain_fn)(httpd_req_t *, void *); /* httpd_stream_on_drain: once, then cleared */
+    void *drain_ud;
+    size_t drain_below;
     void *data;
 };
 
@@ -474,8 +477,16 @@ static void on_write(uv_write_t *w, int status)
         conn_close(c);
         return;
     }
-    if (c->close_after_write && c->writes_pending == 0)
+    if (c->close_after_write && c->writes_pending == 0) {
         conn_close(c);
+        return;
+    }
+    httpd_req_t *r = c->req;
+    if (r && r->drain_fn && r->streaming && !r->finished && c->write_queued <= r->drain_below) {
+        void (*fn)(httpd_req_t *, void *) = r->drain_fn;
+        r->drain_fn = NULL;
+        fn(r, r->drain_ud);
+    }
 }
 
 /* Queues bytes on the connection: tries a direct write first and copies
@@ -695,6 +706,19 @@ int httpd_stream_write(httpd_req_t *r, const char *data, size_t len)
     if (tmp != stackbuf)
         free(tmp);
     return rc;
+}
+
+int httpd_stream_on_drain(httpd_req_t *r, size_t below, void (*fn)(httpd_req_t *req, void *ud), void *ud)
+{
+    conn_t *c = r->conn;
+    if (!r->streaming || r->finished || !c || c->closing)
+        return HTTPD_ECLOSED;
+    if (c->write_queued <= below)
+        return 1;
+    r->drain_fn = fn;
+    r->drain_ud = ud;
+    r->drain_below = below;
+    return 0;
 }
 
 size_t httpd_stream_queued(const httpd_req_t *r)

@@ -139,6 +139,13 @@ void httpd_stream_end(httpd_req_t *req);
  * closed with outstanding read data"). For fault injection. */
 void httpd_stream_cut(httpd_req_t *req);
 size_t httpd_stream_queued(const httpd_req_t *req);
+/* Backpressure for a long stream: asks for fn once what is queued on the
+ * connection falls to `below` bytes or less (run from a write completion,
+ * never from inside this call). Returns 1 when it is there already (fn is
+ * not registered: write on), 0 when fn was registered, HTTPD_ECLOSED when
+ * the client is gone. If the client goes away first, fn never runs: the
+ * abort callback does. */
+int httpd_stream_on_drain(httpd_req_t *req, size_t below, void (*fn)(httpd_req_t *req, void *ud), void *ud);
 
 #define HTTPD_ECLOSED (-1)
 #define HTTPD_ESLOW (-2)
