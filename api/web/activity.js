@@ -11,9 +11,12 @@ const WINDOWS = [['3600000', 'last hour'], ['86400000', 'last 24 hours', true], 
 // At most this many calls are read for the charts; past it they show the
 // newest ones and say so.
 const CHART_CAP = 5000;
-// The workspace-wide search's outcome filter (GET /calls?outcome=).
-const OUTCOMES = [['', 'any'], ['ok', 'succeeded'], ['tool_error', 'tool error'], ['4xx', 'upstream 4xx'],
-  ['5xx', 'upstream 5xx'], ['rate_limited', 'rate-limited'], ['cancelled', 'cancelled'], ['declined', 'declined']];
+// The search's outcome filter (GET /calls?outcome=); the upstream status
+// (2xx .. 5xx, none, or a code) is a filter of its own.
+const OUTCOMES = [['', 'any'], ['ok', 'succeeded'], ['tool_error', 'tool error'], ['rate_limited', 'rate-limited'],
+  ['cancelled', 'cancelled'], ['declined', 'declined']];
+// Records per page read for the charts (the API's most).
+const CHART_PAGE = 200;
 
 const iso = (ms) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
@@ -35,7 +38,14 @@ async function drawCharts(box, prefix, pathOf, windowMs) {
   const to = Date.now();
   const from = to - windowMs;
   box.replaceChildren(h('p', { class: 'muted' }, 'Loading the charts…'));
-  const { items, capped } = await readPages((cursor) => pathOf(cursor, iso(from)), { cap: CHART_CAP, stop: (c) => Date.parse(c.ts) < from });
+  let got;
+  try {
+    got = await readPages((cursor) => pathOf(cursor, iso(from)), { cap: CHART_CAP, stop: (c) => Date.parse(c.ts) < from });
+  } catch (e) {
+    box.replaceChildren(h('p', { class: 'muted' }, 'No charts: the calls could not be read.'));
+    throw e;
+  }
+  const { items, capped } = got;
   box.replaceChildren(
     h('p', { class: 'muted', dataset: { calls: String(items.length) } }, capped
       ? `From the newest ${CHART_CAP} calls of the window (there are more).`
@@ -79,7 +89,7 @@ export async function serverActivity(id, sid) {
     caption: 'Recent tool calls', headers: CALL_HEADERS, row: callCells, more: 'Show older',
     empty: 'No tool calls recorded yet (they appear a few seconds after they happen).',
   });
-  const redraw = () => drawCharts(charts, 'server', (cursor) => `${base}${q({ next_cursor: cursor, limit: 200 })}`, Number(win.value));
+  const redraw = () => drawCharts(charts, 'server', (cursor, since) => `${base}${q({ since, next_cursor: cursor, limit: CHART_PAGE })}`, Number(win.value));
   win.addEventListener('change', () => redraw().catch(failed));
   main.append(h('p', { class: 'row' }, h('a', { href: `#/accounts/${id}` }, '← MCP servers'),
     h('button', { type: 'button', class: 'secondary', onclick: () => Promise.all([list.reload(), redraw()]).then(() => announce('Calls refreshed.'), failed) }, 'Refresh')),
@@ -95,15 +105,18 @@ export async function activity() {
   const account = h('input', { type: 'text', name: 'account_id', autocomplete: 'off', placeholder: 'any' });
   const server = h('input', { type: 'text', name: 'server_id', autocomplete: 'off', placeholder: 'any' });
   const tool = h('input', { type: 'text', name: 'tool', autocomplete: 'off', placeholder: 'any' });
+  const status = h('input', { type: 'text', name: 'upstream_status', autocomplete: 'off', placeholder: 'any' });
   const form = h('form', { 'aria-label': 'Filter calls' },
     field('Time window', 'since', win),
     field('Account id', 'account_id', account), field('Server id', 'server_id', server), field('Tool', 'tool', tool),
     choices('Outcome', 'outcome', 'radio', 'outcome', OUTCOMES.map(([v, t], i) => [v, t, i === 0])),
+    field('Upstream status', 'upstream_status', status, '2xx, 3xx, 4xx, 5xx, a code such as 404, or none (no answer from JSM).'),
     formError(), h('button', { type: 'submit' }, 'Apply filters'));
   const charts = h('div', { 'aria-live': 'polite' });
   const box = h('div', {});
   const filters = () => ({ account_id: account.value.trim(), server_id: server.value.trim(), tool: tool.value.trim(),
-    outcome: form.querySelector('input[name=outcome]:checked')?.value, since: iso(Date.now() - Number(win.value)) });
+    outcome: form.querySelector('input[name=outcome]:checked')?.value, upstream_status: status.value.trim(),
+    since: iso(Date.now() - Number(win.value)) });
   const list = pager(box, {
     path: (cursor) => `/calls${q({ ...filters(), next_cursor: cursor, limit: 100 })}`,
     caption: 'Tool calls', headers: ['Server', ...CALL_HEADERS], more: 'Show older',
@@ -112,7 +125,7 @@ export async function activity() {
   });
   const redraw = () => {
     const f = filters();
-    return drawCharts(charts, 'workspace', (cursor, since) => `/calls${q({ ...f, since, next_cursor: cursor, limit: 100 })}`, Number(win.value));
+    return drawCharts(charts, 'workspace', (cursor, since) => `/calls${q({ ...f, since, next_cursor: cursor, limit: CHART_PAGE })}`, Number(win.value));
   };
   main.append(form, h('h2', {}, 'Charts'), charts, h('h2', {}, 'Calls'), exportButtons(filters), box);
   onSubmit(form, () => Promise.all([list.reload(), redraw()]));

@@ -12,7 +12,7 @@ const GROUPS = [['account', 'account', true], ['server', 'server'], ['tool', 'to
 const KNOWN = [
   ['day', 'Day'], ['account_id', 'Account id'], ['tenant_id', 'Tenant ID'], ['server_id', 'Server id'],
   ['server_name', 'Server'], ['name', 'Name'], ['tool', 'Tool'], ['calls', 'Calls'], ['errors', 'Errors'],
-  ['upstream_ms', 'Upstream time (ms)'], ['bytes', 'Bytes to the model'], ['bytes_returned', 'Bytes to the model'],
+  ['rate_limited', 'Rate-limited'], ['upstream_ms', 'Upstream time (ms)'], ['bytes_to_model', 'Bytes to the model'],
 ];
 const day = (d) => d.toISOString().slice(0, 10);
 

@@ -2,11 +2,11 @@
 // the real stack: API keys (scoped, expiring, shown once, revoked), webhooks
 // (secret shown once, a test delivery the receiver verifies, the delivery
 // log, delete), a server's settings edited in place, a server's charts from
-// its call history, and the pages over routes this branch does not have yet
-// (GET /calls and its export, /usage, /audit-events): those run against a
-// stub of the route inside this test (page.route), marked STUB below, to be
-// replaced by the real routes once they are merged. Screenshots go to
-// $JSMCP_TEST_ARTIFACTS (dashboard_*.png).
+// its call history and the workspace's (GET /calls: search, export as CSV
+// and ndjson). /usage and /audit-events are not on this branch yet: their
+// pages run against a stub of the route inside this test (page.route),
+// marked STUB below, to be replaced by the real routes once they are
+// merged. Screenshots go to $JSMCP_TEST_ARTIFACTS (dashboard_*.png).
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -195,7 +195,7 @@ test('a server\'s settings edited in place: methods, tags, projects, expiry, API
   assert.equal(new Date(got.expires_at).getTime(), new Date('2099-03-01T12:00:00').getTime());
   const row = page.getByRole('row', { name: /tests/ });
   await row.locator('time[datetime^="2099-03-01"]').waitFor();
-  assert.match(await row.textContent(), /^testsAPI token required\d+readwriteallITSM/, 'the row shows the new settings');
+  assert.match(await row.textContent(), /^tests API token required\d+readwriteallITSM/, 'the row shows the new settings');
   await shot(page, 'server_edited');
   // Back as it was, expiry removed by emptying the field.
   await page.getByRole('button', { name: 'Edit tests' }).click();
@@ -215,7 +215,7 @@ test('a server\'s settings edited in place: methods, tags, projects, expiry, API
   await page.context().close();
 });
 
-test('a server\'s charts from its call history: calls and errors, latency p50/p95, rate-limit headroom; export (STUB /calls)', { skip: missing || false }, async () => {
+test('a server\'s charts from its call history: calls and errors, latency p50/p95, rate-limit headroom; CSV and ndjson export', { skip: missing || false }, async () => {
   // Calls through the MCP SDK client: 4 that succeed, 2 that JSM answers 404.
   const c = await connect(s.mcpUrl);
   for (const id of ['ITSM-994', 'ITSM-994', 'ITSM-994', 'ITSM-994', 'ITSM-999998', 'ITSM-999999']) {
@@ -235,14 +235,10 @@ test('a server\'s charts from its call history: calls and errors, latency p50/p9
   const lats = records.map((x) => x.latency_ms).sort((a, b) => a - b);
 
   const page = await signedIn();
-  // STUB: GET /calls (export) is not on this branch yet; the page's request is checked and answered here.
   const exports = [];
-  await page.route((u) => u.pathname === '/calls', (route) => {
-    const req = route.request();
-    exports.push({ url: new URL(req.url()), accept: req.headers().accept, auth: req.headers().authorization });
-    const csv = req.headers().accept === 'text/csv';
-    route.fulfill({ status: 200, contentType: csv ? 'text/csv' : 'application/x-ndjson',
-      body: csv ? 'ts,tool\n2026-01-01T00:00:00Z,x\n' : '{"tool":"x"}\n' });
+  page.on('request', (req) => {
+    const u = new URL(req.url());
+    if (u.pathname === '/calls') exports.push({ url: u, accept: req.headers().accept });
   });
   await page.goto(`${s.apiUrl}/#/accounts/${s.accountId}/servers/${s.serverId}/calls`);
   await page.getByRole('heading', { name: 'Recent tool calls of tests' }).waitFor();
@@ -267,69 +263,79 @@ test('a server\'s charts from its call history: calls and errors, latency p50/p9
   await page.waitForFunction((n) => document.querySelector('[data-calls]')?.dataset.calls === String(n), records.length);
   await shot(page, 'server_charts');
 
-  // Export: a file download from GET /calls?server_id=... with the chosen type.
+  // Export: a file download of GET /calls?server_id=...&since=... with the chosen type.
   const [csv] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export CSV' }).click()]);
   assert.match(csv.suggestedFilename(), /^calls-.*\.csv$/);
-  assert.equal(readFileSync(await csv.path(), 'utf8'), 'ts,tool\n2026-01-01T00:00:00Z,x\n');
+  const lines = readFileSync(await csv.path(), 'utf8').trim().split(/\r?\n/);
+  assert.match(lines[0], /^id,ts,call_id,account_id,server_id,tool,outcome,/);
+  assert.equal(lines.length, 1 + records.length, 'a header and every call of the server');
+  assert.equal(lines.filter((l) => l.includes(',tool_error,')).length, errors);
   const [nd] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export ndjson' }).click()]);
   assert.match(nd.suggestedFilename(), /\.ndjson$/);
-  assert.equal(exports.length, 2);
+  const rows = readFileSync(await nd.path(), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(rows.map((x) => x.call_id).sort(), records.map((x) => x.call_id).sort());
+  assert.ok(rows.every((x) => x.server_id === s.serverId));
   assert.deepEqual(exports.map((e) => e.accept), ['text/csv', 'application/x-ndjson']);
   assert.equal(exports[0].url.searchParams.get('server_id'), s.serverId);
   assert.ok(Date.now() - Date.parse(exports[0].url.searchParams.get('since')) <= 3600000 + 60000, 'the window chosen');
-  assert.equal(exports[0].auth, `Bearer ${s.key}`);
+  s.records = records;
   assert.deepEqual(page.errors, [], 'no script errors');
   await page.context().close();
 });
 
-test('activity, usage and audit pages (STUB /calls, /usage, /audit-events): filters sent, charts and tables drawn, phone width', { skip: missing || false }, async () => {
+test('activity (GET /calls), usage and audit pages (STUB /usage, /audit-events): filters sent, charts and tables drawn, phone width', { skip: missing || false }, async () => {
   const page = await signedIn({ width: 375, height: 800 });
   const now = Date.now();
-  const seen = { calls: [], usage: [], audit: [] };
-  // STUB: these three routes are not on this branch yet; each answers the
-  // shape docs/admin-api.md gives them (keyset pages with next_cursor).
-  const callRec = (i) => ({ id: i, ts: new Date(now - i * 60000).toISOString(), tool: TOOL, account_id: s.accountId,
-    server_id: s.serverId, upstream_status: i % 5 ? 200 : 429, latency_ms: 10 + i, error_class: i % 5 ? null : 'rate_limited',
-    ratelimit: { limit: 100, remaining: 100 - i, reset_s: 60 }, request_id: `r${i}` });
-  await page.route((u) => ['/calls', '/usage', '/audit-events'].includes(u.pathname), (route) => {
+  const seen = { usage: [], audit: [] };
+  const calls = [];
+  page.on('request', (req) => {
+    const u = new URL(req.url());
+    if (u.pathname === '/calls') calls.push(u);
+  });
+  // STUB: /usage and /audit-events are not on this branch yet; each answers
+  // the shape the issue gives it (the audit trail in two keyset pages).
+  await page.route((u) => ['/usage', '/audit-events'].includes(u.pathname), (route) => {
     const u = new URL(route.request().url());
     const json = (body) => route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(body) });
-    if (u.pathname === '/calls') {
-      seen.calls.push(u);
-      const page1 = !u.searchParams.get('next_cursor');
-      return json({ result: (page1 ? [0, 1, 2, 3, 4] : [5, 6, 7, 8, 9]).map(callRec), next_cursor: page1 ? 'c2' : null });
-    }
     if (u.pathname === '/usage') {
       seen.usage.push(u);
       return json({ result: [
-        { account_id: s.accountId, tenant_id: 'cust-1', calls: 1200, errors: 7, upstream_ms: 53000, bytes: 980000 },
-        { account_id: '00000000-0000-4000-8000-000000000002', tenant_id: 'cust-2', calls: 300, errors: 0, upstream_ms: 9000, bytes: 120000 },
+        { account_id: s.accountId, tenant_id: 'cust-1', calls: 1200, errors: 7, rate_limited: 2, upstream_ms: 53000, bytes_to_model: 980000 },
+        { account_id: '00000000-0000-4000-8000-000000000002', tenant_id: 'cust-2', calls: 300, errors: 0, rate_limited: 0, upstream_ms: 9000, bytes_to_model: 120000 },
       ] });
     }
     seen.audit.push(u);
-    return json({ result: [{ id: 'a1', ts: new Date(now).toISOString(), action: 'server.patch', object_type: 'server',
-      object_id: s.serverId, key_id: s.keyId, key_prefix: s.key.slice(0, 8), client_ip: '127.0.0.1',
-      diff: { require_api_token_auth: { from: false, to: true } } }], next_cursor: null });
+    const ev = (id, action, diff) => ({ id, ts: new Date(now).toISOString(), action, object_type: 'server',
+      object_id: s.serverId, key_id: s.keyId, key_prefix: s.key.slice(0, 8), client_ip: '127.0.0.1', diff });
+    return u.searchParams.get('next_cursor') === 'a2'
+      ? json({ result: [ev('a2', 'server.create', { name: { to: 'tests' } })], next_cursor: null })
+      : json({ result: [ev('a1', 'server.patch', { require_api_token_auth: { from: false, to: true } })], next_cursor: 'a2' });
   });
 
   await page.goto(`${s.apiUrl}/#/activity`);
   await page.getByRole('heading', { name: 'Activity' }).waitFor();
   await page.locator('#workspace-calls').waitFor();
-  // Both pages were read for the charts: 10 calls, 2 rate-limited.
-  assert.deepEqual(JSON.parse(await page.locator('#workspace-calls').getAttribute('data-totals')), { ok: 8, errors: 2 });
-  assert.equal(JSON.parse(await page.locator('#workspace-headroom').getAttribute('data-totals')).headroom, 91);
+  // The workspace's calls are the server's six: 4 succeeded, 2 JSM answered 404.
+  assert.deepEqual(JSON.parse(await page.locator('#workspace-calls').getAttribute('data-totals')), { ok: 4, errors: 2 });
+  await page.getByRole('cell', { name: s.records[0].request_id }).waitFor();
   await page.getByLabel('Tool', { exact: true }).fill(TOOL);
-  await page.getByLabel('rate-limited').check();
-  const n0 = seen.calls.length;
+  await page.getByLabel('tool error').check();
+  await page.getByLabel('Upstream status').fill('4xx');
+  const n0 = calls.length;
   await page.getByRole('button', { name: 'Apply filters' }).click();
-  await until('the filtered listing', () => seen.calls.length > n0 + 1);
-  const last = seen.calls[seen.calls.length - 1];
-  assert.equal(last.searchParams.get('tool'), TOOL);
-  assert.equal(last.searchParams.get('outcome'), 'rate_limited');
+  await until('the filtered listing and charts', () => calls.length >= n0 + 2);
+  const last = calls[calls.length - 1];
+  assert.deepEqual([last.searchParams.get('tool'), last.searchParams.get('outcome'), last.searchParams.get('upstream_status')],
+    [TOOL, 'tool_error', '4xx']);
   assert.ok(Math.abs(Date.parse(last.searchParams.get('since')) - (now - 86400000)) < 120000, 'the 24-hour window');
-  await page.getByRole('button', { name: 'Show older' }).click();
-  await until('the second page', () => seen.calls.some((u) => u.searchParams.get('next_cursor') === 'c2' && u.searchParams.get('limit') === '100'));
-  await page.getByRole('cell', { name: 'r9' }).waitFor();
+  await page.waitForFunction(() => JSON.parse(document.querySelector('#workspace-calls')?.dataset.totals || '{}').ok === 0);
+  assert.deepEqual(JSON.parse(await page.locator('#workspace-calls').getAttribute('data-totals')), { ok: 0, errors: 2 });
+  const listed = page.locator('table', { has: page.locator('caption', { hasText: /^Tool calls$/ }) }).locator('tbody tr');
+  await until('the two failed calls listed', async () => (await listed.count()) === 2);
+  // A bad filter: the API's refusal next to its field.
+  await page.getByLabel('Upstream status').fill('6xx');
+  await page.getByRole('button', { name: 'Apply filters' }).click();
+  await page.waitForFunction(() => document.querySelector('input[name=upstream_status][aria-invalid=true]'));
   await shot(page, 'phone_activity');
   assert.ok(await page.evaluate(() => document.documentElement.scrollWidth) <= 375, 'charts fit 375 px');
 
@@ -352,11 +358,15 @@ test('activity, usage and audit pages (STUB /calls, /usage, /audit-events): filt
   await page.getByRole('cell', { name: 'server.patch' }).waitFor();
   await page.getByText('require_api_token_auth', { exact: true }).click();
   assert.match(await page.locator('pre code').textContent(), /"to": true/);
+  await page.getByRole('button', { name: 'Show older' }).click();
+  await page.getByRole('cell', { name: 'server.create' }).waitFor();
+  assert.equal(await page.getByRole('button', { name: 'Show older' }).count(), 0, 'the last page');
+  assert.equal(seen.audit[1].searchParams.get('next_cursor'), 'a2');
   await page.getByLabel('Object id').fill(s.serverId);
   await page.getByLabel('Action').fill('server.patch');
   await page.getByLabel('Since (your local time)').fill('2026-01-01T00:00:00');
   await page.getByRole('button', { name: 'Search' }).click();
-  await until('the filtered audit query', () => seen.audit.length > 1);
+  await until('the filtered audit query', () => seen.audit.length > 2);
   const a = seen.audit[seen.audit.length - 1].searchParams;
   assert.deepEqual([a.get('object_id'), a.get('action'), a.get('since')],
     [s.serverId, 'server.patch', new Date('2026-01-01T00:00:00').toISOString().replace('.000Z', 'Z')]);
