@@ -275,7 +275,7 @@ static void claim(void)
     }
     if (dl.inflight >= (size_t)dl.concurrency)
         return;
-    char limit[16];
+    char limit[24];
     snprintf(limit, sizeof limit, "%zu", (size_t)dl.concurrency - dl.inflight);
     const char *p[2] = {limit, dl.lease_ms};
     int rc = pgpool_query(dl.app->db,

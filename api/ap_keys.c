@@ -5,8 +5,9 @@
  * manages its workspace's under /api-keys (the dashboard's API keys page).
  *
  * A key is "jsk_" + 43 base64url characters (32 random bytes). Only the
- * SHA-256 hex is stored (PostgreSQL) and published (wskeys:<workspace>, for
- * servers that require an API key); the key is returned once. A key's scope
+ * SHA-256 hex is stored (PostgreSQL) and published (wskey:<hash>, for
+ * servers that require an API key, after COMMIT: ap_publish.h); the key is
+ * returned once. A key's scope
  * is "full" or "read" (GET routes only, enforced in ap_app.c); a key may
  * expire (expires_at, at least JSMCP_MIN_LIFETIME_MS ahead). */
 #include <stdio.h>
@@ -81,11 +82,6 @@ bad:
     return -1;
 }
 
-static void key_published(ap_req_t *r)
-{
-    ap_commit_and_answer(r);
-}
-
 static void on_key_inserted(PGresult *res, const char *err, void *ud)
 {
     ap_req_t *r = ud;
@@ -94,10 +90,9 @@ static void on_key_inserted(PGresult *res, const char *err, void *ud)
     r->out = ap_res_json(res, 0, 0);
     json_object_set_new(r->out, "key", json_string(r->token));
     r->status = 201;
-    char key[128];
-    snprintf(key, sizeof key, "wskeys:%s", key_ws(r));
-    const char *argv[3] = {"SADD", key, r->hash};
-    ap_redis(r, key_published, 3, argv);
+    ap_pub_t *p = ap_pub_new(rcli_prefix(r->app->redis), r->read_ms);
+    ap_pub_wskey(p, r->hash, key_ws(r), strtoll(PQgetvalue(res, 0, 1), NULL, 10));
+    ap_publish_and_answer(r, p);
 }
 
 static void key_insert(ap_req_t *r)
@@ -108,10 +103,11 @@ static void key_insert(ap_req_t *r)
     prefix[KEY_PREFIX_LEN] = 0;
     const char *p[6] = {key_ws(r), in->name, prefix, r->hash, in->scope,
                         in->expires_text[0] ? in->expires_text : NULL};
-    ap_txquery(r,
-               "INSERT INTO api_keys (workspace_id, name, prefix, key_hash, scope, expires_at)"
-               " SELECT id, $2, $3, $4, $5, $6::timestamptz FROM workspaces WHERE id = $1 RETURNING " KEY_JSON,
-               6, p, on_key_inserted);
+    ap_query(r,
+             "INSERT INTO api_keys (workspace_id, name, prefix, key_hash, scope, expires_at)"
+             " SELECT id, $2, $3, $4, $5, $6::timestamptz FROM workspaces WHERE id = $1 RETURNING " KEY_JSON
+             ", version",
+             6, p, on_key_inserted);
 }
 
 static void key_create(ap_req_t *r)
@@ -127,7 +123,9 @@ static void key_create(ap_req_t *r)
     secret_token(tok);
     snprintf(r->token, sizeof r->token, "jsk_%s", tok);
     secret_hash_hex(r->token, strlen(r->token), r->hash);
-    ap_begin_write(r, key_insert);
+    if (ap_need_redis(r))
+        return;
+    key_insert(r);
 }
 
 /* ---- read ---- */
@@ -159,27 +157,22 @@ static void key_current(ap_req_t *r)
 static void on_key_deleted(PGresult *res, const char *err, void *ud)
 {
     ap_req_t *r = ud;
+    char suffix[128];
     if (ap_res_one(r, res, err, NULL, "no API key with this id in this workspace") != 0)
         return;
-    snprintf(r->hash, sizeof r->hash, "%s", PQgetvalue(res, 0, 0));
-    char key[128];
-    snprintf(key, sizeof key, "wskeys:%s", key_ws(r));
-    const char *argv[3] = {"SREM", key, r->hash};
-    ap_redis(r, key_published, 3, argv);
-}
-
-static void key_delete_tx(ap_req_t *r)
-{
-    const char *p[2] = {key_ws(r), ap_param(r, "key_id")};
-    ap_txquery(r, "DELETE FROM api_keys WHERE workspace_id = $1 AND id = $2 RETURNING key_hash", 2, p,
-               on_key_deleted);
+    ap_pub_t *p = ap_pub_new(rcli_prefix(r->app->redis), r->read_ms);
+    snprintf(suffix, sizeof suffix, "wskey:%s", PQgetvalue(res, 0, 0));
+    ap_pub_tombstone(p, suffix, strtoll(PQgetvalue(res, 0, 1), NULL, 10) + 1);
+    ap_publish_and_answer(r, p); /* r->out is NULL: 204 */
 }
 
 static void key_delete(ap_req_t *r)
 {
-    if (need_ids(r, 1))
+    if (need_ids(r, 1) || ap_need_redis(r))
         return;
-    ap_begin_write(r, key_delete_tx);
+    const char *p[2] = {key_ws(r), ap_param(r, "key_id")};
+    ap_query(r, "DELETE FROM api_keys WHERE workspace_id = $1 AND id = $2 RETURNING key_hash, version", 2, p,
+             on_key_deleted);
 }
 
 const ap_route_t ap_key_routes[] = {

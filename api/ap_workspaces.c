@@ -1,6 +1,7 @@
 /* ap_workspaces: workspaces (bootstrap key only); their API keys are
  * ap_keys.c's. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ap_app.h"
