@@ -30,27 +30,33 @@ function cell(v) {
   return String(v);
 }
 
-function render(box, rows, group) {
+// The group a row belongs to (the API names it by id, or the tool).
+const groupOf = (r, group) => String(group === 'tool' ? r.tool : r[`${group}_id`] ?? r.tool ?? '?');
+
+function render(box, r, group) {
+  const rows = Array.isArray(r) ? r : (r.result || []);
   if (!rows.length) {
     box.replaceChildren(h('p', { class: 'muted' }, 'No usage in these days.'));
     return;
   }
   const cols = columns(rows);
-  const numeric = cols.filter(([k]) => rows.every((r) => r[k] == null || typeof r[k] === 'number')).map(([k]) => k);
-  const total = Object.fromEntries(numeric.map((k) => [k, rows.reduce((a, r) => a + (r[k] || 0), 0)]));
-  const label = (r) => String(r.tenant_id ?? r.server_name ?? r.name ?? r.tool ?? r[`${group}_id`] ?? r.day ?? '?');
-  // Calls per group as horizontal bars (top 20), drawn with plain elements.
-  const top = [...rows].sort((a, b) => (b.calls || 0) - (a.calls || 0)).slice(0, 20);
-  const max = Math.max(1, ...top.map((r) => r.calls || 0));
+  const numeric = cols.filter(([k]) => rows.every((x) => x[k] == null || typeof x[k] === 'number')).map(([k]) => k);
+  const total = Object.fromEntries(numeric.map((k) => [k, rows.reduce((a, x) => a + (x[k] || 0), 0)]));
+  // Calls per group (summed over days) as horizontal bars, top 20.
+  const per = new Map();
+  for (const x of rows) per.set(groupOf(x, group), (per.get(groupOf(x, group)) || 0) + (x.calls || 0));
+  const top = [...per].sort((a, b) => b[1] - a[1]).slice(0, 20);
+  const max = Math.max(1, ...top.map(([, n]) => n));
   const bars = h('figure', { class: 'hbars', id: 'usage-bars' },
     h('figcaption', {}, `Calls by ${group} (top ${top.length})`),
-    h('ol', {}, top.map((r) => {
-      const meter = h('meter', { min: '0', max: String(max), value: String(r.calls || 0), 'aria-label': `${label(r)}: ${r.calls || 0} calls` });
-      return h('li', {}, h('span', { class: 'hb-label' }, label(r)), meter, h('span', { class: 'hb-value' }, cell(r.calls || 0)));
-    })));
-  box.replaceChildren(bars,
+    h('ol', {}, top.map(([g, n]) => h('li', {}, h('span', { class: 'hb-label' }, g),
+      h('meter', { min: '0', max: String(max), value: String(n), 'aria-label': `${g}: ${n} calls` }),
+      h('span', { class: 'hb-value' }, cell(n))))));
+  box.replaceChildren(
+    r.truncated ? h('p', { class: 'panel' }, 'More rows than the API returns at once: narrow the days or group more coarsely.') : '',
+    bars,
     table(`Usage by ${group}`, cols.map(([, t]) => t),
-      [...rows.map((r) => cols.map(([k]) => cell(r[k]))),
+      [...rows.map((x) => cols.map(([k]) => cell(x[k]))),
         cols.map(([k], i) => (i === 0 ? h('strong', {}, 'Total') : k in total ? h('strong', { dataset: { total: k } }, cell(total[k])) : ''))]));
 }
 
@@ -59,15 +65,18 @@ export async function usage() {
   const now = new Date();
   const from = h('input', { type: 'date', name: 'from', value: day(new Date(now.getTime() - 6 * 86400000)) });
   const to = h('input', { type: 'date', name: 'to', value: day(now) });
+  const perDay = h('input', { type: 'checkbox', name: 'granularity' });
   const form = h('form', { 'aria-label': 'Usage period' },
     field('From (UTC day)', 'from', from), field('To (UTC day, included)', 'to', to),
-    choices('Group by', 'group_by', 'radio', 'group_by', GROUPS), formError(), h('button', { type: 'submit' }, 'Show usage'));
+    choices('Group by', 'group_by', 'radio', 'group_by', GROUPS),
+    h('div', { class: 'field' }, h('label', {}, perDay, ' One row per day')),
+    formError(), h('button', { type: 'submit' }, 'Show usage'));
   const box = h('div', { 'aria-live': 'polite' });
   const load = async () => {
     if (!from.value || !to.value) throw new ApiError(400, 'Pick both days.', from.value ? 'to' : 'from');
     const group = form.querySelector('input[name=group_by]:checked').value;
-    const r = await call('GET', `/usage${q({ from: from.value, to: to.value, group_by: group })}`);
-    render(box, Array.isArray(r) ? r : (r.result || []), group);
+    const r = await call('GET', `/usage${q({ from: from.value, to: to.value, group_by: group, granularity: perDay.checked ? 'day' : 'total' })}`);
+    render(box, r, group);
   };
   onSubmit(form, load);
   main.append(form, box);

@@ -3,10 +3,10 @@
 // (secret shown once, a test delivery the receiver verifies, the delivery
 // log, delete), a server's settings edited in place, a server's charts from
 // its call history and the workspace's (GET /calls: search, export as CSV
-// and ndjson). /usage and /audit-events are not on this branch yet: their
-// pages run against a stub of the route inside this test (page.route),
-// marked STUB below, to be replaced by the real routes once they are
-// merged. Screenshots go to $JSMCP_TEST_ARTIFACTS (dashboard_*.png).
+// and ndjson), its usage (GET /usage). /audit-events is not on this branch
+// yet: its page runs against a stub of the route inside this test
+// (page.route), marked STUB below, to be replaced by the real route once it
+// is merged. Screenshots go to $JSMCP_TEST_ARTIFACTS (dashboard_*.png).
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -283,7 +283,7 @@ test('a server\'s charts from its call history: calls and errors, latency p50/p9
   await page.context().close();
 });
 
-test('activity (GET /calls), usage and audit pages (STUB /usage, /audit-events): filters sent, charts and tables drawn, phone width', { skip: missing || false }, async () => {
+test('activity (GET /calls), usage (GET /usage) and audit pages (STUB /audit-events): filters sent, charts and tables drawn, phone width', { skip: missing || false }, async () => {
   const page = await signedIn({ width: 375, height: 800 });
   const now = Date.now();
   const seen = { usage: [], audit: [] };
@@ -291,19 +291,13 @@ test('activity (GET /calls), usage and audit pages (STUB /usage, /audit-events):
   page.on('request', (req) => {
     const u = new URL(req.url());
     if (u.pathname === '/calls') calls.push(u);
+    if (u.pathname === '/usage') seen.usage.push(u);
   });
-  // STUB: /usage and /audit-events are not on this branch yet; each answers
-  // the shape the issue gives it (the audit trail in two keyset pages).
-  await page.route((u) => ['/usage', '/audit-events'].includes(u.pathname), (route) => {
+  // STUB: /audit-events is not on this branch yet; it answers the shape the
+  // issue gives it, in two keyset pages.
+  await page.route((u) => u.pathname === '/audit-events', (route) => {
     const u = new URL(route.request().url());
     const json = (body) => route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(body) });
-    if (u.pathname === '/usage') {
-      seen.usage.push(u);
-      return json({ result: [
-        { account_id: s.accountId, tenant_id: 'cust-1', calls: 1200, errors: 7, rate_limited: 2, upstream_ms: 53000, bytes_to_model: 980000 },
-        { account_id: '00000000-0000-4000-8000-000000000002', tenant_id: 'cust-2', calls: 300, errors: 0, rate_limited: 0, upstream_ms: 9000, bytes_to_model: 120000 },
-      ] });
-    }
     seen.audit.push(u);
     const ev = (id, action, diff) => ({ id, ts: new Date(now).toISOString(), action, object_type: 'server',
       object_id: s.serverId, key_id: s.keyId, key_prefix: s.key.slice(0, 8), client_ip: '127.0.0.1', diff });
@@ -342,15 +336,28 @@ test('activity (GET /calls), usage and audit pages (STUB /usage, /audit-events):
   await page.getByRole('link', { name: 'Usage' }).click();
   await page.getByRole('heading', { name: 'Usage' }).waitFor();
   await page.locator('[data-total=calls]').waitFor();
-  assert.equal(await page.locator('[data-total=calls]').textContent(), '1,500');
-  assert.equal(await page.locator('#usage-bars meter').count(), 2);
-  assert.equal(await page.getByRole('meter', { name: 'cust-1: 1200 calls' }).getAttribute('value'), '1200');
+  // The six calls of the server, all today: one account, one tool.
+  assert.equal(await page.locator('[data-total=calls]').textContent(), String(s.records.length));
+  assert.equal(await page.locator('[data-total=errors]').textContent(), '2');
+  assert.equal(await page.getByRole('meter', { name: `${s.accountId}: ${s.records.length} calls` }).getAttribute('value'), String(s.records.length));
+  const bytes = s.records.reduce((a, x) => a + (x.result_bytes || 0), 0);
+  assert.ok(bytes > 0, 'the worker records result_bytes');
+  assert.equal(await page.locator('[data-total=bytes_to_model]').textContent(), bytes.toLocaleString('en-US'));
   await page.getByLabel('tool', { exact: true }).check();
+  await page.getByLabel('One row per day').check();
   await page.getByRole('button', { name: 'Show usage' }).click();
-  await until('usage by tool', () => seen.usage.some((u) => u.searchParams.get('group_by') === 'tool'));
+  await page.getByRole('meter', { name: `${TOOL}: ${s.records.length} calls` }).waitFor();
   const u0 = seen.usage[0].searchParams;
-  assert.deepEqual([u0.get('group_by'), u0.get('from'), u0.get('to')],
-    ['account', new Date(now - 6 * 86400000).toISOString().slice(0, 10), new Date(now).toISOString().slice(0, 10)]);
+  assert.deepEqual([u0.get('group_by'), u0.get('from'), u0.get('to'), u0.get('granularity')],
+    ['account', new Date(now - 6 * 86400000).toISOString().slice(0, 10), new Date(now).toISOString().slice(0, 10), 'total']);
+  const u1 = seen.usage[seen.usage.length - 1].searchParams;
+  assert.deepEqual([u1.get('group_by'), u1.get('granularity')], ['tool', 'day']);
+  await page.getByRole('columnheader', { name: 'Day' }).waitFor();
+  // A day range the API refuses (to before from): its error next to the field it names.
+  await page.getByLabel('From (UTC day)').fill('2026-02-01');
+  await page.getByLabel('To (UTC day, included)').fill('2026-01-01');
+  await page.getByRole('button', { name: 'Show usage' }).click();
+  await page.waitForFunction(() => document.querySelector('form [aria-invalid=true]'));
   await shot(page, 'phone_usage');
 
   await page.getByRole('link', { name: 'Audit trail' }).click();
