@@ -121,7 +121,7 @@ test('PostgreSQL outage: every record stays in the stream until drained, then th
     let len = Infinity;
     for (let i = 0; i < 100 && len > 0; i++) { await sleep(200); len = Number(rcli(shared, 'XLEN', stream)); }
     assert.equal(len, 0, `drained entries are trimmed from the stream (XLEN ${len})`);
-    const apiMetrics = await (await fetch(`${s.apiUrl}/metrics`)).text();
+    const apiMetrics = await (await fetch(`${s.apiMetricsUrl}/metrics`)).text();
     assert.match(apiMetrics, /jsmcp_api_audit_backlog_age_seconds \d/, 'the API exposes the backlog age');
   } finally {
     psql(admin, `alter database ${db} allow_connections true`);
