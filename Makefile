@@ -7,6 +7,7 @@
 #   make test         dependencies, sanitizer build, real PostgreSQL/Redis, all tests
 #   make demo / stop  the whole local stack under run/
 #   make bench        benchmarks (figures go to BENCHMARKS.md by hand)
+#   make V=1          print every command in full (default: one short line a step)
 #
 # Layout: common/*.c -> libcommon.a; <bin-dir>/*.c -> one binary per dir
 # (main.c holds main(); the other objects are also linked into that dir's
@@ -22,7 +23,13 @@ OPT ?= -O2 -g
 endif
 
 CC ?= cc
+# Version of this tree; the git commit is added at build time (scripts/version.sh:
+# "unknown" outside a git checkout, or JSMCP_COMMIT=<id> to give it).
+JSMCP_VERSION := 0.2.0
+JSMCP_COMMIT ?=
 PKGS := libuv libpq hiredis libcurl jansson libsodium zlib
+# Parsed when make starts: the targets that install the packages first (demo,
+# test, bench, faults, load, fuzz) build in a sub-make that parses them again.
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LLHTTP_SRC ?= /usr/share/llhttp
@@ -34,6 +41,14 @@ CPPFLAGS := -Icommon -I$(LLHTTP_INC) $(PKG_CFLAGS) -MMD -MP
 CFLAGS := $(CFLAGS_BASE) $(OPT) $(EXTRA_CFLAGS)
 LDFLAGS := $(OPT) $(EXTRA_LDFLAGS)
 LDLIBS := $(PKG_LIBS) -lm
+
+# One short line per step unless V=1.
+V ?= 0
+ifeq ($(V),1)
+say =
+else
+say = @printf '  %-5s %s\n' '$(1)' '$(2)';
+endif
 
 BINDIRS := api worker sandbox
 COMMON_SRC := $(wildcard common/*.c)
@@ -61,25 +76,30 @@ SUPPORT_SRC := $(wildcard tests/support/*.c)
 SUPPORT_OBJ := $(SUPPORT_SRC:%.c=$(BUILD)/obj/%.o)
 INTEG_SRC := $(wildcard tests/integration/test_*.c)
 INTEG_BIN := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(INTEG_SRC))
+PROBE_SRC := $(wildcard tests/probes/*.c)
+PROBE_BIN := $(patsubst tests/probes/%.c,$(BUILD)/tests/probes/%,$(PROBE_SRC))
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
-.PHONY: all tests test demo stop bench clean deps fuzz faults load
+.PHONY: all tests test demo stop bench clean deps fuzz faults load FORCE
 all: $(BINS)
-tests: $(UNIT_BIN) $(INTEG_BIN)
+tests: $(UNIT_BIN) $(INTEG_BIN) $(PROBE_BIN)
+# Objects and generated sources stay after a build (make would delete the
+# ones only pattern rules name, and rebuild them next time).
+.SECONDARY:
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+	$(call say,CC,$<)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 # llhttp is generated C from Debian's node-llhttp; compiled as is, without our warnings.
 $(BUILD)/obj/llhttp/%.o: $(LLHTTP_SRC)/%.c
 	@mkdir -p $(dir $@)
-	$(CC) -I$(LLHTTP_INC) $(OPT) -w -c $< -o $@
+	$(call say,CC,$<)$(CC) -I$(LLHTTP_INC) $(OPT) -w -c $< -o $@
 
 $(LIBCOMMON): $(COMMON_OBJ) $(LLHTTP_OBJ)
 	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
+	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
 
 # Data files compiled into each binary (common/embed.h, scripts/embed.sh).
 EMBED_api := $(sort $(wildcard migrations/*.sql)) $(wildcard api/openapi.json) $(wildcard worker/catalog.json)
@@ -96,53 +116,73 @@ $(BUILD)/gen/sandbox_openapi.json: scripts/openapi_compact.py $(OPENAPI_DOCS)
 $(foreach d,$(BINDIRS),$(eval $(d)_OBJ += $(BUILD)/obj/gen/$(d)_embed.o))
 $(foreach d,$(BINDIRS),$(eval $(d)_LIBOBJ += $(BUILD)/obj/gen/$(d)_embed.o))
 $(BUILD)/gen/%_embed.c: scripts/embed.sh $(MAKEFILE_LIST) $(EMBED_api) $(EMBED_worker) $(EMBED_sandbox)
-	scripts/embed.sh $* $@ $(EMBED_$*)
+	$(call say,GEN,$@)scripts/embed.sh $* $@ $(EMBED_$*)
 $(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+	$(call say,CC,$<)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/jsmcp-api: $(api_OBJ) $(LIBCOMMON)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-$(BUILD)/jsmcp-worker: $(worker_OBJ) $(LIBCOMMON)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-$(BUILD)/jsm-sandbox: $(sandbox_OBJ) $(LIBCOMMON)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+# Version and commit for --version (common/version.h). Checked on every run,
+# rewritten only when they changed, so a new commit relinks the binaries.
+VERSION_OBJ := $(BUILD)/obj/gen/version.o
+$(BUILD)/gen/version.c: FORCE
+	@scripts/version.sh $@ '$(JSMCP_VERSION)' '$(JSMCP_COMMIT)'
+FORCE:
+
+$(BUILD)/jsmcp-api: $(api_OBJ) $(VERSION_OBJ) $(LIBCOMMON)
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/jsmcp-worker: $(worker_OBJ) $(VERSION_OBJ) $(LIBCOMMON)
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/jsm-sandbox: $(sandbox_OBJ) $(VERSION_OBJ) $(LIBCOMMON)
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Unit tests: tests/unit/<dir>/test_x.c links <dir>'s objects (minus main) + libcommon.
 .SECONDEXPANSION:
 $(BUILD)/tests/unit/%: tests/unit/%.c $$($$(firstword $$(subst /, ,$$*))_LIBOBJ) $(SUPPORT_OBJ) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Itests/support -I$(firstword $(subst /, ,$*)) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcriterion
+	$(call say,CCLD,$@)$(CC) $(CPPFLAGS) -Itests/support -I$(firstword $(subst /, ,$*)) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcriterion
 
 $(BUILD)/tests/integration/%: tests/integration/%.c $(SUPPORT_OBJ) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Itests/support $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcriterion
+	$(call say,CCLD,$@)$(CC) $(CPPFLAGS) -Itests/support $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcriterion
+
+# Criterion binaries that integration tests run as subprocesses (tests/probes/).
+$(BUILD)/tests/probes/%: tests/probes/%.c $(SUPPORT_OBJ) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(call say,CCLD,$@)$(CC) $(CPPFLAGS) -Itests/support $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcriterion
 
 $(BUILD)/bench/%: bench/%.c $(LIBCOMMON)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+	$(call say,CCLD,$@)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
+# The install step of demo, test, bench, faults, fuzz and load (a test runs
+# them with a stand-in: tests/node/build_deps.test.mjs).
+INSTALL_DEPS ?= scripts/install-deps.sh
 deps:
-	@scripts/install-deps.sh
+	@$(INSTALL_DEPS)
+
+# The targets that install the packages first build in a sub-make: this
+# make parsed the pkg-config flags before the packages existed. The sub-make
+# runs one job per core unless -j was given (then it shares make's jobs);
+# output is grouped per step.
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+SUBMAKE = $(MAKE) --no-print-directory $(if $(filter -j%,$(MAKEFLAGS)),,-j$(JOBS) --output-sync=target)
 
 # make test: install what is missing, build with sanitizers, run everything
 # against real PostgreSQL and Redis started in a temp dir (tests/run.sh).
-# The targets that may run install-deps first build in a sub-make: this
-# make parsed the pkg-config flags before the packages existed.
 test: deps
-	$(MAKE) SAN=1 all tests
-	$(MAKE) all
+	$(SUBMAKE) SAN=1 all tests
+	$(SUBMAKE) all
 	tests/run.sh
 
 demo: deps
-	$(MAKE) all
+	$(SUBMAKE) all
 	scripts/demo.sh start
 
 stop:
 	scripts/demo.sh stop
 
 bench: deps
-	$(MAKE) all $(BENCH_BIN)
+	$(SUBMAKE) all $(BENCH_BIN)
 	bench/run.sh
 
 clean:
@@ -150,19 +190,21 @@ clean:
 
 -include $(shell find $(BUILD)/obj $(BUILD)/tests -name '*.d' 2>/dev/null)
 
-# Fuzzing (issue 9): libFuzzer targets in fuzz/, FUZZ_SECONDS each (default 600).
+# Fuzzing (issue 9): libFuzzer targets in fuzz/, FUZZ_SECONDS each (default
+# 600). fuzz/run.sh reads pkg-config itself, after deps.
 fuzz: deps
 	FUZZ_OUT=$(BUILD)/fuzz fuzz/run.sh
 
 # Fault tests at length (issue 9, tests/faults/README.md): FAULTS_SCALE x the
 # quick versions in make test, on the sanitizer build.
 faults: deps
-	$(MAKE) SAN=1 all
+	$(SUBMAKE) SAN=1 all
 	tests/faults/run.sh
 
 # Load (issue 9): 64 clients for 60 s through two worker pools, slowloris
 # alongside, zero errors (bench/load.sh), on the release build.
-load: deps all
+load: deps
+	$(SUBMAKE) all
 	JSMCP_BIN_DIR=$(BUILD) bench/load.sh
 
 # ---- Containers (issue 23): images built here from Debian packages, the

@@ -1,4 +1,5 @@
-/* jsmcp-api: the admin API (and `jsmcp-api migrate`).
+/* jsmcp-api: the admin API (and `jsmcp-api migrate`, `sweeper`, `rotate-keys`;
+ * `--help` lists them).
  *
  * Configuration is read from the environment (docs/architecture.md).
  * At start the migrations are applied (blocking, before the loop runs),
@@ -15,6 +16,7 @@
 #include "ap_rekey.h"
 #include "ap_sweeper.h"
 #include "cfg.h"
+#include "cli.h"
 #include "jalloc.h"
 #include "log.h"
 #include "testbuild.h"
@@ -42,31 +44,77 @@ static void on_signal(uv_signal_t *s, int signum)
         ap_app_close(&app, on_closed, NULL);
 }
 
-static void usage(void)
+/* The commands; the first is the default. */
+static const struct command_s {
+    const char *name, *args, *what;
+} COMMANDS[] = {
+    {"serve", "[serve]", "run the admin API and the dashboard (applies the migrations first)"},
+    {"migrate", "migrate", "apply the database migrations and exit"},
+    {"sweeper", "sweeper", "delete expired MCP servers (one leader among replicas)"},
+    {"rotate-keys", "rotate-keys", "re-encrypt every secret under the first key of JSMCP_MASTER_KEYS"},
+};
+#define NCOMMANDS ((int)(sizeof COMMANDS / sizeof COMMANDS[0]))
+static const struct command_s *command; /* the one this process runs */
+
+static void usage_config(FILE *out)
 {
-    fprintf(stderr,
-            "usage: jsmcp-api [serve]   run the admin API (applies migrations first)\n"
-            "       jsmcp-api migrate   apply migrations and exit\n"
-            "       jsmcp-api sweeper   delete expired MCP servers (one leader among replicas)\n"
-            "       jsmcp-api rotate-keys  re-encrypt every secret under the first key of JSMCP_MASTER_KEYS\n"
-            "Configuration is read from JSMCP_* environment variables (see docs/architecture.md).\n");
+    fprintf(out, "Configuration is read from the environment (docs/architecture.md): JSMCP_DATABASE_URL,\n"
+                 "JSMCP_REDIS_URL, JSMCP_MASTER_KEYS (or JSMCP_MASTER_KEY_FILE), JSMCP_BOOTSTRAP_KEY,\n"
+                 "JSMCP_API_LISTEN, JSMCP_PUBLIC_WORKER_URL, ...\n");
+}
+
+static void usage(FILE *out)
+{
+    for (int i = 0; i < NCOMMANDS; i++)
+        fprintf(out, "%s jsmcp-api %-12s %s\n", i ? "      " : "usage:", COMMANDS[i].args, COMMANDS[i].what);
+    fprintf(out, "       jsmcp-api [<command>] --help | --version\n");
+    usage_config(out);
+}
+
+static void usage_command(FILE *out)
+{
+    fprintf(out, "usage: jsmcp-api %s [--help | --version]\n  %s\n", command->name, command->what);
+    usage_config(out);
+}
+
+/* Picks the command from argv and answers --help, --version and anything
+ * unknown before anything is opened. Returns the exit status when the
+ * process is done, -1 when the command should run. */
+static int parse_args(int argc, char **argv)
+{
+    static const cli_t CLI = {"jsmcp-api", usage};
+    int i = 1;
+    command = &COMMANDS[0];
+    if (argc > 1 && argv[1][0] != '-') {
+        command = NULL;
+        for (int c = 0; c < NCOMMANDS && !command; c++)
+            if (strcmp(argv[1], COMMANDS[c].name) == 0)
+                command = &COMMANDS[c];
+        if (!command) {
+            char what[160];
+            snprintf(what, sizeof what, "unknown command '%.100s'", argv[1]);
+            return cli_usage_error(&CLI, what);
+        }
+        i = 2;
+    }
+    char prog[64];
+    snprintf(prog, sizeof prog, "jsmcp-api %s", command->name);
+    const cli_t sub = {prog, usage_command};
+    /* No command given: the flags answer for jsmcp-api as a whole. */
+    if (i < argc)
+        return cli_arg(i == 1 ? &CLI : &sub, argv[i]);
+    return -1;
 }
 
 int main(int argc, char **argv)
 {
     char err[512];
-    const char *cmd = argc > 1 ? argv[1] : "serve";
-    log_init(argc > 1 && strcmp(argv[1], "sweeper") == 0 ? "jsmcp-sweeper" : "jsmcp-api");
+    int rc = parse_args(argc, argv);
+    if (rc >= 0)
+        return rc;
+    const char *cmd = command->name;
+    log_init(strcmp(cmd, "sweeper") == 0 ? "jsmcp-sweeper" : "jsmcp-api");
     jalloc_install();
-    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
-        usage();
-        return 0;
-    }
-    if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "migrate") != 0 && strcmp(cmd, "sweeper") != 0 &&
-        strcmp(cmd, "rotate-keys") != 0) {
-        usage();
-        return 2;
-    }
     if (secret_init() != 0) {
         fprintf(stderr, "jsmcp-api: libsodium failed to initialise\n");
         return 1;

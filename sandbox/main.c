@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "cli.h"
 #include "sb_pack.h"
 #include "httpd.h"
 #include "log.h"
@@ -157,29 +158,30 @@ static int set_opt(sb_config_t *c, const copt_t *o, const char *v, char *err, si
     return 0;
 }
 
-static void usage(void)
+static void usage(FILE *out)
 {
-    fprintf(stderr, "usage: jsm-sandbox [options]   (each option also reads its environment variable)\n");
+    fprintf(out, "usage: jsm-sandbox [options]   (each option also reads its environment variable)\n");
     for (int i = 0; i < NOPTS; i++)
-        fprintf(stderr, "  %-24s %-32s %s\n", OPTS[i].flag, OPTS[i].env, OPTS[i].help);
+        fprintf(out, "  %-24s %-32s %s\n", OPTS[i].flag, OPTS[i].env, OPTS[i].help);
+    fprintf(out, "  %-24s %-32s %s\n", "--help, --version", "", "this text; the version and commit");
 }
 
+/* Environment first, then flags over it. Returns the exit status when the
+ * process is done (--help, --version, a bad option or value), else -1. */
 static int config_load(sb_config_t *c, int argc, char **argv)
 {
-    char err[256];
+    static const cli_t CLI = {"jsm-sandbox", usage};
+    char err[256], env_err[512] = "";
     config_defaults(c);
     for (int i = 0; i < NOPTS; i++) {
         const char *v = getenv(OPTS[i].env);
-        if (v && *v && set_opt(c, &OPTS[i], v, err, sizeof err) != 0) {
-            fprintf(stderr, "jsm-sandbox: %s (from %s)\n", err, OPTS[i].env);
-            return -1;
-        }
+        /* Reported after the flags: --help answers even with a bad variable. */
+        if (v && *v && set_opt(c, &OPTS[i], v, err, sizeof err) != 0 && !*env_err)
+            snprintf(env_err, sizeof env_err, "%s (from %s)", err, OPTS[i].env);
     }
     for (int a = 1; a < argc; a++) {
-        if (!strcmp(argv[a], "--help") || !strcmp(argv[a], "-h")) {
-            usage();
-            exit(0);
-        }
+        if (cli_is_common(argv[a]))
+            return cli_arg(&CLI, argv[a]);
         const char *eq = strchr(argv[a], '=');
         size_t fl = eq ? (size_t)(eq - argv[a]) : strlen(argv[a]);
         int found = 0;
@@ -189,19 +191,22 @@ static int config_load(sb_config_t *c, int argc, char **argv)
             found = 1;
             const char *v = eq ? eq + 1 : (a + 1 < argc ? argv[++a] : NULL);
             if (!v || set_opt(c, &OPTS[i], v, err, sizeof err) != 0) {
-                fprintf(stderr, "jsm-sandbox: %s\n", v ? err : "missing value");
-                return -1;
+                if (!v)
+                    snprintf(err, sizeof err, "%s: missing value", OPTS[i].flag);
+                fprintf(stderr, "jsm-sandbox: %s\n", err);
+                return 2;
             }
         }
-        if (!found) {
-            fprintf(stderr, "jsm-sandbox: unknown option %s\n", argv[a]);
-            usage();
-            return -1;
-        }
+        if (!found)
+            return cli_arg(&CLI, argv[a]);
+    }
+    if (*env_err) {
+        fprintf(stderr, "jsm-sandbox: %s\n", env_err);
+        return 2;
     }
     if (!c->anchor_ms)
         c->anchor_ms = tu_now_ms() / 3600000 * 3600000; /* the data set is stable within the hour */
-    return 0;
+    return -1;
 }
 
 /* ---- lifecycle ---- */
@@ -250,8 +255,9 @@ int main(int argc, char **argv)
     char err[256];
     signal(SIGPIPE, SIG_IGN);
     log_init("jsm-sandbox");
-    if (config_load(&sb->cfg, argc, argv) != 0)
-        return 2;
+    int rc = config_load(&sb->cfg, argc, argv);
+    if (rc >= 0)
+        return rc;
     sb->loop = uv_default_loop();
     sb->data = sb_data_new(sb->cfg.seed, sb->cfg.anchor_ms, sb->cfg.email);
     sb_queues_compile(sb);
@@ -300,7 +306,7 @@ int main(int argc, char **argv)
     hc.server_name = "jsm-sandbox";
     hc.max_body_bytes = (size_t)sb->cfg.max_attachment + (1u << 20); /* multipart uploads; JSON stays smaller */
     hc.on_complete = sb_on_complete;
-    int rc = httpd_create(&sb->httpd, sb->loop, &hc, sb_dispatch, sb);
+    rc = httpd_create(&sb->httpd, sb->loop, &hc, sb_dispatch, sb);
     if (rc != 0) {
         LOG_ERROR("sandbox", "cannot listen", "listen", sb->cfg.host, "error", uv_strerror(rc), NULL);
         return 1;

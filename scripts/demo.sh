@@ -2,22 +2,124 @@
 # make demo / make stop: the whole local stack under run/ (PostgreSQL, Redis,
 # JSM sandbox, admin API, workers, sweeper). Idempotent: a second `start`
 # reuses what is running and what was created.
+#
+# Ports (all on 127.0.0.1): DEMO_PG_PORT (55432), DEMO_REDIS_PORT (56379),
+# DEMO_SANDBOX_PORT (8090), DEMO_API_PORT (8080), DEMO_WORKER_PORT (8081),
+# DEMO_WORKER_METRICS_PORT (9464), DEMO_SWEEPER_PORT (8082);
+# DEMO_PORT_OFFSET=<n> moves all the defaults by n,
+# so a second checkout runs beside the first with `make demo
+# DEMO_PORT_OFFSET=100`. A running demo keeps the ports it started on
+# (run/ports.env); `scripts/demo.sh ports` prints them.
+# DEMO_RUN_DIR (run/) and DEMO_BIN_DIR (build/) are for tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-RUN=$ROOT/run
-BIN=$ROOT/build
-PG_PORT=${DEMO_PG_PORT:-55432}
-REDIS_PORT=${DEMO_REDIS_PORT:-56379}
-SANDBOX_PORT=${DEMO_SANDBOX_PORT:-8090}
-API_PORT=${DEMO_API_PORT:-8080}
-WORKER_PORT=${DEMO_WORKER_PORT:-8081}
+RUN=${DEMO_RUN_DIR:-$ROOT/run}
+BIN=${DEMO_BIN_DIR:-$ROOT/build}
 PGBIN=/usr/lib/postgresql/15/bin
+
+# name, variable, default port, what listens there
+PORTS=(
+  "PG DEMO_PG_PORT 55432 PostgreSQL"
+  "REDIS DEMO_REDIS_PORT 56379 Redis"
+  "SANDBOX DEMO_SANDBOX_PORT 8090 the JSM sandbox"
+  "API DEMO_API_PORT 8080 the admin API"
+  "WORKER DEMO_WORKER_PORT 8081 the MCP workers"
+  "METRICS DEMO_WORKER_METRICS_PORT 9464 the workers' metrics"
+  "SWEEPER DEMO_SWEEPER_PORT 8082 the sweeper"
+)
+
+# The ports of the last start, from run/ports.env ("DEMO_API_PORT=8080" lines).
+declare -A SAVED=()
+load_saved_ports() {
+  local k v
+  [ -f "$RUN/ports.env" ] || return 0
+  while IFS='=' read -r k v; do SAVED[$k]=$v; done <"$RUN/ports.env"
+}
+
+# Sets PG_PORT, REDIS_PORT, ...: a port's own variable, else (without
+# DEMO_PORT_OFFSET) the port of the last start, else default + offset.
+requested_ports() {
+  local off=${DEMO_PORT_OFFSET:-0} e name var def what v
+  [[ $off =~ ^-?[0-9]+$ ]] || { echo "demo: DEMO_PORT_OFFSET=$off is not a number" >&2; return 1; }
+  for e in "${PORTS[@]}"; do
+    read -r name var def what <<<"$e"
+    v=${!var:-}
+    if [ -z "$v" ]; then
+      if [ -z "${DEMO_PORT_OFFSET:-}" ] && [ -n "${SAVED[$var]:-}" ]; then v=${SAVED[$var]}; else v=$((def + off)); fi
+    fi
+    if ! [[ $v =~ ^[0-9]+$ ]] || ((v < 1 || v > 65535)); then
+      echo "demo: $v is not a port (1-65535) for $what; check $var and DEMO_PORT_OFFSET" >&2
+      return 1
+    fi
+    printf -v "${name}_PORT" %s "$v"
+  done
+}
+
+print_ports() {
+  local e name var def what p
+  for e in "${PORTS[@]}"; do
+    read -r name var def what <<<"$e"
+    p=${name}_PORT
+    echo "$var=${!p}"
+  done
+}
 
 # From / : the postgres user may not be able to enter the checkout.
 as_pg() { if [ "$(id -u)" -eq 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi; }
-alive() { [ -f "$RUN/$1.pid" ] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
+# A process of ours runs (a zombie, one that ended and was not reaped yet, does not).
+alive() {
+  local pid st
+  [ -f "$RUN/$1.pid" ] && pid=$(cat "$RUN/$1.pid") && kill -0 "$pid" 2>/dev/null || return 1
+  st=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+  st=${st##*) }
+  [ "${st%% *}" != Z ]
+}
+pg_running() { [ -f "$RUN/pg/data/PG_VERSION" ] && as_pg "$PGBIN/pg_ctl" -D "$(pg_dir)/data" status >/dev/null 2>&1; }
+running() { # PG REDIS SANDBOX ...: is this demo's part running?
+  case $1 in PG) pg_running ;; METRICS) alive worker ;; *) alive "$(echo "$1" | tr 'A-Z' 'a-z')" ;; esac
+}
 wait_http() { for _ in $(seq 1 100); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done; echo "demo: $1 did not come up (see $RUN/*.log)" >&2; return 1; }
+# Something accepts connections on 127.0.0.1:<port>.
+port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+demo_running() {
+  local e name var def what
+  for e in "${PORTS[@]}"; do
+    read -r name var def what <<<"$e"
+    running "$name" && return 0
+  done
+  return 1
+}
+
+# The ports of this start (see the top), each free unless this demo's own
+# part runs there; saved in run/ports.env for the next start.
+choose_ports() {
+  local e name var def what p taken=0
+  load_saved_ports
+  requested_ports
+  if [ -f "$RUN/ports.env" ] && [ "$(print_ports)" != "$(cat "$RUN/ports.env")" ]; then
+    if demo_running; then
+      echo "demo: already running here on the ports in $RUN/ports.env; make stop before moving it" >&2
+      return 1
+    fi
+    # The demo account and its URL were made for the old ports: new ones.
+    rm -f "$RUN/demo.env"
+  fi
+  for e in "${PORTS[@]}"; do
+    read -r name var def what <<<"$e"
+    p=${name}_PORT
+    if ! running "$name" && port_taken "${!p}"; then
+      echo "demo: port ${!p} on 127.0.0.1 (for $what) is already in use; set $var=<port> to use another" >&2
+      taken=1
+    fi
+  done
+  if [ "$taken" -ne 0 ]; then
+    echo "demo: or move all the demo's ports by an offset, e.g. make demo DEMO_PORT_OFFSET=100" >&2
+    return 1
+  fi
+  print_ports >"$RUN/ports.env"
+}
 
 # PostgreSQL refuses to run as root, so as root it runs as the postgres
 # user, which must reach its data: when the checkout is not reachable for
@@ -52,9 +154,13 @@ start_pg() {
     [ "$(id -u)" -eq 0 ] && chown -R postgres "$pg/" "$pg/data" "$sock"
     as_pg "$PGBIN/initdb" -D "$pg/data" -U postgres -A trust >/dev/null
   fi
-  if ! as_pg "$PGBIN/pg_ctl" -D "$pg/data" status >/dev/null 2>&1; then
-    as_pg "$PGBIN/pg_ctl" -D "$pg/data" -l "$pg/postgres.log" -w \
-      -o "-p $PG_PORT -k $sock -c listen_addresses=127.0.0.1" start >/dev/null
+  if ! pg_running; then
+    if ! as_pg "$PGBIN/pg_ctl" -D "$pg/data" -l "$pg/postgres.log" -w \
+      -o "-p $PG_PORT -k $sock -c listen_addresses=127.0.0.1" start >/dev/null; then
+      echo "demo: PostgreSQL did not start on port $PG_PORT (DEMO_PG_PORT); its log, $pg/postgres.log, ends:" >&2
+      tail -5 "$pg/postgres.log" | sed 's/^/    /' >&2
+      return 1
+    fi
   fi
   if ! as_pg "$PGBIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -tAc "select 1 from pg_database where datname='jsmcp'" | grep -q 1; then
     as_pg "$PGBIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "create database jsmcp" >/dev/null
@@ -84,6 +190,8 @@ common_env() {
   export JSMCP_BOOTSTRAP_KEY="$(cat "$RUN/bootstrap.key")"
   export JSMCP_API_LISTEN="127.0.0.1:$API_PORT"
   export JSMCP_WORKER_LISTEN="127.0.0.1:$WORKER_PORT"
+  export JSMCP_WORKER_METRICS_LISTEN="127.0.0.1:$METRICS_PORT"
+  export JSMCP_SWEEPER_LISTEN="127.0.0.1:$SWEEPER_PORT"
   export JSM_SANDBOX_LISTEN="127.0.0.1:$SANDBOX_PORT"
   # Allocator setting the images use too (deploy/Dockerfile explains it).
   export GLIBC_TUNABLES=glibc.malloc.tcache_count=500
@@ -135,6 +243,7 @@ cmd_start() {
   # The API applies migrations itself; JSON tooling for provisioning below.
   command -v jq >/dev/null || { echo "demo: jq missing; run scripts/install-deps.sh" >&2; exit 1; }
   mkdir -p "$RUN"
+  choose_ports
   start_pg
   start_redis
   secrets
@@ -150,9 +259,8 @@ cmd_start() {
     start_bin worker "$BIN/jsmcp-worker"
     wait_http "http://127.0.0.1:$WORKER_PORT/healthz"
   fi
-  if "$BIN/jsmcp-api" --help 2>&1 | grep -q sweeper; then
-    start_bin sweeper "$BIN/jsmcp-api" sweeper
-  fi
+  start_bin sweeper "$BIN/jsmcp-api" sweeper
+  wait_http "http://127.0.0.1:$SWEEPER_PORT/healthz"
   provision
   # shellcheck disable=SC1091
   . "$RUN/demo.env"
@@ -187,8 +295,15 @@ cmd_stop() {
   echo "jsmcp demo stopped"
 }
 
+cmd_ports() { # the ports the next start uses
+  load_saved_ports
+  requested_ports
+  print_ports
+}
+
 case "${1:-start}" in
   start) cmd_start ;;
   stop) cmd_stop ;;
-  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+  ports) cmd_ports ;;
+  *) echo "usage: $0 start|stop|ports" >&2; exit 2 ;;
 esac

@@ -17,6 +17,9 @@ mkdir -p "$JSMCP_TEST_ARTIFACTS"
 . tests/support/services.sh
 services_start || { echo 'tests: 0 passed, 1 failed'; exit 1; }
 trap services_stop EXIT
+# shellcheck source=support/leftovers.sh
+. tests/support/leftovers.sh
+leftovers_mark
 # Workers' audit spool files (worker/wk_spool.h) go with the run's temp directory.
 export JSMCP_AUDIT_SPOOL_DIR=${JSMCP_AUDIT_SPOOL_DIR:-$JSMCP_TEST_TMP/spool}
 
@@ -52,6 +55,12 @@ reports=$(grep -lE "ERROR: (LeakSanitizer|AddressSanitizer)|runtime error:" "$JS
 if [ -n "$reports" ]; then
   failed=$((failed + 1)); failed_names+=("sanitizer-reports")
   echo "FAIL sanitizer reports in process logs:"; echo "$reports" | sed 's/^/    /'
+fi
+# A test that failed or forgot to stop what it started leaves it running
+# (tests/support/leftovers.sh): that fails the run, and the processes go.
+if ! leftovers_check; then
+  failed=$((failed + 1)); failed_names+=("leftover-processes")
+  echo "FAIL processes started by the tests were still running (killed; listed above)"
 fi
 echo
 [ ${#failed_names[@]} -gt 0 ] && echo "failed: ${failed_names[*]}"

@@ -1,13 +1,28 @@
 /* jsmcp-worker: the MCP worker pool (see wk_master.h and wk_http.h). */
 #include <stdio.h>
 
+#include "cli.h"
 #include "jalloc.h"
 #include "log.h"
 #include "secret.h"
 #include "wk_master.h"
 
-int main(void)
+static void usage(FILE *out)
 {
+    fprintf(out,
+            "usage: jsmcp-worker [--help | --version]\n"
+            "  run the MCP worker pool: a master and JSMCP_WORKERS forked workers (default: one\n"
+            "  per core) serving MCP on JSMCP_WORKER_LISTEN (default 127.0.0.1:8081)\n"
+            "Configuration is read from the environment (docs/architecture.md): JSMCP_REDIS_URL,\n"
+            "JSMCP_MASTER_KEYS (or JSMCP_MASTER_KEY_FILE), JSMCP_SITE_ALLOWLIST, JSMCP_PUBLIC_WORKER_URL, ...\n");
+}
+
+int main(int argc, char **argv)
+{
+    static const cli_t CLI = {"jsmcp-worker", usage};
+    /* The worker takes no arguments: any is --help, --version or an error. */
+    if (argc > 1)
+        return cli_arg(&CLI, argv[1]);
     log_init("jsmcp-worker");
     jalloc_install();
     char err[512];

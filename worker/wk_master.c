@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -100,9 +101,16 @@ typedef struct child_s {
 static pid_t spawn(const wk_config_t *cfg, int fd, int metrics_fd, const sigset_t *old, wk_metrics_shm_t *shm,
                    int slot)
 {
+    pid_t master = getpid();
     pid_t pid = fork();
     if (pid != 0)
         return pid;
+    /* A worker must not outlive its master (killed with SIGKILL, by the OOM
+     * killer, or with the test that started it): nothing would restart or
+     * stop it, and it would keep the port. It then drains as on a stop. If
+     * the master died before the prctl, getppid() tells. */
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != master)
+        _exit(1);
     /* The child keeps SIGTERM and SIGINT blocked until its loop handles
      * them (wk_worker_run unblocks them): a drain that arrives while a
      * child is still starting is then a clean stop, not a kill. */

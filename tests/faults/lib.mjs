@@ -7,9 +7,10 @@
 // pooled connections a later call would pick up.
 import http from 'node:http';
 import net from 'node:net';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { freePort } from '../node/lib/mcp_stack.mjs';
+import { spawnTied } from '../node/lib/spawn.mjs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -140,7 +141,7 @@ export function children(pid) {
 // A private redis-server (not the shared one) on a free port, persisting to
 // its own directory so a stop + start keeps the data, like a real restart.
 export async function startRedis(port, dir = mkdtempSync(path.join(tmpdir(), 'jsmcp-faults-redis-'))) {
-  const p = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir,
+  const p = spawnTied('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir,
     '--save', '', '--appendonly', 'yes', '--appendfsync', 'always'], { stdio: 'ignore' });
   p.dir = dir;
   p.exited = new Promise((r) => p.on('exit', r));

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -163,9 +164,17 @@ void ts_spawn(ts_proc_t *p, const char *name, const char *bin, const char *const
         argv[argc] = args[argc - 1];
     argv[argc] = NULL;
 
+    pid_t parent = getpid();
     pid_t pid = fork();
     cr_assert(pid >= 0);
     if (pid == 0) {
+        /* The binary dies with the test. Criterion runs each test in a child
+         * process that exits as soon as an assertion fails, before any
+         * ts_stop: without this the binary would keep running (and keep its
+         * port, database connections and log) after the run. SIGKILL stays
+         * across execv; getppid() catches a test that died before prctl. */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+            _exit(127);
         int fd = open(p->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (fd >= 0) {
             dup2(fd, 1);

@@ -44,7 +44,9 @@ typedef struct ts_proc_s {
 /* Spawns $JSMCP_BIN_DIR/<bin> with args (NULL-terminated, may be NULL) and
  * the current environment plus env ("NAME=value", NULL-terminated). Output
  * goes to $JSMCP_TEST_ARTIFACTS/<name>.log. If port > 0 waits (up to 15 s)
- * until GET http://127.0.0.1:<port>/healthz answers. */
+ * until GET http://127.0.0.1:<port>/healthz answers. The process gets
+ * SIGKILL when the test's process ends (a failed assertion ends it at once),
+ * so call ts_spawn from the test's own thread, not from a thread it starts. */
 void ts_spawn(ts_proc_t *p, const char *name, const char *bin, const char *const *args,
               const char *const *env, int port);
 /* SIGTERM, waits up to 15 s (then SIGKILL); returns the exit status

@@ -2,11 +2,11 @@
 // Streamable HTTP or legacy SSE, and the six JSM tools exercised against
 // the sandbox's seeded data.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { spawnTied } from './spawn.mjs';
 
 export const SIX = [
   'list_all_jira_service_management_search_issues',
@@ -137,7 +137,7 @@ export async function articleOldestOutages(client) {
 // Drives mcp-remote (stdio <-> the URL) with newline-delimited JSON-RPC.
 export async function viaMcpRemote(url, messages, extraArgs = []) {
   const bin = path.resolve('tests/node/node_modules/.bin/mcp-remote');
-  const p = spawn(bin, [url, ...extraArgs], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, HOME: process.env.JSMCP_TEST_ARTIFACTS || '/tmp' } });
+  const p = spawnTied(bin, [url, ...extraArgs], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, HOME: process.env.JSMCP_TEST_ARTIFACTS || '/tmp' } });
   let buf = '';
   let stderr = '';
   const replies = new Map();

@@ -3,11 +3,12 @@
 // worker pool (all binaries from $JSMCP_BIN_DIR), plus a workspace, an API
 // key, an integrated account on the sandbox and an MCP server created
 // through the admin API. Environment from tests/run.sh.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { spawnTied } from './spawn.mjs';
 
 const BIN = process.env.JSMCP_BIN_DIR;
 const ART = process.env.JSMCP_TEST_ARTIFACTS || '/tmp';
@@ -60,7 +61,7 @@ function freshLogPath(name) {
 export async function startProc(name, bin, args, env, url) {
   const logPath = freshLogPath(name);
   const log = createWriteStream(logPath);
-  const p = spawn(path.join(BIN, bin), args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = spawnTied(path.join(BIN, bin), args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   p.stdout.pipe(log);
   p.stderr.pipe(log);
   p.logPath = logPath;

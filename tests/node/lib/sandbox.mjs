@@ -4,11 +4,11 @@
 // sanitizer reports fail the test), and validate responses against the
 // response schemas of the Atlassian OpenAPI documents with ajv.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
+import { spawnTied } from './spawn.mjs';
 
 const BIN = process.env.JSMCP_BIN_DIR;
 const ART = process.env.JSMCP_TEST_ARTIFACTS || '/tmp';
@@ -25,7 +25,7 @@ export function sandboxMissing() {
 
 export async function startSandbox(name, env = {}, args = []) {
   const log = createWriteStream(path.join(ART, `node_${name}.log`));
-  const child = spawn(path.join(BIN, 'jsm-sandbox'), ['--listen', '127.0.0.1:0', ...args], {
+  const child = spawnTied(path.join(BIN, 'jsm-sandbox'), ['--listen', '127.0.0.1:0', ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
