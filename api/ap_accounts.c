@@ -2,8 +2,9 @@
  *
  * Credentials are sealed twice with the active master key: once for
  * PostgreSQL (just the credentials, ad "acct:<id>") and once, together
- * with site URL, auth type and status, for the acct:<id> Redis key the
- * workers read. Neither is ever returned by the API. */
+ * with site URL, auth type and status, for the acct:<id> Redis record the
+ * workers read (published after COMMIT with the row's version,
+ * ap_publish.h). Neither is ever returned by the API. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,32 +118,15 @@ static char *seal_creds(ap_req_t *r, const char *id, const json_t *creds)
 
 /* ---- create ---- */
 
-static void acct_published(ap_req_t *r)
-{
-    ap_commit_and_answer(r);
-}
-
-/* The INSERT or UPDATE returned the account: publish acct:<id>
- * (r->redis_val), commit, answer r->status with it. */
-static void on_acct_written(PGresult *res, const char *err, void *ud)
-{
-    ap_req_t *r = ud;
-    if (!ap_res_ok(res)) {
-        ap_fail_db(r, res, err, "an integrated account with this tenant_id exists already in this workspace");
-        return;
-    }
-    r->out = ap_res_json(res, 0, 0);
-    char key[64];
-    snprintf(key, sizeof key, "acct:%s", r->id);
-    const char *argv[3] = {"SET", key, r->redis_val};
-    ap_redis(r, acct_published, 3, argv);
-}
-
-/* The account being written: validated input and sealed credentials,
- * owned by the request (r->ext) from validation to the answer. */
+/* The account being written: validated input, sealed credentials, and what
+ * its Redis record is built from once the write returned its version; owned
+ * by the request (r->ext) from validation to the answer. */
 typedef struct acct_w_s {
     acct_in_t in;
     char *sealed;
+    json_t *creds;        /* the credentials the record carries */
+    char site[300], type[16], status[16], cloud[80], pace[80];
+    int has_cloud, has_pace;
 } acct_w_t;
 
 static void acct_w_free(void *p)
@@ -153,6 +137,7 @@ static void acct_w_free(void *p)
         ap_wipe(w->sealed);
         free(w->sealed);
     }
+    json_decref(w->creds);
     free(w);
 }
 
@@ -165,16 +150,53 @@ static acct_w_t *acct_w_new(ap_req_t *r, const acct_in_t *in)
     return w;
 }
 
-static void acct_insert(ap_req_t *r)
+/* What the record will hold (strings copied: they may point into a result). */
+static void acct_w_set(acct_w_t *w, const char *site, const char *type, const char *status, const char *cloud,
+                       const char *pace, json_t *creds)
+{
+    str_copy(w->site, sizeof w->site, site);
+    str_copy(w->type, sizeof w->type, type);
+    str_copy(w->status, sizeof w->status, status);
+    w->has_cloud = cloud && *cloud;
+    str_copy(w->cloud, sizeof w->cloud, w->has_cloud ? cloud : "");
+    w->has_pace = pace && *pace;
+    str_copy(w->pace, sizeof w->pace, w->has_pace ? pace : "");
+    json_decref(w->creds);
+    w->creds = creds;
+}
+
+/* The written row's version is in column 1 of res: the acct:<id> record
+ * to publish, in a new batch (NULL when it cannot be sealed: answered). */
+static ap_pub_t *acct_pub(ap_req_t *r, const PGresult *res)
 {
     acct_w_t *w = r->ext;
-    const char *p[9] = {r->id, r->ws_id, w->in.tenant_id, w->in.site_url, w->in.auth_type, w->sealed,
-                        secret_keyring_active_kid(r->app->keys), w->in.context ? w->in.context : "{}", w->in.pace};
-    ap_txquery(r,
-                   "INSERT INTO integrated_accounts (id, workspace_id, tenant_id, site_url, auth_type,"
-                   " credentials_sealed, key_id, context, pace) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9)"
-                   " RETURNING " AP_ACCT_JSON,
-                   9, p, on_acct_written);
+    char suffix[64];
+    char *rec = ap_account_record(r->app->keys, r->id, strtoll(PQgetvalue(res, 0, 1), NULL, 10), w->site, w->type,
+                                  w->status, w->has_cloud ? w->cloud : NULL, w->has_pace ? w->pace : NULL, w->creds);
+    if (!rec) {
+        ap_fail(r, 500, "could not encrypt the credentials", NULL);
+        return NULL;
+    }
+    ap_pub_t *p = ap_pub_new(rcli_prefix(r->app->redis), r->read_ms);
+    snprintf(suffix, sizeof suffix, "acct:%s", r->id);
+    ap_pub_record(p, suffix, rec, 0);
+    ap_wipe(rec);
+    free(rec);
+    return p;
+}
+
+static void on_acct_inserted(PGresult *res, const char *err, void *ud)
+{
+    ap_req_t *r = ud;
+    if (!ap_res_ok(res)) {
+        ap_fail_db(r, res, err, "an integrated account with this tenant_id exists already in this workspace");
+        return;
+    }
+    ap_pub_t *p = acct_pub(r, res);
+    if (!p)
+        return;
+    r->out = ap_res_json(res, 0, 0);
+    ap_publish_and_answer(r, p);
 }
 
 static void acct_create(ap_req_t *r)
@@ -183,19 +205,22 @@ static void acct_create(ap_req_t *r)
     if (acct_validate(r, &in, 1))
         return;
     acct_w_t *w = acct_w_new(r, &in); /* tenant_id points into r->body, which lives as long */
+    if (ap_need_redis(r))
+        return;
     ap_uuid(r->id);
     w->sealed = seal_creds(r, r->id, w->in.creds);
     if (!w->sealed)
         return;
-    r->redis_val = ap_account_redis_value(r->app, r->id, w->in.site_url, w->in.auth_type, "active",
-                                          json_string_value(json_object_get(w->in.creds, "cloud_id")), w->in.pace,
-                                          w->in.creds);
-    if (!r->redis_val) {
-        ap_fail(r, 500, "could not encrypt the credentials", NULL);
-        return;
-    }
+    acct_w_set(w, w->in.site_url, w->in.auth_type, "active", json_string_value(json_object_get(w->in.creds, "cloud_id")),
+               w->in.pace, json_incref(w->in.creds));
     r->status = 201;
-    ap_begin_write(r, acct_insert);
+    const char *p[9] = {r->id, r->ws_id, w->in.tenant_id, w->in.site_url, w->in.auth_type, w->sealed,
+                        secret_keyring_active_kid(r->app->keys), w->in.context ? w->in.context : "{}", w->in.pace};
+    ap_query(r,
+             "INSERT INTO integrated_accounts (id, workspace_id, tenant_id, site_url, auth_type,"
+             " credentials_sealed, key_id, context, pace) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9)"
+             " RETURNING " AP_ACCT_JSON ", version",
+             9, p, on_acct_inserted);
 }
 
 /* ---- read ---- */
@@ -236,7 +261,20 @@ static void acct_list(ap_req_t *r)
                      5, p);
 }
 
-/* ---- patch ---- */
+/* ---- patch: in a transaction holding the row, published after COMMIT ---- */
+
+static void on_acct_updated(PGresult *res, const char *err, void *ud)
+{
+    ap_req_t *r = ud;
+    if (!ap_res_ok(res)) {
+        ap_fail_db(r, res, err, "an integrated account with this tenant_id exists already in this workspace");
+        return;
+    }
+    if (!(r->pub = acct_pub(r, res)))
+        return;
+    r->out = ap_res_json(res, 0, 0);
+    ap_commit_publish_answer(r);
+}
 
 static void on_acct_locked(PGresult *res, const char *err, void *ud)
 {
@@ -278,31 +316,27 @@ static void on_acct_locked(PGresult *res, const char *err, void *ud)
             return;
         }
     }
-    r->redis_val = ap_account_redis_value(r->app, r->id, site, type, status, cloud, pace, creds);
-    json_decref(creds);
-    if (!r->redis_val) {
-        ap_fail(r, 500, "could not encrypt the credentials", NULL);
-        return;
-    }
-    const char *p[11] = {r->id, r->ws_id, w->in.tenant_id, site, type, w->sealed,
-                         secret_keyring_active_kid(r->app->keys), status, cloud, w->in.context, pace};
+    acct_w_set(w, site, type, status, cloud, pace, creds);
+    const char *p[11] = {r->id, r->ws_id, w->in.tenant_id, w->site, w->type, w->sealed,
+                         secret_keyring_active_kid(r->app->keys), w->status, w->has_cloud ? w->cloud : NULL,
+                         w->in.context, w->has_pace ? w->pace : NULL};
     ap_txquery(r,
-                   "UPDATE integrated_accounts SET tenant_id = COALESCE($3, tenant_id), site_url = $4, auth_type = $5,"
-                   " credentials_sealed = COALESCE($6, credentials_sealed),"
-                   " key_id = CASE WHEN $6::text IS NULL THEN key_id ELSE $7 END,"
-                   " cred_version = cred_version + CASE WHEN $6::text IS NULL THEN 0 ELSE 1 END,"
-                   " status = $8, cloud_id = $9, context = COALESCE($10::jsonb, context), pace = $11,"
-                   " updated_at = now() WHERE id = $1 AND workspace_id = $2 RETURNING " AP_ACCT_JSON,
-                   11, p, on_acct_written);
+               "UPDATE integrated_accounts SET tenant_id = COALESCE($3, tenant_id), site_url = $4, auth_type = $5,"
+               " credentials_sealed = COALESCE($6, credentials_sealed),"
+               " key_id = CASE WHEN $6::text IS NULL THEN key_id ELSE $7 END,"
+               " cred_version = cred_version + CASE WHEN $6::text IS NULL THEN 0 ELSE 1 END,"
+               " status = $8, cloud_id = $9, context = COALESCE($10::jsonb, context), pace = $11,"
+               " updated_at = now() WHERE id = $1 AND workspace_id = $2 RETURNING " AP_ACCT_JSON ", version",
+               11, p, on_acct_updated);
 }
 
 static void acct_lock(ap_req_t *r)
 {
     const char *p[2] = {r->id, r->ws_id};
     ap_txquery(r,
-                   "SELECT site_url, auth_type, status, cloud_id, credentials_sealed, pace FROM integrated_accounts"
-                   " WHERE id = $1 AND workspace_id = $2 FOR UPDATE",
-                   2, p, on_acct_locked);
+               "SELECT site_url, auth_type, status, cloud_id, credentials_sealed, pace FROM integrated_accounts"
+               " WHERE id = $1 AND workspace_id = $2 FOR UPDATE",
+               2, p, on_acct_locked);
 }
 
 static void acct_patch(ap_req_t *r)
@@ -316,12 +350,7 @@ static void acct_patch(ap_req_t *r)
     ap_begin_write(r, acct_lock);
 }
 
-/* ---- delete: the account, its servers (cascade), and their Redis keys ---- */
-
-static void acct_unpublished(ap_req_t *r)
-{
-    ap_commit_and_answer(r); /* r->out is NULL: 204 */
-}
+/* ---- delete: the account, its servers (cascade), tombstones for all ---- */
 
 static void on_acct_deleted(PGresult *res, const char *err, void *ud)
 {
@@ -330,50 +359,61 @@ static void on_acct_deleted(PGresult *res, const char *err, void *ud)
         ap_fail_db(r, res, err, NULL);
         return;
     }
-    int rows = PQntuples(res);
-    if (rows == 0) {
+    if (PQntuples(res) == 0) {
         ap_fail(r, 404, "no integrated account with this id", NULL);
         return;
     }
-    char **keys = calloc((size_t)rows, sizeof *keys);
-    for (int i = 0; i < rows; i++) {
-        char k[128];
-        snprintf(k, sizeof k, "%s:%s", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
-        keys[i] = strdup(k);
+    /* Rows: ('acct', id, NULL, version + 1) and ('srv', token_hash, prev_token_hash, version + 1). */
+    r->pub = ap_pub_new(rcli_prefix(r->app->redis), r->read_ms);
+    for (int i = 0; i < PQntuples(res); i++) {
+        long long version = strtoll(PQgetvalue(res, i, 3), NULL, 10);
+        if (strcmp(PQgetvalue(res, i, 0), "acct") == 0) {
+            char suffix[64];
+            snprintf(suffix, sizeof suffix, "acct:%s", PQgetvalue(res, i, 1));
+            ap_pub_tombstone(r->pub, suffix, version);
+        } else {
+            const char *h[2] = {PQgetvalue(res, i, 1), PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2)};
+            ap_pub_server_gone(r->pub, h, 2, version);
+        }
     }
-    ap_redis_del(r, acct_unpublished, keys, (size_t)rows);
-    for (int i = 0; i < rows; i++)
-        free(keys[i]);
-    free(keys);
+    ap_commit_publish_answer(r); /* r->out is NULL: 204 */
 }
 
 static void on_acct_delete_locked(PGresult *res, const char *err, void *ud)
 {
     ap_req_t *r = ud;
-    if (ap_res_one(r, res, err, NULL, "no integrated account with this id") != 0)
+    if (!ap_res_ok(res)) {
+        ap_fail_db(r, res, err, NULL);
         return;
+    }
+    if (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 0), "0") == 0) {
+        ap_fail(r, 404, "no integrated account with this id", NULL);
+        return;
+    }
     const char *p[2] = {r->id, r->ws_id};
     /* A new statement, so a new snapshot: it sees every server committed
-     * before the lock was taken, and none can be added after it. */
+     * before the locks were taken, at the version the cascade deletes. */
     ap_txquery(r,
-               "WITH a AS (DELETE FROM integrated_accounts WHERE id = $1 AND workspace_id = $2 RETURNING id)"
-               " SELECT 'acct', id::text FROM a"
-               " UNION ALL SELECT 'srv', token_hash FROM mcp_servers"
-               "  WHERE account_id = $1 AND workspace_id = $2 AND EXISTS (SELECT 1 FROM a)"
-               " UNION ALL SELECT 'srv', prev_token_hash FROM mcp_servers"
-               "  WHERE account_id = $1 AND workspace_id = $2 AND prev_token_hash IS NOT NULL"
-               "  AND EXISTS (SELECT 1 FROM a)",
+               "WITH a AS (DELETE FROM integrated_accounts WHERE id = $1 AND workspace_id = $2 RETURNING id, version)"
+               " SELECT 'acct', id::text, NULL, version + 1 FROM a"
+               " UNION ALL SELECT 'srv', token_hash, prev_token_hash, version + 1 FROM mcp_servers"
+               "  WHERE account_id = $1 AND workspace_id = $2 AND EXISTS (SELECT 1 FROM a)",
                2, p, on_acct_deleted);
 }
 
-/* The account row is locked first: a server create racing this delete
- * either commits before (and its srv key is deleted here) or fails its
- * foreign key check after (404). */
+/* The account row is locked first, then its servers: a server create
+ * racing this delete either committed before (its row is locked here and
+ * gets its tombstone) or fails its foreign key check after (404); a server
+ * PATCH racing it is published either before the delete's tombstones (older
+ * version) or waits and finds no row. */
 static void acct_delete_tx(ap_req_t *r)
 {
     const char *p[2] = {r->id, r->ws_id};
-    ap_txquery(r, "SELECT id FROM integrated_accounts WHERE id = $1 AND workspace_id = $2 FOR UPDATE", 2, p,
-               on_acct_delete_locked);
+    ap_txquery(r,
+               "WITH a AS (SELECT id FROM integrated_accounts WHERE id = $1 AND workspace_id = $2 FOR UPDATE),"
+               " s AS (SELECT id FROM mcp_servers WHERE account_id IN (SELECT id FROM a) FOR UPDATE)"
+               " SELECT (SELECT count(*) FROM a), (SELECT count(*) FROM s)",
+               2, p, on_acct_delete_locked);
 }
 
 static void acct_delete(ap_req_t *r)

@@ -12,6 +12,7 @@
 #include "ap_input.h"
 #include "ap_oauth.h"
 #include "ap_publish.h"
+#include "ap_reconcile.h"
 #include "ap_tools.h"
 #include "ap_web.h"
 #include "buf.h"
@@ -41,6 +42,7 @@ static void req_free(ap_req_t *r)
     }
     if (r->ext_free)
         r->ext_free(r->ext);
+    ap_pub_free(r->pub);
     sodium_memzero(r->token, sizeof r->token);
     free(r);
 }
@@ -150,12 +152,14 @@ const char *ap_param(const ap_req_t *r, const char *name)
 
 void ap_query(ap_req_t *r, const char *sql, int n, const char *const *params, pgpool_cb cb)
 {
+    r->read_ms = tu_now_ms();
     if (pgpool_query(r->app->db, sql, n, params, cb, r) != 0)
         ap_fail_db(r, NULL, "pool busy or down", NULL);
 }
 
 void ap_txquery(ap_req_t *r, const char *sql, int n, const char *const *params, pgpool_cb cb)
 {
+    r->read_ms = tu_now_ms();
     if (pgtx_query(r->tx, sql, n, params, cb, r) != 0)
         ap_fail_db(r, NULL, "connection lost", NULL);
 }
@@ -320,13 +324,18 @@ void ap_begin(ap_req_t *r, void (*next)(ap_req_t *r))
     }
 }
 
+int ap_need_redis(ap_req_t *r)
+{
+    if (rcli_ready(r->app->redis))
+        return 0;
+    ap_fail_redis(r, "not connected");
+    return -1;
+}
+
 void ap_begin_write(ap_req_t *r, void (*next)(ap_req_t *r))
 {
-    if (!rcli_ready(r->app->redis)) {
-        ap_fail_redis(r, "not connected");
-        return;
-    }
-    ap_begin(r, next);
+    if (ap_need_redis(r) == 0)
+        ap_begin(r, next);
 }
 
 static void on_commit(PGresult *res, const char *err, void *ud)
@@ -350,6 +359,68 @@ void ap_commit_and_answer(ap_req_t *r)
 {
     pgtx_t *tx = r->tx;
     pgtx_commit(tx, on_commit, r);
+}
+
+static void on_commit_publish(PGresult *res, const char *err, void *ud)
+{
+    ap_req_t *r = ud;
+    r->tx = NULL;
+    if (!ap_res_ok(res)) {
+        ap_fail_db(r, res, err, NULL); /* rolled back: nothing to publish */
+        return;
+    }
+    ap_pub_t *p = r->pub;
+    r->pub = NULL;
+    ap_publish_and_answer(r, p);
+}
+
+void ap_commit_publish_answer(ap_req_t *r)
+{
+    pgtx_t *tx = r->tx;
+    pgtx_commit(tx, on_commit_publish, r);
+}
+
+/* ---- request-scoped Redis commands ---- */
+
+typedef struct redis_step_s {
+    ap_req_t *r;
+    void (*next)(ap_req_t *r);
+} redis_step_t;
+
+static void on_redis_step(redisReply *reply, const char *err, void *ud)
+{
+    redis_step_t *s = ud;
+    ap_req_t *r = s->r;
+    void (*next)(ap_req_t *r) = s->next;
+    free(s);
+    if (!reply || reply->type == REDIS_REPLY_ERROR) {
+        ap_fail_redis(r, reply ? reply->str : err);
+        return;
+    }
+    next(r);
+}
+
+void ap_redis(ap_req_t *r, void (*next)(ap_req_t *r), int argc, const char **argv)
+{
+    char key[256];
+    const char *av[16];
+    size_t avl[16];
+    if (argc > 16 || argc < 2) {
+        ap_fail(r, 500, "internal error", NULL);
+        return;
+    }
+    rcli_key(r->app->redis, key, sizeof key, "%s", argv[1]);
+    for (int i = 0; i < argc; i++) {
+        av[i] = i == 1 ? key : argv[i];
+        avl[i] = strlen(av[i]);
+    }
+    redis_step_t *s = mem_alloc(sizeof *s);
+    s->r = r;
+    s->next = next;
+    if (rcli_command_argv(r->app->redis, on_redis_step, s, argc, av, avl) != 0) {
+        free(s);
+        ap_fail_redis(r, "redis unavailable");
+    }
 }
 
 void ap_wipe(char *s)
@@ -578,7 +649,8 @@ static int read_config(ap_config_t *c)
     c->public_worker_url = cfg_str("JSMCP_PUBLIC_WORKER_URL", "http://127.0.0.1:8081");
     c->site_allowlist = cfg_str("JSMCP_SITE_ALLOWLIST", "");
     c->pg_pool_size = (int)cfg_int("JSMCP_PG_POOL_SIZE", 8, 1, 128, &ce);
-    c->reconcile_interval_ms = (unsigned)cfg_ms("JSMCP_RECONCILE_INTERVAL_MS", 30000, 100, 86400000, &ce);
+    c->reconcile_interval_ms = (unsigned)cfg_ms("JSMCP_RECONCILE_INTERVAL_MS", 1000, 10, 86400000, &ce);
+    c->reconcile_full_interval_ms = (unsigned)cfg_ms("JSMCP_RECONCILE_FULL_INTERVAL_MS", 3600000, 10, 7 * 86400000U, &ce);
     if (c->bootstrap_key && strlen(c->bootstrap_key) < 16)
         cfg_fail(&ce, "JSMCP_BOOTSTRAP_KEY must be at least 16 characters");
     if (ce.n) {
@@ -608,8 +680,8 @@ int ap_app_init(ap_app_t *app, uv_loop_t *loop)
     metrics_describe(app->metrics, "jsmcp_api_request_duration_seconds", "histogram", "Admin API request latency");
     metrics_describe(app->metrics, "jsmcp_api_db_errors_total", "counter", "Failed PostgreSQL queries");
     metrics_describe(app->metrics, "jsmcp_api_redis_errors_total", "counter", "Failed Redis commands");
-    metrics_describe(app->metrics, "jsmcp_api_reconcile_runs_total", "counter", "Reconcile passes by outcome");
-    metrics_describe(app->metrics, "jsmcp_api_reconcile_repairs_total", "counter", "Redis keys republished or removed by reconcile");
+    metrics_describe(app->metrics, "jsmcp_api_publish_failures_total", "counter",
+                     "Committed writes whose publication to Redis failed (reconcile publishes them)");
 
     pgpool_config_t pc = {.conninfo = app->cfg.database_url, .size = app->cfg.pg_pool_size,
                           .max_queue = 10000, .query_timeout_ms = 10000};
@@ -652,7 +724,7 @@ int ap_app_init(ap_app_t *app, uv_loop_t *loop)
     char port[16];
     snprintf(port, sizeof port, "%d", httpd_port(app->http));
     LOG_INFO("api", "listening", "host", app->cfg.listen_host, "port", port, NULL);
-    ap_publish_start(app);
+    ap_reconcile_start(app);
     if (ap_audit_start(app) != 0)
         return -1;
     return ap_oauth_start(app);
@@ -695,7 +767,7 @@ static void on_publish_stopped(void *arg)
 static void on_audit_stopped(void *arg)
 {
     close_ctx_t *c = arg;
-    ap_publish_stop(c->app, on_publish_stopped, c);
+    ap_reconcile_stop(c->app, on_publish_stopped, c);
 }
 
 static void on_oauth_stopped(void *arg)

@@ -34,10 +34,12 @@ typedef struct ap_config_s {
     const char *public_worker_url;
     const char *site_allowlist;      /* "host:port,host2" */
     int pg_pool_size;
-    unsigned reconcile_interval_ms;
+    unsigned reconcile_interval_ms;      /* incremental passes (the outbox) */
+    unsigned reconcile_full_interval_ms; /* full passes (every row against Redis) */
 } ap_config_t;
 
 typedef struct ap_oauth_s ap_oauth_t; /* ap_oauth.h */
+typedef struct ap_pub_s ap_pub_t;     /* ap_publish.h */
 
 typedef struct ap_app_s {
     uv_loop_t *loop;
@@ -49,8 +51,6 @@ typedef struct ap_app_s {
     router_t *router;
     httpd_t *http;
     char bootstrap_hash[SECRET_HASH_HEX_LEN + 1];
-    uv_timer_t reconcile_timer;
-    int reconcile_running;
     int closing;
     ap_oauth_t *oauth;             /* OAuth connect and refresher state */
 } ap_app_t;
@@ -87,6 +87,8 @@ struct ap_req_s {
     char hash[SECRET_HASH_HEX_LEN + 1];
     char token[64];                /* a new secret: returned once, never logged */
     int64_t expires_ms;            /* -1 = none */
+    int64_t read_ms;               /* when the last query was sent (ap_publish.h: read_ms) */
+    ap_pub_t *pub;                 /* records to publish once committed (ap_commit_publish_answer) */
     int status;                    /* status to answer on success */
     const char *notfound;          /* 404 detail of ap_query_one */
     const char *conflict_field;    /* the field a 409 from a unique violation names */
@@ -162,11 +164,24 @@ void ap_query_page_owned(ap_req_t *r, const char *sql, int n, const char *const 
 
 /* ---- transactions: begin, then commit and answer ---- */
 /* For writes that publish to Redis: 503 at once when Redis is down (so
- * nothing is written), else begins a transaction and calls next. */
+ * nothing is written), else begins a transaction and calls next. Redis is
+ * written after COMMIT (ap_commit_publish_answer). */
 void ap_begin_write(ap_req_t *r, void (*next)(ap_req_t *r));
 void ap_begin(ap_req_t *r, void (*next)(ap_req_t *r));
 /* Commits r->tx; on success answers status with r->out (or 204 when NULL). */
 void ap_commit_and_answer(ap_req_t *r);
+/* Commits r->tx; on success publishes r->pub (ap_publish_and_answer), then
+ * answers status with r->out (or 204). A failed COMMIT publishes nothing. */
+void ap_commit_publish_answer(ap_req_t *r);
+/* For writes outside a transaction that publish once they committed: 503
+ * at once (and -1) when Redis is down, so nothing is written. */
+int ap_need_redis(ap_req_t *r);
+
+/* Runs one Redis command (argv[1] is a key suffix: the prefix is added)
+ * for request r; next(r) on success, else 503. For request-scoped state
+ * (OAuth connect state, API key sets), not for published records
+ * (ap_publish.h). */
+void ap_redis(ap_req_t *r, void (*next)(ap_req_t *r), int argc, const char **argv);
 
 /* ---- start-up ---- */
 int ap_app_init(ap_app_t *app, uv_loop_t *loop);

@@ -5,13 +5,17 @@
  * stream <prefix>audit (fields in docs/architecture.md). Every API process
  * reads it through the consumer group "jsmcp-api" as consumer
  * JSMCP_AUDIT_CONSUMER (default: the host name), inserts a batch in one
- * statement (ON CONFLICT DO NOTHING: a redelivered entry (same stream_id)
- * and a record a worker replayed from its spool (same call_id, new
- * stream_id) are harmless), and only then XACKs and XDELs it. A restart of either side
+ * statement (ON CONFLICT (call_id) DO NOTHING: a redelivered entry and a
+ * record a worker replayed from its spool, same call_id, new stream id,
+ * are harmless; a record without call_id gets one derived from its stream
+ * id, migration 008), and only then XACKs it. A restart of either side
  * loses nothing: unacknowledged entries are read again (first our own
  * pending ones, and every 30 s XAUTOCLAIM takes over those of a consumer
- * that went away). One pass is in flight at a time; its context is
- * drain_t, freed in drain_end(). */
+ * that went away). The stream is trimmed only below what the group has
+ * acknowledged (TRIM_LUA: XTRIM MINID at the oldest entry still pending or
+ * not yet delivered), never by length, so an outage of PostgreSQL of any
+ * length loses nothing while Redis has memory. One pass is in flight at a
+ * time; its context is drain_t, freed in drain_end(). */
 #include "ap_audit.h"
 
 #include <math.h>
@@ -26,9 +30,10 @@
 #include "buf.h"
 #include "cfg.h"
 #include "log.h"
+#include "tu.h"
 
 #define AUDIT_GROUP "jsmcp-api"
-#define AUDIT_BATCH_MAX 500 /* JSMCP_AUDIT_BATCH's upper bound (XACK/XDEL argv size) */
+#define AUDIT_BATCH_MAX 5000 /* JSMCP_AUDIT_BATCH's upper bound */
 #define AUDIT_CLAIM_IDLE_MS "30000"
 #define AUDIT_CLAIM_EVERY_MS 30000
 #define AUDIT_RETENTION_EVERY_MS 60000
@@ -43,9 +48,10 @@ typedef struct audit_s {
     char batch_s[24];
     long retention_days;
     uint64_t last_claim_ms, last_retention_ms;
-    int running;
+    int running;           /* drains in flight: two overlap while batches come full */
     int group_ready;
-    int own_pending_done;  /* our pending entries were read once after start */
+    int own_pending_done;  /* our pending entries were read once after start (or after a failed insert) */
+    int slow;              /* a COPY conflicted: our pending entries go through INSERT ... ON CONFLICT */
     int closing;
     void (*done)(void *arg);
     void *done_arg;
@@ -62,7 +68,8 @@ typedef struct drain_s {
     size_t full;       /* the batch was full: read again at once */
 } drain_t;
 
-static void drain_start(void);
+static void drain_begin(int overlap);
+#define drain_start() drain_begin(0)
 
 static void maybe_stopped(void)
 {
@@ -79,55 +86,45 @@ static void drain_end(drain_t *d, int again)
         free(d->ids[i]);
     free(d->ids);
     free(d);
-    au.running = 0;
+    au.running--;
     if (au.closing) {
         maybe_stopped();
         return;
     }
     if (again)
-        drain_start();
+        drain_begin(1);
 }
 
 static int au_send(rcli_cb cb, void *ud, int argc, const char **argv)
 {
-    size_t len[AUDIT_BATCH_MAX + 3];
+    size_t *len = mem_alloc((size_t)argc * sizeof *len);
     for (int i = 0; i < argc; i++)
         len[i] = strlen(argv[i]);
-    return rcli_command_argv(au.app->redis, cb, ud, argc, argv, len);
+    int rc = rcli_command_argv(au.app->redis, cb, ud, argc, argv, len);
+    free(len);
+    return rc;
 }
 
-/* ---- after the INSERT: acknowledge and delete the entries ---- */
+/* ---- after the INSERT: acknowledge the entries (TRIM_LUA removes them) ---- */
 
-static void on_exec(redisReply *reply, const char *err, void *ud)
+static void on_acked(redisReply *reply, const char *err, void *ud)
 {
     drain_t *d = ud;
     (void)err;
     /* Not done: the entries stay pending and are read again. */
-    int ok = reply && reply->type == REDIS_REPLY_ARRAY;
+    int ok = reply && reply->type == REDIS_REPLY_INTEGER;
     drain_end(d, ok && d->full);
 }
 
-/* XACK and XDEL in one MULTI/EXEC: were this process to die between the
- * two, an acknowledged entry would stay in the stream for good (it is no
- * longer pending, so nothing reads it again). */
 static void ack(drain_t *d)
 {
     const char **argv = mem_alloc((d->nids + 3) * sizeof *argv);
-    const char *multi[1] = {"MULTI"}, *exec[1] = {"EXEC"};
-    int rc = au_send(NULL, NULL, 1, multi);
     argv[0] = "XACK";
     argv[1] = au.key;
     argv[2] = AUDIT_GROUP;
     for (size_t i = 0; i < d->nids; i++)
         argv[i + 3] = d->ids[i];
-    if (rc == 0)
-        rc = au_send(NULL, NULL, (int)d->nids + 3, argv);
-    argv[1] = "XDEL";
-    argv[2] = au.key;
-    if (rc == 0)
-        rc = au_send(NULL, NULL, (int)d->nids + 2, argv + 1);
-    if (rc == 0)
-        rc = au_send(on_exec, d, 1, exec);
+    int rc = au_send(on_acked, d, (int)d->nids + 3, argv);
     free(argv);
     if (rc != 0)
         drain_end(d, 0);
@@ -140,6 +137,7 @@ static void on_inserted(PGresult *res, const char *err, void *ud)
         metrics_inc(au.app->metrics, "jsmcp_api_audit_errors_total", "stage=\"insert\"", 1);
         LOG_WARN("audit", "insert failed; entries stay in the stream", "err",
                  err ? err : PQresultErrorMessage(res), NULL);
+        au.own_pending_done = 0; /* read them again (ours, pending) */
         drain_end(d, 0);
         return;
     }
@@ -147,7 +145,23 @@ static void on_inserted(PGresult *res, const char *err, void *ud)
     ack(d);
 }
 
-/* ---- one batch of entries -> one INSERT ---- */
+/* A COPY that failed: a call already in PostgreSQL (a record replayed
+ * from a worker's spool) or another error; the entries stay pending and are
+ * read again at once and inserted with ON CONFLICT. */
+static void on_copied(PGresult *res, const char *err, void *ud)
+{
+    drain_t *d = ud;
+    if (ap_res_ok(res)) {
+        on_inserted(res, err, d);
+        return;
+    }
+    metrics_inc(au.app->metrics, "jsmcp_api_audit_copy_retries_total", "", 1);
+    au.slow = 1;
+    au.own_pending_done = 0;
+    drain_end(d, res != NULL); /* a lost connection waits for the next tick */
+}
+
+/* ---- one batch of entries -> one COPY, or one INSERT ---- */
 
 /* Fields a worker writes, the type each is checked against, and its
  * PostgreSQL type. The INSERT takes one array per column (unnest), which
@@ -173,16 +187,16 @@ static const struct {
     {"upstream_request_id", 's', 0, "text"},
     {"error_class", 's', 0, "text"},
     {"request_id", 's', 0, "text"},
-    {"call_id", 'h', 0, "text"},
+    {"call_id", 'h', 0, "uuid"}, /* 32 hex digits: a uuid without dashes */
 };
 #define NFIELDS (sizeof FIELDS / sizeof *FIELDS)
 #define NCOLS (NFIELDS + 1) /* stream_id, then FIELDS */
 
 static char insert_sql[2048];
+static char copy_sql[1024];
 
 /* INSERT ... SELECT FROM unnest($1::text[], $2::bigint[], ...), built once
- * from FIELDS. No conflict target: a conflict on stream_id or on call_id
- * skips the row. */
+ * from FIELDS. A second copy of a call (same call_id) skips the row. */
 static void build_insert_sql(void)
 {
     buf_t b;
@@ -199,8 +213,18 @@ static void build_insert_sql(void)
     buf_append_str(&b, ") AS x(stream_id");
     for (size_t f = 0; f < NFIELDS; f++)
         buf_printf(&b, ", %s", FIELDS[f].name);
-    buf_append_str(&b, ") ON CONFLICT DO NOTHING");
+    buf_append_str(&b, ") ON CONFLICT (call_id) DO NOTHING");
     snprintf(insert_sql, sizeof insert_sql, "%s", b.data ? b.data : "");
+    buf_free(&b);
+    /* COPY of new entries: the cheapest way into PostgreSQL; a copy of a
+     * call already there (a spool replay) fails it as a whole, and those
+     * entries are inserted again with insert_sql. */
+    buf_init(&b, sizeof copy_sql);
+    buf_append_str(&b, "COPY tool_calls (stream_id, ts");
+    for (size_t f = 1; f < NFIELDS; f++)
+        buf_printf(&b, ", %s", FIELDS[f].name);
+    buf_append_str(&b, ") FROM STDIN");
+    snprintf(copy_sql, sizeof copy_sql, "%s", b.data ? b.data : "");
     buf_free(&b);
 }
 
@@ -246,6 +270,18 @@ static int entry_values(const redisReply *e, const char *val[NCOLS])
     return 0;
 }
 
+/* The call_id of a record from a worker that had none: derived from its
+ * stream id, as migration 008 did for the rows before (a redelivered entry
+ * keeps its stream id, so it stays one row). out: 33 bytes. */
+static void derived_call_id(const char *stream_id, char *out)
+{
+    char in[64], hex[SECRET_HASH_HEX_LEN + 1];
+    int n = snprintf(in, sizeof in, "stream:%s", stream_id);
+    secret_hash_hex(in, (size_t)n, hex);
+    memcpy(out, hex, 32);
+    out[32] = 0;
+}
+
 /* One element of a PostgreSQL array literal: NULL, or the value in double
  * quotes with " and \ escaped. */
 static void array_element(buf_t *b, const char *v)
@@ -269,10 +305,37 @@ static void array_element(buf_t *b, const char *v)
     buf_append(b, "\"", 1);
 }
 
+/* One column of a COPY text row: \N, or the value with backslash, tab,
+ * newline and carriage return escaped. */
+static void copy_value(buf_t *b, const char *v, int last)
+{
+    if (!v) {
+        buf_append(b, "\\N", 2);
+    } else {
+        for (const char *run = v;;) {
+            size_t n = strcspn(run, "\\\t\n\r");
+            buf_append(b, run, n);
+            if (!run[n])
+                break;
+            char esc[2] = {'\\', run[n] == '\t' ? 't' : run[n] == '\n' ? 'n' : run[n] == '\r' ? 'r' : '\\'};
+            buf_append(b, esc, 2);
+            run += n + 1;
+        }
+    }
+    buf_append(b, last ? "\n" : "\t", 1);
+}
+
+static void on_copied(PGresult *res, const char *err, void *ud);
+
 static void insert_batch(drain_t *d, const redisReply *entries)
 {
-    buf_t col[NCOLS];
+    buf_t col[NCOLS], copy;
     size_t rows = 0;
+    /* New entries go by COPY; entries read again (ours after a restart or
+     * a failure, or claimed from a consumer that went away) may be in
+     * PostgreSQL already, so they go by INSERT ... ON CONFLICT. */
+    int use_copy = d->src == SRC_NEW && !au.slow;
+    buf_init(&copy, (size_t)AUDIT_BATCH_MAX * 16 * 1040 + 16);
     d->ids = mem_alloc(entries->elements * sizeof *d->ids);
     for (size_t c = 0; c < NCOLS; c++) {
         /* Never reached: at most AUDIT_BATCH_MAX values of <= 512 bytes,
@@ -286,14 +349,26 @@ static void insert_batch(drain_t *d, const redisReply *entries)
             continue;
         d->ids[d->nids++] = mem_strdup(e->element[0]->str);
         const char *val[NCOLS];
+        char derived[33];
         if (entry_values(e, val) != 0) {
             /* Deleted (nil fields) or malformed: acknowledged and dropped. */
             metrics_inc(au.app->metrics, "jsmcp_api_audit_invalid_total", "", 1);
             LOG_WARN("audit", "malformed audit entry dropped", "stream_id", e->element[0]->str, NULL);
             continue;
         }
-        for (size_t c = 0; c < NCOLS; c++)
-            array_element(&col[c], val[c]);
+        if (!val[NCOLS - 1]) { /* call_id is the last column */
+            derived_call_id(val[0], derived);
+            val[NCOLS - 1] = derived;
+        }
+        if (use_copy) {
+            char ts[40];
+            tu_format_iso(strtoll(val[1], NULL, 10), 1, ts, sizeof ts); /* ts_ms as a timestamptz */
+            for (size_t c = 0; c < NCOLS; c++)
+                copy_value(&copy, c == 1 ? ts : val[c], c == NCOLS - 1);
+        } else {
+            for (size_t c = 0; c < NCOLS; c++)
+                array_element(&col[c], val[c]);
+        }
         rows++;
     }
     const char *p[NCOLS];
@@ -302,10 +377,13 @@ static void insert_batch(drain_t *d, const redisReply *entries)
         p[c] = col[c].data;
     }
     int rc = -1;
-    if (rows > 0)
+    if (rows > 0 && use_copy)
+        rc = pgpool_copy(au.app->db, copy_sql, copy.data, copy.len, on_copied, d);
+    else if (rows > 0)
         rc = pgpool_query(au.app->db, insert_sql, (int)NCOLS, p, on_inserted, d);
     for (size_t c = 0; c < NCOLS; c++)
-        buf_free(&col[c]); /* pgpool_query copied the parameters into libpq's buffer */
+        buf_free(&col[c]); /* pgpool copied the parameters */
+    buf_free(&copy);
     if (rows == 0 && d->nids > 0)
         ack(d); /* only dropped entries: nothing to insert */
     else if (rc != 0)
@@ -338,15 +416,20 @@ static void on_read(redisReply *reply, const char *err, void *ud)
         entries = reply->element[0]->element[1];
     }
     if (!entries || entries->type != REDIS_REPLY_ARRAY || entries->elements == 0) {
-        if (d->src == SRC_OWN_PENDING)
+        if (d->src == SRC_OWN_PENDING) {
             au.own_pending_done = 1;
+            au.slow = 0;
+        }
         drain_end(d, d->src != SRC_NEW); /* then read new entries */
         return;
     }
     d->full = entries->elements >= (size_t)au.batch;
     if (d->src == SRC_OWN_PENDING)
         d->full = 1; /* keep reading our pending entries until none are left */
-    insert_batch(d, entries);
+    int next = d->src == SRC_NEW && d->full;
+    insert_batch(d, entries); /* may end d */
+    if (next)
+        drain_begin(1); /* the next batch is read while this one is inserted */
 }
 
 static void on_group(redisReply *reply, const char *err, void *ud)
@@ -364,12 +447,20 @@ static void on_group(redisReply *reply, const char *err, void *ud)
     drain_end(d, 0); /* no stream yet: try again at the next tick */
 }
 
-static void drain_start(void)
+/* Starts a drain pass. overlap: a full batch of new entries is being
+ * inserted; the next one may be read meanwhile (two in flight), so the
+ * round trips of one hide behind the other's. Every other kind of read
+ * runs alone. */
+static void drain_begin(int overlap)
 {
-    if (au.running || au.closing || !rcli_ready(au.app->redis) || !pgpool_ready(au.app->db))
+    int claim_due = uv_now(au.app->loop) - au.last_claim_ms >= AUDIT_CLAIM_EVERY_MS;
+    if (au.closing || !rcli_ready(au.app->redis) || !pgpool_ready(au.app->db))
+        return;
+    if (au.running > 0 && !(overlap && au.running == 1 && au.group_ready && au.own_pending_done && !au.slow &&
+                            !claim_due))
         return;
     drain_t *d = mem_calloc(1, sizeof *d);
-    au.running = 1;
+    au.running++;
     int rc;
     if (!au.group_ready) {
         /* From 0: entries written before the group existed are drained too.
@@ -381,7 +472,7 @@ static void drain_start(void)
         const char *argv[9] = {"XREADGROUP", "GROUP", AUDIT_GROUP, au.consumer, "COUNT", au.batch_s,
                                "STREAMS", au.key, "0"};
         rc = au_send(on_read, d, 9, argv);
-    } else if (uv_now(au.app->loop) - au.last_claim_ms >= AUDIT_CLAIM_EVERY_MS) {
+    } else if (claim_due) {
         au.last_claim_ms = uv_now(au.app->loop);
         d->src = SRC_CLAIM;
         const char *argv[8] = {"XAUTOCLAIM", au.key, AUDIT_GROUP, au.consumer, AUDIT_CLAIM_IDLE_MS, "0-0",
@@ -408,21 +499,63 @@ static void on_retention(PGresult *res, const char *err, void *ud)
         LOG_WARN("audit", "retention delete failed", "err", err ? err : PQresultErrorMessage(res), NULL);
 }
 
-static void on_xlen(redisReply *reply, const char *err, void *ud)
+/* Trims the stream below what the group acknowledged, and measures the
+ * backlog. KEYS[1] the stream, ARGV[1] the group. Everything before the
+ * oldest entry still pending (read, not yet acknowledged) or, when none is,
+ * the first entry not yet delivered, has been copied to PostgreSQL: XTRIM
+ * MINID removes exactly those. Returns {entries removed, age in ms of the oldest entry waiting
+ * (0: none), stream length}. Never trims by length: records wait as long
+ * as PostgreSQL is away. */
+static const char TRIM_LUA[] =
+    "local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', KEYS[1])\n"
+    "if not ok then return {0, 0, 0} end\n"
+    "local last\n"
+    "for _, g in ipairs(groups) do\n"
+    "  local name, ld\n"
+    "  for i = 1, #g, 2 do\n"
+    "    if g[i] == 'name' then name = g[i + 1] elseif g[i] == 'last-delivered-id' then ld = g[i + 1] end\n"
+    "  end\n"
+    "  if name == ARGV[1] then last = ld end\n"
+    "end\n"
+    "local len = redis.call('XLEN', KEYS[1])\n"
+    "if not last then return {0, 0, len} end\n"
+    "local oldest\n"
+    "local p = redis.call('XPENDING', KEYS[1], ARGV[1])\n"
+    "if p[1] > 0 then\n"
+    "  oldest = p[2]\n"
+    "else\n"
+    "  local nxt = redis.call('XRANGE', KEYS[1], '(' .. last, '+', 'COUNT', 1)\n"
+    "  if #nxt > 0 then oldest = nxt[1][1] end\n"
+    "end\n"
+    "local ms, sq = string.match(last, '^(%d+)-(%d+)$')\n"
+    "local after = string.format('%s-%d', ms, tonumber(sq) + 1)\n"
+    "local n = redis.call('XTRIM', KEYS[1], 'MINID', oldest or after)\n"
+    "local age = 0\n"
+    "if oldest then\n"
+    "  local t = redis.call('TIME')\n"
+    "  age = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(string.match(oldest, '^(%d+)'))\n"
+    "end\n"
+    "return {n, age, len - n}\n";
+
+static void on_trim(redisReply *reply, const char *err, void *ud)
 {
     (void)err;
     (void)ud;
-    if (reply && reply->type == REDIS_REPLY_INTEGER)
-        metrics_set(au.app->metrics, "jsmcp_api_audit_stream_length", "", (double)reply->integer);
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3)
+        return;
+    if (reply->element[0]->integer > 0)
+        metrics_inc(au.app->metrics, "jsmcp_api_audit_trimmed_total", "", (double)reply->element[0]->integer);
+    metrics_set(au.app->metrics, "jsmcp_api_audit_backlog_age_seconds", "", (double)reply->element[1]->integer / 1000.0);
+    metrics_set(au.app->metrics, "jsmcp_api_audit_stream_length", "", (double)reply->element[2]->integer);
 }
 
 static void on_tick(uv_timer_t *t)
 {
     (void)t;
     uint64_t now = uv_now(au.app->loop);
-    if (rcli_ready(au.app->redis)) {
-        const char *argv[2] = {"XLEN", au.key};
-        au_send(on_xlen, NULL, 2, argv);
+    if (rcli_ready(au.app->redis) && au.group_ready) {
+        const char *argv[5] = {"EVAL", TRIM_LUA, "1", au.key, AUDIT_GROUP};
+        au_send(on_trim, NULL, 5, argv);
     }
     if (now - au.last_retention_ms >= AUDIT_RETENTION_EVERY_MS && pgpool_ready(au.app->db)) {
         char days[24];
@@ -430,7 +563,7 @@ static void on_tick(uv_timer_t *t)
         snprintf(days, sizeof days, "%ld", au.retention_days);
         const char *p[1] = {days};
         pgpool_query(au.app->db,
-                     "DELETE FROM tool_calls WHERE id IN (SELECT id FROM tool_calls"
+                     "DELETE FROM tool_calls WHERE call_id IN (SELECT call_id FROM tool_calls"
                      " WHERE ts < now() - $1::int * interval '1 day' LIMIT 10000)",
                      1, p, on_retention, NULL);
     }
@@ -444,10 +577,11 @@ int ap_audit_start(ap_app_t *app)
     memset(&au, 0, sizeof au);
     au.app = app;
     au.interval_ms = cfg_ms("JSMCP_AUDIT_DRAIN_MS", 200, 10, 60000, &ce);
-    /* Small batches, read again at once while full: neither this process
-     * nor its PostgreSQL backend holds a CPU for long at a time, so they do
-     * not delay the MCP workers' calls where they share the cores. */
-    au.batch = cfg_int("JSMCP_AUDIT_BATCH", 32, 1, AUDIT_BATCH_MAX, &ce);
+    /* A read takes what waits, up to this many: a quiet stream gives small
+     * batches, a backlog large ones (a statement costs PostgreSQL as much as
+     * some rows: about 11 us of its CPU a row in batches of 500, 7 to 8 in
+     * batches of 2,000, which take some 15 ms: BENCHMARKS.md). */
+    au.batch = cfg_int("JSMCP_AUDIT_BATCH", 2000, 1, AUDIT_BATCH_MAX, &ce);
     au.retention_days = cfg_int("JSMCP_AUDIT_RETENTION_DAYS", 90, 1, 36500, &ce);
     if (ce.n) {
         fprintf(stderr, "jsmcp-api: configuration: %s\n", ce.msg);
@@ -460,7 +594,12 @@ int ap_audit_start(ap_app_t *app)
     rcli_key(app->redis, au.key, sizeof au.key, "audit");
     au.last_claim_ms = uv_now(app->loop);
     metrics_describe(app->metrics, "jsmcp_api_audit_drained_total", "counter", "Tool-call records written to PostgreSQL");
-    metrics_describe(app->metrics, "jsmcp_api_audit_stream_length", "gauge", "Audit entries not yet drained (stream lag)");
+    metrics_describe(app->metrics, "jsmcp_api_audit_stream_length", "gauge",
+                     "Entries in the audit stream not yet trimmed (the last delivered one stays)");
+    metrics_describe(app->metrics, "jsmcp_api_audit_backlog_age_seconds", "gauge",
+                     "Age of the oldest audit record not yet in PostgreSQL (0: none waits)");
+    metrics_describe(app->metrics, "jsmcp_api_audit_trimmed_total", "counter",
+                     "Audit stream entries removed once in PostgreSQL (XTRIM MINID)");
     metrics_describe(app->metrics, "jsmcp_api_audit_invalid_total", "counter", "Malformed audit entries dropped");
     uv_timer_init(app->loop, &au.timer);
     uv_timer_start(&au.timer, on_tick, au.interval_ms, au.interval_ms);
@@ -491,7 +630,7 @@ void ap_audit_stop(void (*done)(void *arg), void *arg)
     " c.ratelimit_remaining IS NULL THEN NULL ELSE json_build_object('limit', c.ratelimit_limit,"          \
     " 'remaining', c.ratelimit_remaining, 'reset_s', c.ratelimit_reset_s) END,"                            \
     " 'upstream_request_id', c.upstream_request_id, 'error_class', c.error_class,"                        \
-    " 'request_id', c.request_id, 'call_id', c.call_id)::text"
+    " 'request_id', c.request_id, 'call_id', replace(c.call_id::text, '-', ''))::text"
 
 /* Cursors over the descending row id: base64url of "c<id>". */
 static void calls_cursor(const char *id, char *out, size_t outsz)

@@ -235,14 +235,10 @@ json_t *ap_oauth_open_creds(ap_app_t *app, const char *id, const char *sealed)
     return open_json(app, ad, sealed);
 }
 
-char *ap_oauth_redis_value(ap_app_t *app, const char *id, const char *site_url, const char *status,
-                           const char *cloud_id, const char *pace, const json_t *creds)
+char *ap_oauth_record(ap_app_t *app, const char *id, long long version, const char *site_url, const char *status,
+                      const char *cloud_id, const char *pace, const json_t *creds)
 {
-    json_t *c = json_copy((json_t *)creds); /* shallow: the strings stay creds' */
-    json_object_del(c, "refresh_token");
-    char *v = ap_account_redis_value(app, id, site_url, "oauth2", status, cloud_id, pace, c);
-    json_decref(c);
-    return v;
+    return ap_account_record(app->keys, id, version, site_url, "oauth2", status, cloud_id, pace, creds);
 }
 
 char *ap_oauth_open_secret(ap_app_t *app, const char *ws_id, const char *sealed)
@@ -569,6 +565,7 @@ typedef struct connect_s {
     char *sealed;       /* credentials for PostgreSQL */
     int64_t version;
     int existed;
+    json_t *pub_creds;  /* the credentials the acct: record carries (no refresh token) */
 } connect_t;
 
 static void connect_free(void *p)
@@ -580,6 +577,7 @@ static void connect_free(void *p)
     free_secret(&c->secret);
     ap_oauth_free_json(c->tok);
     free_secret(&c->sealed);
+    ap_oauth_free_json(c->pub_creds);
     free(c);
 }
 
@@ -593,27 +591,33 @@ static void cb_fail(ap_req_t *r, int status, const char *outcome, const char *de
     ap_fail(r, status, detail, field);
 }
 
-static void cb_published(ap_req_t *r)
-{
-    connect_t *c = r->ext;
-    metrics_inc(r->app->metrics, "jsmcp_api_oauth_connects_total", "outcome=\"ok\"", 1);
-    LOG_INFO("oauth", c->existed ? "account reconnected" : "account connected", "account", r->id, "workspace",
-             r->ws_id, NULL);
-    ap_commit_and_answer(r);
-}
-
 static void on_cb_written(PGresult *res, const char *err, void *ud)
 {
     ap_req_t *r = ud;
+    connect_t *c = r->ext;
+    char suffix[64];
     if (!ap_res_ok(res) || PQntuples(res) != 1) {
         ap_fail_db(r, res, err, "an integrated account with this tenant_id was created meanwhile; connect again");
         return;
     }
+    /* The record carries the row's version: built now, published after COMMIT. */
+    char *rec = ap_account_record(r->app->keys, r->id, strtoll(PQgetvalue(res, 0, 1), NULL, 10), c->site_url,
+                                  "oauth2", "active", c->cloud_id, PQgetisnull(res, 0, 2) ? NULL : PQgetvalue(res, 0, 2),
+                                  c->pub_creds);
+    if (!rec) {
+        ap_fail(r, 500, "could not encrypt the credentials", NULL);
+        return;
+    }
+    r->pub = ap_pub_new(rcli_prefix(r->app->redis), r->read_ms);
+    snprintf(suffix, sizeof suffix, "acct:%s", r->id);
+    ap_pub_record(r->pub, suffix, rec, 0);
+    ap_wipe(rec);
+    free(rec);
     r->out = ap_res_json(res, 0, 0);
-    char key[64];
-    snprintf(key, sizeof key, "acct:%s", r->id);
-    const char *argv[3] = {"SET", key, r->redis_val};
-    ap_redis(r, cb_published, 3, argv);
+    metrics_inc(r->app->metrics, "jsmcp_api_oauth_connects_total", "outcome=\"ok\"", 1);
+    LOG_INFO("oauth", c->existed ? "account reconnected" : "account connected", "account", r->id, "workspace",
+             r->ws_id, NULL);
+    ap_commit_publish_answer(r);
 }
 
 static void on_cb_locked(PGresult *res, const char *err, void *ud)
@@ -625,7 +629,6 @@ static void on_cb_locked(PGresult *res, const char *err, void *ud)
         return;
     }
     c->existed = PQntuples(res) == 1;
-    const char *pace = c->existed ? PQgetvalue(res, 0, 2) : NULL; /* a reconnect keeps the account's rule */
     if (c->existed) {
         snprintf(r->id, sizeof r->id, "%s", PQgetvalue(res, 0, 0));
         c->version = strtoll(PQgetvalue(res, 0, 1), NULL, 10) + 1;
@@ -635,12 +638,14 @@ static void on_cb_locked(PGresult *res, const char *err, void *ud)
     }
     json_t *creds = ap_oauth_creds(c->tok, NULL, c->cloud_id, c->version);
     c->sealed = ap_oauth_seal_creds(r->app, r->id, creds);
-    r->redis_val = ap_oauth_redis_value(r->app, r->id, c->site_url, "active", c->cloud_id, pace, creds);
     char exp[32], ver[32];
     snprintf(exp, sizeof exp, "%lld", (long long)json_integer_value(json_object_get(creds, "expires_at_ms")));
     snprintf(ver, sizeof ver, "%lld", (long long)c->version);
+    /* Workers never see the refresh token (ap_account_record drops it too). */
+    c->pub_creds = json_copy(creds);
+    json_object_del(c->pub_creds, "refresh_token");
     json_decref(creds);
-    if (!c->sealed || !r->redis_val) {
+    if (!c->sealed) {
         ap_fail(r, 500, "could not encrypt the credentials", NULL);
         return;
     }
@@ -655,11 +660,11 @@ static void on_cb_locked(PGresult *res, const char *err, void *ud)
                      " key_id = $6, cred_version = $7, cloud_id = $8, status = 'active',"
                      " context = COALESCE($9::jsonb, context), access_expires_at = to_timestamp($10::bigint / 1000.0),"
                      " refresh_retry_at = NULL, updated_at = now()"
-                     " WHERE id = $1 AND workspace_id = $2 AND tenant_id = $3 RETURNING " AP_ACCT_JSON
+                     " WHERE id = $1 AND workspace_id = $2 AND tenant_id = $3 RETURNING " AP_ACCT_JSON ", version, pace"
                    : "INSERT INTO integrated_accounts (id, workspace_id, tenant_id, site_url, auth_type,"
                      " credentials_sealed, key_id, cred_version, cloud_id, context, access_expires_at)"
                      " VALUES ($1, $2, $3, $4, 'oauth2', $5, $6, $7, $8, COALESCE($9::jsonb, '{}'),"
-                     " to_timestamp($10::bigint / 1000.0)) RETURNING " AP_ACCT_JSON,
+                     " to_timestamp($10::bigint / 1000.0)) RETURNING " AP_ACCT_JSON ", version, pace",
                10, p, on_cb_written);
     free(ctext);
 }

@@ -86,11 +86,12 @@ json_t *ap_oauth_creds(const json_t *tok, const json_t *prev, const char *cloud_
  * Callers wipe and free / decref. NULL on failure. */
 char *ap_oauth_seal_creds(ap_app_t *app, const char *id, const json_t *creds);
 json_t *ap_oauth_open_creds(ap_app_t *app, const char *id, const char *sealed);
-/* The acct:<id> value of an oauth2 account: ap_account_redis_value()
- * without the refresh token — workers never refresh, so the token that can
- * mint new access tokens stays in PostgreSQL only. Caller wipes and frees. */
-char *ap_oauth_redis_value(ap_app_t *app, const char *id, const char *site_url, const char *status,
-                           const char *cloud_id, const char *pace, const json_t *creds);
+/* The acct:<id> record of an oauth2 account at the row's version
+ * (ap_account_record): without the refresh token — workers never refresh,
+ * so the token that can mint new access tokens stays in PostgreSQL only.
+ * Caller wipes and frees. */
+char *ap_oauth_record(ap_app_t *app, const char *id, long long version, const char *site_url, const char *status,
+                      const char *cloud_id, const char *pace, const json_t *creds);
 /* Wipes the top-level strings of a JSON object (tokens) and decrefs it;
  * NULL is fine. */
 void ap_oauth_free_json(json_t *v);

@@ -1,11 +1,4 @@
-/* ap_publish: see ap_publish.h.
- *
- * Reconcile is one async pass with one context (rec_t), freed in
- * rec_finish(): SCAN srv:* and acct:* -> load servers, accounts and API
- * keys from PostgreSQL -> SET NX / SADD what Redis lacks -> DEL scanned
- * keys PostgreSQL does not have once their grace period is over. The SCAN
- * comes before the PostgreSQL reads, so a key created during the pass is
- * either in the snapshot or not in the scan. */
+/* ap_publish: see ap_publish.h. */
 #include "ap_publish.h"
 
 #include <stdio.h>
@@ -18,104 +11,199 @@
 #include "log.h"
 #include "tu.h"
 
-#define REC_MAX_KEYS 1000000  /* keys one pass looks at; beyond, the pass stops early */
-#define REC_MAX_PENDING 10000 /* candidates for removal remembered between passes */
+#define PUB_MAX_RECORDS 4096 /* per script call; larger batches are sent in several */
 
-/* ---- request-scoped commands ---- */
+/* The one script every writer goes through. KEYS: the records. ARGV[1]:
+ * when the writer read the rows (ms since the epoch, its clock); ARGV[2]:
+ * the oldest read accepted (ms of age); ARGV[3]: the tombstone TTL (ms);
+ * then per key a value and an expiry: "0" none, a time (PXAT ms), "t" a
+ * tombstone (the value's version), "k" a key no row accounts for (a
+ * tombstone above whatever Redis holds). A record is written only when its
+ * version is newer than the one at the start of what Redis holds (a value
+ * without one counts as version 0: the format before versions). A record
+ * whose expiry has passed becomes a tombstone. Returns 1/0 per key: written
+ * or not. GETRANGE reads the version without copying the whole value. */
+static const char PUBLISH_LUA[] =
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "local age = now - tonumber(ARGV[1])\n"
+    "if age > tonumber(ARGV[2]) then\n"
+    "  return redis.error_reply('STALE the rows were read ' .. string.format('%d', age) .. ' ms ago')\n"
+    "end\n"
+    "local out = {}\n"
+    "for i, key in ipairs(KEYS) do\n"
+    "  local val, exp = ARGV[2 + 2 * i], ARGV[3 + 2 * i]\n"
+    "  local cur = redis.call('GETRANGE', key, 0, 63)\n"
+    "  local cv = tonumber(string.match(cur, '^{%s*\"version\"%s*:%s*(%d+)')) or (cur == '' and -1 or 0)\n"
+    "  local w = 0\n"
+    "  if exp == 'k' then\n"
+    "    if cur ~= '' and not string.find(cur, '\"tombstone\":true', 1, true) then\n"
+    "      redis.call('SET', key, string.format('{\"version\":%d,\"tombstone\":true}', cv + 1), 'PX', ARGV[3])\n"
+    "      w = 1\n"
+    "    end\n"
+    "  else\n"
+    "    local vs = string.match(val, '^{%s*\"version\"%s*:%s*(%d+)')\n"
+    "    if not vs then return redis.error_reply('ERR a record without a version for ' .. key) end\n"
+    "    if tonumber(vs) > cv then\n"
+    "      if exp == 't' or (exp ~= '0' and tonumber(exp) <= now) then\n"
+    "        redis.call('SET', key, '{\"version\":' .. vs .. ',\"tombstone\":true}', 'PX', ARGV[3])\n"
+    "      elseif exp ~= '0' then\n"
+    "        redis.call('SET', key, val, 'PXAT', exp)\n"
+    "      else\n"
+    "        redis.call('SET', key, val)\n"
+    "      end\n"
+    "      w = 1\n"
+    "    end\n"
+    "  end\n"
+    "  out[i] = w\n"
+    "end\n"
+    "return out\n";
 
-typedef struct redis_step_s {
-    ap_req_t *r;
-    void (*next)(ap_req_t *r);
-} redis_step_t;
+/* The versions Redis holds (reconcile's full pass compares them with the
+ * rows' before reading any record). */
+static const char VERSIONS_LUA[] =
+    "local out = {}\n"
+    "for i, key in ipairs(KEYS) do\n"
+    "  local cur = redis.call('GETRANGE', key, 0, 63)\n"
+    "  out[i] = tonumber(string.match(cur, '^{%s*\"version\"%s*:%s*(%d+)')) or (cur == '' and -1 or 0)\n"
+    "end\n"
+    "return out\n";
 
-static void on_redis_step(redisReply *reply, const char *err, void *ud)
+int64_t ap_pub_tombstone_ttl_ms(void)
 {
-    redis_step_t *s = ud;
-    ap_req_t *r = s->r;
-    void (*next)(ap_req_t *r) = s->next;
-    free(s);
-    if (!reply || reply->type == REDIS_REPLY_ERROR) {
-        ap_fail_redis(r, reply ? reply->str : err);
-        return;
+    static int64_t ttl = -1;
+    if (ttl < 0) {
+        cfg_err_t ce = {0};
+        /* An hour by default: far longer than a reconcile chunk or a
+         * request takes, short enough that deleted servers cost little. */
+        ttl = (int64_t)cfg_ms("JSMCP_TOMBSTONE_TTL_MS", 3600000, 10000, 7 * 86400000ULL, &ce);
     }
-    next(r);
+    return ttl;
 }
 
-void ap_redis(ap_req_t *r, void (*next)(ap_req_t *r), int argc, const char **argv)
+/* ---- batches ---- */
+
+struct ap_pub_s {
+    char prefix[128];
+    int64_t read_ms;
+    size_t n, cap;
+    char **keys;   /* full names */
+    char **vals;
+    char **exps;
+};
+
+ap_pub_t *ap_pub_new(const char *prefix, int64_t read_ms)
 {
-    char key[256];
-    const char *av[16];
-    size_t avl[16];
-    if (argc > 16 || argc < 2) {
-        ap_fail(r, 500, "internal error", NULL);
+    ap_pub_t *p = mem_calloc(1, sizeof *p);
+    str_copy(p->prefix, sizeof p->prefix, prefix);
+    p->read_ms = read_ms;
+    return p;
+}
+
+void ap_pub_free(ap_pub_t *p)
+{
+    if (!p)
         return;
+    for (size_t i = 0; i < p->n; i++) {
+        free(p->keys[i]);
+        ap_wipe(p->vals[i]); /* acct: records hold sealed credentials */
+        free(p->vals[i]);
+        free(p->exps[i]);
     }
-    rcli_key(r->app->redis, key, sizeof key, "%s", argv[1]);
-    for (int i = 0; i < argc; i++) {
-        av[i] = i == 1 ? key : argv[i];
-        avl[i] = strlen(av[i]);
+    free(p->keys);
+    free(p->vals);
+    free(p->exps);
+    free(p);
+}
+
+size_t ap_pub_count(const ap_pub_t *p)
+{
+    return p->n;
+}
+
+/* A key may come twice in a batch (an account deleted with a server whose
+ * row was also in the outbox): harmless, the script writes each version once. */
+static void add(ap_pub_t *p, const char *suffix, const char *value, const char *exp)
+{
+    char key[512];
+    if (p->n == p->cap) {
+        p->cap = p->cap ? p->cap * 2 : 8;
+        p->keys = mem_realloc(p->keys, p->cap * sizeof *p->keys);
+        p->vals = mem_realloc(p->vals, p->cap * sizeof *p->vals);
+        p->exps = mem_realloc(p->exps, p->cap * sizeof *p->exps);
     }
-    redis_step_t *s = mem_alloc(sizeof *s);
-    s->r = r;
-    s->next = next;
-    if (rcli_command_argv(r->app->redis, on_redis_step, s, argc, av, avl) != 0) {
-        free(s);
-        ap_fail_redis(r, "redis unavailable");
+    snprintf(key, sizeof key, "%s%s", p->prefix, suffix);
+    p->keys[p->n] = mem_strdup(key);
+    p->vals[p->n] = mem_strdup(value);
+    p->exps[p->n] = mem_strdup(exp);
+    p->n++;
+}
+
+void ap_pub_record(ap_pub_t *p, const char *suffix, const char *value, int64_t exp_ms)
+{
+    char e[32];
+    snprintf(e, sizeof e, "%lld", (long long)(exp_ms > 0 ? exp_ms : 0));
+    add(p, suffix, value, e);
+}
+
+void ap_pub_tombstone(ap_pub_t *p, const char *suffix, long long version)
+{
+    char v[80];
+    snprintf(v, sizeof v, "{\"version\":%lld,\"tombstone\":true}", version);
+    add(p, suffix, v, "t");
+}
+
+void ap_pub_orphan(ap_pub_t *p, const char *suffix)
+{
+    add(p, suffix, "", "k");
+}
+
+static int64_t col_ms(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? 0 : strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+void ap_pub_server(ap_pub_t *p, const PGresult *res, int row, int col, const char *const *dead, size_t ndead)
+{
+    char suffix[128];
+    long long version = strtoll(PQgetvalue(res, row, col), NULL, 10);
+    const char *cur = PQgetvalue(res, row, col + 1);
+    const char *prev = PQgetisnull(res, row, col + 4) ? NULL : PQgetvalue(res, row, col + 4);
+    snprintf(suffix, sizeof suffix, "srv:%s", cur);
+    ap_pub_record(p, suffix, PQgetvalue(res, row, col + 2), col_ms(res, row, col + 3));
+    if (prev) {
+        snprintf(suffix, sizeof suffix, "srv:%s", prev);
+        ap_pub_record(p, suffix, PQgetvalue(res, row, col + 5), col_ms(res, row, col + 6));
+    }
+    for (size_t i = 0; i < ndead; i++) {
+        if (!dead[i] || !*dead[i] || strcmp(dead[i], cur) == 0 || (prev && strcmp(dead[i], prev) == 0))
+            continue;
+        snprintf(suffix, sizeof suffix, "srv:%s", dead[i]);
+        ap_pub_tombstone(p, suffix, version);
     }
 }
 
-void ap_redis_del(ap_req_t *r, void (*next)(ap_req_t *r), char **suffixes, size_t n)
+void ap_pub_server_gone(ap_pub_t *p, const char *const *hashes, size_t n, long long version)
 {
-    const char **av = mem_alloc((n + 1) * sizeof *av);
-    size_t *avl = mem_alloc((n + 1) * sizeof *avl);
-    char **keys = mem_alloc((n + 1) * sizeof *keys);
-    av[0] = "DEL";
-    avl[0] = 3;
+    char suffix[128];
     for (size_t i = 0; i < n; i++) {
-        char key[256];
-        rcli_key(r->app->redis, key, sizeof key, "%s", suffixes[i]);
-        keys[i] = mem_strdup(key);
-        av[i + 1] = keys[i];
-        avl[i + 1] = strlen(key);
-    }
-    redis_step_t *s = mem_alloc(sizeof *s);
-    s->r = r;
-    s->next = next;
-    int rc = rcli_command_argv(r->app->redis, on_redis_step, s, (int)n + 1, av, avl);
-    for (size_t i = 0; i < n; i++)
-        free(keys[i]);
-    free(keys);
-    free(av);
-    free(avl);
-    if (rc != 0) {
-        free(s);
-        ap_fail_redis(r, "redis unavailable");
+        if (!hashes[i] || !*hashes[i])
+            continue;
+        snprintf(suffix, sizeof suffix, "srv:%s", hashes[i]);
+        ap_pub_tombstone(p, suffix, version);
     }
 }
 
-static void on_undone(redisReply *reply, const char *err, void *ud)
+void ap_pub_wskey(ap_pub_t *p, const char *key_hash, const char *workspace_id, long long version)
 {
-    ap_req_t *r = ud;
-    (void)reply;
-    (void)err;
-    ap_fail(r, r->status, r->notfound, r->conflict_field);
+    char suffix[128], v[160];
+    snprintf(suffix, sizeof suffix, "wskey:%s", key_hash);
+    snprintf(v, sizeof v, "{\"version\":%lld,\"workspace_id\":\"%s\"}", version, workspace_id);
+    ap_pub_record(p, suffix, v, 0);
 }
 
-void ap_fail_after_del(ap_req_t *r, const char *suffix, int status, const char *detail, const char *field)
-{
-    char key[256];
-    rcli_key(r->app->redis, key, sizeof key, "%s", suffix);
-    const char *argv[2] = {"DEL", key};
-    size_t len[2] = {3, strlen(key)};
-    r->status = status;
-    r->notfound = detail;
-    r->conflict_field = field;
-    if (rcli_command_argv(r->app->redis, on_undone, r, 2, argv, len) != 0)
-        ap_fail(r, status, detail, field); /* Redis is down: reconcile removes the key */
-}
-
-char *ap_account_redis_value(ap_app_t *app, const char *id, const char *site_url, const char *auth_type,
-                             const char *status, const char *cloud_id, const char *pace, const json_t *creds)
+static char *seal_account(secret_keyring_t *keys, const char *id, const char *site_url, const char *auth_type,
+                          const char *status, const char *cloud_id, const char *pace, const json_t *creds)
 {
     char ad[64];
     json_t *v = json_pack("{ssssss}", "site_url", site_url, "auth_type", auth_type, "status", status);
@@ -125,407 +213,285 @@ char *ap_account_redis_value(ap_app_t *app, const char *id, const char *site_url
         json_object_set_new(v, "pace", json_string(pace));
     json_object_update_missing(v, (json_t *)creds);
     /* Workers never refresh: the token that mints access tokens stays in
-     * PostgreSQL, whoever publishes the account (create, PATCH, reconcile). */
+     * PostgreSQL, whoever publishes the account. */
     json_object_del(v, "refresh_token");
     char *pt = ju_dump(v);
     json_decref(v);
     if (!pt)
         return NULL;
     snprintf(ad, sizeof ad, "acct:%s", id);
-    char *sealed = secret_seal(app->keys, ad, pt, strlen(pt));
+    char *sealed = secret_seal(keys, ad, pt, strlen(pt));
     ap_wipe(pt);
     free(pt);
     return sealed;
 }
 
-/* ---- reconcile ---- */
-
-typedef struct pending_s {
-    char *key;
-    int64_t since_ms;
-} pending_t;
-
-/* Candidates for removal survive across passes (module state of the one
- * app per process). */
-static pending_t *pend;
-static size_t npend;
-
-typedef struct rec_s {
-    ap_app_t *app;
-    char **scanned;      /* full keys seen by SCAN */
-    size_t nscanned, capscanned;
-    char **known;        /* full keys PostgreSQL has */
-    size_t nknown, capknown;
-    int scan_phase;      /* 0: srv:*, 1: acct:* */
-    int inflight;        /* Redis commands of the current batch */
-    int failed;
-    unsigned repaired;
-    uint64_t t0;
-} rec_t;
-
-static void (*stop_done)(void *arg);
-static void *stop_arg;
-static int timer_closed; /* the reconcile timer's close callback ran */
-
-static void push(char ***arr, size_t *n, size_t *cap, const char *s)
+char *ap_account_record(secret_keyring_t *keys, const char *id, long long version, const char *site_url,
+                        const char *auth_type, const char *status, const char *cloud_id, const char *pace,
+                        const json_t *creds)
 {
-    if (*n == *cap) {
-        *cap = *cap ? *cap * 2 : 256;
-        *arr = mem_realloc(*arr, *cap * sizeof **arr);
-    }
-    (*arr)[(*n)++] = mem_strdup(s);
+    char *sealed = seal_account(keys, id, site_url, auth_type, status, cloud_id, pace, creds);
+    if (!sealed)
+        return NULL;
+    buf_t b;
+    buf_init(&b, strlen(sealed) + 64);
+    /* The sealed text is base64url and dots: no JSON escaping needed. */
+    buf_printf(&b, "{\"version\":%lld,\"sealed\":\"%s\"}", version, sealed);
+    ap_wipe(sealed);
+    free(sealed);
+    return buf_steal(&b, NULL);
 }
 
-static void free_list(char **arr, size_t n)
+int ap_pub_account_row(ap_pub_t *p, secret_keyring_t *keys, const char *id, const PGresult *res, int row, int col)
 {
+    char ad[64], suffix[64];
+    size_t n;
+    snprintf(ad, sizeof ad, "acct:%s", id);
+    char *pt = secret_open(keys, ad, PQgetvalue(res, row, col + 6), &n, NULL, 0);
+    json_t *creds = pt ? json_loadb(pt, n, 0, NULL) : NULL;
+    if (pt) {
+        ap_wipe(pt);
+        free(pt);
+    }
+    if (!creds) {
+        LOG_ERROR("publish", "cannot open account credentials (unknown master key?)", "account", id, NULL);
+        return -1;
+    }
+    char *rec = ap_account_record(keys, id, strtoll(PQgetvalue(res, row, col), NULL, 10), PQgetvalue(res, row, col + 1),
+                                  PQgetvalue(res, row, col + 2), PQgetvalue(res, row, col + 3),
+                                  PQgetisnull(res, row, col + 4) ? NULL : PQgetvalue(res, row, col + 4),
+                                  PQgetisnull(res, row, col + 5) ? NULL : PQgetvalue(res, row, col + 5), creds);
+    json_decref(creds);
+    if (!rec)
+        return -1;
+    snprintf(suffix, sizeof suffix, "acct:%s", id);
+    ap_pub_record(p, suffix, rec, 0);
+    ap_wipe(rec);
+    free(rec);
+    return 0;
+}
+
+/* ---- sending ---- */
+
+/* The EVAL command of records [from, from + n) of p; argv and len are the
+ * caller's, sized 5 + 3 * n. Returns argc. */
+static int build_eval(const ap_pub_t *p, size_t from, size_t n, const char **argv, size_t *len, char *nkeys,
+                      char *read, char *maxage, char *ttl)
+{
+    int64_t t = ap_pub_tombstone_ttl_ms();
+    snprintf(nkeys, 24, "%zu", n);
+    snprintf(read, 24, "%lld", (long long)p->read_ms);
+    snprintf(maxage, 24, "%lld", (long long)(t / 2));
+    snprintf(ttl, 24, "%lld", (long long)t);
+    int argc = 0;
+    argv[argc++] = "EVAL";
+    argv[argc++] = PUBLISH_LUA;
+    argv[argc++] = nkeys;
     for (size_t i = 0; i < n; i++)
-        free(arr[i]);
-    free(arr);
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Stopping ends once both the reconcile timer is closed and no pass runs;
- * either may come last (a pass can finish between ap_publish_stop and the
- * timer's close callback), so both call this and it fires once. */
-static void stop_if_idle(ap_app_t *app)
-{
-    if (!stop_done || !timer_closed || app->reconcile_running)
-        return;
-    for (size_t i = 0; i < npend; i++)
-        free(pend[i].key);
-    free(pend);
-    pend = NULL;
-    npend = 0;
-    void (*d)(void *) = stop_done;
-    stop_done = NULL;
-    d(stop_arg);
-}
-
-static void rec_finish(rec_t *c)
-{
-    ap_app_t *app = c->app;
-    char ms[32];
-    snprintf(ms, sizeof ms, "%.1f", (double)(uv_hrtime() - c->t0) / 1e6);
-    metrics_inc(app->metrics, "jsmcp_api_reconcile_runs_total", c->failed ? "outcome=\"failed\"" : "outcome=\"ok\"", 1);
-    metrics_inc(app->metrics, "jsmcp_api_reconcile_repairs_total", "", c->repaired);
-    if (c->failed || c->repaired) {
-        char n[16];
-        snprintf(n, sizeof n, "%u", c->repaired);
-        LOG_INFO("reconcile", c->failed ? "pass failed" : "pass repaired Redis", "repaired", n, "ms", ms, NULL);
+        argv[argc++] = p->keys[from + i];
+    argv[argc++] = read;
+    argv[argc++] = maxage;
+    argv[argc++] = ttl;
+    for (size_t i = 0; i < n; i++) {
+        argv[argc++] = p->vals[from + i];
+        argv[argc++] = p->exps[from + i];
     }
-    free_list(c->scanned, c->nscanned);
-    free_list(c->known, c->nknown);
-    free(c);
-    app->reconcile_running = 0;
-    stop_if_idle(app);
-}
-
-static void rec_remove_stale(rec_t *c);
-
-/* Completion of one command of a batch; the last one moves on. */
-static void rec_batch_done(rec_t *c, void (*next)(rec_t *c))
-{
-    if (--c->inflight == 0)
-        next(c);
-}
-
-static void rec_send(rec_t *c, rcli_cb cb, int argc, const char **argv)
-{
-    size_t avl[8];
     for (int i = 0; i < argc; i++)
-        avl[i] = strlen(argv[i]);
-    c->inflight++;
-    if (rcli_command_argv(c->app->redis, cb, c, argc, argv, avl) != 0) {
-        c->inflight--;
-        c->failed = 1;
-    }
+        len[i] = strlen(argv[i]);
+    return argc;
 }
 
-/* SET NX / SADD replies: 1 / OK means Redis lacked it. */
-static void on_repair_reply(redisReply *reply, const char *err, void *ud)
+/* Sum of the script's 1/0 replies, or -1 (err set) for an error reply. */
+static long reply_written(const redisReply *reply, const char **err)
 {
-    rec_t *c = ud;
-    (void)err;
-    if (!reply || reply->type == REDIS_REPLY_ERROR)
-        c->failed = 1;
-    else if ((reply->type == REDIS_REPLY_STATUS) || (reply->type == REDIS_REPLY_INTEGER && reply->integer > 0))
-        c->repaired++;
-    rec_batch_done(c, rec_remove_stale);
+    if (!reply) {
+        return -1;
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+        *err = reply->str;
+        return -1;
+    }
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        *err = "unexpected reply to the publish script";
+        return -1;
+    }
+    long w = 0;
+    for (size_t i = 0; i < reply->elements; i++)
+        w += reply->element[i]->type == REDIS_REPLY_INTEGER ? (long)reply->element[i]->integer : 0;
+    return w;
 }
 
-static void on_keys_loaded(PGresult *res, const char *err, void *ud);
-static void on_accounts_loaded(PGresult *res, const char *err, void *ud);
+typedef struct send_s {
+    ap_pub_t *p;
+    ap_pub_cb cb;
+    void *ud;
+    size_t outstanding;
+    long written;
+    int failed;
+    char err[256];
+} send_t;
 
-/* Batch 1: servers. */
-static void on_servers_loaded(PGresult *res, const char *err, void *ud)
+static void send_done(send_t *s)
 {
-    rec_t *c = ud;
-    ap_app_t *app = c->app;
-    if (!ap_res_ok(res)) {
-        c->failed = 1;
-        rec_finish(c);
-        return;
-    }
-    c->inflight = 1; /* held until every command is sent */
-    for (int i = 0; i < PQntuples(res); i++) {
-        char key[256], pxat[32];
-        rcli_key(app->redis, key, sizeof key, "srv:%s", PQgetvalue(res, i, 0));
-        push(&c->known, &c->nknown, &c->capknown, key);
-        const char *argv[6] = {"SET", key, PQgetvalue(res, i, 1), "NX", "PXAT", pxat};
-        int argc = 4;
-        if (!PQgetisnull(res, i, 2)) {
-            snprintf(pxat, sizeof pxat, "%s", PQgetvalue(res, i, 2));
-            argc = 6;
-        }
-        rec_send(c, on_repair_reply, argc, argv);
-    }
-    const char *params[1] = {NULL};
-    if (pgpool_query(app->db,
-                     "SELECT id, site_url, auth_type, status, cloud_id, credentials_sealed, pace FROM integrated_accounts",
-                     0, params, on_accounts_loaded, c) != 0) {
-        c->failed = 1;
-        rec_batch_done(c, rec_remove_stale);
-    }
+    ap_pub_cb cb = s->cb;
+    void *ud = s->ud;
+    long written = s->failed ? -1 : s->written;
+    char err[256];
+    str_copy(err, sizeof err, s->err);
+    ap_pub_free(s->p);
+    free(s);
+    if (cb)
+        cb(written, written < 0 ? err : NULL, ud);
 }
 
-static void on_accounts_loaded(PGresult *res, const char *err, void *ud)
+static void on_eval(redisReply *reply, const char *err, void *ud)
 {
-    rec_t *c = ud;
-    ap_app_t *app = c->app;
-    if (!ap_res_ok(res)) {
-        c->failed = 1;
-        rec_batch_done(c, rec_remove_stale);
-        return;
-    }
-    for (int i = 0; i < PQntuples(res); i++) {
-        char key[256], ad[64];
-        const char *id = PQgetvalue(res, i, 0);
-        rcli_key(app->redis, key, sizeof key, "acct:%s", id);
-        push(&c->known, &c->nknown, &c->capknown, key);
-        snprintf(ad, sizeof ad, "acct:%s", id);
-        size_t ptlen;
-        char *pt = secret_open(app->keys, ad, PQgetvalue(res, i, 5), &ptlen, NULL, 0);
-        json_t *creds = pt ? json_loadb(pt, ptlen, 0, NULL) : NULL;
-        if (pt) {
-            ap_wipe(pt);
-            free(pt);
-        }
-        if (!creds) {
-            LOG_ERROR("reconcile", "cannot open account credentials (unknown master key?)", "account", id, NULL);
-            c->failed = 1;
-            continue;
-        }
-        char *val = ap_account_redis_value(app, id, PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
-                                           PQgetvalue(res, i, 3), PQgetvalue(res, i, 4), PQgetvalue(res, i, 6), creds);
-        json_decref(creds);
-        if (!val) {
-            c->failed = 1;
-            continue;
-        }
-        const char *argv[4] = {"SET", key, val, "NX"};
-        rec_send(c, on_repair_reply, 4, argv);
-        ap_wipe(val);
-        free(val);
-    }
-    const char *params[1] = {NULL};
-    if (pgpool_query(app->db, "SELECT workspace_id, key_hash FROM api_keys", 0, params, on_keys_loaded, c) != 0) {
-        c->failed = 1;
-        rec_batch_done(c, rec_remove_stale);
-    }
-}
-
-static void on_keys_loaded(PGresult *res, const char *err, void *ud)
-{
-    rec_t *c = ud;
-    if (!ap_res_ok(res)) {
-        c->failed = 1;
+    send_t *s = ud;
+    const char *why = err;
+    long w = reply_written(reply, &why);
+    if (w < 0) {
+        s->failed = 1;
+        str_copy(s->err, sizeof s->err, why ? why : "redis unavailable");
     } else {
-        for (int i = 0; i < PQntuples(res); i++) {
-            char key[256];
-            rcli_key(c->app->redis, key, sizeof key, "wskeys:%s", PQgetvalue(res, i, 0));
-            const char *argv[3] = {"SADD", key, PQgetvalue(res, i, 1)};
-            rec_send(c, on_repair_reply, 3, argv);
-        }
+        s->written += w;
     }
-    rec_batch_done(c, rec_remove_stale); /* the holder taken by the accounts query */
+    if (--s->outstanding == 0)
+        send_done(s);
 }
 
-static void on_del_reply(redisReply *reply, const char *err, void *ud)
+int ap_pub_send(ap_pub_t *p, rcli_t *redis, ap_pub_cb cb, void *ud)
 {
-    rec_t *c = ud;
-    (void)err;
-    if (!reply || reply->type == REDIS_REPLY_ERROR)
-        c->failed = 1;
-    else if (reply->type == REDIS_REPLY_INTEGER)
-        c->repaired += (unsigned)reply->integer;
-    if (--c->inflight == 0)
-        rec_finish(c);
-}
-
-static int rec_known(const rec_t *c, char *key)
-{
-    return c->nknown && bsearch(&key, c->known, c->nknown, sizeof *c->known, cmp_str) != NULL;
-}
-
-static long pending_find(const char *key)
-{
-    for (size_t i = 0; i < npend; i++)
-        if (strcmp(pend[i].key, key) == 0)
-            return (long)i;
+    if (p->n == 0) {
+        ap_pub_free(p);
+        return 1;
+    }
+    send_t *s = mem_calloc(1, sizeof *s);
+    s->p = p;
+    s->cb = cb;
+    s->ud = ud;
+    for (size_t from = 0; from < p->n; from += PUB_MAX_RECORDS) {
+        size_t n = p->n - from < PUB_MAX_RECORDS ? p->n - from : PUB_MAX_RECORDS;
+        const char **argv = mem_alloc((6 + 3 * n) * sizeof *argv);
+        size_t *len = mem_alloc((6 + 3 * n) * sizeof *len);
+        char nk[24], rd[24], ma[24], tt[24];
+        int argc = build_eval(p, from, n, argv, len, nk, rd, ma, tt);
+        if (rcli_command_argv(redis, on_eval, s, argc, argv, len) == 0) {
+            s->outstanding++;
+        } else {
+            s->failed = 1;
+            str_copy(s->err, sizeof s->err, "redis unavailable");
+        }
+        free(argv);
+        free(len);
+    }
+    if (s->outstanding > 0)
+        return 0;
+    s->cb = NULL;
+    send_done(s);
     return -1;
 }
 
-/* Keys Redis has and PostgreSQL does not: remember when first seen, remove
- * after the grace period; forget candidates PostgreSQL has again. */
-static void rec_remove_stale(rec_t *c)
+long ap_pub_send_blocking(ap_pub_t *p, redisContext *c, char *err, size_t errsz)
 {
-    ap_app_t *app = c->app;
-    cfg_err_t ce = {0};
-    int64_t grace = (int64_t)cfg_ms("JSMCP_RECONCILE_GRACE_MS", 10000, 0, 86400000, &ce);
-    int64_t now = tu_now_ms();
-    if (c->failed) { /* a partial snapshot must not decide removals */
-        rec_finish(c);
-        return;
-    }
-    if (c->nknown)
-        qsort(c->known, c->nknown, sizeof *c->known, cmp_str);
-    /* Drop candidates that are known again or no longer scanned. */
-    for (size_t i = 0; i < npend;) {
-        char *k = pend[i].key;
-        int known = rec_known(c, k);
-        int seen = 0;
-        for (size_t j = 0; j < c->nscanned && !seen; j++)
-            seen = strcmp(c->scanned[j], k) == 0;
-        if (known || !seen) {
-            free(k);
-            pend[i] = pend[--npend];
-        } else {
-            i++;
+    long total = 0;
+    for (size_t from = 0; from < p->n; from += PUB_MAX_RECORDS) {
+        size_t n = p->n - from < PUB_MAX_RECORDS ? p->n - from : PUB_MAX_RECORDS;
+        const char **argv = mem_alloc((6 + 3 * n) * sizeof *argv);
+        size_t *len = mem_alloc((6 + 3 * n) * sizeof *len);
+        char nk[24], rd[24], ma[24], tt[24];
+        int argc = build_eval(p, from, n, argv, len, nk, rd, ma, tt);
+        redisReply *reply = redisCommandArgv(c, argc, argv, len);
+        free(argv);
+        free(len);
+        const char *why = c->err ? c->errstr : NULL;
+        long w = reply_written(reply, &why);
+        if (w < 0)
+            snprintf(err, errsz, "%s", why ? why : "redis unavailable");
+        freeReplyObject(reply);
+        if (w < 0) {
+            total = -1;
+            break;
         }
+        total += w;
     }
-    c->inflight = 1;
-    for (size_t j = 0; j < c->nscanned; j++) {
-        char *k = c->scanned[j];
-        if (rec_known(c, k))
-            continue;
-        long at = pending_find(k);
-        if (at < 0) {
-            if (npend < REC_MAX_PENDING) {
-                pend = mem_realloc(pend, (npend + 1) * sizeof *pend);
-                pend[npend].key = mem_strdup(k);
-                pend[npend++].since_ms = now;
-            }
-            if (grace > 0)
-                continue;
-            at = (long)npend - 1;
-        }
-        if (now - pend[at].since_ms >= grace) {
-            const char *argv[2] = {"DEL", k};
-            LOG_INFO("reconcile", "removing a key PostgreSQL no longer has", "key", k, NULL);
-            free(pend[at].key);
-            pend[at] = pend[--npend];
-            size_t avl[2] = {3, strlen(k)};
-            c->inflight++;
-            if (rcli_command_argv(app->redis, on_del_reply, c, 2, argv, avl) != 0) {
-                c->inflight--;
-                c->failed = 1;
-            }
-        }
-    }
-    if (--c->inflight == 0)
-        rec_finish(c);
+    ap_pub_free(p);
+    return total;
 }
 
-static void rec_scan(rec_t *c, const char *cursor);
+/* ---- reading versions ---- */
 
-static void on_scan(redisReply *reply, const char *err, void *ud)
+typedef struct ver_s {
+    ap_versions_cb cb;
+    void *ud;
+    size_t n;
+} ver_t;
+
+static void on_versions(redisReply *reply, const char *err, void *ud)
 {
-    rec_t *c = ud;
-    (void)err;
-    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
-        reply->element[0]->type != REDIS_REPLY_STRING || reply->element[1]->type != REDIS_REPLY_ARRAY) {
-        c->failed = 1;
-        rec_finish(c);
+    ver_t *v = ud;
+    long long *out = NULL;
+    const char *why = err;
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == v->n) {
+        out = mem_alloc((v->n + 1) * sizeof *out);
+        for (size_t i = 0; i < v->n; i++)
+            out[i] = reply->element[i]->type == REDIS_REPLY_INTEGER ? reply->element[i]->integer : -1;
+    } else if (reply) {
+        why = reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply to the versions script";
+    }
+    v->cb(out, out ? v->n : 0, out ? NULL : (why ? why : "redis unavailable"), v->ud);
+    free(out);
+    free(v);
+}
+
+int ap_pub_versions(rcli_t *redis, char **keys, size_t n, ap_versions_cb cb, void *ud)
+{
+    const char **argv = mem_alloc((3 + n) * sizeof *argv);
+    size_t *len = mem_alloc((3 + n) * sizeof *len);
+    char nk[24];
+    snprintf(nk, sizeof nk, "%zu", n);
+    argv[0] = "EVAL";
+    argv[1] = VERSIONS_LUA;
+    argv[2] = nk;
+    for (size_t i = 0; i < n; i++)
+        argv[3 + i] = keys[i];
+    for (size_t i = 0; i < 3 + n; i++)
+        len[i] = strlen(argv[i]);
+    ver_t *v = mem_calloc(1, sizeof *v);
+    v->cb = cb;
+    v->ud = ud;
+    v->n = n;
+    int rc = rcli_command_argv(redis, on_versions, v, (int)(3 + n), argv, len);
+    if (rc != 0)
+        free(v);
+    free(argv);
+    free(len);
+    return rc;
+}
+
+/* ---- the request path ---- */
+
+static void on_request_published(long written, const char *err, void *ud)
+{
+    ap_req_t *r = ud;
+    if (written < 0 && r) {
+        /* PostgreSQL has the change (and its outbox row): reconcile
+         * publishes it. The client is told what was committed. */
+        metrics_inc(r->app->metrics, "jsmcp_api_publish_failures_total", "", 1);
+        LOG_WARN("publish", "committed, but not yet published to Redis (reconcile will)", "err", err ? err : "",
+                 "request_id", httpd_req_id(r->req), NULL);
+    }
+    if (!r->out) {
+        ap_no_content(r);
         return;
     }
-    redisReply *keys = reply->element[1];
-    for (size_t i = 0; i < keys->elements && c->nscanned < REC_MAX_KEYS; i++)
-        if (keys->element[i]->type == REDIS_REPLY_STRING)
-            push(&c->scanned, &c->nscanned, &c->capscanned, keys->element[i]->str);
-    const char *next = reply->element[0]->str;
-    if (strcmp(next, "0") != 0 && c->nscanned < REC_MAX_KEYS) {
-        rec_scan(c, next);
-        return;
-    }
-    if (c->scan_phase == 0) {
-        c->scan_phase = 1;
-        rec_scan(c, "0");
-        return;
-    }
-    const char *params[1] = {NULL};
-    if (pgpool_query(c->app->db,
-                     "SELECT token_hash, " AP_SRV_REDIS_JSON ", (extract(epoch FROM expires_at) * 1000)::bigint"
-                     " FROM mcp_servers WHERE expires_at IS NULL OR expires_at > now()"
-                     " UNION ALL SELECT prev_token_hash, " AP_SRV_PREV_REDIS_JSON ","
-                     " (extract(epoch FROM " AP_SRV_PREV_EXPIRES ") * 1000)::bigint FROM mcp_servers"
-                     " WHERE prev_token_hash IS NOT NULL AND " AP_SRV_PREV_EXPIRES " > now()",
-                     0, params, on_servers_loaded, c) != 0) {
-        c->failed = 1;
-        rec_finish(c);
-    }
+    json_t *out = r->out;
+    r->out = NULL;
+    ap_ok(r, r->status ? r->status : 200, out);
 }
 
-static void rec_scan(rec_t *c, const char *cursor)
+void ap_publish_and_answer(ap_req_t *r, ap_pub_t *p)
 {
-    char pattern[256];
-    rcli_key(c->app->redis, pattern, sizeof pattern, "%s", c->scan_phase == 0 ? "srv:*" : "acct:*");
-    const char *argv[6] = {"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"};
-    size_t avl[6];
-    for (int i = 0; i < 6; i++)
-        avl[i] = strlen(argv[i]);
-    if (rcli_command_argv(c->app->redis, on_scan, c, 6, argv, avl) != 0) {
-        c->failed = 1;
-        rec_finish(c);
-    }
-}
-
-static void on_reconcile_timer(uv_timer_t *t)
-{
-    ap_app_t *app = t->data;
-    if (app->reconcile_running || app->closing)
-        return;
-    if (!rcli_ready(app->redis) || !pgpool_ready(app->db))
-        return; /* try again at the next tick */
-    app->reconcile_running = 1;
-    rec_t *c = mem_calloc(1, sizeof *c);
-    c->app = app;
-    c->t0 = uv_hrtime();
-    rec_scan(c, "0");
-}
-
-void ap_publish_start(ap_app_t *app)
-{
-    uv_timer_init(app->loop, &app->reconcile_timer);
-    app->reconcile_timer.data = app;
-    /* The first pass soon after start (connections come up asynchronously). */
-    uv_timer_start(&app->reconcile_timer, on_reconcile_timer, 200, app->cfg.reconcile_interval_ms);
-}
-
-static void on_timer_closed(uv_handle_t *h)
-{
-    timer_closed = 1;
-    stop_if_idle(h->data);
-}
-
-void ap_publish_stop(ap_app_t *app, void (*done)(void *arg), void *arg)
-{
-    stop_done = done;
-    stop_arg = arg;
-    timer_closed = 0;
-    uv_timer_stop(&app->reconcile_timer);
-    uv_close((uv_handle_t *)&app->reconcile_timer, on_timer_closed);
+    int rc = ap_pub_send(p, r->app->redis, on_request_published, r);
+    if (rc != 0) /* nothing to publish, or Redis gone since the write began */
+        on_request_published(rc < 0 ? -1 : 0, "redis unavailable", r);
 }

@@ -1,55 +1,135 @@
-/* ap_publish: the Redis projection of PostgreSQL that workers read.
+/* ap_publish: the Redis projection of PostgreSQL that workers read, and the
+ * one way anything writes it (docs/architecture.md, "Publication").
  *
- * Writes happen inside the request's transaction, before COMMIT: a failed
- * Redis write rolls the transaction back and answers 503, so a record is
- * never in PostgreSQL without being published. The opposite (published but
- * not committed, when COMMIT itself fails) is repaired by reconcile, which
- * runs at start and every JSMCP_RECONCILE_INTERVAL_MS: it republishes what
- * Redis lacks (SET NX, so it never overwrites a newer value) and removes
- * srv:/acct: keys PostgreSQL has not had for JSMCP_RECONCILE_GRACE_MS.
- */
+ * Order: PostgreSQL first, Redis after COMMIT. A record is never in Redis
+ * for a change PostgreSQL rolled back, and a change PostgreSQL committed
+ * but Redis did not get (the writer died, Redis failed) is in the outbox
+ * (migration 007), which reconcile (ap_reconcile.h) republishes.
+ *
+ * Versions: every server and account row has a version, bumped by every
+ * write that changes what is published (a trigger). Every record carries
+ * the version of the row it was built from, as its first member:
+ *   srv:<token_hash>  {"version":N,"id":..,"workspace_id":..,"account_id":..,
+ *                      "name":..,"config":{..},"expires_at_ms":..|null,
+ *                      "require_api_token_auth":..}
+ *   acct:<id>         {"version":N,"sealed":"<secret_seal of the account>"}
+ *   wskey:<key_hash>  {"version":1,"workspace_id":..}   (a workspace API key,
+ *                      the second factor of servers that require one)
+ *   tombstone         {"version":N,"tombstone":true}   (a deleted row: N is
+ *                      its last version + 1; a token no longer in use: the
+ *                      row's version when it stopped being used)
+ * Every writer (create, PATCH, rotate, delete, the sweeper, the OAuth
+ * refresher, rotate-keys, reconcile) sends its records through one Lua
+ * script (PUBLISH_LUA in ap_publish.c) that writes a record only when its
+ * version is newer than what Redis holds, so a writer holding an older read
+ * of a row can never overwrite a newer one, nor bring a deleted one back.
+ * A tombstone expires after JSMCP_TOMBSTONE_TTL_MS; the script refuses a
+ * batch read more than half of that ago (STALE), so no writer can outlive
+ * the tombstone it races with. Workers treat a tombstone as no record.
+ *
+ * Both tokens of a rotated server are one server: every publication of a
+ * server writes its current token's record and, while the overlap lasts,
+ * the previous token's, in one script call (ap_pub_server). */
 #ifndef JSMCP_AP_PUBLISH_H
 #define JSMCP_AP_PUBLISH_H
 
+#include <hiredis/hiredis.h>
+#include <stdint.h>
+
 #include "ap_app.h"
 
-/* SQL expression of the srv:<hash> value over a row of mcp_servers, with
+/* SQL expression of a srv:<hash> record over a row of mcp_servers, with
  * the given expiry expression: the worker refuses the token after
- * expires_at_ms itself, whatever Redis' TTL says. */
+ * expires_at_ms itself, whatever Redis' TTL says. version comes first: the
+ * script reads it from the start of the value. */
 #define AP_SRV_REDIS_JSON_EXP(exp)                                                                \
-    "json_build_object('id', id, 'workspace_id', workspace_id, 'account_id', account_id,"        \
-    " 'name', name, 'config', config,"                                                            \
+    "json_build_object('version', version, 'id', id, 'workspace_id', workspace_id,"              \
+    " 'account_id', account_id, 'name', name, 'config', config,"                                  \
     " 'expires_at_ms', (extract(epoch FROM " exp ") * 1000)::bigint,"                             \
     " 'require_api_token_auth', require_api_token_auth)::text"
 /* The current token lives until expires_at; a rotated-out one until the
  * end of its overlap (LEAST ignores a NULL expires_at). */
 #define AP_SRV_PREV_EXPIRES "LEAST(expires_at, prev_token_expires_at)"
-#define AP_SRV_REDIS_JSON AP_SRV_REDIS_JSON_EXP("expires_at")
-#define AP_SRV_PREV_REDIS_JSON AP_SRV_REDIS_JSON_EXP(AP_SRV_PREV_EXPIRES)
+#define AP_SRV_PREV_LIVE "(prev_token_hash IS NOT NULL AND prev_token_expires_at > now())"
+/* The columns of a server's publication, over a row of mcp_servers (no
+ * alias: unqualified names): version, token_hash, its record, its expiry
+ * (ms, NULL none), the previous token's hash while its overlap lasts (else
+ * NULL), its record and its expiry. ap_pub_server reads them. */
+#define AP_SRV_PUB_COLS                                                                            \
+    "version, token_hash, " AP_SRV_REDIS_JSON_EXP("expires_at") ","                               \
+    " (extract(epoch FROM expires_at) * 1000)::bigint,"                                            \
+    " CASE WHEN " AP_SRV_PREV_LIVE " THEN prev_token_hash END,"                                    \
+    " CASE WHEN " AP_SRV_PREV_LIVE " THEN " AP_SRV_REDIS_JSON_EXP(AP_SRV_PREV_EXPIRES) " END,"      \
+    " CASE WHEN " AP_SRV_PREV_LIVE " THEN (extract(epoch FROM " AP_SRV_PREV_EXPIRES ") * 1000)::bigint END"
+#define AP_SRV_PUB_NCOLS 7
+/* The columns of an account's publication, over a row of
+ * integrated_accounts: version, site_url, auth_type, status, cloud_id,
+ * pace, credentials_sealed. ap_pub_account_row reads them. */
+#define AP_ACCT_PUB_COLS "version, site_url, auth_type, status, cloud_id, pace, credentials_sealed"
+#define AP_ACCT_PUB_NCOLS 7
 
-/* Runs one Redis command (argv[1] is a key suffix: the prefix is added)
- * for request r; next(r) on success, else rollback and 503. */
-void ap_redis(ap_req_t *r, void (*next)(ap_req_t *r), int argc, const char **argv);
+/* A batch of records for the publish script. */
+typedef struct ap_pub_s ap_pub_t;
 
-/* DEL of the keys (suffixes, prefixed here) for request r; next(r) on
- * success, else rollback and 503. */
-void ap_redis_del(ap_req_t *r, void (*next)(ap_req_t *r), char **suffixes, size_t n);
+/* read_ms: the writer's clock (tu_now_ms) when it read the rows the
+ * records come from (before sending the query). */
+ap_pub_t *ap_pub_new(const char *prefix, int64_t read_ms);
+void ap_pub_free(ap_pub_t *p);
+size_t ap_pub_count(const ap_pub_t *p);
+/* A record (suffix: "srv:<hash>", "acct:<id>"; value starts with its
+ * version), expiring at exp_ms (0: never). */
+void ap_pub_record(ap_pub_t *p, const char *suffix, const char *value, int64_t exp_ms);
+/* A tombstone of the given version. */
+void ap_pub_tombstone(ap_pub_t *p, const char *suffix, long long version);
+/* A key no row accounts for (reconcile): a tombstone above whatever
+ * version Redis holds, unless it holds a tombstone already. */
+void ap_pub_orphan(ap_pub_t *p, const char *suffix);
+/* A server from the AP_SRV_PUB_COLS of row at column col: its live tokens'
+ * records, and tombstones (at the row's version) for the hashes in dead
+ * that are not one of them (tokens the write stopped using). */
+void ap_pub_server(ap_pub_t *p, const PGresult *res, int row, int col, const char *const *dead, size_t ndead);
+/* A deleted server: tombstones of version for its hashes. */
+void ap_pub_server_gone(ap_pub_t *p, const char *const *hashes, size_t n, long long version);
+/* An account from the AP_ACCT_PUB_COLS of row at column col, its
+ * credentials opened with keys. -1 when they do not open (logged). */
+int ap_pub_account_row(ap_pub_t *p, secret_keyring_t *keys, const char *id, const PGresult *res, int row, int col);
 
-/* Deletes the key (suffix, prefixed here) a failed write had published,
- * then answers status/detail/field (static strings): the client never sees
- * the answer before the key is gone. */
-void ap_fail_after_del(ap_req_t *r, const char *suffix, int status, const char *detail, const char *field);
+/* An API key's record wskey:<key_hash> (its row's version). */
+void ap_pub_wskey(ap_pub_t *p, const char *key_hash, const char *workspace_id, long long version);
 
-/* The sealed acct:<id> value: {"site_url","auth_type","status","cloud_id"?,
- * "pace"?} merged with the credentials, less any refresh_token. cloud_id and
- * pace (the account's own pacing rule) NULL or "" when it has none. Caller
- * frees; NULL on failure. */
-char *ap_account_redis_value(ap_app_t *app, const char *id, const char *site_url, const char *auth_type,
-                             const char *status, const char *cloud_id, const char *pace, const json_t *creds);
+/* The acct:<id> record: {"version":N,"sealed":...} where sealed holds
+ * {"site_url","auth_type","status","cloud_id"?,"pace"?} merged with the
+ * credentials, less any refresh_token. cloud_id and pace (the account's
+ * own pacing rule) NULL or "" when it has none. Caller frees; NULL on
+ * failure. */
+char *ap_account_record(secret_keyring_t *keys, const char *id, long long version, const char *site_url,
+                        const char *auth_type, const char *status, const char *cloud_id, const char *pace,
+                        const json_t *creds);
 
-/* Starts reconcile (now and then periodically). */
-void ap_publish_start(ap_app_t *app);
-/* Stops the timer; done runs once no reconcile pass is in flight. */
-void ap_publish_stop(ap_app_t *app, void (*done)(void *arg), void *arg);
+/* Sends the batch and frees it. Returns 0 when cb will run (once, from the
+ * loop: written is the number of records the script wrote, those newer than
+ * Redis's, or -1 with err), 1 for an empty batch and -1 when Redis is
+ * unavailable (cb does not run). */
+typedef void (*ap_pub_cb)(long written, const char *err, void *ud);
+int ap_pub_send(ap_pub_t *p, rcli_t *redis, ap_pub_cb cb, void *ud);
+/* The same on a blocking connection (command-line tools). */
+long ap_pub_send_blocking(ap_pub_t *p, redisContext *c, char *err, size_t errsz);
+
+/* Reads the versions Redis holds for keys (full names): versions[i] is the
+ * version, 0 for a record without one, -1 for none; NULL with err on
+ * failure. One call, no writes. Returns -1 (cb does not run) when Redis is
+ * unavailable. */
+typedef void (*ap_versions_cb)(const long long *versions, size_t n, const char *err, void *ud);
+int ap_pub_versions(rcli_t *redis, char **keys, size_t n, ap_versions_cb cb, void *ud);
+
+/* For a request whose write committed: publishes p (taken), then answers
+ * r->status with r->out (204 when NULL). A failed publication is logged and
+ * counted (jsmcp_api_publish_failures_total) and still answered with the
+ * committed result: reconcile publishes it from the outbox. */
+void ap_publish_and_answer(ap_req_t *r, ap_pub_t *p);
+
+/* Configuration shared by every writer: the tombstone TTL and the oldest
+ * read the script accepts (half of it). */
+int64_t ap_pub_tombstone_ttl_ms(void);
 
 #endif

@@ -17,12 +17,15 @@
 #include "ju.h"
 #include "log.h"
 #include "pacerule.h"
+#include "testhook.h"
 #include "tu.h"
 
 #define LOCK_PX "15000"      /* > token timeout + two queries: the lock outlives a refresh */
 #define MAX_OPS 256          /* refreshes in flight per process; beyond, requests are dropped */
 #define SCAN_BATCH "100"     /* due accounts per scan */
 #define MSG_MAX 128
+/* What the compare-and-set UPDATEs return: the row they left. */
+#define RETURN_ROW "cred_version, version, site_url, status, COALESCE(cloud_id, ''), COALESCE(pace, '')"
 #define STORE_TRIES 5        /* attempts to store refreshed credentials, 0.5 s apart more each time */
 
 typedef struct rop_s rop_t;
@@ -47,7 +50,9 @@ struct rop_s {
     ap_app_t *app;
     char id[AP_UUID_LEN + 1];
     long long want;          /* -1 scheduled, 0 unknown version, else the version a worker saw */
-    long long version;       /* the row's */
+    long long version;       /* the row's cred_version */
+    long long row_version;   /* the row's version: what its acct: record carries (ap_publish.h) */
+    int64_t read_ms;         /* when the row the record is built from was read */
     char nonce[SECRET_TOKEN_LEN + 1];
     char lock_key[160];
     int locked;
@@ -60,6 +65,8 @@ struct rop_s {
     char *secret;            /* client secret */
     char *sealed;            /* new credentials for PostgreSQL */
     char *redis_val;         /* the acct:<id> value to publish */
+    char *client_id;         /* the OAuth app's, read with the row */
+    char *secret_sealed;     /* its sealed client secret */
     const char *outcome;
     char old_version[32];    /* compare-and-set parameters, kept for retries */
     char expires[32];
@@ -154,6 +161,8 @@ static void rop_end(rop_t *op, const char *outcome)
     free_secret(&op->secret);
     free_secret(&op->sealed);
     free_secret(&op->redis_val);
+    free(op->client_id);
+    free_secret(&op->secret_sealed);
     sodium_memzero(op->nonce, sizeof op->nonce);
     free(op);
     maybe_stopped(rf);
@@ -187,14 +196,14 @@ static void hold_back(rop_t *op)
 
 /* ---- publishing ---- */
 
-static void on_published(redisReply *reply, const char *err, void *ud)
+static void on_published(long written, const char *err, void *ud)
 {
     rop_t *op = ud;
-    if (!reply || reply->type == REDIS_REPLY_ERROR) {
-        /* PostgreSQL has the new credentials; the next stale report or a
-         * reconnect republishes them. */
+    if (written < 0) {
+        /* PostgreSQL has the new credentials (and the outbox row):
+         * reconcile publishes them. */
         LOG_ERROR("oauth", "refreshed credentials committed but not published to Redis", "account", op->id, "err",
-                  reply ? reply->str : err, NULL);
+                  err ? err : "", NULL);
         rop_end(op, "publish_failed");
         return;
     }
@@ -205,24 +214,35 @@ static void on_published(redisReply *reply, const char *err, void *ud)
     rop_end(op, op->outcome);
 }
 
-/* SET acct:<id> to the value built from op's state; ends with outcome. */
+static void publish_now(void *ud);
+
+/* Publishes acct:<id> built from op's state, which is the row at
+ * op->row_version (read, or returned by the UPDATE): a record of an older
+ * version than Redis holds is refused by the script. Ends with outcome. */
 static void publish(rop_t *op, const char *outcome)
 {
-    char key[160];
     op->outcome = outcome;
+    if (!th_wait(op->app->loop, "refresh_publish", publish_now, op))
+        publish_now(op);
+}
+
+static void publish_now(void *ud)
+{
+    rop_t *op = ud;
+    char suffix[64];
     json_object_set_new(op->creds, "cred_version", json_integer(op->version));
     free_secret(&op->redis_val);
-    op->redis_val = ap_oauth_redis_value(op->app, op->id, op->site_url, op->status, op->cloud_id, op->pace,
-                                         op->creds);
+    op->redis_val = ap_oauth_record(op->app, op->id, op->row_version, op->site_url, op->status, op->cloud_id, op->pace,
+                                    op->creds);
     if (!op->redis_val) {
         rop_end(op, "seal_failed");
         return;
     }
-    rcli_key(op->app->redis, key, sizeof key, "acct:%s", op->id);
-    const char *argv[3] = {"SET", key, op->redis_val};
-    size_t avl[3] = {3, strlen(key), strlen(op->redis_val)};
-    if (rcli_command_argv(op->app->redis, on_published, op, 3, argv, avl) != 0)
-        on_published(NULL, "redis unavailable", op);
+    ap_pub_t *p = ap_pub_new(rcli_prefix(op->app->redis), op->read_ms);
+    snprintf(suffix, sizeof suffix, "acct:%s", op->id);
+    ap_pub_record(p, suffix, op->redis_val, 0);
+    if (ap_pub_send(p, op->app->redis, on_published, op) != 0)
+        on_published(-1, "redis unavailable", op);
 }
 
 /* ---- the compare-and-set ---- */
@@ -254,7 +274,14 @@ static void on_updated(PGresult *res, const char *err, void *ud)
         rop_end(op, "conflict");
         return;
     }
+    /* The row as this UPDATE left it: a PATCH since our read (site, pace)
+     * is in it, so the record published now carries it. */
     op->version = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    op->row_version = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    snprintf(op->site_url, sizeof op->site_url, "%s", PQgetvalue(res, 0, 2));
+    snprintf(op->status, sizeof op->status, "%s", PQgetvalue(res, 0, 3));
+    snprintf(op->cloud_id, sizeof op->cloud_id, "%s", PQgetvalue(res, 0, 4));
+    str_copy(op->pace, sizeof op->pace, PQgetvalue(res, 0, 5));
     if (reauth) {
         LOG_WARN("oauth", "the refresh token was refused: the customer must reconnect", "account", op->id, NULL);
         publish(op, "needs_reauth");
@@ -270,12 +297,13 @@ static void on_updated(PGresult *res, const char *err, void *ud)
 static void store(rop_t *op)
 {
     op->store_tries++;
+    op->read_ms = tu_now_ms();
     const char *p[5] = {op->id, op->sealed, secret_keyring_active_kid(op->app->keys), op->old_version, op->expires};
     if (pgpool_query(op->app->db,
                      "UPDATE integrated_accounts SET credentials_sealed = $2, key_id = $3,"
                      " cred_version = cred_version + 1, access_expires_at = to_timestamp($5::bigint / 1000.0),"
                      " refresh_retry_at = NULL, updated_at = now()"
-                     " WHERE id = $1 AND cred_version = $4::bigint RETURNING cred_version",
+                     " WHERE id = $1 AND cred_version = $4::bigint RETURNING " RETURN_ROW,
                      5, p, on_updated, op) != 0)
         on_updated(NULL, "database unavailable", op);
 }
@@ -327,9 +355,10 @@ static void on_token(const ap_token_res_t *res, void *ud)
     if (res->status >= 400 && res->status < 500 && res->error && strcmp(res->error, "invalid_grant") == 0) {
         snprintf(op->status, sizeof op->status, "needs_reauth");
         const char *p[2] = {op->id, op->old_version};
+        op->read_ms = tu_now_ms();
         if (pgpool_query(op->app->db,
                          "UPDATE integrated_accounts SET status = 'needs_reauth', updated_at = now()"
-                         " WHERE id = $1 AND cred_version = $2::bigint RETURNING cred_version",
+                         " WHERE id = $1 AND cred_version = $2::bigint RETURNING " RETURN_ROW,
                          2, p, on_updated, op) != 0)
             rop_end(op, "db_error");
         return;
@@ -372,6 +401,12 @@ static void refresh(rop_t *op, const char *client_id, const char *sealed_secret)
     }
 }
 
+static void refresh_now(void *ud)
+{
+    rop_t *op = ud;
+    refresh(op, op->client_id, op->secret_sealed);
+}
+
 /* ---- reading the row ---- */
 
 /* Makes access_expires_at match the sealed expiry, so the scan stops
@@ -408,6 +443,7 @@ static void on_loaded(PGresult *res, const char *err, void *ud)
     snprintf(op->cloud_id, sizeof op->cloud_id, "%s", PQgetvalue(res, 0, 4));
     str_copy(op->pace, sizeof op->pace, PQgetvalue(res, 0, 9));
     op->version = strtoll(PQgetvalue(res, 0, 6), NULL, 10);
+    op->row_version = strtoll(PQgetvalue(res, 0, 10), NULL, 10);
     op->creds = ap_oauth_open_creds(op->app, op->id, PQgetvalue(res, 0, 5));
     if (!op->creds) {
         LOG_ERROR("oauth", "cannot open account credentials (unknown master key?)", "account", op->id, NULL);
@@ -437,7 +473,10 @@ static void on_loaded(PGresult *res, const char *err, void *ud)
             return;
         }
     }
-    refresh(op, client_id, secret);
+    op->client_id = client_id ? mem_strdup(client_id) : NULL;
+    op->secret_sealed = secret ? mem_strdup(secret) : NULL;
+    if (!th_wait(op->app->loop, "refresh_read", refresh_now, op))
+        refresh_now(op);
 }
 
 static void on_lock(redisReply *reply, const char *err, void *ud)
@@ -453,11 +492,12 @@ static void on_lock(redisReply *reply, const char *err, void *ud)
         return;
     }
     op->locked = 1;
+    op->read_ms = tu_now_ms();
     const char *p[1] = {op->id};
     if (pgpool_query(op->app->db,
                      "SELECT a.workspace_id, a.site_url, a.auth_type, a.status, COALESCE(a.cloud_id, ''),"
                      " a.credentials_sealed, a.cred_version,"
-                     " o.client_id, o.client_secret_sealed, COALESCE(a.pace, '')"
+                     " o.client_id, o.client_secret_sealed, COALESCE(a.pace, ''), a.version"
                      " FROM integrated_accounts a LEFT JOIN oauth_apps o ON o.workspace_id = a.workspace_id"
                      " WHERE a.id = $1",
                      1, p, on_loaded, op) != 0)

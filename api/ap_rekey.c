@@ -6,10 +6,13 @@
  * run this command, then drop k1 from the configuration. It walks the
  * rows still sealed under another key in batches of REKEY_BATCH, each
  * batch one short transaction (FOR UPDATE SKIP LOCKED, so the API keeps
- * serving and a row busy elsewhere is taken by the next batch), and then
- * republishes every account's acct:<id> record sealed under the new key.
- * A second run finds nothing to do. A command-line tool, not a server:
- * its blocking libpq and hiredis calls block no event loop. */
+ * serving and a row busy elsewhere is taken by the next batch); once a
+ * batch of accounts committed, their acct:<id> records are published,
+ * sealed under the new key, with the versions the re-sealing UPDATEs
+ * returned (ap_publish.h: a PATCH that committed meanwhile has a newer
+ * version and is not overwritten). A second run finds nothing to do. A
+ * command-line tool, not a server: its blocking libpq and hiredis calls
+ * block no event loop. */
 #include "ap_rekey.h"
 
 #include <stdio.h>
@@ -21,6 +24,8 @@
 #include "log.h"
 #include "pgpool.h"
 #include "rcli.h"
+#include "testhook.h"
+#include "tu.h"
 
 #define REKEY_BATCH "100"
 
@@ -45,21 +50,28 @@ static PGresult *exec(rekey_t *k, const char *sql, int n, const char *const *p)
 }
 
 /* Re-seals one table's column in batches. ad_fmt names the additional
- * data ("acct:%s", "oauthapp:%s") from the row's id. Returns rows re-sealed
+ * data ("acct:%s", "oauthapp:%s") from the row's id. accounts: publish
+ * each batch's acct:<id> records once it committed. Returns rows re-sealed
  * or -1. */
-static long reseal_table(rekey_t *k, const char *table, const char *id_col, const char *col, const char *ad_fmt)
+static long reseal_table(rekey_t *k, const char *table, const char *id_col, const char *col, const char *ad_fmt,
+                         int accounts, long *published)
 {
     char sel[512], upd[512];
     long total = 0;
+    ap_pub_t *pub = NULL;
     snprintf(sel, sizeof sel,
              "SELECT %s::text, %s FROM %s WHERE key_id <> $1 LIMIT " REKEY_BATCH " FOR UPDATE SKIP LOCKED", id_col,
              col, table);
-    snprintf(upd, sizeof upd, "UPDATE %s SET %s = $2, key_id = $3 WHERE %s = $1::uuid", table, col, id_col);
+    /* An account's UPDATE returns what its record is built from, at the
+     * version the trigger gave this change. */
+    snprintf(upd, sizeof upd, "UPDATE %s SET %s = $2, key_id = $3 WHERE %s = $1::uuid%s", table, col, id_col,
+             accounts ? " RETURNING version, site_url, auth_type, status, cloud_id, pace" : "");
     for (;;) {
         PGresult *b = exec(k, "BEGIN", 0, NULL), *rows;
         if (!b)
             return -1;
         PQclear(b);
+        pub = ap_pub_new(k->prefix, tu_now_ms());
         const char *p1[1] = {k->kid};
         if (!(rows = exec(k, sel, 1, p1)))
             goto fail;
@@ -76,12 +88,33 @@ static long reseal_table(rekey_t *k, const char *table, const char *id_col, cons
                 goto fail;
             }
             char *sealed = secret_seal(k->app.keys, ad, pt, len);
-            ap_wipe(pt);
-            free(pt);
             const char *p[3] = {id, sealed, k->kid};
             PGresult *u = sealed ? exec(k, upd, 3, p) : NULL;
             ap_wipe(sealed);
             free(sealed);
+            json_t *creds = accounts && u ? json_loadb(pt, len, 0, NULL) : NULL;
+            ap_wipe(pt);
+            free(pt);
+            if (u && accounts) {
+                char *rec = creds && PQntuples(u) == 1
+                                ? ap_account_record(k->app.keys, id, strtoll(PQgetvalue(u, 0, 0), NULL, 10),
+                                                    PQgetvalue(u, 0, 1), PQgetvalue(u, 0, 2), PQgetvalue(u, 0, 3),
+                                                    PQgetisnull(u, 0, 4) ? NULL : PQgetvalue(u, 0, 4),
+                                                    PQgetisnull(u, 0, 5) ? NULL : PQgetvalue(u, 0, 5), creds)
+                                : NULL;
+                char suffix[64];
+                snprintf(suffix, sizeof suffix, "acct:%s", id);
+                if (rec)
+                    ap_pub_record(pub, suffix, rec, 0);
+                ap_wipe(rec);
+                free(rec);
+                if (!rec) {
+                    fprintf(stderr, "jsmcp-api rotate-keys: account %s cannot be republished\n", id);
+                    PQclear(u);
+                    u = NULL;
+                }
+            }
+            json_decref(creds);
             if (!u) {
                 PQclear(rows);
                 goto fail;
@@ -89,60 +122,37 @@ static long reseal_table(rekey_t *k, const char *table, const char *id_col, cons
             PQclear(u);
         }
         PQclear(rows);
-        if (!(b = exec(k, "COMMIT", 0, NULL)))
+        if (!(b = exec(k, "COMMIT", 0, NULL))) {
+            ap_pub_free(pub);
             return -1;
+        }
+        ap_pub_t *batch = pub;
+        pub = NULL;
         PQclear(b);
+        /* Redis after COMMIT. Were this process to stop here, the outbox
+         * rows the UPDATEs wrote make reconcile publish these records. */
+        th_wait_blocking("rekey_publish");
+        char err[256];
+        long w = 0;
+        if (ap_pub_count(batch))
+            w = ap_pub_send_blocking(batch, k->redis, err, sizeof err);
+        else
+            ap_pub_free(batch);
+        if (w < 0) {
+            fprintf(stderr, "jsmcp-api rotate-keys: publishing to Redis failed (%s); reconcile will publish the"
+                            " re-sealed accounts\n", err);
+            return -1;
+        }
+        if (accounts)
+            *published += n;
         total += n;
         if (n == 0)
             return total;
     }
 fail:
+    ap_pub_free(pub);
     PQclear(PQexec(k->db, "ROLLBACK"));
     return -1;
-}
-
-/* Rewrites every acct:<id> (SET, not NX: the value changes) under the new key. */
-static long republish(rekey_t *k)
-{
-    PGresult *rows = exec(k, "SELECT id, site_url, auth_type, status, cloud_id, credentials_sealed, pace"
-                             " FROM integrated_accounts", 0, NULL);
-    if (!rows)
-        return -1;
-    long n = 0;
-    for (int i = 0; i < PQntuples(rows); i++) {
-        char ad[64], key[256];
-        size_t len;
-        const char *id = PQgetvalue(rows, i, 0);
-        snprintf(ad, sizeof ad, "acct:%s", id);
-        char *pt = secret_open(k->app.keys, ad, PQgetvalue(rows, i, 5), &len, NULL, 0);
-        json_t *creds = pt ? json_loadb(pt, len, 0, NULL) : NULL;
-        ap_wipe(pt);
-        free(pt);
-        char *val = creds ? ap_account_redis_value(&k->app, id, PQgetvalue(rows, i, 1), PQgetvalue(rows, i, 2),
-                                                   PQgetvalue(rows, i, 3), PQgetvalue(rows, i, 4),
-                                                   PQgetvalue(rows, i, 6), creds)
-                          : NULL;
-        json_decref(creds);
-        if (!val) {
-            fprintf(stderr, "jsmcp-api rotate-keys: account %s cannot be republished\n", id);
-            PQclear(rows);
-            return -1;
-        }
-        snprintf(key, sizeof key, "%sacct:%s", k->prefix, id);
-        redisReply *r = redisCommand(k->redis, "SET %s %s", key, val);
-        ap_wipe(val);
-        free(val);
-        int ok = r && r->type == REDIS_REPLY_STATUS;
-        freeReplyObject(r);
-        if (!ok) {
-            fprintf(stderr, "jsmcp-api rotate-keys: Redis SET failed for account %s\n", id);
-            PQclear(rows);
-            return -1;
-        }
-        n++;
-    }
-    PQclear(rows);
-    return n;
 }
 
 int ap_rekey_run(void)
@@ -165,10 +175,12 @@ int ap_rekey_run(void)
         fprintf(stderr, "jsmcp-api rotate-keys: %s\n", err);
         goto out;
     }
-    long accounts = reseal_table(&k, "integrated_accounts", "id", "credentials_sealed", "acct:%s");
-    long apps = accounts < 0 ? -1 : reseal_table(&k, "oauth_apps", "workspace_id", "client_secret_sealed", "oauthapp:%s");
-    long published = apps < 0 ? -1 : republish(&k);
-    if (published < 0)
+    long published = 0;
+    long accounts = reseal_table(&k, "integrated_accounts", "id", "credentials_sealed", "acct:%s", 1, &published);
+    long apps = accounts < 0 ? -1
+                             : reseal_table(&k, "oauth_apps", "workspace_id", "client_secret_sealed", "oauthapp:%s", 0,
+                                            &published);
+    if (apps < 0)
         goto out;
     PGresult *left = exec(&k, "SELECT (SELECT count(*) FROM integrated_accounts WHERE key_id <> $1)"
                               " + (SELECT count(*) FROM oauth_apps WHERE key_id <> $1)", 1, (const char *[]){k.kid});

@@ -2,8 +2,11 @@
  *
  * A server's URL carries a token (32 random bytes, base64url) that is
  * returned once at creation; PostgreSQL and Redis only hold its SHA-256
- * hex. Every write publishes srv:<hash> inside the transaction (see
- * ap_publish.h), with the key expiring at expires_at. */
+ * hex. Every write is one statement (so it has committed when it answers)
+ * returning the row's publication columns, and is then published to Redis
+ * (ap_publish.h): both tokens' records during a rotation's overlap,
+ * tombstones for tokens the write stopped using, each key expiring at its
+ * token's expiry. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +24,8 @@
     " 'expires_at', " AP_TS("expires_at") ", 'require_api_token_auth', require_api_token_auth,"       \
     " 'created_at', " AP_TS("created_at") ", 'updated_at', " AP_TS("updated_at") ","                  \
     " 'last_used_at', " AP_TS("last_used_at") ")::text"
-/* Columns every write returns: public JSON, Redis JSON, token hash, expiry ms. */
-#define SRV_RETURNING SRV_JSON ", " AP_SRV_REDIS_JSON ", token_hash, (extract(epoch FROM expires_at) * 1000)::bigint"
+/* Columns every write returns: the public JSON, then AP_SRV_PUB_COLS. */
+#define SRV_RETURNING SRV_JSON ", " AP_SRV_PUB_COLS
 
 /* The shortest lifetime a server may be given: AP_MIN_LIFETIME_MS, lowered
  * only by tests (JSMCP_MIN_LIFETIME_MS) to watch expiry without waiting. */
@@ -113,39 +116,17 @@ bad:
 
 /* ---- publishing a written row ---- */
 
-static void srv_published(ap_req_t *r)
+/* res row 0 holds SRV_RETURNING: publishes the server (its live tokens,
+ * and tombstones for the hashes in dead), then answers r->status with
+ * r->out. */
+static void publish_row(ap_req_t *r, const PGresult *res, const char *const *dead, size_t ndead)
 {
-    ap_commit_and_answer(r);
+    ap_pub_t *p = ap_pub_new(rcli_prefix(r->app->redis), r->read_ms);
+    ap_pub_server(p, res, 0, 1, dead, ndead);
+    ap_publish_and_answer(r, p);
 }
 
-/* res row 0 holds SRV_RETURNING: publishes srv:<hash> from column 1 (the
- * hash) with PXAT expires_at when it expires, then next(r). */
-static void publish_row_as(ap_req_t *r, const PGresult *res, const char *hash, void (*next)(ap_req_t *r))
-{
-    char key[128], pxat[32];
-    snprintf(key, sizeof key, "srv:%s", hash);
-    free(r->redis_val);
-    r->redis_val = strdup(PQgetvalue(res, 0, 1));
-    const char *argv[5] = {"SET", key, r->redis_val, "PXAT", pxat};
-    int argc = 3;
-    if (!PQgetisnull(res, 0, 3)) {
-        snprintf(pxat, sizeof pxat, "%s", PQgetvalue(res, 0, 3));
-        argc = 5;
-    }
-    ap_redis(r, next, argc, argv);
-}
-
-/* A written row, published under its token hash; then commit and answer r->out. */
-static void publish_row(ap_req_t *r, const PGresult *res)
-{
-    publish_row_as(r, res, PQgetvalue(res, 0, 2), srv_published);
-}
-
-/* ---- create ----
- * Creation publishes first and inserts second: two round trips instead of
- * four (BEGIN, INSERT, SET, COMMIT). The token is new, so nobody can use
- * srv:<hash> before the row exists; when the INSERT fails the key is
- * deleted again (and reconcile removes it, should that DEL be lost too). */
+/* ---- create ---- */
 
 static void on_srv_inserted(PGresult *res, const char *err, void *ud)
 {
@@ -153,55 +134,37 @@ static void on_srv_inserted(PGresult *res, const char *err, void *ud)
     if (!ap_res_ok(res) || PQntuples(res) != 1) {
         /* No row, or the account was deleted while we inserted (23503). */
         const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-        const char *detail = "no integrated account with this id", *field = NULL;
-        int status = 404;
-        if (!ap_res_ok(res) && !(state && strcmp(state, "23503") == 0))
-            status = ap_db_status(r, res, err, "token collision; try again", &detail, &field);
-        char key[128];
-        snprintf(key, sizeof key, "srv:%s", r->hash);
-        ap_fail_after_del(r, key, status, detail, field);
+        if (!ap_res_ok(res) && !(state && strcmp(state, "23503") == 0)) {
+            ap_fail_db(r, res, err, "token collision; try again");
+            return;
+        }
+        ap_fail(r, 404, "no integrated account with this id", NULL);
         return;
     }
-    json_t *out = ap_res_json(res, 0, 0);
+    r->out = ap_res_json(res, 0, 0);
     char url[512];
     snprintf(url, sizeof url, "%s/mcp/%s", r->app->cfg.public_worker_url, r->token);
-    json_object_set_new(out, "url", json_string(url));
-    ap_ok(r, 201, out);
+    json_object_set_new(r->out, "url", json_string(url));
+    r->status = 201;
+    publish_row(r, res, NULL, 0);
 }
 
-static void srv_insert(ap_req_t *r)
+static void srv_create(ap_req_t *r)
 {
-    srv_in_t *in = r->ext;
+    srv_in_t *in;
+    if (need_ids(r, 0) || !(in = srv_validate(r, 1)) || ap_need_redis(r))
+        return;
+    secret_token(r->token);
+    secret_hash_hex(r->token, strlen(r->token), r->hash);
+    ap_uuid(r->id);
     const char *p[8] = {ap_param(r, "id"), r->ws_id, in->name, in->config_text, r->hash,
                         in->expires_ms >= 0 ? in->expires_text : NULL, in->require_key > 0 ? "true" : "false", r->id};
     /* The account must be this workspace's: otherwise no row, 404. */
     ap_query(r,
              "INSERT INTO mcp_servers (id, workspace_id, account_id, name, config, token_hash, expires_at,"
              " require_api_token_auth) SELECT $8, a.workspace_id, a.id, $3, $4::jsonb, $5, $6::timestamptz, $7::boolean"
-             " FROM integrated_accounts a WHERE a.id = $1 AND a.workspace_id = $2 RETURNING " SRV_JSON,
+             " FROM integrated_accounts a WHERE a.id = $1 AND a.workspace_id = $2 RETURNING " SRV_RETURNING,
              8, p, on_srv_inserted);
-}
-
-static void srv_create(ap_req_t *r)
-{
-    srv_in_t *in;
-    if (need_ids(r, 0) || !(in = srv_validate(r, 1)))
-        return;
-    secret_token(r->token);
-    secret_hash_hex(r->token, strlen(r->token), r->hash);
-    ap_uuid(r->id);
-    /* The same members as AP_SRV_REDIS_JSON builds from a row. */
-    json_t *v = json_pack("{sssssssssOsosb}", "id", r->id, "workspace_id", r->ws_id, "account_id",
-                          ap_param(r, "id"), "name", in->name, "config", in->config, "expires_at_ms",
-                          in->expires_ms >= 0 ? json_integer(in->expires_ms) : json_null(),
-                          "require_api_token_auth", in->require_key > 0);
-    r->redis_val = ju_dump(v);
-    json_decref(v);
-    char key[128], pxat[32];
-    snprintf(key, sizeof key, "srv:%s", r->hash);
-    snprintf(pxat, sizeof pxat, "%lld", (long long)in->expires_ms);
-    const char *argv[6] = {"SET", key, r->redis_val, "NX", "PXAT", pxat};
-    ap_redis(r, srv_insert, in->expires_ms >= 0 ? 6 : 4, argv);
 }
 
 /* ---- read ---- */
@@ -241,11 +204,13 @@ static void on_srv_updated(PGresult *res, const char *err, void *ud)
         return;
     r->out = ap_res_json(res, 0, 0);
     r->status = 200;
-    publish_row(r, res);
+    publish_row(r, res, NULL, 0);
 }
 
-static void srv_update(ap_req_t *r)
+static void srv_patch(ap_req_t *r)
 {
+    if (need_ids(r, 1) || !srv_validate(r, 0) || ap_need_redis(r))
+        return;
     srv_in_t *in = r->ext;
     const char *p[8] = {ap_param(r, "mcp_id"),
                         ap_param(r, "id"),
@@ -255,146 +220,61 @@ static void srv_update(ap_req_t *r)
                         in->has_expires ? "t" : NULL,
                         in->expires_ms >= 0 ? in->expires_text : NULL,
                         in->require_key < 0 ? NULL : in->require_key ? "true" : "false"};
-    ap_txquery(r,
-                   "UPDATE mcp_servers SET name = COALESCE($4, name), config = COALESCE($5::jsonb, config),"
-                   " expires_at = CASE WHEN $6::text IS NULL THEN expires_at ELSE $7::timestamptz END,"
-                   " require_api_token_auth = COALESCE($8::boolean, require_api_token_auth), updated_at = now()"
-                   " WHERE id = $1 AND account_id = $2 AND workspace_id = $3 RETURNING " SRV_RETURNING,
-                   8, p, on_srv_updated);
+    ap_query(r,
+             "UPDATE mcp_servers SET name = COALESCE($4, name), config = COALESCE($5::jsonb, config),"
+             " expires_at = CASE WHEN $6::text IS NULL THEN expires_at ELSE $7::timestamptz END,"
+             " require_api_token_auth = COALESCE($8::boolean, require_api_token_auth), updated_at = now()"
+             " WHERE id = $1 AND account_id = $2 AND workspace_id = $3 RETURNING " SRV_RETURNING,
+             8, p, on_srv_updated);
 }
 
-static void srv_patch(ap_req_t *r)
-{
-    if (need_ids(r, 1) || !srv_validate(r, 0))
-        return;
-    ap_begin_write(r, srv_update);
-}
-
-/* ---- delete ---- */
+/* ---- delete: tombstones for both tokens, one version above the row's ---- */
 
 static void on_srv_deleted(PGresult *res, const char *err, void *ud)
 {
     ap_req_t *r = ud;
     if (ap_res_one(r, res, err, NULL, "no MCP server with this id for this account") != 0)
         return;
-    /* The current token, and a rotated-out one still in its overlap. */
-    char key[128], prev[128];
-    char *keys[2] = {key, prev};
-    snprintf(key, sizeof key, "srv:%s", PQgetvalue(res, 0, 0));
-    snprintf(prev, sizeof prev, "srv:%s", PQgetvalue(res, 0, 1));
-    ap_redis_del(r, srv_published, keys, PQgetisnull(res, 0, 1) ? 1 : 2);
-}
-
-static void srv_delete_tx(ap_req_t *r)
-{
-    const char *p[3] = {ap_param(r, "mcp_id"), ap_param(r, "id"), r->ws_id};
-    ap_txquery(r,
-                   "DELETE FROM mcp_servers WHERE id = $1 AND account_id = $2 AND workspace_id = $3"
-               " RETURNING token_hash, prev_token_hash",
-                   3, p, on_srv_deleted);
+    const char *hashes[2] = {PQgetvalue(res, 0, 0), PQgetisnull(res, 0, 1) ? NULL : PQgetvalue(res, 0, 1)};
+    ap_pub_t *p = ap_pub_new(rcli_prefix(r->app->redis), r->read_ms);
+    ap_pub_server_gone(p, hashes, 2, strtoll(PQgetvalue(res, 0, 2), NULL, 10) + 1);
+    ap_publish_and_answer(r, p); /* r->out is NULL: 204 */
 }
 
 static void srv_delete(ap_req_t *r)
 {
-    if (need_ids(r, 1))
+    if (need_ids(r, 1) || ap_need_redis(r))
         return;
-    ap_begin_write(r, srv_delete_tx);
+    const char *p[3] = {ap_param(r, "mcp_id"), ap_param(r, "id"), r->ws_id};
+    ap_query(r,
+             "DELETE FROM mcp_servers WHERE id = $1 AND account_id = $2 AND workspace_id = $3"
+             " RETURNING token_hash, prev_token_hash, version",
+             3, p, on_srv_deleted);
 }
 
 /* ---- rotate: a new URL; the old one works for overlap_seconds more ---- */
 
 #define MAX_OVERLAP_S 604800 /* a week */
 
-typedef struct srv_rot_s {
-    char old_hash[SECRET_HASH_HEX_LEN + 1];
-    char older_hash[SECRET_HASH_HEX_LEN + 1]; /* the previous rotation's token, dropped now */
-    char *prev_json;
-    char prev_pxat[32];
-    long overlap_s;
-} srv_rot_t;
-
-static void srv_rot_free(void *p)
-{
-    srv_rot_t *x = p;
-    free(x->prev_json);
-    free(x);
-}
-
-static void rot_done(ap_req_t *r)
-{
-    ap_commit_and_answer(r);
-}
-
-/* Step 3: drop the token of an earlier rotation whose overlap is cut short. */
-static void rot_drop_older(ap_req_t *r)
-{
-    srv_rot_t *x = r->ext;
-    if (!x->older_hash[0] || strcmp(x->older_hash, x->old_hash) == 0) {
-        rot_done(r);
-        return;
-    }
-    char key[128];
-    snprintf(key, sizeof key, "srv:%s", x->older_hash);
-    char *keys[1] = {key};
-    ap_redis_del(r, rot_done, keys, 1);
-}
-
-/* Step 2: the old token either lives until the end of the overlap or goes now. */
-static void rot_old(ap_req_t *r)
-{
-    srv_rot_t *x = r->ext;
-    char key[128];
-    snprintf(key, sizeof key, "srv:%s", x->old_hash);
-    if (x->overlap_s > 0) {
-        const char *argv[5] = {"SET", key, x->prev_json, "PXAT", x->prev_pxat};
-        ap_redis(r, rot_drop_older, 5, argv);
-        return;
-    }
-    char *keys[1] = {key};
-    ap_redis_del(r, rot_drop_older, keys, 1);
-}
-
 static void on_rotated(PGresult *res, const char *err, void *ud)
 {
     ap_req_t *r = ud;
-    srv_rot_t *x = r->ext;
+    long overlap_s = *(long *)r->ext;
     if (ap_res_one(r, res, err, "token collision; try again", "no MCP server with this id for this account") != 0)
         return;
-    snprintf(x->old_hash, sizeof x->old_hash, "%s", PQgetvalue(res, 0, 4));
-    if (!PQgetisnull(res, 0, 5))
-        snprintf(x->older_hash, sizeof x->older_hash, "%s", PQgetvalue(res, 0, 5));
-    x->prev_json = strdup(PQgetvalue(res, 0, 6));
-    snprintf(x->prev_pxat, sizeof x->prev_pxat, "%s", PQgetvalue(res, 0, 7));
     r->out = ap_res_json(res, 0, 0);
     char url[512];
     snprintf(url, sizeof url, "%s/mcp/%s", r->app->cfg.public_worker_url, r->token);
     json_object_set_new(r->out, "url", json_string(url));
-    if (x->overlap_s > 0)
-        json_object_set_new(r->out, "previous_url_expires_at", json_string(PQgetvalue(res, 0, 8)));
+    if (overlap_s > 0)
+        json_object_set_new(r->out, "previous_url_expires_at", json_string(PQgetvalue(res, 0, 10)));
     r->status = 200;
-    /* Step 1: the new token, as any write publishes it. */
-    publish_row_as(r, res, r->hash, rot_old);
-}
-
-static void srv_rotate_tx(ap_req_t *r)
-{
-    srv_rot_t *x = r->ext;
-    char ov[24];
-    snprintf(ov, sizeof ov, "%ld", x->overlap_s);
-    const char *p[5] = {ap_param(r, "mcp_id"), ap_param(r, "id"), r->ws_id, r->hash, ov};
-    /* The CTE locks the row and keeps the tokens it had; RETURNING then
-     * gives the new state, the old token and how long it lives. */
-    ap_txquery(r,
-               "WITH old AS (SELECT id AS oid, token_hash AS old_hash, prev_token_hash AS older_hash FROM mcp_servers"
-               "  WHERE id = $1 AND account_id = $2 AND workspace_id = $3 FOR UPDATE)"
-               " UPDATE mcp_servers m SET token_hash = $4,"
-               "  prev_token_hash = CASE WHEN $5::int > 0 THEN old.old_hash END,"
-               "  prev_token_expires_at = CASE WHEN $5::int > 0 THEN now() + $5::int * interval '1 second' END,"
-               "  rotated_at = now(), updated_at = now()"
-               " FROM old WHERE m.id = old.oid"
-               " RETURNING " SRV_RETURNING ", old.old_hash, old.older_hash, " AP_SRV_PREV_REDIS_JSON ","
-               " (extract(epoch FROM " AP_SRV_PREV_EXPIRES ") * 1000)::bigint, " AP_TS("prev_token_expires_at"),
-               5, p, on_rotated);
+    /* The new token and, during the overlap, the old one (both with the
+     * row's settings); a tombstone for the old one without an overlap, and
+     * for the token of an earlier rotation whose overlap this one cuts short. */
+    const int base = 1 + AP_SRV_PUB_NCOLS;
+    const char *dead[2] = {PQgetvalue(res, 0, base), PQgetisnull(res, 0, base + 1) ? NULL : PQgetvalue(res, 0, base + 1)};
+    publish_row(r, res, dead, 2);
 }
 
 static void srv_rotate(ap_req_t *r)
@@ -403,9 +283,9 @@ static void srv_rotate(ap_req_t *r)
     ap_in_err_t e;
     if (need_ids(r, 1))
         return;
-    srv_rot_t *x = calloc(1, sizeof *x);
-    r->ext = x;
-    r->ext_free = srv_rot_free;
+    long *overlap_s = calloc(1, sizeof *overlap_s);
+    r->ext = overlap_s;
+    r->ext_free = free;
     if (r->body && ap_in_only(r->body, allowed, "", &e)) {
         ap_fail(r, 400, e.detail, e.field);
         return;
@@ -416,10 +296,26 @@ static void srv_rotate(ap_req_t *r)
                 "/overlap_seconds");
         return;
     }
-    x->overlap_s = ov ? (long)json_integer_value(ov) : 0;
+    if (ap_need_redis(r))
+        return;
+    *overlap_s = ov ? (long)json_integer_value(ov) : 0;
     secret_token(r->token);
     secret_hash_hex(r->token, strlen(r->token), r->hash);
-    ap_begin_write(r, srv_rotate_tx);
+    char ov_text[24];
+    snprintf(ov_text, sizeof ov_text, "%ld", *overlap_s);
+    const char *p[5] = {ap_param(r, "mcp_id"), ap_param(r, "id"), r->ws_id, r->hash, ov_text};
+    /* The CTE locks the row and keeps the tokens it had; RETURNING then
+     * gives the new state and the tokens this rotation replaced. */
+    ap_query(r,
+             "WITH old AS (SELECT id AS oid, token_hash AS old_hash, prev_token_hash AS older_hash FROM mcp_servers"
+             "  WHERE id = $1 AND account_id = $2 AND workspace_id = $3 FOR UPDATE)"
+             " UPDATE mcp_servers m SET token_hash = $4,"
+             "  prev_token_hash = CASE WHEN $5::int > 0 THEN old.old_hash END,"
+             "  prev_token_expires_at = CASE WHEN $5::int > 0 THEN now() + $5::int * interval '1 second' END,"
+             "  rotated_at = now(), updated_at = now()"
+             " FROM old WHERE m.id = old.oid"
+             " RETURNING " SRV_RETURNING ", old.old_hash, old.older_hash, " AP_TS("prev_token_expires_at"),
+             5, p, on_rotated);
 }
 
 const ap_route_t ap_server_routes[] = {

@@ -5,13 +5,17 @@
  * few seconds of its expiry) one pass runs in a transaction that first
  * takes pg_try_advisory_xact_lock: with many sweeper replicas exactly one
  * sweeps at a time, the others skip the pass. The rows are deleted (at
- * most SWEEP_BATCH a pass) and their srv:<hash> keys removed from Redis
- * before COMMIT, so a failed Redis write leaves the rows for the next pass.
- * Workers refuse an expired token on their own regardless (expires_at_ms).
+ * most SWEEP_BATCH a pass) and the ended overlaps cleared, then, after
+ * COMMIT, the changes are published (ap_publish.h): tombstones for the
+ * deleted servers' tokens and for rotated-out tokens, and the servers whose
+ * overlap ended at their new version. A failed Redis write is repaired by
+ * reconcile from the outbox. Workers refuse an expired token on their own
+ * regardless (expires_at_ms).
  * Serves /healthz and /metrics on JSMCP_SWEEPER_LISTEN. */
 #include "ap_sweeper.h"
 
 #include "ap_app.h"
+#include "ap_publish.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +29,7 @@
 #include "pgpool.h"
 #include "rcli.h"
 #include "router.h"
+#include "tu.h"
 
 #define SWEEP_LOCK_ID "7305222"  /* pg_advisory_xact_lock key of the sweeper */
 #define SWEEP_BATCH "1000"
@@ -46,11 +51,10 @@ typedef struct sweeper_s {
 
 static sweeper_t sw;
 
-/* One pass: its transaction and the keys it removes; freed in pass_end(). */
+/* One pass: its transaction and what it publishes; freed in pass_end(). */
 typedef struct pass_s {
     pgtx_t *tx;
-    char **keys;
-    size_t nkeys;
+    ap_pub_t *pub;
     int deleted;   /* servers deleted */
     int ended;     /* overlaps ended */
     uint64_t t0;
@@ -67,69 +71,45 @@ static void pass_end(pass_t *p, const char *outcome)
     metrics_inc(sw.metrics, "jsmcp_sweeper_passes_total", labels, 1);
     metrics_observe(sw.metrics, "jsmcp_sweeper_pass_duration_seconds", "",
                     (double)(uv_hrtime() - p->t0) / 1e9);
-    for (size_t i = 0; i < p->nkeys; i++)
-        free(p->keys[i]);
-    free(p->keys);
+    ap_pub_free(p->pub);
     free(p);
     sw.running = 0;
     maybe_closed();
+}
+
+static void on_published(long written, const char *err, void *ud)
+{
+    pass_t *p = ud;
+    if (written < 0) {
+        LOG_WARN("sweeper", "committed, but not published to Redis (reconcile will)", "err", err ? err : "", NULL);
+        pass_end(p, "publish_failed");
+        return;
+    }
+    pass_end(p, "ok");
 }
 
 static void on_commit(PGresult *res, const char *err, void *ud)
 {
     pass_t *p = ud;
     p->tx = NULL;
-    if (res && PQresultStatus(res) == PGRES_COMMAND_OK) {
-        metrics_inc(sw.metrics, "jsmcp_sweeper_deleted_total", "", p->deleted);
-        metrics_inc(sw.metrics, "jsmcp_sweeper_overlaps_ended_total", "", p->ended);
-        pass_end(p, "ok");
-        return;
-    }
-    LOG_WARN("sweeper", "commit failed", "err", err ? err : PQresultErrorMessage(res), NULL);
-    pass_end(p, "failed");
-}
-
-static void on_keys_deleted(redisReply *reply, const char *err, void *ud)
-{
-    pass_t *p = ud;
-    if (!reply || reply->type == REDIS_REPLY_ERROR) {
-        LOG_WARN("sweeper", "redis DEL failed; rows kept for the next pass", "err",
-                 reply ? reply->str : err, NULL);
+    if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
+        LOG_WARN("sweeper", "commit failed", "err", err ? err : PQresultErrorMessage(res), NULL);
         pass_end(p, "failed");
         return;
     }
+    metrics_inc(sw.metrics, "jsmcp_sweeper_deleted_total", "", p->deleted);
+    metrics_inc(sw.metrics, "jsmcp_sweeper_overlaps_ended_total", "", p->ended);
+    ap_pub_t *pub = p->pub;
+    p->pub = NULL;
+    int rc = ap_pub_send(pub, sw.redis, on_published, p);
+    if (rc != 0)
+        pass_end(p, rc > 0 ? "ok" : "publish_failed");
+}
+
+static void commit(pass_t *p)
+{
     pgtx_t *tx = p->tx;
     pgtx_commit(tx, on_commit, p);
-}
-
-static void add_key(pass_t *p, const char *hash)
-{
-    char key[256];
-    rcli_key(sw.redis, key, sizeof key, "srv:%s", hash);
-    p->keys = mem_realloc(p->keys, (p->nkeys + 1) * sizeof *p->keys);
-    p->keys[p->nkeys++] = mem_strdup(key);
-}
-
-static void remove_keys(pass_t *p)
-{
-    if (p->nkeys == 0) {
-        pgtx_t *tx = p->tx;
-        pgtx_commit(tx, on_commit, p);
-        return;
-    }
-    const char **argv = mem_alloc((p->nkeys + 1) * sizeof *argv);
-    size_t *len = mem_alloc((p->nkeys + 1) * sizeof *len);
-    argv[0] = "DEL";
-    len[0] = 3;
-    for (size_t i = 0; i < p->nkeys; i++) {
-        argv[i + 1] = p->keys[i];
-        len[i + 1] = strlen(p->keys[i]);
-    }
-    int rc = rcli_command_argv(sw.redis, on_keys_deleted, p, (int)p->nkeys + 1, argv, len);
-    free(argv);
-    free(len);
-    if (rc != 0)
-        pass_end(p, "redis_down");
 }
 
 /* The pass's next statement (no parameters); a refused one ends the pass. */
@@ -148,11 +128,12 @@ static void on_overlaps_ended(PGresult *res, const char *err, void *ud)
         return;
     }
     for (int i = 0; i < PQntuples(res); i++) {
-        add_key(p, PQgetvalue(res, i, 1));
+        const char *dead[1] = {PQgetvalue(res, i, 1)};
+        ap_pub_server(p->pub, res, i, 2, dead, 1);
         LOG_INFO("sweeper", "rotation overlap ended; previous URL removed", "server", PQgetvalue(res, i, 0), NULL);
     }
     p->ended = PQntuples(res);
-    remove_keys(p);
+    commit(p);
 }
 
 static void on_expired_deleted(PGresult *res, const char *err, void *ud)
@@ -163,19 +144,19 @@ static void on_expired_deleted(PGresult *res, const char *err, void *ud)
         return;
     }
     for (int i = 0; i < PQntuples(res); i++) {
-        add_key(p, PQgetvalue(res, i, 1));
-        if (!PQgetisnull(res, i, 2))
-            add_key(p, PQgetvalue(res, i, 2));
+        const char *h[2] = {PQgetvalue(res, i, 1), PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2)};
+        ap_pub_server_gone(p->pub, h, 2, strtoll(PQgetvalue(res, i, 6), NULL, 10) + 1);
         LOG_INFO("sweeper", "expired MCP server deleted", "server", PQgetvalue(res, i, 0), "workspace",
                  PQgetvalue(res, i, 3), "account", PQgetvalue(res, i, 4), "expired_at", PQgetvalue(res, i, 5), NULL);
     }
     p->deleted = PQntuples(res);
-    /* The old values come from the CTE, which locks the rows it reads. */
+    /* The old values come from the CTE, which locks the rows it reads;
+     * RETURNING gives the row as the UPDATE left it (its new version). */
     pass_query(p,
-               "WITH o AS (SELECT id, prev_token_hash FROM mcp_servers WHERE prev_token_hash IS NOT NULL"
+               "WITH o AS (SELECT id AS oid, prev_token_hash AS old_prev FROM mcp_servers WHERE prev_token_hash IS NOT NULL"
                "  AND prev_token_expires_at <= now() LIMIT " SWEEP_BATCH " FOR UPDATE)"
                " UPDATE mcp_servers m SET prev_token_hash = NULL, prev_token_expires_at = NULL FROM o"
-               " WHERE m.id = o.id RETURNING m.id, o.prev_token_hash",
+               " WHERE m.id = o.oid RETURNING m.id, o.old_prev, " AP_SRV_PUB_COLS,
                on_overlaps_ended);
 }
 
@@ -193,7 +174,7 @@ static void on_lock(PGresult *res, const char *err, void *ud)
     pass_query(p,
                "DELETE FROM mcp_servers WHERE id IN (SELECT id FROM mcp_servers WHERE expires_at <= now()"
                "  ORDER BY expires_at LIMIT " SWEEP_BATCH " FOR UPDATE SKIP LOCKED)"
-               " RETURNING id, token_hash, prev_token_hash, workspace_id, account_id, " AP_TS("expires_at"),
+               " RETURNING id, token_hash, prev_token_hash, workspace_id, account_id, " AP_TS("expires_at") ", version",
                on_expired_deleted);
 }
 
@@ -219,6 +200,7 @@ static void on_tick(uv_timer_t *t)
     }
     pass_t *p = mem_calloc(1, sizeof *p);
     p->t0 = uv_hrtime();
+    p->pub = ap_pub_new(rcli_prefix(sw.redis), tu_now_ms());
     sw.running = 1;
     if (pgpool_begin(sw.db, on_begin, p) != 0)
         pass_end(p, "db_down");

@@ -1,9 +1,11 @@
 /* ap_workspaces: workspaces and their API keys (bootstrap key only).
  *
  * API keys are "jsk_" + 43 base64url characters (32 random bytes). Only the
- * SHA-256 hex is stored (PostgreSQL) and published (wskeys:<workspace>, for
- * servers that require an API key); the key is returned once. */
+ * SHA-256 hex is stored (PostgreSQL) and published (wskey:<hash>, for
+ * servers that require an API key, after COMMIT: ap_publish.h); the key is
+ * returned once. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ap_app.h"
@@ -82,11 +84,6 @@ static void ws_get(ap_req_t *r)
 
 /* ---- API keys ---- */
 
-static void key_published(ap_req_t *r)
-{
-    ap_commit_and_answer(r);
-}
-
 static void on_key_inserted(PGresult *res, const char *err, void *ud)
 {
     ap_req_t *r = ud;
@@ -95,35 +92,28 @@ static void on_key_inserted(PGresult *res, const char *err, void *ud)
     r->out = ap_res_json(res, 0, 0);
     json_object_set_new(r->out, "key", json_string(r->token));
     r->status = 201;
-    char key[128];
-    snprintf(key, sizeof key, "wskeys:%s", ap_param(r, "id"));
-    const char *argv[3] = {"SADD", key, r->hash};
-    ap_redis(r, key_published, 3, argv);
-}
-
-static void key_insert(ap_req_t *r)
-{
-    char prefix[KEY_PREFIX_LEN + 1];
-    const char *name = json_string_value(json_object_get(r->body, "name"));
-    memcpy(prefix, r->token, KEY_PREFIX_LEN);
-    prefix[KEY_PREFIX_LEN] = 0;
-    const char *p[4] = {ap_param(r, "id"), name, prefix, r->hash};
-    ap_txquery(r,
-                   "INSERT INTO api_keys (workspace_id, name, prefix, key_hash)"
-                   " SELECT id, $2, $3, $4 FROM workspaces WHERE id = $1 RETURNING " KEY_JSON,
-                   4, p, on_key_inserted);
+    ap_pub_t *p = ap_pub_new(rcli_prefix(r->app->redis), r->read_ms);
+    ap_pub_wskey(p, r->hash, ap_param(r, "id"), strtoll(PQgetvalue(res, 0, 1), NULL, 10));
+    ap_publish_and_answer(r, p);
 }
 
 static void key_create(ap_req_t *r)
 {
     const char *name;
-    if (need_uuid(r, "id", "workspace") || name_only(r, &name))
+    if (need_uuid(r, "id", "workspace") || name_only(r, &name) || ap_need_redis(r))
         return;
     char tok[SECRET_TOKEN_LEN + 1];
     secret_token(tok);
     snprintf(r->token, sizeof r->token, "jsk_%s", tok);
     secret_hash_hex(r->token, strlen(r->token), r->hash);
-    ap_begin_write(r, key_insert);
+    char prefix[KEY_PREFIX_LEN + 1];
+    memcpy(prefix, r->token, KEY_PREFIX_LEN);
+    prefix[KEY_PREFIX_LEN] = 0;
+    const char *p[4] = {ap_param(r, "id"), name, prefix, r->hash};
+    ap_query(r,
+             "INSERT INTO api_keys (workspace_id, name, prefix, key_hash)"
+             " SELECT id, $2, $3, $4 FROM workspaces WHERE id = $1 RETURNING " KEY_JSON ", version",
+             4, p, on_key_inserted);
 }
 
 static void key_list(ap_req_t *r)
@@ -143,27 +133,22 @@ static void key_list(ap_req_t *r)
 static void on_key_deleted(PGresult *res, const char *err, void *ud)
 {
     ap_req_t *r = ud;
+    char suffix[128];
     if (ap_res_one(r, res, err, NULL, "no API key with this id in this workspace") != 0)
         return;
-    snprintf(r->hash, sizeof r->hash, "%s", PQgetvalue(res, 0, 0));
-    char key[128];
-    snprintf(key, sizeof key, "wskeys:%s", ap_param(r, "id"));
-    const char *argv[3] = {"SREM", key, r->hash};
-    ap_redis(r, key_published, 3, argv);
-}
-
-static void key_delete_tx(ap_req_t *r)
-{
-    const char *p[2] = {ap_param(r, "id"), ap_param(r, "key_id")};
-    ap_txquery(r, "DELETE FROM api_keys WHERE workspace_id = $1 AND id = $2 RETURNING key_hash", 2, p,
-                   on_key_deleted);
+    ap_pub_t *p = ap_pub_new(rcli_prefix(r->app->redis), r->read_ms);
+    snprintf(suffix, sizeof suffix, "wskey:%s", PQgetvalue(res, 0, 0));
+    ap_pub_tombstone(p, suffix, strtoll(PQgetvalue(res, 0, 1), NULL, 10) + 1);
+    ap_publish_and_answer(r, p); /* r->out is NULL: 204 */
 }
 
 static void key_delete(ap_req_t *r)
 {
-    if (need_uuid(r, "id", "workspace") || need_uuid(r, "key_id", "API key"))
+    if (need_uuid(r, "id", "workspace") || need_uuid(r, "key_id", "API key") || ap_need_redis(r))
         return;
-    ap_begin_write(r, key_delete_tx);
+    const char *p[2] = {ap_param(r, "id"), ap_param(r, "key_id")};
+    ap_query(r, "DELETE FROM api_keys WHERE workspace_id = $1 AND id = $2 RETURNING key_hash, version", 2, p,
+             on_key_deleted);
 }
 
 const ap_route_t ap_workspace_routes[] = {

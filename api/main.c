@@ -20,6 +20,7 @@
 #include "jalloc.h"
 #include "log.h"
 #include "testbuild.h"
+#include "testhook.h"
 
 static ap_app_t app;
 static int sweeper_mode;
@@ -115,6 +116,8 @@ int main(int argc, char **argv)
     const char *cmd = command->name;
     log_init(strcmp(cmd, "sweeper") == 0 ? "jsmcp-sweeper" : "jsmcp-api");
     jalloc_install();
+    if (testhook_check("jsmcp-api") != 0)
+        return 2;
     if (secret_init() != 0) {
         fprintf(stderr, "jsmcp-api: libsodium failed to initialise\n");
         return 1;

@@ -35,6 +35,7 @@
  */
 #include "pgpool.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,8 @@ struct req_s {
     const char *sql;
     int nparams;
     const char **params;
+    const char *copy;   /* COPY ... FROM STDIN: the data sent once the server asks (pgpool_copy) */
+    size_t copy_len;
 };
 
 typedef struct reqq_s {
@@ -211,6 +214,7 @@ static void req_finish(req_t *r, PGresult *res, const char *err)
     } else if (r->cb) {
         r->cb(err ? NULL : res, err, r->ud);
     }
+    free((char *)r->copy);
     if ((r->kind == R_COMMIT || r->kind == R_ROLLBACK) && tx) {
         pgpool_t *p = tx->p;
         /* The connection was unpinned before the callback ran. */
@@ -442,6 +446,8 @@ static int send_statement(pgconn_t *c, req_t *r)
 {
     char name[16];
     int slot = -1;
+    if (r->copy) /* COPY runs unprepared, its data follows the CopyIn answer (conn_read) */
+        return PQsendQuery(c->pg, r->sql) ? 0 : -1;
     if (r->kind == R_QUERY || r->kind == R_TXQ) {
         slot = stmt_find(c, r->sql);
         if (slot < 0 && c->nstmts < PG_MAX_PREPARED) {
@@ -660,6 +666,20 @@ static void conn_read(pgconn_t *c)
                 conn_complete(c);
             return;
         }
+        if (PQresultStatus(res) == PGRES_COPY_IN) {
+            /* The server takes the data now: queue it all (libpq grows its
+             * buffer), end the copy, and flush as the socket allows. */
+            PQclear(res);
+            req_t *r = c->cur;
+            int ok = r && r->copy && PQputCopyData(c->pg, r->copy, (int)r->copy_len) == 1 &&
+                     PQputCopyEnd(c->pg, NULL) == 1;
+            int fl = ok ? PQflush(c->pg) : -1;
+            if (fl < 0 || poll_watch(c, fl ? UV_READABLE | UV_WRITABLE : UV_READABLE) != 0) {
+                conn_lost(c, ERR_LOST);
+                return;
+            }
+            continue;
+        }
         if (c->res)
             PQclear(c->res);
         c->res = res;
@@ -805,6 +825,26 @@ int pgpool_query(pgpool_t *p, const char *sql, int nparams, const char *const *p
     if (p->q.n >= p->max_queue)
         return PGPOOL_EBUSY;
     req_t *r = req_new(R_QUERY, sql, nparams, params);
+    r->cb = cb;
+    r->ud = ud;
+    q_push(&p->q, r);
+    pump(p);
+    return 0;
+}
+
+int pgpool_copy(pgpool_t *p, const char *sql, const char *data, size_t len, pgpool_cb cb, void *ud)
+{
+    if (!sql || !data || len > INT_MAX)
+        return PGPOOL_EINVAL;
+    if (p->closing || p->down)
+        return PGPOOL_EDOWN;
+    if (p->q.n >= p->max_queue)
+        return PGPOOL_EBUSY;
+    req_t *r = req_new(R_QUERY, sql, 0, NULL);
+    char *copy = mem_alloc(len + 1);
+    memcpy(copy, data, len);
+    r->copy = copy;
+    r->copy_len = len;
     r->cb = cb;
     r->ud = ud;
     q_push(&p->q, r);

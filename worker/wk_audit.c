@@ -3,30 +3,32 @@
  * A record is one XADD command, copied into one allocation (rec_t), with a
  * call_id field added (unique: per-process random bytes and a counter), so
  * the API keeps one row per call however often the record reaches the
- * stream. It is first written to the
- * process's spool file (wk_spool.h: one write(), survives a kill -9 of the
- * process), then the caller is told (the answer goes out), then the XADD
- * is sent; Redis's reply is noted in the spool. So an answered call's
- * record is on disk or in Redis, without waiting for a round trip to Redis.
+ * stream. It is first written to the process's spool file (wk_spool.h:
+ * survives a kill -9 of the process), then the caller is told (the answer
+ * goes out), then the XADD is sent; Redis's acknowledgement is noted in the
+ * spool. So an answered call's record is on disk or in Redis, without
+ * waiting for a round trip to Redis.
  *
  * When Redis cannot take a record (not connected, connection lost, timed
  * out, or an error reply that says it cannot take writes now: LOADING,
- * OOM, READONLY...) it waits in a FIFO and a 200 ms timer sends the queue
- * again once Redis is back. Other error replies (a bug, not an outage) are
- * not retried. At most WK_AUDIT_MAX_PENDING records wait; beyond that new
- * records are dropped and counted (jsmcp_worker_audit_dropped_total).
+ * OOM, READONLY...: counted in jsmcp_worker_audit_refused_total) it waits
+ * in a FIFO, and a 200 ms timer sends the oldest one again as a probe; once
+ * Redis takes it, the rest follow. Other error replies (a bug, not an
+ * outage) are not retried. Nothing is dropped for lack of room in memory:
+ * what waits is bounded by the spool's room (JSMCP_AUDIT_SPOOL_MAX_MB), and a
+ * call whose record could not be made durable is not started at all
+ * (wk_audit_ready). A record that is not in the spool (no usable spool
+ * directory, JSMCP_AUDIT_SPOOL_DIR=off, the spool full or failing) keeps
+ * its call waiting until Redis has it; after WK_AUDIT_ANSWER_WAIT_MS the
+ * call is answered with an error instead of its result (durable 0) and the
+ * record still goes to Redis when it can.
  *
  * Records still waiting when a stopping worker gives up on Redis stay in
  * the spool; so do those of a process that died. Every WK_AUDIT_SCAN_TICKS
  * ticks (and at the first tick with Redis up) a process looks, on the
  * thread pool, for spool files no living process holds, takes them over
  * and sends their records that were not acknowledged (with their original
- * call_id); the file is removed once Redis has them all.
- *
- * Without a usable spool directory (or JSMCP_AUDIT_SPOOL_DIR=off) the
- * answer waits until Redis has the record or it was queued through an
- * outage, as before the spool: safe against kill -9 while Redis is up,
- * one round trip slower. */
+ * call_id); the file is removed once Redis has them all. */
 #include "wk_audit.h"
 
 #include <stdio.h>
@@ -38,8 +40,8 @@
 #include "log.h"
 #include "wk_spool.h"
 
-#define WK_AUDIT_MAX_PENDING 100000
 #define WK_AUDIT_RETRY_MS 200
+#define WK_AUDIT_ANSWER_WAIT_MS 10000 /* longest a call waits for Redis to take a record not in the spool */
 #define WK_AUDIT_DRAIN_WAIT_MS 3000 /* how long a stopping worker waits for replies */
 #define WK_AUDIT_SCAN_TICKS 25      /* spool files of dead processes are looked for every 5 s */
 #define WK_AUDIT_ADOPT_FILES 4      /* files taken over per look (each at most WK_SPOOL_FILE_MAX) */
@@ -52,9 +54,11 @@
 
 typedef struct rec_s {
     struct rec_s *next;
+    struct rec_s *wprev, *wnext; /* in the waiting list while sent is set (not in the spool) */
     struct wk_audit_s *a;
-    void (*sent)(void *ud); /* the caller's, once; NULL after */
+    void (*sent)(void *ud, int durable); /* the caller's, once; NULL after */
     void *ud;
+    uint64_t t_ms;          /* uv_now() when appended (backlog age) */
     wk_spool_seg_t *seg;    /* the spool file holding it; NULL: not spooled */
     char call_id[WK_SPOOL_ID_LEN + 1];
     wk_spool_args_t args;
@@ -63,7 +67,13 @@ typedef struct rec_s {
 struct wk_audit_s {
     wk_worker_t *w;
     rec_t *head, *tail;
+    rec_t *waiting;         /* records whose call waits for Redis (not spooled), oldest first */
     size_t queued, inflight;
+    size_t spooled;         /* records in the spool Redis has not acknowledged */
+    int refusing;           /* Redis refused or failed the last write: send one probe at a time */
+    int probing;            /* a probe (the oldest record, or a SET when none waits) is in flight */
+    rec_t *probing_rec;     /* the record sent as the probe (NULL: the SET) */
+    char slot_label[32];    /* process="<slot>": per-process gauges summed over the pool stay apart */
     uv_timer_t timer;
     uv_timer_t batch;       /* sends the spooled records that wait (WK_AUDIT_BATCH_MS) */
     int batch_armed;
@@ -85,18 +95,32 @@ typedef struct scan_s {
     wk_spool_orphan_t *found;
 } scan_t;
 
-/* Tells the caller its record is handled (spooled, in Redis, queued or dropped). */
-static void rec_sent(rec_t *r)
+static void wait_unlink(rec_t *r)
 {
-    void (*sent)(void *) = r->sent;
-    r->sent = NULL;
-    if (sent)
-        sent(r->ud);
+    wk_audit_t *a = r->a;
+    if (r->wprev)
+        r->wprev->wnext = r->wnext;
+    else if (a->waiting == r)
+        a->waiting = r->wnext;
+    if (r->wnext)
+        r->wnext->wprev = r->wprev;
+    r->wprev = r->wnext = NULL;
 }
 
+/* Tells the caller its record is durable (or will not be reported so). */
+static void rec_sent(rec_t *r, int durable)
+{
+    void (*sent)(void *, int) = r->sent;
+    r->sent = NULL;
+    wait_unlink(r);
+    if (sent)
+        sent(r->ud, durable);
+}
+
+/* Redis has the record (or refused it for good): frees it. */
 static void rec_free(rec_t *r)
 {
-    rec_sent(r);
+    rec_sent(r, 1);
     free(r);
 }
 
@@ -118,30 +142,23 @@ static void push(wk_audit_t *a, rec_t *r)
     a->queued++;
 }
 
+/* Back into the FIFO (Redis is not there, or refused it for now). Its
+ * call keeps waiting when it is not in the spool. */
 static void enqueue(wk_audit_t *a, rec_t *r)
 {
-    /* A spooled record is never dropped here: the limit is applied before
-     * spooling (wk_audit_append), so only records that came back from a
-     * failed send can push the queue past it, by at most those in flight. */
-    if (!r->seg && a->queued >= WK_AUDIT_MAX_PENDING) {
-        metrics_inc(a->w->metrics, "jsmcp_worker_audit_dropped_total", "", 1);
-        rec_free(r);
-        return;
-    }
     push(a, r);
-    rec_sent(r); /* the answer need not wait for the outage to end */
 }
 
 /* A stopping worker gives up on r: a spooled record stays in the spool
- * for another process to replay; any other is lost. */
+ * for another process to replay; any other is lost, and its call (if it
+ * still waits) is not answered with its result. */
 static void give_up(wk_audit_t *a, rec_t *r)
 {
     if (!r->seg)
         metrics_inc(a->w->metrics, "jsmcp_worker_audit_dropped_total", "", 1);
-    rec_free(r);
+    rec_sent(r, 0);
+    free(r);
 }
-
-static void maybe_done(wk_audit_t *a);
 
 /* Error replies of a Redis that is loading its data, out of memory, a
  * replica, or failing over: the record is sent again later. Any other
@@ -156,6 +173,24 @@ static int transient(const char *err)
     return 0;
 }
 
+/* Counts a write Redis refused, by its error code (a bounded set). */
+static void count_refused(wk_audit_t *a, const char *err)
+{
+    static const char *const codes[] = {"LOADING", "BUSY", "OOM", "READONLY", "MASTERDOWN", "TRYAGAIN",
+                                        "CLUSTERDOWN", "NOREPLICAS", NULL};
+    const char *code = "unavailable"; /* no reply: not connected, lost, timed out */
+    for (int i = 0; err && codes[i]; i++)
+        if (strncmp(err, codes[i], strlen(codes[i])) == 0)
+            code = codes[i];
+    char l[48];
+    snprintf(l, sizeof l, "code=\"%s\"", code);
+    metrics_inc(a->w->metrics, "jsmcp_worker_audit_refused_total", l, 1);
+}
+
+static void flush(wk_audit_t *a);
+
+static void maybe_done(wk_audit_t *a);
+
 static void on_reply(redisReply *reply, const char *err, void *ud)
 {
     rec_t *r = ud;
@@ -163,18 +198,31 @@ static void on_reply(redisReply *reply, const char *err, void *ud)
     a->inflight--;
     /* Redis there but unable to take it now is an outage too. */
     int outage = !reply || (reply->type == REDIS_REPLY_ERROR && transient(reply->str));
+    if (r == a->probing_rec)
+        a->probing = 0, a->probing_rec = NULL;
     if (!outage) {
         if (reply->type == REDIS_REPLY_ERROR) {
             LOG_WARN("audit", "Redis refused an audit record", "err", reply->str, NULL);
             metrics_inc(a->w->metrics, "jsmcp_worker_audit_dropped_total", "", 1);
         }
-        if (r->seg) /* in Redis (or refused for good): replaying it would not help */
+        if (r->seg) { /* in Redis (or refused for good): replaying it would not help */
             wk_spool_ack(a->spool, r->seg, r->call_id);
+            a->spooled--;
+        }
         rec_free(r);
+        if (a->refusing) { /* Redis takes writes again: what waits follows */
+            a->refusing = 0;
+            LOG_INFO("audit", "Redis takes audit records again", NULL);
+            flush(a);
+        }
     } else if (a->stopping && uv_now(a->w->loop) >= a->stop_at) {
         give_up(a, r);
     } else {
-        (void)err; /* keep it for the next try */
+        if (!a->refusing)
+            LOG_WARN("audit", "Redis does not take audit records; they wait (spool or memory)", "err",
+                     reply ? reply->str : (err ? err : "redis unavailable"), NULL);
+        a->refusing = 1;
+        count_refused(a, reply ? reply->str : NULL);
         metrics_inc(a->w->metrics, "jsmcp_worker_audit_retried_total", "", 1);
         enqueue(a, r);
     }
@@ -186,29 +234,43 @@ static void send_rec(wk_audit_t *a, rec_t *r)
     a->inflight++;
     if (rcli_command_argv(a->w->redis, on_reply, r, r->args.argc, r->args.argv, r->args.len) != 0) {
         a->inflight--;
+        if (r == a->probing_rec)
+            a->probing = 0, a->probing_rec = NULL;
         enqueue(a, r);
     }
 }
 
-static void flush(wk_audit_t *a);
-
 /* Sends r now, behind the records that wait (a batch goes out first, to
- * keep the order), or queues it when Redis is not there. */
+ * keep the order), or queues it when Redis is not there or refuses writes. */
 static void submit(wk_audit_t *a, rec_t *r)
 {
     if (a->head)
         flush(a);
-    if (a->head)
+    if (a->head || a->refusing)
         enqueue(a, r);
     else
         send_rec(a, r);
 }
 
-/* Sends what waits, if Redis is there. */
+/* Sends what waits, if Redis is there; while it refuses writes, only the
+ * oldest record, as a probe. */
 static void flush(wk_audit_t *a)
 {
-    if (!rcli_ready(a->w->redis))
+    if (!rcli_ready(a->w->redis) || !a->head)
         return;
+    if (a->refusing) {
+        if (a->probing)
+            return;
+        rec_t *r = a->head;
+        a->head = r->next;
+        if (!a->head)
+            a->tail = NULL;
+        a->queued--;
+        a->probing = 1;
+        a->probing_rec = r;
+        send_rec(a, r);
+        return;
+    }
     rec_t *r = a->head;
     a->head = a->tail = NULL;
     size_t n = a->queued;
@@ -227,7 +289,17 @@ static void on_batch(uv_timer_t *t)
     flush(a);
 }
 
-void wk_audit_append(wk_worker_t *w, int argc, const char **argv, void (*sent)(void *ud), void *ud)
+int wk_audit_ready(wk_worker_t *w)
+{
+    wk_audit_t *a = w->audit;
+    if (!a || a->stopping)
+        return 0;
+    if (a->spool && !a->spool_failing && wk_spool_has_room(a->spool))
+        return 1;
+    return rcli_ready(w->redis) && !a->refusing; /* the record will wait for Redis's answer */
+}
+
+void wk_audit_append(wk_worker_t *w, int argc, const char **argv, void (*sent)(void *ud, int durable), void *ud)
 {
     wk_audit_t *a = w->audit;
     const char *av[WK_SPOOL_MAX_ARGS];
@@ -249,7 +321,8 @@ void wk_audit_append(wk_worker_t *w, int argc, const char **argv, void (*sent)(v
     memcpy(r->call_id, id, sizeof id);
     r->sent = sent;
     r->ud = ud;
-    if (a->spool && a->queued < WK_AUDIT_MAX_PENDING) {
+    r->t_ms = uv_now(w->loop);
+    if (a->spool) {
         const char *why = NULL;
         r->seg = wk_spool_write(a->spool, id, r->args.argc, r->args.argv, r->args.len, &why);
         if (!r->seg)
@@ -264,11 +337,18 @@ void wk_audit_append(wk_worker_t *w, int argc, const char **argv, void (*sent)(v
         }
     }
     if (!r->seg) {
-        submit(a, r); /* answered from on_reply or enqueue, as without a spool */
+        /* Not durable yet: the call waits for Redis (or the deadline). */
+        r->wnext = a->waiting;
+        if (a->waiting)
+            a->waiting->wprev = r;
+        a->waiting = r;
+        submit(a, r);
         return;
     }
     /* On disk: answer at once; the record joins the batch for Redis first,
      * so whatever the answer callback does finds the audit state settled. */
+    a->spooled++;
+    metrics_inc(w->metrics, "jsmcp_worker_audit_spooled_total", "", 1);
     r->sent = NULL;
     push(a, r);
     if (a->queued >= WK_AUDIT_BATCH_MAX) {
@@ -277,7 +357,7 @@ void wk_audit_append(wk_worker_t *w, int argc, const char **argv, void (*sent)(v
         a->batch_armed = 1;
         uv_timer_start(&a->batch, on_batch, WK_AUDIT_BATCH_MS, 0);
     }
-    sent(ud);
+    sent(ud, 1);
 }
 
 /* ---- replay of dead processes' spool files ---- */
@@ -288,6 +368,8 @@ static void on_replay_rec(void *ud, wk_spool_seg_t *seg, const char *call_id, in
     wk_audit_t *a = ud;
     rec_t *r = rec_new(a, argc, argv, len);
     r->seg = seg;
+    r->t_ms = uv_now(a->w->loop);
+    a->spooled++;
     memcpy(r->call_id, call_id, sizeof r->call_id);
     submit(a, r);
 }
@@ -348,15 +430,54 @@ static void maybe_scan(wk_audit_t *a)
     a->scanning = 1;
 }
 
+/* The probe of a Redis that refused writes while no record waits (every
+ * call refused at the door): a write of the same kind of memory. */
+static void on_probe(redisReply *reply, const char *err, void *ud)
+{
+    wk_audit_t *a = ud;
+    (void)err;
+    a->probing = 0;
+    if (reply && reply->type == REDIS_REPLY_STATUS && a->refusing) {
+        a->refusing = 0;
+        LOG_INFO("audit", "Redis takes audit records again", NULL);
+        flush(a);
+    }
+    maybe_done(a);
+}
+
 static void on_timer(uv_timer_t *t)
 {
     wk_audit_t *a = t->data;
+    uint64_t now = uv_now(a->w->loop);
     flush(a);
+    if (a->refusing && !a->head && !a->probing && !a->stopping && rcli_ready(a->w->redis)) {
+        char key[200];
+        rcli_key(a->w->redis, key, sizeof key, "audit:probe");
+        a->probing = 1;
+        a->probing_rec = NULL;
+        if (rcli_command(a->w->redis, on_probe, a, "SET %s 1 PX 10000", key) != 0)
+            a->probing = 0;
+    }
+    /* Calls that waited too long for a record Redis would not take are
+     * answered without their result (the record still goes to Redis). */
+    while (a->waiting) {
+        rec_t *last = a->waiting;
+        while (last->wnext)
+            last = last->wnext;
+        if (now - last->t_ms < WK_AUDIT_ANSWER_WAIT_MS)
+            break;
+        metrics_inc(a->w->metrics, "jsmcp_worker_audit_unrecorded_total", "", 1);
+        rec_sent(last, 0);
+    }
     if (a->spool) {
         wk_spool_flush(a->spool);
         metrics_set(a->w->metrics, "jsmcp_worker_audit_spool_bytes", "", (double)wk_spool_bytes(a->spool));
     }
     metrics_set(a->w->metrics, "jsmcp_worker_audit_pending", "", (double)a->queued);
+    metrics_set(a->w->metrics, "jsmcp_worker_audit_spooled", a->slot_label, (double)a->spooled);
+    metrics_set(a->w->metrics, "jsmcp_worker_audit_backlog_age_seconds", a->slot_label,
+                a->head ? (double)(now - a->head->t_ms) / 1000.0 : 0.0);
+    metrics_set(a->w->metrics, "jsmcp_worker_audit_accepting", a->slot_label, wk_audit_ready(a->w));
     maybe_scan(a);
     if (a->stopping)
         maybe_done(a);
@@ -393,6 +514,14 @@ static void open_spool(wk_audit_t *a)
     }
     destination(a->w, sub, sizeof sub);
     a->spool = wk_spool_open(dir, sub, a->w->slot, err, sizeof err);
+    if (a->spool) {
+        cfg_err_t ce = {0};
+        long mb = cfg_int("JSMCP_AUDIT_SPOOL_MAX_MB", WK_SPOOL_MAX_BYTES >> 20, 1, 1 << 20, &ce);
+        if (ce.n)
+            LOG_ERROR("audit", "JSMCP_AUDIT_SPOOL_MAX_MB ignored", "why", ce.msg, NULL);
+        else
+            wk_spool_set_max(a->spool, (uint64_t)mb << 20);
+    }
     if (!a->spool)
         LOG_ERROR("audit", "no audit spool (see JSMCP_AUDIT_SPOOL_DIR): each tool call waits for Redis to take its record",
                   "why", err, NULL);
@@ -403,10 +532,24 @@ int wk_audit_start(wk_worker_t *w)
     wk_audit_t *a = mem_calloc(1, sizeof *a);
     a->w = w;
     w->audit = a;
+    snprintf(a->slot_label, sizeof a->slot_label, "process=\"%d\"", w->slot);
     metrics_describe(w->metrics, "jsmcp_worker_audit_pending", "gauge", "Audit records waiting for Redis");
     metrics_describe(w->metrics, "jsmcp_worker_audit_retried_total", "counter", "Audit records sent again after a Redis outage");
     metrics_describe(w->metrics, "jsmcp_worker_audit_dropped_total", "counter",
-                     "Audit records given up (queue full, or Redis down at exit for records not in the spool)");
+                     "Audit records given up (Redis refused them for good, or down at exit for records not in the spool)");
+    metrics_describe(w->metrics, "jsmcp_worker_audit_refused_total", "counter",
+                     "Audit record writes Redis refused or failed (code: OOM, READONLY, ... or unavailable); they are retried");
+    metrics_describe(w->metrics, "jsmcp_worker_audit_spooled_total", "counter", "Audit records written to the spool");
+    metrics_describe(w->metrics, "jsmcp_worker_audit_spooled", "gauge",
+                     "Audit records in this process's spool that Redis has not acknowledged");
+    metrics_describe(w->metrics, "jsmcp_worker_audit_backlog_age_seconds", "gauge",
+                     "Age of the oldest audit record of this process waiting for Redis");
+    metrics_describe(w->metrics, "jsmcp_worker_audit_accepting", "gauge",
+                     "1 when this process can make a new call's record durable (spool room, or Redis taking writes)");
+    metrics_describe(w->metrics, "jsmcp_worker_audit_unrecorded_total", "counter",
+                     "Calls answered with an error instead of their result: their record was not durable in time");
+    metrics_describe(w->metrics, "jsmcp_worker_audit_calls_refused_total", "counter",
+                     "Tool calls not started because no durable place for their audit record was available");
     metrics_describe(w->metrics, "jsmcp_worker_audit_spool_errors_total", "counter",
                      "Audit records that could not be written to the spool (their answer waited for Redis)");
     metrics_describe(w->metrics, "jsmcp_worker_audit_spool_bytes", "gauge", "Bytes in this process's audit spool files");
@@ -440,7 +583,7 @@ static void maybe_done(wk_audit_t *a)
     if (!a->stopping || a->stopping == 2)
         return;
     int late = uv_now(a->w->loop) >= a->stop_at;
-    if (a->inflight > 0 || a->scanning || (a->queued > 0 && !late))
+    if (a->inflight > 0 || a->scanning || (a->probing && !a->probing_rec) || (a->queued > 0 && !late))
         return;
     /* Everything is in Redis, or the wait is over: what is left stays in
      * the spool (or, not spooled, is lost). */

@@ -326,11 +326,12 @@ static void audit_field(const char **argv, int *n, const char *k, const char *v)
     }
 }
 
-static void on_audited(void *ud);
+static void on_audited(void *ud, int durable);
 
-/* One audit entry per tool call: XADD <prefix>audit MAXLEN ~ 1000000 * ...
- * (fields in docs/architecture.md), kept and sent again while Redis is
- * down (wk_audit.c). */
+/* One audit entry per tool call: XADD <prefix>audit * ... (fields in
+ * docs/architecture.md), kept and sent again while Redis is down
+ * (wk_audit.c). No MAXLEN: only the API trims the stream, below what its
+ * drain acknowledged (api/ap_audit.c). */
 static void audit(call_op_t *op, const wk_ratelimit_t *rl, int status)
 {
     char key[160], ts[32], st[16], lat[32], reset[32];
@@ -353,9 +354,6 @@ static void audit(call_op_t *op, const wk_ratelimit_t *rl, int status)
     int n = 0;
     argv[n++] = "XADD";
     argv[n++] = key;
-    argv[n++] = "MAXLEN";
-    argv[n++] = "~";
-    argv[n++] = "1000000";
     argv[n++] = "*";
     audit_field(argv, &n, "ts_ms", ts);
     audit_field(argv, &n, "workspace_id", op->workspace_id);
@@ -463,12 +461,20 @@ static void op_unref(call_op_t *op)
     free(op);
 }
 
-/* The audit record is safe (in the spool, or in Redis when the spool is
- * off; wk_audit.h): now the client gets its answer, so no answered call
- * can miss its record. */
-static void on_audited(void *ud)
+/* The audit record is safe (in the spool, or in Redis; wk_audit.h): now
+ * the client gets its answer, so no answered call can miss its record. One
+ * that could not be made durable in time gets an error instead of its
+ * result. */
+static void on_audited(void *ud, int durable)
 {
     call_op_t *op = ud;
+    if (!durable) {
+        json_decref(op->response);
+        op->response = wk_mcp_error(op->id, WK_RPC_INTERNAL,
+                                    "the call ran, but its audit record could not be stored (the audit store refuses "
+                                    "writes): its result is withheld. Check the audit log before calling again.",
+                                    NULL);
+    }
     op->done(op->response, op->has_rl ? &op->rl : NULL, op->ud);
     observe(op); /* after the answer went out: not on the caller's clock */
     op_unref(op);
@@ -624,6 +630,18 @@ static void on_idem_set(redisReply *reply, const char *err, void *ud)
 static void start_call(wk_worker_t *w, const wk_server_t *srv, const json_t *id, const wk_tool_t *tool,
                        json_t *args, const char *request_id, wk_mcp_done_fn done, void *ud)
 {
+    if (!wk_audit_ready(w)) {
+        /* No durable place for the record (Redis refuses writes and the
+         * spool is full or off): the call is not made at all. */
+        metrics_inc(w->metrics, "jsmcp_worker_audit_calls_refused_total", "", 1);
+        json_decref(args);
+        done(wk_mcp_error(id, WK_RPC_INTERNAL,
+                          "the audit log cannot take records right now (its store refuses writes): nothing was done. "
+                          "Call again in a few seconds.",
+                          NULL),
+             NULL, ud);
+        return;
+    }
     call_op_t *op = mem_calloc(1, sizeof *op);
     op->w = w;
     op->refs = 1;

@@ -735,17 +735,25 @@ static const char *tool_error_text(const json_t *result)
     return t ? t : "the JSM site answered with an error";
 }
 
+/* When a listing tool failed (no result, or an isError one: its text is the
+ * reason), ends op with the error, takes result and returns 1; else 0. */
+static int list_failed(list_op_t *op, json_t *result, int code, const char *message)
+{
+    if (result && !json_is_true(json_object_get(result, "isError")))
+        return 0;
+    char msg[1200];
+    snprintf(msg, sizeof msg, "%.1100s", result ? tool_error_text(result) : message);
+    json_decref(result);
+    list_end(op, result ? WK_RPC_INTERNAL : code, msg);
+    return 1;
+}
+
 static void on_queues(json_t *result, int code, const char *message, void *ud)
 {
     list_op_t *op = ud;
     const json_t *desk = json_array_get(op->desks, op->next);
-    if (!result || json_is_true(json_object_get(result, "isError"))) {
-        char msg[1200];
-        snprintf(msg, sizeof msg, "%.1100s", result ? tool_error_text(result) : message);
-        json_decref(result);
-        list_end(op, result ? WK_RPC_INTERNAL : code, msg);
+    if (list_failed(op, result, code, message))
         return;
-    }
     size_t i;
     const json_t *q;
     json_array_foreach(json_object_get(json_object_get(result, "structuredContent"), "queues"), i, q) {
@@ -796,13 +804,8 @@ static void list_queues(list_op_t *op)
 static void on_desks(json_t *result, int code, const char *message, void *ud)
 {
     list_op_t *op = ud;
-    if (!result || json_is_true(json_object_get(result, "isError"))) {
-        char msg[1200];
-        snprintf(msg, sizeof msg, "%.1100s", result ? tool_error_text(result) : message);
-        json_decref(result);
-        list_end(op, result ? WK_RPC_INTERNAL : code, msg);
+    if (list_failed(op, result, code, message))
         return;
-    }
     const json_t *all = json_object_get(json_object_get(result, "structuredContent"), "service_desks");
     op->total = json_array_size(all);
     op->desks = json_array();

@@ -72,6 +72,7 @@ struct wk_spool_seg_s {
 
 struct wk_spool_s {
     char dir[WK_SPOOL_DIR_MAX];
+    uint64_t max_bytes;   /* this process's files together (JSMCP_AUDIT_SPOOL_MAX_MB) */
     int slot;
     wk_spool_seg_t *segs; /* every file held, cur among them */
     wk_spool_seg_t *cur;
@@ -372,6 +373,7 @@ wk_spool_t *wk_spool_open(const char *dir, const char *sub, int slot, char *err,
 {
     wk_spool_t *s = mem_calloc(1, sizeof *s);
     s->slot = slot;
+    s->max_bytes = WK_SPOOL_MAX_BYTES;
     int n = dir && *dir ? snprintf(s->dir, sizeof s->dir, "%s/%s", dir, sub) : -1;
     if (n < 0 || (size_t)n >= sizeof s->dir) {
         snprintf(err, errsz, "spool directory path empty or longer than %zu bytes", sizeof s->dir - 20);
@@ -407,6 +409,16 @@ const char *wk_spool_dir(const wk_spool_t *s)
 uint64_t wk_spool_bytes(const wk_spool_t *s)
 {
     return s->total;
+}
+
+void wk_spool_set_max(wk_spool_t *s, uint64_t bytes)
+{
+    s->max_bytes = bytes;
+}
+
+int wk_spool_has_room(const wk_spool_t *s)
+{
+    return s->total + WK_SPOOL_MAX_LINE <= s->max_bytes;
 }
 
 /* A byte an argument keeps as it is: '!'..'~' but '%'. */
@@ -502,7 +514,7 @@ wk_spool_seg_t *wk_spool_write(wk_spool_t *s, const char *call_id, int argc, con
             return NULL;
         }
     }
-    if (g->size + n > WK_SPOOL_FILE_MAX || s->total + n > WK_SPOOL_MAX_BYTES) {
+    if (g->size + n > WK_SPOOL_FILE_MAX || s->total + n > s->max_bytes) {
         *why = "spool full";
         return NULL;
     }

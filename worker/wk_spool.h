@@ -50,7 +50,7 @@
 #define WK_SPOOL_SEGMENT_BYTES (4u << 20)   /* a file past this is rotated */
 #define WK_SPOOL_TRUNCATE_BYTES (64u << 10) /* the current file is emptied past this when all is acknowledged */
 #define WK_SPOOL_FILE_MAX (32u << 20)       /* one file never grows past this (rotation failing) */
-#define WK_SPOOL_MAX_BYTES (256u << 20)     /* this process's files together */
+#define WK_SPOOL_MAX_BYTES (256u << 20)     /* this process's files together, by default */
 #define WK_SPOOL_ACK_BUF 4096               /* acknowledgements are written in batches of this */
 
 typedef struct wk_spool_s wk_spool_t;
@@ -92,6 +92,10 @@ void wk_spool_ack(wk_spool_t *s, wk_spool_seg_t *seg, const char *call_id);
 void wk_spool_flush(wk_spool_t *s);
 /* Bytes in this process's files. */
 uint64_t wk_spool_bytes(const wk_spool_t *s);
+/* The most this process's files may hold together (default WK_SPOOL_MAX_BYTES). */
+void wk_spool_set_max(wk_spool_t *s, uint64_t bytes);
+/* 1 while a record of the longest size still fits. */
+int wk_spool_has_room(const wk_spool_t *s);
 /* Writes the acknowledgements, removes the files whose records are all
  * acknowledged and closes (so unlocks) the others, left for another
  * process to replay. Returns the number of records left. */

@@ -81,7 +81,10 @@ static void on_srv(redisReply *reply, const char *err, void *ud)
     } else if (reply->type == REDIS_REPLY_STRING && reply->len <= WK_REC_MAX) {
         char perr[128];
         json_t *rec = ju_parse(reply->str, reply->len, 16, perr, sizeof perr);
-        if (rec && wk_server_parse(&srv, rec, op->hash) == 0) {
+        if (rec && json_is_true(json_object_get(rec, "tombstone"))) {
+            rc = 0; /* a deleted server, or a token no longer in use (ap_publish.h) */
+            json_decref(rec);
+        } else if (rec && wk_server_parse(&srv, rec, op->hash) == 0) {
             rc = 1;
             wk_cache_server_put(op->w, op->ticket, &srv);
         } else
@@ -137,21 +140,35 @@ static void on_acct(redisReply *reply, const char *err, void *ud)
         op->cb(-1, NULL, "the credential store is unavailable; try again shortly", op->ud);
         goto out;
     }
-    if (reply->type != REDIS_REPLY_STRING || reply->len > WK_REC_MAX) {
+    const char *val = reply->type == REDIS_REPLY_STRING ? reply->str : NULL;
+    size_t vlen = val ? reply->len : 0;
+    json_t *wrap = NULL;
+    if (val && vlen <= WK_REC_MAX && val[0] == '{') {
+        /* {"version":N,"sealed":"..."} or a tombstone (ap_publish.h); a bare
+         * sealed string is the format before versions. */
+        wrap = ju_parse(val, vlen, 4, why, sizeof why);
+        const json_t *sealed = json_object_get(wrap, "sealed");
+        val = json_is_string(sealed) && !json_is_true(json_object_get(wrap, "tombstone")) ? json_string_value(sealed) : NULL;
+        vlen = val ? json_string_length(sealed) : 0;
+    }
+    if (!val || vlen > WK_REC_MAX) {
+        json_decref(wrap);
         op->cb(0, NULL, "the JSM account of this MCP server no longer exists", op->ud);
         goto out;
     }
     if (!w->acct_cache)
         w->acct_cache = mem_calloc(1, sizeof *w->acct_cache);
     acct_entry_t *e = cache_find(w->acct_cache, op->account_id);
-    if (e && strlen(e->sealed) == reply->len && memcmp(e->sealed, reply->str, reply->len) == 0) {
+    if (e && strlen(e->sealed) == vlen && memcmp(e->sealed, val, vlen) == 0) {
+        json_decref(wrap);
         e->fetched_ms = uv_now(w->loop);
         op->cb(1, &e->acct, NULL, op->ud);
         goto out;
     }
     char ad[300];
     snprintf(ad, sizeof ad, "acct:%s", op->account_id);
-    char *sealed = mem_strndup(reply->str, reply->len);
+    char *sealed = mem_strndup(val, vlen);
+    json_decref(wrap);
     size_t ptlen = 0;
     char *pt = secret_open(w->keyring, ad, sealed, &ptlen, NULL, 0);
     json_t *j = pt ? ju_parse(pt, ptlen, 16, why, sizeof why) : NULL;
@@ -212,12 +229,18 @@ void wk_store_account_fresh(wk_worker_t *w, const char *account_id, wk_store_acc
     account_get(w, account_id, 1, cb, ud);
 }
 
-/* ---- wskeys:<ws> ---- */
+/* ---- wskey:<key_hash> ---- */
 
+/* The API publishes one record per workspace API key (ap_publish.h):
+ * {"version":1,"workspace_id":..} or a tombstone once it is deleted. A key
+ * without a record (nil) is looked up in the wskeys:<workspace> set older
+ * API versions kept, so workers can be upgraded before the API. */
 typedef struct flag_op_s {
     wk_worker_t *w;
     wk_store_flag_cb cb;
     void *ud;
+    char workspace_id[64];
+    char key_hash[SECRET_HASH_HEX_LEN + 1];
 } flag_op_t;
 
 static void on_flag(redisReply *reply, const char *err, void *ud)
@@ -232,6 +255,29 @@ static void on_flag(redisReply *reply, const char *err, void *ud)
     free(op);
 }
 
+static void on_wskey(redisReply *reply, const char *err, void *ud)
+{
+    flag_op_t *op = ud;
+    int rc = -1;
+    if (!reply || reply->type == REDIS_REPLY_ERROR) {
+        count_redis_error(op->w);
+    } else if (reply->type == REDIS_REPLY_NIL) {
+        char key[300];
+        rcli_key(op->w->redis, key, sizeof key, "wskeys:%s", op->workspace_id);
+        if (rcli_command(op->w->redis, on_flag, op, "SISMEMBER %s %s", key, op->key_hash) != 0)
+            on_flag(NULL, "redis unavailable", op);
+        return;
+    } else if (reply->type == REDIS_REPLY_STRING && reply->len <= WK_REC_MAX) {
+        char perr[128];
+        json_t *rec = ju_parse(reply->str, reply->len, 4, perr, sizeof perr);
+        const char *ws = json_string_value(json_object_get(rec, "workspace_id"));
+        rc = rec && !json_is_true(json_object_get(rec, "tombstone")) && ws && strcmp(ws, op->workspace_id) == 0;
+        json_decref(rec);
+    }
+    op->cb(rc, op->ud);
+    free(op);
+}
+
 void wk_store_wskey(wk_worker_t *w, const char *workspace_id, const char *key_hash,
                     wk_store_flag_cb cb, void *ud)
 {
@@ -240,7 +286,9 @@ void wk_store_wskey(wk_worker_t *w, const char *workspace_id, const char *key_ha
     op->w = w;
     op->cb = cb;
     op->ud = ud;
-    rcli_key(w->redis, key, sizeof key, "wskeys:%s", workspace_id);
-    if (rcli_command(w->redis, on_flag, op, "SISMEMBER %s %s", key, key_hash) != 0)
-        on_flag(NULL, "redis unavailable", op);
+    str_copy(op->workspace_id, sizeof op->workspace_id, workspace_id);
+    str_copy(op->key_hash, sizeof op->key_hash, key_hash);
+    rcli_key(w->redis, key, sizeof key, "wskey:%s", key_hash);
+    if (rcli_command(w->redis, on_wskey, op, "GET %s", key) != 0)
+        on_wskey(NULL, "redis unavailable", op);
 }

@@ -1,5 +1,7 @@
 /* wk_store: the Redis records the admin API publishes, read by workers:
- * srv:<token_hash>, acct:<account_id> (sealed), wskeys:<workspace_id>.
+ * srv:<token_hash>, acct:<account_id> (sealed), wskey:<key_hash> (records
+ * carry the version of their row first; a tombstone {"version":N,
+ * "tombstone":true} means there is no such record: api/ap_publish.h).
  *
  * Callback rule: every function calls cb exactly once, possibly before it
  * returns (at once when Redis is unavailable), with rc 1 (found), 0 (not

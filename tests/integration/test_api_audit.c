@@ -107,15 +107,15 @@ Test(audit, records_survive_an_api_killed_mid_drain, .timeout = 90)
     cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls WHERE tool = 'odd_values' AND upstream_status IS NULL"
                                  " AND latency_ms IS NULL AND ratelimit_limit IS NULL AND ratelimit_remaining = 2147483647"),
                  5, "out-of-range values stored as NULL, the rest of the entry kept");
-    cr_assert_eq(ta_sql_long(&a, "SELECT count(DISTINCT call_id) FROM tool_calls"), N_ENTRIES + 500,
-                 "one row per call_id");
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(DISTINCT call_id) FROM tool_calls WHERE tool <> 'odd_values'"),
+                 N_ENTRIES + 500, "one row per call_id (records without one get one from their stream id)");
     cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls WHERE error_class = 'rate_limited'"
                                  " AND upstream_status = 429 AND ratelimit_remaining = 42"),
                  N_ENTRIES / 10 + 500 / 10, "every 10th call was a 429 with its rate-limit snapshot");
     cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls WHERE request_id ="
-                                 " 'req-' || (('x' || right(call_id, 8))::bit(32)::int) || ' \"q\" \\b {x,NULL}'"),
+                                 " 'req-' || (('x' || right(call_id::text, 8))::bit(32)::int) || ' \"q\" \\b {x,NULL}'"),
                  N_ENTRIES + 500, "request_id stored verbatim");
-    /* The stream is empty: drained entries are deleted, malformed ones dropped. */
+    /* The stream is empty: drained entries are trimmed, malformed ones dropped. */
     deadline = tu_now_ms() + 5000;
     char *len = NULL;
     for (;;) {

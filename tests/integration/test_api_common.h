@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "secret.h"
+#include "tc.h"
 #include "ts.h"
 #include "tu.h"
 
@@ -194,17 +195,34 @@ static inline int ta_lines(char *s)
     return n;
 }
 
-/* Number of Redis keys under the API's prefix. */
+/* Number of Redis keys under the API's prefix, less reconcile's marker
+ * (set by the first full pass, api/ap_reconcile.c). */
 static inline int ta_redis_count(const ts_api_t *a)
 {
-    return ta_lines(ts_redis("KEYS %s*", a->redis_prefix));
+    char *marker = ts_redis("EXISTS %sreconcile:marker", a->redis_prefix);
+    int m = marker ? atoi(marker) : 0;
+    free(marker);
+    return ta_lines(ts_redis("KEYS %s*", a->redis_prefix)) - m;
 }
 
+/* 1 when key holds a live record: present and not a tombstone (a deleted
+ * server's or a retired token's key holds one for a while, ap_publish.h). */
 static inline int ta_redis_exists(const char *key)
 {
-    char *s = ts_redis("EXISTS %s", key);
-    int n = s ? atoi(s) : 0;
+    char *s = ts_redis("GET %s", key);
+    int live = tc_live(s);
     free(s);
+    return live;
+}
+
+/* Number of live records among the keys matching pattern. */
+static inline int ta_live_count(const char *pattern)
+{
+    char *keys = ts_redis("KEYS %s", pattern);
+    int n = 0;
+    for (char *line = keys ? strtok(keys, "\n") : NULL; line; line = strtok(NULL, "\n"))
+        n += ta_redis_exists(line);
+    free(keys);
     return n;
 }
 

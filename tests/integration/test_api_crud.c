@@ -77,7 +77,7 @@ static json_t *acct_blob(const ts_api_t *a, const char *acct)
     secret_keyring_t *kr = secret_keyring_parse(a->master_keys, err, sizeof err);
     cr_assert(kr, "%s", err);
     snprintf(ad, sizeof ad, "acct:%s", acct);
-    char *sealed = ts_redis("GET %sacct:%s", a->redis_prefix, acct);
+    char *sealed = tc_sealed(ts_redis("GET %sacct:%s", a->redis_prefix, acct));
     size_t n;
     char *pt = sealed ? secret_open(kr, ad, sealed, &n, NULL, 0) : NULL;
     cr_assert(pt, "acct record missing or does not open");
@@ -89,12 +89,17 @@ static json_t *acct_blob(const ts_api_t *a, const char *acct)
     return j;
 }
 
+/* 1 when the workers see apikey as a key of workspace ws: a live
+ * wskey:<hash> record naming it (api/ap_publish.h). */
 static int sismember(const ts_api_t *a, const char *ws, const char *apikey)
 {
     char hex[SECRET_HASH_HEX_LEN + 1];
     secret_hash_hex(apikey, strlen(apikey), hex);
-    char *s = ts_redis("SISMEMBER %swskeys:%s %s", a->redis_prefix, ws, hex);
-    int v = s ? atoi(s) : -1;
+    char *s = ts_redis("GET %swskey:%s", a->redis_prefix, hex);
+    json_t *rec = s ? json_loads(s, 0, NULL) : NULL;
+    const char *w = json_string_value(json_object_get(rec, "workspace_id"));
+    int v = tc_live(s) && w && strcmp(w, ws) == 0;
+    json_decref(rec);
     free(s);
     return v;
 }
@@ -761,7 +766,7 @@ Test(api_crud, creates_racing_account_delete_leave_no_orphan, .timeout = 120)
     cr_expect_eq(ta_sql_long(&a, "SELECT count(*) FROM mcp_servers"), 0, "server rows outlived their account");
     char pattern[128];
     snprintf(pattern, sizeof pattern, "%ssrv:*", a.redis_prefix);
-    int left = ta_lines(ts_redis("KEYS %s", pattern));
+    int left = ta_live_count(pattern);
     /* a server inserted while the DELETE waits must not keep a key the
      * DELETE did not see (it would live until reconcile's grace period) */
     cr_expect_eq(left, 0, "%d srv keys left published for servers of a deleted account", left);

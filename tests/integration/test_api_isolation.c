@@ -15,7 +15,7 @@ static char *snapshot(const ts_api_t *a, const char *acct, const char *srv_key)
                                    "integrated_accounts t), '') || coalesce((SELECT string_agg(t::text, '|' "
                                    "ORDER BY t.id) FROM mcp_servers t), ''))");
     char *srv = ts_redis("GET %s", srv_key);
-    char *sealed = ts_redis("GET %sacct:%s", a->redis_prefix, acct);
+    char *sealed = tc_sealed(ts_redis("GET %sacct:%s", a->redis_prefix, acct));
     char *out = NULL;
     cr_assert(asprintf(&out, "%s\n%s\n%s\n%s\n%d", counts, rows, srv ? srv : "(nil)", sealed ? sealed : "(nil)",
                        ta_redis_count(a)) > 0);

@@ -43,7 +43,7 @@ static json_t *open_acct(const ts_api_t *a, const char *keys, const char *id, ch
     char err[256], ad[64];
     secret_keyring_t *k = secret_keyring_parse(keys, err, sizeof err);
     cr_assert(k, "%s", err);
-    char *blob = ts_redis("GET %sacct:%s", a->redis_prefix, id);
+    char *blob = tc_sealed(ts_redis("GET %sacct:%s", a->redis_prefix, id));
     cr_assert(blob, "no acct:%s in Redis", id);
     snprintf(ad, sizeof ad, "acct:%s", id);
     size_t n;
@@ -114,7 +114,7 @@ Test(keys, rotation_reencrypts_everything_and_the_old_key_can_go, .timeout = 60)
     while (envp[n])
         n++;
     envp[n++] = "JSMCP_RECONCILE_INTERVAL_MS=200";
-    envp[n++] = "JSMCP_RECONCILE_GRACE_MS=0";
+    envp[n++] = "JSMCP_RECONCILE_FULL_INTERVAL_MS=200";
     envp[n] = NULL;
     int port = atoi(strrchr(b.url, ':') + 1);
     ts_spawn(&b.proc, "keys_api_k2", "jsmcp-api", NULL, envp, port);

@@ -1,7 +1,8 @@
 /* Reconcile: PostgreSQL is the source of truth and Redis its projection.
- * A flushed prefix is republished with the same content; a srv: key that
- * PostgreSQL does not have is removed once it is older than 10 s. And when
- * Redis is unreachable, writes answer 503 and leave no row. */
+ * A flushed prefix is republished with the same content (the full pass runs
+ * at once when the marker key is gone); a srv: key no row accounts for
+ * becomes a tombstone. And when Redis is unreachable, writes answer 503
+ * and leave no row. */
 #include "test_api_common.h"
 
 /* The published keys under the prefix, sorted, one per line; caller frees. */
@@ -26,9 +27,9 @@ static char *key_list(const ts_api_t *a)
     return out;
 }
 
-/* A comparable view of one key: srv JSON without pub_ms plus PEXPIRETIME,
- * acct opened with the master key (the nonce differs on each seal), wskeys
- * members sorted. Caller frees. */
+/* A comparable view of one key: srv JSON plus PEXPIRETIME, acct opened
+ * with the master key (the nonce differs on each seal) and its version,
+ * wskey records as they are. Caller frees. */
 static char *key_view(const ts_api_t *a, secret_keyring_t *kr, const char *key)
 {
     const char *rest = key + strlen(a->redis_prefix);
@@ -46,19 +47,29 @@ static char *key_view(const ts_api_t *a, secret_keyring_t *kr, const char *key)
         free(pxt);
     } else if (strncmp(rest, "acct:", 5) == 0) {
         char *v = ts_redis("GET %s", key), ad[128];
+        json_t *wrap = v ? json_loads(v, 0, NULL) : NULL;
+        long long version = json_integer_value(json_object_get(wrap, "version"));
+        json_decref(wrap);
+        char *sealed = tc_sealed(v);
         size_t n;
         snprintf(ad, sizeof ad, "%s", rest);
-        char *pt = v ? secret_open(kr, ad, v, &n, NULL, 0) : NULL;
+        char *pt = sealed ? secret_open(kr, ad, sealed, &n, NULL, 0) : NULL;
         cr_assert(pt, "%s does not open with the master key and ad %s", key, ad);
         json_t *j = json_loads(pt, 0, NULL);
         cr_assert(j, "%s opens to non-JSON", key);
+        json_object_set_new(j, "record_version", json_integer(version));
         out = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
         json_decref(j);
         free(pt);
-        free(v);
+        free(sealed);
     } else if (strncmp(rest, "wskeys:", 7) == 0) {
         char *v = ts_redis("SORT %s ALPHA", key);
         out = v ? v : strdup("");
+    } else if (strncmp(rest, "wskey:", 6) == 0) {
+        char *v = ts_redis("GET %s", key);
+        out = v ? v : strdup("");
+    } else if (strcmp(rest, "reconcile:marker") == 0) {
+        out = strdup("marker");
     } else {
         cr_assert_fail("unexpected key %s under the prefix", key);
     }
@@ -91,7 +102,7 @@ Test(api_reconcile, flushed_prefix_is_republished, .timeout = 120)
     ts_resp_t r;
     char ws[64], key[64], ws2[64], key2[64], acct[64], acct2[64], id[64], body[256], exp[48], err[128];
     static const char *const env[] = {"JSMCP_RECONCILE_INTERVAL_MS=300", NULL};
-    ts_api_start(&a, "reconcile", env);
+    ts_api_start(&a, "reconcile", env); /* full passes hourly: the lost marker must start one */
     secret_keyring_t *kr = secret_keyring_parse(a.master_keys, err, sizeof err);
     cr_assert(kr, "%s", err);
 
@@ -115,8 +126,8 @@ Test(api_reconcile, flushed_prefix_is_republished, .timeout = 120)
 
     char *before = published(&a, kr);
     cr_assert(strstr(before, "\"pace\":\"5/s burst 7\""), "the rule is not published: %s", before);
-    /* 3 srv + 2 acct + 2 wskeys */
-    cr_assert_eq(ta_redis_count(&a), 7, "published keys: %s", before);
+    /* 3 srv + 2 acct + 3 wskey (two keys of alpha, one of beta) */
+    cr_assert_eq(ta_redis_count(&a), 8, "published keys: %s", before);
 
     char *keys = ts_redis("KEYS %s*", a.redis_prefix);
     for (char *line = strtok(keys, "\n"); line; line = strtok(NULL, "\n"))
@@ -127,7 +138,7 @@ Test(api_reconcile, flushed_prefix_is_republished, .timeout = 120)
     char *after = NULL;
     for (int i = 0; i < 150; i++) { /* up to 15 s for a 300 ms interval */
         ta_sleep_ms(100);
-        if (ta_redis_count(&a) < 7)
+        if (ta_redis_count(&a) < 8)
             continue;
         after = published(&a, kr);
         if (strcmp(after, before) == 0)
@@ -139,53 +150,62 @@ Test(api_reconcile, flushed_prefix_is_republished, .timeout = 120)
               published(&a, kr));
     free(after);
     free(before);
-    cr_assert(ts_log_count(&a.proc, "reconcile") > 0, "no reconcile log line");
+    cr_assert(ts_log_count(&a.proc, "full pass now") > 0, "the lost marker did not start a full pass");
     secret_keyring_free(kr);
     ta_stop(&a);
 }
 
+/* Keys no row accounts for (written by hand, left by a restored backup)
+ * become tombstones at the next full pass, whatever version they hold; the
+ * live server's key is untouched. */
 Test(api_reconcile, orphan_srv_key_is_removed, .timeout = 120)
 {
     ts_api_t a;
-    char ws[64], key[64], acct[64], id[64], tok[64], live[256], old_orphan[256], new_orphan[256], v[512];
-    static const char *const env[] = {"JSMCP_RECONCILE_INTERVAL_MS=300", NULL};
+    char ws[64], key[64], acct[64], id[64], tok[64], live[256], legacy[256], versioned[256], acct_orphan[256], v[512];
+    static const char *const env[] = {"JSMCP_RECONCILE_INTERVAL_MS=300", "JSMCP_RECONCILE_FULL_INTERVAL_MS=300", NULL};
     ta_start(&a, "reconcile_orphan", env, ws, key, acct);
     ta_server(&a, key, acct, NULL, id, tok);
     ta_srv_key(&a, tok, live, sizeof live);
+    char *before = ts_redis("GET %s", live);
 
-    /* two records PostgreSQL does not have: one published a minute ago,
-     * one just now (an in-flight create must survive) */
-    ta_srv_key(&a, "orphan-old", old_orphan, sizeof old_orphan);
-    ta_srv_key(&a, "orphan-new", new_orphan, sizeof new_orphan);
-    long long now = (long long)tu_now_ms();
+    /* a record in the format before versions, and a versioned one */
+    ta_srv_key(&a, "orphan-legacy", legacy, sizeof legacy);
+    ta_srv_key(&a, "orphan-versioned", versioned, sizeof versioned);
     snprintf(v, sizeof v,
              "{\"id\":\"00000000-0000-4000-8000-000000000001\",\"workspace_id\":\"%s\",\"account_id\":\"%s\","
-             "\"name\":\"ghost\",\"config\":{},\"expires_at_ms\":null,\"require_api_token_auth\":false,"
-             "\"pub_ms\":%lld}",
-             ws, acct, now - 60000);
-    free(ts_redis("SET %s %s", old_orphan, v));
+             "\"name\":\"ghost\",\"config\":{},\"expires_at_ms\":null,\"require_api_token_auth\":false}",
+             ws, acct);
+    free(ts_redis("SET %s %s", legacy, v));
     snprintf(v, sizeof v,
-             "{\"id\":\"00000000-0000-4000-8000-000000000002\",\"workspace_id\":\"%s\",\"account_id\":\"%s\","
-             "\"name\":\"fresh\",\"config\":{},\"expires_at_ms\":null,\"require_api_token_auth\":false,"
-             "\"pub_ms\":%lld}",
-             ws, acct, now);
-    free(ts_redis("SET %s %s", new_orphan, v));
+             "{\"version\":41,\"id\":\"00000000-0000-4000-8000-000000000002\",\"workspace_id\":\"%s\","
+             "\"account_id\":\"%s\",\"name\":\"ghost\",\"config\":{},\"expires_at_ms\":null,"
+             "\"require_api_token_auth\":false}",
+             ws, acct);
+    free(ts_redis("SET %s %s", versioned, v));
+    snprintf(acct_orphan, sizeof acct_orphan, "%sacct:00000000-0000-4000-8000-00000000000a", a.redis_prefix);
+    free(ts_redis("SET %s %s", acct_orphan, "{\"version\":3,\"sealed\":\"v1.k1.x\"}"));
 
-    /* a few reconcile passes later the fresh one is still there */
-    ta_sleep_ms(2000);
-    if ((long long)tu_now_ms() - now < 8000)
-        cr_assert(ta_redis_exists(new_orphan), "a srv key published %lld ms ago was removed",
-                  (long long)tu_now_ms() - now);
-    /* both go once older than the grace period (10 s after being published
-     * or first seen, plus a few passes) */
     int gone = 0;
-    for (int i = 0; i < 250 && !gone; i++) { /* up to 25 s */
+    for (int i = 0; i < 150 && !gone; i++) { /* up to 15 s */
         ta_sleep_ms(100);
-        gone = !ta_redis_exists(old_orphan) && !ta_redis_exists(new_orphan);
+        gone = !ta_redis_exists(legacy) && !ta_redis_exists(versioned) && !ta_redis_exists(acct_orphan);
     }
-    cr_assert(!ta_redis_exists(old_orphan), "orphan srv key published a minute ago still there after 27 s");
-    cr_assert(!ta_redis_exists(new_orphan), "orphan srv key still there after 27 s");
-    cr_assert(ta_redis_exists(live), "the live server's key was removed");
+    cr_assert(gone, "orphan keys still hold live records after 15 s");
+    char *t = ts_redis("GET %s", versioned);
+    json_t *j = t ? json_loads(t, 0, NULL) : NULL;
+    cr_assert(json_is_true(json_object_get(j, "tombstone")) && json_integer_value(json_object_get(j, "version")) == 42,
+              "an orphan's tombstone is one version above it: %s", t ? t : "(nil)");
+    json_decref(j);
+    free(t);
+    char *ttl = ts_redis("PTTL %s", versioned);
+    cr_assert(ttl && atol(ttl) > 0, "a tombstone expires (PTTL %s)", ttl ? ttl : "(nil)");
+    free(ttl);
+    char *after = ts_redis("GET %s", live);
+    cr_assert_str_eq(after, before, "the live server's record changed");
+    free(before);
+    free(after);
+    char *msg = tc_check_publication(a.db_url, a.redis_prefix, a.master_keys);
+    cr_assert(!msg, "%s", msg);
     ta_stop(&a);
 }
 
@@ -268,6 +288,19 @@ Test(api_reconcile, redis_down_gives_503_and_no_row, .timeout = 120)
     ta_stop(&a);
 }
 
+/* Live srv:, acct: and wskey: records under the API's prefix. */
+static int live_records(const ts_api_t *a)
+{
+    static const char *const kinds[] = {"srv", "acct", "wskey"};
+    int n = 0;
+    for (int i = 0; i < 3; i++) {
+        char pattern[128];
+        snprintf(pattern, sizeof pattern, "%s%s:*", a->redis_prefix, kinds[i]);
+        n += ta_live_count(pattern);
+    }
+    return n;
+}
+
 /* PostgreSQL unreachable (connections cut, new ones refused): requests
  * answer 503, /readyz too, and no Redis key is left behind; once it is back
  * the API recovers by itself. */
@@ -278,7 +311,7 @@ Test(api_reconcile, postgres_down_gives_503_then_recovers, .timeout = 120)
     char ws[64], key[64], acct[64], srv[64], sql[256], url[128];
     ta_start(&a, "pg_down", NULL, ws, key, acct);
     const char *pg = ts_getenv("JSMCP_TEST_PG_URL"), *db = strrchr(a.db_url, '/') + 1;
-    int keys_before = ta_redis_count(&a);
+    int keys_before = live_records(&a);
     snprintf(url, sizeof url, "%s/readyz", a.url);
 
     snprintf(sql, sizeof sql, "ALTER DATABASE %s ALLOW_CONNECTIONS false", db);
@@ -319,7 +352,7 @@ Test(api_reconcile, postgres_down_gives_503_then_recovers, .timeout = 120)
     }
     cr_expect_eq(ready, 503, "readyz still 200 3 s after PostgreSQL went away");
     ta_sleep_ms(200); /* let any fire-and-forget cleanup land before counting */
-    cr_expect_eq(ta_redis_count(&a), keys_before, "Redis keys left by refused writes");
+    cr_expect_eq(live_records(&a), keys_before, "Redis records left by refused writes");
 
     snprintf(sql, sizeof sql, "ALTER DATABASE %s ALLOW_CONNECTIONS true", db);
     free(ts_sql(pg, sql));

@@ -115,7 +115,7 @@ Test(api_secrets, nothing_in_plaintext, .timeout = 120)
     snprintf(rkey, sizeof rkey, "%sacct:%s", a.redis_prefix, acct);
     snprintf(ad, sizeof ad, "acct:%s", acct);
     snprintf(bad_ad, sizeof bad_ad, "acct:%s", srv);
-    char *sealed = ts_redis("GET %s", rkey);
+    char *sealed = tc_sealed(ts_redis("GET %s", rkey));
     cr_assert(sealed, "%s not published", rkey);
     size_t n;
     char kid[16];

@@ -19,6 +19,7 @@
 #include <hiredis/hiredis.h>
 
 #include "secret.h"
+#include "tc.h"
 #include "ts.h"
 
 #define TO_CLIENT_ID "sandbox-client-id"
@@ -199,7 +200,7 @@ static inline json_t *to_open_acct(to_env_t *e, const char *id, char *sealed)
 /* The opened acct:<id> blob (NULL when absent). */
 static inline json_t *to_acct_blob(to_env_t *e, const char *id)
 {
-    char *sealed = ts_redis("GET %sacct:%s", e->api.redis_prefix, id);
+    char *sealed = tc_sealed(ts_redis("GET %sacct:%s", e->api.redis_prefix, id));
     return sealed ? to_open_acct(e, id, sealed) : NULL;
 }
 

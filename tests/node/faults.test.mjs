@@ -169,7 +169,7 @@ test('PostgreSQL unreachable under load: the API answers 503, nothing half-writt
     const via = new URL(direct); via.host = `127.0.0.1:${pport}`;
     const s = await startStack({
       workers: 1,
-      env: { JSMCP_DATABASE_URL: via.toString(), JSMCP_RECONCILE_INTERVAL_MS: '500', JSMCP_RECONCILE_GRACE_MS: '1000' },
+      env: { JSMCP_DATABASE_URL: via.toString(), JSMCP_RECONCILE_INTERVAL_MS: '500' },
     });
     try {
       const path = `/integrated-account/${s.accountId}/mcp`;
@@ -210,7 +210,8 @@ test('PostgreSQL unreachable under load: the API answers 503, nothing half-writt
       // know it did: it answers 503 though the row (and its key) exist. At
       // most one per client in flight at the cut; reported, not lost.
       const extra = rows.length - 1 - created.length;
-      // Published keys follow the rows once reconcile ran (a key set before a failed INSERT is removed).
+      // Published keys follow the rows once reconcile ran (a create whose COMMIT went through but whose
+      // answer was lost is published from the outbox).
       const prefix = s.env.JSMCP_REDIS_PREFIX;
       let keys = -1;
       for (let i = 0; i < 160; i++) {

@@ -1,0 +1,989 @@
+/* ap_reconcile: see ap_reconcile.h. */
+#include "ap_reconcile.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ap_publish.h"
+#include "buf.h"
+#include "log.h"
+#include "testhook.h"
+#include "tu.h"
+
+#define RC_OUTBOX_BATCH "500" /* outbox rows per incremental pass; a full batch runs again at once */
+#define RC_CHUNK "1000"       /* rows per query of a full pass */
+#define RC_SCAN_COUNT "1000"  /* SCAN COUNT of a full pass's look for orphan keys */
+#define RC_LISTEN_RETRY_MS 2000
+
+typedef struct rc_s {
+    ap_app_t *app;
+    uv_timer_t timer;
+    int timer_open;
+    int inc_running, inc_again; /* a notification came during a pass: run again after it */
+    int full_running, full_again; /* Redis lost its data during a full pass: another after it */
+    uint64_t last_full_ms;      /* uv_now() when the last full pass started; 0: none yet */
+    uint64_t last_inc_ms;       /* ... the last incremental pass */
+    int stopping;
+    void (*done)(void *arg);
+    void *done_arg;
+    /* LISTEN jsmcp_publish */
+    PGconn *lc;
+    uv_poll_t lpoll;
+    int lpoll_open, lpoll_fd, listening;
+    uv_timer_t lretry;
+    int lretry_open;
+    /* A full pass rests between chunks as long as the chunk took: it takes
+     * at most half of the API's and its backend's time, so the writes it
+     * shares them with are not held up (creates during a pass, BENCHMARKS.md). */
+    uv_timer_t frest;
+    int frest_open;
+    struct full_s *resting;
+} rc_t;
+
+static rc_t rc;
+
+static void maybe_stopped(void);
+static void inc_start(void);
+struct inc_s;
+static void inc_read_keys(struct inc_s *c);
+
+static void count_pass(const char *kind, const char *outcome, long written, uint64_t t0)
+{
+    char l[96];
+    snprintf(l, sizeof l, "kind=\"%s\",outcome=\"%s\"", kind, outcome);
+    metrics_inc(rc.app->metrics, "jsmcp_api_reconcile_runs_total", l, 1);
+    snprintf(l, sizeof l, "kind=\"%s\"", kind);
+    if (written > 0)
+        metrics_inc(rc.app->metrics, "jsmcp_api_reconcile_repairs_total", l, (double)written);
+    metrics_set(rc.app->metrics, "jsmcp_api_reconcile_last_pass_seconds", l, (double)(uv_hrtime() - t0) / 1e9);
+}
+
+/* Splits a comma-joined list in place into at most max pointers. */
+static size_t split(char *s, char **out, size_t max)
+{
+    size_t n = 0;
+    for (char *tok = s && *s ? strtok(s, ",") : NULL; tok && n < max; tok = strtok(NULL, ","))
+        out[n++] = tok;
+    return n;
+}
+
+/* A PostgreSQL array literal of the strings (uuids, hex hashes: nothing to quote). */
+static char *array_lit(char **items, size_t n)
+{
+    buf_t b;
+    buf_init(&b, 64 + n * 72);
+    buf_append(&b, "{", 1);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            buf_append(&b, ",", 1);
+        buf_append_str(&b, items[i]);
+    }
+    buf_append(&b, "}", 1);
+    return buf_steal(&b, NULL);
+}
+
+/* ==== incremental passes: the outbox ==== */
+
+typedef struct inc_entry_s {
+    char kind[8];
+    char ref[AP_UUID_LEN + 1];
+    long long version; /* the newest outbox version of ref */
+    char *hashes;      /* srv: the token hashes its changes touched, comma-joined */
+} inc_entry_t;
+
+typedef struct inc_s {
+    pgtx_t *tx;
+    uint64_t t0;
+    int64_t read_ms;
+    inc_entry_t *e;
+    size_t n;
+    long taken;        /* outbox rows taken */
+    long written;      /* records the script wrote */
+    ap_pub_t *pub;
+} inc_t;
+
+static void inc_end(inc_t *c, const char *outcome)
+{
+    long written = c->written;
+    if (c->tx)
+        pgtx_rollback(c->tx, NULL, NULL); /* the rows go back to the outbox */
+    count_pass("incremental", outcome, written, c->t0);
+    if (strcmp(outcome, "ok") != 0)
+        LOG_WARN("reconcile", "incremental pass failed; the outbox keeps its rows", "outcome", outcome, NULL);
+    else if (written > 0) {
+        char n[24];
+        snprintf(n, sizeof n, "%ld", written);
+        LOG_INFO("reconcile", "incremental pass repaired Redis", "records", n, NULL);
+    }
+    int again = rc.inc_again || c->taken >= atol(RC_OUTBOX_BATCH);
+    for (size_t i = 0; i < c->n; i++)
+        free(c->e[i].hashes);
+    free(c->e);
+    ap_pub_free(c->pub);
+    free(c);
+    rc.inc_running = 0;
+    rc.inc_again = 0;
+    if (rc.stopping) {
+        maybe_stopped();
+        return;
+    }
+    if (again && strcmp(outcome, "ok") == 0)
+        inc_start();
+}
+
+static void inc_on_commit(PGresult *res, const char *err, void *ud)
+{
+    inc_t *c = ud;
+    c->tx = NULL;
+    (void)err;
+    inc_end(c, ap_res_ok(res) ? "ok" : "commit_failed");
+}
+
+static void inc_on_published(long written, const char *err, void *ud)
+{
+    inc_t *c = ud;
+    if (written < 0) {
+        LOG_WARN("reconcile", "publishing the outbox failed", "err", err ? err : "", NULL);
+        inc_end(c, "redis_failed");
+        return;
+    }
+    c->written = written;
+    pgtx_t *tx = c->tx;
+    pgtx_commit(tx, inc_on_commit, c);
+}
+
+static void inc_publish(void *ud)
+{
+    inc_t *c = ud;
+    ap_pub_t *p = c->pub;
+    c->pub = NULL;
+    int rc2 = ap_pub_send(p, rc.app->redis, inc_on_published, c);
+    if (rc2 > 0) {
+        pgtx_t *tx = c->tx; /* nothing to write (the rows were gone and had no tokens) */
+        pgtx_commit(tx, inc_on_commit, c);
+    } else if (rc2 < 0) {
+        inc_end(c, "redis_down");
+    }
+}
+
+/* The reads are done: publish (a pass that took outbox rows stops at the
+ * test hook first, when it is armed). */
+static void inc_read_done(inc_t *c)
+{
+    if (c->n == 0 || !th_wait(rc.app->loop, "reconcile_read", inc_publish, c))
+        inc_publish(c);
+}
+
+static inc_entry_t *inc_find(inc_t *c, const char *kind, const char *ref)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (strcmp(c->e[i].kind, kind) == 0 && strcmp(c->e[i].ref, ref) == 0)
+            return &c->e[i];
+    return NULL;
+}
+
+/* Accounts the outbox named: the row's record, or a tombstone when it is gone. */
+static void inc_on_accounts(PGresult *res, const char *err, void *ud)
+{
+    inc_t *c = ud;
+    (void)err;
+    if (!ap_res_ok(res)) {
+        inc_end(c, "db_failed");
+        return;
+    }
+    for (int i = 0; i < PQntuples(res); i++) {
+        inc_entry_t *e = inc_find(c, "acct", PQgetvalue(res, i, 0));
+        if (e && ap_pub_account_row(c->pub, rc.app->keys, e->ref, res, i, 1) == 0)
+            e->kind[0] = 0; /* done */
+        else if (e)
+            e->kind[0] = 'x'; /* unreadable: left alone (logged) */
+    }
+    for (size_t i = 0; i < c->n; i++) {
+        if (strcmp(c->e[i].kind, "acct") != 0)
+            continue;
+        char suffix[64];
+        snprintf(suffix, sizeof suffix, "acct:%s", c->e[i].ref);
+        ap_pub_tombstone(c->pub, suffix, c->e[i].version);
+    }
+    inc_read_keys(c);
+}
+
+/* API keys the outbox named: their records, or tombstones. */
+static void inc_on_keys(PGresult *res, const char *err, void *ud)
+{
+    inc_t *c = ud;
+    (void)err;
+    if (!ap_res_ok(res)) {
+        inc_end(c, "db_failed");
+        return;
+    }
+    for (int i = 0; i < PQntuples(res); i++) {
+        inc_entry_t *e = inc_find(c, "wsk", PQgetvalue(res, i, 0));
+        ap_pub_wskey(c->pub, PQgetvalue(res, i, 2), PQgetvalue(res, i, 3), strtoll(PQgetvalue(res, i, 1), NULL, 10));
+        if (e)
+            e->kind[0] = 0;
+    }
+    for (size_t i = 0; i < c->n; i++) {
+        if (strcmp(c->e[i].kind, "wsk") != 0)
+            continue;
+        char *gone[4], suffix[128];
+        size_t ng = split(c->e[i].hashes, gone, 4);
+        for (size_t j = 0; j < ng; j++) {
+            snprintf(suffix, sizeof suffix, "wskey:%s", gone[j]);
+            ap_pub_tombstone(c->pub, suffix, c->e[i].version);
+        }
+    }
+    inc_read_done(c);
+}
+
+static void inc_read_keys(inc_t *c)
+{
+    char *ids[c->n + 1];
+    size_t n = 0;
+    for (size_t i = 0; i < c->n; i++)
+        if (strcmp(c->e[i].kind, "wsk") == 0)
+            ids[n++] = c->e[i].ref;
+    if (n == 0) {
+        inc_read_done(c);
+        return;
+    }
+    char *arr = array_lit(ids, n);
+    const char *p[1] = {arr};
+    int r = pgtx_query(c->tx,
+                       "SELECT id::text, version, key_hash, workspace_id::text FROM api_keys WHERE id = ANY($1::uuid[])",
+                       1, p, inc_on_keys, c);
+    free(arr);
+    if (r != 0)
+        inc_end(c, "db_failed");
+}
+
+static void inc_read_accounts(inc_t *c)
+{
+    char *ids[c->n + 1];
+    size_t n = 0;
+    for (size_t i = 0; i < c->n; i++)
+        if (strcmp(c->e[i].kind, "acct") == 0)
+            ids[n++] = c->e[i].ref;
+    if (n == 0) {
+        inc_read_keys(c);
+        return;
+    }
+    char *arr = array_lit(ids, n);
+    const char *p[1] = {arr};
+    int r = pgtx_query(c->tx, "SELECT id::text, " AP_ACCT_PUB_COLS " FROM integrated_accounts WHERE id = ANY($1::uuid[])",
+                       1, p, inc_on_accounts, c);
+    free(arr);
+    if (r != 0)
+        inc_end(c, "db_failed");
+}
+
+/* Servers the outbox named: both tokens' records and tombstones for the
+ * hashes their changes touched; all tombstones when the row is gone. */
+static void inc_on_servers(PGresult *res, const char *err, void *ud)
+{
+    inc_t *c = ud;
+    (void)err;
+    if (!ap_res_ok(res)) {
+        inc_end(c, "db_failed");
+        return;
+    }
+    for (int i = 0; i < PQntuples(res); i++) {
+        inc_entry_t *e = inc_find(c, "srv", PQgetvalue(res, i, 0));
+        if (!e)
+            continue;
+        char *dead[64];
+        size_t nd = split(e->hashes, dead, 64);
+        ap_pub_server(c->pub, res, i, 1, (const char *const *)dead, nd);
+        e->kind[0] = 0;
+    }
+    for (size_t i = 0; i < c->n; i++) {
+        if (strcmp(c->e[i].kind, "srv") != 0)
+            continue;
+        char *gone[64];
+        size_t ng = split(c->e[i].hashes, gone, 64);
+        ap_pub_server_gone(c->pub, (const char *const *)gone, ng, c->e[i].version);
+        c->e[i].kind[0] = 0;
+    }
+    inc_read_accounts(c);
+}
+
+static void inc_on_taken(PGresult *res, const char *err, void *ud)
+{
+    inc_t *c = ud;
+    (void)err;
+    if (!ap_res_ok(res)) {
+        inc_end(c, "db_failed");
+        return;
+    }
+    int rows = PQntuples(res);
+    c->e = mem_calloc((size_t)rows + 1, sizeof *c->e);
+    char *srv_ids[rows + 1];
+    size_t nsrv = 0;
+    for (int i = 0; i < rows; i++) {
+        inc_entry_t *e = &c->e[c->n++];
+        str_copy(e->kind, sizeof e->kind, PQgetvalue(res, i, 0));
+        str_copy(e->ref, sizeof e->ref, PQgetvalue(res, i, 1));
+        e->version = strtoll(PQgetvalue(res, i, 2), NULL, 10);
+        e->hashes = mem_strdup(PQgetisnull(res, i, 3) ? "" : PQgetvalue(res, i, 3));
+        c->taken = atol(PQgetvalue(res, i, 4));
+        if (strcmp(e->kind, "srv") == 0)
+            srv_ids[nsrv++] = e->ref;
+    }
+    if (nsrv == 0) {
+        inc_read_accounts(c);
+        return;
+    }
+    char *arr = array_lit(srv_ids, nsrv);
+    const char *p[1] = {arr};
+    int r = pgtx_query(c->tx, "SELECT id::text, " AP_SRV_PUB_COLS " FROM mcp_servers WHERE id = ANY($1::uuid[])", 1, p,
+                       inc_on_servers, c);
+    free(arr);
+    if (r != 0)
+        inc_end(c, "db_failed");
+}
+
+static void inc_on_begin(pgtx_t *tx, const char *err, void *ud)
+{
+    inc_t *c = ud;
+    (void)err;
+    if (!tx) {
+        inc_end(c, "db_down");
+        return;
+    }
+    c->tx = tx;
+    c->read_ms = tu_now_ms();
+    c->pub = ap_pub_new(rcli_prefix(rc.app->redis), c->read_ms);
+    const char *none[1] = {NULL};
+    /* One row per changed server or account: its newest outbox version and
+     * every token hash its changes touched. The rows to take are an
+     * ARRAY(...), evaluated once: "seq IN (SELECT ... LIMIT n FOR UPDATE SKIP
+     * LOCKED)" may run its subquery again inside the join and take more. */
+    if (pgtx_query(tx,
+                   "WITH o AS (DELETE FROM publish_outbox WHERE seq = ANY(ARRAY(SELECT seq FROM publish_outbox"
+                   "  ORDER BY seq LIMIT " RC_OUTBOX_BATCH " FOR UPDATE SKIP LOCKED)) RETURNING kind, ref, hashes, version)"
+                   " SELECT kind, ref::text, max(version), string_agg(DISTINCT h, ','), (SELECT count(*) FROM o)"
+                   " FROM o LEFT JOIN LATERAL unnest(o.hashes) AS h ON true GROUP BY kind, ref",
+                   0, none, inc_on_taken, c) != 0)
+        inc_end(c, "db_failed");
+}
+
+static void inc_start(void)
+{
+    ap_app_t *app = rc.app;
+    if (rc.inc_running || rc.stopping || !rcli_ready(app->redis) || !pgpool_ready(app->db))
+        return;
+    inc_t *c = mem_calloc(1, sizeof *c);
+    c->t0 = uv_hrtime();
+    rc.inc_running = 1;
+    rc.last_inc_ms = uv_now(app->loop);
+    if (pgpool_begin(app->db, inc_on_begin, c) != 0)
+        inc_end(c, "db_down");
+}
+
+/* ==== full passes: every row against Redis, then every key against the rows ==== */
+
+/* Rows against Redis (servers, accounts, API keys), then Redis keys
+ * against the rows, then the API key sets of the format before wskey:
+ * records are removed. */
+enum full_phase { PH_SRV, PH_ACCT, PH_WSK, PH_SRV_KEYS, PH_ACCT_KEYS, PH_WSK_KEYS, PH_LEGACY, PH_DONE };
+
+/* What a key phase scans: the pattern's kind and how the rest of a key
+ * must look to name a row (64 hex digits, or a uuid). */
+static const char *phase_kind(enum full_phase ph)
+{
+    return ph == PH_SRV_KEYS ? "srv" : ph == PH_ACCT_KEYS ? "acct" : ph == PH_WSK_KEYS ? "wskey" : "wskeys";
+}
+
+static int key_rest_ok(enum full_phase ph, const char *rest)
+{
+    if (ph == PH_ACCT_KEYS)
+        return ap_is_uuid(rest);
+    return strlen(rest) == SECRET_HASH_HEX_LEN && strspn(rest, "0123456789abcdef") == SECRET_HASH_HEX_LEN;
+}
+
+typedef struct full_s {
+    enum full_phase phase;
+    uint64_t t0;
+    char cursor[AP_UUID_LEN + 1]; /* last id of the previous chunk; "" first */
+    char scan[32];                /* SCAN cursor */
+    int chunks;                   /* chunks published: the hook stops at the first */
+    long rows, written;
+    uint64_t chunk_t0;            /* uv_hrtime() when the chunk's first query went out */
+    char **ids;                   /* the chunk's ids */
+    long long *versions;          /* their rows' versions */
+    char **keys;                  /* full key names compared, 1 or 2 per row */
+    size_t *key_row;              /* the row of each key */
+    size_t n, nkeys;
+    ap_pub_t *pub;
+} full_t;
+
+static void full_next(struct full_s *c);
+
+static void full_clear_chunk(full_t *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        free(c->ids[i]);
+    for (size_t i = 0; i < c->nkeys; i++)
+        free(c->keys[i]);
+    free(c->ids);
+    free(c->versions);
+    free(c->keys);
+    free(c->key_row);
+    c->ids = c->keys = NULL;
+    c->versions = NULL;
+    c->key_row = NULL;
+    c->n = c->nkeys = 0;
+    ap_pub_free(c->pub);
+    c->pub = NULL;
+}
+
+static void full_end(full_t *c, const char *outcome)
+{
+    full_clear_chunk(c);
+    count_pass("full", outcome, c->written, c->t0);
+    char rows[24], w[24], ms[32];
+    snprintf(rows, sizeof rows, "%ld", c->rows);
+    snprintf(w, sizeof w, "%ld", c->written);
+    snprintf(ms, sizeof ms, "%.1f", (double)(uv_hrtime() - c->t0) / 1e6);
+    if (strcmp(outcome, "ok") != 0) {
+        LOG_WARN("reconcile", "full pass failed", "outcome", outcome, "rows", rows, NULL);
+        rc.last_full_ms = 0; /* try again at the next tick */
+    } else if (c->written > 0) {
+        LOG_INFO("reconcile", "full pass repaired Redis", "rows", rows, "records", w, "ms", ms, NULL);
+    } else {
+        LOG_DEBUG("reconcile", "full pass", "rows", rows, "ms", ms, NULL);
+    }
+    free(c);
+    rc.full_running = 0;
+    if (rc.full_again && !rc.stopping) {
+        rc.full_again = 0;
+        rc.last_full_ms = 0; /* at the next tick */
+    }
+    maybe_stopped();
+}
+
+static void on_rested(uv_timer_t *t)
+{
+    (void)t;
+    full_t *c = rc.resting;
+    rc.resting = NULL;
+    full_next(c);
+}
+
+/* The chunk is done: the next one after a rest as long as this one took. */
+static void full_chunk_done(full_t *c)
+{
+    uint64_t took_ms = (uv_hrtime() - c->chunk_t0) / 1000000;
+    if (rc.stopping || took_ms == 0) {
+        full_next(c);
+        return;
+    }
+    rc.resting = c;
+    uv_timer_start(&rc.frest, on_rested, took_ms < 1000 ? took_ms : 1000, 0);
+}
+
+static void full_on_published(long written, const char *err, void *ud)
+{
+    full_t *c = ud;
+    if (written < 0) {
+        LOG_WARN("reconcile", "full pass: publishing failed", "err", err ? err : "", NULL);
+        full_end(c, "redis_failed");
+        return;
+    }
+    c->written += written;
+    full_chunk_done(c);
+}
+
+static void full_publish(void *ud)
+{
+    full_t *c = ud;
+    ap_pub_t *p = c->pub;
+    c->pub = NULL;
+    int r = ap_pub_send(p, rc.app->redis, full_on_published, c);
+    if (r > 0)
+        full_chunk_done(c);
+    else if (r < 0)
+        full_end(c, "redis_down");
+}
+
+/* A chunk's reads are done: publish what it found (the first chunk of a
+ * pass stops at the test hook first). */
+static void full_read_done(full_t *c)
+{
+    if (!c->pub)
+        c->pub = ap_pub_new(rcli_prefix(rc.app->redis), tu_now_ms());
+    if (c->chunks++ == 0 && th_wait(rc.app->loop, "reconcile_full_read", full_publish, c))
+        return;
+    full_publish(c);
+}
+
+/* The stale rows of a chunk, read again in full. */
+static void full_on_stale(PGresult *res, const char *err, void *ud)
+{
+    full_t *c = ud;
+    (void)err;
+    if (!ap_res_ok(res)) {
+        full_end(c, "db_failed");
+        return;
+    }
+    for (int i = 0; i < PQntuples(res); i++) {
+        if (c->phase == PH_SRV)
+            ap_pub_server(c->pub, res, i, 1, NULL, 0);
+        else if (c->phase == PH_ACCT)
+            ap_pub_account_row(c->pub, rc.app->keys, PQgetvalue(res, i, 0), res, i, 1);
+        else
+            ap_pub_wskey(c->pub, PQgetvalue(res, i, 2), PQgetvalue(res, i, 3), strtoll(PQgetvalue(res, i, 1), NULL, 10));
+    }
+    full_read_done(c);
+}
+
+static void full_on_versions(const long long *v, size_t n, const char *err, void *ud)
+{
+    full_t *c = ud;
+    if (!v || n != c->nkeys) {
+        LOG_WARN("reconcile", "full pass: reading versions failed", "err", err ? err : "", NULL);
+        full_end(c, "redis_failed");
+        return;
+    }
+    char *stale[c->n + 1];
+    size_t ns = 0;
+    for (size_t k = 0; k < n; k++) {
+        size_t row = c->key_row[k];
+        if (v[k] < c->versions[row] && (ns == 0 || stale[ns - 1] != c->ids[row]))
+            stale[ns++] = c->ids[row];
+    }
+    int64_t read_ms = tu_now_ms();
+    c->pub = ap_pub_new(rcli_prefix(rc.app->redis), read_ms);
+    if (ns == 0) {
+        full_read_done(c);
+        return;
+    }
+    char *arr = array_lit(stale, ns);
+    const char *p[1] = {arr};
+    static const char *const stale_sql[] = {
+        [PH_SRV] = "SELECT id::text, " AP_SRV_PUB_COLS " FROM mcp_servers WHERE id = ANY($1::uuid[])",
+        [PH_ACCT] = "SELECT id::text, " AP_ACCT_PUB_COLS " FROM integrated_accounts WHERE id = ANY($1::uuid[])",
+        [PH_WSK] = "SELECT id::text, version, key_hash, workspace_id::text FROM api_keys WHERE id = ANY($1::uuid[])",
+    };
+    int r = pgpool_query(rc.app->db, stale_sql[c->phase], 1, p, full_on_stale, c);
+    free(arr);
+    if (r != 0)
+        full_end(c, "db_down");
+}
+
+static void add_key(full_t *c, const char *fmt, const char *v, size_t row)
+{
+    char key[256];
+    rcli_key(rc.app->redis, key, sizeof key, fmt, v);
+    c->keys[c->nkeys] = mem_strdup(key);
+    c->key_row[c->nkeys++] = row;
+}
+
+/* A chunk of rows: id, version, key hash(es). */
+static void full_on_chunk(PGresult *res, const char *err, void *ud)
+{
+    full_t *c = ud;
+    (void)err;
+    if (!ap_res_ok(res)) {
+        full_end(c, "db_failed");
+        return;
+    }
+    full_clear_chunk(c);
+    int rows = PQntuples(res);
+    if (rows == 0) {
+        c->phase++;
+        c->cursor[0] = 0;
+        full_next(c);
+        return;
+    }
+    c->rows += rows;
+    c->ids = mem_calloc((size_t)rows, sizeof *c->ids);
+    c->versions = mem_calloc((size_t)rows, sizeof *c->versions);
+    c->keys = mem_calloc((size_t)rows * 2, sizeof *c->keys);
+    c->key_row = mem_calloc((size_t)rows * 2, sizeof *c->key_row);
+    for (int i = 0; i < rows; i++) {
+        c->ids[i] = mem_strdup(PQgetvalue(res, i, 0));
+        c->versions[i] = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+        if (c->phase == PH_SRV) {
+            add_key(c, "srv:%s", PQgetvalue(res, i, 2), (size_t)i);
+            if (!PQgetisnull(res, i, 3))
+                add_key(c, "srv:%s", PQgetvalue(res, i, 3), (size_t)i);
+        } else if (c->phase == PH_ACCT) {
+            add_key(c, "acct:%s", c->ids[i], (size_t)i);
+        } else {
+            add_key(c, "wskey:%s", PQgetvalue(res, i, 2), (size_t)i);
+        }
+    }
+    c->n = (size_t)rows;
+    str_copy(c->cursor, sizeof c->cursor, c->ids[rows - 1]);
+    if (ap_pub_versions(rc.app->redis, c->keys, c->nkeys, full_on_versions, c) != 0)
+        full_end(c, "redis_down");
+}
+
+/* Keys of a SCAN batch that no row accounts for become tombstones. */
+static void full_on_orphans(PGresult *res, const char *err, void *ud)
+{
+    full_t *c = ud;
+    (void)err;
+    if (!ap_res_ok(res)) {
+        full_end(c, "db_failed");
+        return;
+    }
+    for (int i = 0; i < PQntuples(res); i++) { /* c->pub holds the batch's malformed keys already */
+        char suffix[128];
+        snprintf(suffix, sizeof suffix, "%s:%s", phase_kind(c->phase), PQgetvalue(res, i, 0));
+        ap_pub_orphan(c->pub, suffix);
+    }
+    full_publish(c);
+}
+
+static void full_on_scan(redisReply *reply, const char *err, void *ud)
+{
+    full_t *c = ud;
+    (void)err;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+        reply->element[0]->type != REDIS_REPLY_STRING || reply->element[1]->type != REDIS_REPLY_ARRAY) {
+        full_end(c, "redis_failed");
+        return;
+    }
+    str_copy(c->scan, sizeof c->scan, reply->element[0]->str);
+    if (strcmp(c->scan, "0") == 0)
+        c->scan[0] = 'e'; /* this is the last batch */
+    redisReply *keys = reply->element[1];
+    size_t pl = strlen(rcli_prefix(rc.app->redis));
+    size_t skip = pl + strlen(phase_kind(c->phase)) + 1;
+    char *ids[keys->elements + 1];
+    size_t n = 0;
+    if (c->phase == PH_LEGACY) { /* wskeys:<workspace> sets: nothing reads them once wskey: records exist */
+        for (size_t i = 0; i < keys->elements; i++)
+            if (keys->element[i]->type == REDIS_REPLY_STRING)
+                rcli_command(rc.app->redis, NULL, NULL, "DEL %s", keys->element[i]->str);
+        full_next(c);
+        return;
+    }
+    c->pub = ap_pub_new(rcli_prefix(rc.app->redis), tu_now_ms());
+    for (size_t i = 0; i < keys->elements; i++) {
+        const redisReply *k = keys->element[i];
+        if (k->type != REDIS_REPLY_STRING || k->len <= skip)
+            continue;
+        const char *rest = k->str + skip;
+        if (key_rest_ok(c->phase, rest)) {
+            ids[n++] = (char *)rest;
+        } else { /* not a key any row could name */
+            char suffix[600];
+            snprintf(suffix, sizeof suffix, "%s", k->str + pl);
+            ap_pub_orphan(c->pub, suffix);
+        }
+    }
+    if (n == 0) {
+        full_publish(c);
+        return;
+    }
+    static const char *const orphan_sql[] = {
+        [PH_SRV_KEYS] = "SELECT h FROM unnest($1::text[]) AS h WHERE NOT EXISTS (SELECT 1 FROM mcp_servers WHERE"
+                        " token_hash = h) AND NOT EXISTS (SELECT 1 FROM mcp_servers WHERE prev_token_hash = h)",
+        [PH_ACCT_KEYS] = "SELECT h::text FROM unnest($1::uuid[]) AS h WHERE NOT EXISTS"
+                         " (SELECT 1 FROM integrated_accounts WHERE id = h)",
+        [PH_WSK_KEYS] = "SELECT h FROM unnest($1::text[]) AS h WHERE NOT EXISTS (SELECT 1 FROM api_keys WHERE key_hash = h)",
+    };
+    char *arr = array_lit(ids, n);
+    const char *p[1] = {arr};
+    int r = pgpool_query(rc.app->db, orphan_sql[c->phase], 1, p, full_on_orphans, c);
+    free(arr);
+    if (r != 0)
+        full_end(c, "db_down");
+}
+
+static void full_next(full_t *c)
+{
+    ap_app_t *app = rc.app;
+    if (rc.stopping) {
+        full_end(c, "stopped");
+        return;
+    }
+    c->chunk_t0 = uv_hrtime();
+    if (c->phase == PH_SRV || c->phase == PH_ACCT || c->phase == PH_WSK) {
+        static const char *const chunk_sql[] = {
+            [PH_SRV] = "SELECT id::text, version, token_hash, CASE WHEN " AP_SRV_PREV_LIVE " THEN prev_token_hash END"
+                       " FROM mcp_servers WHERE id > $1::uuid"
+                       " AND (expires_at IS NULL OR expires_at > now()) ORDER BY mcp_servers.id LIMIT " RC_CHUNK,
+            [PH_ACCT] = "SELECT id::text, version FROM integrated_accounts"
+                        " WHERE id > $1::uuid ORDER BY integrated_accounts.id LIMIT " RC_CHUNK,
+            [PH_WSK] = "SELECT id::text, version, key_hash FROM api_keys"
+                       " WHERE id > $1::uuid ORDER BY api_keys.id LIMIT " RC_CHUNK,
+        };
+        /* From the lowest uuid on: a plain range on the primary key (an
+         * "IS NULL OR" would keep a prepared statement's plan off it), in
+         * the order of the table's id, not of the id::text output column. */
+        const char *p[1] = {c->cursor[0] ? c->cursor : "00000000-0000-0000-0000-000000000000"};
+        int r = pgpool_query(app->db, chunk_sql[c->phase], 1, p, full_on_chunk, c);
+        if (r != 0)
+            full_end(c, "db_down");
+        return;
+    }
+    if (c->phase >= PH_SRV_KEYS && c->phase <= PH_LEGACY) {
+        if (c->scan[0] == 'e') { /* the last batch was done */
+            c->phase++;
+            c->scan[0] = 0;
+            full_next(c);
+            return;
+        }
+        char pattern[256];
+        rcli_key(app->redis, pattern, sizeof pattern, "%s:*", phase_kind(c->phase));
+        const char *argv[6] = {"SCAN", c->scan[0] ? c->scan : "0", "MATCH", pattern, "COUNT", RC_SCAN_COUNT};
+        size_t avl[6];
+        for (int i = 0; i < 6; i++)
+            avl[i] = strlen(argv[i]);
+        if (rcli_command_argv(app->redis, full_on_scan, c, 6, argv, avl) != 0)
+            full_end(c, "redis_down");
+        return;
+    }
+    full_end(c, "ok");
+}
+
+static void full_start(void)
+{
+    ap_app_t *app = rc.app;
+    if (rc.full_running || rc.stopping || !rcli_ready(app->redis) || !pgpool_ready(app->db))
+        return;
+    full_t *c = mem_calloc(1, sizeof *c);
+    c->t0 = uv_hrtime();
+    rc.full_running = 1;
+    rc.last_full_ms = uv_now(app->loop) ? uv_now(app->loop) : 1;
+    char key[256];
+    rcli_key(app->redis, key, sizeof key, "reconcile:marker");
+    rcli_command(app->redis, NULL, NULL, "SET %s 1", key);
+    full_next(c);
+}
+
+/* ==== LISTEN jsmcp_publish: a hint that the outbox has work ==== */
+
+static void listen_connect(void);
+
+static void on_lretry(uv_timer_t *t)
+{
+    (void)t;
+    listen_connect();
+}
+
+static void on_lpoll_closed(uv_handle_t *h)
+{
+    (void)h;
+    rc.lpoll_open = 0;
+    if (rc.lc) {
+        PQfinish(rc.lc);
+        rc.lc = NULL;
+    }
+    if (rc.stopping) {
+        maybe_stopped();
+        return;
+    }
+    uv_timer_start(&rc.lretry, on_lretry, RC_LISTEN_RETRY_MS, 0);
+}
+
+/* Drops the connection and tries again later. */
+static void listen_drop(void)
+{
+    rc.listening = 0;
+    if (rc.lpoll_open) {
+        uv_poll_stop(&rc.lpoll);
+        uv_close((uv_handle_t *)&rc.lpoll, on_lpoll_closed);
+        return;
+    }
+    if (rc.lc) {
+        PQfinish(rc.lc);
+        rc.lc = NULL;
+    }
+    if (!rc.stopping)
+        uv_timer_start(&rc.lretry, on_lretry, RC_LISTEN_RETRY_MS, 0);
+}
+
+static void on_lpoll(uv_poll_t *h, int status, int events);
+
+static void lpoll_watch(int events)
+{
+    int fd = PQsocket(rc.lc);
+    if (rc.lpoll_open && fd != rc.lpoll_fd) { /* libpq moved to another socket */
+        listen_drop();
+        return;
+    }
+    if (!rc.lpoll_open) {
+        if (fd < 0 || uv_poll_init(rc.app->loop, &rc.lpoll, fd) != 0) {
+            listen_drop();
+            return;
+        }
+        rc.lpoll_open = 1;
+        rc.lpoll_fd = fd;
+    }
+    uv_poll_start(&rc.lpoll, events, on_lpoll);
+}
+
+static void on_lpoll(uv_poll_t *h, int status, int events)
+{
+    (void)h;
+    (void)events;
+    if (status < 0 || rc.stopping) {
+        listen_drop();
+        return;
+    }
+    if (!rc.listening) {
+        PostgresPollingStatusType st = PQconnectPoll(rc.lc);
+        if (st == PGRES_POLLING_READING) {
+            lpoll_watch(UV_READABLE);
+        } else if (st == PGRES_POLLING_WRITING) {
+            lpoll_watch(UV_WRITABLE);
+        } else if (st == PGRES_POLLING_OK && PQsendQuery(rc.lc, "LISTEN jsmcp_publish") == 1) {
+            rc.listening = 1;
+            PQflush(rc.lc);
+            lpoll_watch(UV_READABLE);
+            inc_start(); /* notifications sent before the LISTEN were missed */
+        } else {
+            listen_drop();
+        }
+        return;
+    }
+    if (PQconsumeInput(rc.lc) != 1) {
+        listen_drop();
+        return;
+    }
+    while (!PQisBusy(rc.lc)) {
+        PGresult *r = PQgetResult(rc.lc);
+        if (!r)
+            break;
+        PQclear(r);
+    }
+    int hinted = 0;
+    for (PGnotify *n; (n = PQnotifies(rc.lc)); PQfreemem(n))
+        hinted = 1;
+    if (hinted) {
+        if (rc.inc_running)
+            rc.inc_again = 1;
+        else
+            inc_start();
+    }
+}
+
+static void listen_connect(void)
+{
+    if (rc.stopping)
+        return;
+    rc.lc = PQconnectStart(rc.app->cfg.database_url);
+    if (!rc.lc || PQstatus(rc.lc) == CONNECTION_BAD || PQsetnonblocking(rc.lc, 1) != 0) {
+        listen_drop();
+        return;
+    }
+    lpoll_watch(UV_WRITABLE);
+}
+
+/* ==== the timer, start and stop ==== */
+
+/* The marker key is set once Redis holds what a full pass published; when
+ * it is gone (a Redis restarted without its data, flushed, failed over to
+ * an empty replica), a full pass runs at once instead of at its interval. */
+static void on_marker(redisReply *reply, const char *err, void *ud)
+{
+    (void)err;
+    (void)ud;
+    if (rc.stopping || !reply || reply->type != REDIS_REPLY_STATUS)
+        return; /* nil: the marker was there */
+    LOG_INFO("reconcile", "Redis lacks the published records' marker: full pass now", NULL);
+    if (rc.full_running)
+        rc.full_again = 1;
+    else
+        full_start();
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    (void)t;
+    ap_app_t *app = rc.app;
+    if (rc.stopping)
+        return;
+    uint64_t now = uv_now(app->loop);
+    if (rc.last_inc_ms == 0 || now - rc.last_inc_ms >= app->cfg.reconcile_interval_ms)
+        inc_start();
+    if (rcli_ready(app->redis) && rc.last_full_ms != 0) {
+        char key[256];
+        rcli_key(app->redis, key, sizeof key, "reconcile:marker");
+        rcli_command(app->redis, on_marker, NULL, "SET %s 1 NX", key);
+    }
+    if (!rc.full_running && (rc.last_full_ms == 0 || now - rc.last_full_ms >= app->cfg.reconcile_full_interval_ms))
+        full_start();
+}
+
+void ap_reconcile_start(ap_app_t *app)
+{
+    memset(&rc, 0, sizeof rc);
+    rc.app = app;
+    metrics_describe(app->metrics, "jsmcp_api_reconcile_runs_total", "counter",
+                     "Reconcile passes by kind (incremental: the outbox; full: every row) and outcome");
+    metrics_describe(app->metrics, "jsmcp_api_reconcile_repairs_total", "counter",
+                     "Records reconcile wrote to Redis (missing or older there), by kind of pass");
+    metrics_describe(app->metrics, "jsmcp_api_reconcile_last_pass_seconds", "gauge", "Duration of the last pass, by kind");
+    uv_timer_init(app->loop, &rc.timer);
+    rc.timer_open = 1;
+    uv_timer_init(app->loop, &rc.lretry);
+    rc.lretry_open = 1;
+    uv_timer_init(app->loop, &rc.frest);
+    rc.frest_open = 1;
+    /* Ticks at the shorter of the two intervals (each pass checks its own),
+     * at most every second (the marker check); the first soon after start
+     * (connections come up asynchronously). */
+    unsigned iv = app->cfg.reconcile_interval_ms;
+    if (app->cfg.reconcile_full_interval_ms < iv)
+        iv = app->cfg.reconcile_full_interval_ms;
+    if (iv > 1000)
+        iv = 1000;
+    uv_timer_start(&rc.timer, on_tick, iv < 200 ? iv : 200, iv);
+    listen_connect();
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    if (h == (uv_handle_t *)&rc.timer)
+        rc.timer_open = 0;
+    else if (h == (uv_handle_t *)&rc.lretry)
+        rc.lretry_open = 0;
+    else
+        rc.frest_open = 0;
+    maybe_stopped();
+}
+
+static void maybe_stopped(void)
+{
+    if (!rc.stopping || rc.inc_running || rc.full_running || rc.timer_open || rc.lretry_open || rc.lpoll_open ||
+        rc.frest_open || !rc.done)
+        return;
+    if (rc.lc) {
+        PQfinish(rc.lc);
+        rc.lc = NULL;
+    }
+    void (*d)(void *) = rc.done;
+    rc.done = NULL;
+    d(rc.done_arg);
+}
+
+void ap_reconcile_stop(ap_app_t *app, void (*done)(void *arg), void *arg)
+{
+    (void)app;
+    rc.stopping = 1;
+    rc.done = done;
+    rc.done_arg = arg;
+    uv_timer_stop(&rc.timer);
+    uv_close((uv_handle_t *)&rc.timer, on_handle_closed);
+    uv_timer_stop(&rc.lretry);
+    uv_close((uv_handle_t *)&rc.lretry, on_handle_closed);
+    if (rc.resting) { /* a full pass resting between chunks ends now */
+        uv_timer_stop(&rc.frest);
+        full_t *c = rc.resting;
+        rc.resting = NULL;
+        full_next(c);
+    }
+    uv_close((uv_handle_t *)&rc.frest, on_handle_closed);
+    if (rc.lpoll_open) {
+        uv_poll_stop(&rc.lpoll);
+        uv_close((uv_handle_t *)&rc.lpoll, on_lpoll_closed);
+    }
+    maybe_stopped();
+}

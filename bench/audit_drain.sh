@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# The audit drain (issue 21): the API copies the workers' stream
+# <prefix>audit into PostgreSQL (api/ap_audit.c). Synthetic records shaped
+# like a worker's (bench/audit_load.c) are added to Redis directly, so the
+# figures are the drain's alone:
+#   1. backlog: AUDIT_DRAIN_RECORDS (default 200,000) records wait in the
+#      stream before the API starts; time until all are rows, and CPU per
+#      record of the PostgreSQL backends (/proc/<pid>/stat of every backend
+#      of the bench database) and of the API process;
+#   2. rate: AUDIT_DRAIN_RATE records/s (default 20,000) for
+#      AUDIT_DRAIN_SECONDS (default 10) while the API drains; the drain
+#      keeps up when the backlog stays small during the run and is gone
+#      right after it; CPU per record as above.
+# Needs the services of bench/run.sh (JSMCP_TEST_PG_URL, JSMCP_TEST_REDIS_URL).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+BIN=${JSMCP_BIN_DIR:-$ROOT/build}
+BBIN=${JSMCP_BENCH_BIN_DIR:-$BIN/bench}
+N=${AUDIT_DRAIN_RECORDS:-200000}
+RATE=${AUDIT_DRAIN_RATE:-20000}
+SECS=${AUDIT_DRAIN_SECONDS:-10}
+: "${JSMCP_TEST_PG_URL:?run through bench/run.sh (it starts PostgreSQL and Redis)}"
+: "${JSMCP_TEST_REDIS_URL:?run through bench/run.sh}"
+RHOST=$(echo "$JSMCP_TEST_REDIS_URL" | sed -E 's#redis://([^:/]+):([0-9]+).*#\1#')
+RPORT=$(echo "$JSMCP_TEST_REDIS_URL" | sed -E 's#redis://([^:/]+):([0-9]+).*#\2#')
+
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+DB=bench_au_$$
+PREFIX="benchau$$:"
+STREAM="${PREFIX}audit"
+DBURL="${JSMCP_TEST_PG_URL%/*}/$DB"
+psql -q "$JSMCP_TEST_PG_URL" -c "CREATE DATABASE $DB" >/dev/null
+API_PORT=$(free_port)
+LOG=$(mktemp /tmp/jsmcp-bench-audit.XXXXXX)
+APIPID=
+cleanup() {
+  [ -n "$APIPID" ] && kill "$APIPID" 2>/dev/null && wait "$APIPID" 2>/dev/null || true
+  redis-cli -u "$JSMCP_TEST_REDIS_URL" DEL "$STREAM" >/dev/null 2>&1 || true
+  psql -q "$JSMCP_TEST_PG_URL" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+ticks() { # utime+stime (clock ticks) of the given pids
+  local t=0 p
+  for p in "$@"; do [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
+  echo "$t"
+}
+# The API's connections (client backends of the bench database, not this
+# script's psql nor autovacuum): their CPU is what the drain costs PostgreSQL.
+backends() {
+  psql -tAq "$JSMCP_TEST_PG_URL" -c "SELECT pid FROM pg_stat_activity WHERE datname = '$DB'
+    AND backend_type = 'client backend' AND application_name <> 'psql'"
+}
+rows() { psql -tAq "$DBURL" -c "SELECT count(*) FROM tool_calls"; }
+HZ=$(getconf CLK_TCK)
+us_per() { python3 -c "print(f'{$1 * 1e6 / $HZ / max($2, 1):.1f}')"; }
+
+"$BBIN/audit_load" "$RHOST" "$RPORT" "$STREAM" fill "$N"
+JSMCP_DATABASE_URL="$DBURL" JSMCP_REDIS_URL="$JSMCP_TEST_REDIS_URL" JSMCP_REDIS_PREFIX="$PREFIX" \
+  JSMCP_MASTER_KEYS="k1:$(head -c 32 /dev/urandom | base64 -w0)" JSMCP_API_LISTEN="127.0.0.1:$API_PORT" \
+  JSMCP_LOG_LEVEL=warn JSMCP_AUDIT_DRAIN_MS="${JSMCP_AUDIT_DRAIN_MS:-200}" PGAPPNAME=jsmcp-api "$BIN/jsmcp-api" >"$LOG" 2>&1 &
+APIPID=$!
+for _ in $(seq 100); do curl -fs -o /dev/null "http://127.0.0.1:$API_PORT/healthz" && break; sleep 0.05; done
+for _ in $(seq 100); do [ -n "$(backends)" ] && break; sleep 0.05; done
+t0=$(date +%s.%N)
+PIDS=$(backends)
+c0=$(ticks $PIDS) a0=$(ticks "$APIPID")
+for _ in $(seq 6000); do [ "$(rows)" -ge "$N" ] && break; sleep 0.1; done
+t1=$(date +%s.%N)
+c1=$(ticks $PIDS) a1=$(ticks "$APIPID")
+got=$(rows)
+secs=$(python3 -c "print(f'{$t1 - $t0:.2f}')")
+echo "backlog: $got of $N records drained in $secs s ($(python3 -c "print(round($got / ($t1 - $t0)))")/s);" \
+  "PostgreSQL CPU $(us_per $((c1 - c0)) "$got") us/record, API CPU $(us_per $((a1 - a0)) "$got") us/record"
+
+before=$(rows)
+PIDS=$(backends)
+c0=$(ticks $PIDS) a0=$(ticks "$APIPID")
+"$BBIN/audit_load" "$RHOST" "$RPORT" "$STREAM" rate "$RATE" "$SECS" >"$LOG.load" &
+LOADPID=$!
+maxlag=0
+while kill -0 "$LOADPID" 2>/dev/null; do
+  lag=$(redis-cli -u "$JSMCP_TEST_REDIS_URL" XINFO GROUPS "$STREAM" 2>/dev/null | awk 'p{print; exit} /^lag$/{p=1}')
+  [ -n "$lag" ] && [ "$lag" -gt "$maxlag" ] && maxlag=$lag
+  sleep 0.5
+done
+wait "$LOADPID"
+tend=$(date +%s.%N)
+cat "$LOG.load"
+sent=$(awk '{print $2}' "$LOG.load")
+for _ in $(seq 600); do [ "$(rows)" -ge $((before + sent)) ] && break; sleep 0.1; done
+tdone=$(date +%s.%N)
+c1=$(ticks $PIDS) a1=$(ticks "$APIPID")
+got=$(( $(rows) - before ))
+echo "rate: $RATE records/s for $SECS s: $got drained; largest backlog seen $maxlag records;" \
+  "drained $(python3 -c "print(f'{$tdone - $tend:.2f}')") s after the load ended;" \
+  "PostgreSQL CPU $(us_per $((c1 - c0)) "$got") us/record, API CPU $(us_per $((a1 - a0)) "$got") us/record"
+echo "stream length after: $(redis-cli -u "$JSMCP_TEST_REDIS_URL" XLEN "$STREAM")"
+grep -E '"level":"(warn|error)"' "$LOG" | head -5 || true

@@ -1,0 +1,492 @@
+/* PostgreSQL and Redis never disagree (issue 21). Each numbered defect of
+ * the issue is reproduced with the test hooks (common/testhook.h: a process
+ * stops at a named point while the test races it) or a fault the test
+ * injects (a deferred constraint trigger that fails COMMIT), and the
+ * invariant checker (tests/support/tc.h) must hold afterwards:
+ *   1. delete during a reconcile pass (full and incremental);
+ *   2. PATCH whose COMMIT fails (server and account);
+ *   3. rotate, PATCH, delete: the old URL follows;
+ *   4. the OAuth refresher against a PATCH (its read and its write);
+ *   5. rotate-keys against a PATCH;
+ * and 200 random admin operations from 8 clients with reconcile running
+ * continuously. */
+#include <errno.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tc.h"
+#include "test_api_common.h"
+#include "test_oauth_common.h"
+
+/* ---- hooks ---- */
+
+static void hk_dir(char *out, size_t outsz)
+{
+    const char *base = getenv("JSMCP_TEST_TMP");
+    snprintf(out, outsz, "%s/hooks.XXXXXX", base && *base ? base : "/tmp");
+    cr_assert(mkdtemp(out), "mkdtemp: %s", strerror(errno));
+}
+
+static void hk_path(char *out, size_t outsz, const char *dir, const char *point, const char *ext)
+{
+    snprintf(out, outsz, "%s/%s.%s", dir, point, ext);
+}
+
+static void hk_arm(const char *dir, const char *point)
+{
+    char p[512];
+    hk_path(p, sizeof p, dir, point, "pause");
+    FILE *f = fopen(p, "w");
+    cr_assert(f, "cannot arm %s", p);
+    fclose(f);
+}
+
+static int hk_exists(const char *dir, const char *point, const char *ext)
+{
+    char p[512];
+    hk_path(p, sizeof p, dir, point, ext);
+    return access(p, F_OK) == 0;
+}
+
+static void hk_wait_reached(const char *dir, const char *point)
+{
+    for (int i = 0; i < 600 && !hk_exists(dir, point, "reached"); i++)
+        ta_sleep_ms(50);
+    cr_assert(hk_exists(dir, point, "reached"), "the process did not reach hook %s within 30 s", point);
+}
+
+/* Lets the process go on and waits until it did (it removes .reached). */
+static void hk_release(const char *dir, const char *point)
+{
+    char p[512];
+    hk_path(p, sizeof p, dir, point, "pause");
+    unlink(p);
+    for (int i = 0; i < 600 && hk_exists(dir, point, "reached"); i++)
+        ta_sleep_ms(20);
+    cr_assert(!hk_exists(dir, point, "reached"), "hook %s not released within 12 s", point);
+}
+
+/* The pass that was paused at point has ended once the next one stops
+ * there (passes run one at a time); that one is released again. */
+static void hk_next_pass(const char *dir, const char *point)
+{
+    hk_arm(dir, point);
+    hk_wait_reached(dir, point);
+}
+
+static void check(const ts_api_t *a, const char *keys, const char *when)
+{
+    char *msg = tc_check_publication(a->db_url, a->redis_prefix, keys ? keys : a->master_keys);
+    cr_assert(!msg, "after %s, PostgreSQL and Redis disagree:\n%s", when, msg);
+}
+
+static void env_hook(char *buf, size_t sz, const char *dir)
+{
+    snprintf(buf, sz, "JSMCP_TEST_HOOK_DIR=%s", dir);
+}
+
+/* ---- 1. delete during a reconcile pass ---- */
+
+static long outbox_rows(const ts_api_t *a)
+{
+    char *s = ts_sql(a->db_url, "SELECT count(*) FROM publish_outbox");
+    long n = s ? atol(s) : -1;
+    free(s);
+    return n;
+}
+
+static void wait_outbox_empty(const ts_api_t *a)
+{
+    for (int i = 0; i < 300 && outbox_rows(a) != 0; i++)
+        ta_sleep_ms(50);
+    cr_assert_eq(outbox_rows(a), 0, "reconcile did not take the outbox rows within 15 s");
+}
+
+static void assert_not_live(const char *key, const char *what)
+{
+    char *v = ts_redis("GET %s", key);
+    cr_assert(!tc_live(v), "%s: %s", what, v);
+    free(v);
+}
+
+/* A full pass reads a server that Redis lacks (its publication was lost),
+ * the server is deleted, then the pass writes what it read. */
+Test(api_consistency, delete_during_full_reconcile_pass, .timeout = 120)
+{
+    ts_api_t a;
+    ts_resp_t r;
+    char ws[64], key[64], acct[64], srv[64], tok[64], k[256], dir[256], he[320];
+    hk_dir(dir, sizeof dir);
+    env_hook(he, sizeof he, dir);
+    const char *env[] = {he, "JSMCP_RECONCILE_INTERVAL_MS=100", "JSMCP_RECONCILE_FULL_INTERVAL_MS=100", NULL};
+    ta_start(&a, "cons_del_full", env, ws, key, acct);
+    ta_server(&a, key, acct, NULL, srv, tok);
+    ta_srv_key(&a, tok, k, sizeof k);
+    free(ts_redis("DEL %s", k));
+    /* a pass that started after the DEL: it finds the server missing */
+    hk_next_pass(dir, "reconcile_full_read");
+    hk_release(dir, "reconcile_full_read");
+    hk_next_pass(dir, "reconcile_full_read");
+    ta_call(&r, &a, key, "DELETE", NULL, "/integrated-account/%s/mcp/%s", acct, srv);
+    cr_assert_eq(r.status, 204, "%ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    assert_not_live(k, "the deleted server's record is live");
+    hk_release(dir, "reconcile_full_read");
+    hk_next_pass(dir, "reconcile_full_read"); /* the pass that read the server has ended */
+    assert_not_live(k, "reconcile brought the deleted server back");
+    check(&a, NULL, "a delete during a full reconcile pass");
+    hk_release(dir, "reconcile_full_read");
+    ta_stop(&a);
+}
+
+/* An incremental pass takes the outbox row of a change that was committed
+ * but not published (written behind the API's back: a writer that died
+ * after its COMMIT), the server is deleted, then the pass writes. */
+Test(api_consistency, delete_during_incremental_reconcile_pass, .timeout = 120)
+{
+    ts_api_t a;
+    ts_resp_t r;
+    char ws[64], key[64], acct[64], srv[64], tok[64], k[256], dir[256], he[320], sql[256];
+    hk_dir(dir, sizeof dir);
+    env_hook(he, sizeof he, dir);
+    const char *env[] = {he, "JSMCP_RECONCILE_INTERVAL_MS=100", "JSMCP_RECONCILE_FULL_INTERVAL_MS=3600000", NULL};
+    ta_start(&a, "cons_del_incr", env, ws, key, acct);
+    ta_server(&a, key, acct, NULL, srv, tok);
+    ta_srv_key(&a, tok, k, sizeof k);
+    wait_outbox_empty(&a);
+    hk_arm(dir, "reconcile_read");
+    snprintf(sql, sizeof sql, "UPDATE mcp_servers SET name = 'unpublished' WHERE id = '%s'", srv);
+    free(ts_sql(a.db_url, sql));
+    hk_wait_reached(dir, "reconcile_read");
+    ta_call(&r, &a, key, "DELETE", NULL, "/integrated-account/%s/mcp/%s", acct, srv);
+    cr_assert_eq(r.status, 204, "%ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    assert_not_live(k, "the deleted server's record is live");
+    hk_release(dir, "reconcile_read");
+    wait_outbox_empty(&a);
+    assert_not_live(k, "reconcile brought the deleted server back");
+    check(&a, NULL, "a delete during an incremental reconcile pass");
+    ta_stop(&a);
+}
+
+/* More changes than one incremental pass takes (500 outbox rows): every
+ * pass takes only its share, and every changed server ends with its own
+ * record. (A "seq IN (SELECT ... LIMIT FOR UPDATE SKIP LOCKED)" took more
+ * rows than the pass read servers for, and tombstoned the rest: found by
+ * bench/reconcile.sh's sample check.) */
+Test(api_consistency, outbox_larger_than_a_pass, .timeout = 120)
+{
+    ts_api_t a;
+    char ws[64], key[64], acct[64], sql[512];
+    const char *env[] = {"JSMCP_RECONCILE_INTERVAL_MS=100", "JSMCP_RECONCILE_FULL_INTERVAL_MS=3600000", NULL};
+    ta_start(&a, "cons_outbox", env, ws, key, acct);
+    /* written behind the API's back (committed, never published by a request) */
+    snprintf(sql, sizeof sql,
+             "INSERT INTO mcp_servers (workspace_id, account_id, name, token_hash) SELECT '%s', '%s', 's' || i,"
+             " encode(sha256(convert_to('outbox-' || i, 'UTF8')), 'hex') FROM generate_series(1, 1300) AS i",
+             ws, acct);
+    free(ts_sql(a.db_url, sql));
+    wait_outbox_empty(&a);
+    check(&a, NULL, "1,300 servers created behind the API's back");
+    free(ts_sql(a.db_url, "UPDATE mcp_servers SET name = name || '+', require_api_token_auth = true"));
+    wait_outbox_empty(&a);
+    check(&a, NULL, "1,300 servers changed behind the API's back");
+    ta_stop(&a);
+}
+
+/* ---- 2. PATCH whose COMMIT fails ---- */
+
+/* A deferred constraint trigger: COMMIT of a transaction that wrote a
+ * server named 'commit-fails' or an account paced '1/s burst 1' fails,
+ * after its UPDATE succeeded. */
+static const char FAIL_COMMIT_SQL[] =
+    "CREATE FUNCTION test_fail_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+    " IF to_jsonb(NEW)->>'name' = 'commit-fails' OR to_jsonb(NEW)->>'pace' = '1/s burst 1' THEN"
+    "  RAISE EXCEPTION 'injected COMMIT failure'; END IF; RETURN NULL; END $$;"
+    "CREATE CONSTRAINT TRIGGER test_fail_commit AFTER UPDATE ON mcp_servers DEFERRABLE INITIALLY DEFERRED"
+    " FOR EACH ROW EXECUTE FUNCTION test_fail_commit();"
+    "CREATE CONSTRAINT TRIGGER test_fail_commit AFTER UPDATE ON integrated_accounts DEFERRABLE INITIALLY DEFERRED"
+    " FOR EACH ROW EXECUTE FUNCTION test_fail_commit();";
+
+Test(api_consistency, patch_with_failed_commit, .timeout = 120)
+{
+    ts_api_t a;
+    ts_resp_t r;
+    char ws[64], key[64], acct[64], srv[64], tok[64];
+    ta_start(&a, "cons_commit", NULL, ws, key, acct);
+    ta_server(&a, key, acct, "{\"name\":\"before\",\"config\":{\"methods\":[\"read\"]}}", srv, tok);
+    free(ts_sql(a.db_url, FAIL_COMMIT_SQL));
+
+    ta_call(&r, &a, key, "PATCH", "{\"name\":\"commit-fails\",\"require_api_token_auth\":true,"
+            "\"config\":{\"methods\":[\"read\",\"write\"]}}", "/integrated-account/%s/mcp/%s", acct, srv);
+    cr_assert_geq(r.status, 500, "a PATCH whose COMMIT failed answered %ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM mcp_servers WHERE name = 'before'"), 1, "rolled back");
+    check(&a, NULL, "a server PATCH whose COMMIT failed");
+
+    ta_call(&r, &a, key, "PATCH", "{\"pace\":\"1/s burst 1\"}", "/integrated-account/%s", acct);
+    cr_assert_geq(r.status, 500, "an account PATCH whose COMMIT failed answered %ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    check(&a, NULL, "an account PATCH whose COMMIT failed");
+
+    /* and a PATCH that commits is published */
+    ta_call(&r, &a, key, "PATCH", "{\"name\":\"after\"}", "/integrated-account/%s/mcp/%s", acct, srv);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    check(&a, NULL, "a PATCH that committed");
+    ta_stop(&a);
+}
+
+/* ---- 3. rotate, PATCH, delete: both URLs are one server ---- */
+
+Test(api_consistency, rotate_patch_delete_old_url_follows, .timeout = 120)
+{
+    ts_api_t a;
+    ts_resp_t r;
+    char ws[64], key[64], acct[64], srv[64], tok[64], k_old[256], k_new[256];
+    ta_start(&a, "cons_rotate", NULL, ws, key, acct);
+    ta_server(&a, key, acct, "{\"name\":\"rot\",\"config\":{\"methods\":[\"read\"]}}", srv, tok);
+    ta_srv_key(&a, tok, k_old, sizeof k_old);
+    ta_call(&r, &a, key, "POST", "{\"overlap_seconds\":600}", "/integrated-account/%s/mcp/%s/rotate", acct, srv);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    const char *url = ta_str(&r, "url");
+    cr_assert(url && strstr(url, "/mcp/"));
+    ta_srv_key(&a, strstr(url, "/mcp/") + 5, k_new, sizeof k_new);
+    ts_resp_free(&r);
+    check(&a, NULL, "a rotation with overlap");
+
+    ta_call(&r, &a, key, "PATCH", "{\"require_api_token_auth\":true,\"name\":\"renamed\","
+            "\"config\":{\"methods\":[\"read\",\"write\"]}}", "/integrated-account/%s/mcp/%s", acct, srv);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    char *old = ts_redis("GET %s", k_old);
+    json_t *rec = old ? json_loads(old, 0, NULL) : NULL;
+    cr_assert(json_is_true(json_object_get(rec, "require_api_token_auth")),
+              "the rotated-out URL still answers without a key: %s", old ? old : "(nil)");
+    json_decref(rec);
+    free(old);
+    check(&a, NULL, "a PATCH during the overlap");
+
+    char exp[48], body[128];
+    ta_iso_in(7200, exp, sizeof exp);
+    snprintf(body, sizeof body, "{\"expires_at\":\"%s\"}", exp);
+    ta_call(&r, &a, key, "PATCH", body, "/integrated-account/%s/mcp/%s", acct, srv);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    check(&a, NULL, "a PATCH of expires_at during the overlap");
+
+    ta_call(&r, &a, key, "DELETE", NULL, "/integrated-account/%s/mcp/%s", acct, srv);
+    cr_assert_eq(r.status, 204, "%ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    char *v1 = ts_redis("GET %s", k_old), *v2 = ts_redis("GET %s", k_new);
+    cr_assert(!tc_live(v1) && !tc_live(v2), "a URL of the deleted server is live: %s / %s", v1, v2);
+    free(v1);
+    free(v2);
+    check(&a, NULL, "the delete of a server in its overlap");
+    ta_stop(&a);
+}
+
+/* ---- 4. the OAuth refresher against a PATCH ---- */
+
+static void connect_account(to_env_t *e, char *id)
+{
+    ts_resp_t r;
+    to_connect(e, "cust-cons", &r);
+    cr_assert_eq(r.status, 201, "callback: %ld %s", r.status, r.body);
+    snprintf(id, 64, "%s", json_string_value(json_object_get(r.json, "id")));
+    ts_resp_free(&r);
+}
+
+/* A refresh stopped at point while a PATCH changes the account's pacing. */
+static void refresh_vs_patch(to_env_t *e, const char *dir, const char *id, const char *point, const char *pace)
+{
+    ts_resp_t r;
+    char body[128];
+    long long handled = to_refresh_handled(e->api.url);
+    hk_arm(dir, point);
+    to_publish_refresh(e, id, to_pg_version(e, id), 1); /* a worker saw a 401 on the current version */
+    hk_wait_reached(dir, point);
+    snprintf(body, sizeof body, "{\"pace\":\"%s\"}", pace);
+    ta_call(&r, &e->api, e->key, "PATCH", body, "/integrated-account/%s", id);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    hk_release(dir, point);
+    for (int i = 0; i < 300 && to_refresh_handled(e->api.url) <= handled; i++)
+        to_sleep_ms(50);
+    cr_assert_gt(to_refresh_handled(e->api.url), handled, "the refresh did not finish");
+    char when[128];
+    snprintf(when, sizeof when, "a PATCH while the refresher waited at %s", point);
+    check(&e->api, NULL, when);
+}
+
+Test(api_consistency, refresher_vs_patch, .timeout = 120)
+{
+    to_env_t e;
+    char id[64], dir[256];
+    hk_dir(dir, sizeof dir);
+    setenv("JSMCP_TEST_HOOK_DIR", dir, 1); /* inherited by the processes the test starts */
+    to_start(&e, "cons-refresh", 3600, "600000", "300000");
+    to_set_app(&e);
+    connect_account(&e, id);
+    check(&e.api, NULL, "the connect");
+    /* between the refresher's read of the row and its token request */
+    refresh_vs_patch(&e, dir, id, "refresh_read", "7/s burst 9");
+    /* between its UPDATE and its write to Redis */
+    refresh_vs_patch(&e, dir, id, "refresh_publish", "3/s burst 4");
+    to_stop(&e);
+    unsetenv("JSMCP_TEST_HOOK_DIR");
+}
+
+/* ---- 5. rotate-keys against a PATCH ---- */
+
+Test(api_consistency, rotate_keys_vs_patch, .timeout = 120)
+{
+    ts_api_t a;
+    ts_resp_t r;
+    char ws[64], key[64], acct[64], dir[256], he[320], keys2[300], kenv[320], listen[64], k2[60];
+    unsigned char raw[32];
+    hk_dir(dir, sizeof dir);
+    ta_start(&a, "cons_rekey", NULL, ws, key, acct);
+    cr_assert(sodium_init() >= 0);
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2base64(k2, sizeof k2, raw, sizeof raw, sodium_base64_VARIANT_ORIGINAL);
+    snprintf(keys2, sizeof keys2, "k2:%s,%s", k2, a.master_keys);
+    snprintf(kenv, sizeof kenv, "JSMCP_MASTER_KEYS=%s", keys2);
+    env_hook(he, sizeof he, dir);
+
+    /* The API restarted with the new key first, as the procedure says. */
+    ta_stop(&a);
+    int port = ts_free_port();
+    snprintf(listen, sizeof listen, "JSMCP_API_LISTEN=127.0.0.1:%d", port);
+    const char *base[TS_MAX_ENV + 1], *env[TS_MAX_ENV + 4];
+    ts_api_env(&a, base, TS_MAX_ENV + 1);
+    size_t n = 0;
+    while (base[n]) {
+        env[n] = base[n];
+        n++;
+    }
+    env[n++] = kenv; /* later entries win */
+    env[n++] = listen;
+    env[n++] = he;
+    env[n] = NULL;
+    ts_api_t b = a;
+    ts_spawn(&b.proc, "cons_rekey_api2", "jsmcp-api", NULL, env, port);
+    snprintf(b.url, sizeof b.url, "http://127.0.0.1:%d", port);
+
+    hk_arm(dir, "rekey_publish");
+    ts_proc_t rk;
+    const char *args[] = {"rotate-keys", NULL};
+    ts_spawn(&rk, "cons_rekey_cli", "jsmcp-api", args, env, 0);
+    hk_wait_reached(dir, "rekey_publish");
+    ta_call(&r, &b, key, "PATCH", "{\"pace\":\"5/s burst 5\"}", "/integrated-account/%s", acct);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    hk_release(dir, "rekey_publish");
+    cr_assert_eq(ta_wait_exit(&rk, 30000), 0, "rotate-keys failed, log %s", rk.log);
+    check(&b, keys2, "a PATCH while rotate-keys was about to republish");
+    cr_assert_eq(ts_stop(&b.proc), 0, "API exit status, log %s", b.proc.log);
+}
+
+/* ---- 200 random admin operations, 8 clients, reconcile continuously ---- */
+
+#define NCLIENTS 8
+#define NOPS 25
+
+typedef struct client_s {
+    const ts_api_t *a;
+    const char *key;
+    char accts[2][64];
+    unsigned seed;
+    int ok, failed;
+    char why[256];
+} client_t;
+
+static void *client_run(void *arg)
+{
+    client_t *c = arg;
+    char srv[8][128];
+    int nsrv = 0;
+    ts_resp_t r;
+    for (int op = 0; op < NOPS; op++) {
+        int what = (int)(rand_r(&c->seed) % 7);
+        const char *acct = c->accts[rand_r(&c->seed) % 2];
+        char path[256], body[256];
+        if (nsrv == 0 || what == 0) {
+            snprintf(path, sizeof path, "/integrated-account/%s/mcp", acct);
+            snprintf(body, sizeof body, "{\"name\":\"c%u\",\"config\":{\"methods\":[\"read\"]}}", c->seed % 1000);
+            ts_api_call(&r, c->a, c->key, "POST", path, body);
+            if (r.status == 201 && nsrv < 8)
+                snprintf(srv[nsrv++], sizeof srv[0], "%s|%s", acct, ta_str(&r, "id"));
+        } else {
+            int i = (int)(rand_r(&c->seed) % (unsigned)nsrv);
+            char sacct[64], sid[64];
+            sscanf(srv[i], "%63[^|]|%63s", sacct, sid);
+            snprintf(path, sizeof path, "/integrated-account/%s/mcp/%s", sacct, sid);
+            if (what == 1 || what == 2) {
+                snprintf(body, sizeof body, "{\"name\":\"p%d\",\"require_api_token_auth\":%s,\"config\":{\"methods\":[%s]}}",
+                         op, what == 1 ? "true" : "false", what == 1 ? "\"read\",\"write\"" : "\"read\"");
+                ts_api_call(&r, c->a, c->key, "PATCH", path, body);
+            } else if (what == 3) {
+                strcat(path, "/rotate");
+                ts_api_call(&r, c->a, c->key, "POST", path, op % 2 ? "{\"overlap_seconds\":600}" : "{}");
+            } else if (what == 4) {
+                ts_api_call(&r, c->a, c->key, "DELETE", path, NULL);
+                srv[i][0] = 0;
+                memmove(srv[i], srv[nsrv - 1], sizeof srv[0]);
+                nsrv--;
+            } else {
+                snprintf(path, sizeof path, "/integrated-account/%s", acct);
+                snprintf(body, sizeof body, "{\"pace\":\"%d/s burst %d\"}", op % 9 + 1, op % 9 + 2);
+                ts_api_call(&r, c->a, c->key, "PATCH", path, body);
+            }
+        }
+        if (r.status >= 200 && r.status < 300) {
+            c->ok++;
+        } else { /* each client owns its servers: nothing else changes them */
+            c->failed++;
+            snprintf(c->why, sizeof c->why, "%ld %.200s", r.status, r.body ? r.body : "");
+        }
+        ts_resp_free(&r);
+    }
+    return NULL;
+}
+
+Test(api_consistency, random_operations_with_continuous_reconcile, .timeout = 240)
+{
+    ts_api_t a;
+    char ws[64], key[64], dir[256], he[320];
+    hk_dir(dir, sizeof dir);
+    env_hook(he, sizeof he, dir);
+    const char *env[] = {he, "JSMCP_RECONCILE_INTERVAL_MS=100", "JSMCP_RECONCILE_FULL_INTERVAL_MS=100", NULL};
+    ta_start(&a, "cons_random", env, ws, key, NULL);
+    client_t cl[NCLIENTS];
+    pthread_t th[NCLIENTS];
+    char accts[2][64];
+    ta_account(&a, key, "r1", accts[0]);
+    ta_account(&a, key, "r2", accts[1]);
+    for (int i = 0; i < NCLIENTS; i++) {
+        memset(&cl[i], 0, sizeof cl[i]);
+        cl[i].a = &a;
+        cl[i].key = key;
+        memcpy(cl[i].accts, accts, sizeof accts);
+        cl[i].seed = (unsigned)(i * 7919 + 17);
+        cr_assert(pthread_create(&th[i], NULL, client_run, &cl[i]) == 0);
+    }
+    int ok = 0;
+    for (int i = 0; i < NCLIENTS; i++) {
+        pthread_join(th[i], NULL);
+        cr_expect_eq(cl[i].failed, 0, "client %d: %d operations failed, last: %s", i, cl[i].failed, cl[i].why);
+        ok += cl[i].ok;
+    }
+    cr_assert_geq(ok, NCLIENTS * NOPS * 9 / 10, "only %d of %d operations succeeded", ok, NCLIENTS * NOPS);
+    check(&a, NULL, "200 random operations");
+    /* and after full passes that started once the operations were done */
+    hk_next_pass(dir, "reconcile_full_read");
+    hk_release(dir, "reconcile_full_read");
+    hk_next_pass(dir, "reconcile_full_read");
+    check(&a, NULL, "two more full reconcile passes");
+    hk_release(dir, "reconcile_full_read");
+    ta_stop(&a);
+}
