@@ -8,6 +8,7 @@
 #include "buf.h"
 #include "ju.h"
 #include "log.h"
+#include "wk_cache.h"
 #include "wk_fixtures.h"
 #include "wk_mcp.h"
 #include "wk_prompts.h"
@@ -26,7 +27,6 @@ typedef struct watch_s {
 
 typedef struct wk_listwatch_s {
     wk_worker_t *w;
-    char pattern[300];
     watch_t *watches;
 } wk_listwatch_t;
 
@@ -120,16 +120,11 @@ static void on_record(redisReply *reply, const char *err, void *ud)
     free(rr);
 }
 
-/* __keyspace@<db>__:<prefix>srv:<hash> */
-static void on_event(const char *channel, const char *msg, size_t len, void *ud)
+/* Redis announced a change of srv:<th> (wk_cache's subscription). */
+static void on_server_change(wk_worker_t *w, const char *th)
 {
-    wk_listwatch_t *lw = ud;
-    const char *key = strstr(channel, "__:");
-    const char *prefix = rcli_prefix(lw->w->redis);
-    if (!key || strncmp(key + 3, prefix, strlen(prefix)) != 0)
-        return;
-    const char *th = key + 3 + strlen(prefix) + 4;
-    if (strlen(th) != SECRET_HASH_HEX_LEN)
+    wk_listwatch_t *lw = w->listwatch;
+    if (!lw || strlen(th) != SECRET_HASH_HEX_LEN)
         return;
     int watched = 0;
     for (watch_t *e = lw->watches; e && !watched; e = e->next)
@@ -137,11 +132,11 @@ static void on_event(const char *channel, const char *msg, size_t len, void *ud)
     if (!watched)
         return;
     reread_t *rr = mem_calloc(1, sizeof *rr);
-    rr->w = lw->w;
+    rr->w = w;
     str_copy(rr->th, sizeof rr->th, th);
     char k[160];
-    rcli_key(lw->w->redis, k, sizeof k, "srv:%s", th);
-    if (rcli_command(lw->w->redis, on_record, rr, "GET %s", k) != 0)
+    rcli_key(w->redis, k, sizeof k, "srv:%s", th);
+    if (rcli_command(w->redis, on_record, rr, "GET %s", k) != 0)
         free(rr);
 }
 
@@ -150,14 +145,8 @@ int wk_listwatch_start(wk_worker_t *w)
     wk_listwatch_t *lw = mem_calloc(1, sizeof *lw);
     lw->w = w;
     w->listwatch = lw;
-    size_t n = (size_t)snprintf(lw->pattern, sizeof lw->pattern, "__keyspace@*__:");
-    for (const char *p = rcli_prefix(w->redis); *p && n + 2 < sizeof lw->pattern; p++) {
-        if (strchr("*?[]\\", *p))
-            lw->pattern[n++] = '\\';
-        lw->pattern[n++] = *p;
-    }
-    snprintf(lw->pattern + n, sizeof lw->pattern - n, "srv:*");
-    return rcli_psubscribe(w->redis, lw->pattern, on_event, NULL, lw);
+    wk_cache_on_server_change(w, on_server_change);
+    return 0;
 }
 
 void wk_listwatch_free(wk_worker_t *w)

@@ -6,8 +6,9 @@
  * stream or a legacy SSE stream), a fingerprint of the tools, prompts and
  * resources its server offered when the stream opened. A change of a
  * srv:<token_hash> record reaches every worker through the keyspace
- * notifications wk_cache.h sets up (this module subscribes its own pattern
- * on them); the process then reads the record again and sends each of its
+ * notifications wk_cache.h subscribes (wk_cache_on_server_change: one
+ * subscription for both; none while JSMCP_SERVER_CACHE=0, so then no
+ * list_changed either); the process then reads the record again and sends each of its
  * streams of that server the notifications of the lists that changed,
  * through the session's channel (wk_push_session). A deleted server needs
  * none: its sessions end with it.
@@ -19,7 +20,7 @@
 
 #include "wk_worker.h"
 
-/* Subscribes the keyspace pattern of srv: records; 0 or -1. */
+/* Listens to wk_cache's srv: change announcements; 0. */
 int wk_listwatch_start(wk_worker_t *w);
 void wk_listwatch_free(wk_worker_t *w);
 

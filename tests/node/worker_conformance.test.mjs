@@ -9,11 +9,14 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { test } from 'node:test';
-import { stackAvailable, startStack, stopStack } from './lib/mcp_stack.mjs';
+import { close, connect, listAllTools } from './lib/mcp_client.mjs';
+import { createServer, stackAvailable, startStack, stopStack } from './lib/mcp_stack.mjs';
 
 const missing = stackAvailable();
+if (missing) throw new Error(missing);
+const ROOT = path.resolve(import.meta.dirname, '../..');
 
-test('conformance suite (all scenarios) with the committed baseline', { skip: missing || false, timeout: 300000 }, async () => {
+test('conformance suite (all scenarios) with the committed baseline', { timeout: 300000 }, async () => {
   // Every tool the server may offer plus the fixtures, so tools-list sees
   // the whole catalog and the fixture scenarios find their tools; the
   // sandbox answers resources/list (the desks and queues in scope).
@@ -38,8 +41,33 @@ test('conformance suite (all scenarios) with the committed baseline', { skip: mi
     for (const name of ['completion-complete', 'tools-call-with-progress', 'tools-call-sampling', 'tools-call-elicitation',
       'resources-list', 'resources-subscribe', 'prompts-get-with-args', 'json-schema-2020-12']) assert.ok(ran.includes(name), `${name} passed`);
     assert.ok(new Set(ran).size >= 31, `31 scenarios pass with checks, got ${new Set(ran).size}: ${[...new Set(ran)].join(' ')}`);
+
+    // The profile is per server: one created without config.test_fixtures
+    // lists no fixture tool, and calling one is an unknown tool.
+    const plain = await createServer(s, { name: 'plain', config: {} });
+    const c = await connect(plain.url);
+    try {
+      const names = (await listAllTools(c.client)).map((t) => t.name);
+      assert.ok(names.length > 20 && !names.some((n) => n.startsWith('test_')), names.join(' '));
+      const r = await c.client.callTool({ name: 'test_simple_text', arguments: {} }).catch((e) => e);
+      assert.ok(r instanceof Error ? r.code === -32602 : r.isError, JSON.stringify(r));
+    } finally {
+      await close(c);
+    }
   } finally {
     const codes = await stopStack(s);
     assert.equal(codes.worker, 0, 'worker exits clean');
+  }
+});
+
+// make test builds the release binaries (build/) before tests/run.sh: they
+// refuse to start with the profile's variable, so a forgotten one cannot
+// change production.
+test('the release build refuses JSMCP_TEST_FIXTURES', () => {
+  for (const bin of ['jsmcp-worker', 'jsmcp-api']) {
+    const r = spawnSync(path.join(ROOT, 'build', bin), [], { encoding: 'utf8', timeout: 30000, env: { ...process.env, JSMCP_TEST_FIXTURES: '1' } });
+    assert.ok(!r.error, `${bin}: ${r.error} (make all builds the release binaries)`);
+    assert.equal(r.status, 2, `${bin}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, /JSMCP_TEST_FIXTURES is set, but this build has no test fixtures/);
   }
 });
