@@ -76,6 +76,15 @@ SUPPORT_SRC := $(wildcard tests/support/*.c)
 SUPPORT_OBJ := $(SUPPORT_SRC:%.c=$(BUILD)/obj/%.o)
 INTEG_SRC := $(wildcard tests/integration/test_*.c)
 INTEG_BIN := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(INTEG_SRC))
+# Fuzz targets, replayed over their saved corpus by make test (tests/run.sh):
+# fuzz/fuzz_<name>.c with fuzz/replay.c as main, the objects of the binary
+# dir named in fuzz/<name>.dir and what fuzz/<name>.link adds (sources and
+# linker options), on this build (ASan+UBSan with SAN=1).
+FUZZ_NAMES := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay_%)
+fuzz_dir = $(if $(wildcard fuzz/$(1).dir),$(strip $(file <fuzz/$(1).dir)))
+fuzz_link = $(if $(wildcard fuzz/$(1).link),$(strip $(file <fuzz/$(1).link)))
+fuzz_srcs = $(filter %.c,$(call fuzz_link,$(1)))
 PROBE_SRC := $(wildcard tests/probes/*.c)
 PROBE_BIN := $(patsubst tests/probes/%.c,$(BUILD)/tests/probes/%,$(PROBE_SRC))
 BENCH_SRC := $(wildcard bench/*.c)
@@ -83,7 +92,7 @@ BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
 .PHONY: all tests test demo stop bench clean deps deps-clients fuzz faults load FORCE
 all: $(BINS)
-tests: $(UNIT_BIN) $(INTEG_BIN) $(PROBE_BIN)
+tests: $(UNIT_BIN) $(INTEG_BIN) $(PROBE_BIN) $(FUZZ_REPLAY)
 # Objects and generated sources stay after a build (make would delete the
 # ones only pattern rules name, and rebuild them next time).
 .SECONDARY:
@@ -150,6 +159,12 @@ $(BUILD)/tests/probes/%: tests/probes/%.c $(SUPPORT_OBJ) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(call say,CCLD,$@)$(CC) $(CPPFLAGS) -Itests/support $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcriterion
 
+$(BUILD)/fuzz/replay_%: fuzz/fuzz_%.c fuzz/replay.c $$(call fuzz_srcs,$$*) \
+		$$(foreach d,$$(call fuzz_dir,$$*),$$($$(d)_LIBOBJ)) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(call say,CCLD,$@)$(CC) $(CPPFLAGS) -Ifuzz $(addprefix -I,$(call fuzz_dir,$*)) $(CFLAGS) -o $@ $(filter %.c %.o %.a,$^) \
+		$(filter-out %.c,$(call fuzz_link,$*)) $(LDFLAGS) $(LDLIBS)
+
 $(BUILD)/bench/%: bench/%.c $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(call say,CCLD,$@)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
@@ -193,7 +208,7 @@ bench: deps
 clean:
 	rm -rf build
 
--include $(shell find $(BUILD)/obj $(BUILD)/tests -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/tests $(BUILD)/fuzz -name '*.d' 2>/dev/null)
 
 # Fuzzing (issue 9): libFuzzer targets in fuzz/, FUZZ_SECONDS each (default
 # 600). fuzz/run.sh reads pkg-config itself, after deps.

@@ -27,15 +27,21 @@
 typedef struct ap_config_s {
     char listen_host[64];
     int listen_port;
+    char metrics_host[64];           /* JSMCP_API_METRICS_LISTEN: GET /metrics, never the public listener */
+    int metrics_port;
+    int metrics_on;                  /* 0: JSMCP_API_METRICS_LISTEN=off */
+    const char *metrics_token;       /* JSMCP_API_METRICS_TOKEN: NULL = the metrics listener needs none */
     const char *database_url;
     const char *redis_url;
     const char *redis_prefix;
     const char *bootstrap_key;       /* NULL: no bootstrap access */
     const char *public_worker_url;
     const char *site_allowlist;      /* "host:port,host2" */
+    const char *webhook_allowlist;   /* JSMCP_WEBHOOK_ALLOWLIST: receivers exempt from the SSRF guard */
     int pg_pool_size;
     unsigned reconcile_interval_ms;      /* incremental passes (the outbox) */
     unsigned reconcile_full_interval_ms; /* full passes (every row against Redis) */
+    int64_t min_lifetime_ms;             /* shortest expires_at lifetime of a server or API key */
 } ap_config_t;
 
 typedef struct ap_oauth_s ap_oauth_t; /* ap_oauth.h */
@@ -50,6 +56,9 @@ typedef struct ap_app_s {
     metrics_t *metrics;
     router_t *router;
     httpd_t *http;
+    router_t *metrics_router;
+    httpd_t *metrics_http;         /* the metrics listener, NULL when off */
+    char metrics_token_hash[SECRET_HASH_HEX_LEN + 1];
     char bootstrap_hash[SECRET_HASH_HEX_LEN + 1];
     int closing;
     ap_oauth_t *oauth;             /* OAuth connect and refresher state */
@@ -78,6 +87,9 @@ struct ap_req_s {
     const ap_route_t *route;
     router_params_t params;
     char ws_id[AP_UUID_LEN + 1];   /* the caller's workspace (workspace keys) */
+    char key_id[AP_UUID_LEN + 1];  /* the caller's API key ("" for the bootstrap key) */
+    char key_prefix[16];           /* its first characters, as listings show them */
+    int key_read_only;             /* scope "read": only GET routes */
     json_t *body;                  /* parsed request body, NULL when none */
     pgtx_t *tx;                    /* open transaction, rolled back on failure */
     /* handler scratch, released with the context */
@@ -100,6 +112,9 @@ struct ap_req_s {
 void ap_ok(ap_req_t *r, int status, json_t *body);  /* steals body */
 void ap_no_content(ap_req_t *r);
 void ap_fail(ap_req_t *r, int status, const char *detail, const char *field);
+/* Finishes a request that streams its answer (httpd_stream_begin):
+ * complete, or cut short (the client sees the body end early). */
+void ap_stream_finish(ap_req_t *r, int complete);
 /* A failed query: 503 when the database is unreachable, 409 for unique
  * violations (conflict_detail), 500 otherwise. */
 void ap_fail_db(ap_req_t *r, PGresult *res, const char *err, const char *conflict_detail);
@@ -143,6 +158,8 @@ const char *ap_page_id(const ap_page_t *pg);
 json_t *ap_page_result(const PGresult *res, const ap_page_t *pg);
 /* SQL condition on (created_at, id) after the cursor, with parameters $a, $b. */
 #define AP_PAGE_AFTER(a, b) "(" a "::timestamptz IS NULL OR (created_at, id) > (" a "::timestamptz, " b "::uuid))"
+/* The same for newest-first lists (ORDER BY created_at DESC, id DESC). */
+#define AP_PAGE_BEFORE(a, b) "(" a "::timestamptz IS NULL OR (created_at, id) < (" a "::timestamptz, " b "::uuid))"
 
 /* A path parameter ("" when absent). */
 const char *ap_param(const ap_req_t *r, const char *name);
@@ -191,6 +208,7 @@ void ap_app_close(ap_app_t *app, void (*done)(void *arg), void *arg);
 extern const ap_route_t ap_workspace_routes[];
 extern const ap_route_t ap_account_routes[];
 extern const ap_route_t ap_server_routes[];
+extern const ap_route_t ap_key_routes[];
 
 /* Overwrites a secret string before it is freed. */
 void ap_wipe(char *s);

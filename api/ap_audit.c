@@ -1,5 +1,4 @@
-/* ap_audit: drains the tool-call audit stream into PostgreSQL, and serves
- * GET /integrated-account/:id/mcp/:mcp_id/calls.
+/* ap_audit: drains the tool-call audit stream into PostgreSQL.
  *
  * Workers never write PostgreSQL: each tool call is one XADD to the Redis
  * stream <prefix>audit (fields in docs/architecture.md). Every API process
@@ -15,7 +14,10 @@
  * acknowledged (TRIM_LUA: XTRIM MINID at the oldest entry still pending or
  * not yet delivered), never by length, so an outage of PostgreSQL of any
  * length loses nothing while Redis has memory. One pass is in flight at a
- * time; its context is drain_t, freed in drain_end(). */
+ * time; its context is drain_t, freed in drain_end(). The records are
+ * served by ap_calls.c; usage metering and ratelimit.burst follow them in
+ * PostgreSQL (migrations/022_usage.sql: triggers, in the drain's
+ * transaction). */
 #include "ap_audit.h"
 
 #include <math.h>
@@ -187,7 +189,8 @@ static const struct {
     {"upstream_request_id", 's', 0, "text"},
     {"error_class", 's', 0, "text"},
     {"request_id", 's', 0, "text"},
-    {"call_id", 'h', 0, "uuid"}, /* 32 hex digits: a uuid without dashes */
+    {"result_bytes", 'b', 0, "bigint"}, /* bytes of the result returned to the model (usage metering) */
+    {"call_id", 'h', 0, "uuid"}, /* 32 hex digits: a uuid without dashes; stays last */
 };
 #define NFIELDS (sizeof FIELDS / sizeof *FIELDS)
 #define NCOLS (NFIELDS + 1) /* stream_id, then FIELDS */
@@ -620,112 +623,3 @@ void ap_audit_stop(void (*done)(void *arg), void *arg)
     uv_timer_stop(&au.timer);
     uv_close((uv_handle_t *)&au.timer, on_timer_closed);
 }
-
-/* ---- GET /integrated-account/:id/mcp/:mcp_id/calls ---- */
-
-#define CALL_JSON                                                                                          \
-    "json_build_object('id', c.id, 'ts', to_char(c.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')," \
-    " 'tool', c.tool, 'args_sha256', c.args_sha256, 'upstream_status', c.upstream_status,"                 \
-    " 'latency_ms', c.latency_ms, 'ratelimit', CASE WHEN c.ratelimit_limit IS NULL AND"                    \
-    " c.ratelimit_remaining IS NULL THEN NULL ELSE json_build_object('limit', c.ratelimit_limit,"          \
-    " 'remaining', c.ratelimit_remaining, 'reset_s', c.ratelimit_reset_s) END,"                            \
-    " 'upstream_request_id', c.upstream_request_id, 'error_class', c.error_class,"                        \
-    " 'request_id', c.request_id, 'call_id', replace(c.call_id::text, '-', ''))::text"
-
-/* Cursors over the descending row id: base64url of "c<id>". */
-static void calls_cursor(const char *id, char *out, size_t outsz)
-{
-    char raw[32];
-    int n = snprintf(raw, sizeof raw, "c%s", id);
-    if (secret_b64url_encode(raw, (size_t)n, out, outsz) < 0)
-        out[0] = 0;
-}
-
-static int calls_cursor_decode(const char *cur, char *id, size_t idsz)
-{
-    char raw[33];
-    size_t n = 0;
-    if (strlen(cur) > 40 || secret_b64_decode_any(cur, raw, sizeof raw - 1, &n) != 0 || n < 2 || n > 19)
-        return -1;
-    raw[n] = 0;
-    if (raw[0] != 'c' || strspn(raw + 1, "0123456789") != n - 1)
-        return -1;
-    snprintf(id, idsz, "%s", raw + 1);
-    return 0;
-}
-
-static void on_calls(PGresult *res, const char *err, void *ud)
-{
-    ap_req_t *r = ud;
-    if (!ap_res_ok(res)) {
-        ap_fail_db(r, res, err, NULL);
-        return;
-    }
-    int rows = PQntuples(res);
-    /* Row 0 may be only the marker that the account is the caller's. */
-    if (rows == 0 || strcmp(PQgetvalue(res, 0, 2), "t") != 0) {
-        ap_fail(r, 404, "no integrated account with this id", NULL);
-        return;
-    }
-    long limit = *(long *)r->ext;
-    json_t *list = json_array();
-    long shown = 0;
-    for (int i = 0; i < rows && shown < limit; i++) {
-        if (PQgetisnull(res, i, 0))
-            continue;
-        json_t *o = ap_res_json(res, i, 0);
-        if (o)
-            json_array_append_new(list, o);
-        shown++;
-    }
-    json_t *out = json_pack("{so}", "result", list);
-    if (rows > limit) {
-        char cur[64];
-        calls_cursor(PQgetvalue(res, (int)limit - 1, 1), cur, sizeof cur);
-        json_object_set_new(out, "next_cursor", json_string(cur));
-    } else {
-        json_object_set_new(out, "next_cursor", json_null());
-    }
-    ap_ok(r, 200, out);
-}
-
-static void calls_list(ap_req_t *r)
-{
-    char v[256], before[32] = "", limit1[24];
-    long *limit = mem_alloc(sizeof *limit);
-    r->ext = limit;
-    r->ext_free = free;
-    *limit = 50;
-    if (!ap_is_uuid(ap_param(r, "id")) || !ap_is_uuid(ap_param(r, "mcp_id"))) {
-        ap_fail(r, 404, "no MCP server with this id for this account", NULL);
-        return;
-    }
-    int n = httpd_query_param(r->req, "limit", v, sizeof v);
-    if (n != -1) {
-        char *end = v;
-        *limit = n > 0 ? strtol(v, &end, 10) : 0;
-        if (n <= 0 || *end || *limit < 1 || *limit > 200) {
-            ap_fail(r, 400, "limit must be a whole number from 1 to 200", "limit");
-            return;
-        }
-    }
-    n = httpd_query_param(r->req, "next_cursor", v, sizeof v);
-    if (n != -1 && (n <= 0 || calls_cursor_decode(v, before, sizeof before) != 0)) {
-        ap_fail(r, 400, "next_cursor is not a cursor this API returned", "next_cursor");
-        return;
-    }
-    snprintf(limit1, sizeof limit1, "%ld", *limit + 1);
-    const char *p[5] = {ap_param(r, "id"), r->ws_id, ap_param(r, "mcp_id"), before[0] ? before : NULL, limit1};
-    ap_query(r,
-             "WITH acct AS (SELECT EXISTS (SELECT 1 FROM integrated_accounts WHERE id = $1 AND workspace_id = $2) AS ok),"
-             " page AS (SELECT " CALL_JSON " AS j, c.id::text AS i FROM tool_calls c"
-             "  WHERE c.workspace_id = $2 AND c.account_id = $1 AND c.server_id = $3"
-             "  AND ($4::bigint IS NULL OR c.id < $4::bigint) ORDER BY c.id DESC LIMIT $5)"
-             " SELECT page.j, page.i, acct.ok FROM acct LEFT JOIN page ON true",
-             5, p, on_calls);
-}
-
-const ap_route_t ap_audit_routes[] = {
-    {"GET", "/integrated-account/:id/mcp/:mcp_id/calls", AP_ROLE_WORKSPACE, calls_list, "server_calls"},
-    {NULL, NULL, AP_ROLE_NONE, NULL, NULL},
-};

@@ -1,6 +1,6 @@
 /* ap_audit: the tool-call audit log: drains the workers' Redis stream
  * <prefix>audit into PostgreSQL (consumer group, nothing lost across
- * restarts) and serves GET /integrated-account/:id/mcp/:mcp_id/calls. */
+ * restarts); ap_calls.h serves the records. */
 #ifndef JSMCP_AP_AUDIT_H
 #define JSMCP_AP_AUDIT_H
 
@@ -9,7 +9,5 @@
 int ap_audit_start(ap_app_t *app);
 /* done runs once no drain pass is in flight. */
 void ap_audit_stop(void (*done)(void *arg), void *arg);
-
-extern const ap_route_t ap_audit_routes[];
 
 #endif

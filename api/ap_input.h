@@ -41,6 +41,14 @@ int ap_in_tenant_id(const char *s);
  * no userinfo, no IP literal unless allowlisted, no path/query/fragment. */
 int ap_in_site_url(const char *url, const char *allowlist, char *out, size_t outsz, const char *ptr,
                    ap_in_err_t *err);
+/* A webhook's URL (the same URL checks as site_url, then the SSRF guard):
+ * https with a public host, i.e. a name that is not local (localhost,
+ * single-label, .local, .internal ...) or an IP literal of a public
+ * address (netguard.h); no userinfo, no fragment, at most 2048 characters.
+ * A host[:port] in the allowlist may be anything over http(s) and
+ * *guarded is 0; otherwise *guarded is 1: deliveries must then connect only
+ * to public addresses, whatever the name resolves to (httpc public_only). */
+int ap_in_webhook_url(const char *url, const char *allowlist, int *guarded, const char *ptr, ap_in_err_t *err);
 /* expires_at: JSON null/absent -> *out_ms = -1; an RFC 3339 string at least
  * min_ms (AP_MIN_LIFETIME_MS in production) after now_ms, truncated to
  * whole seconds. */

@@ -180,15 +180,17 @@ int ap_rekey_run(void)
     long apps = accounts < 0 ? -1
                              : reseal_table(&k, "oauth_apps", "workspace_id", "client_secret_sealed", "oauthapp:%s", 0,
                                             &published);
-    if (apps < 0)
+    long hooks = apps < 0 ? -1 : reseal_table(&k, "webhooks", "id", "secret_sealed", "webhook:%s", 0, &published);
+    if (hooks < 0)
         goto out;
     PGresult *left = exec(&k, "SELECT (SELECT count(*) FROM integrated_accounts WHERE key_id <> $1)"
-                              " + (SELECT count(*) FROM oauth_apps WHERE key_id <> $1)", 1, (const char *[]){k.kid});
+                              " + (SELECT count(*) FROM oauth_apps WHERE key_id <> $1)"
+                              " + (SELECT count(*) FROM webhooks WHERE key_id <> $1)", 1, (const char *[]){k.kid});
     long remaining = left ? atol(PQgetvalue(left, 0, 0)) : -1;
     PQclear(left);
-    printf("jsmcp-api rotate-keys: active key %s; re-encrypted %ld account credential(s) and %ld OAuth app secret(s);"
-           " republished %ld account record(s); %ld row(s) still under other keys%s\n",
-           k.kid, accounts, apps, published, remaining,
+    printf("jsmcp-api rotate-keys: active key %s; re-encrypted %ld account credential(s), %ld OAuth app secret(s)"
+           " and %ld webhook secret(s); republished %ld account record(s); %ld row(s) still under other keys%s\n",
+           k.kid, accounts, apps, hooks, published, remaining,
            remaining == 0 ? " (older keys can now be removed from JSMCP_MASTER_KEYS)" : " (run again)");
     LOG_INFO("rekey", "rotation pass done", "active_kid", k.kid, NULL);
     rc = remaining == 0 ? 0 : 1;

@@ -16,7 +16,6 @@
 #include "ap_publish.h"
 #include "ju.h"
 #include "ap_tools.h"
-#include "cfg.h"
 #include "tu.h"
 
 #define SRV_JSON                                                                                      \
@@ -26,18 +25,6 @@
     " 'last_used_at', " AP_TS("last_used_at") ")::text"
 /* Columns every write returns: the public JSON, then AP_SRV_PUB_COLS. */
 #define SRV_RETURNING SRV_JSON ", " AP_SRV_PUB_COLS
-
-/* The shortest lifetime a server may be given: AP_MIN_LIFETIME_MS, lowered
- * only by tests (JSMCP_MIN_LIFETIME_MS) to watch expiry without waiting. */
-static int64_t min_lifetime_ms(void)
-{
-    static int64_t ms = -1;
-    if (ms < 0) {
-        cfg_err_t ce = {0};
-        ms = (int64_t)cfg_ms("JSMCP_MIN_LIFETIME_MS", AP_MIN_LIFETIME_MS, 1000, 86400000, &ce);
-    }
-    return ms;
-}
 
 static int need_ids(ap_req_t *r, int with_server)
 {
@@ -98,7 +85,7 @@ static srv_in_t *srv_validate(ap_req_t *r, int create)
     }
     const json_t *exp = json_object_get(r->body, "expires_at");
     in->has_expires = exp != NULL || create;
-    if (ap_in_expires(exp, tu_now_ms(), min_lifetime_ms(), &in->expires_ms, &e))
+    if (ap_in_expires(exp, tu_now_ms(), r->app->cfg.min_lifetime_ms, &in->expires_ms, &e))
         goto bad;
     if (in->expires_ms >= 0)
         tu_format_iso(in->expires_ms, 0, in->expires_text, sizeof in->expires_text);

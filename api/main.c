@@ -21,6 +21,7 @@
 #include "log.h"
 #include "testbuild.h"
 #include "testhook.h"
+#include "version.h"
 
 static ap_app_t app;
 static int sweeper_mode;
@@ -146,6 +147,12 @@ int main(int argc, char **argv)
     sweeper_mode = strcmp(cmd, "sweeper") == 0;
     if (sweeper_mode ? ap_sweeper_start(loop) != 0 : ap_app_init(&app, loop) != 0)
         return 2;
+    if (!sweeper_mode) { /* here, where the build's version is linked in (common/version.h) */
+        char labels[160];
+        snprintf(labels, sizeof labels, "version=\"%s\",commit=\"%s\"", jsmcp_version, jsmcp_commit);
+        metrics_describe(app.metrics, "jsmcp_api_build_info", "gauge", "Always 1; the build's version and commit");
+        metrics_set(app.metrics, "jsmcp_api_build_info", labels, 1);
+    }
     uv_signal_init(loop, &sig_term);
     uv_signal_init(loop, &sig_int);
     uv_signal_start(&sig_term, on_signal, SIGTERM);

@@ -11,6 +11,9 @@
 #      AUDIT_DRAIN_SECONDS (default 10) while the API drains; the drain
 #      keeps up when the backlog stays small during the run and is gone
 #      right after it; CPU per record as above.
+# AUDIT_METERING=off disables the triggers that keep usage_daily and the
+# ratelimit.burst runs (migration 022) for the run: drain throughput with
+# metering on versus off.
 # Needs the services of bench/run.sh (JSMCP_TEST_PG_URL, JSMCP_TEST_REDIS_URL).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,10 +45,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-ticks() { # utime+stime (clock ticks) of the given pids
-  local t=0 p
-  for p in "$@"; do [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
-  echo "$t"
+ticks() { # utime+stime (clock ticks) of the given pids, read by one awk so
+  # that all are read at the same moment (one awk per pid took ~1 s here)
+  local f=() p
+  for p in "$@"; do [ -r "/proc/$p/stat" ] && f+=("/proc/$p/stat"); done
+  if [ ${#f[@]} -gt 0 ]; then awk '{t += $14 + $15} END {print t + 0}' "${f[@]}" 2>/dev/null; else echo 0; fi
 }
 # The API's connections (client backends of the bench database, not this
 # script's psql nor autovacuum): their CPU is what the drain costs PostgreSQL.
@@ -54,30 +58,47 @@ backends() {
     AND backend_type = 'client backend' AND application_name <> 'psql'"
 }
 rows() { psql -tAq "$DBURL" -c "SELECT count(*) FROM tool_calls"; }
+# The whole PostgreSQL instance (the postmaster and all its children: the
+# backends, WAL writer, checkpointer, autovacuum), as bench/worker.sh counts
+# it (the figures issue 21 quotes). bench/run.sh's instance serves this
+# bench alone.
+pg_all() {
+  local pm
+  pm=$(head -1 "$JSMCP_TEST_TMP/pg/postmaster.pid")
+  ticks "$pm" $(pgrep -P "$pm")
+}
 HZ=$(getconf CLK_TCK)
 us_per() { python3 -c "print(f'{$1 * 1e6 / $HZ / max($2, 1):.1f}')"; }
 
 "$BBIN/audit_load" "$RHOST" "$RPORT" "$STREAM" fill "$N"
+if [ "${AUDIT_METERING:-on}" = off ]; then
+  JSMCP_DATABASE_URL="$DBURL" JSMCP_MASTER_KEYS="k1:$(head -c 32 /dev/urandom | base64 -w0)" \
+    JSMCP_LOG_LEVEL=warn "$BIN/jsmcp-api" migrate >/dev/null
+  psql -q "$DBURL" -c "ALTER TABLE tool_calls DISABLE TRIGGER tool_calls_usage" \
+    -c "ALTER TABLE tool_calls DISABLE TRIGGER tool_calls_ratelimit_burst" >/dev/null
+fi
+echo "metering: ${AUDIT_METERING:-on}"
 JSMCP_DATABASE_URL="$DBURL" JSMCP_REDIS_URL="$JSMCP_TEST_REDIS_URL" JSMCP_REDIS_PREFIX="$PREFIX" \
   JSMCP_MASTER_KEYS="k1:$(head -c 32 /dev/urandom | base64 -w0)" JSMCP_API_LISTEN="127.0.0.1:$API_PORT" \
   JSMCP_LOG_LEVEL=warn JSMCP_AUDIT_DRAIN_MS="${JSMCP_AUDIT_DRAIN_MS:-200}" PGAPPNAME=jsmcp-api "$BIN/jsmcp-api" >"$LOG" 2>&1 &
 APIPID=$!
 for _ in $(seq 100); do curl -fs -o /dev/null "http://127.0.0.1:$API_PORT/healthz" && break; sleep 0.05; done
-for _ in $(seq 100); do [ -n "$(backends)" ] && break; sleep 0.05; done
+# All of the pool's connections (JSMCP_PG_POOL_SIZE, 8), not the first one up.
+for _ in $(seq 200); do [ "$(backends | wc -l)" -ge "${JSMCP_PG_POOL_SIZE:-8}" ] && break; sleep 0.05; done
 t0=$(date +%s.%N)
 PIDS=$(backends)
-c0=$(ticks $PIDS) a0=$(ticks "$APIPID")
+c0=$(ticks $PIDS) a0=$(ticks "$APIPID") g0=$(pg_all)
 for _ in $(seq 6000); do [ "$(rows)" -ge "$N" ] && break; sleep 0.1; done
 t1=$(date +%s.%N)
-c1=$(ticks $PIDS) a1=$(ticks "$APIPID")
+c1=$(ticks $PIDS) a1=$(ticks "$APIPID") g1=$(pg_all)
 got=$(rows)
 secs=$(python3 -c "print(f'{$t1 - $t0:.2f}')")
 echo "backlog: $got of $N records drained in $secs s ($(python3 -c "print(round($got / ($t1 - $t0)))")/s);" \
-  "PostgreSQL CPU $(us_per $((c1 - c0)) "$got") us/record, API CPU $(us_per $((a1 - a0)) "$got") us/record"
+  "PostgreSQL CPU $(us_per $((c1 - c0)) "$got") us/record (API's backends; whole instance $(us_per $((g1 - g0)) "$got")), API CPU $(us_per $((a1 - a0)) "$got") us/record"
 
 before=$(rows)
 PIDS=$(backends)
-c0=$(ticks $PIDS) a0=$(ticks "$APIPID")
+c0=$(ticks $PIDS) a0=$(ticks "$APIPID") g0=$(pg_all)
 "$BBIN/audit_load" "$RHOST" "$RPORT" "$STREAM" rate "$RATE" "$SECS" >"$LOG.load" &
 LOADPID=$!
 maxlag=0
@@ -92,10 +113,10 @@ cat "$LOG.load"
 sent=$(awk '{print $2}' "$LOG.load")
 for _ in $(seq 600); do [ "$(rows)" -ge $((before + sent)) ] && break; sleep 0.1; done
 tdone=$(date +%s.%N)
-c1=$(ticks $PIDS) a1=$(ticks "$APIPID")
+c1=$(ticks $PIDS) a1=$(ticks "$APIPID") g1=$(pg_all)
 got=$(( $(rows) - before ))
 echo "rate: $RATE records/s for $SECS s: $got drained; largest backlog seen $maxlag records;" \
   "drained $(python3 -c "print(f'{$tdone - $tend:.2f}')") s after the load ended;" \
-  "PostgreSQL CPU $(us_per $((c1 - c0)) "$got") us/record, API CPU $(us_per $((a1 - a0)) "$got") us/record"
+  "PostgreSQL CPU $(us_per $((c1 - c0)) "$got") us/record (API's backends; whole instance $(us_per $((g1 - g0)) "$got")), API CPU $(us_per $((a1 - a0)) "$got") us/record"
 echo "stream length after: $(redis-cli -u "$JSMCP_TEST_REDIS_URL" XLEN "$STREAM")"
 grep -E '"level":"(warn|error)"' "$LOG" | head -5 || true

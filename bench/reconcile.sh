@@ -45,7 +45,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 HZ=$(getconf CLK_TCK)
-ticks() { local t=0 p; for p in "$@"; do [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
+ticks() { # utime+stime of the pids, read by one awk (all at the same moment)
+  local f=() p
+  for p in "$@"; do [ -r "/proc/$p/stat" ] && f+=("/proc/$p/stat"); done
+  if [ ${#f[@]} -gt 0 ]; then awk '{t += $14 + $15} END {print t + 0}' "${f[@]}" 2>/dev/null; else echo 0; fi
+}
 backends() { psql -tAq "$JSMCP_TEST_PG_URL" -c "SELECT pid FROM pg_stat_activity WHERE datname = '$DB' AND application_name = 'jsmcp-api'"; }
 cpu_s() { python3 -c "print(f'{$1 / $HZ:.2f}')"; }
 metric() { curl -fs "$API/metrics" | awk -v m="$1" 'index($0, m) == 1 {s += $NF} END {print s + 0}'; }

@@ -45,8 +45,12 @@ LOGDIR=$(mktemp -d /tmp/jsmcp-bench-worker.XXXXXX)
 export JSMCP_DATABASE_URL="${JSMCP_TEST_PG_URL%/*}/$DB" JSMCP_REDIS_URL="$JSMCP_TEST_REDIS_URL"
 export JSMCP_REDIS_PREFIX="benchwk$$:" JSMCP_MASTER_KEYS="k1:$(rand_b64 32)" JSMCP_BOOTSTRAP_KEY="$BOOT"
 export JSMCP_API_LISTEN="127.0.0.1:$API_PORT" JSMCP_PUBLIC_WORKER_URL="$WK" JSMCP_WORKER_LISTEN="127.0.0.1:$WK_PORT"
-export JSMCP_WORKER_METRICS_LISTEN="127.0.0.1:$WKM_PORT"
+export JSMCP_WORKER_METRICS_LISTEN="127.0.0.1:$WKM_PORT" JSMCP_API_METRICS_LISTEN=127.0.0.1:0
 export JSMCP_SITE_ALLOWLIST="127.0.0.1:$SB_PORT" JSM_SANDBOX_LISTEN="127.0.0.1:$SB_PORT" JSM_SANDBOX_RATE_LIMIT=0
+# The per-URL limits of issue 20 (20 open streams, 100 sessions, 2 initialize/s
+# burst 100) guard a tenant's share; this benchmark opens its 10,000 SSE
+# sessions on one URL to measure memory per session, so it turns them off.
+export JSMCP_STREAMS_PER_TOKEN=0 JSMCP_SESSIONS_PER_TOKEN=0 JSMCP_INIT_RATE_PER_TOKEN=off
 export JSMCP_WORKERS=${JSMCP_WORKERS:-2} JSMCP_LOG_LEVEL=warn
 TUNABLES=${WORKER_BENCH_TUNABLES-glibc.malloc.tcache_count=500}
 echo "GLIBC_TUNABLES for jsmcp processes: '${TUNABLES}'"

@@ -32,6 +32,7 @@
 
 #include "buf.h"
 #include "log.h"
+#include "netguard.h"
 
 #define HTTPC_EASY_POOL 64
 
@@ -42,9 +43,12 @@ struct httpc_call_s {
     CURL *easy;
     struct curl_slist *hdrs;
     char *reqbody;
+    curl_mime *mime;   /* a multipart/form-data body (req->parts), or NULL */
     buf_t body;
     buf_t head;
     int too_big;
+    int public_only;   /* httpc_request_t.public_only */
+    int blocked;       /* a connection to a non-public address was refused */
     httpc_cb cb;
     void *ud;
     httpc_call_t *prev, *next;
@@ -167,6 +171,7 @@ static void call_finish(httpc_call_t *k, int status, const char *err)
         }
     }
     curl_slist_free_all(k->hdrs);
+    curl_mime_free(k->mime);
     free(k->reqbody);
     buf_free(&k->body);
     buf_free(&k->head);
@@ -193,7 +198,9 @@ static void check_done(httpc_t *c)
         const char *err = NULL;
         if (res != CURLE_OK) {
             status = 0;
-            if (k->too_big || res == CURLE_FILESIZE_EXCEEDED)
+            if (k->blocked)
+                err = "refused: the host is not a public address";
+            else if (k->too_big || res == CURLE_FILESIZE_EXCEEDED)
                 err = "response too large";
             else if (res == CURLE_OPERATION_TIMEDOUT)
                 err = "upstream timed out";
@@ -330,10 +337,17 @@ static int is_conn_fd(const httpc_t *c, curl_socket_t fd)
     return fd >= 0 && (size_t)fd < c->nconn_fds && c->conn_fds[fd];
 }
 
+/* Checked here, on the address curl is about to connect to, so a name
+ * that resolves (or re-resolves) to a private address is refused too. */
 static curl_socket_t cb_opensocket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
 {
-    httpc_t *c = clientp;
+    httpc_call_t *k = clientp;
+    httpc_t *c = k->c;
     (void)purpose;
+    if (k->public_only && !netguard_sockaddr_public(&a->addr)) {
+        k->blocked = 1;
+        return CURL_SOCKET_BAD;
+    }
     curl_socket_t fd = socket(a->family, a->socktype, a->protocol);
     if (fd != CURL_SOCKET_BAD)
         conn_fd_mark(c, fd, 1);
@@ -504,6 +518,7 @@ int httpc_request(httpc_t *c, const httpc_request_t *req, httpc_cb cb, void *ud)
     k->easy = e;
     k->cb = cb;
     k->ud = ud;
+    k->public_only = req->public_only;
     buf_init(&k->body, c->cfg.max_response_bytes);
     buf_init(&k->head, c->cfg.max_header_bytes);
 
@@ -547,7 +562,7 @@ int httpc_request(httpc_t *c, const httpc_request_t *req, httpc_cb cb, void *ud)
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, cb_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, k);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, cb_opensocket);
-    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, c);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, k);
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, cb_closesocket);
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, c);
     /* No proxy from the environment: upstream calls go where the account says. */
@@ -577,10 +592,27 @@ int httpc_request(httpc_t *c, const httpc_request_t *req, httpc_cb cb, void *ud)
     } else {
         if (strcmp(req->method, "POST") != 0)
             curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
-        curl_easy_setopt(e, CURLOPT_POST, 1L);
-        k->reqbody = mem_strndup(req->body ? req->body : "", req->body ? req->body_len : 0);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(req->body ? req->body_len : 0));
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, k->reqbody);
+        if (req->nparts) {
+            /* multipart/form-data: curl writes the boundary and the parts'
+             * headers; the data is copied (curl_mime_data). */
+            k->mime = curl_mime_init(e);
+            for (size_t i = 0; i < req->nparts; i++) {
+                const httpc_part_t *pt = &req->parts[i];
+                curl_mimepart *mp = curl_mime_addpart(k->mime);
+                curl_mime_name(mp, pt->name);
+                curl_mime_data(mp, pt->data ? pt->data : "", pt->len);
+                if (pt->filename)
+                    curl_mime_filename(mp, pt->filename);
+                if (pt->type)
+                    curl_mime_type(mp, pt->type);
+            }
+            curl_easy_setopt(e, CURLOPT_MIMEPOST, k->mime);
+        } else {
+            curl_easy_setopt(e, CURLOPT_POST, 1L);
+            k->reqbody = mem_strndup(req->body ? req->body : "", req->body ? req->body_len : 0);
+            curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(req->body ? req->body_len : 0));
+            curl_easy_setopt(e, CURLOPT_POSTFIELDS, k->reqbody);
+        }
     }
 
     k->next = c->calls;
@@ -591,8 +623,9 @@ int httpc_request(httpc_t *c, const httpc_request_t *req, httpc_cb cb, void *ud)
     if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
         call_unlink(k);
         curl_slist_free_all(k->hdrs);
-        free(k->reqbody);
         curl_easy_cleanup(e);
+        curl_mime_free(k->mime);
+        free(k->reqbody);
         free(k);
         return HTTPC_EBUSY;
     }

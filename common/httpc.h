@@ -40,6 +40,15 @@ typedef struct httpc_config_s {
     const char *user_agent;       /* default "jsmcp/1"; over 147 bytes: httpc_create fails */
 } httpc_config_t;
 
+/* One part of a multipart/form-data body (a file upload). */
+typedef struct httpc_part_s {
+    const char *name;             /* form field name, e.g. "file" */
+    const char *filename;         /* may be NULL */
+    const char *type;             /* Content-Type of the part; may be NULL */
+    const char *data;             /* copied */
+    size_t len;
+} httpc_part_t;
+
 typedef struct httpc_request_s {
     const char *method;           /* "GET", "POST", "PUT", "DELETE", "PATCH" */
     const char *url;              /* absolute http(s) URL, already encoded */
@@ -49,6 +58,10 @@ typedef struct httpc_request_s {
     const char *basic_user;       /* with basic_pass: Authorization: Basic */
     const char *basic_pass;
     unsigned timeout_ms;          /* 0 = config default */
+    const httpc_part_t *parts;    /* nparts > 0: a multipart/form-data body (libcurl's */
+    size_t nparts;                /* curl_mime, its own Content-Type) instead of body */
+    int public_only;              /* connect to public addresses only (netguard.h), whatever the
+                                   * name resolves to: err "refused: ... not a public address" */
 } httpc_request_t;
 
 typedef struct httpc_response_s {

@@ -32,6 +32,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "buf.h"
 #include "log.h"
 
@@ -44,6 +46,7 @@ enum conn_state {
     CONN_HEADERS,  /* request line and headers arriving */
     CONN_BODY,     /* body arriving */
     CONN_HANDLING, /* request is with the handler */
+    CONN_LINGER,   /* error answered mid-request: discarding input until the client closes (bounded) */
 };
 
 struct httpd_req_s {
@@ -59,6 +62,10 @@ struct httpd_req_s {
     int in_value;     /* parser is inside a header value */
     buf_t body;
     char reqid[72];
+    char trace_id[33];      /* W3C trace context: "" until taken from traceparent or made */
+    char parent_span[17];   /* the caller's span id, "" when none */
+    int trace_flags;
+    const char *route;      /* the router's pattern that matched (httpd_req_set_route) */
     uint64_t start_ns;
     int keep_alive;
     int http10;
@@ -72,6 +79,9 @@ struct httpd_req_s {
     int orphan;             /* counted in srv->norphans: aborted while its handler still owns it */
     void (*abort_fn)(httpd_req_t *, void *);
     void *abort_ud;
+    void (*drain_fn)(httpd_req_t *, void *); /* httpd_stream_on_drain: once, then cleared */
+    void *drain_ud;
+    size_t drain_below;
     void *data;
 };
 
@@ -97,6 +107,9 @@ struct conn_s {
     int handles_open;
     size_t write_queued; /* bytes handed to uv_write, not yet completed */
     size_t writes_pending;
+    size_t linger_left;  /* CONN_LINGER: bytes still to discard before closing */
+    uv_shutdown_t shut;  /* CONN_LINGER: the write side's shutdown, once the answer is out */
+    int shut_started;
     char remote[64];
 };
 
@@ -134,6 +147,8 @@ static void conn_run(conn_t *c);
 static void conn_arm_timer(conn_t *c);
 static void req_finish(httpd_req_t *req);
 static void conn_start_read(conn_t *c);
+static void conn_linger_shutdown(conn_t *c);
+static void on_timer(uv_timer_t *t);
 
 /* ---------------------------------------------------------------- utils */
 
@@ -234,6 +249,8 @@ void httpd_config_defaults(httpd_config_t *cfg)
     cfg->header_timeout_ms = 10000;
     cfg->body_timeout_ms = 30000;
     cfg->idle_timeout_ms = 60000;
+    cfg->linger_max_bytes = 4 * 1024 * 1024;
+    cfg->linger_timeout_ms = 5000;
     cfg->server_name = "jsmcp";
 }
 
@@ -281,6 +298,74 @@ const char *httpd_req_path(const httpd_req_t *r) { return r->path ? r->path : "/
 const char *httpd_req_query(const httpd_req_t *r) { return r->query ? r->query : ""; }
 const char *httpd_req_remote(const httpd_req_t *r) { return r->conn ? r->conn->remote : ""; }
 const char *httpd_req_id(const httpd_req_t *r) { return r->reqid; }
+
+/* n lowercase hex digits. */
+static int lower_hex(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+/* n lowercase hex digits, not all zero (all-zero ids are invalid). */
+static int hex_id(const char *s, size_t n)
+{
+    return lower_hex(s, n) && strspn(s, "0") < n;
+}
+
+/* traceparent: "<2 hex version>-<32 hex trace id>-<16 hex parent id>-<2
+ * hex flags>". Version ff is invalid; version 00 is exactly that long; a
+ * later version may append "-..." and is read as 00 (W3C Trace Context,
+ * "Versioning"). Anything else is ignored: the request starts a trace. */
+static void trace_parse(httpd_req_t *r)
+{
+    const char *tp = httpd_req_header(r, "traceparent");
+    size_t n = tp ? strlen(tp) : 0;
+    if (n < 55 || !lower_hex(tp, 2) || strncmp(tp, "ff", 2) == 0 || tp[2] != '-' || !hex_id(tp + 3, 32) ||
+        tp[35] != '-' || !hex_id(tp + 36, 16) || tp[52] != '-' || !lower_hex(tp + 53, 2))
+        return;
+    if (n > 55 && (strncmp(tp, "00", 2) == 0 || tp[55] != '-'))
+        return;
+    memcpy(r->trace_id, tp + 3, 32);
+    r->trace_id[32] = 0;
+    memcpy(r->parent_span, tp + 36, 16);
+    r->parent_span[16] = 0;
+    char flags[3] = {tp[53], tp[54], 0};
+    r->trace_flags = (int)strtol(flags, NULL, 16);
+}
+
+const char *httpd_req_trace_id(httpd_req_t *r)
+{
+    if (!r->trace_id[0]) {
+        unsigned char b[16];
+        static const char hex[] = "0123456789abcdef";
+        randombytes_buf(b, sizeof b);
+        b[0] |= 1; /* never all zero */
+        for (int i = 0; i < 16; i++) {
+            r->trace_id[2 * i] = hex[b[i] >> 4];
+            r->trace_id[2 * i + 1] = hex[b[i] & 15];
+        }
+        r->trace_id[32] = 0;
+    }
+    return r->trace_id;
+}
+
+const char *httpd_req_parent_span(const httpd_req_t *r) { return r->parent_span; }
+
+void httpd_req_child_traceparent(httpd_req_t *r, char *out, size_t outsz)
+{
+    unsigned char b[8];
+    char span[17];
+    randombytes_buf(b, sizeof b);
+    b[0] |= 1; /* never all zero */
+    sodium_bin2hex(span, sizeof span, b, sizeof b);
+    snprintf(out, outsz, "00-%s-%s-%02x", httpd_req_trace_id(r), span, r->trace_flags & 0xff);
+}
+int httpd_req_trace_flags(const httpd_req_t *r) { return r->trace_flags; }
+
+void httpd_req_set_route(httpd_req_t *r, const char *pattern) { r->route = pattern; }
+const char *httpd_req_route(const httpd_req_t *r) { return r->route; }
 uint64_t httpd_req_start_ns(const httpd_req_t *r) { return r->start_ns; }
 httpd_t *httpd_req_server(const httpd_req_t *r) { return r->srv; }
 uv_loop_t *httpd_req_loop(const httpd_req_t *r) { return r->srv->loop; }
@@ -400,8 +485,20 @@ static void on_write(uv_write_t *w, int status)
         conn_close(c);
         return;
     }
-    if (c->close_after_write && c->writes_pending == 0)
+    if (c->close_after_write && c->writes_pending == 0) {
         conn_close(c);
+        return;
+    }
+    if (c->state == CONN_LINGER && c->writes_pending == 0) {
+        conn_linger_shutdown(c);
+        return;
+    }
+    httpd_req_t *r = c->req;
+    if (r && r->drain_fn && r->streaming && !r->finished && c->write_queued <= r->drain_below) {
+        void (*fn)(httpd_req_t *, void *) = r->drain_fn;
+        r->drain_fn = NULL;
+        fn(r, r->drain_ud);
+    }
 }
 
 /* Queues bytes on the connection: tries a direct write first and copies
@@ -478,8 +575,45 @@ static void conn_send_error(conn_t *c, int status, const char *detail)
     }
     conn_write(c, head, (size_t)hlen);
     conn_write(c, body, (size_t)blen);
+    if (c->closing)
+        return; /* the write failed: the client is gone */
+    /* The client may still be sending the request this answers: linger
+     * (httpd.h). Not after a timeout (a slow client gets no more time),
+     * nor when the client is gone or the server closes. */
+    const httpd_config_t *cfg = &c->srv->cfg;
+    if (status != 408 && !c->eof && !c->srv->closing && cfg->linger_timeout_ms > 0) {
+        c->state = CONN_LINGER;
+        c->linger_left = cfg->linger_max_bytes;
+        c->in.len = 0; /* what is buffered belongs to the refused request */
+        uv_timer_start(&c->timer, on_timer, cfg->linger_timeout_ms, 0);
+        if (!c->reading)
+            conn_start_read(c);
+        if (c->writes_pending == 0)
+            conn_linger_shutdown(c);
+        return;
+    }
     c->state = CONN_IDLE;
     conn_finish_output(c);
+}
+
+static void on_linger_shutdown(uv_shutdown_t *s, int status)
+{
+    conn_t *c = s->data;
+    /* Cancelled when the connection closed first; failed when the peer
+     * is gone: either way there is nothing left to wait for. */
+    if (status < 0)
+        conn_close(c);
+}
+
+/* The answer is out: send FIN, keep reading until the client closes. */
+static void conn_linger_shutdown(conn_t *c)
+{
+    if (c->shut_started || c->closing)
+        return;
+    c->shut_started = 1;
+    c->shut.data = c;
+    if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_linger_shutdown) != 0)
+        conn_close(c);
 }
 
 /* "\r\n<name>: <value>": ends the line before it. */
@@ -621,6 +755,19 @@ int httpd_stream_write(httpd_req_t *r, const char *data, size_t len)
     if (tmp != stackbuf)
         free(tmp);
     return rc;
+}
+
+int httpd_stream_on_drain(httpd_req_t *r, size_t below, void (*fn)(httpd_req_t *req, void *ud), void *ud)
+{
+    conn_t *c = r->conn;
+    if (!r->streaming || r->finished || !c || c->closing)
+        return HTTPD_ECLOSED;
+    if (c->write_queued <= below)
+        return 1;
+    r->drain_fn = fn;
+    r->drain_ud = ud;
+    r->drain_below = below;
+    return 0;
 }
 
 size_t httpd_stream_queued(const httpd_req_t *r)
@@ -783,6 +930,7 @@ static int on_headers_complete(llhttp_t *p)
         str_copy(r->reqid, sizeof r->reqid, rid);
     else
         reqid_hex(r->reqid, rid_next(h));
+    trace_parse(r);
 
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > h->cfg.max_body_bytes) {
         c->err_status = 413;
@@ -959,6 +1107,9 @@ static void on_timer(uv_timer_t *t)
         break;
     case CONN_HANDLING:
         break;
+    case CONN_LINGER:
+        conn_close(c); /* the client did not finish within linger_timeout_ms */
+        break;
     }
 }
 
@@ -971,6 +1122,7 @@ static void conn_arm_timer(conn_t *c)
     case CONN_HEADERS: ms = cfg->header_timeout_ms; break;
     case CONN_BODY: ms = cfg->body_timeout_ms; break;
     case CONN_HANDLING: uv_timer_stop(&c->timer); return;
+    case CONN_LINGER: return; /* one deadline for the whole linger, set once */
     }
     uv_timer_start(&c->timer, on_timer, ms, 0);
 }
@@ -1002,6 +1154,14 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     }
     if (n == 0)
         return;
+    if (c->state == CONN_LINGER) {
+        /* Discarded (on_alloc put it past in.len); closed once the budget is spent. */
+        if ((size_t)n >= c->linger_left)
+            conn_close(c);
+        else
+            c->linger_left -= (size_t)n;
+        return;
+    }
     c->in.len += (size_t)n;
     c->in.data[c->in.len] = 0;
     if (c->in.len >= c->in_max) {
@@ -1199,6 +1359,10 @@ void httpd_close(httpd_t *h, void (*done)(void *), void *arg)
         next = c->next;
         if (c->state == CONN_IDLE && c->in.len == 0)
             conn_close(c);
+        else if (c->state == CONN_LINGER && c->writes_pending == 0)
+            conn_close(c); /* its answer is out: no more waiting for the client */
+        else if (c->state == CONN_LINGER)
+            c->close_after_write = 1;
     }
     uv_close((uv_handle_t *)&h->listener, on_listener_closed);
 }

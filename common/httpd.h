@@ -15,6 +15,14 @@
  * 413 body too large (also straight from Content-Length, before the body),
  * 400 bad request, 408 on header/body timeouts (slowloris), idle keep-alive
  * connections are closed after idle_timeout_ms.
+ *
+ * Lingering close: an error answered while the request is still arriving
+ * (413, 431, 400) is followed by a shutdown of the write side, and what the
+ * client still sends is read and thrown away (at most linger_max_bytes, for
+ * at most linger_timeout_ms) before the connection closes. Closing at once
+ * would make the kernel answer the client's next bytes with a TCP reset,
+ * which destroys the unread answer at the client ("connection reset" instead
+ * of the 413). The 408 of a timeout closes at once: that client is slow.
  */
 #ifndef JSMCP_HTTPD_H
 #define JSMCP_HTTPD_H
@@ -45,6 +53,11 @@ typedef struct httpd_config_s {
     unsigned header_timeout_ms;/* whole header must arrive within; default 10 s */
     unsigned body_timeout_ms;  /* whole body must arrive within; default 30 s */
     unsigned idle_timeout_ms;  /* keep-alive idle; default 60 s */
+    /* Lingering close after an error answer (see above): bytes read and
+     * discarded at most (default 4 MiB), and for how long at most in all
+     * (default 5 s; 0 = close at once). */
+    size_t linger_max_bytes;
+    unsigned linger_timeout_ms;
     const char *server_name;   /* Server: header; default "jsmcp" */
     httpd_complete_fn on_complete;
 } httpd_config_t;
@@ -77,6 +90,19 @@ const char *httpd_req_remote(const httpd_req_t *req);   /* "127.0.0.1" */
 /* X-Request-Id from the client when well formed ([A-Za-z0-9._-]{1,64}), else generated. */
 const char *httpd_req_id(const httpd_req_t *req);
 uint64_t httpd_req_start_ns(const httpd_req_t *req);    /* uv_hrtime() at first byte */
+/* W3C Trace Context: the trace id (32 lowercase hex) of a valid traceparent
+ * header, else a new random one made on the first call; the caller's span
+ * id (16 hex, "" when it sent none) and its trace flags (bit 0: sampled). */
+const char *httpd_req_trace_id(httpd_req_t *req);
+const char *httpd_req_parent_span(const httpd_req_t *req);
+int httpd_req_trace_flags(const httpd_req_t *req);
+/* A traceparent for a call made while serving req: its trace id and flags
+ * with a new span id (this server's own span). out >= 56 bytes. */
+void httpd_req_child_traceparent(httpd_req_t *req, char *out, size_t outsz);
+/* The route pattern that served the request (set by router_dispatch; NULL
+ * when none matched), for metrics labels. pattern must outlive the request. */
+void httpd_req_set_route(httpd_req_t *req, const char *pattern);
+const char *httpd_req_route(const httpd_req_t *req);
 httpd_t *httpd_req_server(const httpd_req_t *req);
 uv_loop_t *httpd_req_loop(const httpd_req_t *req);
 int httpd_req_aborted(const httpd_req_t *req);          /* client went away */
@@ -126,6 +152,13 @@ void httpd_stream_end(httpd_req_t *req);
  * closed with outstanding read data"). For fault injection. */
 void httpd_stream_cut(httpd_req_t *req);
 size_t httpd_stream_queued(const httpd_req_t *req);
+/* Backpressure for a long stream: asks for fn once what is queued on the
+ * connection falls to `below` bytes or less (run from a write completion,
+ * never from inside this call). Returns 1 when it is there already (fn is
+ * not registered: write on), 0 when fn was registered, HTTPD_ECLOSED when
+ * the client is gone. If the client goes away first, fn never runs: the
+ * abort callback does. */
+int httpd_stream_on_drain(httpd_req_t *req, size_t below, void (*fn)(httpd_req_t *req, void *ud), void *ud);
 
 #define HTTPD_ECLOSED (-1)
 #define HTTPD_ESLOW (-2)

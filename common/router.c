@@ -13,7 +13,8 @@
 
 typedef struct route_s {
     char method[16];
-    char *pattern;
+    char *pattern;           /* split in place into segs */
+    char *name;              /* the pattern as given (httpd_req_set_route) */
     char *segs[ROUTER_MAX_SEGS];
     int nsegs;
     int wildcard; /* last segment is "*" */
@@ -35,8 +36,10 @@ void router_free(router_t *r)
 {
     if (!r)
         return;
-    for (size_t i = 0; i < r->n; i++)
+    for (size_t i = 0; i < r->n; i++) {
         free(r->routes[i].pattern);
+        free(r->routes[i].name);
+    }
     free(r->routes);
     free(r);
 }
@@ -74,6 +77,7 @@ void router_add(router_t *r, const char *method, const char *pattern, router_fn 
     memset(rt, 0, sizeof *rt);
     snprintf(rt->method, sizeof rt->method, "%s", method);
     rt->pattern = mem_strdup(pattern);
+    rt->name = mem_strdup(pattern);
     rt->nsegs = split(rt->pattern, rt->segs);
     if (rt->nsegs > 0 && strcmp(rt->segs[rt->nsegs - 1], "*") == 0)
         rt->wildcard = 1;
@@ -149,6 +153,7 @@ int router_dispatch(router_t *r, httpd_req_t *req)
         if (strcmp(rt->method, "*") == 0 || strcmp(rt->method, method) == 0 ||
             (strcmp(method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0)) {
             buf_free(&allow);
+            httpd_req_set_route(req, rt->name);
             rt->fn(req, &params, rt->ud);
             return 1;
         }

@@ -1,66 +1,101 @@
-/* libFuzzer target: JSON-RPC dispatch as far as it goes without I/O —
- * parsing with the worker's depth limit, message classification, protocol
- * version negotiation, tools/list paging cursors and tools/call preparation
- * (catalog lookup, server config filters, argument validation) against the
- * real embedded catalog. The input is one JSON-RPC message; its optional
- * member "_config" is used as the server's config so filters get fuzzed too.
- * Build and run: make fuzz (FUZZ_FILTER=jsonrpc). */
+/* libFuzzer target: one JSON-RPC message through the worker's real
+ * dispatch (wk_mcp_dispatch): initialize, ping, tools/list paging,
+ * unknown methods, and tools/call all the way: argument
+ * validation against the embedded catalog, discovery exposure, idempotency
+ * keys, the account read from (fake) Redis and opened, pacing, the request
+ * built for the JSM site, the site's answer projected into the result, the
+ * audit record. Redis and the site are fakes in this process
+ * (fuzz/fz_worker.h): no network.
+ *
+ * The input is one JSON-RPC message. Two optional members steer the fakes:
+ * "_config" is the MCP server's config (method/tag/project filters,
+ * tool_exposure), "_upstream" what the JSM site answers: {"status": 200,
+ * "headers": "Name: v\r\n...", "body": <JSON, or a string sent as is>}, or
+ * an array of those for the call's successive requests (a JQL search reads
+ * the field list first); "_traceparent" (a string) is the request's
+ * traceparent, sent upstream with the call. The done callback must run exactly once and the answer
+ * must serialise. Build and run: make fuzz (FUZZ_FILTER=jsonrpc). */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "fz_catalog.h"
+#include "fz_worker.h"
 #include "ju.h"
 #include "wk_mcp.h"
+
+typedef struct answer_s {
+    int calls;
+    json_t *response;
+} answer_t;
+
+static void on_done(json_t *response, const wk_ratelimit_t *rl, void *ud)
+{
+    answer_t *a = ud;
+    a->calls++;
+    json_decref(a->response);
+    a->response = response;
+}
+
+/* Queues one answer of the fake JSM site. */
+static void push_answer(const json_t *up)
+{
+    if (!json_is_object(up))
+        return;
+    const json_t *body = json_object_get(up, "body");
+    char *text = json_is_string(body) ? NULL : ju_dump(body);
+    const char *b = json_is_string(body) ? json_string_value(body) : text ? text : "";
+    size_t n = json_is_string(body) ? json_string_length(body) : strlen(b);
+    fz_upstream_push((int)ju_int(up, "status", 200), ju_str(up, "headers"), b, n);
+    free(text);
+}
+
+/* What the fake JSM site answers for this input. */
+static void set_upstream(const json_t *up)
+{
+    size_t i;
+    const json_t *a;
+    if (json_is_array(up))
+        json_array_foreach(up, i, a)
+            push_answer(a);
+    else
+        push_answer(up);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char err[512];
-    const wk_catalog_t *cat = fz_catalog();
-    json_t *msg = ju_parse((const char *)data, size, 32, err, sizeof err);
+    wk_worker_t *w = fz_worker();
+    json_t *msg = ju_parse((const char *)data, size, 32, err, sizeof err); /* the worker's depth limit */
     if (!msg)
         return 0;
-    enum wk_msg_kind kind = wk_mcp_classify(msg, err, sizeof err);
-    const json_t *id = json_object_get(msg, "id");
     json_t *resp = NULL;
+    enum wk_msg_kind kind = wk_mcp_classify(msg, err, sizeof err);
     if (kind == WK_MSG_REQUEST) {
-        const char *method = ju_str(msg, "method");
-        const json_t *params = json_object_get(msg, "params");
-        json_t *empty = json_object();
+        set_upstream(json_object_get(msg, "_upstream"));
         const json_t *cfg = json_object_get(msg, "_config");
-        if (!json_is_object(cfg))
-            cfg = empty;
-        if (!params)
-            params = empty;
-        if (strcmp(method, "initialize") == 0) {
-            const char *pv = wk_mcp_negotiate(ju_str(params, "protocolVersion"));
-            resp = wk_mcp_result(id, json_pack("{s:s}", "protocolVersion", pv));
-        } else if (strcmp(method, "tools/list") == 0) {
-            json_t *r = wk_catalog_list(cat, cfg, ju_str(params, "cursor"), 20, err, sizeof err);
-            resp = r ? wk_mcp_result(id, r) : wk_mcp_error(id, WK_RPC_INVALID_PARAMS, err, NULL);
-        } else if (strcmp(method, "tools/call") == 0) {
-            const wk_tool_t *tool;
-            json_t *args;
-            int rc = wk_mcp_prepare_call(cat, cfg, params, &tool, &args, err, sizeof err);
-            if (rc == 0) {
-                resp = wk_mcp_result(id, json_pack("{s:s}", "tool", tool->name));
-                json_decref(args);
-            } else {
-                resp = wk_mcp_error(id, rc, err, NULL);
-            }
-        } else if (strcmp(method, "search_tools") == 0) {
-            resp = wk_mcp_result(id, wk_catalog_search(cat, cfg, ju_str(params, "query"), 10));
-        } else {
-            resp = wk_mcp_error(id, WK_RPC_METHOD_NOT_FOUND, "Method not found", NULL);
-        }
-        json_decref(empty);
+        wk_server_t srv;
+        if (wk_server_parse(&srv, fz_server_record(json_is_object(cfg) ? cfg : NULL), "fuzz") != 0)
+            abort();
+        answer_t a = {0};
+        /* No session and no push: the messages around a call are wk_push's
+         * (fuzz_wkhttp drives them through the transport). */
+        wk_mcp_dispatch(w, &srv, NULL, NULL, msg, "fuzz-request", ju_str(msg, "_traceparent"), on_done, &a);
+        fz_worker_settle();
+        if (a.calls != 1)
+            abort(); /* done must run exactly once */
+        resp = a.response;
+        wk_server_clear(&srv);
     } else if (kind == WK_MSG_INVALID) {
         resp = wk_mcp_error(NULL, WK_RPC_INVALID_REQUEST, err, NULL);
     }
     if (resp) {
         size_t n;
-        free(wk_mcp_dump(resp, &n));
+        char *text = wk_mcp_dump(resp, &n);
+        if (text && getenv("FZ_SHOW")) /* to check seeds */
+            fprintf(stderr, "%.*s\n", (int)(n < 300 ? n : 300), text);
+        free(text);
         json_decref(resp);
     }
     json_decref(msg);

@@ -4,7 +4,10 @@
 # (fuzz/corpus/<name>/). New interesting inputs go to build/fuzz/corpus/<name>,
 # crashes to build/fuzz/crash-*. A target that needs a binary's code names the
 # directory in fuzz/<name>.dir (worker, api, sandbox): its sources except main.c
-# and its embedded files are compiled with the same instrumentation.
+# and its embedded files are compiled with the same instrumentation; what
+# fuzz/<name>.link names (sources, linker options) is added (fuzz/fz_worker.h:
+# the worker's Redis and JSM site faked in process). `make test` replays each
+# target's corpus once on the sanitizer build (fuzz/replay.c, tests/run.sh).
 # FUZZ_FILTER=<substring> picks targets; FUZZ_BUILD_ONLY=1 only builds them.
 set -euo pipefail
 shopt -s inherit_errexit
@@ -57,13 +60,14 @@ status=0
 for src in fuzz/fuzz_*.c; do
   name=$(basename "$src" .c); name=${name#fuzz_}
   [ -n "${FUZZ_FILTER:-}" ] && [[ $name != *"$FUZZ_FILTER"* ]] && continue
-  extra=""; inc=""
+  extra=""; inc=""; link=""
   if [ -f "fuzz/$name.dir" ]; then
     d=$(cat "fuzz/$name.dir"); extra=$(dir_objs "$d"); inc="-I$d"
   fi
+  [ -f "fuzz/$name.link" ] && link=$(cat "fuzz/$name.link")
   # shellcheck disable=SC2086
   clang $CFLAGS $inc -Ifuzz -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-    -o "$OUT/fuzz_$name" "$src" $extra "$OUT/common/libcommon.a" $LIBS
+    -o "$OUT/fuzz_$name" "$src" $link $extra "$OUT/common/libcommon.a" $LIBS
   [ -n "${FUZZ_BUILD_ONLY:-}" ] && continue
   mkdir -p "$OUT/corpus/$name"
   echo "fuzz: $name for ${SECS}s"

@@ -141,6 +141,14 @@ void sb_quota_charge(sb_call_t *c, int points);
 int sb_strict_unrouted(sb_t *sb, httpd_req_t *req);
 /* Finishes delayed requests at shutdown. */
 void sb_http_shutdown(sb_t *sb);
+/* Requests held right now by injected latency or a stall: a test knows a
+ * call is in flight at the site (GET /__sandbox/counters "held"). */
+size_t sb_http_held(const sb_t *sb);
+/* Ends every hold now, as if its time were up (a latency-held request is
+ * answered, a stalled one gets its 503); returns how many. A test holds
+ * calls with a long latency and lets them go when it chooses
+ * (POST /__sandbox/release). */
+size_t sb_http_release(sb_t *sb);
 /* Frees what sb_routes_register allocated. */
 void sb_routes_free(sb_t *sb);
 

@@ -4,7 +4,9 @@
  *   GET  /__sandbox/state                 site facts (cloudId, custom field ids, desks, queues)
  *   GET|PUT|DELETE /__sandbox/faults      fault/latency injection settings (sb_faults.h)
  *   GET|PUT /__sandbox/limits             rate-limit settings (sb_limits.h)
- *   GET|DELETE /__sandbox/counters        request, write, 429, auth-failure and OAuth token counters
+ *   GET|DELETE /__sandbox/counters        request, write, 429, auth-failure and OAuth token counters,
+ *                                         and "held": requests held by latency/stall now
+ *   POST /__sandbox/release               answers every held request now
  *   GET|DELETE /__sandbox/requests        request log (?since=<seq>&limit=<n>)
  *   POST /__sandbox/reset                 rebuild the data set from the seed
  *   GET|POST /__sandbox/clock             sandbox clock; POST {"advanceSeconds":N}
@@ -121,13 +123,20 @@ static void h_limits_set(sb_call_t *c)
 static void h_counters(sb_call_t *c)
 {
     sb_t *sb = c->sb;
-    sb_json(c, 200, sb_pack("{s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I}, s:o, s:I}", "requests", (json_int_t)sb->nrequests,
-                              "writes", (json_int_t)sb->nwrites,
+    sb_json(c, 200, sb_pack("{s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I}, s:o, s:I, s:I}", "requests",
+                              (json_int_t)sb->nrequests, "writes", (json_int_t)sb->nwrites,
                               "rateLimited", (json_int_t)sb->n429, "authFailures", (json_int_t)sb->nauth_fail,
                               "tokenRequests", "total", (json_int_t)sb->ntoken_requests, "authorization_code",
                               (json_int_t)sb->ntoken_by_grant[0], "refresh_token", (json_int_t)sb->ntoken_by_grant[1],
                               "oauth", sb_oauth_stats(sb->oauth), "strictRefusals",
-                              (json_int_t)(sb->strict ? sb_strict_refused(sb->strict) : 0)));
+                              (json_int_t)(sb->strict ? sb_strict_refused(sb->strict) : 0), "held",
+                              (json_int_t)sb_http_held(sb)));
+}
+
+static void h_release(sb_call_t *c)
+{
+    size_t n = sb_http_release(c->sb);
+    sb_json(c, 200, sb_pack("{s:I}", "released", (json_int_t)n));
 }
 
 static void h_counters_reset(sb_call_t *c)
@@ -281,6 +290,7 @@ static const sb_route_t ROUTES[] = {
     {"POST", "/__sandbox/limits", h_limits_set, SB_FAM_PLAIN, CTL, 0, 0},
     {"GET", "/__sandbox/counters", h_counters, SB_FAM_PLAIN, CTL, 0, 0},
     {"DELETE", "/__sandbox/counters", h_counters_reset, SB_FAM_PLAIN, CTL, 0, 0},
+    {"POST", "/__sandbox/release", h_release, SB_FAM_PLAIN, CTL, 0, 0},
     {"GET", "/__sandbox/requests", h_requests, SB_FAM_PLAIN, CTL, 0, 0},
     {"DELETE", "/__sandbox/requests", h_requests_clear, SB_FAM_PLAIN, CTL, 0, 0},
     {"POST", "/__sandbox/reset", h_reset, SB_FAM_PLAIN, CTL, 0, 0},

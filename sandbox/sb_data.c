@@ -1622,6 +1622,32 @@ static void seed_links(sb_data_t *d)
     }
 }
 
+/* Multi-stage approvals, as Cloud has them: every 8th request needing an
+ * approval (the article issues aside) gets a second stage an hour after the
+ * first, in the same state. A pass after the seeding: no id or random draw
+ * of the rest moves. */
+static void seed_second_stages(sb_data_t *d)
+{
+    int seen = 0;
+    for (int i = 0; i < d->nissues; i++) {
+        sb_issue_t *is = d->issues[i];
+        int article = 0;
+        for (int k = 0; k < NELEM(ARTICLES); k++)
+            article |= strcmp(is->key, ARTICLES[k].key) == 0;
+        if (is->napprovals != 1 || article || seen++ % 8 != 0)
+            continue;
+        is->approvals = mem_realloc(is->approvals, 2 * sizeof *is->approvals);
+        sb_approval_t *b = &is->approvals[1];
+        *b = is->approvals[0];
+        b->id = d->next_approval_id++;
+        snprintf(b->name, sizeof b->name, "Second-level approval");
+        b->created += HOUR_MS;
+        if (b->completed)
+            b->completed += HOUR_MS;
+        is->napprovals = 2;
+    }
+}
+
 sb_data_t *sb_data_new(uint64_t seed, int64_t anchor_ms, const char *caller_email)
 {
     sb_data_t *d = mem_calloc(1, sizeof *d);
@@ -1762,6 +1788,7 @@ sb_data_t *sb_data_new(uint64_t seed, int64_t anchor_ms, const char *caller_emai
     seed_article_issues(d, anchor_ms, 3, 4);
     seed_reopened(d, anchor_ms, 5);
     seed_links(d);
+    seed_second_stages(d);
     return d;
 }
 

@@ -215,6 +215,7 @@ typedef struct reqlog_entry_s {
     int status;
     char auth[8];
     char request_id[72];
+    char traceparent[64];   /* as received, "" when none (W3C trace context reaches JSM) */
     uint64_t duration_us;
 } reqlog_entry_t;
 
@@ -241,7 +242,8 @@ void sb_reqlog_free(sb_reqlog_t *l)
 }
 
 void sb_reqlog_add(sb_reqlog_t *l, int64_t ts_ms, const char *method, const char *path, const char *query,
-                   int status, const char *auth, const char *request_id, uint64_t duration_us)
+                   int status, const char *auth, const char *request_id, const char *traceparent,
+                   uint64_t duration_us)
 {
     reqlog_entry_t *e = &l->ring[l->next_seq % SB_REQLOG_MAX];
     e->seq = l->next_seq++;
@@ -252,6 +254,7 @@ void sb_reqlog_add(sb_reqlog_t *l, int64_t ts_ms, const char *method, const char
     e->status = status;
     snprintf(e->auth, sizeof e->auth, "%s", auth);
     snprintf(e->request_id, sizeof e->request_id, "%s", request_id ? request_id : "");
+    snprintf(e->traceparent, sizeof e->traceparent, "%s", traceparent ? traceparent : "");
     e->duration_us = duration_us;
 }
 
@@ -267,10 +270,11 @@ json_t *sb_reqlog_json(const sb_reqlog_t *l, uint64_t since, size_t limit)
         const reqlog_entry_t *e = &l->ring[s % SB_REQLOG_MAX];
         char ts[40];
         tu_format_iso(e->ts, 1, ts, sizeof ts);
-        json_array_append_new(arr, sb_pack("{s:I, s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:I}", "seq", (json_int_t)e->seq,
-                                             "ts", ts, "method", e->method, "path", e->path, "query", e->query,
-                                             "status", e->status, "auth", e->auth, "requestId", e->request_id,
-                                             "durationUs", (json_int_t)e->duration_us));
+        json_array_append_new(arr, sb_pack("{s:I, s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:s, s:I}", "seq",
+                                             (json_int_t)e->seq, "ts", ts, "method", e->method, "path", e->path,
+                                             "query", e->query, "status", e->status, "auth", e->auth, "requestId",
+                                             e->request_id, "traceparent", e->traceparent, "durationUs",
+                                             (json_int_t)e->duration_us));
     }
     return sb_pack("{s:o, s:I}", "entries", arr, "lastSeq", (json_int_t)(l->next_seq - 1));
 }

@@ -49,7 +49,8 @@ typedef struct sb_reqlog_s sb_reqlog_t;
 sb_reqlog_t *sb_reqlog_new(void);
 void sb_reqlog_free(sb_reqlog_t *l);
 void sb_reqlog_add(sb_reqlog_t *l, int64_t ts_ms, const char *method, const char *path, const char *query,
-                   int status, const char *auth, const char *request_id, uint64_t duration_us);
+                   int status, const char *auth, const char *request_id, const char *traceparent,
+                   uint64_t duration_us);
 /* Entries with seq > since (at most limit), oldest first: {"entries":[...],"lastSeq":N}. */
 json_t *sb_reqlog_json(const sb_reqlog_t *l, uint64_t since, size_t limit);
 void sb_reqlog_clear(sb_reqlog_t *l);

@@ -678,6 +678,24 @@ void sb_http_shutdown(sb_t *sb)
     }
 }
 
+size_t sb_http_held(const sb_t *sb)
+{
+    size_t n = 0;
+    for (const delayed_t *d = sb->delayed; d; d = d->next)
+        n++;
+    return n;
+}
+
+size_t sb_http_release(sb_t *sb)
+{
+    size_t n = 0;
+    while (sb->delayed) {
+        delayed_fire(sb->delayed);
+        n++;
+    }
+    return n;
+}
+
 /* A 200 whose chunked body stops in the middle: the connection closes
  * before the last chunk. */
 static void fault_truncate(sb_call_t *c)
@@ -789,7 +807,7 @@ void sb_on_complete(httpd_req_t *req, int status, void *ud)
                                      : strncasecmp(auth, "Bearer ", 7) == 0 ? "bearer" : "other";
     uint64_t dur = (uv_hrtime() - httpd_req_start_ns(req)) / 1000;
     sb_reqlog_add(sb->reqlog, tu_now_ms(), httpd_req_method(req), path, httpd_req_query(req), status, kind,
-                  httpd_req_id(req), dur);
+                  httpd_req_id(req), httpd_req_header(req, "traceparent"), dur);
     if (is_write(httpd_req_method(req), path))
         sb->nwrites++;
     char labels[64];

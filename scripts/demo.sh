@@ -4,7 +4,7 @@
 # reuses what is running and what was created.
 #
 # Ports (all on 127.0.0.1): DEMO_PG_PORT (55432), DEMO_REDIS_PORT (56379),
-# DEMO_SANDBOX_PORT (8090), DEMO_API_PORT (8080), DEMO_WORKER_PORT (8081),
+# DEMO_SANDBOX_PORT (8090), DEMO_API_PORT (8080), DEMO_API_METRICS_PORT (9463), DEMO_WORKER_PORT (8081),
 # DEMO_WORKER_METRICS_PORT (9464), DEMO_SWEEPER_PORT (8082);
 # DEMO_PORT_OFFSET=<n> moves all the defaults by n,
 # so a second checkout runs beside the first with `make demo
@@ -24,6 +24,7 @@ PORTS=(
   "REDIS DEMO_REDIS_PORT 56379 Redis"
   "SANDBOX DEMO_SANDBOX_PORT 8090 the JSM sandbox"
   "API DEMO_API_PORT 8080 the admin API"
+  "APIMETRICS DEMO_API_METRICS_PORT 9463 the admin API's metrics"
   "WORKER DEMO_WORKER_PORT 8081 the MCP workers"
   "METRICS DEMO_WORKER_METRICS_PORT 9464 the workers' metrics"
   "SWEEPER DEMO_SWEEPER_PORT 8082 the sweeper"
@@ -77,7 +78,7 @@ alive() {
 }
 pg_running() { [ -f "$RUN/pg/data/PG_VERSION" ] && as_pg "$PGBIN/pg_ctl" -D "$(pg_dir)/data" status >/dev/null 2>&1; }
 running() { # PG REDIS SANDBOX ...: is this demo's part running?
-  case $1 in PG) pg_running ;; METRICS) alive worker ;; *) alive "$(echo "$1" | tr 'A-Z' 'a-z')" ;; esac
+  case $1 in PG) pg_running ;; METRICS) alive worker ;; APIMETRICS) alive api ;; *) alive "$(echo "$1" | tr 'A-Z' 'a-z')" ;; esac
 }
 wait_http() { for _ in $(seq 1 100); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done; echo "demo: $1 did not come up (see $RUN/*.log)" >&2; return 1; }
 # Something accepts connections on 127.0.0.1:<port>.
@@ -191,6 +192,7 @@ common_env() {
   export JSMCP_API_LISTEN="127.0.0.1:$API_PORT"
   export JSMCP_WORKER_LISTEN="127.0.0.1:$WORKER_PORT"
   export JSMCP_WORKER_METRICS_LISTEN="127.0.0.1:$METRICS_PORT"
+  export JSMCP_API_METRICS_LISTEN="127.0.0.1:$APIMETRICS_PORT"
   export JSMCP_SWEEPER_LISTEN="127.0.0.1:$SWEEPER_PORT"
   export JSM_SANDBOX_LISTEN="127.0.0.1:$SANDBOX_PORT"
   # Allocator setting the images use too (deploy/Dockerfile explains it).

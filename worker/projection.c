@@ -32,9 +32,12 @@ const json_t *proj_path(const json_t *src, const char *path)
         if (json_is_array(cur)) {
             char *end;
             long idx = strtol(seg, &end, 10);
-            if (*end || idx < 0)
+            if (*end || end == seg)
                 return NULL;
-            cur = json_array_get(cur, (size_t)idx);
+            /* "-1" is the last element ("completedCycles.-1": the latest). */
+            if (idx < 0 && (size_t)-idx > json_array_size(cur))
+                return NULL;
+            cur = json_array_get(cur, idx < 0 ? json_array_size(cur) - (size_t)-idx : (size_t)idx);
         } else if (json_is_object(cur)) {
             cur = json_object_get(cur, seg);
         } else {
@@ -246,8 +249,10 @@ static json_t *apply_op(const char *op, const json_t *tmpl, const json_t *src, i
         return NULL;
     if (strcmp(op, "$adf") == 0) {
         /* Valid UTF-8: pieces of the source's strings (which the parser
-         * checked), cut at character boundaries, and ASCII of our own. */
-        char *s = proj_adf_text(v, 0);
+         * checked), cut at character boundaries, and ASCII of our own.
+         * "max": a smaller bound than PROJ_ADF_MAX (a cap of the template). */
+        json_int_t max = json_integer_value(json_object_get(tmpl, "max"));
+        char *s = proj_adf_text(v, max > 0 ? (size_t)max : 0);
         json_t *r = s ? json_stringn_nocheck(s, strlen(s)) : NULL;
         free(s);
         return r;
@@ -264,15 +269,52 @@ static json_t *apply_op(const char *op, const json_t *tmpl, const json_t *src, i
         if (!json_is_array(v))
             return NULL;
         const json_t *map = json_object_get(tmpl, "map");
+        /* "last": N keeps only the last N elements (the latest comments). */
+        json_int_t last = json_integer_value(json_object_get(tmpl, "last"));
+        size_t from = last > 0 && (size_t)last < json_array_size(v) ? json_array_size(v) - (size_t)last : 0;
         json_t *r = json_array();
-        size_t i;
-        const json_t *item;
-        json_array_foreach(v, i, item) {
+        for (size_t i = from; i < json_array_size(v); i++) {
+            const json_t *item = json_array_get(v, i);
             json_t *m = map ? apply(map, item, depth + 1) : json_incref((json_t *)item);
             if (m)
                 json_array_append_new(r, m);
         }
         return r;
+    }
+    if (strcmp(op, "$values") == 0) {
+        /* An object's member values, in the source's order, as an array
+         * (a transition screen's fields are keyed by field id). */
+        if (!json_is_object(v))
+            return NULL;
+        const json_t *map = json_object_get(tmpl, "map");
+        json_t *r = json_array();
+        const char *k;
+        json_t *item;
+        json_object_foreach((json_t *)v, k, item) {
+            json_t *m = map ? apply(map, item, depth + 1) : json_incref(item);
+            if (m)
+                json_array_append_new(r, m);
+        }
+        return r;
+    }
+    if (strcmp(op, "$find") == 0) {
+        /* The first element of an array whose members equal those of
+         * "where" (strings): requestFieldValues by fieldId, not by position. */
+        const json_t *where = json_object_get(tmpl, "where"), *map = json_object_get(tmpl, "map");
+        size_t i;
+        const json_t *item;
+        json_array_foreach(v, i, item) {
+            const char *wk;
+            json_t *wv;
+            int all = 1;
+            json_object_foreach((json_t *)where, wk, wv) {
+                const char *have = json_string_value(proj_path(item, wk));
+                all &= have && strcmp(have, json_string_value(wv)) == 0;
+            }
+            if (all)
+                return map ? apply(map, item, depth + 1) : json_incref((json_t *)item);
+        }
+        return NULL;
     }
     return NULL;
 }
@@ -310,12 +352,45 @@ json_t *proj_apply(const json_t *tmpl, const json_t *src)
     return apply(tmpl, src, 0);
 }
 
+/* The keep node of a projection path. A negative index ("cycles.-1.x")
+ * cannot be known before the array is read: the members after it are kept
+ * in every element (arrays pass through keep nodes). */
+static ju_keep_t *keep_node(ju_keep_t *keep, const char *path)
+{
+    char head[PROJ_PATH_MAX];
+    for (const char *p = path; p && *p;) {
+        const char *dot = strchr(p, '.');
+        size_t n = dot ? (size_t)(dot - p) : strlen(p);
+        if (n > 1 && p[0] == '-' && strspn(p + 1, "0123456789") >= n - 1) {
+            size_t hl = (size_t)(p - path);
+            if (hl > sizeof head)
+                return NULL;
+            ju_keep_t *k = keep;
+            if (hl > 0) {
+                memcpy(head, path, hl - 1);
+                head[hl - 1] = 0;
+                k = ju_keep_path(keep, head);
+            }
+            return dot ? keep_node(k, dot + 1) : k;
+        }
+        p = dot ? dot + 1 : p + n;
+    }
+    return ju_keep_path(keep, path);
+}
+
+static void keep_all(ju_keep_t *keep, const char *path)
+{
+    ju_keep_t *n = keep_node(keep, path);
+    if (n)
+        ju_keep_all(n, ".");
+}
+
 void proj_keep(ju_keep_t *keep, const json_t *tmpl)
 {
     if (!keep || !tmpl)
         return;
     if (json_is_string(tmpl)) {
-        ju_keep_all(keep, json_string_value(tmpl)); /* copied as it is, whatever its shape */
+        keep_all(keep, json_string_value(tmpl)); /* copied as it is, whatever its shape */
         return;
     }
     const char *op = op_of(tmpl);
@@ -338,23 +413,30 @@ void proj_keep(ju_keep_t *keep, const json_t *tmpl)
     if (strcmp(op, "$user") == 0) {
         /* The members proj_user reads (a user's avatarUrls and self are not). */
         static const char *const user_members[] = {"displayName", "accountId", "timeZone", "active", NULL};
-        ju_keep_t *u = ju_keep_path(keep, json_string_value(arg));
+        ju_keep_t *u = keep_node(keep, json_string_value(arg));
         for (int i = 0; u && user_members[i]; i++)
             ju_keep_all(u, user_members[i]);
         return;
     }
-    if (strcmp(op, "$each") == 0 && json_object_get(tmpl, "map")) {
+    if ((strcmp(op, "$each") == 0 || strcmp(op, "$find") == 0) && json_object_get(tmpl, "map")) {
         /* The map reads each element: arrays pass through keep's nodes. */
-        proj_keep(ju_keep_path(keep, json_string_value(arg)), json_object_get(tmpl, "map"));
+        ju_keep_t *n = keep_node(keep, json_string_value(arg));
+        proj_keep(n, json_object_get(tmpl, "map"));
+        const char *wk;
+        json_t *wv;
+        json_object_foreach(json_object_get(tmpl, "where"), wk, wv)
+            keep_all(n, wk);
         return;
     }
-    ju_keep_all(keep, json_string_value(arg)); /* $adf, $date, $count, $each without map */
+    /* $adf, $date, $count, $values (an object's members have no names to
+     * keep by), $each and $find without map */
+    keep_all(keep, json_string_value(arg));
 }
 
 static int check(const json_t *tmpl, int depth, char *err, size_t errsz)
 {
     static const char *const ops[] = {"$adf", "$date", "$user", "$each", "$count", "$const",
-                                      "$first", NULL};
+                                      "$first", "$values", "$find", NULL};
     if (depth > 32) {
         snprintf(err, errsz, "template nested too deeply");
         return -1;
@@ -403,21 +485,41 @@ static int check(const json_t *tmpl, int depth, char *err, size_t errsz)
         snprintf(err, errsz, "%s takes a path string", op);
         return -1;
     }
-    size_t want = strcmp(op, "$each") == 0 ? 2 : 1;
-    if (json_object_size(tmpl) > want) {
-        snprintf(err, errsz, "%s has unexpected members", op);
-        return -1;
-    }
-    if (strcmp(op, "$each") == 0) {
-        const json_t *map = json_object_get(tmpl, "map");
-        if (json_object_size(tmpl) == 2 && !map) {
-            snprintf(err, errsz, "$each takes only 'map' beside the path");
+    /* The members each operator takes beside its path. */
+    static const struct {
+        const char *op, *members[3];
+    } extra[] = {{"$each", {"map", "last", NULL}}, {"$values", {"map", NULL}}, {"$find", {"map", "where", NULL}},
+                 {"$adf", {"max", NULL}}};
+    const char *k;
+    json_t *m;
+    json_object_foreach((json_t *)tmpl, k, m) {
+        int ok = strcmp(k, op) == 0;
+        for (size_t i = 0; !ok && i < sizeof extra / sizeof extra[0]; i++)
+            for (int j = 0; strcmp(extra[i].op, op) == 0 && extra[i].members[j]; j++)
+                ok |= strcmp(extra[i].members[j], k) == 0;
+        if (!ok) {
+            snprintf(err, errsz, "%s has unexpected members ('%s')", op, k);
             return -1;
         }
-        if (map)
-            return check(map, depth + 1, err, errsz);
     }
-    return 0;
+    const json_t *n;
+    if (((n = json_object_get(tmpl, "last")) || (n = json_object_get(tmpl, "max"))) &&
+        (!json_is_integer(n) || json_integer_value(n) < 1)) {
+        snprintf(err, errsz, "%s: last and max take a positive integer", op);
+        return -1;
+    }
+    if (strcmp(op, "$find") == 0) {
+        const json_t *where = json_object_get(tmpl, "where");
+        json_object_foreach((json_t *)where, k, m)
+            if (!json_is_string(m))
+                where = NULL;
+        if (!json_is_object(where) || json_object_size(where) == 0) {
+            snprintf(err, errsz, "$find takes where: {member: string, ...}");
+            return -1;
+        }
+    }
+    const json_t *map = json_object_get(tmpl, "map");
+    return map ? check(map, depth + 1, err, errsz) : 0;
 }
 
 int proj_check(const json_t *tmpl, char *err, size_t errsz)
@@ -450,10 +552,12 @@ static json_t *schema_of(const json_t *tmpl, int depth)
         return json_pack("{s:s,s:{s:{s:s},s:{s:s},s:{s:s},s:{s:s}}}", "type", "object", "properties",
                          "name", "type", "string", "accountId", "type", "string", "timeZone",
                          "type", "string", "active", "type", "boolean");
-    if (strcmp(op, "$each") == 0) {
+    if (strcmp(op, "$each") == 0 || strcmp(op, "$values") == 0) {
         const json_t *map = json_object_get(tmpl, "map");
         return json_pack("{s:s,s:o}", "type", "array", "items", map ? schema_of(map, depth + 1) : json_object());
     }
+    if (strcmp(op, "$find") == 0 && json_object_get(tmpl, "map"))
+        return schema_of(json_object_get(tmpl, "map"), depth + 1);
     return json_object();
 }
 

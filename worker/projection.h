@@ -3,12 +3,19 @@
  *
  * Template language (a JSON value):
  *   "a.b.0.c"               the value at that dotted path in the source
- *                           (numeric segments index arrays); "." is the source
- *   {"$adf": path}          Atlassian Document Format -> plain text (strings pass)
+ *                           (numeric segments index arrays, -1 is the last
+ *                           element); "." is the source
+ *   {"$adf": path, "max"?: n}  Atlassian Document Format -> plain text (strings
+ *                           pass), at most n bytes (then "...")
  *   {"$date": path}         Jira dates ("...+0100"), ISO strings, JSM DateDTO
  *                           objects -> ISO 8601 UTC ("2026-01-02T03:04:05Z")
  *   {"$user": path}         user -> {"name","accountId","timeZone"} (+ "active":false)
- *   {"$each": path, "map": template}   array -> array of mapped items
+ *   {"$each": path, "map": template, "last"?: n}   array -> array of mapped
+ *                           items (only the last n with "last")
+ *   {"$values": path, "map": template}   object -> array of its mapped member values
+ *   {"$find": path, "where": {member: "string", ..}, "map"?: template}
+ *                           the first array element whose members equal
+ *                           where's (mapped), e.g. requestFieldValues by fieldId
  *   {"$count": path}        length of an array
  *   {"$const": value}       the value itself
  *   {"$first": [t1, t2..]}  the first template that yields a value

@@ -98,8 +98,24 @@ static int expand_kinds(json_t *schema, const json_t *kinds, const char *tool, c
     return expand_kinds(items, kinds, tool, err, errsz);
 }
 
+/* 1 when name is the "set" of one of the tool's pre-steps: a value taken
+ * from the site's own answer (a request's service desk id, an uploaded
+ * file's temporary id), not from the agent. */
+static int step_sets(const wk_tool_t *t, const char *name)
+{
+    size_t i;
+    const json_t *st;
+    json_array_foreach(t->resolve, i, st) {
+        const char *set = ju_str(st, "set");
+        if (set && strcmp(set, name) == 0 && !json_object_get(json_object_get(t->input_schema, "properties"), name))
+            return 1;
+    }
+    return 0;
+}
+
 /* Every {arg} of path names a string argument whose schema has a pattern
- * (an argument kind): nothing unchecked reaches a URL path. */
+ * (an argument kind), or a value a pre-step takes from the site's answer:
+ * nothing the agent gives reaches a URL path unchecked. */
 static int path_args_checked(const wk_tool_t *t, const char *path, char *err, size_t errsz)
 {
     const json_t *props = json_object_get(t->input_schema, "properties");
@@ -113,7 +129,7 @@ static int path_args_checked(const wk_tool_t *t, const char *path, char *err, si
         }
         memcpy(name, p + 1, n);
         name[n] = 0;
-        if (!ju_str(json_object_get(props, name), "pattern")) {
+        if (!ju_str(json_object_get(props, name), "pattern") && !step_sets(t, name)) {
             snprintf(err, errsz, "%s: path argument %s needs an argument kind with a pattern ($kind)", t->name, name);
             return -1;
         }
@@ -121,18 +137,63 @@ static int path_args_checked(const wk_tool_t *t, const char *path, char *err, si
     return 0;
 }
 
+/* A string, or an array of one or two strings: the first and second. */
+static int one_or_two(const json_t *v, const char **a, const char **b)
+{
+    *a = *b = NULL;
+    if (json_is_string(v)) {
+        *a = json_string_value(v);
+        return 0;
+    }
+    if (!json_is_array(v) || json_array_size(v) < 1 || json_array_size(v) > 2)
+        return -1;
+    *a = json_string_value(json_array_get(v, 0));
+    *b = json_array_size(v) == 2 ? json_string_value(json_array_get(v, 1)) : NULL;
+    return *a && (json_array_size(v) == 1 || *b) ? 0 : -1;
+}
+
 static int load_scope(wk_scope_t *sc, const json_t *v, const char *tool, const char *what, char *err, size_t errsz)
 {
     memset(sc, 0, sizeof *sc);
     if (!v)
         return 0;
-    const char *proj = ju_str(v, "project"), *key = ju_str(v, "issue_key");
-    if (!json_is_object(v) || json_object_size(v) != 1 || (!proj && !key)) {
-        snprintf(err, errsz, "%s: %s must be {\"project\": path} or {\"issue_key\": path}", tool, what);
+    const json_t *proj = json_object_get(v, "project"), *key = json_object_get(v, "issue_key");
+    if (!json_is_object(v) || json_object_size(v) != 1 || (!proj && !key) ||
+        one_or_two(proj ? proj : key, &sc->path, &sc->path2) != 0) {
+        snprintf(err, errsz, "%s: %s must be {\"project\": path} or {\"issue_key\": path} (a path or two)", tool,
+                 what);
         return -1;
     }
-    sc->path = proj ? proj : key;
     sc->issue_key = !proj;
+    return 0;
+}
+
+/* The pre-steps (resolve): GET steps that match a name among the items of
+ * an answer ("match") or take one value of it (no "match"), and POST steps
+ * that upload the tool's file (multipart) and keep an id of the answer. */
+static int load_steps(wk_tool_t *t, char *err, size_t errsz)
+{
+    if (t->resolve && !json_is_array(t->resolve)) {
+        snprintf(err, errsz, "%s: resolve must be an array", t->name);
+        return -1;
+    }
+    size_t si;
+    const json_t *st;
+    json_array_foreach(t->resolve, si, st) {
+        const char *m = ju_str(st, "method");
+        const json_t *match = json_object_get(st, "match");
+        int get = m && strcmp(m, "GET") == 0, post = m && strcmp(m, "POST") == 0;
+        if (!ju_str(st, "when") || !ju_str(st, "set") || !ju_str(st, "value") || (match && !json_is_array(match)) ||
+            !(get || (post && t->multipart && json_is_true(json_object_get(st, "multipart")))) ||
+            !ju_str(st, "path") || ju_str(st, "path")[0] != '/' ||
+            ((json_object_get(st, "always") || json_object_get(st, "screen") || ju_str(st, "email")) && !match)) {
+            snprintf(err, errsz, "%s: resolve[%zu] needs when, set, value, path, method GET (match[] to match "
+                     "names; always, screen and email with match) or POST with multipart: true", t->name, si);
+            return -1;
+        }
+        if (path_args_checked(t, ju_str(st, "path"), err, errsz) != 0)
+            return -1;
+    }
     return 0;
 }
 
@@ -194,9 +255,16 @@ static void enrich(wk_tool_t *t, json_t *row)
 
     json_t *os;
     if (t->out_key) {
-        json_t *props2 = json_object();
-        json_object_set_new(props2, t->out_key, json_pack("{s:s,s:o}", "type", "array", "items",
-                                                          proj_schema(t->out_item)));
+        json_t *props2 = json_object(), *item = proj_schema(t->out_item);
+        /* What the include argument may add to each item. */
+        const char *ik;
+        json_t *iv;
+        json_object_foreach((json_t *)t->includes, ik, iv) {
+            json_t *more = proj_schema(json_object_get(iv, "item"));
+            json_object_update_missing(json_object_get(item, "properties"), json_object_get(more, "properties"));
+            json_decref(more);
+        }
+        json_object_set_new(props2, t->out_key, json_pack("{s:s,s:o}", "type", "array", "items", item));
         if (t->paging)
             json_object_set_new(props2, "next_cursor", json_pack("{s:s,s:s}", "type", "string",
                 "description", "present when there are more: pass it back as next_cursor"));
@@ -210,6 +278,9 @@ static void enrich(wk_tool_t *t, json_t *row)
         json_object_set_new(os, "properties", p);
     }
     json_object_set_new(p, "raw", json_pack("{s:s}", "description", "the full JSM payload (raw: true)"));
+    if (t->notes)
+        json_object_set_new(p, "notes", json_pack("{s:s,s:{s:s},s:s}", "type", "array", "items", "type", "string",
+                                                  "description", "what jsmcp or Jira assumed for arguments not given"));
     json_object_set_new(row, "outputSchema", os);
 }
 
@@ -252,6 +323,13 @@ static int load_tool(wk_tool_t *t, json_t *row, const json_t *templates, const j
     const json_t *pg = json_object_get(row, "paging");
     if (pg && load_paging(t, pg, err, errsz) != 0)
         return -1;
+    t->resolve = json_object_get(row, "resolve");
+    t->multipart = json_object_get(t->http, "multipart");
+    if (t->multipart && (!ju_str(t->multipart, "name") || !ju_str(t->multipart, "content") ||
+                         !ju_str(t->multipart, "filename"))) {
+        snprintf(err, errsz, "%s: http.multipart needs name, content (a base64 argument) and filename", t->name);
+        return -1;
+    }
     if (path_args_checked(t, path, err, errsz) != 0)
         return -1;
     t->path_with = json_object_get(t->http, "path_with");
@@ -277,6 +355,11 @@ static int load_tool(wk_tool_t *t, json_t *row, const json_t *templates, const j
     t->out_key = ju_str(out, "key");
     t->out_item = json_object_get(out, "item");
     t->out_object = json_object_get(out, "object");
+    t->binary_max = ju_int(json_object_get(out, "binary"), "max_bytes", 0);
+    if (json_object_get(out, "binary") && (t->binary_max < 1 || t->binary_max > (16 << 20) || t->paging)) {
+        snprintf(err, errsz, "%s: output.binary needs max_bytes (1 .. 16 MiB), unpaged", t->name);
+        return -1;
+    }
     int many = t->paging || ju_str(out, "from");
     const json_t *tmpl = many ? t->out_item : t->out_object;
     if (!tmpl || (many && !t->out_key) || proj_check(tmpl, why, sizeof why) != 0) {
@@ -289,31 +372,36 @@ static int load_tool(wk_tool_t *t, json_t *row, const json_t *templates, const j
     t->tags = json_object_get(row, "tags");
     t->jql_arg = ju_str(row, "jql_arg");
     t->fields_arg = ju_str(row, "fields_arg");
-    t->scope_issue = ju_str(row, "scope_issue");
+    if (json_object_get(row, "scope_issue") &&
+        one_or_two(json_object_get(row, "scope_issue"), &t->scope_issue, &t->scope_issue2) != 0) {
+        snprintf(err, errsz, "%s: scope_issue is an argument name or two", t->name);
+        return -1;
+    }
     t->scope_desk = ju_str(row, "scope_desk");
     t->scope_project = ju_str(row, "scope_project");
     if (load_scope(&t->scope_items, json_object_get(row, "scope_items"), t->name, "scope_items", err, errsz) != 0 ||
         load_scope(&t->scope_object, json_object_get(row, "scope_object"), t->name, "scope_object", err, errsz) != 0)
         return -1;
     t->unscoped = json_is_true(json_object_get(row, "unscoped"));
-    t->resolve = json_object_get(row, "resolve");
-    size_t si;
-    const json_t *st;
-    json_array_foreach(t->resolve, si, st) {
-        const char *m = ju_str(st, "method");
-        if (!ju_str(st, "when") || !ju_str(st, "set") || !ju_str(st, "value") ||
-            !json_is_array(json_object_get(st, "match")) || !m || strcmp(m, "GET") != 0 ||
-            !ju_str(st, "path") || ju_str(st, "path")[0] != '/') {
-            snprintf(err, errsz, "%s: resolve[%zu] needs when, set, value, match[], method GET and path",
-                     t->name, si);
+    if (load_steps(t, err, errsz) != 0)
+        return -1;
+    t->includes = json_object_get(row, "includes");
+    const char *ik;
+    json_t *iv;
+    json_object_foreach((json_t *)t->includes, ik, iv) {
+        if (!many || !json_is_array(json_object_get(iv, "fields")) ||
+            proj_check(json_object_get(iv, "item"), why, sizeof why) != 0) {
+            snprintf(err, errsz, "%s: includes.%s needs fields[] and an item template (list tools): %s", t->name, ik,
+                     why);
             return -1;
         }
-        if (path_args_checked(t, ju_str(st, "path"), err, errsz) != 0)
-            return -1;
     }
-    if (t->resolve && !json_is_array(t->resolve)) {
-        snprintf(err, errsz, "%s: resolve must be an array", t->name);
-        return -1;
+    t->notes = json_object_get(row, "notes");
+    json_object_foreach((json_t *)t->notes, ik, iv) {
+        if (!json_is_string(iv) || !json_object_get(json_object_get(t->input_schema, "properties"), ik)) {
+            snprintf(err, errsz, "%s: notes maps an argument of the tool to a text", t->name);
+            return -1;
+        }
     }
     if (!json_is_array(t->tags) || json_array_size(t->tags) == 0) {
         snprintf(err, errsz, "%s: tags (a non-empty array) are required", t->name);

@@ -27,6 +27,8 @@ enum wk_paging { WK_PAGE_NONE = 0, WK_PAGE_TOKEN, WK_PAGE_STARTAT, WK_PAGE_START
  * whose project is the part before the last '-', else a project key. */
 typedef struct wk_scope_s {
     const char *path;
+    const char *path2;  /* read when path is absent (an issue link's other issue is
+                           outwardIssue or inwardIssue): {"issue_key": ["a", "b"]} */
     int issue_key;
 } wk_scope_t;
 
@@ -49,6 +51,7 @@ typedef struct wk_tool_s {
     const char *jql_arg;        /* argument holding JQL (field names translated, projects scoped) */
     const char *fields_arg;     /* argument whose member names are field names (translated) */
     const char *scope_issue;    /* argument holding an issue key checked against config.projects */
+    const char *scope_issue2;   /* a second one (scope_issue: ["a", "b"]: both issues of a link) */
     const char *scope_desk;     /* argument holding a service desk id checked against config.projects;
                                    required when projects are set, even if the tool's schema has it optional */
     const char *scope_project;  /* argument holding a project key checked against config.projects */
@@ -59,6 +62,11 @@ typedef struct wk_tool_s {
                                    config.projects */
     const json_t *path_with;    /* {"<arg>": path}: when the argument is given, that path replaces http.path */
     const json_t *resolve;      /* pre-steps turning a name/email into an id (wk_exec.c) */
+    const json_t *multipart;    /* http.multipart: the request body is one uploaded file */
+    const json_t *includes;     /* {"<name>": {"fields": [..], "item": template}}: what the
+                                   include argument adds to a search (fields asked, members shown) */
+    const json_t *notes;        /* {"<arg>": "text"}: said in the result when the argument is absent */
+    long binary_max;            /* output.binary: the payload is a file, answered as base64 up to this size */
     ju_keep_t *keep;            /* what of the payload the result reads (wk_exec_keep_new) */
 } wk_tool_t;
 

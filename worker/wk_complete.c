@@ -217,7 +217,7 @@ static void scope_key(const wk_server_t *srv, char *out, size_t outsz)
 }
 
 void wk_complete(wk_worker_t *w, const wk_server_t *srv, const json_t *params, const char *request_id,
-                 wk_resources_cb cb, void *ud)
+                 const char *traceparent, wk_resources_cb cb, void *ud)
 {
     const json_t *ref = json_object_get(params, "ref");
     const json_t *arg = json_object_get(params, "argument");
@@ -318,5 +318,5 @@ void wk_complete(wk_worker_t *w, const wk_server_t *srv, const json_t *params, c
     str_copy(op->value, sizeof op->value, value);
     op->cb = cb;
     op->ud = ud;
-    wk_mcp_run_tool(w, srv, tool, targs, request_id, on_tool, op);
+    wk_mcp_run_tool(w, srv, tool, targs, request_id, traceparent, on_tool, op);
 }

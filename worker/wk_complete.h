@@ -30,7 +30,7 @@
 /* completion/complete. cb (wk_resources.h's shape) runs exactly once,
  * possibly before this returns. */
 void wk_complete(wk_worker_t *w, const wk_server_t *srv, const json_t *params, const char *request_id,
-                 wk_resources_cb cb, void *ud);
+                 const char *traceparent, wk_resources_cb cb, void *ud);
 
 void wk_complete_free(wk_worker_t *w);
 

@@ -16,7 +16,9 @@
 #include "projection.h"
 #include "secret.h"
 #include "tu.h"
+#include "wk_body.h"
 #include "wk_jql.h"
+#include "wk_steps.h"
 
 #define WK_URL_MAX (16 * 1024)
 #define WK_BODY_MAX (64 * 1024)
@@ -223,99 +225,6 @@ static void put_escaped(buf_t *b, const char *s, size_t n)
     }
 }
 
-/* Text form of a scalar argument (query and path use). */
-static int scalar_text(const json_t *v, char *out, size_t outsz, const char **s)
-{
-    if (json_is_string(v)) {
-        *s = json_string_value(v);
-        return 0;
-    }
-    if (json_is_integer(v))
-        snprintf(out, outsz, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-    else if (json_is_real(v))
-        snprintf(out, outsz, "%.17g", json_real_value(v));
-    else if (json_is_boolean(v))
-        snprintf(out, outsz, "%s", json_is_true(v) ? "true" : "false");
-    else
-        return -1;
-    *s = out;
-    return 0;
-}
-
-/* "{name}" -> the argument it names (borrowed), else NULL and *is_ref = 0. */
-static const json_t *arg_ref(const char *tmpl, const json_t *args, int *is_ref)
-{
-    size_t n = strlen(tmpl);
-    *is_ref = n > 2 && tmpl[0] == '{' && tmpl[n - 1] == '}' && !memchr(tmpl + 1, '{', n - 2);
-    if (!*is_ref)
-        return NULL;
-    char name[128];
-    if (n - 2 >= sizeof name)
-        return NULL;
-    memcpy(name, tmpl + 1, n - 2);
-    name[n - 2] = 0;
-    return json_object_get(args, name);
-}
-
-/* A copy of the body template with "{arg}" strings replaced; members whose
- * argument is absent are left out. */
-static json_t *fill_body(const json_t *tmpl, const json_t *args, int depth)
-{
-    if (depth > 16)
-        return NULL;
-    if (json_is_string(tmpl)) {
-        int is_ref;
-        const json_t *v = arg_ref(json_string_value(tmpl), args, &is_ref);
-        if (is_ref)
-            return v ? json_deep_copy(v) : NULL;
-        return json_deep_copy(tmpl);
-    }
-    if (json_is_object(tmpl)) {
-        const char *adf = ju_str(tmpl, "$adf");
-        if (adf) {
-            /* {"$adf":"{arg}"}: the argument's plain text as an ADF document. */
-            int is_ref;
-            const json_t *v = arg_ref(adf, args, &is_ref);
-            return json_is_string(v) ? proj_text_adf(json_string_value(v)) : NULL;
-        }
-        json_t *r = json_object();
-        const char *k;
-        json_t *m;
-        json_object_foreach((json_t *)tmpl, k, m) {
-            if (strcmp(k, "$merge") == 0) {
-                /* {"$merge":"{arg}"}: an object argument's members join this
-                 * object (the template's own members win). */
-                int is_ref;
-                const json_t *v = json_is_string(m) ? arg_ref(json_string_value(m), args, &is_ref) : NULL;
-                if (json_is_object(v))
-                    json_object_update_missing(r, (json_t *)v);
-                continue;
-            }
-            json_t *v = fill_body(m, args, depth + 1);
-            if (v)
-                json_object_set_new(r, k, v);
-        }
-        if (json_object_size(r) == 0 && json_object_size(tmpl) > 0) {
-            /* Every member's argument was absent: leave the whole object out. */
-            json_decref(r);
-            return NULL;
-        }
-        return r;
-    }
-    if (json_is_array(tmpl)) {
-        json_t *r = json_array();
-        size_t i;
-        const json_t *m;
-        json_array_foreach(tmpl, i, m) {
-            json_t *v = fill_body(m, args, depth + 1);
-            if (v)
-                json_array_append_new(r, v);
-        }
-        return r;
-    }
-    return json_deep_copy(tmpl);
-}
-
 /* Page cursors are base64url("t:<upstream token>") or ("s:<start>"). */
 static int cursor_decode(const char *cur, char *kind, char *val, size_t valsz)
 {
@@ -352,6 +261,7 @@ void wk_call_clear(wk_call_t *c)
 {
     free(c->url);
     free(c->body);
+    free((char *)c->part.data);
     memset(c, 0, sizeof *c);
 }
 
@@ -362,6 +272,24 @@ static void add_query(buf_t *url, int *first, const char *name, const char *val)
     put_escaped(url, name, strlen(name));
     buf_append_str(url, "=");
     put_escaped(url, val, strlen(val));
+}
+
+/* The fields an include argument adds to a search's body ("include":
+ * ["comments"] asks Jira for the comment field too). */
+static void add_includes(const wk_tool_t *t, const json_t *args, json_t *body)
+{
+    json_t *fields = json_object_get(body, "fields");
+    size_t i, j;
+    const json_t *name, *f;
+    json_array_foreach(fields, i, f)
+        if (json_is_string(f) && strcmp(json_string_value(f), "*all") == 0)
+            return; /* raw: true asks for everything already */
+    json_array_foreach(json_object_get(args, "include"), i, name) {
+        const json_t *inc = json_object_get(t->includes, json_string_value(name) ? json_string_value(name) : "");
+        json_array_foreach(json_object_get(inc, "fields"), j, f)
+            if (json_is_array(fields))
+                json_array_append(fields, (json_t *)f);
+    }
 }
 
 int wk_exec_build(const wk_tool_t *t, const json_t *args, const char *base_url, wk_call_t *out,
@@ -399,7 +327,7 @@ int wk_exec_build(const wk_tool_t *t, const json_t *args, const char *base_url, 
             goto bad_tool;
         memcpy(name, open + 1, n);
         name[n] = 0;
-        if (scalar_text(json_object_get(args, name), num, sizeof num, &s) != 0) {
+        if (wk_body_scalar(json_object_get(args, name), num, sizeof num, &s) != 0) {
             snprintf(err, errsz, "missing required argument '%s'", name);
             buf_free(&url);
             return -1;
@@ -433,12 +361,23 @@ int wk_exec_build(const wk_tool_t *t, const json_t *args, const char *base_url, 
         char num[64];
         const char *s = NULL;
         int is_ref;
-        const json_t *a = json_is_string(v) ? arg_ref(json_string_value(v), args, &is_ref) : NULL;
+        const json_t *a = json_is_string(v) ? wk_body_arg(json_string_value(v), args, &is_ref) : NULL;
         if (!json_is_string(v))
             continue;
+        if (is_ref && json_is_array(a)) {
+            /* An array argument: the parameter once per element
+             * (requestOwnership=A&requestOwnership=B), as the API's array
+             * parameters take it. */
+            size_t i;
+            const json_t *e;
+            json_array_foreach(a, i, e)
+                if (wk_body_scalar(e, num, sizeof num, &s) == 0)
+                    add_query(&url, &first, k, s);
+            continue;
+        }
         if (!is_ref)
             s = json_string_value(v);
-        else if (!a || scalar_text(a, num, sizeof num, &s) != 0)
+        else if (!a || wk_body_scalar(a, num, sizeof num, &s) != 0)
             continue;
         add_query(&url, &first, k, s);
     }
@@ -448,7 +387,7 @@ int wk_exec_build(const wk_tool_t *t, const json_t *args, const char *base_url, 
     const json_t *rawb = raw ? json_object_get(t->http, "raw_body") : NULL;
     if (json_is_object(btmpl) && json_is_object(rawb))
         json_object_update(btmpl, (json_t *)rawb);
-    json_t *body = btmpl ? fill_body(btmpl, args, 0) : is_post && t->paging ? json_object() : NULL;
+    json_t *body = btmpl ? wk_body_fill(btmpl, args) : is_post && t->paging ? json_object() : NULL;
     json_decref(btmpl);
     if (t->paging) {
         long limit = (long)ju_int(args, "limit", t->default_limit);
@@ -481,10 +420,19 @@ int wk_exec_build(const wk_tool_t *t, const json_t *args, const char *base_url, 
                 add_query(&url, &first, pname, val);
         }
     }
+    add_includes(t, args, body);
     if (body) {
         out->body = ju_dump(body);
         out->body_len = out->body ? strlen(out->body) : 0;
         json_decref(body);
+    }
+    if (t->multipart) {
+        if (wk_body_part(t->multipart, args, &out->part, err, errsz) != 0) {
+            buf_free(&url);
+            wk_call_clear(out);
+            return -1;
+        }
+        out->nparts = 1;
     }
     size_t n;
     out->url = buf_steal(&url, &n);
@@ -502,6 +450,8 @@ bad_tool:
 }
 
 /* ---- results ---- */
+
+static json_t *step_error(const wk_tool_t *t, int status, const char *msg, const char *hint);
 
 /* {"content":[{"type":"text"(,"text":text)}](,"structuredContent":..)(,"isError":true)},
  * built member by member: json_pack parses its format on every call. */
@@ -572,9 +522,41 @@ static void fill_ratelimit(const httpc_response_t *r, wk_ratelimit_t *rl)
     if (httpc_resp_header(r, "RateLimit-Reason", rl->reason, sizeof rl->reason) < 0)
         rl->reason[0] = 0;
     if (rl->retry_after_s < 0)
-        rl->retry_after_s = rl->reset_s >= 0 ? rl->reset_s : 1;
+        rl->retry_after_s = rl->reset_s >= 0 ? rl->reset_s : WK_RETRY_DEFAULT_S;
     if (rl->reset_s < 0)
         rl->reset_s = rl->retry_after_s;
+}
+
+/* Retry-After as delta seconds, or -1 (absent, or an HTTP date: Jira sends seconds). */
+static long retry_after(const httpc_response_t *r)
+{
+    char v[64];
+    if (httpc_resp_header(r, "Retry-After", v, sizeof v) > 0 && strspn(v, "0123456789") == strlen(v) && strlen(v) < 9)
+        return strtol(v, NULL, 10);
+    return -1;
+}
+
+void wk_exec_quota(const httpc_response_t *r, wk_ratelimit_t *rl)
+{
+    char v[512];
+    rl->quota_remaining = rl->quota_reset_s = -1;
+    rl->near_limit = httpc_resp_header(r, "X-RateLimit-NearLimit", v, sizeof v) > 0 && strcasecmp(v, "true") == 0;
+    if (httpc_resp_header(r, "RateLimit", v, sizeof v) <= 0)
+        return;
+    for (char *e = v; e && *e;) {
+        char *next = strchr(e, ',');
+        if (next)
+            *next++ = 0;
+        const char *rp = strstr(e, ";r="), *tp = strstr(e, ";t=");
+        if (rp && tp) {
+            long rr = strtol(rp + 3, NULL, 10), tt = strtol(tp + 3, NULL, 10);
+            if (rr >= 0 && tt > 0 && (rl->quota_remaining < 0 || rr < rl->quota_remaining)) {
+                rl->quota_remaining = rr;
+                rl->quota_reset_s = tt;
+            }
+        }
+        e = next;
+    }
 }
 
 /* An isError result: the text is the sentence in text (freed here)
@@ -593,7 +575,9 @@ static json_t *error_result(const wk_tool_t *t, const httpc_response_t *r, wk_ra
 {
     json_t *e = json_object();
     json_object_set_new(e, "status", json_integer(r->status));
-    char errbuf[64];
+    char errbuf[64], ctype[128] = "";
+    if (httpc_resp_header(r, "Content-Type", ctype, sizeof ctype) < 0)
+        ctype[0] = 0;
     json_t *body = r->body_len ? ju_parse(r->body, r->body_len, WK_UPSTREAM_DEPTH, errbuf, sizeof errbuf) : NULL;
     static const char *const keep[] = {"errorMessages", "errors", "errorMessage", "i18nErrorMessage",
                                        "message", "code", "warningMessages", NULL};
@@ -602,7 +586,11 @@ static json_t *error_result(const wk_tool_t *t, const httpc_response_t *r, wk_ra
         if (v)
             json_object_set(e, keep[i], v);
     }
-    if (!json_is_object(body) && r->body_len) {
+    if (!json_is_object(body) && r->body_len && strcasestr(ctype, "html")) {
+        /* An HTML error page (the old 429 page, a proxy's 503): markup
+         * helps no agent. */
+        json_object_set_new(e, "body", json_string("(an HTML error page, not shown)"));
+    } else if (!json_is_object(body) && r->body_len) {
         /* Not JSON (Atlassian's 401 is text/plain): keep a bounded copy. */
         size_t n = r->body_len > WK_ERRBODY_MAX ? WK_ERRBODY_MAX : r->body_len;
         json_t *s = json_stringn(r->body, n); /* NULL unless valid UTF-8 */
@@ -610,19 +598,38 @@ static json_t *error_result(const wk_tool_t *t, const httpc_response_t *r, wk_ra
             json_object_set_new(e, "body", s);
     }
     json_decref(body);
+    long ra = retry_after(r);
+    const char *hint = hint_for(r->status);
     if (r->status == 429) {
         fill_ratelimit(r, rl);
         json_object_set_new(e, "retry_after_s", json_integer(rl->retry_after_s));
         if (*rl->reason)
             json_object_set_new(e, "rate_limit_reason", json_string(rl->reason));
+        if (ra < 0) {
+            /* The API gateway's 429 and the old HTML page carry no
+             * Retry-After (nor, mostly, X-RateLimit-Reset). */
+            json_object_set_new(e, "retry_after_known", json_false());
+            hint = "JSM rate limit reached, without a Retry-After: wait retry_after_s seconds, then double the "
+                   "wait (4, 8, 16 s) while it repeats.";
+        }
+    } else if (r->status >= 500 && ra >= 0) {
+        json_object_set_new(e, "retry_after_s", json_integer(ra));
+        hint = "The JSM site is temporarily unavailable. Do not retry before retry_after_s seconds have passed.";
     }
-    json_object_set_new(e, "hint", json_string(hint_for(r->status)));
+    json_object_set_new(e, "hint", json_string(hint));
 
     buf_t text;
     buf_init(&text, 64 * 1024);
-    if (r->status == 429)
+    if (r->status == 429 && ra < 0)
+        buf_printf(&text, "%s: rate limited by Jira (%s; no Retry-After given); retry after about %ld s, doubling "
+                   "the wait while it repeats. ", t->name, *rl->reason ? rl->reason : "no reason given",
+                   rl->retry_after_s);
+    else if (r->status == 429)
         buf_printf(&text, "%s: rate limited by Jira (%s); retry after %ld s. ", t->name,
                    *rl->reason ? rl->reason : "no reason given", rl->retry_after_s);
+    else if (r->status >= 500 && ra >= 0)
+        buf_printf(&text, "%s: Jira answered HTTP %d (temporarily unavailable); retry after %ld s. ", t->name,
+                   r->status, ra);
     else
         buf_printf(&text, "%s: Jira answered HTTP %d. ", t->name, r->status);
     return error_text_result(&text, e);
@@ -630,9 +637,12 @@ static json_t *error_result(const wk_tool_t *t, const httpc_response_t *r, wk_ra
 
 json_t *wk_exec_paced_result(const wk_tool_t *t, const wk_ratelimit_t *rl)
 {
+    int near = strcmp(rl->reason, "jsmcp-pacing") != 0;
     json_t *e = json_pack("{s:i,s:s,s:I,s:s,s:s}", "status", 429, "message",
-                          "jsmcp paces the calls to this Jira site to keep it under Jira's rate limits; "
-                          "this call was not sent",
+                          near ? "Jira said this site's rate-limit quota is nearly spent (X-RateLimit-NearLimit, "
+                                 "RateLimit); jsmcp spreads what is left until it resets; this call was not sent"
+                               : "jsmcp paces the calls to this Jira site to keep it under Jira's rate limits; "
+                                 "this call was not sent",
                           "retry_after_s", (json_int_t)rl->retry_after_s, "rate_limit_reason", rl->reason, "hint",
                           hint_for(429));
     buf_t text;
@@ -711,6 +721,8 @@ static int out_of_scope(const wk_scope_t *sc, const json_t *projects, const json
     if (!projects || !sc->path)
         return 0;
     const char *v = json_string_value(proj_path(item, sc->path));
+    if (!v && sc->path2)
+        v = json_string_value(proj_path(item, sc->path2));
     if (!v)
         return 1;
     size_t n = strlen(v);
@@ -744,11 +756,24 @@ static json_t *project(const wk_tool_t *t, const json_t *args, const json_t *pro
         json_t *list = json_array();
         size_t i;
         const json_t *it;
+        const json_t *inc = json_object_get(args, "include");
         json_array_foreach(items, i, it) {
             if (out_of_scope(&t->scope_items, projects, it))
                 continue; /* the page's cursor still counts it: paging is upstream's */
             json_t *m = proj_apply(t->out_item, it);
-            json_array_append_new(list, m ? m : json_object());
+            if (!m)
+                m = json_object();
+            size_t j;
+            const json_t *name;
+            json_array_foreach(inc, j, name) {
+                /* What the include argument asked for (description, latest comments). */
+                const char *nm = json_string_value(name);
+                json_t *x = proj_apply(json_object_get(json_object_get(t->includes, nm ? nm : ""), "item"), it);
+                if (json_is_object(x))
+                    json_object_update(m, x);
+                json_decref(x);
+            }
+            json_array_append_new(list, m);
         }
         structured = json_object();
         json_object_set_new(structured, t->out_key, list);
@@ -765,6 +790,50 @@ static json_t *project(const wk_tool_t *t, const json_t *args, const json_t *pro
     return structured;
 }
 
+/* What the tool says about arguments the agent left out (its "notes":
+ * "started was not given: Jira logged the work as starting now"). */
+static void add_notes(const wk_tool_t *t, const json_t *args, json_t *structured)
+{
+    json_t *notes = NULL;
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)t->notes, k, v) {
+        if (json_object_get(args, k))
+            continue;
+        if (!notes)
+            notes = json_array();
+        json_array_append(notes, v);
+    }
+    if (notes)
+        json_object_set_new(structured, "notes", notes);
+}
+
+/* A file's bytes (output.binary): base64 up to the tool's size cap, with
+ * its size and MIME type, through the tool's object template. */
+static json_t *binary_result(const wk_tool_t *t, const httpc_response_t *r)
+{
+    char type[128] = "";
+    if (httpc_resp_header(r, "Content-Type", type, sizeof type) < 0)
+        type[0] = 0;
+    if ((long)r->body_len > t->binary_max) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "the file is %zu bytes; this tool returns files of at most %ld bytes", r->body_len,
+                 t->binary_max);
+        return step_error(t, 413, msg, "Read the file's metadata (its size and content URL) instead; it is too "
+                                       "large to return through this tool.");
+    }
+    size_t n = sodium_base64_ENCODED_LEN(r->body_len, sodium_base64_VARIANT_ORIGINAL);
+    char *b64 = mem_alloc(n);
+    sodium_bin2base64(b64, n, (const unsigned char *)r->body, r->body_len, sodium_base64_VARIANT_ORIGINAL);
+    json_t *src = json_pack("{s:s,s:I}", "contentBase64", b64, "size", (json_int_t)r->body_len);
+    free(b64);
+    if (type[0])
+        json_object_set_new(src, "mimeType", json_string(type));
+    json_t *structured = proj_apply(t->out_object, src);
+    json_decref(src);
+    return wk_exec_structured_result(json_is_object(structured) ? structured : json_object());
+}
+
 /* The members of a page that page_cursor reads. */
 static const char *const PAGE_MEMBERS[] = {"nextPageToken", "isLast", "startAt", "total", "start",
                                            "isLastPage", "size", NULL};
@@ -775,8 +844,14 @@ ju_keep_t *wk_exec_keep_new(const wk_tool_t *t)
     if (t->paging || t->out_from) {
         ju_keep_t *items = ju_keep_path(k, t->paging ? t->items : t->out_from);
         proj_keep(items, t->out_item);
+        const char *ik;
+        json_t *iv;
+        json_object_foreach((json_t *)t->includes, ik, iv)
+            proj_keep(items, json_object_get(iv, "item"));
         if (t->scope_items.path)
             ju_keep_all(items, t->scope_items.path);
+        if (t->scope_items.path2)
+            ju_keep_all(items, t->scope_items.path2);
         for (int i = 0; t->paging && PAGE_MEMBERS[i]; i++)
             ju_keep_all(k, PAGE_MEMBERS[i]);
     } else {
@@ -784,6 +859,8 @@ ju_keep_t *wk_exec_keep_new(const wk_tool_t *t)
     }
     if (t->scope_object.path)
         ju_keep_all(k, t->scope_object.path);
+    if (t->scope_object.path2)
+        ju_keep_all(k, t->scope_object.path2);
     return k;
 }
 
@@ -803,15 +880,21 @@ static json_t *exec_result(const wk_tool_t *t, const json_t *args, const json_t 
 {
     memset(rl, 0, sizeof *rl);
     if (r->err || r->status == 0) {
-        json_t *e = json_pack("{s:i,s:s,s:s}", "status", 0, "message", r->err ? r->err : "no response",
-                              "hint", "No full answer came from the JSM site. Try again in a few seconds.");
+        int big = r->err && strcmp(r->err, "response too large") == 0;
+        json_t *e = json_pack("{s:i,s:s,s:s}", "status", 0, "message", r->err ? r->err : "no response", "hint",
+                              big ? "The JSM answer is larger than jsmcp takes (JSMCP_UPSTREAM_MAX_BYTES, counted "
+                                    "after decompression). Ask for less: a smaller limit, or without raw."
+                                  : "No full answer came from the JSM site. Try again in a few seconds.");
         char text[512];
-        snprintf(text, sizeof text, "%s: no full answer from the JSM site (%s). Try again in a few seconds.",
-                 t->name, r->err ? r->err : "no response");
+        snprintf(text, sizeof text, "%s: no full answer from the JSM site (%s). %s", t->name,
+                 r->err ? r->err : "no response", big ? "Ask for less (a smaller limit, or without raw)."
+                                                      : "Try again in a few seconds.");
         return text_result(json_pack("{s:o}", "error", e), text, 1);
     }
     if (r->status < 200 || r->status >= 300)
         return error_result(t, r, rl);
+    if (t->binary_max)
+        return binary_result(t, r);
 
     char perr[256];
     int raw = json_is_true(json_object_get(args, "raw"));
@@ -851,6 +934,7 @@ static json_t *exec_result(const wk_tool_t *t, const json_t *args, const json_t 
         json_decref(want);
         json_decref(full);
     }
+    add_notes(t, args, structured);
     if (payload)
         *payload = body;
     else
@@ -925,8 +1009,41 @@ static void fieldcache_put(wk_fieldcache_t *fc, const char *account_id, json_t *
 
 /* ---- pure pre-step ---- */
 
-json_t *wk_exec_prepare(const wk_tool_t *t, const json_t *args, const json_t *fields,
-                        const json_t *config, char *err, size_t errsz)
+/* The projects a write's field names are looked up for (a name several
+ * fields share may be settled by their project contexts): the project_key
+ * argument, else the issue key's project, else config.projects. A new
+ * reference or NULL (anywhere). */
+static json_t *fields_where(const wk_tool_t *t, const json_t *args, const json_t *projects)
+{
+    const char *pkey = t->scope_project ? ju_str(args, t->scope_project) : NULL;
+    const char *key = t->scope_issue ? ju_str(args, t->scope_issue) : NULL;
+    const char *dash = key && strspn(key, "0123456789") != strlen(key) ? strrchr(key, '-') : NULL;
+    if (pkey)
+        return json_pack("[s]", pkey);
+    if (dash)
+        return json_pack("[s#]", key, (int)(dash - key));
+    return projects ? json_incref((json_t *)projects) : NULL;
+}
+
+/* An issue key argument must be of an allowed project (a numeric id says
+ * nothing about its project: the issue pre-check, or the check of a get's
+ * answer, looks it up). */
+static int key_allowed(const char *arg, const char *key, const json_t *projects, char *err, size_t errsz)
+{
+    if (!projects || !key || strspn(key, "0123456789") == strlen(key))
+        return 1;
+    const char *dash = strrchr(key, '-');
+    if (dash && project_allowed(projects, key, (size_t)(dash - key)))
+        return 1;
+    snprintf(err, errsz, "%s: this MCP server is limited to the projects %s; use an issue key "
+             "of one of them (e.g. %s-1)", arg, "in its config.projects", json_string_value(json_array_get(projects, 0)));
+    return 0;
+}
+
+/* wk_exec_prepare; need (may be NULL) gets the ids of fields sharing a
+ * name the arguments use whose project context is not known yet. */
+static json_t *prepare(const wk_tool_t *t, const json_t *args, const json_t *fields, const json_t *config,
+                       json_t *need, char *err, size_t errsz)
 {
     const json_t *projects = json_object_get(config, "projects");
     if (json_array_size(projects) == 0)
@@ -934,7 +1051,7 @@ json_t *wk_exec_prepare(const wk_tool_t *t, const json_t *args, const json_t *fi
     json_t *a = json_deep_copy(args);
     const char *jql = t->jql_arg ? ju_str(a, t->jql_arg) : NULL;
     if (t->jql_arg && (jql || projects)) {
-        char *q = wk_jql_rewrite(jql ? jql : "", fields, projects, err, errsz);
+        char *q = wk_jql_rewrite_need(jql ? jql : "", fields, projects, need, err, errsz);
         if (!q) {
             json_decref(a);
             return NULL;
@@ -944,31 +1061,37 @@ json_t *wk_exec_prepare(const wk_tool_t *t, const json_t *args, const json_t *fi
     }
     const json_t *fobj = t->fields_arg ? json_object_get(a, t->fields_arg) : NULL;
     if (json_is_object(fobj) && fields) {
-        json_t *tr = json_object();
+        json_t *tr = json_object(), *where = fields_where(t, a, projects);
         const char *k;
         json_t *v;
         json_object_foreach((json_t *)fobj, k, v) {
-            const char *id = wk_jql_field_id(fields, k);
+            const char *id = NULL;
+            char why[1500];
+            int r = wk_jql_field_resolve(fields, k, where, &id, need, why, sizeof why);
             if ((id && strcmp(id, "project") == 0) || strcasecmp(k, "project") == 0) {
                 /* The project comes from project_key (checked against
                  * config.projects) or stays the issue's own. */
                 snprintf(err, errsz, "%s: the project cannot be set through %s%s", t->fields_arg, t->fields_arg,
                          t->scope_project ? "; use project_key" : "");
-                json_decref(tr);
-                json_decref(a);
-                return NULL;
-            }
-            if (!id) {
+                r = -2;
+            } else if (r < 0) {
+                snprintf(err, errsz, "%s: %s", t->fields_arg, why);
+            } else if (r == 0) {
                 char close[400];
                 wk_jql_closest(fields, k, 5, close, sizeof close);
                 snprintf(err, errsz, "%s: unknown field \"%.80s\"; closest fields: %s (list them with "
                          "list_all_jira_service_management_fields)", t->fields_arg, k, close);
+                r = -2;
+            }
+            if (r <= 0) {
+                json_decref(where);
                 json_decref(tr);
                 json_decref(a);
                 return NULL;
             }
             json_object_set(tr, id, v);
         }
+        json_decref(where);
         json_object_set_new(a, t->fields_arg, tr);
     }
     const char *pkey = t->scope_project ? ju_str(a, t->scope_project) : NULL;
@@ -987,21 +1110,18 @@ json_t *wk_exec_prepare(const wk_tool_t *t, const json_t *args, const json_t *fi
         json_decref(a);
         return NULL;
     }
-    const char *key = t->scope_issue ? ju_str(a, t->scope_issue) : NULL;
-    /* A numeric id says nothing about its project: the issue pre-check (or
-     * the check of a get's answer) looks it up. A key must be of an allowed
-     * project right away. */
-    if (projects && key && strspn(key, "0123456789") != strlen(key)) {
-        const char *dash = strrchr(key, '-');
-        if (!dash || !project_allowed(projects, key, (size_t)(dash - key))) {
-            snprintf(err, errsz, "%s: this MCP server is limited to the projects %s; use an issue key "
-                     "of one of them (e.g. %s-1)", t->scope_issue, "in its config.projects",
-                     json_string_value(json_array_get(projects, 0)));
-            json_decref(a);
-            return NULL;
-        }
+    if (!key_allowed(t->scope_issue, t->scope_issue ? ju_str(a, t->scope_issue) : NULL, projects, err, errsz) ||
+        !key_allowed(t->scope_issue2, t->scope_issue2 ? ju_str(a, t->scope_issue2) : NULL, projects, err, errsz)) {
+        json_decref(a);
+        return NULL;
     }
     return a;
+}
+
+json_t *wk_exec_prepare(const wk_tool_t *t, const json_t *args, const json_t *fields,
+                        const json_t *config, char *err, size_t errsz)
+{
+    return prepare(t, args, fields, config, NULL, err, errsz);
 }
 
 /* ---- the call over httpc ---- */
@@ -1013,13 +1133,18 @@ typedef struct exec_op_s {
     json_t *config;
     char *account_id;
     char rid_header[96];      /* "X-Request-Id: ..." or "" */
+    char trace_header[80];    /* "traceparent: ..." or "" */
     wk_fieldcache_t *fields;
+    json_t *fieldlist;        /* the site's fields while contexts are looked up (own reference) */
+    json_t *need;             /* ids of same-name fields whose project context is looked up */
+    size_t need_i;            /* the next of them */
     uint64_t now_ms;
     wk_account_t acct;        /* copy: the cache entry may change between requests */
     size_t step;              /* next resolve step */
     int desk_checked;         /* config.projects: the desk's project was checked */
-    int issue_checked;        /* config.projects: the issue's project was checked */
+    int issue_checked;        /* config.projects: bit 1 scope_issue, bit 2 scope_issue2 checked */
     int checking;             /* the pre-check in flight (enum scope_check) */
+    const char *checking_arg; /* and the argument it checks */
     wk_exec_cb cb;
     void *ud;
 } exec_op_t;
@@ -1035,6 +1160,8 @@ static void op_finish(exec_op_t *op, json_t *res, const wk_ratelimit_t *rl, int 
     op->cb(res, rl, status, op->ud);
     json_decref(op->args);
     json_decref(op->config);
+    json_decref(op->fieldlist);
+    json_decref(op->need);
     free(op->account_id);
     wk_account_clear(&op->acct);
     free(op);
@@ -1043,9 +1170,12 @@ static void op_finish(exec_op_t *op, json_t *res, const wk_ratelimit_t *rl, int 
 static json_t *step_error(const wk_tool_t *t, int status, const char *msg, const char *hint)
 {
     json_t *e = json_pack("{s:i,s:s,s:s}", "status", status, "message", msg, "hint", hint);
-    char text[1400];
-    snprintf(text, sizeof text, "%s: %s", t->name, msg);
-    return text_result(json_pack("{s:o}", "error", e), text, 1);
+    buf_t text;
+    buf_init(&text, 16 * 1024);
+    buf_printf(&text, "%s: %s", t->name, msg);
+    json_t *r = text_result(json_pack("{s:o}", "error", e), text.data ? text.data : msg, 1);
+    buf_free(&text);
+    return r;
 }
 
 static void note_upstream(const httpc_response_t *r, wk_ratelimit_t *rl)
@@ -1064,6 +1194,7 @@ static void note_upstream(const httpc_response_t *r, wk_ratelimit_t *rl)
     if (httpc_resp_header(r, "X-ARequestId", rl->request_id, sizeof rl->request_id) <= 0 &&
         httpc_resp_header(r, "X-Request-Id", rl->request_id, sizeof rl->request_id) <= 0)
         rl->request_id[0] = 0;
+    wk_exec_quota(r, rl);
 }
 
 static int send_req(exec_op_t *op, const wk_tool_t *t, httpc_cb cb, char *err, size_t errsz);
@@ -1120,6 +1251,36 @@ static int send_get(exec_op_t *op, const char *path, const json_t *query, httpc_
     return rc;
 }
 
+/* ---- field names: the site's field list, and the contexts of fields that share a name ---- */
+
+static void next_context(exec_op_t *op);
+
+/* The arguments prepared with the site's field list: the call goes on; or
+ * a name several fields share makes their project contexts worth a look
+ * (once per call; the answers stay on the cached list); or the call ends
+ * with the agent-facing error. */
+static void got_fields(exec_op_t *op, json_t *fields)
+{
+    char err[2048];
+    json_t *need = json_array();
+    json_t *a = prepare(op->tool, op->args, fields, op->config, op->need ? NULL : need, err, sizeof err);
+    if (a) {
+        json_decref(need);
+        json_decref(op->args);
+        op->args = a;
+        run_next(op);
+        return;
+    }
+    if (json_array_size(need) > 0) {
+        op->need = need;
+        op->fieldlist = json_incref(fields);
+        next_context(op);
+        return;
+    }
+    json_decref(need);
+    op_finish(op, step_error(op->tool, 400, err, "Fix the argument and call again."), NULL, 0);
+}
+
 static void on_fields(const httpc_response_t *resp, void *ud)
 {
     exec_op_t *op = ud;
@@ -1133,28 +1294,178 @@ static void on_fields(const httpc_response_t *resp, void *ud)
         return;
     }
     fieldcache_put(op->fields, op->account_id, fields, op->now_ms);
-    char err[1024];
-    json_t *a = wk_exec_prepare(op->tool, op->args, fields, op->config, err, sizeof err);
+    got_fields(op, fields);
     json_decref(fields);
-    if (!a) {
-        op_finish(op, step_error(op->tool, 400, err, "Fix the argument and call again."), NULL, 0);
-        return;
-    }
-    json_decref(op->args);
-    op->args = a;
-    run_next(op);
 }
 
-/* One candidate of a resolve step, for messages. */
-static void describe(buf_t *b, const json_t *item, const json_t *match, const char *value)
+static json_t *field_by_id(const json_t *fields, const char *id)
 {
-    const char *label = json_string_value(proj_path(item, json_string_value(json_array_get(match, 0))));
-    const json_t *v = json_object_get(item, value);
+    size_t i;
+    json_t *f;
+    json_array_foreach(fields, i, f)
+        if (ju_str(f, "id") && strcmp(ju_str(f, "id"), id) == 0)
+            return f;
+    return NULL;
+}
+
+/* While a field's context is looked up it carries "jsmcpPending":
+ * {"global": bool, "projectIds": [...]} or {"failed": true}; the context
+ * (WK_JQL_CONTEXT) is written once the project keys are known, so a call
+ * reading the cached list meanwhile sees "not looked up" or the result. */
+#define PENDING "jsmcpPending"
+
+static void on_context(const httpc_response_t *resp, void *ud)
+{
+    exec_op_t *op = ud;
+    json_t *f = field_by_id(op->fieldlist, json_string_value(json_array_get(op->need, op->need_i)));
+    char perr[128];
+    json_t *body = !resp->err && resp->status >= 200 && resp->status < 300
+                       ? ju_parse(resp->body, resp->body_len, WK_UPSTREAM_DEPTH, perr, sizeof perr)
+                       : NULL;
+    /* Reading contexts needs Jira admin rights on real sites: a refusal
+     * leaves the context unknown, it does not fail the call. */
+    json_t *pend = json_pack("{s:b,s:[]}", "global", 0, "projectIds");
+    if (!json_is_array(json_object_get(body, "values")))
+        json_object_set_new(pend, "failed", json_true());
+    size_t i;
+    const json_t *m;
+    json_array_foreach(json_object_get(body, "values"), i, m) {
+        const char *pid = ju_str(m, "projectId");
+        if (json_is_true(json_object_get(m, "isGlobalContext")))
+            json_object_set_new(pend, "global", json_true());
+        else if (pid && *pid && strspn(pid, "0123456789") == strlen(pid) && strlen(pid) < 19)
+            json_array_append_new(json_object_get(pend, "projectIds"), json_string(pid));
+    }
+    json_decref(body);
+    if (f)
+        json_object_set_new(f, PENDING, pend);
+    else
+        json_decref(pend);
+    op->need_i++;
+    next_context(op);
+}
+
+static void finish_contexts(exec_op_t *op, const json_t *projects);
+
+static void on_context_projects(const httpc_response_t *resp, void *ud)
+{
+    exec_op_t *op = ud;
+    char perr[128];
+    json_t *body = !resp->err && resp->status >= 200 && resp->status < 300
+                       ? ju_parse(resp->body, resp->body_len, WK_UPSTREAM_DEPTH, perr, sizeof perr)
+                       : NULL;
+    finish_contexts(op, json_object_get(body, "values"));
+    json_decref(body);
+}
+
+/* Writes each looked-up field's context with project keys (projects: the
+ * project search's items; a project id it does not list stays "id N"),
+ * then prepares the arguments again. */
+static void finish_contexts(exec_op_t *op, const json_t *projects)
+{
+    size_t i, j, k;
+    const json_t *id, *pid, *p;
+    json_array_foreach(op->need, i, id) {
+        json_t *f = field_by_id(op->fieldlist, json_string_value(id));
+        json_t *pend = json_object_get(f, PENDING);
+        if (!pend)
+            continue;
+        json_t *ctx;
+        if (json_is_true(json_object_get(pend, "failed"))) {
+            ctx = json_pack("{s:b}", "unknown", 1);
+        } else if (json_is_true(json_object_get(pend, "global"))) {
+            ctx = json_pack("{s:b}", "global", 1);
+        } else {
+            json_t *keys = json_array();
+            json_array_foreach(json_object_get(pend, "projectIds"), j, pid) {
+                const char *key = NULL;
+                json_array_foreach(projects, k, p)
+                    if (ju_str(p, "id") && ju_str(p, "key") && strcmp(ju_str(p, "id"), json_string_value(pid)) == 0)
+                        key = ju_str(p, "key");
+                if (key)
+                    json_array_append_new(keys, json_string(key));
+                else
+                    json_array_append_new(keys, json_pack("s+", "id ", json_string_value(pid)));
+            }
+            ctx = json_pack("{s:o}", "projects", keys);
+        }
+        json_object_set_new(f, WK_JQL_CONTEXT, ctx);
+        json_object_del(f, PENDING);
+    }
+    json_t *fields = json_incref(op->fieldlist);
+    got_fields(op, fields);
+    json_decref(fields);
+}
+
+/* Looks up the next field's context (GET /field/{id}/context/projectmapping;
+ * a team-managed field's /field item names its project already), then the
+ * keys of the projects found (GET /project/search?id=..). */
+static void next_context(exec_op_t *op)
+{
+    char err[400];
+    while (op->need_i < json_array_size(op->need)) {
+        const char *id = json_string_value(json_array_get(op->need, op->need_i));
+        json_t *f = field_by_id(op->fieldlist, id);
+        const char *team = ju_str(json_object_get(json_object_get(f, "scope"), "project"), "id");
+        if (f && team && strspn(team, "0123456789") == strlen(team) && *team) {
+            json_object_set_new(f, PENDING, json_pack("{s:b,s:[s]}", "global", 0, "projectIds", team));
+            op->need_i++;
+            continue;
+        }
+        if (!f || strncmp(id, "customfield_", 12) != 0 || strspn(id + 12, "0123456789") != strlen(id + 12)) {
+            if (f)
+                json_object_set_new(f, PENDING, json_pack("{s:b}", "failed", 1));
+            op->need_i++;
+            continue;
+        }
+        char path[128];
+        snprintf(path, sizeof path, "/rest/api/3/field/%s/context/projectmapping", id);
+        if (send_get(op, path, NULL, on_context, err, sizeof err) != 0)
+            op_finish(op, step_error(op->tool, 0, err, "Try again in a few seconds."), NULL, 0);
+        return;
+    }
+    /* The project ids found, for one project search. */
+    json_t *ids = json_array();
+    size_t i, j;
+    const json_t *id, *pid;
+    json_array_foreach(op->need, i, id)
+        json_array_foreach(json_object_get(json_object_get(field_by_id(op->fieldlist, json_string_value(id)), PENDING),
+                                           "projectIds"), j, pid)
+            if (json_array_size(ids) < 50)
+                json_array_append(ids, (json_t *)pid);
+    if (json_array_size(ids) == 0) {
+        json_decref(ids);
+        finish_contexts(op, NULL);
+        return;
+    }
+    json_object_set_new(op->args, "_project_ids", ids);
+    json_t *query = json_pack("{s:s,s:s}", "id", "{_project_ids}", "maxResults", "50");
+    int rc = send_get(op, "/rest/api/3/project/search", query, on_context_projects, err, sizeof err);
+    json_decref(query);
+    json_object_del(op->args, "_project_ids");
+    if (rc != 0)
+        op_finish(op, step_error(op->tool, 0, err, "Try again in a few seconds."), NULL, 0);
+}
+
+/* ---- pre-steps (catalog "resolve") ---- */
+
+/* A step without "match": one value of the answer (a request's service
+ * desk id, an uploaded file's temporary id) becomes an argument. */
+static void step_pick(exec_op_t *op, const json_t *step, const json_t *body, int status)
+{
+    const json_t *v = proj_path(body, ju_str(step, "value"));
     char num[64];
-    const char *vs = "";
-    if (scalar_text(v, num, sizeof num, &vs) != 0)
-        vs = "";
-    buf_printf(b, "%s\"%.80s\" (%.80s)", b->len ? ", " : "", label ? label : "?", vs);
+    const char *s;
+    if (wk_body_scalar(v, num, sizeof num, &s) != 0 || !*s || json_is_boolean(v)) {
+        char msg[400];
+        snprintf(msg, sizeof msg, "the site's answer to %.200s has no %.80s", ju_str(step, "path"),
+                 ju_str(step, "value"));
+        op_finish(op, step_error(op->tool, 502, msg, "Try again later; if it keeps failing the site answers "
+                                                     "differently than Jira Cloud documents."), NULL, status);
+        return;
+    }
+    json_object_set_new(op->args, ju_str(step, "set"), json_string(s));
+    run_next(op);
 }
 
 static void on_resolve(const httpc_response_t *resp, void *ud)
@@ -1164,62 +1475,23 @@ static void on_resolve(const httpc_response_t *resp, void *ud)
     if (step_parse(op, resp, &body) != 0)
         return;
     const json_t *step = json_array_get(op->tool->resolve, op->step - 1);
-    const char *when = ju_str(step, "when"), *set = ju_str(step, "set"), *value = ju_str(step, "value");
-    const char *noun = ju_str(step, "noun") ? ju_str(step, "noun") : when;
     const json_t *match = json_object_get(step, "match");
-    const char *want = ju_str(op->args, when);
-    const json_t *items = proj_path(body, ju_str(step, "items") ? ju_str(step, "items") : ".");
-    const json_t *hit = NULL;
-    int nhits = 0;
-    buf_t all, hits;
-    buf_init(&all, 4096);
-    buf_init(&hits, 4096);
-    size_t i, j;
-    const json_t *it, *m;
-    json_array_foreach(items, i, it) {
-        if (i < 10)
-            describe(&all, it, match, value);
-        json_array_foreach(match, j, m) {
-            const char *s = json_string_value(proj_path(it, json_string_value(m)));
-            if (s && want && strcasecmp(s, want) == 0) {
-                if (nhits++ == 0)
-                    hit = it;
-                describe(&hits, it, match, value);
-                break;
-            }
-        }
-    }
-    /* A search step (the upstream already filtered by the text): one result
-     * is the answer even without an exact match, several are ambiguous. */
-    if (nhits == 0 && json_is_true(json_object_get(step, "search")) && json_array_size(items) > 0) {
-        nhits = (int)json_array_size(items);
-        hit = json_array_get(items, 0);
-        buf_free(&hits);
-        buf_init(&hits, 4096);
-        json_array_foreach(items, i, it)
-            if (i < 10)
-                describe(&hits, it, match, value);
-    }
-    char msg[1200];
-    if (nhits == 1 && json_object_get(hit, value)) {
-        json_object_set(op->args, set, json_object_get(hit, value));
+    if (!match) {
+        step_pick(op, step, body, resp->status);
         json_decref(body);
-        buf_free(&all);
-        buf_free(&hits);
+        return;
+    }
+    char msg[3000];
+    const char *hint;
+    const json_t *hit;
+    if (wk_steps_match(step, op->args, body, &hit, msg, sizeof msg, &hint)) {
+        json_object_set(op->args, ju_str(step, "set"), json_object_get(hit, ju_str(step, "value")));
+        json_decref(body);
         run_next(op);
         return;
     }
-    if (nhits > 1)
-        snprintf(msg, sizeof msg, "%s \"%.100s\" is ambiguous: it matches %s. Pass %s instead.", noun,
-                 want ? want : "", hits.data ? hits.data : "", set);
-    else
-        snprintf(msg, sizeof msg, "no %s matches \"%.100s\"%s%s. Pass %s, or one of the names shown.",
-                 noun, want ? want : "", all.data ? "; candidates: " : "", all.data ? all.data : "", set);
     json_decref(body);
-    buf_free(&all);
-    buf_free(&hits);
-    op_finish(op, step_error(op->tool, 400, msg, "Pick one candidate and call again with its id."), NULL,
-              resp->status);
+    op_finish(op, step_error(op->tool, 400, msg, hint), NULL, resp->status);
 }
 
 /* The pre-checks of config.projects: the service desk or the issue an
@@ -1234,9 +1506,9 @@ static const struct {
     wk_scope_t scope;   /* where the answer says its project */
     const char *what, *hint;
 } CHECKS[] = {
-    {"/rest/servicedeskapi/servicedesk/{%s}", {"projectKey", 0}, "service desk",
+    {"/rest/servicedeskapi/servicedesk/{%s}", {"projectKey", NULL, 0}, "service desk",
      "Use a service desk of an allowed project (list_all_jira_service_management_service_desks)."},
-    {"/rest/api/3/issue/{%s}", {"fields.project.key", 0}, "issue",
+    {"/rest/api/3/issue/{%s}", {"fields.project.key", NULL, 0}, "issue",
      "Use an issue of an allowed project (list_all_jira_service_management_search_issues)."},
 };
 
@@ -1250,7 +1522,7 @@ static void on_scope_check(const httpc_response_t *resp, void *ud)
     int out = out_of_scope(&CHECKS[k].scope, json_object_get(op->config, "projects"), item);
     json_decref(item);
     if (out) {
-        const char *arg = k == CHECK_DESK ? op->tool->scope_desk : op->tool->scope_issue;
+        const char *arg = op->checking_arg;
         char msg[300];
         snprintf(msg, sizeof msg, "%s: this MCP server is limited to the projects in its config.projects; "
                  "%s %.40s belongs to another project", arg, CHECKS[k].what,
@@ -1266,6 +1538,7 @@ static void scope_check(exec_op_t *op, enum scope_check k, const char *arg)
 {
     char path[160], err[400];
     op->checking = k;
+    op->checking_arg = arg;
     snprintf(path, sizeof path, CHECKS[k].path, arg);
     json_t *query = k == CHECK_ISSUE ? json_pack("{s:s}", "fields", "project") : NULL;
     int rc = send_get(op, path, query, on_scope_check, err, sizeof err);
@@ -1285,34 +1558,54 @@ static int needs_issue_check(const wk_tool_t *t, const json_t *config)
 static void run_next(exec_op_t *op)
 {
     char err[400];
+    const wk_tool_t *t = op->tool;
     int limited = json_array_size(json_object_get(op->config, "projects")) > 0;
-    if (!op->desk_checked && limited && op->tool->scope_desk && ju_str(op->args, op->tool->scope_desk)) {
+    if (!op->desk_checked && limited && t->scope_desk && ju_str(op->args, t->scope_desk)) {
         op->desk_checked = 1;
-        scope_check(op, CHECK_DESK, op->tool->scope_desk);
+        scope_check(op, CHECK_DESK, t->scope_desk);
         return;
     }
-    if (!op->issue_checked && needs_issue_check(op->tool, op->config) && ju_str(op->args, op->tool->scope_issue)) {
-        op->issue_checked = 1;
-        scope_check(op, CHECK_ISSUE, op->tool->scope_issue);
-        return;
+    const char *issue_args[2] = {t->scope_issue, t->scope_issue2};
+    for (int i = 0; i < 2; i++) {
+        if (!(op->issue_checked & (1 << i)) && needs_issue_check(t, op->config) && issue_args[i] &&
+            ju_str(op->args, issue_args[i])) {
+            op->issue_checked |= 1 << i;
+            scope_check(op, CHECK_ISSUE, issue_args[i]);
+            return;
+        }
     }
-    while (op->step < json_array_size(op->tool->resolve)) {
-        const json_t *step = json_array_get(op->tool->resolve, op->step++);
+    while (op->step < json_array_size(t->resolve)) {
+        const json_t *step = json_array_get(t->resolve, op->step++);
         const char *when = ju_str(step, "when"), *set = ju_str(step, "set");
-        if (!ju_str(op->args, when) || json_object_get(op->args, set))
+        int always = json_is_true(json_object_get(step, "always"));
+        if (!ju_str(op->args, when) && !(always && json_object_get(op->args, set)))
+            continue;
+        if (json_object_get(op->args, set) && !always)
             continue;
         /* The step is a catalog http row of its own: same builder, no paging. */
         wk_tool_t st;
         memset(&st, 0, sizeof st);
-        st.name = op->tool->name;
+        st.name = t->name;
         st.http = step;
+        if (json_is_true(json_object_get(step, "multipart")))
+            st.multipart = t->multipart;
         int rc = send_req(op, &st, on_resolve, err, sizeof err);
         if (rc != 0)
-            op_finish(op, step_error(op->tool, 0, err, "Try again in a few seconds."), NULL, 0);
+            op_finish(op, step_error(t, rc == -1 ? 400 : 0, err, "Try again in a few seconds."), NULL, 0);
         return;
     }
-    if (send_req(op, op->tool, on_main, err, sizeof err) != 0)
-        op_finish(op, step_error(op->tool, 0, err, "Try again in a few seconds."), NULL, 0);
+    /* The main request of a tool whose file went up in a step is JSON. */
+    wk_tool_t last = *t;
+    if (json_array_size(t->resolve) && t->multipart) {
+        size_t i;
+        const json_t *st;
+        json_array_foreach(t->resolve, i, st)
+            if (json_is_true(json_object_get(st, "multipart")))
+                last.multipart = NULL;
+    }
+    int rc = send_req(op, &last, on_main, err, sizeof err);
+    if (rc != 0)
+        op_finish(op, step_error(t, rc == -1 ? 400 : 0, err, "Try again in a few seconds."), NULL, 0);
 }
 
 static int send_req(exec_op_t *op, const wk_tool_t *t, httpc_cb cb, char *err, size_t errsz)
@@ -1320,9 +1613,9 @@ static int send_req(exec_op_t *op, const wk_tool_t *t, httpc_cb cb, char *err, s
     wk_call_t call;
     if (wk_exec_build(t, op->args, op->acct.base_url, &call, err, errsz) != 0)
         return -1;
-    const char *headers[10];
+    const char *headers[11];
     int nh = 0;
-    headers[nh++] = "Accept: application/json";
+    headers[nh++] = t->binary_max ? "Accept: */*" : "Accept: application/json";
     size_t hi;
     const json_t *hv;
     json_array_foreach(json_object_get(t->http, "headers"), hi, hv)
@@ -1334,9 +1627,12 @@ static int send_req(exec_op_t *op, const wk_tool_t *t, httpc_cb cb, char *err, s
         headers[nh++] = op->acct.auth_header;
     if (op->rid_header[0])
         headers[nh++] = op->rid_header;
+    if (op->trace_header[0])
+        headers[nh++] = op->trace_header;
     headers[nh] = NULL;
     httpc_request_t rq = {.method = call.method, .url = call.url, .headers = headers,
-                          .body = call.body, .body_len = call.body_len};
+                          .body = call.body, .body_len = call.body_len,
+                          .parts = call.nparts ? &call.part : NULL, .nparts = call.nparts};
     int rc = httpc_request(op->hc, &rq, cb, op);
     wk_call_clear(&call);
     if (rc != 0) {
@@ -1354,24 +1650,25 @@ static char *dup_opt(const char *s)
 int wk_exec_start(httpc_t *hc, const wk_tool_t *t, const json_t *args, const wk_account_t *acct,
                   const wk_exec_ctx_t *ctx, wk_exec_cb cb, void *ud, char *err, size_t errsz)
 {
-    /* Check the arguments the schema cannot (a forged cursor) before any request. */
+    /* Check the arguments the schema cannot (a forged cursor, content that
+     * is not base64) before any request. */
     wk_call_t probe;
-    if (t->paging && wk_exec_build(t, args, acct->base_url, &probe, err, errsz) != 0)
+    if ((t->paging || t->multipart) && wk_exec_build(t, args, acct->base_url, &probe, err, errsz) != 0)
         return -1;
-    if (t->paging)
+    if (t->paging || t->multipart)
         wk_call_clear(&probe);
 
     int needs_fields = (t->jql_arg && json_object_get(args, t->jql_arg)) ||
                        (t->fields_arg && json_object_size(json_object_get(args, t->fields_arg)) > 0);
-    const json_t *fields = needs_fields ? fieldcache_get(ctx->fields, ctx->account_id, ctx->now_ms) : NULL;
+    json_t *fields = needs_fields ? (json_t *)fieldcache_get(ctx->fields, ctx->account_id, ctx->now_ms) : NULL;
     json_t *a = NULL;
-    char why[1024] = "";
-    if (!needs_fields || fields) {
-        a = wk_exec_prepare(t, args, fields, ctx->config, why, sizeof why);
-    } else {
+    char why[2048] = "";
+    if (!needs_fields) {
+        a = prepare(t, args, NULL, ctx->config, NULL, why, sizeof why);
+    } else if (!fields) {
         /* Before the field list is fetched: a query that does not parse,
          * or another argument the pre-step refuses, makes no request. */
-        json_t *syntax = wk_exec_prepare(t, args, NULL, ctx->config, why, sizeof why);
+        json_t *syntax = prepare(t, args, NULL, ctx->config, NULL, why, sizeof why);
         json_decref(syntax);
     }
     exec_op_t *op = mem_calloc(1, sizeof *op);
@@ -1382,20 +1679,26 @@ int wk_exec_start(httpc_t *hc, const wk_tool_t *t, const json_t *args, const wk_
     op->account_id = mem_strdup(ctx->account_id ? ctx->account_id : "");
     if (ctx->request_id)
         str_join(op->rid_header, sizeof op->rid_header, "X-Request-Id: ", ctx->request_id, NULL);
+    if (ctx->traceparent)
+        str_join(op->trace_header, sizeof op->trace_header, "traceparent: ", ctx->traceparent, NULL);
     op->fields = ctx->fields;
     op->now_ms = ctx->now_ms;
     op->acct.base_url = dup_opt(acct->base_url);
     op->acct.auth_header = dup_opt(acct->auth_header);
     op->cb = cb;
     op->ud = ud;
-    int rc;
     if (*why) {
-        /* Same answer as after a fetched field list (on_fields): a tool
+        /* Same answer as after a fetched field list (got_fields): a tool
          * error the agent can act on, whether the list was cached or not. */
         op_finish(op, step_error(t, 400, why, "Fix the argument and call again."), NULL, 0);
         return 0;
     }
-    if (a) {
+    if (fields) {
+        got_fields(op, fields); /* ends the op or sends its next request */
+        return 0;
+    }
+    int rc;
+    if (!needs_fields) {
         /* Only the first request can fail synchronously: later ones end the op. */
         if (json_array_size(t->resolve) == 0 && !t->scope_desk && !needs_issue_check(t, ctx->config)) {
             rc = send_req(op, t, on_main, err, errsz);

@@ -5,7 +5,11 @@
  * members verbatim with a hint an agent can act on.
  *
  * The pure halves (wk_exec_build, wk_exec_result) need no network and are
- * unit tested; wk_exec_start joins them over httpc.
+ * unit tested; wk_exec_start joins them over httpc. Two pure parts live in
+ * their own modules so that this file keeps the request's life cycle only:
+ * filling a row's templates with arguments (wk_body.h) and matching a
+ * pre-step's answer, with the transition screen check (wk_steps.h). Both
+ * depend on nothing here, so nothing calls back into wk_exec.
  */
 #ifndef JSMCP_WK_EXEC_H
 #define JSMCP_WK_EXEC_H
@@ -47,10 +51,14 @@ typedef struct wk_call_s {
     char *url;
     char *body;       /* JSON or NULL */
     size_t body_len;
+    httpc_part_t part;/* nparts 1: the file of an upload (http.multipart), */
+    size_t nparts;    /* its data decoded from base64 (owned) */
 } wk_call_t;
 
 /* Builds the request for tool t with validated arguments args. -1 with err
- * for an argument the schema cannot catch (a forged next_cursor). */
+ * for an argument the schema cannot catch (a forged next_cursor, content
+ * that is not base64). A tool with http.multipart gets its file as the
+ * one part of a multipart/form-data body. */
 int wk_exec_build(const wk_tool_t *t, const json_t *args, const char *base_url, wk_call_t *out,
                   char *err, size_t errsz);
 void wk_call_clear(wk_call_t *c);
@@ -66,7 +74,25 @@ typedef struct wk_ratelimit_s {
     char limit[32];        /* "" unknown */
     char remaining[32];
     char reason[96];
+    /* Any answer: Jira says the account's quota is nearly spent
+     * (X-RateLimit-NearLimit: true) and, in RateLimit: "<policy>";r=R;t=T,
+     * how much is left and for how long (-1 unknown). wk_pace paces the
+     * account's next calls by them. */
+    int near_limit;
+    long quota_remaining;
+    long quota_reset_s;
 } wk_ratelimit_t;
+
+/* Atlassian's advice for a 429 without Retry-After: back off from 2 s,
+ * doubling (4, 8, 16 s) with jitter while it repeats. */
+#define WK_RETRY_DEFAULT_S 2
+
+/* The quota signals of any answer into rl (near_limit, quota_remaining,
+ * quota_reset_s): X-RateLimit-NearLimit: true, and the smallest r (with its
+ * t) of RateLimit: "<policy>";r=R;t=T[, ...] (the IETF draft's structured
+ * form Atlassian uses; the "Beta-" forms are only informational and are not
+ * read). */
+void wk_exec_quota(const httpc_response_t *r, wk_ratelimit_t *rl);
 
 /* What of a tool's upstream payload its result reads (its projection and
  * the paging members): wk_exec_result builds only that (ju_parse_keep). */
@@ -111,6 +137,7 @@ typedef struct wk_exec_ctx_s {
     const json_t *config;        /* server config (projects) or NULL */
     const char *account_id;      /* field cache key */
     const char *request_id;      /* sent upstream as X-Request-Id, or NULL */
+    const char *traceparent;     /* sent upstream as traceparent (W3C), or NULL */
     wk_fieldcache_t *fields;     /* may be NULL: fetched for every call that needs it */
     uint64_t now_ms;             /* for the cache TTL */
 } wk_exec_ctx_t;

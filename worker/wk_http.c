@@ -42,6 +42,7 @@ typedef struct mreq_s {
     int prefetch, pending, srv_rc, sess_rc;
     char base_path[WK_TOKEN_MAX + 8]; /* "/mcp/<token>" as requested (legacy endpoint) */
     char rid[72];                /* the HTTP request id (kept: legacy POSTs are answered first) */
+    char traceparent[64];        /* this worker's span in the client's trace (W3C), for upstream calls */
     /* Messages about the request in flight (progress, log messages, server
      * requests: wk_push.h). A Streamable HTTP POST whose client accepts
      * text/event-stream is answered with an event stream once the first
@@ -510,7 +511,8 @@ static void dispatch(mreq_t *m)
     m->push.write = m->kind == MR_SSE_POST ? legacy_write : post_write;
     if (m->req)
         httpd_req_on_abort(m->req, post_aborted, m);
-    wk_methods_dispatch(m->w, &m->srv, &m->sess, &m->push, m->msg, m->rid, on_post_done, m);
+    wk_methods_dispatch(m->w, &m->srv, &m->sess, &m->push, m->msg, m->rid, m->traceparent, on_post_done,
+                        m);
 }
 
 /* The stream's lease is taken (or refused): a Streamable HTTP GET stream
@@ -721,6 +723,7 @@ static void handle_mcp(wk_worker_t *w, httpd_req_t *req, const char *token, enum
     m->kind = kind;
     str_join(m->base_path, sizeof m->base_path, "/mcp/", token, NULL);
     str_copy(m->rid, sizeof m->rid, httpd_req_id(req));
+    httpd_req_child_traceparent(req, m->traceparent, sizeof m->traceparent);
     if (!origin_ok(w->cfg, req)) {
         rpc_refuse(m, 403, WK_RPC_SERVER, "Forbidden: Origin/Host not allowed");
         return;

@@ -41,22 +41,139 @@ static int is_customfield_form(const char *s)
             s[12]);
 }
 
+/* 1 when field f is named name: its name or one of its clause names (a
+ * custom field's clause names are "cf[N]" and its display name). */
+static int named(const json_t *f, const char *name)
+{
+    size_t j;
+    const json_t *c;
+    if (ju_str(f, "name") && strcasecmp(ju_str(f, "name"), name) == 0)
+        return 1;
+    json_array_foreach(json_object_get(f, "clauseNames"), j, c)
+        if (json_is_string(c) && strcasecmp(json_string_value(c), name) == 0)
+            return 1;
+    return 0;
+}
+
+/* 1 when candidate f may hold a value in one of projects (NULL: anywhere),
+ * 0 when its context excludes them, -1 when its context is unknown. */
+static int applies(const json_t *f, const json_t *projects)
+{
+    if (json_array_size(projects) == 0)
+        return 1;
+    const json_t *ctx = json_object_get(f, WK_JQL_CONTEXT);
+    if (!json_is_object(ctx) || json_is_true(json_object_get(ctx, "unknown")))
+        return -1;
+    if (json_is_true(json_object_get(ctx, "global")))
+        return 1;
+    size_t i, j;
+    const json_t *a, *b;
+    json_array_foreach(json_object_get(ctx, "projects"), i, a)
+        json_array_foreach(projects, j, b)
+            if (json_is_string(a) && json_is_string(b) && strcasecmp(json_string_value(a), json_string_value(b)) == 0)
+                return 1;
+    return 0;
+}
+
+/* One candidate for an ambiguity message: id (type; where). */
+static void describe(buf_t *b, const json_t *f)
+{
+    const json_t *sc = json_object_get(f, "schema"), *ctx = json_object_get(f, WK_JQL_CONTEXT);
+    const char *type = ju_str(sc, "type") ? ju_str(sc, "type") : "?";
+    buf_printf(b, "%s%s (%s; ", b->len ? ", " : "", ju_str(f, "id"), type);
+    if (json_is_true(json_object_get(ctx, "global")))
+        buf_append_str(b, "all projects");
+    else if (json_array_size(json_object_get(ctx, "projects")) > 0) {
+        buf_append_str(b, "projects");
+        size_t i;
+        const json_t *k;
+        json_array_foreach(json_object_get(ctx, "projects"), i, k)
+            buf_printf(b, "%s%s", i ? ", " : " ", json_string_value(k) ? json_string_value(k) : "?");
+    } else if (json_is_object(ctx) && !json_is_true(json_object_get(ctx, "unknown")))
+        buf_append_str(b, "no project");
+    else if (ju_str(json_object_get(json_object_get(f, "scope"), "project"), "id"))
+        buf_printf(b, "team-managed project id %s", ju_str(json_object_get(json_object_get(f, "scope"), "project"), "id"));
+    else
+        buf_append_str(b, "project context unknown");
+    buf_append_str(b, ")");
+}
+
+int wk_jql_field_resolve(const json_t *fields, const char *name, const json_t *projects, const char **id,
+                         json_t *need, char *err, size_t errsz)
+{
+    size_t i;
+    const json_t *f;
+    *id = NULL;
+    /* An id or key names one field. */
+    json_array_foreach(fields, i, f) {
+        const char *fid = ju_str(f, "id");
+        if (fid && (strcasecmp(fid, name) == 0 || (ju_str(f, "key") && strcasecmp(ju_str(f, "key"), name) == 0))) {
+            *id = fid;
+            return 1;
+        }
+    }
+    /* A name may be shared: real sites often have several custom fields of
+     * one name (other types, other projects' contexts). */
+    int n = 0, fit = 0, unknown = 0;
+    const json_t *only = NULL, *first = NULL;
+    json_array_foreach(fields, i, f) {
+        if (!ju_str(f, "id") || !named(f, name))
+            continue;
+        n++;
+        first = first ? first : f;
+        int a = applies(f, projects);
+        unknown += a < 0;
+        if (a > 0) {
+            fit++;
+            only = f;
+        }
+    }
+    if (n == 0)
+        return 0;
+    if (n == 1) {
+        *id = ju_str(first, "id");
+        return 1;
+    }
+    if (fit == 1 && unknown == 0) {
+        *id = ju_str(only, "id"); /* the one whose context covers the projects */
+        return 1;
+    }
+    /* Ambiguous so far: the candidates' contexts (never looked up yet) may
+     * settle it, and the message names them either way. */
+    size_t asked = json_array_size(need);
+    json_array_foreach(fields, i, f)
+        if (need && ju_str(f, "id") && named(f, name) && !json_object_get(f, WK_JQL_CONTEXT) &&
+            json_array_size(need) < WK_JQL_NEED_MAX)
+            json_array_append_new(need, json_string(ju_str(f, "id")));
+    if (json_array_size(need) > asked) {
+        snprintf(err, errsz, "the field name \"%.80s\" is shared by %d fields; their contexts are needed", name, n);
+        return -1;
+    }
+    buf_t b;
+    buf_init(&b, 4096);
+    json_array_foreach(fields, i, f)
+        if (ju_str(f, "id") && named(f, name))
+            describe(&b, f);
+    buf_t where;
+    buf_init(&where, 1024);
+    const json_t *pk;
+    json_array_foreach(projects, i, pk)
+        if (json_is_string(pk) && i < 10)
+            buf_printf(&where, "%s%s", i ? ", " : "", json_string_value(pk));
+    snprintf(err, errsz, "the field name \"%.80s\" is ambiguous: %d fields have it: %s%s%s. Name one by its id "
+             "(customfield_N, or cf[N] in JQL)", name, n, b.data ? b.data : "",
+             where.len == 0 ? "" : fit ? "; more than one applies to " : "; none applies to ",
+             where.data ? where.data : "");
+    buf_free(&where);
+    buf_free(&b);
+    return -1;
+}
+
 const char *wk_jql_field_id(const json_t *fields, const char *name)
 {
-    size_t i, j;
-    const json_t *f, *c;
-    json_array_foreach(fields, i, f) {
-        const char *id = ju_str(f, "id");
-        if (!id)
-            continue;
-        if (strcasecmp(id, name) == 0 || (ju_str(f, "key") && strcasecmp(ju_str(f, "key"), name) == 0) ||
-            (ju_str(f, "name") && strcasecmp(ju_str(f, "name"), name) == 0))
-            return id;
-        json_array_foreach(json_object_get(f, "clauseNames"), j, c)
-            if (json_is_string(c) && strcasecmp(json_string_value(c), name) == 0)
-                return id;
-    }
-    return NULL;
+    const char *id;
+    char err[8];
+    return wk_jql_field_resolve(fields, name, NULL, &id, NULL, err, sizeof err) == 1 ? id : NULL;
 }
 
 static size_t distance(const char *a, const char *b)
@@ -347,6 +464,8 @@ typedef struct parse_s {
     int glue;         /* no space before the next token (after '(' or a function name) */
     int depth;
     const json_t *fields;
+    const json_t *projects; /* where shared field names are looked for (may be NULL) */
+    json_t *need;           /* ids of shared-name fields whose context is unknown (may be NULL) */
     char *err;
     size_t errsz;
 } parse_t;
@@ -420,7 +539,13 @@ static int put_field(parse_t *p)
         put_tok(p);
         return 0;
     }
-    const char *id = wk_jql_field_id(p->fields, name);
+    const char *id;
+    char why[1500];
+    int r = wk_jql_field_resolve(p->fields, name, p->projects, &id, p->need, why, sizeof why);
+    if (r < 0) {
+        snprintf(p->err, p->errsz, "JQL: %s", why);
+        return -1;
+    }
     if (id && strncmp(id, "customfield_", 12) == 0) {
         char cf[64];
         int n = snprintf(cf, sizeof cf, "cf[%s]", id + 12);
@@ -668,6 +793,12 @@ static int p_query(parse_t *p, buf_t *where, buf_t *order)
 char *wk_jql_rewrite(const char *jql, const json_t *fields, const json_t *projects, char *err,
                      size_t errsz)
 {
+    return wk_jql_rewrite_need(jql, fields, projects, NULL, err, errsz);
+}
+
+char *wk_jql_rewrite_need(const char *jql, const json_t *fields, const json_t *projects, json_t *need, char *err,
+                          size_t errsz)
+{
     size_t qlen = jql ? strlen(jql) : 0;
     if (!jql || qlen > WK_JQL_MAX) {
         snprintf(err, errsz, "JQL: at most %d characters", WK_JQL_MAX);
@@ -683,7 +814,7 @@ char *wk_jql_rewrite(const char *jql, const json_t *fields, const json_t *projec
     if (lex(jql, toks, &ntok, err, errsz) != 0)
         goto done;
     toks[ntok] = toks[ntok - 1]; /* a second K_END: the parser may look one past the current token */
-    parse_t p = {.q = jql, .t = toks, .fields = fields, .err = err, .errsz = errsz};
+    parse_t p = {.q = jql, .t = toks, .fields = fields, .projects = projects, .need = need, .err = err, .errsz = errsz};
     if (p_query(&p, &where, &order) != 0)
         goto done;
     if (json_array_size(projects) > 0) {

@@ -34,8 +34,31 @@
 char *wk_jql_rewrite(const char *jql, const json_t *fields, const json_t *projects, char *err,
                      size_t errsz);
 
+/* wk_jql_rewrite, with need: an array that gets the ids of fields sharing
+ * a name the query uses whose project context is unknown (see below); the
+ * caller may look them up and call again. need may be NULL. */
+char *wk_jql_rewrite_need(const char *jql, const json_t *fields, const json_t *projects, json_t *need, char *err,
+                          size_t errsz);
+
+/* The member of a field object (an item of GET /rest/api/3/field) where
+ * the worker notes the field's project context once it has looked it up:
+ * {"global": true} | {"projects": ["HW", ...]} | {"unknown": true}. */
+#define WK_JQL_CONTEXT "jsmcpContext"
+#define WK_JQL_NEED_MAX 8
+
+/* Resolves a field name, id, key or clause name. An id or key is one
+ * field. A name several fields share (real sites often have several
+ * "Impact" fields: other types, other projects' contexts) is unambiguous
+ * only when exactly one of them applies to projects (an array of project
+ * keys; NULL or empty: anywhere), judged by WK_JQL_CONTEXT. Returns 1 with
+ * *id, 0 for an unknown name, -1 for an ambiguous one with err listing the
+ * candidates (id, type, project context); need (may be NULL) gets the ids
+ * of candidates whose context is unknown. */
+int wk_jql_field_resolve(const json_t *fields, const char *name, const json_t *projects, const char **id,
+                         json_t *need, char *err, size_t errsz);
+
 /* The field id for a name, id or clause name ("Request Type" ->
- * "customfield_10010"), or NULL. Used for write arguments too. */
+ * "customfield_10010"), or NULL (unknown or ambiguous anywhere). */
 const char *wk_jql_field_id(const json_t *fields, const char *name);
 
 /* Up to n field names closest to name (edit distance), "A", "B", ... into out. */

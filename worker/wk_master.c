@@ -47,6 +47,7 @@ int wk_master_config(wk_config_t *cfg, char *err, size_t errsz)
     cfg->drain_timeout_ms = (long)cfg_ms("JSMCP_DRAIN_TIMEOUT", (unsigned long long)cfg->upstream_timeout_ms * 2 + 5000,
                                          100, 3600000, &ce);
     cfg->max_body = cfg_int("JSMCP_WORKER_MAX_BODY", 1 << 20, 1024, 16 << 20, &ce);
+    cfg->upstream_max_bytes = cfg_int("JSMCP_UPSTREAM_MAX_BYTES", 8 << 20, 16 << 10, 256 << 20, &ce);
     cfg->sse_keepalive_ms = (long)cfg_ms("JSMCP_SSE_KEEPALIVE", 25000, 100, 600000, &ce);
     cfg->tools_page = cfg_int("JSMCP_TOOLS_PAGE_SIZE", 50, 1, 1000, &ce);
     cfg->account_cache_ms = (long)cfg_ms("JSMCP_ACCOUNT_CACHE", 1000, 0, 60000, &ce);
@@ -72,6 +73,10 @@ int wk_master_config(wk_config_t *cfg, char *err, size_t errsz)
     if (pace_rule_parse(cfg_str("JSMCP_PACE_API_TOKEN", ""), &cfg->pace_api_token, why, sizeof why) != 0 ||
         pace_rule_parse(cfg_str("JSMCP_PACE_OAUTH", ""), &cfg->pace_oauth, why, sizeof why) != 0) {
         snprintf(err, errsz, "JSMCP_PACE_API_TOKEN/JSMCP_PACE_OAUTH: %s", why);
+        return -1;
+    }
+    if (pace_rule_parse(cfg_str("JSMCP_PACE_NEAR_LIMIT", "1/s burst 2"), &cfg->pace_near, why, sizeof why) != 0) {
+        snprintf(err, errsz, "JSMCP_PACE_NEAR_LIMIT: %s", why);
         return -1;
     }
     if (pace_rule_parse(cfg_str("JSMCP_INIT_RATE_PER_TOKEN", "2/s burst 100"), &cfg->init_rate, why, sizeof why) != 0) {

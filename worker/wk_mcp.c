@@ -265,6 +265,8 @@ typedef struct call_op_s {
     json_t *config;
     char server_id[64], workspace_id[64], account_id[64];
     char request_id[72];
+    char traceparent[64];        /* sent upstream; "" without one */
+    char trace_id[33];           /* its trace id, for the logs */
     char args_sha[SECRET_HASH_HEX_LEN + 1];
     char idem_key[256];          /* Redis key of the idempotency record, "" without one */
     wk_mcp_done_fn done;
@@ -275,6 +277,7 @@ typedef struct call_op_s {
     long long cred_version;      /* of the blob used (reported with the refresh request) */
     int refreshed;               /* waited for a refresh once already: no second retry */
     int paced;                   /* took its pacing token (one per tool call) */
+    int pace_near;               /* under the rule Jira's quota signals set (wk_pace_note) */
     long pace_burst;             /* of the rule applied (RateLimit-Limit of a refusal) */
     json_t *response;            /* the answer, held until its audit record is safe (wk_audit.h) */
     wk_ratelimit_t rl;
@@ -328,14 +331,27 @@ static void audit_field(const char **argv, int *n, const char *k, const char *v)
 
 static void on_audited(void *ud, int durable);
 
+/* Bytes of the result returned to the model (the audit record's
+ * result_bytes, usage metering): the text of its content items, without
+ * serializing the result a second time. */
+static size_t result_bytes(const json_t *response)
+{
+    const json_t *content = json_object_get(json_object_get(response, "result"), "content");
+    size_t n = 0;
+    for (size_t i = 0; i < json_array_size(content); i++)
+        n += json_string_length(json_object_get(json_array_get(content, i), "text"));
+    return n;
+}
+
 /* One audit entry per tool call: XADD <prefix>audit * ... (fields in
  * docs/architecture.md), kept and sent again while Redis is down
  * (wk_audit.c). No MAXLEN: only the API trims the stream, below what its
  * drain acknowledged (api/ap_audit.c). */
 static void audit(call_op_t *op, const wk_ratelimit_t *rl, int status)
 {
-    char key[160], ts[32], st[16], lat[32], reset[32];
+    char key[160], ts[32], st[16], lat[32], reset[32], bytes[32];
     rcli_key(op->w->redis, key, sizeof key, "audit");
+    fmt_uint(bytes, (unsigned long long)result_bytes(op->response));
     /* By hand, not printf: this runs for every call. lat is milliseconds
      * with 3 decimals. */
     fmt_uint(ts, (unsigned long long)(op->ts_ms > 0 ? op->ts_ms : 0));
@@ -369,18 +385,24 @@ static void audit(call_op_t *op, const wk_ratelimit_t *rl, int status)
     audit_field(argv, &n, "upstream_request_id", rl ? rl->request_id : NULL);
     audit_field(argv, &n, "error_class", op->cls);
     audit_field(argv, &n, "request_id", op->request_id);
+    audit_field(argv, &n, "result_bytes", bytes);
     wk_audit_append(op->w, n, argv, on_audited, op);
 }
 
 /* The idempotency record after the call: the result for a success, gone
- * after a failure (so a retry may try again). */
-static void idem_store(call_op_t *op, const json_t *response)
+ * after a failure (so a retry may try again). The answer waits for Redis
+ * to take it (stored then runs, from the loop): an agent that retries as
+ * soon as it has the answer may reach another worker process, whose SET NX
+ * must already find the result, not "pending". 0 when stored will run;
+ * -1 without a record to write or with Redis unavailable. */
+static int idem_store(call_op_t *op, const json_t *response, rcli_cb stored)
 {
     const json_t *result = json_object_get(response, "result");
     if (!op->idem_key[0])
-        return;
+        return -1;
     char *dump = result && !json_is_true(json_object_get(result, "isError"))
                      ? ju_dump(result) : NULL;
+    int rc;
     if (dump && strlen(dump) <= WK_IDEM_MAX) {
         buf_t b;
         buf_init(&b, WK_IDEM_MAX + 128);
@@ -389,12 +411,13 @@ static void idem_store(call_op_t *op, const json_t *response)
         snprintf(ttl, sizeof ttl, "%lld", WK_IDEM_TTL_MS);
         const char *argv[] = {"SET", op->idem_key, b.data, "PX", ttl};
         size_t lens[] = {3, strlen(op->idem_key), b.len, 2, strlen(ttl)};
-        rcli_command_argv(op->w->redis, NULL, NULL, 5, argv, lens);
+        rc = rcli_command_argv(op->w->redis, stored, op, 5, argv, lens);
         buf_free(&b);
     } else {
-        rcli_command(op->w->redis, NULL, NULL, "DEL %s", op->idem_key);
+        rc = rcli_command(op->w->redis, stored, op, "DEL %s", op->idem_key);
     }
     free(dump);
+    return rc;
 }
 
 /* Per-account call counts. The label is bounded: past the cap of distinct
@@ -440,12 +463,13 @@ static void observe(call_op_t *op)
         return; /* the line would not be written: skip formatting it */
     snprintf(lat, sizeof lat, "%.1f", secs * 1e3);
     if (*cls) {
-        LOG_INFO("worker", "tool call failed", "request_id", op->request_id, "tool", op->tool->name, "account",
-                 op->account_id, "server", op->server_id, "upstream_status", st, "error_class", cls, "latency_ms",
-                 lat, NULL);
+        LOG_INFO("worker", "tool call failed", "request_id", op->request_id, "trace_id", op->trace_id, "tool",
+                 op->tool->name, "account", op->account_id, "server", op->server_id, "upstream_status", st,
+                 "error_class", cls, "latency_ms", lat, NULL);
     } else {
-        LOG_DEBUG("worker", "tool call", "request_id", op->request_id, "tool", op->tool->name, "account",
-                  op->account_id, "server", op->server_id, "upstream_status", st, "latency_ms", lat, NULL);
+        LOG_DEBUG("worker", "tool call", "request_id", op->request_id, "trace_id", op->trace_id, "tool",
+                  op->tool->name, "account", op->account_id, "server", op->server_id, "upstream_status", st,
+                  "latency_ms", lat, NULL);
     }
 }
 
@@ -480,9 +504,18 @@ static void on_audited(void *ud, int durable)
     op_unref(op);
 }
 
+/* The idempotency record is written (or could not be): the audit record
+ * next, then the answer (on_audited). */
+static void on_idem_stored(redisReply *reply, const char *err, void *ud)
+{
+    (void)reply;
+    (void)err; /* a lost record only costs a retry its replay, as before */
+    call_op_t *op = ud;
+    audit(op, op->has_rl ? &op->rl : NULL, op->status);
+}
+
 static void call_finish(call_op_t *op, json_t *response, const wk_ratelimit_t *rl, int status)
 {
-    idem_store(op, response);
     op->response = response; /* done() takes it over */
     op->status = status;
     op->cls = error_class(response, rl, status);
@@ -490,7 +523,8 @@ static void call_finish(call_op_t *op, json_t *response, const wk_ratelimit_t *r
         op->rl = *rl;
         op->has_rl = 1;
     }
-    audit(op, rl, status);
+    if (idem_store(op, response, on_idem_stored) != 0)
+        audit(op, rl, status);
 }
 
 static void on_account(int rc, const wk_account_t *acct, const char *err, void *ud);
@@ -506,6 +540,7 @@ static void wait_refresh(call_op_t *op)
 static void on_exec(json_t *result, const wk_ratelimit_t *rl, int upstream_status, void *ud)
 {
     call_op_t *op = ud;
+    wk_pace_note(op->w, op->account_id, rl, uv_now(op->w->loop));
     if (upstream_status == 401 && op->oauth && !op->refreshed) {
         json_decref(result);
         wait_refresh(op);
@@ -535,7 +570,7 @@ static void on_paced(int rc, long wait_ms, void *ud)
     rl.retry_after_s = rl.reset_s = wait_ms <= 0 ? 1 : (wait_ms + 999) / 1000;
     snprintf(rl.limit, sizeof rl.limit, "%ld", op->pace_burst);
     snprintf(rl.remaining, sizeof rl.remaining, "0");
-    snprintf(rl.reason, sizeof rl.reason, "jsmcp-pacing");
+    snprintf(rl.reason, sizeof rl.reason, "%s", op->pace_near ? WK_PACE_REASON_NEAR : "jsmcp-pacing");
     metrics_inc(op->w->metrics, "jsmcp_worker_paced_total", "", 1);
     call_finish(op, wk_mcp_result(op->id, wk_exec_paced_result(op->tool, &rl)), &rl, 0);
 }
@@ -559,10 +594,15 @@ static void on_account(int rc, const wk_account_t *acct, const char *err, void *
         wait_refresh(op);
         return;
     }
-    pace_rule_t own = {.per_s = acct->pace_per_s, .burst = acct->pace_burst};
+    pace_rule_t own = {.per_s = acct->pace_per_s, .burst = acct->pace_burst}, near;
     const pace_rule_t *rule = acct->pace_set ? &own
                                  : acct->oauth  ? &op->w->cfg->pace_oauth
                                                 : &op->w->cfg->pace_api_token;
+    /* Jira said the quota is nearly spent: the stricter of the two rules. */
+    op->pace_near = wk_pace_near(op->account_id, uv_now(op->w->loop), &near) &&
+                    (rule->per_s <= 0 || near.per_s < rule->per_s);
+    if (op->pace_near)
+        rule = &near;
     if (rule->per_s > 0 && !op->paced) {
         op->paced = 1;
         op->pace_burst = rule->burst;
@@ -571,6 +611,7 @@ static void on_account(int rc, const wk_account_t *acct, const char *err, void *
     }
     wk_exec_ctx_t ctx = {.config = op->config, .account_id = op->account_id,
                          .request_id = op->request_id[0] ? op->request_id : NULL,
+                         .traceparent = op->traceparent[0] ? op->traceparent : NULL,
                          .fields = op->w->fields, .now_ms = uv_now(op->w->loop)};
     op->refs++; /* wk_exec_start may end the call before it returns */
     int r = wk_exec_start(op->w->httpc, op->tool, op->args, acct, &ctx, on_exec, op, why, sizeof why);
@@ -628,7 +669,8 @@ static void on_idem_set(redisReply *reply, const char *err, void *ud)
 }
 
 static void start_call(wk_worker_t *w, const wk_server_t *srv, const json_t *id, const wk_tool_t *tool,
-                       json_t *args, const char *request_id, wk_mcp_done_fn done, void *ud)
+                       json_t *args, const char *request_id, const char *traceparent, wk_mcp_done_fn done,
+                       void *ud)
 {
     if (!wk_audit_ready(w)) {
         /* No durable place for the record (Redis refuses writes and the
@@ -653,6 +695,10 @@ static void start_call(wk_worker_t *w, const wk_server_t *srv, const json_t *id,
     str_copy(op->workspace_id, sizeof op->workspace_id, srv->workspace_id);
     str_copy(op->account_id, sizeof op->account_id, srv->account_id);
     str_copy(op->request_id, sizeof op->request_id, request_id ? request_id : "");
+    if (traceparent && strlen(traceparent) >= 35) { /* "00-<32 hex>-..." from httpd_req_child_traceparent */
+        str_copy(op->traceparent, sizeof op->traceparent, traceparent);
+        memcpy(op->trace_id, traceparent + 3, 32);
+    }
     op->done = done;
     op->ud = ud;
     op->t0 = tu_mono_ns();
@@ -679,7 +725,8 @@ static void start_call(wk_worker_t *w, const wk_server_t *srv, const json_t *id,
 /* Discovery exposure: search_tools and get_tool_schema answer locally;
  * call_tool unwraps to the named tool. Returns 1 when it answered. */
 static int discovery_call(wk_worker_t *w, const wk_server_t *srv, const json_t *id,
-                          const json_t *params, const char *request_id, wk_mcp_done_fn done, void *ud)
+                          const json_t *params, const char *request_id, const char *traceparent,
+                          wk_mcp_done_fn done, void *ud)
 {
     const char *name = ju_str(params, "name");
     const json_t *a = json_object_get(params, "arguments");
@@ -724,7 +771,7 @@ static int discovery_call(wk_worker_t *w, const wk_server_t *srv, const json_t *
             done(wk_mcp_error(id, code, err, NULL), NULL, ud);
             return 1;
         }
-        start_call(w, srv, id, tool, targs, request_id, done, ud);
+        start_call(w, srv, id, tool, targs, request_id, traceparent, done, ud);
         return 1;
     }
     json_decref(args);
@@ -794,7 +841,8 @@ static void on_fixture(json_t *result, int code, const char *message, void *ud)
 }
 
 static void tools_call(wk_worker_t *w, const wk_server_t *srv, wk_push_t *push, const json_t *id,
-                       const json_t *params, const char *request_id, wk_mcp_done_fn done, void *ud)
+                       const json_t *params, const char *request_id, const char *traceparent, wk_mcp_done_fn done,
+                       void *ud)
 {
     const char *name = ju_str(params, "name");
     if (wk_fixtures_on(w, srv->config) && wk_fixtures_is_tool(name)) {
@@ -821,7 +869,7 @@ static void tools_call(wk_worker_t *w, const wk_server_t *srv, wk_push_t *push, 
         done = notes_done;
         ud = cn;
     }
-    if (wk_catalog_discovery(srv->config) && discovery_call(w, srv, id, params, request_id, done, ud))
+    if (wk_catalog_discovery(srv->config) && discovery_call(w, srv, id, params, request_id, traceparent, done, ud))
         return;
     const wk_tool_t *tool;
     json_t *args;
@@ -831,7 +879,7 @@ static void tools_call(wk_worker_t *w, const wk_server_t *srv, wk_push_t *push, 
         done(wk_mcp_error(id, code, err, NULL), NULL, ud);
         return;
     }
-    start_call(w, srv, id, tool, args, request_id, done, ud);
+    start_call(w, srv, id, tool, args, request_id, traceparent, done, ud);
 }
 
 /* ---- calls made by the worker itself ---- */
@@ -853,7 +901,7 @@ static void on_run(json_t *response, const wk_ratelimit_t *rl, void *ud)
 }
 
 void wk_mcp_run_tool(wk_worker_t *w, const wk_server_t *srv, const char *name, json_t *args,
-                     const char *request_id, wk_mcp_tool_cb cb, void *ud)
+                     const char *request_id, const char *traceparent, wk_mcp_tool_cb cb, void *ud)
 {
     json_t *params = json_pack("{s:s,s:o}", "name", name, "arguments", args ? args : json_object());
     const wk_tool_t *tool;
@@ -869,12 +917,13 @@ void wk_mcp_run_tool(wk_worker_t *w, const wk_server_t *srv, const char *name, j
     ro->cb = cb;
     ro->ud = ud;
     json_t *id = json_integer(0);
-    start_call(w, srv, id, tool, targs, request_id, on_run, ro);
+    start_call(w, srv, id, tool, targs, request_id, traceparent, on_run, ro);
     json_decref(id);
 }
 
 void wk_mcp_dispatch(wk_worker_t *w, const wk_server_t *srv, const wk_session_t *sess, wk_push_t *push,
-                     const json_t *msg, const char *request_id, wk_mcp_done_fn done, void *ud)
+                     const json_t *msg, const char *request_id, const char *traceparent, wk_mcp_done_fn done,
+                     void *ud)
 {
     const json_t *id = json_object_get(msg, "id");
     const char *method = ju_str(msg, "method");
@@ -882,7 +931,7 @@ void wk_mcp_dispatch(wk_worker_t *w, const wk_server_t *srv, const wk_session_t 
     char err[256];
 
     if (strcmp(method, "tools/call") == 0) {
-        tools_call(w, srv, push, id, params, request_id, done, ud);
+        tools_call(w, srv, push, id, params, request_id, traceparent, done, ud);
         return;
     }
     json_t *res = NULL;

@@ -63,7 +63,8 @@ static void on_level(int rc, const wk_session_t *s, void *ud)
 }
 
 void wk_methods_dispatch(wk_worker_t *w, const wk_server_t *srv, const wk_session_t *sess, wk_push_t *push,
-                         const json_t *msg, const char *request_id, wk_mcp_done_fn done, void *ud)
+                         const json_t *msg, const char *request_id, const char *traceparent, wk_mcp_done_fn done,
+                         void *ud)
 {
     const json_t *id = json_object_get(msg, "id");
     const char *method = ju_str(msg, "method");
@@ -80,19 +81,19 @@ void wk_methods_dispatch(wk_worker_t *w, const wk_server_t *srv, const wk_sessio
     } else if (strcmp(method, "resources/templates/list") == 0) {
         res = wk_resources_templates(w, cfg, params, &code, err, sizeof err);
     } else if (strcmp(method, "resources/list") == 0) {
-        wk_resources_list(w, srv, params, request_id, on_later, later_new(id, done, ud));
+        wk_resources_list(w, srv, params, request_id, traceparent, on_later, later_new(id, done, ud));
         return;
     } else if (strcmp(method, "resources/read") == 0) {
-        wk_resources_read(w, srv, ju_str(params, "uri"), request_id, on_later, later_new(id, done, ud));
+        wk_resources_read(w, srv, ju_str(params, "uri"), request_id, traceparent, on_later, later_new(id, done, ud));
         return;
     } else if (strcmp(method, "resources/subscribe") == 0 && sess) {
-        wk_subscribe(w, srv, sess, params, request_id, on_later, later_new(id, done, ud));
+        wk_subscribe(w, srv, sess, params, request_id, traceparent, on_later, later_new(id, done, ud));
         return;
     } else if (strcmp(method, "resources/unsubscribe") == 0 && sess) {
         wk_unsubscribe(w, srv, sess, params, on_later, later_new(id, done, ud));
         return;
     } else if (strcmp(method, "completion/complete") == 0) {
-        wk_complete(w, srv, params, request_id, on_later, later_new(id, done, ud));
+        wk_complete(w, srv, params, request_id, traceparent, on_later, later_new(id, done, ud));
         return;
     } else if (strcmp(method, "logging/setLevel") == 0 && sess) {
         const char *level = ju_str(params, "level");
@@ -106,7 +107,7 @@ void wk_methods_dispatch(wk_worker_t *w, const wk_server_t *srv, const wk_sessio
             return;
         }
     } else {
-        wk_mcp_dispatch(w, srv, sess, push, msg, request_id, done, ud);
+        wk_mcp_dispatch(w, srv, sess, push, msg, request_id, traceparent, done, ud);
         return;
     }
     done(res ? wk_mcp_result(id, res) : wk_mcp_error(id, code, err, NULL), NULL, ud);

@@ -200,8 +200,10 @@ char *wk_metrics_render_all(wk_metrics_shm_t *s, int self, metrics_t *m, size_t 
 {
     size_t own_len;
     char *own = metrics_render(m, &own_len);
-    if (!s)
+    if (!s) {
+        *len = own_len; /* no shared area (wk_metrics_shm_create failed): this process alone */
         return own;
+    }
     size_t n = (size_t)s->nslots;
     char **texts = mem_calloc(n + 1, sizeof *texts);
     texts[0] = own;

@@ -23,8 +23,68 @@ static wk_script_t pace_script = {.src = PACE_LUA};
 
 void wk_pace_start(wk_worker_t *w)
 {
-    if (w->cfg->pace_api_token.per_s > 0 || w->cfg->pace_oauth.per_s > 0)
-        wk_script_load(w, &pace_script);
+    /* Jira's quota signals may pace any account (wk_pace_note). */
+    wk_script_load(w, &pace_script);
+}
+
+/* The accounts this process saw a quota signal for, with the rule and
+ * until when it applies: a small table, the oldest entry replaced. */
+#define NEAR_N 256
+static struct {
+    char account[64];
+    pace_rule_t rule;
+    uint64_t until_ms;
+} near_tab[NEAR_N];
+static unsigned near_next;
+
+void wk_pace_note(wk_worker_t *w, const char *account_id, const wk_ratelimit_t *rl, uint64_t now_ms)
+{
+    pace_rule_t r;
+    long window_s;
+    if (!rl || !account_id || !*account_id || strlen(account_id) >= sizeof near_tab[0].account)
+        return;
+    if (rl->quota_remaining >= 0 && rl->quota_reset_s > 0) {
+        /* What is left, spread over the time left; none left: one call
+         * when the window resets. */
+        window_s = rl->quota_reset_s;
+        r.per_s = (rl->quota_remaining > 0 ? (double)rl->quota_remaining : 1.0) / (double)window_s;
+        r.burst = 1;
+    } else if (rl->limited && strstr(rl->reason, "quota") && rl->retry_after_s > 0) {
+        /* A quota 429: "pause everything until the reset" (Atlassian). */
+        window_s = rl->retry_after_s;
+        r.per_s = 1.0 / (double)window_s;
+        r.burst = 1;
+    } else if (rl->near_limit && w->cfg->pace_near.per_s > 0) {
+        window_s = 60;
+        r = w->cfg->pace_near;
+    } else {
+        return;
+    }
+    int slot = -1;
+    for (int i = 0; i < NEAR_N && slot < 0; i++)
+        if (strcmp(near_tab[i].account, account_id) == 0)
+            slot = i;
+    if (slot < 0) {
+        slot = (int)near_next;
+        near_next = (near_next + 1) % NEAR_N;
+        snprintf(near_tab[slot].account, sizeof near_tab[slot].account, "%s", account_id);
+        LOG_INFO("pace", "Jira says the account's quota is nearly spent; pacing its calls", "account", account_id,
+                 NULL);
+    }
+    near_tab[slot].rule = r;
+    near_tab[slot].until_ms = now_ms + (uint64_t)window_s * 1000;
+}
+
+int wk_pace_near(const char *account_id, uint64_t now_ms, pace_rule_t *rule)
+{
+    for (int i = 0; i < NEAR_N; i++)
+        if (near_tab[i].account[0] && strcmp(near_tab[i].account, account_id) == 0) {
+            if (near_tab[i].until_ms <= now_ms)
+                return 0;
+            *rule = near_tab[i].rule;
+            return 1;
+        }
+    return 0;
 }
 
 typedef struct pace_op_s {

@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 
+#include "wk_exec.h"
 #include "wk_worker.h"
 
 /* The token bucket as a Lua function, for the scripts that take tokens
@@ -46,5 +47,24 @@ void wk_pace_start(wk_worker_t *w);
  * must not turn a Redis hiccup into an outage). */
 typedef void (*wk_pace_cb)(int rc, long wait_ms, void *ud);
 void wk_pace_take(wk_worker_t *w, const char *account_id, const pace_rule_t *rule, wk_pace_cb cb, void *ud);
+
+/* Pacing by Jira's own signals (no Redis round trip unless they came):
+ * an upstream answer saying the account's quota is nearly spent
+ * (X-RateLimit-NearLimit: true, or RateLimit: "<policy>";r=R;t=T, which
+ * Jira sends after about 80% use), or a quota 429 with Retry-After, makes
+ * this process pace that account's calls until the quota's window resets:
+ * at R/T calls per second (what is left spread over the time left, burst
+ * 1), after a quota 429 one call per Retry-After, with NearLimit alone the
+ * JSMCP_PACE_NEAR_LIMIT rule for a minute (renewed by each such answer).
+ * The bucket is the account's pace:<account_id> in Redis, shared with every
+ * process that saw the signal (each sees it on its own next answer); a
+ * stricter configured rule still applies. */
+void wk_pace_note(wk_worker_t *w, const char *account_id, const wk_ratelimit_t *rl, uint64_t now_ms);
+
+/* The signal-derived rule in force for account_id: 1 with *rule, else 0. */
+int wk_pace_near(const char *account_id, uint64_t now_ms, pace_rule_t *rule);
+
+/* The reason a call refused under such a rule gets (rate_limit_reason). */
+#define WK_PACE_REASON_NEAR "jsmcp-pacing-jira-quota"
 
 #endif

@@ -535,6 +535,7 @@ typedef struct read_op_s {
     wk_server_t srv;            /* own reference to the record */
     char uri[WK_URI_MAX];
     char rid[72];
+    char traceparent[64];       /* "" without one */
     const tmpl_t *t;
     json_t *vars;
     int markdown;
@@ -629,7 +630,7 @@ static void read_step(read_op_t *op)
     if (op->step < json_array_size(reads)) {
         const json_t *r = json_array_get(reads, op->step);
         wk_mcp_run_tool(op->w, &op->srv, ju_str(r, "tool"), read_args(json_object_get(r, "args"), op->vars),
-                        op->rid, on_read_tool, op);
+                        op->rid, op->traceparent[0] ? op->traceparent : NULL, on_read_tool, op);
         return;
     }
     size_t len = 0;
@@ -651,7 +652,7 @@ static void read_step(read_op_t *op)
 }
 
 void wk_resources_read(wk_worker_t *w, const wk_server_t *srv, const char *uri, const char *request_id,
-                       wk_resources_cb cb, void *ud)
+                       const char *traceparent, wk_resources_cb cb, void *ud)
 {
     char err[600];
     const json_t *fr = uri ? fixture_resource(w, srv->config, uri) : NULL;
@@ -684,6 +685,7 @@ void wk_resources_read(wk_worker_t *w, const wk_server_t *srv, const char *uri, 
     json_incref(op->srv.rec);
     str_copy(op->uri, sizeof op->uri, uri);
     str_copy(op->rid, sizeof op->rid, request_id ? request_id : "");
+    str_copy(op->traceparent, sizeof op->traceparent, traceparent ? traceparent : "");
     op->t = t;
     op->vars = vars;
     op->markdown = md;
@@ -699,6 +701,7 @@ typedef struct list_op_s {
     wk_worker_t *w;
     wk_server_t srv;
     char rid[72];
+    char traceparent[64];       /* "" without one */
     json_t *desks;              /* the desks of this page */
     size_t next;                /* index into desks of the desk whose queues are read next */
     size_t offset, total;
@@ -793,7 +796,7 @@ static void list_queues(list_op_t *op)
         if (tool_ok(op->w, op->srv.config, TOOL_QUEUES) && tool_ok(op->w, op->srv.config, TOOL_QUEUE_ISSUES)) {
             wk_mcp_run_tool(op->w, &op->srv, TOOL_QUEUES,
                             json_pack("{s:s,s:i}", "service_desk_id", ju_str(desk, "id"), "limit", 50), op->rid,
-                            on_queues, op);
+                            op->traceparent[0] ? op->traceparent : NULL, on_queues, op);
             return;
         }
         op->next++;
@@ -816,7 +819,7 @@ static void on_desks(json_t *result, int code, const char *message, void *ud)
 }
 
 void wk_resources_list(wk_worker_t *w, const wk_server_t *srv, const json_t *params, const char *request_id,
-                       wk_resources_cb cb, void *ud)
+                       const char *traceparent, wk_resources_cb cb, void *ud)
 {
     const json_t *cur = json_object_get(params, "cursor");
     size_t offset = 0;
@@ -836,6 +839,7 @@ void wk_resources_list(wk_worker_t *w, const wk_server_t *srv, const json_t *par
     op->srv = *srv;
     json_incref(op->srv.rec);
     str_copy(op->rid, sizeof op->rid, request_id ? request_id : "");
+    str_copy(op->traceparent, sizeof op->traceparent, traceparent ? traceparent : "");
     op->offset = offset;
     op->out = json_array();
     op->cb = cb;
@@ -853,5 +857,6 @@ void wk_resources_list(wk_worker_t *w, const wk_server_t *srv, const json_t *par
         list_end(op, 0, NULL);
         return;
     }
-    wk_mcp_run_tool(w, srv, TOOL_DESKS, json_pack("{s:i}", "limit", WK_DESKS_MAX), op->rid, on_desks, op);
+    wk_mcp_run_tool(w, srv, TOOL_DESKS, json_pack("{s:i}", "limit", WK_DESKS_MAX), op->rid, traceparent, on_desks,
+                    op);
 }

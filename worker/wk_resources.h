@@ -43,10 +43,12 @@ typedef void (*wk_resources_cb)(json_t *result, int code, const char *message, v
 /* resources/list: the desks in scope and their queues (a page of desks per
  * cursor), and the fixture resources. */
 void wk_resources_list(wk_worker_t *w, const wk_server_t *srv, const json_t *params, const char *request_id,
-                       wk_resources_cb cb, void *ud);
-/* resources/read of uri: {"contents":[{"uri","mimeType","text"|"blob"}]}. */
+                       const char *traceparent, wk_resources_cb cb, void *ud);
+/* resources/read of uri: {"contents":[{"uri","mimeType","text"|"blob"}]}.
+ * request_id and traceparent (or NULL) go with the tool calls it makes
+ * (wk_mcp_run_tool). */
 void wk_resources_read(wk_worker_t *w, const wk_server_t *srv, const char *uri, const char *request_id,
-                       wk_resources_cb cb, void *ud);
+                       const char *traceparent, wk_resources_cb cb, void *ud);
 
 /* 0 when uri names a resource a server with this config offers (a template
  * it offers, with valid variables, or a fixture resource); else -1 with

@@ -225,7 +225,7 @@ static const char *uri_param(const json_t *params, wk_resources_cb cb, void *ud)
 }
 
 void wk_subscribe(wk_worker_t *w, const wk_server_t *srv, const wk_session_t *sess, const json_t *params,
-                  const char *request_id, wk_resources_cb cb, void *ud)
+                  const char *request_id, const char *traceparent, wk_resources_cb cb, void *ud)
 {
     const char *uri = uri_param(params, cb, ud);
     if (!uri)
@@ -243,7 +243,7 @@ void wk_subscribe(wk_worker_t *w, const wk_server_t *srv, const wk_session_t *se
     str_copy(op->uri, sizeof op->uri, uri);
     op->cb = cb;
     op->ud = ud;
-    wk_resources_read(w, srv, uri, request_id, on_first_read, op);
+    wk_resources_read(w, srv, uri, request_id, traceparent, on_first_read, op);
 }
 
 static void on_unsubscribed(redisReply *reply, const char *err, void *ud)
@@ -337,7 +337,7 @@ static void on_poll_server(int rc, wk_server_t *srv, void *ud)
 {
     poll_op_t *op = ud;
     if (rc == 1 && !wk_server_expired(srv, tu_now_ms())) {
-        wk_resources_read(op->w, srv, op->uri, op->rqid, on_polled, op);
+        wk_resources_read(op->w, srv, op->uri, op->rqid, NULL, on_polled, op); /* no client's trace */
         wk_server_clear(srv);
         return;
     }

@@ -42,7 +42,7 @@
  * the server's scope), then records the subscription. cb (wk_resources.h)
  * runs exactly once, possibly before this returns: {} or an error. */
 void wk_subscribe(wk_worker_t *w, const wk_server_t *srv, const wk_session_t *sess, const json_t *params,
-                  const char *request_id, wk_resources_cb cb, void *ud);
+                  const char *request_id, const char *traceparent, wk_resources_cb cb, void *ud);
 /* resources/unsubscribe: {} (also for a URI the session did not subscribe). */
 void wk_unsubscribe(wk_worker_t *w, const wk_server_t *srv, const wk_session_t *sess, const json_t *params,
                     wk_resources_cb cb, void *ud);

@@ -21,9 +21,11 @@
 #include "wk_refresh.h"
 #include "wk_store.h"
 
-static void describe_metrics(metrics_t *m)
+void wk_worker_describe_metrics(metrics_t *m)
 {
     metrics_describe(m, "jsmcp_worker_requests_total", "counter", "HTTP requests by route, method and status");
+    metrics_describe(m, "jsmcp_worker_redis_connected", "gauge",
+                     "worker processes connected to Redis (sampled once a second, with the figures they publish)");
     metrics_describe(m, "jsmcp_worker_server_cache_on", "gauge",
                      "worker processes trusting their cache of server records and sessions (wk_cache.h)");
     metrics_describe(m, "jsmcp_worker_request_duration_seconds", "histogram", "HTTP request latency (streams excluded)");
@@ -131,6 +133,7 @@ static void on_keepalive(uv_timer_t *t)
 static void on_publish(uv_timer_t *t)
 {
     wk_worker_t *w = t->data;
+    metrics_set(w->metrics, "jsmcp_worker_redis_connected", "", rcli_ready(w->redis) ? 1 : 0);
     wk_metrics_publish(w->shm, w->slot, w->metrics);
 }
 
@@ -145,7 +148,7 @@ int wk_worker_run(const wk_config_t *cfg, int fd, int metrics_fd, wk_metrics_shm
 
     /* Room for every fixed series plus the capped account series. */
     w.metrics = metrics_new(5000 + (size_t)cfg->metrics_max_accounts);
-    describe_metrics(w.metrics);
+    wk_worker_describe_metrics(w.metrics);
     if (wk_catalog_load_embedded(&w.catalog, err, sizeof err) != 0) {
         LOG_ERROR("worker", "tool catalog is invalid", "why", err, NULL);
         goto out;
@@ -182,7 +185,7 @@ int wk_worker_run(const wk_config_t *cfg, int fd, int metrics_fd, wk_metrics_shm
     httpc_config_t hc_cfg;
     httpc_config_defaults(&hc_cfg);
     hc_cfg.timeout_ms = (unsigned)cfg->upstream_timeout_ms;
-    hc_cfg.max_response_bytes = 8u << 20;
+    hc_cfg.max_response_bytes = (size_t)cfg->upstream_max_bytes;
     if (httpc_create(&w.httpc, &loop, &hc_cfg) != 0) {
         LOG_ERROR("worker", "cannot create the HTTP client", "why", "curl multi", NULL);
         goto out;

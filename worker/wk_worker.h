@@ -44,6 +44,8 @@ typedef struct wk_config_s {
     long field_cache_ms;         /* JSMCP_FIELD_CACHE: reuse an account's field list this long */
     pace_rule_t pace_api_token; /* JSMCP_PACE_API_TOKEN */
     pace_rule_t pace_oauth;     /* JSMCP_PACE_OAUTH */
+    pace_rule_t pace_near;      /* JSMCP_PACE_NEAR_LIMIT: after X-RateLimit-NearLimit without RateLimit r/t */
+    long upstream_max_bytes;    /* JSMCP_UPSTREAM_MAX_BYTES: largest JSM answer, after decompression */
     long metrics_max_accounts;     /* JSMCP_METRICS_MAX_ACCOUNTS: account label values per process */
     long sessions_per_token;       /* JSMCP_SESSIONS_PER_TOKEN: sessions per MCP URL, 0 = no cap (wk_session.h) */
     long streams_per_token;        /* JSMCP_STREAMS_PER_TOKEN: open SSE streams per MCP URL, 0 = no cap */
@@ -96,6 +98,10 @@ typedef struct wk_worker_s {
 /* While draining: once httpd has closed and no detached (legacy) call
  * runs, stops the audit, then Redis and httpc. Safe to call any time. */
 void wk_worker_maybe_stop(wk_worker_t *w);
+
+/* Describes the worker's metrics in m (wk_worker_run, and the fuzz targets
+ * that drive a worker without running it). */
+void wk_worker_describe_metrics(metrics_t *m);
 
 /* Runs one worker on the listening socket fd (and metrics_fd, -1 = none)
  * until SIGTERM drained it, publishing its metrics into slot of shm (may be

@@ -9,7 +9,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
-import { freePort } from '../node/lib/mcp_stack.mjs';
+import { freePort, waitFor } from '../node/lib/mcp_stack.mjs';
 import { spawnTied } from '../node/lib/spawn.mjs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -89,20 +89,30 @@ export async function toolCall(mcpUrl, sid, name, args, { timeoutMs = 20000, tag
   return { rid, ms, outcome: 'rpc_error', detail: JSON.stringify(m?.error ?? r.text).slice(0, 300) };
 }
 
-// Runs `clients` loops calling fn() until stop() is true; returns every
-// result with the time it ended (t, ms since start).
-export async function drive(clients, fn, stop) {
+// Runs `clients` loops calling fn() until stop() is true; resolves with
+// every result, with the times it started (s) and ended (t), in ms since
+// the start (run.t0). run.results grows while it runs and run.now() is the
+// current time on that scale, so a test can wait on what the calls saw.
+export function drive(clients, fn, stop) {
   const t0 = Date.now();
   const results = [];
-  await Promise.all(Array.from({ length: clients }, async (_, i) => {
+  const run = Promise.all(Array.from({ length: clients }, async (_, i) => {
     while (!stop()) {
+      const s = Date.now() - t0;
       const r = await fn(i);
+      r.s = s;
       r.t = Date.now() - t0;
       results.push(r);
     }
-  }));
-  return results;
+  })).then(() => results);
+  run.results = results;
+  run.t0 = t0;
+  run.now = () => Date.now() - t0;
+  return run;
 }
+
+// waitFor of tests/node/lib/mcp_stack.mjs, with a minute to wait by default.
+export const until = (fn, what, timeoutMs = 60000) => waitFor(fn, what, timeoutMs);
 
 export function tally(results) {
   const by = {};

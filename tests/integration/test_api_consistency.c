@@ -304,7 +304,7 @@ static void refresh_vs_patch(to_env_t *e, const char *dir, const char *id, const
 {
     ts_resp_t r;
     char body[128];
-    long long handled = to_refresh_handled(e->api.url);
+    long long handled = to_refresh_handled(e->api.metrics_url);
     hk_arm(dir, point);
     to_publish_refresh(e, id, to_pg_version(e, id), 1); /* a worker saw a 401 on the current version */
     hk_wait_reached(dir, point);
@@ -313,9 +313,9 @@ static void refresh_vs_patch(to_env_t *e, const char *dir, const char *id, const
     cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
     ts_resp_free(&r);
     hk_release(dir, point);
-    for (int i = 0; i < 300 && to_refresh_handled(e->api.url) <= handled; i++)
+    for (int i = 0; i < 300 && to_refresh_handled(e->api.metrics_url) <= handled; i++)
         to_sleep_ms(50);
-    cr_assert_gt(to_refresh_handled(e->api.url), handled, "the refresh did not finish");
+    cr_assert_gt(to_refresh_handled(e->api.metrics_url), handled, "the refresh did not finish");
     char when[128];
     snprintf(when, sizeof when, "a PATCH while the refresher waited at %s", point);
     check(&e->api, NULL, when);

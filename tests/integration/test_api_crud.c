@@ -157,7 +157,8 @@ Test(api_crud, workspaces_and_api_keys, .timeout = 120)
     /* API keys: shown once, prefix, hash in wskeys */
     ta_call(&r, &a, a.bootstrap_key, "POST", "{\"name\":\"ci\"}", "/workspaces/%s/api-keys", ws);
     cr_assert_eq(r.status, 201, "%ld %s", r.status, r.body);
-    static const char *const key_created[] = {"id", "name", "prefix", "key", "created_at", NULL};
+    static const char *const key_created[] = {"id", "name", "prefix", "scope", "expires_at", "expired", "key",
+                                              "created_at", NULL};
     assert_members(r.json, key_created, "created api key");
     char key[64], key_id[64];
     snprintf(key, sizeof key, "%s", ta_str(&r, "key"));
@@ -184,7 +185,8 @@ Test(api_crud, workspaces_and_api_keys, .timeout = 120)
     cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
     cr_assert_eq(json_array_size(json_object_get(r.json, "result")), 1, "%s", r.body);
     cr_assert(json_is_string(json_object_get(r.json, "next_cursor")), "2 keys, limit 1: %s", r.body);
-    static const char *const key_listed[] = {"id", "name", "prefix", "created_at", "last_used_at", NULL};
+    static const char *const key_listed[] = {"id", "name", "prefix", "scope", "expires_at", "expired",
+                                             "created_at", "last_used_at", NULL};
     assert_members(json_array_get(json_object_get(r.json, "result"), 0), key_listed, "listed api key");
     cr_assert(!strstr(r.body, key + 8) && !strstr(r.body, key2 + 8), "a key list shows a key: %s", r.body);
     ts_resp_free(&r);

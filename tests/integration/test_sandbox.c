@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "ts.h"
 
@@ -124,9 +125,15 @@ Test(sandbox, sigterm_with_stalled_request, .timeout = 60)
     ts_http(&r, "PUT", url, h, body, strlen(body));
     cr_assert_eq(r.status, 200);
     ts_resp_free(&r);
-    /* A client that gives up after 300 ms leaves the request held in the sandbox. */
+    /* A client that gives up after 5 s (the sandbox holds the request a
+     * minute) leaves the request held in the sandbox. */
     char cmd[512];
-    snprintf(cmd, sizeof cmd, "curl -s -m 0.3 -o /dev/null -H '%s' %s/rest/api/3/field", AUTH, base);
-    cr_assert_neq(system(cmd), -1);
+    snprintf(cmd, sizeof cmd, "curl -s -m 5 -o /dev/null -H '%s' %s/rest/api/3/field", AUTH, base);
+    int st = system(cmd);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 28, "curl must have given up (exit 28), status %d", st);
+    get(&r, "/__sandbox/counters", NULL);
+    cr_assert_eq(r.status, 200);
+    cr_assert_eq(json_integer_value(json_object_get(r.json, "held")), 1, "the request is held: %s", r.body);
+    ts_resp_free(&r);
     cr_assert_eq(ts_stop(&sb), 0, "clean exit with a delayed request pending");
 }

@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { spawnTied } from './lib/spawn.mjs';
-import { stackAvailable, startStack, stopStack } from './lib/mcp_stack.mjs';
+import { requireStack, startStack, stopStack } from './lib/mcp_stack.mjs';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const CLIENTS = path.join(ROOT, 'tests/clients/node_modules');
@@ -30,8 +30,7 @@ const CLAUDE = path.join(CLIENTS, '@anthropic-ai/claude-code/bin/claude.exe');
 
 // Not installed is a failure, not a skip: make test installs them.
 const notInstalled = [INSPECTOR, INSPECTOR_V0, CLAUDE].filter((p) => !existsSync(p));
-const missing = stackAvailable();
-if (missing) throw new Error(missing);
+requireStack();
 
 let s;
 let home;

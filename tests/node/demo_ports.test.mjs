@@ -18,6 +18,7 @@ const PORTS = [
   ['DEMO_REDIS_PORT', 56379, 'Redis'],
   ['DEMO_SANDBOX_PORT', 8090, 'the JSM sandbox'],
   ['DEMO_API_PORT', 8080, 'the admin API'],
+  ['DEMO_API_METRICS_PORT', 9463, "the admin API's metrics"],
   ['DEMO_WORKER_PORT', 8081, 'the MCP workers'],
   ['DEMO_WORKER_METRICS_PORT', 9464, "the workers' metrics"],
   ['DEMO_SWEEPER_PORT', 8082, 'the sweeper'],

@@ -23,13 +23,18 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import {
-  children, drive, freePort, lostAudit, mcpSession, request, sleep, startRedis, tally, tcpProxy, toolCall,
+  children, drive, freePort, lostAudit, mcpSession, request, sleep, startRedis, tally, tcpProxy, toolCall, until,
 } from '../faults/lib.mjs';
-import { api, stackAvailable, startStack, stopProc, stopStack } from './lib/mcp_stack.mjs';
+import { metricSum, requireStack, startStack, stopStack } from './lib/mcp_stack.mjs';
 
-const missing = stackAvailable();
+requireStack();
 // make faults runs these FAULTS_SCALE times longer (and with more clients).
+// Each phase ends on an event (a number of calls seen, a process back, a
+// state in /metrics or /readyz), never after a time: the machine may be busy.
 const S = Math.max(1, Number(process.env.FAULTS_SCALE || 1));
+const ok = (r) => r.outcome === 'ok';
+// Results of run that started after ms (on run's clock) and match pred.
+const since = (run, ms, pred = () => true) => run.results.filter((r) => r.s > ms && pred(r));
 const TOOL = 'get_single_jira_service_management_issue_by_id';
 const ARGS = { id: 'ITSM-994' };
 
@@ -48,34 +53,34 @@ async function exitCodes(s, expect = {}) {
 }
 
 test('kill -9 of a worker process under load: restarted, only its in-flight calls fail, nothing lost',
-  { skip: missing || false, timeout: 90000 }, async () => {
+  { timeout: 90000 }, async () => {
     const CLIENTS = 8 * S;
     const s = await startStack({ workers: 2, env: { JSM_SANDBOX_LATENCY_MS: '50', JSMCP_AUDIT_DRAIN_MS: '100' } });
     let killed = false;
+    let stop = false; // also when a wait fails: the clients stop before the stack does
     try {
       const sid = await mcpSession(s.mcpUrl);
       const before = children(s.worker.pid);
       assert.equal(before.length, 2, 'two forked workers');
-      let stop = false;
-      const t0 = Date.now();
       const run = drive(CLIENTS, () => toolCall(s.mcpUrl, sid, TOOL, ARGS, { tag: 'kill' }), () => stop);
-      await sleep(1500 * S);
+      await until(() => since(run, 0, ok).length >= 20 * S, 'calls going through before the kill');
       process.kill(before[0], 'SIGKILL');
       killed = true;
-      const killedAt = Date.now();
+      const killedAt = run.now();
       let after = [];
-      for (let i = 0; i < 100; i++) {
+      await until(() => {
         after = children(s.worker.pid);
-        if (after.length === 2 && !after.includes(before[0])) break;
-        await sleep(100);
-      }
-      const restartMs = Date.now() - killedAt;
-      await sleep(2500 * S);
+        return after.length === 2 && !after.includes(before[0]);
+      }, 'the master to restart the killed worker');
+      const backAt = run.now();
+      const restartMs = backAt - killedAt;
+      await until(() => since(run, backAt, ok).length >= 20 * S, 'calls going through after the restart');
       stop = true;
       const results = await run;
       const t = tally(results);
       const lost = await lostAudit(s.env.JSMCP_DATABASE_URL, results);
-      const late = results.filter((r) => r.outcome !== 'ok' && r.t > killedAt - t0 + restartMs + 1000);
+      // Calls that started once the new process was there go to live processes only.
+      const late = results.filter((r) => r.outcome !== 'ok' && r.s > backAt);
       // A call is answered once its record is in the worker's spool file
       // (worker/wk_spool.h), which outlives the process: the restarted
       // process replays what the killed one had not yet seen in Redis, maybe
@@ -98,13 +103,14 @@ test('kill -9 of a worker process under load: restarted, only its in-flight call
       assert.equal(dupCalls, 0, 'no call_id twice in tool_calls');
       assert.equal(dupRequests, 0, 'no call recorded twice');
     } finally {
+      stop = true;
       // The master reports a child that died uncleanly in its own exit status.
       await exitCodes(s, killed ? { worker: 1 } : {});
     }
   });
 
 test('Redis stopped and restarted under load: 503 with a clear body, recovery without restart, nothing lost',
-  { skip: missing || false, timeout: 90000 }, async () => {
+  { timeout: 90000 }, async () => {
     const CLIENTS = 4 * S;
     const port = await freePort();
     let redis = await startRedis(port);
@@ -112,40 +118,51 @@ test('Redis stopped and restarted under load: 503 with a clear body, recovery wi
       workers: 2,
       env: { JSMCP_REDIS_URL: `redis://127.0.0.1:${port}/0`, JSMCP_AUDIT_DRAIN_MS: '100', JSM_SANDBOX_LATENCY_MS: '10' },
     });
+    let stop = false;
     try {
       const sid = await mcpSession(s.mcpUrl);
       const kids = children(s.worker.pid);
-      let stop = false;
+      // Worker processes connected to Redis (each samples it once a second).
+      const connected = () => metricSum(s.metricsUrl, 'jsmcp_worker_redis_connected');
+      await until(async () => (await connected()) === kids.length, 'every worker process connected to Redis');
       const marks = {};
       const run = drive(CLIENTS, () => toolCall(s.mcpUrl, sid, TOOL, ARGS, { tag: 'redis' }), () => stop);
-      const t0 = Date.now();
-      await sleep(1000 * S);
+      await until(() => since(run, 0, ok).length >= 10 * S, 'calls going through before the stop');
       spawnSync('redis-cli', ['-p', String(port), 'shutdown']); // AOF fsync always: a clean stop keeps the data
       await redis.exited;
-      marks.down = Date.now() - t0;
-      await sleep(2000 * S);
+      marks.down = run.now();
+      // Until a process has seen the loss, it may still answer from its cache
+      // (wk_cache.h): the window starts once every process saw it.
+      await until(async () => (await connected()) === 0, 'every worker process to see Redis gone');
+      marks.seen = run.now();
+      await until(() => since(run, marks.seen).length >= 10 * S, 'calls answered while Redis is down');
       redis = await startRedis(port, redis.dir);
-      marks.up = Date.now() - t0;
-      await sleep(3000 * S);
+      marks.up = run.now();
+      await until(async () => (await connected()) === kids.length, 'every worker process back on Redis');
+      marks.back = run.now();
+      await until(() => since(run, marks.back).length >= 10 * S, 'calls after the recovery');
       stop = true;
       const results = await run;
       const t = tally(results);
-      const down = results.filter((r) => r.t > marks.down + 300 && r.t < marks.up);
-      const tail = results.filter((r) => r.t > marks.up + 1500);
+      // Started once every process had seen Redis gone, answered before it
+      // was back; started once every process was back.
+      const down = results.filter((r) => r.s > marks.seen && r.t < marks.up);
+      const tail = results.filter((r) => r.s > marks.back);
       const lost = await lostAudit(s.env.JSMCP_DATABASE_URL, results);
       // Records of calls in flight at the stop wait in the worker's audit
       // queue (f684f90) and are sent once Redis is back: none may be lost.
-      report('redis stop/start', t, { lost: lost.length, while_down: tally(down).by, last_1500ms: tally(tail).by, clients: CLIENTS });
+      report('redis stop/start', t, { lost: lost.length, while_down: tally(down).by, after_recovery: tally(tail).by, recovery_ms: marks.back - marks.up, clients: CLIENTS });
       assert.ok(down.length > 0, 'requests were answered while Redis was down (no hang)');
       for (const r of down) {
         assert.ok(['http_503', 'tool_error', 'rpc_error'].includes(r.outcome), `while down: ${r.outcome} ${r.detail}`);
         if (r.outcome === 'http_503') assert.match(r.detail, /unavailable/i, 'a clear body');
       }
       assert.ok(down.some((r) => r.outcome === 'http_503'), 'workers answered 503');
-      assert.ok(tail.length > 10 && tail.every((r) => r.outcome === 'ok'), `recovered: ${JSON.stringify(tally(tail).by)}`);
+      assert.ok(tail.length >= 10 * S && tail.every(ok), `recovered: ${JSON.stringify(tally(tail).by)}`);
       assert.deepEqual(children(s.worker.pid), kids, 'no worker process was restarted');
       assert.deepEqual(lost, [], 'no executed call lost its audit record');
     } finally {
+      stop = true;
       try {
         await exitCodes(s);
       } finally {
@@ -156,7 +173,7 @@ test('Redis stopped and restarted under load: 503 with a clear body, recovery wi
   });
 
 test('PostgreSQL unreachable under load: the API answers 503, nothing half-written, recovers',
-  { skip: missing || false, timeout: 90000 }, async () => {
+  { timeout: 90000 }, async () => {
     const CLIENTS = 4 * S;
     const admin = new URL(process.env.JSMCP_TEST_PG_URL);
     const db = `flt_${process.pid}_${randomBytes(3).toString('hex')}`;
@@ -171,9 +188,9 @@ test('PostgreSQL unreachable under load: the API answers 503, nothing half-writt
       workers: 1,
       env: { JSMCP_DATABASE_URL: via.toString(), JSMCP_RECONCILE_INTERVAL_MS: '500' },
     });
+    let stop = false;
     try {
       const path = `/integrated-account/${s.accountId}/mcp`;
-      let stop = false;
       let n = 0;
       const create = async () => {
         const t0 = Date.now();
@@ -184,23 +201,26 @@ test('PostgreSQL unreachable under load: the API answers 503, nothing half-writt
         out.outcome = r.error ? 'conn' : r.status === 201 ? 'ok' : `http_${r.status}`;
         return out;
       };
+      const readyz = async () => (await request(`${s.apiUrl}/readyz`, { method: 'GET' })).status;
       const marks = {};
       const run = drive(CLIENTS, create, () => stop);
-      const t0 = Date.now();
-      await sleep(1000 * S);
+      await until(() => since(run, 0, ok).length >= 10 * S, 'creates going through before the cut');
       await proxy.close();
-      marks.down = Date.now() - t0;
-      await sleep(1000 * S);
-      const ready = await request(`${s.apiUrl}/readyz`, { method: 'GET' });
-      await sleep(1000 * S);
+      marks.down = run.now();
+      const ready = { status: await until(async () => ((await readyz()) === 503 ? 503 : 0), '/readyz to report the database gone') };
+      await until(() => since(run, marks.down).length >= 10 * S, 'creates answered while the database is cut off');
       await proxy.open();
-      marks.up = Date.now() - t0;
-      await sleep(4000 * S);
+      marks.up = run.now();
+      await until(async () => (await readyz()) === 200, '/readyz to report the database back');
+      marks.back = run.now();
+      await until(() => since(run, marks.back).length >= 10 * S, 'creates after the recovery');
       stop = true;
       const results = await run;
       const t = tally(results);
-      const down = results.filter((r) => r.t > marks.down + 300 && r.t < marks.up);
-      const tail = results.filter((r) => r.t > marks.up + 2500);
+      // Started once the cut was made and answered before the proxy reopened;
+      // started once the API said it was ready again.
+      const down = results.filter((r) => r.s > marks.down && r.t < marks.up);
+      const tail = results.filter((r) => r.s > marks.back);
       // Every 201 has its row; no row without a 201 (the stack's own server is the +1).
       const rows = spawnSync('psql', [direct.toString(), '-tAc', `select id from mcp_servers`], { encoding: 'utf8', maxBuffer: 1 << 28 })
         .stdout.split('\n').filter(Boolean);
@@ -214,25 +234,26 @@ test('PostgreSQL unreachable under load: the API answers 503, nothing half-writt
       // answer was lost is published from the outbox).
       const prefix = s.env.JSMCP_REDIS_PREFIX;
       let keys = -1;
-      for (let i = 0; i < 160; i++) {
+      for (let i = 0; i < 240; i++) { // 60 s
         const k = spawnSync('redis-cli', ['-u', process.env.JSMCP_TEST_REDIS_URL, '--scan', '--pattern', `${prefix}srv:*`], { encoding: 'utf8', maxBuffer: 1 << 28 });
         keys = k.stdout.split('\n').filter(Boolean).length;
         if (keys === rows.length) break;
         await sleep(250);
       }
       report('postgres down/up', t, { lost: lost.length, rows_without_201: extra, srv_keys: keys, rows: rows.length,
-        while_down: tally(down).by, last_1500ms: tally(tail).by, readyz_down: ready.status });
+        while_down: tally(down).by, after_recovery: tally(tail).by, recovery_ms: marks.back - marks.up, readyz_down: ready.status });
       assert.equal(ready.status, 503, '/readyz reports the database');
       assert.ok(down.length > 0 && down.every((r) => r.outcome === 'http_503'), `while down: ${JSON.stringify(tally(down).by)}`);
       // Requests refused outright say nothing was written; one whose statement
       // was on a connection that died says the outcome is unknown.
       for (const r of down) assert.match(r.detail, /nothing was written|may or may not have been applied/);
       assert.ok(down.some((r) => /nothing was written/.test(r.detail)), 'refused requests say nothing was written');
-      assert.ok(tail.length > 5 && tail.every((r) => r.outcome === 'ok'), `recovered: ${JSON.stringify(tally(tail).by)}`);
+      assert.ok(tail.length >= 10 * S && tail.every(ok), `recovered: ${JSON.stringify(tally(tail).by)}`);
       assert.deepEqual(lost, [], 'every 201 has its row');
       assert.ok(extra >= 0 && extra <= CLIENTS, `rows without a 201 (${extra}): only creates in flight at the cut`);
       assert.equal(keys, rows.length, 'published keys match the rows');
     } finally {
+      stop = true;
       try {
         await exitCodes(s);
       } finally {
@@ -243,7 +264,7 @@ test('PostgreSQL unreachable under load: the API answers 503, nothing half-writt
   });
 
 test('upstream slow, resetting or 5xx: bounded time, clear tool error, audited',
-  { skip: missing || false, timeout: 90000 }, async () => {
+  { timeout: 90000 }, async () => {
     const s = await startStack({ workers: 1, env: { JSMCP_UPSTREAM_TIMEOUT: '1000', JSMCP_AUDIT_DRAIN_MS: '100' } });
     try {
       const sid = await mcpSession(s.mcpUrl);
@@ -282,7 +303,7 @@ test('upstream slow, resetting or 5xx: bounded time, clear tool error, audited',
   });
 
 test('slowloris: slow header senders are cut off by the header timeout, other clients unharmed',
-  { skip: missing || false, timeout: 90000 }, async () => {
+  { timeout: 90000 }, async () => {
     const SLOW = 20 * S;
     const s = await startStack({ workers: 2 });
     try {

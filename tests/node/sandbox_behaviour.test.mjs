@@ -4,13 +4,13 @@
 // rotation, fault injection, the request log and data-set reset.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { BASIC, assertSchema, sandboxMissing, startSandbox } from './lib/sandbox.mjs';
+import { BASIC, assertSchema, requireSandbox, startSandbox } from './lib/sandbox.mjs';
 
-const skip = sandboxMissing() || false;
+requireSandbox();
 const SD = '/rest/servicedeskapi';
 const q = encodeURIComponent;
 
-describe('jsm-sandbox behaviour', { skip }, () => {
+describe('jsm-sandbox behaviour', () => {
   let sb, state;
   before(async () => {
     sb = await startSandbox('sandbox_behaviour', { JSM_SANDBOX_REFRESH_LEEWAY: '5', JSM_SANDBOX_SEED: '7' });
@@ -248,6 +248,24 @@ describe('jsm-sandbox behaviour', { skip }, () => {
     assert.ok(r.json.entries.every((e) => e.seq > since));
   });
 
+  test('holds: counters.held counts requests held by latency, POST /__sandbox/release answers them now', async () => {
+    let r = await sb.call('PUT', '/__sandbox/faults', { auth: null, body: { latencyMs: 600000, pathPrefix: '/rest/api/3/myself' } });
+    assert.equal(r.status, 200);
+    assert.equal((await sb.call('GET', '/__sandbox/counters', { auth: null })).json.held, 0);
+    const held = [sb.call('GET', '/rest/api/3/myself'), sb.call('GET', '/rest/api/3/myself')];
+    for (;;) { // the two requests arrive at the sandbox (bounded by the test's timeout)
+      if ((await sb.call('GET', '/__sandbox/counters', { auth: null })).json.held === 2) break;
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    assert.equal((await sb.call('GET', `${SD}/servicedesk`)).status, 200, 'other paths are not held');
+    await sb.call('DELETE', '/__sandbox/faults', { auth: null });
+    r = await sb.call('POST', '/__sandbox/release', { auth: null });
+    assert.deepEqual(r.json, { released: 2 });
+    for (const h of await Promise.all(held)) assert.equal(h.json.emailAddress, 'agent@sandbox.test');
+    assert.equal((await sb.call('GET', '/__sandbox/counters', { auth: null })).json.held, 0);
+    assert.deepEqual((await sb.call('POST', '/__sandbox/release', { auth: null })).json, { released: 0 });
+  });
+
   test('OAuth 3LO: authorize, exchange, gateway calls, rotation, expiry', async () => {
     const redirect = 'http://127.0.0.1:1/callback';
     let r = await sb.call('GET', `/authorize?audience=api.atlassian.com&client_id=sandbox-client-id&scope=${q('read:jira-work offline_access')}&redirect_uri=${q(redirect)}&state=xyz%201&response_type=code&prompt=consent`, { auth: null });
@@ -388,7 +406,7 @@ describe('jsm-sandbox behaviour', { skip }, () => {
   });
 });
 
-describe('jsm-sandbox OAuth scope checks (JSM_SANDBOX_OAUTH_SCOPE_CHECK=1)', { skip }, () => {
+describe('jsm-sandbox OAuth scope checks (JSM_SANDBOX_OAUTH_SCOPE_CHECK=1)', () => {
   let sb;
   before(async () => {
     sb = await startSandbox('sandbox_scopes', { JSM_SANDBOX_OAUTH_SCOPE_CHECK: '1' });
@@ -416,7 +434,7 @@ describe('jsm-sandbox OAuth scope checks (JSM_SANDBOX_OAUTH_SCOPE_CHECK=1)', { s
   });
 });
 
-describe('jsm-sandbox eventual consistency and legacy search mode', { skip }, () => {
+describe('jsm-sandbox eventual consistency and legacy search mode', () => {
   let sb;
   before(async () => {
     sb = await startSandbox('sandbox_lag', { JSM_SANDBOX_SEARCH_LAG_MS: '60000', JSM_SANDBOX_LEGACY_SEARCH: '1' });
@@ -455,7 +473,7 @@ describe('jsm-sandbox eventual consistency and legacy search mode', { skip }, ()
   });
 });
 
-describe('jsm-sandbox as seen by a portal customer', { skip }, () => {
+describe('jsm-sandbox as seen by a portal customer', () => {
   let sb;
   const CUSTOMER = 'Basic ' + Buffer.from('customer01@customer.example.com:sandbox-customer-token').toString('base64');
   before(async () => {
@@ -493,7 +511,7 @@ describe('jsm-sandbox as seen by a portal customer', { skip }, () => {
   });
 });
 
-describe('jsm-sandbox fault flags on its command line', { skip }, () => {
+describe('jsm-sandbox fault flags on its command line', () => {
   test('--truncate-rate 1 cuts every answer off; a rate outside [0, 1] is refused', async () => {
     const sb = await startSandbox('sandbox_truncate_flag', {}, ['--truncate-rate', '1']);
     try {

@@ -7,22 +7,21 @@
 // output, X-Request-Id upstream and the audit stream.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
 import { articleOldestOutages, articleTriage, close, connect, listAllTools } from './lib/mcp_client.mjs';
-import { api, createServer, stackAvailable, startStack, stopStack } from './lib/mcp_stack.mjs';
+import { api, createServer, requireStack, startStack, stopStack, waitFor } from './lib/mcp_stack.mjs';
 
 const CATALOG = JSON.parse(readFileSync(new URL('../../worker/catalog.json', import.meta.url), 'utf8')).tools;
-const missing = stackAvailable();
+requireStack();
 let s;
 let full; // SDK client on a server with every tool
 const servers = {};
 
 before(async () => {
-  if (missing) return;
   s = await startStack({ workers: 2, server: { config: {} } });
   full = await connect(s.mcpUrl);
 });
@@ -60,7 +59,7 @@ async function serverClient(key, config) {
   return servers[key].client;
 }
 
-test('every tool definition: valid JSON Schemas, name <= 64, title, description, annotations', { skip: missing || false }, async () => {
+test('every tool definition: valid JSON Schemas, name <= 64, title, description, annotations', async () => {
   const tools = await listAllTools(full.client);
   assert.equal(tools.length, CATALOG.length, 'an empty config lists the whole catalog');
   for (const six of ['list_all_jira_service_management_search_issues', 'get_single_jira_service_management_issue_by_id',
@@ -129,11 +128,31 @@ function plan(ctx) {
     create_a_jira_service_management_customer: { email: `c${process.pid}@example.com`, display_name: 'New Customer' },
     create_a_jira_service_management_service_desk_customer: { service_desk_id: '2', account_ids: [u] },
     create_a_jira_service_management_organization: { name: `Org ${process.pid}` },
-    create_a_jira_service_management_issue_worklog: { id: 'ITSM-1042', time_spent_seconds: 1800, comment: 'Reproduced' },
+    create_a_jira_service_management_issue_worklog: { id: 'ITSM-1042', time_spent_seconds: 1800, comment: 'Reproduced', started: '2026-12-01T09:00:00Z' },
+    // issue 22
+    list_all_jira_service_management_knowledge_base_articles: { query: 'vpn' },
+    list_all_jira_service_management_request_transitions: { id: 'ITSM-994' },
+    list_all_jira_service_management_issue_attachments: { id: 'ITSM-1042' },
+    get_single_jira_service_management_attachment_content_by_id: { issue: ctx.attachmentIssue, id: ctx.attachment },
+    list_all_jira_service_management_issue_changelog: { id: 'ITSM-994' },
+    list_all_jira_service_management_issue_watchers: { id: 'ITSM-994' },
+    list_all_jira_service_management_issue_links: { id: 'ITSM-994' },
+    list_all_jira_service_management_issue_link_types: {},
+    list_all_jira_service_management_request_status_history: { id: 'ITSM-994' },
+    list_all_jira_service_management_issue_types: { project_key: 'ITSM' },
+    list_all_jira_service_management_issue_type_fields: { project_key: 'ITSM', issue_type_id: ctx.issueType },
+    list_all_jira_service_management_projects: {},
+    create_a_jira_service_management_issue_attachment: { id: 'ITSM-1042', filename: 'logs.txt', content_base64: Buffer.from('log line\n').toString('base64'), mime_type: 'text/plain' },
+    create_a_jira_service_management_request_attachment: { id: 'ITSM-1042', filename: 'more.txt', content_base64: Buffer.from('more\n').toString('base64'), comment: 'Attached' },
+    create_a_jira_service_management_issue_watcher: { id: 'ITSM-1042', account_id: u },
+    create_a_jira_service_management_issue_link: { link_type: 'Relates', from_issue: 'ITSM-1042', to_issue: 'ITSM-994' },
+    update_a_jira_service_management_request_status_by_id: { id: 'ITSM-1000', transition_name: ctx.portalTransition, comment: 'Done from the portal' },
+    create_a_jira_service_management_service_desk_organization: { service_desk_id: '2', organization_id: ctx.org },
+    create_a_jira_service_management_organization_user: { id: ctx.org, account_ids: [ctx.customer] },
   };
 }
 
-test('every tool called against the sandbox through the worker', { skip: missing || false }, async () => {
+test('every tool called against the sandbox through the worker', async () => {
   const c = full.client;
   const issue = await call(c, 'get_single_jira_service_management_issue_by_id', { id: 'ITSM-994' });
   const rts = await call(c, 'list_all_jira_service_management_request_types', { service_desk_id: '2' });
@@ -142,7 +161,8 @@ test('every tool called against the sandbox through the worker', { skip: missing
   let attachment;
   for (let i = 1; i < 60 && !attachment; i++) {
     const raw = await sb(`/rest/api/3/issue/ITSM-${i}?fields=attachment`);
-    attachment = raw.fields?.attachment?.[0]?.id;
+    const small = raw.fields?.attachment?.find((a) => a.size <= 262144);
+    if (small) attachment = { id: small.id, key: `ITSM-${i}` };
   }
   assert.ok(attachment, 'an attachment in the seed');
   // One approval the agent may answer (pending, the agent an approver) and one it may not.
@@ -156,7 +176,14 @@ test('every tool called against the sandbox through the worker', { skip: missing
   }
   assert.ok(answerable && closed, 'answerable and unanswerable approvals in the seed');
   approvalKey = closed.key;
-  const ctx = { reporter: issue.reporter.accountId, requestType: rts.request_types[0].id, org: String(orgs.organizations[0].id), transition: tr.transitions[0].name, attachment: String(attachment), approvalKey };
+  const types = await call(c, 'list_all_jira_service_management_issue_types', { project_key: 'ITSM' });
+  const portal = await call(c, 'list_all_jira_service_management_request_transitions', { id: 'ITSM-1000' });
+  const customers = await sb('/rest/servicedeskapi/servicedesk/2/customer?limit=5', { headers: { 'X-ExperimentalApi': 'opt-in' } });
+  const ctx = {
+    reporter: issue.reporter.accountId, requestType: rts.request_types[0].id, org: String(orgs.organizations[0].id),
+    transition: tr.transitions.find((t) => !t.hasScreen).name, attachment: String(attachment.id), attachmentIssue: attachment.key,
+    approvalKey, issueType: types.issue_types[0].id, portalTransition: portal.transitions[0].name, customer: customers.values[0].accountId,
+  };
   const p = plan(ctx);
   const names = CATALOG.map((t) => t.name).filter((n) => n !== 'update_a_jira_service_management_request_approval_by_id');
   assert.deepEqual(Object.keys(p).sort(), [...names].sort(), 'the plan covers every catalog tool (the approval answer below)');
@@ -183,15 +210,15 @@ test('every tool called against the sandbox through the worker', { skip: missing
   assert.equal(ans.structuredContent.error.status, 409);
 });
 
-test('article workflow 1: incident triage on ITSM-994 (issue, comments, reporter time zone)', { skip: missing || false }, async () => {
+test('article workflow 1: incident triage on ITSM-994 (issue, comments, reporter time zone)', async () => {
   await articleTriage(full.client);
 });
 
-test('article workflow 2: the 5 oldest unresolved issues of "Network Outages" in desk 2', { skip: missing || false }, async () => {
+test('article workflow 2: the 5 oldest unresolved issues of "Network Outages" in desk 2', async () => {
   await articleOldestOutages(full.client);
 });
 
-test('method and tag filtering table (tools/list and tools/call agree)', { skip: missing || false }, async () => {
+test('method and tag filtering table (tools/list and tools/call agree)', async () => {
   const table = [
     [{ methods: ['read'] }, (r) => ['list', 'get'].includes(r.kind)],
     [{ methods: ['write'] }, (r) => ['create', 'update', 'delete'].includes(r.kind)],
@@ -211,59 +238,122 @@ test('method and tag filtering table (tools/list and tools/call agree)', { skip:
   }
 });
 
-test('paging to the end of every paged list tool: cursors until none, no repeats', { skip: missing || false }, async () => {
+// The reference for a paged tool: every item the JSM site has for the
+// tool's request (the endpoint, query and headers of its catalog row), read
+// from the sandbox directly with the site's own paging at its largest page,
+// independent of the worker's cursors.
+async function siteItems(row, args) {
+  const fill = (v) => String(v).replace(/\{(\w+)\}/g, (_, k) => (args[k] === undefined ? '' : encodeURIComponent(args[k])));
+  const path = fill(row.http.path);
+  const headers = Object.fromEntries((row.http.headers || []).map((h) => h.split(': ')));
+  const p = row.paging;
+  const items = [];
+  if (p.style === 'token') {
+    let token;
+    do {
+      const page = await sb(path, { method: 'POST', headers, body: JSON.stringify({ jql: args.jql, maxResults: p.max_limit, fields: ['summary'], ...(token ? { nextPageToken: token } : {}) }) });
+      items.push(...page[p.items]);
+      token = page.nextPageToken;
+    } while (token);
+    return items;
+  }
+  for (let start = 0; ;) {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(row.http.query || {})) if (fill(v) !== '') q.set(k, decodeURIComponent(fill(v)));
+    q.set(p.start_param, String(start));
+    q.set(p.limit_param, String(p.max_limit));
+    const page = await sb(`${path}?${q}`, { headers });
+    const got = p.items === '.' ? page : page[p.items];
+    assert.ok(Array.isArray(got), `${row.name}: the site's page: ${JSON.stringify(page).slice(0, 300)}`);
+    items.push(...got);
+    start += got.length;
+    const last = p.style === 'start' ? page.isLastPage : p.style === 'startAt' ? start >= page.total : got.length < p.max_limit;
+    if (last || got.length === 0) return items;
+  }
+}
+
+// An item's identity in both forms, the site's raw item and the tool's
+// compact one (create fields: fieldId in both; knowledge base articles:
+// source.pageId raw, pageId compact;
+// a status history entry is its status at a time: statusDate raw, date compact).
+const when = (x) => (x.statusDate ? x.statusDate.epochMillis : x.date !== undefined ? Date.parse(x.date) : undefined);
+const ident = (x) => String(x.fieldId ?? x.key ?? x.id ?? x.accountId ?? x.issueKey ?? x.pageId ?? x.source?.pageId ??
+  (when(x) !== undefined ? `${x.status}@${when(x)}` : JSON.stringify(x)));
+
+test('paging to the end of every paged list tool: every item of the site once, over more than one page', async () => {
   const c = full.client;
+  // Limits under what the site has, so that every tool pages (asserted below).
   const args = {
-    list_all_jira_service_management_search_issues: { jql: 'project = HW ORDER BY created ASC' },
+    list_all_jira_service_management_search_issues: { jql: 'project = HW ORDER BY created ASC', limit: 40 },
     list_all_jira_service_management_issue_comments: { id: 'ITSM-994', limit: 2 },
     list_all_jira_service_management_queues: { service_desk_id: '2', limit: 3 },
-    list_all_jira_service_management_queue_issues: { service_desk_id: '3', queue_id: '24' },
-    list_all_jira_service_management_user_search: { query: 'a', limit: 10 },
+    list_all_jira_service_management_queue_issues: { service_desk_id: '3', queue_id: '24', limit: 3 },
+    list_all_jira_service_management_user_search: { query: 'a', limit: 1 },
     list_all_jira_service_management_service_desks: { limit: 1 },
     list_all_jira_service_management_request_types: { service_desk_id: '2', limit: 2 },
-    list_all_jira_service_management_customer_requests: { service_desk_id: '3' },
+    list_all_jira_service_management_customer_requests: { service_desk_id: '3', limit: 4 },
     list_all_jira_service_management_request_comments: { id: 'ITSM-994', limit: 2 },
     list_all_jira_service_management_request_slas: { id: 'ITSM-994', limit: 1 },
-    list_all_jira_service_management_request_approvals: { id: 'ITSM-1', limit: 1 },
-    list_all_jira_service_management_request_participants: { id: 'ITSM-994', limit: 1 },
-    list_all_jira_service_management_customers: { service_desk_id: '2' },
+    list_all_jira_service_management_request_approvals: { id: null, limit: 1 },
+    list_all_jira_service_management_request_participants: { id: 'ITSM-7', limit: 1 },
+    list_all_jira_service_management_customers: { service_desk_id: '2', limit: 10 },
     list_all_jira_service_management_organizations: { limit: 2 },
     list_all_jira_service_management_organization_users: { id: null, limit: 2 },
-    list_all_jira_service_management_issue_worklogs: { id: null, limit: 1 },
+    list_all_jira_service_management_issue_worklogs: { id: null, limit: 2 },
+    list_all_jira_service_management_knowledge_base_articles: { query: 'the', limit: 2 },
+    list_all_jira_service_management_request_transitions: { id: 'ITSM-994', limit: 1 },
+    list_all_jira_service_management_issue_changelog: { id: 'HW-7', limit: 1 },
+    list_all_jira_service_management_request_status_history: { id: 'HW-7', limit: 2 },
+    list_all_jira_service_management_issue_types: { project_key: 'ITSM', limit: 2 },
+    list_all_jira_service_management_issue_type_fields: { project_key: 'ITSM', issue_type_id: null, limit: 4 },
+    list_all_jira_service_management_projects: { limit: 1 },
   };
+  args.list_all_jira_service_management_issue_type_fields.issue_type_id = (await call(c, 'list_all_jira_service_management_issue_types', { project_key: 'ITSM' })).issue_types[0].id;
   const orgs = await call(c, 'list_all_jira_service_management_organizations', {});
   args.list_all_jira_service_management_organization_users.id = String(orgs.organizations[0].id);
-  const wl = await call(c, 'list_all_jira_service_management_search_issues', { jql: 'project = ITSM ORDER BY created ASC', limit: 100 });
-  let withWorklogs;
-  for (const i of wl.issues) {
-    const w = await call(c, 'list_all_jira_service_management_issue_worklogs', { id: i.key });
-    if (w.next_cursor || w.worklogs.length > 1) { withWorklogs = i.key; break; }
-    if (w.worklogs.length && !withWorklogs) withWorklogs = i.key;
-  }
-  args.list_all_jira_service_management_issue_worklogs.id = withWorklogs;
+  // A request with a two-stage approval (the sandbox seeds some).
+  for (let i = 1; i < 400 && !args.list_all_jira_service_management_request_approvals.id; i++)
+    if ((await sb(`/rest/servicedeskapi/request/ITSM-${i}/approval`)).values?.length >= 2)
+      args.list_all_jira_service_management_request_approvals.id = `ITSM-${i}`;
+  // Three participants on ITSM-7, added at the site.
+  const people = (await sb('/rest/servicedeskapi/servicedesk/2/customer?limit=3', { headers: { 'X-ExperimentalApi': 'opt-in' } })).values;
+  await sb('/rest/servicedeskapi/request/ITSM-7/participant', { method: 'POST', body: JSON.stringify({ accountIds: people.map((u) => u.accountId) }) });
+  // Three worklogs on ITSM-7, logged at the site.
+  for (let i = 0; i < 3; i++)
+    await sb('/rest/api/3/issue/ITSM-7/worklog', { method: 'POST', body: JSON.stringify({ timeSpentSeconds: 1800 * (i + 1) }) });
+  args.list_all_jira_service_management_issue_worklogs.id = 'ITSM-7';
   const paged = CATALOG.filter((r) => r.paging).map((r) => r.name);
   assert.deepEqual(Object.keys(args).sort(), [...paged].sort(), 'every paged list tool is walked');
   for (const name of paged) {
     const row = CATALOG.find((r) => r.name === name);
     const key = row.output.key;
+    const limit = args[name].limit;
+    assert.ok(Object.values(args[name]).every((v) => v !== null), `${name}: the seed has what it needs: ${JSON.stringify(args[name])}`);
+    const want = (await siteItems(row, args[name])).map(ident);
+    assert.ok(want.length > limit, `${name}: the site has ${want.length} items, not more than a page of ${limit}`);
     const seen = [];
     let cursor;
     let pages = 0;
     do {
       const page = await call(c, name, { ...args[name], ...(cursor ? { next_cursor: cursor } : {}) });
-      seen.push(...page[key].map((x) => JSON.stringify(x.key ?? x.id ?? x.accountId ?? x.issueKey ?? x)));
+      assert.ok(page[key].length <= limit, `${name}: a page of ${page[key].length} over the limit ${limit}`);
+      seen.push(...page[key].map(ident));
       cursor = page.next_cursor;
       assert.ok(++pages < 200, `${name}: too many pages`);
     } while (cursor);
     assert.equal(new Set(seen).size, seen.length, `${name}: no item twice (${seen.length} over ${pages} pages)`);
-    if (!['list_all_jira_service_management_request_slas', 'list_all_jira_service_management_request_approvals', 'list_all_jira_service_management_request_participants', 'list_all_jira_service_management_customers', 'list_all_jira_service_management_customer_requests', 'list_all_jira_service_management_search_issues', 'list_all_jira_service_management_queue_issues'].includes(name)) assert.ok(pages > 1 || seen.length > 0, `${name}: ${pages} pages`);
+    assert.deepEqual([...seen].sort(), [...want].sort(), `${name}: every item of the site, and only those`);
+    // A bare array (offset style) says nothing of what follows: a full last
+    // page is followed by an empty one.
+    const pagesWanted = row.paging.style === 'offset' ? Math.floor(want.length / limit) + 1 : Math.ceil(want.length / limit);
+    assert.equal(pages, pagesWanted, `${name}: ${want.length} items in pages of ${limit}`);
   }
   // The hard cap: a limit over the maximum is refused by the schema.
   await assert.rejects(c.callTool({ name: 'list_all_jira_service_management_search_issues', arguments: { jql: 'project = HW', limit: 101 } }), /-32602.*limit/);
   await assert.rejects(c.callTool({ name: 'list_all_jira_service_management_queues', arguments: { service_desk_id: '2', next_cursor: 'forged' } }), /-32602.*next_cursor/);
 });
 
-test('JQL with field names: custom field names become ids, unknown names list the closest', { skip: missing || false }, async () => {
+test('JQL with field names: custom field names become ids, unknown names list the closest', async () => {
   const c = full.client;
   const fields = await call(c, 'list_all_jira_service_management_fields', {});
   const rt = fields.fields.find((f) => f.name === 'Request Type');
@@ -278,7 +368,7 @@ test('JQL with field names: custom field names become ids, unknown names list th
   assert.ok(count.count > 0);
 });
 
-test('config.projects scopes JQL and issue keys', { skip: missing || false }, async () => {
+test('config.projects scopes JQL and issue keys', async () => {
   const c = await serverClient('projects', { methods: ['read'], projects: ['HW'] });
   const r = await call(c, 'list_all_jira_service_management_search_issues', { jql: 'project = ITSM OR project = HW ORDER BY created ASC', limit: 20 });
   assert.ok(r.issues.length > 0 && r.issues.every((i) => i.key.startsWith('HW-')), r.issues.map((i) => i.key).join());
@@ -321,7 +411,7 @@ test('config.projects scopes JQL and issue keys', { skip: missing || false }, as
   assert.match(made.key, /^HW-/);
 });
 
-test('bad arguments per tool: missing required, unknown property, wrong type', { skip: missing || false }, async () => {
+test('bad arguments per tool: missing required, unknown property, wrong type', async () => {
   const c = full.client;
   for (const row of CATALOG) {
     const props = row.inputSchema.properties;
@@ -337,7 +427,9 @@ test('bad arguments per tool: missing required, unknown property, wrong type', {
   const amb = await call(c, 'update_a_jira_service_management_issue_status_by_id', { id: 'ITSM-994', transition_name: 'no such transition' }, { error: true });
   assert.match(amb.content[0].text, /no transition matches "no such transition"; candidates: /);
   const nouser = await call(c, 'update_a_jira_service_management_issue_assignee_by_id', { id: 'ITSM-994', user: 'nobody-at-all@nowhere.test' }, { error: true });
-  assert.match(nouser.content[0].text, /no user matches/);
+  assert.match(nouser.content[0].text, /no user has the email address "nobody-at-all@nowhere.test": the address is wrong, or the user hides it/);
+  const noname = await call(c, 'update_a_jira_service_management_issue_assignee_by_id', { id: 'ITSM-994', user: 'Nobody At All' }, { error: true });
+  assert.match(noname.content[0].text, /no user matches "Nobody At All"/);
   const users = await call(c, 'list_all_jira_service_management_user_search', { query: 'a', limit: 100 });
   const first = users.users.map((u) => u.name.split(' ')[0]);
   const dup = first.find((n, i) => first.indexOf(n) !== i);
@@ -345,7 +437,7 @@ test('bad arguments per tool: missing required, unknown property, wrong type', {
   assert.match(ambiguous.content[0].text, new RegExp(`user "${dup}" is ambiguous: it matches .*Pass account_id instead`));
 });
 
-test('discovery exposure: three tools, search, schema, call', { skip: missing || false }, async () => {
+test('discovery exposure: three tools, search, schema, call', async () => {
   const c = await serverClient('discovery', { tool_exposure: 'discovery', methods: ['read'] });
   const tools = await listAllTools(c);
   assert.deepEqual(tools.map((t) => t.name).sort(), ['call_tool', 'get_tool_schema', 'search_tools']);
@@ -359,7 +451,7 @@ test('discovery exposure: three tools, search, schema, call', { skip: missing ||
   await assert.rejects(c.callTool({ name: 'get_single_jira_service_management_issue_by_id', arguments: { id: 'ITSM-994' } }), /-32602.*Unknown tool/);
 });
 
-test('idempotency_key: a retried write creates one comment', { skip: missing || false }, async () => {
+test('idempotency_key: a retried write creates one comment', async () => {
   const c = full.client;
   const before = (await sb('/rest/servicedeskapi/request/HW-7/comment?limit=100')).size;
   const args = { id: 'HW-7', body: 'We are on it.', idempotency_key: `k-${process.pid}` };
@@ -372,7 +464,7 @@ test('idempotency_key: a retried write creates one comment', { skip: missing || 
   assert.notEqual(fresh.id, a.id);
 });
 
-test('compact by default, raw on request; sizes for BENCHMARKS.md', { skip: missing || false }, async () => {
+test('compact by default, raw on request; sizes for BENCHMARKS.md', async () => {
   const c = full.client;
   const size = async (name, args) => {
     const r = await c.callTool({ name, arguments: args });
@@ -389,6 +481,29 @@ test('compact by default, raw on request; sizes for BENCHMARKS.md', { skip: miss
   const sc = await size('list_all_jira_service_management_search_issues', { jql: 'project = ITSM ORDER BY created ASC', limit: 25 });
   const sr = await size('list_all_jira_service_management_search_issues', { jql: 'project = ITSM ORDER BY created ASC', limit: 25, raw: true });
   figures['search 25'] = { compact: sc.bytes, raw: sr.bytes, ratio: +(sr.bytes / sc.bytes).toFixed(1) };
+  // Issue 22's tools (and include on the search: description and the latest comments in one pass).
+  const types = await call(c, 'list_all_jira_service_management_issue_types', { project_key: 'ITSM' });
+  const change = types.issue_types.find((t) => t.name === 'Change').id;
+  const more = [
+    ['search 25 + include', 'list_all_jira_service_management_search_issues', { jql: 'project = ITSM ORDER BY created ASC', limit: 25, include: ['description', 'comments'] }],
+    ['knowledge base (vpn)', 'list_all_jira_service_management_knowledge_base_articles', { query: 'vpn', limit: 10 }],
+    ['changelog ITSM-994', 'list_all_jira_service_management_issue_changelog', { id: 'ITSM-994', limit: 100 }],
+    ['status history HW-7', 'list_all_jira_service_management_request_status_history', { id: 'HW-7' }],
+    ['links ITSM-994', 'list_all_jira_service_management_issue_links', { id: 'ITSM-994' }],
+    ['watchers ITSM-994', 'list_all_jira_service_management_issue_watchers', { id: 'ITSM-994' }],
+    ['attachments ITSM-1042', 'list_all_jira_service_management_issue_attachments', { id: 'ITSM-1042' }],
+    ['portal transitions ITSM-994', 'list_all_jira_service_management_request_transitions', { id: 'ITSM-994' }],
+    ['link types', 'list_all_jira_service_management_issue_link_types', {}],
+    ['issue types ITSM', 'list_all_jira_service_management_issue_types', { project_key: 'ITSM' }],
+    ['create fields ITSM Change', 'list_all_jira_service_management_issue_type_fields', { project_key: 'ITSM', issue_type_id: change, limit: 50 }],
+    ['projects', 'list_all_jira_service_management_projects', {}],
+    ['user + groups', 'get_single_jira_service_management_user_by_id', { id: '5b10ac8d82e05b22cc7d4ef5', include: ['groups'] }],
+  ];
+  for (const [label, name, args] of more) {
+    const cc = await size(name, args);
+    const rr = await size(name, { ...args, raw: true });
+    figures[label] = { compact: cc.bytes, raw: rr.bytes, ratio: +(rr.bytes / cc.bytes).toFixed(1) };
+  }
   const listBytes = async (client) => Buffer.byteLength(JSON.stringify(await listAllTools(client)));
   figures['tools/list bytes'] = {
     full: await listBytes(full.client),
@@ -402,7 +517,38 @@ test('compact by default, raw on request; sizes for BENCHMARKS.md', { skip: miss
   assert.ok(Buffer.byteLength(JSON.stringify(full994)) >= 5 * Buffer.byteLength(compact994), `${JSON.stringify(full994).length} vs ${compact994.length}`);
 });
 
-test('X-Request-Id goes upstream; one audit entry per call in <prefix>audit', { skip: missing || false }, async () => {
+test('W3C traceparent: the client\'s trace reaches JSM under the worker\'s own span, and the worker\'s log line', async () => {
+  const trace = randomBytes(16).toString('hex');
+  const parent = randomBytes(8).toString('hex');
+  const c = await connect(s.mcpUrl, { headers: { traceparent: `00-${trace}-${parent}-01` } });
+  await call(c.client, 'get_single_jira_service_management_issue_by_id', { id: 'ITSM-994' });
+  await c.client.callTool({ name: 'get_single_jira_service_management_issue_by_id', arguments: { id: 'NOPE-404' } });
+  // A malformed traceparent is ignored: the call gets a trace of its own.
+  const bad = await connect(s.mcpUrl, { headers: { traceparent: `00-${'0'.repeat(32)}-${parent}-01` } });
+  await call(bad.client, 'get_single_jira_service_management_issue_by_id', { id: 'ITSM-993' });
+  await close(bad);
+  await close(c);
+  const log = await (await fetch(`${s.sandboxUrl}/__sandbox/requests?limit=1000`)).json();
+  const mine = log.entries.filter((e) => e.path === '/rest/api/3/issue/ITSM-994' && e.traceparent.includes(trace));
+  assert.ok(mine.length >= 1, `no JSM request carried trace ${trace}`);
+  for (const e of mine) {
+    const m = /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/.exec(e.traceparent);
+    assert.ok(m, `traceparent upstream: ${e.traceparent}`);
+    assert.notEqual(m[2], parent, 'the worker sends its own span id, not the client\'s');
+  }
+  const other = log.entries.filter((e) => e.path === '/rest/api/3/issue/ITSM-993');
+  assert.ok(other.length >= 1 && other.every((e) => /^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/.test(e.traceparent) && !e.traceparent.includes('0'.repeat(32))),
+    `an invalid traceparent starts a new trace: ${JSON.stringify(other.map((e) => e.traceparent))}`);
+  // The failed call's log line names the trace (the log reaches the file through a pipe: poll).
+  let line;
+  for (let i = 0; i < 100 && !line; i++) {
+    line = readFileSync(s.worker.logPath, 'utf8').split('\n').find((l) => l.includes('"tool call failed"') && l.includes(`"trace_id":"${trace}"`));
+    if (!line) await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.ok(line, 'no "tool call failed" line with the trace id');
+});
+
+test('X-Request-Id goes upstream; one audit entry per call in <prefix>audit', async () => {
   const rid = `trace-${process.pid}`;
   const c = await connect(s.mcpUrl, { headers: { 'X-Request-Id': rid } });
   await call(c.client, 'get_single_jira_service_management_issue_by_id', { id: 'ITSM-994' });
@@ -410,40 +556,28 @@ test('X-Request-Id goes upstream; one audit entry per call in <prefix>audit', { 
   await close(c);
   const log = await (await fetch(`${s.sandboxUrl}/__sandbox/requests?limit=1000`)).json();
   assert.ok(log.entries.some((e) => e.requestId === rid && e.path === '/rest/api/3/issue/ITSM-994'), 'sandbox saw our X-Request-Id');
-  // The admin API drains the stream; its calls endpoint shows the records when wired, else read the stream.
-  const calls = await api(s, s.key, 'GET', `/integrated-account/${s.accountId}/mcp/${s.serverId}/calls`);
-  let entries;
-  if (calls.status === 200 && Array.isArray(calls.json?.result)) {
-    for (let i = 0; i < 50 && !calls.json.result.some((e) => e.request_id === rid); i++) {
-      await new Promise((r) => setTimeout(r, 200));
-      Object.assign(calls, await api(s, s.key, 'GET', `/integrated-account/${s.accountId}/mcp/${s.serverId}/calls`));
-    }
-    entries = calls.json.result;
-  } else {
-    const u = new URL(process.env.JSMCP_TEST_REDIS_URL);
-    const r = spawnSync('redis-cli', ['-h', u.hostname, '-p', u.port || '6379', '--no-raw', 'XRANGE', `${s.env.JSMCP_REDIS_PREFIX}audit`, '-', '+'], { encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stderr);
-    entries = r.stdout.includes(rid) ? [{ request_id: rid, tool: 'get_single_jira_service_management_issue_by_id' }] : [];
-  }
-  const mine = entries.filter((e) => e.request_id === rid);
-  assert.ok(mine.length >= 1, `audit entries for ${rid}: ${JSON.stringify(entries).slice(0, 500)}`);
-  assert.equal(mine[0].tool, 'get_single_jira_service_management_issue_by_id');
-  if (calls.status === 200) {
-    for (let i = 0; i < 50 && mine.length < 2; i++) {
-      await new Promise((r) => setTimeout(r, 200));
-      const more = await api(s, s.key, 'GET', `/integrated-account/${s.accountId}/mcp/${s.serverId}/calls`);
-      mine.splice(0, mine.length, ...more.json.result.filter((e) => e.request_id === rid));
-    }
-    const ok = mine.find((e) => e.upstream_status === 200);
-    const nf = mine.find((e) => e.upstream_status === 404);
-    assert.ok(ok && nf, JSON.stringify(mine));
-    assert.equal(ok.error_class ?? '', '');
-    assert.equal(nf.error_class, 'upstream_4xx');
-    // SHA-256 of the arguments as compact JSON with sorted keys, for both calls.
-    assert.equal(ok.args_sha256, createHash('sha256').update('{"id":"ITSM-994"}').digest('hex'));
-    assert.equal(nf.args_sha256, createHash('sha256').update('{"id":"NOPE-1"}').digest('hex'));
-    assert.ok(Number(ok.latency_ms) > 0);
-    assert.ok(ok.ratelimit?.limit > 0 && ok.ratelimit.remaining >= 0, 'X-RateLimit-* of the upstream answer');
-    assert.equal(ok.upstream_request_id, rid, 'the upstream request id (the sandbox echoes ours)');
-  }
+  // The admin API drains the stream into PostgreSQL; its calls endpoint
+  // (newest first: these two are the newest) shows exactly one record per
+  // call, waited for (the drain runs every 200 ms; 60 s at most).
+  const callsOf = async () => {
+    const r = await api(s, s.key, 'GET', `/integrated-account/${s.accountId}/mcp/${s.serverId}/calls`);
+    assert.equal(r.status, 200, r.text);
+    assert.ok(Array.isArray(r.json?.result), r.text);
+    return r.json.result.filter((e) => e.request_id === rid);
+  };
+  let mine = [];
+  await waitFor(async () => (mine = await callsOf()).length >= 2, `the audit records of ${rid}`, 60000);
+  assert.equal(mine.length, 2, `one record per call: ${JSON.stringify(mine)}`);
+  for (const e of mine) assert.equal(e.tool, 'get_single_jira_service_management_issue_by_id');
+  const ok = mine.find((e) => e.upstream_status === 200);
+  const nf = mine.find((e) => e.upstream_status === 404);
+  assert.ok(ok && nf, JSON.stringify(mine));
+  assert.equal(ok.error_class ?? '', '');
+  assert.equal(nf.error_class, 'upstream_4xx');
+  // SHA-256 of the arguments as compact JSON with sorted keys, for both calls.
+  assert.equal(ok.args_sha256, createHash('sha256').update('{"id":"ITSM-994"}').digest('hex'));
+  assert.equal(nf.args_sha256, createHash('sha256').update('{"id":"NOPE-1"}').digest('hex'));
+  assert.ok(Number(ok.latency_ms) > 0);
+  assert.ok(ok.ratelimit?.limit > 0 && ok.ratelimit.remaining >= 0, 'X-RateLimit-* of the upstream answer');
+  assert.equal(ok.upstream_request_id, rid, 'the upstream request id (the sandbox echoes ours)');
 });

@@ -1,16 +1,25 @@
-// SIGTERM drains the worker pool: a tool call in flight (the sandbox answers
-// slowly) still gets its answer, a legacy call already answered 202 still
-// runs to its end, open SSE streams end cleanly, and every process exits 0
-// (no sanitizer report).
+// SIGTERM drains the worker pool: a tool call in flight (held at the JSM
+// sandbox until the test lets it go) still gets its answer, a legacy call
+// already answered 202 still runs to its end, open SSE streams end cleanly,
+// and every process exits 0 (no sanitizer report). Each step waits on the
+// event itself: the sandbox says when the calls are in flight, the stream's
+// end says the drain began.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { connect } from './lib/mcp_client.mjs';
-import { stackAvailable, startStack, stopProc, stopStack } from './lib/mcp_stack.mjs';
+import {
+  holdSandbox, releaseSandbox, requireStack, sandboxHeld, startStack, stopProc, stopStack, waitFor,
+} from './lib/mcp_stack.mjs';
 
-const missing = stackAvailable();
+requireStack();
+const CALL = { name: 'get_single_jira_service_management_issue_by_id', arguments: { id: 'ITSM-994' } };
+const ISSUE = '/rest/api/3/issue/ITSM-994'; // the call's request at the site
 
-test('SIGTERM: in-flight calls finish, streams close, clean exit', { skip: missing || false, timeout: 60000 }, async () => {
-  const s = await startStack({ workers: 2, env: { JSM_SANDBOX_LATENCY_MS: '1500' } });
+test('SIGTERM: in-flight calls finish, streams close, clean exit', { timeout: 120000 }, async () => {
+  // One worker process: the stream's end then says that the process holding
+  // the calls has begun to drain.
+  const s = await startStack({ workers: 1 });
   try {
     const c = await connect(s.mcpUrl);
     // A legacy SSE stream, read raw, to see how it ends.
@@ -27,44 +36,60 @@ test('SIGTERM: in-flight calls finish, streams close, clean exit', { skip: missi
       }
     })();
 
-    const t0 = Date.now();
-    const call = c.client.callTool({ name: 'get_single_jira_service_management_issue_by_id', arguments: { id: 'ITSM-994' } });
-    await new Promise((r) => setTimeout(r, 300));
+    // One call first: libcurl holds a second request to a host until the
+    // first answer on a new cleartext connection says it cannot multiplex
+    // (CURLOPT_PIPEWAIT), so the held call must not be the first.
+    assert.equal((await c.client.callTool(CALL)).structuredContent.key, 'ITSM-994');
+    await holdSandbox(s, ISSUE);
+    const call = c.client.callTool(CALL);
+    await waitFor(async () => (await sandboxHeld(s)) === 1, 'the tool call to reach the JSM site');
     // A legacy POST is answered 202 at once; its call then runs with no HTTP
     // request holding it, and the drain must still wait for it (audit, Redis).
     const legacy = await fetch(endpoint, { method: 'POST', headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'get_single_jira_service_management_issue_by_id', arguments: { id: 'ITSM-994' } } }) });
+      body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: CALL }) });
     assert.equal(legacy.status, 202);
-    const exited = stopProc(s.worker); // SIGTERM to the master while the calls wait on JSM
+    await waitFor(async () => (await sandboxHeld(s)) === 2, 'the legacy call to reach the JSM site');
+
+    const exited = stopProc(s.worker); // SIGTERM to the master while both calls wait at the site
+    assert.equal(await streamEnd, 'ended', 'the SSE stream ended (last chunk) rather than hanging');
+    assert.equal(s.worker.exitCode, null, 'the drain waits for the calls in flight');
+    assert.equal(await releaseSandbox(s), 2, 'both calls were still held at the site');
     const res = await call;
     assert.ok(!res.isError, JSON.stringify(res.content));
     assert.equal(res.structuredContent.key, 'ITSM-994');
-    assert.ok(Date.now() - t0 >= 1400, 'the answer came after the upstream latency');
-    assert.equal(await streamEnd, 'ended', 'the SSE stream ended (last chunk) rather than hanging');
     assert.equal(await exited, 0, 'the master and its workers exit cleanly');
     s.worker = null;
+    // The worker took both answers from the site (the sandbox logs a request
+    // whose client left with status 0).
+    const log = await (await fetch(`${s.sandboxUrl}/__sandbox/requests?limit=1000`)).json();
+    const issue = log.entries.filter((e) => e.path === ISSUE);
+    assert.deepEqual(issue.map((e) => e.status), [200, 200, 200], JSON.stringify(issue));
     await c.client.close().catch(() => {});
   } finally {
     await stopStack(s);
   }
 });
 
-test('SIGTERM with a call that outlives JSMCP_DRAIN_TIMEOUT: the master kills what is left and exits 1', { skip: missing || false, timeout: 60000 }, async () => {
-  const s = await startStack({ workers: 1, env: { JSM_SANDBOX_LATENCY_MS: '8000', JSMCP_DRAIN_TIMEOUT: '1000' } });
+test('SIGTERM with a call that outlives JSMCP_DRAIN_TIMEOUT: the master kills what is left and exits 1', { timeout: 120000 }, async () => {
+  const s = await startStack({ workers: 1, env: { JSMCP_DRAIN_TIMEOUT: '1000' } });
   try {
     const c = await connect(s.mcpUrl);
-    const call = c.client.callTool({ name: 'get_single_jira_service_management_issue_by_id', arguments: { id: 'ITSM-994' } })
-      .then(() => 'answered', () => 'failed');
-    await new Promise((r) => setTimeout(r, 300));
+    await holdSandbox(s, ISSUE); // the call is never answered: only the deadline can end the drain
+    const call = c.client.callTool(CALL).then(() => 'answered', () => 'failed');
+    await waitFor(async () => (await sandboxHeld(s)) === 1, 'the tool call to reach the JSM site');
     const t0 = Date.now();
     const exited = stopProc(s.worker);
     assert.equal(await exited, 1, 'the master reports an unclean drain');
     const took = Date.now() - t0;
-    assert.ok(took >= 900 && took < 5000, `stopped by the deadline, not by the call (${took} ms)`);
+    assert.ok(took >= 995, `the master waited for the drain deadline (${took} ms)`);
+    // (the log is copied from the process's pipe: read once it got there)
+    await waitFor(() => /drain timed out: killing the workers left/.test(readFileSync(s.worker.logPath, 'utf8')),
+      'the master to log that the drain timed out');
     assert.equal(await call, 'failed', 'the call was cut off');
     s.worker = null;
     await c.client.close().catch(() => {});
   } finally {
+    await releaseSandbox(s).catch(() => {});
     await stopStack(s);
   }
 });

@@ -8,10 +8,9 @@ import {
   ResourceUpdatedNotificationSchema, ToolListChangedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import { close, connect, listAllTools } from './lib/mcp_client.mjs';
-import { api, createServer, stackAvailable, startStack, startWorker, stopProc, stopStack } from './lib/mcp_stack.mjs';
+import { api, createServer, requireStack, startStack, startWorker, stopProc, stopStack } from './lib/mcp_stack.mjs';
 
-const missing = stackAvailable();
-if (missing) throw new Error(missing);
+requireStack();
 
 const POLL_MS = 1000;
 let s;

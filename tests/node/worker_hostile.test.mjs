@@ -14,9 +14,9 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { close, connect } from './lib/mcp_client.mjs';
-import { createServer, stackAvailable, startStack, stopStack } from './lib/mcp_stack.mjs';
+import { createServer, requireStack, startStack, stopStack } from './lib/mcp_stack.mjs';
 
-const missing = stackAvailable();
+requireStack();
 let s;
 let ro; // SDK client: projects ["ITSM"], methods ["read"]
 let rw; // SDK client: projects ["ITSM"], every method
@@ -38,7 +38,6 @@ const lastSeq = async () => (await sb('/__sandbox/requests?limit=1')).lastSeq;
 const requestsSince = async (seq) => (await sb(`/__sandbox/requests?since=${seq}&limit=1000`)).entries;
 
 before(async () => {
-  if (missing) return;
   s = await startStack({ workers: 2, server: { name: 'itsm-read', config: { methods: ['read'], projects: ['ITSM'] } } });
   ro = await connect(s.mcpUrl);
   const w = await createServer(s, { name: 'itsm-write', config: { projects: ['ITSM'] } });
@@ -64,6 +63,20 @@ before(async () => {
   facts.itsmIssueId = String((await sb('/rest/api/3/issue/ITSM-994?fields=summary')).id);
   facts.reporter = (await sb('/rest/api/3/issue/ITSM-994?fields=reporter')).fields.reporter.accountId;
   facts.itsmTotal = (await sb('/rest/api/3/search/approximate-count', { method: 'POST', body: JSON.stringify({ jql: 'project = ITSM' }) })).count;
+  // Issue 22: an ITSM issue linked to a HW issue (its links list must not
+  // show the other end on an ITSM server), and an ITSM issue's attachment.
+  await sb('/rest/api/3/issueLink', { method: 'POST', body: JSON.stringify({ type: { name: 'Relates' }, inwardIssue: { key: 'ITSM-900' }, outwardIssue: { key: 'HW-2' } }) });
+  await sb('/rest/api/3/issueLink', { method: 'POST', body: JSON.stringify({ type: { name: 'Blocks' }, inwardIssue: { key: 'ITSM-900' }, outwardIssue: { key: 'ITSM-901' } }) });
+  const withFiles = async (keys) => {
+    for (const k of keys) {
+      const a = (await sb(`/rest/api/3/issue/${k}?fields=attachment`)).fields.attachment;
+      if (a.length) return { key: k, id: String(a[0].id) };
+    }
+    return null;
+  };
+  facts.itsmAttachment = await withFiles(Array.from({ length: 80 }, (_, i) => `ITSM-${i + 1}`));
+  facts.hwAttachment = await withFiles(Array.from({ length: 80 }, (_, i) => `HW-${i + 1}`));
+  assert.ok(facts.itsmAttachment && facts.hwAttachment, 'attachments in ITSM and HW');
 });
 after(async () => {
   if (!s) return;
@@ -103,6 +116,8 @@ function leaks(res, args) {
   for (const q of sc.queues || []) if (!facts.itsmQueues.includes(String(q.id))) out.push(`queue ${q.id}`);
   for (const r of sc.request_types || []) if (!facts.itsmRequestTypes.includes(String(r.id))) out.push(`request type ${r.id}`);
   for (const o of sc.organizations || []) if (!facts.itsmOrgIds.includes(String(o.id))) out.push(`organization ${o.id}`);
+  for (const p of sc.projects || []) if (p.key !== 'ITSM') out.push(`project ${p.key}`);
+  for (const p of sc.raw?.values || []) if (p.key && p.projectTypeKey && p.key !== 'ITSM') out.push(`raw project ${p.key}`);
   for (const d of sc.raw?.values || []) if (d.projectKey && d.projectKey !== 'ITSM') out.push(`raw desk ${d.id} (${d.projectKey})`);
   return out;
 }
@@ -252,6 +267,54 @@ const cases = () => [
   { srv: 'rw', what: 'customers of another desk', tool: 'create_a_jira_service_management_service_desk_customer', args: { service_desk_id: '{foreignDesk1}', account_ids: ['{reporter}'] }, expect: 'refused' },
   { srv: 'rw', what: 'worklog on another project\'s issue', tool: 'create_a_jira_service_management_issue_worklog', args: { id: 'HELP-1', time_spent_seconds: 60 }, expect: 'refused', upstream: 0 },
   { srv: 'rw', what: 'an organization for the whole site', tool: 'create_a_jira_service_management_organization', args: { name: 'Evil Corp' }, expect: 'refused', upstream: 0 },
+  // issue 22's tools: reads of other projects' data
+  { what: 'knowledge base of the whole site', tool: `${T}knowledge_base_articles`, args: { query: 'vpn' }, expect: 'refused', upstream: 0 },
+  { what: 'knowledge base of another desk', tool: `${T}knowledge_base_articles`, args: { query: 'vpn', service_desk_id: '{foreignDesk0}' }, expect: 'refused' },
+  { what: 'knowledge base of the ITSM desk', tool: `${T}knowledge_base_articles`, args: { query: 'vpn', service_desk_id: '{itsmDesk}' }, expect: 'ok' },
+  { what: 'portal transitions of another project\'s request', tool: `${T}request_transitions`, args: { id: 'HELP-6' }, expect: 'refused', upstream: 0 },
+  { what: 'attachments of another project\'s issue', tool: `${T}issue_attachments`, args: { id: 'HW-2' }, expect: 'refused', upstream: 0 },
+  { what: 'attachments by numeric id of another project', tool: `${T}issue_attachments`, args: { id: '{hwIssueId}' }, expect: 'refused' },
+  { what: 'attachment content through another project\'s issue', tool: `${G}attachment_content_by_id`, args: { issue: '{hwAttachmentIssue}', id: '{hwAttachment}' }, expect: 'refused', upstream: 0 },
+  { what: 'another project\'s attachment through an ITSM issue', tool: `${G}attachment_content_by_id`, args: { issue: '{itsmAttachmentIssue}', id: '{hwAttachment}' }, expect: 'refused' },
+  { what: 'attachment content with a path in the id', tool: `${G}attachment_content_by_id`, args: { issue: 'ITSM-1', id: '../10000' }, expect: 'refused', upstream: 0 },
+  { what: 'changelog of another project\'s issue', tool: `${T}issue_changelog`, args: { id: 'HW-3' }, expect: 'refused', upstream: 0 },
+  { what: 'changelog by numeric id of another project', tool: `${T}issue_changelog`, args: { id: '{helpIssueId}' }, expect: 'refused' },
+  { what: 'watchers of another project\'s issue', tool: `${T}issue_watchers`, args: { id: 'HELP-2' }, expect: 'refused', upstream: 0 },
+  { what: 'links of another project\'s issue', tool: `${T}issue_links`, args: { id: 'HW-2' }, expect: 'refused', upstream: 0 },
+  { what: 'links of an ITSM issue linked to HW (the HW end left out)', tool: `${T}issue_links`, args: { id: 'ITSM-900' }, expect: 'ok', check: (r) => assert.deepEqual(r.structuredContent.links.map((l) => l.outwardIssue?.key ?? l.inwardIssue?.key), ['ITSM-901']) },
+  { what: 'raw links of an ITSM issue linked to HW', tool: `${T}issue_links`, args: { id: 'ITSM-900', raw: true }, expect: 'ok' },
+  { what: 'links by numeric id of another project', tool: `${T}issue_links`, args: { id: '{hwIssueId}' }, expect: 'refused' },
+  { what: 'status history of another project\'s request', tool: `${T}request_status_history`, args: { id: 'HW-4' }, expect: 'refused', upstream: 0 },
+  { what: 'issue types of another project', tool: `${T}issue_types`, args: { project_key: 'HELP' }, expect: 'refused', upstream: 0 },
+  { what: 'create fields of another project', tool: `${T}issue_type_fields`, args: { project_key: 'HW', issue_type_id: '10100' }, expect: 'refused', upstream: 0 },
+  { what: 'create fields with a path in the project', tool: `${T}issue_type_fields`, args: { project_key: 'ITSM/../HELP', issue_type_id: '10100' }, expect: 'refused', upstream: 0 },
+  { what: 'visible projects', tool: `${T}projects`, args: { limit: 100 }, expect: 'ok', check: (r) => assert.deepEqual(r.structuredContent.projects.map((p) => p.key), ['ITSM']) },
+  { what: 'raw visible projects', tool: `${T}projects`, args: { limit: 100, raw: true }, expect: 'ok' },
+  { what: 'search with comments and descriptions of other projects', tool: SEARCH, args: { jql: 'project in (HELP, HW, ITSM) ORDER BY key', include: ['description', 'comments'], limit: 20 }, expect: 'ok', check: keysOnly },
+  // issue 22's write tools on the read-only server
+  { what: 'resolve with a comment (read-only)', tool: 'update_a_jira_service_management_issue_status_by_id', args: { id: 'ITSM-994', transition_id: '51', resolution: 'Done', comment: 'x' }, expect: 'refused', upstream: 0 },
+  { what: 'portal transition (read-only)', tool: 'update_a_jira_service_management_request_status_by_id', args: { id: 'ITSM-994', transition_id: '51' }, expect: 'refused', upstream: 0 },
+  { what: 'attach a file (read-only)', tool: 'create_a_jira_service_management_issue_attachment', args: { id: 'ITSM-994', filename: 'x.txt', content_base64: 'eA==' }, expect: 'refused', upstream: 0 },
+  { what: 'attach to a request (read-only)', tool: 'create_a_jira_service_management_request_attachment', args: { id: 'ITSM-994', filename: 'x.txt', content_base64: 'eA==' }, expect: 'refused', upstream: 0 },
+  { what: 'add a watcher (read-only)', tool: 'create_a_jira_service_management_issue_watcher', args: { id: 'ITSM-994', account_id: '{reporter}' }, expect: 'refused', upstream: 0 },
+  { what: 'link issues (read-only)', tool: 'create_a_jira_service_management_issue_link', args: { link_type: 'Relates', from_issue: 'ITSM-1', to_issue: 'ITSM-2' }, expect: 'refused', upstream: 0 },
+  { what: 'desk organization (read-only)', tool: 'create_a_jira_service_management_service_desk_organization', args: { service_desk_id: '{itsmDesk}', organization_id: '{foreignOrg}' }, expect: 'refused', upstream: 0 },
+  { what: 'organization users (read-only)', tool: 'create_a_jira_service_management_organization_user', args: { id: '{foreignOrg}', account_ids: ['{reporter}'] }, expect: 'refused', upstream: 0 },
+  // issue 22's write tools with other projects' ids (a server that may write)
+  { srv: 'rw', what: 'link to another project\'s issue', tool: 'create_a_jira_service_management_issue_link', args: { link_type: 'Relates', from_issue: 'ITSM-1', to_issue: 'HW-1' }, expect: 'refused', upstream: 0 },
+  { srv: 'rw', what: 'link from another project\'s issue', tool: 'create_a_jira_service_management_issue_link', args: { link_type: 'Relates', from_issue: 'HELP-1', to_issue: 'ITSM-1' }, expect: 'refused', upstream: 0 },
+  { srv: 'rw', what: 'link to a numeric id of another project', tool: 'create_a_jira_service_management_issue_link', args: { link_type: 'Relates', from_issue: 'ITSM-1', to_issue: '{helpIssueId}' }, expect: 'refused' },
+  { srv: 'rw', what: 'attach a file to another project\'s issue', tool: 'create_a_jira_service_management_issue_attachment', args: { id: 'HELP-1', filename: 'x.txt', content_base64: 'eA==' }, expect: 'refused', upstream: 0 },
+  { srv: 'rw', what: 'attach to another project\'s request', tool: 'create_a_jira_service_management_request_attachment', args: { id: 'HW-1', filename: 'x.txt', content_base64: 'eA==' }, expect: 'refused', upstream: 0 },
+  { srv: 'rw', what: 'a file name with a path', tool: 'create_a_jira_service_management_issue_attachment', args: { id: 'ITSM-994', filename: '../../x.txt', content_base64: 'eA==' }, expect: 'refused', upstream: 0 },
+  { srv: 'rw', what: 'a file name with CR LF', tool: 'create_a_jira_service_management_issue_attachment', args: { id: 'ITSM-994', filename: 'x.txt\r\nContent-Type: text/html', content_base64: 'eA==' }, expect: 'refused', upstream: 0 },
+  { srv: 'rw', what: 'content that is not base64', tool: 'create_a_jira_service_management_issue_attachment', args: { id: 'ITSM-994', filename: 'x.txt', content_base64: '<script>' }, expect: 'refused', upstream: 0 },
+  { srv: 'rw', what: 'watch another project\'s issue', tool: 'create_a_jira_service_management_issue_watcher', args: { id: 'HELP-3', account_id: '{reporter}' }, expect: 'refused', upstream: 0 },
+  { srv: 'rw', what: 'portal transition of another project\'s request', tool: 'update_a_jira_service_management_request_status_by_id', args: { id: 'HELP-7', transition_id: '51' }, expect: 'refused', upstream: 0 },
+  { srv: 'rw', what: 'an organization added to another desk', tool: 'create_a_jira_service_management_service_desk_organization', args: { service_desk_id: '{foreignDesk0}', organization_id: '{foreignOrg}' }, expect: 'refused' },
+  { srv: 'rw', what: 'users added to an organization (not offered)', tool: 'create_a_jira_service_management_organization_user', args: { id: '{foreignOrg}', account_ids: ['{reporter}'] }, expect: 'refused', upstream: 0 },
+  { srv: 'rw', what: 'a transition setting the project', tool: 'update_a_jira_service_management_issue_status_by_id', args: { id: 'ITSM-994', transition_id: '51', fields: { project: { key: 'HELP' } } }, expect: 'refused' },
+  { srv: 'rw', what: 'a raise on behalf of, by email, in another desk', tool: 'create_a_jira_service_management_customer_request', args: { service_desk_id: '{foreignDesk0}', request_type_id: '{foreignRequestType}', summary: 'x', raise_on_behalf_of_email: 'customer01@customer.example.com' }, expect: 'refused' },
   // oversized and wrongly typed arguments
   { what: 'issue id as a number', tool: `${G}issue_by_id`, args: { id: 994 }, expect: 'refused', upstream: 0 },
   { what: 'issue id as an array', tool: `${G}issue_by_id`, args: { id: ['ITSM-994', 'HELP-1'] }, expect: 'refused', upstream: 0 },
@@ -273,6 +336,7 @@ function fill(v) {
     foreignDesk0: facts.foreignDesks[0], foreignDesk1: facts.foreignDesks[1], foreignQueue: facts.foreignQueue.queue,
     foreignQueueDesk: facts.foreignQueue.desk, foreignRequestType: facts.foreignRequestTypes[0],
     itsmRequestType: facts.itsmRequestTypes[0], foreignOrg: String(facts.foreignOrgs[0].id), reporter: facts.reporter,
+    hwAttachment: facts.hwAttachment?.id, hwAttachmentIssue: facts.hwAttachment?.key, itsmAttachmentIssue: facts.itsmAttachment?.key,
   };
   if (typeof v === 'string') return v.replace(/\{(\w+)\}/g, (m, k) => (k in map ? map[k] : m));
   if (Array.isArray(v)) return v.map(fill);
@@ -309,7 +373,7 @@ async function run(c) {
   return problems;
 }
 
-test('the hostile-agent table: no data of other projects, no write, nothing malformed upstream', { skip: missing || false, timeout: 600000 }, async () => {
+test('the hostile-agent table: no data of other projects, no write, nothing malformed upstream', { timeout: 600000 }, async () => {
   const table = cases();
   assert.ok(table.length >= 60, `${table.length} cases`);
   const writesBefore = await writes();
@@ -325,7 +389,7 @@ test('the hostile-agent table: no data of other projects, no write, nothing malf
   assert.equal(writesAfter, writesBefore, 'no write reached the sandbox');
 });
 
-test('the sandbox, like Cloud, ignores serviceDeskId on /organization; the desk\'s own list is scoped', { skip: missing || false }, async () => {
+test('the sandbox, like Cloud, ignores serviceDeskId on /organization; the desk\'s own list is scoped', async () => {
   // What the worker must not rely on (issue 20): the site-wide list does not
   // filter by a parameter the API does not have. Strict mode refuses the
   // parameter (that is how the worker's old call was caught); with strict
@@ -347,7 +411,7 @@ test('the sandbox, like Cloud, ignores serviceDeskId on /organization; the desk\
   }
 });
 
-test('positive controls: in-scope reads answer, an in-scope write is counted', { skip: missing || false }, async () => {
+test('positive controls: in-scope reads answer, an in-scope write is counted', async () => {
   // The checks above can fail: the same tools with ITSM data answer, and
   // the write counter moves for a write that is allowed.
   const r = await ro.client.callTool({ name: SEARCH, arguments: { jql: 'project = ITSM ORDER BY key ASC', limit: 5 } });

@@ -10,11 +10,11 @@
 // 12, "off" serves all 12. Counts only, no timing assertions.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { api, stackAvailable, startStack, startWorker, stopProc, stopStack } from './lib/mcp_stack.mjs';
+import { api, requireStack, startStack, startWorker, stopProc, stopStack } from './lib/mcp_stack.mjs';
 
 const TOOL = 'get_single_jira_service_management_issue_by_id';
 const BURST = 10;
-const missing = stackAvailable();
+requireStack();
 let s;
 let worker2;
 let worker2Url;
@@ -51,7 +51,6 @@ async function metric(base, name) {
 }
 
 before(async () => {
-  if (missing) return;
   s = await startStack({ workers: 1, env: { JSMCP_PACE_API_TOKEN: `1/m burst ${BURST}`, JSM_SANDBOX_RATE_LIMIT: '0' } });
   const w2 = await startWorker(s, 'worker_pace_w2');
   ({ proc: worker2, url: worker2Url, metricsUrl: worker2Metrics } = w2);
@@ -67,7 +66,7 @@ after(async () => {
   assert.deepEqual(codes, { worker: 0, api: 0, sandbox: 0 }, 'clean exits (no sanitizer reports)');
 });
 
-test('a burst over two workers: exactly the bucket is served, the rest refused like a 429 without an upstream call', { skip: missing || false }, async () => {
+test('a burst over two workers: exactly the bucket is served, the rest refused like a 429 without an upstream call', async () => {
   const since = (await (await fetch(`${s.sandboxUrl}/__sandbox/requests?limit=1`)).json()).lastSeq;
   const calls = [];
   for (let i = 0; i < 40; i++) {
@@ -129,7 +128,7 @@ async function burst(sess, n) {
   };
 }
 
-test('an account\'s own rule from the admin API replaces the credential type\'s', { skip: missing || false }, async () => {
+test('an account\'s own rule from the admin API replaces the credential type\'s', async () => {
   const tight = await burst(await accountWithPace('paced-tight', '1/m burst 3'), 12);
   assert.equal(tight.ok, 3, `served ${tight.ok} under "1/m burst 3"`);
   assert.equal(tight.paced.length, 9);

@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { freePort, sleep, startRedis } from '../faults/lib.mjs';
-import { stackAvailable, startStack, stopStack } from './lib/mcp_stack.mjs';
+import { requireStack, startStack, stopStack } from './lib/mcp_stack.mjs';
 
-const missing = stackAvailable({ sandbox: false });
+requireStack({ sandbox: false });
 
 async function get(url) {
   const r = await fetch(url);
@@ -30,7 +30,7 @@ async function until(url, status, body) {
   assert.fail(`${url}: wanted ${status} ${JSON.stringify(body)}, last ${last.status} ${JSON.stringify(last.body)}`);
 }
 
-test('worker /readyz: 200 with Redis, 503 {"redis":false} without it (/healthz stays 200), 200 again after', { skip: missing || false, timeout: 60000 }, async () => {
+test('worker /readyz: 200 with Redis, 503 {"redis":false} without it (/healthz stays 200), 200 again after', { timeout: 60000 }, async () => {
   const port = await freePort();
   let redis = await startRedis(port);
   const s = await startStack({ workers: 2, sandbox: false, env: { JSMCP_REDIS_URL: `redis://127.0.0.1:${port}/0` } });

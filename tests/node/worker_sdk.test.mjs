@@ -2,20 +2,25 @@
 // MCP servers created through the admin API and tool calls reaching the
 // JSM sandbox: Streamable HTTP, legacy SSE, and the stdio bridge.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { close, connect, exerciseSix, viaMcpRemote } from './lib/mcp_client.mjs';
-import { stackAvailable, startStack, stopStack } from './lib/mcp_stack.mjs';
+import { requireStack, startStack, stopStack } from './lib/mcp_stack.mjs';
 
-const missing = stackAvailable();
+requireStack();
+// The reference for what a read-only server lists: every list and get tool
+// of the catalog in the repository.
+const READ_TOOLS = JSON.parse(readFileSync(new URL('../../worker/catalog.json', import.meta.url), 'utf8')).tools
+  .filter((t) => t.kind === 'list' || t.kind === 'get').map((t) => t.name).sort();
 let s;
-before(async () => { if (!missing) s = await startStack({ workers: 2 }); });
+before(async () => { s = await startStack({ workers: 2 }); });
 after(async () => {
   if (!s) return;
   const codes = await stopStack(s);
   assert.deepEqual(codes, { worker: 0, api: 0, sandbox: 0 }, 'clean exits (no sanitizer reports)');
 });
 
-test('SDK client over Streamable HTTP: initialize, list, the six tools', { skip: missing || false }, async () => {
+test('SDK client over Streamable HTTP: initialize, list, the six tools', async () => {
   const c = await connect(s.mcpUrl);
   assert.equal(c.client.getServerVersion().name, 'jsmcp');
   assert.ok(c.transport.sessionId, 'session id issued');
@@ -23,13 +28,13 @@ test('SDK client over Streamable HTTP: initialize, list, the six tools', { skip:
   await close(c);
 });
 
-test('SDK client over legacy HTTP+SSE: the six tools', { skip: missing || false }, async () => {
+test('SDK client over legacy HTTP+SSE: the six tools', async () => {
   const c = await connect(s.mcpUrl, { sse: true });
   await exerciseSix(c.client);
   await close(c);
 });
 
-test('a tools/call with a progressToken is answered as an SSE stream: progress, then the result', { skip: missing || false }, async () => {
+test('a tools/call with a progressToken is answered as an SSE stream: progress, then the result', async () => {
   // The SDK client sets _meta.progressToken when given onprogress and reads the SSE answer.
   const c = await connect(s.mcpUrl);
   const progress = [];
@@ -71,7 +76,7 @@ test('a tools/call with a progressToken is answered as an SSE stream: progress, 
   await close(c);
 });
 
-test('bad arguments and unknown tools are JSON-RPC -32602 errors', { skip: missing || false }, async () => {
+test('bad arguments and unknown tools are JSON-RPC -32602 errors', async () => {
   const c = await connect(s.mcpUrl);
   await assert.rejects(c.client.callTool({ name: 'nope', arguments: {} }), /-32602.*Unknown tool/);
   await assert.rejects(c.client.callTool({ name: 'get_single_jira_service_management_issue_by_id', arguments: {} }),
@@ -83,7 +88,7 @@ test('bad arguments and unknown tools are JSON-RPC -32602 errors', { skip: missi
 });
 
 for (const transport of ['http-only', 'sse-only']) {
-  test(`mcp-remote (${transport}) bridges stdio to the worker`, { skip: missing || false }, async () => {
+  test(`mcp-remote (${transport}) bridges stdio to the worker`, async () => {
     const url = transport === 'sse-only' ? `${s.mcpUrl}/sse` : s.mcpUrl;
     const replies = await viaMcpRemote(url, [
       { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'claude-desktop-like', version: '1' } } },
@@ -92,12 +97,15 @@ for (const transport of ['http-only', 'sse-only']) {
       { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'get_single_jira_service_management_issue_by_id', arguments: { id: 'ITSM-994' } } },
     ], ['--transport', transport]);
     assert.equal(replies[0].result.serverInfo.name, 'jsmcp');
-    assert.ok(replies[1].result.tools.length >= 6 && replies[1].result.tools.every((t) => t.annotations.readOnlyHint));
+    // The stack's server has methods read: every list and get tool, on one page, all read-only.
+    assert.deepEqual(replies[1].result.tools.map((t) => t.name).sort(), READ_TOOLS);
+    assert.equal(replies[1].result.nextCursor, undefined, 'one page');
+    assert.ok(replies[1].result.tools.every((t) => t.annotations.readOnlyHint === true));
     assert.equal(replies[2].result.structuredContent.key, 'ITSM-994');
   });
 }
 
-test('upstream 429: isError with retry_after_s and reason, RateLimit-* and Retry-After on the HTTP answer, no retry', { skip: missing || false }, async () => {
+test('upstream 429: isError with retry_after_s and reason, RateLimit-* and Retry-After on the HTTP answer, no retry', async () => {
   const put = await fetch(`${s.sandboxUrl}/__sandbox/faults`, {
     method: 'PUT', headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify({ rate429: 1, retryAfter429: 7, pathPrefix: '/rest/api/3/issue/ITSM-1042', count: 1 }),

@@ -14,10 +14,13 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { children, freePort, mcpSession, sleep, startRedis, toolCall } from '../faults/lib.mjs';
-import { stackAvailable, startProc, startStack, stopProc, stopStack } from './lib/mcp_stack.mjs';
+import { children, freePort, mcpSession, startRedis, toolCall } from '../faults/lib.mjs';
+import {
+  holdSandbox, metricSum, releaseSandbox, requireStack, sandboxHeld, startProc, startStack, stopProc, stopStack,
+  waitFor,
+} from './lib/mcp_stack.mjs';
 
-const missing = stackAvailable();
+requireStack();
 const TOOL = 'get_single_jira_service_management_issue_by_id';
 const ARGS = { id: 'ITSM-994' };
 const CALLS = 6;
@@ -47,15 +50,19 @@ function redisCli(port, ...args) {
   return r.stdout.trim();
 }
 
-// Calls in flight when Redis stops taking writes (the sandbox answers after
-// 300 ms, the pause starts at 100 ms): each is answered, its XADD waits.
+// Calls in flight when Redis stops taking writes: the sandbox holds them
+// until all CALLS are there (so they did their Redis writes before the
+// pause), Redis is paused, then they are let go: each is answered, its XADD
+// waits.
 async function callsWhilePaused(s, port, tag) {
   const sid = await mcpSession(s.mcpUrl);
   const warm = await toolCall(s.mcpUrl, sid, TOOL, ARGS, { tag: `${tag}-warm` });
   assert.equal(warm.outcome, 'ok', warm.detail);
-  const calls = Array.from({ length: CALLS }, () => toolCall(s.mcpUrl, sid, TOOL, ARGS, { tag }));
-  await sleep(100);
+  await holdSandbox(s, `/rest/api/3/issue/${ARGS.id}`);
+  const calls = Array.from({ length: CALLS }, () => toolCall(s.mcpUrl, sid, TOOL, ARGS, { tag, timeoutMs: 120000 }));
+  await waitFor(async () => (await sandboxHeld(s)) === CALLS, `all ${CALLS} calls to reach the JSM site`);
   assert.equal(redisCli(port, 'CLIENT', 'PAUSE', '60000', 'WRITE'), 'OK');
+  assert.equal(await releaseSandbox(s), CALLS);
   const results = await Promise.all(calls);
   for (const r of results) assert.equal(r.outcome, 'ok', `answered while Redis takes no writes: ${r.detail}`);
   return { warm, results };
@@ -65,10 +72,10 @@ async function callsWhilePaused(s, port, tag) {
 async function assertExactlyOnce(s, rids) {
   const list = rids.map((r) => `'${r}'`).join(',');
   let n = 0;
-  for (let i = 0; i < 120 && n < rids.length; i++) {
+  await waitFor(() => {
     n = Number(sql(s, `select count(distinct request_id) from tool_calls where request_id in (${list})`));
-    if (n < rids.length) await sleep(250);
-  }
+    return n >= rids.length;
+  }, 'every answered call in tool_calls', 60000).catch(() => {});
   assert.equal(n, rids.length, 'every answered call has its audit record');
   assert.equal(Number(sql(s, `select count(*) from tool_calls where request_id in (${list})`)), rids.length,
     'no record twice');
@@ -76,11 +83,8 @@ async function assertExactlyOnce(s, rids) {
     'every row has its own call_id');
 }
 
-async function waitFor(fn, ms = 10000) {
-  const end = Date.now() + ms;
-  while (!fn() && Date.now() < end) await sleep(100);
-  return fn();
-}
+// waitFor of lib/mcp_stack.mjs, as a boolean for an assertion of its own.
+const eventually = (fn, what) => waitFor(fn, what).then(() => true, () => false);
 
 // Runs body(t) on a stack with one worker process, a private Redis and its
 // own spool directory (t: {s, port, spool, killed}); then stops everything
@@ -94,14 +98,14 @@ async function withStack(body) {
     t.s = await startStack({
       workers: 1,
       env: { JSMCP_REDIS_URL: `redis://127.0.0.1:${t.port}/0`, JSMCP_AUDIT_SPOOL_DIR: t.spool,
-        JSMCP_AUDIT_DRAIN_MS: '100', JSM_SANDBOX_LATENCY_MS: '300' },
+        JSMCP_AUDIT_DRAIN_MS: '100' },
     });
-    t.startedAt = Date.now();
     await body(t);
   } catch (e) {
     failure = e;
   }
   spawnSync('redis-cli', ['-p', String(t.port), 'CLIENT', 'UNPAUSE']);
+  if (t.s) await releaseSandbox(t.s).catch(() => {});
   let got = null;
   let left = [];
   try {
@@ -119,7 +123,7 @@ async function withStack(body) {
 }
 
 test('kill -9 of a worker while Redis takes no writes: the next process replays its spool, each record once',
-  { skip: missing || false, timeout: 90000 }, () => withStack(async (t) => {
+  { timeout: 90000 }, () => withStack(async (t) => {
     const { s, port, spool } = t;
     const { warm, results } = await callsWhilePaused(s, port, 'spool-kill');
     const rids = results.map((r) => r.rid);
@@ -128,14 +132,10 @@ test('kill -9 of a worker while Redis takes no writes: the next process replays 
     for (const rid of rids) assert.ok(text.includes(rid), `${rid} is in the spool`);
     assert.equal(sql(s, `select count(*) from tool_calls where request_id like 'spool-kill-%' and request_id <> '${warm.rid}'`), '0');
     const [pid] = children(s.worker.pid);
-    // A worker that dies within 1 s of its start is restarted 1 s later
-    // (wk_master.c); this one has lived longer, so it is restarted at once.
-    await sleep(Math.max(0, 1200 - (Date.now() - t.startedAt)));
     process.kill(pid, 'SIGKILL');
     t.killed = true;
-    assert.ok(await waitFor(() => { const c = children(s.worker.pid); return c.length === 1 && c[0] !== pid; }),
-      'the master restarted the worker');
-    await sleep(500);
+    assert.ok(await eventually(() => { const c = children(s.worker.pid); return c.length === 1 && c[0] !== pid; },
+      'the master to restart the worker'), 'the master restarted the worker');
     assert.equal(redisCli(port, 'CLIENT', 'UNPAUSE'), 'OK');
     await assertExactlyOnce(s, [warm.rid, ...rids]);
     // The log reaches its file through a pipe: wait for the line rather than read once.
@@ -143,11 +143,12 @@ test('kill -9 of a worker while Redis takes no writes: the next process replays 
       'the new process replayed the file');
     // The dead process's file goes once Redis has its records; the live
     // process keeps one (empty of unacknowledged records).
-    assert.ok(await waitFor(() => spoolFiles(spool).length === 1), `files: ${spoolFiles(spool).map((f) => f.path)}`);
+    assert.ok(await eventually(() => spoolFiles(spool).length === 1, 'one spool file left'),
+      `files: ${spoolFiles(spool).map((f) => f.path)}`);
   }));
 
 test('SIGTERM while Redis takes no writes: the records stay in the spool for the next worker, none dropped',
-  { skip: missing || false, timeout: 90000 }, () => withStack(async (t) => {
+  { timeout: 90000 }, () => withStack(async (t) => {
     const { s, port, spool } = t;
     const { warm, results } = await callsWhilePaused(s, port, 'spool-term');
     const rids = results.map((r) => r.rid);
@@ -160,11 +161,12 @@ test('SIGTERM while Redis takes no writes: the records stay in the spool for the
     assert.equal(redisCli(port, 'CLIENT', 'UNPAUSE'), 'OK');
     s.worker = await startProc('worker_spool2', 'jsmcp-worker', [], s.env, s.workerUrl);
     await assertExactlyOnce(s, [warm.rid, ...rids]);
-    assert.ok(await waitFor(() => spoolFiles(spool).length === 1), `files: ${spoolFiles(spool).map((f) => f.path)}`);
+    assert.ok(await eventually(() => spoolFiles(spool).length === 1, 'one spool file left'),
+      `files: ${spoolFiles(spool).map((f) => f.path)}`);
   }));
 
 test('Redis refusing writes (OOM) is an outage, not a bad record: the records are sent again once it takes them',
-  { skip: missing || false, timeout: 90000 }, () => withStack(async (t) => {
+  { timeout: 90000 }, () => withStack(async (t) => {
     const { s, port } = t;
     const sid = await mcpSession(s.mcpUrl);
     // noeviction (the default) with a limit below what Redis uses: every
@@ -173,10 +175,11 @@ test('Redis refusing writes (OOM) is an outage, not a bad record: the records ar
     const results = [];
     for (let i = 0; i < 4; i++) results.push(await toolCall(s.mcpUrl, sid, TOOL, ARGS, { tag: 'spool-oom' }));
     for (const r of results) assert.equal(r.outcome, 'ok', `answered while Redis refuses writes: ${r.detail}`);
-    await sleep(1500); // a few retries meet the same refusal (and /metrics is published once a second)
-    const m = await (await fetch(`${s.metricsUrl}/metrics`)).text();
-    const retried = Number(m.match(/^jsmcp_worker_audit_retried_total (\S+)/m)?.[1] ?? 0);
-    assert.ok(retried >= results.length, `records were refused and kept for another try (${retried})`);
+    // The records are refused and kept for another try (/metrics is
+    // published once a second: waited for, not slept on).
+    const retried = await eventually(async () => (await metricSum(s.metricsUrl, 'jsmcp_worker_audit_retried_total')) >= results.length,
+      'the refused records to be retried');
+    assert.ok(retried, `records were refused and kept for another try (${await metricSum(s.metricsUrl, 'jsmcp_worker_audit_retried_total')})`);
     assert.equal(redisCli(port, 'CONFIG', 'SET', 'maxmemory', '0'), 'OK');
     await assertExactlyOnce(s, results.map((r) => r.rid));
     assert.doesNotMatch(readFileSync(s.worker.logPath, 'utf8'), /Redis refused an audit record/);

@@ -399,6 +399,10 @@ void ts_api_start(ts_api_t *a, const char *name, const char *const *extra_env)
     api_env_add(a, "JSMCP_PUBLIC_WORKER_URL", a->worker_url);
     snprintf(v, sizeof v, "127.0.0.1:%d", p);
     api_env_add(a, "JSMCP_API_LISTEN", v);
+    int mp = ts_free_port();
+    snprintf(v, sizeof v, "127.0.0.1:%d", mp);
+    api_env_add(a, "JSMCP_API_METRICS_LISTEN", v);
+    snprintf(a->metrics_url, sizeof a->metrics_url, "http://127.0.0.1:%d/metrics", mp);
     for (size_t i = 0; extra_env && extra_env[i]; i++) {
         const char *eq = strchr(extra_env[i], '=');
         cr_assert(eq, "extra env entry without '=': %s", extra_env[i]);
@@ -422,6 +426,29 @@ const char **ts_api_env(ts_api_t *a, const char **out, size_t max)
 int ts_api_stop(ts_api_t *a)
 {
     return ts_stop(&a->proc);
+}
+
+void ts_api_replica(ts_api_t *b, const ts_api_t *a, const char *name, const char *const *extra_env)
+{
+    char v[128];
+    *b = *a;
+    memset(&b->proc, 0, sizeof b->proc);
+    int p = ts_free_port(), mp = ts_free_port();
+    snprintf(b->url, sizeof b->url, "http://127.0.0.1:%d", p);
+    snprintf(b->metrics_url, sizeof b->metrics_url, "http://127.0.0.1:%d/metrics", mp);
+    snprintf(v, sizeof v, "127.0.0.1:%d", p);
+    api_env_add(b, "JSMCP_API_LISTEN", v);
+    snprintf(v, sizeof v, "127.0.0.1:%d", mp);
+    api_env_add(b, "JSMCP_API_METRICS_LISTEN", v);
+    for (size_t i = 0; extra_env && extra_env[i]; i++) {
+        const char *eq = strchr(extra_env[i], '=');
+        cr_assert(eq, "extra env entry without '=': %s", extra_env[i]);
+        char nm[128];
+        snprintf(nm, sizeof nm, "%.*s", (int)(eq - extra_env[i]), extra_env[i]);
+        api_env_add(b, nm, eq + 1);
+    }
+    const char *envp[TS_MAX_ENV + 1];
+    ts_spawn(&b->proc, name, "jsmcp-api", NULL, ts_api_env(b, envp, TS_MAX_ENV + 1), p);
 }
 
 void ts_api_call(ts_resp_t *r, const ts_api_t *a, const char *key, const char *method,

@@ -85,6 +85,7 @@ long ts_sandbox_strict_refused(const char *sb_url);
 typedef struct ts_api_s {
     ts_proc_t proc;
     char url[64];            /* http://127.0.0.1:<port> */
+    char metrics_url[96];    /* http://127.0.0.1:<metrics port>/metrics (JSMCP_API_METRICS_LISTEN) */
     char db_url[256];
     char redis_prefix[64];
     char master_keys[128];   /* JSMCP_MASTER_KEYS value */
@@ -98,9 +99,13 @@ typedef struct ts_api_s {
  * adds or overrides variables (may be NULL). */
 void ts_api_start(ts_api_t *a, const char *name, const char *const *extra_env);
 /* The environment the API got, NULL-terminated (for starting a worker or a
- * second API with the same settings). */
+ * second API with the same settings: a second API needs its own
+ * JSMCP_API_LISTEN and JSMCP_API_METRICS_LISTEN, see ts_api_replica). */
 const char **ts_api_env(ts_api_t *a, const char **out, size_t max);
 int ts_api_stop(ts_api_t *a);
+/* Starts another jsmcp-api on a's database and Redis prefix (a replica),
+ * on its own ports, with extra_env added (may be NULL). */
+void ts_api_replica(ts_api_t *b, const ts_api_t *a, const char *name, const char *const *extra_env);
 
 /* Calls the API with a bearer key and JSON body (may be NULL). */
 void ts_api_call(ts_resp_t *r, const ts_api_t *a, const char *key, const char *method,

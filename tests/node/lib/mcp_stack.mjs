@@ -18,10 +18,12 @@ const ART = process.env.JSMCP_TEST_ARTIFACTS || '/tmp';
 // the operation does not have, a wrong type) is refused, and stopStack
 // fails the test on any refusal. Nothing is allow-listed.
 
-export function stackAvailable({ sandbox = true } = {}) {
+// Throws (the test file fails, it is never skipped) when a binary the stack
+// needs is not built in JSMCP_BIN_DIR.
+export function requireStack({ sandbox = true } = {}) {
   const need = ['jsmcp-worker', 'jsmcp-api', ...(sandbox ? ['jsm-sandbox'] : [])];
   const missing = need.filter((b) => !BIN || !existsSync(path.join(BIN, b)));
-  return missing.length ? `missing binaries in JSMCP_BIN_DIR: ${missing.join(', ')}` : null;
+  if (missing.length) throw new Error(`missing binaries in JSMCP_BIN_DIR (${BIN}): ${missing.join(', ')}; build them first (make SAN=1 all)`);
 }
 
 export function freePort() {
@@ -111,11 +113,14 @@ export async function api(stack, key, method, p, body) {
 // allowlisted address nothing listens on: for tests that make no tool calls).
 export async function startStack(opts = {}) {
   const s = { procs: [] };
-  const [apiPort, workerPort, sbPort, metricsPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const [apiPort, workerPort, sbPort, metricsPort, apiMetricsPort] =
+    [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
   s.apiUrl = `http://127.0.0.1:${apiPort}`;
   s.workerUrl = `http://127.0.0.1:${workerPort}`;
   // The worker's /metrics has its own listener (not the public port).
   s.metricsUrl = `http://127.0.0.1:${metricsPort}`;
+  // So has the API's (JSMCP_API_METRICS_LISTEN).
+  s.apiMetricsUrl = `http://127.0.0.1:${apiMetricsPort}`;
   s.sandboxUrl = `http://127.0.0.1:${sbPort}`;
   s.env = {
     JSMCP_DATABASE_URL: createDb(),
@@ -126,6 +131,7 @@ export async function startStack(opts = {}) {
     JSMCP_PUBLIC_WORKER_URL: s.workerUrl,
     JSMCP_SITE_ALLOWLIST: `127.0.0.1:${sbPort}`,
     JSMCP_API_LISTEN: `127.0.0.1:${apiPort}`,
+    JSMCP_API_METRICS_LISTEN: `127.0.0.1:${apiMetricsPort}`,
     JSMCP_WORKER_LISTEN: `127.0.0.1:${workerPort}`,
     JSMCP_WORKER_METRICS_LISTEN: `127.0.0.1:${metricsPort}`,
     JSMCP_WORKERS: String(opts.workers ?? 2),
@@ -212,4 +218,54 @@ export async function stopStack(s) {
   if (strict?.allowed) console.log(`# sandbox strict mode let through (temporary allow-list):\n${list(strict.refusals.filter((x) => x.allowed))}`);
   if (strict?.refused) throw new Error(`the sandbox refused worker requests in strict mode:\n${list(strict.refusals.filter((x) => !x.allowed))}`);
   return out;
+}
+
+// Polls fn (sync or async) every 50 ms until it returns something truthy,
+// which it returns; throws naming what after timeoutMs. Tests wait on the
+// state itself with this, never on a time: the machine may be busy, so the
+// deadline is generous.
+export async function waitFor(fn, what, timeoutMs = 30000) {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+// Sum of the samples of a /metrics family whose line contains every needle.
+export async function metricSum(base, name, ...needles) {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  let sum = 0;
+  for (const l of text.split('\n')) {
+    if (l.startsWith(name) && (l[name.length] === '{' || l[name.length] === ' ') && needles.every((n) => l.includes(n)))
+      sum += Number(l.slice(l.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
+
+// The JSM sandbox holds every following API call under pathPrefix (a
+// latency of 10 minutes) until releaseSandbox: a test knows its calls are in
+// flight at the site (sandboxHeld) and lets them go when it chooses. The
+// prefix should name the call's own request: a first call may also fetch
+// the site's field list, which the next calls then wait for instead.
+export async function holdSandbox(s, pathPrefix) {
+  const r = await fetch(`${s.sandboxUrl}/__sandbox/faults`, {
+    method: 'PUT', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ latencyMs: 600000, pathPrefix }),
+  });
+  if (r.status !== 200) throw new Error(`hold: ${r.status} ${await r.text()}`);
+}
+
+// How many requests the sandbox holds right now.
+export async function sandboxHeld(s) {
+  return (await (await fetch(`${s.sandboxUrl}/__sandbox/counters`)).json()).held;
+}
+
+// Ends the hold: later calls go through at once, held ones are answered now.
+export async function releaseSandbox(s) {
+  await fetch(`${s.sandboxUrl}/__sandbox/faults`, { method: 'DELETE' });
+  const r = await fetch(`${s.sandboxUrl}/__sandbox/release`, { method: 'POST' });
+  if (r.status !== 200) throw new Error(`release: ${r.status} ${await r.text()}`);
+  return (await r.json()).released;
 }

@@ -19,8 +19,9 @@ export const EMAIL = 'agent@sandbox.test';
 export const TOKEN = 'sandbox-api-token';
 export const BASIC = 'Basic ' + Buffer.from(`${EMAIL}:${TOKEN}`).toString('base64');
 
-export function sandboxMissing() {
-  return BIN && existsSync(path.join(BIN, 'jsm-sandbox')) ? null : 'jsm-sandbox not built in JSMCP_BIN_DIR';
+// Throws (the test file fails, it is never skipped) when jsm-sandbox is not built.
+export function requireSandbox() {
+  if (!BIN || !existsSync(path.join(BIN, 'jsm-sandbox'))) throw new Error(`jsm-sandbox is not built in JSMCP_BIN_DIR (${BIN})`);
 }
 
 export async function startSandbox(name, env = {}, args = []) {

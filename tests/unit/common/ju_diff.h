@@ -19,7 +19,7 @@
 #include "ju.h"
 
 /* Depth in containers: a scalar 0, [] 1, [[1]] 2. */
-static int ju_diff_depth(const json_t *v)
+static inline int ju_diff_depth(const json_t *v)
 {
     int max = 0, d;
     if (json_is_array(v)) {
@@ -39,7 +39,7 @@ static int ju_diff_depth(const json_t *v)
     return 0;
 }
 
-static const char *ju_diff_dump(const json_t *v)
+static inline const char *ju_diff_dump(const json_t *v)
 {
     char *a = ju_dump(v), *b = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
     const char *res = NULL;
@@ -52,7 +52,7 @@ static const char *ju_diff_dump(const json_t *v)
     return res;
 }
 
-static int ju_diff_err_ok(const char *err)
+static inline int ju_diff_err_ok(const char *err)
 {
     static const char *const forms[] = {"invalid JSON at line ", "JSON nested deeper than ",
                                         "empty body: a JSON value is required",
@@ -63,7 +63,7 @@ static int ju_diff_err_ok(const char *err)
     return 0;
 }
 
-static const char *ju_diff_parse(const char *s, size_t n, int max_depth)
+static inline const char *ju_diff_parse(const char *s, size_t n, int max_depth)
 {
     char err[256] = "";
     const char *res = NULL;
@@ -93,6 +93,85 @@ static const char *ju_diff_parse(const char *s, size_t n, int max_depth)
     json_decref(ours);
     json_decref(ref);
     return res;
+}
+
+/* ---- ju_parse_keep against the full parse, pruned ----
+ * A keep spec is a JSON object: a member true keeps that key whole, an
+ * object member keeps the key with its own spec; arrays pass the spec on to
+ * their elements (the rules of ju_keep_path/ju_keep_all). */
+
+/* Adds spec's paths to k. */
+static inline void ju_diff_spec_to_keep(ju_keep_t *k, const json_t *spec)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)spec, key, v) {
+        if (json_is_true(v))
+            ju_keep_all(k, key);
+        else if (json_is_object(v)) {
+            ju_keep_t *sub = ju_keep_path(k, key);
+            if (sub) /* NULL: kept whole already */
+                ju_diff_spec_to_keep(sub, v);
+        }
+    }
+}
+
+/* What the keep parse must build: v with only spec's paths. */
+static inline json_t *ju_diff_prune(const json_t *v, const json_t *spec)
+{
+    if (json_is_array(v)) {
+        json_t *a = json_array();
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e)
+            json_array_append_new(a, ju_diff_prune(e, spec));
+        return a;
+    }
+    if (!json_is_object(v))
+        return json_deep_copy(v);
+    json_t *o = json_object();
+    const char *key;
+    json_t *m;
+    json_object_foreach((json_t *)v, key, m) {
+        const json_t *s = json_object_get(spec, key);
+        if (json_is_true(s))
+            json_object_set_new(o, key, json_deep_copy(m));
+        else if (json_is_object(s))
+            json_object_set_new(o, key, ju_diff_prune(m, s));
+    }
+    return o;
+}
+
+/* ju_parse_keep(s, n, max_depth, k) against ju_parse: both accept, or both
+ * refuse with the same error (except when the full parse found a duplicate
+ * key: one inside a skipped value is not looked for); when spec is not
+ * NULL (k built from it), the kept tree is the full one pruned to spec.
+ * *accepted (may be NULL) says whether the full parse accepted. */
+static inline const char *ju_diff_parse_keep(const char *s, size_t n, int max_depth, const ju_keep_t *k,
+                                      const json_t *spec, int *accepted)
+{
+    char e1[256], e2[256];
+    const char *diff = NULL;
+    json_t *full = ju_parse(s, n, max_depth, e1, sizeof e1);
+    json_t *kept = ju_parse_keep(s, n, max_depth, k, e2, sizeof e2);
+    if (accepted)
+        *accepted = full != NULL;
+    if (full && !kept) {
+        diff = "the keep parse refused what the full parse accepted";
+    } else if (full && spec) {
+        json_t *want = ju_diff_prune(full, spec);
+        if (!json_equal(kept, want))
+            diff = "the kept tree differs from the full one pruned to the spec";
+        json_decref(want);
+    } else if (!full && !strstr(e1, "duplicate object key")) {
+        if (kept)
+            diff = "the keep parse accepted what the full parse refused";
+        else if (strcmp(e1, e2) != 0)
+            diff = "the keep parse refused with another error";
+    }
+    json_decref(full);
+    json_decref(kept);
+    return diff;
 }
 
 #endif

@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -26,8 +27,11 @@ typedef struct srv_s {
     atomic_int completes;
     /* orphan test: a request held past its client, closing, then answered */
     uv_async_t close_now, answer_now;
+    uv_timer_t settle;      /* runs one loop iteration after httpd_close */
     httpd_req_t *held;
-    atomic_int held_aborted, close_started, closed;
+    atomic_int held_started, held_aborted, close_started, close_settled, closed;
+    /* reset test: the loop is stalled until the client has reset */
+    atomic_int stalled, client_reset;
 } srv_t;
 
 static srv_t S;
@@ -72,27 +76,31 @@ static void h_param(httpd_req_t *req, const router_params_t *p, void *ud)
     httpd_respond(req, 200, "text/plain", out, (size_t)n);
 }
 
-/* Answers "late" after ms, having stalled the loop for stall_us first. */
+/* Answers "late" after ms; with stall, the loop first stops until the
+ * test says the client has reset its connection (bounded: 10 s). */
 typedef struct later_s {
     uv_timer_t t;
     httpd_req_t *req;
-    useconds_t stall_us;
+    int stall;
 } later_t;
 
 static void on_later(uv_timer_t *t)
 {
     later_t *l = (later_t *)t;
-    if (l->stall_us)
-        usleep(l->stall_us);
+    if (l->stall) {
+        atomic_store(&S.stalled, 1);
+        for (int i = 0; i < 1000 && !atomic_load(&S.client_reset); i++)
+            usleep(10000);
+    }
     httpd_respond(l->req, 200, "text/plain", "late", 4);
     uv_close((uv_handle_t *)t, (uv_close_cb)free);
 }
 
-static void answer_later(httpd_req_t *req, uint64_t ms, useconds_t stall_us)
+static void answer_later(httpd_req_t *req, uint64_t ms, int stall)
 {
     later_t *l = calloc(1, sizeof *l);
     l->req = req;
-    l->stall_us = stall_us;
+    l->stall = stall;
     uv_timer_init(httpd_req_loop(req), &l->t);
     uv_timer_start(&l->t, on_later, ms, 0);
 }
@@ -123,11 +131,11 @@ static void h_hang(httpd_req_t *req, const router_params_t *p, void *ud)
     httpd_stream_write(req, ": open\n\n", 8);
 }
 
-/* Answers 1 ms later, but only after stalling the loop for 150 ms: a
- * client reset meanwhile is met by the write, not by a read. */
+/* Answers 1 ms later, but only after stalling the loop until the client
+ * has reset: the reset is met by the write, not by a read. */
 static void h_stalled(httpd_req_t *req, const router_params_t *p, void *ud)
 {
-    answer_later(req, 1, 150000);
+    answer_later(req, 1, 1);
 }
 
 static void on_held_abort(httpd_req_t *req, void *ud)
@@ -139,6 +147,18 @@ static void h_held(httpd_req_t *req, const router_params_t *p, void *ud)
 {
     S.held = req;
     httpd_req_on_abort(req, on_held_abort, NULL);
+    atomic_store(&S.held_started, 1);
+}
+
+/* Answers "<trace id>|<parent span>|<flags>|<route>|<child traceparent>". */
+static void h_trace(httpd_req_t *req, const router_params_t *p, void *ud)
+{
+    char out[256], child[64];
+    const char *tid = httpd_req_trace_id(req);
+    httpd_req_child_traceparent(req, child, sizeof child);
+    int n = snprintf(out, sizeof out, "%s|%s|%02x|%s|%s", tid, httpd_req_parent_span(req), httpd_req_trace_flags(req),
+                     httpd_req_route(req) ? httpd_req_route(req) : "-", child);
+    httpd_respond(req, 200, "text/plain", out, (size_t)n);
 }
 
 static void handler(httpd_req_t *req, void *ud)
@@ -163,12 +183,22 @@ static void on_stop(uv_async_t *a)
     uv_close((uv_handle_t *)a, NULL);
     uv_close((uv_handle_t *)&S.close_now, NULL);
     uv_close((uv_handle_t *)&S.answer_now, NULL);
+    uv_close((uv_handle_t *)&S.settle, NULL);
+}
+
+static void on_settled(uv_timer_t *t)
+{
+    atomic_store(&S.close_settled, 1);
 }
 
 static void on_close_now(uv_async_t *a)
 {
     if (!atomic_exchange(&S.close_started, 1))
         httpd_close(S.h, on_closed, NULL);
+    /* Timers run in the next loop iteration, after this one's close
+     * callbacks (the listener's among them), where httpd would be done if
+     * nothing held it. */
+    uv_timer_start(&S.settle, on_settled, 0, 0);
 }
 
 static void on_answer_now(uv_async_t *a)
@@ -184,7 +214,8 @@ static void *run(void *arg)
     return NULL;
 }
 
-static void start(void)
+/* Starts the server with the lingering bounds given (0, 0 = the defaults). */
+static void start_with(size_t linger_bytes, unsigned linger_ms)
 {
     httpd_config_t cfg;
     memset(&S, 0, sizeof S);
@@ -192,12 +223,14 @@ static void start(void)
     uv_async_init(&S.loop, &S.stop, on_stop);
     uv_async_init(&S.loop, &S.close_now, on_close_now);
     uv_async_init(&S.loop, &S.answer_now, on_answer_now);
+    uv_timer_init(&S.loop, &S.settle);
     S.r = router_new();
     router_add(S.r, "GET", "/hello", h_hello, NULL);
     router_add(S.r, "POST", "/echo", h_echo, NULL);
     router_add(S.r, "GET", "/items/:id/sub/:sub", h_param, NULL);
     router_add(S.r, "GET", "/async", h_async, NULL);
     router_add(S.r, "GET", "/stream", h_stream, NULL);
+    router_add(S.r, "GET", "/trace/:x", h_trace, NULL);
     router_add(S.r, "GET", "/hang", h_hang, NULL);
     router_add(S.r, "GET", "/held", h_held, NULL);
     router_add(S.r, "GET", "/stalled", h_stalled, NULL);
@@ -211,10 +244,19 @@ static void start(void)
     cfg.body_timeout_ms = 300;
     cfg.idle_timeout_ms = 2000;
     cfg.on_complete = on_complete;
+    if (linger_bytes)
+        cfg.linger_max_bytes = linger_bytes;
+    if (linger_ms)
+        cfg.linger_timeout_ms = linger_ms;
     cr_assert_eq(httpd_create(&S.h, &S.loop, &cfg, handler, NULL), 0);
     S.port = httpd_port(S.h);
     cr_assert_gt(S.port, 0);
     pthread_create(&S.th, NULL, run, NULL);
+}
+
+static void start(void)
+{
+    start_with(0, 0);
 }
 
 static void stop(void)
@@ -271,6 +313,22 @@ static char *recv_until(int fd, const char *until, int count)
     return buf;
 }
 
+/* Waits (10 s at most) until the server thread has set *flag. */
+static int wait_flag(atomic_int *flag)
+{
+    for (int i = 0; i < 1000 && !atomic_load(flag); i++)
+        usleep(10000);
+    return atomic_load(flag);
+}
+
+/* Waits (10 s at most) until the server counted more than before completed requests. */
+static int wait_completes(int before)
+{
+    for (int i = 0; i < 1000 && atomic_load(&S.completes) <= before; i++)
+        usleep(10000);
+    return atomic_load(&S.completes);
+}
+
 /* A new connection with rq sent on it. */
 static int request(const char *rq)
 {
@@ -289,8 +347,7 @@ static void assert_still_serves(const char *after)
     const char *got = recv_until(fd, "hello", 1);
     cr_assert(strstr(got, "200 OK"), "the server still serves after %s: %s", after, got);
     close(fd);
-    for (int i = 0; i < 200 && atomic_load(&S.completes) == before; i++)
-        usleep(10000);
+    wait_completes(before);
 }
 
 Test(httpd, simple_get_and_headers)
@@ -304,6 +361,56 @@ Test(httpd, simple_get_and_headers)
     cr_assert(strstr(r, "X-Request-Id: abc-123\r\n"));
     cr_assert(strstr(r, "Content-Length: 5\r\n"));
     close(fd);
+}
+
+/* W3C traceparent: a valid one is taken (trace id, parent span, flags), an
+ * invalid one is ignored and the request gets a fresh trace id; the child
+ * traceparent keeps the trace and flags with a new span id. The matched
+ * route pattern is on the request. */
+Test(httpd, traceparent)
+{
+    static const char tid[] = "4bf92f3577b34da6a3ce929d0e0e4736", span[] = "00f067aa0ba902b7";
+    static const struct {
+        const char *header;
+        int valid;
+        const char *flags;
+    } cases[] = {
+        {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", 1, "01"},
+        {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00", 1, "00"},
+        {"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-later-fields", 1, "01"},
+        {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x", 0, NULL},   /* v00 has nothing more */
+        {"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", 0, NULL},     /* version ff */
+        {"00-00000000000000000000000000000000-00f067aa0ba902b7-01", 0, NULL},     /* zero trace id */
+        {"00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", 0, NULL},     /* zero span id */
+        {"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", 0, NULL},     /* uppercase */
+        {"00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01", 0, NULL},      /* short */
+        {"00_4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7_01", 0, NULL},
+        {NULL, 0, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char rq[512], want[160];
+        snprintf(rq, sizeof rq, "GET /trace/%zu HTTP/1.1\r\nHost: x\r\n%s%s%s\r\n", i, cases[i].header ? "traceparent: " : "",
+                 cases[i].header ? cases[i].header : "", cases[i].header ? "\r\n" : "");
+        int fd = request(rq);
+        char *r = recv_until(fd, "|/trace/:x|", 1);
+        char *body = strstr(r, "\r\n\r\n");
+        cr_assert(body, "%s", r);
+        body += 4;
+        if (cases[i].valid) {
+            snprintf(want, sizeof want, "%s|%s|%s|/trace/:x|00-%s-", tid, span, cases[i].flags, tid);
+            cr_assert(strncmp(body, want, strlen(want)) == 0, "case %zu: %s", i, body);
+            char *child_span = body + strlen(want);
+            cr_assert(strncmp(child_span, span, 16) != 0, "the child has its own span id: %s", body);
+        } else {
+            cr_assert(strncmp(body, tid, 32) != 0 && strspn(body, "0123456789abcdef") == 32 && body[32] == '|' &&
+                          body[33] == '|', "case %zu not ignored: %s", i, body);
+            char child_want[64];
+            snprintf(child_want, sizeof child_want, "|00-%.32s-", body);
+            cr_assert(strstr(body, child_want), "case %zu: the child carries the new trace: %s", i, body);
+            cr_assert(strlen(strrchr(body, '-')) == 3 && strcmp(strrchr(body, '-'), "-00") == 0, "%s", body);
+        }
+        close(fd);
+    }
 }
 
 Test(httpd, keepalive_and_pipelining)
@@ -430,7 +537,7 @@ Test(httpd, abort_callback_on_client_close)
     send_all(fd, rq, strlen(rq));
     recv_until(fd, ": open", 1);
     close(fd);
-    for (int i = 0; i < 200 && atomic_load(&S.aborts) == 0; i++)
+    for (int i = 0; i < 1000 && atomic_load(&S.aborts) == 0; i++)
         usleep(10000);
     cr_assert_eq(atomic_load(&S.aborts), 1);
 }
@@ -444,12 +551,12 @@ Test(httpd, answer_to_a_reset_client)
     int fd = dial();
     const char *rq = "GET /stalled HTTP/1.1\r\nHost: x\r\n\r\n";
     send_all(fd, rq, strlen(rq));
-    usleep(50000);
+    cr_assert(wait_flag(&S.stalled), "the handler's timer did not run");
     struct linger lg = {.l_onoff = 1, .l_linger = 0};
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-    close(fd); /* RST */
-    for (int i = 0; i < 200 && atomic_load(&S.completes) == before; i++)
-        usleep(10000);
+    close(fd); /* RST, while the loop waits to answer */
+    atomic_store(&S.client_reset, 1);
+    wait_completes(before);
     cr_assert_eq(atomic_load(&S.completes), before + 1, "completed once");
     assert_still_serves("a client's reset");
 }
@@ -472,8 +579,7 @@ static void assert_reset(const char *path)
     cr_assert_eq(n, -1, "%s: no orderly end of stream (read returned %zd)", path, n);
     cr_assert_eq(errno, ECONNRESET, "%s: %s", path, strerror(errno));
     close(fd);
-    for (int i = 0; i < 200 && atomic_load(&S.completes) == before; i++)
-        usleep(10000);
+    wait_completes(before);
     cr_assert_eq(atomic_load(&S.completes), before + 1, "%s: completed once", path);
     assert_still_serves(path);
 }
@@ -504,18 +610,14 @@ Test(httpd, close_waits_for_requests_whose_client_left)
     int fd = dial();
     const char *rq = "GET /held HTTP/1.1\r\nHost: x\r\n\r\n";
     send_all(fd, rq, strlen(rq));
-    usleep(50000);
+    cr_assert(wait_flag(&S.held_started), "the handler did not get the request");
     close(fd);
-    for (int i = 0; i < 200 && !atomic_load(&S.held_aborted); i++)
-        usleep(10000);
-    cr_assert(atomic_load(&S.held_aborted));
+    cr_assert(wait_flag(&S.held_aborted), "no abort callback after the client left");
     uv_async_send(&S.close_now);
-    usleep(200000);
+    cr_assert(wait_flag(&S.close_settled), "httpd_close did not run");
     cr_assert_eq(atomic_load(&S.closed), 0, "not done while a handler holds a request");
     uv_async_send(&S.answer_now);
-    for (int i = 0; i < 200 && !atomic_load(&S.closed); i++)
-        usleep(10000);
-    cr_assert_eq(atomic_load(&S.closed), 1, "done once it was answered");
+    cr_assert(wait_flag(&S.closed), "done once it was answered");
 }
 
 Test(httpd, many_sequential_connections)
@@ -529,6 +631,122 @@ Test(httpd, many_sequential_connections)
         close(fd);
     }
     cr_assert_geq(atomic_load(&S.completes), 50);
+}
+
+/* ---- lingering close (httpd.h) ---- */
+
+/* Sends len bytes of 'x' on fd in 4 KiB pieces, pausing pause_us between
+ * them; stops at the first failed send. Returns the bytes sent and leaves
+ * in *err the errno of the failure (0 when everything went). */
+static size_t send_body(int fd, size_t len, useconds_t pause_us, int *err)
+{
+    char chunk[4096];
+    size_t sent = 0;
+    memset(chunk, 'x', sizeof chunk);
+    *err = 0;
+    while (sent < len) {
+        size_t n = len - sent < sizeof chunk ? len - sent : sizeof chunk;
+        ssize_t w = send(fd, chunk, n, MSG_NOSIGNAL);
+        if (w <= 0) {
+            *err = w < 0 ? errno : EPIPE;
+            break;
+        }
+        sent += (size_t)w;
+        if (pause_us)
+            usleep(pause_us);
+    }
+    return sent;
+}
+
+/* Headers of a POST announcing a body of len bytes (over max_body_bytes:
+ * the server answers 413 as soon as it has read them). */
+static int post_announcing(size_t len)
+{
+    char rq[160];
+    snprintf(rq, sizeof rq, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n", len);
+    return request(rq);
+}
+
+/* A client that sends a large body slowly, still sending while the server
+ * has already answered 413, must be able to read that answer: a server
+ * that closed at once would answer the next bytes with a TCP reset, which
+ * destroys the unread 413 ("connection reset by peer" at the client). */
+Test(httpd, answer_413_reaches_a_client_still_sending_its_body)
+{
+    size_t len = 256 * 1024;
+    int fd = post_announcing(len);
+    /* The 413 has arrived (unread) before the body is sent. */
+    struct pollfd pf = {.fd = fd, .events = POLLIN};
+    cr_assert_eq(poll(&pf, 1, 10000), 1, "no answer to the announced body");
+    int err;
+    size_t sent = send_body(fd, len, 200, &err);
+    cr_assert_eq(sent, len, "the server reset the connection after %zu of %zu body bytes: %s", sent, len,
+                 strerror(err));
+    shutdown(fd, SHUT_WR);
+    const char *got = recv_until(fd, NULL, 0);
+    cr_assert(strstr(got, "HTTP/1.1 413 Content Too Large\r\n"), "answer lost: '%s' (%s)", got, strerror(errno));
+    cr_assert(strstr(got, "Connection: close\r\n"), "%s", got);
+    close(fd);
+    assert_still_serves("a lingering close");
+}
+
+/* Waits (30 s at most) until the server has closed a connection it had
+ * shut down for writing: a byte sent after the close gets a reset, and the
+ * send after that fails. Returns 1 once it did. */
+static int wait_server_closed(int fd)
+{
+    for (int i = 0; i < 3000; i++) {
+        if (send(fd, "x", 1, MSG_NOSIGNAL) < 0)
+            return errno == EPIPE || errno == ECONNRESET;
+        usleep(10000);
+    }
+    return 0;
+}
+
+/* Reads the 413 up to the server's FIN (the write side it shut down). */
+static void read_413(int fd)
+{
+    const char *got = recv_until(fd, NULL, 0);
+    cr_assert(strstr(got, "HTTP/1.1 413 Content Too Large\r\n"), "%s", got);
+}
+
+/* The time bound: a client that neither sends nor closes is dropped after
+ * linger_timeout_ms (here 300 ms; the byte budget is the default 4 MiB). */
+static void start_linger_time(void)
+{
+    start_with(0, 300);
+}
+TestSuite(httpd_linger_time, .init = start_linger_time, .fini = stop, .timeout = 60);
+
+Test(httpd_linger_time, a_silent_client_is_closed_after_the_linger_time)
+{
+    int fd = post_announcing(1024 * 1024);
+    read_413(fd);
+    cr_assert(wait_server_closed(fd), "the server kept a lingering connection open");
+    close(fd);
+    assert_still_serves("a lingering close that timed out");
+}
+
+/* The byte bound: a client that keeps sending is dropped once 64 KiB were
+ * discarded, long before the (here 60 s) time bound. */
+static void start_linger_bytes(void)
+{
+    start_with(64 * 1024, 60000);
+}
+TestSuite(httpd_linger_bytes, .init = start_linger_bytes, .fini = stop, .timeout = 60);
+
+Test(httpd_linger_bytes, a_client_that_keeps_sending_is_closed_after_the_byte_budget)
+{
+    int fd = post_announcing(64 * 1024 * 1024);
+    struct pollfd pf = {.fd = fd, .events = POLLIN};
+    cr_assert_eq(poll(&pf, 1, 10000), 1, "no answer to the announced body");
+    int err;
+    size_t sent = send_body(fd, 64 * 1024 * 1024, 0, &err);
+    cr_assert_neq(err, 0, "the server read all %zu bytes: no byte budget", sent);
+    cr_assert(err == EPIPE || err == ECONNRESET, "%s", strerror(err));
+    cr_assert_geq(sent, 64 * 1024, "closed after %zu bytes, before its budget", sent);
+    close(fd);
+    assert_still_serves("a lingering close over its byte budget");
 }
 
 Test(httpd_unit, url_decode)

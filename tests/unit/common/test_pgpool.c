@@ -251,11 +251,14 @@ Test(pgpool, transactions)
     tx = begin(p);
     tx_ok(tx, sql, &r);
     pgtx_commit(tx, NULL, NULL);
-    query_ok(p, count_sql(), 0, NULL, &r);
-    query_ok(p, count_sql(), 0, NULL, &r);
-    run_for(50);
-    query_ok(p, count_sql(), 0, NULL, &r);
-    cr_assert_str_eq(r.val, "2");
+    /* It lands on its own connection: counted once it did (bounded). */
+    for (int i = 0; i < 600; i++) {
+        query_ok(p, count_sql(), 0, NULL, &r);
+        if (strcmp(r.val, "2") == 0)
+            break;
+        run_for(50);
+    }
+    cr_assert_str_eq(r.val, "2", "a commit without a callback never landed");
 
     close_pool(p);
     snprintf(sql, sizeof sql, "DROP TABLE %s", table);
@@ -304,6 +307,35 @@ Test(pgpool, database_down_fails_fast)
     close_pool(p);
 }
 
+/* 1 once the backend arg (a pid) runs a pg_sleep: the query is in flight. */
+static int backend_sleeping(const void *arg)
+{
+    char sql[320], err[256];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM pg_stat_activity WHERE pid = %s AND state = 'active' AND query LIKE 'SELECT pg_sleep%%'",
+             (const char *)arg);
+    PGconn *c = pgpool_connect_blocking(pg_url, err, sizeof err);
+    cr_assert_not_null(c, "%s", err);
+    PGresult *r = PQexec(c, sql);
+    int busy = PQresultStatus(r) == PGRES_TUPLES_OK && strcmp(PQgetvalue(r, 0, 0), "1") == 0;
+    PQclear(r);
+    PQfinish(c);
+    return busy;
+}
+
+static int not_ready(const void *p)
+{
+    return !pgpool_ready(p);
+}
+
+/* The pool's single connection after its backend was killed: the loss is
+ * noticed (not ready), then the pool reconnects. */
+static void wait_reconnected(pgpool_t *p)
+{
+    tl_poll_until(not_ready, p, "the pool noticed its backend was killed");
+    tl_run_until_pred(is_ready, p, 0, "reconnected");
+}
+
 static void backend_pid(pgpool_t *p, char *pid, size_t n)
 {
     res_t r;
@@ -326,17 +358,17 @@ Test(pgpool, reconnects_after_backend_killed)
 
     /* Idle connection killed: noticed, reconnected. */
     terminate(pid1);
-    run_for(100);
-    tl_run_until_pred(is_ready, p, 3000, "reconnected");
+    wait_reconnected(p);
     backend_pid(p, pid2, sizeof pid2);
     cr_assert_str_neq(pid1, pid2);
 
-    /* Killed during a query: that query fails, later ones work. */
+    /* Killed during a query (it would run a minute): that query fails,
+     * later ones work. */
     res_t slow = {0};
-    cr_assert_eq(pgpool_query(p, "SELECT pg_sleep(4)", 0, NULL, on_res, &slow), 0);
+    cr_assert_eq(pgpool_query(p, "SELECT pg_sleep(60)", 0, NULL, on_res, &slow), 0);
     res_t queued = {0};
     cr_assert_eq(pgpool_query(p, "SELECT 'after'", 0, NULL, on_res, &queued), 0);
-    run_for(100);
+    tl_poll_until(backend_sleeping, pid2, "the query running on its backend");
     terminate(pid2);
     run_until(&slow.calls, 1, 3000);
     cr_assert_str_eq(slow.err, "database connection lost");
@@ -350,8 +382,8 @@ Test(pgpool, reconnects_after_backend_killed)
     tx_ok(tx, "SELECT pg_backend_pid()", &r);
     snprintf(pid3, sizeof pid3, "%s", r.val);
     res_t q = {0};
-    cr_assert_eq(pgtx_query(tx, "SELECT pg_sleep(4)", 0, NULL, on_res, &q), 0);
-    run_for(100);
+    cr_assert_eq(pgtx_query(tx, "SELECT pg_sleep(60)", 0, NULL, on_res, &q), 0);
+    tl_poll_until(backend_sleeping, pid3, "the transaction's query running on its backend");
     terminate(pid3);
     run_until(&q.calls, 1, 3000);
     cr_assert_str_eq(q.err, "database connection lost");
@@ -478,8 +510,7 @@ Test(pgpool, prepared_statements_per_connection)
     char pid[256];
     backend_pid(p, pid, sizeof pid);
     terminate(pid);
-    run_for(100);
-    tl_run_until_pred(is_ready, p, 3000, "reconnected");
+    wait_reconnected(p);
     query_ok(p, "SELECT $1::int * 2", 1, (const char *const[]){"5"}, &r);
     cr_assert_str_eq(r.val, "10");
     query_ok(p, count_sql, 0, NULL, &r);

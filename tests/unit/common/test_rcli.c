@@ -285,6 +285,16 @@ Test(rcli, pubsub_and_restore_after_kill)
     close_client(r);
 }
 
+/* 1 once Redis shows the client (arg: its id) blocked in a command. */
+static int client_blocked(const void *arg)
+{
+    redisReply *rep = redisCommand(side, "CLIENT LIST ID %s", (const char *)arg);
+    int blocked = rep && rep->type == REDIS_REPLY_STRING && strstr(rep->str, "cmd=blpop") &&
+                  strstr(rep->str, " flags=b");
+    freeReplyObject(rep);
+    return blocked;
+}
+
 Test(rcli, reconnects_after_client_kill)
 {
     rcli_t *r = client();
@@ -316,7 +326,7 @@ Test(rcli, reconnects_after_client_kill)
     rcli_key(r, key, sizeof key, "blk");
     rep_t b = {0};
     cr_assert_eq(rcli_command(r, on_rep, &b, "BLPOP %s 3", key), 0);
-    run_for(100);
+    tl_poll_until(client_blocked, id, "the BLPOP blocking in Redis");
     side_cmd("CLIENT KILL ID %s", id);
     run_until(&b.calls, 1, 2000);
     cr_assert_str_eq(b.err, "redis connection lost");

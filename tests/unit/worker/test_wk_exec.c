@@ -156,8 +156,8 @@ Test(catalog, six_tools_load_and_filter)
     cr_assert(json_object_get(t0, "inputSchema") && json_object_get(t0, "annotations"));
     cr_assert_null(json_object_get(t0, "http"));
     json_t *only_users = wk_catalog_list(c, users, NULL, 50, err, sizeof err);
-    /* user get, user search, myself */
-    cr_assert_eq(json_array_size(json_object_get(only_users, "tools")), 3);
+    /* user get, user search, myself, an issue's watchers */
+    cr_assert_eq(json_array_size(json_object_get(only_users, "tools")), 4);
     json_decref(only_users);
     json_decref(p1);
     json_decref(p2);

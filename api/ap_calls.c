@@ -1,0 +1,538 @@
+/* ap_calls: see ap_calls.h. */
+#include "ap_calls.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "buf.h"
+#include "log.h"
+#include "secret.h"
+#include "tu.h"
+
+#define CALLS_PAGE_MAX 200
+#define CALLS_PAGE_DEFAULT 50
+#define EXPORT_PAGE "1000" /* rows per query of an export */
+#define EXPORT_PAGE_ROWS 1000
+#define EXPORT_PAUSE_ABOVE (256 * 1024) /* bytes queued on the socket before an export waits ... */
+#define EXPORT_RESUME_BELOW (64 * 1024) /* ... until the client has taken this much of them */
+#define CALLS_NPARAMS 10
+
+/* SQL: the outcome of a record (docs/admin-api.md, "Tool calls"). */
+#define OUTCOME_SQL                                                                                    \
+    "CASE WHEN c.error_class IS NULL THEN 'ok' WHEN c.error_class IN ('rate_limited', 'paced') THEN"    \
+    " 'rate_limited' WHEN c.error_class IN ('cancelled', 'declined') THEN c.error_class ELSE"           \
+    " 'tool_error' END"
+
+/* SQL: one record as the API shows it. call_id: its 32 hex digits. */
+#define CALL_JSON                                                                                          \
+    "json_build_object('id', c.id, 'ts', to_char(c.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')," \
+    " 'account_id', c.account_id, 'server_id', c.server_id, 'tool', c.tool, 'outcome', " OUTCOME_SQL ","  \
+    " 'args_sha256', c.args_sha256, 'upstream_status', c.upstream_status,"                                 \
+    " 'latency_ms', c.latency_ms, 'result_bytes', c.result_bytes, 'ratelimit', CASE WHEN"                  \
+    " c.ratelimit_limit IS NULL AND c.ratelimit_remaining IS NULL THEN NULL ELSE json_build_object('limit'," \
+    " c.ratelimit_limit, 'remaining', c.ratelimit_remaining, 'reset_s', c.ratelimit_reset_s) END,"          \
+    " 'upstream_request_id', c.upstream_request_id, 'error_class', c.error_class,"                        \
+    " 'request_id', c.request_id, 'call_id', replace(c.call_id::text, '-', ''))::text"
+
+/* The CSV export's columns, in order, and the SQL of each (text or NULL). */
+static const struct {
+    const char *name;
+    const char *sql;
+    int text; /* free text from a worker or JSM: guarded against spreadsheet formulas */
+} CSV_COLS[] = {
+    {"id", "c.id::text", 0},
+    {"ts", "to_char(c.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')", 0},
+    {"call_id", "replace(c.call_id::text, '-', '')", 1},
+    {"account_id", "c.account_id::text", 0},
+    {"server_id", "c.server_id::text", 0},
+    {"tool", "c.tool", 1},
+    {"outcome", OUTCOME_SQL, 0},
+    {"upstream_status", "c.upstream_status::text", 0},
+    {"latency_ms", "c.latency_ms::text", 0},
+    {"result_bytes", "c.result_bytes::text", 0},
+    {"error_class", "c.error_class", 1},
+    {"ratelimit_limit", "c.ratelimit_limit::text", 0},
+    {"ratelimit_remaining", "c.ratelimit_remaining::text", 0},
+    {"ratelimit_reset_s", "c.ratelimit_reset_s::text", 0},
+    {"upstream_request_id", "c.upstream_request_id", 1},
+    {"request_id", "c.request_id", 1},
+    {"args_sha256", "c.args_sha256", 1},
+};
+#define NCSV (sizeof CSV_COLS / sizeof *CSV_COLS)
+
+enum calls_fmt { FMT_JSON, FMT_NDJSON, FMT_CSV };
+
+/* One search: its filters as SQL parameters, and for an export the
+ * stream's state. Owned by the request (r->ext), freed with it. */
+typedef struct calls_s {
+    ap_req_t *r;
+    enum calls_fmt fmt;
+    int per_server;                   /* the per-server route: the account must be the caller's */
+    long limit;
+    char server[AP_UUID_LEN + 1], account[AP_UUID_LEN + 1];
+    char tool[129], since[40], until[40], status[8], before[40], limit_s[24];
+    const char *outcome_sql;          /* a condition without parameters, or NULL */
+    char *sql;                        /* built once per search */
+    const char *p[CALLS_NPARAMS];
+    int np, before_idx;               /* before_idx: the keyset parameter's index */
+    size_t rows;                      /* exported so far */
+    int aborted;                      /* the client went away */
+    int waiting;                      /* for the socket to drain (httpd_stream_on_drain) */
+} calls_t;
+
+static void calls_free(void *ext)
+{
+    calls_t *q = ext;
+    free(q->sql);
+    free(q);
+}
+
+/* ---- cursors over the descending row id: base64url of "c<id>" ---- */
+
+static void cursor_encode(const char *id, char *out, size_t outsz)
+{
+    char raw[32];
+    int n = snprintf(raw, sizeof raw, "c%s", id);
+    if (secret_b64url_encode(raw, (size_t)n, out, outsz) < 0)
+        out[0] = 0;
+}
+
+static int cursor_decode(const char *cur, char *id, size_t idsz)
+{
+    char raw[33];
+    size_t n = 0;
+    if (strlen(cur) > 40 || secret_b64_decode_any(cur, raw, sizeof raw - 1, &n) != 0 || n < 2 || n > 19)
+        return -1;
+    raw[n] = 0;
+    if (raw[0] != 'c' || strspn(raw + 1, "0123456789") != n - 1)
+        return -1;
+    snprintf(id, idsz, "%s", raw + 1);
+    return 0;
+}
+
+/* ---- the query ---- */
+
+static const char *outcome_condition(const char *v)
+{
+    static const struct {
+        const char *name, *sql;
+    } map[] = {
+        {"ok", "c.error_class IS NULL"},
+        {"tool_error", "c.error_class NOT IN ('rate_limited', 'paced', 'cancelled', 'declined')"},
+        {"rate_limited", "c.error_class IN ('rate_limited', 'paced')"},
+        {"cancelled", "c.error_class = 'cancelled'"},
+        {"declined", "c.error_class = 'declined'"},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof *map; i++)
+        if (strcmp(v, map[i].name) == 0)
+            return map[i].sql;
+    return NULL;
+}
+
+/* Appends a condition on the next parameter (cond has one %d). */
+static int add_param(calls_t *q, buf_t *b, const char *cond, const char *val)
+{
+    q->p[q->np++] = val;
+    buf_printf(b, cond, q->np);
+    return q->np;
+}
+
+/* SELECT (row..., id, owner_ok): only the filters given become conditions,
+ * so PostgreSQL plans each combination on its own (a server's index for a
+ * server, the workspace's otherwise, the BRIN on ts for a time range). The
+ * keyset condition is a plain c.id < $n (the first page starts below the
+ * largest bigint): an export reruns the statement page after page, and a
+ * generic plan of "$n IS NULL OR c.id < $n" would walk the index from the
+ * newest row each time. */
+static void build_sql(calls_t *q)
+{
+    buf_t b;
+    buf_init(&b, 64 * 1024);
+    q->np = 0;
+    q->p[q->np++] = q->r->ws_id;
+    buf_append_str(&b, "WITH page AS (SELECT ");
+    if (q->fmt == FMT_CSV) {
+        /* The CSV line is built in C (quoting); here the columns come apart. */
+        for (size_t i = 0; i < NCSV; i++)
+            buf_printf(&b, "%s%s", i ? ", " : "", CSV_COLS[i].sql);
+    } else {
+        buf_append_str(&b, CALL_JSON);
+    }
+    buf_append_str(&b, ", c.id::text AS i FROM tool_calls c WHERE c.workspace_id = $1");
+    if (q->server[0])
+        add_param(q, &b, " AND c.server_id = $%d::uuid", q->server);
+    int acct = q->account[0] ? add_param(q, &b, " AND c.account_id = $%d::uuid", q->account) : 0;
+    if (q->tool[0])
+        add_param(q, &b, " AND c.tool = $%d", q->tool);
+    if (q->outcome_sql)
+        buf_printf(&b, " AND %s", q->outcome_sql);
+    if (strcmp(q->status, "none") == 0)
+        buf_append_str(&b, " AND c.upstream_status IS NULL");
+    else if (strlen(q->status) == 3 && q->status[1] == 'x')
+        buf_printf(&b, " AND c.upstream_status BETWEEN %c00 AND %c99", q->status[0], q->status[0]);
+    else if (q->status[0])
+        add_param(q, &b, " AND c.upstream_status = $%d::int", q->status);
+    if (q->since[0])
+        add_param(q, &b, " AND c.ts >= $%d::timestamptz", q->since);
+    if (q->until[0])
+        add_param(q, &b, " AND c.ts < $%d::timestamptz", q->until);
+    q->before_idx = add_param(q, &b, " AND c.id < $%d::bigint", q->before) - 1;
+    add_param(q, &b, " ORDER BY c.id DESC LIMIT $%d::int)", q->fmt == FMT_JSON ? q->limit_s : EXPORT_PAGE);
+    if (q->per_server)
+        buf_printf(&b, ", owner AS (SELECT EXISTS (SELECT 1 FROM integrated_accounts WHERE id = $%d::uuid"
+                       " AND workspace_id = $1) AS ok)", acct);
+    else
+        buf_append_str(&b, ", owner AS (SELECT true AS ok)");
+    buf_append_str(&b, " SELECT page.*, owner.ok FROM owner LEFT JOIN page ON true");
+    q->sql = mem_strdup(b.data);
+    buf_free(&b);
+}
+
+/* ---- query parameters ---- */
+
+/* Reads query parameter name into out; 0 absent, 1 present, -1 answered 400. */
+static int qparam(ap_req_t *r, const char *name, char *out, size_t outsz, const char *what)
+{
+    int n = httpd_query_param(r->req, name, out, outsz);
+    if (n == -1) {
+        out[0] = 0;
+        return 0;
+    }
+    if (n <= 0) {
+        char detail[200];
+        snprintf(detail, sizeof detail, "%s must be %s", name, what);
+        ap_fail(r, 400, detail, name);
+        return -1;
+    }
+    return 1;
+}
+
+static int bad(ap_req_t *r, const char *name, const char *what)
+{
+    char detail[240];
+    snprintf(detail, sizeof detail, "%s must be %s", name, what);
+    ap_fail(r, 400, detail, name);
+    return -1;
+}
+
+/* A time bound: RFC 3339, passed to PostgreSQL as given once it parsed. */
+static int time_param(ap_req_t *r, const char *name, char *out, size_t outsz)
+{
+    int64_t ms;
+    static const char what[] = "an RFC 3339 time such as 2026-01-31T00:00:00Z";
+    int rc = qparam(r, name, out, outsz, what);
+    if (rc == 1 && tu_parse_iso(out, &ms) != 0)
+        return bad(r, name, what);
+    return rc;
+}
+
+/* Which format the client asked for: Accept (an export) or format=. */
+static int pick_format(ap_req_t *r, calls_t *q)
+{
+    char v[16];
+    int rc = qparam(r, "format", v, sizeof v, "json, ndjson or csv");
+    if (rc < 0)
+        return -1;
+    if (rc == 1) {
+        if (strcmp(v, "json") == 0)
+            q->fmt = FMT_JSON;
+        else if (strcmp(v, "ndjson") == 0)
+            q->fmt = FMT_NDJSON;
+        else if (strcmp(v, "csv") == 0)
+            q->fmt = FMT_CSV;
+        else
+            return bad(r, "format", "json, ndjson or csv");
+        return 0;
+    }
+    const char *acc = httpd_req_header(r->req, "Accept");
+    q->fmt = FMT_JSON;
+    if (acc && strstr(acc, "application/x-ndjson"))
+        q->fmt = FMT_NDJSON;
+    else if (acc && strstr(acc, "text/csv"))
+        q->fmt = FMT_CSV;
+    return 0;
+}
+
+/* Every filter of GET /calls; -1 when r was answered with 400. */
+static int parse(ap_req_t *r, calls_t *q)
+{
+    char v[256];
+    int rc;
+    if (!q->per_server && pick_format(r, q) != 0)
+        return -1;
+    if (!q->per_server) {
+        if ((rc = qparam(r, "server_id", q->server, sizeof q->server, "a server id")) < 0)
+            return -1;
+        if (rc && !ap_is_uuid(q->server))
+            return bad(r, "server_id", "a server id");
+        if ((rc = qparam(r, "account_id", q->account, sizeof q->account, "an account id")) < 0)
+            return -1;
+        if (rc && !ap_is_uuid(q->account))
+            return bad(r, "account_id", "an account id");
+    }
+    if ((rc = qparam(r, "tool", q->tool, sizeof q->tool, "a tool name (1 to 128 characters)")) < 0)
+        return -1;
+    if ((rc = qparam(r, "outcome", v, sizeof v, "ok, tool_error, rate_limited, cancelled or declined")) < 0)
+        return -1;
+    if (rc && !(q->outcome_sql = outcome_condition(v)))
+        return bad(r, "outcome", "ok, tool_error, rate_limited, cancelled or declined");
+    static const char st_what[] = "2xx, 3xx, 4xx, 5xx, none or a status code from 100 to 599";
+    if ((rc = qparam(r, "upstream_status", q->status, sizeof q->status, st_what)) < 0)
+        return -1;
+    if (rc) {
+        const char *s = q->status;
+        int cls = strlen(s) == 3 && s[0] >= '2' && s[0] <= '5' && strcmp(s + 1, "xx") == 0;
+        int code = strlen(s) == 3 && strspn(s, "0123456789") == 3 && s[0] >= '1' && s[0] <= '5';
+        if (!cls && !code && strcmp(s, "none") != 0)
+            return bad(r, "upstream_status", st_what);
+    }
+    if (time_param(r, "since", q->since, sizeof q->since) < 0 || time_param(r, "until", q->until, sizeof q->until) < 0)
+        return -1;
+    q->limit = CALLS_PAGE_DEFAULT;
+    if ((rc = qparam(r, "limit", v, sizeof v, "a whole number from 1 to 200")) < 0)
+        return -1;
+    if (rc) {
+        char *end;
+        q->limit = strtol(v, &end, 10);
+        if (*end || q->limit < 1 || q->limit > CALLS_PAGE_MAX)
+            return bad(r, "limit", "a whole number from 1 to 200");
+    }
+    snprintf(q->limit_s, sizeof q->limit_s, "%ld", q->limit + 1);
+    snprintf(q->before, sizeof q->before, "9223372036854775807");
+    if ((rc = qparam(r, "next_cursor", v, sizeof v, "a cursor this API returned")) < 0)
+        return -1;
+    if (rc && cursor_decode(v, q->before, sizeof q->before) != 0)
+        return bad(r, "next_cursor", "a cursor this API returned");
+    return 0;
+}
+
+/* ---- a JSON page ---- */
+
+static void on_page(PGresult *res, const char *err, void *ud)
+{
+    ap_req_t *r = ud;
+    calls_t *q = r->ext;
+    if (!ap_res_ok(res)) {
+        ap_fail_db(r, res, err, NULL);
+        return;
+    }
+    int rows = PQntuples(res);
+    /* Row 0 may be only the marker that the account is the caller's. */
+    if (rows == 0 || strcmp(PQgetvalue(res, 0, 2), "t") != 0) {
+        ap_fail(r, 404, "no integrated account with this id", NULL);
+        return;
+    }
+    json_t *list = json_array();
+    for (int i = 0; i < rows && i < q->limit; i++) {
+        json_t *o = PQgetisnull(res, i, 0) ? NULL : ap_res_json(res, i, 0);
+        if (o)
+            json_array_append_new(list, o);
+    }
+    json_t *out = json_pack("{so}", "result", list);
+    if (rows > q->limit) {
+        char cur[64];
+        cursor_encode(PQgetvalue(res, (int)q->limit - 1, 1), cur, sizeof cur);
+        json_object_set_new(out, "next_cursor", json_string(cur));
+    } else {
+        json_object_set_new(out, "next_cursor", json_null());
+    }
+    ap_ok(r, 200, out);
+}
+
+/* ---- an export: NDJSON or CSV, streamed page by page ----
+ * One query of EXPORT_PAGE rows at a time, each sent as one chunk; the
+ * next query waits while more than EXPORT_PAUSE_ABOVE bytes are queued on
+ * the socket (httpd_stream_on_drain), so a slow client holds at most a page
+ * and that queue in memory, whatever the size of the result. */
+
+static void export_next(calls_t *q);
+
+static void export_finish(calls_t *q, int complete)
+{
+    ap_req_t *r = q->r;
+    char rows[24];
+    snprintf(rows, sizeof rows, "%zu", q->rows);
+    if (!complete && !q->aborted)
+        LOG_WARN("calls", "export cut short", "rows", rows, "request_id", httpd_req_id(r->req), NULL);
+    ap_stream_finish(r, complete);
+}
+
+/* CSV field: quoted when it holds a separator, quote or line break; free
+ * text that a spreadsheet would run as a formula (= + - @, tab, CR) gets
+ * a leading apostrophe (OWASP's advice for CSV injection). */
+static void csv_field(buf_t *b, const char *v, int text)
+{
+    int formula = text && v[0] && strchr("=+-@\t\r", v[0]);
+    int quote = formula || strpbrk(v, ",\"\r\n") != NULL;
+    if (quote)
+        buf_append(b, "\"", 1);
+    if (formula)
+        buf_append(b, "'", 1);
+    for (const char *run = v;;) {
+        size_t n = strcspn(run, "\"");
+        buf_append(b, run, n);
+        if (!run[n])
+            break;
+        buf_append(b, "\"\"", 2);
+        run += n + 1;
+    }
+    if (quote)
+        buf_append(b, "\"", 1);
+}
+
+static void on_drained(httpd_req_t *req, void *ud)
+{
+    (void)req;
+    calls_t *q = ud;
+    q->waiting = 0;
+    export_next(q);
+}
+
+static void on_export_rows(PGresult *res, const char *err, void *ud)
+{
+    calls_t *q = ud;
+    ap_req_t *r = q->r;
+    if (q->aborted) {
+        export_finish(q, 0);
+        return;
+    }
+    if (!ap_res_ok(res)) {
+        LOG_WARN("calls", "export query failed", "err", err ? err : PQresultErrorMessage(res), NULL);
+        export_finish(q, 0);
+        return;
+    }
+    int rows = PQntuples(res), ncols = PQnfields(res);
+    buf_t b;
+    buf_init(&b, (size_t)-1 / 2);
+    int sent = 0;
+    for (int i = 0; i < rows; i++) {
+        if (PQgetisnull(res, i, ncols - 2))
+            continue; /* the LEFT JOIN's row of an empty page */
+        if (q->fmt == FMT_NDJSON) {
+            buf_append(&b, PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0));
+        } else {
+            for (size_t c = 0; c < NCSV; c++) {
+                if (c)
+                    buf_append(&b, ",", 1);
+                if (!PQgetisnull(res, i, (int)c))
+                    csv_field(&b, PQgetvalue(res, i, (int)c), CSV_COLS[c].text);
+            }
+            buf_append(&b, "\r", 1);
+        }
+        buf_append(&b, "\n", 1);
+        snprintf(q->before, sizeof q->before, "%s", PQgetvalue(res, i, ncols - 2));
+        sent++;
+    }
+    int rc = b.len ? httpd_stream_write(r->req, b.data, b.len) : 0;
+    buf_free(&b);
+    q->rows += (size_t)sent;
+    metrics_inc(r->app->metrics, "jsmcp_api_calls_exported_rows_total", "", sent);
+    if (rc == HTTPD_ECLOSED || r->app->closing) { /* ECLOSED: the abort callback has run */
+        export_finish(q, 0);
+        return;
+    }
+    if (sent < EXPORT_PAGE_ROWS) {
+        export_finish(q, 1);
+        return;
+    }
+    if (httpd_stream_queued(r->req) <= EXPORT_PAUSE_ABOVE) {
+        export_next(q);
+        return;
+    }
+    rc = httpd_stream_on_drain(r->req, EXPORT_RESUME_BELOW, on_drained, q);
+    if (rc == 1)
+        export_next(q);
+    else if (rc == 0)
+        q->waiting = 1;
+    else
+        export_finish(q, 0);
+}
+
+static void export_next(calls_t *q)
+{
+    q->p[q->before_idx] = q->before;
+    if (pgpool_query(q->r->app->db, q->sql, q->np, q->p, on_export_rows, q) != 0)
+        export_finish(q, 0);
+}
+
+/* The client went away: finish now if waiting for its socket to drain
+ * (that will never come), else when the query in flight returns. */
+static void on_export_abort(httpd_req_t *req, void *ud)
+{
+    (void)req;
+    calls_t *q = ud;
+    q->aborted = 1;
+    if (q->waiting)
+        export_finish(q, 0);
+}
+
+static void export_start(calls_t *q)
+{
+    ap_req_t *r = q->r;
+    if (q->fmt == FMT_CSV)
+        httpd_resp_header(r->req, "Content-Disposition", "attachment; filename=\"tool-calls.csv\"");
+    httpd_resp_header(r->req, "Cache-Control", "no-store");
+    if (httpd_stream_begin(r->req, 200, q->fmt == FMT_CSV ? "text/csv; charset=utf-8" : "application/x-ndjson") != 0) {
+        export_finish(q, 0);
+        return;
+    }
+    httpd_req_on_abort(r->req, on_export_abort, q);
+    if (q->fmt == FMT_CSV) {
+        buf_t b;
+        buf_init(&b, 4096);
+        for (size_t c = 0; c < NCSV; c++)
+            buf_printf(&b, "%s%s", c ? "," : "", CSV_COLS[c].name);
+        buf_append(&b, "\r\n", 2);
+        int rc = httpd_stream_write(r->req, b.data, b.len);
+        buf_free(&b);
+        if (rc == HTTPD_ECLOSED) {
+            export_finish(q, 0);
+            return;
+        }
+    }
+    export_next(q);
+}
+
+/* GET /calls and the per-server listing (which is the same search with
+ * its account and server fixed, JSON pages only). */
+static void calls_search(ap_req_t *r, int per_server)
+{
+    calls_t *q = mem_calloc(1, sizeof *q);
+    q->r = r;
+    q->per_server = per_server;
+    r->ext = q;
+    r->ext_free = calls_free;
+    if (per_server) {
+        if (!ap_is_uuid(ap_param(r, "id")) || !ap_is_uuid(ap_param(r, "mcp_id"))) {
+            ap_fail(r, 404, "no MCP server with this id for this account", NULL);
+            return;
+        }
+        snprintf(q->account, sizeof q->account, "%s", ap_param(r, "id"));
+        snprintf(q->server, sizeof q->server, "%s", ap_param(r, "mcp_id"));
+    }
+    if (parse(r, q) != 0)
+        return;
+    build_sql(q);
+    if (q->fmt == FMT_JSON)
+        ap_query(r, q->sql, q->np, q->p, on_page);
+    else
+        export_start(q);
+}
+
+static void calls_workspace(ap_req_t *r)
+{
+    calls_search(r, 0);
+}
+
+static void calls_server(ap_req_t *r)
+{
+    calls_search(r, 1);
+}
+
+const ap_route_t ap_calls_routes[] = {
+    {"GET", "/calls", AP_ROLE_WORKSPACE, calls_workspace, "calls"},
+    {"GET", "/integrated-account/:id/mcp/:mcp_id/calls", AP_ROLE_WORKSPACE, calls_server, "server_calls"},
+    {NULL, NULL, AP_ROLE_NONE, NULL, NULL},
+};

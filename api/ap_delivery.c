@@ -1,0 +1,470 @@
+/* ap_delivery: see ap_delivery.h.
+ *
+ * State: one dl_t per process (the timer, the HTTP client, counters); one
+ * dl_job_t per attempt in flight, freed in job_free() once its result is
+ * recorded. `ops` counts everything outstanding (queries, Redis commands,
+ * requests) so that stopping waits for all of it. */
+#include "ap_delivery.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "ap_input.h"
+#include "buf.h"
+#include "cfg.h"
+#include "httpc.h"
+#include "ju.h"
+#include "log.h"
+#include "tu.h"
+
+#define DL_RESPONSE_KEEP 256 /* bytes of a receiver's answer kept in the log */
+
+typedef struct dl_s {
+    ap_app_t *app;
+    httpc_t *http;
+    uv_timer_t timer;
+    uint64_t poll_ms, scan_ms, timeout_ms, retry_ms, retry_max_ms, deadline_ms, backlog_ms;
+    long concurrency, retention_days;
+    char lease_ms[24];
+    char audit_key[256];
+    size_t inflight;       /* attempts claimed and not yet recorded */
+    size_t ops;            /* queries, commands and requests outstanding */
+    int claiming;
+    int again;             /* a kick came while claiming: claim once more */
+    uint64_t last_scan_ms;
+    int closing;
+    void (*done)(void *arg);
+    void *done_arg;
+} dl_t;
+
+static dl_t dl;
+
+typedef struct dl_job_s {
+    char id[AP_UUID_LEN + 1];
+    char webhook_id[AP_UUID_LEN + 1];
+    char event[64];
+    int attempt;
+    int64_t created_ms;
+    char *payload;
+    uint64_t start_ns;
+    /* the outcome */
+    int status;            /* HTTP status, 0 = none */
+    char err[256];
+    char response[DL_RESPONSE_KEEP + 1];
+} dl_job_t;
+
+static void claim(void);
+
+static void job_free(dl_job_t *j)
+{
+    free(j->payload);
+    free(j);
+}
+
+/* Called when an outstanding operation ends; finishes a stop. */
+static void op_done(void)
+{
+    dl.ops--;
+    if (dl.closing && dl.ops == 0 && dl.done) {
+        void (*d)(void *) = dl.done;
+        dl.done = NULL;
+        d(dl.done_arg);
+    }
+}
+
+void ap_delivery_sign(const char *secret, long long t, const char *body, size_t len, char *out, size_t outsz)
+{
+    crypto_auth_hmacsha256_state st;
+    unsigned char mac[crypto_auth_hmacsha256_BYTES];
+    char ts[24], hex[2 * crypto_auth_hmacsha256_BYTES + 1];
+    int n = snprintf(ts, sizeof ts, "%lld.", t);
+    crypto_auth_hmacsha256_init(&st, (const unsigned char *)secret, strlen(secret));
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)ts, (unsigned long long)n);
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)body, len);
+    crypto_auth_hmacsha256_final(&st, mac);
+    sodium_bin2hex(hex, sizeof hex, mac, sizeof mac);
+    snprintf(out, outsz, "t=%lld,v1=%s", t, hex);
+    sodium_memzero(&st, sizeof st);
+}
+
+/* ---- recording an attempt ---- */
+
+static void on_recorded(PGresult *res, const char *err, void *ud)
+{
+    dl_job_t *j = ud;
+    if (!ap_res_ok(res))
+        LOG_WARN("webhook", "cannot record a delivery attempt; it is retried when its lease passes", "delivery", j->id,
+                 "err", err ? err : PQresultErrorMessage(res), NULL);
+    else if (atol(PQcmdTuples(res)) == 0)
+        LOG_WARN("webhook", "delivery attempt not recorded: its lease had passed", "delivery", j->id, NULL);
+    job_free(j);
+    dl.inflight--;
+    op_done();
+    claim(); /* a slot is free */
+}
+
+/* The next attempt's delay: retry_ms doubled per attempt made, capped,
+ * with +-20 % jitter so that receivers that failed together are not
+ * retried together. */
+static uint64_t backoff_ms(int attempt)
+{
+    uint64_t d = dl.retry_ms;
+    for (int i = 1; i < attempt && d < dl.retry_max_ms; i++)
+        d *= 2;
+    if (d > dl.retry_max_ms)
+        d = dl.retry_max_ms;
+    int pct = 80 + (int)randombytes_uniform(41);
+    return d * (uint64_t)pct / 100;
+}
+
+static void record(dl_job_t *j)
+{
+    int ok = j->status >= 200 && j->status < 300;
+    double ms = (double)(uv_hrtime() - j->start_ns) / 1e6;
+    int64_t now = tu_now_ms();
+    uint64_t delay = ok ? 0 : backoff_ms(j->attempt);
+    int final = ok || j->attempt >= AP_DELIVERY_MAX_ATTEMPTS ||
+                now + (int64_t)delay > j->created_ms + (int64_t)dl.deadline_ms;
+    char at[40];
+    tu_format_iso(now, 1, at, sizeof at);
+    json_t *entry = json_pack("{s:i, s:s, s:o, s:o, s:o, s:f}", "attempt", j->attempt, "at", at, "status",
+                              j->status ? json_integer(j->status) : json_null(), "error",
+                              j->err[0] ? json_string(j->err) : json_null(), "response",
+                              j->response[0] ? json_string(j->response) : json_null(), "duration_ms", ms);
+    char *entry_text = ju_dump(entry);
+    json_decref(entry);
+    char attempt[16], status[16], delay_s[24];
+    snprintf(attempt, sizeof attempt, "%d", j->attempt);
+    snprintf(status, sizeof status, "%d", j->status);
+    snprintf(delay_s, sizeof delay_s, "%llu", (unsigned long long)delay);
+    const char *outcome = ok ? "succeeded" : final ? "failed" : "retry";
+    metrics_inc(dl.app->metrics, "jsmcp_api_webhook_attempts_total",
+                ok ? "outcome=\"succeeded\"" : final ? "outcome=\"failed\"" : "outcome=\"retry\"", 1);
+    metrics_observe(dl.app->metrics, "jsmcp_api_webhook_attempt_duration_seconds", "", ms / 1000);
+    if (!ok)
+        LOG_INFO("webhook", "delivery attempt failed", "delivery", j->id, "webhook", j->webhook_id, "event", j->event,
+                 "attempt", attempt, "status", status, "err", j->err, "outcome", outcome, NULL);
+    const char *p[7] = {j->id, attempt, j->status ? status : NULL, entry_text ? entry_text : "{}",
+                        j->err[0] ? j->err : NULL, ok ? "succeeded" : final ? "failed" : "pending", delay_s};
+    int rc = pgpool_query(dl.app->db,
+                          "UPDATE webhook_deliveries SET locked_until = NULL, last_status = $3::int, last_error = $5,"
+                          " attempt_log = attempt_log || jsonb_build_array($4::jsonb), status = $6,"
+                          " completed_at = CASE WHEN $6 = 'pending' THEN NULL ELSE now() END,"
+                          " next_attempt_at = now() + $7::bigint * interval '1 millisecond'"
+                          " WHERE id = $1 AND attempts = $2::int AND status = 'pending'",
+                          7, p, on_recorded, j);
+    free(entry_text);
+    if (rc != 0) {
+        dl.ops++; /* on_recorded's accounting */
+        on_recorded(NULL, "pool busy or down", j);
+        return;
+    }
+    dl.ops++;
+}
+
+/* ---- one attempt ---- */
+
+static void on_answer(const httpc_response_t *resp, void *ud)
+{
+    dl_job_t *j = ud;
+    op_done();
+    if (dl.closing) { /* abandoned: the lease passes and a replica retries */
+        job_free(j);
+        dl.inflight--;
+        return;
+    }
+    j->status = resp->status;
+    if (resp->err)
+        snprintf(j->err, sizeof j->err, "%s", resp->err);
+    else if (resp->status < 200 || resp->status >= 300)
+        snprintf(j->err, sizeof j->err, "the receiver answered %d%s", resp->status,
+                 resp->status >= 300 && resp->status < 400 ? " (redirects are not followed)" : "");
+    size_t n = resp->body_len < DL_RESPONSE_KEEP ? resp->body_len : DL_RESPONSE_KEEP;
+    for (size_t i = 0; i < n; i++) { /* printable ASCII only: the log is JSON and shown as text */
+        unsigned char c = (unsigned char)resp->body[i];
+        j->response[i] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+    }
+    j->response[n] = 0;
+    record(j);
+}
+
+static void send_one(dl_job_t *j, const char *url, const char *sealed)
+{
+    char ad[64], sig[128], h_sig[160], h_event[96], h_delivery[80], h_attempt[40];
+    ap_in_err_t e;
+    int guarded;
+    size_t n;
+    j->start_ns = uv_hrtime();
+    snprintf(ad, sizeof ad, "webhook:%s", j->webhook_id);
+    char *secret = secret_open(dl.app->keys, ad, sealed, &n, NULL, 0);
+    if (!secret) {
+        snprintf(j->err, sizeof j->err, "the signing secret cannot be opened with the configured master keys");
+        record(j);
+        return;
+    }
+    /* Checked on every attempt: the allowlist may have changed since. */
+    if (ap_in_webhook_url(url, dl.app->cfg.webhook_allowlist, &guarded, "/url", &e) != 0) {
+        ap_wipe(secret);
+        free(secret);
+        snprintf(j->err, sizeof j->err, "the URL is no longer allowed: %.200s", e.detail);
+        record(j);
+        return;
+    }
+    ap_delivery_sign(secret, (long long)(tu_now_ms() / 1000), j->payload, strlen(j->payload), sig, sizeof sig);
+    ap_wipe(secret);
+    free(secret);
+    snprintf(h_sig, sizeof h_sig, "Jsmcp-Signature: %s", sig);
+    snprintf(h_event, sizeof h_event, "Jsmcp-Event: %s", j->event);
+    snprintf(h_delivery, sizeof h_delivery, "Jsmcp-Delivery: %s", j->id);
+    snprintf(h_attempt, sizeof h_attempt, "Jsmcp-Attempt: %d", j->attempt);
+    /* "Expect:" keeps curl from waiting for a 100 Continue before bigger bodies. */
+    const char *hdrs[] = {"Content-Type: application/json", h_sig, h_event, h_delivery, h_attempt, "Expect:", NULL};
+    httpc_request_t rq = {.method = "POST", .url = url, .headers = hdrs, .body = j->payload,
+                          .body_len = strlen(j->payload), .public_only = guarded};
+    int rc = httpc_request(dl.http, &rq, on_answer, j);
+    if (rc != 0) {
+        snprintf(j->err, sizeof j->err, "the request could not be sent (%s)",
+                 rc == HTTPC_EBUSY ? "too many in flight" : rc == HTTPC_EINVAL ? "bad URL" : "closing");
+        record(j);
+        return;
+    }
+    dl.ops++;
+}
+
+/* ---- claiming due deliveries ---- */
+
+static void on_claimed(PGresult *res, const char *err, void *ud)
+{
+    (void)ud;
+    dl.claiming = 0;
+    op_done();
+    if (!ap_res_ok(res)) {
+        if (!dl.closing)
+            LOG_WARN("webhook", "claiming deliveries failed", "err", err ? err : PQresultErrorMessage(res), NULL);
+        return;
+    }
+    int rows = PQntuples(res);
+    for (int i = 0; i < rows && !dl.closing; i++) {
+        dl_job_t *j = mem_calloc(1, sizeof *j);
+        snprintf(j->id, sizeof j->id, "%s", PQgetvalue(res, i, 0));
+        j->attempt = atoi(PQgetvalue(res, i, 1));
+        snprintf(j->event, sizeof j->event, "%s", PQgetvalue(res, i, 2));
+        j->payload = mem_strdup(PQgetvalue(res, i, 3));
+        snprintf(j->webhook_id, sizeof j->webhook_id, "%s", PQgetvalue(res, i, 6));
+        j->created_ms = atoll(PQgetvalue(res, i, 7));
+        dl.inflight++;
+        send_one(j, PQgetvalue(res, i, 4), PQgetvalue(res, i, 5));
+    }
+    if (dl.again) {
+        dl.again = 0;
+        claim();
+    }
+}
+
+/* Claims as many due deliveries as there are free slots. */
+static void claim(void)
+{
+    if (dl.closing || !pgpool_ready(dl.app->db))
+        return;
+    if (dl.claiming) {
+        dl.again = 1;
+        return;
+    }
+    if (dl.inflight >= (size_t)dl.concurrency)
+        return;
+    char limit[24];
+    snprintf(limit, sizeof limit, "%zu", (size_t)dl.concurrency - dl.inflight);
+    const char *p[2] = {limit, dl.lease_ms};
+    int rc = pgpool_query(dl.app->db,
+                          "WITH due AS (SELECT id FROM webhook_deliveries WHERE status = 'pending' AND"
+                          "  next_attempt_at <= now() AND (locked_until IS NULL OR locked_until <= now())"
+                          "  ORDER BY next_attempt_at LIMIT $1::int FOR UPDATE SKIP LOCKED)"
+                          " UPDATE webhook_deliveries d SET locked_until = now() + $2::bigint * interval '1 millisecond',"
+                          "  attempts = d.attempts + 1, last_attempt_at = now()"
+                          " FROM due, webhooks w WHERE d.id = due.id AND w.id = d.webhook_id"
+                          " RETURNING d.id, d.attempts, d.event, d.payload, w.url, w.secret_sealed, w.id,"
+                          "  (extract(epoch FROM d.created_at) * 1000)::bigint",
+                          2, p, on_claimed, NULL);
+    if (rc == 0) {
+        dl.claiming = 1;
+        dl.ops++;
+    }
+}
+
+void ap_delivery_kick(ap_app_t *app)
+{
+    (void)app;
+    claim();
+}
+
+/* ---- scans: events no single write causes, retention ---- */
+
+static void on_scan(PGresult *res, const char *err, void *ud)
+{
+    const char *what = ud;
+    if (!ap_res_ok(res) && !dl.closing)
+        LOG_WARN("webhook", "scan failed", "scan", what, "err", err ? err : PQresultErrorMessage(res), NULL);
+    else if (ap_res_ok(res) && strcmp(what, "pending") == 0 && PQntuples(res) == 1)
+        metrics_set(dl.app->metrics, "jsmcp_api_webhook_pending", "", atof(PQgetvalue(res, 0, 0)));
+    else if (ap_res_ok(res) && strcmp(what, "server.expiring") == 0)
+        metrics_inc(dl.app->metrics, "jsmcp_api_webhook_scans_total", "", 1);
+    op_done();
+}
+
+static void scan_query(const char *what, const char *sql, int n, const char *const *p)
+{
+    if (pgpool_query(dl.app->db, sql, n, p, on_scan, (void *)what) == 0)
+        dl.ops++;
+}
+
+/* audit.backlog: the oldest record still in the audit stream (drained
+ * entries leave it) is older than JSMCP_WEBHOOK_BACKLOG; one event per hour
+ * while that lasts (its id is the hour's, so replicas send it once). */
+static void on_oldest(redisReply *reply, const char *err, void *ud)
+{
+    (void)err;
+    (void)ud;
+    op_done();
+    if (dl.closing || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1)
+        return;
+    const redisReply *e = reply->element[0];
+    if (e->type != REDIS_REPLY_ARRAY || e->elements < 1 || e->element[0]->type != REDIS_REPLY_STRING)
+        return;
+    int64_t id_ms = atoll(e->element[0]->str), now = tu_now_ms();
+    metrics_set(dl.app->metrics, "jsmcp_api_audit_oldest_age_seconds", "", (double)(now - id_ms) / 1000);
+    if (id_ms <= 0 || now - id_ms < (int64_t)dl.backlog_ms || !pgpool_ready(dl.app->db))
+        return;
+    char hour[24], age[24], threshold[24];
+    snprintf(hour, sizeof hour, "%lld", (long long)(now / 3600000));
+    snprintf(age, sizeof age, "%lld", (long long)((now - id_ms) / 1000));
+    snprintf(threshold, sizeof threshold, "%llu", (unsigned long long)(dl.backlog_ms / 1000));
+    const char *p[3] = {hour, age, threshold};
+    scan_query("audit.backlog",
+               "SELECT jsmcp_webhook_emit(NULL, 'audit.backlog', md5('audit.backlog:' || $1)::uuid,"
+               " jsonb_build_object('oldest_record_age_seconds', $2::bigint, 'threshold_seconds', $3::bigint))",
+               3, p);
+}
+
+static void scan(void)
+{
+    char days[24];
+    snprintf(days, sizeof days, "%ld", dl.retention_days);
+    const char *p[1] = {days};
+    /* server.expiring: each (server, expiry) once per webhook (a later
+     * PATCH of expires_at is a new event). */
+    scan_query("server.expiring",
+               "INSERT INTO webhook_deliveries (webhook_id, workspace_id, event, event_id, payload)"
+               " SELECT w.id, w.workspace_id, 'server.expiring', e.id, jsmcp_webhook_envelope(e.id, 'server.expiring',"
+               "  w.workspace_id, jsonb_build_object('server', jsonb_build_object('id', s.id, 'account_id', s.account_id,"
+               "  'name', s.name, 'expires_at', to_char(s.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')),"
+               "  'expires_in_seconds', floor(extract(epoch FROM s.expires_at - now()))::bigint))"
+               " FROM webhooks w JOIN mcp_servers s ON s.workspace_id = w.workspace_id AND s.expires_at > now()"
+               "  AND s.expires_at <= now() + w.expiring_lead_s * interval '1 second'"
+               " CROSS JOIN LATERAL (SELECT md5('server.expiring:' || s.id || ':' || extract(epoch FROM s.expires_at))::uuid"
+               "  AS id) e"
+               " WHERE 'server.expiring' = ANY (w.events) ON CONFLICT (webhook_id, event_id) DO NOTHING",
+               0, NULL);
+    scan_query("retention",
+               "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries WHERE status <> 'pending'"
+               " AND completed_at < now() - $1::int * interval '1 day' LIMIT 10000)",
+               1, p);
+    scan_query("pending", "SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'", 0, NULL);
+    if (rcli_ready(dl.app->redis)) {
+        const char *argv[5] = {"XRANGE", dl.audit_key, "-", "+", "COUNT"};
+        const char *args[6] = {argv[0], argv[1], argv[2], argv[3], argv[4], "1"};
+        size_t len[6];
+        for (int i = 0; i < 6; i++)
+            len[i] = strlen(args[i]);
+        if (rcli_command_argv(dl.app->redis, on_oldest, NULL, 6, args, len) == 0)
+            dl.ops++;
+    }
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    (void)t;
+    uint64_t now = uv_now(dl.app->loop);
+    if (now - dl.last_scan_ms >= dl.scan_ms && pgpool_ready(dl.app->db)) {
+        dl.last_scan_ms = now;
+        scan();
+    }
+    claim();
+}
+
+/* ---- start, stop ---- */
+
+int ap_delivery_start(ap_app_t *app)
+{
+    cfg_err_t ce = {0};
+    memset(&dl, 0, sizeof dl);
+    dl.app = app;
+    dl.poll_ms = cfg_ms("JSMCP_WEBHOOK_POLL_MS", 1000, 20, 60000, &ce);
+    dl.scan_ms = cfg_ms("JSMCP_WEBHOOK_SCAN_MS", 30000, 100, 3600000, &ce);
+    dl.timeout_ms = cfg_ms("JSMCP_WEBHOOK_TIMEOUT", 10000, 100, 60000, &ce);
+    dl.retry_ms = cfg_ms("JSMCP_WEBHOOK_RETRY_MS", 10000, 10, 3600000, &ce);
+    dl.retry_max_ms = cfg_ms("JSMCP_WEBHOOK_RETRY_MAX_MS", 3600000, 10, 86400000, &ce);
+    dl.deadline_ms = cfg_ms("JSMCP_WEBHOOK_DEADLINE", 86400000, 1000, 7 * 86400000ull, &ce);
+    dl.backlog_ms = cfg_ms("JSMCP_WEBHOOK_BACKLOG", 300000, 1000, 86400000, &ce);
+    dl.concurrency = cfg_int("JSMCP_WEBHOOK_CONCURRENCY", 16, 1, 256, &ce);
+    dl.retention_days = cfg_int("JSMCP_WEBHOOK_RETENTION_DAYS", 30, 1, 3650, &ce);
+    if (ce.n) {
+        fprintf(stderr, "jsmcp-api: configuration: %s\n", ce.msg);
+        return -1;
+    }
+    /* Longer than any request, so a lease never passes while its replica
+     * still waits for the answer. */
+    snprintf(dl.lease_ms, sizeof dl.lease_ms, "%llu", (unsigned long long)(dl.timeout_ms + 30000));
+    rcli_key(app->redis, dl.audit_key, sizeof dl.audit_key, "audit");
+    httpc_config_t hc;
+    httpc_config_defaults(&hc);
+    hc.timeout_ms = (unsigned)dl.timeout_ms;
+    hc.connect_timeout_ms = (unsigned)(dl.timeout_ms < 5000 ? dl.timeout_ms : 5000);
+    hc.max_response_bytes = 64 * 1024; /* an answer is read, not kept: only its start is logged */
+    hc.max_inflight = (size_t)dl.concurrency;
+    hc.max_host_connections = 8;
+    hc.user_agent = "jsmcp-webhooks/1";
+    if (httpc_create(&dl.http, app->loop, &hc) != 0) {
+        fprintf(stderr, "jsmcp-api: cannot create the webhook HTTP client\n");
+        return -1;
+    }
+    metrics_describe(app->metrics, "jsmcp_api_webhook_attempts_total", "counter",
+                     "Webhook delivery attempts by outcome (succeeded, retry, failed)");
+    metrics_describe(app->metrics, "jsmcp_api_webhook_attempt_duration_seconds", "histogram",
+                     "Webhook delivery attempt duration");
+    metrics_describe(app->metrics, "jsmcp_api_webhook_pending", "gauge", "Webhook deliveries not yet completed");
+    metrics_describe(app->metrics, "jsmcp_api_webhook_scans_total", "counter",
+                     "Scans for server.expiring events completed by this replica");
+    metrics_describe(app->metrics, "jsmcp_api_audit_oldest_age_seconds", "gauge",
+                     "Age of the oldest tool-call record not yet drained from the audit stream");
+    dl.last_scan_ms = uv_now(app->loop) - dl.scan_ms; /* scan at the first tick */
+    uv_timer_init(app->loop, &dl.timer);
+    uv_timer_start(&dl.timer, on_tick, dl.poll_ms, dl.poll_ms);
+    return 0;
+}
+
+static void on_http_closed(void *arg)
+{
+    (void)arg;
+    op_done();
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    (void)h;
+    dl.ops++;
+    httpc_close(dl.http, on_http_closed, NULL); /* fails requests in flight: on_answer frees them */
+    op_done();
+}
+
+void ap_delivery_stop(void (*done)(void *arg), void *arg)
+{
+    dl.closing = 1;
+    dl.done = done;
+    dl.done_arg = arg;
+    dl.ops++; /* the timer's close */
+    uv_timer_stop(&dl.timer);
+    uv_close((uv_handle_t *)&dl.timer, on_timer_closed);
+}

@@ -1,0 +1,305 @@
+/* ap_webhooks: see ap_webhooks.h.
+ *
+ * A webhook is a URL (checked by ap_in_webhook_url: the SSRF guard), the
+ * events it wants, and a signing secret ("whsec_" + 43 base64url
+ * characters) returned once and stored sealed (additional data
+ * "webhook:<id>"): deliveries sign with it, so it cannot be a hash. A
+ * workspace has at most WH_MAX webhooks. Nothing here touches Redis. */
+#include "ap_webhooks.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ap_delivery.h"
+#include "ap_input.h"
+#include "buf.h"
+
+#define WH_MAX 20
+#define WH_MAX_EVENTS 16
+#define WH_LEAD_DEFAULT 604800 /* server.expiring: a week ahead */
+#define WH_LEAD_MIN 60
+#define WH_LEAD_MAX 7776000    /* 90 days */
+
+const char *const ap_webhook_events[] = {"account.needs_reauth", "server.expiring", "server.expired", "server.deleted",
+                                          "ratelimit.burst",      "audit.backlog",   NULL};
+
+#define WH_JSON                                                                                        \
+    "json_build_object('id', id, 'url', url, 'events', to_json(events), 'description', description,"  \
+    " 'expiring_lead_seconds', expiring_lead_s, 'created_at', " AP_TS("created_at") ","               \
+    " 'updated_at', " AP_TS("updated_at") ")::text"
+
+#define DELIVERY_JSON                                                                                  \
+    "json_build_object('id', id, 'event', event, 'event_id', event_id, 'status', status,"             \
+    " 'attempts', attempts, 'created_at', " AP_TS("created_at") ","                                   \
+    " 'next_attempt_at', CASE WHEN status = 'pending' THEN " AP_TS("next_attempt_at") " END,"         \
+    " 'last_attempt_at', " AP_TS("last_attempt_at") ", 'completed_at', " AP_TS("completed_at") ","    \
+    " 'last_status', last_status, 'last_error', last_error, 'log', attempt_log,"                      \
+    " 'payload', payload::json)::text"
+
+/* A webhook id in the path must be a UUID; anything else cannot exist: 404. */
+static int need_id(ap_req_t *r)
+{
+    if (ap_is_uuid(ap_param(r, "id")))
+        return 0;
+    ap_fail(r, 404, "no webhook with this id", NULL);
+    return -1;
+}
+
+/* ---- create ---- */
+
+typedef struct wh_in_s {
+    const char *url;
+    const char *description;
+    long lead_s;
+    char events[WH_MAX_EVENTS * 24 + 4]; /* PostgreSQL array literal of known names */
+    char lead_text[24];
+    char id[AP_UUID_LEN + 1];
+    char *sealed;
+} wh_in_t;
+
+static void wh_in_free(void *p)
+{
+    wh_in_t *in = p;
+    free(in->sealed);
+    free(in);
+}
+
+static int known_event(const char *s)
+{
+    for (size_t i = 0; ap_webhook_events[i]; i++)
+        if (strcmp(s, ap_webhook_events[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static int wh_validate(ap_req_t *r, wh_in_t *in)
+{
+    static const char *const allowed[] = {"url", "events", "description", "expiring_lead_seconds", NULL};
+    ap_in_err_t e;
+    int guarded;
+    if (ap_in_only(r->body, allowed, "", &e) || ap_in_str(r->body, "url", "", 4096, 1, &in->url, &e) ||
+        ap_in_webhook_url(in->url, r->app->cfg.webhook_allowlist, &guarded, "/url", &e) ||
+        ap_in_str(r->body, "description", "", 200, 0, &in->description, &e))
+        goto bad;
+    const json_t *ev = json_object_get(r->body, "events");
+    size_t i;
+    const json_t *x;
+    if (!json_is_array(ev) || json_array_size(ev) == 0 || json_array_size(ev) > WH_MAX_EVENTS) {
+        snprintf(e.field, sizeof e.field, "/events");
+        snprintf(e.detail, sizeof e.detail, "events must be an array of 1 to %d event names", WH_MAX_EVENTS);
+        goto bad;
+    }
+    buf_t b;
+    buf_init(&b, sizeof in->events);
+    buf_append(&b, "{", 1);
+    json_array_foreach(ev, i, x) {
+        const char *s = json_string_value(x);
+        snprintf(e.field, sizeof e.field, "/events/%zu", i);
+        if (!s || !known_event(s)) {
+            snprintf(e.detail, sizeof e.detail,
+                     "unknown event; one of account.needs_reauth, server.expiring, server.expired, server.deleted, "
+                     "ratelimit.burst, audit.backlog");
+            buf_free(&b);
+            goto bad;
+        }
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(s, json_string_value(json_array_get(ev, j))) == 0) {
+                snprintf(e.detail, sizeof e.detail, "event '%s' is listed twice", s);
+                buf_free(&b);
+                goto bad;
+            }
+        buf_printf(&b, "%s%s", i ? "," : "", s);
+    }
+    buf_append(&b, "}", 1);
+    snprintf(in->events, sizeof in->events, "%.*s", (int)b.len, b.data);
+    buf_free(&b);
+    const json_t *lead = json_object_get(r->body, "expiring_lead_seconds");
+    in->lead_s = WH_LEAD_DEFAULT;
+    if (lead) {
+        if (!json_is_integer(lead) || json_integer_value(lead) < WH_LEAD_MIN || json_integer_value(lead) > WH_LEAD_MAX) {
+            snprintf(e.field, sizeof e.field, "/expiring_lead_seconds");
+            snprintf(e.detail, sizeof e.detail,
+                     "expiring_lead_seconds must be a whole number of seconds from %d to %d (90 days)", WH_LEAD_MIN,
+                     WH_LEAD_MAX);
+            goto bad;
+        }
+        in->lead_s = (long)json_integer_value(lead);
+    }
+    snprintf(in->lead_text, sizeof in->lead_text, "%ld", in->lead_s);
+    return 0;
+bad:
+    ap_fail(r, 400, e.detail, e.field);
+    return -1;
+}
+
+static void on_wh_inserted(PGresult *res, const char *err, void *ud)
+{
+    ap_req_t *r = ud;
+    if (!ap_res_ok(res)) {
+        ap_fail_db(r, res, err, NULL);
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        char d[96];
+        snprintf(d, sizeof d, "this workspace has %d webhooks already: delete one first", WH_MAX);
+        ap_fail(r, 409, d, NULL);
+        return;
+    }
+    r->out = ap_res_json(res, 0, 0);
+    json_object_set_new(r->out, "secret", json_string(r->token));
+    r->status = 201;
+    ap_commit_and_answer(r);
+}
+
+/* Under the workspace row's lock, so two creations cannot both pass the
+ * count: the INSERT reads the count after the lock is held. */
+static void on_ws_locked(PGresult *res, const char *err, void *ud)
+{
+    ap_req_t *r = ud;
+    wh_in_t *in = r->ext;
+    if (ap_res_one(r, res, err, NULL, "no workspace") != 0)
+        return;
+    char max[16];
+    snprintf(max, sizeof max, "%d", WH_MAX);
+    const char *p[9] = {in->id, r->ws_id, in->url, in->events, in->description, in->lead_text, in->sealed,
+                        secret_keyring_active_kid(r->app->keys), max};
+    ap_txquery(r,
+               "INSERT INTO webhooks (id, workspace_id, url, events, description, expiring_lead_s, secret_sealed, key_id)"
+               " SELECT $1, $2, $3, $4::text[], $5, $6::int, $7, $8"
+               " WHERE (SELECT count(*) FROM webhooks WHERE workspace_id = $2) < $9::int RETURNING " WH_JSON,
+               9, p, on_wh_inserted);
+}
+
+static void wh_insert(ap_req_t *r)
+{
+    const char *p[1] = {r->ws_id};
+    ap_txquery(r, "SELECT 1 FROM workspaces WHERE id = $1 FOR UPDATE", 1, p, on_ws_locked);
+}
+
+static void wh_create(ap_req_t *r)
+{
+    wh_in_t *in = mem_calloc(1, sizeof *in);
+    r->ext = in;
+    r->ext_free = wh_in_free;
+    if (wh_validate(r, in) != 0)
+        return;
+    char tok[SECRET_TOKEN_LEN + 1], ad[64];
+    secret_token(tok);
+    snprintf(r->token, sizeof r->token, "whsec_%s", tok);
+    ap_uuid(in->id);
+    snprintf(ad, sizeof ad, "webhook:%s", in->id);
+    in->sealed = secret_seal(r->app->keys, ad, r->token, strlen(r->token));
+    if (!in->sealed) {
+        ap_fail(r, 500, "cannot seal the signing secret; nothing was written", NULL);
+        return;
+    }
+    ap_begin(r, wh_insert);
+}
+
+/* ---- read, delete ---- */
+
+static void wh_get(ap_req_t *r)
+{
+    if (need_id(r))
+        return;
+    const char *p[2] = {ap_param(r, "id"), r->ws_id};
+    ap_query_one(r, "SELECT " WH_JSON " FROM webhooks WHERE id = $1 AND workspace_id = $2", 2, p,
+                 "no webhook with this id");
+}
+
+static void wh_list(ap_req_t *r)
+{
+    ap_page_t pg;
+    if (ap_page_parse(r, &pg) != 0)
+        return;
+    const char *p[4] = {r->ws_id, ap_page_ts(&pg), ap_page_id(&pg), pg.limit_plus_one};
+    ap_query_page(r,
+                  "SELECT " WH_JSON ", created_at::text, id::text FROM webhooks WHERE workspace_id = $1 AND "
+                  AP_PAGE_AFTER("$2", "$3") " ORDER BY created_at, id LIMIT $4",
+                  4, p);
+}
+
+static void on_wh_deleted(PGresult *res, const char *err, void *ud)
+{
+    ap_req_t *r = ud;
+    if (ap_res_one(r, res, err, NULL, "no webhook with this id") != 0)
+        return;
+    ap_no_content(r);
+}
+
+static void wh_delete(ap_req_t *r)
+{
+    if (need_id(r))
+        return;
+    const char *p[2] = {ap_param(r, "id"), r->ws_id};
+    /* Its deliveries go with it (ON DELETE CASCADE): pending ones are never sent. */
+    ap_query(r, "DELETE FROM webhooks WHERE id = $1 AND workspace_id = $2 RETURNING id", 2, p, on_wh_deleted);
+}
+
+/* ---- a test event, to this webhook only ---- */
+
+static void on_test_queued(PGresult *res, const char *err, void *ud)
+{
+    ap_req_t *r = ud;
+    if (ap_res_one(r, res, err, NULL, "no webhook with this id") != 0)
+        return;
+    ap_delivery_kick(r->app);
+    ap_ok(r, 202, ap_res_json(res, 0, 0));
+}
+
+static void wh_test(ap_req_t *r)
+{
+    static const char *const allowed[] = {NULL};
+    ap_in_err_t e;
+    if (need_id(r))
+        return;
+    if (ap_in_only(r->body, allowed, "", &e)) {
+        ap_fail(r, 400, e.detail, e.field);
+        return;
+    }
+    const char *p[2] = {ap_param(r, "id"), r->ws_id};
+    ap_query(r,
+             "INSERT INTO webhook_deliveries (webhook_id, workspace_id, event, event_id, payload)"
+             " SELECT w.id, w.workspace_id, 'webhook.test', e.id, jsmcp_webhook_envelope(e.id, 'webhook.test',"
+             "  w.workspace_id, jsonb_build_object('webhook_id', w.id, 'message', 'a test event from jsmcp'))"
+             " FROM webhooks w, (SELECT gen_random_uuid() AS id) e WHERE w.id = $1 AND w.workspace_id = $2"
+             " RETURNING json_build_object('event_id', event_id, 'delivery_id', id)::text",
+             2, p, on_test_queued);
+}
+
+/* ---- the delivery log, newest first ---- */
+
+static void wh_deliveries(ap_req_t *r)
+{
+    ap_page_t pg;
+    char status[16] = "";
+    if (need_id(r) || ap_page_parse(r, &pg) != 0)
+        return;
+    int n = httpd_query_param(r->req, "status", status, sizeof status);
+    if (n == -2 || (n >= 0 && strcmp(status, "pending") != 0 && strcmp(status, "succeeded") != 0 &&
+                    strcmp(status, "failed") != 0)) {
+        ap_fail(r, 400, "status must be pending, succeeded or failed", "status");
+        return;
+    }
+    const char *p[6] = {ap_param(r, "id"), r->ws_id, ap_page_ts(&pg), ap_page_id(&pg), pg.limit_plus_one,
+                        status[0] ? status : NULL};
+    ap_query_page_owned(r,
+                        "WITH wh AS (SELECT EXISTS (SELECT 1 FROM webhooks WHERE id = $1 AND workspace_id = $2) AS ok),"
+                        " page AS (SELECT " DELIVERY_JSON " AS j, created_at::text AS c, id::text AS i"
+                        "  FROM webhook_deliveries WHERE webhook_id = $1 AND workspace_id = $2"
+                        "  AND ($6::text IS NULL OR status = $6) AND " AP_PAGE_BEFORE("$3", "$4")
+                        "  ORDER BY created_at DESC, id DESC LIMIT $5)"
+                        " SELECT page.j, page.c, page.i, wh.ok FROM wh LEFT JOIN page ON true",
+                        6, p, "no webhook with this id");
+}
+
+const ap_route_t ap_webhook_routes[] = {
+    {"POST", "/webhooks", AP_ROLE_WORKSPACE, wh_create, "webhook_create"},
+    {"GET", "/webhooks", AP_ROLE_WORKSPACE, wh_list, "webhook_list"},
+    {"GET", "/webhooks/:id", AP_ROLE_WORKSPACE, wh_get, "webhook_get"},
+    {"DELETE", "/webhooks/:id", AP_ROLE_WORKSPACE, wh_delete, "webhook_delete"},
+    {"POST", "/webhooks/:id/test", AP_ROLE_WORKSPACE, wh_test, "webhook_test"},
+    {"GET", "/webhooks/:id/deliveries", AP_ROLE_WORKSPACE, wh_deliveries, "webhook_deliveries"},
+    {NULL, NULL, AP_ROLE_NONE, NULL, NULL},
+};

@@ -1,0 +1,216 @@
+/* Usage metering and ratelimit.burst (issue 26), both maintained by the
+ * audit drain's transaction (migrations/022_usage.sql): records appended to
+ * the Redis stream as workers append them — some twice (a worker's spool
+ * replay: same call_id) — are drained by two API replicas at once, and
+ * GET /usage then matches the raw rows of tool_calls for every grouping;
+ * isolation and bad input. A run of upstream 429s for an account becomes
+ * one ratelimit.burst webhook event. */
+#include <hiredis/hiredis.h>
+
+#include "test_api_common.h"
+#include "tr.h"
+
+static redisContext *redis(void)
+{
+    char host[64];
+    int port;
+    cr_assert(sscanf(ts_getenv("JSMCP_TEST_REDIS_URL"), "redis://%63[^:]:%d", host, &port) == 2);
+    redisContext *c = redisConnect(host, port);
+    cr_assert(c && !c->err);
+    return c;
+}
+
+/* n records from first on, spread over the given servers (server i of
+ * account acct[i]) and three tools; status 429 every `every429`th. */
+static void xadd(const ts_api_t *a, const char *ws, char (*acct)[64], char (*srv)[64], int nsrv, int first, int n,
+                 int every429)
+{
+    static const char *const tools[] = {"search", "get_issue", "list_queues"};
+    redisContext *c = redis();
+    char key[128], ts[32];
+    snprintf(key, sizeof key, "%saudit", a->redis_prefix);
+    for (int i = first; i < first + n; i++) {
+        int s = i % nsrv, st = every429 && i % every429 == 0 ? 429 : i % 17 == 0 ? 500 : 200;
+        snprintf(ts, sizeof ts, "%lld", (long long)tu_now_ms());
+        redisAppendCommand(c,
+                           "XADD %s * ts_ms %s workspace_id %s account_id %s server_id %s tool %s"
+                           " upstream_status %d latency_ms %d.25 error_class %s result_bytes %d call_id %032x",
+                           key, ts, ws, acct[s], srv[s], tools[i % 3], st, i % 50,
+                           st == 429 ? "rate_limited" : st == 500 ? "upstream_5xx" : "", i * 3 % 1000, i);
+    }
+    for (int i = 0; i < n; i++) {
+        redisReply *r;
+        cr_assert(redisGetReply(c, (void **)&r) == REDIS_OK);
+        cr_assert(r->type == REDIS_REPLY_STRING, "XADD failed");
+        freeReplyObject(r);
+    }
+    redisFree(c);
+}
+
+static void wait_rows(const ts_api_t *a, long n)
+{
+    int64_t deadline = tu_now_ms() + 120000;
+    while (ta_sql_long(a, "SELECT count(*) FROM tool_calls") < n && tu_now_ms() < deadline)
+        ta_sleep_ms(100);
+    cr_assert_eq(ta_sql_long(a, "SELECT count(*) FROM tool_calls"), n, "records not drained");
+}
+
+/* GET /usage?<query> against the same figures computed from tool_calls. */
+static void check_usage(const ts_api_t *a, const char *key, const char *ws, const char *query, const char *keycols)
+{
+    ts_resp_t r;
+    ta_call(&r, a, key, "GET", NULL, "/usage?%s", query);
+    cr_assert_eq(r.status, 200, "%s: %ld %s", query, r.status, r.body);
+    char sql[2048];
+    snprintf(sql, sizeof sql,
+             "SELECT coalesce(json_agg(x ORDER BY k), '[]')::text FROM (SELECT concat_ws(',', %s) AS k, count(*) AS calls,"
+             " count(*) FILTER (WHERE error_class IS NOT NULL) AS errors,"
+             " count(*) FILTER (WHERE error_class = 'rate_limited') AS rate_limited,"
+             " round(sum(latency_ms)::numeric, 3) AS upstream_ms, sum(result_bytes) AS bytes_to_model"
+             " FROM tool_calls WHERE workspace_id = '%s' GROUP BY %s) x",
+             keycols, ws, keycols);
+    char *raw = ts_sql(a->db_url, sql);
+    json_t *want = json_loads(raw, 0, NULL);
+    free(raw);
+    json_t *got = json_object_get(r.json, "result");
+    cr_assert_eq(json_array_size(got), json_array_size(want), "%s: %zu groups, raw rows give %zu: %s", query,
+                 json_array_size(got), json_array_size(want), r.body);
+    cr_assert(!json_is_true(json_object_get(r.json, "truncated")));
+    for (size_t i = 0; i < json_array_size(want); i++) {
+        json_t *w = json_array_get(want, i), *g = json_array_get(got, i);
+        static const char *const figs[] = {"calls", "errors", "rate_limited", "bytes_to_model"};
+        for (size_t f = 0; f < 4; f++)
+            cr_assert_eq(json_integer_value(json_object_get(g, figs[f])),
+                         json_integer_value(json_object_get(w, figs[f])), "%s group %s: %s", query,
+                         json_string_value(json_object_get(w, "k")), figs[f]);
+        double gu = json_number_value(json_object_get(g, "upstream_ms"));
+        double wu = json_number_value(json_object_get(w, "upstream_ms"));
+        cr_assert(gu > wu - 0.01 && gu < wu + 0.01, "%s: upstream_ms %f vs %f", query, gu, wu);
+    }
+    json_decref(want);
+    ts_resp_free(&r);
+}
+
+Test(api_usage, rollup_matches_raw_rows_two_replicas, .timeout = 240)
+{
+    ts_api_t a, b;
+    ts_resp_t r;
+    char ws[64], key[64], acct[3][64], srv[3][64], ws_b[64], key_b[64];
+    static const char *const env[] = {"JSMCP_AUDIT_DRAIN_MS=20", "JSMCP_AUDIT_BATCH=200", NULL};
+    ta_start(&a, "usage_r1", env, ws, key, acct[0]);
+    ts_api_replica(&b, &a, "usage_r2", env);
+    ta_account(&a, key, "c2", acct[1]);
+    snprintf(acct[2], sizeof acct[2], "%s", acct[1]);
+    for (int i = 0; i < 3; i++)
+        ta_server(&a, key, acct[i], NULL, srv[i], NULL);
+    ts_api_workspace(&a, "beta", ws_b, key_b);
+
+    /* 12,000 records, then 1,000 of them again (a spool replay). */
+    xadd(&a, ws, acct, srv, 3, 0, 12000, 7);
+    xadd(&a, ws, acct, srv, 3, 5000, 1000, 7);
+    wait_rows(&a, 12000);
+    char today[40];
+    ta_iso_in(0, today, sizeof today);
+    today[10] = 0;
+    char q[256];
+    snprintf(q, sizeof q, "group_by=account&from=%s&to=%s", today, today);
+    check_usage(&a, key, ws, q, "account_id");
+    check_usage(&a, key, ws, "group_by=server", "server_id");
+    check_usage(&a, key, ws, "group_by=tool&granularity=total", "tool");
+    cr_assert_eq(ta_sql_long(&a, "SELECT sum(calls) FROM usage_daily"), 12000, "a replayed record counted twice");
+
+    /* Per day: today's row. */
+    ta_call(&r, &a, key, "GET", NULL, "/usage?group_by=tool&granularity=day");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    json_t *row = json_array_get(json_object_get(r.json, "result"), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(row, "day")), today, "%s", r.body);
+    ts_resp_free(&r);
+
+    /* Another workspace: nothing, whatever it asks. */
+    ta_call(&r, &a, key_b, "GET", NULL, "/usage?group_by=account");
+    cr_assert_eq(r.status, 200);
+    cr_assert_eq(json_array_size(json_object_get(r.json, "result")), 0, "%s", r.body);
+    ts_resp_free(&r);
+    /* A day without calls. */
+    ta_call(&r, &a, key, "GET", NULL, "/usage?group_by=account&from=2020-01-01&to=2020-01-31");
+    cr_assert_eq(json_array_size(json_object_get(r.json, "result")), 0, "%s", r.body);
+    ts_resp_free(&r);
+
+    static const char *const bad[][2] = {
+        {"", "group_by"},
+        {"group_by=day", "group_by"},
+        {"group_by=tool&granularity=hour", "granularity"},
+        {"group_by=tool&from=2026-02-30", "from"},
+        {"group_by=tool&from=yesterday", "from"},
+        {"group_by=tool&to=2026-1-1", "to"},
+        {"group_by=tool&from=2026-03-02&to=2026-03-01", "from"},
+        {"group_by=tool&from=2024-01-01&to=2026-01-01", "from"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        ta_call(&r, &a, key, "GET", NULL, "/usage?%s", bad[i][0]);
+        ta_expect_problem(&r, 400, bad[i][1], bad[i][0]);
+        ts_resp_free(&r);
+    }
+    ta_stop(&b);
+    ta_stop(&a);
+}
+
+Test(api_usage, ratelimit_burst_once_per_run, .timeout = 180)
+{
+    ts_api_t a;
+    tr_t *rx = tr_start();
+    char ws[64], key[64], acct[2][64], srv[2][64], ws_b[64], key_b[64], acct_b[1][64], srv_b[1][64];
+    char allow[128], url[128], body[512];
+    snprintf(allow, sizeof allow, "JSMCP_WEBHOOK_ALLOWLIST=127.0.0.1:%d", tr_port(rx));
+    const char *env[] = {allow, "JSMCP_WEBHOOK_POLL_MS=50", "JSMCP_AUDIT_DRAIN_MS=20", NULL};
+    ta_start(&a, "usage_burst", env, ws, key, acct[0]);
+    ta_account(&a, key, "c2", acct[1]);
+    ta_server(&a, key, acct[0], NULL, srv[0], NULL);
+    ta_server(&a, key, acct[1], NULL, srv[1], NULL);
+    ts_api_workspace(&a, "beta", ws_b, key_b);
+    ta_account(&a, key_b, "b1", acct_b[0]);
+    ta_server(&a, key_b, acct_b[0], NULL, srv_b[0], NULL);
+    ts_resp_t r;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/a", tr_port(rx));
+    snprintf(body, sizeof body, "{\"url\":\"%s\",\"events\":[\"ratelimit.burst\"]}", url);
+    ts_api_call(&r, &a, key, "POST", "/webhooks", body);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    ts_resp_free(&r);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/b", tr_port(rx));
+    snprintf(body, sizeof body, "{\"url\":\"%s\",\"events\":[\"ratelimit.burst\"]}", url);
+    ts_api_call(&r, &a, key_b, "POST", "/webhooks", body);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    ts_resp_free(&r);
+
+    /* Account 0: 9 429s (below the run's 10), drained, then 11
+     * more: one event. Account 1: 429s on 1 record in 7 of 200, 29 in all:
+     * also one event. Beta's account: 5, none. */
+    xadd(&a, ws, acct, srv, 1, 0, 9, 1);
+    wait_rows(&a, 9);
+    xadd(&a, ws, acct, srv, 1, 100, 11, 1);
+    xadd(&a, ws, acct + 1, srv + 1, 1, 1000, 200, 7);
+    xadd(&a, ws_b, acct_b, srv_b, 1, 5000, 5, 1);
+    wait_rows(&a, 9 + 11 + 200 + 5);
+    cr_assert(tr_wait(rx, 2, 30000), "ratelimit.burst: %zu events, 2 expected", tr_count(rx));
+    /* Nothing more comes: the runs go on, but each was announced. */
+    xadd(&a, ws, acct, srv, 1, 200, 30, 1);
+    wait_rows(&a, 9 + 11 + 200 + 5 + 30);
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM webhook_deliveries WHERE event = 'ratelimit.burst'"), 2);
+    int seen[2] = {0, 0};
+    for (size_t i = 0; i < tr_count(rx); i++) {
+        tr_req_t q;
+        cr_assert(tr_get(rx, i, &q));
+        cr_assert_str_eq(q.path, "/a", "another workspace got the event: %s", q.body);
+        json_t *ev = json_loads(q.body, 0, NULL);
+        cr_assert_str_eq(json_string_value(json_object_get(ev, "type")), "ratelimit.burst");
+        const char *id = json_string_value(json_object_get(json_object_get(json_object_get(ev, "data"), "account"), "id"));
+        for (int k = 0; k < 2; k++)
+            seen[k] += id && strcmp(id, acct[k]) == 0;
+        cr_assert(json_integer_value(json_object_get(json_object_get(ev, "data"), "count")) >= 10, "%s", q.body);
+        json_decref(ev);
+        tr_req_free(&q);
+    }
+    cr_assert(seen[0] == 1 && seen[1] == 1, "events per account: %d, %d", seen[0], seen[1]);
+    ta_stop(&a);
+    tr_stop(rx);
+}
