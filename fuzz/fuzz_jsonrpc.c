@@ -13,8 +13,9 @@
  * "headers": "Name: v\r\n...", "body": <JSON, or a string sent as is>}, or
  * an array of those for the call's successive requests (a JQL search reads
  * the field list first); "_traceparent" (a string) is the request's
- * traceparent, sent upstream with the call. The done callback must run exactly once and the answer
- * must serialise. Build and run: make fuzz (FUZZ_FILTER=jsonrpc). */
+ * traceparent, sent upstream with the call. The done callback must run
+ * exactly once and the answer must serialise. Build and run: make fuzz
+ * (FUZZ_FILTER=jsonrpc). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,9 +80,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (wk_server_parse(&srv, fz_server_record(json_is_object(cfg) ? cfg : NULL), "fuzz") != 0)
             abort();
         answer_t a = {0};
-        /* No session and no push: the messages around a call are wk_push's
-         * (fuzz_wkhttp drives them through the transport). */
-        wk_mcp_dispatch(w, &srv, NULL, NULL, msg, "fuzz-request", ju_str(msg, "_traceparent"), on_done, &a);
+        /* The client's traceparent, when the input gives one: parsed like
+         * any header. No session and no push: the messages around a call
+         * are wk_push's (fuzz_wkhttp drives them through the transport). */
+        const json_t *tp = json_object_get(msg, "_traceparent");
+        wk_mcp_dispatch(w, &srv, NULL, NULL, msg, "fuzz-request", json_is_string(tp) ? json_string_value(tp) : NULL,
+                        on_done, &a);
         fz_worker_settle();
         if (a.calls != 1)
             abort(); /* done must run exactly once */
