@@ -441,6 +441,11 @@ function showOnce(ctx, s) {
     desktop.mcpServers['jira-service-management'].args.push('--header', 'Authorization:${JSMCP_AUTH}');
     desktop.mcpServers['jira-service-management'].env = { JSMCP_AUTH: 'Bearer <workspace API key>' };
   }
+  // Claude Code's --transport http takes the URL as it is; the Inspector CLI
+  // needs the <url>/mcp form (README, "Connecting clients").
+  const auth = s.require_api_token_auth ? ' --header "Authorization: Bearer <workspace API key>"' : '';
+  const claudeCode = `claude mcp add --transport http${auth} jira-service-management ${url}`;
+  const inspector = `npx @modelcontextprotocol/inspector --cli ${url}/mcp${auth} --method tools/list`;
   const input = h('input', { type: 'text', id: 'mcp-url', readOnly: true, value: url });
   const box = h('section', { class: 'panel secret', 'aria-labelledby': 'once-title' },
     h('h2', { id: 'once-title', tabindex: '-1' }, `URL of ${s.name}: copy it now, it is shown only once`),
@@ -451,6 +456,9 @@ function showOnce(ctx, s) {
     snippet('Claude Desktop (claude_desktop_config.json, through mcp-remote)', JSON.stringify(desktop, null, 2), 'Copy Claude Desktop config'),
     snippet('Claude (Settings → Connectors → Add custom connector: remote MCP server URL)', url, 'Copy connector URL for Claude'),
     snippet('ChatGPT (Settings → Connectors → Create: MCP server URL)', url, 'Copy connector URL for ChatGPT'),
+    snippet('Claude Code (terminal)', claudeCode, 'Copy Claude Code command'),
+    snippet('MCP Inspector CLI (it picks the transport from the URL\'s last segment: /mcp or /sse)', inspector,
+      'Copy MCP Inspector command'),
     h('p', {}, h('button', { type: 'button', onclick: () => { ctx.secret.replaceChildren(); ctx.secret.focus(); } }, 'Done: hide the URL')));
   ctx.secret.replaceChildren(box);
   box.querySelector('h2').focus();

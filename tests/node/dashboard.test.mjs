@@ -156,6 +156,10 @@ test('sign in, connect an account, create a server, copy its URL, use it with th
   assert.deepEqual(desktop, { mcpServers: { 'jira-service-management': { command: 'npx', args: ['-y', 'mcp-remote', url] } } });
   assert.equal(await page.locator('pre code').nth(1).textContent(), url, 'Claude connector snippet');
   assert.equal(await page.locator('pre code').nth(2).textContent(), url, 'ChatGPT connector snippet');
+  assert.equal(await page.locator('pre code').nth(3).textContent(),
+    `claude mcp add --transport http jira-service-management ${url}`, 'Claude Code snippet');
+  assert.equal(await page.locator('pre code').nth(4).textContent(),
+    `npx @modelcontextprotocol/inspector --cli ${url}/mcp --method tools/list`, 'Inspector CLI snippet');
   const row = page.getByRole('row', { name: /claude/ });
   await row.waitFor();
   assert.match(await row.textContent(), new RegExp(`claude${count}read`));

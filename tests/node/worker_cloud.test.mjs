@@ -12,7 +12,7 @@ import { after, before, test } from 'node:test';
 import { close, connect, listAllTools } from './lib/mcp_client.mjs';
 import { api, createServer, requireStack, startStack, startWorker, stopProc, stopStack } from './lib/mcp_stack.mjs';
 
-requireStack(); // fails, never skips, without the binaries
+requireStack();
 const T = 'list_all_jira_service_management_';
 const G = 'get_single_jira_service_management_';
 const C = 'create_a_jira_service_management_';
