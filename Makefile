@@ -90,7 +90,7 @@ PROBE_BIN := $(patsubst tests/probes/%.c,$(BUILD)/tests/probes/%,$(PROBE_SRC))
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
-.PHONY: all tests test demo stop bench clean deps fuzz faults load FORCE
+.PHONY: all tests test demo stop bench clean deps deps-clients fuzz faults load FORCE
 all: $(BINS)
 tests: $(UNIT_BIN) $(INTEG_BIN) $(PROBE_BIN) $(FUZZ_REPLAY)
 # Objects and generated sources stay after a build (make would delete the
@@ -182,9 +182,14 @@ deps:
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 SUBMAKE = $(MAKE) --no-print-directory $(if $(filter -j%,$(MAKEFLAGS)),,-j$(JOBS) --output-sync=target)
 
+# The real MCP clients make test connects with (tests/clients, about 500 MB
+# from npm): not for make demo.
+deps-clients:
+	@$(INSTALL_DEPS) --clients
+
 # make test: install what is missing, build with sanitizers, run everything
 # against real PostgreSQL and Redis started in a temp dir (tests/run.sh).
-test: deps
+test: deps deps-clients
 	$(SUBMAKE) SAN=1 all tests
 	$(SUBMAKE) all
 	tests/run.sh

@@ -2,6 +2,7 @@
 #include "ap_input.h"
 
 #include <ctype.h>
+#include <stdlib.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include "ju.h"
 #include "netguard.h"
 #include "secret.h"
+#include "testbuild.h"
 #include "toolfilter.h"
 #include "tu.h"
 #include "url.h"
@@ -289,9 +291,20 @@ static int ok_method(const char *s)
 static int ok_tag(const char *s) { return match_chars(s, 32, is_lower_or_digit, TAG_CHARS); }
 static int ok_project(const char *s) { return match_chars(s, 10, is_upper, KEY_CHARS); }
 
+/* config.test_fixtures (the worker's conformance profile, worker/wk_fixtures.h)
+ * is accepted only by the test build started with JSMCP_TEST_FIXTURES=1;
+ * anywhere else it is an unknown member like any other. */
+static int fixtures_allowed(void)
+{
+    const char *v = getenv("JSMCP_TEST_FIXTURES");
+    return testbuild_on() && v && strcmp(v, "1") == 0;
+}
+
 int ap_in_server_config(const json_t *cfg, json_t **out, ap_in_err_t *err)
 {
-    static const char *const allowed[] = {"methods", "tags", "projects", "tool_exposure", NULL};
+    static const char *const plain[] = {"methods", "tags", "projects", "tool_exposure", NULL};
+    static const char *const test[] = {"methods", "tags", "projects", "tool_exposure", "test_fixtures", NULL};
+    const char *const *allowed = fixtures_allowed() ? test : plain;
     *out = NULL;
     if (!cfg || json_is_null(cfg)) {
         *out = json_object();
@@ -318,6 +331,14 @@ int ap_in_server_config(const json_t *cfg, json_t **out, ap_in_err_t *err)
             return fail(err, "/config/tool_exposure", "config.tool_exposure must be \"all\" or \"discovery\"");
         }
         json_object_set(o, "tool_exposure", (json_t *)te);
+    }
+    const json_t *tf = json_object_get(cfg, "test_fixtures");
+    if (tf) {
+        if (!json_is_boolean(tf)) {
+            json_decref(o);
+            return fail(err, "/config/test_fixtures", "config.test_fixtures must be a boolean");
+        }
+        json_object_set(o, "test_fixtures", (json_t *)tf);
     }
     *out = o;
     return 0;

@@ -8,6 +8,7 @@
  * in-flight requests finish, connections close, everything is freed. */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ap_app.h"
@@ -18,6 +19,7 @@
 #include "cli.h"
 #include "jalloc.h"
 #include "log.h"
+#include "testbuild.h"
 #include "testhook.h"
 #include "version.h"
 
@@ -120,6 +122,12 @@ int main(int argc, char **argv)
     if (secret_init() != 0) {
         fprintf(stderr, "jsmcp-api: libsodium failed to initialise\n");
         return 1;
+    }
+    if (getenv("JSMCP_TEST_FIXTURES") && !testbuild_on()) {
+        /* The conformance profile is for the test build only (common/testbuild.h). */
+        fprintf(stderr, "jsmcp-api: JSMCP_TEST_FIXTURES is set, but this build has no test fixtures (a test-only "
+                        "variable; unset it)\n");
+        return 2;
     }
     signal(SIGPIPE, SIG_IGN);
     const char *db = cfg_str("JSMCP_DATABASE_URL", "postgresql:///jsmcp");

@@ -1,6 +1,5 @@
-/* testhook: see testhook.h. Hooks exist when the build has AddressSanitizer
- * (make SAN=1, what make test uses): GCC and Clang define
- * __SANITIZE_ADDRESS__ / __has_feature(address_sanitizer) there. */
+/* testhook: see testhook.h. Hooks exist in the test build only
+ * (testbuild.h: make SAN=1, what make test uses). */
 #include "testhook.h"
 
 #include <fcntl.h>
@@ -12,17 +11,9 @@
 
 #include "buf.h"
 #include "log.h"
+#include "testbuild.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define TH_ON 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TH_ON 1
-#endif
-#endif
-#ifndef TH_ON
-#define TH_ON 0
-#endif
+#define TH_ON JSMCP_TEST_BUILD
 
 #define TH_POLL_MS 5
 

@@ -1,6 +1,6 @@
 /* libFuzzer target: one JSON-RPC message through the worker's real
  * dispatch (wk_mcp_dispatch): initialize, ping, tools/list paging,
- * logging/setLevel, unknown methods, and tools/call all the way: argument
+ * unknown methods, and tools/call all the way: argument
  * validation against the embedded catalog, discovery exposure, idempotency
  * keys, the account read from (fake) Redis and opened, pacing, the request
  * built for the JSM site, the site's answer projected into the result, the
@@ -12,8 +12,10 @@
  * tool_exposure), "_upstream" what the JSM site answers: {"status": 200,
  * "headers": "Name: v\r\n...", "body": <JSON, or a string sent as is>}, or
  * an array of those for the call's successive requests (a JQL search reads
- * the field list first). The done callback must run exactly once and the answer
- * must serialise. Build and run: make fuzz (FUZZ_FILTER=jsonrpc). */
+ * the field list first); "_traceparent" (a string) is the request's
+ * traceparent, sent upstream with the call. The done callback must run
+ * exactly once and the answer must serialise. Build and run: make fuzz
+ * (FUZZ_FILTER=jsonrpc). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,7 +80,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (wk_server_parse(&srv, fz_server_record(json_is_object(cfg) ? cfg : NULL), "fuzz") != 0)
             abort();
         answer_t a = {0};
-        wk_mcp_dispatch(w, &srv, msg, "fuzz-request", NULL, on_done, &a);
+        /* The client's traceparent, when the input gives one: parsed like
+         * any header. No session and no push: the messages around a call
+         * are wk_push's (fuzz_wkhttp drives them through the transport). */
+        const json_t *tp = json_object_get(msg, "_traceparent");
+        wk_mcp_dispatch(w, &srv, NULL, NULL, msg, "fuzz-request", json_is_string(tp) ? json_string_value(tp) : NULL,
+                        on_done, &a);
         fz_worker_settle();
         if (a.calls != 1)
             abort(); /* done must run exactly once */

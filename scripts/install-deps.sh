@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Install what jsmcp needs on a Debian machine; idempotent and fast when all
 # is there (one dpkg-query, one stat). Debian packages and npm only.
+# --clients also installs the real MCP clients the tests connect with
+# (tests/clients: MCP Inspector, Claude Code; about 500 MB): make test does,
+# make demo does not.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,5 +35,13 @@ if [ -f tests/node/package.json ]; then
   if [ ! -d tests/node/node_modules ] || [ tests/node/package-lock.json -nt tests/node/node_modules/.stamp ]; then
     echo "install-deps: npm ci in tests/node"
     (cd tests/node && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.stamp)
+  fi
+fi
+
+# Real MCP clients for tests/node/clients.test.mjs (make test only).
+if [ "${1:-}" = "--clients" ] && [ -f tests/clients/package.json ]; then
+  if [ ! -d tests/clients/node_modules ] || [ tests/clients/package-lock.json -nt tests/clients/node_modules/.stamp ]; then
+    echo "install-deps: npm ci in tests/clients"
+    (cd tests/clients && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.stamp)
   fi
 fi

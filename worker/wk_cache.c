@@ -39,6 +39,7 @@ typedef struct wk_cache_s {
     int stopping;
     int timer_on;       /* the timer was initialized (closed by wk_cache_stop) */
     char pattern[300];
+    wk_cache_srv_fn on_srv; /* wk_cache_on_server_change */
     uv_timer_t timer;
     srv_entry_t srv[WK_CACHE_SERVERS];
     sess_entry_t sess[WK_CACHE_SESSIONS];
@@ -99,6 +100,8 @@ static void on_event(const char *channel, const char *msg, size_t len, void *ud)
             wk_server_clear(&e->srv);
             e->used = 0;
         }
+        if (c->on_srv)
+            c->on_srv(c->w, key + 4);
     } else if (strncmp(key, "sess:", 5) == 0) {
         sess_entry_t *e = &c->sess[slot_of(key + 5, WK_CACHE_SESSIONS)];
         if (e->used && strcmp(e->s.id, key + 5) == 0)
@@ -254,6 +257,12 @@ int wk_cache_start(wk_worker_t *w)
     uv_timer_start(&c->timer, on_timer, WK_CACHE_CHECK_MS, WK_CACHE_CHECK_MS);
     uv_unref((uv_handle_t *)&c->timer);
     return 0;
+}
+
+void wk_cache_on_server_change(wk_worker_t *w, wk_cache_srv_fn fn)
+{
+    if (w->cache)
+        w->cache->on_srv = fn;
 }
 
 void wk_cache_stop(wk_worker_t *w)

@@ -36,6 +36,15 @@
 
 /* Subscribes and starts checking the Redis configuration; 0 or -1. */
 int wk_cache_start(wk_worker_t *w);
+
+/* Calls fn with the token hash of each srv:<hash> record Redis announces as
+ * changed, from the cache's one keyspace subscription (a second pattern
+ * over the same keys would deliver every event twice and double what
+ * wk_cache_sync must read before a request). One listener (wk_listwatch);
+ * nothing is announced while the cache is off by configuration
+ * (JSMCP_SERVER_CACHE=0). */
+typedef void (*wk_cache_srv_fn)(wk_worker_t *w, const char *token_hash);
+void wk_cache_on_server_change(wk_worker_t *w, wk_cache_srv_fn fn);
 void wk_cache_stop(wk_worker_t *w);
 void wk_cache_free(wk_worker_t *w);
 

@@ -11,8 +11,11 @@
 #include "log.h"
 #include "resp.h"
 #include "tu.h"
-#include "wk_mcp.h"
 #include "wk_cache.h"
+#include "wk_listwatch.h"
+#include "wk_mcp.h"
+#include "wk_methods.h"
+#include "wk_push.h"
 #include "wk_session.h"
 #include "wk_store.h"
 
@@ -40,10 +43,15 @@ typedef struct mreq_s {
     char base_path[WK_TOKEN_MAX + 8]; /* "/mcp/<token>" as requested (legacy endpoint) */
     char rid[72];                /* the HTTP request id (kept: legacy POSTs are answered first) */
     char traceparent[64];        /* this worker's span in the client's trace (W3C), for upstream calls */
-    /* A tools/call that asked for progress (params._meta.progressToken) from
-     * a client that accepts text/event-stream is answered with an SSE stream:
-     * a notifications/progress event, then the response (mcp-spec.md). */
-    json_t *progress_token;
+    /* Messages about the request in flight (progress, log messages, server
+     * requests: wk_push.h). A Streamable HTTP POST whose client accepts
+     * text/event-stream is answered with an event stream once the first
+     * one is written, the response as its last event; until then (and
+     * without one) with plain JSON. */
+    wk_push_t push;
+    int pushing;                 /* push is initialized (wk_push_end is due) */
+    int sse_ok;                  /* the client accepts text/event-stream */
+    int streaming;               /* the answer is an event stream already */
     char lease[24];              /* a stream's lease, taken before it opens */
 } mreq_t;
 
@@ -61,13 +69,16 @@ struct wk_sse_s {
 
 #define WK_SUBSCRIBE_WAIT_MS 3000
 
+static void dispatch(struct mreq_s *m);
+
 /* ---- small helpers ---- */
 
 static void mreq_free(mreq_t *m)
 {
+    if (m->pushing)
+        wk_push_end(&m->push);
     wk_server_clear(&m->srv);
     json_decref(m->msg);
-    json_decref(m->progress_token);
     free(m);
 }
 
@@ -164,10 +175,11 @@ static void sse_close(wk_sse_t *s)
 {
     sse_unlink(s);
     wk_stream_release(s->w, s->token_hash, s->lease);
-    if (s->legacy) {
+    wk_listwatch_close(s->w, s->sid);
+    if (s->channel[0])
         rcli_unsubscribe(s->w->redis, s->channel);
+    if (s->legacy)
         wk_session_delete(s->w, s->sid, s->token_hash, NULL, NULL);
-    }
     httpd_stream_end(s->req);
     free(s);
 }
@@ -197,12 +209,19 @@ static int sse_send(wk_sse_t *s, const char *event, const char *data, size_t len
     return sse_write(s->req, event, data, len);
 }
 
-static wk_sse_t *sse_find(wk_worker_t *w, const char *sid)
+/* This process's stream of session sid: its legacy SSE stream (legacy 1)
+ * or its Streamable HTTP GET stream (legacy 0). */
+static wk_sse_t *sse_find_kind(wk_worker_t *w, const char *sid, int legacy)
 {
     for (wk_sse_t *s = w->streams; s; s = s->next)
-        if (s->legacy && strcmp(s->sid, sid) == 0)
+        if (s->legacy == legacy && strcmp(s->sid, sid) == 0)
             return s;
     return NULL;
+}
+
+static wk_sse_t *sse_find(wk_worker_t *w, const char *sid)
+{
+    return sse_find_kind(w, sid, 1);
 }
 
 /* A message for a local legacy stream (directly or from pub/sub). */
@@ -349,9 +368,13 @@ static void on_post_done(json_t *response, const wk_ratelimit_t *rl, void *ud)
         wk_worker_maybe_stop(w);
         return;
     }
-    if (m->progress_token) {
-        /* The stream is open (post_stream): the answer is its last event.
-         * Its headers went out before the call, so a 429's RateLimit-*
+    if (m->pushing) {
+        wk_push_end(&m->push); /* nothing about this request is written after its answer */
+        m->pushing = 0;
+    }
+    if (m->streaming) {
+        /* The answer is an event stream (post_write): the response is its
+         * last event. Its headers went out before, so a 429's RateLimit-*
          * headers cannot follow; the tool result carries retry_after_s. */
         size_t len;
         char *body = wk_mcp_dump(response, &len);
@@ -413,16 +436,19 @@ static void on_session_created(int rc, long retry_after_ms, void *ud)
             snprintf(st->channel, sizeof st->channel, "%s", ch);
             snprintf(st->endpoint, sizeof st->endpoint, "%s/messages?sessionId=%s", m->base_path,
                      m->sess.id);
-            if (rcli_subscribe(m->w->redis, st->channel, on_channel, st) != 0)
+            if (rcli_subscribe(m->w->redis, st->channel, on_channel, st) != 0) {
+                st->channel[0] = 0;
                 sse_close(st);
-            else
+            } else {
+                wk_listwatch_open(m->w, st->sid, st->token_hash, m->srv.config);
                 confirm_subscription(st);
+            }
         }
         m->req = NULL;
         mreq_free(m);
         return;
     }
-    wk_mcp_dispatch(m->w, &m->srv, m->msg, m->rid, m->traceparent, on_post_done, m);
+    dispatch(m);
 }
 
 /* DELETE of a session: the DEL answered (a lost DEL leaves it to its TTL). */
@@ -438,29 +464,55 @@ static void on_session_deleted(int rc, const wk_session_t *sess, void *ud)
     }
 }
 
-/* Opens the SSE answer of a tools/call that asked for progress and sends
- * the first notifications/progress. 0, or -1 when the stream could not
- * start (the request is then over). */
-static int post_stream(mreq_t *m)
+/* wk_push writer of a Streamable HTTP POST: the answer turns into an
+ * event stream with the first message. */
+static int post_write(wk_push_t *p, const char *json, size_t len)
 {
-    httpd_resp_header(m->req, "Cache-Control", "no-cache, no-transform");
-    httpd_resp_header(m->req, "X-Accel-Buffering", "no");
-    if (httpd_stream_begin(m->req, 200, "text/event-stream") != 0) {
-        httpd_stream_end(m->req);
-        m->req = NULL;
+    mreq_t *m = p->transport;
+    if (!m->req || !m->sse_ok || httpd_req_aborted(m->req))
         return -1;
+    if (!m->streaming) {
+        httpd_resp_header(m->req, "Cache-Control", "no-cache, no-transform");
+        httpd_resp_header(m->req, "X-Accel-Buffering", "no");
+        if (httpd_stream_begin(m->req, 200, "text/event-stream") != 0)
+            return -1;
+        m->streaming = 1;
     }
-    const json_t *params = json_object_get(m->msg, "params");
-    char msg[200];
-    snprintf(msg, sizeof msg, "Calling %.120s on the JSM site", ju_str(params, "name"));
-    json_t *n = json_pack("{s:s,s:s,s:{s:O,s:i,s:i,s:s}}", "jsonrpc", "2.0", "method", "notifications/progress",
-                          "params", "progressToken", m->progress_token, "progress", 0, "total", 1, "message", msg);
-    char *s = n ? ju_dump(n) : NULL;
-    json_decref(n);
-    if (s)
-        sse_write(m->req, "message", s, strlen(s));
-    free(s);
+    return sse_write(m->req, "message", json, len) == 0 ? 0 : -1;
+}
+
+/* wk_push writer of a legacy POST: to the session's stream, wherever it is. */
+static int legacy_write(wk_push_t *p, const char *json, size_t len)
+{
+    mreq_t *m = p->transport;
+    wk_sse_t *local = sse_find(m->w, m->sess.id);
+    if (local)
+        sse_deliver(local, json, len);
+    else
+        wk_session_publish(m->w, m->sess.id, json, len, NULL, NULL);
     return 0;
+}
+
+/* The client left while its POST was being answered: server requests
+ * waiting for it fail now rather than at their timeout. */
+static void post_aborted(httpd_req_t *req, void *ud)
+{
+    mreq_t *m = ud;
+    if (m->pushing)
+        wk_push_end(&m->push);
+}
+
+/* Hands a request to the methods, with its way back for messages. */
+static void dispatch(mreq_t *m)
+{
+    wk_push_init(&m->push, m->w, &m->sess, m->msg);
+    m->pushing = 1;
+    m->push.transport = m;
+    m->push.write = m->kind == MR_SSE_POST ? legacy_write : post_write;
+    if (m->req)
+        httpd_req_on_abort(m->req, post_aborted, m);
+    wk_methods_dispatch(m->w, &m->srv, &m->sess, &m->push, m->msg, m->rid, m->traceparent, on_post_done,
+                        m);
 }
 
 /* The stream's lease is taken (or refused): a Streamable HTTP GET stream
@@ -476,7 +528,20 @@ static void on_stream_admitted(int rc, void *ud)
         wk_session_create(m->w, &m->sess, on_session_created, m);
         return;
     }
-    sse_open(m, 0);
+    /* A new GET stream of a session replaces the one this process holds
+     * (a client reconnecting after a network failure the server did not
+     * notice yet). Unsolicited messages (list_changed, resources/updated)
+     * reach it through the session's channel, wherever they start. */
+    wk_sse_t *old = sse_find_kind(m->w, m->sess.id, 0);
+    if (old)
+        sse_close(old);
+    wk_sse_t *st = sse_open(m, 0);
+    if (st) {
+        wk_session_channel(m->w, m->sess.id, st->channel, sizeof st->channel);
+        if (rcli_subscribe(m->w->redis, st->channel, on_channel, st) != 0)
+            st->channel[0] = 0;
+        wk_listwatch_open(m->w, st->sid, st->token_hash, m->srv.config);
+    }
     m->req = NULL;
     mreq_free(m);
 }
@@ -511,27 +576,28 @@ static void on_session(int rc, const wk_session_t *s, void *ud)
         httpd_respond(m->req, 202, "text/plain", "Accepted", 8);
         m->req = NULL;
         if (m->mkind != WK_MSG_REQUEST) {
+            if (m->mkind == WK_MSG_RESPONSE)
+                wk_push_response(m->w, m->sess.id, m->msg); /* to the request that asked */
             mreq_free(m);
             return;
         }
         m->w->detached_calls++; /* on_post_done counts it down */
-        wk_mcp_dispatch(m->w, &m->srv, m->msg, m->rid, m->traceparent, on_post_done, m);
+        dispatch(m);
         return;
     default:
         break;
     }
     if (m->mkind != WK_MSG_REQUEST) {
-        /* Notifications (initialized, cancelled) and client responses. */
+        /* Notifications (initialized, cancelled) and client responses: a
+         * response answers one of our requests (wk_push.h). */
+        if (m->mkind == WK_MSG_RESPONSE)
+            wk_push_response(m->w, m->sess.id, m->msg);
         httpd_respond(m->req, 202, NULL, NULL, 0);
         m->req = NULL;
         mreq_free(m);
         return;
     }
-    if (m->progress_token && post_stream(m) != 0) {
-        mreq_free(m);
-        return;
-    }
-    wk_mcp_dispatch(m->w, &m->srv, m->msg, m->rid, m->traceparent, on_post_done, m);
+    dispatch(m);
 }
 
 static void after_auth(mreq_t *m)
@@ -546,6 +612,7 @@ static void after_auth(mreq_t *m)
                  m->sess.legacy ? WK_PV_LEGACY
                                 : wk_mcp_negotiate(ju_str(json_object_get(m->msg, "params"),
                                                           "protocolVersion")));
+        m->sess.caps = wk_session_caps(json_object_get(json_object_get(m->msg, "params"), "capabilities"));
         if (m->kind == MR_SSE_OPEN) {
             wk_stream_lease_id(m->lease, sizeof m->lease);
             wk_stream_acquire(m->w, m->token_hash, m->lease, on_stream_admitted, m);
@@ -743,13 +810,7 @@ static void handle_mcp(wk_worker_t *w, httpd_req_t *req, const char *token, enum
                        "Invalid Request: initialize must not carry an Mcp-Session-Id");
             return;
         }
-        if (kind == MR_POST && m->mkind == WK_MSG_REQUEST && accept && header_has(accept, "text/event-stream") &&
-            strcmp(ju_str(m->msg, "method"), "tools/call") == 0) {
-            json_t *tok = json_object_get(json_object_get(json_object_get(m->msg, "params"), "_meta"),
-                                          "progressToken");
-            if (json_is_string(tok) || json_is_integer(tok))
-                m->progress_token = json_incref(tok);
-        }
+        m->sse_ok = kind == MR_POST && accept && (header_has(accept, "text/event-stream") || header_has(accept, "*/*"));
     }
     int is_init = m->mkind == WK_MSG_REQUEST && strcmp(ju_str(m->msg, "method"), "initialize") == 0;
     wk_cache_sync(w); /* changes Redis announced before this request are applied */
@@ -849,7 +910,7 @@ void wk_http_handle(httpd_req_t *req, void *ud)
     memcpy(token, t, n);
     token[n] = 0;
     const char *allow = NULL;
-    if (*rest == 0) {
+    if (*rest == 0 || strcmp(rest, "/mcp") == 0) {
         if (strcmp(method, "POST") == 0)
             handle_mcp(w, req, token, MR_POST);
         else if (strcmp(method, "GET") == 0)

@@ -1,6 +1,9 @@
 /* wk_http: the worker's HTTP face.
  *
  *   POST|GET|DELETE /mcp/<token>     Streamable HTTP (MCP 2025-03-26 .. 2025-11-25)
+ *   POST|GET|DELETE /mcp/<token>/mcp the same, for clients that take the
+ *                                    transport from a path ending in /mcp
+ *                                    (the MCP Inspector's CLI before 2.0)
  *   GET  /mcp/<token>/sse            legacy HTTP+SSE stream (2024-11-05)
  *   POST /mcp/<token>/messages?sessionId=<id>   legacy messages, answered on the stream
  *   GET  /healthz

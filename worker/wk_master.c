@@ -14,6 +14,7 @@
 
 #include "cfg.h"
 #include "log.h"
+#include "testbuild.h"
 #include "tu.h"
 #include "wk_pace.h"
 
@@ -56,6 +57,9 @@ int wk_master_config(wk_config_t *cfg, char *err, size_t errsz)
     cfg->metrics_max_accounts = cfg_int("JSMCP_METRICS_MAX_ACCOUNTS", 1000, 0, 100000, &ce);
     cfg->sessions_per_token = cfg_int("JSMCP_SESSIONS_PER_TOKEN", 100, 0, 100000, &ce);
     cfg->streams_per_token = cfg_int("JSMCP_STREAMS_PER_TOKEN", 20, 0, 100000, &ce);
+    cfg->resource_poll_ms = (long)cfg_ms("JSMCP_RESOURCE_POLL_INTERVAL", 30000, 200, 86400000, &ce);
+    cfg->completion_cache_ms = (long)cfg_ms("JSMCP_COMPLETION_CACHE", 30000, 0, 3600000, &ce);
+    cfg->fixtures = (int)cfg_int("JSMCP_TEST_FIXTURES", 0, 0, 1, &ce);
     if (ce.n) {
         snprintf(err, errsz, "%s", ce.msg);
         return -1;
@@ -77,6 +81,17 @@ int wk_master_config(wk_config_t *cfg, char *err, size_t errsz)
     }
     if (pace_rule_parse(cfg_str("JSMCP_INIT_RATE_PER_TOKEN", "2/s burst 100"), &cfg->init_rate, why, sizeof why) != 0) {
         snprintf(err, errsz, "JSMCP_INIT_RATE_PER_TOKEN: %s", why);
+        return -1;
+    }
+    if (pace_rule_parse(cfg_str("JSMCP_RESOURCE_POLL_RATE", "1/s burst 5"), &cfg->resource_poll_rate, why,
+                        sizeof why) != 0 || cfg->resource_poll_rate.per_s <= 0) {
+        snprintf(err, errsz, "JSMCP_RESOURCE_POLL_RATE: %s", cfg->resource_poll_rate.per_s <= 0 ? "must not be off" : why);
+        return -1;
+    }
+    if (cfg->fixtures && !testbuild_on()) {
+        /* The conformance fixtures are a test profile: a release binary
+         * refuses the variable rather than ignore a forgotten one. */
+        snprintf(err, errsz, "JSMCP_TEST_FIXTURES is set, but this build has no test fixtures (a test-only variable; unset it)");
         return -1;
     }
     return 0;

@@ -12,6 +12,7 @@
 #include "toolfilter.h"
 #include "tu.h"
 #include "wk_audit.h"
+#include "wk_fixtures.h"
 #include "wk_pace.h"
 #include "wk_refresh.h"
 #include "wk_store.h"
@@ -191,15 +192,27 @@ char *wk_mcp_dump(const json_t *response, size_t *len)
 
 /* ---- methods ---- */
 
+json_t *wk_mcp_capabilities(void)
+{
+    /* listChanged: open streams hear of a PATCH that changes what the
+     * server offers (wk_listwatch.h); subscribe: wk_subscribe.h. */
+    return json_pack("{s:{s:b},s:{s:b},s:{s:b,s:b},s:{},s:{}}", "tools", "listChanged", 1, "prompts", "listChanged", 1,
+                     "resources", "subscribe", 1, "listChanged", 1, "completions", "logging");
+}
+
 static json_t *initialize_result(const wk_server_t *srv, const json_t *params)
 {
     const char *pv = wk_mcp_negotiate(ju_str(params, "protocolVersion"));
     json_t *info = json_pack("{s:s,s:s,s:s}", "name", "jsmcp", "title",
                              "Jira Service Management (jsmcp)", "version", "1.0.0");
-    return json_pack("{s:s,s:{s:{s:b},s:{}},s:o,s:s}", "protocolVersion", pv, "capabilities",
-                     "tools", "listChanged", 0, "logging", "serverInfo", info, "instructions",
+    return json_pack("{s:s,s:o,s:o,s:s}", "protocolVersion", pv, "capabilities", wk_mcp_capabilities(),
+                     "serverInfo", info, "instructions",
                      "Tools for one Jira Service Management site. Issue keys look like ITSM-994; "
-                     "list tools page with next_cursor. Errors carry Jira's own messages and a hint.");
+                     "list tools page with next_cursor. Errors carry Jira's own messages and a hint. "
+                     "Prompts give the usual service-desk workflows step by step (incident triage, queue "
+                     "dispatch, SLA breach review, customer replies, handover, approvals); resources "
+                     "(jsm://issue/<key>, jsm://desk/<id>, ...) read issues, requests, desks and queues as "
+                     "JSON or markdown, and can be subscribed to.");
 }
 
 int wk_mcp_prepare_call(const wk_catalog_t *cat, const json_t *config, const json_t *params,
@@ -778,10 +791,88 @@ static int discovery_call(wk_worker_t *w, const wk_server_t *srv, const json_t *
     return 1;
 }
 
-static void tools_call(wk_worker_t *w, const wk_server_t *srv, const json_t *id,
+/* ---- log and progress messages around a call (wk_push.h) ---- */
+
+typedef struct call_notes_s {
+    wk_push_t *push;
+    wk_mcp_done_fn done;
+    void *ud;
+    char tool[160];
+    uint64_t t0;
+} call_notes_t;
+
+static void notes_done(json_t *response, const wk_ratelimit_t *rl, void *ud)
+{
+    call_notes_t *cn = ud;
+    const json_t *result = json_object_get(response, "result");
+    const json_t *e = json_object_get(json_object_get(result, "structuredContent"), "error");
+    double ms = (double)(tu_mono_ns() - cn->t0) / 1e6;
+    if (json_object_get(response, "error")) {
+        wk_push_log(cn->push, WK_LOG_ERROR, "jsmcp",
+                    json_pack("{s:s,s:s,s:O}", "tool", cn->tool, "message", "the call was refused", "error",
+                              json_object_get(response, "error")));
+    } else if (json_is_true(json_object_get(result, "isError"))) {
+        json_int_t st = json_integer_value(json_object_get(e, "status"));
+        wk_push_log(cn->push, st >= 500 || st == 0 ? WK_LOG_ERROR : WK_LOG_WARNING, "jsmcp",
+                    json_pack("{s:s,s:s,s:I,s:f}", "tool", cn->tool, "message", "the call failed", "upstream_status",
+                              st, "latency_ms", ms));
+    } else {
+        wk_push_log(cn->push, WK_LOG_INFO, "jsmcp",
+                    json_pack("{s:s,s:s,s:f}", "tool", cn->tool, "message", "the call succeeded", "latency_ms", ms));
+    }
+    if (rl && rl->limited)
+        wk_push_log(cn->push, WK_LOG_WARNING, "jsmcp",
+                    json_pack("{s:s,s:s,s:I}", "tool", cn->tool, "message", "rate limited", "retry_after_s",
+                              (json_int_t)rl->retry_after_s));
+    wk_push_progress(cn->push, 1, 1, "Done");
+    cn->done(response, rl, cn->ud);
+    free(cn);
+}
+
+/* The answer of a fixture tool (wk_fixtures.h). */
+typedef struct fixture_call_s {
+    json_t *id;
+    wk_mcp_done_fn done;
+    void *ud;
+} fixture_call_t;
+
+static void on_fixture(json_t *result, int code, const char *message, void *ud)
+{
+    fixture_call_t *fc = ud;
+    fc->done(result ? wk_mcp_result(fc->id, result) : wk_mcp_error(fc->id, code, message, NULL), NULL, fc->ud);
+    json_decref(fc->id);
+    free(fc);
+}
+
+static void tools_call(wk_worker_t *w, const wk_server_t *srv, wk_push_t *push, const json_t *id,
                        const json_t *params, const char *request_id, const char *traceparent, wk_mcp_done_fn done,
                        void *ud)
 {
+    const char *name = ju_str(params, "name");
+    if (wk_fixtures_on(w, srv->config) && wk_fixtures_is_tool(name)) {
+        fixture_call_t *fc = mem_calloc(1, sizeof *fc);
+        fc->id = json_deep_copy(id);
+        fc->done = done;
+        fc->ud = ud;
+        wk_fixtures_call(w, push, name, json_object_get(params, "arguments"), on_fixture, fc);
+        return;
+    }
+    if (push && (push->level >= 0 || push->progress_token) && name) {
+        /* The client asked for messages: one as the call starts, one with
+         * its outcome (only then: a plain call stays a JSON answer). */
+        call_notes_t *cn = mem_calloc(1, sizeof *cn);
+        cn->push = push;
+        cn->done = done;
+        cn->ud = ud;
+        cn->t0 = tu_mono_ns();
+        str_copy(cn->tool, sizeof cn->tool, name);
+        char msg[200];
+        snprintf(msg, sizeof msg, "Calling %.120s on the JSM site", name);
+        wk_push_progress(push, 0, 1, msg);
+        wk_push_log(push, WK_LOG_DEBUG, "jsmcp", json_pack("{s:s,s:s}", "tool", name, "message", "calling"));
+        done = notes_done;
+        ud = cn;
+    }
     if (wk_catalog_discovery(srv->config) && discovery_call(w, srv, id, params, request_id, traceparent, done, ud))
         return;
     const wk_tool_t *tool;
@@ -795,18 +886,48 @@ static void tools_call(wk_worker_t *w, const wk_server_t *srv, const json_t *id,
     start_call(w, srv, id, tool, args, request_id, traceparent, done, ud);
 }
 
-static int level_known(const char *l)
+/* ---- calls made by the worker itself ---- */
+
+typedef struct run_op_s {
+    wk_mcp_tool_cb cb;
+    void *ud;
+} run_op_t;
+
+static void on_run(json_t *response, const wk_ratelimit_t *rl, void *ud)
 {
-    static const char *const levels[] = {"debug", "info", "notice", "warning", "error",
-                                         "critical", "alert", "emergency", NULL};
-    for (int i = 0; l && levels[i]; i++)
-        if (strcmp(l, levels[i]) == 0)
-            return 1;
-    return 0;
+    run_op_t *ro = ud;
+    json_t *result = json_incref(json_object_get(response, "result"));
+    const json_t *e = json_object_get(response, "error");
+    ro->cb(result, result ? 0 : (int)ju_int(e, "code", WK_RPC_INTERNAL),
+           result ? NULL : (ju_str(e, "message") ? ju_str(e, "message") : "the call failed"), ro->ud);
+    json_decref(response);
+    free(ro);
 }
 
-void wk_mcp_dispatch(wk_worker_t *w, const wk_server_t *srv, const json_t *msg,
-                     const char *request_id, const char *traceparent, wk_mcp_done_fn done, void *ud)
+void wk_mcp_run_tool(wk_worker_t *w, const wk_server_t *srv, const char *name, json_t *args,
+                     const char *request_id, const char *traceparent, wk_mcp_tool_cb cb, void *ud)
+{
+    json_t *params = json_pack("{s:s,s:o}", "name", name, "arguments", args ? args : json_object());
+    const wk_tool_t *tool;
+    json_t *targs;
+    char err[1200];
+    int code = wk_mcp_prepare_call(w->catalog, srv->config, params, &tool, &targs, err, sizeof err);
+    json_decref(params);
+    if (code) {
+        cb(NULL, code, err, ud);
+        return;
+    }
+    run_op_t *ro = mem_calloc(1, sizeof *ro);
+    ro->cb = cb;
+    ro->ud = ud;
+    json_t *id = json_integer(0);
+    start_call(w, srv, id, tool, targs, request_id, traceparent, on_run, ro);
+    json_decref(id);
+}
+
+void wk_mcp_dispatch(wk_worker_t *w, const wk_server_t *srv, const wk_session_t *sess, wk_push_t *push,
+                     const json_t *msg, const char *request_id, const char *traceparent, wk_mcp_done_fn done,
+                     void *ud)
 {
     const json_t *id = json_object_get(msg, "id");
     const char *method = ju_str(msg, "method");
@@ -814,7 +935,7 @@ void wk_mcp_dispatch(wk_worker_t *w, const wk_server_t *srv, const json_t *msg,
     char err[256];
 
     if (strcmp(method, "tools/call") == 0) {
-        tools_call(w, srv, id, params, request_id, traceparent, done, ud);
+        tools_call(w, srv, push, id, params, request_id, traceparent, done, ud);
         return;
     }
     json_t *res = NULL;
@@ -829,16 +950,15 @@ void wk_mcp_dispatch(wk_worker_t *w, const wk_server_t *srv, const json_t *msg,
         } else {
             json_t *list = wk_catalog_list(w->catalog, srv->config, json_string_value(cur),
                                            (size_t)w->cfg->tools_page, err, sizeof err);
+            if (list && !json_object_get(list, "nextCursor") && wk_fixtures_on(w, srv->config)) {
+                /* On the last page; a copy, since the list may share the catalog's arrays. */
+                json_t *fx = wk_fixtures_tools(), *tools = json_copy(json_object_get(list, "tools"));
+                json_array_extend(tools, fx);
+                json_object_set_new(list, "tools", tools);
+                json_decref(fx);
+            }
             res = list ? wk_mcp_result(id, list) : wk_mcp_error(id, WK_RPC_INVALID_PARAMS, err, NULL);
         }
-    } else if (strcmp(method, "logging/setLevel") == 0) {
-        /* Accepted and validated; the worker sends no log notifications. */
-        if (!level_known(ju_str(params, "level")))
-            res = wk_mcp_error(id, WK_RPC_INVALID_PARAMS,
-                               "Invalid params: level must be one of debug, info, notice, warning, "
-                               "error, critical, alert, emergency", NULL);
-        else
-            res = wk_mcp_result(id, json_object());
     } else {
         snprintf(err, sizeof err, "Method not found: %.128s", method);
         res = wk_mcp_error(id, WK_RPC_METHOD_NOT_FOUND, err, NULL);

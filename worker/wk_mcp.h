@@ -3,8 +3,10 @@
  *
  * Methods: initialize (version negotiation), ping, tools/list (filtered by
  * the server's config, paginated), tools/call (catalog tools through
- * wk_exec), logging/setLevel. Everything else is -32601. Notifications and
- * responses from the client need no answer.
+ * wk_exec; the conformance fixtures, wk_fixtures.h). Everything else is
+ * -32601. Prompts, resources, completion and logging/setLevel are answered
+ * by wk_methods.h before it hands the rest to wk_mcp_dispatch.
+ * Notifications and responses from the client need no answer.
  */
 #ifndef JSMCP_WK_MCP_H
 #define JSMCP_WK_MCP_H
@@ -14,6 +16,8 @@
 #include <stdint.h>
 
 #include "wk_exec.h"
+#include "wk_push.h"
+#include "wk_session.h"
 #include "wk_worker.h"
 
 #define WK_RPC_PARSE (-32700)
@@ -75,9 +79,28 @@ int wk_mcp_prepare_call(const wk_catalog_t *cat, const json_t *config, const jso
  * request_id (the HTTP request's X-Request-Id) goes upstream and into the
  * audit record; traceparent (W3C, this worker's span in the client's trace,
  * or NULL) goes upstream and its trace id into the logs. Every tools/call
- * appends one audit entry. */
+ * of a catalog tool appends one audit entry. sess is the request's
+ * session (the new one for initialize); push carries the request's
+ * progress and log messages (wk_push.h) and stays valid until done ran. */
 typedef void (*wk_mcp_done_fn)(json_t *response, const wk_ratelimit_t *rl, void *ud);
-void wk_mcp_dispatch(wk_worker_t *w, const wk_server_t *srv, const json_t *msg,
-                     const char *request_id, const char *traceparent, wk_mcp_done_fn done, void *ud);
+void wk_mcp_dispatch(wk_worker_t *w, const wk_server_t *srv, const wk_session_t *sess, wk_push_t *push,
+                     const json_t *msg, const char *request_id, const char *traceparent, wk_mcp_done_fn done,
+                     void *ud);
+
+/* Runs catalog tool name for the worker itself (a resource read, a
+ * completion, a subscription's poll) on the path of tools/call: the
+ * server's filters and the tool's input schema, the account, pacing, OAuth
+ * refresh, scope checks and the audit record, without JSON-RPC framing.
+ * request_id and traceparent (or NULL) as for wk_mcp_dispatch.
+ * args is stolen. cb runs exactly once, possibly before this returns, with
+ * the CallToolResult (stolen; an upstream failure is an isError result), or
+ * with result NULL and the JSON-RPC error the call got instead (code,
+ * message): the tool is not offered, the arguments are invalid. */
+typedef void (*wk_mcp_tool_cb)(json_t *result, int code, const char *message, void *ud);
+void wk_mcp_run_tool(wk_worker_t *w, const wk_server_t *srv, const char *name, json_t *args,
+                     const char *request_id, const char *traceparent, wk_mcp_tool_cb cb, void *ud);
+
+/* The capabilities an initialize result declares (a new object). */
+json_t *wk_mcp_capabilities(void);
 
 #endif

@@ -59,7 +59,8 @@ static void finish(sess_op_t *op, int rc)
 
 /* KEYS: sess:<id>, tsess:<token_hash>, initrate:<token_hash>. ARGV: token
  * hash, protocol version, legacy, TTL (s), session cap (0 none), initialize
- * rate per second (0 none), its burst, the session id, the sess: key prefix.
+ * rate per second (0 none), its burst, the session id, the sess: key prefix,
+ * the client's capabilities (WK_CAP_* bits).
  * Returns {1, 0, evicted} or {0, ms until an initialize is allowed, 0}. */
 static const char CREATE_LUA[] =
     WK_PACE_BUCKET_LUA
@@ -81,7 +82,7 @@ static const char CREATE_LUA[] =
     "  redis.call('ZADD', KEYS[2], now, ARGV[8])\n"
     "  redis.call('PEXPIRE', KEYS[2], ttl * 1000)\n"
     "end\n"
-    "redis.call('HSET', KEYS[1], 'th', ARGV[1], 'pv', ARGV[2], 'legacy', ARGV[3])\n"
+    "redis.call('HSET', KEYS[1], 'th', ARGV[1], 'pv', ARGV[2], 'legacy', ARGV[3], 'cc', ARGV[10])\n"
     "redis.call('EXPIRE', KEYS[1], ttl)\n"
     "return {1, 0, evicted}\n";
 
@@ -118,7 +119,7 @@ static void on_created(redisReply *reply, const char *err, void *ud)
 void wk_session_create(wk_worker_t *w, const wk_session_t *s, wk_session_create_cb cb, void *ud)
 {
     const wk_config_t *cfg = w->cfg;
-    char key[128], tkey[160], rkey[160], ttl[32], cap[32], rate[48], burst[32], legacy[4], prefix[96];
+    char key[128], tkey[160], rkey[160], ttl[32], cap[32], rate[48], burst[32], legacy[4], prefix[96], caps[16];
     rcli_key(w->redis, key, sizeof key, "sess:%s", s->id);
     rcli_key(w->redis, tkey, sizeof tkey, "tsess:%s", s->token_hash);
     rcli_key(w->redis, rkey, sizeof rkey, "initrate:%s", s->token_hash);
@@ -128,12 +129,13 @@ void wk_session_create(wk_worker_t *w, const wk_session_t *s, wk_session_create_
     snprintf(rate, sizeof rate, "%.9g", cfg->init_rate.per_s);
     snprintf(burst, sizeof burst, "%ld", cfg->init_rate.burst);
     snprintf(legacy, sizeof legacy, "%d", s->legacy);
+    snprintf(caps, sizeof caps, "%u", s->caps);
     create_op_t *op = mem_calloc(1, sizeof *op);
     op->w = w;
     op->cb = cb;
     op->ud = ud;
-    const char *argv[] = {key, tkey, rkey, s->token_hash, s->pv, legacy, ttl, cap, rate, burst, s->id, prefix};
-    wk_script_run(w, &create_script, 3, 12, argv, on_created, op);
+    const char *argv[] = {key, tkey, rkey, s->token_hash, s->pv, legacy, ttl, cap, rate, burst, s->id, prefix, caps};
+    wk_script_run(w, &create_script, 3, 13, argv, on_created, op);
 }
 
 /* Last touch per session in this process (a collision only touches again). */
@@ -168,7 +170,7 @@ void wk_session_touch(wk_worker_t *w, const wk_session_t *s)
 static void on_got(redisReply *reply, const char *err, void *ud)
 {
     sess_op_t *op = ud;
-    if (reply_failed(op, reply) || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) {
+    if (reply_failed(op, reply) || reply->type != REDIS_REPLY_ARRAY || reply->elements != 5) {
         finish(op, -1);
         return;
     }
@@ -181,6 +183,10 @@ static void on_got(redisReply *reply, const char *err, void *ud)
     if (e[1]->type == REDIS_REPLY_STRING && e[1]->len < sizeof op->s.pv)
         memcpy(op->s.pv, e[1]->str, e[1]->len);
     op->s.legacy = e[2]->type == REDIS_REPLY_STRING && e[2]->len == 1 && e[2]->str[0] == '1';
+    if (e[3]->type == REDIS_REPLY_STRING && e[3]->len < sizeof op->s.level)
+        memcpy(op->s.level, e[3]->str, e[3]->len);
+    if (e[4]->type == REDIS_REPLY_STRING)
+        op->s.caps = (unsigned)strtoul(e[4]->str, NULL, 10) & 0xffu;
     wk_cache_session_put(op->w, op->ticket, &op->s);
     finish(op, 1);
 }
@@ -217,7 +223,7 @@ void wk_session_get(wk_worker_t *w, const char *id, wk_session_cb cb, void *ud)
         cb(1, &hit, ud);
         return;
     }
-    session_command(w, id, cb, ud, on_got, "HMGET %s th pv legacy");
+    session_command(w, id, cb, ud, on_got, "HMGET %s th pv legacy lvl cc");
 }
 
 void wk_session_delete(wk_worker_t *w, const char *id, const char *token_hash, wk_session_cb cb, void *ud)
@@ -229,6 +235,54 @@ void wk_session_delete(wk_worker_t *w, const char *id, const char *token_hash, w
         rcli_command(w->redis, NULL, NULL, "ZREM %s %s", tkey, id);
     }
     session_command(w, id, cb, ud, on_count, "DEL %s");
+}
+
+unsigned wk_session_caps(const json_t *c)
+{
+    unsigned caps = 0;
+    const json_t *el = json_object_get(c, "elicitation");
+    if (json_is_object(json_object_get(c, "sampling")))
+        caps |= WK_CAP_SAMPLING;
+    if (json_is_object(el)) {
+        /* 2025-11-25: {"form":{},"url":{}}; an empty object means form only. */
+        int url = json_is_object(json_object_get(el, "url"));
+        if (json_object_size(el) == 0 || json_is_object(json_object_get(el, "form")) || !url)
+            caps |= WK_CAP_ELICIT;
+        if (url)
+            caps |= WK_CAP_ELICIT_URL;
+    }
+    if (json_is_object(json_object_get(c, "roots")))
+        caps |= WK_CAP_ROOTS;
+    return caps;
+}
+
+/* KEYS: sess:<id>. ARGV: level. A session deleted meanwhile is not made
+ * again (a hash without its TTL would stay for ever). */
+static const char LEVEL_LUA[] =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
+    "redis.call('HSET', KEYS[1], 'lvl', ARGV[1])\n"
+    "return 1\n";
+
+static wk_script_t level_script = {.src = LEVEL_LUA};
+
+static void on_level(redisReply *reply, const char *err, void *ud)
+{
+    sess_op_t *op = ud;
+    on_count(reply, err, op);
+}
+
+void wk_session_set_level(wk_worker_t *w, const char *id, const char *level, wk_session_cb cb, void *ud)
+{
+    char key[128];
+    sess_op_t *op = op_new(w, id, cb, ud);
+    if (!wk_session_id_ok(id)) {
+        finish(op, 0);
+        return;
+    }
+    wk_cache_session_forget(w, id);
+    rcli_key(w->redis, key, sizeof key, "sess:%s", id);
+    const char *argv[] = {key, level};
+    wk_script_run(w, &level_script, 1, 2, argv, on_level, op);
 }
 
 void wk_session_channel(wk_worker_t *w, const char *id, char *out, size_t outsz)

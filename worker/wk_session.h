@@ -10,6 +10,7 @@
 #ifndef JSMCP_WK_SESSION_H
 #define JSMCP_WK_SESSION_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 #include "secret.h"
@@ -22,7 +23,14 @@ typedef struct wk_session_s {
     char token_hash[SECRET_HASH_HEX_LEN + 1]; /* the server this session belongs to */
     char pv[16];                              /* negotiated protocol version */
     int legacy;                               /* 1 = HTTP+SSE (2024-11-05) session */
+    unsigned caps;                            /* what the client declared at initialize (WK_CAP_*) */
+    char level[12];                           /* logging/setLevel's level, "" = none set (no log messages) */
 } wk_session_t;
+
+/* Client capabilities kept with the session: what the server may ask of it. */
+enum { WK_CAP_SAMPLING = 1, WK_CAP_ELICIT = 2, WK_CAP_ELICIT_URL = 4, WK_CAP_ROOTS = 8 };
+/* The WK_CAP_* bits of an initialize request's params.capabilities. */
+unsigned wk_session_caps(const json_t *capabilities);
 
 /* A new random id (24 random bytes, base64url: 32 visible ASCII chars). */
 void wk_session_new_id(char *out, size_t outsz);
@@ -32,6 +40,10 @@ int wk_session_id_ok(const char *id);
 
 typedef void (*wk_session_cb)(int rc, const wk_session_t *s, void *ud);
 void wk_session_get(wk_worker_t *w, const char *id, wk_session_cb cb, void *ud);
+/* Stores the session's logging level (logging/setLevel) if the session
+ * still exists. cb as above: rc 1 stored, 0 no such session, -1 Redis. */
+void wk_session_set_level(wk_worker_t *w, const char *id, const char *level, wk_session_cb cb, void *ud);
+
 /* Deletes the session and its entry among its URL's sessions (token_hash
  * may be NULL when unknown: the entry then lapses). */
 void wk_session_delete(wk_worker_t *w, const char *id, const char *token_hash, wk_session_cb cb, void *ud);

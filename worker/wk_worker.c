@@ -13,7 +13,11 @@
 #include "wk_audit.h"
 #include "wk_cache.h"
 #include "wk_http.h"
+#include "wk_listwatch.h"
+#include "wk_methods.h"
 #include "wk_pace.h"
+#include "wk_push.h"
+#include "wk_subscribe.h"
 #include "wk_refresh.h"
 #include "wk_store.h"
 
@@ -40,6 +44,12 @@ void wk_worker_describe_metrics(metrics_t *m)
                      "requests refused by a limit per MCP URL, by what (initialize: JSMCP_INIT_RATE_PER_TOKEN, stream: JSMCP_STREAMS_PER_TOKEN)");
     metrics_describe(m, "jsmcp_worker_sessions_evicted_total", "counter",
                      "least recently used sessions deleted for a new one past JSMCP_SESSIONS_PER_TOKEN");
+    metrics_describe(m, "jsmcp_worker_resource_polls_total", "counter",
+                     "reads of subscribed resources (wk_subscribe.h: one per resource and interval across the pool)");
+    metrics_describe(m, "jsmcp_worker_resource_updates_total", "counter",
+                     "polls that found a subscribed resource changed (notifications/resources/updated sent)");
+    metrics_describe(m, "jsmcp_worker_list_changed_total", "counter",
+                     "list_changed notifications sent to open streams, by list (tools, prompts, resources)");
     /* Counters that matter at zero exist from the start (alerts on rate()). */
     static const char *const zero[] = {"jsmcp_worker_redis_errors_total", "jsmcp_worker_upstream_errors_total",
                                        "jsmcp_worker_paced_total", "jsmcp_worker_refresh_requests_total",
@@ -102,6 +112,8 @@ static void drain(wk_worker_t *w)
     wk_http_end_streams(w);
     wk_refresh_stop(w);
     wk_cache_stop(w);
+    wk_subscribe_stop(w);
+    wk_push_stop(w);
     w->httpd_open = 1 + (w->metrics_httpd != NULL);
     if (w->metrics_httpd)
         httpd_close(w->metrics_httpd, on_httpd_closed, w);
@@ -141,6 +153,10 @@ int wk_worker_run(const wk_config_t *cfg, int fd, int metrics_fd, wk_metrics_shm
         LOG_ERROR("worker", "tool catalog is invalid", "why", err, NULL);
         goto out;
     }
+    if (wk_methods_load(&w, err, sizeof err) != 0) {
+        LOG_ERROR("worker", "prompt or resource catalog is invalid", "why", err, NULL);
+        goto out;
+    }
     w.fields = wk_fieldcache_new(cfg->field_cache_ms);
     wk_exec_check_keep(cfg->check_keep);
     w.keyring = secret_keyring_from_env(err, sizeof err);
@@ -158,6 +174,10 @@ int wk_worker_run(const wk_config_t *cfg, int fd, int metrics_fd, wk_metrics_shm
         goto out;
     }
     wk_pace_start(&w);
+    if (wk_push_start(&w) != 0 || wk_listwatch_start(&w) != 0) {
+        LOG_ERROR("worker", "cannot subscribe to the push and list-change channels", NULL);
+        goto out;
+    }
     if (wk_refresh_start(&w) != 0) {
         LOG_ERROR("worker", "cannot subscribe to the refreshed channel", NULL);
         goto out;
@@ -196,6 +216,7 @@ int wk_worker_run(const wk_config_t *cfg, int fd, int metrics_fd, wk_metrics_shm
         }
     }
     wk_audit_start(&w); /* after every step that can fail: its timer lives until drain */
+    wk_subscribe_start(&w);
     uv_signal_init(&loop, &w.sigterm);
     uv_signal_init(&loop, &w.sigint);
     w.sigterm.data = w.sigint.data = &w;
@@ -241,6 +262,10 @@ out:
     uv_loop_close(&loop);
     wk_store_cleanup(&w);
     wk_cache_free(&w);
+    wk_subscribe_free(&w);
+    wk_listwatch_free(&w);
+    wk_push_free(&w);
+    wk_methods_free(&w);
     wk_fieldcache_free(w.fields);
     wk_catalog_free(w.catalog);
     secret_keyring_free(w.keyring);

@@ -50,6 +50,10 @@ typedef struct wk_config_s {
     long sessions_per_token;       /* JSMCP_SESSIONS_PER_TOKEN: sessions per MCP URL, 0 = no cap (wk_session.h) */
     long streams_per_token;        /* JSMCP_STREAMS_PER_TOKEN: open SSE streams per MCP URL, 0 = no cap */
     pace_rule_t init_rate;         /* JSMCP_INIT_RATE_PER_TOKEN: initialize per MCP URL (per_s 0 = off) */
+    long resource_poll_ms;         /* JSMCP_RESOURCE_POLL_INTERVAL: a subscribed resource is read this often */
+    pace_rule_t resource_poll_rate;/* JSMCP_RESOURCE_POLL_RATE: subscription polls per account */
+    long completion_cache_ms;      /* JSMCP_COMPLETION_CACHE: completion candidates kept per account */
+    int fixtures;                  /* JSMCP_TEST_FIXTURES=1 in a test build: the conformance profile (wk_fixtures.h) */
 } wk_config_t;
 
 typedef struct wk_sse_s wk_sse_t;
@@ -74,6 +78,12 @@ typedef struct wk_worker_s {
     struct wk_refresh_waiter_s *refresh_waiters; /* calls waiting for a refreshed token (wk_refresh.c) */
     long metric_accounts;       /* distinct account label values so far (wk_mcp.c) */
     struct wk_audit_s *audit;   /* audit records on their way to Redis (wk_audit.c) */
+    struct wk_push_state_s *push;       /* server requests waiting for the client (wk_push.c) */
+    struct wk_prompts_s *prompts;       /* the prompt catalog (wk_prompts.c) */
+    struct wk_resources_s *resources;   /* resource templates (wk_resources.c) */
+    struct wk_complete_s *complete;     /* completion candidates per account (wk_complete.c) */
+    struct wk_subscribe_s *subscribe;   /* subscribed resources' polling (wk_subscribe.c) */
+    struct wk_listwatch_s *listwatch;   /* what open streams were offered (wk_listwatch.c) */
     wk_sse_t *streams;          /* open SSE streams of this process (wk_http.c) */
     size_t nstreams;
     int draining;

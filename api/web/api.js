@@ -18,10 +18,11 @@ export class ApiError extends Error {
   }
 }
 
-// Calls the API; resolves with the parsed JSON (null for 204), rejects
-// with ApiError. key overrides the session key (sign-in checks a new one).
-export async function call(method, path, body, key = session.get()) {
-  const headers = { Accept: 'application/json' };
+// Sends a request; resolves with the Response when it is 2xx, rejects
+// with ApiError (the problem+json detail) otherwise. key overrides the
+// session key (sign-in checks a new one); accept is the wanted type.
+export async function request(method, path, body, key = session.get(), accept = 'application/json') {
+  const headers = { Accept: accept };
   if (key) headers.Authorization = `Bearer ${key}`;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   let res;
@@ -31,14 +32,34 @@ export async function call(method, path, body, key = session.get()) {
   } catch {
     throw new ApiError(0, 'The admin API cannot be reached; check your connection and try again.');
   }
-  const text = await res.text();
+  if (res.ok) return res;
   let json = null;
-  try { json = text ? JSON.parse(text) : null; } catch { /* not JSON */ }
-  if (!res.ok) {
-    const detail = json?.detail || json?.title || `The API answered ${res.status}.`;
-    throw new ApiError(res.status, detail, json?.field);
+  try { json = JSON.parse(await res.text()); } catch { /* not JSON */ }
+  const detail = json?.detail || json?.title || `The API answered ${res.status}.`;
+  throw new ApiError(res.status, detail, json?.field);
+}
+
+// Calls the API; resolves with the parsed JSON (null for 204).
+export async function call(method, path, body, key = session.get()) {
+  const res = await request(method, path, body, key);
+  const text = await res.text();
+  try { return text ? JSON.parse(text) : null; } catch {
+    throw new ApiError(res.status, 'The API answered with something that is not JSON.');
   }
-  return json;
+}
+
+// Saves the answer to GET path (an export: CSV, ndjson) as a file named
+// name: the key goes in a header, so a plain link cannot do it.
+export async function download(path, accept, name) {
+  const res = await request('GET', path, undefined, session.get(), accept);
+  const url = URL.createObjectURL(await res.blob());
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
 }
 
 export const q = (params) => {

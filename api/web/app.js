@@ -2,14 +2,20 @@
 //   #/signin                                  the workspace API key
 //   #/accounts                                integrated accounts: search, connect
 //   #/accounts/<id>                           an account's MCP servers: create, rotate, expiry, revoke
-//   #/accounts/<id>/servers/<sid>/calls       recent tool calls (audit log)
+//   #/accounts/<id>/servers/<sid>/calls       a server's charts and tool calls (activity.js)
+//   #/activity                                 the workspace's calls: charts, search, export (activity.js)
+//   #/usage  #/audit  #/webhooks[/<id>]  #/api-keys   (usage.js, audit.js, webhooks.js, keys.js)
 import { ApiError, call, q, session } from './api.js';
-import { alertBox, announce, checked, chips, choices, clearErrors, copyButton, field, formError, h, list,
-  showError, table, toRfc3339, when } from './ui.js';
+import { activity, serverActivity } from './activity.js';
+import { audit } from './audit.js';
+import { apiKeys } from './keys.js';
+import { alertBox, announce, checked, chips, choices, copyButton, field, formError, h, list,
+  table, toRfc3339, when } from './ui.js';
+import { actionButton, failed, heading, localInput, main, onSubmit, panel } from './page.js';
+import { usage } from './usage.js';
+import { webhook, webhooks } from './webhooks.js';
 
-const main = document.getElementById('main');
 const nav = document.getElementById('nav');
-const enc = encodeURIComponent;
 
 const METHODS = [
   ['read', 'read (get + list)', true], ['write', 'write (create + update + delete)'],
@@ -22,7 +28,13 @@ const routes = [
   [/^#\/signin$/, signIn],
   [/^#\/accounts$/, accounts],
   [/^#\/accounts\/([0-9a-fA-F-]{36})$/, account],
-  [/^#\/accounts\/([0-9a-fA-F-]{36})\/servers\/([0-9a-fA-F-]{36})\/calls$/, calls],
+  [/^#\/accounts\/([0-9a-fA-F-]{36})\/servers\/([0-9a-fA-F-]{36})\/calls$/, serverActivity],
+  [/^#\/activity$/, activity],
+  [/^#\/usage$/, usage],
+  [/^#\/audit$/, audit],
+  [/^#\/webhooks$/, webhooks],
+  [/^#\/webhooks\/([0-9a-fA-F-]{36})$/, webhook],
+  [/^#\/api-keys$/, apiKeys],
 ];
 
 async function render() {
@@ -34,6 +46,11 @@ async function render() {
     return;
   }
   const route = routes.find(([re]) => re.test(hash));
+  for (const a of nav.querySelectorAll('a')) {
+    const top = a.getAttribute('href');
+    if (hash === top || hash.startsWith(`${top}/`)) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
   main.replaceChildren();
   if (!route) {
     main.append(h('h1', { tabindex: '-1' }, 'Page not found'), h('p', {}, h('a', { href: '#/accounts' }, 'Integrated accounts')));
@@ -45,50 +62,6 @@ async function render() {
   } catch (e) {
     failed(e);
   }
-}
-
-// An error outside any form: a refused key signs out, the rest is shown.
-function failed(e) {
-  if (e instanceof ApiError && e.status === 401) {
-    session.clear();
-    location.hash = '#/signin';
-    setTimeout(() => alertBox('The API key was refused (revoked or unknown): sign in again.'), 50);
-    return;
-  }
-  alertBox(e.message || String(e));
-}
-
-function heading(text) {
-  const el = h('h1', { tabindex: '-1' }, text);
-  main.append(el);
-  el.focus();
-  return el;
-}
-
-// Runs an async submit with the button disabled; API errors land next to
-// the field they name.
-function onSubmit(form, fn) {
-  form.noValidate = true;
-  form.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    clearErrors(form);
-    const missing = [...form.querySelectorAll('[required]')].find((i) => !i.value.trim());
-    if (missing) {
-      showError(form, new ApiError(400, 'This field is required.', missing.dataset.field));
-      return;
-    }
-    const btn = form.querySelector('button[type=submit]');
-    btn.disabled = true;
-    try {
-      await fn();
-    } catch (e) {
-      if (e instanceof ApiError && e.status === 401) failed(e);
-      else showError(form, e);
-    } finally {
-      btn.disabled = false;
-    }
-  });
-  return form;
 }
 
 // ---- sign in ----
@@ -235,7 +208,7 @@ async function account(id) {
   main.append(secret, h('h2', {}, 'MCP servers'), serversBox, actions, h('h2', {}, 'Create MCP server'));
   const ctx = { id, secret, serversBox, actions, reload: null };
   ctx.reload = () => loadServers(ctx);
-  main.append(createForm(ctx));
+  main.append(serverForm(ctx));
   await ctx.reload();
 }
 
@@ -289,33 +262,26 @@ async function loadServers(ctx, cursor, append) {
     const count = h('span', {}, '…');
     toolsFor(s.config).then((t) => { count.textContent = t ? String(t.count) : 'unknown'; }, () => { count.textContent = 'unknown'; });
     return [
-      h('strong', {}, s.name), count, chips(s.config?.methods), chips(s.config?.tags),
+      [h('strong', {}, s.name), s.require_api_token_auth ? [' ', h('span', { class: 'badge scope-read' }, 'API token required')] : null],
+      count, chips(s.config?.methods), chips(s.config?.tags), chips(s.config?.projects),
       when(s.expires_at, 'never'), when(s.created_at), when(s.last_used_at, 'never'),
       h('div', { class: 'row' },
         h('a', { href: `#/accounts/${ctx.id}/servers/${s.id}/calls` }, h('span', {}, 'Calls'), h('span', { class: 'visually-hidden' }, ` of ${s.name}`)),
+        actionButton(`Edit ${s.name}`, 'Edit', () => editPanel(ctx, s)),
         actionButton(`Rotate ${s.name}`, 'Rotate', () => rotatePanel(ctx, s)),
         actionButton(`Change expiry of ${s.name}`, 'Expiry', () => expiryPanel(ctx, s)),
         actionButton(`Revoke ${s.name}`, 'Revoke', () => revokePanel(ctx, s))),
     ];
   });
-  ctx.serversBox.append(table('MCP servers', ['Name', 'Tools', 'Methods', 'Tags', 'Expires', 'Created', 'Last used', 'Actions'], rows));
+  ctx.serversBox.append(table('MCP servers', ['Name', 'Tools', 'Methods', 'Tags', 'Projects', 'Expires', 'Created', 'Last used', 'Actions'], rows));
   if (page.next_cursor) {
     ctx.serversBox.append(h('p', { class: 'more' }, h('button', { type: 'button', class: 'secondary',
       onclick: () => loadServers(ctx, page.next_cursor, true).catch(failed) }, 'Show more')));
   }
 }
 
-function actionButton(label, text, fn) {
-  return h('button', { type: 'button', class: 'secondary', 'aria-label': label, onclick: fn }, text);
-}
-
 // One action panel at a time, under the table, focused.
-function panel(ctx, title, ...kids) {
-  const head = h('h3', { tabindex: '-1' }, title);
-  const cancel = h('button', { type: 'button', class: 'link', onclick: () => ctx.actions.replaceChildren() }, 'Cancel');
-  ctx.actions.replaceChildren(h('div', { class: 'panel' }, head, ...kids, cancel));
-  head.focus();
-}
+const serverPanel = (ctx, title, ...kids) => panel(ctx.actions, title, ...kids);
 
 function rotatePanel(ctx, s) {
   const overlap = h('input', { type: 'number', name: 'overlap_seconds', min: '0', max: '604800', value: '0' });
@@ -329,7 +295,7 @@ function rotatePanel(ctx, s) {
     showOnce(ctx, r);
     await ctx.reload();
   });
-  panel(ctx, `Rotate the URL of ${s.name}`, h('p', {}, 'A new URL is issued and shown once.'), form);
+  serverPanel(ctx, `Rotate the URL of ${s.name}`, h('p', {}, 'A new URL is issued and shown once.'), form);
 }
 
 function expiryPanel(ctx, s) {
@@ -350,7 +316,7 @@ function expiryPanel(ctx, s) {
     announce(`Expiry of ${s.name} saved.`);
     await ctx.reload();
   });
-  panel(ctx, `Expiry of ${s.name}`, form);
+  serverPanel(ctx, `Expiry of ${s.name}`, form);
 }
 
 function revokePanel(ctx, s) {
@@ -363,19 +329,27 @@ function revokePanel(ctx, s) {
     announce(`${s.name} revoked: its URL no longer works.`);
     await ctx.reload();
   });
-  panel(ctx, `Revoke ${s.name}?`, h('p', {}, 'Its URL stops working at once, for every client. This cannot be undone.'), form);
+  serverPanel(ctx, `Revoke ${s.name}?`, h('p', {}, 'Its URL stops working at once, for every client. This cannot be undone.'), form);
 }
 
-function createForm(ctx) {
-  const name = h('input', { type: 'text', name: 'name', required: true, maxlength: '200', autocomplete: 'off' });
-  const tags = h('input', { type: 'text', name: 'tags', autocomplete: 'off', placeholder: 'e.g. itsm, queues' });
-  const projects = h('input', { type: 'text', name: 'projects', autocomplete: 'off', placeholder: 'e.g. ITSM' });
-  const expires = h('input', { type: 'datetime-local', name: 'expires_at', step: '1' });
-  const reqTok = h('input', { type: 'checkbox', name: 'require_api_token_auth' });
-  const preview = h('div', { class: 'field', 'aria-live': 'polite', id: 'tool-preview' });
-  const form = h('form', { 'aria-label': 'Create MCP server' },
+// The form of a server's settings: creates one (s absent) or edits s in
+// place (PATCH: name, config, require_api_token_auth, and expires_at when
+// it was changed).
+function serverForm(ctx, s) {
+  const edit = Boolean(s);
+  const cfg = s?.config || {};
+  const name = h('input', { type: 'text', name: 'name', required: true, maxlength: '200', autocomplete: 'off', value: s?.name ?? '' });
+  const tags = h('input', { type: 'text', name: 'tags', autocomplete: 'off', placeholder: 'e.g. itsm, queues', value: (cfg.tags || []).join(', ') });
+  const projects = h('input', { type: 'text', name: 'projects', autocomplete: 'off', placeholder: 'e.g. ITSM', value: (cfg.projects || []).join(', ') });
+  const expiresWas = localInput(s?.expires_at);
+  const expires = h('input', { type: 'datetime-local', name: 'expires_at', step: '1', value: expiresWas });
+  const reqTok = h('input', { type: 'checkbox', name: 'require_api_token_auth', checked: Boolean(s?.require_api_token_auth) });
+  const preview = h('div', { class: 'field', 'aria-live': 'polite', id: edit ? 'tool-preview-edit' : 'tool-preview' });
+  const methods = edit ? METHODS.map(([v, t]) => [v, t, (cfg.methods || []).includes(v)]) : METHODS;
+  const exposure = cfg.tool_exposure || 'all';
+  const form = h('form', { 'aria-label': edit ? `Edit ${s.name}` : 'Create MCP server' },
     field('Name', '/name', name),
-    choices('Methods', '/config/methods', 'checkbox', 'methods', METHODS, 'None ticked: all methods.'),
+    choices('Methods', '/config/methods', 'checkbox', 'methods', methods, 'None ticked: all methods.'),
     field('Tags', '/config/tags', tags, 'Comma-separated; only tools with one of these tags. Empty: all.'),
     field('Projects', '/config/projects', projects, 'Comma-separated Jira project keys the tools may touch. Empty: all.'),
     field('Expires at (your local time)', '/expires_at', expires, 'Empty: never expires.'),
@@ -383,10 +357,10 @@ function createForm(ctx) {
       h('label', {}, reqTok, ' Require an API token'),
       h('p', { class: 'hint' }, 'Clients must also send Authorization: Bearer <workspace API key>.'),
       h('p', { class: 'err', dataset: { errFor: '/require_api_token_auth' } })),
-    choices('Tool exposure', '/config/tool_exposure', 'radio', 'tool_exposure',
-      [['all', 'all tools listed', true], ['discovery', 'discovery (search, describe, call)']],
+    choices('Tool exposure', '/config/tool_exposure', 'radio', edit ? 'tool_exposure_edit' : 'tool_exposure',
+      [['all', 'all tools listed', exposure === 'all'], ['discovery', 'discovery (search, describe, call)', exposure === 'discovery']],
       'Discovery lists three meta tools instead of every tool: for clients with small tool budgets.'),
-    preview, formError(), h('button', { type: 'submit' }, 'Create MCP server'));
+    preview, formError(), h('button', { type: 'submit' }, edit ? 'Save changes' : 'Create MCP server'));
 
   const config = () => {
     const c = {};
@@ -394,7 +368,7 @@ function createForm(ctx) {
     if (m.length) c.methods = m;
     if (list(tags.value).length) c.tags = list(tags.value);
     if (list(projects.value).length) c.projects = list(projects.value.toUpperCase());
-    c.tool_exposure = checked(form, 'tool_exposure')[0] || 'all';
+    c.tool_exposure = checked(form, edit ? 'tool_exposure_edit' : 'tool_exposure')[0] || 'all';
     return c;
   };
   let timer;
@@ -428,17 +402,30 @@ function createForm(ctx) {
 
   onSubmit(form, async () => {
     const body = { name: name.value.trim(), config: config(), require_api_token_auth: reqTok.checked };
-    if (expires.value) {
+    if (expires.value && (!edit || expires.value !== expiresWas)) {
       body.expires_at = toRfc3339(expires.value);
       if (!body.expires_at) throw new ApiError(400, 'Not a date and time.', '/expires_at');
+    } else if (edit && !expires.value && expiresWas) {
+      body.expires_at = null;
     }
-    const s = await call('POST', `/integrated-account/${ctx.id}/mcp`, body);
+    if (edit) {
+      const r = await call('PATCH', `/integrated-account/${ctx.id}/mcp/${s.id}`, body);
+      ctx.actions.replaceChildren();
+      announce(`${r.name} saved: its clients see the change at once.`);
+      await ctx.reload();
+      return;
+    }
+    const created = await call('POST', `/integrated-account/${ctx.id}/mcp`, body);
     form.reset();
     refresh();
-    showOnce(ctx, s);
+    showOnce(ctx, created);
     await ctx.reload();
   });
   return form;
+}
+
+function editPanel(ctx, s) {
+  serverPanel(ctx, `Settings of ${s.name}`, serverForm(ctx, s));
 }
 
 // ---- the URL, shown once, with client snippets ----
@@ -454,6 +441,11 @@ function showOnce(ctx, s) {
     desktop.mcpServers['jira-service-management'].args.push('--header', 'Authorization:${JSMCP_AUTH}');
     desktop.mcpServers['jira-service-management'].env = { JSMCP_AUTH: 'Bearer <workspace API key>' };
   }
+  // Claude Code's --transport http takes the URL as it is; the Inspector CLI
+  // needs the <url>/mcp form (README, "Connecting clients").
+  const auth = s.require_api_token_auth ? ' --header "Authorization: Bearer <workspace API key>"' : '';
+  const claudeCode = `claude mcp add --transport http${auth} jira-service-management ${url}`;
+  const inspector = `npx @modelcontextprotocol/inspector --cli ${url}/mcp${auth} --method tools/list`;
   const input = h('input', { type: 'text', id: 'mcp-url', readOnly: true, value: url });
   const box = h('section', { class: 'panel secret', 'aria-labelledby': 'once-title' },
     h('h2', { id: 'once-title', tabindex: '-1' }, `URL of ${s.name}: copy it now, it is shown only once`),
@@ -464,41 +456,13 @@ function showOnce(ctx, s) {
     snippet('Claude Desktop (claude_desktop_config.json, through mcp-remote)', JSON.stringify(desktop, null, 2), 'Copy Claude Desktop config'),
     snippet('Claude (Settings → Connectors → Add custom connector: remote MCP server URL)', url, 'Copy connector URL for Claude'),
     snippet('ChatGPT (Settings → Connectors → Create: MCP server URL)', url, 'Copy connector URL for ChatGPT'),
+    snippet('Claude Code (terminal)', claudeCode, 'Copy Claude Code command'),
+    snippet('MCP Inspector CLI (it picks the transport from the URL\'s last segment: /mcp or /sse)', inspector,
+      'Copy MCP Inspector command'),
     h('p', {}, h('button', { type: 'button', onclick: () => { ctx.secret.replaceChildren(); ctx.secret.focus(); } }, 'Done: hide the URL')));
   ctx.secret.replaceChildren(box);
   box.querySelector('h2').focus();
   announce(`Server ${s.name} ready: copy its URL now.`);
-}
-
-// ---- recent tool calls ----
-
-async function calls(id, sid) {
-  const s = await call('GET', `/integrated-account/${id}/mcp/${sid}`).catch((e) => {
-    if (e.status === 404) return { name: 'a deleted server' }; // the audit log outlives the server
-    throw e;
-  });
-  heading(`Recent tool calls of ${s.name}`);
-  const box = h('div', {});
-  const load = async (cursor) => {
-    const page = await call('GET', `/integrated-account/${id}/mcp/${sid}/calls${q({ next_cursor: cursor, limit: 50 })}`);
-    if (!cursor) box.replaceChildren();
-    box.querySelector('.more')?.remove();
-    if (!page.result.length && !cursor) {
-      box.append(h('p', { class: 'muted' }, 'No tool calls recorded yet (they appear a few seconds after they happen).'));
-      return;
-    }
-    box.append(table('Recent tool calls', ['Time', 'Tool', 'Upstream status', 'Latency', 'Rate limit left', 'Error', 'Request id'],
-      page.result.map((c) => [when(c.ts), h('code', {}, c.tool), String(c.upstream_status ?? '—'),
-        c.latency_ms != null ? `${Number(c.latency_ms).toFixed(1)} ms` : '—', c.ratelimit?.remaining != null ? String(c.ratelimit.remaining) : '—',
-        c.error_class || '—', h('code', {}, c.request_id || '—')])));
-    if (page.next_cursor) {
-      box.append(h('p', { class: 'more' }, h('button', { type: 'button', class: 'secondary',
-        onclick: () => load(page.next_cursor).catch(failed) }, 'Show older')));
-    }
-  };
-  main.append(h('p', { class: 'row' }, h('a', { href: `#/accounts/${id}` }, '← MCP servers'),
-    h('button', { type: 'button', class: 'secondary', onclick: () => load(null).then(() => announce('Calls refreshed.'), failed) }, 'Refresh')), box);
-  await load(null);
 }
 
 // ---- start ----

@@ -487,7 +487,7 @@ Test(worker, bad_input_table, .timeout = 120)
         {"null id", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":null,\"method\":\"ping\"}", ct, acc, sh, 400, -32600},
         {"params array", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"params\":[]}", ct, acc, sh, 400, -32600},
         {"huge body", "POST", "", huge, ct, acc, sh, 413, 0},
-        {"unknown method", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"resources/list\"}", ct, acc, sh, 200, -32601},
+        {"unknown method", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tasks/list\"}", ct, acc, sh, 200, -32601},
         {"unknown tool", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"nope\"}}", ct, acc, sh, 200, -32602},
         {"tool outside the server's methods", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"list_all_jira_service_management_queues\",\"arguments\":{\"service_desk_id\":\"2\"}}}", ct, acc, sh, 200, -32602},
         {"bad arguments", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"get_single_jira_service_management_issue_by_id\",\"arguments\":{\"id\":5}}}", ct, acc, sh, 200, -32602},

@@ -6,15 +6,11 @@
 // security headers. Screenshots go to $JSMCP_TEST_ARTIFACTS.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { chromium } from 'playwright-core';
+import { chromiumMissing, errorOf, launch, newPage as openPage, shot, signIn as signInAt } from './lib/dashboard.mjs';
 import { close, connect, listAllTools } from './lib/mcp_client.mjs';
 import { requireStack, startStack, stopStack } from './lib/mcp_stack.mjs';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ART = process.env.JSMCP_TEST_ARTIFACTS || '/tmp';
 const TOOL = 'get_single_jira_service_management_issue_by_id';
 requireStack();
 
@@ -29,12 +25,8 @@ before(async () => {
 // Chromium is installed by scripts/install-deps.sh: without it these fail.
 async function launched() {
   if (!browser) {
-    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is not installed (scripts/install-deps.sh installs it)`);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    assert.equal(chromiumMissing(), null, 'scripts/install-deps.sh installs Chromium');
+    browser = await launch();
   }
   return browser;
 }
@@ -45,35 +37,8 @@ after(async () => {
   assert.deepEqual(codes, { worker: 0, api: 0, sandbox: 0 }, 'clean exits (no sanitizer reports)');
 });
 
-async function newPage(viewport = { width: 1280, height: 900 }) {
-  const context = await (await launched()).newContext({ viewport });
-  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: s.apiUrl });
-  const page = await context.newPage();
-  page.setDefaultTimeout(10000);
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  // The API's own 4xx answers are logged by the browser as failed loads: expected.
-  page.on('console', (m) => { if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) errors.push(m.text()); });
-  page.errors = errors;
-  return page;
-}
-
-const shot = (page, name) => page.screenshot({ path: path.join(ART, `dashboard_${name}.png`), fullPage: true });
-
-async function errorOf(input) {
-  return input.evaluate((el) => ({
-    invalid: el.getAttribute('aria-invalid'),
-    text: document.getElementById(el.getAttribute('aria-describedby').split(' ').pop()).textContent,
-    focused: document.activeElement === el,
-  }));
-}
-
-async function signIn(page, key = s.key) {
-  await page.goto(`${s.apiUrl}/`);
-  await page.getByRole('heading', { name: 'Sign in' }).waitFor();
-  await page.getByLabel('Workspace API key').fill(key);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-}
+const newPage = async (viewport) => openPage(await launched(), s.apiUrl, viewport);
+const signIn = (page, key = s.key) => signInAt(page, s.apiUrl, key);
 
 test('static files: content types, CSP without inline script, nosniff, referrer policy, ETag revalidation', async () => {
   const r = await fetch(`${s.apiUrl}/`);
@@ -191,6 +156,10 @@ test('sign in, connect an account, create a server, copy its URL, use it with th
   assert.deepEqual(desktop, { mcpServers: { 'jira-service-management': { command: 'npx', args: ['-y', 'mcp-remote', url] } } });
   assert.equal(await page.locator('pre code').nth(1).textContent(), url, 'Claude connector snippet');
   assert.equal(await page.locator('pre code').nth(2).textContent(), url, 'ChatGPT connector snippet');
+  assert.equal(await page.locator('pre code').nth(3).textContent(),
+    `claude mcp add --transport http jira-service-management ${url}`, 'Claude Code snippet');
+  assert.equal(await page.locator('pre code').nth(4).textContent(),
+    `npx @modelcontextprotocol/inspector --cli ${url}/mcp --method tools/list`, 'Inspector CLI snippet');
   const row = page.getByRole('row', { name: /claude/ });
   await row.waitFor();
   assert.match(await row.textContent(), new RegExp(`claude${count}read`));

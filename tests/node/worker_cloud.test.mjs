@@ -10,9 +10,9 @@ import http from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { after, before, test } from 'node:test';
 import { close, connect, listAllTools } from './lib/mcp_client.mjs';
-import { api, createServer, stackAvailable, startStack, startWorker, stopProc, stopStack } from './lib/mcp_stack.mjs';
+import { api, createServer, requireStack, startStack, startWorker, stopProc, stopStack } from './lib/mcp_stack.mjs';
 
-const missing = stackAvailable();
+requireStack();
 const T = 'list_all_jira_service_management_';
 const G = 'get_single_jira_service_management_';
 const C = 'create_a_jira_service_management_';
@@ -27,7 +27,6 @@ let fields; // the site's fields (GET /rest/api/3/field)
 const clients = [];
 
 before(async () => {
-  if (missing) return;
   s = await startStack({
     workers: 1,
     server: { config: {} },
@@ -99,7 +98,7 @@ function noNulls(v, where) {
   else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) noNulls(x, `${where}/${k}`);
 }
 
-test('1. a transition with a screen: required fields reported before any write; resolution by name and a comment', { skip: missing || false }, async () => {
+test('1. a transition with a screen: required fields reported before any write; resolution by name and a comment', async () => {
   // old: no resolution/comment arguments (-32602), and the bare POST went upstream.
   const [k1, k2] = await openIssues(2);
   const tr = await call(c(), `${T}issue_transitions`, { id: k1 });
@@ -135,7 +134,7 @@ test('1. a transition with a screen: required fields reported before any write; 
   assert.equal((await sb(`/rest/api/3/issue/${k2}?fields=resolution`)).fields.resolution.name, 'Done');
 });
 
-test('2. requestFieldValues picked by fieldId: a form that does not start with the summary', { skip: missing || false }, async () => {
+test('2. requestFieldValues picked by fieldId: a form that does not start with the summary', async () => {
   // old: summary was requestFieldValues.0.value, here the Device select (an object).
   const device = field('Device'), manager = field('Line manager');
   const made = await call(c(), `${C}customer_request`, {
@@ -155,7 +154,7 @@ test('2. requestFieldValues picked by fieldId: a form that does not start with t
   assert.equal(list.requests.find((r) => r.issueKey === made.issueKey).summary, 'A laptop for the new starter');
 });
 
-test('3. raise_on_behalf_of takes accountIds; an email is looked up among the desk\'s customers or refused clearly', { skip: missing || false }, async () => {
+test('3. raise_on_behalf_of takes accountIds; an email is looked up among the desk\'s customers or refused clearly', async () => {
   // old: the argument was an accountId pattern described as "accountId or email": an email was refused (-32602).
   const customers = (await sb('/rest/servicedeskapi/servicedesk/1/customer?limit=100', { headers: { 'X-ExperimentalApi': 'opt-in' } })).values;
   const visible = customers.find((u) => u.emailAddress);
@@ -170,7 +169,7 @@ test('3. raise_on_behalf_of takes accountIds; an email is looked up among the de
   assert.match(tool.description, /Jira takes accountIds only/);
 });
 
-test('4. SLAs: the ongoing cycle, else the most recent completed one', { skip: missing || false }, async () => {
+test('4. SLAs: the ongoing cycle, else the most recent completed one', async () => {
   // old: breached and goal fell back to completedCycles.0, the oldest (HW-8: breached).
   const ttr = async (key) => (await call(c(), `${T}request_slas`, { id: key })).slas.find((x) => x.name === 'Time to resolution');
   const hw8 = await ttr('HW-8');
@@ -184,7 +183,7 @@ test('4. SLAs: the ongoing cycle, else the most recent completed one', { skip: m
   assert.equal(hw7.completedCycles, 2);
 });
 
-test('5. custom field names several fields share: refused with the candidates unless one applies', { skip: missing || false }, async () => {
+test('5. custom field names several fields share: refused with the candidates unless one applies', async () => {
   // old: the first field of that name was taken silently (JQL and write arguments).
   const impact = fields.filter((f) => f.name === 'Impact');
   const select = impact.find((f) => f.schema.type === 'option'), number = impact.find((f) => f.schema.type === 'number');
@@ -213,7 +212,7 @@ test('5. custom field names several fields share: refused with the candidates un
   assert.equal((await sb(`/rest/api/3/issue/${viaId.key}?fields=${number.id}`)).fields[number.id], 3);
 });
 
-test('6. worklogs: started given is kept, absent is said', { skip: missing || false }, async () => {
+test('6. worklogs: started given is kept, absent is said', async () => {
   // old: no started argument (-32602).
   const a = await call(c(), `${C}issue_worklog`, { id: 'ITSM-40', time_spent_seconds: 900, started: '2026-01-05T10:30:00+01:00' });
   assert.equal(a.started, '2026-01-05T09:30:00Z');
@@ -225,7 +224,7 @@ test('6. worklogs: started given is kept, absent is said', { skip: missing || fa
   await assert.rejects(c().callTool({ name: `${C}issue_worklog`, arguments: { id: 'ITSM-40', time_spent_seconds: 600, started: 'yesterday' } }), /-32602.*started/);
 });
 
-test('7. requestOwnership exposed and described: the default is the user\'s own requests, not the desk\'s', { skip: missing || false }, async () => {
+test('7. requestOwnership exposed and described: the default is the user\'s own requests, not the desk\'s', async () => {
   // old: no ORGANIZATION, no organization_id, and a description that did not say.
   const me = (await sb('/rest/api/3/myself')).accountId;
   const own = await call(c(), `${T}customer_requests`, { service_desk_id: '3', limit: 50 });
@@ -241,7 +240,7 @@ test('7. requestOwnership exposed and described: the default is the user\'s own 
   assert.match(tool.description, /Without it Jira lists only the connected user's own requests/);
 });
 
-test('8. user search is described as prefix matching, as it matches', { skip: missing || false }, async () => {
+test('8. user search is described as prefix matching, as it matches', async () => {
   // old: "part of their name or email".
   const tool = (await listAllTools(c())).find((t) => t.name === `${T}user_search`);
   assert.match(tool.description, /prefixes, not substrings/);
@@ -250,7 +249,7 @@ test('8. user search is described as prefix matching, as it matches', { skip: mi
   assert.ok(!(await names('offmann')).includes('Lena Hoffmann'));
 });
 
-test('9. privacy: outputs without hidden emails and time zones; the assignee lookup says why an email cannot match', { skip: missing || false }, async () => {
+test('9. privacy: outputs without hidden emails and time zones; the assignee lookup says why an email cannot match', async () => {
   // old: "no user matches" without the reason.
   const cust = await call(c(), `${T}customers`, { service_desk_id: '2', limit: 50 });
   assert.ok(cust.customers.some((u) => u.email === undefined) && cust.customers.some((u) => u.timeZone === undefined));
@@ -287,7 +286,7 @@ function wire(p) {
   });
 }
 
-test('10a. transport: the response-size cap counts decompressed bytes, end to end with gzip', { skip: missing || false }, async () => {
+test('10a. transport: the response-size cap counts decompressed bytes, end to end with gzip', async () => {
   // old: the sandbox never compressed, so this path was never taken.
   const q = '/rest/api/3/search/jql?jql=project%3DITSM%20ORDER%20BY%20key&fields=*all&maxResults=100';
   const w = await wire(q);
@@ -305,7 +304,7 @@ test('10a. transport: the response-size cap counts decompressed bytes, end to en
   assert.ok(gzipSync(JSON.stringify(await sb(q))).length < CAP, 'consistency of the figures');
 });
 
-test('10b. transport: the gateway\'s 429 without Retry-After, the HTML 429, a 503 with Retry-After', { skip: missing || false }, async () => {
+test('10b. transport: the gateway\'s 429 without Retry-After, the HTML 429, a 503 with Retry-After', async () => {
   // old: retry_after_s 1 invented for the gateway 429, HTML markup in the error, no retry hint on a 503.
   const tool = `${G}issue_by_id`;
   await ctl('/__sandbox/faults', { rate429: 1, style429: 'gateway', pathPrefix: '/rest/api/3/issue/ITSM-42', count: 1 });
@@ -329,7 +328,7 @@ test('10b. transport: the gateway\'s 429 without Retry-After, the HTML 429, a 50
   assert.equal((await call(c(), tool, { id: 'ITSM-42' })).key, 'ITSM-42');
 });
 
-test('10c. transport: Jira\'s quota signals (NearLimit, RateLimit r/t) pace the account\'s next calls', { skip: missing || false }, async () => {
+test('10c. transport: Jira\'s quota signals (NearLimit, RateLimit r/t) pace the account\'s next calls', async () => {
   // old: the signals were ignored; every call went upstream until Jira's 429.
   const app = await api(s, s.key, 'PUT', '/oauth-app', {
     client_id: 'sandbox-client-id', client_secret: 'sandbox-client-secret',
@@ -372,7 +371,7 @@ test('10c. transport: Jira\'s quota signals (NearLimit, RateLimit r/t) pace the 
   }
 });
 
-test('10d. labels: Cloud\'s rules (no spaces, 255 characters), not a count of 20', { skip: missing || false }, async () => {
+test('10d. labels: Cloud\'s rules (no spaces, 255 characters), not a count of 20', async () => {
   // old: maxItems 20 refused 25 labels, and a label with a space reached Jira.
   const many = Array.from({ length: 25 }, (_, i) => `l-${i}`);
   await call(c(), `${U}issue_by_id`, { id: 'HELP-31', labels: many });
@@ -385,7 +384,7 @@ test('10d. labels: Cloud\'s rules (no spaces, 255 characters), not a count of 20
 
 // ---- the new capabilities ----
 
-test('knowledge base: site-wide and per desk; a server limited to projects needs the desk', { skip: missing || false }, async () => {
+test('knowledge base: site-wide and per desk; a server limited to projects needs the desk', async () => {
   const all = await call(c(), `${T}knowledge_base_articles`, { query: 'vpn', limit: 50 });
   assert.ok(all.articles.length >= 2 && all.articles.every((a) => a.title && a.url), JSON.stringify(all).slice(0, 300));
   assert.ok(new Set(all.articles.map((a) => a.spaceKey)).size > 1, 'several desks\' spaces');
@@ -400,7 +399,7 @@ test('knowledge base: site-wide and per desk; a server limited to projects needs
   assert.ok((await call(ro.client, `${T}knowledge_base_articles`, { query: 'vpn', service_desk_id: '2' })).articles.length > 0);
 });
 
-test('portal transitions: list, and run one with a public additionalComment', { skip: missing || false }, async () => {
+test('portal transitions: list, and run one with a public additionalComment', async () => {
   const [key] = await openIssues(1, 'Cancel request');
   const tr = await call(c(), `${T}request_transitions`, { id: key });
   assert.ok(tr.transitions.length > 0, JSON.stringify(tr));
@@ -416,7 +415,7 @@ test('portal transitions: list, and run one with a public additionalComment', { 
   assert.match(e.message, /no portal transition matches "teleport"; candidates:/);
 });
 
-test('attachments: upload (platform multipart and the JSM temporary file), list, read back; size caps', { skip: missing || false }, async () => {
+test('attachments: upload (platform multipart and the JSM temporary file), list, read back; size caps', async () => {
   const bytes = Buffer.from(Array.from({ length: 3000 }, (_, i) => (i * 7) % 256));
   const up = await call(c(), `${C}issue_attachment`, { id: 'ITSM-44', filename: 'trace.bin', content_base64: bytes.toString('base64'), mime_type: 'application/octet-stream' });
   assert.equal(up.attachments[0].size, 3000);
@@ -445,7 +444,7 @@ test('attachments: upload (platform multipart and the JSM temporary file), list,
   assert.deepEqual(await since(seq), []);
 });
 
-test('history and relations: changelog, watchers, links (with types), request status history', { skip: missing || false }, async () => {
+test('history and relations: changelog, watchers, links (with types), request status history', async () => {
   const [k46] = await openIssues(1, 'Start progress');
   await call(c(), `${U}issue_status_by_id`, { id: k46, transition_name: 'Start progress' });
   const log = await call(c(), `${T}issue_changelog`, { id: k46, limit: 100 });
@@ -478,7 +477,7 @@ test('history and relations: changelog, watchers, links (with types), request st
   assert.equal(bad.status, 404);
 });
 
-test('create metadata and visible projects: the required custom field of a create screen', { skip: missing || false }, async () => {
+test('create metadata and visible projects: the required custom field of a create screen', async () => {
   const types = await call(c(), `${T}issue_types`, { project_key: 'ITSM' });
   const change = types.issue_types.find((t) => t.name === 'Change');
   const f = [];
@@ -505,7 +504,7 @@ test('create metadata and visible projects: the required custom field of a creat
   assert.match(other.message, /limited to the projects/);
 });
 
-test('organization management: an organization added to a desk, users added to an organization', { skip: missing || false }, async () => {
+test('organization management: an organization added to a desk, users added to an organization', async () => {
   const org = await call(c(), `${C}organization`, { name: `Contractors ${process.pid}` });
   await call(c(), `${C}service_desk_organization`, { service_desk_id: '2', organization_id: String(org.id) });
   const desk = await call(c(), `${T}organizations`, { service_desk_id: '2', limit: 50 });
@@ -516,7 +515,7 @@ test('organization management: an organization added to a desk, users added to a
   assert.deepEqual(users.users.map((u) => u.accountId), [cust.accountId]);
 });
 
-test('search in a single pass: include description and the latest comments, with caps; the user lookup with groups', { skip: missing || false }, async () => {
+test('search in a single pass: include description and the latest comments, with caps; the user lookup with groups', async () => {
   const plain = await call(c(), `${T}search_issues`, { jql: 'key = ITSM-994' });
   assert.equal(plain.issues[0].description, undefined);
   const seq = await lastSeq();

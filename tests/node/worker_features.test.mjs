@@ -1,0 +1,207 @@
+// MCP beyond tools, with the official SDK client against the worker and the
+// sandbox (issue 25): prompts (typed arguments, offered like the tools),
+// resources (templates, JSON and markdown, scope), completion, subscriptions
+// polled once across two worker pools, and list_changed after a PATCH.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import {
+  ResourceUpdatedNotificationSchema, ToolListChangedNotificationSchema,
+} from '@modelcontextprotocol/sdk/types.js';
+import { close, connect, listAllTools } from './lib/mcp_client.mjs';
+import { api, createServer, requireStack, startStack, startWorker, stopProc, stopStack } from './lib/mcp_stack.mjs';
+
+requireStack();
+
+const POLL_MS = 1000;
+let s;
+let second;
+
+before(async () => {
+  s = await startStack({ workers: 1, env: { JSMCP_RESOURCE_POLL_INTERVAL: `${POLL_MS}ms` } });
+  second = await startWorker(s, 'worker2', { JSMCP_WORKERS: '1' });
+});
+
+after(async () => {
+  const code2 = second ? await stopProc(second.proc) : 0;
+  const codes = await stopStack(s);
+  assert.equal(codes.worker, 0, 'worker exits clean');
+  assert.equal(code2, 0, 'second worker exits clean');
+});
+
+// Resolves with the first notification of schema that pred accepts.
+function waitNote(client, schema, pred = () => true, ms = 60000) {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`no ${schema.shape.method.value} within ${ms} ms`)), ms);
+    client.setNotificationHandler(schema, (n) => {
+      if (!pred(n)) return;
+      clearTimeout(t);
+      resolve(n);
+    });
+  });
+}
+
+async function rpcError(p) {
+  try {
+    await p;
+  } catch (e) {
+    return e;
+  }
+  assert.fail('the request succeeded');
+}
+
+test('prompts: typed arguments, steps naming the tools, offered like the tools', async () => {
+  const c = await connect(s.mcpUrl);
+  try {
+    const { prompts } = await c.client.listPrompts();
+    const names = prompts.map((p) => p.name);
+    for (const n of ['incident_triage', 'queue_dispatch', 'sla_breach_review', 'queue_handover', 'customer_reply_draft',
+      'approval_review']) assert.ok(names.includes(n), `${n} in ${names.join(' ')}`);
+    const got = await c.client.getPrompt({ name: 'incident_triage', arguments: { issue_key: 'ITSM-994', focus: 'customer impact' } });
+    const text = got.messages.map((m) => m.content.text).join('\n');
+    const order = ['get_single_jira_service_management_issue_by_id', 'list_all_jira_service_management_issue_comments',
+      'get_single_jira_service_management_user_by_id'].map((t) => text.indexOf(t));
+    assert.ok(order.every((i, k) => i >= 0 && (k === 0 || i > order[k - 1])), `tools in order: ${order}`);
+    assert.match(text, /"id": "ITSM-994"/);
+    assert.match(text, /customer impact/);
+    // A hostile argument is refused before any text is made.
+    const bad = await rpcError(c.client.getPrompt({ name: 'incident_triage', arguments: { issue_key: 'ITSM-1 OR 1=1' } }));
+    assert.equal(bad.code, -32602, bad.message);
+    const none = await rpcError(c.client.getPrompt({ name: 'incident_triage', arguments: {} }));
+    assert.equal(none.code, -32602, none.message);
+  } finally {
+    await close(c);
+  }
+  // A server offering only get tools cannot run the triage (it lists comments).
+  const getOnly = await createServer(s, { name: 'get-only', config: { methods: ['get'] } });
+  const g = await connect(getOnly.url);
+  try {
+    const names = (await g.client.listPrompts()).prompts.map((p) => p.name);
+    assert.ok(!names.includes('incident_triage'), names.join(' '));
+    const e = await rpcError(g.client.getPrompt({ name: 'incident_triage', arguments: { issue_key: 'ITSM-994' } }));
+    assert.ok(e.code === -32602 || e.code === -32601, e.message);
+  } finally {
+    await close(g);
+  }
+});
+
+test('resources: templates, desks and queues in scope, JSON and markdown, scope enforced', async () => {
+  const c = await connect(s.mcpUrl);
+  try {
+    const { resourceTemplates } = await c.client.listResourceTemplates();
+    const tpl = resourceTemplates.map((t) => t.uriTemplate);
+    for (const u of ['jsm://issue/{issue_key}{?format}', 'jsm://request/{issue_key}{?format}', 'jsm://desk/{service_desk_id}{?format}',
+      'jsm://desk/{service_desk_id}/queue/{queue_id}/issues{?format}', 'jsm://attachment/{attachment_id}{?format}']) {
+      assert.ok(tpl.includes(u), `${u} in ${tpl.join(' ')}`);
+    }
+    const { resources } = await c.client.listResources();
+    assert.ok(resources.some((r) => r.uri === 'jsm://desk/2'), resources.map((r) => r.uri).join(' '));
+    assert.ok(resources.some((r) => /^jsm:\/\/desk\/2\/queue\/\d+\/issues$/.test(r.uri) && /Network Outages/.test(r.title)));
+
+    const json = await c.client.readResource({ uri: 'jsm://issue/ITSM-994' });
+    assert.equal(json.contents[0].mimeType, 'application/json');
+    assert.equal(JSON.parse(json.contents[0].text).key, 'ITSM-994');
+    const md = await c.client.readResource({ uri: 'jsm://issue/ITSM-994?format=markdown' });
+    assert.equal(md.contents[0].mimeType, 'text/markdown');
+    assert.match(md.contents[0].text, /^# ITSM-994: VPN/);
+    assert.match(md.contents[0].text, /Status/);
+    const bad = await rpcError(c.client.readResource({ uri: 'jsm://issue/..%2F..%2Fmyself' }));
+    assert.ok(bad.code === -32602 || bad.code === -32002, bad.message);
+  } finally {
+    await close(c);
+  }
+  // A server scoped to another project reads nothing of ITSM.
+  const hr = await createServer(s, { name: 'hr-only', config: { methods: ['read'], projects: ['HR'] } });
+  const h = await connect(hr.url);
+  try {
+    const e = await rpcError(h.client.readResource({ uri: 'jsm://issue/ITSM-994' }));
+    assert.match(e.message, /scope|project|not found/i);
+    const { resources } = await h.client.listResources();
+    assert.ok(!resources.some((r) => r.uri === 'jsm://desk/2'), 'the ITSM desk is out of scope');
+  } finally {
+    await close(h);
+  }
+});
+
+test('completion: issue keys by prefix, desks, queue names of the chosen desk', async () => {
+  const c = await connect(s.mcpUrl);
+  try {
+    const keys = await c.client.complete({ ref: { type: 'ref/prompt', name: 'incident_triage' }, argument: { name: 'issue_key', value: 'ITSM-99' } });
+    assert.ok(keys.completion.values.includes('ITSM-994'), keys.completion.values.join(' '));
+    assert.ok(keys.completion.values.every((v) => v.startsWith('ITSM-99')), keys.completion.values.join(' '));
+    assert.ok(keys.completion.values.length <= 100);
+    const desks = await c.client.complete({ ref: { type: 'ref/prompt', name: 'queue_dispatch' }, argument: { name: 'service_desk_id', value: '' } });
+    assert.ok(desks.completion.values.includes('2'), desks.completion.values.join(' '));
+    const queues = await c.client.complete({
+      ref: { type: 'ref/prompt', name: 'queue_dispatch' }, argument: { name: 'queue', value: 'Net' },
+      context: { arguments: { service_desk_id: '2' } },
+    });
+    assert.ok(queues.completion.values.includes('Network Outages'), queues.completion.values.join(' '));
+    const tpl = await c.client.complete({ ref: { type: 'ref/resource', uri: 'jsm://issue/{issue_key}{?format}' }, argument: { name: 'issue_key', value: 'ITSM-99' } });
+    assert.ok(tpl.completion.values.includes('ITSM-994'), tpl.completion.values.join(' '));
+  } finally {
+    await close(c);
+  }
+});
+
+test('subscriptions: two sessions on two worker pools, one upstream poll per interval, both notified of a change', async () => {
+  const uri = 'jsm://issue/ITSM-995';
+  const path = '/rest/api/3/issue/ITSM-995';
+  const a = await connect(s.mcpUrl);
+  const b = await connect(s.mcpUrl.replace(s.workerUrl, second.url));
+  try {
+    await a.client.subscribeResource({ uri });
+    await b.client.subscribeResource({ uri });
+    const since = (await (await fetch(`${s.sandboxUrl}/__sandbox/requests?limit=1`)).json()).lastSeq;
+    const notes = [a, b].map((x) => waitNote(x.client, ResourceUpdatedNotificationSchema, (n) => n.params.uri === uri));
+    // Let a few intervals pass unchanged, then a person edits the issue in JSM.
+    const polls = async () => {
+      const log = await (await fetch(`${s.sandboxUrl}/__sandbox/requests?since=${since}&limit=1000`)).json();
+      return log.entries.filter((e) => e.method === 'GET' && e.path === path);
+    };
+    while ((await polls()).length < 3) await new Promise((r) => setTimeout(r, 200));
+    const put = await fetch(`${s.sandboxUrl}${path}`, {
+      method: 'PUT',
+      headers: { Authorization: `Basic ${Buffer.from('agent@sandbox.test:sandbox-api-token').toString('base64')}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ fields: { summary: 'Edited while two sessions watch it' } }),
+    });
+    assert.equal(put.status, 204, await put.text());
+    const [na, nb] = await Promise.all(notes);
+    assert.equal(na.params.uri, uri);
+    assert.equal(nb.params.uri, uri);
+    // Polled once per interval, not once per session or per worker: no two
+    // polls closer than most of an interval (a slow machine only spaces them
+    // further).
+    const got = await polls();
+    const ts = got.map((e) => Date.parse(e.ts));
+    for (let i = 1; i < ts.length; i++) assert.ok(ts[i] - ts[i - 1] >= POLL_MS * 0.7, `polls ${i - 1} and ${i} ${ts[i] - ts[i - 1]} ms apart: ${got.map((e) => e.ts).join(' ')}`);
+    const read = await a.client.readResource({ uri });
+    assert.match(JSON.parse(read.contents[0].text).summary, /Edited while two sessions watch it/);
+    // After both unsubscribe, nobody polls it any more.
+    await a.client.unsubscribeResource({ uri });
+    await b.client.unsubscribeResource({ uri });
+    const n0 = (await polls()).length;
+    await new Promise((r) => setTimeout(r, POLL_MS * 3));
+    assert.ok((await polls()).length <= n0 + 1, 'at most one poll in flight when the last session left');
+  } finally {
+    await close(a);
+    await close(b);
+  }
+});
+
+test('list_changed: a PATCH that widens the methods reaches an open session', async () => {
+  const srv = await createServer(s, { name: 'widen', config: { methods: ['read'] } });
+  const c = await connect(srv.url);
+  try {
+    assert.equal(c.client.getServerCapabilities().tools?.listChanged, true);
+    const before = await listAllTools(c.client);
+    assert.ok(!before.some((t) => t.name.startsWith('update_')));
+    const note = waitNote(c.client, ToolListChangedNotificationSchema);
+    const p = await api(s, s.key, 'PATCH', `/integrated-account/${s.accountId}/mcp/${srv.id}`, { config: { methods: ['read', 'update'] } });
+    assert.equal(p.status, 200, p.text);
+    await note;
+    const afterList = await listAllTools(c.client);
+    assert.ok(afterList.some((t) => t.name === 'update_a_jira_service_management_issue_by_id'), 'the new tools are listed');
+  } finally {
+    await close(c);
+  }
+});
