@@ -48,15 +48,13 @@ static inline void ta_sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-/* The value of one series of a process's /metrics (base: http://host:port,
+/* The value of one series of a process's /metrics (metrics_url: http://host:port/metrics,
  * series: the name with its labels as printed, e.g.
  * jsmcp_api_reconcile_runs_total{kind="full",outcome="ok"}); -1 when absent. */
-static inline double ta_metric_at(const char *base, const char *series)
+static inline double ta_metric_at(const char *metrics_url, const char *series)
 {
-    char url[300];
     ts_resp_t r;
-    snprintf(url, sizeof url, "%s/metrics", base);
-    ts_http(&r, "GET", url, NULL, NULL, 0);
+    ts_http(&r, "GET", metrics_url, NULL, NULL, 0);
     double v = -1;
     size_t n = strlen(series);
     for (const char *p = r.body; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
@@ -70,7 +68,7 @@ static inline double ta_metric_at(const char *base, const char *series)
 
 static inline double ta_metric(const ts_api_t *a, const char *series)
 {
-    return ta_metric_at(a->url, series);
+    return ta_metric_at(a->metrics_url, series); /* its own listener (JSMCP_API_METRICS_LISTEN) */
 }
 
 /* The API's count of ok reconcile passes of a kind ("incremental": the
