@@ -48,10 +48,9 @@ static inline void ta_sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-/* The value of one series of a process's metrics (metrics_url: the whole
- * URL, e.g. http://host:port/metrics; series: the name with its labels as
- * printed, e.g. jsmcp_api_reconcile_runs_total{kind="full",outcome="ok"});
- * -1 when absent. */
+/* The value of one series of a process's /metrics (metrics_url: http://host:port/metrics,
+ * series: the name with its labels as printed, e.g.
+ * jsmcp_api_reconcile_runs_total{kind="full",outcome="ok"}); -1 when absent. */
 static inline double ta_metric_at(const char *metrics_url, const char *series)
 {
     ts_resp_t r;
@@ -69,7 +68,7 @@ static inline double ta_metric_at(const char *metrics_url, const char *series)
 
 static inline double ta_metric(const ts_api_t *a, const char *series)
 {
-    return ta_metric_at(a->metrics_url, series); /* the API's metrics listener: the public port has none */
+    return ta_metric_at(a->metrics_url, series); /* its own listener (JSMCP_API_METRICS_LISTEN) */
 }
 
 /* The API's count of ok reconcile passes of a kind ("incremental": the
