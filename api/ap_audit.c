@@ -198,6 +198,18 @@ static const struct {
 static char insert_sql[2048];
 static char copy_sql[1024];
 
+/* Copies the statement built in b into out and frees b. A statement that
+ * does not fit (FIELDS outgrew out) is a mistake in this file: stop. */
+static void sql_done(buf_t *b, char *out, size_t outsz)
+{
+    if (!buf_ok(b) || b->len >= outsz) {
+        fputs("jsmcp: an audit SQL statement does not fit its buffer\n", stderr);
+        abort();
+    }
+    memcpy(out, b->data, b->len + 1);
+    buf_free(b);
+}
+
 /* INSERT ... SELECT FROM unnest($1::text[], $2::bigint[], ...), built once
  * from FIELDS. A second copy of a call (same call_id) skips the row. */
 static void build_insert_sql(void)
@@ -217,8 +229,7 @@ static void build_insert_sql(void)
     for (size_t f = 0; f < NFIELDS; f++)
         buf_printf(&b, ", %s", FIELDS[f].name);
     buf_append_str(&b, ") ON CONFLICT (call_id) DO NOTHING");
-    snprintf(insert_sql, sizeof insert_sql, "%s", b.data ? b.data : "");
-    buf_free(&b);
+    sql_done(&b, insert_sql, sizeof insert_sql);
     /* COPY of new entries: the cheapest way into PostgreSQL; a copy of a
      * call already there (a spool replay) fails it as a whole, and those
      * entries are inserted again with insert_sql. */
@@ -227,8 +238,7 @@ static void build_insert_sql(void)
     for (size_t f = 1; f < NFIELDS; f++)
         buf_printf(&b, ", %s", FIELDS[f].name);
     buf_append_str(&b, ") FROM STDIN");
-    snprintf(copy_sql, sizeof copy_sql, "%s", b.data ? b.data : "");
-    buf_free(&b);
+    sql_done(&b, copy_sql, sizeof copy_sql);
 }
 
 /* A value PostgreSQL would refuse would fail its whole batch on every
@@ -375,12 +385,19 @@ static void insert_batch(drain_t *d, const redisReply *entries)
         rows++;
     }
     const char *p[NCOLS];
+    int whole = 1;
     for (size_t c = 0; c < NCOLS; c++) {
         buf_append(&col[c], "}", 1);
         p[c] = col[c].data;
+        whole &= buf_ok(&col[c]);
     }
+    whole &= buf_ok(&copy);
     int rc = -1;
-    if (rows > 0 && use_copy)
+    /* A column cut short (see the limits above) must not be sent as NULL:
+     * the batch stays unacknowledged and is read again. */
+    if (!whole)
+        LOG_ERROR("audit", "audit batch over its buffer limit; not inserted", NULL);
+    else if (rows > 0 && use_copy)
         rc = pgpool_copy(au.app->db, copy_sql, copy.data, copy.len, on_copied, d);
     else if (rows > 0)
         rc = pgpool_query(au.app->db, insert_sql, (int)NCOLS, p, on_inserted, d);

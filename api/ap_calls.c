@@ -146,7 +146,7 @@ static int add_param(calls_t *q, buf_t *b, const char *cond, const char *val)
  * largest bigint): an export reruns the statement page after page, and a
  * generic plan of "$n IS NULL OR c.id < $n" would walk the index from the
  * newest row each time. */
-static void build_sql(calls_t *q)
+static int build_sql(calls_t *q)
 {
     buf_t b;
     buf_init(&b, 64 * 1024);
@@ -186,8 +186,13 @@ static void build_sql(calls_t *q)
     else
         buf_append_str(&b, ", owner AS (SELECT true AS ok)");
     buf_append_str(&b, " SELECT page.*, owner.ok FROM owner LEFT JOIN page ON true");
-    q->sql = mem_strdup(b.data);
-    buf_free(&b);
+    /* Bounded inputs keep it far under 64 KiB; a statement cut short is
+     * never run (buf's error is sticky). */
+    char *sql = buf_steal(&b, NULL);
+    if (!sql)
+        return -1;
+    q->sql = sql;
+    return 0;
 }
 
 /* ---- query parameters ---- */
@@ -425,6 +430,13 @@ static void on_export_rows(PGresult *res, const char *err, void *ud)
         snprintf(q->before, sizeof q->before, "%s", PQgetvalue(res, i, ncols - 2));
         sent++;
     }
+    if (!buf_ok(&b)) {
+        /* Out of memory: the page is gone, so the export ends unfinished
+         * (no last chunk) rather than silently without these rows. */
+        buf_free(&b);
+        export_finish(q, 0);
+        return;
+    }
     int rc = b.len ? httpd_stream_write(r->req, b.data, b.len) : 0;
     buf_free(&b);
     q->rows += (size_t)sent;
@@ -485,9 +497,10 @@ static void export_start(calls_t *q)
         for (size_t c = 0; c < NCSV; c++)
             buf_printf(&b, "%s%s", c ? "," : "", CSV_COLS[c].name);
         buf_append(&b, "\r\n", 2);
-        int rc = httpd_stream_write(r->req, b.data, b.len);
+        int ok = buf_ok(&b); /* 4 KiB holds the header line; only out of memory fails */
+        int rc = ok ? httpd_stream_write(r->req, b.data, b.len) : 0;
         buf_free(&b);
-        if (rc == HTTPD_ECLOSED) {
+        if (!ok || rc == HTTPD_ECLOSED) {
             export_finish(q, 0);
             return;
         }
@@ -514,7 +527,10 @@ static void calls_search(ap_req_t *r, int per_server)
     }
     if (parse(r, q) != 0)
         return;
-    build_sql(q);
+    if (build_sql(q) != 0) {
+        ap_fail(r, 500, "the search could not be built", NULL);
+        return;
+    }
     if (q->fmt == FMT_JSON)
         ap_query(r, q->sql, q->np, q->p, on_page);
     else

@@ -6,7 +6,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include "ju.h"
 #include "netguard.h"
@@ -14,6 +13,7 @@
 #include "testbuild.h"
 #include "toolfilter.h"
 #include "tu.h"
+#include "url.h"
 
 static int fail(ap_in_err_t *err, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -146,93 +146,29 @@ int ap_in_tenant_id(const char *s)
     return 1;
 }
 
-/* host[:port] appears in the comma-separated list (case-insensitive). */
-static int in_allowlist(const char *hostport, size_t n, const char *list)
-{
-    while (list && *list) {
-        const char *end = strchr(list, ',');
-        size_t len = end ? (size_t)(end - list) : strlen(list);
-        while (len && *list == ' ')
-            list++, len--;
-        while (len && list[len - 1] == ' ')
-            len--;
-        if (len == n && strncasecmp(list, hostport, n) == 0)
-            return 1;
-        list = end ? end + 1 : NULL;
-    }
-    return 0;
-}
-
-/* The authority of an absolute http(s) URL, the part both URL checks
- * share: *https, host[:port] at *hp (*n bytes, 1..253, no userinfo), *rest
- * what follows it. what names the field in messages, example ends the one
- * about the scheme. */
-static int url_authority(const char *url, const char *ptr, const char *what, const char *example, int *https,
-                         const char **hp, size_t *n, const char **rest, ap_in_err_t *err)
-{
-    if (strncmp(url, "https://", 8) == 0)
-        *hp = url + 8, *https = 1;
-    else if (strncmp(url, "http://", 7) == 0)
-        *hp = url + 7, *https = 0;
-    else
-        return fail(err, ptr, "%s must be an https URL%s", what, example);
-    *n = strcspn(*hp, "/?#");
-    *rest = *hp + *n;
-    if (*n == 0 || *n > 253)
-        return fail(err, ptr, "%s has no host", what);
-    if (memchr(*hp, '@', *n))
-        return fail(err, ptr, "%s must not contain credentials", what);
-    return 0;
-}
-
 int ap_in_site_url(const char *url, const char *allowlist, char *out, size_t outsz, const char *ptr,
                    ap_in_err_t *err)
 {
-    static const char suffix[] = ".atlassian.net";
-    const char *hp, *rest;
-    int https;
-    size_t n;
-    if (url_authority(url, ptr, "site_url", " like https://example.atlassian.net", &https, &hp, &n, &rest, err))
-        return -1;
-    if (*rest && strcmp(rest, "/") != 0)
-        return fail(err, ptr, "site_url must be the site root, with no path, query or fragment");
-    if (in_allowlist(hp, n, allowlist)) {
-        snprintf(out, outsz, "%.*s", (int)(hp + n - url), url);
-        return 0;
-    }
-    if (!https)
-        return fail(err, ptr, "site_url must use https");
-    size_t sl = sizeof suffix - 1;
-    if (n <= sl || strncasecmp(hp + n - sl, suffix, sl) != 0)
-        return fail(err, ptr, "site_url must be https://<site>.atlassian.net (other hosts only through JSMCP_SITE_ALLOWLIST)");
-    /* One DNS label before .atlassian.net: letters, digits, hyphens. */
-    for (size_t i = 0; i < n - sl; i++) {
-        char c = hp[i];
-        if (!isalnum((unsigned char)c) && c != '-')
-            return fail(err, ptr, "site_url's site name may only hold letters, digits and '-'");
-    }
-    if (hp[0] == '-' || hp[n - sl - 1] == '-' || n - sl > 63)
-        return fail(err, ptr, "site_url's site name is not a valid DNS label");
-    snprintf(out, outsz, "https://%.*s", (int)n, hp);
-    for (char *c = out + 8; *c; c++)
-        *c = (char)tolower((unsigned char)*c);
+    const char *why;
+    if (url_site(url, allowlist, out, outsz, &why) != 0)
+        return fail(err, ptr, "site_url %s", why);
     return 0;
 }
 
-/* 1 when name (n bytes, a host without port) is one only this machine or
- * its own network can resolve: localhost and names under it, single-label
- * names (completed by the resolver's search domains), .local, .internal,
- * .home.arpa and .localdomain. */
+/* 1 when name (n bytes, a lowercase host without port) is one only this
+ * machine or its own network can resolve: localhost and names under it,
+ * single-label names (completed by the resolver's search domains), .local,
+ * .internal, .home.arpa and .localdomain. */
 static int local_name(const char *name, size_t n)
 {
     static const char *const suffixes[] = {".localhost", ".local", ".internal", ".home.arpa", ".localdomain"};
     if (n && name[n - 1] == '.')
         n--; /* a fully qualified name */
-    if ((n == 9 && strncasecmp(name, "localhost", 9) == 0) || !memchr(name, '.', n))
+    if ((n == 9 && memcmp(name, "localhost", 9) == 0) || !memchr(name, '.', n))
         return 1;
     for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++) {
         size_t sl = strlen(suffixes[i]);
-        if (n > sl && strncasecmp(name + n - sl, suffixes[i], sl) == 0)
+        if (n > sl && memcmp(name + n - sl, suffixes[i], sl) == 0)
             return 1;
     }
     return 0;
@@ -240,57 +176,35 @@ static int local_name(const char *name, size_t n)
 
 int ap_in_webhook_url(const char *url, const char *allowlist, int *guarded, const char *ptr, ap_in_err_t *err)
 {
-    const char *hp, *rest;
-    int https;
-    size_t n;
+    url_http_t u;
+    const char *why;
     *guarded = 1;
-    if (strlen(url) > 2048)
-        return fail(err, ptr, "url is longer than 2048 characters");
-    for (const unsigned char *c = (const unsigned char *)url; *c; c++)
-        if (*c <= 0x20 || *c == 0x7f)
-            return fail(err, ptr, "url must not contain spaces or control characters (percent-encode them)");
-    if (url_authority(url, ptr, "url", " like https://hooks.example.com/jsmcp", &https, &hp, &n, &rest, err))
-        return -1;
-    if (strchr(rest, '#'))
+    /* common/url reads it as the site URL is read: printable ASCII, at most
+     * 2048 bytes, no userinfo, host and port written plainly (so "0x7f.1"
+     * or a %-encoded host never reaches the checks below). */
+    if (url_parse_http(url, &u, &why) != 0)
+        return fail(err, ptr, "url %s", why);
+    if (strchr(u.rest, '#'))
         return fail(err, ptr, "url must not have a fragment");
-    if (in_allowlist(hp, n, allowlist)) {
-        *guarded = 0; /* an operator's own receiver: any scheme and address */
+    if (url_host_listed(u.authority, u.authority_len, allowlist)) {
+        *guarded = 0; /* an operator's own receiver: any address, http allowed */
         return 0;
     }
-    if (!https)
+    if (!u.https)
         return fail(err, ptr, "url must use https (plain http only for hosts in JSMCP_WEBHOOK_ALLOWLIST)");
-    /* host, and a port of 1..65535 */
-    char host[256];
-    const char *port = NULL;
-    if (hp[0] == '[') {
-        const char *close = memchr(hp, ']', n);
-        if (!close)
-            return fail(err, ptr, "url's IPv6 address lacks its ']'");
-        snprintf(host, sizeof host, "%.*s", (int)(close - hp - 1), hp + 1);
-        if (close + 1 < hp + n) {
-            if (close[1] != ':')
-                return fail(err, ptr, "url has something after its IPv6 address");
-            port = close + 2;
-        }
-    } else {
-        const char *colon = memchr(hp, ':', n);
-        snprintf(host, sizeof host, "%.*s", (int)((colon ? colon : hp + n) - hp), hp);
-        port = colon ? colon + 1 : NULL;
-    }
-    if (port) {
-        size_t pl = (size_t)(hp + n - port);
-        long v = 0;
-        for (size_t i = 0; i < pl; i++)
-            v = isdigit((unsigned char)port[i]) && v < 100000 ? v * 10 + (port[i] - '0') : 100000;
-        if (pl == 0 || v < 1 || v > 65535)
-            return fail(err, ptr, "url's port must be a number from 1 to 65535");
-    }
+    /* The host without an IPv6 literal's brackets, as netguard reads it. */
+    char host[URL_HOST_MAX + 1];
+    size_t hl = strlen(u.host);
+    if (u.host[0] == '[' && hl >= 2)
+        snprintf(host, sizeof host, "%.*s", (int)(hl - 2), u.host + 1);
+    else
+        snprintf(host, sizeof host, "%s", u.host);
+    hl = strlen(host);
     int lit = netguard_literal_public(host);
     if (lit == 0)
         return fail(err, ptr, "url's host is an address that is not public (loopback, private, link-local or "
                               "reserved): webhooks reach public addresses only");
     if (lit < 0) {
-        size_t hl = strlen(host);
         for (size_t i = 0; i < hl; i++)
             if (!isalnum((unsigned char)host[i]) && host[i] != '-' && host[i] != '.' && host[i] != '_')
                 return fail(err, ptr, "url's host may only hold letters, digits, '-', '_' and '.'");

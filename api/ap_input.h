@@ -34,14 +34,16 @@ int ap_in_header_safe(const char *s);
 
 /* tenant_id: 1..200 of [A-Za-z0-9._:@-]. */
 int ap_in_tenant_id(const char *s);
-/* A JSM site URL: https://<name>.atlassian.net with nothing after the host
- * (a trailing "/" is allowed and dropped), or — only when host[:port] is in
- * the comma-separated allowlist — http(s)://host[:port]. Writes the
- * normalised URL (no trailing slash) into out. The SSRF guard of issue 6:
- * no userinfo, no IP literal unless allowlisted, no path/query/fragment. */
+/* A JSM site URL: url_site()'s rule (common/url.h), the one the worker
+ * applies before it sends credentials: https://<one DNS label>.atlassian.net,
+ * or http(s)://host[:port] only when host[:port] is in the comma-separated
+ * allowlist; no userinfo, port, path, query or fragment (a trailing "/" is
+ * dropped). Writes the normalised URL (lowercase, no trailing slash) into out
+ * (URL_SITE_MAX suffices); the error names ptr. The SSRF guard of issue 6. */
 int ap_in_site_url(const char *url, const char *allowlist, char *out, size_t outsz, const char *ptr,
                    ap_in_err_t *err);
-/* A webhook's URL (the same URL checks as site_url, then the SSRF guard):
+/* A webhook's URL (read by common/url's url_parse_http like site_url, then
+ * the SSRF guard):
  * https with a public host, i.e. a name that is not local (localhost,
  * single-label, .local, .internal ...) or an IP literal of a public
  * address (netguard.h); no userinfo, no fragment, at most 2048 characters.

@@ -19,6 +19,7 @@
 #include "ju.h"
 #include "log.h"
 #include "tu.h"
+#include "url.h"
 
 #define STATE_TTL_MS 600000
 #define STATE_TTL_TEXT "600000"
@@ -434,16 +435,6 @@ static void oapp_delete(ap_req_t *r)
 
 /* ---- POST /integrated-account/connect ---- */
 
-static void pct_encode(buf_t *b, const char *s)
-{
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || strchr("-._~", *p))
-            buf_append(b, p, 1);
-        else
-            buf_printf(b, "%%%02X", *p);
-    }
-}
-
 static void connect_stored(ap_req_t *r)
 {
     json_t *out = r->out;
@@ -487,23 +478,29 @@ static void on_connect_app(PGresult *res, const char *err, void *ud)
     buf_t u;
     buf_init(&u, 65536); /* 32 scopes, redirect URL and client id, all percent-encoded, fit */
     buf_printf(&u, "%s/authorize?audience=api.atlassian.com&client_id=", r->app->oauth->auth_url);
-    pct_encode(&u, PQgetvalue(res, 0, 0));
+    url_encode(&u, PQgetvalue(res, 0, 0), strlen(PQgetvalue(res, 0, 0)));
     buf_append_str(&u, "&scope=");
     size_t i;
     json_t *s;
     json_array_foreach(scopes, i, s) {
         if (i)
             buf_append_str(&u, "%20");
-        pct_encode(&u, json_string_value(s));
+        url_encode(&u, json_string_value(s), json_string_length(s));
     }
     json_decref(scopes);
     buf_append_str(&u, "&redirect_uri=");
-    pct_encode(&u, redirect);
+    url_encode(&u, redirect, strlen(redirect));
     buf_printf(&u, "&state=%s&response_type=code&prompt=consent", r->token);
+    size_t ulen;
+    char *url = buf_steal(&u, &ulen); /* NULL when an append failed: never a cut URL */
+    if (!url) {
+        ap_fail(r, 500, "the authorization URL would be too long", NULL);
+        return;
+    }
     char exp[40];
     tu_format_iso(tu_now_ms() + STATE_TTL_MS, 0, exp, sizeof exp);
-    r->out = json_pack("{s:s%, s:s}", "authorization_url", u.data ? u.data : "", u.len, "expires_at", exp);
-    buf_free(&u);
+    r->out = json_pack("{s:s%, s:s}", "authorization_url", url, ulen, "expires_at", exp);
+    free(url);
 
     char key[96];
     snprintf(key, sizeof key, "oauthstate:%s", r->hash);

@@ -71,8 +71,13 @@ static size_t split(char *s, char **out, size_t max)
 /* A PostgreSQL array literal of the strings (uuids, hex hashes: nothing to quote). */
 static char *array_lit(char **items, size_t n)
 {
+    /* Sized to fit, whatever the items: a NULL here would read as "no ids"
+     * (an empty ANY) and a reconcile pass would act on nothing, or on all. */
+    size_t need = 2;
+    for (size_t i = 0; i < n; i++)
+        need += strlen(items[i]) + 1;
     buf_t b;
-    buf_init(&b, 64 + n * 72);
+    buf_init(&b, need);
     buf_append(&b, "{", 1);
     for (size_t i = 0; i < n; i++) {
         if (i)
@@ -80,7 +85,12 @@ static char *array_lit(char **items, size_t n)
         buf_append_str(&b, items[i]);
     }
     buf_append(&b, "}", 1);
-    return buf_steal(&b, NULL);
+    char *lit = buf_steal(&b, NULL);
+    if (!lit) { /* only out of memory: as mem_alloc */
+        fputs("jsmcp: out of memory\n", stderr);
+        abort();
+    }
+    return lit;
 }
 
 /* ==== incremental passes: the outbox ==== */

@@ -1,5 +1,6 @@
 #include "buf.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,45 +54,76 @@ void buf_init(buf_t *b, size_t max)
     b->len = 0;
     b->cap = 0;
     b->max = max;
+    b->err = 0;
 }
 
-void buf_free(buf_t *b)
+static void drop(buf_t *b)
 {
     free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
 }
 
+void buf_free(buf_t *b)
+{
+    drop(b);
+    b->err = 0;
+}
+
 void buf_reset(buf_t *b)
 {
     b->len = 0;
+    b->err = 0;
     if (b->data)
         b->data[0] = 0;
 }
 
+int buf_ok(const buf_t *b)
+{
+    return b->err == 0;
+}
+
+int buf_error(const buf_t *b)
+{
+    return b->err;
+}
+
+/* Puts b in error: the data goes (nothing partial can be used). */
+static int fail(buf_t *b, int err)
+{
+    drop(b);
+    b->err = err;
+    return err;
+}
+
 static int buf_reserve(buf_t *b, size_t extra)
 {
-    size_t need = b->len + extra + 1;
-    if (b->len + extra > b->max || need < b->len) {
-        buf_free(b);
-        return BUF_ETOOBIG;
-    }
+    if (b->err)
+        return b->err;
+    size_t max = b->max < SIZE_MAX ? b->max : SIZE_MAX - 1; /* room for the NUL */
+    if (extra > max || b->len > max - extra)
+        return fail(b, BUF_ETOOBIG);
+    size_t need = b->len + extra + 1, lim = max + 1; /* need <= lim, no wrap */
     if (need <= b->cap)
         return 0;
     size_t ncap = b->cap ? b->cap : 256;
-    while (ncap < need)
+    while (ncap < need && ncap <= lim / 2)
         ncap *= 2;
-    if (ncap > b->max + 1)
-        ncap = b->max + 1;
-    b->data = mem_realloc(b->data, ncap);
+    if (ncap < need || ncap > lim)
+        ncap = lim;
+    char *p = realloc(b->data, ncap);
+    if (!p)
+        return fail(b, BUF_ENOMEM);
+    b->data = p;
     b->cap = ncap;
     return 0;
 }
 
 int buf_append(buf_t *b, const void *p, size_t n)
 {
-    if (buf_reserve(b, n) != 0)
-        return BUF_ETOOBIG;
+    int rc = buf_reserve(b, n);
+    if (rc != 0)
+        return rc;
     if (n)
         memcpy(b->data + b->len, p, n);
     b->len += n;
@@ -162,12 +194,15 @@ int buf_vprintf(buf_t *b, const char *fmt, va_list ap)
 {
     va_list ap2;
     va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap2);
+    int n = b->err ? 0 : vsnprintf(NULL, 0, fmt, ap2);
     va_end(ap2);
+    if (b->err)
+        return b->err;
     if (n < 0)
-        return BUF_ETOOBIG;
-    if (buf_reserve(b, (size_t)n) != 0)
-        return BUF_ETOOBIG;
+        return fail(b, BUF_EFORMAT);
+    int rc = buf_reserve(b, (size_t)n);
+    if (rc != 0)
+        return rc;
     vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
     b->len += (size_t)n;
     return 0;
@@ -184,6 +219,12 @@ int buf_printf(buf_t *b, const char *fmt, ...)
 
 char *buf_steal(buf_t *b, size_t *len)
 {
+    if (b->err) {
+        if (len)
+            *len = 0;
+        buf_free(b);
+        return NULL;
+    }
     char *p = b->data;
     if (len)
         *len = b->len;

@@ -36,6 +36,7 @@
 
 #include "buf.h"
 #include "log.h"
+#include "url.h"
 
 #define HTTPD_HEADER_CAP 128 /* hard cap on max_headers */
 
@@ -401,45 +402,6 @@ void httpd_req_on_abort(httpd_req_t *r, void (*fn)(httpd_req_t *, void *), void 
     r->abort_ud = ud;
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-int httpd_url_decode(const char *src, size_t n, char *dst, size_t dstsz, int plus_is_space)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = src[i];
-        if (c == '%') {
-            int hi, lo;
-            if (i + 2 >= n)
-                return -1;
-            hi = hexval((unsigned char)src[i + 1]);
-            lo = hexval((unsigned char)src[i + 2]);
-            if (hi < 0 || lo < 0)
-                return -1;
-            c = (char)(hi * 16 + lo);
-            i += 2;
-        } else if (c == '+' && plus_is_space) {
-            c = ' ';
-        }
-        if (o + 1 >= dstsz)
-            return -1;
-        dst[o++] = c;
-    }
-    if (dstsz == 0)
-        return -1;
-    dst[o] = 0;
-    return (int)o;
-}
-
 int httpd_query_param_nth(const httpd_req_t *r, const char *name, int nth, char *out, size_t outsz)
 {
     const char *q = httpd_req_query(r);
@@ -451,12 +413,12 @@ int httpd_query_param_nth(const httpd_req_t *r, const char *name, int nth, char 
         const char *eq = memchr(q, '=', seglen);
         size_t klen = eq ? (size_t)(eq - q) : seglen;
         char kbuf[256];
-        int kl = httpd_url_decode(q, klen, kbuf, sizeof kbuf, 1);
+        int kl = url_decode(q, klen, kbuf, sizeof kbuf, URL_DECODE_PLUS);
         if (kl >= 0 && (size_t)kl == nlen && memcmp(kbuf, name, nlen) == 0) {
             if (seen++ == nth) {
                 const char *v = eq ? eq + 1 : q + seglen;
                 size_t vlen = eq ? seglen - klen - 1 : 0;
-                int dl = httpd_url_decode(v, vlen, out, outsz, 1);
+                int dl = url_decode(v, vlen, out, outsz, URL_DECODE_PLUS);
                 return dl < 0 ? -2 : dl;
             }
         }
@@ -656,6 +618,18 @@ static void build_head(httpd_req_t *r, buf_t *out, int status, const char *ctype
     buf_append_str(out, "\r\n");
 }
 
+/* 1 when the answer in out and the headers it carries were built whole.
+ * Otherwise (headers over their 64 KB, out of memory; see buf.h) nothing
+ * is sent and the connection closes: the client never gets a cut answer. */
+static int whole(httpd_req_t *r, buf_t *out)
+{
+    if (buf_ok(out) && buf_ok(&r->rhdrs))
+        return 1;
+    LOG_ERROR("httpd", "response could not be built whole; connection closed", "request_id", r->reqid, NULL);
+    conn_close(r->conn);
+    return 0;
+}
+
 void httpd_resp_header(httpd_req_t *r, const char *name, const char *value)
 {
     /* Refuse CR/LF so no caller can split the response. */
@@ -706,7 +680,8 @@ void httpd_respond(httpd_req_t *r, int status, const char *ctype, const char *bo
         build_head(r, &out, status, nobody ? NULL : ctype, !nobody, len, 0);
         if (!nobody && !head && len)
             buf_append(&out, body, len);
-        conn_write(c, out.data, out.len);
+        if (whole(r, &out))
+            conn_write(c, out.data, out.len);
         buf_free(&out);
     }
     req_finish(r);
@@ -727,7 +702,7 @@ int httpd_stream_begin(httpd_req_t *r, int status, const char *ctype)
     if (r->http10)
         r->resp_close = 1;
     build_head(r, &out, status, ctype, 0, 0, !r->http10);
-    int rc = conn_write(c, out.data, out.len);
+    int rc = whole(r, &out) ? conn_write(c, out.data, out.len) : HTTPD_ECLOSED;
     buf_free(&out);
     return rc;
 }

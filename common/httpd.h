@@ -115,8 +115,6 @@ void *httpd_req_data(const httpd_req_t *req);
  * n-th occurrence for repeated parameters via httpd_query_param_nth. */
 int httpd_query_param(const httpd_req_t *req, const char *name, char *out, size_t outsz);
 int httpd_query_param_nth(const httpd_req_t *req, const char *name, int nth, char *out, size_t outsz);
-/* Percent-decodes src into dst (dstsz incl. NUL); -1 on bad escapes or overflow. */
-int httpd_url_decode(const char *src, size_t n, char *dst, size_t dstsz, int plus_is_space);
 
 /* Abort callback: the client closed the connection before the request was
  * finished. Runs at most once. The handler must still finish the request. */

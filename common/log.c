@@ -72,6 +72,11 @@ void log_kv(enum log_level lvl, const char *mod, const char *msg, ...)
             buf_append_str(&b, "null");
     }
     va_end(ap);
+    if (!buf_ok(&b)) { /* over the limit: the line is gone whole (buf.h); say so */
+        buf_reset(&b);
+        log_head(&b, lvl, mod);
+        buf_append_str(&b, ",\"msg\":\"a log line over 64 KB was dropped\"");
+    }
     log_emit(&b);
 }
 

@@ -231,5 +231,12 @@ char *metrics_render(metrics_t *m, size_t *len)
     buf_printf(&b, "# TYPE jsmcp_metrics_dropped_series_total counter\n"
                    "jsmcp_metrics_dropped_series_total %llu\n",
                (unsigned long long)m->dropped);
-    return buf_steal(&b, len);
+    char *text = buf_steal(&b, len);
+    if (!text) { /* over the limit (cannot happen under max_series): a comment, not a cut page */
+        static const char over[] = "# jsmcp: the metrics page is over its 64 MB limit\n";
+        text = mem_strdup(over);
+        if (len)
+            *len = sizeof over - 1;
+    }
+    return text;
 }

@@ -67,6 +67,7 @@
 
 #include "buf.h"
 #include "log.h"
+#include "url.h"
 
 #define RCLI_BACKOFF_MIN_MS 100
 #define RCLI_BACKOFF_MAX_MS 5000
@@ -320,37 +321,6 @@ static int ev_attach(redisAsyncContext *ac, rcli_t *r)
 
 /* ------------------------------------------------------------ URL */
 
-static int hexval(int ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    ch = tolower(ch);
-    return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
-}
-
-/* Copies s[0..n) percent-decoded into out. */
-static int pct_decode(const char *s, size_t n, char *out, size_t outsz)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        int ch = (unsigned char)s[i];
-        if (ch == '%') {
-            if (i + 2 >= n)
-                return -1;
-            int h = hexval(s[i + 1]), l = hexval(s[i + 2]);
-            if (h < 0 || l < 0)
-                return -1;
-            ch = h * 16 + l;
-            i += 2;
-        }
-        if (o + 1 >= outsz || ch == 0)
-            return -1;
-        out[o++] = (char)ch;
-    }
-    out[o] = '\0';
-    return 0;
-}
-
 /* redis://[[user]:password@]host[:port][/db]; host may be [v6]. */
 static int url_parse(const char *url, rurl_t *u, char *err, size_t errsz)
 {
@@ -372,8 +342,8 @@ static int url_parse(const char *url, rurl_t *u, char *err, size_t errsz)
             snprintf(err, errsz, "redis URL: credentials must be [user]:password@");
             return -1;
         }
-        if (pct_decode(s, (size_t)(colon - s), u->user, sizeof u->user) != 0 ||
-            pct_decode(colon + 1, (size_t)(auth_end - colon - 1), u->pass, sizeof u->pass) != 0) {
+        if (url_decode(s, (size_t)(colon - s), u->user, sizeof u->user, URL_DECODE_NO_NUL) < 0 ||
+            url_decode(colon + 1, (size_t)(auth_end - colon - 1), u->pass, sizeof u->pass, URL_DECODE_NO_NUL) < 0) {
             snprintf(err, errsz, "redis URL: bad or too long user or password");
             return -1;
         }

@@ -8,6 +8,7 @@
 
 #include "buf.h"
 #include "resp.h"
+#include "url.h"
 
 #define ROUTER_MAX_SEGS 16
 
@@ -97,8 +98,9 @@ static int match(const route_t *rt, char **segs, int nsegs, const char *rest_of[
         if (ps[0] == ':') {
             if (!segs[i][0] || p->n == ROUTER_MAX_PARAMS)
                 return 0;
-            if (httpd_url_decode(segs[i], strlen(segs[i]), p->values[p->n],
-                                 ROUTER_MAX_PARAM_LEN, 0) < 0)
+            /* A NUL would cut the value the handler reads: no match. */
+            if (url_decode(segs[i], strlen(segs[i]), p->values[p->n], ROUTER_MAX_PARAM_LEN,
+                           URL_DECODE_NO_NUL) < 0)
                 return 0;
             p->names[p->n++] = ps + 1;
         } else if (strcmp(ps, segs[i]) != 0) {

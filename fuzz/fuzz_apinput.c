@@ -1,8 +1,9 @@
 /* libFuzzer target: the admin API's JSON input validators (api/ap_input.c).
  * The input is a JSON object as a request body would be; each validator the
  * routes use runs on it: the server config, the account's auth object,
- * expires_at, tenant_id, the site URL (SSRF guard) with an allowlist, the
- * generic member checks, and the paging cursor (encode/decode round trip).
+ * expires_at, tenant_id, the site URL (SSRF guard) with an allowlist, a
+ * webhook's URL ("url", its SSRF guard) with and without one, the generic
+ * member checks, and the paging cursor (encode/decode round trip).
  * Build and run: make fuzz (FUZZ_FILTER=apinput). */
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!in)
         return 0;
     static const char *const allowed[] = {"name", "config", "auth", "site_url", "expires_at",
-                                          "tenant_id", "cursor", NULL};
+                                          "tenant_id", "cursor", "url", NULL};
     ap_in_only(in, allowed, "", &err);
     const char *s = NULL;
     int b = 0;
@@ -42,6 +43,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (ap_in_str(in, "site_url", "/site_url", 400, 0, &s, &err) == 0 && s) {
         ap_in_site_url(s, "", url, sizeof url, "/site_url", &err);
         ap_in_site_url(s, "127.0.0.1:8090,sandbox:8090,[::1]:9", url, sizeof url, "/site_url", &err);
+    }
+    if (ap_in_str(in, "url", "/url", 4096, 0, &s, &err) == 0 && s) {
+        int guarded = -1;
+        /* A URL the guard lets through unlisted is https (url.h's reader). */
+        if (ap_in_webhook_url(s, "", &guarded, "/url", &err) == 0 && (guarded != 1 || strncmp(s, "https://", 8) != 0))
+            abort();
+        ap_in_webhook_url(s, "127.0.0.1:8090,hooks.example.com", &guarded, "/url", &err);
     }
     if (ap_in_str(in, "cursor", "/cursor", 400, 0, &s, &err) == 0 && s) {
         char ca[64], id[64], tok[512], ca2[64], id2[64];

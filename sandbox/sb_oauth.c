@@ -13,6 +13,7 @@
 #include "sb_pack.h"
 #include "ju.h"
 #include "log.h"
+#include "url.h"
 
 #define DAY_MS (24LL * 3600 * 1000)
 #define CODE_TTL_MS (10LL * 60 * 1000)
@@ -150,15 +151,11 @@ static void h_authorize(sb_call_t *c)
     buf_printf(&loc, "%s%scode=%s", redirect, strchr(redirect, '?') ? "&" : "?", t->token);
     if (state[0]) {
         buf_append_str(&loc, "&state=");
-        for (const unsigned char *p = (const unsigned char *)state; *p; p++) {
-            if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-                strchr("-._~", *p))
-                buf_append(&loc, p, 1);
-            else
-                buf_printf(&loc, "%%%02X", *p);
-        }
+        url_encode(&loc, state, strlen(state));
     }
-    httpd_resp_header(c->req, "Location", loc.data ? loc.data : redirect);
+    /* Over 2 KB: the redirect without a code (the client's flow fails
+     * visibly), never a cut one. */
+    httpd_resp_header(c->req, "Location", buf_ok(&loc) ? loc.data : redirect);
     buf_free(&loc);
     httpd_respond(c->req, 302, "text/plain", "", 0);
 }
@@ -177,7 +174,7 @@ static void form_get(const char *body, const char *name, char *out, size_t outsz
         const char *amp = strchr(p, '&');
         size_t len = amp ? (size_t)(amp - p) : strlen(p);
         if (len > nl && strncmp(p, name, nl) == 0 && p[nl] == '=') {
-            if (httpd_url_decode(p + nl + 1, len - nl - 1, out, outsz, 1) < 0)
+            if (url_decode(p + nl + 1, len - nl - 1, out, outsz, URL_DECODE_PLUS) < 0)
                 out[0] = 0;
             return;
         }

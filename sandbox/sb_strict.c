@@ -16,6 +16,7 @@
 #include "httpd.h"
 #include "ju.h"
 #include "sb_pack.h"
+#include "url.h"
 
 extern const embed_file_t sandbox_embedded[];
 
@@ -507,7 +508,7 @@ static int check_path_params(const op_t *op, const char *path, check_t *ck)
         char name[80];
         snprintf(name, sizeof name, "%.*s", (int)strlen(op->segs[k]) - 2, op->segs[k] + 1);
         char val[256];
-        if (httpd_url_decode(segs[k], strlen(segs[k]), val, sizeof val, 0) < 0)
+        if (url_decode(segs[k], strlen(segs[k]), val, sizeof val, 0) < 0)
             snprintf(val, sizeof val, "%s", segs[k]);
         const char *p = scalar_text_problem(json_object_get(op->pathp, name), val, why, sizeof why);
         if (p) {
@@ -533,12 +534,12 @@ static int check_query(const sb_strict_t *s, const op_t *op, const char *query, 
             p += n + (amp != NULL);
             continue;
         }
-        if (httpd_url_decode(p, kn, name, sizeof name, 1) < 0)
+        if (url_decode(p, kn, name, sizeof name, URL_DECODE_PLUS) < 0)
             snprintf(name, sizeof name, "%.*s", (int)(kn < 100 ? kn : 100), p);
         size_t vn = eq ? n - kn - 1 : 0;
         if (vn > MAX_VALUE)
             vn = MAX_VALUE;
-        if (!eq || httpd_url_decode(eq + 1, vn, val, sizeof val, 1) < 0)
+        if (!eq || url_decode(eq + 1, vn, val, sizeof val, URL_DECODE_PLUS) < 0)
             val[0] = 0;
         p += n + (amp != NULL);
         const json_t *ps = resolve(s, json_object_get(op->query, name));

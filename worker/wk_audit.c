@@ -497,8 +497,11 @@ static void destination(const wk_worker_t *w, char *out, size_t outsz)
     char hash[SECRET_HASH_HEX_LEN + 1];
     buf_t b;
     buf_init(&b, 4096);
-    buf_printf(&b, "%s\n%s", host, rcli_prefix(w->redis));
-    secret_hash_hex(b.data ? b.data : "", b.len, hash);
+    /* Over 4 KB (an absurd Redis URL): the host alone, still one name per destination. */
+    if (buf_printf(&b, "%s\n%s", host, rcli_prefix(w->redis)) != 0)
+        secret_hash_hex(host, strlen(host), hash);
+    else
+        secret_hash_hex(b.data, b.len, hash);
     buf_free(&b);
     snprintf(out, outsz, "%.16s", hash);
 }

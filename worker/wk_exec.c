@@ -2,7 +2,6 @@
 #include "wk_exec.h"
 #include "wk_pace.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,7 @@
 #include "projection.h"
 #include "secret.h"
 #include "tu.h"
+#include "url.h"
 #include "wk_body.h"
 #include "wk_jql.h"
 #include "wk_steps.h"
@@ -32,44 +32,6 @@ static void wipe(char *s)
 {
     if (s)
         sodium_memzero(s, strlen(s));
-}
-
-static int host_allowed(const char *hostport, size_t n, const char *allowlist)
-{
-    const char *p = allowlist ? allowlist : "";
-    while (*p) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        while (len && isspace((unsigned char)*p)) {
-            p++;
-            len--;
-        }
-        while (len && isspace((unsigned char)p[len - 1]))
-            len--;
-        if (len == n && strncasecmp(p, hostport, n) == 0)
-            return 1;
-        if (!comma)
-            break;
-        p = comma + 1;
-    }
-    return 0;
-}
-
-static int site_ok(const char *url, const char *allowlist)
-{
-    int https = strncmp(url, "https://", 8) == 0;
-    if (!https && strncmp(url, "http://", 7) != 0)
-        return 0;
-    const char *h = url + (https ? 8 : 7);
-    size_t n = strcspn(h, "/?#");
-    if (n == 0 || memchr(h, '@', n))
-        return 0;
-    if (host_allowed(h, n, allowlist))
-        return 1;
-    static const char suffix[] = ".atlassian.net";
-    size_t sl = sizeof suffix - 1;
-    return https && n > sl && strncasecmp(h + n - sl, suffix, sl) == 0 &&
-           strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.") == n;
 }
 
 void wk_account_clear(wk_account_t *a)
@@ -101,15 +63,15 @@ int wk_account_parse(wk_account_t *a, const json_t *acct, const char *allowlist,
                  "reconnect the account");
         return -1;
     }
-    const char *site = ju_str(acct, "site_url");
-    const char *type = ju_str(acct, "auth_type");
-    if (!site || !site_ok(site, allowlist)) {
+    /* The API's rule again (url.h): a record is only sent where the API
+     * would have stored it, whatever wrote it. */
+    const char *type = ju_str(acct, "auth_type"), *given = ju_str(acct, "site_url"), *bad;
+    char site[URL_SITE_MAX];
+    if (!given || url_site(given, allowlist, site, sizeof site, &bad) != 0) {
         snprintf(err, errsz, "the account's JSM site is not an allowed https://<site>.atlassian.net URL");
         return -1;
     }
     size_t sl = strlen(site);
-    while (sl && site[sl - 1] == '/')
-        sl--;
     const char *token = ju_str(acct, "access_token");
     const char *cloud = ju_str(acct, "cloud_id");
     const char *status = ju_str(acct, "status");
@@ -199,32 +161,6 @@ int wk_account_parse(wk_account_t *a, const json_t *acct, const char *allowlist,
 
 /* ---- request building ---- */
 
-/* RFC 3986 unreserved characters go as they are, runs of them in one
- * append; everything else as %XX. */
-static int unreserved(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '.' || c == '_' || c == '~';
-}
-
-static void put_escaped(buf_t *b, const char *s, size_t n)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t i = 0;
-    while (i < n) {
-        size_t run = i;
-        while (run < n && unreserved((unsigned char)s[run]))
-            run++;
-        buf_append(b, s + i, run - i);
-        if (run == n)
-            break;
-        unsigned char c = (unsigned char)s[run];
-        char e[3] = {'%', hex[c >> 4], hex[c & 15]};
-        buf_append(b, e, 3);
-        i = run + 1;
-    }
-}
-
 /* Page cursors are base64url("t:<upstream token>") or ("s:<start>"). */
 static int cursor_decode(const char *cur, char *kind, char *val, size_t valsz)
 {
@@ -265,13 +201,15 @@ void wk_call_clear(wk_call_t *c)
     memset(c, 0, sizeof *c);
 }
 
+/* A failed append leaves url in error (buf.h): wk_exec_build's one
+ * buf_steal() check catches it. */
 static void add_query(buf_t *url, int *first, const char *name, const char *val)
 {
     buf_append_str(url, *first ? "?" : "&");
     *first = 0;
-    put_escaped(url, name, strlen(name));
+    url_encode(url, name, strlen(name));
     buf_append_str(url, "=");
-    put_escaped(url, val, strlen(val));
+    url_encode(url, val, strlen(val));
 }
 
 /* The fields an include argument adds to a search's body ("include":
@@ -340,7 +278,7 @@ int wk_exec_build(const wk_tool_t *t, const json_t *args, const char *base_url, 
             buf_free(&url);
             return -1;
         }
-        put_escaped(&url, s, strlen(s));
+        url_encode(&url, s, strlen(s));
         p = close + 1;
     }
 
@@ -566,7 +504,9 @@ static json_t *error_text_result(buf_t *text, json_t *e)
     char *dump = ju_dump(e);
     buf_printf(text, "%s", dump ? dump : "");
     free(dump);
-    json_t *res = text_result(json_pack("{s:o}", "error", e), text->data ? text->data : "error", 1);
+    /* A text over its limit is dropped whole (buf.h), never cut: the
+     * structured error still carries every detail. */
+    json_t *res = text_result(json_pack("{s:o}", "error", e), buf_ok(text) && text->data ? text->data : "error", 1);
     buf_free(text);
     return res;
 }

@@ -199,7 +199,7 @@ static int sse_write(httpd_req_t *req, const char *event, const char *data, size
     buf_append_str(&b, "\ndata: ");
     buf_append(&b, data, len);
     buf_append_str(&b, "\n\n");
-    int rc = b.data ? httpd_stream_write(req, b.data, b.len) : HTTPD_ESLOW;
+    int rc = buf_ok(&b) ? httpd_stream_write(req, b.data, b.len) : HTTPD_ESLOW;
     buf_free(&b);
     return rc;
 }

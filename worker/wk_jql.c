@@ -161,7 +161,7 @@ int wk_jql_field_resolve(const json_t *fields, const char *name, const json_t *p
         if (json_is_string(pk) && i < 10)
             buf_printf(&where, "%s%s", i ? ", " : "", json_string_value(pk));
     snprintf(err, errsz, "the field name \"%.80s\" is ambiguous: %d fields have it: %s%s%s. Name one by its id "
-             "(customfield_N, or cf[N] in JQL)", name, n, b.data ? b.data : "",
+             "(customfield_N, or cf[N] in JQL)", name, n, buf_ok(&b) ? (b.data ? b.data : "") : "(too many to list)",
              where.len == 0 ? "" : fit ? "; more than one applies to " : "; none applies to ",
              where.data ? where.data : "");
     buf_free(&where);
@@ -817,6 +817,12 @@ char *wk_jql_rewrite_need(const char *jql, const json_t *fields, const json_t *p
     parse_t p = {.q = jql, .t = toks, .fields = fields, .projects = projects, .need = need, .err = err, .errsz = errsz};
     if (p_query(&p, &where, &order) != 0)
         goto done;
+    /* A clause over its limit is gone whole (buf.h); going on would send
+     * a query without it, so the query is refused. */
+    if (!buf_ok(&where) || !buf_ok(&order)) {
+        snprintf(err, errsz, "JQL: too long once rewritten");
+        goto done;
+    }
     if (json_array_size(projects) > 0) {
         buf_append_str(&out, "project in (");
         size_t i;
@@ -836,6 +842,10 @@ char *wk_jql_rewrite_need(const char *jql, const json_t *fields, const json_t *p
     }
     if (order.len)
         buf_printf(&out, "%sORDER BY %.*s", out.len ? " " : "", (int)order.len, order.data);
+    if (!buf_ok(&out)) {
+        snprintf(err, errsz, "JQL: too long once rewritten");
+        goto done;
+    }
     if (!out.data || !out.len) {
         snprintf(err, errsz, "JQL: empty query");
         goto done;

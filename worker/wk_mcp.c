@@ -403,19 +403,19 @@ static int idem_store(call_op_t *op, const json_t *response, rcli_cb stored)
     char *dump = result && !json_is_true(json_object_get(result, "isError"))
                      ? ju_dump(result) : NULL;
     int rc;
-    if (dump && strlen(dump) <= WK_IDEM_MAX) {
-        buf_t b;
-        buf_init(&b, WK_IDEM_MAX + 128);
-        buf_printf(&b, "done:%s:%s", args_hash(op), dump);
+    buf_t b;
+    buf_init(&b, WK_IDEM_MAX + 128);
+    /* A record that does not fit is not kept (a retry runs the call again). */
+    if (dump && strlen(dump) <= WK_IDEM_MAX && buf_printf(&b, "done:%s:%s", args_hash(op), dump) == 0) {
         char ttl[32];
         snprintf(ttl, sizeof ttl, "%lld", WK_IDEM_TTL_MS);
         const char *argv[] = {"SET", op->idem_key, b.data, "PX", ttl};
         size_t lens[] = {3, strlen(op->idem_key), b.len, 2, strlen(ttl)};
         rc = rcli_command_argv(op->w->redis, stored, op, 5, argv, lens);
-        buf_free(&b);
     } else {
         rc = rcli_command(op->w->redis, stored, op, "DEL %s", op->idem_key);
     }
+    buf_free(&b);
     free(dump);
     return rc;
 }
@@ -708,8 +708,12 @@ static void start_call(wk_worker_t *w, const wk_server_t *srv, const json_t *id,
         /* The record is per server and tool: one key cannot replay another tool's result. */
         char h[SECRET_HASH_HEX_LEN + 1];
         buf_t b;
-        buf_init(&b, 4096);
-        buf_printf(&b, "%s\n%s", tool->name, ikey);
+        buf_init(&b, strlen(tool->name) + 1 + strlen(ikey)); /* fits: only out of memory fails */
+        if (buf_printf(&b, "%s\n%s", tool->name, ikey) != 0) {
+            buf_free(&b);
+            on_idem_set(NULL, "out of memory", op); /* answers "try again", runs nothing */
+            return;
+        }
         secret_hash_hex(b.data, b.len, h);
         buf_free(&b);
         rcli_key(w->redis, op->idem_key, sizeof op->idem_key, "idem:%s:%s", op->server_id, h);

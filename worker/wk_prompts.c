@@ -418,7 +418,9 @@ static json_t *render_steps(wk_worker_t *w, const prompt_t *p, const json_t *con
                            "tool named above with call_tool {\"name\": \"<tool>\", \"arguments\": {...}}.");
     size_t len;
     char *text = buf_steal(&b, &len);
-    json_t *msg = json_pack("{s:s,s:{s:s,s:s}}", "role", "user", "content", "type", "text", "text", text ? text : "");
+    if (!text)
+        return NULL; /* over WK_PROMPT_TEXT_MAX: no prompt rather than an empty or cut one */
+    json_t *msg = json_pack("{s:s,s:{s:s,s:s}}", "role", "user", "content", "type", "text", "text", text);
     free(text);
     return json_pack("{s:O,s:[o]}", "description", json_object_get(p->def, "description"), "messages", msg);
 }
@@ -446,6 +448,9 @@ json_t *wk_prompts_get(wk_worker_t *w, const json_t *config, const json_t *param
                         wk_fixtures_subst_json(json_object_get(p->def, "messages"), vals));
     } else {
         out = render_steps(w, p, config, vals);
+        if (!out)
+            snprintf(err, errsz, "Invalid params: the arguments make prompt %.128s longer than %d bytes", name,
+                     WK_PROMPT_TEXT_MAX);
     }
     json_decref(vals);
     return out;

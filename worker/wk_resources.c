@@ -7,9 +7,9 @@
 
 #include "buf.h"
 #include "embed.h"
-#include "httpd.h"
 #include "ju.h"
 #include "schema.h"
+#include "url.h"
 #include "wk_fixtures.h"
 
 extern const embed_file_t worker_embedded[];
@@ -311,7 +311,8 @@ static int match(const tmpl_t *t, const char *uri, json_t **vars, int *markdown,
         while (pos + n < plen && uri[pos + n] != '/')
             n++;
         char val[WK_URI_MAX];
-        if (n == 0 || httpd_url_decode(uri + pos, n, val, sizeof val, 0) < 0)
+        /* A NUL ("%00") would end the C string early: the value is refused, not cut. */
+        if (n == 0 || url_decode(uri + pos, n, val, sizeof val, URL_DECODE_NO_NUL) < 0)
             goto nomatch;
         json_object_set_new(vs, p->text, json_string(val));
         pos += n;

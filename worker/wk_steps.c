@@ -67,7 +67,7 @@ int wk_steps_screen_check(const json_t *tr, json_t *args, char *err, size_t errs
         if (!hit && json_array_size(json_object_get(rf, "allowedValues")) > 0) {
             allowed_names(&b, rf);
             snprintf(err, errsz, "resolution: \"%.80s\" is not a resolution of this site; one of: %s", res,
-                     b.data ? b.data : "");
+                     buf_ok(&b) && b.data ? b.data : "(too many to list)");
             rc = -1;
             goto done;
         }
@@ -87,7 +87,14 @@ int wk_steps_screen_check(const json_t *tr, json_t *args, char *err, size_t errs
         }
         buf_append_str(&b, ")");
     }
-    if (b.len) {
+    if (!buf_ok(&b)) {
+        /* Too many required fields to name (upstream text, unbounded): the
+         * check must still fail, never pass on an empty list. */
+        snprintf(err, errsz, "transition \"%.80s\" (%s) has a screen with more required fields than this message "
+                 "can name; list_all_jira_service_management_issue_transitions shows them. Pass resolution (by "
+                 "name) for Resolution and the others in fields (by id or name)", name ? name : "?", id ? id : "?");
+        rc = -1;
+    } else if (b.len) {
         snprintf(err, errsz, "transition \"%.80s\" (%s) has a screen with required fields this call does not "
                  "give: %s. Pass resolution (by name) for Resolution and the others in fields (by id or name); "
                  "comment adds a comment", name ? name : "?", id ? id : "?", b.data);
@@ -142,7 +149,8 @@ int wk_steps_match(const json_t *step, json_t *args, const json_t *body, const j
         if (ok) {
             if (nhits++ == 0)
                 hit = it;
-            describe(&hits, it, match, value);
+            if (nhits <= 10) /* the message names ten, as the candidates list (and fits its buffer) */
+                describe(&hits, it, match, value);
         }
     }
     /* A search step (the upstream already filtered by the text): one result

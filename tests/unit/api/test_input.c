@@ -46,6 +46,57 @@ Test(input, site_url_rules)
     cr_assert_eq(ap_in_site_url("http://127.0.0.1:8091", "127.0.0.1:8090", out, sizeof out, "/s", &e), -1);
 }
 
+/* A webhook's URL is read by common/url like a site URL (so no host
+ * spelled in a way curl rewrites gets past), then the SSRF guard. */
+Test(input, webhook_url_rules)
+{
+    ap_in_err_t e;
+    int guarded = -1;
+    static const char *const good[] = {"https://hooks.example.com/jsmcp?team=ops", "https://8.8.8.8:8443/x",
+                                       "https://[2606:4700::1111]/h", "https://Hooks.Example.COM"};
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        guarded = -1;
+        cr_expect_eq(ap_in_webhook_url(good[i], "", &guarded, "/url", &e), 0, "%s: %s", good[i], e.detail);
+        cr_expect_eq(guarded, 1, "%s", good[i]);
+    }
+    static const struct {
+        const char *url, *why;
+    } bad[] = {
+        {"http://hooks.example.com/", "must use https"},
+        {"ftp://hooks.example.com/", "must start with https://"},
+        {"https://user:pw@hooks.example.com/", "credentials"},
+        {"https://hooks.example.com/#frag", "fragment"},
+        {"https://hooks.example.com/a b", "spaces"},
+        {"https://hooks.example.com:0/", "not a valid URL"},
+        {"https://hooks.example.com:99999/", "not a valid URL"},
+        {"https://0x7f000001/", "plainly"},
+        {"https://2130706433/", "plainly"},
+        {"https://0177.0.0.1/", "plainly"},
+        {"https://hooks%2eexample.com/", "plainly"},
+        {"https://127.0.0.1/hook", "not public"},
+        {"https://[::ffff:127.0.0.1]/", "not public"},
+        {"https://[fe80::1]/", "not public"},
+        {"https://169.254.169.254/latest/meta-data/", "not public"},
+        {"https://LOCALHOST./x", "local name"},
+        {"https://printer.local/", "local name"},
+        {"https://intranet/", "local name"},
+        {"", "at most 2048"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        cr_expect_eq(ap_in_webhook_url(bad[i].url, "", &guarded, "/url", &e), -1, "accepted %s", bad[i].url);
+        cr_expect_str_eq(e.field, "/url");
+        cr_expect(strstr(e.detail, bad[i].why), "%s: '%s' does not say '%s'", bad[i].url, e.detail, bad[i].why);
+    }
+    /* Listed (as JSMCP_SITE_ALLOWLIST is read: spaces, tabs, case): any
+     * address, http too, and unguarded. A port is part of the entry. */
+    cr_assert_eq(ap_in_webhook_url("http://127.0.0.1:8090/hook", "x:1,\t127.0.0.1:8090 ", &guarded, "/url", &e), 0,
+                 "%s", e.detail);
+    cr_assert_eq(guarded, 0);
+    cr_assert_eq(ap_in_webhook_url("http://RX.test/h", "rx.test", &guarded, "/url", &e), 0, "%s", e.detail);
+    cr_assert_eq(guarded, 0);
+    cr_assert_eq(ap_in_webhook_url("http://127.0.0.1:8091/hook", "127.0.0.1:8090", &guarded, "/url", &e), -1);
+}
+
 Test(input, expires_rules)
 {
     ap_in_err_t e;

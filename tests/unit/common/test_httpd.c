@@ -748,13 +748,3 @@ Test(httpd_linger_bytes, a_client_that_keeps_sending_is_closed_after_the_byte_bu
     close(fd);
     assert_still_serves("a lingering close over its byte budget");
 }
-
-Test(httpd_unit, url_decode)
-{
-    char out[16];
-    cr_assert_eq(httpd_url_decode("a%2Fb+c", 7, out, sizeof out, 1), 5);
-    cr_assert_str_eq(out, "a/b c");
-    cr_assert_eq(httpd_url_decode("%zz", 3, out, sizeof out, 0), -1);
-    cr_assert_eq(httpd_url_decode("%2", 2, out, sizeof out, 0), -1);
-    cr_assert_eq(httpd_url_decode("0123456789abcdefgh", 18, out, sizeof out, 0), -1);
-}

@@ -137,6 +137,29 @@ Test(exec, transition_screen_check)
     json_decref(plain);
 }
 
+/* A screen with more required fields than the message's buffer holds
+ * (upstream text, unbounded) still fails the check: with buf's sticky
+ * error an unchecked list would be empty and the transition let through. */
+Test(exec, transition_screen_check_with_too_many_fields_to_name)
+{
+    json_t *fields = json_object();
+    char key[32], name[300];
+    memset(name, 'n', sizeof name - 1);
+    name[sizeof name - 1] = 0;
+    for (int i = 0; i < 100; i++) {
+        snprintf(key, sizeof key, "customfield_%d", i);
+        json_object_set_new(fields, key, json_pack("{s:b,s:s,s:b}", "required", 1, "name", name, "hasDefaultValue", 0));
+    }
+    json_t *tr = json_pack("{s:s,s:s,s:b,s:o}", "id", "61", "name", "Close", "hasScreen", 1, "fields", fields);
+    json_t *a = J("{}");
+    char err[2000];
+    cr_assert_eq(wk_steps_screen_check(tr, a, err, sizeof err), -1, "a screen too long to describe passed");
+    cr_assert(strstr(err, "\"Close\" (61) has a screen with more required fields than this message can name"), "%s",
+              err);
+    json_decref(a);
+    json_decref(tr);
+}
+
 Test(jql, shared_field_names_by_project_context)
 {
     json_t *f = J("[{\"id\":\"status\",\"name\":\"Status\",\"clauseNames\":[\"status\"]},"
