@@ -63,7 +63,7 @@ LABELS=(--label "org.opencontainers.image.version=$VERSION" --label "org.opencon
 build() { # name context dockerfile tag...
   local name=$1 ctx=$2 file=$3 t1=$SECONDS tags=() t; shift 3
   for t in "$@"; do tags+=(-t "$t"); done
-  if ! docker build --network host --build-arg BASE_IMAGE="$BASE" "${LABELS[@]}" -f "$file" "${tags[@]}" "$ctx" \
+  if ! docker build --network host --build-arg BASE_IMAGE="$BASE" --build-arg JSMCP_COMMIT="$COMMIT" "${LABELS[@]}" -f "$file" "${tags[@]}" "$ctx" \
     >"$OUT/$name.log" 2>&1; then
     tail -40 "$OUT/$name.log" >&2
     die "building $1 failed (log: $OUT/$name.log)"
@@ -75,6 +75,12 @@ PG=jsmcp-postgres:15-$TAG
 RD=jsmcp-redis:7-$TAG
 NX=jsmcp-nginx:1.22-$TAG
 build jsmcp . deploy/Dockerfile "$IMG" "jsmcp:$VERSION"
+# The binaries in the image say the version and commit of this checkout.
+for b in jsmcp-api jsmcp-worker jsm-sandbox; do
+  v=$(docker run --rm --network none --entrypoint "$b" "$IMG" --version) || die "$b --version failed in $IMG"
+  [ "$v" = "$b $VERSION (commit $COMMIT)" ] || die "$b in $IMG says '$v', not '$b $VERSION (commit $COMMIT)'"
+done
+say "in $IMG: $v"
 build postgres deploy/images deploy/images/postgres.Dockerfile "$PG"
 build redis deploy/images deploy/images/redis.Dockerfile "$RD"
 build nginx deploy/images deploy/images/nginx.Dockerfile "$NX"

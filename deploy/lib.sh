@@ -97,13 +97,11 @@ apt_sources() {
   done
 }
 
-# Version and commit for image tags: the VERSION file when there is one,
-# else the version the worker announces (serverInfo); the commit is
+# Version and commit for image tags: the Makefile's JSMCP_VERSION (what
+# every binary's --version prints); the commit is
 # `git rev-parse --short=12 HEAD`, with "-dirty" when tracked files differ.
 img_version() {
-  if [ -f VERSION ]; then tr -d ' \n' <VERSION
-  else sed -n 's/.*"version", "\([0-9][0-9.]*\)".*/\1/p' worker/wk_mcp.c | head -1
-  fi
+  sed -n 's/^JSMCP_VERSION *:*= *\([0-9][0-9.]*\).*/\1/p' Makefile | head -1
 }
 img_commit() {
   local c
