@@ -168,7 +168,7 @@ test('deploy/k8s: Pod Security "restricted" settings, pinned image tags, worker 
   assert.equal(worker.livenessProbe.httpGet.path, '/healthz');
   assert.deepEqual(worker.volumeMounts.map((m) => m.mountPath), ['/var/lib/jsmcp-spool'], 'the spool is the only writable path');
   const kus = loadAll(join(k8s, 'kustomization.yaml'))[0];
-  assert.deepEqual(kus.images, [{ name: 'jsmcp', newTag: '1.0.0' }]);
+  assert.deepEqual(kus.images, [{ name: 'jsmcp', newTag: '0.2.0' }]);
 });
 
 test('docker-compose.yml: images through variables with pinned defaults, ports on 127.0.0.1, readiness checks; nginx masks tokens', () => {
