@@ -156,7 +156,7 @@ Test(api_audit_events, filters_paging_and_isolation, .timeout = 180)
 {
     ts_api_t a;
     ts_resp_t r;
-    char ws_a[64], key_a[64], ws_b[64], key_b[64], acct[64], acct_b[64], srv[64], q[256];
+    char ws_a[64], key_a[64], ws_b[64], key_b[64], acct[64], acct_b[64], srv[64], q[640];
     ta_start(&a, "audit_events_paging", NULL, ws_a, key_a, acct);
     ts_api_workspace(&a, "beta", ws_b, key_b);
     ta_account(&a, key_b, "b1", acct_b);
