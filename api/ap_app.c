@@ -11,6 +11,7 @@
 #include "ap_audit.h"
 #include "ap_calls.h"
 #include "ap_delivery.h"
+#include "ap_events.h"
 #include "ap_input.h"
 #include "ap_oauth.h"
 #include "ap_publish.h"
@@ -163,11 +164,126 @@ const char *ap_param(const ap_req_t *r, const char *name)
     return v ? v : "";
 }
 
+/* ---- the actor of a write (migration 023, the admin audit trail) ----
+ * Every write transaction of a request first sets jsmcp.actor for that
+ * transaction only; the triggers of migration 023 read it into the event
+ * they write. A write route's single statement (ap_query) therefore runs in
+ * its own transaction: BEGIN, the actor, the statement, COMMIT, and only then
+ * the handler's callback, with a copy of the statement's result. */
+
+static int is_write(const ap_req_t *r)
+{
+    return r->route && strcmp(r->route->method, "GET") != 0 && strcmp(r->route->method, "HEAD") != 0;
+}
+
+static void on_actor_set(PGresult *res, const char *err, void *ud)
+{
+    (void)res; /* a failure here fails the statements queued after it */
+    (void)err;
+    (void)ud;
+}
+
+static void set_actor(ap_req_t *r, pgtx_t *tx)
+{
+    const char *ip = httpd_req_remote(r->req);
+    json_t *a = json_pack("{s:s?, s:s?, s:s?, s:s?}", "key_id", r->key_id[0] ? r->key_id : NULL, "key_prefix",
+                          r->key_prefix[0] ? r->key_prefix : NULL, "client_ip", ip && *ip ? ip : NULL, "route",
+                          r->route ? r->route->name : NULL);
+    char *text = a ? json_dumps(a, JSON_COMPACT) : NULL;
+    const char *p[1] = {text ? text : "{}"};
+    pgtx_query(tx, "SELECT set_config('jsmcp.actor', $1, true)", 1, p, on_actor_set, NULL);
+    free(text);
+    json_decref(a);
+}
+
+typedef struct write_ctx_s {
+    ap_req_t *r;
+    pgpool_cb cb;
+    char *sql;
+    int n;
+    char **params;
+    pgtx_t *tx;
+    PGresult *copy; /* the statement's result, kept across COMMIT */
+} write_ctx_t;
+
+static void write_free(write_ctx_t *w)
+{
+    for (int i = 0; i < w->n; i++)
+        free(w->params[i]);
+    free(w->params);
+    free(w->sql);
+    if (w->copy)
+        PQclear(w->copy);
+    free(w);
+}
+
+static void on_write_commit(PGresult *res, const char *err, void *ud)
+{
+    write_ctx_t *w = ud;
+    if (!ap_res_ok(res))
+        w->cb(NULL, err ? err : "commit failed", w->r);
+    else
+        w->cb(w->copy, NULL, w->r);
+    write_free(w);
+}
+
+static void on_write_stmt(PGresult *res, const char *err, void *ud)
+{
+    write_ctx_t *w = ud;
+    if (!ap_res_ok(res)) { /* answer with the statement's own error, then roll back */
+        w->cb(res, err, w->r);
+        pgtx_rollback(w->tx, NULL, NULL);
+        write_free(w);
+        return;
+    }
+    w->copy = PQcopyResult(res, PG_COPYRES_ATTRS | PG_COPYRES_TUPLES);
+    if (!w->copy) {
+        w->cb(NULL, "out of memory", w->r);
+        pgtx_rollback(w->tx, NULL, NULL);
+        write_free(w);
+        return;
+    }
+    pgtx_commit(w->tx, on_write_commit, w);
+}
+
+static void on_write_begin(pgtx_t *tx, const char *err, void *ud)
+{
+    write_ctx_t *w = ud;
+    if (!tx) {
+        w->cb(NULL, err, w->r);
+        write_free(w);
+        return;
+    }
+    w->tx = tx;
+    w->r->read_ms = tu_now_ms();
+    set_actor(w->r, tx);
+    if (pgtx_query(tx, w->sql, w->n, (const char *const *)w->params, on_write_stmt, w) != 0) {
+        w->cb(NULL, "database connection lost", w->r);
+        pgtx_rollback(tx, NULL, NULL);
+        write_free(w);
+    }
+}
+
 void ap_query(ap_req_t *r, const char *sql, int n, const char *const *params, pgpool_cb cb)
 {
     r->read_ms = tu_now_ms();
-    if (pgpool_query(r->app->db, sql, n, params, cb, r) != 0)
+    if (!is_write(r) || r->tx) {
+        if (pgpool_query(r->app->db, sql, n, params, cb, r) != 0)
+            ap_fail_db(r, NULL, "pool busy or down", NULL);
+        return;
+    }
+    write_ctx_t *w = mem_calloc(1, sizeof *w);
+    w->r = r;
+    w->cb = cb;
+    w->sql = mem_strdup(sql);
+    w->n = n;
+    w->params = n > 0 ? mem_calloc((size_t)n, sizeof *w->params) : NULL;
+    for (int i = 0; i < n; i++)
+        w->params[i] = params[i] ? mem_strdup(params[i]) : NULL;
+    if (pgpool_begin(r->app->db, on_write_begin, w) != 0) {
+        write_free(w);
         ap_fail_db(r, NULL, "pool busy or down", NULL);
+    }
 }
 
 void ap_txquery(ap_req_t *r, const char *sql, int n, const char *const *params, pgpool_cb cb)
@@ -240,6 +356,44 @@ void ap_query_page_owned(ap_req_t *r, const char *sql, int n, const char *const 
 {
     r->notfound = notfound;
     ap_query(r, sql, n, params, on_owned_page);
+}
+
+/* ---- query parameters ---- */
+
+/* Reads query parameter name into out; 0 absent, 1 present, -1 answered 400. */
+int ap_qparam(ap_req_t *r, const char *name, char *out, size_t outsz, const char *what)
+{
+    int n = httpd_query_param(r->req, name, out, outsz);
+    if (n == -1) {
+        out[0] = 0;
+        return 0;
+    }
+    if (n <= 0) {
+        char detail[200];
+        snprintf(detail, sizeof detail, "%s must be %s", name, what);
+        ap_fail(r, 400, detail, name);
+        return -1;
+    }
+    return 1;
+}
+
+int ap_qbad(ap_req_t *r, const char *name, const char *what)
+{
+    char detail[240];
+    snprintf(detail, sizeof detail, "%s must be %s", name, what);
+    ap_fail(r, 400, detail, name);
+    return -1;
+}
+
+/* A time bound: RFC 3339, passed to PostgreSQL as given once it parsed. */
+int ap_qtime(ap_req_t *r, const char *name, char *out, size_t outsz)
+{
+    int64_t ms;
+    static const char what[] = "an RFC 3339 time such as 2026-01-31T00:00:00Z";
+    int rc = ap_qparam(r, name, out, outsz, what);
+    if (rc == 1 && tu_parse_iso(out, &ms) != 0)
+        return ap_qbad(r, name, what);
+    return rc;
 }
 
 /* ---- paging ---- */
@@ -323,6 +477,7 @@ static void on_begin(pgtx_t *tx, const char *err, void *ud)
         return;
     }
     r->tx = tx;
+    set_actor(r, tx);
     next(r);
 }
 
@@ -826,6 +981,7 @@ int ap_app_init(ap_app_t *app, uv_loop_t *loop)
     add_routes(app, ap_oauth_routes);
     add_routes(app, ap_calls_routes);
     add_routes(app, ap_usage_routes);
+    add_routes(app, ap_events_routes);
     add_routes(app, ap_webhook_routes);
     ap_web_add_routes(app->router);
     add_routes(app, ap_tools_routes);

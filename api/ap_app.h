@@ -161,6 +161,15 @@ json_t *ap_page_result(const PGresult *res, const ap_page_t *pg);
 /* The same for newest-first lists (ORDER BY created_at DESC, id DESC). */
 #define AP_PAGE_BEFORE(a, b) "(" a "::timestamptz IS NULL OR (created_at, id) < (" a "::timestamptz, " b "::uuid))"
 
+/* ---- query parameters (each -1 when r was answered 400 naming it) ---- */
+/* Reads query parameter name into out: 0 absent, 1 present, -1 empty, too
+ * long or repeated ("<name> must be <what>"). */
+int ap_qparam(ap_req_t *r, const char *name, char *out, size_t outsz, const char *what);
+/* Answers 400 "<name> must be <what>" naming name; returns -1. */
+int ap_qbad(ap_req_t *r, const char *name, const char *what);
+/* An RFC 3339 time bound, out as given once it parsed. */
+int ap_qtime(ap_req_t *r, const char *name, char *out, size_t outsz);
+
 /* A path parameter ("" when absent). */
 const char *ap_param(const ap_req_t *r, const char *name);
 

@@ -197,47 +197,11 @@ static int build_sql(calls_t *q)
 
 /* ---- query parameters ---- */
 
-/* Reads query parameter name into out; 0 absent, 1 present, -1 answered 400. */
-static int qparam(ap_req_t *r, const char *name, char *out, size_t outsz, const char *what)
-{
-    int n = httpd_query_param(r->req, name, out, outsz);
-    if (n == -1) {
-        out[0] = 0;
-        return 0;
-    }
-    if (n <= 0) {
-        char detail[200];
-        snprintf(detail, sizeof detail, "%s must be %s", name, what);
-        ap_fail(r, 400, detail, name);
-        return -1;
-    }
-    return 1;
-}
-
-static int bad(ap_req_t *r, const char *name, const char *what)
-{
-    char detail[240];
-    snprintf(detail, sizeof detail, "%s must be %s", name, what);
-    ap_fail(r, 400, detail, name);
-    return -1;
-}
-
-/* A time bound: RFC 3339, passed to PostgreSQL as given once it parsed. */
-static int time_param(ap_req_t *r, const char *name, char *out, size_t outsz)
-{
-    int64_t ms;
-    static const char what[] = "an RFC 3339 time such as 2026-01-31T00:00:00Z";
-    int rc = qparam(r, name, out, outsz, what);
-    if (rc == 1 && tu_parse_iso(out, &ms) != 0)
-        return bad(r, name, what);
-    return rc;
-}
-
 /* Which format the client asked for: Accept (an export) or format=. */
 static int pick_format(ap_req_t *r, calls_t *q)
 {
     char v[16];
-    int rc = qparam(r, "format", v, sizeof v, "json, ndjson or csv");
+    int rc = ap_qparam(r, "format", v, sizeof v, "json, ndjson or csv");
     if (rc < 0)
         return -1;
     if (rc == 1) {
@@ -248,7 +212,7 @@ static int pick_format(ap_req_t *r, calls_t *q)
         else if (strcmp(v, "csv") == 0)
             q->fmt = FMT_CSV;
         else
-            return bad(r, "format", "json, ndjson or csv");
+            return ap_qbad(r, "format", "json, ndjson or csv");
         return 0;
     }
     const char *acc = httpd_req_header(r->req, "Accept");
@@ -268,48 +232,48 @@ static int parse(ap_req_t *r, calls_t *q)
     if (!q->per_server && pick_format(r, q) != 0)
         return -1;
     if (!q->per_server) {
-        if ((rc = qparam(r, "server_id", q->server, sizeof q->server, "a server id")) < 0)
+        if ((rc = ap_qparam(r, "server_id", q->server, sizeof q->server, "a server id")) < 0)
             return -1;
         if (rc && !ap_is_uuid(q->server))
-            return bad(r, "server_id", "a server id");
-        if ((rc = qparam(r, "account_id", q->account, sizeof q->account, "an account id")) < 0)
+            return ap_qbad(r, "server_id", "a server id");
+        if ((rc = ap_qparam(r, "account_id", q->account, sizeof q->account, "an account id")) < 0)
             return -1;
         if (rc && !ap_is_uuid(q->account))
-            return bad(r, "account_id", "an account id");
+            return ap_qbad(r, "account_id", "an account id");
     }
-    if ((rc = qparam(r, "tool", q->tool, sizeof q->tool, "a tool name (1 to 128 characters)")) < 0)
+    if ((rc = ap_qparam(r, "tool", q->tool, sizeof q->tool, "a tool name (1 to 128 characters)")) < 0)
         return -1;
-    if ((rc = qparam(r, "outcome", v, sizeof v, "ok, tool_error, rate_limited, cancelled or declined")) < 0)
+    if ((rc = ap_qparam(r, "outcome", v, sizeof v, "ok, tool_error, rate_limited, cancelled or declined")) < 0)
         return -1;
     if (rc && !(q->outcome_sql = outcome_condition(v)))
-        return bad(r, "outcome", "ok, tool_error, rate_limited, cancelled or declined");
+        return ap_qbad(r, "outcome", "ok, tool_error, rate_limited, cancelled or declined");
     static const char st_what[] = "2xx, 3xx, 4xx, 5xx, none or a status code from 100 to 599";
-    if ((rc = qparam(r, "upstream_status", q->status, sizeof q->status, st_what)) < 0)
+    if ((rc = ap_qparam(r, "upstream_status", q->status, sizeof q->status, st_what)) < 0)
         return -1;
     if (rc) {
         const char *s = q->status;
         int cls = strlen(s) == 3 && s[0] >= '2' && s[0] <= '5' && strcmp(s + 1, "xx") == 0;
         int code = strlen(s) == 3 && strspn(s, "0123456789") == 3 && s[0] >= '1' && s[0] <= '5';
         if (!cls && !code && strcmp(s, "none") != 0)
-            return bad(r, "upstream_status", st_what);
+            return ap_qbad(r, "upstream_status", st_what);
     }
-    if (time_param(r, "since", q->since, sizeof q->since) < 0 || time_param(r, "until", q->until, sizeof q->until) < 0)
+    if (ap_qtime(r, "since", q->since, sizeof q->since) < 0 || ap_qtime(r, "until", q->until, sizeof q->until) < 0)
         return -1;
     q->limit = CALLS_PAGE_DEFAULT;
-    if ((rc = qparam(r, "limit", v, sizeof v, "a whole number from 1 to 200")) < 0)
+    if ((rc = ap_qparam(r, "limit", v, sizeof v, "a whole number from 1 to 200")) < 0)
         return -1;
     if (rc) {
         char *end;
         q->limit = strtol(v, &end, 10);
         if (*end || q->limit < 1 || q->limit > CALLS_PAGE_MAX)
-            return bad(r, "limit", "a whole number from 1 to 200");
+            return ap_qbad(r, "limit", "a whole number from 1 to 200");
     }
     snprintf(q->limit_s, sizeof q->limit_s, "%ld", q->limit + 1);
     snprintf(q->before, sizeof q->before, "9223372036854775807");
-    if ((rc = qparam(r, "next_cursor", v, sizeof v, "a cursor this API returned")) < 0)
+    if ((rc = ap_qparam(r, "next_cursor", v, sizeof v, "a cursor this API returned")) < 0)
         return -1;
     if (rc && cursor_decode(v, q->before, sizeof q->before) != 0)
-        return bad(r, "next_cursor", "a cursor this API returned");
+        return ap_qbad(r, "next_cursor", "a cursor this API returned");
     return 0;
 }
 

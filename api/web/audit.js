@@ -17,7 +17,7 @@ function diffOf(e) {
 
 export async function audit() {
   heading('Audit trail');
-  const action = h('input', { type: 'text', name: 'action', autocomplete: 'off', placeholder: 'e.g. server.patch' });
+  const action = h('input', { type: 'text', name: 'action', autocomplete: 'off', placeholder: 'e.g. server.rotated' });
   const object = h('input', { type: 'text', name: 'object_id', autocomplete: 'off', placeholder: 'an account, server, key or webhook id' });
   const since = h('input', { type: 'datetime-local', name: 'since', step: '1' });
   const until = h('input', { type: 'datetime-local', name: 'until', step: '1' });

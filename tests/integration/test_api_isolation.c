@@ -105,6 +105,7 @@ Test(api_isolation, roles_and_authentication, .timeout = 120)
     ta_start(&a, "auth", NULL, ws, key, acct);
     char *before = ta_db_counts(&a);
     int keys_before = ta_redis_count(&a);
+    char *keys_list = ts_redis("KEYS %s*", a.redis_prefix);
 
     /* a workspace key on /workspaces...: 403 */
     static const struct {
@@ -182,7 +183,11 @@ Test(api_isolation, roles_and_authentication, .timeout = 120)
 
     char *after = ta_db_counts(&a);
     cr_assert_str_eq(after, before, "refused requests changed rows");
-    cr_assert_eq(ta_redis_count(&a), keys_before, "refused requests changed Redis keys");
+    char *keys_after = ts_redis("KEYS %s*", a.redis_prefix);
+    cr_assert_eq(ta_redis_count(&a), keys_before, "refused requests changed Redis keys: before\n%s\nafter\n%s",
+                 keys_list ? keys_list : "", keys_after ? keys_after : "");
+    free(keys_list);
+    free(keys_after);
     free(before);
     free(after);
     ta_stop(&a);

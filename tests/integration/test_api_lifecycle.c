@@ -75,6 +75,12 @@ Test(lifecycle, expired_servers_are_swept_by_one_leader_within_5s, .timeout = 60
     if (at < 0)
         at = ta_log_time_ms(&s2, "expired MCP server deleted");
     cr_assert_geq(at, exp, "deleted at %lld, before it expired at %lld", (long long)at, (long long)exp);
+    /* The audit trail (migration 023): one server.expired event, by no key. */
+    char sql[200];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM admin_events WHERE object_id = '%s' AND action = 'server.expired' AND key_id IS NULL"
+             " AND key_prefix IS NULL", id);
+    cr_assert_eq(ta_sql_long(&a, sql), 1, "the sweep is one server.expired event");
 
     /* Both sweepers served /metrics and ran passes. */
     ts_resp_t r;

@@ -21,6 +21,19 @@ static const char *str(const json_t *o, const char *k)
     return s ? s : "";
 }
 
+/* The admin audit trail (migration 023): the actions of the events about
+ * account id, oldest first, each with "-" when no key made it
+ * ("account.connected-,account.needs_reauth-"). Caller frees. */
+static char *audit_actions(const to_env_t *e, const char *id)
+{
+    char sql[300];
+    snprintf(sql, sizeof sql,
+             "SELECT string_agg(action || coalesce(key_id::text, '-'), ',' ORDER BY created_at, id)"
+             " FROM admin_events WHERE object_id = '%s'", id);
+    char *s = ts_sql(e->api.db_url, sql);
+    return s ? s : strdup("(none)");
+}
+
 Test(oauth, connect_flow_reconnect_and_no_secret_in_logs, .timeout = 120)
 {
     to_env_t e;
@@ -47,6 +60,9 @@ Test(oauth, connect_flow_reconnect_and_no_secret_in_logs, .timeout = 120)
     }
     snprintf(id, sizeof id, "%s", str(r.json, "id"));
     cr_assert_str_eq(str(r.json, "auth_type"), "oauth2");
+    char *acts = audit_actions(&e, id);
+    cr_assert_str_eq(acts, "account.connected-", "the connect is one event, made by no key");
+    free(acts);
     cr_assert_str_eq(str(r.json, "status"), "active");
     cr_assert_str_eq(str(r.json, "tenant_id"), "cust-1");
     cr_assert_str_eq(str(r.json, "site_url"), e.sb_url);
@@ -298,6 +314,11 @@ Test(oauth, rotation_never_reuses_and_invalid_grant_needs_reauth, .timeout = 120
             to_sleep_ms(50);
     }
     cr_assert(reauth, "account not marked needs_reauth");
+    /* The trail: the connect, the needs_reauth (by the refresher: no key);
+     * the successful refresh before it is routine, not an event. */
+    char *acts = audit_actions(&e, id);
+    cr_assert_str_eq(acts, "account.connected-,account.needs_reauth-");
+    free(acts);
     blob = to_acct_blob(&e, id);
     for (int i = 0; i < 600 && strcmp(str(blob, "status"), "needs_reauth") != 0; i++) {
         json_decref(blob);
@@ -363,6 +384,9 @@ Test(oauth, other_refresh_failures_do_not_need_reauth, .timeout = 120)
     }
     cr_assert_str_eq(row ? row : "(none)", "active true", "still active, held back from the scan");
     free(row);
+    char *acts = audit_actions(&e, id);
+    cr_assert_str_eq(acts, "account.connected-,account.refresh_failed-", "the failed refresh is one event");
+    free(acts);
     cr_assert_eq(to_pg_version(&e, id), 1);
 
     to_set_app(&e);

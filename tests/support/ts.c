@@ -80,9 +80,17 @@ void ts_db_create(char *url_out, size_t outsz)
     snprintf(url_out, outsz, "%.*s/%s", (int)(slash - base), base, name);
 }
 
+/* pid and sequence alone repeat: pid_max is often 32768 and a full run forks
+ * far more test processes than that, and a reused prefix inherits the earlier
+ * process's keys, some of them tombstones that expire mid-test. A random part
+ * makes each prefix new. */
 void ts_redis_prefix(char *out, size_t outsz)
 {
-    snprintf(out, outsz, "t%d_%d:", (int)getpid(), ++ts_seq);
+    unsigned int nonce = 0;
+    FILE *f = fopen("/dev/urandom", "rb");
+    cr_assert(f && fread(&nonce, sizeof nonce, 1, f) == 1, "read /dev/urandom");
+    fclose(f);
+    snprintf(out, outsz, "t%d_%d_%08x:", (int)getpid(), ++ts_seq, nonce);
 }
 
 static redisContext *redis_connect(void)
