@@ -144,20 +144,23 @@ $(BUILD)/jsmcp-worker: $(worker_OBJ) $(VERSION_OBJ) $(LIBCOMMON)
 $(BUILD)/jsm-sandbox: $(sandbox_OBJ) $(VERSION_OBJ) $(LIBCOMMON)
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# The link rules that also compile pass only sources, objects and archives:
+# $^ holds the headers the -MMD files list too, and a header given to the
+# compiler is compiled on its own, its dependencies overwriting the test's.
 # Unit tests: tests/unit/<dir>/test_x.c links <dir>'s objects (minus main) + libcommon.
 .SECONDEXPANSION:
 $(BUILD)/tests/unit/%: tests/unit/%.c $$($$(firstword $$(subst /, ,$$*))_LIBOBJ) $(SUPPORT_OBJ) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
-	$(call say,CCLD,$@)$(CC) $(CPPFLAGS) -Itests/support -I$(firstword $(subst /, ,$*)) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcriterion
+	$(call say,CCLD,$@)$(CC) $(CPPFLAGS) -Itests/support -I$(firstword $(subst /, ,$*)) $(CFLAGS) -o $@ $(filter %.c %.o %.a,$^) $(LDFLAGS) $(LDLIBS) -lcriterion
 
 $(BUILD)/tests/integration/%: tests/integration/%.c $(SUPPORT_OBJ) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
-	$(call say,CCLD,$@)$(CC) $(CPPFLAGS) -Itests/support $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcriterion
+	$(call say,CCLD,$@)$(CC) $(CPPFLAGS) -Itests/support $(CFLAGS) -o $@ $(filter %.c %.o %.a,$^) $(LDFLAGS) $(LDLIBS) -lcriterion
 
 # Criterion binaries that integration tests run as subprocesses (tests/probes/).
 $(BUILD)/tests/probes/%: tests/probes/%.c $(SUPPORT_OBJ) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
-	$(call say,CCLD,$@)$(CC) $(CPPFLAGS) -Itests/support $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcriterion
+	$(call say,CCLD,$@)$(CC) $(CPPFLAGS) -Itests/support $(CFLAGS) -o $@ $(filter %.c %.o %.a,$^) $(LDFLAGS) $(LDLIBS) -lcriterion
 
 $(BUILD)/fuzz/replay_%: fuzz/fuzz_%.c fuzz/replay.c $$(call fuzz_srcs,$$*) \
 		$$(foreach d,$$(call fuzz_dir,$$*),$$($$(d)_LIBOBJ)) $(LIBCOMMON)
@@ -167,7 +170,7 @@ $(BUILD)/fuzz/replay_%: fuzz/fuzz_%.c fuzz/replay.c $$(call fuzz_srcs,$$*) \
 
 $(BUILD)/bench/%: bench/%.c $(LIBCOMMON)
 	@mkdir -p $(dir $@)
-	$(call say,CCLD,$@)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+	$(call say,CCLD,$@)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $(filter %.c %.o %.a,$^) $(LDFLAGS) $(LDLIBS)
 
 # The install step of demo, test, bench, faults, fuzz and load (a test runs
 # them with a stand-in: tests/node/build_deps.test.mjs).

@@ -12,10 +12,10 @@
 #include "ap_app.h"
 #include "ap_input.h"
 #include "ap_publish.h"
-#include "ju.h"
+#include "jsontext.h"
 #include "log.h"
 #include "pacerule.h"
-#include "tu.h"
+#include "clock.h"
 
 #define CONTEXT_MAX 16384
 
@@ -68,7 +68,7 @@ static int acct_validate(ap_req_t *r, acct_in_t *in, int create)
             snprintf(e.detail, sizeof e.detail, "context must be an object");
             goto bad;
         }
-        in->context = ju_dump(ctx);
+        in->context = jsontext_dump(ctx);
         if (!in->context || strlen(in->context) > CONTEXT_MAX) {
             snprintf(e.field, sizeof e.field, "/context");
             snprintf(e.detail, sizeof e.detail, "context is larger than %d bytes", CONTEXT_MAX);
@@ -106,7 +106,7 @@ bad:
 static char *seal_creds(ap_req_t *r, const char *id, const json_t *creds)
 {
     char ad[64];
-    char *pt = ju_dump(creds);
+    char *pt = jsontext_dump(creds);
     snprintf(ad, sizeof ad, "acct:%s", id);
     char *sealed = pt ? secret_seal(r->app->keys, ad, pt, strlen(pt)) : NULL;
     ap_wipe(pt);

@@ -23,10 +23,10 @@
 #include "buf.h"
 #include "cfg.h"
 #include "embed.h"
-#include "ju.h"
+#include "jsontext.h"
 #include "log.h"
-#include "resp.h"
-#include "tu.h"
+#include "httpresp.h"
+#include "clock.h"
 
 #define AP_MAX_BODY (1024 * 1024)
 #define AP_JSON_DEPTH 32
@@ -54,7 +54,7 @@ static void req_free(ap_req_t *r)
 
 void ap_ok(ap_req_t *r, int status, json_t *body)
 {
-    resp_json(r->req, status, body);
+    httpresp_json(r->req, status, body);
     req_free(r);
 }
 
@@ -77,7 +77,7 @@ void ap_fail(ap_req_t *r, int status, const char *detail, const char *field)
 {
     if (status == 401)
         httpd_resp_header(r->req, "WWW-Authenticate", "Bearer realm=\"jsmcp\"");
-    resp_problem(r->req, status, detail, field);
+    httpresp_problem(r->req, status, detail, field);
     req_free(r);
 }
 
@@ -255,7 +255,7 @@ static void on_write_begin(pgtx_t *tx, const char *err, void *ud)
         return;
     }
     w->tx = tx;
-    w->r->read_ms = tu_now_ms();
+    w->r->read_ms = clock_now_ms();
     set_actor(w->r, tx);
     if (pgtx_query(tx, w->sql, w->n, (const char *const *)w->params, on_write_stmt, w) != 0) {
         w->cb(NULL, "database connection lost", w->r);
@@ -266,7 +266,7 @@ static void on_write_begin(pgtx_t *tx, const char *err, void *ud)
 
 void ap_query(ap_req_t *r, const char *sql, int n, const char *const *params, pgpool_cb cb)
 {
-    r->read_ms = tu_now_ms();
+    r->read_ms = clock_now_ms();
     if (!is_write(r) || r->tx) {
         if (pgpool_query(r->app->db, sql, n, params, cb, r) != 0)
             ap_fail_db(r, NULL, "pool busy or down", NULL);
@@ -288,7 +288,7 @@ void ap_query(ap_req_t *r, const char *sql, int n, const char *const *params, pg
 
 void ap_txquery(ap_req_t *r, const char *sql, int n, const char *const *params, pgpool_cb cb)
 {
-    r->read_ms = tu_now_ms();
+    r->read_ms = clock_now_ms();
     if (pgtx_query(r->tx, sql, n, params, cb, r) != 0)
         ap_fail_db(r, NULL, "connection lost", NULL);
 }
@@ -391,7 +391,7 @@ int ap_qtime(ap_req_t *r, const char *name, char *out, size_t outsz)
     int64_t ms;
     static const char what[] = "an RFC 3339 time such as 2026-01-31T00:00:00Z";
     int rc = ap_qparam(r, name, out, outsz, what);
-    if (rc == 1 && tu_parse_iso(out, &ms) != 0)
+    if (rc == 1 && clock_parse_iso(out, &ms) != 0)
         return ap_qbad(r, name, what);
     return rc;
 }
@@ -643,7 +643,7 @@ static int read_body(ap_req_t *r)
         return -1;
     }
     char err[256];
-    r->body = ju_parse(body ? body : "", len, AP_JSON_DEPTH, err, sizeof err);
+    r->body = jsontext_parse(body ? body : "", len, AP_JSON_DEPTH, err, sizeof err);
     if (!r->body) {
         ap_fail(r, 400, err, NULL);
         return -1;
@@ -667,7 +667,7 @@ static int scope_refused(ap_req_t *r)
              "this API key is read-only (scope \"read\"): %s %s needs a key with scope \"full\"", m,
              r->route->pattern);
     json_t *extra = json_pack("{ssss}", "scope", "read", "required_scope", "full");
-    resp_problem_ex(r->req, 403, detail, NULL, extra);
+    httpresp_problem_ex(r->req, 403, detail, NULL, extra);
     req_free(r);
     return -1;
 }
@@ -779,7 +779,7 @@ static void h_readyz(httpd_req_t *req, const router_params_t *p, void *ud)
         return;
     }
     json_t *extra = json_pack("{sbsb}", "postgres", db, "redis", rd);
-    resp_problem_ex(req, 503, db ? "Redis is unavailable" : "PostgreSQL is unavailable", NULL, extra);
+    httpresp_problem_ex(req, 503, db ? "Redis is unavailable" : "PostgreSQL is unavailable", NULL, extra);
 }
 
 /* GET /metrics, on the metrics listener only: its series name routes and
@@ -797,7 +797,7 @@ static void h_metrics(httpd_req_t *req, const router_params_t *p, void *ud)
         secret_hash_hex(tok, strlen(tok), hash);
         if (secret_equal(hash, app->metrics_token_hash) != 0) {
             httpd_resp_header(req, "WWW-Authenticate", "Bearer realm=\"jsmcp-metrics\"");
-            resp_problem(req, 401, "send Authorization: Bearer <JSMCP_API_METRICS_TOKEN>", NULL);
+            httpresp_problem(req, 401, "send Authorization: Bearer <JSMCP_API_METRICS_TOKEN>", NULL);
             return;
         }
     }
@@ -815,7 +815,7 @@ static void h_openapi(httpd_req_t *req, const router_params_t *p, void *ud)
     (void)ud;
     const embed_file_t *f = embed_find(api_embedded, "api/openapi.json");
     if (!f) {
-        resp_problem(req, 404, "this build has no OpenAPI document", NULL);
+        httpresp_problem(req, 404, "this build has no OpenAPI document", NULL);
         return;
     }
     httpd_respond(req, 200, "application/json", f->data, f->len);

@@ -32,7 +32,7 @@
 #include "buf.h"
 #include "cfg.h"
 #include "log.h"
-#include "tu.h"
+#include "clock.h"
 
 #define AUDIT_GROUP "jsmcp-api"
 #define AUDIT_BATCH_MAX 5000 /* JSMCP_AUDIT_BATCH's upper bound */
@@ -375,7 +375,7 @@ static void insert_batch(drain_t *d, const redisReply *entries)
         }
         if (use_copy) {
             char ts[40];
-            tu_format_iso(strtoll(val[1], NULL, 10), 1, ts, sizeof ts); /* ts_ms as a timestamptz */
+            clock_format_iso(strtoll(val[1], NULL, 10), 1, ts, sizeof ts); /* ts_ms as a timestamptz */
             for (size_t c = 0; c < NCOLS; c++)
                 copy_value(&copy, c == 1 ? ts : val[c], c == NCOLS - 1);
         } else {

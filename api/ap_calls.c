@@ -9,7 +9,7 @@
 #include "buf.h"
 #include "log.h"
 #include "secret.h"
-#include "tu.h"
+#include "clock.h"
 
 #define CALLS_PAGE_MAX 200
 #define CALLS_PAGE_DEFAULT 50

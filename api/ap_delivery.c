@@ -16,9 +16,9 @@
 #include "buf.h"
 #include "cfg.h"
 #include "httpc.h"
-#include "ju.h"
+#include "jsontext.h"
 #include "log.h"
-#include "tu.h"
+#include "clock.h"
 
 #define DL_RESPONSE_KEEP 256 /* bytes of a receiver's answer kept in the log */
 
@@ -124,17 +124,17 @@ static void record(dl_job_t *j)
 {
     int ok = j->status >= 200 && j->status < 300;
     double ms = (double)(uv_hrtime() - j->start_ns) / 1e6;
-    int64_t now = tu_now_ms();
+    int64_t now = clock_now_ms();
     uint64_t delay = ok ? 0 : backoff_ms(j->attempt);
     int final = ok || j->attempt >= AP_DELIVERY_MAX_ATTEMPTS ||
                 now + (int64_t)delay > j->created_ms + (int64_t)dl.deadline_ms;
     char at[40];
-    tu_format_iso(now, 1, at, sizeof at);
+    clock_format_iso(now, 1, at, sizeof at);
     json_t *entry = json_pack("{s:i, s:s, s:o, s:o, s:o, s:f}", "attempt", j->attempt, "at", at, "status",
                               j->status ? json_integer(j->status) : json_null(), "error",
                               j->err[0] ? json_string(j->err) : json_null(), "response",
                               j->response[0] ? json_string(j->response) : json_null(), "duration_ms", ms);
-    char *entry_text = ju_dump(entry);
+    char *entry_text = jsontext_dump(entry);
     json_decref(entry);
     char attempt[16], status[16], delay_s[24];
     snprintf(attempt, sizeof attempt, "%d", j->attempt);
@@ -213,7 +213,7 @@ static void send_one(dl_job_t *j, const char *url, const char *sealed)
         record(j);
         return;
     }
-    ap_delivery_sign(secret, (long long)(tu_now_ms() / 1000), j->payload, strlen(j->payload), sig, sizeof sig);
+    ap_delivery_sign(secret, (long long)(clock_now_ms() / 1000), j->payload, strlen(j->payload), sig, sizeof sig);
     ap_wipe(secret);
     free(secret);
     snprintf(h_sig, sizeof h_sig, "Jsmcp-Signature: %s", sig);
@@ -333,7 +333,7 @@ static void on_oldest(redisReply *reply, const char *err, void *ud)
     const redisReply *e = reply->element[0];
     if (e->type != REDIS_REPLY_ARRAY || e->elements < 1 || e->element[0]->type != REDIS_REPLY_STRING)
         return;
-    int64_t id_ms = atoll(e->element[0]->str), now = tu_now_ms();
+    int64_t id_ms = atoll(e->element[0]->str), now = clock_now_ms();
     metrics_set(dl.app->metrics, "jsmcp_api_audit_oldest_age_seconds", "", (double)(now - id_ms) / 1000);
     if (id_ms <= 0 || now - id_ms < (int64_t)dl.backlog_ms || !pgpool_ready(dl.app->db))
         return;

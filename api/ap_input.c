@@ -7,12 +7,12 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "ju.h"
+#include "jsontext.h"
 #include "netguard.h"
 #include "secret.h"
 #include "testbuild.h"
 #include "toolfilter.h"
-#include "tu.h"
+#include "clock.h"
 #include "url.h"
 
 static int fail(ap_in_err_t *err, const char *field, const char *fmt, ...)
@@ -67,7 +67,7 @@ int ap_in_str(const json_t *obj, const char *key, const char *ptr, size_t maxlen
         return 0;
     }
     if (!json_is_string(v))
-        return fail(err, f, "'%s' must be a string, not %s", key, ju_type_name(v));
+        return fail(err, f, "'%s' must be a string, not %s", key, jsontext_type_name(v));
     size_t n = json_string_length(v), chars = 0;
     if (n == 0)
         return fail(err, f, "'%s' must not be empty", key);
@@ -91,7 +91,7 @@ int ap_in_bool(const json_t *obj, const char *key, const char *ptr, int *out, ap
         return 0;
     if (!json_is_boolean(v)) {
         join_ptr(f, sizeof f, ptr, key);
-        return fail(err, f, "'%s' must be true or false, not %s", key, ju_type_name(v));
+        return fail(err, f, "'%s' must be true or false, not %s", key, jsontext_type_name(v));
     }
     *out = json_is_true(v);
     return 0;
@@ -222,8 +222,8 @@ int ap_in_expires(const json_t *v, int64_t now_ms, int64_t min_ms, int64_t *out_
         return 0;
     if (!json_is_string(v))
         return fail(err, "/expires_at", "expires_at must be an RFC 3339 date-time string or null, not %s",
-                    ju_type_name(v));
-    if (tu_parse_iso(json_string_value(v), &ms) != 0)
+                    jsontext_type_name(v));
+    if (clock_parse_iso(json_string_value(v), &ms) != 0)
         return fail(err, "/expires_at", "expires_at is not an RFC 3339 date-time (e.g. 2026-12-31T23:59:59Z)");
     ms -= ms % 1000;
     if (ms < now_ms + min_ms)
@@ -263,7 +263,7 @@ static int str_array(const json_t *cfg, const char *key, int (*ok)(const char *)
         return 0;
     snprintf(f, sizeof f, "/config/%s", key);
     if (!json_is_array(a))
-        return fail(err, f, "config.%s must be an array of strings, not %s", key, ju_type_name(a));
+        return fail(err, f, "config.%s must be an array of strings, not %s", key, jsontext_type_name(a));
     if (json_array_size(a) == 0)
         return fail(err, f, "config.%s must not be empty (leave it out for no filter)", key);
     if (json_array_size(a) > AP_IN_MAX_ARRAY)
@@ -272,7 +272,7 @@ static int str_array(const json_t *cfg, const char *key, int (*ok)(const char *)
         const json_t *v = json_array_get(a, i);
         snprintf(f, sizeof f, "/config/%s/%zu", key, i);
         if (!json_is_string(v))
-            return fail(err, f, "config.%s[%zu] must be a string, not %s", key, i, ju_type_name(v));
+            return fail(err, f, "config.%s[%zu] must be a string, not %s", key, i, jsontext_type_name(v));
         if (!ok(json_string_value(v)))
             return fail(err, f, "config.%s[%zu] '%.64s' is not %s", key, i, json_string_value(v), what);
         for (size_t j = 0; j < i; j++)
@@ -311,7 +311,7 @@ int ap_in_server_config(const json_t *cfg, json_t **out, ap_in_err_t *err)
         return 0;
     }
     if (!json_is_object(cfg))
-        return fail(err, "/config", "config must be an object, not %s", ju_type_name(cfg));
+        return fail(err, "/config", "config must be an object, not %s", jsontext_type_name(cfg));
     if (ap_in_only(cfg, allowed, "/config", err))
         return -1;
     json_t *o = json_object();
@@ -360,7 +360,7 @@ int ap_in_auth(const json_t *auth, json_t **out, const char **type, ap_in_err_t 
     if (!auth)
         return fail(err, "/auth", "'auth' is required");
     if (!json_is_object(auth))
-        return fail(err, "/auth", "auth must be an object, not %s", ju_type_name(auth));
+        return fail(err, "/auth", "auth must be an object, not %s", jsontext_type_name(auth));
     if (ap_in_str(auth, "type", "/auth", 32, 1, &t, err))
         return -1;
     if (strcmp(t, "api_token") == 0) {
@@ -384,7 +384,7 @@ int ap_in_auth(const json_t *auth, json_t **out, const char **type, ap_in_err_t 
                         "11111111-2222-4333-8444-555555555555");
         int64_t exp = 0;
         const json_t *e = json_object_get(auth, "expires_at");
-        if (e && (!json_is_string(e) || tu_parse_iso(json_string_value(e), &exp) != 0))
+        if (e && (!json_is_string(e) || clock_parse_iso(json_string_value(e), &exp) != 0))
             return fail(err, "/auth/expires_at", "auth.expires_at must be an RFC 3339 date-time");
         *type = "oauth2";
         *out = json_pack("{sssssssI}", "access_token", a, "refresh_token", b, "cloud_id", c,

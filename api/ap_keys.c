@@ -18,7 +18,7 @@
 #include "ap_input.h"
 #include "ap_publish.h"
 #include "buf.h"
-#include "tu.h"
+#include "clock.h"
 
 #define KEY_JSON                                                                                      \
     "json_build_object('id', id, 'name', name, 'prefix', prefix, 'scope', scope,"                   \
@@ -72,10 +72,10 @@ static int key_validate(ap_req_t *r, key_in_t *in)
         snprintf(e.detail, sizeof e.detail, "scope must be \"full\" (every route) or \"read\" (GET routes only)");
         goto bad;
     }
-    if (ap_in_expires(json_object_get(r->body, "expires_at"), tu_now_ms(), r->app->cfg.min_lifetime_ms, &ms, &e))
+    if (ap_in_expires(json_object_get(r->body, "expires_at"), clock_now_ms(), r->app->cfg.min_lifetime_ms, &ms, &e))
         goto bad;
     if (ms >= 0)
-        tu_format_iso(ms, 0, in->expires_text, sizeof in->expires_text);
+        clock_format_iso(ms, 0, in->expires_text, sizeof in->expires_text);
     return 0;
 bad:
     ap_fail(r, 400, e.detail, e.field);

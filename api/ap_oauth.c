@@ -16,9 +16,9 @@
 #include "ap_refresh.h"
 #include "buf.h"
 #include "cfg.h"
-#include "ju.h"
+#include "jsontext.h"
 #include "log.h"
-#include "tu.h"
+#include "clock.h"
 #include "url.h"
 
 #define STATE_TTL_MS 600000
@@ -120,14 +120,14 @@ static void on_token_answer(const httpc_response_t *resp, void *ud)
     json_t *v = NULL;
     if (!resp->err && resp->body_len) {
         char err[128];
-        v = ju_parse(resp->body, resp->body_len, 8, err, sizeof err);
+        v = jsontext_parse(resp->body, resp->body_len, 8, err, sizeof err);
         if (!json_is_object(v)) {
             json_decref(v);
             v = NULL;
         }
     }
     res.json = v;
-    res.error = v ? ju_str(v, "error") : NULL;
+    res.error = v ? jsontext_str(v, "error") : NULL;
     t->cb(&res, t->ud);
     ap_oauth_free_json(v); /* the body holds tokens */
     free(t);
@@ -135,7 +135,7 @@ static void on_token_answer(const httpc_response_t *resp, void *ud)
 
 static int send_json(ap_app_t *app, const char *url, const json_t *body, const char *bearer, httpc_cb cb, void *ud)
 {
-    char *text = body ? ju_dump(body) : NULL;
+    char *text = body ? jsontext_dump(body) : NULL;
     char auth[TOKEN_MAX + 32];
     const char *hdr[4] = {"Accept: application/json", NULL, NULL, NULL};
     int nh = 1;
@@ -174,7 +174,7 @@ int ap_oauth_token(ap_app_t *app, const json_t *body, ap_token_cb cb, void *ud)
 /* A token endpoint member that may go into an Authorization header. */
 static int short_str(const json_t *v, const char *key, size_t max)
 {
-    const char *s = ju_str(v, key);
+    const char *s = jsontext_str(v, key);
     return s && *s && strlen(s) <= max && ap_in_header_safe(s);
 }
 
@@ -187,13 +187,13 @@ int ap_oauth_token_ok(const ap_token_res_t *res)
 
 json_t *ap_oauth_creds(const json_t *tok, const json_t *prev, const char *cloud_id, int64_t cred_version)
 {
-    int64_t exp = tu_now_ms() + (int64_t)json_integer_value(json_object_get(tok, "expires_in")) * 1000;
-    json_t *c = json_pack("{sssIsssI}", "access_token", ju_str(tok, "access_token"), "expires_at_ms",
+    int64_t exp = clock_now_ms() + (int64_t)json_integer_value(json_object_get(tok, "expires_in")) * 1000;
+    json_t *c = json_pack("{sssIsssI}", "access_token", jsontext_str(tok, "access_token"), "expires_at_ms",
                           (json_int_t)exp, "cloud_id", cloud_id, "cred_version", (json_int_t)cred_version);
     /* Atlassian rotates refresh tokens; when an answer carries none the old one stays valid. */
-    const char *rt = short_str(tok, "refresh_token", TOKEN_MAX) ? ju_str(tok, "refresh_token")
-                                                                 : (prev ? ju_str(prev, "refresh_token") : NULL);
-    const char *scope = short_str(tok, "scope", 2048) ? ju_str(tok, "scope") : (prev ? ju_str(prev, "scope") : NULL);
+    const char *rt = short_str(tok, "refresh_token", TOKEN_MAX) ? jsontext_str(tok, "refresh_token")
+                                                                 : (prev ? jsontext_str(prev, "refresh_token") : NULL);
+    const char *scope = short_str(tok, "scope", 2048) ? jsontext_str(tok, "scope") : (prev ? jsontext_str(prev, "scope") : NULL);
     if (rt)
         json_object_set_new(c, "refresh_token", json_string(rt));
     if (scope)
@@ -205,7 +205,7 @@ json_t *ap_oauth_creds(const json_t *tok, const json_t *prev, const char *cloud_
 
 static char *seal_json(ap_app_t *app, const char *ad, const json_t *v)
 {
-    char *pt = ju_dump(v);
+    char *pt = jsontext_dump(v);
     char *sealed = pt ? secret_seal(app->keys, ad, pt, strlen(pt)) : NULL;
     ap_wipe(pt);
     free(pt);
@@ -382,7 +382,7 @@ static void oapp_put(ap_req_t *r)
     oapp_w_t *w = mem_calloc(1, sizeof *w);
     r->ext = w;
     r->ext_free = oapp_w_free;
-    w->scopes = ju_dump(scopes);
+    w->scopes = jsontext_dump(scopes);
     json_decref(scopes);
     if (secret) {
         char ad[64];
@@ -456,9 +456,9 @@ static void on_connect_app(PGresult *res, const char *err, void *ud)
     const char *redirect = PQgetvalue(res, 0, 2);
     json_t *scopes = ap_res_json(res, 0, 1);
     /* The state record: what the callback needs, sealed in Redis. */
-    json_t *rec = json_pack("{sssssssI}", "workspace_id", r->ws_id, "tenant_id", ju_str(r->body, "tenant_id"),
-                            "redirect_url", redirect, "expires_at_ms", (json_int_t)(tu_now_ms() + STATE_TTL_MS));
-    const char *site = ju_str(r->body, "site_url"); /* normalised by oauth_connect */
+    json_t *rec = json_pack("{sssssssI}", "workspace_id", r->ws_id, "tenant_id", jsontext_str(r->body, "tenant_id"),
+                            "redirect_url", redirect, "expires_at_ms", (json_int_t)(clock_now_ms() + STATE_TTL_MS));
+    const char *site = jsontext_str(r->body, "site_url"); /* normalised by oauth_connect */
     if (site)
         json_object_set_new(rec, "site_url", json_string(site));
     json_t *ctx = json_object_get(r->body, "context");
@@ -498,7 +498,7 @@ static void on_connect_app(PGresult *res, const char *err, void *ud)
         return;
     }
     char exp[40];
-    tu_format_iso(tu_now_ms() + STATE_TTL_MS, 0, exp, sizeof exp);
+    clock_format_iso(clock_now_ms() + STATE_TTL_MS, 0, exp, sizeof exp);
     r->out = json_pack("{s:s%, s:s}", "authorization_url", url, ulen, "expires_at", exp);
     free(url);
 
@@ -529,7 +529,7 @@ static void oauth_connect(ap_req_t *r)
     }
     const json_t *ctx = json_object_get(r->body, "context");
     if (ctx) {
-        char *text = json_is_object(ctx) ? ju_dump(ctx) : NULL;
+        char *text = json_is_object(ctx) ? jsontext_dump(ctx) : NULL;
         size_t n = text ? strlen(text) : 0;
         free(text);
         if (!json_is_object(ctx) || n > CONTEXT_MAX) {
@@ -647,8 +647,8 @@ static void on_cb_locked(PGresult *res, const char *err, void *ud)
         return;
     }
     json_t *ctx = json_object_get(c->state, "context");
-    char *ctext = ctx ? ju_dump(ctx) : NULL;
-    const char *p[10] = {r->id, r->ws_id, ju_str(c->state, "tenant_id"), c->site_url, c->sealed,
+    char *ctext = ctx ? jsontext_dump(ctx) : NULL;
+    const char *p[10] = {r->id, r->ws_id, jsontext_str(c->state, "tenant_id"), c->site_url, c->sealed,
                          secret_keyring_active_kid(r->app->keys), ver, c->cloud_id, ctext, exp};
     r->status = c->existed ? 200 : 201;
     ap_txquery(r,
@@ -669,7 +669,7 @@ static void on_cb_locked(PGresult *res, const char *err, void *ud)
 static void cb_lock(ap_req_t *r)
 {
     connect_t *c = r->ext;
-    const char *p[2] = {r->ws_id, ju_str(c->state, "tenant_id")};
+    const char *p[2] = {r->ws_id, jsontext_str(c->state, "tenant_id")};
     ap_txquery(r,
                "SELECT id, cred_version, COALESCE(pace, '') FROM integrated_accounts"
                " WHERE workspace_id = $1 AND tenant_id = $2 FOR UPDATE",
@@ -688,14 +688,14 @@ static void on_cb_resources(const httpc_response_t *resp, void *ud)
         cb_fail(r, 502, "resources", detail, NULL);
         return;
     }
-    json_t *list = ju_parse(resp->body, resp->body_len, 8, err, sizeof err);
-    const char *want = ju_str(c->state, "site_url");
+    json_t *list = jsontext_parse(resp->body, resp->body_len, 8, err, sizeof err);
+    const char *want = jsontext_str(c->state, "site_url");
     size_t i, usable = 0;
     json_t *s;
     json_array_foreach(list, i, s) {
         char norm[300];
         ap_in_err_t e;
-        const char *url = ju_str(s, "url"), *id = ju_str(s, "id");
+        const char *url = jsontext_str(s, "url"), *id = jsontext_str(s, "id");
         if (!url || !id || strlen(id) >= sizeof c->cloud_id || !ap_in_uuid(id) ||
             ap_in_site_url(url, r->app->cfg.site_allowlist, norm, sizeof norm, "/url", &e) != 0)
             continue;
@@ -734,7 +734,7 @@ static void on_cb_token(const ap_token_res_t *res, void *ud)
         return;
     }
     if (res->status != 200) {
-        const char *d = res->json ? ju_str(res->json, "error_description") : NULL;
+        const char *d = res->json ? jsontext_str(res->json, "error_description") : NULL;
         snprintf(detail, sizeof detail, "the token endpoint refused the authorization code (%d %s: %.*s)",
                  res->status, res->error ? res->error : "no error code", UPSTREAM_DETAIL_MAX, d ? d : "");
         cb_fail(r, 400, "token_refused", detail, NULL);
@@ -750,7 +750,7 @@ static void on_cb_token(const ap_token_res_t *res, void *ud)
     c->tok = json_deep_copy(res->json);
     char url[AP_OAUTH_URL_MAX + 64];
     snprintf(url, sizeof url, "%s/oauth/token/accessible-resources", r->app->oauth->api_url);
-    if (send_json(r->app, url, NULL, ju_str(c->tok, "access_token"), on_cb_resources, r) != 0)
+    if (send_json(r->app, url, NULL, jsontext_str(c->tok, "access_token"), on_cb_resources, r) != 0)
         cb_fail(r, 502, "resources", "could not call accessible-resources", NULL);
 }
 
@@ -775,7 +775,7 @@ static void on_cb_app(PGresult *res, const char *err, void *ud)
     }
     json_t *body = json_pack("{ssssssssss}", "grant_type", "authorization_code", "client_id", c->client_id,
                              "client_secret", c->secret, "code", c->code, "redirect_uri",
-                             ju_str(c->state, "redirect_url"));
+                             jsontext_str(c->state, "redirect_url"));
     int rc = ap_oauth_token(r->app, body, on_cb_token, r);
     ap_oauth_free_json(body);
     if (rc != 0)
@@ -797,9 +797,9 @@ static void on_state(redisReply *reply, const char *err, void *ud)
         return;
     }
     c->state = open_json(r->app, "oauthstate", reply->str);
-    const char *ws = c->state ? ju_str(c->state, "workspace_id") : NULL;
-    if (!ws || !ap_is_uuid(ws) || !ju_str(c->state, "tenant_id") || !ju_str(c->state, "redirect_url") ||
-        ju_int(c->state, "expires_at_ms", 0) < tu_now_ms()) {
+    const char *ws = c->state ? jsontext_str(c->state, "workspace_id") : NULL;
+    if (!ws || !ap_is_uuid(ws) || !jsontext_str(c->state, "tenant_id") || !jsontext_str(c->state, "redirect_url") ||
+        jsontext_int(c->state, "expires_at_ms", 0) < clock_now_ms()) {
         cb_fail(r, 400, "bad_state", BAD_STATE, "state");
         return;
     }

@@ -7,9 +7,9 @@
 
 #include "buf.h"
 #include "cfg.h"
-#include "ju.h"
+#include "jsontext.h"
 #include "log.h"
-#include "tu.h"
+#include "clock.h"
 
 #define PUB_MAX_RECORDS 4096 /* per script call; larger batches are sent in several */
 
@@ -215,7 +215,7 @@ static char *seal_account(secret_keyring_t *keys, const char *id, const char *si
     /* Workers never refresh: the token that mints access tokens stays in
      * PostgreSQL, whoever publishes the account. */
     json_object_del(v, "refresh_token");
-    char *pt = ju_dump(v);
+    char *pt = jsontext_dump(v);
     json_decref(v);
     if (!pt)
         return NULL;

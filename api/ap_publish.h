@@ -71,7 +71,7 @@
 /* A batch of records for the publish script. */
 typedef struct ap_pub_s ap_pub_t;
 
-/* read_ms: the writer's clock (tu_now_ms) when it read the rows the
+/* read_ms: the writer's clock (clock_now_ms) when it read the rows the
  * records come from (before sending the query). */
 ap_pub_t *ap_pub_new(const char *prefix, int64_t read_ms);
 void ap_pub_free(ap_pub_t *p);

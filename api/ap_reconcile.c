@@ -9,7 +9,7 @@
 #include "buf.h"
 #include "log.h"
 #include "testhook.h"
-#include "tu.h"
+#include "clock.h"
 
 #define RC_OUTBOX_BATCH "500" /* outbox rows per incremental pass; a full batch runs again at once */
 #define RC_CHUNK "1000"       /* rows per query of a full pass */
@@ -362,7 +362,7 @@ static void inc_on_begin(pgtx_t *tx, const char *err, void *ud)
         return;
     }
     c->tx = tx;
-    c->read_ms = tu_now_ms();
+    c->read_ms = clock_now_ms();
     c->pub = ap_pub_new(rcli_prefix(rc.app->redis), c->read_ms);
     const char *none[1] = {NULL};
     /* One row per changed server or account: its newest outbox version and
@@ -522,7 +522,7 @@ static void full_publish(void *ud)
 static void full_read_done(full_t *c)
 {
     if (!c->pub)
-        c->pub = ap_pub_new(rcli_prefix(rc.app->redis), tu_now_ms());
+        c->pub = ap_pub_new(rcli_prefix(rc.app->redis), clock_now_ms());
     if (c->chunks++ == 0 && th_wait(rc.app->loop, "reconcile_full_read", full_publish, c))
         return;
     full_publish(c);
@@ -563,7 +563,7 @@ static void full_on_versions(const long long *v, size_t n, const char *err, void
         if (v[k] < c->versions[row] && (ns == 0 || stale[ns - 1] != c->ids[row]))
             stale[ns++] = c->ids[row];
     }
-    int64_t read_ms = tu_now_ms();
+    int64_t read_ms = clock_now_ms();
     c->pub = ap_pub_new(rcli_prefix(rc.app->redis), read_ms);
     if (ns == 0) {
         full_read_done(c);
@@ -672,7 +672,7 @@ static void full_on_scan(redisReply *reply, const char *err, void *ud)
         full_next(c);
         return;
     }
-    c->pub = ap_pub_new(rcli_prefix(rc.app->redis), tu_now_ms());
+    c->pub = ap_pub_new(rcli_prefix(rc.app->redis), clock_now_ms());
     for (size_t i = 0; i < keys->elements; i++) {
         const redisReply *k = keys->element[i];
         if (k->type != REDIS_REPLY_STRING || k->len <= skip)

@@ -14,11 +14,11 @@
 #include "ap_oauth.h"
 #include "ap_publish.h"
 #include "buf.h"
-#include "ju.h"
+#include "jsontext.h"
 #include "log.h"
 #include "pacerule.h"
 #include "testhook.h"
-#include "tu.h"
+#include "clock.h"
 
 #define LOCK_PX "15000"      /* > token timeout + two queries: the lock outlives a refresh */
 #define MAX_OPS 256          /* refreshes in flight per process; beyond, requests are dropped */
@@ -297,7 +297,7 @@ static void on_updated(PGresult *res, const char *err, void *ud)
 static void store(rop_t *op)
 {
     op->store_tries++;
-    op->read_ms = tu_now_ms();
+    op->read_ms = clock_now_ms();
     const char *p[5] = {op->id, op->sealed, secret_keyring_active_kid(op->app->keys), op->old_version, op->expires};
     if (pgpool_query(op->app->db,
                      "UPDATE integrated_accounts SET credentials_sealed = $2, key_id = $3,"
@@ -355,7 +355,7 @@ static void on_token(const ap_token_res_t *res, void *ud)
     if (res->status >= 400 && res->status < 500 && res->error && strcmp(res->error, "invalid_grant") == 0) {
         snprintf(op->status, sizeof op->status, "needs_reauth");
         const char *p[2] = {op->id, op->old_version};
-        op->read_ms = tu_now_ms();
+        op->read_ms = clock_now_ms();
         if (pgpool_query(op->app->db,
                          "UPDATE integrated_accounts SET status = 'needs_reauth', updated_at = now()"
                          " WHERE id = $1 AND cred_version = $2::bigint RETURNING " RETURN_ROW,
@@ -373,7 +373,7 @@ static void on_token(const ap_token_res_t *res, void *ud)
 
 static void refresh(rop_t *op, const char *client_id, const char *sealed_secret)
 {
-    const char *rt = ju_str(op->creds, "refresh_token");
+    const char *rt = jsontext_str(op->creds, "refresh_token");
     if (strcmp(op->status, "active") != 0) {
         rop_end(op, "inactive");
         return;
@@ -452,7 +452,7 @@ static void on_loaded(PGresult *res, const char *err, void *ud)
     }
     const char *client_id = PQgetisnull(res, 0, 7) ? NULL : PQgetvalue(res, 0, 7);
     const char *secret = PQgetisnull(res, 0, 8) ? NULL : PQgetvalue(res, 0, 8);
-    long long sealed_version = ju_int(op->creds, "cred_version", 0);
+    long long sealed_version = jsontext_int(op->creds, "cred_version", 0);
     if (op->want > 0) {
         if (op->want != op->version) {
             publish(op, "stale"); /* the reporter's copy is old: make sure Redis has the current one */
@@ -466,8 +466,8 @@ static void on_loaded(PGresult *res, const char *err, void *ud)
             return;
         }
     } else {
-        long long exp = ju_int(op->creds, "expires_at_ms", 0);
-        if (exp - tu_now_ms() > (long long)op->app->oauth->refresh_ahead_ms) {
+        long long exp = jsontext_int(op->creds, "expires_at_ms", 0);
+        if (exp - clock_now_ms() > (long long)op->app->oauth->refresh_ahead_ms) {
             sync_expiry(op, exp);
             rop_end(op, "not_due");
             return;
@@ -492,7 +492,7 @@ static void on_lock(redisReply *reply, const char *err, void *ud)
         return;
     }
     op->locked = 1;
-    op->read_ms = tu_now_ms();
+    op->read_ms = clock_now_ms();
     const char *p[1] = {op->id};
     if (pgpool_query(op->app->db,
                      "SELECT a.workspace_id, a.site_url, a.auth_type, a.status, COALESCE(a.cloud_id, ''),"

@@ -25,7 +25,7 @@
 #include "pgpool.h"
 #include "rcli.h"
 #include "testhook.h"
-#include "tu.h"
+#include "clock.h"
 
 #define REKEY_BATCH "100"
 
@@ -71,7 +71,7 @@ static long reseal_table(rekey_t *k, const char *table, const char *id_col, cons
         if (!b)
             return -1;
         PQclear(b);
-        pub = ap_pub_new(k->prefix, tu_now_ms());
+        pub = ap_pub_new(k->prefix, clock_now_ms());
         const char *p1[1] = {k->kid};
         if (!(rows = exec(k, sel, 1, p1)))
             goto fail;

@@ -14,9 +14,9 @@
 #include "ap_app.h"
 #include "ap_input.h"
 #include "ap_publish.h"
-#include "ju.h"
+#include "jsontext.h"
 #include "ap_tools.h"
-#include "tu.h"
+#include "clock.h"
 
 #define SRV_JSON                                                                                      \
     "json_build_object('id', id, 'account_id', account_id, 'name', name, 'config', config,"           \
@@ -85,10 +85,10 @@ static srv_in_t *srv_validate(ap_req_t *r, int create)
     }
     const json_t *exp = json_object_get(r->body, "expires_at");
     in->has_expires = exp != NULL || create;
-    if (ap_in_expires(exp, tu_now_ms(), r->app->cfg.min_lifetime_ms, &in->expires_ms, &e))
+    if (ap_in_expires(exp, clock_now_ms(), r->app->cfg.min_lifetime_ms, &in->expires_ms, &e))
         goto bad;
     if (in->expires_ms >= 0)
-        tu_format_iso(in->expires_ms, 0, in->expires_text, sizeof in->expires_text);
+        clock_format_iso(in->expires_ms, 0, in->expires_text, sizeof in->expires_text);
     if (!create && json_object_size(r->body) == 0) {
         snprintf(e.field, sizeof e.field, "/");
         snprintf(e.detail, sizeof e.detail,

@@ -29,7 +29,7 @@
 #include "pgpool.h"
 #include "rcli.h"
 #include "router.h"
-#include "tu.h"
+#include "clock.h"
 
 #define SWEEP_LOCK_ID "7305222"  /* pg_advisory_xact_lock key of the sweeper */
 #define SWEEP_BATCH "1000"
@@ -200,7 +200,7 @@ static void on_tick(uv_timer_t *t)
     }
     pass_t *p = mem_calloc(1, sizeof *p);
     p->t0 = uv_hrtime();
-    p->pub = ap_pub_new(rcli_prefix(sw.redis), tu_now_ms());
+    p->pub = ap_pub_new(rcli_prefix(sw.redis), clock_now_ms());
     sw.running = 1;
     if (pgpool_begin(sw.db, on_begin, p) != 0)
         pass_end(p, "db_down");

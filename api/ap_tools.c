@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "embed.h"
-#include "ju.h"
+#include "jsontext.h"
 #include "toolfilter.h"
 
 extern const embed_file_t api_embedded[];
@@ -21,7 +21,7 @@ static const json_t *tools(void)
     if (!catalog) {
         char err[256];
         const embed_file_t *f = embed_find(api_embedded, "worker/catalog.json");
-        catalog = f ? ju_parse(f->data, f->len, 64, err, sizeof err) : NULL;
+        catalog = f ? jsontext_parse(f->data, f->len, 64, err, sizeof err) : NULL;
         if (!catalog)
             catalog = json_pack("{s[]}", "tools");
     }
@@ -97,8 +97,8 @@ static void tools_list(ap_req_t *r)
         if (!toolfilter_row_allowed(row, cfg))
             continue;
         json_t *tags = json_object_get(row, "tags");
-        json_array_append_new(list, json_pack("{s:s, s:s?, s:s?, s:O}", "name", ju_str(row, "name"), "title",
-                                              ju_str(row, "title"), "method", ju_str(row, "kind"), "tags",
+        json_array_append_new(list, json_pack("{s:s, s:s?, s:s?, s:O}", "name", jsontext_str(row, "name"), "title",
+                                              jsontext_str(row, "title"), "method", jsontext_str(row, "kind"), "tags",
                                               tags ? tags : json_array()));
     }
     json_t *out = json_pack("{s:o, s:I, s:b}", "result", list, "count", (json_int_t)json_array_size(list),

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "buf.h"
-#include "tu.h"
+#include "clock.h"
 
 #define USAGE_MAX_DAYS 366
 #define USAGE_MAX_ROWS 10000
@@ -23,10 +23,10 @@ static long day_of(const char *s)
     if (strlen(s) != 10 || s[4] != '-' || s[7] != '-' || strspn(s, "0123456789-") != 10)
         return -1;
     snprintf(iso, sizeof iso, "%sT00:00:00Z", s);
-    if (tu_parse_iso(iso, &ms) != 0)
+    if (clock_parse_iso(iso, &ms) != 0)
         return -1;
     char back[40];
-    tu_format_iso(ms, 0, back, sizeof back);
+    clock_format_iso(ms, 0, back, sizeof back);
     if (strncmp(back, s, 10) != 0) /* 2026-02-30 */
         return -1;
     return (long)(ms / 86400000);
@@ -64,7 +64,7 @@ static void usage_get(ap_req_t *r)
     r->ext = q;
     r->ext_free = free;
     char *group = q->group, *gran = q->gran, today[40];
-    tu_format_iso(tu_now_ms(), 0, today, sizeof today);
+    clock_format_iso(clock_now_ms(), 0, today, sizeof today);
     today[10] = 0;
     int n = httpd_query_param(r->req, "group_by", group, sizeof q->group);
     if (n <= 0 || (strcmp(group, "account") != 0 && strcmp(group, "server") != 0 && strcmp(group, "tool") != 0)) {
@@ -90,7 +90,7 @@ static void usage_get(ap_req_t *r)
     long from;
     if (n == -1) {
         from = to - 29;
-        tu_format_iso((int64_t)from * 86400000, 0, q->from, sizeof q->from);
+        clock_format_iso((int64_t)from * 86400000, 0, q->from, sizeof q->from);
         q->from[10] = 0;
     } else if ((from = day_of(q->from)) < 0) {
         bad(r, "from", "from must be a day, YYYY-MM-DD (UTC), the first day counted");

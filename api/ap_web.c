@@ -9,7 +9,7 @@
 #include <sodium.h>
 
 #include "embed.h"
-#include "resp.h"
+#include "httpresp.h"
 
 extern const embed_file_t api_embedded[];
 
@@ -73,7 +73,7 @@ static void serve(httpd_req_t *req, const char *rel)
     httpd_resp_header(req, "X-Content-Type-Options", "nosniff");
     httpd_resp_header(req, "Referrer-Policy", "no-referrer");
     if (!type) {
-        resp_problem(req, 404, "no such file in the dashboard", NULL);
+        httpresp_problem(req, 404, "no such file in the dashboard", NULL);
         return;
     }
     char etag[2 * crypto_generichash_BYTES_MIN + 3];

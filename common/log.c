@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "buf.h"
-#include "ju.h"
+#include "jsontext.h"
 
 enum log_level log_min_level = LOG_LVL_INFO;
 static char log_proc[32] = "jsmcp";
@@ -37,7 +37,7 @@ static void log_head(buf_t *b, enum log_level lvl, const char *mod)
     strftime(tbuf, sizeof tbuf, "%Y-%m-%dT%H:%M:%S", &tm);
     buf_printf(b, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"proc\":\"%s\",\"pid\":%d,\"mod\":",
                tbuf, ts.tv_nsec / 1000000, level_names[lvl], log_proc, (int)getpid());
-    ju_dump_string(b, mod, strlen(mod));
+    jsontext_dump_string(b, mod, strlen(mod));
 }
 
 /* One write(2) per line so lines from forked workers never interleave. */
@@ -56,7 +56,7 @@ void log_kv(enum log_level lvl, const char *mod, const char *msg, ...)
     buf_init(&b, 64 * 1024);
     log_head(&b, lvl, mod);
     buf_append_str(&b, ",\"msg\":");
-    ju_dump_string(&b, msg, strlen(msg));
+    jsontext_dump_string(&b, msg, strlen(msg));
     va_start(ap, msg);
     for (;;) {
         const char *k = va_arg(ap, const char *);
@@ -64,10 +64,10 @@ void log_kv(enum log_level lvl, const char *mod, const char *msg, ...)
             break;
         const char *v = va_arg(ap, const char *);
         buf_append_str(&b, ",");
-        ju_dump_string(&b, k, strlen(k));
+        jsontext_dump_string(&b, k, strlen(k));
         buf_append_str(&b, ":");
         if (v)
-            ju_dump_string(&b, v, strlen(v));
+            jsontext_dump_string(&b, v, strlen(v));
         else
             buf_append_str(&b, "null");
     }

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "buf.h"
-#include "resp.h"
+#include "httpresp.h"
 #include "url.h"
 
 #define ROUTER_MAX_SEGS 16
@@ -133,7 +133,7 @@ int router_dispatch(router_t *r, httpd_req_t *req)
     int nsegs;
 
     if (plen >= sizeof stackpath) {
-        resp_problem(req, 404, "path too long", NULL);
+        httpresp_problem(req, 404, "path too long", NULL);
         return 0;
     }
     copy = stackpath;
@@ -141,7 +141,7 @@ int router_dispatch(router_t *r, httpd_req_t *req)
     /* Remember where each segment starts in the original path, for "*". */
     nsegs = split(copy, segs);
     if (nsegs < 0) {
-        resp_problem(req, 404, "no such resource", NULL);
+        httpresp_problem(req, 404, "no such resource", NULL);
         return 0;
     }
     for (int i = 0; i < nsegs; i++)
@@ -167,9 +167,9 @@ int router_dispatch(router_t *r, httpd_req_t *req)
     }
     if (allow.len) {
         httpd_resp_header(req, "Allow", allow.data);
-        resp_problem(req, 405, "method not allowed on this resource", NULL);
+        httpresp_problem(req, 405, "method not allowed on this resource", NULL);
     } else {
-        resp_problem(req, 404, "no such resource", NULL);
+        httpresp_problem(req, 404, "no such resource", NULL);
     }
     buf_free(&allow);
     return 0;

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "ju.h"
+#include "jsontext.h"
 
 #define TF_LIST_MAX 100   /* entries in methods/tags/projects */
 #define TF_NAME_MAX 64    /* chars of one tag or project key */
@@ -107,7 +107,7 @@ int toolfilter_count(const char *catalog_json, size_t len, const json_t *cfg, ch
 {
     if (toolfilter_check_config(cfg, err, errsz) != 0)
         return -1;
-    json_t *root = catalog_json ? ju_parse(catalog_json, len, 64, err, errsz) : NULL;
+    json_t *root = catalog_json ? jsontext_parse(catalog_json, len, 64, err, errsz) : NULL;
     if (!root) {
         if (!catalog_json)
             snprintf(err, errsz, "the tool catalog is not available");

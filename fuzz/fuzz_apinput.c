@@ -10,14 +10,14 @@
 #include <string.h>
 
 #include "ap_input.h"
-#include "ju.h"
+#include "jsontext.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char perr[256], url[512];
     ap_in_err_t err;
-    json_t *in = ju_parse((const char *)data, size, 32, perr, sizeof perr);
+    json_t *in = jsontext_parse((const char *)data, size, 32, perr, sizeof perr);
     if (!in)
         return 0;
     static const char *const allowed[] = {"name", "config", "auth", "site_url", "expires_at",

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "httpd.h"
-#include "resp.h"
+#include "httpresp.h"
 #include "router.h"
 
 static uv_loop_t *loop;
@@ -26,7 +26,7 @@ static void h_any(httpd_req_t *req, const router_params_t *p, void *ud)
     httpd_req_body(req, &n);
     if (router_param(p, "id"))
         httpd_resp_header(req, "X-Id", router_param(p, "id"));
-    resp_problem(req, 400, "fuzz", NULL);
+    httpresp_problem(req, 400, "fuzz", NULL);
 }
 
 static void handler(httpd_req_t *req, void *ud)

@@ -1,19 +1,19 @@
-/* libFuzzer target: common/ju's parser and serializer against jansson's,
- * differentially (tests/unit/common/ju_diff.h): any difference in
+/* libFuzzer target: common/jsontext's parser and serializer against jansson's,
+ * differentially (tests/unit/common/jsontext_diff.h): any difference in
  * acceptance, tree, types, member order or dumped bytes aborts. The input is
  * parsed as JSON text with two depth limits, and also used as raw bytes: as
  * a string value and as a member name built without UTF-8 checks (the
  * serializers must fail or write the same bytes), and through
- * ju_dump_string, whose output must always parse back. Build and run:
+ * jsontext_dump_string, whose output must always parse back. Build and run:
  * make fuzz (FUZZ_FILTER=json). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../tests/unit/common/ju_diff.h"
+#include "../tests/unit/common/jsontext_diff.h"
 #include "buf.h"
-#include "ju.h"
+#include "jsontext.h"
 
 static void fz_check(const char *what, const char *diff, const uint8_t *data, size_t size)
 {
@@ -27,32 +27,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *s = (const char *)data;
-    fz_check("parse, depth 32", ju_diff_parse(s, size, 32), data, size);
-    fz_check("parse, depth 3", ju_diff_parse(s, size, 3), data, size);
+    fz_check("parse, depth 32", jsontext_diff_parse(s, size, 32), data, size);
+    fz_check("parse, depth 3", jsontext_diff_parse(s, size, 3), data, size);
 
     json_t *str = json_stringn_nocheck(s, size);
     json_t *obj = json_object();
     json_object_setn_new_nocheck(obj, s, size, json_integer(1));
     json_object_setn_new_nocheck(obj, "x", 1, json_incref(str));
-    fz_check("dump of raw bytes as a string", ju_diff_dump(str), data, size);
-    fz_check("dump of raw bytes as a member name", ju_diff_dump(obj), data, size);
+    fz_check("dump of raw bytes as a string", jsontext_diff_dump(str), data, size);
+    fz_check("dump of raw bytes as a member name", jsontext_diff_dump(obj), data, size);
     json_decref(obj);
     json_decref(str);
 
     buf_t b;
     char err[256];
     buf_init(&b, 8 * size + 16);
-    if (ju_dump_string(&b, s, size) != 0)
-        fz_check("ju_dump_string", "hit a limit it cannot reach", data, size);
-    json_t *back = ju_parse(b.data, b.len, 1, err, sizeof err);
+    if (jsontext_dump_string(&b, s, size) != 0)
+        fz_check("jsontext_dump_string", "hit a limit it cannot reach", data, size);
+    json_t *back = jsontext_parse(b.data, b.len, 1, err, sizeof err);
     /* "\u0000" (from a NUL byte) is the one escape no parser here accepts. */
     if (!back && !memchr(s, 0, size))
-        fz_check("ju_dump_string", "output does not parse back", data, size);
+        fz_check("jsontext_dump_string", "output does not parse back", data, size);
     json_t *checked = json_stringn(s, size); /* NULL unless valid UTF-8 */
     if (back && !json_is_string(back))
-        fz_check("ju_dump_string", "output parses to a non-string", data, size);
+        fz_check("jsontext_dump_string", "output parses to a non-string", data, size);
     if (back && checked && !json_equal(back, checked))
-        fz_check("ju_dump_string", "valid UTF-8 did not come back unchanged", data, size);
+        fz_check("jsontext_dump_string", "valid UTF-8 did not come back unchanged", data, size);
     json_decref(checked);
     json_decref(back);
     buf_free(&b);

@@ -22,7 +22,7 @@
 #include <string.h>
 
 #include "fz_worker.h"
-#include "ju.h"
+#include "jsontext.h"
 #include "wk_mcp.h"
 
 typedef struct answer_s {
@@ -44,10 +44,10 @@ static void push_answer(const json_t *up)
     if (!json_is_object(up))
         return;
     const json_t *body = json_object_get(up, "body");
-    char *text = json_is_string(body) ? NULL : ju_dump(body);
+    char *text = json_is_string(body) ? NULL : jsontext_dump(body);
     const char *b = json_is_string(body) ? json_string_value(body) : text ? text : "";
     size_t n = json_is_string(body) ? json_string_length(body) : strlen(b);
-    fz_upstream_push((int)ju_int(up, "status", 200), ju_str(up, "headers"), b, n);
+    fz_upstream_push((int)jsontext_int(up, "status", 200), jsontext_str(up, "headers"), b, n);
     free(text);
 }
 
@@ -68,7 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char err[512];
     wk_worker_t *w = fz_worker();
-    json_t *msg = ju_parse((const char *)data, size, 32, err, sizeof err); /* the worker's depth limit */
+    json_t *msg = jsontext_parse((const char *)data, size, 32, err, sizeof err); /* the worker's depth limit */
     if (!msg)
         return 0;
     json_t *resp = NULL;

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 
 #include "fz_catalog.h"
-#include "ju.h"
+#include "jsontext.h"
 #include "schema.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -15,7 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char err[512];
     const wk_catalog_t *cat = fz_catalog();
-    json_t *in = ju_parse((const char *)data, size, 32, err, sizeof err);
+    json_t *in = jsontext_parse((const char *)data, size, 32, err, sizeof err);
     if (!in)
         return 0;
     if (json_is_array(in) && json_array_size(in) == 2) {

@@ -11,7 +11,7 @@
 
 #include "buf.h"
 #include "httpc.h"
-#include "ju.h"
+#include "jsontext.h"
 #include "log.h"
 #include "rcli.h"
 #include "secret.h"
@@ -581,7 +581,7 @@ static void publish_server(const char *token, int require_key, const json_t *con
     json_t *rec = json_pack("{s:s, s:s, s:s, s:s, s:O, s:b, s:n, s:I}", "id", FZ_SERVER_ID, "workspace_id",
                             FZ_WORKSPACE_ID, "account_id", FZ_ACCOUNT_ID, "name", "fuzz", "config", config,
                             "require_api_token_auth", require_key, "expires_at_ms", "pub_ms", (json_int_t)1);
-    char *s = ju_dump(rec);
+    char *s = jsontext_dump(rec);
     set_string(key, s, strlen(s));
     free(s);
     json_decref(rec);

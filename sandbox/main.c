@@ -14,14 +14,14 @@
 #include "sb_pack.h"
 #include "httpd.h"
 #include "log.h"
-#include "resp.h"
+#include "httpresp.h"
 #include "sb.h"
 #include "sb_faults.h"
 #include "sb_jql.h"
 #include "sb_limits.h"
 #include "sb_oauth.h"
 #include "sb_strict.h"
-#include "tu.h"
+#include "clock.h"
 
 enum ctype { C_STR, C_LISTEN, C_U64, C_INT, C_DBL, C_BOOL, C_TIME };
 
@@ -130,7 +130,7 @@ static int set_opt(sb_config_t *c, const copt_t *o, const char *v, char *err, si
     }
     case C_TIME: {
         int64_t ms;
-        if (tu_parse_iso(v, &ms) != 0) {
+        if (clock_parse_iso(v, &ms) != 0) {
             snprintf(err, errsz, "%s: expected an ISO 8601 time, got '%s'", o->flag, v);
             return -1;
         }
@@ -205,7 +205,7 @@ static int config_load(sb_config_t *c, int argc, char **argv)
         return 2;
     }
     if (!c->anchor_ms)
-        c->anchor_ms = tu_now_ms() / 3600000 * 3600000; /* the data set is stable within the hour */
+        c->anchor_ms = clock_now_ms() / 3600000 * 3600000; /* the data set is stable within the hour */
     return -1;
 }
 
@@ -225,7 +225,7 @@ static void not_found(httpd_req_t *req, const router_params_t *p, void *ud)
     if (strncmp(path, "/ex/", 4) == 0)
         sb_err_gateway(req, 404, "Not Found");
     else if (strncmp(path, "/__sandbox", 10) == 0)
-        resp_problem(req, 404, "no such control endpoint", NULL);
+        httpresp_problem(req, 404, "no such control endpoint", NULL);
     else
         sb_respond_json(req, 404, sb_pack("{s:[s], s:{}}", "errorMessages", "null for uri: the requested resource was not found", "errors"));
 }

@@ -179,7 +179,7 @@ void sb_json(sb_call_t *c, int status, json_t *v); /* steals v */
 /* Any response body: gzip-compressed when the transport settings and the
  * client's Accept-Encoding allow (Content-Encoding, Vary added). */
 void sb_send(httpd_req_t *req, int status, const char *ctype, const char *body, size_t len);
-/* The same for a bare request (ju_dump_buf); steals v. */
+/* The same for a bare request (jsontext_dump_buf); steals v. */
 void sb_respond_json(httpd_req_t *req, int status, json_t *v);
 void sb_no_content(sb_call_t *c);
 void sb_err_platform(sb_call_t *c, int status, const char *msg);

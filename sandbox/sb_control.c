@@ -20,23 +20,23 @@
 
 #include "buf.h"
 #include "sb_pack.h"
-#include "ju.h"
-#include "resp.h"
+#include "jsontext.h"
+#include "httpresp.h"
 #include "sb.h"
 #include "sb_faults.h"
 #include "sb_limits.h"
 #include "sb_oauth.h"
 #include "sb_strict.h"
-#include "tu.h"
+#include "clock.h"
 
 static json_t *ctl_body(sb_call_t *c)
 {
     size_t len;
     const char *body = httpd_req_body(c->req, &len);
     char err[200];
-    json_t *v = ju_parse(body ? body : "", len, 8, err, sizeof err);
+    json_t *v = jsontext_parse(body ? body : "", len, 8, err, sizeof err);
     if (!v)
-        resp_problem(c->req, 400, err, NULL);
+        httpresp_problem(c->req, 400, err, NULL);
     return v;
 }
 
@@ -57,8 +57,8 @@ static void h_state(sb_call_t *c)
                                                "projectName", d->projects[p].name, "issues", n, "queues", queues));
     }
     char now[40], anchor[40];
-    tu_format_iso(sb_now(c->sb), 1, now, sizeof now);
-    tu_format_iso(d->anchor_ms, 0, anchor, sizeof anchor);
+    clock_format_iso(sb_now(c->sb), 1, now, sizeof now);
+    clock_format_iso(d->anchor_ms, 0, anchor, sizeof anchor);
     const sb_user_t *me = &d->users[d->caller];
     json_t *cf = sb_pack("{s:i, s:i, s:i, s:i, s:i, s:i}", "requestType", d->cf.request_type, "slaTimeToFirstResponse",
                            d->cf.sla_first_response, "slaTimeToResolution", d->cf.sla_resolution, "organizations",
@@ -90,7 +90,7 @@ static void h_faults_set(sb_call_t *c)
     if (!v)
         return;
     if (sb_faults_set(c->sb->faults, v, err, sizeof err) != 0)
-        resp_problem(c->req, 400, err, NULL);
+        httpresp_problem(c->req, 400, err, NULL);
     else
         sb_json(c, 200, sb_faults_json(c->sb->faults));
     json_decref(v);
@@ -114,7 +114,7 @@ static void h_limits_set(sb_call_t *c)
     if (!v)
         return;
     if (sb_limits_set(c->sb->limits, v, err, sizeof err) != 0)
-        resp_problem(c->req, 400, err, NULL);
+        httpresp_problem(c->req, 400, err, NULL);
     else
         sb_json(c, 200, sb_limits_json(c->sb->limits));
     json_decref(v);
@@ -172,7 +172,7 @@ static void h_reset(sb_call_t *c)
 static void h_clock(sb_call_t *c)
 {
     char now[40];
-    tu_format_iso(sb_now(c->sb), 1, now, sizeof now);
+    clock_format_iso(sb_now(c->sb), 1, now, sizeof now);
     sb_json(c, 200, sb_pack("{s:s, s:I, s:I}", "now", now, "epochMillis", (json_int_t)sb_now(c->sb), "offsetMs",
                               (json_int_t)c->sb->clock_offset_ms));
 }
@@ -185,7 +185,7 @@ static void h_clock_set(sb_call_t *c)
     json_t *a = json_object_get(v, "advanceSeconds");
     if (!json_is_integer(a) || json_integer_value(a) < 0 || json_integer_value(a) > 10LL * 365 * 86400) {
         json_decref(v);
-        resp_problem(c->req, 400, "advanceSeconds must be an integer between 0 and 10 years", "advanceSeconds");
+        httpresp_problem(c->req, 400, "advanceSeconds must be an integer between 0 and 10 years", "advanceSeconds");
         return;
     }
     c->sb->clock_offset_ms += json_integer_value(a) * 1000;
@@ -207,7 +207,7 @@ static void h_transport_set(sb_call_t *c)
     if ((g && !json_is_boolean(g)) ||
         (m && (!json_is_integer(m) || json_integer_value(m) < 0 || json_integer_value(m) > (1 << 30)))) {
         json_decref(v);
-        resp_problem(c->req, 400, "gzip must be a boolean and gzipMinBytes an integer between 0 and 2^30", NULL);
+        httpresp_problem(c->req, 400, "gzip must be a boolean and gzipMinBytes an integer between 0 and 2^30", NULL);
         return;
     }
     if (g)
@@ -241,12 +241,12 @@ static void h_strict_set(sb_call_t *c)
         n += (size_t)snprintf(list + n, sizeof list - n, "%s%s", n ? "," : "", json_string_value(x));
     if ((en && !json_is_boolean(en)) || (allow && !json_is_string(allow) && !json_is_array(allow))) {
         json_decref(v);
-        resp_problem(c->req, 400, "enabled must be a boolean and allow a string or an array of strings", NULL);
+        httpresp_problem(c->req, 400, "enabled must be a boolean and allow a string or an array of strings", NULL);
         return;
     }
     if (json_is_true(en) && !c->sb->strict && !(c->sb->strict = sb_strict_new_embedded(err, sizeof err))) {
         json_decref(v);
-        resp_problem(c->req, 500, err, NULL);
+        httpresp_problem(c->req, 500, err, NULL);
         return;
     }
     if (json_is_false(en)) {
@@ -255,7 +255,7 @@ static void h_strict_set(sb_call_t *c)
     }
     if (allow && c->sb->strict && sb_strict_set_allow(c->sb->strict, list, err, sizeof err) != 0) {
         json_decref(v);
-        resp_problem(c->req, 400, err, "allow");
+        httpresp_problem(c->req, 400, err, "allow");
         return;
     }
     json_decref(v);

@@ -7,7 +7,7 @@
 
 #include "buf.h"
 #include "sb_pack.h"
-#include "tu.h"
+#include "clock.h"
 
 struct sb_faults_s {
     unsigned latency_ms, jitter_ms, stall_ms;
@@ -269,7 +269,7 @@ json_t *sb_reqlog_json(const sb_reqlog_t *l, uint64_t since, size_t limit)
     for (uint64_t s = first; s < l->next_seq && json_array_size(arr) < limit; s++) {
         const reqlog_entry_t *e = &l->ring[s % SB_REQLOG_MAX];
         char ts[40];
-        tu_format_iso(e->ts, 1, ts, sizeof ts);
+        clock_format_iso(e->ts, 1, ts, sizeof ts);
         json_array_append_new(arr, sb_pack("{s:I, s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:s, s:I}", "seq",
                                              (json_int_t)e->seq, "ts", ts, "method", e->method, "path", e->path,
                                              "query", e->query, "status", e->status, "auth", e->auth, "requestId",

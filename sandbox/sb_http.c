@@ -12,16 +12,16 @@
 
 #include "buf.h"
 #include "sb_pack.h"
-#include "ju.h"
+#include "jsontext.h"
 #include "log.h"
-#include "resp.h"
+#include "httpresp.h"
 #include "sb_faults.h"
 #include "sb_gzip.h"
 #include "sb_jql.h"
 #include "sb_limits.h"
 #include "sb_strict.h"
 #include "sb_oauth.h"
-#include "tu.h"
+#include "clock.h"
 
 #define GATEWAY_PREFIX "/ex/jira/:cloudId"
 
@@ -46,7 +46,7 @@ static void run_call(sb_call_t *c);
 
 int64_t sb_now(const sb_t *sb)
 {
-    return tu_now_ms() + sb->clock_offset_ms;
+    return clock_now_ms() + sb->clock_offset_ms;
 }
 
 /* ---- registration ---- */
@@ -139,7 +139,7 @@ json_t *sb_body_json(sb_call_t *c)
     size_t len;
     const char *body = httpd_req_body(c->req, &len);
     char err[200];
-    json_t *v = ju_parse(body ? body : "", len, JU_MAX_DEPTH_DEFAULT, err, sizeof err);
+    json_t *v = jsontext_parse(body ? body : "", len, JSONTEXT_MAX_DEPTH_DEFAULT, err, sizeof err);
     if (v)
         return v;
     if (c->route->family == SB_FAM_JSM)
@@ -195,7 +195,7 @@ int sb_xvalue_parse(const sb_call_t *c, int xf, const json_t *v, sb_xval_t *out,
         snprintf(err, errsz, "Specify a valid 'id' or 'name' for %s", f->name);
         return -1;
     case SB_XT_USER:
-        out->i = sb_user_find(c->sb->data, json_is_string(v) ? json_string_value(v) : ju_str(v, "accountId"));
+        out->i = sb_user_find(c->sb->data, json_is_string(v) ? json_string_value(v) : jsontext_str(v, "accountId"));
         if (out->i >= 0)
             return 0;
         snprintf(err, errsz, "Specify a valid accountId for %s", f->name);
@@ -240,10 +240,10 @@ void sb_respond_json(httpd_req_t *req, int status, json_t *v)
 {
     buf_t b;
     buf_init(&b, SB_MAX_RESPONSE);
-    if (!v || ju_dump_buf(&b, v) != 0 || !b.data) {
+    if (!v || jsontext_dump_buf(&b, v) != 0 || !b.data) {
         json_decref(v);
         buf_free(&b);
-        resp_problem(req, 500, "response could not be serialised", NULL);
+        httpresp_problem(req, 500, "response could not be serialised", NULL);
         return;
     }
     json_decref(v);
@@ -342,7 +342,7 @@ void sb_respond_429(httpd_req_t *req, int limit, int retry_after_s, const char *
     snprintf(v, sizeof v, "%d", limit);
     httpd_resp_header(req, "X-RateLimit-Limit", v);
     httpd_resp_header(req, "X-RateLimit-Remaining", "0");
-    tu_format_iso(now_ms + (int64_t)(retry_after_s > 0 ? retry_after_s : 1) * 1000, 0, reset, sizeof reset);
+    clock_format_iso(now_ms + (int64_t)(retry_after_s > 0 ? retry_after_s : 1) * 1000, 0, reset, sizeof reset);
     httpd_resp_header(req, "X-RateLimit-Reset", reset);
     /* Only the cost-based (points quota) limiter says NearLimit, also on its
      * 429 (JRACLOUD-83791); burst and per-issue 429s do not. */
@@ -806,7 +806,7 @@ void sb_on_complete(httpd_req_t *req, int status, void *ud)
     const char *kind = !auth ? "none" : strncasecmp(auth, "Basic ", 6) == 0 ? "basic"
                                      : strncasecmp(auth, "Bearer ", 7) == 0 ? "bearer" : "other";
     uint64_t dur = (uv_hrtime() - httpd_req_start_ns(req)) / 1000;
-    sb_reqlog_add(sb->reqlog, tu_now_ms(), httpd_req_method(req), path, httpd_req_query(req), status, kind,
+    sb_reqlog_add(sb->reqlog, clock_now_ms(), httpd_req_method(req), path, httpd_req_query(req), status, kind,
                   httpd_req_id(req), httpd_req_header(req, "traceparent"), dur);
     if (is_write(httpd_req_method(req), path))
         sb->nwrites++;

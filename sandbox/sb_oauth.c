@@ -11,7 +11,7 @@
 
 #include "buf.h"
 #include "sb_pack.h"
-#include "ju.h"
+#include "jsontext.h"
 #include "log.h"
 #include "url.h"
 
@@ -198,12 +198,12 @@ static int parse_treq(sb_call_t *c, treq_t *t)
         return 0;
     }
     char err[160];
-    json_t *v = ju_parse(body ? body : "", len, 8, err, sizeof err);
+    json_t *v = jsontext_parse(body ? body : "", len, 8, err, sizeof err);
     if (!json_is_object(v)) {
         json_decref(v);
         return -1;
     }
-#define CP(k, f) snprintf(t->f, sizeof t->f, "%s", ju_str(v, k) ? ju_str(v, k) : "")
+#define CP(k, f) snprintf(t->f, sizeof t->f, "%s", jsontext_str(v, k) ? jsontext_str(v, k) : "")
     CP("grant_type", grant);
     CP("client_id", client_id);
     CP("client_secret", client_secret);

@@ -14,7 +14,7 @@ static void skip_sep(const char **f)
         (*f)++;
 }
 
-/* Values are not UTF-8 checked here: the dump (ju_dump_buf) checks every
+/* Values are not UTF-8 checked here: the dump (jsontext_dump_buf) checks every
  * string, so an invalid one fails it (sb_respond_json answers 500) instead
  * of costing a scan at creation. Text that can carry raw client bytes (error
  * messages quoting a query parameter) goes through sb_err_* which checks. */

@@ -15,7 +15,7 @@
 #include <strings.h>
 
 #include "buf.h"
-#include "ju.h"
+#include "jsontext.h"
 #include "sb.h"
 #include "sb_multipart.h"
 #include "sb_pack.h"
@@ -232,7 +232,7 @@ static void h_request_attach(sb_call_t *c)
     if (!b)
         return;
     json_t *ids = json_object_get(b, "temporaryAttachmentIds"), *pub = json_object_get(b, "public"), *x;
-    const char *extra = ju_str(json_object_get(b, "additionalComment"), "body");
+    const char *extra = jsontext_str(json_object_get(b, "additionalComment"), "body");
     sb_tempfile_t *t[SB_MAX_TEMPFILES];
     size_t i, n = 0;
     const char *bad = NULL;

@@ -9,7 +9,7 @@
 
 #include "buf.h"
 #include "sb_pack.h"
-#include "ju.h"
+#include "jsontext.h"
 #include "sb.h"
 #include "sb_jql.h"
 #include "sb_kb.h"
@@ -527,7 +527,7 @@ static void h_request_create(sb_call_t *c)
     int reporter = c->user, parts[SB_MAX_PARTICIPANTS], np = 0;
     /* raiseOnBehalfOf and requestParticipants take accountIds only: Cloud
      * does not resolve emails or names there. */
-    const char *behalf = ju_str(b, "raiseOnBehalfOf"), *bad_part = NULL;
+    const char *behalf = jsontext_str(b, "raiseOnBehalfOf"), *bad_part = NULL;
     json_t *pl = json_object_get(b, "requestParticipants"), *pv;
     size_t i;
     json_array_foreach(pl, i, pv) {
@@ -553,7 +553,7 @@ static void h_request_create(sb_call_t *c)
     json_t *desc = json_object_get(fv, "description");
     char *dtext = json_is_string(desc) ? mem_strdup(json_string_value(desc)) : sb_adf_text(desc);
     int64_t now = sb_now(c->sb);
-    sb_issue_t *is = sb_issue_create(d, p, d->rtypes[rt].issuetype, rt, reporter, ju_str(fv, "summary"), dtext, now);
+    sb_issue_t *is = sb_issue_create(d, p, d->rtypes[rt].issuetype, rt, reporter, jsontext_str(fv, "summary"), dtext, now);
     free(dtext);
     if (!is) {
         for (int x = 0; x < SB_MAX_XFIELDS; x++)
@@ -744,7 +744,7 @@ static void h_approval_answer(sb_call_t *c)
     json_t *b = sb_body_json(c);
     if (!b)
         return;
-    const char *dec = ju_str(b, "decision");
+    const char *dec = jsontext_str(b, "decision");
     int d = dec && !strcmp(dec, "approve") ? SB_APPROVED : dec && !strcmp(dec, "decline") ? SB_DECLINED : -1;
     json_decref(b);
     if (d < 0) {
@@ -837,13 +837,13 @@ static void h_req_transition_do(sb_call_t *c)
     json_t *b = sb_body_json(c);
     if (!b)
         return;
-    const char *id = ju_str(b, "id");
+    const char *id = jsontext_str(b, "id");
     int t[16], n = sb_customer_transitions_for(is, t, 16), found = -1;
     for (int i = 0; id && i < n; i++)
         if (!strcmp(sb_transitions[t[i]].id, id))
             found = t[i];
     json_t *ac = json_object_get(b, "additionalComment");
-    const char *body = ju_str(ac, "body");
+    const char *body = jsontext_str(ac, "body");
     if (found < 0 || (ac && (!body || strlen(body) >= SB_MAX_TEXT))) {
         json_decref(b);
         sb_err_jsm(c, 400,
@@ -866,8 +866,8 @@ static void h_customer_create(sb_call_t *c)
     json_t *b = sb_body_json(c);
     if (!b)
         return;
-    const char *email = ju_str(b, "email");
-    const char *name = ju_str(b, "displayName") ? ju_str(b, "displayName") : ju_str(b, "fullName");
+    const char *email = jsontext_str(b, "email");
+    const char *name = jsontext_str(b, "displayName") ? jsontext_str(b, "displayName") : jsontext_str(b, "fullName");
     if (!email || !strchr(email, '@') || strlen(email) >= 96 || !name || !*name || strlen(name) >= 64) {
         json_decref(b);
         sb_err_jsm(c, 400, "A valid email and displayName are required.", "sd.customer.error.invalid");
@@ -972,7 +972,7 @@ static void h_org_create(sb_call_t *c)
     json_t *b = sb_body_json(c);
     if (!b)
         return;
-    const char *name = ju_str(b, "name");
+    const char *name = jsontext_str(b, "name");
     if (!name || !*name || strlen(name) >= 64) {
         json_decref(b);
         sb_err_jsm(c, 400, "The organization name must be 1 to 63 characters.", "sd.organization.error.name.invalid");
@@ -1068,7 +1068,7 @@ static void h_desk_orgs_change(sb_call_t *c)
     json_t *b = sb_body_json(c);
     if (!b)
         return;
-    long id = (long)ju_int(b, "organizationId", -1);
+    long id = (long)jsontext_int(b, "organizationId", -1);
     json_decref(b);
     if (sb_org_find(c->sb->data, (int)id) < 0) {
         sb_err_jsm(c, 404, "The organization you are trying to view does not exist.", "sd.organization.error.not.found");

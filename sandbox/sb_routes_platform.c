@@ -12,11 +12,11 @@
 
 #include "buf.h"
 #include "sb_pack.h"
-#include "ju.h"
+#include "jsontext.h"
 #include "sb.h"
 #include "sb_jql.h"
 #include "sb_render.h"
-#include "tu.h"
+#include "clock.h"
 
 #define MAX_SEARCH_RESULTS 100
 #define MAX_SEARCH_IDS 5000
@@ -246,9 +246,9 @@ static void search_post(sb_call_t *c, int legacy)
         return;
     search_req_t s;
     memset(&s, 0, sizeof s);
-    s.jql = ju_str(b, "jql") ? ju_str(b, "jql") : "";
-    s.token = ju_str(b, "nextPageToken");
-    s.max = (long)ju_int(b, "maxResults", 50);
+    s.jql = jsontext_str(b, "jql") ? jsontext_str(b, "jql") : "";
+    s.token = jsontext_str(b, "nextPageToken");
+    s.max = (long)jsontext_int(b, "maxResults", 50);
     sb_fieldsel_init(&s.fs, 0);
     json_t *fields = json_object_get(b, "fields"), *f;
     size_t i;
@@ -260,7 +260,7 @@ static void search_post(sb_call_t *c, int legacy)
     json_array_foreach(json_object_get(b, "reconcileIssues"), i, f) if (json_is_integer(f) && s.nreconcile < MAX_RECONCILE)
         s.reconcile[s.nreconcile++] = (int)json_integer_value(f);
     s.legacy = legacy;
-    s.start_at = (long)ju_int(b, "startAt", 0);
+    s.start_at = (long)jsontext_int(b, "startAt", 0);
     if (s.start_at < 0)
         s.start_at = 0;
     run_search(c, &s);
@@ -294,7 +294,7 @@ static void h_approx_count(sb_call_t *c)
     json_t *b = sb_body_json(c);
     if (!b)
         return;
-    const char *jql = ju_str(b, "jql") ? ju_str(b, "jql") : "";
+    const char *jql = jsontext_str(b, "jql") ? jsontext_str(b, "jql") : "";
     char err[600];
     sb_jql_t *q = NULL;
     if (sb_jql_parse(c->sb->data, jql, &q, err, sizeof err) != 0) {
@@ -413,13 +413,13 @@ static int apply_fields(sb_call_t *c, sb_issue_t *is, json_t *fields, json_t *er
                 continue;
             }
             snprintf(iso, sizeof iso, "%.10sT00:00:00Z", json_is_string(v) ? json_string_value(v) : "");
-            if (!json_is_string(v) || tu_parse_iso(iso, &ms) != 0) {
+            if (!json_is_string(v) || clock_parse_iso(iso, &ms) != 0) {
                 json_object_set_new(errors, k, json_string("Error parsing date string: use yyyy-MM-dd."));
                 continue;
             }
             is->due = ms;
         } else if (!strcmp(k, "assignee") || !strcmp(k, "reporter")) {
-            int u = json_is_null(v) ? -1 : sb_user_find(c->sb->data, ju_str(v, "accountId"));
+            int u = json_is_null(v) ? -1 : sb_user_find(c->sb->data, jsontext_str(v, "accountId"));
             if ((u < 0 && !json_is_null(v)) || (u < 0 && !strcmp(k, "reporter"))) {
                 json_object_set_new(errors, k, json_string("Specify a valid user."));
                 continue;
@@ -531,7 +531,7 @@ static int comment_internal(const json_t *props)
     size_t i;
     json_t *p;
     json_array_foreach(props, i, p) {
-        const char *k = ju_str(p, "key");
+        const char *k = jsontext_str(p, "key");
         if (k && !strcmp(k, "sd.public.comment") && json_is_true(json_object_get(json_object_get(p, "value"), "internal")))
             return 1;
     }
@@ -576,7 +576,7 @@ static void apply_update(sb_call_t *c, sb_issue_t *is, const json_t *update, int
     size_t i, k;
     json_t *op, *l;
     json_array_foreach(json_object_get(update, "labels"), i, op) {
-        const char *add = ju_str(op, "add"), *rm = ju_str(op, "remove");
+        const char *add = jsontext_str(op, "add"), *rm = jsontext_str(op, "remove");
         json_t *set = json_object_get(op, "set");
         if (set) {
             sb_labels_clear(is);
@@ -956,10 +956,10 @@ static void h_worklog_add(sb_call_t *c)
     json_t *b = sb_body_json(c);
     if (!b)
         return;
-    long long asked = ju_int(b, "timeSpentSeconds", -1);
+    long long asked = jsontext_int(b, "timeSpentSeconds", -1);
     int secs = asked > 0 && asked <= 10LL * 365 * 86400 ? (int)asked : -1;
-    if (asked < 0 && ju_str(b, "timeSpent"))
-        secs = parse_spent(ju_str(b, "timeSpent"));
+    if (asked < 0 && jsontext_str(b, "timeSpent"))
+        secs = parse_spent(jsontext_str(b, "timeSpent"));
     if (secs <= 0) {
         json_decref(b);
         sb_err_platform_field(c, 400, "timeLogged", "You must indicate the time spent working.");
@@ -969,7 +969,7 @@ static void h_worklog_add(sb_call_t *c)
     int64_t now = sb_now(c->sb), started = now;
     json_t *st = json_object_get(b, "started");
     if (st && (!json_is_string(st) || !jira_time_ok(json_string_value(st)) ||
-               tu_parse_iso(json_string_value(st), &started) != 0)) {
+               clock_parse_iso(json_string_value(st), &started) != 0)) {
         json_decref(b);
         sb_err_platform_field(c, 400, "started",
                               "Started must be a date and time in Jira's format yyyy-MM-dd'T'HH:mm:ss.SSSZ, e.g. "

@@ -14,7 +14,7 @@
 #include <strings.h>
 
 #include "buf.h"
-#include "ju.h"
+#include "jsontext.h"
 #include "sb.h"
 #include "sb_pack.h"
 #include "sb_render.h"
@@ -144,7 +144,7 @@ static void h_link_create(sb_call_t *c)
     if (!b)
         return;
     json_t *type = json_object_get(b, "type");
-    int t = sb_linktype_find(ju_str(type, "id") ? ju_str(type, "id") : ju_str(type, "name"));
+    int t = sb_linktype_find(jsontext_str(type, "id") ? jsontext_str(type, "id") : jsontext_str(type, "name"));
     /* from: the issue the type's outward phrase describes ("from blocks to") */
     sb_issue_t *from = linked_or_null(c, json_object_get(b, "inwardIssue"));
     sb_issue_t *to = linked_or_null(c, json_object_get(b, "outwardIssue"));

@@ -14,7 +14,7 @@
 #include "buf.h"
 #include "embed.h"
 #include "httpd.h"
-#include "ju.h"
+#include "jsontext.h"
 #include "sb_pack.h"
 #include "url.h"
 
@@ -76,7 +76,7 @@ static int split_segments(char *p, const char **segs, int max)
 sb_strict_t *sb_strict_new(const char *table, size_t len, char *err, size_t errsz)
 {
     char perr[200];
-    json_t *root = ju_parse(table, len, 64, perr, sizeof perr);
+    json_t *root = jsontext_parse(table, len, 64, perr, sizeof perr);
     const json_t *ops = json_object_get(root, "ops"), *schemas = json_object_get(root, "schemas");
     if (!root || !json_is_array(ops) || !json_is_object(schemas)) {
         snprintf(err, errsz, "strict mode: the OpenAPI table does not parse (%s)", root ? "shape" : perr);
@@ -92,9 +92,9 @@ sb_strict_t *sb_strict_new(const char *table, size_t len, char *err, size_t errs
     const json_t *o;
     json_array_foreach(ops, i, o) {
         op_t *op = &s->ops[s->nops];
-        op->method = ju_str(o, "m");
-        op->tmpl = ju_str(o, "p");
-        op->family = ju_str(o, "f");
+        op->method = jsontext_str(o, "m");
+        op->tmpl = jsontext_str(o, "p");
+        op->family = jsontext_str(o, "f");
         if (!op->method || !op->tmpl || !op->family)
             continue;
         op->segbuf = mem_strdup(op->tmpl);
@@ -213,7 +213,7 @@ static const op_t *find_op(const sb_strict_t *s, const char *method, const char 
 static const json_t *resolve(const sb_strict_t *s, const json_t *sch)
 {
     for (int i = 0; i < 8 && json_is_object(sch); i++) {
-        const char *r = ju_str(sch, "$r");
+        const char *r = jsontext_str(sch, "$r");
         if (!r)
             return sch;
         sch = json_object_get(s->schemas, r);
@@ -266,7 +266,7 @@ static void enum_list(const json_t *en, char *out, size_t outsz)
  * else what is wrong. */
 static const char *scalar_text_problem(const json_t *sch, const char *v, char *why, size_t whysz)
 {
-    const char *type = ju_str(sch, "type");
+    const char *type = jsontext_str(sch, "type");
     const json_t *en = json_object_get(sch, "enum");
     if (type && !strcmp(type, "integer") && !is_int_text(v))
         return "expected an integer";
@@ -410,7 +410,7 @@ static int validate(vctx_t *v, const json_t *sch, const json_t *x, int depth)
             return -1;
         }
     }
-    const char *type = ju_str(sch, "type");
+    const char *type = jsontext_str(sch, "type");
     if (!type && json_is_object(json_object_get(sch, "properties")))
         type = "object";
     if (!type)
@@ -423,7 +423,7 @@ static int validate(vctx_t *v, const json_t *sch, const json_t *x, int depth)
     if (!strcmp(type, "array")) {
         if (!json_is_array(x))
             return vfail(v, "expected an array, got %s", json_type_name(x));
-        long max = (long)ju_int(sch, "maxItems", -1), min = (long)ju_int(sch, "minItems", -1);
+        long max = (long)jsontext_int(sch, "maxItems", -1), min = (long)jsontext_int(sch, "minItems", -1);
         if (max >= 0 && (long)json_array_size(x) > max)
             return vfail(v, "at most %ld items, got %zu", max, json_array_size(x));
         if (min >= 0 && (long)json_array_size(x) < min)
@@ -446,7 +446,7 @@ static int validate(vctx_t *v, const json_t *sch, const json_t *x, int depth)
             enum_list(en, list, sizeof list);
             return vfail(v, "'%.60s' is not one of %s", json_string_value(x), list);
         }
-        long max = (long)ju_int(sch, "maxLength", -1), min = (long)ju_int(sch, "minLength", -1);
+        long max = (long)jsontext_int(sch, "maxLength", -1), min = (long)jsontext_int(sch, "minLength", -1);
         size_t n = utf8_chars(json_string_value(x));
         if (max >= 0 && (long)n > max)
             return vfail(v, "at most %ld characters, got %zu", max, n);
@@ -556,7 +556,7 @@ static int check_query(const sb_strict_t *s, const op_t *op, const char *query, 
             return problem(ck, where, "query parameter '%.100s' is not a parameter of this operation (Cloud would "
                                       "ignore it; it has: %s)", name, ln ? list : "none");
         }
-        const char *type = ju_str(ps, "type");
+        const char *type = jsontext_str(ps, "type");
         int array = type && !strcmp(type, "array");
         int dup = 0;
         for (int i = 0; i < nseen; i++)
@@ -628,7 +628,7 @@ static int check_body(const sb_strict_t *s, const op_t *op, const char *ctype, c
         return problem(ck, "body", "the JSON body needs Content-Type application/json, got %.60s",
                        ctype ? ctype : "(none)");
     char perr[200];
-    json_t *x = ju_parse(body, len, 64, perr, sizeof perr);
+    json_t *x = jsontext_parse(body, len, 64, perr, sizeof perr);
     if (!x)
         return problem(ck, "body", "the body is not JSON: %s", perr);
     char msg[600];

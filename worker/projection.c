@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "buf.h"
-#include "tu.h"
+#include "clock.h"
 
 #define PROJ_ADF_MAX 16384   /* plain text rendered from one ADF value */
 #define PROJ_PATH_MAX 256
@@ -167,18 +167,18 @@ int proj_date(const json_t *v, char *out, size_t outsz)
     if (json_is_object(v)) {
         const json_t *em = json_object_get(v, "epochMillis");
         if (json_is_integer(em)) {
-            tu_format_iso(json_integer_value(em), 0, out, outsz);
+            clock_format_iso(json_integer_value(em), 0, out, outsz);
             return 0;
         }
         v = json_object_get(v, "iso8601");
     }
     if (json_is_integer(v)) {
-        tu_format_iso(json_integer_value(v), 0, out, outsz);
+        clock_format_iso(json_integer_value(v), 0, out, outsz);
         return 0;
     }
     if (!json_is_string(v))
         return -1;
-    if (tu_parse_iso(json_string_value(v), &ms) != 0) {
+    if (clock_parse_iso(json_string_value(v), &ms) != 0) {
         /* A plain date ("2026-01-31", Jira's duedate) stays as it is. */
         const char *s = json_string_value(v);
         if (strlen(s) == 10 && s[4] == '-' && s[7] == '-') {
@@ -187,7 +187,7 @@ int proj_date(const json_t *v, char *out, size_t outsz)
         }
         return -1;
     }
-    tu_format_iso(ms, 0, out, outsz);
+    clock_format_iso(ms, 0, out, outsz);
     return 0;
 }
 
@@ -355,7 +355,7 @@ json_t *proj_apply(const json_t *tmpl, const json_t *src)
 /* The keep node of a projection path. A negative index ("cycles.-1.x")
  * cannot be known before the array is read: the members after it are kept
  * in every element (arrays pass through keep nodes). */
-static ju_keep_t *keep_node(ju_keep_t *keep, const char *path)
+static jsontext_keep_t *keep_node(jsontext_keep_t *keep, const char *path)
 {
     char head[PROJ_PATH_MAX];
     for (const char *p = path; p && *p;) {
@@ -365,27 +365,27 @@ static ju_keep_t *keep_node(ju_keep_t *keep, const char *path)
             size_t hl = (size_t)(p - path);
             if (hl > sizeof head)
                 return NULL;
-            ju_keep_t *k = keep;
+            jsontext_keep_t *k = keep;
             if (hl > 0) {
                 memcpy(head, path, hl - 1);
                 head[hl - 1] = 0;
-                k = ju_keep_path(keep, head);
+                k = jsontext_keep_path(keep, head);
             }
             return dot ? keep_node(k, dot + 1) : k;
         }
         p = dot ? dot + 1 : p + n;
     }
-    return ju_keep_path(keep, path);
+    return jsontext_keep_path(keep, path);
 }
 
-static void keep_all(ju_keep_t *keep, const char *path)
+static void keep_all(jsontext_keep_t *keep, const char *path)
 {
-    ju_keep_t *n = keep_node(keep, path);
+    jsontext_keep_t *n = keep_node(keep, path);
     if (n)
-        ju_keep_all(n, ".");
+        jsontext_keep_all(n, ".");
 }
 
-void proj_keep(ju_keep_t *keep, const json_t *tmpl)
+void proj_keep(jsontext_keep_t *keep, const json_t *tmpl)
 {
     if (!keep || !tmpl)
         return;
@@ -413,14 +413,14 @@ void proj_keep(ju_keep_t *keep, const json_t *tmpl)
     if (strcmp(op, "$user") == 0) {
         /* The members proj_user reads (a user's avatarUrls and self are not). */
         static const char *const user_members[] = {"displayName", "accountId", "timeZone", "active", NULL};
-        ju_keep_t *u = keep_node(keep, json_string_value(arg));
+        jsontext_keep_t *u = keep_node(keep, json_string_value(arg));
         for (int i = 0; u && user_members[i]; i++)
-            ju_keep_all(u, user_members[i]);
+            jsontext_keep_all(u, user_members[i]);
         return;
     }
     if ((strcmp(op, "$each") == 0 || strcmp(op, "$find") == 0) && json_object_get(tmpl, "map")) {
         /* The map reads each element: arrays pass through keep's nodes. */
-        ju_keep_t *n = keep_node(keep, json_string_value(arg));
+        jsontext_keep_t *n = keep_node(keep, json_string_value(arg));
         proj_keep(n, json_object_get(tmpl, "map"));
         const char *wk;
         json_t *wv;

@@ -30,7 +30,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#include "ju.h"
+#include "jsontext.h"
 
 /* Returns a new reference or NULL (missing). Values a template keeps whole
  * are shared with src, not copied (the payload is freed right after and
@@ -56,9 +56,9 @@ json_t *proj_schema(const json_t *tmpl);
 json_t *proj_text_adf(const char *text);
 
 /* Adds to keep (rooted where src would be) every path of the source that
- * proj_apply(tmpl, src) reads, so that a payload parsed with ju_parse_keep
+ * proj_apply(tmpl, src) reads, so that a payload parsed with jsontext_parse_keep
  * projects exactly as the full one. */
-void proj_keep(ju_keep_t *keep, const json_t *tmpl);
+void proj_keep(jsontext_keep_t *keep, const json_t *tmpl);
 
 /* Checks that a template only uses known operators; 0 or -1 with err. */
 int proj_check(const json_t *tmpl, char *err, size_t errsz);

@@ -1,6 +1,6 @@
 /* schema: see schema.h. Recursive over the schema; depth is bounded by the
  * catalog's own schemas (trusted data) and by the argument JSON's depth
- * limit (ju_parse), so recursion cannot run away. */
+ * limit (jsontext_parse), so recursion cannot run away. */
 #include "schema.h"
 
 #include <ctype.h>
@@ -9,8 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "ju.h"
-#include "tu.h"
+#include "jsontext.h"
+#include "clock.h"
 
 #define PTR_MAX 256
 
@@ -81,7 +81,7 @@ int schema_format_ok(const char *format, const char *s)
         return strlen(s) == 10 && date_ok(s);
     if (strcmp(format, "date-time") == 0) {
         int64_t ms;
-        return date_ok(s) && (s[10] == 'T' || s[10] == 't') && tu_parse_iso(s, &ms) == 0;
+        return date_ok(s) && (s[10] == 'T' || s[10] == 't') && clock_parse_iso(s, &ms) == 0;
     }
     if (strcmp(format, "email") == 0) {
         const char *at = strchr(s, '@');
@@ -167,7 +167,7 @@ static int check_type(const json_t *t, const json_t *v, const char *ptr, char *e
     if (json_is_string(t)) {
         if (!type_matches(json_string_value(t), v)) {
             char m[128];
-            snprintf(m, sizeof m, "must be %s, got %s", json_string_value(t), ju_type_name(v));
+            snprintf(m, sizeof m, "must be %s, got %s", json_string_value(t), jsontext_type_name(v));
             return fail(err, errsz, ptr, "%s", m, 0);
         }
         return 0;
@@ -186,7 +186,7 @@ static int check_type(const json_t *t, const json_t *v, const char *ptr, char *e
                 off += (size_t)snprintf(m + off, sizeof m - off, " %s", json_string_value(e));
         }
         if (off < sizeof m)
-            snprintf(m + off, sizeof m - off, ", got %s", ju_type_name(v));
+            snprintf(m + off, sizeof m - off, ", got %s", jsontext_type_name(v));
         return fail(err, errsz, ptr, "%s", m, 0);
     }
     return 0;
@@ -220,7 +220,7 @@ static int validate(const json_t *sc, const json_t *v, char *ptr, size_t plen, c
             char m[200] = "must be one of:";
             size_t off = strlen(m);
             json_array_foreach(k, i, e) {
-                char *d = ju_dump(e);
+                char *d = jsontext_dump(e);
                 if (d && off < sizeof m - 8)
                     off += (size_t)snprintf(m + off, sizeof m - off, "%s %s", i ? "," : "", d);
                 free(d);

@@ -8,9 +8,9 @@
 #include <sodium.h>
 
 #include "buf.h"
-#include "ju.h"
+#include "jsontext.h"
 #include "projection.h"
-#include "tu.h"
+#include "clock.h"
 
 /* Text form of a scalar argument (query and path use). */
 int wk_body_scalar(const json_t *v, char *out, size_t outsz, const char **s)
@@ -60,21 +60,21 @@ static json_t *fill(const json_t *tmpl, const json_t *args, int depth)
         return json_deep_copy(tmpl);
     }
     if (json_is_object(tmpl)) {
-        const char *adf = ju_str(tmpl, "$adf");
+        const char *adf = jsontext_str(tmpl, "$adf");
         if (adf) {
             /* {"$adf":"{arg}"}: the argument's plain text as an ADF document. */
             int is_ref;
             const json_t *v = wk_body_arg(adf, args, &is_ref);
             return json_is_string(v) ? proj_text_adf(json_string_value(v)) : NULL;
         }
-        const char *dflt = ju_str(tmpl, "$default");
+        const char *dflt = jsontext_str(tmpl, "$default");
         if (dflt) {
             /* {"$default":"{arg}","value":v}: the argument, or v without it. */
             int is_ref;
             const json_t *v = wk_body_arg(dflt, args, &is_ref);
             return json_deep_copy(v ? v : json_object_get(tmpl, "value"));
         }
-        const char *num = ju_str(tmpl, "$int");
+        const char *num = jsontext_str(tmpl, "$int");
         if (num) {
             /* {"$int":"{arg}"}: a numeric id argument (a string of digits,
              * its kind) as the JSON integer the API's schema types it as. */
@@ -87,7 +87,7 @@ static json_t *fill(const json_t *tmpl, const json_t *args, int depth)
                        ? json_integer((json_int_t)strtoll(d, NULL, 10))
                        : NULL;
         }
-        const char *date = ju_str(tmpl, "$jiradate");
+        const char *date = jsontext_str(tmpl, "$jiradate");
         if (date) {
             /* {"$jiradate":"{arg}"}: an ISO 8601 date-time (the schema's
              * format) in the form Jira's worklog API insists on:
@@ -96,9 +96,9 @@ static json_t *fill(const json_t *tmpl, const json_t *args, int depth)
             const json_t *v = wk_body_arg(date, args, &is_ref);
             int64_t ms;
             char iso[40];
-            if (!json_is_string(v) || tu_parse_iso(json_string_value(v), &ms) != 0)
+            if (!json_is_string(v) || clock_parse_iso(json_string_value(v), &ms) != 0)
                 return NULL;
-            tu_format_iso(ms, 1, iso, sizeof iso);
+            clock_format_iso(ms, 1, iso, sizeof iso);
             size_t n = strlen(iso);
             if (n < 2 || iso[n - 1] != 'Z')
                 return NULL;
@@ -177,9 +177,9 @@ static int b64_decode(const char *in, char **out, size_t *outlen)
 int wk_body_part(const json_t *mp, const json_t *args, httpc_part_t *out, char *err, size_t errsz)
 {
     int is_ref;
-    const char *b64 = json_string_value(wk_body_arg(ju_str(mp, "content"), args, &is_ref));
-    const char *fname = json_string_value(wk_body_arg(ju_str(mp, "filename"), args, &is_ref));
-    const json_t *type = ju_str(mp, "type") ? wk_body_arg(ju_str(mp, "type"), args, &is_ref) : NULL;
+    const char *b64 = json_string_value(wk_body_arg(jsontext_str(mp, "content"), args, &is_ref));
+    const char *fname = json_string_value(wk_body_arg(jsontext_str(mp, "filename"), args, &is_ref));
+    const json_t *type = jsontext_str(mp, "type") ? wk_body_arg(jsontext_str(mp, "type"), args, &is_ref) : NULL;
     char *data = NULL;
     size_t len = 0;
     if (!b64 || !fname) {
@@ -198,12 +198,12 @@ int wk_body_part(const json_t *mp, const json_t *args, httpc_part_t *out, char *
         return -1;
     }
     if (b64_decode(b64, &data, &len) != 0) {
-        const char *arg = ju_str(mp, "content");
+        const char *arg = jsontext_str(mp, "content");
         snprintf(err, errsz, "%.*s: not base64 (the standard alphabet, as base64 -w0 writes it)",
                  (int)strlen(arg) - 2, arg + 1);
         return -1;
     }
-    out->name = ju_str(mp, "name");
+    out->name = jsontext_str(mp, "name");
     out->filename = fname;
     out->type = json_string_value(type);
     out->data = data;

@@ -8,7 +8,7 @@
 
 #include "buf.h"
 #include "embed.h"
-#include "ju.h"
+#include "jsontext.h"
 #include "projection.h"
 #include "schema.h"
 #include "wk_exec.h"
@@ -27,7 +27,7 @@ static json_t *expand(const json_t *v, const json_t *templates, int depth)
         return NULL;
     if (!json_is_object(v))
         return json_deep_copy(v);
-    const char *ref = ju_str(v, "$template");
+    const char *ref = jsontext_str(v, "$template");
     if (ref && json_object_size(v) == 1) {
         const json_t *t = json_object_get(templates, ref);
         return t ? expand(t, templates, depth + 1) : NULL;
@@ -58,7 +58,7 @@ static int expand_kinds(json_t *schema, const json_t *kinds, const char *tool, c
     const char *k;
     json_t *v, *props = json_object_get(schema, "properties");
     json_object_foreach(props, k, v) {
-        const char *kind = ju_str(v, "$kind");
+        const char *kind = jsontext_str(v, "$kind");
         if (kind) {
             const json_t *ks = json_object_get(kinds, kind);
             if (!json_is_object(ks) || kind[0] == '$') {
@@ -86,7 +86,7 @@ static int expand_kinds(json_t *schema, const json_t *kinds, const char *tool, c
             return -1;
     }
     json_t *items = json_object_get(schema, "items");
-    if (json_is_object(items) && ju_str(items, "$kind")) {
+    if (json_is_object(items) && jsontext_str(items, "$kind")) {
         /* An array's items: the same expansion through a one-member holder. */
         json_t *holder = json_pack("{s:{s:O}}", "properties", "items", items);
         int rc = expand_kinds(holder, kinds, tool, err, errsz);
@@ -106,7 +106,7 @@ static int step_sets(const wk_tool_t *t, const char *name)
     size_t i;
     const json_t *st;
     json_array_foreach(t->resolve, i, st) {
-        const char *set = ju_str(st, "set");
+        const char *set = jsontext_str(st, "set");
         if (set && strcmp(set, name) == 0 && !json_object_get(json_object_get(t->input_schema, "properties"), name))
             return 1;
     }
@@ -129,7 +129,7 @@ static int path_args_checked(const wk_tool_t *t, const char *path, char *err, si
         }
         memcpy(name, p + 1, n);
         name[n] = 0;
-        if (!ju_str(json_object_get(props, name), "pattern") && !step_sets(t, name)) {
+        if (!jsontext_str(json_object_get(props, name), "pattern") && !step_sets(t, name)) {
             snprintf(err, errsz, "%s: path argument %s needs an argument kind with a pattern ($kind)", t->name, name);
             return -1;
         }
@@ -180,18 +180,18 @@ static int load_steps(wk_tool_t *t, char *err, size_t errsz)
     size_t si;
     const json_t *st;
     json_array_foreach(t->resolve, si, st) {
-        const char *m = ju_str(st, "method");
+        const char *m = jsontext_str(st, "method");
         const json_t *match = json_object_get(st, "match");
         int get = m && strcmp(m, "GET") == 0, post = m && strcmp(m, "POST") == 0;
-        if (!ju_str(st, "when") || !ju_str(st, "set") || !ju_str(st, "value") || (match && !json_is_array(match)) ||
+        if (!jsontext_str(st, "when") || !jsontext_str(st, "set") || !jsontext_str(st, "value") || (match && !json_is_array(match)) ||
             !(get || (post && t->multipart && json_is_true(json_object_get(st, "multipart")))) ||
-            !ju_str(st, "path") || ju_str(st, "path")[0] != '/' ||
-            ((json_object_get(st, "always") || json_object_get(st, "screen") || ju_str(st, "email")) && !match)) {
+            !jsontext_str(st, "path") || jsontext_str(st, "path")[0] != '/' ||
+            ((json_object_get(st, "always") || json_object_get(st, "screen") || jsontext_str(st, "email")) && !match)) {
             snprintf(err, errsz, "%s: resolve[%zu] needs when, set, value, path, method GET (match[] to match "
                      "names; always, screen and email with match) or POST with multipart: true", t->name, si);
             return -1;
         }
-        if (path_args_checked(t, ju_str(st, "path"), err, errsz) != 0)
+        if (path_args_checked(t, jsontext_str(st, "path"), err, errsz) != 0)
             return -1;
     }
     return 0;
@@ -199,19 +199,19 @@ static int load_steps(wk_tool_t *t, char *err, size_t errsz)
 
 static int load_paging(wk_tool_t *t, const json_t *pg, char *err, size_t errsz)
 {
-    const char *style = ju_str(pg, "style");
+    const char *style = jsontext_str(pg, "style");
     t->paging = !style                          ? WK_PAGE_NONE
                 : strcmp(style, "token") == 0   ? WK_PAGE_TOKEN
                 : strcmp(style, "startAt") == 0 ? WK_PAGE_STARTAT
                 : strcmp(style, "start") == 0   ? WK_PAGE_START
                 : strcmp(style, "offset") == 0  ? WK_PAGE_OFFSET
                                                 : WK_PAGE_NONE;
-    t->items = ju_str(pg, "items");
-    t->limit_param = ju_str(pg, "limit_param");
-    t->token_param = ju_str(pg, "token_param");
-    t->start_param = ju_str(pg, "start_param");
-    t->default_limit = ju_int(pg, "default_limit", 25);
-    t->max_limit = ju_int(pg, "max_limit", 100);
+    t->items = jsontext_str(pg, "items");
+    t->limit_param = jsontext_str(pg, "limit_param");
+    t->token_param = jsontext_str(pg, "token_param");
+    t->start_param = jsontext_str(pg, "start_param");
+    t->default_limit = jsontext_int(pg, "default_limit", 25);
+    t->max_limit = jsontext_int(pg, "max_limit", 100);
     if (t->paging == WK_PAGE_NONE || !t->items || !t->limit_param ||
         (t->paging == WK_PAGE_TOKEN ? !t->token_param : !t->start_param) ||
         t->default_limit < 1 || t->max_limit < t->default_limit) {
@@ -250,8 +250,8 @@ static void enrich(wk_tool_t *t, json_t *row)
         json_object_set_new(ann, "idempotentHint", json_boolean(t->kind != WK_KIND_CREATE));
     if (!json_object_get(ann, "openWorldHint"))
         json_object_set_new(ann, "openWorldHint", json_true());
-    if (!json_object_get(ann, "title") && ju_str(row, "title"))
-        json_object_set_new(ann, "title", json_string(ju_str(row, "title")));
+    if (!json_object_get(ann, "title") && jsontext_str(row, "title"))
+        json_object_set_new(ann, "title", json_string(jsontext_str(row, "title")));
 
     json_t *os;
     if (t->out_key) {
@@ -289,7 +289,7 @@ static int load_tool(wk_tool_t *t, json_t *row, const json_t *templates, const j
 {
     char why[256] = "";
     t->def = row;
-    t->name = ju_str(row, "name");
+    t->name = jsontext_str(row, "name");
     if (!t->name || !*t->name || strlen(t->name) > WK_CATALOG_NAME_MAX ||
         strspn(t->name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") !=
             strlen(t->name)) {
@@ -297,12 +297,12 @@ static int load_tool(wk_tool_t *t, json_t *row, const json_t *templates, const j
                  WK_CATALOG_NAME_MAX);
         return -1;
     }
-    t->kind = toolfilter_kind_bits(ju_str(row, "kind"));
+    t->kind = toolfilter_kind_bits(jsontext_str(row, "kind"));
     if (!t->kind || (t->kind & (t->kind - 1))) {
         snprintf(err, errsz, "%s: kind must be list, get, create, update or delete", t->name);
         return -1;
     }
-    if (!ju_str(row, "description")) {
+    if (!jsontext_str(row, "description")) {
         snprintf(err, errsz, "%s: description is required", t->name);
         return -1;
     }
@@ -315,8 +315,8 @@ static int load_tool(wk_tool_t *t, json_t *row, const json_t *templates, const j
         return -1;
     }
     t->http = json_object_get(row, "http");
-    const char *path = ju_str(t->http, "path");
-    if (!ju_str(t->http, "method") || !path || path[0] != '/') {
+    const char *path = jsontext_str(t->http, "path");
+    if (!jsontext_str(t->http, "method") || !path || path[0] != '/') {
         snprintf(err, errsz, "%s: http.method and http.path (starting with /) are required", t->name);
         return -1;
     }
@@ -325,8 +325,8 @@ static int load_tool(wk_tool_t *t, json_t *row, const json_t *templates, const j
         return -1;
     t->resolve = json_object_get(row, "resolve");
     t->multipart = json_object_get(t->http, "multipart");
-    if (t->multipart && (!ju_str(t->multipart, "name") || !ju_str(t->multipart, "content") ||
-                         !ju_str(t->multipart, "filename"))) {
+    if (t->multipart && (!jsontext_str(t->multipart, "name") || !jsontext_str(t->multipart, "content") ||
+                         !jsontext_str(t->multipart, "filename"))) {
         snprintf(err, errsz, "%s: http.multipart needs name, content (a base64 argument) and filename", t->name);
         return -1;
     }
@@ -352,15 +352,15 @@ static int load_tool(wk_tool_t *t, json_t *row, const json_t *templates, const j
         return -1;
     }
     json_object_set_new(row, "output", out); /* the row owns the expanded copy */
-    t->out_key = ju_str(out, "key");
+    t->out_key = jsontext_str(out, "key");
     t->out_item = json_object_get(out, "item");
     t->out_object = json_object_get(out, "object");
-    t->binary_max = ju_int(json_object_get(out, "binary"), "max_bytes", 0);
+    t->binary_max = jsontext_int(json_object_get(out, "binary"), "max_bytes", 0);
     if (json_object_get(out, "binary") && (t->binary_max < 1 || t->binary_max > (16 << 20) || t->paging)) {
         snprintf(err, errsz, "%s: output.binary needs max_bytes (1 .. 16 MiB), unpaged", t->name);
         return -1;
     }
-    int many = t->paging || ju_str(out, "from");
+    int many = t->paging || jsontext_str(out, "from");
     const json_t *tmpl = many ? t->out_item : t->out_object;
     if (!tmpl || (many && !t->out_key) || proj_check(tmpl, why, sizeof why) != 0) {
         snprintf(err, errsz, "%s: output needs %s: %s", t->name,
@@ -368,17 +368,17 @@ static int load_tool(wk_tool_t *t, json_t *row, const json_t *templates, const j
         return -1;
     }
 
-    t->out_from = ju_str(out, "from");
+    t->out_from = jsontext_str(out, "from");
     t->tags = json_object_get(row, "tags");
-    t->jql_arg = ju_str(row, "jql_arg");
-    t->fields_arg = ju_str(row, "fields_arg");
+    t->jql_arg = jsontext_str(row, "jql_arg");
+    t->fields_arg = jsontext_str(row, "fields_arg");
     if (json_object_get(row, "scope_issue") &&
         one_or_two(json_object_get(row, "scope_issue"), &t->scope_issue, &t->scope_issue2) != 0) {
         snprintf(err, errsz, "%s: scope_issue is an argument name or two", t->name);
         return -1;
     }
-    t->scope_desk = ju_str(row, "scope_desk");
-    t->scope_project = ju_str(row, "scope_project");
+    t->scope_desk = jsontext_str(row, "scope_desk");
+    t->scope_project = jsontext_str(row, "scope_project");
     if (load_scope(&t->scope_items, json_object_get(row, "scope_items"), t->name, "scope_items", err, errsz) != 0 ||
         load_scope(&t->scope_object, json_object_get(row, "scope_object"), t->name, "scope_object", err, errsz) != 0)
         return -1;
@@ -427,7 +427,7 @@ void wk_catalog_free(wk_catalog_t *c)
         return;
     for (size_t i = 0; i < c->n; i++) {
         json_decref(c->tools[i].listed);
-        ju_keep_free(c->tools[i].keep);
+        jsontext_keep_free(c->tools[i].keep);
     }
     free(c->tools);
     json_decref(c->discovery);
@@ -456,7 +456,7 @@ static const char discovery_json[] =
 int wk_catalog_load(wk_catalog_t **out, const char *json, size_t len, char *err, size_t errsz)
 {
     *out = NULL;
-    json_t *root = ju_parse(json, len, 64, err, errsz);
+    json_t *root = jsontext_parse(json, len, 64, err, errsz);
     if (!root)
         return -1;
     wk_catalog_t *c = mem_calloc(1, sizeof *c);
@@ -520,7 +520,7 @@ int wk_catalog_allowed(const wk_tool_t *t, const json_t *cfg)
 
 int wk_catalog_discovery(const json_t *cfg)
 {
-    const char *te = ju_str(cfg, "tool_exposure");
+    const char *te = jsontext_str(cfg, "tool_exposure");
     return te && strcmp(te, "discovery") == 0;
 }
 
@@ -541,13 +541,13 @@ json_t *wk_catalog_search(const wk_catalog_t *c, const json_t *cfg, const char *
         const wk_tool_t *t = &c->tools[i];
         if (!wk_catalog_allowed(t, cfg))
             continue;
-        char *tags = ju_dump(t->tags);
+        char *tags = jsontext_dump(t->tags);
         for (const char *p = query ? query : ""; *p;) {
             p += strspn(p, " \t,;_-/");
             size_t n = strcspn(p, " \t,;_-/");
             if (n >= 3 || (n > 0 && p[n] == 0)) {
-                score[i] += 3 * has_word(t->name, p, n) + 2 * has_word(ju_str(t->def, "title"), p, n) +
-                            has_word(ju_str(t->def, "description"), p, n) + 2 * has_word(tags, p, n);
+                score[i] += 3 * has_word(t->name, p, n) + 2 * has_word(jsontext_str(t->def, "title"), p, n) +
+                            has_word(jsontext_str(t->def, "description"), p, n) + 2 * has_word(tags, p, n);
             }
             p += n;
         }
@@ -560,8 +560,8 @@ json_t *wk_catalog_search(const wk_catalog_t *c, const json_t *cfg, const char *
         for (size_t i = 0; i < c->n && json_array_size(out) < limit; i++)
             if (score[i] == s)
                 json_array_append_new(out, json_pack("{s:s,s:s?,s:s?}", "name", c->tools[i].name,
-                                                     "title", ju_str(c->tools[i].def, "title"),
-                                                     "description", ju_str(c->tools[i].def, "description")));
+                                                     "title", jsontext_str(c->tools[i].def, "title"),
+                                                     "description", jsontext_str(c->tools[i].def, "description")));
     free(score);
     return json_pack("{s:o}", "tools", out);
 }

@@ -11,7 +11,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#include "ju.h"
+#include "jsontext.h"
 #include "toolfilter.h"
 
 /* Method kinds, as bits, for a server's config.methods filter (toolfilter.h). */
@@ -67,7 +67,7 @@ typedef struct wk_tool_s {
                                    include argument adds to a search (fields asked, members shown) */
     const json_t *notes;        /* {"<arg>": "text"}: said in the result when the argument is absent */
     long binary_max;            /* output.binary: the payload is a file, answered as base64 up to this size */
-    ju_keep_t *keep;            /* what of the payload the result reads (wk_exec_keep_new) */
+    jsontext_keep_t *keep;            /* what of the payload the result reads (wk_exec_keep_new) */
 } wk_tool_t;
 
 typedef struct wk_catalog_s {

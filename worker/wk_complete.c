@@ -8,7 +8,7 @@
 #include <strings.h>
 
 #include "buf.h"
-#include "ju.h"
+#include "jsontext.h"
 #include "schema.h"
 #include "wk_prompts.h"
 
@@ -145,16 +145,16 @@ static json_t *candidates(const comp_op_t *op, const json_t *sc)
     size_t i;
     const json_t *x;
     json_array_foreach(json_object_get(sc, member), i, x) {
-        const char *id = ju_str(x, "id"), *name = ju_str(x, "name");
+        const char *id = jsontext_str(x, "id"), *name = jsontext_str(x, "name");
         json_t *c = NULL;
-        if (strcmp(s, "issue_key") == 0 && ju_str(x, "key"))
-            c = pair(ju_str(x, "key"), NULL, NULL);
+        if (strcmp(s, "issue_key") == 0 && jsontext_str(x, "key"))
+            c = pair(jsontext_str(x, "key"), NULL, NULL);
         else if (strcmp(s, "desk") == 0 && id)
-            c = pair(id, name, ju_str(x, "projectKey"));
+            c = pair(id, name, jsontext_str(x, "projectKey"));
         else if (strcmp(s, "queue_id") == 0 && id)
             c = pair(id, name, NULL);
         else if (strcmp(s, "user") == 0 && name)
-            c = pair(name, ju_str(x, "email"), NULL);
+            c = pair(name, jsontext_str(x, "email"), NULL);
         else if (name)
             c = pair(name, NULL, NULL);
         if (c)
@@ -221,8 +221,8 @@ void wk_complete(wk_worker_t *w, const wk_server_t *srv, const json_t *params, c
 {
     const json_t *ref = json_object_get(params, "ref");
     const json_t *arg = json_object_get(params, "argument");
-    const char *type = ju_str(ref, "type");
-    const char *aname = ju_str(arg, "name");
+    const char *type = jsontext_str(ref, "type");
+    const char *aname = jsontext_str(arg, "name");
     const json_t *jv = json_object_get(arg, "value");
     if (!type || !aname || !json_is_string(jv)) {
         cb(NULL, WK_RPC_INVALID_PARAMS,
@@ -231,13 +231,13 @@ void wk_complete(wk_worker_t *w, const wk_server_t *srv, const json_t *params, c
     }
     const json_t *def = NULL;
     if (strcmp(type, "ref/prompt") == 0)
-        def = wk_prompts_argument(w, srv->config, ju_str(ref, "name"), aname);
+        def = wk_prompts_argument(w, srv->config, jsontext_str(ref, "name"), aname);
     else if (strcmp(type, "ref/resource") == 0)
-        def = wk_resources_var(w, srv->config, ju_str(ref, "uri"), aname);
+        def = wk_resources_var(w, srv->config, jsontext_str(ref, "uri"), aname);
     if (!def) {
         char msg[400];
         snprintf(msg, sizeof msg, "Invalid params: %.40s %.128s has no argument %.64s on this server", type,
-                 ju_str(ref, "name") ? ju_str(ref, "name") : ju_str(ref, "uri") ? ju_str(ref, "uri") : "", aname);
+                 jsontext_str(ref, "name") ? jsontext_str(ref, "name") : jsontext_str(ref, "uri") ? jsontext_str(ref, "uri") : "", aname);
         cb(NULL, WK_RPC_INVALID_PARAMS, msg, ud);
         return;
     }
@@ -246,7 +246,7 @@ void wk_complete(wk_worker_t *w, const wk_server_t *srv, const json_t *params, c
         return;
     }
     const char *value = json_string_value(jv);
-    const char *source = ju_str(def, "complete");
+    const char *source = jsontext_str(def, "complete");
     const json_t *en = json_object_get(json_object_get(def, "schema"), "enum");
     if (!source || strcmp(source, "enum") == 0 || strcmp(source, "fixture") == 0) {
         json_t *cands = json_array();

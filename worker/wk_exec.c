@@ -10,11 +10,11 @@
 #include <sodium.h>
 
 #include "buf.h"
-#include "ju.h"
+#include "jsontext.h"
 #include "log.h"
 #include "projection.h"
 #include "secret.h"
-#include "tu.h"
+#include "clock.h"
 #include "url.h"
 #include "wk_body.h"
 #include "wk_jql.h"
@@ -57,25 +57,25 @@ int wk_account_parse(wk_account_t *a, const json_t *acct, const char *allowlist,
                      char *err, size_t errsz)
 {
     memset(a, 0, sizeof *a);
-    if (has_ctl(ju_str(acct, "access_token")) || has_ctl(ju_str(acct, "email")) ||
-        has_ctl(ju_str(acct, "api_token")) || has_ctl(ju_str(acct, "cloud_id"))) {
+    if (has_ctl(jsontext_str(acct, "access_token")) || has_ctl(jsontext_str(acct, "email")) ||
+        has_ctl(jsontext_str(acct, "api_token")) || has_ctl(jsontext_str(acct, "cloud_id"))) {
         snprintf(err, errsz, "the account record is malformed (a credential with control characters); "
                  "reconnect the account");
         return -1;
     }
     /* The API's rule again (url.h): a record is only sent where the API
      * would have stored it, whatever wrote it. */
-    const char *type = ju_str(acct, "auth_type"), *given = ju_str(acct, "site_url"), *bad;
+    const char *type = jsontext_str(acct, "auth_type"), *given = jsontext_str(acct, "site_url"), *bad;
     char site[URL_SITE_MAX];
     if (!given || url_site(given, allowlist, site, sizeof site, &bad) != 0) {
         snprintf(err, errsz, "the account's JSM site is not an allowed https://<site>.atlassian.net URL");
         return -1;
     }
     size_t sl = strlen(site);
-    const char *token = ju_str(acct, "access_token");
-    const char *cloud = ju_str(acct, "cloud_id");
-    const char *status = ju_str(acct, "status");
-    int oauth = type ? strncmp(type, "oauth", 5) == 0 : token && !ju_str(acct, "api_token");
+    const char *token = jsontext_str(acct, "access_token");
+    const char *cloud = jsontext_str(acct, "cloud_id");
+    const char *status = jsontext_str(acct, "status");
+    int oauth = type ? strncmp(type, "oauth", 5) == 0 : token && !jsontext_str(acct, "api_token");
     if (status && strcmp(status, "active") != 0) {
         /* An agent cannot fix this and retrying will not help: say who must act. */
         snprintf(err, errsz, "the customer must reconnect this Jira site: its %s %s (account status %.32s). "
@@ -111,11 +111,11 @@ int wk_account_parse(wk_account_t *a, const json_t *acct, const char *allowlist,
         buf_printf(&b, "Authorization: Bearer %s", token);
         a->auth_header = buf_steal(&b, &n);
         a->oauth = 1;
-        a->expires_at_ms = ju_int(acct, "expires_at_ms", 0);
-        a->cred_version = ju_int(acct, "cred_version", 0);
+        a->expires_at_ms = jsontext_int(acct, "expires_at_ms", 0);
+        a->cred_version = jsontext_int(acct, "cred_version", 0);
     } else {
-        const char *email = ju_str(acct, "email");
-        const char *tok = ju_str(acct, "api_token");
+        const char *email = jsontext_str(acct, "email");
+        const char *tok = jsontext_str(acct, "api_token");
         if (!email || !tok) {
             snprintf(err, errsz, "the account has no email/api_token credentials");
             return -1;
@@ -138,7 +138,7 @@ int wk_account_parse(wk_account_t *a, const json_t *acct, const char *allowlist,
         wipe(plain);
         free(plain);
     }
-    const char *pace = ju_str(acct, "pace");
+    const char *pace = jsontext_str(acct, "pace");
     pace_rule_t rule;
     char why[200];
     if (pace && pace_rule_parse(pace, &rule, why, sizeof why) != 0) {
@@ -234,7 +234,7 @@ int wk_exec_build(const wk_tool_t *t, const json_t *args, const char *base_url, 
                   char *err, size_t errsz)
 {
     memset(out, 0, sizeof *out);
-    out->method = ju_str(t->http, "method");
+    out->method = jsontext_str(t->http, "method");
     int is_post = strcmp(out->method, "GET") != 0 && strcmp(out->method, "DELETE") != 0;
     buf_t url;
     buf_init(&url, WK_URL_MAX);
@@ -242,7 +242,7 @@ int wk_exec_build(const wk_tool_t *t, const json_t *args, const char *base_url, 
 
     /* Path: {name} segments become the percent-encoded argument. An
      * argument given in http.path_with picks that path instead. */
-    const char *path = ju_str(t->http, "path");
+    const char *path = jsontext_str(t->http, "path");
     const char *wk;
     json_t *wp;
     json_object_foreach((json_t *)json_object_get(t->http, "path_with"), wk, wp)
@@ -328,13 +328,13 @@ int wk_exec_build(const wk_tool_t *t, const json_t *args, const char *base_url, 
     json_t *body = btmpl ? wk_body_fill(btmpl, args) : is_post && t->paging ? json_object() : NULL;
     json_decref(btmpl);
     if (t->paging) {
-        long limit = (long)ju_int(args, "limit", t->default_limit);
+        long limit = (long)jsontext_int(args, "limit", t->default_limit);
         if (limit < 1)
             limit = 1;
         if (limit > t->max_limit)
             limit = t->max_limit;
         char kind = 0, val[WK_TOKEN_MAX + 1] = "";
-        const char *cur = ju_str(args, "next_cursor");
+        const char *cur = jsontext_str(args, "next_cursor");
         if (cur && (cursor_decode(cur, &kind, val, sizeof val) != 0 ||
                     kind != (t->paging == WK_PAGE_TOKEN ? 't' : 's') ||
                     (kind == 's' && strspn(val, "0123456789") != strlen(val)))) {
@@ -360,7 +360,7 @@ int wk_exec_build(const wk_tool_t *t, const json_t *args, const char *base_url, 
     }
     add_includes(t, args, body);
     if (body) {
-        out->body = ju_dump(body);
+        out->body = jsontext_dump(body);
         out->body_len = out->body ? strlen(out->body) : 0;
         json_decref(body);
     }
@@ -436,9 +436,9 @@ static const char *hint_for(int status)
 static long delta_to_iso(const char *iso)
 {
     int64_t at;
-    if (tu_parse_iso(iso, &at) != 0)
+    if (clock_parse_iso(iso, &at) != 0)
         return -1;
-    int64_t d = at - tu_now_ms();
+    int64_t d = at - clock_now_ms();
     return d <= 0 ? 0 : (long)((d + 999) / 1000);
 }
 
@@ -501,7 +501,7 @@ void wk_exec_quota(const httpc_response_t *r, wk_ratelimit_t *rl)
  * followed by the error object e (stolen), which is also structuredContent.error. */
 static json_t *error_text_result(buf_t *text, json_t *e)
 {
-    char *dump = ju_dump(e);
+    char *dump = jsontext_dump(e);
     buf_printf(text, "%s", dump ? dump : "");
     free(dump);
     /* A text over its limit is dropped whole (buf.h), never cut: the
@@ -518,7 +518,7 @@ static json_t *error_result(const wk_tool_t *t, const httpc_response_t *r, wk_ra
     char errbuf[64], ctype[128] = "";
     if (httpc_resp_header(r, "Content-Type", ctype, sizeof ctype) < 0)
         ctype[0] = 0;
-    json_t *body = r->body_len ? ju_parse(r->body, r->body_len, WK_UPSTREAM_DEPTH, errbuf, sizeof errbuf) : NULL;
+    json_t *body = r->body_len ? jsontext_parse(r->body, r->body_len, WK_UPSTREAM_DEPTH, errbuf, sizeof errbuf) : NULL;
     static const char *const keep[] = {"errorMessages", "errors", "errorMessage", "i18nErrorMessage",
                                        "message", "code", "warningMessages", NULL};
     for (int i = 0; json_is_object(body) && keep[i]; i++) {
@@ -610,7 +610,7 @@ static json_t *page_cursor(const wk_tool_t *t, const json_t *args, const json_t 
 {
     char num[32];
     if (t->paging == WK_PAGE_TOKEN) {
-        const char *tok = ju_str(body, "nextPageToken");
+        const char *tok = jsontext_str(body, "nextPageToken");
         if (!tok || json_is_true(json_object_get(body, "isLast")))
             return NULL;
         return cursor_encode('t', tok);
@@ -618,26 +618,26 @@ static json_t *page_cursor(const wk_tool_t *t, const json_t *args, const json_t 
     long long start = 0;
     char kind;
     char val[WK_TOKEN_MAX + 1];
-    const char *cur = ju_str(args, "next_cursor");
+    const char *cur = jsontext_str(args, "next_cursor");
     if (cur && cursor_decode(cur, &kind, val, sizeof val) == 0)
         start = strtoll(val, NULL, 10);
     if (t->paging == WK_PAGE_OFFSET) {
         /* A bare array: a full page may have a next one. */
-        long limit = (long)ju_int(args, "limit", t->default_limit);
+        long limit = (long)jsontext_int(args, "limit", t->default_limit);
         if (limit > t->max_limit)
             limit = t->max_limit;
         if (got == 0 || (long)got < limit)
             return NULL;
     } else if (t->paging == WK_PAGE_STARTAT) {
-        start = ju_int(body, "startAt", start);
-        long long total = ju_int(body, "total", -1);
+        start = jsontext_int(body, "startAt", start);
+        long long total = jsontext_int(body, "total", -1);
         if (got == 0 || total < 0 || start + (long long)got >= total)
             return NULL;
     } else {
-        start = ju_int(body, "start", start);
+        start = jsontext_int(body, "start", start);
         if (got == 0 || !json_is_false(json_object_get(body, "isLastPage")))
             return NULL;
-        got = (size_t)ju_int(body, "size", (long long)got);
+        got = (size_t)jsontext_int(body, "size", (long long)got);
     }
     snprintf(num, sizeof num, "%lld", start + (long long)got);
     return cursor_encode('s', num);
@@ -778,29 +778,29 @@ static json_t *binary_result(const wk_tool_t *t, const httpc_response_t *r)
 static const char *const PAGE_MEMBERS[] = {"nextPageToken", "isLast", "startAt", "total", "start",
                                            "isLastPage", "size", NULL};
 
-ju_keep_t *wk_exec_keep_new(const wk_tool_t *t)
+jsontext_keep_t *wk_exec_keep_new(const wk_tool_t *t)
 {
-    ju_keep_t *k = ju_keep_new();
+    jsontext_keep_t *k = jsontext_keep_new();
     if (t->paging || t->out_from) {
-        ju_keep_t *items = ju_keep_path(k, t->paging ? t->items : t->out_from);
+        jsontext_keep_t *items = jsontext_keep_path(k, t->paging ? t->items : t->out_from);
         proj_keep(items, t->out_item);
         const char *ik;
         json_t *iv;
         json_object_foreach((json_t *)t->includes, ik, iv)
             proj_keep(items, json_object_get(iv, "item"));
         if (t->scope_items.path)
-            ju_keep_all(items, t->scope_items.path);
+            jsontext_keep_all(items, t->scope_items.path);
         if (t->scope_items.path2)
-            ju_keep_all(items, t->scope_items.path2);
+            jsontext_keep_all(items, t->scope_items.path2);
         for (int i = 0; t->paging && PAGE_MEMBERS[i]; i++)
-            ju_keep_all(k, PAGE_MEMBERS[i]);
+            jsontext_keep_all(k, PAGE_MEMBERS[i]);
     } else {
         proj_keep(k, t->out_object);
     }
     if (t->scope_object.path)
-        ju_keep_all(k, t->scope_object.path);
+        jsontext_keep_all(k, t->scope_object.path);
     if (t->scope_object.path2)
-        ju_keep_all(k, t->scope_object.path2);
+        jsontext_keep_all(k, t->scope_object.path2);
     return k;
 }
 
@@ -838,7 +838,7 @@ static json_t *exec_result(const wk_tool_t *t, const json_t *args, const json_t 
 
     char perr[256];
     int raw = json_is_true(json_object_get(args, "raw"));
-    json_t *body = r->body_len ? ju_parse_keep(r->body, r->body_len, WK_UPSTREAM_DEPTH, raw ? NULL : t->keep,
+    json_t *body = r->body_len ? jsontext_parse_keep(r->body, r->body_len, WK_UPSTREAM_DEPTH, raw ? NULL : t->keep,
                                                perr, sizeof perr)
                                : json_object();
     if (!body) {
@@ -866,7 +866,7 @@ static json_t *exec_result(const wk_tool_t *t, const json_t *args, const json_t 
     }
     json_t *structured = project(t, args, projects, body, raw);
     if (check_keep && !raw && r->body_len) {
-        json_t *full = ju_parse(r->body, r->body_len, WK_UPSTREAM_DEPTH, perr, sizeof perr);
+        json_t *full = jsontext_parse(r->body, r->body_len, WK_UPSTREAM_DEPTH, perr, sizeof perr);
         json_t *want = full ? project(t, args, projects, full, 0) : NULL;
         if (!json_equal(want, structured))
             LOG_ERROR("exec", "the result differs when the payload is parsed with the tool's keep paths",
@@ -955,8 +955,8 @@ static void fieldcache_put(wk_fieldcache_t *fc, const char *account_id, json_t *
  * reference or NULL (anywhere). */
 static json_t *fields_where(const wk_tool_t *t, const json_t *args, const json_t *projects)
 {
-    const char *pkey = t->scope_project ? ju_str(args, t->scope_project) : NULL;
-    const char *key = t->scope_issue ? ju_str(args, t->scope_issue) : NULL;
+    const char *pkey = t->scope_project ? jsontext_str(args, t->scope_project) : NULL;
+    const char *key = t->scope_issue ? jsontext_str(args, t->scope_issue) : NULL;
     const char *dash = key && strspn(key, "0123456789") != strlen(key) ? strrchr(key, '-') : NULL;
     if (pkey)
         return json_pack("[s]", pkey);
@@ -989,7 +989,7 @@ static json_t *prepare(const wk_tool_t *t, const json_t *args, const json_t *fie
     if (json_array_size(projects) == 0)
         projects = NULL;
     json_t *a = json_deep_copy(args);
-    const char *jql = t->jql_arg ? ju_str(a, t->jql_arg) : NULL;
+    const char *jql = t->jql_arg ? jsontext_str(a, t->jql_arg) : NULL;
     if (t->jql_arg && (jql || projects)) {
         char *q = wk_jql_rewrite_need(jql ? jql : "", fields, projects, need, err, errsz);
         if (!q) {
@@ -1034,7 +1034,7 @@ static json_t *prepare(const wk_tool_t *t, const json_t *args, const json_t *fie
         json_decref(where);
         json_object_set_new(a, t->fields_arg, tr);
     }
-    const char *pkey = t->scope_project ? ju_str(a, t->scope_project) : NULL;
+    const char *pkey = t->scope_project ? jsontext_str(a, t->scope_project) : NULL;
     if (projects && pkey && !project_allowed(projects, pkey, strlen(pkey))) {
         snprintf(err, errsz, "%s: this MCP server is limited to the projects in its config.projects; "
                  "\"%.40s\" is not one of them (e.g. %s)", t->scope_project, pkey,
@@ -1042,7 +1042,7 @@ static json_t *prepare(const wk_tool_t *t, const json_t *args, const json_t *fie
         json_decref(a);
         return NULL;
     }
-    if (projects && t->scope_desk && !ju_str(a, t->scope_desk)) {
+    if (projects && t->scope_desk && !jsontext_str(a, t->scope_desk)) {
         /* Without a desk the list spans every project of the site. */
         snprintf(err, errsz, "%s is required: this MCP server is limited to the projects in its config.projects; "
                  "pass the id of one of their service desks (list_all_jira_service_management_service_desks)",
@@ -1050,8 +1050,8 @@ static json_t *prepare(const wk_tool_t *t, const json_t *args, const json_t *fie
         json_decref(a);
         return NULL;
     }
-    if (!key_allowed(t->scope_issue, t->scope_issue ? ju_str(a, t->scope_issue) : NULL, projects, err, errsz) ||
-        !key_allowed(t->scope_issue2, t->scope_issue2 ? ju_str(a, t->scope_issue2) : NULL, projects, err, errsz)) {
+    if (!key_allowed(t->scope_issue, t->scope_issue ? jsontext_str(a, t->scope_issue) : NULL, projects, err, errsz) ||
+        !key_allowed(t->scope_issue2, t->scope_issue2 ? jsontext_str(a, t->scope_issue2) : NULL, projects, err, errsz)) {
         json_decref(a);
         return NULL;
     }
@@ -1171,7 +1171,7 @@ static int step_parse(exec_op_t *op, const httpc_response_t *resp, json_t **body
     *body = NULL;
     if (step_failed(op, resp))
         return -1;
-    *body = ju_parse(resp->body, resp->body_len, WK_UPSTREAM_DEPTH, perr, sizeof perr);
+    *body = jsontext_parse(resp->body, resp->body_len, WK_UPSTREAM_DEPTH, perr, sizeof perr);
     return 0;
 }
 
@@ -1243,7 +1243,7 @@ static json_t *field_by_id(const json_t *fields, const char *id)
     size_t i;
     json_t *f;
     json_array_foreach(fields, i, f)
-        if (ju_str(f, "id") && strcmp(ju_str(f, "id"), id) == 0)
+        if (jsontext_str(f, "id") && strcmp(jsontext_str(f, "id"), id) == 0)
             return f;
     return NULL;
 }
@@ -1260,7 +1260,7 @@ static void on_context(const httpc_response_t *resp, void *ud)
     json_t *f = field_by_id(op->fieldlist, json_string_value(json_array_get(op->need, op->need_i)));
     char perr[128];
     json_t *body = !resp->err && resp->status >= 200 && resp->status < 300
-                       ? ju_parse(resp->body, resp->body_len, WK_UPSTREAM_DEPTH, perr, sizeof perr)
+                       ? jsontext_parse(resp->body, resp->body_len, WK_UPSTREAM_DEPTH, perr, sizeof perr)
                        : NULL;
     /* Reading contexts needs Jira admin rights on real sites: a refusal
      * leaves the context unknown, it does not fail the call. */
@@ -1270,7 +1270,7 @@ static void on_context(const httpc_response_t *resp, void *ud)
     size_t i;
     const json_t *m;
     json_array_foreach(json_object_get(body, "values"), i, m) {
-        const char *pid = ju_str(m, "projectId");
+        const char *pid = jsontext_str(m, "projectId");
         if (json_is_true(json_object_get(m, "isGlobalContext")))
             json_object_set_new(pend, "global", json_true());
         else if (pid && *pid && strspn(pid, "0123456789") == strlen(pid) && strlen(pid) < 19)
@@ -1292,7 +1292,7 @@ static void on_context_projects(const httpc_response_t *resp, void *ud)
     exec_op_t *op = ud;
     char perr[128];
     json_t *body = !resp->err && resp->status >= 200 && resp->status < 300
-                       ? ju_parse(resp->body, resp->body_len, WK_UPSTREAM_DEPTH, perr, sizeof perr)
+                       ? jsontext_parse(resp->body, resp->body_len, WK_UPSTREAM_DEPTH, perr, sizeof perr)
                        : NULL;
     finish_contexts(op, json_object_get(body, "values"));
     json_decref(body);
@@ -1320,8 +1320,8 @@ static void finish_contexts(exec_op_t *op, const json_t *projects)
             json_array_foreach(json_object_get(pend, "projectIds"), j, pid) {
                 const char *key = NULL;
                 json_array_foreach(projects, k, p)
-                    if (ju_str(p, "id") && ju_str(p, "key") && strcmp(ju_str(p, "id"), json_string_value(pid)) == 0)
-                        key = ju_str(p, "key");
+                    if (jsontext_str(p, "id") && jsontext_str(p, "key") && strcmp(jsontext_str(p, "id"), json_string_value(pid)) == 0)
+                        key = jsontext_str(p, "key");
                 if (key)
                     json_array_append_new(keys, json_string(key));
                 else
@@ -1346,7 +1346,7 @@ static void next_context(exec_op_t *op)
     while (op->need_i < json_array_size(op->need)) {
         const char *id = json_string_value(json_array_get(op->need, op->need_i));
         json_t *f = field_by_id(op->fieldlist, id);
-        const char *team = ju_str(json_object_get(json_object_get(f, "scope"), "project"), "id");
+        const char *team = jsontext_str(json_object_get(json_object_get(f, "scope"), "project"), "id");
         if (f && team && strspn(team, "0123456789") == strlen(team) && *team) {
             json_object_set_new(f, PENDING, json_pack("{s:b,s:[s]}", "global", 0, "projectIds", team));
             op->need_i++;
@@ -1393,18 +1393,18 @@ static void next_context(exec_op_t *op)
  * desk id, an uploaded file's temporary id) becomes an argument. */
 static void step_pick(exec_op_t *op, const json_t *step, const json_t *body, int status)
 {
-    const json_t *v = proj_path(body, ju_str(step, "value"));
+    const json_t *v = proj_path(body, jsontext_str(step, "value"));
     char num[64];
     const char *s;
     if (wk_body_scalar(v, num, sizeof num, &s) != 0 || !*s || json_is_boolean(v)) {
         char msg[400];
-        snprintf(msg, sizeof msg, "the site's answer to %.200s has no %.80s", ju_str(step, "path"),
-                 ju_str(step, "value"));
+        snprintf(msg, sizeof msg, "the site's answer to %.200s has no %.80s", jsontext_str(step, "path"),
+                 jsontext_str(step, "value"));
         op_finish(op, step_error(op->tool, 502, msg, "Try again later; if it keeps failing the site answers "
                                                      "differently than Jira Cloud documents."), NULL, status);
         return;
     }
-    json_object_set_new(op->args, ju_str(step, "set"), json_string(s));
+    json_object_set_new(op->args, jsontext_str(step, "set"), json_string(s));
     run_next(op);
 }
 
@@ -1425,7 +1425,7 @@ static void on_resolve(const httpc_response_t *resp, void *ud)
     const char *hint;
     const json_t *hit;
     if (wk_steps_match(step, op->args, body, &hit, msg, sizeof msg, &hint)) {
-        json_object_set(op->args, ju_str(step, "set"), json_object_get(hit, ju_str(step, "value")));
+        json_object_set(op->args, jsontext_str(step, "set"), json_object_get(hit, jsontext_str(step, "value")));
         json_decref(body);
         run_next(op);
         return;
@@ -1466,7 +1466,7 @@ static void on_scope_check(const httpc_response_t *resp, void *ud)
         char msg[300];
         snprintf(msg, sizeof msg, "%s: this MCP server is limited to the projects in its config.projects; "
                  "%s %.40s belongs to another project", arg, CHECKS[k].what,
-                 ju_str(op->args, arg) ? ju_str(op->args, arg) : "?");
+                 jsontext_str(op->args, arg) ? jsontext_str(op->args, arg) : "?");
         op_finish(op, step_error(op->tool, 403, msg, CHECKS[k].hint), NULL, resp->status);
         return;
     }
@@ -1500,7 +1500,7 @@ static void run_next(exec_op_t *op)
     char err[400];
     const wk_tool_t *t = op->tool;
     int limited = json_array_size(json_object_get(op->config, "projects")) > 0;
-    if (!op->desk_checked && limited && t->scope_desk && ju_str(op->args, t->scope_desk)) {
+    if (!op->desk_checked && limited && t->scope_desk && jsontext_str(op->args, t->scope_desk)) {
         op->desk_checked = 1;
         scope_check(op, CHECK_DESK, t->scope_desk);
         return;
@@ -1508,7 +1508,7 @@ static void run_next(exec_op_t *op)
     const char *issue_args[2] = {t->scope_issue, t->scope_issue2};
     for (int i = 0; i < 2; i++) {
         if (!(op->issue_checked & (1 << i)) && needs_issue_check(t, op->config) && issue_args[i] &&
-            ju_str(op->args, issue_args[i])) {
+            jsontext_str(op->args, issue_args[i])) {
             op->issue_checked |= 1 << i;
             scope_check(op, CHECK_ISSUE, issue_args[i]);
             return;
@@ -1516,9 +1516,9 @@ static void run_next(exec_op_t *op)
     }
     while (op->step < json_array_size(t->resolve)) {
         const json_t *step = json_array_get(t->resolve, op->step++);
-        const char *when = ju_str(step, "when"), *set = ju_str(step, "set");
+        const char *when = jsontext_str(step, "when"), *set = jsontext_str(step, "set");
         int always = json_is_true(json_object_get(step, "always"));
-        if (!ju_str(op->args, when) && !(always && json_object_get(op->args, set)))
+        if (!jsontext_str(op->args, when) && !(always && json_object_get(op->args, set)))
             continue;
         if (json_object_get(op->args, set) && !always)
             continue;

@@ -95,8 +95,8 @@ typedef struct wk_ratelimit_s {
 void wk_exec_quota(const httpc_response_t *r, wk_ratelimit_t *rl);
 
 /* What of a tool's upstream payload its result reads (its projection and
- * the paging members): wk_exec_result builds only that (ju_parse_keep). */
-ju_keep_t *wk_exec_keep_new(const wk_tool_t *t);
+ * the paging members): wk_exec_result builds only that (jsontext_parse_keep). */
+jsontext_keep_t *wk_exec_keep_new(const wk_tool_t *t);
 /* on: every result is also computed from the fully parsed payload and a
  * difference logged as an error (JSMCP_CHECK_KEEP=1; tests use it). */
 void wk_exec_check_keep(int on);

@@ -7,7 +7,7 @@
 
 #include "buf.h"
 #include "embed.h"
-#include "ju.h"
+#include "jsontext.h"
 #include "schema.h"
 
 extern const embed_file_t worker_embedded[];
@@ -25,7 +25,7 @@ int wk_fixtures_load(char *err, size_t errsz)
         return -1;
     }
     char perr[160];
-    json_t *d = ju_parse(f->data, f->len, 64, perr, sizeof perr);
+    json_t *d = jsontext_parse(f->data, f->len, 64, perr, sizeof perr);
     static const char *const arrays[] = {"tools", "prompts", "resources", "templates", NULL};
     for (int i = 0; d && arrays[i]; i++)
         if (!json_is_array(json_object_get(d, arrays[i]))) {
@@ -75,9 +75,9 @@ char *wk_fixtures_subst(const char *s, const json_t *vars)
             char name[64];
             memcpy(name, open + 1, n);
             name[n] = 0;
-            val = ju_str(vars, name);
+            val = jsontext_str(vars, name);
             if (!val && (strcmp(name, "png") == 0 || strcmp(name, "wav") == 0))
-                val = ju_str(doc, name);
+                val = jsontext_str(doc, name);
         }
         if (val) {
             buf_append_str(&b, val);
@@ -123,7 +123,7 @@ static const json_t *find_tool(const char *name)
     size_t i;
     const json_t *t;
     json_array_foreach(wk_fixtures_get("tools"), i, t)
-        if (name && strcmp(ju_str(t, "name"), name) == 0)
+        if (name && strcmp(jsontext_str(t, "name"), name) == 0)
             return t;
     return NULL;
 }
@@ -227,7 +227,7 @@ static void on_client_answer(const json_t *result, const char *err, void *ud)
     if (!result) {
         buf_t b;
         buf_init(&b, 4096);
-        buf_printf(&b, "%s: %s", ju_str(fx->tool, "name"), err ? err : "no answer");
+        buf_printf(&b, "%s: %s", jsontext_str(fx->tool, "name"), err ? err : "no answer");
         size_t len;
         text = buf_steal(&b, &len);
         fx_finish(fx, text_result(text ? text : "no answer", 1));
@@ -238,13 +238,13 @@ static void on_client_answer(const json_t *result, const char *err, void *ud)
     buf_init(&b, 64 * 1024);
     if (strcmp(fx->run, "sampling") == 0) {
         const json_t *content = json_object_get(result, "content");
-        const char *t = ju_str(content, "text");
+        const char *t = jsontext_str(content, "text");
         buf_printf(&b, "LLM response: %s", t ? t : "(no text)");
     } else {
         char *content = json_dumps(json_object_get(result, "content"), JSON_COMPACT | JSON_SORT_KEYS);
-        const char *action = ju_str(result, "action");
+        const char *action = jsontext_str(result, "action");
         buf_printf(&b, "%s: action=%s, content=%s",
-                   strcmp(ju_str(fx->tool, "name"), "test_elicitation") == 0 ? "User response" : "Elicitation completed",
+                   strcmp(jsontext_str(fx->tool, "name"), "test_elicitation") == 0 ? "User response" : "Elicitation completed",
                    action ? action : "(none)", content ? content : "{}");
         free(content);
     }
@@ -266,14 +266,14 @@ static void fx_ask(fx_t *fx)
         }
         method = "sampling/createMessage";
         params = json_pack("{s:[{s:s,s:{s:s,s:s}}],s:i}", "messages", "role", "user", "content", "type", "text", "text",
-                           ju_str(fx->args, "prompt"), "maxTokens", 100);
+                           jsontext_str(fx->args, "prompt"), "maxTokens", 100);
     } else {
         if (!(fx->push->caps & WK_CAP_ELICIT)) {
             fx_finish(fx, text_result("the client does not support elicitation", 1));
             return;
         }
         method = "elicitation/create";
-        const char *msg = ju_str(fx->args, "message") ? ju_str(fx->args, "message") : ju_str(fx->tool, "message");
+        const char *msg = jsontext_str(fx->args, "message") ? jsontext_str(fx->args, "message") : jsontext_str(fx->tool, "message");
         params = json_pack("{s:s,s:O}", "message", msg ? msg : "", "requestedSchema",
                            json_object_get(fx->tool, "requestedSchema"));
     }
@@ -292,7 +292,7 @@ void wk_fixtures_call(wk_worker_t *w, wk_push_t *push, const char *name, const j
     fx->args = json_is_object(args) ? json_incref((json_t *)args) : json_object();
     fx->cb = cb;
     fx->ud = ud;
-    fx->run = ju_str(tool, "run") ? ju_str(tool, "run") : "";
+    fx->run = jsontext_str(tool, "run") ? jsontext_str(tool, "run") : "";
     uv_timer_init(w->loop, &fx->timer);
     fx->timer.data = fx;
     char why[300];

@@ -7,10 +7,10 @@
 #include <strings.h>
 
 #include "buf.h"
-#include "ju.h"
+#include "jsontext.h"
 #include "log.h"
-#include "resp.h"
-#include "tu.h"
+#include "httpresp.h"
+#include "clock.h"
 #include "wk_cache.h"
 #include "wk_listwatch.h"
 #include "wk_mcp.h"
@@ -87,13 +87,13 @@ static void mreq_free(mreq_t *m)
 /* 404 with a JSON body that says what is missing. */
 static void not_found(httpd_req_t *req, const char *message)
 {
-    resp_json(req, 404, json_pack("{s:s,s:s}", "error", "not_found", "message", message));
+    httpresp_json(req, 404, json_pack("{s:s,s:s}", "error", "not_found", "message", message));
 }
 
 /* An HTTP-level refusal in JSON-RPC form (id null), as MCP clients expect. */
 static void rpc_refuse(mreq_t *m, int status, int code, const char *message)
 {
-    resp_json(m->req, status, wk_mcp_error(NULL, code, message, NULL));
+    httpresp_json(m->req, status, wk_mcp_error(NULL, code, message, NULL));
     m->req = NULL;
     mreq_free(m);
 }
@@ -283,7 +283,7 @@ static wk_sse_t *sse_open(mreq_t *m, int legacy)
          * this process alive for as long as its client stays. */
         wk_stream_release(w, m->token_hash, m->lease);
         httpd_resp_close(m->req);
-        resp_json(m->req, 503, wk_mcp_error(NULL, WK_RPC_SERVER, "This worker is shutting down; reconnect", NULL));
+        httpresp_json(m->req, 503, wk_mcp_error(NULL, WK_RPC_SERVER, "This worker is shutting down; reconnect", NULL));
         return NULL;
     }
     httpd_resp_header(m->req, "Cache-Control", "no-cache, no-transform");
@@ -387,7 +387,7 @@ static void on_post_done(json_t *response, const wk_ratelimit_t *rl, void *ud)
         mreq_free(m);
         return;
     }
-    if (m->mkind == WK_MSG_REQUEST && strcmp(ju_str(m->msg, "method"), "initialize") == 0 &&
+    if (m->mkind == WK_MSG_REQUEST && strcmp(jsontext_str(m->msg, "method"), "initialize") == 0 &&
         json_object_get(response, "result"))
         httpd_resp_header(m->req, "MCP-Session-Id", m->sess.id);
     add_ratelimit_headers(m->req, rl);
@@ -603,14 +603,14 @@ static void on_session(int rc, const wk_session_t *s, void *ud)
 static void after_auth(mreq_t *m)
 {
     int is_init = m->kind == MR_POST && m->mkind == WK_MSG_REQUEST &&
-                  strcmp(ju_str(m->msg, "method"), "initialize") == 0;
+                  strcmp(jsontext_str(m->msg, "method"), "initialize") == 0;
     if (is_init || m->kind == MR_SSE_OPEN) {
         wk_session_new_id(m->sess.id, sizeof m->sess.id);
         snprintf(m->sess.token_hash, sizeof m->sess.token_hash, "%s", m->token_hash);
         m->sess.legacy = m->kind == MR_SSE_OPEN;
         snprintf(m->sess.pv, sizeof m->sess.pv, "%s",
                  m->sess.legacy ? WK_PV_LEGACY
-                                : wk_mcp_negotiate(ju_str(json_object_get(m->msg, "params"),
+                                : wk_mcp_negotiate(jsontext_str(json_object_get(m->msg, "params"),
                                                           "protocolVersion")));
         m->sess.caps = wk_session_caps(json_object_get(json_object_get(m->msg, "params"), "capabilities"));
         if (m->kind == MR_SSE_OPEN) {
@@ -661,7 +661,7 @@ static void server_ready(mreq_t *m)
         rpc_refuse(m, 503, WK_RPC_SERVER, "Server store unavailable, try again");
         return;
     }
-    if (rc == 1 && wk_server_expired(&m->srv, tu_now_ms()))
+    if (rc == 1 && wk_server_expired(&m->srv, clock_now_ms()))
         rc = 0;
     if (rc == 0) {
         not_found(m->req, WK_UNKNOWN_SERVER);
@@ -787,7 +787,7 @@ static void handle_mcp(wk_worker_t *w, httpd_req_t *req, const char *token, enum
         size_t len;
         const char *body = httpd_req_body(req, &len);
         char err[300];
-        m->msg = ju_parse(body, len, WK_JSON_DEPTH, err, sizeof err);
+        m->msg = jsontext_parse(body, len, WK_JSON_DEPTH, err, sizeof err);
         if (!m->msg) {
             char msg[340];
             snprintf(msg, sizeof msg, "Parse error: %s", err);
@@ -799,20 +799,20 @@ static void handle_mcp(wk_worker_t *w, httpd_req_t *req, const char *token, enum
             json_t *id = json_is_object(m->msg) ? json_object_get(m->msg, "id") : NULL;
             json_t *e = wk_mcp_error(json_is_string(id) || json_is_integer(id) ? id : NULL,
                                      WK_RPC_INVALID_REQUEST, err, NULL);
-            resp_json(req, 400, e);
+            httpresp_json(req, 400, e);
             m->req = NULL;
             mreq_free(m);
             return;
         }
         if (kind == MR_POST && m->mkind == WK_MSG_REQUEST && *m->sid &&
-            strcmp(ju_str(m->msg, "method"), "initialize") == 0) {
+            strcmp(jsontext_str(m->msg, "method"), "initialize") == 0) {
             rpc_refuse(m, 400, WK_RPC_INVALID_REQUEST,
                        "Invalid Request: initialize must not carry an Mcp-Session-Id");
             return;
         }
         m->sse_ok = kind == MR_POST && accept && (header_has(accept, "text/event-stream") || header_has(accept, "*/*"));
     }
-    int is_init = m->mkind == WK_MSG_REQUEST && strcmp(ju_str(m->msg, "method"), "initialize") == 0;
+    int is_init = m->mkind == WK_MSG_REQUEST && strcmp(jsontext_str(m->msg, "method"), "initialize") == 0;
     wk_cache_sync(w); /* changes Redis announced before this request are applied */
     if (*m->sid && !is_init) {
         m->prefetch = 1;
@@ -935,6 +935,6 @@ void wk_http_handle(httpd_req_t *req, void *ud)
     }
     if (allow) {
         httpd_resp_header(req, "Allow", allow);
-        resp_json(req, 405, wk_mcp_error(NULL, WK_RPC_SERVER, "Method Not Allowed", NULL));
+        httpresp_json(req, 405, wk_mcp_error(NULL, WK_RPC_SERVER, "Method Not Allowed", NULL));
     }
 }

@@ -8,7 +8,7 @@
 #include <strings.h>
 
 #include "buf.h"
-#include "ju.h"
+#include "jsontext.h"
 
 #define TOK_MAX 512  /* one token (field name or value) */
 
@@ -47,7 +47,7 @@ static int named(const json_t *f, const char *name)
 {
     size_t j;
     const json_t *c;
-    if (ju_str(f, "name") && strcasecmp(ju_str(f, "name"), name) == 0)
+    if (jsontext_str(f, "name") && strcasecmp(jsontext_str(f, "name"), name) == 0)
         return 1;
     json_array_foreach(json_object_get(f, "clauseNames"), j, c)
         if (json_is_string(c) && strcasecmp(json_string_value(c), name) == 0)
@@ -79,8 +79,8 @@ static int applies(const json_t *f, const json_t *projects)
 static void describe(buf_t *b, const json_t *f)
 {
     const json_t *sc = json_object_get(f, "schema"), *ctx = json_object_get(f, WK_JQL_CONTEXT);
-    const char *type = ju_str(sc, "type") ? ju_str(sc, "type") : "?";
-    buf_printf(b, "%s%s (%s; ", b->len ? ", " : "", ju_str(f, "id"), type);
+    const char *type = jsontext_str(sc, "type") ? jsontext_str(sc, "type") : "?";
+    buf_printf(b, "%s%s (%s; ", b->len ? ", " : "", jsontext_str(f, "id"), type);
     if (json_is_true(json_object_get(ctx, "global")))
         buf_append_str(b, "all projects");
     else if (json_array_size(json_object_get(ctx, "projects")) > 0) {
@@ -91,8 +91,8 @@ static void describe(buf_t *b, const json_t *f)
             buf_printf(b, "%s%s", i ? ", " : " ", json_string_value(k) ? json_string_value(k) : "?");
     } else if (json_is_object(ctx) && !json_is_true(json_object_get(ctx, "unknown")))
         buf_append_str(b, "no project");
-    else if (ju_str(json_object_get(json_object_get(f, "scope"), "project"), "id"))
-        buf_printf(b, "team-managed project id %s", ju_str(json_object_get(json_object_get(f, "scope"), "project"), "id"));
+    else if (jsontext_str(json_object_get(json_object_get(f, "scope"), "project"), "id"))
+        buf_printf(b, "team-managed project id %s", jsontext_str(json_object_get(json_object_get(f, "scope"), "project"), "id"));
     else
         buf_append_str(b, "project context unknown");
     buf_append_str(b, ")");
@@ -106,8 +106,8 @@ int wk_jql_field_resolve(const json_t *fields, const char *name, const json_t *p
     *id = NULL;
     /* An id or key names one field. */
     json_array_foreach(fields, i, f) {
-        const char *fid = ju_str(f, "id");
-        if (fid && (strcasecmp(fid, name) == 0 || (ju_str(f, "key") && strcasecmp(ju_str(f, "key"), name) == 0))) {
+        const char *fid = jsontext_str(f, "id");
+        if (fid && (strcasecmp(fid, name) == 0 || (jsontext_str(f, "key") && strcasecmp(jsontext_str(f, "key"), name) == 0))) {
             *id = fid;
             return 1;
         }
@@ -117,7 +117,7 @@ int wk_jql_field_resolve(const json_t *fields, const char *name, const json_t *p
     int n = 0, fit = 0, unknown = 0;
     const json_t *only = NULL, *first = NULL;
     json_array_foreach(fields, i, f) {
-        if (!ju_str(f, "id") || !named(f, name))
+        if (!jsontext_str(f, "id") || !named(f, name))
             continue;
         n++;
         first = first ? first : f;
@@ -131,20 +131,20 @@ int wk_jql_field_resolve(const json_t *fields, const char *name, const json_t *p
     if (n == 0)
         return 0;
     if (n == 1) {
-        *id = ju_str(first, "id");
+        *id = jsontext_str(first, "id");
         return 1;
     }
     if (fit == 1 && unknown == 0) {
-        *id = ju_str(only, "id"); /* the one whose context covers the projects */
+        *id = jsontext_str(only, "id"); /* the one whose context covers the projects */
         return 1;
     }
     /* Ambiguous so far: the candidates' contexts (never looked up yet) may
      * settle it, and the message names them either way. */
     size_t asked = json_array_size(need);
     json_array_foreach(fields, i, f)
-        if (need && ju_str(f, "id") && named(f, name) && !json_object_get(f, WK_JQL_CONTEXT) &&
+        if (need && jsontext_str(f, "id") && named(f, name) && !json_object_get(f, WK_JQL_CONTEXT) &&
             json_array_size(need) < WK_JQL_NEED_MAX)
-            json_array_append_new(need, json_string(ju_str(f, "id")));
+            json_array_append_new(need, json_string(jsontext_str(f, "id")));
     if (json_array_size(need) > asked) {
         snprintf(err, errsz, "the field name \"%.80s\" is shared by %d fields; their contexts are needed", name, n);
         return -1;
@@ -152,7 +152,7 @@ int wk_jql_field_resolve(const json_t *fields, const char *name, const json_t *p
     buf_t b;
     buf_init(&b, 4096);
     json_array_foreach(fields, i, f)
-        if (ju_str(f, "id") && named(f, name))
+        if (jsontext_str(f, "id") && named(f, name))
             describe(&b, f);
     buf_t where;
     buf_init(&where, 1024);
@@ -211,7 +211,7 @@ void wk_jql_closest(const json_t *fields, const char *name, int n, char *out, si
     size_t i;
     const json_t *f;
     json_array_foreach(fields, i, f) {
-        const char *nm = ju_str(f, "name");
+        const char *nm = jsontext_str(f, "name");
         if (!nm)
             continue;
         size_t d = distance(name, nm);

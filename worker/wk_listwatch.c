@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "buf.h"
-#include "ju.h"
+#include "jsontext.h"
 #include "log.h"
 #include "wk_cache.h"
 #include "wk_fixtures.h"
@@ -93,7 +93,7 @@ static void on_record(redisReply *reply, const char *err, void *ud)
     json_t *rec = NULL;
     char perr[128];
     if (lw && reply && reply->type == REDIS_REPLY_STRING && reply->len <= WK_REC_MAX)
-        rec = ju_parse(reply->str, reply->len, 16, perr, sizeof perr);
+        rec = jsontext_parse(reply->str, reply->len, 16, perr, sizeof perr);
     wk_server_t srv;
     if (rec && !json_is_true(json_object_get(rec, "tombstone")) && wk_server_parse(&srv, rec, rr->th) == 0) {
         uint64_t fp[3];

@@ -15,7 +15,7 @@
 #include "cfg.h"
 #include "log.h"
 #include "testbuild.h"
-#include "tu.h"
+#include "clock.h"
 #include "wk_pace.h"
 
 #define WK_MAX_WORKERS 256
@@ -159,7 +159,7 @@ int wk_master_run(const wk_config_t *cfg)
         LOG_WARN("worker", "no shared metrics area: /metrics shows one process", "why", strerror(errno), NULL);
     for (int i = 0; i < n; i++) {
         kids[i].pid = spawn(cfg, fd, metrics_fd, &old, shm, i);
-        kids[i].started_ms = tu_now_ms();
+        kids[i].started_ms = clock_now_ms();
         alive += kids[i].pid > 0;
     }
     char num[32], mport[16];
@@ -177,7 +177,7 @@ int wk_master_run(const wk_config_t *cfg)
         if (sig == SIGTERM || sig == SIGINT) {
             if (!draining) {
                 draining = 1;
-                drain_deadline = tu_now_ms() + cfg->drain_timeout_ms;
+                drain_deadline = clock_now_ms() + cfg->drain_timeout_ms;
                 LOG_INFO("worker", "master draining", "signal", sig == SIGTERM ? "TERM" : "INT", NULL);
                 for (int i = 0; i < n; i++)
                     if (kids[i].pid > 0)
@@ -200,11 +200,11 @@ int wk_master_run(const wk_config_t *cfg)
                 snprintf(num, sizeof num, "%d", (int)pid);
                 LOG_WARN("worker", "worker died, restarting", "pid", num, NULL);
                 /* A child dying at start would otherwise be forked in a tight loop. */
-                int64_t now = tu_now_ms();
+                int64_t now = clock_now_ms();
                 kids[i].restart_at_ms = now - kids[i].started_ms < 1000 ? now + 1000 : now;
             }
         }
-        int64_t now = tu_now_ms();
+        int64_t now = clock_now_ms();
         if (draining && drain_deadline && now >= drain_deadline) {
             /* Something never finished (a handler that does not answer, a
              * client holding a stream the drain could not end): stop it. */

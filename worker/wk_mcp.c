@@ -6,11 +6,11 @@
 #include <string.h>
 
 #include "buf.h"
-#include "ju.h"
+#include "jsontext.h"
 #include "log.h"
 #include "schema.h"
 #include "toolfilter.h"
-#include "tu.h"
+#include "clock.h"
 #include "wk_audit.h"
 #include "wk_fixtures.h"
 #include "wk_pace.h"
@@ -32,14 +32,14 @@ int wk_server_parse(wk_server_t *s, json_t *rec, const char *token_hash)
 {
     memset(s, 0, sizeof *s);
     s->rec = rec;
-    s->id = ju_str(rec, "id");
-    s->workspace_id = ju_str(rec, "workspace_id");
-    s->account_id = ju_str(rec, "account_id");
-    s->name = ju_str(rec, "name");
+    s->id = jsontext_str(rec, "id");
+    s->workspace_id = jsontext_str(rec, "workspace_id");
+    s->account_id = jsontext_str(rec, "account_id");
+    s->name = jsontext_str(rec, "name");
     s->config = json_object_get(rec, "config");
-    s->require_api_token_auth = ju_bool(rec, "require_api_token_auth", 0);
-    s->expires_at_ms = ju_int(rec, "expires_at_ms", 0);
-    s->not_after_ms = ju_int(rec, "not_after_ms", 0);
+    s->require_api_token_auth = jsontext_bool(rec, "require_api_token_auth", 0);
+    s->expires_at_ms = jsontext_int(rec, "expires_at_ms", 0);
+    s->not_after_ms = jsontext_int(rec, "not_after_ms", 0);
     snprintf(s->token_hash, sizeof s->token_hash, "%s", token_hash);
     if (!json_is_object(rec) || !s->id || !s->workspace_id || !s->account_id ||
         (s->config && !json_is_object(s->config))) {
@@ -65,10 +65,10 @@ enum wk_msg_kind wk_mcp_classify(const json_t *msg, char *err, size_t errsz)
     }
     if (!json_is_object(msg)) {
         snprintf(err, errsz, "Invalid Request: a JSON-RPC message must be an object, got %s",
-                 ju_type_name(msg));
+                 jsontext_type_name(msg));
         return WK_MSG_INVALID;
     }
-    const char *jv = ju_str(msg, "jsonrpc");
+    const char *jv = jsontext_str(msg, "jsonrpc");
     if (!jv || strcmp(jv, "2.0") != 0) {
         snprintf(err, errsz, "Invalid Request: \"jsonrpc\" must be \"2.0\"");
         return WK_MSG_INVALID;
@@ -148,8 +148,8 @@ static int dump_lazy_result(buf_t *b, const json_t *result, const json_t *sc)
 {
     buf_t sb;
     buf_init(&sb, WK_RESPONSE_MAX);
-    int bad = ju_dump_buf(&sb, sc) || buf_append_str(b, "{\"content\":[{\"type\":\"text\",\"text\":") ||
-              ju_dump_string(b, sb.data, sb.len) || buf_append_str(b, "}],\"structuredContent\":") ||
+    int bad = jsontext_dump_buf(&sb, sc) || buf_append_str(b, "{\"content\":[{\"type\":\"text\",\"text\":") ||
+              jsontext_dump_string(b, sb.data, sb.len) || buf_append_str(b, "}],\"structuredContent\":") ||
               buf_append(b, sb.data, sb.len);
     buf_free(&sb);
     const char *k;
@@ -159,8 +159,8 @@ static int dump_lazy_result(buf_t *b, const json_t *result, const json_t *sc)
             break;
         if (strcmp(k, "content") == 0 || strcmp(k, "structuredContent") == 0)
             continue;
-        bad = buf_append_str(b, ",") || ju_dump_string(b, k, strlen(k)) || buf_append_str(b, ":") ||
-              ju_dump_buf(b, v);
+        bad = buf_append_str(b, ",") || jsontext_dump_string(b, k, strlen(k)) || buf_append_str(b, ":") ||
+              jsontext_dump_buf(b, v);
     }
     return bad || buf_append_str(b, "}");
 }
@@ -177,10 +177,10 @@ char *wk_mcp_dump(const json_t *response, size_t *len)
     int bad;
     if (sc && json_array_size(content) == 1 && json_object_size(block) == 1 && type && strcmp(type, "text") == 0 &&
         json_object_size(response) == 3 && json_object_get(response, "jsonrpc")) {
-        bad = buf_append_str(&b, "{\"jsonrpc\":\"2.0\",\"id\":") || ju_dump_buf(&b, json_object_get(response, "id")) ||
+        bad = buf_append_str(&b, "{\"jsonrpc\":\"2.0\",\"id\":") || jsontext_dump_buf(&b, json_object_get(response, "id")) ||
               buf_append_str(&b, ",\"result\":") || dump_lazy_result(&b, result, sc) || buf_append_str(&b, "}");
     } else {
-        bad = ju_dump_buf(&b, response);
+        bad = jsontext_dump_buf(&b, response);
     }
     if (bad) {
         buf_free(&b);
@@ -202,7 +202,7 @@ json_t *wk_mcp_capabilities(void)
 
 static json_t *initialize_result(const wk_server_t *srv, const json_t *params)
 {
-    const char *pv = wk_mcp_negotiate(ju_str(params, "protocolVersion"));
+    const char *pv = wk_mcp_negotiate(jsontext_str(params, "protocolVersion"));
     json_t *info = json_pack("{s:s,s:s,s:s}", "name", "jsmcp", "title",
                              "Jira Service Management (jsmcp)", "version", "1.0.0");
     return json_pack("{s:s,s:o,s:o,s:s}", "protocolVersion", pv, "capabilities", wk_mcp_capabilities(),
@@ -220,7 +220,7 @@ int wk_mcp_prepare_call(const wk_catalog_t *cat, const json_t *config, const jso
 {
     *tool = NULL;
     *args = NULL;
-    const char *name = ju_str(params, "name");
+    const char *name = jsontext_str(params, "name");
     if (!name) {
         snprintf(err, errsz, "Invalid params: \"name\" (string) is required");
         return WK_RPC_INVALID_PARAMS;
@@ -237,7 +237,7 @@ int wk_mcp_prepare_call(const wk_catalog_t *cat, const json_t *config, const jso
     }
     const json_t *a = json_object_get(params, "arguments");
     if (a && !json_is_object(a) && !json_is_null(a)) {
-        snprintf(err, errsz, "Invalid params: \"arguments\" must be an object, got %s", ju_type_name(a));
+        snprintf(err, errsz, "Invalid params: \"arguments\" must be an object, got %s", jsontext_type_name(a));
         return WK_RPC_INVALID_PARAMS;
     }
     json_t *obj = json_is_object(a) ? json_incref((json_t *)a) : json_object();
@@ -356,7 +356,7 @@ static void audit(call_op_t *op, const wk_ratelimit_t *rl, int status)
      * with 3 decimals. */
     fmt_uint(ts, (unsigned long long)(op->ts_ms > 0 ? op->ts_ms : 0));
     fmt_uint(st, (unsigned)(status > 0 ? status : 0));
-    unsigned long long us = (tu_mono_ns() - op->t0 + 500) / 1000;
+    unsigned long long us = (clock_mono_ns() - op->t0 + 500) / 1000;
     size_t ln = fmt_uint(lat, us / 1000);
     lat[ln] = '.';
     lat[ln + 1] = (char)('0' + us % 1000 / 100);
@@ -401,7 +401,7 @@ static int idem_store(call_op_t *op, const json_t *response, rcli_cb stored)
     if (!op->idem_key[0])
         return -1;
     char *dump = result && !json_is_true(json_object_get(result, "isError"))
-                     ? ju_dump(result) : NULL;
+                     ? jsontext_dump(result) : NULL;
     int rc;
     buf_t b;
     buf_init(&b, WK_IDEM_MAX + 128);
@@ -445,7 +445,7 @@ static void observe(call_op_t *op)
     const wk_ratelimit_t *rl = op->has_rl ? &op->rl : NULL;
     int status = op->status;
     char labels[192], st[24], lat[32];
-    double secs = (double)(tu_mono_ns() - op->t0) / 1e9;
+    double secs = (double)(clock_mono_ns() - op->t0) / 1e9;
     fmt_int(st, status);
     str_join(labels, sizeof labels, "tool=\"", op->tool->name, "\",upstream_status=\"", st, "\"", NULL);
     metrics_inc(op->w->metrics, "jsmcp_worker_tool_calls_total", labels, 1);
@@ -590,7 +590,7 @@ static void on_account(int rc, const wk_account_t *acct, const char *err, void *
     }
     op->oauth = acct->oauth;
     op->cred_version = acct->cred_version;
-    if (acct->oauth && acct->expires_at_ms > 0 && acct->expires_at_ms <= tu_now_ms() && !op->refreshed) {
+    if (acct->oauth && acct->expires_at_ms > 0 && acct->expires_at_ms <= clock_now_ms() && !op->refreshed) {
         wait_refresh(op);
         return;
     }
@@ -635,7 +635,7 @@ static void on_idem_get(redisReply *reply, const char *err, void *ud)
         done = reply->str + 5;
     if (done && strncmp(done, args_hash(op), SECRET_HASH_HEX_LEN) == 0 && done[SECRET_HASH_HEX_LEN] == ':') {
         char perr[128];
-        json_t *res = ju_parse(done + SECRET_HASH_HEX_LEN + 1, strlen(done + SECRET_HASH_HEX_LEN + 1), 64,
+        json_t *res = jsontext_parse(done + SECRET_HASH_HEX_LEN + 1, strlen(done + SECRET_HASH_HEX_LEN + 1), 64,
                                perr, sizeof perr);
         if (res) {
             op->idem_key[0] = 0; /* keep the record as it is */
@@ -701,9 +701,9 @@ static void start_call(wk_worker_t *w, const wk_server_t *srv, const json_t *id,
     }
     op->done = done;
     op->ud = ud;
-    op->t0 = tu_mono_ns();
-    op->ts_ms = tu_now_ms();
-    const char *ikey = (tool->kind & WK_KIND_WRITE) ? ju_str(args, "idempotency_key") : NULL;
+    op->t0 = clock_mono_ns();
+    op->ts_ms = clock_now_ms();
+    const char *ikey = (tool->kind & WK_KIND_WRITE) ? jsontext_str(args, "idempotency_key") : NULL;
     if (ikey) {
         /* The record is per server and tool: one key cannot replay another tool's result. */
         char h[SECRET_HASH_HEX_LEN + 1];
@@ -732,14 +732,14 @@ static int discovery_call(wk_worker_t *w, const wk_server_t *srv, const json_t *
                           const json_t *params, const char *request_id, const char *traceparent,
                           wk_mcp_done_fn done, void *ud)
 {
-    const char *name = ju_str(params, "name");
+    const char *name = jsontext_str(params, "name");
     const json_t *a = json_object_get(params, "arguments");
     char err[1200];
     const json_t *def = NULL;
     size_t i;
     const json_t *d;
     json_array_foreach(w->catalog->discovery, i, d)
-        if (name && strcmp(ju_str(d, "name"), name) == 0)
+        if (name && strcmp(jsontext_str(d, "name"), name) == 0)
             def = d;
     if (!def) {
         snprintf(err, sizeof err, "Unknown tool: %.128s (this server lists search_tools, get_tool_schema "
@@ -757,14 +757,14 @@ static int discovery_call(wk_worker_t *w, const wk_server_t *srv, const json_t *
     }
     json_t *structured = NULL;
     if (strcmp(name, WK_TOOL_SEARCH) == 0) {
-        structured = wk_catalog_search(w->catalog, srv->config, ju_str(args, "query"),
-                                       (size_t)ju_int(args, "limit", 10));
+        structured = wk_catalog_search(w->catalog, srv->config, jsontext_str(args, "query"),
+                                       (size_t)jsontext_int(args, "limit", 10));
     } else if (strcmp(name, WK_TOOL_SCHEMA) == 0) {
-        const wk_tool_t *t = wk_catalog_find(w->catalog, ju_str(args, "name"));
+        const wk_tool_t *t = wk_catalog_find(w->catalog, jsontext_str(args, "name"));
         if (t && wk_catalog_allowed(t, srv->config))
             structured = json_incref(t->listed);
     } else {
-        json_t *inner = json_pack("{s:s?,s:O?}", "name", ju_str(args, "name"), "arguments",
+        json_t *inner = json_pack("{s:s?,s:O?}", "name", jsontext_str(args, "name"), "arguments",
                                   json_object_get(args, "arguments"));
         const wk_tool_t *tool;
         json_t *targs;
@@ -782,7 +782,7 @@ static int discovery_call(wk_worker_t *w, const wk_server_t *srv, const json_t *
     json_t *res;
     if (!structured) {
         snprintf(err, sizeof err, "%s: no tool named \"%.64s\" on this server; find names with search_tools",
-                 name, ju_str(json_object_get(params, "arguments"), "name"));
+                 name, jsontext_str(json_object_get(params, "arguments"), "name"));
         res = tool_error(err);
     } else {
         res = wk_exec_structured_result(structured);
@@ -806,7 +806,7 @@ static void notes_done(json_t *response, const wk_ratelimit_t *rl, void *ud)
     call_notes_t *cn = ud;
     const json_t *result = json_object_get(response, "result");
     const json_t *e = json_object_get(json_object_get(result, "structuredContent"), "error");
-    double ms = (double)(tu_mono_ns() - cn->t0) / 1e6;
+    double ms = (double)(clock_mono_ns() - cn->t0) / 1e6;
     if (json_object_get(response, "error")) {
         wk_push_log(cn->push, WK_LOG_ERROR, "jsmcp",
                     json_pack("{s:s,s:s,s:O}", "tool", cn->tool, "message", "the call was refused", "error",
@@ -848,7 +848,7 @@ static void tools_call(wk_worker_t *w, const wk_server_t *srv, wk_push_t *push, 
                        const json_t *params, const char *request_id, const char *traceparent, wk_mcp_done_fn done,
                        void *ud)
 {
-    const char *name = ju_str(params, "name");
+    const char *name = jsontext_str(params, "name");
     if (wk_fixtures_on(w, srv->config) && wk_fixtures_is_tool(name)) {
         fixture_call_t *fc = mem_calloc(1, sizeof *fc);
         fc->id = json_deep_copy(id);
@@ -864,7 +864,7 @@ static void tools_call(wk_worker_t *w, const wk_server_t *srv, wk_push_t *push, 
         cn->push = push;
         cn->done = done;
         cn->ud = ud;
-        cn->t0 = tu_mono_ns();
+        cn->t0 = clock_mono_ns();
         str_copy(cn->tool, sizeof cn->tool, name);
         char msg[200];
         snprintf(msg, sizeof msg, "Calling %.120s on the JSM site", name);
@@ -898,8 +898,8 @@ static void on_run(json_t *response, const wk_ratelimit_t *rl, void *ud)
     run_op_t *ro = ud;
     json_t *result = json_incref(json_object_get(response, "result"));
     const json_t *e = json_object_get(response, "error");
-    ro->cb(result, result ? 0 : (int)ju_int(e, "code", WK_RPC_INTERNAL),
-           result ? NULL : (ju_str(e, "message") ? ju_str(e, "message") : "the call failed"), ro->ud);
+    ro->cb(result, result ? 0 : (int)jsontext_int(e, "code", WK_RPC_INTERNAL),
+           result ? NULL : (jsontext_str(e, "message") ? jsontext_str(e, "message") : "the call failed"), ro->ud);
     json_decref(response);
     free(ro);
 }
@@ -930,7 +930,7 @@ void wk_mcp_dispatch(wk_worker_t *w, const wk_server_t *srv, const wk_session_t 
                      void *ud)
 {
     const json_t *id = json_object_get(msg, "id");
-    const char *method = ju_str(msg, "method");
+    const char *method = jsontext_str(msg, "method");
     const json_t *params = json_object_get(msg, "params");
     char err[256];
 

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "buf.h"
-#include "ju.h"
+#include "jsontext.h"
 #include "wk_complete.h"
 #include "wk_fixtures.h"
 #include "wk_prompts.h"
@@ -67,7 +67,7 @@ void wk_methods_dispatch(wk_worker_t *w, const wk_server_t *srv, const wk_sessio
                          void *ud)
 {
     const json_t *id = json_object_get(msg, "id");
-    const char *method = ju_str(msg, "method");
+    const char *method = jsontext_str(msg, "method");
     const json_t *params = json_object_get(msg, "params");
     const json_t *cfg = srv->config;
     char err[600];
@@ -84,7 +84,7 @@ void wk_methods_dispatch(wk_worker_t *w, const wk_server_t *srv, const wk_sessio
         wk_resources_list(w, srv, params, request_id, traceparent, on_later, later_new(id, done, ud));
         return;
     } else if (strcmp(method, "resources/read") == 0) {
-        wk_resources_read(w, srv, ju_str(params, "uri"), request_id, traceparent, on_later, later_new(id, done, ud));
+        wk_resources_read(w, srv, jsontext_str(params, "uri"), request_id, traceparent, on_later, later_new(id, done, ud));
         return;
     } else if (strcmp(method, "resources/subscribe") == 0 && sess) {
         wk_subscribe(w, srv, sess, params, request_id, traceparent, on_later, later_new(id, done, ud));
@@ -96,7 +96,7 @@ void wk_methods_dispatch(wk_worker_t *w, const wk_server_t *srv, const wk_sessio
         wk_complete(w, srv, params, request_id, traceparent, on_later, later_new(id, done, ud));
         return;
     } else if (strcmp(method, "logging/setLevel") == 0 && sess) {
-        const char *level = ju_str(params, "level");
+        const char *level = jsontext_str(params, "level");
         if (wk_push_level(level) < 0) {
             snprintf(err, sizeof err, "Invalid params: level must be one of debug, info, notice, warning, error, "
                      "critical, alert, emergency");

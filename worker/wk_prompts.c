@@ -7,7 +7,7 @@
 
 #include "buf.h"
 #include "embed.h"
-#include "ju.h"
+#include "jsontext.h"
 #include "schema.h"
 #include "wk_fixtures.h"
 
@@ -60,7 +60,7 @@ static int check_placeholders(const char *text, const json_t *args, const char *
         size_t i;
         const json_t *a;
         json_array_foreach(args, i, a)
-            if (strlen(ju_str(a, "name")) == n && strncmp(ju_str(a, "name"), s + 1, n) == 0)
+            if (strlen(jsontext_str(a, "name")) == n && strncmp(jsontext_str(a, "name"), s + 1, n) == 0)
                 found = 1;
         if (!found) {
             snprintf(err, errsz, "prompt %s: {%.*s} is not one of its arguments", prompt, (int)n, s + 1);
@@ -76,15 +76,15 @@ static json_t *arg_schema(wk_worker_t *w, const json_t *a, const char *prompt, c
 {
     const json_t *s = json_object_get(a, "schema");
     if (!json_is_object(s)) {
-        snprintf(err, errsz, "prompt %s: argument %s needs a schema", prompt, ju_str(a, "name"));
+        snprintf(err, errsz, "prompt %s: argument %s needs a schema", prompt, jsontext_str(a, "name"));
         return NULL;
     }
-    const char *kind = ju_str(s, "$kind");
+    const char *kind = jsontext_str(s, "$kind");
     json_t *out;
     if (kind) {
         const json_t *ks = json_object_get(json_object_get(w->catalog->root, "arg_kinds"), kind);
         if (!json_is_object(ks) || kind[0] == '$') {
-            snprintf(err, errsz, "prompt %s: argument %s: unknown $kind \"%s\"", prompt, ju_str(a, "name"), kind);
+            snprintf(err, errsz, "prompt %s: argument %s: unknown $kind \"%s\"", prompt, jsontext_str(a, "name"), kind);
             return NULL;
         }
         out = json_deep_copy(ks);
@@ -95,7 +95,7 @@ static json_t *arg_schema(wk_worker_t *w, const json_t *a, const char *prompt, c
         json_object_set_new(out, "type", json_string("string")); /* MCP prompt arguments are strings */
     char why[200];
     if (schema_check_supported(out, why, sizeof why) != 0) {
-        snprintf(err, errsz, "prompt %s: argument %s: %s", prompt, ju_str(a, "name"), why);
+        snprintf(err, errsz, "prompt %s: argument %s: %s", prompt, jsontext_str(a, "name"), why);
         json_decref(out);
         return NULL;
     }
@@ -106,9 +106,9 @@ static int load_prompt(wk_worker_t *w, prompt_t *p, const json_t *def, int fixtu
 {
     p->def = def;
     p->fixture = fixture;
-    p->name = ju_str(def, "name");
+    p->name = jsontext_str(def, "name");
     const json_t *args = json_object_get(def, "arguments");
-    if (!p->name || !ju_str(def, "description") || !json_is_array(args) ||
+    if (!p->name || !jsontext_str(def, "description") || !json_is_array(args) ||
         json_array_size(args) > WK_PROMPT_ARGS_MAX) {
         snprintf(err, errsz, "prompt %s: needs name, description and arguments (at most %d)",
                  p->name ? p->name : "(unnamed)", WK_PROMPT_ARGS_MAX);
@@ -118,20 +118,20 @@ static int load_prompt(wk_worker_t *w, prompt_t *p, const json_t *def, int fixtu
     json_t *largs = json_array();
     p->listed = json_pack("{s:s,s:O,s:o}", "name", p->name, "description", json_object_get(def, "description"),
                           "arguments", largs);
-    if (ju_str(def, "title"))
+    if (jsontext_str(def, "title"))
         json_object_set(p->listed, "title", json_object_get(def, "title"));
     size_t i;
     const json_t *a;
     json_array_foreach(args, i, a) {
-        const char *an = ju_str(a, "name");
-        if (!an || !ju_str(a, "description")) {
+        const char *an = jsontext_str(a, "name");
+        if (!an || !jsontext_str(a, "description")) {
             snprintf(err, errsz, "prompt %s: argument %zu needs name and description", p->name, i);
             return -1;
         }
         json_t *sch = arg_schema(w, a, p->name, err, errsz);
         if (!sch)
             return -1;
-        const char *def_val = ju_str(a, "default");
+        const char *def_val = jsontext_str(a, "default");
         char why[200];
         if (def_val && schema_validate(sch, json_object_get(a, "default"), why, sizeof why) != 0) {
             snprintf(err, errsz, "prompt %s: argument %s: default: %s", p->name, an, why);
@@ -141,7 +141,7 @@ static int load_prompt(wk_worker_t *w, prompt_t *p, const json_t *def, int fixtu
         json_object_set_new(p->schemas, an, sch);
         json_t *la = json_pack("{s:s,s:O,s:b}", "name", an, "description", json_object_get(a, "description"),
                                "required", json_is_true(json_object_get(a, "required")));
-        if (ju_str(a, "title"))
+        if (jsontext_str(a, "title"))
             json_object_set(la, "title", json_object_get(a, "title"));
         json_array_append_new(largs, la);
     }
@@ -149,7 +149,7 @@ static int load_prompt(wk_worker_t *w, prompt_t *p, const json_t *def, int fixtu
         return json_is_array(json_object_get(def, "messages")) ? 0 : -1;
     /* A JSM prompt: steps naming catalog tools, texts with known placeholders. */
     const json_t *steps = json_object_get(def, "steps");
-    if (!json_is_array(steps) || json_array_size(steps) == 0 || !ju_str(def, "intro") || !ju_str(def, "outro")) {
+    if (!json_is_array(steps) || json_array_size(steps) == 0 || !jsontext_str(def, "intro") || !jsontext_str(def, "outro")) {
         snprintf(err, errsz, "prompt %s: needs intro, steps and outro", p->name);
         return -1;
     }
@@ -157,7 +157,7 @@ static int load_prompt(wk_worker_t *w, prompt_t *p, const json_t *def, int fixtu
     size_t required = 0;
     json_array_foreach(steps, i, s) {
         const json_t *tools = json_object_get(s, "tools");
-        if (!ju_str(s, "text") || !json_is_array(tools) || json_array_size(tools) == 0) {
+        if (!jsontext_str(s, "text") || !json_is_array(tools) || json_array_size(tools) == 0) {
             snprintf(err, errsz, "prompt %s: step %zu needs text and tools", p->name, i + 1);
             return -1;
         }
@@ -171,7 +171,7 @@ static int load_prompt(wk_worker_t *w, prompt_t *p, const json_t *def, int fixtu
             }
         if (!json_is_true(json_object_get(s, "optional")))
             required++;
-        if (check_placeholders(ju_str(s, "text"), args, p->name, err, errsz) != 0)
+        if (check_placeholders(jsontext_str(s, "text"), args, p->name, err, errsz) != 0)
             return -1;
     }
     if (!required) {
@@ -180,14 +180,14 @@ static int load_prompt(wk_worker_t *w, prompt_t *p, const json_t *def, int fixtu
     }
     const json_t *x;
     json_array_foreach(json_object_get(def, "extra"), i, x)
-        if (!ju_str(x, "when") || !json_object_get(p->schemas, ju_str(x, "when")) ||
-            check_placeholders(ju_str(x, "text") ? ju_str(x, "text") : "", args, p->name, err, errsz) != 0) {
+        if (!jsontext_str(x, "when") || !json_object_get(p->schemas, jsontext_str(x, "when")) ||
+            check_placeholders(jsontext_str(x, "text") ? jsontext_str(x, "text") : "", args, p->name, err, errsz) != 0) {
             if (!*err)
                 snprintf(err, errsz, "prompt %s: extra %zu needs when (an argument) and text", p->name, i);
             return -1;
         }
-    if (check_placeholders(ju_str(def, "intro"), args, p->name, err, errsz) != 0 ||
-        check_placeholders(ju_str(def, "outro"), args, p->name, err, errsz) != 0)
+    if (check_placeholders(jsontext_str(def, "intro"), args, p->name, err, errsz) != 0 ||
+        check_placeholders(jsontext_str(def, "outro"), args, p->name, err, errsz) != 0)
         return -1;
     return 0;
 }
@@ -197,7 +197,7 @@ int wk_prompts_load_doc(wk_worker_t *w, const char *json, size_t len, char *err,
     char perr[160];
     *err = 0;
     wk_prompts_t *ps = mem_calloc(1, sizeof *ps);
-    ps->doc = ju_parse(json, len, 64, perr, sizeof perr);
+    ps->doc = jsontext_parse(json, len, 64, perr, sizeof perr);
     const json_t *list = json_object_get(ps->doc, "prompts");
     if (!json_is_array(list)) {
         snprintf(err, errsz, "prompts document: %s", ps->doc ? "\"prompts\" must be an array" : perr);
@@ -301,7 +301,7 @@ const json_t *wk_prompts_argument(wk_worker_t *w, const json_t *config, const ch
     size_t i;
     const json_t *a;
     json_array_foreach(p ? json_object_get(p->def, "arguments") : NULL, i, a)
-        if (arg && strcmp(ju_str(a, "name"), arg) == 0)
+        if (arg && strcmp(jsontext_str(a, "name"), arg) == 0)
             return a;
     return NULL;
 }
@@ -338,7 +338,7 @@ static void render(buf_t *b, const char *text, const json_t *vals)
             char name[64];
             memcpy(name, open + 1, n);
             name[n] = 0;
-            const char *v = ju_str(vals, name);
+            const char *v = jsontext_str(vals, name);
             buf_append_str(b, v ? v : "");
             text = open + n + 2;
         } else {
@@ -366,7 +366,7 @@ static json_t *check_args(const prompt_t *p, const json_t *given, char *err, siz
     size_t i;
     const json_t *a;
     json_array_foreach(json_object_get(p->def, "arguments"), i, a) {
-        const char *an = ju_str(a, "name");
+        const char *an = jsontext_str(a, "name");
         const json_t *gv = json_object_get(given, an);
         if (!gv || json_is_null(gv) || (json_is_string(gv) && json_string_length(gv) == 0 &&
                                         !json_is_true(json_object_get(a, "required")))) {
@@ -375,7 +375,7 @@ static json_t *check_args(const prompt_t *p, const json_t *given, char *err, siz
                 json_decref(vals);
                 return NULL;
             }
-            if (ju_str(a, "default"))
+            if (jsontext_str(a, "default"))
                 json_object_set(vals, an, json_object_get(a, "default"));
             continue;
         }
@@ -394,7 +394,7 @@ static json_t *render_steps(wk_worker_t *w, const prompt_t *p, const json_t *con
 {
     buf_t b;
     buf_init(&b, WK_PROMPT_TEXT_MAX);
-    render(&b, ju_str(p->def, "intro"), vals);
+    render(&b, jsontext_str(p->def, "intro"), vals);
     buf_append_str(&b, "\n");
     int n = 0;
     size_t i;
@@ -403,15 +403,15 @@ static json_t *render_steps(wk_worker_t *w, const prompt_t *p, const json_t *con
         if (!tools_offered(w, json_object_get(s, "tools"), config))
             continue; /* an optional step this server cannot do */
         buf_printf(&b, "\n%d. ", ++n);
-        render(&b, ju_str(s, "text"), vals);
+        render(&b, jsontext_str(s, "text"), vals);
     }
     buf_append_str(&b, "\n\n");
-    render(&b, ju_str(p->def, "outro"), vals);
+    render(&b, jsontext_str(p->def, "outro"), vals);
     json_array_foreach(json_object_get(p->def, "extra"), i, s) {
-        if (!json_object_get(vals, ju_str(s, "when")))
+        if (!json_object_get(vals, jsontext_str(s, "when")))
             continue;
         buf_append_str(&b, " ");
-        render(&b, ju_str(s, "text"), vals);
+        render(&b, jsontext_str(s, "text"), vals);
     }
     if (wk_catalog_discovery(config))
         buf_append_str(&b, "\n\nThis server lists its tools through search_tools and get_tool_schema: call each "
@@ -429,7 +429,7 @@ json_t *wk_prompts_get(wk_worker_t *w, const json_t *config, const json_t *param
                        size_t errsz)
 {
     *code = WK_RPC_INVALID_PARAMS;
-    const char *name = ju_str(params, "name");
+    const char *name = jsontext_str(params, "name");
     if (!name) {
         snprintf(err, errsz, "Invalid params: \"name\" (string) is required");
         return NULL;

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "buf.h"
-#include "ju.h"
+#include "jsontext.h"
 #include "log.h"
 #include "secret.h"
 
@@ -73,7 +73,7 @@ static int push_write(wk_push_t *p, json_t *msg)
 {
     int rc = -1;
     if (!p->ended && p->write) {
-        char *s = ju_dump(msg);
+        char *s = jsontext_dump(msg);
         if (s)
             rc = p->write(p, s, strlen(s));
         free(s);
@@ -202,7 +202,7 @@ void wk_push_end(wk_push_t *p)
 /* An answer for a request of this process. */
 static void deliver(wk_push_state_t *st, const char *sid, const json_t *msg)
 {
-    const char *id = ju_str(msg, "id");
+    const char *id = jsontext_str(msg, "id");
     pending_t *pe = st->pending;
     while (pe && !(id && strcmp(pe->id, id) == 0 && strcmp(pe->sid, sid) == 0))
         pe = pe->next;
@@ -217,7 +217,7 @@ static void deliver(wk_push_state_t *st, const char *sid, const json_t *msg)
     char err[300] = "";
     if (!json_is_object(result)) {
         snprintf(err, sizeof err, "the client answered with an error: %.200s",
-                 ju_str(error, "message") ? ju_str(error, "message") : "(no message)");
+                 jsontext_str(error, "message") ? jsontext_str(error, "message") : "(no message)");
         result = NULL;
     }
     pending_remove(pe);
@@ -227,7 +227,7 @@ static void deliver(wk_push_state_t *st, const char *sid, const json_t *msg)
 void wk_push_response(wk_worker_t *w, const char *sid, const json_t *msg)
 {
     wk_push_state_t *st = w->push;
-    const char *id = ju_str(msg, "id");
+    const char *id = jsontext_str(msg, "id");
     const char *dot = id ? strchr(id, '.') : NULL;
     if (!st || !dot || (size_t)(dot - id) >= sizeof st->instance)
         return; /* not an id this service gave out: nothing waits for it */
@@ -240,7 +240,7 @@ void wk_push_response(wk_worker_t *w, const char *sid, const json_t *msg)
     inst[dot - id] = 0;
     if (strspn(inst, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") != strlen(inst))
         return;
-    char *body = ju_dump(msg);
+    char *body = jsontext_dump(msg);
     if (!body)
         return;
     buf_t b;
@@ -263,7 +263,7 @@ static void on_routed(const char *channel, const char *msg, size_t len, void *ud
     char sid[WK_SESSION_ID_LEN + 1], err[128];
     memcpy(sid, msg, (size_t)(nl - msg));
     sid[nl - msg] = 0;
-    json_t *m = ju_parse(nl + 1, len - (size_t)(nl - msg) - 1, 64, err, sizeof err);
+    json_t *m = jsontext_parse(nl + 1, len - (size_t)(nl - msg) - 1, 64, err, sizeof err);
     if (m)
         deliver(st, sid, m);
     json_decref(m);
@@ -277,7 +277,7 @@ static void on_state(int live, void *ud)
 
 void wk_push_session(wk_worker_t *w, const char *sid, json_t *notification)
 {
-    char *s = ju_dump(notification);
+    char *s = jsontext_dump(notification);
     json_decref(notification);
     if (s && wk_session_id_ok(sid))
         wk_session_publish(w, sid, s, strlen(s), NULL, NULL);

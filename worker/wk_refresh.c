@@ -7,7 +7,7 @@
 
 #include "buf.h"
 #include "log.h"
-#include "tu.h"
+#include "clock.h"
 
 #define WK_REPUBLISH_TICKS 10 /* a waiter reports again every 2 s (a lost message, an API restart) */
 

@@ -7,7 +7,7 @@
 
 #include "buf.h"
 #include "embed.h"
-#include "ju.h"
+#include "jsontext.h"
 #include "schema.h"
 #include "url.h"
 #include "wk_fixtures.h"
@@ -115,7 +115,7 @@ static json_t *var_schema(wk_worker_t *w, const json_t *vdef, const char *tmpl, 
                           size_t errsz)
 {
     const json_t *s = json_object_get(vdef, "schema");
-    const char *kind = ju_str(s, "$kind");
+    const char *kind = jsontext_str(s, "$kind");
     json_t *out;
     if (kind) {
         const json_t *ks = json_object_get(json_object_get(w->catalog->root, "arg_kinds"), kind);
@@ -143,10 +143,10 @@ static int load_template(wk_worker_t *w, tmpl_t *t, const json_t *def, int fixtu
 {
     t->def = def;
     t->fixture = fixture;
-    t->uri_template = ju_str(def, "uriTemplate");
-    if (!t->uri_template || !ju_str(def, "name") || !ju_str(def, "description") || !ju_str(def, "mimeType")) {
+    t->uri_template = jsontext_str(def, "uriTemplate");
+    if (!t->uri_template || !jsontext_str(def, "name") || !jsontext_str(def, "description") || !jsontext_str(def, "mimeType")) {
         snprintf(err, errsz, "template %s: needs uriTemplate, name, description and mimeType",
-                 t->uri_template ? t->uri_template : ju_str(def, "name") ? ju_str(def, "name") : "(unnamed)");
+                 t->uri_template ? t->uri_template : jsontext_str(def, "name") ? jsontext_str(def, "name") : "(unnamed)");
         return -1;
     }
     if (compile(t, err, errsz) != 0)
@@ -171,10 +171,10 @@ static int load_template(wk_worker_t *w, tmpl_t *t, const json_t *def, int fixtu
     t->listed = json_pack("{s:s,s:O,s:O,s:O}", "uriTemplate", t->uri_template, "name", json_object_get(def, "name"),
                           "description", json_object_get(def, "description"), "mimeType",
                           json_object_get(def, "mimeType"));
-    if (ju_str(def, "title"))
+    if (jsontext_str(def, "title"))
         json_object_set(t->listed, "title", json_object_get(def, "title"));
     if (fixture)
-        return ju_str(def, "text") ? 0 : -1;
+        return jsontext_str(def, "text") ? 0 : -1;
     const json_t *reads = json_object_get(def, "reads");
     if (!json_is_array(reads) || json_array_size(reads) == 0 || !json_is_object(json_object_get(def, "markdown"))) {
         snprintf(err, errsz, "%s: needs reads and markdown", t->uri_template);
@@ -183,8 +183,8 @@ static int load_template(wk_worker_t *w, tmpl_t *t, const json_t *def, int fixtu
     size_t i;
     const json_t *r;
     json_array_foreach(reads, i, r) {
-        if (!wk_catalog_find(w->catalog, ju_str(r, "tool")) || !json_is_object(json_object_get(r, "args")) ||
-            (json_array_size(reads) > 1 && !ju_str(r, "key"))) {
+        if (!wk_catalog_find(w->catalog, jsontext_str(r, "tool")) || !json_is_object(json_object_get(r, "args")) ||
+            (json_array_size(reads) > 1 && !jsontext_str(r, "key"))) {
             snprintf(err, errsz, "%s: read %zu needs a catalog tool, args (and a key when there are several)",
                      t->uri_template, i);
             return -1;
@@ -198,7 +198,7 @@ int wk_resources_load(wk_worker_t *w, char *err, size_t errsz)
     const embed_file_t *f = embed_find(worker_embedded, "worker/resources.json");
     char perr[160];
     wk_resources_t *rs = mem_calloc(1, sizeof *rs);
-    rs->doc = f ? ju_parse(f->data, f->len, 64, perr, sizeof perr) : NULL;
+    rs->doc = f ? jsontext_parse(f->data, f->len, 64, perr, sizeof perr) : NULL;
     const json_t *list = json_object_get(rs->doc, "templates");
     const json_t *fx = wk_fixtures_get("templates");
     if (!json_is_array(list) || json_array_size(list) + json_array_size(fx) > WK_TEMPLATES_MAX) {
@@ -239,7 +239,7 @@ static int offered(wk_worker_t *w, const tmpl_t *t, const json_t *config)
     size_t i;
     const json_t *r;
     json_array_foreach(json_object_get(t->def, "reads"), i, r)
-        if (!tool_ok(w, config, ju_str(r, "tool")))
+        if (!tool_ok(w, config, jsontext_str(r, "tool")))
             return 0;
     return 1;
 }
@@ -351,7 +351,7 @@ static const json_t *fixture_resource(wk_worker_t *w, const json_t *config, cons
     size_t i;
     const json_t *r;
     json_array_foreach(wk_fixtures_get("resources"), i, r)
-        if (strcmp(ju_str(r, "uri"), uri) == 0)
+        if (strcmp(jsontext_str(r, "uri"), uri) == 0)
             return r;
     return NULL;
 }
@@ -437,8 +437,8 @@ static void md_value(buf_t *b, const json_t *v, int cell)
                 buf_append_str(b, ", ");
             md_value(b, x, cell);
         }
-    } else if (json_is_object(v) && (ju_str(v, "name") || ju_str(v, "displayName"))) {
-        md_value(b, json_object_get(v, ju_str(v, "name") ? "name" : "displayName"), cell);
+    } else if (json_is_object(v) && (jsontext_str(v, "name") || jsontext_str(v, "displayName"))) {
+        md_value(b, json_object_get(v, jsontext_str(v, "name") ? "name" : "displayName"), cell);
     } else if (v && !json_is_null(v)) {
         char *s = json_dumps(v, JSON_COMPACT);
         json_t *js = json_string(s ? s : "");
@@ -478,7 +478,7 @@ static char *markdown(const json_t *spec, const json_t *data, const json_t *vars
     if (json_is_object(scope))
         json_object_update_missing(scope, (json_t *)vars);
     buf_append_str(&b, "# ");
-    md_line(&b, ju_str(spec, "title"), scope);
+    md_line(&b, jsontext_str(spec, "title"), scope);
     buf_append_str(&b, "\n\n");
     size_t i;
     const json_t *f;
@@ -499,7 +499,7 @@ static char *markdown(const json_t *spec, const json_t *data, const json_t *vars
         buf_append_str(&b, "\n");
     }
     const json_t *table = json_object_get(spec, "table");
-    const json_t *rows = path_get(scope, ju_str(table, "path"));
+    const json_t *rows = path_get(scope, jsontext_str(table, "path"));
     if (table && json_is_array(rows)) {
         const json_t *cols = json_object_get(table, "columns");
         buf_append_str(&b, "\n|");
@@ -580,7 +580,7 @@ static void on_read_tool(json_t *result, int code, const char *message, void *ud
     if (json_is_true(json_object_get(result, "isError"))) {
         const json_t *e = json_object_get(sc, "error");
         json_int_t st = json_integer_value(json_object_get(e, "status"));
-        const char *text = ju_str(json_array_get(json_object_get(result, "content"), 0), "text");
+        const char *text = jsontext_str(json_array_get(json_object_get(result, "content"), 0), "text");
         char msg[1200];
         snprintf(msg, sizeof msg, "%.1100s", text ? text : "the JSM site answered with an error");
         int c = st == 404 || (st == 403 && strstr(msg, "project this MCP server")) ? WK_RPC_RESOURCE_NOT_FOUND
@@ -589,12 +589,12 @@ static void on_read_tool(json_t *result, int code, const char *message, void *ud
         read_end(op, NULL, c, msg);
         return;
     }
-    const char *pick = ju_str(r, "pick");
+    const char *pick = jsontext_str(r, "pick");
     json_t *v = json_incref(pick ? json_object_get(sc, pick) : (json_t *)sc);
     if (!v)
         v = json_null();
-    if (ju_str(r, "key"))
-        json_object_set_new(op->acc, ju_str(r, "key"), v);
+    if (jsontext_str(r, "key"))
+        json_object_set_new(op->acc, jsontext_str(r, "key"), v);
     else {
         json_decref(op->acc);
         op->acc = v;
@@ -630,13 +630,13 @@ static void read_step(read_op_t *op)
     const json_t *reads = json_object_get(op->t->def, "reads");
     if (op->step < json_array_size(reads)) {
         const json_t *r = json_array_get(reads, op->step);
-        wk_mcp_run_tool(op->w, &op->srv, ju_str(r, "tool"), read_args(json_object_get(r, "args"), op->vars),
+        wk_mcp_run_tool(op->w, &op->srv, jsontext_str(r, "tool"), read_args(json_object_get(r, "args"), op->vars),
                         op->rid, op->traceparent[0] ? op->traceparent : NULL, on_read_tool, op);
         return;
     }
     size_t len = 0;
     char *text = op->markdown ? markdown(json_object_get(op->t->def, "markdown"), op->acc, op->vars, &len)
-                              : ju_dump(op->acc);
+                              : jsontext_dump(op->acc);
     if (text && !op->markdown)
         len = strlen(text);
     if (!text || len > WK_RESOURCE_MAX) {
@@ -658,9 +658,9 @@ void wk_resources_read(wk_worker_t *w, const wk_server_t *srv, const char *uri, 
     char err[600];
     const json_t *fr = uri ? fixture_resource(w, srv->config, uri) : NULL;
     if (fr) {
-        char *v = wk_fixtures_subst(ju_str(fr, "text") ? ju_str(fr, "text") : ju_str(fr, "blob"), NULL);
-        json_t *res = ju_str(fr, "text") ? contents(uri, ju_str(fr, "mimeType"), v, NULL)
-                                         : contents(uri, ju_str(fr, "mimeType"), NULL, v);
+        char *v = wk_fixtures_subst(jsontext_str(fr, "text") ? jsontext_str(fr, "text") : jsontext_str(fr, "blob"), NULL);
+        json_t *res = jsontext_str(fr, "text") ? contents(uri, jsontext_str(fr, "mimeType"), v, NULL)
+                                         : contents(uri, jsontext_str(fr, "mimeType"), NULL, v);
         free(v);
         cb(res, 0, NULL, ud);
         return;
@@ -673,8 +673,8 @@ void wk_resources_read(wk_worker_t *w, const wk_server_t *srv, const char *uri, 
         return;
     }
     if (t->fixture) {
-        char *text = wk_fixtures_subst(ju_str(t->def, "text"), vars);
-        json_t *res = contents(uri, ju_str(t->def, "mimeType"), text, NULL);
+        char *text = wk_fixtures_subst(jsontext_str(t->def, "text"), vars);
+        json_t *res = contents(uri, jsontext_str(t->def, "mimeType"), text, NULL);
         free(text);
         json_decref(vars);
         cb(res, 0, NULL, ud);
@@ -735,7 +735,7 @@ static void list_queues(list_op_t *op);
 
 static const char *tool_error_text(const json_t *result)
 {
-    const char *t = ju_str(json_array_get(json_object_get(result, "content"), 0), "text");
+    const char *t = jsontext_str(json_array_get(json_object_get(result, "content"), 0), "text");
     return t ? t : "the JSM site answered with an error";
 }
 
@@ -762,16 +762,16 @@ static void on_queues(json_t *result, int code, const char *message, void *ud)
     const json_t *q;
     json_array_foreach(json_object_get(json_object_get(result, "structuredContent"), "queues"), i, q) {
         char uri[200], name[120], title[400], desc[300];
-        snprintf(uri, sizeof uri, "jsm://desk/%s/queue/%s/issues", ju_str(desk, "id"), ju_str(q, "id"));
-        snprintf(name, sizeof name, "desk-%s-queue-%s", ju_str(desk, "id"), ju_str(q, "id"));
-        snprintf(title, sizeof title, "%.150s — %.150s", ju_str(q, "name") ? ju_str(q, "name") : "queue",
-                 ju_str(desk, "name") ? ju_str(desk, "name") : "service desk");
+        snprintf(uri, sizeof uri, "jsm://desk/%s/queue/%s/issues", jsontext_str(desk, "id"), jsontext_str(q, "id"));
+        snprintf(name, sizeof name, "desk-%s-queue-%s", jsontext_str(desk, "id"), jsontext_str(q, "id"));
+        snprintf(title, sizeof title, "%.150s — %.150s", jsontext_str(q, "name") ? jsontext_str(q, "name") : "queue",
+                 jsontext_str(desk, "name") ? jsontext_str(desk, "name") : "service desk");
         if (json_is_integer(json_object_get(q, "issueCount")))
-            snprintf(desc, sizeof desc, "The issues of queue %s of service desk %s (%lld now).", ju_str(q, "id"),
-                     ju_str(desk, "id"), (long long)json_integer_value(json_object_get(q, "issueCount")));
+            snprintf(desc, sizeof desc, "The issues of queue %s of service desk %s (%lld now).", jsontext_str(q, "id"),
+                     jsontext_str(desk, "id"), (long long)json_integer_value(json_object_get(q, "issueCount")));
         else
-            snprintf(desc, sizeof desc, "The issues of queue %s of service desk %s.", ju_str(q, "id"),
-                     ju_str(desk, "id"));
+            snprintf(desc, sizeof desc, "The issues of queue %s of service desk %s.", jsontext_str(q, "id"),
+                     jsontext_str(desk, "id"));
         json_array_append_new(op->out, json_pack("{s:s,s:s,s:s,s:s,s:s}", "uri", uri, "name", name, "title", title,
                                                  "description", desc, "mimeType", "application/json"));
     }
@@ -785,18 +785,18 @@ static void list_queues(list_op_t *op)
     while (op->next < json_array_size(op->desks)) {
         const json_t *desk = json_array_get(op->desks, op->next);
         char uri[120], name[80], title[300], desc[300];
-        snprintf(uri, sizeof uri, "jsm://desk/%s", ju_str(desk, "id"));
-        snprintf(name, sizeof name, "desk-%s", ju_str(desk, "id"));
-        snprintf(title, sizeof title, "%.200s (%.32s)", ju_str(desk, "name") ? ju_str(desk, "name") : "service desk",
-                 ju_str(desk, "projectKey") ? ju_str(desk, "projectKey") : "?");
-        snprintf(desc, sizeof desc, "Service desk %s of project %s and its queues.", ju_str(desk, "id"),
-                 ju_str(desk, "projectKey") ? ju_str(desk, "projectKey") : "?");
+        snprintf(uri, sizeof uri, "jsm://desk/%s", jsontext_str(desk, "id"));
+        snprintf(name, sizeof name, "desk-%s", jsontext_str(desk, "id"));
+        snprintf(title, sizeof title, "%.200s (%.32s)", jsontext_str(desk, "name") ? jsontext_str(desk, "name") : "service desk",
+                 jsontext_str(desk, "projectKey") ? jsontext_str(desk, "projectKey") : "?");
+        snprintf(desc, sizeof desc, "Service desk %s of project %s and its queues.", jsontext_str(desk, "id"),
+                 jsontext_str(desk, "projectKey") ? jsontext_str(desk, "projectKey") : "?");
         if (tool_ok(op->w, op->srv.config, TOOL_DESK))
             json_array_append_new(op->out, json_pack("{s:s,s:s,s:s,s:s,s:s}", "uri", uri, "name", name, "title", title,
                                                      "description", desc, "mimeType", "application/json"));
         if (tool_ok(op->w, op->srv.config, TOOL_QUEUES) && tool_ok(op->w, op->srv.config, TOOL_QUEUE_ISSUES)) {
             wk_mcp_run_tool(op->w, &op->srv, TOOL_QUEUES,
-                            json_pack("{s:s,s:i}", "service_desk_id", ju_str(desk, "id"), "limit", 50), op->rid,
+                            json_pack("{s:s,s:i}", "service_desk_id", jsontext_str(desk, "id"), "limit", 50), op->rid,
                             op->traceparent[0] ? op->traceparent : NULL, on_queues, op);
             return;
         }

@@ -7,7 +7,7 @@
 
 #include "buf.h"
 #include "log.h"
-#include "tu.h"
+#include "clock.h"
 #include "wk_cache.h"
 #include "wk_pace.h"
 #include "wk_script.h"
@@ -155,7 +155,7 @@ void wk_session_touch(wk_worker_t *w, const wk_session_t *s)
     for (const char *p = s->id; *p; p++)
         h = (h ^ (unsigned char)*p) * 16777619u;
     h %= TOUCH_SLOTS;
-    uint64_t now = (uint64_t)tu_now_ms();
+    uint64_t now = (uint64_t)clock_now_ms();
     if (strcmp(touched[h].id, s->id) == 0 && now - touched[h].at_ms < TOUCH_EVERY_MS)
         return;
     snprintf(touched[h].id, sizeof touched[h].id, "%s", s->id);

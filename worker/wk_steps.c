@@ -7,7 +7,7 @@
 #include <strings.h>
 
 #include "buf.h"
-#include "ju.h"
+#include "jsontext.h"
 #include "projection.h"
 #include "wk_body.h"
 
@@ -29,7 +29,7 @@ static void allowed_names(buf_t *b, const json_t *field)
     size_t i;
     const json_t *v;
     json_array_foreach(json_object_get(field, "allowedValues"), i, v) {
-        const char *n = ju_str(v, "name") ? ju_str(v, "name") : ju_str(v, "value");
+        const char *n = jsontext_str(v, "name") ? jsontext_str(v, "name") : jsontext_str(v, "value");
         if (n && i < 20)
             buf_printf(b, "%s%s", i ? ", " : "", n);
     }
@@ -39,7 +39,7 @@ int wk_steps_screen_check(const json_t *tr, json_t *args, char *err, size_t errs
 {
     const json_t *screen = json_object_get(tr, "fields"), *given = json_object_get(args, "fields");
     const json_t *rf = json_object_get(screen, "resolution");
-    const char *res = ju_str(args, "resolution"), *name = ju_str(tr, "name"), *id = ju_str(tr, "id");
+    const char *res = jsontext_str(args, "resolution"), *name = jsontext_str(tr, "name"), *id = jsontext_str(tr, "id");
     buf_t b;
     buf_init(&b, 8192);
     int rc = 0;
@@ -47,7 +47,7 @@ int wk_steps_screen_check(const json_t *tr, json_t *args, char *err, size_t errs
         const char *k;
         json_t *f;
         json_object_foreach((json_t *)screen, k, f)
-            buf_printf(&b, "%s%s", b.len ? ", " : "", ju_str(f, "name") ? ju_str(f, "name") : k);
+            buf_printf(&b, "%s%s", b.len ? ", " : "", jsontext_str(f, "name") ? jsontext_str(f, "name") : k);
         snprintf(err, errsz, "resolution: transition \"%.80s\" (%s) cannot set a resolution: %s%s. Leave resolution "
                  "out, or use a transition with Resolution on its screen (list_all_jira_service_management_issue_"
                  "transitions shows each one's fields)", name ? name : "?", id ? id : "?",
@@ -62,8 +62,8 @@ int wk_steps_screen_check(const json_t *tr, json_t *args, char *err, size_t errs
         const json_t *v;
         const char *hit = NULL;
         json_array_foreach(json_object_get(rf, "allowedValues"), i, v)
-            if (ju_str(v, "name") && strcasecmp(ju_str(v, "name"), res) == 0)
-                hit = ju_str(v, "name");
+            if (jsontext_str(v, "name") && strcasecmp(jsontext_str(v, "name"), res) == 0)
+                hit = jsontext_str(v, "name");
         if (!hit && json_array_size(json_object_get(rf, "allowedValues")) > 0) {
             allowed_names(&b, rf);
             snprintf(err, errsz, "resolution: \"%.80s\" is not a resolution of this site; one of: %s", res,
@@ -80,7 +80,7 @@ int wk_steps_screen_check(const json_t *tr, json_t *args, char *err, size_t errs
         if (!json_is_true(json_object_get(f, "required")) || json_is_true(json_object_get(f, "hasDefaultValue")) ||
             (strcmp(k, "resolution") == 0 && res) || json_object_get(given, k))
             continue;
-        buf_printf(&b, "%s%s (%s", b.len ? "; " : "", ju_str(f, "name") ? ju_str(f, "name") : k, k);
+        buf_printf(&b, "%s%s (%s", b.len ? "; " : "", jsontext_str(f, "name") ? jsontext_str(f, "name") : k, k);
         if (json_array_size(json_object_get(f, "allowedValues")) > 0) {
             buf_append_str(&b, "; one of: ");
             allowed_names(&b, f);
@@ -109,9 +109,9 @@ int wk_steps_match(const json_t *step, json_t *args, const json_t *body, const j
                    const char **hint)
 {
     const json_t *match = json_object_get(step, "match");
-    const char *when = ju_str(step, "when"), *set = ju_str(step, "set"), *value = ju_str(step, "value");
-    const char *noun = ju_str(step, "noun") ? ju_str(step, "noun") : when;
-    const char *want = ju_str(args, when);
+    const char *when = jsontext_str(step, "when"), *set = jsontext_str(step, "set"), *value = jsontext_str(step, "value");
+    const char *noun = jsontext_str(step, "noun") ? jsontext_str(step, "noun") : when;
+    const char *want = jsontext_str(args, when);
     /* "always" without the name: the id given must be one of the items
      * (a transition available now, its screen checked). */
     char idbuf[64];
@@ -120,8 +120,8 @@ int wk_steps_match(const json_t *step, json_t *args, const json_t *body, const j
         want_id = NULL;
     /* An email matches only the member that holds emails, exactly: a
      * search by email would otherwise take a near miss for the answer. */
-    const char *email = want && strchr(want, '@') ? ju_str(step, "email") : NULL;
-    const json_t *items = proj_path(body, ju_str(step, "items") ? ju_str(step, "items") : ".");
+    const char *email = want && strchr(want, '@') ? jsontext_str(step, "email") : NULL;
+    const json_t *items = proj_path(body, jsontext_str(step, "items") ? jsontext_str(step, "items") : ".");
     const json_t *hit = NULL;
     int nhits = 0;
     buf_t all, hits;
@@ -179,7 +179,7 @@ int wk_steps_match(const json_t *step, json_t *args, const json_t *body, const j
                  want ? want : "", hits.data ? hits.data : "", set);
     else if (want_id)
         snprintf(msg, msgsz, "%s %.40s %s%s%s", set, want_id,
-                 ju_str(step, "unavailable") ? ju_str(step, "unavailable") : "is not available now",
+                 jsontext_str(step, "unavailable") ? jsontext_str(step, "unavailable") : "is not available now",
                  all.data ? "; candidates: " : " (there are none)", all.data ? all.data : "");
     else if (email)
         snprintf(msg, msgsz, "no %s has the email address \"%.100s\": the address is wrong, or the user hides "

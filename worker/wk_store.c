@@ -8,7 +8,7 @@
 #include <sodium.h>
 
 #include "buf.h"
-#include "ju.h"
+#include "jsontext.h"
 #include "log.h"
 #include "wk_cache.h"
 
@@ -80,7 +80,7 @@ static void on_srv(redisReply *reply, const char *err, void *ud)
         rc = 0;
     } else if (reply->type == REDIS_REPLY_STRING && reply->len <= WK_REC_MAX) {
         char perr[128];
-        json_t *rec = ju_parse(reply->str, reply->len, 16, perr, sizeof perr);
+        json_t *rec = jsontext_parse(reply->str, reply->len, 16, perr, sizeof perr);
         if (rec && json_is_true(json_object_get(rec, "tombstone"))) {
             rc = 0; /* a deleted server, or a token no longer in use (ap_publish.h) */
             json_decref(rec);
@@ -146,7 +146,7 @@ static void on_acct(redisReply *reply, const char *err, void *ud)
     if (val && vlen <= WK_REC_MAX && val[0] == '{') {
         /* {"version":N,"sealed":"..."} or a tombstone (ap_publish.h); a bare
          * sealed string is the format before versions. */
-        wrap = ju_parse(val, vlen, 4, why, sizeof why);
+        wrap = jsontext_parse(val, vlen, 4, why, sizeof why);
         const json_t *sealed = json_object_get(wrap, "sealed");
         val = json_is_string(sealed) && !json_is_true(json_object_get(wrap, "tombstone")) ? json_string_value(sealed) : NULL;
         vlen = val ? json_string_length(sealed) : 0;
@@ -171,7 +171,7 @@ static void on_acct(redisReply *reply, const char *err, void *ud)
     json_decref(wrap);
     size_t ptlen = 0;
     char *pt = secret_open(w->keyring, ad, sealed, &ptlen, NULL, 0);
-    json_t *j = pt ? ju_parse(pt, ptlen, 16, why, sizeof why) : NULL;
+    json_t *j = pt ? jsontext_parse(pt, ptlen, 16, why, sizeof why) : NULL;
     if (pt) {
         sodium_memzero(pt, ptlen);
         free(pt);
@@ -269,7 +269,7 @@ static void on_wskey(redisReply *reply, const char *err, void *ud)
         return;
     } else if (reply->type == REDIS_REPLY_STRING && reply->len <= WK_REC_MAX) {
         char perr[128];
-        json_t *rec = ju_parse(reply->str, reply->len, 4, perr, sizeof perr);
+        json_t *rec = jsontext_parse(reply->str, reply->len, 4, perr, sizeof perr);
         const char *ws = json_string_value(json_object_get(rec, "workspace_id"));
         rc = rec && !json_is_true(json_object_get(rec, "tombstone")) && ws && strcmp(ws, op->workspace_id) == 0;
         json_decref(rec);

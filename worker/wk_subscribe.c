@@ -6,10 +6,10 @@
 #include <string.h>
 
 #include "buf.h"
-#include "ju.h"
+#include "jsontext.h"
 #include "log.h"
 #include "secret.h"
-#include "tu.h"
+#include "clock.h"
 #include "wk_pace.h"
 #include "wk_script.h"
 #include "wk_store.h"
@@ -147,7 +147,7 @@ static void answer_hash(const json_t *result, int code, char *out)
 {
     out[0] = 0;
     if (result) {
-        char *s = ju_dump(json_object_get(result, "contents"));
+        char *s = jsontext_dump(json_object_get(result, "contents"));
         secret_hash_hex(s ? s : "", s ? strlen(s) : 0, out);
         free(s);
     } else if (code == WK_RPC_RESOURCE_NOT_FOUND || code == WK_RPC_INVALID_PARAMS) {
@@ -216,7 +216,7 @@ static void on_first_read(json_t *result, int code, const char *message, void *u
 
 static const char *uri_param(const json_t *params, wk_resources_cb cb, void *ud)
 {
-    const char *uri = ju_str(params, "uri");
+    const char *uri = jsontext_str(params, "uri");
     if (!uri || strlen(uri) >= 1024) {
         cb(NULL, WK_RPC_INVALID_PARAMS, "Invalid params: \"uri\" (a string of at most 1023 bytes) is required", ud);
         return NULL;
@@ -316,7 +316,7 @@ static void commit(poll_op_t *op, const char *hash)
     rcli_key(op->w->redis, prefix, sizeof prefix, "ssech:");
     json_t *n = json_pack("{s:s,s:s,s:{s:s}}", "jsonrpc", "2.0", "method", "notifications/resources/updated", "params",
                           "uri", op->uri);
-    char *note = ju_dump(n);
+    char *note = jsontext_dump(n);
     json_decref(n);
     const char *argv[] = {k.rw, k.rws, k.rpoll, op->rid, hash, iv, note ? note : "{}", prefix};
     wk_script_run(op->w, &commit_script, 3, 8, argv, on_committed, op);
@@ -336,7 +336,7 @@ static void on_polled(json_t *result, int code, const char *message, void *ud)
 static void on_poll_server(int rc, wk_server_t *srv, void *ud)
 {
     poll_op_t *op = ud;
-    if (rc == 1 && !wk_server_expired(srv, tu_now_ms())) {
+    if (rc == 1 && !wk_server_expired(srv, clock_now_ms())) {
         wk_resources_read(op->w, srv, op->uri, op->rqid, NULL, on_polled, op); /* no client's trace */
         wk_server_clear(srv);
         return;

@@ -31,7 +31,7 @@ static void xadd_entries(const ts_api_t *a, const char *ws, const char *acct, co
     char key[128], ts[32], status[8], rid[64];
     snprintf(key, sizeof key, "%saudit", a->redis_prefix);
     for (int i = first; i < first + n; i++) {
-        snprintf(ts, sizeof ts, "%lld", (long long)tu_now_ms());
+        snprintf(ts, sizeof ts, "%lld", (long long)clock_now_ms());
         snprintf(status, sizeof status, "%d", i % 10 == 0 ? 429 : 200);
         /* Characters an array literal must escape, and a bare NULL. */
         snprintf(rid, sizeof rid, "req-%d \"q\" \\b {x,NULL}", i);
@@ -47,7 +47,7 @@ static void xadd_entries(const ts_api_t *a, const char *ws, const char *acct, co
      * overflowing, hex, NaN): those fields are stored as NULL, the entry and
      * its batch are not held up. */
     for (int i = 0; i < bad; i++) {
-        snprintf(ts, sizeof ts, "%lld", (long long)tu_now_ms());
+        snprintf(ts, sizeof ts, "%lld", (long long)clock_now_ms());
         redisAppendCommand(c,
                            "XADD %s * ts_ms %s workspace_id %s account_id %s server_id %s tool odd_values"
                            " upstream_status 99999999999 latency_ms %s ratelimit_limit -2147483649"
@@ -143,8 +143,8 @@ Test(audit, records_survive_an_api_killed_mid_drain, .timeout = 90)
     const char *envp[TS_MAX_ENV + 1];
     int port = atoi(strrchr(a.url, ':') + 1);
     ts_spawn(&a.proc, "audit_api_restarted", "jsmcp-api", NULL, ts_api_env(&a, envp, TS_MAX_ENV + 1), port);
-    int64_t deadline = tu_now_ms() + 60000;
-    while (count_calls(&a) < N_ENTRIES + 500 && tu_now_ms() < deadline)
+    int64_t deadline = clock_now_ms() + 60000;
+    while (count_calls(&a) < N_ENTRIES + 500 && clock_now_ms() < deadline)
         ta_sleep_ms(50);
     cr_assert_eq(count_calls(&a), N_ENTRIES + 500, "records lost or doubled (killed at %ld)", before_kill);
     cr_assert_eq(ta_sql_long(&a, "SELECT count(DISTINCT stream_id) FROM tool_calls WHERE tool <> 'odd_values'"),
@@ -161,11 +161,11 @@ Test(audit, records_survive_an_api_killed_mid_drain, .timeout = 90)
                                  " 'req-' || (('x' || right(call_id::text, 8))::bit(32)::int) || ' \"q\" \\b {x,NULL}'"),
                  N_ENTRIES + 500, "request_id stored verbatim");
     /* The stream is empty: drained entries are trimmed, malformed ones dropped. */
-    deadline = tu_now_ms() + 30000;
+    deadline = clock_now_ms() + 30000;
     char *len = NULL;
     for (;;) {
         len = ts_redis("XLEN %saudit", a.redis_prefix);
-        if ((len && strcmp(len, "0") == 0) || tu_now_ms() > deadline)
+        if ((len && strcmp(len, "0") == 0) || clock_now_ms() > deadline)
             break;
         free(len);
         ta_sleep_ms(50);
@@ -183,8 +183,8 @@ Test(audit, calls_route_pages_newest_first_for_the_owner_only, .timeout = 60)
     ta_start(&a, "audit_route_api", NULL, ws, key, acct);
     ta_server(&a, key, acct, NULL, id, tok);
     xadd_entries(&a, ws, acct, id, 0, 450, 0);
-    int64_t deadline = tu_now_ms() + 20000;
-    while (count_calls(&a) < 450 && tu_now_ms() < deadline)
+    int64_t deadline = clock_now_ms() + 20000;
+    while (count_calls(&a) < 450 && clock_now_ms() < deadline)
         ta_sleep_ms(50);
     cr_assert_eq(count_calls(&a), 450);
 

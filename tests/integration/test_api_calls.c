@@ -447,8 +447,8 @@ Test(api_calls, export_100k_bounded_memory_backpressure, .timeout = 300)
     rx_open(&x, &a, key, "/calls", "application/x-ndjson", 16 * 1024);
     double sent = -1, prev = -2;
     int stable = 0;
-    int64_t deadline = tu_now_ms() + 60000;
-    while (stable < 10 && tu_now_ms() < deadline) { /* stopped growing for 10 polls */
+    int64_t deadline = clock_now_ms() + 60000;
+    while (stable < 10 && clock_now_ms() < deadline) { /* stopped growing for 10 polls */
         ta_sleep_ms(100);
         prev = sent;
         sent = metric(a.metrics_url, "jsmcp_api_calls_exported_rows_total") - before;
@@ -468,14 +468,14 @@ Test(api_calls, export_100k_bounded_memory_backpressure, .timeout = 300)
      * are read from PostgreSQL) and the API carries on. */
     before = metric(a.metrics_url, "jsmcp_api_calls_exported_rows_total");
     rx_open(&x, &a, key, "/calls", "application/x-ndjson", 16 * 1024);
-    deadline = tu_now_ms() + 30000;
-    while (metric(a.metrics_url, "jsmcp_api_calls_exported_rows_total") - before < 1000 && tu_now_ms() < deadline)
+    deadline = clock_now_ms() + 30000;
+    while (metric(a.metrics_url, "jsmcp_api_calls_exported_rows_total") - before < 1000 && clock_now_ms() < deadline)
         ta_sleep_ms(20);
     rx_close(&x);
     sent = -1;
     stable = 0;
-    deadline = tu_now_ms() + 30000;
-    while (stable < 10 && tu_now_ms() < deadline) {
+    deadline = clock_now_ms() + 30000;
+    while (stable < 10 && clock_now_ms() < deadline) {
         ta_sleep_ms(100);
         prev = sent;
         sent = metric(a.metrics_url, "jsmcp_api_calls_exported_rows_total") - before;

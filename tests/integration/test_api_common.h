@@ -19,7 +19,7 @@
 #include "secret.h"
 #include "tc.h"
 #include "ts.h"
-#include "tu.h"
+#include "clock.h"
 
 #define TA_SITE "https://acme.atlassian.net"
 #define TA_API_TOKEN_PREFIX "ATATT3xFfGF0-secret-"
@@ -102,7 +102,7 @@ static inline int64_t ta_log_time_ms(const ts_proc_t *p, const char *needle)
     while (f && ms < 0 && fgets(line, sizeof line, f)) {
         const char *ts = strstr(line, "\"ts\":\"");
         char iso[40];
-        if (!strstr(line, needle) || !ts || sscanf(ts + 6, "%39[^\"]", iso) != 1 || tu_parse_iso(iso, &ms) != 0)
+        if (!strstr(line, needle) || !ts || sscanf(ts + 6, "%39[^\"]", iso) != 1 || clock_parse_iso(iso, &ms) != 0)
             ms = -1;
     }
     if (f)
@@ -280,14 +280,14 @@ static inline int64_t ta_time_ms(const json_t *obj, const char *member)
 {
     const char *s = json_string_value(json_object_get(obj, member));
     int64_t ms = 0;
-    cr_assert(s && tu_parse_iso(s, &ms) == 0, "%s is not RFC 3339: %s", member, s ? s : "(absent)");
+    cr_assert(s && clock_parse_iso(s, &ms) == 0, "%s is not RFC 3339: %s", member, s ? s : "(absent)");
     return ms;
 }
 
 /* RFC 3339 of now + secs into out (>= 40 bytes). */
 static inline void ta_iso_in(long secs, char *out, size_t outsz)
 {
-    tu_format_iso(tu_now_ms() + secs * 1000, 0, out, outsz);
+    clock_format_iso(clock_now_ms() + secs * 1000, 0, out, outsz);
 }
 
 /* Waits (bounded) for a spawned process that exits by itself; returns its

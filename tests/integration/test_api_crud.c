@@ -436,7 +436,7 @@ Test(api_crud, mcp_servers, .timeout = 120)
     cr_assert_eq(json_is_true(json_object_get(r.json, "require_api_token_auth")), 1);
     int64_t exp_ms = ta_time_ms(r.json, "expires_at");
     int64_t want_ms = 0;
-    tu_parse_iso(exp, &want_ms);
+    clock_parse_iso(exp, &want_ms);
     cr_assert_eq(exp_ms, want_ms, "expires_at %s, sent %s", ta_str(&r, "expires_at"), exp);
     json_t *methods = json_object_get(json_object_get(r.json, "config"), "methods");
     cr_assert_eq(json_array_size(methods), 2, "config.methods: %s", r.body);
@@ -494,7 +494,7 @@ Test(api_crud, mcp_servers, .timeout = 120)
     cr_assert_str_eq(ta_str(&r, "name"), "renamed");
     cr_assert(json_is_false(json_object_get(r.json, "require_api_token_auth")));
     ts_resp_free(&r);
-    tu_parse_iso(exp2, &want_ms);
+    clock_parse_iso(exp2, &want_ms);
     rec = srv_record(&a, tok, &pxt);
     cr_assert_eq(pxt, (long long)want_ms, "PEXPIRETIME %lld after PATCH, expires_at %lld", pxt, (long long)want_ms);
     cr_assert_str_eq(json_string_value(json_object_get(rec, "name")), "renamed");

@@ -43,9 +43,9 @@ Test(lifecycle, expired_servers_are_swept_by_one_leader_within_5s, .timeout = 60
 
     /* expires_at has whole seconds: the next one at least 6 s away, so the
      * create clears JSMCP_MIN_LIFETIME_MS (1 s) with 5 s to spare. */
-    int64_t exp = tu_now_ms() + 6000;
+    int64_t exp = clock_now_ms() + 6000;
     exp += 1000 - exp % 1000;
-    tu_format_iso(exp, 0, iso, sizeof iso);
+    clock_format_iso(exp, 0, iso, sizeof iso);
     snprintf(body, sizeof body, "{\"name\":\"short\",\"expires_at\":\"%s\"}", iso);
     ta_server(&a, key, acct, body, id, tok);
     ta_server(&a, key, acct, "{\"name\":\"keeps\"}", keep, keep_tok);
@@ -59,7 +59,7 @@ Test(lifecycle, expired_servers_are_swept_by_one_leader_within_5s, .timeout = 60
     /* Gone from PostgreSQL after expires_at (the sweep runs every 200 ms;
      * the deadline is generous, 30 s); Redis' PXAT drops the key too. */
     int gone = 0;
-    while (!gone && tu_now_ms() < exp + 30000) {
+    while (!gone && clock_now_ms() < exp + 30000) {
         gone = server_rows(&a, id) == 0;
         if (!gone)
             ta_sleep_ms(100);
@@ -147,9 +147,9 @@ Test(lifecycle, rotation_with_overlap_keeps_the_old_url_until_the_window_ends, .
     ta_srv_key(&a, tok, old_key, sizeof old_key);
 
     ts_resp_t r;
-    int64_t t0 = tu_now_ms();
+    int64_t t0 = clock_now_ms();
     ta_call(&r, &a, key, "POST", "{\"overlap_seconds\":5}", "/integrated-account/%s/mcp/%s/rotate", acct, id);
-    int64_t t1 = tu_now_ms();
+    int64_t t1 = clock_now_ms();
     cr_assert_eq(r.status, 200, "rotate: %ld %s", r.status, r.body);
     cr_assert(ta_str(&r, "previous_url_expires_at"), "%s", r.body);
     ta_srv_key(&a, strstr(ta_str(&r, "url"), "/mcp/") + 5, new_key, sizeof new_key);
@@ -176,11 +176,11 @@ Test(lifecycle, rotation_with_overlap_keeps_the_old_url_until_the_window_ends, .
 
     /* After the window the old URL is gone, the new one stays (generous deadline). */
     int64_t deadline = until + 30000;
-    while (ta_redis_exists(old_key) && tu_now_ms() < deadline)
+    while (ta_redis_exists(old_key) && clock_now_ms() < deadline)
         ta_sleep_ms(100);
     cr_assert_not(ta_redis_exists(old_key), "old URL outlived its overlap");
     cr_assert(ta_redis_exists(new_key));
-    while (tu_now_ms() < deadline) {
+    while (clock_now_ms() < deadline) {
         char sql[200];
         snprintf(sql, sizeof sql, "SELECT count(*) FROM mcp_servers WHERE id = '%s' AND prev_token_hash IS NULL", id);
         if (ta_sql_long(&a, sql) == 1)

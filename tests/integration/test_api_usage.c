@@ -31,7 +31,7 @@ static void xadd(const ts_api_t *a, const char *ws, char (*acct)[64], char (*srv
     snprintf(key, sizeof key, "%saudit", a->redis_prefix);
     for (int i = first; i < first + n; i++) {
         int s = i % nsrv, st = every429 && i % every429 == 0 ? 429 : i % 17 == 0 ? 500 : 200;
-        snprintf(ts, sizeof ts, "%lld", (long long)tu_now_ms());
+        snprintf(ts, sizeof ts, "%lld", (long long)clock_now_ms());
         redisAppendCommand(c,
                            "XADD %s * ts_ms %s workspace_id %s account_id %s server_id %s tool %s"
                            " upstream_status %d latency_ms %d.25 error_class %s result_bytes %d call_id %032x",
@@ -49,8 +49,8 @@ static void xadd(const ts_api_t *a, const char *ws, char (*acct)[64], char (*srv
 
 static void wait_rows(const ts_api_t *a, long n)
 {
-    int64_t deadline = tu_now_ms() + 120000;
-    while (ta_sql_long(a, "SELECT count(*) FROM tool_calls") < n && tu_now_ms() < deadline)
+    int64_t deadline = clock_now_ms() + 120000;
+    while (ta_sql_long(a, "SELECT count(*) FROM tool_calls") < n && clock_now_ms() < deadline)
         ta_sleep_ms(100);
     cr_assert_eq(ta_sql_long(a, "SELECT count(*) FROM tool_calls"), n, "records not drained");
 }

@@ -83,7 +83,7 @@ static void assert_signed(const tr_req_t *q, const char *secret)
     long long t = 0;
     char v1[80] = "";
     cr_assert_eq(sscanf(sig, "t=%lld,v1=%79s", &t, v1), 2, "signature format: %s", sig);
-    cr_assert(llabs(t - tu_now_ms() / 1000) < 120, "timestamp %lld is not now", t);
+    cr_assert(llabs(t - clock_now_ms() / 1000) < 120, "timestamp %lld is not now", t);
     int n = snprintf(msg, sizeof msg, "%lld.%s", t, q->body);
     cr_assert((size_t)n < sizeof msg);
     unsigned char mac[crypto_auth_hmacsha256_BYTES];
@@ -113,8 +113,8 @@ static long deliveries(const ts_api_t *a, const char *wh, const char *status)
 
 static int wait_deliveries(const ts_api_t *a, const char *wh, const char *status, long n)
 {
-    int64_t deadline = tu_now_ms() + WAIT_MS;
-    while (deliveries(a, wh, status) < n && tu_now_ms() < deadline)
+    int64_t deadline = clock_now_ms() + WAIT_MS;
+    while (deliveries(a, wh, status) < n && clock_now_ms() < deadline)
         ta_sleep_ms(50);
     return deliveries(a, wh, status) >= n;
 }
@@ -517,11 +517,11 @@ Test(api_webhooks, ssrf_guard_and_bad_input, .timeout = 180)
     ta_call(&r, &b, key, "POST", "{}", "/webhooks/%s/test", wh);
     cr_assert_eq(r.status, 202, "%ld %s", r.status, r.body);
     ts_resp_free(&r);
-    int64_t deadline = tu_now_ms() + WAIT_MS;
+    int64_t deadline = clock_now_ms() + WAIT_MS;
     char sql[256];
     snprintf(sql, sizeof sql,
              "SELECT count(*) FROM webhook_deliveries WHERE webhook_id = '%s' AND last_error IS NOT NULL", wh);
-    while (ta_sql_long(&b, sql) < 1 && tu_now_ms() < deadline)
+    while (ta_sql_long(&b, sql) < 1 && clock_now_ms() < deadline)
         ta_sleep_ms(50);
     snprintf(sql, sizeof sql, "SELECT last_error FROM webhook_deliveries WHERE webhook_id = '%s'", wh);
     char *err = ts_sql(b.db_url, sql);
@@ -574,8 +574,8 @@ Test(api_webhooks, scanned_events_once_across_scans, .timeout = 180)
     cr_assert(wait_deliveries(&a, whb, "succeeded", 1), "audit.backlog goes to every workspace's subscribers");
     /* Several more scans: still one event each. */
     double scans = metric(a.metrics_url, "jsmcp_api_webhook_scans_total");
-    int64_t deadline = tu_now_ms() + WAIT_MS;
-    while (metric(a.metrics_url, "jsmcp_api_webhook_scans_total") < scans + 3 && tu_now_ms() < deadline)
+    int64_t deadline = clock_now_ms() + WAIT_MS;
+    while (metric(a.metrics_url, "jsmcp_api_webhook_scans_total") < scans + 3 && clock_now_ms() < deadline)
         ta_sleep_ms(50);
     cr_assert(metric(a.metrics_url, "jsmcp_api_webhook_scans_total") >= scans + 3, "scans stopped");
     cr_assert_eq(deliveries(&a, wh, "succeeded") + deliveries(&a, wh, "pending"), 2, "an event was sent twice");

@@ -26,7 +26,7 @@
 
 #include "secret.h"
 #include "ts.h"
-#include "tu.h"
+#include "clock.h"
 
 #define SITE_ALLOW "127.0.0.1:9"  /* an allowlisted site; tests here never call it */
 
@@ -404,7 +404,7 @@ Test(worker, revocation_expiry_and_api_keys, .timeout = 120)
     json_error_t je;
     json_t *j = json_loads(rec, 0, &je);
     free(rec);
-    json_object_set_new(j, "expires_at_ms", json_integer(tu_now_ms() - 1000));
+    json_object_set_new(j, "expires_at_ms", json_integer(clock_now_ms() - 1000));
     char *dump = json_dumps(j, JSON_COMPACT);
     free(ts_redis("SET %s %s", key, dump));
     free(dump);

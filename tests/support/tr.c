@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tu.h"
+#include "clock.h"
 
 #define TR_MAX_REQS 4096
 #define TR_MAX_HEAD 65536
@@ -83,7 +83,7 @@ static void serve(tr_t *t, int fd)
     q.body = malloc(q.body_len + 1);
     memcpy(q.body, buf + head_len, q.body_len);
     q.body[q.body_len] = 0;
-    q.at_ms = tu_now_ms();
+    q.at_ms = clock_now_ms();
     free(buf);
 
     pthread_mutex_lock(&t->mu);
@@ -196,9 +196,9 @@ size_t tr_connections(tr_t *t)
 
 int tr_wait(tr_t *t, size_t n, long timeout_ms)
 {
-    int64_t deadline = tu_now_ms() + timeout_ms;
+    int64_t deadline = clock_now_ms() + timeout_ms;
     while (tr_count(t) < n) {
-        if (tu_now_ms() > deadline)
+        if (clock_now_ms() > deadline)
             return 0;
         struct timespec ts = {0, 20 * 1000000L};
         nanosleep(&ts, NULL);

@@ -25,7 +25,7 @@ typedef struct tr_req_s {
     char *headers;     /* the raw header lines */
     char *body;        /* NUL-terminated */
     size_t body_len;
-    int64_t at_ms;     /* arrival (tu_now_ms) */
+    int64_t at_ms;     /* arrival (clock_now_ms) */
     int answered;      /* the status it got */
 } tr_req_t;
 

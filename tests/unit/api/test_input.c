@@ -4,7 +4,7 @@
 
 #include "ap_input.h"
 #include "secret.h"
-#include "tu.h"
+#include "clock.h"
 
 static json_t *J(const char *s)
 {
@@ -100,7 +100,7 @@ Test(input, webhook_url_rules)
 Test(input, expires_rules)
 {
     ap_in_err_t e;
-    int64_t ms, now = tu_now_ms();
+    int64_t ms, now = clock_now_ms();
     cr_assert_eq(ap_in_expires(NULL, now, AP_MIN_LIFETIME_MS, &ms, &e), 0);
     cr_assert_eq(ms, -1);
     json_t *v = json_null();
@@ -108,11 +108,11 @@ Test(input, expires_rules)
     cr_assert_eq(ms, -1);
     json_decref(v);
     char iso[40];
-    tu_format_iso(now + 30000, 0, iso, sizeof iso);
+    clock_format_iso(now + 30000, 0, iso, sizeof iso);
     v = json_string(iso);
     cr_assert_eq(ap_in_expires(v, now, AP_MIN_LIFETIME_MS, &ms, &e), -1, "30 s ahead must be refused");
     json_decref(v);
-    tu_format_iso(now + 3600000, 1, iso, sizeof iso);
+    clock_format_iso(now + 3600000, 1, iso, sizeof iso);
     v = json_string(iso);
     cr_assert_eq(ap_in_expires(v, now, AP_MIN_LIFETIME_MS, &ms, &e), 0);
     cr_assert_eq(ms % 1000, 0, "truncated to whole seconds");

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "buf.h"
-#include "ju.h"
+#include "jsontext.h"
 #include "url.h"
 
 /* A huge allocation must fail with NULL here, as it would without ASan
@@ -103,16 +103,16 @@ Test(buf, writers_on_top_see_the_error)
     buf_init(&b, 4);
     buf_append_str(&b, "12345");
     json_t *v = json_integer(1);
-    cr_assert_eq(ju_dump_buf(&b, v), -1);
-    cr_assert_eq(ju_dump_string(&b, "x", 1), -1);
+    cr_assert_eq(jsontext_dump_buf(&b, v), -1);
+    cr_assert_eq(jsontext_dump_string(&b, "x", 1), -1);
     cr_assert_null(buf_steal(&b, NULL));
     json_decref(v);
-    /* An undumpable value leaves the buffer whole (ju.h): that error is
+    /* An undumpable value leaves the buffer whole (jsontext.h): that error is
      * the caller's, not the buffer's. */
     buf_init(&b, 64);
     buf_append_str(&b, "[");
     json_t *bad = json_stringn_nocheck("\xff", 1);
-    cr_assert_eq(ju_dump_buf(&b, bad), -1);
+    cr_assert_eq(jsontext_dump_buf(&b, bad), -1);
     cr_assert(buf_ok(&b));
     cr_assert_str_eq(b.data, "[");
     json_decref(bad);

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "httpd.h"
-#include "resp.h"
+#include "httpresp.h"
 #include "router.h"
 
 typedef struct srv_s {

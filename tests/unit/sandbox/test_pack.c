@@ -1,16 +1,16 @@
-/* sb_pack builds what json_pack would (dumped with ju_dump, the sandbox's
- * serializer, whose own tests are in tests/unit/common/test_ju_fast.c). */
+/* sb_pack builds what json_pack would (dumped with jsontext_dump, the sandbox's
+ * serializer, whose own tests are in tests/unit/common/test_jsontext_fast.c). */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
-#include "ju.h"
+#include "jsontext.h"
 #include "sb_pack.h"
 
 static char *dump(const json_t *v)
 {
-    char *s = ju_dump(v);
+    char *s = jsontext_dump(v);
     cr_assert(s);
     return s;
 }

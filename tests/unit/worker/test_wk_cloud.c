@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "httpc.h"
-#include "ju.h"
+#include "jsontext.h"
 #include "projection.h"
 #include "wk_catalog.h"
 #include "wk_exec.h"
@@ -20,7 +20,7 @@
 static json_t *J(const char *s)
 {
     char err[200];
-    json_t *v = ju_parse(s, strlen(s), 64, err, sizeof err);
+    json_t *v = jsontext_parse(s, strlen(s), 64, err, sizeof err);
     cr_assert(v, "bad test JSON: %s", err);
     return v;
 }
@@ -45,16 +45,16 @@ static httpc_response_t resp(int status, const char *body, const char *headers)
 static void same_with_keep(const json_t *tmpl, const char *src)
 {
     char err[200];
-    ju_keep_t *k = ju_keep_new();
+    jsontext_keep_t *k = jsontext_keep_new();
     proj_keep(k, tmpl);
-    json_t *full = ju_parse(src, strlen(src), 64, err, sizeof err), *kept = ju_parse_keep(src, strlen(src), 64, k, err, sizeof err);
+    json_t *full = jsontext_parse(src, strlen(src), 64, err, sizeof err), *kept = jsontext_parse_keep(src, strlen(src), 64, k, err, sizeof err);
     json_t *a = proj_apply(tmpl, full), *b = proj_apply(tmpl, kept);
-    cr_assert(json_equal(a, b), "keep paths miss something: %s vs %s", ju_dump(a), ju_dump(b));
+    cr_assert(json_equal(a, b), "keep paths miss something: %s vs %s", jsontext_dump(a), jsontext_dump(b));
     json_decref(a);
     json_decref(b);
     json_decref(full);
     json_decref(kept);
-    ju_keep_free(k);
+    jsontext_keep_free(k);
 }
 
 Test(projection, find_values_last_max_and_negative_indexes)
@@ -74,19 +74,19 @@ Test(projection, find_values_last_max_and_negative_indexes)
     char err[200];
     cr_assert_eq(proj_check(tmpl, err, sizeof err), 0, "%s", err);
     json_t *s = J(src), *out = proj_apply(tmpl, s);
-    cr_assert_str_eq(ju_str(out, "summary"), "A laptop", "by fieldId, not position");
-    cr_assert_str_eq(ju_str(out, "device"), "Laptop");
+    cr_assert_str_eq(jsontext_str(out, "summary"), "A laptop", "by fieldId, not position");
+    cr_assert_str_eq(jsontext_str(out, "device"), "Laptop");
     cr_assert_null(json_object_get(out, "none"));
     cr_assert(json_is_false(json_object_get(out, "last")), "-1 is the most recent cycle");
     cr_assert(json_is_true(json_object_get(out, "first")));
     cr_assert_null(json_object_get(out, "beyond"));
     json_t *screen = json_object_get(out, "screen");
     cr_assert_eq(json_array_size(screen), 2);
-    cr_assert_str_eq(ju_str(json_array_get(screen, 0), "name"), "Resolution");
+    cr_assert_str_eq(jsontext_str(json_array_get(screen, 0), "name"), "Resolution");
     json_t *latest = json_object_get(out, "latest");
     cr_assert_eq(json_array_size(latest), 2);
     cr_assert_str_eq(json_string_value(json_array_get(latest, 0)), "3");
-    cr_assert_str_eq(ju_str(out, "short"), "abcd...");
+    cr_assert_str_eq(jsontext_str(out, "short"), "abcd...");
     same_with_keep(tmpl, src);
     json_decref(out);
     json_decref(s);
@@ -117,7 +117,7 @@ Test(exec, transition_screen_check)
     json_decref(a);
     a = J("{\"resolution\":\"won't do\"}");
     cr_assert_eq(wk_steps_screen_check(tr, a, err, sizeof err), 0, "%s", err);
-    cr_assert_str_eq(ju_str(a, "resolution"), "Won't Do", "the screen's spelling goes to Jira");
+    cr_assert_str_eq(jsontext_str(a, "resolution"), "Won't Do", "the screen's spelling goes to Jira");
     json_decref(a);
     a = J("{\"fields\":{\"resolution\":{\"id\":\"1\"}}}");
     cr_assert_eq(wk_steps_screen_check(tr, a, err, sizeof err), 0, "given by id in fields");
@@ -217,7 +217,7 @@ Test(exec, request_building_for_issue_22)
     const wk_tool_t *wl = wk_catalog_find(c, "create_a_jira_service_management_issue_worklog");
     cr_assert_eq(wk_exec_build(wl, a, "http://h", &call, err, sizeof err), 0, "%s", err);
     json_t *b = J(call.body);
-    cr_assert_str_eq(ju_str(b, "started"), "2026-01-05T09:30:00.000+0000");
+    cr_assert_str_eq(jsontext_str(b, "started"), "2026-01-05T09:30:00.000+0000");
     cr_assert_null(json_object_get(b, "comment"));
     json_decref(b);
     wk_call_clear(&call);
@@ -227,9 +227,9 @@ Test(exec, request_building_for_issue_22)
     a = J("{\"id\":\"ITSM-1\",\"transition_id\":\"51\",\"resolution\":\"Done\",\"comment\":\"fixed\"}");
     cr_assert_eq(wk_exec_build(tr, a, "http://h", &call, err, sizeof err), 0, "%s", err);
     b = J(call.body);
-    cr_assert_str_eq(ju_str(json_object_get(json_object_get(b, "fields"), "resolution"), "name"), "Done");
+    cr_assert_str_eq(jsontext_str(json_object_get(json_object_get(b, "fields"), "resolution"), "name"), "Done");
     json_t *add = json_object_get(json_array_get(json_object_get(json_object_get(b, "update"), "comment"), 0), "add");
-    cr_assert_str_eq(ju_str(json_object_get(add, "body"), "type"), "doc");
+    cr_assert_str_eq(jsontext_str(json_object_get(add, "body"), "type"), "doc");
     json_decref(b);
     wk_call_clear(&call);
     json_decref(a);
@@ -265,7 +265,7 @@ Test(exec, request_building_for_issue_22)
     cr_assert_eq(wk_exec_build(wk_catalog_find(c, "list_all_jira_service_management_search_issues"), a, "http://h", &call,
                                err, sizeof err), 0, "%s", err);
     b = J(call.body);
-    char *fields = ju_dump(json_object_get(b, "fields"));
+    char *fields = jsontext_dump(json_object_get(b, "fields"));
     cr_assert(strstr(fields, "\"comment\"") && strstr(fields, "\"description\""), "%s", fields);
     free(fields);
     json_decref(b);
@@ -311,23 +311,23 @@ Test(exec, answers_for_issue_22)
     httpc_response_t r = resp(429, "{\"code\":429,\"message\":\"Too Many Requests\"}", "HTTP/1.1 429 x\r\nContent-Type: application/json\r\n\r\n");
     json_t *res = wk_exec_result(get, args, NULL, &r, &rl);
     json_t *e = json_object_get(json_object_get(res, "structuredContent"), "error");
-    cr_assert_eq(ju_int(e, "retry_after_s", 0), WK_RETRY_DEFAULT_S);
+    cr_assert_eq(jsontext_int(e, "retry_after_s", 0), WK_RETRY_DEFAULT_S);
     cr_assert(json_is_false(json_object_get(e, "retry_after_known")));
-    cr_assert(strstr(ju_str(e, "hint"), "double the wait"));
+    cr_assert(strstr(jsontext_str(e, "hint"), "double the wait"));
     cr_assert(rl.limited && rl.retry_after_s == WK_RETRY_DEFAULT_S);
     json_decref(res);
     /* The old HTML 429 page: no markup for the agent. */
     r = resp(429, "<html><body class=\" error-page error429\">Too many</body></html>", "HTTP/1.1 429 x\r\nContent-Type: text/html;charset=UTF-8\r\n\r\n");
     res = wk_exec_result(get, args, NULL, &r, &rl);
     e = json_object_get(json_object_get(res, "structuredContent"), "error");
-    cr_assert_str_eq(ju_str(e, "body"), "(an HTML error page, not shown)");
-    cr_assert_null(strstr(ju_str(json_array_get(json_object_get(res, "content"), 0), "text"), "error429"));
+    cr_assert_str_eq(jsontext_str(e, "body"), "(an HTML error page, not shown)");
+    cr_assert_null(strstr(jsontext_str(json_array_get(json_object_get(res, "content"), 0), "text"), "error429"));
     json_decref(res);
     /* A 503 with Retry-After. */
     r = resp(503, "{\"errorMessages\":[\"busy\"]}", "HTTP/1.1 503 x\r\nRetry-After: 7\r\n\r\n");
     res = wk_exec_result(get, args, NULL, &r, &rl);
     e = json_object_get(json_object_get(res, "structuredContent"), "error");
-    cr_assert_eq(ju_int(e, "retry_after_s", 0), 7);
+    cr_assert_eq(jsontext_int(e, "retry_after_s", 0), 7);
     cr_assert(!rl.limited, "a 503 is not a rate limit");
     json_decref(res);
     /* Quota signals of a normal answer. */
@@ -347,9 +347,9 @@ Test(exec, answers_for_issue_22)
     r = resp(200, "hello", "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n");
     res = wk_exec_result(content, args, NULL, &r, &rl);
     json_t *sc = json_object_get(res, "structuredContent");
-    cr_assert_str_eq(ju_str(sc, "contentBase64"), "aGVsbG8=");
-    cr_assert_eq(ju_int(sc, "size", 0), 5);
-    cr_assert_str_eq(ju_str(sc, "mimeType"), "text/plain");
+    cr_assert_str_eq(jsontext_str(sc, "contentBase64"), "aGVsbG8=");
+    cr_assert_eq(jsontext_int(sc, "size", 0), 5);
+    cr_assert_str_eq(jsontext_str(sc, "mimeType"), "text/plain");
     json_decref(res);
     char *big = malloc(262145 + 1);
     memset(big, 'x', 262145);
@@ -357,7 +357,7 @@ Test(exec, answers_for_issue_22)
     r = resp(200, big, "HTTP/1.1 200 OK\r\n\r\n");
     res = wk_exec_result(content, args, NULL, &r, &rl);
     cr_assert(json_is_true(json_object_get(res, "isError")));
-    cr_assert(strstr(ju_str(json_object_get(json_object_get(res, "structuredContent"), "error"), "message"),
+    cr_assert(strstr(jsontext_str(json_object_get(json_object_get(res, "structuredContent"), "error"), "message"),
                      "the file is 262145 bytes; this tool returns files of at most 262144 bytes"));
     json_decref(res);
     free(big);
@@ -384,7 +384,7 @@ Test(exec, answers_for_issue_22)
     res = wk_exec_result(links, args, cfg, &r, &rl);
     json_t *l = json_object_get(json_object_get(res, "structuredContent"), "links");
     cr_assert_eq(json_array_size(l), 1);
-    cr_assert_str_eq(ju_str(json_object_get(json_array_get(l, 0), "inwardIssue"), "key"), "ITSM-3");
+    cr_assert_str_eq(jsontext_str(json_object_get(json_array_get(l, 0), "inwardIssue"), "key"), "ITSM-3");
     json_decref(res);
     json_decref(cfg);
     json_decref(args);

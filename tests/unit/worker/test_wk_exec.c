@@ -6,9 +6,9 @@
 #include <string.h>
 
 #include "httpc.h"
-#include "ju.h"
+#include "jsontext.h"
 #include "projection.h"
-#include "tu.h"
+#include "clock.h"
 #include "wk_catalog.h"
 #include "wk_exec.h"
 #include "wk_mcp.h"
@@ -17,7 +17,7 @@
 static json_t *J(const char *s)
 {
     char err[200];
-    json_t *v = ju_parse(s, strlen(s), 64, err, sizeof err);
+    json_t *v = jsontext_parse(s, strlen(s), 64, err, sizeof err);
     cr_assert(v, "bad test JSON: %s", err);
     return v;
 }
@@ -47,21 +47,21 @@ Test(projection, paths_users_dates_adf)
     char err[200];
     cr_assert_eq(proj_check(tmpl, err, sizeof err), 0, "%s", err);
     json_t *out = proj_apply(tmpl, src);
-    cr_assert_str_eq(ju_str(out, "key"), "ITSM-1");
+    cr_assert_str_eq(jsontext_str(out, "key"), "ITSM-1");
     cr_assert_null(json_object_get(out, "assignee"), "null members are left out");
     cr_assert_null(json_object_get(out, "empty"), "empty objects are left out");
     json_t *rep = json_object_get(out, "reporter");
-    cr_assert_str_eq(ju_str(rep, "name"), "Mia");
-    cr_assert_str_eq(ju_str(rep, "accountId"), "a1");
-    cr_assert_str_eq(ju_str(rep, "timeZone"), "Europe/Berlin");
+    cr_assert_str_eq(jsontext_str(rep, "name"), "Mia");
+    cr_assert_str_eq(jsontext_str(rep, "accountId"), "a1");
+    cr_assert_str_eq(jsontext_str(rep, "timeZone"), "Europe/Berlin");
     cr_assert(json_is_false(json_object_get(rep, "active")));
     cr_assert_null(json_object_get(rep, "avatarUrls"));
-    cr_assert_str_eq(ju_str(out, "created"), "2023-11-02T09:02:34Z");
-    cr_assert_str_eq(ju_str(out, "first_label"), "a");
-    cr_assert_eq(ju_int(out, "n", -1), 2);
-    cr_assert_str_eq(ju_str(out, "text"), "line one\ntwo\n- item");
-    cr_assert_str_eq(ju_str(out, "kind"), "issue");
-    cr_assert_str_eq(ju_str(out, "pick"), "VPN");
+    cr_assert_str_eq(jsontext_str(out, "created"), "2023-11-02T09:02:34Z");
+    cr_assert_str_eq(jsontext_str(out, "first_label"), "a");
+    cr_assert_eq(jsontext_int(out, "n", -1), 2);
+    cr_assert_str_eq(jsontext_str(out, "text"), "line one\ntwo\n- item");
+    cr_assert_str_eq(jsontext_str(out, "kind"), "issue");
+    cr_assert_str_eq(jsontext_str(out, "pick"), "VPN");
     json_decref(out);
     json_decref(tmpl);
     json_decref(src);
@@ -73,8 +73,8 @@ Test(projection, each_and_jsm_dates_and_bounds)
     json_t *tmpl = J("{\"$each\":\"values\",\"map\":{\"d\":{\"$date\":\"d\"}}}");
     json_t *out = proj_apply(tmpl, src);
     cr_assert_eq(json_array_size(out), 2, "items that project to nothing are dropped");
-    cr_assert_str_eq(ju_str(json_array_get(out, 0), "d"), "2015-10-08T07:42:00Z");
-    cr_assert_str_eq(ju_str(json_array_get(out, 1), "d"), "2026-01-31");
+    cr_assert_str_eq(jsontext_str(json_array_get(out, 0), "d"), "2015-10-08T07:42:00Z");
+    cr_assert_str_eq(jsontext_str(json_array_get(out, 1), "d"), "2026-01-31");
     json_decref(out);
     json_decref(tmpl);
     json_decref(src);
@@ -99,7 +99,7 @@ Test(projection, each_and_jsm_dates_and_bounds)
     free(t);
     json_t *tm = J("{\"d\":{\"$adf\":\".\"}}");
     json_t *o = proj_apply(tm, doc);
-    cr_assert_str_eq(ju_str(o, "d"), "x\xc3\xa9\xc3\xa9");
+    cr_assert_str_eq(jsontext_str(o, "d"), "x\xc3\xa9\xc3\xa9");
     json_decref(o);
     json_decref(tm);
     json_decref(doc);
@@ -144,7 +144,7 @@ Test(catalog, six_tools_load_and_filter)
     cr_assert_gt(c->n, 30);
     json_t *p1 = wk_catalog_list(c, NULL, NULL, 30, err, sizeof err);
     cr_assert_eq(json_array_size(json_object_get(p1, "tools")), 30);
-    const char *cur = ju_str(p1, "nextCursor");
+    const char *cur = jsontext_str(p1, "nextCursor");
     cr_assert(cur);
     json_t *p2 = wk_catalog_list(c, NULL, cur, 30, err, sizeof err);
     cr_assert_eq(json_array_size(json_object_get(p2, "tools")), c->n - 30);
@@ -219,8 +219,8 @@ Test(exec, builds_requests_from_rows)
     cr_assert_eq(wk_exec_build(search, a, "http://h", &call, err, sizeof err), 0);
     cr_assert_str_eq(call.method, "POST");
     json_t *body = J(call.body);
-    cr_assert_str_eq(ju_str(body, "jql"), "project = ITSM");
-    cr_assert_eq(ju_int(body, "maxResults", 0), 5);
+    cr_assert_str_eq(jsontext_str(body, "jql"), "project = ITSM");
+    cr_assert_eq(jsontext_int(body, "maxResults", 0), 5);
     cr_assert_null(json_object_get(body, "nextPageToken"));
     json_decref(body);
     wk_call_clear(&call);
@@ -260,11 +260,11 @@ Test(exec, results_paging_errors_and_429)
     httpc_response_t r = resp(200, "{\"issues\":[{\"key\":\"ITSM-1\",\"fields\":{\"summary\":\"s\"}}],\"nextPageToken\":\"T1\",\"isLast\":false}", "HTTP/1.1 200 OK\r\n\r\n");
     json_t *res = wk_exec_result(search, args, NULL, &r, &rl);
     json_t *sc = json_object_get(res, "structuredContent");
-    cr_assert_str_eq(ju_str(json_array_get(json_object_get(sc, "issues"), 0), "key"), "ITSM-1");
-    const char *next = ju_str(sc, "next_cursor");
+    cr_assert_str_eq(jsontext_str(json_array_get(json_object_get(sc, "issues"), 0), "key"), "ITSM-1");
+    const char *next = jsontext_str(sc, "next_cursor");
     cr_assert(next);
     cr_assert_null(json_object_get(res, "isError"));
-    cr_assert_str_eq(ju_str(json_array_get(json_object_get(res, "content"), 0), "type"), "text");
+    cr_assert_str_eq(jsontext_str(json_array_get(json_object_get(res, "content"), 0), "type"), "text");
     /* The cursor goes back in as nextPageToken. */
     json_t *a2 = J("{\"jql\":\"project = ITSM\"}");
     json_object_set_new(a2, "next_cursor", json_string(next));
@@ -272,7 +272,7 @@ Test(exec, results_paging_errors_and_429)
     char err[300];
     cr_assert_eq(wk_exec_build(search, a2, "http://h", &call, err, sizeof err), 0);
     json_t *body = J(call.body);
-    cr_assert_str_eq(ju_str(body, "nextPageToken"), "T1");
+    cr_assert_str_eq(jsontext_str(body, "nextPageToken"), "T1");
     json_decref(body);
     wk_call_clear(&call);
     json_decref(a2);
@@ -287,7 +287,7 @@ Test(exec, results_paging_errors_and_429)
     json_t *ca = J("{\"id\":\"ITSM-1\"}");
     r = resp(200, "{\"startAt\":0,\"total\":3,\"comments\":[{\"id\":\"1\"},{\"id\":\"2\"}]}", "");
     res = wk_exec_result(comments, ca, NULL, &r, &rl);
-    cr_assert(ju_str(json_object_get(res, "structuredContent"), "next_cursor"));
+    cr_assert(jsontext_str(json_object_get(res, "structuredContent"), "next_cursor"));
     json_decref(res);
     r = resp(200, "{\"startAt\":1,\"total\":3,\"comments\":[{\"id\":\"2\"},{\"id\":\"3\"}]}", "");
     res = wk_exec_result(comments, ca, NULL, &r, &rl);
@@ -296,9 +296,9 @@ Test(exec, results_paging_errors_and_429)
     r = resp(200, "{\"start\":0,\"size\":1,\"isLastPage\":false,\"values\":[{\"id\":\"10\",\"name\":\"Network Outages\",\"issueCount\":4}]}", "");
     res = wk_exec_result(queues, ca, NULL, &r, &rl);
     json_t *q = json_array_get(json_object_get(json_object_get(res, "structuredContent"), "queues"), 0);
-    cr_assert_str_eq(ju_str(q, "name"), "Network Outages");
-    cr_assert_eq(ju_int(q, "issueCount", 0), 4);
-    cr_assert(ju_str(json_object_get(res, "structuredContent"), "next_cursor"));
+    cr_assert_str_eq(jsontext_str(q, "name"), "Network Outages");
+    cr_assert_eq(jsontext_int(q, "issueCount", 0), 4);
+    cr_assert(jsontext_str(json_object_get(res, "structuredContent"), "next_cursor"));
     json_decref(res);
     json_decref(ca);
 
@@ -309,21 +309,21 @@ Test(exec, results_paging_errors_and_429)
     json_t *e = json_object_get(json_object_get(res, "structuredContent"), "error");
     cr_assert_str_eq(json_string_value(json_array_get(json_object_get(e, "errorMessages"), 0)),
                      "Unbounded JQL queries are not allowed here.");
-    cr_assert(ju_str(e, "hint"));
-    cr_assert(strstr(ju_str(json_array_get(json_object_get(res, "content"), 0), "text"), "Unbounded JQL"));
+    cr_assert(jsontext_str(e, "hint"));
+    cr_assert(strstr(jsontext_str(json_array_get(json_object_get(res, "content"), 0), "text"), "Unbounded JQL"));
     cr_assert(!rl.limited);
     json_decref(res);
 
     /* 429: no retry, retry_after_s, reason, and the facts for the HTTP headers. */
     char reset[40], hdrs[400];
-    tu_format_iso(tu_now_ms() + 10500, 0, reset, sizeof reset);
+    clock_format_iso(clock_now_ms() + 10500, 0, reset, sizeof reset);
     snprintf(hdrs, sizeof hdrs, "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 7\r\nX-RateLimit-Limit: 100\r\n"
              "X-RateLimit-Remaining: 0\r\nX-RateLimit-Reset: %s\r\nRateLimit-Reason: jira-burst-based\r\n\r\n", reset);
     r = resp(429, "{\"errorMessages\":[\"The request has been rate-limited. Please try again later.\"],\"errors\":{},\"status\":429}", hdrs);
     res = wk_exec_result(search, args, NULL, &r, &rl);
     e = json_object_get(json_object_get(res, "structuredContent"), "error");
-    cr_assert_eq(ju_int(e, "retry_after_s", 0), 7);
-    cr_assert_str_eq(ju_str(e, "rate_limit_reason"), "jira-burst-based");
+    cr_assert_eq(jsontext_int(e, "retry_after_s", 0), 7);
+    cr_assert_str_eq(jsontext_str(e, "rate_limit_reason"), "jira-burst-based");
     cr_assert(rl.limited);
     cr_assert_str_eq(rl.limit, "100");
     cr_assert_str_eq(rl.remaining, "0");
@@ -354,14 +354,14 @@ Test(exec, answers_of_other_projects_are_left_out)
     json_t *res = wk_exec_result(search, args, cfg, &r, &rl);
     json_t *issues = json_object_get(json_object_get(res, "structuredContent"), "issues");
     cr_assert_eq(json_array_size(issues), 1);
-    cr_assert_str_eq(ju_str(json_array_get(issues, 0), "key"), "ITSM-1");
-    cr_assert(ju_str(json_object_get(res, "structuredContent"), "next_cursor"), "paging is upstream's");
+    cr_assert_str_eq(jsontext_str(json_array_get(issues, 0), "key"), "ITSM-1");
+    cr_assert(jsontext_str(json_object_get(res, "structuredContent"), "next_cursor"), "paging is upstream's");
     json_decref(res);
     json_object_set_new(args, "raw", json_true());
     res = wk_exec_result(search, args, cfg, &r, &rl);
     issues = json_object_get(json_object_get(json_object_get(res, "structuredContent"), "raw"), "issues");
     cr_assert_eq(json_array_size(issues), 1, "raw: true is filtered too");
-    cr_assert_str_eq(ju_str(json_array_get(issues, 0), "key"), "ITSM-1");
+    cr_assert_str_eq(jsontext_str(json_array_get(issues, 0), "key"), "ITSM-1");
     json_decref(res);
     /* Without projects nothing is left out. */
     res = wk_exec_result(search, args, NULL, &r, &rl);
@@ -377,7 +377,7 @@ Test(exec, answers_of_other_projects_are_left_out)
     res = wk_exec_result(desks, args, cfg, &r, &rl);
     json_t *vals = json_object_get(json_object_get(json_object_get(res, "structuredContent"), "raw"), "values");
     cr_assert_eq(json_array_size(vals), 1);
-    cr_assert_str_eq(ju_str(json_array_get(vals, 0), "projectKey"), "ITSM");
+    cr_assert_str_eq(jsontext_str(json_array_get(vals, 0), "projectKey"), "ITSM");
     json_decref(res);
     json_decref(args);
 
@@ -389,7 +389,7 @@ Test(exec, answers_of_other_projects_are_left_out)
         r = resp(200, moved, "");
         res = wk_exec_result(get, args, cfg, &r, &rl);
         cr_assert(json_is_true(json_object_get(res, "isError")));
-        char *dump = ju_dump(res);
+        char *dump = jsontext_dump(res);
         cr_assert_null(strstr(dump, "secret"), "%s", dump);
         cr_assert_null(strstr(dump, "HELP-7"), "%s", dump);
         free(dump);
@@ -599,7 +599,7 @@ Test(mcp, server_records)
     wk_server_clear(&s);
     rec = J("{\"id\":\"s\",\"workspace_id\":\"w\",\"account_id\":\"a\",\"expires_at_ms\":null}");
     cr_assert_eq(wk_server_parse(&s, rec, "h"), 0);
-    cr_assert(!wk_server_expired(&s, tu_now_ms()));
+    cr_assert(!wk_server_expired(&s, clock_now_ms()));
     wk_server_clear(&s);
     rec = J("{\"id\":\"s\"}");
     cr_assert_eq(wk_server_parse(&s, rec, "h"), -1);

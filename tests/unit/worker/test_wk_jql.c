@@ -4,7 +4,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "ju.h"
+#include "jsontext.h"
 #include "wk_catalog.h"
 #include "wk_exec.h"
 #include "wk_jql.h"
@@ -194,7 +194,7 @@ Test(prepare, fields_argument_and_issue_scope)
     json_t *a = J("{\"id\":\"ITSM-1\",\"fields\":{\"Request Type\":\"x\",\"summary\":\"s\"}}");
     json_t *out = wk_exec_prepare(upd, a, f, cfg, err, sizeof err);
     cr_assert(out, "%s", err);
-    cr_assert_str_eq(ju_str(json_object_get(out, "fields"), "customfield_10010"), "x");
+    cr_assert_str_eq(jsontext_str(json_object_get(out, "fields"), "customfield_10010"), "x");
     json_decref(out);
     json_decref(a);
     a = J("{\"id\":\"HELP-1\"}");
@@ -212,8 +212,8 @@ Test(prepare, fields_argument_and_issue_scope)
     cr_assert_eq(wk_exec_build(upd, a, "http://h", &call, err, sizeof err), 0, "%s", err);
     json_t *body = J(call.body);
     json_t *fl = json_object_get(body, "fields");
-    cr_assert_str_eq(ju_str(fl, "customfield_10010"), "x");
-    cr_assert_str_eq(ju_str(json_object_get(fl, "description"), "type"), "doc");
+    cr_assert_str_eq(jsontext_str(fl, "customfield_10010"), "x");
+    cr_assert_str_eq(jsontext_str(json_object_get(fl, "description"), "type"), "doc");
     cr_assert_eq(json_array_size(json_object_get(json_object_get(fl, "description"), "content")), 2);
     cr_assert_null(json_object_get(fl, "priority"), "absent arguments leave no empty object");
     json_decref(body);
@@ -235,20 +235,20 @@ Test(catalog, every_tool_has_annotations_and_output_schema)
         cr_assert(json_is_boolean(json_object_get(ann, "idempotentHint")), "%s", c->tools[i].name);
         cr_assert(json_is_boolean(json_object_get(ann, "openWorldHint")), "%s", c->tools[i].name);
         cr_assert_eq(json_is_true(json_object_get(ann, "readOnlyHint")), !(c->tools[i].kind & WK_KIND_WRITE));
-        cr_assert_str_eq(ju_str(json_object_get(l, "outputSchema"), "type"), "object", "%s", c->tools[i].name);
+        cr_assert_str_eq(jsontext_str(json_object_get(l, "outputSchema"), "type"), "object", "%s", c->tools[i].name);
         cr_assert(strlen(c->tools[i].name) <= 64);
-        cr_assert(ju_str(l, "title"), "%s", c->tools[i].name);
+        cr_assert(jsontext_str(l, "title"), "%s", c->tools[i].name);
     }
     json_t *cfg = J("{\"tool_exposure\":\"discovery\",\"methods\":[\"read\"]}");
     char err[100];
     json_t *list = wk_catalog_list(c, cfg, NULL, 50, err, sizeof err);
     cr_assert_eq(json_array_size(json_object_get(list, "tools")), 3);
     json_t *found = wk_catalog_search(c, cfg, "sla request", 5);
-    cr_assert_str_eq(ju_str(json_array_get(json_object_get(found, "tools"), 0), "name"),
+    cr_assert_str_eq(jsontext_str(json_array_get(json_object_get(found, "tools"), 0), "name"),
                      "list_all_jira_service_management_request_slas");
     json_t *none = wk_catalog_search(c, cfg, "internal note", 50);
     for (size_t i = 0; i < json_array_size(json_object_get(none, "tools")); i++)
-        cr_assert_str_neq(ju_str(json_array_get(json_object_get(none, "tools"), i), "name"),
+        cr_assert_str_neq(jsontext_str(json_array_get(json_object_get(none, "tools"), i), "name"),
                           "create_a_jira_service_management_internal_note", "write tool hidden by methods");
     json_decref(none);
     json_decref(found);

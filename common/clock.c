@@ -1,18 +1,18 @@
-#include "tu.h"
+#include "clock.h"
 
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-int64_t tu_now_ms(void)
+int64_t clock_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-uint64_t tu_mono_ns(void)
+uint64_t clock_mono_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -42,7 +42,7 @@ static int64_t days_from_civil(int y, int m, int d)
     return era * 146097 + doe - 719468;
 }
 
-int tu_parse_iso(const char *s, int64_t *out_ms)
+int clock_parse_iso(const char *s, int64_t *out_ms)
 {
     int y, mo, d, h, mi, sec = 0, ms = 0;
     size_t n = strlen(s);
@@ -112,7 +112,7 @@ static char *put_digits(char *o, int v, int n)
     return o + n;
 }
 
-void tu_format_iso(int64_t ms, int ms_precision, char *out, size_t outsz)
+void clock_format_iso(int64_t ms, int ms_precision, char *out, size_t outsz)
 {
     time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
     int frac = (int)(ms - (int64_t)secs * 1000);

@@ -1,4 +1,4 @@
-/* ju: our own JSON text parser and serializer around jansson's json_t.
+/* jsontext: our own JSON text parser and serializer around jansson's json_t.
  *
  * Why: jansson's json_loadb reads its input one byte at a time through a
  * stream callback, copies every token into a scratch buffer and decodes
@@ -8,7 +8,7 @@
  * tool call. The tree type stays json_t (all of worker/ and api/ use it);
  * only the text side is ours:
  *
- *   - ju_parse is a single-pass recursive-descent parser over the buffer.
+ *   - jsontext_parse is a single-pass recursive-descent parser over the buffer.
  *     Strings without escapes go straight from the input into
  *     json_stringn_nocheck / json_object_setn_new_nocheck (we validate
  *     UTF-8 ourselves, 8 bytes at a time while they are plain ASCII);
@@ -18,12 +18,12 @@
  *     both exact doubles, so one IEEE multiply or divide is the correctly
  *     rounded result, as strtod's) or else strtod in the C locale. The depth
  *     limit is checked on the way down, so recursion never exceeds it.
- *   - ju_parse_keep is the same parser given a tree of the member paths
- *     worth building (ju_keep_t): other members are skipped by jp_skip,
+ *   - jsontext_parse_keep is the same parser given a tree of the member paths
+ *     worth building (jsontext_keep_t): other members are skipped by jp_skip,
  *     which checks their syntax with the same rules and errors but builds
  *     nothing (duplicate keys inside them are not looked for). The worker
  *     uses it for upstream payloads, of which a tool reads a part.
- *   - ju_dump_buf walks the tree with an explicit stack (which doubles as
+ *   - jsontext_dump_buf walks the tree with an explicit stack (which doubles as
  *     the list of ancestors for cycle detection) into a staging buffer that
  *     is appended to a buf_t in large chunks.
  *
@@ -41,12 +41,12 @@
  * dropped, insertion order of members, failure on invalid UTF-8 or cycles).
  * Only error texts and positions differ. This is not proven by reading but
  * checked against the jansson library itself: tests/unit/common/
- * test_ju_fast.c runs a table of edge cases and a seeded random
+ * test_jsontext_fast.c runs a table of edge cases and a seeded random
  * differential test (random trees and byte mutations of valid texts), and
  * fuzz/fuzz_json.c is a libFuzzer target that aborts on any difference in
  * acceptance, tree, types or dumped bytes.
  */
-#include "ju.h"
+#include "jsontext.h"
 
 #include <errno.h>
 #include <float.h>
@@ -62,15 +62,15 @@
 #include <emmintrin.h>
 #endif
 
-_Static_assert(sizeof(json_int_t) == 8, "ju assumes a 64-bit json_int_t");
+_Static_assert(sizeof(json_int_t) == 8, "jsontext assumes a 64-bit json_int_t");
 
 /* jansson's own nesting limit on values (JSON_PARSER_MAX_DEPTH in 2.14's
  * jansson_config.h): a value inside 2048 containers is refused. */
-#define JU_JANSSON_MAX_DEPTH 2048
+#define JSONTEXT_JANSSON_MAX_DEPTH 2048
 
 /* 1 for bytes that stand for themselves inside a JSON string, both when
  * parsing and when dumping: printable ASCII and DEL, except '"' and '\\'. */
-static const unsigned char ju_plain[256] = {
+static const unsigned char jsontext_plain[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x00 */
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x10 */
     1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x20: '"' */
@@ -79,13 +79,13 @@ static const unsigned char ju_plain[256] = {
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, /* 0x50: '\\' */
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x60 */
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x70 */
-    /* 0x80..0xff: 0 (UTF-8, checked by ju_utf8_len) */
+    /* 0x80..0xff: 0 (UTF-8, checked by jsontext_utf8_len) */
 };
 
 /* Length (2..4) of the valid UTF-8 sequence starting at p (*p >= 0x80), or
  * 0. The same rules as jansson's utf8_check_first/utf8_check_full: no
  * overlong forms, no UTF-16 surrogates (ED A0..BF), nothing above U+10FFFF. */
-static size_t ju_utf8_len(const unsigned char *p, const unsigned char *end)
+static size_t jsontext_utf8_len(const unsigned char *p, const unsigned char *end)
 {
     unsigned c = p[0];
     size_t avail = (size_t)(end - p);
@@ -114,14 +114,14 @@ static size_t ju_utf8_len(const unsigned char *p, const unsigned char *end)
     return 0;
 }
 
-/* Skips bytes that are plain in a string (ju_plain): a byte stops the scan
+/* Skips bytes that are plain in a string (jsontext_plain): a byte stops the scan
  * if it is '"', '\\', < 0x20 or >= 0x80. With SSE2 (every x86-64) 16 bytes
  * are tested at a time: as signed bytes, < 0x20 is exactly "< 0x20 or >=
  * 0x80". Then 8 at a time: the bit tricks can flag bytes above a real stop
  * byte (borrows), never below it, so the lowest flagged byte is the first
  * stop byte. The strings of an upstream answer are mostly 20-100 byte URLs
  * and names, so the wider step halves this loop's share of a tool call. */
-static const unsigned char *ju_skip_plain(const unsigned char *p, const unsigned char *end)
+static const unsigned char *jsontext_skip_plain(const unsigned char *p, const unsigned char *end)
 {
 #if defined(__SSE2__)
     const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'), space = _mm_set1_epi8(0x20);
@@ -148,7 +148,7 @@ static const unsigned char *ju_skip_plain(const unsigned char *p, const unsigned
         p += 8;
     }
 #endif
-    while (p < end && ju_plain[*p])
+    while (p < end && jsontext_plain[*p])
         p++;
     return p;
 }
@@ -166,11 +166,11 @@ typedef struct {
     const char *what;
     const unsigned char *where;
     int too_deep;
-    /* ju_parse_keep: the node of the object being parsed (NULL: keep all). */
-    const ju_keep_t *keep;
-} ju_parser_t;
+    /* jsontext_parse_keep: the node of the object being parsed (NULL: keep all). */
+    const jsontext_keep_t *keep;
+} jsontext_parser_t;
 
-static json_t *jp_fail(ju_parser_t *jp, const unsigned char *where, const char *what)
+static json_t *jp_fail(jsontext_parser_t *jp, const unsigned char *where, const char *what)
 {
     if (!jp->what && !jp->too_deep) {
         jp->what = what;
@@ -231,7 +231,7 @@ static size_t jp_utf8_put(char *t, unsigned cp)
 
 /* Decodes the escape at p (a backslash) to *t; returns the position after
  * it, or NULL with the error set. */
-static const unsigned char *jp_escape(ju_parser_t *jp, const unsigned char *p, char **t)
+static const unsigned char *jp_escape(jsontext_parser_t *jp, const unsigned char *p, char **t)
 {
     const unsigned char *esc = p, *end = jp->end;
     unsigned cp, lo;
@@ -274,12 +274,12 @@ static const unsigned char *jp_escape(ju_parser_t *jp, const unsigned char *p, c
 /* A string token; jp->p is at the opening quote. Until the first escape
  * the result is the input itself; from there it is decoded into the
  * scratch area (t), and *out points there. */
-static int jp_string(ju_parser_t *jp, const char **out, size_t *outlen)
+static int jp_string(jsontext_parser_t *jp, const char **out, size_t *outlen)
 {
     const unsigned char *s = jp->p + 1, *p = s, *end = jp->end;
     char *t0 = NULL, *t = NULL;
     for (;;) {
-        const unsigned char *q = ju_skip_plain(p, end);
+        const unsigned char *q = jsontext_skip_plain(p, end);
         if (t) {
             memcpy(t, p, (size_t)(q - p));
             t += q - p;
@@ -295,7 +295,7 @@ static int jp_string(ju_parser_t *jp, const char **out, size_t *outlen)
             return 0;
         }
         if (c >= 0x80) {
-            size_t k = ju_utf8_len(p, end);
+            size_t k = jsontext_utf8_len(p, end);
             if (!k)
                 return jp_fail(jp, p, "invalid UTF-8"), -1;
             if (t) {
@@ -322,12 +322,12 @@ static int jp_string(ju_parser_t *jp, const char **out, size_t *outlen)
     }
 }
 
-static pthread_once_t ju_c_locale_once = PTHREAD_ONCE_INIT;
-static locale_t ju_c_locale;
+static pthread_once_t jsontext_c_locale_once = PTHREAD_ONCE_INIT;
+static locale_t jsontext_c_locale;
 
-static void ju_c_locale_init(void)
+static void jsontext_c_locale_init(void)
 {
-    ju_c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+    jsontext_c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
 }
 
 /* strtod of a validated JSON number token, independent of the process
@@ -342,16 +342,16 @@ static double jp_strtod(const unsigned char *s, size_t len, int *erange)
     }
     memcpy(tmp, s, len);
     tmp[len] = 0;
-    pthread_once(&ju_c_locale_once, ju_c_locale_init);
+    pthread_once(&jsontext_c_locale_once, jsontext_c_locale_init);
     errno = 0;
-    double d = ju_c_locale ? strtod_l(tmp, NULL, ju_c_locale) : strtod(tmp, NULL);
+    double d = jsontext_c_locale ? strtod_l(tmp, NULL, jsontext_c_locale) : strtod(tmp, NULL);
     *erange = (d == HUGE_VAL || d == -HUGE_VAL) && errno == ERANGE;
     if (tmp != local)
         free(tmp);
     return d;
 }
 
-static json_t *jp_number(ju_parser_t *jp)
+static json_t *jp_number(jsontext_parser_t *jp)
 {
     const unsigned char *s = jp->p, *p = s, *end = jp->end;
     int neg = 0;
@@ -450,11 +450,11 @@ static json_t *jp_number(ju_parser_t *jp)
     return r ? r : jp_fail(jp, s, "out of memory");
 }
 
-static json_t *jp_value(ju_parser_t *jp, int depth);
+static json_t *jp_value(jsontext_parser_t *jp, int depth);
 
 /* Past an opening bracket: 0 if the container is empty (its closing bracket
  * consumed), 1 if a member or element follows. */
-static int jp_open(ju_parser_t *jp, unsigned char close)
+static int jp_open(jsontext_parser_t *jp, unsigned char close)
 {
     jp->p = jp_ws(jp->p + 1, jp->end);
     if (jp->p < jp->end && *jp->p == close) {
@@ -466,7 +466,7 @@ static int jp_open(ju_parser_t *jp, unsigned char close)
 
 /* After a member or element: 1 after a ',' (another one follows), 0 after
  * the closing bracket, -1 (with the error set) on anything else. */
-static int jp_next(ju_parser_t *jp, unsigned char close)
+static int jp_next(jsontext_parser_t *jp, unsigned char close)
 {
     jp->p = jp_ws(jp->p, jp->end);
     if (jp->p < jp->end && *jp->p == ',') {
@@ -481,7 +481,7 @@ static int jp_next(ju_parser_t *jp, unsigned char close)
     return -1;
 }
 
-static int jp_word(ju_parser_t *jp, const char *w, size_t n)
+static int jp_word(jsontext_parser_t *jp, const char *w, size_t n)
 {
     if ((size_t)(jp->end - jp->p) < n || memcmp(jp->p, w, n) != 0)
         return 0;
@@ -489,28 +489,28 @@ static int jp_word(ju_parser_t *jp, const char *w, size_t n)
     return 1;
 }
 
-/* ---- ju_parse_keep: paths to build, the rest skipped ---- */
+/* ---- jsontext_parse_keep: paths to build, the rest skipped ---- */
 
-struct ju_keep_s {
+struct jsontext_keep_s {
     int whole;             /* keep everything below */
     size_t n, cap;
     char **keys;
     size_t *klen;
-    struct ju_keep_s **kids;
+    struct jsontext_keep_s **kids;
 };
 
-ju_keep_t *ju_keep_new(void)
+jsontext_keep_t *jsontext_keep_new(void)
 {
-    return mem_calloc(1, sizeof(ju_keep_t));
+    return mem_calloc(1, sizeof(jsontext_keep_t));
 }
 
-void ju_keep_free(ju_keep_t *k)
+void jsontext_keep_free(jsontext_keep_t *k)
 {
     if (!k)
         return;
     for (size_t i = 0; i < k->n; i++) {
         free(k->keys[i]);
-        ju_keep_free(k->kids[i]);
+        jsontext_keep_free(k->kids[i]);
     }
     free(k->keys);
     free(k->klen);
@@ -518,7 +518,7 @@ void ju_keep_free(ju_keep_t *k)
     free(k);
 }
 
-static ju_keep_t *keep_find(const ju_keep_t *k, const char *key, size_t klen)
+static jsontext_keep_t *keep_find(const jsontext_keep_t *k, const char *key, size_t klen)
 {
     for (size_t i = 0; i < k->n; i++)
         if (k->klen[i] == klen && memcmp(k->keys[i], key, klen) == 0)
@@ -526,9 +526,9 @@ static ju_keep_t *keep_find(const ju_keep_t *k, const char *key, size_t klen)
     return NULL;
 }
 
-static ju_keep_t *keep_kid(ju_keep_t *k, const char *key, size_t klen)
+static jsontext_keep_t *keep_kid(jsontext_keep_t *k, const char *key, size_t klen)
 {
-    ju_keep_t *c = keep_find(k, key, klen);
+    jsontext_keep_t *c = keep_find(k, key, klen);
     if (c)
         return c;
     if (k->n == k->cap) {
@@ -539,11 +539,11 @@ static ju_keep_t *keep_kid(ju_keep_t *k, const char *key, size_t klen)
     }
     k->keys[k->n] = mem_strndup(key, klen);
     k->klen[k->n] = klen;
-    k->kids[k->n] = ju_keep_new();
+    k->kids[k->n] = jsontext_keep_new();
     return k->kids[k->n++];
 }
 
-ju_keep_t *ju_keep_path(ju_keep_t *k, const char *path)
+jsontext_keep_t *jsontext_keep_path(jsontext_keep_t *k, const char *path)
 {
     if (!k || k->whole || !path)
         return NULL;
@@ -566,25 +566,25 @@ ju_keep_t *ju_keep_path(ju_keep_t *k, const char *path)
     return k;
 }
 
-void ju_keep_all(ju_keep_t *k, const char *path)
+void jsontext_keep_all(jsontext_keep_t *k, const char *path)
 {
-    ju_keep_t *n = ju_keep_path(k, path);
+    jsontext_keep_t *n = jsontext_keep_path(k, path);
     if (n)
         n->whole = 1;
 }
 
-int ju_keep_is_all(const ju_keep_t *k)
+int jsontext_keep_is_all(const jsontext_keep_t *k)
 {
     return !k || k->whole;
 }
 
 /* Skips one value, checking its syntax like jp_value but building nothing
  * (duplicate keys inside it are not looked for). 0, or -1 with the error. */
-static int jp_skip(ju_parser_t *jp, int depth)
+static int jp_skip(jsontext_parser_t *jp, int depth)
 {
     const unsigned char *end = jp->end;
     jp->p = jp_ws(jp->p, end);
-    if (depth >= JU_JANSSON_MAX_DEPTH)
+    if (depth >= JSONTEXT_JANSSON_MAX_DEPTH)
         return jp_fail(jp, jp->p, "maximum parsing depth reached"), -1;
     if (jp->p >= end)
         return jp_fail(jp, jp->p, "premature end of input"), -1;
@@ -645,7 +645,7 @@ static int jp_skip(ju_parser_t *jp, int depth)
 }
 
 /* One "key": value member into obj; -1 with the error set. */
-static int jp_member(ju_parser_t *jp, json_t *obj, int depth)
+static int jp_member(jsontext_parser_t *jp, json_t *obj, int depth)
 {
     const char *key;
     size_t klen;
@@ -662,9 +662,9 @@ static int jp_member(ju_parser_t *jp, json_t *obj, int depth)
     if (jp->p >= jp->end || *jp->p != ':')
         return jp_fail(jp, jp->p, "':' expected"), -1;
     jp->p++;
-    const ju_keep_t *node = jp->keep;
+    const jsontext_keep_t *node = jp->keep;
     if (node) {
-        const ju_keep_t *kid = keep_find(node, key, klen);
+        const jsontext_keep_t *kid = keep_find(node, key, klen);
         if (!kid) {
             jp->scratch_used = saved;
             return jp_skip(jp, depth);
@@ -687,7 +687,7 @@ static int jp_member(ju_parser_t *jp, json_t *obj, int depth)
 }
 
 /* An object or array; jp->p is at its opening bracket. */
-static json_t *jp_container(ju_parser_t *jp, int depth)
+static json_t *jp_container(jsontext_parser_t *jp, int depth)
 {
     int is_obj = *jp->p == '{';
     unsigned char close = is_obj ? '}' : ']';
@@ -718,11 +718,11 @@ fail:
 }
 
 /* One value; depth = the number of containers around it. */
-static json_t *jp_value(ju_parser_t *jp, int depth)
+static json_t *jp_value(jsontext_parser_t *jp, int depth)
 {
     const unsigned char *end = jp->end;
     jp->p = jp_ws(jp->p, end);
-    if (depth >= JU_JANSSON_MAX_DEPTH)
+    if (depth >= JSONTEXT_JANSSON_MAX_DEPTH)
         return jp_fail(jp, jp->p, "maximum parsing depth reached");
     if (jp->p >= end)
         return jp_fail(jp, jp->p, "premature end of input");
@@ -766,7 +766,7 @@ static json_t *jp_value(ju_parser_t *jp, int depth)
     return jp_fail(jp, jp->p, "invalid token");
 }
 
-int ju_depth(const char *s, size_t n)
+int jsontext_depth(const char *s, size_t n)
 {
     int depth = 0, max = 0, in_str = 0;
     for (size_t i = 0; i < n; i++) {
@@ -789,24 +789,24 @@ int ju_depth(const char *s, size_t n)
     return max;
 }
 
-json_t *ju_parse(const char *s, size_t n, int max_depth, char *err, size_t errsz)
+json_t *jsontext_parse(const char *s, size_t n, int max_depth, char *err, size_t errsz)
 {
-    return ju_parse_keep(s, n, max_depth, NULL, err, errsz);
+    return jsontext_parse_keep(s, n, max_depth, NULL, err, errsz);
 }
 
-json_t *ju_parse_keep(const char *s, size_t n, int max_depth, const ju_keep_t *keep, char *err, size_t errsz)
+json_t *jsontext_parse_keep(const char *s, size_t n, int max_depth, const jsontext_keep_t *keep, char *err, size_t errsz)
 {
     if (max_depth <= 0)
-        max_depth = JU_MAX_DEPTH_DEFAULT;
+        max_depth = JSONTEXT_MAX_DEPTH_DEFAULT;
     if (n == 0) {
         snprintf(err, errsz, "empty body: a JSON value is required");
         return NULL;
     }
-    ju_parser_t jp = {0};
+    jsontext_parser_t jp = {0};
     jp.start = jp.p = (const unsigned char *)s;
     jp.end = jp.start + n;
     jp.max_depth = max_depth;
-    jp.keep = ju_keep_is_all(keep) ? NULL : keep;
+    jp.keep = jsontext_keep_is_all(keep) ? NULL : keep;
     json_t *v = jp_value(&jp, 0);
     if (v) {
         jp.p = jp_ws(jp.p, jp.end);
@@ -847,16 +847,16 @@ typedef struct {
     size_t n;
     int full; /* b's limit was hit */
     char tmp[4096];
-} ju_out_t;
+} jsontext_out_t;
 
-static void jo_flush(ju_out_t *o)
+static void jo_flush(jsontext_out_t *o)
 {
     if (o->n && !o->full && buf_append(o->b, o->tmp, o->n) != 0)
         o->full = 1;
     o->n = 0;
 }
 
-static void jo_put(ju_out_t *o, const void *s, size_t n)
+static void jo_put(jsontext_out_t *o, const void *s, size_t n)
 {
     if (n > sizeof o->tmp - o->n) {
         jo_flush(o);
@@ -870,7 +870,7 @@ static void jo_put(ju_out_t *o, const void *s, size_t n)
     o->n += n;
 }
 
-static void jo_putc(ju_out_t *o, char c)
+static void jo_putc(jsontext_out_t *o, char c)
 {
     if (o->n == sizeof o->tmp)
         jo_flush(o);
@@ -878,7 +878,7 @@ static void jo_putc(ju_out_t *o, char c)
 }
 
 /* Takes back the last n bytes written (staged or already in the buf_t). */
-static void jo_unput(ju_out_t *o, size_t n)
+static void jo_unput(jsontext_out_t *o, size_t n)
 {
     if (n <= o->n) {
         o->n -= n;
@@ -893,7 +893,7 @@ static void jo_unput(ju_out_t *o, size_t n)
 }
 
 typedef enum {
-    JO_LENIENT, /* invalid UTF-8 bytes become U+FFFD (ju_dump_string) */
+    JO_LENIENT, /* invalid UTF-8 bytes become U+FFFD (jsontext_dump_string) */
     JO_VALUE,   /* invalid UTF-8 fails the dump (json_dumps) */
     JO_KEY      /* invalid UTF-8: jansson's output for a member name, see below */
 } jo_mode_t;
@@ -904,7 +904,7 @@ typedef enum {
  * check) stops it. Returns where it stopped. A tool result's text is the
  * dump of its structured content as one string, about one quote every
  * 20-40 bytes: this is most of what answering a tool call writes. */
-static const unsigned char *jo_ascii(ju_out_t *o, const unsigned char *p, const unsigned char *end)
+static const unsigned char *jo_ascii(jsontext_out_t *o, const unsigned char *p, const unsigned char *end)
 {
 #if defined(__SSE2__)
     const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'), space = _mm_set1_epi8(0x20);
@@ -943,7 +943,7 @@ static const unsigned char *jo_ascii(ju_out_t *o, const unsigned char *p, const 
  * text after it nor the closing quote, and the dump goes on with ':' and the
  * value ({"ab\n:true} for the name "ab\ncd\xff"). JO_KEY writes the same:
  * tail counts the bytes written since the last escape, to take back. */
-static int jo_string(ju_out_t *o, const char *str, size_t len, jo_mode_t mode)
+static int jo_string(jsontext_out_t *o, const char *str, size_t len, jo_mode_t mode)
 {
     static const char hex[] = "0123456789ABCDEF";
     const unsigned char *p = (const unsigned char *)str, *end = p + len;
@@ -952,7 +952,7 @@ static int jo_string(ju_out_t *o, const char *str, size_t len, jo_mode_t mode)
     for (;;) {
         if (mode != JO_KEY) /* JO_KEY counts tail, which the fast path does not */
             p = jo_ascii(o, p, end);
-        const unsigned char *q = ju_skip_plain(p, end);
+        const unsigned char *q = jsontext_skip_plain(p, end);
         if (q > p) {
             jo_put(o, p, (size_t)(q - p));
             tail += (size_t)(q - p);
@@ -962,7 +962,7 @@ static int jo_string(ju_out_t *o, const char *str, size_t len, jo_mode_t mode)
             break;
         unsigned c = *p;
         if (c >= 0x80) {
-            size_t k = ju_utf8_len(p, end);
+            size_t k = jsontext_utf8_len(p, end);
             if (k) {
                 jo_put(o, p, k);
                 tail += k;
@@ -1005,7 +1005,7 @@ static int jo_string(ju_out_t *o, const char *str, size_t len, jo_mode_t mode)
     return 0;
 }
 
-static void jo_integer(ju_out_t *o, json_int_t v)
+static void jo_integer(jsontext_out_t *o, json_int_t v)
 {
     char tmp[24];
     size_t i = sizeof tmp;
@@ -1022,7 +1022,7 @@ static void jo_integer(ju_out_t *o, json_int_t v)
 /* jansson 2.14's jsonp_dtostr (the build without dtoa): "%.17g", the
  * locale's decimal point back to '.', ".0" when the text has neither '.'
  * nor 'e', and the exponent without '+' and leading zeros. */
-static int jo_real(ju_out_t *o, double v)
+static int jo_real(jsontext_out_t *o, double v)
 {
     char buf[64];
     int n = snprintf(buf, sizeof buf, "%.17g", v);
@@ -1060,11 +1060,11 @@ typedef struct {
     const json_t *v;
     void *iter;  /* objects: the next member, NULL when done */
     size_t i, n; /* arrays: the next index and the size; objects: i = members done */
-} ju_frame_t;
+} jsontext_frame_t;
 
-static int jo_value(ju_out_t *o, const json_t *root)
+static int jo_value(jsontext_out_t *o, const json_t *root)
 {
-    ju_frame_t local[32], *st = local;
+    jsontext_frame_t local[32], *st = local;
     size_t cap = sizeof local / sizeof *local, top = 0;
     const json_t *v = root;
     int rc = -1;
@@ -1090,7 +1090,7 @@ static int jo_value(ju_out_t *o, const json_t *root)
             for (size_t k = 0; k < top; k++)
                 if (st[k].v == v)
                     goto out;
-            ju_frame_t f = {v, NULL, 0, 0};
+            jsontext_frame_t f = {v, NULL, 0, 0};
             if (json_is_object(v)) {
                 jo_putc(o, '{');
                 f.iter = json_object_iter((json_t *)v);
@@ -1107,7 +1107,7 @@ static int jo_value(ju_out_t *o, const json_t *root)
                 }
             }
             if (top == cap) {
-                ju_frame_t *nst = malloc(2 * cap * sizeof *st);
+                jsontext_frame_t *nst = malloc(2 * cap * sizeof *st);
                 if (!nst)
                     goto out;
                 memcpy(nst, st, top * sizeof *st);
@@ -1126,7 +1126,7 @@ static int jo_value(ju_out_t *o, const json_t *root)
                 rc = o->full ? -1 : 0;
                 goto out;
             }
-            ju_frame_t *f = &st[top - 1];
+            jsontext_frame_t *f = &st[top - 1];
             if (json_is_object(f->v)) {
                 if (!f->iter) {
                     jo_putc(o, '}');
@@ -1158,9 +1158,9 @@ out:
     return rc;
 }
 
-int ju_dump_buf(buf_t *b, const json_t *v)
+int jsontext_dump_buf(buf_t *b, const json_t *v)
 {
-    ju_out_t o;
+    jsontext_out_t o;
     size_t start = b->len;
     o.b = b;
     o.n = 0;
@@ -1176,9 +1176,9 @@ int ju_dump_buf(buf_t *b, const json_t *v)
     return o.full ? -1 : 0;
 }
 
-int ju_dump_string(buf_t *b, const char *s, size_t n)
+int jsontext_dump_string(buf_t *b, const char *s, size_t n)
 {
-    ju_out_t o;
+    jsontext_out_t o;
     o.b = b;
     o.n = 0;
     o.full = 0;
@@ -1187,12 +1187,12 @@ int ju_dump_string(buf_t *b, const char *s, size_t n)
     return o.full ? -1 : 0;
 }
 
-char *ju_dump(const json_t *v)
+char *jsontext_dump(const json_t *v)
 {
     buf_t b;
     /* As json_dumps: no limit but the tree's size. */
     buf_init(&b, SIZE_MAX / 2);
-    if (ju_dump_buf(&b, v) != 0) {
+    if (jsontext_dump_buf(&b, v) != 0) {
         buf_free(&b);
         return NULL;
     }
@@ -1201,25 +1201,25 @@ char *ju_dump(const json_t *v)
 
 /* ------------------------------------------------------------ getters */
 
-const char *ju_str(const json_t *obj, const char *key)
+const char *jsontext_str(const json_t *obj, const char *key)
 {
     json_t *v = json_object_get(obj, key);
     return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
-long long ju_int(const json_t *obj, const char *key, long long dflt)
+long long jsontext_int(const json_t *obj, const char *key, long long dflt)
 {
     json_t *v = json_object_get(obj, key);
     return json_is_integer(v) ? (long long)json_integer_value(v) : dflt;
 }
 
-int ju_bool(const json_t *obj, const char *key, int dflt)
+int jsontext_bool(const json_t *obj, const char *key, int dflt)
 {
     json_t *v = json_object_get(obj, key);
     return json_is_boolean(v) ? json_is_true(v) : dflt;
 }
 
-const char *ju_type_name(const json_t *v)
+const char *jsontext_type_name(const json_t *v)
 {
     switch (json_typeof(v)) {
     case JSON_OBJECT: return "object";

@@ -1,8 +1,8 @@
-/* common/ju's own parser and serializer against the jansson library: a
+/* common/jsontext's own parser and serializer against the jansson library: a
  * table of edge cases, a seeded random differential test (random trees,
  * their texts in several jansson layouts, byte mutations of those texts)
  * and the serializer's corner cases (cycles, invalid UTF-8, limits).
- * The comparison itself is ju_diff.h (shared with fuzz/fuzz_json.c). */
+ * The comparison itself is jsontext_diff.h (shared with fuzz/fuzz_json.c). */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdint.h>
@@ -10,20 +10,20 @@
 #include <string.h>
 
 #include "buf.h"
-#include "ju.h"
-#include "ju_diff.h"
+#include "jsontext.h"
+#include "jsontext_diff.h"
 
 typedef struct {
     const char *text;
     size_t len;    /* 0: strlen(text) */
     int max_depth; /* 0: the default (32) */
-    int ok;        /* what we expect ju_parse to say (jansson must agree) */
-} ju_case_t;
+    int ok;        /* what we expect jsontext_parse to say (jansson must agree) */
+} jsontext_case_t;
 
 #define OK(s) {s, 0, 0, 1}
 #define BAD(s) {s, 0, 0, 0}
 
-static const ju_case_t cases[] = {
+static const jsontext_case_t cases[] = {
     /* top-level scalars and whitespace */
     OK("{}"), OK("[]"), OK("\"\""), OK("0"), OK("-0"), OK("1"), OK("-1"), OK("true"),
     OK("false"), OK("null"), OK(" \t\n\r1 \t\n\r"), OK("\n{ \"a\" :\t[ 1 ,\r2 ] }\n"),
@@ -105,23 +105,23 @@ static char *repeat_text(const char *open, int n, const char *mid, const char *c
 static void check_text(const char *s, size_t n, int max_depth, int expect_ok)
 {
     char err[256];
-    json_t *v = ju_parse(s, n, max_depth, err, sizeof err);
-    cr_expect_eq(v != NULL, expect_ok, "ju_parse(%.*s) (max_depth %d): %s", (int)(n > 60 ? 60 : n), s,
+    json_t *v = jsontext_parse(s, n, max_depth, err, sizeof err);
+    cr_expect_eq(v != NULL, expect_ok, "jsontext_parse(%.*s) (max_depth %d): %s", (int)(n > 60 ? 60 : n), s,
                  max_depth, v ? "accepted" : err);
     json_decref(v);
-    const char *diff = ju_diff_parse(s, n, max_depth);
+    const char *diff = jsontext_diff_parse(s, n, max_depth);
     cr_expect_null(diff, "%.*s: %s", (int)(n > 60 ? 60 : n), s, diff);
 }
 
-Test(ju_fast, table_against_jansson)
+Test(jsontext_fast, table_against_jansson)
 {
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        const ju_case_t *c = &cases[i];
+        const jsontext_case_t *c = &cases[i];
         check_text(c->text, c->len ? c->len : strlen(c->text), c->max_depth, c->ok);
     }
 }
 
-Test(ju_fast, depth_at_and_over_the_limit)
+Test(jsontext_fast, depth_at_and_over_the_limit)
 {
     struct {
         const char *open, *mid, *close;
@@ -146,27 +146,27 @@ Test(ju_fast, depth_at_and_over_the_limit)
     char err[256];
     size_t n;
     char *s = repeat_text("[", 40, "", "]", &n);
-    cr_assert_null(ju_parse(s, n, 0, err, sizeof err));
+    cr_assert_null(jsontext_parse(s, n, 0, err, sizeof err));
     cr_assert_str_eq(err, "JSON nested deeper than 32 levels");
     free(s);
 }
 
-Test(ju_fast, error_messages)
+Test(jsontext_fast, error_messages)
 {
     char err[256];
-    cr_assert_null(ju_parse("{\"a\":1,\n \"b\":x}", 15, 8, err, sizeof err));
+    cr_assert_null(jsontext_parse("{\"a\":1,\n \"b\":x}", 15, 8, err, sizeof err));
     cr_assert_str_eq(err, "invalid JSON at line 2, column 6: invalid token");
-    cr_assert_null(ju_parse("[1]\0", 4, 8, err, sizeof err));
+    cr_assert_null(jsontext_parse("[1]\0", 4, 8, err, sizeof err));
     cr_assert_str_eq(err, "invalid JSON: NUL byte in input");
-    cr_assert_null(ju_parse("", 0, 8, err, sizeof err));
+    cr_assert_null(jsontext_parse("", 0, 8, err, sizeof err));
     cr_assert_str_eq(err, "empty body: a JSON value is required");
-    cr_assert_null(ju_parse("{\"a\":1,\"a\":2}", 13, 8, err, sizeof err));
+    cr_assert_null(jsontext_parse("{\"a\":1,\"a\":2}", 13, 8, err, sizeof err));
     cr_assert(strstr(err, "duplicate object key"), "%s", err);
-    cr_assert_null(ju_parse("99999999999999999999", 20, 8, err, sizeof err));
+    cr_assert_null(jsontext_parse("99999999999999999999", 20, 8, err, sizeof err));
     cr_assert(strstr(err, "too big integer"), "%s", err);
-    cr_assert_null(ju_parse("1e999", 5, 8, err, sizeof err));
+    cr_assert_null(jsontext_parse("1e999", 5, 8, err, sizeof err));
     cr_assert(strstr(err, "real number overflow"), "%s", err);
-    cr_assert_null(ju_parse("[1] 2", 5, 8, err, sizeof err));
+    cr_assert_null(jsontext_parse("[1] 2", 5, 8, err, sizeof err));
     cr_assert_str_eq(err, "invalid JSON at line 1, column 5: end of file expected");
 }
 
@@ -286,7 +286,7 @@ static size_t mutate(char *s, size_t n, size_t cap)
     }
 }
 
-Test(ju_fast, random_differential)
+Test(jsontext_fast, random_differential)
 {
     static const size_t layouts[] = {JSON_COMPACT, 0, JSON_INDENT(2), JSON_ENSURE_ASCII,
                                      JSON_ESCAPE_SLASH | JSON_COMPACT, JSON_INDENT(1) | JSON_ENSURE_ASCII};
@@ -295,12 +295,12 @@ Test(ju_fast, random_differential)
     size_t checked = 0;
     for (int i = 0; i < 3000; i++) {
         json_t *v = rnd_value(0, &b);
-        const char *diff = ju_diff_dump(v);
+        const char *diff = jsontext_diff_dump(v);
         cr_assert_null(diff, "tree %d: %s", i, diff);
         char *text = json_dumps(v, layouts[i % (sizeof layouts / sizeof *layouts)] | JSON_ENCODE_ANY);
         cr_assert(text);
         size_t n = strlen(text);
-        diff = ju_diff_parse(text, n, 6);
+        diff = jsontext_diff_parse(text, n, 6);
         cr_assert_null(diff, "tree %d %s: %s", i, text, diff);
         char mut[4096];
         for (int m = 0; m < 6 && n < sizeof mut - 16; m++) {
@@ -308,7 +308,7 @@ Test(ju_fast, random_differential)
             size_t mn = n;
             for (int k = 0, edits = 1 + (int)rndn(3); k < edits; k++)
                 mn = mutate(mut, mn, sizeof mut);
-            diff = ju_diff_parse(mut, mn, i % 3 ? 6 : 4);
+            diff = jsontext_diff_parse(mut, mn, i % 3 ? 6 : 4);
             cr_assert_null(diff, "tree %d mutation %d: %s: %.*s", i, m, diff, (int)mn, mut);
             checked++;
         }
@@ -319,12 +319,12 @@ Test(ju_fast, random_differential)
     cr_assert_gt(checked, 10000);
 }
 
-/* The string scan (ju_skip_plain) steps 16 bytes, then 8, then 1 at a
+/* The string scan (jsontext_skip_plain) steps 16 bytes, then 8, then 1 at a
  * time: each kind of byte that stops it, and two that do not, at every
  * offset across those steps, with the text's end right after the string
  * or far from it. Parsed, and dumped (also as a member name), exactly as
  * jansson does. */
-Test(ju_fast, string_scan_stops_at_every_offset)
+Test(jsontext_fast, string_scan_stops_at_every_offset)
 {
     static const struct {
         const char *raw, *escaped; /* the byte(s) raw, and as written in the JSON text */
@@ -343,7 +343,7 @@ Test(ju_fast, string_scan_stops_at_every_offset)
             for (int far = 0; far < 2; far++) {
                 int n = snprintf(text, sizeof text, "[\"%.*s%sbcd\"%s]", at, raw, stops[k].escaped,
                                  far ? ",                         1" : "");
-                const char *diff = ju_diff_parse(text, (size_t)n, 4);
+                const char *diff = jsontext_diff_parse(text, (size_t)n, 4);
                 cr_expect_null(diff, "stop %zu at %d (far %d): %s", k, at, far, diff);
                 checked++;
             }
@@ -351,9 +351,9 @@ Test(ju_fast, string_scan_stops_at_every_offset)
             json_t *o = json_object();
             json_object_setn_new_nocheck(o, raw, rn, json_true());
             json_object_set_new(o, "z", json_false());
-            const char *diff = ju_diff_dump(v);
+            const char *diff = jsontext_diff_dump(v);
             cr_expect_null(diff, "dump of stop %zu at %d: %s", k, at, diff);
-            diff = ju_diff_dump(o);
+            diff = jsontext_diff_dump(o);
             cr_expect_null(diff, "member name with stop %zu at %d: %s", k, at, diff);
             json_decref(v);
             json_decref(o);
@@ -365,10 +365,10 @@ Test(ju_fast, string_scan_stops_at_every_offset)
 /* Long strings dense with quotes and backslashes, with now and then a byte
  * that leaves the 16-byte fast path (a control character, UTF-8, an
  * invalid byte), crossing the serializer's 4 KB staging buffer: dumped as a
- * value they match jansson byte for byte; ju_dump_string (invalid bytes
+ * value they match jansson byte for byte; jsontext_dump_string (invalid bytes
  * become U+FFFD) matches jansson on valid UTF-8 and otherwise still writes
  * JSON that reads back. */
-Test(ju_fast, long_strings_dump_like_jansson)
+Test(jsontext_fast, long_strings_dump_like_jansson)
 {
     static const char *const pieces[] = {"\"", "\\", "abcdefghijklmno", "p", "qr", "\n", "\x01",
                                          "\xc3\xa9", "\xe2\x82\xac", "\xff", "0123456789abcdefghij"};
@@ -392,19 +392,19 @@ Test(ju_fast, long_strings_dump_like_jansson)
         json_t *chk = json_stringn(s, n); /* NULL: not valid UTF-8 */
         int valid = chk != NULL;
         json_decref(chk);
-        const char *diff = ju_diff_dump(v);
+        const char *diff = jsontext_diff_dump(v);
         cr_expect_null(diff, "round %d (%zu bytes): %s", round, n, diff);
         buf_t b;
         buf_init(&b, 1 << 20);
-        cr_assert_eq(ju_dump_string(&b, s, n), 0);
+        cr_assert_eq(jsontext_dump_string(&b, s, n), 0);
         if (valid) {
             char *ref = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-            cr_expect_str_eq(b.data, ref, "round %d: ju_dump_string", round);
+            cr_expect_str_eq(b.data, ref, "round %d: jsontext_dump_string", round);
             free(ref);
         } else {
             json_error_t e;
             json_t *back = json_loadb(b.data, b.len, JSON_DECODE_ANY, &e);
-            cr_expect_not_null(back, "round %d: ju_dump_string wrote invalid JSON: %s", round, e.text);
+            cr_expect_not_null(back, "round %d: jsontext_dump_string wrote invalid JSON: %s", round, e.text);
             json_decref(back);
         }
         buf_free(&b);
@@ -415,62 +415,62 @@ Test(ju_fast, long_strings_dump_like_jansson)
 
 /* ----------------------------------------------------------- serializer */
 
-Test(ju_fast, dump_reals_like_jansson)
+Test(jsontext_fast, dump_reals_like_jansson)
 {
     static const double reals[] = {0.0, -0.0, 1.0, -1.0, 0.1, 1e16, 1e17, 1e-4, 1e-5, 1.5e-7, 1e300,
                                    -1e-300, 5e-324, 1.7976931348623157e308, 123456789012345678.0,
                                    100.0, 0.30000000000000004, 1e100, 1e-100, 2.5, 1e21, 1e15};
     for (size_t i = 0; i < sizeof reals / sizeof *reals; i++) {
         json_t *v = json_real(reals[i]);
-        const char *diff = ju_diff_dump(v);
+        const char *diff = jsontext_diff_dump(v);
         cr_expect_null(diff, "%.17g: %s", reals[i], diff);
         json_decref(v);
     }
     json_t *v = json_real(1e17);
-    char *s = ju_dump(v);
+    char *s = jsontext_dump(v);
     cr_assert_str_eq(s, "1e17");
     free(s);
     json_decref(v);
 }
 
-Test(ju_fast, dump_strings_and_failures)
+Test(jsontext_fast, dump_strings_and_failures)
 {
     json_t *v = json_stringn("a\"b\\c\n\x01\x1f\x7f/\xc3\xa9\0z", 14);
-    char *s = ju_dump(v);
+    char *s = jsontext_dump(v);
     cr_assert_str_eq(s, "\"a\\\"b\\\\c\\n\\u0001\\u001F\x7f/\xc3\xa9\\u0000z\"");
     free(s);
-    cr_assert_null(ju_diff_dump(v));
+    cr_assert_null(jsontext_diff_dump(v));
     json_decref(v);
 
     /* Strings that are not UTF-8 (only the *_nocheck constructors make
-     * them): json_dumps fails, so does ju_dump. */
+     * them): json_dumps fails, so does jsontext_dump. */
     v = json_stringn_nocheck("a\xffz", 3);
-    cr_assert_null(ju_dump(v));
-    cr_assert_null(ju_diff_dump(v));
+    cr_assert_null(jsontext_dump(v));
+    cr_assert_null(jsontext_diff_dump(v));
     /* Member names that are not UTF-8: json_dumps writes a cut name and goes
-     * on (see jo_string), ju_dump the same bytes, also when the cut-off part
+     * on (see jo_string), jsontext_dump the same bytes, also when the cut-off part
      * was longer than the staging buffer. */
     json_t *o = json_object();
     json_object_set_new_nocheck(o, "\xc3", json_true());
     json_object_setn_new_nocheck(o, "ab\ncd\xff", 6, json_false());
-    s = ju_dump(o);
+    s = jsontext_dump(o);
     cr_assert_str_eq(s, "{\":true,\"ab\\n:false}");
     free(s);
-    cr_assert_null(ju_diff_dump(o));
+    cr_assert_null(jsontext_diff_dump(o));
     char longkey[6000];
     memset(longkey, 'k', sizeof longkey);
     longkey[0] = '\t';
     longkey[sizeof longkey - 1] = (char)0xff;
     json_object_setn_new_nocheck(o, longkey, sizeof longkey, json_null());
     json_t *wrap = json_pack("[s,O,s]", "before", o, "after");
-    cr_assert_null(ju_diff_dump(wrap));
+    cr_assert_null(jsontext_diff_dump(wrap));
     json_decref(wrap);
     /* an undumpable value leaves the buffer as it was */
     buf_t b;
     buf_init(&b, 1024);
     buf_append_str(&b, "prefix");
     json_t *arr = json_pack("[s,o]", "long enough to be written", v);
-    cr_assert_eq(ju_dump_buf(&b, arr), -1);
+    cr_assert_eq(jsontext_dump_buf(&b, arr), -1);
     cr_assert_str_eq(b.data, "prefix");
     cr_assert_eq(b.len, 6);
     json_decref(arr);
@@ -480,28 +480,28 @@ Test(ju_fast, dump_strings_and_failures)
     json_t *a = json_array(), *c = json_array();
     json_array_append(a, c);
     json_array_append(c, a);
-    cr_assert_null(ju_dump(a));
-    cr_assert_null(ju_diff_dump(a));
+    cr_assert_null(jsontext_dump(a));
+    cr_assert_null(jsontext_diff_dump(a));
     json_array_clear(c);
     json_decref(c);
     json_decref(a);
 
-    cr_assert_null(ju_dump(NULL));
-    cr_assert_null(ju_diff_dump(NULL));
+    cr_assert_null(jsontext_dump(NULL));
+    cr_assert_null(jsontext_diff_dump(NULL));
     buf_free(&b);
 }
 
-Test(ju_fast, dump_buf_appends_and_respects_the_limit)
+Test(jsontext_fast, dump_buf_appends_and_respects_the_limit)
 {
     json_t *v = json_pack("{s:[i,i,i],s:s,s:n}", "a", 1, 2, 3, "b", "text", "c");
     buf_t b;
     buf_init(&b, 64);
     buf_append_str(&b, "x=");
-    cr_assert_eq(ju_dump_buf(&b, v), 0);
+    cr_assert_eq(jsontext_dump_buf(&b, v), 0);
     cr_assert_str_eq(b.data, "x={\"a\":[1,2,3],\"b\":\"text\",\"c\":null}");
     buf_free(&b);
     buf_init(&b, 10);
-    cr_assert_eq(ju_dump_buf(&b, v), -1);
+    cr_assert_eq(jsontext_dump_buf(&b, v), -1);
     cr_assert_null(b.data, "freed on overflow, as buf.h says");
     json_decref(v);
 
@@ -509,43 +509,43 @@ Test(ju_fast, dump_buf_appends_and_respects_the_limit)
      * its staging buffer (4 KiB). */
     size_t n;
     char *deep = repeat_text("[{\"k\":", 100, "\"v\"", "}]", &n);
-    cr_assert_null(ju_diff_parse(deep, n, 300));
+    cr_assert_null(jsontext_diff_parse(deep, n, 300));
     free(deep);
     json_t *big = json_array();
     for (int i = 0; i < 2000; i++)
         json_array_append_new(big, json_sprintf("item %d \xe2\x82\xac \"q\"", i));
-    cr_assert_null(ju_diff_dump(big));
+    cr_assert_null(jsontext_diff_dump(big));
     json_decref(big);
 }
 
-Test(ju_fast, dump_string_helper)
+Test(jsontext_fast, dump_string_helper)
 {
     buf_t b;
     buf_init(&b, 256);
-    cr_assert_eq(ju_dump_string(&b, "a\"\\\n\t\x01/\xc3\xa9\x7f", 10), 0);
+    cr_assert_eq(jsontext_dump_string(&b, "a\"\\\n\t\x01/\xc3\xa9\x7f", 10), 0);
     cr_assert_str_eq(b.data, "\"a\\\"\\\\\\n\\t\\u0001/\xc3\xa9\x7f\"");
     buf_reset(&b);
     /* invalid UTF-8: each bad byte becomes U+FFFD, so the result is JSON */
-    cr_assert_eq(ju_dump_string(&b, "a\xff\xc3z\xed\xa0\x80", 7), 0);
+    cr_assert_eq(jsontext_dump_string(&b, "a\xff\xc3z\xed\xa0\x80", 7), 0);
     cr_assert_str_eq(b.data, "\"a\xef\xbf\xbd\xef\xbf\xbdz\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"");
     char err[128];
-    json_t *v = ju_parse(b.data, b.len, 4, err, sizeof err);
+    json_t *v = jsontext_parse(b.data, b.len, 4, err, sizeof err);
     cr_assert(v, "%s", err);
     json_decref(v);
     buf_reset(&b);
-    cr_assert_eq(ju_dump_string(&b, "", 0), 0);
+    cr_assert_eq(jsontext_dump_string(&b, "", 0), 0);
     cr_assert_str_eq(b.data, "\"\"");
     buf_free(&b);
     buf_init(&b, 4);
-    cr_assert_eq(ju_dump_string(&b, "abcdef", 6), -1);
+    cr_assert_eq(jsontext_dump_string(&b, "abcdef", 6), -1);
     cr_assert_null(b.data);
 }
 
-/* ju_parse_keep builds only the kept paths; the rest is skipped but its
+/* jsontext_parse_keep builds only the kept paths; the rest is skipped but its
  * syntax is still checked. */
-static json_t *keep_parse(const ju_keep_t *k, const char *s, char *err)
+static json_t *keep_parse(const jsontext_keep_t *k, const char *s, char *err)
 {
-    return ju_parse_keep(s, strlen(s), 0, k, err, 200);
+    return jsontext_parse_keep(s, strlen(s), 0, k, err, 200);
 }
 
 static void assert_json(json_t *got, const char *want)
@@ -559,16 +559,16 @@ static void assert_json(json_t *got, const char *want)
     json_decref(got);
 }
 
-Test(ju_fast, parse_keep_builds_only_the_kept_paths)
+Test(jsontext_fast, parse_keep_builds_only_the_kept_paths)
 {
     char err[200];
-    ju_keep_t *k = ju_keep_new();
-    ju_keep_all(k, "key");
-    ju_keep_all(k, "fields.status.name");
-    ju_keep_all(k, "fields.assignee");
-    ju_keep_t *vals = ju_keep_path(k, "values");
+    jsontext_keep_t *k = jsontext_keep_new();
+    jsontext_keep_all(k, "key");
+    jsontext_keep_all(k, "fields.status.name");
+    jsontext_keep_all(k, "fields.assignee");
+    jsontext_keep_t *vals = jsontext_keep_path(k, "values");
     cr_assert_not_null(vals);
-    ju_keep_all(vals, "id");
+    jsontext_keep_all(vals, "id");
     const char *doc = "{\"expand\":\"x\",\"key\":\"K-1\",\"fields\":{\"status\":{\"name\":\"Open\",\"id\":\"1\","
                       "\"iconUrl\":\"u\"},\"assignee\":{\"a\":[1,2.5e3,{\"b\":null}]},\"big\":[true,false,\"\\u00e9\"]},"
                       "\"values\":[{\"id\":1,\"junk\":{\"x\":1}},{\"id\":2},3,\"s\",[{\"id\":4,\"y\":5}]]}";
@@ -576,17 +576,17 @@ Test(ju_fast, parse_keep_builds_only_the_kept_paths)
                 "{\"key\":\"K-1\",\"fields\":{\"status\":{\"name\":\"Open\"},\"assignee\":{\"a\":[1,2.5e3,{\"b\":null}]}},"
                 "\"values\":[{\"id\":1},{\"id\":2},3,\"s\",[{\"id\":4}]]}");
     /* NULL, or a node keeping everything, is the plain parse. */
-    assert_json(ju_parse_keep(doc, strlen(doc), 0, NULL, err, sizeof err), doc);
-    ju_keep_t *all = ju_keep_new();
-    ju_keep_all(all, ".");
-    cr_assert(ju_keep_is_all(all));
+    assert_json(jsontext_parse_keep(doc, strlen(doc), 0, NULL, err, sizeof err), doc);
+    jsontext_keep_t *all = jsontext_keep_new();
+    jsontext_keep_all(all, ".");
+    cr_assert(jsontext_keep_is_all(all));
     assert_json(keep_parse(all, doc, err), doc);
     /* An index segment keeps all below the segment before it. */
-    ju_keep_t *ix = ju_keep_new();
-    cr_assert_null(ju_keep_path(ix, "values.0.id"));
+    jsontext_keep_t *ix = jsontext_keep_new();
+    cr_assert_null(jsontext_keep_path(ix, "values.0.id"));
     assert_json(keep_parse(ix, doc, err), "{\"values\":[{\"id\":1,\"junk\":{\"x\":1}},{\"id\":2},3,\"s\",[{\"id\":4,\"y\":5}]]}");
 
-    /* Skipped values are still checked: the same errors as ju_parse. */
+    /* Skipped values are still checked: the same errors as jsontext_parse. */
     const char *bad[] = {
         "{\"key\":\"K\",\"junk\":[1,}", "{\"junk\":{\"a\" 1}}", "{\"junk\":\"\\x\"}", "{\"junk\":01}",
         "{\"junk\":99999999999999999999}", "{\"junk\":1e999}", "{\"junk\":tru}", "{\"junk\":\"\xff\"}",
@@ -594,7 +594,7 @@ Test(ju_fast, parse_keep_builds_only_the_kept_paths)
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         char e1[200], e2[200];
-        json_t *a = ju_parse(bad[i], strlen(bad[i]), 0, e1, sizeof e1);
+        json_t *a = jsontext_parse(bad[i], strlen(bad[i]), 0, e1, sizeof e1);
         json_t *b = keep_parse(k, bad[i], e2);
         cr_assert(!a && !b, "%s must fail both ways", bad[i]);
         cr_assert_str_eq(e2, e1, "%s", bad[i]);
@@ -605,12 +605,12 @@ Test(ju_fast, parse_keep_builds_only_the_kept_paths)
         strcat(deep, "[");
     cr_assert_null(keep_parse(k, deep, err));
     cr_assert(strstr(err, "deeper than"), "%s", err);
-    ju_keep_free(k);
-    ju_keep_free(all);
-    ju_keep_free(ix);
+    jsontext_keep_free(k);
+    jsontext_keep_free(all);
+    jsontext_keep_free(ix);
 }
 
-/* ju_parse_keep against a reference: the full parse, pruned. A keep spec is
+/* jsontext_parse_keep against a reference: the full parse, pruned. A keep spec is
  * a JSON object: a member true keeps that key whole, an object member keeps
  * the key with its own spec; arrays pass the spec on to their elements. */
 static const char *const KEYS_RAW[] = {"a", "b", "c", "d\xc3\xa9"};
@@ -646,14 +646,14 @@ static json_t *rnd_spec(int depth)
     return s;
 }
 
-Test(ju_fast, parse_keep_random_against_a_pruned_full_parse)
+Test(jsontext_fast, parse_keep_random_against_a_pruned_full_parse)
 {
     size_t compared = 0, failed_alike = 0;
     for (int i = 0; i < 2000; i++) {
         json_t *tree = rnd_keyed(0);
         json_t *spec = rnd_spec(0);
-        ju_keep_t *k = ju_keep_new();
-        ju_diff_spec_to_keep(k, spec);
+        jsontext_keep_t *k = jsontext_keep_new();
+        jsontext_diff_spec_to_keep(k, spec);
         char *text = json_dumps(tree, JSON_COMPACT | JSON_ENCODE_ANY);
         char mut[2048];
         size_t n = strlen(text);
@@ -663,13 +663,13 @@ Test(ju_fast, parse_keep_random_against_a_pruned_full_parse)
             for (int e = 0; m > 0 && e < 1 + (int)rndn(2); e++) /* the first round is the text itself */
                 mn = mutate(mut, mn, sizeof mut);
             int accepted;
-            const char *diff = ju_diff_parse_keep(mut, mn, 8, k, spec, &accepted);
+            const char *diff = jsontext_diff_parse_keep(mut, mn, 8, k, spec, &accepted);
             cr_assert_null(diff, "tree %d: %s: %.*s", i, diff, (int)mn, mut);
             compared += accepted;
             failed_alike += !accepted;
         }
         free(text);
-        ju_keep_free(k);
+        jsontext_keep_free(k);
         json_decref(spec);
         json_decref(tree);
     }

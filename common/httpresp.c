@@ -1,17 +1,17 @@
-#include "resp.h"
+#include "httpresp.h"
 
 #include <stdint.h>
 #include <string.h>
 
 #include "buf.h"
-#include "ju.h"
+#include "jsontext.h"
 
-void resp_json(httpd_req_t *req, int status, json_t *v)
+void httpresp_json(httpd_req_t *req, int status, json_t *v)
 {
     buf_t b;
     buf_init(&b, SIZE_MAX / 2); /* bounded by the tree we were given */
     /* Objects and arrays only, as json_dumps without JSON_ENCODE_ANY did. */
-    if ((!json_is_object(v) && !json_is_array(v)) || ju_dump_buf(&b, v) != 0) {
+    if ((!json_is_object(v) && !json_is_array(v)) || jsontext_dump_buf(&b, v) != 0) {
         buf_free(&b);
         json_decref(v);
         httpd_respond(req, 500, "application/problem+json",
@@ -23,7 +23,7 @@ void resp_json(httpd_req_t *req, int status, json_t *v)
     json_decref(v);
 }
 
-void resp_problem_ex(httpd_req_t *req, int status, const char *detail, const char *field,
+void httpresp_problem_ex(httpd_req_t *req, int status, const char *detail, const char *field,
                      json_t *extra)
 {
     json_t *p = json_object();
@@ -41,13 +41,13 @@ void resp_problem_ex(httpd_req_t *req, int status, const char *detail, const cha
     }
     buf_t b;
     buf_init(&b, SIZE_MAX / 2);
-    int bad = ju_dump_buf(&b, p) != 0;
+    int bad = jsontext_dump_buf(&b, p) != 0;
     json_decref(p);
     httpd_respond(req, status, "application/problem+json", bad ? "{}" : b.data, bad ? 2 : b.len);
     buf_free(&b);
 }
 
-void resp_problem(httpd_req_t *req, int status, const char *detail, const char *field)
+void httpresp_problem(httpd_req_t *req, int status, const char *detail, const char *field)
 {
-    resp_problem_ex(req, status, detail, field, NULL);
+    httpresp_problem_ex(req, status, detail, field, NULL);
 }

@@ -5,80 +5,80 @@
 #include <time.h>
 
 #include "buf.h"
-#include "ju.h"
-#include "tu.h"
+#include "jsontext.h"
+#include "clock.h"
 
-Test(ju, parse_ok_and_errors)
+Test(jsontext, parse_ok_and_errors)
 {
     char err[256];
-    json_t *v = ju_parse("{\"a\":[1,2]}", 11, 8, err, sizeof err);
+    json_t *v = jsontext_parse("{\"a\":[1,2]}", 11, 8, err, sizeof err);
     cr_assert(v);
     json_decref(v);
-    cr_assert_null(ju_parse("{\"a\":", 5, 8, err, sizeof err));
+    cr_assert_null(jsontext_parse("{\"a\":", 5, 8, err, sizeof err));
     cr_assert(strstr(err, "invalid JSON at line 1"), "%s", err);
-    cr_assert_null(ju_parse("", 0, 8, err, sizeof err));
+    cr_assert_null(jsontext_parse("", 0, 8, err, sizeof err));
     cr_assert(strstr(err, "empty"));
-    cr_assert_null(ju_parse("{\"a\":1,\"a\":2}", 13, 8, err, sizeof err), "duplicate keys rejected");
+    cr_assert_null(jsontext_parse("{\"a\":1,\"a\":2}", 13, 8, err, sizeof err), "duplicate keys rejected");
 }
 
-Test(ju, depth_limit)
+Test(jsontext, depth_limit)
 {
     char deep[200];
     char err[256];
     memset(deep, '[', 100);
     memset(deep + 100, ']', 100);
-    cr_assert_eq(ju_depth(deep, 200), 100);
-    cr_assert_null(ju_parse(deep, 200, 32, err, sizeof err));
+    cr_assert_eq(jsontext_depth(deep, 200), 100);
+    cr_assert_null(jsontext_parse(deep, 200, 32, err, sizeof err));
     cr_assert(strstr(err, "deeper than 32"), "%s", err);
     /* brackets inside strings do not count */
-    cr_assert_eq(ju_depth("[\"[[[[\\\"[[\"]", 12), 1);
+    cr_assert_eq(jsontext_depth("[\"[[[[\\\"[[\"]", 12), 1);
 }
 
-Test(ju, getters)
+Test(jsontext, getters)
 {
     json_t *o = json_pack("{s:s,s:i,s:b}", "s", "x", "i", 7, "b", 1);
-    cr_assert_str_eq(ju_str(o, "s"), "x");
-    cr_assert_null(ju_str(o, "i"));
-    cr_assert_eq(ju_int(o, "i", 0), 7);
-    cr_assert_eq(ju_int(o, "s", -1), -1);
-    cr_assert_eq(ju_bool(o, "b", 0), 1);
-    cr_assert_str_eq(ju_type_name(json_object_get(o, "i")), "integer");
+    cr_assert_str_eq(jsontext_str(o, "s"), "x");
+    cr_assert_null(jsontext_str(o, "i"));
+    cr_assert_eq(jsontext_int(o, "i", 0), 7);
+    cr_assert_eq(jsontext_int(o, "s", -1), -1);
+    cr_assert_eq(jsontext_bool(o, "b", 0), 1);
+    cr_assert_str_eq(jsontext_type_name(json_object_get(o, "i")), "integer");
     json_decref(o);
 }
 
-Test(tu, parse_formats)
+Test(clock, parse_formats)
 {
     int64_t ms;
-    cr_assert_eq(tu_parse_iso("1970-01-01T00:00:00Z", &ms), 0);
+    cr_assert_eq(clock_parse_iso("1970-01-01T00:00:00Z", &ms), 0);
     cr_assert_eq(ms, 0);
-    cr_assert_eq(tu_parse_iso("2026-12-31T23:59:59Z", &ms), 0);
+    cr_assert_eq(clock_parse_iso("2026-12-31T23:59:59Z", &ms), 0);
     cr_assert_eq(ms, 1798761599000LL);
-    cr_assert_eq(tu_parse_iso("2026-12-31T23:59:59.5+01:00", &ms), 0);
+    cr_assert_eq(clock_parse_iso("2026-12-31T23:59:59.5+01:00", &ms), 0);
     cr_assert_eq(ms, 1798761599000LL - 3600000 + 500);
-    cr_assert_eq(tu_parse_iso("2026-12-31T23:59:59.123-0100", &ms), 0);
+    cr_assert_eq(clock_parse_iso("2026-12-31T23:59:59.123-0100", &ms), 0);
     cr_assert_eq(ms, 1798761599000LL + 3600000 + 123);
-    cr_assert_eq(tu_parse_iso("2026-03-26T16:00Z", &ms), 0, "minute precision (Jira)");
-    cr_assert_eq(tu_parse_iso("2026-02-30T00:00:00Z", &ms), -1);
-    cr_assert_eq(tu_parse_iso("2026-12-31", &ms), -1);
-    cr_assert_eq(tu_parse_iso("2026-12-31T23:59:59", &ms), -1, "zone required");
-    cr_assert_eq(tu_parse_iso("2026-12-31T23:59:59Zjunk", &ms), -1);
+    cr_assert_eq(clock_parse_iso("2026-03-26T16:00Z", &ms), 0, "minute precision (Jira)");
+    cr_assert_eq(clock_parse_iso("2026-02-30T00:00:00Z", &ms), -1);
+    cr_assert_eq(clock_parse_iso("2026-12-31", &ms), -1);
+    cr_assert_eq(clock_parse_iso("2026-12-31T23:59:59", &ms), -1, "zone required");
+    cr_assert_eq(clock_parse_iso("2026-12-31T23:59:59Zjunk", &ms), -1);
 }
 
-Test(tu, format_roundtrip)
+Test(clock, format_roundtrip)
 {
     char s[40];
     int64_t ms;
-    tu_format_iso(1798761599123LL, 1, s, sizeof s);
+    clock_format_iso(1798761599123LL, 1, s, sizeof s);
     cr_assert_str_eq(s, "2026-12-31T23:59:59.123Z");
-    tu_format_iso(1798761599123LL, 0, s, sizeof s);
+    clock_format_iso(1798761599123LL, 0, s, sizeof s);
     cr_assert_str_eq(s, "2026-12-31T23:59:59Z");
-    cr_assert_eq(tu_parse_iso(s, &ms), 0);
+    cr_assert_eq(clock_parse_iso(s, &ms), 0);
     cr_assert_eq(ms, 1798761599000LL);
 }
 
 /* The hand-written digits match printf's for any instant, the year-0 and
  * year-9999 edges, before 1970, and in a buffer too small for them. */
-Test(tu, format_matches_printf)
+Test(clock, format_matches_printf)
 {
     static const int64_t edges[] = {0, -1, -1000, 999, -62167219200000LL, -62167219200001LL,
                                     253402300799999LL, 253402300800000LL};
@@ -103,10 +103,10 @@ Test(tu, format_matches_printf)
             else
                 snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
                          tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-            tu_format_iso(ms, prec, got, sizeof got);
+            clock_format_iso(ms, prec, got, sizeof got);
             cr_assert_str_eq(got, want, "ms %lld", (long long)ms);
             char small[12];
-            tu_format_iso(ms, prec, small, sizeof small);
+            clock_format_iso(ms, prec, small, sizeof small);
             cr_assert_eq(strncmp(small, want, sizeof small - 1), 0);
             cr_assert_eq(small[sizeof small - 1], 0);
         }
@@ -163,7 +163,7 @@ Test(buf, bounded)
     cr_assert_eq(buf_append_str(&b, "9"), BUF_ETOOBIG);
     cr_assert_null(b.data, "freed on overflow");
     buf_init(&b, 64);
-    ju_dump_string(&b, "a\"b\\c\n\x01", 7);
+    jsontext_dump_string(&b, "a\"b\\c\n\x01", 7);
     cr_assert_str_eq(b.data, "\"a\\\"b\\\\c\\n\\u0001\"");
     buf_free(&b);
 }

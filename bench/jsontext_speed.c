@@ -1,20 +1,20 @@
-/* ju_speed: common/ju's own parser and serializer against jansson's, on the
- * same inputs in one run (bench/ju.sh; issue 4's per-call CPU). For each
- * input: ju_parse vs json_loadb(JSON_DECODE_ANY | JSON_REJECT_DUPLICATES),
- * both including json_decref of the tree, and ju_dump vs
+/* jsontext_speed: common/jsontext's own parser and serializer against jansson's, on the
+ * same inputs in one run (bench/jsontext.sh; issue 4's per-call CPU). For each
+ * input: jsontext_parse vs json_loadb(JSON_DECODE_ANY | JSON_REJECT_DUPLICATES),
+ * both including json_decref of the tree, and jsontext_dump vs
  * json_dumps(JSON_COMPACT | JSON_ENCODE_ANY), both including free().
  * Each figure is the best of 5 runs of ~0.2 s (the machine is shared).
  * Inputs: the upstream Jira issue the worker fetches for
  * get_single_..._issue_by_id (bench/data/issue-itsm-994.json), a search
  * response holding 8 copies of it (~32 KB), and a small JSON-RPC request.
- * Usage: ju_speed [issue.json] */
+ * Usage: jsontext_speed [issue.json] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "buf.h"
-#include "ju.h"
+#include "jsontext.h"
 
 static double now_us(void)
 {
@@ -34,7 +34,7 @@ static void run_op(op_t op, const char *text, size_t n, const json_t *tree)
     char *s;
     switch (op) {
     case OP_JU_PARSE:
-        v = ju_parse(text, n, 64, err, sizeof err);
+        v = jsontext_parse(text, n, 64, err, sizeof err);
         sink += v != NULL;
         json_decref(v);
         break;
@@ -44,7 +44,7 @@ static void run_op(op_t op, const char *text, size_t n, const json_t *tree)
         json_decref(v);
         break;
     case OP_JU_DUMP:
-        s = ju_dump(tree);
+        s = jsontext_dump(tree);
         sink += s != NULL;
         free(s);
         break;
@@ -79,26 +79,26 @@ static double time_op(op_t op, const char *text, size_t n, const json_t *tree)
 static int bench_input(const char *name, const char *text, size_t n)
 {
     char err[256];
-    json_t *ours = ju_parse(text, n, 64, err, sizeof err);
+    json_t *ours = jsontext_parse(text, n, 64, err, sizeof err);
     json_t *theirs = json_loadb(text, n, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL);
     if (!ours || !theirs || !json_equal(ours, theirs)) {
-        fprintf(stderr, "ju_speed: %s: parsers disagree (%s)\n", name, ours ? "trees" : err);
+        fprintf(stderr, "jsontext_speed: %s: parsers disagree (%s)\n", name, ours ? "trees" : err);
         return -1;
     }
-    char *a = ju_dump(theirs), *b = json_dumps(theirs, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *a = jsontext_dump(theirs), *b = json_dumps(theirs, JSON_COMPACT | JSON_ENCODE_ANY);
     int same = a && b && strcmp(a, b) == 0;
     free(a);
     free(b);
     if (!same) {
-        fprintf(stderr, "ju_speed: %s: dumps differ\n", name);
+        fprintf(stderr, "jsontext_speed: %s: dumps differ\n", name);
         return -1;
     }
     double jp = time_op(OP_JU_PARSE, text, n, NULL);
     double jl = time_op(OP_JANSSON_PARSE, text, n, NULL);
     double jd = time_op(OP_JU_DUMP, NULL, 0, theirs);
     double js = time_op(OP_JANSSON_DUMP, NULL, 0, theirs);
-    printf("%-22s %7zu B  parse: ju %8.2f us  jansson %8.2f us  x%.1f   "
-           "dump: ju %8.2f us  jansson %8.2f us  x%.1f\n",
+    printf("%-22s %7zu B  parse: jsontext %8.2f us  jansson %8.2f us  x%.1f   "
+           "dump: jsontext %8.2f us  jansson %8.2f us  x%.1f\n",
            name, n, jp, jl, jl / jp, jd, js, js / jd);
     json_decref(ours);
     json_decref(theirs);

@@ -1,0 +1,17 @@
+/* clock: time utilities (wall clock in ms, RFC 3339 parse/format). */
+#ifndef JSMCP_TU_H
+#define JSMCP_TU_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+int64_t clock_now_ms(void);               /* CLOCK_REALTIME in ms */
+uint64_t clock_mono_ns(void);             /* CLOCK_MONOTONIC in ns */
+/* Parses RFC 3339 / ISO 8601 date-times: "2026-12-31T23:59:59Z",
+ * "...59.123+01:00", "...+0100", and "2026-03-26T16:00Z" (no seconds).
+ * Returns 0 and epoch ms, or -1. */
+int clock_parse_iso(const char *s, int64_t *out_ms);
+/* Formats epoch ms as "2026-12-31T23:59:59Z" (ms_precision: ".123Z"). */
+void clock_format_iso(int64_t ms, int ms_precision, char *out, size_t outsz);
+
+#endif
