@@ -30,7 +30,7 @@
 
 #include <stdint.h>
 
-#include "wk_mcp.h"
+#include "wk_record.h"
 #include "wk_session.h"
 #include "wk_worker.h"
 

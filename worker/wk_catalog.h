@@ -67,7 +67,7 @@ typedef struct wk_tool_s {
                                    include argument adds to a search (fields asked, members shown) */
     const json_t *notes;        /* {"<arg>": "text"}: said in the result when the argument is absent */
     long binary_max;            /* output.binary: the payload is a file, answered as base64 up to this size */
-    jsontext_keep_t *keep;            /* what of the payload the result reads (wk_exec_keep_new) */
+    jsontext_keep_t *keep;            /* what of the payload the result reads (wk_result_keep_new) */
 } wk_tool_t;
 
 typedef struct wk_catalog_s {

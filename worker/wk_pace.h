@@ -13,7 +13,7 @@
 
 #include <stddef.h>
 
-#include "wk_exec.h"
+#include "wk_result.h"
 #include "wk_worker.h"
 
 /* The token bucket as a Lua function, for the scripts that take tokens

@@ -10,8 +10,7 @@
 #ifndef JSMCP_WK_STORE_H
 #define JSMCP_WK_STORE_H
 
-#include "wk_exec.h"
-#include "wk_mcp.h"
+#include "wk_record.h"
 #include "wk_worker.h"
 
 /* On rc 1, *srv is the caller's (wk_server_clear it). */

@@ -2,7 +2,8 @@
  * SIGTERM drains in reverse: stop accepting and end streams, let in-flight
  * requests (and their upstream calls) finish, then close httpc and Redis. */
 #include "wk_worker.h"
-#include "wk_exec.h"
+#include "wk_request.h"
+#include "wk_result.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -158,7 +159,7 @@ int wk_worker_run(const wk_config_t *cfg, int fd, int metrics_fd, wk_metrics_shm
         goto out;
     }
     w.fields = wk_fieldcache_new(cfg->field_cache_ms);
-    wk_exec_check_keep(cfg->check_keep);
+    wk_result_check_keep(cfg->check_keep);
     w.keyring = secret_keyring_from_env(err, sizeof err);
     if (!w.keyring) {
         LOG_ERROR("worker", "master keys", "why", err, NULL);
