@@ -121,7 +121,7 @@ static int redis_cmd(wk_call_t *c, rcli_cb cb, int argc, const char **argv)
 
 /* ---- the end of a call: its answer, then IDEM_STORE, AUDIT, ANSWER ---- */
 
-static void finish(wk_call_t *c, json_t *response, const wk_ratelimit_t *rl, int status)
+static void finish(wk_call_t *c, json_t *response, const wk_upstream_meta_t *rl, int status)
 {
     c->response = response;
     c->rec.status = status;
@@ -136,9 +136,9 @@ static void finish(wk_call_t *c, json_t *response, const wk_ratelimit_t *rl, int
 /* The end of the upstream part (a result, or a pre-step's failure): an
  * OAuth call refused with 401 waits for a refreshed token and runs again
  * once; anything else is the answer. */
-static void upstream_end(wk_call_t *c, json_t *result, const wk_ratelimit_t *rl, int status)
+static void upstream_end(wk_call_t *c, json_t *result, const wk_upstream_meta_t *rl, int status)
 {
-    wk_ratelimit_t none;
+    wk_upstream_meta_t none;
     if (!rl) {
         memset(&none, 0, sizeof none);
         rl = &none;
@@ -258,7 +258,7 @@ static void on_paced(int rc, long wait_ms, void *ud)
         call_step(c);
         return;
     }
-    wk_ratelimit_t rl;
+    wk_upstream_meta_t rl;
     memset(&rl, 0, sizeof rl);
     rl.limited = 1;
     rl.retry_after_s = rl.reset_s = wait_ms <= 0 ? 1 : (wait_ms + 999) / 1000;
@@ -332,7 +332,7 @@ static int step_parse(wk_call_t *c, const httpc_response_t *resp, json_t **body)
     char perr[128];
     *body = NULL;
     if (resp->err || resp->status < 200 || resp->status >= 300) {
-        wk_ratelimit_t rl;
+        wk_upstream_meta_t rl;
         json_t *res = wk_result_upstream(c->tool, c->wargs, c->config, resp, &rl);
         wk_result_note_upstream(resp, &rl);
         upstream_end(c, res, &rl, resp->status);
@@ -628,7 +628,7 @@ static void do_steps(wk_call_t *c)
 static void on_main(const httpc_response_t *resp, void *ud)
 {
     wk_call_t *c = ud;
-    wk_ratelimit_t rl;
+    wk_upstream_meta_t rl;
     c->waiting = 0;
     json_decref(c->payload);
     c->payload = NULL;

@@ -32,7 +32,7 @@
 #include "wk_catalog.h"
 #include "wk_record.h"
 #include "wk_result.h"
-#include "wk_worker.h"
+#include "wk_proc.h"
 
 enum wk_call_state {
     WK_CALL_IDEM,       /* SET NX the idempotency record ("pending") */
@@ -79,7 +79,7 @@ extern const wk_call_io_t wk_call_io_default;
 
 /* The answer: a JSON-RPC response (stolen) and, when an upstream answer or
  * pacing gave them, the rate-limit facts (else NULL). */
-typedef void (*wk_call_done_fn)(json_t *response, const wk_ratelimit_t *rl, void *ud);
+typedef void (*wk_call_done_fn)(json_t *response, const wk_upstream_meta_t *rl, void *ud);
 
 /* Runs tool with validated args (stolen) for srv, answering JSON-RPC id
  * (copied). request_id and traceparent (or NULL) as for wk_mcp_dispatch.

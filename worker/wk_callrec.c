@@ -22,7 +22,7 @@ const char *wk_callrec_args_hash(wk_callrec_t *r, const json_t *args)
     return r->args_sha;
 }
 
-const char *wk_callrec_error_class(const json_t *response, const wk_ratelimit_t *rl, int status)
+const char *wk_callrec_error_class(const json_t *response, const wk_upstream_meta_t *rl, int status)
 {
     const json_t *result = json_object_get(response, "result");
     if (json_object_get(response, "error"))
@@ -69,7 +69,7 @@ static size_t result_bytes(const json_t *response)
 void wk_callrec_audit_argv(const rcli_t *redis, wk_callrec_t *r, const json_t *args, const json_t *response,
                            wk_callrec_argv_t *o)
 {
-    const wk_ratelimit_t *rl = r->has_rl ? &r->rl : NULL;
+    const wk_upstream_meta_t *rl = r->has_rl ? &r->rl : NULL;
     int status = r->status;
     rcli_key(redis, o->key, sizeof o->key, "audit");
     fmt_uint(o->bytes, (unsigned long long)result_bytes(response));
@@ -127,7 +127,7 @@ static void count_account(wk_worker_t *w, const wk_callrec_t *r)
 
 void wk_callrec_observe(wk_worker_t *w, const wk_callrec_t *r)
 {
-    const wk_ratelimit_t *rl = r->has_rl ? &r->rl : NULL;
+    const wk_upstream_meta_t *rl = r->has_rl ? &r->rl : NULL;
     int status = r->status;
     char labels[192], st[24], lat[32];
     double secs = (double)(clock_mono_ns() - r->t0) / 1e9;

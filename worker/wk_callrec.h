@@ -12,7 +12,7 @@
 
 #include "secret.h"
 #include "wk_result.h"
-#include "wk_worker.h"
+#include "wk_proc.h"
 
 /* The facts of one call (copied from the server record and the HTTP
  * request: the call outlives both). */
@@ -27,7 +27,7 @@ typedef struct wk_callrec_s {
     int64_t ts_ms;               /* wall clock at the start */
     int status;                  /* upstream status of the answer (0: none) */
     const char *cls;             /* its error_class (wk_callrec_error_class) */
-    wk_ratelimit_t rl;           /* the answer's rate-limit facts, when has_rl */
+    wk_upstream_meta_t rl;       /* the answer's upstream metadata, when has_rl */
     int has_rl;
 } wk_callrec_t;
 
@@ -37,7 +37,7 @@ const char *wk_callrec_args_hash(wk_callrec_t *r, const json_t *args);
 
 /* error_class of the audit record: what kind of failure, for dashboards
  * ("" for a success). */
-const char *wk_callrec_error_class(const json_t *response, const wk_ratelimit_t *rl, int status);
+const char *wk_callrec_error_class(const json_t *response, const wk_upstream_meta_t *rl, int status);
 
 /* The audit record's XADD arguments (argv points into out). */
 typedef struct wk_callrec_argv_s {

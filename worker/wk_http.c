@@ -14,7 +14,9 @@
 #include "wk_cache.h"
 #include "wk_listwatch.h"
 #include "wk_mcp.h"
+#include "wk_drain.h"
 #include "wk_methods.h"
+#include "wk_origin.h"
 #include "wk_push.h"
 #include "wk_session.h"
 #include "wk_store.h"
@@ -101,58 +103,6 @@ static void rpc_refuse(mreq_t *m, int status, int code, const char *message)
 static int header_has(const char *v, const char *needle)
 {
     return v && strcasestr(v, needle) != NULL;
-}
-
-int wk_http_host_allowed(const wk_config_t *cfg, const char *hostport)
-{
-    char host[300];
-    if (!hostport || strlen(hostport) >= sizeof host)
-        return 0;
-    str_copy(host, sizeof host, hostport);
-    /* Strip the port: "[::1]:8081" -> "[::1]", "a.b:80" -> "a.b". */
-    char *colon = host[0] == '[' ? strstr(host, "]:") : strrchr(host, ':');
-    if (colon)
-        colon[host[0] == '[' ? 1 : 0] = 0;
-    if (strcasecmp(host, "localhost") == 0 || strcmp(host, "127.0.0.1") == 0 ||
-        strcmp(host, "[::1]") == 0)
-        return 1;
-    const char *lists[2] = {cfg->allowed_hosts, NULL};
-    char pub[300] = "";
-    if (cfg->public_url) {
-        const char *p = strstr(cfg->public_url, "://");
-        p = p ? p + 3 : cfg->public_url;
-        size_t n = strcspn(p, "/:?#");
-        if (n < sizeof pub) {
-            memcpy(pub, p, n);
-            pub[n] = 0;
-        }
-        lists[1] = pub;
-    }
-    for (int i = 0; i < 2; i++) {
-        const char *p = lists[i];
-        while (p && *p) {
-            size_t n = strcspn(p, ", ");
-            if (n == 1 && *p == '*')
-                return 1;
-            if (n && n == strlen(host) && strncasecmp(p, host, n) == 0)
-                return 1;
-            p += n;
-            p += strspn(p, ", ");
-        }
-    }
-    return 0;
-}
-
-static int origin_ok(const wk_config_t *cfg, httpd_req_t *req)
-{
-    const char *host = httpd_req_header(req, "Host");
-    if (host && !wk_http_host_allowed(cfg, host))
-        return 0;
-    const char *origin = httpd_req_header(req, "Origin");
-    if (!origin || strcmp(origin, "null") == 0)
-        return origin == NULL;
-    const char *p = strstr(origin, "://");
-    return p && wk_http_host_allowed(cfg, p + 3);
 }
 
 /* ---- SSE streams ---- */
@@ -331,7 +281,7 @@ void wk_http_end_streams(wk_worker_t *w)
 
 /* ---- answering messages ---- */
 
-static void add_ratelimit_headers(httpd_req_t *req, const wk_ratelimit_t *rl)
+static void add_ratelimit_headers(httpd_req_t *req, const wk_upstream_meta_t *rl)
 {
     char v[32];
     if (!rl || !rl->limited)
@@ -347,7 +297,7 @@ static void add_ratelimit_headers(httpd_req_t *req, const wk_ratelimit_t *rl)
 }
 
 /* The answer to a Streamable HTTP POST request. */
-static void on_post_done(json_t *response, const wk_ratelimit_t *rl, void *ud)
+static void on_post_done(json_t *response, const wk_upstream_meta_t *rl, void *ud)
 {
     mreq_t *m = ud;
     if (m->kind == MR_SSE_POST) {
@@ -365,7 +315,7 @@ static void on_post_done(json_t *response, const wk_ratelimit_t *rl, void *ud)
         wk_worker_t *w = m->w;
         mreq_free(m);
         w->detached_calls--;
-        wk_worker_maybe_stop(w);
+        wk_drain_maybe_stop(w);
         return;
     }
     if (m->pushing) {
@@ -724,7 +674,7 @@ static void handle_mcp(wk_worker_t *w, httpd_req_t *req, const char *token, enum
     str_join(m->base_path, sizeof m->base_path, "/mcp/", token, NULL);
     str_copy(m->rid, sizeof m->rid, httpd_req_id(req));
     httpd_req_child_traceparent(req, m->traceparent, sizeof m->traceparent);
-    if (!origin_ok(w->cfg, req)) {
+    if (!wk_origin_ok(w->cfg, httpd_req_header(req, "Host"), httpd_req_header(req, "Origin"))) {
         rpc_refuse(m, 403, WK_RPC_SERVER, "Forbidden: Origin/Host not allowed");
         return;
     }

@@ -174,7 +174,7 @@ typedef struct call_notes_s {
     uint64_t t0;
 } call_notes_t;
 
-static void notes_done(json_t *response, const wk_ratelimit_t *rl, void *ud)
+static void notes_done(json_t *response, const wk_upstream_meta_t *rl, void *ud)
 {
     call_notes_t *cn = ud;
     const json_t *result = json_object_get(response, "result");
@@ -266,7 +266,7 @@ typedef struct run_op_s {
     void *ud;
 } run_op_t;
 
-static void on_run(json_t *response, const wk_ratelimit_t *rl, void *ud)
+static void on_run(json_t *response, const wk_upstream_meta_t *rl, void *ud)
 {
     run_op_t *ro = ud;
     json_t *result = json_incref(json_object_get(response, "result"));

@@ -20,7 +20,7 @@
 #include "wk_rpc.h"
 #include "wk_push.h"
 #include "wk_session.h"
-#include "wk_worker.h"
+#include "wk_proc.h"
 
 #define WK_PV_LATEST "2025-11-25"
 #define WK_PV_LEGACY "2024-11-05"
@@ -45,7 +45,7 @@ int wk_mcp_prepare_call(const wk_catalog_t *cat, const json_t *config, const jso
  * of a catalog tool appends one audit entry. sess is the request's
  * session (the new one for initialize); push carries the request's
  * progress and log messages (wk_push.h) and stays valid until done ran. */
-typedef void (*wk_mcp_done_fn)(json_t *response, const wk_ratelimit_t *rl, void *ud);
+typedef void (*wk_mcp_done_fn)(json_t *response, const wk_upstream_meta_t *rl, void *ud);
 void wk_mcp_dispatch(wk_worker_t *w, const wk_server_t *srv, const wk_session_t *sess, wk_push_t *push,
                      const json_t *msg, const char *request_id, const char *traceparent, wk_mcp_done_fn done,
                      void *ud);

@@ -72,7 +72,7 @@ static long delta_to_iso(const char *iso)
     return d <= 0 ? 0 : (long)((d + 999) / 1000);
 }
 
-static void fill_ratelimit(const httpc_response_t *r, wk_ratelimit_t *rl)
+static void fill_ratelimit(const httpc_response_t *r, wk_upstream_meta_t *rl)
 {
     char v[128];
     memset(rl, 0, sizeof *rl);
@@ -104,7 +104,7 @@ static long retry_after(const httpc_response_t *r)
     return -1;
 }
 
-void wk_result_quota(const httpc_response_t *r, wk_ratelimit_t *rl)
+void wk_result_quota(const httpc_response_t *r, wk_upstream_meta_t *rl)
 {
     char v[512];
     rl->quota_remaining = rl->quota_reset_s = -1;
@@ -141,7 +141,7 @@ static json_t *error_text_result(buf_t *text, json_t *e)
     return res;
 }
 
-static json_t *error_result(const wk_tool_t *t, const httpc_response_t *r, wk_ratelimit_t *rl)
+static json_t *error_result(const wk_tool_t *t, const httpc_response_t *r, wk_upstream_meta_t *rl)
 {
     json_t *e = json_object();
     json_object_set_new(e, "status", json_integer(r->status));
@@ -205,7 +205,7 @@ static json_t *error_result(const wk_tool_t *t, const httpc_response_t *r, wk_ra
     return error_text_result(&text, e);
 }
 
-json_t *wk_result_paced(const wk_tool_t *t, const wk_ratelimit_t *rl)
+json_t *wk_result_paced(const wk_tool_t *t, const wk_upstream_meta_t *rl)
 {
     int near = strcmp(rl->reason, "jsmcp-pacing") != 0;
     json_t *e = json_pack("{s:i,s:s,s:I,s:s,s:s}", "status", 429, "message",
@@ -416,7 +416,7 @@ void wk_result_check_keep(int on)
  * the answer is out: freeing a few hundred nodes is work the answer need
  * not wait for. */
 json_t *wk_result_upstream_payload(const wk_tool_t *t, const json_t *args, const json_t *config,
-                                   const httpc_response_t *r, wk_ratelimit_t *rl, json_t **payload)
+                                   const httpc_response_t *r, wk_upstream_meta_t *rl, json_t **payload)
 {
     memset(rl, 0, sizeof *rl);
     if (r->err || r->status == 0) {
@@ -483,7 +483,7 @@ json_t *wk_result_upstream_payload(const wk_tool_t *t, const json_t *args, const
 }
 
 json_t *wk_result_upstream(const wk_tool_t *t, const json_t *args, const json_t *config, const httpc_response_t *r,
-                       wk_ratelimit_t *rl)
+                       wk_upstream_meta_t *rl)
 {
     return wk_result_upstream_payload(t, args, config, r, rl, NULL);
 }
@@ -499,7 +499,7 @@ json_t *wk_result_step_error(const wk_tool_t *t, int status, const char *msg, co
     return r;
 }
 
-void wk_result_note_upstream(const httpc_response_t *r, wk_ratelimit_t *rl)
+void wk_result_note_upstream(const httpc_response_t *r, wk_upstream_meta_t *rl)
 {
     char v[128];
     if (!rl->limit[0] && httpc_resp_header(r, "X-RateLimit-Limit", rl->limit, sizeof rl->limit) < 0)

@@ -21,10 +21,13 @@
 /* How deep an upstream JSON answer may nest. */
 #define WK_UPSTREAM_DEPTH 64
 
-/* Rate-limit facts of the upstream answer: limited and retry_after_s for a
- * 429 (the MCP HTTP response headers), the X-RateLimit-* values and the
- * upstream request id of any answer (the audit record). */
-typedef struct wk_ratelimit_s {
+/* What the upstream answer says about itself, besides its payload: the
+ * rate-limit facts (limited and retry_after_s for a 429, which become the
+ * MCP HTTP response headers; the X-RateLimit-* values and Jira's quota
+ * signals, which pace the account's next calls) and the upstream request id
+ * (the audit record). A call refused by jsmcp's own pacing fills the same
+ * rate-limit members. */
+typedef struct wk_upstream_meta_s {
     int limited;
     char request_id[80];   /* upstream X-ARequestId (or the echoed X-Request-Id), "" unknown */
     long retry_after_s;    /* -1 unknown */
@@ -39,7 +42,7 @@ typedef struct wk_ratelimit_s {
     int near_limit;
     long quota_remaining;
     long quota_reset_s;
-} wk_ratelimit_t;
+} wk_upstream_meta_t;
 
 /* Atlassian's advice for a 429 without Retry-After: back off from 2 s,
  * doubling (4, 8, 16 s) with jitter while it repeats. */
@@ -50,12 +53,12 @@ typedef struct wk_ratelimit_s {
  * t) of RateLimit: "<policy>";r=R;t=T[, ...] (the IETF draft's structured
  * form Atlassian uses; the "Beta-" forms are only informational and are not
  * read). */
-void wk_result_quota(const httpc_response_t *r, wk_ratelimit_t *rl);
+void wk_result_quota(const httpc_response_t *r, wk_upstream_meta_t *rl);
 
 /* The facts every upstream answer adds to rl: the X-RateLimit-* values not
  * set yet, X-RateLimit-Reset (unless limited), the upstream request id and
  * the quota signals. */
-void wk_result_note_upstream(const httpc_response_t *r, wk_ratelimit_t *rl);
+void wk_result_note_upstream(const httpc_response_t *r, wk_upstream_meta_t *rl);
 
 /* What of a tool's upstream payload its result reads (its projection and
  * the paging members): wk_result_upstream builds only that (jsontext_parse_keep). */
@@ -76,17 +79,17 @@ json_t *wk_result_structured(json_t *structured);
  * (the server's, may be NULL): its projects leave out list items of other
  * projects (t->scope_items). */
 json_t *wk_result_upstream(const wk_tool_t *t, const json_t *args, const json_t *config, const httpc_response_t *r,
-                           wk_ratelimit_t *rl);
+                           wk_upstream_meta_t *rl);
 /* The same; the parsed payload, which the result shares values with, goes
  * to *payload for the caller to release once the answer is out: freeing a
  * few hundred nodes is work the answer need not wait for. */
 json_t *wk_result_upstream_payload(const wk_tool_t *t, const json_t *args, const json_t *config,
-                                   const httpc_response_t *r, wk_ratelimit_t *rl, json_t **payload);
+                                   const httpc_response_t *r, wk_upstream_meta_t *rl, json_t **payload);
 
 /* The CallToolResult of a call refused by jsmcp's own pacing: the shape of
  * an upstream 429 (error.status 429, retry_after_s, rate_limit_reason,
  * hint) from rl (limited, retry_after_s and reason set by the caller). */
-json_t *wk_result_paced(const wk_tool_t *t, const wk_ratelimit_t *rl);
+json_t *wk_result_paced(const wk_tool_t *t, const wk_upstream_meta_t *rl);
 
 /* An isError CallToolResult for a failure before any upstream answer (the
  * account must be reconnected, no refreshed token came, ...): the text

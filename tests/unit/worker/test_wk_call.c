@@ -16,6 +16,7 @@
 #include "wk_call.h"
 #include "wk_callrec.h"
 #include "wk_request.h"
+#include "wk_worker.h"
 
 /* ---- the fake io ---- */
 
@@ -56,7 +57,7 @@ static struct {
     int answers;
     json_t *response;
     int had_rl;
-    wk_ratelimit_t rl;
+    wk_upstream_meta_t rl;
 } F;
 
 static wk_worker_t W;
@@ -206,7 +207,7 @@ static void on_state(enum wk_call_state s, void *ud)
     strcat(F.trace, wk_call_state_name(s));
 }
 
-static void on_done(json_t *response, const wk_ratelimit_t *rl, void *ud)
+static void on_done(json_t *response, const wk_upstream_meta_t *rl, void *ud)
 {
     (void)ud;
     F.answers++;
