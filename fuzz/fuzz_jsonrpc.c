@@ -30,7 +30,7 @@ typedef struct answer_s {
     json_t *response;
 } answer_t;
 
-static void on_done(json_t *response, const wk_ratelimit_t *rl, void *ud)
+static void on_done(json_t *response, const wk_upstream_meta_t *rl, void *ud)
 {
     answer_t *a = ud;
     a->calls++;

@@ -305,7 +305,7 @@ Test(exec, request_building_for_issue_22)
 Test(exec, answers_for_issue_22)
 {
     wk_catalog_t *c = cat();
-    wk_ratelimit_t rl;
+    wk_upstream_meta_t rl;
     const wk_tool_t *get = wk_catalog_find(c, "get_single_jira_service_management_issue_by_id");
     json_t *args = J("{\"id\":\"ITSM-1\"}");
     /* The API gateway's 429: no Retry-After, no reset: Atlassian's first backoff step, said as such. */
@@ -402,7 +402,7 @@ Test(pace, quota_signals_make_a_rule)
     memset(&w, 0, sizeof w);
     w.cfg = &cfg;
     pace_rule_t rule;
-    wk_ratelimit_t rl;
+    wk_upstream_meta_t rl;
     memset(&rl, 0, sizeof rl);
     rl.quota_remaining = rl.quota_reset_s = -1;
     wk_pace_note(&w, "acct-1", &rl, 1000);

@@ -254,7 +254,7 @@ static httpc_response_t resp(int status, const char *body, const char *headers)
 Test(exec, results_paging_errors_and_429)
 {
     wk_catalog_t *c = cat();
-    wk_ratelimit_t rl;
+    wk_upstream_meta_t rl;
     const wk_tool_t *search = wk_catalog_find(c, "list_all_jira_service_management_search_issues");
     const wk_tool_t *comments = wk_catalog_find(c, "list_all_jira_service_management_issue_comments");
     const wk_tool_t *queues = wk_catalog_find(c, "list_all_jira_service_management_queues");
@@ -348,7 +348,7 @@ Test(exec, results_paging_errors_and_429)
 Test(exec, answers_of_other_projects_are_left_out)
 {
     wk_catalog_t *c = cat();
-    wk_ratelimit_t rl;
+    wk_upstream_meta_t rl;
     json_t *cfg = J("{\"projects\":[\"ITSM\"]}");
     const wk_tool_t *search = wk_catalog_find(c, "list_all_jira_service_management_search_issues");
     json_t *args = J("{\"jql\":\"x = y\"}");
@@ -645,7 +645,7 @@ Test(metrics, merge_sums_series_across_processes)
 Test(mcp, fast_dump_equals_generic_dump)
 {
     wk_catalog_t *c = cat();
-    wk_ratelimit_t rl;
+    wk_upstream_meta_t rl;
     json_t *args = J("{\"id\":\"ITSM-1\"}");
     const char *bodies[] = {
         "{\"key\":\"ITSM-1\",\"fields\":{\"summary\":\"quote \\\" backslash \\\\ tab \\t nl \\n \\u00e9 \\u0001\"}}",
@@ -724,7 +724,7 @@ Test(exec, tool_errors_before_upstream_and_pacing)
     cr_assert(strstr(json_string_value(json_object_get(e, "hint")), "Try again"), "a generic hint");
     json_decref(r);
 
-    wk_ratelimit_t rl = {.limited = 1, .retry_after_s = 7, .reset_s = 7};
+    wk_upstream_meta_t rl = {.limited = 1, .retry_after_s = 7, .reset_s = 7};
     snprintf(rl.reason, sizeof rl.reason, "jsmcp-pacing");
     r = wk_result_paced(t, &rl);
     e = json_object_get(json_object_get(r, "structuredContent"), "error");
