@@ -105,6 +105,8 @@ case $one in *'"isError"'*|*'"error"'*) echo "bench: the tool call fails: $one" 
 echo "tool result: $(printf %s "$one" | wc -c) bytes; upstream issue JSON: $(curl -fs -H "Authorization: $WRK_AUTH" "$DIRECT" | wc -c) bytes with the tool's fields, $(curl -fs -H "Authorization: $WRK_AUTH" "$SB/rest/api/3/issue/$ISSUE" | wc -c) bytes with all fields"
 
 calls() { curl -fs "$WKM/metrics" | awk '/^jsmcp_worker_tool_calls_total/{s+=$NF} END{print s+0}'; }
+ok_calls() { curl -fs "$WKM/metrics" | awk '/^jsmcp_worker_tool_calls_total.*upstream_status="200"/{s+=$NF} END{print s+0}'; }
+summ() { grep -E "Requests/sec|Latency  | 50%| 99%|Non-2xx|Socket errors" | sed 's/^/    /'; }
 if [ -n "$CG" ]; then
   WCHILD=$(cat "/proc/$WPID/task/$WPID/children" | awk '{print $1}')
   sleep 1.5; callgrind_control -z "$WCHILD" >/dev/null; c0=$(calls)
@@ -116,8 +118,6 @@ if [ -n "$CG" ]; then
        "$(( ir / (n > 0 ? n : 1) )) per call"
   exit 0
 fi
-ok_calls() { curl -fs "$WKM/metrics" | awk '/^jsmcp_worker_tool_calls_total.*upstream_status="200"/{s+=$NF} END{print s+0}'; }
-summ() { grep -E "Requests/sec|Latency  | 50%| 99%|Non-2xx|Socket errors" | sed 's/^/    /'; }
 
 cpu_kids() { local t=0 c; for c in $(cat "/proc/$1/task/$1/children"); do t=$((t + $(awk '{print $14+$15}' "/proc/$c/stat"))); done; echo "$t"; }
 cpu_one() { awk '{print $14+$15}' "/proc/$1/stat"; }
