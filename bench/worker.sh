@@ -17,10 +17,10 @@
 # (GLIBC_TUNABLES=glibc.malloc.tcache_count=500, see deploy/Dockerfile);
 # WORKER_BENCH_TUNABLES= (empty) runs them with glibc's defaults.
 # WORKER_BENCH_CALLGRIND=1 measures instead the instructions per tool call:
-# one worker process under valgrind --tool=callgrind, its counters zeroed
-# after the warm-up call, then wrk -t1 -c1 for WORKER_BENCH_SECONDS, then a
-# dump: the instructions of that stretch over the tool calls it made (a
-# count that does not drift with the machine's load, unlike the timings).
+# one worker process under valgrind --tool=callgrind; after the warm-up call,
+# the instructions of WORKER_BENCH_SECONDS of wrk -t1 -c1 minus those of as
+# long idle, over the tool calls made (a count that does not drift with the
+# machine's load, unlike the timings).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -108,14 +108,23 @@ calls() { curl -fs "$WKM/metrics" | awk '/^jsmcp_worker_tool_calls_total/{s+=$NF
 ok_calls() { curl -fs "$WKM/metrics" | awk '/^jsmcp_worker_tool_calls_total.*upstream_status="200"/{s+=$NF} END{print s+0}'; }
 summ() { grep -E "Requests/sec|Latency  | 50%| 99%|Non-2xx|Socket errors" | sed 's/^/    /'; }
 if [ -n "$CG" ]; then
+  # Two stretches of SECS each: idle, then wrk -t1 -c1; the counters are
+  # zeroed before and dumped after each. The idle stretch's instructions
+  # (timers, metrics publishing) are taken off the loaded one's, so the
+  # figure does not depend on how many calls the machine's load let through.
   WCHILD=$(cat "/proc/$WPID/task/$WPID/children" | awk '{print $1}')
-  sleep 1.5; callgrind_control -z "$WCHILD" >/dev/null; c0=$(calls)
+  cg_dump() { # the instructions since the last zeroing, from the dump numbered $1
+    callgrind_control -d "$WCHILD" >/dev/null
+    for _ in $(seq 100); do [ -s "$LOGDIR/cg.$WCHILD.$1" ] && break; sleep 0.2; done
+    awk '/^(summary|totals):/{print $2; exit}' "$LOGDIR/cg.$WCHILD.$1"
+  }
+  sleep 1.5; callgrind_control -z "$WCHILD" >/dev/null
+  sleep "$SECS"; idle=$(cg_dump 1)
+  c0=$(calls); callgrind_control -z "$WCHILD" >/dev/null
   wrk -t1 -c1 -d"${SECS}s" -s bench/worker_call.lua "$MCP" | summ
-  sleep 1.5; n=$(( $(calls) - c0 )); callgrind_control -d "$WCHILD" >/dev/null
-  for _ in $(seq 50); do ls "$LOGDIR/cg.$WCHILD".* >/dev/null 2>&1 && break; sleep 0.2; done
-  ir=$(awk '/^(summary|totals):/{print $2; exit}' "$(ls "$LOGDIR/cg.$WCHILD".* | head -1)")
-  echo "callgrind: $n tool calls (one in flight), $ir instructions in the worker process:" \
-       "$(( ir / (n > 0 ? n : 1) )) per call"
+  ir=$(cg_dump 2); n=$(( $(calls) - c0 )) # the metrics scrapes outside the counted stretches
+  echo "callgrind: $n tool calls (one in flight) in ${SECS}s: $ir instructions in the worker process, $idle in" \
+       "${SECS}s idle: $(( (ir - idle) / (n > 0 ? n : 1) )) per call"
   exit 0
 fi
 
