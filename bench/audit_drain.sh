@@ -65,9 +65,13 @@ fi
 echo "metering: ${AUDIT_METERING:-on}, series index: ${SERIES_INDEX:-on}"
 JSMCP_DATABASE_URL="$DBURL" JSMCP_REDIS_URL="$JSMCP_TEST_REDIS_URL" JSMCP_REDIS_PREFIX="$PREFIX" \
   JSMCP_MASTER_KEYS="k1:$(head -c 32 /dev/urandom | base64 -w0)" JSMCP_API_LISTEN="127.0.0.1:$API_PORT" \
+  JSMCP_API_METRICS_LISTEN=127.0.0.1:0 \
   JSMCP_LOG_LEVEL=warn JSMCP_AUDIT_DRAIN_MS="${JSMCP_AUDIT_DRAIN_MS:-200}" PGAPPNAME=jsmcp-api "$BIN/jsmcp-api" >"$LOG" 2>&1 &
 APIPID=$!
 for _ in $(seq 100); do curl -fs -o /dev/null "http://127.0.0.1:$API_PORT/healthz" && break; sleep 0.05; done
+# The default metrics port may be another process's: a failed start must
+# say so, not leave the loops below waiting for rows that never come.
+kill -0 "$APIPID" 2>/dev/null || { echo "jsmcp-api did not start:"; cat "$LOG"; exit 1; }
 # All of the pool's connections (JSMCP_PG_POOL_SIZE, 8), not the first one up.
 for _ in $(seq 200); do [ "$(backends | wc -l)" -ge "${JSMCP_PG_POOL_SIZE:-8}" ] && break; sleep 0.05; done
 t0=$(date +%s.%N)
