@@ -16,6 +16,11 @@
 # Our processes run with the allocator setting the images use
 # (GLIBC_TUNABLES=glibc.malloc.tcache_count=500, see deploy/Dockerfile);
 # WORKER_BENCH_TUNABLES= (empty) runs them with glibc's defaults.
+# WORKER_BENCH_CALLGRIND=1 measures instead the instructions per tool call:
+# one worker process under valgrind --tool=callgrind; after the warm-up call,
+# the instructions of WORKER_BENCH_SECONDS of wrk -t1 -c1 minus those of as
+# long idle, over the tool calls made (a count that does not drift with the
+# machine's load, unlike the timings).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -53,6 +58,12 @@ export JSMCP_SITE_ALLOWLIST="127.0.0.1:$SB_PORT" JSM_SANDBOX_LISTEN="127.0.0.1:$
 export JSMCP_STREAMS_PER_TOKEN=0 JSMCP_SESSIONS_PER_TOKEN=0 JSMCP_INIT_RATE_PER_TOKEN=off
 export JSMCP_WORKERS=${JSMCP_WORKERS:-2} JSMCP_LOG_LEVEL=warn
 TUNABLES=${WORKER_BENCH_TUNABLES-glibc.malloc.tcache_count=500}
+CG=${WORKER_BENCH_CALLGRIND:-}
+WRAP=()
+if [ -n "$CG" ]; then
+  export JSMCP_WORKERS=1
+  WRAP=(valgrind --tool=callgrind --trace-children=yes -q "--callgrind-out-file=__LOGDIR__/cg.%p")
+fi
 echo "GLIBC_TUNABLES for jsmcp processes: '${TUNABLES}'"
 
 PIDS=()
@@ -64,8 +75,11 @@ cleanup() {
 trap cleanup EXIT
 GLIBC_TUNABLES=$TUNABLES "$BIN/jsm-sandbox" >"$LOGDIR/sandbox.log" 2>&1 & SBPID=$!; PIDS+=("$SBPID")
 GLIBC_TUNABLES=$TUNABLES "$BIN/jsmcp-api" >"$LOGDIR/api.log" 2>&1 & APIPID=$!; PIDS+=("$APIPID")
-GLIBC_TUNABLES=$TUNABLES "$BIN/jsmcp-worker" >"$LOGDIR/worker.log" 2>&1 & WPID=$!; PIDS+=("$WPID")
-wait_up "$SB"; wait_up "$API"; wait_up "$WK"
+WRAP=("${WRAP[@]/__LOGDIR__/$LOGDIR}")
+GLIBC_TUNABLES=$TUNABLES "${WRAP[@]}" "$BIN/jsmcp-worker" >"$LOGDIR/worker.log" 2>&1 & WPID=$!; PIDS+=("$WPID")
+wait_up "$SB"; wait_up "$API"
+if [ -n "$CG" ]; then for _ in 1 2 3 4 5 6; do wait_up "$WK" 2>/dev/null && break; done; fi
+wait_up "$WK"
 sleep 0.5
 echo "idle worker RSS: $(( $(rss_children "$WPID") / JSMCP_WORKERS )) KiB per worker process ($JSMCP_WORKERS processes)"
 
@@ -93,6 +107,26 @@ echo "tool result: $(printf %s "$one" | wc -c) bytes; upstream issue JSON: $(cur
 calls() { curl -fs "$WKM/metrics" | awk '/^jsmcp_worker_tool_calls_total/{s+=$NF} END{print s+0}'; }
 ok_calls() { curl -fs "$WKM/metrics" | awk '/^jsmcp_worker_tool_calls_total.*upstream_status="200"/{s+=$NF} END{print s+0}'; }
 summ() { grep -E "Requests/sec|Latency  | 50%| 99%|Non-2xx|Socket errors" | sed 's/^/    /'; }
+if [ -n "$CG" ]; then
+  # Two stretches of SECS each: idle, then wrk -t1 -c1; the counters are
+  # zeroed before and dumped after each. The idle stretch's instructions
+  # (timers, metrics publishing) are taken off the loaded one's, so the
+  # figure does not depend on how many calls the machine's load let through.
+  WCHILD=$(cat "/proc/$WPID/task/$WPID/children" | awk '{print $1}')
+  cg_dump() { # the instructions since the last zeroing, from the dump numbered $1
+    callgrind_control -d "$WCHILD" >/dev/null
+    for _ in $(seq 100); do [ -s "$LOGDIR/cg.$WCHILD.$1" ] && break; sleep 0.2; done
+    awk '/^(summary|totals):/{print $2; exit}' "$LOGDIR/cg.$WCHILD.$1"
+  }
+  sleep 1.5; callgrind_control -z "$WCHILD" >/dev/null
+  sleep "$SECS"; idle=$(cg_dump 1)
+  c0=$(calls); callgrind_control -z "$WCHILD" >/dev/null
+  wrk -t1 -c1 -d"${SECS}s" -s bench/worker_call.lua "$MCP" | summ
+  ir=$(cg_dump 2); n=$(( $(calls) - c0 )) # the metrics scrapes outside the counted stretches
+  echo "callgrind: $n tool calls (one in flight) in ${SECS}s: $ir instructions in the worker process, $idle in" \
+       "${SECS}s idle: $(( (ir - idle) / (n > 0 ? n : 1) )) per call"
+  exit 0
+fi
 
 cpu_kids() { local t=0 c; for c in $(cat "/proc/$1/task/$1/children"); do t=$((t + $(awk '{print $14+$15}' "/proc/$c/stat"))); done; echo "$t"; }
 cpu_one() { awk '{print $14+$15}' "/proc/$1/stat"; }

@@ -30,7 +30,7 @@ typedef struct answer_s {
     json_t *response;
 } answer_t;
 
-static void on_done(json_t *response, const wk_ratelimit_t *rl, void *ud)
+static void on_done(json_t *response, const wk_upstream_meta_t *rl, void *ud)
 {
     answer_t *a = ud;
     a->calls++;
@@ -72,7 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!msg)
         return 0;
     json_t *resp = NULL;
-    enum wk_msg_kind kind = wk_mcp_classify(msg, err, sizeof err);
+    enum wk_msg_kind kind = wk_rpc_classify(msg, err, sizeof err);
     if (kind == WK_MSG_REQUEST) {
         set_upstream(json_object_get(msg, "_upstream"));
         const json_t *cfg = json_object_get(msg, "_config");
@@ -92,11 +92,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         resp = a.response;
         wk_server_clear(&srv);
     } else if (kind == WK_MSG_INVALID) {
-        resp = wk_mcp_error(NULL, WK_RPC_INVALID_REQUEST, err, NULL);
+        resp = wk_rpc_error(NULL, WK_RPC_INVALID_REQUEST, err, NULL);
     }
     if (resp) {
         size_t n;
-        char *text = wk_mcp_dump(resp, &n);
+        char *text = wk_rpc_dump(resp, &n);
         if (text && getenv("FZ_SHOW")) /* to check seeds */
             fprintf(stderr, "%.*s\n", (int)(n < 300 ? n : 300), text);
         free(text);

@@ -1,5 +1,5 @@
 /* libFuzzer target: jsontext_parse_keep, the parser of every JSM answer a tool
- * call reads (the site is not trusted: wk_exec.c parses its answers with
+ * call reads (the site is not trusted: wk_result.c parses its answers with
  * the tool's keep paths, depth 64). Differential (tests/unit/common/
  * jsontext_diff.h): against the full parse, with the same acceptance and the same
  * errors, and a kept tree that is the full one pruned to the keep paths.
@@ -17,7 +17,7 @@
 #include "fz_catalog.h"
 #include "jsontext.h"
 
-#define UPSTREAM_DEPTH 64 /* wk_exec.c's WK_UPSTREAM_DEPTH */
+#define UPSTREAM_DEPTH 64 /* wk_result.h's WK_UPSTREAM_DEPTH */
 
 static void fz_check(const char *what, const char *diff, size_t size)
 {

@@ -20,6 +20,7 @@
 #include "wk_master.h"
 #include "wk_pace.h"
 #include "wk_refresh.h"
+#include "wk_request.h"
 #include "wk_store.h"
 
 /* Prototypes of the wrapped functions (ld --wrap=<name> sends the worker's

@@ -10,7 +10,7 @@
 #ifndef JSMCP_WK_AUDIT_H
 #define JSMCP_WK_AUDIT_H
 
-#include "wk_worker.h"
+#include "wk_proc.h"
 
 typedef struct wk_audit_s wk_audit_t;
 

@@ -1,5 +1,5 @@
 /* wk_body: a catalog row's request templates filled with a call's
- * arguments (pure, unit tested through wk_exec_build). A template is JSON
+ * arguments (pure, unit tested through wk_request_build). A template is JSON
  * whose "{arg}" strings stand for arguments; members whose argument is
  * absent are left out (an object or array left empty by that is left out
  * too). Operators (objects with one "$" member):

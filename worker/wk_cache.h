@@ -30,9 +30,9 @@
 
 #include <stdint.h>
 
-#include "wk_mcp.h"
+#include "wk_record.h"
 #include "wk_session.h"
-#include "wk_worker.h"
+#include "wk_proc.h"
 
 /* Subscribes and starts checking the Redis configuration; 0 or -1. */
 int wk_cache_start(wk_worker_t *w);

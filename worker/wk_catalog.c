@@ -11,7 +11,7 @@
 #include "jsontext.h"
 #include "projection.h"
 #include "schema.h"
-#include "wk_exec.h"
+#include "wk_result.h"
 #include "secret.h"
 
 #define WK_CATALOG_NAME_MAX 64
@@ -482,7 +482,7 @@ int wk_catalog_load(wk_catalog_t **out, const char *json, size_t len, char *err,
             return -1;
         }
         c->n = i + 1;
-        c->tools[i].keep = wk_exec_keep_new(&c->tools[i]);
+        c->tools[i].keep = wk_result_keep_new(&c->tools[i]);
         if (i > 0 && wk_catalog_find(c, c->tools[i].name) != &c->tools[i]) {
             snprintf(err, errsz, "%s: duplicate tool name", c->tools[i].name);
             wk_catalog_free(c);

@@ -1,7 +1,7 @@
 /* wk_catalog: the tool catalog (worker/catalog.json, embedded at build time).
  *
  * Tools are data: each row names the JSM call (method, path, query, body),
- * its paging style and the projection of the result; wk_exec runs any row.
+ * its paging style and the projection of the result; wk_call runs any row.
  * The catalog is loaded and checked once at start (bad rows fail the start,
  * not a call) and is read-only afterwards.
  */
@@ -61,13 +61,13 @@ typedef struct wk_tool_s {
     int unscoped;               /* what it reads or writes cannot be tied to a project: not offered with
                                    config.projects */
     const json_t *path_with;    /* {"<arg>": path}: when the argument is given, that path replaces http.path */
-    const json_t *resolve;      /* pre-steps turning a name/email into an id (wk_exec.c) */
+    const json_t *resolve;      /* pre-steps turning a name/email into an id (wk_steps.h) */
     const json_t *multipart;    /* http.multipart: the request body is one uploaded file */
     const json_t *includes;     /* {"<name>": {"fields": [..], "item": template}}: what the
                                    include argument adds to a search (fields asked, members shown) */
     const json_t *notes;        /* {"<arg>": "text"}: said in the result when the argument is absent */
     long binary_max;            /* output.binary: the payload is a file, answered as base64 up to this size */
-    jsontext_keep_t *keep;            /* what of the payload the result reads (wk_exec_keep_new) */
+    jsontext_keep_t *keep;            /* what of the payload the result reads (wk_result_keep_new) */
 } wk_tool_t;
 
 typedef struct wk_catalog_s {

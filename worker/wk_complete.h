@@ -25,7 +25,7 @@
 
 #include "wk_mcp.h"
 #include "wk_resources.h"
-#include "wk_worker.h"
+#include "wk_proc.h"
 
 /* completion/complete. cb (wk_resources.h's shape) runs exactly once,
  * possibly before this returns. */

@@ -18,7 +18,7 @@
 #include <jansson.h>
 
 #include "wk_push.h"
-#include "wk_worker.h"
+#include "wk_proc.h"
 
 /* Loads worker/fixtures.json (embedded); 0 or -1 with err. */
 int wk_fixtures_load(char *err, size_t errsz);

@@ -14,12 +14,14 @@
 #include "wk_cache.h"
 #include "wk_listwatch.h"
 #include "wk_mcp.h"
+#include "wk_drain.h"
 #include "wk_methods.h"
+#include "wk_origin.h"
 #include "wk_push.h"
 #include "wk_session.h"
 #include "wk_store.h"
 
-#define WK_TOKEN_MAX 256
+#define WK_URL_TOKEN_MAX 256 /* the MCP URL's secret token, /mcp/<token> */
 #define WK_JSON_DEPTH 32
 
 enum mreq_kind { MR_POST, MR_GET, MR_DELETE, MR_SSE_OPEN, MR_SSE_POST };
@@ -40,7 +42,7 @@ typedef struct mreq_s {
     /* The session is fetched together with the server record (one round
      * trip): pending counts the two lookups, the results wait here. */
     int prefetch, pending, srv_rc, sess_rc;
-    char base_path[WK_TOKEN_MAX + 8]; /* "/mcp/<token>" as requested (legacy endpoint) */
+    char base_path[WK_URL_TOKEN_MAX + 8]; /* "/mcp/<token>" as requested (legacy endpoint) */
     char rid[72];                /* the HTTP request id (kept: legacy POSTs are answered first) */
     char traceparent[64];        /* this worker's span in the client's trace (W3C), for upstream calls */
     /* Messages about the request in flight (progress, log messages, server
@@ -62,7 +64,7 @@ struct wk_sse_s {
     char token_hash[SECRET_HASH_HEX_LEN + 1];
     char lease[24];              /* its lease among the URL's streams (wk_session.h) */
     char channel[160];
-    char endpoint[WK_TOKEN_MAX + 80]; /* legacy: sent once the subscription is live */
+    char endpoint[WK_URL_TOKEN_MAX + 80]; /* legacy: sent once the subscription is live */
     int legacy;
     wk_sse_t *prev, *next;
 };
@@ -93,7 +95,7 @@ static void not_found(httpd_req_t *req, const char *message)
 /* An HTTP-level refusal in JSON-RPC form (id null), as MCP clients expect. */
 static void rpc_refuse(mreq_t *m, int status, int code, const char *message)
 {
-    httpresp_json(m->req, status, wk_mcp_error(NULL, code, message, NULL));
+    httpresp_json(m->req, status, wk_rpc_error(NULL, code, message, NULL));
     m->req = NULL;
     mreq_free(m);
 }
@@ -101,58 +103,6 @@ static void rpc_refuse(mreq_t *m, int status, int code, const char *message)
 static int header_has(const char *v, const char *needle)
 {
     return v && strcasestr(v, needle) != NULL;
-}
-
-int wk_http_host_allowed(const wk_config_t *cfg, const char *hostport)
-{
-    char host[300];
-    if (!hostport || strlen(hostport) >= sizeof host)
-        return 0;
-    str_copy(host, sizeof host, hostport);
-    /* Strip the port: "[::1]:8081" -> "[::1]", "a.b:80" -> "a.b". */
-    char *colon = host[0] == '[' ? strstr(host, "]:") : strrchr(host, ':');
-    if (colon)
-        colon[host[0] == '[' ? 1 : 0] = 0;
-    if (strcasecmp(host, "localhost") == 0 || strcmp(host, "127.0.0.1") == 0 ||
-        strcmp(host, "[::1]") == 0)
-        return 1;
-    const char *lists[2] = {cfg->allowed_hosts, NULL};
-    char pub[300] = "";
-    if (cfg->public_url) {
-        const char *p = strstr(cfg->public_url, "://");
-        p = p ? p + 3 : cfg->public_url;
-        size_t n = strcspn(p, "/:?#");
-        if (n < sizeof pub) {
-            memcpy(pub, p, n);
-            pub[n] = 0;
-        }
-        lists[1] = pub;
-    }
-    for (int i = 0; i < 2; i++) {
-        const char *p = lists[i];
-        while (p && *p) {
-            size_t n = strcspn(p, ", ");
-            if (n == 1 && *p == '*')
-                return 1;
-            if (n && n == strlen(host) && strncasecmp(p, host, n) == 0)
-                return 1;
-            p += n;
-            p += strspn(p, ", ");
-        }
-    }
-    return 0;
-}
-
-static int origin_ok(const wk_config_t *cfg, httpd_req_t *req)
-{
-    const char *host = httpd_req_header(req, "Host");
-    if (host && !wk_http_host_allowed(cfg, host))
-        return 0;
-    const char *origin = httpd_req_header(req, "Origin");
-    if (!origin || strcmp(origin, "null") == 0)
-        return origin == NULL;
-    const char *p = strstr(origin, "://");
-    return p && wk_http_host_allowed(cfg, p + 3);
 }
 
 /* ---- SSE streams ---- */
@@ -283,7 +233,7 @@ static wk_sse_t *sse_open(mreq_t *m, int legacy)
          * this process alive for as long as its client stays. */
         wk_stream_release(w, m->token_hash, m->lease);
         httpd_resp_close(m->req);
-        httpresp_json(m->req, 503, wk_mcp_error(NULL, WK_RPC_SERVER, "This worker is shutting down; reconnect", NULL));
+        httpresp_json(m->req, 503, wk_rpc_error(NULL, WK_RPC_SERVER, "This worker is shutting down; reconnect", NULL));
         return NULL;
     }
     httpd_resp_header(m->req, "Cache-Control", "no-cache, no-transform");
@@ -331,7 +281,7 @@ void wk_http_end_streams(wk_worker_t *w)
 
 /* ---- answering messages ---- */
 
-static void add_ratelimit_headers(httpd_req_t *req, const wk_ratelimit_t *rl)
+static void add_ratelimit_headers(httpd_req_t *req, const wk_upstream_meta_t *rl)
 {
     char v[32];
     if (!rl || !rl->limited)
@@ -347,14 +297,14 @@ static void add_ratelimit_headers(httpd_req_t *req, const wk_ratelimit_t *rl)
 }
 
 /* The answer to a Streamable HTTP POST request. */
-static void on_post_done(json_t *response, const wk_ratelimit_t *rl, void *ud)
+static void on_post_done(json_t *response, const wk_upstream_meta_t *rl, void *ud)
 {
     mreq_t *m = ud;
     if (m->kind == MR_SSE_POST) {
         /* Legacy: the HTTP request got its 202 already; the answer goes to
          * the stream, wherever it is. */
         size_t len;
-        char *s = wk_mcp_dump(response, &len);
+        char *s = wk_rpc_dump(response, &len);
         json_decref(response);
         wk_sse_t *local = s ? sse_find(m->w, m->sess.id) : NULL;
         if (local)
@@ -365,7 +315,7 @@ static void on_post_done(json_t *response, const wk_ratelimit_t *rl, void *ud)
         wk_worker_t *w = m->w;
         mreq_free(m);
         w->detached_calls--;
-        wk_worker_maybe_stop(w);
+        wk_drain_maybe_stop(w);
         return;
     }
     if (m->pushing) {
@@ -377,7 +327,7 @@ static void on_post_done(json_t *response, const wk_ratelimit_t *rl, void *ud)
          * last event. Its headers went out before, so a 429's RateLimit-*
          * headers cannot follow; the tool result carries retry_after_s. */
         size_t len;
-        char *body = wk_mcp_dump(response, &len);
+        char *body = wk_rpc_dump(response, &len);
         json_decref(response);
         if (body)
             sse_write(m->req, "message", body, len);
@@ -392,7 +342,7 @@ static void on_post_done(json_t *response, const wk_ratelimit_t *rl, void *ud)
         httpd_resp_header(m->req, "MCP-Session-Id", m->sess.id);
     add_ratelimit_headers(m->req, rl);
     size_t len;
-    char *body = wk_mcp_dump(response, &len);
+    char *body = wk_rpc_dump(response, &len);
     json_decref(response);
     if (body)
         httpd_respond(m->req, 200, "application/json", body, len);
@@ -711,7 +661,7 @@ static void on_session_prefetched(int rc, const wk_session_t *s, void *ud)
 static int token_ok(const char *t)
 {
     size_t n = strlen(t);
-    return n > 0 && n <= WK_TOKEN_MAX &&
+    return n > 0 && n <= WK_URL_TOKEN_MAX &&
            strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~") == n;
 }
 
@@ -724,7 +674,7 @@ static void handle_mcp(wk_worker_t *w, httpd_req_t *req, const char *token, enum
     str_join(m->base_path, sizeof m->base_path, "/mcp/", token, NULL);
     str_copy(m->rid, sizeof m->rid, httpd_req_id(req));
     httpd_req_child_traceparent(req, m->traceparent, sizeof m->traceparent);
-    if (!origin_ok(w->cfg, req)) {
+    if (!wk_origin_ok(w->cfg, httpd_req_header(req, "Host"), httpd_req_header(req, "Origin"))) {
         rpc_refuse(m, 403, WK_RPC_SERVER, "Forbidden: Origin/Host not allowed");
         return;
     }
@@ -794,10 +744,10 @@ static void handle_mcp(wk_worker_t *w, httpd_req_t *req, const char *token, enum
             rpc_refuse(m, 400, WK_RPC_PARSE, msg);
             return;
         }
-        m->mkind = wk_mcp_classify(m->msg, err, sizeof err);
+        m->mkind = wk_rpc_classify(m->msg, err, sizeof err);
         if (m->mkind == WK_MSG_INVALID) {
             json_t *id = json_is_object(m->msg) ? json_object_get(m->msg, "id") : NULL;
-            json_t *e = wk_mcp_error(json_is_string(id) || json_is_integer(id) ? id : NULL,
+            json_t *e = wk_rpc_error(json_is_string(id) || json_is_integer(id) ? id : NULL,
                                      WK_RPC_INVALID_REQUEST, err, NULL);
             httpresp_json(req, 400, e);
             m->req = NULL;
@@ -899,11 +849,11 @@ void wk_http_handle(httpd_req_t *req, void *ud)
         return;
     }
     /* /mcp/<token>[/sse|/messages] */
-    char token[WK_TOKEN_MAX + 2];
+    char token[WK_URL_TOKEN_MAX + 2];
     const char *t = path + 5;
     size_t n = strcspn(t, "/");
     const char *rest = t + n;
-    if (n == 0 || n > WK_TOKEN_MAX) {
+    if (n == 0 || n > WK_URL_TOKEN_MAX) {
         not_found(req, WK_UNKNOWN_SERVER);
         return;
     }
@@ -935,6 +885,6 @@ void wk_http_handle(httpd_req_t *req, void *ud)
     }
     if (allow) {
         httpd_resp_header(req, "Allow", allow);
-        httpresp_json(req, 405, wk_mcp_error(NULL, WK_RPC_SERVER, "Method Not Allowed", NULL));
+        httpresp_json(req, 405, wk_rpc_error(NULL, WK_RPC_SERVER, "Method Not Allowed", NULL));
     }
 }

@@ -20,7 +20,7 @@
 #define JSMCP_WK_HTTP_H
 
 #include "httpd.h"
-#include "wk_worker.h"
+#include "wk_proc.h"
 
 /* The request handler and completion hook given to httpd (ud = worker). */
 void wk_http_handle(httpd_req_t *req, void *ud);
@@ -32,9 +32,5 @@ void wk_http_metrics_handle(httpd_req_t *req, void *ud);
 void wk_http_keepalive(wk_worker_t *w);
 /* Ends every open stream (drain on SIGTERM). */
 void wk_http_end_streams(wk_worker_t *w);
-
-/* 1 when a Host/Origin host[:port] is acceptable (DNS-rebinding defence):
- * loopback names, the public URL's host, and JSMCP_WORKER_ALLOWED_HOSTS. */
-int wk_http_host_allowed(const wk_config_t *cfg, const char *hostport);
 
 #endif

@@ -18,7 +18,7 @@
 
 #include <jansson.h>
 
-#include "wk_worker.h"
+#include "wk_proc.h"
 
 /* Listens to wk_cache's srv: change announcements; 0. */
 int wk_listwatch_start(wk_worker_t *w);

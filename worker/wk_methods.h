@@ -14,7 +14,7 @@
 #include "wk_mcp.h"
 #include "wk_push.h"
 #include "wk_session.h"
-#include "wk_worker.h"
+#include "wk_proc.h"
 
 /* wk_mcp_dispatch's contract (request_id and traceparent too): done runs exactly once (possibly before this
  * returns) with the response (stolen); push stays valid until then. */

@@ -37,7 +37,7 @@ static struct {
 } near_tab[NEAR_N];
 static unsigned near_next;
 
-void wk_pace_note(wk_worker_t *w, const char *account_id, const wk_ratelimit_t *rl, uint64_t now_ms)
+void wk_pace_note(wk_worker_t *w, const char *account_id, const wk_upstream_meta_t *rl, uint64_t now_ms)
 {
     pace_rule_t r;
     long window_s;

@@ -13,8 +13,8 @@
 
 #include <stddef.h>
 
-#include "wk_exec.h"
-#include "wk_worker.h"
+#include "wk_result.h"
+#include "wk_proc.h"
 
 /* The token bucket as a Lua function, for the scripts that take tokens
  * (pacing here, initialize per URL in wk_session.c): bucket(key, rate,
@@ -59,7 +59,7 @@ void wk_pace_take(wk_worker_t *w, const char *account_id, const pace_rule_t *rul
  * The bucket is the account's pace:<account_id> in Redis, shared with every
  * process that saw the signal (each sees it on its own next answer); a
  * stricter configured rule still applies. */
-void wk_pace_note(wk_worker_t *w, const char *account_id, const wk_ratelimit_t *rl, uint64_t now_ms);
+void wk_pace_note(wk_worker_t *w, const char *account_id, const wk_upstream_meta_t *rl, uint64_t now_ms);
 
 /* The signal-derived rule in force for account_id: 1 with *rule, else 0. */
 int wk_pace_near(const char *account_id, uint64_t now_ms, pace_rule_t *rule);

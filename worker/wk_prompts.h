@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #include "wk_mcp.h"
-#include "wk_worker.h"
+#include "wk_proc.h"
 
 /* Loads the embedded worker/prompts.json against w->catalog; 0 or -1 with
  * err naming the prompt. Also checks the fixture prompts' shape. */

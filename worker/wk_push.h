@@ -26,7 +26,7 @@
 #include <stddef.h>
 
 #include "wk_session.h"
-#include "wk_worker.h"
+#include "wk_proc.h"
 
 typedef struct wk_push_s wk_push_t;
 

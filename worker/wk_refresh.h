@@ -10,7 +10,7 @@
 #define JSMCP_WK_REFRESH_H
 
 #include "wk_store.h"
-#include "wk_worker.h"
+#include "wk_proc.h"
 
 #define WK_REFRESH_POLL_MS 200
 #define WK_REFRESH_GIVEUP_MS 10000

@@ -23,7 +23,7 @@
 #include <stdint.h>
 
 #include "wk_mcp.h"
-#include "wk_worker.h"
+#include "wk_proc.h"
 
 #define WK_RESOURCE_MAX (256 * 1024) /* bytes of one resource's text */
 #define WK_RPC_RESOURCE_NOT_FOUND (-32002)

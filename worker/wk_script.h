@@ -11,7 +11,7 @@
 #define JSMCP_WK_SCRIPT_H
 
 #include "rcli.h"
-#include "wk_worker.h"
+#include "wk_proc.h"
 
 typedef struct wk_script_s {
     const char *src;

@@ -14,7 +14,7 @@
 #include <stddef.h>
 
 #include "secret.h"
-#include "wk_worker.h"
+#include "wk_proc.h"
 
 #define WK_SESSION_ID_LEN 32
 

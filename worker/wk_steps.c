@@ -196,3 +196,41 @@ int wk_steps_match(const json_t *step, json_t *args, const json_t *body, const j
     buf_free(&hits);
     return *out ? 1 : 0;
 }
+
+const json_t *wk_steps_next(const json_t *resolve, const json_t *args, size_t *i)
+{
+    while (*i < json_array_size(resolve)) {
+        const json_t *step = json_array_get(resolve, (*i)++);
+        const char *when = jsontext_str(step, "when"), *set = jsontext_str(step, "set");
+        int always = json_is_true(json_object_get(step, "always"));
+        if (!jsontext_str(args, when) && !(always && json_object_get(args, set)))
+            continue;
+        if (json_object_get(args, set) && !always)
+            continue;
+        return step;
+    }
+    return NULL;
+}
+
+int wk_steps_answer(const json_t *step, json_t *args, const json_t *body, char *msg, size_t msgsz,
+                    const char **hint)
+{
+    const json_t *hit;
+    if (json_object_get(step, "match")) {
+        if (!wk_steps_match(step, args, body, &hit, msg, msgsz, hint))
+            return 400;
+        json_object_set(args, jsontext_str(step, "set"), json_object_get(hit, jsontext_str(step, "value")));
+        return 0;
+    }
+    const json_t *v = proj_path(body, jsontext_str(step, "value"));
+    char num[64];
+    const char *s;
+    if (wk_body_scalar(v, num, sizeof num, &s) != 0 || !*s || json_is_boolean(v)) {
+        snprintf(msg, msgsz, "the site's answer to %.200s has no %.80s", jsontext_str(step, "path"),
+                 jsontext_str(step, "value"));
+        *hint = "Try again later; if it keeps failing the site answers differently than Jira Cloud documents.";
+        return 502;
+    }
+    json_object_set_new(args, jsontext_str(step, "set"), json_string(s));
+    return 0;
+}

@@ -1,7 +1,8 @@
 /* wk_steps: the pure half of a catalog row's pre-steps ("resolve",
- * wk_catalog.h), which wk_exec runs over httpc: matching the items of a
- * step's answer against the call's arguments, and the check of a
- * transition's screen. No I/O; unit tested.
+ * wk_catalog.h), which the call runs over httpc (wk_call.h, state STEPS):
+ * which step is next, matching the items of a step's answer against the
+ * call's arguments, and the check of a transition's screen. No I/O; unit
+ * tested.
  *
  * A matching step names: when (the argument holding a name), set (the
  * argument the match fills), items (the array in the answer), match (the
@@ -32,5 +33,17 @@ int wk_steps_match(const json_t *step, json_t *args, const json_t *body, const j
  * transition's screen requires (its required fields without a default,
  * with their allowed values) or why the resolution cannot be set. */
 int wk_steps_screen_check(const json_t *transition, json_t *args, char *err, size_t errsz);
+
+/* The next resolve step to run from *i on (advanced past it): a step runs
+ * when its "when" argument is given and its "set" is not (or, with
+ * "always", when either is). NULL when none is left. */
+const json_t *wk_steps_next(const json_t *resolve, const json_t *args, size_t *i);
+
+/* A step's answer body into args: with "match", the matched item's value
+ * (wk_steps_match); without, the answer's value at "value" (a request's
+ * service desk id, an uploaded file's temporary id). 0, or the status of
+ * the failure (400 no match, 502 no value) with msg and *hint. */
+int wk_steps_answer(const json_t *step, json_t *args, const json_t *body, char *msg, size_t msgsz,
+                    const char **hint);
 
 #endif

@@ -10,9 +10,8 @@
 #ifndef JSMCP_WK_STORE_H
 #define JSMCP_WK_STORE_H
 
-#include "wk_exec.h"
-#include "wk_mcp.h"
-#include "wk_worker.h"
+#include "wk_record.h"
+#include "wk_proc.h"
 
 /* On rc 1, *srv is the caller's (wk_server_clear it). */
 typedef void (*wk_store_server_cb)(int rc, wk_server_t *srv, void *ud);

@@ -10,6 +10,7 @@
 #include "log.h"
 #include "secret.h"
 #include "clock.h"
+#include "wk_drain.h"
 #include "wk_pace.h"
 #include "wk_script.h"
 #include "wk_store.h"
@@ -291,7 +292,7 @@ static void poll_end(poll_op_t *op)
     free(op);
     /* A poll is no HTTP request: the drain waits for it like a detached call. */
     w->detached_calls--;
-    wk_worker_maybe_stop(w);
+    wk_drain_maybe_stop(w);
 }
 
 static void on_committed(redisReply *reply, const char *err, void *ud)

@@ -33,7 +33,7 @@
 #include "wk_mcp.h"
 #include "wk_resources.h"
 #include "wk_session.h"
-#include "wk_worker.h"
+#include "wk_proc.h"
 
 #define WK_SUB_PER_SESSION 100   /* subscriptions of one session */
 #define WK_SUB_PER_RESOURCE 1000 /* sessions subscribed to one resource of one URL */

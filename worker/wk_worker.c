@@ -2,7 +2,8 @@
  * SIGTERM drains in reverse: stop accepting and end streams, let in-flight
  * requests (and their upstream calls) finish, then close httpc and Redis. */
 #include "wk_worker.h"
-#include "wk_exec.h"
+#include "wk_request.h"
+#include "wk_result.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include "log.h"
 #include "wk_audit.h"
 #include "wk_cache.h"
+#include "wk_drain.h"
 #include "wk_http.h"
 #include "wk_listwatch.h"
 #include "wk_methods.h"
@@ -58,40 +60,6 @@ void wk_worker_describe_metrics(metrics_t *m)
         metrics_inc(m, zero[i], "", 0);
 }
 
-static void on_closed_handle(uv_handle_t *h)
-{
-}
-
-static void on_httpc_closed(void *arg)
-{
-    wk_worker_t *w = arg;
-    uv_close((uv_handle_t *)&w->keepalive, on_closed_handle);
-    uv_close((uv_handle_t *)&w->publish, on_closed_handle);
-    uv_close((uv_handle_t *)&w->sigterm, on_closed_handle);
-    uv_close((uv_handle_t *)&w->sigint, on_closed_handle);
-}
-
-static void on_redis_closed(void *arg)
-{
-    wk_worker_t *w = arg;
-    httpc_close(w->httpc, on_httpc_closed, w);
-}
-
-static void on_audit_done(wk_worker_t *w)
-{
-    LOG_INFO("worker", "worker drained", NULL);
-    rcli_close(w->redis, on_redis_closed, w);
-}
-
-void wk_worker_maybe_stop(wk_worker_t *w)
-{
-    if (!w->httpd_closed || w->detached_calls || w->audit_stopping)
-        return;
-    w->audit_stopping = 1;
-    /* Calls are done: their audit records go to Redis before it closes. */
-    wk_audit_stop(w, on_audit_done);
-}
-
 /* Each listener's close: once both are closed, the drain goes on. */
 static void on_httpd_closed(void *arg)
 {
@@ -99,7 +67,7 @@ static void on_httpd_closed(void *arg)
     if (--w->httpd_open > 0)
         return;
     w->httpd_closed = 1;
-    wk_worker_maybe_stop(w);
+    wk_drain_maybe_stop(w);
 }
 
 static void drain(wk_worker_t *w)
@@ -158,7 +126,7 @@ int wk_worker_run(const wk_config_t *cfg, int fd, int metrics_fd, wk_metrics_shm
         goto out;
     }
     w.fields = wk_fieldcache_new(cfg->field_cache_ms);
-    wk_exec_check_keep(cfg->check_keep);
+    wk_result_check_keep(cfg->check_keep);
     w.keyring = secret_keyring_from_env(err, sizeof err);
     if (!w.keyring) {
         LOG_ERROR("worker", "master keys", "why", err, NULL);

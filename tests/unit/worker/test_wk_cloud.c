@@ -12,7 +12,8 @@
 #include "jsontext.h"
 #include "projection.h"
 #include "wk_catalog.h"
-#include "wk_exec.h"
+#include "wk_request.h"
+#include "wk_result.h"
 #include "wk_jql.h"
 #include "wk_pace.h"
 #include "wk_steps.h"
@@ -210,71 +211,71 @@ Test(jql, shared_field_names_by_project_context)
 Test(exec, request_building_for_issue_22)
 {
     wk_catalog_t *c = cat();
-    wk_call_t call;
+    wk_request_t call;
     char err[300];
     /* Worklog started in Jira's own form; absent: left out. */
     json_t *a = J("{\"id\":\"ITSM-1\",\"time_spent_seconds\":600,\"started\":\"2026-01-05T10:30:00+01:00\"}");
     const wk_tool_t *wl = wk_catalog_find(c, "create_a_jira_service_management_issue_worklog");
-    cr_assert_eq(wk_exec_build(wl, a, "http://h", &call, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(wk_request_build(wl, a, "http://h", &call, err, sizeof err), 0, "%s", err);
     json_t *b = J(call.body);
     cr_assert_str_eq(jsontext_str(b, "started"), "2026-01-05T09:30:00.000+0000");
     cr_assert_null(json_object_get(b, "comment"));
     json_decref(b);
-    wk_call_clear(&call);
+    wk_request_clear(&call);
     json_decref(a);
     /* A transition: resolution by name, a comment as ADF; neither: just the transition. */
     const wk_tool_t *tr = wk_catalog_find(c, "update_a_jira_service_management_issue_status_by_id");
     a = J("{\"id\":\"ITSM-1\",\"transition_id\":\"51\",\"resolution\":\"Done\",\"comment\":\"fixed\"}");
-    cr_assert_eq(wk_exec_build(tr, a, "http://h", &call, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(wk_request_build(tr, a, "http://h", &call, err, sizeof err), 0, "%s", err);
     b = J(call.body);
     cr_assert_str_eq(jsontext_str(json_object_get(json_object_get(b, "fields"), "resolution"), "name"), "Done");
     json_t *add = json_object_get(json_array_get(json_object_get(json_object_get(b, "update"), "comment"), 0), "add");
     cr_assert_str_eq(jsontext_str(json_object_get(add, "body"), "type"), "doc");
     json_decref(b);
-    wk_call_clear(&call);
+    wk_request_clear(&call);
     json_decref(a);
     a = J("{\"id\":\"ITSM-1\",\"transition_id\":\"21\"}");
-    cr_assert_eq(wk_exec_build(tr, a, "http://h", &call, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(wk_request_build(tr, a, "http://h", &call, err, sizeof err), 0, "%s", err);
     cr_assert_str_eq(call.body, "{\"transition\":{\"id\":\"21\"}}", "no empty fields or update");
-    wk_call_clear(&call);
+    wk_request_clear(&call);
     json_decref(a);
     /* requestOwnership: an array repeats the parameter. */
     const wk_tool_t *reqs = wk_catalog_find(c, "list_all_jira_service_management_customer_requests");
     a = J("{\"ownership\":[\"OWNED_REQUESTS\",\"ORGANIZATION\"],\"organization_id\":\"4\"}");
-    cr_assert_eq(wk_exec_build(reqs, a, "http://h", &call, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(wk_request_build(reqs, a, "http://h", &call, err, sizeof err), 0, "%s", err);
     cr_assert(strstr(call.url, "requestOwnership=OWNED_REQUESTS&requestOwnership=ORGANIZATION"), "%s", call.url);
     cr_assert(strstr(call.url, "organizationId=4"), "%s", call.url);
-    wk_call_clear(&call);
+    wk_request_clear(&call);
     json_decref(a);
     /* An organization id as the integer the schema types. */
     a = J("{\"service_desk_id\":\"2\",\"organization_id\":\"17\"}");
-    cr_assert_eq(wk_exec_build(wk_catalog_find(c, "create_a_jira_service_management_service_desk_organization"), a, "http://h",
+    cr_assert_eq(wk_request_build(wk_catalog_find(c, "create_a_jira_service_management_service_desk_organization"), a, "http://h",
                                &call, err, sizeof err), 0, "%s", err);
     cr_assert_str_eq(call.body, "{\"organizationId\":17}");
-    wk_call_clear(&call);
+    wk_request_clear(&call);
     json_decref(a);
     /* A watcher: the body is the accountId as a JSON string. */
     a = J("{\"id\":\"ITSM-1\",\"account_id\":\"5b10ac8d82e05b22cc7d4ef5\"}");
-    cr_assert_eq(wk_exec_build(wk_catalog_find(c, "create_a_jira_service_management_issue_watcher"), a, "http://h", &call,
+    cr_assert_eq(wk_request_build(wk_catalog_find(c, "create_a_jira_service_management_issue_watcher"), a, "http://h", &call,
                                err, sizeof err), 0, "%s", err);
     cr_assert_str_eq(call.body, "\"5b10ac8d82e05b22cc7d4ef5\"");
-    wk_call_clear(&call);
+    wk_request_clear(&call);
     json_decref(a);
     /* include adds the fields a search asks for. */
     a = J("{\"jql\":\"project = ITSM\",\"include\":[\"comments\",\"description\"]}");
-    cr_assert_eq(wk_exec_build(wk_catalog_find(c, "list_all_jira_service_management_search_issues"), a, "http://h", &call,
+    cr_assert_eq(wk_request_build(wk_catalog_find(c, "list_all_jira_service_management_search_issues"), a, "http://h", &call,
                                err, sizeof err), 0, "%s", err);
     b = J(call.body);
     char *fields = jsontext_dump(json_object_get(b, "fields"));
     cr_assert(strstr(fields, "\"comment\"") && strstr(fields, "\"description\""), "%s", fields);
     free(fields);
     json_decref(b);
-    wk_call_clear(&call);
+    wk_request_clear(&call);
     json_decref(a);
     /* An upload: the file decoded from base64 as the one part; refusals. */
     const wk_tool_t *up = wk_catalog_find(c, "create_a_jira_service_management_issue_attachment");
     a = J("{\"id\":\"ITSM-1\",\"filename\":\"logs.txt\",\"content_base64\":\"aGVs\\nbG8=\",\"mime_type\":\"text/plain\"}");
-    cr_assert_eq(wk_exec_build(up, a, "http://h", &call, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(wk_request_build(up, a, "http://h", &call, err, sizeof err), 0, "%s", err);
     cr_assert_eq(call.nparts, 1);
     cr_assert_eq(call.part.len, 5);
     cr_assert(memcmp(call.part.data, "hello", 5) == 0);
@@ -282,7 +283,7 @@ Test(exec, request_building_for_issue_22)
     cr_assert_str_eq(call.part.filename, "logs.txt");
     cr_assert_str_eq(call.part.type, "text/plain");
     cr_assert_null(call.body);
-    wk_call_clear(&call);
+    wk_request_clear(&call);
     json_decref(a);
     static const char *const refused[] = {
         "{\"id\":\"ITSM-1\",\"filename\":\"x\",\"content_base64\":\"not base64!\"}",
@@ -292,7 +293,7 @@ Test(exec, request_building_for_issue_22)
         "{\"id\":\"ITSM-1\",\"filename\":\"..\",\"content_base64\":\"eA==\"}", NULL};
     for (int i = 0; refused[i]; i++) {
         a = J(refused[i]);
-        cr_assert_eq(wk_exec_build(up, a, "http://h", &call, err, sizeof err), -1, "%s", refused[i]);
+        cr_assert_eq(wk_request_build(up, a, "http://h", &call, err, sizeof err), -1, "%s", refused[i]);
         json_decref(a);
     }
     /* The JSM upload's main request is JSON: the file went up in a step. */
@@ -304,12 +305,12 @@ Test(exec, request_building_for_issue_22)
 Test(exec, answers_for_issue_22)
 {
     wk_catalog_t *c = cat();
-    wk_ratelimit_t rl;
+    wk_upstream_meta_t rl;
     const wk_tool_t *get = wk_catalog_find(c, "get_single_jira_service_management_issue_by_id");
     json_t *args = J("{\"id\":\"ITSM-1\"}");
     /* The API gateway's 429: no Retry-After, no reset: Atlassian's first backoff step, said as such. */
     httpc_response_t r = resp(429, "{\"code\":429,\"message\":\"Too Many Requests\"}", "HTTP/1.1 429 x\r\nContent-Type: application/json\r\n\r\n");
-    json_t *res = wk_exec_result(get, args, NULL, &r, &rl);
+    json_t *res = wk_result_upstream(get, args, NULL, &r, &rl);
     json_t *e = json_object_get(json_object_get(res, "structuredContent"), "error");
     cr_assert_eq(jsontext_int(e, "retry_after_s", 0), WK_RETRY_DEFAULT_S);
     cr_assert(json_is_false(json_object_get(e, "retry_after_known")));
@@ -318,14 +319,14 @@ Test(exec, answers_for_issue_22)
     json_decref(res);
     /* The old HTML 429 page: no markup for the agent. */
     r = resp(429, "<html><body class=\" error-page error429\">Too many</body></html>", "HTTP/1.1 429 x\r\nContent-Type: text/html;charset=UTF-8\r\n\r\n");
-    res = wk_exec_result(get, args, NULL, &r, &rl);
+    res = wk_result_upstream(get, args, NULL, &r, &rl);
     e = json_object_get(json_object_get(res, "structuredContent"), "error");
     cr_assert_str_eq(jsontext_str(e, "body"), "(an HTML error page, not shown)");
     cr_assert_null(strstr(jsontext_str(json_array_get(json_object_get(res, "content"), 0), "text"), "error429"));
     json_decref(res);
     /* A 503 with Retry-After. */
     r = resp(503, "{\"errorMessages\":[\"busy\"]}", "HTTP/1.1 503 x\r\nRetry-After: 7\r\n\r\n");
-    res = wk_exec_result(get, args, NULL, &r, &rl);
+    res = wk_result_upstream(get, args, NULL, &r, &rl);
     e = json_object_get(json_object_get(res, "structuredContent"), "error");
     cr_assert_eq(jsontext_int(e, "retry_after_s", 0), 7);
     cr_assert(!rl.limited, "a 503 is not a rate limit");
@@ -333,19 +334,19 @@ Test(exec, answers_for_issue_22)
     /* Quota signals of a normal answer. */
     r = resp(200, "{}", "HTTP/1.1 200 OK\r\nX-RateLimit-NearLimit: true\r\nRateLimit: \"tenant-app-quota\";r=300;t=600, \"global-app-quota\";r=9000;t=600\r\n\r\n");
     memset(&rl, 0, sizeof rl);
-    wk_exec_quota(&r, &rl);
+    wk_result_quota(&r, &rl);
     cr_assert(rl.near_limit);
     cr_assert_eq(rl.quota_remaining, 300, "the smallest remainder");
     cr_assert_eq(rl.quota_reset_s, 600);
     r = resp(200, "{}", "HTTP/1.1 200 OK\r\nBeta-RateLimit: \"x\";r=1;t=9\r\n\r\n");
-    wk_exec_quota(&r, &rl);
+    wk_result_quota(&r, &rl);
     cr_assert(!rl.near_limit && rl.quota_remaining == -1, "Beta- headers are informational only");
     json_decref(args);
     /* A file: base64 up to the cap, with its type; beyond it, its size. */
     const wk_tool_t *content = wk_catalog_find(c, "get_single_jira_service_management_attachment_content_by_id");
     args = J("{\"issue\":\"ITSM-1\",\"id\":\"10\"}");
     r = resp(200, "hello", "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n");
-    res = wk_exec_result(content, args, NULL, &r, &rl);
+    res = wk_result_upstream(content, args, NULL, &r, &rl);
     json_t *sc = json_object_get(res, "structuredContent");
     cr_assert_str_eq(jsontext_str(sc, "contentBase64"), "aGVsbG8=");
     cr_assert_eq(jsontext_int(sc, "size", 0), 5);
@@ -355,7 +356,7 @@ Test(exec, answers_for_issue_22)
     memset(big, 'x', 262145);
     big[262145] = 0;
     r = resp(200, big, "HTTP/1.1 200 OK\r\n\r\n");
-    res = wk_exec_result(content, args, NULL, &r, &rl);
+    res = wk_result_upstream(content, args, NULL, &r, &rl);
     cr_assert(json_is_true(json_object_get(res, "isError")));
     cr_assert(strstr(jsontext_str(json_object_get(json_object_get(res, "structuredContent"), "error"), "message"),
                      "the file is 262145 bytes; this tool returns files of at most 262144 bytes"));
@@ -366,12 +367,12 @@ Test(exec, answers_for_issue_22)
     const wk_tool_t *wl = wk_catalog_find(c, "create_a_jira_service_management_issue_worklog");
     args = J("{\"id\":\"ITSM-1\",\"time_spent_seconds\":60}");
     r = resp(201, "{\"id\":\"5\",\"timeSpentSeconds\":60,\"started\":\"2026-01-05T09:30:00.000+0000\"}", "HTTP/1.1 201 x\r\n\r\n");
-    res = wk_exec_result(wl, args, NULL, &r, &rl);
+    res = wk_result_upstream(wl, args, NULL, &r, &rl);
     cr_assert(strstr(json_string_value(json_array_get(json_object_get(json_object_get(res, "structuredContent"), "notes"), 0)),
                      "started was not given"));
     json_decref(res);
     json_object_set_new(args, "started", json_string("2026-01-05T09:30:00Z"));
-    res = wk_exec_result(wl, args, NULL, &r, &rl);
+    res = wk_result_upstream(wl, args, NULL, &r, &rl);
     cr_assert_null(json_object_get(json_object_get(res, "structuredContent"), "notes"));
     json_decref(res);
     json_decref(args);
@@ -381,7 +382,7 @@ Test(exec, answers_for_issue_22)
     json_t *cfg = J("{\"projects\":[\"ITSM\"]}");
     r = resp(200, "{\"key\":\"ITSM-1\",\"fields\":{\"issuelinks\":[{\"id\":\"1\",\"type\":{\"name\":\"Blocks\"},\"outwardIssue\":{\"key\":\"HW-2\"}},"
                   "{\"id\":\"2\",\"type\":{\"name\":\"Blocks\"},\"inwardIssue\":{\"key\":\"ITSM-3\"}}]}}", "HTTP/1.1 200 OK\r\n\r\n");
-    res = wk_exec_result(links, args, cfg, &r, &rl);
+    res = wk_result_upstream(links, args, cfg, &r, &rl);
     json_t *l = json_object_get(json_object_get(res, "structuredContent"), "links");
     cr_assert_eq(json_array_size(l), 1);
     cr_assert_str_eq(jsontext_str(json_object_get(json_array_get(l, 0), "inwardIssue"), "key"), "ITSM-3");
@@ -401,7 +402,7 @@ Test(pace, quota_signals_make_a_rule)
     memset(&w, 0, sizeof w);
     w.cfg = &cfg;
     pace_rule_t rule;
-    wk_ratelimit_t rl;
+    wk_upstream_meta_t rl;
     memset(&rl, 0, sizeof rl);
     rl.quota_remaining = rl.quota_reset_s = -1;
     wk_pace_note(&w, "acct-1", &rl, 1000);

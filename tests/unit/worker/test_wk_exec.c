@@ -10,7 +10,10 @@
 #include "projection.h"
 #include "clock.h"
 #include "wk_catalog.h"
-#include "wk_exec.h"
+#include "wk_request.h"
+#include "wk_result.h"
+#include "wk_record.h"
+#include "wk_rpc.h"
 #include "wk_mcp.h"
 #include "wk_metrics.h"
 
@@ -197,45 +200,45 @@ Test(exec, builds_requests_from_rows)
 {
     wk_catalog_t *c = cat();
     char err[300];
-    wk_call_t call;
+    wk_request_t call;
     json_t *a = J("{\"id\":\"ITSM 1/x\"}");
-    cr_assert_eq(wk_exec_build(wk_catalog_find(c, "get_single_jira_service_management_issue_by_id"), a,
+    cr_assert_eq(wk_request_build(wk_catalog_find(c, "get_single_jira_service_management_issue_by_id"), a,
                                "http://h:1", &call, err, sizeof err), 0, "%s", err);
     cr_assert_str_eq(call.method, "GET");
     cr_assert(strncmp(call.url, "http://h:1/rest/api/3/issue/ITSM%201%2Fx?fields=summary%2Cstatus", 63) == 0, "%s", call.url);
     cr_assert_null(call.body);
-    wk_call_clear(&call);
+    wk_request_clear(&call);
     json_decref(a);
 
     a = J("{\"id\":\"5b10:abc\"}");
-    cr_assert_eq(wk_exec_build(wk_catalog_find(c, "get_single_jira_service_management_user_by_id"), a,
+    cr_assert_eq(wk_request_build(wk_catalog_find(c, "get_single_jira_service_management_user_by_id"), a,
                                "http://h", &call, err, sizeof err), 0);
     cr_assert_str_eq(call.url, "http://h/rest/api/3/user?accountId=5b10%3Aabc");
-    wk_call_clear(&call);
+    wk_request_clear(&call);
     json_decref(a);
 
     a = J("{\"jql\":\"project = ITSM\",\"limit\":5}");
     const wk_tool_t *search = wk_catalog_find(c, "list_all_jira_service_management_search_issues");
-    cr_assert_eq(wk_exec_build(search, a, "http://h", &call, err, sizeof err), 0);
+    cr_assert_eq(wk_request_build(search, a, "http://h", &call, err, sizeof err), 0);
     cr_assert_str_eq(call.method, "POST");
     json_t *body = J(call.body);
     cr_assert_str_eq(jsontext_str(body, "jql"), "project = ITSM");
     cr_assert_eq(jsontext_int(body, "maxResults", 0), 5);
     cr_assert_null(json_object_get(body, "nextPageToken"));
     json_decref(body);
-    wk_call_clear(&call);
+    wk_request_clear(&call);
     json_decref(a);
 
     a = J("{\"service_desk_id\":\"2\",\"queue_id\":\"7\",\"limit\":1000}");
-    cr_assert_eq(wk_exec_build(wk_catalog_find(c, "list_all_jira_service_management_queue_issues"), a,
+    cr_assert_eq(wk_request_build(wk_catalog_find(c, "list_all_jira_service_management_queue_issues"), a,
                                "http://h", &call, err, sizeof err), 0);
     cr_assert_str_eq(call.url, "http://h/rest/servicedeskapi/servicedesk/2/queue/7/issue?limit=50",
                      "limit clamped to the row's max");
-    wk_call_clear(&call);
+    wk_request_clear(&call);
     json_decref(a);
 
     a = J("{\"jql\":\"project = ITSM\",\"next_cursor\":\"czox\"}"); /* an 's:' cursor on a token tool */
-    cr_assert_eq(wk_exec_build(search, a, "http://h", &call, err, sizeof err), -1);
+    cr_assert_eq(wk_request_build(search, a, "http://h", &call, err, sizeof err), -1);
     cr_assert(strstr(err, "next_cursor"));
     json_decref(a);
     wk_catalog_free(c);
@@ -251,14 +254,14 @@ static httpc_response_t resp(int status, const char *body, const char *headers)
 Test(exec, results_paging_errors_and_429)
 {
     wk_catalog_t *c = cat();
-    wk_ratelimit_t rl;
+    wk_upstream_meta_t rl;
     const wk_tool_t *search = wk_catalog_find(c, "list_all_jira_service_management_search_issues");
     const wk_tool_t *comments = wk_catalog_find(c, "list_all_jira_service_management_issue_comments");
     const wk_tool_t *queues = wk_catalog_find(c, "list_all_jira_service_management_queues");
     json_t *args = J("{\"jql\":\"project = ITSM\"}");
 
     httpc_response_t r = resp(200, "{\"issues\":[{\"key\":\"ITSM-1\",\"fields\":{\"summary\":\"s\"}}],\"nextPageToken\":\"T1\",\"isLast\":false}", "HTTP/1.1 200 OK\r\n\r\n");
-    json_t *res = wk_exec_result(search, args, NULL, &r, &rl);
+    json_t *res = wk_result_upstream(search, args, NULL, &r, &rl);
     json_t *sc = json_object_get(res, "structuredContent");
     cr_assert_str_eq(jsontext_str(json_array_get(json_object_get(sc, "issues"), 0), "key"), "ITSM-1");
     const char *next = jsontext_str(sc, "next_cursor");
@@ -268,33 +271,33 @@ Test(exec, results_paging_errors_and_429)
     /* The cursor goes back in as nextPageToken. */
     json_t *a2 = J("{\"jql\":\"project = ITSM\"}");
     json_object_set_new(a2, "next_cursor", json_string(next));
-    wk_call_t call;
+    wk_request_t call;
     char err[300];
-    cr_assert_eq(wk_exec_build(search, a2, "http://h", &call, err, sizeof err), 0);
+    cr_assert_eq(wk_request_build(search, a2, "http://h", &call, err, sizeof err), 0);
     json_t *body = J(call.body);
     cr_assert_str_eq(jsontext_str(body, "nextPageToken"), "T1");
     json_decref(body);
-    wk_call_clear(&call);
+    wk_request_clear(&call);
     json_decref(a2);
     json_decref(res);
 
     r = resp(200, "{\"issues\":[],\"isLast\":true}", "");
-    res = wk_exec_result(search, args, NULL, &r, &rl);
+    res = wk_result_upstream(search, args, NULL, &r, &rl);
     cr_assert_null(json_object_get(json_object_get(res, "structuredContent"), "next_cursor"));
     json_decref(res);
 
     /* startAt/total: 2 of 3 -> more; JSM start/isLastPage. */
     json_t *ca = J("{\"id\":\"ITSM-1\"}");
     r = resp(200, "{\"startAt\":0,\"total\":3,\"comments\":[{\"id\":\"1\"},{\"id\":\"2\"}]}", "");
-    res = wk_exec_result(comments, ca, NULL, &r, &rl);
+    res = wk_result_upstream(comments, ca, NULL, &r, &rl);
     cr_assert(jsontext_str(json_object_get(res, "structuredContent"), "next_cursor"));
     json_decref(res);
     r = resp(200, "{\"startAt\":1,\"total\":3,\"comments\":[{\"id\":\"2\"},{\"id\":\"3\"}]}", "");
-    res = wk_exec_result(comments, ca, NULL, &r, &rl);
+    res = wk_result_upstream(comments, ca, NULL, &r, &rl);
     cr_assert_null(json_object_get(json_object_get(res, "structuredContent"), "next_cursor"));
     json_decref(res);
     r = resp(200, "{\"start\":0,\"size\":1,\"isLastPage\":false,\"values\":[{\"id\":\"10\",\"name\":\"Network Outages\",\"issueCount\":4}]}", "");
-    res = wk_exec_result(queues, ca, NULL, &r, &rl);
+    res = wk_result_upstream(queues, ca, NULL, &r, &rl);
     json_t *q = json_array_get(json_object_get(json_object_get(res, "structuredContent"), "queues"), 0);
     cr_assert_str_eq(jsontext_str(q, "name"), "Network Outages");
     cr_assert_eq(jsontext_int(q, "issueCount", 0), 4);
@@ -304,7 +307,7 @@ Test(exec, results_paging_errors_and_429)
 
     /* Upstream error: Jira's members verbatim plus a hint. */
     r = resp(400, "{\"errorMessages\":[\"Unbounded JQL queries are not allowed here.\"],\"errors\":{}}", "");
-    res = wk_exec_result(search, args, NULL, &r, &rl);
+    res = wk_result_upstream(search, args, NULL, &r, &rl);
     cr_assert(json_is_true(json_object_get(res, "isError")));
     json_t *e = json_object_get(json_object_get(res, "structuredContent"), "error");
     cr_assert_str_eq(json_string_value(json_array_get(json_object_get(e, "errorMessages"), 0)),
@@ -320,7 +323,7 @@ Test(exec, results_paging_errors_and_429)
     snprintf(hdrs, sizeof hdrs, "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 7\r\nX-RateLimit-Limit: 100\r\n"
              "X-RateLimit-Remaining: 0\r\nX-RateLimit-Reset: %s\r\nRateLimit-Reason: jira-burst-based\r\n\r\n", reset);
     r = resp(429, "{\"errorMessages\":[\"The request has been rate-limited. Please try again later.\"],\"errors\":{},\"status\":429}", hdrs);
-    res = wk_exec_result(search, args, NULL, &r, &rl);
+    res = wk_result_upstream(search, args, NULL, &r, &rl);
     e = json_object_get(json_object_get(res, "structuredContent"), "error");
     cr_assert_eq(jsontext_int(e, "retry_after_s", 0), 7);
     cr_assert_str_eq(jsontext_str(e, "rate_limit_reason"), "jira-burst-based");
@@ -332,7 +335,7 @@ Test(exec, results_paging_errors_and_429)
 
     /* No answer at all. */
     httpc_response_t none = {.status = 0, .err = "connect timeout", .body = ""};
-    res = wk_exec_result(search, args, NULL, &none, &rl);
+    res = wk_result_upstream(search, args, NULL, &none, &rl);
     cr_assert(json_is_true(json_object_get(res, "isError")));
     json_decref(res);
     json_decref(args);
@@ -345,26 +348,26 @@ Test(exec, results_paging_errors_and_429)
 Test(exec, answers_of_other_projects_are_left_out)
 {
     wk_catalog_t *c = cat();
-    wk_ratelimit_t rl;
+    wk_upstream_meta_t rl;
     json_t *cfg = J("{\"projects\":[\"ITSM\"]}");
     const wk_tool_t *search = wk_catalog_find(c, "list_all_jira_service_management_search_issues");
     json_t *args = J("{\"jql\":\"x = y\"}");
     httpc_response_t r = resp(200, "{\"issues\":[{\"key\":\"ITSM-1\",\"fields\":{}},{\"key\":\"HELP-2\",\"fields\":{}},"
                                    "{\"fields\":{}},{\"key\":\"ITSMX-3\"}],\"nextPageToken\":\"T\",\"isLast\":false}", "");
-    json_t *res = wk_exec_result(search, args, cfg, &r, &rl);
+    json_t *res = wk_result_upstream(search, args, cfg, &r, &rl);
     json_t *issues = json_object_get(json_object_get(res, "structuredContent"), "issues");
     cr_assert_eq(json_array_size(issues), 1);
     cr_assert_str_eq(jsontext_str(json_array_get(issues, 0), "key"), "ITSM-1");
     cr_assert(jsontext_str(json_object_get(res, "structuredContent"), "next_cursor"), "paging is upstream's");
     json_decref(res);
     json_object_set_new(args, "raw", json_true());
-    res = wk_exec_result(search, args, cfg, &r, &rl);
+    res = wk_result_upstream(search, args, cfg, &r, &rl);
     issues = json_object_get(json_object_get(json_object_get(res, "structuredContent"), "raw"), "issues");
     cr_assert_eq(json_array_size(issues), 1, "raw: true is filtered too");
     cr_assert_str_eq(jsontext_str(json_array_get(issues, 0), "key"), "ITSM-1");
     json_decref(res);
     /* Without projects nothing is left out. */
-    res = wk_exec_result(search, args, NULL, &r, &rl);
+    res = wk_result_upstream(search, args, NULL, &r, &rl);
     cr_assert_eq(json_array_size(json_object_get(json_object_get(json_object_get(res, "structuredContent"), "raw"),
                                                  "issues")), 4);
     json_decref(res);
@@ -374,7 +377,7 @@ Test(exec, answers_of_other_projects_are_left_out)
     args = J("{\"raw\":true}");
     r = resp(200, "{\"start\":0,\"size\":3,\"isLastPage\":true,\"values\":[{\"id\":\"1\",\"projectKey\":\"HELP\"},"
                   "{\"id\":\"2\",\"projectKey\":\"ITSM\"},{\"id\":\"3\",\"projectKey\":\"HW\"}]}", "");
-    res = wk_exec_result(desks, args, cfg, &r, &rl);
+    res = wk_result_upstream(desks, args, cfg, &r, &rl);
     json_t *vals = json_object_get(json_object_get(json_object_get(res, "structuredContent"), "raw"), "values");
     cr_assert_eq(json_array_size(vals), 1);
     cr_assert_str_eq(jsontext_str(json_array_get(vals, 0), "projectKey"), "ITSM");
@@ -387,7 +390,7 @@ Test(exec, answers_of_other_projects_are_left_out)
     for (int raw = 0; raw < 2; raw++) {
         args = raw ? J("{\"id\":\"ITSM-5\",\"raw\":true}") : J("{\"id\":\"ITSM-5\"}");
         r = resp(200, moved, "");
-        res = wk_exec_result(get, args, cfg, &r, &rl);
+        res = wk_result_upstream(get, args, cfg, &r, &rl);
         cr_assert(json_is_true(json_object_get(res, "isError")));
         char *dump = jsontext_dump(res);
         cr_assert_null(strstr(dump, "secret"), "%s", dump);
@@ -398,34 +401,34 @@ Test(exec, answers_of_other_projects_are_left_out)
     }
 
     /* Dot segments and empty ids never reach a path, even past the schema. */
-    wk_call_t call;
+    wk_request_t call;
     char err[300];
     const wk_tool_t *qi = wk_catalog_find(c, "list_all_jira_service_management_queue_issues");
     static const char *const dots[] = {"..", ".", ""};
     for (int i = 0; i < 3; i++) {
         args = json_pack("{s:s,s:s}", "service_desk_id", "2", "queue_id", dots[i]);
-        cr_assert_eq(wk_exec_build(qi, args, "http://h", &call, err, sizeof err), -1, "[%s]", dots[i]);
+        cr_assert_eq(wk_request_build(qi, args, "http://h", &call, err, sizeof err), -1, "[%s]", dots[i]);
         cr_assert(strstr(err, "queue_id"), "%s", err);
         json_decref(args);
     }
     /* The desk's organizations come from the desk's own endpoint. */
     const wk_tool_t *orgs = wk_catalog_find(c, "list_all_jira_service_management_organizations");
     args = J("{\"service_desk_id\":\"2\"}");
-    cr_assert_eq(wk_exec_build(orgs, args, "http://h", &call, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(wk_request_build(orgs, args, "http://h", &call, err, sizeof err), 0, "%s", err);
     cr_assert_str_eq(call.url, "http://h/rest/servicedeskapi/servicedesk/2/organization?limit=25");
-    wk_call_clear(&call);
+    wk_request_clear(&call);
     json_decref(args);
     args = J("{}");
-    cr_assert_eq(wk_exec_build(orgs, args, "http://h", &call, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(wk_request_build(orgs, args, "http://h", &call, err, sizeof err), 0, "%s", err);
     cr_assert_str_eq(call.url, "http://h/rest/servicedeskapi/organization?limit=25");
-    wk_call_clear(&call);
+    wk_request_clear(&call);
     json_decref(args);
 
     /* The project of a new issue comes from project_key only. */
     const wk_tool_t *create = wk_catalog_find(c, "create_a_jira_service_management_issue");
     json_t *fl = J("[{\"id\":\"project\",\"name\":\"Project\"},{\"id\":\"summary\",\"name\":\"Summary\"}]");
     args = J("{\"project_key\":\"ITSM\",\"summary\":\"s\",\"issue_type\":\"Task\",\"fields\":{\"Project\":{\"key\":\"HELP\"}}}");
-    cr_assert_null(wk_exec_prepare(create, args, fl, cfg, err, sizeof err));
+    cr_assert_null(wk_request_prepare(create, args, fl, cfg, err, sizeof err));
     cr_assert(strstr(err, "project cannot be set through fields"), "%s", err);
     json_decref(args);
     json_decref(fl);
@@ -524,7 +527,7 @@ Test(mcp, classify_messages)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         json_t *m = J(cases[i].msg);
         err[0] = 0;
-        cr_assert_eq(wk_mcp_classify(m, err, sizeof err), cases[i].kind, "%s", cases[i].msg);
+        cr_assert_eq(wk_rpc_classify(m, err, sizeof err), cases[i].kind, "%s", cases[i].msg);
         if (cases[i].kind == WK_MSG_INVALID)
             cr_assert(strstr(err, "Invalid Request"), "%s: %s", cases[i].msg, err);
         json_decref(m);
@@ -642,7 +645,7 @@ Test(metrics, merge_sums_series_across_processes)
 Test(mcp, fast_dump_equals_generic_dump)
 {
     wk_catalog_t *c = cat();
-    wk_ratelimit_t rl;
+    wk_upstream_meta_t rl;
     json_t *args = J("{\"id\":\"ITSM-1\"}");
     const char *bodies[] = {
         "{\"key\":\"ITSM-1\",\"fields\":{\"summary\":\"quote \\\" backslash \\\\ tab \\t nl \\n \\u00e9 \\u0001\"}}",
@@ -652,10 +655,10 @@ Test(mcp, fast_dump_equals_generic_dump)
     for (int i = 0; i < 2; i++) {
         httpc_response_t r = resp(status[i], bodies[i], "");
         json_t *id = json_string("req-1");
-        json_t *res = wk_mcp_result(id, wk_exec_result(wk_catalog_find(c, "get_single_jira_service_management_issue_by_id"),
+        json_t *res = wk_rpc_result(id, wk_result_upstream(wk_catalog_find(c, "get_single_jira_service_management_issue_by_id"),
                                                      args, NULL, &r, &rl));
         size_t len;
-        char *fast = wk_mcp_dump(res, &len);
+        char *fast = wk_rpc_dump(res, &len);
         cr_assert_eq(strlen(fast), len);
         json_t *back = J(fast);
         json_t *block = json_array_get(json_object_get(json_object_get(back, "result"), "content"), 0);
@@ -678,10 +681,10 @@ Test(mcp, fast_dump_equals_generic_dump)
     /* A text that is not UTF-8 cannot be a JSON string: the error result
      * gets the structured content as its text, and stays an error. */
     json_t *bid = json_integer(4);
-    json_t *bad = wk_mcp_result(bid, wk_exec_tool_error(wk_catalog_find(c, "get_single_jira_service_management_issue_by_id"),
+    json_t *bad = wk_rpc_result(bid, wk_result_tool_error(wk_catalog_find(c, "get_single_jira_service_management_issue_by_id"),
                                                                   "account_unavailable", "gone \xff"));
     size_t blen;
-    char *bs = wk_mcp_dump(bad, &blen);
+    char *bs = wk_rpc_dump(bad, &blen);
     json_t *bback = J(bs);
     const json_t *bres = json_object_get(bback, "result");
     cr_assert(json_is_true(json_object_get(bres, "isError")), "%s", bs);
@@ -694,7 +697,7 @@ Test(mcp, fast_dump_equals_generic_dump)
     json_decref(bid);
     json_t *other = J("{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{\"tools\":[]}}");
     size_t len;
-    char *s = wk_mcp_dump(other, &len);
+    char *s = wk_rpc_dump(other, &len);
     cr_assert_str_eq(s, "{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{\"tools\":[]}}");
     free(s);
     json_decref(other);
@@ -707,7 +710,7 @@ Test(exec, tool_errors_before_upstream_and_pacing)
     wk_catalog_t *c = cat();
     const wk_tool_t *t = wk_catalog_find(c, "get_single_jira_service_management_issue_by_id");
     cr_assert(t);
-    json_t *r = wk_exec_tool_error(t, "needs_reauth", "the customer must reconnect this Jira site. Hint: do not retry.");
+    json_t *r = wk_result_tool_error(t, "needs_reauth", "the customer must reconnect this Jira site. Hint: do not retry.");
     cr_assert(json_is_true(json_object_get(r, "isError")));
     const json_t *e = json_object_get(json_object_get(r, "structuredContent"), "error");
     cr_assert_str_eq(json_string_value(json_object_get(e, "reason")), "needs_reauth");
@@ -716,14 +719,14 @@ Test(exec, tool_errors_before_upstream_and_pacing)
     const char *text = json_string_value(json_object_get(json_array_get(json_object_get(r, "content"), 0), "text"));
     cr_assert(text && strncmp(text, "get_single_jira_service_management_issue_by_id: the customer must", 65) == 0, "%s", text);
     json_decref(r);
-    r = wk_exec_tool_error(t, "account_unavailable", "gone");
+    r = wk_result_tool_error(t, "account_unavailable", "gone");
     e = json_object_get(json_object_get(r, "structuredContent"), "error");
     cr_assert(strstr(json_string_value(json_object_get(e, "hint")), "Try again"), "a generic hint");
     json_decref(r);
 
-    wk_ratelimit_t rl = {.limited = 1, .retry_after_s = 7, .reset_s = 7};
+    wk_upstream_meta_t rl = {.limited = 1, .retry_after_s = 7, .reset_s = 7};
     snprintf(rl.reason, sizeof rl.reason, "jsmcp-pacing");
-    r = wk_exec_paced_result(t, &rl);
+    r = wk_result_paced(t, &rl);
     e = json_object_get(json_object_get(r, "structuredContent"), "error");
     cr_assert_eq(json_integer_value(json_object_get(e, "status")), 429);
     cr_assert_eq(json_integer_value(json_object_get(e, "retry_after_s")), 7);

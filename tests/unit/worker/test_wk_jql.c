@@ -1,12 +1,13 @@
 /* Unit tests of the JQL guardrails (wk_jql), the argument pre-step
- * (wk_exec_prepare), the body operators ($adf, $merge) and the catalog's
+ * (wk_request_prepare), the body operators ($adf, $merge) and the catalog's
  * derived parts (annotations, outputSchema, discovery search). */
 #include <criterion/criterion.h>
 #include <string.h>
 
 #include "jsontext.h"
 #include "wk_catalog.h"
-#include "wk_exec.h"
+#include "wk_request.h"
+#include "wk_result.h"
 #include "wk_jql.h"
 
 static json_t *J(const char *s)
@@ -192,24 +193,24 @@ Test(prepare, fields_argument_and_issue_scope)
     char err[600];
     const wk_tool_t *upd = wk_catalog_find(c, "update_a_jira_service_management_issue_by_id");
     json_t *a = J("{\"id\":\"ITSM-1\",\"fields\":{\"Request Type\":\"x\",\"summary\":\"s\"}}");
-    json_t *out = wk_exec_prepare(upd, a, f, cfg, err, sizeof err);
+    json_t *out = wk_request_prepare(upd, a, f, cfg, err, sizeof err);
     cr_assert(out, "%s", err);
     cr_assert_str_eq(jsontext_str(json_object_get(out, "fields"), "customfield_10010"), "x");
     json_decref(out);
     json_decref(a);
     a = J("{\"id\":\"HELP-1\"}");
-    cr_assert_null(wk_exec_prepare(upd, a, f, cfg, err, sizeof err));
+    cr_assert_null(wk_request_prepare(upd, a, f, cfg, err, sizeof err));
     cr_assert(strstr(err, "limited to the projects"), "%s", err);
     json_decref(a);
     a = J("{\"id\":\"ITSM-1\",\"fields\":{\"Reqest Type\":\"x\"}}");
-    cr_assert_null(wk_exec_prepare(upd, a, f, cfg, err, sizeof err));
+    cr_assert_null(wk_request_prepare(upd, a, f, cfg, err, sizeof err));
     cr_assert(strstr(err, "closest fields: \"Request Type\""), "%s", err);
     json_decref(a);
 
     /* The body: $adf turns text into a document, $merge adds the translated fields. */
     a = J("{\"id\":\"ITSM-1\",\"description\":\"line 1\\nline 2\",\"fields\":{\"customfield_10010\":\"x\"}}");
-    wk_call_t call;
-    cr_assert_eq(wk_exec_build(upd, a, "http://h", &call, err, sizeof err), 0, "%s", err);
+    wk_request_t call;
+    cr_assert_eq(wk_request_build(upd, a, "http://h", &call, err, sizeof err), 0, "%s", err);
     json_t *body = J(call.body);
     json_t *fl = json_object_get(body, "fields");
     cr_assert_str_eq(jsontext_str(fl, "customfield_10010"), "x");
@@ -217,7 +218,7 @@ Test(prepare, fields_argument_and_issue_scope)
     cr_assert_eq(json_array_size(json_object_get(json_object_get(fl, "description"), "content")), 2);
     cr_assert_null(json_object_get(fl, "priority"), "absent arguments leave no empty object");
     json_decref(body);
-    wk_call_clear(&call);
+    wk_request_clear(&call);
     json_decref(a);
     json_decref(cfg);
     json_decref(f);

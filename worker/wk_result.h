@@ -1,0 +1,104 @@
+/* wk_result: the result shaping stage of a tool call (pure, unit tested).
+ * An upstream answer becomes an MCP CallToolResult: a text block plus
+ * structuredContent (the row's projection, list items of other projects
+ * left out, a next_cursor for paged tools), or an isError result that
+ * carries Jira's own error members verbatim with a hint an agent can act
+ * on. Also the results of calls that end before any upstream answer
+ * (pacing, the account, a refused argument) and the rate-limit facts of an
+ * answer.
+ */
+#ifndef JSMCP_WK_RESULT_H
+#define JSMCP_WK_RESULT_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "httpc.h"
+#include "jsontext.h"
+#include "wk_catalog.h"
+
+/* How deep an upstream JSON answer may nest. */
+#define WK_UPSTREAM_DEPTH 64
+
+/* What the upstream answer says about itself, besides its payload: the
+ * rate-limit facts (limited and retry_after_s for a 429, which become the
+ * MCP HTTP response headers; the X-RateLimit-* values and Jira's quota
+ * signals, which pace the account's next calls) and the upstream request id
+ * (the audit record). A call refused by jsmcp's own pacing fills the same
+ * rate-limit members. */
+typedef struct wk_upstream_meta_s {
+    int limited;
+    char request_id[80];   /* upstream X-ARequestId (or the echoed X-Request-Id), "" unknown */
+    long retry_after_s;    /* -1 unknown */
+    long reset_s;          /* delta seconds, -1 unknown */
+    char limit[32];        /* "" unknown */
+    char remaining[32];
+    char reason[96];
+    /* Any answer: Jira says the account's quota is nearly spent
+     * (X-RateLimit-NearLimit: true) and, in RateLimit: "<policy>";r=R;t=T,
+     * how much is left and for how long (-1 unknown). wk_pace paces the
+     * account's next calls by them. */
+    int near_limit;
+    long quota_remaining;
+    long quota_reset_s;
+} wk_upstream_meta_t;
+
+/* Atlassian's advice for a 429 without Retry-After: back off from 2 s,
+ * doubling (4, 8, 16 s) with jitter while it repeats. */
+#define WK_RETRY_DEFAULT_S 2
+
+/* The quota signals of any answer into rl (near_limit, quota_remaining,
+ * quota_reset_s): X-RateLimit-NearLimit: true, and the smallest r (with its
+ * t) of RateLimit: "<policy>";r=R;t=T[, ...] (the IETF draft's structured
+ * form Atlassian uses; the "Beta-" forms are only informational and are not
+ * read). */
+void wk_result_quota(const httpc_response_t *r, wk_upstream_meta_t *rl);
+
+/* The facts every upstream answer adds to rl: the X-RateLimit-* values not
+ * set yet, X-RateLimit-Reset (unless limited), the upstream request id and
+ * the quota signals. */
+void wk_result_note_upstream(const httpc_response_t *r, wk_upstream_meta_t *rl);
+
+/* What of a tool's upstream payload its result reads (its projection and
+ * the paging members): wk_result_upstream builds only that (jsontext_parse_keep). */
+jsontext_keep_t *wk_result_keep_new(const wk_tool_t *t);
+/* on: every result is also computed from the fully parsed payload and a
+ * difference logged as an error (JSMCP_CHECK_KEEP=1; tests use it). */
+void wk_result_check_keep(int on);
+
+/* A successful CallToolResult with structured (stolen). Its text block has
+ * no "text" member yet: the text is structured serialised, which
+ * wk_rpc_dump writes once and uses twice (escaped as the text, raw as
+ * structuredContent), instead of serialising it here and again there.
+ * Every response leaves the worker through wk_rpc_dump. */
+json_t *wk_result_structured(json_t *structured);
+
+/* Turns an upstream response into a CallToolResult (new reference;
+ * wk_result_structured's shape on success). rl is filled for a 429. config
+ * (the server's, may be NULL): its projects leave out list items of other
+ * projects (t->scope_items). */
+json_t *wk_result_upstream(const wk_tool_t *t, const json_t *args, const json_t *config, const httpc_response_t *r,
+                           wk_upstream_meta_t *rl);
+/* The same; the parsed payload, which the result shares values with, goes
+ * to *payload for the caller to release once the answer is out: freeing a
+ * few hundred nodes is work the answer need not wait for. */
+json_t *wk_result_upstream_payload(const wk_tool_t *t, const json_t *args, const json_t *config,
+                                   const httpc_response_t *r, wk_upstream_meta_t *rl, json_t **payload);
+
+/* The CallToolResult of a call refused by jsmcp's own pacing: the shape of
+ * an upstream 429 (error.status 429, retry_after_s, rate_limit_reason,
+ * hint) from rl (limited, retry_after_s and reason set by the caller). */
+json_t *wk_result_paced(const wk_tool_t *t, const wk_upstream_meta_t *rl);
+
+/* An isError CallToolResult for a failure before any upstream answer (the
+ * account must be reconnected, no refreshed token came, ...): the text
+ * "<tool>: <msg>" and structuredContent.error {reason, message, hint}.
+ * A " Hint: ..." tail of msg becomes the hint, else a generic one. */
+json_t *wk_result_tool_error(const wk_tool_t *t, const char *reason, const char *msg);
+
+/* An isError CallToolResult for a pre-step that failed or refused (the
+ * text "<tool>: <msg>", structuredContent.error {status, message, hint}). */
+json_t *wk_result_step_error(const wk_tool_t *t, int status, const char *msg, const char *hint);
+
+#endif

@@ -1,0 +1,34 @@
+/* wk_rpc: JSON-RPC 2.0 framing, independent of MCP's methods and of the
+ * HTTP transport: classifying a message, building responses and errors, and
+ * serialising a response (every response leaves the worker through
+ * wk_rpc_dump). Pure.
+ */
+#ifndef JSMCP_WK_RPC_H
+#define JSMCP_WK_RPC_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#define WK_RPC_PARSE (-32700)
+#define WK_RPC_INVALID_REQUEST (-32600)
+#define WK_RPC_METHOD_NOT_FOUND (-32601)
+#define WK_RPC_INVALID_PARAMS (-32602)
+#define WK_RPC_INTERNAL (-32603)
+#define WK_RPC_SERVER (-32000)
+#define WK_RPC_SESSION_NOT_FOUND (-32001)
+
+enum wk_msg_kind { WK_MSG_INVALID = 0, WK_MSG_REQUEST, WK_MSG_NOTIFICATION, WK_MSG_RESPONSE };
+
+/* Classifies one parsed JSON-RPC message; for WK_MSG_INVALID writes why. */
+enum wk_msg_kind wk_rpc_classify(const json_t *msg, char *err, size_t errsz);
+
+/* Builders (new references). id may be NULL (serialised as null). */
+json_t *wk_rpc_error(const json_t *id, int code, const char *message, json_t *data);
+json_t *wk_rpc_result(const json_t *id, json_t *result);
+
+/* Serialises a response (compact JSON; caller frees; NULL past 64 MiB).
+ * A tool result in wk_result_structured's shape gets its text here:
+ * structuredContent serialised once, written escaped and raw. */
+char *wk_rpc_dump(const json_t *response, size_t *len);
+
+#endif
