@@ -377,3 +377,30 @@ test('completion: request types of the chosen desk, transitions of the chosen is
     await close(c);
   }
 });
+
+test('subscriptions: the polls of one account stay within its bucket (1/s burst 5) however many resources are watched', async () => {
+  // Eight issues watched at a 1 s interval would be eight polls a second
+  // without the account's bucket (JSMCP_RESOURCE_POLL_RATE, default
+  // "1/s burst 5"): any window of T seconds holds at most 5 + T of them.
+  const c = await connect(s.mcpUrl);
+  const found = await c.client.callTool({ name: 'list_all_jira_service_management_search_issues', arguments: { jql: 'project = ITSM ORDER BY created ASC', limit: 8 } });
+  const keys = found.structuredContent.issues.map((i) => i.key);
+  assert.equal(keys.length, 8, JSON.stringify(found.content));
+  const paths = new Set(keys.map((k) => `/rest/api/3/issue/${k}`));
+  try {
+    for (const k of keys) await c.client.subscribeResource({ uri: `jsm://issue/${k}` });
+    const since = (await (await fetch(`${s.sandboxUrl}/__sandbox/requests?limit=1`)).json()).lastSeq;
+    const polls = async () => {
+      const log = await (await fetch(`${s.sandboxUrl}/__sandbox/requests?since=${since}&limit=1000`)).json();
+      return log.entries.filter((e) => e.method === 'GET' && paths.has(e.path));
+    };
+    const N = 10;
+    const got = (await waitFor(async () => { const p = await polls(); return p.length >= N && p; }, `${N} polls`, 120000)).slice(0, N);
+    const spanS = (Date.parse(got[N - 1].ts) - Date.parse(got[0].ts)) / 1000;
+    // One more than the bucket allows: a poll claimed just before the window.
+    assert.ok(N <= 5 + Math.floor(spanS) + 1, `${N} polls in ${spanS} s: ${got.map((e) => `${e.ts} ${e.path}`).join(', ')}`);
+  } finally {
+    for (const k of keys) await c.client.unsubscribeResource({ uri: `jsm://issue/${k}` }).catch(() => {});
+    await close(c);
+  }
+});
