@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
-  PromptListChangedNotificationSchema, ResourceListChangedNotificationSchema, ResourceUpdatedNotificationSchema,
+  LoggingMessageNotificationSchema, PromptListChangedNotificationSchema, ResourceListChangedNotificationSchema, ResourceUpdatedNotificationSchema,
   ToolListChangedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import { close, connect, listAllTools } from './lib/mcp_client.mjs';
@@ -401,6 +401,35 @@ test('subscriptions: the polls of one account stay within its bucket (1/s burst 
     assert.ok(N <= 5 + Math.floor(spanS) + 1, `${N} polls in ${spanS} s: ${got.map((e) => `${e.ts} ${e.path}`).join(', ')}`);
   } finally {
     for (const k of keys) await c.client.unsubscribeResource({ uri: `jsm://issue/${k}` }).catch(() => {});
+    await close(c);
+  }
+});
+
+test('logging: notifications/message about tool calls at the level logging/setLevel chose, and none below it', async () => {
+  const c = await connect(s.mcpUrl);
+  const got = [];
+  c.client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => { got.push(n.params); });
+  const get = 'get_single_jira_service_management_issue_by_id';
+  try {
+    await c.client.setLoggingLevel('warning');
+    assert.ok(!(await c.client.callTool({ name: get, arguments: { id: 'ITSM-994' } })).isError);
+    assert.ok((await c.client.callTool({ name: get, arguments: { id: 'NOPE-404' } })).isError);
+    const warn = await waitFor(() => got.find((m) => m.data?.upstream_status === 404), 'the warning of the failed call', 60000);
+    assert.equal(warn.level, 'warning');
+    assert.equal(warn.logger, 'jsmcp');
+    assert.equal(warn.data.tool, get);
+    // The failed call's warning came after anything the first call sent.
+    assert.deepEqual(got.filter((m) => m.level === 'debug' || m.level === 'info'), [], JSON.stringify(got));
+    await c.client.setLoggingLevel('debug');
+    const n0 = got.length;
+    assert.ok(!(await c.client.callTool({ name: get, arguments: { id: 'ITSM-993' } })).isError);
+    await waitFor(() => got.slice(n0).some((m) => m.level === 'info'), 'the info message of the call', 60000);
+    const mine = got.slice(n0);
+    assert.ok(mine.some((m) => m.level === 'debug' && m.data?.message === 'calling' && m.data.tool === get), JSON.stringify(mine));
+    assert.ok(mine.some((m) => m.level === 'info' && m.data?.message === 'the call succeeded' && m.data.latency_ms >= 0), JSON.stringify(mine));
+    const bad = await rpcError(c.client.setLoggingLevel('loud'));
+    assert.equal(bad.code, -32602, bad.message);
+  } finally {
     await close(c);
   }
 });
