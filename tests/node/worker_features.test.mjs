@@ -44,6 +44,17 @@ function waitNote(client, schema, pred = () => true, ms = 60000) {
   });
 }
 
+// Runs fn with a client of a new server of this config, closed after.
+async function withServer(name, config, fn) {
+  const srv = await createServer(s, { name, config });
+  const c = await connect(srv.url);
+  try {
+    return await fn(c.client);
+  } finally {
+    await close(c);
+  }
+}
+
 async function rpcError(p) {
   try {
     await p;
@@ -299,28 +310,20 @@ test('knowledge-base articles: a template per desk and query, JSON and markdown,
   }
   // Allowlists: without list tools the template is not offered; out of the
   // server's projects the desk's knowledge base is not found.
-  const getOnly = await createServer(s, { name: 'kb-get-only', config: { methods: ['get'] } });
-  const g = await connect(getOnly.url);
-  try {
-    const tpl = (await g.client.listResourceTemplates()).resourceTemplates.map((t) => t.uriTemplate);
+  await withServer('kb-get-only', { methods: ['get'] }, async (g) => {
+    const tpl = (await g.listResourceTemplates()).resourceTemplates.map((t) => t.uriTemplate);
     assert.ok(!tpl.includes(tplUri), tpl.join(' '));
-    const e = await rpcError(g.client.readResource({ uri: 'jsm://desk/2/kb/vpn' }));
+    const e = await rpcError(g.readResource({ uri: 'jsm://desk/2/kb/vpn' }));
     assert.equal(e.code, -32602, e.message);
-  } finally {
-    await close(g);
-  }
-  const hr = await createServer(s, { name: 'kb-hr-only', config: { methods: ['read'], projects: ['HR'] } });
-  const h = await connect(hr.url);
-  try {
-    // The desk pre-check refuses both (the worker's refusal, not Jira's 403).
+  });
+  // The desk pre-check refuses both (the worker's refusal, not Jira's 403).
+  await withServer('kb-hr-only', { methods: ['read'], projects: ['HR'] }, async (h) => {
     for (const uri of ['jsm://desk/2/kb/vpn', 'jsm://desk/2']) {
-      const e = await rpcError(h.client.readResource({ uri }));
+      const e = await rpcError(h.readResource({ uri }));
       assert.equal(e.code, -32002, `${uri}: ${e.message}`);
       assert.match(e.message, /config\.projects/, uri);
     }
-  } finally {
-    await close(h);
-  }
+  });
 });
 
 test('W3C traceparent: the client\'s trace reaches JSM from resources/read and completion/complete', async () => {
