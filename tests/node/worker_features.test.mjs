@@ -436,3 +436,17 @@ test('logging: notifications/message about tool calls at the level logging/setLe
     await close(c);
   }
 });
+
+test('prompts and templates follow the server\'s tags: a knowledge-base-only server offers the KB template and no prompt', async () => {
+  await withServer('kb-tag-only', { methods: ['read'], tags: ['knowledge_base'] }, async (k) => {
+    const tools = (await listAllTools(k)).map((t) => t.name);
+    assert.deepEqual(tools, ['list_all_jira_service_management_knowledge_base_articles']);
+    assert.deepEqual((await k.listPrompts()).prompts, [], 'every prompt needs issue tools');
+    const tpl = (await k.listResourceTemplates()).resourceTemplates.map((t) => t.uriTemplate);
+    assert.deepEqual(tpl, ['jsm://desk/{service_desk_id}/kb/{query}{?format}']);
+    const e = await rpcError(k.readResource({ uri: 'jsm://issue/ITSM-994' }));
+    assert.equal(e.code, -32602, e.message);
+    const arts = JSON.parse((await k.readResource({ uri: 'jsm://desk/2/kb/laptop' })).contents[0].text).articles;
+    assert.ok(arts.some((a) => a.title === 'Laptop does not wake from sleep'), JSON.stringify(arts));
+  });
+});
