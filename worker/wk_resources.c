@@ -583,8 +583,12 @@ static void on_read_tool(json_t *result, int code, const char *message, void *ud
         const char *text = jsontext_str(json_array_get(json_object_get(result, "content"), 0), "text");
         char msg[1200];
         snprintf(msg, sizeof msg, "%.1100s", text ? text : "the JSM site answered with an error");
-        int c = st == 404 || (st == 403 && strstr(msg, "project this MCP server")) ? WK_RPC_RESOURCE_NOT_FOUND
-                                                                                    : WK_RPC_INTERNAL;
+        /* The worker's own scope refusals (the item's project, or the desk
+         * of a pre-check: both say "this MCP server") are a resource this
+         * server cannot have, like Jira's 404; Jira's own 403 is not. */
+        const char *why = jsontext_str(e, "message");
+        int c = st == 404 || (st == 403 && why && strstr(why, "this MCP server")) ? WK_RPC_RESOURCE_NOT_FOUND
+                                                                                  : WK_RPC_INTERNAL;
         json_decref(result);
         read_end(op, NULL, c, msg);
         return;

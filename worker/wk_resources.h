@@ -1,6 +1,7 @@
 /* wk_resources: MCP resources (resources/list, resources/templates/list,
  * resources/read) from data: worker/resources.json's templates (an issue, a
- * customer request, a queue's issues, a service desk, an attachment) and,
+ * customer request, a queue's issues, a service desk, a desk's knowledge-
+ * base articles for a search, an attachment) and,
  * on a server of the conformance profile, worker/fixtures.json's.
  *
  * A resource is read through catalog tools on the path of tools/call

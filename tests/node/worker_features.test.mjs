@@ -1,14 +1,18 @@
 // MCP beyond tools, with the official SDK client against the worker and the
 // sandbox (issue 25): prompts (typed arguments, offered like the tools),
 // resources (templates, JSON and markdown, scope), completion, subscriptions
-// polled once across two worker pools, and list_changed after a PATCH.
+// polled once across two worker pools, list_changed after a PATCH (tools,
+// prompts, resources), the knowledge-base resource, and the client's W3C
+// trace on resources/read and completion/complete.
+import { randomBytes } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
-  ResourceUpdatedNotificationSchema, ToolListChangedNotificationSchema,
+  LoggingMessageNotificationSchema, PromptListChangedNotificationSchema, ResourceListChangedNotificationSchema, ResourceUpdatedNotificationSchema,
+  ToolListChangedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import { close, connect, listAllTools } from './lib/mcp_client.mjs';
-import { api, createServer, requireStack, startStack, startWorker, stopProc, stopStack } from './lib/mcp_stack.mjs';
+import { api, createServer, requireStack, startStack, startWorker, stopProc, stopStack, waitFor } from './lib/mcp_stack.mjs';
 
 requireStack();
 
@@ -38,6 +42,17 @@ function waitNote(client, schema, pred = () => true, ms = 60000) {
       resolve(n);
     });
   });
+}
+
+// Runs fn with a client of a new server of this config, closed after.
+async function withServer(name, config, fn) {
+  const srv = await createServer(s, { name, config });
+  const c = await connect(srv.url);
+  try {
+    return await fn(c.client);
+  } finally {
+    await close(c);
+  }
 }
 
 async function rpcError(p) {
@@ -204,4 +219,234 @@ test('list_changed: a PATCH that widens the methods reaches an open session', as
   } finally {
     await close(c);
   }
+});
+
+test('list_changed: prompts and resources too, once per change, none for a PATCH that changes nothing offered', async () => {
+  // Only get tools: no prompt that lists, no desk, queue or knowledge-base template.
+  const srv = await createServer(s, { name: 'narrow', config: { methods: ['get'] } });
+  const c = await connect(srv.url);
+  const seen = { tools: 0, prompts: 0, resources: 0 };
+  c.client.setNotificationHandler(ToolListChangedNotificationSchema, () => { seen.tools++; });
+  c.client.setNotificationHandler(PromptListChangedNotificationSchema, () => { seen.prompts++; });
+  c.client.setNotificationHandler(ResourceListChangedNotificationSchema, () => { seen.resources++; });
+  const patch = async (body) => {
+    const p = await api(s, s.key, 'PATCH', `/integrated-account/${s.accountId}/mcp/${srv.id}`, body);
+    assert.equal(p.status, 200, p.text);
+  };
+  try {
+    const caps = c.client.getServerCapabilities();
+    assert.equal(caps.prompts?.listChanged, true);
+    assert.equal(caps.resources?.listChanged, true);
+    const prompts0 = (await c.client.listPrompts()).prompts.map((p) => p.name);
+    const tpl0 = (await c.client.listResourceTemplates()).resourceTemplates.map((t) => t.uriTemplate);
+    assert.ok(!prompts0.includes('queue_dispatch'), prompts0.join(' '));
+    assert.ok(!tpl0.includes('jsm://desk/{service_desk_id}{?format}'), tpl0.join(' '));
+    // A rename changes nothing the server offers: no notification.
+    await patch({ name: 'narrow-renamed' });
+    // Reading as well as getting: more tools, prompts and templates.
+    await patch({ config: { methods: ['read'] } });
+    await waitFor(() => seen.tools >= 1 && seen.prompts >= 1 && seen.resources >= 1, 'the three list_changed notifications', 60000);
+    const prompts1 = (await c.client.listPrompts()).prompts.map((p) => p.name);
+    const tpl1 = (await c.client.listResourceTemplates()).resourceTemplates.map((t) => t.uriTemplate);
+    assert.ok(prompts1.includes('queue_dispatch'), prompts1.join(' '));
+    assert.ok(tpl1.includes('jsm://desk/{service_desk_id}{?format}') && tpl1.includes('jsm://desk/{service_desk_id}/kb/{query}{?format}'),
+      tpl1.join(' '));
+    // A change of the tools alone (deleting adds tools, no prompt or template
+    // uses them) is the barrier: the stream is ordered, so when its
+    // tools/list_changed arrives every earlier notification has too.
+    await patch({ config: { methods: ['read', 'delete'] } });
+    await waitFor(() => seen.tools >= 2, 'tools/list_changed of the second change', 60000);
+    assert.deepEqual(seen, { tools: 2, prompts: 1, resources: 1 });
+  } finally {
+    await close(c);
+  }
+});
+
+test('knowledge-base articles: a template per desk and query, JSON and markdown, desk completion, scope and hostile queries', async () => {
+  const tplUri = 'jsm://desk/{service_desk_id}/kb/{query}{?format}';
+  const c = await connect(s.mcpUrl);
+  try {
+    const { resourceTemplates } = await c.client.listResourceTemplates();
+    assert.ok(resourceTemplates.some((t) => t.uriTemplate === tplUri), resourceTemplates.map((t) => t.uriTemplate).join(' '));
+    const uri = 'jsm://desk/2/kb/vpn%20disconnects';
+    const json = await c.client.readResource({ uri });
+    assert.equal(json.contents[0].uri, uri);
+    assert.equal(json.contents[0].mimeType, 'application/json');
+    const arts = JSON.parse(json.contents[0].text).articles;
+    assert.ok(arts.length >= 1 && arts.length <= 20, json.contents[0].text);
+    assert.equal(arts[0].title, 'Fix VPN disconnects after 30 minutes');
+    assert.ok(arts[0].pageId && arts[0].spaceKey && /\/knowledgebase\/article\/view\//.test(arts[0].url), JSON.stringify(arts[0]));
+    // JSM searched that desk's knowledge base for the decoded query.
+    const log = await (await fetch(`${s.sandboxUrl}/__sandbox/requests?limit=200`)).json();
+    assert.ok(log.entries.some((e) => e.path === '/rest/servicedeskapi/servicedesk/2/knowledgebase/article' && /query=vpn(%20|\+)disconnects/.test(e.query ?? e.url ?? '')),
+      JSON.stringify(log.entries.filter((e) => e.path.includes('knowledgebase')).slice(-3)));
+    const md = await c.client.readResource({ uri: `${uri}?format=markdown` });
+    assert.equal(md.contents[0].mimeType, 'text/markdown');
+    assert.match(md.contents[0].text, /^# Knowledge base of service desk 2: vpn disconnects/);
+    assert.match(md.contents[0].text, /\| Fix VPN disconnects after 30 minutes \|/);
+    // Nothing found is an empty list, not an error.
+    const none = await c.client.readResource({ uri: 'jsm://desk/2/kb/zzyzx' });
+    assert.deepEqual(JSON.parse(none.contents[0].text).articles, []);
+    const desks = await c.client.complete({ ref: { type: 'ref/resource', uri: tplUri }, argument: { name: 'service_desk_id', value: '' } });
+    assert.ok(desks.completion.values.includes('2'), desks.completion.values.join(' '));
+    // Hostile or malformed: refused before any call to JSM, saying what is wrong.
+    const since = (await (await fetch(`${s.sandboxUrl}/__sandbox/requests?limit=1`)).json()).lastSeq;
+    for (const [bad, why] of [
+      ['jsm://desk/2/kb/a%0Ab', /query/],
+      ['jsm://desk/2/kb/a%00b', /Unknown resource/],
+      [`jsm://desk/2/kb/${'x'.repeat(256)}`, /query/],
+      ['jsm://desk/..%2F1/kb/vpn', /service_desk_id/],
+      ['jsm://desk/2/kb/vpn/extra', /Unknown resource/],
+      ['jsm://desk/2/kb/vpn?format=html', /Unknown resource/],
+    ]) {
+      const e = await rpcError(c.client.readResource({ uri: bad }));
+      assert.equal(e.code, -32602, `${bad}: ${e.message}`);
+      assert.match(e.message, why, bad);
+    }
+    const after = await (await fetch(`${s.sandboxUrl}/__sandbox/requests?since=${since}&limit=100`)).json();
+    assert.deepEqual(after.entries.filter((e) => e.path.includes('knowledgebase')), [], 'no JSM call for a refused URI');
+  } finally {
+    await close(c);
+  }
+  // Allowlists: without list tools the template is not offered; out of the
+  // server's projects the desk's knowledge base is not found.
+  await withServer('kb-get-only', { methods: ['get'] }, async (g) => {
+    const tpl = (await g.listResourceTemplates()).resourceTemplates.map((t) => t.uriTemplate);
+    assert.ok(!tpl.includes(tplUri), tpl.join(' '));
+    const e = await rpcError(g.readResource({ uri: 'jsm://desk/2/kb/vpn' }));
+    assert.equal(e.code, -32602, e.message);
+  });
+  // The desk pre-check refuses both (the worker's refusal, not Jira's 403).
+  await withServer('kb-hr-only', { methods: ['read'], projects: ['HR'] }, async (h) => {
+    for (const uri of ['jsm://desk/2/kb/vpn', 'jsm://desk/2']) {
+      const e = await rpcError(h.readResource({ uri }));
+      assert.equal(e.code, -32002, `${uri}: ${e.message}`);
+      assert.match(e.message, /config\.projects/, uri);
+    }
+  });
+});
+
+test('W3C traceparent: the client\'s trace reaches JSM from resources/read and completion/complete', async () => {
+  const trace = randomBytes(16).toString('hex');
+  const parent = randomBytes(8).toString('hex');
+  // Its own project scope: the completion cache (per account and scope) is cold.
+  const srv = await createServer(s, { name: 'traced', config: { methods: ['read'], projects: ['ITSM', 'HW'] } });
+  const c = await connect(srv.url, { headers: { traceparent: `00-${trace}-${parent}-01` } });
+  const since = (await (await fetch(`${s.sandboxUrl}/__sandbox/requests?limit=1`)).json()).lastSeq;
+  try {
+    await c.client.readResource({ uri: 'jsm://issue/ITSM-993' });
+    const keys = await c.client.complete({ ref: { type: 'ref/prompt', name: 'incident_triage' }, argument: { name: 'issue_key', value: 'ITSM-99' } });
+    assert.ok(keys.completion.values.includes('ITSM-994'), keys.completion.values.join(' '));
+  } finally {
+    await close(c);
+  }
+  const log = await (await fetch(`${s.sandboxUrl}/__sandbox/requests?since=${since}&limit=1000`)).json();
+  const mine = log.entries.filter((e) => e.traceparent.includes(trace));
+  const read = mine.filter((e) => e.path === '/rest/api/3/issue/ITSM-993');
+  const search = mine.filter((e) => e.path.startsWith('/rest/api/3/search'));
+  assert.ok(read.length >= 1, `resources/read: no JSM request carried trace ${trace}: ${JSON.stringify(log.entries.map((e) => [e.path, e.traceparent]))}`);
+  assert.ok(search.length >= 1, `completion/complete: no JSM search carried trace ${trace}: ${JSON.stringify(log.entries.map((e) => [e.path, e.traceparent]))}`);
+  for (const e of [...read, ...search]) {
+    const m = /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/.exec(e.traceparent);
+    assert.ok(m, `traceparent upstream: ${e.traceparent}`);
+    assert.notEqual(m[2], parent, 'the worker sends its own span id, not the client\'s');
+  }
+});
+
+test('completion: request types of the chosen desk, transitions of the chosen issue, users by name prefix', async () => {
+  const c = await connect(s.mcpUrl);
+  const tool = async (name, args) => {
+    const r = await c.client.callTool({ name, arguments: args });
+    assert.ok(!r.isError, JSON.stringify(r.content));
+    return r.structuredContent;
+  };
+  const complete = async (prompt, name, value, args) => (await c.client.complete({
+    ref: { type: 'ref/prompt', name: prompt }, argument: { name, value }, ...(args ? { context: { arguments: args } } : {}),
+  })).completion.values;
+  try {
+    const rt = (await tool('list_all_jira_service_management_request_types', { service_desk_id: '2', limit: 50 })).request_types[0].name;
+    const rts = await complete('sla_breach_review', 'request_type', rt.slice(0, 3), { service_desk_id: '2' });
+    assert.ok(rts.includes(rt) && rts.every((v) => v.toLowerCase().startsWith(rt.slice(0, 3).toLowerCase())), `${rt}: ${rts.join(' | ')}`);
+    assert.deepEqual(await complete('sla_breach_review', 'request_type', rt.slice(0, 3)), [], 'no desk chosen: nothing to suggest');
+    const tr = (await tool('list_all_jira_service_management_issue_transitions', { id: 'ITSM-994' })).transitions[0].name;
+    const trs = await complete('customer_reply_draft', 'transition', tr.slice(0, 2), { issue_key: 'ITSM-994' });
+    assert.ok(trs.includes(tr), `${tr}: ${trs.join(' | ')}`);
+    // A hostile context value is not used to call JSM.
+    assert.deepEqual(await complete('customer_reply_draft', 'transition', '', { issue_key: 'ITSM-994/../../myself' }), []);
+    const who = (await tool('get_single_jira_service_management_issue_by_id', { id: 'ITSM-994' })).reporter.name;
+    const users = await complete('queue_dispatch', 'agent', who.slice(0, 4));
+    assert.ok(users.includes(who), `${who}: ${users.join(' | ')}`);
+  } finally {
+    await close(c);
+  }
+});
+
+test('subscriptions: the polls of one account stay within its bucket (1/s burst 5) however many resources are watched', async () => {
+  // Eight issues watched at a 1 s interval would be eight polls a second
+  // without the account's bucket (JSMCP_RESOURCE_POLL_RATE, default
+  // "1/s burst 5"): any window of T seconds holds at most 5 + T of them.
+  const c = await connect(s.mcpUrl);
+  const found = await c.client.callTool({ name: 'list_all_jira_service_management_search_issues', arguments: { jql: 'project = ITSM ORDER BY created ASC', limit: 8 } });
+  const keys = found.structuredContent.issues.map((i) => i.key);
+  assert.equal(keys.length, 8, JSON.stringify(found.content));
+  const paths = new Set(keys.map((k) => `/rest/api/3/issue/${k}`));
+  try {
+    for (const k of keys) await c.client.subscribeResource({ uri: `jsm://issue/${k}` });
+    const since = (await (await fetch(`${s.sandboxUrl}/__sandbox/requests?limit=1`)).json()).lastSeq;
+    const polls = async () => {
+      const log = await (await fetch(`${s.sandboxUrl}/__sandbox/requests?since=${since}&limit=1000`)).json();
+      return log.entries.filter((e) => e.method === 'GET' && paths.has(e.path));
+    };
+    const N = 10;
+    const got = (await waitFor(async () => { const p = await polls(); return p.length >= N && p; }, `${N} polls`, 120000)).slice(0, N);
+    const spanS = (Date.parse(got[N - 1].ts) - Date.parse(got[0].ts)) / 1000;
+    // One more than the bucket allows: a poll claimed just before the window.
+    assert.ok(N <= 5 + Math.floor(spanS) + 1, `${N} polls in ${spanS} s: ${got.map((e) => `${e.ts} ${e.path}`).join(', ')}`);
+  } finally {
+    for (const k of keys) await c.client.unsubscribeResource({ uri: `jsm://issue/${k}` }).catch(() => {});
+    await close(c);
+  }
+});
+
+test('logging: notifications/message about tool calls at the level logging/setLevel chose, and none below it', async () => {
+  const c = await connect(s.mcpUrl);
+  const got = [];
+  c.client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => { got.push(n.params); });
+  const get = 'get_single_jira_service_management_issue_by_id';
+  try {
+    await c.client.setLoggingLevel('warning');
+    assert.ok(!(await c.client.callTool({ name: get, arguments: { id: 'ITSM-994' } })).isError);
+    assert.ok((await c.client.callTool({ name: get, arguments: { id: 'NOPE-404' } })).isError);
+    const warn = await waitFor(() => got.find((m) => m.data?.upstream_status === 404), 'the warning of the failed call', 60000);
+    assert.equal(warn.level, 'warning');
+    assert.equal(warn.logger, 'jsmcp');
+    assert.equal(warn.data.tool, get);
+    // The failed call's warning came after anything the first call sent.
+    assert.deepEqual(got.filter((m) => m.level === 'debug' || m.level === 'info'), [], JSON.stringify(got));
+    await c.client.setLoggingLevel('debug');
+    const n0 = got.length;
+    assert.ok(!(await c.client.callTool({ name: get, arguments: { id: 'ITSM-993' } })).isError);
+    await waitFor(() => got.slice(n0).some((m) => m.level === 'info'), 'the info message of the call', 60000);
+    const mine = got.slice(n0);
+    assert.ok(mine.some((m) => m.level === 'debug' && m.data?.message === 'calling' && m.data.tool === get), JSON.stringify(mine));
+    assert.ok(mine.some((m) => m.level === 'info' && m.data?.message === 'the call succeeded' && m.data.latency_ms >= 0), JSON.stringify(mine));
+    const bad = await rpcError(c.client.setLoggingLevel('loud'));
+    assert.equal(bad.code, -32602, bad.message);
+  } finally {
+    await close(c);
+  }
+});
+
+test('prompts and templates follow the server\'s tags: a knowledge-base-only server offers the KB template and no prompt', async () => {
+  await withServer('kb-tag-only', { methods: ['read'], tags: ['knowledge_base'] }, async (k) => {
+    const tools = (await listAllTools(k)).map((t) => t.name);
+    assert.deepEqual(tools, ['list_all_jira_service_management_knowledge_base_articles']);
+    assert.deepEqual((await k.listPrompts()).prompts, [], 'every prompt needs issue tools');
+    const tpl = (await k.listResourceTemplates()).resourceTemplates.map((t) => t.uriTemplate);
+    assert.deepEqual(tpl, ['jsm://desk/{service_desk_id}/kb/{query}{?format}']);
+    const e = await rpcError(k.readResource({ uri: 'jsm://issue/ITSM-994' }));
+    assert.equal(e.code, -32602, e.message);
+    const arts = JSON.parse((await k.readResource({ uri: 'jsm://desk/2/kb/laptop' })).contents[0].text).articles;
+    assert.ok(arts.some((a) => a.title === 'Laptop does not wake from sleep'), JSON.stringify(arts));
+  });
 });
