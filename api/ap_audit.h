@@ -4,7 +4,7 @@
 #ifndef JSMCP_AP_AUDIT_H
 #define JSMCP_AP_AUDIT_H
 
-#include "ap_app.h"
+#include "ap_req.h"
 
 int ap_audit_start(ap_app_t *app);
 /* done runs once no drain pass is in flight. */

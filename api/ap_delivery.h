@@ -24,7 +24,7 @@
 #ifndef JSMCP_AP_DELIVERY_H
 #define JSMCP_AP_DELIVERY_H
 
-#include "ap_app.h"
+#include "ap_req.h"
 
 #define AP_DELIVERY_MAX_ATTEMPTS 20
 

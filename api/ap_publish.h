@@ -34,9 +34,12 @@
 #define JSMCP_AP_PUBLISH_H
 
 #include <hiredis/hiredis.h>
+#include <jansson.h>
 #include <stdint.h>
 
-#include "ap_app.h"
+#include "pgpool.h"
+#include "rcli.h"
+#include "secret.h"
 
 /* SQL expression of a srv:<hash> record over a row of mcp_servers, with
  * the given expiry expression: the worker refuses the token after
@@ -121,12 +124,6 @@ long ap_pub_send_blocking(ap_pub_t *p, redisContext *c, char *err, size_t errsz)
  * unavailable. */
 typedef void (*ap_versions_cb)(const long long *versions, size_t n, const char *err, void *ud);
 int ap_pub_versions(rcli_t *redis, char **keys, size_t n, ap_versions_cb cb, void *ud);
-
-/* For a request whose write committed: publishes p (taken), then answers
- * r->status with r->out (204 when NULL). A failed publication is logged and
- * counted (jsmcp_api_publish_failures_total) and still answered with the
- * committed result: reconcile publishes it from the outbox. */
-void ap_publish_and_answer(ap_req_t *r, ap_pub_t *p);
 
 /* Configuration shared by every writer: the tombstone TTL and the oldest
  * read the script accepts (half of it). */
