@@ -295,7 +295,7 @@ int main(int argc, char **argv)
     sb_routes_jsm(sb);
     sb_routes_attach(sb);
     sb_routes_relations(sb);
-    sb_routes_oauth(sb);
+    sb_routes_register(sb, sb_oauth_routes, sb_oauth_nroutes);
     sb_routes_control(sb);
     router_add(sb->router, "*", "/*", not_found, sb);
 
