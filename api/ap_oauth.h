@@ -25,6 +25,10 @@
  * {"access_token","refresh_token","expires_at_ms","cloud_id","scope",
  *  "cred_version"}; cred_version equals the row's cred_version. The copy in
  * acct:<id> (what workers read) leaves refresh_token out.
+ *
+ * Callbacks (ap_oauth_token, ap_oauth_stop's done): never before the call
+ * returns; a refused call returns -1 and its callback never runs (the
+ * contract of the whole tree, like libuv's).
  */
 #ifndef JSMCP_AP_OAUTH_H
 #define JSMCP_AP_OAUTH_H

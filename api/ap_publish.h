@@ -29,7 +29,12 @@
  *
  * Both tokens of a rotated server are one server: every publication of a
  * server writes its current token's record and, while the overlap lasts,
- * the previous token's, in one script call (ap_pub_server). */
+ * the previous token's, in one script call (ap_pub_server).
+ *
+ * Callbacks (ap_pub_send, ap_pub_versions): never before the call returns;
+ * a call that cannot send says so by its return value and its callback
+ * never runs (the contract of the whole tree, like libuv's).
+ */
 #ifndef JSMCP_AP_PUBLISH_H
 #define JSMCP_AP_PUBLISH_H
 
