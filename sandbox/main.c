@@ -16,6 +16,7 @@
 #include "log.h"
 #include "httpresp.h"
 #include "sb.h"
+#include "sb_seed.h"
 #include "sb_faults.h"
 #include "sb_jql.h"
 #include "sb_limits.h"
@@ -259,7 +260,7 @@ int main(int argc, char **argv)
     if (rc >= 0)
         return rc;
     sb->loop = uv_default_loop();
-    sb->data = sb_data_new(sb->cfg.seed, sb->cfg.anchor_ms, sb->cfg.email);
+    sb->data = sb_seed_data(sb->cfg.seed, sb->cfg.anchor_ms, sb->cfg.email);
     sb_queues_compile(sb);
     sb->metrics = metrics_new(1000);
     sb->limits = sb_limits_new(sb->cfg.rate_enabled, sb->cfg.rate_scale, sb->cfg.issue_writes_2s,

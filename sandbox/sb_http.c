@@ -2,6 +2,7 @@
  * route registration, authentication, limits, strict mode, injected faults
  * and the request log. The helpers a handler uses are sb_call.c's. */
 #include "sb.h"
+#include "sb_seed.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -578,6 +579,6 @@ void sb_reset_data(sb_t *sb)
 {
     sb_queues_free(sb);
     sb_data_free(sb->data);
-    sb->data = sb_data_new(sb->cfg.seed, sb->cfg.anchor_ms, sb->cfg.email);
+    sb->data = sb_seed_data(sb->cfg.seed, sb->cfg.anchor_ms, sb->cfg.email);
     sb_queues_compile(sb);
 }
