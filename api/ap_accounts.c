@@ -1,15 +1,11 @@
-/* ap_accounts: integrated accounts (a customer's JSM site and credentials).
- *
- * Credentials are sealed twice with the active master key: once for
- * PostgreSQL (just the credentials, ad "acct:<id>") and once, together
- * with site URL, auth type and status, for the acct:<id> Redis record the
- * workers read (published after COMMIT with the row's version,
- * ap_publish.h). Neither is ever returned by the API. */
+/* ap_accounts: see ap_accounts.h. */
+#include "ap_accounts.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "ap_app.h"
+#include "ap_req.h"
 #include "ap_input.h"
 #include "ap_publish.h"
 #include "jsontext.h"
@@ -109,7 +105,7 @@ static char *seal_creds(ap_req_t *r, const char *id, const json_t *creds)
     char *pt = jsontext_dump(creds);
     snprintf(ad, sizeof ad, "acct:%s", id);
     char *sealed = pt ? secret_seal(r->app->keys, ad, pt, strlen(pt)) : NULL;
-    ap_wipe(pt);
+    secret_wipe(pt);
     free(pt);
     if (!sealed)
         ap_fail(r, 500, "could not encrypt the credentials", NULL);
@@ -134,7 +130,7 @@ static void acct_w_free(void *p)
     acct_w_t *w = p;
     acct_in_free(&w->in);
     if (w->sealed) {
-        ap_wipe(w->sealed);
+        secret_wipe(w->sealed);
         free(w->sealed);
     }
     json_decref(w->creds);
@@ -180,7 +176,7 @@ static ap_pub_t *acct_pub(ap_req_t *r, const PGresult *res)
     ap_pub_t *p = ap_pub_new(rcli_prefix(r->app->redis), r->read_ms);
     snprintf(suffix, sizeof suffix, "acct:%s", r->id);
     ap_pub_record(p, suffix, rec, 0);
-    ap_wipe(rec);
+    secret_wipe(rec);
     free(rec);
     return p;
 }
@@ -308,7 +304,7 @@ static void on_acct_locked(PGresult *res, const char *err, void *ud)
         snprintf(ad, sizeof ad, "acct:%s", r->id);
         char *pt = secret_open(r->app->keys, ad, PQgetvalue(res, 0, 4), &n, NULL, 0);
         creds = pt ? json_loadb(pt, n, 0, NULL) : NULL;
-        ap_wipe(pt);
+        secret_wipe(pt);
         free(pt);
         if (!creds) {
             LOG_ERROR("api", "cannot open account credentials (unknown master key?)", "account", r->id, NULL);

@@ -12,7 +12,7 @@
 #ifndef JSMCP_AP_CALLS_H
 #define JSMCP_AP_CALLS_H
 
-#include "ap_app.h"
+#include "ap_req.h"
 
 extern const ap_route_t ap_calls_routes[];
 

@@ -207,14 +207,14 @@ static void send_one(dl_job_t *j, const char *url, const char *sealed)
     }
     /* Checked on every attempt: the allowlist may have changed since. */
     if (ap_in_webhook_url(url, dl.app->cfg.webhook_allowlist, &guarded, "/url", &e) != 0) {
-        ap_wipe(secret);
+        secret_wipe(secret);
         free(secret);
         snprintf(j->err, sizeof j->err, "the URL is no longer allowed: %.200s", e.detail);
         record(j);
         return;
     }
     ap_delivery_sign(secret, (long long)(clock_now_ms() / 1000), j->payload, strlen(j->payload), sig, sizeof sig);
-    ap_wipe(secret);
+    secret_wipe(secret);
     free(secret);
     snprintf(h_sig, sizeof h_sig, "Jsmcp-Signature: %s", sig);
     snprintf(h_event, sizeof h_event, "Jsmcp-Event: %s", j->event);

@@ -20,11 +20,14 @@
  * after the event or 20 attempts, then it is "failed". Redirects are never
  * followed; a URL outside JSMCP_WEBHOOK_ALLOWLIST only reaches public
  * addresses (httpc public_only), checked again on every attempt.
+ *
+ * Callbacks: ap_delivery_stop's done runs from the loop, never before the
+ * call returns (the contract of the whole tree, like libuv's).
  */
 #ifndef JSMCP_AP_DELIVERY_H
 #define JSMCP_AP_DELIVERY_H
 
-#include "ap_app.h"
+#include "ap_req.h"
 
 #define AP_DELIVERY_MAX_ATTEMPTS 20
 

@@ -7,7 +7,7 @@
 #ifndef JSMCP_AP_EVENTS_H
 #define JSMCP_AP_EVENTS_H
 
-#include "ap_app.h"
+#include "ap_req.h"
 
 extern const ap_route_t ap_events_routes[];
 

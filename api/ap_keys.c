@@ -1,20 +1,11 @@
-/* ap_keys: a workspace's API keys.
- *
- * Two doors to the same records: the bootstrap key manages any workspace's
- * keys under /workspaces/:id/api-keys, and a workspace's own full-scope key
- * manages its workspace's under /api-keys (the dashboard's API keys page).
- *
- * A key is "jsk_" + 43 base64url characters (32 random bytes). Only the
- * SHA-256 hex is stored (PostgreSQL) and published (wskey:<hash>, for
- * servers that require an API key, after COMMIT: ap_publish.h); the key is
- * returned once. A key's scope
- * is "full" or "read" (GET routes only, enforced in ap_app.c); a key may
- * expire (expires_at, at least JSMCP_MIN_LIFETIME_MS ahead). */
+/* ap_keys: see ap_keys.h. */
+#include "ap_keys.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "ap_app.h"
+#include "ap_req.h"
 #include "ap_input.h"
 #include "ap_publish.h"
 #include "buf.h"

@@ -13,7 +13,6 @@
 
 #include "ap_input.h"
 #include "ap_publish.h"
-#include "ap_refresh.h"
 #include "buf.h"
 #include "cfg.h"
 #include "jsontext.h"
@@ -28,6 +27,17 @@
 #define SCOPES_MAX 32
 #define UPSTREAM_DETAIL_MAX 200
 #define TOKEN_TIMEOUT_MS 5000
+
+/* The process's OAuth state (one API process, one token client). */
+typedef struct ap_oauth_s {
+    char auth_url[AP_OAUTH_URL_MAX]; /* no trailing slash */
+    char api_url[AP_OAUTH_URL_MAX];
+    httpc_t *http;
+    void (*stop_done)(void *arg);
+    void *stop_arg;
+} ap_oauth_t;
+
+static ap_oauth_t *oa;
 
 #define OAPP_JSON                                                                                  \
     "json_build_object('client_id', client_id, 'client_secret_set', true, 'scopes', scopes,"      \
@@ -55,12 +65,9 @@ int ap_oauth_start(ap_app_t *app)
 {
     cfg_err_t ce = {0};
     ap_oauth_t *o = mem_calloc(1, sizeof *o);
-    app->oauth = o;
+    oa = o;
     read_url("JSMCP_OAUTH_AUTH_URL", "https://auth.atlassian.com", o->auth_url, &ce);
     read_url("JSMCP_OAUTH_API_URL", "https://api.atlassian.com", o->api_url, &ce);
-    o->refresh_ahead_ms = cfg_ms("JSMCP_OAUTH_REFRESH_AHEAD_MS", 300000, 0, 86400000, &ce);
-    o->refresh_interval_ms = cfg_ms("JSMCP_OAUTH_REFRESH_INTERVAL_MS", 15000, 50, 3600000, &ce);
-    o->retry_ms = cfg_ms("JSMCP_OAUTH_RETRY_MS", 60000, 100, 86400000, &ce);
     if (ce.n) {
         fprintf(stderr, "jsmcp-api: configuration: %s (%d error%s)\n", ce.msg, ce.n, ce.n > 1 ? "s" : "");
         return -1;
@@ -75,35 +82,30 @@ int ap_oauth_start(ap_app_t *app)
         return -1;
     }
     metrics_describe(app->metrics, "jsmcp_api_oauth_connects_total", "counter", "OAuth callbacks by outcome");
-    return ap_refresh_start(app);
+    return 0;
 }
 
 static void on_http_closed(void *arg)
 {
-    ap_app_t *app = arg;
-    ap_oauth_t *o = app->oauth;
+    ap_oauth_t *o = arg;
     void (*done)(void *) = o->stop_done;
     void *darg = o->stop_arg;
     free(o);
-    app->oauth = NULL;
+    oa = NULL;
     done(darg);
 }
 
-static void on_refresher_stopped(void *arg)
-{
-    ap_app_t *app = arg;
-    httpc_close(app->oauth->http, on_http_closed, app);
-}
-
-/* Refreshes in flight are let finish (the token call times out after 5 s)
- * before the HTTP client closes: an aborted refresh could have rotated
- * the refresh token upstream without us storing the new one. */
+/* The refresher stopped first (ap_app.c), its refreshes let finish (the
+ * token call times out after 5 s) before the HTTP client closes: an
+ * aborted refresh could have rotated the refresh token upstream without us
+ * storing the new one. */
 void ap_oauth_stop(ap_app_t *app, void (*done)(void *arg), void *arg)
 {
-    ap_oauth_t *o = app->oauth;
+    (void)app;
+    ap_oauth_t *o = oa;
     o->stop_done = done;
     o->stop_arg = arg;
-    ap_refresh_stop(app, on_refresher_stopped, app);
+    httpc_close(o->http, on_http_closed, o);
 }
 
 /* ---- token endpoint ---- */
@@ -147,10 +149,10 @@ static int send_json(ap_app_t *app, const char *url, const json_t *body, const c
     }
     httpc_request_t rq = {.method = body ? "POST" : "GET", .url = url, .headers = hdr, .body = text,
                           .body_len = text ? strlen(text) : 0};
-    int rc = httpc_request(app->oauth->http, &rq, cb, ud);
+    int rc = httpc_request(oa->http, &rq, cb, ud);
     if (bearer)
-        ap_wipe(auth);
-    ap_wipe(text);
+        secret_wipe(auth);
+    secret_wipe(text);
     free(text);
     return rc == 0 ? 0 : -1;
 }
@@ -158,7 +160,7 @@ static int send_json(ap_app_t *app, const char *url, const json_t *body, const c
 int ap_oauth_token(ap_app_t *app, const json_t *body, ap_token_cb cb, void *ud)
 {
     char url[AP_OAUTH_URL_MAX + 32];
-    snprintf(url, sizeof url, "%s/oauth/token", app->oauth->auth_url);
+    snprintf(url, sizeof url, "%s/oauth/token", oa->auth_url);
     if (!body)
         return -1;
     tok_call_t *t = mem_alloc(sizeof *t);
@@ -207,7 +209,7 @@ static char *seal_json(ap_app_t *app, const char *ad, const json_t *v)
 {
     char *pt = jsontext_dump(v);
     char *sealed = pt ? secret_seal(app->keys, ad, pt, strlen(pt)) : NULL;
-    ap_wipe(pt);
+    secret_wipe(pt);
     free(pt);
     return sealed;
 }
@@ -217,7 +219,7 @@ static json_t *open_json(ap_app_t *app, const char *ad, const char *sealed)
     size_t n;
     char *pt = secret_open(app->keys, ad, sealed, &n, NULL, 0);
     json_t *v = pt ? json_loadb(pt, n, 0, NULL) : NULL;
-    ap_wipe(pt);
+    secret_wipe(pt);
     free(pt);
     return v;
 }
@@ -259,14 +261,14 @@ void ap_oauth_free_json(json_t *v)
     /* Only the top level: token answers and credentials are flat objects. */
     json_object_foreach(v, k, m)
         if (json_is_string(m))
-            ap_wipe((char *)json_string_value(m));
+            secret_wipe((char *)json_string_value(m));
     json_decref(v);
 }
 
 static void free_secret(char **s)
 {
     if (*s) {
-        ap_wipe(*s);
+        secret_wipe(*s);
         free(*s);
         *s = NULL;
     }
@@ -477,7 +479,7 @@ static void on_connect_app(PGresult *res, const char *err, void *ud)
 
     buf_t u;
     buf_init(&u, 65536); /* 32 scopes, redirect URL and client id, all percent-encoded, fit */
-    buf_printf(&u, "%s/authorize?audience=api.atlassian.com&client_id=", r->app->oauth->auth_url);
+    buf_printf(&u, "%s/authorize?audience=api.atlassian.com&client_id=", oa->auth_url);
     url_encode(&u, PQgetvalue(res, 0, 0), strlen(PQgetvalue(res, 0, 0)));
     buf_append_str(&u, "&scope=");
     size_t i;
@@ -568,7 +570,7 @@ typedef struct connect_s {
 static void connect_free(void *p)
 {
     connect_t *c = p;
-    ap_wipe(c->code);
+    secret_wipe(c->code);
     json_decref(c->state);
     free(c->client_id);
     free_secret(&c->secret);
@@ -608,7 +610,7 @@ static void on_cb_written(PGresult *res, const char *err, void *ud)
     r->pub = ap_pub_new(rcli_prefix(r->app->redis), r->read_ms);
     snprintf(suffix, sizeof suffix, "acct:%s", r->id);
     ap_pub_record(r->pub, suffix, rec, 0);
-    ap_wipe(rec);
+    secret_wipe(rec);
     free(rec);
     r->out = ap_res_json(res, 0, 0);
     metrics_inc(r->app->metrics, "jsmcp_api_oauth_connects_total", "outcome=\"ok\"", 1);
@@ -749,7 +751,7 @@ static void on_cb_token(const ap_token_res_t *res, void *ud)
     }
     c->tok = json_deep_copy(res->json);
     char url[AP_OAUTH_URL_MAX + 64];
-    snprintf(url, sizeof url, "%s/oauth/token/accessible-resources", r->app->oauth->api_url);
+    snprintf(url, sizeof url, "%s/oauth/token/accessible-resources", oa->api_url);
     if (send_json(r->app, url, NULL, jsontext_str(c->tok, "access_token"), on_cb_resources, r) != 0)
         cb_fail(r, 502, "resources", "could not call accessible-resources", NULL);
 }
@@ -835,7 +837,7 @@ static void oauth_callback(ap_req_t *r)
         return;
     }
     secret_hash_hex(state, (size_t)sl, r->hash);
-    ap_wipe(state);
+    secret_wipe(state);
     char key[128];
     rcli_key(r->app->redis, key, sizeof key, "oauthstate:%s", r->hash);
     /* GETDEL: the state works once, even with callbacks racing on several replicas. */

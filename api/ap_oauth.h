@@ -19,12 +19,16 @@
  * Configuration: JSMCP_OAUTH_AUTH_URL (authorize and token endpoints,
  * default https://auth.atlassian.com), JSMCP_OAUTH_API_URL
  * (accessible-resources, default https://api.atlassian.com), and the
- * refresher's settings (ap_refresh.h).
+ * refresher's own settings (ap_refresh.h).
  *
  * Sealed credentials of an oauth2 account (PostgreSQL and acct:<id>):
  * {"access_token","refresh_token","expires_at_ms","cloud_id","scope",
  *  "cred_version"}; cred_version equals the row's cred_version. The copy in
  * acct:<id> (what workers read) leaves refresh_token out.
+ *
+ * Callbacks (ap_oauth_token, ap_oauth_stop's done): never before the call
+ * returns; a refused call returns -1 and its callback never runs (the
+ * contract of the whole tree, like libuv's).
  */
 #ifndef JSMCP_AP_OAUTH_H
 #define JSMCP_AP_OAUTH_H
@@ -32,30 +36,17 @@
 #include <jansson.h>
 #include <stdint.h>
 
-#include "ap_app.h"
+#include "ap_req.h"
 #include "httpc.h"
 
 #define AP_OAUTH_URL_MAX 512
 
-struct ap_refresher_s;
-
-struct ap_oauth_s {
-    char auth_url[AP_OAUTH_URL_MAX]; /* no trailing slash */
-    char api_url[AP_OAUTH_URL_MAX];
-    uint64_t refresh_ahead_ms;
-    uint64_t refresh_interval_ms;
-    uint64_t retry_ms;
-    httpc_t *http;
-    struct ap_refresher_s *refresher;
-    void (*stop_done)(void *arg);
-    void *stop_arg;
-};
-
-/* Reads the configuration, creates the HTTP client and starts the
- * refresher; -1 (reason on stderr) on bad configuration. */
+/* Reads the configuration and creates the token endpoint's HTTP client
+ * (one per process); -1 (reason on stderr) on bad configuration. */
 int ap_oauth_start(ap_app_t *app);
-/* Stops the refresher, waits for the refreshes in flight, closes the HTTP
- * client, then done(arg). */
+/* Closes the HTTP client (letting token calls in flight finish), then
+ * done(arg), never before this returns. Stop the refresher first
+ * (ap_refresh_stop): its refreshes use this client. */
 void ap_oauth_stop(ap_app_t *app, void (*done)(void *arg), void *arg);
 
 extern const ap_route_t ap_oauth_routes[];

@@ -106,7 +106,7 @@ void ap_pub_free(ap_pub_t *p)
         return;
     for (size_t i = 0; i < p->n; i++) {
         free(p->keys[i]);
-        ap_wipe(p->vals[i]); /* acct: records hold sealed credentials */
+        secret_wipe(p->vals[i]); /* acct: records hold sealed credentials */
         free(p->vals[i]);
         free(p->exps[i]);
     }
@@ -221,7 +221,7 @@ static char *seal_account(secret_keyring_t *keys, const char *id, const char *si
         return NULL;
     snprintf(ad, sizeof ad, "acct:%s", id);
     char *sealed = secret_seal(keys, ad, pt, strlen(pt));
-    ap_wipe(pt);
+    secret_wipe(pt);
     free(pt);
     return sealed;
 }
@@ -237,7 +237,7 @@ char *ap_account_record(secret_keyring_t *keys, const char *id, long long versio
     buf_init(&b, strlen(sealed) + 64);
     /* The sealed text is base64url and dots: no JSON escaping needed. */
     buf_printf(&b, "{\"version\":%lld,\"sealed\":\"%s\"}", version, sealed);
-    ap_wipe(sealed);
+    secret_wipe(sealed);
     free(sealed);
     return buf_steal(&b, NULL);
 }
@@ -250,7 +250,7 @@ int ap_pub_account_row(ap_pub_t *p, secret_keyring_t *keys, const char *id, cons
     char *pt = secret_open(keys, ad, PQgetvalue(res, row, col + 6), &n, NULL, 0);
     json_t *creds = pt ? json_loadb(pt, n, 0, NULL) : NULL;
     if (pt) {
-        ap_wipe(pt);
+        secret_wipe(pt);
         free(pt);
     }
     if (!creds) {
@@ -266,7 +266,7 @@ int ap_pub_account_row(ap_pub_t *p, secret_keyring_t *keys, const char *id, cons
         return -1;
     snprintf(suffix, sizeof suffix, "acct:%s", id);
     ap_pub_record(p, suffix, rec, 0);
-    ap_wipe(rec);
+    secret_wipe(rec);
     free(rec);
     return 0;
 }
@@ -466,32 +466,4 @@ int ap_pub_versions(rcli_t *redis, char **keys, size_t n, ap_versions_cb cb, voi
     free(argv);
     free(len);
     return rc;
-}
-
-/* ---- the request path ---- */
-
-static void on_request_published(long written, const char *err, void *ud)
-{
-    ap_req_t *r = ud;
-    if (written < 0 && r) {
-        /* PostgreSQL has the change (and its outbox row): reconcile
-         * publishes it. The client is told what was committed. */
-        metrics_inc(r->app->metrics, "jsmcp_api_publish_failures_total", "", 1);
-        LOG_WARN("publish", "committed, but not yet published to Redis (reconcile will)", "err", err ? err : "",
-                 "request_id", httpd_req_id(r->req), NULL);
-    }
-    if (!r->out) {
-        ap_no_content(r);
-        return;
-    }
-    json_t *out = r->out;
-    r->out = NULL;
-    ap_ok(r, r->status ? r->status : 200, out);
-}
-
-void ap_publish_and_answer(ap_req_t *r, ap_pub_t *p)
-{
-    int rc = ap_pub_send(p, r->app->redis, on_request_published, r);
-    if (rc != 0) /* nothing to publish, or Redis gone since the write began */
-        on_request_published(rc < 0 ? -1 : 0, "redis unavailable", r);
 }

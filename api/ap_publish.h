@@ -29,14 +29,22 @@
  *
  * Both tokens of a rotated server are one server: every publication of a
  * server writes its current token's record and, while the overlap lasts,
- * the previous token's, in one script call (ap_pub_server). */
+ * the previous token's, in one script call (ap_pub_server).
+ *
+ * Callbacks (ap_pub_send, ap_pub_versions): never before the call returns;
+ * a call that cannot send says so by its return value and its callback
+ * never runs (the contract of the whole tree, like libuv's).
+ */
 #ifndef JSMCP_AP_PUBLISH_H
 #define JSMCP_AP_PUBLISH_H
 
 #include <hiredis/hiredis.h>
+#include <jansson.h>
 #include <stdint.h>
 
-#include "ap_app.h"
+#include "pgpool.h"
+#include "rcli.h"
+#include "secret.h"
 
 /* SQL expression of a srv:<hash> record over a row of mcp_servers, with
  * the given expiry expression: the worker refuses the token after
@@ -121,12 +129,6 @@ long ap_pub_send_blocking(ap_pub_t *p, redisContext *c, char *err, size_t errsz)
  * unavailable. */
 typedef void (*ap_versions_cb)(const long long *versions, size_t n, const char *err, void *ud);
 int ap_pub_versions(rcli_t *redis, char **keys, size_t n, ap_versions_cb cb, void *ud);
-
-/* For a request whose write committed: publishes p (taken), then answers
- * r->status with r->out (204 when NULL). A failed publication is logged and
- * counted (jsmcp_api_publish_failures_total) and still answered with the
- * committed result: reconcile publishes it from the outbox. */
-void ap_publish_and_answer(ap_req_t *r, ap_pub_t *p);
 
 /* Configuration shared by every writer: the tombstone TTL and the oldest
  * read the script accepts (half of it). */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ap_listen.h"
 #include "ap_publish.h"
 #include "buf.h"
 #include "log.h"
@@ -14,7 +15,6 @@
 #define RC_OUTBOX_BATCH "500" /* outbox rows per incremental pass; a full batch runs again at once */
 #define RC_CHUNK "1000"       /* rows per query of a full pass */
 #define RC_SCAN_COUNT "1000"  /* SCAN COUNT of a full pass's look for orphan keys */
-#define RC_LISTEN_RETRY_MS 2000
 
 typedef struct rc_s {
     ap_app_t *app;
@@ -27,12 +27,7 @@ typedef struct rc_s {
     int stopping;
     void (*done)(void *arg);
     void *done_arg;
-    /* LISTEN jsmcp_publish */
-    PGconn *lc;
-    uv_poll_t lpoll;
-    int lpoll_open, lpoll_fd, listening;
-    uv_timer_t lretry;
-    int lretry_open;
+    ap_listen_t *listen; /* LISTEN jsmcp_publish; NULL once stopped */
     /* A full pass rests between chunks as long as the chunk took: it takes
      * at most half of the API's and its backend's time, so the writes it
      * shares them with are not held up (creates during a pass, BENCHMARKS.md). */
@@ -45,8 +40,6 @@ static rc_t rc;
 
 static void maybe_stopped(void);
 static void inc_start(void);
-struct inc_s;
-static void inc_read_keys(struct inc_s *c);
 
 static void count_pass(const char *kind, const char *outcome, long written, uint64_t t0)
 {
@@ -93,6 +86,49 @@ static char *array_lit(char **items, size_t n)
     return lit;
 }
 
+/* ==== rows and their records, shared by both passes ==== */
+
+/* The kinds of published rows, in the order both passes take them (the
+ * full pass's first phases). */
+enum rc_kind { RC_SRV, RC_ACCT, RC_WSK };
+
+/* Rows of a kind read again by id, with what their records are built from. */
+static const char *const rows_sql[] = {
+    [RC_SRV] = "SELECT id::text, " AP_SRV_PUB_COLS " FROM mcp_servers WHERE id = ANY($1::uuid[])",
+    [RC_ACCT] = "SELECT id::text, " AP_ACCT_PUB_COLS " FROM integrated_accounts WHERE id = ANY($1::uuid[])",
+    [RC_WSK] = "SELECT id::text, version, key_hash, workspace_id::text FROM api_keys WHERE id = ANY($1::uuid[])",
+};
+
+/* Sends rows_sql[kind] for ids: in tx (the incremental pass's), or on the
+ * pool when tx is NULL. 0 when cb will run. */
+static int rc_query_rows(pgtx_t *tx, enum rc_kind kind, char **ids, size_t n, pgpool_cb cb, void *ud)
+{
+    char *arr = array_lit(ids, n);
+    const char *p[1] = {arr};
+    int r = tx ? pgtx_query(tx, rows_sql[kind], 1, p, cb, ud) : pgpool_query(rc.app->db, rows_sql[kind], 1, p, cb, ud);
+    free(arr);
+    return r;
+}
+
+/* Row i of a rows_sql[kind] result as records of p (a server's with
+ * tombstones for the dead hashes that are not its tokens). -1 for an
+ * account whose credentials do not open (logged). */
+static int rc_pub_row(ap_pub_t *p, enum rc_kind kind, const PGresult *res, int i, const char *const *dead,
+                      size_t ndead)
+{
+    switch (kind) {
+    case RC_SRV:
+        ap_pub_server(p, res, i, 1, dead, ndead);
+        return 0;
+    case RC_ACCT:
+        return ap_pub_account_row(p, rc.app->keys, PQgetvalue(res, i, 0), res, i, 1);
+    case RC_WSK:
+        ap_pub_wskey(p, PQgetvalue(res, i, 2), PQgetvalue(res, i, 3), strtoll(PQgetvalue(res, i, 1), NULL, 10));
+        return 0;
+    }
+    return 0;
+}
+
 /* ==== incremental passes: the outbox ==== */
 
 typedef struct inc_entry_s {
@@ -110,6 +146,7 @@ typedef struct inc_s {
     size_t n;
     long taken;        /* outbox rows taken */
     long written;      /* records the script wrote */
+    enum rc_kind kind; /* the kind of rows being read */
     ap_pub_t *pub;
 } inc_t;
 
@@ -193,104 +230,39 @@ static inc_entry_t *inc_find(inc_t *c, const char *kind, const char *ref)
     return NULL;
 }
 
-/* Accounts the outbox named: the row's record, or a tombstone when it is gone. */
-static void inc_on_accounts(PGresult *res, const char *err, void *ud)
-{
-    inc_t *c = ud;
-    (void)err;
-    if (!ap_res_ok(res)) {
-        inc_end(c, "db_failed");
-        return;
-    }
-    for (int i = 0; i < PQntuples(res); i++) {
-        inc_entry_t *e = inc_find(c, "acct", PQgetvalue(res, i, 0));
-        if (e && ap_pub_account_row(c->pub, rc.app->keys, e->ref, res, i, 1) == 0)
-            e->kind[0] = 0; /* done */
-        else if (e)
-            e->kind[0] = 'x'; /* unreadable: left alone (logged) */
-    }
-    for (size_t i = 0; i < c->n; i++) {
-        if (strcmp(c->e[i].kind, "acct") != 0)
-            continue;
-        char suffix[64];
-        snprintf(suffix, sizeof suffix, "acct:%s", c->e[i].ref);
-        ap_pub_tombstone(c->pub, suffix, c->e[i].version);
-    }
-    inc_read_keys(c);
-}
+/* The rows the outbox named, kind by kind (servers, accounts, API keys):
+ * each row's records (a server's with tombstones for the hashes its
+ * changes touched), then tombstones for the rows that are gone (all of a
+ * server's hashes, an account's record, an API key's hashes). */
+static const char *const inc_kind[] = {[RC_SRV] = "srv", [RC_ACCT] = "acct", [RC_WSK] = "wsk"};
 
-/* API keys the outbox named: their records, or tombstones. */
-static void inc_on_keys(PGresult *res, const char *err, void *ud)
+static void inc_read(inc_t *c);
+
+static void inc_gone(inc_t *c, inc_entry_t *e)
 {
-    inc_t *c = ud;
-    (void)err;
-    if (!ap_res_ok(res)) {
-        inc_end(c, "db_failed");
-        return;
-    }
-    for (int i = 0; i < PQntuples(res); i++) {
-        inc_entry_t *e = inc_find(c, "wsk", PQgetvalue(res, i, 0));
-        ap_pub_wskey(c->pub, PQgetvalue(res, i, 2), PQgetvalue(res, i, 3), strtoll(PQgetvalue(res, i, 1), NULL, 10));
-        if (e)
-            e->kind[0] = 0;
-    }
-    for (size_t i = 0; i < c->n; i++) {
-        if (strcmp(c->e[i].kind, "wsk") != 0)
-            continue;
-        char *gone[4], suffix[128];
-        size_t ng = split(c->e[i].hashes, gone, 4);
+    char *gone[64], suffix[128];
+    size_t ng;
+    switch (c->kind) {
+    case RC_SRV:
+        ng = split(e->hashes, gone, 64);
+        ap_pub_server_gone(c->pub, (const char *const *)gone, ng, e->version);
+        break;
+    case RC_ACCT:
+        snprintf(suffix, sizeof suffix, "acct:%s", e->ref);
+        ap_pub_tombstone(c->pub, suffix, e->version);
+        break;
+    case RC_WSK:
+        ng = split(e->hashes, gone, 4);
         for (size_t j = 0; j < ng; j++) {
             snprintf(suffix, sizeof suffix, "wskey:%s", gone[j]);
-            ap_pub_tombstone(c->pub, suffix, c->e[i].version);
+            ap_pub_tombstone(c->pub, suffix, e->version);
         }
+        break;
     }
-    inc_read_done(c);
+    e->kind[0] = 0;
 }
 
-static void inc_read_keys(inc_t *c)
-{
-    char *ids[c->n + 1];
-    size_t n = 0;
-    for (size_t i = 0; i < c->n; i++)
-        if (strcmp(c->e[i].kind, "wsk") == 0)
-            ids[n++] = c->e[i].ref;
-    if (n == 0) {
-        inc_read_done(c);
-        return;
-    }
-    char *arr = array_lit(ids, n);
-    const char *p[1] = {arr};
-    int r = pgtx_query(c->tx,
-                       "SELECT id::text, version, key_hash, workspace_id::text FROM api_keys WHERE id = ANY($1::uuid[])",
-                       1, p, inc_on_keys, c);
-    free(arr);
-    if (r != 0)
-        inc_end(c, "db_failed");
-}
-
-static void inc_read_accounts(inc_t *c)
-{
-    char *ids[c->n + 1];
-    size_t n = 0;
-    for (size_t i = 0; i < c->n; i++)
-        if (strcmp(c->e[i].kind, "acct") == 0)
-            ids[n++] = c->e[i].ref;
-    if (n == 0) {
-        inc_read_keys(c);
-        return;
-    }
-    char *arr = array_lit(ids, n);
-    const char *p[1] = {arr};
-    int r = pgtx_query(c->tx, "SELECT id::text, " AP_ACCT_PUB_COLS " FROM integrated_accounts WHERE id = ANY($1::uuid[])",
-                       1, p, inc_on_accounts, c);
-    free(arr);
-    if (r != 0)
-        inc_end(c, "db_failed");
-}
-
-/* Servers the outbox named: both tokens' records and tombstones for the
- * hashes their changes touched; all tombstones when the row is gone. */
-static void inc_on_servers(PGresult *res, const char *err, void *ud)
+static void inc_on_rows(PGresult *res, const char *err, void *ud)
 {
     inc_t *c = ud;
     (void)err;
@@ -299,23 +271,38 @@ static void inc_on_servers(PGresult *res, const char *err, void *ud)
         return;
     }
     for (int i = 0; i < PQntuples(res); i++) {
-        inc_entry_t *e = inc_find(c, "srv", PQgetvalue(res, i, 0));
+        inc_entry_t *e = inc_find(c, inc_kind[c->kind], PQgetvalue(res, i, 0));
         if (!e)
             continue;
         char *dead[64];
-        size_t nd = split(e->hashes, dead, 64);
-        ap_pub_server(c->pub, res, i, 1, (const char *const *)dead, nd);
-        e->kind[0] = 0;
+        size_t nd = c->kind == RC_SRV ? split(e->hashes, dead, 64) : 0;
+        /* an account whose credentials do not open is left alone (logged) */
+        e->kind[0] = rc_pub_row(c->pub, c->kind, res, i, (const char *const *)dead, nd) == 0 ? 0 : 'x';
     }
-    for (size_t i = 0; i < c->n; i++) {
-        if (strcmp(c->e[i].kind, "srv") != 0)
+    for (size_t i = 0; i < c->n; i++)
+        if (strcmp(c->e[i].kind, inc_kind[c->kind]) == 0)
+            inc_gone(c, &c->e[i]);
+    c->kind++;
+    inc_read(c);
+}
+
+/* Reads the rows of the next kind the outbox named; publishes once every
+ * kind is read. */
+static void inc_read(inc_t *c)
+{
+    for (; c->kind <= RC_WSK; c->kind++) {
+        char *ids[c->n + 1];
+        size_t n = 0;
+        for (size_t i = 0; i < c->n; i++)
+            if (strcmp(c->e[i].kind, inc_kind[c->kind]) == 0)
+                ids[n++] = c->e[i].ref;
+        if (n == 0)
             continue;
-        char *gone[64];
-        size_t ng = split(c->e[i].hashes, gone, 64);
-        ap_pub_server_gone(c->pub, (const char *const *)gone, ng, c->e[i].version);
-        c->e[i].kind[0] = 0;
+        if (rc_query_rows(c->tx, c->kind, ids, n, inc_on_rows, c) != 0)
+            inc_end(c, "db_failed");
+        return;
     }
-    inc_read_accounts(c);
+    inc_read_done(c);
 }
 
 static void inc_on_taken(PGresult *res, const char *err, void *ud)
@@ -328,8 +315,6 @@ static void inc_on_taken(PGresult *res, const char *err, void *ud)
     }
     int rows = PQntuples(res);
     c->e = mem_calloc((size_t)rows + 1, sizeof *c->e);
-    char *srv_ids[rows + 1];
-    size_t nsrv = 0;
     for (int i = 0; i < rows; i++) {
         inc_entry_t *e = &c->e[c->n++];
         str_copy(e->kind, sizeof e->kind, PQgetvalue(res, i, 0));
@@ -337,20 +322,9 @@ static void inc_on_taken(PGresult *res, const char *err, void *ud)
         e->version = strtoll(PQgetvalue(res, i, 2), NULL, 10);
         e->hashes = mem_strdup(PQgetisnull(res, i, 3) ? "" : PQgetvalue(res, i, 3));
         c->taken = atol(PQgetvalue(res, i, 4));
-        if (strcmp(e->kind, "srv") == 0)
-            srv_ids[nsrv++] = e->ref;
     }
-    if (nsrv == 0) {
-        inc_read_accounts(c);
-        return;
-    }
-    char *arr = array_lit(srv_ids, nsrv);
-    const char *p[1] = {arr};
-    int r = pgtx_query(c->tx, "SELECT id::text, " AP_SRV_PUB_COLS " FROM mcp_servers WHERE id = ANY($1::uuid[])", 1, p,
-                       inc_on_servers, c);
-    free(arr);
-    if (r != 0)
-        inc_end(c, "db_failed");
+    c->kind = RC_SRV;
+    inc_read(c);
 }
 
 static void inc_on_begin(pgtx_t *tx, const char *err, void *ud)
@@ -396,7 +370,7 @@ static void inc_start(void)
 /* Rows against Redis (servers, accounts, API keys), then Redis keys
  * against the rows, then the API key sets of the format before wskey:
  * records are removed. */
-enum full_phase { PH_SRV, PH_ACCT, PH_WSK, PH_SRV_KEYS, PH_ACCT_KEYS, PH_WSK_KEYS, PH_LEGACY, PH_DONE };
+enum full_phase { PH_SRV = RC_SRV, PH_ACCT = RC_ACCT, PH_WSK = RC_WSK, PH_SRV_KEYS, PH_ACCT_KEYS, PH_WSK_KEYS, PH_LEGACY, PH_DONE };
 
 /* What a key phase scans: the pattern's kind and how the rest of a key
  * must look to name a row (64 hex digits, or a uuid). */
@@ -537,14 +511,8 @@ static void full_on_stale(PGresult *res, const char *err, void *ud)
         full_end(c, "db_failed");
         return;
     }
-    for (int i = 0; i < PQntuples(res); i++) {
-        if (c->phase == PH_SRV)
-            ap_pub_server(c->pub, res, i, 1, NULL, 0);
-        else if (c->phase == PH_ACCT)
-            ap_pub_account_row(c->pub, rc.app->keys, PQgetvalue(res, i, 0), res, i, 1);
-        else
-            ap_pub_wskey(c->pub, PQgetvalue(res, i, 2), PQgetvalue(res, i, 3), strtoll(PQgetvalue(res, i, 1), NULL, 10));
-    }
+    for (int i = 0; i < PQntuples(res); i++)
+        rc_pub_row(c->pub, (enum rc_kind)c->phase, res, i, NULL, 0);
     full_read_done(c);
 }
 
@@ -569,16 +537,7 @@ static void full_on_versions(const long long *v, size_t n, const char *err, void
         full_read_done(c);
         return;
     }
-    char *arr = array_lit(stale, ns);
-    const char *p[1] = {arr};
-    static const char *const stale_sql[] = {
-        [PH_SRV] = "SELECT id::text, " AP_SRV_PUB_COLS " FROM mcp_servers WHERE id = ANY($1::uuid[])",
-        [PH_ACCT] = "SELECT id::text, " AP_ACCT_PUB_COLS " FROM integrated_accounts WHERE id = ANY($1::uuid[])",
-        [PH_WSK] = "SELECT id::text, version, key_hash, workspace_id::text FROM api_keys WHERE id = ANY($1::uuid[])",
-    };
-    int r = pgpool_query(rc.app->db, stale_sql[c->phase], 1, p, full_on_stale, c);
-    free(arr);
-    if (r != 0)
+    if (rc_query_rows(NULL, (enum rc_kind)c->phase, stale, ns, full_on_stale, c) != 0)
         full_end(c, "db_down");
 }
 
@@ -767,123 +726,24 @@ static void full_start(void)
     full_next(c);
 }
 
-/* ==== LISTEN jsmcp_publish: a hint that the outbox has work ==== */
+/* ==== NOTIFY jsmcp_publish: a hint that the outbox has work ==== */
 
-static void listen_connect(void);
-
-static void on_lretry(uv_timer_t *t)
+static void on_hint(void *ud, int connected)
 {
-    (void)t;
-    listen_connect();
-}
-
-static void on_lpoll_closed(uv_handle_t *h)
-{
-    (void)h;
-    rc.lpoll_open = 0;
-    if (rc.lc) {
-        PQfinish(rc.lc);
-        rc.lc = NULL;
-    }
-    if (rc.stopping) {
-        maybe_stopped();
-        return;
-    }
-    uv_timer_start(&rc.lretry, on_lretry, RC_LISTEN_RETRY_MS, 0);
-}
-
-/* Drops the connection and tries again later. */
-static void listen_drop(void)
-{
-    rc.listening = 0;
-    if (rc.lpoll_open) {
-        uv_poll_stop(&rc.lpoll);
-        uv_close((uv_handle_t *)&rc.lpoll, on_lpoll_closed);
-        return;
-    }
-    if (rc.lc) {
-        PQfinish(rc.lc);
-        rc.lc = NULL;
-    }
-    if (!rc.stopping)
-        uv_timer_start(&rc.lretry, on_lretry, RC_LISTEN_RETRY_MS, 0);
-}
-
-static void on_lpoll(uv_poll_t *h, int status, int events);
-
-static void lpoll_watch(int events)
-{
-    int fd = PQsocket(rc.lc);
-    if (rc.lpoll_open && fd != rc.lpoll_fd) { /* libpq moved to another socket */
-        listen_drop();
-        return;
-    }
-    if (!rc.lpoll_open) {
-        if (fd < 0 || uv_poll_init(rc.app->loop, &rc.lpoll, fd) != 0) {
-            listen_drop();
-            return;
-        }
-        rc.lpoll_open = 1;
-        rc.lpoll_fd = fd;
-    }
-    uv_poll_start(&rc.lpoll, events, on_lpoll);
-}
-
-static void on_lpoll(uv_poll_t *h, int status, int events)
-{
-    (void)h;
-    (void)events;
-    if (status < 0 || rc.stopping) {
-        listen_drop();
-        return;
-    }
-    if (!rc.listening) {
-        PostgresPollingStatusType st = PQconnectPoll(rc.lc);
-        if (st == PGRES_POLLING_READING) {
-            lpoll_watch(UV_READABLE);
-        } else if (st == PGRES_POLLING_WRITING) {
-            lpoll_watch(UV_WRITABLE);
-        } else if (st == PGRES_POLLING_OK && PQsendQuery(rc.lc, "LISTEN jsmcp_publish") == 1) {
-            rc.listening = 1;
-            PQflush(rc.lc);
-            lpoll_watch(UV_READABLE);
-            inc_start(); /* notifications sent before the LISTEN were missed */
-        } else {
-            listen_drop();
-        }
-        return;
-    }
-    if (PQconsumeInput(rc.lc) != 1) {
-        listen_drop();
-        return;
-    }
-    while (!PQisBusy(rc.lc)) {
-        PGresult *r = PQgetResult(rc.lc);
-        if (!r)
-            break;
-        PQclear(r);
-    }
-    int hinted = 0;
-    for (PGnotify *n; (n = PQnotifies(rc.lc)); PQfreemem(n))
-        hinted = 1;
-    if (hinted) {
-        if (rc.inc_running)
-            rc.inc_again = 1;
-        else
-            inc_start();
-    }
-}
-
-static void listen_connect(void)
-{
+    (void)ud;
     if (rc.stopping)
         return;
-    rc.lc = PQconnectStart(rc.app->cfg.database_url);
-    if (!rc.lc || PQstatus(rc.lc) == CONNECTION_BAD || PQsetnonblocking(rc.lc, 1) != 0) {
-        listen_drop();
-        return;
-    }
-    lpoll_watch(UV_WRITABLE);
+    if (connected || !rc.inc_running) /* after a (re)connect: what was missed meanwhile */
+        inc_start();
+    else
+        rc.inc_again = 1;
+}
+
+static void on_listen_stopped(void *arg)
+{
+    (void)arg;
+    rc.listen = NULL;
+    maybe_stopped();
 }
 
 /* ==== the timer, start and stop ==== */
@@ -933,8 +793,6 @@ void ap_reconcile_start(ap_app_t *app)
     metrics_describe(app->metrics, "jsmcp_api_reconcile_last_pass_seconds", "gauge", "Duration of the last pass, by kind");
     uv_timer_init(app->loop, &rc.timer);
     rc.timer_open = 1;
-    uv_timer_init(app->loop, &rc.lretry);
-    rc.lretry_open = 1;
     uv_timer_init(app->loop, &rc.frest);
     rc.frest_open = 1;
     /* Ticks at the shorter of the two intervals (each pass checks its own),
@@ -946,15 +804,13 @@ void ap_reconcile_start(ap_app_t *app)
     if (iv > 1000)
         iv = 1000;
     uv_timer_start(&rc.timer, on_tick, iv < 200 ? iv : 200, iv);
-    listen_connect();
+    rc.listen = ap_listen_start(app->loop, app->cfg.database_url, "jsmcp_publish", on_hint, NULL);
 }
 
 static void on_handle_closed(uv_handle_t *h)
 {
     if (h == (uv_handle_t *)&rc.timer)
         rc.timer_open = 0;
-    else if (h == (uv_handle_t *)&rc.lretry)
-        rc.lretry_open = 0;
     else
         rc.frest_open = 0;
     maybe_stopped();
@@ -962,13 +818,8 @@ static void on_handle_closed(uv_handle_t *h)
 
 static void maybe_stopped(void)
 {
-    if (!rc.stopping || rc.inc_running || rc.full_running || rc.timer_open || rc.lretry_open || rc.lpoll_open ||
-        rc.frest_open || !rc.done)
+    if (!rc.stopping || rc.inc_running || rc.full_running || rc.timer_open || rc.listen || rc.frest_open || !rc.done)
         return;
-    if (rc.lc) {
-        PQfinish(rc.lc);
-        rc.lc = NULL;
-    }
     void (*d)(void *) = rc.done;
     rc.done = NULL;
     d(rc.done_arg);
@@ -982,8 +833,7 @@ void ap_reconcile_stop(ap_app_t *app, void (*done)(void *arg), void *arg)
     rc.done_arg = arg;
     uv_timer_stop(&rc.timer);
     uv_close((uv_handle_t *)&rc.timer, on_handle_closed);
-    uv_timer_stop(&rc.lretry);
-    uv_close((uv_handle_t *)&rc.lretry, on_handle_closed);
+    ap_listen_stop(rc.listen, on_listen_stopped, NULL);
     if (rc.resting) { /* a full pass resting between chunks ends now */
         uv_timer_stop(&rc.frest);
         full_t *c = rc.resting;
@@ -991,9 +841,5 @@ void ap_reconcile_stop(ap_app_t *app, void (*done)(void *arg), void *arg)
         full_next(c);
     }
     uv_close((uv_handle_t *)&rc.frest, on_handle_closed);
-    if (rc.lpoll_open) {
-        uv_poll_stop(&rc.lpoll);
-        uv_close((uv_handle_t *)&rc.lpoll, on_lpoll_closed);
-    }
     maybe_stopped();
 }

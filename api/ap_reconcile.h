@@ -9,12 +9,13 @@
  *
  * - Incremental, every JSMCP_RECONCILE_INTERVAL_MS (default 1 s) and at
  *   once when PostgreSQL notifies jsmcp_publish (LISTEN on a connection of
- *   its own; a hint, the timer runs anyway): in one transaction, takes up
- *   to RC_OUTBOX_BATCH outbox rows (DELETE ... FOR UPDATE SKIP LOCKED, so
- *   API replicas share the work), reads the current rows they name,
- *   publishes them (tombstones for rows gone and tokens no longer used),
- *   and COMMITs only once Redis answered: a failure leaves the rows in the
- *   outbox. Its cost follows the number of changes, not of rows.
+ *   its own, ap_listen.h; a hint, the timer runs anyway): in one
+ *   transaction, takes up to RC_OUTBOX_BATCH outbox rows (DELETE ... FOR
+ *   UPDATE SKIP LOCKED, so API replicas share the work), reads the current
+ *   rows they name, publishes them (tombstones for rows gone and tokens no
+ *   longer used), and COMMITs only once Redis answered: a failure leaves
+ *   the rows in the outbox. Its cost follows the number of changes, not of
+ *   rows.
  * - Full, at start and every JSMCP_RECONCILE_FULL_INTERVAL_MS (default
  *   1 h): walks servers and accounts in id order, RC_CHUNK rows a query
  *   (plain reads: no lock, creates go on; after each chunk it rests as long
@@ -25,14 +26,20 @@
  *   accounts for into tombstones. It repairs what the outbox cannot know
  *   (a flushed Redis, a restored backup, keys written by hand).
  *
+ * Both passes read rows by id and turn them into records through one piece
+ * of code (rc_query_rows, rc_pub_row in ap_reconcile.c).
  * A pass holds one context (inc_t, full_t) freed in one place. Test hooks
  * (common/testhook.h): "reconcile_read" after an incremental pass's reads,
  * "reconcile_full_read" after the first chunk's reads of a full pass, both
- * before their writes. */
+ * before their writes.
+ *
+ * Callbacks: ap_reconcile_stop's done runs from the loop, never before the
+ * call returns (the contract of the whole tree, like libuv's).
+ */
 #ifndef JSMCP_AP_RECONCILE_H
 #define JSMCP_AP_RECONCILE_H
 
-#include "ap_app.h"
+#include "ap_req.h"
 
 /* Starts the timer (first passes soon after start) and the LISTEN connection. */
 void ap_reconcile_start(ap_app_t *app);

@@ -14,6 +14,7 @@
 #include "ap_oauth.h"
 #include "ap_publish.h"
 #include "buf.h"
+#include "cfg.h"
 #include "jsontext.h"
 #include "log.h"
 #include "pacerule.h"
@@ -32,6 +33,9 @@ typedef struct rop_s rop_t;
 
 typedef struct ap_refresher_s {
     ap_app_t *app;
+    uint64_t ahead_ms;       /* JSMCP_OAUTH_REFRESH_AHEAD_MS */
+    uint64_t interval_ms;    /* JSMCP_OAUTH_REFRESH_INTERVAL_MS */
+    uint64_t retry_ms;       /* JSMCP_OAUTH_RETRY_MS */
     uv_timer_t timer;
     char channel[160];
     int subscribed;
@@ -43,6 +47,9 @@ typedef struct ap_refresher_s {
     void (*done)(void *arg);
     void *done_arg;
 } refresher_t;
+
+/* The process's refresher (one per API process, like the other subsystems). */
+static refresher_t *the_refresher;
 
 struct rop_s {
     rop_t *next;
@@ -83,7 +90,7 @@ typedef struct store_wait_s {
 static void free_secret(char **s)
 {
     if (*s) {
-        ap_wipe(*s);
+        secret_wipe(*s);
         free(*s);
         *s = NULL;
     }
@@ -122,9 +129,8 @@ static void maybe_stopped(refresher_t *rf)
         return;
     void (*done)(void *) = rf->done;
     void *arg = rf->done_arg;
-    ap_app_t *app = rf->app;
     free(rf);
-    app->oauth->refresher = NULL;
+    the_refresher = NULL;
     done(arg);
 }
 
@@ -187,7 +193,7 @@ static void update_quietly(rop_t *op, const char *sql, const char *value)
 static void hold_back(rop_t *op)
 {
     char ms[32];
-    snprintf(ms, sizeof ms, "%llu", (unsigned long long)op->app->oauth->retry_ms);
+    snprintf(ms, sizeof ms, "%llu", (unsigned long long)op->rf->retry_ms);
     update_quietly(op,
                    "UPDATE integrated_accounts SET refresh_retry_at = now() + $2::bigint * interval '1 millisecond'"
                    " WHERE id = $1",
@@ -467,7 +473,7 @@ static void on_loaded(PGresult *res, const char *err, void *ud)
         }
     } else {
         long long exp = jsontext_int(op->creds, "expires_at_ms", 0);
-        if (exp - clock_now_ms() > (long long)op->app->oauth->refresh_ahead_ms) {
+        if (exp - clock_now_ms() > (long long)op->rf->ahead_ms) {
             sync_expiry(op, exp);
             rop_end(op, "not_due");
             return;
@@ -570,7 +576,7 @@ static void on_tick(uv_timer_t *t)
     char ahead[32];
     if (rf->scanning || rf->stopping || !pgpool_ready(app->db) || !rcli_ready(app->redis))
         return;
-    snprintf(ahead, sizeof ahead, "%llu", (unsigned long long)app->oauth->refresh_ahead_ms);
+    snprintf(ahead, sizeof ahead, "%llu", (unsigned long long)rf->ahead_ms);
     const char *p[1] = {ahead};
     rf->scanning = 1;
     if (pgpool_query(app->db,
@@ -585,9 +591,17 @@ static void on_tick(uv_timer_t *t)
 
 int ap_refresh_start(ap_app_t *app)
 {
+    cfg_err_t ce = {0};
     refresher_t *rf = mem_calloc(1, sizeof *rf);
     rf->app = app;
-    app->oauth->refresher = rf;
+    the_refresher = rf;
+    rf->ahead_ms = cfg_ms("JSMCP_OAUTH_REFRESH_AHEAD_MS", 300000, 0, 86400000, &ce);
+    rf->interval_ms = cfg_ms("JSMCP_OAUTH_REFRESH_INTERVAL_MS", 15000, 50, 3600000, &ce);
+    rf->retry_ms = cfg_ms("JSMCP_OAUTH_RETRY_MS", 60000, 100, 86400000, &ce);
+    if (ce.n) {
+        fprintf(stderr, "jsmcp-api: configuration: %s (%d error%s)\n", ce.msg, ce.n, ce.n > 1 ? "s" : "");
+        return -1;
+    }
     metrics_describe(app->metrics, "jsmcp_api_oauth_refresh_total", "counter",
                      "OAuth refresh requests (scheduled and from workers) by outcome");
     rcli_key(app->redis, rf->channel, sizeof rf->channel, "refresh");
@@ -599,7 +613,7 @@ int ap_refresh_start(ap_app_t *app)
     uv_timer_init(app->loop, &rf->timer);
     rf->timer.data = rf;
     rf->timer_open = 1;
-    uv_timer_start(&rf->timer, on_tick, app->oauth->refresh_interval_ms, app->oauth->refresh_interval_ms);
+    uv_timer_start(&rf->timer, on_tick, rf->interval_ms, rf->interval_ms);
     return 0;
 }
 
@@ -612,7 +626,7 @@ static void on_timer_closed(uv_handle_t *h)
 
 void ap_refresh_stop(ap_app_t *app, void (*done)(void *arg), void *arg)
 {
-    refresher_t *rf = app->oauth->refresher;
+    refresher_t *rf = the_refresher;
     rf->stopping = 1;
     rf->done = done;
     rf->done_arg = arg;

@@ -35,11 +35,15 @@
 
 #include <stddef.h>
 
-#include "ap_app.h"
+#include "ap_req.h"
 
+/* Reads its settings (JSMCP_OAUTH_REFRESH_AHEAD_MS,
+ * JSMCP_OAUTH_REFRESH_INTERVAL_MS, JSMCP_OAUTH_RETRY_MS), subscribes and
+ * starts the scan; after ap_oauth_start (its token calls use ap_oauth's
+ * client). -1 (reason on stderr) on bad configuration or no subscription. */
 int ap_refresh_start(ap_app_t *app);
 /* Stops the scan and the subscription; done(arg) once no refresh is in
- * flight. */
+ * flight, never before this returns. Before ap_oauth_stop. */
 void ap_refresh_stop(ap_app_t *app, void (*done)(void *arg), void *arg);
 
 /* Parses a refresh request "<uuid> <version>" (version 0..2^53). 0 and the

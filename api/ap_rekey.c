@@ -30,7 +30,7 @@
 #define REKEY_BATCH "100"
 
 typedef struct rekey_s {
-    ap_app_t app;        /* only keys and redis' prefix are used */
+    secret_keyring_t *keys;
     PGconn *db;
     redisContext *redis;
     const char *prefix;
@@ -81,23 +81,23 @@ static long reseal_table(rekey_t *k, const char *table, const char *id_col, cons
             size_t len;
             const char *id = PQgetvalue(rows, i, 0);
             snprintf(ad, sizeof ad, ad_fmt, id);
-            char *pt = secret_open(k->app.keys, ad, PQgetvalue(rows, i, 1), &len, NULL, 0);
+            char *pt = secret_open(k->keys, ad, PQgetvalue(rows, i, 1), &len, NULL, 0);
             if (!pt) {
                 fprintf(stderr, "jsmcp-api rotate-keys: %s %s cannot be opened with the configured keys\n", table, id);
                 PQclear(rows);
                 goto fail;
             }
-            char *sealed = secret_seal(k->app.keys, ad, pt, len);
+            char *sealed = secret_seal(k->keys, ad, pt, len);
             const char *p[3] = {id, sealed, k->kid};
             PGresult *u = sealed ? exec(k, upd, 3, p) : NULL;
-            ap_wipe(sealed);
+            secret_wipe(sealed);
             free(sealed);
             json_t *creds = accounts && u ? json_loadb(pt, len, 0, NULL) : NULL;
-            ap_wipe(pt);
+            secret_wipe(pt);
             free(pt);
             if (u && accounts) {
                 char *rec = creds && PQntuples(u) == 1
-                                ? ap_account_record(k->app.keys, id, strtoll(PQgetvalue(u, 0, 0), NULL, 10),
+                                ? ap_account_record(k->keys, id, strtoll(PQgetvalue(u, 0, 0), NULL, 10),
                                                     PQgetvalue(u, 0, 1), PQgetvalue(u, 0, 2), PQgetvalue(u, 0, 3),
                                                     PQgetisnull(u, 0, 4) ? NULL : PQgetvalue(u, 0, 4),
                                                     PQgetisnull(u, 0, 5) ? NULL : PQgetvalue(u, 0, 5), creds)
@@ -106,7 +106,7 @@ static long reseal_table(rekey_t *k, const char *table, const char *id_col, cons
                 snprintf(suffix, sizeof suffix, "acct:%s", id);
                 if (rec)
                     ap_pub_record(pub, suffix, rec, 0);
-                ap_wipe(rec);
+                secret_wipe(rec);
                 free(rec);
                 if (!rec) {
                     fprintf(stderr, "jsmcp-api rotate-keys: account %s cannot be republished\n", id);
@@ -160,12 +160,12 @@ int ap_rekey_run(void)
     char err[512];
     rekey_t k;
     memset(&k, 0, sizeof k);
-    k.app.keys = secret_keyring_from_env(err, sizeof err);
-    if (!k.app.keys) {
+    k.keys = secret_keyring_from_env(err, sizeof err);
+    if (!k.keys) {
         fprintf(stderr, "jsmcp-api rotate-keys: master keys: %s\n", err);
         return 2;
     }
-    k.kid = secret_keyring_active_kid(k.app.keys);
+    k.kid = secret_keyring_active_kid(k.keys);
     k.prefix = cfg_str("JSMCP_REDIS_PREFIX", "jsmcp:");
     int rc = 1;
     k.db = pgpool_connect_blocking(cfg_str("JSMCP_DATABASE_URL", "postgresql:///jsmcp"), err, sizeof err);
@@ -199,6 +199,6 @@ out:
         PQfinish(k.db);
     if (k.redis)
         redisFree(k.redis);
-    secret_keyring_free(k.app.keys);
+    secret_keyring_free(k.keys);
     return rc;
 }

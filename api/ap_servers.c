@@ -1,17 +1,11 @@
-/* ap_servers: MCP server records of an integrated account.
- *
- * A server's URL carries a token (32 random bytes, base64url) that is
- * returned once at creation; PostgreSQL and Redis only hold its SHA-256
- * hex. Every write is one statement (so it has committed when it answers)
- * returning the row's publication columns, and is then published to Redis
- * (ap_publish.h): both tokens' records during a rotation's overlap,
- * tombstones for tokens the write stopped using, each key expiring at its
- * token's expiry. */
+/* ap_servers: see ap_servers.h. */
+#include "ap_servers.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "ap_app.h"
+#include "ap_req.h"
 #include "ap_input.h"
 #include "ap_publish.h"
 #include "jsontext.h"

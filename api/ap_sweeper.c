@@ -14,7 +14,7 @@
  * Serves /healthz and /metrics on JSMCP_SWEEPER_LISTEN. */
 #include "ap_sweeper.h"
 
-#include "ap_app.h"
+#include "ap_req.h"
 #include "ap_publish.h"
 
 #include <stdio.h>

@@ -1,5 +1,9 @@
 /* ap_sweeper: the `jsmcp-api sweeper` mode (see ap_sweeper.c): deletes
- * expired MCP servers from PostgreSQL and Redis, one leader at a time. */
+ * expired MCP servers from PostgreSQL and Redis, one leader at a time.
+ *
+ * Callbacks: ap_sweeper_stop's done runs from the loop, never before the
+ * call returns (the contract of the whole tree, like libuv's).
+ */
 #ifndef JSMCP_AP_SWEEPER_H
 #define JSMCP_AP_SWEEPER_H
 

@@ -4,7 +4,7 @@
 #ifndef JSMCP_AP_TOOLS_H
 #define JSMCP_AP_TOOLS_H
 
-#include "ap_app.h"
+#include "ap_req.h"
 
 /* Number of catalog tools cfg (a validated server config) picks. */
 int ap_tools_count(const json_t *cfg);

@@ -8,7 +8,7 @@
 #ifndef JSMCP_AP_USAGE_H
 #define JSMCP_AP_USAGE_H
 
-#include "ap_app.h"
+#include "ap_req.h"
 
 extern const ap_route_t ap_usage_routes[];
 

@@ -3,7 +3,7 @@
 #ifndef JSMCP_AP_WEBHOOKS_H
 #define JSMCP_AP_WEBHOOKS_H
 
-#include "ap_app.h"
+#include "ap_req.h"
 
 /* The events a webhook may subscribe to (NULL-terminated). */
 extern const char *const ap_webhook_events[];

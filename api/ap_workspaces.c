@@ -1,10 +1,11 @@
-/* ap_workspaces: workspaces (bootstrap key only); their API keys are
- * ap_keys.c's. */
+/* ap_workspaces: see ap_workspaces.h. */
+#include "ap_workspaces.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "ap_app.h"
+#include "ap_req.h"
 #include "ap_input.h"
 #include "ap_publish.h"
 

@@ -23,6 +23,10 @@
  * would make the kernel answer the client's next bytes with a TCP reset,
  * which destroys the unread answer at the client ("connection reset" instead
  * of the 413). The 408 of a timeout closes at once: that client is slow.
+ *
+ * Callbacks: a handler, abort or close callback never runs before the
+ * call that set it up returns; a handler may finish its request at once
+ * (inside the handler call is fine: that is after httpd gave it the request).
  */
 #ifndef JSMCP_HTTPD_H
 #define JSMCP_HTTPD_H

@@ -101,6 +101,12 @@ void secret_hash_hex(const char *data, size_t len, char *out)
     sodium_bin2hex(out, SECRET_HASH_HEX_LEN + 1, h, sizeof h);
 }
 
+void secret_wipe(char *s)
+{
+    if (s)
+        sodium_memzero(s, strlen(s));
+}
+
 int secret_equal(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b);

@@ -32,6 +32,8 @@ void secret_random_b64(size_t nbytes, char *out, size_t outsz);
 void secret_hash_hex(const char *data, size_t len, char *out);
 /* Constant-time string compare of equal-length strings (0 = equal). */
 int secret_equal(const char *a, const char *b);
+/* Overwrites a secret NUL-terminated string (may be NULL) before it is freed. */
+void secret_wipe(char *s);
 
 /* Parses "kid:base64,kid2:base64" (standard or url base64 of 32 bytes). */
 secret_keyring_t *secret_keyring_parse(const char *spec, char *err, size_t errsz);

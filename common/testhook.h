@@ -13,7 +13,10 @@
  * directory is set. The release build has no hooks: it refuses to start
  * with JSMCP_TEST_HOOK_DIR set (testhook_check), so a forgotten test
  * variable cannot change how production behaves. Waiting never blocks an
- * event loop: th_wait polls the pause file with a timer. */
+ * event loop: th_wait polls the pause file with a timer.
+ *
+ * Callbacks: th_wait's cont runs from the loop, never before th_wait returns.
+ */
 #ifndef JSMCP_TESTHOOK_H
 #define JSMCP_TESTHOOK_H
 

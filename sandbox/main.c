@@ -16,6 +16,7 @@
 #include "log.h"
 #include "httpresp.h"
 #include "sb.h"
+#include "sb_seed.h"
 #include "sb_faults.h"
 #include "sb_jql.h"
 #include "sb_limits.h"
@@ -259,7 +260,7 @@ int main(int argc, char **argv)
     if (rc >= 0)
         return rc;
     sb->loop = uv_default_loop();
-    sb->data = sb_data_new(sb->cfg.seed, sb->cfg.anchor_ms, sb->cfg.email);
+    sb->data = sb_seed_data(sb->cfg.seed, sb->cfg.anchor_ms, sb->cfg.email);
     sb_queues_compile(sb);
     sb->metrics = metrics_new(1000);
     sb->limits = sb_limits_new(sb->cfg.rate_enabled, sb->cfg.rate_scale, sb->cfg.issue_writes_2s,
@@ -295,7 +296,7 @@ int main(int argc, char **argv)
     sb_routes_jsm(sb);
     sb_routes_attach(sb);
     sb_routes_relations(sb);
-    sb_routes_oauth(sb);
+    sb_routes_register(sb, sb_oauth_routes, sb_oauth_nroutes);
     sb_routes_control(sb);
     router_add(sb->router, "*", "/*", not_found, sb);
 

@@ -2,7 +2,10 @@
  * per-request call context handed to every endpoint handler (sb_call_t),
  * the route table row (sb_route_t) and the response helpers every family
  * uses (platform errorMessages/errors, servicedeskapi errorMessage/
- * i18nErrorMessage, gateway code/message), implemented in sb_http.c.
+ * i18nErrorMessage, gateway code/message). The pipeline (registration,
+ * dispatch) is sb_http.c; the helpers a handler uses on its call
+ * (parameters, responses, DTOs, pages) are sb_call.c, which knows nothing
+ * of the pipeline.
  *
  * Request pipeline (sb_http.c, sb_dispatch): faults (latency, 5xx, reset,
  * stall, forced 429) -> authentication for the URL root (Basic on /rest,
@@ -125,6 +128,7 @@ struct sb_call_s {
     char base[256];        /* http://host[:port][/ex/jira/<cloudId>] */
 };
 
+/* ---- the pipeline (sb_http.c) ---- */
 /* Registers routes for the site root and (unless SB_R_SITE_ONLY) the gateway root. */
 void sb_routes_register(sb_t *sb, const sb_route_t *routes, int n);
 void sb_routes_platform(sb_t *sb);
@@ -152,6 +156,8 @@ size_t sb_http_release(sb_t *sb);
 /* Frees what sb_routes_register allocated. */
 void sb_routes_free(sb_t *sb);
 
+/* ---- call helpers (sb_call.c) ---- */
+/* The sandbox clock: now plus the offset POST /__sandbox/clock set. */
 int64_t sb_now(const sb_t *sb);
 const char *sb_param(const sb_call_t *c, const char *name);
 /* Query parameter into out; -1 when absent or too long. */
@@ -175,6 +181,9 @@ const char *sb_ref_str(const json_t *obj, char *buf, size_t bufsz);
 int sb_xvalue_parse(const sb_call_t *c, int xf, const json_t *v, sb_xval_t *out, char *err, size_t errsz);
 
 /* ---- responses ---- */
+/* A JSON string of msg, which may quote client input; a fixed text when
+ * msg is not valid UTF-8. */
+json_t *sb_checked_str(const char *msg);
 void sb_json(sb_call_t *c, int status, json_t *v); /* steals v */
 /* Any response body: gzip-compressed when the transport settings and the
  * client's Accept-Encoding allow (Content-Encoding, Vary added). */

@@ -2,8 +2,8 @@
  * project each), request types, queues, issues with comments, worklogs,
  * attachments, SLA timestamps and approvals, organizations and customers.
  *
- * sb_data_new() builds a deterministic data set from a seed: the same seed
- * and the same anchor time give the same site, byte for byte. All times are
+ * sb_seed_data() (sb_seed.h) builds a deterministic data set from a seed.
+ * All times are
  * epoch milliseconds; "now" is passed in by the caller (the sandbox clock can
  * be advanced by tests). Writes (comments, transitions, new requests...) go
  * straight into these structures for the life of the run; sb_data_free()
@@ -343,10 +343,24 @@ typedef struct sb_data_s {
 
 #define SB_ISSUE_ID0 10000
 
-/* Builds the data set. caller_email names the agent whose credentials the
- * sandbox accepts (gets a fixed display name). Never fails (aborts on OOM). */
-sb_data_t *sb_data_new(uint64_t seed, int64_t anchor_ms, const char *caller_email);
 void sb_data_free(sb_data_t *d);
+
+/* Indices into sb_statuses, sb_issuetypes and sb_groups (their order). */
+enum { ST_WFS, ST_WFC, ST_PROGRESS, ST_PENDING, ST_ESCALATED, ST_RESOLVED, ST_CLOSED, ST_CANCELED };
+enum { IT_SR, IT_INCIDENT, IT_PROBLEM, IT_CHANGE, IT_SRA };
+enum { G_SITE_ADMINS, G_JIRA_ADMINS, G_JSM_USERS, G_DESK_TEAM, G_NETWORK, G_HARDWARE };
+
+/* splitmix64: the sandbox's deterministic random stream (the seed's data,
+ * attachment bytes). */
+typedef struct sb_rng_s {
+    uint64_t s;
+} sb_rng_t;
+uint64_t sb_rng_next(sb_rng_t *r);
+int sb_rng_int(sb_rng_t *r, int n); /* [0, n) */
+/* Fills user record u (active, no groups, nothing hidden). */
+void sb_user_fill(sb_user_t *u, const char *id, const char *name, const char *email, const char *tz, int customer);
+/* Frees an issue's changelog (the issue keeps none). */
+void sb_issue_history_clear(sb_issue_t *is);
 
 /* Lookups; NULL / -1 when absent. Keys are matched case-insensitively,
  * numeric strings as ids. */
@@ -427,29 +441,6 @@ sb_tempfile_t *sb_tempfile_add(sb_data_t *d, int project, int uploader, const ch
 sb_tempfile_t *sb_tempfile_find(sb_data_t *d, const char *id);
 void sb_tempfile_release(sb_tempfile_t *t); /* frees its bytes, the slot is free again */
 
-/* SLA metrics: 0 = time to first response, 1 = time to resolution. */
-#define SB_NSLA 2
-#define SB_MAX_SLA_CYCLES 16
-typedef struct sb_sla_s {
-    int64_t start, stop;   /* stop 0 = ongoing */
-    int64_t goal_ms;
-    int64_t elapsed_ms;
-    int64_t remaining_ms;  /* negative after a breach */
-    int breached;
-} sb_sla_t;
-extern const char *const sb_sla_names[SB_NSLA];
-/* The SLA's current cycle: the ongoing one, else the latest completed one. */
-void sb_issue_sla(const sb_issue_t *is, int metric, int64_t now, sb_sla_t *out);
-/* Every cycle, oldest first: "Time to resolution" starts a new cycle each
- * time a resolved request is reopened; the last one is ongoing (stop 0)
- * while the request is open. Returns the count (at most max). */
-int sb_issue_sla_cycles(const sb_issue_t *is, int metric, int64_t now, sb_sla_t *out, int max);
-
-/* Plain text of an ADF document (text nodes; paragraphs joined by blank
- * lines). Returns a malloc'd string or NULL when doc is not ADF-like. */
-char *sb_adf_text(const json_t *doc);
-/* ADF doc built from plain text (paragraphs on blank lines, lines as hardBreak). */
-json_t *sb_adf_from_text(const char *text);
 /* Case-insensitive substring search, for text ~ and searchTerm. */
 int sb_icontains(const char *hay, const char *needle);
 /* Cloud's user search match: needle is a case-insensitive prefix of s or of

@@ -2,6 +2,7 @@
  * AST whose values are resolved against the data set up front, a matcher and
  * a sorter. Error texts are Jira's own (jsm-rest-api.md §1.4 and field
  * observations); positions are "(line 1, character N)", N 1-based. */
+#include "sb_sla.h"
 #include "sb_jql.h"
 
 #include <ctype.h>

@@ -312,13 +312,9 @@ static void h_resources(sb_call_t *c)
                               "https://site-admin-avatar-cdn.prod.public.atl-paas.net/avatars/240/rocket.png"));
 }
 
-static const sb_route_t ROUTES[] = {
+const sb_route_t sb_oauth_routes[] = {
     {"GET", "/authorize", h_authorize, SB_FAM_PLAIN, SB_R_NOAUTH | SB_R_SITE_ONLY | SB_R_NOLIMIT, 0, 0},
     {"POST", "/oauth/token", h_token, SB_FAM_PLAIN, SB_R_NOAUTH | SB_R_SITE_ONLY | SB_R_NOLIMIT, 0, 0},
     {"GET", "/oauth/token/accessible-resources", h_resources, SB_FAM_PLAIN, SB_R_NOAUTH | SB_R_SITE_ONLY | SB_R_NOLIMIT, 0, 0},
 };
-
-void sb_routes_oauth(sb_t *sb)
-{
-    sb_routes_register(sb, ROUTES, (int)(sizeof ROUTES / sizeof ROUTES[0]));
-}
+const int sb_oauth_nroutes = (int)(sizeof sb_oauth_routes / sizeof sb_oauth_routes[0]);

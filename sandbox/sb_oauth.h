@@ -25,7 +25,11 @@ sb_oauth_t *sb_oauth_new(sb_t *sb);
 void sb_oauth_free(sb_oauth_t *o);
 /* 0 and *user (and the granted scopes) for a live access token; -1 unknown; -2 expired. */
 int sb_oauth_check_bearer(sb_oauth_t *o, const char *token, int64_t now_ms, int *user, char *scope, size_t scopesz);
-void sb_routes_oauth(sb_t *sb);
+/* Its routes (/authorize, /oauth/token, accessible-resources), which
+ * main.c registers (sb_routes_register): the pipeline (sb_http.c) calls
+ * sb_oauth_check_bearer, so this module does not call the pipeline. */
+extern const sb_route_t sb_oauth_routes[];
+extern const int sb_oauth_nroutes;
 json_t *sb_oauth_stats(const sb_oauth_t *o);
 
 #endif

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "sb_sla.h"
+#include "sb_adf.h"
 #include "buf.h"
 #include "sb_pack.h"
 #include "jsontext.h"

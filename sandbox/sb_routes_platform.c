@@ -10,6 +10,7 @@
 
 #include <sodium.h>
 
+#include "sb_adf.h"
 #include "buf.h"
 #include "sb_pack.h"
 #include "jsontext.h"

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "sb_adf.h"
 #include "buf.h"
 #include "jsontext.h"
 #include "sb.h"

@@ -4,14 +4,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sb_data.h"
+#include "sb_adf.h"
+#include "sb_seed.h"
+#include "sb_sla.h"
 
 #define ANCHOR 1790000000000LL
 
 Test(data, deterministic_per_seed)
 {
-    sb_data_t *a = sb_data_new(1, ANCHOR, "agent@sandbox.test"), *b = sb_data_new(1, ANCHOR, "agent@sandbox.test");
-    sb_data_t *c = sb_data_new(2, ANCHOR, "agent@sandbox.test");
+    sb_data_t *a = sb_seed_data(1, ANCHOR, "agent@sandbox.test"), *b = sb_seed_data(1, ANCHOR, "agent@sandbox.test");
+    sb_data_t *c = sb_seed_data(2, ANCHOR, "agent@sandbox.test");
     cr_assert_eq(a->nissues, b->nissues);
     for (int i = 0; i < a->nissues; i++) {
         cr_assert_str_eq(a->issues[i]->key, b->issues[i]->key);
@@ -28,7 +30,7 @@ Test(data, deterministic_per_seed)
 
 Test(data, shape)
 {
-    sb_data_t *d = sb_data_new(1, ANCHOR, "agent@sandbox.test");
+    sb_data_t *d = sb_seed_data(1, ANCHOR, "agent@sandbox.test");
     cr_assert_geq(d->nprojects, 3);
     cr_assert_geq(d->nissues, 500);
     cr_assert_geq(sb_project_find(d, "ITSM"), 0);
@@ -53,7 +55,7 @@ Test(data, shape)
 
 Test(data, issues_consistent)
 {
-    sb_data_t *d = sb_data_new(1, ANCHOR, "agent@sandbox.test");
+    sb_data_t *d = sb_seed_data(1, ANCHOR, "agent@sandbox.test");
     int internal = 0, breached = 0, approvals = 0, orgs = 0;
     for (int i = 0; i < d->nissues; i++) {
         const sb_issue_t *is = d->issues[i];
@@ -109,7 +111,7 @@ Test(data, adf_round_trip)
 
 Test(data, transitions_and_writes)
 {
-    sb_data_t *d = sb_data_new(1, ANCHOR, "agent@sandbox.test");
+    sb_data_t *d = sb_seed_data(1, ANCHOR, "agent@sandbox.test");
     sb_issue_t *is = sb_issue_create(d, 0, 0, -1, 0, "x", NULL, ANCHOR);
     cr_assert_str_eq(is->key, "HELP-181");
     int t[16], n = sb_transitions_for(is, t, 16);
@@ -133,7 +135,7 @@ Test(data, transitions_and_writes)
 /* Reopened requests: HW-7 (open again) and HW-8 (resolved twice). */
 Test(data, sla_cycles_of_reopened_requests)
 {
-    sb_data_t *d = sb_data_new(1, ANCHOR, "agent@sandbox.test");
+    sb_data_t *d = sb_seed_data(1, ANCHOR, "agent@sandbox.test");
     sb_sla_t cyc[SB_MAX_SLA_CYCLES], cur;
     const sb_issue_t *hw7 = sb_issue_find(d, "HW-7"), *hw8 = sb_issue_find(d, "HW-8");
     int n = sb_issue_sla_cycles(hw7, 1, ANCHOR, cyc, SB_MAX_SLA_CYCLES);
@@ -158,7 +160,7 @@ Test(data, sla_cycles_of_reopened_requests)
 
 Test(data, history_records_status_resolution_and_keeps_the_newest_cycles)
 {
-    sb_data_t *d = sb_data_new(1, ANCHOR, "agent@sandbox.test");
+    sb_data_t *d = sb_seed_data(1, ANCHOR, "agent@sandbox.test");
     sb_issue_t *is = sb_issue_create(d, 1, 1, -1, 0, "x", NULL, ANCHOR);
     int64_t t = ANCHOR;
     for (int i = 0; i < SB_MAX_SLA_CYCLES + 4; i++) {
@@ -196,7 +198,7 @@ Test(data, labels_follow_clouds_rules)
     for (int i = 0; i < 255; i++)
         strcat(utf, "é"); /* 255 characters, 510 bytes */
     cr_assert_eq(sb_label_check(utf, err, sizeof err), 0, "characters, not bytes");
-    sb_data_t *d = sb_data_new(1, ANCHOR, "agent@sandbox.test");
+    sb_data_t *d = sb_seed_data(1, ANCHOR, "agent@sandbox.test");
     sb_issue_t *is = sb_issue_create(d, 0, 0, -1, 0, "x", NULL, ANCHOR);
     for (int i = 0; i < 30; i++) {
         char l[16];
@@ -217,7 +219,7 @@ Test(data, prefix_match_privacy_and_duplicate_field_names)
     cr_assert(!sb_prefix_match("Lena Hoffmann", "offmann"));
     cr_assert(sb_prefix_match("lena.hoffmann@example.com", "lena.ho"));
     cr_assert(!sb_prefix_match("lena.hoffmann@example.com", "example"));
-    sb_data_t *d = sb_data_new(1, ANCHOR, "agent@sandbox.test");
+    sb_data_t *d = sb_seed_data(1, ANCHOR, "agent@sandbox.test");
     int customers = 0, hidden_email = 0, hidden_tz = 0;
     for (int u = 0; u < d->nusers; u++) {
         if (!d->users[u].customer)
@@ -252,7 +254,7 @@ Test(data, prefix_match_privacy_and_duplicate_field_names)
 
 Test(data, attachments_watchers_links)
 {
-    sb_data_t *d = sb_data_new(1, ANCHOR, "agent@sandbox.test");
+    sb_data_t *d = sb_seed_data(1, ANCHOR, "agent@sandbox.test");
     sb_issue_t *is = sb_issue_create(d, 0, 0, -1, 7, "x", NULL, ANCHOR);
     cr_assert_eq(is->nwatchers, 1, "the reporter watches");
     cr_assert_eq(is->watchers[0], 7);

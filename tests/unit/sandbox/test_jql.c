@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sb_data.h"
+#include "sb_seed.h"
 #include "sb_jql.h"
 
 #define ANCHOR 1790000000000LL /* fixed "now" so relative dates are stable */
@@ -12,7 +12,7 @@
 static sb_data_t *d;
 static void setup(void)
 {
-    d = sb_data_new(1, ANCHOR, "agent@sandbox.test");
+    d = sb_seed_data(1, ANCHOR, "agent@sandbox.test");
 }
 static void teardown(void)
 {
