@@ -37,7 +37,7 @@
 #define AUDIT_BATCH_MAX 5000 /* JSMCP_AUDIT_BATCH's upper bound */
 #define AUDIT_CLAIM_IDLE_MS "30000"
 #define AUDIT_CLAIM_EVERY_MS 30000
-#define AUDIT_RETENTION_EVERY_MS 60000
+#define RETENTION_BATCH "10000" /* rows per DELETE of a retention pass */
 
 typedef struct audit_s {
     ap_app_t *app;
@@ -48,7 +48,11 @@ typedef struct audit_s {
     long batch;            /* entries per INSERT (JSMCP_AUDIT_BATCH) */
     char batch_s[24];
     long retention_days;
+    long events_retention_days; /* admin_events (JSMCP_ADMIN_EVENTS_RETENTION_DAYS) */
+    uint64_t retention_every_ms; /* JSMCP_RETENTION_INTERVAL_MS */
     uint64_t last_claim_ms, last_retention_ms;
+    int events_more;       /* the last admin_events batch was full: the next tick deletes on */
+    int events_running;    /* an admin_events batch in flight */
     int running;           /* drains in flight: two overlap while batches come full */
     int group_ready;
     int own_pending_done;  /* our pending entries were read once after start (or after a failed insert) */
@@ -579,6 +583,13 @@ static void drain_begin(int overlap)
 
 /* ---- retention and lag ---- */
 
+/* Retention: every JSMCP_RETENTION_INTERVAL_MS each replica deletes up to
+ * RETENTION_BATCH tool-call records older than JSMCP_AUDIT_RETENTION_DAYS
+ * and admin events (the admin audit trail, migration 023) older than
+ * JSMCP_ADMIN_EVENTS_RETENTION_DAYS. A full batch of events means more are
+ * due: the next drain tick deletes the next batch, so a backlog goes in
+ * bounded statements without waiting an interval each. Replicas skip the
+ * rows another is deleting (SKIP LOCKED). */
 static void on_retention(PGresult *res, const char *err, void *ud)
 {
     (void)ud;
@@ -586,6 +597,38 @@ static void on_retention(PGresult *res, const char *err, void *ud)
         LOG_INFO("audit", "old tool-call records deleted", "rows", PQcmdTuples(res), NULL);
     else if (!ap_res_ok(res))
         LOG_WARN("audit", "retention delete failed", "err", err ? err : PQresultErrorMessage(res), NULL);
+}
+
+static void on_events_retention(PGresult *res, const char *err, void *ud)
+{
+    (void)ud;
+    au.events_running = 0;
+    au.events_more = 0;
+    if (!ap_res_ok(res)) {
+        if (!au.closing)
+            LOG_WARN("audit", "admin event retention failed", "err", err ? err : PQresultErrorMessage(res), NULL);
+        return;
+    }
+    long n = atol(PQcmdTuples(res));
+    au.events_more = n >= atol(RETENTION_BATCH);
+    metrics_inc(au.app->metrics, "jsmcp_api_retention_passes_total", "table=\"admin_events\"", 1);
+    if (n > 0) {
+        metrics_inc(au.app->metrics, "jsmcp_api_admin_events_deleted_total", "", (double)n);
+        LOG_INFO("audit", "old admin events deleted", "rows", PQcmdTuples(res), NULL);
+    }
+}
+
+static void events_retention(void)
+{
+    char days[24];
+    snprintf(days, sizeof days, "%ld", au.events_retention_days);
+    const char *p[1] = {days};
+    if (pgpool_query(au.app->db,
+                     "DELETE FROM admin_events WHERE id IN (SELECT id FROM admin_events"
+                     " WHERE created_at < now() - $1::int * interval '1 day'"
+                     " ORDER BY created_at LIMIT " RETENTION_BATCH " FOR UPDATE SKIP LOCKED)",
+                     1, p, on_events_retention, NULL) == 0)
+        au.events_running = 1;
 }
 
 /* Trims the stream below what the group acknowledged, and measures the
@@ -646,7 +689,10 @@ static void on_tick(uv_timer_t *t)
         const char *argv[5] = {"EVAL", TRIM_LUA, "1", au.key, AUDIT_GROUP};
         au_send(on_trim, NULL, 5, argv);
     }
-    if (now - au.last_retention_ms >= AUDIT_RETENTION_EVERY_MS && pgpool_ready(au.app->db)) {
+    int due = now - au.last_retention_ms >= au.retention_every_ms;
+    if ((due || au.events_more) && !au.events_running && pgpool_ready(au.app->db))
+        events_retention();
+    if (due && pgpool_ready(au.app->db)) {
         char days[24];
         au.last_retention_ms = now;
         snprintf(days, sizeof days, "%ld", au.retention_days);
@@ -672,6 +718,8 @@ int ap_audit_start(ap_app_t *app)
      * batches of 2,000, which take some 15 ms: BENCHMARKS.md). */
     au.batch = cfg_int("JSMCP_AUDIT_BATCH", 2000, 1, AUDIT_BATCH_MAX, &ce);
     au.retention_days = cfg_int("JSMCP_AUDIT_RETENTION_DAYS", 90, 1, 36500, &ce);
+    au.events_retention_days = cfg_int("JSMCP_ADMIN_EVENTS_RETENTION_DAYS", 400, 1, 36500, &ce);
+    au.retention_every_ms = cfg_ms("JSMCP_RETENTION_INTERVAL_MS", 60000, 100, 86400000, &ce);
     if (ce.n) {
         fprintf(stderr, "jsmcp-api: configuration: %s\n", ce.msg);
         return -1;
@@ -690,6 +738,10 @@ int ap_audit_start(ap_app_t *app)
     metrics_describe(app->metrics, "jsmcp_api_audit_trimmed_total", "counter",
                      "Audit stream entries removed once in PostgreSQL (XTRIM MINID)");
     metrics_describe(app->metrics, "jsmcp_api_audit_invalid_total", "counter", "Malformed audit entries dropped");
+    metrics_describe(app->metrics, "jsmcp_api_retention_passes_total", "counter",
+                     "Retention deletes finished, by table (admin_events)");
+    metrics_describe(app->metrics, "jsmcp_api_admin_events_deleted_total", "counter",
+                     "Admin audit events deleted by retention (JSMCP_ADMIN_EVENTS_RETENTION_DAYS)");
     uv_timer_init(app->loop, &au.timer);
     uv_timer_start(&au.timer, on_tick, au.interval_ms, au.interval_ms);
     return 0;

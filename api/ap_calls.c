@@ -17,7 +17,11 @@
 #define EXPORT_PAGE_ROWS 1000
 #define EXPORT_PAUSE_ABOVE (256 * 1024) /* bytes queued on the socket before an export waits ... */
 #define EXPORT_RESUME_BELOW (64 * 1024) /* ... until the client has taken this much of them */
-#define CALLS_NPARAMS 10
+#define CALLS_NPARAMS 12
+#define SERIES_BUCKETS_MAX 1000                         /* buckets of one series */
+#define SERIES_RANGE_MAX_MS (31LL * 86400000)           /* since to until */
+#define SERIES_RANGE_DEFAULT_MS 86400000LL
+#define SERIES_STEP_MAX_S 86400
 
 /* SQL: the outcome of a record (docs/admin-api.md, "Tool calls"). */
 #define OUTCOME_SQL                                                                                    \
@@ -70,6 +74,8 @@ typedef struct calls_s {
     ap_req_t *r;
     enum calls_fmt fmt;
     int per_server;                   /* the per-server route: the account must be the caller's */
+    int series;                       /* GET /calls/series: no format, limit or cursor */
+    char step_s[24], nbuckets[24];    /* the series' bucket width (seconds) and count */
     long limit;
     char server[AP_UUID_LEN + 1], account[AP_UUID_LEN + 1];
     char tool[129], since[40], until[40], status[8], before[40], limit_s[24];
@@ -131,6 +137,9 @@ static const char *outcome_condition(const char *v)
     return NULL;
 }
 
+static int add_filters(calls_t *q, buf_t *b);
+static int take_sql(calls_t *q, buf_t *b);
+
 /* Appends a condition on the next parameter (cond has one %d). */
 static int add_param(calls_t *q, buf_t *b, const char *cond, const char *val)
 {
@@ -161,23 +170,7 @@ static int build_sql(calls_t *q)
         buf_append_str(&b, CALL_JSON);
     }
     buf_append_str(&b, ", c.id::text AS i FROM tool_calls c WHERE c.workspace_id = $1");
-    if (q->server[0])
-        add_param(q, &b, " AND c.server_id = $%d::uuid", q->server);
-    int acct = q->account[0] ? add_param(q, &b, " AND c.account_id = $%d::uuid", q->account) : 0;
-    if (q->tool[0])
-        add_param(q, &b, " AND c.tool = $%d", q->tool);
-    if (q->outcome_sql)
-        buf_printf(&b, " AND %s", q->outcome_sql);
-    if (strcmp(q->status, "none") == 0)
-        buf_append_str(&b, " AND c.upstream_status IS NULL");
-    else if (strlen(q->status) == 3 && q->status[1] == 'x')
-        buf_printf(&b, " AND c.upstream_status BETWEEN %c00 AND %c99", q->status[0], q->status[0]);
-    else if (q->status[0])
-        add_param(q, &b, " AND c.upstream_status = $%d::int", q->status);
-    if (q->since[0])
-        add_param(q, &b, " AND c.ts >= $%d::timestamptz", q->since);
-    if (q->until[0])
-        add_param(q, &b, " AND c.ts < $%d::timestamptz", q->until);
+    int acct = add_filters(q, &b);
     q->before_idx = add_param(q, &b, " AND c.id < $%d::bigint", q->before) - 1;
     add_param(q, &b, " ORDER BY c.id DESC LIMIT $%d::int)", q->fmt == FMT_JSON ? q->limit_s : EXPORT_PAGE);
     if (q->per_server)
@@ -186,13 +179,79 @@ static int build_sql(calls_t *q)
     else
         buf_append_str(&b, ", owner AS (SELECT true AS ok)");
     buf_append_str(&b, " SELECT page.*, owner.ok FROM owner LEFT JOIN page ON true");
-    /* Bounded inputs keep it far under 64 KiB; a statement cut short is
-     * never run (buf's error is sticky). */
-    char *sql = buf_steal(&b, NULL);
+    return take_sql(q, &b);
+}
+
+/* Appends the search's filters (after c.workspace_id = $1) as conditions;
+ * returns the account filter's parameter index (0: none). */
+static int add_filters(calls_t *q, buf_t *b)
+{
+    if (q->server[0])
+        add_param(q, b, " AND c.server_id = $%d::uuid", q->server);
+    int acct = q->account[0] ? add_param(q, b, " AND c.account_id = $%d::uuid", q->account) : 0;
+    if (q->tool[0])
+        add_param(q, b, " AND c.tool = $%d", q->tool);
+    if (q->outcome_sql)
+        buf_printf(b, " AND %s", q->outcome_sql);
+    if (strcmp(q->status, "none") == 0)
+        buf_append_str(b, " AND c.upstream_status IS NULL");
+    else if (strlen(q->status) == 3 && q->status[1] == 'x')
+        buf_printf(b, " AND c.upstream_status BETWEEN %c00 AND %c99", q->status[0], q->status[0]);
+    else if (q->status[0])
+        add_param(q, b, " AND c.upstream_status = $%d::int", q->status);
+    if (q->since[0])
+        add_param(q, b, " AND c.ts >= $%d::timestamptz", q->since);
+    if (q->until[0])
+        add_param(q, b, " AND c.ts < $%d::timestamptz", q->until);
+    return acct;
+}
+
+/* Bounded inputs keep the statement far under 64 KiB; one cut short is
+ * never run (buf's error is sticky). */
+static int take_sql(calls_t *q, buf_t *b)
+{
+    char *sql = buf_steal(b, NULL);
     if (!sql)
         return -1;
     q->sql = sql;
     return 0;
+}
+
+/* The series: one JSON object, every bucket of [since, until) in order,
+ * empty ones with zero calls. date_bin puts each call in the bucket of its
+ * ts counted from since; the rows read are the workspace's in the range
+ * (tool_calls_workspace_ts, migration 024). percentile_disc is the
+ * nearest-rank percentile (a latency some call had). Headroom: the lowest
+ * ratelimit_remaining stored, and the lowest share of the limit left where
+ * JSM sent a limit. */
+static int build_series_sql(calls_t *q)
+{
+    buf_t b;
+    buf_init(&b, 64 * 1024);
+    q->np = 0;
+    q->p[q->np++] = q->r->ws_id;
+    buf_append_str(&b, "WITH x AS (SELECT date_bin(make_interval(secs => $2::int), c.ts, $3::timestamptz) AS t,"
+                       " count(*) AS calls, count(c.error_class) AS errors,"
+                       " percentile_disc(0.5) WITHIN GROUP (ORDER BY c.latency_ms) AS p50,"
+                       " percentile_disc(0.95) WITHIN GROUP (ORDER BY c.latency_ms) AS p95,"
+                       " min(c.ratelimit_remaining) AS rl_min,"
+                       " min(greatest(0, least(100, 100 * c.ratelimit_remaining::float8 / c.ratelimit_limit)))"
+                       "  FILTER (WHERE c.ratelimit_limit > 0) AS rl_pct"
+                       " FROM tool_calls c WHERE c.workspace_id = $1");
+    q->p[q->np++] = q->step_s;
+    q->p[q->np++] = q->since;
+    q->p[q->np++] = q->nbuckets;
+    add_filters(q, &b); /* since and until are set: the range is always bounded */
+    buf_append_str(&b, " GROUP BY 1)"
+                       " SELECT json_build_object('since', to_char($3::timestamptz AT TIME ZONE 'UTC',"
+                       " 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'step_s', $2::int, 'buckets', json_agg(json_build_object("
+                       "'t', to_char(g.t AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
+                       " 'calls', coalesce(x.calls, 0), 'errors', coalesce(x.errors, 0), 'p50_ms', x.p50,"
+                       " 'p95_ms', x.p95, 'ratelimit_remaining_min', x.rl_min, 'ratelimit_headroom_pct', x.rl_pct)"
+                       " ORDER BY g.t))::text"
+                       " FROM (SELECT $3::timestamptz + i * make_interval(secs => $2::int) AS t"
+                       "  FROM generate_series(0, $4::int - 1) i) g LEFT JOIN x ON x.t = g.t");
+    return take_sql(q, &b);
 }
 
 /* ---- query parameters ---- */
@@ -229,7 +288,7 @@ static int parse(ap_req_t *r, calls_t *q)
 {
     char v[256];
     int rc;
-    if (!q->per_server && pick_format(r, q) != 0)
+    if (!q->per_server && !q->series && pick_format(r, q) != 0)
         return -1;
     if (!q->per_server) {
         if ((rc = ap_qparam(r, "server_id", q->server, sizeof q->server, "a server id")) < 0)
@@ -259,6 +318,8 @@ static int parse(ap_req_t *r, calls_t *q)
     }
     if (ap_qtime(r, "since", q->since, sizeof q->since) < 0 || ap_qtime(r, "until", q->until, sizeof q->until) < 0)
         return -1;
+    if (q->series)
+        return 0;
     q->limit = CALLS_PAGE_DEFAULT;
     if ((rc = ap_qparam(r, "limit", v, sizeof v, "a whole number from 1 to 200")) < 0)
         return -1;
@@ -275,6 +336,71 @@ static int parse(ap_req_t *r, calls_t *q)
     if (rc && cursor_decode(v, q->before, sizeof q->before) != 0)
         return ap_qbad(r, "next_cursor", "a cursor this API returned");
     return 0;
+}
+
+/* ---- the series: its range and step ---- */
+
+/* since and until (defaults: the last 24 hours), step (default: the range
+ * in 60 buckets); at most SERIES_BUCKETS_MAX buckets over at most
+ * SERIES_RANGE_MAX_MS, so one query's work is bounded by the rows of one
+ * workspace in 31 days. Sets q->since/until to canonical times, q->step_s
+ * and q->nbuckets; -1 when r was answered with 400. */
+static int series_range(ap_req_t *r, calls_t *q)
+{
+    int64_t since = 0, until = clock_now_ms();
+    if (q->until[0])
+        clock_parse_iso(q->until, &until); /* ap_qtime checked it */
+    if (q->since[0])
+        clock_parse_iso(q->since, &since);
+    else
+        since = until - SERIES_RANGE_DEFAULT_MS;
+    if (until <= since)
+        return ap_qbad(r, "until", "a time after since");
+    if (until - since > SERIES_RANGE_MAX_MS)
+        return ap_qbad(r, "since", "a time at most 31 days before until");
+    int64_t range_s = (until - since + 999) / 1000, step;
+    char v[32];
+    static const char step_what[] = "a whole number of seconds from 1 to 86400";
+    int rc = ap_qparam(r, "step", v, sizeof v, step_what);
+    if (rc < 0)
+        return -1;
+    if (rc) {
+        char *end;
+        step = strtoll(v, &end, 10);
+        if (*end || step < 1 || step > SERIES_STEP_MAX_S)
+            return ap_qbad(r, "step", step_what);
+    } else {
+        step = (range_s + 59) / 60;
+    }
+    int64_t n = (range_s + step - 1) / step;
+    if (n > SERIES_BUCKETS_MAX) {
+        char what[128];
+        snprintf(what, sizeof what, "at least %lld seconds for this range (at most %d buckets)",
+                 (long long)((range_s + SERIES_BUCKETS_MAX - 1) / SERIES_BUCKETS_MAX), SERIES_BUCKETS_MAX);
+        return ap_qbad(r, "step", what);
+    }
+    clock_format_iso(since, 1, q->since, sizeof q->since);
+    clock_format_iso(until, 1, q->until, sizeof q->until);
+    snprintf(q->step_s, sizeof q->step_s, "%lld", (long long)step);
+    snprintf(q->nbuckets, sizeof q->nbuckets, "%lld", (long long)n);
+    return 0;
+}
+
+static void on_series(PGresult *res, const char *err, void *ud)
+{
+    ap_req_t *r = ud;
+    calls_t *q = r->ext;
+    if (!ap_res_ok(res)) {
+        ap_fail_db(r, res, err, NULL);
+        return;
+    }
+    json_t *out = PQntuples(res) == 1 ? ap_res_json(res, 0, 0) : NULL;
+    if (!out) {
+        ap_fail(r, 500, "the series could not be read", NULL);
+        return;
+    }
+    json_object_set_new(out, "until", json_string(q->until));
+    ap_ok(r, 200, out);
 }
 
 /* ---- a JSON page ---- */
@@ -501,6 +627,23 @@ static void calls_search(ap_req_t *r, int per_server)
         export_start(q);
 }
 
+/* GET /calls/series: the search's filters, counted per time bucket. */
+static void calls_series(ap_req_t *r)
+{
+    calls_t *q = mem_calloc(1, sizeof *q);
+    q->r = r;
+    q->series = 1;
+    r->ext = q;
+    r->ext_free = calls_free;
+    if (parse(r, q) != 0 || series_range(r, q) != 0)
+        return;
+    if (build_series_sql(q) != 0) {
+        ap_fail(r, 500, "the series could not be built", NULL);
+        return;
+    }
+    ap_query(r, q->sql, q->np, q->p, on_series);
+}
+
 static void calls_workspace(ap_req_t *r)
 {
     calls_search(r, 0);
@@ -513,6 +656,7 @@ static void calls_server(ap_req_t *r)
 
 const ap_route_t ap_calls_routes[] = {
     {"GET", "/calls", AP_ROLE_WORKSPACE, calls_workspace, "calls"},
+    {"GET", "/calls/series", AP_ROLE_WORKSPACE, calls_series, "calls_series"},
     {"GET", "/integrated-account/:id/mcp/:mcp_id/calls", AP_ROLE_WORKSPACE, calls_server, "server_calls"},
     {NULL, NULL, AP_ROLE_NONE, NULL, NULL},
 };

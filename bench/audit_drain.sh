@@ -13,7 +13,9 @@
 #      right after it; CPU per record as above.
 # AUDIT_METERING=off disables the triggers that keep usage_daily and the
 # ratelimit.burst runs (migration 022) for the run: drain throughput with
-# metering on versus off.
+# metering on versus off. SERIES_INDEX=off drops the index of GET
+# /calls/series (tool_calls_workspace_ts, migration 024) for the run: what
+# that index costs the drain.
 # AUDIT_DRAIN_BASE=<bin dir of another build> compares two builds (A/B): in
 # each of AUDIT_DRAIN_ROUNDS rounds (default 3) this script runs on that
 # build's jsmcp-api, then on this one's, against the same PostgreSQL and
@@ -60,44 +62,31 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-ticks() { # utime+stime (clock ticks) of the given pids, read by one awk so
-  # that all are read at the same moment (one awk per pid took ~1 s here)
-  local f=() p
-  for p in "$@"; do [ -r "/proc/$p/stat" ] && f+=("/proc/$p/stat"); done
-  if [ ${#f[@]} -gt 0 ]; then awk '{t += $14 + $15} END {print t + 0}' "${f[@]}" 2>/dev/null; else echo 0; fi
-}
-# The API's connections (client backends of the bench database, not this
-# script's psql nor autovacuum): their CPU is what the drain costs PostgreSQL.
-backends() {
-  psql -tAq "$JSMCP_TEST_PG_URL" -c "SELECT pid FROM pg_stat_activity WHERE datname = '$DB'
-    AND backend_type = 'client backend' AND application_name <> 'psql'"
-}
+# ticks, backends, pg_all, us_per
+# shellcheck source=lib/cpu.sh
+. bench/lib/cpu.sh
 rows() { psql -tAq "$DBURL" -c "SELECT count(*) FROM tool_calls"; }
-# The whole PostgreSQL instance (the postmaster and all its children: the
-# backends, WAL writer, checkpointer, autovacuum), as bench/worker.sh counts
-# it (the figures issue 21 quotes). bench/run.sh's instance serves this
-# bench alone.
-pg_all() {
-  local pm
-  pm=$(head -1 "$JSMCP_TEST_TMP/pg/postmaster.pid")
-  ticks "$pm" $(pgrep -P "$pm")
-}
-HZ=$(getconf CLK_TCK)
-us_per() { python3 -c "print(f'{$1 * 1e6 / $HZ / max($2, 1):.1f}')"; }
 
 "$BBIN/audit_load" "$RHOST" "$RPORT" "$STREAM" fill "$N"
-if [ "${AUDIT_METERING:-on}" = off ]; then
+if [ "${AUDIT_METERING:-on}" = off ] || [ "${SERIES_INDEX:-on}" = off ]; then
   JSMCP_DATABASE_URL="$DBURL" JSMCP_MASTER_KEYS="k1:$(head -c 32 /dev/urandom | base64 -w0)" \
     JSMCP_LOG_LEVEL=warn "$BIN/jsmcp-api" migrate >/dev/null
+fi
+if [ "${AUDIT_METERING:-on}" = off ]; then
   psql -q "$DBURL" -c "ALTER TABLE tool_calls DISABLE TRIGGER tool_calls_usage" \
     -c "ALTER TABLE tool_calls DISABLE TRIGGER tool_calls_ratelimit_burst" >/dev/null
 fi
-echo "metering: ${AUDIT_METERING:-on}"
+[ "${SERIES_INDEX:-on}" = off ] && psql -q "$DBURL" -c "DROP INDEX tool_calls_workspace_ts" >/dev/null
+echo "metering: ${AUDIT_METERING:-on}, series index: ${SERIES_INDEX:-on}"
 JSMCP_DATABASE_URL="$DBURL" JSMCP_REDIS_URL="$JSMCP_TEST_REDIS_URL" JSMCP_REDIS_PREFIX="$PREFIX" \
   JSMCP_MASTER_KEYS="k1:$(head -c 32 /dev/urandom | base64 -w0)" JSMCP_API_LISTEN="127.0.0.1:$API_PORT" \
+  JSMCP_API_METRICS_LISTEN=127.0.0.1:0 \
   JSMCP_LOG_LEVEL=warn JSMCP_AUDIT_DRAIN_MS="${JSMCP_AUDIT_DRAIN_MS:-200}" PGAPPNAME=jsmcp-api "$BIN/jsmcp-api" >"$LOG" 2>&1 &
 APIPID=$!
 for _ in $(seq 100); do curl -fs -o /dev/null "http://127.0.0.1:$API_PORT/healthz" && break; sleep 0.05; done
+# The default metrics port may be another process's: a failed start must
+# say so, not leave the loops below waiting for rows that never come.
+kill -0 "$APIPID" 2>/dev/null || { echo "jsmcp-api did not start:"; cat "$LOG"; exit 1; }
 # All of the pool's connections (JSMCP_PG_POOL_SIZE, 8), not the first one up.
 for _ in $(seq 200); do [ "$(backends | wc -l)" -ge "${JSMCP_PG_POOL_SIZE:-8}" ] && break; sleep 0.05; done
 t0=$(date +%s.%N)

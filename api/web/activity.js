@@ -1,22 +1,19 @@
-// Tool-call activity: charts over a time window and the call listing, for
-// one MCP server (its audit log, GET .../mcp/:mcp_id/calls) and for the
-// whole workspace (GET /calls with filters), with exports of the calls as
-// CSV or ndjson (GET /calls with Accept: text/csv | application/x-ndjson).
+// Tool-call activity: charts over a time window (GET /calls/series) and the
+// call listing, for one MCP server (its audit log, GET .../mcp/:mcp_id/calls)
+// and for the whole workspace (GET /calls with filters), with exports of the
+// calls as CSV or ndjson (GET /calls with Accept: text/csv | application/x-ndjson).
 import { call, download, q } from './api.js';
 import { callCharts } from './chart.js';
 import { announce, choices, field, formError, h, when } from './ui.js';
-import { enc, failed, heading, main, onSubmit, pager, readPages } from './page.js';
+import { enc, failed, heading, main, onSubmit, pager } from './page.js';
 
 const WINDOWS = [['3600000', 'last hour'], ['86400000', 'last 24 hours', true], ['604800000', 'last 7 days']];
-// At most this many calls are read for the charts; past it they show the
-// newest ones and say so.
-const CHART_CAP = 5000;
+// Intervals per chart: the window's length / 24 is the series' step.
+const CHART_BUCKETS = 24;
 // The search's outcome filter (GET /calls?outcome=); the upstream status
 // (2xx .. 5xx, none, or a code) is a filter of its own.
 const OUTCOMES = [['', 'any'], ['ok', 'succeeded'], ['tool_error', 'tool error'], ['rate_limited', 'rate-limited'],
   ['cancelled', 'cancelled'], ['declined', 'declined']];
-// Records per page read for the charts (the API's most).
-const CHART_PAGE = 200;
 
 const iso = (ms) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
@@ -32,25 +29,25 @@ function windowSelect() {
   return h('select', { name: 'window' }, WINDOWS.map(([v, t, sel]) => h('option', { value: v, selected: sel || null }, t)));
 }
 
-// Reads the calls of the window (newest first, stopping at its start;
-// pathOf(cursor, since) is the URL of a page) and draws the charts into box.
-async function drawCharts(box, prefix, pathOf, windowMs) {
+// Draws the charts of the window into box from the series PostgreSQL
+// computes (GET /calls/series with the filters, every call of the window
+// counted, however many).
+async function drawCharts(box, prefix, filters, windowMs) {
   const to = Date.now();
   const from = to - windowMs;
   box.replaceChildren(h('p', { class: 'muted' }, 'Loading the charts…'));
-  let got;
+  let series;
   try {
-    got = await readPages((cursor) => pathOf(cursor, iso(from)), { cap: CHART_CAP, stop: (c) => Date.parse(c.ts) < from });
+    series = await call('GET', `/calls/series${q({ ...filters, since: iso(from), until: iso(to),
+      step: Math.ceil(windowMs / 1000 / CHART_BUCKETS) })}`);
   } catch (e) {
     box.replaceChildren(h('p', { class: 'muted' }, 'No charts: the calls could not be read.'));
     throw e;
   }
-  const { items, capped } = got;
+  const n = series.buckets.reduce((a, x) => a + x.calls, 0);
   box.replaceChildren(
-    h('p', { class: 'muted', dataset: { calls: String(items.length) } }, capped
-      ? `From the newest ${CHART_CAP} calls of the window (there are more).`
-      : `${items.length} call${items.length === 1 ? '' : 's'} in the window.`),
-    callCharts(prefix, items, from, to));
+    h('p', { class: 'muted', dataset: { calls: String(n) } }, `${n} call${n === 1 ? '' : 's'} in the window.`),
+    callCharts(prefix, series));
 }
 
 // Export buttons: the calls that filters() selects, as a file.
@@ -89,7 +86,7 @@ export async function serverActivity(id, sid) {
     caption: 'Recent tool calls', headers: CALL_HEADERS, row: callCells, more: 'Show older',
     empty: 'No tool calls recorded yet (they appear a few seconds after they happen).',
   });
-  const redraw = () => drawCharts(charts, 'server', (cursor, since) => `${base}${q({ since, next_cursor: cursor, limit: CHART_PAGE })}`, Number(win.value));
+  const redraw = () => drawCharts(charts, 'server', { account_id: id, server_id: sid }, Number(win.value));
   win.addEventListener('change', () => redraw().catch(failed));
   main.append(h('p', { class: 'row' }, h('a', { href: `#/accounts/${id}` }, '← MCP servers'),
     h('button', { type: 'button', class: 'secondary', onclick: () => Promise.all([list.reload(), redraw()]).then(() => announce('Calls refreshed.'), failed) }, 'Refresh')),
@@ -124,8 +121,8 @@ export async function activity() {
     empty: 'No tool calls match these filters in this window.',
   });
   const redraw = () => {
-    const f = filters();
-    return drawCharts(charts, 'workspace', (cursor, since) => `/calls${q({ ...f, since, next_cursor: cursor, limit: CHART_PAGE })}`, Number(win.value));
+    const f = { ...filters(), since: undefined }; // the series has its own window
+    return drawCharts(charts, 'workspace', f, Number(win.value));
   };
   main.append(form, h('h2', {}, 'Charts'), charts, h('h2', {}, 'Calls'), exportButtons(filters), box);
   onSubmit(form, () => Promise.all([list.reload(), redraw()]));

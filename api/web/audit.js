@@ -4,14 +4,12 @@ import { ApiError, q } from './api.js';
 import { field, formError, h, toRfc3339, when } from './ui.js';
 import { heading, main, onSubmit, pager } from './page.js';
 
-// The API names a few things more than one way across versions: read the
-// first that is there.
-const first = (o, ...ks) => ks.map((k) => o[k]).find((v) => v !== undefined && v !== null);
-
+// The field-level diff of an event ({field: {from, to}}, or "changed" for
+// a secret), folded under the names of the fields.
 function diffOf(e) {
-  const d = first(e, 'diff', 'changes');
-  if (!d || (typeof d === 'object' && !Object.keys(d).length)) return h('span', { class: 'muted' }, '—');
-  return h('details', {}, h('summary', {}, typeof d === 'object' ? Object.keys(d).join(', ') : 'diff'),
+  const d = e.diff;
+  if (!d || !Object.keys(d).length) return h('span', { class: 'muted' }, '—');
+  return h('details', {}, h('summary', {}, Object.keys(d).join(', ')),
     h('pre', {}, h('code', {}, JSON.stringify(d, null, 2))));
 }
 
@@ -37,9 +35,10 @@ export async function audit() {
     path: (cursor) => `/audit-events${q({ ...filters, next_cursor: cursor, limit: 50 })}`,
     caption: 'Audit events', headers: ['Time', 'Action', 'Object', 'Key', 'Client IP', 'Changes'],
     empty: 'No audit events match.', more: 'Show older',
-    row: (e) => [when(first(e, 'ts', 'at', 'created_at')), h('code', {}, e.action),
-      [first(e, 'object_type') ? `${e.object_type} ` : '', h('code', { class: 'id' }, first(e, 'object_id') ?? '—')],
-      h('code', {}, first(e, 'key_prefix') ?? (e.key?.prefix) ?? '—'), first(e, 'client_ip', 'ip') ?? '—', diffOf(e)],
+    // A write the service made on its own (the OAuth refresher, the sweeper) has no key or IP.
+    row: (e) => [when(e.created_at), h('code', {}, e.action),
+      [`${e.object_type} `, h('code', { class: 'id' }, e.object_id)],
+      h('code', {}, e.key_prefix ?? '—'), e.client_ip ?? '—', diffOf(e)],
   });
   onSubmit(form, async () => {
     filters = { action: action.value.trim(), object_id: object.value.trim(), since: time(since), until: time(until) };

@@ -17,50 +17,20 @@ function s(tag, attrs = {}, ...kids) {
   return el;
 }
 
-// Nearest-rank percentile of sorted numbers.
-function pct(sorted, p) {
-  if (!sorted.length) return null;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
-}
-
-// A call is an error when the worker recorded an error class for it.
-export const isError = (c) => Boolean(c.error_class);
-
-// Groups call records ({ts, latency_ms, error_class, ratelimit}) into n
-// equal intervals of [from, to): per interval the calls, the errors,
-// latency p50/p95 (ms) and the rate-limit headroom: the lowest remaining
-// share of the limit seen (percent), or the lowest remaining count when no
-// call carried a limit.
-export function bucketize(calls, from, to, n) {
-  const step = (to - from) / n;
-  const b = Array.from({ length: n }, (_, i) => ({ t0: from + i * step, t1: from + (i + 1) * step,
-    calls: 0, errors: 0, lat: [], pct: null, left: null }));
-  let anyLimit = false;
-  for (const c of calls) {
-    const t = Date.parse(c.ts);
-    if (!(t >= from && t < to)) continue;
-    const x = b[Math.min(n - 1, Math.floor((t - from) / step))];
-    x.calls++;
-    if (isError(c)) x.errors++;
-    if (c.latency_ms != null) x.lat.push(Number(c.latency_ms));
-    const rl = c.ratelimit;
-    if (rl && rl.remaining != null) {
-      if (rl.limit > 0) {
-        anyLimit = true;
-        const p = Math.max(0, Math.min(100, (100 * rl.remaining) / rl.limit));
-        x.pct = x.pct == null ? p : Math.min(x.pct, p);
-      }
-      x.left = x.left == null ? rl.remaining : Math.min(x.left, rl.remaining);
-    }
-  }
-  for (const x of b) {
-    x.lat.sort((p1, p2) => p1 - p2);
-    x.p50 = pct(x.lat, 50);
-    x.p95 = pct(x.lat, 95);
-    x.headroom = anyLimit ? x.pct : x.left;
-    delete x.lat;
-  }
-  return { buckets: b, step, headroomUnit: anyLimit ? '%' : 'requests' };
+// The series of GET /calls/series as the charts' intervals: per interval
+// the calls, the errors (a call is one when the worker recorded an error
+// class), latency p50/p95 (ms, nearest rank, computed by PostgreSQL) and
+// the rate-limit headroom: the lowest share of the limit left (percent),
+// or the lowest remaining count when no call of the range carried a limit.
+export function fromSeries(series) {
+  const step = series.step_s * 1000;
+  const anyLimit = series.buckets.some((x) => x.ratelimit_headroom_pct != null);
+  const buckets = series.buckets.map((x) => {
+    const t0 = Date.parse(x.t);
+    return { t0, t1: t0 + step, calls: x.calls, errors: x.errors, ok: x.calls - x.errors, p50: x.p50_ms,
+      p95: x.p95_ms, headroom: anyLimit ? x.ratelimit_headroom_pct : x.ratelimit_remaining_min };
+  });
+  return { buckets, step, headroomUnit: anyLimit ? '%' : 'requests' };
 }
 
 // 1, 2, 5 x 10^k at or above v.
@@ -150,10 +120,9 @@ export function chart({ id, title, unit, kind, buckets, step, series, yMax }) {
   return fig;
 }
 
-// The three charts of a set of calls over [from, to).
-export function callCharts(prefix, calls, from, to, n = 24) {
-  const { buckets, step, headroomUnit } = bucketize(calls, from, to, n);
-  for (const b of buckets) b.ok = b.calls - b.errors;
+// The three charts of a series (GET /calls/series).
+export function callCharts(prefix, series) {
+  const { buckets, step, headroomUnit } = fromSeries(series);
   return h('div', { class: 'charts' },
     chart({ id: `${prefix}-calls`, title: 'Calls and errors', unit: 'calls', kind: 'bars', buckets, step,
       series: [{ name: 'succeeded', cls: 's-ok', key: 'ok' }, { name: 'errors', cls: 's-err', key: 'errors' }] }),

@@ -89,24 +89,6 @@ export function pager(box, { path, caption, headers, row, empty, more = 'Show mo
   return { reload: () => load(null) };
 }
 
-// Reads pages of path(cursor) until stop(item) says an item is past what
-// is wanted, there is no next page, or cap items are read. Returns
-// { items, capped }.
-export async function readPages(path, { cap, stop = () => false }) {
-  const items = [];
-  let cursor = null;
-  for (;;) {
-    const page = await call('GET', path(cursor));
-    for (const it of page.result) {
-      if (stop(it)) return { items, capped: false };
-      if (items.length === cap) return { items, capped: true };
-      items.push(it);
-    }
-    if (!page.next_cursor) return { items, capped: false };
-    cursor = page.next_cursor;
-  }
-}
-
 // A secret the API shows only once (a key, a signing secret): a warning
 // panel with the value, a copy button and a Done button that removes it;
 // noun names the value in the buttons ("Copy key").

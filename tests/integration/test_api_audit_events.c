@@ -270,3 +270,47 @@ Test(api_audit_events, bad_input_and_failed_writes_leave_no_event, .timeout = 12
     cr_assert_eq(events_in_db(&a), before, "a failed write left an event");
     ta_stop(&a);
 }
+
+/* Retention (JSMCP_ADMIN_EVENTS_RETENTION_DAYS, here 30, a pass every
+ * 200 ms): an event older than that goes, a newer one stays, in every
+ * workspace; the test waits on the API's count of finished retention
+ * passes, not on time. */
+Test(api_audit_events, retention_deletes_old_events_only, .timeout = 120)
+{
+    ts_api_t a;
+    ts_resp_t r;
+    char ws[64], key[64], ws2[64], key2[64];
+    const char *env[] = {"JSMCP_ADMIN_EVENTS_RETENTION_DAYS=30", "JSMCP_RETENTION_INTERVAL_MS=200", NULL};
+    ta_start(&a, "audit_events_retention", env, ws, key, NULL);
+    ts_api_workspace(&a, "beta", ws2, key2);
+    char sql[1024];
+    /* 31 and 29 days old, in both workspaces (object ids name them). */
+    snprintf(sql, sizeof sql,
+             "WITH ins AS (INSERT INTO admin_events (workspace_id, created_at, action, object_type, object_id)"
+             " SELECT w::uuid, now() - d * interval '1 day', 'server.created', 'server',"
+             "  ('00000000-0000-4000-8000-0000000000' || d)::uuid"
+             " FROM unnest(ARRAY['%s', '%s']) w, unnest(ARRAY[31, 29]) d RETURNING 1) SELECT count(*) FROM ins",
+             ws, ws2);
+    cr_assert_eq(ta_sql_long(&a, sql), 4);
+    static const char passes[] = "jsmcp_api_retention_passes_total{table=\"admin_events\"}";
+    double p0 = ta_metric(&a, passes);
+    /* Two more passes: the second began after the rows were there. */
+    double p = p0;
+    for (int i = 0; i < 600 && p < p0 + 2; i++) {
+        ta_sleep_ms(100);
+        p = ta_metric(&a, passes);
+    }
+    cr_assert_geq(p, p0 + 2, "retention passes: %g -> %g within 60 s", p0, p);
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM admin_events WHERE object_id ="
+                                 " '00000000-0000-4000-8000-000000000031'"), 0, "31 days old: deleted");
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM admin_events WHERE object_id ="
+                                 " '00000000-0000-4000-8000-000000000029'"), 2, "29 days old: kept in both");
+    cr_assert_geq(ta_metric(&a, "jsmcp_api_admin_events_deleted_total"), 2);
+    /* Today's events (the workspaces' keys) stay, and the API lists the kept one. */
+    ts_api_call(&r, &a, key, "GET", "/audit-events?limit=100", NULL);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_eq(json_array_size(json_object_get(r.json, "result")), 2, "the key's creation and the 29-day one: %s", r.body);
+    cr_assert(strstr(r.body, "000000000029") && !strstr(r.body, "000000000031"), "%s", r.body);
+    ts_resp_free(&r);
+    ta_stop(&a);
+}

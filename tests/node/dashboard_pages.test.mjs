@@ -2,11 +2,11 @@
 // the real stack: API keys (scoped, expiring, shown once, revoked), webhooks
 // (secret shown once, a test delivery the receiver verifies, the delivery
 // log, delete), a server's settings edited in place, a server's charts from
-// its call history and the workspace's (GET /calls: search, export as CSV
-// and ndjson), its usage (GET /usage). /audit-events is not on this branch
-// yet: its page runs against a stub of the route inside this test
-// (page.route), marked STUB below, to be replaced by the real route once it
-// is merged. Screenshots go to $JSMCP_TEST_ARTIFACTS (dashboard_*.png).
+// the series PostgreSQL computes (GET /calls/series) and the workspace's
+// (GET /calls: search, export as CSV and ndjson), its usage (GET /usage),
+// and the admin audit trail (GET /audit-events) of real writes: the events,
+// their diffs without secrets, keyset paging and filters. Screenshots go to
+// $JSMCP_TEST_ARTIFACTS (dashboard_*.png).
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -284,27 +284,20 @@ test('a server\'s charts from its call history: calls and errors, latency p50/p9
   await page.context().close();
 });
 
-test('activity (GET /calls), usage (GET /usage) and audit pages (STUB /audit-events): filters sent, charts and tables drawn, phone width', async () => {
+test('activity (GET /calls, /calls/series), usage (GET /usage) and audit (GET /audit-events) pages: filters sent, charts and tables drawn, phone width', async () => {
   const page = await signedIn({ width: 375, height: 800 });
   const now = Date.now();
-  const seen = { usage: [], audit: [] };
+  const seen = { usage: [], audit: [], auditPages: [], series: [] };
   const calls = [];
   page.on('request', (req) => {
     const u = new URL(req.url());
     if (u.pathname === '/calls') calls.push(u);
+    if (u.pathname === '/calls/series') seen.series.push(u);
     if (u.pathname === '/usage') seen.usage.push(u);
+    if (u.pathname === '/audit-events') seen.audit.push(u);
   });
-  // STUB: /audit-events is not on this branch yet; it answers the shape the
-  // issue gives it, in two keyset pages.
-  await page.route((u) => u.pathname === '/audit-events', (route) => {
-    const u = new URL(route.request().url());
-    const json = (body) => route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(body) });
-    seen.audit.push(u);
-    const ev = (id, action, diff) => ({ id, ts: new Date(now).toISOString(), action, object_type: 'server',
-      object_id: s.serverId, key_id: s.keyId, key_prefix: s.key.slice(0, 8), client_ip: '127.0.0.1', diff });
-    return u.searchParams.get('next_cursor') === 'a2'
-      ? json({ result: [ev('a2', 'server.create', { name: { to: 'tests' } })], next_cursor: null })
-      : json({ result: [ev('a1', 'server.patch', { require_api_token_auth: { from: false, to: true } })], next_cursor: 'a2' });
+  page.on('response', async (res) => {
+    if (new URL(res.url()).pathname === '/audit-events' && res.status() === 200) seen.auditPages.push(await res.json());
   });
 
   await page.goto(`${s.apiUrl}/#/activity`);
@@ -317,12 +310,17 @@ test('activity (GET /calls), usage (GET /usage) and audit pages (STUB /audit-eve
   await page.getByLabel('tool error').check();
   await page.getByLabel('Upstream status').fill('4xx');
   const n0 = calls.length;
+  const s0 = seen.series.length;
   await page.getByRole('button', { name: 'Apply filters' }).click();
-  await until('the filtered listing and charts', () => calls.length >= n0 + 2);
+  await until('the filtered listing and charts', () => calls.length >= n0 + 1 && seen.series.length >= s0 + 1);
   const last = calls[calls.length - 1];
   assert.deepEqual([last.searchParams.get('tool'), last.searchParams.get('outcome'), last.searchParams.get('upstream_status')],
     [TOOL, 'tool_error', '4xx']);
   assert.ok(Math.abs(Date.parse(last.searchParams.get('since')) - (now - 86400000)) < 120000, 'the 24-hour window');
+  // The charts ask the series for the same filters over the window, in 24 intervals.
+  const sp = seen.series[seen.series.length - 1].searchParams;
+  assert.deepEqual([sp.get('tool'), sp.get('outcome'), sp.get('upstream_status'), sp.get('step')], [TOOL, 'tool_error', '4xx', '3600']);
+  assert.equal(Date.parse(sp.get('until')) - Date.parse(sp.get('since')), 86400000);
   await page.waitForFunction(() => JSON.parse(document.querySelector('#workspace-calls')?.dataset.totals || '{}').ok === 0);
   assert.deepEqual(JSON.parse(await page.locator('#workspace-calls').getAttribute('data-totals')), { ok: 0, errors: 2 });
   const listed = page.locator('table', { has: page.locator('caption', { hasText: /^Tool calls$/ }) }).locator('tbody tr');
@@ -361,24 +359,83 @@ test('activity (GET /calls), usage (GET /usage) and audit pages (STUB /audit-eve
   await page.waitForFunction(() => document.querySelector('form [aria-invalid=true]'));
   await shot(page, 'phone_usage');
 
+  // The audit trail of real writes: a read-only key created (its secret
+  // must appear nowhere), and 50 renames of the server (more than a page).
+  const made = await api(s, s.key, 'POST', '/api-keys', { name: 'auditor', scope: 'read' });
+  assert.equal(made.status, 201, made.text);
+  const srvPath = `/integrated-account/${s.accountId}/mcp/${s.serverId}`;
+  for (let i = 1; i <= 50; i++) {
+    const r = await api(s, s.key, 'PATCH', srvPath, { name: i === 50 ? 'tests' : `tests-${i}` });
+    assert.equal(r.status, 200, r.text);
+  }
+  // What the API holds (every page of it), to compare the page with.
+  const all = [];
+  for (let cursor = null; ;) {
+    const r = await api(s, s.key, 'GET', `/audit-events?limit=100${cursor ? `&next_cursor=${cursor}` : ''}`);
+    assert.equal(r.status, 200, r.text);
+    all.push(...r.json.result);
+    if (!(cursor = r.json.next_cursor)) break;
+  }
+  assert.ok(all.length > 50 && all.length <= 100, `two pages of 50 in the page: ${all.length} events`);
+  const renames = all.filter((e) => e.action === 'server.updated' && e.object_id === s.serverId && e.diff?.name);
+  assert.ok(renames.length >= 50, `${renames.length} renames recorded`);
+  const keyEvent = all.find((e) => e.action === 'api_key.created' && e.object_id === made.json.id);
+  assert.ok(keyEvent, 'the key creation is an event');
+
   await page.getByRole('link', { name: 'Audit trail' }).click();
   await page.getByRole('heading', { name: 'Audit trail' }).waitFor();
-  await page.getByRole('cell', { name: 'server.patch' }).waitFor();
-  await page.getByText('require_api_token_auth', { exact: true }).click();
-  assert.match(await page.locator('pre code').textContent(), /"to": true/);
+  const rows = page.locator('table', { has: page.locator('caption', { hasText: /^Audit events$/ }) }).locator('tbody tr');
+  await until('the first page of events', async () => (await rows.count()) === 50);
+  // The newest event first: the last rename, by this browser's key, from loopback, with its diff.
+  const top = rows.first();
+  const cells = await top.locator('td').allTextContents();
+  assert.equal(cells[1], 'server.updated', cells.join(' | '));
+  assert.equal(cells[2], `server ${s.serverId}`);
+  assert.equal(cells[3], s.key.slice(0, 8), 'the key prefix');
+  assert.equal(cells[4], '127.0.0.1', 'the client IP');
+  assert.equal(await top.locator('time').getAttribute('datetime'), all[0].created_at);
+  await top.getByText('name', { exact: true }).click();
+  assert.deepEqual(JSON.parse(await top.locator('pre code').textContent()), { name: { from: 'tests-49', to: 'tests' } });
+  // The first page is the API's first page; "Show older" sends its next_cursor.
+  assert.equal(seen.auditPages[0].result.length, 50);
+  assert.deepEqual(seen.auditPages[0].result.map((e) => e.id), all.slice(0, 50).map((e) => e.id));
+  assert.ok(seen.auditPages[0].next_cursor, 'a next page');
   await page.getByRole('button', { name: 'Show older' }).click();
-  await page.getByRole('cell', { name: 'server.create' }).waitFor();
+  await until('every event listed', async () => (await rows.count()) === all.length);
+  assert.equal(seen.audit[1].searchParams.get('next_cursor'), seen.auditPages[0].next_cursor);
   assert.equal(await page.getByRole('button', { name: 'Show older' }).count(), 0, 'the last page');
-  assert.equal(seen.audit[1].searchParams.get('next_cursor'), 'a2');
-  await page.getByLabel('Object id').fill(s.serverId);
-  await page.getByLabel('Action').fill('server.patch');
+  // The key's creation: its name and scope, the key itself only as "changed".
+  const keyRow = rows.filter({ hasText: 'api_key.created' }).filter({ hasText: made.json.id });
+  await keyRow.locator('summary').click();
+  const keyDiff = JSON.parse(await keyRow.locator('pre code').textContent());
+  assert.deepEqual([keyDiff.name, keyDiff.scope, keyDiff.key], [{ from: null, to: 'auditor' }, { from: null, to: 'read' }, 'changed'],
+    JSON.stringify(keyDiff));
+  assert.ok(!(await page.content()).includes(made.json.key), 'no secret on the page');
+
+  // Filters, answered by the API: one action of one object.
+  await page.getByLabel('Object id').fill(made.json.id);
+  await page.getByLabel('Action').fill('api_key.created');
   await page.getByLabel('Since (your local time)').fill('2026-01-01T00:00:00');
   await page.getByRole('button', { name: 'Search' }).click();
-  await until('the filtered audit query', () => seen.audit.length > 2);
+  await until('the filtered events', async () => (await rows.count()) === 1);
+  assert.match(await rows.first().textContent(), new RegExp(`api_key\\.created.*${made.json.id}`));
   const a = seen.audit[seen.audit.length - 1].searchParams;
   assert.deepEqual([a.get('object_id'), a.get('action'), a.get('since')],
-    [s.serverId, 'server.patch', new Date('2026-01-01T00:00:00').toISOString().replace('.000Z', 'Z')]);
+    [made.json.id, 'api_key.created', new Date('2026-01-01T00:00:00').toISOString().replace('.000Z', 'Z')]);
   assert.equal(a.get('until'), null);
+  // The server's renames only: the API's count, paged the same way.
+  await page.getByLabel('Object id').fill(s.serverId);
+  await page.getByLabel('Action').fill('server.updated');
+  await page.getByRole('button', { name: 'Search' }).click();
+  const updated = all.filter((e) => e.action === 'server.updated' && e.object_id === s.serverId).length;
+  await until('the server\'s updates', async () => (await rows.count()) === Math.min(50, updated));
+  // Nothing after a time in the future; an action the API refuses: its error at the field.
+  await page.getByLabel('Since (your local time)').fill('2099-01-01T00:00:00');
+  await page.getByRole('button', { name: 'Search' }).click();
+  await page.getByText('No audit events match.').waitFor();
+  await page.getByLabel('Action').fill('DROP TABLE');
+  await page.getByRole('button', { name: 'Search' }).click();
+  await page.waitForFunction(() => document.querySelector('input[name=action][aria-invalid=true]'));
   await shot(page, 'phone_audit');
   assert.ok(await page.evaluate(() => document.documentElement.scrollWidth) <= 375);
   assert.deepEqual(page.errors, [], 'no script errors (a CSP refusal would be one)');

@@ -1,0 +1,27 @@
+# CPU time of processes for the benchmarks (sourced, not a benchmark: run.sh
+# runs bench/*.sh only). Needs DB (the bench database's name) for backends
+# and JSMCP_TEST_TMP (tests/support/services.sh) for pg_all.
+HZ=$(getconf CLK_TCK)
+# utime+stime (clock ticks) of the given pids, read by one awk so that all
+# are read at the same moment (one awk per pid took ~1 s here).
+ticks() {
+  local f=() p
+  for p in "$@"; do [ -r "/proc/$p/stat" ] && f+=("/proc/$p/stat"); done
+  if [ ${#f[@]} -gt 0 ]; then awk '{t += $14 + $15} END {print t + 0}' "${f[@]}" 2>/dev/null; else echo 0; fi
+}
+# The API's connections (client backends of the bench database, not the
+# script's psql nor autovacuum): their CPU is what the API costs PostgreSQL.
+backends() {
+  psql -tAq "$JSMCP_TEST_PG_URL" -c "SELECT pid FROM pg_stat_activity WHERE datname = '$DB'
+    AND backend_type = 'client backend' AND application_name <> 'psql'"
+}
+# The whole PostgreSQL instance (the postmaster and all its children: the
+# backends, WAL writer, checkpointer, autovacuum), as bench/worker.sh counts
+# it. bench/run.sh's instance serves one bench at a time.
+pg_all() {
+  local pm
+  pm=$(head -1 "$JSMCP_TEST_TMP/pg/postmaster.pid")
+  ticks "$pm" $(pgrep -P "$pm")
+}
+# Microseconds per item of a tick count: us_per <ticks> <items>.
+us_per() { python3 -c "print(f'{$1 * 1e6 / $HZ / max($2, 1):.1f}')"; }
