@@ -32,7 +32,6 @@
 #include "buf.h"
 #include "cfg.h"
 #include "log.h"
-#include "clock.h"
 
 #define AUDIT_GROUP "jsmcp-api"
 #define AUDIT_BATCH_MAX 5000 /* JSMCP_AUDIT_BATCH's upper bound */
@@ -175,11 +174,11 @@ static void on_copied(PGresult *res, const char *err, void *ud)
  * JSON array of objects. */
 static const struct {
     const char *name;
-    char type; /* u uuid, b bigint, i int, n finite number, s string, h 32 hex digits */
+    char type; /* u uuid, b bigint, i int, n finite number, s string, h 32 hex digits, t ms since 1970 */
     int required;
     const char *sqltype;
 } FIELDS[] = {
-    {"ts_ms", 'b', 1, "bigint"},
+    {"ts_ms", 't', 1, "bigint"},
     {"workspace_id", 'u', 1, "uuid"},
     {"account_id", 'u', 1, "uuid"},
     {"server_id", 'u', 1, "uuid"},
@@ -236,18 +235,23 @@ static void build_insert_sql(void)
     sql_done(&b, insert_sql, sizeof insert_sql);
     /* COPY of new entries: the cheapest way into PostgreSQL; a copy of a
      * call already there (a spool replay) fails it as a whole, and those
-     * entries are inserted again with insert_sql. */
+     * entries are inserted again with insert_sql. Binary: PostgreSQL takes
+     * each value as it will store it, where text rows must be split,
+     * unescaped and parsed (uuids, timestamps, numbers) first. */
     buf_init(&b, sizeof copy_sql);
     buf_append_str(&b, "COPY tool_calls (stream_id, ts");
     for (size_t f = 1; f < NFIELDS; f++)
         buf_printf(&b, ", %s", FIELDS[f].name);
-    buf_append_str(&b, ") FROM STDIN");
+    buf_append_str(&b, ") FROM STDIN (FORMAT binary)");
     sql_done(&b, copy_sql, sizeof copy_sql);
 }
 
+#define MS_MAX 253402300799999LL /* 9999-12-31T23:59:59.999Z */
+
 /* A value PostgreSQL would refuse would fail its whole batch on every
  * retry, so each is checked against its column's type and range here; an
- * invalid optional field is stored as NULL. */
+ * invalid optional field is stored as NULL (an entry whose ts_ms is not a
+ * time from 1970 to 9999 is malformed). */
 static int valid_value(char type, const char *v)
 {
     char *end;
@@ -256,6 +260,7 @@ static int valid_value(char type, const char *v)
     switch (type) {
     case 'u': return ap_is_uuid(v);
     case 'b': (void)strtoll(v, &end, 10); return *v && !*end && strlen(v) < 19;
+    case 't': i = strtoll(v, &end, 10); return *v && !*end && strlen(v) < 19 && i >= 0 && i <= MS_MAX;
     case 'i': i = strtoll(v, &end, 10); return *v && !*end && strlen(v) < 12 && i >= INT32_MIN && i <= INT32_MAX;
     case 'n': d = strtod(v, &end); return *v && !*end && isfinite(d) && strspn(v, "0123456789+-.eE") == strlen(v);
     case 'h': return strlen(v) == 32 && strspn(v, "0123456789abcdef") == 32; /* a worker's call_id */
@@ -322,24 +327,85 @@ static void array_element(buf_t *b, const char *v)
     buf_append(b, "\"", 1);
 }
 
-/* One column of a COPY text row: \N, or the value with backslash, tab,
- * newline and carriage return escaped. */
-static void copy_value(buf_t *b, const char *v, int last)
+/* ---- COPY's binary format (PostgreSQL's "COPY", "Binary Format"): a
+ * header, then per row a field count and per field its length (-1: NULL)
+ * and its bytes in the type's binary form, big-endian; -1 ends the data. */
+
+static const char COPY_BIN_HEADER[19] = "PGCOPY\n\377\r\n\0" "\0\0\0\0" "\0\0\0\0"; /* signature, flags, no extension */
+#define PG_EPOCH_MS 946684800000LL /* 2000-01-01T00:00:00Z, where timestamptz counts from */
+
+static void put_be(buf_t *b, uint64_t v, int bytes)
+{
+    unsigned char o[8];
+    for (int i = 0; i < bytes; i++)
+        o[i] = (unsigned char)(v >> (8 * (bytes - 1 - i)));
+    buf_append(b, o, (size_t)bytes);
+}
+
+static int hex_nibble(char c)
+{
+    return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+}
+
+/* A uuid's 16 bytes from its 32 hex digits, dashes skipped (both forms
+ * were checked by valid_value). */
+static void put_uuid(buf_t *b, const char *v)
+{
+    unsigned char u[16];
+    size_t n = 0;
+    for (const char *c = v; *c && n < 32; c++) {
+        if (*c == '-')
+            continue;
+        if (n % 2 == 0)
+            u[n / 2] = (unsigned char)(hex_nibble(*c) << 4);
+        else
+            u[n / 2] |= (unsigned char)hex_nibble(*c);
+        n++;
+    }
+    put_be(b, 16, 4);
+    buf_append(b, u, 16);
+}
+
+/* One field of a binary row. type: FIELDS[].type ('t': ts_ms, stored as
+ * a timestamptz, microseconds since 2000), or 's' for stream_id. v was
+ * checked by valid_value (so it parses, and fits its column). */
+static void copy_bin_value(buf_t *b, char type, const char *v)
 {
     if (!v) {
-        buf_append(b, "\\N", 2);
-    } else {
-        for (const char *run = v;;) {
-            size_t n = strcspn(run, "\\\t\n\r");
-            buf_append(b, run, n);
-            if (!run[n])
-                break;
-            char esc[2] = {'\\', run[n] == '\t' ? 't' : run[n] == '\n' ? 'n' : run[n] == '\r' ? 'r' : '\\'};
-            buf_append(b, esc, 2);
-            run += n + 1;
-        }
+        put_be(b, (uint64_t)-1, 4);
+        return;
     }
-    buf_append(b, last ? "\n" : "\t", 1);
+    switch (type) {
+    case 'u':
+    case 'h':
+        put_uuid(b, v);
+        return;
+    case 't':
+        put_be(b, 8, 4);
+        put_be(b, (uint64_t)((strtoll(v, NULL, 10) - PG_EPOCH_MS) * 1000), 8);
+        return;
+    case 'b':
+        put_be(b, 8, 4);
+        put_be(b, (uint64_t)strtoll(v, NULL, 10), 8);
+        return;
+    case 'i':
+        put_be(b, 4, 4);
+        put_be(b, (uint64_t)(uint32_t)(int32_t)strtoll(v, NULL, 10), 4);
+        return;
+    case 'n': {
+        double d = strtod(v, NULL);
+        uint64_t bits;
+        memcpy(&bits, &d, sizeof bits); /* IEEE 754, as float8recv takes it */
+        put_be(b, 8, 4);
+        put_be(b, bits, 8);
+        return;
+    }
+    default: {
+        size_t n = strlen(v);
+        put_be(b, n, 4);
+        buf_append(b, v, n);
+    }
+    }
 }
 
 static void on_copied(PGresult *res, const char *err, void *ud);
@@ -378,10 +444,11 @@ static void insert_batch(drain_t *d, const redisReply *entries)
             val[NCOLS - 1] = derived;
         }
         if (use_copy) {
-            char ts[40];
-            clock_format_iso(strtoll(val[1], NULL, 10), 1, ts, sizeof ts); /* ts_ms as a timestamptz */
+            if (copy.len == 0)
+                buf_append(&copy, COPY_BIN_HEADER, sizeof COPY_BIN_HEADER);
+            put_be(&copy, NCOLS, 2);
             for (size_t c = 0; c < NCOLS; c++)
-                copy_value(&copy, c == 1 ? ts : val[c], c == NCOLS - 1);
+                copy_bin_value(&copy, c == 0 ? 's' : FIELDS[c - 1].type, val[c]);
         } else {
             for (size_t c = 0; c < NCOLS; c++)
                 array_element(&col[c], val[c]);
@@ -395,6 +462,8 @@ static void insert_batch(drain_t *d, const redisReply *entries)
         p[c] = col[c].data;
         whole &= buf_ok(&col[c]);
     }
+    if (copy.len > 0)
+        put_be(&copy, (uint64_t)-1, 2); /* the end of the data */
     whole &= buf_ok(&copy);
     int rc = -1;
     /* A column cut short (see the limits above) must not be sent as NULL:

@@ -16,10 +16,25 @@
 # metering on versus off. SERIES_INDEX=off drops the index of GET
 # /calls/series (tool_calls_workspace_ts, migration 024) for the run: what
 # that index costs the drain.
+# AUDIT_DRAIN_BASE=<bin dir of another build> compares two builds (A/B): in
+# each of AUDIT_DRAIN_ROUNDS rounds (default 3) this script runs on that
+# build's jsmcp-api, then on this one's, against the same PostgreSQL and
+# Redis and with the same load generator, so both see the same machine load;
+# CPU per record is the figure to compare (rates move with the load).
 # Needs the services of bench/run.sh (JSMCP_TEST_PG_URL, JSMCP_TEST_REDIS_URL).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+if [ -n "${AUDIT_DRAIN_BASE:-}" ]; then
+  for i in $(seq "${AUDIT_DRAIN_ROUNDS:-3}"); do
+    for dir in "$AUDIT_DRAIN_BASE" "${JSMCP_BIN_DIR:-$ROOT/build}"; do
+      echo "### round $i: $dir, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+      AUDIT_DRAIN_BASE='' JSMCP_BIN_DIR=$dir JSMCP_BENCH_BIN_DIR="${JSMCP_BENCH_BIN_DIR:-$ROOT/build/bench}" bash "$0"
+    done
+  done
+  echo "### load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+  exit 0
+fi
 BIN=${JSMCP_BIN_DIR:-$ROOT/build}
 BBIN=${JSMCP_BENCH_BIN_DIR:-$BIN/bench}
 N=${AUDIT_DRAIN_RECORDS:-200000}

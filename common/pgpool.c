@@ -56,6 +56,7 @@ static const char *const ERR_CLOSING = "pool closing";
 static const char *const ERR_TIMEOUT = "database query timed out";
 
 #define PG_MAX_PREPARED 64 /* statements cached per connection; others run unnamed */
+#define COPY_CHUNK (32 * 1024) /* bytes per CopyData message of pgpool_copy */
 
 enum req_kind { R_QUERY, R_BEGIN, R_TXQ, R_COMMIT, R_ROLLBACK };
 enum conn_state { C_WAIT, C_CONNECTING, C_IDLE, C_BUSY, C_BROKEN, C_CLOSED };
@@ -668,11 +669,19 @@ static void conn_read(pgconn_t *c)
         }
         if (PQresultStatus(res) == PGRES_COPY_IN) {
             /* The server takes the data now: queue it all (libpq grows its
-             * buffer), end the copy, and flush as the socket allows. */
+             * buffer) in CopyData messages of at most COPY_CHUNK bytes, end
+             * the copy, and flush as the socket allows. One message of the
+             * whole data made the backend grow its message buffer to that
+             * size, in fresh memory, for every COPY: page faults and copies
+             * that cost it ~5% of the audit drain's CPU. */
             PQclear(res);
             req_t *r = c->cur;
-            int ok = r && r->copy && PQputCopyData(c->pg, r->copy, (int)r->copy_len) == 1 &&
-                     PQputCopyEnd(c->pg, NULL) == 1;
+            int ok = r && r->copy;
+            for (size_t off = 0; ok && off < r->copy_len; off += COPY_CHUNK) {
+                size_t n = r->copy_len - off < COPY_CHUNK ? r->copy_len - off : COPY_CHUNK;
+                ok = PQputCopyData(c->pg, r->copy + off, (int)n) == 1;
+            }
+            ok = ok && PQputCopyEnd(c->pg, NULL) == 1;
             int fl = ok ? PQflush(c->pg) : -1;
             if (fl < 0 || poll_watch(c, fl ? UV_READABLE | UV_WRITABLE : UV_READABLE) != 0) {
                 conn_lost(c, ERR_LOST);
