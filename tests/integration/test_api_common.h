@@ -275,6 +275,17 @@ static inline long ta_sql_long(const ts_api_t *a, const char *sql)
     return v;
 }
 
+/* Waits (60 s at most) until the reconcile has taken every publish_outbox
+ * row (issue 21): writes leave one each, taken by the next incremental
+ * pass, so row counts compared across a step are stable only after it. */
+static inline void ta_wait_outbox_empty(const ts_api_t *a)
+{
+    long n = -1;
+    for (int i = 0; i < 1200 && (n = ta_sql_long(a, "SELECT count(*) FROM publish_outbox")) != 0; i++)
+        ta_sleep_ms(50);
+    cr_assert_eq(n, 0, "reconcile did not take the %ld publish_outbox rows within 60 s", n);
+}
+
 /* Epoch ms of an RFC 3339 member of r's JSON (asserts it parses). */
 static inline int64_t ta_time_ms(const json_t *obj, const char *member)
 {
