@@ -144,9 +144,11 @@ Test(audit, records_survive_an_api_killed_mid_drain, .timeout = 90)
     int port = atoi(strrchr(a.url, ':') + 1);
     ts_spawn(&a.proc, "audit_api_restarted", "jsmcp-api", NULL, ts_api_env(&a, envp, TS_MAX_ENV + 1), port);
     int64_t deadline = clock_now_ms() + 60000;
-    while (count_calls(&a) < N_ENTRIES + 500 && clock_now_ms() < deadline)
+    long rows = 0;
+    while ((rows = count_calls(&a)) < N_ENTRIES + 500 && clock_now_ms() < deadline)
         ta_sleep_ms(50);
-    cr_assert_eq(count_calls(&a), N_ENTRIES + 500, "records lost or doubled (killed at %ld)", before_kill);
+    cr_assert_eq(rows, N_ENTRIES + 500, "records lost or doubled: %ld rows of %d calls after the restart (killed at %ld)",
+                 rows, N_ENTRIES + 500, before_kill);
     cr_assert_eq(ta_sql_long(&a, "SELECT count(DISTINCT stream_id) FROM tool_calls WHERE tool <> 'odd_values'"),
                  N_ENTRIES + 500);
     cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls WHERE tool = 'odd_values' AND upstream_status IS NULL"

@@ -209,16 +209,12 @@ static void rss(pid_t pid, long *hwm, long *cur)
     fclose(f);
 }
 
-static double metric(const char *metrics_url, const char *series)
+/* The API's count of rows exported so far (ta_metric); the series must be
+ * there: an absent one (-1) fails the test instead of reading as 0. */
+static double exported_rows(const ts_api_t *a)
 {
-    ts_resp_t r;
-    double v = 0;
-    ts_http(&r, "GET", metrics_url, NULL, NULL, 0);
-    size_t sl = strlen(series);
-    for (const char *p = r.body; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
-        if (strncmp(p, series, sl) == 0 && p[sl] == ' ')
-            v = atof(p + sl + 1);
-    ts_resp_free(&r);
+    double v = ta_metric(a, "jsmcp_api_calls_exported_rows_total");
+    cr_assert_geq(v, 0, "jsmcp_api_calls_exported_rows_total is not in the API's /metrics");
     return v;
 }
 
@@ -443,7 +439,7 @@ Test(api_calls, export_100k_bounded_memory_backpressure, .timeout = 300)
     /* A client that does not read: the export pauses (the rows sent stop
      * short of the total) with the API's memory bounded, then goes on to
      * the end once the client reads. */
-    double before = metric(a.metrics_url, "jsmcp_api_calls_exported_rows_total");
+    double before = exported_rows(&a);
     rx_open(&x, &a, key, "/calls", "application/x-ndjson", 16 * 1024);
     double sent = -1, prev = -2;
     int stable = 0;
@@ -451,7 +447,7 @@ Test(api_calls, export_100k_bounded_memory_backpressure, .timeout = 300)
     while (stable < 10 && clock_now_ms() < deadline) { /* stopped growing for 10 polls */
         ta_sleep_ms(100);
         prev = sent;
-        sent = metric(a.metrics_url, "jsmcp_api_calls_exported_rows_total") - before;
+        sent = exported_rows(&a) - before;
         stable = sent > 0 && sent == prev ? stable + 1 : 0;
     }
     cr_assert(stable >= 10, "the export never paused (%g rows sent)", sent);
@@ -466,10 +462,10 @@ Test(api_calls, export_100k_bounded_memory_backpressure, .timeout = 300)
 
     /* A client that goes away mid-export: the export stops (no more rows
      * are read from PostgreSQL) and the API carries on. */
-    before = metric(a.metrics_url, "jsmcp_api_calls_exported_rows_total");
+    before = exported_rows(&a);
     rx_open(&x, &a, key, "/calls", "application/x-ndjson", 16 * 1024);
     deadline = clock_now_ms() + 30000;
-    while (metric(a.metrics_url, "jsmcp_api_calls_exported_rows_total") - before < 1000 && clock_now_ms() < deadline)
+    while (exported_rows(&a) - before < 1000 && clock_now_ms() < deadline)
         ta_sleep_ms(20);
     rx_close(&x);
     sent = -1;
@@ -478,7 +474,7 @@ Test(api_calls, export_100k_bounded_memory_backpressure, .timeout = 300)
     while (stable < 10 && clock_now_ms() < deadline) {
         ta_sleep_ms(100);
         prev = sent;
-        sent = metric(a.metrics_url, "jsmcp_api_calls_exported_rows_total") - before;
+        sent = exported_rows(&a) - before;
         stable = sent == prev ? stable + 1 : 0;
     }
     cr_assert(sent < EXPORT_ROWS, "an export to a client that left ran to the end");

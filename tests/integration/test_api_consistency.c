@@ -89,21 +89,6 @@ static void env_hook(char *buf, size_t sz, const char *dir)
 
 /* ---- 1. delete during a reconcile pass ---- */
 
-static long outbox_rows(const ts_api_t *a)
-{
-    char *s = ts_sql(a->db_url, "SELECT count(*) FROM publish_outbox");
-    long n = s ? atol(s) : -1;
-    free(s);
-    return n;
-}
-
-static void wait_outbox_empty(const ts_api_t *a)
-{
-    for (int i = 0; i < 300 && outbox_rows(a) != 0; i++)
-        ta_sleep_ms(50);
-    cr_assert_eq(outbox_rows(a), 0, "reconcile did not take the outbox rows within 15 s");
-}
-
 static void assert_not_live(const char *key, const char *what)
 {
     char *v = ts_redis("GET %s", key);
@@ -155,7 +140,7 @@ Test(api_consistency, delete_during_incremental_reconcile_pass, .timeout = 120)
     ta_start(&a, "cons_del_incr", env, ws, key, acct);
     ta_server(&a, key, acct, NULL, srv, tok);
     ta_srv_key(&a, tok, k, sizeof k);
-    wait_outbox_empty(&a);
+    ta_wait_outbox_empty(&a);
     hk_arm(dir, "reconcile_read");
     snprintf(sql, sizeof sql, "UPDATE mcp_servers SET name = 'unpublished' WHERE id = '%s'", srv);
     free(ts_sql(a.db_url, sql));
@@ -165,7 +150,7 @@ Test(api_consistency, delete_during_incremental_reconcile_pass, .timeout = 120)
     ts_resp_free(&r);
     assert_not_live(k, "the deleted server's record is live");
     hk_release(dir, "reconcile_read");
-    wait_outbox_empty(&a);
+    ta_wait_outbox_empty(&a);
     assert_not_live(k, "reconcile brought the deleted server back");
     check(&a, NULL, "a delete during an incremental reconcile pass");
     ta_stop(&a);
@@ -188,10 +173,10 @@ Test(api_consistency, outbox_larger_than_a_pass, .timeout = 120)
              " encode(sha256(convert_to('outbox-' || i, 'UTF8')), 'hex') FROM generate_series(1, 1300) AS i",
              ws, acct);
     free(ts_sql(a.db_url, sql));
-    wait_outbox_empty(&a);
+    ta_wait_outbox_empty(&a);
     check(&a, NULL, "1,300 servers created behind the API's back");
     free(ts_sql(a.db_url, "UPDATE mcp_servers SET name = name || '+', require_api_token_auth = true"));
-    wait_outbox_empty(&a);
+    ta_wait_outbox_empty(&a);
     check(&a, NULL, "1,300 servers changed behind the API's back");
     ta_stop(&a);
 }

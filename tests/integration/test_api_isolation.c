@@ -182,7 +182,7 @@ Test(api_isolation, roles_and_authentication, .timeout = 120)
     ts_resp_free(&r);
 
     char *after = ta_db_counts(&a);
-    cr_assert_str_eq(after, before, "refused requests changed rows");
+    cr_assert_str_eq(after, before, "refused requests changed rows: before %s, after %s", before, after);
     char *keys_after = ts_redis("KEYS %s*", a.redis_prefix);
     cr_assert_eq(ta_redis_count(&a), keys_before, "refused requests changed Redis keys: before\n%s\nafter\n%s",
                  keys_list ? keys_list : "", keys_after ? keys_after : "");

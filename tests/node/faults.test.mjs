@@ -285,7 +285,7 @@ test('upstream slow, resetting or 5xx: bounded time, clear tool error, audited',
         all.push(...rs);
         report(`upstream ${name}`, tally(rs), { max_ms: Math.max(...rs.map((r) => r.ms)), error: rs[0].detail });
         for (const r of rs) {
-          assert.equal(r.outcome, 'tool_error', `${name}: ${r.outcome} ${r.detail}`);
+          assert.equal(r.outcome, 'tool_error', `${name}: a tool error, not ${r.outcome}${r.detail ? `: ${r.detail}` : ''}`);
           assert.match(r.detail, re, `${name}: a clear error`);
           assert.ok(r.ms < 15000, `${name}: bounded (${r.ms} ms)`);
         }

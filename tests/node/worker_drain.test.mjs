@@ -5,6 +5,7 @@
 // event itself: the sandbox says when the calls are in flight, the stream's
 // end says the drain began.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { connect } from './lib/mcp_client.mjs';
@@ -88,6 +89,74 @@ test('SIGTERM with a call that outlives JSMCP_DRAIN_TIMEOUT: the master kills wh
     assert.equal(await call, 'failed', 'the call was cut off');
     s.worker = null;
     await c.client.close().catch(() => {});
+  } finally {
+    await releaseSandbox(s).catch(() => {});
+    await stopStack(s);
+  }
+});
+
+// The drain path of a detached call alone: a legacy tools/call answered 202
+// whose SSE stream the drain has just ended (its client is gone) and that no
+// HTTP request holds. The stop must wait for it (the worker says so in its
+// log, and is still running), and once the site answers, the call must end
+// with the site's 200, its audit record in tool_calls and its use counted in
+// usage_daily, before the worker exits cleanly. With the drain blind to such
+// calls, the process closes its HTTP client (the held request is cut: status
+// 0 at the site), its Redis and exits before the site answers.
+test('SIGTERM with only a call answered 202 in flight: the stop waits for it; it finishes, is audited and counted', { timeout: 120000 }, async () => {
+  const s = await startStack({ workers: 1 });
+  try {
+    const sse = await fetch(`${s.mcpUrl}/sse`, { headers: { Accept: 'text/event-stream' } });
+    assert.equal(sse.status, 200);
+    const reader = sse.body.getReader();
+    const first = new TextDecoder().decode((await reader.read()).value);
+    const endpoint = new URL(first.match(/data: (\S+)/)[1], s.mcpUrl);
+    const streamEnd = (async () => {
+      for (;;) if ((await reader.read()).done) return 'ended';
+    })();
+    const post = (id, method, params, rid) => fetch(endpoint, {
+      method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Request-Id': rid },
+      body: JSON.stringify({ jsonrpc: '2.0', id, method, params }),
+    });
+    assert.equal((await post(1, 'initialize', {
+      protocolVersion: '2025-03-26', capabilities: {}, clientInfo: { name: 'drain-test', version: '1' },
+    }, 'drain-init')).status, 202);
+    // A first call (see above: libcurl's PIPEWAIT), which must reach the site.
+    assert.equal((await post(2, 'tools/call', CALL, 'drain-warm')).status, 202);
+    await waitFor(async () => (await (await fetch(`${s.sandboxUrl}/__sandbox/requests?limit=1000`)).json())
+      .entries.some((e) => e.path === ISSUE && e.status === 200), 'the first call to be answered by the site');
+
+    await holdSandbox(s, ISSUE);
+    const rid = `drain-detached-${process.pid}`;
+    assert.equal((await post(3, 'tools/call', CALL, rid)).status, 202);
+    await waitFor(async () => (await sandboxHeld(s)) === 1, 'the detached call to reach the JSM site');
+
+    const exited = stopProc(s.worker); // SIGTERM to the master
+    assert.equal(await streamEnd, 'ended', 'the drain ended the SSE stream: the call has no client left');
+    await waitFor(() => /drain waits for calls answered 202/.test(readFileSync(s.worker.logPath, 'utf8')),
+      'the worker to log that its stop waits for the call answered 202');
+    assert.equal(s.worker.exitCode, null, 'the worker waits for the detached call');
+    assert.equal(await sandboxHeld(s), 1, 'the detached call is still held at the site (not cut)');
+    assert.equal(await releaseSandbox(s), 1, 'the detached call was still held at the site');
+    assert.equal(await exited, 0, 'the master and its worker exit cleanly');
+    s.worker = null;
+
+    const log = await (await fetch(`${s.sandboxUrl}/__sandbox/requests?limit=1000`)).json();
+    assert.deepEqual(log.entries.filter((e) => e.path === ISSUE).map((e) => e.status), [200, 200],
+      'the site answered both calls in full (0: the worker left before the answer)');
+    // Audited: the API drains the worker's record into tool_calls, once.
+    const q = (sql) => {
+      const r = spawnSync('psql', [s.env.JSMCP_DATABASE_URL, '-tAc', sql], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      return r.stdout.trim();
+    };
+    await waitFor(() => q(`select count(*) from tool_calls where request_id = '${rid}'`) !== '0',
+      `the audit record of ${rid} in tool_calls`);
+    assert.equal(q(`select count(*) || ' ' || min(upstream_status) || ' ' || coalesce(min(error_class), 'none')`
+      + ` from tool_calls where request_id = '${rid}'`), '1 200 none', 'one record, the site\'s 200, no error');
+    // Counted: usage_daily has both calls of the tool (the warm one and this one).
+    await waitFor(() => q(`select coalesce(sum(calls), 0) from usage_daily where tool = '${CALL.name}'`) === '2',
+      'usage_daily to count both calls');
   } finally {
     await releaseSandbox(s).catch(() => {});
     await stopStack(s);

@@ -123,7 +123,7 @@ async function withStack(body) {
 }
 
 test('kill -9 of a worker while Redis takes no writes: the next process replays its spool, each record once',
-  { timeout: 90000 }, () => withStack(async (t) => {
+  { timeout: 180000 }, () => withStack(async (t) => {
     const { s, port, spool } = t;
     const { warm, results } = await callsWhilePaused(s, port, 'spool-kill');
     const rids = results.map((r) => r.rid);
@@ -148,7 +148,7 @@ test('kill -9 of a worker while Redis takes no writes: the next process replays 
   }));
 
 test('SIGTERM while Redis takes no writes: the records stay in the spool for the next worker, none dropped',
-  { timeout: 90000 }, () => withStack(async (t) => {
+  { timeout: 180000 }, () => withStack(async (t) => {
     const { s, port, spool } = t;
     const { warm, results } = await callsWhilePaused(s, port, 'spool-term');
     const rids = results.map((r) => r.rid);
@@ -166,7 +166,7 @@ test('SIGTERM while Redis takes no writes: the records stay in the spool for the
   }));
 
 test('Redis refusing writes (OOM) is an outage, not a bad record: the records are sent again once it takes them',
-  { timeout: 90000 }, () => withStack(async (t) => {
+  { timeout: 180000 }, () => withStack(async (t) => {
     const { s, port } = t;
     const sid = await mcpSession(s.mcpUrl);
     // noeviction (the default) with a limit below what Redis uses: every

@@ -16,22 +16,7 @@
 #include "wk_rpc.h"
 #include "wk_mcp.h"
 #include "wk_metrics.h"
-
-static json_t *J(const char *s)
-{
-    char err[200];
-    json_t *v = jsontext_parse(s, strlen(s), 64, err, sizeof err);
-    cr_assert(v, "bad test JSON: %s", err);
-    return v;
-}
-
-static wk_catalog_t *cat(void)
-{
-    wk_catalog_t *c = NULL;
-    char err[300] = "";
-    cr_assert_eq(wk_catalog_load_embedded(&c, err, sizeof err), 0, "%s", err);
-    return c;
-}
+#include "wk_test.h"
 
 /* ---- projection ---- */
 

@@ -9,14 +9,7 @@
 #include "wk_request.h"
 #include "wk_result.h"
 #include "wk_jql.h"
-
-static json_t *J(const char *s)
-{
-    json_error_t e;
-    json_t *j = json_loads(s, 0, &e);
-    cr_assert(j, "bad test JSON: %s", e.text);
-    return j;
-}
+#include "wk_test.h"
 
 static const char FIELDS[] =
     "[{\"id\":\"summary\",\"key\":\"summary\",\"name\":\"Summary\",\"custom\":false,\"clauseNames\":[\"summary\"]},"
@@ -175,14 +168,6 @@ Test(jql, scope_binds_the_whole_query_and_order_by_stays_last)
     cr_assert_null(wk_jql_rewrite(deep, NULL, p, err, sizeof err));
     cr_assert(strstr(err, "nested"), "%s", err);
     json_decref(p);
-}
-
-static wk_catalog_t *cat(void)
-{
-    wk_catalog_t *c = NULL;
-    char err[300];
-    cr_assert_eq(wk_catalog_load_embedded(&c, err, sizeof err), 0, "%s", err);
-    return c;
 }
 
 Test(prepare, fields_argument_and_issue_scope)
