@@ -71,7 +71,11 @@ Test(api_series, buckets_filters_isolation_bad_input, .timeout = 120)
     ts_api_t a;
     ts_resp_t r;
     char ws[64], key[64], ws2[64], key2[64];
-    ta_start(&a, "series", NULL, ws, key, NULL);
+    /* The records are dated T0, a fixed day that ages past the default
+     * 90-day retention: without this the API's retention pass deletes them
+     * while they are written (from 2026-05-30 on, it did). */
+    static const char *const env[] = {"JSMCP_AUDIT_RETENTION_DAYS=36500", NULL};
+    ta_start(&a, "series", env, ws, key, NULL);
     ts_api_workspace(&a, "beta", ws2, key2);
 
     /* Bucket 0 [T0, T0+10 min): six calls, two of them errors; latencies
