@@ -21,6 +21,9 @@
 #include "sb_jql.h"
 #include "sb_limits.h"
 #include "sb_oauth.h"
+#include "sb_routes_request.h"
+#include "sb_routes_search.h"
+#include "sb_routes_users.h"
 #include "sb_strict.h"
 #include "clock.h"
 
@@ -292,8 +295,11 @@ int main(int argc, char **argv)
     }
     sb->oauth = sb_oauth_new(sb);
     sb->router = router_new();
+    sb_routes_search(sb);
+    sb_routes_users(sb); /* before platform: issue/createmeta/... before issue/{key}/... */
     sb_routes_platform(sb);
     sb_routes_jsm(sb);
+    sb_routes_request(sb);
     sb_routes_attach(sb);
     sb_routes_relations(sb);
     sb_routes_register(sb, sb_oauth_routes, sb_oauth_nroutes);

@@ -95,6 +95,36 @@ const char *sb_ref_str(const json_t *obj, char *buf, size_t bufsz)
     return NULL;
 }
 
+void sb_expand_param(sb_call_t *c, char *out, size_t outsz)
+{
+    buf_t b;
+    char one[128];
+    buf_init(&b, outsz - 1);
+    for (int k = 0; k < 10 && httpd_query_param_nth(c->req, "expand", k, one, sizeof one) >= 0; k++) {
+        if (b.len)
+            buf_append_str(&b, ",");
+        buf_append_str(&b, one);
+    }
+    snprintf(out, outsz, "%s", b.data ? b.data : "");
+    buf_free(&b);
+}
+
+int sb_account_ids(sb_call_t *c, const json_t *b, int *out, int max, int *n)
+{
+    json_t *ids = json_object_get(b, "accountIds"), *v;
+    size_t i;
+    int bad = 0;
+    *n = 0;
+    json_array_foreach(ids, i, v) {
+        int u = json_is_string(v) ? sb_user_find(c->sb->data, json_string_value(v)) : -1;
+        if (u < 0)
+            bad++;
+        else if (*n < max)
+            out[(*n)++] = u;
+    }
+    return bad;
+}
+
 int sb_user_param_or_error(sb_call_t *c)
 {
     char acc[100];

@@ -20,6 +20,7 @@
 #include "sb_multipart.h"
 #include "sb_pack.h"
 #include "sb_render.h"
+#include "sb_render_jsm.h"
 
 #define SD "/rest/servicedeskapi"
 

@@ -6,6 +6,7 @@
 
 #include "sb_seed.h"
 #include "sb_jql.h"
+#include "sb_jql_order.h"
 
 #define ANCHOR 1790000000000LL /* fixed "now" so relative dates are stable */
 
