@@ -67,6 +67,7 @@ typedef struct sb_config_s {
     int strict;                 /* validate requests against the OpenAPI documents (sb_strict) */
     char strict_allow[1024];    /* temporary allow-list: refusals matching these are counted, not answered */
     int max_attachment;         /* largest attachment upload, bytes */
+    int max_response;           /* largest JSON response body, bytes (500 beyond) */
 } sb_config_t;
 
 typedef struct sb_s {
@@ -171,8 +172,10 @@ int sb_query_bool(const sb_call_t *c, const char *name, int dflt);
  * route's family and returns NULL. */
 json_t *sb_body_json(sb_call_t *c);
 
-/* Every "expand" query parameter (up to 10), comma-joined into out. */
-void sb_expand_param(sb_call_t *c, char *out, size_t outsz);
+/* Every "expand" query parameter (up to 10), comma-joined into out: 0, or
+ * -1 having answered 400 (servicedeskapi error) when one value or the list
+ * does not fit (out is then ""). */
+int sb_expand_param(sb_call_t *c, char *out, size_t outsz);
 /* Users from {"accountIds":[...]} into out (up to max, *n of them);
  * returns the count of unknown ids. */
 int sb_account_ids(sb_call_t *c, const json_t *b, int *out, int max, int *n);

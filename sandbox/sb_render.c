@@ -261,12 +261,20 @@ static void html_escape(buf_t *b, const char *s)
 
 json_t *sb_html_json(const char *text)
 {
+    text = text ? text : "";
     buf_t b;
-    buf_init(&b, 4 * SB_MAX_TEXT);
+    /* Sized for the worst case (every byte a '"' or a lone newline: 6
+     * bytes), so no text is ever too long for it: only running out of
+     * memory can fail, and that aborts as mem_alloc() does. The limit
+     * used to be 4 x SB_MAX_TEXT: a description of quotes rendered as ""
+     * (issue 24). */
+    buf_init(&b, 6 * strlen(text) + 8);
     buf_append_str(&b, "<p>");
-    html_escape(&b, text ? text : "");
+    html_escape(&b, text);
     buf_append_str(&b, "</p>");
-    json_t *s = json_string(b.data ? b.data : "");
+    if (!buf_ok(&b))
+        abort();
+    json_t *s = json_string(b.data);
     buf_free(&b);
     return s;
 }

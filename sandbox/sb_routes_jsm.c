@@ -222,8 +222,9 @@ static void h_rtype_fields(sb_call_t *c)
     const sb_rtype_t *rt = rtype_or_404(c, p);
     if (!rt)
         return;
-    char ex[128];
-    sb_expand_param(c, ex, sizeof ex);
+    char ex[512];
+    if (sb_expand_param(c, ex, sizeof ex) != 0)
+        return;
     int hidden = strstr(ex, "hiddenFields") != NULL;
     json_t *f = json_array();
     for (int i = 0; i < rt->nlayout; i++)

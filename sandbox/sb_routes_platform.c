@@ -32,12 +32,17 @@ static void h_issue_get(sb_call_t *c)
     sb_json(c, 200, sb_issue_json(c, is, &fs, expand, 0));
 }
 
-/* Text of an ADF value (or of a plain string, which v2 accepts). */
-static char *adf_or_string(const json_t *v)
+/* Jira's answer to a text over its limit (32,767 characters). */
+#define TEXT_TOO_LONG "The entered text is too long. It exceeds the allowed limit of 32,767 characters."
+
+/* Text of an ADF value (or of a plain string, which v2 accepts); NULL when
+ * not ADF, or too long (*too_long = 1). */
+static char *adf_or_string(const json_t *v, int *too_long)
 {
+    *too_long = 0;
     if (json_is_string(v))
         return mem_strdup(json_string_value(v));
-    return sb_adf_text(v);
+    return sb_adf_text(v, too_long);
 }
 
 /* Cloud's label rules for a "labels" array: strings without spaces, at most
@@ -82,9 +87,10 @@ static int apply_fields(sb_call_t *c, sb_issue_t *is, json_t *fields, json_t *er
             free(is->summary);
             is->summary = mem_strdup(json_string_value(v));
         } else if (!strcmp(k, "description")) {
-            char *t = json_is_null(v) ? NULL : adf_or_string(v);
+            int too_long = 0;
+            char *t = json_is_null(v) ? NULL : adf_or_string(v, &too_long);
             if (!json_is_null(v) && !t) {
-                json_object_set_new(errors, k, json_string("Operation value must be an Atlassian Document (see the Atlassian Document Format)"));
+                json_object_set_new(errors, k, json_string(too_long ? TEXT_TOO_LONG : "Operation value must be an Atlassian Document (see the Atlassian Document Format)"));
                 continue;
             }
             free(is->description);
@@ -260,13 +266,16 @@ static int check_update(const json_t *update, json_t *errors)
     }
     json_array_foreach(json_object_get(update, "comment"), i, op) {
         json_t *body = json_object_get(json_object_get(op, "add"), "body");
-        char *t = json_is_object(body) ? sb_adf_text(body) : NULL;
+        int too_long = 0;
+        char *t = json_is_object(body) ? sb_adf_text(body, &too_long) : NULL;
         int ok = t && *t && strlen(t) < SB_MAX_TEXT;
+        too_long |= t && strlen(t) >= SB_MAX_TEXT;
         free(t);
         if (!ok) {
             json_object_set_new(errors, "comment",
-                                json_string(json_is_object(body) ? "Comment body can not be empty!"
-                                                                 : "Operation value must be an Atlassian Document (see the Atlassian Document Format)"));
+                                json_string(too_long ? TEXT_TOO_LONG
+                                            : json_is_object(body) ? "Comment body can not be empty!"
+                                                                   : "Operation value must be an Atlassian Document (see the Atlassian Document Format)"));
             return -1;
         }
     }
@@ -292,7 +301,7 @@ static void apply_update(sb_call_t *c, sb_issue_t *is, const json_t *update, int
     }
     json_array_foreach(json_object_get(update, "comment"), i, op) {
         json_t *body = json_object_get(json_object_get(op, "add"), "body");
-        char *t = sb_adf_text(body);
+        char *t = sb_adf_text(body, NULL); /* checked by check_update */
         if (t)
             sb_comment_add(c->sb->data, is, c->user, t, body, 1, now);
         free(t);
@@ -302,12 +311,18 @@ static void apply_update(sb_call_t *c, sb_issue_t *is, const json_t *update, int
 /* Labels as one space-separated string, for history items. */
 static char *labels_string(const sb_issue_t *is)
 {
+    size_t need = 1;
+    for (int i = 0; i < is->nlabels; i++)
+        need += strlen(is->labels[i]) + 1;
     buf_t b;
-    buf_init(&b, SB_MAX_LABELS * (SB_LABEL_MAX * 4 + 1));
+    buf_init(&b, need); /* exact: only running out of memory can fail */
     buf_append_str(&b, "");
     for (int i = 0; i < is->nlabels; i++)
         buf_printf(&b, "%s%s", i ? " " : "", is->labels[i]);
-    return buf_steal(&b, NULL);
+    char *s = buf_steal(&b, NULL);
+    if (!s) /* out of memory: aborts as mem_alloc() does, never a NULL strcmp */
+        abort();
+    return s;
 }
 
 /* History of an edit: what changed between before and is. */
@@ -411,7 +426,14 @@ static void h_comment_add(sb_call_t *c)
     if (!b)
         return;
     json_t *body = json_object_get(b, "body");
-    char *text = json_is_object(body) ? sb_adf_text(body) : NULL;
+    int too_long = 0;
+    char *text = json_is_object(body) ? sb_adf_text(body, &too_long) : NULL;
+    if (too_long || (text && strlen(text) >= SB_MAX_TEXT)) {
+        free(text);
+        json_decref(b);
+        sb_err_platform_field(c, 400, "comment", TEXT_TOO_LONG);
+        return;
+    }
     if (!text || !*text) {
         const char *msg = body && !json_is_object(body)
                               ? "Operation value must be an Atlassian Document (see the Atlassian Document Format)"
@@ -419,12 +441,6 @@ static void h_comment_add(sb_call_t *c)
         free(text);
         json_decref(b);
         sb_err_platform_field(c, 400, "comment", msg);
-        return;
-    }
-    if (strlen(text) >= SB_MAX_TEXT) {
-        free(text);
-        json_decref(b);
-        sb_err_platform_field(c, 400, "comment", "The entered text is too long. It exceeds the allowed limit of 32,767 characters.");
         return;
     }
     int internal = comment_internal(json_object_get(b, "properties"));
@@ -679,7 +695,13 @@ static void h_worklog_add(sb_call_t *c)
                               "2021-01-17T12:34:00.000+0000.");
         return;
     }
-    char *text = json_object_get(b, "comment") ? adf_or_string(json_object_get(b, "comment")) : NULL;
+    int too_long = 0;
+    char *text = json_object_get(b, "comment") ? adf_or_string(json_object_get(b, "comment"), &too_long) : NULL;
+    if (too_long) { /* refused before anything is written, never kept cut */
+        json_decref(b);
+        sb_err_platform_field(c, 400, "comment", TEXT_TOO_LONG);
+        return;
+    }
     sb_worklog_t *w = sb_worklog_add(c->sb->data, is, c->user, secs, text, started, now);
     free(text);
     json_decref(b);

@@ -25,7 +25,8 @@ static void h_request_get(sb_call_t *c)
     if (!is)
         return;
     char ex[512];
-    sb_expand_param(c, ex, sizeof ex);
+    if (sb_expand_param(c, ex, sizeof ex) != 0)
+        return;
     sb_json(c, 200, sb_request_json(c, is, ex));
 }
 
@@ -80,7 +81,8 @@ static void h_requests(sb_call_t *c)
     sb_query(c, "requestTypeId", rt, sizeof rt);
     sb_query(c, "approvalStatus", appr, sizeof appr);
     sb_query(c, "organizationId", org, sizeof org);
-    sb_expand_param(c, ex, sizeof ex);
+    if (sb_expand_param(c, ex, sizeof ex) != 0)
+        return;
     if (appr[0] && !o_appr) {
         sb_err_jsm(c, 400, "The approvalStatus parameter can only be used with requestOwnership APPROVER.",
                    "sd.request.list.error.approvalstatus");
@@ -285,7 +287,15 @@ static void h_request_create(sb_call_t *c)
         return;
     }
     json_t *desc = json_object_get(fv, "description");
-    char *dtext = json_is_string(desc) ? mem_strdup(json_string_value(desc)) : sb_adf_text(desc);
+    int too_long = 0;
+    char *dtext = json_is_string(desc) ? mem_strdup(json_string_value(desc)) : sb_adf_text(desc, &too_long);
+    if (too_long) { /* refused before the request exists, never kept cut */
+        for (int x = 0; x < SB_MAX_XFIELDS; x++)
+            free(xv[x].s);
+        create_fail(c, b, "The entered text is too long. It exceeds the allowed limit of 32,767 characters.",
+                    "sd.request.create.error.description.too.long");
+        return;
+    }
     int64_t now = sb_now(c->sb);
     sb_issue_t *is = sb_issue_create(d, p, d->rtypes[rt].issuetype, rt, reporter, jsontext_str(fv, "summary"), dtext, now);
     free(dtext);
