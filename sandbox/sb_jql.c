@@ -6,6 +6,8 @@
 #include "sb_jql.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,6 +184,24 @@ static const fname_t FIELDS[] = {
     {"due", F_DUE}, {"duedate", F_DUE}, {"Organizations", F_ORG},
 };
 
+/* The N of "cf[N]" or "customfield_N", read as "%d" reads it (optional
+ * blanks and sign), or -1 when name is neither or N is no int. Not
+ * sscanf(): its "%d" of a number out of range is undefined behaviour, and
+ * the name is the client's ("cf[99999999999]"). */
+static int cf_number(const char *name)
+{
+    int bracket = strncmp(name, "cf[", 3) == 0;
+    const char *s = bracket ? name + 3 : strncasecmp(name, "customfield_", 12) == 0 ? name + 12 : NULL;
+    if (!s)
+        return -1;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (end == s || errno == ERANGE || v < INT_MIN || v > INT_MAX || (bracket && *end != ']'))
+        return -1;
+    return (int)v;
+}
+
 /* The field a clause names; *xmask gets the site custom fields for
  * F_XFIELD (by cf[N], customfield_N or name: every field of that name). */
 static int field_lookup(const sb_data_t *d, const char *name, unsigned *xmask)
@@ -190,10 +210,8 @@ static int field_lookup(const sb_data_t *d, const char *name, unsigned *xmask)
     for (size_t i = 0; i < sizeof FIELDS / sizeof FIELDS[0]; i++)
         if (strcasecmp(FIELDS[i].name, name) == 0)
             return FIELDS[i].field;
-    int num = -1;
-    char tail;
-    if ((sscanf(name, "cf[%d%c", &num, &tail) == 2 && tail == ']') ||
-        (strncasecmp(name, "customfield_", 12) == 0 && sscanf(name + 12, "%d", &num) == 1)) {
+    int num = cf_number(name);
+    if (num != -1) {
         if (num == d->cf.request_type)
             return F_RTYPE;
         if (num == d->cf.sla_first_response)

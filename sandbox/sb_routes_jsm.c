@@ -137,7 +137,7 @@ static void list_rtypes(sb_call_t *c, int p)
     for (int i = 0; i < c->sb->data->nrtypes; i++) {
         const sb_rtype_t *rt = &c->sb->data->rtypes[i];
         if ((p >= 0 && rt->project != p) || (search[0] && !sb_icontains(rt->name, search)) ||
-            (group[0] && atoi(group) != rt->group_id))
+            (group[0] && strtol(group, NULL, 10) != rt->group_id))
             continue;
         if (sb_pager_take(&pg))
             json_array_append_new(pg.values, sb_rtype_json(c, rt));

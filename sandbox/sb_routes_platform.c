@@ -631,9 +631,16 @@ static void h_worklogs_list(sb_call_t *c)
                             "total", (json_int_t)total, "worklogs", arr));
 }
 
+/* The longest worklog, as timeSpentSeconds or timeSpent: ten years. */
+#define SPENT_MAX_S (10LL * 365 * 86400)
+
+/* timeSpent ("1w 2d 3h 30m"; Jira's week is 5 days of 8 hours) in seconds;
+ * -1 when malformed or over SPENT_MAX_S. Summed in 64 bits: "100000w" alone
+ * is 1.44e10 s, which overflowed the int it was summed in (undefined
+ * behaviour, a UBSan abort of the sanitizer build). */
 static int parse_spent(const char *s)
 {
-    int total = 0;
+    int64_t total = 0;
     while (s && *s) {
         while (*s == ' ')
             s++;
@@ -641,16 +648,20 @@ static int parse_spent(const char *s)
         long n = strtol(s, &end, 10);
         if (end == s || n < 0 || n > 100000)
             return -1;
+        int64_t unit;
         switch (*end) {
-        case 'w': total += (int)n * 5 * 8 * 3600; break;
-        case 'd': total += (int)n * 8 * 3600; break;
-        case 'h': total += (int)n * 3600; break;
-        case 'm': total += (int)n * 60; break;
+        case 'w': unit = 5 * 8 * 3600; break;
+        case 'd': unit = 8 * 3600; break;
+        case 'h': unit = 3600; break;
+        case 'm': unit = 60; break;
         default: return -1;
         }
+        total += n * unit;
+        if (total > SPENT_MAX_S)
+            return -1;
         s = end + 1;
     }
-    return total;
+    return (int)total;
 }
 
 /* yyyy-MM-dd'T'HH:mm:ss.SSS+hhmm (or -hhmm), as Jira writes and reads it. */
@@ -676,7 +687,7 @@ static void h_worklog_add(sb_call_t *c)
     if (!b)
         return;
     long long asked = jsontext_int(b, "timeSpentSeconds", -1);
-    int secs = asked > 0 && asked <= 10LL * 365 * 86400 ? (int)asked : -1;
+    int secs = asked > 0 && asked <= SPENT_MAX_S ? (int)asked : -1;
     if (asked < 0 && jsontext_str(b, "timeSpent"))
         secs = parse_spent(jsontext_str(b, "timeSpent"));
     if (secs <= 0) {

@@ -102,14 +102,14 @@ static void h_requests(sb_call_t *c)
         sb_issue_t *is = d->issues[i];
         if (is->rtype < 0 || (dp >= 0 && is->project != dp))
             continue;
-        if (rt[0] && atoi(rt) != d->rtypes[is->rtype].id)
+        if (rt[0] && strtol(rt, NULL, 10) != d->rtypes[is->rtype].id)
             continue;
         int done = sb_statuses[is->status].cat == SB_CAT_DONE;
         if ((!strcmp(status, "OPEN_REQUESTS") && done) || (!strcmp(status, "CLOSED_REQUESTS") && !done))
             continue;
         if (search[0] && !sb_icontains(is->summary, search))
             continue;
-        if (org[0] && (is->org < 0 || d->orgs[is->org].id != atoi(org)))
+        if (org[0] && (is->org < 0 || d->orgs[is->org].id != strtol(org, NULL, 10)))
             continue;
         if (!sb_visible(c, is))
             continue;
@@ -125,7 +125,7 @@ static void h_requests(sb_call_t *c)
         int member = 0;
         for (int m = 0; is->org >= 0 && m < d->orgs[is->org].nmembers; m++)
             member |= d->orgs[is->org].members[m] == c->user;
-        if (!ok && member && (o_allorgs || (o_org && org[0] && d->orgs[is->org].id == atoi(org))))
+        if (!ok && member && (o_allorgs || (o_org && org[0] && d->orgs[is->org].id == strtol(org, NULL, 10))))
             ok = 1;
         if (ok)
             v[n++] = is;

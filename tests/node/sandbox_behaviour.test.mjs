@@ -366,6 +366,9 @@ describe('jsm-sandbox behaviour', () => {
       ['PUT', '/rest/api/3/issue/HELP-9', { fields: { summary: 'new', priority: { id: '99' } } }, 'priority'],
       ['POST', '/rest/api/3/issue', { fields: { project: { key: 'HELP' }, issuetype: { name: 'Incident' }, summary: 'x', foo: 1 } }, 'foo'],
       ['POST', '/rest/api/3/issue/HELP-9/worklog', { timeSpentSeconds: 1e12 }, 'timeLogged'],
+      // Over ten years, or past 32 bits when summed (it overflowed an int: UBSan).
+      ['POST', '/rest/api/3/issue/HELP-9/worklog', { timeSpent: '100000w' }, 'timeLogged'],
+      ['POST', '/rest/api/3/issue/HELP-9/worklog', { timeSpent: '99999d 99999d 99999d 99999d' }, 'timeLogged'],
       ['PUT', '/rest/api/3/issue/HELP-9/assignee', { accountId: 'qm:nobody' }, 'assignee'],
     ];
     for (const [m, p, body, field] of platform) {
