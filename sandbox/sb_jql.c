@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "sb_jql_ast.h"
 
 #define MAX_TOKENS 1024
@@ -314,7 +315,7 @@ static int parse_abs_date(const char *s, int64_t *out)
     }
     if (mo < 1 || mo > 12 || dd < 1 || dd > 31 || h > 23 || mi > 59)
         return -1;
-    *out = (sb_jql_days_from_civil(y, mo, dd) * 24 * 60 + h * 60 + mi) * SB_JQL_MIN_MS;
+    *out = (clock_days_from_civil(y, mo, dd) * 24 * 60 + h * 60 + mi) * SB_JQL_MIN_MS;
     return 0;
 }
 

@@ -80,17 +80,6 @@ static inline int sb_jql_is_sla(int f)
     return f == F_SLA_FR || f == F_SLA_RES;
 }
 
-/* Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm). */
-static inline int64_t sb_jql_days_from_civil(int y, int m, int dd)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + dd - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 /* The issue's user (index, -1 = none) or time (ms, 0 = none) for field f. */
 static inline int sb_jql_user_of(const sb_issue_t *is, int f)
 {

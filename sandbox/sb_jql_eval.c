@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "clock.h"
 #include "sb_jql_ast.h"
 #include "sb_sla.h"
 
@@ -32,10 +33,10 @@ static int64_t date_fn(int fn, int64_t off, int64_t now)
     case DF_EOD: t = (day + 1) * SB_JQL_DAY_MS - 1; break;
     case DF_SOW: t = (day - wd) * SB_JQL_DAY_MS; break;
     case DF_EOW: t = (day - wd + 7) * SB_JQL_DAY_MS - 1; break;
-    case DF_SOM: t = sb_jql_days_from_civil((int)y, (int)m, 1) * SB_JQL_DAY_MS; break;
-    case DF_EOM: t = sb_jql_days_from_civil((int)(m == 12 ? y + 1 : y), (int)(m == 12 ? 1 : m + 1), 1) * SB_JQL_DAY_MS - 1; break;
-    case DF_SOY: t = sb_jql_days_from_civil((int)y, 1, 1) * SB_JQL_DAY_MS; break;
-    default: t = sb_jql_days_from_civil((int)y + 1, 1, 1) * SB_JQL_DAY_MS - 1; break;
+    case DF_SOM: t = clock_days_from_civil((int)y, (int)m, 1) * SB_JQL_DAY_MS; break;
+    case DF_EOM: t = clock_days_from_civil((int)(m == 12 ? y + 1 : y), (int)(m == 12 ? 1 : m + 1), 1) * SB_JQL_DAY_MS - 1; break;
+    case DF_SOY: t = clock_days_from_civil((int)y, 1, 1) * SB_JQL_DAY_MS; break;
+    default: t = clock_days_from_civil((int)y + 1, 1, 1) * SB_JQL_DAY_MS - 1; break;
     }
     (void)dd;
     return t + off;
