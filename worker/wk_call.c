@@ -40,6 +40,9 @@ typedef struct wk_call_s {
     char trace_header[80];       /* "traceparent: ..." or "" */
     wk_call_done_fn done;
     void *ud;
+    wk_push_t *push;             /* the request's progress and cancellation; NULL from IDEM_STORE on */
+    int cancelled;               /* the client cancelled the call: no answer goes out */
+    int nsent;                   /* upstream requests sent (progress) */
     /* ACCOUNT, REFRESH, PACE */
     wk_account_t acct;           /* copy of the last account read (base_url, auth_header, oauth, version) */
     int refreshed;               /* waited for a refresh once already: no second one */
@@ -81,6 +84,11 @@ const char *wk_call_state_name(enum wk_call_state s)
 static void enter(wk_call_t *c, enum wk_call_state s)
 {
     c->state = s;
+    if (s >= WK_CALL_IDEM_STORE && c->push) {
+        /* The answer is decided: too late to cancel, nothing more to report. */
+        wk_push_on_cancel(c->push, NULL, NULL);
+        c->push = NULL;
+    }
     if (trace_fn)
         trace_fn(s, trace_ud);
 }
@@ -97,6 +105,11 @@ static int io_send(wk_worker_t *w, const httpc_request_t *rq, httpc_cb cb, void 
     return httpc_request(w->httpc, rq, cb, ud);
 }
 
+static size_t io_cancel(wk_worker_t *w, void *ud)
+{
+    return httpc_cancel(w->httpc, ud);
+}
+
 const wk_call_io_t wk_call_io_default = {
     .redis = io_redis,
     .account = wk_store_account,
@@ -105,6 +118,7 @@ const wk_call_io_t wk_call_io_default = {
     .send = io_send,
     .audit_ready = wk_audit_ready,
     .audit = wk_audit_append,
+    .cancel = io_cancel,
 };
 
 static int redis_cmd(wk_call_t *c, rcli_cb cb, int argc, const char **argv)
@@ -123,6 +137,18 @@ static int redis_cmd(wk_call_t *c, rcli_cb cb, int argc, const char **argv)
 
 static void finish(wk_call_t *c, json_t *response, const wk_upstream_meta_t *rl, int status)
 {
+    if (c->cancelled) {
+        /* Whatever ended the wait the cancel came in: the record says
+         * cancelled, and the client hears nothing. The response (an error,
+         * so no idempotency record keeps it) is only the audit's. */
+        json_decref(response);
+        response = wk_rpc_error(c->id, WK_RPC_INTERNAL, "the client cancelled the call", NULL);
+        c->response = response;
+        c->rec.status = 0;
+        c->rec.cls = "cancelled";
+        enter(c, WK_CALL_IDEM_STORE);
+        return;
+    }
     c->response = response;
     c->rec.status = status;
     c->rec.cls = wk_callrec_error_class(response, rl, status);
@@ -296,6 +322,15 @@ static int send_req(wk_call_t *c, const wk_tool_t *t, httpc_cb cb, char *err, si
     headers[nh] = NULL;
     httpc_request_t hr = {.method = rq.method, .url = rq.url, .headers = headers, .body = rq.body,
                           .body_len = rq.body_len, .parts = rq.nparts ? &rq.part : NULL, .nparts = rq.nparts};
+    if (c->nsent > 0 && c->push) {
+        /* The steps so far are done; the path template says which one
+         * starts (no argument values, no site). Sent before the request: an
+         * answer from inside send may end the call. */
+        char msg[200];
+        const char *path = jsontext_str(t->http, "path");
+        snprintf(msg, sizeof msg, "Step %d: %s %.160s", c->nsent + 1, hr.method, path ? path : "");
+        wk_push_progress(c->push, c->nsent, 0, msg);
+    }
     c->waiting = 1;
     int rc = c->io->send(c->w, &hr, cb, c);
     wk_request_clear(&rq);
@@ -306,6 +341,7 @@ static int send_req(wk_call_t *c, const wk_tool_t *t, httpc_cb cb, char *err, si
     }
     /* The request has left: hash the arguments while JSM works on it. */
     wk_callrec_args_hash(&c->rec, c->args);
+    c->nsent++;
     return 0;
 }
 
@@ -744,6 +780,10 @@ static void do_answer(wk_call_t *c)
 {
     json_t *response = c->response;
     c->response = NULL;
+    if (c->cancelled) {
+        json_decref(response);
+        response = NULL;
+    }
     c->done(response, c->rec.has_rl ? &c->rec.rl : NULL, c->ud);
     wk_callrec_observe(c->w, &c->rec); /* after the answer went out: not on the caller's clock */
     enter(c, WK_CALL_DONE);
@@ -766,6 +806,21 @@ static void call_free(wk_call_t *c)
     free(c);
 }
 
+/* notifications/cancelled for this call (wk_push_on_cancel; only until
+ * IDEM_STORE). A transfer in flight is dropped and the call ends now;
+ * another wait (Redis, the account, a refresh, pacing) ends first, and
+ * call_step ends the call then, before any upstream request. */
+static void call_cancel(void *ud)
+{
+    wk_call_t *c = ud;
+    c->cancelled = 1;
+    metrics_inc(c->w->metrics, "jsmcp_worker_calls_cancelled_total", "", 1);
+    if (c->waiting && c->io->cancel(c->w, c) > 0) {
+        c->waiting = 0;
+        call_step(c);
+    }
+}
+
 /* Runs the current state's action until the call waits for a callback or
  * is done. A callback that comes from inside an action (an io function
  * answering at once) only moves the state: this loop goes on with it. */
@@ -775,6 +830,12 @@ static void call_step(wk_call_t *c)
         return;
     c->stepping = 1;
     while (!c->waiting && c->state != WK_CALL_DONE) {
+        if (c->cancelled && c->state < WK_CALL_IDEM_STORE) {
+            if (c->state == WK_CALL_IDEM_READ)
+                c->idem_key[0] = 0; /* the key is another call's */
+            finish(c, NULL, NULL, 0);
+            continue;
+        }
         switch (c->state) {
         case WK_CALL_IDEM: {
             char ttl[32];
@@ -839,7 +900,7 @@ static void call_step(wk_call_t *c)
         call_free(c);
 }
 
-void wk_call_start(wk_worker_t *w, const wk_call_io_t *io, const wk_server_t *srv, const json_t *id,
+void wk_call_start(wk_worker_t *w, const wk_call_io_t *io, const wk_server_t *srv, wk_push_t *push, const json_t *id,
                    const wk_tool_t *tool, json_t *args, const char *request_id, const char *traceparent,
                    wk_call_done_fn done, void *ud)
 {
@@ -891,6 +952,10 @@ void wk_call_start(wk_worker_t *w, const wk_call_io_t *io, const wk_server_t *sr
             call_step(c);
             return;
         }
+    }
+    if (push) {
+        c->push = push;
+        wk_push_on_cancel(push, call_cancel, c);
     }
     enter(c, c->state);
     call_step(c);

@@ -3,7 +3,8 @@
 // resources (templates, JSON and markdown, scope), completion, subscriptions
 // polled once across two worker pools, list_changed after a PATCH (tools,
 // prompts, resources), the knowledge-base resource, and the client's W3C
-// trace on resources/read and completion/complete.
+// trace on resources/read and completion/complete; cancellation of a call
+// in flight (the site sees its client leave) and progress per step.
 import { randomBytes } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -12,7 +13,9 @@ import {
   ToolListChangedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import { close, connect, listAllTools } from './lib/mcp_client.mjs';
-import { api, createServer, requireStack, startStack, startWorker, stopProc, stopStack, waitFor } from './lib/mcp_stack.mjs';
+import {
+  api, createServer, holdSandbox, releaseSandbox, requireStack, sandboxHeld, startStack, startWorker, stopProc, stopStack, waitFor,
+} from './lib/mcp_stack.mjs';
 
 requireStack();
 
@@ -448,5 +451,106 @@ test('prompts and templates follow the server\'s tags: a knowledge-base-only ser
     assert.equal(e.code, -32602, e.message);
     const arts = JSON.parse((await k.readResource({ uri: 'jsm://desk/2/kb/laptop' })).contents[0].text).articles;
     assert.ok(arts.some((a) => a.title === 'Laptop does not wake from sleep'), JSON.stringify(arts));
+  });
+});
+
+// ---- cancellation and progress per step ----
+
+const GET = 'get_single_jira_service_management_issue_by_id';
+const sbCounters = async () => (await fetch(`${s.sandboxUrl}/__sandbox/counters`)).json();
+const sbLog = async (since) => (await fetch(`${s.sandboxUrl}/__sandbox/requests?since=${since}`)).json();
+async function auditCalls(outcome) {
+  const r = await api(s, s.key, 'GET', `/calls?server_id=${s.serverId}&outcome=${outcome}&limit=100`);
+  assert.equal(r.status, 200, r.text);
+  return r.json.result;
+}
+
+test('cancellation: the SDK client aborts a call held at the site: the transfer is dropped, no result, the audit says cancelled', async () => {
+  const key = 'ITSM-1001';
+  const c = await connect(s.mcpUrl);
+  try {
+    const seq = (await sbLog(0)).lastSeq;
+    const gone = (await sbCounters()).clientGone;
+    await holdSandbox(s, `/rest/api/3/issue/${key}`);
+    const ac = new AbortController();
+    // The SDK sends notifications/cancelled with the request's id on abort.
+    const p = c.client.callTool({ name: GET, arguments: { id: key } }, undefined, { signal: ac.signal });
+    await waitFor(async () => (await sandboxHeld(s)) === 1, 'the call held at the site', 60000);
+    ac.abort(new Error('the user pressed stop'));
+    await assert.rejects(p, /pressed stop/);
+    await waitFor(async () => (await sbCounters()).clientGone === gone + 1, 'the site to see its client leave', 60000);
+    assert.equal(await sandboxHeld(s), 0, 'nothing left held');
+    // The one request of the call, ended by its client: 499 in the site's log.
+    assert.deepEqual((await sbLog(seq)).entries.filter((e) => e.path.includes(key)).map((e) => e.status), [499]);
+    const rec = await waitFor(async () => (await auditCalls('cancelled')).find((r) => r.tool === GET), 'the audit record', 60000);
+    assert.equal(rec.error_class, 'cancelled');
+    assert.equal(rec.outcome, 'cancelled');
+    assert.equal(rec.upstream_status, null, 'no upstream answer');
+    await releaseSandbox(s);
+    // The session goes on.
+    assert.ok(!(await c.client.callTool({ name: GET, arguments: { id: 'ITSM-994' } })).isError);
+  } finally {
+    await releaseSandbox(s);
+    await close(c);
+  }
+});
+
+test('cancellation from another worker pool (through Redis): the call ends with no response; a late or unknown cancel is ignored', async () => {
+  const key = 'ITSM-1002';
+  const H = { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', 'MCP-Protocol-Version': '2025-11-25' };
+  const init = await fetch(s.mcpUrl, { method: 'POST', headers: H, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize',
+    params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }) });
+  const sid = init.headers.get('mcp-session-id');
+  assert.ok(sid);
+  const h = { ...H, 'Mcp-Session-Id': sid };
+  const other = s.mcpUrl.replace(s.workerUrl, second.url);
+  const post = (url, msg) => fetch(url, { method: 'POST', headers: h, body: JSON.stringify({ jsonrpc: '2.0', ...msg }) });
+  const cancel = async (url, requestId) => {
+    const r = await post(url, { method: 'notifications/cancelled', params: { requestId, reason: 'test' } });
+    assert.equal(r.status, 202);
+    await r.arrayBuffer();
+  };
+  try {
+    const gone = (await sbCounters()).clientGone;
+    await holdSandbox(s, `/rest/api/3/issue/${key}`);
+    const pending = post(s.mcpUrl, { id: 41, method: 'tools/call', params: { name: GET, arguments: { id: key } } });
+    await waitFor(async () => (await sandboxHeld(s)) === 1, 'the call held at the site', 60000);
+    await cancel(other, 999); // no such request: nothing happens
+    await cancel(other, '41'); // a string is another id than 41
+    await cancel(other, 41);
+    await waitFor(async () => (await sbCounters()).clientGone === gone + 1, 'the site to see its client leave', 60000);
+    const r = await pending;
+    assert.equal(r.status, 200);
+    assert.match(r.headers.get('content-type'), /^text\/event-stream/);
+    assert.equal((await r.text()).includes('"id"'), false, 'no JSON-RPC response for a cancelled call');
+    await releaseSandbox(s);
+    // Answered before the cancel came: the answer stands, the session goes on.
+    const done = await (await post(s.mcpUrl, { id: 42, method: 'tools/call', params: { name: GET, arguments: { id: 'ITSM-994' } } })).json();
+    assert.equal(done.result.structuredContent.key, 'ITSM-994');
+    await cancel(s.mcpUrl, 42);
+    await cancel(other, 42);
+    const again = await (await post(other, { id: 43, method: 'tools/call', params: { name: GET, arguments: { id: 'ITSM-994' } } })).json();
+    assert.equal(again.result.structuredContent.key, 'ITSM-994');
+    assert.equal((await sbCounters()).clientGone, gone + 1, 'one transfer aborted in all');
+  } finally {
+    await releaseSandbox(s);
+  }
+});
+
+test('progress per step: each upstream request of a multi-step call is reported, increasing, "Done" gives the total', async () => {
+  // A server limited to a project checks the issue's project first: two requests.
+  await withServer('progress-steps', { methods: ['read'], projects: ['ITSM'] }, async (k) => {
+    const key = 'ITSM-1003';
+    const seq = (await sbLog(0)).lastSeq;
+    const got = [];
+    const res = await k.callTool({ name: 'list_all_jira_service_management_issue_comments', arguments: { id: key } }, undefined,
+      { onprogress: (p) => got.push(p) });
+    assert.ok(!res.isError, JSON.stringify(res));
+    const n = (await sbLog(seq)).entries.filter((e) => e.path.startsWith(`/rest/api/3/issue/${key}`)).length;
+    assert.equal(n, 2, 'the scope check and the comments');
+    assert.equal(got.length, n + 1, JSON.stringify(got));
+    assert.deepEqual(got.map((p) => p.progress), [0, 1, 2]);
+    assert.equal(got[1].message, 'Step 2: GET /rest/api/3/issue/{id}/comment');
+    assert.deepEqual(got[n], { progress: n, total: n, message: 'Done' });
   });
 });

@@ -20,10 +20,11 @@
 
 /* ---- the fake io ---- */
 
-enum { Q_REDIS, Q_ACCOUNT, Q_PACE, Q_SEND, Q_AUDIT };
+enum { Q_REDIS, Q_ACCOUNT, Q_PACE, Q_SEND, Q_AUDIT, Q_KINDS };
 
 typedef struct job_s {
     int kind;
+    int ord;                   /* the how-manieth job of its kind */
     void *cb, *ud;
     int rc;
     long wait_ms;
@@ -55,6 +56,11 @@ static struct {
     char redis[256];           /* the commands, "SET NX,GET,..." */
     char urls[1024];           /* "GET url\n" per request */
     int answers;
+    int hold;                  /* a kind queued even in sync mode (the io a cancel comes during), -1 none */
+    int pushed[Q_KINDS];       /* jobs of each kind so far */
+    int cancelled;             /* transfers fake_cancel dropped */
+    char audit_class[32];      /* the audit record's error_class */
+    char progress[1024];       /* "progress|message\n" per progress notification */
     json_t *response;
     int had_rl;
     wk_upstream_meta_t rl;
@@ -69,7 +75,8 @@ static void run(job_t *j);
 
 static void push(job_t *j)
 {
-    if (F.sync) {
+    j->ord = ++F.pushed[j->kind];
+    if (F.sync && j->kind != F.hold) {
         run(j);
         return;
     }
@@ -193,11 +200,62 @@ static void fake_audit(wk_worker_t *w, int argc, const char **argv, void (*sent)
     cr_assert_str_eq(argv[0], "XADD");
     cr_assert_gt(argc, 10);
     job_t j = {.kind = Q_AUDIT, .cb = (void *)sent, .ud = ud, .rc = F.audit_durable};
+    F.audit_class[0] = 0;
+    for (int i = 3; i + 1 < argc; i += 2)
+        if (strcmp(argv[i], "error_class") == 0)
+            snprintf(F.audit_class, sizeof F.audit_class, "%s", argv[i + 1]);
     push(&j);
 }
 
+/* httpc_cancel: the queued answers of ud's requests are dropped. */
+static size_t fake_cancel(wk_worker_t *w, void *ud)
+{
+    (void)w;
+    size_t n = 0;
+    for (int i = 0; i < F.nq;) {
+        if (F.q[i].kind == Q_SEND && F.q[i].ud == ud) {
+            memmove(F.q + i, F.q + i + 1, (size_t)(F.nq - i - 1) * sizeof *F.q);
+            F.nq--;
+            n++;
+        } else {
+            i++;
+        }
+    }
+    F.cancelled += (int)n;
+    return n;
+}
+
 static const wk_call_io_t IO = {fake_redis, fake_account, fake_refresh, fake_pace, fake_send, fake_audit_ready,
-                                fake_audit};
+                                fake_audit, fake_cancel};
+
+/* The request's way back (wk_push.h): progress notifications recorded. */
+static wk_push_t P;
+
+static int push_write(wk_push_t *p, const char *json, size_t len)
+{
+    (void)p;
+    json_t *m = json_loadb(json, len, 0, NULL);
+    const json_t *params = json_object_get(m, "params");
+    if (strcmp(jsontext_str(m, "method"), "notifications/progress") == 0) {
+        size_t n = strlen(F.progress);
+        snprintf(F.progress + n, sizeof F.progress - n, "%g|%s\n", json_number_value(json_object_get(params, "progress")),
+                 jsontext_str(params, "message") ? jsontext_str(params, "message") : "");
+    }
+    json_decref(m);
+    return 0;
+}
+
+static void push_begin(const char *progress_token)
+{
+    wk_session_t sess;
+    memset(&sess, 0, sizeof sess);
+    snprintf(sess.id, sizeof sess.id, "sid-1");
+    json_t *msg = json_pack("{s:i,s:s,s:{s:{s:s?}}}", "id", 7, "method", "tools/call", "params", "_meta",
+                            "progressToken", progress_token);
+    wk_push_init(&P, &W, &sess, msg);
+    P.write = push_write;
+    json_decref(msg);
+}
 
 static void on_state(enum wk_call_state s, void *ud)
 {
@@ -224,6 +282,7 @@ static void setup(void)
 {
     char err[300];
     memset(&F, 0, sizeof F);
+    F.hold = -1;
     F.audit_ready = F.audit_durable = 1;
     F.acct_rc[0] = F.acct_rc[1] = F.acct_rc[2] = F.acct_rc[3] = 1;
     memset(&CFG, 0, sizeof CFG);
@@ -238,6 +297,7 @@ static void setup(void)
     W.fields = wk_fieldcache_new(60000);
     rcli_config_t rc = {.url = "redis://127.0.0.1:1", .prefix = "t:"};
     cr_assert_eq(rcli_create(&W.redis, &LOOP, &rc), 0);
+    cr_assert_eq(wk_push_start(&W), 0);
     memset(&ACCT, 0, sizeof ACCT);
     ACCT.base_url = "http://site.test";
     ACCT.auth_header = "Authorization: Basic eDp5";
@@ -249,6 +309,7 @@ static void teardown(void)
     wk_call_trace(NULL, NULL);
     json_decref(F.response);
     rcli_close(W.redis, NULL, NULL);
+    wk_push_free(&W);
     uv_run(&LOOP, UV_RUN_DEFAULT);
     uv_loop_close(&LOOP);
     wk_fieldcache_free(W.fields);
@@ -284,7 +345,7 @@ static void call(const char *tool, const char *args, const char *config)
         F.expires_at_ms = exp;
         wk_fieldcache_free(W.fields);
         W.fields = wk_fieldcache_new(60000);
-        wk_call_start(&W, &IO, &srv, id, t, json_loads(args, 0, NULL), "req-1", NULL, on_done, NULL);
+        wk_call_start(&W, &IO, &srv, NULL, id, t, json_loads(args, 0, NULL), "req-1", NULL, on_done, NULL);
         drain();
         cr_assert_eq(F.answers, 1, "pass %d: answered %d times (%s)", pass, F.answers, F.trace);
         if (pass == 0) {
@@ -590,6 +651,178 @@ Test(call, bad_jql_makes_no_request)
     cr_assert_str_eq(F.trace, "account,prepare,idem_store,audit,answer,done");
     cr_assert(is_error());
     cr_assert_str_eq(F.urls, "");
+}
+
+/* ---- cancellation (notifications/cancelled, wk_push_cancel) ---- */
+
+/* Runs tool with a push (request id 7 of session sid-1), both ways, until
+ * the nth io job of kind hold is due; cancels id cancel_id there (-1: no
+ * cancel), then lets the rest run. The second pass must trace and answer
+ * as the first. */
+static void call_cancel_at(const char *tool, const char *args, const char *config, int hold, int nth, int cancel_id)
+{
+    json_t *cfg = config ? json_loads(config, 0, NULL) : NULL;
+    json_t *rec = json_pack("{s:s,s:s,s:s,s:s}", "id", "srv-1", "workspace_id", "ws-1", "account_id", "acc-1",
+                            "name", "t");
+    if (cfg)
+        json_object_set(rec, "config", cfg);
+    wk_server_t srv;
+    cr_assert_eq(wk_server_parse(&srv, rec, "h"), 0);
+    const wk_tool_t *t = wk_catalog_find(W.catalog, tool);
+    cr_assert(t, "%s", tool);
+    json_t *id = json_integer(7), *cid = json_integer(cancel_id);
+    char first_trace[512], first_urls[1024], first_redis[256], first_progress[1024];
+    long long exp = F.expires_at_ms;
+    int first_answers = 0, first_null = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        F.sync = pass;
+        F.hold = hold;
+        F.trace[0] = F.urls[0] = F.redis[0] = F.progress[0] = F.audit_class[0] = 0;
+        F.answers = F.cancelled = 0;
+        F.nacct = F.nsend = 0;
+        memset(F.pushed, 0, sizeof F.pushed);
+        F.expires_at_ms = exp;
+        json_decref(F.response);
+        F.response = NULL;
+        wk_fieldcache_free(W.fields);
+        W.fields = wk_fieldcache_new(60000);
+        push_begin("tok");
+        wk_call_start(&W, &IO, &srv, &P, id, t, json_loads(args, 0, NULL), "req-1", NULL, on_done, NULL);
+        while (F.nq > 0 && !(F.q[0].kind == hold && F.q[0].ord == nth)) {
+            job_t j = F.q[0];
+            memmove(F.q, F.q + 1, (size_t)--F.nq * sizeof *F.q);
+            run(&j);
+        }
+        cr_assert(F.nq > 0 || hold < 0, "pass %d: job %d #%d never came (%s)", pass, hold, nth, F.trace);
+        if (cancel_id >= 0)
+            wk_push_cancel(&W, "sid-1", cid);
+        F.hold = -1;
+        drain();
+        wk_push_end(&P);
+        cr_assert_eq(F.answers, 1, "pass %d: answered %d times (%s)", pass, F.answers, F.trace);
+        if (pass == 0) {
+            strcpy(first_trace, F.trace);
+            strcpy(first_urls, F.urls);
+            strcpy(first_redis, F.redis);
+            strcpy(first_progress, F.progress);
+            first_answers = F.cancelled;
+            first_null = F.response == NULL;
+        } else {
+            cr_assert_str_eq(F.trace, first_trace, "sync path differs");
+            cr_assert_str_eq(F.urls, first_urls);
+            cr_assert_str_eq(F.redis, first_redis);
+            cr_assert_str_eq(F.progress, first_progress);
+            cr_assert_eq(F.cancelled, first_answers);
+            cr_assert_eq(F.response == NULL, first_null);
+        }
+    }
+    json_decref(id);
+    json_decref(cid);
+    json_decref(cfg);
+    wk_server_clear(&srv);
+}
+
+Test(call, cancel_drops_the_transfer_and_answers_nothing)
+{
+    F.body[0] = ISSUE_BODY;
+    call_cancel_at(GET_ISSUE, "{\"id\":\"ITSM-1\"}", NULL, Q_SEND, 1, 7);
+    cr_assert_str_eq(F.trace, "account,prepare,upstream,idem_store,audit,answer,done");
+    cr_assert_eq(F.cancelled, 1, "the transfer in flight is removed");
+    cr_assert_null(F.response, "no answer for a cancelled call");
+    cr_assert_str_eq(F.audit_class, "cancelled");
+    cr_assert_eq(metrics_get(W.metrics, "jsmcp_worker_calls_cancelled_total", ""), 2);
+}
+
+Test(call, cancel_of_another_id_or_after_the_answer_is_ignored)
+{
+    F.body[0] = ISSUE_BODY;
+    call_cancel_at(GET_ISSUE, "{\"id\":\"ITSM-1\"}", NULL, Q_SEND, 1, 8);
+    cr_assert_eq(F.cancelled, 0);
+    cr_assert(result() && !is_error());
+    cr_assert_str_eq(F.audit_class, "");
+    /* The upstream answer is in (the audit record is being written): too late. */
+    call_cancel_at(GET_ISSUE, "{\"id\":\"ITSM-1\"}", NULL, Q_AUDIT, 1, 7);
+    cr_assert_str_eq(F.trace, "account,prepare,upstream,idem_store,audit,answer,done");
+    cr_assert(result() && !is_error());
+    cr_assert_str_eq(F.audit_class, "");
+    cr_assert_leq(metrics_get(W.metrics, "jsmcp_worker_calls_cancelled_total", ""), 0);
+}
+
+Test(call, cancel_during_pacing_makes_no_request)
+{
+    CFG.pace_api_token.per_s = 1;
+    CFG.pace_api_token.burst = 3;
+    F.pace_rc = 1;
+    call_cancel_at(GET_ISSUE, "{\"id\":\"ITSM-1\"}", NULL, Q_PACE, 1, 7);
+    cr_assert_str_eq(F.trace, "account,pace,account,idem_store,audit,answer,done");
+    cr_assert_str_eq(F.urls, "");
+    cr_assert_null(F.response);
+    cr_assert_str_eq(F.audit_class, "cancelled");
+}
+
+Test(call, cancel_during_refresh_makes_no_request)
+{
+    F.oauth = 1;
+    F.expires_at_ms = 1;
+    /* The refresh's account read is the second. */
+    call_cancel_at(GET_ISSUE, "{\"id\":\"ITSM-1\"}", NULL, Q_ACCOUNT, 2, 7);
+    /* PREPARE is entered, and ends the call before it does anything. */
+    cr_assert_str_eq(F.trace, "account,refresh,prepare,idem_store,audit,answer,done");
+    cr_assert_str_eq(F.urls, "");
+    cr_assert_null(F.response);
+    cr_assert_str_eq(F.audit_class, "cancelled");
+}
+
+Test(call, cancel_during_a_pre_step)
+{
+    F.body[0] = "[{\"id\":\"summary\",\"name\":\"Summary\",\"schema\":{\"type\":\"string\"}}]";
+    F.body[1] = "{\"issues\":[],\"isLast\":true}";
+    /* The field list is in; the search is in flight. */
+    call_cancel_at(SEARCH, "{\"jql\":\"summary ~ x\"}", NULL, Q_SEND, 2, 7);
+    cr_assert_str_eq(F.trace, "account,prepare,fields,steps,upstream,idem_store,audit,answer,done");
+    cr_assert_eq(F.cancelled, 1);
+    cr_assert_null(F.response);
+    /* The field list in flight: the search is never sent. */
+    call_cancel_at(SEARCH, "{\"jql\":\"summary ~ x\"}", NULL, Q_SEND, 1, 7);
+    cr_assert_str_eq(F.trace, "account,prepare,fields,idem_store,audit,answer,done");
+    cr_assert_eq(F.nsend, 1);
+    cr_assert_str_eq(F.audit_class, "cancelled");
+}
+
+Test(call, cancel_with_an_idempotency_key_forgets_it)
+{
+    F.idem_set = REDIS_REPLY_STATUS;
+    call_cancel_at(REPLY, "{\"id\":\"ITSM-1\",\"body\":\"hi\",\"idempotency_key\":\"k1\"}", NULL, Q_SEND, 1, 7);
+    cr_assert_str_eq(F.redis, "SET NX,DEL,", "a retry may run the call again");
+    cr_assert_null(F.response);
+    /* Cancelled while its SET NX is out, and the key was another call's: left alone. */
+    F.idem_set = REDIS_REPLY_NIL;
+    F.idem_get = "pending";
+    call_cancel_at(REPLY, "{\"id\":\"ITSM-1\",\"body\":\"hi\",\"idempotency_key\":\"k1\"}", NULL, Q_REDIS, 1, 7);
+    cr_assert_str_eq(F.trace, "idem,idem_read,idem_store,audit,answer,done");
+    cr_assert_str_eq(F.redis, "SET NX,");
+    cr_assert_null(F.response);
+    cr_assert_str_eq(F.audit_class, "cancelled");
+}
+
+/* ---- progress per step ---- */
+
+Test(call, progress_per_upstream_request)
+{
+    F.body[0] = "[{\"id\":\"summary\",\"name\":\"Summary\",\"schema\":{\"type\":\"string\"}}]";
+    F.body[1] = "{\"issues\":[],\"isLast\":true}";
+    call_cancel_at(SEARCH, "{\"jql\":\"summary ~ x\"}", NULL, -1, 0, -1);
+    cr_assert(result() && !is_error());
+    /* Two requests: the step after the field list is announced as 1 done. */
+    cr_assert_str_eq(F.progress, "1|Step 2: POST /rest/api/3/search/jql\n");
+    /* One request: the caller's start and "Done" are all. */
+    F.body[0] = ISSUE_BODY;
+    call_cancel_at(GET_ISSUE, "{\"id\":\"ITSM-1\"}", NULL, -1, 0, -1);
+    cr_assert_str_eq(F.progress, "");
+    /* A scope pre-check, then the tool. */
+    F.body[1] = "{\"comments\":[],\"startAt\":0,\"total\":0,\"maxResults\":25}";
+    call_cancel_at(COMMENTS, "{\"id\":\"ITSM-1\"}", "{\"projects\":[\"ITSM\"]}", -1, 0, -1);
+    cr_assert_str_eq(F.progress, "1|Step 2: GET /rest/api/3/issue/{id}/comment\n");
 }
 
 Test(call, state_names)
