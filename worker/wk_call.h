@@ -3,6 +3,7 @@
  * call needs, one enum names where it is, and call_step() moves it on until
  * it is answered and freed, in one place.
  *
+ *   CONFIRM?                              (a write the user confirms first: elicitation)
  *   IDEM -> IDEM_READ?                    (writes with an idempotency_key)
  *   ACCOUNT -> REFRESH? -> PACE? -> ACCOUNT (once more after pacing)
  *   PREPARE -> FIELDS? -> CONTEXTS? -> STEPS* -> UPSTREAM
@@ -33,6 +34,17 @@
  * so far and the step that starts ("Step 2: GET /rest/api/3/..."); the
  * caller sends the first (0) and the last ("Done").
  *
+ * Confirmation (elicitation): when the client declared the elicitation
+ * capability and the server's config.confirm_writes asks for it (true:
+ * every write tool; absent: the destructive ones, annotations.destructiveHint;
+ * false: none), the call starts in CONFIRM: elicitation/create on the
+ * request's stream shows the tool, its target and the arguments, and waits
+ * at most WK_CALL_CONFIRM_MS. accept runs the call as usual; decline,
+ * cancel, no answer in time or a client error end it with an isError
+ * result (reason "declined") and the audit error_class "declined", before
+ * any upstream request. Without the capability, or with confirm_writes
+ * false, the call is what it was.
+ *
  * Callback rule: done runs exactly once, possibly before wk_call_start
  * returns (a refusal at the start). The io functions may call back before
  * they return: call_step() runs as a loop that a callback from inside it
@@ -52,7 +64,11 @@
 #include "wk_result.h"
 #include "wk_proc.h"
 
+/* How long a call waits for the user's confirmation. */
+#define WK_CALL_CONFIRM_MS 120000
+
 enum wk_call_state {
+    WK_CALL_CONFIRM,    /* elicitation/create: the user confirms the write (or not) */
     WK_CALL_IDEM,       /* SET NX the idempotency record ("pending") */
     WK_CALL_IDEM_READ,  /* the key was taken: GET its record (replay, refuse or "still running") */
     WK_CALL_ACCOUNT,    /* read the account (the store's cache or Redis) */
@@ -95,6 +111,8 @@ typedef struct wk_call_io_s {
     /* httpc_cancel: drops the requests sent with ud (their callbacks never
      * run); returns how many */
     size_t (*cancel)(wk_worker_t *w, void *ud);
+    /* wk_push_request (a request to the client: elicitation/create) */
+    int (*ask)(wk_push_t *p, const char *method, json_t *params, long timeout_ms, wk_push_reply_fn cb, void *ud);
 } wk_call_io_t;
 extern const wk_call_io_t wk_call_io_default;
 

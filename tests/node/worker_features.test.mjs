@@ -4,12 +4,15 @@
 // polled once across two worker pools, list_changed after a PATCH (tools,
 // prompts, resources), the knowledge-base resource, and the client's W3C
 // trace on resources/read and completion/complete; cancellation of a call
-// in flight (the site sees its client leave) and progress per step.
+// in flight (the site sees its client leave), progress per step, and the
+// user's confirmation of writes (elicitation, config.confirm_writes).
 import { randomBytes } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import {
-  LoggingMessageNotificationSchema, PromptListChangedNotificationSchema, ResourceListChangedNotificationSchema, ResourceUpdatedNotificationSchema,
+  ElicitRequestSchema, LoggingMessageNotificationSchema, PromptListChangedNotificationSchema, ResourceListChangedNotificationSchema, ResourceUpdatedNotificationSchema,
   ToolListChangedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import { close, connect, listAllTools } from './lib/mcp_client.mjs';
@@ -553,4 +556,75 @@ test('progress per step: each upstream request of a multi-step call is reported,
     assert.equal(got[1].message, 'Step 2: GET /rest/api/3/issue/{id}/comment');
     assert.deepEqual(got[n], { progress: n, total: n, message: 'Done' });
   });
+});
+
+// ---- confirmation of writes (elicitation) ----
+
+const NOTE = 'create_a_jira_service_management_internal_note';
+
+// An SDK client that declares elicitation and answers with answer(request).
+async function connectAsking(url, answer) {
+  const client = new Client({ name: 'jsmcp-tests-elicit', version: '1.0.0' }, { capabilities: { elicitation: {} } });
+  const asked = [];
+  client.setRequestHandler(ElicitRequestSchema, async (req) => {
+    asked.push(req.params);
+    return answer(req.params);
+  });
+  const transport = new StreamableHTTPClientTransport(new URL(url));
+  await client.connect(transport);
+  return { client, transport, asked };
+}
+
+test('confirm_writes: the user confirms a write (elicitation form); decline and cancel are declined results, audited; no capability or false: as before', async () => {
+  const key = 'ITSM-1004';
+  const comments = async (seq) => (await sbLog(seq)).entries.filter((e) => e.method === 'POST' && e.path.includes(`/request/${key}/comment`)).length;
+  const srv = await createServer(s, { name: 'confirming', config: { methods: ['read', 'write'], confirm_writes: true } });
+  let action = 'accept';
+  const c = await connectAsking(srv.url, () => (action === 'accept' ? { action, content: { confirm: true } } : { action }));
+  try {
+    let seq = (await sbLog(0)).lastSeq;
+    const ok = await c.client.callTool({ name: NOTE, arguments: { id: key, body: 'Checked the VPN logs' } });
+    assert.ok(!ok.isError, JSON.stringify(ok));
+    assert.equal(c.asked.length, 1);
+    // The form says what will change: the tool, the issue, the text; one boolean to confirm.
+    assert.match(c.asked[0].message, new RegExp(`Tool: .*\\(${NOTE}\\)`));
+    assert.match(c.asked[0].message, /\nid: ITSM-1004\n/);
+    assert.match(c.asked[0].message, /\nbody: Checked the VPN logs/);
+    assert.equal(c.asked[0].requestedSchema.properties.confirm.type, 'boolean');
+    assert.equal(await comments(seq), 1, 'the accepted note was posted');
+    for (const a of ['decline', 'cancel']) {
+      action = a;
+      seq = (await sbLog(0)).lastSeq;
+      const no = await c.client.callTool({ name: NOTE, arguments: { id: key, body: `not this (${a})` } });
+      assert.equal(no.isError, true);
+      assert.equal(no.structuredContent.error.reason, 'declined');
+      assert.match(no.content[0].text, a === 'decline' ? /the user declined this change: nothing was changed/ : /not confirmed .*nothing was changed/);
+      assert.equal(await comments(seq), 0, `nothing posted after ${a}`);
+    }
+    const recs = await waitFor(async () => {
+      const r = await api(s, s.key, 'GET', `/calls?server_id=${srv.id}&outcome=declined`);
+      return r.json?.result?.length === 2 ? r.json.result : null;
+    }, 'two declined audit records', 60000);
+    assert.ok(recs.every((r) => r.tool === NOTE && r.error_class === 'declined' && r.upstream_status === null), JSON.stringify(recs));
+  } finally {
+    await close(c);
+  }
+  // A client without the capability is not asked: the call runs as before.
+  const plain = await connect(srv.url);
+  try {
+    const seq = (await sbLog(0)).lastSeq;
+    assert.ok(!(await plain.client.callTool({ name: NOTE, arguments: { id: key, body: 'no elicitation here' } })).isError);
+    assert.equal(await comments(seq), 1);
+  } finally {
+    await close(plain);
+  }
+  // confirm_writes false: a client that could be asked is not.
+  const off = await createServer(s, { name: 'not-confirming', config: { methods: ['read', 'write'], confirm_writes: false } });
+  const d = await connectAsking(off.url, () => ({ action: 'decline' }));
+  try {
+    assert.ok(!(await d.client.callTool({ name: NOTE, arguments: { id: key, body: 'no question asked' } })).isError);
+    assert.equal(d.asked.length, 0);
+  } finally {
+    await close(d);
+  }
 });

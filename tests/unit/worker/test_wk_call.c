@@ -20,7 +20,7 @@
 
 /* ---- the fake io ---- */
 
-enum { Q_REDIS, Q_ACCOUNT, Q_PACE, Q_SEND, Q_AUDIT, Q_KINDS };
+enum { Q_REDIS, Q_ACCOUNT, Q_PACE, Q_SEND, Q_AUDIT, Q_ASK, Q_KINDS };
 
 typedef struct job_s {
     int kind;
@@ -61,6 +61,11 @@ static struct {
     int cancelled;             /* transfers fake_cancel dropped */
     char audit_class[32];      /* the audit record's error_class */
     char progress[1024];       /* "progress|message\n" per progress notification */
+    unsigned caps;             /* the client's capabilities (WK_CAP_*) */
+    const char *ask_action;    /* the client's answer to elicitation/create; NULL: err (timeout) */
+    int ask_confirm;           /* content.confirm of an accept: 1, 0 (false) */
+    int ask_refuse;            /* the request cannot be sent */
+    char ask_msg[2048];        /* its message */
     json_t *response;
     int had_rl;
     wk_upstream_meta_t rl;
@@ -115,6 +120,14 @@ static void run(job_t *j)
     case Q_AUDIT:
         ((void (*)(void *, int))j->cb)(j->ud, j->rc);
         break;
+    case Q_ASK: {
+        json_t *r = F.ask_action ? json_pack("{s:s,s:{s:b}}", "action", F.ask_action, "content", "confirm",
+                                             F.ask_confirm)
+                                 : NULL;
+        ((wk_push_reply_fn)j->cb)(r, r ? NULL : "the client did not answer in time", j->ud);
+        json_decref(r);
+        break;
+    }
     }
 }
 
@@ -225,8 +238,25 @@ static size_t fake_cancel(wk_worker_t *w, void *ud)
     return n;
 }
 
+/* wk_push_request: elicitation/create, answered as F says. */
+static int fake_ask(wk_push_t *p, const char *method, json_t *params, long timeout_ms, wk_push_reply_fn cb, void *ud)
+{
+    (void)p;
+    cr_assert_str_eq(method, "elicitation/create");
+    cr_assert_eq(timeout_ms, WK_CALL_CONFIRM_MS);
+    const json_t *schema = json_object_get(params, "requestedSchema");
+    cr_assert_str_eq(jsontext_str(json_object_get(json_object_get(schema, "properties"), "confirm"), "type"), "boolean");
+    snprintf(F.ask_msg, sizeof F.ask_msg, "%s", jsontext_str(params, "message"));
+    json_decref(params);
+    if (F.ask_refuse)
+        return -1;
+    job_t j = {.kind = Q_ASK, .cb = (void *)cb, .ud = ud};
+    push(&j);
+    return 0;
+}
+
 static const wk_call_io_t IO = {fake_redis, fake_account, fake_refresh, fake_pace, fake_send, fake_audit_ready,
-                                fake_audit, fake_cancel};
+                                fake_audit, fake_cancel, fake_ask};
 
 /* The request's way back (wk_push.h): progress notifications recorded. */
 static wk_push_t P;
@@ -250,6 +280,7 @@ static void push_begin(const char *progress_token)
     wk_session_t sess;
     memset(&sess, 0, sizeof sess);
     snprintf(sess.id, sizeof sess.id, "sid-1");
+    sess.caps = F.caps;
     json_t *msg = json_pack("{s:i,s:s,s:{s:{s:s?}}}", "id", 7, "method", "tools/call", "params", "_meta",
                             "progressToken", progress_token);
     wk_push_init(&P, &W, &sess, msg);
@@ -677,7 +708,7 @@ static void call_cancel_at(const char *tool, const char *args, const char *confi
     for (int pass = 0; pass < 2; pass++) {
         F.sync = pass;
         F.hold = hold;
-        F.trace[0] = F.urls[0] = F.redis[0] = F.progress[0] = F.audit_class[0] = 0;
+        F.trace[0] = F.urls[0] = F.redis[0] = F.progress[0] = F.audit_class[0] = F.ask_msg[0] = 0;
         F.answers = F.cancelled = 0;
         F.nacct = F.nsend = 0;
         memset(F.pushed, 0, sizeof F.pushed);
@@ -825,8 +856,108 @@ Test(call, progress_per_upstream_request)
     cr_assert_str_eq(F.progress, "1|Step 2: GET /rest/api/3/issue/{id}/comment\n");
 }
 
+/* ---- CONFIRM (elicitation before a write) ---- */
+
+#define REPLY_ARGS "{\"id\":\"ITSM-1\",\"body\":\"hi there\"}"
+#define DELETE_PARTICIPANT "delete_a_jira_service_management_request_participant_by_id"
+
+Test(call, confirm_accepted_runs_the_write)
+{
+    F.caps = WK_CAP_ELICIT;
+    F.ask_action = "accept";
+    F.ask_confirm = 1;
+    F.body[0] = "{\"id\":\"1\",\"body\":\"hi there\"}";
+    call_cancel_at(REPLY, REPLY_ARGS, "{\"confirm_writes\":true}", -1, 0, -1);
+    cr_assert_str_eq(F.trace, "confirm,account,prepare,upstream,idem_store,audit,answer,done");
+    cr_assert(result() && !is_error());
+    cr_assert_str_eq(F.audit_class, "");
+    /* The form says what will change: the tool, the issue, the fields. */
+    cr_assert(strstr(F.ask_msg, REPLY), "%s", F.ask_msg);
+    cr_assert(strstr(F.ask_msg, "\nid: ITSM-1"), "%s", F.ask_msg);
+    cr_assert(strstr(F.ask_msg, "\nbody: hi there"), "%s", F.ask_msg);
+}
+
+Test(call, confirm_declined_cancelled_or_unanswered_makes_no_request)
+{
+    F.caps = WK_CAP_ELICIT;
+    const char *actions[] = {"decline", "cancel", NULL, "accept"};
+    for (int i = 0; i < 4; i++) {
+        F.ask_action = actions[i];
+        F.ask_confirm = 0; /* an accept with confirm false is a no */
+        call_cancel_at(REPLY, REPLY_ARGS, "{\"confirm_writes\":true}", -1, 0, -1);
+        cr_assert_str_eq(F.trace, "confirm,idem_store,audit,answer,done", "%s", actions[i] ? actions[i] : "timeout");
+        cr_assert_str_eq(F.urls, "");
+        cr_assert(is_error());
+        cr_assert_str_eq(sc_error("reason"), "declined");
+        cr_assert(strstr(sc_error("message"), "nothing was changed"), "%s", sc_error("message"));
+        cr_assert_str_eq(F.audit_class, "declined");
+    }
+    cr_assert(strstr(sc_error("message"), "declined"), "%s", sc_error("message"));
+    /* The question could not be sent (no event stream): not run either. */
+    F.ask_refuse = 1;
+    call_cancel_at(REPLY, REPLY_ARGS, "{\"confirm_writes\":true}", -1, 0, -1);
+    cr_assert_str_eq(F.trace, "confirm,idem_store,audit,answer,done");
+    cr_assert(strstr(sc_error("message"), "could not be asked"), "%s", sc_error("message"));
+    cr_assert_str_eq(F.audit_class, "declined");
+}
+
+Test(call, confirm_only_when_the_client_can_and_the_config_asks)
+{
+    F.ask_action = "decline";
+    F.body[0] = "{\"id\":\"1\",\"body\":\"hi there\"}";
+    /* No elicitation capability: as before, whatever the config says. */
+    call_cancel_at(REPLY, REPLY_ARGS, "{\"confirm_writes\":true}", -1, 0, -1);
+    cr_assert_str_eq(F.trace, "account,prepare,upstream,idem_store,audit,answer,done");
+    F.caps = WK_CAP_ELICIT;
+    /* confirm_writes false: as before. */
+    call_cancel_at(REPLY, REPLY_ARGS, "{\"confirm_writes\":false}", -1, 0, -1);
+    cr_assert_str_eq(F.trace, "account,prepare,upstream,idem_store,audit,answer,done");
+    cr_assert(!is_error());
+    /* Absent: only destructive tools ask; a reply is not one, a delete is. */
+    call_cancel_at(REPLY, REPLY_ARGS, NULL, -1, 0, -1);
+    cr_assert_str_eq(F.trace, "account,prepare,upstream,idem_store,audit,answer,done");
+    call_cancel_at(DELETE_PARTICIPANT, "{\"id\":\"ITSM-1\",\"account_ids\":[\"a1\"]}", NULL, -1, 0, -1);
+    cr_assert_str_eq(F.trace, "confirm,idem_store,audit,answer,done");
+    cr_assert_str_eq(F.audit_class, "declined");
+    /* A read never asks. */
+    F.body[0] = ISSUE_BODY;
+    call_cancel_at(GET_ISSUE, "{\"id\":\"ITSM-1\"}", "{\"confirm_writes\":true}", -1, 0, -1);
+    cr_assert_str_eq(F.trace, "account,prepare,upstream,idem_store,audit,answer,done");
+}
+
+Test(call, confirm_before_the_idempotency_key)
+{
+    F.caps = WK_CAP_ELICIT;
+    F.idem_set = REDIS_REPLY_STATUS;
+    const char *args = "{\"id\":\"ITSM-1\",\"body\":\"hi\",\"idempotency_key\":\"k1\"}";
+    F.ask_action = "decline";
+    call_cancel_at(REPLY, args, "{\"confirm_writes\":true}", -1, 0, -1);
+    cr_assert_str_eq(F.redis, "", "a declined call takes no key");
+    cr_assert(!strstr(F.ask_msg, "idempotency_key"), "%s", F.ask_msg);
+    F.ask_action = "accept";
+    F.ask_confirm = 1;
+    F.body[0] = "{\"id\":\"1\",\"body\":\"hi\"}";
+    call_cancel_at(REPLY, args, "{\"confirm_writes\":true}", -1, 0, -1);
+    cr_assert_str_eq(F.trace, "confirm,idem,account,prepare,upstream,idem_store,audit,answer,done");
+    cr_assert_str_eq(F.redis, "SET NX,SET,");
+}
+
+Test(call, cancel_while_the_user_is_asked)
+{
+    F.caps = WK_CAP_ELICIT;
+    F.ask_action = "accept";
+    F.ask_confirm = 1;
+    call_cancel_at(REPLY, REPLY_ARGS, "{\"confirm_writes\":true}", Q_ASK, 1, 7);
+    /* The answer comes after the cancel: the call ends without a request. */
+    cr_assert_str_eq(F.trace, "confirm,account,idem_store,audit,answer,done");
+    cr_assert_str_eq(F.urls, "");
+    cr_assert_null(F.response);
+    cr_assert_str_eq(F.audit_class, "cancelled");
+}
+
 Test(call, state_names)
 {
+    cr_assert_str_eq(wk_call_state_name(WK_CALL_CONFIRM), "confirm");
     cr_assert_str_eq(wk_call_state_name(WK_CALL_IDEM), "idem");
     cr_assert_str_eq(wk_call_state_name(WK_CALL_DONE), "done");
     cr_assert_str_eq(wk_call_state_name((enum wk_call_state)99), "?");
