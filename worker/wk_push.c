@@ -141,20 +141,27 @@ void wk_push_cancel(wk_worker_t *w, const char *sid, const json_t *request_id)
     free(id);
 }
 
-/* "<sid>\n<request id>" published by the process that took the POST. */
+/* A message one process published for another: "<sid>\n<json>". The
+ * JSON (at most depth deep), with the session id in sid, or NULL. */
+static json_t *routed_parse(const char *msg, size_t len, int depth, char sid[WK_SESSION_ID_LEN + 1])
+{
+    const char *nl = memchr(msg, '\n', len);
+    if (!nl || (size_t)(nl - msg) > WK_SESSION_ID_LEN)
+        return NULL;
+    char err[128];
+    memcpy(sid, msg, (size_t)(nl - msg));
+    sid[nl - msg] = 0;
+    return jsontext_parse(nl + 1, len - (size_t)(nl - msg) - 1, depth, err, sizeof err);
+}
+
+/* A cancel published by the process that took the POST: the request id. */
 static void on_cancel_msg(const char *channel, const char *msg, size_t len, void *ud)
 {
     (void)channel;
-    wk_push_state_t *st = ud;
-    const char *nl = memchr(msg, '\n', len);
-    if (!nl || (size_t)(nl - msg) > WK_SESSION_ID_LEN)
-        return;
-    char sid[WK_SESSION_ID_LEN + 1], err[128];
-    memcpy(sid, msg, (size_t)(nl - msg));
-    sid[nl - msg] = 0;
-    json_t *id = jsontext_parse(nl + 1, len - (size_t)(nl - msg) - 1, 2, err, sizeof err);
+    char sid[WK_SESSION_ID_LEN + 1];
+    json_t *id = routed_parse(msg, len, 2, sid);
     if (id)
-        cancel_local(st, sid, id);
+        cancel_local(ud, sid, id);
     json_decref(id);
 }
 
@@ -348,16 +355,10 @@ void wk_push_response(wk_worker_t *w, const char *sid, const json_t *msg)
 /* "<sid>\n<json>" from another process that took the client's POST. */
 static void on_routed(const char *channel, const char *msg, size_t len, void *ud)
 {
-    wk_push_state_t *st = ud;
-    const char *nl = memchr(msg, '\n', len);
-    if (!nl || (size_t)(nl - msg) > WK_SESSION_ID_LEN)
-        return;
-    char sid[WK_SESSION_ID_LEN + 1], err[128];
-    memcpy(sid, msg, (size_t)(nl - msg));
-    sid[nl - msg] = 0;
-    json_t *m = jsontext_parse(nl + 1, len - (size_t)(nl - msg) - 1, 64, err, sizeof err);
+    char sid[WK_SESSION_ID_LEN + 1];
+    json_t *m = routed_parse(msg, len, 64, sid);
     if (m)
-        deliver(st, sid, m);
+        deliver(ud, sid, m);
     json_decref(m);
 }
 
