@@ -302,8 +302,9 @@ static int fixtures_allowed(void)
 
 int ap_in_server_config(const json_t *cfg, json_t **out, ap_in_err_t *err)
 {
-    static const char *const plain[] = {"methods", "tags", "projects", "tool_exposure", NULL};
-    static const char *const test[] = {"methods", "tags", "projects", "tool_exposure", "test_fixtures", NULL};
+    static const char *const plain[] = {"methods", "tags", "projects", "tool_exposure", "confirm_writes", NULL};
+    static const char *const test[] = {"methods", "tags", "projects", "tool_exposure", "confirm_writes",
+                                       "test_fixtures", NULL};
     const char *const *allowed = fixtures_allowed() ? test : plain;
     *out = NULL;
     if (!cfg || json_is_null(cfg)) {
@@ -331,6 +332,14 @@ int ap_in_server_config(const json_t *cfg, json_t **out, ap_in_err_t *err)
             return fail(err, "/config/tool_exposure", "config.tool_exposure must be \"all\" or \"discovery\"");
         }
         json_object_set(o, "tool_exposure", (json_t *)te);
+    }
+    const json_t *cw = json_object_get(cfg, "confirm_writes");
+    if (cw) {
+        if (!json_is_boolean(cw)) {
+            json_decref(o);
+            return fail(err, "/config/confirm_writes", "config.confirm_writes must be a boolean");
+        }
+        json_object_set(o, "confirm_writes", (json_t *)cw);
     }
     const json_t *tf = json_object_get(cfg, "test_fixtures");
     if (tf) {

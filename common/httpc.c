@@ -161,7 +161,8 @@ static void call_finish(httpc_call_t *k, int status, const char *err)
         }
     }
     call_unlink(k);
-    k->cb(&r, k->ud);
+    if (k->cb)
+        k->cb(&r, k->ud);
     if (k->easy) {
         if (c->npool < HTTPC_EASY_POOL && !c->closing) {
             curl_easy_reset(k->easy);
@@ -639,6 +640,24 @@ int httpc_request(httpc_t *c, const httpc_request_t *req, httpc_cb cb, void *ud)
     if (running < (int)c->ncalls)
         uv_timer_start(&c->timer, on_timeout, 0, 0);
     return 0;
+}
+
+size_t httpc_cancel(httpc_t *c, void *ud)
+{
+    size_t n = 0;
+    for (httpc_call_t *k = c->calls, *next; k; k = next) {
+        next = k->next;
+        if (k->ud != ud)
+            continue;
+        /* Out of the multi mid-transfer: curl closes the connection (it
+         * cannot be reused with a response half read), so the server sees
+         * its client go away. */
+        curl_multi_remove_handle(c->multi, k->easy);
+        k->cb = NULL;
+        call_finish(k, 0, "cancelled");
+        n++;
+    }
+    return n;
 }
 
 static void on_timer_closed(uv_handle_t *h)

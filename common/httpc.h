@@ -87,6 +87,10 @@ int httpc_create(httpc_t **out, uv_loop_t *loop, const httpc_config_t *cfg);
 void httpc_close(httpc_t *c, void (*done)(void *arg), void *arg);
 
 int httpc_request(httpc_t *c, const httpc_request_t *req, httpc_cb cb, void *ud);
+/* Abandons the requests in flight whose ud is ud: their transfers are
+ * removed from the multi handle (the connection is closed, so the server
+ * sees its client leave) and their callbacks never run. Returns how many. */
+size_t httpc_cancel(httpc_t *c, void *ud);
 size_t httpc_inflight(const httpc_t *c);
 /* Connections made so far (for tests of connection reuse). */
 uint64_t httpc_connects(const httpc_t *c);

@@ -90,6 +90,7 @@ typedef struct sb_s {
     void **route_refs;          /* router user data, freed at exit */
     int nroute_refs, route_refs_cap;
     uint64_t nrequests, n429, nauth_fail, ntoken_requests, ntoken_by_grant[2];
+    uint64_t nclient_gone;      /* held requests whose client left before the answer */
     uint64_t nwrites; /* JSM API requests that may change data (sb_on_complete) */
 } sb_t;
 

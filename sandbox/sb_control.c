@@ -5,7 +5,8 @@
  *   GET|PUT|DELETE /__sandbox/faults      fault/latency injection settings (sb_faults.h)
  *   GET|PUT /__sandbox/limits             rate-limit settings (sb_limits.h)
  *   GET|DELETE /__sandbox/counters        request, write, 429, auth-failure and OAuth token counters,
- *                                         and "held": requests held by latency/stall now
+ *                                         "held": requests held by latency/stall now, and
+ *                                         "clientGone": held requests whose client left
  *   POST /__sandbox/release               answers every held request now
  *   GET|DELETE /__sandbox/requests        request log (?since=<seq>&limit=<n>)
  *   POST /__sandbox/reset                 rebuild the data set from the seed
@@ -123,14 +124,14 @@ static void h_limits_set(sb_call_t *c)
 static void h_counters(sb_call_t *c)
 {
     sb_t *sb = c->sb;
-    sb_json(c, 200, sb_pack("{s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I}, s:o, s:I, s:I}", "requests",
+    sb_json(c, 200, sb_pack("{s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I}, s:o, s:I, s:I, s:I}", "requests",
                               (json_int_t)sb->nrequests, "writes", (json_int_t)sb->nwrites,
                               "rateLimited", (json_int_t)sb->n429, "authFailures", (json_int_t)sb->nauth_fail,
                               "tokenRequests", "total", (json_int_t)sb->ntoken_requests, "authorization_code",
                               (json_int_t)sb->ntoken_by_grant[0], "refresh_token", (json_int_t)sb->ntoken_by_grant[1],
                               "oauth", sb_oauth_stats(sb->oauth), "strictRefusals",
                               (json_int_t)(sb->strict ? sb_strict_refused(sb->strict) : 0), "held",
-                              (json_int_t)sb_http_held(sb)));
+                              (json_int_t)sb_http_held(sb), "clientGone", (json_int_t)sb->nclient_gone));
 }
 
 static void h_release(sb_call_t *c)
@@ -144,6 +145,7 @@ static void h_counters_reset(sb_call_t *c)
     sb_t *sb = c->sb;
     sb->nrequests = sb->nwrites = sb->n429 = sb->nauth_fail = sb->ntoken_requests = 0;
     sb->ntoken_by_grant[0] = sb->ntoken_by_grant[1] = 0;
+    sb->nclient_gone = 0;
     sb_no_content(c);
 }
 

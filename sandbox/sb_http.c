@@ -383,6 +383,21 @@ static void delayed_timer_cb(uv_timer_t *t)
     delayed_fire(t->data);
 }
 
+/* The client of a held request went away (a worker cancelled the call,
+ * or gave up): counted ("clientGone", GET /__sandbox/counters) and the
+ * hold ends without running the handler. The latency stands for the way
+ * to Jira, so an abandoned request never reached the site; the request
+ * log records it with status 499 (nginx's "client closed request"). */
+static void delayed_abort(httpd_req_t *req, void *ud)
+{
+    delayed_t *d = ud;
+    d->call.sb->nclient_gone++;
+    delayed_unlink(d->call.sb, d);
+    httpd_respond(req, 499, "text/plain", "", 0);
+    uv_timer_stop(&d->timer);
+    uv_close((uv_handle_t *)&d->timer, delayed_close_cb);
+}
+
 static void defer_call(sb_call_t *c, unsigned ms, int stall)
 {
     delayed_t *d = mem_calloc(1, sizeof *d);
@@ -395,6 +410,7 @@ static void defer_call(sb_call_t *c, unsigned ms, int stall)
         d->next->prev = d;
     c->sb->delayed = d;
     uv_timer_start(&d->timer, delayed_timer_cb, ms, 0);
+    httpd_req_on_abort(c->req, delayed_abort, d);
 }
 
 void sb_quota_charge(sb_call_t *c, int points)

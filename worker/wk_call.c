@@ -40,6 +40,10 @@ typedef struct wk_call_s {
     char trace_header[80];       /* "traceparent: ..." or "" */
     wk_call_done_fn done;
     void *ud;
+    wk_push_t *push;             /* the request's progress and cancellation; NULL from IDEM_STORE on */
+    int cancelled;               /* the client cancelled the call: no answer goes out */
+    int nsent;                   /* upstream requests sent (progress) */
+    enum wk_call_state after_confirm; /* IDEM or ACCOUNT */
     /* ACCOUNT, REFRESH, PACE */
     wk_account_t acct;           /* copy of the last account read (base_url, auth_header, oauth, version) */
     int refreshed;               /* waited for a refresh once already: no second one */
@@ -73,7 +77,7 @@ void wk_call_trace(void (*fn)(enum wk_call_state s, void *ud), void *ud)
 
 const char *wk_call_state_name(enum wk_call_state s)
 {
-    static const char *const names[] = {"idem", "idem_read", "account", "refresh", "pace", "prepare", "fields",
+    static const char *const names[] = {"confirm", "idem", "idem_read", "account", "refresh", "pace", "prepare", "fields",
                                         "contexts", "steps", "upstream", "idem_store", "audit", "answer", "done"};
     return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "?";
 }
@@ -81,6 +85,11 @@ const char *wk_call_state_name(enum wk_call_state s)
 static void enter(wk_call_t *c, enum wk_call_state s)
 {
     c->state = s;
+    if (s >= WK_CALL_IDEM_STORE && c->push) {
+        /* The answer is decided: too late to cancel, nothing more to report. */
+        wk_push_on_cancel(c->push, NULL, NULL);
+        c->push = NULL;
+    }
     if (trace_fn)
         trace_fn(s, trace_ud);
 }
@@ -97,6 +106,11 @@ static int io_send(wk_worker_t *w, const httpc_request_t *rq, httpc_cb cb, void 
     return httpc_request(w->httpc, rq, cb, ud);
 }
 
+static size_t io_cancel(wk_worker_t *w, void *ud)
+{
+    return httpc_cancel(w->httpc, ud);
+}
+
 const wk_call_io_t wk_call_io_default = {
     .redis = io_redis,
     .account = wk_store_account,
@@ -105,6 +119,8 @@ const wk_call_io_t wk_call_io_default = {
     .send = io_send,
     .audit_ready = wk_audit_ready,
     .audit = wk_audit_append,
+    .cancel = io_cancel,
+    .ask = wk_push_request,
 };
 
 static int redis_cmd(wk_call_t *c, rcli_cb cb, int argc, const char **argv)
@@ -123,6 +139,18 @@ static int redis_cmd(wk_call_t *c, rcli_cb cb, int argc, const char **argv)
 
 static void finish(wk_call_t *c, json_t *response, const wk_upstream_meta_t *rl, int status)
 {
+    if (c->cancelled) {
+        /* Whatever ended the wait the cancel came in: the record says
+         * cancelled, and the client hears nothing. The response (an error,
+         * so no idempotency record keeps it) is only the audit's. */
+        json_decref(response);
+        response = wk_rpc_error(c->id, WK_RPC_INTERNAL, "the client cancelled the call", NULL);
+        c->response = response;
+        c->rec.status = 0;
+        c->rec.cls = "cancelled";
+        enter(c, WK_CALL_IDEM_STORE);
+        return;
+    }
     c->response = response;
     c->rec.status = status;
     c->rec.cls = wk_callrec_error_class(response, rl, status);
@@ -157,6 +185,102 @@ static void step_end(wk_call_t *c, int status, const char *msg, const char *hint
     upstream_end(c, wk_result_step_error(c->tool, status, msg, hint), NULL, upstream_status);
 }
 
+/* ---- CONFIRM ---- */
+
+#define CONFIRM_VALUE_MAX 200   /* characters of one argument shown */
+#define CONFIRM_TEXT_MAX 4000   /* the whole message */
+
+/* Does this call ask the user first? config.confirm_writes: true = every
+ * write tool, false = none, absent = the destructive ones. */
+static int needs_confirm(const wk_push_t *push, const wk_tool_t *t, const json_t *config)
+{
+    if (!push || !(push->caps & WK_CAP_ELICIT) || !(t->kind & WK_KIND_WRITE))
+        return 0;
+    const json_t *cw = json_object_get(config, "confirm_writes");
+    if (json_is_boolean(cw))
+        return json_is_true(cw);
+    return json_is_true(json_object_get(json_object_get(t->listed, "annotations"), "destructiveHint"));
+}
+
+/* The form: what will change (the tool, then each argument as given,
+ * shortened), and one boolean to confirm. */
+static json_t *confirm_params(const wk_call_t *c)
+{
+    buf_t b;
+    buf_init(&b, CONFIRM_TEXT_MAX);
+    const char *title = jsontext_str(c->tool->listed, "title");
+    buf_printf(&b, "Confirm this change in Jira Service Management.\nTool: %s (%s)", title ? title : c->tool->name,
+               c->tool->name);
+    const char *k;
+    const json_t *v;
+    json_object_foreach((json_t *)c->args, k, v) {
+        if (strcmp(k, "idempotency_key") == 0)
+            continue;
+        char *dump = json_is_string(v) ? NULL : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        const char *s = dump ? dump : json_string_value(v);
+        size_t n = strlen(s ? s : "");
+        buf_printf(&b, "\n%.64s: %.*s%s", k, (int)(n > CONFIRM_VALUE_MAX ? CONFIRM_VALUE_MAX : n), s ? s : "",
+                   n > CONFIRM_VALUE_MAX ? "..." : "");
+        free(dump);
+    }
+    if (!buf_ok(&b)) { /* over the bound: the arguments so far are enough to decide on */
+        buf_free(&b);
+        buf_init(&b, CONFIRM_TEXT_MAX);
+        buf_printf(&b, "Confirm this change in Jira Service Management.\nTool: %s (its arguments are too long "
+                   "to show)", c->tool->name);
+    }
+    json_t *params = json_pack("{s:s%,s:{s:s,s:{s:{s:s,s:s,s:s,s:b}},s:[s]}}", "message", b.data ? b.data : "",
+                               b.data ? b.len : 0, "requestedSchema", "type", "object", "properties", "confirm",
+                               "type", "boolean", "title", "Apply this change", "description",
+                               "Yes: the tool runs and changes JSM. No: nothing is changed.", "default", 1,
+                               "required", "confirm");
+    buf_free(&b);
+    return params;
+}
+
+/* The call ends before it did anything: the user said no (or could not be
+ * asked). The idempotency key is not the call's yet (IDEM comes after). */
+static void confirm_refused(wk_call_t *c, const char *msg)
+{
+    c->idem_key[0] = 0;
+    finish(c, wk_rpc_result(c->id, wk_result_tool_error(c->tool, "declined", msg)), NULL, 0);
+    if (!c->cancelled)
+        c->rec.cls = "declined";
+}
+
+static void call_step(wk_call_t *c);
+
+static void on_confirm(const json_t *result, const char *err, void *ud)
+{
+    wk_call_t *c = ud;
+    c->waiting = 0;
+    const char *action = jsontext_str(result, "action");
+    const json_t *yes = json_object_get(json_object_get(result, "content"), "confirm");
+    if (action && strcmp(action, "accept") == 0 && !json_is_false(yes)) {
+        enter(c, c->after_confirm);
+    } else if (action && (strcmp(action, "decline") == 0 || strcmp(action, "accept") == 0)) {
+        confirm_refused(c, "the user declined this change: nothing was changed in JSM. Hint: Ask the user what "
+                           "to change, or leave it.");
+    } else {
+        char msg[300];
+        snprintf(msg, sizeof msg, "the change was not confirmed (%s): nothing was changed in JSM. Hint: Ask the user "
+                 "before calling again.", err ? err : "the user dismissed the question");
+        confirm_refused(c, msg);
+    }
+    call_step(c);
+}
+
+static void do_confirm(wk_call_t *c)
+{
+    c->waiting = 1;
+    if (c->io->ask(c->push, "elicitation/create", confirm_params(c), WK_CALL_CONFIRM_MS, on_confirm, c) == 0)
+        return;
+    c->waiting = 0;
+    confirm_refused(c, "the user's confirmation could not be asked for (the client takes no event stream on this "
+                       "request): nothing was changed in JSM. Hint: Call again from a client that accepts "
+                       "text/event-stream, or ask the operator to set confirm_writes false.");
+}
+
 /* ---- IDEM, IDEM_READ ---- */
 
 /* The key was taken (reply: its record; NULL: Redis failed): the answer
@@ -167,8 +291,6 @@ static void idem_answer(wk_call_t *c, const redisReply *reply)
     c->idem_key[0] = 0;
     finish(c, wk_idem_answer(reply, sha, c->id, c->tool->name), NULL, 0);
 }
-
-static void call_step(wk_call_t *c);
 
 static void on_idem_set(redisReply *reply, const char *err, void *ud)
 {
@@ -296,6 +418,15 @@ static int send_req(wk_call_t *c, const wk_tool_t *t, httpc_cb cb, char *err, si
     headers[nh] = NULL;
     httpc_request_t hr = {.method = rq.method, .url = rq.url, .headers = headers, .body = rq.body,
                           .body_len = rq.body_len, .parts = rq.nparts ? &rq.part : NULL, .nparts = rq.nparts};
+    if (c->nsent > 0 && c->push) {
+        /* The steps so far are done; the path template says which one
+         * starts (no argument values, no site). Sent before the request: an
+         * answer from inside send may end the call. */
+        char msg[200];
+        const char *path = jsontext_str(t->http, "path");
+        snprintf(msg, sizeof msg, "Step %d: %s %.160s", c->nsent + 1, hr.method, path ? path : "");
+        wk_push_progress(c->push, c->nsent, 0, msg);
+    }
     c->waiting = 1;
     int rc = c->io->send(c->w, &hr, cb, c);
     wk_request_clear(&rq);
@@ -306,6 +437,7 @@ static int send_req(wk_call_t *c, const wk_tool_t *t, httpc_cb cb, char *err, si
     }
     /* The request has left: hash the arguments while JSM works on it. */
     wk_callrec_args_hash(&c->rec, c->args);
+    c->nsent++;
     return 0;
 }
 
@@ -744,6 +876,10 @@ static void do_answer(wk_call_t *c)
 {
     json_t *response = c->response;
     c->response = NULL;
+    if (c->cancelled) {
+        json_decref(response);
+        response = NULL;
+    }
     c->done(response, c->rec.has_rl ? &c->rec.rl : NULL, c->ud);
     wk_callrec_observe(c->w, &c->rec); /* after the answer went out: not on the caller's clock */
     enter(c, WK_CALL_DONE);
@@ -766,6 +902,21 @@ static void call_free(wk_call_t *c)
     free(c);
 }
 
+/* notifications/cancelled for this call (wk_push_on_cancel; only until
+ * IDEM_STORE). A transfer in flight is dropped and the call ends now;
+ * another wait (Redis, the account, a refresh, pacing) ends first, and
+ * call_step ends the call then, before any upstream request. */
+static void call_cancel(void *ud)
+{
+    wk_call_t *c = ud;
+    c->cancelled = 1;
+    metrics_inc(c->w->metrics, "jsmcp_worker_calls_cancelled_total", "", 1);
+    if (c->waiting && c->io->cancel(c->w, c) > 0) {
+        c->waiting = 0;
+        call_step(c);
+    }
+}
+
 /* Runs the current state's action until the call waits for a callback or
  * is done. A callback that comes from inside an action (an io function
  * answering at once) only moves the state: this loop goes on with it. */
@@ -775,7 +926,16 @@ static void call_step(wk_call_t *c)
         return;
     c->stepping = 1;
     while (!c->waiting && c->state != WK_CALL_DONE) {
+        if (c->cancelled && c->state < WK_CALL_IDEM_STORE) {
+            if (c->state <= WK_CALL_IDEM_READ)
+                c->idem_key[0] = 0; /* the key is another call's, or not taken yet */
+            finish(c, NULL, NULL, 0);
+            continue;
+        }
         switch (c->state) {
+        case WK_CALL_CONFIRM:
+            do_confirm(c);
+            break;
         case WK_CALL_IDEM: {
             char ttl[32];
             snprintf(ttl, sizeof ttl, "%lld", WK_IDEM_PENDING_MS);
@@ -839,7 +999,7 @@ static void call_step(wk_call_t *c)
         call_free(c);
 }
 
-void wk_call_start(wk_worker_t *w, const wk_call_io_t *io, const wk_server_t *srv, const json_t *id,
+void wk_call_start(wk_worker_t *w, const wk_call_io_t *io, const wk_server_t *srv, wk_push_t *push, const json_t *id,
                    const wk_tool_t *tool, json_t *args, const char *request_id, const char *traceparent,
                    wk_call_done_fn done, void *ud)
 {
@@ -891,6 +1051,14 @@ void wk_call_start(wk_worker_t *w, const wk_call_io_t *io, const wk_server_t *sr
             call_step(c);
             return;
         }
+    }
+    if (push) {
+        c->push = push;
+        wk_push_on_cancel(push, call_cancel, c);
+    }
+    if (needs_confirm(push, tool, c->config)) {
+        c->after_confirm = c->state;
+        c->state = WK_CALL_CONFIRM;
     }
     enter(c, c->state);
     call_step(c);

@@ -3,6 +3,7 @@
  * call needs, one enum names where it is, and call_step() moves it on until
  * it is answered and freed, in one place.
  *
+ *   CONFIRM?                              (a write the user confirms first: elicitation)
  *   IDEM -> IDEM_READ?                    (writes with an idempotency_key)
  *   ACCOUNT -> REFRESH? -> PACE? -> ACCOUNT (once more after pacing)
  *   PREPARE -> FIELDS? -> CONTEXTS? -> STEPS* -> UPSTREAM
@@ -15,6 +16,34 @@
  * refresher, pacing, upstream HTTP, the audit log) go through a table of
  * functions (wk_call_io_t) so that a unit test drives the machine with
  * fakes; the worker uses wk_call_io_default.
+ *
+ * Cancellation: a call started with a push (the request's way back,
+ * wk_push.h) is cancellable until it has its answer: a notifications/cancelled
+ * for it removes the upstream transfer in flight (FIELDS, CONTEXTS, STEPS,
+ * UPSTREAM: io.cancel, the connection is closed) and goes to IDEM_STORE
+ * with no answer for the client; a cancel during an io wait without a
+ * transfer (IDEM, ACCOUNT, REFRESH, PACE) takes effect when that wait ends,
+ * before any upstream request. The audit record's error_class is
+ * "cancelled"; done runs with response NULL. A cancel that comes once the
+ * upstream answer is in (IDEM_STORE and after) is ignored: the call is
+ * answered.
+ *
+ * Progress: with a push whose request has a progressToken, each upstream
+ * request after the first (a pre-step, the field list, the tool's own
+ * request) sends notifications/progress with the number of requests done
+ * so far and the step that starts ("Step 2: GET /rest/api/3/..."); the
+ * caller sends the first (0) and the last ("Done").
+ *
+ * Confirmation (elicitation): when the client declared the elicitation
+ * capability and the server's config.confirm_writes asks for it (true:
+ * every write tool; absent: the destructive ones, annotations.destructiveHint;
+ * false: none), the call starts in CONFIRM: elicitation/create on the
+ * request's stream shows the tool, its target and the arguments, and waits
+ * at most WK_CALL_CONFIRM_MS. accept runs the call as usual; decline,
+ * cancel, no answer in time or a client error end it with an isError
+ * result (reason "declined") and the audit error_class "declined", before
+ * any upstream request. Without the capability, or with confirm_writes
+ * false, the call is what it was.
  *
  * Callback rule: done runs exactly once, possibly before wk_call_start
  * returns (a refusal at the start). The io functions may call back before
@@ -30,11 +59,16 @@
 #include "pacerule.h"
 #include "rcli.h"
 #include "wk_catalog.h"
+#include "wk_push.h"
 #include "wk_record.h"
 #include "wk_result.h"
 #include "wk_proc.h"
 
+/* How long a call waits for the user's confirmation. */
+#define WK_CALL_CONFIRM_MS 120000
+
 enum wk_call_state {
+    WK_CALL_CONFIRM,    /* elicitation/create: the user confirms the write (or not) */
     WK_CALL_IDEM,       /* SET NX the idempotency record ("pending") */
     WK_CALL_IDEM_READ,  /* the key was taken: GET its record (replay, refuse or "still running") */
     WK_CALL_ACCOUNT,    /* read the account (the store's cache or Redis) */
@@ -74,17 +108,25 @@ typedef struct wk_call_io_s {
     /* wk_audit_ready, wk_audit_append */
     int (*audit_ready)(wk_worker_t *w);
     void (*audit)(wk_worker_t *w, int argc, const char **argv, void (*sent)(void *ud, int durable), void *ud);
+    /* httpc_cancel: drops the requests sent with ud (their callbacks never
+     * run); returns how many */
+    size_t (*cancel)(wk_worker_t *w, void *ud);
+    /* wk_push_request (a request to the client: elicitation/create) */
+    int (*ask)(wk_push_t *p, const char *method, json_t *params, long timeout_ms, wk_push_reply_fn cb, void *ud);
 } wk_call_io_t;
 extern const wk_call_io_t wk_call_io_default;
 
-/* The answer: a JSON-RPC response (stolen) and, when an upstream answer or
- * pacing gave them, the rate-limit facts (else NULL). */
+/* The answer: a JSON-RPC response (stolen; NULL for a cancelled call:
+ * nothing is sent) and, when an upstream answer or pacing gave them, the
+ * rate-limit facts (else NULL). */
 typedef void (*wk_call_done_fn)(json_t *response, const wk_upstream_meta_t *rl, void *ud);
 
 /* Runs tool with validated args (stolen) for srv, answering JSON-RPC id
- * (copied). request_id and traceparent (or NULL) as for wk_mcp_dispatch.
- * io NULL = wk_call_io_default. Every call appends one audit record. */
-void wk_call_start(wk_worker_t *w, const wk_call_io_t *io, const wk_server_t *srv, const json_t *id,
+ * (copied). push: the request's way back (progress, cancellation), valid
+ * until done ran, or NULL (a call of the worker's own). request_id and
+ * traceparent (or NULL) as for wk_mcp_dispatch. io NULL =
+ * wk_call_io_default. Every call appends one audit record. */
+void wk_call_start(wk_worker_t *w, const wk_call_io_t *io, const wk_server_t *srv, wk_push_t *push, const json_t *id,
                    const wk_tool_t *tool, json_t *args, const char *request_id, const char *traceparent,
                    wk_call_done_fn done, void *ud);
 

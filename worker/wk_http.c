@@ -302,9 +302,9 @@ static void on_post_done(json_t *response, const wk_upstream_meta_t *rl, void *u
     mreq_t *m = ud;
     if (m->kind == MR_SSE_POST) {
         /* Legacy: the HTTP request got its 202 already; the answer goes to
-         * the stream, wherever it is. */
-        size_t len;
-        char *s = wk_rpc_dump(response, &len);
+         * the stream, wherever it is (none for a cancelled call). */
+        size_t len = 0;
+        char *s = response ? wk_rpc_dump(response, &len) : NULL;
         json_decref(response);
         wk_sse_t *local = s ? sse_find(m->w, m->sess.id) : NULL;
         if (local)
@@ -322,12 +322,25 @@ static void on_post_done(json_t *response, const wk_upstream_meta_t *rl, void *u
         wk_push_end(&m->push); /* nothing about this request is written after its answer */
         m->pushing = 0;
     }
+    if (!response && !m->streaming && m->req) {
+        /* A cancelled call gets no response (MCP): its POST ends as an
+         * event stream without one (a client that takes JSON only, with
+         * 202 and no body). */
+        if (m->sse_ok && httpd_stream_begin(m->req, 200, "text/event-stream") == 0) {
+            m->streaming = 1;
+        } else {
+            httpd_respond(m->req, 202, NULL, NULL, 0);
+            m->req = NULL;
+            mreq_free(m);
+            return;
+        }
+    }
     if (m->streaming) {
         /* The answer is an event stream (post_write): the response is its
          * last event. Its headers went out before, so a 429's RateLimit-*
          * headers cannot follow; the tool result carries retry_after_s. */
-        size_t len;
-        char *body = wk_rpc_dump(response, &len);
+        size_t len = 0;
+        char *body = response ? wk_rpc_dump(response, &len) : NULL;
         json_decref(response);
         if (body)
             sse_write(m->req, "message", body, len);
@@ -496,6 +509,18 @@ static void on_stream_admitted(int rc, void *ud)
     mreq_free(m);
 }
 
+/* A client's notification or response (accepted with 202 whatever it
+ * says): a response answers one of our requests, notifications/cancelled
+ * cancels one of the session's calls (wk_push.h); other notifications
+ * (initialized, roots/list_changed) need nothing. */
+static void client_message(mreq_t *m)
+{
+    if (m->mkind == WK_MSG_RESPONSE)
+        wk_push_response(m->w, m->sess.id, m->msg);
+    else if (strcmp(jsontext_str(m->msg, "method"), "notifications/cancelled") == 0)
+        wk_push_cancel(m->w, m->sess.id, json_object_get(json_object_get(m->msg, "params"), "requestId"));
+}
+
 /* Everything after the server (and API key) checks passed. */
 static void on_session(int rc, const wk_session_t *s, void *ud)
 {
@@ -526,8 +551,7 @@ static void on_session(int rc, const wk_session_t *s, void *ud)
         httpd_respond(m->req, 202, "text/plain", "Accepted", 8);
         m->req = NULL;
         if (m->mkind != WK_MSG_REQUEST) {
-            if (m->mkind == WK_MSG_RESPONSE)
-                wk_push_response(m->w, m->sess.id, m->msg); /* to the request that asked */
+            client_message(m);
             mreq_free(m);
             return;
         }
@@ -538,10 +562,7 @@ static void on_session(int rc, const wk_session_t *s, void *ud)
         break;
     }
     if (m->mkind != WK_MSG_REQUEST) {
-        /* Notifications (initialized, cancelled) and client responses: a
-         * response answers one of our requests (wk_push.h). */
-        if (m->mkind == WK_MSG_RESPONSE)
-            wk_push_response(m->w, m->sess.id, m->msg);
+        client_message(m);
         httpd_respond(m->req, 202, NULL, NULL, 0);
         m->req = NULL;
         mreq_free(m);

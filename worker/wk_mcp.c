@@ -101,7 +101,7 @@ static json_t *tool_error(const char *text)
 
 /* Discovery exposure: search_tools and get_tool_schema answer locally;
  * call_tool unwraps to the named tool. Returns 1 when it answered. */
-static int discovery_call(wk_worker_t *w, const wk_server_t *srv, const json_t *id,
+static int discovery_call(wk_worker_t *w, const wk_server_t *srv, wk_push_t *push, const json_t *id,
                           const json_t *params, const char *request_id, const char *traceparent,
                           wk_mcp_done_fn done, void *ud)
 {
@@ -148,7 +148,7 @@ static int discovery_call(wk_worker_t *w, const wk_server_t *srv, const json_t *
             done(wk_rpc_error(id, code, err, NULL), NULL, ud);
             return 1;
         }
-        wk_call_start(w, NULL, srv, id, tool, targs, request_id, traceparent, done, ud);
+        wk_call_start(w, NULL, srv, push, id, tool, targs, request_id, traceparent, done, ud);
         return 1;
     }
     json_decref(args);
@@ -177,6 +177,12 @@ typedef struct call_notes_s {
 static void notes_done(json_t *response, const wk_upstream_meta_t *rl, void *ud)
 {
     call_notes_t *cn = ud;
+    if (!response) {
+        /* Cancelled: no answer, and nothing more about the call. */
+        cn->done(NULL, rl, cn->ud);
+        free(cn);
+        return;
+    }
     const json_t *result = json_object_get(response, "result");
     const json_t *e = json_object_get(json_object_get(result, "structuredContent"), "error");
     double ms = (double)(clock_mono_ns() - cn->t0) / 1e6;
@@ -197,7 +203,9 @@ static void notes_done(json_t *response, const wk_upstream_meta_t *rl, void *ud)
         wk_push_log(cn->push, WK_LOG_WARNING, "jsmcp",
                     json_pack("{s:s,s:s,s:I}", "tool", cn->tool, "message", "rate limited", "retry_after_s",
                               (json_int_t)rl->retry_after_s));
-    wk_push_progress(cn->push, 1, 1, "Done");
+    /* After the steps' progress (wk_call.h): one more, the whole. */
+    double n = cn->push->sent_progress ? cn->push->progress + 1 : 1;
+    wk_push_progress(cn->push, n, n, "Done");
     cn->done(response, rl, cn->ud);
     free(cn);
 }
@@ -241,12 +249,12 @@ static void tools_call(wk_worker_t *w, const wk_server_t *srv, wk_push_t *push, 
         str_copy(cn->tool, sizeof cn->tool, name);
         char msg[200];
         snprintf(msg, sizeof msg, "Calling %.120s on the JSM site", name);
-        wk_push_progress(push, 0, 1, msg);
+        wk_push_progress(push, 0, 0, msg); /* the total is known once the steps are: "Done" says it */
         wk_push_log(push, WK_LOG_DEBUG, "jsmcp", json_pack("{s:s,s:s}", "tool", name, "message", "calling"));
         done = notes_done;
         ud = cn;
     }
-    if (wk_catalog_discovery(srv->config) && discovery_call(w, srv, id, params, request_id, traceparent, done, ud))
+    if (wk_catalog_discovery(srv->config) && discovery_call(w, srv, push, id, params, request_id, traceparent, done, ud))
         return;
     const wk_tool_t *tool;
     json_t *args;
@@ -256,7 +264,7 @@ static void tools_call(wk_worker_t *w, const wk_server_t *srv, wk_push_t *push, 
         done(wk_rpc_error(id, code, err, NULL), NULL, ud);
         return;
     }
-    wk_call_start(w, NULL, srv, id, tool, args, request_id, traceparent, done, ud);
+    wk_call_start(w, NULL, srv, push, id, tool, args, request_id, traceparent, done, ud);
 }
 
 /* ---- calls made by the worker itself ---- */
@@ -294,7 +302,7 @@ void wk_mcp_run_tool(wk_worker_t *w, const wk_server_t *srv, const char *name, j
     ro->cb = cb;
     ro->ud = ud;
     json_t *id = json_integer(0);
-    wk_call_start(w, NULL, srv, id, tool, targs, request_id, traceparent, on_run, ro);
+    wk_call_start(w, NULL, srv, NULL, id, tool, targs, request_id, traceparent, on_run, ro);
     json_decref(id);
 }
 

@@ -44,7 +44,9 @@ int wk_mcp_prepare_call(const wk_catalog_t *cat, const json_t *config, const jso
  * or NULL) goes upstream and its trace id into the logs. Every tools/call
  * of a catalog tool appends one audit entry. sess is the request's
  * session (the new one for initialize); push carries the request's
- * progress and log messages (wk_push.h) and stays valid until done ran. */
+ * progress and log messages (wk_push.h) and stays valid until done ran.
+ * A tools/call the client cancels (notifications/cancelled, wk_push.h)
+ * gets no response: done runs with response NULL. */
 typedef void (*wk_mcp_done_fn)(json_t *response, const wk_upstream_meta_t *rl, void *ud);
 void wk_mcp_dispatch(wk_worker_t *w, const wk_server_t *srv, const wk_session_t *sess, wk_push_t *push,
                      const json_t *msg, const char *request_id, const char *traceparent, wk_mcp_done_fn done,

@@ -39,6 +39,8 @@ typedef struct wk_push_state_s {
     unsigned long long seq;
     pending_t *pending;
     size_t npending;
+    char cancel_channel[200];   /* <prefix>wkcancel, every process's */
+    wk_push_t *cancellable;     /* requests that can be cancelled (wk_push_on_cancel) */
 } wk_push_state_t;
 
 int wk_push_level(const char *name)
@@ -67,6 +69,100 @@ void wk_push_init(wk_push_t *p, wk_worker_t *w, const wk_session_t *sess, const 
     const json_t *tok = json_object_get(json_object_get(json_object_get(msg, "params"), "_meta"), "progressToken");
     if (json_is_string(tok) || json_is_integer(tok))
         p->progress_token = json_incref((json_t *)tok);
+    const json_t *id = json_object_get(msg, "id");
+    if (json_is_string(id) || json_is_integer(id))
+        p->request_id = json_incref((json_t *)id);
+}
+
+/* ---- cancellation ---- */
+
+static void cancellable_unlink(wk_push_t *p)
+{
+    wk_push_state_t *st = p->w ? p->w->push : NULL;
+    if (!p->cancel || !st)
+        return;
+    if (p->cprev)
+        p->cprev->cnext = p->cnext;
+    else
+        st->cancellable = p->cnext;
+    if (p->cnext)
+        p->cnext->cprev = p->cprev;
+    p->cprev = p->cnext = NULL;
+    p->cancel = NULL;
+    p->cancel_ud = NULL;
+}
+
+void wk_push_on_cancel(wk_push_t *p, void (*fn)(void *ud), void *ud)
+{
+    wk_push_state_t *st = p->w ? p->w->push : NULL;
+    cancellable_unlink(p);
+    if (!fn || !st || p->ended || !p->request_id || !*p->sid)
+        return;
+    p->cancel = fn;
+    p->cancel_ud = ud;
+    p->cnext = st->cancellable;
+    if (st->cancellable)
+        st->cancellable->cprev = p;
+    st->cancellable = p;
+}
+
+/* Cancels the request of session sid with id here: 1, or 0 when this
+ * process has none. */
+static int cancel_local(wk_push_state_t *st, const char *sid, const json_t *id)
+{
+    for (wk_push_t *p = st->cancellable; p; p = p->cnext) {
+        if (strcmp(p->sid, sid) != 0 || !json_equal(p->request_id, (json_t *)id))
+            continue;
+        void (*fn)(void *) = p->cancel;
+        void *ud = p->cancel_ud;
+        cancellable_unlink(p);
+        fn(ud);
+        return 1;
+    }
+    return 0;
+}
+
+void wk_push_cancel(wk_worker_t *w, const char *sid, const json_t *request_id)
+{
+    wk_push_state_t *st = w->push;
+    if (!st || !(json_is_string(request_id) || json_is_integer(request_id)) || cancel_local(st, sid, request_id))
+        return;
+    char *id = json_dumps(request_id, JSON_ENCODE_ANY | JSON_COMPACT);
+    if (!id)
+        return;
+    if (strlen(id) <= 512) { /* a longer id was never one of ours to cancel */
+        buf_t b;
+        buf_init(&b, 1024);
+        buf_printf(&b, "%s\n%s", sid, id);
+        if (b.data)
+            rcli_command(w->redis, NULL, NULL, "PUBLISH %s %b", st->cancel_channel, b.data, b.len);
+        buf_free(&b);
+    }
+    free(id);
+}
+
+/* A message one process published for another: "<sid>\n<json>". The
+ * JSON (at most depth deep), with the session id in sid, or NULL. */
+static json_t *routed_parse(const char *msg, size_t len, int depth, char sid[WK_SESSION_ID_LEN + 1])
+{
+    const char *nl = memchr(msg, '\n', len);
+    if (!nl || (size_t)(nl - msg) > WK_SESSION_ID_LEN)
+        return NULL;
+    char err[128];
+    memcpy(sid, msg, (size_t)(nl - msg));
+    sid[nl - msg] = 0;
+    return jsontext_parse(nl + 1, len - (size_t)(nl - msg) - 1, depth, err, sizeof err);
+}
+
+/* A cancel published by the process that took the POST: the request id. */
+static void on_cancel_msg(const char *channel, const char *msg, size_t len, void *ud)
+{
+    (void)channel;
+    char sid[WK_SESSION_ID_LEN + 1];
+    json_t *id = routed_parse(msg, len, 2, sid);
+    if (id)
+        cancel_local(ud, sid, id);
+    json_decref(id);
 }
 
 static int push_write(wk_push_t *p, json_t *msg)
@@ -194,9 +290,12 @@ void wk_push_end(wk_push_t *p)
     for (pending_t *pe = st ? st->pending : NULL; pe; pe = pe->next)
         if (pe->push == p)
             pending_fail_soon(pe, "the request ended before the client answered");
+    cancellable_unlink(p);
     p->ended = 1;
     json_decref(p->progress_token);
     p->progress_token = NULL;
+    json_decref(p->request_id);
+    p->request_id = NULL;
 }
 
 /* An answer for a request of this process. */
@@ -256,16 +355,10 @@ void wk_push_response(wk_worker_t *w, const char *sid, const json_t *msg)
 /* "<sid>\n<json>" from another process that took the client's POST. */
 static void on_routed(const char *channel, const char *msg, size_t len, void *ud)
 {
-    wk_push_state_t *st = ud;
-    const char *nl = memchr(msg, '\n', len);
-    if (!nl || (size_t)(nl - msg) > WK_SESSION_ID_LEN)
-        return;
-    char sid[WK_SESSION_ID_LEN + 1], err[128];
-    memcpy(sid, msg, (size_t)(nl - msg));
-    sid[nl - msg] = 0;
-    json_t *m = jsontext_parse(nl + 1, len - (size_t)(nl - msg) - 1, 64, err, sizeof err);
+    char sid[WK_SESSION_ID_LEN + 1];
+    json_t *m = routed_parse(msg, len, 64, sid);
     if (m)
-        deliver(st, sid, m);
+        deliver(ud, sid, m);
     json_decref(m);
 }
 
@@ -300,6 +393,9 @@ int wk_push_start(wk_worker_t *w)
         st->pattern[n++] = *c;
     }
     st->pattern[n] = 0;
+    rcli_key(w->redis, st->cancel_channel, sizeof st->cancel_channel, "wkcancel");
+    if (rcli_subscribe(w->redis, st->cancel_channel, on_cancel_msg, st) != 0)
+        return -1;
     return rcli_psubscribe(w->redis, st->pattern, on_routed, on_state, st);
 }
 

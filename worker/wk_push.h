@@ -15,6 +15,13 @@
  *   through that process's channel wkpush:<instance>, whose name is part of
  *   the request id ("<instance>.<n>").
  *
+ * - A client's notifications/cancelled comes as a POST too, to any worker
+ *   process: the request it names is looked up among this process's
+ *   cancellable requests (wk_push_on_cancel), else the cancellation is
+ *   published on the broadcast channel wkcancel, which every process
+ *   subscribes to (cancellations are rare; no per-call Redis write is
+ *   needed to know where a call runs).
+ *
  * Log messages go out only at or above the session's level
  * (logging/setLevel, kept in sess:<id>); a session that never set one gets
  * none.
@@ -46,6 +53,12 @@ struct wk_push_s {
     double progress;            /* the last progress sent: it must grow */
     int sent_progress;
     int ended;                  /* wk_push_end ran: nothing more is written */
+    json_t *request_id;         /* the JSON-RPC id of the request (own reference), or NULL */
+    /* Set while the request can be cancelled (wk_push_on_cancel): then p is
+     * in its process's list of cancellable requests. */
+    void (*cancel)(void *ud);
+    void *cancel_ud;
+    wk_push_t *cprev, *cnext;
 };
 
 /* RFC 5424 levels, lowest first, as MCP names them. */
@@ -62,6 +75,16 @@ void wk_push_init(wk_push_t *p, wk_worker_t *w, const wk_session_t *sess, const 
  * p still waiting are failed (their callbacks run later, from the loop,
  * with err set), and nothing more is written. Frees what p holds. */
 void wk_push_end(wk_push_t *p);
+
+/* Makes the request cancellable: a notifications/cancelled of its session
+ * naming its id runs fn(ud) once, from the loop (never from inside this
+ * call), after which it is no longer cancellable. fn NULL: not cancellable
+ * any more (no-op when it was not). wk_push_end does the same. */
+void wk_push_on_cancel(wk_push_t *p, void (*fn)(void *ud), void *ud);
+/* notifications/cancelled from session sid's client for request_id: the
+ * request is cancelled here or in the process that runs it; a request
+ * that is not (or no longer) cancellable is left alone, as MCP allows. */
+void wk_push_cancel(wk_worker_t *w, const char *sid, const json_t *request_id);
 
 /* notifications/message at level (sent only at or above the session's
  * level); data is stolen. 0 sent, -1 not. */

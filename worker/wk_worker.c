@@ -41,6 +41,7 @@ void wk_worker_describe_metrics(metrics_t *m)
     metrics_describe(m, "jsmcp_worker_account_calls_total", "counter", "tools/call per account (account=\"other\" past JSMCP_METRICS_MAX_ACCOUNTS accounts per process)");
     metrics_describe(m, "jsmcp_worker_tool_errors_total", "counter", "tools/call answered with an error, by class (the audit record's error_class)");
     metrics_describe(m, "jsmcp_worker_paced_total", "counter", "tool calls refused by per-account pacing (no upstream call)");
+    metrics_describe(m, "jsmcp_worker_calls_cancelled_total", "counter", "tool calls the client cancelled (notifications/cancelled) before their answer");
     metrics_describe(m, "jsmcp_worker_refresh_wait_seconds", "histogram", "time a call waited for a refreshed access token");
     metrics_describe(m, "jsmcp_worker_limited_total", "counter",
                      "requests refused by a limit per MCP URL, by what (initialize: JSMCP_INIT_RATE_PER_TOKEN, stream: JSMCP_STREAMS_PER_TOKEN)");

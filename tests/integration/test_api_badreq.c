@@ -227,6 +227,8 @@ static const bad_t cases[] = {
      NULL, 400, "/config/projects/0"},
     {"tool_exposure unknown", 'W', "POST", "/integrated-account/{acct}/mcp",
      SRV_CFG("{\"tool_exposure\":\"some\"}"), NULL, 400, "/config/tool_exposure"},
+    {"confirm_writes not a boolean", 'W', "POST", "/integrated-account/{acct}/mcp",
+     SRV_CFG("{\"confirm_writes\":\"yes\"}"), NULL, 400, "/config/confirm_writes"},
     {"expires_at in the past", 'W', "POST", "/integrated-account/{acct}/mcp",
      "{\"name\":\"n\",\"expires_at\":\"{PAST}\"}", NULL, 400, "/expires_at"},
     {"expires_at under 60 s", 'W', "POST", "/integrated-account/{acct}/mcp",

@@ -3,16 +3,22 @@
 // resources (templates, JSON and markdown, scope), completion, subscriptions
 // polled once across two worker pools, list_changed after a PATCH (tools,
 // prompts, resources), the knowledge-base resource, and the client's W3C
-// trace on resources/read and completion/complete.
+// trace on resources/read and completion/complete; cancellation of a call
+// in flight (the site sees its client leave), progress per step, and the
+// user's confirmation of writes (elicitation, config.confirm_writes).
 import { randomBytes } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import {
-  LoggingMessageNotificationSchema, PromptListChangedNotificationSchema, ResourceListChangedNotificationSchema, ResourceUpdatedNotificationSchema,
+  ElicitRequestSchema, LoggingMessageNotificationSchema, PromptListChangedNotificationSchema, ResourceListChangedNotificationSchema, ResourceUpdatedNotificationSchema,
   ToolListChangedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import { close, connect, listAllTools } from './lib/mcp_client.mjs';
-import { api, createServer, requireStack, startStack, startWorker, stopProc, stopStack, waitFor } from './lib/mcp_stack.mjs';
+import {
+  api, createServer, holdSandbox, releaseSandbox, requireStack, sandboxHeld, startStack, startWorker, stopProc, stopStack, waitFor,
+} from './lib/mcp_stack.mjs';
 
 requireStack();
 
@@ -449,4 +455,176 @@ test('prompts and templates follow the server\'s tags: a knowledge-base-only ser
     const arts = JSON.parse((await k.readResource({ uri: 'jsm://desk/2/kb/laptop' })).contents[0].text).articles;
     assert.ok(arts.some((a) => a.title === 'Laptop does not wake from sleep'), JSON.stringify(arts));
   });
+});
+
+// ---- cancellation and progress per step ----
+
+const GET = 'get_single_jira_service_management_issue_by_id';
+const sbCounters = async () => (await fetch(`${s.sandboxUrl}/__sandbox/counters`)).json();
+const sbLog = async (since) => (await fetch(`${s.sandboxUrl}/__sandbox/requests?since=${since}`)).json();
+async function auditCalls(outcome) {
+  const r = await api(s, s.key, 'GET', `/calls?server_id=${s.serverId}&outcome=${outcome}&limit=100`);
+  assert.equal(r.status, 200, r.text);
+  return r.json.result;
+}
+
+test('cancellation: the SDK client aborts a call held at the site: the transfer is dropped, no result, the audit says cancelled', async () => {
+  const key = 'ITSM-1001';
+  const c = await connect(s.mcpUrl);
+  try {
+    const seq = (await sbLog(0)).lastSeq;
+    const gone = (await sbCounters()).clientGone;
+    await holdSandbox(s, `/rest/api/3/issue/${key}`);
+    const ac = new AbortController();
+    // The SDK sends notifications/cancelled with the request's id on abort.
+    const p = c.client.callTool({ name: GET, arguments: { id: key } }, undefined, { signal: ac.signal });
+    await waitFor(async () => (await sandboxHeld(s)) === 1, 'the call held at the site', 60000);
+    ac.abort(new Error('the user pressed stop'));
+    await assert.rejects(p, /pressed stop/);
+    await waitFor(async () => (await sbCounters()).clientGone === gone + 1, 'the site to see its client leave', 60000);
+    assert.equal(await sandboxHeld(s), 0, 'nothing left held');
+    // The one request of the call, ended by its client: 499 in the site's log.
+    assert.deepEqual((await sbLog(seq)).entries.filter((e) => e.path.includes(key)).map((e) => e.status), [499]);
+    const rec = await waitFor(async () => (await auditCalls('cancelled')).find((r) => r.tool === GET), 'the audit record', 60000);
+    assert.equal(rec.error_class, 'cancelled');
+    assert.equal(rec.outcome, 'cancelled');
+    assert.equal(rec.upstream_status, null, 'no upstream answer');
+    await releaseSandbox(s);
+    // The session goes on.
+    assert.ok(!(await c.client.callTool({ name: GET, arguments: { id: 'ITSM-994' } })).isError);
+  } finally {
+    await releaseSandbox(s);
+    await close(c);
+  }
+});
+
+test('cancellation from another worker pool (through Redis): the call ends with no response; a late or unknown cancel is ignored', async () => {
+  const key = 'ITSM-1002';
+  const H = { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', 'MCP-Protocol-Version': '2025-11-25' };
+  const init = await fetch(s.mcpUrl, { method: 'POST', headers: H, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize',
+    params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }) });
+  const sid = init.headers.get('mcp-session-id');
+  assert.ok(sid);
+  const h = { ...H, 'Mcp-Session-Id': sid };
+  const other = s.mcpUrl.replace(s.workerUrl, second.url);
+  const post = (url, msg) => fetch(url, { method: 'POST', headers: h, body: JSON.stringify({ jsonrpc: '2.0', ...msg }) });
+  const cancel = async (url, requestId) => {
+    const r = await post(url, { method: 'notifications/cancelled', params: { requestId, reason: 'test' } });
+    assert.equal(r.status, 202);
+    await r.arrayBuffer();
+  };
+  try {
+    const gone = (await sbCounters()).clientGone;
+    await holdSandbox(s, `/rest/api/3/issue/${key}`);
+    const pending = post(s.mcpUrl, { id: 41, method: 'tools/call', params: { name: GET, arguments: { id: key } } });
+    await waitFor(async () => (await sandboxHeld(s)) === 1, 'the call held at the site', 60000);
+    await cancel(other, 999); // no such request: nothing happens
+    await cancel(other, '41'); // a string is another id than 41
+    await cancel(other, 41);
+    await waitFor(async () => (await sbCounters()).clientGone === gone + 1, 'the site to see its client leave', 60000);
+    const r = await pending;
+    assert.equal(r.status, 200);
+    assert.match(r.headers.get('content-type'), /^text\/event-stream/);
+    assert.equal((await r.text()).includes('"id"'), false, 'no JSON-RPC response for a cancelled call');
+    await releaseSandbox(s);
+    // Answered before the cancel came: the answer stands, the session goes on.
+    const done = await (await post(s.mcpUrl, { id: 42, method: 'tools/call', params: { name: GET, arguments: { id: 'ITSM-994' } } })).json();
+    assert.equal(done.result.structuredContent.key, 'ITSM-994');
+    await cancel(s.mcpUrl, 42);
+    await cancel(other, 42);
+    const again = await (await post(other, { id: 43, method: 'tools/call', params: { name: GET, arguments: { id: 'ITSM-994' } } })).json();
+    assert.equal(again.result.structuredContent.key, 'ITSM-994');
+    assert.equal((await sbCounters()).clientGone, gone + 1, 'one transfer aborted in all');
+  } finally {
+    await releaseSandbox(s);
+  }
+});
+
+test('progress per step: each upstream request of a multi-step call is reported, increasing, "Done" gives the total', async () => {
+  // A server limited to a project checks the issue's project first: two requests.
+  await withServer('progress-steps', { methods: ['read'], projects: ['ITSM'] }, async (k) => {
+    const key = 'ITSM-1003';
+    const seq = (await sbLog(0)).lastSeq;
+    const got = [];
+    const res = await k.callTool({ name: 'list_all_jira_service_management_issue_comments', arguments: { id: key } }, undefined,
+      { onprogress: (p) => got.push(p) });
+    assert.ok(!res.isError, JSON.stringify(res));
+    const n = (await sbLog(seq)).entries.filter((e) => e.path.startsWith(`/rest/api/3/issue/${key}`)).length;
+    assert.equal(n, 2, 'the scope check and the comments');
+    assert.equal(got.length, n + 1, JSON.stringify(got));
+    assert.deepEqual(got.map((p) => p.progress), [0, 1, 2]);
+    assert.equal(got[1].message, 'Step 2: GET /rest/api/3/issue/{id}/comment');
+    assert.deepEqual(got[n], { progress: n, total: n, message: 'Done' });
+  });
+});
+
+// ---- confirmation of writes (elicitation) ----
+
+const NOTE = 'create_a_jira_service_management_internal_note';
+
+// An SDK client that declares elicitation and answers with answer(request).
+async function connectAsking(url, answer) {
+  const client = new Client({ name: 'jsmcp-tests-elicit', version: '1.0.0' }, { capabilities: { elicitation: {} } });
+  const asked = [];
+  client.setRequestHandler(ElicitRequestSchema, async (req) => {
+    asked.push(req.params);
+    return answer(req.params);
+  });
+  const transport = new StreamableHTTPClientTransport(new URL(url));
+  await client.connect(transport);
+  return { client, transport, asked };
+}
+
+test('confirm_writes: the user confirms a write (elicitation form); decline and cancel are declined results, audited; no capability or false: as before', async () => {
+  const key = 'ITSM-1004';
+  const comments = async (seq) => (await sbLog(seq)).entries.filter((e) => e.method === 'POST' && e.path.includes(`/request/${key}/comment`)).length;
+  const srv = await createServer(s, { name: 'confirming', config: { methods: ['read', 'write'], confirm_writes: true } });
+  let action = 'accept';
+  const c = await connectAsking(srv.url, () => (action === 'accept' ? { action, content: { confirm: true } } : { action }));
+  try {
+    let seq = (await sbLog(0)).lastSeq;
+    const ok = await c.client.callTool({ name: NOTE, arguments: { id: key, body: 'Checked the VPN logs' } });
+    assert.ok(!ok.isError, JSON.stringify(ok));
+    assert.equal(c.asked.length, 1);
+    // The form says what will change: the tool, the issue, the text; one boolean to confirm.
+    assert.match(c.asked[0].message, new RegExp(`Tool: .*\\(${NOTE}\\)`));
+    assert.match(c.asked[0].message, /\nid: ITSM-1004\n/);
+    assert.match(c.asked[0].message, /\nbody: Checked the VPN logs/);
+    assert.equal(c.asked[0].requestedSchema.properties.confirm.type, 'boolean');
+    assert.equal(await comments(seq), 1, 'the accepted note was posted');
+    for (const a of ['decline', 'cancel']) {
+      action = a;
+      seq = (await sbLog(0)).lastSeq;
+      const no = await c.client.callTool({ name: NOTE, arguments: { id: key, body: `not this (${a})` } });
+      assert.equal(no.isError, true);
+      assert.equal(no.structuredContent.error.reason, 'declined');
+      assert.match(no.content[0].text, a === 'decline' ? /the user declined this change: nothing was changed/ : /not confirmed .*nothing was changed/);
+      assert.equal(await comments(seq), 0, `nothing posted after ${a}`);
+    }
+    const recs = await waitFor(async () => {
+      const r = await api(s, s.key, 'GET', `/calls?server_id=${srv.id}&outcome=declined`);
+      return r.json?.result?.length === 2 ? r.json.result : null;
+    }, 'two declined audit records', 60000);
+    assert.ok(recs.every((r) => r.tool === NOTE && r.error_class === 'declined' && r.upstream_status === null), JSON.stringify(recs));
+  } finally {
+    await close(c);
+  }
+  // A client without the capability is not asked: the call runs as before.
+  const plain = await connect(srv.url);
+  try {
+    const seq = (await sbLog(0)).lastSeq;
+    assert.ok(!(await plain.client.callTool({ name: NOTE, arguments: { id: key, body: 'no elicitation here' } })).isError);
+    assert.equal(await comments(seq), 1);
+  } finally {
+    await close(plain);
+  }
+  // confirm_writes false: a client that could be asked is not.
+  const off = await createServer(s, { name: 'not-confirming', config: { methods: ['read', 'write'], confirm_writes: false } });
+  const d = await connectAsking(off.url, () => ({ action: 'decline' }));
+  try {
+    assert.ok(!(await d.client.callTool({ name: NOTE, arguments: { id: key, body: 'no question asked' } })).isError);
+    assert.equal(d.asked.length, 0);
+  } finally {
+    await close(d);
+  }
 });

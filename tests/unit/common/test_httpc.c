@@ -26,6 +26,7 @@ typedef struct t_s {
     char hdr[256];
     int pending;
     int slow_open;
+    int server_aborts;  /* requests whose client left before the answer */
     int closed;
 } t_t;
 
@@ -37,6 +38,13 @@ static void on_slow_timer(uv_timer_t *t)
     httpd_respond(req, 200, "text/plain", "slow", 4);
     uv_close((uv_handle_t *)t, (uv_close_cb)free);
     T.slow_open--;
+}
+
+static void on_server_abort(httpd_req_t *req, void *ud)
+{
+    (void)req;
+    (void)ud;
+    T.server_aborts++;
 }
 
 static void handler(httpd_req_t *req, void *ud)
@@ -88,6 +96,7 @@ static void handler(httpd_req_t *req, void *ud)
         uv_timer_init(httpd_req_loop(req), t);
         t->data = req;
         T.slow_open++;
+        httpd_req_on_abort(req, on_server_abort, NULL);
         uv_timer_start(t, on_slow_timer, 500, 0);
     } else if (strcmp(p, "/429") == 0) {
         httpd_resp_header(req, "Retry-After", "7");
@@ -392,6 +401,31 @@ Test(httpc, close_with_requests_in_flight)
     cr_assert_eq(T.cbs, 2, "in-flight callbacks run in httpc_close");
     cr_assert_str_eq(T.last_err, "client closing");
     /* the slow handlers still respond later; teardown runs the loop to the end */
+}
+
+/* httpc_cancel: the transfer leaves the multi, its callback never runs,
+ * and the server sees its client leave; other requests are untouched. */
+Test(httpc, cancel_drops_the_transfer)
+{
+    int mine;
+    char url[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/slow", T.port);
+    httpc_request_t rq = {.method = "GET", .url = url};
+    cr_assert_eq(httpc_request(T.c, &rq, on_resp, &mine), 0);
+    get("/hello");
+    while (T.slow_open == 0)
+        uv_run(&T.loop, UV_RUN_ONCE); /* the server has it */
+    cr_assert_eq(httpc_cancel(T.c, &mine), 1);
+    cr_assert_eq(httpc_cancel(T.c, &mine), 0, "once");
+    while (T.server_aborts == 0 || T.pending > 0)
+        uv_run(&T.loop, UV_RUN_ONCE);
+    cr_assert_eq(T.cbs, 1, "only /hello called back");
+    cr_assert_str_eq(T.last_body, "hello");
+    cr_assert_eq(httpc_inflight(T.c), 0);
+    /* The client goes on: a new request gets a connection and its answer. */
+    get("/hello");
+    run_until_done();
+    cr_assert_eq(T.ok, 2);
 }
 
 /* public_only: a request to an address that is not public is refused before

@@ -20,10 +20,11 @@
 
 /* ---- the fake io ---- */
 
-enum { Q_REDIS, Q_ACCOUNT, Q_PACE, Q_SEND, Q_AUDIT };
+enum { Q_REDIS, Q_ACCOUNT, Q_PACE, Q_SEND, Q_AUDIT, Q_ASK, Q_KINDS };
 
 typedef struct job_s {
     int kind;
+    int ord;                   /* the how-manieth job of its kind */
     void *cb, *ud;
     int rc;
     long wait_ms;
@@ -55,6 +56,16 @@ static struct {
     char redis[256];           /* the commands, "SET NX,GET,..." */
     char urls[1024];           /* "GET url\n" per request */
     int answers;
+    int hold;                  /* a kind queued even in sync mode (the io a cancel comes during), -1 none */
+    int pushed[Q_KINDS];       /* jobs of each kind so far */
+    int cancelled;             /* transfers fake_cancel dropped */
+    char audit_class[32];      /* the audit record's error_class */
+    char progress[1024];       /* "progress|message\n" per progress notification */
+    unsigned caps;             /* the client's capabilities (WK_CAP_*) */
+    const char *ask_action;    /* the client's answer to elicitation/create; NULL: err (timeout) */
+    int ask_confirm;           /* content.confirm of an accept: 1, 0 (false) */
+    int ask_refuse;            /* the request cannot be sent */
+    char ask_msg[2048];        /* its message */
     json_t *response;
     int had_rl;
     wk_upstream_meta_t rl;
@@ -69,7 +80,8 @@ static void run(job_t *j);
 
 static void push(job_t *j)
 {
-    if (F.sync) {
+    j->ord = ++F.pushed[j->kind];
+    if (F.sync && j->kind != F.hold) {
         run(j);
         return;
     }
@@ -108,6 +120,14 @@ static void run(job_t *j)
     case Q_AUDIT:
         ((void (*)(void *, int))j->cb)(j->ud, j->rc);
         break;
+    case Q_ASK: {
+        json_t *r = F.ask_action ? json_pack("{s:s,s:{s:b}}", "action", F.ask_action, "content", "confirm",
+                                             F.ask_confirm)
+                                 : NULL;
+        ((wk_push_reply_fn)j->cb)(r, r ? NULL : "the client did not answer in time", j->ud);
+        json_decref(r);
+        break;
+    }
     }
 }
 
@@ -193,11 +213,80 @@ static void fake_audit(wk_worker_t *w, int argc, const char **argv, void (*sent)
     cr_assert_str_eq(argv[0], "XADD");
     cr_assert_gt(argc, 10);
     job_t j = {.kind = Q_AUDIT, .cb = (void *)sent, .ud = ud, .rc = F.audit_durable};
+    F.audit_class[0] = 0;
+    for (int i = 3; i + 1 < argc; i += 2)
+        if (strcmp(argv[i], "error_class") == 0)
+            snprintf(F.audit_class, sizeof F.audit_class, "%s", argv[i + 1]);
     push(&j);
 }
 
+/* httpc_cancel: the queued answers of ud's requests are dropped. */
+static size_t fake_cancel(wk_worker_t *w, void *ud)
+{
+    (void)w;
+    size_t n = 0;
+    for (int i = 0; i < F.nq;) {
+        if (F.q[i].kind == Q_SEND && F.q[i].ud == ud) {
+            memmove(F.q + i, F.q + i + 1, (size_t)(F.nq - i - 1) * sizeof *F.q);
+            F.nq--;
+            n++;
+        } else {
+            i++;
+        }
+    }
+    F.cancelled += (int)n;
+    return n;
+}
+
+/* wk_push_request: elicitation/create, answered as F says. */
+static int fake_ask(wk_push_t *p, const char *method, json_t *params, long timeout_ms, wk_push_reply_fn cb, void *ud)
+{
+    (void)p;
+    cr_assert_str_eq(method, "elicitation/create");
+    cr_assert_eq(timeout_ms, WK_CALL_CONFIRM_MS);
+    const json_t *schema = json_object_get(params, "requestedSchema");
+    cr_assert_str_eq(jsontext_str(json_object_get(json_object_get(schema, "properties"), "confirm"), "type"), "boolean");
+    snprintf(F.ask_msg, sizeof F.ask_msg, "%s", jsontext_str(params, "message"));
+    json_decref(params);
+    if (F.ask_refuse)
+        return -1;
+    job_t j = {.kind = Q_ASK, .cb = (void *)cb, .ud = ud};
+    push(&j);
+    return 0;
+}
+
 static const wk_call_io_t IO = {fake_redis, fake_account, fake_refresh, fake_pace, fake_send, fake_audit_ready,
-                                fake_audit};
+                                fake_audit, fake_cancel, fake_ask};
+
+/* The request's way back (wk_push.h): progress notifications recorded. */
+static wk_push_t P;
+
+static int push_write(wk_push_t *p, const char *json, size_t len)
+{
+    (void)p;
+    json_t *m = json_loadb(json, len, 0, NULL);
+    const json_t *params = json_object_get(m, "params");
+    if (strcmp(jsontext_str(m, "method"), "notifications/progress") == 0) {
+        size_t n = strlen(F.progress);
+        snprintf(F.progress + n, sizeof F.progress - n, "%g|%s\n", json_number_value(json_object_get(params, "progress")),
+                 jsontext_str(params, "message") ? jsontext_str(params, "message") : "");
+    }
+    json_decref(m);
+    return 0;
+}
+
+static void push_begin(const char *progress_token)
+{
+    wk_session_t sess;
+    memset(&sess, 0, sizeof sess);
+    snprintf(sess.id, sizeof sess.id, "sid-1");
+    sess.caps = F.caps;
+    json_t *msg = json_pack("{s:i,s:s,s:{s:{s:s?}}}", "id", 7, "method", "tools/call", "params", "_meta",
+                            "progressToken", progress_token);
+    wk_push_init(&P, &W, &sess, msg);
+    P.write = push_write;
+    json_decref(msg);
+}
 
 static void on_state(enum wk_call_state s, void *ud)
 {
@@ -224,6 +313,7 @@ static void setup(void)
 {
     char err[300];
     memset(&F, 0, sizeof F);
+    F.hold = -1;
     F.audit_ready = F.audit_durable = 1;
     F.acct_rc[0] = F.acct_rc[1] = F.acct_rc[2] = F.acct_rc[3] = 1;
     memset(&CFG, 0, sizeof CFG);
@@ -238,6 +328,7 @@ static void setup(void)
     W.fields = wk_fieldcache_new(60000);
     rcli_config_t rc = {.url = "redis://127.0.0.1:1", .prefix = "t:"};
     cr_assert_eq(rcli_create(&W.redis, &LOOP, &rc), 0);
+    cr_assert_eq(wk_push_start(&W), 0);
     memset(&ACCT, 0, sizeof ACCT);
     ACCT.base_url = "http://site.test";
     ACCT.auth_header = "Authorization: Basic eDp5";
@@ -249,6 +340,7 @@ static void teardown(void)
     wk_call_trace(NULL, NULL);
     json_decref(F.response);
     rcli_close(W.redis, NULL, NULL);
+    wk_push_free(&W);
     uv_run(&LOOP, UV_RUN_DEFAULT);
     uv_loop_close(&LOOP);
     wk_fieldcache_free(W.fields);
@@ -259,9 +351,13 @@ static void teardown(void)
 TestSuite(call, .init = setup, .fini = teardown);
 
 /* Runs tool with args (JSON) on a server with config (JSON or NULL), both
- * ways: the io answering later, and from inside. The trace and answer of
- * the second run must equal the first's. */
-static void call(const char *tool, const char *args, const char *config)
+ * ways: the io answering later, and from inside. With a push (request id 7
+ * of session sid-1, progress token "tok"), the run stops where the nth io
+ * job of kind hold is due (held in both ways), cancels id cancel_id there
+ * (-1: no cancel), then lets the rest run. The trace, requests, progress
+ * and answer of the second run must equal the first's. */
+static void run_both(const char *tool, const char *args, const char *config, int with_push, int hold, int nth,
+                     int cancel_id)
 {
     json_t *cfg = config ? json_loads(config, 0, NULL) : NULL;
     json_t *rec = json_pack("{s:s,s:s,s:s,s:s}", "id", "srv-1", "workspace_id", "ws-1", "account_id", "acc-1",
@@ -272,37 +368,70 @@ static void call(const char *tool, const char *args, const char *config)
     cr_assert_eq(wk_server_parse(&srv, rec, "h"), 0);
     const wk_tool_t *t = wk_catalog_find(W.catalog, tool);
     cr_assert(t, "%s", tool);
-    json_t *id = json_integer(7);
-    char first_trace[512], first_urls[1024], first_redis[256];
-    json_t *first = NULL;
+    json_t *id = json_integer(7), *cid = json_integer(cancel_id);
+    char first_trace[512], first_urls[1024], first_redis[256], first_progress[1024];
     long long exp = F.expires_at_ms;
+    int first_answers = 0;
+    json_t *first = NULL;
     for (int pass = 0; pass < 2; pass++) {
         F.sync = pass;
-        F.trace[0] = F.urls[0] = F.redis[0] = 0;
-        F.answers = 0;
+        F.hold = hold;
+        F.trace[0] = F.urls[0] = F.redis[0] = F.progress[0] = F.audit_class[0] = F.ask_msg[0] = 0;
+        F.answers = F.cancelled = 0;
         F.nacct = F.nsend = 0;
+        memset(F.pushed, 0, sizeof F.pushed);
         F.expires_at_ms = exp;
+        json_decref(F.response);
+        F.response = NULL;
         wk_fieldcache_free(W.fields);
         W.fields = wk_fieldcache_new(60000);
-        wk_call_start(&W, &IO, &srv, id, t, json_loads(args, 0, NULL), "req-1", NULL, on_done, NULL);
+        if (with_push)
+            push_begin("tok");
+        wk_call_start(&W, &IO, &srv, with_push ? &P : NULL, id, t, json_loads(args, 0, NULL), "req-1", NULL, on_done, NULL);
+        while (F.nq > 0 && !(F.q[0].kind == hold && F.q[0].ord == nth)) {
+            job_t j = F.q[0];
+            memmove(F.q, F.q + 1, (size_t)--F.nq * sizeof *F.q);
+            run(&j);
+        }
+        cr_assert(F.nq > 0 || hold < 0, "pass %d: job %d #%d never came (%s)", pass, hold, nth, F.trace);
+        if (cancel_id >= 0)
+            wk_push_cancel(&W, "sid-1", cid);
+        F.hold = -1;
         drain();
+        if (with_push)
+            wk_push_end(&P);
         cr_assert_eq(F.answers, 1, "pass %d: answered %d times (%s)", pass, F.answers, F.trace);
         if (pass == 0) {
             strcpy(first_trace, F.trace);
             strcpy(first_urls, F.urls);
             strcpy(first_redis, F.redis);
+            strcpy(first_progress, F.progress);
+            first_answers = F.cancelled;
             first = json_incref(F.response);
         } else {
             cr_assert_str_eq(F.trace, first_trace, "sync path differs");
             cr_assert_str_eq(F.urls, first_urls);
             cr_assert_str_eq(F.redis, first_redis);
-            cr_assert(json_equal(F.response, first), "sync answer differs");
+            cr_assert_str_eq(F.progress, first_progress);
+            cr_assert_eq(F.cancelled, first_answers);
+            cr_assert(F.response == first || json_equal(F.response, first), "sync answer differs");
         }
     }
     json_decref(first);
     json_decref(id);
+    json_decref(cid);
     json_decref(cfg);
     wk_server_clear(&srv);
+}
+
+static void call(const char *tool, const char *args, const char *config)
+{
+    run_both(tool, args, config, 0, -1, 0, -1);
+}
+
+static void call_cancel_at(const char *tool, const char *args, const char *config, int hold, int nth, int cancel_id)
+{
+    run_both(tool, args, config, 1, hold, nth, cancel_id);
 }
 
 static const char *err_message(void)
@@ -592,8 +721,213 @@ Test(call, bad_jql_makes_no_request)
     cr_assert_str_eq(F.urls, "");
 }
 
+/* ---- cancellation (notifications/cancelled, wk_push_cancel) ---- */
+
+Test(call, cancel_drops_the_transfer_and_answers_nothing)
+{
+    F.body[0] = ISSUE_BODY;
+    call_cancel_at(GET_ISSUE, "{\"id\":\"ITSM-1\"}", NULL, Q_SEND, 1, 7);
+    cr_assert_str_eq(F.trace, "account,prepare,upstream,idem_store,audit,answer,done");
+    cr_assert_eq(F.cancelled, 1, "the transfer in flight is removed");
+    cr_assert_null(F.response, "no answer for a cancelled call");
+    cr_assert_str_eq(F.audit_class, "cancelled");
+    cr_assert_eq(metrics_get(W.metrics, "jsmcp_worker_calls_cancelled_total", ""), 2);
+}
+
+Test(call, cancel_of_another_id_or_after_the_answer_is_ignored)
+{
+    F.body[0] = ISSUE_BODY;
+    call_cancel_at(GET_ISSUE, "{\"id\":\"ITSM-1\"}", NULL, Q_SEND, 1, 8);
+    cr_assert_eq(F.cancelled, 0);
+    cr_assert(result() && !is_error());
+    cr_assert_str_eq(F.audit_class, "");
+    /* The upstream answer is in (the audit record is being written): too late. */
+    call_cancel_at(GET_ISSUE, "{\"id\":\"ITSM-1\"}", NULL, Q_AUDIT, 1, 7);
+    cr_assert_str_eq(F.trace, "account,prepare,upstream,idem_store,audit,answer,done");
+    cr_assert(result() && !is_error());
+    cr_assert_str_eq(F.audit_class, "");
+    cr_assert_leq(metrics_get(W.metrics, "jsmcp_worker_calls_cancelled_total", ""), 0);
+}
+
+Test(call, cancel_during_pacing_makes_no_request)
+{
+    CFG.pace_api_token.per_s = 1;
+    CFG.pace_api_token.burst = 3;
+    F.pace_rc = 1;
+    call_cancel_at(GET_ISSUE, "{\"id\":\"ITSM-1\"}", NULL, Q_PACE, 1, 7);
+    cr_assert_str_eq(F.trace, "account,pace,account,idem_store,audit,answer,done");
+    cr_assert_str_eq(F.urls, "");
+    cr_assert_null(F.response);
+    cr_assert_str_eq(F.audit_class, "cancelled");
+}
+
+Test(call, cancel_during_refresh_makes_no_request)
+{
+    F.oauth = 1;
+    F.expires_at_ms = 1;
+    /* The refresh's account read is the second. */
+    call_cancel_at(GET_ISSUE, "{\"id\":\"ITSM-1\"}", NULL, Q_ACCOUNT, 2, 7);
+    /* PREPARE is entered, and ends the call before it does anything. */
+    cr_assert_str_eq(F.trace, "account,refresh,prepare,idem_store,audit,answer,done");
+    cr_assert_str_eq(F.urls, "");
+    cr_assert_null(F.response);
+    cr_assert_str_eq(F.audit_class, "cancelled");
+}
+
+Test(call, cancel_during_a_pre_step)
+{
+    F.body[0] = "[{\"id\":\"summary\",\"name\":\"Summary\",\"schema\":{\"type\":\"string\"}}]";
+    F.body[1] = "{\"issues\":[],\"isLast\":true}";
+    /* The field list is in; the search is in flight. */
+    call_cancel_at(SEARCH, "{\"jql\":\"summary ~ x\"}", NULL, Q_SEND, 2, 7);
+    cr_assert_str_eq(F.trace, "account,prepare,fields,steps,upstream,idem_store,audit,answer,done");
+    cr_assert_eq(F.cancelled, 1);
+    cr_assert_null(F.response);
+    /* The field list in flight: the search is never sent. */
+    call_cancel_at(SEARCH, "{\"jql\":\"summary ~ x\"}", NULL, Q_SEND, 1, 7);
+    cr_assert_str_eq(F.trace, "account,prepare,fields,idem_store,audit,answer,done");
+    cr_assert_eq(F.nsend, 1);
+    cr_assert_str_eq(F.audit_class, "cancelled");
+}
+
+Test(call, cancel_with_an_idempotency_key_forgets_it)
+{
+    F.idem_set = REDIS_REPLY_STATUS;
+    call_cancel_at(REPLY, "{\"id\":\"ITSM-1\",\"body\":\"hi\",\"idempotency_key\":\"k1\"}", NULL, Q_SEND, 1, 7);
+    cr_assert_str_eq(F.redis, "SET NX,DEL,", "a retry may run the call again");
+    cr_assert_null(F.response);
+    /* Cancelled while its SET NX is out, and the key was another call's: left alone. */
+    F.idem_set = REDIS_REPLY_NIL;
+    F.idem_get = "pending";
+    call_cancel_at(REPLY, "{\"id\":\"ITSM-1\",\"body\":\"hi\",\"idempotency_key\":\"k1\"}", NULL, Q_REDIS, 1, 7);
+    cr_assert_str_eq(F.trace, "idem,idem_read,idem_store,audit,answer,done");
+    cr_assert_str_eq(F.redis, "SET NX,");
+    cr_assert_null(F.response);
+    cr_assert_str_eq(F.audit_class, "cancelled");
+}
+
+/* ---- progress per step ---- */
+
+Test(call, progress_per_upstream_request)
+{
+    F.body[0] = "[{\"id\":\"summary\",\"name\":\"Summary\",\"schema\":{\"type\":\"string\"}}]";
+    F.body[1] = "{\"issues\":[],\"isLast\":true}";
+    call_cancel_at(SEARCH, "{\"jql\":\"summary ~ x\"}", NULL, -1, 0, -1);
+    cr_assert(result() && !is_error());
+    /* Two requests: the step after the field list is announced as 1 done. */
+    cr_assert_str_eq(F.progress, "1|Step 2: POST /rest/api/3/search/jql\n");
+    /* One request: the caller's start and "Done" are all. */
+    F.body[0] = ISSUE_BODY;
+    call_cancel_at(GET_ISSUE, "{\"id\":\"ITSM-1\"}", NULL, -1, 0, -1);
+    cr_assert_str_eq(F.progress, "");
+    /* A scope pre-check, then the tool. */
+    F.body[1] = "{\"comments\":[],\"startAt\":0,\"total\":0,\"maxResults\":25}";
+    call_cancel_at(COMMENTS, "{\"id\":\"ITSM-1\"}", "{\"projects\":[\"ITSM\"]}", -1, 0, -1);
+    cr_assert_str_eq(F.progress, "1|Step 2: GET /rest/api/3/issue/{id}/comment\n");
+}
+
+/* ---- CONFIRM (elicitation before a write) ---- */
+
+#define REPLY_ARGS "{\"id\":\"ITSM-1\",\"body\":\"hi there\"}"
+#define DELETE_PARTICIPANT "delete_a_jira_service_management_request_participant_by_id"
+
+Test(call, confirm_accepted_runs_the_write)
+{
+    F.caps = WK_CAP_ELICIT;
+    F.ask_action = "accept";
+    F.ask_confirm = 1;
+    F.body[0] = "{\"id\":\"1\",\"body\":\"hi there\"}";
+    call_cancel_at(REPLY, REPLY_ARGS, "{\"confirm_writes\":true}", -1, 0, -1);
+    cr_assert_str_eq(F.trace, "confirm,account,prepare,upstream,idem_store,audit,answer,done");
+    cr_assert(result() && !is_error());
+    cr_assert_str_eq(F.audit_class, "");
+    /* The form says what will change: the tool, the issue, the fields. */
+    cr_assert(strstr(F.ask_msg, REPLY), "%s", F.ask_msg);
+    cr_assert(strstr(F.ask_msg, "\nid: ITSM-1"), "%s", F.ask_msg);
+    cr_assert(strstr(F.ask_msg, "\nbody: hi there"), "%s", F.ask_msg);
+}
+
+Test(call, confirm_declined_cancelled_or_unanswered_makes_no_request)
+{
+    F.caps = WK_CAP_ELICIT;
+    const char *actions[] = {"decline", "cancel", NULL, "accept"};
+    for (int i = 0; i < 4; i++) {
+        F.ask_action = actions[i];
+        F.ask_confirm = 0; /* an accept with confirm false is a no */
+        call_cancel_at(REPLY, REPLY_ARGS, "{\"confirm_writes\":true}", -1, 0, -1);
+        cr_assert_str_eq(F.trace, "confirm,idem_store,audit,answer,done", "%s", actions[i] ? actions[i] : "timeout");
+        cr_assert_str_eq(F.urls, "");
+        cr_assert(is_error());
+        cr_assert_str_eq(sc_error("reason"), "declined");
+        cr_assert(strstr(sc_error("message"), "nothing was changed"), "%s", sc_error("message"));
+        cr_assert_str_eq(F.audit_class, "declined");
+    }
+    cr_assert(strstr(sc_error("message"), "declined"), "%s", sc_error("message"));
+    /* The question could not be sent (no event stream): not run either. */
+    F.ask_refuse = 1;
+    call_cancel_at(REPLY, REPLY_ARGS, "{\"confirm_writes\":true}", -1, 0, -1);
+    cr_assert_str_eq(F.trace, "confirm,idem_store,audit,answer,done");
+    cr_assert(strstr(sc_error("message"), "could not be asked"), "%s", sc_error("message"));
+    cr_assert_str_eq(F.audit_class, "declined");
+}
+
+Test(call, confirm_only_when_the_client_can_and_the_config_asks)
+{
+    F.ask_action = "decline";
+    F.body[0] = "{\"id\":\"1\",\"body\":\"hi there\"}";
+    /* No elicitation capability: as before, whatever the config says. */
+    call_cancel_at(REPLY, REPLY_ARGS, "{\"confirm_writes\":true}", -1, 0, -1);
+    cr_assert_str_eq(F.trace, "account,prepare,upstream,idem_store,audit,answer,done");
+    F.caps = WK_CAP_ELICIT;
+    /* confirm_writes false: as before. */
+    call_cancel_at(REPLY, REPLY_ARGS, "{\"confirm_writes\":false}", -1, 0, -1);
+    cr_assert_str_eq(F.trace, "account,prepare,upstream,idem_store,audit,answer,done");
+    cr_assert(!is_error());
+    /* Absent: only destructive tools ask; a reply is not one, a delete is. */
+    call_cancel_at(REPLY, REPLY_ARGS, NULL, -1, 0, -1);
+    cr_assert_str_eq(F.trace, "account,prepare,upstream,idem_store,audit,answer,done");
+    call_cancel_at(DELETE_PARTICIPANT, "{\"id\":\"ITSM-1\",\"account_ids\":[\"a1\"]}", NULL, -1, 0, -1);
+    cr_assert_str_eq(F.trace, "confirm,idem_store,audit,answer,done");
+    cr_assert_str_eq(F.audit_class, "declined");
+    /* A read never asks. */
+    F.body[0] = ISSUE_BODY;
+    call_cancel_at(GET_ISSUE, "{\"id\":\"ITSM-1\"}", "{\"confirm_writes\":true}", -1, 0, -1);
+    cr_assert_str_eq(F.trace, "account,prepare,upstream,idem_store,audit,answer,done");
+}
+
+Test(call, confirm_before_the_idempotency_key)
+{
+    F.caps = WK_CAP_ELICIT;
+    F.idem_set = REDIS_REPLY_STATUS;
+    const char *args = "{\"id\":\"ITSM-1\",\"body\":\"hi\",\"idempotency_key\":\"k1\"}";
+    F.ask_action = "decline";
+    call_cancel_at(REPLY, args, "{\"confirm_writes\":true}", -1, 0, -1);
+    cr_assert_str_eq(F.redis, "", "a declined call takes no key");
+    cr_assert(!strstr(F.ask_msg, "idempotency_key"), "%s", F.ask_msg);
+    F.ask_action = "accept";
+    F.ask_confirm = 1;
+    F.body[0] = "{\"id\":\"1\",\"body\":\"hi\"}";
+    call_cancel_at(REPLY, args, "{\"confirm_writes\":true}", -1, 0, -1);
+    cr_assert_str_eq(F.trace, "confirm,idem,account,prepare,upstream,idem_store,audit,answer,done");
+    cr_assert_str_eq(F.redis, "SET NX,SET,");
+}
+
+Test(call, cancel_while_the_user_is_asked)
+{
+    F.caps = WK_CAP_ELICIT;
+    F.ask_action = "accept";
+    F.ask_confirm = 1;
+    call_cancel_at(REPLY, REPLY_ARGS, "{\"confirm_writes\":true}", Q_ASK, 1, 7);
+    /* The answer comes after the cancel: the call ends without a request. */
+    cr_assert_str_eq(F.trace, "confirm,account,idem_store,audit,answer,done");
+    cr_assert_str_eq(F.urls, "");
+    cr_assert_null(F.response);
+    cr_assert_str_eq(F.audit_class, "cancelled");
+}
+
 Test(call, state_names)
 {
+    cr_assert_str_eq(wk_call_state_name(WK_CALL_CONFIRM), "confirm");
     cr_assert_str_eq(wk_call_state_name(WK_CALL_IDEM), "idem");
     cr_assert_str_eq(wk_call_state_name(WK_CALL_DONE), "done");
     cr_assert_str_eq(wk_call_state_name((enum wk_call_state)99), "?");
