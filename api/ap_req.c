@@ -299,49 +299,43 @@ void ap_query_one(ap_req_t *r, const char *sql, int n, const char *const *params
     ap_query(r, sql, n, params, on_one);
 }
 
+/* One page of a listing. r->notfound set (ap_query_page_owned): the page
+ * is under a parent record that must be the caller's, and the first row's
+ * fourth column (owner_ok, ap_req.h) says whether it is; a row with only
+ * that marker (its JSON NULL) is an empty page. */
 static void on_page(PGresult *res, const char *err, void *ud)
 {
     ap_req_t *r = ud;
     ap_page_t pg;
+    int owned = r->notfound != NULL;
     if (!ap_res_ok(res)) {
         ap_fail_db(r, res, err, NULL);
         return;
     }
-    /* The page parameters were validated before the query. */
-    if (ap_page_parse(r, &pg) == 0)
-        ap_ok(r, 200, ap_page_result(res, &pg));
-}
-
-void ap_query_page(ap_req_t *r, const char *sql, int n, const char *const *params)
-{
-    ap_query(r, sql, n, params, on_page);
-}
-
-static void on_owned_page(PGresult *res, const char *err, void *ud)
-{
-    ap_req_t *r = ud;
-    ap_page_t pg;
-    if (!ap_res_ok(res)) {
-        ap_fail_db(r, res, err, NULL);
-        return;
-    }
-    if (PQntuples(res) == 0 || strcmp(PQgetvalue(res, 0, 3), "t") != 0) {
+    if (owned && (PQntuples(res) == 0 || strcmp(PQgetvalue(res, 0, 3), "t") != 0)) {
         ap_fail(r, 404, r->notfound, NULL);
         return;
     }
+    /* The page parameters were validated before the query. */
     if (ap_page_parse(r, &pg) != 0)
         return;
-    if (PQgetisnull(res, 0, 0)) { /* only the owner marker: an empty page */
+    if (owned && PQgetisnull(res, 0, 0)) {
         ap_ok(r, 200, json_pack("{s[]sn}", "result", "next_cursor"));
         return;
     }
     ap_ok(r, 200, ap_page_result(res, &pg));
 }
 
+void ap_query_page(ap_req_t *r, const char *sql, int n, const char *const *params)
+{
+    r->notfound = NULL; /* a plain page: no owner marker */
+    ap_query(r, sql, n, params, on_page);
+}
+
 void ap_query_page_owned(ap_req_t *r, const char *sql, int n, const char *const *params, const char *notfound)
 {
     r->notfound = notfound;
-    ap_query(r, sql, n, params, on_owned_page);
+    ap_query(r, sql, n, params, on_page);
 }
 
 /* ---- query parameters ---- */

@@ -190,7 +190,7 @@ void ap_query_page(ap_req_t *r, const char *sql, int n, const char *const *param
 /* The same for a list under a parent record that must exist and be the
  * caller's: the SQL returns (json, created_at::text, id, owner_ok) with a
  * LEFT JOIN, so an empty page still has one row carrying owner_ok; a false
- * owner_ok answers 404 with notfound. */
+ * owner_ok answers 404 with notfound (which must not be NULL). */
 void ap_query_page_owned(ap_req_t *r, const char *sql, int n, const char *const *params, const char *notfound);
 
 /* ---- transactions: begin, then commit and answer ---- */

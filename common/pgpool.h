@@ -85,6 +85,11 @@ int pgtx_query(pgtx_t *tx, const char *sql, int nparams, const char *const *para
 void pgtx_commit(pgtx_t *tx, pgpool_cb cb, void *ud);
 void pgtx_rollback(pgtx_t *tx, pgpool_cb cb, void *ud);
 
+/* libpq's notice processor for every connection of pgpool (also of
+ * pgpool_connect_blocking): notices go to the log at debug level instead of
+ * stderr. */
+void pgpool_notice_sink(void *arg, const char *message);
+
 /* Synchronous helpers for start-up only (migrations, tests): never on a
  * request path. */
 PGconn *pgpool_connect_blocking(const char *conninfo, char *err, size_t errsz);
