@@ -243,7 +243,7 @@ static int take_sql(calls_t *q, buf_t *b)
 /* The series: one JSON object, every bucket of [since, until) in order,
  * empty ones with zero calls. date_bin puts each call in the bucket of its
  * ts counted from since; the rows read are the workspace's in the range
- * (tool_calls_workspace_ts, migration 024). percentile_disc is the
+ * (tool_calls_workspace (workspace_id, ts, call_id), migration 026). percentile_disc is the
  * nearest-rank percentile (a latency some call had). Headroom: the lowest
  * ratelimit_remaining stored, and the lowest share of the limit left where
  * JSM sent a limit. */

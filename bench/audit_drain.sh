@@ -15,7 +15,8 @@
 # ratelimit.burst runs (migration 022) for the run: drain throughput with
 # metering on versus off. SERIES_INDEX=off drops the index of GET
 # /calls/series (tool_calls_workspace_ts, migration 024) for the run: what
-# that index costs the drain.
+# that index costs the drain (builds before migration 026, which merged it
+# into tool_calls_workspace; a build with 026 refuses it).
 # AUDIT_DRAIN_SQL='<statements>' runs on the bench database after the
 # migrations, before the API starts (a scratch schema change: drop an index,
 # disable a trigger). AUDIT_DRAIN_SECONDS=0 skips the paced run.
@@ -129,7 +130,10 @@ if [ "${AUDIT_METERING:-on}" = off ]; then
   psql -q "$DBURL" -c "ALTER TABLE tool_calls DISABLE TRIGGER tool_calls_usage" \
     -c "ALTER TABLE tool_calls DISABLE TRIGGER tool_calls_ratelimit_burst" >/dev/null
 fi
-[ "${SERIES_INDEX:-on}" = off ] && psql -q "$DBURL" -c "DROP INDEX tool_calls_workspace_ts" >/dev/null
+if [ "${SERIES_INDEX:-on}" = off ]; then
+  psql -q "$DBURL" -c "DROP INDEX tool_calls_workspace_ts" >/dev/null ||
+    { echo "SERIES_INDEX=off: since migration 026 one index serves GET /calls and the series"; exit 1; }
+fi
 [ -n "${AUDIT_DRAIN_SQL:-}" ] && psql -q -v ON_ERROR_STOP=1 "$DBURL" -c "$AUDIT_DRAIN_SQL" >/dev/null
 echo "build: $BIN; metering: ${AUDIT_METERING:-on}, series index: ${SERIES_INDEX:-on}${AUDIT_DRAIN_SQL:+, schema change: $AUDIT_DRAIN_SQL}"
 JSMCP_DATABASE_URL="$DBURL" JSMCP_REDIS_URL="$JSMCP_TEST_REDIS_URL" JSMCP_REDIS_PREFIX="$PREFIX" \
