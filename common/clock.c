@@ -31,8 +31,7 @@ static int digits(const char *s, int n, int *out)
     return 0;
 }
 
-/* Days from civil date (Howard Hinnant), valid for the proleptic Gregorian calendar. */
-static int64_t days_from_civil(int y, int m, int d)
+int64_t clock_days_from_civil(int y, int m, int d)
 {
     y -= m <= 2;
     int64_t era = (y >= 0 ? y : y - 399) / 400;
@@ -98,7 +97,7 @@ int clock_parse_iso(const char *s, int64_t *out_ms)
         return -1;
     if (mo == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
         return -1;
-    int64_t days = days_from_civil(y, mo, d);
+    int64_t days = clock_days_from_civil(y, mo, d);
     int64_t secs = days * 86400 + h * 3600 + mi * 60 + sec - (int64_t)off_min * 60;
     *out_ms = secs * 1000 + ms;
     return 0;

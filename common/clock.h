@@ -11,6 +11,9 @@ uint64_t clock_mono_ns(void);             /* CLOCK_MONOTONIC in ns */
  * "...59.123+01:00", "...+0100", and "2026-03-26T16:00Z" (no seconds).
  * Returns 0 and epoch ms, or -1. */
 int clock_parse_iso(const char *s, int64_t *out_ms);
+/* Days since 1970-01-01 of a date of the proleptic Gregorian calendar
+ * (Howard Hinnant's algorithm; any year, negative too). */
+int64_t clock_days_from_civil(int y, int m, int d);
 /* Formats epoch ms as "2026-12-31T23:59:59Z" (ms_precision: ".123Z"). */
 void clock_format_iso(int64_t ms, int ms_precision, char *out, size_t outsz);
 

@@ -21,6 +21,9 @@
 #include "sb_jql.h"
 #include "sb_limits.h"
 #include "sb_oauth.h"
+#include "sb_routes_request.h"
+#include "sb_routes_search.h"
+#include "sb_routes_users.h"
 #include "sb_strict.h"
 #include "clock.h"
 
@@ -73,6 +76,7 @@ static const copt_t OPTS[] = {
     {"--strict", "JSM_SANDBOX_STRICT", C_BOOL, O(strict), 0, 0, 1, "validate requests against the OpenAPI documents"},
     {"--strict-allow", "JSM_SANDBOX_STRICT_ALLOW", C_STR, O(strict_allow), S(strict_allow), 0, 0, "strict refusals let through (key prefixes, comma-separated; temporary)"},
     {"--max-attachment-bytes", "JSM_SANDBOX_MAX_ATTACHMENT_BYTES", C_INT, O(max_attachment), 0, 1, 64 << 20, "largest attachment upload"},
+    {"--max-response-bytes", "JSM_SANDBOX_MAX_RESPONSE_BYTES", C_INT, O(max_response), 0, 1024, 64 << 20, "largest JSON response body (500 beyond)"},
 };
 #undef O
 #undef S
@@ -103,6 +107,7 @@ static void config_defaults(sb_config_t *c)
     c->gzip = 1;
     c->gzip_min = 32; /* tiny bodies are not worth a gzip header, as edge proxies skip them */
     c->max_attachment = 10 << 20;
+    c->max_response = 64 << 20;
 }
 
 static int set_opt(sb_config_t *c, const copt_t *o, const char *v, char *err, size_t errsz)
@@ -292,8 +297,11 @@ int main(int argc, char **argv)
     }
     sb->oauth = sb_oauth_new(sb);
     sb->router = router_new();
+    sb_routes_search(sb);
+    sb_routes_users(sb); /* before platform: issue/createmeta/... before issue/{key}/... */
     sb_routes_platform(sb);
     sb_routes_jsm(sb);
+    sb_routes_request(sb);
     sb_routes_attach(sb);
     sb_routes_relations(sb);
     sb_routes_register(sb, sb_oauth_routes, sb_oauth_nroutes);

@@ -67,6 +67,7 @@ typedef struct sb_config_s {
     int strict;                 /* validate requests against the OpenAPI documents (sb_strict) */
     char strict_allow[1024];    /* temporary allow-list: refusals matching these are counted, not answered */
     int max_attachment;         /* largest attachment upload, bytes */
+    int max_response;           /* largest JSON response body, bytes (500 beyond) */
 } sb_config_t;
 
 typedef struct sb_s {
@@ -131,6 +132,8 @@ struct sb_call_s {
 /* ---- the pipeline (sb_http.c) ---- */
 /* Registers routes for the site root and (unless SB_R_SITE_ONLY) the gateway root. */
 void sb_routes_register(sb_t *sb, const sb_route_t *routes, int n);
+/* The route families; sb_routes_search, sb_routes_users and sb_routes_request
+ * have their own headers. */
 void sb_routes_platform(sb_t *sb);
 void sb_routes_jsm(sb_t *sb);
 void sb_routes_control(sb_t *sb);
@@ -168,6 +171,14 @@ int sb_query_bool(const sb_call_t *c, const char *name, int dflt);
 /* Parses the JSON body (depth/size limited); on failure answers 400 in the
  * route's family and returns NULL. */
 json_t *sb_body_json(sb_call_t *c);
+
+/* Every "expand" query parameter (up to 10), comma-joined into out: 0, or
+ * -1 having answered 400 (servicedeskapi error) when one value or the list
+ * does not fit (out is then ""). */
+int sb_expand_param(sb_call_t *c, char *out, size_t outsz);
+/* Users from {"accountIds":[...]} into out (up to max, *n of them);
+ * returns the count of unknown ids. */
+int sb_account_ids(sb_call_t *c, const json_t *b, int *out, int max, int *n);
 
 /* The user named by the accountId query parameter (GET /user, /user/groups);
  * -1 having answered Jira's 400 (absent) or 404 (unknown). */

@@ -36,21 +36,30 @@ static void adf_walk(const json_t *n, buf_t *b, int depth, int in_list)
         buf_append_str(b, "\n");
 }
 
-char *sb_adf_text(const json_t *doc)
+char *sb_adf_text(const json_t *doc, int *too_long)
 {
+    if (too_long)
+        *too_long = 0;
     if (!json_is_object(doc))
         return NULL;
     const char *type = json_string_value(json_object_get(doc, "type"));
     if (!type || strcmp(type, "doc") != 0 || !json_is_array(json_object_get(doc, "content")))
         return NULL;
     buf_t b;
-    buf_init(&b, SB_MAX_TEXT);
+    /* Room for the blank lines that close nested blocks (one or two per
+     * level, at most 33 levels), trimmed below. */
+    buf_init(&b, SB_MAX_TEXT + 2 * 34);
     buf_append_str(&b, "");
     adf_walk(doc, &b, 0, 0);
-    if (!b.data)
+    if (buf_ok(&b))
+        while (b.len && b.data[b.len - 1] == '\n')
+            b.data[--b.len] = 0;
+    if (!buf_ok(&b) || b.len >= SB_MAX_TEXT) { /* too long: refused, never cut */
+        if (too_long)
+            *too_long = 1;
+        buf_free(&b);
         return NULL;
-    while (b.len && b.data[b.len - 1] == '\n')
-        b.data[--b.len] = 0;
+    }
     return buf_steal(&b, NULL);
 }
 

@@ -8,8 +8,11 @@
 #include <jansson.h>
 
 /* Plain text of an ADF document (text nodes; paragraphs joined by blank
- * lines). Returns a malloc'd string or NULL when doc is not ADF-like. */
-char *sb_adf_text(const json_t *doc);
+ * lines). Returns a malloc'd string of at most SB_MAX_TEXT - 1 bytes
+ * (Jira's 32,767), or NULL: when doc is not ADF-like, or when the text is
+ * longer (then *too_long = 1, if too_long is given: the caller answers
+ * Jira's "too long", never keeps a cut text). */
+char *sb_adf_text(const json_t *doc, int *too_long);
 /* ADF doc built from plain text (paragraphs on blank lines, lines as hardBreak). */
 json_t *sb_adf_from_text(const char *text);
 

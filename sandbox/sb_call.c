@@ -95,6 +95,44 @@ const char *sb_ref_str(const json_t *obj, char *buf, size_t bufsz)
     return NULL;
 }
 
+int sb_expand_param(sb_call_t *c, char *out, size_t outsz)
+{
+    buf_t b;
+    char one[128];
+    int r = -1;
+    buf_init(&b, outsz - 1);
+    for (int k = 0; k < 10 && (r = httpd_query_param_nth(c->req, "expand", k, one, sizeof one)) >= 0; k++) {
+        if (b.len)
+            buf_append_str(&b, ",");
+        buf_append_str(&b, one);
+    }
+    out[0] = 0;
+    if (r == -2 || !buf_ok(&b)) { /* refused: a cut list could drop or mangle a name */
+        buf_free(&b);
+        sb_err_jsm(c, 400, "The expand parameter is too long.", "sd.request.expand.error.too.long");
+        return -1;
+    }
+    str_copy(out, outsz, b.data ? b.data : ""); /* whole (checked); NULL when no expand was given */
+    buf_free(&b);
+    return 0;
+}
+
+int sb_account_ids(sb_call_t *c, const json_t *b, int *out, int max, int *n)
+{
+    json_t *ids = json_object_get(b, "accountIds"), *v;
+    size_t i;
+    int bad = 0;
+    *n = 0;
+    json_array_foreach(ids, i, v) {
+        int u = json_is_string(v) ? sb_user_find(c->sb->data, json_string_value(v)) : -1;
+        if (u < 0)
+            bad++;
+        else if (*n < max)
+            out[(*n)++] = u;
+    }
+    return bad;
+}
+
 int sb_user_param_or_error(sb_call_t *c)
 {
     char acc[100];
@@ -146,8 +184,6 @@ int sb_xvalue_parse(const sb_call_t *c, int xf, const json_t *v, sb_xval_t *out,
     }
 }
 
-#define SB_MAX_RESPONSE (64u << 20)
-
 void sb_send(httpd_req_t *req, int status, const char *ctype, const char *body, size_t len)
 {
     const sb_t *sb = httpd_req_data(req);
@@ -167,12 +203,17 @@ void sb_send(httpd_req_t *req, int status, const char *ctype, const char *body, 
 
 void sb_respond_json(httpd_req_t *req, int status, json_t *v)
 {
+    const sb_t *sb = httpd_req_data(req);
     buf_t b;
-    buf_init(&b, SB_MAX_RESPONSE);
-    if (!v || jsontext_dump_buf(&b, v) != 0 || !b.data) {
+    buf_init(&b, sb && sb->cfg.max_response > 0 ? (size_t)sb->cfg.max_response : (64u << 20));
+    if (!v || jsontext_dump_buf(&b, v) != 0 || !buf_ok(&b) || !b.data) {
+        /* A 500 problem, never a cut body: the dump leaves the buffer in
+         * error (data NULL) when the body passes --max-response-bytes. */
+        int too_big = buf_error(&b) == BUF_ETOOBIG;
         json_decref(v);
         buf_free(&b);
-        httpresp_problem(req, 500, "response could not be serialised", NULL);
+        httpresp_problem(req, 500, too_big ? "response body larger than the sandbox's --max-response-bytes"
+                                           : "response could not be serialised", NULL);
         return;
     }
     json_decref(v);
@@ -424,14 +465,17 @@ void sb_jsm_paging(sb_call_t *c, long dflt, long max, long *start, long *limit)
 static json_t *page_link(const sb_call_t *c, long start, long limit)
 {
     buf_t b;
-    buf_init(&b, 8192);
     const char *path = httpd_req_path(c->req);
     if (c->gateway) { /* c->base already holds /ex/jira/<cloudId> */
         const char *p = strstr(path, "/rest/");
         path = p ? p : path;
     }
-    buf_printf(&b, "%s%s?", c->base, path);
     const char *q = httpd_req_query(c->req);
+    /* Sized from what goes in (start= and limit= at most 2 x 20 digits and
+     * 15 bytes more), so only running out of memory can fail, and that
+     * aborts as mem_alloc() does: a link is never cut or empty. */
+    buf_init(&b, strlen(c->base) + strlen(path) + (q ? strlen(q) : 0) + 64);
+    buf_printf(&b, "%s%s?", c->base, path);
     while (q && *q) {
         const char *amp = strchr(q, '&');
         size_t n = amp ? (size_t)(amp - q) : strlen(q);
@@ -442,7 +486,9 @@ static json_t *page_link(const sb_call_t *c, long start, long limit)
         q = amp ? amp + 1 : NULL;
     }
     buf_printf(&b, "start=%ld&limit=%ld", start, limit);
-    json_t *s = json_string(b.data ? b.data : "");
+    if (!buf_ok(&b))
+        abort();
+    json_t *s = json_string(b.data);
     buf_free(&b);
     return s;
 }

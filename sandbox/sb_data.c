@@ -673,6 +673,8 @@ const unsigned char *sb_attachment_bytes(const sb_attachment_t *a, int *owned)
         int off = 0, n = 0;
         while (off < a->size) {
             int len = snprintf(line, sizeof line, "%s line %d: sandbox attachment %d\n", a->filename, ++n, a->id);
+            if (len < 0 || len >= (int)sizeof line) /* a long name: the line as cut, never read past it */
+                len = (int)sizeof line - 1;
             int k = len < a->size - off ? len : a->size - off;
             memcpy(b + off, line, (size_t)k);
             off += k;

@@ -1,11 +1,13 @@
-/* sb_jql: see sb_jql.h. A tokenizer, a recursive-descent parser into a small
- * AST whose values are resolved against the data set up front, a matcher and
- * a sorter. Error texts are Jira's own (jsm-rest-api.md §1.4 and field
- * observations); positions are "(line 1, character N)", N 1-based. */
-#include "sb_sla.h"
+/* sb_jql: see sb_jql.h. A tokenizer and a recursive-descent parser into the
+ * tree of sb_jql_ast.h, whose values are resolved against the data set up
+ * front; matching is sb_jql_eval.c, ordering sb_jql_order.c. Error texts
+ * are Jira's own (jsm-rest-api.md §1.4 and field observations); positions
+ * are "(line 1, character N)", N 1-based. */
 #include "sb_jql.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,66 +15,21 @@
 #include <strings.h>
 
 #include "buf.h"
+#include "clock.h"
+#include "sb_jql_ast.h"
 
 #define MAX_TOKENS 1024
-#define MAX_TOKLEN 256
 #define MAX_DEPTH 64
-#define MIN_MS (60LL * 1000)
-#define DAY_MS (24 * 60 * MIN_MS)
 
 enum tk { T_EOF, T_WORD, T_STR, T_LP, T_RP, T_COMMA, T_OP, T_BANG };
 
 typedef struct tok_s {
     int type;
     int pos; /* 1-based character */
-    char text[MAX_TOKLEN];
+    char text[SB_JQL_MAX_TOKLEN];
 } tok_t;
 
-enum field {
-    F_PROJECT, F_KEY, F_ISSUETYPE, F_STATUS, F_STATUSCAT, F_RESOLUTION, F_ASSIGNEE, F_REPORTER,
-    F_CREATOR, F_PRIORITY, F_LABELS, F_RTYPE, F_SLA_FR, F_SLA_RES, F_TEXT, F_SUMMARY,
-    F_DESCRIPTION, F_COMMENT, F_CREATED, F_UPDATED, F_RESOLVED, F_DUE, F_ORG,
-    F_XFIELD /* the site's custom fields (sb_xfield_t): clause_t.xmask says which */
-};
-enum op { OP_EQ, OP_NE, OP_IN, OP_NOTIN, OP_IS, OP_ISNOT, OP_LIKE, OP_NOTLIKE, OP_GT, OP_GE, OP_LT, OP_LE };
 static const char *const OPNAMES[] = {"=", "!=", "in", "not in", "is", "is not", "~", "!~", ">", ">=", "<", "<="};
-
-enum vkind { V_INT, V_STR, V_EMPTY, V_DATE_ABS, V_DATE_REL, V_DATE_FN, V_CURRENT_USER, V_SLA_FN };
-enum datefn { DF_NOW, DF_SOD, DF_EOD, DF_SOW, DF_EOW, DF_SOM, DF_EOM, DF_SOY, DF_EOY };
-enum slafn { SF_BREACHED, SF_RUNNING, SF_COMPLETED, SF_PAUSED };
-
-typedef struct val_s {
-    int kind;
-    int64_t i;   /* resolved index/id, absolute ms, relative offset, fn id */
-    int64_t off; /* date fn offset */
-    char *s;
-} val_t;
-
-typedef struct clause_s {
-    int field;
-    int op;
-    val_t *vals;
-    int nvals;
-    unsigned xmask; /* F_XFIELD: bit i = d->xfields[i]; a name several fields share searches them all */
-} clause_t;
-
-enum nkind { N_AND, N_OR, N_NOT, N_CLAUSE };
-typedef struct node_s {
-    int kind;
-    struct node_s *a, *b;
-    clause_t c;
-} node_t;
-
-typedef struct order_s {
-    int field;
-    int desc;
-} order_t;
-
-struct sb_jql_s {
-    node_t *where;
-    order_t order[SB_JQL_MAX_ORDER];
-    int norder;
-};
 
 typedef struct parser_s {
     const sb_data_t *d;
@@ -148,7 +105,7 @@ static int tokenize(parser_t *p, const char *q)
             while (*s && *s != c) {
                 if (*s == '\\' && s[1])
                     s++;
-                if (len < MAX_TOKLEN - 1)
+                if (len < SB_JQL_MAX_TOKLEN - 1)
                     t->text[len++] = *s;
                 s++;
             }
@@ -175,7 +132,7 @@ static int tokenize(parser_t *p, const char *q)
         } else if (is_word_char((unsigned char)c)) {
             size_t len = 0;
             while (*s && is_word_char((unsigned char)*s)) {
-                if (len < MAX_TOKLEN - 1)
+                if (len < SB_JQL_MAX_TOKLEN - 1)
                     t->text[len++] = *s;
                 s++;
             }
@@ -228,6 +185,24 @@ static const fname_t FIELDS[] = {
     {"due", F_DUE}, {"duedate", F_DUE}, {"Organizations", F_ORG},
 };
 
+/* The N of "cf[N]" or "customfield_N", read as "%d" reads it (optional
+ * blanks and sign), or -1 when name is neither or N is no int. Not
+ * sscanf(): its "%d" of a number out of range is undefined behaviour, and
+ * the name is the client's ("cf[99999999999]"). */
+static int cf_number(const char *name)
+{
+    int bracket = strncmp(name, "cf[", 3) == 0;
+    const char *s = bracket ? name + 3 : strncasecmp(name, "customfield_", 12) == 0 ? name + 12 : NULL;
+    if (!s)
+        return -1;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (end == s || errno == ERANGE || v < INT_MIN || v > INT_MAX || (bracket && *end != ']'))
+        return -1;
+    return (int)v;
+}
+
 /* The field a clause names; *xmask gets the site custom fields for
  * F_XFIELD (by cf[N], customfield_N or name: every field of that name). */
 static int field_lookup(const sb_data_t *d, const char *name, unsigned *xmask)
@@ -236,10 +211,8 @@ static int field_lookup(const sb_data_t *d, const char *name, unsigned *xmask)
     for (size_t i = 0; i < sizeof FIELDS / sizeof FIELDS[0]; i++)
         if (strcasecmp(FIELDS[i].name, name) == 0)
             return FIELDS[i].field;
-    int num = -1;
-    char tail;
-    if ((sscanf(name, "cf[%d%c", &num, &tail) == 2 && tail == ']') ||
-        (strncasecmp(name, "customfield_", 12) == 0 && sscanf(name + 12, "%d", &num) == 1)) {
+    int num = cf_number(name);
+    if (num != -1) {
         if (num == d->cf.request_type)
             return F_RTYPE;
         if (num == d->cf.sla_first_response)
@@ -268,32 +241,15 @@ static int xmask_has(const sb_data_t *d, unsigned mask, int type)
     return 0;
 }
 
-static int field_is_user(int f)
-{
-    return f == F_ASSIGNEE || f == F_REPORTER || f == F_CREATOR;
-}
-static int field_is_date(int f)
-{
-    return f == F_CREATED || f == F_UPDATED || f == F_RESOLVED || f == F_DUE;
-}
-static int field_is_text(int f)
-{
-    return f == F_TEXT || f == F_SUMMARY || f == F_DESCRIPTION || f == F_COMMENT;
-}
-static int field_is_sla(int f)
-{
-    return f == F_SLA_FR || f == F_SLA_RES;
-}
-
 static int op_supported(int f, int op)
 {
-    if (field_is_text(f))
+    if (sb_jql_is_text(f))
         return op == OP_LIKE || op == OP_NOTLIKE || op == OP_IS || op == OP_ISNOT;
     if (op == OP_LIKE || op == OP_NOTLIKE)
         return 0;
     if (op >= OP_GT)
-        return field_is_date(f) || f == F_PRIORITY || f == F_KEY;
-    if (field_is_sla(f))
+        return sb_jql_is_date(f) || f == F_PRIORITY || f == F_KEY;
+    if (sb_jql_is_sla(f))
         return op == OP_EQ || op == OP_NE;
     return 1;
 }
@@ -326,12 +282,12 @@ static int parse_period(const char *s, int64_t *out)
             n = n * 10 + (*s++ - '0');
         int64_t unit;
         switch (*s) {
-        case 'y': unit = 365 * DAY_MS; break;
-        case 'M': unit = 30 * DAY_MS; break;
-        case 'w': unit = 7 * DAY_MS; break;
-        case 'd': unit = DAY_MS; break;
-        case 'h': unit = 60 * MIN_MS; break;
-        case 'm': unit = MIN_MS; break;
+        case 'y': unit = 365 * SB_JQL_DAY_MS; break;
+        case 'M': unit = 30 * SB_JQL_DAY_MS; break;
+        case 'w': unit = 7 * SB_JQL_DAY_MS; break;
+        case 'd': unit = SB_JQL_DAY_MS; break;
+        case 'h': unit = 60 * SB_JQL_MIN_MS; break;
+        case 'm': unit = SB_JQL_MIN_MS; break;
         default: return -1;
         }
         s++;
@@ -342,16 +298,6 @@ static int parse_period(const char *s, int64_t *out)
         return -1;
     *out = sign * total;
     return 0;
-}
-
-static int64_t days_from_civil(int y, int m, int dd)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + dd - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
 }
 
 static int parse_abs_date(const char *s, int64_t *out)
@@ -369,7 +315,7 @@ static int parse_abs_date(const char *s, int64_t *out)
     }
     if (mo < 1 || mo > 12 || dd < 1 || dd > 31 || h > 23 || mi > 59)
         return -1;
-    *out = (days_from_civil(y, mo, dd) * 24 * 60 + h * 60 + mi) * MIN_MS;
+    *out = (clock_days_from_civil(y, mo, dd) * 24 * 60 + h * 60 + mi) * SB_JQL_MIN_MS;
     return 0;
 }
 
@@ -505,7 +451,7 @@ static void parse_value(parser_t *p, int f, const char *fname, val_t *v)
     }
     p->i++;
     if (t->type == T_WORD && p->toks[p->i].type == T_LP) { /* function call */
-        char arg[MAX_TOKLEN] = "";
+        char arg[SB_JQL_MAX_TOKLEN] = "";
         const char *name = t->text;
         p->i++;
         if (peek(p)->type == T_WORD || peek(p)->type == T_STR) {
@@ -522,14 +468,14 @@ static void parse_value(parser_t *p, int f, const char *fname, val_t *v)
         }
         p->i++;
         if (strcasecmp(name, "currentUser") == 0) {
-            if (!field_is_user(f))
+            if (!sb_jql_is_user(f))
                 fail_sem(p, "A value provided by the function 'currentUser' is invalid for the field '%s'.", fname);
             v->kind = V_CURRENT_USER;
             return;
         }
         for (int k = 0; k < (int)(sizeof DATEFNS / sizeof DATEFNS[0]); k++)
             if (strcasecmp(name, DATEFNS[k]) == 0) {
-                if (!field_is_date(f)) {
+                if (!sb_jql_is_date(f)) {
                     fail_sem(p, "A value provided by the function '%s' is invalid for the field '%s'.", DATEFNS[k], fname);
                     return;
                 }
@@ -538,7 +484,7 @@ static void parse_value(parser_t *p, int f, const char *fname, val_t *v)
                 /* A bare number counts the function's own unit: startOfMonth(-1). */
                 static const char UNIT[] = {'d', 'd', 'd', 'w', 'w', 'M', 'M', 'y', 'y'};
                 size_t al = strlen(arg);
-                if (al && al < MAX_TOKLEN - 1 && (arg[al - 1] >= '0' && arg[al - 1] <= '9')) {
+                if (al && al < SB_JQL_MAX_TOKLEN - 1 && (arg[al - 1] >= '0' && arg[al - 1] <= '9')) {
                     arg[al] = UNIT[k];
                     arg[al + 1] = 0;
                 }
@@ -548,7 +494,7 @@ static void parse_value(parser_t *p, int f, const char *fname, val_t *v)
             }
         for (int k = 0; k < (int)(sizeof SLAFNS / sizeof SLAFNS[0]); k++)
             if (strcasecmp(name, SLAFNS[k]) == 0) {
-                if (!field_is_sla(f)) {
+                if (!sb_jql_is_sla(f)) {
                     fail_sem(p, "A value provided by the function '%s' is invalid for the field '%s'.", SLAFNS[k], fname);
                     return;
                 }
@@ -597,7 +543,7 @@ static node_t *parse_clause(parser_t *p)
         fail(p, "Error in the JQL Query: Expecting a field name but got '%s'. (line 1, character %d)", t->text, t->pos);
         return NULL;
     }
-    char fname[MAX_TOKLEN];
+    char fname[SB_JQL_MAX_TOKLEN];
     snprintf(fname, sizeof fname, "%s", t->text);
     unsigned xmask;
     int f = field_lookup(p->d, fname, &xmask);
@@ -753,7 +699,7 @@ static node_t *parse_or(parser_t *p)
 
 static int sortable(int f)
 {
-    return !field_is_text(f) || f == F_SUMMARY;
+    return !sb_jql_is_text(f) || f == F_SUMMARY;
 }
 
 static void parse_order(parser_t *p, sb_jql_t *q)
@@ -853,349 +799,3 @@ int sb_jql_bounded(const sb_jql_t *q)
     return q && q->where != NULL;
 }
 
-/* ---- matching ---- */
-static int64_t date_fn(int fn, int64_t off, int64_t now)
-{
-    int64_t day = now >= 0 ? now / DAY_MS : (now - DAY_MS + 1) / DAY_MS;
-    int64_t t;
-    /* 1970-01-01 was a Thursday; Jira weeks start on Sunday here. */
-    int64_t wd = ((day % 7) + 7 + 4) % 7;
-    int64_t y, m, dd;
-    {
-        int64_t z = day + 719468, era = (z >= 0 ? z : z - 146096) / 146097, doe = z - era * 146097;
-        int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-        int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
-        dd = doy - (153 * mp + 2) / 5 + 1;
-        m = mp < 10 ? mp + 3 : mp - 9;
-        y = yoe + era * 400 + (m <= 2);
-    }
-    switch (fn) {
-    case DF_NOW: t = now; break;
-    case DF_SOD: t = day * DAY_MS; break;
-    case DF_EOD: t = (day + 1) * DAY_MS - 1; break;
-    case DF_SOW: t = (day - wd) * DAY_MS; break;
-    case DF_EOW: t = (day - wd + 7) * DAY_MS - 1; break;
-    case DF_SOM: t = days_from_civil((int)y, (int)m, 1) * DAY_MS; break;
-    case DF_EOM: t = days_from_civil((int)(m == 12 ? y + 1 : y), (int)(m == 12 ? 1 : m + 1), 1) * DAY_MS - 1; break;
-    case DF_SOY: t = days_from_civil((int)y, 1, 1) * DAY_MS; break;
-    default: t = days_from_civil((int)y + 1, 1, 1) * DAY_MS - 1; break;
-    }
-    (void)dd;
-    return t + off;
-}
-
-static int user_of(const sb_issue_t *is, int f)
-{
-    return f == F_ASSIGNEE ? is->assignee : f == F_REPORTER ? is->reporter : is->creator;
-}
-
-static int64_t date_of(const sb_issue_t *is, int f)
-{
-    return f == F_CREATED ? is->created : f == F_UPDATED ? is->updated : f == F_RESOLVED ? is->resolved : is->due;
-}
-
-static int words_in(const char *hay, const char *query)
-{
-    char w[MAX_TOKLEN];
-    const char *s = query;
-    while (*s) {
-        while (*s && (isspace((unsigned char)*s) || *s == '*' || *s == '?'))
-            s++;
-        size_t n = 0;
-        while (*s && !isspace((unsigned char)*s) && *s != '*' && *s != '?' && n < sizeof w - 1)
-            w[n++] = *s++;
-        w[n] = 0;
-        if (n && !sb_icontains(hay, w))
-            return 0;
-    }
-    return 1;
-}
-
-static int text_match(const sb_issue_t *is, int f, const char *q)
-{
-    if ((f == F_SUMMARY || f == F_TEXT) && words_in(is->summary, q))
-        return 1;
-    if ((f == F_DESCRIPTION || f == F_TEXT) && is->description && words_in(is->description, q))
-        return 1;
-    if (f == F_COMMENT || f == F_TEXT)
-        for (int i = 0; i < is->ncomments; i++)
-            if (words_in(is->comments[i].text, q))
-                return 1;
-    return 0;
-}
-
-/* Whether the issue's value is EMPTY for field f. */
-static int is_empty(const sb_issue_t *is, int f)
-{
-    switch (f) {
-    case F_RESOLUTION: return is->resolution < 0;
-    case F_ASSIGNEE: return is->assignee < 0;
-    case F_LABELS: return is->nlabels == 0;
-    case F_RTYPE: return is->rtype < 0;
-    case F_ORG: return is->org < 0;
-    case F_RESOLVED: return !is->resolved;
-    case F_DUE: return !is->due;
-    case F_DESCRIPTION: return !is->description || !*is->description;
-    case F_COMMENT: return is->ncomments == 0;
-    default: return 0;
-    }
-}
-
-/* Equality of the issue's value with one resolved value. */
-static int val_eq(const sb_jql_env_t *env, const sb_issue_t *is, int f, const val_t *v)
-{
-    const sb_data_t *d = env->data;
-    if (v->kind == V_EMPTY)
-        return is_empty(is, f);
-    switch (f) {
-    case F_PROJECT: return is->project == v->i;
-    case F_KEY: return is->id == v->i;
-    case F_ISSUETYPE: return is->issuetype == v->i;
-    case F_STATUS: return is->status == v->i;
-    case F_STATUSCAT: return sb_statuses[is->status].cat == v->i;
-    case F_RESOLUTION: return is->resolution == v->i;
-    case F_PRIORITY: return is->priority == v->i;
-    case F_ASSIGNEE: case F_REPORTER: case F_CREATOR: {
-        int u = user_of(is, f);
-        return u >= 0 && u == (v->kind == V_CURRENT_USER ? env->current_user : v->i);
-    }
-    case F_LABELS:
-        for (int i = 0; i < is->nlabels; i++)
-            if (strcasecmp(is->labels[i], v->s) == 0)
-                return 1;
-        return 0;
-    case F_RTYPE: {
-        if (is->rtype < 0)
-            return 0;
-        const sb_rtype_t *rt = &d->rtypes[is->rtype];
-        return (v->i >= 0 && rt->id == v->i) || strcasecmp(rt->name, v->s) == 0;
-    }
-    case F_ORG: return is->org >= 0 && strcasecmp(d->orgs[is->org].name, v->s) == 0;
-    case F_SLA_FR: case F_SLA_RES: {
-        sb_sla_t s;
-        sb_issue_sla(is, f == F_SLA_FR ? 0 : 1, env->now_ms, &s);
-        switch (v->i) {
-        case SF_BREACHED: return s.breached;
-        case SF_RUNNING: return s.stop == 0;
-        case SF_COMPLETED: return s.stop != 0;
-        default: return s.stop == 0 && sb_statuses[is->status].id[4] == '2'; /* Waiting for customer */
-        }
-    }
-    default: break;
-    }
-    return 0;
-}
-
-static int64_t val_time(const sb_jql_env_t *env, const val_t *v)
-{
-    switch (v->kind) {
-    case V_DATE_REL: return env->now_ms + v->i;
-    case V_DATE_FN: return date_fn((int)v->i, v->off, env->now_ms);
-    default: return v->i;
-    }
-}
-
-/* A site custom field clause: any field of the mask may match. */
-static int xfield_match(const sb_jql_env_t *env, const clause_t *c, const sb_issue_t *is)
-{
-    const sb_data_t *d = env->data;
-    int empty = 1, eq = 0, like = 0, cmp_ok = 0;
-    for (int k = 0; k < d->nxfields; k++) {
-        if (!(c->xmask & (1u << k)) || !is->xv[k].set)
-            continue;
-        const sb_xfield_t *f = &d->xfields[k];
-        const sb_xval_t *xv = &is->xv[k];
-        empty = 0;
-        for (int i = 0; i < c->nvals; i++) {
-            const val_t *v = &c->vals[i];
-            if (v->kind != V_STR)
-                continue;
-            switch (f->type) {
-            case SB_XT_SELECT: eq |= sb_xfield_option(f, v->s) == xv->i; break;
-            case SB_XT_USER: eq |= sb_user_find(d, v->s) == xv->i; break;
-            case SB_XT_NUMBER:
-                eq |= xv->i == v->i;
-                cmp_ok |= (c->op == OP_GT && xv->i > v->i) || (c->op == OP_GE && xv->i >= v->i) ||
-                          (c->op == OP_LT && xv->i < v->i) || (c->op == OP_LE && xv->i <= v->i);
-                break;
-            default:
-                eq |= xv->s && !strcasecmp(xv->s, v->s);
-                like |= xv->s && words_in(xv->s, v->s);
-            }
-        }
-    }
-    switch (c->op) {
-    case OP_IS: return empty;
-    case OP_ISNOT: return !empty;
-    case OP_EQ: case OP_IN: return c->vals[0].kind == V_EMPTY ? empty : eq;
-    case OP_NE: case OP_NOTIN: return c->vals[0].kind == V_EMPTY ? !empty : !empty && !eq; /* EMPTY never matches != */
-    case OP_LIKE: return like;
-    case OP_NOTLIKE: return !empty && !like;
-    default: return cmp_ok;
-    }
-}
-
-static int clause_match(const sb_jql_env_t *env, const clause_t *c, const sb_issue_t *is)
-{
-    int f = c->field;
-    if (f == F_XFIELD)
-        return xfield_match(env, c, is);
-    const val_t *v = &c->vals[0];
-    switch (c->op) {
-    case OP_IS: return is_empty(is, f);
-    case OP_ISNOT: return !is_empty(is, f);
-    case OP_LIKE: return text_match(is, f, v->s ? v->s : "");
-    case OP_NOTLIKE: return !text_match(is, f, v->s ? v->s : "");
-    case OP_EQ: case OP_IN:
-        for (int i = 0; i < c->nvals; i++) {
-            if (field_is_date(f) && c->vals[i].kind != V_EMPTY) {
-                int64_t t = date_of(is, f), want = val_time(env, &c->vals[i]);
-                if (t && t / MIN_MS == want / MIN_MS)
-                    return 1;
-            } else if (val_eq(env, is, f, &c->vals[i])) {
-                return 1;
-            }
-        }
-        return 0;
-    case OP_NE: case OP_NOTIN:
-        /* Jira: EMPTY values never match != / not in. */
-        if (!(c->nvals == 1 && v->kind == V_EMPTY) && is_empty(is, f) && !field_is_sla(f))
-            return 0;
-        for (int i = 0; i < c->nvals; i++) {
-            if (field_is_date(f) && c->vals[i].kind != V_EMPTY) {
-                if (date_of(is, f) / MIN_MS == val_time(env, &c->vals[i]) / MIN_MS)
-                    return 0;
-            } else if (val_eq(env, is, f, &c->vals[i])) {
-                return 0;
-            }
-        }
-        return 1;
-    default: break;
-    }
-    /* ordering comparisons */
-    int64_t a, b;
-    if (field_is_date(f)) {
-        a = date_of(is, f);
-        if (!a)
-            return 0;
-        b = val_time(env, v);
-    } else if (f == F_PRIORITY) {
-        a = -is->priority; /* higher priority = greater */
-        b = -v->i;
-    } else { /* key: same project, by number */
-        const sb_issue_t *ref = NULL;
-        if (v->i >= SB_ISSUE_ID0 && v->i - SB_ISSUE_ID0 < env->data->nissues)
-            ref = env->data->issues[v->i - SB_ISSUE_ID0];
-        if (!ref || ref->project != is->project)
-            return 0;
-        a = is->num;
-        b = ref->num;
-    }
-    switch (c->op) {
-    case OP_GT: return a > b;
-    case OP_GE: return a >= b;
-    case OP_LT: return a < b;
-    default: return a <= b;
-    }
-}
-
-static int node_match(const node_t *n, const sb_jql_env_t *env, const sb_issue_t *is)
-{
-    switch (n->kind) {
-    case N_AND: return node_match(n->a, env, is) && node_match(n->b, env, is);
-    case N_OR: return node_match(n->a, env, is) || node_match(n->b, env, is);
-    case N_NOT: return !node_match(n->a, env, is);
-    default: return clause_match(env, &n->c, is);
-    }
-}
-
-int sb_jql_match(const sb_jql_t *q, const sb_jql_env_t *env, const sb_issue_t *is)
-{
-    return !q->where || node_match(q->where, env, is);
-}
-
-/* ---- sorting ---- */
-typedef struct sortctx_s {
-    const sb_jql_t *q;
-    const sb_jql_env_t *env;
-} sortctx_t;
-
-static int cmp_str(const char *a, const char *b)
-{
-    return strcasecmp(a ? a : "", b ? b : "");
-}
-
-static int64_t sla_key(const sb_jql_env_t *env, const sb_issue_t *is, int metric)
-{
-    sb_sla_t s;
-    sb_issue_sla(is, metric, env->now_ms, &s);
-    /* Ongoing cycles first, most urgent first; completed ones after. */
-    return s.stop ? (int64_t)1 << 50 | (s.remaining_ms & 0xffffffffffLL) : s.remaining_ms;
-}
-
-static int cmp_field(const sortctx_t *c, int f, const sb_issue_t *a, const sb_issue_t *b)
-{
-    const sb_data_t *d = c->env->data;
-    int64_t x = 0, y = 0;
-    int ua, ub;
-    switch (f) {
-    case F_PROJECT: return cmp_str(d->projects[a->project].key, d->projects[b->project].key);
-    case F_KEY:
-        if (a->project != b->project)
-            return cmp_str(d->projects[a->project].key, d->projects[b->project].key);
-        x = a->num, y = b->num;
-        break;
-    case F_ISSUETYPE: return cmp_str(sb_issuetypes[a->issuetype].name, sb_issuetypes[b->issuetype].name);
-    case F_STATUS: x = a->status, y = b->status; break;
-    case F_STATUSCAT: x = sb_statuses[a->status].cat, y = sb_statuses[b->status].cat; break;
-    case F_RESOLUTION: x = a->resolution, y = b->resolution; break;
-    case F_PRIORITY: x = -a->priority, y = -b->priority; break;
-    case F_ASSIGNEE: case F_REPORTER: case F_CREATOR:
-        ua = user_of(a, f), ub = user_of(b, f);
-        if (ua < 0 || ub < 0)
-            return (ua < 0) - (ub < 0);
-        return cmp_str(d->users[ua].display_name, d->users[ub].display_name);
-    case F_RTYPE:
-        return cmp_str(a->rtype >= 0 ? d->rtypes[a->rtype].name : NULL, b->rtype >= 0 ? d->rtypes[b->rtype].name : NULL);
-    case F_ORG:
-        return cmp_str(a->org >= 0 ? d->orgs[a->org].name : NULL, b->org >= 0 ? d->orgs[b->org].name : NULL);
-    case F_LABELS: return cmp_str(a->nlabels ? a->labels[0] : NULL, b->nlabels ? b->labels[0] : NULL);
-    case F_SUMMARY: return cmp_str(a->summary, b->summary);
-    case F_SLA_FR: case F_SLA_RES:
-        x = sla_key(c->env, a, f == F_SLA_FR ? 0 : 1), y = sla_key(c->env, b, f == F_SLA_FR ? 0 : 1);
-        break;
-    default:
-        x = date_of(a, f), y = date_of(b, f);
-        if (!x || !y) /* EMPTY sorts last ascending */
-            return (!x) - (!y);
-        break;
-    }
-    return x < y ? -1 : x > y;
-}
-
-static int cmp_issues(const void *pa, const void *pb, void *arg)
-{
-    const sortctx_t *c = arg;
-    const sb_issue_t *a = *(sb_issue_t *const *)pa, *b = *(sb_issue_t *const *)pb;
-    for (int i = 0; i < c->q->norder; i++) {
-        int r = cmp_field(c, c->q->order[i].field, a, b);
-        if (r)
-            return c->q->order[i].desc ? -r : r;
-    }
-    /* Without ORDER BY (and as the final tie-break) newest issue first. */
-    return (a->id < b->id) - (a->id > b->id);
-}
-
-size_t sb_jql_run(const sb_jql_t *q, const sb_jql_env_t *env, sb_issue_t ***out)
-{
-    const sb_data_t *d = env->data;
-    sb_issue_t **v = mem_alloc((size_t)(d->nissues ? d->nissues : 1) * sizeof *v);
-    size_t n = 0;
-    for (int i = 0; i < d->nissues; i++)
-        if (sb_jql_match(q, env, d->issues[i]))
-            v[n++] = d->issues[i];
-    sortctx_t c = {q, env};
-    qsort_r(v, n, sizeof *v, cmp_issues, &c);
-    *out = v;
-    return n;
-}

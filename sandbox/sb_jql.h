@@ -12,13 +12,13 @@
  * or statuses give Jira's "The value 'X' does not exist for the field 'Y'.".
  *
  * Relative dates (-7d) and functions are evaluated at match time against the
- * env's clock; a parsed query can therefore be cached (queues do).
+ * env's clock (sb_jql_eval.h); a parsed query can therefore be cached (queues
+ * do). Running a query with its ORDER BY: sb_jql_order.h.
  */
 #ifndef JSMCP_SB_JQL_H
 #define JSMCP_SB_JQL_H
 
 #include <stddef.h>
-#include <stdint.h>
 
 #include "sb_data.h"
 
@@ -27,20 +27,10 @@
 
 typedef struct sb_jql_s sb_jql_t;
 
-typedef struct sb_jql_env_s {
-    const sb_data_t *data;
-    int current_user; /* user index */
-    int64_t now_ms;
-} sb_jql_env_t;
-
 /* Parses q. Returns 0 and *out, or -1 with Jira's message in err. */
 int sb_jql_parse(const sb_data_t *d, const char *q, sb_jql_t **out, char *err, size_t errsz);
 void sb_jql_free(sb_jql_t *q);
 /* 1 when the query has at least one search restriction (search/jql rule). */
 int sb_jql_bounded(const sb_jql_t *q);
-int sb_jql_match(const sb_jql_t *q, const sb_jql_env_t *env, const sb_issue_t *is);
-/* Runs the query over the whole data set: fills *out (malloc'd, caller
- * frees) with matching issues in the query's order; returns the count. */
-size_t sb_jql_run(const sb_jql_t *q, const sb_jql_env_t *env, sb_issue_t ***out);
 
 #endif

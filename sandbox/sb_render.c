@@ -7,11 +7,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include "sb_sla.h"
 #include "sb_adf.h"
 #include "buf.h"
 #include "sb_pack.h"
-#include "sb_jql.h"
+#include "sb_render_sd.h"
 
 #define ICON "https://sandbox.atlassian.net/images/icons"
 
@@ -216,7 +215,7 @@ json_t *sb_project_json(const sb_call_t *c, int p)
                      "24x24", av, "16x16", av, "32x32", av);
 }
 
-static json_t *priority_json(const sb_call_t *c, int p)
+json_t *sb_priority_json(const sb_call_t *c, int p)
 {
     char self[600], icon[200];
     snprintf(self, sizeof self, "%s/rest/api/3/priority/%s", c->base, sb_priorities[p].id);
@@ -260,14 +259,22 @@ static void html_escape(buf_t *b, const char *s)
     }
 }
 
-static json_t *html_of(const char *text)
+json_t *sb_html_json(const char *text)
 {
+    text = text ? text : "";
     buf_t b;
-    buf_init(&b, 4 * SB_MAX_TEXT);
+    /* Sized for the worst case (every byte a '"' or a lone newline: 6
+     * bytes), so no text is ever too long for it: only running out of
+     * memory can fail, and that aborts as mem_alloc() does. The limit
+     * used to be 4 x SB_MAX_TEXT: a description of quotes rendered as ""
+     * (issue 24). */
+    buf_init(&b, 6 * strlen(text) + 8);
     buf_append_str(&b, "<p>");
-    html_escape(&b, text ? text : "");
+    html_escape(&b, text);
     buf_append_str(&b, "</p>");
-    json_t *s = json_string(b.data ? b.data : "");
+    if (!buf_ok(&b))
+        abort();
+    json_t *s = json_string(b.data);
     buf_free(&b);
     return s;
 }
@@ -287,7 +294,7 @@ json_t *sb_comment_json(const sb_call_t *c, const sb_issue_t *is, const sb_comme
                           sb_user_json(c, cm->author), "created", time_json(cm->created), "updated",
                           time_json(cm->updated), "jsdPublic", cm->public_);
     if (rendered)
-        json_object_set_new(o, "renderedBody", html_of(cm->text));
+        json_object_set_new(o, "renderedBody", sb_html_json(cm->text));
     return o;
 }
 
@@ -396,7 +403,7 @@ static json_t *linked_issue(const sb_call_t *c, const sb_issue_t *is)
     snprintf(id, sizeof id, "%d", is->id);
     return sb_pack("{s:s, s:s, s:s, s:{s:s, s:o, s:o, s:o}}", "id", id, "key", is->key, "self", self, "fields",
                    "summary", is->summary, "status", sb_status_json(c, is->status), "priority",
-                   priority_json(c, is->priority), "issuetype", sb_issuetype_json(c, is->issuetype));
+                   sb_priority_json(c, is->priority), "issuetype", sb_issuetype_json(c, is->issuetype));
 }
 
 json_t *sb_issuelink_json(const sb_call_t *c, const sb_link_t *l, int from)
@@ -426,95 +433,6 @@ json_t *sb_transition_json(const sb_call_t *c, int t, int with_fields)
     return o;
 }
 
-/* ---- JSM pieces used inside platform fields too ---- */
-json_t *sb_status_category_jsm(int status)
-{
-    int cat = sb_statuses[status].cat;
-    return json_string(cat == SB_CAT_NEW ? "NEW" : cat == SB_CAT_DONE ? "DONE" : "INDETERMINATE");
-}
-
-json_t *sb_rtype_json(const sb_call_t *c, const sb_rtype_t *rt)
-{
-    const sb_data_t *d = c->sb->data;
-    const sb_project_t *pr = &d->projects[rt->project];
-    char self[600], id[16], desk[16], grp[16], icon[600];
-    snprintf(self, sizeof self, "%s/rest/servicedeskapi/servicedesk/%d/requesttype/%d", c->base, pr->desk_id, rt->id);
-    snprintf(id, sizeof id, "%d", rt->id);
-    snprintf(desk, sizeof desk, "%d", pr->desk_id);
-    snprintf(grp, sizeof grp, "%d", rt->group_id);
-    snprintf(icon, sizeof icon, "%s/rest/api/2/universal_avatar/view/type/SD_REQTYPE/avatar/%d", c->base, 10500 + rt->id);
-    return sb_pack("{s:[], s:s, s:{s:s}, s:s, s:s, s:s, s:s, s:s, s:s, s:[s], s:{s:s, s:{s:{s:s, s:s, s:s, s:s}}}}",
-                     "_expands", "id", id, "_links", "self", self, "name", rt->name, "description", rt->desc,
-                     "helpText", "", "issueTypeId", sb_issuetypes[rt->issuetype].id, "serviceDeskId", desk,
-                     "portalId", desk, "groupIds", grp, "icon", "id", id, "_links", "iconUrls", "48x48", icon,
-                     "24x24", icon, "16x16", icon, "32x32", icon);
-}
-
-static json_t *sla_cycle(const sb_sla_t *s, int completed, int paused)
-{
-    json_t *o = sb_pack("{s:o, s:o, s:b, s:o, s:o, s:o}", "startTime", sb_date_dto(s->start), "breachTime",
-                          sb_date_dto(s->start + s->goal_ms), "breached", s->breached, "goalDuration",
-                          sb_duration_dto(s->goal_ms), "elapsedTime", sb_duration_dto(s->elapsed_ms), "remainingTime",
-                          sb_duration_dto(s->remaining_ms));
-    if (completed) {
-        json_object_set_new(o, "stopTime", sb_date_dto(s->stop));
-    } else {
-        json_object_set_new(o, "paused", json_boolean(paused));
-        json_object_set_new(o, "withinCalendarHours", json_true());
-    }
-    return o;
-}
-
-/* completedCycles oldest first, then the ongoing cycle while the request
- * is open: a reopened request has several completed cycles. */
-json_t *sb_sla_json(const sb_call_t *c, const sb_issue_t *is, int metric)
-{
-    sb_sla_t cyc[SB_MAX_SLA_CYCLES];
-    char self[600], id[16];
-    int n = sb_issue_sla_cycles(is, metric, sb_now(c->sb), cyc, SB_MAX_SLA_CYCLES);
-    snprintf(self, sizeof self, "%s/rest/servicedeskapi/request/%d/sla/%d", c->base, is->id, metric + 1);
-    snprintf(id, sizeof id, "%d", metric + 1);
-    json_t *done = json_array();
-    json_t *o = sb_pack("{s:s, s:s, s:{s:s}, s:o, s:s}", "id", id, "name", sb_sla_names[metric], "_links", "self",
-                        self, "completedCycles", done, "slaDisplayFormat", "NEW_SLA_FORMAT");
-    int paused = !strcmp(sb_statuses[is->status].name, "Waiting for customer");
-    for (int i = 0; i < n; i++) {
-        if (cyc[i].stop)
-            json_array_append_new(done, sla_cycle(&cyc[i], 1, 0));
-        else
-            json_object_set_new(o, "ongoingCycle", sla_cycle(&cyc[i], 0, paused));
-    }
-    return o;
-}
-
-json_t *sb_approval_json(const sb_call_t *c, const sb_issue_t *is, const sb_approval_t *a)
-{
-    static const char *const DEC[] = {"pending", "approved", "declined"};
-    char self[600], id[16];
-    snprintf(self, sizeof self, "%s/rest/servicedeskapi/request/%d/approval/%d", c->base, is->id, a->id);
-    snprintf(id, sizeof id, "%d", a->id);
-    json_t *approvers = json_array();
-    int can = 0;
-    for (int i = 0; i < a->napprovers; i++) {
-        json_array_append_new(approvers, sb_pack("{s:o, s:s}", "approver", sb_user_dto(c, a->approvers[i]),
-                                                   "approverDecision", DEC[a->decisions[i]]));
-        if (a->approvers[i] == c->user && a->decisions[i] == SB_PENDING && a->final == SB_PENDING)
-            can = 1;
-    }
-    json_t *o = sb_pack("{s:s, s:s, s:s, s:b, s:o, s:o, s:{s:s}}", "id", id, "name", a->name, "finalDecision",
-                          DEC[a->final], "canAnswerApproval", can, "approvers", approvers, "createdDate",
-                          sb_date_dto(a->created), "_links", "self", self);
-    if (a->completed)
-        json_object_set_new(o, "completedDate", sb_date_dto(a->completed));
-    return o;
-}
-
-static json_t *current_status(const sb_issue_t *is)
-{
-    return sb_pack("{s:s, s:o, s:o}", "status", sb_statuses[is->status].name, "statusCategory",
-                     sb_status_category_jsm(is->status), "statusDate", sb_date_dto(is->status_changed));
-}
-
 static json_t *rtype_field_value(const sb_call_t *c, const sb_issue_t *is)
 {
     if (is->rtype < 0)
@@ -524,7 +442,7 @@ static json_t *rtype_field_value(const sb_call_t *c, const sb_issue_t *is)
     snprintf(self, sizeof self, "%s/rest/servicedeskapi/request/%d", c->base, is->id);
     snprintf(jira, sizeof jira, "%s/rest/api/2/issue/%d", c->base, is->id);
     return sb_pack("{s:{s:s, s:s, s:s, s:s}, s:o, s:o}", "_links", "jiraRest", jira, "web", self, "agent", jira,
-                     "self", self, "requestType", sb_rtype_json(c, rt), "currentStatus", current_status(is));
+                     "self", self, "requestType", sb_rtype_json(c, rt), "currentStatus", sb_current_status_json(is));
 }
 
 static json_t *org_list(const sb_call_t *c, const sb_issue_t *is)
@@ -570,7 +488,7 @@ static json_t *field_value(const sb_call_t *c, const sb_issue_t *is, const fdef_
     if (!strcmp(id, "statuscategorychangedate"))
         return time_json(is->status_changed);
     if (!strcmp(id, "priority"))
-        return priority_json(c, is->priority);
+        return sb_priority_json(c, is->priority);
     if (!strcmp(id, "issuetype"))
         return sb_issuetype_json(c, is->issuetype);
     if (!strcmp(id, "project"))
@@ -778,7 +696,7 @@ static void add_field(const sb_call_t *c, const fdef_t *f, int xf, const char *i
         json_object_set_new(fl->fields, id, v);
     if (fl->rendered) {
         if (!strcmp(id, "description"))
-            json_object_set_new(fl->rendered, id, fl->is->description ? html_of(fl->is->description) : json_null());
+            json_object_set_new(fl->rendered, id, fl->is->description ? sb_html_json(fl->is->description) : json_null());
         else if (!strcmp(id, "created") || !strcmp(id, "updated"))
             json_object_set_new(fl->rendered, id, json_string("just now"));
     }
@@ -882,182 +800,4 @@ json_t *sb_user_groups_page(const sb_call_t *c, int user)
 {
     json_t *items = sb_groups_json(c, user);
     return sb_pack("{s:i, s:o, s:i}", "size", (int)json_array_size(items), "items", items, "max-results", 1000);
-}
-
-/* ---- servicedeskapi ---- */
-json_t *sb_desk_json(const sb_call_t *c, int p)
-{
-    const sb_project_t *pr = &c->sb->data->projects[p];
-    char self[600], id[16], pid[16];
-    snprintf(self, sizeof self, "%s/rest/servicedeskapi/servicedesk/%d", c->base, pr->desk_id);
-    snprintf(id, sizeof id, "%d", pr->desk_id);
-    snprintf(pid, sizeof pid, "%d", pr->id);
-    return sb_pack("{s:s, s:s, s:s, s:s, s:{s:s}}", "id", id, "projectId", pid, "projectName", pr->name,
-                     "projectKey", pr->key, "_links", "self", self);
-}
-
-json_t *sb_queue_json(const sb_call_t *c, const sb_queue_t *q, int with_count)
-{
-    const sb_project_t *pr = &c->sb->data->projects[q->project];
-    char self[600], id[16];
-    snprintf(self, sizeof self, "%s/rest/servicedeskapi/servicedesk/%d/queue/%d", c->base, pr->desk_id, q->id);
-    snprintf(id, sizeof id, "%d", q->id);
-    json_t *fields = json_array();
-    for (int i = 0; i < q->nfields; i++)
-        json_array_append_new(fields, json_string(q->fields[i]));
-    json_t *o = sb_pack("{s:s, s:s, s:s, s:o, s:{s:s}}", "id", id, "name", q->name, "jql", q->jql, "fields", fields,
-                          "_links", "self", self);
-    if (with_count) {
-        const sb_jql_t *j = sb_queue_jql(c->sb, q);
-        sb_jql_env_t env = {c->sb->data, c->user, sb_now(c->sb)};
-        int n = 0;
-        for (int i = 0; j && i < c->sb->data->nissues; i++)
-            n += sb_jql_match(j, &env, c->sb->data->issues[i]);
-        json_object_set_new(o, "issueCount", json_integer(n));
-    }
-    return o;
-}
-
-json_t *sb_queue_issue_json(const sb_call_t *c, const sb_queue_t *q, const sb_issue_t *is)
-{
-    sb_fieldsel_t fs;
-    sb_fieldsel_init(&fs, 0);
-    for (int i = 0; i < q->nfields; i++)
-        if (strcmp(q->fields[i], "issuekey") != 0)
-            sb_fieldsel_add(&fs, q->fields[i]);
-    json_t *o = sb_issue_json(c, is, &fs, 0, 20);
-    json_object_del(o, "expand");
-    return o;
-}
-
-json_t *sb_org_json(const sb_call_t *c, const sb_org_t *o)
-{
-    char self[600], id[16], uuid[48];
-    snprintf(self, sizeof self, "%s/rest/servicedeskapi/organization/%d", c->base, o->id);
-    snprintf(id, sizeof id, "%d", o->id);
-    snprintf(uuid, sizeof uuid, "0a0b0c0d-%04x-4000-8000-%012x", o->id, o->id * 7919);
-    return sb_pack("{s:s, s:s, s:s, s:o, s:{s:s}}", "id", id, "name", o->name, "uuid", uuid, "created",
-                     sb_date_dto(o->created), "_links", "self", self);
-}
-
-json_t *sb_jsm_comment_json(const sb_call_t *c, const sb_issue_t *is, const sb_comment_t *cm)
-{
-    char self[600], id[16];
-    snprintf(self, sizeof self, "%s/rest/servicedeskapi/request/%d/comment/%d", c->base, is->id, cm->id);
-    snprintf(id, sizeof id, "%d", cm->id);
-    return sb_pack("{s:[s,s], s:s, s:s, s:b, s:o, s:o, s:{s:s}}", "_expands", "attachment", "renderedBody", "id", id,
-                     "body", cm->text, "public", cm->public_, "author", sb_user_dto(c, cm->author), "created",
-                     sb_date_dto(cm->created), "_links", "self", self);
-}
-
-/* requestFieldValues: the request type's visible form fields in the form's
- * order (summary is not always first), with the portal's labels; hidden
- * fields and empty values are left out. Selects and users are objects. */
-static json_t *field_values(const sb_call_t *c, const sb_issue_t *is)
-{
-    const sb_data_t *d = c->sb->data;
-    json_t *a = json_array();
-    const sb_rtype_t *rt = is->rtype >= 0 ? &d->rtypes[is->rtype] : NULL;
-    static const sb_rtfield_t basic[] = {{"summary", 0, "Summary", 1, 1, NULL}, {"description", 0, "Description", 0, 1, NULL}};
-    const sb_rtfield_t *layout = rt && rt->nlayout ? rt->layout : basic;
-    int n = rt && rt->nlayout ? rt->nlayout : 2;
-    for (int i = 0; i < n; i++) {
-        const sb_rtfield_t *lf = &layout[i];
-        if (!lf->visible)
-            continue;
-        if (lf->field && !strcmp(lf->field, "summary")) {
-            json_array_append_new(a, sb_pack("{s:s, s:s, s:s}", "fieldId", "summary", "label", lf->label, "value",
-                                             is->summary));
-        } else if (lf->field && !strcmp(lf->field, "description")) {
-            if (is->description)
-                json_array_append_new(a, sb_pack("{s:s, s:s, s:s, s:{s:o}}", "fieldId", "description", "label",
-                                                 lf->label, "value", is->description, "renderedValue", "html",
-                                                 html_of(is->description)));
-        } else if (lf->field && !strcmp(lf->field, "priority")) {
-            json_array_append_new(a, sb_pack("{s:s, s:s, s:o}", "fieldId", "priority", "label", lf->label, "value",
-                                             priority_json(c, is->priority)));
-        } else if (!lf->field && is->xv[lf->xf].set) {
-            json_array_append_new(a, sb_pack("{s:s, s:s, s:o}", "fieldId", d->xfields[lf->xf].id, "label", lf->label,
-                                             "value", sb_xvalue_json(c, is, lf->xf)));
-        }
-    }
-    return a;
-}
-
-static int has_expand(const char *expand, const char *name)
-{
-    size_t n = strlen(name);
-    for (const char *p = expand; p && (p = strstr(p, name)); p += n)
-        if ((p == expand || p[-1] == ',') && (p[n] == 0 || p[n] == ','))
-            return 1;
-    return 0;
-}
-
-json_t *sb_jsm_attachment_json(const sb_call_t *c, const sb_attachment_t *a)
-{
-    char content[600], aself[600];
-    snprintf(content, sizeof content, "%s/rest/api/3/attachment/content/%d", c->base, a->id);
-    snprintf(aself, sizeof aself, "%s/rest/api/3/attachment/%d", c->base, a->id);
-    return sb_pack("{s:s, s:o, s:o, s:i, s:s, s:{s:s, s:s, s:s}}", "filename", a->filename, "author",
-                   sb_user_dto(c, a->author), "created", sb_date_dto(a->created), "size", a->size, "mimeType", a->mime,
-                   "_links", "jiraRest", aself, "content", content, "self", aself);
-}
-
-json_t *sb_request_json(const sb_call_t *c, const sb_issue_t *is, const char *expand)
-{
-    const sb_data_t *d = c->sb->data;
-    const sb_project_t *pr = &d->projects[is->project];
-    char id[16], rt[16], desk[16], self[600], jira[600], web[600];
-    snprintf(id, sizeof id, "%d", is->id);
-    snprintf(rt, sizeof rt, "%d", is->rtype >= 0 ? d->rtypes[is->rtype].id : 0);
-    snprintf(desk, sizeof desk, "%d", pr->desk_id);
-    snprintf(self, sizeof self, "%s/rest/servicedeskapi/request/%d", c->base, is->id);
-    snprintf(jira, sizeof jira, "%s/rest/api/2/issue/%d", c->base, is->id);
-    snprintf(web, sizeof web, "%s/servicedesk/customer/portal/%d/%s", c->base, pr->desk_id, is->key);
-    json_t *o = sb_pack("{s:[s,s,s,s,s,s,s,s], s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:{s:s, s:s, s:s, s:s}}",
-                          "_expands", "participant", "status", "sla", "requestType", "serviceDesk", "attachment",
-                          "action", "comment", "issueId", id, "issueKey", is->key, "requestTypeId", rt,
-                          "serviceDeskId", desk, "createdDate", sb_date_dto(is->created), "reporter",
-                          sb_user_dto(c, is->reporter), "requestFieldValues", field_values(c, is), "currentStatus",
-                          current_status(is), "_links", "jiraRest", jira, "web", web, "self", self, "agent", jira);
-    if (!expand || !*expand)
-        return o;
-    if (has_expand(expand, "serviceDesk"))
-        json_object_set_new(o, "serviceDesk", sb_desk_json(c, is->project));
-    if (has_expand(expand, "requestType") && is->rtype >= 0)
-        json_object_set_new(o, "requestType", sb_rtype_json(c, &d->rtypes[is->rtype]));
-    if (has_expand(expand, "participant")) {
-        json_t *v = json_array();
-        for (int i = 0; i < is->nparticipants; i++)
-            json_array_append_new(v, sb_user_dto(c, is->participants[i]));
-        json_object_set_new(o, "participants", sb_jsm_page(c, v, 0, 50, is->nparticipants));
-    }
-    if (has_expand(expand, "sla")) {
-        json_t *v = json_array();
-        for (int m = 0; m < SB_NSLA; m++)
-            json_array_append_new(v, sb_sla_json(c, is, m));
-        json_object_set_new(o, "sla", sb_jsm_page(c, v, 0, 50, SB_NSLA));
-    }
-    if (has_expand(expand, "status")) {
-        json_t *v = json_array();
-        json_array_append_new(v, current_status(is));
-        json_object_set_new(o, "status", sb_jsm_page(c, v, 0, 50, 1));
-    }
-    if (has_expand(expand, "comment")) {
-        json_t *v = json_array();
-        for (int i = 0; i < is->ncomments; i++)
-            json_array_append_new(v, sb_jsm_comment_json(c, is, &is->comments[i]));
-        json_object_set_new(o, "comments", sb_jsm_page(c, v, 0, is->ncomments > 50 ? is->ncomments : 50, is->ncomments));
-    }
-    if (has_expand(expand, "attachment")) {
-        json_t *v = json_array();
-        for (int i = 0; i < is->nattachments; i++)
-            json_array_append_new(v, sb_jsm_attachment_json(c, &is->attachments[i]));
-        json_object_set_new(o, "attachments", sb_jsm_page(c, v, 0, 50, is->nattachments));
-    }
-    if (has_expand(expand, "action"))
-        json_object_set_new(o, "actions", sb_pack("{s:{s:b}, s:{s:b}, s:{s:b}, s:{s:b}}", "addAttachment", "allowed", 1,
-                                                    "addComment", "allowed", 1, "addParticipant", "allowed", 1,
-                                                    "removeParticipant", "allowed", 1));
-    return o;
 }

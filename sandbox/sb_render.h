@@ -1,8 +1,10 @@
-/* sb_render: JSON shapes of the data set as Jira Cloud returns them:
- * platform v3 issue beans (fields selection, expand, ADF), comments,
- * worklogs, attachments, transitions, /field; servicedeskapi DTOs (desks,
- * queues, request types, customer requests, SLA, approvals, orgs).
- * Every function returns a new reference. */
+/* sb_render: the platform v3 JSON shapes of the data set as Jira Cloud
+ * returns them: issue beans (fields selection, expand, ADF), comments,
+ * worklogs, attachments, transitions, links, /field, users' groups.
+ * The servicedeskapi objects an issue's custom fields embed (request type,
+ * SLA, approvals, organizations) come from sb_render_sd.h; the servicedeskapi
+ * answers (desks, queues, customer requests) are sb_render_jsm.h, above this.
+ * Every function returns a new reference and only reads the data set. */
 #ifndef JSMCP_SB_RENDER_H
 #define JSMCP_SB_RENDER_H
 
@@ -60,18 +62,9 @@ const char *sb_field_name(const sb_call_t *c, const char *id);
 json_t *sb_groups_json(const sb_call_t *c, int user);
 json_t *sb_user_groups_page(const sb_call_t *c, int user);
 
-/* servicedeskapi */
-json_t *sb_desk_json(const sb_call_t *c, int project);
-json_t *sb_queue_json(const sb_call_t *c, const sb_queue_t *q, int with_count);
-json_t *sb_rtype_json(const sb_call_t *c, const sb_rtype_t *rt);
-json_t *sb_request_json(const sb_call_t *c, const sb_issue_t *is, const char *expand);
-json_t *sb_sla_json(const sb_call_t *c, const sb_issue_t *is, int metric);
-json_t *sb_approval_json(const sb_call_t *c, const sb_issue_t *is, const sb_approval_t *a);
-json_t *sb_jsm_comment_json(const sb_call_t *c, const sb_issue_t *is, const sb_comment_t *cm);
-json_t *sb_org_json(const sb_call_t *c, const sb_org_t *o);
-json_t *sb_jsm_attachment_json(const sb_call_t *c, const sb_attachment_t *a);
-json_t *sb_status_category_jsm(int status); /* "NEW" / "INDETERMINATE" / "DONE" */
-/* Queue issue: platform-style bean limited to the queue's fields. */
-json_t *sb_queue_issue_json(const sb_call_t *c, const sb_queue_t *q, const sb_issue_t *is);
+/* Pieces the servicedeskapi answers share (sb_render_jsm.h). */
+json_t *sb_priority_json(const sb_call_t *c, int priority);
+/* "<p>text</p>" with HTML escaped and line breaks as Jira renders them. */
+json_t *sb_html_json(const char *text);
 
 #endif

@@ -20,6 +20,7 @@
 #include "sb_multipart.h"
 #include "sb_pack.h"
 #include "sb_render.h"
+#include "sb_render_jsm.h"
 
 #define SD "/rest/servicedeskapi"
 
@@ -256,20 +257,29 @@ static void h_request_attach(sb_call_t *c)
         sb_err_jsm(c, 400, msg, "sd.attachment.error.invalid");
         return;
     }
-    int64_t now = sb_now(c->sb);
+    /* The comment first (a temporary file's name is the attachment's: the
+     * same 256 bytes): one too long is refused before anything is written,
+     * never kept cut. */
     buf_t text;
     buf_init(&text, SB_MAX_TEXT - 1);
     buf_printf(&text, "%s%s", extra ? extra : "", extra && *extra ? "\n\n" : "");
+    for (size_t k = 0; k < n; k++)
+        buf_printf(&text, "%s[^%s]", k ? " " : "", t[k]->filename);
+    if (!buf_ok(&text)) {
+        json_decref(b);
+        sb_err_jsm(c, 400, "The comment is too long.", "sd.comment.error.body.too.long");
+        return;
+    }
+    int64_t now = sb_now(c->sb);
     json_t *values = json_array();
     for (size_t k = 0; k < n; k++) {
         sb_attachment_t *a = sb_attachment_add(c->sb->data, is, c->user, t[k]->filename, t[k]->mime, t[k]->bytes,
                                                t[k]->size, now);
         t[k]->bytes = NULL; /* now the attachment's */
         sb_tempfile_release(t[k]);
-        buf_printf(&text, "%s[^%s]", k ? " " : "", a->filename);
         json_array_append_new(values, sb_jsm_attachment_json(c, a));
     }
-    sb_comment_t *cm = sb_comment_add(c->sb->data, is, c->user, text.data ? text.data : "", NULL, !json_is_false(pub), now);
+    sb_comment_t *cm = sb_comment_add(c->sb->data, is, c->user, text.data ? text.data : "" /* whole: checked */, NULL, !json_is_false(pub), now);
     buf_free(&text);
     json_decref(b);
     json_t *r = sb_pack("{s:o}", "attachments", sb_jsm_page(c, values, 0, 50, (long)n));

@@ -150,10 +150,12 @@ static void h_link_create(sb_call_t *c)
     sb_issue_t *from = linked_or_null(c, json_object_get(b, "inwardIssue"));
     sb_issue_t *to = linked_or_null(c, json_object_get(b, "outwardIssue"));
     json_t *comment = json_object_get(json_object_get(b, "comment"), "body");
-    char *ctext = comment ? sb_adf_text(comment) : NULL;
+    int too_long = 0;
+    char *ctext = comment ? sb_adf_text(comment, &too_long) : NULL;
     const char *msg = t < 0 ? "No issue link type with this name or id was found."
                       : !from || !to ? "Issue does not exist or you do not have permission to see it."
                       : from == to ? "You cannot link an issue to itself."
+                      : too_long ? "The entered text is too long. It exceeds the allowed limit of 32,767 characters."
                       : comment && (!ctext || !*ctext) ? "The comment must be an Atlassian Document with some text."
                       : NULL;
     if (msg) {

@@ -366,6 +366,9 @@ describe('jsm-sandbox behaviour', () => {
       ['PUT', '/rest/api/3/issue/HELP-9', { fields: { summary: 'new', priority: { id: '99' } } }, 'priority'],
       ['POST', '/rest/api/3/issue', { fields: { project: { key: 'HELP' }, issuetype: { name: 'Incident' }, summary: 'x', foo: 1 } }, 'foo'],
       ['POST', '/rest/api/3/issue/HELP-9/worklog', { timeSpentSeconds: 1e12 }, 'timeLogged'],
+      // Over ten years, or past 32 bits when summed (it overflowed an int: UBSan).
+      ['POST', '/rest/api/3/issue/HELP-9/worklog', { timeSpent: '100000w' }, 'timeLogged'],
+      ['POST', '/rest/api/3/issue/HELP-9/worklog', { timeSpent: '99999d 99999d 99999d 99999d' }, 'timeLogged'],
       ['PUT', '/rest/api/3/issue/HELP-9/assignee', { accountId: 'qm:nobody' }, 'assignee'],
     ];
     for (const [m, p, body, field] of platform) {
@@ -525,5 +528,69 @@ describe('jsm-sandbox fault flags on its command line', () => {
     }
     await assert.rejects(startSandbox('sandbox_truncate_bad', {}, ['--truncate-rate', '2']),
       /sandbox exited 2: .*--truncate-rate: expected a number in \[0, 1\], got '2'/s);
+  });
+});
+
+// Issue 24: a buffer that fails is answered as an error, never used cut.
+describe('jsm-sandbox buffer limits', () => {
+  test('a JSON body over --max-response-bytes is a 500 problem, never a cut body', async () => {
+    const sb = await startSandbox('sandbox_max_response', {}, ['--max-response-bytes', '2048']);
+    try {
+      let r = await sb.call('GET', '/rest/api/3/issue/ITSM-994');
+      assert.equal(r.status, 500, r.text.slice(0, 200));
+      assert.match(r.headers.get('content-type'), /^application\/problem\+json/);
+      assert.match(r.json.detail, /larger than the sandbox's --max-response-bytes/);
+      r = await sb.call('GET', '/rest/api/3/issue/ITSM-994?fields=summary');
+      assert.equal(r.status, 200, 'a small body of the same endpoint is whole');
+      assert.equal(r.json.key, 'ITSM-994');
+    } finally {
+      await sb.stop();
+    }
+    await assert.rejects(startSandbox('sandbox_max_response_bad', {}, ['--max-response-bytes', '10']),
+      /sandbox exited 2: .*--max-response-bytes/s);
+  });
+
+  test('texts at and over the 32,767 limit: whole, or refused before anything is written', async () => {
+    const sb = await startSandbox('sandbox_text_limits');
+    const adf = (text) => ({ type: 'doc', version: 1, content: [{ type: 'paragraph', content: [{ type: 'text', text }] }] });
+    const TOO_LONG = /too long\. It exceeds the allowed limit of 32,767 characters/;
+    try {
+      const key = 'ITSM-994';
+      // The longest description, all characters that escape the longest,
+      // renders whole (its HTML buffer rendered it as "" before).
+      const quotes = '"'.repeat(32767);
+      let r = await sb.call('PUT', `/rest/api/3/issue/${key}`, { body: { fields: { description: adf(quotes) } } });
+      assert.equal(r.status, 204, r.text);
+      r = await sb.call('GET', `/rest/api/3/issue/${key}?fields=description&expand=renderedFields`);
+      assert.equal(r.status, 200);
+      assert.equal(r.json.renderedFields.description, `<p>${'&quot;'.repeat(32767)}</p>`);
+      // One over: Jira's "too long", for comments, worklog comments and
+      // descriptions (the ADF text buffer's failure read as "empty" or was
+      // dropped).
+      const over = adf('x'.repeat(32768));
+      const before = (await sb.call('GET', `/rest/api/3/issue/${key}?fields=comment,worklog`)).json.fields;
+      r = await sb.call('POST', `/rest/api/3/issue/${key}/comment`, { body: { body: over } });
+      assert.equal(r.status, 400);
+      assert.match(r.json.errors.comment, TOO_LONG);
+      r = await sb.call('POST', `/rest/api/3/issue/${key}/worklog`, { body: { timeSpentSeconds: 60, comment: over } });
+      assert.equal(r.status, 400);
+      assert.match(r.json.errors.comment, TOO_LONG);
+      r = await sb.call('PUT', `/rest/api/3/issue/${key}`, { body: { fields: { description: over } } });
+      assert.equal(r.status, 400);
+      assert.match(r.json.errors.description, TOO_LONG);
+      const now = (await sb.call('GET', `/rest/api/3/issue/${key}?fields=comment,worklog,description`)).json.fields;
+      assert.equal(now.comment.total, before.comment.total, 'no comment written');
+      assert.equal(now.worklog.total, before.worklog.total, 'no worklog written');
+      assert.equal(now.description.content[0].content[0].text, quotes, 'description unchanged');
+      // A servicedeskapi expand list that does not fit: 400, not ignored.
+      r = await sb.call('GET', `${SD}/request/${key}?expand=${'participant,'.repeat(60)}`);
+      assert.equal(r.status, 400);
+      assert.match(r.json.errorMessage, /expand parameter is too long/);
+      r = await sb.call('GET', `${SD}/request/${key}?expand=participant,sla`);
+      assert.equal(r.status, 200);
+      assert.ok(r.json.participants && r.json.sla);
+    } finally {
+      await sb.stop();
+    }
   });
 });

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "sb_adf.h"
+#include "sb_render.h"
 #include "sb_seed.h"
 #include "sb_sla.h"
 
@@ -99,14 +100,64 @@ Test(data, adf_round_trip)
     cr_assert_eq(json_array_size(content), 3);
     cr_assert_str_eq(json_string_value(json_object_get(json_array_get(content, 1), "type")), "bulletList");
     cr_assert_str_eq(json_string_value(json_object_get(json_array_get(content, 2), "type")), "orderedList");
-    char *back = sb_adf_text(doc);
+    char *back = sb_adf_text(doc, NULL);
     cr_assert(strstr(back, "First paragraph\nsecond line"), "%s", back);
     cr_assert(strstr(back, "one\ntwo"), "%s", back);
     free(back);
     json_decref(doc);
     json_t *notadf = json_pack("{s:s}", "type", "paragraph");
-    cr_assert_null(sb_adf_text(notadf));
+    int too_long = 1;
+    cr_assert_null(sb_adf_text(notadf, &too_long));
+    cr_assert_eq(too_long, 0, "not ADF is not 'too long'");
     json_decref(notadf);
+}
+
+/* Issue 24: a buffer that fails is reported, never used cut. An ADF text
+ * over SB_MAX_TEXT comes back NULL with too_long set (the routes answer
+ * Jira's "too long"); one byte under it comes back whole. */
+Test(data, adf_text_over_the_limit_is_refused_not_cut)
+{
+    char *big = malloc(SB_MAX_TEXT + 2);
+    memset(big, 'x', SB_MAX_TEXT + 1);
+    big[SB_MAX_TEXT + 1] = 0;
+    json_t *doc = sb_adf_from_text(big);
+    int too_long = 0;
+    cr_assert_null(sb_adf_text(doc, &too_long));
+    cr_assert_eq(too_long, 1);
+    json_decref(doc);
+    big[SB_MAX_TEXT - 1] = 0;
+    doc = sb_adf_from_text(big);
+    char *back = sb_adf_text(doc, &too_long);
+    cr_assert_not_null(back);
+    cr_assert_eq(too_long, 0);
+    cr_assert_eq(strlen(back), SB_MAX_TEXT - 1);
+    free(back);
+    json_decref(doc);
+    free(big);
+}
+
+/* The rendered HTML of the longest text made only of characters that
+ * escape the longest ('"' is 6 bytes) is whole: its buffer was 4 x
+ * SB_MAX_TEXT, which rendered such a description as "". */
+Test(data, rendered_html_of_a_worst_case_text_is_whole)
+{
+    size_t n = SB_MAX_TEXT - 1;
+    char *text = malloc(n + 1);
+    memset(text, '"', n);
+    text[n] = 0;
+    json_t *h = sb_html_json(text);
+    cr_assert(json_is_string(h));
+    const char *v = json_string_value(h);
+    cr_assert_eq(strlen(v), 6 * n + 7, "length %zu", strlen(v));
+    cr_assert(!strncmp(v, "<p>&quot;", 9));
+    cr_assert(!strcmp(v + strlen(v) - 10, "&quot;</p>"));
+    json_decref(h);
+    memset(text, '\n', n); /* lone and paired newlines: "<br/>\n", "</p>\n<p>" */
+    text[0] = 'a';
+    h = sb_html_json(text);
+    cr_assert(json_string_length(h) > 4 * SB_MAX_TEXT - 100, "length %zu", json_string_length(h));
+    json_decref(h);
+    free(text);
 }
 
 Test(data, transitions_and_writes)

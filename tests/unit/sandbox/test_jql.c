@@ -6,6 +6,7 @@
 
 #include "sb_seed.h"
 #include "sb_jql.h"
+#include "sb_jql_order.h"
 
 #define ANCHOR 1790000000000LL /* fixed "now" so relative dates are stable */
 
@@ -213,4 +214,21 @@ Test(jql, custom_fields)
                      "The operator '~' is not supported by the 'Affected office' field.");
     cr_assert(strstr(error_of("project = ITSM ORDER BY Device"), "does not sort by the custom field"));
     cr_assert_gt(count("project = ITSM AND \"Root cause\" ~ firmware"), 0);
+}
+
+/* cf[N] / customfield_N numbers are client input: one out of int's range
+ * names no field (it was read with sscanf's "%d", undefined behaviour for
+ * such a number), leading blanks and a sign still read as "%d" reads them. */
+Test(jql, custom_field_numbers_out_of_range)
+{
+    cr_assert_str_eq(error_of("cf[99999999999999] = x"),
+                     "Field 'cf[99999999999999]' does not exist or you do not have permission to view it.");
+    cr_assert_str_eq(error_of("customfield_99999999999999999999 = 1"),
+                     "Field 'customfield_99999999999999999999' does not exist or you do not have permission to view it.");
+    cr_assert_str_eq(error_of("cf[2147483648] = x"),
+                     "Field 'cf[2147483648]' does not exist or you do not have permission to view it.");
+    int berlin = count("project = ITSM AND cf[10017] = Berlin");
+    cr_assert_gt(berlin, 0);
+    cr_assert_eq(count("project = ITSM AND cf[+10017] = Berlin"), berlin);
+    cr_assert_eq(count("project = ITSM AND customfield_10017 = Berlin"), berlin);
 }
