@@ -78,11 +78,12 @@ typedef struct calls_s {
     char step_s[24], nbuckets[24];    /* the series' bucket width (seconds) and count */
     long limit;
     char server[AP_UUID_LEN + 1], account[AP_UUID_LEN + 1];
-    char tool[129], since[40], until[40], status[8], before[40], limit_s[24];
+    char tool[129], since[40], until[40], status[8], limit_s[24];
+    char before_ts[24], before_call[33]; /* the keyset: microseconds since 1970, call_id's 32 hex digits */
     const char *outcome_sql;          /* a condition without parameters, or NULL */
     char *sql;                        /* built once per search */
     const char *p[CALLS_NPARAMS];
-    int np, before_idx;               /* before_idx: the keyset parameter's index */
+    int np, before_idx;               /* before_idx: the keyset's first parameter (ts, then call_id) */
     size_t rows;                      /* exported so far */
     int aborted;                      /* the client went away */
     int waiting;                      /* for the socket to drain (httpd_stream_on_drain) */
@@ -95,27 +96,45 @@ static void calls_free(void *ext)
     free(q);
 }
 
-/* ---- cursors over the descending row id: base64url of "c<id>" ---- */
+/* ---- cursors: base64url of "c<ts>.<call_id>" ----
+ * The listings go newest first by the call's time, ties by call_id
+ * (migration 026: the indexes are (workspace_id, ts, call_id) and (server_id,
+ * ts, call_id)); a cursor is the last row's key: its ts in microseconds
+ * since 1970 and its call_id's 32 hex digits (the query's column i). */
 
-static void cursor_encode(const char *id, char *out, size_t outsz)
+#define KEY_TS_DIGITS 18 /* microseconds up to the year 9999 and a bit */
+
+/* Sets the keyset from "<ts>.<call_id>"; -1 when it is not one. */
+static int keyset_set(calls_t *q, const char *key)
 {
-    char raw[32];
-    int n = snprintf(raw, sizeof raw, "c%s", id);
-    if (secret_b64url_encode(raw, (size_t)n, out, outsz) < 0)
+    size_t nts = strspn(key, "0123456789");
+    if (nts < 1 || nts > KEY_TS_DIGITS || key[nts] != '.' || strlen(key + nts + 1) != 32 ||
+        strspn(key + nts + 1, "0123456789abcdef") != 32)
+        return -1;
+    memcpy(q->before_ts, key, nts);
+    q->before_ts[nts] = 0;
+    memcpy(q->before_call, key + nts + 1, 33);
+    return 0;
+}
+
+static void cursor_encode(const char *key, char *out, size_t outsz)
+{
+    char raw[64];
+    int n = snprintf(raw, sizeof raw, "c%s", key);
+    if (n < 0 || (size_t)n >= sizeof raw || secret_b64url_encode(raw, (size_t)n, out, outsz) < 0)
         out[0] = 0;
 }
 
-static int cursor_decode(const char *cur, char *id, size_t idsz)
+static int cursor_decode(calls_t *q, const char *cur)
 {
-    char raw[33];
+    char raw[64];
     size_t n = 0;
-    if (strlen(cur) > 40 || secret_b64_decode_any(cur, raw, sizeof raw - 1, &n) != 0 || n < 2 || n > 19)
+    if (strlen(cur) > 80 || secret_b64_decode_any(cur, raw, sizeof raw - 1, &n) != 0 || n < 2)
         return -1;
     raw[n] = 0;
-    if (raw[0] != 'c' || strspn(raw + 1, "0123456789") != n - 1)
+    if (raw[0] != 'c' || strlen(raw) != n)
         return -1;
-    snprintf(id, idsz, "%s", raw + 1);
-    return 0;
+    return keyset_set(q, raw + 1);
 }
 
 /* ---- the query ---- */
@@ -169,10 +188,14 @@ static int build_sql(calls_t *q)
     } else {
         buf_append_str(&b, CALL_JSON);
     }
-    buf_append_str(&b, ", c.id::text AS i FROM tool_calls c WHERE c.workspace_id = $1");
+    buf_append_str(&b, ", (extract(epoch FROM c.ts) * 1000000)::bigint || '.' || replace(c.call_id::text, '-', '')"
+                       " AS i FROM tool_calls c WHERE c.workspace_id = $1");
     int acct = add_filters(q, &b);
-    q->before_idx = add_param(q, &b, " AND c.id < $%d::bigint", q->before) - 1;
-    add_param(q, &b, " ORDER BY c.id DESC LIMIT $%d::int)", q->fmt == FMT_JSON ? q->limit_s : EXPORT_PAGE);
+    q->before_idx = add_param(q, &b, " AND (c.ts, c.call_id) < (timestamptz 'epoch' + $%d::bigint"
+                                     " * interval '1 microsecond'", q->before_ts) - 1;
+    add_param(q, &b, ", $%d::uuid)", q->before_call);
+    add_param(q, &b, " ORDER BY c.ts DESC, c.call_id DESC LIMIT $%d::int)",
+              q->fmt == FMT_JSON ? q->limit_s : EXPORT_PAGE);
     if (q->per_server)
         buf_printf(&b, ", owner AS (SELECT EXISTS (SELECT 1 FROM integrated_accounts WHERE id = $%d::uuid"
                        " AND workspace_id = $1) AS ok)", acct);
@@ -220,7 +243,7 @@ static int take_sql(calls_t *q, buf_t *b)
 /* The series: one JSON object, every bucket of [since, until) in order,
  * empty ones with zero calls. date_bin puts each call in the bucket of its
  * ts counted from since; the rows read are the workspace's in the range
- * (tool_calls_workspace_ts, migration 024). percentile_disc is the
+ * (tool_calls_workspace (workspace_id, ts, call_id), migration 026). percentile_disc is the
  * nearest-rank percentile (a latency some call had). Headroom: the lowest
  * ratelimit_remaining stored, and the lowest share of the limit left where
  * JSM sent a limit. */
@@ -330,10 +353,11 @@ static int parse(ap_req_t *r, calls_t *q)
             return ap_qbad(r, "limit", "a whole number from 1 to 200");
     }
     snprintf(q->limit_s, sizeof q->limit_s, "%ld", q->limit + 1);
-    snprintf(q->before, sizeof q->before, "9223372036854775807");
+    /* The first page: below any record (ts is at most 9999-12-31, ap_audit.c). */
+    keyset_set(q, "253402300800000000.ffffffffffffffffffffffffffffffff");
     if ((rc = ap_qparam(r, "next_cursor", v, sizeof v, "a cursor this API returned")) < 0)
         return -1;
-    if (rc && cursor_decode(v, q->before, sizeof q->before) != 0)
+    if (rc && cursor_decode(q, v) != 0)
         return ap_qbad(r, "next_cursor", "a cursor this API returned");
     return 0;
 }
@@ -427,7 +451,7 @@ static void on_page(PGresult *res, const char *err, void *ud)
     }
     json_t *out = json_pack("{so}", "result", list);
     if (rows > q->limit) {
-        char cur[64];
+        char cur[96];
         cursor_encode(PQgetvalue(res, (int)q->limit - 1, 1), cur, sizeof cur);
         json_object_set_new(out, "next_cursor", json_string(cur));
     } else {
@@ -501,7 +525,7 @@ static void on_export_rows(PGresult *res, const char *err, void *ud)
     int rows = PQntuples(res), ncols = PQnfields(res);
     buf_t b;
     buf_init(&b, (size_t)-1 / 2);
-    int sent = 0;
+    int sent = 0, keyset_ok = 1;
     for (int i = 0; i < rows; i++) {
         if (PQgetisnull(res, i, ncols - 2))
             continue; /* the LEFT JOIN's row of an empty page */
@@ -517,11 +541,12 @@ static void on_export_rows(PGresult *res, const char *err, void *ud)
             buf_append(&b, "\r", 1);
         }
         buf_append(&b, "\n", 1);
-        snprintf(q->before, sizeof q->before, "%s", PQgetvalue(res, i, ncols - 2));
+        /* The drain stores no time before 1970, the only key this refuses. */
+        keyset_ok &= keyset_set(q, PQgetvalue(res, i, ncols - 2)) == 0;
         sent++;
     }
-    if (!buf_ok(&b)) {
-        /* Out of memory: the page is gone, so the export ends unfinished
+    if (!buf_ok(&b) || !keyset_ok) {
+        /* Out of memory (or a key of no next page): the page is gone, so the export ends unfinished
          * (no last chunk) rather than silently without these rows. */
         buf_free(&b);
         export_finish(q, 0);
@@ -554,7 +579,8 @@ static void on_export_rows(PGresult *res, const char *err, void *ud)
 
 static void export_next(calls_t *q)
 {
-    q->p[q->before_idx] = q->before;
+    q->p[q->before_idx] = q->before_ts;
+    q->p[q->before_idx + 1] = q->before_call;
     if (pgpool_query(q->r->app->db, q->sql, q->np, q->p, on_export_rows, q) != 0)
         export_finish(q, 0);
 }

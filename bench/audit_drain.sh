@@ -15,16 +15,46 @@
 # ratelimit.burst runs (migration 022) for the run: drain throughput with
 # metering on versus off. SERIES_INDEX=off drops the index of GET
 # /calls/series (tool_calls_workspace_ts, migration 024) for the run: what
-# that index costs the drain.
+# that index costs the drain (builds before migration 026, which merged it
+# into tool_calls_workspace; a build with 026 refuses it).
+# AUDIT_DRAIN_SQL='<statements>' runs on the bench database after the
+# migrations, before the API starts (a scratch schema change: drop an index,
+# disable a trigger). AUDIT_DRAIN_SECONDS=0 skips the paced run.
+# AUDIT_DRAIN_PARTS=1: where PostgreSQL's CPU per record goes. In each of
+# AUDIT_DRAIN_ROUNDS rounds, one backlog run per variant below (the full
+# schema, then one part removed at a time, then all of them); each part's
+# share is the full schema's figure minus the figure without it.
+# AUDIT_DRAIN_PERF=<file>: perf record -g of the API's backends during the
+# backlog run, into that file (perf report -i <file> --no-children).
 # AUDIT_DRAIN_BASE=<bin dir of another build> compares two builds (A/B): in
 # each of AUDIT_DRAIN_ROUNDS rounds (default 3) this script runs on that
 # build's jsmcp-api, then on this one's, against the same PostgreSQL and
 # Redis and with the same load generator, so both see the same machine load;
 # CPU per record is the figure to compare (rates move with the load).
+# AUDIT_DRAIN_TOGETHER=1 (with AUDIT_DRAIN_BASE): both builds drain at the
+# same time, each its own database, stream and backlog, so each round's two
+# figures see the very same machine load (backlog only, AUDIT_DRAIN_SECONDS=0;
+# the API's backends' CPU, not the whole instance's, which both share).
 # Needs the services of bench/run.sh (JSMCP_TEST_PG_URL, JSMCP_TEST_REDIS_URL).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+if [ -n "${AUDIT_DRAIN_BASE:-}" ] && [ "${AUDIT_DRAIN_TOGETHER:-}" = 1 ]; then
+  for i in $(seq "${AUDIT_DRAIN_ROUNDS:-3}"); do
+    echo "### round $i: both builds at once, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    outs=()
+    for dir in "$AUDIT_DRAIN_BASE" "${JSMCP_BIN_DIR:-$ROOT/build}"; do
+      out=$(mktemp /tmp/jsmcp-bench-audit-ab.XXXXXX)
+      outs+=("$out")
+      AUDIT_DRAIN_BASE='' AUDIT_DRAIN_SECONDS=0 JSMCP_BIN_DIR=$dir \
+        JSMCP_BENCH_BIN_DIR="${JSMCP_BENCH_BIN_DIR:-$ROOT/build/bench}" bash "$0" >"$out" 2>&1 &
+    done
+    wait
+    for out in "${outs[@]}"; do cat "$out"; rm -f "$out"; done
+  done
+  echo "### load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+  exit 0
+fi
 if [ -n "${AUDIT_DRAIN_BASE:-}" ]; then
   for i in $(seq "${AUDIT_DRAIN_ROUNDS:-3}"); do
     for dir in "$AUDIT_DRAIN_BASE" "${JSMCP_BIN_DIR:-$ROOT/build}"; do
@@ -33,6 +63,32 @@ if [ -n "${AUDIT_DRAIN_BASE:-}" ]; then
     done
   done
   echo "### load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+  exit 0
+fi
+if [ "${AUDIT_DRAIN_PARTS:-}" = 1 ]; then
+  # label|SQL; the labels name what is removed.
+  PARTS=(
+    "full schema|"
+    "no tool_calls_server|DROP INDEX tool_calls_server"
+    "no tool_calls_workspace|DROP INDEX IF EXISTS tool_calls_workspace"
+    "no tool_calls_workspace_ts|DROP INDEX IF EXISTS tool_calls_workspace_ts"
+    "no BRIN on ts|DROP INDEX tool_calls_ts"
+    "no primary key (call_id)|ALTER TABLE tool_calls DROP CONSTRAINT tool_calls_pkey"
+    "no usage trigger|ALTER TABLE tool_calls DISABLE TRIGGER tool_calls_usage"
+    "no ratelimit_burst trigger|ALTER TABLE tool_calls DISABLE TRIGGER tool_calls_ratelimit_burst"
+    "no WAL (unlogged table)|ALTER TABLE tool_calls SET UNLOGGED"
+    "bare heap (all of the above)|ALTER TABLE tool_calls DISABLE TRIGGER USER; ALTER TABLE tool_calls SET UNLOGGED;
+      DO \$\$ DECLARE i record; BEGIN FOR i IN SELECT conname FROM pg_constraint WHERE conrelid = 'tool_calls'::regclass AND contype IN ('p', 'u') LOOP
+      EXECUTE format('ALTER TABLE tool_calls DROP CONSTRAINT %I', i.conname); END LOOP;
+      FOR i IN SELECT indexrelid::regclass AS n FROM pg_index WHERE indrelid = 'tool_calls'::regclass LOOP
+      EXECUTE format('DROP INDEX %s', i.n); END LOOP; END \$\$"
+  )
+  for i in $(seq "${AUDIT_DRAIN_ROUNDS:-2}"); do
+    for part in "${PARTS[@]}"; do
+      echo "### round $i: ${part%%|*}, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+      AUDIT_DRAIN_PARTS='' AUDIT_DRAIN_SECONDS=0 AUDIT_DRAIN_SQL="${part#*|}" bash "$0"
+    done
+  done
   exit 0
 fi
 . bench/lib/common.sh
@@ -62,9 +118,11 @@ trap 'exit 1' INT TERM
 # shellcheck source=lib/cpu.sh
 . bench/lib/cpu.sh
 rows() { psql -tAq "$DBURL" -c "SELECT count(*) FROM tool_calls"; }
+# WAL written by the whole instance so far, in bytes.
+wal_lsn() { psql -tAq "$DBURL" -c "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn" | cut -d. -f1; }
 
 "$BBIN/audit_load" "$RHOST" "$RPORT" "$STREAM" fill "$N"
-if [ "${AUDIT_METERING:-on}" = off ] || [ "${SERIES_INDEX:-on}" = off ]; then
+if [ "${AUDIT_METERING:-on}" = off ] || [ "${SERIES_INDEX:-on}" = off ] || [ -n "${AUDIT_DRAIN_SQL:-}" ]; then
   JSMCP_DATABASE_URL="$DBURL" JSMCP_MASTER_KEYS="k1:$(head -c 32 /dev/urandom | base64 -w0)" \
     JSMCP_LOG_LEVEL=warn "$BIN/jsmcp-api" migrate >/dev/null
 fi
@@ -72,8 +130,12 @@ if [ "${AUDIT_METERING:-on}" = off ]; then
   psql -q "$DBURL" -c "ALTER TABLE tool_calls DISABLE TRIGGER tool_calls_usage" \
     -c "ALTER TABLE tool_calls DISABLE TRIGGER tool_calls_ratelimit_burst" >/dev/null
 fi
-[ "${SERIES_INDEX:-on}" = off ] && psql -q "$DBURL" -c "DROP INDEX tool_calls_workspace_ts" >/dev/null
-echo "metering: ${AUDIT_METERING:-on}, series index: ${SERIES_INDEX:-on}"
+if [ "${SERIES_INDEX:-on}" = off ]; then
+  psql -q "$DBURL" -c "DROP INDEX tool_calls_workspace_ts" >/dev/null ||
+    { echo "SERIES_INDEX=off: since migration 026 one index serves GET /calls and the series"; exit 1; }
+fi
+[ -n "${AUDIT_DRAIN_SQL:-}" ] && psql -q -v ON_ERROR_STOP=1 "$DBURL" -c "$AUDIT_DRAIN_SQL" >/dev/null
+echo "build: $BIN; metering: ${AUDIT_METERING:-on}, series index: ${SERIES_INDEX:-on}${AUDIT_DRAIN_SQL:+, schema change: $AUDIT_DRAIN_SQL}"
 JSMCP_DATABASE_URL="$DBURL" JSMCP_REDIS_URL="$JSMCP_TEST_REDIS_URL" JSMCP_REDIS_PREFIX="$PREFIX" \
   JSMCP_MASTER_KEYS="k1:$(head -c 32 /dev/urandom | base64 -w0)" JSMCP_API_LISTEN="127.0.0.1:$API_PORT" \
   JSMCP_API_METRICS_LISTEN=127.0.0.1:0 \
@@ -87,14 +149,22 @@ kill -0 "$APIPID" 2>/dev/null || { echo "jsmcp-api did not start:"; cat "$LOG"; 
 for _ in $(seq 200); do [ "$(backends | wc -l)" -ge "${JSMCP_PG_POOL_SIZE:-8}" ] && break; sleep 0.05; done
 t0=$(date +%s.%N)
 PIDS=$(backends)
-c0=$(ticks $PIDS) a0=$(ticks "$APIPID") g0=$(pg_all)
+PERFPID=
+if [ -n "${AUDIT_DRAIN_PERF:-}" ]; then
+  perf record -q -g -o "$AUDIT_DRAIN_PERF" -p "$(echo $PIDS | tr ' ' ,)" >/dev/null 2>&1 &
+  PERFPID=$!
+fi
+c0=$(ticks $PIDS) a0=$(ticks "$APIPID") g0=$(pg_all) w0=$(wal_lsn)
 for _ in $(seq 6000); do [ "$(rows)" -ge "$N" ] && break; sleep 0.1; done
 t1=$(date +%s.%N)
-c1=$(ticks $PIDS) a1=$(ticks "$APIPID") g1=$(pg_all)
+c1=$(ticks $PIDS) a1=$(ticks "$APIPID") g1=$(pg_all) w1=$(wal_lsn)
+[ -n "$PERFPID" ] && kill -INT "$PERFPID" && wait "$PERFPID" || true
 got=$(rows)
 secs=$(python3 -c "print(f'{$t1 - $t0:.2f}')")
 echo "backlog: $got of $N records drained in $secs s ($(python3 -c "print(round($got / ($t1 - $t0)))")/s);" \
-  "PostgreSQL CPU $(us_per $((c1 - c0)) "$got") us/record (API's backends; whole instance $(us_per $((g1 - g0)) "$got")), API CPU $(us_per $((a1 - a0)) "$got") us/record"
+  "PostgreSQL CPU $(us_per $((c1 - c0)) "$got") us/record (API's backends; whole instance $(us_per $((g1 - g0)) "$got")), API CPU $(us_per $((a1 - a0)) "$got") us/record," \
+  "WAL $(( (w1 - w0) / (got > 0 ? got : 1) )) bytes/record"
+[ "$SECS" = 0 ] && exit 0
 
 before=$(rows)
 PIDS=$(backends)

@@ -6,7 +6,8 @@
 # only) and printed, with the request's time through the API (curl, 5 runs,
 # the median), for the last 24 hours in 24 buckets and the last 7 days in 24.
 # The point is the plan: the rows read must be this workspace's in the range
-# (tool_calls_workspace_ts), never the other 99 workspaces'.
+# (tool_calls_workspace (workspace_id, ts, call_id) since migration 026;
+# tool_calls_workspace_ts before), never the other 99 workspaces'.
 # Needs the services of bench/run.sh (JSMCP_TEST_PG_URL, JSMCP_TEST_REDIS_URL).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -182,7 +182,8 @@ Test(audit, calls_route_pages_newest_first_for_the_owner_only, .timeout = 60)
 
     ts_resp_t r;
     char cursor[256] = "";
-    long seen = 0, last_id = -1;
+    long seen = 0;
+    char last[128] = ""; /* "<ts> <call_id>" of the record before */
     for (int page = 0; page < 10; page++) {
         if (cursor[0])
             ta_call(&r, &a, key, "GET", NULL, "/integrated-account/%s/mcp/%s/calls?limit=200&next_cursor=%s", acct,
@@ -193,9 +194,13 @@ Test(audit, calls_route_pages_newest_first_for_the_owner_only, .timeout = 60)
         json_t *list = json_object_get(r.json, "result");
         for (size_t i = 0; i < json_array_size(list); i++) {
             json_t *c = json_array_get(list, i);
-            long cid = (long)json_integer_value(json_object_get(c, "id"));
-            cr_assert(last_id < 0 || cid < last_id, "not newest first");
-            last_id = cid;
+            /* Newest first by the call's time, ties by call_id (both
+             * fixed-width: they compare as strings). */
+            char k[128];
+            snprintf(k, sizeof k, "%s %s", json_string_value(json_object_get(c, "ts")),
+                     json_string_value(json_object_get(c, "call_id")));
+            cr_assert(!last[0] || strcmp(k, last) < 0, "not newest first (%s after %s)", k, last);
+            snprintf(last, sizeof last, "%s", k);
             cr_assert_str_eq(json_string_value(json_object_get(c, "tool")),
                              "get_single_jira_service_management_issue_by_id");
             cr_assert(json_object_get(c, "ratelimit"), "rate-limit snapshot missing");

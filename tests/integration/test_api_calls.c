@@ -43,7 +43,8 @@ static long page_all(const ts_api_t *a, const char *key, const char *query,
 {
     ts_resp_t r;
     char cursor[256] = "";
-    long seen = 0, last = -1;
+    long seen = 0;
+    char last[128] = ""; /* "<ts> <call_id>" of the record before */
     for (int page = 0; page < 1000; page++) {
         ta_call(&r, a, key, "GET", NULL, "/calls?limit=97%s%s%s%s", query[0] ? "&" : "", query,
                 cursor[0] ? "&next_cursor=" : "", cursor);
@@ -52,9 +53,13 @@ static long page_all(const ts_api_t *a, const char *key, const char *query,
         cr_assert(json_array_size(list) <= 97);
         for (size_t i = 0; i < json_array_size(list); i++) {
             json_t *c = json_array_get(list, i);
-            long id = (long)json_integer_value(json_object_get(c, "id"));
-            cr_assert(last < 0 || id < last, "%s: not newest first", query);
-            last = id;
+            /* Newest first by the call's time, ties by call_id (both
+             * fixed-width, so they compare as strings). */
+            char k[128];
+            snprintf(k, sizeof k, "%s %s", json_string_value(json_object_get(c, "ts")),
+                     json_string_value(json_object_get(c, "call_id")));
+            cr_assert(!last[0] || strcmp(k, last) < 0, "%s: not newest first (%s after %s)", query, k, last);
+            snprintf(last, sizeof last, "%s", k);
             if (check)
                 check(c, query);
             seen++;

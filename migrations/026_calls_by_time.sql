@@ -1,0 +1,19 @@
+-- 026: a cheaper audit drain (issue 21): one btree fewer on tool_calls.
+-- Every drained record paid an insertion into the primary key (call_id), the
+-- per-server listing index (server_id, id), the workspace listing index
+-- (workspace_id, id) and the series index (workspace_id, ts), about a tenth
+-- of PostgreSQL's CPU per record each (perf, BENCHMARKS.md). Now the listings
+-- (GET /calls, the per-server route, the exports) go newest first by the
+-- call's time, ties by call_id, with the keyset (ts, call_id)
+-- (api/ap_calls.c), so one index per scope serves a listing, its since/until
+-- range and the series:
+-- - (workspace_id, ts, call_id): GET /calls and GET /calls/series;
+-- - (server_id, ts, call_id): a server's listing and server_id=.
+-- The primary key (call_id) still keeps one row per call; the BRIN on ts
+-- serves the retention delete; id stays (the record's number) without an
+-- index.
+DROP INDEX tool_calls_server;
+DROP INDEX tool_calls_workspace;
+DROP INDEX tool_calls_workspace_ts;
+CREATE INDEX tool_calls_server ON tool_calls (server_id, ts, call_id);
+CREATE INDEX tool_calls_workspace ON tool_calls (workspace_id, ts, call_id);
