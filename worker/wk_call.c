@@ -59,7 +59,8 @@ typedef struct wk_call_s {
     const char *checking_arg;    /* and the argument it checks */
     json_t *payload;             /* the upstream payload the result shares values with (freed after the answer) */
     /* IDEM_STORE .. ANSWER */
-    json_t *response;            /* the answer, held until its audit record is safe (wk_audit.h) */
+    json_t *response;            /* the answer, held until its audit record is safe (wk_audit.h): */
+    wk_tool_result_t *result;    /* a JSON-RPC error, or the envelope of this tool result */
 } wk_call_t;
 
 static void (*trace_fn)(enum wk_call_state s, void *ud);
@@ -121,11 +122,13 @@ static int redis_cmd(wk_call_t *c, rcli_cb cb, int argc, const char **argv)
 
 /* ---- the end of a call: its answer, then IDEM_STORE, AUDIT, ANSWER ---- */
 
-static void finish(wk_call_t *c, json_t *response, const wk_upstream_meta_t *rl, int status)
+static void finish(wk_call_t *c, json_t *response, wk_tool_result_t *result, const wk_upstream_meta_t *rl,
+                   int status)
 {
     c->response = response;
+    c->result = result;
     c->rec.status = status;
-    c->rec.cls = wk_callrec_error_class(response, rl, status);
+    c->rec.cls = wk_callrec_error_class(result, rl, status);
     if (rl) {
         c->rec.rl = *rl;
         c->rec.has_rl = 1;
@@ -136,7 +139,7 @@ static void finish(wk_call_t *c, json_t *response, const wk_upstream_meta_t *rl,
 /* The end of the upstream part (a result, or a pre-step's failure): an
  * OAuth call refused with 401 waits for a refreshed token and runs again
  * once; anything else is the answer. */
-static void upstream_end(wk_call_t *c, json_t *result, const wk_upstream_meta_t *rl, int status)
+static void upstream_end(wk_call_t *c, wk_tool_result_t *result, const wk_upstream_meta_t *rl, int status)
 {
     wk_upstream_meta_t none;
     if (!rl) {
@@ -145,11 +148,11 @@ static void upstream_end(wk_call_t *c, json_t *result, const wk_upstream_meta_t 
     }
     wk_pace_note(c->w, c->rec.account_id, rl, uv_now(c->w->loop));
     if (status == 401 && c->acct.oauth && !c->refreshed) {
-        json_decref(result);
+        wk_result_free(result);
         enter(c, WK_CALL_REFRESH);
         return;
     }
-    finish(c, wk_rpc_result(c->id, result), rl, status);
+    finish(c, wk_rpc_envelope(c->id), result, rl, status);
 }
 
 static void step_end(wk_call_t *c, int status, const char *msg, const char *hint, int upstream_status)
@@ -164,8 +167,10 @@ static void step_end(wk_call_t *c, int status, const char *msg, const char *hint
 static void idem_answer(wk_call_t *c, const redisReply *reply)
 {
     const char *sha = wk_callrec_args_hash(&c->rec, c->args);
+    wk_tool_result_t *result;
     c->idem_key[0] = 0;
-    finish(c, wk_idem_answer(reply, sha, c->id, c->tool->name), NULL, 0);
+    json_t *response = wk_idem_answer(reply, sha, c->id, c->tool->name, &result);
+    finish(c, response, result, NULL, 0);
 }
 
 static void call_step(wk_call_t *c);
@@ -217,7 +222,7 @@ static void on_account(int rc, const wk_account_t *acct, const char *err, void *
         const char *msg = err ? err : "the JSM account of this MCP server is not available.";
         const char *reason = rc == -2 ? "token_refresh_pending"
                              : strstr(msg, "must reconnect") ? "needs_reauth" : "account_unavailable";
-        finish(c, wk_rpc_result(c->id, wk_result_tool_error(c->tool, reason, msg)), NULL, 0);
+        finish(c, wk_rpc_envelope(c->id), wk_result_tool_error(c->tool, reason, msg), NULL, 0);
         call_step(c);
         return;
     }
@@ -266,7 +271,7 @@ static void on_paced(int rc, long wait_ms, void *ud)
     snprintf(rl.remaining, sizeof rl.remaining, "0");
     snprintf(rl.reason, sizeof rl.reason, "%s", c->pace_near ? WK_PACE_REASON_NEAR : "jsmcp-pacing");
     metrics_inc(c->w->metrics, "jsmcp_worker_paced_total", "", 1);
-    finish(c, wk_rpc_result(c->id, wk_result_paced(c->tool, &rl)), &rl, 0);
+    finish(c, wk_rpc_envelope(c->id), wk_result_paced(c->tool, &rl), &rl, 0);
     call_step(c);
 }
 
@@ -333,7 +338,7 @@ static int step_parse(wk_call_t *c, const httpc_response_t *resp, json_t **body)
     *body = NULL;
     if (resp->err || resp->status < 200 || resp->status >= 300) {
         wk_upstream_meta_t rl;
-        json_t *res = wk_result_upstream(c->tool, c->wargs, c->config, resp, &rl);
+        wk_tool_result_t *res = wk_result_upstream(c->tool, c->wargs, c->config, resp, &rl);
         wk_result_note_upstream(resp, &rl);
         upstream_end(c, res, &rl, resp->status);
         return -1;
@@ -353,12 +358,12 @@ static void first_failed(wk_call_t *c, int rc, const char *err)
     wk_request_t probe;
     if (rc == -1 && (c->tool->paging || c->tool->multipart)) {
         if (wk_request_build(c->tool, c->args, c->acct.base_url, &probe, why, sizeof why) != 0) {
-            finish(c, wk_rpc_error(c->id, WK_RPC_INVALID_PARAMS, why, NULL), NULL, 0);
+            finish(c, wk_rpc_error(c->id, WK_RPC_INVALID_PARAMS, why, NULL), NULL, NULL, 0);
             return;
         }
         wk_request_clear(&probe);
     }
-    finish(c, wk_rpc_error(c->id, code, err, NULL), NULL, 0);
+    finish(c, wk_rpc_error(c->id, code, err, NULL), NULL, NULL, 0);
 }
 
 /* ---- PREPARE ---- */
@@ -385,7 +390,7 @@ static void do_prepare(wk_call_t *c)
          * not base64. Without pre-steps the tool's own request checks it. */
         wk_request_t probe;
         if (wk_request_build(t, c->args, c->acct.base_url, &probe, why, sizeof why) != 0) {
-            finish(c, wk_rpc_error(c->id, WK_RPC_INVALID_PARAMS, why, NULL), NULL, 0);
+            finish(c, wk_rpc_error(c->id, WK_RPC_INVALID_PARAMS, why, NULL), NULL, NULL, 0);
             return;
         }
         wk_request_clear(&probe);
@@ -407,7 +412,7 @@ static void do_prepare(wk_call_t *c)
             wk_request_t probe;
             char perr[400];
             if (wk_request_build(t, c->args, c->acct.base_url, &probe, perr, sizeof perr) != 0) {
-                finish(c, wk_rpc_error(c->id, WK_RPC_INVALID_PARAMS, perr, NULL), NULL, 0);
+                finish(c, wk_rpc_error(c->id, WK_RPC_INVALID_PARAMS, perr, NULL), NULL, NULL, 0);
                 return;
             }
             wk_request_clear(&probe);
@@ -632,7 +637,7 @@ static void on_main(const httpc_response_t *resp, void *ud)
     c->waiting = 0;
     json_decref(c->payload);
     c->payload = NULL;
-    json_t *res = wk_result_upstream_payload(c->tool, c->wargs, c->config, resp, &rl, &c->payload);
+    wk_tool_result_t *res = wk_result_upstream_payload(c->tool, c->wargs, c->config, resp, &rl, &c->payload);
     wk_result_note_upstream(resp, &rl);
     upstream_end(c, res, &rl, resp->status);
     call_step(c);
@@ -665,7 +670,7 @@ static void do_fields(wk_call_t *c)
     char err[400];
     int rc = send_get(c, "/rest/api/3/field", NULL, on_fields, err, sizeof err);
     if (rc != 0)
-        finish(c, wk_rpc_error(c->id, WK_RPC_INTERNAL, err, NULL), NULL, 0);
+        finish(c, wk_rpc_error(c->id, WK_RPC_INTERNAL, err, NULL), NULL, NULL, 0);
 }
 
 /* ---- IDEM_STORE, AUDIT, ANSWER ---- */
@@ -695,7 +700,7 @@ static void do_idem_store(wk_call_t *c)
     int rc;
     buf_t b;
     buf_init(&b, WK_IDEM_MAX + 128);
-    if (wk_idem_value(c->response, wk_callrec_args_hash(&c->rec, c->args), &b) == 0) {
+    if (wk_idem_value(c->result, wk_callrec_args_hash(&c->rec, c->args), &b) == 0) {
         char ttl[32];
         snprintf(ttl, sizeof ttl, "%lld", WK_IDEM_TTL_MS);
         const char *argv[] = {"SET", c->idem_key, b.data, "PX", ttl};
@@ -723,6 +728,8 @@ static void on_audited(void *ud, int durable)
     c->waiting = 0;
     if (!durable) {
         json_decref(c->response);
+        wk_result_free(c->result);
+        c->result = NULL;
         c->response = wk_rpc_error(c->id, WK_RPC_INTERNAL,
                                    "the call ran, but its audit record could not be stored (the audit store refuses "
                                    "writes): its result is withheld. Check the audit log before calling again.",
@@ -735,7 +742,7 @@ static void on_audited(void *ud, int durable)
 static void do_audit(wk_call_t *c)
 {
     wk_callrec_argv_t a;
-    wk_callrec_audit_argv(c->w->redis, &c->rec, c->args, c->response, &a);
+    wk_callrec_audit_argv(c->w->redis, &c->rec, c->args, c->result, &a);
     c->waiting = 1;
     c->io->audit(c->w, a.argc, a.argv, on_audited, c);
 }
@@ -743,8 +750,10 @@ static void do_audit(wk_call_t *c)
 static void do_answer(wk_call_t *c)
 {
     json_t *response = c->response;
+    wk_tool_result_t *result = c->result;
     c->response = NULL;
-    c->done(response, c->rec.has_rl ? &c->rec.rl : NULL, c->ud);
+    c->result = NULL;
+    c->done(response, result, c->rec.has_rl ? &c->rec.rl : NULL, c->ud);
     wk_callrec_observe(c->w, &c->rec); /* after the answer went out: not on the caller's clock */
     enter(c, WK_CALL_DONE);
 }
@@ -762,6 +771,7 @@ static void call_free(wk_call_t *c)
     json_decref(c->need);
     json_decref(c->payload);
     json_decref(c->response);
+    wk_result_free(c->result);
     wk_account_clear(&c->acct);
     free(c);
 }
@@ -854,7 +864,7 @@ void wk_call_start(wk_worker_t *w, const wk_call_io_t *io, const wk_server_t *sr
                           "the audit log cannot take records right now (its store refuses writes): nothing was done. "
                           "Call again in a few seconds.",
                           NULL),
-             NULL, ud);
+             NULL, NULL, ud);
         return;
     }
     wk_call_t *c = mem_calloc(1, sizeof *c);

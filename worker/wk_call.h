@@ -77,9 +77,12 @@ typedef struct wk_call_io_s {
 } wk_call_io_t;
 extern const wk_call_io_t wk_call_io_default;
 
-/* The answer: a JSON-RPC response (stolen) and, when an upstream answer or
+/* The answer: a JSON-RPC response (stolen): an error, or the envelope
+ * (wk_rpc_envelope) of result (stolen, else NULL), the tool's typed
+ * result; wk_result_dump writes the two. rl: when an upstream answer or
  * pacing gave them, the rate-limit facts (else NULL). */
-typedef void (*wk_call_done_fn)(json_t *response, const wk_upstream_meta_t *rl, void *ud);
+typedef void (*wk_call_done_fn)(json_t *response, wk_tool_result_t *result, const wk_upstream_meta_t *rl,
+                                void *ud);
 
 /* Runs tool with validated args (stolen) for srv, answering JSON-RPC id
  * (copied). request_id and traceparent (or NULL) as for wk_mcp_dispatch.

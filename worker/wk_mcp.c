@@ -94,11 +94,6 @@ int wk_mcp_prepare_call(const wk_catalog_t *cat, const json_t *config, const jso
     return 0;
 }
 
-static json_t *tool_error(const char *text)
-{
-    return json_pack("{s:[{s:s,s:s}],s:b}", "content", "type", "text", "text", text, "isError", 1);
-}
-
 /* Discovery exposure: search_tools and get_tool_schema answer locally;
  * call_tool unwraps to the named tool. Returns 1 when it answered. */
 static int discovery_call(wk_worker_t *w, const wk_server_t *srv, const json_t *id,
@@ -117,7 +112,7 @@ static int discovery_call(wk_worker_t *w, const wk_server_t *srv, const json_t *
     if (!def) {
         snprintf(err, sizeof err, "Unknown tool: %.128s (this server lists search_tools, get_tool_schema "
                  "and call_tool)", name ? name : "");
-        done(wk_rpc_error(id, WK_RPC_INVALID_PARAMS, err, NULL), NULL, ud);
+        done(wk_rpc_error(id, WK_RPC_INVALID_PARAMS, err, NULL), NULL, NULL, ud);
         return 1;
     }
     json_t *args = json_is_object(a) ? json_incref((json_t *)a) : json_object();
@@ -125,7 +120,7 @@ static int discovery_call(wk_worker_t *w, const wk_server_t *srv, const json_t *
         char msg[1300];
         snprintf(msg, sizeof msg, "Invalid arguments for %s: %s", name, err);
         json_decref(args);
-        done(wk_rpc_error(id, WK_RPC_INVALID_PARAMS, msg, NULL), NULL, ud);
+        done(wk_rpc_error(id, WK_RPC_INVALID_PARAMS, msg, NULL), NULL, NULL, ud);
         return 1;
     }
     json_t *structured = NULL;
@@ -145,22 +140,22 @@ static int discovery_call(wk_worker_t *w, const wk_server_t *srv, const json_t *
         json_decref(inner);
         json_decref(args);
         if (code) {
-            done(wk_rpc_error(id, code, err, NULL), NULL, ud);
+            done(wk_rpc_error(id, code, err, NULL), NULL, NULL, ud);
             return 1;
         }
         wk_call_start(w, NULL, srv, id, tool, targs, request_id, traceparent, done, ud);
         return 1;
     }
     json_decref(args);
-    json_t *res;
+    wk_tool_result_t *res;
     if (!structured) {
         snprintf(err, sizeof err, "%s: no tool named \"%.64s\" on this server; find names with search_tools",
                  name, jsontext_str(json_object_get(params, "arguments"), "name"));
-        res = tool_error(err);
+        res = wk_result_new(NULL, err, 1);
     } else {
         res = wk_result_structured(structured);
     }
-    done(wk_rpc_result(id, res), NULL, ud);
+    done(wk_rpc_envelope(id), res, NULL, ud);
     return 1;
 }
 
@@ -174,17 +169,16 @@ typedef struct call_notes_s {
     uint64_t t0;
 } call_notes_t;
 
-static void notes_done(json_t *response, const wk_upstream_meta_t *rl, void *ud)
+static void notes_done(json_t *response, wk_tool_result_t *result, const wk_upstream_meta_t *rl, void *ud)
 {
     call_notes_t *cn = ud;
-    const json_t *result = json_object_get(response, "result");
-    const json_t *e = json_object_get(json_object_get(result, "structuredContent"), "error");
+    const json_t *e = json_object_get(result ? result->structured : NULL, "error");
     double ms = (double)(clock_mono_ns() - cn->t0) / 1e6;
     if (json_object_get(response, "error")) {
         wk_push_log(cn->push, WK_LOG_ERROR, "jsmcp",
                     json_pack("{s:s,s:s,s:O}", "tool", cn->tool, "message", "the call was refused", "error",
                               json_object_get(response, "error")));
-    } else if (json_is_true(json_object_get(result, "isError"))) {
+    } else if (result && result->is_error) {
         json_int_t st = json_integer_value(json_object_get(e, "status"));
         wk_push_log(cn->push, st >= 500 || st == 0 ? WK_LOG_ERROR : WK_LOG_WARNING, "jsmcp",
                     json_pack("{s:s,s:s,s:I,s:f}", "tool", cn->tool, "message", "the call failed", "upstream_status",
@@ -198,7 +192,7 @@ static void notes_done(json_t *response, const wk_upstream_meta_t *rl, void *ud)
                     json_pack("{s:s,s:s,s:I}", "tool", cn->tool, "message", "rate limited", "retry_after_s",
                               (json_int_t)rl->retry_after_s));
     wk_push_progress(cn->push, 1, 1, "Done");
-    cn->done(response, rl, cn->ud);
+    cn->done(response, result, rl, cn->ud);
     free(cn);
 }
 
@@ -212,7 +206,7 @@ typedef struct fixture_call_s {
 static void on_fixture(json_t *result, int code, const char *message, void *ud)
 {
     fixture_call_t *fc = ud;
-    fc->done(result ? wk_rpc_result(fc->id, result) : wk_rpc_error(fc->id, code, message, NULL), NULL, fc->ud);
+    fc->done(result ? wk_rpc_result(fc->id, result) : wk_rpc_error(fc->id, code, message, NULL), NULL, NULL, fc->ud);
     json_decref(fc->id);
     free(fc);
 }
@@ -253,7 +247,7 @@ static void tools_call(wk_worker_t *w, const wk_server_t *srv, wk_push_t *push, 
     char err[1200];
     int code = wk_mcp_prepare_call(w->catalog, srv->config, params, &tool, &args, err, sizeof err);
     if (code) {
-        done(wk_rpc_error(id, code, err, NULL), NULL, ud);
+        done(wk_rpc_error(id, code, err, NULL), NULL, NULL, ud);
         return;
     }
     wk_call_start(w, NULL, srv, id, tool, args, request_id, traceparent, done, ud);
@@ -266,13 +260,14 @@ typedef struct run_op_s {
     void *ud;
 } run_op_t;
 
-static void on_run(json_t *response, const wk_upstream_meta_t *rl, void *ud)
+static void on_run(json_t *response, wk_tool_result_t *tr, const wk_upstream_meta_t *rl, void *ud)
 {
     run_op_t *ro = ud;
-    json_t *result = json_incref(json_object_get(response, "result"));
+    json_t *result = tr ? wk_result_json(tr) : NULL;
     const json_t *e = json_object_get(response, "error");
     ro->cb(result, result ? 0 : (int)jsontext_int(e, "code", WK_RPC_INTERNAL),
            result ? NULL : (jsontext_str(e, "message") ? jsontext_str(e, "message") : "the call failed"), ro->ud);
+    wk_result_free(tr);
     json_decref(response);
     free(ro);
 }
@@ -336,5 +331,5 @@ void wk_mcp_dispatch(wk_worker_t *w, const wk_server_t *srv, const wk_session_t 
         snprintf(err, sizeof err, "Method not found: %.128s", method);
         res = wk_rpc_error(id, WK_RPC_METHOD_NOT_FOUND, err, NULL);
     }
-    done(res, NULL, ud);
+    done(res, NULL, NULL, ud);
 }

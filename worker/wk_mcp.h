@@ -37,15 +37,17 @@ int wk_mcp_prepare_call(const wk_catalog_t *cat, const json_t *config, const jso
                         const wk_tool_t **tool, json_t **args, char *err, size_t errsz);
 
 /* Answers one request. done runs exactly once (possibly before this
- * returns) with the response (stolen) and, for tools/call, the upstream
- * rate-limit facts (else NULL). The message is borrowed for the call only.
+ * returns) with the response (stolen; for a tools/call result, its
+ * envelope and the typed result, stolen, else NULL: wk_call_done_fn) and,
+ * for tools/call, the upstream rate-limit facts (else NULL). The message is borrowed for the call only.
  * request_id (the HTTP request's X-Request-Id) goes upstream and into the
  * audit record; traceparent (W3C, this worker's span in the client's trace,
  * or NULL) goes upstream and its trace id into the logs. Every tools/call
  * of a catalog tool appends one audit entry. sess is the request's
  * session (the new one for initialize); push carries the request's
  * progress and log messages (wk_push.h) and stays valid until done ran. */
-typedef void (*wk_mcp_done_fn)(json_t *response, const wk_upstream_meta_t *rl, void *ud);
+typedef void (*wk_mcp_done_fn)(json_t *response, wk_tool_result_t *result, const wk_upstream_meta_t *rl,
+                               void *ud);
 void wk_mcp_dispatch(wk_worker_t *w, const wk_server_t *srv, const wk_session_t *sess, wk_push_t *push,
                      const json_t *msg, const char *request_id, const char *traceparent, wk_mcp_done_fn done,
                      void *ud);

@@ -48,7 +48,7 @@ static later_t *later_new(const json_t *id, wk_mcp_done_fn done, void *ud)
 static void on_later(json_t *result, int code, const char *message, void *ud)
 {
     later_t *l = ud;
-    l->done(result ? wk_rpc_result(l->id, result) : wk_rpc_error(l->id, code, message, NULL), NULL, l->ud);
+    l->done(result ? wk_rpc_result(l->id, result) : wk_rpc_error(l->id, code, message, NULL), NULL, NULL, l->ud);
     json_decref(l->id);
     free(l);
 }
@@ -110,5 +110,5 @@ void wk_methods_dispatch(wk_worker_t *w, const wk_server_t *srv, const wk_sessio
         wk_mcp_dispatch(w, srv, sess, push, msg, request_id, traceparent, done, ud);
         return;
     }
-    done(res ? wk_rpc_result(id, res) : wk_rpc_error(id, code, err, NULL), NULL, ud);
+    done(res ? wk_rpc_result(id, res) : wk_rpc_error(id, code, err, NULL), NULL, NULL, ud);
 }

@@ -207,12 +207,15 @@ static void on_state(enum wk_call_state s, void *ud)
     strcat(F.trace, wk_call_state_name(s));
 }
 
-static void on_done(json_t *response, const wk_upstream_meta_t *rl, void *ud)
+static void on_done(json_t *response, wk_tool_result_t *result, const wk_upstream_meta_t *rl, void *ud)
 {
     (void)ud;
     F.answers++;
     json_decref(F.response);
     F.response = response;
+    if (result) /* the typed result as JSON, to read as the client does */
+        json_object_set_new(response, "result", wk_result_json(result));
+    wk_result_free(result);
     F.had_rl = rl != NULL;
     if (rl)
         F.rl = *rl;
