@@ -1,6 +1,7 @@
 /* wk_call: see wk_call.h. */
 #include "wk_call.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,9 @@ typedef struct wk_call_s {
     enum wk_call_state state;
     int stepping;                /* call_step's loop runs: a callback from inside it only moves the state */
     int waiting;                 /* an io function's callback is due */
+    int starting;                /* wk_call_start has not returned: the answer waits for the loop */
+    int unrecorded;              /* refused before it began: no metrics, no log line */
+    defer_entry_t later;         /* the answer, from the loop */
     json_t *id;                  /* the JSON-RPC id answered */
     const wk_tool_t *tool;
     json_t *args;                /* as the client sent them (hash, idempotency, a run again after a refresh) */
@@ -747,14 +751,31 @@ static void do_audit(wk_call_t *c)
     c->io->audit(c->w, a.argc, a.argv, on_audited, c);
 }
 
+static void call_step(wk_call_t *c);
+
+static void answer_later(defer_entry_t *e)
+{
+    wk_call_t *c = (wk_call_t *)((char *)e - offsetof(wk_call_t, later));
+    c->waiting = 0;
+    call_step(c);
+}
+
 static void do_answer(wk_call_t *c)
 {
+    if (c->starting) {
+        /* Known before wk_call_start returns (a refusal, an answer from a
+         * record): done runs from the loop, as every callback does. */
+        c->waiting = 1;
+        defer_call(&c->w->defer, c->w->loop, &c->later, answer_later);
+        return;
+    }
     json_t *response = c->response;
     wk_tool_result_t *result = c->result;
     c->response = NULL;
     c->result = NULL;
     c->done(response, result, c->rec.has_rl ? &c->rec.rl : NULL, c->ud);
-    wk_callrec_observe(c->w, &c->rec); /* after the answer went out: not on the caller's clock */
+    if (!c->unrecorded)
+        wk_callrec_observe(c->w, &c->rec); /* after the answer went out: not on the caller's clock */
     enter(c, WK_CALL_DONE);
 }
 
@@ -855,27 +876,31 @@ void wk_call_start(wk_worker_t *w, const wk_call_io_t *io, const wk_server_t *sr
 {
     if (!io)
         io = &wk_call_io_default;
+    wk_call_t *c = mem_calloc(1, sizeof *c);
+    c->w = w;
+    c->io = io;
+    c->done = done;
+    c->ud = ud;
+    c->starting = 1;
     if (!io->audit_ready(w)) {
         /* No durable place for the record (Redis refuses writes and the
          * spool is full or off): the call is not made at all. */
         metrics_inc(w->metrics, "jsmcp_worker_audit_calls_refused_total", "", 1);
         json_decref(args);
-        done(wk_rpc_error(id, WK_RPC_INTERNAL,
-                          "the audit log cannot take records right now (its store refuses writes): nothing was done. "
-                          "Call again in a few seconds.",
-                          NULL),
-             NULL, NULL, ud);
+        c->response = wk_rpc_error(id, WK_RPC_INTERNAL,
+                                   "the audit log cannot take records right now (its store refuses writes): nothing "
+                                   "was done. Call again in a few seconds.",
+                                   NULL);
+        c->unrecorded = 1;
+        c->state = WK_CALL_ANSWER;
+        call_step(c);
+        c->starting = 0;
         return;
     }
-    wk_call_t *c = mem_calloc(1, sizeof *c);
-    c->w = w;
-    c->io = io;
     c->id = json_deep_copy(id);
     c->tool = tool;
     c->args = args;
     c->config = srv->config ? json_incref((json_t *)srv->config) : NULL;
-    c->done = done;
-    c->ud = ud;
     c->rec.tool = tool->name;
     c->rec.cls = "";
     str_copy(c->rec.server_id, sizeof c->rec.server_id, srv->id);
@@ -899,9 +924,11 @@ void wk_call_start(wk_worker_t *w, const wk_call_io_t *io, const wk_server_t *sr
         if (wk_idem_key(w->redis, c->rec.server_id, tool->name, ikey, c->idem_key, sizeof c->idem_key) != 0) {
             idem_answer(c, NULL); /* out of memory: answers "try again", runs nothing */
             call_step(c);
+            c->starting = 0;
             return;
         }
     }
     enter(c, c->state);
     call_step(c);
+    c->starting = 0;
 }

@@ -16,10 +16,12 @@
  * functions (wk_call_io_t) so that a unit test drives the machine with
  * fakes; the worker uses wk_call_io_default.
  *
- * Callback rule: done runs exactly once, possibly before wk_call_start
- * returns (a refusal at the start). The io functions may call back before
- * they return: call_step() runs as a loop that a callback from inside it
- * only moves on, so nothing is counted or freed twice.
+ * Callback rule (the tree's): done runs exactly once, never before
+ * wk_call_start returns (an answer known at once, a refusal, is given from
+ * the loop: defer.h). The worker's io functions never call back before they
+ * return either; call_step() still runs as a loop that a callback from
+ * inside it only moves on (a test's fakes answer at once), so nothing is
+ * counted or freed twice.
  */
 #ifndef JSMCP_WK_CALL_H
 #define JSMCP_WK_CALL_H
@@ -56,7 +58,7 @@ const char *wk_call_state_name(enum wk_call_state s);
 
 /* The side effects of a call (the worker's: wk_call_io_default). Each
  * callback runs exactly once when the function returns 0 (or, for the
- * void ones, always), possibly before it returns. */
+ * void ones, always); the worker's never before the function returns. */
 typedef void (*wk_call_account_cb)(int rc, const wk_account_t *acct, const char *err, void *ud);
 typedef void (*wk_call_pace_cb)(int rc, long wait_ms, void *ud);
 typedef struct wk_call_io_s {

@@ -1,6 +1,7 @@
 /* wk_mcp: see wk_mcp.h. */
 #include "wk_mcp.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -256,9 +257,19 @@ static void tools_call(wk_worker_t *w, const wk_server_t *srv, wk_push_t *push, 
 /* ---- calls made by the worker itself ---- */
 
 typedef struct run_op_s {
+    defer_entry_t later; /* refused at once: answered from the loop */
+    int code;
+    char err[1200];
     wk_mcp_tool_cb cb;
     void *ud;
 } run_op_t;
+
+static void run_refused(defer_entry_t *e)
+{
+    run_op_t *ro = (run_op_t *)((char *)e - offsetof(run_op_t, later));
+    ro->cb(NULL, ro->code, ro->err, ro->ud);
+    free(ro);
+}
 
 static void on_run(json_t *response, wk_tool_result_t *tr, const wk_upstream_meta_t *rl, void *ud)
 {
@@ -278,22 +289,21 @@ void wk_mcp_run_tool(wk_worker_t *w, const wk_server_t *srv, const char *name, j
     json_t *params = json_pack("{s:s,s:o}", "name", name, "arguments", args ? args : json_object());
     const wk_tool_t *tool;
     json_t *targs;
-    char err[1200];
-    int code = wk_mcp_prepare_call(w->catalog, srv->config, params, &tool, &targs, err, sizeof err);
-    json_decref(params);
-    if (code) {
-        cb(NULL, code, err, ud);
-        return;
-    }
     run_op_t *ro = mem_calloc(1, sizeof *ro);
     ro->cb = cb;
     ro->ud = ud;
+    ro->code = wk_mcp_prepare_call(w->catalog, srv->config, params, &tool, &targs, ro->err, sizeof ro->err);
+    json_decref(params);
+    if (ro->code) {
+        defer_call(&w->defer, w->loop, &ro->later, run_refused);
+        return;
+    }
     json_t *id = json_integer(0);
     wk_call_start(w, NULL, srv, id, tool, targs, request_id, traceparent, on_run, ro);
     json_decref(id);
 }
 
-void wk_mcp_dispatch(wk_worker_t *w, const wk_server_t *srv, const wk_session_t *sess, wk_push_t *push,
+static void dispatch(wk_worker_t *w, const wk_server_t *srv, const wk_session_t *sess, wk_push_t *push,
                      const json_t *msg, const char *request_id, const char *traceparent, wk_mcp_done_fn done,
                      void *ud)
 {
@@ -332,4 +342,70 @@ void wk_mcp_dispatch(wk_worker_t *w, const wk_server_t *srv, const wk_session_t 
         res = wk_rpc_error(id, WK_RPC_METHOD_NOT_FOUND, err, NULL);
     }
     done(res, NULL, NULL, ud);
+}
+
+/* ---- the callback rule: an answer known before the dispatch returns is given from the loop ---- */
+
+struct wk_mcp_guard_s {
+    defer_entry_t later;
+    wk_worker_t *w;
+    int returned;        /* the dispatch returned: answers go straight on */
+    int answered;        /* an answer waits for the loop */
+    json_t *response;
+    wk_tool_result_t *result;
+    wk_upstream_meta_t rl;
+    int has_rl;
+    wk_mcp_done_fn done;
+    void *ud;
+};
+
+static void guard_deliver(defer_entry_t *e)
+{
+    wk_mcp_guard_t *g = (wk_mcp_guard_t *)((char *)e - offsetof(wk_mcp_guard_t, later));
+    g->done(g->response, g->result, g->has_rl ? &g->rl : NULL, g->ud);
+    free(g);
+}
+
+static void guard_done(json_t *response, wk_tool_result_t *result, const wk_upstream_meta_t *rl, void *ud)
+{
+    wk_mcp_guard_t *g = ud;
+    if (g->returned) {
+        g->done(response, result, rl, g->ud);
+        free(g);
+        return;
+    }
+    g->answered = 1;
+    g->response = response;
+    g->result = result;
+    if (rl) {
+        g->rl = *rl;
+        g->has_rl = 1;
+    }
+}
+
+wk_mcp_guard_t *wk_mcp_guard(wk_worker_t *w, wk_mcp_done_fn *done, void **ud)
+{
+    wk_mcp_guard_t *g = mem_calloc(1, sizeof *g);
+    g->w = w;
+    g->done = *done;
+    g->ud = *ud;
+    *done = guard_done;
+    *ud = g;
+    return g;
+}
+
+void wk_mcp_guard_returned(wk_mcp_guard_t *g)
+{
+    g->returned = 1;
+    if (g->answered)
+        defer_call(&g->w->defer, g->w->loop, &g->later, guard_deliver);
+}
+
+void wk_mcp_dispatch(wk_worker_t *w, const wk_server_t *srv, const wk_session_t *sess, wk_push_t *push,
+                     const json_t *msg, const char *request_id, const char *traceparent, wk_mcp_done_fn done,
+                     void *ud)
+{
+    wk_mcp_guard_t *g = wk_mcp_guard(w, &done, &ud);
+    dispatch(w, srv, sess, push, msg, request_id, traceparent, done, ud);
+    wk_mcp_guard_returned(g);
 }
