@@ -281,20 +281,23 @@ static void on_paced(int rc, long wait_ms, void *ud)
 
 /* ---- upstream requests ---- */
 
-static int send_req(wk_call_t *c, const wk_tool_t *t, httpc_cb cb, char *err, size_t errsz)
+/* Sends rq (built when rc is 0; else err says why) with the call's
+ * headers and the extra ones of its catalog row http (binary: the answer
+ * is a file), and clears it. 0, -1 (not built) or -2 (not sent). */
+static int send_req(wk_call_t *c, int rc, wk_request_t *rq, const json_t *http, int binary, httpc_cb cb,
+                    char *err, size_t errsz)
 {
-    wk_request_t rq;
-    if (wk_request_build(t, c->wargs, c->acct.base_url, &rq, err, errsz) != 0)
+    if (rc != 0)
         return -1;
     const char *headers[11];
     int nh = 0;
-    headers[nh++] = t->binary_max ? "Accept: */*" : "Accept: application/json";
+    headers[nh++] = binary ? "Accept: */*" : "Accept: application/json";
     size_t hi;
     const json_t *hv;
-    json_array_foreach(json_object_get(t->http, "headers"), hi, hv)
+    json_array_foreach(json_object_get(http, "headers"), hi, hv)
         if (json_is_string(hv) && nh < 5)
             headers[nh++] = json_string_value(hv); /* e.g. X-ExperimentalApi: opt-in */
-    if (rq.body)
+    if (rq->body)
         headers[nh++] = "Content-Type: application/json";
     if (c->acct.auth_header)
         headers[nh++] = c->acct.auth_header;
@@ -303,11 +306,11 @@ static int send_req(wk_call_t *c, const wk_tool_t *t, httpc_cb cb, char *err, si
     if (c->trace_header[0])
         headers[nh++] = c->trace_header;
     headers[nh] = NULL;
-    httpc_request_t hr = {.method = rq.method, .url = rq.url, .headers = headers, .body = rq.body,
-                          .body_len = rq.body_len, .parts = rq.nparts ? &rq.part : NULL, .nparts = rq.nparts};
+    httpc_request_t hr = {.method = rq->method, .url = rq->url, .headers = headers, .body = rq->body,
+                          .body_len = rq->body_len, .parts = rq->nparts ? &rq->part : NULL, .nparts = rq->nparts};
     c->waiting = 1;
-    int rc = c->io->send(c->w, &hr, cb, c);
-    wk_request_clear(&rq);
+    rc = c->io->send(c->w, &hr, cb, c);
+    wk_request_clear(rq);
     if (rc != 0) {
         c->waiting = 0;
         snprintf(err, errsz, "the worker is overloaded (upstream requests), try again");
@@ -322,14 +325,12 @@ static int send_req(wk_call_t *c, const wk_tool_t *t, httpc_cb cb, char *err, si
  * in query (may be NULL). */
 static int send_get(wk_call_t *c, const char *path, const json_t *query, httpc_cb cb, char *err, size_t errsz)
 {
-    wk_tool_t gt;
-    memset(&gt, 0, sizeof gt);
-    gt.name = c->tool->name;
+    wk_request_t rq;
     json_t *http = json_pack("{s:s,s:s}", "method", "GET", "path", path);
     if (query)
         json_object_set(http, "query", (json_t *)query);
-    gt.http = http;
-    int rc = send_req(c, &gt, cb, err, errsz);
+    int rc = wk_request_build_step(http, NULL, c->tool->name, c->wargs, c->acct.base_url, &rq, err, errsz);
+    rc = send_req(c, rc, &rq, NULL, 0, cb, err, errsz);
     json_decref(http);
     return rc;
 }
@@ -617,14 +618,12 @@ static void do_steps(wk_call_t *c)
     }
     const json_t *step = wk_steps_next(t->resolve, c->wargs, &c->step);
     if (step) {
-        /* The step is a catalog http row of its own: same builder, no paging. */
-        wk_tool_t st;
-        memset(&st, 0, sizeof st);
-        st.name = t->name;
-        st.http = step;
-        if (json_is_true(json_object_get(step, "multipart")))
-            st.multipart = t->multipart;
-        int rc = send_req(c, &st, on_resolve, err, sizeof err);
+        /* The step is a catalog http row of its own: no paging; it may
+         * upload the tool's file. */
+        wk_request_t rq;
+        const json_t *mp = json_is_true(json_object_get(step, "multipart")) ? t->multipart : NULL;
+        int rc = wk_request_build_step(step, mp, t->name, c->wargs, c->acct.base_url, &rq, err, sizeof err);
+        rc = send_req(c, rc, &rq, step, 0, on_resolve, err, sizeof err);
         if (rc != 0)
             step_end(c, rc == -1 ? 400 : 0, err, "Try again in a few seconds.", 0);
         return;
@@ -652,15 +651,18 @@ static void do_upstream(wk_call_t *c)
     char err[400];
     const wk_tool_t *t = c->tool;
     /* The main request of a tool whose file went up in a step is JSON. */
-    wk_tool_t last = *t;
+    int uploaded = 0;
     if (json_array_size(t->resolve) && t->multipart) {
         size_t i;
         const json_t *st;
         json_array_foreach(t->resolve, i, st)
             if (json_is_true(json_object_get(st, "multipart")))
-                last.multipart = NULL;
+                uploaded = 1;
     }
-    int rc = send_req(c, &last, on_main, err, sizeof err);
+    wk_request_t rq;
+    int rc = uploaded ? wk_request_build_json(t, c->wargs, c->acct.base_url, &rq, err, sizeof err)
+                      : wk_request_build(t, c->wargs, c->acct.base_url, &rq, err, sizeof err);
+    rc = send_req(c, rc, &rq, t->http, t->binary_max != 0, on_main, err, sizeof err);
     if (rc == 0)
         return;
     if (c->first)

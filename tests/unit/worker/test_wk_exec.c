@@ -731,3 +731,25 @@ Test(exec, tool_errors_before_upstream_and_pacing)
     json_decref(r);
     wk_catalog_free(c);
 }
+
+Test(exec, step_request_is_its_row_alone)
+{
+    /* A pre-step's request: the catalog row's method, path and query, with
+     * none of the tool's paging (limit, next_cursor go nowhere). */
+    json_t *http = J("{\"method\":\"GET\",\"path\":\"/rest/api/3/issue/{id}\",\"query\":{\"fields\":\"project\"}}");
+    json_t *args = J("{\"id\":\"ITSM-1\",\"limit\":5,\"next_cursor\":\"forged\"}");
+    wk_request_t rq;
+    char err[300];
+    cr_assert_eq(wk_request_build_step(http, NULL, "a_tool", args, "http://h", &rq, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(rq.method, "GET");
+    cr_assert_str_eq(rq.url, "http://h/rest/api/3/issue/ITSM-1?fields=project");
+    cr_assert_null(rq.body);
+    cr_assert_eq(rq.nparts, 0);
+    wk_request_clear(&rq);
+    json_t *bad = J("{\"method\":\"GET\",\"path\":\"/rest/api/3/issue/{id\"}");
+    cr_assert_eq(wk_request_build_step(bad, NULL, "a_tool", args, "http://h", &rq, err, sizeof err), -1);
+    cr_assert(strstr(err, "catalog row a_tool has a malformed path"), "%s", err);
+    json_decref(bad);
+    json_decref(args);
+    json_decref(http);
+}
