@@ -480,20 +480,6 @@ static void on_fields(const httpc_response_t *resp, void *ud)
     call_step(c);
 }
 
-static void on_context(const httpc_response_t *resp, void *ud)
-{
-    wk_call_t *c = ud;
-    char perr[128];
-    c->waiting = 0;
-    json_t *body = !resp->err && resp->status >= 200 && resp->status < 300
-                       ? jsontext_parse(resp->body, resp->body_len, WK_UPSTREAM_DEPTH, perr, sizeof perr)
-                       : NULL;
-    wk_fieldctx_answer(c->fieldlist, json_string_value(json_array_get(c->need, c->need_i)), body);
-    json_decref(body);
-    c->need_i++;
-    call_step(c);
-}
-
 /* The contexts are known: written on the (cached) list, the arguments are
  * prepared again. */
 static void finish_contexts(wk_call_t *c, const json_t *projects)
@@ -504,7 +490,11 @@ static void finish_contexts(wk_call_t *c, const json_t *projects)
     json_decref(fields);
 }
 
-static void on_context_projects(const httpc_response_t *resp, void *ud)
+/* The answer of a field's context lookup, or, once every field had its
+ * own (need_i is past them), of the search for the projects they name. A
+ * lookup that failed (not 2xx, unreadable) leaves what it looked for
+ * unknown: wk_fieldctx.h decides without it. */
+static void on_context(const httpc_response_t *resp, void *ud)
 {
     wk_call_t *c = ud;
     char perr[128];
@@ -512,7 +502,12 @@ static void on_context_projects(const httpc_response_t *resp, void *ud)
     json_t *body = !resp->err && resp->status >= 200 && resp->status < 300
                        ? jsontext_parse(resp->body, resp->body_len, WK_UPSTREAM_DEPTH, perr, sizeof perr)
                        : NULL;
-    finish_contexts(c, json_object_get(body, "values"));
+    if (c->need_i < json_array_size(c->need)) {
+        wk_fieldctx_answer(c->fieldlist, json_string_value(json_array_get(c->need, c->need_i)), body);
+        c->need_i++;
+    } else {
+        finish_contexts(c, json_object_get(body, "values"));
+    }
     json_decref(body);
     call_step(c);
 }
@@ -537,7 +532,7 @@ static void do_contexts(wk_call_t *c)
     }
     json_object_set_new(c->wargs, "_project_ids", ids);
     json_t *query = json_pack("{s:s,s:s}", "id", "{_project_ids}", "maxResults", "50");
-    int rc = send_get(c, "/rest/api/3/project/search", query, on_context_projects, err, sizeof err);
+    int rc = send_get(c, "/rest/api/3/project/search", query, on_context, err, sizeof err);
     json_decref(query);
     json_object_del(c->wargs, "_project_ids");
     if (rc != 0)
