@@ -189,27 +189,37 @@ static void dispatch(int via_methods, const char *msg)
     settle();
 }
 
-Test(callback, wk_mcp_dispatch)
+/* Dispatches msg, then checks the answer: a result (code 0) or that error. */
+static void answers(int via_methods, const char *msg, int code)
 {
-    dispatch(0, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}");
-    cr_assert(json_is_object(json_object_get(A.response, "result")));
     json_decref(A.response);
     A.response = NULL;
     A.calls = 0;
-    /* tools/call refused before any call starts (unknown tool). */
-    dispatch(0, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"nope\"}}");
-    cr_assert_eq(jsontext_int(json_object_get(A.response, "error"), "code", 0), -32602);
+    dispatch(via_methods, msg);
+    if (code == 0)
+        cr_assert(json_is_object(json_object_get(A.response, "result")), "%s", msg);
+    else
+        cr_assert_eq(jsontext_int(json_object_get(A.response, "error"), "code", 0), code, "%s", msg);
+}
+
+/* A method answered locally, and a tools/call refused before any call
+ * starts (an unknown tool), through both dispatchers. */
+static const char *const PING = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}";
+static const char *const NO_METHOD = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"no/such\"}";
+static const char *const NO_TOOL =
+    "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"nope\"}}";
+
+Test(callback, wk_mcp_dispatch)
+{
+    answers(0, PING, 0);
+    answers(0, NO_TOOL, -32602);
 }
 
 Test(callback, wk_methods_dispatch)
 {
-    dispatch(1, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"no/such\"}");
-    cr_assert_eq(jsontext_int(json_object_get(A.response, "error"), "code", 0), -32601);
-    json_decref(A.response);
-    A.response = NULL;
-    A.calls = 0;
-    dispatch(1, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"nope\"}}");
-    cr_assert_eq(jsontext_int(json_object_get(A.response, "error"), "code", 0), -32602);
+    answers(1, PING, 0);
+    answers(1, NO_METHOD, -32601);
+    answers(1, NO_TOOL, -32602);
 }
 
 Test(callback, wk_mcp_run_tool)
