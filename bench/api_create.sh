@@ -14,13 +14,8 @@
 # API_CREATE_SECONDS (default 10) sets the measured duration.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=${JSMCP_BIN_DIR:-$PWD/build}
+. bench/lib/common.sh
 SECS=${API_CREATE_SECONDS:-10}
-: "${JSMCP_TEST_PG_URL:?run through bench/run.sh (it starts PostgreSQL and Redis)}"
-: "${JSMCP_TEST_REDIS_URL:?run through bench/run.sh}"
-
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-rand_b64() { head -c "$1" /dev/urandom | base64 -w0; }
 
 DB=bench_api_$$
 psql -q "$JSMCP_TEST_PG_URL" -c "CREATE DATABASE $DB" >/dev/null

@@ -35,17 +35,13 @@ if [ -n "${AUDIT_DRAIN_BASE:-}" ]; then
   echo "### load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
   exit 0
 fi
-BIN=${JSMCP_BIN_DIR:-$ROOT/build}
-BBIN=${JSMCP_BENCH_BIN_DIR:-$BIN/bench}
+. bench/lib/common.sh
 N=${AUDIT_DRAIN_RECORDS:-200000}
 RATE=${AUDIT_DRAIN_RATE:-20000}
 SECS=${AUDIT_DRAIN_SECONDS:-10}
-: "${JSMCP_TEST_PG_URL:?run through bench/run.sh (it starts PostgreSQL and Redis)}"
-: "${JSMCP_TEST_REDIS_URL:?run through bench/run.sh}"
 RHOST=$(echo "$JSMCP_TEST_REDIS_URL" | sed -E 's#redis://([^:/]+):([0-9]+).*#\1#')
 RPORT=$(echo "$JSMCP_TEST_REDIS_URL" | sed -E 's#redis://([^:/]+):([0-9]+).*#\2#')
 
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 DB=bench_au_$$
 PREFIX="benchau$$:"
 STREAM="${PREFIX}audit"

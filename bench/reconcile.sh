@@ -17,22 +17,18 @@
 # Needs the services of bench/run.sh (JSMCP_TEST_PG_URL, JSMCP_TEST_REDIS_URL).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
-BIN=${JSMCP_BIN_DIR:-$ROOT/build}
-BBIN=${JSMCP_BENCH_BIN_DIR:-$BIN/bench}
+. bench/lib/common.sh
 NSRV=${RECONCILE_SERVERS:-1000000}
 NACCT=${RECONCILE_ACCOUNTS:-100000}
 NCHG=${RECONCILE_CHANGES:-1000}
 NCREATE=${RECONCILE_CREATES:-100}
-: "${JSMCP_TEST_PG_URL:?run through bench/run.sh (it starts PostgreSQL and Redis)}"
-: "${JSMCP_TEST_REDIS_URL:?run through bench/run.sh}"
 
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 DB=bench_rc_$$
 PREFIX="benchrc$$:"
 DBURL="${JSMCP_TEST_PG_URL%/*}/$DB"
-API_PORT=$(free_port)
+API_PORT=$(free_port) METRICS_PORT=$(free_port)
 API="http://127.0.0.1:$API_PORT"
+METRICS="http://127.0.0.1:$METRICS_PORT" # the API's /metrics is only here, never on the public port
 LOG=$(mktemp /tmp/jsmcp-bench-reconcile.XXXXXX)
 R() { redis-cli -u "$JSMCP_TEST_REDIS_URL" "$@"; }
 Q() { psql -tAq "$DBURL" -c "$1"; }
@@ -52,11 +48,12 @@ ticks() { # utime+stime of the pids, read by one awk (all at the same moment)
 }
 backends() { psql -tAq "$JSMCP_TEST_PG_URL" -c "SELECT pid FROM pg_stat_activity WHERE datname = '$DB' AND application_name = 'jsmcp-api'"; }
 cpu_s() { python3 -c "print(f'{$1 / $HZ:.2f}')"; }
-metric() { curl -fs "$API/metrics" | awk -v m="$1" 'index($0, m) == 1 {s += $NF} END {print s + 0}'; }
+metric() { curl -fs "$METRICS/metrics" | awk -v m="$1" 'index($0, m) == 1 {s += $NF} END {print s + 0}'; }
 used_memory() { R INFO memory | awk -F: '/^used_memory:/{print $2}' | tr -d '\r'; }
 
 export JSMCP_DATABASE_URL="$DBURL" JSMCP_REDIS_URL="$JSMCP_TEST_REDIS_URL" JSMCP_REDIS_PREFIX="$PREFIX"
 export JSMCP_MASTER_KEYS="k1:$(head -c 32 /dev/urandom | base64 -w0)" JSMCP_API_LISTEN="127.0.0.1:$API_PORT"
+export JSMCP_API_METRICS_LISTEN="127.0.0.1:$METRICS_PORT"
 export JSMCP_LOG_LEVEL=warn PGAPPNAME=jsmcp-api
 psql -q "$JSMCP_TEST_PG_URL" -c "CREATE DATABASE $DB" >/dev/null
 PGAPPNAME=bench "$BIN/jsmcp-api" migrate >/dev/null
@@ -80,7 +77,10 @@ echo "rows: $NSRV servers, $NACCT accounts made with SQL in $(python3 -c "print(
 mem0=$(used_memory)
 "$BIN/jsmcp-api" >"$LOG" 2>&1 &
 APIPID=$!
-for _ in $(seq 100); do curl -fs -o /dev/null "$API/healthz" && break; sleep 0.1; done
+wait_up "$API"
+# Every figure below is read from /metrics: without it the waits would run
+# out their hour and report nothing.
+curl -fs -o /dev/null "$METRICS/metrics" || { echo "bench: no /metrics at $METRICS"; exit 1; }
 full_done() { metric 'jsmcp_api_reconcile_runs_total{kind="full",outcome="ok"}'; }
 wait_full() { # $1: count to reach
   for _ in $(seq 36000); do [ "$(full_done)" -ge "$1" ] && return 0; sleep 0.1; done

@@ -23,17 +23,10 @@
 # machine's load, unlike the timings).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
-BIN=${JSMCP_BIN_DIR:-$ROOT/build}
-BBIN=${JSMCP_BENCH_BIN_DIR:-$BIN/bench}
+. bench/lib/common.sh
 SECS=${WORKER_BENCH_SECONDS:-10}
 NSSE=${WORKER_SSE_SESSIONS:-10000}
-: "${JSMCP_TEST_PG_URL:?run through bench/run.sh (it starts PostgreSQL and Redis)}"
-: "${JSMCP_TEST_REDIS_URL:?run through bench/run.sh}"
 
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-rand_b64() { head -c "$1" /dev/urandom | base64 -w0; }
-wait_up() { for _ in $(seq 100); do curl -fs -o /dev/null "$1/healthz" && return 0; sleep 0.1; done; echo "bench: $1 did not come up" >&2; return 1; }
 rss_children() { # KiB summed over the children of pid $1
   local t=0 c
   for c in $(cat "/proc/$1/task/$1/children"); do t=$((t + $(awk '/VmRSS/{print $2}' "/proc/$c/status"))); done

@@ -12,22 +12,12 @@
 
 #define N_ENTRIES 3000
 
-static redisContext *redis(void)
-{
-    char host[64];
-    int port;
-    cr_assert(sscanf(ts_getenv("JSMCP_TEST_REDIS_URL"), "redis://%63[^:]:%d", host, &port) == 2);
-    redisContext *c = redisConnect(host, port);
-    cr_assert(c && !c->err);
-    return c;
-}
-
 /* Appends entries first..first+n-1 for the server (pipelined; entry i has
  * call_id i as 32 hex digits), plus `bad` malformed ones. */
 static void xadd_entries(const ts_api_t *a, const char *ws, const char *acct, const char *srv, int first, int n,
                          int bad)
 {
-    redisContext *c = redis();
+    redisContext *c = ts_redis_connect();
     char key[128], ts[32], status[8], rid[64];
     snprintf(key, sizeof key, "%saudit", a->redis_prefix);
     for (int i = first; i < first + n; i++) {

@@ -10,23 +10,13 @@
 #include "test_api_common.h"
 #include "tr.h"
 
-static redisContext *redis(void)
-{
-    char host[64];
-    int port;
-    cr_assert(sscanf(ts_getenv("JSMCP_TEST_REDIS_URL"), "redis://%63[^:]:%d", host, &port) == 2);
-    redisContext *c = redisConnect(host, port);
-    cr_assert(c && !c->err);
-    return c;
-}
-
 /* n records from first on, spread over the given servers (server i of
  * account acct[i]) and three tools; status 429 every `every429`th. */
 static void xadd(const ts_api_t *a, const char *ws, char (*acct)[64], char (*srv)[64], int nsrv, int first, int n,
                  int every429)
 {
     static const char *const tools[] = {"search", "get_issue", "list_queues"};
-    redisContext *c = redis();
+    redisContext *c = ts_redis_connect();
     char key[128], ts[32];
     snprintf(key, sizeof key, "%saudit", a->redis_prefix);
     for (int i = first; i < first + n; i++) {

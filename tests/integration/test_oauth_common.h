@@ -265,12 +265,8 @@ static inline long long to_refresh_handled(const char *metrics_url)
  * one connection so the messages arrive together. */
 static inline void to_publish_refresh(to_env_t *e, const char *id, long long version, int n)
 {
-    const char *url = ts_getenv("JSMCP_TEST_REDIS_URL");
-    char host[64] = "127.0.0.1", msg[96], ch[128];
-    int port = 6379;
-    cr_assert(sscanf(url, "redis://%63[^:]:%d", host, &port) == 2);
-    redisContext *c = redisConnect(host, port);
-    cr_assert(c && !c->err);
+    char msg[96], ch[128];
+    redisContext *c = ts_redis_connect();
     snprintf(ch, sizeof ch, "%srefresh", e->api.redis_prefix);
     snprintf(msg, sizeof msg, "%s %lld", id, version);
     for (int i = 0; i < n; i++)

@@ -93,7 +93,7 @@ void ts_redis_prefix(char *out, size_t outsz)
     snprintf(out, outsz, "t%d_%d_%08x:", (int)getpid(), ++ts_seq, nonce);
 }
 
-static redisContext *redis_connect(void)
+redisContext *ts_redis_connect(void)
 {
     const char *url = ts_getenv("JSMCP_TEST_REDIS_URL");
     char host[64] = "127.0.0.1";
@@ -135,7 +135,7 @@ static void reply_text(redisReply *r, char **out, size_t *len)
 
 char *ts_redis(const char *fmt, ...)
 {
-    redisContext *c = redis_connect();
+    redisContext *c = ts_redis_connect();
     va_list ap;
     va_start(ap, fmt);
     redisReply *r = redisvCommand(c, fmt, ap);

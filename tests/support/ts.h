@@ -29,6 +29,9 @@ void ts_redis_prefix(char *out, size_t outsz);
  * (integers and status as their text, nil as NULL, arrays joined by '\n');
  * caller frees. */
 char *ts_redis(const char *fmt, ...);
+/* A hiredis connection to JSMCP_TEST_REDIS_URL (asserts it connects);
+ * caller frees with redisFree. */
+struct redisContext *ts_redis_connect(void);
 /* Runs SQL on url; returns the first column of the first row (NULL when no
  * row); caller frees. Asserts the query succeeds. */
 char *ts_sql(const char *url, const char *sql);
