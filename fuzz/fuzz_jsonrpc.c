@@ -28,14 +28,20 @@
 typedef struct answer_s {
     int calls;
     json_t *response;
+    char *text; /* the response as written */
+    size_t n;
 } answer_t;
 
-static void on_done(json_t *response, const wk_upstream_meta_t *rl, void *ud)
+static void on_done(json_t *response, wk_tool_result_t *result, const wk_upstream_meta_t *rl, void *ud)
 {
     answer_t *a = ud;
+    (void)rl;
     a->calls++;
     json_decref(a->response);
     a->response = response;
+    free(a->text);
+    a->text = wk_result_dump(response, result, &a->n); /* the bytes the worker writes */
+    wk_result_free(result);
 }
 
 /* Queues one answer of the fake JSM site. */
@@ -89,8 +95,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fz_worker_settle();
         if (a.calls != 1)
             abort(); /* done must run exactly once */
-        resp = a.response;
+        json_decref(a.response);
         wk_server_clear(&srv);
+        if (a.text && getenv("FZ_SHOW")) /* to check seeds */
+            fprintf(stderr, "%.*s\n", (int)(a.n < 300 ? a.n : 300), a.text);
+        free(a.text);
     } else if (kind == WK_MSG_INVALID) {
         resp = wk_rpc_error(NULL, WK_RPC_INVALID_REQUEST, err, NULL);
     }

@@ -674,9 +674,9 @@ json_t *fz_server_record(const json_t *config)
 void fz_worker_settle(void)
 {
     /* Callbacks may queue more (a reply leads to the next command): bounded. */
-    for (int i = 0; i < 10000 && njobs > 0; i++)
+    for (int i = 0; i < 10000 && (njobs > 0 || defer_pending(&W.defer) > 0); i++)
         uv_run(fz_loop, UV_RUN_NOWAIT);
-    if (njobs > 0)
+    if (njobs > 0 || defer_pending(&W.defer) > 0)
         abort(); /* a request that never ends: a finding */
     publish_records();
     fz_upstream_reset();

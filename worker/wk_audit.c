@@ -299,6 +299,21 @@ int wk_audit_ready(wk_worker_t *w)
     return rcli_ready(w->redis) && !a->refusing; /* the record will wait for Redis's answer */
 }
 
+/* A record durable at once (in the spool): its caller hears of it from
+ * the loop, as of any callback (defer.h). */
+typedef struct sent_later_s {
+    defer_entry_t later;
+    void (*sent)(void *ud, int durable);
+    void *ud;
+} sent_later_t;
+
+static void on_sent_later(defer_entry_t *e)
+{
+    sent_later_t *s = (sent_later_t *)e;
+    s->sent(s->ud, 1);
+    free(s);
+}
+
 void wk_audit_append(wk_worker_t *w, int argc, const char **argv, void (*sent)(void *ud, int durable), void *ud)
 {
     wk_audit_t *a = w->audit;
@@ -357,7 +372,10 @@ void wk_audit_append(wk_worker_t *w, int argc, const char **argv, void (*sent)(v
         a->batch_armed = 1;
         uv_timer_start(&a->batch, on_batch, WK_AUDIT_BATCH_MS, 0);
     }
-    sent(ud, 1);
+    sent_later_t *s = mem_alloc(sizeof *s);
+    s->sent = sent;
+    s->ud = ud;
+    defer_call(&w->defer, w->loop, &s->later, on_sent_later);
 }
 
 /* ---- replay of dead processes' spool files ---- */

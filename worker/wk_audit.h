@@ -23,8 +23,9 @@ int wk_audit_start(wk_worker_t *w);
 int wk_audit_ready(wk_worker_t *w);
 
 /* Appends one record: the XADD command's arguments (copied; a call_id
- * field is added). sent(ud, durable) runs exactly once: durable 1 when the
- * record is in the spool (at once, from inside this call) or Redis has it;
+ * field is added). sent(ud, durable) runs exactly once, never before this
+ * returns: durable 1 when the record is in the spool (from the loop's next
+ * iteration) or Redis has it;
  * durable 0 when neither happened within WK_AUDIT_ANSWER_WAIT_MS (the
  * record still goes to Redis when it can, from memory) or the process
  * stops first: the caller must then not answer with the call's result. */

@@ -1,6 +1,7 @@
 /* wk_call: see wk_call.h. */
 #include "wk_call.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,9 @@ typedef struct wk_call_s {
     enum wk_call_state state;
     int stepping;                /* call_step's loop runs: a callback from inside it only moves the state */
     int waiting;                 /* an io function's callback is due */
+    int starting;                /* wk_call_start has not returned: the answer waits for the loop */
+    int unrecorded;              /* refused before it began: no metrics, no log line */
+    defer_entry_t later;         /* the answer, from the loop */
     json_t *id;                  /* the JSON-RPC id answered */
     const wk_tool_t *tool;
     json_t *args;                /* as the client sent them (hash, idempotency, a run again after a refresh) */
@@ -63,7 +67,8 @@ typedef struct wk_call_s {
     const char *checking_arg;    /* and the argument it checks */
     json_t *payload;             /* the upstream payload the result shares values with (freed after the answer) */
     /* IDEM_STORE .. ANSWER */
-    json_t *response;            /* the answer, held until its audit record is safe (wk_audit.h) */
+    json_t *response;            /* the answer, held until its audit record is safe (wk_audit.h): */
+    wk_tool_result_t *result;    /* a JSON-RPC error, or the envelope of this tool result */
 } wk_call_t;
 
 static void (*trace_fn)(enum wk_call_state s, void *ud);
@@ -137,23 +142,27 @@ static int redis_cmd(wk_call_t *c, rcli_cb cb, int argc, const char **argv)
 
 /* ---- the end of a call: its answer, then IDEM_STORE, AUDIT, ANSWER ---- */
 
-static void finish(wk_call_t *c, json_t *response, const wk_upstream_meta_t *rl, int status)
+static void finish(wk_call_t *c, json_t *response, wk_tool_result_t *result, const wk_upstream_meta_t *rl,
+                   int status)
 {
     if (c->cancelled) {
         /* Whatever ended the wait the cancel came in: the record says
          * cancelled, and the client hears nothing. The response (an error,
          * so no idempotency record keeps it) is only the audit's. */
         json_decref(response);
+        wk_result_free(result);
         response = wk_rpc_error(c->id, WK_RPC_INTERNAL, "the client cancelled the call", NULL);
         c->response = response;
+        c->result = NULL;
         c->rec.status = 0;
         c->rec.cls = "cancelled";
         enter(c, WK_CALL_IDEM_STORE);
         return;
     }
     c->response = response;
+    c->result = result;
     c->rec.status = status;
-    c->rec.cls = wk_callrec_error_class(response, rl, status);
+    c->rec.cls = wk_callrec_error_class(result, rl, status);
     if (rl) {
         c->rec.rl = *rl;
         c->rec.has_rl = 1;
@@ -164,7 +173,7 @@ static void finish(wk_call_t *c, json_t *response, const wk_upstream_meta_t *rl,
 /* The end of the upstream part (a result, or a pre-step's failure): an
  * OAuth call refused with 401 waits for a refreshed token and runs again
  * once; anything else is the answer. */
-static void upstream_end(wk_call_t *c, json_t *result, const wk_upstream_meta_t *rl, int status)
+static void upstream_end(wk_call_t *c, wk_tool_result_t *result, const wk_upstream_meta_t *rl, int status)
 {
     wk_upstream_meta_t none;
     if (!rl) {
@@ -173,11 +182,11 @@ static void upstream_end(wk_call_t *c, json_t *result, const wk_upstream_meta_t 
     }
     wk_pace_note(c->w, c->rec.account_id, rl, uv_now(c->w->loop));
     if (status == 401 && c->acct.oauth && !c->refreshed) {
-        json_decref(result);
+        wk_result_free(result);
         enter(c, WK_CALL_REFRESH);
         return;
     }
-    finish(c, wk_rpc_result(c->id, result), rl, status);
+    finish(c, wk_rpc_envelope(c->id), result, rl, status);
 }
 
 static void step_end(wk_call_t *c, int status, const char *msg, const char *hint, int upstream_status)
@@ -243,7 +252,7 @@ static json_t *confirm_params(const wk_call_t *c)
 static void confirm_refused(wk_call_t *c, const char *msg)
 {
     c->idem_key[0] = 0;
-    finish(c, wk_rpc_result(c->id, wk_result_tool_error(c->tool, "declined", msg)), NULL, 0);
+    finish(c, wk_rpc_envelope(c->id), wk_result_tool_error(c->tool, "declined", msg), NULL, 0);
     if (!c->cancelled)
         c->rec.cls = "declined";
 }
@@ -288,8 +297,10 @@ static void do_confirm(wk_call_t *c)
 static void idem_answer(wk_call_t *c, const redisReply *reply)
 {
     const char *sha = wk_callrec_args_hash(&c->rec, c->args);
+    wk_tool_result_t *result;
     c->idem_key[0] = 0;
-    finish(c, wk_idem_answer(reply, sha, c->id, c->tool->name), NULL, 0);
+    json_t *response = wk_idem_answer(reply, sha, c->id, c->tool->name, &result);
+    finish(c, response, result, NULL, 0);
 }
 
 static void on_idem_set(redisReply *reply, const char *err, void *ud)
@@ -339,7 +350,7 @@ static void on_account(int rc, const wk_account_t *acct, const char *err, void *
         const char *msg = err ? err : "the JSM account of this MCP server is not available.";
         const char *reason = rc == -2 ? "token_refresh_pending"
                              : strstr(msg, "must reconnect") ? "needs_reauth" : "account_unavailable";
-        finish(c, wk_rpc_result(c->id, wk_result_tool_error(c->tool, reason, msg)), NULL, 0);
+        finish(c, wk_rpc_envelope(c->id), wk_result_tool_error(c->tool, reason, msg), NULL, 0);
         call_step(c);
         return;
     }
@@ -388,26 +399,29 @@ static void on_paced(int rc, long wait_ms, void *ud)
     snprintf(rl.remaining, sizeof rl.remaining, "0");
     snprintf(rl.reason, sizeof rl.reason, "%s", c->pace_near ? WK_PACE_REASON_NEAR : "jsmcp-pacing");
     metrics_inc(c->w->metrics, "jsmcp_worker_paced_total", "", 1);
-    finish(c, wk_rpc_result(c->id, wk_result_paced(c->tool, &rl)), &rl, 0);
+    finish(c, wk_rpc_envelope(c->id), wk_result_paced(c->tool, &rl), &rl, 0);
     call_step(c);
 }
 
 /* ---- upstream requests ---- */
 
-static int send_req(wk_call_t *c, const wk_tool_t *t, httpc_cb cb, char *err, size_t errsz)
+/* Sends rq (built when rc is 0; else err says why) with the call's
+ * headers and the extra ones of its catalog row http (binary: the answer
+ * is a file), and clears it. 0, -1 (not built) or -2 (not sent). */
+static int send_req(wk_call_t *c, int rc, wk_request_t *rq, const json_t *http, int binary, httpc_cb cb,
+                    char *err, size_t errsz)
 {
-    wk_request_t rq;
-    if (wk_request_build(t, c->wargs, c->acct.base_url, &rq, err, errsz) != 0)
+    if (rc != 0)
         return -1;
     const char *headers[11];
     int nh = 0;
-    headers[nh++] = t->binary_max ? "Accept: */*" : "Accept: application/json";
+    headers[nh++] = binary ? "Accept: */*" : "Accept: application/json";
     size_t hi;
     const json_t *hv;
-    json_array_foreach(json_object_get(t->http, "headers"), hi, hv)
+    json_array_foreach(json_object_get(http, "headers"), hi, hv)
         if (json_is_string(hv) && nh < 5)
             headers[nh++] = json_string_value(hv); /* e.g. X-ExperimentalApi: opt-in */
-    if (rq.body)
+    if (rq->body)
         headers[nh++] = "Content-Type: application/json";
     if (c->acct.auth_header)
         headers[nh++] = c->acct.auth_header;
@@ -416,20 +430,20 @@ static int send_req(wk_call_t *c, const wk_tool_t *t, httpc_cb cb, char *err, si
     if (c->trace_header[0])
         headers[nh++] = c->trace_header;
     headers[nh] = NULL;
-    httpc_request_t hr = {.method = rq.method, .url = rq.url, .headers = headers, .body = rq.body,
-                          .body_len = rq.body_len, .parts = rq.nparts ? &rq.part : NULL, .nparts = rq.nparts};
+    httpc_request_t hr = {.method = rq->method, .url = rq->url, .headers = headers, .body = rq->body,
+                          .body_len = rq->body_len, .parts = rq->nparts ? &rq->part : NULL, .nparts = rq->nparts};
     if (c->nsent > 0 && c->push) {
         /* The steps so far are done; the path template says which one
          * starts (no argument values, no site). Sent before the request: an
          * answer from inside send may end the call. */
         char msg[200];
-        const char *path = jsontext_str(t->http, "path");
+        const char *path = jsontext_str(http, "path");
         snprintf(msg, sizeof msg, "Step %d: %s %.160s", c->nsent + 1, hr.method, path ? path : "");
         wk_push_progress(c->push, c->nsent, 0, msg);
     }
     c->waiting = 1;
-    int rc = c->io->send(c->w, &hr, cb, c);
-    wk_request_clear(&rq);
+    rc = c->io->send(c->w, &hr, cb, c);
+    wk_request_clear(rq);
     if (rc != 0) {
         c->waiting = 0;
         snprintf(err, errsz, "the worker is overloaded (upstream requests), try again");
@@ -445,14 +459,12 @@ static int send_req(wk_call_t *c, const wk_tool_t *t, httpc_cb cb, char *err, si
  * in query (may be NULL). */
 static int send_get(wk_call_t *c, const char *path, const json_t *query, httpc_cb cb, char *err, size_t errsz)
 {
-    wk_tool_t gt;
-    memset(&gt, 0, sizeof gt);
-    gt.name = c->tool->name;
+    wk_request_t rq;
     json_t *http = json_pack("{s:s,s:s}", "method", "GET", "path", path);
     if (query)
         json_object_set(http, "query", (json_t *)query);
-    gt.http = http;
-    int rc = send_req(c, &gt, cb, err, errsz);
+    int rc = wk_request_build_step(http, NULL, c->tool->name, c->wargs, c->acct.base_url, &rq, err, errsz);
+    rc = send_req(c, rc, &rq, NULL, 0, cb, err, errsz);
     json_decref(http);
     return rc;
 }
@@ -465,7 +477,7 @@ static int step_parse(wk_call_t *c, const httpc_response_t *resp, json_t **body)
     *body = NULL;
     if (resp->err || resp->status < 200 || resp->status >= 300) {
         wk_upstream_meta_t rl;
-        json_t *res = wk_result_upstream(c->tool, c->wargs, c->config, resp, &rl);
+        wk_tool_result_t *res = wk_result_upstream(c->tool, c->wargs, c->config, resp, &rl);
         wk_result_note_upstream(resp, &rl);
         upstream_end(c, res, &rl, resp->status);
         return -1;
@@ -485,12 +497,12 @@ static void first_failed(wk_call_t *c, int rc, const char *err)
     wk_request_t probe;
     if (rc == -1 && (c->tool->paging || c->tool->multipart)) {
         if (wk_request_build(c->tool, c->args, c->acct.base_url, &probe, why, sizeof why) != 0) {
-            finish(c, wk_rpc_error(c->id, WK_RPC_INVALID_PARAMS, why, NULL), NULL, 0);
+            finish(c, wk_rpc_error(c->id, WK_RPC_INVALID_PARAMS, why, NULL), NULL, NULL, 0);
             return;
         }
         wk_request_clear(&probe);
     }
-    finish(c, wk_rpc_error(c->id, code, err, NULL), NULL, 0);
+    finish(c, wk_rpc_error(c->id, code, err, NULL), NULL, NULL, 0);
 }
 
 /* ---- PREPARE ---- */
@@ -517,7 +529,7 @@ static void do_prepare(wk_call_t *c)
          * not base64. Without pre-steps the tool's own request checks it. */
         wk_request_t probe;
         if (wk_request_build(t, c->args, c->acct.base_url, &probe, why, sizeof why) != 0) {
-            finish(c, wk_rpc_error(c->id, WK_RPC_INVALID_PARAMS, why, NULL), NULL, 0);
+            finish(c, wk_rpc_error(c->id, WK_RPC_INVALID_PARAMS, why, NULL), NULL, NULL, 0);
             return;
         }
         wk_request_clear(&probe);
@@ -539,7 +551,7 @@ static void do_prepare(wk_call_t *c)
             wk_request_t probe;
             char perr[400];
             if (wk_request_build(t, c->args, c->acct.base_url, &probe, perr, sizeof perr) != 0) {
-                finish(c, wk_rpc_error(c->id, WK_RPC_INVALID_PARAMS, perr, NULL), NULL, 0);
+                finish(c, wk_rpc_error(c->id, WK_RPC_INVALID_PARAMS, perr, NULL), NULL, NULL, 0);
                 return;
             }
             wk_request_clear(&probe);
@@ -602,20 +614,6 @@ static void on_fields(const httpc_response_t *resp, void *ud)
     call_step(c);
 }
 
-static void on_context(const httpc_response_t *resp, void *ud)
-{
-    wk_call_t *c = ud;
-    char perr[128];
-    c->waiting = 0;
-    json_t *body = !resp->err && resp->status >= 200 && resp->status < 300
-                       ? jsontext_parse(resp->body, resp->body_len, WK_UPSTREAM_DEPTH, perr, sizeof perr)
-                       : NULL;
-    wk_fieldctx_answer(c->fieldlist, json_string_value(json_array_get(c->need, c->need_i)), body);
-    json_decref(body);
-    c->need_i++;
-    call_step(c);
-}
-
 /* The contexts are known: written on the (cached) list, the arguments are
  * prepared again. */
 static void finish_contexts(wk_call_t *c, const json_t *projects)
@@ -626,7 +624,11 @@ static void finish_contexts(wk_call_t *c, const json_t *projects)
     json_decref(fields);
 }
 
-static void on_context_projects(const httpc_response_t *resp, void *ud)
+/* The answer of a field's context lookup, or, once every field had its
+ * own (need_i is past them), of the search for the projects they name. A
+ * lookup that failed (not 2xx, unreadable) leaves what it looked for
+ * unknown: wk_fieldctx.h decides without it. */
+static void on_context(const httpc_response_t *resp, void *ud)
 {
     wk_call_t *c = ud;
     char perr[128];
@@ -634,7 +636,12 @@ static void on_context_projects(const httpc_response_t *resp, void *ud)
     json_t *body = !resp->err && resp->status >= 200 && resp->status < 300
                        ? jsontext_parse(resp->body, resp->body_len, WK_UPSTREAM_DEPTH, perr, sizeof perr)
                        : NULL;
-    finish_contexts(c, json_object_get(body, "values"));
+    if (c->need_i < json_array_size(c->need)) {
+        wk_fieldctx_answer(c->fieldlist, json_string_value(json_array_get(c->need, c->need_i)), body);
+        c->need_i++;
+    } else {
+        finish_contexts(c, json_object_get(body, "values"));
+    }
     json_decref(body);
     call_step(c);
 }
@@ -659,7 +666,7 @@ static void do_contexts(wk_call_t *c)
     }
     json_object_set_new(c->wargs, "_project_ids", ids);
     json_t *query = json_pack("{s:s,s:s}", "id", "{_project_ids}", "maxResults", "50");
-    int rc = send_get(c, "/rest/api/3/project/search", query, on_context_projects, err, sizeof err);
+    int rc = send_get(c, "/rest/api/3/project/search", query, on_context, err, sizeof err);
     json_decref(query);
     json_object_del(c->wargs, "_project_ids");
     if (rc != 0)
@@ -740,14 +747,12 @@ static void do_steps(wk_call_t *c)
     }
     const json_t *step = wk_steps_next(t->resolve, c->wargs, &c->step);
     if (step) {
-        /* The step is a catalog http row of its own: same builder, no paging. */
-        wk_tool_t st;
-        memset(&st, 0, sizeof st);
-        st.name = t->name;
-        st.http = step;
-        if (json_is_true(json_object_get(step, "multipart")))
-            st.multipart = t->multipart;
-        int rc = send_req(c, &st, on_resolve, err, sizeof err);
+        /* The step is a catalog http row of its own: no paging; it may
+         * upload the tool's file. */
+        wk_request_t rq;
+        const json_t *mp = json_is_true(json_object_get(step, "multipart")) ? t->multipart : NULL;
+        int rc = wk_request_build_step(step, mp, t->name, c->wargs, c->acct.base_url, &rq, err, sizeof err);
+        rc = send_req(c, rc, &rq, step, 0, on_resolve, err, sizeof err);
         if (rc != 0)
             step_end(c, rc == -1 ? 400 : 0, err, "Try again in a few seconds.", 0);
         return;
@@ -764,7 +769,7 @@ static void on_main(const httpc_response_t *resp, void *ud)
     c->waiting = 0;
     json_decref(c->payload);
     c->payload = NULL;
-    json_t *res = wk_result_upstream_payload(c->tool, c->wargs, c->config, resp, &rl, &c->payload);
+    wk_tool_result_t *res = wk_result_upstream_payload(c->tool, c->wargs, c->config, resp, &rl, &c->payload);
     wk_result_note_upstream(resp, &rl);
     upstream_end(c, res, &rl, resp->status);
     call_step(c);
@@ -775,15 +780,18 @@ static void do_upstream(wk_call_t *c)
     char err[400];
     const wk_tool_t *t = c->tool;
     /* The main request of a tool whose file went up in a step is JSON. */
-    wk_tool_t last = *t;
+    int uploaded = 0;
     if (json_array_size(t->resolve) && t->multipart) {
         size_t i;
         const json_t *st;
         json_array_foreach(t->resolve, i, st)
             if (json_is_true(json_object_get(st, "multipart")))
-                last.multipart = NULL;
+                uploaded = 1;
     }
-    int rc = send_req(c, &last, on_main, err, sizeof err);
+    wk_request_t rq;
+    int rc = uploaded ? wk_request_build_json(t, c->wargs, c->acct.base_url, &rq, err, sizeof err)
+                      : wk_request_build(t, c->wargs, c->acct.base_url, &rq, err, sizeof err);
+    rc = send_req(c, rc, &rq, t->http, t->binary_max != 0, on_main, err, sizeof err);
     if (rc == 0)
         return;
     if (c->first)
@@ -797,7 +805,7 @@ static void do_fields(wk_call_t *c)
     char err[400];
     int rc = send_get(c, "/rest/api/3/field", NULL, on_fields, err, sizeof err);
     if (rc != 0)
-        finish(c, wk_rpc_error(c->id, WK_RPC_INTERNAL, err, NULL), NULL, 0);
+        finish(c, wk_rpc_error(c->id, WK_RPC_INTERNAL, err, NULL), NULL, NULL, 0);
 }
 
 /* ---- IDEM_STORE, AUDIT, ANSWER ---- */
@@ -827,7 +835,7 @@ static void do_idem_store(wk_call_t *c)
     int rc;
     buf_t b;
     buf_init(&b, WK_IDEM_MAX + 128);
-    if (wk_idem_value(c->response, wk_callrec_args_hash(&c->rec, c->args), &b) == 0) {
+    if (wk_idem_value(c->result, wk_callrec_args_hash(&c->rec, c->args), &b) == 0) {
         char ttl[32];
         snprintf(ttl, sizeof ttl, "%lld", WK_IDEM_TTL_MS);
         const char *argv[] = {"SET", c->idem_key, b.data, "PX", ttl};
@@ -855,6 +863,8 @@ static void on_audited(void *ud, int durable)
     c->waiting = 0;
     if (!durable) {
         json_decref(c->response);
+        wk_result_free(c->result);
+        c->result = NULL;
         c->response = wk_rpc_error(c->id, WK_RPC_INTERNAL,
                                    "the call ran, but its audit record could not be stored (the audit store refuses "
                                    "writes): its result is withheld. Check the audit log before calling again.",
@@ -867,21 +877,42 @@ static void on_audited(void *ud, int durable)
 static void do_audit(wk_call_t *c)
 {
     wk_callrec_argv_t a;
-    wk_callrec_audit_argv(c->w->redis, &c->rec, c->args, c->response, &a);
+    wk_callrec_audit_argv(c->w->redis, &c->rec, c->args, c->result, &a);
     c->waiting = 1;
     c->io->audit(c->w, a.argc, a.argv, on_audited, c);
 }
 
+static void call_step(wk_call_t *c);
+
+static void answer_later(defer_entry_t *e)
+{
+    wk_call_t *c = (wk_call_t *)((char *)e - offsetof(wk_call_t, later));
+    c->waiting = 0;
+    call_step(c);
+}
+
 static void do_answer(wk_call_t *c)
 {
+    if (c->starting) {
+        /* Known before wk_call_start returns (a refusal, an answer from a
+         * record): done runs from the loop, as every callback does. */
+        c->waiting = 1;
+        defer_call(&c->w->defer, c->w->loop, &c->later, answer_later);
+        return;
+    }
     json_t *response = c->response;
+    wk_tool_result_t *result = c->result;
     c->response = NULL;
+    c->result = NULL;
     if (c->cancelled) {
         json_decref(response);
+        wk_result_free(result);
         response = NULL;
+        result = NULL;
     }
-    c->done(response, c->rec.has_rl ? &c->rec.rl : NULL, c->ud);
-    wk_callrec_observe(c->w, &c->rec); /* after the answer went out: not on the caller's clock */
+    c->done(response, result, c->rec.has_rl ? &c->rec.rl : NULL, c->ud);
+    if (!c->unrecorded)
+        wk_callrec_observe(c->w, &c->rec); /* after the answer went out: not on the caller's clock */
     enter(c, WK_CALL_DONE);
 }
 
@@ -898,6 +929,7 @@ static void call_free(wk_call_t *c)
     json_decref(c->need);
     json_decref(c->payload);
     json_decref(c->response);
+    wk_result_free(c->result);
     wk_account_clear(&c->acct);
     free(c);
 }
@@ -929,7 +961,7 @@ static void call_step(wk_call_t *c)
         if (c->cancelled && c->state < WK_CALL_IDEM_STORE) {
             if (c->state <= WK_CALL_IDEM_READ)
                 c->idem_key[0] = 0; /* the key is another call's, or not taken yet */
-            finish(c, NULL, NULL, 0);
+            finish(c, NULL, NULL, NULL, 0);
             continue;
         }
         switch (c->state) {
@@ -1005,27 +1037,31 @@ void wk_call_start(wk_worker_t *w, const wk_call_io_t *io, const wk_server_t *sr
 {
     if (!io)
         io = &wk_call_io_default;
+    wk_call_t *c = mem_calloc(1, sizeof *c);
+    c->w = w;
+    c->io = io;
+    c->done = done;
+    c->ud = ud;
+    c->starting = 1;
     if (!io->audit_ready(w)) {
         /* No durable place for the record (Redis refuses writes and the
          * spool is full or off): the call is not made at all. */
         metrics_inc(w->metrics, "jsmcp_worker_audit_calls_refused_total", "", 1);
         json_decref(args);
-        done(wk_rpc_error(id, WK_RPC_INTERNAL,
-                          "the audit log cannot take records right now (its store refuses writes): nothing was done. "
-                          "Call again in a few seconds.",
-                          NULL),
-             NULL, ud);
+        c->response = wk_rpc_error(id, WK_RPC_INTERNAL,
+                                   "the audit log cannot take records right now (its store refuses writes): nothing "
+                                   "was done. Call again in a few seconds.",
+                                   NULL);
+        c->unrecorded = 1;
+        c->state = WK_CALL_ANSWER;
+        call_step(c);
+        c->starting = 0;
         return;
     }
-    wk_call_t *c = mem_calloc(1, sizeof *c);
-    c->w = w;
-    c->io = io;
     c->id = json_deep_copy(id);
     c->tool = tool;
     c->args = args;
     c->config = srv->config ? json_incref((json_t *)srv->config) : NULL;
-    c->done = done;
-    c->ud = ud;
     c->rec.tool = tool->name;
     c->rec.cls = "";
     str_copy(c->rec.server_id, sizeof c->rec.server_id, srv->id);
@@ -1049,6 +1085,7 @@ void wk_call_start(wk_worker_t *w, const wk_call_io_t *io, const wk_server_t *sr
         if (wk_idem_key(w->redis, c->rec.server_id, tool->name, ikey, c->idem_key, sizeof c->idem_key) != 0) {
             idem_answer(c, NULL); /* out of memory: answers "try again", runs nothing */
             call_step(c);
+            c->starting = 0;
             return;
         }
     }
@@ -1062,4 +1099,5 @@ void wk_call_start(wk_worker_t *w, const wk_call_io_t *io, const wk_server_t *sr
     }
     enter(c, c->state);
     call_step(c);
+    c->starting = 0;
 }

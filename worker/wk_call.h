@@ -24,7 +24,7 @@
  * with no answer for the client; a cancel during an io wait without a
  * transfer (IDEM, ACCOUNT, REFRESH, PACE) takes effect when that wait ends,
  * before any upstream request. The audit record's error_class is
- * "cancelled"; done runs with response NULL. A cancel that comes once the
+ * "cancelled"; done runs with response and result NULL. A cancel that comes once the
  * upstream answer is in (IDEM_STORE and after) is ignored: the call is
  * answered.
  *
@@ -45,10 +45,12 @@
  * any upstream request. Without the capability, or with confirm_writes
  * false, the call is what it was.
  *
- * Callback rule: done runs exactly once, possibly before wk_call_start
- * returns (a refusal at the start). The io functions may call back before
- * they return: call_step() runs as a loop that a callback from inside it
- * only moves on, so nothing is counted or freed twice.
+ * Callback rule (the tree's): done runs exactly once, never before
+ * wk_call_start returns (an answer known at once, a refusal, is given from
+ * the loop: defer.h). The worker's io functions never call back before they
+ * return either; call_step() still runs as a loop that a callback from
+ * inside it only moves on (a test's fakes answer at once), so nothing is
+ * counted or freed twice.
  */
 #ifndef JSMCP_WK_CALL_H
 #define JSMCP_WK_CALL_H
@@ -90,7 +92,7 @@ const char *wk_call_state_name(enum wk_call_state s);
 
 /* The side effects of a call (the worker's: wk_call_io_default). Each
  * callback runs exactly once when the function returns 0 (or, for the
- * void ones, always), possibly before it returns. */
+ * void ones, always); the worker's never before the function returns. */
 typedef void (*wk_call_account_cb)(int rc, const wk_account_t *acct, const char *err, void *ud);
 typedef void (*wk_call_pace_cb)(int rc, long wait_ms, void *ud);
 typedef struct wk_call_io_s {
@@ -116,10 +118,13 @@ typedef struct wk_call_io_s {
 } wk_call_io_t;
 extern const wk_call_io_t wk_call_io_default;
 
-/* The answer: a JSON-RPC response (stolen; NULL for a cancelled call:
- * nothing is sent) and, when an upstream answer or pacing gave them, the
- * rate-limit facts (else NULL). */
-typedef void (*wk_call_done_fn)(json_t *response, const wk_upstream_meta_t *rl, void *ud);
+/* The answer: a JSON-RPC response (stolen): an error, or the envelope
+ * (wk_rpc_envelope) of result (stolen, else NULL), the tool's typed
+ * result; wk_result_dump writes the two. A cancelled call has neither:
+ * response and result are NULL, nothing is sent. rl: when an upstream
+ * answer or pacing gave them, the rate-limit facts (else NULL). */
+typedef void (*wk_call_done_fn)(json_t *response, wk_tool_result_t *result, const wk_upstream_meta_t *rl,
+                                void *ud);
 
 /* Runs tool with validated args (stolen) for srv, answering JSON-RPC id
  * (copied). push: the request's way back (progress, cancellation), valid

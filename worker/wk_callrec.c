@@ -22,12 +22,11 @@ const char *wk_callrec_args_hash(wk_callrec_t *r, const json_t *args)
     return r->args_sha;
 }
 
-const char *wk_callrec_error_class(const json_t *response, const wk_upstream_meta_t *rl, int status)
+const char *wk_callrec_error_class(const wk_tool_result_t *result, const wk_upstream_meta_t *rl, int status)
 {
-    const json_t *result = json_object_get(response, "result");
-    if (json_object_get(response, "error"))
+    if (!result)
         return "invalid_request";
-    if (!json_is_true(json_object_get(result, "isError")))
+    if (!result->is_error)
         return "";
     if (rl && rl->limited && status == 0)
         return "paced";
@@ -53,26 +52,22 @@ static void audit_field(wk_callrec_argv_t *o, const char *k, const char *v)
 /* Bytes of the result returned to the model (the audit record's
  * result_bytes, usage metering): the text of its content items, without
  * serializing the result a second time. */
-static size_t result_bytes(const json_t *response)
+static size_t result_bytes(const wk_tool_result_t *result)
 {
-    const json_t *content = json_object_get(json_object_get(response, "result"), "content");
-    size_t n = 0;
-    for (size_t i = 0; i < json_array_size(content); i++)
-        n += json_string_length(json_object_get(json_array_get(content, i), "text"));
-    return n;
+    return result ? json_string_length(result->text) : 0;
 }
 
 /* One audit entry per tool call: XADD <prefix>audit * ... (fields in
  * docs/architecture.md), kept and sent again while Redis is down
  * (wk_audit.c). No MAXLEN: only the API trims the stream, below what its
  * drain acknowledged (api/ap_audit.c). */
-void wk_callrec_audit_argv(const rcli_t *redis, wk_callrec_t *r, const json_t *args, const json_t *response,
+void wk_callrec_audit_argv(const rcli_t *redis, wk_callrec_t *r, const json_t *args, const wk_tool_result_t *result,
                            wk_callrec_argv_t *o)
 {
     const wk_upstream_meta_t *rl = r->has_rl ? &r->rl : NULL;
     int status = r->status;
     rcli_key(redis, o->key, sizeof o->key, "audit");
-    fmt_uint(o->bytes, (unsigned long long)result_bytes(response));
+    fmt_uint(o->bytes, (unsigned long long)result_bytes(result));
     /* By hand, not printf: this runs for every call. lat is milliseconds
      * with 3 decimals. */
     fmt_uint(o->ts, (unsigned long long)(r->ts_ms > 0 ? r->ts_ms : 0));

@@ -37,7 +37,7 @@ const char *wk_callrec_args_hash(wk_callrec_t *r, const json_t *args);
 
 /* error_class of the audit record: what kind of failure, for dashboards
  * ("" for a success). */
-const char *wk_callrec_error_class(const json_t *response, const wk_upstream_meta_t *rl, int status);
+const char *wk_callrec_error_class(const wk_tool_result_t *result, const wk_upstream_meta_t *rl, int status);
 
 /* The audit record's XADD arguments (argv points into out). */
 typedef struct wk_callrec_argv_s {
@@ -45,7 +45,7 @@ typedef struct wk_callrec_argv_s {
     int argc;
     char key[160], ts[32], st[16], lat[32], reset[32], bytes[32];
 } wk_callrec_argv_t;
-void wk_callrec_audit_argv(const rcli_t *redis, wk_callrec_t *r, const json_t *args, const json_t *response,
+void wk_callrec_audit_argv(const rcli_t *redis, wk_callrec_t *r, const json_t *args, const wk_tool_result_t *result,
                            wk_callrec_argv_t *out);
 
 /* Metrics and the log line of a finished call (the request id ties it to

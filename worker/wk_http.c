@@ -297,15 +297,16 @@ static void add_ratelimit_headers(httpd_req_t *req, const wk_upstream_meta_t *rl
 }
 
 /* The answer to a Streamable HTTP POST request. */
-static void on_post_done(json_t *response, const wk_upstream_meta_t *rl, void *ud)
+static void on_post_done(json_t *response, wk_tool_result_t *result, const wk_upstream_meta_t *rl, void *ud)
 {
     mreq_t *m = ud;
     if (m->kind == MR_SSE_POST) {
         /* Legacy: the HTTP request got its 202 already; the answer goes to
          * the stream, wherever it is (none for a cancelled call). */
         size_t len = 0;
-        char *s = response ? wk_rpc_dump(response, &len) : NULL;
+        char *s = response ? wk_result_dump(response, result, &len) : NULL;
         json_decref(response);
+        wk_result_free(result);
         wk_sse_t *local = s ? sse_find(m->w, m->sess.id) : NULL;
         if (local)
             sse_deliver(local, s, len);
@@ -340,8 +341,9 @@ static void on_post_done(json_t *response, const wk_upstream_meta_t *rl, void *u
          * last event. Its headers went out before, so a 429's RateLimit-*
          * headers cannot follow; the tool result carries retry_after_s. */
         size_t len = 0;
-        char *body = response ? wk_rpc_dump(response, &len) : NULL;
+        char *body = response ? wk_result_dump(response, result, &len) : NULL;
         json_decref(response);
+        wk_result_free(result);
         if (body)
             sse_write(m->req, "message", body, len);
         free(body);
@@ -355,8 +357,9 @@ static void on_post_done(json_t *response, const wk_upstream_meta_t *rl, void *u
         httpd_resp_header(m->req, "MCP-Session-Id", m->sess.id);
     add_ratelimit_headers(m->req, rl);
     size_t len;
-    char *body = wk_rpc_dump(response, &len);
+    char *body = wk_result_dump(response, result, &len);
     json_decref(response);
+    wk_result_free(result);
     if (body)
         httpd_respond(m->req, 200, "application/json", body, len);
     else

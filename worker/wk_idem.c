@@ -25,8 +25,10 @@ int wk_idem_key(const rcli_t *redis, const char *server_id, const char *tool, co
     return 0;
 }
 
-json_t *wk_idem_answer(const redisReply *reply, const char *args_sha, const json_t *id, const char *tool)
+json_t *wk_idem_answer(const redisReply *reply, const char *args_sha, const json_t *id, const char *tool,
+                       wk_tool_result_t **result)
 {
+    *result = NULL;
     char msg[300];
     const char *rec = NULL;
     if (reply && reply->type == REDIS_REPLY_STRING && strncmp(reply->str, "done:", 5) == 0)
@@ -35,8 +37,14 @@ json_t *wk_idem_answer(const redisReply *reply, const char *args_sha, const json
         char perr[128];
         const char *v = rec + SECRET_HASH_HEX_LEN + 1;
         json_t *res = jsontext_parse(v, strlen(v), 64, perr, sizeof perr);
-        if (res)
-            return wk_rpc_result(id, res);
+        const json_t *sc = json_object_get(res, "structuredContent");
+        const char *text = jsontext_str(json_array_get(json_object_get(res, "content"), 0), "text");
+        if (sc || text) {
+            *result = wk_result_new(json_incref((json_t *)sc), text, 0);
+            json_decref(res);
+            return wk_rpc_envelope(id);
+        }
+        json_decref(res);
     }
     if (rec) {
         snprintf(msg, sizeof msg, "Invalid arguments for %s: idempotency_key was already used with "
@@ -45,15 +53,19 @@ json_t *wk_idem_answer(const redisReply *reply, const char *args_sha, const json
     }
     snprintf(msg, sizeof msg, "%s: a call with this idempotency_key is still running (or Redis is "
              "unavailable); call again in a few seconds with the same key", tool);
-    return wk_rpc_result(id, json_pack("{s:[{s:s,s:s}],s:b}", "content", "type", "text", "text", msg, "isError", 1));
+    *result = wk_result_new(NULL, msg, 1);
+    return wk_rpc_envelope(id);
 }
 
-int wk_idem_value(const json_t *response, const char *args_sha, buf_t *out)
+int wk_idem_value(const wk_tool_result_t *result, const char *args_sha, buf_t *out)
 {
-    const json_t *result = json_object_get(response, "result");
-    char *dump = result && !json_is_true(json_object_get(result, "isError")) ? jsontext_dump(result) : NULL;
-    /* A record that does not fit is not kept (a retry runs the call again). */
-    int rc = dump && strlen(dump) <= WK_IDEM_MAX && buf_printf(out, "done:%s:%s", args_sha, dump) == 0 ? 0 : -1;
-    free(dump);
-    return rc;
+    if (!result || result->is_error || !result->structured)
+        return -1;
+    /* A record that does not fit is not kept (a retry runs the call again):
+     * out's limit is WK_IDEM_MAX and the prefix (buf.h's sticky error). */
+    int bad = buf_printf(out, "done:%s:{\"content\":[{\"type\":\"text\"", args_sha) ||
+              (result->text && (buf_append_str(out, ",\"text\":") || jsontext_dump_buf(out, result->text))) ||
+              buf_append_str(out, "}],\"structuredContent\":") || jsontext_dump_buf(out, result->structured) ||
+              buf_append_str(out, "}");
+    return bad || out->len > WK_IDEM_MAX + 5 + SECRET_HASH_HEX_LEN + 1 ? -1 : 0;
 }

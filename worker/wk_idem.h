@@ -14,6 +14,7 @@
 
 #include "buf.h"
 #include "rcli.h"
+#include "wk_result.h"
 
 #define WK_IDEM_TTL_MS 86400000LL  /* how long an idempotency_key's result is kept */
 #define WK_IDEM_MAX (1u << 20)       /* a stored result larger than this is not kept */
@@ -29,11 +30,16 @@ int wk_idem_key(const rcli_t *redis, const char *server_id, const char *tool, co
 /* The answer to a call whose key was taken already, from the record's GET
  * reply (NULL: Redis failed): a replay of the stored result (same
  * arguments), a JSON-RPC error (other arguments), or an isError result
- * "still running" (pending, gone or unreadable). A new JSON-RPC response. */
-json_t *wk_idem_answer(const redisReply *reply, const char *args_sha, const json_t *id, const char *tool);
+ * "still running" (pending, gone or unreadable). A new JSON-RPC response:
+ * an error, or the envelope of the result set in *result. */
+json_t *wk_idem_answer(const redisReply *reply, const char *args_sha, const json_t *id, const char *tool,
+                       wk_tool_result_t **result);
 
-/* The record after the call with response: 0 with the value to SET in out,
- * or -1 when the record is to be deleted (a failure, or too large to keep). */
-int wk_idem_value(const json_t *response, const char *args_sha, buf_t *out);
+/* The record after the call with result (NULL: a JSON-RPC error): 0 with
+ * the value to SET in out, or -1 when the record is to be deleted (a
+ * failure, or too large to keep). The record holds the CallToolResult as
+ * {"content":[{"type":"text"}],"structuredContent":...}: its text is the
+ * structured content serialised, written when it is replayed. */
+int wk_idem_value(const wk_tool_result_t *result, const char *args_sha, buf_t *out);
 
 #endif

@@ -1,6 +1,7 @@
 /* wk_mcp: see wk_mcp.h. */
 #include "wk_mcp.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,11 +95,6 @@ int wk_mcp_prepare_call(const wk_catalog_t *cat, const json_t *config, const jso
     return 0;
 }
 
-static json_t *tool_error(const char *text)
-{
-    return json_pack("{s:[{s:s,s:s}],s:b}", "content", "type", "text", "text", text, "isError", 1);
-}
-
 /* Discovery exposure: search_tools and get_tool_schema answer locally;
  * call_tool unwraps to the named tool. Returns 1 when it answered. */
 static int discovery_call(wk_worker_t *w, const wk_server_t *srv, wk_push_t *push, const json_t *id,
@@ -117,7 +113,7 @@ static int discovery_call(wk_worker_t *w, const wk_server_t *srv, wk_push_t *pus
     if (!def) {
         snprintf(err, sizeof err, "Unknown tool: %.128s (this server lists search_tools, get_tool_schema "
                  "and call_tool)", name ? name : "");
-        done(wk_rpc_error(id, WK_RPC_INVALID_PARAMS, err, NULL), NULL, ud);
+        done(wk_rpc_error(id, WK_RPC_INVALID_PARAMS, err, NULL), NULL, NULL, ud);
         return 1;
     }
     json_t *args = json_is_object(a) ? json_incref((json_t *)a) : json_object();
@@ -125,7 +121,7 @@ static int discovery_call(wk_worker_t *w, const wk_server_t *srv, wk_push_t *pus
         char msg[1300];
         snprintf(msg, sizeof msg, "Invalid arguments for %s: %s", name, err);
         json_decref(args);
-        done(wk_rpc_error(id, WK_RPC_INVALID_PARAMS, msg, NULL), NULL, ud);
+        done(wk_rpc_error(id, WK_RPC_INVALID_PARAMS, msg, NULL), NULL, NULL, ud);
         return 1;
     }
     json_t *structured = NULL;
@@ -145,22 +141,22 @@ static int discovery_call(wk_worker_t *w, const wk_server_t *srv, wk_push_t *pus
         json_decref(inner);
         json_decref(args);
         if (code) {
-            done(wk_rpc_error(id, code, err, NULL), NULL, ud);
+            done(wk_rpc_error(id, code, err, NULL), NULL, NULL, ud);
             return 1;
         }
         wk_call_start(w, NULL, srv, push, id, tool, targs, request_id, traceparent, done, ud);
         return 1;
     }
     json_decref(args);
-    json_t *res;
+    wk_tool_result_t *res;
     if (!structured) {
         snprintf(err, sizeof err, "%s: no tool named \"%.64s\" on this server; find names with search_tools",
                  name, jsontext_str(json_object_get(params, "arguments"), "name"));
-        res = tool_error(err);
+        res = wk_result_new(NULL, err, 1);
     } else {
         res = wk_result_structured(structured);
     }
-    done(wk_rpc_result(id, res), NULL, ud);
+    done(wk_rpc_envelope(id), res, NULL, ud);
     return 1;
 }
 
@@ -174,23 +170,22 @@ typedef struct call_notes_s {
     uint64_t t0;
 } call_notes_t;
 
-static void notes_done(json_t *response, const wk_upstream_meta_t *rl, void *ud)
+static void notes_done(json_t *response, wk_tool_result_t *result, const wk_upstream_meta_t *rl, void *ud)
 {
     call_notes_t *cn = ud;
     if (!response) {
         /* Cancelled: no answer, and nothing more about the call. */
-        cn->done(NULL, rl, cn->ud);
+        cn->done(NULL, NULL, rl, cn->ud);
         free(cn);
         return;
     }
-    const json_t *result = json_object_get(response, "result");
-    const json_t *e = json_object_get(json_object_get(result, "structuredContent"), "error");
+    const json_t *e = json_object_get(result ? result->structured : NULL, "error");
     double ms = (double)(clock_mono_ns() - cn->t0) / 1e6;
     if (json_object_get(response, "error")) {
         wk_push_log(cn->push, WK_LOG_ERROR, "jsmcp",
                     json_pack("{s:s,s:s,s:O}", "tool", cn->tool, "message", "the call was refused", "error",
                               json_object_get(response, "error")));
-    } else if (json_is_true(json_object_get(result, "isError"))) {
+    } else if (result && result->is_error) {
         json_int_t st = json_integer_value(json_object_get(e, "status"));
         wk_push_log(cn->push, st >= 500 || st == 0 ? WK_LOG_ERROR : WK_LOG_WARNING, "jsmcp",
                     json_pack("{s:s,s:s,s:I,s:f}", "tool", cn->tool, "message", "the call failed", "upstream_status",
@@ -206,7 +201,7 @@ static void notes_done(json_t *response, const wk_upstream_meta_t *rl, void *ud)
     /* After the steps' progress (wk_call.h): one more, the whole. */
     double n = cn->push->sent_progress ? cn->push->progress + 1 : 1;
     wk_push_progress(cn->push, n, n, "Done");
-    cn->done(response, rl, cn->ud);
+    cn->done(response, result, rl, cn->ud);
     free(cn);
 }
 
@@ -220,7 +215,7 @@ typedef struct fixture_call_s {
 static void on_fixture(json_t *result, int code, const char *message, void *ud)
 {
     fixture_call_t *fc = ud;
-    fc->done(result ? wk_rpc_result(fc->id, result) : wk_rpc_error(fc->id, code, message, NULL), NULL, fc->ud);
+    fc->done(result ? wk_rpc_result(fc->id, result) : wk_rpc_error(fc->id, code, message, NULL), NULL, NULL, fc->ud);
     json_decref(fc->id);
     free(fc);
 }
@@ -261,7 +256,7 @@ static void tools_call(wk_worker_t *w, const wk_server_t *srv, wk_push_t *push, 
     char err[1200];
     int code = wk_mcp_prepare_call(w->catalog, srv->config, params, &tool, &args, err, sizeof err);
     if (code) {
-        done(wk_rpc_error(id, code, err, NULL), NULL, ud);
+        done(wk_rpc_error(id, code, err, NULL), NULL, NULL, ud);
         return;
     }
     wk_call_start(w, NULL, srv, push, id, tool, args, request_id, traceparent, done, ud);
@@ -270,17 +265,28 @@ static void tools_call(wk_worker_t *w, const wk_server_t *srv, wk_push_t *push, 
 /* ---- calls made by the worker itself ---- */
 
 typedef struct run_op_s {
+    defer_entry_t later; /* refused at once: answered from the loop */
+    int code;
+    char err[1200];
     wk_mcp_tool_cb cb;
     void *ud;
 } run_op_t;
 
-static void on_run(json_t *response, const wk_upstream_meta_t *rl, void *ud)
+static void run_refused(defer_entry_t *e)
+{
+    run_op_t *ro = (run_op_t *)((char *)e - offsetof(run_op_t, later));
+    ro->cb(NULL, ro->code, ro->err, ro->ud);
+    free(ro);
+}
+
+static void on_run(json_t *response, wk_tool_result_t *tr, const wk_upstream_meta_t *rl, void *ud)
 {
     run_op_t *ro = ud;
-    json_t *result = json_incref(json_object_get(response, "result"));
+    json_t *result = tr ? wk_result_json(tr) : NULL;
     const json_t *e = json_object_get(response, "error");
     ro->cb(result, result ? 0 : (int)jsontext_int(e, "code", WK_RPC_INTERNAL),
            result ? NULL : (jsontext_str(e, "message") ? jsontext_str(e, "message") : "the call failed"), ro->ud);
+    wk_result_free(tr);
     json_decref(response);
     free(ro);
 }
@@ -291,22 +297,21 @@ void wk_mcp_run_tool(wk_worker_t *w, const wk_server_t *srv, const char *name, j
     json_t *params = json_pack("{s:s,s:o}", "name", name, "arguments", args ? args : json_object());
     const wk_tool_t *tool;
     json_t *targs;
-    char err[1200];
-    int code = wk_mcp_prepare_call(w->catalog, srv->config, params, &tool, &targs, err, sizeof err);
-    json_decref(params);
-    if (code) {
-        cb(NULL, code, err, ud);
-        return;
-    }
     run_op_t *ro = mem_calloc(1, sizeof *ro);
     ro->cb = cb;
     ro->ud = ud;
+    ro->code = wk_mcp_prepare_call(w->catalog, srv->config, params, &tool, &targs, ro->err, sizeof ro->err);
+    json_decref(params);
+    if (ro->code) {
+        defer_call(&w->defer, w->loop, &ro->later, run_refused);
+        return;
+    }
     json_t *id = json_integer(0);
     wk_call_start(w, NULL, srv, NULL, id, tool, targs, request_id, traceparent, on_run, ro);
     json_decref(id);
 }
 
-void wk_mcp_dispatch(wk_worker_t *w, const wk_server_t *srv, const wk_session_t *sess, wk_push_t *push,
+static void dispatch(wk_worker_t *w, const wk_server_t *srv, const wk_session_t *sess, wk_push_t *push,
                      const json_t *msg, const char *request_id, const char *traceparent, wk_mcp_done_fn done,
                      void *ud)
 {
@@ -344,5 +349,71 @@ void wk_mcp_dispatch(wk_worker_t *w, const wk_server_t *srv, const wk_session_t 
         snprintf(err, sizeof err, "Method not found: %.128s", method);
         res = wk_rpc_error(id, WK_RPC_METHOD_NOT_FOUND, err, NULL);
     }
-    done(res, NULL, ud);
+    done(res, NULL, NULL, ud);
+}
+
+/* ---- the callback rule: an answer known before the dispatch returns is given from the loop ---- */
+
+struct wk_mcp_guard_s {
+    defer_entry_t later;
+    wk_worker_t *w;
+    int returned;        /* the dispatch returned: answers go straight on */
+    int answered;        /* an answer waits for the loop */
+    json_t *response;
+    wk_tool_result_t *result;
+    wk_upstream_meta_t rl;
+    int has_rl;
+    wk_mcp_done_fn done;
+    void *ud;
+};
+
+static void guard_deliver(defer_entry_t *e)
+{
+    wk_mcp_guard_t *g = (wk_mcp_guard_t *)((char *)e - offsetof(wk_mcp_guard_t, later));
+    g->done(g->response, g->result, g->has_rl ? &g->rl : NULL, g->ud);
+    free(g);
+}
+
+static void guard_done(json_t *response, wk_tool_result_t *result, const wk_upstream_meta_t *rl, void *ud)
+{
+    wk_mcp_guard_t *g = ud;
+    if (g->returned) {
+        g->done(response, result, rl, g->ud);
+        free(g);
+        return;
+    }
+    g->answered = 1;
+    g->response = response;
+    g->result = result;
+    if (rl) {
+        g->rl = *rl;
+        g->has_rl = 1;
+    }
+}
+
+wk_mcp_guard_t *wk_mcp_guard(wk_worker_t *w, wk_mcp_done_fn *done, void **ud)
+{
+    wk_mcp_guard_t *g = mem_calloc(1, sizeof *g);
+    g->w = w;
+    g->done = *done;
+    g->ud = *ud;
+    *done = guard_done;
+    *ud = g;
+    return g;
+}
+
+void wk_mcp_guard_returned(wk_mcp_guard_t *g)
+{
+    g->returned = 1;
+    if (g->answered)
+        defer_call(&g->w->defer, g->w->loop, &g->later, guard_deliver);
+}
+
+void wk_mcp_dispatch(wk_worker_t *w, const wk_server_t *srv, const wk_session_t *sess, wk_push_t *push,
+                     const json_t *msg, const char *request_id, const char *traceparent, wk_mcp_done_fn done,
+                     void *ud)
+{
+    wk_mcp_guard_t *g = wk_mcp_guard(w, &done, &ud);
+    dispatch(w, srv, sess, push, msg, request_id, traceparent, done, ud);
+    wk_mcp_guard_returned(g);
 }

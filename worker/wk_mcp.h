@@ -36,9 +36,11 @@ const char *wk_mcp_negotiate(const char *requested);
 int wk_mcp_prepare_call(const wk_catalog_t *cat, const json_t *config, const json_t *params,
                         const wk_tool_t **tool, json_t **args, char *err, size_t errsz);
 
-/* Answers one request. done runs exactly once (possibly before this
- * returns) with the response (stolen) and, for tools/call, the upstream
- * rate-limit facts (else NULL). The message is borrowed for the call only.
+/* Answers one request. done runs exactly once, never before this returns
+ * (the tree's callback rule; an answer known at once is given from the
+ * loop), with the response (stolen; for a tools/call result, its
+ * envelope and the typed result, stolen, else NULL: wk_call_done_fn) and,
+ * for tools/call, the upstream rate-limit facts (else NULL). The message is borrowed for the call only.
  * request_id (the HTTP request's X-Request-Id) goes upstream and into the
  * audit record; traceparent (W3C, this worker's span in the client's trace,
  * or NULL) goes upstream and its trace id into the logs. Every tools/call
@@ -46,8 +48,9 @@ int wk_mcp_prepare_call(const wk_catalog_t *cat, const json_t *config, const jso
  * session (the new one for initialize); push carries the request's
  * progress and log messages (wk_push.h) and stays valid until done ran.
  * A tools/call the client cancels (notifications/cancelled, wk_push.h)
- * gets no response: done runs with response NULL. */
-typedef void (*wk_mcp_done_fn)(json_t *response, const wk_upstream_meta_t *rl, void *ud);
+ * gets no response: done runs with response and result NULL. */
+typedef void (*wk_mcp_done_fn)(json_t *response, wk_tool_result_t *result, const wk_upstream_meta_t *rl,
+                               void *ud);
 void wk_mcp_dispatch(wk_worker_t *w, const wk_server_t *srv, const wk_session_t *sess, wk_push_t *push,
                      const json_t *msg, const char *request_id, const char *traceparent, wk_mcp_done_fn done,
                      void *ud);
@@ -57,13 +60,22 @@ void wk_mcp_dispatch(wk_worker_t *w, const wk_server_t *srv, const wk_session_t 
  * server's filters and the tool's input schema, the account, pacing, OAuth
  * refresh, scope checks and the audit record, without JSON-RPC framing.
  * request_id and traceparent (or NULL) as for wk_mcp_dispatch.
- * args is stolen. cb runs exactly once, possibly before this returns, with
+ * args is stolen. cb runs exactly once, never before this returns, with
  * the CallToolResult (stolen; an upstream failure is an isError result), or
  * with result NULL and the JSON-RPC error the call got instead (code,
  * message): the tool is not offered, the arguments are invalid. */
 typedef void (*wk_mcp_tool_cb)(json_t *result, int code, const char *message, void *ud);
 void wk_mcp_run_tool(wk_worker_t *w, const wk_server_t *srv, const char *name, json_t *args,
                      const char *request_id, const char *traceparent, wk_mcp_tool_cb cb, void *ud);
+
+/* The callback rule for a dispatcher whose parts may answer at once:
+ * wk_mcp_guard replaces *done and *ud with its own, which hold an answer
+ * given before wk_mcp_guard_returned (called when the dispatch returns)
+ * and pass it on from the loop (defer.h); a later answer goes straight
+ * on. The guard frees itself. */
+typedef struct wk_mcp_guard_s wk_mcp_guard_t;
+wk_mcp_guard_t *wk_mcp_guard(wk_worker_t *w, wk_mcp_done_fn *done, void **ud);
+void wk_mcp_guard_returned(wk_mcp_guard_t *g);
 
 /* The capabilities an initialize result declares (a new object). */
 json_t *wk_mcp_capabilities(void);

@@ -16,8 +16,8 @@
 #include "wk_session.h"
 #include "wk_proc.h"
 
-/* wk_mcp_dispatch's contract (request_id and traceparent too): done runs exactly once (possibly before this
- * returns) with the response (stolen); push stays valid until then. */
+/* wk_mcp_dispatch's contract (request_id and traceparent too): done runs exactly once, never before this
+ * returns, with the response (stolen); push stays valid until then. */
 void wk_methods_dispatch(wk_worker_t *w, const wk_server_t *srv, const wk_session_t *sess, wk_push_t *push,
                          const json_t *msg, const char *request_id, const char *traceparent, wk_mcp_done_fn done,
                          void *ud);

@@ -42,7 +42,7 @@
 void wk_pace_start(wk_worker_t *w);
 
 /* Takes one token of account_id's bucket under rule. cb runs exactly once,
- * possibly before this returns: rc 1 allowed, 0 refused (wait_ms until a
+ * never before this returns (wk_script_run): rc 1 allowed, 0 refused (wait_ms until a
  * token is due), -1 Redis failed (the caller lets the call through: pacing
  * must not turn a Redis hiccup into an outage). */
 typedef void (*wk_pace_cb)(int rc, long wait_ms, void *ud);

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "defer.h"
 #include "httpc.h"
 #include "httpd.h"
 #include "metrics.h"
@@ -95,6 +96,9 @@ typedef struct wk_worker_s {
     int httpd_closed, audit_stopping;
     uv_signal_t sigterm, sigint;
     uv_timer_t keepalive;
+    /* Answers a worker function has at once, run from the loop: no
+     * callback runs before the call that registered it returns (defer.h). */
+    defer_t defer;
 } wk_worker_t;
 
 #endif

@@ -88,11 +88,14 @@ static void add_includes(const wk_tool_t *t, const json_t *args, json_t *body)
     }
 }
 
-int wk_request_build(const wk_tool_t *t, const json_t *args, const char *base_url, wk_request_t *out,
-                  char *err, size_t errsz)
+/* The request of catalog http row http with args: t (or NULL) adds its
+ * paging and includes, multipart (or NULL) is the upload, tool_name names
+ * the tool in messages. */
+static int build(const json_t *http, const wk_tool_t *t, const json_t *multipart, const char *tool_name,
+                 const json_t *args, const char *base_url, wk_request_t *out, char *err, size_t errsz)
 {
     memset(out, 0, sizeof *out);
-    out->method = jsontext_str(t->http, "method");
+    out->method = jsontext_str(http, "method");
     int is_post = strcmp(out->method, "GET") != 0 && strcmp(out->method, "DELETE") != 0;
     buf_t url;
     buf_init(&url, WK_URL_MAX);
@@ -100,10 +103,10 @@ int wk_request_build(const wk_tool_t *t, const json_t *args, const char *base_ur
 
     /* Path: {name} segments become the percent-encoded argument. An
      * argument given in http.path_with picks that path instead. */
-    const char *path = jsontext_str(t->http, "path");
+    const char *path = jsontext_str(http, "path");
     const char *wk;
     json_t *wp;
-    json_object_foreach((json_t *)json_object_get(t->http, "path_with"), wk, wp)
+    json_object_foreach((json_t *)json_object_get(http, "path_with"), wk, wp)
         if (json_object_get(args, wk) && json_is_string(wp)) {
             path = json_string_value(wp);
             break;
@@ -146,8 +149,8 @@ int wk_request_build(const wk_tool_t *t, const json_t *args, const char *base_ur
     /* raw: true may ask JSM for more (http.raw_query / http.raw_body
      * replace members of query / body): the full payload, not a subset. */
     int raw = json_is_true(json_object_get(args, "raw"));
-    const json_t *rawq = raw ? json_object_get(t->http, "raw_query") : NULL;
-    json_t *query = json_deep_copy(json_object_get(t->http, "query"));
+    const json_t *rawq = raw ? json_object_get(http, "raw_query") : NULL;
+    json_t *query = json_deep_copy(json_object_get(http, "query"));
     if (json_is_object(rawq)) {
         if (!query)
             query = json_object();
@@ -179,13 +182,13 @@ int wk_request_build(const wk_tool_t *t, const json_t *args, const char *base_ur
     }
     json_decref(query);
 
-    json_t *btmpl = json_deep_copy(json_object_get(t->http, "body"));
-    const json_t *rawb = raw ? json_object_get(t->http, "raw_body") : NULL;
+    json_t *btmpl = json_deep_copy(json_object_get(http, "body"));
+    const json_t *rawb = raw ? json_object_get(http, "raw_body") : NULL;
     if (json_is_object(btmpl) && json_is_object(rawb))
         json_object_update(btmpl, (json_t *)rawb);
-    json_t *body = btmpl ? wk_body_fill(btmpl, args) : is_post && t->paging ? json_object() : NULL;
+    json_t *body = btmpl ? wk_body_fill(btmpl, args) : is_post && t && t->paging ? json_object() : NULL;
     json_decref(btmpl);
-    if (t->paging) {
+    if (t && t->paging) {
         long limit = (long)jsontext_int(args, "limit", t->default_limit);
         if (limit < 1)
             limit = 1;
@@ -197,7 +200,7 @@ int wk_request_build(const wk_tool_t *t, const json_t *args, const char *base_ur
                     kind != (t->paging == WK_PAGE_TOKEN ? 't' : 's') ||
                     (kind == 's' && strspn(val, "0123456789") != strlen(val)))) {
             snprintf(err, errsz, "next_cursor: not a cursor returned by %s; start over without it",
-                     t->name);
+                     tool_name);
             json_decref(body);
             buf_free(&url);
             return -1;
@@ -216,14 +219,15 @@ int wk_request_build(const wk_tool_t *t, const json_t *args, const char *base_ur
                 add_query(&url, &first, pname, val);
         }
     }
-    add_includes(t, args, body);
+    if (t)
+        add_includes(t, args, body);
     if (body) {
         out->body = jsontext_dump(body);
         out->body_len = out->body ? strlen(out->body) : 0;
         json_decref(body);
     }
-    if (t->multipart) {
-        if (wk_body_part(t->multipart, args, &out->part, err, errsz) != 0) {
+    if (multipart) {
+        if (wk_body_part(multipart, args, &out->part, err, errsz) != 0) {
             buf_free(&url);
             wk_request_clear(out);
             return -1;
@@ -241,8 +245,26 @@ int wk_request_build(const wk_tool_t *t, const json_t *args, const char *base_ur
 
 bad_tool:
     buf_free(&url);
-    snprintf(err, errsz, "catalog row %s has a malformed path", t->name);
+    snprintf(err, errsz, "catalog row %s has a malformed path", tool_name);
     return -1;
+}
+
+int wk_request_build(const wk_tool_t *t, const json_t *args, const char *base_url, wk_request_t *out,
+                     char *err, size_t errsz)
+{
+    return build(t->http, t, t->multipart, t->name, args, base_url, out, err, errsz);
+}
+
+int wk_request_build_json(const wk_tool_t *t, const json_t *args, const char *base_url, wk_request_t *out,
+                          char *err, size_t errsz)
+{
+    return build(t->http, t, NULL, t->name, args, base_url, out, err, errsz);
+}
+
+int wk_request_build_step(const json_t *http, const json_t *multipart, const char *name, const json_t *args,
+                          const char *base_url, wk_request_t *out, char *err, size_t errsz)
+{
+    return build(http, NULL, multipart, name, args, base_url, out, err, errsz);
 }
 
 /* ---- field cache ---- */

@@ -36,6 +36,16 @@ typedef struct wk_request_s {
  * one part of a multipart/form-data body. */
 int wk_request_build(const wk_tool_t *t, const json_t *args, const char *base_url, wk_request_t *out,
                      char *err, size_t errsz);
+/* The same without its upload: the request of a tool whose file went up in
+ * a resolve step is JSON. */
+int wk_request_build_json(const wk_tool_t *t, const json_t *args, const char *base_url, wk_request_t *out,
+                          char *err, size_t errsz);
+/* A pre-step's request: one catalog http row alone (a resolve step, a
+ * config.projects check, the field list), no paging, no includes; the
+ * upload multipart (or NULL) when the row sends the tool's file. name
+ * names the tool in messages. */
+int wk_request_build_step(const json_t *http, const json_t *multipart, const char *name, const json_t *args,
+                          const char *base_url, wk_request_t *out, char *err, size_t errsz);
 void wk_request_clear(wk_request_t *r);
 
 /* Page cursors: base64url("t:<upstream token>") or ("s:<start>").

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "projection.h"
 #include "wk_request.h"
+#include "wk_rpc.h"
 #include "wk_scope.h"
 
 #define WK_ERRBODY_MAX 1000      /* non-JSON upstream error text kept in a result */
@@ -21,26 +22,86 @@
 /* ---- results ---- */
 
 
-/* {"content":[{"type":"text"(,"text":text)}](,"structuredContent":..)(,"isError":true)},
- * built member by member: json_pack parses its format on every call. */
-static json_t *text_result(json_t *structured, const char *text, int is_error)
+wk_tool_result_t *wk_result_new(json_t *structured, const char *text, int is_error)
 {
-    json_t *r = json_object(), *content = json_array(), *block = json_object();
-    json_object_set_new(block, "type", json_string("text"));
-    if (text)
-        json_object_set_new(block, "text", json_string(text));
-    json_array_append_new(content, block);
-    json_object_set_new(r, "content", content);
-    if (structured)
-        json_object_set_new(r, "structuredContent", structured);
-    if (is_error)
-        json_object_set_new(r, "isError", json_true());
+    wk_tool_result_t *r = mem_alloc(sizeof *r);
+    r->structured = structured;
+    r->text = text ? json_string(text) : NULL; /* NULL unless valid UTF-8: the structured content is the text */
+    r->is_error = is_error;
+    if (!r->structured && !r->text)
+        r->structured = json_object();
     return r;
 }
 
-json_t *wk_result_structured(json_t *structured)
+void wk_result_free(wk_tool_result_t *r)
 {
-    return text_result(structured ? structured : json_object(), NULL, 0);
+    if (!r)
+        return;
+    json_decref(r->structured);
+    json_decref(r->text);
+    free(r);
+}
+
+wk_tool_result_t *wk_result_structured(json_t *structured)
+{
+    return wk_result_new(structured ? structured : json_object(), NULL, 0);
+}
+
+#define WK_RESPONSE_MAX (64u << 20)
+
+/* The one place a result becomes JSON text, with its members in this order:
+ * {"content":[{"type":"text","text":T}],"structuredContent":S,"isError":true}
+ * where T is the text, or else S serialised (written once, used twice). */
+static int dump_result(buf_t *b, const wk_tool_result_t *r)
+{
+    int bad = buf_append_str(b, "{\"content\":[{\"type\":\"text\",\"text\":");
+    if (!bad && r->text) {
+        bad = jsontext_dump_buf(b, r->text) || buf_append_str(b, "}]");
+        if (!bad && r->structured)
+            bad = buf_append_str(b, ",\"structuredContent\":") || jsontext_dump_buf(b, r->structured);
+    } else if (!bad) {
+        buf_t sb;
+        buf_init(&sb, WK_RESPONSE_MAX);
+        bad = jsontext_dump_buf(&sb, r->structured) || jsontext_dump_string(b, sb.data, sb.len) ||
+              buf_append_str(b, "}],\"structuredContent\":") || buf_append(b, sb.data, sb.len);
+        buf_free(&sb);
+    }
+    if (!bad && r->is_error)
+        bad = buf_append_str(b, ",\"isError\":true");
+    return bad || buf_append_str(b, "}");
+}
+
+char *wk_result_dump(const json_t *response, const wk_tool_result_t *r, size_t *len)
+{
+    if (!r)
+        return wk_rpc_dump(response, len);
+    buf_t b;
+    buf_init(&b, WK_RESPONSE_MAX);
+    int bad = buf_append_str(&b, "{\"jsonrpc\":\"2.0\",\"id\":") ||
+              jsontext_dump_buf(&b, json_object_get(response, "id")) || buf_append_str(&b, ",\"result\":") ||
+              dump_result(&b, r) || buf_append_str(&b, "}");
+    if (bad) {
+        buf_free(&b);
+        *len = 0;
+        return NULL;
+    }
+    return buf_steal(&b, len);
+}
+
+json_t *wk_result_json(const wk_tool_result_t *r)
+{
+    json_t *j = json_object(), *content = json_array(), *block = json_object();
+    char *dump = r->text ? NULL : jsontext_dump(r->structured);
+    json_object_set_new(block, "type", json_string("text"));
+    json_object_set_new(block, "text", r->text ? json_incref(r->text) : json_string(dump ? dump : "{}"));
+    free(dump);
+    json_array_append_new(content, block);
+    json_object_set_new(j, "content", content);
+    if (r->structured)
+        json_object_set(j, "structuredContent", r->structured);
+    if (r->is_error)
+        json_object_set_new(j, "isError", json_true());
+    return j;
 }
 
 static const char *hint_for(int status)
@@ -129,19 +190,20 @@ void wk_result_quota(const httpc_response_t *r, wk_upstream_meta_t *rl)
 
 /* An isError result: the text is the sentence in text (freed here)
  * followed by the error object e (stolen), which is also structuredContent.error. */
-static json_t *error_text_result(buf_t *text, json_t *e)
+static wk_tool_result_t *error_text_result(buf_t *text, json_t *e)
 {
     char *dump = jsontext_dump(e);
     buf_printf(text, "%s", dump ? dump : "");
     free(dump);
     /* A text over its limit is dropped whole (buf.h), never cut: the
      * structured error still carries every detail. */
-    json_t *res = text_result(json_pack("{s:o}", "error", e), buf_ok(text) && text->data ? text->data : "error", 1);
+    wk_tool_result_t *res =
+        wk_result_new(json_pack("{s:o}", "error", e), buf_ok(text) && text->data ? text->data : "error", 1);
     buf_free(text);
     return res;
 }
 
-static json_t *error_result(const wk_tool_t *t, const httpc_response_t *r, wk_upstream_meta_t *rl)
+static wk_tool_result_t *error_result(const wk_tool_t *t, const httpc_response_t *r, wk_upstream_meta_t *rl)
 {
     json_t *e = json_object();
     json_object_set_new(e, "status", json_integer(r->status));
@@ -205,7 +267,7 @@ static json_t *error_result(const wk_tool_t *t, const httpc_response_t *r, wk_up
     return error_text_result(&text, e);
 }
 
-json_t *wk_result_paced(const wk_tool_t *t, const wk_upstream_meta_t *rl)
+wk_tool_result_t *wk_result_paced(const wk_tool_t *t, const wk_upstream_meta_t *rl)
 {
     int near = strcmp(rl->reason, "jsmcp-pacing") != 0;
     json_t *e = json_pack("{s:i,s:s,s:I,s:s,s:s}", "status", 429, "message",
@@ -221,7 +283,7 @@ json_t *wk_result_paced(const wk_tool_t *t, const wk_upstream_meta_t *rl)
     return error_text_result(&text, e);
 }
 
-json_t *wk_result_tool_error(const wk_tool_t *t, const char *reason, const char *msg)
+wk_tool_result_t *wk_result_tool_error(const wk_tool_t *t, const char *reason, const char *msg)
 {
     const char *h = strstr(msg, " Hint: ");
     size_t n = h ? (size_t)(h - msg) : strlen(msg);
@@ -350,7 +412,7 @@ static void add_notes(const wk_tool_t *t, const json_t *args, json_t *structured
 
 /* A file's bytes (output.binary): base64 up to the tool's size cap, with
  * its size and MIME type, through the tool's object template. */
-static json_t *binary_result(const wk_tool_t *t, const httpc_response_t *r)
+static wk_tool_result_t *binary_result(const wk_tool_t *t, const httpc_response_t *r)
 {
     char type[128] = "";
     if (httpc_resp_header(r, "Content-Type", type, sizeof type) < 0)
@@ -415,7 +477,7 @@ void wk_result_check_keep(int on)
  * with, goes to *payload (when not NULL) for the caller to release once
  * the answer is out: freeing a few hundred nodes is work the answer need
  * not wait for. */
-json_t *wk_result_upstream_payload(const wk_tool_t *t, const json_t *args, const json_t *config,
+wk_tool_result_t *wk_result_upstream_payload(const wk_tool_t *t, const json_t *args, const json_t *config,
                                    const httpc_response_t *r, wk_upstream_meta_t *rl, json_t **payload)
 {
     memset(rl, 0, sizeof *rl);
@@ -429,7 +491,7 @@ json_t *wk_result_upstream_payload(const wk_tool_t *t, const json_t *args, const
         snprintf(text, sizeof text, "%s: no full answer from the JSM site (%s). %s", t->name,
                  r->err ? r->err : "no response", big ? "Ask for less (a smaller limit, or without raw)."
                                                       : "Try again in a few seconds.");
-        return text_result(json_pack("{s:o}", "error", e), text, 1);
+        return wk_result_new(json_pack("{s:o}", "error", e), text, 1);
     }
     if (r->status < 200 || r->status >= 300)
         return error_result(t, r, rl);
@@ -445,7 +507,7 @@ json_t *wk_result_upstream_payload(const wk_tool_t *t, const json_t *args, const
         char text[400];
         snprintf(text, sizeof text, "%s: the JSM site answered %d with a body that is not JSON (%s).",
                  t->name, r->status, perr);
-        return text_result(json_pack("{s:{s:i,s:s}}", "error", "status", r->status, "hint",
+        return wk_result_new(json_pack("{s:{s:i,s:s}}", "error", "status", r->status, "hint",
                                      "Unexpected upstream answer; try again later."),
                            text, 1);
     }
@@ -459,7 +521,7 @@ json_t *wk_result_upstream_payload(const wk_tool_t *t, const json_t *args, const
         char text[400];
         snprintf(text, sizeof text, "%s: the answer belongs to a project outside this MCP server's "
                  "config.projects; it is not shown.", t->name);
-        return text_result(json_pack("{s:{s:i,s:s,s:s}}", "error", "status", 403, "message",
+        return wk_result_new(json_pack("{s:{s:i,s:s,s:s}}", "error", "status", 403, "message",
                                      "the item belongs to a project this MCP server is not limited to", "hint",
                                      "Use an issue, request or service desk of an allowed project."),
                            text, 1);
@@ -482,19 +544,19 @@ json_t *wk_result_upstream_payload(const wk_tool_t *t, const json_t *args, const
     return wk_result_structured(structured);
 }
 
-json_t *wk_result_upstream(const wk_tool_t *t, const json_t *args, const json_t *config, const httpc_response_t *r,
+wk_tool_result_t *wk_result_upstream(const wk_tool_t *t, const json_t *args, const json_t *config, const httpc_response_t *r,
                        wk_upstream_meta_t *rl)
 {
     return wk_result_upstream_payload(t, args, config, r, rl, NULL);
 }
 
-json_t *wk_result_step_error(const wk_tool_t *t, int status, const char *msg, const char *hint)
+wk_tool_result_t *wk_result_step_error(const wk_tool_t *t, int status, const char *msg, const char *hint)
 {
     json_t *e = json_pack("{s:i,s:s,s:s}", "status", status, "message", msg, "hint", hint);
     buf_t text;
     buf_init(&text, 16 * 1024);
     buf_printf(&text, "%s: %s", t->name, msg);
-    json_t *r = text_result(json_pack("{s:o}", "error", e), text.data ? text.data : msg, 1);
+    wk_tool_result_t *r = wk_result_new(json_pack("{s:o}", "error", e), text.data ? text.data : msg, 1);
     buf_free(&text);
     return r;
 }

@@ -67,38 +67,61 @@ jsontext_keep_t *wk_result_keep_new(const wk_tool_t *t);
  * difference logged as an error (JSMCP_CHECK_KEEP=1; tests use it). */
 void wk_result_check_keep(int on);
 
-/* A successful CallToolResult with structured (stolen). Its text block has
- * no "text" member yet: the text is structured serialised, which
- * wk_rpc_dump writes once and uses twice (escaped as the text, raw as
- * structuredContent), instead of serialising it here and again there.
- * Every response leaves the worker through wk_rpc_dump. */
-json_t *wk_result_structured(json_t *structured);
+/* A tool's result (an MCP CallToolResult), typed: it travels so from the
+ * stage that shapes it to the one that writes the answer (wk_call.h's and
+ * wk_mcp.h's done callbacks), and its JSON is written in one place,
+ * wk_result_dump. structured is structuredContent (NULL: none, only with a
+ * text); text is the text block's (a JSON string; NULL: structured
+ * serialised, which wk_result_dump writes once and uses twice, escaped as
+ * the text and raw as structuredContent). */
+typedef struct wk_tool_result_s {
+    json_t *structured;
+    json_t *text;
+    int is_error;
+} wk_tool_result_t;
 
-/* Turns an upstream response into a CallToolResult (new reference;
- * wk_result_structured's shape on success). rl is filled for a 429. config
+/* A result (free with wk_result_free): structured (stolen, may be NULL
+ * with a text), text (copied; NULL, or not UTF-8: structured serialised). */
+wk_tool_result_t *wk_result_new(json_t *structured, const char *text, int is_error);
+void wk_result_free(wk_tool_result_t *r);
+
+/* A successful result of structured (stolen; NULL: {}). */
+wk_tool_result_t *wk_result_structured(json_t *structured);
+
+/* The result as a CallToolResult JSON object, text filled in (a new
+ * reference), for those that read it as JSON (wk_mcp_run_tool). */
+json_t *wk_result_json(const wk_tool_result_t *r);
+
+/* Serialises a JSON-RPC response: with r, the envelope response
+ * ({"jsonrpc","id"}) answered with r as its result; without, response as
+ * it is (wk_rpc_dump). Compact JSON; caller frees; NULL past 64 MiB. */
+char *wk_result_dump(const json_t *response, const wk_tool_result_t *r, size_t *len);
+
+/* Turns an upstream response into a tool result (wk_result_free;
+ * a structured one on success). rl is filled for a 429. config
  * (the server's, may be NULL): its projects leave out list items of other
  * projects (t->scope_items). */
-json_t *wk_result_upstream(const wk_tool_t *t, const json_t *args, const json_t *config, const httpc_response_t *r,
+wk_tool_result_t *wk_result_upstream(const wk_tool_t *t, const json_t *args, const json_t *config, const httpc_response_t *r,
                            wk_upstream_meta_t *rl);
 /* The same; the parsed payload, which the result shares values with, goes
  * to *payload for the caller to release once the answer is out: freeing a
  * few hundred nodes is work the answer need not wait for. */
-json_t *wk_result_upstream_payload(const wk_tool_t *t, const json_t *args, const json_t *config,
-                                   const httpc_response_t *r, wk_upstream_meta_t *rl, json_t **payload);
+wk_tool_result_t *wk_result_upstream_payload(const wk_tool_t *t, const json_t *args, const json_t *config,
+                                             const httpc_response_t *r, wk_upstream_meta_t *rl, json_t **payload);
 
 /* The CallToolResult of a call refused by jsmcp's own pacing: the shape of
  * an upstream 429 (error.status 429, retry_after_s, rate_limit_reason,
  * hint) from rl (limited, retry_after_s and reason set by the caller). */
-json_t *wk_result_paced(const wk_tool_t *t, const wk_upstream_meta_t *rl);
+wk_tool_result_t *wk_result_paced(const wk_tool_t *t, const wk_upstream_meta_t *rl);
 
 /* An isError CallToolResult for a failure before any upstream answer (the
  * account must be reconnected, no refreshed token came, ...): the text
  * "<tool>: <msg>" and structuredContent.error {reason, message, hint}.
  * A " Hint: ..." tail of msg becomes the hint, else a generic one. */
-json_t *wk_result_tool_error(const wk_tool_t *t, const char *reason, const char *msg);
+wk_tool_result_t *wk_result_tool_error(const wk_tool_t *t, const char *reason, const char *msg);
 
 /* An isError CallToolResult for a pre-step that failed or refused (the
  * text "<tool>: <msg>", structuredContent.error {status, message, hint}). */
-json_t *wk_result_step_error(const wk_tool_t *t, int status, const char *msg, const char *hint);
+wk_tool_result_t *wk_result_step_error(const wk_tool_t *t, int status, const char *msg, const char *hint);
 
 #endif

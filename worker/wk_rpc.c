@@ -75,51 +75,22 @@ json_t *wk_rpc_result(const json_t *id, json_t *result)
 
 #define WK_RESPONSE_MAX (64u << 20)
 
-/* The result member of a tool result whose text block has no "text" (see
- * wk_result_structured): the text is sc serialised, written escaped
- * and then raw. Any other members (isError) follow as they are. */
-static int dump_lazy_result(buf_t *b, const json_t *result, const json_t *sc)
-{
-    buf_t sb;
-    buf_init(&sb, WK_RESPONSE_MAX);
-    int bad = jsontext_dump_buf(&sb, sc) || buf_append_str(b, "{\"content\":[{\"type\":\"text\",\"text\":") ||
-              jsontext_dump_string(b, sb.data, sb.len) || buf_append_str(b, "}],\"structuredContent\":") ||
-              buf_append(b, sb.data, sb.len);
-    buf_free(&sb);
-    const char *k;
-    const json_t *v;
-    json_object_foreach((json_t *)result, k, v) {
-        if (bad)
-            break;
-        if (strcmp(k, "content") == 0 || strcmp(k, "structuredContent") == 0)
-            continue;
-        bad = buf_append_str(b, ",") || jsontext_dump_string(b, k, strlen(k)) || buf_append_str(b, ":") ||
-              jsontext_dump_buf(b, v);
-    }
-    return bad || buf_append_str(b, "}");
-}
-
 char *wk_rpc_dump(const json_t *response, size_t *len)
 {
-    const json_t *result = json_object_get(response, "result");
-    const json_t *content = json_object_get(result, "content");
-    const json_t *block = json_array_get(content, 0);
-    const json_t *sc = json_object_get(result, "structuredContent");
-    const char *type = json_string_value(json_object_get(block, "type"));
     buf_t b;
     buf_init(&b, WK_RESPONSE_MAX);
-    int bad;
-    if (sc && json_array_size(content) == 1 && json_object_size(block) == 1 && type && strcmp(type, "text") == 0 &&
-        json_object_size(response) == 3 && json_object_get(response, "jsonrpc")) {
-        bad = buf_append_str(&b, "{\"jsonrpc\":\"2.0\",\"id\":") || jsontext_dump_buf(&b, json_object_get(response, "id")) ||
-              buf_append_str(&b, ",\"result\":") || dump_lazy_result(&b, result, sc) || buf_append_str(&b, "}");
-    } else {
-        bad = jsontext_dump_buf(&b, response);
-    }
-    if (bad) {
+    if (jsontext_dump_buf(&b, response)) {
         buf_free(&b);
         *len = 0;
         return NULL;
     }
     return buf_steal(&b, len);
+}
+
+json_t *wk_rpc_envelope(const json_t *id)
+{
+    json_t *r = json_object();
+    json_object_set_new(r, "jsonrpc", json_string("2.0"));
+    json_object_set(r, "id", id ? (json_t *)id : json_null());
+    return r;
 }

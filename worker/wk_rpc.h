@@ -26,9 +26,12 @@ enum wk_msg_kind wk_rpc_classify(const json_t *msg, char *err, size_t errsz);
 json_t *wk_rpc_error(const json_t *id, int code, const char *message, json_t *data);
 json_t *wk_rpc_result(const json_t *id, json_t *result);
 
+/* The members of a response but its result, {"jsonrpc":"2.0","id":id}:
+ * what carries the id of a typed tool result (wk_result.h). */
+json_t *wk_rpc_envelope(const json_t *id);
+
 /* Serialises a response (compact JSON; caller frees; NULL past 64 MiB).
- * A tool result in wk_result_structured's shape gets its text here:
- * structuredContent serialised once, written escaped and raw. */
+ * A typed tool result is written by wk_result_dump. */
 char *wk_rpc_dump(const json_t *response, size_t *len);
 
 #endif

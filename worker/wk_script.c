@@ -1,6 +1,7 @@
 /* wk_script: see wk_script.h. */
 #include "wk_script.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,8 @@
 #define WK_SCRIPT_ARGS 16
 
 typedef struct script_op_s {
+    defer_entry_t later; /* not sent (Redis unavailable, too many arguments): answered from the loop */
+    const char *err;
     wk_worker_t *w;
     wk_script_t *sc;
     int nkeys, argc;
@@ -77,22 +80,31 @@ static void on_reply(redisReply *reply, const char *err, void *ud)
     op_free(op);
 }
 
+static void run_later(defer_entry_t *e)
+{
+    script_op_t *op = (script_op_t *)((char *)e - offsetof(script_op_t, later));
+    on_reply(NULL, op->err, op);
+}
+
 void wk_script_run(wk_worker_t *w, wk_script_t *sc, int nkeys, int argc, const char *const *argv, rcli_cb cb,
                    void *ud)
 {
-    if (argc > WK_SCRIPT_ARGS) {
-        cb(NULL, "too many script arguments", ud); /* a caller's bug: never a partial command */
-        return;
-    }
     script_op_t *op = mem_calloc(1, sizeof *op);
     op->w = w;
     op->sc = sc;
     op->nkeys = nkeys;
+    op->cb = cb;
+    op->ud = ud;
+    if (argc > WK_SCRIPT_ARGS) {
+        op->err = "too many script arguments"; /* a caller's bug: never a partial command */
+        defer_call(&w->defer, w->loop, &op->later, run_later);
+        return;
+    }
     op->argc = argc;
     for (int i = 0; i < op->argc; i++)
         op->argv[i] = mem_strdup(argv[i]);
-    op->cb = cb;
-    op->ud = ud;
-    if (op_send(op) != 0)
-        on_reply(NULL, "redis unavailable", op);
+    if (op_send(op) != 0) {
+        op->err = "redis unavailable";
+        defer_call(&w->defer, w->loop, &op->later, run_later);
+    }
 }

@@ -4,8 +4,9 @@
  * load, or after a restart made Redis forget it (NOSCRIPT), the script
  * itself is sent (EVAL) and loaded again.
  *
- * Callback rule: cb runs exactly once per wk_script_run, possibly before it
- * returns (at once when Redis is unavailable: reply NULL, err set).
+ * Callback rule (the tree's): cb runs exactly once per wk_script_run,
+ * never before it returns (when Redis is unavailable, from the loop:
+ * reply NULL, err set).
  */
 #ifndef JSMCP_WK_SCRIPT_H
 #define JSMCP_WK_SCRIPT_H

@@ -1,6 +1,7 @@
 /* wk_store: see wk_store.h. */
 #include "wk_store.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,9 @@ static void count_redis_error(wk_worker_t *w)
 /* ---- srv:<hash> ---- */
 
 typedef struct srv_op_s {
+    defer_entry_t later; /* an answer known at once (the cache, Redis unavailable) */
+    int hit;             /* the cache had it: srv */
+    wk_server_t srv;
     wk_worker_t *w;
     uint64_t ticket; /* wk_cache_ticket() when the GET was sent */
     char hash[SECRET_HASH_HEX_LEN + 1];
@@ -94,28 +98,42 @@ static void on_srv(redisReply *reply, const char *err, void *ud)
     free(op);
 }
 
+static void srv_later(defer_entry_t *e)
+{
+    srv_op_t *op = (srv_op_t *)((char *)e - offsetof(srv_op_t, later));
+    if (!op->hit) {
+        on_srv(NULL, "redis unavailable", op);
+        return;
+    }
+    op->cb(1, &op->srv, op->ud);
+    free(op);
+}
+
 void wk_store_server(wk_worker_t *w, const char *token_hash, wk_store_server_cb cb, void *ud)
 {
     char key[256];
-    wk_server_t hit;
-    if (wk_cache_server_get(w, token_hash, &hit)) {
-        cb(1, &hit, ud);
-        return;
-    }
     srv_op_t *op = mem_calloc(1, sizeof *op);
     op->w = w;
-    op->ticket = wk_cache_ticket(w);
-    snprintf(op->hash, sizeof op->hash, "%s", token_hash);
     op->cb = cb;
     op->ud = ud;
+    if (wk_cache_server_get(w, token_hash, &op->srv)) {
+        op->hit = 1;
+        defer_call(&w->defer, w->loop, &op->later, srv_later);
+        return;
+    }
+    op->ticket = wk_cache_ticket(w);
+    snprintf(op->hash, sizeof op->hash, "%s", token_hash);
     rcli_key(w->redis, key, sizeof key, "srv:%s", token_hash);
     if (rcli_command(w->redis, on_srv, op, "GET %s", key) != 0)
-        on_srv(NULL, "redis unavailable", op);
+        defer_call(&w->defer, w->loop, &op->later, srv_later);
 }
 
 /* ---- acct:<id> ---- */
 
 typedef struct acct_op_s {
+    defer_entry_t later; /* an answer known at once (the cache, Redis unavailable) */
+    int fresh;
+    int down;            /* Redis refused the GET */
     wk_worker_t *w;
     char *account_id;
     wk_store_account_cb cb;
@@ -201,22 +219,48 @@ out:
     free(op);
 }
 
+static acct_entry_t *cache_hit(wk_worker_t *w, const char *account_id, int fresh)
+{
+    acct_entry_t *hit = !fresh && w->acct_cache ? cache_find(w->acct_cache, account_id) : NULL;
+    return hit && uv_now(w->loop) - hit->fetched_ms < (uint64_t)w->cfg->account_cache_ms ? hit : NULL;
+}
+
+/* The cache's answer is given from the loop, as it is then (an entry
+ * replaced meanwhile is read from Redis after all). */
+static void acct_later(defer_entry_t *e)
+{
+    acct_op_t *op = (acct_op_t *)((char *)e - offsetof(acct_op_t, later));
+    char key[300];
+    acct_entry_t *hit = op->down ? NULL : cache_hit(op->w, op->account_id, op->fresh);
+    if (hit) {
+        op->cb(1, &hit->acct, NULL, op->ud);
+        free(op->account_id);
+        free(op);
+        return;
+    }
+    rcli_key(op->w->redis, key, sizeof key, "acct:%s", op->account_id);
+    if (op->down || rcli_command(op->w->redis, on_acct, op, "GET %s", key) != 0)
+        on_acct(NULL, "redis unavailable", op);
+}
+
 static void account_get(wk_worker_t *w, const char *account_id, int fresh, wk_store_account_cb cb, void *ud)
 {
     char key[300];
-    acct_entry_t *hit = !fresh && w->acct_cache ? cache_find(w->acct_cache, account_id) : NULL;
-    if (hit && uv_now(w->loop) - hit->fetched_ms < (uint64_t)w->cfg->account_cache_ms) {
-        cb(1, &hit->acct, NULL, ud);
-        return;
-    }
     acct_op_t *op = mem_calloc(1, sizeof *op);
     op->w = w;
     op->account_id = mem_strdup(account_id);
+    op->fresh = fresh;
     op->cb = cb;
     op->ud = ud;
+    if (cache_hit(w, account_id, fresh)) {
+        defer_call(&w->defer, w->loop, &op->later, acct_later);
+        return;
+    }
     rcli_key(w->redis, key, sizeof key, "acct:%s", account_id);
-    if (rcli_command(w->redis, on_acct, op, "GET %s", key) != 0)
-        on_acct(NULL, "redis unavailable", op);
+    if (rcli_command(w->redis, on_acct, op, "GET %s", key) != 0) {
+        op->down = 1;
+        defer_call(&w->defer, w->loop, &op->later, acct_later);
+    }
 }
 
 void wk_store_account(wk_worker_t *w, const char *account_id, wk_store_account_cb cb, void *ud)
@@ -236,6 +280,7 @@ void wk_store_account_fresh(wk_worker_t *w, const char *account_id, wk_store_acc
  * without a record (nil) is looked up in the wskeys:<workspace> set older
  * API versions kept, so workers can be upgraded before the API. */
 typedef struct flag_op_s {
+    defer_entry_t later; /* Redis refused the GET: answered from the loop */
     wk_worker_t *w;
     wk_store_flag_cb cb;
     void *ud;
@@ -278,6 +323,11 @@ static void on_wskey(redisReply *reply, const char *err, void *ud)
     free(op);
 }
 
+static void wskey_later(defer_entry_t *e)
+{
+    on_wskey(NULL, "redis unavailable", (char *)e - offsetof(flag_op_t, later));
+}
+
 void wk_store_wskey(wk_worker_t *w, const char *workspace_id, const char *key_hash,
                     wk_store_flag_cb cb, void *ud)
 {
@@ -290,5 +340,5 @@ void wk_store_wskey(wk_worker_t *w, const char *workspace_id, const char *key_ha
     str_copy(op->key_hash, sizeof op->key_hash, key_hash);
     rcli_key(w->redis, key, sizeof key, "wskey:%s", key_hash);
     if (rcli_command(w->redis, on_wskey, op, "GET %s", key) != 0)
-        on_wskey(NULL, "redis unavailable", op);
+        defer_call(&w->defer, w->loop, &op->later, wskey_later);
 }

@@ -3,9 +3,10 @@
  * carry the version of their row first; a tombstone {"version":N,
  * "tombstone":true} means there is no such record: api/ap_publish.h).
  *
- * Callback rule: every function calls cb exactly once, possibly before it
- * returns (at once when Redis is unavailable), with rc 1 (found), 0 (not
- * there) or -1 (Redis error or unreadable record).
+ * Callback rule (the tree's): every function calls cb exactly once, never
+ * before it returns (a cache hit and Redis unavailable too are answered
+ * from the loop, defer.h), with rc 1 (found), 0 (not there) or -1 (Redis
+ * error or unreadable record).
  */
 #ifndef JSMCP_WK_STORE_H
 #define JSMCP_WK_STORE_H

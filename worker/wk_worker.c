@@ -208,6 +208,8 @@ int wk_worker_run(const wk_config_t *cfg, int fd, int metrics_fd, wk_metrics_shm
     uv_unref((uv_handle_t *)&w.publish);
 
     uv_run(&loop, UV_RUN_DEFAULT);
+    defer_close(&w.defer);
+    uv_run(&loop, UV_RUN_DEFAULT); /* the close */
     rc = 0;
     /* After a failed start, the parts made so far are released below. */
     w.httpd = NULL;

@@ -19,6 +19,15 @@
 #include "wk_steps.h"
 #include "wk_test.h"
 
+
+/* A typed tool result as the CallToolResult JSON a client reads. */
+static json_t *RJ(wk_tool_result_t *r)
+{
+    json_t *j = wk_result_json(r);
+    wk_result_free(r);
+    return j;
+}
+
 static httpc_response_t resp(int status, const char *body, const char *headers)
 {
     httpc_response_t r = {.status = status, .body = body, .body_len = strlen(body),
@@ -295,7 +304,7 @@ Test(exec, answers_for_issue_22)
     json_t *args = J("{\"id\":\"ITSM-1\"}");
     /* The API gateway's 429: no Retry-After, no reset: Atlassian's first backoff step, said as such. */
     httpc_response_t r = resp(429, "{\"code\":429,\"message\":\"Too Many Requests\"}", "HTTP/1.1 429 x\r\nContent-Type: application/json\r\n\r\n");
-    json_t *res = wk_result_upstream(get, args, NULL, &r, &rl);
+    json_t *res = RJ(wk_result_upstream(get, args, NULL, &r, &rl));
     json_t *e = json_object_get(json_object_get(res, "structuredContent"), "error");
     cr_assert_eq(jsontext_int(e, "retry_after_s", 0), WK_RETRY_DEFAULT_S);
     cr_assert(json_is_false(json_object_get(e, "retry_after_known")));
@@ -304,14 +313,14 @@ Test(exec, answers_for_issue_22)
     json_decref(res);
     /* The old HTML 429 page: no markup for the agent. */
     r = resp(429, "<html><body class=\" error-page error429\">Too many</body></html>", "HTTP/1.1 429 x\r\nContent-Type: text/html;charset=UTF-8\r\n\r\n");
-    res = wk_result_upstream(get, args, NULL, &r, &rl);
+    res = RJ(wk_result_upstream(get, args, NULL, &r, &rl));
     e = json_object_get(json_object_get(res, "structuredContent"), "error");
     cr_assert_str_eq(jsontext_str(e, "body"), "(an HTML error page, not shown)");
     cr_assert_null(strstr(jsontext_str(json_array_get(json_object_get(res, "content"), 0), "text"), "error429"));
     json_decref(res);
     /* A 503 with Retry-After. */
     r = resp(503, "{\"errorMessages\":[\"busy\"]}", "HTTP/1.1 503 x\r\nRetry-After: 7\r\n\r\n");
-    res = wk_result_upstream(get, args, NULL, &r, &rl);
+    res = RJ(wk_result_upstream(get, args, NULL, &r, &rl));
     e = json_object_get(json_object_get(res, "structuredContent"), "error");
     cr_assert_eq(jsontext_int(e, "retry_after_s", 0), 7);
     cr_assert(!rl.limited, "a 503 is not a rate limit");
@@ -331,7 +340,7 @@ Test(exec, answers_for_issue_22)
     const wk_tool_t *content = wk_catalog_find(c, "get_single_jira_service_management_attachment_content_by_id");
     args = J("{\"issue\":\"ITSM-1\",\"id\":\"10\"}");
     r = resp(200, "hello", "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n");
-    res = wk_result_upstream(content, args, NULL, &r, &rl);
+    res = RJ(wk_result_upstream(content, args, NULL, &r, &rl));
     json_t *sc = json_object_get(res, "structuredContent");
     cr_assert_str_eq(jsontext_str(sc, "contentBase64"), "aGVsbG8=");
     cr_assert_eq(jsontext_int(sc, "size", 0), 5);
@@ -341,7 +350,7 @@ Test(exec, answers_for_issue_22)
     memset(big, 'x', 262145);
     big[262145] = 0;
     r = resp(200, big, "HTTP/1.1 200 OK\r\n\r\n");
-    res = wk_result_upstream(content, args, NULL, &r, &rl);
+    res = RJ(wk_result_upstream(content, args, NULL, &r, &rl));
     cr_assert(json_is_true(json_object_get(res, "isError")));
     cr_assert(strstr(jsontext_str(json_object_get(json_object_get(res, "structuredContent"), "error"), "message"),
                      "the file is 262145 bytes; this tool returns files of at most 262144 bytes"));
@@ -352,12 +361,12 @@ Test(exec, answers_for_issue_22)
     const wk_tool_t *wl = wk_catalog_find(c, "create_a_jira_service_management_issue_worklog");
     args = J("{\"id\":\"ITSM-1\",\"time_spent_seconds\":60}");
     r = resp(201, "{\"id\":\"5\",\"timeSpentSeconds\":60,\"started\":\"2026-01-05T09:30:00.000+0000\"}", "HTTP/1.1 201 x\r\n\r\n");
-    res = wk_result_upstream(wl, args, NULL, &r, &rl);
+    res = RJ(wk_result_upstream(wl, args, NULL, &r, &rl));
     cr_assert(strstr(json_string_value(json_array_get(json_object_get(json_object_get(res, "structuredContent"), "notes"), 0)),
                      "started was not given"));
     json_decref(res);
     json_object_set_new(args, "started", json_string("2026-01-05T09:30:00Z"));
-    res = wk_result_upstream(wl, args, NULL, &r, &rl);
+    res = RJ(wk_result_upstream(wl, args, NULL, &r, &rl));
     cr_assert_null(json_object_get(json_object_get(res, "structuredContent"), "notes"));
     json_decref(res);
     json_decref(args);
@@ -367,7 +376,7 @@ Test(exec, answers_for_issue_22)
     json_t *cfg = J("{\"projects\":[\"ITSM\"]}");
     r = resp(200, "{\"key\":\"ITSM-1\",\"fields\":{\"issuelinks\":[{\"id\":\"1\",\"type\":{\"name\":\"Blocks\"},\"outwardIssue\":{\"key\":\"HW-2\"}},"
                   "{\"id\":\"2\",\"type\":{\"name\":\"Blocks\"},\"inwardIssue\":{\"key\":\"ITSM-3\"}}]}}", "HTTP/1.1 200 OK\r\n\r\n");
-    res = wk_result_upstream(links, args, cfg, &r, &rl);
+    res = RJ(wk_result_upstream(links, args, cfg, &r, &rl));
     json_t *l = json_object_get(json_object_get(res, "structuredContent"), "links");
     cr_assert_eq(json_array_size(l), 1);
     cr_assert_str_eq(jsontext_str(json_object_get(json_array_get(l, 0), "inwardIssue"), "key"), "ITSM-3");

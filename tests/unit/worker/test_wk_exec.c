@@ -229,6 +229,15 @@ Test(exec, builds_requests_from_rows)
     wk_catalog_free(c);
 }
 
+
+/* A typed tool result as the CallToolResult JSON a client reads. */
+static json_t *RJ(wk_tool_result_t *r)
+{
+    json_t *j = wk_result_json(r);
+    wk_result_free(r);
+    return j;
+}
+
 static httpc_response_t resp(int status, const char *body, const char *headers)
 {
     httpc_response_t r = {.status = status, .body = body, .body_len = strlen(body),
@@ -246,7 +255,7 @@ Test(exec, results_paging_errors_and_429)
     json_t *args = J("{\"jql\":\"project = ITSM\"}");
 
     httpc_response_t r = resp(200, "{\"issues\":[{\"key\":\"ITSM-1\",\"fields\":{\"summary\":\"s\"}}],\"nextPageToken\":\"T1\",\"isLast\":false}", "HTTP/1.1 200 OK\r\n\r\n");
-    json_t *res = wk_result_upstream(search, args, NULL, &r, &rl);
+    json_t *res = RJ(wk_result_upstream(search, args, NULL, &r, &rl));
     json_t *sc = json_object_get(res, "structuredContent");
     cr_assert_str_eq(jsontext_str(json_array_get(json_object_get(sc, "issues"), 0), "key"), "ITSM-1");
     const char *next = jsontext_str(sc, "next_cursor");
@@ -267,22 +276,22 @@ Test(exec, results_paging_errors_and_429)
     json_decref(res);
 
     r = resp(200, "{\"issues\":[],\"isLast\":true}", "");
-    res = wk_result_upstream(search, args, NULL, &r, &rl);
+    res = RJ(wk_result_upstream(search, args, NULL, &r, &rl));
     cr_assert_null(json_object_get(json_object_get(res, "structuredContent"), "next_cursor"));
     json_decref(res);
 
     /* startAt/total: 2 of 3 -> more; JSM start/isLastPage. */
     json_t *ca = J("{\"id\":\"ITSM-1\"}");
     r = resp(200, "{\"startAt\":0,\"total\":3,\"comments\":[{\"id\":\"1\"},{\"id\":\"2\"}]}", "");
-    res = wk_result_upstream(comments, ca, NULL, &r, &rl);
+    res = RJ(wk_result_upstream(comments, ca, NULL, &r, &rl));
     cr_assert(jsontext_str(json_object_get(res, "structuredContent"), "next_cursor"));
     json_decref(res);
     r = resp(200, "{\"startAt\":1,\"total\":3,\"comments\":[{\"id\":\"2\"},{\"id\":\"3\"}]}", "");
-    res = wk_result_upstream(comments, ca, NULL, &r, &rl);
+    res = RJ(wk_result_upstream(comments, ca, NULL, &r, &rl));
     cr_assert_null(json_object_get(json_object_get(res, "structuredContent"), "next_cursor"));
     json_decref(res);
     r = resp(200, "{\"start\":0,\"size\":1,\"isLastPage\":false,\"values\":[{\"id\":\"10\",\"name\":\"Network Outages\",\"issueCount\":4}]}", "");
-    res = wk_result_upstream(queues, ca, NULL, &r, &rl);
+    res = RJ(wk_result_upstream(queues, ca, NULL, &r, &rl));
     json_t *q = json_array_get(json_object_get(json_object_get(res, "structuredContent"), "queues"), 0);
     cr_assert_str_eq(jsontext_str(q, "name"), "Network Outages");
     cr_assert_eq(jsontext_int(q, "issueCount", 0), 4);
@@ -292,7 +301,7 @@ Test(exec, results_paging_errors_and_429)
 
     /* Upstream error: Jira's members verbatim plus a hint. */
     r = resp(400, "{\"errorMessages\":[\"Unbounded JQL queries are not allowed here.\"],\"errors\":{}}", "");
-    res = wk_result_upstream(search, args, NULL, &r, &rl);
+    res = RJ(wk_result_upstream(search, args, NULL, &r, &rl));
     cr_assert(json_is_true(json_object_get(res, "isError")));
     json_t *e = json_object_get(json_object_get(res, "structuredContent"), "error");
     cr_assert_str_eq(json_string_value(json_array_get(json_object_get(e, "errorMessages"), 0)),
@@ -308,7 +317,7 @@ Test(exec, results_paging_errors_and_429)
     snprintf(hdrs, sizeof hdrs, "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 7\r\nX-RateLimit-Limit: 100\r\n"
              "X-RateLimit-Remaining: 0\r\nX-RateLimit-Reset: %s\r\nRateLimit-Reason: jira-burst-based\r\n\r\n", reset);
     r = resp(429, "{\"errorMessages\":[\"The request has been rate-limited. Please try again later.\"],\"errors\":{},\"status\":429}", hdrs);
-    res = wk_result_upstream(search, args, NULL, &r, &rl);
+    res = RJ(wk_result_upstream(search, args, NULL, &r, &rl));
     e = json_object_get(json_object_get(res, "structuredContent"), "error");
     cr_assert_eq(jsontext_int(e, "retry_after_s", 0), 7);
     cr_assert_str_eq(jsontext_str(e, "rate_limit_reason"), "jira-burst-based");
@@ -320,7 +329,7 @@ Test(exec, results_paging_errors_and_429)
 
     /* No answer at all. */
     httpc_response_t none = {.status = 0, .err = "connect timeout", .body = ""};
-    res = wk_result_upstream(search, args, NULL, &none, &rl);
+    res = RJ(wk_result_upstream(search, args, NULL, &none, &rl));
     cr_assert(json_is_true(json_object_get(res, "isError")));
     json_decref(res);
     json_decref(args);
@@ -339,20 +348,20 @@ Test(exec, answers_of_other_projects_are_left_out)
     json_t *args = J("{\"jql\":\"x = y\"}");
     httpc_response_t r = resp(200, "{\"issues\":[{\"key\":\"ITSM-1\",\"fields\":{}},{\"key\":\"HELP-2\",\"fields\":{}},"
                                    "{\"fields\":{}},{\"key\":\"ITSMX-3\"}],\"nextPageToken\":\"T\",\"isLast\":false}", "");
-    json_t *res = wk_result_upstream(search, args, cfg, &r, &rl);
+    json_t *res = RJ(wk_result_upstream(search, args, cfg, &r, &rl));
     json_t *issues = json_object_get(json_object_get(res, "structuredContent"), "issues");
     cr_assert_eq(json_array_size(issues), 1);
     cr_assert_str_eq(jsontext_str(json_array_get(issues, 0), "key"), "ITSM-1");
     cr_assert(jsontext_str(json_object_get(res, "structuredContent"), "next_cursor"), "paging is upstream's");
     json_decref(res);
     json_object_set_new(args, "raw", json_true());
-    res = wk_result_upstream(search, args, cfg, &r, &rl);
+    res = RJ(wk_result_upstream(search, args, cfg, &r, &rl));
     issues = json_object_get(json_object_get(json_object_get(res, "structuredContent"), "raw"), "issues");
     cr_assert_eq(json_array_size(issues), 1, "raw: true is filtered too");
     cr_assert_str_eq(jsontext_str(json_array_get(issues, 0), "key"), "ITSM-1");
     json_decref(res);
     /* Without projects nothing is left out. */
-    res = wk_result_upstream(search, args, NULL, &r, &rl);
+    res = RJ(wk_result_upstream(search, args, NULL, &r, &rl));
     cr_assert_eq(json_array_size(json_object_get(json_object_get(json_object_get(res, "structuredContent"), "raw"),
                                                  "issues")), 4);
     json_decref(res);
@@ -362,7 +371,7 @@ Test(exec, answers_of_other_projects_are_left_out)
     args = J("{\"raw\":true}");
     r = resp(200, "{\"start\":0,\"size\":3,\"isLastPage\":true,\"values\":[{\"id\":\"1\",\"projectKey\":\"HELP\"},"
                   "{\"id\":\"2\",\"projectKey\":\"ITSM\"},{\"id\":\"3\",\"projectKey\":\"HW\"}]}", "");
-    res = wk_result_upstream(desks, args, cfg, &r, &rl);
+    res = RJ(wk_result_upstream(desks, args, cfg, &r, &rl));
     json_t *vals = json_object_get(json_object_get(json_object_get(res, "structuredContent"), "raw"), "values");
     cr_assert_eq(json_array_size(vals), 1);
     cr_assert_str_eq(jsontext_str(json_array_get(vals, 0), "projectKey"), "ITSM");
@@ -375,7 +384,7 @@ Test(exec, answers_of_other_projects_are_left_out)
     for (int raw = 0; raw < 2; raw++) {
         args = raw ? J("{\"id\":\"ITSM-5\",\"raw\":true}") : J("{\"id\":\"ITSM-5\"}");
         r = resp(200, moved, "");
-        res = wk_result_upstream(get, args, cfg, &r, &rl);
+        res = RJ(wk_result_upstream(get, args, cfg, &r, &rl));
         cr_assert(json_is_true(json_object_get(res, "isError")));
         char *dump = jsontext_dump(res);
         cr_assert_null(strstr(dump, "secret"), "%s", dump);
@@ -627,9 +636,13 @@ Test(metrics, merge_sums_series_across_processes)
     wk_metrics_shm_free(shm);
 }
 
-Test(mcp, fast_dump_equals_generic_dump)
+Test(mcp, typed_result_dump_equals_generic_dump)
 {
+    /* wk_result_dump writes a typed result's text once (the structured
+     * content serialised, escaped) and its structuredContent raw: the same
+     * bytes as the generic dump of the whole CallToolResult as JSON. */
     wk_catalog_t *c = cat();
+    const wk_tool_t *t = wk_catalog_find(c, "get_single_jira_service_management_issue_by_id");
     wk_upstream_meta_t rl;
     json_t *args = J("{\"id\":\"ITSM-1\"}");
     const char *bodies[] = {
@@ -637,52 +650,50 @@ Test(mcp, fast_dump_equals_generic_dump)
         "{\"errorMessages\":[\"nope\"],\"errors\":{}}",
     };
     int status[] = {200, 404};
+    wk_tool_result_t *res[4];
     for (int i = 0; i < 2; i++) {
         httpc_response_t r = resp(status[i], bodies[i], "");
-        json_t *id = json_string("req-1");
-        json_t *res = wk_rpc_result(id, wk_result_upstream(wk_catalog_find(c, "get_single_jira_service_management_issue_by_id"),
-                                                     args, NULL, &r, &rl));
-        size_t len;
-        char *fast = wk_rpc_dump(res, &len);
-        cr_assert_eq(strlen(fast), len);
-        json_t *back = J(fast);
-        json_t *block = json_array_get(json_object_get(json_object_get(back, "result"), "content"), 0);
-        if (i == 0) {
-            /* A success: the result has no text; the dump's text is the
-             * structured content serialised, and the rest is the result. */
-            cr_assert_null(json_object_get(json_array_get(json_object_get(json_object_get(res, "result"), "content"), 0), "text"));
-            json_t *parsed = J(json_string_value(json_object_get(block, "text")));
-            cr_assert(json_equal(parsed, json_object_get(json_object_get(back, "result"), "structuredContent")), "%s", fast);
-            cr_assert(strstr(json_string_value(json_object_get(block, "text")), "quote \\\" backslash"), "%s", fast);
-            json_decref(parsed);
-            json_object_del(block, "text");
-        }
-        cr_assert(json_equal(back, res), "case %d: %s", i, fast);
-        json_decref(back);
-        free(fast);
-        json_decref(res);
-        json_decref(id);
+        res[i] = wk_result_upstream(t, args, NULL, &r, &rl);
     }
+    cr_assert_null(res[0]->text, "a success's text is its structured content, written by the dump");
+    cr_assert(res[1]->is_error && res[1]->text);
     /* A text that is not UTF-8 cannot be a JSON string: the error result
      * gets the structured content as its text, and stays an error. */
-    json_t *bid = json_integer(4);
-    json_t *bad = wk_rpc_result(bid, wk_result_tool_error(wk_catalog_find(c, "get_single_jira_service_management_issue_by_id"),
-                                                                  "account_unavailable", "gone \xff"));
-    size_t blen;
-    char *bs = wk_rpc_dump(bad, &blen);
-    json_t *bback = J(bs);
-    const json_t *bres = json_object_get(bback, "result");
-    cr_assert(json_is_true(json_object_get(bres, "isError")), "%s", bs);
-    json_t *btext = J(json_string_value(json_object_get(json_array_get(json_object_get(bres, "content"), 0), "text")));
-    cr_assert(json_equal(btext, json_object_get(bres, "structuredContent")), "%s", bs);
-    json_decref(btext);
-    json_decref(bback);
-    free(bs);
-    json_decref(bad);
-    json_decref(bid);
+    res[2] = wk_result_tool_error(t, "account_unavailable", "gone \xff");
+    cr_assert(res[2]->is_error && !res[2]->text);
+    res[3] = wk_result_new(NULL, "a text, no structured content", 1);
+    for (int i = 0; i < 4; i++) {
+        json_t *id = i % 2 ? json_integer(i) : json_string("req-1");
+        json_t *env = wk_rpc_envelope(id);
+        size_t len, glen;
+        char *fast = wk_result_dump(env, res[i], &len);
+        cr_assert(fast);
+        cr_assert_eq(strlen(fast), len);
+        json_t *full = wk_rpc_result(id, wk_result_json(res[i]));
+        char *generic = wk_rpc_dump(full, &glen);
+        cr_assert_str_eq(fast, generic, "case %d", i);
+        json_t *back = J(fast);
+        const json_t *result = json_object_get(back, "result");
+        const char *text = jsontext_str(json_array_get(json_object_get(result, "content"), 0), "text");
+        if (!res[i]->text) {
+            json_t *parsed = J(text);
+            cr_assert(json_equal(parsed, json_object_get(result, "structuredContent")), "%s", fast);
+            json_decref(parsed);
+        }
+        cr_assert_eq(json_is_true(json_object_get(result, "isError")), res[i]->is_error, "%s", fast);
+        if (i == 0)
+            cr_assert(strstr(text, "quote \\\" backslash"), "%s", fast);
+        json_decref(back);
+        free(fast);
+        free(generic);
+        json_decref(full);
+        json_decref(env);
+        json_decref(id);
+        wk_result_free(res[i]);
+    }
     json_t *other = J("{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{\"tools\":[]}}");
     size_t len;
-    char *s = wk_rpc_dump(other, &len);
+    char *s = wk_result_dump(other, NULL, &len);
     cr_assert_str_eq(s, "{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{\"tools\":[]}}");
     free(s);
     json_decref(other);
@@ -695,7 +706,7 @@ Test(exec, tool_errors_before_upstream_and_pacing)
     wk_catalog_t *c = cat();
     const wk_tool_t *t = wk_catalog_find(c, "get_single_jira_service_management_issue_by_id");
     cr_assert(t);
-    json_t *r = wk_result_tool_error(t, "needs_reauth", "the customer must reconnect this Jira site. Hint: do not retry.");
+    json_t *r = RJ(wk_result_tool_error(t, "needs_reauth", "the customer must reconnect this Jira site. Hint: do not retry."));
     cr_assert(json_is_true(json_object_get(r, "isError")));
     const json_t *e = json_object_get(json_object_get(r, "structuredContent"), "error");
     cr_assert_str_eq(json_string_value(json_object_get(e, "reason")), "needs_reauth");
@@ -704,14 +715,14 @@ Test(exec, tool_errors_before_upstream_and_pacing)
     const char *text = json_string_value(json_object_get(json_array_get(json_object_get(r, "content"), 0), "text"));
     cr_assert(text && strncmp(text, "get_single_jira_service_management_issue_by_id: the customer must", 65) == 0, "%s", text);
     json_decref(r);
-    r = wk_result_tool_error(t, "account_unavailable", "gone");
+    r = RJ(wk_result_tool_error(t, "account_unavailable", "gone"));
     e = json_object_get(json_object_get(r, "structuredContent"), "error");
     cr_assert(strstr(json_string_value(json_object_get(e, "hint")), "Try again"), "a generic hint");
     json_decref(r);
 
     wk_upstream_meta_t rl = {.limited = 1, .retry_after_s = 7, .reset_s = 7};
     snprintf(rl.reason, sizeof rl.reason, "jsmcp-pacing");
-    r = wk_result_paced(t, &rl);
+    r = RJ(wk_result_paced(t, &rl));
     e = json_object_get(json_object_get(r, "structuredContent"), "error");
     cr_assert_eq(json_integer_value(json_object_get(e, "status")), 429);
     cr_assert_eq(json_integer_value(json_object_get(e, "retry_after_s")), 7);
@@ -719,4 +730,26 @@ Test(exec, tool_errors_before_upstream_and_pacing)
     cr_assert(json_is_true(json_object_get(r, "isError")));
     json_decref(r);
     wk_catalog_free(c);
+}
+
+Test(exec, step_request_is_its_row_alone)
+{
+    /* A pre-step's request: the catalog row's method, path and query, with
+     * none of the tool's paging (limit, next_cursor go nowhere). */
+    json_t *http = J("{\"method\":\"GET\",\"path\":\"/rest/api/3/issue/{id}\",\"query\":{\"fields\":\"project\"}}");
+    json_t *args = J("{\"id\":\"ITSM-1\",\"limit\":5,\"next_cursor\":\"forged\"}");
+    wk_request_t rq;
+    char err[300];
+    cr_assert_eq(wk_request_build_step(http, NULL, "a_tool", args, "http://h", &rq, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(rq.method, "GET");
+    cr_assert_str_eq(rq.url, "http://h/rest/api/3/issue/ITSM-1?fields=project");
+    cr_assert_null(rq.body);
+    cr_assert_eq(rq.nparts, 0);
+    wk_request_clear(&rq);
+    json_t *bad = J("{\"method\":\"GET\",\"path\":\"/rest/api/3/issue/{id\"}");
+    cr_assert_eq(wk_request_build_step(bad, NULL, "a_tool", args, "http://h", &rq, err, sizeof err), -1);
+    cr_assert(strstr(err, "catalog row a_tool has a malformed path"), "%s", err);
+    json_decref(bad);
+    json_decref(args);
+    json_decref(http);
 }
