@@ -161,6 +161,11 @@ static void finish(wk_call_t *c, json_t *response, wk_tool_result_t *result, con
     }
     c->response = response;
     c->result = result;
+    /* The text is written now, once, so that the audit record counts the
+     * bytes the model gets (a result too large to write fails at the
+     * answer, as before). */
+    if (result)
+        (void)wk_result_render(result);
     c->rec.status = status;
     c->rec.cls = wk_callrec_error_class(result, rl, status);
     if (rl) {

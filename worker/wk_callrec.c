@@ -49,14 +49,6 @@ static void audit_field(wk_callrec_argv_t *o, const char *k, const char *v)
     }
 }
 
-/* Bytes of the result returned to the model (the audit record's
- * result_bytes, usage metering): the text of its content items, without
- * serializing the result a second time. */
-static size_t result_bytes(const wk_tool_result_t *result)
-{
-    return result ? json_string_length(result->text) : 0;
-}
-
 /* One audit entry per tool call: XADD <prefix>audit * ... (fields in
  * docs/architecture.md), kept and sent again while Redis is down
  * (wk_audit.c). No MAXLEN: only the API trims the stream, below what its
@@ -67,7 +59,9 @@ void wk_callrec_audit_argv(const rcli_t *redis, wk_callrec_t *r, const json_t *a
     const wk_upstream_meta_t *rl = r->has_rl ? &r->rl : NULL;
     int status = r->status;
     rcli_key(redis, o->key, sizeof o->key, "audit");
-    fmt_uint(o->bytes, (unsigned long long)result_bytes(result));
+    /* Bytes of the result returned to the model (usage metering): its
+     * text, rendered before the audit (wk_call's finish). */
+    fmt_uint(o->bytes, (unsigned long long)wk_result_text_bytes(result));
     /* By hand, not printf: this runs for every call. lat is milliseconds
      * with 3 decimals. */
     fmt_uint(o->ts, (unsigned long long)(r->ts_ms > 0 ? r->ts_ms : 0));

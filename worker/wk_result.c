@@ -28,6 +28,8 @@ wk_tool_result_t *wk_result_new(json_t *structured, const char *text, int is_err
     r->structured = structured;
     r->text = text ? json_string(text) : NULL; /* NULL unless valid UTF-8: the structured content is the text */
     r->is_error = is_error;
+    r->raw = NULL;
+    r->raw_len = 0;
     if (!r->structured && !r->text)
         r->structured = json_object();
     return r;
@@ -39,6 +41,7 @@ void wk_result_free(wk_tool_result_t *r)
         return;
     json_decref(r->structured);
     json_decref(r->text);
+    free(r->raw);
     free(r);
 }
 
@@ -59,6 +62,9 @@ static int dump_result(buf_t *b, const wk_tool_result_t *r)
         bad = jsontext_dump_buf(b, r->text) || buf_append_str(b, "}]");
         if (!bad && r->structured)
             bad = buf_append_str(b, ",\"structuredContent\":") || jsontext_dump_buf(b, r->structured);
+    } else if (!bad && r->raw) {
+        bad = jsontext_dump_string(b, r->raw, r->raw_len) || buf_append_str(b, "}],\"structuredContent\":") ||
+              buf_append(b, r->raw, r->raw_len);
     } else if (!bad) {
         buf_t sb;
         buf_init(&sb, WK_RESPONSE_MAX);
@@ -69,6 +75,27 @@ static int dump_result(buf_t *b, const wk_tool_result_t *r)
     if (!bad && r->is_error)
         bad = buf_append_str(b, ",\"isError\":true");
     return bad || buf_append_str(b, "}");
+}
+
+int wk_result_render(wk_tool_result_t *r)
+{
+    if (r->text || r->raw)
+        return 0;
+    buf_t sb;
+    buf_init(&sb, WK_RESPONSE_MAX);
+    if (jsontext_dump_buf(&sb, r->structured) != 0) {
+        buf_free(&sb);
+        return -1;
+    }
+    r->raw = buf_steal(&sb, &r->raw_len);
+    return r->raw ? 0 : -1;
+}
+
+size_t wk_result_text_bytes(const wk_tool_result_t *r)
+{
+    if (!r)
+        return 0;
+    return r->text ? json_string_length(r->text) : r->raw_len;
 }
 
 char *wk_result_dump(const json_t *response, const wk_tool_result_t *r, size_t *len)

@@ -78,12 +78,23 @@ typedef struct wk_tool_result_s {
     json_t *structured;
     json_t *text;
     int is_error;
+    char *raw;      /* structured serialised (wk_result_render), or NULL */
+    size_t raw_len;
 } wk_tool_result_t;
 
 /* A result (free with wk_result_free): structured (stolen, may be NULL
  * with a text), text (copied; NULL, or not UTF-8: structured serialised). */
 wk_tool_result_t *wk_result_new(json_t *structured, const char *text, int is_error);
 void wk_result_free(wk_tool_result_t *r);
+/* Serialises structured once, when it is the text (text NULL), before the
+ * answer is written: the audit record counts the bytes the model gets
+ * (result_bytes) before the answer goes out, and wk_result_dump then uses
+ * these bytes instead of serialising again. 0, or -1 when the text would
+ * pass the answer's limit (wk_result_dump then fails as it would have). */
+int wk_result_render(wk_tool_result_t *r);
+/* The bytes of the result's text block (what the model reads): the text's
+ * length, or the rendered structured content's. */
+size_t wk_result_text_bytes(const wk_tool_result_t *r);
 
 /* A successful result of structured (stolen; NULL: {}). */
 wk_tool_result_t *wk_result_structured(json_t *structured);

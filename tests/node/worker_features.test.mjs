@@ -468,6 +468,28 @@ async function auditCalls(outcome) {
   return r.json.result;
 }
 
+test('the audit record counts the bytes the model got: result_bytes is the byte length of the text block, for a result and for an error', async () => {
+  const DESK = 'get_single_jira_service_management_service_desk_by_id';
+  const c = await connect(s.mcpUrl);
+  try {
+    const ok = await c.client.callTool({ name: DESK, arguments: { id: '2' } });
+    assert.ok(!ok.isError, JSON.stringify(ok));
+    const bad = await c.client.callTool({ name: DESK, arguments: { id: '999999' } });
+    assert.ok(bad.isError, JSON.stringify(bad));
+    const want = [ok, bad].map((r) => Buffer.byteLength(r.content[0].text, 'utf8'));
+    assert.ok(want[0] > 20, `a real result: ${want[0]} bytes`);
+    const got = await waitFor(async () => {
+      const r = await api(s, s.key, 'GET', `/calls?server_id=${s.serverId}&tool=${DESK}&limit=10`);
+      assert.equal(r.status, 200, r.text);
+      return r.json.result.length === 2 ? r.json.result : null;
+    }, 'the two audit records', 60000);
+    const byOutcome = Object.fromEntries(got.map((r) => [r.error_class ? 'error' : 'ok', r.result_bytes]));
+    assert.deepEqual([byOutcome.ok, byOutcome.error], want);
+  } finally {
+    await close(c);
+  }
+});
+
 test('cancellation: the SDK client aborts a call held at the site: the transfer is dropped, no result, the audit says cancelled', async () => {
   const key = 'ITSM-1001';
   const c = await connect(s.mcpUrl);

@@ -683,6 +683,15 @@ Test(mcp, typed_result_dump_equals_generic_dump)
         cr_assert_eq(json_is_true(json_object_get(result, "isError")), res[i]->is_error, "%s", fast);
         if (i == 0)
             cr_assert(strstr(text, "quote \\\" backslash"), "%s", fast);
+        /* Rendered before the audit (wk_call): the same bytes, and the
+         * text's byte count is the text block's length. */
+        cr_assert_eq(wk_result_render(res[i]), 0);
+        size_t rlen;
+        char *rendered = wk_result_dump(env, res[i], &rlen);
+        cr_assert_str_eq(rendered, fast, "case %d rendered", i);
+        cr_assert_eq(wk_result_text_bytes(res[i]), strlen(text), "case %d: %zu bytes, text %zu", i,
+                     wk_result_text_bytes(res[i]), strlen(text));
+        free(rendered);
         json_decref(back);
         free(fast);
         free(generic);
