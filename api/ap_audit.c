@@ -299,6 +299,8 @@ static void derived_call_id(const char *stream_id, char *out)
 {
     char in[64], hex[SECRET_HASH_HEX_LEN + 1];
     int n = snprintf(in, sizeof in, "stream:%s", stream_id);
+    if (n < 0 || (size_t)n >= sizeof in)
+        n = (int)strlen(in); /* a Redis stream id is at most 41 bytes; never read past in */
     secret_hash_hex(in, (size_t)n, hex);
     memcpy(out, hex, 32);
     out[32] = 0;

@@ -409,7 +409,7 @@ void ap_cursor_encode(const char *created_at, const char *id, char *out, size_t 
 {
     char raw[160];
     int n = snprintf(raw, sizeof raw, "%s|%s", created_at, id);
-    if (secret_b64url_encode(raw, (size_t)n, out, outsz) < 0)
+    if (n < 0 || (size_t)n >= sizeof raw || secret_b64url_encode(raw, (size_t)n, out, outsz) < 0)
         out[0] = 0;
 }
 

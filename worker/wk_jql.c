@@ -547,8 +547,14 @@ static int put_field(parse_t *p)
         return -1;
     }
     if (id && strncmp(id, "customfield_", 12) == 0) {
+        /* The id is the site's (its field list): a real one is
+         * customfield_<digits>, anything longer is refused, not cut. */
         char cf[64];
         int n = snprintf(cf, sizeof cf, "cf[%s]", id + 12);
+        if (n < 0 || (size_t)n >= sizeof cf) {
+            snprintf(p->err, p->errsz, "JQL: the site gave field '%.64s' an id that is too long", name);
+            return -1;
+        }
         put_raw(p, cf, (size_t)n, K_WORD);
         p->i++;
         return 0;

@@ -36,6 +36,22 @@ Test(jql, custom_field_names_become_ids)
     json_decref(f);
 }
 
+Test(jql, a_site_field_id_too_long_is_refused_not_overread)
+{
+    /* The field list is the site's: an id longer than any real
+     * customfield_<digits> (fuzz/corpus/jsonrpc/crash-long-customfield-id
+     * read past a 64-byte stack buffer) is an error, never cut or overread. */
+    char id[200];
+    memset(id, '9', sizeof id);
+    memcpy(id, "customfield_", 12);
+    id[sizeof id - 1] = 0;
+    json_t *f = json_pack("[{s:s,s:s,s:b}]", "id", id, "name", "Long Field", "custom", 1);
+    char err[600];
+    cr_assert_null(wk_jql_rewrite("\"Long Field\" = x", f, NULL, err, sizeof err));
+    cr_assert(strstr(err, "too long"), "%s", err);
+    json_decref(f);
+}
+
 Test(jql, unknown_field_lists_closest)
 {
     json_t *f = J(FIELDS);
