@@ -486,6 +486,19 @@ void ap_begin_write(ap_req_t *r, void (*next)(ap_req_t *r))
         ap_begin(r, next);
 }
 
+/* The answer of a write that committed: r->out (200, or r->status), or 204
+ * when the route had nothing to show. */
+static void answer_out(ap_req_t *r)
+{
+    if (!r->out) {
+        ap_no_content(r);
+        return;
+    }
+    json_t *out = r->out;
+    r->out = NULL;
+    ap_ok(r, r->status ? r->status : 200, out);
+}
+
 static void on_commit(PGresult *res, const char *err, void *ud)
 {
     ap_req_t *r = ud;
@@ -494,13 +507,7 @@ static void on_commit(PGresult *res, const char *err, void *ud)
         ap_fail_db(r, res, err, NULL);
         return;
     }
-    if (!r->out) {
-        ap_no_content(r);
-        return;
-    }
-    json_t *out = r->out;
-    r->out = NULL;
-    ap_ok(r, r->status ? r->status : 200, out);
+    answer_out(r);
 }
 
 void ap_commit_and_answer(ap_req_t *r)
@@ -540,13 +547,7 @@ static void on_request_published(long written, const char *err, void *ud)
         LOG_WARN("publish", "committed, but not yet published to Redis (reconcile will)", "err", err ? err : "",
                  "request_id", httpd_req_id(r->req), NULL);
     }
-    if (!r->out) {
-        ap_no_content(r);
-        return;
-    }
-    json_t *out = r->out;
-    r->out = NULL;
-    ap_ok(r, r->status ? r->status : 200, out);
+    answer_out(r);
 }
 
 void ap_publish_and_answer(ap_req_t *r, ap_pub_t *p)

@@ -24,7 +24,6 @@
 #include "wk_steps.h"
 #include "wk_store.h"
 
-
 typedef struct wk_call_s {
     wk_worker_t *w;
     const wk_call_io_t *io;
@@ -680,7 +679,6 @@ static void do_contexts(wk_call_t *c)
 
 /* ---- STEPS: config.projects pre-checks, then the catalog's resolve steps ---- */
 
-
 static void on_resolve(const httpc_response_t *resp, void *ud)
 {
     wk_call_t *c = ud;
@@ -697,7 +695,6 @@ static void on_resolve(const httpc_response_t *resp, void *ud)
     }
     call_step(c);
 }
-
 
 static void on_scope_check(const httpc_response_t *resp, void *ud)
 {
