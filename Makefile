@@ -171,6 +171,10 @@ $(BUILD)/fuzz/replay_%: fuzz/fuzz_%.c fuzz/replay.c $$(call fuzz_srcs,$$*) \
 $(BUILD)/bench/%: bench/%.c $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(call say,CCLD,$@)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $(filter %.c %.o %.a,$^) $(LDFLAGS) $(LDLIBS)
+# The tests' invariant checker as a command (bench/reconcile.sh).
+$(BUILD)/bench/pub_check: bench/pub_check.c $(BUILD)/obj/tests/support/tc.o $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(call say,CCLD,$@)$(CC) $(CPPFLAGS) -Itests/support $(CFLAGS) -o $@ $(filter %.c %.o %.a,$^) $(LDFLAGS) $(LDLIBS)
 
 # The install step of demo, test, bench, faults, fuzz and load (a test runs
 # them with a stand-in: tests/node/build_deps.test.mjs).

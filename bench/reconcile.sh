@@ -4,16 +4,26 @@
 # made with SQL (generate_series; the accounts' sealed credentials by
 # bench/reconcile_seed.c, the seal is bound to each id), loaded with the
 # triggers off, then the release API started against them:
-#   1. the first full pass publishes everything: its time, and Redis memory
-#      per server (used_memory before and after, and MEMORY USAGE of sampled
-#      srv: keys);
+#   1. the first full pass, Redis empty, publishes everything: its time, the
+#      CPU of the API's PostgreSQL backends, of the API and of Redis, and
+#      Redis memory per server (used_memory before and after, and MEMORY
+#      USAGE of sampled srv: and acct: keys);
 #   2. a full pass with Redis in sync (the marker key deleted to start one):
-#      its time and the CPU of the API's PostgreSQL backends and of the API;
-#   3. creates through the admin API while a full pass runs, and without
-#      one: p50 and p90 (curl's time_total);
+#      its time and CPU as above;
+#   3. creates through the admin API at a sustained rate (bench/api_load:
+#      RECONCILE_CREATE_RATE, default 200, creates/s due on a fixed schedule
+#      over 8 keep-alive connections for RECONCILE_CREATE_SECONDS, default
+#      20; latency from each request's due time) while a full pass runs, and
+#      the same without one: p50, p90, p99;
 #   4. an incremental pass: RECONCILE_CHANGES (default 1,000) servers
 #      updated with SQL (a writer that died before publishing): time until
-#      the outbox is empty and Redis has them, CPU as above.
+#      the outbox is empty and Redis has them, CPU as above;
+#   5. the tests' invariant checker (bench/pub_check, tests/support/tc.h)
+#      over every row: each server's record equals its row (config, auth
+#      flag, expiry, account, name, version), each account's and API key's
+#      too, and no record lacks a row except tombstones.
+# Every figure line ends with the load average when it was taken, and the
+# load average every 30 s is printed at the end (the machine may be shared).
 # Needs the services of bench/run.sh (JSMCP_TEST_PG_URL, JSMCP_TEST_REDIS_URL).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +31,8 @@ cd "$(dirname "$0")/.."
 NSRV=${RECONCILE_SERVERS:-1000000}
 NACCT=${RECONCILE_ACCOUNTS:-100000}
 NCHG=${RECONCILE_CHANGES:-1000}
-NCREATE=${RECONCILE_CREATES:-100}
+CRATE=${RECONCILE_CREATE_RATE:-200}
+CSECS=${RECONCILE_CREATE_SECONDS:-20}
 
 DB=bench_rc_$$
 PREFIX="benchrc$$:"
@@ -32,9 +43,10 @@ METRICS="http://127.0.0.1:$METRICS_PORT" # the API's /metrics is only here, neve
 LOG=$(mktemp /tmp/jsmcp-bench-reconcile.XXXXXX)
 R() { redis-cli -u "$JSMCP_TEST_REDIS_URL" "$@"; }
 Q() { psql -tAq "$DBURL" -c "$1"; }
-APIPID=
+APIPID= LOADPID=
 cleanup() {
   [ -n "$APIPID" ] && kill "$APIPID" 2>/dev/null && wait "$APIPID" 2>/dev/null || true
+  [ -n "$LOADPID" ] && kill "$LOADPID" 2>/dev/null && wait "$LOADPID" 2>/dev/null || true
   R --scan --pattern "${PREFIX}*" | xargs -r -n 1000 redis-cli -u "$JSMCP_TEST_REDIS_URL" UNLINK >/dev/null 2>&1 || true
   psql -q "$JSMCP_TEST_PG_URL" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
 }
@@ -50,6 +62,12 @@ backends() { psql -tAq "$JSMCP_TEST_PG_URL" -c "SELECT pid FROM pg_stat_activity
 cpu_s() { python3 -c "print(f'{$1 / $HZ:.2f}')"; }
 metric() { curl -fs "$METRICS/metrics" | awk -v m="$1" 'index($0, m) == 1 {s += $NF} END {print s + 0}'; }
 used_memory() { R INFO memory | awk -F: '/^used_memory:/{print $2}' | tr -d '\r'; }
+redis_cpu() { R INFO cpu | tr -d '\r' | awk -F: '/^used_cpu_(sys|user):/{s += $2} END {printf "%.2f", s}'; }
+la() { echo "[load $(cut -d' ' -f1-3 /proc/loadavg)]"; }
+elapsed() { python3 -c "print(f'{$2 - $1:.2f}')"; }
+# The load average every 30 s, printed at the end.
+( while :; do echo "$(date -u +%T) $(cut -d' ' -f1-3 /proc/loadavg)"; sleep 30; done ) > "$LOG.load" &
+LOADPID=$!
 
 export JSMCP_DATABASE_URL="$DBURL" JSMCP_REDIS_URL="$JSMCP_TEST_REDIS_URL" JSMCP_REDIS_PREFIX="$PREFIX"
 export JSMCP_MASTER_KEYS="k1:$(head -c 32 /dev/urandom | base64 -w0)" JSMCP_API_LISTEN="127.0.0.1:$API_PORT"
@@ -72,7 +90,7 @@ INSERT INTO mcp_servers (workspace_id, account_id, name, config, token_hash)
 ANALYZE;
 SQL
 rm -f "$LOG.accounts"
-echo "rows: $NSRV servers, $NACCT accounts made with SQL in $(python3 -c "print(f'{$(date +%s.%N) - $t:.1f}')") s"
+echo "rows: $NSRV servers, $NACCT accounts made with SQL in $(elapsed "$t" "$(date +%s.%N)") s $(la)"
 
 mem0=$(used_memory)
 "$BIN/jsmcp-api" >"$LOG" 2>&1 &
@@ -86,57 +104,81 @@ wait_full() { # $1: count to reach
   for _ in $(seq 36000); do [ "$(full_done)" -ge "$1" ] && return 0; sleep 0.1; done
   echo "bench: full pass did not end"; tail -5 "$LOG"; return 1
 }
-wait_full 1
-mem1=$(used_memory)
-echo "first full pass (publishes every record): $(metric 'jsmcp_api_reconcile_last_pass_seconds{kind="full"}') s," \
-  "$(metric 'jsmcp_api_reconcile_repairs_total{kind="full"}') records written"
-sample=$(R --scan --pattern "${PREFIX}srv:*" | head -1000 || true) # head closes the pipe early
-avg=$(for k in $sample; do echo "MEMORY USAGE $k"; done | R | awk '{s += $1; n++} END {printf "%.0f", s / n}')
-echo "Redis memory: $(( (mem1 - mem0) / (NSRV + NACCT) )) bytes per published record (used_memory delta over" \
-  "$((NSRV + NACCT)) records); MEMORY USAGE of a srv: key $avg bytes on average (1,000 sampled)"
-
+# The API's backends: its pool connects at start (a backend started later
+# counts whole, one that ended is missed: the figures name the count).
 PIDS=$(backends)
-c0=$(ticks $PIDS) a0=$(ticks "$APIPID")
-R DEL "${PREFIX}reconcile:marker" >/dev/null
+c0=$(ticks $PIDS) a0=$(ticks "$APIPID") r0=$(redis_cpu)
+wait_full 1
+PIDS=$(backends)
+c1=$(ticks $PIDS) a1=$(ticks "$APIPID") r1=$(redis_cpu)
+mem1=$(used_memory)
+echo "first full pass, Redis empty (publishes every record): $(metric 'jsmcp_api_reconcile_last_pass_seconds{kind="full"}') s," \
+  "$(metric 'jsmcp_api_reconcile_repairs_total{kind="full"}') records written; PostgreSQL CPU $(cpu_s $((c1 - c0))) s" \
+  "($(echo $PIDS | wc -w) backends), API CPU $(cpu_s $((a1 - a0))) s (its start included), Redis CPU $(elapsed "$r0" "$r1") s $(la)"
+mu() { # $1: key pattern -> average MEMORY USAGE of 1,000 keys
+  local sample
+  sample=$(R --scan --pattern "$1" | head -1000 || true) # head closes the pipe early
+  for k in $sample; do echo "MEMORY USAGE $k"; done | R | awk '{s += $1; n++} END {printf "%.0f", s / n}'
+}
+echo "Redis memory: $(( (mem1 - mem0) / (NSRV + NACCT) )) bytes per published record (used_memory delta over" \
+  "$((NSRV + NACCT)) records, $(( (mem1 - mem0) / 1048576 )) MiB); MEMORY USAGE of a srv: key $(mu "${PREFIX}srv:*") bytes," \
+  "of an acct: key $(mu "${PREFIX}acct:*") bytes on average (1,000 of each sampled)"
+
+# A full pass: the marker key deleted, the next tick (every second) puts it
+# back and starts the pass.
+start_full() {
+  R DEL "${PREFIX}reconcile:marker" >/dev/null
+  for _ in $(seq 100); do [ "$(R EXISTS "${PREFIX}reconcile:marker")" = 1 ] && return 0; sleep 0.05; done
+  echo "bench: no full pass started"; return 1
+}
+c0=$(ticks $PIDS) a0=$(ticks "$APIPID") r0=$(redis_cpu)
+start_full
 wait_full 2
-c1=$(ticks $PIDS) a1=$(ticks "$APIPID")
+c1=$(ticks $PIDS) a1=$(ticks "$APIPID") r1=$(redis_cpu)
 echo "full pass, Redis in sync: $(metric 'jsmcp_api_reconcile_last_pass_seconds{kind="full"}') s;" \
-  "PostgreSQL CPU $(cpu_s $((c1 - c0))) s, API CPU $(cpu_s $((a1 - a0))) s"
+  "PostgreSQL CPU $(cpu_s $((c1 - c0))) s, API CPU $(cpu_s $((a1 - a0))) s, Redis CPU $(elapsed "$r0" "$r1") s $(la)"
 
 creates() { # $1: label
-  local acct="00000000-0000-4000-8000-000000000001" i
-  for i in $(seq "$NCREATE"); do
-    curl -s -o /dev/null -w '%{time_total}\n' -X POST "$API/integrated-account/$acct/mcp" \
-      -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' -d '{"name":"bench","config":{"methods":["read"]}}'
-  done | sort -n | awk -v l="$1" '{a[NR] = $1} END {printf "%s: p50 %.1f ms, p90 %.1f ms (%d creates)\n", l, a[int(NR*0.5)]*1000, a[int(NR*0.9)]*1000, NR}'
+  echo "$1 ($CRATE creates/s due for $CSECS s over 8 connections, bench/api_load) $(la):"
+  "$BBIN/api_load" "$API_PORT" "/integrated-account/00000000-0000-4000-8000-000000000001/mcp" "$KEY" \
+    "$CRATE" "$CSECS" 8 '{"name":"bench","config":{"methods":["read"]}}' | sed 's/^/  /' || echo "  (some answers were not 2xx)"
 }
-R DEL "${PREFIX}reconcile:marker" >/dev/null
-sleep 1.2 # the next tick (every second) starts the pass
+start_full
 creates "creates during a full pass"
+if [ "$(full_done)" -ge 3 ]; then
+  echo "  WARNING: the full pass ended before the creates did: the figures above are partly without one"
+else
+  echo "  (the full pass was still running when the creates ended) $(la)"
+fi
 wait_full 3
 echo "(that full pass: $(metric 'jsmcp_api_reconcile_last_pass_seconds{kind="full"}') s)"
 creates "creates without a full pass"
 
 ok0=$(metric 'jsmcp_api_reconcile_runs_total{kind="incremental",outcome="ok"}')
-c0=$(ticks $PIDS) a0=$(ticks "$APIPID")
+c0=$(ticks $PIDS) a0=$(ticks "$APIPID") r0=$(redis_cpu)
 t0=$(date +%s.%N)
 Q "UPDATE mcp_servers SET name = name || '+' WHERE id IN (SELECT id FROM mcp_servers ORDER BY random() LIMIT $NCHG)" >/dev/null
 for _ in $(seq 3000); do [ "$(Q 'SELECT count(*) FROM publish_outbox')" = 0 ] && break; sleep 0.05; done
 t1=$(date +%s.%N)
-c1=$(ticks $PIDS) a1=$(ticks "$APIPID")
+c1=$(ticks $PIDS) a1=$(ticks "$APIPID") r1=$(redis_cpu)
 ok1=$(metric 'jsmcp_api_reconcile_runs_total{kind="incremental",outcome="ok"}')
 echo "incremental: $NCHG changed servers published $(python3 -c "print(f'{$t1 - $t0:.2f}')") s after their COMMIT" \
-  "($((ok1 - ok0)) passes); PostgreSQL CPU $(cpu_s $((c1 - c0))) s, API CPU $(cpu_s $((a1 - a0))) s"
+  "($((ok1 - ok0)) passes, outbox polled every 50 ms with psql); PostgreSQL CPU $(cpu_s $((c1 - c0))) s," \
+  "API CPU $(cpu_s $((a1 - a0))) s, Redis CPU $(elapsed "$r0" "$r1") s $(la)"
 one=$(Q "SELECT token_hash FROM mcp_servers WHERE name LIKE '%+' LIMIT 1")
 echo "a changed server in Redis: $(R GET "${PREFIX}srv:$one" | cut -c1-120)"
 c0=$(ticks $PIDS) a0=$(ticks "$APIPID")
 sleep 10
 c1=$(ticks $PIDS) a1=$(ticks "$APIPID")
 echo "idle (incremental passes every second, nothing to do): PostgreSQL CPU $(cpu_s $((c1 - c0))) s," \
-  "API CPU $(cpu_s $((a1 - a0))) s in 10 s"
-# Consistency: servers whose record is not live (sampled).
-bad=0
-for h in $(Q "SELECT token_hash FROM mcp_servers ORDER BY random() LIMIT 2000"); do echo "GET ${PREFIX}srv:$h"; done | R \
-  | grep -v '"id"' > "$LOG.bad" || true
-echo "servers sampled whose record is missing or a tombstone: $(wc -l < "$LOG.bad") of 2000 $(sort "$LOG.bad" | uniq -c | head -3)"
+  "API CPU $(cpu_s $((a1 - a0))) s in 10 s $(la)"
+# Consistency: the tests' invariant checker over every row.
+t0=$(date +%s.%N)
+echo "invariant checker (bench/pub_check, every row) $(la):"
+JSMCP_DATABASE_URL="$DBURL" PGAPPNAME=bench "$BBIN/pub_check" | head -45 | sed 's/^/  /' || true
+echo "  (checked $(Q 'SELECT count(*) FROM mcp_servers') servers, $(Q 'SELECT count(*) FROM integrated_accounts') accounts" \
+  "in $(elapsed "$t0" "$(date +%s.%N)") s) $(la)"
 grep -E '"level":"(warn|error)"' "$LOG" | head -5 || true
+echo "load average every 30 s during the run (UTC, 1/5/15 min):"
+cat "$LOG.load"
+rm -f "$LOG.load"
