@@ -169,6 +169,12 @@ secs=$(python3 -c "print(f'{$t1 - $t0:.2f}')")
 echo "backlog: $got of $N records drained in $secs s ($(python3 -c "print(round($got / ($t1 - $t0)))")/s);" \
   "PostgreSQL CPU $(us_per $((c1 - c0)) "$got") us/record (API's backends; whole instance $(us_per $((g1 - g0)) "$got")), API CPU $(us_per $((a1 - a0)) "$got") us/record," \
   "WAL $(( (w1 - w0) / (got > 0 ? got : 1) )) bytes/record"
+# Where a row's bytes go (1,000 rows): what narrower types would save.
+psql -tAq "$DBURL" -c "SELECT 'row: ' || round(avg(pg_column_size(t.*))) || ' bytes on average; of which stream_id '
+  || round(avg(pg_column_size(stream_id))) || ', tool ' || round(avg(pg_column_size(tool))) || ', args_sha256 '
+  || round(avg(pg_column_size(args_sha256))) || ', upstream_request_id ' || round(avg(pg_column_size(upstream_request_id)))
+  || ', request_id ' || round(avg(pg_column_size(request_id))) || ', the three uuids and call_id 64'
+  FROM (SELECT * FROM tool_calls LIMIT 1000) t"
 [ "$SECS" = 0 ] && exit 0
 
 before=$(rows)
