@@ -135,6 +135,24 @@ static int drop_if_invalid(PGconn *c, const char *name, char *err, size_t errsz)
     return exec_ok(c, sql, 0, NULL, err, errsz);
 }
 
+/* One statement of a no-transaction file; an INVALID index it would build
+ * is dropped first. */
+static int run_statement(PGconn *c, const char *stmt, char *err, size_t errsz)
+{
+    char name[64];
+    if (!*skip_blank(stmt))
+        return 0;
+    concurrent_build_name(skip_blank(stmt), name, sizeof name);
+    if (name[0] && drop_if_invalid(c, name, err, errsz) != 0)
+        return -1;
+    PGresult *r = PQexec(c, stmt);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+    if (!ok)
+        snprintf(err, errsz, "%s", PQresultErrorMessage(r));
+    PQclear(r);
+    return ok ? 0 : -1;
+}
+
 /* A no-transaction file, one statement at a time; recorded after the last. */
 static int run_no_tx(PGconn *c, const embed_file_t *f, int version, char *err, size_t errsz)
 {
@@ -142,45 +160,42 @@ static int run_no_tx(PGconn *c, const embed_file_t *f, int version, char *err, s
         snprintf(err, errsz, "%s: dollar quoting in a no-transaction migration", f->name);
         return -1;
     }
-    char *sql = strdup(f->data);
-    if (!sql) {
+    /* Line by line: comment lines are left out, a statement ends with the
+     * line that ends in ';' (a ';' inside a comment or mid-line ends
+     * nothing). stmt collects the statement's lines. */
+    char *stmt = malloc(f->len + 2);
+    if (!stmt) {
         snprintf(err, errsz, "out of memory");
         return -1;
     }
     int rc = 0;
-    for (char *s = sql; rc == 0 && *s;) {
-        /* the statement ends at a ';' that ends its line (or the file) */
-        char *end = s;
-        for (;;) {
-            end = strchr(end, ';');
-            if (!end)
-                break;
-            const char *after = end + 1;
-            while (*after == ' ' || *after == '\t' || *after == '\r')
-                after++;
-            if (*after == '\n' || *after == '\0')
-                break;
-            end++;
-        }
-        char *next = end ? end + 1 : s + strlen(s);
-        if (end)
-            *end = '\0';
-        const char *stmt = skip_blank(s);
-        if (*stmt) {
-            char name[64];
-            concurrent_build_name(stmt, name, sizeof name);
-            if (name[0] && drop_if_invalid(c, name, err, errsz) != 0)
-                rc = -1;
-            PGresult *r = rc == 0 ? PQexec(c, stmt) : NULL;
-            if (r && PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
-                snprintf(err, errsz, "%s", PQresultErrorMessage(r));
-                rc = -1;
+    size_t n = 0;
+    for (const char *line = f->data, *end = f->data + f->len; rc == 0 && line < end;) {
+        size_t len = strcspn(line, "\n");
+        const char *first = line;
+        while (first < line + len && isspace((unsigned char)*first))
+            first++;
+        size_t keep = len;
+        while (keep > 0 && isspace((unsigned char)line[keep - 1]))
+            keep--;
+        if (keep > 0 && !(first[0] == '-' && first[1] == '-')) {
+            int last = line[keep - 1] == ';';
+            memcpy(stmt + n, line, last ? keep - 1 : keep);
+            n += last ? keep - 1 : keep;
+            stmt[n++] = '\n';
+            if (last) {
+                stmt[n] = '\0';
+                rc = run_statement(c, stmt, err, errsz);
+                n = 0;
             }
-            PQclear(r);
         }
-        s = next;
+        line += len + (line[len] == '\n');
     }
-    free(sql);
+    if (rc == 0 && n > 0) { /* a last statement without ';' */
+        stmt[n] = '\0';
+        rc = run_statement(c, stmt, err, errsz);
+    }
+    free(stmt);
     if (rc == 0)
         rc = record(c, version, f->name, err, errsz);
     if (rc != 0) {

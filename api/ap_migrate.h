@@ -6,8 +6,9 @@
  * first line is the marker
  *     -- migrate: no-transaction
  * Such a file (CREATE/DROP INDEX CONCURRENTLY, which PostgreSQL refuses
- * inside a transaction) runs one statement at a time, split at each ';' that
- * ends a line (no dollar quoting); it is recorded only after its last
+ * inside a transaction) runs one statement at a time, each ending with a
+ * line that ends in ';' (lines starting with "--" left out; no dollar
+ * quoting); it is recorded only after its last
  * statement, so a crash in the middle makes the next start run it again:
  * every statement must be idempotent (IF [NOT] EXISTS). Before a statement
  * CREATE [UNIQUE] INDEX CONCURRENTLY IF NOT EXISTS <name>, an INVALID index
