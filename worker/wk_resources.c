@@ -1,6 +1,7 @@
 /* wk_resources: see wk_resources.h. */
 #include "wk_resources.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -527,6 +528,36 @@ static char *markdown(const json_t *spec, const json_t *data, const json_t *vars
     return buf_steal(&b, len);
 }
 
+/* ---- answers: always from the loop ---- */
+
+typedef struct answer_op_s {
+    defer_entry_t later;
+    json_t *result;
+    int code;
+    char message[1200];
+    wk_resources_cb cb;
+    void *ud;
+} answer_op_t;
+
+static void answer_run(defer_entry_t *e)
+{
+    answer_op_t *a = (answer_op_t *)((char *)e - offsetof(answer_op_t, later));
+    a->cb(a->result, a->code, a->result ? NULL : a->message, a->ud);
+    free(a);
+}
+
+void wk_resources_answer(wk_worker_t *w, json_t *result, int code, const char *message, wk_resources_cb cb,
+                         void *ud)
+{
+    answer_op_t *a = mem_calloc(1, sizeof *a);
+    a->result = result;
+    a->code = code;
+    str_copy(a->message, sizeof a->message, message ? message : "");
+    a->cb = cb;
+    a->ud = ud;
+    defer_call(&w->defer, w->loop, &a->later, answer_run);
+}
+
 /* ---- reading ---- */
 
 /* One resources/read (or a subscription's poll) in flight; freed in
@@ -546,15 +577,15 @@ typedef struct read_op_s {
     void *ud;
 } read_op_t;
 
+/* The end of a read, answered from the loop: a template without upstream
+ * reads ends inside wk_resources_read. */
 static void read_end(read_op_t *op, json_t *result, int code, const char *msg)
 {
-    wk_resources_cb cb = op->cb;
-    void *ud = op->ud;
+    wk_resources_answer(op->w, result, code, msg, op->cb, op->ud);
     wk_server_clear(&op->srv);
     json_decref(op->vars);
     json_decref(op->acc);
     free(op);
-    cb(result, code, msg, ud);
 }
 
 static json_t *contents(const char *uri, const char *mime, const char *text, const char *blob)
@@ -666,14 +697,14 @@ void wk_resources_read(wk_worker_t *w, const wk_server_t *srv, const char *uri, 
         json_t *res = jsontext_str(fr, "text") ? contents(uri, jsontext_str(fr, "mimeType"), v, NULL)
                                          : contents(uri, jsontext_str(fr, "mimeType"), NULL, v);
         free(v);
-        cb(res, 0, NULL, ud);
+        wk_resources_answer(w, res, 0, NULL, cb, ud);
         return;
     }
     json_t *vars;
     int md, code;
     const tmpl_t *t = resolve(w, srv->config, uri, &vars, &md, &code, err, sizeof err);
     if (!t) {
-        cb(NULL, code, err, ud);
+        wk_resources_answer(w, NULL, code, err, cb, ud);
         return;
     }
     if (t->fixture) {
@@ -681,7 +712,7 @@ void wk_resources_read(wk_worker_t *w, const wk_server_t *srv, const char *uri, 
         json_t *res = contents(uri, jsontext_str(t->def, "mimeType"), text, NULL);
         free(text);
         json_decref(vars);
-        cb(res, 0, NULL, ud);
+        wk_resources_answer(w, res, 0, NULL, cb, ud);
         return;
     }
     read_op_t *op = mem_calloc(1, sizeof *op);
@@ -715,10 +746,10 @@ typedef struct list_op_s {
     void *ud;
 } list_op_t;
 
+/* The end of a listing, answered from the loop: a server without the desks
+ * tool ends inside wk_resources_list. */
 static void list_end(list_op_t *op, int code, const char *msg)
 {
-    wk_resources_cb cb = op->cb;
-    void *ud = op->ud;
     json_t *res = NULL;
     if (!code) {
         res = json_pack("{s:O}", "resources", op->out);
@@ -728,11 +759,11 @@ static void list_end(list_op_t *op, int code, const char *msg)
             json_object_set_new(res, "nextCursor", json_string(cur));
         }
     }
+    wk_resources_answer(op->w, res, code, msg, op->cb, op->ud);
     wk_server_clear(&op->srv);
     json_decref(op->desks);
     json_decref(op->out);
     free(op);
-    cb(res, code, msg, ud);
 }
 
 static void list_queues(list_op_t *op);
@@ -834,7 +865,8 @@ void wk_resources_list(wk_worker_t *w, const wk_server_t *srv, const json_t *par
         unsigned long n = c && strncmp(c, "desks:", 6) == 0 ? strtoul(c + 6, &end, 10) : 0;
         if (!c || strncmp(c, "desks:", 6) != 0 || !c[6] || *end || n == 0 || n >= WK_DESKS_MAX ||
             n % WK_DESKS_PAGE) {
-            cb(NULL, WK_RPC_INVALID_PARAMS, "Invalid params: this server did not issue that cursor", ud);
+            wk_resources_answer(w, NULL, WK_RPC_INVALID_PARAMS,
+                                "Invalid params: this server did not issue that cursor", cb, ud);
             return;
         }
         offset = n;
