@@ -291,20 +291,38 @@ static void tools_call(wk_worker_t *w, const wk_server_t *srv, wk_push_t *push, 
 
 /* ---- calls made by the worker itself ---- */
 
-typedef struct run_op_s {
-    defer_entry_t later; /* refused at once: answered from the loop */
+/* An answer of the worker's own call known at once, from the loop. */
+typedef struct tool_answer_s {
+    defer_entry_t later;
+    json_t *result;
     int code;
-    char err[1200];
+    char message[1200];
+    wk_mcp_tool_cb cb;
+    void *ud;
+} tool_answer_t;
+
+static void tool_answer_run(defer_entry_t *e)
+{
+    tool_answer_t *a = (tool_answer_t *)((char *)e - offsetof(tool_answer_t, later));
+    a->cb(a->result, a->code, a->result ? NULL : a->message, a->ud);
+    free(a);
+}
+
+void wk_mcp_tool_answer(wk_worker_t *w, json_t *result, int code, const char *message, wk_mcp_tool_cb cb, void *ud)
+{
+    tool_answer_t *a = mem_calloc(1, sizeof *a);
+    a->result = result;
+    a->code = code;
+    str_copy(a->message, sizeof a->message, message ? message : "");
+    a->cb = cb;
+    a->ud = ud;
+    defer_call(&w->defer, w->loop, &a->later, tool_answer_run);
+}
+
+typedef struct run_op_s {
     wk_mcp_tool_cb cb;
     void *ud;
 } run_op_t;
-
-static void run_refused(defer_entry_t *e)
-{
-    run_op_t *ro = (run_op_t *)((char *)e - offsetof(run_op_t, later));
-    ro->cb(NULL, ro->code, ro->err, ro->ud);
-    free(ro);
-}
 
 static void on_run(json_t *response, wk_tool_result_t *tr, const wk_upstream_meta_t *rl, void *ud)
 {
@@ -324,15 +342,16 @@ void wk_mcp_run_tool(wk_worker_t *w, const wk_server_t *srv, const char *name, j
     json_t *params = json_pack("{s:s,s:o}", "name", name, "arguments", args ? args : json_object());
     const wk_tool_t *tool;
     json_t *targs;
+    char err[1200];
+    int code = wk_mcp_prepare_call(w->catalog, srv->config, params, &tool, &targs, err, sizeof err);
+    json_decref(params);
+    if (code) {
+        wk_mcp_tool_answer(w, NULL, code, err, cb, ud);
+        return;
+    }
     run_op_t *ro = mem_calloc(1, sizeof *ro);
     ro->cb = cb;
     ro->ud = ud;
-    ro->code = wk_mcp_prepare_call(w->catalog, srv->config, params, &tool, &targs, ro->err, sizeof ro->err);
-    json_decref(params);
-    if (ro->code) {
-        defer_call(&w->defer, w->loop, &ro->later, run_refused);
-        return;
-    }
     json_t *id = json_integer(0);
     wk_call_start(w, NULL, srv, NULL, id, tool, targs, request_id, traceparent, on_run, ro);
     json_decref(id);

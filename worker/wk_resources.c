@@ -1,7 +1,6 @@
 /* wk_resources: see wk_resources.h. */
 #include "wk_resources.h"
 
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -528,36 +527,6 @@ static char *markdown(const json_t *spec, const json_t *data, const json_t *vars
     return buf_steal(&b, len);
 }
 
-/* ---- answers: always from the loop ---- */
-
-typedef struct answer_op_s {
-    defer_entry_t later;
-    json_t *result;
-    int code;
-    char message[1200];
-    wk_resources_cb cb;
-    void *ud;
-} answer_op_t;
-
-static void answer_run(defer_entry_t *e)
-{
-    answer_op_t *a = (answer_op_t *)((char *)e - offsetof(answer_op_t, later));
-    a->cb(a->result, a->code, a->result ? NULL : a->message, a->ud);
-    free(a);
-}
-
-void wk_resources_answer(wk_worker_t *w, json_t *result, int code, const char *message, wk_resources_cb cb,
-                         void *ud)
-{
-    answer_op_t *a = mem_calloc(1, sizeof *a);
-    a->result = result;
-    a->code = code;
-    str_copy(a->message, sizeof a->message, message ? message : "");
-    a->cb = cb;
-    a->ud = ud;
-    defer_call(&w->defer, w->loop, &a->later, answer_run);
-}
-
 /* ---- reading ---- */
 
 /* One resources/read (or a subscription's poll) in flight; freed in
@@ -581,7 +550,7 @@ typedef struct read_op_s {
  * reads ends inside wk_resources_read. */
 static void read_end(read_op_t *op, json_t *result, int code, const char *msg)
 {
-    wk_resources_answer(op->w, result, code, msg, op->cb, op->ud);
+    wk_mcp_tool_answer(op->w, result, code, msg, op->cb, op->ud);
     wk_server_clear(&op->srv);
     json_decref(op->vars);
     json_decref(op->acc);
@@ -697,14 +666,14 @@ void wk_resources_read(wk_worker_t *w, const wk_server_t *srv, const char *uri, 
         json_t *res = jsontext_str(fr, "text") ? contents(uri, jsontext_str(fr, "mimeType"), v, NULL)
                                          : contents(uri, jsontext_str(fr, "mimeType"), NULL, v);
         free(v);
-        wk_resources_answer(w, res, 0, NULL, cb, ud);
+        wk_mcp_tool_answer(w, res, 0, NULL, cb, ud);
         return;
     }
     json_t *vars;
     int md, code;
     const tmpl_t *t = resolve(w, srv->config, uri, &vars, &md, &code, err, sizeof err);
     if (!t) {
-        wk_resources_answer(w, NULL, code, err, cb, ud);
+        wk_mcp_tool_answer(w, NULL, code, err, cb, ud);
         return;
     }
     if (t->fixture) {
@@ -712,7 +681,7 @@ void wk_resources_read(wk_worker_t *w, const wk_server_t *srv, const char *uri, 
         json_t *res = contents(uri, jsontext_str(t->def, "mimeType"), text, NULL);
         free(text);
         json_decref(vars);
-        wk_resources_answer(w, res, 0, NULL, cb, ud);
+        wk_mcp_tool_answer(w, res, 0, NULL, cb, ud);
         return;
     }
     read_op_t *op = mem_calloc(1, sizeof *op);
@@ -759,7 +728,7 @@ static void list_end(list_op_t *op, int code, const char *msg)
             json_object_set_new(res, "nextCursor", json_string(cur));
         }
     }
-    wk_resources_answer(op->w, res, code, msg, op->cb, op->ud);
+    wk_mcp_tool_answer(op->w, res, code, msg, op->cb, op->ud);
     wk_server_clear(&op->srv);
     json_decref(op->desks);
     json_decref(op->out);
@@ -865,7 +834,7 @@ void wk_resources_list(wk_worker_t *w, const wk_server_t *srv, const json_t *par
         unsigned long n = c && strncmp(c, "desks:", 6) == 0 ? strtoul(c + 6, &end, 10) : 0;
         if (!c || strncmp(c, "desks:", 6) != 0 || !c[6] || *end || n == 0 || n >= WK_DESKS_MAX ||
             n % WK_DESKS_PAGE) {
-            wk_resources_answer(w, NULL, WK_RPC_INVALID_PARAMS,
+            wk_mcp_tool_answer(w, NULL, WK_RPC_INVALID_PARAMS,
                                 "Invalid params: this server did not issue that cursor", cb, ud);
             return;
         }

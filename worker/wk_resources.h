@@ -40,14 +40,10 @@ json_t *wk_resources_templates(wk_worker_t *w, const json_t *config, const json_
 
 /* Callback rule (the tree's, defer.h): cb runs exactly once, never before
  * the call that registered it returns, also when the answer is known at
- * once (a refused URI or cursor, a fixture); result (stolen) or NULL with
- * a JSON-RPC error (code, message). */
+ * once (a refused URI or cursor, a fixture: wk_mcp_tool_answer); result
+ * (stolen) or NULL with a JSON-RPC error (code, message). The shape of
+ * wk_mcp_tool_cb. */
 typedef void (*wk_resources_cb)(json_t *result, int code, const char *message, void *ud);
-/* Runs cb(result, code, message, ud) from the loop (defer.h): how this
- * module, wk_complete and wk_subscribe answer what they know at once.
- * result is stolen, message copied. */
-void wk_resources_answer(wk_worker_t *w, json_t *result, int code, const char *message, wk_resources_cb cb,
-                         void *ud);
 /* resources/list: the desks in scope and their queues (a page of desks per
  * cursor), and the fixture resources. */
 void wk_resources_list(wk_worker_t *w, const wk_server_t *srv, const json_t *params, const char *request_id,

@@ -220,7 +220,7 @@ static const char *uri_param(wk_worker_t *w, const json_t *params, wk_resources_
 {
     const char *uri = jsontext_str(params, "uri");
     if (!uri || strlen(uri) >= 1024) {
-        wk_resources_answer(w, NULL, WK_RPC_INVALID_PARAMS,
+        wk_mcp_tool_answer(w, NULL, WK_RPC_INVALID_PARAMS,
                             "Invalid params: \"uri\" (a string of at most 1023 bytes) is required", cb, ud);
         return NULL;
     }
@@ -235,7 +235,7 @@ void wk_subscribe(wk_worker_t *w, const wk_server_t *srv, const wk_session_t *se
         return;
     char err[600];
     if (wk_resources_check(w, srv->config, uri, err, sizeof err) != 0) {
-        wk_resources_answer(w, NULL, WK_RPC_INVALID_PARAMS, err, cb, ud);
+        wk_mcp_tool_answer(w, NULL, WK_RPC_INVALID_PARAMS, err, cb, ud);
         return;
     }
     sub_op_t *op = mem_calloc(1, sizeof *op);
