@@ -219,7 +219,7 @@ static void on_count(redisReply *reply, const char *err, void *ud)
         finish(op, reply->integer > 0);
 }
 
-/* Runs fmt (one %s: the key sess:<id>) for a well-formed id, else rc 0 at once. */
+/* Runs fmt (one %s: the key sess:<id>) for a well-formed id, else rc 0 (from the loop). */
 static void session_command(wk_worker_t *w, const char *id, wk_session_cb cb, void *ud,
                             rcli_cb reply_cb, const char *fmt)
 {

@@ -3,7 +3,7 @@
  * (Redis unavailable, a refusal, a cache hit, a method answered locally).
  * Each test calls one function, checks that its callback has not run when
  * it returns, then runs the loop and checks that it ran exactly once.
- * (wk_call_start: tests/unit/worker/test_wk_call.c checks it on every
+ * (wk_call_start: tests/unit/worker/test_wk_call*.c check it on every
  * path, with io that answers at once.) Redis is a closed port.
  */
 #include <criterion/criterion.h>
