@@ -122,7 +122,7 @@ static int match(const route_t *rt, unsigned flags, char **segs, int nsegs, cons
                 if (url_decode(segs[i], strlen(segs[i]), p->decoded[p->n], ROUTER_MAX_PARAM_LEN,
                                URL_DECODE_NO_NUL) < 0)
                     return 0;
-                p->values[p->n] = p->decoded[p->n];
+                p->values[p->n] = NULL; /* decoded[]: a copy of the params stays whole */
             }
             p->names[p->n++] = ps + 1;
         } else if (strcmp(ps, segs[i]) != 0) {
@@ -139,7 +139,7 @@ static int match(const route_t *rt, unsigned flags, char **segs, int nsegs, cons
             if (strlen(rest) >= ROUTER_MAX_PARAM_LEN)
                 return 0;
             strcpy(p->decoded[p->n], rest);
-            p->values[p->n] = p->decoded[p->n];
+            p->values[p->n] = NULL;
         }
         p->names[p->n++] = "*";
     }
@@ -221,6 +221,6 @@ const char *router_param(const router_params_t *p, const char *name)
 {
     for (int i = 0; i < p->n; i++)
         if (strcmp(p->names[i], name) == 0)
-            return p->values[i];
+            return p->values[i] ? p->values[i] : p->decoded[i];
     return NULL;
 }

@@ -10,7 +10,7 @@
  * match) and HEAD is served by GET routes. ROUTER_RAW_PARAMS hands params
  * over as they are in the path, of any length, without copying them;
  * ROUTER_EXACT_METHOD serves each method by its own routes only.
- * Either way a param is valid while the route's fn runs, not after.
+ * A raw param is valid while the route's fn runs, not after.
  */
 #ifndef JSMCP_ROUTER_H
 #define JSMCP_ROUTER_H
@@ -23,8 +23,11 @@
 typedef struct router_params_s {
     int n;
     const char *names[ROUTER_MAX_PARAMS];
-    const char *values[ROUTER_MAX_PARAMS]; /* what router_param returns */
-    char decoded[ROUTER_MAX_PARAMS][ROUTER_MAX_PARAM_LEN]; /* their copies (unused with ROUTER_RAW_PARAMS) */
+    /* router_param's answer: values[i] (ROUTER_RAW_PARAMS: into the path,
+     * for the handler's run only), else decoded[i], the params' own copy
+     * (a handler may keep a copy of the struct, as the API's does). */
+    const char *values[ROUTER_MAX_PARAMS];
+    char decoded[ROUTER_MAX_PARAMS][ROUTER_MAX_PARAM_LEN];
 } router_params_t;
 
 enum router_flags {

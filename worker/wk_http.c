@@ -596,6 +596,9 @@ static void handle_mcp(wk_worker_t *w, httpd_req_t *req, const char *token, enum
     wk_store_server(w, m->token_hash, on_server, m);
 }
 
+/* The metrics label of a request, by the path's shape rather than the
+ * route that served it (httpd_req_route): a miss under a token (404, 405)
+ * counts under the label of the URL it aimed at, as it always has. */
 static const char *route_of(const char *path)
 {
     if (strncmp(path, "/mcp/", 5) == 0) {
