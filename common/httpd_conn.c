@@ -130,12 +130,18 @@ static void conn_send_error(httpd_conn_t *c, int status, const char *detail)
                         "{\"type\":\"about:blank\",\"title\":\"%s\",\"status\":%d,\"detail\":\"%s\","
                         "\"request_id\":\"%s\"}",
                         httpd_status_text(status), status, detail, rid);
+    if (blen < 0 || (size_t)blen >= sizeof body)
+        blen = (int)strlen(body); /* cut before Content-Length is written from it */
     int hlen = snprintf(head, sizeof head,
                         "HTTP/1.1 %d %s\r\nServer: %s\r\nDate: %s\r\nX-Request-Id: %s\r\n"
                         "Content-Type: application/problem+json\r\nContent-Length: %d\r\n"
                         "Connection: close\r\n\r\n",
                         status, httpd_status_text(status), c->srv->cfg.server_name,
                         httpd_date(c->srv), rid, blen);
+    /* snprintf returns the length it wanted: a long detail or server name
+     * (configuration) is sent cut, never read past the buffers. */
+    if (hlen < 0 || (size_t)hlen >= sizeof head)
+        hlen = (int)strlen(head);
     if (c->req && c->state != CONN_HANDLING) {
         c->req->status = status;
         httpd_req_free(c->req);
