@@ -192,17 +192,22 @@ int router_dispatch(router_t *r, httpd_req_t *req)
     for (int i = 0; i < nsegs; i++)
         rest_of[i] = path + (segs[i] - copy);
 
+    /* The first route with this method whose path matches; the routes of
+     * other methods are matched only on a miss, for the 405's Allow, so a
+     * hit neither decodes their params nor builds the list. */
+    for (size_t i = 0; i < r->n; i++) {
+        route_t *rt = &r->routes[i];
+        if (!method_serves(r->flags, rt->method, method) || !match(rt, r->flags, segs, nsegs, rest_of, &params))
+            continue;
+        httpd_req_set_route(req, rt->name);
+        rt->fn(req, &params, rt->ud);
+        return 1;
+    }
     buf_init(&allow, 256);
     for (size_t i = 0; i < r->n; i++) {
         route_t *rt = &r->routes[i];
         if (!match(rt, r->flags, segs, nsegs, rest_of, &params))
             continue;
-        if (method_serves(r->flags, rt->method, method)) {
-            buf_free(&allow);
-            httpd_req_set_route(req, rt->name);
-            rt->fn(req, &params, rt->ud);
-            return 1;
-        }
         if (!allow.len || !strstr(allow.data, rt->method)) {
             if (allow.len)
                 buf_append_str(&allow, ", ");
