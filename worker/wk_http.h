@@ -6,7 +6,7 @@
  *                                    (the MCP Inspector's CLI before 2.0)
  *   GET  /mcp/<token>/sse            legacy HTTP+SSE stream (2024-11-05)
  *   POST /mcp/<token>/messages?sessionId=<id>   legacy messages, answered on the stream
- *   GET  /healthz
+ *   GET  /healthz, GET /readyz
  *   (GET /metrics only on its own listener, JSMCP_WORKER_METRICS_LISTEN:
  *   it names every tenant's accounts; the public port answers it 404)
  *
@@ -33,7 +33,8 @@
  *   wk_call_t (wk_call.c; one per tool call): the call's own ids and
  *     headers, copied at its start from the HTTP request's id and trace
  *     context, which wk_httpreq_t does not keep: they are read from httpd
- *     when the call starts (before a legacy POST's 202) and passed along.
+ *     when the request is handed to the methods (before a legacy POST's
+ *     202) and passed along on the stack (wk_mcp.h: borrowed for the call).
  *   wk_sse_t (wk_sse.c; one per open stream): the stream's session id,
  *     token hash, lease and channel, its own copies, as it outlives the
  *     request that opened it.
