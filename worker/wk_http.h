@@ -30,7 +30,7 @@
  *     about the request (wk_push.h), a stream's lease until the stream
  *     takes it, the legacy endpoint's base path. It lives until the
  *     answer; a legacy POST's until the answer reaches the stream.
- *   wk_call_t (wk_call.c; one per tool call): the call's own ids and
+ *   wk_call_t (wk_call_int.h; one per tool call): the call's own ids and
  *     headers, copied at its start from the HTTP request's id and trace
  *     context, which wk_httpreq_t does not keep: they are read from httpd
  *     when the request is handed to the methods (before a legacy POST's
