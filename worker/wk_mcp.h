@@ -43,7 +43,9 @@ int wk_mcp_prepare_call(const wk_catalog_t *cat, const json_t *config, const jso
  * for tools/call, the upstream rate-limit facts (else NULL). The message is borrowed for the call only.
  * request_id (the HTTP request's X-Request-Id) goes upstream and into the
  * audit record; traceparent (W3C, this worker's span in the client's trace,
- * or NULL) goes upstream and its trace id into the logs. Every tools/call
+ * or NULL) goes upstream and its trace id into the logs; both are
+ * borrowed for the call only, like the message (what keeps one copies it:
+ * the caller's may be on its stack). Every tools/call
  * of a catalog tool appends one audit entry. sess is the request's
  * session (the new one for initialize); push carries the request's
  * progress and log messages (wk_push.h) and stays valid until done ran.
