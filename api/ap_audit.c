@@ -45,8 +45,10 @@ typedef struct audit_s {
     char consumer[128];
     char key[256];
     uint64_t interval_ms;
-    long batch;            /* entries per INSERT (JSMCP_AUDIT_BATCH) */
-    char batch_s[24];
+    long batch;            /* entries per read and COPY (JSMCP_AUDIT_BATCH) */
+    long batch_backlog;    /* ... at most, while reads come back full (JSMCP_AUDIT_BATCH_BACKLOG) */
+    long cur;              /* the count the next read asks for: batch, doubled after each full read */
+    char cur_s[24];
     long retention_days;
     long events_retention_days; /* admin_events (JSMCP_ADMIN_EVENTS_RETENTION_DAYS) */
     uint64_t retention_every_ms; /* JSMCP_RETENTION_INTERVAL_MS */
@@ -71,6 +73,7 @@ typedef struct drain_s {
     char **ids;        /* stream ids of the batch */
     size_t nids;
     size_t full;       /* the batch was full: read again at once */
+    long asked;        /* the read's COUNT */
 } drain_t;
 
 static void drain_begin(int overlap);
@@ -485,6 +488,19 @@ static void insert_batch(drain_t *d, const redisReply *entries)
         drain_end(d, 0);
 }
 
+/* The next read's COUNT. A backlog (a read of new entries came back full)
+ * doubles it up to batch_backlog: a statement has a cost of its own (COPY's
+ * tuple slots, the triggers' transition table and their two statements,
+ * the commit), so larger batches cost PostgreSQL less per record while
+ * there is a backlog to catch up on; the first read that comes back short
+ * goes back to batch, so a quiet stream keeps small, short statements. */
+static void batch_adapt(int full)
+{
+    long next = full ? au.cur * 2 : au.batch;
+    au.cur = next > au.batch_backlog ? au.batch_backlog : next;
+    snprintf(au.cur_s, sizeof au.cur_s, "%ld", au.cur);
+}
+
 /* XREADGROUP: [[key, [entry...]]] or nil; XAUTOCLAIM: [next, [entry...], [deleted...]]. */
 static void on_read(redisReply *reply, const char *err, void *ud)
 {
@@ -511,6 +527,8 @@ static void on_read(redisReply *reply, const char *err, void *ud)
         entries = reply->element[0]->element[1];
     }
     if (!entries || entries->type != REDIS_REPLY_ARRAY || entries->elements == 0) {
+        if (d->src == SRC_NEW)
+            batch_adapt(0);
         if (d->src == SRC_OWN_PENDING) {
             au.own_pending_done = 1;
             au.slow = 0;
@@ -518,7 +536,9 @@ static void on_read(redisReply *reply, const char *err, void *ud)
         drain_end(d, d->src != SRC_NEW); /* then read new entries */
         return;
     }
-    d->full = entries->elements >= (size_t)au.batch;
+    d->full = entries->elements >= (size_t)d->asked;
+    if (d->src == SRC_NEW)
+        batch_adapt(d->full);
     if (d->src == SRC_OWN_PENDING)
         d->full = 1; /* keep reading our pending entries until none are left */
     int next = d->src == SRC_NEW && d->full;
@@ -555,6 +575,7 @@ static void drain_begin(int overlap)
                             !claim_due))
         return;
     drain_t *d = mem_calloc(1, sizeof *d);
+    d->asked = au.cur;
     au.running++;
     int rc;
     if (!au.group_ready) {
@@ -564,18 +585,18 @@ static void drain_begin(int overlap)
         rc = au_send(on_group, d, 5, argv);
     } else if (!au.own_pending_done) {
         d->src = SRC_OWN_PENDING;
-        const char *argv[9] = {"XREADGROUP", "GROUP", AUDIT_GROUP, au.consumer, "COUNT", au.batch_s,
+        const char *argv[9] = {"XREADGROUP", "GROUP", AUDIT_GROUP, au.consumer, "COUNT", au.cur_s,
                                "STREAMS", au.key, "0"};
         rc = au_send(on_read, d, 9, argv);
     } else if (claim_due) {
         au.last_claim_ms = uv_now(au.app->loop);
         d->src = SRC_CLAIM;
         const char *argv[8] = {"XAUTOCLAIM", au.key, AUDIT_GROUP, au.consumer, AUDIT_CLAIM_IDLE_MS, "0-0",
-                               "COUNT", au.batch_s};
+                               "COUNT", au.cur_s};
         rc = au_send(on_read, d, 8, argv);
     } else {
         d->src = SRC_NEW;
-        const char *argv[9] = {"XREADGROUP", "GROUP", AUDIT_GROUP, au.consumer, "COUNT", au.batch_s,
+        const char *argv[9] = {"XREADGROUP", "GROUP", AUDIT_GROUP, au.consumer, "COUNT", au.cur_s,
                                "STREAMS", au.key, ">"};
         rc = au_send(on_read, d, 9, argv);
     }
@@ -719,6 +740,7 @@ int ap_audit_start(ap_app_t *app)
      * some rows: about 11 us of its CPU a row in batches of 500, 7 to 8 in
      * batches of 2,000, which take some 15 ms: BENCHMARKS.md). */
     au.batch = cfg_int("JSMCP_AUDIT_BATCH", 2000, 1, AUDIT_BATCH_MAX, &ce);
+    au.batch_backlog = cfg_int("JSMCP_AUDIT_BATCH_BACKLOG", AUDIT_BATCH_MAX, 1, AUDIT_BATCH_MAX, &ce);
     au.retention_days = cfg_int("JSMCP_AUDIT_RETENTION_DAYS", 90, 1, 36500, &ce);
     au.events_retention_days = cfg_int("JSMCP_ADMIN_EVENTS_RETENTION_DAYS", 400, 1, 36500, &ce);
     au.retention_every_ms = cfg_ms("JSMCP_RETENTION_INTERVAL_MS", 60000, 100, 86400000, &ce);
@@ -726,7 +748,9 @@ int ap_audit_start(ap_app_t *app)
         fprintf(stderr, "jsmcp-api: configuration: %s\n", ce.msg);
         return -1;
     }
-    snprintf(au.batch_s, sizeof au.batch_s, "%ld", au.batch);
+    if (au.batch_backlog < au.batch)
+        au.batch_backlog = au.batch;
+    batch_adapt(0);
     build_insert_sql();
     gethostname(host, sizeof host - 1);
     snprintf(au.consumer, sizeof au.consumer, "%s", cfg_str("JSMCP_AUDIT_CONSUMER", host));

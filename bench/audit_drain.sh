@@ -19,7 +19,11 @@
 # into tool_calls_workspace; a build with 026 refuses it).
 # AUDIT_DRAIN_SQL='<statements>' runs on the bench database after the
 # migrations, before the API starts (a scratch schema change: drop an index,
-# disable a trigger). AUDIT_DRAIN_SECONDS=0 skips the paced run.
+# disable a trigger). AUDIT_DRAIN_SECONDS=0 skips the paced run;
+# AUDIT_DRAIN_TRACE=1 prints each 0.5 s sample of the paced run (backlog,
+# oldest record's age, load). The paced load comes from audit_load rate
+# (bench/audit_load.c): it never waits for replies before sending what is due,
+# and reports the least it sent in any second and how far behind schedule it was.
 # AUDIT_DRAIN_PARTS=1: where PostgreSQL's CPU per record goes. In each of
 # AUDIT_DRAIN_ROUNDS rounds, one backlog run per variant below (the full
 # schema, then one part removed at a time, then all of them); each part's
@@ -104,6 +108,7 @@ STREAM="${PREFIX}audit"
 DBURL="${JSMCP_TEST_PG_URL%/*}/$DB"
 psql -q "$JSMCP_TEST_PG_URL" -c "CREATE DATABASE $DB" >/dev/null
 API_PORT=$(free_port)
+METRICS_PORT=$(free_port)
 LOG=$(mktemp /tmp/jsmcp-bench-audit.XXXXXX)
 APIPID=
 cleanup() {
@@ -138,7 +143,7 @@ fi
 echo "build: $BIN; metering: ${AUDIT_METERING:-on}, series index: ${SERIES_INDEX:-on}${AUDIT_DRAIN_SQL:+, schema change: $AUDIT_DRAIN_SQL}"
 JSMCP_DATABASE_URL="$DBURL" JSMCP_REDIS_URL="$JSMCP_TEST_REDIS_URL" JSMCP_REDIS_PREFIX="$PREFIX" \
   JSMCP_MASTER_KEYS="k1:$(head -c 32 /dev/urandom | base64 -w0)" JSMCP_API_LISTEN="127.0.0.1:$API_PORT" \
-  JSMCP_API_METRICS_LISTEN=127.0.0.1:0 \
+  JSMCP_API_METRICS_LISTEN="127.0.0.1:$METRICS_PORT" \
   JSMCP_LOG_LEVEL=warn JSMCP_AUDIT_DRAIN_MS="${JSMCP_AUDIT_DRAIN_MS:-200}" PGAPPNAME=jsmcp-api "$BIN/jsmcp-api" >"$LOG" 2>&1 &
 APIPID=$!
 for _ in $(seq 100); do curl -fs -o /dev/null "http://127.0.0.1:$API_PORT/healthz" && break; sleep 0.05; done
@@ -164,6 +169,12 @@ secs=$(python3 -c "print(f'{$t1 - $t0:.2f}')")
 echo "backlog: $got of $N records drained in $secs s ($(python3 -c "print(round($got / ($t1 - $t0)))")/s);" \
   "PostgreSQL CPU $(us_per $((c1 - c0)) "$got") us/record (API's backends; whole instance $(us_per $((g1 - g0)) "$got")), API CPU $(us_per $((a1 - a0)) "$got") us/record," \
   "WAL $(( (w1 - w0) / (got > 0 ? got : 1) )) bytes/record"
+# Where a row's bytes go (1,000 rows): what narrower types would save.
+psql -tAq "$DBURL" -c "SELECT 'row: ' || round(avg(pg_column_size(t.*))) || ' bytes on average; of which stream_id '
+  || round(avg(pg_column_size(stream_id))) || ', tool ' || round(avg(pg_column_size(tool))) || ', args_sha256 '
+  || round(avg(pg_column_size(args_sha256))) || ', upstream_request_id ' || round(avg(pg_column_size(upstream_request_id)))
+  || ', request_id ' || round(avg(pg_column_size(request_id))) || ', the three uuids and call_id 64'
+  FROM (SELECT * FROM tool_calls LIMIT 1000) t"
 [ "$SECS" = 0 ] && exit 0
 
 before=$(rows)
@@ -171,15 +182,28 @@ PIDS=$(backends)
 c0=$(ticks $PIDS) a0=$(ticks "$APIPID") g0=$(pg_all)
 "$BBIN/audit_load" "$RHOST" "$RPORT" "$STREAM" rate "$RATE" "$SECS" >"$LOG.load" &
 LOADPID=$!
-maxlag=0
+# Every 0.5 s: the group's lag (entries not yet read) and the API's own
+# alert metric, the age of the oldest record not yet in PostgreSQL.
+maxlag=0 maxage=0 samples=0 lastlag=0
+tload=$EPOCHREALTIME
 while kill -0 "$LOADPID" 2>/dev/null; do
   lag=$(redis-cli -u "$JSMCP_TEST_REDIS_URL" XINFO GROUPS "$STREAM" 2>/dev/null | awk 'p{print; exit} /^lag$/{p=1}')
+  age=$(curl -fs "http://127.0.0.1:$METRICS_PORT/metrics" | awk '$1 == "jsmcp_api_audit_backlog_age_seconds" {print $2}')
   [ -n "$lag" ] && [ "$lag" -gt "$maxlag" ] && maxlag=$lag
+  [ -n "$lag" ] && lastlag=$lag
+  [ -n "$age" ] && maxage=$(awk -v a="$maxage" -v b="$age" 'BEGIN {print (b > a ? b : a)}')
+  samples=$((samples + 1))
+  if [ -n "${AUDIT_DRAIN_TRACE:-}" ]; then
+    echo "  t=$(awk -v a="$EPOCHREALTIME" -v b="$tload" 'BEGIN {printf "%.1f", a - b}') s backlog ${lag:-?} records," \
+      "oldest ${age:-?} s, load $(cut -d' ' -f1 /proc/loadavg)"
+  fi
   sleep 0.5
 done
 wait "$LOADPID"
 tend=$(date +%s.%N)
 cat "$LOG.load"
+echo "during the load ($samples samples, every 0.5 s): largest backlog $maxlag records, last $lastlag;" \
+  "oldest record waiting at most $maxage s (jsmcp_api_audit_backlog_age_seconds); load average now $(cut -d' ' -f1-3 /proc/loadavg)"
 sent=$(awk '{print $2}' "$LOG.load")
 for _ in $(seq 600); do [ "$(rows)" -ge $((before + sent)) ] && break; sleep 0.1; done
 tdone=$(date +%s.%N)

@@ -1,17 +1,29 @@
 /* audit_load: adds synthetic audit records to the stream <prefix>audit the
- * way workers do (XADD <key> * <fields>, call_id unique), for
- * bench/audit_drain.sh.
+ * way workers do (XADD <key> * <fields>, call_id unique, every field a
+ * worker sends), for bench/audit_drain.sh.
  *
  *   audit_load <host> <port> <key> fill <n>            n records, as fast as Redis takes them
- *   audit_load <host> <port> <key> rate <per_s> <secs> paced in 10 ms steps; prints the rate reached
+ *   audit_load <host> <port> <key> rate <per_s> <secs> per_s * secs records at a fixed rate
  *
- * Pipelined on one blocking connection: each step appends its XADDs, then
- * reads their replies. */
+ * rate: record i is due at start + i / per_s. The generator never waits for
+ * Redis's replies before sending what is due (it reads the ones that have
+ * arrived, without blocking, between sends), so a slow reply does not lower
+ * the offered rate; what it cannot send on time (the process not scheduled)
+ * goes as soon as it runs, and the report says how far behind schedule it
+ * ever was and the least sent in any one second. It sends every record even
+ * when late, so the total offered is exact. Its own CPU per record is
+ * reported: the generator must be cheap next to the drain it loads.
+ * Output, one line: "audit_load: <sent> records in <s> s (<r>/s) ...". */
 #include <hiredis/hiredis.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+
+#define MAX_SECONDS 3600
+#define STEP_MAX 4000 /* records appended before the next read of replies */
 
 static double now_s(void)
 {
@@ -25,12 +37,13 @@ static unsigned rnd;
 
 static void append(redisContext *c, const char *key)
 {
-    char ts[32], call[40], lat[32];
+    char ts[32], call[40], lat[32], bytes[24];
     struct timespec rt;
     clock_gettime(CLOCK_REALTIME, &rt);
     snprintf(ts, sizeof ts, "%lld", (long long)rt.tv_sec * 1000 + rt.tv_nsec / 1000000);
     snprintf(call, sizeof call, "%08x%024llx", rnd, ++seq);
     snprintf(lat, sizeof lat, "%llu.%03llu", 40 + seq % 60, seq % 1000);
+    snprintf(bytes, sizeof bytes, "%llu", 800 + seq % 3000);
     const char *argv[] = {"XADD", key, "*",
                           "ts_ms", ts,
                           "workspace_id", "6f1f2d8e-3f56-4c53-9a10-0d9f5e1b2c3a",
@@ -44,22 +57,120 @@ static void append(redisContext *c, const char *key)
                           "ratelimit_remaining", "99",
                           "upstream_request_id", "req-0123456789abcdef",
                           "request_id", "0123456789abcdef",
+                          "result_bytes", bytes,
                           "call_id", call};
     int argc = (int)(sizeof argv / sizeof *argv);
     redisAppendCommandArgv(c, argc, argv, NULL);
 }
 
-static int drain_replies(redisContext *c, long n)
+/* Reads one reply (blocking); -1 on an error reply or a broken connection. */
+static int one_reply(redisContext *c)
 {
-    for (long i = 0; i < n; i++) {
-        redisReply *r;
-        if (redisGetReply(c, (void **)&r) != REDIS_OK)
+    redisReply *r;
+    if (redisGetReply(c, (void **)&r) != REDIS_OK)
+        return -1;
+    int bad = r->type == REDIS_REPLY_ERROR;
+    if (bad)
+        fprintf(stderr, "audit_load: %s\n", r->str);
+    freeReplyObject(r);
+    return bad ? -1 : 0;
+}
+
+/* Writes everything appended (blocking socket: returns once written). */
+static int flush_out(redisContext *c)
+{
+    int done = 0;
+    while (!done)
+        if (redisBufferWrite(c, &done) != REDIS_OK)
             return -1;
-        int bad = r->type == REDIS_REPLY_ERROR;
-        freeReplyObject(r);
-        if (bad)
+    return 0;
+}
+
+/* Consumes the replies that have arrived, without waiting; returns how many
+ * or -1. */
+static long replies_ready(redisContext *c)
+{
+    long n = 0;
+    struct pollfd p = {.fd = c->fd, .events = POLLIN};
+    while (poll(&p, 1, 0) == 1 && (p.revents & POLLIN)) {
+        if (redisBufferRead(c) != REDIS_OK)
             return -1;
+        for (;;) {
+            redisReply *r = NULL;
+            if (redisReaderGetReply(c->reader, (void **)&r) != REDIS_OK)
+                return -1;
+            if (!r)
+                break;
+            int bad = r->type == REDIS_REPLY_ERROR;
+            if (bad)
+                fprintf(stderr, "audit_load: %s\n", r->str);
+            freeReplyObject(r);
+            if (bad)
+                return -1;
+            n++;
+        }
     }
+    return n;
+}
+
+static double cpu_s(void)
+{
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return (double)u.ru_utime.tv_sec + (double)u.ru_utime.tv_usec / 1e6 + (double)u.ru_stime.tv_sec +
+           (double)u.ru_stime.tv_usec / 1e6;
+}
+
+static int paced(redisContext *c, const char *key, double per_s, double secs)
+{
+    static long per_second[MAX_SECONDS + 1];
+    long total = (long)(per_s * secs), sent = 0, answered = 0, most_out = 0;
+    double t0 = now_s(), behind = 0;
+    while (sent < total) {
+        double t = now_s() - t0;
+        long due = (long)(t * per_s) + 1;
+        if (due > total)
+            due = total;
+        if (due > sent) {
+            double late = t - (double)sent / per_s; /* the oldest record due but unsent */
+            if (late > behind)
+                behind = late;
+            long k = due - sent < STEP_MAX ? due - sent : STEP_MAX;
+            for (long i = 0; i < k; i++)
+                append(c, key);
+            if (flush_out(c) != 0)
+                return -1;
+            sent += k;
+            long sec = (long)t < MAX_SECONDS ? (long)t : MAX_SECONDS;
+            per_second[sec] += k;
+        } else {
+            /* until the next record is due (at most 1 ms) */
+            double wait = ((double)sent / per_s) - t;
+            struct timespec ts = {0, (long)((wait < 0.001 ? wait : 0.001) * 1e9)};
+            if (ts.tv_nsec > 0)
+                nanosleep(&ts, NULL);
+        }
+        long n = replies_ready(c);
+        if (n < 0)
+            return -1;
+        answered += n;
+        if (sent - answered > most_out)
+            most_out = sent - answered;
+    }
+    double el = now_s() - t0;
+    while (answered < sent) {
+        if (one_reply(c) != 0)
+            return -1;
+        answered++;
+    }
+    long whole = (long)el < MAX_SECONDS ? (long)el : MAX_SECONDS, lo = -1, hi = 0;
+    for (long s = 0; s < whole && s < (long)secs; s++) {
+        lo = lo < 0 || per_second[s] < lo ? per_second[s] : lo;
+        hi = per_second[s] > hi ? per_second[s] : hi;
+    }
+    printf("audit_load: %ld records in %.2f s (%.0f/s offered); per whole second sent min %ld, max %ld;"
+           " at most %.0f ms behind schedule; at most %ld replies outstanding; generator CPU %.2f us/record\n",
+           sent, el, (double)sent / el, lo, hi, behind * 1000, most_out, cpu_s() * 1e6 / (double)(sent ? sent : 1));
     return 0;
 }
 
@@ -77,40 +188,26 @@ int main(int argc, char **argv)
     srand((unsigned)time(NULL));
     rnd = (unsigned)rand();
     const char *key = argv[3];
+    int rc = 0;
     if (strcmp(argv[4], "fill") == 0) {
         long n = atol(argv[5]);
-        for (long done = 0; done < n;) {
+        for (long done = 0; done < n && rc == 0;) {
             long k = n - done < 1000 ? n - done : 1000;
             for (long i = 0; i < k; i++)
                 append(c, key);
-            if (drain_replies(c, k) != 0)
-                return 1;
+            for (long i = 0; i < k && rc == 0; i++)
+                rc = one_reply(c);
             done += k;
         }
-        printf("audit_load: added %ld records\n", n);
-    } else if (strcmp(argv[4], "rate") == 0 && argc >= 7) {
-        double per_s = atof(argv[5]), secs = atof(argv[6]), t0 = now_s();
-        long sent = 0;
-        for (;;) {
-            double t = now_s() - t0;
-            if (t >= secs)
-                break;
-            long due = (long)(t * per_s) + 1 - sent;
-            if (due > 0) {
-                for (long i = 0; i < due; i++)
-                    append(c, key);
-                if (drain_replies(c, due) != 0)
-                    return 1;
-                sent += due;
-            }
-            struct timespec ts = {0, 10 * 1000000L};
-            nanosleep(&ts, NULL);
-        }
-        double el = now_s() - t0;
-        printf("audit_load: %ld records in %.2f s (%.0f/s)\n", sent, el, (double)sent / el);
+        if (rc == 0)
+            printf("audit_load: added %ld records\n", n);
+    } else if (strcmp(argv[4], "rate") == 0 && argc >= 7 && atof(argv[5]) > 0 && atof(argv[6]) > 0 &&
+               atof(argv[6]) <= MAX_SECONDS) {
+        rc = paced(c, key, atof(argv[5]), atof(argv[6]));
     } else {
+        redisFree(c);
         return 2;
     }
     redisFree(c);
-    return 0;
+    return rc == 0 ? 0 : 1;
 }

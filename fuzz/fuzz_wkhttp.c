@@ -44,6 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cfg.max_body_bytes = (size_t)w->cfg->max_body;
         cfg.server_name = "jsmcp-worker";
         cfg.on_complete = wk_http_complete;
+        wk_http_start(w); /* for the process's life, as w */
         if (httpd_create(&w->httpd, w->loop, &cfg, wk_http_handle, w) != 0)
             abort();
     }

@@ -286,6 +286,16 @@ void wk_cache_free(wk_worker_t *w)
     w->cache = NULL;
 }
 
+void wk_cache_test_usable(wk_worker_t *w)
+{
+    if (!w->cache) {
+        w->cache = mem_calloc(1, sizeof *w->cache);
+        w->cache->w = w;
+        w->cache->seq = 1;
+    }
+    w->cache->live = w->cache->configured = 1;
+}
+
 /* ---- lookups ---- */
 
 void wk_cache_sync(wk_worker_t *w)

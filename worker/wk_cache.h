@@ -48,6 +48,10 @@ void wk_cache_on_server_change(wk_worker_t *w, wk_cache_srv_fn fn);
 void wk_cache_stop(wk_worker_t *w);
 void wk_cache_free(wk_worker_t *w);
 
+/* Test hook: a cache in use as if Redis had confirmed its notifications,
+ * so that a unit test without Redis can look up what it put (a hit). */
+void wk_cache_test_usable(wk_worker_t *w);
+
 /* Applies the notifications received so far (one read() that usually finds
  * nothing). Call it when a request arrives, before its lookups, and again
  * before a lookup made after waiting for something else. */

@@ -15,7 +15,9 @@
  * the whole graph. The side effects (Redis, the account store, the
  * refresher, pacing, upstream HTTP, the audit log) go through a table of
  * functions (wk_call_io_t) so that a unit test drives the machine with
- * fakes; the worker uses wk_call_io_default.
+ * fakes; the worker uses wk_call_io_default. The code is split by stage
+ * (the machine, CONFIRM, the upstream requests, the outcome): the files
+ * and what each does are listed in wk_call_int.h.
  *
  * Cancellation: a call started with a push (the request's way back,
  * wk_push.h) is cancellable until it has its answer: a notifications/cancelled

@@ -225,8 +225,9 @@ void wk_complete(wk_worker_t *w, const wk_server_t *srv, const json_t *params, c
     const char *aname = jsontext_str(arg, "name");
     const json_t *jv = json_object_get(arg, "value");
     if (!type || !aname || !json_is_string(jv)) {
-        cb(NULL, WK_RPC_INVALID_PARAMS,
-           "Invalid params: ref {type, name|uri} and argument {name, value} (strings) are required", ud);
+        wk_mcp_tool_answer(w, NULL, WK_RPC_INVALID_PARAMS,
+                            "Invalid params: ref {type, name|uri} and argument {name, value} (strings) are required",
+                            cb, ud);
         return;
     }
     const json_t *def = NULL;
@@ -238,11 +239,11 @@ void wk_complete(wk_worker_t *w, const wk_server_t *srv, const json_t *params, c
         char msg[400];
         snprintf(msg, sizeof msg, "Invalid params: %.40s %.128s has no argument %.64s on this server", type,
                  jsontext_str(ref, "name") ? jsontext_str(ref, "name") : jsontext_str(ref, "uri") ? jsontext_str(ref, "uri") : "", aname);
-        cb(NULL, WK_RPC_INVALID_PARAMS, msg, ud);
+        wk_mcp_tool_answer(w, NULL, WK_RPC_INVALID_PARAMS, msg, cb, ud);
         return;
     }
     if (json_string_length(jv) > WK_COMPLETE_VALUE_MAX) {
-        cb(empty_answer(), 0, NULL, ud);
+        wk_mcp_tool_answer(w, empty_answer(), 0, NULL, cb, ud);
         return;
     }
     const char *value = json_string_value(jv);
@@ -257,7 +258,7 @@ void wk_complete(wk_worker_t *w, const wk_server_t *srv, const json_t *params, c
                 json_array_append_new(cands, pair(json_string_value(e), NULL, NULL));
         json_t *a = answer(cands, value);
         json_decref(cands);
-        cb(a, 0, NULL, ud);
+        wk_mcp_tool_answer(w, a, 0, NULL, cb, ud);
         return;
     }
     /* An upstream source: which tool, with which arguments, cached under which key. */
@@ -302,13 +303,13 @@ void wk_complete(wk_worker_t *w, const wk_server_t *srv, const json_t *params, c
         snprintf(key, sizeof key, "%s|user|%.100s", scope, value);
     }
     if (!tool) {
-        cb(empty_answer(), 0, NULL, ud); /* the context it needs is missing */
+        wk_mcp_tool_answer(w, empty_answer(), 0, NULL, cb, ud); /* the context it needs is missing */
         return;
     }
     const json_t *cached = cache_get(w, key);
     if (cached) {
         json_decref(targs);
-        cb(answer(cached, value), 0, NULL, ud);
+        wk_mcp_tool_answer(w, answer(cached, value), 0, NULL, cb, ud); /* a cache hit */
         return;
     }
     comp_op_t *op = mem_calloc(1, sizeof *op);

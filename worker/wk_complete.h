@@ -27,8 +27,10 @@
 #include "wk_resources.h"
 #include "wk_proc.h"
 
-/* completion/complete. cb (wk_resources.h's shape) runs exactly once,
- * possibly before this returns. */
+/* completion/complete. Callback rule (the tree's, defer.h): cb
+ * (wk_resources.h's shape) runs exactly once, never before this returns,
+ * also when the answer is known at once (refused params, an enum, a cache
+ * hit). */
 void wk_complete(wk_worker_t *w, const wk_server_t *srv, const json_t *params, const char *request_id,
                  const char *traceparent, wk_resources_cb cb, void *ud);
 

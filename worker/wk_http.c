@@ -11,40 +11,40 @@
 #include "log.h"
 #include "httpresp.h"
 #include "clock.h"
+#include "router.h"
 #include "wk_cache.h"
-#include "wk_listwatch.h"
 #include "wk_mcp.h"
 #include "wk_drain.h"
 #include "wk_methods.h"
 #include "wk_origin.h"
 #include "wk_push.h"
+#include "wk_sse.h"
 #include "wk_session.h"
 #include "wk_store.h"
 
-#define WK_URL_TOKEN_MAX 256 /* the MCP URL's secret token, /mcp/<token> */
 #define WK_JSON_DEPTH 32
 
-enum mreq_kind { MR_POST, MR_GET, MR_DELETE, MR_SSE_OPEN, MR_SSE_POST };
+enum httpreq_kind { MR_POST, MR_GET, MR_DELETE, MR_SSE_OPEN, MR_SSE_POST };
 
-/* One /mcp request, from the first check to the answer. Freed in
- * mreq_free() only; for legacy POSTs it outlives the HTTP request (the
- * answer goes to the stream after the 202). */
-typedef struct mreq_s {
+/* One HTTP request to an MCP URL, from the first check to the answer
+ * (wk_http.h says what it owns). Freed in httpreq_free() only; for legacy
+ * POSTs it outlives the HTTP request (the answer goes to the stream after
+ * the 202). */
+typedef struct wk_httpreq_s {
     wk_worker_t *w;
     httpd_req_t *req;            /* NULL once answered */
-    enum mreq_kind kind;
+    enum httpreq_kind kind;
     char token_hash[SECRET_HASH_HEX_LEN + 1];
     wk_server_t srv;
+    /* The session: its id as the request names it (header or sessionId),
+     * or a new one; the rest once read from Redis or created. */
     wk_session_t sess;
-    char sid[WK_SESSION_ID_LEN + 1];
     json_t *msg;
     enum wk_msg_kind mkind;
     /* The session is fetched together with the server record (one round
      * trip): pending counts the two lookups, the results wait here. */
     int prefetch, pending, srv_rc, sess_rc;
     char base_path[WK_URL_TOKEN_MAX + 8]; /* "/mcp/<token>" as requested (legacy endpoint) */
-    char rid[72];                /* the HTTP request id (kept: legacy POSTs are answered first) */
-    char traceparent[64];        /* this worker's span in the client's trace (W3C), for upstream calls */
     /* Messages about the request in flight (progress, log messages, server
      * requests: wk_push.h). A Streamable HTTP POST whose client accepts
      * text/event-stream is answered with an event stream once the first
@@ -55,27 +55,20 @@ typedef struct mreq_s {
     int sse_ok;                  /* the client accepts text/event-stream */
     int streaming;               /* the answer is an event stream already */
     char lease[24];              /* a stream's lease, taken before it opens */
-} mreq_t;
+} wk_httpreq_t;
 
-struct wk_sse_s {
-    wk_worker_t *w;
-    httpd_req_t *req;
-    char sid[WK_SESSION_ID_LEN + 1];
-    char token_hash[SECRET_HASH_HEX_LEN + 1];
-    char lease[24];              /* its lease among the URL's streams (wk_session.h) */
-    char channel[160];
-    char endpoint[WK_URL_TOKEN_MAX + 80]; /* legacy: sent once the subscription is live */
-    int legacy;
-    wk_sse_t *prev, *next;
-};
+/* The ids a call takes from its HTTP request (wk_mcp_dispatch copies
+ * them): read while the request is still there, for the call to start. */
+typedef struct httpreq_ids_s {
+    char rid[72];                /* X-Request-Id */
+    char traceparent[64];        /* this worker's span in the client's trace (W3C), for upstream calls */
+} httpreq_ids_t;
 
-#define WK_SUBSCRIBE_WAIT_MS 3000
-
-static void dispatch(struct mreq_s *m);
+static void dispatch(wk_httpreq_t *m, const httpreq_ids_t *ids);
 
 /* ---- small helpers ---- */
 
-static void mreq_free(mreq_t *m)
+static void httpreq_free(wk_httpreq_t *m)
 {
     if (m->pushing)
         wk_push_end(&m->push);
@@ -93,11 +86,11 @@ static void not_found(httpd_req_t *req, const char *message)
 }
 
 /* An HTTP-level refusal in JSON-RPC form (id null), as MCP clients expect. */
-static void rpc_refuse(mreq_t *m, int status, int code, const char *message)
+static void rpc_refuse(wk_httpreq_t *m, int status, int code, const char *message)
 {
     httpresp_json(m->req, status, wk_rpc_error(NULL, code, message, NULL));
     m->req = NULL;
-    mreq_free(m);
+    httpreq_free(m);
 }
 
 static int header_has(const char *v, const char *needle)
@@ -105,178 +98,10 @@ static int header_has(const char *v, const char *needle)
     return v && strcasestr(v, needle) != NULL;
 }
 
-/* ---- SSE streams ---- */
-
-static void sse_unlink(wk_sse_t *s)
+static void ids_of(httpd_req_t *req, httpreq_ids_t *ids)
 {
-    wk_worker_t *w = s->w;
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        w->streams = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    w->nstreams--;
-    metrics_set(w->metrics, "jsmcp_worker_sse_streams", "", (double)w->nstreams);
-}
-
-/* The one place a stream ends: legacy sessions die with their stream. */
-static void sse_close(wk_sse_t *s)
-{
-    sse_unlink(s);
-    wk_stream_release(s->w, s->token_hash, s->lease);
-    wk_listwatch_close(s->w, s->sid);
-    if (s->channel[0])
-        rcli_unsubscribe(s->w->redis, s->channel);
-    if (s->legacy)
-        wk_session_delete(s->w, s->sid, s->token_hash, NULL, NULL);
-    httpd_stream_end(s->req);
-    free(s);
-}
-
-static void sse_on_abort(httpd_req_t *req, void *ud)
-{
-    sse_close(ud);
-}
-
-/* One SSE event (data is one line of JSON) on an open stream. */
-static int sse_write(httpd_req_t *req, const char *event, const char *data, size_t len)
-{
-    buf_t b;
-    buf_init(&b, len + 64);
-    buf_append_str(&b, "event: ");
-    buf_append_str(&b, event);
-    buf_append_str(&b, "\ndata: ");
-    buf_append(&b, data, len);
-    buf_append_str(&b, "\n\n");
-    int rc = buf_ok(&b) ? httpd_stream_write(req, b.data, b.len) : HTTPD_ESLOW;
-    buf_free(&b);
-    return rc;
-}
-
-static int sse_send(wk_sse_t *s, const char *event, const char *data, size_t len)
-{
-    return sse_write(s->req, event, data, len);
-}
-
-/* This process's stream of session sid: its legacy SSE stream (legacy 1)
- * or its Streamable HTTP GET stream (legacy 0). */
-static wk_sse_t *sse_find_kind(wk_worker_t *w, const char *sid, int legacy)
-{
-    for (wk_sse_t *s = w->streams; s; s = s->next)
-        if (s->legacy == legacy && strcmp(s->sid, sid) == 0)
-            return s;
-    return NULL;
-}
-
-static wk_sse_t *sse_find(wk_worker_t *w, const char *sid)
-{
-    return sse_find_kind(w, sid, 1);
-}
-
-/* A message for a local legacy stream (directly or from pub/sub). */
-static void sse_deliver(wk_sse_t *s, const char *msg, size_t len)
-{
-    if (sse_send(s, "message", msg, len) == HTTPD_ESLOW)
-        sse_close(s); /* HTTPD_ECLOSED: the abort callback closed it already */
-}
-
-static void on_channel(const char *channel, const char *msg, size_t len, void *ud)
-{
-    wk_sse_t *s = ud;
-    if (len > 0) /* the empty probe of confirm_subscription carries nothing */
-        sse_deliver(s, msg, len);
-}
-
-/* The endpoint event may go out only once our SUBSCRIBE reached Redis: a
- * POST to another worker publishes the answer, and Redis drops messages
- * for channels nobody listens to yet (the pub/sub connection is even made
- * on the first subscribe). PUBLISH answers how many subscribers got the
- * (empty) probe; the channel is this stream's alone, so 1 means live. */
-typedef struct confirm_s {
-    wk_worker_t *w;
-    char sid[WK_SESSION_ID_LEN + 1];
-    uint64_t t0;
-} confirm_t;
-
-static void on_confirm(int rc, const wk_session_t *sess, void *ud)
-{
-    confirm_t *c = ud;
-    wk_sse_t *st = sse_find(c->w, c->sid); /* NULL: the client left meanwhile */
-    if (st && rc == 1) {
-        if (sse_send(st, "endpoint", st->endpoint, strlen(st->endpoint)) == HTTPD_ESLOW)
-            sse_close(st);
-    } else if (st && (rc < 0 || uv_now(c->w->loop) - c->t0 > WK_SUBSCRIBE_WAIT_MS)) {
-        LOG_WARN("worker", "legacy SSE subscription not confirmed; closing the stream", NULL);
-        sse_close(st);
-    } else if (st) {
-        wk_session_publish(c->w, c->sid, "", 0, on_confirm, c);
-        return;
-    }
-    free(c);
-}
-
-static void confirm_subscription(wk_sse_t *st)
-{
-    confirm_t *c = mem_calloc(1, sizeof *c);
-    c->w = st->w;
-    snprintf(c->sid, sizeof c->sid, "%s", st->sid);
-    c->t0 = uv_now(st->w->loop);
-    wk_session_publish(c->w, c->sid, "", 0, on_confirm, c);
-}
-
-static wk_sse_t *sse_open(mreq_t *m, int legacy)
-{
-    wk_worker_t *w = m->w;
-    if (w->draining) {
-        /* The streams were ended when the drain began; a new one would keep
-         * this process alive for as long as its client stays. */
-        wk_stream_release(w, m->token_hash, m->lease);
-        httpd_resp_close(m->req);
-        httpresp_json(m->req, 503, wk_rpc_error(NULL, WK_RPC_SERVER, "This worker is shutting down; reconnect", NULL));
-        return NULL;
-    }
-    httpd_resp_header(m->req, "Cache-Control", "no-cache, no-transform");
-    httpd_resp_header(m->req, "X-Accel-Buffering", "no");
-    if (!legacy)
-        httpd_resp_header(m->req, "MCP-Session-Id", m->sess.id);
-    if (httpd_stream_begin(m->req, 200, "text/event-stream") != 0) {
-        wk_stream_release(w, m->token_hash, m->lease);
-        httpd_stream_end(m->req);
-        return NULL;
-    }
-    wk_sse_t *s = mem_calloc(1, sizeof *s);
-    s->w = w;
-    s->req = m->req;
-    s->legacy = legacy;
-    snprintf(s->sid, sizeof s->sid, "%s", m->sess.id);
-    str_copy(s->token_hash, sizeof s->token_hash, m->token_hash);
-    str_copy(s->lease, sizeof s->lease, m->lease);
-    s->next = w->streams;
-    if (w->streams)
-        w->streams->prev = s;
-    w->streams = s;
-    w->nstreams++;
-    metrics_set(w->metrics, "jsmcp_worker_sse_streams", "", (double)w->nstreams);
-    httpd_req_on_abort(m->req, sse_on_abort, s);
-    return s;
-}
-
-void wk_http_keepalive(wk_worker_t *w)
-{
-    for (wk_sse_t *s = w->streams, *next; s; s = next) {
-        next = s->next;
-        if (httpd_stream_write(s->req, ": keepalive\n\n", 13) == HTTPD_ESLOW)
-            sse_close(s);
-        else
-            wk_stream_renew(w, s->token_hash, s->lease);
-    }
-}
-
-void wk_http_end_streams(wk_worker_t *w)
-{
-    while (w->streams)
-        sse_close(w->streams);
+    str_copy(ids->rid, sizeof ids->rid, httpd_req_id(req));
+    httpd_req_child_traceparent(req, ids->traceparent, sizeof ids->traceparent);
 }
 
 /* ---- answering messages ---- */
@@ -299,7 +124,7 @@ static void add_ratelimit_headers(httpd_req_t *req, const wk_upstream_meta_t *rl
 /* The answer to a Streamable HTTP POST request. */
 static void on_post_done(json_t *response, wk_tool_result_t *result, const wk_upstream_meta_t *rl, void *ud)
 {
-    mreq_t *m = ud;
+    wk_httpreq_t *m = ud;
     if (m->kind == MR_SSE_POST) {
         /* Legacy: the HTTP request got its 202 already; the answer goes to
          * the stream, wherever it is (none for a cancelled call). */
@@ -307,14 +132,11 @@ static void on_post_done(json_t *response, wk_tool_result_t *result, const wk_up
         char *s = response ? wk_result_dump(response, result, &len) : NULL;
         json_decref(response);
         wk_result_free(result);
-        wk_sse_t *local = s ? sse_find(m->w, m->sess.id) : NULL;
-        if (local)
-            sse_deliver(local, s, len);
-        else if (s)
-            wk_session_publish(m->w, m->sess.id, s, len, NULL, NULL);
+        if (s)
+            wk_sse_to_session(m->w, m->sess.id, s, len);
         free(s);
         wk_worker_t *w = m->w;
-        mreq_free(m);
+        httpreq_free(m);
         w->detached_calls--;
         wk_drain_maybe_stop(w);
         return;
@@ -332,7 +154,7 @@ static void on_post_done(json_t *response, wk_tool_result_t *result, const wk_up
         } else {
             httpd_respond(m->req, 202, NULL, NULL, 0);
             m->req = NULL;
-            mreq_free(m);
+            httpreq_free(m);
             return;
         }
     }
@@ -345,11 +167,11 @@ static void on_post_done(json_t *response, wk_tool_result_t *result, const wk_up
         json_decref(response);
         wk_result_free(result);
         if (body)
-            sse_write(m->req, "message", body, len);
+            wk_sse_write(m->req, "message", body, len);
         free(body);
         httpd_stream_end(m->req);
         m->req = NULL;
-        mreq_free(m);
+        httpreq_free(m);
         return;
     }
     if (m->mkind == WK_MSG_REQUEST && strcmp(jsontext_str(m->msg, "method"), "initialize") == 0 &&
@@ -366,11 +188,11 @@ static void on_post_done(json_t *response, wk_tool_result_t *result, const wk_up
         httpd_respond(m->req, 500, "application/json", "{}", 2);
     free(body);
     m->req = NULL;
-    mreq_free(m);
+    httpreq_free(m);
 }
 
 /* A 429 for a limit of this MCP URL (wk_session.h), with Retry-After. */
-static void refuse_limited(mreq_t *m, long retry_after_s, const char *what)
+static void refuse_limited(wk_httpreq_t *m, long retry_after_s, const char *what)
 {
     char ra[24], msg[300];
     if (retry_after_s < 1)
@@ -383,7 +205,7 @@ static void refuse_limited(mreq_t *m, long retry_after_s, const char *what)
 
 static void on_session_created(int rc, long retry_after_ms, void *ud)
 {
-    mreq_t *m = ud;
+    wk_httpreq_t *m = ud;
     if (rc == 0) {
         wk_stream_release(m->w, m->token_hash, m->lease);
         refuse_limited(m, (retry_after_ms + 999) / 1000, "too many new sessions");
@@ -395,38 +217,26 @@ static void on_session_created(int rc, long retry_after_ms, void *ud)
         return;
     }
     if (m->kind == MR_SSE_OPEN) {
-        char ch[160];
-        wk_sse_t *st = sse_open(m, 1);
-        if (st) {
-            wk_session_channel(m->w, m->sess.id, ch, sizeof ch);
-            snprintf(st->channel, sizeof st->channel, "%s", ch);
-            snprintf(st->endpoint, sizeof st->endpoint, "%s/messages?sessionId=%s", m->base_path,
-                     m->sess.id);
-            if (rcli_subscribe(m->w->redis, st->channel, on_channel, st) != 0) {
-                st->channel[0] = 0;
-                sse_close(st);
-            } else {
-                wk_listwatch_open(m->w, st->sid, st->token_hash, m->srv.config);
-                confirm_subscription(st);
-            }
-        }
+        wk_sse_open(m->w, m->req, &m->sess, m->token_hash, m->lease, 1, m->base_path, m->srv.config);
         m->req = NULL;
-        mreq_free(m);
+        httpreq_free(m);
         return;
     }
-    dispatch(m);
+    httpreq_ids_t ids;
+    ids_of(m->req, &ids);
+    dispatch(m, &ids);
 }
 
 /* DELETE of a session: the DEL answered (a lost DEL leaves it to its TTL). */
 static void on_session_deleted(int rc, const wk_session_t *sess, void *ud)
 {
-    mreq_t *m = ud;
+    wk_httpreq_t *m = ud;
     if (rc < 0)
         rpc_refuse(m, 503, WK_RPC_SERVER, "Session store unavailable, try again");
     else {
         httpd_respond(m->req, 200, "application/json", "{}", 2);
         m->req = NULL;
-        mreq_free(m);
+        httpreq_free(m);
     }
 }
 
@@ -434,7 +244,7 @@ static void on_session_deleted(int rc, const wk_session_t *sess, void *ud)
  * event stream with the first message. */
 static int post_write(wk_push_t *p, const char *json, size_t len)
 {
-    mreq_t *m = p->transport;
+    wk_httpreq_t *m = p->transport;
     if (!m->req || !m->sse_ok || httpd_req_aborted(m->req))
         return -1;
     if (!m->streaming) {
@@ -444,18 +254,14 @@ static int post_write(wk_push_t *p, const char *json, size_t len)
             return -1;
         m->streaming = 1;
     }
-    return sse_write(m->req, "message", json, len) == 0 ? 0 : -1;
+    return wk_sse_write(m->req, "message", json, len) == 0 ? 0 : -1;
 }
 
 /* wk_push writer of a legacy POST: to the session's stream, wherever it is. */
 static int legacy_write(wk_push_t *p, const char *json, size_t len)
 {
-    mreq_t *m = p->transport;
-    wk_sse_t *local = sse_find(m->w, m->sess.id);
-    if (local)
-        sse_deliver(local, json, len);
-    else
-        wk_session_publish(m->w, m->sess.id, json, len, NULL, NULL);
+    wk_httpreq_t *m = p->transport;
+    wk_sse_to_session(m->w, m->sess.id, json, len);
     return 0;
 }
 
@@ -463,13 +269,13 @@ static int legacy_write(wk_push_t *p, const char *json, size_t len)
  * waiting for it fail now rather than at their timeout. */
 static void post_aborted(httpd_req_t *req, void *ud)
 {
-    mreq_t *m = ud;
+    wk_httpreq_t *m = ud;
     if (m->pushing)
         wk_push_end(&m->push);
 }
 
 /* Hands a request to the methods, with its way back for messages. */
-static void dispatch(mreq_t *m)
+static void dispatch(wk_httpreq_t *m, const httpreq_ids_t *ids)
 {
     wk_push_init(&m->push, m->w, &m->sess, m->msg);
     m->pushing = 1;
@@ -477,7 +283,7 @@ static void dispatch(mreq_t *m)
     m->push.write = m->kind == MR_SSE_POST ? legacy_write : post_write;
     if (m->req)
         httpd_req_on_abort(m->req, post_aborted, m);
-    wk_methods_dispatch(m->w, &m->srv, &m->sess, &m->push, m->msg, m->rid, m->traceparent, on_post_done,
+    wk_methods_dispatch(m->w, &m->srv, &m->sess, &m->push, m->msg, ids->rid, ids->traceparent, on_post_done,
                         m);
 }
 
@@ -485,7 +291,7 @@ static void dispatch(mreq_t *m)
  * opens, a legacy one first gets its session. */
 static void on_stream_admitted(int rc, void *ud)
 {
-    mreq_t *m = ud;
+    wk_httpreq_t *m = ud;
     if (rc != 1) {
         refuse_limited(m, m->w->cfg->sse_keepalive_ms / 1000, "too many open streams");
         return;
@@ -494,29 +300,16 @@ static void on_stream_admitted(int rc, void *ud)
         wk_session_create(m->w, &m->sess, on_session_created, m);
         return;
     }
-    /* A new GET stream of a session replaces the one this process holds
-     * (a client reconnecting after a network failure the server did not
-     * notice yet). Unsolicited messages (list_changed, resources/updated)
-     * reach it through the session's channel, wherever they start. */
-    wk_sse_t *old = sse_find_kind(m->w, m->sess.id, 0);
-    if (old)
-        sse_close(old);
-    wk_sse_t *st = sse_open(m, 0);
-    if (st) {
-        wk_session_channel(m->w, m->sess.id, st->channel, sizeof st->channel);
-        if (rcli_subscribe(m->w->redis, st->channel, on_channel, st) != 0)
-            st->channel[0] = 0;
-        wk_listwatch_open(m->w, st->sid, st->token_hash, m->srv.config);
-    }
+    wk_sse_open(m->w, m->req, &m->sess, m->token_hash, m->lease, 0, m->base_path, m->srv.config);
     m->req = NULL;
-    mreq_free(m);
+    httpreq_free(m);
 }
 
 /* A client's notification or response (accepted with 202 whatever it
  * says): a response answers one of our requests, notifications/cancelled
  * cancels one of the session's calls (wk_push.h); other notifications
  * (initialized, roots/list_changed) need nothing. */
-static void client_message(mreq_t *m)
+static void client_message(wk_httpreq_t *m)
 {
     if (m->mkind == WK_MSG_RESPONSE)
         wk_push_response(m->w, m->sess.id, m->msg);
@@ -527,7 +320,7 @@ static void client_message(mreq_t *m)
 /* Everything after the server (and API key) checks passed. */
 static void on_session(int rc, const wk_session_t *s, void *ud)
 {
-    mreq_t *m = ud;
+    wk_httpreq_t *m = ud;
     if (rc < 0) {
         rpc_refuse(m, 503, WK_RPC_SERVER, "Session store unavailable, try again");
         return;
@@ -550,17 +343,20 @@ static void on_session(int rc, const wk_session_t *s, void *ud)
         wk_stream_lease_id(m->lease, sizeof m->lease);
         wk_stream_acquire(m->w, m->token_hash, m->lease, on_stream_admitted, m);
         return;
-    case MR_SSE_POST:
+    case MR_SSE_POST: {
+        httpreq_ids_t ids;
+        ids_of(m->req, &ids); /* before the 202 ends the HTTP request */
         httpd_respond(m->req, 202, "text/plain", "Accepted", 8);
         m->req = NULL;
         if (m->mkind != WK_MSG_REQUEST) {
             client_message(m);
-            mreq_free(m);
+            httpreq_free(m);
             return;
         }
         m->w->detached_calls++; /* on_post_done counts it down */
-        dispatch(m);
+        dispatch(m, &ids);
         return;
+    }
     default:
         break;
     }
@@ -568,13 +364,15 @@ static void on_session(int rc, const wk_session_t *s, void *ud)
         client_message(m);
         httpd_respond(m->req, 202, NULL, NULL, 0);
         m->req = NULL;
-        mreq_free(m);
+        httpreq_free(m);
         return;
     }
-    dispatch(m);
+    httpreq_ids_t ids;
+    ids_of(m->req, &ids);
+    dispatch(m, &ids);
 }
 
-static void after_auth(mreq_t *m)
+static void after_auth(wk_httpreq_t *m)
 {
     int is_init = m->kind == MR_POST && m->mkind == WK_MSG_REQUEST &&
                   strcmp(jsontext_str(m->msg, "method"), "initialize") == 0;
@@ -595,7 +393,7 @@ static void after_auth(mreq_t *m)
         wk_session_create(m->w, &m->sess, on_session_created, m);
         return;
     }
-    if (!*m->sid) {
+    if (!*m->sess.id) {
         rpc_refuse(m, 400, WK_RPC_SERVER,
                    m->kind == MR_SSE_POST ? "Bad Request: sessionId query parameter is required"
                                           : "Bad Request: Mcp-Session-Id header is required");
@@ -605,13 +403,13 @@ static void after_auth(mreq_t *m)
         on_session(m->sess_rc, m->sess_rc == 1 ? &m->sess : NULL, m);
     } else {
         wk_cache_sync(m->w); /* the server lookup may have waited for Redis */
-        wk_session_get(m->w, m->sid, on_session, m);
+        wk_session_get(m->w, m->sess.id, on_session, m);
     }
 }
 
 static void on_wskey(int rc, void *ud)
 {
-    mreq_t *m = ud;
+    wk_httpreq_t *m = ud;
     if (rc < 0) {
         rpc_refuse(m, 503, WK_RPC_SERVER, "Key store unavailable, try again");
         return;
@@ -628,7 +426,7 @@ static void on_wskey(int rc, void *ud)
 }
 
 /* Both lookups are in (or the only one, without a session header). */
-static void server_ready(mreq_t *m)
+static void server_ready(wk_httpreq_t *m)
 {
     int rc = m->srv_rc;
     if (rc < 0 || (m->prefetch && m->sess_rc < 0)) {
@@ -640,7 +438,7 @@ static void server_ready(mreq_t *m)
     if (rc == 0) {
         not_found(m->req, WK_UNKNOWN_SERVER);
         m->req = NULL;
-        mreq_free(m);
+        httpreq_free(m);
         return;
     }
     if (m->srv.require_api_token_auth) {
@@ -660,7 +458,7 @@ static void server_ready(mreq_t *m)
 
 static void on_server(int rc, wk_server_t *srv, void *ud)
 {
-    mreq_t *m = ud;
+    wk_httpreq_t *m = ud;
     m->srv_rc = rc;
     if (rc == 1)
         m->srv = *srv; /* takes the record */
@@ -671,7 +469,7 @@ static void on_server(int rc, wk_server_t *srv, void *ud)
 
 static void on_session_prefetched(int rc, const wk_session_t *s, void *ud)
 {
-    mreq_t *m = ud;
+    wk_httpreq_t *m = ud;
     m->sess_rc = rc;
     if (rc == 1)
         m->sess = *s;
@@ -689,15 +487,17 @@ static int token_ok(const char *t)
            strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~") == n;
 }
 
-static void handle_mcp(wk_worker_t *w, httpd_req_t *req, const char *token, enum mreq_kind kind)
+static void handle_mcp(wk_worker_t *w, httpd_req_t *req, const char *token, enum httpreq_kind kind)
 {
-    mreq_t *m = mem_calloc(1, sizeof *m);
+    if (strlen(token) > WK_URL_TOKEN_MAX) {
+        not_found(req, WK_UNKNOWN_SERVER); /* not a token: before any other check */
+        return;
+    }
+    wk_httpreq_t *m = mem_calloc(1, sizeof *m);
     m->w = w;
     m->req = req;
     m->kind = kind;
     str_join(m->base_path, sizeof m->base_path, "/mcp/", token, NULL);
-    str_copy(m->rid, sizeof m->rid, httpd_req_id(req));
-    httpd_req_child_traceparent(req, m->traceparent, sizeof m->traceparent);
     if (!wk_origin_ok(w->cfg, httpd_req_header(req, "Host"), httpd_req_header(req, "Origin"))) {
         rpc_refuse(m, 403, WK_RPC_SERVER, "Forbidden: Origin/Host not allowed");
         return;
@@ -705,7 +505,7 @@ static void handle_mcp(wk_worker_t *w, httpd_req_t *req, const char *token, enum
     if (!token_ok(token)) {
         not_found(req, WK_UNKNOWN_SERVER);
         m->req = NULL;
-        mreq_free(m);
+        httpreq_free(m);
         return;
     }
     secret_hash_hex(token, strlen(token), m->token_hash);
@@ -729,14 +529,14 @@ static void handle_mcp(wk_worker_t *w, httpd_req_t *req, const char *token, enum
             return;
         }
         if (sid)
-            str_copy(m->sid, sizeof m->sid, sid);
+            str_copy(m->sess.id, sizeof m->sess.id, sid);
     } else if (sid) {
         if (!wk_session_id_ok(sid)) {
             rpc_refuse(m, 404, WK_RPC_SESSION_NOT_FOUND,
                        "Session not found: it ended or expired; start a new one with initialize");
             return;
         }
-        str_copy(m->sid, sizeof m->sid, sid);
+        str_copy(m->sess.id, sizeof m->sess.id, sid);
     }
 
     if (kind == MR_GET || kind == MR_SSE_OPEN) {
@@ -775,10 +575,10 @@ static void handle_mcp(wk_worker_t *w, httpd_req_t *req, const char *token, enum
                                      WK_RPC_INVALID_REQUEST, err, NULL);
             httpresp_json(req, 400, e);
             m->req = NULL;
-            mreq_free(m);
+            httpreq_free(m);
             return;
         }
-        if (kind == MR_POST && m->mkind == WK_MSG_REQUEST && *m->sid &&
+        if (kind == MR_POST && m->mkind == WK_MSG_REQUEST && *m->sess.id &&
             strcmp(jsontext_str(m->msg, "method"), "initialize") == 0) {
             rpc_refuse(m, 400, WK_RPC_INVALID_REQUEST,
                        "Invalid Request: initialize must not carry an Mcp-Session-Id");
@@ -788,14 +588,17 @@ static void handle_mcp(wk_worker_t *w, httpd_req_t *req, const char *token, enum
     }
     int is_init = m->mkind == WK_MSG_REQUEST && strcmp(jsontext_str(m->msg, "method"), "initialize") == 0;
     wk_cache_sync(w); /* changes Redis announced before this request are applied */
-    if (*m->sid && !is_init) {
+    if (*m->sess.id && !is_init) {
         m->prefetch = 1;
         m->pending = 2;
-        wk_session_get(w, m->sid, on_session_prefetched, m);
+        wk_session_get(w, m->sess.id, on_session_prefetched, m);
     }
     wk_store_server(w, m->token_hash, on_server, m);
 }
 
+/* The metrics label of a request, by the path's shape rather than the
+ * route that served it (httpd_req_route): a miss under a token (404, 405)
+ * counts under the label of the URL it aimed at, as it always has. */
 static const char *route_of(const char *path)
 {
     if (strncmp(path, "/mcp/", 5) == 0) {
@@ -826,89 +629,142 @@ void wk_http_complete(httpd_req_t *req, int status, void *ud)
                         (double)(uv_hrtime() - httpd_req_start_ns(req)) / 1e9);
 }
 
-void wk_http_metrics_handle(httpd_req_t *req, void *ud)
+/* ---- routes ---- */
+
+static void h_post(httpd_req_t *req, const router_params_t *p, void *ud)
+{
+    handle_mcp(ud, req, router_param(p, "token"), MR_POST);
+}
+
+static void h_get(httpd_req_t *req, const router_params_t *p, void *ud)
+{
+    handle_mcp(ud, req, router_param(p, "token"), MR_GET);
+}
+
+static void h_delete(httpd_req_t *req, const router_params_t *p, void *ud)
+{
+    handle_mcp(ud, req, router_param(p, "token"), MR_DELETE);
+}
+
+static void h_sse_open(httpd_req_t *req, const router_params_t *p, void *ud)
+{
+    handle_mcp(ud, req, router_param(p, "token"), MR_SSE_OPEN);
+}
+
+static void h_sse_post(httpd_req_t *req, const router_params_t *p, void *ud)
+{
+    handle_mcp(ud, req, router_param(p, "token"), MR_SSE_POST);
+}
+
+static void h_healthz(httpd_req_t *req, const router_params_t *p, void *ud)
 {
     wk_worker_t *w = ud;
-    if (strcmp(httpd_req_path(req), "/metrics") != 0 || strcmp(httpd_req_method(req), "GET") != 0) {
-        not_found(req, "No such endpoint; this listener serves GET /metrics.");
+    httpd_respond(req, w->draining ? 503 : 200, "application/json",
+                  w->draining ? "{\"status\":\"draining\"}" : "{\"status\":\"ok\"}", w->draining ? 21 : 15);
+}
+
+/* Ready = this process can serve MCP: not draining, and its Redis
+ * connection is up (every request starts with a Redis read of the
+ * token). Load balancers and Kubernetes readiness probes use it; /healthz
+ * stays the liveness answer, so a Redis outage does not restart workers. */
+static void h_readyz(httpd_req_t *req, const router_params_t *p, void *ud)
+{
+    wk_worker_t *w = ud;
+    static const char ready[] = "{\"status\":\"ready\",\"redis\":true}";
+    static const char draining[] = "{\"status\":\"draining\"}";
+    static const char no_redis[] = "{\"status\":\"unavailable\",\"redis\":false}";
+    if (w->draining)
+        httpd_respond(req, 503, "application/json", draining, sizeof draining - 1);
+    else if (!rcli_ready(w->redis))
+        httpd_respond(req, 503, "application/json", no_redis, sizeof no_redis - 1);
+    else
+        httpd_respond(req, 200, "application/json", ready, sizeof ready - 1);
+}
+
+/* The public port's misses. Outside /mcp/ everything is 404, methods
+ * included (/metrics too: it names every tenant's accounts, so it is
+ * served on its own listener only); under a token too long to be one, the
+ * URL is unknown whatever follows; under a token, a known path with
+ * another method is 405 in JSON-RPC form, as MCP clients expect. */
+static void on_miss(httpd_req_t *req, int status, const char *allow, void *ud)
+{
+    const char *path = httpd_req_path(req);
+    if (strncmp(path, "/mcp/", 5) != 0) {
+        not_found(req, "No such endpoint; MCP servers live at /mcp/<token>.");
         return;
     }
+    size_t n = strcspn(path + 5, "/");
+    if (n == 0 || n > WK_URL_TOKEN_MAX) {
+        not_found(req, WK_UNKNOWN_SERVER);
+        return;
+    }
+    if (status == 405) {
+        httpd_resp_header(req, "Allow", allow);
+        httpresp_json(req, 405, wk_rpc_error(NULL, WK_RPC_SERVER, "Method Not Allowed", NULL));
+        return;
+    }
+    not_found(req, "No such endpoint under this MCP server URL.");
+}
+
+static void on_metrics_miss(httpd_req_t *req, int status, const char *allow, void *ud)
+{
+    not_found(req, "No such endpoint; this listener serves GET /metrics.");
+}
+
+static void h_metrics(httpd_req_t *req, const router_params_t *p, void *ud)
+{
+    wk_worker_t *w = ud;
     size_t len;
     char *text = wk_metrics_render_all(w->shm, w->slot, w->metrics, &len);
     httpd_respond(req, 200, "text/plain; version=0.0.4", text ? text : "", text ? len : 0);
     free(text);
 }
 
+/* Methods in the order a 405's Allow lists them. The token is taken as
+ * the path has it (raw: never decoded, any length; handle_mcp checks it),
+ * so that a token of any form is answered as the worker always did. */
+static const struct {
+    const char *method, *pattern;
+    router_fn fn;
+} routes[] = {
+    {"GET", "/healthz", h_healthz},
+    {"GET", "/readyz", h_readyz},
+    {"GET", "/mcp/:token", h_get},
+    {"POST", "/mcp/:token", h_post},
+    {"DELETE", "/mcp/:token", h_delete},
+    {"GET", "/mcp/:token/mcp", h_get},
+    {"POST", "/mcp/:token/mcp", h_post},
+    {"DELETE", "/mcp/:token/mcp", h_delete},
+    {"GET", "/mcp/:token/sse", h_sse_open},
+    {"POST", "/mcp/:token/messages", h_sse_post},
+};
+
+void wk_http_start(wk_worker_t *w)
+{
+    w->router = router_new_with(ROUTER_RAW_PARAMS | ROUTER_EXACT_METHOD);
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+        router_add(w->router, routes[i].method, routes[i].pattern, routes[i].fn, w);
+    router_set_fallback(w->router, on_miss, w);
+    w->metrics_router = router_new_with(ROUTER_RAW_PARAMS | ROUTER_EXACT_METHOD);
+    router_add(w->metrics_router, "GET", "/metrics", h_metrics, w);
+    router_set_fallback(w->metrics_router, on_metrics_miss, w);
+}
+
+void wk_http_free(wk_worker_t *w)
+{
+    router_free(w->router);
+    router_free(w->metrics_router);
+    w->router = w->metrics_router = NULL;
+}
+
+void wk_http_metrics_handle(httpd_req_t *req, void *ud)
+{
+    wk_worker_t *w = ud;
+    router_dispatch(w->metrics_router, req);
+}
+
 void wk_http_handle(httpd_req_t *req, void *ud)
 {
     wk_worker_t *w = ud;
-    const char *method = httpd_req_method(req);
-    const char *path = httpd_req_path(req);
-    if (strcmp(path, "/healthz") == 0 && strcmp(method, "GET") == 0) {
-        httpd_respond(req, w->draining ? 503 : 200, "application/json",
-                      w->draining ? "{\"status\":\"draining\"}" : "{\"status\":\"ok\"}",
-                      w->draining ? 21 : 15);
-        return;
-    }
-    /* Ready = this process can serve MCP: not draining, and its Redis
-     * connection is up (every request starts with a Redis read of the
-     * token). Load balancers and Kubernetes readiness probes use it; /healthz
-     * stays the liveness answer, so a Redis outage does not restart workers. */
-    if (strcmp(path, "/readyz") == 0 && strcmp(method, "GET") == 0) {
-        static const char ready[] = "{\"status\":\"ready\",\"redis\":true}";
-        static const char draining[] = "{\"status\":\"draining\"}";
-        static const char no_redis[] = "{\"status\":\"unavailable\",\"redis\":false}";
-        if (w->draining)
-            httpd_respond(req, 503, "application/json", draining, sizeof draining - 1);
-        else if (!rcli_ready(w->redis))
-            httpd_respond(req, 503, "application/json", no_redis, sizeof no_redis - 1);
-        else
-            httpd_respond(req, 200, "application/json", ready, sizeof ready - 1);
-        return;
-    }
-    if (strncmp(path, "/mcp/", 5) != 0) {
-        /* /metrics included: it names every tenant's accounts, so it is
-         * served on its own listener (wk_http_metrics_handle) only. */
-        not_found(req, "No such endpoint; MCP servers live at /mcp/<token>.");
-        return;
-    }
-    /* /mcp/<token>[/sse|/messages] */
-    char token[WK_URL_TOKEN_MAX + 2];
-    const char *t = path + 5;
-    size_t n = strcspn(t, "/");
-    const char *rest = t + n;
-    if (n == 0 || n > WK_URL_TOKEN_MAX) {
-        not_found(req, WK_UNKNOWN_SERVER);
-        return;
-    }
-    memcpy(token, t, n);
-    token[n] = 0;
-    const char *allow = NULL;
-    if (*rest == 0 || strcmp(rest, "/mcp") == 0) {
-        if (strcmp(method, "POST") == 0)
-            handle_mcp(w, req, token, MR_POST);
-        else if (strcmp(method, "GET") == 0)
-            handle_mcp(w, req, token, MR_GET);
-        else if (strcmp(method, "DELETE") == 0)
-            handle_mcp(w, req, token, MR_DELETE);
-        else
-            allow = "GET, POST, DELETE";
-    } else if (strcmp(rest, "/sse") == 0) {
-        if (strcmp(method, "GET") == 0)
-            handle_mcp(w, req, token, MR_SSE_OPEN);
-        else
-            allow = "GET";
-    } else if (strcmp(rest, "/messages") == 0) {
-        if (strcmp(method, "POST") == 0)
-            handle_mcp(w, req, token, MR_SSE_POST);
-        else
-            allow = "POST";
-    } else {
-        not_found(req, "No such endpoint under this MCP server URL.");
-        return;
-    }
-    if (allow) {
-        httpd_resp_header(req, "Allow", allow);
-        httpresp_json(req, 405, wk_rpc_error(NULL, WK_RPC_SERVER, "Method Not Allowed", NULL));
-    }
+    router_dispatch(w->router, req);
 }

@@ -95,6 +95,33 @@ int wk_mcp_prepare_call(const wk_catalog_t *cat, const json_t *config, const jso
     return 0;
 }
 
+/* ---- the callback rule: an answer known at once is given from the loop ---- */
+
+typedef struct answer_op_s {
+    defer_entry_t later;
+    json_t *response;
+    wk_tool_result_t *result;
+    wk_mcp_done_fn done;
+    void *ud;
+} answer_op_t;
+
+static void answer_run(defer_entry_t *e)
+{
+    answer_op_t *a = (answer_op_t *)((char *)e - offsetof(answer_op_t, later));
+    a->done(a->response, a->result, NULL, a->ud);
+    free(a);
+}
+
+void wk_mcp_answer(wk_worker_t *w, json_t *response, wk_tool_result_t *result, wk_mcp_done_fn done, void *ud)
+{
+    answer_op_t *a = mem_calloc(1, sizeof *a);
+    a->response = response;
+    a->result = result;
+    a->done = done;
+    a->ud = ud;
+    defer_call(&w->defer, w->loop, &a->later, answer_run);
+}
+
 /* Discovery exposure: search_tools and get_tool_schema answer locally;
  * call_tool unwraps to the named tool. Returns 1 when it answered. */
 static int discovery_call(wk_worker_t *w, const wk_server_t *srv, wk_push_t *push, const json_t *id,
@@ -113,7 +140,7 @@ static int discovery_call(wk_worker_t *w, const wk_server_t *srv, wk_push_t *pus
     if (!def) {
         snprintf(err, sizeof err, "Unknown tool: %.128s (this server lists search_tools, get_tool_schema "
                  "and call_tool)", name ? name : "");
-        done(wk_rpc_error(id, WK_RPC_INVALID_PARAMS, err, NULL), NULL, NULL, ud);
+        wk_mcp_answer(w, wk_rpc_error(id, WK_RPC_INVALID_PARAMS, err, NULL), NULL, done, ud);
         return 1;
     }
     json_t *args = json_is_object(a) ? json_incref((json_t *)a) : json_object();
@@ -121,7 +148,7 @@ static int discovery_call(wk_worker_t *w, const wk_server_t *srv, wk_push_t *pus
         char msg[1300];
         snprintf(msg, sizeof msg, "Invalid arguments for %s: %s", name, err);
         json_decref(args);
-        done(wk_rpc_error(id, WK_RPC_INVALID_PARAMS, msg, NULL), NULL, NULL, ud);
+        wk_mcp_answer(w, wk_rpc_error(id, WK_RPC_INVALID_PARAMS, msg, NULL), NULL, done, ud);
         return 1;
     }
     json_t *structured = NULL;
@@ -141,7 +168,7 @@ static int discovery_call(wk_worker_t *w, const wk_server_t *srv, wk_push_t *pus
         json_decref(inner);
         json_decref(args);
         if (code) {
-            done(wk_rpc_error(id, code, err, NULL), NULL, NULL, ud);
+            wk_mcp_answer(w, wk_rpc_error(id, code, err, NULL), NULL, done, ud);
             return 1;
         }
         wk_call_start(w, NULL, srv, push, id, tool, targs, request_id, traceparent, done, ud);
@@ -156,7 +183,7 @@ static int discovery_call(wk_worker_t *w, const wk_server_t *srv, wk_push_t *pus
     } else {
         res = wk_result_structured(structured);
     }
-    done(wk_rpc_envelope(id), res, NULL, ud);
+    wk_mcp_answer(w, wk_rpc_envelope(id), res, done, ud);
     return 1;
 }
 
@@ -256,7 +283,7 @@ static void tools_call(wk_worker_t *w, const wk_server_t *srv, wk_push_t *push, 
     char err[1200];
     int code = wk_mcp_prepare_call(w->catalog, srv->config, params, &tool, &args, err, sizeof err);
     if (code) {
-        done(wk_rpc_error(id, code, err, NULL), NULL, NULL, ud);
+        wk_mcp_answer(w, wk_rpc_error(id, code, err, NULL), NULL, done, ud);
         return;
     }
     wk_call_start(w, NULL, srv, push, id, tool, args, request_id, traceparent, done, ud);
@@ -264,20 +291,38 @@ static void tools_call(wk_worker_t *w, const wk_server_t *srv, wk_push_t *push, 
 
 /* ---- calls made by the worker itself ---- */
 
-typedef struct run_op_s {
-    defer_entry_t later; /* refused at once: answered from the loop */
+/* An answer of the worker's own call known at once, from the loop. */
+typedef struct tool_answer_s {
+    defer_entry_t later;
+    json_t *result;
     int code;
-    char err[1200];
+    char message[1200];
+    wk_mcp_tool_cb cb;
+    void *ud;
+} tool_answer_t;
+
+static void tool_answer_run(defer_entry_t *e)
+{
+    tool_answer_t *a = (tool_answer_t *)((char *)e - offsetof(tool_answer_t, later));
+    a->cb(a->result, a->code, a->result ? NULL : a->message, a->ud);
+    free(a);
+}
+
+void wk_mcp_tool_answer(wk_worker_t *w, json_t *result, int code, const char *message, wk_mcp_tool_cb cb, void *ud)
+{
+    tool_answer_t *a = mem_calloc(1, sizeof *a);
+    a->result = result;
+    a->code = code;
+    str_copy(a->message, sizeof a->message, message ? message : "");
+    a->cb = cb;
+    a->ud = ud;
+    defer_call(&w->defer, w->loop, &a->later, tool_answer_run);
+}
+
+typedef struct run_op_s {
     wk_mcp_tool_cb cb;
     void *ud;
 } run_op_t;
-
-static void run_refused(defer_entry_t *e)
-{
-    run_op_t *ro = (run_op_t *)((char *)e - offsetof(run_op_t, later));
-    ro->cb(NULL, ro->code, ro->err, ro->ud);
-    free(ro);
-}
 
 static void on_run(json_t *response, wk_tool_result_t *tr, const wk_upstream_meta_t *rl, void *ud)
 {
@@ -297,15 +342,16 @@ void wk_mcp_run_tool(wk_worker_t *w, const wk_server_t *srv, const char *name, j
     json_t *params = json_pack("{s:s,s:o}", "name", name, "arguments", args ? args : json_object());
     const wk_tool_t *tool;
     json_t *targs;
+    char err[1200];
+    int code = wk_mcp_prepare_call(w->catalog, srv->config, params, &tool, &targs, err, sizeof err);
+    json_decref(params);
+    if (code) {
+        wk_mcp_tool_answer(w, NULL, code, err, cb, ud);
+        return;
+    }
     run_op_t *ro = mem_calloc(1, sizeof *ro);
     ro->cb = cb;
     ro->ud = ud;
-    ro->code = wk_mcp_prepare_call(w->catalog, srv->config, params, &tool, &targs, ro->err, sizeof ro->err);
-    json_decref(params);
-    if (ro->code) {
-        defer_call(&w->defer, w->loop, &ro->later, run_refused);
-        return;
-    }
     json_t *id = json_integer(0);
     wk_call_start(w, NULL, srv, NULL, id, tool, targs, request_id, traceparent, on_run, ro);
     json_decref(id);
@@ -349,71 +395,12 @@ static void dispatch(wk_worker_t *w, const wk_server_t *srv, const wk_session_t 
         snprintf(err, sizeof err, "Method not found: %.128s", method);
         res = wk_rpc_error(id, WK_RPC_METHOD_NOT_FOUND, err, NULL);
     }
-    done(res, NULL, NULL, ud);
-}
-
-/* ---- the callback rule: an answer known before the dispatch returns is given from the loop ---- */
-
-struct wk_mcp_guard_s {
-    defer_entry_t later;
-    wk_worker_t *w;
-    int returned;        /* the dispatch returned: answers go straight on */
-    int answered;        /* an answer waits for the loop */
-    json_t *response;
-    wk_tool_result_t *result;
-    wk_upstream_meta_t rl;
-    int has_rl;
-    wk_mcp_done_fn done;
-    void *ud;
-};
-
-static void guard_deliver(defer_entry_t *e)
-{
-    wk_mcp_guard_t *g = (wk_mcp_guard_t *)((char *)e - offsetof(wk_mcp_guard_t, later));
-    g->done(g->response, g->result, g->has_rl ? &g->rl : NULL, g->ud);
-    free(g);
-}
-
-static void guard_done(json_t *response, wk_tool_result_t *result, const wk_upstream_meta_t *rl, void *ud)
-{
-    wk_mcp_guard_t *g = ud;
-    if (g->returned) {
-        g->done(response, result, rl, g->ud);
-        free(g);
-        return;
-    }
-    g->answered = 1;
-    g->response = response;
-    g->result = result;
-    if (rl) {
-        g->rl = *rl;
-        g->has_rl = 1;
-    }
-}
-
-wk_mcp_guard_t *wk_mcp_guard(wk_worker_t *w, wk_mcp_done_fn *done, void **ud)
-{
-    wk_mcp_guard_t *g = mem_calloc(1, sizeof *g);
-    g->w = w;
-    g->done = *done;
-    g->ud = *ud;
-    *done = guard_done;
-    *ud = g;
-    return g;
-}
-
-void wk_mcp_guard_returned(wk_mcp_guard_t *g)
-{
-    g->returned = 1;
-    if (g->answered)
-        defer_call(&g->w->defer, g->w->loop, &g->later, guard_deliver);
+    wk_mcp_answer(w, res, NULL, done, ud);
 }
 
 void wk_mcp_dispatch(wk_worker_t *w, const wk_server_t *srv, const wk_session_t *sess, wk_push_t *push,
                      const json_t *msg, const char *request_id, const char *traceparent, wk_mcp_done_fn done,
                      void *ud)
 {
-    wk_mcp_guard_t *g = wk_mcp_guard(w, &done, &ud);
     dispatch(w, srv, sess, push, msg, request_id, traceparent, done, ud);
-    wk_mcp_guard_returned(g);
 }

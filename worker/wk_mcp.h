@@ -43,7 +43,9 @@ int wk_mcp_prepare_call(const wk_catalog_t *cat, const json_t *config, const jso
  * for tools/call, the upstream rate-limit facts (else NULL). The message is borrowed for the call only.
  * request_id (the HTTP request's X-Request-Id) goes upstream and into the
  * audit record; traceparent (W3C, this worker's span in the client's trace,
- * or NULL) goes upstream and its trace id into the logs. Every tools/call
+ * or NULL) goes upstream and its trace id into the logs; both are
+ * borrowed for the call only, like the message (what keeps one copies it:
+ * the caller's may be on its stack). Every tools/call
  * of a catalog tool appends one audit entry. sess is the request's
  * session (the new one for initialize); push carries the request's
  * progress and log messages (wk_push.h) and stays valid until done ran.
@@ -67,15 +69,18 @@ void wk_mcp_dispatch(wk_worker_t *w, const wk_server_t *srv, const wk_session_t 
 typedef void (*wk_mcp_tool_cb)(json_t *result, int code, const char *message, void *ud);
 void wk_mcp_run_tool(wk_worker_t *w, const wk_server_t *srv, const char *name, json_t *args,
                      const char *request_id, const char *traceparent, wk_mcp_tool_cb cb, void *ud);
+/* The callback rule for an answer of that shape known at once (a refused
+ * tool here; a refused URI, cursor or completion, a fixture or a cache hit
+ * in wk_resources, wk_complete and wk_subscribe): cb(result, code,
+ * message, ud) runs from the loop (defer.h). result is stolen, message
+ * copied. */
+void wk_mcp_tool_answer(wk_worker_t *w, json_t *result, int code, const char *message, wk_mcp_tool_cb cb,
+                        void *ud);
 
-/* The callback rule for a dispatcher whose parts may answer at once:
- * wk_mcp_guard replaces *done and *ud with its own, which hold an answer
- * given before wk_mcp_guard_returned (called when the dispatch returns)
- * and pass it on from the loop (defer.h); a later answer goes straight
- * on. The guard frees itself. */
-typedef struct wk_mcp_guard_s wk_mcp_guard_t;
-wk_mcp_guard_t *wk_mcp_guard(wk_worker_t *w, wk_mcp_done_fn *done, void **ud);
-void wk_mcp_guard_returned(wk_mcp_guard_t *g);
+/* The callback rule for an answer known at once (a refusal, a method
+ * answered locally): done(response, result, NULL, ud) runs from the loop
+ * (defer.h). response and result are stolen. */
+void wk_mcp_answer(wk_worker_t *w, json_t *response, wk_tool_result_t *result, wk_mcp_done_fn done, void *ud);
 
 /* The capabilities an initialize result declares (a new object). */
 json_t *wk_mcp_capabilities(void);

@@ -62,9 +62,11 @@ static void on_level(int rc, const wk_session_t *s, void *ud)
                  rc == 0 ? "Session not found" : "Session store unavailable, try again", ud);
 }
 
-static void methods(wk_worker_t *w, const wk_server_t *srv, const wk_session_t *sess, wk_push_t *push,
-                    const json_t *msg, const char *request_id, const char *traceparent, wk_mcp_done_fn done,
-                    void *ud)
+/* Every part keeps the callback rule: an answer known here goes through
+ * wk_mcp_answer, the others come from Redis or a call. */
+void wk_methods_dispatch(wk_worker_t *w, const wk_server_t *srv, const wk_session_t *sess, wk_push_t *push,
+                         const json_t *msg, const char *request_id, const char *traceparent, wk_mcp_done_fn done,
+                         void *ud)
 {
     const json_t *id = json_object_get(msg, "id");
     const char *method = jsontext_str(msg, "method");
@@ -110,19 +112,5 @@ static void methods(wk_worker_t *w, const wk_server_t *srv, const wk_session_t *
         wk_mcp_dispatch(w, srv, sess, push, msg, request_id, traceparent, done, ud);
         return;
     }
-    done(res ? wk_rpc_result(id, res) : wk_rpc_error(id, code, err, NULL), NULL, NULL, ud);
-}
-
-void wk_methods_dispatch(wk_worker_t *w, const wk_server_t *srv, const wk_session_t *sess, wk_push_t *push,
-                         const json_t *msg, const char *request_id, const char *traceparent, wk_mcp_done_fn done,
-                         void *ud)
-{
-    if (strcmp(jsontext_str(msg, "method"), "tools/call") == 0) {
-        /* The hot path: wk_mcp_dispatch keeps the rule itself. */
-        wk_mcp_dispatch(w, srv, sess, push, msg, request_id, traceparent, done, ud);
-        return;
-    }
-    wk_mcp_guard_t *g = wk_mcp_guard(w, &done, &ud);
-    methods(w, srv, sess, push, msg, request_id, traceparent, done, ud);
-    wk_mcp_guard_returned(g);
+    wk_mcp_answer(w, res ? wk_rpc_result(id, res) : wk_rpc_error(id, code, err, NULL), NULL, done, ud);
 }

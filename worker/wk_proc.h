@@ -61,6 +61,9 @@ typedef struct wk_config_s {
 
 typedef struct wk_sse_s wk_sse_t;
 
+/* The MCP URL's secret token, /mcp/<token>: longer ones are unknown (404). */
+#define WK_URL_TOKEN_MAX 256
+
 typedef struct wk_worker_s {
     uv_loop_t *loop;
     const wk_config_t *cfg;
@@ -87,7 +90,9 @@ typedef struct wk_worker_s {
     struct wk_complete_s *complete;     /* completion candidates per account (wk_complete.c) */
     struct wk_subscribe_s *subscribe;   /* subscribed resources' polling (wk_subscribe.c) */
     struct wk_listwatch_s *listwatch;   /* what open streams were offered (wk_listwatch.c) */
-    wk_sse_t *streams;          /* open SSE streams of this process (wk_http.c) */
+    struct router_s *router;    /* the public port's routes (wk_http.c) */
+    struct router_s *metrics_router; /* the metrics listener's (wk_http.c) */
+    wk_sse_t *streams;          /* open SSE streams of this process (wk_sse.c) */
     size_t nstreams;
     int draining;
     /* Legacy POSTs answered 202 whose tool call still runs: httpd no longer

@@ -546,15 +546,15 @@ typedef struct read_op_s {
     void *ud;
 } read_op_t;
 
+/* The end of a read, answered from the loop: a template without upstream
+ * reads ends inside wk_resources_read. */
 static void read_end(read_op_t *op, json_t *result, int code, const char *msg)
 {
-    wk_resources_cb cb = op->cb;
-    void *ud = op->ud;
+    wk_mcp_tool_answer(op->w, result, code, msg, op->cb, op->ud);
     wk_server_clear(&op->srv);
     json_decref(op->vars);
     json_decref(op->acc);
     free(op);
-    cb(result, code, msg, ud);
 }
 
 static json_t *contents(const char *uri, const char *mime, const char *text, const char *blob)
@@ -666,14 +666,14 @@ void wk_resources_read(wk_worker_t *w, const wk_server_t *srv, const char *uri, 
         json_t *res = jsontext_str(fr, "text") ? contents(uri, jsontext_str(fr, "mimeType"), v, NULL)
                                          : contents(uri, jsontext_str(fr, "mimeType"), NULL, v);
         free(v);
-        cb(res, 0, NULL, ud);
+        wk_mcp_tool_answer(w, res, 0, NULL, cb, ud);
         return;
     }
     json_t *vars;
     int md, code;
     const tmpl_t *t = resolve(w, srv->config, uri, &vars, &md, &code, err, sizeof err);
     if (!t) {
-        cb(NULL, code, err, ud);
+        wk_mcp_tool_answer(w, NULL, code, err, cb, ud);
         return;
     }
     if (t->fixture) {
@@ -681,7 +681,7 @@ void wk_resources_read(wk_worker_t *w, const wk_server_t *srv, const char *uri, 
         json_t *res = contents(uri, jsontext_str(t->def, "mimeType"), text, NULL);
         free(text);
         json_decref(vars);
-        cb(res, 0, NULL, ud);
+        wk_mcp_tool_answer(w, res, 0, NULL, cb, ud);
         return;
     }
     read_op_t *op = mem_calloc(1, sizeof *op);
@@ -715,10 +715,10 @@ typedef struct list_op_s {
     void *ud;
 } list_op_t;
 
+/* The end of a listing, answered from the loop: a server without the desks
+ * tool ends inside wk_resources_list. */
 static void list_end(list_op_t *op, int code, const char *msg)
 {
-    wk_resources_cb cb = op->cb;
-    void *ud = op->ud;
     json_t *res = NULL;
     if (!code) {
         res = json_pack("{s:O}", "resources", op->out);
@@ -728,11 +728,11 @@ static void list_end(list_op_t *op, int code, const char *msg)
             json_object_set_new(res, "nextCursor", json_string(cur));
         }
     }
+    wk_mcp_tool_answer(op->w, res, code, msg, op->cb, op->ud);
     wk_server_clear(&op->srv);
     json_decref(op->desks);
     json_decref(op->out);
     free(op);
-    cb(res, code, msg, ud);
 }
 
 static void list_queues(list_op_t *op);
@@ -834,7 +834,8 @@ void wk_resources_list(wk_worker_t *w, const wk_server_t *srv, const json_t *par
         unsigned long n = c && strncmp(c, "desks:", 6) == 0 ? strtoul(c + 6, &end, 10) : 0;
         if (!c || strncmp(c, "desks:", 6) != 0 || !c[6] || *end || n == 0 || n >= WK_DESKS_MAX ||
             n % WK_DESKS_PAGE) {
-            cb(NULL, WK_RPC_INVALID_PARAMS, "Invalid params: this server did not issue that cursor", ud);
+            wk_mcp_tool_answer(w, NULL, WK_RPC_INVALID_PARAMS,
+                                "Invalid params: this server did not issue that cursor", cb, ud);
             return;
         }
         offset = n;

@@ -38,8 +38,11 @@ void wk_resources_free(wk_worker_t *w);
 json_t *wk_resources_templates(wk_worker_t *w, const json_t *config, const json_t *params, int *code, char *err,
                                size_t errsz);
 
-/* cb runs exactly once, possibly before the call returns: result (stolen)
- * or NULL with a JSON-RPC error (code, message). */
+/* Callback rule (the tree's, defer.h): cb runs exactly once, never before
+ * the call that registered it returns, also when the answer is known at
+ * once (a refused URI or cursor, a fixture: wk_mcp_tool_answer); result
+ * (stolen) or NULL with a JSON-RPC error (code, message). The shape of
+ * wk_mcp_tool_cb. */
 typedef void (*wk_resources_cb)(json_t *result, int code, const char *message, void *ud);
 /* resources/list: the desks in scope and their queues (a page of desks per
  * cursor), and the fixture resources. */

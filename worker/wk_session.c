@@ -1,6 +1,7 @@
 /* wk_session: see wk_session.h. */
 #include "wk_session.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,8 @@
 #include "wk_script.h"
 
 typedef struct sess_op_s {
+    defer_entry_t later; /* an answer known at once: from the loop */
+    int rc;              /* that answer */
     wk_worker_t *w;
     uint64_t ticket; /* wk_cache_ticket() when a lookup was sent */
     wk_session_t s;
@@ -55,6 +58,22 @@ static void finish(sess_op_t *op, int rc)
     if (op->cb)
         op->cb(rc, rc == 1 ? &op->s : NULL, op->ud);
     free(op);
+}
+
+static void finish_run(defer_entry_t *e)
+{
+    sess_op_t *op = (sess_op_t *)((char *)e - offsetof(sess_op_t, later));
+    finish(op, op->rc);
+}
+
+/* An answer known before the call returns (a malformed id, a cache hit,
+ * Redis unavailable): given from the loop, as the tree's rule wants. */
+static void finish_later(sess_op_t *op, int rc)
+{
+    if (rc < 0)
+        metrics_inc(op->w->metrics, "jsmcp_worker_redis_errors_total", "", 1);
+    op->rc = rc;
+    defer_call(&op->w->defer, op->w->loop, &op->later, finish_run);
 }
 
 /* KEYS: sess:<id>, tsess:<token_hash>, initrate:<token_hash>. ARGV: token
@@ -200,27 +219,29 @@ static void on_count(redisReply *reply, const char *err, void *ud)
         finish(op, reply->integer > 0);
 }
 
-/* Runs fmt (one %s: the key sess:<id>) for a well-formed id, else rc 0 at once. */
+/* Runs fmt (one %s: the key sess:<id>) for a well-formed id, else rc 0 (from the loop). */
 static void session_command(wk_worker_t *w, const char *id, wk_session_cb cb, void *ud,
                             rcli_cb reply_cb, const char *fmt)
 {
     char key[128];
     sess_op_t *op = op_new(w, id, cb, ud);
     if (!wk_session_id_ok(id)) {
-        finish(op, 0);
+        finish_later(op, 0);
         return;
     }
     rcli_key(w->redis, key, sizeof key, "sess:%s", id);
     op->ticket = wk_cache_ticket(w);
     if (rcli_command(w->redis, reply_cb, op, fmt, key) != 0)
-        reply_cb(NULL, "redis unavailable", op);
+        finish_later(op, -1);
 }
 
 void wk_session_get(wk_worker_t *w, const char *id, wk_session_cb cb, void *ud)
 {
     wk_session_t hit;
     if (wk_session_id_ok(id) && wk_cache_session_get(w, id, &hit)) {
-        cb(1, &hit, ud);
+        sess_op_t *op = op_new(w, id, cb, ud);
+        op->s = hit;
+        finish_later(op, 1);
         return;
     }
     session_command(w, id, cb, ud, on_got, "HMGET %s th pv legacy lvl cc");
@@ -276,7 +297,7 @@ void wk_session_set_level(wk_worker_t *w, const char *id, const char *level, wk_
     char key[128];
     sess_op_t *op = op_new(w, id, cb, ud);
     if (!wk_session_id_ok(id)) {
-        finish(op, 0);
+        finish_later(op, 0);
         return;
     }
     wk_cache_session_forget(w, id);
@@ -297,7 +318,7 @@ void wk_session_publish(wk_worker_t *w, const char *id, const char *msg, size_t 
     sess_op_t *op = op_new(w, id, cb, ud);
     wk_session_channel(w, id, ch, sizeof ch);
     if (rcli_command(w->redis, on_count, op, "PUBLISH %s %b", ch, msg, len) != 0)
-        on_count(NULL, "redis unavailable", op);
+        finish_later(op, -1);
 }
 
 /* ---- stream leases ---- */
@@ -337,6 +358,7 @@ static void lease_ms(const wk_worker_t *w, char *out, size_t outsz)
 }
 
 typedef struct stream_op_s {
+    defer_entry_t later; /* no limit to check: granted from the loop */
     wk_worker_t *w;
     wk_stream_cb cb;
     void *ud;
@@ -359,20 +381,27 @@ static void on_acquired(redisReply *reply, const char *err, void *ud)
     free(op);
 }
 
+static void granted(defer_entry_t *e)
+{
+    stream_op_t *op = (stream_op_t *)((char *)e - offsetof(stream_op_t, later));
+    op->cb(1, op->ud);
+    free(op);
+}
+
 void wk_stream_acquire(wk_worker_t *w, const char *token_hash, const char *lease, wk_stream_cb cb, void *ud)
 {
+    stream_op_t *op = mem_calloc(1, sizeof *op);
+    op->w = w;
+    op->cb = cb;
+    op->ud = ud;
     if (w->cfg->streams_per_token <= 0) {
-        cb(1, ud);
+        defer_call(&w->defer, w->loop, &op->later, granted);
         return;
     }
     char key[160], cap[32], ms[32];
     rcli_key(w->redis, key, sizeof key, "tstream:%s", token_hash);
     snprintf(cap, sizeof cap, "%ld", w->cfg->streams_per_token);
     lease_ms(w, ms, sizeof ms);
-    stream_op_t *op = mem_calloc(1, sizeof *op);
-    op->w = w;
-    op->cb = cb;
-    op->ud = ud;
     const char *argv[] = {key, lease, cap, ms};
     wk_script_run(w, &acquire_script, 1, 4, argv, on_acquired, op);
 }

@@ -3,9 +3,11 @@
  * channel ssech:<id> that carries legacy-SSE answers to the worker holding
  * the stream.
  *
- * Callback rule: every function calls cb exactly once, possibly before it
- * returns (at once when Redis is unavailable); rc 1 = done/found,
- * 0 = not found (or nobody listening, for publish), -1 = Redis error.
+ * Callback rule (the tree's, defer.h): every function calls cb exactly
+ * once, never before it returns, also when the answer is known at once (a
+ * malformed id, a cached session, Redis unavailable: from the loop);
+ * rc 1 = done/found, 0 = not found (or nobody listening, for publish),
+ * -1 = Redis error.
  */
 #ifndef JSMCP_WK_SESSION_H
 #define JSMCP_WK_SESSION_H
@@ -64,8 +66,8 @@ void wk_session_delete(wk_worker_t *w, const char *id, const char *token_hash, w
  *   stream past the cap is answered 429 with Retry-After. */
 
 /* Creates session s (sess:<id> with JSMCP_SESSION_TTL) within its URL's
- * limits, in one script. cb runs exactly once, possibly before this
- * returns: rc 1 created, 0 refused by the initialize rate (retry_after_ms
+ * limits, in one script. cb runs exactly once, never before this returns
+ * (wk_script_run): rc 1 created, 0 refused by the initialize rate (retry_after_ms
  * set), -1 Redis failed. */
 typedef void (*wk_session_create_cb)(int rc, long retry_after_ms, void *ud);
 void wk_session_create(wk_worker_t *w, const wk_session_t *s, wk_session_create_cb cb, void *ud);
@@ -75,7 +77,8 @@ void wk_session_touch(wk_worker_t *w, const wk_session_t *s);
 
 /* A new lease id (random, for one stream). */
 void wk_stream_lease_id(char *out, size_t outsz);
-/* Takes a stream lease for token_hash. cb: rc 1 granted, 0 refused (the
+/* Takes a stream lease for token_hash. cb, never before this returns (no
+ * limit set: granted from the loop): rc 1 granted, 0 refused (the
  * URL has JSMCP_STREAMS_PER_TOKEN open streams); a Redis failure grants it
  * (and counts a Redis error): the limit must not turn a Redis hiccup into
  * an outage. */

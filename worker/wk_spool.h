@@ -101,7 +101,9 @@ int wk_spool_has_room(const wk_spool_t *s);
  * process to replay. Returns the number of records left. */
 size_t wk_spool_close(wk_spool_t *s);
 
-/* A record of a spool file: seg is NULL from wk_spool_parse. */
+/* A record of a spool file: seg is NULL from wk_spool_parse. A visitor,
+ * not a callback of the tree's rule (defer.h): wk_spool_parse and
+ * wk_spool_adopt call it during the call, once per record, never after. */
 typedef void (*wk_spool_rec_fn)(void *ud, wk_spool_seg_t *seg, const char *call_id, int argc,
                                 const char **argv, const size_t *len);
 

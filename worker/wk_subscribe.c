@@ -215,11 +215,13 @@ static void on_first_read(json_t *result, int code, const char *message, void *u
     wk_script_run(op->w, &sub_script, 4, 14, argv, on_subscribed, op);
 }
 
-static const char *uri_param(const json_t *params, wk_resources_cb cb, void *ud)
+/* The uri param, or NULL with the refusal answered from the loop. */
+static const char *uri_param(wk_worker_t *w, const json_t *params, wk_resources_cb cb, void *ud)
 {
     const char *uri = jsontext_str(params, "uri");
     if (!uri || strlen(uri) >= 1024) {
-        cb(NULL, WK_RPC_INVALID_PARAMS, "Invalid params: \"uri\" (a string of at most 1023 bytes) is required", ud);
+        wk_mcp_tool_answer(w, NULL, WK_RPC_INVALID_PARAMS,
+                            "Invalid params: \"uri\" (a string of at most 1023 bytes) is required", cb, ud);
         return NULL;
     }
     return uri;
@@ -228,12 +230,12 @@ static const char *uri_param(const json_t *params, wk_resources_cb cb, void *ud)
 void wk_subscribe(wk_worker_t *w, const wk_server_t *srv, const wk_session_t *sess, const json_t *params,
                   const char *request_id, const char *traceparent, wk_resources_cb cb, void *ud)
 {
-    const char *uri = uri_param(params, cb, ud);
+    const char *uri = uri_param(w, params, cb, ud);
     if (!uri)
         return;
     char err[600];
     if (wk_resources_check(w, srv->config, uri, err, sizeof err) != 0) {
-        cb(NULL, WK_RPC_INVALID_PARAMS, err, ud);
+        wk_mcp_tool_answer(w, NULL, WK_RPC_INVALID_PARAMS, err, cb, ud);
         return;
     }
     sub_op_t *op = mem_calloc(1, sizeof *op);
@@ -259,7 +261,7 @@ static void on_unsubscribed(redisReply *reply, const char *err, void *ud)
 void wk_unsubscribe(wk_worker_t *w, const wk_server_t *srv, const wk_session_t *sess, const json_t *params,
                     wk_resources_cb cb, void *ud)
 {
-    const char *uri = uri_param(params, cb, ud);
+    const char *uri = uri_param(w, params, cb, ud);
     if (!uri)
         return;
     sub_op_t *op = mem_calloc(1, sizeof *op);

@@ -38,9 +38,10 @@
 #define WK_SUB_PER_SESSION 100   /* subscriptions of one session */
 #define WK_SUB_PER_RESOURCE 1000 /* sessions subscribed to one resource of one URL */
 
-/* resources/subscribe: reads the resource once (it must exist and be in
- * the server's scope), then records the subscription. cb (wk_resources.h)
- * runs exactly once, possibly before this returns: {} or an error. */
+/* Callback rule (the tree's, defer.h): cb (wk_resources.h) runs exactly
+ * once, never before the call returns, also for a refused URI.
+ * resources/subscribe: reads the resource once (it must exist and be in
+ * the server's scope), then records the subscription: {} or an error. */
 void wk_subscribe(wk_worker_t *w, const wk_server_t *srv, const wk_session_t *sess, const json_t *params,
                   const char *request_id, const char *traceparent, wk_resources_cb cb, void *ud);
 /* resources/unsubscribe: {} (also for a URI the session did not subscribe). */

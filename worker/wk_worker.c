@@ -19,6 +19,7 @@
 #include "wk_methods.h"
 #include "wk_pace.h"
 #include "wk_push.h"
+#include "wk_sse.h"
 #include "wk_subscribe.h"
 #include "wk_refresh.h"
 #include "wk_store.h"
@@ -78,7 +79,7 @@ static void drain(wk_worker_t *w)
     w->draining = 1;
     uv_timer_stop(&w->keepalive);
     uv_timer_stop(&w->publish);
-    wk_http_end_streams(w);
+    wk_sse_end_all(w);
     wk_refresh_stop(w);
     wk_cache_stop(w);
     wk_subscribe_stop(w);
@@ -96,7 +97,7 @@ static void on_signal(uv_signal_t *s, int signum)
 
 static void on_keepalive(uv_timer_t *t)
 {
-    wk_http_keepalive(t->data);
+    wk_sse_keepalive(t->data);
 }
 
 static void on_publish(uv_timer_t *t)
@@ -166,6 +167,7 @@ int wk_worker_run(const wk_config_t *cfg, int fd, int metrics_fd, wk_metrics_shm
     hd_cfg.idle_timeout_ms = 120000;
     hd_cfg.server_name = "jsmcp-worker";
     hd_cfg.on_complete = wk_http_complete;
+    wk_http_start(&w);
     int hr = httpd_create(&w.httpd, &loop, &hd_cfg, wk_http_handle, &w);
     if (hr != 0) {
         LOG_ERROR("worker", "cannot serve on the listening socket", "why", uv_strerror(hr), NULL);
@@ -237,6 +239,7 @@ out:
     wk_listwatch_free(&w);
     wk_push_free(&w);
     wk_methods_free(&w);
+    wk_http_free(&w);
     wk_fieldcache_free(w.fields);
     wk_catalog_free(w.catalog);
     secret_keyring_free(w.keyring);

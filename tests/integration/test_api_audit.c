@@ -60,13 +60,13 @@ static long count_calls(const ts_api_t *a)
     return ta_sql_long(a, "SELECT count(*) FROM tool_calls WHERE tool <> 'odd_values'");
 }
 
-/* A gate in this test's database: the INSERT of the row of entry GATE_ENTRY
+/* A gate in this test's database: the INSERT of the row of entry `entry`
  * waits on an advisory lock that the returned connection holds, so the
  * drain stops inside that batch (JSMCP_AUDIT_BATCH=50), with the batches
  * before it committed: the kill lands mid-drain every time. Closing the connection opens the gate. */
 #define GATE_ENTRY 1500
 #define GATE_LOCK 4242
-static PGconn *gate_close(const ts_api_t *a)
+static PGconn *gate_close(const ts_api_t *a, int entry)
 {
     PGconn *c = PQconnectdb(a->db_url);
     cr_assert(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
@@ -77,7 +77,7 @@ static PGconn *gate_close(const ts_api_t *a)
              "CREATE TRIGGER audit_test_gate BEFORE INSERT ON tool_calls FOR EACH ROW"
              " EXECUTE FUNCTION audit_test_gate();"
              "SELECT pg_advisory_lock(%d)",
-             GATE_ENTRY, GATE_LOCK, GATE_LOCK);
+             entry, GATE_LOCK, GATE_LOCK);
     PGresult *r = PQexec(c, sql);
     cr_assert(PQresultStatus(r) == PGRES_TUPLES_OK, "gate: %s", PQresultErrorMessage(r));
     PQclear(r);
@@ -97,13 +97,15 @@ Test(audit, records_survive_an_api_killed_mid_drain, .timeout = 90)
 {
     ts_api_t a;
     char ws[64], key[64], acct[64], id[64], tok[64];
-    const char *env[] = {"JSMCP_AUDIT_CONSUMER=audit-test", "JSMCP_AUDIT_DRAIN_MS=20", "JSMCP_AUDIT_BATCH=50", NULL};
+    /* batches of 50 that do not grow with the backlog: the gate's batch ends near entry 1500 */
+    const char *env[] = {"JSMCP_AUDIT_CONSUMER=audit-test", "JSMCP_AUDIT_DRAIN_MS=20", "JSMCP_AUDIT_BATCH=50",
+                         "JSMCP_AUDIT_BATCH_BACKLOG=50", NULL};
     ta_start(&a, "audit_api", env, ws, key, acct);
     ta_server(&a, key, acct, NULL, id, tok);
 
     /* Kill the API in the middle of draining, without a clean shutdown:
      * once its INSERT waits at the gate (generous deadline, 60 s). */
-    PGconn *gate = gate_close(&a);
+    PGconn *gate = gate_close(&a, GATE_ENTRY);
     xadd_entries(&a, ws, acct, id, 0, N_ENTRIES, 5);
     int reached = 0;
     for (int i = 0; i < 1200 && !(reached = gate_reached(&a)); i++)
@@ -165,6 +167,51 @@ Test(audit, records_survive_an_api_killed_mid_drain, .timeout = 90)
     cr_assert_str_eq(len, "0", "stream not drained");
     free(len);
     cr_assert_eq(count_calls(&a), N_ENTRIES + 500, "a replayed record was stored twice");
+    ta_stop(&a);
+}
+
+/* While reads come back full (a backlog) each asks for twice as many, up
+ * to JSMCP_AUDIT_BATCH_BACKLOG; once the backlog is gone reads are back to
+ * JSMCP_AUDIT_BATCH. A statement trigger records each statement's row
+ * count. The backlog is made with the gate: entry 0's batch waits while
+ * 1,000 entries arrive. */
+Test(audit, backlog_reads_grow_then_shrink, .timeout = 90)
+{
+    ts_api_t a;
+    char ws[64], key[64], acct[64], id[64], tok[64];
+    const char *env[] = {"JSMCP_AUDIT_DRAIN_MS=20", "JSMCP_AUDIT_BATCH=10", "JSMCP_AUDIT_BATCH_BACKLOG=40", NULL};
+    ta_start(&a, "audit_batch_api", env, ws, key, acct);
+    ta_server(&a, key, acct, NULL, id, tok);
+    free(ts_sql(a.db_url, "CREATE TABLE audit_test_batches (seq serial, n int);"
+                          "CREATE FUNCTION audit_test_batch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+                          " INSERT INTO audit_test_batches (n) SELECT count(*) FROM new_rows; RETURN NULL; END $$;"
+                          "CREATE TRIGGER audit_test_batch AFTER INSERT ON tool_calls REFERENCING NEW TABLE AS new_rows"
+                          " FOR EACH STATEMENT EXECUTE FUNCTION audit_test_batch()"));
+    PGconn *gate = gate_close(&a, 0);
+    xadd_entries(&a, ws, acct, id, 0, 1000, 0);
+    int reached = 0;
+    for (int i = 0; i < 1200 && !(reached = gate_reached(&a)); i++)
+        ta_sleep_ms(50);
+    PQfinish(gate);
+    cr_assert(reached, "the drain did not reach entry 0 within 60 s");
+    int64_t deadline = clock_now_ms() + 60000;
+    while (count_calls(&a) < 1000 && clock_now_ms() < deadline)
+        ta_sleep_ms(50);
+    cr_assert_eq(count_calls(&a), 1000);
+    cr_assert_eq(ta_sql_long(&a, "SELECT max(n) FROM audit_test_batches"), 40,
+                 "backlog reads did not grow to JSMCP_AUDIT_BATCH_BACKLOG (or past it)");
+    cr_assert(ta_sql_long(&a, "SELECT count(*) FROM audit_test_batches WHERE n = 20") > 0, "no doubled read");
+    long last = ta_sql_long(&a, "SELECT max(seq) FROM audit_test_batches");
+    /* backlog gone: 15 new entries go in reads of 10 at most */
+    xadd_entries(&a, ws, acct, id, 1000, 15, 0);
+    deadline = clock_now_ms() + 30000;
+    while (count_calls(&a) < 1015 && clock_now_ms() < deadline)
+        ta_sleep_ms(50);
+    cr_assert_eq(count_calls(&a), 1015);
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT max(n) FROM audit_test_batches WHERE seq > %ld", last);
+    long after = ta_sql_long(&a, sql);
+    cr_assert(after >= 1 && after <= 10, "reads did not go back to JSMCP_AUDIT_BATCH after the backlog: %ld", after);
     ta_stop(&a);
 }
 

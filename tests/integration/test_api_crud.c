@@ -1,7 +1,7 @@
 /* The whole CRUD of the admin API over real HTTP against real PostgreSQL
  * and Redis (docs/admin-api.md): workspaces and API keys, integrated
- * accounts, MCP servers with their Redis publication, cursor paging, and
- * idempotent migrations. */
+ * accounts, MCP servers with their Redis publication and cursor paging
+ * (the migrations: test_api_migrate.c). */
 #include <pthread.h>
 
 #include "test_api_common.h"
@@ -550,59 +550,6 @@ Test(api_crud, mcp_servers, .timeout = 120)
     ta_expect_problem(&r, 404, NULL, "second delete of a server");
     ts_resp_free(&r);
 
-    ta_stop(&a);
-}
-
-/* Runs `jsmcp-api migrate` with the API's environment, on db_url when not
- * NULL; returns its exit status. */
-static int run_migrate(ts_api_t *a, const char *name, const char *db_url)
-{
-    const char *env[TS_MAX_ENV + 2];
-    char db[300];
-    static const char *const args[] = {"migrate", NULL};
-    ts_proc_t p;
-    size_t n = 0;
-    ts_api_env(a, env, TS_MAX_ENV + 1);
-    while (env[n])
-        n++;
-    if (db_url) { /* putenv in the child: the later entry wins */
-        snprintf(db, sizeof db, "JSMCP_DATABASE_URL=%s", db_url);
-        env[n++] = db;
-        env[n] = NULL;
-    }
-    ts_spawn(&p, name, "jsmcp-api", args, env, 0);
-    return ta_wait_exit(&p, 30000);
-}
-
-Test(api_crud, migrate_twice_is_a_noop, .timeout = 120)
-{
-    ts_api_t a;
-    ts_api_start(&a, "crud_migrate", NULL);
-    long before = ta_sql_long(&a, "SELECT count(*) FROM schema_migrations");
-    cr_assert(before >= 1, "schema_migrations has %ld rows after start", before);
-    char *counts = ta_db_counts(&a);
-    cr_assert_eq(run_migrate(&a, "crud_migrate_1", NULL), 0, "jsmcp-api migrate (1) failed");
-    cr_assert_eq(run_migrate(&a, "crud_migrate_2", NULL), 0, "jsmcp-api migrate (2) failed");
-    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM schema_migrations"), before);
-    char *after = ta_db_counts(&a);
-    cr_assert_str_eq(after, counts, "migrate changed rows");
-    free(counts);
-    free(after);
-    /* on an empty database: applies everything, then nothing */
-    char fresh[256];
-    ts_db_create(fresh, sizeof fresh);
-    cr_assert_eq(run_migrate(&a, "crud_migrate_fresh_1", fresh), 0, "jsmcp-api migrate on an empty database");
-    char *n1 = ts_sql(fresh, "SELECT count(*) FROM schema_migrations");
-    cr_assert(n1 && atol(n1) == before, "fresh database: %s migrations, the served one has %ld", n1, before);
-    cr_assert_eq(run_migrate(&a, "crud_migrate_fresh_2", fresh), 0);
-    char *n2 = ts_sql(fresh, "SELECT count(*) FROM schema_migrations");
-    cr_assert_str_eq(n2, n1);
-    free(n1);
-    free(n2);
-    /* the API still works on the migrated database */
-    char ws[64], key[64], acct[64];
-    ts_api_workspace(&a, "acme", ws, key);
-    ta_account(&a, key, "c", acct);
     ta_stop(&a);
 }
 

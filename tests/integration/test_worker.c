@@ -537,6 +537,66 @@ Test(worker, bad_input_table, .timeout = 120)
         ts_resp_free(&r);
     }
 
+    /* Misses are the worker's own answers (its router fallback), never
+     * problem+json: outside /mcp/ a JSON 404 whatever the method (HEAD is
+     * not GET), a token longer than 256 characters an unknown URL
+     * whatever follows, a known path under a token with another method
+     * 405 + Allow in JSON-RPC form, another path under it a JSON 404. */
+    static char longtok[258];
+    memset(longtok, 'a', sizeof longtok - 1);
+    const char *outside = "No such endpoint; MCP servers live at /mcp/<token>.";
+    const char *unknown = "This MCP server URL is unknown, revoked or expired.";
+    struct {
+        const char *method, *path;
+        int tok; /* %s in path: 1 the server's token, 2 one of 257 characters */
+        long status;
+        const char *expect; /* 404: the message; 405: the Allow list */
+    } misses[] = {
+        {"POST", "/healthz", 0, 404, outside},
+        {"HEAD", "/readyz", 0, 404, NULL},
+        {"GET", "/metrics", 0, 404, outside},
+        {"GET", "/mcp", 0, 404, outside},
+        {"GET", "/mcp/", 0, 404, unknown},
+        {"GET", "/mcp//sse", 0, 404, unknown},
+        {"GET", "/mcp/%s", 2, 404, unknown},
+        {"PUT", "/mcp/%s/sse", 2, 404, unknown},
+        {"GET", "/mcp/%s/", 1, 404, "No such endpoint under this MCP server URL."},
+        {"GET", "/mcp/%s/sse/x", 1, 404, "No such endpoint under this MCP server URL."},
+        {"PUT", "/mcp/%s", 1, 405, "GET, POST, DELETE"},
+        {"HEAD", "/mcp/%s/mcp", 1, 405, "GET, POST, DELETE"},
+        {"POST", "/mcp/%s/sse", 1, 405, "GET"},
+        {"GET", "/mcp/%s/messages", 1, 405, "POST"},
+    };
+    for (size_t i = 0; i < sizeof misses / sizeof misses[0]; i++) {
+        char path[400], u[500], v[128];
+        snprintf(path, sizeof path, misses[i].path, misses[i].tok == 2 ? longtok : e.token);
+        snprintf(u, sizeof u, "http://127.0.0.1:%d%s", port, path);
+        ts_http(&r, misses[i].method, u, NULL, NULL, 0);
+        const char *what = misses[i].path;
+        cr_expect_eq(r.status, misses[i].status, "%s %s: %ld %s", misses[i].method, what, r.status, r.body);
+        cr_expect(ts_resp_header(&r, "Content-Type", v, sizeof v) && strcmp(v, "application/json") == 0,
+                  "%s %s: content type %s", misses[i].method, what, v);
+        if (misses[i].status == 405) {
+            cr_expect(ts_resp_header(&r, "Allow", v, sizeof v) && strcmp(v, misses[i].expect) == 0,
+                      "%s %s: Allow %s", misses[i].method, what, v);
+            if (strcmp(misses[i].method, "HEAD") != 0) {
+                json_t *err = json_object_get(r.json, "error");
+                const char *msg = json_string_value(json_object_get(err, "message"));
+                cr_expect(json_is_null(json_object_get(r.json, "id")) &&
+                              json_integer_value(json_object_get(err, "code")) == -32000 && msg &&
+                              strcmp(msg, "Method Not Allowed") == 0,
+                          "%s %s: %s", misses[i].method, what, r.body);
+            }
+        } else if (misses[i].expect) {
+            const char *err = json_string_value(json_object_get(r.json, "error"));
+            const char *msg = json_string_value(json_object_get(r.json, "message"));
+            cr_expect(json_object_size(r.json) == 2 && err && strcmp(err, "not_found") == 0 && msg &&
+                          strcmp(msg, misses[i].expect) == 0,
+                      "%s %s: %s", misses[i].method, what, r.body);
+        }
+        ts_resp_free(&r);
+    }
+
     /* Still serving. */
     mcp_post(&r, port, e.token, sid, "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"ping\"}", NULL);
     cr_assert_eq(r.status, 200);

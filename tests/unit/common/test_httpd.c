@@ -21,6 +21,7 @@ typedef struct srv_s {
     uv_async_t stop;
     httpd_t *h;
     router_t *r;
+    router_t *raw;          /* /raw/...: ROUTER_RAW_PARAMS | ROUTER_EXACT_METHOD, with a fallback */
     pthread_t th;
     int port;
     atomic_int aborts;
@@ -161,9 +162,23 @@ static void h_trace(httpd_req_t *req, const router_params_t *p, void *ud)
     httpd_respond(req, 200, "text/plain", out, (size_t)n);
 }
 
+/* The raw router's routes echo their param; its fallback answers a miss
+ * with the status it got and the Allow list in X-Allow ("-": none). */
+static void h_raw(httpd_req_t *req, const router_params_t *p, void *ud)
+{
+    const char *v = router_param(p, ud);
+    httpd_respond(req, 200, "text/plain", v, strlen(v));
+}
+
+static void on_raw_miss(httpd_req_t *req, int status, const char *allow, void *ud)
+{
+    httpd_resp_header(req, "X-Allow", allow ? allow : "-");
+    httpd_respond(req, status, "text/plain", "miss", 4);
+}
+
 static void handler(httpd_req_t *req, void *ud)
 {
-    router_dispatch(S.r, req);
+    router_dispatch(strncmp(httpd_req_path(req), "/raw/", 5) == 0 ? S.raw : S.r, req);
 }
 
 static void on_complete(httpd_req_t *req, int status, void *ud)
@@ -237,6 +252,11 @@ static void start_with(size_t linger_bytes, unsigned linger_ms)
     router_add(S.r, "GET", "/reset", h_reset, NULL);
     router_add(S.r, "GET", "/cut", h_cut, NULL);
     router_add(S.r, "GET", "/cut-early", h_cut_early, NULL);
+    S.raw = router_new_with(ROUTER_RAW_PARAMS | ROUTER_EXACT_METHOD);
+    router_add(S.raw, "GET", "/raw/:tok/x", h_raw, "tok");
+    router_add(S.raw, "POST", "/raw/:tok/x", h_raw, "tok");
+    router_add(S.raw, "GET", "/raw/files/*", h_raw, "*");
+    router_set_fallback(S.raw, on_raw_miss, NULL);
     httpd_config_defaults(&cfg);
     cfg.max_header_bytes = 2048;
     cfg.max_body_bytes = 4096;
@@ -265,6 +285,7 @@ static void stop(void)
     pthread_join(S.th, NULL);
     cr_assert_eq(uv_loop_close(&S.loop), 0, "all handles closed");
     router_free(S.r);
+    router_free(S.raw);
 }
 
 TestSuite(httpd, .init = start, .fini = stop, .timeout = 20);
@@ -446,6 +467,68 @@ Test(httpd, not_found_and_method_not_allowed)
     cr_assert(strstr(r, "404 Not Found"), "%s", r);
     cr_assert(strstr(r, "405 Method Not Allowed"), "%s", r);
     cr_assert(strstr(r, "Allow: GET\r\n"), "%s", r);
+    close(fd);
+}
+
+/* The default router: HEAD is served by a GET route; a param longer than
+ * ROUTER_MAX_PARAM_LEN decoded is no match (404 problem+json). */
+Test(httpd, default_router_head_and_param_limit)
+{
+    char rq[600];
+    char pad[300];
+    memset(pad, 'a', sizeof pad - 1);
+    pad[sizeof pad - 1] = 0;
+    int fd = request("HEAD /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    char *r = recv_until(fd, "\r\n\r\n", 1);
+    cr_assert(strstr(r, "HTTP/1.1 200 OK\r\n") && strstr(r, "X-Test: 1\r\n"), "%s", r);
+    close(fd);
+    snprintf(rq, sizeof rq, "GET /items/%s/sub/x HTTP/1.1\r\nHost: x\r\n\r\n", pad);
+    fd = request(rq);
+    r = recv_until(fd, "}", 1);
+    cr_assert(strstr(r, "404 Not Found") && strstr(r, "application/problem+json"), "%s", r);
+    close(fd);
+}
+
+/* ROUTER_RAW_PARAMS: a param is handed over as the path has it, neither
+ * decoded nor cut at ROUTER_MAX_PARAM_LEN; the "*" rest the same. */
+Test(httpd, raw_params_are_neither_decoded_nor_cut)
+{
+    char rq[1200];
+    char tok[601];
+    memset(tok, 'T', sizeof tok - 1);
+    tok[sizeof tok - 1] = 0;
+    int fd = request("GET /raw/a%20b/x HTTP/1.1\r\nHost: x\r\n\r\n");
+    char *r = recv_until(fd, "a%20b", 1);
+    cr_assert(strstr(r, "200 OK") && strstr(r, "\r\n\r\na%20b"), "%s", r);
+    close(fd);
+    snprintf(rq, sizeof rq, "POST /raw/%s/x HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", tok);
+    fd = request(rq);
+    r = recv_until(fd, tok, 1);
+    cr_assert(strstr(r, "200 OK") && strstr(r, "Content-Length: 600\r\n"), "%s", r);
+    close(fd);
+    fd = request("GET /raw/files/a%2Fb/c HTTP/1.1\r\nHost: x\r\n\r\n");
+    r = recv_until(fd, "a%2Fb/c", 1);
+    cr_assert(strstr(r, "\r\n\r\na%2Fb/c"), "%s", r);
+    close(fd);
+}
+
+/* router_set_fallback: a miss is the caller's to answer, with 404, or 405
+ * and the methods the path has; ROUTER_EXACT_METHOD: HEAD is not GET. */
+Test(httpd, fallback_answers_misses_with_status_and_allow)
+{
+    int fd = request("GET /raw/a/nope HTTP/1.1\r\nHost: x\r\n\r\n");
+    char *r = recv_until(fd, "miss", 1);
+    cr_assert(strstr(r, "HTTP/1.1 404 Not Found\r\n") && strstr(r, "X-Allow: -\r\n"), "%s", r);
+    cr_assert(!strstr(r, "problem+json"), "%s", r);
+    close(fd);
+    fd = request("DELETE /raw/a/x HTTP/1.1\r\nHost: x\r\n\r\n");
+    r = recv_until(fd, "miss", 1);
+    cr_assert(strstr(r, "HTTP/1.1 405 Method Not Allowed\r\n") && strstr(r, "X-Allow: GET, POST\r\n"), "%s", r);
+    cr_assert(!strstr(r, "\r\nAllow:"), "the fallback writes the answer, headers too: %s", r);
+    close(fd);
+    fd = request("HEAD /raw/a/x HTTP/1.1\r\nHost: x\r\n\r\n");
+    r = recv_until(fd, "\r\n\r\n", 1);
+    cr_assert(strstr(r, "HTTP/1.1 405 Method Not Allowed\r\n") && strstr(r, "X-Allow: GET, POST\r\n"), "%s", r);
     close(fd);
 }
 

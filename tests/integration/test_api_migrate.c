@@ -1,0 +1,190 @@
+/* The migration runner (api/ap_migrate.c) on real PostgreSQL: a second run
+ * is a no-op; a no-transaction migration (026, CREATE INDEX CONCURRENTLY)
+ * applies, and after a crash in its middle the next run drops the INVALID
+ * index the interrupted build left and builds it again; two processes
+ * starting at once apply each migration once. */
+#include <libpq-fe.h>
+
+#include "test_api_common.h"
+
+#define MIGRATION_LOCK_ID "7305221" /* api/ap_migrate.c */
+
+/* Starts `jsmcp-api migrate` with the API's environment, on db_url when not
+ * NULL. */
+static void spawn_migrate(ts_proc_t *p, ts_api_t *a, const char *name, const char *db_url)
+{
+    const char *env[TS_MAX_ENV + 2];
+    char db[300];
+    static const char *const args[] = {"migrate", NULL};
+    size_t n = 0;
+    ts_api_env(a, env, TS_MAX_ENV + 1);
+    while (env[n])
+        n++;
+    if (db_url) { /* putenv in the child: the later entry wins */
+        snprintf(db, sizeof db, "JSMCP_DATABASE_URL=%s", db_url);
+        env[n++] = db;
+        env[n] = NULL;
+    }
+    ts_spawn(p, name, "jsmcp-api", args, env, 0);
+}
+
+/* Runs `jsmcp-api migrate` (see spawn_migrate); returns its exit status. */
+static int run_migrate(ts_api_t *a, ts_proc_t *p, const char *name, const char *db_url)
+{
+    spawn_migrate(p, a, name, db_url);
+    return ta_wait_exit(p, 60000);
+}
+
+static long sql_long(const char *url, const char *sql)
+{
+    char *s = ts_sql(url, sql);
+    long v = s ? atol(s) : -1;
+    free(s);
+    return v;
+}
+
+/* The definition of index name, or "(none)". */
+static char *index_def(const char *url, const char *name)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT coalesce((SELECT pg_get_indexdef(to_regclass('%s'))), '(none)')", name);
+    return ts_sql(url, sql);
+}
+
+/* Migration 026's result: the two listing indexes on (scope, ts, call_id),
+ * valid; no series index, no temporary name, nothing invalid. */
+static void assert_026_done(const char *url)
+{
+    char *s = index_def(url, "tool_calls_server"), *w = index_def(url, "tool_calls_workspace");
+    cr_assert(strstr(s, "(server_id, ts, call_id)"), "tool_calls_server: %s", s);
+    cr_assert(strstr(w, "(workspace_id, ts, call_id)"), "tool_calls_workspace: %s", w);
+    free(s);
+    free(w);
+    cr_assert_eq(sql_long(url, "SELECT count(*) FROM pg_class WHERE relname IN ('tool_calls_server_026',"
+                               " 'tool_calls_workspace_026', 'tool_calls_workspace_ts')"), 0,
+                 "a temporary or dropped index is left");
+    cr_assert_eq(sql_long(url, "SELECT count(*) FROM pg_index WHERE indrelid = 'tool_calls'::regclass"
+                               " AND NOT (indisvalid AND indisready)"), 0, "an invalid index on tool_calls");
+    cr_assert_eq(sql_long(url, "SELECT count(*) FROM schema_migrations WHERE version = 26"), 1);
+}
+
+Test(api_migrate, migrate_twice_is_a_noop, .timeout = 120)
+{
+    ts_api_t a;
+    ts_proc_t p;
+    ts_api_start(&a, "migrate_noop", NULL);
+    long before = ta_sql_long(&a, "SELECT count(*) FROM schema_migrations");
+    cr_assert(before >= 1, "schema_migrations has %ld rows after start", before);
+    assert_026_done(a.db_url);
+    /* applied already: nothing is redone, the indexes are the same objects */
+    char *oids = ts_sql(a.db_url, "SELECT string_agg(indexrelid::text, ',' ORDER BY indexrelid) FROM pg_index"
+                                  " WHERE indrelid = 'tool_calls'::regclass");
+    char *counts = ta_db_counts(&a);
+    cr_assert_eq(run_migrate(&a, &p, "migrate_noop_1", NULL), 0, "jsmcp-api migrate (1) failed");
+    cr_assert_eq(ts_log_count(&p, "\"applied\""), 0, "a second run applied something");
+    cr_assert_eq(run_migrate(&a, &p, "migrate_noop_2", NULL), 0, "jsmcp-api migrate (2) failed");
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM schema_migrations"), before);
+    char *after = ta_db_counts(&a);
+    cr_assert_str_eq(after, counts, "migrate changed rows");
+    char *oids2 = ts_sql(a.db_url, "SELECT string_agg(indexrelid::text, ',' ORDER BY indexrelid) FROM pg_index"
+                                   " WHERE indrelid = 'tool_calls'::regclass");
+    cr_assert_str_eq(oids2, oids, "an index of tool_calls was rebuilt");
+    free(counts);
+    free(after);
+    free(oids);
+    free(oids2);
+    /* on an empty database: applies everything, then nothing */
+    char fresh[256];
+    ts_db_create(fresh, sizeof fresh);
+    cr_assert_eq(run_migrate(&a, &p, "migrate_fresh_1", fresh), 0, "jsmcp-api migrate on an empty database");
+    cr_assert_eq(ts_log_count(&p, "\"applied\""), before, "fresh database: not every migration applied once");
+    cr_assert_eq(sql_long(fresh, "SELECT count(*) FROM schema_migrations"), before);
+    assert_026_done(fresh);
+    cr_assert_eq(run_migrate(&a, &p, "migrate_fresh_2", fresh), 0);
+    cr_assert_eq(sql_long(fresh, "SELECT count(*) FROM schema_migrations"), before);
+    /* the API still works on the migrated database */
+    char ws[64], key[64], acct[64];
+    ts_api_workspace(&a, "acme", ws, key);
+    ta_account(&a, key, "c", acct);
+    ta_stop(&a);
+}
+
+/* A crash in the middle of 026: its row not written, the old indexes there,
+ * and an INVALID tool_calls_server_026 left by an interrupted concurrent
+ * build (made for real: a unique build that fails on duplicates). The next
+ * run must drop and rebuild it, not keep it because of IF NOT EXISTS. */
+Test(api_migrate, interrupted_concurrent_build_is_rebuilt, .timeout = 120)
+{
+    ts_api_t a;
+    ts_proc_t p;
+    ts_api_start(&a, "migrate_invalid", NULL);
+    char db[256];
+    ts_db_create(db, sizeof db);
+    cr_assert_eq(run_migrate(&a, &p, "migrate_invalid_1", db), 0);
+    free(ts_sql(db, "DELETE FROM schema_migrations WHERE version = 26"));
+    /* the indexes as 025 left them, half of 026 done */
+    free(ts_sql(db, "DROP INDEX tool_calls_server; DROP INDEX tool_calls_workspace;"
+                    " CREATE INDEX tool_calls_server ON tool_calls (server_id, id);"
+                    " CREATE INDEX tool_calls_workspace ON tool_calls (workspace_id, id);"
+                    " CREATE INDEX tool_calls_workspace_ts ON tool_calls (workspace_id, ts);"
+                    " CREATE INDEX tool_calls_workspace_026 ON tool_calls (workspace_id, ts, call_id)"));
+    free(ts_sql(db, "INSERT INTO tool_calls (call_id, stream_id, ts, workspace_id, account_id, server_id, tool)"
+                    " SELECT gen_random_uuid(), 's' || i, now(), '6f1f2d8e-3f56-4c53-9a10-0d9f5e1b2c3a',"
+                    " '8a6c1b2d-4e5f-4a7b-8c9d-0e1f2a3b4c5d', '1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e', 't'"
+                    " FROM generate_series(1, 3) i"));
+    PGconn *c = PQconnectdb(db);
+    cr_assert(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
+    PGresult *r = PQexec(c, "CREATE UNIQUE INDEX CONCURRENTLY tool_calls_server_026 ON tool_calls (server_id)");
+    cr_assert_eq(PQresultStatus(r), PGRES_FATAL_ERROR, "the duplicate build did not fail");
+    PQclear(r);
+    PQfinish(c);
+    cr_assert_eq(sql_long(db, "SELECT count(*) FROM pg_index WHERE indexrelid = 'tool_calls_server_026'::regclass"
+                              " AND NOT indisvalid"), 1, "no INVALID index to start from");
+
+    cr_assert_eq(run_migrate(&a, &p, "migrate_invalid_2", db), 0, "migrate after the interrupted build failed");
+    cr_assert_eq(ts_log_count(&p, "dropping an invalid index"), 1, "the invalid index was not dropped once");
+    cr_assert_eq(ts_log_count(&p, "\"applied\""), 1, "not exactly 026 applied");
+    assert_026_done(db);
+    cr_assert_eq(sql_long(db, "SELECT count(*) FROM tool_calls"), 3, "rows lost");
+    /* the rebuilt index serves the per-server listing's order */
+    cr_assert_eq(sql_long(db, "SET enable_seqscan = off; SELECT count(*) FROM (SELECT call_id FROM tool_calls"
+                              " WHERE server_id = '1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e'"
+                              " ORDER BY ts DESC, call_id DESC) s"), 3);
+    ta_stop(&a);
+}
+
+/* Two processes start at once on an empty database: while the test holds
+ * the runner's lock both wait (and say so), then each migration is applied
+ * by exactly one of them, and both succeed. */
+Test(api_migrate, concurrent_starts_apply_each_once, .timeout = 180)
+{
+    ts_api_t a;
+    ts_proc_t p1, p2;
+    ts_api_start(&a, "migrate_race", NULL);
+    long total = ta_sql_long(&a, "SELECT count(*) FROM schema_migrations");
+    char db[256];
+    ts_db_create(db, sizeof db);
+    PGconn *hold = PQconnectdb(db);
+    cr_assert(PQstatus(hold) == CONNECTION_OK, "%s", PQerrorMessage(hold));
+    PGresult *r = PQexec(hold, "SELECT pg_advisory_lock(" MIGRATION_LOCK_ID ")");
+    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQerrorMessage(hold));
+    PQclear(r);
+    spawn_migrate(&p1, &a, "migrate_race_1", db);
+    spawn_migrate(&p2, &a, "migrate_race_2", db);
+    for (int i = 0; i < 600 && (ts_log_count(&p1, "waiting for another") == 0 ||
+                                ts_log_count(&p2, "waiting for another") == 0); i++)
+        ta_sleep_ms(100);
+    cr_assert(ts_log_count(&p1, "waiting for another") > 0 && ts_log_count(&p2, "waiting for another") > 0,
+              "both runners did not wait for the lock");
+    cr_assert_eq(sql_long(db, "SELECT count(*) FROM pg_tables WHERE tablename = 'tool_calls'"), 0,
+                 "a runner went on without the lock");
+    PQfinish(hold);
+    cr_assert_eq(ta_wait_exit(&p1, 90000), 0, "runner 1 failed");
+    cr_assert_eq(ta_wait_exit(&p2, 90000), 0, "runner 2 failed");
+    int a1 = ts_log_count(&p1, "\"applied\""), a2 = ts_log_count(&p2, "\"applied\"");
+    cr_assert_eq(a1 + a2, total, "applied %d + %d times, %ld migrations", a1, a2, total);
+    cr_assert_eq(sql_long(db, "SELECT count(*) FROM schema_migrations"), total);
+    assert_026_done(db);
+    ta_stop(&a);
+}
