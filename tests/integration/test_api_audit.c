@@ -333,7 +333,9 @@ Test(audit, narrow_rows_exactly_once_and_listed_as_before, .timeout = 90)
 {
     ts_api_t a;
     char ws[64], key[64], acct[64], id[64], tok[64];
-    const char *env[] = {"JSMCP_AUDIT_DRAIN_MS=20", NULL};
+    /* Small batches: two are in flight, the second's COPY queued behind the
+     * first's (ap_audit.c copy_send), also when the first fails. */
+    const char *env[] = {"JSMCP_AUDIT_DRAIN_MS=20", "JSMCP_AUDIT_BATCH=10", "JSMCP_AUDIT_BATCH_BACKLOG=20", NULL};
     ta_start(&a, "audit_narrow_api", env, ws, key, acct);
     ta_server(&a, key, acct, NULL, id, tok);
     /* Each drain statement's rows: its kind (COPY or INSERT), how many, how
@@ -371,9 +373,9 @@ Test(audit, narrow_rows_exactly_once_and_listed_as_before, .timeout = 90)
     cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls"), 204);
     double retries = ta_metric(&a, "jsmcp_api_audit_copy_retries_total");
     /* A worker replays 100 records it had sent, interleaved with 100 new
-     * calls, in one MULTI (the drain reads them in one batch): the batch's
-     * COPY fails on a replay, and the batch goes by INSERT ... ON CONFLICT,
-     * the new records with it. */
+     * calls (one MULTI: the drain reads full batches): each batch's COPY
+     * fails on a replay, and the batch goes by INSERT ... ON CONFLICT, the
+     * new records with it. */
     redisAppendCommand(c, "MULTI");
     for (int i = 0; i < 100; i++) {
         append_entry(c, skey, ws, acct, id, 200 + i);
