@@ -100,6 +100,21 @@ static int gate_reached(const ts_api_t *a)
     return ta_sql_long(a, sql) > 0;
 }
 
+/* A statement trigger records each drain statement in audit_test_stmts:
+ * its order (seq), its kind (COPY or INSERT), its rows (n) and how many of
+ * them are in migration 027's format (narrow). */
+static void record_statements(const ts_api_t *a)
+{
+    free(ts_sql(a->db_url,
+                "CREATE TABLE audit_test_stmts (seq serial, kind text, n int, narrow int);"
+                "CREATE FUNCTION audit_test_stmt() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+                " INSERT INTO audit_test_stmts (kind, n, narrow) SELECT upper(split_part(ltrim(current_query()), ' ', 1)),"
+                " count(*), count(*) FILTER (WHERE args_digest IS NOT NULL AND args_sha256 IS NULL AND stream_id IS NULL)"
+                " FROM new_rows; RETURN NULL; END $$;"
+                "CREATE TRIGGER audit_test_stmt AFTER INSERT ON tool_calls REFERENCING NEW TABLE AS new_rows"
+                " FOR EACH STATEMENT EXECUTE FUNCTION audit_test_stmt()"));
+}
+
 Test(audit, records_survive_an_api_killed_mid_drain, .timeout = 90)
 {
     ts_api_t a;
@@ -193,11 +208,7 @@ Test(audit, backlog_reads_grow_then_shrink, .timeout = 90)
     const char *env[] = {"JSMCP_AUDIT_DRAIN_MS=20", "JSMCP_AUDIT_BATCH=10", "JSMCP_AUDIT_BATCH_BACKLOG=40", NULL};
     ta_start(&a, "audit_batch_api", env, ws, key, acct);
     ta_server(&a, key, acct, NULL, id, tok);
-    free(ts_sql(a.db_url, "CREATE TABLE audit_test_batches (seq serial, n int);"
-                          "CREATE FUNCTION audit_test_batch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
-                          " INSERT INTO audit_test_batches (n) SELECT count(*) FROM new_rows; RETURN NULL; END $$;"
-                          "CREATE TRIGGER audit_test_batch AFTER INSERT ON tool_calls REFERENCING NEW TABLE AS new_rows"
-                          " FOR EACH STATEMENT EXECUTE FUNCTION audit_test_batch()"));
+    record_statements(&a);
     PGconn *gate = gate_close(&a, 0);
     xadd_entries(&a, ws, acct, id, 0, 1000, 0);
     int reached = 0;
@@ -209,10 +220,10 @@ Test(audit, backlog_reads_grow_then_shrink, .timeout = 90)
     while (count_calls(&a) < 1000 && clock_now_ms() < deadline)
         ta_sleep_ms(50);
     cr_assert_eq(count_calls(&a), 1000);
-    cr_assert_eq(ta_sql_long(&a, "SELECT max(n) FROM audit_test_batches"), 40,
+    cr_assert_eq(ta_sql_long(&a, "SELECT max(n) FROM audit_test_stmts"), 40,
                  "backlog reads did not grow to JSMCP_AUDIT_BATCH_BACKLOG (or past it)");
-    cr_assert(ta_sql_long(&a, "SELECT count(*) FROM audit_test_batches WHERE n = 20") > 0, "no doubled read");
-    long last = ta_sql_long(&a, "SELECT max(seq) FROM audit_test_batches");
+    cr_assert(ta_sql_long(&a, "SELECT count(*) FROM audit_test_stmts WHERE n = 20") > 0, "no doubled read");
+    long last = ta_sql_long(&a, "SELECT max(seq) FROM audit_test_stmts");
     /* backlog gone: 15 new entries go in reads of 10 at most */
     xadd_entries(&a, ws, acct, id, 1000, 15, 0);
     deadline = clock_now_ms() + 30000;
@@ -220,7 +231,7 @@ Test(audit, backlog_reads_grow_then_shrink, .timeout = 90)
         ta_sleep_ms(50);
     cr_assert_eq(count_calls(&a), 1015);
     char sql[160];
-    snprintf(sql, sizeof sql, "SELECT max(n) FROM audit_test_batches WHERE seq > %ld", last);
+    snprintf(sql, sizeof sql, "SELECT max(n) FROM audit_test_stmts WHERE seq > %ld", last);
     long after = ta_sql_long(&a, sql);
     cr_assert(after >= 1 && after <= 10, "reads did not go back to JSMCP_AUDIT_BATCH after the backlog: %ld", after);
     ta_stop(&a);
@@ -338,16 +349,7 @@ Test(audit, narrow_rows_exactly_once_and_listed_as_before, .timeout = 90)
     const char *env[] = {"JSMCP_AUDIT_DRAIN_MS=20", "JSMCP_AUDIT_BATCH=10", "JSMCP_AUDIT_BATCH_BACKLOG=20", NULL};
     ta_start(&a, "audit_narrow_api", env, ws, key, acct);
     ta_server(&a, key, acct, NULL, id, tok);
-    /* Each drain statement's rows: its kind (COPY or INSERT), how many, how
-     * many in the new format. */
-    free(ts_sql(a.db_url,
-                "CREATE TABLE audit_test_stmts (kind text, n int, narrow int);"
-                "CREATE FUNCTION audit_test_stmt() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
-                " INSERT INTO audit_test_stmts SELECT upper(split_part(ltrim(current_query()), ' ', 1)), count(*),"
-                " count(*) FILTER (WHERE args_digest IS NOT NULL AND args_sha256 IS NULL AND stream_id IS NULL)"
-                " FROM new_rows; RETURN NULL; END $$;"
-                "CREATE TRIGGER audit_test_stmt AFTER INSERT ON tool_calls REFERENCING NEW TABLE AS new_rows"
-                " FOR EACH STATEMENT EXECUTE FUNCTION audit_test_stmt()"));
+    record_statements(&a);
     /* 200 calls with a digest (entries 0-199), then: a digest in capitals and
      * a value that is no digest (kept as text), two records without call_id. */
     xadd_entries(&a, ws, acct, id, 0, 200, 0);
