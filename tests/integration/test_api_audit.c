@@ -115,6 +115,18 @@ static void record_statements(const ts_api_t *a)
                 " FOR EACH STATEMENT EXECUTE FUNCTION audit_test_stmt()"));
 }
 
+/* An API reading batches of 10 growing to `backlog` while behind, every
+ * 20 ms, with a server (id) and the statement recorder. */
+static void start_small_batches(ts_api_t *a, const char *name, const char *backlog, char *ws, char *key, char *acct,
+                                char *id)
+{
+    char tok[64];
+    const char *env[] = {"JSMCP_AUDIT_DRAIN_MS=20", "JSMCP_AUDIT_BATCH=10", backlog, NULL};
+    ta_start(a, name, env, ws, key, acct);
+    ta_server(a, key, acct, NULL, id, tok);
+    record_statements(a);
+}
+
 Test(audit, records_survive_an_api_killed_mid_drain, .timeout = 90)
 {
     ts_api_t a;
@@ -204,11 +216,8 @@ Test(audit, records_survive_an_api_killed_mid_drain, .timeout = 90)
 Test(audit, backlog_reads_grow_then_shrink, .timeout = 90)
 {
     ts_api_t a;
-    char ws[64], key[64], acct[64], id[64], tok[64];
-    const char *env[] = {"JSMCP_AUDIT_DRAIN_MS=20", "JSMCP_AUDIT_BATCH=10", "JSMCP_AUDIT_BATCH_BACKLOG=40", NULL};
-    ta_start(&a, "audit_batch_api", env, ws, key, acct);
-    ta_server(&a, key, acct, NULL, id, tok);
-    record_statements(&a);
+    char ws[64], key[64], acct[64], id[64];
+    start_small_batches(&a, "audit_batch_api", "JSMCP_AUDIT_BATCH_BACKLOG=40", ws, key, acct, id);
     PGconn *gate = gate_close(&a, 0);
     xadd_entries(&a, ws, acct, id, 0, 1000, 0);
     int reached = 0;
@@ -343,13 +352,10 @@ static char *listings(const ts_api_t *a, const char *key)
 Test(audit, narrow_rows_exactly_once_and_listed_as_before, .timeout = 90)
 {
     ts_api_t a;
-    char ws[64], key[64], acct[64], id[64], tok[64];
+    char ws[64], key[64], acct[64], id[64];
     /* Small batches: two are in flight, the second's COPY queued behind the
      * first's (ap_audit.c copy_send), also when the first fails. */
-    const char *env[] = {"JSMCP_AUDIT_DRAIN_MS=20", "JSMCP_AUDIT_BATCH=10", "JSMCP_AUDIT_BATCH_BACKLOG=20", NULL};
-    ta_start(&a, "audit_narrow_api", env, ws, key, acct);
-    ta_server(&a, key, acct, NULL, id, tok);
-    record_statements(&a);
+    start_small_batches(&a, "audit_narrow_api", "JSMCP_AUDIT_BATCH_BACKLOG=20", ws, key, acct, id);
     /* 200 calls with a digest (entries 0-199), then: a digest in capitals and
      * a value that is no digest (kept as text), two records without call_id. */
     xadd_entries(&a, ws, acct, id, 0, 200, 0);
