@@ -208,22 +208,23 @@ for _ in $(seq 100); do curl -fs -o /dev/null "http://127.0.0.1:$API_PORT/health
 kill -0 "$APIPID" 2>/dev/null || { echo "jsmcp-api did not start:"; cat "$LOG"; exit 1; }
 # All of the pool's connections (JSMCP_PG_POOL_SIZE, 8), not the first one up.
 for _ in $(seq 200); do [ "$(backends | wc -l)" -ge "${JSMCP_PG_POOL_SIZE:-8}" ] && break; sleep 0.05; done
+PIDS=$(backends)
 if [ "$W" -gt 0 ]; then
   tw=$EPOCHREALTIME
   for _ in $(seq 6000); do [ "$(drained)" -ge "$W" ] && break; sleep 0.05; done
-  echo "warm-up: $(drained) records drained in $(awk -v a="$EPOCHREALTIME" -v b="$tw" 'BEGIN {printf "%.2f", a - b}') s, not counted"
 fi
-t0=$(date +%s.%N)
-PIDS=$(backends)
+# The start: the counters first, read together (the drain goes on).
+c0=$(ticks $PIDS) a0=$(ticks "$APIPID") d0=$(drained) t0=$(date +%s.%N)
+g0=$(pg_all) w0=$(wal_lsn)
+[ "$W" -gt 0 ] && echo "warm-up: $d0 records drained in $(awk -v a="$EPOCHREALTIME" -v b="$tw" 'BEGIN {printf "%.2f", a - b}') s, not counted"
 PERFPID=
 if [ -n "${AUDIT_DRAIN_PERF:-}" ]; then
   perf record -q -g -o "$AUDIT_DRAIN_PERF" -p "$(echo $PIDS | tr ' ' ,)" >/dev/null 2>&1 &
   PERFPID=$!
 fi
-c0=$(ticks $PIDS) a0=$(ticks "$APIPID") g0=$(pg_all) w0=$(wal_lsn) d0=$(drained)
 for _ in $(seq 6000); do [ "$(drained)" -ge $((N + W)) ] && break; sleep 0.05; done
 t1=$(date +%s.%N)
-c1=$(ticks $PIDS) a1=$(ticks "$APIPID") g1=$(pg_all) w1=$(wal_lsn) d1=$(drained)
+c1=$(ticks $PIDS) a1=$(ticks "$APIPID") d1=$(drained) g1=$(pg_all) w1=$(wal_lsn)
 [ -n "$PERFPID" ] && kill -INT "$PERFPID" && wait "$PERFPID" || true
 got=$((d1 - d0))
 total=$(rows)
