@@ -56,8 +56,6 @@ typedef struct audit_s {
     int events_more;       /* the last admin_events batch was full: the next tick deletes on */
     int events_running;    /* an admin_events batch in flight */
     int running;           /* drains in flight: two overlap while batches come full */
-    int copying;           /* a COPY in flight (one at a time: copy_send) */
-    struct drain_s *queued; /* a batch's COPY waiting for it */
     int group_ready;
     int own_pending_done;  /* our pending entries were read once after start (or after a failed insert) */
     int slow;              /* a COPY conflicted: our pending entries go through INSERT ... ON CONFLICT */
@@ -67,8 +65,6 @@ typedef struct audit_s {
 } audit_t;
 
 static audit_t au;
-static char insert_sql[2048]; /* built once from FIELDS (build_insert_sql) */
-static char copy_sql[1024];
 
 enum drain_src { SRC_OWN_PENDING, SRC_NEW, SRC_CLAIM };
 
@@ -78,7 +74,6 @@ typedef struct drain_s {
     size_t nids;
     size_t full;       /* the batch was full: read again at once */
     long asked;        /* the read's COUNT */
-    buf_t copy;        /* the batch's COPY data (binary rows) */
 } drain_t;
 
 static void drain_begin(int overlap);
@@ -98,7 +93,6 @@ static void drain_end(drain_t *d, int again)
     for (size_t i = 0; i < d->nids; i++)
         free(d->ids[i]);
     free(d->ids);
-    buf_free(&d->copy);
     free(d);
     au.running--;
     if (au.closing) {
@@ -159,56 +153,19 @@ static void on_inserted(PGresult *res, const char *err, void *ud)
     ack(d);
 }
 
-static void on_copied(PGresult *res, const char *err, void *ud);
-
-/* Sends d's COPY, or queues it while another runs. One COPY at a time:
- * the next batch is still read (and its rows built) while one is copied,
- * but two COPYs at once interleave their keys at the right end of
- * tool_calls' b-trees (call_id, and ts in the listing indexes, grow with
- * the stream), so each split the pages the other was filling, in halves
- * and off PostgreSQL's fast path for the rightmost leaf (BENCHMARKS.md,
- * "Audit drain, narrower rows and time-ordered call ids"). Returns 0 or -1
- * (d not sent: the caller ends it). */
-static int copy_send(drain_t *d)
-{
-    if (au.copying) {
-        au.queued = d; /* at most one: two drains are in flight at most */
-        return 0;
-    }
-    if (pgpool_copy(au.app->db, copy_sql, d->copy.data, d->copy.len, on_copied, d) != 0)
-        return -1;
-    au.copying = 1;
-    buf_free(&d->copy); /* pgpool copied it */
-    return 0;
-}
-
-/* The COPY in flight ended: the queued one goes next, or, after a failure
- * or when closing, ends unsent (its entries stay pending, read again). */
-static void copy_next(int send)
-{
-    drain_t *q = au.queued;
-    au.copying = 0;
-    au.queued = NULL;
-    if (q && (!send || au.closing || copy_send(q) != 0))
-        drain_end(q, 0);
-}
-
 /* A COPY that failed: a call already in PostgreSQL (a record replayed
  * from a worker's spool) or another error; the entries stay pending and are
- * read again at once and inserted with ON CONFLICT (the queued batch's
- * too). */
+ * read again at once and inserted with ON CONFLICT. */
 static void on_copied(PGresult *res, const char *err, void *ud)
 {
     drain_t *d = ud;
     if (ap_res_ok(res)) {
-        copy_next(1);
         on_inserted(res, err, d);
         return;
     }
     metrics_inc(au.app->metrics, "jsmcp_api_audit_copy_retries_total", "", 1);
     au.slow = 1;
     au.own_pending_done = 0;
-    copy_next(0);
     drain_end(d, res != NULL); /* a lost connection waits for the next tick */
 }
 
@@ -258,6 +215,8 @@ static char col_type(size_t c)
     return c == COL_STREAM ? 's' : c == COL_DIGEST ? 'x' : FIELDS[c - 1].type;
 }
 
+static char insert_sql[2048];
+static char copy_sql[1024];
 
 /* Copies the statement built in b into out and frees b. A statement that
  * does not fit (FIELDS outgrew out) is a mistake in this file: stop. */
@@ -491,16 +450,17 @@ static void copy_bin_value(buf_t *b, char type, const char *v)
     }
 }
 
+static void on_copied(PGresult *res, const char *err, void *ud);
+
 static void insert_batch(drain_t *d, const redisReply *entries)
 {
-    buf_t col[NCOLS];
-    buf_t *copy = &d->copy;
+    buf_t col[NCOLS], copy;
     size_t rows = 0;
     /* New entries go by COPY; entries read again (ours after a restart or
      * a failure, or claimed from a consumer that went away) may be in
      * PostgreSQL already, so they go by INSERT ... ON CONFLICT. */
     int use_copy = d->src == SRC_NEW && !au.slow;
-    buf_init(copy, (size_t)AUDIT_BATCH_MAX * 16 * 1040 + 16);
+    buf_init(&copy, (size_t)AUDIT_BATCH_MAX * 16 * 1040 + 16);
     d->ids = mem_alloc(entries->elements * sizeof *d->ids);
     for (size_t c = 0; c < NCOLS; c++) {
         /* Never reached: at most AUDIT_BATCH_MAX values of <= 512 bytes,
@@ -527,11 +487,11 @@ static void insert_batch(drain_t *d, const redisReply *entries)
             val[COL_CALL] = derived;
         }
         if (use_copy) {
-            if (copy->len == 0)
-                buf_append(copy, COPY_BIN_HEADER, sizeof COPY_BIN_HEADER);
-            put_be(copy, NCOLS, 2);
+            if (copy.len == 0)
+                buf_append(&copy, COPY_BIN_HEADER, sizeof COPY_BIN_HEADER);
+            put_be(&copy, NCOLS, 2);
             for (size_t c = 0; c < NCOLS; c++)
-                copy_bin_value(copy, col_type(c), val[c]);
+                copy_bin_value(&copy, col_type(c), val[c]);
         } else {
             for (size_t c = 0; c < NCOLS; c++)
                 array_element(&col[c], val[c]);
@@ -545,20 +505,21 @@ static void insert_batch(drain_t *d, const redisReply *entries)
         p[c] = col[c].data;
         whole &= buf_ok(&col[c]);
     }
-    if (copy->len > 0)
-        put_be(copy, (uint64_t)-1, 2); /* the end of the data */
-    whole &= buf_ok(copy);
+    if (copy.len > 0)
+        put_be(&copy, (uint64_t)-1, 2); /* the end of the data */
+    whole &= buf_ok(&copy);
     int rc = -1;
     /* A column cut short (see the limits above) must not be sent as NULL:
      * the batch stays unacknowledged and is read again. */
     if (!whole)
         LOG_ERROR("audit", "audit batch over its buffer limit; not inserted", NULL);
     else if (rows > 0 && use_copy)
-        rc = copy_send(d);
+        rc = pgpool_copy(au.app->db, copy_sql, copy.data, copy.len, on_copied, d);
     else if (rows > 0)
         rc = pgpool_query(au.app->db, insert_sql, (int)NCOLS, p, on_inserted, d);
     for (size_t c = 0; c < NCOLS; c++)
         buf_free(&col[c]); /* pgpool copied the parameters */
+    buf_free(&copy);
     if (rows == 0 && d->nids > 0)
         ack(d); /* only dropped entries: nothing to insert */
     else if (rc != 0)

@@ -353,8 +353,8 @@ Test(audit, narrow_rows_exactly_once_and_listed_as_before, .timeout = 90)
 {
     ts_api_t a;
     char ws[64], key[64], acct[64], id[64];
-    /* Small batches: two are in flight, the second's COPY queued behind the
-     * first's (ap_audit.c copy_send), also when the first fails. */
+    /* Small batches: two are in flight, and one fails while the other
+     * runs. */
     start_small_batches(&a, "audit_narrow_api", "JSMCP_AUDIT_BATCH_BACKLOG=20", ws, key, acct, id);
     /* 200 calls with a digest (entries 0-199), then: a digest in capitals and
      * a value that is no digest (kept as text), two records without call_id. */
