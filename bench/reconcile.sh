@@ -11,8 +11,9 @@
 #   2. a full pass with Redis in sync (the marker key deleted to start one):
 #      its time and CPU as above;
 #   3. creates through the admin API at a sustained rate (bench/api_load:
-#      RECONCILE_CREATE_RATE, default 200, creates/s due on a fixed schedule
-#      over 8 keep-alive connections for RECONCILE_CREATE_SECONDS, default
+#      each of RECONCILE_CREATE_RATE, default "200", creates/s due on a fixed schedule
+#      over RECONCILE_CREATE_CONNS (default 8) keep-alive connections for
+#      RECONCILE_CREATE_SECONDS, default
 #      20; latency from each request's due time) while a full pass runs, and
 #      the same without one, in RECONCILE_CREATE_ROUNDS (default 3)
 #      alternating rounds: p50, p90, p99;
@@ -43,6 +44,7 @@ NREP=${RECONCILE_REPLICAS:-1}
 CRATE=${RECONCILE_CREATE_RATE:-200}
 CSECS=${RECONCILE_CREATE_SECONDS:-20}
 CROUNDS=${RECONCILE_CREATE_ROUNDS:-3}
+CCONNS=${RECONCILE_CREATE_CONNS:-8}
 
 DB=bench_rc_$$
 PREFIX="benchrc$$:"
@@ -168,27 +170,30 @@ c1=$(ticks $PIDS) a1=$(ticks "$APIPID") r1=$(redis_cpu)
 echo "full pass, Redis in sync: $(metric 'jsmcp_api_reconcile_last_pass_seconds{kind="full"}') s;" \
   "PostgreSQL CPU $(cpu_s $((c1 - c0))) s, API CPU $(cpu_s $((a1 - a0))) s, Redis CPU $(elapsed "$r0" "$r1") s $(la)"
 
-creates() { # $1: label
-  echo "$1 ($CRATE creates/s due for $CSECS s over 8 connections, bench/api_load) $(la):"
+creates() { # $1: label; $2: rate
+  echo "$1 ($2 creates/s due for $CSECS s over $CCONNS connections, bench/api_load) $(la):"
   "$BBIN/api_load" "$API_PORT" "/integrated-account/00000000-0000-4000-8000-000000000001/mcp" "$KEY" \
-    "$CRATE" "$CSECS" 8 '{"name":"bench","config":{"methods":["read"]}}' | sed 's/^/  /' || echo "  (some answers were not 2xx)"
+    "$2" "$CSECS" "$CCONNS" '{"name":"bench","config":{"methods":["read"]}}' | sed 's/^/  /' || echo "  (some answers were not 2xx)"
 }
 # Rounds alternate with and without a full pass, so a change in the
-# machine's load falls on both.
+# machine's load falls on both; each rate of RECONCILE_CREATE_RATE in turn
+# within one pass (a pass outlasts several runs at 1M).
 nfull=2
 for round in $(seq "$CROUNDS"); do
   echo "round $round:"
   start_full
-  creates "creates during a full pass"
-  if [ "$(full_done)" -gt "$nfull" ]; then
-    echo "  WARNING: the full pass ended before the creates did: the figures above are partly without one"
-  else
-    echo "  (the full pass was still running when the creates ended) $(la)"
-  fi
+  for rate in $CRATE; do
+    creates "creates during a full pass" "$rate"
+    if [ "$(full_done)" -gt "$nfull" ]; then
+      echo "  WARNING: the full pass ended before the creates did: the figures above are partly without one"
+    else
+      echo "  (the full pass was still running when the creates ended) $(la)"
+    fi
+  done
   nfull=$((nfull + 1))
   wait_full "$nfull"
   echo "(that full pass: $(metric 'jsmcp_api_reconcile_last_pass_seconds{kind="full"}') s)"
-  creates "creates without a full pass"
+  for rate in $CRATE; do creates "creates without a full pass" "$rate"; done
 done
 
 inc_ok() { metric 'jsmcp_api_reconcile_runs_total{kind="incremental",outcome="ok"}'; }
@@ -238,7 +243,7 @@ if [ "$NREP" -ge 2 ]; then
   PIDS=$(backends)
   c0=$(ticks $PIDS) a0=$(ticks $APIPIDS) r0=$(redis_cpu)
   echo "two API replicas started at $(date -u +%T); each runs a full pass at its start (Redis in sync):"
-  creates "creates (to replica 1) during both replicas' full passes"
+  creates "creates (to replica 1) during both replicas' full passes" "${CRATE%% *}"
   if [ "$(full_done)" -ge 2 ]; then
     echo "  WARNING: both full passes ended before the creates did"
   else
@@ -251,7 +256,7 @@ if [ "$NREP" -ge 2 ]; then
   echo "two replicas' full passes at once, Redis in sync: $(each "$METRICS" "$lp") s and" \
     "$(each "http://127.0.0.1:$METRICS2_PORT" "$lp") s; PostgreSQL CPU $(cpu_s $((c1 - c0))) s ($(echo $PIDS | wc -w) backends)," \
     "API CPU $(cpu_s $((a1 - a0))) s (both, the creates' included), Redis CPU $(elapsed "$r0" "$r1") s (the creates' included) $(la)"
-  creates "creates (to replica 1) without a full pass, two replicas"
+  creates "creates (to replica 1) without a full pass, two replicas" "${CRATE%% *}"
   big=0
   for n in $NCHGS; do [ "$n" -gt "$big" ] && big=$n; done
   rp='jsmcp_api_reconcile_repairs_total{kind="incremental"}'
