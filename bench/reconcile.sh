@@ -202,7 +202,10 @@ incremental() { # $1: servers to change; $2: label
   # The ids first: the UPDATE is then a short statement, and its COMMIT is
   # the start of the clock (a 1,000-row "ORDER BY random()" over the whole
   # table took seconds at load 10, and an earlier run counted them).
+  t0=$(date +%s.%N)
   Q "DROP TABLE IF EXISTS bench_chg; CREATE TABLE bench_chg AS SELECT id FROM mcp_servers ORDER BY random() LIMIT $n" >/dev/null
+  echo "  (picking $n ids at random took $(elapsed "$t0" "$(date +%s.%N)") s with psql's start: the earlier script's" \
+    "UPDATE did this inside the time it reported) $(la)"
   ok0=$(inc_ok)
   c0=$(ticks $PIDS) a0=$(ticks $APIPIDS) r0=$(redis_cpu)
   t0=$(date +%s.%N)
