@@ -268,6 +268,29 @@ if [ "$NREP" -ge 2 ]; then
   echo "  records written by each replica's incremental passes: $(( $(each "$METRICS" "$rp") - w1 )) and" \
     "$(( $(each "http://127.0.0.1:$METRICS2_PORT" "$rp") - w2 ))"
 fi
+if [ -n "${RECONCILE_AB_BASE:-}" ]; then
+  # A/B of the incremental pass: the API of another build (a directory of
+  # binaries, e.g. main's build/) and this one, restarted in turn on the same
+  # rows, RECONCILE_AB_ROUNDS (default 2) rounds; each waits for the full
+  # pass every start runs (Redis in sync), then takes the largest backlog.
+  big=0
+  for n in $NCHGS; do [ "$n" -gt "$big" ] && big=$n; done
+  for round in $(seq "${RECONCILE_AB_ROUNDS:-2}"); do
+    for side in base this; do
+      [ -n "$API2PID" ] && { kill "$API2PID"; wait "$API2PID" 2>/dev/null || true; API2PID=; }
+      kill "$APIPID"; wait "$APIPID" 2>/dev/null || true; APIPID=
+      bin=$BIN
+      [ "$side" = base ] && bin=$RECONCILE_AB_BASE
+      "$bin/jsmcp-api" >>"$LOG" 2>&1 &
+      APIPID=$!
+      APIPIDS=$APIPID METRICS_ALL=$METRICS
+      wait_up "$API"
+      wait_full 1
+      PIDS=$(backends)
+      incremental "$big" " (A/B round $round, $side: $bin)"
+    done
+  done
+fi
 # Consistency: the tests' invariant checker over every row.
 t0=$(date +%s.%N)
 echo "invariant checker (bench/pub_check, every row) $(la):"
