@@ -285,8 +285,12 @@ if [ -n "${RECONCILE_AB_BASE:-}" ]; then
       APIPID=$!
       APIPIDS=$APIPID METRICS_ALL=$METRICS
       wait_up "$API"
-      wait_full 1
       PIDS=$(backends)
+      c0=$(ticks $PIDS) a0=$(ticks "$APIPID") r0=$(redis_cpu)
+      wait_full 1
+      c1=$(ticks $PIDS) a1=$(ticks "$APIPID") r1=$(redis_cpu)
+      echo "full pass at the start of one API ($side), Redis in sync: $(metric 'jsmcp_api_reconcile_last_pass_seconds{kind="full"}') s;" \
+        "PostgreSQL CPU $(cpu_s $((c1 - c0))) s, API CPU $(cpu_s $((a1 - a0))) s, Redis CPU $(elapsed "$r0" "$r1") s $(la)"
       incremental "$big" " (A/B round $round, $side: $bin)"
     done
   done
