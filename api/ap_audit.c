@@ -199,7 +199,21 @@ static const struct {
     {"call_id", 'h', 0, "uuid"}, /* 32 hex digits: a uuid without dashes; stays last */
 };
 #define NFIELDS (sizeof FIELDS / sizeof *FIELDS)
-#define NCOLS (NFIELDS + 1) /* stream_id, then FIELDS */
+/* A row's columns: stream_id, FIELDS in their order, args_digest. */
+#define COL_STREAM 0
+#define COL_CALL NFIELDS /* call_id, the last of FIELDS */
+#define COL_DIGEST (NFIELDS + 1)
+#define NCOLS (NFIELDS + 2)
+#define F_ARGS 5 /* FIELDS' args_sha256 */
+_Static_assert(F_ARGS < NFIELDS, "args_sha256 is one of FIELDS");
+#define DIGEST_HEX 64 /* a SHA-256 as workers send it: 64 lowercase hex digits */
+
+/* A column's type for COPY's binary rows: FIELDS[].type, 's' for
+ * stream_id, 'x' for args_digest (64 hex digits, stored as 32 bytes). */
+static char col_type(size_t c)
+{
+    return c == COL_STREAM ? 's' : c == COL_DIGEST ? 'x' : FIELDS[c - 1].type;
+}
 
 static char insert_sql[2048];
 static char copy_sql[1024];
@@ -220,21 +234,25 @@ static void sql_done(buf_t *b, char *out, size_t outsz)
  * from FIELDS. A second copy of a call (same call_id) skips the row. */
 static void build_insert_sql(void)
 {
+    if (strcmp(FIELDS[F_ARGS].name, "args_sha256") != 0 || strcmp(FIELDS[COL_CALL - 1].name, "call_id") != 0) {
+        fputs("jsmcp: ap_audit's FIELDS and its column constants disagree\n", stderr);
+        abort();
+    }
     buf_t b;
     buf_init(&b, sizeof insert_sql);
     buf_append_str(&b, "INSERT INTO tool_calls (stream_id, ts");
     for (size_t f = 1; f < NFIELDS; f++)
         buf_printf(&b, ", %s", FIELDS[f].name);
-    buf_append_str(&b, ") SELECT stream_id, to_timestamp(ts_ms / 1000.0)");
+    buf_append_str(&b, ", args_digest) SELECT stream_id, to_timestamp(ts_ms / 1000.0)");
     for (size_t f = 1; f < NFIELDS; f++)
         buf_printf(&b, ", %s", FIELDS[f].name);
-    buf_append_str(&b, " FROM unnest($1::text[]");
+    buf_append_str(&b, ", decode(args_digest, 'hex') FROM unnest($1::text[]");
     for (size_t f = 0; f < NFIELDS; f++)
         buf_printf(&b, ", $%zu::%s[]", f + 2, FIELDS[f].sqltype);
-    buf_append_str(&b, ") AS x(stream_id");
+    buf_printf(&b, ", $%zu::text[]) AS x(stream_id", NFIELDS + 2);
     for (size_t f = 0; f < NFIELDS; f++)
         buf_printf(&b, ", %s", FIELDS[f].name);
-    buf_append_str(&b, ") ON CONFLICT (call_id) DO NOTHING");
+    buf_append_str(&b, ", args_digest) ON CONFLICT (call_id) DO NOTHING");
     sql_done(&b, insert_sql, sizeof insert_sql);
     /* COPY of new entries: the cheapest way into PostgreSQL; a copy of a
      * call already there (a spool replay) fails it as a whole, and those
@@ -245,7 +263,7 @@ static void build_insert_sql(void)
     buf_append_str(&b, "COPY tool_calls (stream_id, ts");
     for (size_t f = 1; f < NFIELDS; f++)
         buf_printf(&b, ", %s", FIELDS[f].name);
-    buf_append_str(&b, ") FROM STDIN (FORMAT binary)");
+    buf_append_str(&b, ", args_digest) FROM STDIN (FORMAT binary)");
     sql_done(&b, copy_sql, sizeof copy_sql);
 }
 
@@ -272,7 +290,11 @@ static int valid_value(char type, const char *v)
 }
 
 /* One stream entry's values in column order (NULL: absent or invalid).
- * Returns 0, or -1 when the entry is malformed or lacks a required field. */
+ * A digest as workers send it goes to args_digest (32 bytes in the row,
+ * migration 027), anything else a worker sent as args_sha256 stays text.
+ * stream_id is kept only for a record without a call_id (its call_id is
+ * derived from it, derived_call_id). Returns 0, or -1 when the entry is
+ * malformed or lacks a required field. */
 static int entry_values(const redisReply *e, const char *val[NCOLS])
 {
     if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING ||
@@ -292,6 +314,13 @@ static int entry_values(const redisReply *e, const char *val[NCOLS])
     for (size_t f = 0; f < NFIELDS; f++)
         if (FIELDS[f].required && !val[f + 1])
             return -1;
+    const char *args = val[F_ARGS + 1];
+    if (args && strlen(args) == DIGEST_HEX && strspn(args, "0123456789abcdef") == DIGEST_HEX) {
+        val[COL_DIGEST] = args;
+        val[F_ARGS + 1] = NULL;
+    }
+    if (val[COL_CALL])
+        val[COL_STREAM] = NULL;
     return 0;
 }
 
@@ -385,6 +414,14 @@ static void copy_bin_value(buf_t *b, char type, const char *v)
     case 'h':
         put_uuid(b, v);
         return;
+    case 'x': { /* a digest's 64 hex digits (entry_values checked them) */
+        unsigned char raw[DIGEST_HEX / 2];
+        for (size_t i = 0; i < sizeof raw; i++)
+            raw[i] = (unsigned char)(hex_nibble(v[2 * i]) << 4 | hex_nibble(v[2 * i + 1]));
+        put_be(b, sizeof raw, 4);
+        buf_append(b, raw, sizeof raw);
+        return;
+    }
     case 't':
         put_be(b, 8, 4);
         put_be(b, (uint64_t)((strtoll(v, NULL, 10) - PG_EPOCH_MS) * 1000), 8);
@@ -438,22 +475,23 @@ static void insert_batch(drain_t *d, const redisReply *entries)
         d->ids[d->nids++] = mem_strdup(e->element[0]->str);
         const char *val[NCOLS];
         char derived[33];
+        const char *stream_id = e->element[0]->str;
         if (entry_values(e, val) != 0) {
             /* Deleted (nil fields) or malformed: acknowledged and dropped. */
             metrics_inc(au.app->metrics, "jsmcp_api_audit_invalid_total", "", 1);
             LOG_WARN("audit", "malformed audit entry dropped", "stream_id", e->element[0]->str, NULL);
             continue;
         }
-        if (!val[NCOLS - 1]) { /* call_id is the last column */
-            derived_call_id(val[0], derived);
-            val[NCOLS - 1] = derived;
+        if (!val[COL_CALL]) {
+            derived_call_id(stream_id, derived);
+            val[COL_CALL] = derived;
         }
         if (use_copy) {
             if (copy.len == 0)
                 buf_append(&copy, COPY_BIN_HEADER, sizeof COPY_BIN_HEADER);
             put_be(&copy, NCOLS, 2);
             for (size_t c = 0; c < NCOLS; c++)
-                copy_bin_value(&copy, c == 0 ? 's' : FIELDS[c - 1].type, val[c]);
+                copy_bin_value(&copy, col_type(c), val[c]);
         } else {
             for (size_t c = 0; c < NCOLS; c++)
                 array_element(&col[c], val[c]);

@@ -29,11 +29,16 @@
     " 'rate_limited' WHEN c.error_class IN ('cancelled', 'declined') THEN c.error_class ELSE"           \
     " 'tool_error' END"
 
+/* SQL: a record's args_sha256: the text of rows drained before migration
+ * 027 (and of a value that is not a digest), the 32 bytes' hex digits of
+ * rows since. */
+#define ARGS_SHA256_SQL "coalesce(c.args_sha256, encode(c.args_digest, 'hex'))"
+
 /* SQL: one record as the API shows it. call_id: its 32 hex digits. */
 #define CALL_JSON                                                                                          \
     "json_build_object('id', c.id, 'ts', to_char(c.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')," \
     " 'account_id', c.account_id, 'server_id', c.server_id, 'tool', c.tool, 'outcome', " OUTCOME_SQL ","  \
-    " 'args_sha256', c.args_sha256, 'upstream_status', c.upstream_status,"                                 \
+    " 'args_sha256', " ARGS_SHA256_SQL ", 'upstream_status', c.upstream_status,"                          \
     " 'latency_ms', c.latency_ms, 'result_bytes', c.result_bytes, 'ratelimit', CASE WHEN"                  \
     " c.ratelimit_limit IS NULL AND c.ratelimit_remaining IS NULL THEN NULL ELSE json_build_object('limit'," \
     " c.ratelimit_limit, 'remaining', c.ratelimit_remaining, 'reset_s', c.ratelimit_reset_s) END,"          \
@@ -62,7 +67,7 @@ static const struct {
     {"ratelimit_reset_s", "c.ratelimit_reset_s::text", 0},
     {"upstream_request_id", "c.upstream_request_id", 1},
     {"request_id", "c.request_id", 1},
-    {"args_sha256", "c.args_sha256", 1},
+    {"args_sha256", ARGS_SHA256_SQL, 1},
 };
 #define NCSV (sizeof CSV_COLS / sizeof *CSV_COLS)
 
@@ -167,13 +172,13 @@ static int add_param(calls_t *q, buf_t *b, const char *cond, const char *val)
     return q->np;
 }
 
-/* SELECT (row..., id, owner_ok): only the filters given become conditions,
+/* SELECT (row..., key, owner_ok): only the filters given become conditions,
  * so PostgreSQL plans each combination on its own (a server's index for a
  * server, the workspace's otherwise, the BRIN on ts for a time range). The
- * keyset condition is a plain c.id < $n (the first page starts below the
- * largest bigint): an export reruns the statement page after page, and a
- * generic plan of "$n IS NULL OR c.id < $n" would walk the index from the
- * newest row each time. */
+ * keyset condition is a plain (c.ts, c.call_id) < ($n, $n+1) (the first
+ * page starts after the last possible key): an export reruns the statement
+ * page after page, and a generic plan of "$n IS NULL OR ..." would walk the
+ * index from the newest row each time. */
 static int build_sql(calls_t *q)
 {
     buf_t b;

@@ -39,31 +39,75 @@
 # same time, each its own database, stream and backlog, so each round's two
 # figures see the very same machine load (backlog only, AUDIT_DRAIN_SECONDS=0;
 # the API's backends' CPU, not the whole instance's, which both share).
+# AUDIT_DRAIN_IDS: the call_id layout of the synthetic workers' records
+# (AUDIT_LOAD_IDS of bench/audit_load.c: "time", the worker's since migration
+# 027's change, or "prefix", the worker's before), AUDIT_DRAIN_WORKERS how many
+# worker processes they come from (default 8). With AUDIT_DRAIN_BASE, the
+# base build's records use AUDIT_DRAIN_BASE_IDS (default "prefix": main's
+# workers) and AUDIT_DRAIN_BASE_SQL (default AUDIT_DRAIN_SQL), the other
+# build's AUDIT_DRAIN_IDS (default "time") and AUDIT_DRAIN_SQL.
+# AUDIT_DRAIN_WARMUP=<n>: n more records wait in the stream, and the figures
+# count only the records after the first n, drained by the same API process
+# and PostgreSQL connections: a fresh backend pays a page fault the first time
+# it touches each 4 KiB of shared buffers, which a long-running server's
+# connections did long ago (a warm-up larger than shared_buffers' pages
+# leaves none untouched). The waits read the API's
+# jsmcp_api_audit_drained_total, not count(*) (a scan of the whole table
+# every 0.1 s); the rows are counted once at the end.
 # Needs the services of bench/run.sh (JSMCP_TEST_PG_URL, JSMCP_TEST_REDIS_URL).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+# One side of an A/B: the base build (side 0) or this one (side 1), with its
+# own call_id layout and schema change.
+ab_side() {
+  local side=$1 dir ids sql
+  if [ "$side" = 0 ]; then
+    dir=$AUDIT_DRAIN_BASE ids=${AUDIT_DRAIN_BASE_IDS:-prefix} sql=${AUDIT_DRAIN_BASE_SQL-${AUDIT_DRAIN_SQL:-}}
+  else
+    dir=${JSMCP_BIN_DIR:-$ROOT/build} ids=${AUDIT_DRAIN_IDS:-time} sql=${AUDIT_DRAIN_SQL:-}
+  fi
+  AUDIT_DRAIN_BASE='' AUDIT_DRAIN_IDS=$ids AUDIT_DRAIN_SQL=$sql JSMCP_BIN_DIR=$dir \
+    JSMCP_BENCH_BIN_DIR="${JSMCP_BENCH_BIN_DIR:-$ROOT/build/bench}" bash "$0"
+}
+# The figure of one side's output: PostgreSQL CPU per record of the backlog.
+pg_us() { sed -nE 's/^backlog: .*PostgreSQL CPU ([0-9.]+) us\/record.*/\1/p' "$1" | head -1; }
 if [ -n "${AUDIT_DRAIN_BASE:-}" ] && [ "${AUDIT_DRAIN_TOGETHER:-}" = 1 ]; then
+  figs=$(mktemp /tmp/jsmcp-bench-audit-figs.XXXXXX)
   for i in $(seq "${AUDIT_DRAIN_ROUNDS:-3}"); do
     echo "### round $i: both builds at once, load average $(cut -d' ' -f1-3 /proc/loadavg)"
     outs=()
-    for dir in "$AUDIT_DRAIN_BASE" "${JSMCP_BIN_DIR:-$ROOT/build}"; do
+    # Who starts first alternates (the first fill has Redis to itself a moment).
+    for side in $([ $((i % 2)) = 1 ] && echo "0 1" || echo "1 0"); do
       out=$(mktemp /tmp/jsmcp-bench-audit-ab.XXXXXX)
-      outs+=("$out")
-      AUDIT_DRAIN_BASE='' AUDIT_DRAIN_SECONDS=0 JSMCP_BIN_DIR=$dir \
-        JSMCP_BENCH_BIN_DIR="${JSMCP_BENCH_BIN_DIR:-$ROOT/build/bench}" bash "$0" >"$out" 2>&1 &
+      outs[$side]=$out
+      AUDIT_DRAIN_SECONDS=0 ab_side "$side" >"$out" 2>&1 &
     done
     wait
-    for out in "${outs[@]}"; do cat "$out"; rm -f "$out"; done
+    for side in 0 1; do echo "## side $side"; cat "${outs[$side]}"; done
+    b=$(pg_us "${outs[0]}") n=$(pg_us "${outs[1]}")
+    echo "### round $i: PostgreSQL CPU per record, base ${b:-?} us, this build ${n:-?} us, load average now $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "${b:-nan} ${n:-nan}" >>"$figs"
+    rm -f "${outs[@]}"
   done
+  python3 - "$figs" <<'PY'
+import statistics, sys
+rows = [tuple(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
+rows = [r for r in rows if r[0] > 0 and r[1] > 0]
+if rows:
+    b = statistics.median(r[0] for r in rows); n = statistics.median(r[1] for r in rows)
+    print("### per round (base, this build, ratio): " + "; ".join(f"{x:.1f} {y:.1f} {y / x:.2f}" for x, y in rows))
+    print(f"### medians: base {b:.2f} us, this build {n:.2f} us, ratio {n / b:.3f}; median of the rounds' ratios {statistics.median(y / x for x, y in rows):.3f}")
+PY
+  rm -f "$figs"
   echo "### load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
   exit 0
 fi
 if [ -n "${AUDIT_DRAIN_BASE:-}" ]; then
   for i in $(seq "${AUDIT_DRAIN_ROUNDS:-3}"); do
-    for dir in "$AUDIT_DRAIN_BASE" "${JSMCP_BIN_DIR:-$ROOT/build}"; do
-      echo "### round $i: $dir, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-      AUDIT_DRAIN_BASE='' JSMCP_BIN_DIR=$dir JSMCP_BENCH_BIN_DIR="${JSMCP_BENCH_BIN_DIR:-$ROOT/build/bench}" bash "$0"
+    for side in 0 1; do
+      echo "### round $i: side $side, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+      ab_side "$side"
     done
   done
   echo "### load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -97,6 +141,8 @@ if [ "${AUDIT_DRAIN_PARTS:-}" = 1 ]; then
 fi
 . bench/lib/common.sh
 N=${AUDIT_DRAIN_RECORDS:-200000}
+W=${AUDIT_DRAIN_WARMUP:-0}
+export AUDIT_LOAD_IDS=${AUDIT_DRAIN_IDS:-time} AUDIT_LOAD_WORKERS=${AUDIT_DRAIN_WORKERS:-8}
 RATE=${AUDIT_DRAIN_RATE:-20000}
 SECS=${AUDIT_DRAIN_SECONDS:-10}
 RHOST=$(echo "$JSMCP_TEST_REDIS_URL" | sed -E 's#redis://([^:/]+):([0-9]+).*#\1#')
@@ -123,10 +169,16 @@ trap 'exit 1' INT TERM
 # shellcheck source=lib/cpu.sh
 . bench/lib/cpu.sh
 rows() { psql -tAq "$DBURL" -c "SELECT count(*) FROM tool_calls"; }
+# Records the API has written to PostgreSQL (its own counter, after COMMIT).
+drained() {
+  local v
+  v=$(curl -fs "http://127.0.0.1:$METRICS_PORT/metrics" | awk '$1 == "jsmcp_api_audit_drained_total" {print $2}')
+  echo "${v:-0}"
+}
 # WAL written by the whole instance so far, in bytes.
 wal_lsn() { psql -tAq "$DBURL" -c "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn" | cut -d. -f1; }
 
-"$BBIN/audit_load" "$RHOST" "$RPORT" "$STREAM" fill "$N"
+"$BBIN/audit_load" "$RHOST" "$RPORT" "$STREAM" fill $((N + W))
 if [ "${AUDIT_METERING:-on}" = off ] || [ "${SERIES_INDEX:-on}" = off ] || [ -n "${AUDIT_DRAIN_SQL:-}" ]; then
   JSMCP_DATABASE_URL="$DBURL" JSMCP_MASTER_KEYS="k1:$(head -c 32 /dev/urandom | base64 -w0)" \
     JSMCP_LOG_LEVEL=warn "$BIN/jsmcp-api" migrate >/dev/null
@@ -140,7 +192,11 @@ if [ "${SERIES_INDEX:-on}" = off ]; then
     { echo "SERIES_INDEX=off: since migration 026 one index serves GET /calls and the series"; exit 1; }
 fi
 [ -n "${AUDIT_DRAIN_SQL:-}" ] && psql -q -v ON_ERROR_STOP=1 "$DBURL" -c "$AUDIT_DRAIN_SQL" >/dev/null
-echo "build: $BIN; metering: ${AUDIT_METERING:-on}, series index: ${SERIES_INDEX:-on}${AUDIT_DRAIN_SQL:+, schema change: $AUDIT_DRAIN_SQL}"
+echo "build: $BIN; metering: ${AUDIT_METERING:-on}, series index: ${SERIES_INDEX:-on}${AUDIT_DRAIN_SQL:+, schema change: $AUDIT_DRAIN_SQL};" \
+  "call_id layout: $AUDIT_LOAD_IDS from $AUDIT_LOAD_WORKERS worker processes; warm-up: $W records"
+echo "PostgreSQL: $(psql -tAq "$JSMCP_TEST_PG_URL" -c "SELECT string_agg(name || '=' || current_setting(name), ', ' ORDER BY name)
+  FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes', 'shared_buffers', 'wal_level',
+  'max_wal_size', 'checkpoint_timeout', 'wal_buffers', 'autovacuum', 'huge_pages', 'server_version')")"
 JSMCP_DATABASE_URL="$DBURL" JSMCP_REDIS_URL="$JSMCP_TEST_REDIS_URL" JSMCP_REDIS_PREFIX="$PREFIX" \
   JSMCP_MASTER_KEYS="k1:$(head -c 32 /dev/urandom | base64 -w0)" JSMCP_API_LISTEN="127.0.0.1:$API_PORT" \
   JSMCP_API_METRICS_LISTEN="127.0.0.1:$METRICS_PORT" \
@@ -152,29 +208,43 @@ for _ in $(seq 100); do curl -fs -o /dev/null "http://127.0.0.1:$API_PORT/health
 kill -0 "$APIPID" 2>/dev/null || { echo "jsmcp-api did not start:"; cat "$LOG"; exit 1; }
 # All of the pool's connections (JSMCP_PG_POOL_SIZE, 8), not the first one up.
 for _ in $(seq 200); do [ "$(backends | wc -l)" -ge "${JSMCP_PG_POOL_SIZE:-8}" ] && break; sleep 0.05; done
-t0=$(date +%s.%N)
 PIDS=$(backends)
+if [ "$W" -gt 0 ]; then
+  tw=$EPOCHREALTIME
+  for _ in $(seq 6000); do [ "$(drained)" -ge "$W" ] && break; sleep 0.05; done
+fi
+# The start: the counters first, read together (the drain goes on).
+c0=$(ticks $PIDS) a0=$(ticks "$APIPID") d0=$(drained) t0=$(date +%s.%N)
+g0=$(pg_all) w0=$(wal_lsn)
+[ "$W" -gt 0 ] && echo "warm-up: $d0 records drained in $(awk -v a="$EPOCHREALTIME" -v b="$tw" 'BEGIN {printf "%.2f", a - b}') s, not counted"
 PERFPID=
 if [ -n "${AUDIT_DRAIN_PERF:-}" ]; then
   perf record -q -g -o "$AUDIT_DRAIN_PERF" -p "$(echo $PIDS | tr ' ' ,)" >/dev/null 2>&1 &
   PERFPID=$!
 fi
-c0=$(ticks $PIDS) a0=$(ticks "$APIPID") g0=$(pg_all) w0=$(wal_lsn)
-for _ in $(seq 6000); do [ "$(rows)" -ge "$N" ] && break; sleep 0.1; done
+for _ in $(seq 6000); do [ "$(drained)" -ge $((N + W)) ] && break; sleep 0.05; done
 t1=$(date +%s.%N)
-c1=$(ticks $PIDS) a1=$(ticks "$APIPID") g1=$(pg_all) w1=$(wal_lsn)
+c1=$(ticks $PIDS) a1=$(ticks "$APIPID") d1=$(drained) g1=$(pg_all) w1=$(wal_lsn)
 [ -n "$PERFPID" ] && kill -INT "$PERFPID" && wait "$PERFPID" || true
-got=$(rows)
+got=$((d1 - d0))
+total=$(rows)
+[ "$total" = $((N + W)) ] || echo "ROWS WRONG: $total rows in tool_calls, $((N + W)) records sent"
 secs=$(python3 -c "print(f'{$t1 - $t0:.2f}')")
 echo "backlog: $got of $N records drained in $secs s ($(python3 -c "print(round($got / ($t1 - $t0)))")/s);" \
   "PostgreSQL CPU $(us_per $((c1 - c0)) "$got") us/record (API's backends; whole instance $(us_per $((g1 - g0)) "$got")), API CPU $(us_per $((a1 - a0)) "$got") us/record," \
   "WAL $(( (w1 - w0) / (got > 0 ? got : 1) )) bytes/record"
 # Where a row's bytes go (1,000 rows): what narrower types would save.
-psql -tAq "$DBURL" -c "SELECT 'row: ' || round(avg(pg_column_size(t.*))) || ' bytes on average; of which stream_id '
-  || round(avg(pg_column_size(stream_id))) || ', tool ' || round(avg(pg_column_size(tool))) || ', args_sha256 '
-  || round(avg(pg_column_size(args_sha256))) || ', upstream_request_id ' || round(avg(pg_column_size(upstream_request_id)))
-  || ', request_id ' || round(avg(pg_column_size(request_id))) || ', the three uuids and call_id 64'
+sizes="round(avg(pg_column_size(t.*))) || ' bytes on average; of which stream_id '
+  || coalesce(round(avg(pg_column_size(stream_id))), 0) || ', tool ' || round(avg(pg_column_size(tool))) || ', args_sha256 '
+  || coalesce(round(avg(pg_column_size(args_sha256))), 0) || ', upstream_request_id ' || round(avg(pg_column_size(upstream_request_id)))
+  || ', request_id ' || round(avg(pg_column_size(request_id)))"
+psql -tAq "$DBURL" -c "SELECT 'row: ' || $sizes || ', args_digest ' || coalesce(round(avg(pg_column_size(args_digest))), 0)
+  || ', the three uuids and call_id 64' FROM (SELECT * FROM tool_calls LIMIT 1000) t" 2>/dev/null ||
+  psql -tAq "$DBURL" -c "SELECT 'row: ' || $sizes || ' (no args_digest: before migration 027), the three uuids and call_id 64'
   FROM (SELECT * FROM tool_calls LIMIT 1000) t"
+# The sizes of the table and its indexes: narrower rows and time-ordered keys show here.
+psql -tAq "$DBURL" -c "SELECT 'relations (pages): ' || string_agg(relname || ' ' || pg_relation_size(oid) / 8192, ', ' ORDER BY relname)
+  FROM pg_class WHERE relname LIKE 'tool_calls%' AND relkind IN ('r', 'i')"
 [ "$SECS" = 0 ] && exit 0
 
 before=$(rows)

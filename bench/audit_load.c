@@ -13,14 +13,24 @@
  * ever was and the least sent in any one second. It sends every record even
  * when late, so the total offered is exact. Its own CPU per record is
  * reported: the generator must be cheap next to the drain it loads.
- * Output, one line: "audit_load: <sent> records in <s> s (<r>/s) ...". */
+ * Output, one line: "audit_load: <sent> records in <s> s (<r>/s) ...".
+ *
+ * call_id is made as the workers make it, so that tool_calls' primary key
+ * sees the keys a deployment sends: AUDIT_LOAD_WORKERS (default 8) worker
+ * processes each with its own generator, their records interleaved, and
+ * AUDIT_LOAD_IDS the layout: "time" (default; the worker's, common/callid.h:
+ * the time first) or "prefix" (the worker before migration 027's change: 8
+ * random bytes per process, then a counter). */
 #include <hiredis/hiredis.h>
 #include <poll.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+
+#include "callid.h"
 
 #define MAX_SECONDS 3600
 #define STEP_MAX 4000 /* records appended before the next read of replies */
@@ -32,16 +42,33 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+#define WORKERS_MAX 256
+
 static unsigned long long seq;
-static unsigned rnd;
+static int time_ids = 1;
+static int nworkers = 8;
+static callid_gen_t gens[WORKERS_MAX];
+static unsigned long long prefix[WORKERS_MAX], counter[WORKERS_MAX];
+
+/* The next call_id of simulated worker process seq % nworkers. */
+static void call_id(char *out, size_t outsz, long long now_ms)
+{
+    int w = (int)(seq % (unsigned long long)nworkers);
+    if (time_ids)
+        callid_next(&gens[w], (uint64_t)now_ms, out);
+    else
+        snprintf(out, outsz, "%016llx%016llx", prefix[w], ++counter[w]);
+}
 
 static void append(redisContext *c, const char *key)
 {
     char ts[32], call[40], lat[32], bytes[24];
     struct timespec rt;
     clock_gettime(CLOCK_REALTIME, &rt);
-    snprintf(ts, sizeof ts, "%lld", (long long)rt.tv_sec * 1000 + rt.tv_nsec / 1000000);
-    snprintf(call, sizeof call, "%08x%024llx", rnd, ++seq);
+    long long now_ms = (long long)rt.tv_sec * 1000 + rt.tv_nsec / 1000000;
+    snprintf(ts, sizeof ts, "%lld", now_ms);
+    ++seq;
+    call_id(call, sizeof call, now_ms);
     snprintf(lat, sizeof lat, "%llu.%03llu", 40 + seq % 60, seq % 1000);
     snprintf(bytes, sizeof bytes, "%llu", 800 + seq % 3000);
     const char *argv[] = {"XADD", key, "*",
@@ -185,8 +212,22 @@ int main(int argc, char **argv)
         fprintf(stderr, "audit_load: cannot connect\n");
         return 1;
     }
-    srand((unsigned)time(NULL));
-    rnd = (unsigned)rand();
+    const char *ids = getenv("AUDIT_LOAD_IDS"), *workers = getenv("AUDIT_LOAD_WORKERS");
+    if (ids && strcmp(ids, "prefix") == 0)
+        time_ids = 0;
+    else if (ids && *ids && strcmp(ids, "time") != 0) {
+        fprintf(stderr, "audit_load: AUDIT_LOAD_IDS is time or prefix\n");
+        return 2;
+    }
+    if (workers && (atoi(workers) < 1 || atoi(workers) > WORKERS_MAX)) {
+        fprintf(stderr, "audit_load: AUDIT_LOAD_WORKERS is 1 to %d\n", WORKERS_MAX);
+        return 2;
+    }
+    if (workers)
+        nworkers = atoi(workers);
+    if (sodium_init() < 0)
+        return 1;
+    randombytes_buf(prefix, sizeof prefix);
     const char *key = argv[3];
     int rc = 0;
     if (strcmp(argv[4], "fill") == 0) {

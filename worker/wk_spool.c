@@ -45,6 +45,10 @@
 #endif
 
 #include "buf.h"
+#include "callid.h"
+#include "clock.h"
+
+_Static_assert(WK_SPOOL_ID_LEN == CALLID_HEX_LEN, "a spool record's call_id is a callid");
 
 #define WK_SPOOL_PATH_MAX 512
 #define WK_SPOOL_DIR_MAX 400        /* leaves room for a file name under WK_SPOOL_PATH_MAX */
@@ -96,33 +100,23 @@ struct wk_spool_orphan_s {
     char path[WK_SPOOL_PATH_MAX];
 };
 
-/* call_id only has to be unique, not secret: 8 random bytes drawn once per
- * process plus a counter, instead of a getrandom() system call per tool
- * call. A child forked after the first draw starts over (id_forked), so two
- * processes never share the prefix. */
-static int id_seeded;
+/* call_id: time-ordered (common/callid.h), from one generator per process.
+ * Its random bits are drawn once, not per tool call (no getrandom() system
+ * call per call); a child forked after the first id draws its own
+ * (id_forked), so two processes never share them. */
+static callid_gen_t id_gen;
 
 static void id_forked(void)
 {
-    id_seeded = 0;
+    id_gen.seeded = 0;
 }
 
 void wk_spool_new_id(char *out)
 {
-    static unsigned char raw[WK_SPOOL_ID_LEN / 2];
-    static uint64_t seq;
     static int atfork_set;
-    if (!id_seeded) {
-        if (!atfork_set && pthread_atfork(NULL, NULL, id_forked) == 0)
-            atfork_set = 1;
-        randombytes_buf(raw, 8);
-        seq = 0;
-        id_seeded = 1;
-    }
-    seq++;
-    for (int i = 0; i < 8; i++)
-        raw[8 + i] = (unsigned char)(seq >> (56 - 8 * i));
-    sodium_bin2hex(out, WK_SPOOL_ID_LEN + 1, raw, sizeof raw);
+    if (!atfork_set && pthread_atfork(NULL, NULL, id_forked) == 0)
+        atfork_set = 1;
+    callid_next(&id_gen, (uint64_t)clock_now_ms(), out);
 }
 
 void *wk_spool_args_dup(size_t head, size_t args_off, int argc, const char **argv, const size_t *len)

@@ -44,7 +44,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define WK_SPOOL_ID_LEN 32                  /* call_id: 16 bytes as hex (random per process + counter) */
+#define WK_SPOOL_ID_LEN 32                  /* call_id: 16 bytes as hex, time-ordered (common/callid.h) */
 #define WK_SPOOL_MAX_ARGS 64                /* arguments of one record */
 #define WK_SPOOL_MAX_LINE 16384             /* longest record line; longer records are not spooled */
 #define WK_SPOOL_SEGMENT_BYTES (4u << 20)   /* a file past this is rotated */

@@ -12,27 +12,34 @@
 
 #define N_ENTRIES 3000
 
-/* Appends entries first..first+n-1 for the server (pipelined; entry i has
- * call_id i as 32 hex digits), plus `bad` malformed ones. */
+/* Appends (pipelined) the XADD of entry i for the server: call_id i as 32
+ * hex digits, args_sha256 i as 64 decimal digits. */
+static void append_entry(redisContext *c, const char *key, const char *ws, const char *acct, const char *srv, int i)
+{
+    char ts[32], status[8], rid[64];
+    snprintf(ts, sizeof ts, "%lld", (long long)clock_now_ms());
+    snprintf(status, sizeof status, "%d", i % 10 == 0 ? 429 : 200);
+    /* Characters an array literal must escape, and a bare NULL. */
+    snprintf(rid, sizeof rid, "req-%d \"q\" \\b {x,NULL}", i);
+    redisAppendCommand(c,
+                       "XADD %s MAXLEN ~ 1000000 * ts_ms %s workspace_id %s account_id %s server_id %s"
+                       " tool get_single_jira_service_management_issue_by_id args_sha256 %064d"
+                       " upstream_status %s latency_ms 1.5 ratelimit_limit 100 ratelimit_remaining 42"
+                       " ratelimit_reset_s 7 upstream_request_id up-%d error_class %s request_id %s"
+                       " call_id %032x",
+                       key, ts, ws, acct, srv, i, status, i, i % 10 == 0 ? "rate_limited" : "none", rid, i);
+}
+
+/* Appends entries first..first+n-1 for the server (pipelined, append_entry),
+ * plus `bad` malformed ones. */
 static void xadd_entries(const ts_api_t *a, const char *ws, const char *acct, const char *srv, int first, int n,
                          int bad)
 {
     redisContext *c = ts_redis_connect();
-    char key[128], ts[32], status[8], rid[64];
+    char key[128], ts[32];
     snprintf(key, sizeof key, "%saudit", a->redis_prefix);
-    for (int i = first; i < first + n; i++) {
-        snprintf(ts, sizeof ts, "%lld", (long long)clock_now_ms());
-        snprintf(status, sizeof status, "%d", i % 10 == 0 ? 429 : 200);
-        /* Characters an array literal must escape, and a bare NULL. */
-        snprintf(rid, sizeof rid, "req-%d \"q\" \\b {x,NULL}", i);
-        redisAppendCommand(c,
-                           "XADD %s MAXLEN ~ 1000000 * ts_ms %s workspace_id %s account_id %s server_id %s"
-                           " tool get_single_jira_service_management_issue_by_id args_sha256 %064d"
-                           " upstream_status %s latency_ms 1.5 ratelimit_limit 100 ratelimit_remaining 42"
-                           " ratelimit_reset_s 7 upstream_request_id up-%d error_class %s request_id %s"
-                           " call_id %032x",
-                           key, ts, ws, acct, srv, i, status, i, i % 10 == 0 ? "rate_limited" : "none", rid, i);
-    }
+    for (int i = first; i < first + n; i++)
+        append_entry(c, key, ws, acct, srv, i);
     /* Values PostgreSQL would refuse (an int column overflowing, a real
      * overflowing, hex, NaN): those fields are stored as NULL, the entry and
      * its batch are not held up. */
@@ -93,6 +100,33 @@ static int gate_reached(const ts_api_t *a)
     return ta_sql_long(a, sql) > 0;
 }
 
+/* A statement trigger records each drain statement in audit_test_stmts:
+ * its order (seq), its kind (COPY or INSERT), its rows (n) and how many of
+ * them are in migration 027's format (narrow). */
+static void record_statements(const ts_api_t *a)
+{
+    free(ts_sql(a->db_url,
+                "CREATE TABLE audit_test_stmts (seq serial, kind text, n int, narrow int);"
+                "CREATE FUNCTION audit_test_stmt() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+                " INSERT INTO audit_test_stmts (kind, n, narrow) SELECT upper(split_part(ltrim(current_query()), ' ', 1)),"
+                " count(*), count(*) FILTER (WHERE args_digest IS NOT NULL AND args_sha256 IS NULL AND stream_id IS NULL)"
+                " FROM new_rows; RETURN NULL; END $$;"
+                "CREATE TRIGGER audit_test_stmt AFTER INSERT ON tool_calls REFERENCING NEW TABLE AS new_rows"
+                " FOR EACH STATEMENT EXECUTE FUNCTION audit_test_stmt()"));
+}
+
+/* An API reading batches of 10 growing to `backlog` while behind, every
+ * 20 ms, with a server (id) and the statement recorder. */
+static void start_small_batches(ts_api_t *a, const char *name, const char *backlog, char *ws, char *key, char *acct,
+                                char *id)
+{
+    char tok[64];
+    const char *env[] = {"JSMCP_AUDIT_DRAIN_MS=20", "JSMCP_AUDIT_BATCH=10", backlog, NULL};
+    ta_start(a, name, env, ws, key, acct);
+    ta_server(a, key, acct, NULL, id, tok);
+    record_statements(a);
+}
+
 Test(audit, records_survive_an_api_killed_mid_drain, .timeout = 90)
 {
     ts_api_t a;
@@ -141,8 +175,12 @@ Test(audit, records_survive_an_api_killed_mid_drain, .timeout = 90)
         ta_sleep_ms(50);
     cr_assert_eq(rows, N_ENTRIES + 500, "records lost or doubled: %ld rows of %d calls after the restart (killed at %ld)",
                  rows, N_ENTRIES + 500, before_kill);
-    cr_assert_eq(ta_sql_long(&a, "SELECT count(DISTINCT stream_id) FROM tool_calls WHERE tool <> 'odd_values'"),
+    /* A record with a call_id keeps no stream id (migration 027); one
+     * without (odd_values) keeps the stream id its call_id derives from. */
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls WHERE tool <> 'odd_values' AND stream_id IS NULL"),
                  N_ENTRIES + 500);
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls WHERE tool = 'odd_values' AND stream_id IS NOT NULL"),
+                 5);
     cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls WHERE tool = 'odd_values' AND upstream_status IS NULL"
                                  " AND latency_ms IS NULL AND ratelimit_limit IS NULL AND ratelimit_remaining = 2147483647"),
                  5, "out-of-range values stored as NULL, the rest of the entry kept");
@@ -178,15 +216,8 @@ Test(audit, records_survive_an_api_killed_mid_drain, .timeout = 90)
 Test(audit, backlog_reads_grow_then_shrink, .timeout = 90)
 {
     ts_api_t a;
-    char ws[64], key[64], acct[64], id[64], tok[64];
-    const char *env[] = {"JSMCP_AUDIT_DRAIN_MS=20", "JSMCP_AUDIT_BATCH=10", "JSMCP_AUDIT_BATCH_BACKLOG=40", NULL};
-    ta_start(&a, "audit_batch_api", env, ws, key, acct);
-    ta_server(&a, key, acct, NULL, id, tok);
-    free(ts_sql(a.db_url, "CREATE TABLE audit_test_batches (seq serial, n int);"
-                          "CREATE FUNCTION audit_test_batch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
-                          " INSERT INTO audit_test_batches (n) SELECT count(*) FROM new_rows; RETURN NULL; END $$;"
-                          "CREATE TRIGGER audit_test_batch AFTER INSERT ON tool_calls REFERENCING NEW TABLE AS new_rows"
-                          " FOR EACH STATEMENT EXECUTE FUNCTION audit_test_batch()"));
+    char ws[64], key[64], acct[64], id[64];
+    start_small_batches(&a, "audit_batch_api", "JSMCP_AUDIT_BATCH_BACKLOG=40", ws, key, acct, id);
     PGconn *gate = gate_close(&a, 0);
     xadd_entries(&a, ws, acct, id, 0, 1000, 0);
     int reached = 0;
@@ -198,10 +229,10 @@ Test(audit, backlog_reads_grow_then_shrink, .timeout = 90)
     while (count_calls(&a) < 1000 && clock_now_ms() < deadline)
         ta_sleep_ms(50);
     cr_assert_eq(count_calls(&a), 1000);
-    cr_assert_eq(ta_sql_long(&a, "SELECT max(n) FROM audit_test_batches"), 40,
+    cr_assert_eq(ta_sql_long(&a, "SELECT max(n) FROM audit_test_stmts"), 40,
                  "backlog reads did not grow to JSMCP_AUDIT_BATCH_BACKLOG (or past it)");
-    cr_assert(ta_sql_long(&a, "SELECT count(*) FROM audit_test_batches WHERE n = 20") > 0, "no doubled read");
-    long last = ta_sql_long(&a, "SELECT max(seq) FROM audit_test_batches");
+    cr_assert(ta_sql_long(&a, "SELECT count(*) FROM audit_test_stmts WHERE n = 20") > 0, "no doubled read");
+    long last = ta_sql_long(&a, "SELECT max(seq) FROM audit_test_stmts");
     /* backlog gone: 15 new entries go in reads of 10 at most */
     xadd_entries(&a, ws, acct, id, 1000, 15, 0);
     deadline = clock_now_ms() + 30000;
@@ -209,7 +240,7 @@ Test(audit, backlog_reads_grow_then_shrink, .timeout = 90)
         ta_sleep_ms(50);
     cr_assert_eq(count_calls(&a), 1015);
     char sql[160];
-    snprintf(sql, sizeof sql, "SELECT max(n) FROM audit_test_batches WHERE seq > %ld", last);
+    snprintf(sql, sizeof sql, "SELECT max(n) FROM audit_test_stmts WHERE seq > %ld", last);
     long after = ta_sql_long(&a, sql);
     cr_assert(after >= 1 && after <= 10, "reads did not go back to JSMCP_AUDIT_BATCH after the backlog: %ld", after);
     ta_stop(&a);
@@ -275,5 +306,144 @@ Test(audit, calls_route_pages_newest_first_for_the_owner_only, .timeout = 60)
     cr_assert_eq(r.status, 400);
     cr_assert_str_eq(ta_str(&r, "field"), "next_cursor");
     ts_resp_free(&r);
+    ta_stop(&a);
+}
+
+/* The bodies of GET /calls (every page), its NDJSON and its CSV export,
+ * concatenated (caller frees). */
+static char *listings(const ts_api_t *a, const char *key)
+{
+    char *all = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&all, &len);
+    cr_assert(f);
+    char cursor[256] = "";
+    for (int page = 0; page < 20; page++) {
+        ts_resp_t r;
+        ta_call(&r, a, key, "GET", NULL, "/calls?limit=37%s%s", cursor[0] ? "&next_cursor=" : "", cursor);
+        cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+        fputs(r.body, f);
+        const char *next = json_string_value(json_object_get(r.json, "next_cursor"));
+        snprintf(cursor, sizeof cursor, "%s", next ? next : "");
+        ts_resp_free(&r);
+        if (!cursor[0])
+            break;
+    }
+    cr_assert_eq(cursor[0], 0, "more than 20 pages");
+    static const char *const fmts[] = {"ndjson", "csv"};
+    for (size_t i = 0; i < 2; i++) {
+        ts_resp_t r;
+        ta_call(&r, a, key, "GET", NULL, "/calls?format=%s", fmts[i]);
+        cr_assert_eq(r.status, 200, "%s: %ld %s", fmts[i], r.status, r.body);
+        fprintf(f, "\n-- %s --\n%s", fmts[i], r.body);
+        ts_resp_free(&r);
+    }
+    fclose(f);
+    return all;
+}
+
+/* Migration 027: the drain stores a digest as its 32 bytes (args_digest)
+ * and no stream id for a record with a call_id, in both of its paths (COPY
+ * of new entries; INSERT ... ON CONFLICT of a batch that held a replayed
+ * record), each call still once; a value that is not a digest stays text,
+ * a record without call_id keeps its stream id. The listings and exports
+ * of those rows are byte for byte what they are once the same rows are
+ * rewritten in the format from before 027 (digest as text, stream id set). */
+Test(audit, narrow_rows_exactly_once_and_listed_as_before, .timeout = 90)
+{
+    ts_api_t a;
+    char ws[64], key[64], acct[64], id[64];
+    /* Small batches: two are in flight, and one fails while the other
+     * runs. */
+    start_small_batches(&a, "audit_narrow_api", "JSMCP_AUDIT_BATCH_BACKLOG=20", ws, key, acct, id);
+    /* 200 calls with a digest (entries 0-199), then: a digest in capitals and
+     * a value that is no digest (kept as text), two records without call_id. */
+    xadd_entries(&a, ws, acct, id, 0, 200, 0);
+    redisContext *c = ts_redis_connect();
+    char skey[128];
+    snprintf(skey, sizeof skey, "%saudit", a.redis_prefix);
+    static const char *const odd_args[] = {
+        "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08", "not a digest, \"quoted\" {x}"};
+    for (int i = 0; i < 2; i++) {
+        redisReply *r = redisCommand(c, "XADD %s * ts_ms %lld workspace_id %s account_id %s server_id %s tool odd_args"
+                                        " args_sha256 %s call_id %032x", skey, (long long)clock_now_ms(), ws, acct, id,
+                                     odd_args[i], 0x0dd00000 + i);
+        cr_assert(r && r->type == REDIS_REPLY_STRING);
+        freeReplyObject(r);
+        r = redisCommand(c, "XADD %s * ts_ms %lld workspace_id %s account_id %s server_id %s tool no_call_id"
+                            " args_sha256 %064d", skey, (long long)clock_now_ms(), ws, acct, id, 7 + i);
+        cr_assert(r && r->type == REDIS_REPLY_STRING);
+        freeReplyObject(r);
+    }
+    int64_t deadline = clock_now_ms() + 30000;
+    while (ta_sql_long(&a, "SELECT count(*) FROM tool_calls") < 204 && clock_now_ms() < deadline)
+        ta_sleep_ms(50);
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls"), 204);
+    double retries = ta_metric(&a, "jsmcp_api_audit_copy_retries_total");
+    /* A worker replays 100 records it had sent, interleaved with 100 new
+     * calls (one MULTI: the drain reads full batches): each batch's COPY
+     * fails on a replay, and the batch goes by INSERT ... ON CONFLICT, the
+     * new records with it. */
+    redisAppendCommand(c, "MULTI");
+    for (int i = 0; i < 100; i++) {
+        append_entry(c, skey, ws, acct, id, 200 + i);
+        append_entry(c, skey, ws, acct, id, i * 2);
+    }
+    redisAppendCommand(c, "EXEC");
+    for (int i = 0; i < 202; i++) {
+        redisReply *r;
+        cr_assert(redisGetReply(c, (void **)&r) == REDIS_OK);
+        cr_assert(r->type != REDIS_REPLY_ERROR, "%s", r->str);
+        if (i == 201)
+            cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 200, "EXEC");
+        freeReplyObject(r);
+    }
+    deadline = clock_now_ms() + 30000;
+    while (ta_sql_long(&a, "SELECT count(*) FROM tool_calls") < 304 && clock_now_ms() < deadline)
+        ta_sleep_ms(50);
+    /* Everything the API has read is in: no copy in flight can add a row. */
+    deadline = clock_now_ms() + 30000;
+    while (ta_metric(&a, "jsmcp_api_audit_stream_length") > 1 && clock_now_ms() < deadline)
+        ta_sleep_ms(50);
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls"), 304, "each call once");
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(DISTINCT call_id) FROM tool_calls"), 304);
+    cr_assert_gt(ta_metric(&a, "jsmcp_api_audit_copy_retries_total"), retries, "no COPY met a replayed record");
+    cr_assert_gt(ta_sql_long(&a, "SELECT count(*) FROM audit_test_stmts WHERE kind = 'INSERT' AND n > 0"), 0,
+                 "no new record went by INSERT ... ON CONFLICT");
+    cr_assert_gt(ta_sql_long(&a, "SELECT count(*) FROM audit_test_stmts WHERE kind = 'COPY' AND n > 0"), 0);
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM audit_test_stmts WHERE kind NOT IN ('COPY', 'INSERT')"), 0);
+    /* Both paths wrote the narrow format (the INSERT statements held only
+     * calls with a digest and a call_id). */
+    cr_assert_eq(ta_sql_long(&a, "SELECT sum(n - narrow) FROM audit_test_stmts WHERE kind = 'INSERT'"), 0);
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls WHERE tool NOT IN ('odd_args', 'no_call_id')"
+                                 " AND (args_digest IS NULL OR args_sha256 IS NOT NULL OR stream_id IS NOT NULL)"),
+                 0, "a call with a digest and a call_id in the old format");
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls WHERE tool = 'odd_args' AND args_digest IS NULL"
+                                 " AND args_sha256 IN ('9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08',"
+                                 " 'not a digest, \"quoted\" {x}') AND stream_id IS NULL"),
+                 2, "a value that is not a lowercase digest is kept as text");
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls WHERE tool = 'no_call_id' AND stream_id IS NOT NULL"
+                                 " AND args_digest IS NOT NULL"),
+                 2, "a record without call_id keeps its stream id");
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls WHERE encode(args_digest, 'hex') = lpad('123', 64, '0')"),
+                 1, "the digest's bytes are the hex digits sent");
+
+    /* The same rows listed as the API lists them, then rewritten in the
+     * format from before migration 027, listed again: the same bytes. */
+    char *narrow = listings(&a, key);
+    cr_assert(strstr(narrow, "\"args_sha256\" : \"0000000000000000000000000000000000000000000000000000000000000123\"") ||
+                  strstr(narrow, "\"args_sha256\":\"0000000000000000000000000000000000000000000000000000000000000123\""),
+              "entry 123's digest is not listed as its hex digits");
+    cr_assert(strstr(narrow, ",0000000000000000000000000000000000000000000000000000000000000123"),
+              "entry 123's digest is not in the CSV export");
+    free(ts_sql(a.db_url, "UPDATE tool_calls SET args_sha256 = coalesce(args_sha256, encode(args_digest, 'hex')), args_digest = NULL,"
+                          " stream_id = coalesce(stream_id, '1-' || id) WHERE args_digest IS NOT NULL OR stream_id IS NULL"));
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls WHERE args_digest IS NOT NULL OR stream_id IS NULL"), 0);
+    char *old = listings(&a, key);
+    cr_assert_str_eq(old, narrow, "old-format rows list differently from new-format ones");
+    cr_assert_gt(strlen(old), 304 * 200, "the listings are too short to hold 304 records");
+    free(narrow);
+    free(old);
+    redisFree(c);
     ta_stop(&a);
 }

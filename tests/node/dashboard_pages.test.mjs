@@ -104,6 +104,8 @@ test('API keys: create a read-only expiring key shown once, it reads but cannot 
   await page.getByRole('heading', { name: /Revoke reporting/ }).waitFor();
   await page.getByRole('button', { name: 'Revoke key' }).click();
   await page.getByText('Key reporting revoked.').waitFor();
+  // The notice comes first; the list is read again after it, so wait for the row to go.
+  await page.getByRole('row', { name: /reporting/ }).waitFor({ state: 'detached' });
   assert.equal(await page.getByRole('row', { name: /reporting/ }).count(), 0);
   assert.equal((await api(s, key, 'GET', '/integrated-account')).status, 401);
   assert.deepEqual(page.errors, [], 'no script errors');

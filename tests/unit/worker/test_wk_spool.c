@@ -496,15 +496,17 @@ Test(spool, a_directory_of_someone_else_is_refused)
     cr_assert_null(wk_spool_open("", "dest", 0, err, sizeof err));
 }
 
-/* call_id: a per-process random prefix and a counter; a forked child draws
- * its own prefix (the atfork handler), so two processes never share ids. */
+/* call_id: time-ordered (common/callid.h) with random bits drawn once per
+ * process and a counter; a forked child draws its own bits (the atfork
+ * handler), so two processes never share ids. */
 Test(spool, call_ids_differ_across_fork)
 {
     char a[WK_SPOOL_ID_LEN + 1], b[WK_SPOOL_ID_LEN + 1], child[WK_SPOOL_ID_LEN + 1] = "";
     wk_spool_new_id(a);
     wk_spool_new_id(b);
-    cr_assert_eq(strncmp(a, b, 16), 0, "same prefix within a process");
-    cr_assert_str_neq(a, b);
+    cr_assert_eq(a[12], '7', "a version 7 uuid: %s", a);
+    cr_assert_eq(memcmp(a + 13, b + 13, 11), 0, "same random bits within a process: %s %s", a, b);
+    cr_assert_lt(strcmp(a, b), 0, "a later id sorts later: %s %s", a, b);
     int fds[2];
     cr_assert_eq(pipe(fds), 0);
     pid_t pid = fork();
@@ -518,8 +520,8 @@ Test(spool, call_ids_differ_across_fork)
     waitpid(pid, &st, 0);
     close(fds[0]);
     close(fds[1]);
-    cr_assert_neq(strncmp(a, child, 16), 0, "the child drew a new prefix: %s vs %s", a, child);
-    cr_assert_eq(strcmp(child + 16, "0000000000000001"), 0, "the child's counter starts over: %s", child);
+    cr_assert_neq(memcmp(a + 13, child + 13, 11), 0, "the child drew new bits: %s vs %s", a, child);
+    cr_assert_eq(strcmp(child + 24, "00000001"), 0, "the child's counter starts over: %s", child);
 }
 
 /* Keeps the first argument of each record whole (any length). */
