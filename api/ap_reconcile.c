@@ -342,8 +342,13 @@ static void inc_on_begin(pgtx_t *tx, const char *err, void *ud)
     /* One row per changed server or account: its newest outbox version and
      * every token hash its changes touched. The rows to take are an
      * ARRAY(...), evaluated once: "seq IN (SELECT ... LIMIT n FOR UPDATE SKIP
-     * LOCKED)" may run its subquery again inside the join and take more. */
-    if (pgtx_query(tx,
+     * LOCKED)" may run its subquery again inside the join and take more.
+     * Planned at each pass, not prepared: a prepared plan is made when the
+     * outbox is nearly empty (a seq scan and a sort) and kept, so a backlog
+     * of n rows cost every pass a scan of all n and a 500-way compare per
+     * row: 50,000 changes took ~100 ms of PostgreSQL a pass, 7.5 s in all
+     * (BENCHMARKS.md); planned with the outbox's size it walks the key. */
+    if (pgtx_query_unprepared(tx,
                    "WITH o AS (DELETE FROM publish_outbox WHERE seq = ANY(ARRAY(SELECT seq FROM publish_outbox"
                    "  ORDER BY seq LIMIT " RC_OUTBOX_BATCH " FOR UPDATE SKIP LOCKED)) RETURNING kind, ref, hashes, version)"
                    " SELECT kind, ref::text, max(version), string_agg(DISTINCT h, ','), (SELECT count(*) FROM o)"

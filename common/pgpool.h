@@ -81,6 +81,13 @@ int pgpool_copy(pgpool_t *p, const char *sql, const char *data, size_t len, pgpo
 int pgpool_begin(pgpool_t *p, pgtx_begin_cb cb, void *ud);
 int pgtx_query(pgtx_t *tx, const char *sql, int nparams, const char *const *params,
                pgpool_cb cb, void *ud);
+/* As pgtx_query, but planned by PostgreSQL at each run instead of prepared
+ * once per connection: for a statement whose best plan changes with a
+ * table's size. A prepared statement without parameters keeps the plan
+ * made at its first run (until the table's statistics change), e.g. a seq
+ * scan of a queue that was empty then and holds 50,000 rows now. */
+int pgtx_query_unprepared(pgtx_t *tx, const char *sql, int nparams, const char *const *params,
+                          pgpool_cb cb, void *ud);
 /* cb(res, err, ud): res is the COMMIT result; err on failure. cb may be NULL. */
 void pgtx_commit(pgtx_t *tx, pgpool_cb cb, void *ud);
 void pgtx_rollback(pgtx_t *tx, pgpool_cb cb, void *ud);

@@ -126,8 +126,8 @@ int pgpool_begin(pgpool_t *p, pgtx_begin_cb cb, void *ud)
     return 0;
 }
 
-int pgtx_query(pgtx_t *tx, const char *sql, int nparams, const char *const *params,
-               pgpool_cb cb, void *ud)
+static int tx_query(pgtx_t *tx, const char *sql, int nparams, const char *const *params, int unprepared,
+                    pgpool_cb cb, void *ud)
 {
     if (tx->ended || check_args(sql, nparams, params) != 0)
         return PGPOOL_EINVAL;
@@ -139,9 +139,22 @@ int pgtx_query(pgtx_t *tx, const char *sql, int nparams, const char *const *para
     r->cb = cb;
     r->ud = ud;
     r->tx = tx;
+    r->unprepared = unprepared;
     pgpool_q_push(&tx->q, r);
     pgpool_tx_pump(tx);
     return 0;
+}
+
+int pgtx_query(pgtx_t *tx, const char *sql, int nparams, const char *const *params,
+               pgpool_cb cb, void *ud)
+{
+    return tx_query(tx, sql, nparams, params, 0, cb, ud);
+}
+
+int pgtx_query_unprepared(pgtx_t *tx, const char *sql, int nparams, const char *const *params,
+                          pgpool_cb cb, void *ud)
+{
+    return tx_query(tx, sql, nparams, params, 1, cb, ud);
 }
 
 static void tx_end(pgtx_t *tx, enum req_kind kind, pgpool_cb cb, void *ud)

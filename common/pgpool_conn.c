@@ -178,14 +178,15 @@ static int stmt_find(const pgconn_t *c, const char *sql)
 
 /* Queries run as prepared statements, prepared on first use per
  * connection (the application's SQL is a fixed set of strings); BEGIN,
- * COMMIT, ROLLBACK and anything past the cache run unnamed. */
+ * COMMIT, ROLLBACK, unprepared queries and anything past the cache run
+ * unnamed (planned at each run). */
 static int send_statement(pgconn_t *c, req_t *r)
 {
     char name[16];
     int slot = -1;
     if (r->copy) /* COPY runs unprepared, its data follows the CopyIn answer (conn_read) */
         return PQsendQuery(c->pg, r->sql) ? 0 : -1;
-    if (r->kind == R_QUERY || r->kind == R_TXQ) {
+    if ((r->kind == R_QUERY || r->kind == R_TXQ) && !r->unprepared) {
         slot = stmt_find(c, r->sql);
         if (slot < 0 && c->nstmts < PG_MAX_PREPARED) {
             snprintf(name, sizeof name, "s%d", c->nstmts);

@@ -83,6 +83,7 @@ struct req_s {
     const char **params;
     const char *copy;   /* COPY ... FROM STDIN: the data sent once the server asks (pgpool_copy) */
     size_t copy_len;
+    int unprepared;     /* planned at each run, never cached (pgtx_query_unprepared) */
 };
 
 typedef struct reqq_s {

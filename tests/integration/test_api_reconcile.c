@@ -432,3 +432,81 @@ Test(api_reconcile, rows_only_in_postgres_are_published, .timeout = 120)
     free(v);
     ta_stop(&a);
 }
+
+/* publish_outbox's scan counters (pg_stat_user_tables), once they show at
+ * least min_deleted rows deleted from it: a backend reports a
+ * transaction's counters together, after it ended, so the scans of the
+ * passes that deleted them are in. */
+typedef struct {
+    long deleted, seq_read, idx_scans;
+} outbox_stats_t;
+
+static outbox_stats_t outbox_stats(const ts_api_t *a, long min_deleted)
+{
+    static const char q[] = "SELECT COALESCE((SELECT %s FROM pg_stat_user_tables WHERE relname = 'publish_outbox'), 0)";
+    char sql[256];
+    outbox_stats_t st = {-1, 0, 0};
+    for (int i = 0; i < 1200 && st.deleted < min_deleted; i++) { /* up to 60 s: reported within ~10 s */
+        if (i)
+            ta_sleep_ms(50);
+        snprintf(sql, sizeof sql, q, "n_tup_del");
+        st.deleted = ta_sql_long(a, sql);
+    }
+    cr_assert_geq(st.deleted, min_deleted, "publish_outbox's deletions not reported within 60 s");
+    snprintf(sql, sizeof sql, q, "seq_tup_read");
+    st.seq_read = ta_sql_long(a, sql);
+    snprintf(sql, sizeof sql, q, "idx_scan");
+    st.idx_scans = ta_sql_long(a, sql);
+    return st;
+}
+
+/* The outbox is taken when PostgreSQL says it has work, not when the timer
+ * comes round, and a backlog is found by the outbox's key, not by scanning
+ * all of it every pass. With the incremental interval at an hour, 5,000
+ * servers written behind the API's back in one transaction (one NOTIFY)
+ * are all published, in passes of at most 500 rows that follow each other
+ * at once (a full batch runs again without waiting for a tick): without
+ * the hint, or with a full batch waiting for the timer, the outbox would
+ * keep its rows for the hour. A take prepared while the outbox was empty
+ * kept that plan: its scans read the whole backlog every pass, comparing
+ * each row with 500 seqs (69,500 rows read for these 5,000 and 5 index
+ * scans, measured; quadratic: 50,000 changes cost 6 s of PostgreSQL CPU,
+ * BENCHMARKS.md). Planned at each pass, the DELETE finds its rows through
+ * the key (at least one index scan a pass; ~5,000 measured); only the
+ * LIMIT's pick may still scan a small outbox, at most the rows left each
+ * pass (27,500 here; 12,500-13,000 measured). */
+Test(api_reconcile, outbox_backlog_taken_on_the_hint_by_its_key, .timeout = 180)
+{
+    ts_api_t a;
+    char ws[64], key[64], acct[64], sql[512];
+    static const char *const env[] = {"JSMCP_RECONCILE_INTERVAL_MS=3600000",
+                                      "JSMCP_RECONCILE_FULL_INTERVAL_MS=3600000", NULL};
+    ta_start(&a, "reconcile_hint", env, ws, key, acct);
+    ta_wait_outbox_empty(&a); /* the start's writes, taken on their hints */
+    /* The state of a quiet deployment: the outbox vacuumed empty (its
+     * statistics say so, and every plan of it is made again), then passes
+     * with nothing to take, each woken by a hint. */
+    free(ts_sql(a.db_url, "VACUUM ANALYZE publish_outbox"));
+    for (int i = 0; i < 3; i++) {
+        double p = ta_reconcile_passes(&a, "incremental");
+        free(ts_sql(a.db_url, "NOTIFY jsmcp_publish"));
+        ta_wait_reconcile_passes(&a, "incremental", p, 1);
+    }
+    outbox_stats_t st0 = outbox_stats(&a, 0);
+    double passes0 = ta_reconcile_passes(&a, "incremental");
+    snprintf(sql, sizeof sql,
+             "INSERT INTO mcp_servers (workspace_id, account_id, name, token_hash) SELECT '%s', '%s', 'h' || i,"
+             " encode(sha256(convert_to('hint-' || i, 'UTF8')), 'hex') FROM generate_series(1, 5000) AS i",
+             ws, acct);
+    free(ts_sql(a.db_url, sql));
+    ta_wait_outbox_empty(&a);
+    ta_wait_reconcile_passes(&a, "incremental", passes0, 10); /* 500 rows a pass at most */
+    outbox_stats_t st = outbox_stats(&a, st0.deleted + 5000);
+    long reads = st.seq_read - st0.seq_read, idx = st.idx_scans - st0.idx_scans;
+    cr_assert(reads <= 30000 && idx >= 10,
+              "taking 5,000 outbox rows: %ld rows read by sequential scans, %ld index scans"
+              " (the whole backlog scanned every pass?)", reads, idx);
+    char *msg = tc_check_publication(a.db_url, a.redis_prefix, a.master_keys);
+    cr_assert(!msg, "after 5,000 servers written behind the API's back:\n%s", msg);
+    ta_stop(&a);
+}

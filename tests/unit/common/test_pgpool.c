@@ -517,3 +517,36 @@ Test(pgpool, prepared_statements_per_connection)
     cr_assert_str_eq(r.val, "2", "the repeated query's and the count's, prepared on the new connection");
     close_pool(p);
 }
+
+/* pgtx_query_unprepared runs its SQL with its parameters but never as a
+ * prepared statement (PostgreSQL plans it at each run); the same SQL
+ * through pgtx_query on the same connection is prepared. */
+Test(pgpool, unprepared_query_in_a_transaction)
+{
+    pgpool_t *p = pool(1, 100, 5000);
+    static const char sql[] = "SELECT $1::int * 3 AS unprepared_probe";
+    /* the pattern does not match the count's own text */
+    static const char count_sql[] = "SELECT count(*) FROM pg_prepared_statements WHERE statement ~ 'unprepared_[p]robe'";
+    res_t r;
+    pgtx_t *tx = begin(p);
+    for (int i = 0; i < 3; i++) {
+        memset(&r, 0, sizeof r);
+        cr_assert_eq(pgtx_query_unprepared(tx, sql, 1, (const char *const[]){"7"}, on_res, &r), 0);
+        run_until(&r.calls, 1, 5000);
+        cr_assert_str_eq(r.err, "", "%s", r.err);
+        cr_assert_str_eq(r.val, "21");
+    }
+    tx_ok(tx, count_sql, &r);
+    cr_assert_str_eq(r.val, "0", "an unprepared query left a prepared statement");
+    memset(&r, 0, sizeof r);
+    cr_assert_eq(pgtx_query(tx, sql, 1, (const char *const[]){"7"}, on_res, &r), 0);
+    run_until(&r.calls, 1, 5000);
+    cr_assert_str_eq(r.val, "21");
+    tx_ok(tx, count_sql, &r);
+    cr_assert_str_eq(r.val, "1", "pgtx_query prepares it");
+    res_t c = {0};
+    pgtx_commit(tx, on_res, &c);
+    run_until(&c.calls, 1, 5000);
+    cr_assert_str_eq(c.err, "");
+    close_pool(p);
+}
