@@ -17,7 +17,9 @@
  * time; its context is drain_t, freed in drain_end(). The records are
  * served by ap_calls.c; usage metering and ratelimit.burst follow them in
  * PostgreSQL (migrations/022_usage.sql: triggers, in the drain's
- * transaction). */
+ * transaction). A batch's rows go in sorted by workspace, server and time,
+ * and a tool's name is stored as the number tool_names gives it (migration
+ * 028; see tool_ids below). */
 #include "ap_audit.h"
 
 #include <math.h>
@@ -38,6 +40,19 @@
 #define AUDIT_CLAIM_IDLE_MS "30000"
 #define AUDIT_CLAIM_EVERY_MS 30000
 #define RETENTION_BATCH "10000" /* rows per DELETE of a retention pass */
+#define TOOL_IDS_MAX 1024       /* tool names stored as numbers: tool_names holds at most about this many */
+#define TOOL_ID_NAME_MAX 64     /* ... each of 1 to this many bytes of TOOL_ID_CHARS */
+#define TOOL_ID_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-"
+#define TOOL_REGISTER_MAX 32    /* new names asked for in one registration */
+#define TOOL_REGISTER_PAUSE_MS 10000 /* after a registration that did not number every name asked for */
+
+/* A tool name and its number in tool_names (decimal, as COPY's value is
+ * built from it). Slots are only ever added: a number, once given, names
+ * the same tool for good (migration 028). */
+typedef struct tool_slot_s {
+    char name[TOOL_ID_NAME_MAX + 1];
+    char id[12];
+} tool_slot_t;
 
 typedef struct audit_s {
     ap_app_t *app;
@@ -60,6 +75,11 @@ typedef struct audit_s {
     int own_pending_done;  /* our pending entries were read once after start (or after a failed insert) */
     int slow;              /* a COPY conflicted: our pending entries go through INSERT ... ON CONFLICT */
     int closing;
+    int registering;       /* a registration of new tool names in flight */
+    int register_asked;    /* ... for this many names */
+    uint64_t register_after_ms; /* no registration before (tool_names full, or a race lost) */
+    size_t ntools;         /* names in tools */
+    tool_slot_t tools[2 * TOOL_IDS_MAX]; /* open addressing, at most half full */
     void (*done)(void *arg);
     void *done_arg;
 } audit_t;
@@ -81,7 +101,7 @@ static void drain_begin(int overlap);
 
 static void maybe_stopped(void)
 {
-    if (!au.closing || au.running || !au.done)
+    if (!au.closing || au.running || au.registering || !au.done)
         return;
     void (*d)(void *) = au.done;
     au.done = NULL;
@@ -199,20 +219,26 @@ static const struct {
     {"call_id", 'h', 0, "uuid"}, /* 32 hex digits: a uuid without dashes; stays last */
 };
 #define NFIELDS (sizeof FIELDS / sizeof *FIELDS)
-/* A row's columns: stream_id, FIELDS in their order, args_digest. */
+/* A row's columns: stream_id, FIELDS in their order, args_digest, tool_id. */
 #define COL_STREAM 0
 #define COL_CALL NFIELDS /* call_id, the last of FIELDS */
 #define COL_DIGEST (NFIELDS + 1)
-#define NCOLS (NFIELDS + 2)
+#define COL_TOOL_ID (NFIELDS + 2)
+#define NCOLS (NFIELDS + 3)
+#define F_TS 0   /* FIELDS' ts_ms */
+#define F_WS 1   /* FIELDS' workspace_id */
+#define F_SRV 3  /* FIELDS' server_id */
+#define F_TOOL 4 /* FIELDS' tool */
 #define F_ARGS 5 /* FIELDS' args_sha256 */
 _Static_assert(F_ARGS < NFIELDS, "args_sha256 is one of FIELDS");
 #define DIGEST_HEX 64 /* a SHA-256 as workers send it: 64 lowercase hex digits */
 
 /* A column's type for COPY's binary rows: FIELDS[].type, 's' for
- * stream_id, 'x' for args_digest (64 hex digits, stored as 32 bytes). */
+ * stream_id, 'x' for args_digest (64 hex digits, stored as 32 bytes), 'i'
+ * for tool_id. */
 static char col_type(size_t c)
 {
-    return c == COL_STREAM ? 's' : c == COL_DIGEST ? 'x' : FIELDS[c - 1].type;
+    return c == COL_STREAM ? 's' : c == COL_DIGEST ? 'x' : c == COL_TOOL_ID ? 'i' : FIELDS[c - 1].type;
 }
 
 static char insert_sql[2048];
@@ -234,7 +260,9 @@ static void sql_done(buf_t *b, char *out, size_t outsz)
  * from FIELDS. A second copy of a call (same call_id) skips the row. */
 static void build_insert_sql(void)
 {
-    if (strcmp(FIELDS[F_ARGS].name, "args_sha256") != 0 || strcmp(FIELDS[COL_CALL - 1].name, "call_id") != 0) {
+    if (strcmp(FIELDS[F_ARGS].name, "args_sha256") != 0 || strcmp(FIELDS[COL_CALL - 1].name, "call_id") != 0 ||
+        strcmp(FIELDS[F_TS].name, "ts_ms") != 0 || strcmp(FIELDS[F_WS].name, "workspace_id") != 0 ||
+        strcmp(FIELDS[F_SRV].name, "server_id") != 0 || strcmp(FIELDS[F_TOOL].name, "tool") != 0) {
         fputs("jsmcp: ap_audit's FIELDS and its column constants disagree\n", stderr);
         abort();
     }
@@ -243,16 +271,16 @@ static void build_insert_sql(void)
     buf_append_str(&b, "INSERT INTO tool_calls (stream_id, ts");
     for (size_t f = 1; f < NFIELDS; f++)
         buf_printf(&b, ", %s", FIELDS[f].name);
-    buf_append_str(&b, ", args_digest) SELECT stream_id, to_timestamp(ts_ms / 1000.0)");
+    buf_append_str(&b, ", args_digest, tool_id) SELECT stream_id, to_timestamp(ts_ms / 1000.0)");
     for (size_t f = 1; f < NFIELDS; f++)
         buf_printf(&b, ", %s", FIELDS[f].name);
-    buf_append_str(&b, ", decode(args_digest, 'hex') FROM unnest($1::text[]");
+    buf_append_str(&b, ", decode(args_digest, 'hex'), tool_id FROM unnest($1::text[]");
     for (size_t f = 0; f < NFIELDS; f++)
         buf_printf(&b, ", $%zu::%s[]", f + 2, FIELDS[f].sqltype);
-    buf_printf(&b, ", $%zu::text[]) AS x(stream_id", NFIELDS + 2);
+    buf_printf(&b, ", $%zu::text[], $%zu::int[]) AS x(stream_id", NFIELDS + 2, NFIELDS + 3);
     for (size_t f = 0; f < NFIELDS; f++)
         buf_printf(&b, ", %s", FIELDS[f].name);
-    buf_append_str(&b, ", args_digest) ON CONFLICT (call_id) DO NOTHING");
+    buf_append_str(&b, ", args_digest, tool_id) ON CONFLICT (call_id) DO NOTHING");
     sql_done(&b, insert_sql, sizeof insert_sql);
     /* COPY of new entries: the cheapest way into PostgreSQL; a copy of a
      * call already there (a spool replay) fails it as a whole, and those
@@ -263,7 +291,7 @@ static void build_insert_sql(void)
     buf_append_str(&b, "COPY tool_calls (stream_id, ts");
     for (size_t f = 1; f < NFIELDS; f++)
         buf_printf(&b, ", %s", FIELDS[f].name);
-    buf_append_str(&b, ", args_digest) FROM STDIN (FORMAT binary)");
+    buf_append_str(&b, ", args_digest, tool_id) FROM STDIN (FORMAT binary)");
     sql_done(&b, copy_sql, sizeof copy_sql);
 }
 
@@ -450,6 +478,144 @@ static void copy_bin_value(buf_t *b, char type, const char *v)
     }
 }
 
+/* ---- tool names as numbers (migration 028) ----
+ * A row stores its tool as tool_id, the number tool_names gives the name,
+ * instead of the name's ~49 bytes (tool NULL); every reader shows
+ * coalesce(tool, the name of tool_id). Names come from workers, so from
+ * whoever calls: only a name of 1 to TOOL_ID_NAME_MAX bytes of
+ * TOOL_ID_CHARS gets a number, and only while this process knows fewer than
+ * TOOL_IDS_MAX (tool_names is bounded the same way); any other name is stored
+ * as text, as before. The drain never waits for a number: a name not known
+ * yet goes as text in its batch while a registration (one at a time, off
+ * the batch's path) asks tool_names for it, adding it when it is new; the
+ * batches after use the number. Replicas race on a new name harmlessly: the
+ * unique name makes one number, and a replica that did not see it yet
+ * keeps the text until its next registration. */
+
+static size_t tool_hash(const char *name)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const unsigned char *c = (const unsigned char *)name; *c; c++)
+        h = (h ^ *c) * 16777619u;
+    return h % (2 * TOOL_IDS_MAX);
+}
+
+static int tool_id_eligible(const char *name)
+{
+    size_t n = strlen(name);
+    return n >= 1 && n <= TOOL_ID_NAME_MAX && strspn(name, TOOL_ID_CHARS) == n;
+}
+
+/* The slot of name: its own, or the empty one where it would go. */
+static tool_slot_t *tool_slot(const char *name)
+{
+    size_t i = tool_hash(name);
+    while (au.tools[i].name[0] && strcmp(au.tools[i].name, name) != 0)
+        i = (i + 1) % (2 * TOOL_IDS_MAX);
+    return &au.tools[i];
+}
+
+/* The number of name as COPY's decimal value, or NULL (not known). */
+static const char *tool_id_of(const char *name)
+{
+    if (!tool_id_eligible(name))
+        return NULL;
+    tool_slot_t *t = tool_slot(name);
+    return t->name[0] ? t->id : NULL;
+}
+
+/* Rows (id, name) of tool_names: remembered while there is room. */
+static void on_tools_registered(PGresult *res, const char *err, void *ud)
+{
+    (void)ud;
+    au.registering = 0;
+    if (!ap_res_ok(res)) {
+        if (!au.closing)
+            LOG_WARN("audit", "tool name registration failed; names stay text", "err",
+                     err ? err : PQresultErrorMessage(res), NULL);
+    } else {
+        /* Names left without a number (tool_names is full, or another
+         * replica was adding them): not asked for again at every batch. */
+        if (PQntuples(res) < au.register_asked)
+            au.register_after_ms = uv_now(au.app->loop) + TOOL_REGISTER_PAUSE_MS;
+        for (int i = 0; i < PQntuples(res); i++) {
+            const char *id = PQgetvalue(res, i, 0), *name = PQgetvalue(res, i, 1);
+            if (au.ntools >= TOOL_IDS_MAX || !tool_id_eligible(name) || strlen(id) >= sizeof au.tools[0].id ||
+                strspn(id, "0123456789") != strlen(id) || !*id)
+                continue;
+            tool_slot_t *t = tool_slot(name);
+            if (t->name[0])
+                continue;
+            snprintf(t->name, sizeof t->name, "%s", name);
+            snprintf(t->id, sizeof t->id, "%s", id);
+            au.ntools++;
+        }
+    }
+    maybe_stopped();
+}
+
+static void array_element(buf_t *b, const char *v);
+
+/* Asks tool_names for the numbers of names (n of them, distinct, not known
+ * yet), adding those it lacks while it holds fewer than TOOL_IDS_MAX. */
+static void tools_register(const char *const *names, size_t n)
+{
+    if (n == 0 || au.registering || au.closing || uv_now(au.app->loop) < au.register_after_ms)
+        return;
+    buf_t arr;
+    buf_init(&arr, TOOL_REGISTER_MAX * (TOOL_ID_NAME_MAX + 4) + 4);
+    buf_append(&arr, "{", 1);
+    for (size_t i = 0; i < n; i++)
+        array_element(&arr, names[i]);
+    buf_append(&arr, "}", 1);
+    char cap[24];
+    snprintf(cap, sizeof cap, "%d", TOOL_IDS_MAX);
+    const char *p[2] = {arr.data, cap};
+    /* New names are added while tool_names holds fewer than TOOL_IDS_MAX
+     * (replicas adding at the same moment may each add up to
+     * TOOL_REGISTER_MAX past it). The statement reads one snapshot: a name
+     * another replica adds meanwhile conflicts (DO NOTHING) and is not
+     * returned; it is asked for again with a later batch. */
+    if (buf_ok(&arr) &&
+        pgpool_query(au.app->db,
+                     "WITH want AS (SELECT DISTINCT unnest($1::text[]) AS name),"
+                     " added AS (INSERT INTO tool_names (name) SELECT w.name FROM want w"
+                     "  WHERE NOT EXISTS (SELECT 1 FROM tool_names t WHERE t.name = w.name)"
+                     "  LIMIT greatest(0, $2::int - (SELECT count(*) FROM tool_names))"
+                     "  ON CONFLICT (name) DO NOTHING RETURNING id, name)"
+                     " SELECT id, name FROM added UNION ALL SELECT t.id, t.name FROM tool_names t JOIN want USING (name)",
+                     2, p, on_tools_registered, NULL) == 0) {
+        au.registering = 1;
+        au.register_asked = (int)n;
+    }
+    buf_free(&arr);
+}
+
+/* One row of a batch, its values in column order (entry_values). */
+typedef struct row_s {
+    const char *val[NCOLS];
+    char derived[33]; /* the call_id derived from the stream id, when the record had none */
+} row_t;
+
+/* The order a batch goes in: by workspace, server, time and call. Rows of
+ * one server follow each other, so the per-server index (server_id, ts,
+ * call_id) and the per-workspace one (workspace_id, ts, call_id) take a
+ * batch's entries for one place one after the other, on a page just read,
+ * instead of descending to a different leaf for each row in turn (batches
+ * interleave many servers). */
+static int row_cmp(const void *pa, const void *pb)
+{
+    const row_t *a = *(const row_t *const *)pa, *b = *(const row_t *const *)pb;
+    int c = strcmp(a->val[F_WS + 1], b->val[F_WS + 1]);
+    if (!c)
+        c = strcmp(a->val[F_SRV + 1], b->val[F_SRV + 1]);
+    if (!c) {
+        long long ta = strtoll(a->val[F_TS + 1], NULL, 10), tb = strtoll(b->val[F_TS + 1], NULL, 10);
+        c = (ta > tb) - (ta < tb);
+    }
+    return c ? c : strcmp(a->val[COL_CALL], b->val[COL_CALL]);
+}
+
 static void on_copied(PGresult *res, const char *err, void *ud);
 
 static void insert_batch(drain_t *d, const redisReply *entries)
@@ -468,13 +634,15 @@ static void insert_batch(drain_t *d, const redisReply *entries)
         buf_init(&col[c], AUDIT_BATCH_MAX * 1040 + 16);
         buf_append(&col[c], "{", 1);
     }
+    row_t *row = mem_alloc((entries->elements ? entries->elements : 1) * sizeof *row);
+    const char *unknown[TOOL_REGISTER_MAX]; /* names to register: distinct, no number yet */
+    size_t nunknown = 0;
     for (size_t i = 0; i < entries->elements; i++) {
         const redisReply *e = entries->element[i];
         if (e->type != REDIS_REPLY_ARRAY || e->elements < 1 || e->element[0]->type != REDIS_REPLY_STRING)
             continue;
         d->ids[d->nids++] = mem_strdup(e->element[0]->str);
-        const char *val[NCOLS];
-        char derived[33];
+        const char **val = row[rows].val;
         const char *stream_id = e->element[0]->str;
         if (entry_values(e, val) != 0) {
             /* Deleted (nil fields) or malformed: acknowledged and dropped. */
@@ -483,21 +651,40 @@ static void insert_batch(drain_t *d, const redisReply *entries)
             continue;
         }
         if (!val[COL_CALL]) {
-            derived_call_id(stream_id, derived);
-            val[COL_CALL] = derived;
+            derived_call_id(stream_id, row[rows].derived);
+            val[COL_CALL] = row[rows].derived;
         }
+        const char *tool = val[F_TOOL + 1];
+        if ((val[COL_TOOL_ID] = tool_id_of(tool)) != NULL) {
+            val[F_TOOL + 1] = NULL;
+        } else if (au.ntools < TOOL_IDS_MAX && tool_id_eligible(tool) && nunknown < TOOL_REGISTER_MAX) {
+            size_t k = 0;
+            while (k < nunknown && strcmp(unknown[k], tool) != 0)
+                k++;
+            if (k == nunknown)
+                unknown[nunknown++] = tool;
+        }
+        rows++;
+    }
+    /* Pointers are sorted, not the rows: a row's call_id may point into
+     * its own derived[]. */
+    row_t **order = mem_alloc((rows ? rows : 1) * sizeof *order);
+    for (size_t i = 0; i < rows; i++)
+        order[i] = &row[i];
+    qsort(order, rows, sizeof *order, row_cmp);
+    for (size_t i = 0; i < rows; i++) {
         if (use_copy) {
             if (copy.len == 0)
                 buf_append(&copy, COPY_BIN_HEADER, sizeof COPY_BIN_HEADER);
             put_be(&copy, NCOLS, 2);
             for (size_t c = 0; c < NCOLS; c++)
-                copy_bin_value(&copy, col_type(c), val[c]);
+                copy_bin_value(&copy, col_type(c), order[i]->val[c]);
         } else {
             for (size_t c = 0; c < NCOLS; c++)
-                array_element(&col[c], val[c]);
+                array_element(&col[c], order[i]->val[c]);
         }
-        rows++;
     }
+    tools_register(unknown, nunknown); /* copies the names: entries is freed after this call */
     const char *p[NCOLS];
     int whole = 1;
     for (size_t c = 0; c < NCOLS; c++) {
@@ -520,6 +707,8 @@ static void insert_batch(drain_t *d, const redisReply *entries)
     for (size_t c = 0; c < NCOLS; c++)
         buf_free(&col[c]); /* pgpool copied the parameters */
     buf_free(&copy);
+    free(order);
+    free(row);
     if (rows == 0 && d->nids > 0)
         ack(d); /* only dropped entries: nothing to insert */
     else if (rc != 0)

@@ -34,10 +34,16 @@
  * rows since. */
 #define ARGS_SHA256_SQL "coalesce(c.args_sha256, encode(c.args_digest, 'hex'))"
 
+/* SQL: a record's tool: the text of rows drained before migration 028 (and
+ * of a name the drain keeps as text), the name of its number in tool_names
+ * for rows since (a lookup by tool_names' primary key, for the rows of a
+ * page only). */
+#define TOOL_SQL "coalesce(c.tool, (SELECT n.name FROM tool_names n WHERE n.id = c.tool_id))"
+
 /* SQL: one record as the API shows it. call_id: its 32 hex digits. */
 #define CALL_JSON                                                                                          \
     "json_build_object('id', c.id, 'ts', to_char(c.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')," \
-    " 'account_id', c.account_id, 'server_id', c.server_id, 'tool', c.tool, 'outcome', " OUTCOME_SQL ","  \
+    " 'account_id', c.account_id, 'server_id', c.server_id, 'tool', " TOOL_SQL ", 'outcome', " OUTCOME_SQL "," \
     " 'args_sha256', " ARGS_SHA256_SQL ", 'upstream_status', c.upstream_status,"                          \
     " 'latency_ms', c.latency_ms, 'result_bytes', c.result_bytes, 'ratelimit', CASE WHEN"                  \
     " c.ratelimit_limit IS NULL AND c.ratelimit_remaining IS NULL THEN NULL ELSE json_build_object('limit'," \
@@ -56,7 +62,7 @@ static const struct {
     {"call_id", "replace(c.call_id::text, '-', '')", 1},
     {"account_id", "c.account_id::text", 0},
     {"server_id", "c.server_id::text", 0},
-    {"tool", "c.tool", 1},
+    {"tool", TOOL_SQL, 1},
     {"outcome", OUTCOME_SQL, 0},
     {"upstream_status", "c.upstream_status::text", 0},
     {"latency_ms", "c.latency_ms::text", 0},
@@ -217,8 +223,12 @@ static int add_filters(calls_t *q, buf_t *b)
     if (q->server[0])
         add_param(q, b, " AND c.server_id = $%d::uuid", q->server);
     int acct = q->account[0] ? add_param(q, b, " AND c.account_id = $%d::uuid", q->account) : 0;
-    if (q->tool[0])
-        add_param(q, b, " AND c.tool = $%d", q->tool);
+    if (q->tool[0]) {
+        /* Either form: the number's lookup runs once (an InitPlan), not per row. */
+        q->p[q->np++] = q->tool;
+        buf_printf(b, " AND (c.tool = $%d OR c.tool_id = (SELECT n.id FROM tool_names n WHERE n.name = $%d))", q->np,
+                   q->np);
+    }
     if (q->outcome_sql)
         buf_printf(b, " AND %s", q->outcome_sql);
     if (strcmp(q->status, "none") == 0)

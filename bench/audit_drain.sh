@@ -46,6 +46,10 @@
 # base build's records use AUDIT_DRAIN_BASE_IDS (default "prefix": main's
 # workers) and AUDIT_DRAIN_BASE_SQL (default AUDIT_DRAIN_SQL), the other
 # build's AUDIT_DRAIN_IDS (default "time") and AUDIT_DRAIN_SQL.
+# AUDIT_DRAIN_SERVERS (default 1000): the records come from that many servers
+# (AUDIT_LOAD_SERVERS of bench/audit_load.c: one workspace per 10 servers, a
+# dozen of the catalog's tool names), the same for both builds of an A/B;
+# before 2026-12-06 10:00 UTC every record came from one server (=1).
 # AUDIT_DRAIN_WARMUP=<n>: n more records wait in the stream, and the figures
 # count only the records after the first n, drained by the same API process
 # and PostgreSQL connections: a fresh backend pays a page fault the first time
@@ -143,6 +147,7 @@ fi
 N=${AUDIT_DRAIN_RECORDS:-200000}
 W=${AUDIT_DRAIN_WARMUP:-0}
 export AUDIT_LOAD_IDS=${AUDIT_DRAIN_IDS:-time} AUDIT_LOAD_WORKERS=${AUDIT_DRAIN_WORKERS:-8}
+export AUDIT_LOAD_SERVERS=${AUDIT_DRAIN_SERVERS:-1000}
 RATE=${AUDIT_DRAIN_RATE:-20000}
 SECS=${AUDIT_DRAIN_SECONDS:-10}
 RHOST=$(echo "$JSMCP_TEST_REDIS_URL" | sed -E 's#redis://([^:/]+):([0-9]+).*#\1#')
@@ -193,7 +198,7 @@ if [ "${SERIES_INDEX:-on}" = off ]; then
 fi
 [ -n "${AUDIT_DRAIN_SQL:-}" ] && psql -q -v ON_ERROR_STOP=1 "$DBURL" -c "$AUDIT_DRAIN_SQL" >/dev/null
 echo "build: $BIN; metering: ${AUDIT_METERING:-on}, series index: ${SERIES_INDEX:-on}${AUDIT_DRAIN_SQL:+, schema change: $AUDIT_DRAIN_SQL};" \
-  "call_id layout: $AUDIT_LOAD_IDS from $AUDIT_LOAD_WORKERS worker processes; warm-up: $W records"
+  "call_id layout: $AUDIT_LOAD_IDS from $AUDIT_LOAD_WORKERS worker processes; $AUDIT_LOAD_SERVERS servers; warm-up: $W records"
 echo "PostgreSQL: $(psql -tAq "$JSMCP_TEST_PG_URL" -c "SELECT string_agg(name || '=' || current_setting(name), ', ' ORDER BY name)
   FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes', 'shared_buffers', 'wal_level',
   'max_wal_size', 'checkpoint_timeout', 'wal_buffers', 'autovacuum', 'huge_pages', 'server_version')")"
@@ -233,15 +238,19 @@ secs=$(python3 -c "print(f'{$t1 - $t0:.2f}')")
 echo "backlog: $got of $N records drained in $secs s ($(python3 -c "print(round($got / ($t1 - $t0)))")/s);" \
   "PostgreSQL CPU $(us_per $((c1 - c0)) "$got") us/record (API's backends; whole instance $(us_per $((g1 - g0)) "$got")), API CPU $(us_per $((a1 - a0)) "$got") us/record," \
   "WAL $(( (w1 - w0) / (got > 0 ? got : 1) )) bytes/record"
-# Where a row's bytes go (1,000 rows): what narrower types would save.
+# Where a row's bytes go (the last 1,000 rows: the first batches may hold
+# tool names not yet numbered, migration 028): what narrower types would save.
 sizes="round(avg(pg_column_size(t.*))) || ' bytes on average; of which stream_id '
-  || coalesce(round(avg(pg_column_size(stream_id))), 0) || ', tool ' || round(avg(pg_column_size(tool))) || ', args_sha256 '
+  || coalesce(round(avg(pg_column_size(stream_id))), 0) || ', tool ' || coalesce(round(avg(pg_column_size(tool))), 0) || ', args_sha256 '
   || coalesce(round(avg(pg_column_size(args_sha256))), 0) || ', upstream_request_id ' || round(avg(pg_column_size(upstream_request_id)))
   || ', request_id ' || round(avg(pg_column_size(request_id)))"
 psql -tAq "$DBURL" -c "SELECT 'row: ' || $sizes || ', args_digest ' || coalesce(round(avg(pg_column_size(args_digest))), 0)
-  || ', the three uuids and call_id 64' FROM (SELECT * FROM tool_calls LIMIT 1000) t" 2>/dev/null ||
+  || ', tool_id ' || coalesce(round(avg(pg_column_size(tool_id))), 0)
+  || ', the three uuids and call_id 64' FROM (SELECT * FROM tool_calls WHERE id > (SELECT max(id) - 1000 FROM tool_calls)) t" 2>/dev/null ||
+  psql -tAq "$DBURL" -c "SELECT 'row: ' || $sizes || ', args_digest ' || coalesce(round(avg(pg_column_size(args_digest))), 0)
+  || ', the three uuids and call_id 64 (no tool_id: before migration 028)' FROM (SELECT * FROM tool_calls WHERE id > (SELECT max(id) - 1000 FROM tool_calls)) t" 2>/dev/null ||
   psql -tAq "$DBURL" -c "SELECT 'row: ' || $sizes || ' (no args_digest: before migration 027), the three uuids and call_id 64'
-  FROM (SELECT * FROM tool_calls LIMIT 1000) t"
+  FROM (SELECT * FROM tool_calls WHERE id > (SELECT max(id) - 1000 FROM tool_calls)) t"
 # The sizes of the table and its indexes: narrower rows and time-ordered keys show here.
 psql -tAq "$DBURL" -c "SELECT 'relations (pages): ' || string_agg(relname || ' ' || pg_relation_size(oid) / 8192, ', ' ORDER BY relname)
   FROM pg_class WHERE relname LIKE 'tool_calls%' AND relkind IN ('r', 'i')"

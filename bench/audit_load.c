@@ -20,10 +20,20 @@
  * processes each with its own generator, their records interleaved, and
  * AUDIT_LOAD_IDS the layout: "time" (default; the worker's, common/callid.h:
  * the time first) or "prefix" (the worker before migration 027's change: 8
- * random bytes per process, then a counter). */
+ * random bytes per process, then a counter).
+ *
+ * Who calls: AUDIT_LOAD_SERVERS servers (default 1000) in AUDIT_LOAD_SERVERS /
+ * 10 workspaces (at least 1), two servers per account, each record's server
+ * drawn at random (uniform), and its tool drawn from a dozen of the catalog's
+ * names (worker/catalog.json: 48 characters on average). A deployment's
+ * records interleave many servers: each drained batch inserts into the
+ * per-server and per-workspace indexes at many places, not at one.
+ * AUDIT_LOAD_SERVERS=1 is the single server of the figures before
+ * 2026-12-06 10:00 UTC. */
 #include <hiredis/hiredis.h>
 #include <poll.h>
 #include <sodium.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +59,40 @@ static int time_ids = 1;
 static int nworkers = 8;
 static callid_gen_t gens[WORKERS_MAX];
 static unsigned long long prefix[WORKERS_MAX], counter[WORKERS_MAX];
+static long nservers = 1000;
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+/* xorshift64: the same sequence in every run, so both builds of an A/B get
+ * the same records. */
+static uint64_t next_rand(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+static const char *const TOOLS[] = {
+    "list_all_jira_service_management_search_issues",
+    "get_single_jira_service_management_issue_by_id",
+    "list_all_jira_service_management_issue_comments",
+    "list_all_jira_service_management_queues",
+    "get_single_jira_service_management_user_by_id",
+    "create_a_jira_service_management_issue",
+    "update_a_jira_service_management_issue_by_id",
+    "create_a_jira_service_management_customer_reply",
+    "list_all_jira_service_management_issue_transitions",
+    "update_a_jira_service_management_issue_status_by_id",
+    "list_all_jira_service_management_request_type_fields",
+    "get_single_jira_service_management_customer_request_by_id",
+};
+#define NTOOLS (sizeof TOOLS / sizeof *TOOLS)
+
+/* A uuid for server, account or workspace number n (kind: a hex digit). */
+static void uuid_of(char kind, long n, char out[37])
+{
+    snprintf(out, 37, "%c0000000-0000-4000-8000-%012lx", kind, n);
+}
 
 /* The next call_id of simulated worker process seq % nworkers. */
 static void call_id(char *out, size_t outsz, long long now_ms)
@@ -62,7 +106,7 @@ static void call_id(char *out, size_t outsz, long long now_ms)
 
 static void append(redisContext *c, const char *key)
 {
-    char ts[32], call[40], lat[32], bytes[24];
+    char ts[32], call[40], lat[32], bytes[24], ws[37], acct[37], srv[37];
     struct timespec rt;
     clock_gettime(CLOCK_REALTIME, &rt);
     long long now_ms = (long long)rt.tv_sec * 1000 + rt.tv_nsec / 1000000;
@@ -71,12 +115,17 @@ static void append(redisContext *c, const char *key)
     call_id(call, sizeof call, now_ms);
     snprintf(lat, sizeof lat, "%llu.%03llu", 40 + seq % 60, seq % 1000);
     snprintf(bytes, sizeof bytes, "%llu", 800 + seq % 3000);
+    uint64_t r = next_rand();
+    long s = (long)(r % (uint64_t)nservers), nws = nservers / 10 > 0 ? nservers / 10 : 1;
+    uuid_of('1', s, srv);
+    uuid_of('8', s / 2, acct);
+    uuid_of('6', (s / 2) % nws, ws);
     const char *argv[] = {"XADD", key, "*",
                           "ts_ms", ts,
-                          "workspace_id", "6f1f2d8e-3f56-4c53-9a10-0d9f5e1b2c3a",
-                          "account_id", "8a6c1b2d-4e5f-4a7b-8c9d-0e1f2a3b4c5d",
-                          "server_id", "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
-                          "tool", "get_single_jira_service_management_issue_by_id",
+                          "workspace_id", ws,
+                          "account_id", acct,
+                          "server_id", srv,
+                          "tool", TOOLS[(r >> 32) % NTOOLS],
                           "args_sha256", "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
                           "upstream_status", "200",
                           "latency_ms", lat,
@@ -213,6 +262,13 @@ int main(int argc, char **argv)
         return 1;
     }
     const char *ids = getenv("AUDIT_LOAD_IDS"), *workers = getenv("AUDIT_LOAD_WORKERS");
+    const char *servers = getenv("AUDIT_LOAD_SERVERS");
+    if (servers && (atol(servers) < 1 || atol(servers) > 10000000)) {
+        fprintf(stderr, "audit_load: AUDIT_LOAD_SERVERS is 1 to 10000000\n");
+        return 2;
+    }
+    if (servers)
+        nservers = atol(servers);
     if (ids && strcmp(ids, "prefix") == 0)
         time_ids = 0;
     else if (ids && *ids && strcmp(ids, "time") != 0) {

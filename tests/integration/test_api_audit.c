@@ -12,6 +12,10 @@
 
 #define N_ENTRIES 3000
 
+/* SQL: a row's tool name, in either of its forms (migration 028: text in
+ * tool, or its number in tool_id). */
+#define TOOL_OF "coalesce(tool, (SELECT n.name FROM tool_names n WHERE n.id = tool_id))"
+
 /* Appends (pipelined) the XADD of entry i for the server: call_id i as 32
  * hex digits, args_sha256 i as 64 decimal digits. */
 static void append_entry(redisContext *c, const char *key, const char *ws, const char *acct, const char *srv, int i)
@@ -64,7 +68,7 @@ static void xadd_entries(const ts_api_t *a, const char *ws, const char *acct, co
 
 static long count_calls(const ts_api_t *a)
 {
-    return ta_sql_long(a, "SELECT count(*) FROM tool_calls WHERE tool <> 'odd_values'");
+    return ta_sql_long(a, "SELECT count(*) FROM tool_calls WHERE " TOOL_OF " <> 'odd_values'");
 }
 
 /* A gate in this test's database: the INSERT of the row of entry `entry`
@@ -101,16 +105,22 @@ static int gate_reached(const ts_api_t *a)
 }
 
 /* A statement trigger records each drain statement in audit_test_stmts:
- * its order (seq), its kind (COPY or INSERT), its rows (n) and how many of
- * them are in migration 027's format (narrow). */
+ * its order (seq), its kind (COPY or INSERT), its rows (n), how many of
+ * them are in migration 027's format (narrow), how many name their tool by
+ * its number (numbered, migration 028) and whether its rows came sorted by
+ * workspace, server and time (sorted: the order of insertion is id's). */
 static void record_statements(const ts_api_t *a)
 {
     free(ts_sql(a->db_url,
-                "CREATE TABLE audit_test_stmts (seq serial, kind text, n int, narrow int);"
+                "CREATE TABLE audit_test_stmts (seq serial, kind text, n int, narrow int, numbered int, sorted bool);"
                 "CREATE FUNCTION audit_test_stmt() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
-                " INSERT INTO audit_test_stmts (kind, n, narrow) SELECT upper(split_part(ltrim(current_query()), ' ', 1)),"
-                " count(*), count(*) FILTER (WHERE args_digest IS NOT NULL AND args_sha256 IS NULL AND stream_id IS NULL)"
-                " FROM new_rows; RETURN NULL; END $$;"
+                " INSERT INTO audit_test_stmts (kind, n, narrow, numbered, sorted)"
+                " SELECT upper(split_part(ltrim(current_query()), ' ', 1)),"
+                " count(*), count(*) FILTER (WHERE args_digest IS NOT NULL AND args_sha256 IS NULL AND stream_id IS NULL),"
+                " count(*) FILTER (WHERE tool IS NULL AND tool_id IS NOT NULL),"
+                " coalesce(bool_and(NOT out_of_order), true) FROM (SELECT args_digest, args_sha256, stream_id, tool, tool_id,"
+                " (workspace_id, server_id, ts, call_id) < lag((workspace_id, server_id, ts, call_id)) OVER (ORDER BY id)"
+                " AS out_of_order FROM new_rows) r; RETURN NULL; END $$;"
                 "CREATE TRIGGER audit_test_stmt AFTER INSERT ON tool_calls REFERENCING NEW TABLE AS new_rows"
                 " FOR EACH STATEMENT EXECUTE FUNCTION audit_test_stmt()"));
 }
@@ -177,14 +187,14 @@ Test(audit, records_survive_an_api_killed_mid_drain, .timeout = 90)
                  rows, N_ENTRIES + 500, before_kill);
     /* A record with a call_id keeps no stream id (migration 027); one
      * without (odd_values) keeps the stream id its call_id derives from. */
-    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls WHERE tool <> 'odd_values' AND stream_id IS NULL"),
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls WHERE " TOOL_OF " <> 'odd_values' AND stream_id IS NULL"),
                  N_ENTRIES + 500);
-    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls WHERE tool = 'odd_values' AND stream_id IS NOT NULL"),
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls WHERE " TOOL_OF " = 'odd_values' AND stream_id IS NOT NULL"),
                  5);
-    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls WHERE tool = 'odd_values' AND upstream_status IS NULL"
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls WHERE " TOOL_OF " = 'odd_values' AND upstream_status IS NULL"
                                  " AND latency_ms IS NULL AND ratelimit_limit IS NULL AND ratelimit_remaining = 2147483647"),
                  5, "out-of-range values stored as NULL, the rest of the entry kept");
-    cr_assert_eq(ta_sql_long(&a, "SELECT count(DISTINCT call_id) FROM tool_calls WHERE tool <> 'odd_values'"),
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(DISTINCT call_id) FROM tool_calls WHERE " TOOL_OF " <> 'odd_values'"),
                  N_ENTRIES + 500, "one row per call_id (records without one get one from their stream id)");
     cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls WHERE error_class = 'rate_limited'"
                                  " AND upstream_status = 429 AND ratelimit_remaining = 42"),
@@ -415,14 +425,14 @@ Test(audit, narrow_rows_exactly_once_and_listed_as_before, .timeout = 90)
     /* Both paths wrote the narrow format (the INSERT statements held only
      * calls with a digest and a call_id). */
     cr_assert_eq(ta_sql_long(&a, "SELECT sum(n - narrow) FROM audit_test_stmts WHERE kind = 'INSERT'"), 0);
-    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls WHERE tool NOT IN ('odd_args', 'no_call_id')"
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls WHERE " TOOL_OF " NOT IN ('odd_args', 'no_call_id')"
                                  " AND (args_digest IS NULL OR args_sha256 IS NOT NULL OR stream_id IS NOT NULL)"),
                  0, "a call with a digest and a call_id in the old format");
-    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls WHERE tool = 'odd_args' AND args_digest IS NULL"
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls WHERE " TOOL_OF " = 'odd_args' AND args_digest IS NULL"
                                  " AND args_sha256 IN ('9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08',"
                                  " 'not a digest, \"quoted\" {x}') AND stream_id IS NULL"),
                  2, "a value that is not a lowercase digest is kept as text");
-    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls WHERE tool = 'no_call_id' AND stream_id IS NOT NULL"
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls WHERE " TOOL_OF " = 'no_call_id' AND stream_id IS NOT NULL"
                                  " AND args_digest IS NOT NULL"),
                  2, "a record without call_id keeps its stream id");
     cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls WHERE encode(args_digest, 'hex') = lpad('123', 64, '0')"),
@@ -444,6 +454,211 @@ Test(audit, narrow_rows_exactly_once_and_listed_as_before, .timeout = 90)
     cr_assert_gt(strlen(old), 304 * 200, "the listings are too short to hold 304 records");
     free(narrow);
     free(old);
+    redisFree(c);
+    ta_stop(&a);
+}
+
+#define CATALOG_TOOL "get_single_jira_service_management_issue_by_id"
+
+/* Waits (30 s at most) until tool_calls holds n rows and the stream holds
+ * nothing the API has not written: no batch in flight can add a row. */
+static void wait_rows(const ts_api_t *a, long n)
+{
+    int64_t deadline = clock_now_ms() + 30000;
+    while (ta_sql_long(a, "SELECT count(*) FROM tool_calls") < n && clock_now_ms() < deadline)
+        ta_sleep_ms(50);
+    deadline = clock_now_ms() + 30000;
+    while (ta_metric(a, "jsmcp_api_audit_stream_length") > 1 && clock_now_ms() < deadline)
+        ta_sleep_ms(50);
+    cr_assert_eq(ta_sql_long(a, "SELECT count(*) FROM tool_calls"), n, "each call once");
+}
+
+/* GET /calls?tool=<tool>&format=ndjson (caller frees). */
+static char *tool_export(const ts_api_t *a, const char *key, const char *tool)
+{
+    ts_resp_t r;
+    ta_call(&r, a, key, "GET", NULL, "/calls?format=ndjson&tool=%s", tool);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    char *out = strdup(r.body);
+    ts_resp_free(&r);
+    return out;
+}
+
+/* usage_daily rows that differ from the rollup recomputed from tool_calls
+ * by name (either form of a row's tool). */
+#define USAGE_DIFF                                                                                                    \
+    "WITH r AS (SELECT workspace_id, (ts AT TIME ZONE 'UTC')::date AS day, account_id, server_id, " TOOL_OF " AS tool," \
+    " count(*) AS calls, count(*) FILTER (WHERE error_class IS NOT NULL) AS errors,"                                  \
+    " count(*) FILTER (WHERE error_class IN ('rate_limited', 'paced')) AS rate_limited,"                              \
+    " round(coalesce(sum(latency_ms), 0)::numeric, 3) AS ms, coalesce(sum(result_bytes), 0) AS bytes"                  \
+    " FROM tool_calls GROUP BY 1, 2, 3, 4, 5),"                                                                       \
+    " u AS (SELECT workspace_id, day, account_id, server_id, tool, calls, errors, rate_limited,"                      \
+    " round(upstream_ms::numeric, 3) AS ms, bytes_to_model AS bytes FROM usage_daily)"                                 \
+    " SELECT (SELECT count(*) FROM (SELECT * FROM r EXCEPT SELECT * FROM u) x)"                                        \
+    " + (SELECT count(*) FROM (SELECT * FROM u EXCEPT SELECT * FROM r) y)"
+
+/* Migration 028: the drain stores a tool's name as its number in
+ * tool_names (tool NULL), on both paths (COPY; INSERT ... ON CONFLICT of a
+ * batch with a replayed record), each call once, each batch's rows sorted
+ * by workspace, server and time. A name without a number yet goes as text
+ * and gets one for the batches after; a name that is too long or has other
+ * bytes stays text as sent; many distinct names number at most 1,024
+ * (TOOL_IDS_MAX) and the rest stay text, every row under its own name.
+ * usage_daily counts both forms under the name (also both in one
+ * statement), the tool= filter finds both, and the listings and exports are
+ * byte for byte what they are once every row is rewritten with its name as
+ * text (the format from before 028). */
+Test(audit, tool_numbers_exactly_once_bounded_and_listed_as_before, .timeout = 150)
+{
+    ts_api_t a;
+    char ws[64], key[64], acct[64], id[64], id2[64], tok[64];
+    start_small_batches(&a, "audit_tool_ids_api", "JSMCP_AUDIT_BATCH_BACKLOG=20", ws, key, acct, id);
+    ta_server(&a, key, acct, NULL, id2, tok);
+    redisContext *c = ts_redis_connect();
+    char skey[128];
+    snprintf(skey, sizeof skey, "%saudit", a.redis_prefix);
+
+    /* 1. A catalog tool's first records, from two servers in turn. */
+    redisAppendCommand(c, "MULTI");
+    for (int i = 0; i < 100; i++)
+        append_entry(c, skey, ws, acct, i % 2 ? id2 : id, i);
+    redisAppendCommand(c, "EXEC");
+    for (int i = 0; i < 102; i++) {
+        redisReply *r;
+        cr_assert(redisGetReply(c, (void **)&r) == REDIS_OK);
+        cr_assert(r->type != REDIS_REPLY_ERROR, "%s", r->str);
+        freeReplyObject(r);
+    }
+    wait_rows(&a, 100);
+    int64_t deadline = clock_now_ms() + 30000;
+    while (ta_sql_long(&a, "SELECT count(*) FROM tool_names WHERE name = '" CATALOG_TOOL "'") < 1 &&
+           clock_now_ms() < deadline)
+        ta_sleep_ms(50);
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_names WHERE name = '" CATALOG_TOOL "'"), 1,
+                 "the catalog tool got no number");
+    /* 2. 100 more: the number is known. Then a worker replays 50 records
+     * among 50 new ones (one MULTI: full batches), so COPY fails and the
+     * batches go by INSERT ... ON CONFLICT. */
+    for (int i = 100; i < 200; i++)
+        append_entry(c, skey, ws, acct, i % 2 ? id2 : id, i);
+    for (int i = 100; i < 200; i++) {
+        redisReply *r;
+        cr_assert(redisGetReply(c, (void **)&r) == REDIS_OK && r->type == REDIS_REPLY_STRING);
+        freeReplyObject(r);
+    }
+    wait_rows(&a, 200);
+    double retries = ta_metric(&a, "jsmcp_api_audit_copy_retries_total");
+    redisAppendCommand(c, "MULTI");
+    for (int i = 0; i < 50; i++) {
+        append_entry(c, skey, ws, acct, i % 2 ? id2 : id, 200 + i);
+        append_entry(c, skey, ws, acct, i % 2 ? id2 : id, 100 + i * 2);
+    }
+    redisAppendCommand(c, "EXEC");
+    for (int i = 0; i < 102; i++) {
+        redisReply *r;
+        cr_assert(redisGetReply(c, (void **)&r) == REDIS_OK);
+        cr_assert(r->type != REDIS_REPLY_ERROR, "%s", r->str);
+        freeReplyObject(r);
+    }
+    wait_rows(&a, 250);
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(DISTINCT call_id) FROM tool_calls"), 250);
+    cr_assert_gt(ta_metric(&a, "jsmcp_api_audit_copy_retries_total"), retries, "no COPY met a replayed record");
+    cr_assert_gt(ta_sql_long(&a, "SELECT count(*) FROM audit_test_stmts WHERE kind = 'INSERT' AND n > 0"), 0,
+                 "no batch went by INSERT ... ON CONFLICT");
+    cr_assert_eq(ta_sql_long(&a, "SELECT sum(n - numbered) FROM audit_test_stmts WHERE kind = 'INSERT'"), 0,
+                 "the INSERT path stored a known tool as text");
+    cr_assert_geq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls WHERE tool IS NULL AND tool_id ="
+                                  " (SELECT id FROM tool_names WHERE name = '" CATALOG_TOOL "')"),
+                  150, "the calls after the first batches are not stored by number");
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls WHERE " TOOL_OF " = '" CATALOG_TOOL "'"), 250);
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM audit_test_stmts WHERE NOT sorted"), 0,
+                 "a batch not sorted by workspace, server and time");
+    cr_assert_gt(ta_sql_long(&a, "SELECT count(*) FROM audit_test_stmts WHERE n > 1"), 0);
+
+    /* 3. Hostile names: too long for a number, or with other bytes: text,
+     * as sent (none contains $q$). */
+    char long65[66], long300[301];
+    memset(long65, 'x', 65);
+    long65[65] = 0;
+    memset(long300, 'y', 300);
+    long300[300] = 0;
+    const char *const odd[] = {long65, long300, "tool with spaces", "na\xc3\xafve_tool",
+                               "quote\"back\\slash{x,NULL}", "semi;DROP TABLE tool_names;--"};
+    const size_t nodd = sizeof odd / sizeof *odd;
+    for (size_t i = 0; i < nodd; i++) {
+        redisReply *r = redisCommand(c, "XADD %s * ts_ms %lld workspace_id %s account_id %s server_id %s tool %b"
+                                        " call_id %032x", skey, (long long)clock_now_ms(), ws, acct, id, odd[i],
+                                     strlen(odd[i]), 0x7000 + (int)i);
+        cr_assert(r && r->type == REDIS_REPLY_STRING);
+        freeReplyObject(r);
+    }
+    wait_rows(&a, 250 + (long)nodd);
+    for (size_t i = 0; i < nodd; i++) {
+        char sql[600];
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM tool_calls WHERE tool = $q$%s$q$ AND tool_id IS NULL", odd[i]);
+        cr_assert_eq(ta_sql_long(&a, sql), 1, "name %zu not stored as sent", i);
+    }
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_names WHERE name !~ '^[A-Za-z0-9_.-]{1,64}$'"), 0,
+                 "an odd name got a number");
+
+    /* 4. 1,100 distinct names: at most 1,024 numbered, the rest text, each
+     * row under its own name. */
+    for (int i = 0; i < 1100; i++)
+        redisAppendCommand(c, "XADD %s * ts_ms %lld workspace_id %s account_id %s server_id %s tool t_%04d"
+                              " call_id %032x", skey, (long long)clock_now_ms(), ws, acct, id, i, 0x8000 + i);
+    for (int i = 0; i < 1100; i++) {
+        redisReply *r;
+        cr_assert(redisGetReply(c, (void **)&r) == REDIS_OK && r->type == REDIS_REPLY_STRING);
+        freeReplyObject(r);
+    }
+    wait_rows(&a, 250 + (long)nodd + 1100);
+    cr_assert_leq(ta_sql_long(&a, "SELECT count(*) FROM tool_names"), 1024, "tool_names grew past its bound");
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(DISTINCT " TOOL_OF ") FROM tool_calls WHERE " TOOL_OF " ~ '^t_[0-9]{4}$'"),
+                 1100);
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls WHERE " TOOL_OF " <> 't_' || lpad(("
+                                 "('x' || right(call_id::text, 8))::bit(32)::int - 32768)::text, 4, '0')"
+                                 " AND call_id::text LIKE '00000000-0000-0000-0000-0000000%' AND " TOOL_OF " LIKE 't\\_%'"),
+                 0, "a row under another call's name");
+    cr_assert_gt(ta_sql_long(&a, "SELECT count(*) FROM tool_calls WHERE tool ~ '^t_[0-9]{4}$'"), 0,
+                 "past the bound, names stay text");
+    /* Each t_ name came once: it was registered after its row went as text. */
+    cr_assert_gt(ta_sql_long(&a, "SELECT count(*) FROM tool_names WHERE name ~ '^t_[0-9]{4}$'"), 0,
+                 "no new name was registered");
+
+    /* 5. usage_daily is the rollup of the rows by name, also for a statement
+     * holding a name in both forms. */
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO tool_calls (call_id, ts, workspace_id, account_id, server_id, tool, tool_id) VALUES"
+             " (gen_random_uuid(), now(), '%s', '%s', '%s', '" CATALOG_TOOL "', NULL),"
+             " (gen_random_uuid(), now(), '%s', '%s', '%s', NULL, (SELECT id FROM tool_names WHERE name = '" CATALOG_TOOL "'))",
+             ws, acct, id, ws, acct, id);
+    free(ts_sql(a.db_url, sql));
+    cr_assert_eq(ta_sql_long(&a, USAGE_DIFF), 0, "usage_daily differs from the rows' rollup by name");
+    cr_assert_eq(ta_sql_long(&a, "SELECT sum(calls) FROM usage_daily WHERE tool = '" CATALOG_TOOL "'"), 252);
+
+    /* 6. The listings: numbered rows show their name; rewritten as text,
+     * the same bytes (the t_ rows go first: the listing reads 20 pages). */
+    free(ts_sql(a.db_url, "DELETE FROM tool_calls WHERE " TOOL_OF " LIKE 't\\_%'"));
+    cr_assert_gt(ta_sql_long(&a, "SELECT count(*) FROM tool_calls WHERE tool IS NULL"), 150);
+    char *numbered = listings(&a, key), *numbered_filter = tool_export(&a, key, CATALOG_TOOL);
+    cr_assert(strstr(numbered, "\"tool\" : \"" CATALOG_TOOL "\"") || strstr(numbered, "\"tool\":\"" CATALOG_TOOL "\""),
+              "a numbered row's tool is not listed by name");
+    cr_assert(strstr(numbered, "," CATALOG_TOOL ","), "the CSV export lacks the tool's name");
+    int lines = 0;
+    for (const char *p = numbered_filter; (p = strchr(p, '\n')) != NULL; p++)
+        lines++;
+    cr_assert_eq(lines, 252, "tool= found %d of 252 rows of both forms", lines);
+    free(ts_sql(a.db_url, "UPDATE tool_calls SET tool = " TOOL_OF ", tool_id = NULL WHERE tool IS NULL"));
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls WHERE tool_id IS NOT NULL OR tool IS NULL"), 0);
+    char *text = listings(&a, key), *text_filter = tool_export(&a, key, CATALOG_TOOL);
+    cr_assert_str_eq(text, numbered, "rows with a tool number list differently from rows with its name");
+    cr_assert_str_eq(text_filter, numbered_filter);
+    cr_assert_gt(strlen(text), 258 * 200, "the listings are too short to hold 258 records");
+    free(numbered);
+    free(numbered_filter);
+    free(text);
+    free(text_filter);
     redisFree(c);
     ta_stop(&a);
 }
