@@ -45,7 +45,8 @@ static void wait_rows(const ts_api_t *a, long n)
     cr_assert_eq(ta_sql_long(a, "SELECT count(*) FROM tool_calls"), n, "records not drained");
 }
 
-/* GET /usage?<query> against the same figures computed from tool_calls. */
+/* GET /usage?<query> against the same figures computed from tool_calls
+ * (n: the tool_names row of a row's tool_id). */
 static void check_usage(const ts_api_t *a, const char *key, const char *ws, const char *query, const char *keycols)
 {
     ts_resp_t r;
@@ -57,7 +58,7 @@ static void check_usage(const ts_api_t *a, const char *key, const char *ws, cons
              " count(*) FILTER (WHERE error_class IS NOT NULL) AS errors,"
              " count(*) FILTER (WHERE error_class = 'rate_limited') AS rate_limited,"
              " round(sum(latency_ms)::numeric, 3) AS upstream_ms, sum(result_bytes) AS bytes_to_model"
-             " FROM tool_calls WHERE workspace_id = '%s' GROUP BY %s) x",
+             " FROM tool_calls LEFT JOIN tool_names n ON n.id = tool_id WHERE workspace_id = '%s' GROUP BY %s) x",
              keycols, ws, keycols);
     char *raw = ts_sql(a->db_url, sql);
     json_t *want = json_loads(raw, 0, NULL);
@@ -106,7 +107,8 @@ Test(api_usage, rollup_matches_raw_rows_two_replicas, .timeout = 240)
     snprintf(q, sizeof q, "group_by=account&from=%s&to=%s", today, today);
     check_usage(&a, key, ws, q, "account_id");
     check_usage(&a, key, ws, "group_by=server", "server_id");
-    check_usage(&a, key, ws, "group_by=tool&granularity=total", "tool");
+    /* a row's tool: its name, or its number in tool_names (migration 028) */
+    check_usage(&a, key, ws, "group_by=tool&granularity=total", "coalesce(tool, n.name)");
     cr_assert_eq(ta_sql_long(&a, "SELECT sum(calls) FROM usage_daily"), 12000, "a replayed record counted twice");
 
     /* Per day: today's row. */
