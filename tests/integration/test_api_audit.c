@@ -473,6 +473,17 @@ static void wait_rows(const ts_api_t *a, long n)
     cr_assert_eq(ta_sql_long(a, "SELECT count(*) FROM tool_calls"), n, "each call once");
 }
 
+/* Reads n pipelined replies; none may be an error. */
+static void replies_ok(redisContext *c, int n)
+{
+    for (int i = 0; i < n; i++) {
+        redisReply *r;
+        cr_assert(redisGetReply(c, (void **)&r) == REDIS_OK);
+        cr_assert(r->type != REDIS_REPLY_ERROR, "%s", r->str);
+        freeReplyObject(r);
+    }
+}
+
 /* GET /calls?tool=<tool>&format=ndjson (caller frees). */
 static char *tool_export(const ts_api_t *a, const char *key, const char *tool)
 {
@@ -523,12 +534,7 @@ Test(audit, tool_numbers_exactly_once_bounded_and_listed_as_before, .timeout = 1
     for (int i = 0; i < 100; i++)
         append_entry(c, skey, ws, acct, i % 2 ? id2 : id, i);
     redisAppendCommand(c, "EXEC");
-    for (int i = 0; i < 102; i++) {
-        redisReply *r;
-        cr_assert(redisGetReply(c, (void **)&r) == REDIS_OK);
-        cr_assert(r->type != REDIS_REPLY_ERROR, "%s", r->str);
-        freeReplyObject(r);
-    }
+    replies_ok(c, 102);
     wait_rows(&a, 100);
     int64_t deadline = clock_now_ms() + 30000;
     while (ta_sql_long(&a, "SELECT count(*) FROM tool_names WHERE name = '" CATALOG_TOOL "'") < 1 &&
@@ -541,11 +547,7 @@ Test(audit, tool_numbers_exactly_once_bounded_and_listed_as_before, .timeout = 1
      * batches go by INSERT ... ON CONFLICT. */
     for (int i = 100; i < 200; i++)
         append_entry(c, skey, ws, acct, i % 2 ? id2 : id, i);
-    for (int i = 100; i < 200; i++) {
-        redisReply *r;
-        cr_assert(redisGetReply(c, (void **)&r) == REDIS_OK && r->type == REDIS_REPLY_STRING);
-        freeReplyObject(r);
-    }
+    replies_ok(c, 100);
     wait_rows(&a, 200);
     double retries = ta_metric(&a, "jsmcp_api_audit_copy_retries_total");
     redisAppendCommand(c, "MULTI");
@@ -554,12 +556,7 @@ Test(audit, tool_numbers_exactly_once_bounded_and_listed_as_before, .timeout = 1
         append_entry(c, skey, ws, acct, i % 2 ? id2 : id, 100 + i * 2);
     }
     redisAppendCommand(c, "EXEC");
-    for (int i = 0; i < 102; i++) {
-        redisReply *r;
-        cr_assert(redisGetReply(c, (void **)&r) == REDIS_OK);
-        cr_assert(r->type != REDIS_REPLY_ERROR, "%s", r->str);
-        freeReplyObject(r);
-    }
+    replies_ok(c, 102);
     wait_rows(&a, 250);
     cr_assert_eq(ta_sql_long(&a, "SELECT count(DISTINCT call_id) FROM tool_calls"), 250);
     cr_assert_gt(ta_metric(&a, "jsmcp_api_audit_copy_retries_total"), retries, "no COPY met a replayed record");
@@ -606,11 +603,7 @@ Test(audit, tool_numbers_exactly_once_bounded_and_listed_as_before, .timeout = 1
     for (int i = 0; i < 1100; i++)
         redisAppendCommand(c, "XADD %s * ts_ms %lld workspace_id %s account_id %s server_id %s tool t_%04d"
                               " call_id %032x", skey, (long long)clock_now_ms(), ws, acct, id, i, 0x8000 + i);
-    for (int i = 0; i < 1100; i++) {
-        redisReply *r;
-        cr_assert(redisGetReply(c, (void **)&r) == REDIS_OK && r->type == REDIS_REPLY_STRING);
-        freeReplyObject(r);
-    }
+    replies_ok(c, 1100);
     wait_rows(&a, 250 + (long)nodd + 1100);
     cr_assert_leq(ta_sql_long(&a, "SELECT count(*) FROM tool_names"), 1024, "tool_names grew past its bound");
     cr_assert_eq(ta_sql_long(&a, "SELECT count(DISTINCT " TOOL_OF ") FROM tool_calls WHERE " TOOL_OF " ~ '^t_[0-9]{4}$'"),
