@@ -341,6 +341,7 @@ static int read_config(ap_config_t *c)
     c->webhook_allowlist = cfg_str("JSMCP_WEBHOOK_ALLOWLIST", "");
     c->pg_pool_size = (int)cfg_int("JSMCP_PG_POOL_SIZE", 8, 1, 128, &ce);
     c->reconcile_interval_ms = (unsigned)cfg_ms("JSMCP_RECONCILE_INTERVAL_MS", 1000, 10, 86400000, &ce);
+    c->reconcile_hint_gap_ms = (unsigned)cfg_ms("JSMCP_RECONCILE_HINT_GAP_MS", 50, 0, 60000, &ce);
     c->reconcile_full_interval_ms = (unsigned)cfg_ms("JSMCP_RECONCILE_FULL_INTERVAL_MS", 3600000, 10, 7 * 86400000U, &ce);
     /* Lowered only by tests, to watch expiry without waiting. */
     c->min_lifetime_ms = (int64_t)cfg_ms("JSMCP_MIN_LIFETIME_MS", AP_MIN_LIFETIME_MS, 1000, 86400000, &ce);

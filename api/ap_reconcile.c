@@ -34,12 +34,22 @@ typedef struct rc_s {
     uv_timer_t frest;
     int frest_open;
     struct full_s *resting;
+    /* A hint that comes sooner than JSMCP_RECONCILE_HINT_GAP_MS after the
+     * last incremental pass started waits on this timer for the rest of the
+     * gap: every write notifies, and one pass per notification (a BEGIN, the
+     * take, a COMMIT in every replica, for a row the write published itself)
+     * cost more PostgreSQL than the writes under a steady stream of creates
+     * (BENCHMARKS.md). The hints of the gap share that one pass. */
+    uv_timer_t hint;
+    int hint_open;
 } rc_t;
 
 static rc_t rc;
 
 static void maybe_stopped(void);
 static void inc_start(void);
+static void inc_soon(void);
+static void on_hint_timer(uv_timer_t *t);
 
 static void count_pass(const char *kind, const char *outcome, long written, uint64_t t0)
 {
@@ -163,7 +173,7 @@ static void inc_end(inc_t *c, const char *outcome)
         snprintf(n, sizeof n, "%ld", written);
         LOG_INFO("reconcile", "incremental pass repaired Redis", "records", n, NULL);
     }
-    int again = rc.inc_again || c->taken >= atol(RC_OUTBOX_BATCH);
+    int batch_full = c->taken >= atol(RC_OUTBOX_BATCH), again = rc.inc_again;
     for (size_t i = 0; i < c->n; i++)
         free(c->e[i].hashes);
     free(c->e);
@@ -175,8 +185,12 @@ static void inc_end(inc_t *c, const char *outcome)
         maybe_stopped();
         return;
     }
-    if (again && strcmp(outcome, "ok") == 0)
-        inc_start();
+    if (strcmp(outcome, "ok") != 0)
+        return; /* the timer tries again */
+    if (batch_full)
+        inc_start(); /* a backlog: no gap */
+    else if (again)
+        inc_soon();
 }
 
 static void inc_on_commit(PGresult *res, const char *err, void *ud)
@@ -366,6 +380,7 @@ static void inc_start(void)
     c->t0 = uv_hrtime();
     rc.inc_running = 1;
     rc.last_inc_ms = uv_now(app->loop);
+    uv_timer_stop(&rc.hint); /* this pass serves the hints that waited */
     if (pgpool_begin(app->db, inc_on_begin, c) != 0)
         inc_end(c, "db_down");
 }
@@ -733,15 +748,39 @@ static void full_start(void)
 
 /* ==== NOTIFY jsmcp_publish: a hint that the outbox has work ==== */
 
+/* A pass for a hint: at once when the last one started at least the gap
+ * ago, else when the gap ends; after the running one when one runs. */
+static void inc_soon(void)
+{
+    if (rc.stopping)
+        return;
+    if (rc.inc_running) {
+        rc.inc_again = 1;
+        return;
+    }
+    uint64_t now = uv_now(rc.app->loop), gap = rc.app->cfg.reconcile_hint_gap_ms;
+    if (rc.last_inc_ms == 0 || now - rc.last_inc_ms >= gap)
+        inc_start();
+    else if (!uv_is_active((uv_handle_t *)&rc.hint))
+        uv_timer_start(&rc.hint, on_hint_timer, rc.last_inc_ms + gap - now, 0);
+}
+
+static void on_hint_timer(uv_timer_t *t)
+{
+    (void)t;
+    if (!rc.stopping)
+        inc_start();
+}
+
 static void on_hint(void *ud, int connected)
 {
     (void)ud;
     if (rc.stopping)
         return;
-    if (connected || !rc.inc_running) /* after a (re)connect: what was missed meanwhile */
+    if (connected && !rc.inc_running) /* after a (re)connect: what was missed meanwhile */
         inc_start();
     else
-        rc.inc_again = 1;
+        inc_soon();
 }
 
 static void on_listen_stopped(void *arg)
@@ -800,6 +839,8 @@ void ap_reconcile_start(ap_app_t *app)
     rc.timer_open = 1;
     uv_timer_init(app->loop, &rc.frest);
     rc.frest_open = 1;
+    uv_timer_init(app->loop, &rc.hint);
+    rc.hint_open = 1;
     /* Ticks at the shorter of the two intervals (each pass checks its own),
      * at most every second (the marker check); the first soon after start
      * (connections come up asynchronously). */
@@ -816,6 +857,8 @@ static void on_handle_closed(uv_handle_t *h)
 {
     if (h == (uv_handle_t *)&rc.timer)
         rc.timer_open = 0;
+    else if (h == (uv_handle_t *)&rc.hint)
+        rc.hint_open = 0;
     else
         rc.frest_open = 0;
     maybe_stopped();
@@ -823,7 +866,8 @@ static void on_handle_closed(uv_handle_t *h)
 
 static void maybe_stopped(void)
 {
-    if (!rc.stopping || rc.inc_running || rc.full_running || rc.timer_open || rc.listen || rc.frest_open || !rc.done)
+    if (!rc.stopping || rc.inc_running || rc.full_running || rc.timer_open || rc.listen || rc.frest_open || rc.hint_open ||
+        !rc.done)
         return;
     void (*d)(void *) = rc.done;
     rc.done = NULL;
@@ -846,5 +890,7 @@ void ap_reconcile_stop(ap_app_t *app, void (*done)(void *arg), void *arg)
         full_next(c);
     }
     uv_close((uv_handle_t *)&rc.frest, on_handle_closed);
+    uv_timer_stop(&rc.hint);
+    uv_close((uv_handle_t *)&rc.hint, on_handle_closed);
     maybe_stopped();
 }

@@ -7,9 +7,10 @@
  * the versioned publish script, so neither can overwrite a newer record or
  * bring a deleted row back:
  *
- * - Incremental, every JSMCP_RECONCILE_INTERVAL_MS (default 1 s) and at
- *   once when PostgreSQL notifies jsmcp_publish (LISTEN on a connection of
- *   its own, ap_listen.h; a hint, the timer runs anyway): in one
+ * - Incremental, every JSMCP_RECONCILE_INTERVAL_MS (default 1 s) and when
+ *   PostgreSQL notifies jsmcp_publish (LISTEN on a connection of its own,
+ *   ap_listen.h; a hint, the timer runs anyway; hints share one pass per
+ *   JSMCP_RECONCILE_HINT_GAP_MS, default 50 ms): in one
  *   transaction, takes up to RC_OUTBOX_BATCH outbox rows (DELETE ... FOR
  *   UPDATE SKIP LOCKED, so API replicas share the work), reads the current
  *   rows they name, publishes them (tombstones for rows gone and tokens no

@@ -48,6 +48,7 @@ typedef struct ap_config_s {
     const char *webhook_allowlist;   /* JSMCP_WEBHOOK_ALLOWLIST: receivers exempt from the SSRF guard */
     int pg_pool_size;
     unsigned reconcile_interval_ms;      /* incremental passes (the outbox) */
+    unsigned reconcile_hint_gap_ms;      /* least time between passes started by NOTIFY hints */
     unsigned reconcile_full_interval_ms; /* full passes (every row against Redis) */
     int64_t min_lifetime_ms;             /* shortest expires_at lifetime of a server or API key */
 } ap_config_t;

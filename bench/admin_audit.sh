@@ -12,6 +12,11 @@
 # backends (/proc/<pid>/stat of the client backends of the bench database)
 # and the whole instance (postmaster and all its children), as
 # bench/audit_drain.sh counts them.
+# ADMIN_AUDIT_MODES (default "on sqldiff off"): "on" is the trail as the
+# migrations leave it; "sqldiff" the same with jsmcp_admin_diff as
+# migration 023 made it (LANGUAGE sql: parsed and planned again at every
+# write; migration 029 made it PL/pgSQL), taken from that file; "off" the
+# trigger disabled.
 # Needs the services of bench/run.sh (JSMCP_TEST_PG_URL, JSMCP_TEST_REDIS_URL).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,11 +61,15 @@ BENCH_ACCOUNT_ID=$(post "$BENCH_API_KEY" /integrated-account \
   jq -r .id)
 for _ in $(seq 200); do [ "$(backends | wc -l)" -ge "${JSMCP_PG_POOL_SIZE:-8}" ] && break; sleep 0.05; done
 
-echo "method: wrk -t2 -c16 -d${SECS}s of POST /integrated-account/:id/mcp per run, trigger on/off alternating; release $BIN/jsmcp-api; $(nproc) cores shared with PostgreSQL, Redis and wrk"
+echo "method: wrk -t2 -c16 -d${SECS}s of POST /integrated-account/:id/mcp per run, modes ${ADMIN_AUDIT_MODES:-on sqldiff off} alternating; release $BIN/jsmcp-api; $(nproc) cores shared with PostgreSQL, Redis and wrk"
 wrk -t2 -c16 -d2s -s bench/api_create.lua "$URL" >/dev/null
+# A migration's CREATE [OR REPLACE] FUNCTION jsmcp_admin_diff statement.
+diff_fn() { sed -n '/^CREATE.*FUNCTION jsmcp_admin_diff/,/^\(END \)\?\$\$;/p' "$1" | sed 's/^CREATE FUNCTION/CREATE OR REPLACE FUNCTION/'; }
 for round in 1 2; do
-  for mode in on off; do
-    if [ "$mode" = on ]; then act=ENABLE; else act=DISABLE; fi
+  for mode in ${ADMIN_AUDIT_MODES:-on sqldiff off}; do
+    if [ "$mode" = off ]; then act=DISABLE; else act=ENABLE; fi
+    if [ "$mode" = sqldiff ]; then diff_fn migrations/023_admin_events.sql; else diff_fn migrations/029_admin_diff_cached.sql; fi |
+      psql -q -v ON_ERROR_STOP=1 "$DBURL" >/dev/null
     psql -q "$DBURL" -c "ALTER TABLE mcp_servers $act TRIGGER mcp_servers_admin_event" >/dev/null
     read -r s0 e0 <<<"$(count)"
     PIDS=$(backends)
@@ -75,3 +84,4 @@ for round in 1 2; do
   done
 done
 psql -q "$DBURL" -c "ALTER TABLE mcp_servers ENABLE TRIGGER mcp_servers_admin_event" >/dev/null
+psql -tAq "$DBURL" -c "SELECT 'jsmcp_admin_diff at the end: LANGUAGE ' || l.lanname FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang WHERE proname = 'jsmcp_admin_diff'"

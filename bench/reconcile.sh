@@ -27,6 +27,13 @@
 #      same database and Redis: both run a full pass at start (Redis in
 #      sync) at once, creates during them, then a backlog of the largest
 #      count above shared by both through the outbox (SKIP LOCKED);
+#   4c. with RECONCILE_GAP_AB (e.g. "0 50"): the API restarted as
+#      RECONCILE_REPLICAS replicas for each JSMCP_RECONCILE_HINT_GAP_MS in
+#      the list in turn, RECONCILE_GAP_ROUNDS (default 3) rounds; once their
+#      start's full passes ended, creates at the first rate of
+#      RECONCILE_CREATE_RATE: the CPU of PostgreSQL (the replicas'
+#      backends, the creates' own included), the API and Redis per create,
+#      and the incremental passes (0 is a pass per NOTIFY, as before the gap);
 #   5. the tests' invariant checker (bench/pub_check, tests/support/tc.h)
 #      over every row: each server's record equals its row (config, auth
 #      flag, expiry, account, name, version), each account's and API key's
@@ -60,7 +67,8 @@ Q() { psql -tAq "$DBURL" -c "$1"; }
 APIPID= API2PID= LOADPID=
 cleanup() {
   [ -n "$APIPID" ] && kill "$APIPID" 2>/dev/null && wait "$APIPID" 2>/dev/null || true
-  [ -n "$API2PID" ] && kill "$API2PID" 2>/dev/null && wait "$API2PID" 2>/dev/null || true
+  local p
+  for p in $API2PID; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true; done
   [ -n "$LOADPID" ] && kill "$LOADPID" 2>/dev/null && wait "$LOADPID" 2>/dev/null || true
   # 1,000 keys an UNLINK, all through one redis-cli (not one per batch)
   R --scan --pattern "${PREFIX}*" | awk '{k = k " " $0} NR % 1000 == 0 {print "UNLINK" k; k = ""}
@@ -267,6 +275,45 @@ if [ "$NREP" -ge 2 ]; then
   incremental "$big" " (two replicas)"
   echo "  records written by each replica's incremental passes: $(( $(each "$METRICS" "$rp") - w1 )) and" \
     "$(( $(each "http://127.0.0.1:$METRICS2_PORT" "$rp") - w2 ))"
+fi
+# Starts RECONCILE_REPLICAS replicas (more than 2: ports of their own)
+# with the environment given, waits for them and their start's full passes.
+start_replicas() {
+  local i port mport
+  [ -n "$API2PID" ] && { kill $API2PID; for p in $API2PID; do wait "$p" 2>/dev/null || true; done; API2PID=; }
+  kill "$APIPID"; wait "$APIPID" 2>/dev/null || true; APIPID=
+  env "$@" "$BIN/jsmcp-api" >>"$LOG" 2>&1 &
+  APIPID=$!
+  APIPIDS=$APIPID METRICS_ALL=$METRICS
+  wait_up "$API"
+  for i in $(seq 2 "$NREP"); do
+    port=$(free_port) mport=$(free_port)
+    env "$@" JSMCP_API_LISTEN="127.0.0.1:$port" JSMCP_API_METRICS_LISTEN="127.0.0.1:$mport" "$BIN/jsmcp-api" >>"$LOG.2" 2>&1 &
+    API2PID="$API2PID $!"
+    APIPIDS="$APIPIDS $!" METRICS_ALL="$METRICS_ALL http://127.0.0.1:$mport"
+    wait_up "http://127.0.0.1:$port"
+  done
+  API2PID=${API2PID# }
+  wait_full "$NREP"
+}
+if [ -n "${RECONCILE_GAP_AB:-}" ]; then
+  rate=${CRATE%% *}
+  for round in $(seq "${RECONCILE_GAP_ROUNDS:-3}"); do
+    for gap in $RECONCILE_GAP_AB; do
+      start_replicas JSMCP_RECONCILE_HINT_GAP_MS="$gap"
+      PIDS=$(backends)
+      p0=$(inc_ok) c0=$(ticks $PIDS) a0=$(ticks $APIPIDS) r0=$(redis_cpu)
+      out=$("$BBIN/api_load" "$API_PORT" "/integrated-account/00000000-0000-4000-8000-000000000001/mcp" "$KEY" \
+              "$rate" "$CSECS" "$CCONNS" '{"name":"bench","config":{"methods":["read"]}}' || echo "(some answers were not 2xx)")
+      c1=$(ticks $PIDS) a1=$(ticks $APIPIDS) r1=$(redis_cpu) p1=$(inc_ok)
+      n=$((rate * CSECS))
+      echo "gap round $round, JSMCP_RECONCILE_HINT_GAP_MS=$gap, $NREP replicas, $rate creates/s for $CSECS s:" \
+        "PostgreSQL CPU $(cpu_s $((c1 - c0))) s ($(python3 -c "print(f'{($c1 - $c0) / $HZ / $n * 1e6:.0f}')") µs a create," \
+        "$(echo $PIDS | wc -w) backends), API CPU $(cpu_s $((a1 - a0))) s, Redis CPU $(elapsed "$r0" "$r1") s," \
+        "$(python3 -c "print(int($p1 - $p0))") incremental passes $(la)"
+      echo "$out" | grep -E 'p50|answered|rate' | sed 's/^/  /' || true
+    done
+  done
 fi
 if [ -n "${RECONCILE_AB_BASE:-}" ]; then
   # A/B of the incremental pass: the API of another build (a directory of
