@@ -2,7 +2,7 @@
  * is a no-op; a no-transaction migration (026, CREATE INDEX CONCURRENTLY)
  * applies, and after a crash in its middle the next run drops the INVALID
  * index the interrupted build left and builds it again; two processes
- * starting at once apply each migration once. */
+ * starting at once apply each migration once; 028 rewrites nothing. */
 #include <libpq-fe.h>
 
 #include "test_api_common.h"
@@ -186,5 +186,61 @@ Test(api_migrate, concurrent_starts_apply_each_once, .timeout = 180)
     cr_assert_eq(a1 + a2, total, "applied %d + %d times, %ld migrations", a1, a2, total);
     cr_assert_eq(sql_long(db, "SELECT count(*) FROM schema_migrations"), total);
     assert_026_done(db);
+    ta_stop(&a);
+}
+
+/* Migration 028 (tool names as numbers) on a tool_calls that holds rows:
+ * catalog-only (the table keeps its file: not rewritten), the old rows keep
+ * their names as text, and the check it adds (NOT VALID: old rows are not
+ * read) refuses a new row without a name in either form. The database is
+ * migrated, then 028 is undone by hand (its row, column, check and table)
+ * and rows are written in the format from before. */
+Test(api_migrate, migration_028_is_catalog_only, .timeout = 120)
+{
+    ts_api_t a;
+    ts_proc_t p;
+    ts_api_start(&a, "migrate_028", NULL);
+    char db[256];
+    ts_db_create(db, sizeof db);
+    cr_assert_eq(run_migrate(&a, &p, "migrate_028_1", db), 0);
+    free(ts_sql(db, "DELETE FROM schema_migrations WHERE version = 28;"
+                    " ALTER TABLE tool_calls DROP CONSTRAINT tool_calls_tool_named;"
+                    " ALTER TABLE tool_calls DROP COLUMN tool_id; ALTER TABLE tool_calls ALTER COLUMN tool SET NOT NULL;"
+                    " DROP TABLE tool_names; ALTER TABLE tool_calls DISABLE TRIGGER tool_calls_usage;"
+                    " INSERT INTO tool_calls (call_id, ts, workspace_id, account_id, server_id, tool)"
+                    " SELECT gen_random_uuid(), now(), '6f1f2d8e-3f56-4c53-9a10-0d9f5e1b2c3a',"
+                    " '8a6c1b2d-4e5f-4a7b-8c9d-0e1f2a3b4c5d', '1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e', 'old_tool_' || (i % 7)"
+                    " FROM generate_series(1, 2000) i;"
+                    " ALTER TABLE tool_calls ENABLE TRIGGER tool_calls_usage"));
+    long file = sql_long(db, "SELECT relfilenode FROM pg_class WHERE relname = 'tool_calls'");
+    cr_assert_gt(file, 0);
+
+    cr_assert_eq(run_migrate(&a, &p, "migrate_028_2", db), 0, "028 on a table with rows failed");
+    cr_assert_eq(ts_log_count(&p, "\"applied\""), 1, "not exactly 028 applied");
+    cr_assert_eq(sql_long(db, "SELECT relfilenode FROM pg_class WHERE relname = 'tool_calls'"), file,
+                 "tool_calls was rewritten");
+    cr_assert_eq(sql_long(db, "SELECT count(*) FROM tool_calls WHERE tool LIKE 'old\\_tool\\_%' AND tool_id IS NULL"),
+                 2000, "old rows changed");
+    cr_assert_eq(sql_long(db, "SELECT count(*) FROM pg_constraint WHERE conname = 'tool_calls_tool_named'"
+                              " AND NOT convalidated"), 1, "the check is not NOT VALID (old rows would be read)");
+    cr_assert_eq(sql_long(db, "SELECT count(*) FROM pg_attribute WHERE attrelid = 'tool_calls'::regclass"
+                              " AND attname = 'tool' AND attnotnull"), 0);
+    /* A row named by number is counted under its name; a row without a
+     * name in either form is refused. */
+    free(ts_sql(db, "INSERT INTO tool_names (name) VALUES ('old_tool_1');"
+                    " INSERT INTO tool_calls (call_id, ts, workspace_id, account_id, server_id, tool_id)"
+                    " SELECT gen_random_uuid(), now(), '6f1f2d8e-3f56-4c53-9a10-0d9f5e1b2c3a',"
+                    " '8a6c1b2d-4e5f-4a7b-8c9d-0e1f2a3b4c5d', '1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e', id"
+                    " FROM tool_names WHERE name = 'old_tool_1'"));
+    cr_assert_eq(sql_long(db, "SELECT calls FROM usage_daily WHERE tool = 'old_tool_1'"), 1);
+    PGconn *c = PQconnectdb(db);
+    cr_assert(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
+    PGresult *r = PQexec(c, "INSERT INTO tool_calls (call_id, ts, workspace_id, account_id, server_id)"
+                            " VALUES (gen_random_uuid(), now(), '6f1f2d8e-3f56-4c53-9a10-0d9f5e1b2c3a',"
+                            " '8a6c1b2d-4e5f-4a7b-8c9d-0e1f2a3b4c5d', '1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e')");
+    cr_assert_eq(PQresultStatus(r), PGRES_FATAL_ERROR, "a row without a tool was accepted");
+    cr_assert(strstr(PQresultErrorMessage(r), "tool_calls_tool_named"), "%s", PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(c);
     ta_stop(&a);
 }
