@@ -29,24 +29,21 @@ ALTER TABLE tool_calls ALTER COLUMN tool DROP NOT NULL;
 -- for new rows only, no scan of the old ones (which all have tool).
 ALTER TABLE tool_calls ADD CONSTRAINT tool_calls_tool_named CHECK (tool IS NOT NULL OR tool_id IS NOT NULL) NOT VALID;
 
--- usage_daily keeps the name (its readers and its key are unchanged). The
--- rows of one statement are grouped with tool and tool_id as they are, the
--- few groups then get their names (one lookup per group, not per row) and
--- are grouped again by name: a name stored both ways in one statement still
--- makes one upsert per key (ON CONFLICT DO UPDATE may not touch a row twice).
+-- usage_daily keeps the name (its readers and its key are unchanged). Each
+-- row of a statement gets its name from a hash of tool_names (built once per
+-- statement; a lookup per group of rows through the index cost more:
+-- BENCHMARKS.md), and the rows are grouped by the name, so a name stored both
+-- ways in one statement still makes one upsert per key (ON CONFLICT DO UPDATE
+-- may not touch a row twice).
 CREATE OR REPLACE FUNCTION jsmcp_usage_rollup() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO usage_daily AS u (workspace_id, day, account_id, server_id, tool, calls, errors, rate_limited,
                                   upstream_ms, bytes_to_model)
-    SELECT g.workspace_id, g.day, g.account_id, g.server_id, coalesce(g.tool, n.name), sum(g.calls)::bigint,
-           sum(g.errors)::bigint, sum(g.rate_limited)::bigint, sum(g.upstream_ms), sum(g.bytes_to_model)::bigint
-    FROM (SELECT workspace_id, (ts AT TIME ZONE 'UTC')::date AS day, account_id, server_id, tool, tool_id,
-                 count(*) AS calls, count(*) FILTER (WHERE error_class IS NOT NULL) AS errors,
-                 count(*) FILTER (WHERE error_class IN ('rate_limited', 'paced')) AS rate_limited,
-                 coalesce(sum(latency_ms), 0) AS upstream_ms, coalesce(sum(result_bytes), 0) AS bytes_to_model
-          FROM new_rows
-          GROUP BY 1, 2, 3, 4, 5, 6) g
-    LEFT JOIN tool_names n ON n.id = g.tool_id
+    SELECT r.workspace_id, (r.ts AT TIME ZONE 'UTC')::date, r.account_id, r.server_id, coalesce(r.tool, n.name),
+           count(*), count(*) FILTER (WHERE r.error_class IS NOT NULL),
+           count(*) FILTER (WHERE r.error_class IN ('rate_limited', 'paced')),
+           coalesce(sum(r.latency_ms), 0), coalesce(sum(r.result_bytes), 0)
+    FROM new_rows r LEFT JOIN tool_names n ON n.id = r.tool_id
     GROUP BY 1, 2, 3, 4, 5
     ORDER BY 1, 2, 3, 4, 5
     ON CONFLICT (workspace_id, day, account_id, server_id, tool) DO UPDATE
