@@ -124,6 +124,7 @@ Test(api_reconcile, flushed_prefix_is_republished, .timeout = 120)
     ta_server(&a, key, acct, "{\"name\":\"b\",\"require_api_token_auth\":true}", id, NULL);
     ta_server(&a, key2, acct2, NULL, id, NULL);
 
+    ta_wait_marker(&a); /* published() lists every key, the marker too */
     char *before = published(&a, kr);
     cr_assert(strstr(before, "\"pace\":\"5/s burst 7\""), "the rule is not published: %s", before);
     /* 3 srv + 2 acct + 3 wskey (two keys of alpha, one of beta) */
