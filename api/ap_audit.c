@@ -19,7 +19,7 @@
  * PostgreSQL (migrations/022_usage.sql: triggers, in the drain's
  * transaction). A batch's rows go in sorted by workspace, server and time,
  * and a tool's name is stored as the number tool_names gives it (migration
- * 028; see tool_ids below). */
+ * 028; see "tool names as numbers" below). */
 #include "ap_audit.h"
 
 #include <math.h>
