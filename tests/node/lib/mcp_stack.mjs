@@ -26,7 +26,14 @@ export function requireStack({ sandbox = true } = {}) {
   if (missing.length) throw new Error(`missing binaries in JSMCP_BIN_DIR (${BIN}): ${missing.join(', ')}; build them first (make SAN=1 all)`);
 }
 
-export function freePort() {
+// A port nothing listens on, never one this process handed out before: a
+// port is closed here and bound later by the process it is for, so two
+// calls in a row (a worker's listener and its metrics listener) could get
+// the same one from the kernel, and a worker binds both with SO_REUSEPORT,
+// which then splits the connections between them (seen: MCP requests
+// answered by the metrics listener).
+const handedOut = new Set();
+function onePort() {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
     s.listen(0, '127.0.0.1', () => {
@@ -35,6 +42,16 @@ export function freePort() {
     });
     s.on('error', reject);
   });
+}
+export async function freePort() {
+  for (let i = 0; i < 1000; i++) {
+    const port = await onePort();
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error('freePort: no port that was not handed out before');
 }
 
 const b64url = (n) => randomBytes(n).toString('base64url');
