@@ -144,7 +144,9 @@ test('audit rows: exactly one per tool call, in PostgreSQL and through the admin
   assert.ok(want >= 14, `the workflows made ${want} calls`);
   const where = `server_id = '${st.srv}'`;
   await waitFor(() => Number(sql(`select count(*) from tool_calls where ${where}`)) >= want, 30000, `${want} audit rows`);
-  const rows = sql(`select tool, count(*), count(distinct call_id), min(upstream_status), max(upstream_status) from tool_calls where ${where} group by tool order by tool`)
+  // A tool's name is text or, once tool_names numbered it, tool_id (migration 028).
+  const rows = sql(`select coalesce(c.tool, n.name), count(*), count(distinct call_id), min(upstream_status), max(upstream_status)`
+    + ` from tool_calls c left join tool_names n on n.id = c.tool_id where ${where} group by 1 order by 1`)
     .split('\n').map((l) => l.split('|'));
   assert.deepEqual(Object.fromEntries(rows.map((r) => [r[0], Number(r[1])])), sent, 'one row per call, per tool');
   for (const r of rows) {
