@@ -78,6 +78,8 @@ ab_side() {
 pg_us() { sed -nE 's/^backlog: .*PostgreSQL CPU ([0-9.]+) us\/record.*/\1/p' "$1" | head -1; }
 if [ -n "${AUDIT_DRAIN_BASE:-}" ] && [ "${AUDIT_DRAIN_TOGETHER:-}" = 1 ]; then
   figs=$(mktemp /tmp/jsmcp-bench-audit-figs.XXXXXX)
+  trap 'rm -f "$figs"' EXIT # an interrupted A/B leaves nothing in /tmp
+  trap 'exit 1' INT TERM
   for i in $(seq "${AUDIT_DRAIN_ROUNDS:-3}"); do
     echo "### round $i: both builds at once, load average $(cut -d' ' -f1-3 /proc/loadavg)"
     outs=()
@@ -103,7 +105,6 @@ if rows:
     print("### per round (base, this build, ratio): " + "; ".join(f"{x:.1f} {y:.1f} {y / x:.2f}" for x, y in rows))
     print(f"### medians: base {b:.2f} us, this build {n:.2f} us, ratio {n / b:.3f}; median of the rounds' ratios {statistics.median(y / x for x, y in rows):.3f}")
 PY
-  rm -f "$figs"
   echo "### load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
   exit 0
 fi
