@@ -17,7 +17,8 @@
  * time; its context is drain_t, freed in drain_end(). The records are
  * served by ap_calls.c; usage metering and ratelimit.burst follow them in
  * PostgreSQL (migrations/022_usage.sql: triggers, in the drain's
- * transaction). A batch's rows go in sorted by workspace, server and time,
+ * transaction; the usage sums wait in usage_pending for the fold below,
+ * migration 030). A batch's rows go in sorted by workspace, server and time,
  * and a tool's name is stored as the number tool_names gives it (migration
  * 028; see "tool names as numbers" below). */
 #include "ap_audit.h"
@@ -45,6 +46,7 @@
 #define TOOL_ID_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-"
 #define TOOL_REGISTER_MAX 32    /* new names asked for in one registration */
 #define TOOL_REGISTER_PAUSE_MS 10000 /* after a registration that did not number every name asked for */
+#define USAGE_FOLD_MAX 200000   /* pending usage rows one fold moves (migration 030) */
 
 /* A tool name and its number in tool_names (decimal, as COPY's value is
  * built from it). Slots are only ever added: a number, once given, names
@@ -78,6 +80,10 @@ typedef struct audit_s {
     int registering;       /* a registration of new tool names in flight */
     int register_asked;    /* ... for this many names */
     uint64_t register_after_ms; /* no registration before (tool_names full, or a race lost) */
+    uint64_t fold_every_ms;     /* JSMCP_USAGE_FOLD_MS */
+    uint64_t last_fold_ms;
+    int folding;           /* a usage fold in flight */
+    int fold_more;         /* the last fold was full: the next tick folds on */
     size_t ntools;         /* names in tools */
     tool_slot_t tools[2 * TOOL_IDS_MAX]; /* open addressing, at most half full */
     void (*done)(void *arg);
@@ -101,7 +107,7 @@ static void drain_begin(int overlap);
 
 static void maybe_stopped(void)
 {
-    if (!au.closing || au.running || au.registering || !au.done)
+    if (!au.closing || au.running || au.registering || au.folding || !au.done)
         return;
     void (*d)(void *) = au.done;
     au.done = NULL;
@@ -881,6 +887,67 @@ static void events_retention(void)
         au.events_running = 1;
 }
 
+/* The usage fold (migration 030): the drain's transactions append each
+ * batch's sums per day, account, server and tool to usage_pending; every
+ * JSMCP_USAGE_FOLD_MS each replica moves them into usage_daily, so a key is
+ * upserted once per fold instead of once per batch (the fold function holds
+ * the SQL; a fold is one statement, all or nothing; two replicas' folds
+ * never count a row twice). GET /usage reads usage_all, daily plus pending:
+ * exact whenever the last fold ran. A full fold (USAGE_FOLD_MAX rows) means
+ * more wait: the next tick folds on. */
+static void on_fold_vacuumed(PGresult *res, const char *err, void *ud)
+{
+    (void)ud;
+    au.folding = 0;
+    if (!ap_res_ok(res) && !au.closing)
+        LOG_WARN("audit", "VACUUM of usage_pending failed", "err", err ? err : PQresultErrorMessage(res), NULL);
+    maybe_stopped();
+}
+
+static void on_fold(PGresult *res, const char *err, void *ud)
+{
+    (void)ud;
+    au.folding = 0;
+    au.fold_more = 0;
+    if (!ap_res_ok(res) || PQntuples(res) != 1) {
+        if (!au.closing)
+            LOG_WARN("audit", "usage fold failed; the rows stay pending", "err",
+                     err ? err : PQresultErrorMessage(res), NULL);
+        metrics_inc(au.app->metrics, "jsmcp_api_usage_fold_failures_total", "", 1);
+        maybe_stopped();
+        return;
+    }
+    long n = atol(PQgetvalue(res, 0, 0));
+    au.fold_more = n >= USAGE_FOLD_MAX;
+    metrics_inc(au.app->metrics, "jsmcp_api_usage_folds_total", "", 1);
+    if (n > 0)
+        metrics_inc(au.app->metrics, "jsmcp_api_usage_folded_rows_total", "", (double)n);
+    /* The fold left n dead rows: without a VACUUM now, usage_pending grows
+     * by every row ever pending until autovacuum's next round (a minute
+     * apart), and each fold and GET /usage scans them all (126 MB after
+     * 30 s at 20,000 calls/s, BENCHMARKS.md). The VACUUM frees the pages for
+     * the next rows and truncates the empty end. */
+    if (n > 0 && !au.closing && pgpool_query(au.app->db, "VACUUM usage_pending", 0, NULL, on_fold_vacuumed, NULL) == 0) {
+        au.folding = 1;
+        return;
+    }
+    maybe_stopped();
+}
+
+static void usage_fold(uint64_t now)
+{
+    if (au.folding || au.closing || !pgpool_ready(au.app->db))
+        return;
+    if (!au.fold_more && now - au.last_fold_ms < au.fold_every_ms)
+        return;
+    au.last_fold_ms = now;
+    char max[24];
+    snprintf(max, sizeof max, "%d", USAGE_FOLD_MAX);
+    const char *p[1] = {max};
+    if (pgpool_query(au.app->db, "SELECT jsmcp_usage_fold($1::int)", 1, p, on_fold, NULL) == 0)
+        au.folding = 1;
+}
+
 /* Trims the stream below what the group acknowledged, and measures the
  * backlog. KEYS[1] the stream, ARGV[1] the group. Everything before the
  * oldest entry still pending (read, not yet acknowledged) or, when none is,
@@ -952,6 +1019,7 @@ static void on_tick(uv_timer_t *t)
                      " WHERE ts < now() - $1::int * interval '1 day' LIMIT 10000)",
                      1, p, on_retention, NULL);
     }
+    usage_fold(now);
     drain_start();
 }
 
@@ -971,6 +1039,9 @@ int ap_audit_start(ap_app_t *app)
     au.retention_days = cfg_int("JSMCP_AUDIT_RETENTION_DAYS", 90, 1, 36500, &ce);
     au.events_retention_days = cfg_int("JSMCP_ADMIN_EVENTS_RETENTION_DAYS", 400, 1, 36500, &ce);
     au.retention_every_ms = cfg_ms("JSMCP_RETENTION_INTERVAL_MS", 60000, 100, 86400000, &ce);
+    /* Longer: fewer upserts of the same keys, more rows pending (GET /usage
+     * reads them without an index). */
+    au.fold_every_ms = cfg_ms("JSMCP_USAGE_FOLD_MS", 5000, 10, 3600000, &ce);
     if (ce.n) {
         fprintf(stderr, "jsmcp-api: configuration: %s\n", ce.msg);
         return -1;
@@ -982,7 +1053,7 @@ int ap_audit_start(ap_app_t *app)
     gethostname(host, sizeof host - 1);
     snprintf(au.consumer, sizeof au.consumer, "%s", cfg_str("JSMCP_AUDIT_CONSUMER", host));
     rcli_key(app->redis, au.key, sizeof au.key, "audit");
-    au.last_claim_ms = uv_now(app->loop);
+    au.last_claim_ms = au.last_fold_ms = uv_now(app->loop);
     metrics_describe(app->metrics, "jsmcp_api_audit_drained_total", "counter", "Tool-call records written to PostgreSQL");
     metrics_describe(app->metrics, "jsmcp_api_audit_stream_length", "gauge",
                      "Entries in the audit stream not yet trimmed (the last delivered one stays)");
@@ -995,6 +1066,12 @@ int ap_audit_start(ap_app_t *app)
                      "Retention deletes finished, by table (admin_events)");
     metrics_describe(app->metrics, "jsmcp_api_admin_events_deleted_total", "counter",
                      "Admin audit events deleted by retention (JSMCP_ADMIN_EVENTS_RETENTION_DAYS)");
+    metrics_describe(app->metrics, "jsmcp_api_usage_folds_total", "counter",
+                     "Usage folds finished (pending usage rows moved into usage_daily)");
+    metrics_describe(app->metrics, "jsmcp_api_usage_folded_rows_total", "counter",
+                     "Pending usage rows moved into usage_daily");
+    metrics_describe(app->metrics, "jsmcp_api_usage_fold_failures_total", "counter",
+                     "Usage folds that failed (their rows stay pending, counted by GET /usage)");
     uv_timer_init(app->loop, &au.timer);
     uv_timer_start(&au.timer, on_tick, au.interval_ms, au.interval_ms);
     return 0;

@@ -112,7 +112,7 @@ static void usage_get(ap_req_t *r)
              "SELECT json_build_object(%s%s,"
              " 'calls', sum(calls), 'errors', sum(errors), 'rate_limited', sum(rate_limited),"
              " 'upstream_ms', round(sum(upstream_ms)::numeric, 3), 'bytes_to_model', sum(bytes_to_model))::text"
-             " FROM usage_daily WHERE workspace_id = $1 AND day BETWEEN $2::date AND $3::date"
+             " FROM usage_all WHERE workspace_id = $1 AND day BETWEEN $2::date AND $3::date"
              " GROUP BY %s%s ORDER BY %s%s LIMIT $4",
              key, per_day ? ", 'day', day" : "", cols, per_day ? ", day" : "", cols, per_day ? ", day" : "");
     snprintf(limit, sizeof limit, "%d", USAGE_MAX_ROWS + 1);

@@ -181,6 +181,24 @@ drained() {
   v=$(curl -fs "http://127.0.0.1:$METRICS_PORT/metrics" | awk '$1 == "jsmcp_api_audit_drained_total" {print $2}')
   echo "${v:-0}"
 }
+# Usage folds the API has finished (migration 030; empty before it).
+folds() { curl -fs "http://127.0.0.1:$METRICS_PORT/metrics" | awk '$1 == "jsmcp_api_usage_folds_total" {print $2}'; }
+# The usage rollup's work is part of a record's cost: since migration 030 it
+# is done by folds every JSMCP_USAGE_FOLD_MS (default 5 s), not in the
+# drain's transactions. Once every record is drained, waits for two more
+# folds to finish: the second started after the last record was in, so
+# nothing is left pending and its CPU is counted.
+wait_folded() {
+  local f0 f
+  f0=$(folds)
+  [ -n "$f0" ] || return 0
+  for _ in $(seq 1200); do
+    f=$(folds)
+    [ "${f%.*}" -ge $(( ${f0%.*} + 2 )) ] && return 0
+    sleep 0.05
+  done
+  echo "the usage folds did not finish"
+}
 # WAL written by the whole instance so far, in bytes.
 wal_lsn() { psql -tAq "$DBURL" -c "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn" | cut -d. -f1; }
 
@@ -220,7 +238,7 @@ if [ "$W" -gt 0 ]; then
   for _ in $(seq 6000); do [ "$(drained)" -ge "$W" ] && break; sleep 0.05; done
 fi
 # The start: the counters first, read together (the drain goes on).
-c0=$(ticks $PIDS) a0=$(ticks "$APIPID") d0=$(drained) t0=$(date +%s.%N)
+c0=$(ticks $PIDS) f0=$(minflt $PIDS) a0=$(ticks "$APIPID") d0=$(drained) t0=$(date +%s.%N)
 g0=$(pg_all) w0=$(wal_lsn)
 [ "$W" -gt 0 ] && echo "warm-up: $d0 records drained in $(awk -v a="$EPOCHREALTIME" -v b="$tw" 'BEGIN {printf "%.2f", a - b}') s, not counted"
 PERFPID=
@@ -230,7 +248,8 @@ if [ -n "${AUDIT_DRAIN_PERF:-}" ]; then
 fi
 for _ in $(seq 6000); do [ "$(drained)" -ge $((N + W)) ] && break; sleep 0.05; done
 t1=$(date +%s.%N)
-c1=$(ticks $PIDS) a1=$(ticks "$APIPID") d1=$(drained) g1=$(pg_all) w1=$(wal_lsn)
+wait_folded
+c1=$(ticks $PIDS) f1=$(minflt $PIDS) a1=$(ticks "$APIPID") d1=$(drained) g1=$(pg_all) w1=$(wal_lsn)
 [ -n "$PERFPID" ] && kill -INT "$PERFPID" && wait "$PERFPID" || true
 got=$((d1 - d0))
 total=$(rows)
@@ -238,7 +257,7 @@ total=$(rows)
 secs=$(python3 -c "print(f'{$t1 - $t0:.2f}')")
 echo "backlog: $got of $N records drained in $secs s ($(python3 -c "print(round($got / ($t1 - $t0)))")/s);" \
   "PostgreSQL CPU $(us_per $((c1 - c0)) "$got") us/record (API's backends; whole instance $(us_per $((g1 - g0)) "$got")), API CPU $(us_per $((a1 - a0)) "$got") us/record," \
-  "WAL $(( (w1 - w0) / (got > 0 ? got : 1) )) bytes/record"
+  "WAL $(( (w1 - w0) / (got > 0 ? got : 1) )) bytes/record, backends' page faults $(python3 -c "print(f'{($f1 - $f0) / max($got, 1):.2f}')")/record"
 # Where a row's bytes go (the last 1,000 rows: the first batches may hold
 # tool names not yet numbered, migration 028): what narrower types would save.
 sizes="round(avg(pg_column_size(t.*))) || ' bytes on average; of which stream_id '
@@ -253,8 +272,15 @@ psql -tAq "$DBURL" -c "SELECT 'row: ' || $sizes || ', args_digest ' || coalesce(
   psql -tAq "$DBURL" -c "SELECT 'row: ' || $sizes || ' (no args_digest: before migration 027), the three uuids and call_id 64'
   FROM (SELECT * FROM tool_calls WHERE id > (SELECT max(id) - 1000 FROM tool_calls)) t"
 # The sizes of the table and its indexes: narrower rows and time-ordered keys show here.
-psql -tAq "$DBURL" -c "SELECT 'relations (pages): ' || string_agg(relname || ' ' || pg_relation_size(oid) / 8192, ', ' ORDER BY relname)
-  FROM pg_class WHERE relname LIKE 'tool_calls%' AND relkind IN ('r', 'i')"
+relations() {
+  psql -tAq "$DBURL" -c "SELECT 'relations (pages): ' || string_agg(relname || ' ' || pg_relation_size(oid) / 8192, ', ' ORDER BY relname)
+    FROM pg_class WHERE (relname LIKE 'tool_calls%' OR relname LIKE 'usage_daily%' OR relname = 'usage_pending') AND relkind IN ('r', 'i')"
+}
+relations
+# The usage rollup (migration 022): its rows, and the calls they count (all of the records).
+psql -tAq "$DBURL" -c "SELECT 'usage_daily: ' || count(*) || ' rows counting ' || coalesce(sum(calls), 0) || ' calls; updates '
+  || (SELECT n_tup_upd || ', of which HOT ' || n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'usage_daily') FROM usage_daily"
+psql -tAq "$DBURL" -c "SELECT 'usage_pending (migration 030): ' || count(*) || ' rows counting ' || coalesce(sum(calls), 0) || ' calls' FROM usage_pending" 2>/dev/null || true
 [ "$SECS" = 0 ] && exit 0
 
 before=$(rows)
@@ -287,10 +313,12 @@ echo "during the load ($samples samples, every 0.5 s): largest backlog $maxlag r
 sent=$(awk '{print $2}' "$LOG.load")
 for _ in $(seq 600); do [ "$(rows)" -ge $((before + sent)) ] && break; sleep 0.1; done
 tdone=$(date +%s.%N)
+wait_folded
 c1=$(ticks $PIDS) a1=$(ticks "$APIPID") g1=$(pg_all)
 got=$(( $(rows) - before ))
 echo "rate: $RATE records/s for $SECS s: $got drained; largest backlog seen $maxlag records;" \
   "drained $(python3 -c "print(f'{$tdone - $tend:.2f}')") s after the load ended;" \
   "PostgreSQL CPU $(us_per $((c1 - c0)) "$got") us/record (API's backends; whole instance $(us_per $((g1 - g0)) "$got")), API CPU $(us_per $((a1 - a0)) "$got") us/record"
 echo "stream length after: $(redis-cli -u "$JSMCP_TEST_REDIS_URL" XLEN "$STREAM")"
+relations
 grep -E '"level":"(warn|error)"' "$LOG" | head -5 || true

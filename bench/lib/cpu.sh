@@ -9,6 +9,14 @@ ticks() {
   for p in "$@"; do [ -r "/proc/$p/stat" ] && f+=("/proc/$p/stat"); done
   if [ ${#f[@]} -gt 0 ]; then awk '{t += $14 + $15} END {print t + 0}' "${f[@]}" 2>/dev/null; else echo 0; fi
 }
+# Minor page faults (field 10 of /proc/<pid>/stat) of the given pids: a
+# backend's first touch of each 4 KiB of PostgreSQL's shared buffers is one,
+# which a long-running server's connections paid long ago.
+minflt() {
+  local f=() p
+  for p in "$@"; do [ -r "/proc/$p/stat" ] && f+=("/proc/$p/stat"); done
+  if [ ${#f[@]} -gt 0 ]; then awk '{t += $10} END {print t + 0}' "${f[@]}" 2>/dev/null; else echo 0; fi
+}
 # The API's connections (client backends of the bench database, not the
 # script's psql nor autovacuum): their CPU is what the API costs PostgreSQL.
 backends() {

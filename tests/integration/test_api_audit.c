@@ -495,8 +495,9 @@ static char *tool_export(const ts_api_t *a, const char *key, const char *tool)
     return out;
 }
 
-/* usage_daily rows that differ from the rollup recomputed from tool_calls
- * by name (either form of a row's tool). */
+/* usage_all rows (usage_daily and what is pending, migration 030) that
+ * differ from the rollup recomputed from tool_calls by name (either form of
+ * a row's tool). */
 #define USAGE_DIFF                                                                                                    \
     "WITH r AS (SELECT workspace_id, (ts AT TIME ZONE 'UTC')::date AS day, account_id, server_id, " TOOL_OF " AS tool," \
     " count(*) AS calls, count(*) FILTER (WHERE error_class IS NOT NULL) AS errors,"                                  \
@@ -504,7 +505,7 @@ static char *tool_export(const ts_api_t *a, const char *key, const char *tool)
     " round(coalesce(sum(latency_ms), 0)::numeric, 3) AS ms, coalesce(sum(result_bytes), 0) AS bytes"                  \
     " FROM tool_calls GROUP BY 1, 2, 3, 4, 5),"                                                                       \
     " u AS (SELECT workspace_id, day, account_id, server_id, tool, calls, errors, rate_limited,"                      \
-    " round(upstream_ms::numeric, 3) AS ms, bytes_to_model AS bytes FROM usage_daily)"                                 \
+    " round(upstream_ms::numeric, 3) AS ms, bytes_to_model AS bytes FROM usage_all)"                                 \
     " SELECT (SELECT count(*) FROM (SELECT * FROM r EXCEPT SELECT * FROM u) x)"                                        \
     " + (SELECT count(*) FROM (SELECT * FROM u EXCEPT SELECT * FROM r) y)"
 
@@ -618,7 +619,7 @@ Test(audit, tool_numbers_exactly_once_bounded_and_listed_as_before, .timeout = 1
     cr_assert_gt(ta_sql_long(&a, "SELECT count(*) FROM tool_names WHERE name ~ '^t_[0-9]{4}$'"), 0,
                  "no new name was registered");
 
-    /* 5. usage_daily is the rollup of the rows by name, also for a statement
+    /* 5. usage_all is the rollup of the rows by name, also for a statement
      * holding a name in both forms. */
     char sql[1024];
     snprintf(sql, sizeof sql,
@@ -627,8 +628,8 @@ Test(audit, tool_numbers_exactly_once_bounded_and_listed_as_before, .timeout = 1
              " (gen_random_uuid(), now(), '%s', '%s', '%s', NULL, (SELECT id FROM tool_names WHERE name = '" CATALOG_TOOL "'))",
              ws, acct, id, ws, acct, id);
     free(ts_sql(a.db_url, sql));
-    cr_assert_eq(ta_sql_long(&a, USAGE_DIFF), 0, "usage_daily differs from the rows' rollup by name");
-    cr_assert_eq(ta_sql_long(&a, "SELECT sum(calls) FROM usage_daily WHERE tool = '" CATALOG_TOOL "'"), 252);
+    cr_assert_eq(ta_sql_long(&a, USAGE_DIFF), 0, "usage_all differs from the rows' rollup by name");
+    cr_assert_eq(ta_sql_long(&a, "SELECT sum(calls) FROM usage_all WHERE tool = '" CATALOG_TOOL "'"), 252);
 
     /* 6. The listings: numbered rows show their name; rewritten as text,
      * the same bytes (the t_ rows go first: the listing reads 20 pages). */

@@ -232,7 +232,7 @@ Test(api_migrate, migration_028_is_catalog_only, .timeout = 120)
                     " SELECT gen_random_uuid(), now(), '6f1f2d8e-3f56-4c53-9a10-0d9f5e1b2c3a',"
                     " '8a6c1b2d-4e5f-4a7b-8c9d-0e1f2a3b4c5d', '1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e', id"
                     " FROM tool_names WHERE name = 'old_tool_1'"));
-    cr_assert_eq(sql_long(db, "SELECT calls FROM usage_daily WHERE tool = 'old_tool_1'"), 1);
+    cr_assert_eq(sql_long(db, "SELECT calls FROM usage_all WHERE tool = 'old_tool_1'"), 1);
     PGconn *c = PQconnectdb(db);
     cr_assert(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
     PGresult *r = PQexec(c, "INSERT INTO tool_calls (call_id, ts, workspace_id, account_id, server_id)"

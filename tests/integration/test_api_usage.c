@@ -1,11 +1,14 @@
 /* Usage metering and ratelimit.burst (issue 26), both maintained by the
- * audit drain's transaction (migrations/022_usage.sql): records appended to
+ * audit drain's transaction (migrations/022_usage.sql; since 030 the drain
+ * appends its sums to usage_pending and folds move them into usage_daily,
+ * GET /usage reads both through usage_all): records appended to
  * the Redis stream as workers append them — some twice (a worker's spool
  * replay: same call_id) — are drained by two API replicas at once, and
  * GET /usage then matches the raw rows of tool_calls for every grouping;
  * isolation and bad input. A run of upstream 429s for an account becomes
  * one ratelimit.burst webhook event. */
 #include <hiredis/hiredis.h>
+#include <libpq-fe.h>
 
 #include "test_api_common.h"
 #include "tr.h"
@@ -109,7 +112,7 @@ Test(api_usage, rollup_matches_raw_rows_two_replicas, .timeout = 240)
     check_usage(&a, key, ws, "group_by=server", "server_id");
     /* a row's tool: its name, or its number in tool_names (migration 028) */
     check_usage(&a, key, ws, "group_by=tool&granularity=total", "coalesce(tool, n.name)");
-    cr_assert_eq(ta_sql_long(&a, "SELECT sum(calls) FROM usage_daily"), 12000, "a replayed record counted twice");
+    cr_assert_eq(ta_sql_long(&a, "SELECT sum(calls) FROM usage_all"), 12000, "a replayed record counted twice");
 
     /* Per day: today's row. */
     ta_call(&r, &a, key, "GET", NULL, "/usage?group_by=tool&granularity=day");
@@ -143,6 +146,156 @@ Test(api_usage, rollup_matches_raw_rows_two_replicas, .timeout = 240)
         ta_expect_problem(&r, 400, bad[i][1], bad[i][0]);
         ts_resp_free(&r);
     }
+    ta_stop(&b);
+    ta_stop(&a);
+}
+
+/* A counter of the API's /metrics, 0 while it has no sample yet. */
+static double metric0(const ts_api_t *a, const char *series)
+{
+    double v = ta_metric(a, series);
+    return v < 0 ? 0 : v;
+}
+
+/* GET /usage?<query>'s body. */
+static char *usage_body(const ts_api_t *a, const char *key, const char *query)
+{
+    ts_resp_t r;
+    ta_call(&r, a, key, "GET", NULL, "/usage?%s", query);
+    cr_assert_eq(r.status, 200, "%s: %ld %s", query, r.status, r.body);
+    char *body = strdup(r.body);
+    ts_resp_free(&r);
+    return body;
+}
+
+/* Migration 030: the drain's transactions only append to usage_pending; a
+ * fold moves the sums into usage_daily. With the API's folds an hour apart,
+ * everything drained is still pending, and GET /usage (usage_all) already
+ * counts it exactly; one fold moves all of it, and every answer stays the
+ * same byte for byte. */
+Test(api_usage, pending_sums_count_before_and_after_a_fold, .timeout = 180)
+{
+    ts_api_t a;
+    char ws[64], key[64], acct[3][64], srv[3][64];
+    static const char *const env[] = {"JSMCP_AUDIT_DRAIN_MS=20", "JSMCP_AUDIT_BATCH=300", "JSMCP_USAGE_FOLD_MS=3600000",
+                                      NULL};
+    ta_start(&a, "usage_pend", env, ws, key, acct[0]);
+    ta_account(&a, key, "c2", acct[1]);
+    snprintf(acct[2], sizeof acct[2], "%s", acct[1]);
+    for (int i = 0; i < 3; i++)
+        ta_server(&a, key, acct[i], NULL, srv[i], NULL);
+    xadd(&a, ws, acct, srv, 3, 0, 3000, 7);
+    xadd(&a, ws, acct, srv, 3, 1000, 500, 7); /* a replay */
+    wait_rows(&a, 3000);
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM usage_daily"), 0, "a drain upserted usage_daily itself");
+    cr_assert_gt(ta_sql_long(&a, "SELECT count(*) FROM usage_pending"), 0);
+    cr_assert_eq(ta_sql_long(&a, "SELECT sum(calls) FROM usage_pending"), 3000, "pending sums count each call once");
+    check_usage(&a, key, ws, "group_by=account", "account_id");
+    check_usage(&a, key, ws, "group_by=server", "server_id");
+    check_usage(&a, key, ws, "group_by=tool", "coalesce(tool, n.name)");
+    static const char *const queries[] = {"group_by=account", "group_by=server&granularity=day", "group_by=tool"};
+    char *before[3];
+    for (int i = 0; i < 3; i++)
+        before[i] = usage_body(&a, key, queries[i]);
+
+    long pending = ta_sql_long(&a, "SELECT count(*) FROM usage_pending");
+    cr_assert_eq(ta_sql_long(&a, "SELECT jsmcp_usage_fold(1000000)"), pending, "a fold moves every pending row");
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM usage_pending"), 0, "a fold left pending rows");
+    cr_assert_eq(ta_sql_long(&a, "SELECT sum(calls) FROM usage_daily"), 3000);
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM usage_daily"),
+                 ta_sql_long(&a, "SELECT count(*) FROM usage_all"), "one usage_daily row per key");
+    for (int i = 0; i < 3; i++) {
+        char *after = usage_body(&a, key, queries[i]);
+        cr_assert_str_eq(after, before[i], "%s changed with the fold", queries[i]);
+        free(after);
+        free(before[i]);
+    }
+    ta_stop(&a);
+}
+
+/* One value of a query on conn. */
+static long conn_long(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    cr_assert(PQresultStatus(r) == PGRES_TUPLES_OK || PQresultStatus(r) == PGRES_COMMAND_OK, "%s: %s", sql,
+              PQresultErrorMessage(r));
+    long v = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0 ? atol(PQgetvalue(r, 0, 0)) : 0;
+    PQclear(r);
+    return v;
+}
+
+/* Two replicas drain and fold every 20 ms while the test folds too, in
+ * slices: never a row counted twice or lost. Then a fold the test holds
+ * open (its rows deleted, its keys locked, not committed) while a replica's
+ * fold waits on those rows: GET /usage stays exact meanwhile, and after the
+ * COMMIT the waiting fold skips the rows already moved. */
+Test(api_usage, concurrent_folds_exact, .timeout = 240)
+{
+    ts_api_t a, b;
+    char ws[64], key[64], acct[3][64], srv[3][64];
+    static const char *const env[] = {"JSMCP_AUDIT_DRAIN_MS=20", "JSMCP_AUDIT_BATCH=200", "JSMCP_USAGE_FOLD_MS=20",
+                                      NULL};
+    ta_start(&a, "usage_fold1", env, ws, key, acct[0]);
+    ts_api_replica(&b, &a, "usage_fold2", env);
+    ta_account(&a, key, "c2", acct[1]);
+    snprintf(acct[2], sizeof acct[2], "%s", acct[1]);
+    for (int i = 0; i < 3; i++)
+        ta_server(&a, key, acct[i], NULL, srv[i], NULL);
+    xadd(&a, ws, acct, srv, 3, 0, 12000, 7);
+    xadd(&a, ws, acct, srv, 3, 4000, 1000, 7);
+    int64_t deadline = clock_now_ms() + 120000;
+    while (ta_sql_long(&a, "SELECT count(*) FROM tool_calls") < 12000 && clock_now_ms() < deadline)
+        (void)ta_sql_long(&a, "SELECT jsmcp_usage_fold(250)");
+    wait_rows(&a, 12000);
+    check_usage(&a, key, ws, "group_by=server&granularity=day", "server_id");
+    check_usage(&a, key, ws, "group_by=tool", "coalesce(tool, n.name)");
+    /* The replicas' folds empty usage_pending on their own. */
+    while (ta_sql_long(&a, "SELECT count(*) FROM usage_pending") > 0 && clock_now_ms() < deadline)
+        ta_sleep_ms(20);
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM usage_pending"), 0, "rows left pending");
+    cr_assert_eq(ta_sql_long(&a, "SELECT sum(calls) FROM usage_daily"), 12000, "a row counted twice or lost");
+    cr_assert_gt(metric0(&a, "jsmcp_api_usage_folded_rows_total") + metric0(&b, "jsmcp_api_usage_folded_rows_total"), 0,
+                 "the replicas never folded");
+
+    /* A held fold: rows inserted as the drain does (its trigger), taken by
+     * the test's fold before a replica's (retried when a replica was first). */
+    PGconn *c = PQconnectdb(a.db_url);
+    cr_assert(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
+    char ins[1024];
+    snprintf(ins, sizeof ins,
+             "INSERT INTO tool_calls (call_id, ts, workspace_id, account_id, server_id, tool, latency_ms, result_bytes)"
+             " SELECT gen_random_uuid(), now(), '%s', '%s', '%s', 'held_' || (i %% 5), 1.5, 10"
+             " FROM generate_series(1, 500) i",
+             ws, acct[0], srv[0]);
+    long held = 0;
+    for (int tries = 0; tries < 200 && held == 0; tries++) {
+        (void)conn_long(c, ins);
+        (void)conn_long(c, "BEGIN");
+        held = conn_long(c, "SELECT jsmcp_usage_fold(1000000)");
+        if (held == 0)
+            (void)conn_long(c, "ROLLBACK");
+    }
+    cr_assert_gt(held, 0, "the test's fold never got pending rows before the replicas'");
+    long waiting = 0;
+    while (waiting == 0 && clock_now_ms() < deadline) {
+        waiting = ta_sql_long(&a, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                                  " AND query LIKE '%jsmcp_usage_fold%' AND pid <> pg_backend_pid()");
+        if (waiting == 0)
+            ta_sleep_ms(10);
+    }
+    cr_assert_gt(waiting, 0, "no replica's fold waited on the held fold's rows");
+    check_usage(&a, key, ws, "group_by=tool", "coalesce(tool, n.name)");
+    (void)conn_long(c, "COMMIT");
+    PQfinish(c);
+    long total = ta_sql_long(&a, "SELECT count(*) FROM tool_calls");
+    while ((ta_sql_long(&a, "SELECT count(*) FROM usage_pending") > 0 ||
+            ta_sql_long(&a, "SELECT sum(calls) FROM usage_daily") != total) && clock_now_ms() < deadline)
+        ta_sleep_ms(20);
+    cr_assert_eq(ta_sql_long(&a, "SELECT sum(calls) FROM usage_daily"), total, "a held fold's rows counted twice");
+    check_usage(&a, key, ws, "group_by=account", "account_id");
+    check_usage(&a, key, ws, "group_by=tool", "coalesce(tool, n.name)");
+    cr_assert_eq(metric0(&a, "jsmcp_api_usage_fold_failures_total") + metric0(&b, "jsmcp_api_usage_fold_failures_total"),
+                 0, "a fold failed (a deadlock between folders?)");
     ta_stop(&b);
     ta_stop(&a);
 }

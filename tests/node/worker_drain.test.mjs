@@ -155,8 +155,8 @@ test('SIGTERM with only a call answered 202 in flight: the stop waits for it; it
     assert.equal(q(`select count(*) || ' ' || min(upstream_status) || ' ' || coalesce(min(error_class), 'none')`
       + ` from tool_calls where request_id = '${rid}'`), '1 200 none', 'one record, the site\'s 200, no error');
     // Counted: usage_daily has both calls of the tool (the warm one and this one).
-    await waitFor(() => q(`select coalesce(sum(calls), 0) from usage_daily where tool = '${CALL.name}'`) === '2',
-      'usage_daily to count both calls');
+    await waitFor(() => q(`select coalesce(sum(calls), 0) from usage_all where tool = '${CALL.name}'`) === '2',
+      'usage_all (usage_daily and pending, migration 030) to count both calls');
   } finally {
     await releaseSandbox(s).catch(() => {});
     await stopStack(s);
