@@ -85,6 +85,16 @@ static void check_usage(const ts_api_t *a, const char *key, const char *ws, cons
     ts_resp_free(&r);
 }
 
+/* The workspace of these tests: account acct[0] (ta_start's) with server
+ * srv[0], account acct[1] (= acct[2]) with servers srv[1] and srv[2]. */
+static void three_servers(const ts_api_t *a, const char *key, char (*acct)[64], char (*srv)[64])
+{
+    ta_account(a, key, "c2", acct[1]);
+    memcpy(acct[2], acct[1], 64);
+    for (int i = 0; i < 3; i++)
+        ta_server(a, key, acct[i], NULL, srv[i], NULL);
+}
+
 Test(api_usage, rollup_matches_raw_rows_two_replicas, .timeout = 240)
 {
     ts_api_t a, b;
@@ -93,10 +103,7 @@ Test(api_usage, rollup_matches_raw_rows_two_replicas, .timeout = 240)
     static const char *const env[] = {"JSMCP_AUDIT_DRAIN_MS=20", "JSMCP_AUDIT_BATCH=200", NULL};
     ta_start(&a, "usage_r1", env, ws, key, acct[0]);
     ts_api_replica(&b, &a, "usage_r2", env);
-    ta_account(&a, key, "c2", acct[1]);
-    snprintf(acct[2], sizeof acct[2], "%s", acct[1]);
-    for (int i = 0; i < 3; i++)
-        ta_server(&a, key, acct[i], NULL, srv[i], NULL);
+    three_servers(&a, key, acct, srv);
     ts_api_workspace(&a, "beta", ws_b, key_b);
 
     /* 12,000 records, then 1,000 of them again (a spool replay). */
@@ -180,10 +187,7 @@ Test(api_usage, pending_sums_count_before_and_after_a_fold, .timeout = 180)
     static const char *const env[] = {"JSMCP_AUDIT_DRAIN_MS=20", "JSMCP_AUDIT_BATCH=300", "JSMCP_USAGE_FOLD_MS=3600000",
                                       NULL};
     ta_start(&a, "usage_pend", env, ws, key, acct[0]);
-    ta_account(&a, key, "c2", acct[1]);
-    snprintf(acct[2], sizeof acct[2], "%s", acct[1]);
-    for (int i = 0; i < 3; i++)
-        ta_server(&a, key, acct[i], NULL, srv[i], NULL);
+    three_servers(&a, key, acct, srv);
     xadd(&a, ws, acct, srv, 3, 0, 3000, 7);
     xadd(&a, ws, acct, srv, 3, 1000, 500, 7); /* a replay */
     wait_rows(&a, 3000);
@@ -237,10 +241,7 @@ Test(api_usage, concurrent_folds_exact, .timeout = 240)
                                       NULL};
     ta_start(&a, "usage_fold1", env, ws, key, acct[0]);
     ts_api_replica(&b, &a, "usage_fold2", env);
-    ta_account(&a, key, "c2", acct[1]);
-    snprintf(acct[2], sizeof acct[2], "%s", acct[1]);
-    for (int i = 0; i < 3; i++)
-        ta_server(&a, key, acct[i], NULL, srv[i], NULL);
+    three_servers(&a, key, acct, srv);
     xadd(&a, ws, acct, srv, 3, 0, 12000, 7);
     xadd(&a, ws, acct, srv, 3, 4000, 1000, 7);
     int64_t deadline = clock_now_ms() + 120000;
