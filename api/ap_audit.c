@@ -910,10 +910,11 @@ static void on_fold(PGresult *res, const char *err, void *ud)
     au.folding = 0;
     au.fold_more = 0;
     if (!ap_res_ok(res) || PQntuples(res) != 1) {
-        if (!au.closing)
+        if (!au.closing) { /* at stop the pool fails what is queued: not a failure of the fold */
             LOG_WARN("audit", "usage fold failed; the rows stay pending", "err",
                      err ? err : PQresultErrorMessage(res), NULL);
-        metrics_inc(au.app->metrics, "jsmcp_api_usage_fold_failures_total", "", 1);
+            metrics_inc(au.app->metrics, "jsmcp_api_usage_fold_failures_total", "", 1);
+        }
         maybe_stopped();
         return;
     }

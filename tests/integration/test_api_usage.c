@@ -297,6 +297,13 @@ Test(api_usage, concurrent_folds_exact, .timeout = 240)
     check_usage(&a, key, ws, "group_by=tool", "coalesce(tool, n.name)");
     cr_assert_eq(metric0(&a, "jsmcp_api_usage_fold_failures_total") + metric0(&b, "jsmcp_api_usage_fold_failures_total"),
                  0, "a fold failed (a deadlock between folders?)");
+    /* Each fold that moved rows is followed by a VACUUM of usage_pending
+     * (without it the table keeps every dead row until autovacuum's round):
+     * it ran, and never failed. */
+    cr_assert_gt(ta_sql_long(&a, "SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'usage_pending'"), 0,
+                 "usage_pending was never vacuumed after a fold");
+    cr_assert_eq(ts_log_count(&a.proc, "VACUUM of usage_pending failed") + ts_log_count(&b.proc, "VACUUM of usage_pending failed"),
+                 0, "a VACUUM after a fold failed: see %s", a.proc.log);
     ta_stop(&b);
     ta_stop(&a);
 }
