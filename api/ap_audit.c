@@ -4,10 +4,11 @@
  * stream <prefix>audit (fields in docs/architecture.md). Every API process
  * reads it through the consumer group "jsmcp-api" as consumer
  * JSMCP_AUDIT_CONSUMER (default: the host name), inserts a batch in one
- * statement (ON CONFLICT (call_id) DO NOTHING: a redelivered entry and a
- * record a worker replayed from its spool, same call_id, new stream id,
- * are harmless; a record without call_id gets one derived from its stream
- * id, migration 008), and only then XACKs it. A restart of either side
+ * statement (the primary key (server_id, ts, call_id), migration 032,
+ * keeps each call once: a redelivered entry and a record a worker replayed
+ * from its spool, same fields, new stream id, are harmless; a record
+ * without call_id gets one derived from its stream id, migration 008), and
+ * only then XACKs it. A restart of either side
  * loses nothing: unacknowledged entries are read again (first our own
  * pending ones, and every 30 s XAUTOCLAIM takes over those of a consumer
  * that went away). The stream is trimmed only below what the group has
@@ -263,7 +264,8 @@ static void sql_done(buf_t *b, char *out, size_t outsz)
 }
 
 /* INSERT ... SELECT FROM unnest($1::text[], $2::bigint[], ...), built once
- * from FIELDS. A second copy of a call (same call_id) skips the row. */
+ * from FIELDS. A second copy of a call (same call_id, server and time: the
+ * primary key) skips the row. */
 static void build_insert_sql(void)
 {
     if (strcmp(FIELDS[F_ARGS].name, "args_sha256") != 0 || strcmp(FIELDS[COL_CALL - 1].name, "call_id") != 0 ||
@@ -277,7 +279,12 @@ static void build_insert_sql(void)
     buf_append_str(&b, "INSERT INTO tool_calls (stream_id, ts");
     for (size_t f = 1; f < NFIELDS; f++)
         buf_printf(&b, ", %s", FIELDS[f].name);
-    buf_append_str(&b, ", args_digest, tool_id) SELECT stream_id, to_timestamp(ts_ms / 1000.0)");
+    /* ts exactly as COPY stores it, to the microsecond: a replay must meet
+     * its first copy's key. to_timestamp takes a double; whole seconds
+     * (times 10^6, a multiple of 64 below 2^59) stay exact, where
+     * ts_ms / 1000.0 would not. */
+    buf_append_str(&b, ", args_digest, tool_id) SELECT stream_id,"
+                       " to_timestamp(ts_ms / 1000) + ts_ms % 1000 * interval '1 ms'");
     for (size_t f = 1; f < NFIELDS; f++)
         buf_printf(&b, ", %s", FIELDS[f].name);
     buf_append_str(&b, ", decode(args_digest, 'hex'), tool_id FROM unnest($1::text[]");
@@ -286,7 +293,7 @@ static void build_insert_sql(void)
     buf_printf(&b, ", $%zu::text[], $%zu::int[]) AS x(stream_id", NFIELDS + 2, NFIELDS + 3);
     for (size_t f = 0; f < NFIELDS; f++)
         buf_printf(&b, ", %s", FIELDS[f].name);
-    buf_append_str(&b, ", args_digest, tool_id) ON CONFLICT (call_id) DO NOTHING");
+    buf_append_str(&b, ", args_digest, tool_id) ON CONFLICT (server_id, ts, call_id) DO NOTHING");
     sql_done(&b, insert_sql, sizeof insert_sql);
     /* COPY of new entries: the cheapest way into PostgreSQL; a copy of a
      * call already there (a spool replay) fails it as a whole, and those
@@ -1016,8 +1023,8 @@ static void on_tick(uv_timer_t *t)
         snprintf(days, sizeof days, "%ld", au.retention_days);
         const char *p[1] = {days};
         pgpool_query(au.app->db,
-                     "DELETE FROM tool_calls WHERE call_id IN (SELECT call_id FROM tool_calls"
-                     " WHERE ts < now() - $1::int * interval '1 day' LIMIT 10000)",
+                     "DELETE FROM tool_calls WHERE ctid = ANY (ARRAY (SELECT ctid FROM tool_calls"
+                     " WHERE ts < now() - $1::int * interval '1 day' LIMIT 10000))",
                      1, p, on_retention, NULL);
     }
     usage_fold(now);

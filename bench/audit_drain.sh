@@ -122,11 +122,11 @@ if [ "${AUDIT_DRAIN_PARTS:-}" = 1 ]; then
   # label|SQL; the labels name what is removed.
   PARTS=(
     "full schema|"
-    "no tool_calls_server|DROP INDEX tool_calls_server"
+    "no tool_calls_server (builds before migration 032)|DROP INDEX IF EXISTS tool_calls_server"
     "no tool_calls_workspace|DROP INDEX IF EXISTS tool_calls_workspace"
     "no tool_calls_workspace_ts|DROP INDEX IF EXISTS tool_calls_workspace_ts"
     "no BRIN on ts|DROP INDEX tool_calls_ts"
-    "no primary key (call_id)|ALTER TABLE tool_calls DROP CONSTRAINT tool_calls_pkey"
+    "no primary key (call_id; since 032 (server_id, ts, call_id), the per-server listing)|ALTER TABLE tool_calls DROP CONSTRAINT tool_calls_pkey"
     "no usage trigger|ALTER TABLE tool_calls DISABLE TRIGGER tool_calls_usage"
     "no ratelimit_burst trigger|ALTER TABLE tool_calls DISABLE TRIGGER tool_calls_ratelimit_burst"
     "no WAL (unlogged table)|ALTER TABLE tool_calls SET UNLOGGED"

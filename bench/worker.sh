@@ -127,6 +127,17 @@ cpu_one() { awk '{print $14+$15}' "/proc/$1/stat"; }
 # drains the audit stream into PostgreSQL), PostgreSQL, Redis.
 cpu_pg() { local pm; pm=$(head -1 "$JSMCP_TEST_TMP/pg/postmaster.pid"); echo $(( $(cpu_one "$pm") + $(cpu_kids "$pm") )); }
 cpu_redis() { cpu_one "$(cat "$JSMCP_TEST_TMP/redis.pid")"; }
+# The API's connections alone (client backends other than psql; one bench
+# runs at a time): the drain's and the API's queries, without autovacuum,
+# the WAL writer, the checkpointer and the rest of the instance.
+cpu_pg_api() {
+  local t=0 p
+  for p in $(psql -tAq "$JSMCP_TEST_PG_URL" -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend'
+               AND application_name <> 'psql'"); do
+    [ -r "/proc/$p/stat" ] && t=$((t + $(cpu_one "$p")))
+  done
+  echo "$t"
+}
 TCK=$(getconf CLK_TCK)
 # One decimal: PostgreSQL's share is a few us a call (issue 21's goal: <= 8).
 per_call() { awk -v t="$1" -v n="$2" -v hz="$TCK" 'BEGIN {printf "%.1f", t * 1000000 / hz / (n > 0 ? n : 1)}'; }
@@ -134,12 +145,16 @@ wrk -t2 -c64 -d2s -s bench/worker_call.lua "$MCP" >/dev/null   # warm-up
 sleep 1.5  # /metrics of the other worker processes is refreshed once a second
 echo "tools/call through the worker, 64 in flight (wrk -t2 -c64 -d${SECS}s):"
 c0=$(calls); o0=$(ok_calls); w0=$(cpu_kids "$WPID"); s0=$(cpu_one "$SBPID"); a0=$(cpu_one "$APIPID"); p0=$(cpu_pg); r0=$(cpu_redis)
+q0=$(cpu_pg_api)
 wrk -t2 -c64 -d"${SECS}s" -s bench/worker_call.lua "$MCP" | summ
-w1=$(cpu_kids "$WPID"); s1=$(cpu_one "$SBPID"); a1=$(cpu_one "$APIPID"); p1=$(cpu_pg); r1=$(cpu_redis); sleep 1.5
+w1=$(cpu_kids "$WPID"); s1=$(cpu_one "$SBPID"); a1=$(cpu_one "$APIPID"); p1=$(cpu_pg); r1=$(cpu_redis)
+q1=$(cpu_pg_api); sleep 1.5
 n=$(( $(calls) - c0 ))
 echo "    tool calls counted by the worker: $n, with upstream 200: $(( $(ok_calls) - o0 ))"
 echo "    CPU per call: worker processes $(per_call $((w1 - w0)) "$n") us, sandbox $(per_call $((s1 - s0)) "$n") us," \
      "API $(per_call $((a1 - a0)) "$n") us, PostgreSQL $(per_call $((p1 - p0)) "$n") us, Redis $(per_call $((r1 - r0)) "$n") us"
+echo "    PostgreSQL's share: the API's connections $(per_call $((q1 - q0)) "$n") us, the rest of the instance" \
+     "(autovacuum, WAL writer, checkpointer, ...) $(per_call $((p1 - p0 - (q1 - q0))) "$n") us"
 # The audit records of that run are in PostgreSQL before the next one starts.
 for _ in $(seq 300); do
   [ "$(redis-cli -u "$JSMCP_REDIS_URL" XLEN "${JSMCP_REDIS_PREFIX}audit")" = 0 ] && break; sleep 0.1

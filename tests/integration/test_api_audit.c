@@ -17,11 +17,12 @@
 #define TOOL_OF "coalesce(tool, (SELECT n.name FROM tool_names n WHERE n.id = tool_id))"
 
 /* Appends (pipelined) the XADD of entry i for the server: call_id i as 32
- * hex digits, args_sha256 i as 64 decimal digits. */
+ * hex digits, args_sha256 i as 64 decimal digits, ts_ms ta_record_ms(i)
+ * (entry i sent again is a replay of the same record). */
 static void append_entry(redisContext *c, const char *key, const char *ws, const char *acct, const char *srv, int i)
 {
     char ts[32], status[8], rid[64];
-    snprintf(ts, sizeof ts, "%lld", (long long)clock_now_ms());
+    snprintf(ts, sizeof ts, "%lld", ta_record_ms(i));
     snprintf(status, sizeof status, "%d", i % 10 == 0 ? 429 : 200);
     /* Characters an array literal must escape, and a bare NULL. */
     snprintf(rid, sizeof rid, "req-%d \"q\" \\b {x,NULL}", i);
@@ -473,6 +474,82 @@ static void wait_rows(const ts_api_t *a, long n)
     cr_assert_eq(ta_sql_long(a, "SELECT count(*) FROM tool_calls"), n, "each call once");
 }
 
+/* Migration 032: the key is (server_id, ts, call_id), so a replayed
+ * record must get the very ts of its first copy from either of the drain's
+ * paths: COPY (binary, microseconds computed in C) and INSERT ... ON
+ * CONFLICT (from ts_ms in SQL). Times where ts_ms / 1000.0 is no exact
+ * double (most; far ones worst), the ends of the range, around 2000 (where
+ * timestamptz counts from): each call once, each ts exactly its ms. */
+#define ODD_TIMES 40
+static void append_at(redisContext *c, const char *key, const char *ws, const char *acct, const char *srv, int i,
+                      long long ms)
+{
+    redisAppendCommand(c, "XADD %s * ts_ms %lld workspace_id %s account_id %s server_id %s tool odd_time"
+                          " request_id ms-%lld call_id %032x", key, ms, ws, acct, srv, ms, 0x7100000 + i);
+}
+
+Test(audit, replays_meet_their_first_copy_at_any_time, .timeout = 90)
+{
+    ts_api_t a;
+    char ws[64], key[64], acct[64], id[64], tok[64];
+    /* small batches; no retention pass takes the rows from 1970 */
+    const char *env[] = {"JSMCP_AUDIT_DRAIN_MS=20", "JSMCP_AUDIT_BATCH=10", "JSMCP_AUDIT_BATCH_BACKLOG=20",
+                         "JSMCP_AUDIT_RETENTION_DAYS=36500", NULL};
+    ta_start(&a, "audit_odd_times", env, ws, key, acct);
+    ta_server(&a, key, acct, NULL, id, tok);
+    record_statements(&a);
+    static const long long fixed[] = {0, 1, 999, 1000, 946684799999, 946684800000, 946684800001, 253402300799999,
+                                      253402300799001, 4102444800123, 1765000000123, 9007199254741, 1765432109876};
+    const int nfixed = (int)(sizeof fixed / sizeof *fixed);
+    long long ms[2 * ODD_TIMES];
+    uint64_t x = 0x9E3779B97F4A7C15ULL;
+    for (int i = 0; i < 2 * ODD_TIMES; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        /* the new records' fixed times: the first ones' with the last bit flipped (still in range) */
+        ms[i] = i % ODD_TIMES < nfixed ? fixed[i % ODD_TIMES] ^ (i / ODD_TIMES) : (long long)(x % 253402300800000ULL);
+    }
+    char skey[128];
+    snprintf(skey, sizeof skey, "%saudit", a.redis_prefix);
+    redisContext *c = ts_redis_connect();
+    for (int i = 0; i < ODD_TIMES; i++)
+        append_at(c, skey, ws, acct, id, i, ms[i]);
+    for (int i = 0; i < ODD_TIMES; i++) {
+        redisReply *r;
+        cr_assert(redisGetReply(c, (void **)&r) == REDIS_OK && r->type == REDIS_REPLY_STRING, "XADD");
+        freeReplyObject(r);
+    }
+    int64_t deadline = clock_now_ms() + 30000;
+    while (ta_sql_long(&a, "SELECT count(*) FROM tool_calls") < ODD_TIMES && clock_now_ms() < deadline)
+        ta_sleep_ms(50);
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM audit_test_stmts WHERE kind <> 'COPY'"), 0,
+                 "the first copies did not all go by COPY");
+    /* Every record again, interleaved with as many new ones (one MULTI):
+     * COPY meets the replays, the batches go by INSERT ... ON CONFLICT. */
+    redisAppendCommand(c, "MULTI");
+    for (int i = 0; i < ODD_TIMES; i++) {
+        append_at(c, skey, ws, acct, id, i, ms[i]);
+        append_at(c, skey, ws, acct, id, ODD_TIMES + i, ms[ODD_TIMES + i]);
+    }
+    redisAppendCommand(c, "EXEC");
+    for (int i = 0; i < 2 * ODD_TIMES + 2; i++) {
+        redisReply *r;
+        cr_assert(redisGetReply(c, (void **)&r) == REDIS_OK);
+        cr_assert(r->type != REDIS_REPLY_ERROR, "%s", r->str);
+        freeReplyObject(r);
+    }
+    wait_rows(&a, 2 * ODD_TIMES);
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls"), 2 * ODD_TIMES, "a replay was stored twice");
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(DISTINCT call_id) FROM tool_calls"), 2 * ODD_TIMES);
+    cr_assert_gt(ta_sql_long(&a, "SELECT count(*) FROM audit_test_stmts WHERE kind = 'INSERT' AND n > 0"), 0,
+                 "no record went by INSERT ... ON CONFLICT");
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls"
+                                 " WHERE extract(epoch FROM ts) * 1000 <> substr(request_id, 4)::numeric"),
+                 0, "a ts is not exactly its record's ms");
+    redisFree(c);
+    ta_stop(&a);
+}
+
+
 /* Reads n pipelined replies; none may be an error. */
 static void replies_ok(redisContext *c, int n)
 {
@@ -554,7 +631,7 @@ Test(audit, tool_numbers_exactly_once_bounded_and_listed_as_before, .timeout = 1
     redisAppendCommand(c, "MULTI");
     for (int i = 0; i < 50; i++) {
         append_entry(c, skey, ws, acct, i % 2 ? id2 : id, 200 + i);
-        append_entry(c, skey, ws, acct, i % 2 ? id2 : id, 100 + i * 2);
+        append_entry(c, skey, ws, acct, id, 100 + i * 2); /* as first sent: the even entries were id's */
     }
     redisAppendCommand(c, "EXEC");
     replies_ok(c, 102);

@@ -318,6 +318,18 @@ static inline int64_t ta_time_ms(const json_t *obj, const char *member)
     return ms;
 }
 
+/* The ts_ms of a test's audit record i: the test's first call's time plus
+ * i ms, the same on every call in the test process. A record sent again (a
+ * spool replay) carries its first copy's time, as a worker's does (the
+ * table's key is (server_id, ts, call_id), migration 032). */
+static inline long long ta_record_ms(int i)
+{
+    static int64_t base;
+    if (!base)
+        base = clock_now_ms();
+    return (long long)(base + i);
+}
+
 /* RFC 3339 of now + secs into out (>= 40 bytes). */
 static inline void ta_iso_in(long secs, char *out, size_t outsz)
 {

@@ -52,21 +52,28 @@ static char *index_def(const char *url, const char *name)
     return ts_sql(url, sql);
 }
 
-/* Migration 026's result: the two listing indexes on (scope, ts, call_id),
- * valid; no series index, no temporary name, nothing invalid. */
-static void assert_026_done(const char *url)
+/* Migrations 026, 031 and 032's result: the primary key is the per-server
+ * listing index (server_id, ts, call_id), unique; the per-workspace one is
+ * (workspace_id, ts, call_id); besides them only the BRIN on ts, nothing
+ * on call_id alone, no temporary name, nothing invalid. */
+static void assert_calls_keys_done(const char *url)
 {
-    char *s = index_def(url, "tool_calls_server"), *w = index_def(url, "tool_calls_workspace");
-    cr_assert(strstr(s, "(server_id, ts, call_id)"), "tool_calls_server: %s", s);
+    char *k = index_def(url, "tool_calls_pkey"), *w = index_def(url, "tool_calls_workspace");
+    cr_assert(strstr(k, "CREATE UNIQUE INDEX") && strstr(k, "(server_id, ts, call_id)"), "tool_calls_pkey: %s", k);
     cr_assert(strstr(w, "(workspace_id, ts, call_id)"), "tool_calls_workspace: %s", w);
-    free(s);
+    free(k);
     free(w);
+    cr_assert_eq(sql_long(url, "SELECT count(*) FROM pg_constraint WHERE conrelid = 'tool_calls'::regclass"
+                               " AND contype = 'p' AND conname = 'tool_calls_pkey'"), 1, "no primary key constraint");
+    cr_assert_eq(sql_long(url, "SELECT count(*) FROM pg_index WHERE indrelid = 'tool_calls'::regclass"), 3,
+                 "tool_calls has other indexes than the key, the workspace listing and the BRIN");
     cr_assert_eq(sql_long(url, "SELECT count(*) FROM pg_class WHERE relname IN ('tool_calls_server_026',"
-                               " 'tool_calls_workspace_026', 'tool_calls_workspace_ts')"), 0,
+                               " 'tool_calls_workspace_026', 'tool_calls_workspace_ts', 'tool_calls_server',"
+                               " 'tool_calls_key_031')"), 0,
                  "a temporary or dropped index is left");
     cr_assert_eq(sql_long(url, "SELECT count(*) FROM pg_index WHERE indrelid = 'tool_calls'::regclass"
                                " AND NOT (indisvalid AND indisready)"), 0, "an invalid index on tool_calls");
-    cr_assert_eq(sql_long(url, "SELECT count(*) FROM schema_migrations WHERE version = 26"), 1);
+    cr_assert_eq(sql_long(url, "SELECT count(*) FROM schema_migrations WHERE version IN (26, 31, 32)"), 3);
 }
 
 Test(api_migrate, migrate_twice_is_a_noop, .timeout = 120)
@@ -76,7 +83,7 @@ Test(api_migrate, migrate_twice_is_a_noop, .timeout = 120)
     ts_api_start(&a, "migrate_noop", NULL);
     long before = ta_sql_long(&a, "SELECT count(*) FROM schema_migrations");
     cr_assert(before >= 1, "schema_migrations has %ld rows after start", before);
-    assert_026_done(a.db_url);
+    assert_calls_keys_done(a.db_url);
     /* applied already: nothing is redone, the indexes are the same objects */
     char *oids = ts_sql(a.db_url, "SELECT string_agg(indexrelid::text, ',' ORDER BY indexrelid) FROM pg_index"
                                   " WHERE indrelid = 'tool_calls'::regclass");
@@ -100,7 +107,7 @@ Test(api_migrate, migrate_twice_is_a_noop, .timeout = 120)
     cr_assert_eq(run_migrate(&a, &p, "migrate_fresh_1", fresh), 0, "jsmcp-api migrate on an empty database");
     cr_assert_eq(ts_log_count(&p, "\"applied\""), before, "fresh database: not every migration applied once");
     cr_assert_eq(sql_long(fresh, "SELECT count(*) FROM schema_migrations"), before);
-    assert_026_done(fresh);
+    assert_calls_keys_done(fresh);
     cr_assert_eq(run_migrate(&a, &p, "migrate_fresh_2", fresh), 0);
     cr_assert_eq(sql_long(fresh, "SELECT count(*) FROM schema_migrations"), before);
     /* the API still works on the migrated database */
@@ -110,10 +117,12 @@ Test(api_migrate, migrate_twice_is_a_noop, .timeout = 120)
     ta_stop(&a);
 }
 
-/* A crash in the middle of 026: its row not written, the old indexes there,
- * and an INVALID tool_calls_server_026 left by an interrupted concurrent
- * build (made for real: a unique build that fails on duplicates). The next
- * run must drop and rebuild it, not keep it because of IF NOT EXISTS. */
+/* A database from before 026 with rows, and a crash in the middle of 026:
+ * its row not written, the old keys there (the primary key on call_id, the
+ * listing indexes of 025), and an INVALID tool_calls_server_026 left by an
+ * interrupted concurrent build (made for real: a unique build that fails
+ * on duplicates). The next run must drop and rebuild it, not keep it
+ * because of IF NOT EXISTS, then apply 031 and 032 on the rows there. */
 Test(api_migrate, interrupted_concurrent_build_is_rebuilt, .timeout = 120)
 {
     ts_api_t a;
@@ -122,9 +131,10 @@ Test(api_migrate, interrupted_concurrent_build_is_rebuilt, .timeout = 120)
     char db[256];
     ts_db_create(db, sizeof db);
     cr_assert_eq(run_migrate(&a, &p, "migrate_invalid_1", db), 0);
-    free(ts_sql(db, "DELETE FROM schema_migrations WHERE version = 26"));
-    /* the indexes as 025 left them, half of 026 done */
-    free(ts_sql(db, "DROP INDEX tool_calls_server; DROP INDEX tool_calls_workspace;"
+    free(ts_sql(db, "DELETE FROM schema_migrations WHERE version IN (26, 31, 32)"));
+    /* the keys as 025 left them, half of 026 done */
+    free(ts_sql(db, "ALTER TABLE tool_calls DROP CONSTRAINT tool_calls_pkey;"
+                    " ALTER TABLE tool_calls ADD PRIMARY KEY (call_id); DROP INDEX tool_calls_workspace;"
                     " CREATE INDEX tool_calls_server ON tool_calls (server_id, id);"
                     " CREATE INDEX tool_calls_workspace ON tool_calls (workspace_id, id);"
                     " CREATE INDEX tool_calls_workspace_ts ON tool_calls (workspace_id, ts);"
@@ -144,8 +154,8 @@ Test(api_migrate, interrupted_concurrent_build_is_rebuilt, .timeout = 120)
 
     cr_assert_eq(run_migrate(&a, &p, "migrate_invalid_2", db), 0, "migrate after the interrupted build failed");
     cr_assert_eq(ts_log_count(&p, "dropping an invalid index"), 1, "the invalid index was not dropped once");
-    cr_assert_eq(ts_log_count(&p, "\"applied\""), 1, "not exactly 026 applied");
-    assert_026_done(db);
+    cr_assert_eq(ts_log_count(&p, "\"applied\""), 3, "not exactly 026, 031 and 032 applied");
+    assert_calls_keys_done(db);
     cr_assert_eq(sql_long(db, "SELECT count(*) FROM tool_calls"), 3, "rows lost");
     /* the rebuilt index serves the per-server listing's order */
     cr_assert_eq(sql_long(db, "SET enable_seqscan = off; SELECT count(*) FROM (SELECT call_id FROM tool_calls"
@@ -185,7 +195,7 @@ Test(api_migrate, concurrent_starts_apply_each_once, .timeout = 180)
     int a1 = ts_log_count(&p1, "\"applied\""), a2 = ts_log_count(&p2, "\"applied\"");
     cr_assert_eq(a1 + a2, total, "applied %d + %d times, %ld migrations", a1, a2, total);
     cr_assert_eq(sql_long(db, "SELECT count(*) FROM schema_migrations"), total);
-    assert_026_done(db);
+    assert_calls_keys_done(db);
     ta_stop(&a);
 }
 

@@ -24,7 +24,7 @@ static void xadd(const ts_api_t *a, const char *ws, char (*acct)[64], char (*srv
     snprintf(key, sizeof key, "%saudit", a->redis_prefix);
     for (int i = first; i < first + n; i++) {
         int s = i % nsrv, st = every429 && i % every429 == 0 ? 429 : i % 17 == 0 ? 500 : 200;
-        snprintf(ts, sizeof ts, "%lld", (long long)clock_now_ms());
+        snprintf(ts, sizeof ts, "%lld", ta_record_ms(i));
         redisAppendCommand(c,
                            "XADD %s * ts_ms %s workspace_id %s account_id %s server_id %s tool %s"
                            " upstream_status %d latency_ms %d.25 error_class %s result_bytes %d call_id %032x",

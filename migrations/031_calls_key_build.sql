@@ -1,0 +1,18 @@
+-- migrate: no-transaction
+-- 031: one b-tree fewer on tool_calls, a cheaper audit drain (issue 21);
+-- step 1 of 2, the build (032 swaps the keys). Every drained record paid an
+-- insertion into three b-trees: the primary key (call_id), the per-server
+-- listing index (server_id, ts, call_id) and the per-workspace one
+-- (workspace_id, ts, call_id). A call's record carries the same server and
+-- time in every copy of it (a redelivered stream entry is the same entry; a
+-- worker replays from its spool the fields it first sent, ts_ms included),
+-- so (server_id, ts, call_id) is as unique as call_id and keeps a replayed
+-- record out just as well. 032 makes it the primary key and drops the
+-- index on call_id alone: nothing reads tool_calls by call_id.
+--
+-- Built CONCURRENTLY, outside a transaction: on a large tool_calls a plain
+-- CREATE INDEX would block the drain's inserts for the whole build. A crash
+-- during the build leaves an INVALID index, which the runner drops and
+-- builds again (api/ap_migrate.c). It cannot fail on duplicates: call_id is
+-- unique until 032.
+CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS tool_calls_key_031 ON tool_calls (server_id, ts, call_id);
