@@ -459,6 +459,50 @@ Test(audit, narrow_rows_exactly_once_and_listed_as_before, .timeout = 90)
     ta_stop(&a);
 }
 
+/* JSMCP_AUDIT_RETENTION_DAYS: the retention pass deletes the records
+ * older than that, 10,000 a pass (by ctid since migration 032: no index on
+ * call_id), and nothing newer. */
+Test(audit, retention_deletes_only_older_records, .timeout = 90)
+{
+    ts_api_t a;
+    char ws[64], key[64], acct[64], id[64], tok[64];
+    const char *env[] = {"JSMCP_AUDIT_RETENTION_DAYS=30", "JSMCP_RETENTION_INTERVAL_MS=100", NULL};
+    ta_start(&a, "audit_retention", env, ws, key, acct);
+    ta_server(&a, key, acct, NULL, id, tok);
+    char skey[128];
+    snprintf(skey, sizeof skey, "%saudit", a.redis_prefix);
+    redisContext *c = ts_redis_connect();
+    const long long day = 86400000LL, now = (long long)clock_now_ms();
+    enum { OLD = 12000, KEPT = 500 };
+    for (int i = 0; i < OLD + KEPT; i++) {
+        /* old: 31 to 40 days back; kept: 29 days back to now */
+        long long ts = i < OLD ? now - 31 * day - (i % 9) * day - i : now - (i - OLD) * (29 * day / KEPT);
+        redisAppendCommand(c, "XADD %s * ts_ms %lld workspace_id %s account_id %s server_id %s tool aged"
+                              " call_id %032x", skey, ts, ws, acct, id, 0x7200000 + i);
+    }
+    for (int i = 0; i < OLD + KEPT; i++) {
+        redisReply *r;
+        cr_assert(redisGetReply(c, (void **)&r) == REDIS_OK && r->type == REDIS_REPLY_STRING, "XADD");
+        freeReplyObject(r);
+    }
+    redisFree(c);
+    /* Everything drained (the usage rollup counts every record inserted,
+     * deleted since or not), then no row older than 30 days left. */
+    int64_t deadline = clock_now_ms() + 60000;
+    while (ta_sql_long(&a, "SELECT coalesce(sum(calls), 0) FROM usage_all") < OLD + KEPT && clock_now_ms() < deadline)
+        ta_sleep_ms(50);
+    cr_assert_eq(ta_sql_long(&a, "SELECT coalesce(sum(calls), 0) FROM usage_all"), OLD + KEPT, "not all drained");
+    long old = -1;
+    while ((old = ta_sql_long(&a, "SELECT count(*) FROM tool_calls WHERE ts < now() - interval '30 days'")) > 0 &&
+           clock_now_ms() < deadline)
+        ta_sleep_ms(50);
+    cr_assert_eq(old, 0, "%ld records older than the retention left", old);
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls"), KEPT, "a record newer than the retention deleted");
+    cr_assert_geq(ts_log_count(&a.proc, "old tool-call records deleted"), 2, "not two passes (10,000 a pass)");
+    cr_assert_eq(ts_log_count(&a.proc, "retention delete failed"), 0);
+    ta_stop(&a);
+}
+
 #define CATALOG_TOOL "get_single_jira_service_management_issue_by_id"
 
 /* Waits (30 s at most) until tool_calls holds n rows and the stream holds
