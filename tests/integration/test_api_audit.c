@@ -127,12 +127,13 @@ static void record_statements(const ts_api_t *a)
 }
 
 /* An API reading batches of 10 growing to `backlog` while behind, every
- * 20 ms, with a server (id) and the statement recorder. */
-static void start_small_batches(ts_api_t *a, const char *name, const char *backlog, char *ws, char *key, char *acct,
-                                char *id)
+ * 20 ms, with a server (id) and the statement recorder; extra: one more
+ * setting, or NULL. */
+static void start_small_batches(ts_api_t *a, const char *name, const char *backlog, const char *extra, char *ws,
+                                char *key, char *acct, char *id)
 {
     char tok[64];
-    const char *env[] = {"JSMCP_AUDIT_DRAIN_MS=20", "JSMCP_AUDIT_BATCH=10", backlog, NULL};
+    const char *env[] = {"JSMCP_AUDIT_DRAIN_MS=20", "JSMCP_AUDIT_BATCH=10", backlog, extra, NULL};
     ta_start(a, name, env, ws, key, acct);
     ta_server(a, key, acct, NULL, id, tok);
     record_statements(a);
@@ -228,7 +229,7 @@ Test(audit, backlog_reads_grow_then_shrink, .timeout = 90)
 {
     ts_api_t a;
     char ws[64], key[64], acct[64], id[64];
-    start_small_batches(&a, "audit_batch_api", "JSMCP_AUDIT_BATCH_BACKLOG=40", ws, key, acct, id);
+    start_small_batches(&a, "audit_batch_api", "JSMCP_AUDIT_BATCH_BACKLOG=40", NULL, ws, key, acct, id);
     PGconn *gate = gate_close(&a, 0);
     xadd_entries(&a, ws, acct, id, 0, 1000, 0);
     int reached = 0;
@@ -366,7 +367,7 @@ Test(audit, narrow_rows_exactly_once_and_listed_as_before, .timeout = 90)
     char ws[64], key[64], acct[64], id[64];
     /* Small batches: two are in flight, and one fails while the other
      * runs. */
-    start_small_batches(&a, "audit_narrow_api", "JSMCP_AUDIT_BATCH_BACKLOG=20", ws, key, acct, id);
+    start_small_batches(&a, "audit_narrow_api", "JSMCP_AUDIT_BATCH_BACKLOG=20", NULL, ws, key, acct, id);
     /* 200 calls with a digest (entries 0-199), then: a digest in capitals and
      * a value that is no digest (kept as text), two records without call_id. */
     xadd_entries(&a, ws, acct, id, 0, 200, 0);
@@ -521,9 +522,10 @@ static void wait_rows(const ts_api_t *a, long n)
 /* Migration 032: the key is (server_id, ts, call_id), so a replayed
  * record must get the very ts of its first copy from either of the drain's
  * paths: COPY (binary, microseconds computed in C) and INSERT ... ON
- * CONFLICT (from ts_ms in SQL). Times where ts_ms / 1000.0 is no exact
- * double (most; far ones worst), the ends of the range, around 2000 (where
- * timestamptz counts from): each call once, each ts exactly its ms. */
+ * CONFLICT (from ts_ms in SQL). Random times up to 9999 (ts_ms / 1000.0
+ * lands on another microsecond for about half of them), the ends of the
+ * range, around 2000 (where timestamptz counts from): each call once, each
+ * ts exactly its ms. */
 #define ODD_TIMES 40
 static void append_at(redisContext *c, const char *key, const char *ws, const char *acct, const char *srv, int i,
                       long long ms)
@@ -535,13 +537,10 @@ static void append_at(redisContext *c, const char *key, const char *ws, const ch
 Test(audit, replays_meet_their_first_copy_at_any_time, .timeout = 90)
 {
     ts_api_t a;
-    char ws[64], key[64], acct[64], id[64], tok[64];
-    /* small batches; no retention pass takes the rows from 1970 */
-    const char *env[] = {"JSMCP_AUDIT_DRAIN_MS=20", "JSMCP_AUDIT_BATCH=10", "JSMCP_AUDIT_BATCH_BACKLOG=20",
-                         "JSMCP_AUDIT_RETENTION_DAYS=36500", NULL};
-    ta_start(&a, "audit_odd_times", env, ws, key, acct);
-    ta_server(&a, key, acct, NULL, id, tok);
-    record_statements(&a);
+    char ws[64], key[64], acct[64], id[64];
+    /* no retention pass takes the rows from 1970 */
+    start_small_batches(&a, "audit_odd_times", "JSMCP_AUDIT_BATCH_BACKLOG=20", "JSMCP_AUDIT_RETENTION_DAYS=36500", ws,
+                        key, acct, id);
     static const long long fixed[] = {0, 1, 999, 1000, 946684799999, 946684800000, 946684800001, 253402300799999,
                                       253402300799001, 4102444800123, 1765000000123, 9007199254741, 1765432109876};
     const int nfixed = (int)(sizeof fixed / sizeof *fixed);
@@ -645,7 +644,7 @@ Test(audit, tool_numbers_exactly_once_bounded_and_listed_as_before, .timeout = 1
 {
     ts_api_t a;
     char ws[64], key[64], acct[64], id[64], id2[64], tok[64];
-    start_small_batches(&a, "audit_tool_ids_api", "JSMCP_AUDIT_BATCH_BACKLOG=20", ws, key, acct, id);
+    start_small_batches(&a, "audit_tool_ids_api", "JSMCP_AUDIT_BATCH_BACKLOG=20", NULL, ws, key, acct, id);
     ta_server(&a, key, acct, NULL, id2, tok);
     redisContext *c = ts_redis_connect();
     char skey[128];
