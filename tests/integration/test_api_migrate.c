@@ -74,6 +74,8 @@ static void assert_calls_keys_done(const char *url)
     cr_assert_eq(sql_long(url, "SELECT count(*) FROM pg_index WHERE indrelid = 'tool_calls'::regclass"
                                " AND NOT (indisvalid AND indisready)"), 0, "an invalid index on tool_calls");
     cr_assert_eq(sql_long(url, "SELECT count(*) FROM schema_migrations WHERE version IN (26, 31, 32)"), 3);
+    /* 033: id's numbers come 1,000 at a time per connection */
+    cr_assert_eq(sql_long(url, "SELECT cache_size FROM pg_sequences WHERE sequencename = 'tool_calls_id_seq'"), 1000);
 }
 
 Test(api_migrate, migrate_twice_is_a_noop, .timeout = 120)
