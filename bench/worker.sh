@@ -12,7 +12,11 @@
 # Everything (2 worker processes, sandbox, API, Redis, wrk) shares this
 # machine's cores. The server is created through the admin API.
 # Needs the services of bench/run.sh (JSMCP_TEST_PG_URL, JSMCP_TEST_REDIS_URL).
-# WORKER_BENCH_SECONDS (default 10) sets each measured run.
+# WORKER_BENCH_SECONDS (default 10) sets each measured run, WORKER_BENCH_WARMUP
+# the warm-up before it (default 2 s; see there). PostgreSQL's CPU is the whole
+# instance's, autovacuum workers that ran and exited during the run included,
+# split into the API's connections and the rest. An A/B against an older build:
+# JSMCP_BIN_DIR=<its build dir>, alternating runs with this one's.
 # Our processes run with the allocator setting the images use
 # (GLIBC_TUNABLES=glibc.malloc.tcache_count=500, see deploy/Dockerfile);
 # WORKER_BENCH_TUNABLES= (empty) runs them with glibc's defaults.
@@ -97,8 +101,12 @@ one=$(curl -fs -X POST "$MCP" -H 'Content-Type: application/json' -H 'Accept: ap
 case $one in *'"isError"'*|*'"error"'*) echo "bench: the tool call fails: $one" >&2; exit 1;; esac
 echo "tool result: $(printf %s "$one" | wc -c) bytes; upstream issue JSON: $(curl -fs -H "Authorization: $WRK_AUTH" "$DIRECT" | wc -c) bytes with the tool's fields, $(curl -fs -H "Authorization: $WRK_AUTH" "$SB/rest/api/3/issue/$ISSUE" | wc -c) bytes with all fields"
 
-calls() { curl -fs "$WKM/metrics" | awk '/^jsmcp_worker_tool_calls_total/{s+=$NF} END{print s+0}'; }
-ok_calls() { curl -fs "$WKM/metrics" | awk '/^jsmcp_worker_tool_calls_total.*upstream_status="200"/{s+=$NF} END{print s+0}'; }
+# Builds before the worker's own metrics listener served /metrics on the
+# public port: an A/B against one (JSMCP_BIN_DIR=<its build>) reads it there.
+MET=$WKM
+curl -fs -o /dev/null "$WKM/metrics" || MET=$WK
+calls() { curl -fs "$MET/metrics" | awk '/^jsmcp_worker_tool_calls_total/{s+=$NF} END{print s+0}'; }
+ok_calls() { curl -fs "$MET/metrics" | awk '/^jsmcp_worker_tool_calls_total.*upstream_status="200"/{s+=$NF} END{print s+0}'; }
 summ() { grep -E "Requests/sec|Latency  | 50%| 99%|Non-2xx|Socket errors" | sed 's/^/    /'; }
 if [ -n "$CG" ]; then
   # Two stretches of SECS each: idle, then wrk -t1 -c1; the counters are
@@ -121,12 +129,32 @@ if [ -n "$CG" ]; then
   exit 0
 fi
 
-cpu_kids() { local t=0 c; for c in $(cat "/proc/$1/task/$1/children"); do t=$((t + $(awk '{print $14+$15}' "/proc/$c/stat"))); done; echo "$t"; }
+# A child that exits between the listing and the read counts 0.
+cpu_kids() {
+  local t=0 c v
+  for c in $(cat "/proc/$1/task/$1/children"); do v=$(awk '{print $14+$15}' "/proc/$c/stat" 2>/dev/null || true); t=$((t + ${v:-0})); done
+  echo "$t"
+}
 cpu_one() { awk '{print $14+$15}' "/proc/$1/stat"; }
 # CPU ticks of the other processes on the machine's cores: the API (which
 # drains the audit stream into PostgreSQL), PostgreSQL, Redis.
-cpu_pg() { local pm; pm=$(head -1 "$JSMCP_TEST_TMP/pg/postmaster.pid"); echo $(( $(cpu_one "$pm") + $(cpu_kids "$pm") )); }
+# The postmaster's own, its running children's, and those of the children
+# it has reaped (cutime and cstime: an autovacuum worker that ran and
+# exited during the run).
+cpu_pg() {
+  local pm; pm=$(head -1 "$JSMCP_TEST_TMP/pg/postmaster.pid")
+  echo $(( $(awk '{print $14+$15+$16+$17}' "/proc/$pm/stat") + $(cpu_kids "$pm") ))
+}
 cpu_redis() { cpu_one "$(cat "$JSMCP_TEST_TMP/redis.pid")"; }
+# Minor page faults of the whole instance: a backend faults the first time it
+# touches each 4 KiB page of shared_buffers (and the first process to touch
+# one also has the kernel clear it), so a freshly started PostgreSQL or a
+# fresh connection pays CPU here that a long-running one does not.
+flt_pg() {
+  local pm t=0 c v; pm=$(head -1 "$JSMCP_TEST_TMP/pg/postmaster.pid")
+  for c in "$pm" $(cat "/proc/$pm/task/$pm/children"); do v=$(awk '{print $10}' "/proc/$c/stat" 2>/dev/null || true); t=$((t + ${v:-0})); done
+  echo "$t"
+}
 # The API's connections alone (client backends other than psql; one bench
 # runs at a time): the drain's and the API's queries, without autovacuum,
 # the WAL writer, the checkpointer and the rest of the instance.
@@ -141,20 +169,45 @@ cpu_pg_api() {
 TCK=$(getconf CLK_TCK)
 # One decimal: PostgreSQL's share is a few us a call (issue 21's goal: <= 8).
 per_call() { awk -v t="$1" -v n="$2" -v hz="$TCK" 'BEGIN {printf "%.1f", t * 1000000 / hz / (n > 0 ? n : 1)}'; }
-wrk -t2 -c64 -d2s -s bench/worker_call.lua "$MCP" >/dev/null   # warm-up
+# Warm-up: WORKER_BENCH_WARMUP seconds (default 2) of the same load. The
+# PostgreSQL of bench/run.sh was just started and the API's connections are
+# new: the first process to write a buffer has the kernel allocate and clear
+# its memory, and each backend faults the first time it touches each 4 KiB
+# of shared_buffers (no huge pages here), ~0.1 minor faults a call, printed
+# with the figures. WORKER_BENCH_WARMUP=steady loads the worker in 5 s steps
+# until a step costs PostgreSQL at most 0.02 faults a call, at most 240 s:
+# by then shared_buffers is full and every new page evicts an old one, the
+# state of a server that has run a while (it measured no cheaper here:
+# BENCHMARKS.md, "PostgreSQL's share of a tool call, counted whole").
+WARM=${WORKER_BENCH_WARMUP:-2}
+wc0=$(calls) wt0=$(date +%s)
+if [ "$WARM" = steady ]; then
+  while :; do
+    sf0=$(flt_pg) sc0=$(calls)
+    wrk -t2 -c64 -d5s -s bench/worker_call.lua "$MCP" >/dev/null
+    sleep 1.1 # the other worker processes' /metrics
+    sf=$(( $(flt_pg) - sf0 )) sc=$(( $(calls) - sc0 ))
+    [ $((sf * 50)) -le "$sc" ] && break
+    [ $(( $(date +%s) - wt0 )) -ge 240 ] && { echo "warm-up: still $sf page faults in $sc calls after 240 s"; break; }
+  done
+else
+  wrk -t2 -c64 -d"${WARM}s" -s bench/worker_call.lua "$MCP" >/dev/null
+fi
+echo "warm-up ($WARM): $(( $(date +%s) - wt0 )) s, $(( $(calls) - wc0 )) tool calls"
 sleep 1.5  # /metrics of the other worker processes is refreshed once a second
 echo "tools/call through the worker, 64 in flight (wrk -t2 -c64 -d${SECS}s):"
 c0=$(calls); o0=$(ok_calls); w0=$(cpu_kids "$WPID"); s0=$(cpu_one "$SBPID"); a0=$(cpu_one "$APIPID"); p0=$(cpu_pg); r0=$(cpu_redis)
-q0=$(cpu_pg_api)
+q0=$(cpu_pg_api) f0=$(flt_pg)
 wrk -t2 -c64 -d"${SECS}s" -s bench/worker_call.lua "$MCP" | summ
 w1=$(cpu_kids "$WPID"); s1=$(cpu_one "$SBPID"); a1=$(cpu_one "$APIPID"); p1=$(cpu_pg); r1=$(cpu_redis)
-q1=$(cpu_pg_api); sleep 1.5
+q1=$(cpu_pg_api) f1=$(flt_pg); sleep 1.5
 n=$(( $(calls) - c0 ))
 echo "    tool calls counted by the worker: $n, with upstream 200: $(( $(ok_calls) - o0 ))"
 echo "    CPU per call: worker processes $(per_call $((w1 - w0)) "$n") us, sandbox $(per_call $((s1 - s0)) "$n") us," \
      "API $(per_call $((a1 - a0)) "$n") us, PostgreSQL $(per_call $((p1 - p0)) "$n") us, Redis $(per_call $((r1 - r0)) "$n") us"
 echo "    PostgreSQL's share: the API's connections $(per_call $((q1 - q0)) "$n") us, the rest of the instance" \
-     "(autovacuum, WAL writer, checkpointer, ...) $(per_call $((p1 - p0 - (q1 - q0))) "$n") us"
+     "(autovacuum, WAL writer, checkpointer, ...) $(per_call $((p1 - p0 - (q1 - q0))) "$n") us;" \
+     "minor page faults $(awk -v f=$((f1 - f0)) -v n="$n" 'BEGIN {printf "%.2f", f / (n > 0 ? n : 1)}') per call"
 # The audit records of that run are in PostgreSQL before the next one starts.
 for _ in $(seq 300); do
   [ "$(redis-cli -u "$JSMCP_REDIS_URL" XLEN "${JSMCP_REDIS_PREFIX}audit")" = 0 ] && break; sleep 0.1
