@@ -28,6 +28,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib/common.sh
+. bench/lib/cpu.sh
 SECS=${WORKER_BENCH_SECONDS:-10}
 NSSE=${WORKER_SSE_SESSIONS:-10000}
 
@@ -138,23 +139,12 @@ cpu_kids() {
 cpu_one() { awk '{print $14+$15}' "/proc/$1/stat"; }
 # CPU ticks of the other processes on the machine's cores: the API (which
 # drains the audit stream into PostgreSQL), PostgreSQL, Redis.
-# The postmaster's own, its running children's, and those of the children
-# it has reaped (cutime and cstime: an autovacuum worker that ran and
-# exited during the run).
-cpu_pg() {
-  local pm; pm=$(head -1 "$JSMCP_TEST_TMP/pg/postmaster.pid")
-  echo $(( $(awk '{print $14+$15+$16+$17}' "/proc/$pm/stat") + $(cpu_kids "$pm") ))
-}
 cpu_redis() { cpu_one "$(cat "$JSMCP_TEST_TMP/redis.pid")"; }
-# Minor page faults of the whole instance: a backend faults the first time it
-# touches each 4 KiB page of shared_buffers (and the first process to touch
-# one also has the kernel clear it), so a freshly started PostgreSQL or a
-# fresh connection pays CPU here that a long-running one does not.
-flt_pg() {
-  local pm t=0 c v; pm=$(head -1 "$JSMCP_TEST_TMP/pg/postmaster.pid")
-  for c in "$pm" $(cat "/proc/$pm/task/$pm/children"); do v=$(awk '{print $10}' "/proc/$c/stat" 2>/dev/null || true); t=$((t + ${v:-0})); done
-  echo "$t"
-}
+# PostgreSQL, whole (pg_all) and its minor page faults (pg_minflt): bench/lib/cpu.sh.
+# A backend faults the first time it touches each 4 KiB page of shared_buffers
+# (and the first process to touch one also has the kernel clear it), so a
+# freshly started PostgreSQL or a fresh connection pays CPU there that a
+# long-running one does not.
 # The API's connections alone (client backends other than psql; one bench
 # runs at a time): the drain's and the API's queries, without autovacuum,
 # the WAL writer, the checkpointer and the rest of the instance.
@@ -183,10 +173,10 @@ WARM=${WORKER_BENCH_WARMUP:-2}
 wc0=$(calls) wt0=$(date +%s)
 if [ "$WARM" = steady ]; then
   while :; do
-    sf0=$(flt_pg) sc0=$(calls)
+    sf0=$(pg_minflt) sc0=$(calls)
     wrk -t2 -c64 -d5s -s bench/worker_call.lua "$MCP" >/dev/null
     sleep 1.1 # the other worker processes' /metrics
-    sf=$(( $(flt_pg) - sf0 )) sc=$(( $(calls) - sc0 ))
+    sf=$(( $(pg_minflt) - sf0 )) sc=$(( $(calls) - sc0 ))
     [ $((sf * 50)) -le "$sc" ] && break
     [ $(( $(date +%s) - wt0 )) -ge 240 ] && { echo "warm-up: still $sf page faults in $sc calls after 240 s"; break; }
   done
@@ -196,11 +186,11 @@ fi
 echo "warm-up ($WARM): $(( $(date +%s) - wt0 )) s, $(( $(calls) - wc0 )) tool calls"
 sleep 1.5  # /metrics of the other worker processes is refreshed once a second
 echo "tools/call through the worker, 64 in flight (wrk -t2 -c64 -d${SECS}s):"
-c0=$(calls); o0=$(ok_calls); w0=$(cpu_kids "$WPID"); s0=$(cpu_one "$SBPID"); a0=$(cpu_one "$APIPID"); p0=$(cpu_pg); r0=$(cpu_redis)
-q0=$(cpu_pg_api) f0=$(flt_pg)
+c0=$(calls); o0=$(ok_calls); w0=$(cpu_kids "$WPID"); s0=$(cpu_one "$SBPID"); a0=$(cpu_one "$APIPID"); p0=$(pg_all); r0=$(cpu_redis)
+q0=$(cpu_pg_api) f0=$(pg_minflt)
 wrk -t2 -c64 -d"${SECS}s" -s bench/worker_call.lua "$MCP" | summ
-w1=$(cpu_kids "$WPID"); s1=$(cpu_one "$SBPID"); a1=$(cpu_one "$APIPID"); p1=$(cpu_pg); r1=$(cpu_redis)
-q1=$(cpu_pg_api) f1=$(flt_pg); sleep 1.5
+w1=$(cpu_kids "$WPID"); s1=$(cpu_one "$SBPID"); a1=$(cpu_one "$APIPID"); p1=$(pg_all); r1=$(cpu_redis)
+q1=$(cpu_pg_api) f1=$(pg_minflt); sleep 1.5
 n=$(( $(calls) - c0 ))
 echo "    tool calls counted by the worker: $n, with upstream 200: $(( $(ok_calls) - o0 ))"
 echo "    CPU per call: worker processes $(per_call $((w1 - w0)) "$n") us, sandbox $(per_call $((s1 - s0)) "$n") us," \

@@ -23,13 +23,21 @@ backends() {
   psql -tAq "$JSMCP_TEST_PG_URL" -c "SELECT pid FROM pg_stat_activity WHERE datname = '$DB'
     AND backend_type = 'client backend' AND application_name <> 'psql'"
 }
-# The whole PostgreSQL instance (the postmaster and all its children: the
-# backends, WAL writer, checkpointer, autovacuum), as bench/worker.sh counts
-# it. bench/run.sh's instance serves one bench at a time.
+# The whole PostgreSQL instance: the postmaster, all its running children
+# (the backends, WAL writer, checkpointer, autovacuum) and the children it
+# has reaped (its cutime and cstime: an autovacuum worker or an ANALYZE that
+# ran and exited between two readings; before 2026-12-06 18:00 UTC these were
+# missed). bench/run.sh's instance serves one bench at a time.
 pg_all() {
   local pm
   pm=$(head -1 "$JSMCP_TEST_TMP/pg/postmaster.pid")
-  ticks "$pm" $(pgrep -P "$pm")
+  echo $(( $(ticks "$pm" $(pgrep -P "$pm")) + $(awk '{print $16 + $17}' "/proc/$pm/stat") ))
+}
+# Minor page faults of the instance's running processes.
+pg_minflt() {
+  local pm
+  pm=$(head -1 "$JSMCP_TEST_TMP/pg/postmaster.pid")
+  minflt "$pm" $(pgrep -P "$pm")
 }
 # Microseconds per item of a tick count: us_per <ticks> <items>.
 us_per() { python3 -c "print(f'{$1 * 1e6 / $HZ / max($2, 1):.1f}')"; }
