@@ -31,6 +31,11 @@ cd "$(dirname "$0")/.."
 . bench/lib/cpu.sh
 SECS=${WORKER_BENCH_SECONDS:-10}
 NSSE=${WORKER_SSE_SESSIONS:-10000}
+WARM=${WORKER_BENCH_WARMUP:-2}
+case $WARM in
+  steady|[1-9]|[1-9][0-9]|[1-9][0-9][0-9]) ;;
+  *) echo "bench: WORKER_BENCH_WARMUP is 'steady' or whole seconds (1-999), not '$WARM'" >&2; exit 2;;
+esac
 
 rss_children() { # KiB summed over the children of pid $1
   local t=0 c
@@ -104,8 +109,12 @@ echo "tool result: $(printf %s "$one" | wc -c) bytes; upstream issue JSON: $(cur
 
 # Builds before the worker's own metrics listener served /metrics on the
 # public port: an A/B against one (JSMCP_BIN_DIR=<its build>) reads it there.
+# Neither answering is an error: every figure below divides by the calls.
 MET=$WKM
-curl -fs -o /dev/null "$WKM/metrics" || MET=$WK
+if ! curl -fs -o /dev/null "$WKM/metrics"; then
+  curl -fs -o /dev/null "$WK/metrics" || { echo "bench: the worker's /metrics answers on neither $WKM nor $WK" >&2; exit 1; }
+  MET=$WK
+fi
 calls() { curl -fs "$MET/metrics" | awk '/^jsmcp_worker_tool_calls_total/{s+=$NF} END{print s+0}'; }
 ok_calls() { curl -fs "$MET/metrics" | awk '/^jsmcp_worker_tool_calls_total.*upstream_status="200"/{s+=$NF} END{print s+0}'; }
 summ() { grep -E "Requests/sec|Latency  | 50%| 99%|Non-2xx|Socket errors" | sed 's/^/    /'; }
@@ -169,7 +178,6 @@ per_call() { awk -v t="$1" -v n="$2" -v hz="$TCK" 'BEGIN {printf "%.1f", t * 100
 # by then shared_buffers is full and every new page evicts an old one, the
 # state of a server that has run a while (it measured no cheaper here:
 # BENCHMARKS.md, "PostgreSQL's share of a tool call, counted whole").
-WARM=${WORKER_BENCH_WARMUP:-2}
 wc0=$(calls) wt0=$(date +%s)
 if [ "$WARM" = steady ]; then
   while :; do
