@@ -35,6 +35,7 @@
 #include "secret.h"
 #include "buf.h"
 #include "cfg.h"
+#include "clock.h"
 #include "log.h"
 
 #define AUDIT_GROUP "jsmcp-api"
@@ -67,12 +68,8 @@ typedef struct audit_s {
     long batch_backlog;    /* ... at most, while reads come back full (JSMCP_AUDIT_BATCH_BACKLOG) */
     long cur;              /* the count the next read asks for: batch, doubled after each full read */
     char cur_s[24];
-    long retention_days;
-    long events_retention_days; /* admin_events (JSMCP_ADMIN_EVENTS_RETENTION_DAYS) */
     uint64_t retention_every_ms; /* JSMCP_RETENTION_INTERVAL_MS */
     uint64_t last_claim_ms, last_retention_ms;
-    int events_more;       /* the last admin_events batch was full: the next tick deletes on */
-    int events_running;    /* an admin_events batch in flight */
     int running;           /* drains in flight: two overlap while batches come full */
     int group_ready;
     int own_pending_done;  /* our pending entries were read once after start (or after a failed insert) */
@@ -101,9 +98,11 @@ typedef struct drain_s {
     size_t nids;
     size_t full;       /* the batch was full: read again at once */
     long asked;        /* the read's COUNT */
+    long long min_ts_ms; /* the oldest record's ts_ms (retention_note_inserted) */
 } drain_t;
 
 static void drain_begin(int overlap);
+static void retention_note_inserted(long long min_ts_ms);
 #define drain_start() drain_begin(0)
 
 static void maybe_stopped(void)
@@ -177,6 +176,7 @@ static void on_inserted(PGresult *res, const char *err, void *ud)
         return;
     }
     metrics_inc(au.app->metrics, "jsmcp_api_audit_drained_total", "", (double)atol(PQcmdTuples(res)));
+    retention_note_inserted(d->min_ts_ms);
     ack(d);
 }
 
@@ -685,6 +685,12 @@ static void insert_batch(drain_t *d, const redisReply *entries)
     for (size_t i = 0; i < rows; i++)
         order[i] = &row[i];
     qsort(order, rows, sizeof *order, row_cmp);
+    d->min_ts_ms = INT64_MAX;
+    for (size_t i = 0; i < rows; i++) {
+        long long t = strtoll(order[i]->val[F_TS + 1], NULL, 10);
+        if (t < d->min_ts_ms)
+            d->min_ts_ms = t;
+    }
     for (size_t i = 0; i < rows; i++) {
         if (use_copy) {
             if (copy.len == 0)
@@ -849,49 +855,115 @@ static void drain_begin(int overlap)
 /* Retention: every JSMCP_RETENTION_INTERVAL_MS each replica deletes up to
  * RETENTION_BATCH tool-call records older than JSMCP_AUDIT_RETENTION_DAYS
  * and admin events (the admin audit trail, migration 023) older than
- * JSMCP_ADMIN_EVENTS_RETENTION_DAYS. A full batch of events means more are
- * due: the next drain tick deletes the next batch, so a backlog goes in
- * bounded statements without waiting an interval each. Replicas skip the
- * rows another is deleting (SKIP LOCKED). */
+ * JSMCP_ADMIN_EVENTS_RETENTION_DAYS. A full batch means more are due: the
+ * next drain tick deletes the next batch, so a backlog goes in bounded
+ * statements without waiting an interval each (at the default tick, up to
+ * 50,000 rows a second per table, more than the drain inserts). One
+ * retention_t per table; the same code runs both.
+ * - Admin events are found through their created_at index; replicas skip
+ *   the rows another is deleting (SKIP LOCKED).
+ * - Tool-call records through the workspace listing index, from `since` to
+ *   the cutoff (migration 034, jsmcp_calls_retention): since is the cutoff
+ *   of this process's last pass that left nothing due, so a pass does not
+ *   walk again the index entries of the rows it deleted before (they stay
+ *   until a VACUUM). A full pass (since -infinity) runs at start, after
+ *   this process inserted a record already past a cutoff (it may be older
+ *   than since: retention_note_inserted), and once every RETENTION_FULL_MS
+ *   for good measure. */
+#define RETENTION_FULL_MS (24 * 3600 * 1000ULL)
+
+typedef struct retention_s {
+    const char *table;   /* the label of jsmcp_api_retention_passes_total */
+    const char *sql;     /* $1 days, $2 RETENTION_BATCH (and $3 since, when bounded); answers the rows deleted */
+    const char *deleted; /* the counter of rows deleted */
+    const char *logged;  /* the log line of a batch that deleted rows */
+    int bounded;         /* takes since; answers (deleted, cutoff) */
+    long days;
+    int more;            /* the last batch was full: the next tick deletes on */
+    int running;         /* a batch in flight */
+    int full;            /* bounded: a full pass is under way (since -infinity) */
+    uint64_t full_at;    /* ... the last one finished then */
+    char since[64];      /* ... the start of the next bounded pass */
+    unsigned late;       /* ... records this process inserted already older than a cutoff (counter) */
+    unsigned since_late; /* ... late when since was taken; unequal: the next pass is full */
+    unsigned run_late;   /* ... late when the batch in flight started */
+} retention_t;
+
+static retention_t ret_calls = {
+    .table = "tool_calls", .sql = "SELECT deleted, cutoff FROM jsmcp_calls_retention($1::int, $2::int, $3::timestamptz)",
+    .deleted = "jsmcp_api_tool_calls_deleted_total", .logged = "old tool-call records deleted", .bounded = 1,
+    .full = 1};
+static retention_t ret_events = {
+    .table = "admin_events",
+    .sql = "DELETE FROM admin_events WHERE id IN (SELECT id FROM admin_events"
+           " WHERE created_at < now() - $1::int * interval '1 day'"
+           " ORDER BY created_at LIMIT $2::int FOR UPDATE SKIP LOCKED)",
+    .deleted = "jsmcp_api_admin_events_deleted_total", .logged = "old admin events deleted"};
+
 static void on_retention(PGresult *res, const char *err, void *ud)
 {
-    (void)ud;
-    if (ap_res_ok(res) && atol(PQcmdTuples(res)) > 0)
-        LOG_INFO("audit", "old tool-call records deleted", "rows", PQcmdTuples(res), NULL);
-    else if (!ap_res_ok(res))
-        LOG_WARN("audit", "retention delete failed", "err", err ? err : PQresultErrorMessage(res), NULL);
-}
-
-static void on_events_retention(PGresult *res, const char *err, void *ud)
-{
-    (void)ud;
-    au.events_running = 0;
-    au.events_more = 0;
-    if (!ap_res_ok(res)) {
+    retention_t *rt = ud;
+    rt->running = 0;
+    rt->more = 0;
+    if (!ap_res_ok(res) || (rt->bounded && (PQntuples(res) != 1 || PQnfields(res) != 2))) {
         if (!au.closing)
-            LOG_WARN("audit", "admin event retention failed", "err", err ? err : PQresultErrorMessage(res), NULL);
+            LOG_WARN("audit", "retention delete failed", "table", rt->table, "err",
+                     err ? err : res && PQresultStatus(res) != PGRES_TUPLES_OK ? PQresultErrorMessage(res) : "bad answer",
+                     NULL);
         return;
     }
-    long n = atol(PQcmdTuples(res));
-    au.events_more = n >= atol(RETENTION_BATCH);
-    metrics_inc(au.app->metrics, "jsmcp_api_retention_passes_total", "table=\"admin_events\"", 1);
+    long n = rt->bounded ? atol(PQgetvalue(res, 0, 0)) : atol(PQcmdTuples(res));
+    rt->more = n >= atol(RETENTION_BATCH);
+    if (rt->bounded && !rt->more) {
+        /* Nothing older than the cutoff is left, save what this process
+         * inserted meanwhile (late moved: the next pass is full): the next
+         * pass starts there. */
+        const char *cutoff = PQgetvalue(res, 0, 1);
+        if (strlen(cutoff) < sizeof rt->since) {
+            snprintf(rt->since, sizeof rt->since, "%s", cutoff);
+            rt->since_late = rt->run_late;
+            if (rt->full)
+                rt->full_at = uv_now(au.app->loop);
+            rt->full = 0;
+        }
+    }
+    char label[64];
+    snprintf(label, sizeof label, "table=\"%s\"", rt->table);
+    metrics_inc(au.app->metrics, "jsmcp_api_retention_passes_total", label, 1);
     if (n > 0) {
-        metrics_inc(au.app->metrics, "jsmcp_api_admin_events_deleted_total", "", (double)n);
-        LOG_INFO("audit", "old admin events deleted", "rows", PQcmdTuples(res), NULL);
+        char rows[24];
+        snprintf(rows, sizeof rows, "%ld", n);
+        metrics_inc(au.app->metrics, rt->deleted, "", (double)n);
+        LOG_INFO("audit", rt->logged, "rows", rows, NULL);
     }
 }
 
-static void events_retention(void)
+/* The drain inserted records whose oldest has ts min_ts_ms. One already
+ * older than a cutoff (a spool replayed, a backlog drained after a long
+ * outage) may be older than since too, where a bounded pass would not look:
+ * the next pass is full. Replicas each see their own inserts, and each runs
+ * retention, so the one that inserted a late record deletes it. The margin
+ * covers a clock of PostgreSQL (the cutoff's) ahead of this one. */
+static void retention_note_inserted(long long min_ts_ms)
 {
+    if (min_ts_ms < clock_now_ms() - ret_calls.days * 86400000LL + 3600000)
+        ret_calls.late++;
+}
+
+/* One batch of rt when due (the interval passed, or the last one was full). */
+static void retention_run(retention_t *rt, int due)
+{
+    if ((!due && !rt->more) || rt->running || au.closing || !pgpool_ready(au.app->db))
+        return;
+    if (rt->bounded && !rt->full &&
+        (uv_now(au.app->loop) - rt->full_at >= RETENTION_FULL_MS || rt->late != rt->since_late))
+        rt->full = 1;
+    rt->run_late = rt->late;
     char days[24];
-    snprintf(days, sizeof days, "%ld", au.events_retention_days);
-    const char *p[1] = {days};
-    if (pgpool_query(au.app->db,
-                     "DELETE FROM admin_events WHERE id IN (SELECT id FROM admin_events"
-                     " WHERE created_at < now() - $1::int * interval '1 day'"
-                     " ORDER BY created_at LIMIT " RETENTION_BATCH " FOR UPDATE SKIP LOCKED)",
-                     1, p, on_events_retention, NULL) == 0)
-        au.events_running = 1;
+    snprintf(days, sizeof days, "%ld", rt->days);
+    const char *p[3] = {days, RETENTION_BATCH, rt->full ? "-infinity" : rt->since};
+    if (pgpool_query(au.app->db, rt->sql, rt->bounded ? 3 : 2, p, on_retention, rt) == 0)
+        rt->running = 1;
 }
 
 /* The usage fold (migration 030): the drain's transactions append each
@@ -1015,18 +1087,10 @@ static void on_tick(uv_timer_t *t)
         au_send(on_trim, NULL, 5, argv);
     }
     int due = now - au.last_retention_ms >= au.retention_every_ms;
-    if ((due || au.events_more) && !au.events_running && pgpool_ready(au.app->db))
-        events_retention();
-    if (due && pgpool_ready(au.app->db)) {
-        char days[24];
+    if (due)
         au.last_retention_ms = now;
-        snprintf(days, sizeof days, "%ld", au.retention_days);
-        const char *p[1] = {days};
-        pgpool_query(au.app->db,
-                     "DELETE FROM tool_calls WHERE ctid = ANY (ARRAY (SELECT ctid FROM tool_calls"
-                     " WHERE ts < now() - $1::int * interval '1 day' LIMIT 10000))",
-                     1, p, on_retention, NULL);
-    }
+    retention_run(&ret_events, due);
+    retention_run(&ret_calls, due);
     usage_fold(now);
     drain_start();
 }
@@ -1044,8 +1108,8 @@ int ap_audit_start(ap_app_t *app)
      * batches of 2,000, which take some 15 ms: BENCHMARKS.md). */
     au.batch = cfg_int("JSMCP_AUDIT_BATCH", 2000, 1, AUDIT_BATCH_MAX, &ce);
     au.batch_backlog = cfg_int("JSMCP_AUDIT_BATCH_BACKLOG", AUDIT_BATCH_MAX, 1, AUDIT_BATCH_MAX, &ce);
-    au.retention_days = cfg_int("JSMCP_AUDIT_RETENTION_DAYS", 90, 1, 36500, &ce);
-    au.events_retention_days = cfg_int("JSMCP_ADMIN_EVENTS_RETENTION_DAYS", 400, 1, 36500, &ce);
+    ret_calls.days = cfg_int("JSMCP_AUDIT_RETENTION_DAYS", 90, 1, 36500, &ce);
+    ret_events.days = cfg_int("JSMCP_ADMIN_EVENTS_RETENTION_DAYS", 400, 1, 36500, &ce);
     au.retention_every_ms = cfg_ms("JSMCP_RETENTION_INTERVAL_MS", 60000, 100, 86400000, &ce);
     /* Longer: fewer upserts of the same keys, more rows pending (GET /usage
      * reads them without an index). */
@@ -1062,6 +1126,11 @@ int ap_audit_start(ap_app_t *app)
     snprintf(au.consumer, sizeof au.consumer, "%s", cfg_str("JSMCP_AUDIT_CONSUMER", host));
     rcli_key(app->redis, au.key, sizeof au.key, "audit");
     au.last_claim_ms = au.last_fold_ms = uv_now(app->loop);
+    /* The first retention pass at the first tick, then one every interval
+     * (uv_now counts from an arbitrary start: 0 here would put the first
+     * pass off until that clock passed the interval). Unsigned: now minus
+     * this is the interval even when uv_now is smaller. */
+    au.last_retention_ms = uv_now(app->loop) - au.retention_every_ms;
     metrics_describe(app->metrics, "jsmcp_api_audit_drained_total", "counter", "Tool-call records written to PostgreSQL");
     metrics_describe(app->metrics, "jsmcp_api_audit_stream_length", "gauge",
                      "Entries in the audit stream not yet trimmed (the last delivered one stays)");
@@ -1071,7 +1140,9 @@ int ap_audit_start(ap_app_t *app)
                      "Audit stream entries removed once in PostgreSQL (XTRIM MINID)");
     metrics_describe(app->metrics, "jsmcp_api_audit_invalid_total", "counter", "Malformed audit entries dropped");
     metrics_describe(app->metrics, "jsmcp_api_retention_passes_total", "counter",
-                     "Retention deletes finished, by table (admin_events)");
+                     "Retention deletes finished, by table (tool_calls, admin_events)");
+    metrics_describe(app->metrics, "jsmcp_api_tool_calls_deleted_total", "counter",
+                     "Tool-call records deleted by retention (JSMCP_AUDIT_RETENTION_DAYS)");
     metrics_describe(app->metrics, "jsmcp_api_admin_events_deleted_total", "counter",
                      "Admin audit events deleted by retention (JSMCP_ADMIN_EVENTS_RETENTION_DAYS)");
     metrics_describe(app->metrics, "jsmcp_api_usage_folds_total", "counter",

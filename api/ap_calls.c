@@ -180,7 +180,7 @@ static int add_param(calls_t *q, buf_t *b, const char *cond, const char *val)
 
 /* SELECT (row..., key, owner_ok): only the filters given become conditions,
  * so PostgreSQL plans each combination on its own (a server's index for a
- * server, the workspace's otherwise, the BRIN on ts for a time range). The
+ * server, the workspace's otherwise; both serve a time range). The
  * keyset condition is a plain (c.ts, c.call_id) < ($n, $n+1) (the first
  * page starts after the last possible key): an export reruns the statement
  * page after page, and a generic plan of "$n IS NULL OR ..." would walk the

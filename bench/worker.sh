@@ -83,6 +83,9 @@ GLIBC_TUNABLES=$TUNABLES "${WRAP[@]}" "$BIN/jsmcp-worker" >"$LOGDIR/worker.log" 
 wait_up "$SB"; wait_up "$API"
 if [ -n "$CG" ]; then for _ in 1 2 3 4 5 6; do wait_up "$WK" 2>/dev/null && break; done; fi
 wait_up "$WK"
+# WORKER_BENCH_SQL='<statements>': a scratch schema change for an A/B (drop
+# an index or a trigger), run on the bench database once the API migrated it.
+if [ -n "${WORKER_BENCH_SQL:-}" ]; then psql -q "$JSMCP_DATABASE_URL" -v ON_ERROR_STOP=1 -c "$WORKER_BENCH_SQL" >/dev/null; fi
 sleep 0.5
 echo "idle worker RSS: $(( $(rss_children "$WPID") / JSMCP_WORKERS )) KiB per worker process ($JSMCP_WORKERS processes)"
 

@@ -504,6 +504,124 @@ Test(audit, retention_deletes_only_older_records, .timeout = 90)
     ta_stop(&a);
 }
 
+/* Rows straight into tool_calls (the drain's columns that matter here):
+ * n rows of workspace ws_base + i % nws, ts days_old[i % 2] days back, so
+ * rows due and rows kept share every page, as they do once retention has
+ * freed old pages and new rows filled them. Returns the rows inserted. */
+static long ta_calls_rows(const ts_api_t *a, long n, int nws, int old_days, int new_days)
+{
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "WITH ins AS (INSERT INTO tool_calls (ts, workspace_id, account_id, server_id, tool, call_id)"
+             " SELECT now() - CASE WHEN i %% 2 = 0 THEN %d ELSE %d END * interval '1 day' - i * interval '1 ms',"
+             "  ('00000000-0000-4000-8000-' || lpad((i %% %d)::text, 12, '0'))::uuid, gen_random_uuid(),"
+             "  ('00000000-0000-4000-9000-' || lpad((i %% %d)::text, 12, '0'))::uuid, 'aged', gen_random_uuid()"
+             " FROM generate_series(1, %ld) i RETURNING 1) SELECT count(*) FROM ins",
+             old_days, new_days, nws, nws, n);
+    return ta_sql_long(a, sql);
+}
+
+/* A retention pass reads only what is due (migration 034). Before it, the
+ * pass went through the BRIN on ts, and a range that held a row past the
+ * cutoff (every range, once freed pages are reused) or that no VACUUM had
+ * summarized yet was read whole at every pass: here, every page of the
+ * table, and once more at each pass. Now a pass from where the last one
+ * stopped (since) with nothing due reads one index entry per workspace and
+ * at most one table row each (no VACUUM has set the visibility map here).
+ * Counted by PostgreSQL for the calling session
+ * (pg_stat_get_xact_blocks_fetched, a new connection per query), not timed. */
+Test(audit, retention_pass_reads_only_due_rows, .timeout = 90)
+{
+    ts_api_t a;
+    char ws[64], key[64], acct[64];
+    /* The API's own passes: one at start, then a day apart (none here). */
+    const char *env[] = {"JSMCP_AUDIT_RETENTION_DAYS=30", "JSMCP_RETENTION_INTERVAL_MS=86400000", NULL};
+    ta_start(&a, "audit_retention_cost", env, ws, key, acct);
+    enum { ROWS = 20000, NWS = 5 }; /* odd: rows due and kept in every workspace */
+    cr_assert_eq(ta_calls_rows(&a, ROWS, NWS, 40, 1), ROWS);
+    long pages = ta_sql_long(&a, "SELECT pg_relation_size('tool_calls') / 8192");
+    cr_assert_gt(pages, 100, "the table is too small to tell (%ld pages)", pages);
+    /* Half is due: deleted by full passes, at most 5,000 rows each. */
+    long gone = 0, n;
+    while ((n = ta_sql_long(&a, "SELECT deleted FROM jsmcp_calls_retention(30, 5000, '-infinity')")) > 0)
+        gone += n;
+    cr_assert_eq(n, 0);
+    cr_assert_eq(gone, ROWS / 2, "deleted %ld of the %d due rows", gone, ROWS / 2);
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls WHERE ts < now() - interval '30 days'"), 0);
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls"), ROWS / 2, "a row not due was deleted");
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(DISTINCT workspace_id) FROM tool_calls"), NWS);
+    /* Nothing due, since where that pass stopped (a minute before its
+     * cutoff here): the table's pages the pass reads. */
+    static const char bounded[] = "jsmcp_calls_retention(30, 5000, now() - interval '30 days 1 minute')";
+    char sql[512];
+    snprintf(sql, sizeof sql, "SELECT deleted FROM %s; SELECT pg_stat_get_xact_blocks_fetched('tool_calls'::regclass)",
+             bounded);
+    long read = ta_sql_long(&a, sql);
+    cr_assert_leq(read, NWS, "a pass with nothing due read %ld table pages (the table has %ld)", read, pages);
+    /* A record that became due since, in a workspace deleted since (no
+     * workspaces row): found by the bounded pass; one past the cutoff stays. */
+    cr_assert_eq(ta_sql_long(&a, "WITH ins AS (INSERT INTO tool_calls (ts, workspace_id, account_id, server_id, tool, call_id)"
+                                 " SELECT now() - interval '30 days 30 seconds' + i * interval '60 seconds',"
+                                 " gen_random_uuid(), gen_random_uuid(), gen_random_uuid(), 'aged', gen_random_uuid()"
+                                 " FROM generate_series(0, 1) i RETURNING 1) SELECT count(*) FROM ins"), 2);
+    snprintf(sql, sizeof sql, "SELECT deleted FROM %s", bounded);
+    cr_assert_eq(ta_sql_long(&a, sql), 1, "the record due since the last pass");
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls"), ROWS / 2 + 1);
+    ta_stop(&a);
+}
+
+/* A full retention batch is followed by the next one at the next drain
+ * tick, not an interval later: a backlog of due records (more than one
+ * batch of 10,000 a pass) goes at once. Before, tool_calls' retention ran
+ * once per JSMCP_RETENTION_INTERVAL_MS (default a minute) whatever was due:
+ * 10,000 rows a minute, fewer than a busy server adds. */
+Test(audit, retention_backlog_goes_without_waiting_an_interval, .timeout = 150)
+{
+    ts_api_t a;
+    char ws[64], key[64], acct[64], id[64], tok[64];
+    const char *env[] = {"JSMCP_AUDIT_RETENTION_DAYS=30", "JSMCP_RETENTION_INTERVAL_MS=30000", NULL};
+    ta_start(&a, "audit_retention_backlog", env, ws, key, acct);
+    ta_server(&a, key, acct, NULL, id, tok);
+    static const char deleted[] = "jsmcp_api_tool_calls_deleted_total";
+    /* 25,000 records 31 to 40 days old and 500 of today, through the stream
+     * (a spool replayed after a long outage). */
+    enum { OLD = 25000, KEPT = 500 };
+    char skey[128];
+    snprintf(skey, sizeof skey, "%saudit", a.redis_prefix);
+    redisContext *c = ts_redis_connect();
+    const long long day = 86400000LL, now = (long long)clock_now_ms();
+    for (int i = 0; i < OLD + KEPT; i++)
+        redisAppendCommand(c, "XADD %s * ts_ms %lld workspace_id %s account_id %s server_id %s tool aged call_id %032x",
+                           skey, i < OLD ? now - 31 * day - (i % 9) * day - i : now - i, ws, acct, id, 0x7300000 + i);
+    for (int i = 0; i < OLD + KEPT; i++) {
+        redisReply *r;
+        cr_assert(redisGetReply(c, (void **)&r) == REDIS_OK && r->type == REDIS_REPLY_STRING, "XADD");
+        freeReplyObject(r);
+    }
+    redisFree(c);
+    int64_t deadline = clock_now_ms() + 60000;
+    /* (-1: the counter is not there until a pass deleted something) */
+    while (ta_sql_long(&a, "SELECT count(*) FROM tool_calls") < OLD + KEPT && ta_metric(&a, deleted) <= 0 &&
+           clock_now_ms() < deadline)
+        ta_sleep_ms(50);
+    cr_assert_leq(ta_metric(&a, deleted), 0, "the pass after the interval came before the records were in");
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls"), OLD + KEPT, "not all drained");
+    /* The pass after the interval takes the first 10,000 ... */
+    deadline = clock_now_ms() + 60000;
+    while (ta_metric(&a, deleted) < 10000 && clock_now_ms() < deadline)
+        ta_sleep_ms(50);
+    cr_assert_geq(ta_metric(&a, deleted), 10000, "the interval's pass deleted nothing");
+    /* ... and the rest follows at the next ticks (200 ms apart), long before
+     * the next interval (30 s). */
+    deadline = clock_now_ms() + 15000;
+    while (ta_metric(&a, deleted) < OLD && clock_now_ms() < deadline)
+        ta_sleep_ms(50);
+    cr_assert_eq(ta_metric(&a, deleted), OLD, "the backlog waited for the next interval");
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls"), KEPT, "a row not due was deleted");
+    cr_assert_eq(ts_log_count(&a.proc, "retention delete failed"), 0);
+    ta_stop(&a);
+}
+
 #define CATALOG_TOOL "get_single_jira_service_management_issue_by_id"
 
 /* Waits (30 s at most) until tool_calls holds n rows and the stream holds
