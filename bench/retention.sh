@@ -39,6 +39,9 @@ cleanup() { psql -q "$JSMCP_TEST_PG_URL" -c "DROP DATABASE IF EXISTS $DB WITH (F
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 JSMCP_DATABASE_URL="$DBURL" JSMCP_LOG_LEVEL=warn "$BIN/jsmcp-api" migrate >/dev/null
+# RETENTION_SQL=<file>: a scratch change after the migrations (another
+# jsmcp_calls_retention to compare).
+if [ -n "${RETENTION_SQL:-}" ]; then psql -q -v ON_ERROR_STOP=1 "$DBURL" -f "$RETENTION_SQL" >/dev/null; fi
 
 t0=$(date +%s.%N)
 psql -q "$DBURL" <<SQL >/dev/null
