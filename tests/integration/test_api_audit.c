@@ -460,6 +460,28 @@ Test(audit, narrow_rows_exactly_once_and_listed_as_before, .timeout = 90)
     ta_stop(&a);
 }
 
+/* Records of server id through the stream: old ones 31 to 40 days back,
+ * then kept ones from 29 days back to now; call ids from call_base. */
+static void ta_xadd_aged(const ts_api_t *a, const char *ws, const char *acct, const char *id, int old, int kept,
+                         int call_base)
+{
+    char skey[128];
+    snprintf(skey, sizeof skey, "%saudit", a->redis_prefix);
+    redisContext *c = ts_redis_connect();
+    const long long day = 86400000LL, now = (long long)clock_now_ms();
+    for (int i = 0; i < old + kept; i++) {
+        long long ts = i < old ? now - 31 * day - (i % 9) * day - i : now - (i - old) * (29 * day / kept);
+        redisAppendCommand(c, "XADD %s * ts_ms %lld workspace_id %s account_id %s server_id %s tool aged"
+                              " call_id %032x", skey, ts, ws, acct, id, call_base + i);
+    }
+    for (int i = 0; i < old + kept; i++) {
+        redisReply *r;
+        cr_assert(redisGetReply(c, (void **)&r) == REDIS_OK && r->type == REDIS_REPLY_STRING, "XADD");
+        freeReplyObject(r);
+    }
+    redisFree(c);
+}
+
 /* JSMCP_AUDIT_RETENTION_DAYS: the retention pass deletes the records
  * older than that, 10,000 a pass (by ctid since migration 032: no index on
  * call_id), and nothing newer. */
@@ -470,23 +492,8 @@ Test(audit, retention_deletes_only_older_records, .timeout = 90)
     const char *env[] = {"JSMCP_AUDIT_RETENTION_DAYS=30", "JSMCP_RETENTION_INTERVAL_MS=100", NULL};
     ta_start(&a, "audit_retention", env, ws, key, acct);
     ta_server(&a, key, acct, NULL, id, tok);
-    char skey[128];
-    snprintf(skey, sizeof skey, "%saudit", a.redis_prefix);
-    redisContext *c = ts_redis_connect();
-    const long long day = 86400000LL, now = (long long)clock_now_ms();
     enum { OLD = 12000, KEPT = 500 };
-    for (int i = 0; i < OLD + KEPT; i++) {
-        /* old: 31 to 40 days back; kept: 29 days back to now */
-        long long ts = i < OLD ? now - 31 * day - (i % 9) * day - i : now - (i - OLD) * (29 * day / KEPT);
-        redisAppendCommand(c, "XADD %s * ts_ms %lld workspace_id %s account_id %s server_id %s tool aged"
-                              " call_id %032x", skey, ts, ws, acct, id, 0x7200000 + i);
-    }
-    for (int i = 0; i < OLD + KEPT; i++) {
-        redisReply *r;
-        cr_assert(redisGetReply(c, (void **)&r) == REDIS_OK && r->type == REDIS_REPLY_STRING, "XADD");
-        freeReplyObject(r);
-    }
-    redisFree(c);
+    ta_xadd_aged(&a, ws, acct, id, OLD, KEPT, 0x7200000);
     /* Everything drained (the usage rollup counts every record inserted,
      * deleted since or not), then no row older than 30 days left. */
     int64_t deadline = clock_now_ms() + 60000;
@@ -586,19 +593,7 @@ Test(audit, retention_backlog_goes_without_waiting_an_interval, .timeout = 150)
     /* 25,000 records 31 to 40 days old and 500 of today, through the stream
      * (a spool replayed after a long outage). */
     enum { OLD = 25000, KEPT = 500 };
-    char skey[128];
-    snprintf(skey, sizeof skey, "%saudit", a.redis_prefix);
-    redisContext *c = ts_redis_connect();
-    const long long day = 86400000LL, now = (long long)clock_now_ms();
-    for (int i = 0; i < OLD + KEPT; i++)
-        redisAppendCommand(c, "XADD %s * ts_ms %lld workspace_id %s account_id %s server_id %s tool aged call_id %032x",
-                           skey, i < OLD ? now - 31 * day - (i % 9) * day - i : now - i, ws, acct, id, 0x7300000 + i);
-    for (int i = 0; i < OLD + KEPT; i++) {
-        redisReply *r;
-        cr_assert(redisGetReply(c, (void **)&r) == REDIS_OK && r->type == REDIS_REPLY_STRING, "XADD");
-        freeReplyObject(r);
-    }
-    redisFree(c);
+    ta_xadd_aged(&a, ws, acct, id, OLD, KEPT, 0x7300000);
     int64_t deadline = clock_now_ms() + 60000;
     /* (-1: the counter is not there until a pass deleted something) */
     while (ta_sql_long(&a, "SELECT count(*) FROM tool_calls") < OLD + KEPT && ta_metric(&a, deleted) <= 0 &&
