@@ -537,6 +537,13 @@ void ap_commit_publish_answer(ap_req_t *r)
 
 /* ---- publishing what a request committed ---- */
 
+static void on_published_barrier(redisReply *reply, const char *err, void *ud)
+{
+    (void)reply;
+    (void)err;
+    answer_out(ud);
+}
+
 static void on_request_published(long written, const char *err, void *ud)
 {
     ap_req_t *r = ud;
@@ -547,6 +554,20 @@ static void on_request_published(long written, const char *err, void *ud)
         LOG_WARN("publish", "committed, but not yet published to Redis (reconcile will)", "err", err ? err : "",
                  "request_id", httpd_req_id(r->req), NULL);
     }
+    /* A write the workers must obey before the client hears back (a DELETE
+     * refuses the next call on every worker: wk_cache.h): the keyspace
+     * notifications of the records just written go out on the workers'
+     * subscription connections, and Redis writes every client's pending
+     * output in the same pass (beforeSleep) that sent this reply, but one
+     * socket after another: on a busy machine the client could be answered,
+     * and call a worker, before Redis wrote that worker's notification. The
+     * reply to a PING sent now comes from a later pass, so by then every
+     * notification is in the workers' sockets. One round trip per admin
+     * write; answered whatever the PING's outcome. */
+    const char *ping[1] = {"PING"};
+    size_t len[1] = {4};
+    if (written > 0 && rcli_command_argv(r->app->redis, on_published_barrier, r, 1, ping, len) == 0)
+        return;
     answer_out(r);
 }
 
