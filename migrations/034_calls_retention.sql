@@ -13,8 +13,8 @@
 --   cutoff it matches every later pass too.
 -- So a pass that found nothing due read every page of those ranges; on a
 -- table that had cycled once through retention, all of it, every minute,
--- in each replica (measured: 105 ms and 12,700 pages for 500,000 rows not
--- yet summarized, BENCHMARKS.md).
+-- in each replica (bench/retention.sh: all 48,667 pages of a 2,000,000-row
+-- table, 300-580 ms a pass; BENCHMARKS.md "Retention of tool_calls").
 -- Now the pass walks the workspace listing index (workspace_id, ts,
 -- call_id) and reads only entries in [since, cutoff):
 -- - the workspaces with records are found one descent each (a loose index
