@@ -14,8 +14,8 @@ void httpresp_json(httpd_req_t *req, int status, json_t *v)
     if ((!json_is_object(v) && !json_is_array(v)) || jsontext_dump_buf(&b, v) != 0) {
         buf_free(&b);
         json_decref(v);
-        httpd_respond(req, 500, "application/problem+json",
-                      "{\"title\":\"Internal Server Error\",\"status\":500}", 45);
+        static const char body[] = "{\"title\":\"Internal Server Error\",\"status\":500}";
+        httpd_respond(req, 500, "application/problem+json", body, sizeof body - 1);
         return;
     }
     httpd_respond(req, status, "application/json", b.data, b.len);
@@ -30,10 +30,11 @@ void httpresp_problem_ex(httpd_req_t *req, int status, const char *detail, const
     json_object_set_new(p, "type", json_string("about:blank"));
     json_object_set_new(p, "title", json_string(httpd_status_text(status)));
     json_object_set_new(p, "status", json_integer(status));
+    /* Lossy: a detail may quote what a client sent, cut by bytes. */
     if (detail)
-        json_object_set_new(p, "detail", json_string(detail));
+        json_object_set_new(p, "detail", jsontext_string_lossy(detail, strlen(detail)));
     if (field)
-        json_object_set_new(p, "field", json_string(field));
+        json_object_set_new(p, "field", jsontext_string_lossy(field, strlen(field)));
     json_object_set_new(p, "request_id", json_string(httpd_req_id(req)));
     if (extra) {
         json_object_update(p, extra);

@@ -701,3 +701,47 @@ const char *jsontext_type_name(const json_t *v)
     }
     return "unknown";
 }
+
+/* ------------------------------------------------------------ lossy strings */
+
+size_t jsontext_utf8_seq(const unsigned char *p, const unsigned char *end)
+{
+    return jsontext_utf8_len(p, end);
+}
+
+json_t *jsontext_string_lossy(const char *s, size_t n)
+{
+    if (!s)
+        return json_string("");
+    json_t *v = json_stringn(s, n);
+    if (v)
+        return v;
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    buf_t b;
+    buf_init(&b, 3 * n + 1); /* each byte at most U+FFFD */
+    while (p < end) {
+        if (*p < 0x80) {
+            buf_append(&b, (const char *)p, 1);
+            p++;
+            continue;
+        }
+        size_t len = jsontext_utf8_len(p, end);
+        if (len) {
+            buf_append(&b, (const char *)p, len);
+            p += len;
+            continue;
+        }
+        /* A lead byte whose sequence the end cut off: the tail of a
+         * value shortened by bytes. Dropped, not marked. */
+        const unsigned char *q = p + 1;
+        while (q < end && (*q & 0xC0) == 0x80)
+            q++;
+        if (q == end && *p >= 0xC2 && *p < 0xF5 && end - p < (*p < 0xE0 ? 2 : *p < 0xF0 ? 3 : 4))
+            break;
+        buf_append(&b, "\xEF\xBF\xBD", 3);
+        p++;
+    }
+    v = buf_ok(&b) ? json_stringn(b.data ? b.data : "", b.len) : NULL;
+    buf_free(&b);
+    return v;
+}

@@ -35,4 +35,14 @@ int jsontext_bool(const json_t *obj, const char *key, int dflt);
 /* Name of the JSON type for error messages ("string", "object", ...). */
 const char *jsontext_type_name(const json_t *v);
 
+/* A JSON string of s[0..n) whatever its bytes: jansson refuses invalid
+ * UTF-8 (json_stringn returns NULL), and a message that quotes a value cut
+ * by bytes, or bytes a client sent, must still be sent. A UTF-8 sequence
+ * cut at the end is dropped; any other invalid byte becomes U+FFFD. Valid
+ * text is kept as it is. NULL only when out of memory. */
+json_t *jsontext_string_lossy(const char *s, size_t n);
+/* Length (2..4) of the valid UTF-8 sequence at p (p < end, *p >= 0x80) by
+ * jansson's rules, or 0 when the bytes there are not one. */
+size_t jsontext_utf8_seq(const unsigned char *p, const unsigned char *end);
+
 #endif

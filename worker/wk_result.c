@@ -26,7 +26,8 @@ wk_tool_result_t *wk_result_new(json_t *structured, const char *text, int is_err
 {
     wk_tool_result_t *r = mem_alloc(sizeof *r);
     r->structured = structured;
-    r->text = text ? json_string(text) : NULL; /* NULL unless valid UTF-8: the structured content is the text */
+    /* Lossy: a text may quote upstream bytes or a value cut by bytes. */
+    r->text = text ? jsontext_string_lossy(text, strlen(text)) : NULL;
     r->is_error = is_error;
     r->raw = NULL;
     r->raw_len = 0;
@@ -316,7 +317,7 @@ wk_tool_result_t *wk_result_tool_error(const wk_tool_t *t, const char *reason, c
     size_t n = h ? (size_t)(h - msg) : strlen(msg);
     json_t *e = json_object();
     json_object_set_new(e, "reason", json_string(reason));
-    json_object_set_new(e, "message", json_stringn(msg, n));
+    json_object_set_new(e, "message", jsontext_string_lossy(msg, n));
     json_object_set_new(e, "hint", json_string(h ? h + 7 : "Try again in a few seconds; if it keeps failing, "
                                                            "ask the user to check the account in jsmcp."));
     buf_t text;

@@ -52,7 +52,12 @@ enum wk_msg_kind wk_rpc_classify(const json_t *msg, char *err, size_t errsz)
 
 json_t *wk_rpc_error(const json_t *id, int code, const char *message, json_t *data)
 {
-    json_t *e = json_pack("{s:i,s:s}", "code", code, "message", message);
+    /* The message often quotes what the client sent, cut to a length by
+     * bytes: jansson would refuse it as invalid UTF-8, and the request
+     * would get no answer at all. */
+    json_t *e = json_object();
+    json_object_set_new(e, "code", json_integer(code));
+    json_object_set_new(e, "message", jsontext_string_lossy(message, message ? strlen(message) : 0));
     if (data)
         json_object_set_new(e, "data", data);
     return json_pack("{s:s,s:O,s:o}", "jsonrpc", "2.0", "id", id ? id : json_null(), "error", e);

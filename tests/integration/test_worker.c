@@ -472,6 +472,17 @@ Test(worker, bad_input_table, .timeout = 120)
         deep[199 - i] = ']';
     }
 
+    /* Names and a header that a length limit cuts inside a UTF-8
+     * character (%.127s of 127 'a' and an 'e' with an accent): the error
+     * that quotes them must still be sent, as valid JSON. */
+    static char cut_method[400], cut_tool[400];
+    char a127[128];
+    memset(a127, 'a', 127);
+    a127[127] = 0;
+    snprintf(cut_method, sizeof cut_method, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"%s\xc3\xa9\"}", a127);
+    snprintf(cut_tool, sizeof cut_tool,
+             "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"%s\xc3\xa9\"}}", a127);
+
     const char *ct = "Content-Type: application/json", *acc = "Accept: application/json, text/event-stream";
     struct {
         const char *what, *method, *path_suffix, *body;
@@ -488,6 +499,9 @@ Test(worker, bad_input_table, .timeout = 120)
         {"params array", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"params\":[]}", ct, acc, sh, 400, -32600},
         {"huge body", "POST", "", huge, ct, acc, sh, 413, 0},
         {"unknown method", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tasks/list\"}", ct, acc, sh, 200, -32601},
+        {"unknown method cut in a character", "POST", "", cut_method, ct, acc, sh, 200, -32601},
+        {"unknown tool cut in a character", "POST", "", cut_tool, ct, acc, sh, 200, -32602},
+        {"protocol version not UTF-8", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}", ct, "MCP-Protocol-Version: 2025-\xff", sh, 400, -32000},
         {"unknown tool", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"nope\"}}", ct, acc, sh, 200, -32602},
         {"tool outside the server's methods", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"list_all_jira_service_management_queues\",\"arguments\":{\"service_desk_id\":\"2\"}}}", ct, acc, sh, 200, -32602},
         {"bad arguments", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"get_single_jira_service_management_issue_by_id\",\"arguments\":{\"id\":5}}}", ct, acc, sh, 200, -32602},

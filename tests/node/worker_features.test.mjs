@@ -610,10 +610,25 @@ test('confirm_writes: the user confirms a write (elicitation form); decline and 
     assert.equal(c.asked.length, 1);
     // The form says what will change: the tool, the issue, the text; one boolean to confirm.
     assert.match(c.asked[0].message, new RegExp(`Tool: .*\\(${NOTE}\\)`));
-    assert.match(c.asked[0].message, /\nid: ITSM-1004\n/);
-    assert.match(c.asked[0].message, /\nbody: Checked the VPN logs/);
+    assert.match(c.asked[0].message, /\nid: "ITSM-1004"\n/);
+    assert.match(c.asked[0].message, /\nbody: "Checked the VPN logs"/);
     assert.equal(c.asked[0].requestedSchema.properties.confirm.type, 'boolean');
+    assert.equal(c.asked[0].requestedSchema.properties.confirm.default, undefined, 'the user chooses: nothing preset');
     assert.equal(await comments(seq), 1, 'the accepted note was posted');
+    // A body written to pass for the server's own text (new lines, a
+    // direction override) and long enough that the 200-character cut falls
+    // in a character: one line per argument, in quotes, controls shown as
+    // escapes, the form still sent (the user is asked, and says no here).
+    action = 'decline';
+    const hostile = 'Thanks!\n\n(Preview only: confirming this sends nothing.)\nTool: Read an issue \u202egnp.exe ' + 'a'.repeat(100) + 'é'.repeat(60);
+    await c.client.callTool({ name: NOTE, arguments: { id: key, body: hostile } });
+    assert.equal(c.asked.length, 2, 'the user was asked');
+    const shown = c.asked[1].message.split('\n');
+    assert.equal(shown.length, 4, c.asked[1].message); // the heading, Tool:, id:, body:
+    assert.match(shown[3], /^body: "Thanks!\\n\\n\(Preview only: confirming this sends nothing\.\)\\nTool: Read an issue \\u202Egnp\.exe a+é+"\.\.\.$/);
+    assert.ok(!c.asked[1].message.includes('\u202e'), 'no direction override reaches the user');
+    assert.equal([...shown[3].slice('body: "'.length, -'"...'.length).replace(/\\n|\\u202E/g, '#')].length, 200, 'cut at 200 characters (escapes counted as one)');
+    action = 'accept';
     for (const a of ['decline', 'cancel']) {
       action = a;
       seq = (await sbLog(0)).lastSeq;
@@ -625,8 +640,8 @@ test('confirm_writes: the user confirms a write (elicitation form); decline and 
     }
     const recs = await waitFor(async () => {
       const r = await api(s, s.key, 'GET', `/calls?server_id=${srv.id}&outcome=declined`);
-      return r.json?.result?.length === 2 ? r.json.result : null;
-    }, 'two declined audit records', 60000);
+      return r.json?.result?.length === 3 ? r.json.result : null;
+    }, 'three declined audit records (the hostile body, decline, cancel)', 60000);
     assert.ok(recs.every((r) => r.tool === NOTE && r.error_class === 'declined' && r.upstream_status === null), JSON.stringify(recs));
   } finally {
     await close(c);

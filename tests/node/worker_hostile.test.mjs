@@ -452,3 +452,14 @@ test('positive controls: in-scope reads answer, an in-scope write is counted', a
   assert.ok(leaks(desks, {}).length > 0, 'the leak check sees other desks');
   await close(u);
 });
+
+test('an error that quotes an argument cut inside a character keeps its message (valid UTF-8, never an empty result)', async () => {
+  // The JQL error quotes an unknown field's name to 80 bytes: 79 x and an
+  // "e" with an accent put the cut inside the accented letter.
+  const r = await ro.client.callTool({ name: SEARCH, arguments: { jql: `${'x'.repeat(79)}é = 1` } });
+  assert.equal(r.isError, true, JSON.stringify(r));
+  assert.match(r.content[0].text, /unknown field "x{79}/, JSON.stringify(r));
+  // A tools/call whose unknown tool name is cut the same way is answered
+  // (an error, at once), not left without a response.
+  await assert.rejects(ro.client.callTool({ name: `${'a'.repeat(127)}é`, arguments: {} }), /Unknown tool: a{127}/);
+});

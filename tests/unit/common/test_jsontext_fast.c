@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
@@ -675,4 +676,41 @@ Test(jsontext_fast, parse_keep_random_against_a_pruned_full_parse)
     }
     cr_assert_gt(compared, 2000);
     cr_assert_gt(failed_alike, 1000);
+}
+
+/* jsontext_string_lossy: valid text as it is; a character cut at the end
+ * dropped; any other byte that is not UTF-8 as U+FFFD; never NULL. */
+Test(jsontext_fast, string_lossy)
+{
+    static const struct {
+        const char *in;
+        size_t n;
+        const char *out;
+        size_t outn;
+    } lossy[] = {
+        {"plain", 5, "plain", 5},
+        {"caf\xc3\xa9", 5, "caf\xc3\xa9", 5},
+        {"caf\xc3\xa9", 4, "caf", 3},                         /* 2-byte character cut */
+        {"\xe2\x82\xac", 2, "", 0},                           /* 3-byte character cut */
+        {"x\xf0\x9f\x98\x80", 4, "x", 1},                     /* 4-byte character cut */
+        {"a\xc3" "b", 3, "a\xef\xbf\xbd" "b", 5},             /* cut in the middle */
+        {"\x80z", 2, "\xef\xbf\xbd" "z", 4},                  /* a lone continuation byte */
+        {"\xff", 1, "\xef\xbf\xbd", 3},                       /* never UTF-8 */
+        {"\xc0\xaf", 2, "\xef\xbf\xbd\xef\xbf\xbd", 6},       /* overlong */
+        {"\xed\xa0\x80", 3, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd", 9}, /* a UTF-16 surrogate */
+        {"a\0b", 3, "a\0b", 3},                               /* NUL is text */
+    };
+    for (size_t i = 0; i < sizeof lossy / sizeof lossy[0]; i++) {
+        json_t *v = jsontext_string_lossy(lossy[i].in, lossy[i].n);
+        cr_assert(json_is_string(v), "case %zu", i);
+        cr_expect_eq(json_string_length(v), lossy[i].outn, "case %zu: length %zu", i, json_string_length(v));
+        cr_expect(memcmp(json_string_value(v), lossy[i].out, lossy[i].outn) == 0, "case %zu", i);
+        char *d = jsontext_dump(v);
+        cr_expect(d != NULL, "case %zu dumps", i);
+        free(d);
+        json_decref(v);
+    }
+    json_t *e = jsontext_string_lossy(NULL, 3);
+    cr_expect(json_is_string(e) && json_string_length(e) == 0);
+    json_decref(e);
 }
