@@ -197,19 +197,19 @@ deps-clients:
 # make test: install what is missing, build with sanitizers, run everything
 # against real PostgreSQL and Redis started in a temp dir (tests/run.sh).
 test: deps deps-clients
-	$(SUBMAKE) SAN=1 all tests
-	$(SUBMAKE) all
+	+$(SUBMAKE) SAN=1 all tests
+	+$(SUBMAKE) all
 	tests/run.sh
 
 demo: deps
-	$(SUBMAKE) all
+	+$(SUBMAKE) all
 	scripts/demo.sh start
 
 stop:
 	scripts/demo.sh stop
 
 bench: deps
-	$(SUBMAKE) all $(BENCH_BIN)
+	+$(SUBMAKE) all $(BENCH_BIN)
 	bench/run.sh
 
 clean:
@@ -225,13 +225,13 @@ fuzz: deps
 # Fault tests at length (issue 9, tests/faults/README.md): FAULTS_SCALE x the
 # quick versions in make test, on the sanitizer build.
 faults: deps
-	$(SUBMAKE) SAN=1 all
+	+$(SUBMAKE) SAN=1 all
 	tests/faults/run.sh
 
 # Load (issue 9): 64 clients for 60 s through two worker pools, slowloris
 # alongside, zero errors (bench/load.sh), on the release build.
 load: deps
-	$(SUBMAKE) all
+	+$(SUBMAKE) all
 	JSMCP_BIN_DIR=$(BUILD) bench/load.sh
 
 # ---- Containers (issue 23): images built here from Debian packages, the
