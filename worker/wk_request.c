@@ -2,6 +2,7 @@
 #include "wk_request.h"
 
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -198,7 +199,9 @@ static int build(const json_t *http, const wk_tool_t *t, const json_t *multipart
         const char *cur = jsontext_str(args, "next_cursor");
         if (cur && (wk_request_cursor_decode(cur, &kind, val, sizeof val) != 0 ||
                     kind != (t->paging == WK_PAGE_TOKEN ? 't' : 's') ||
-                    (kind == 's' && strspn(val, "0123456789") != strlen(val)))) {
+                    (kind == 's' && (strspn(val, "0123456789") != strlen(val) || strlen(val) > 10 ||
+                                     strtoll(val, NULL, 10) > INT32_MAX)))) {
+            /* Jira's startAt is a 32-bit int: a larger "cursor" was never ours. */
             snprintf(err, errsz, "next_cursor: not a cursor returned by %s; start over without it",
                      tool_name);
             json_decref(body);

@@ -351,6 +351,11 @@ test('paging to the end of every paged list tool: every item of the site once, o
   // The hard cap: a limit over the maximum is refused by the schema.
   await assert.rejects(c.callTool({ name: 'list_all_jira_service_management_search_issues', arguments: { jql: 'project = HW', limit: 101 } }), /-32602.*limit/);
   await assert.rejects(c.callTool({ name: 'list_all_jira_service_management_queues', arguments: { service_desk_id: '2', next_cursor: 'forged' } }), /-32602.*next_cursor/);
+  // A start past Jira's 32-bit startAt was never one of ours: refused, not sent upstream.
+  const big = Buffer.from('s:99999999999999999999').toString('base64url');
+  await assert.rejects(c.callTool({ name: 'list_all_jira_service_management_queues', arguments: { service_desk_id: '2', next_cursor: big } }), /-32602.*next_cursor/);
+  const max = Buffer.from('s:2147483647').toString('base64url');
+  assert.ok((await c.callTool({ name: 'list_all_jira_service_management_queues', arguments: { service_desk_id: '2', next_cursor: max } })) !== undefined, 'the largest startAt is a cursor');
 });
 
 test('JQL with field names: custom field names become ids, unknown names list the closest', async () => {
