@@ -103,7 +103,7 @@ static int step_parse(wk_call_t *c, const httpc_response_t *resp, json_t **body)
 /* The call's first request could not be sent: a JSON-RPC error, as when
  * the tool could not run at all. A paged or upload tool whose arguments do
  * not build (a forged cursor, content that is not base64) is the client's
- * error. */
+ * error: a tool error the model can act on (wk_result_invalid_args). */
 static void first_failed(wk_call_t *c, int rc, const char *err)
 {
     int code = WK_RPC_INTERNAL;
@@ -111,7 +111,7 @@ static void first_failed(wk_call_t *c, int rc, const char *err)
     wk_request_t probe;
     if (rc == -1 && (c->tool->paging || c->tool->multipart)) {
         if (wk_request_build(c->tool, c->args, c->acct.base_url, &probe, why, sizeof why) != 0) {
-            wk_call_finish(c, wk_rpc_error(c->id, WK_RPC_INVALID_PARAMS, why, NULL), NULL, NULL, 0);
+            wk_call_finish(c, wk_rpc_envelope(c->id), wk_result_invalid_args(c->tool->name, why), NULL, 0);
             return;
         }
         wk_request_clear(&probe);
@@ -143,7 +143,7 @@ void wk_call_prepare(wk_call_t *c)
          * not base64. Without pre-steps the tool's own request checks it. */
         wk_request_t probe;
         if (wk_request_build(t, c->args, c->acct.base_url, &probe, why, sizeof why) != 0) {
-            wk_call_finish(c, wk_rpc_error(c->id, WK_RPC_INVALID_PARAMS, why, NULL), NULL, NULL, 0);
+            wk_call_finish(c, wk_rpc_envelope(c->id), wk_result_invalid_args(c->tool->name, why), NULL, 0);
             return;
         }
         wk_request_clear(&probe);
@@ -165,7 +165,7 @@ void wk_call_prepare(wk_call_t *c)
             wk_request_t probe;
             char perr[400];
             if (wk_request_build(t, c->args, c->acct.base_url, &probe, perr, sizeof perr) != 0) {
-                wk_call_finish(c, wk_rpc_error(c->id, WK_RPC_INVALID_PARAMS, perr, NULL), NULL, NULL, 0);
+                wk_call_finish(c, wk_rpc_envelope(c->id), wk_result_invalid_args(c->tool->name, perr), NULL, 0);
                 return;
             }
             wk_request_clear(&probe);

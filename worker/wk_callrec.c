@@ -28,6 +28,15 @@ const char *wk_callrec_error_class(const wk_tool_result_t *result, const wk_upst
         return "invalid_request";
     if (!result->is_error)
         return "";
+    /* Refused by the worker before the tool's request: arguments the tool
+     * refuses (a protocol error once), or a pre-step's own 400 or 403 (a
+     * query that does not parse, a project outside the server's scope),
+     * after no request or after a pre-step JSM answered (the field list, the
+     * issue's project). Not an outage, not JSM's refusal. */
+    json_int_t own = json_integer_value(json_object_get(json_object_get(result->structured, "error"), "status"));
+    if ((status == 0 && wk_result_reason_is(result, "invalid_arguments")) ||
+        ((own == 400 || own == 403) && (status == 0 || (status >= 200 && status < 300))))
+        return "invalid_request";
     if (rl && rl->limited && status == 0)
         return "paced";
     if (status == 0)

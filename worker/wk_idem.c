@@ -49,7 +49,8 @@ json_t *wk_idem_answer(const redisReply *reply, const char *args_sha, const json
     if (rec) {
         snprintf(msg, sizeof msg, "Invalid arguments for %s: idempotency_key was already used with "
                  "different arguments; use a new key", tool);
-        return wk_rpc_error(id, WK_RPC_INVALID_PARAMS, msg, NULL);
+        *result = wk_result_invalid_args(tool, msg);
+        return wk_rpc_envelope(id);
     }
     snprintf(msg, sizeof msg, "%s: a call with this idempotency_key is still running (or Redis is "
              "unavailable); call again in a few seconds with the same key", tool);

@@ -29,9 +29,9 @@ int wk_idem_key(const rcli_t *redis, const char *server_id, const char *tool, co
 
 /* The answer to a call whose key was taken already, from the record's GET
  * reply (NULL: Redis failed): a replay of the stored result (same
- * arguments), a JSON-RPC error (other arguments), or an isError result
- * "still running" (pending, gone or unreadable). A new JSON-RPC response:
- * an error, or the envelope of the result set in *result. */
+ * arguments), an isError result "invalid_arguments" (other arguments), or an
+ * isError result "still running" (pending, gone or unreadable). A new
+ * JSON-RPC response: the envelope of the result set in *result. */
 json_t *wk_idem_answer(const redisReply *reply, const char *args_sha, const json_t *id, const char *tool,
                        wk_tool_result_t **result);
 

@@ -81,6 +81,7 @@ int wk_mcp_prepare_call(const wk_catalog_t *cat, const json_t *config, const jso
     const json_t *a = json_object_get(params, "arguments");
     if (a && !json_is_object(a) && !json_is_null(a)) {
         snprintf(err, errsz, "Invalid params: \"arguments\" must be an object, got %s", jsontext_type_name(a));
+        *tool = t;
         return WK_RPC_INVALID_PARAMS;
     }
     json_t *obj = json_is_object(a) ? json_incref((json_t *)a) : json_object();
@@ -88,6 +89,7 @@ int wk_mcp_prepare_call(const wk_catalog_t *cat, const json_t *config, const jso
     if (schema_validate(t->input_schema, obj, why, sizeof why) != 0) {
         snprintf(err, errsz, "Invalid arguments for %s: %s", t->name, why);
         json_decref(obj);
+        *tool = t;
         return WK_RPC_INVALID_PARAMS;
     }
     *tool = t;
@@ -122,6 +124,18 @@ void wk_mcp_answer(wk_worker_t *w, json_t *response, wk_tool_result_t *result, w
     defer_call(&w->defer, w->loop, &a->later, answer_run);
 }
 
+/* A tools/call that wk_mcp_prepare_call refused: arguments a known tool
+ * refuses are its tool error (isError), anything else (an unknown tool,
+ * params that are not a call) a JSON-RPC error. */
+static void call_refused(wk_worker_t *w, const json_t *id, const wk_tool_t *tool, int code, const char *err,
+                         wk_mcp_done_fn done, void *ud)
+{
+    if (tool)
+        wk_mcp_answer(w, wk_rpc_envelope(id), wk_result_invalid_args(tool->name, err), done, ud);
+    else
+        wk_mcp_answer(w, wk_rpc_error(id, code, err, NULL), NULL, done, ud);
+}
+
 /* Discovery exposure: search_tools and get_tool_schema answer locally;
  * call_tool unwraps to the named tool. Returns 1 when it answered. */
 static int discovery_call(wk_worker_t *w, const wk_server_t *srv, wk_push_t *push, const json_t *id,
@@ -148,7 +162,7 @@ static int discovery_call(wk_worker_t *w, const wk_server_t *srv, wk_push_t *pus
         char msg[1300];
         snprintf(msg, sizeof msg, "Invalid arguments for %s: %s", name, err);
         json_decref(args);
-        wk_mcp_answer(w, wk_rpc_error(id, WK_RPC_INVALID_PARAMS, msg, NULL), NULL, done, ud);
+        wk_mcp_answer(w, wk_rpc_envelope(id), wk_result_invalid_args(name, msg), done, ud);
         return 1;
     }
     json_t *structured = NULL;
@@ -168,7 +182,7 @@ static int discovery_call(wk_worker_t *w, const wk_server_t *srv, wk_push_t *pus
         json_decref(inner);
         json_decref(args);
         if (code) {
-            wk_mcp_answer(w, wk_rpc_error(id, code, err, NULL), NULL, done, ud);
+            call_refused(w, id, tool, code, err, done, ud);
             return 1;
         }
         wk_call_start(w, NULL, srv, push, id, tool, targs, request_id, traceparent, done, ud);
@@ -283,7 +297,7 @@ static void tools_call(wk_worker_t *w, const wk_server_t *srv, wk_push_t *push, 
     char err[1200];
     int code = wk_mcp_prepare_call(w->catalog, srv->config, params, &tool, &args, err, sizeof err);
     if (code) {
-        wk_mcp_answer(w, wk_rpc_error(id, code, err, NULL), NULL, done, ud);
+        call_refused(w, id, tool, code, err, done, ud);
         return;
     }
     wk_call_start(w, NULL, srv, push, id, tool, args, request_id, traceparent, done, ud);

@@ -32,7 +32,11 @@ const char *wk_mcp_negotiate(const char *requested);
 
 /* Checks a tools/call request's params against the catalog and the
  * server's filters. On success *tool and *args (new reference) are set and
- * 0 is returned; otherwise a JSON-RPC error code with err set. */
+ * 0 is returned; otherwise a JSON-RPC error code with err set. When the
+ * tool is one this server offers and only its arguments are wrong, *tool is
+ * set all the same (and *args NULL): the caller answers with
+ * wk_result_invalid_args, a tool error the model can act on, where an
+ * unknown tool (*tool NULL) is a protocol error. */
 int wk_mcp_prepare_call(const wk_catalog_t *cat, const json_t *config, const json_t *params,
                         const wk_tool_t **tool, json_t **args, char *err, size_t errsz);
 

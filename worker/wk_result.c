@@ -311,19 +311,38 @@ wk_tool_result_t *wk_result_paced(const wk_tool_t *t, const wk_upstream_meta_t *
     return error_text_result(&text, e);
 }
 
-wk_tool_result_t *wk_result_tool_error(const wk_tool_t *t, const char *reason, const char *msg)
+static wk_tool_result_t *named_error(const char *tool, const char *reason, const char *msg, const char *dflt_hint)
 {
     const char *h = strstr(msg, " Hint: ");
     size_t n = h ? (size_t)(h - msg) : strlen(msg);
     json_t *e = json_object();
     json_object_set_new(e, "reason", json_string(reason));
     json_object_set_new(e, "message", jsontext_string_lossy(msg, n));
-    json_object_set_new(e, "hint", json_string(h ? h + 7 : "Try again in a few seconds; if it keeps failing, "
-                                                           "ask the user to check the account in jsmcp."));
+    json_object_set_new(e, "hint", jsontext_string_lossy(h ? h + 7 : dflt_hint, strlen(h ? h + 7 : dflt_hint)));
     buf_t text;
     buf_init(&text, 64 * 1024);
-    buf_printf(&text, "%s: %s ", t->name, msg);
+    buf_printf(&text, "%s: %s ", tool, msg);
     return error_text_result(&text, e);
+}
+
+wk_tool_result_t *wk_result_tool_error(const wk_tool_t *t, const char *reason, const char *msg)
+{
+    return named_error(t->name, reason, msg,
+                       "Try again in a few seconds; if it keeps failing, ask the user to check the account in jsmcp.");
+}
+
+wk_tool_result_t *wk_result_invalid_args(const char *tool, const char *msg)
+{
+    return named_error(tool, "invalid_arguments", msg,
+                       "Fix the arguments as the message says (the tool's inputSchema in tools/list describes "
+                       "each one) and call again.");
+}
+
+int wk_result_reason_is(const wk_tool_result_t *result, const char *reason)
+{
+    const json_t *e = result ? json_object_get(result->structured, "error") : NULL;
+    const char *r = jsontext_str(e, "reason");
+    return r && strcmp(r, reason) == 0;
 }
 
 static json_t *page_cursor(const wk_tool_t *t, const json_t *args, const json_t *body, size_t got)
@@ -580,7 +599,11 @@ wk_tool_result_t *wk_result_upstream(const wk_tool_t *t, const json_t *args, con
 
 wk_tool_result_t *wk_result_step_error(const wk_tool_t *t, int status, const char *msg, const char *hint)
 {
-    json_t *e = json_pack("{s:i,s:s,s:s}", "status", status, "message", msg, "hint", hint);
+    /* Lossy: msg may quote an argument cut by bytes (a JQL field name). */
+    json_t *e = json_object();
+    json_object_set_new(e, "status", json_integer(status));
+    json_object_set_new(e, "message", jsontext_string_lossy(msg, strlen(msg)));
+    json_object_set_new(e, "hint", jsontext_string_lossy(hint, strlen(hint)));
     buf_t text;
     buf_init(&text, 16 * 1024);
     buf_printf(&text, "%s: %s", t->name, msg);

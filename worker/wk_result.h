@@ -131,6 +131,16 @@ wk_tool_result_t *wk_result_paced(const wk_tool_t *t, const wk_upstream_meta_t *
  * A " Hint: ..." tail of msg becomes the hint, else a generic one. */
 wk_tool_result_t *wk_result_tool_error(const wk_tool_t *t, const char *reason, const char *msg);
 
+/* The isError CallToolResult for arguments the tool refuses before any
+ * request (its inputSchema, a forged cursor, content that is not base64, an
+ * idempotency key reused with other arguments): reason "invalid_arguments",
+ * so that the model reads what to fix and calls again (MCP 2025-11-25,
+ * SEP-1303: input validation errors are tool errors, not protocol errors;
+ * an unknown tool stays a protocol error). tool is the name called. */
+wk_tool_result_t *wk_result_invalid_args(const char *tool, const char *msg);
+/* 1 when result is an error of that reason (structuredContent.error.reason). */
+int wk_result_reason_is(const wk_tool_result_t *result, const char *reason);
+
 /* An isError CallToolResult for a pre-step that failed or refused (the
  * text "<tool>: <msg>", structuredContent.error {status, message, hint}). */
 wk_tool_result_t *wk_result_step_error(const wk_tool_t *t, int status, const char *msg, const char *hint);

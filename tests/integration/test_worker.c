@@ -504,7 +504,6 @@ Test(worker, bad_input_table, .timeout = 120)
         {"protocol version not UTF-8", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}", ct, "MCP-Protocol-Version: 2025-\xff", sh, 400, -32000},
         {"unknown tool", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"nope\"}}", ct, acc, sh, 200, -32602},
         {"tool outside the server's methods", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"list_all_jira_service_management_queues\",\"arguments\":{\"service_desk_id\":\"2\"}}}", ct, acc, sh, 200, -32602},
-        {"bad arguments", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"get_single_jira_service_management_issue_by_id\",\"arguments\":{\"id\":5}}}", ct, acc, sh, 200, -32602},
         {"bad tools/list cursor", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\",\"params\":{\"cursor\":\"zzz\"}}", ct, acc, sh, 200, -32602},
         {"bad log level", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"logging/setLevel\",\"params\":{\"level\":\"loud\"}}", ct, acc, sh, 200, -32602},
         {"no session", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}", ct, acc, NULL, 400, -32000},
@@ -538,6 +537,19 @@ Test(worker, bad_input_table, .timeout = 120)
             cr_expect_eq(rpc_code(&r), cases[i].code, "%s: code in %s", cases[i].what, r.body);
         ts_resp_free(&r);
     }
+
+    /* Arguments a known tool refuses are its tool error, for the model to
+     * fix (MCP 2025-11-25, SEP-1303), not a JSON-RPC error. */
+    mcp_post(&r, port, e.token, sid,
+             "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":"
+             "\"get_single_jira_service_management_issue_by_id\",\"arguments\":{\"id\":5}}}",
+             NULL);
+    json_t *res = json_object_get(r.json, "result");
+    const char *text = json_string_value(json_object_get(json_array_get(json_object_get(res, "content"), 0), "text"));
+    cr_expect(r.status == 200 && json_is_true(json_object_get(res, "isError")) && text &&
+                  strstr(text, "Invalid arguments for get_single_jira_service_management_issue_by_id"),
+              "bad arguments: %ld %s", r.status, r.body);
+    ts_resp_free(&r);
 
     /* Bad tokens: 404 with a JSON body that says so. */
     const char *tokens[] = {"nope", "a%2Fb", "x/../../etc", "ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ"};

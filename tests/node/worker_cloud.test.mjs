@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { after, before, test } from 'node:test';
-import { close, connect, listAllTools } from './lib/mcp_client.mjs';
+import { argsRefused, close, connect, listAllTools } from './lib/mcp_client.mjs';
 import { api, createServer, requireStack, startStack, startWorker, stopProc, stopStack } from './lib/mcp_stack.mjs';
 
 requireStack();
@@ -164,7 +164,7 @@ test('3. raise_on_behalf_of takes accountIds; an email is looked up among the de
   const hidden = await call(c(), `${C}customer_request`, { service_desk_id: '1', request_type_id: '1', summary: 'x', raise_on_behalf_of_email: 'customer02@customer.example.com' }, { error: true });
   assert.match(hidden.message, /no customer of this service desk has the email address "customer02@customer.example.com": the address is wrong, or the user hides it/);
   assert.equal(await writes(), w0, 'nothing raised');
-  await assert.rejects(c().callTool({ name: `${C}customer_request`, arguments: { service_desk_id: '1', request_type_id: '1', summary: 'x', raise_on_behalf_of: 'lena.hoffmann@example.com' } }), /-32602.*raise_on_behalf_of.*pattern/);
+  await argsRefused(c(), { name: `${C}customer_request`, arguments: { service_desk_id: '1', request_type_id: '1', summary: 'x', raise_on_behalf_of: 'lena.hoffmann@example.com' } }, /raise_on_behalf_of.*pattern/);
   const tool = (await listAllTools(c())).find((t) => t.name === `${C}customer_request`);
   assert.match(tool.description, /Jira takes accountIds only/);
 });
@@ -221,7 +221,7 @@ test('6. worklogs: started given is kept, absent is said', async () => {
   assert.equal(logs.worklogs.find((w) => w.id === a.id).started, '2026-01-05T09:30:00.000+0000', 'in the form Jira insists on');
   const b = await call(c(), `${C}issue_worklog`, { id: 'ITSM-40', time_spent_seconds: 600 });
   assert.deepEqual(b.notes, ['started was not given: Jira recorded the work as started at the time of this call']);
-  await assert.rejects(c().callTool({ name: `${C}issue_worklog`, arguments: { id: 'ITSM-40', time_spent_seconds: 600, started: 'yesterday' } }), /-32602.*started/);
+  await argsRefused(c(), { name: `${C}issue_worklog`, arguments: { id: 'ITSM-40', time_spent_seconds: 600, started: 'yesterday' } }, /started/);
 });
 
 test('7. requestOwnership exposed and described: the default is the user\'s own requests, not the desk\'s', async () => {
@@ -377,8 +377,8 @@ test('10d. labels: Cloud\'s rules (no spaces, 255 characters), not a count of 20
   await call(c(), `${U}issue_by_id`, { id: 'HELP-31', labels: many });
   assert.equal((await sb('/rest/api/3/issue/HELP-31?fields=labels')).fields.labels.length, 25);
   const seq = await lastSeq();
-  await assert.rejects(c().callTool({ name: `${U}issue_by_id`, arguments: { id: 'HELP-31', labels: ['two words'] } }), /-32602.*labels\/0.*pattern/);
-  await assert.rejects(c().callTool({ name: `${C}issue`, arguments: { project_key: 'HELP', summary: 'x', issue_type: 'Incident', labels: ['x'.repeat(256)] } }), /-32602.*labels\/0/);
+  await argsRefused(c(), { name: `${U}issue_by_id`, arguments: { id: 'HELP-31', labels: ['two words'] } }, /labels\/0.*pattern/);
+  await argsRefused(c(), { name: `${C}issue`, arguments: { project_key: 'HELP', summary: 'x', issue_type: 'Incident', labels: ['x'.repeat(256)] } }, /labels\/0/);
   assert.deepEqual(await since(seq), [], 'refused before any request');
 });
 
@@ -438,9 +438,9 @@ test('attachments: upload (platform multipart and the JSM temporary file), list,
   assert.match(e.message, new RegExp(`the file is ${big.size} bytes; this tool returns files of at most 262144 bytes`));
   // Content that is not base64, a name with a path: refused before any request.
   const seq = await lastSeq();
-  await assert.rejects(c().callTool({ name: `${C}issue_attachment`, arguments: { id: 'ITSM-44', filename: 'x.txt', content_base64: 'not base64!' } }), /-32602.*content_base64: not base64/);
-  await assert.rejects(c().callTool({ name: `${C}issue_attachment`, arguments: { id: 'ITSM-44', filename: '../x.txt', content_base64: 'eA==' } }), /-32602.*filename/);
-  await assert.rejects(c().callTool({ name: `${C}issue_attachment`, arguments: { id: 'ITSM-44', filename: 'x', content_base64: 'A'.repeat(699053) } }), /-32602.*content_base64/);
+  await argsRefused(c(), { name: `${C}issue_attachment`, arguments: { id: 'ITSM-44', filename: 'x.txt', content_base64: 'not base64!' } }, /content_base64: not base64/);
+  await argsRefused(c(), { name: `${C}issue_attachment`, arguments: { id: 'ITSM-44', filename: '../x.txt', content_base64: 'eA==' } }, /filename/);
+  await argsRefused(c(), { name: `${C}issue_attachment`, arguments: { id: 'ITSM-44', filename: 'x', content_base64: 'A'.repeat(699053) } }, /content_base64/);
   assert.deepEqual(await since(seq), []);
 });
 

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import { close, connect, exerciseSix, viaMcpRemote } from './lib/mcp_client.mjs';
+import { argsRefused, close, connect, exerciseSix, viaMcpRemote } from './lib/mcp_client.mjs';
 import { requireStack, startStack, stopStack } from './lib/mcp_stack.mjs';
 
 requireStack();
@@ -77,11 +77,11 @@ test('a tools/call with a progressToken is answered as an SSE stream: progress, 
   await close(c);
 });
 
-test('bad arguments and unknown tools are JSON-RPC -32602 errors', async () => {
+test('an unknown tool is a JSON-RPC -32602 error; bad arguments are the tool\'s error (isError), for the model to fix', async () => {
   const c = await connect(s.mcpUrl);
   await assert.rejects(c.client.callTool({ name: 'nope', arguments: {} }), /-32602.*Unknown tool/);
-  await assert.rejects(c.client.callTool({ name: 'get_single_jira_service_management_issue_by_id', arguments: {} }),
-    /-32602.*missing required property 'id'/);
+  await argsRefused(c.client, { name: 'get_single_jira_service_management_issue_by_id', arguments: {} },
+    /missing required property 'id'/);
   const res = await c.client.callTool({ name: 'get_single_jira_service_management_issue_by_id', arguments: { id: 'NOPE-424242' } });
   assert.equal(res.isError, true);
   assert.ok(res.structuredContent.error.status === 404 && res.structuredContent.error.hint);

@@ -27,6 +27,18 @@ export async function connect(url, { sse = false, headers = {} } = {}) {
   return { client, transport };
 }
 
+// A tool call whose arguments the tool refuses before any request: an
+// isError result (reason invalid_arguments) whose text names what to fix,
+// for the model to correct itself (MCP 2025-11-25, SEP-1303), not a JSON-RPC
+// error. Returns the result.
+export async function argsRefused(client, params, re, what = params.name) {
+  const r = await client.callTool(params);
+  assert.equal(r.isError, true, `${what}: ${JSON.stringify(r)}`);
+  assert.equal(r.structuredContent?.error?.reason, 'invalid_arguments', `${what}: ${JSON.stringify(r)}`);
+  assert.match(r.content[0].text, re, what);
+  return r;
+}
+
 export async function close({ client, transport }) {
   if (transport.terminateSession) await transport.terminateSession().catch(() => {});
   await client.close();

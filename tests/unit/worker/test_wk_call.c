@@ -165,9 +165,13 @@ Test(call, idempotency_replays_refuses_or_waits)
     cr_assert_str_eq(F.redis, "SET NX,GET,");
     cr_assert_str_eq(jsontext_str(json_array_get(json_object_get(result(), "content"), 0), "text"), "old");
     cr_assert_str_eq(F.urls, "");
-    /* Other arguments under the same key. */
+    /* Other arguments under the same key: the model's error to fix, a
+     * tool error (not a protocol error), audited as a refused request. */
     call(REPLY, "{\"id\":\"ITSM-1\",\"body\":\"other\",\"idempotency_key\":\"k1\"}", NULL);
-    cr_assert_eq(err_code(), -32602);
+    cr_assert(is_error());
+    cr_assert(strstr(jsontext_str(json_array_get(json_object_get(result(), "content"), 0), "text"),
+                     "idempotency_key was already used with different arguments"));
+    cr_assert_str_eq(F.audit_class, "invalid_request");
     /* Still pending. */
     F.idem_get = "pending";
     call(REPLY, args, NULL);
@@ -191,8 +195,12 @@ Test(call, first_request_refused_or_forged_cursor)
     cr_assert(strstr(err_message(), "overloaded"));
     F.send_refuse = 0;
     call(COMMENTS, "{\"id\":\"ITSM-1\",\"next_cursor\":\"!!\"}", NULL);
-    cr_assert_eq(err_code(), -32602);
-    cr_assert(strstr(err_message(), "next_cursor"), "%s", err_message());
+    cr_assert(is_error(), "a forged cursor is the model's error to fix: a tool error");
+    const char *text = jsontext_str(json_array_get(json_object_get(result(), "content"), 0), "text");
+    cr_assert(text && strstr(text, "next_cursor"), "%s", text ? text : "(none)");
+    cr_assert_str_eq(jsontext_str(json_object_get(json_object_get(result(), "structuredContent"), "error"), "reason"),
+                     "invalid_arguments");
+    cr_assert_str_eq(F.audit_class, "invalid_request");
     cr_assert_str_eq(F.urls, "");
 }
 
@@ -205,6 +213,7 @@ Test(call, scope_precheck_refuses_another_project)
     cr_assert(is_error());
     cr_assert_eq(jsontext_int(json_object_get(json_object_get(result(), "structuredContent"), "error"), "status", 0),
                  403);
+    cr_assert_str_eq(F.audit_class, "invalid_request", "the worker's refusal, not JSM's");
     /* Of an allowed project: the tool runs. */
     F.body[0] = ISSUE_BODY;
     F.body[1] = "{\"comments\":[],\"startAt\":0,\"total\":0,\"maxResults\":25}";
@@ -258,6 +267,17 @@ Test(call, bad_jql_makes_no_request)
     cr_assert_str_eq(F.trace, "account,prepare,idem_store,audit,answer,done");
     cr_assert(is_error());
     cr_assert_str_eq(F.urls, "");
+    /* The worker refused it: not an outage of the site. */
+    cr_assert_str_eq(F.audit_class, "invalid_request");
+    /* An unknown field quoted to 80 bytes, cut inside a character: the
+     * error keeps its message, valid UTF-8; refused by the worker after the
+     * field list came (status 200), still not JSM's refusal. */
+    F.body[0] = "[{\"id\":\"summary\",\"name\":\"Summary\",\"searchable\":true}]";
+    call(SEARCH, "{\"jql\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\xc3\xa9 = 1\"}", NULL);
+    cr_assert(is_error());
+    const char *m = jsontext_str(json_object_get(json_object_get(result(), "structuredContent"), "error"), "message");
+    cr_assert(m && strstr(m, "unknown field"), "%s", m ? m : "(no message)");
+    cr_assert_str_eq(F.audit_class, "invalid_request");
 }
 
 Test(call, state_names)

@@ -125,8 +125,8 @@ Test(call, confirm_accepted_runs_the_write)
     cr_assert_str_eq(F.audit_class, "");
     /* The form says what will change: the tool, the issue, the fields. */
     cr_assert(strstr(F.ask_msg, REPLY), "%s", F.ask_msg);
-    cr_assert(strstr(F.ask_msg, "\nid: ITSM-1"), "%s", F.ask_msg);
-    cr_assert(strstr(F.ask_msg, "\nbody: hi there"), "%s", F.ask_msg);
+    cr_assert(strstr(F.ask_msg, "\nid: \"ITSM-1\""), "%s", F.ask_msg);
+    cr_assert(strstr(F.ask_msg, "\nbody: \"hi there\""), "%s", F.ask_msg);
 }
 
 Test(call, confirm_declined_cancelled_or_unanswered_makes_no_request)

@@ -657,10 +657,11 @@ Test(mcp, typed_result_dump_equals_generic_dump)
     }
     cr_assert_null(res[0]->text, "a success's text is its structured content, written by the dump");
     cr_assert(res[1]->is_error && res[1]->text);
-    /* A text that is not UTF-8 cannot be a JSON string: the error result
-     * gets the structured content as its text, and stays an error. */
+    /* A text that is not UTF-8 is made one (U+FFFD for the byte), so the
+     * error keeps its words, and stays an error. */
     res[2] = wk_result_tool_error(t, "account_unavailable", "gone \xff");
-    cr_assert(res[2]->is_error && !res[2]->text);
+    cr_assert(res[2]->is_error && res[2]->text);
+    cr_assert(strstr(json_string_value(res[2]->text), "gone \xef\xbf\xbd"));
     res[3] = wk_result_new(NULL, "a text, no structured content", 1);
     for (int i = 0; i < 4; i++) {
         json_t *id = i % 2 ? json_integer(i) : json_string("req-1");
