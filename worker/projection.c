@@ -10,7 +10,7 @@
 #include "buf.h"
 #include "clock.h"
 
-#define PROJ_ADF_MAX 16384   /* plain text rendered from one ADF value */
+#define PROJ_ADF_MAX 16384   /* characters of plain text rendered from one ADF value */
 #define PROJ_PATH_MAX 256
 
 const json_t *proj_path(const json_t *src, const char *path)
@@ -52,30 +52,38 @@ const json_t *proj_path(const json_t *src, const char *path)
 
 typedef struct adf_out_s {
     buf_t b;
-    size_t maxlen;
+    size_t maxlen; /* characters */
+    size_t chars;  /* characters in b */
     int truncated;
 } adf_out_t;
 
-/* How much of s[0..n) fits in room bytes without splitting a UTF-8
- * sequence: the text stays valid UTF-8 however it is cut. */
-static size_t utf8_fit(const char *s, size_t n, size_t room)
+/* How many bytes of s[0..n) hold at most room characters, whole UTF-8
+ * sequences (the text stays valid however it is cut); *used: how many
+ * characters those are. The bounds the catalog promises ("the first 2,000
+ * characters") are characters, whatever the script. */
+static size_t utf8_fit(const char *s, size_t n, size_t room, size_t *used)
 {
-    if (n <= room)
-        return n;
-    while (room > 0 && ((unsigned char)s[room] & 0xC0) == 0x80)
-        room--;
-    return room;
+    size_t i = 0, c = 0;
+    for (; i < n; i++) {
+        if (((unsigned char)s[i] & 0xC0) == 0x80)
+            continue; /* inside the character counted at its first byte */
+        if (c == room)
+            break;
+        c++;
+    }
+    *used = c;
+    return i;
 }
 
 static void adf_put(adf_out_t *o, const char *s, size_t n)
 {
     if (o->truncated)
         return;
-    if (o->b.len + n > o->maxlen) {
-        n = utf8_fit(s, n, o->maxlen - o->b.len);
+    size_t used, keep = utf8_fit(s, n, o->maxlen - o->chars, &used);
+    if (keep < n)
         o->truncated = 1;
-    }
-    buf_append(&o->b, s, n);
+    buf_append(&o->b, s, keep);
+    o->chars += used;
 }
 
 static int adf_is_block(const char *type)
@@ -138,10 +146,9 @@ char *proj_adf_text(const json_t *v, size_t maxlen)
         maxlen = PROJ_ADF_MAX;
     if (json_is_string(v)) {
         const char *s = json_string_value(v);
-        size_t n = strlen(s);
-        if (n <= maxlen)
+        size_t n = strlen(s), used, keep = utf8_fit(s, n, maxlen, &used);
+        if (keep == n)
             return mem_strdup(s);
-        size_t keep = utf8_fit(s, n, maxlen);
         char *r = mem_alloc(keep + 4);
         memcpy(r, s, keep);
         memcpy(r + keep, "...", 4);
@@ -150,10 +157,10 @@ char *proj_adf_text(const json_t *v, size_t maxlen)
     if (!json_is_object(v))
         return NULL;
     adf_out_t o = {.maxlen = maxlen};
-    buf_init(&o.b, maxlen + 8);
+    buf_init(&o.b, 4 * maxlen + 8); /* up to 4 bytes a character */
     adf_walk(&o, v, 0);
     while (o.b.len && o.b.data[o.b.len - 1] == '\n')
-        o.b.data[--o.b.len] = 0;
+        o.b.data[--o.b.len] = 0; /* o.chars is not read from here on */
     if (o.truncated)
         buf_append(&o.b, "...", 3);
     size_t n;

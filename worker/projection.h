@@ -41,7 +41,8 @@ json_t *proj_apply(const json_t *tmpl, const json_t *src);
 const json_t *proj_path(const json_t *src, const char *path);
 
 /* ADF document (or string) -> plain text; caller frees. Bounded by maxlen
- * bytes (then "..." is appended). NULL when v is neither. */
+ * characters (then "..." is appended), never a UTF-8 sequence cut. NULL
+ * when v is neither. */
 char *proj_adf_text(const json_t *v, size_t maxlen);
 
 /* Normalises a Jira/JSM date value to ISO 8601 UTC; 0 or -1. */

@@ -71,19 +71,23 @@ Test(projection, each_and_jsm_dates_and_bounds)
     char *t = proj_adf_text(str, 4);
     cr_assert_str_eq(t, "abcd...");
     free(t);
-    /* A cut never splits a character: the text stays valid UTF-8. */
+    /* The bound counts characters, whatever their bytes, and a cut never
+     * splits one: the text stays valid UTF-8. */
     json_t *utf = json_string("ab\xc3\xa9\xe2\x82\xac!");
     t = proj_adf_text(utf, 3);
-    cr_assert_str_eq(t, "ab...", "no half of the 2-byte e-acute");
+    cr_assert_str_eq(t, "ab\xc3\xa9...", "three characters: the 2-byte e-acute whole");
     free(t);
-    t = proj_adf_text(utf, 6);
-    cr_assert_str_eq(t, "ab\xc3\xa9...", "no two thirds of the euro sign");
+    t = proj_adf_text(utf, 4);
+    cr_assert_str_eq(t, "ab\xc3\xa9\xe2\x82\xac...", "four: the 3-byte euro sign whole");
+    free(t);
+    t = proj_adf_text(utf, 5);
+    cr_assert_str_eq(t, "ab\xc3\xa9\xe2\x82\xac!", "five characters fit five");
     free(t);
     json_decref(utf);
     json_t *doc = J("{\"type\":\"doc\",\"content\":[{\"type\":\"paragraph\",\"content\":"
                     "[{\"type\":\"text\",\"text\":\"x\u00e9\u00e9\"}]}]}");
     t = proj_adf_text(doc, 2);
-    cr_assert_str_eq(t, "x...");
+    cr_assert_str_eq(t, "x\xc3\xa9...");
     free(t);
     json_t *tm = J("{\"d\":{\"$adf\":\".\"}}");
     json_t *o = proj_apply(tm, doc);
