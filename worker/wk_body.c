@@ -174,6 +174,21 @@ static int b64_decode(const char *in, char **out, size_t *outlen)
 
 /* The uploaded file of a multipart tool: {"name", "content": "{arg}"
  * (base64), "filename": "{arg}", "type"?: "{arg}"}. */
+/* 1 when the UTF-8 at p is a C1 control (U+0080-U+009F), a zero-width or
+ * direction mark (U+200B-U+200F), a line or paragraph separator or a
+ * direction embedding or override (U+2028-U+202E), an invisible operator or
+ * direction isolate (U+2060-U+2069) or a byte order mark (U+FEFF). */
+static int hidden_char(const unsigned char *p)
+{
+    if (p[0] == 0xC2)
+        return p[1] >= 0x80 && p[1] <= 0x9F;
+    if (p[0] == 0xE2 && p[1] == 0x80)
+        return (p[2] >= 0x8B && p[2] <= 0x8F) || (p[2] >= 0xA8 && p[2] <= 0xAE);
+    if (p[0] == 0xE2 && p[1] == 0x81)
+        return p[2] >= 0xA0 && p[2] <= 0xA9;
+    return p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF;
+}
+
 int wk_body_part(const json_t *mp, const json_t *args, httpc_part_t *out, char *err, size_t errsz)
 {
     int is_ref;
@@ -187,10 +202,14 @@ int wk_body_part(const json_t *mp, const json_t *args, httpc_part_t *out, char *
         return -1;
     }
     /* The name goes into the part's Content-Disposition header: no control
-     * characters, quotes, backslashes or path separators. */
-    for (const char *c = fname; *c; c++)
-        if ((unsigned char)*c < 0x20 || *c == 0x7f || *c == '"' || *c == '\\' || *c == '/') {
-            snprintf(err, errsz, "filename: no control characters, quotes, backslashes or slashes");
+     * characters, quotes, backslashes or path separators. Nor characters
+     * that change what a reader sees without being seen (C1 controls, line
+     * separators, zero-width and direction-changing format characters):
+     * "\u202egnp.exe" would read "exe.png" in Jira. */
+    for (const unsigned char *c = (const unsigned char *)fname; *c; c++)
+        if (*c < 0x20 || *c == 0x7f || *c == '"' || *c == '\\' || *c == '/' || hidden_char(c)) {
+            snprintf(err, errsz, "filename: no control, invisible or direction-changing characters, quotes, "
+                     "backslashes or slashes");
             return -1;
         }
     if (!*fname || strcmp(fname, ".") == 0 || strcmp(fname, "..") == 0) {

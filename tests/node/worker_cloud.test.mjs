@@ -440,6 +440,8 @@ test('attachments: upload (platform multipart and the JSM temporary file), list,
   const seq = await lastSeq();
   await argsRefused(c(), { name: `${C}issue_attachment`, arguments: { id: 'ITSM-44', filename: 'x.txt', content_base64: 'not base64!' } }, /content_base64: not base64/);
   await argsRefused(c(), { name: `${C}issue_attachment`, arguments: { id: 'ITSM-44', filename: '../x.txt', content_base64: 'eA==' } }, /filename/);
+  // A name that reads otherwise than it is (a direction override: "exe.png"), or hides characters: refused.
+  for (const filename of ['\u202egnp.exe', 'a\u200bb.txt', 'x\u0085y.txt', '\ufeffx.txt']) await argsRefused(c(), { name: `${C}issue_attachment`, arguments: { id: 'ITSM-44', filename, content_base64: 'eA==' } }, /filename: no control, invisible or direction-changing/, JSON.stringify(filename));
   await argsRefused(c(), { name: `${C}issue_attachment`, arguments: { id: 'ITSM-44', filename: 'x', content_base64: 'A'.repeat(699053) } }, /content_base64/);
   assert.deepEqual(await since(seq), []);
 });
