@@ -231,7 +231,10 @@ static wk_tool_result_t *error_text_result(buf_t *text, json_t *e)
     return res;
 }
 
-static wk_tool_result_t *error_result(const wk_tool_t *t, const httpc_response_t *r, wk_upstream_meta_t *rl)
+/* args: the arguments as sent (the call's rewritten ones: a JQL with field
+ * ids and the server's projects). */
+static wk_tool_result_t *error_result(const wk_tool_t *t, const json_t *args, const httpc_response_t *r,
+                                      wk_upstream_meta_t *rl)
 {
     json_t *e = json_object();
     json_object_set_new(e, "status", json_integer(r->status));
@@ -275,6 +278,15 @@ static wk_tool_result_t *error_result(const wk_tool_t *t, const httpc_response_t
     } else if (r->status >= 500 && ra >= 0) {
         json_object_set_new(e, "retry_after_s", json_integer(ra));
         hint = "The JSM site is temporarily unavailable. Do not retry before retry_after_s seconds have passed.";
+    } else if (r->status == 400 && jsontext_str(args, "jql")) {
+        /* Jira's "line 1, character N" counts in the query it got, which
+         * jsmcp rewrote (field names as ids, the server's projects around
+         * it): give that query, or the positions point nowhere. */
+        const char *jql = jsontext_str(args, "jql");
+        json_object_set_new(e, "jql_sent", jsontext_string_lossy(jql, strlen(jql)));
+        hint = "The request was rejected as invalid: fix the JQL and call again. Jira's positions (line 1, character "
+               "N) count in jql_sent, the query as jsmcp sent it (custom field names as their ids, this server's "
+               "projects around it).";
     }
     json_object_set_new(e, "hint", json_string(hint));
 
@@ -541,7 +553,7 @@ wk_tool_result_t *wk_result_upstream_payload(const wk_tool_t *t, const json_t *a
         return wk_result_new(json_pack("{s:o}", "error", e), text, 1);
     }
     if (r->status < 200 || r->status >= 300)
-        return error_result(t, r, rl);
+        return error_result(t, args, r, rl);
     if (t->binary_max)
         return binary_result(t, r);
 

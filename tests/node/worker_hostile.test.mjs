@@ -463,3 +463,12 @@ test('an error that quotes an argument cut inside a character keeps its message 
   // (an error, at once), not left without a response.
   await assert.rejects(ro.client.callTool({ name: `${'a'.repeat(127)}é`, arguments: {} }), /Unknown tool: a{127}/);
 });
+
+test('a JQL Jira refuses on a project-limited server: the error gives the query as sent, where Jira\'s positions count', async () => {
+  const r = await ro.client.callTool({ name: SEARCH, arguments: { jql: 'issue in linkedIssues(ITSM-424242)' } });
+  assert.equal(r.isError, true, JSON.stringify(r));
+  const e = r.structuredContent?.error;
+  assert.equal(e?.status, 400, JSON.stringify(r));
+  assert.match(e.jql_sent, /^project in \("ITSM"\) AND \(/, JSON.stringify(e));
+  assert.match(e.hint, /count in jql_sent/);
+});
