@@ -36,6 +36,7 @@
 #include "buf.h"
 #include "cfg.h"
 #include "clock.h"
+#include "jsontext.h"
 #include "log.h"
 
 #define AUDIT_GROUP "jsmcp-api"
@@ -74,6 +75,8 @@ typedef struct audit_s {
     int group_ready;
     int own_pending_done;  /* our pending entries were read once after start (or after a failed insert) */
     int slow;              /* a COPY conflicted: our pending entries go through INSERT ... ON CONFLICT */
+    int probe;             /* PostgreSQL refused a batch for its data: our pending entries go one at a
+                            * time until none is left, and the one it refuses alone is set aside */
     int closing;
     int registering;       /* a registration of new tool names in flight */
     int register_asked;    /* ... for this many names */
@@ -98,6 +101,8 @@ typedef struct drain_s {
     size_t nids;
     size_t full;       /* the batch was full: read again at once */
     long asked;        /* the read's COUNT */
+    char **aside;      /* probing, one entry: XADD's arguments to set it aside (set_aside) */
+    size_t naside;
     long long min_ts_ms; /* the oldest record's ts_ms (retention_note_inserted) */
 } drain_t;
 
@@ -119,6 +124,9 @@ static void drain_end(drain_t *d, int again)
     for (size_t i = 0; i < d->nids; i++)
         free(d->ids[i]);
     free(d->ids);
+    for (size_t i = 0; i < d->naside; i++)
+        free(d->aside[i]);
+    free(d->aside);
     free(d);
     au.running--;
     if (au.closing) {
@@ -164,13 +172,72 @@ static void ack(drain_t *d)
         drain_end(d, 0);
 }
 
+/* 1 when PostgreSQL refused the statement for the data it carried (SQLSTATE
+ * class 22, data exception, or 23, integrity constraint violation): the
+ * same rows fail again however often they are sent, where a lost
+ * connection, a timeout or a shutdown passes. */
+static int refused_for_data(const PGresult *res)
+{
+    const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    return st && (strncmp(st, "22", 2) == 0 || strncmp(st, "23", 2) == 0);
+}
+
+static void on_set_aside(redisReply *reply, const char *err, void *ud)
+{
+    drain_t *d = ud;
+    (void)err;
+    if (!reply || reply->type == REDIS_REPLY_ERROR) {
+        drain_end(d, 0); /* not kept elsewhere yet: it stays pending, and is tried again */
+        return;
+    }
+    metrics_inc(au.app->metrics, "jsmcp_api_audit_set_aside_total", "", 1);
+    ack(d);
+}
+
+/* One entry PostgreSQL refuses for its data (a value a check let through,
+ * a sum the usage rollup cannot hold) would stop the drain for good: the
+ * replica reads its own pending entries first, and they fail again every
+ * time. It is copied to <key>:refused (at most ~10,000 kept, for an
+ * operator to read), with PostgreSQL's error, then acknowledged. */
+static void set_aside(drain_t *d, const char *why)
+{
+    LOG_ERROR("audit", "audit entry refused by PostgreSQL; set aside in the refused stream", "stream_id",
+              d->nids ? d->ids[0] : "", "err", why, NULL);
+    char key[sizeof au.key + 16];
+    snprintf(key, sizeof key, "%s:refused", au.key);
+    size_t argc = 0;
+    const char **argv = mem_alloc((d->naside + 11) * sizeof *argv);
+    argv[argc++] = "XADD";
+    argv[argc++] = key;
+    argv[argc++] = "MAXLEN";
+    argv[argc++] = "~";
+    argv[argc++] = "10000";
+    argv[argc++] = "*";
+    argv[argc++] = "stream_id";
+    argv[argc++] = d->nids ? d->ids[0] : "";
+    argv[argc++] = "error";
+    argv[argc++] = why;
+    for (size_t i = 0; i < d->naside; i++)
+        argv[argc++] = d->aside[i];
+    int rc = au_send(on_set_aside, d, (int)argc, argv);
+    free(argv);
+    if (rc != 0)
+        drain_end(d, 0);
+}
+
 static void on_inserted(PGresult *res, const char *err, void *ud)
 {
     drain_t *d = ud;
     if (!ap_res_ok(res)) {
+        const char *why = err ? err : PQresultErrorMessage(res);
         metrics_inc(au.app->metrics, "jsmcp_api_audit_errors_total", "stage=\"insert\"", 1);
-        LOG_WARN("audit", "insert failed; entries stay in the stream", "err",
-                 err ? err : PQresultErrorMessage(res), NULL);
+        if (refused_for_data(res) && au.probe && d->aside) {
+            set_aside(d, why);
+            return;
+        }
+        LOG_WARN("audit", "insert failed; entries stay in the stream", "err", why, NULL);
+        if (refused_for_data(res))
+            au.probe = 1; /* find the entry it refuses: one at a time */
         au.own_pending_done = 0; /* read them again (ours, pending) */
         drain_end(d, 0);
         return;
@@ -192,6 +259,8 @@ static void on_copied(PGresult *res, const char *err, void *ud)
     }
     metrics_inc(au.app->metrics, "jsmcp_api_audit_copy_retries_total", "", 1);
     au.slow = 1;
+    if (refused_for_data(res))
+        au.probe = 1; /* not a call already there: a value PostgreSQL refuses; find it */
     au.own_pending_done = 0;
     drain_end(d, res != NULL); /* a lost connection waits for the next tick */
 }
@@ -314,6 +383,27 @@ static void build_insert_sql(void)
  * retry, so each is checked against its column's type and range here; an
  * invalid optional field is stored as NULL (an entry whose ts_ms is not a
  * time from 1970 to 9999 is malformed). */
+/* Text PostgreSQL takes: valid UTF-8 (a byte it refuses would fail the
+ * whole batch; an upstream's response header is copied as it came). */
+static int utf8_text(const char *v)
+{
+    const unsigned char *p = (const unsigned char *)v, *end = p + strlen(v);
+    while (p < end) {
+        size_t n = *p < 0x80 ? 1 : jsontext_utf8_seq(p, end);
+        if (n == 0)
+            return 0;
+        p += n;
+    }
+    return 1;
+}
+
+/* Bounds of the numbers the usage rollup adds up (migration 030): a batch
+ * of 5,000 records and a day's sums per key must stay within bigint and
+ * finite doubles. A result over a terabyte or a call of over a year is
+ * not a measure. */
+#define RESULT_BYTES_MAX (1LL << 40)
+#define LATENCY_MS_MAX (366.0 * 24 * 3600 * 1000)
+
 static int valid_value(char type, const char *v)
 {
     char *end;
@@ -321,12 +411,14 @@ static int valid_value(char type, const char *v)
     double d;
     switch (type) {
     case 'u': return ap_is_uuid(v);
-    case 'b': (void)strtoll(v, &end, 10); return *v && !*end && strlen(v) < 19;
+    case 'b': i = strtoll(v, &end, 10); return *v && !*end && strlen(v) < 19 && i >= 0 && i <= RESULT_BYTES_MAX;
     case 't': i = strtoll(v, &end, 10); return *v && !*end && strlen(v) < 19 && i >= 0 && i <= MS_MAX;
     case 'i': i = strtoll(v, &end, 10); return *v && !*end && strlen(v) < 12 && i >= INT32_MIN && i <= INT32_MAX;
-    case 'n': d = strtod(v, &end); return *v && !*end && isfinite(d) && strspn(v, "0123456789+-.eE") == strlen(v);
+    case 'n':
+        d = strtod(v, &end);
+        return *v && !*end && isfinite(d) && d >= 0 && d <= LATENCY_MS_MAX && strspn(v, "0123456789+-.eE") == strlen(v);
     case 'h': return strlen(v) == 32 && strspn(v, "0123456789abcdef") == 32; /* a worker's call_id */
-    default: return strlen(v) <= 512;
+    default: return strlen(v) <= 512 && utf8_text(v);
     }
 }
 
@@ -655,6 +747,18 @@ static void insert_batch(drain_t *d, const redisReply *entries)
         if (e->type != REDIS_REPLY_ARRAY || e->elements < 1 || e->element[0]->type != REDIS_REPLY_STRING)
             continue;
         d->ids[d->nids++] = mem_strdup(e->element[0]->str);
+        if (au.probe && d->src == SRC_OWN_PENDING && entries->elements == 1 && e->elements == 2 &&
+            e->element[1]->type == REDIS_REPLY_ARRAY) {
+            /* Its fields, to set it aside if PostgreSQL refuses it alone. */
+            const redisReply *kv = e->element[1];
+            d->aside = mem_alloc((kv->elements ? kv->elements : 1) * sizeof *d->aside);
+            for (size_t k = 0; k + 1 < kv->elements; k += 2) {
+                if (kv->element[k]->type != REDIS_REPLY_STRING || kv->element[k + 1]->type != REDIS_REPLY_STRING)
+                    continue;
+                d->aside[d->naside++] = mem_strdup(kv->element[k]->str);
+                d->aside[d->naside++] = mem_strdup(kv->element[k + 1]->str);
+            }
+        }
         const char **val = row[rows].val;
         const char *stream_id = e->element[0]->str;
         if (entry_values(e, val) != 0) {
@@ -777,7 +881,7 @@ static void on_read(redisReply *reply, const char *err, void *ud)
             batch_adapt(0);
         if (d->src == SRC_OWN_PENDING) {
             au.own_pending_done = 1;
-            au.slow = 0;
+            au.slow = au.probe = 0;
         }
         drain_end(d, d->src != SRC_NEW); /* then read new entries */
         return;
@@ -831,7 +935,8 @@ static void drain_begin(int overlap)
         rc = au_send(on_group, d, 5, argv);
     } else if (!au.own_pending_done) {
         d->src = SRC_OWN_PENDING;
-        const char *argv[9] = {"XREADGROUP", "GROUP", AUDIT_GROUP, au.consumer, "COUNT", au.cur_s,
+        d->asked = au.probe ? 1 : au.cur;
+        const char *argv[9] = {"XREADGROUP", "GROUP", AUDIT_GROUP, au.consumer, "COUNT", au.probe ? "1" : au.cur_s,
                                "STREAMS", au.key, "0"};
         rc = au_send(on_read, d, 9, argv);
     } else if (claim_due) {
@@ -1139,6 +1244,8 @@ int ap_audit_start(ap_app_t *app)
     metrics_describe(app->metrics, "jsmcp_api_audit_trimmed_total", "counter",
                      "Audit stream entries removed once in PostgreSQL (XTRIM MINID)");
     metrics_describe(app->metrics, "jsmcp_api_audit_invalid_total", "counter", "Malformed audit entries dropped");
+    metrics_describe(app->metrics, "jsmcp_api_audit_set_aside_total", "counter",
+                     "Audit entries PostgreSQL refused for their data, copied to <prefix>audit:refused and acknowledged");
     metrics_describe(app->metrics, "jsmcp_api_retention_passes_total", "counter",
                      "Retention deletes finished, by table (tool_calls, admin_events)");
     metrics_describe(app->metrics, "jsmcp_api_tool_calls_deleted_total", "counter",

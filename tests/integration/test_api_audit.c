@@ -889,3 +889,76 @@ Test(audit, tool_numbers_exactly_once_bounded_and_listed_as_before, .timeout = 1
     redisFree(c);
     ta_stop(&a);
 }
+
+/* An entry PostgreSQL refuses for its data must not stop the drain: before,
+ * the batch holding it failed on every retry, forever, and the replica
+ * read its own pending entries first, so nothing new went in. Values a
+ * JSM site or a worker can put in a record that PostgreSQL or the usage
+ * rollup refuses are stored as NULL: a response header copied as it came
+ * (not UTF-8), a result_bytes whose sum over a batch overflows a bigint, a
+ * latency whose sum overflows a double. One PostgreSQL still refuses (a
+ * CHECK constraint the drain knows nothing of, added for the test) is set
+ * aside in <prefix>audit:refused with PostgreSQL's error, and counted. */
+Test(audit, entries_postgresql_refuses_are_set_aside_and_the_drain_goes_on, .timeout = 120)
+{
+    ts_api_t a;
+    char ws[64], key[64], acct[64], id[64], tok[64], skey[128];
+    ta_start(&a, "audit_poison", NULL, ws, key, acct);
+    ta_server(&a, key, acct, NULL, id, tok);
+    free(ts_sql(a.db_url, "ALTER TABLE tool_calls ADD CONSTRAINT test_poison CHECK (upstream_request_id IS DISTINCT FROM "
+                    "'poison')"));
+    snprintf(skey, sizeof skey, "%saudit", a.redis_prefix);
+    redisContext *c = ts_redis_connect();
+    long long now = (long long)clock_now_ms();
+    int n = 0;
+    for (int i = 0; i < 100; i++, n++) {
+        /* In the middle of one batch: the poison, then the odd values. */
+        const char *rid = i == 50 ? "poison" : i == 51 ? "req-\xff\xfe" : "fine";
+        redisAppendCommand(c, "XADD %s * ts_ms %lld workspace_id %s account_id %s server_id %s tool poisoned"
+                              " upstream_request_id %s result_bytes %s latency_ms %s call_id %032x",
+                           skey, now - i, ws, acct, id, rid, i >= 60 && i < 70 ? "999999999999999999" : "10",
+                           i >= 70 && i < 72 ? "1e308" : "2.5", 0x7500000 + i);
+    }
+    replies_ok(c, n);
+    int64_t deadline = clock_now_ms() + 60000;
+    while (ta_sql_long(&a, "SELECT count(*) FROM tool_calls") < 99 && clock_now_ms() < deadline)
+        ta_sleep_ms(50);
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls"), 99, "the 99 good records are in");
+    cr_expect_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls WHERE upstream_request_id IS NULL"), 1,
+                 "the header that is not UTF-8 stored as NULL");
+    cr_expect_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls WHERE result_bytes IS NULL"), 10);
+    cr_expect_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls WHERE latency_ms IS NULL"), 2);
+    /* The poison: set aside with PostgreSQL's error, acknowledged, counted. */
+    redisReply *r = redisCommand(c, "XRANGE %s:refused - +", skey);
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->elements == 1, "one entry set aside");
+    int saw_error = 0, saw_rid = 0;
+    const redisReply *kv = r->element[0]->element[1];
+    for (size_t k = 0; k + 1 < kv->elements; k += 2) {
+        saw_error |= strcmp(kv->element[k]->str, "error") == 0 && strstr(kv->element[k + 1]->str, "test_poison");
+        saw_rid |= strcmp(kv->element[k]->str, "upstream_request_id") == 0 &&
+                   strcmp(kv->element[k + 1]->str, "poison") == 0;
+    }
+    cr_expect(saw_error && saw_rid, "the refused entry keeps its fields and PostgreSQL's error");
+    freeReplyObject(r);
+    while (ta_metric(&a, "jsmcp_api_audit_set_aside_total") < 1 && clock_now_ms() < deadline)
+        ta_sleep_ms(50);
+    cr_expect_eq(ta_metric(&a, "jsmcp_api_audit_set_aside_total"), 1);
+    /* The drain goes on: new records go in, nothing stays pending. */
+    for (int i = 0; i < 20; i++)
+        redisAppendCommand(c, "XADD %s * ts_ms %lld workspace_id %s account_id %s server_id %s tool after"
+                              " call_id %032x", skey, now + i, ws, acct, id, 0x7600000 + i);
+    replies_ok(c, 20);
+    while (ta_sql_long(&a, "SELECT count(*) FROM tool_calls") < 119 && clock_now_ms() < deadline)
+        ta_sleep_ms(50);
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls"), 119, "records after the poison are drained");
+    r = redisCommand(c, "XPENDING %s jsmcp-api", skey);
+    while (r && r->type == REDIS_REPLY_ARRAY && r->element[0]->integer > 0 && clock_now_ms() < deadline) {
+        freeReplyObject(r);
+        ta_sleep_ms(50);
+        r = redisCommand(c, "XPENDING %s jsmcp-api", skey);
+    }
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->element[0]->integer == 0, "entries left pending");
+    freeReplyObject(r);
+    redisFree(c);
+    ta_stop(&a);
+}
