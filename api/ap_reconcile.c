@@ -62,13 +62,20 @@ static void count_pass(const char *kind, const char *outcome, long written, uint
     metrics_set(rc.app->metrics, "jsmcp_api_reconcile_last_pass_seconds", l, (double)(uv_hrtime() - t0) / 1e9);
 }
 
-/* Splits a comma-joined list in place into at most max pointers. */
-static size_t split(char *s, char **out, size_t max)
+/* Splits a comma-joined list in place: every item, however many (a
+ * server rotated 300 times while Redis refused writes has 300 hashes to
+ * tombstone; a cap left the ones past it live until a full pass). The
+ * array is the caller's to free; *n items. */
+static char **split(char *s, size_t *n)
 {
-    size_t n = 0;
-    for (char *tok = s && *s ? strtok(s, ",") : NULL; tok && n < max; tok = strtok(NULL, ","))
-        out[n++] = tok;
-    return n;
+    size_t max = 1;
+    for (const char *c = s; c && *c; c++)
+        max += *c == ',';
+    char **out = mem_alloc(max * sizeof *out);
+    *n = 0;
+    for (char *tok = s && *s ? strtok(s, ",") : NULL; tok && *n < max; tok = strtok(NULL, ","))
+        out[(*n)++] = tok;
+    return out;
 }
 
 /* A PostgreSQL array literal of the strings (uuids, hex hashes: nothing to quote). */
@@ -254,23 +261,25 @@ static void inc_read(inc_t *c);
 
 static void inc_gone(inc_t *c, inc_entry_t *e)
 {
-    char *gone[64], suffix[128];
+    char **gone, suffix[128];
     size_t ng;
     switch (c->kind) {
     case RC_SRV:
-        ng = split(e->hashes, gone, 64);
+        gone = split(e->hashes, &ng);
         ap_pub_server_gone(c->pub, (const char *const *)gone, ng, e->version);
+        free(gone);
         break;
     case RC_ACCT:
         snprintf(suffix, sizeof suffix, "acct:%s", e->ref);
         ap_pub_tombstone(c->pub, suffix, e->version);
         break;
     case RC_WSK:
-        ng = split(e->hashes, gone, 4);
+        gone = split(e->hashes, &ng);
         for (size_t j = 0; j < ng; j++) {
             snprintf(suffix, sizeof suffix, "wskey:%s", gone[j]);
             ap_pub_tombstone(c->pub, suffix, e->version);
         }
+        free(gone);
         break;
     }
     e->kind[0] = 0;
@@ -288,10 +297,11 @@ static void inc_on_rows(PGresult *res, const char *err, void *ud)
         inc_entry_t *e = inc_find(c, inc_kind[c->kind], PQgetvalue(res, i, 0));
         if (!e)
             continue;
-        char *dead[64];
-        size_t nd = c->kind == RC_SRV ? split(e->hashes, dead, 64) : 0;
+        size_t nd = 0;
+        char **dead = c->kind == RC_SRV ? split(e->hashes, &nd) : NULL;
         /* an account whose credentials do not open is left alone (logged) */
         e->kind[0] = rc_pub_row(c->pub, c->kind, res, i, (const char *const *)dead, nd) == 0 ? 0 : 'x';
+        free(dead);
     }
     for (size_t i = 0; i < c->n; i++)
         if (strcmp(c->e[i].kind, inc_kind[c->kind]) == 0)

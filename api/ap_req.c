@@ -12,6 +12,7 @@
 #include "httpresp.h"
 #include "jsontext.h"
 #include "log.h"
+#include "testhook.h"
 
 /* ---- finishing ---- */
 
@@ -573,6 +574,13 @@ static void on_request_published(long written, const char *err, void *ud)
 
 void ap_publish_and_answer(ap_req_t *r, ap_pub_t *p)
 {
+    /* Test build only: the publication of a request's write fails as when
+     * Redis refuses writes, while reconcile's go on (common/testhook.h). */
+    if (th_armed("request_publish_refused")) {
+        ap_pub_free(p);
+        on_request_published(-1, "refused (test hook request_publish_refused)", r);
+        return;
+    }
     int rc = ap_pub_send(p, r->app->redis, on_request_published, r);
     if (rc != 0) /* nothing to publish, or Redis gone since the write began */
         on_request_published(rc < 0 ? -1 : 0, "redis unavailable", r);

@@ -156,6 +156,79 @@ Test(api_consistency, delete_during_incremental_reconcile_pass, .timeout = 120)
     ta_stop(&a);
 }
 
+/* A server rotated more often than a pass used to take hashes of (64) while
+ * its publications failed (Redis refusing writes: a test hook here): one
+ * incremental pass then gets all its hashes, and every rotated-out URL must
+ * be tombstoned by it. The pass kept the first 64 in text order: the rest
+ * stayed live until a full pass, an hour later by default (found by an
+ * adversarial run: 300 rotations during an OOM). */
+Test(api_consistency, many_rotations_unpublished_all_tombstoned_by_one_pass, .timeout = 120)
+{
+    enum { ROTATIONS = 100 };
+    ts_api_t a;
+    ts_resp_t r;
+    char ws[64], key[64], acct[64], srv[64], tok[64], dir[256], he[320];
+    static char keys[ROTATIONS + 1][256];
+    hk_dir(dir, sizeof dir);
+    env_hook(he, sizeof he, dir);
+    const char *env[] = {he, "JSMCP_RECONCILE_INTERVAL_MS=100", "JSMCP_RECONCILE_FULL_INTERVAL_MS=3600000", NULL};
+    ta_start(&a, "cons_many_rot", env, ws, key, acct);
+    ta_server(&a, key, acct, NULL, srv, tok);
+    ta_srv_key(&a, tok, keys[0], sizeof keys[0]);
+    ta_wait_outbox_empty(&a);
+    /* A pass holds the next change while every rotation's own publication
+     * fails: the rotations wait in the outbox for one pass. */
+    hk_arm(dir, "reconcile_read");
+    ta_call(&r, &a, key, "PATCH", "{\"name\":\"held\"}", "/integrated-account/%s/mcp/%s", acct, srv);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    hk_wait_reached(dir, "reconcile_read");
+    hk_arm(dir, "request_publish_refused");
+    for (int i = 1; i <= ROTATIONS; i++) {
+        ta_call(&r, &a, key, "POST", "{\"overlap_seconds\":0}", "/integrated-account/%s/mcp/%s/rotate", acct, srv);
+        cr_assert_eq(r.status, 200, "rotation %d: %ld %s", i, r.status, r.body);
+        const char *url = ta_str(&r, "url");
+        cr_assert(url && strstr(url, "/mcp/"));
+        ta_srv_key(&a, strstr(url, "/mcp/") + 5, keys[i], sizeof keys[i]);
+        ts_resp_free(&r);
+    }
+    long waiting = ta_sql_long(&a, "SELECT count(*) FROM publish_outbox");
+    cr_assert_geq(waiting, ROTATIONS, "the rotations wait for a pass (%ld outbox rows)", waiting);
+    /* Only the first URL was ever published here; as if each rotated-out
+     * URL had been live too (published, then its tombstone lost), every one
+     * gets the first one's record, so that each must be tombstoned by the
+     * pass, whatever order its hash sorts in. */
+    char *first = ts_redis("GET %s", keys[0]);
+    cr_assert(tc_live(first), "the first URL is live before the pass: %s", first ? first : "(nil)");
+    for (int i = 1; i < ROTATIONS; i++)
+        free(ts_redis("SET %s %s", keys[i], first));
+    free(first);
+    /* Redis takes writes again; the held pass goes on, the next takes all. */
+    char p[512];
+    hk_path(p, sizeof p, dir, "request_publish_refused", "pause");
+    unlink(p);
+    hk_release(dir, "reconcile_read");
+    ta_wait_outbox_empty(&a);
+    int64_t deadline = clock_now_ms() + 30000;
+    int live = 0;
+    do {
+        live = 0;
+        for (int i = 0; i < ROTATIONS; i++) {
+            char *v = ts_redis("GET %s", keys[i]);
+            live += tc_live(v);
+            free(v);
+        }
+        if (live)
+            ta_sleep_ms(50);
+    } while (live && clock_now_ms() < deadline);
+    cr_assert_eq(live, 0, "%d of %d rotated-out URLs still live", live, ROTATIONS);
+    char *v = ts_redis("GET %s", keys[ROTATIONS]);
+    cr_assert(tc_live(v), "the current URL is live: %s", v ? v : "(nil)");
+    free(v);
+    check(&a, NULL, "100 unpublished rotations and one incremental pass");
+    ta_stop(&a);
+}
+
 /* More changes than one incremental pass takes (500 outbox rows): every
  * pass takes only its share, and every changed server ends with its own
  * record. (A "seq IN (SELECT ... LIMIT FOR UPDATE SKIP LOCKED)" took more
