@@ -16,13 +16,21 @@
 /* The one script every writer goes through. KEYS: the records. ARGV[1]:
  * when the writer read the rows (ms since the epoch, its clock); ARGV[2]:
  * the oldest read accepted (ms of age); ARGV[3]: the tombstone TTL (ms);
- * then per key a value and an expiry: "0" none, a time (PXAT ms), "t" a
+ * then per key a value and an expiry: "0" none, a time (ms since the epoch), "t" a
  * tombstone (the value's version), "k" a key no row accounts for (a
  * tombstone above whatever Redis holds). A record is written only when its
  * version is newer than the one at the start of what Redis holds (a value
- * without one counts as version 0: the format before versions). A record
- * whose expiry has passed becomes a tombstone. Returns 1/0 per key: written
- * or not. GETRANGE reads the version without copying the whole value. */
+ * without one counts as version 0: the format before versions; a missing
+ * key as -1). A record whose expiry has passed becomes a tombstone.
+ * A record with an expiry stays in Redis a tombstone TTL past it (workers
+ * refuse it by its expires_at_ms from the expiry on): a key Redis dropped
+ * at the expiry itself took its version along, and a writer still holding
+ * an older read (a rotated-out token while it was current, the expiry
+ * before a PATCH shortened it) found nothing to lose to and brought the
+ * token back, without the expiry. Kept a TTL longer, the version outlives
+ * every read the script accepts (half the TTL), as a tombstone's does.
+ * Returns 1/0 per key: written or not. GETRANGE reads the version without
+ * copying the whole value. */
 static const char PUBLISH_LUA[] =
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
@@ -48,7 +56,7 @@ static const char PUBLISH_LUA[] =
     "      if exp == 't' or (exp ~= '0' and tonumber(exp) <= now) then\n"
     "        redis.call('SET', key, '{\"version\":' .. vs .. ',\"tombstone\":true}', 'PX', ARGV[3])\n"
     "      elseif exp ~= '0' then\n"
-    "        redis.call('SET', key, val, 'PXAT', exp)\n"
+    "        redis.call('SET', key, val, 'PXAT', string.format('%.0f', tonumber(exp) + tonumber(ARGV[3])))\n"
     "      else\n"
     "        redis.call('SET', key, val)\n"
     "      end\n"

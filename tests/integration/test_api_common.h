@@ -264,6 +264,16 @@ static inline int ta_redis_exists(const char *key)
     return live;
 }
 
+/* 1 when a worker would accept the record under key now (live, and not
+ * past its expires_at_ms). */
+static inline int ta_redis_accepts(const char *key)
+{
+    char *s = ts_redis("GET %s", key);
+    int ok = tc_accepts(s, clock_now_ms());
+    free(s);
+    return ok;
+}
+
 /* Number of live records among the keys matching pattern. */
 static inline int ta_live_count(const char *pattern)
 {

@@ -5,7 +5,8 @@
  * invariant checker (tests/support/tc.h) must hold afterwards:
  *   1. delete during a reconcile pass (full and incremental);
  *   2. PATCH whose COMMIT fails (server and account);
- *   3. rotate, PATCH, delete: the old URL follows;
+ *   3. rotate, PATCH, delete: the old URL follows; a stale write after the
+ *      overlap ended does not bring the old URL back;
  *   4. the OAuth refresher against a PATCH (its read and its write);
  *   5. rotate-keys against a PATCH;
  * and 200 random admin operations from 8 clients with reconcile running
@@ -343,6 +344,64 @@ Test(api_consistency, rotate_patch_delete_old_url_follows, .timeout = 120)
     free(v1);
     free(v2);
     check(&a, NULL, "the delete of a server in its overlap");
+    ta_stop(&a);
+}
+
+/* A writer holding a read from before a rotation (an incremental pass of
+ * one replica, paused after its read) writes after the old token's overlap
+ * ended. Redis used to drop the key at the end of the overlap (PXAT),
+ * version and all, so the stale record had nothing to lose to: the
+ * rotated-out URL came back without an expiry, and stayed until the
+ * sweeper ended the overlap (for good without a sweeper: the row still
+ * names the hash, so no pass saw an orphan). The rotation's own outbox row
+ * is taken by a second replica meanwhile, as in any deployment with two;
+ * with one, the pass after the stale one repaired it. The same holds for a
+ * PATCH that shortens expires_at: the key kept its version until then. */
+Test(api_consistency, stale_write_after_the_overlap_ended, .timeout = 120)
+{
+    ts_api_t a, b;
+    ts_resp_t r;
+    char ws[64], key[64], acct[64], srv[64], tok[64], k_old[256], dir[256], dir_b[256], he[320], he_b[320];
+    hk_dir(dir, sizeof dir);
+    hk_dir(dir_b, sizeof dir_b); /* b's own, never armed: b's passes run freely */
+    env_hook(he, sizeof he, dir);
+    env_hook(he_b, sizeof he_b, dir_b);
+    const char *env[] = {he, "JSMCP_RECONCILE_INTERVAL_MS=100", "JSMCP_RECONCILE_FULL_INTERVAL_MS=3600000", NULL};
+    ta_start(&a, "cons_stale_exp", env, ws, key, acct);
+    ta_server(&a, key, acct, NULL, srv, tok);
+    ta_srv_key(&a, tok, k_old, sizeof k_old);
+    ta_wait_outbox_empty(&a);
+
+    /* a's pass reads the server, its first token current, and holds */
+    hk_arm(dir, "reconcile_read");
+    ta_call(&r, &a, key, "PATCH", "{\"name\":\"held\"}", "/integrated-account/%s/mcp/%s", acct, srv);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    hk_wait_reached(dir, "reconcile_read");
+    const char *env_b[] = {he_b, NULL};
+    ts_api_replica(&b, &a, "cons_stale_exp_b", env_b);
+
+    ta_call(&r, &b, key, "POST", "{\"overlap_seconds\":3}", "/integrated-account/%s/mcp/%s/rotate", acct, srv);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    cr_assert(ta_redis_accepts(k_old), "the old URL is refused during its overlap");
+    /* b takes the rotation's outbox row; a's stays held */
+    long n = -1;
+    for (int i = 0; i < 1200 && (n = ta_sql_long(&a, "SELECT count(*) FROM publish_outbox")) > 1; i++)
+        ta_sleep_ms(50);
+    cr_assert_eq(n, 1, "the second replica did not take the rotation's outbox row (%ld rows)", n);
+    /* the overlap ends */
+    for (int i = 0; i < 600 && ta_redis_accepts(k_old); i++)
+        ta_sleep_ms(50);
+    cr_assert_not(ta_redis_accepts(k_old), "the old URL outlived its overlap by 30 s");
+
+    hk_release(dir, "reconcile_read");
+    ta_wait_outbox_empty(&a); /* a's pass published, then committed */
+    char *v = ts_redis("GET %s", k_old);
+    cr_assert_not(tc_accepts(v, clock_now_ms()), "the rotated-out URL came back after its overlap: %s", v);
+    free(v);
+    check(&a, NULL, "a stale write after the end of an overlap");
+    ta_stop(&b);
     ta_stop(&a);
 }
 

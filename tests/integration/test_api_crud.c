@@ -442,14 +442,15 @@ Test(api_crud, mcp_servers, .timeout = 120)
     cr_assert_eq(json_array_size(methods), 2, "config.methods: %s", r.body);
     ts_resp_free(&r);
 
-    /* stored as a hash only; published with PXAT expires_at */
+    /* stored as a hash only; published with PXAT expires_at + the tombstone TTL */
     char hex[SECRET_HASH_HEX_LEN + 1], sql[256];
     secret_hash_hex(tok, strlen(tok), hex);
     snprintf(sql, sizeof sql, "SELECT count(*) FROM mcp_servers WHERE token_hash = '%s' AND id = '%s'", hex, srv);
     cr_assert_eq(ta_sql_long(&a, sql), 1, "token hash not stored");
     long long pxt;
     json_t *rec = srv_record(&a, tok, &pxt);
-    cr_assert_eq(pxt, (long long)want_ms, "PEXPIRETIME %lld, expires_at %lld", pxt, (long long)want_ms);
+    cr_assert_eq(pxt, (long long)want_ms + tc_tombstone_ttl_ms(), "PEXPIRETIME %lld, expires_at %lld", pxt,
+                 (long long)want_ms);
     cr_assert_str_eq(json_string_value(json_object_get(rec, "id")), srv);
     cr_assert_str_eq(json_string_value(json_object_get(rec, "workspace_id")), ws);
     cr_assert_str_eq(json_string_value(json_object_get(rec, "account_id")), acct);
@@ -496,7 +497,8 @@ Test(api_crud, mcp_servers, .timeout = 120)
     ts_resp_free(&r);
     clock_parse_iso(exp2, &want_ms);
     rec = srv_record(&a, tok, &pxt);
-    cr_assert_eq(pxt, (long long)want_ms, "PEXPIRETIME %lld after PATCH, expires_at %lld", pxt, (long long)want_ms);
+    cr_assert_eq(pxt, (long long)want_ms + tc_tombstone_ttl_ms(), "PEXPIRETIME %lld after PATCH, expires_at %lld",
+                 pxt, (long long)want_ms);
     cr_assert_str_eq(json_string_value(json_object_get(rec, "name")), "renamed");
     json_t *cfg = json_object_get(rec, "config");
     cr_assert_str_eq(json_string_value(json_array_get(json_object_get(cfg, "methods"), 0)), "write",

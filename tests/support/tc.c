@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "secret.h"
 
 #define TC_MAX_REPORT 40 /* violations described; more are counted */
@@ -45,6 +46,23 @@ int tc_live(const char *v)
     int dead = json_is_object(j) && json_is_true(json_object_get(j, "tombstone"));
     json_decref(j);
     return !dead;
+}
+
+int tc_accepts(const char *v, long long now_ms)
+{
+    if (!tc_live(v))
+        return 0;
+    json_t *j = json_loads(v, JSON_DECODE_ANY, NULL);
+    json_t *exp = json_object_get(j, "expires_at_ms");
+    int ok = !json_is_integer(exp) || json_integer_value(exp) > now_ms;
+    json_decref(j);
+    return ok;
+}
+
+long long tc_tombstone_ttl_ms(void)
+{
+    const char *v = getenv("JSMCP_TOMBSTONE_TTL_MS");
+    return v && *v ? atoll(v) : 3600000;
 }
 
 char *tc_sealed(char *v)
@@ -142,8 +160,12 @@ static void check_srv(tc_t *c, PGresult *res, int i, const char *hash, int exp_c
         fail(c, "server %s: %s token's record has require_api_token_auth %d, row %d", id, which, auth, want_auth);
     if (got_exp != want_exp)
         fail(c, "server %s: %s token's record has expires_at_ms %lld, row %lld", id, which, got_exp, want_exp);
-    if (pxt != want_exp)
-        fail(c, "server %s: %s token's key expires at %lld, row %lld", id, which, pxt, want_exp);
+    /* A tombstone TTL past the expiry: the key keeps its version that long
+     * (ap_publish.c); workers refuse it by expires_at_ms meanwhile. */
+    long long want_pxt = want_exp < 0 ? -1 : want_exp + tc_tombstone_ttl_ms();
+    if (pxt != want_pxt)
+        fail(c, "server %s: %s token's key expires at %lld, want %lld (the row's expiry %lld + the tombstone TTL)",
+             id, which, pxt, want_pxt, want_exp);
     if (!PQgetisnull(res, i, 10)) {
         json_t *ver = json_object_get(rec, "version");
         if (!json_is_integer(ver) || json_integer_value(ver) != col_ll(res, i, 10, -1))
@@ -152,6 +174,20 @@ static void check_srv(tc_t *c, PGresult *res, int i, const char *hash, int exp_c
     }
     json_decref(cfg);
     json_decref(rec);
+    free(v);
+}
+
+/* A token of a row past its expiry (the server's, or the end of its
+ * overlap): no worker may accept its record, whatever holds the key (a
+ * tombstone, nothing, or the last record with its expires_at_ms). */
+static void check_refused(tc_t *c, const char *id, const char *hash, const char *which)
+{
+    char key[256];
+    snprintf(key, sizeof key, "%ssrv:%s", c->prefix, hash);
+    char *v = rget(c, key, NULL);
+    if (tc_accepts(v, clock_now_ms()))
+        fail(c, "server %s: its %s token is past its expiry, but its record is one a worker accepts: %.300s", id,
+             which, v);
     free(v);
 }
 
@@ -164,7 +200,10 @@ static void check_servers(tc_t *c)
                            " to_jsonb(m)->>'version',"
                            " expires_at IS NULL OR expires_at > now() + interval '2 seconds',"
                            " prev_token_hash IS NOT NULL AND prev_token_expires_at > now() + interval '2 seconds'"
-                           "  AND (expires_at IS NULL OR expires_at > now() + interval '2 seconds')"
+                           "  AND (expires_at IS NULL OR expires_at > now() + interval '2 seconds'),"
+                           " expires_at <= now() - interval '2 seconds',"
+                           " prev_token_hash IS NOT NULL AND (prev_token_expires_at <= now() - interval '2 seconds'"
+                           "  OR expires_at <= now() - interval '2 seconds')"
                            " FROM mcp_servers m");
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         fail(c, "cannot read mcp_servers: %s", PQerrorMessage(c->db));
@@ -184,6 +223,10 @@ static void check_servers(tc_t *c)
             check_srv(c, res, i, PQgetvalue(res, i, 6), 7, "current");
         if (strcmp(PQgetvalue(res, i, 12), "t") == 0)
             check_srv(c, res, i, PQgetvalue(res, i, 8), 9, "previous");
+        if (strcmp(PQgetvalue(res, i, 13), "t") == 0)
+            check_refused(c, PQgetvalue(res, i, 0), PQgetvalue(res, i, 6), "current");
+        if (strcmp(PQgetvalue(res, i, 14), "t") == 0)
+            check_refused(c, PQgetvalue(res, i, 0), PQgetvalue(res, i, 8), "previous");
     }
     PQclear(res);
 }

@@ -10,7 +10,11 @@
  *    overlap lasts, under srv:<prev_token_hash>; each equals the row: id,
  *    workspace, account, name, config, require_api_token_auth,
  *    expires_at_ms (the previous token's: the earlier of expires_at and the
- *    end of the overlap), its Redis expiry, and version;
+ *    end of the overlap), its Redis expiry (that plus the tombstone TTL,
+ *    JSMCP_TOMBSTONE_TTL_MS of the test's environment or its default), and
+ *    version;
+ *  - every token of a row past its expiry (the server's, or its overlap's)
+ *    has no record a worker accepts;
  *  - every integrated account row has a live acct:<id> record with its
  *    version whose sealed content (opened with the keyring) has the row's
  *    site_url, auth_type, status, cloud_id and pace;
@@ -38,5 +42,14 @@ char *tc_sealed(char *v);
 
 /* 1 when the Redis value v is a live record (not NULL, not a tombstone). */
 int tc_live(const char *v);
+
+/* 1 when a worker accepts the record v at now_ms: live, and its
+ * expires_at_ms (a srv: record's) not passed. */
+int tc_accepts(const char *v, long long now_ms);
+
+/* JSMCP_TOMBSTONE_TTL_MS as the API under test has it: the tests leave it
+ * to its default unless they set it in their own environment too. A srv:
+ * key with an expiry stays in Redis this long past it. */
+long long tc_tombstone_ttl_ms(void);
 
 #endif
