@@ -83,6 +83,9 @@ typedef struct {
     int too_deep;
     /* jsontext_parse_keep: the node of the object being parsed (NULL: keep all). */
     const jsontext_keep_t *keep;
+    /* jsontext_parse_nul: \u0000 is decoded in string values (nul_ok),
+     * the string being read is one (nul_here), one was (nul_seen). */
+    int nul_ok, nul_here, nul_seen;
 } jsontext_parser_t;
 
 static json_t *jp_fail(jsontext_parser_t *jp, const unsigned char *where, const char *what)
@@ -168,8 +171,13 @@ static const unsigned char *jp_escape(jsontext_parser_t *jp, const unsigned char
     if (jp_hex4(p, end, &cp))
         return jp_fail(jp, esc, "invalid escape"), NULL;
     p += 4;
-    if (cp == 0)
-        return jp_fail(jp, esc, "\\u0000 is not allowed"), NULL;
+    if (cp == 0) {
+        if (!jp->nul_here)
+            return jp_fail(jp, esc, "\\u0000 is not allowed"), NULL;
+        jp->nul_seen = 1;
+        *(*t)++ = 0;
+        return p;
+    }
     if (cp >= 0xDC00 && cp <= 0xDFFF)
         return jp_fail(jp, esc, "invalid Unicode (lone low surrogate)"), NULL;
     if (cp >= 0xD800 && cp <= 0xDBFF) {
@@ -567,7 +575,10 @@ static json_t *jp_value(jsontext_parser_t *jp, int depth)
         const char *s;
         size_t len;
         const unsigned char *at = jp->p;
-        if (jp_string(jp, &s, &len))
+        jp->nul_here = jp->nul_ok; /* values only: a member name stays a C string */
+        int bad = jp_string(jp, &s, &len);
+        jp->nul_here = 0;
+        if (bad)
             return NULL;
         json_t *v = json_stringn_nocheck(s, len);
         return v ? v : jp_fail(jp, at, "out of memory");
@@ -617,12 +628,28 @@ int jsontext_depth(const char *s, size_t n)
     return max;
 }
 
+static json_t *jp_parse(const char *s, size_t n, int max_depth, const jsontext_keep_t *keep, int *nul_seen, char *err,
+                        size_t errsz);
+
 json_t *jsontext_parse(const char *s, size_t n, int max_depth, char *err, size_t errsz)
 {
-    return jsontext_parse_keep(s, n, max_depth, NULL, err, errsz);
+    return jp_parse(s, n, max_depth, NULL, NULL, err, errsz);
 }
 
 json_t *jsontext_parse_keep(const char *s, size_t n, int max_depth, const jsontext_keep_t *keep, char *err, size_t errsz)
+{
+    return jp_parse(s, n, max_depth, keep, NULL, err, errsz);
+}
+
+json_t *jsontext_parse_nul(const char *s, size_t n, int max_depth, int *nul_seen, char *err, size_t errsz)
+{
+    *nul_seen = 0;
+    return jp_parse(s, n, max_depth, NULL, nul_seen, err, errsz);
+}
+
+/* nul_seen NULL: \u0000 refused as jansson does. */
+static json_t *jp_parse(const char *s, size_t n, int max_depth, const jsontext_keep_t *keep, int *nul_seen, char *err,
+                        size_t errsz)
 {
     if (max_depth <= 0)
         max_depth = JSONTEXT_MAX_DEPTH_DEFAULT;
@@ -635,6 +662,7 @@ json_t *jsontext_parse_keep(const char *s, size_t n, int max_depth, const jsonte
     jp.end = jp.start + n;
     jp.max_depth = max_depth;
     jp.keep = jsontext_keep_is_all(keep) ? NULL : keep;
+    jp.nul_ok = nul_seen != NULL;
     json_t *v = jp_value(&jp, 0);
     if (v) {
         jp.p = jp_ws(jp.p, jp.end);
@@ -645,8 +673,11 @@ json_t *jsontext_parse_keep(const char *s, size_t n, int max_depth, const jsonte
         }
     }
     free(jp.scratch);
-    if (v)
+    if (v) {
+        if (nul_seen)
+            *nul_seen = jp.nul_seen;
         return v;
+    }
     /* A NUL byte always fails the parse (raw control character or invalid
      * token); it is named first, as the NUL check used to run first. */
     if (memchr(s, 0, n))
@@ -668,6 +699,66 @@ json_t *jsontext_parse_keep(const char *s, size_t n, int max_depth, const jsonte
 }
 
 /* ------------------------------------------------------------ getters */
+
+/* Appends "/<member>" to path (JSON Pointer escapes: '~' and '/'), cut
+ * at pathsz; returns the old length so the caller can take it back. */
+static size_t ptr_push(char *path, size_t pathsz, const char *member)
+{
+    size_t len = strlen(path), at = len;
+    if (at + 1 < pathsz)
+        path[at++] = '/';
+    for (const char *c = member; *c && at + 2 < pathsz; c++) {
+        if (*c == '~' || *c == '/') {
+            path[at++] = '~';
+            path[at++] = *c == '~' ? '0' : '1';
+        } else {
+            path[at++] = *c;
+        }
+    }
+    path[at < pathsz ? at : pathsz - 1] = 0;
+    return len;
+}
+
+static int find_nul(const json_t *v, char *path, size_t pathsz, int depth)
+{
+    const char *key;
+    json_t *kid;
+    size_t i, old;
+    char idx[24];
+    if (depth > JSONTEXT_JANSSON_MAX_DEPTH)
+        return 0; /* deeper than any tree jsontext_parse builds */
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        return memchr(json_string_value(v), 0, json_string_length(v)) != NULL;
+    case JSON_OBJECT:
+        json_object_foreach((json_t *)v, key, kid) {
+            old = ptr_push(path, pathsz, key);
+            if (find_nul(kid, path, pathsz, depth + 1))
+                return 1;
+            path[old] = 0;
+        }
+        return 0;
+    case JSON_ARRAY:
+        json_array_foreach(v, i, kid) {
+            snprintf(idx, sizeof idx, "%zu", i);
+            old = ptr_push(path, pathsz, idx);
+            if (find_nul(kid, path, pathsz, depth + 1))
+                return 1;
+            path[old] = 0;
+        }
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+int jsontext_find_nul(const json_t *v, char *path, size_t pathsz)
+{
+    if (pathsz == 0)
+        return 0;
+    path[0] = 0;
+    return v ? find_nul(v, path, pathsz, 0) : 0;
+}
 
 const char *jsontext_str(const json_t *obj, const char *key)
 {

@@ -25,6 +25,17 @@ json_t *jsontext_parse(const char *s, size_t n, int max_depth, char *err, size_t
 /* jsontext_parse, building only what keep names (NULL: everything). */
 json_t *jsontext_parse_keep(const char *s, size_t n, int max_depth, const jsontext_keep_t *keep, char *err, size_t errsz);
 
+/* jsontext_parse, except that a \u0000 escape in a string value (not in a
+ * member name) is read as a NUL byte inside that string (json_string_length
+ * counts it; json_string_value stops there) and sets *nul_seen to 1, else
+ * 0. For a message whose strings the caller checks with jsontext_find_nul
+ * before it uses any: JSON allows \u0000, and a message holding one is
+ * valid JSON to be refused for that string, not a parse error. */
+json_t *jsontext_parse_nul(const char *s, size_t n, int max_depth, int *nul_seen, char *err, size_t errsz);
+/* 1 when a string in v holds a NUL byte; path is then the JSON Pointer of
+ * the first one ("" for v itself; cut to pathsz). 0 otherwise. */
+int jsontext_find_nul(const json_t *v, char *path, size_t pathsz);
+
 /* Maximum nesting depth of the JSON text (strings skipped). */
 int jsontext_depth(const char *s, size_t n);
 

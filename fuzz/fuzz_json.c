@@ -4,7 +4,8 @@
  * parsed as JSON text with two depth limits, and also used as raw bytes: as
  * a string value and as a member name built without UTF-8 checks (the
  * serializers must fail or write the same bytes), and through
- * jsontext_dump_string, whose output must always parse back. Build and run:
+ * jsontext_dump_string, whose output must always parse back (with
+ * jsontext_parse_nul too, NUL bytes and all). Build and run:
  * make fuzz (FUZZ_FILTER=json). */
 #include <stdint.h>
 #include <stdio.h>
@@ -48,7 +49,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* "\u0000" (from a NUL byte) is the one escape no parser here accepts. */
     if (!back && !memchr(s, 0, size))
         fz_check("jsontext_dump_string", "output does not parse back", data, size);
+    /* ... except jsontext_parse_nul, which must give the string back whole,
+     * NUL bytes included, and report them. */
+    int nul = 0;
+    json_t *whole = jsontext_parse_nul(b.data, b.len, 1, &nul, err, sizeof err);
+    if (back && (!whole || nul || !json_equal(back, whole)))
+        fz_check("jsontext_parse_nul", "differs from jsontext_parse on text without \\u0000", data, size);
     json_t *checked = json_stringn(s, size); /* NULL unless valid UTF-8 */
+    if (!back && checked && memchr(s, 0, size) && (!whole || !nul || !json_equal(whole, checked)))
+        fz_check("jsontext_parse_nul", "a string with NUL bytes did not come back whole", data, size);
+    json_decref(whole);
     if (back && !json_is_string(back))
         fz_check("jsontext_dump_string", "output parses to a non-string", data, size);
     if (back && checked && !json_equal(back, checked))

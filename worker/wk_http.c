@@ -93,6 +93,30 @@ static void rpc_refuse(wk_httpreq_t *m, int status, int code, const char *messag
     httpreq_free(m);
 }
 
+/* A message holding \u0000 in a string (valid JSON; jsontext_parse_nul):
+ * in a tool's arguments it is that tool's argument error, given once the
+ * server and session are known (wk_mcp_prepare_call); anywhere else no
+ * string may hold it (a method, a URI, a name would be cut short where C
+ * reads it), and the message is refused here with its id. 1 when it was. */
+static int nul_refused(wk_httpreq_t *m)
+{
+    char path[200], msg[300];
+    if (!jsontext_find_nul(m->msg, path, sizeof path))
+        return 0;
+    if (m->mkind == WK_MSG_REQUEST && strcmp(jsontext_str(m->msg, "method"), "tools/call") == 0 &&
+        strncmp(path, "/params/arguments/", 18) == 0)
+        return 0;
+    json_t *id = m->mkind == WK_MSG_REQUEST ? json_object_get(m->msg, "id") : NULL;
+    json_t *spath = jsontext_string_lossy(path, strlen(path));
+    snprintf(msg, sizeof msg, "Invalid params: %s holds \\u0000 (U+0000), which no string here may contain",
+             json_string_value(spath) ? json_string_value(spath) : "a string");
+    json_decref(spath);
+    httpresp_json(m->req, 400, wk_rpc_error(id, WK_RPC_INVALID_PARAMS, msg, NULL));
+    m->req = NULL;
+    httpreq_free(m);
+    return 1;
+}
+
 static int header_has(const char *v, const char *needle)
 {
     return v && strcasestr(v, needle) != NULL;
@@ -561,7 +585,8 @@ static void handle_mcp(wk_worker_t *w, httpd_req_t *req, const char *token, enum
         size_t len;
         const char *body = httpd_req_body(req, &len);
         char err[300];
-        m->msg = jsontext_parse(body, len, WK_JSON_DEPTH, err, sizeof err);
+        int nul;
+        m->msg = jsontext_parse_nul(body, len, WK_JSON_DEPTH, &nul, err, sizeof err);
         if (!m->msg) {
             char msg[340];
             snprintf(msg, sizeof msg, "Parse error: %s", err);
@@ -578,6 +603,8 @@ static void handle_mcp(wk_worker_t *w, httpd_req_t *req, const char *token, enum
             httpreq_free(m);
             return;
         }
+        if (nul && nul_refused(m))
+            return;
         if (kind == MR_POST && m->mkind == WK_MSG_REQUEST && *m->sess.id &&
             strcmp(jsontext_str(m->msg, "method"), "initialize") == 0) {
             rpc_refuse(m, 400, WK_RPC_INVALID_REQUEST,

@@ -58,6 +58,20 @@ static json_t *initialize_result(const wk_server_t *srv, const json_t *params)
                      "JSON or markdown, and can be subscribed to.");
 }
 
+/* Arguments holding \u0000 in a string (the worker parses messages with
+ * jsontext_parse_nul): no Jira text takes it, and C code reading the
+ * string would stop there, so what went upstream would not be what the
+ * agent sent. 1 with err set when args hold one. */
+static int args_nul(const char *tool, const json_t *args, char *err, size_t errsz)
+{
+    char path[200];
+    if (!jsontext_find_nul(args, path, sizeof path))
+        return 0;
+    snprintf(err, errsz, "Invalid arguments for %s: %s holds \\u0000 (U+0000), which no Jira field takes", tool,
+             path);
+    return 1;
+}
+
 int wk_mcp_prepare_call(const wk_catalog_t *cat, const json_t *config, const json_t *params,
                         const wk_tool_t **tool, json_t **args, char *err, size_t errsz)
 {
@@ -86,6 +100,11 @@ int wk_mcp_prepare_call(const wk_catalog_t *cat, const json_t *config, const jso
     }
     json_t *obj = json_is_object(a) ? json_incref((json_t *)a) : json_object();
     char why[300];
+    if (args_nul(t->name, obj, err, errsz)) {
+        json_decref(obj);
+        *tool = t;
+        return WK_RPC_INVALID_PARAMS;
+    }
     if (schema_validate(t->input_schema, obj, why, sizeof why) != 0) {
         snprintf(err, errsz, "Invalid arguments for %s: %s", t->name, why);
         json_decref(obj);
@@ -158,6 +177,11 @@ static int discovery_call(wk_worker_t *w, const wk_server_t *srv, wk_push_t *pus
         return 1;
     }
     json_t *args = json_is_object(a) ? json_incref((json_t *)a) : json_object();
+    if (args_nul(name, args, err, sizeof err)) {
+        json_decref(args);
+        wk_mcp_answer(w, wk_rpc_envelope(id), wk_result_invalid_args(name, err), done, ud);
+        return 1;
+    }
     if (schema_validate(json_object_get(def, "inputSchema"), args, err, sizeof err) != 0) {
         char msg[1300];
         snprintf(msg, sizeof msg, "Invalid arguments for %s: %s", name, err);

@@ -521,6 +521,13 @@ Test(worker, bad_input_table, .timeout = 120)
         {"legacy POST unknown sessionId", "POST", "/messages?sessionId=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}", ct, NULL, NULL, 404, -32001},
         {"legacy POST to a Streamable session", "POST", "/messages?sessionId=", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}", ct, NULL, NULL, 404, -32001},
         {"unknown subpath", "GET", "/nope", NULL, acc, NULL, NULL, 404, 0},
+        /* \u0000 is valid JSON: refused for the string that holds it, with
+         * the request's id, not as a parse error; in a member name (which
+         * C code reads as a C string) it stays one. */
+        {"\\u0000 in a method", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\\u0000x\"}", ct, acc, sh, 400, -32602},
+        {"\\u0000 in a tool name", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"get_single_jira_service_management_issue_by_id\\u0000\",\"arguments\":{\"id\":\"ITSM-1\"}}}", ct, acc, sh, 400, -32602},
+        {"\\u0000 in a resource URI", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"resources/read\",\"params\":{\"uri\":\"jsm://issue/ITSM-1\\u0000/../x\"}}", ct, acc, sh, 400, -32602},
+        {"\\u0000 in a member name", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"params\":{\"a\\u0000\":1}}", ct, acc, sh, 400, -32700},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char u[600];
@@ -550,6 +557,31 @@ Test(worker, bad_input_table, .timeout = 120)
                   strstr(text, "Invalid arguments for get_single_jira_service_management_issue_by_id"),
               "bad arguments: %ld %s", r.status, r.body);
     ts_resp_free(&r);
+
+    /* \u0000 inside a tool's arguments is that tool's argument error, with
+     * where it is; outside them the error carries the request's id. */
+    mcp_post(&r, port, e.token, sid,
+             "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"tools/call\",\"params\":{\"name\":"
+             "\"get_single_jira_service_management_issue_by_id\",\"arguments\":{\"id\":\"ITSM-1\\u0000x\"}}}",
+             NULL);
+    res = json_object_get(r.json, "result");
+    text = json_string_value(json_object_get(json_array_get(json_object_get(res, "content"), 0), "text"));
+    cr_expect(r.status == 200 && json_is_true(json_object_get(res, "isError")) && text &&
+                  strstr(text, "/id holds \\u0000"),
+              "\\u0000 in an argument: %ld %s", r.status, r.body);
+    cr_expect_eq(json_integer_value(json_object_get(r.json, "id")), 9, "%s", r.body);
+    ts_resp_free(&r);
+    {
+        const char *h[] = {ct, acc, sh, NULL};
+        const char *b = "{\"jsonrpc\":\"2.0\",\"id\":\"n-1\",\"method\":\"prompts/get\",\"params\":{\"name\":\"x\\u0000\"}}";
+        ts_http(&r, "POST", url, h, b, strlen(b));
+        cr_expect(r.status == 400 && rpc_code(&r) == -32602 &&
+                      json_string_value(json_object_get(r.json, "id")) &&
+                      strcmp(json_string_value(json_object_get(r.json, "id")), "n-1") == 0 &&
+                      strstr(r.body, "/params/name holds"),
+                  "\\u0000 in a prompt name: %ld %s", r.status, r.body);
+        ts_resp_free(&r);
+    }
 
     /* Bad tokens: 404 with a JSON body that says so. */
     const char *tokens[] = {"nope", "a%2Fb", "x/../../etc", "ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ"};

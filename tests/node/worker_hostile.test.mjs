@@ -164,7 +164,7 @@ const cases = () => [
   { what: 'quoted field names', tool: SEARCH, args: { jql: '"project" = HELP) OR ("project" = HELP' }, expect: 'refused', upstream: 0 },
   { what: 'custom field then a stray )', tool: SEARCH, args: { jql: 'cf[10010] is EMPTY) OR (project = HELP' }, expect: 'refused', upstream: 0 },
   { what: 'newline before the )', tool: SEARCH, args: { jql: 'key = ITSM-1\n) OR (\nproject = HELP' }, expect: 'refused', upstream: 0 },
-  { what: 'NUL byte', tool: SEARCH, args: { jql: 'key = ITSM-994\u0000) OR (project = HELP' }, expect: 'any', check: keysOnly },
+  { what: 'NUL byte', tool: SEARCH, args: { jql: 'key = ITSM-994\u0000) OR (project = HELP' }, expect: 'refused', upstream: 0 },
   // JQL: unicode look-alikes
   { what: 'fullwidth parentheses', tool: SEARCH, args: { jql: 'key = ITSM-994 \uff09 OR \uff08 project = HELP' }, expect: 'any', check: keysOnly },
   { what: 'fullwidth project key', tool: SEARCH, args: { jql: 'project = \uff28\uff25\uff2c\uff30' }, expect: 'any', check: keysOnly },

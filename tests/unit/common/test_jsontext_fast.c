@@ -714,3 +714,48 @@ Test(jsontext_fast, string_lossy)
     cr_expect(json_is_string(e) && json_string_length(e) == 0);
     json_decref(e);
 }
+
+/* jsontext_parse_nul: \u0000 in a string value is a NUL byte inside the
+ * string (counted by its length) and reported; in a member name it stays
+ * an error; everything else parses as jsontext_parse does, and
+ * jsontext_find_nul names the first string holding one. */
+Test(jsontext_fast, parse_nul_and_find_nul)
+{
+    char err[200], path[64];
+    int nul = -1;
+    const char *in = "{\"a\":[1,{\"b/c\":\"x\\u0000y\"}],\"d\":\"\\u0000\"}";
+    json_t *v = jsontext_parse_nul(in, strlen(in), 0, &nul, err, sizeof err);
+    cr_assert(v, "%s", err);
+    cr_assert_eq(nul, 1);
+    json_t *s = json_object_get(json_array_get(json_object_get(v, "a"), 1), "b/c");
+    cr_assert_eq(json_string_length(s), 3);
+    cr_assert(memcmp(json_string_value(s), "x\0y", 3) == 0);
+    cr_assert_eq(json_string_length(json_object_get(v, "d")), 1);
+    cr_assert(jsontext_find_nul(v, path, sizeof path));
+    cr_assert_str_eq(path, "/a/1/b~1c");
+    char small[6];
+    cr_assert(jsontext_find_nul(v, small, sizeof small));
+    cr_assert_eq(strlen(small), 5, "cut to the buffer: %s", small);
+    json_decref(v);
+
+    /* the plain parser still refuses it, as jansson does */
+    cr_assert_null(jsontext_parse(in, strlen(in), 0, err, sizeof err));
+    cr_assert(strstr(err, "\\u0000 is not allowed"), "%s", err);
+    /* a member name */
+    const char *key = "{\"a\\u0000\":1}";
+    cr_assert_null(jsontext_parse_nul(key, strlen(key), 0, &nul, err, sizeof err));
+    /* none: nul is 0 and find_nul finds nothing */
+    const char *plain = "{\"a\":\"\\u0001\",\"b\":[\"x\"]}";
+    v = jsontext_parse_nul(plain, strlen(plain), 0, &nul, err, sizeof err);
+    cr_assert(v, "%s", err);
+    cr_assert_eq(nul, 0);
+    cr_assert_not(jsontext_find_nul(v, path, sizeof path));
+    cr_assert_str_eq(path, "");
+    json_decref(v);
+    /* a top-level string */
+    v = jsontext_parse_nul("\"\\u0000\"", 8, 0, &nul, err, sizeof err);
+    cr_assert(v && nul == 1);
+    cr_assert(jsontext_find_nul(v, path, sizeof path));
+    cr_assert_str_eq(path, "");
+    json_decref(v);
+}
