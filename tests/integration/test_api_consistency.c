@@ -90,6 +90,34 @@ static void env_hook(char *buf, size_t sz, const char *dir)
 
 /* ---- 1. delete during a reconcile pass ---- */
 
+/* The start of the tests that race an incremental pass: an API with its
+ * hooks in dir (made here), an incremental pass every 100 ms and no full
+ * one, and one server (srv, tok, its key k) whose publication is done. */
+static void inc_setup(ts_api_t *a, const char *name, char *dir, size_t dirsz, char *key, char *acct, char *srv,
+                      char *tok, char *k, size_t ksz)
+{
+    char ws[64], he[320];
+    hk_dir(dir, dirsz);
+    env_hook(he, sizeof he, dir);
+    const char *env[] = {he, "JSMCP_RECONCILE_INTERVAL_MS=100", "JSMCP_RECONCILE_FULL_INTERVAL_MS=3600000", NULL};
+    ta_start(a, name, env, ws, key, acct);
+    ta_server(a, key, acct, NULL, srv, tok);
+    ta_srv_key(a, tok, k, ksz);
+    ta_wait_outbox_empty(a);
+}
+
+/* A PATCH of the server whose outbox row the next incremental pass takes:
+ * that pass reads the server and stops at reconcile_read, holding it. */
+static void hold_pass(const ts_api_t *a, const char *dir, const char *key, const char *acct, const char *srv)
+{
+    ts_resp_t r;
+    hk_arm(dir, "reconcile_read");
+    ta_call(&r, a, key, "PATCH", "{\"name\":\"held\"}", "/integrated-account/%s/mcp/%s", acct, srv);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    hk_wait_reached(dir, "reconcile_read");
+}
+
 static void assert_not_live(const char *key, const char *what)
 {
     char *v = ts_redis("GET %s", key);
@@ -134,14 +162,8 @@ Test(api_consistency, delete_during_incremental_reconcile_pass, .timeout = 120)
 {
     ts_api_t a;
     ts_resp_t r;
-    char ws[64], key[64], acct[64], srv[64], tok[64], k[256], dir[256], he[320], sql[256];
-    hk_dir(dir, sizeof dir);
-    env_hook(he, sizeof he, dir);
-    const char *env[] = {he, "JSMCP_RECONCILE_INTERVAL_MS=100", "JSMCP_RECONCILE_FULL_INTERVAL_MS=3600000", NULL};
-    ta_start(&a, "cons_del_incr", env, ws, key, acct);
-    ta_server(&a, key, acct, NULL, srv, tok);
-    ta_srv_key(&a, tok, k, sizeof k);
-    ta_wait_outbox_empty(&a);
+    char key[64], acct[64], srv[64], tok[64], k[256], dir[256], sql[256];
+    inc_setup(&a, "cons_del_incr", dir, sizeof dir, key, acct, srv, tok, k, sizeof k);
     hk_arm(dir, "reconcile_read");
     snprintf(sql, sizeof sql, "UPDATE mcp_servers SET name = 'unpublished' WHERE id = '%s'", srv);
     free(ts_sql(a.db_url, sql));
@@ -168,22 +190,12 @@ Test(api_consistency, many_rotations_unpublished_all_tombstoned_by_one_pass, .ti
     enum { ROTATIONS = 100 };
     ts_api_t a;
     ts_resp_t r;
-    char ws[64], key[64], acct[64], srv[64], tok[64], dir[256], he[320];
+    char key[64], acct[64], srv[64], tok[64], dir[256];
     static char keys[ROTATIONS + 1][256];
-    hk_dir(dir, sizeof dir);
-    env_hook(he, sizeof he, dir);
-    const char *env[] = {he, "JSMCP_RECONCILE_INTERVAL_MS=100", "JSMCP_RECONCILE_FULL_INTERVAL_MS=3600000", NULL};
-    ta_start(&a, "cons_many_rot", env, ws, key, acct);
-    ta_server(&a, key, acct, NULL, srv, tok);
-    ta_srv_key(&a, tok, keys[0], sizeof keys[0]);
-    ta_wait_outbox_empty(&a);
+    inc_setup(&a, "cons_many_rot", dir, sizeof dir, key, acct, srv, tok, keys[0], sizeof keys[0]);
     /* A pass holds the next change while every rotation's own publication
      * fails: the rotations wait in the outbox for one pass. */
-    hk_arm(dir, "reconcile_read");
-    ta_call(&r, &a, key, "PATCH", "{\"name\":\"held\"}", "/integrated-account/%s/mcp/%s", acct, srv);
-    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
-    ts_resp_free(&r);
-    hk_wait_reached(dir, "reconcile_read");
+    hold_pass(&a, dir, key, acct, srv);
     hk_arm(dir, "request_publish_refused");
     for (int i = 1; i <= ROTATIONS; i++) {
         ta_call(&r, &a, key, "POST", "{\"overlap_seconds\":0}", "/integrated-account/%s/mcp/%s/rotate", acct, srv);
@@ -361,23 +373,12 @@ Test(api_consistency, stale_write_after_the_overlap_ended, .timeout = 120)
 {
     ts_api_t a, b;
     ts_resp_t r;
-    char ws[64], key[64], acct[64], srv[64], tok[64], k_old[256], dir[256], dir_b[256], he[320], he_b[320];
-    hk_dir(dir, sizeof dir);
+    char key[64], acct[64], srv[64], tok[64], k_old[256], dir[256], dir_b[256], he_b[320];
+    inc_setup(&a, "cons_stale_exp", dir, sizeof dir, key, acct, srv, tok, k_old, sizeof k_old);
     hk_dir(dir_b, sizeof dir_b); /* b's own, never armed: b's passes run freely */
-    env_hook(he, sizeof he, dir);
     env_hook(he_b, sizeof he_b, dir_b);
-    const char *env[] = {he, "JSMCP_RECONCILE_INTERVAL_MS=100", "JSMCP_RECONCILE_FULL_INTERVAL_MS=3600000", NULL};
-    ta_start(&a, "cons_stale_exp", env, ws, key, acct);
-    ta_server(&a, key, acct, NULL, srv, tok);
-    ta_srv_key(&a, tok, k_old, sizeof k_old);
-    ta_wait_outbox_empty(&a);
 
-    /* a's pass reads the server, its first token current, and holds */
-    hk_arm(dir, "reconcile_read");
-    ta_call(&r, &a, key, "PATCH", "{\"name\":\"held\"}", "/integrated-account/%s/mcp/%s", acct, srv);
-    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
-    ts_resp_free(&r);
-    hk_wait_reached(dir, "reconcile_read");
+    hold_pass(&a, dir, key, acct, srv); /* a's pass read the server, its first token current */
     const char *env_b[] = {he_b, NULL};
     ts_api_replica(&b, &a, "cons_stale_exp_b", env_b);
 
