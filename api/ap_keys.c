@@ -82,7 +82,8 @@ static void on_key_inserted(PGresult *res, const char *err, void *ud)
     json_object_set_new(r->out, "key", json_string(r->token));
     r->status = 201;
     ap_pub_t *p = ap_pub_new(rcli_prefix(r->app->redis), r->read_ms);
-    ap_pub_wskey(p, r->hash, key_ws(r), strtoll(PQgetvalue(res, 0, 1), NULL, 10));
+    ap_pub_wskey(p, r->hash, key_ws(r), strtoll(PQgetvalue(res, 0, 1), NULL, 10),
+                 PQgetisnull(res, 0, 2) ? 0 : strtoll(PQgetvalue(res, 0, 2), NULL, 10));
     ap_publish_and_answer(r, p);
 }
 
@@ -97,7 +98,7 @@ static void key_insert(ap_req_t *r)
     ap_query(r,
              "INSERT INTO api_keys (workspace_id, name, prefix, key_hash, scope, expires_at)"
              " SELECT id, $2, $3, $4, $5, $6::timestamptz FROM workspaces WHERE id = $1 RETURNING " KEY_JSON
-             ", version",
+             ", version, (extract(epoch FROM expires_at) * 1000)::bigint",
              6, p, on_key_inserted);
 }
 

@@ -202,12 +202,15 @@ void ap_pub_server_gone(ap_pub_t *p, const char *const *hashes, size_t n, long l
     }
 }
 
-void ap_pub_wskey(ap_pub_t *p, const char *key_hash, const char *workspace_id, long long version)
+void ap_pub_wskey(ap_pub_t *p, const char *key_hash, const char *workspace_id, long long version, int64_t exp_ms)
 {
-    char suffix[128], v[160];
+    char suffix[128], v[200], e[24] = "null";
     snprintf(suffix, sizeof suffix, "wskey:%s", key_hash);
-    snprintf(v, sizeof v, "{\"version\":%lld,\"workspace_id\":\"%s\"}", version, workspace_id);
-    ap_pub_record(p, suffix, v, 0);
+    if (exp_ms > 0)
+        snprintf(e, sizeof e, "%lld", (long long)exp_ms);
+    snprintf(v, sizeof v, "{\"version\":%lld,\"workspace_id\":\"%s\",\"expires_at_ms\":%s}", version, workspace_id,
+             e);
+    ap_pub_record(p, suffix, v, exp_ms);
 }
 
 static char *seal_account(secret_keyring_t *keys, const char *id, const char *site_url, const char *auth_type,

@@ -13,8 +13,9 @@
  *                      "name":..,"config":{..},"expires_at_ms":..|null,
  *                      "require_api_token_auth":..}
  *   acct:<id>         {"version":N,"sealed":"<secret_seal of the account>"}
- *   wskey:<key_hash>  {"version":1,"workspace_id":..}   (a workspace API key,
- *                      the second factor of servers that require one)
+ *   wskey:<key_hash>  {"version":N,"workspace_id":..,"expires_at_ms":..|null}
+ *                      (a workspace API key, the second factor of servers
+ *                      that require one; workers refuse it after its expiry)
  *   tombstone         {"version":N,"tombstone":true}   (a deleted row: N is
  *                      its last version + 1; a token no longer in use: the
  *                      row's version when it stopped being used)
@@ -102,8 +103,9 @@ void ap_pub_server_gone(ap_pub_t *p, const char *const *hashes, size_t n, long l
  * credentials opened with keys. -1 when they do not open (logged). */
 int ap_pub_account_row(ap_pub_t *p, secret_keyring_t *keys, const char *id, const PGresult *res, int row, int col);
 
-/* An API key's record wskey:<key_hash> (its row's version). */
-void ap_pub_wskey(ap_pub_t *p, const char *key_hash, const char *workspace_id, long long version);
+/* An API key's record wskey:<key_hash> (its row's version), expiring at
+ * exp_ms (0: never): workers refuse the key from then on, as the API does. */
+void ap_pub_wskey(ap_pub_t *p, const char *key_hash, const char *workspace_id, long long version, int64_t exp_ms);
 
 /* The acct:<id> record: {"version":N,"sealed":...} where sealed holds
  * {"site_url","auth_type","status","cloud_id"?,"pace"?} merged with the

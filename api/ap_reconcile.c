@@ -113,7 +113,8 @@ enum rc_kind { RC_SRV, RC_ACCT, RC_WSK };
 static const char *const rows_sql[] = {
     [RC_SRV] = "SELECT id::text, " AP_SRV_PUB_COLS " FROM mcp_servers WHERE id = ANY($1::uuid[])",
     [RC_ACCT] = "SELECT id::text, " AP_ACCT_PUB_COLS " FROM integrated_accounts WHERE id = ANY($1::uuid[])",
-    [RC_WSK] = "SELECT id::text, version, key_hash, workspace_id::text FROM api_keys WHERE id = ANY($1::uuid[])",
+    [RC_WSK] = "SELECT id::text, version, key_hash, workspace_id::text, (extract(epoch FROM expires_at) * 1000)::bigint"
+               " FROM api_keys WHERE id = ANY($1::uuid[])",
 };
 
 /* Sends rows_sql[kind] for ids: in tx (the incremental pass's), or on the
@@ -140,7 +141,8 @@ static int rc_pub_row(ap_pub_t *p, enum rc_kind kind, const PGresult *res, int i
     case RC_ACCT:
         return ap_pub_account_row(p, rc.app->keys, PQgetvalue(res, i, 0), res, i, 1);
     case RC_WSK:
-        ap_pub_wskey(p, PQgetvalue(res, i, 2), PQgetvalue(res, i, 3), strtoll(PQgetvalue(res, i, 1), NULL, 10));
+        ap_pub_wskey(p, PQgetvalue(res, i, 2), PQgetvalue(res, i, 3), strtoll(PQgetvalue(res, i, 1), NULL, 10),
+                     PQgetisnull(res, i, 4) ? 0 : strtoll(PQgetvalue(res, i, 4), NULL, 10));
         return 0;
     }
     return 0;
@@ -710,7 +712,8 @@ static void full_next(full_t *c)
             [PH_ACCT] = "SELECT id::text, version FROM integrated_accounts"
                         " WHERE id > $1::uuid ORDER BY integrated_accounts.id LIMIT " RC_CHUNK,
             [PH_WSK] = "SELECT id::text, version, key_hash FROM api_keys"
-                       " WHERE id > $1::uuid ORDER BY api_keys.id LIMIT " RC_CHUNK,
+                       " WHERE id > $1::uuid AND (expires_at IS NULL OR expires_at > now())"
+                       " ORDER BY api_keys.id LIMIT " RC_CHUNK,
         };
         /* From the lowest uuid on: a plain range on the primary key (an
          * "IS NULL OR" would keep a prepared statement's plan off it), in

@@ -9,6 +9,7 @@
 #include <sodium.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "jsontext.h"
 #include "log.h"
 #include "wk_cache.h"
@@ -276,7 +277,10 @@ void wk_store_account_fresh(wk_worker_t *w, const char *account_id, wk_store_acc
 /* ---- wskey:<key_hash> ---- */
 
 /* The API publishes one record per workspace API key (ap_publish.h):
- * {"version":1,"workspace_id":..} or a tombstone once it is deleted. A key
+ * {"version":N,"workspace_id":..,"expires_at_ms":..|null} or a tombstone
+ * once it is deleted. A key past expires_at_ms is refused here, whatever
+ * Redis' TTL says (the key stays a tombstone TTL longer, keeping its
+ * version; the API refuses it at the same time). A key
  * without a record (nil) is looked up in the wskeys:<workspace> set older
  * API versions kept, so workers can be upgraded before the API. */
 typedef struct flag_op_s {
@@ -316,7 +320,9 @@ static void on_wskey(redisReply *reply, const char *err, void *ud)
         char perr[128];
         json_t *rec = jsontext_parse(reply->str, reply->len, 4, perr, sizeof perr);
         const char *ws = json_string_value(json_object_get(rec, "workspace_id"));
-        rc = rec && !json_is_true(json_object_get(rec, "tombstone")) && ws && strcmp(ws, op->workspace_id) == 0;
+        json_t *exp = json_object_get(rec, "expires_at_ms");
+        rc = rec && !json_is_true(json_object_get(rec, "tombstone")) && ws && strcmp(ws, op->workspace_id) == 0 &&
+             (!json_is_integer(exp) || json_integer_value(exp) > clock_now_ms());
         json_decref(rec);
     }
     op->cb(rc, op->ud);

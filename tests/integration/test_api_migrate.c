@@ -257,3 +257,62 @@ Test(api_migrate, migration_028_is_catalog_only, .timeout = 120)
     PQfinish(c);
     ta_stop(&a);
 }
+
+/* 036 on keys an older API published without their expiry (its wskey:
+ * records had none, and workers took an expired key): once the upgraded
+ * API starts, the key still live has a record with expires_at_ms and the
+ * Redis expiry that goes with it, the expired one a record no worker
+ * accepts, and a key without an expiry keeps the record it had. */
+Test(api_migrate, migration_036_publishes_key_expiry, .timeout = 120)
+{
+    ts_api_t a, b;
+    ts_resp_t r;
+    char ws[64], key[64], path[128], iso[40], body[160], k_live[200], k_gone[200], k_never[200];
+    const char *env[] = {"JSMCP_RECONCILE_INTERVAL_MS=100", NULL};
+    ta_start(&a, "migrate_036", env, ws, key, NULL);
+    snprintf(path, sizeof path, "/workspaces/%s/api-keys", ws);
+    char *keys[2] = {k_live, k_gone};
+    for (int i = 0; i < 2; i++) {
+        clock_format_iso(clock_now_ms() + 3600000, 0, iso, sizeof iso);
+        snprintf(body, sizeof body, "{\"name\":\"k%d\",\"expires_at\":\"%s\"}", i, iso);
+        ts_api_call(&r, &a, a.bootstrap_key, "POST", path, body);
+        cr_assert_eq(r.status, 201, "%ld %s", r.status, r.body);
+        char hex[SECRET_HASH_HEX_LEN + 1];
+        const char *k = ta_str(&r, "key");
+        secret_hash_hex(k, strlen(k), hex);
+        snprintf(keys[i], 200, "%swskey:%s", a.redis_prefix, hex);
+        ts_resp_free(&r);
+    }
+    char hex[SECRET_HASH_HEX_LEN + 1];
+    secret_hash_hex(key, strlen(key), hex);
+    snprintf(k_never, sizeof k_never, "%swskey:%s", a.redis_prefix, hex);
+    ta_wait_outbox_empty(&a);
+    ta_stop(&a);
+    char *never_before = ts_redis("GET %s", k_never);
+
+    /* as an API before 036 left them: version 1, records without expiry,
+     * and one key's expiry passed since */
+    free(ts_sql(a.db_url, "DELETE FROM schema_migrations WHERE version = 36; UPDATE api_keys SET version = 1"));
+    free(ts_sql(a.db_url, "UPDATE api_keys SET expires_at = now() - interval '1 hour' WHERE name = 'k1'"));
+    char old[200];
+    snprintf(old, sizeof old, "{\"version\":1,\"workspace_id\":\"%s\"}", ws);
+    free(ts_redis("SET %s %s", k_live, old));
+    free(ts_redis("SET %s %s", k_gone, old));
+    cr_assert(ta_redis_accepts(k_gone), "the old record is not accepted to start with");
+
+    ts_api_replica(&b, &a, "migrate_036_b", NULL);
+    ta_wait_outbox_empty(&b);
+    cr_assert_not(ta_redis_accepts(k_gone), "the expired key's record is still accepted");
+    char *v = ts_redis("GET %s", k_live);
+    json_t *rec = v ? json_loads(v, 0, NULL) : NULL;
+    cr_assert(json_is_integer(json_object_get(rec, "expires_at_ms")), "the live key's record has no expiry: %s", v);
+    json_decref(rec);
+    free(v);
+    char *never_after = ts_redis("GET %s", k_never);
+    cr_assert_str_eq(never_after, never_before, "a key without an expiry was republished");
+    free(never_before);
+    free(never_after);
+    char *msg = tc_check_publication(a.db_url, a.redis_prefix, a.master_keys);
+    cr_assert(!msg, "after 036, PostgreSQL and Redis disagree:\n%s", msg);
+    ta_stop(&b);
+}

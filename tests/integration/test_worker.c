@@ -25,6 +25,7 @@
 #include <arpa/inet.h>
 
 #include "secret.h"
+#include "tc.h"
 #include "ts.h"
 #include "clock.h"
 
@@ -42,9 +43,10 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-static void stack_start(env_t *e, const char *name)
+/* The API (with more_env added, may be NULL), a workspace and an account. */
+static void stack_start_env(env_t *e, const char *name, const char *more_env)
 {
-    const char *extra[] = {"JSMCP_SITE_ALLOWLIST=" SITE_ALLOW, NULL};
+    const char *extra[] = {"JSMCP_SITE_ALLOWLIST=" SITE_ALLOW, more_env, NULL};
     memset(e, 0, sizeof *e);
     ts_api_start(&e->api, name, extra);
     ts_api_workspace(&e->api, "wk", e->ws, e->key);
@@ -55,6 +57,11 @@ static void stack_start(env_t *e, const char *name)
     cr_assert_eq(r.status, 201, "account: %ld %s", r.status, r.body);
     snprintf(e->acct, sizeof e->acct, "%s", json_string_value(json_object_get(r.json, "id")));
     ts_resp_free(&r);
+}
+
+static void stack_start(env_t *e, const char *name)
+{
+    stack_start_env(e, name, NULL);
 }
 
 /* Creates an MCP server through the API; body is the JSON request. */
@@ -815,5 +822,53 @@ Test(worker, master_restarts_dead_workers, .timeout = 60)
     cr_assert(ts_log_count(&w, "worker died, restarting") >= 1);
     /* The SIGKILLed child makes the master's exit unclean by design. */
     cr_assert_eq(ts_stop(&w), 1);
+    cr_assert_eq(ts_api_stop(&e.api), 0);
+}
+
+/* A workspace API key with an expiry opens a server that requires one until
+ * then, and no longer after: workers check the key's expiry themselves, as
+ * the API does (its wskey: record carries expires_at_ms). Before, the record
+ * had no expiry at all, and an expired key kept opening every such server
+ * of its workspace until revoked. */
+Test(worker, expired_workspace_key_no_longer_opens_a_server, .timeout = 120)
+{
+    env_t e;
+    ts_proc_t w;
+    ts_resp_t r;
+    char path[160], body[160], iso[40], auth[300], sid[128];
+    stack_start_env(&e, "wk_keyexp_api", "JSMCP_MIN_LIFETIME_MS=1000");
+    server_create(&e, "{\"name\":\"s\",\"require_api_token_auth\":true}");
+    int64_t exp = clock_now_ms() + 3000;
+    exp += 1000 - exp % 1000; /* whole seconds */
+    clock_format_iso(exp, 0, iso, sizeof iso);
+    snprintf(path, sizeof path, "/workspaces/%s/api-keys", e.ws);
+    snprintf(body, sizeof body, "{\"name\":\"short\",\"expires_at\":\"%s\"}", iso);
+    ts_api_call(&r, &e.api, e.api.bootstrap_key, "POST", path, body);
+    cr_assert_eq(r.status, 201, "key: %ld %s", r.status, r.body);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", json_string_value(json_object_get(r.json, "key")));
+    ts_resp_free(&r);
+    int port = ts_free_port();
+    worker_start(&e, &w, "wk_keyexp", port, 1);
+    initialize(port, e.token, sid, sizeof sid, auth);
+    mcp_post(&r, port, e.token, sid, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}", auth);
+    cr_assert_eq(r.status, 200, "before its expiry: %ld %s", r.status, r.body);
+    ts_resp_free(&r);
+
+    while (clock_now_ms() <= exp) /* the expiry is a time, not an event */
+        sleep_ms(50);
+    mcp_post(&r, port, e.token, sid, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"ping\"}", auth);
+    cr_assert_eq(r.status, 401, "an expired key still opens the server: %ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    ts_api_call(&r, &e.api, auth + strlen("Authorization: Bearer "), "GET", "/api-keys/current", NULL);
+    cr_assert_eq(r.status, 401, "the API takes the expired key: %ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    /* the workspace's key without an expiry still does */
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", e.key);
+    mcp_post(&r, port, e.token, sid, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"ping\"}", auth);
+    cr_assert_eq(r.status, 200, "a live key: %ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    char *msg = tc_check_publication(e.api.db_url, e.api.redis_prefix, e.api.master_keys);
+    cr_assert(!msg, "PostgreSQL and Redis disagree:\n%s", msg);
+    cr_assert_eq(ts_stop(&w), 0);
     cr_assert_eq(ts_api_stop(&e.api), 0);
 }

@@ -297,7 +297,10 @@ static void check_accounts(tc_t *c)
 
 static void check_api_keys(tc_t *c)
 {
-    PGresult *res = PQexec(c->db, "SELECT key_hash, workspace_id, to_jsonb(k)->>'version' FROM api_keys k");
+    PGresult *res = PQexec(c->db, "SELECT key_hash, workspace_id, to_jsonb(k)->>'version',"
+                                  " (extract(epoch FROM expires_at) * 1000)::bigint,"
+                                  " expires_at IS NULL OR expires_at > now() + interval '2 seconds',"
+                                  " expires_at <= now() - interval '2 seconds' FROM api_keys k");
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         fail(c, "cannot read api_keys: %s", PQerrorMessage(c->db));
         PQclear(res);
@@ -305,15 +308,31 @@ static void check_api_keys(tc_t *c)
     }
     for (int i = 0; i < PQntuples(res) && !PQgetisnull(res, i, 2); i++) { /* the format before wskey: has none */
         char key[256];
+        long long pxt = 0;
         snprintf(key, sizeof key, "%swskey:%s", c->prefix, PQgetvalue(res, i, 0));
         known_add(c, key);
-        char *v = rget(c, key, NULL);
+        char *v = rget(c, key, &pxt);
+        if (strcmp(PQgetvalue(res, i, 5), "t") == 0) { /* expired: refused by workers, whatever holds the key */
+            if (tc_accepts(v, clock_now_ms()))
+                fail(c, "API key %.12s...: expired, but its record is one a worker accepts: %s", PQgetvalue(res, i, 0),
+                     v);
+            free(v);
+            continue;
+        }
+        if (strcmp(PQgetvalue(res, i, 4), "t") != 0) { /* within a moment of its expiry: left to it */
+            free(v);
+            continue;
+        }
         json_t *rec = v ? json_loads(v, 0, NULL) : NULL;
         const char *ws = json_string_value(json_object_get(rec, "workspace_id"));
+        json_t *rexp = json_object_get(rec, "expires_at_ms");
+        long long want_exp = col_ll(res, i, 3, -1), got_exp = json_is_integer(rexp) ? json_integer_value(rexp) : -1;
+        long long want_pxt = want_exp < 0 ? -1 : want_exp + tc_tombstone_ttl_ms();
         if (!tc_live(v) || !ws || strcmp(ws, PQgetvalue(res, i, 1)) != 0 ||
-            json_integer_value(json_object_get(rec, "version")) != col_ll(res, i, 2, -1))
-            fail(c, "API key %.12s...: record %s, row workspace %s version %s", PQgetvalue(res, i, 0), v ? v : "(none)",
-                 PQgetvalue(res, i, 1), PQgetvalue(res, i, 2));
+            json_integer_value(json_object_get(rec, "version")) != col_ll(res, i, 2, -1) || got_exp != want_exp ||
+            pxt != want_pxt)
+            fail(c, "API key %.12s...: record %s expiring at %lld, row workspace %s version %s expires_at_ms %lld",
+                 PQgetvalue(res, i, 0), v ? v : "(none)", pxt, PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), want_exp);
         json_decref(rec);
         free(v);
     }

@@ -19,7 +19,8 @@
  *    version whose sealed content (opened with the keyring) has the row's
  *    site_url, auth_type, status, cloud_id and pace;
  *  - every workspace API key row has a live wskey:<key_hash> record with
- *    its workspace and version;
+ *    its workspace, version, expires_at_ms and Redis expiry (as a
+ *    server's), and no key past its expiry has a record a worker accepts;
  *  - every srv:*, acct:* and wskey:* key under the prefix that no row
  *    accounts for is a tombstone.
  * Records without a version (the format before migration 007) are compared
