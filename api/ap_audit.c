@@ -185,14 +185,26 @@ static int refused_for_data(const PGresult *res)
 static void on_set_aside(redisReply *reply, const char *err, void *ud)
 {
     drain_t *d = ud;
-    (void)err;
     if (!reply || reply->type == REDIS_REPLY_ERROR) {
-        drain_end(d, 0); /* not kept elsewhere yet: it stays pending, and is tried again */
+        /* Not kept elsewhere yet: it stays pending, and is tried again. */
+        metrics_inc(au.app->metrics, "jsmcp_api_audit_errors_total", "stage=\"set_aside\"", 1);
+        LOG_WARN("audit", "cannot set the refused entry aside; it stays pending and is tried again", "stream_id",
+                 d->nids ? d->ids[0] : "", "err", reply && reply->str ? reply->str : err ? err : "", NULL);
+        drain_end(d, 0);
         return;
     }
     metrics_inc(au.app->metrics, "jsmcp_api_audit_set_aside_total", "", 1);
     ack(d);
 }
+
+/* The copy of a refused entry. allow-oom: a Redis out of memory (under
+ * noeviction) refuses a plain XADD, and then the entry stayed pending at
+ * the head of our entries, which kept XTRIM MINID from freeing anything
+ * behind it: the drain could not get Redis out of the OOM it was in. One
+ * entry (MAXLEN ~ 10000) is little to add to a full Redis. */
+static const char SET_ASIDE_LUA[] =
+    "#!lua flags=allow-oom\n"
+    "return redis.call('XADD', KEYS[1], 'MAXLEN', '~', '10000', '*', unpack(ARGV))\n";
 
 /* One entry PostgreSQL refuses for its data (a value a check let through,
  * a sum the usage rollup cannot hold) would stop the drain for good: the
@@ -207,12 +219,10 @@ static void set_aside(drain_t *d, const char *why)
     snprintf(key, sizeof key, "%s:refused", au.key);
     size_t argc = 0;
     const char **argv = mem_alloc((d->naside + 11) * sizeof *argv);
-    argv[argc++] = "XADD";
+    argv[argc++] = "EVAL";
+    argv[argc++] = SET_ASIDE_LUA;
+    argv[argc++] = "1";
     argv[argc++] = key;
-    argv[argc++] = "MAXLEN";
-    argv[argc++] = "~";
-    argv[argc++] = "10000";
-    argv[argc++] = "*";
     argv[argc++] = "stream_id";
     argv[argc++] = d->nids ? d->ids[0] : "";
     argv[argc++] = "error";
@@ -1244,6 +1254,9 @@ int ap_audit_start(ap_app_t *app)
     metrics_describe(app->metrics, "jsmcp_api_audit_trimmed_total", "counter",
                      "Audit stream entries removed once in PostgreSQL (XTRIM MINID)");
     metrics_describe(app->metrics, "jsmcp_api_audit_invalid_total", "counter", "Malformed audit entries dropped");
+    metrics_describe(app->metrics, "jsmcp_api_audit_errors_total", "counter",
+                     "Audit drain steps that failed, by stage (insert; set_aside: Redis refused to keep an entry "
+                     "PostgreSQL refused, which stays pending); the entries stay in the stream");
     metrics_describe(app->metrics, "jsmcp_api_audit_set_aside_total", "counter",
                      "Audit entries PostgreSQL refused for their data, copied to <prefix>audit:refused and acknowledged");
     metrics_describe(app->metrics, "jsmcp_api_retention_passes_total", "counter",

@@ -962,3 +962,78 @@ Test(audit, entries_postgresql_refuses_are_set_aside_and_the_drain_goes_on, .tim
     redisFree(c);
     ta_stop(&a);
 }
+
+/* An entry PostgreSQL refuses while Redis is out of memory (noeviction):
+ * its copy to <prefix>audit:refused is still made (the set-aside script
+ * may run under OOM), the entry acknowledged, and the stream trimmed, so
+ * the drain frees Redis' memory as it goes. A plain XADD was refused
+ * there: the entry stayed pending at the head of the stream, and XTRIM
+ * MINID could not free anything behind it. A Redis of the test's own: the
+ * other tests must not share its OOM. */
+Test(audit, an_entry_postgresql_refuses_is_set_aside_while_redis_is_out_of_memory, .timeout = 120)
+{
+    ts_api_t a;
+    ts_proc_t rd;
+    char ws[64], key[64], acct[64], id[64], tok[64], skey[128];
+    ts_redis_private(&rd, "audit_oom_redis");
+    const char *env[] = {"JSMCP_AUDIT_DRAIN_MS=100", NULL};
+    ta_start(&a, "audit_oom_aside", env, ws, key, acct);
+    ta_server(&a, key, acct, NULL, id, tok);
+    free(ts_sql(a.db_url, "ALTER TABLE tool_calls ADD CONSTRAINT test_poison CHECK (upstream_request_id IS DISTINCT FROM "
+                    "'poison')"));
+    snprintf(skey, sizeof skey, "%saudit", a.redis_prefix);
+    redisContext *c = ts_redis_connect();
+    long long now = (long long)clock_now_ms();
+    /* A first record: the stream and the drain's group exist before the
+     * OOM (creating them is a write an OOM refuses, as it refuses the
+     * workers' records; an existing backlog is what this is about). */
+    freeReplyObject(redisCommand(c, "XADD %s * ts_ms %lld workspace_id %s account_id %s server_id %s tool t"
+                                    " call_id %032x", skey, now, ws, acct, id, 0x77000ff));
+    int64_t deadline = clock_now_ms() + 60000;
+    while (ta_sql_long(&a, "SELECT count(*) FROM tool_calls") < 1 && clock_now_ms() < deadline)
+        ta_sleep_ms(50);
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls"), 1, "the first record is not drained");
+    /* The records and the OOM in one transaction: the drain reads them
+     * only once Redis refuses writes. */
+    redisAppendCommand(c, "MULTI");
+    for (int i = 0; i < 5; i++)
+        redisAppendCommand(c, "XADD %s * ts_ms %lld workspace_id %s account_id %s server_id %s tool t"
+                              " upstream_request_id %s call_id %032x",
+                           skey, now - i, ws, acct, id, i == 2 ? "poison" : "fine", 0x7700000 + i);
+    redisAppendCommand(c, "CONFIG SET maxmemory 1");
+    redisAppendCommand(c, "EXEC");
+    replies_ok(c, 8);
+    redisReply *r = redisCommand(c, "SET probe x");
+    cr_assert(r && r->type == REDIS_REPLY_ERROR && strstr(r->str, "OOM"), "Redis is not out of memory");
+    freeReplyObject(r);
+
+    while ((ta_sql_long(&a, "SELECT count(*) FROM tool_calls") < 5 ||
+            ta_metric(&a, "jsmcp_api_audit_set_aside_total") < 1) && clock_now_ms() < deadline)
+        ta_sleep_ms(50);
+    cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls"), 5, "the 4 good records are not in");
+    cr_assert_eq(ta_metric(&a, "jsmcp_api_audit_set_aside_total"), 1, "the refused entry is not set aside under OOM");
+    r = redisCommand(c, "XLEN %s:refused", skey);
+    cr_assert(r && r->type == REDIS_REPLY_INTEGER && r->integer == 1, "the refused stream holds it once");
+    freeReplyObject(r);
+    /* acknowledged, and the stream trimmed behind it */
+    r = redisCommand(c, "XPENDING %s jsmcp-api", skey);
+    while (r && r->type == REDIS_REPLY_ARRAY && r->element[0]->integer > 0 && clock_now_ms() < deadline) {
+        freeReplyObject(r);
+        ta_sleep_ms(50);
+        r = redisCommand(c, "XPENDING %s jsmcp-api", skey);
+    }
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->element[0]->integer == 0, "entries left pending");
+    freeReplyObject(r);
+    r = redisCommand(c, "XLEN %s", skey);
+    while (r && r->type == REDIS_REPLY_INTEGER && r->integer > 1 && clock_now_ms() < deadline) {
+        freeReplyObject(r);
+        ta_sleep_ms(50);
+        r = redisCommand(c, "XLEN %s", skey);
+    }
+    cr_assert(r && r->type == REDIS_REPLY_INTEGER && r->integer <= 1, "the stream was not trimmed under OOM");
+    freeReplyObject(r);
+    freeReplyObject(redisCommand(c, "CONFIG SET maxmemory 0"));
+    redisFree(c);
+    ta_stop(&a);
+    cr_assert_eq(ts_stop(&rd), 0, "redis-server exit, log %s", rd.log);
+}

@@ -161,7 +161,10 @@ void ts_spawn(ts_proc_t *p, const char *name, const char *bin, const char *const
     const char *art = getenv("JSMCP_TEST_ARTIFACTS");
     memset(p, 0, sizeof *p);
     snprintf(p->name, sizeof p->name, "%s", name);
-    snprintf(path, sizeof path, "%s/%s", ts_getenv("JSMCP_BIN_DIR"), bin);
+    if (bin[0] == '/')
+        snprintf(path, sizeof path, "%s", bin); /* a system binary (ts_redis_private) */
+    else
+        snprintf(path, sizeof path, "%s/%s", ts_getenv("JSMCP_BIN_DIR"), bin);
     snprintf(p->log, sizeof p->log, "%s/%s.log", art ? art : "/tmp", name);
     p->port = port;
     cr_assert(access(path, X_OK) == 0, "%s is not built", path);
@@ -214,6 +217,34 @@ void ts_spawn(ts_proc_t *p, const char *name, const char *bin, const char *const
         sleep_ms(50);
     }
     cr_assert_fail("%s did not answer %s within 15 s; log: %s", name, url, p->log);
+}
+
+void ts_redis_private(ts_proc_t *p, const char *name)
+{
+    int port = ts_free_port();
+    char ps[16], dir[256], url[64];
+    const char *tmp = getenv("JSMCP_TEST_TMP");
+    snprintf(ps, sizeof ps, "%d", port);
+    snprintf(dir, sizeof dir, "%s", tmp && *tmp ? tmp : "/tmp");
+    const char *args[] = {"--port", ps, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                          "--dir", dir, "--maxmemory-policy", "noeviction", NULL};
+    const char *bin = access("/usr/bin/redis-server", X_OK) == 0 ? "/usr/bin/redis-server" : "/usr/local/bin/redis-server";
+    ts_spawn(p, name, bin, args, NULL, 0);
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d/0", port);
+    for (int i = 0; i < 300; i++) {
+        redisContext *c = redisConnect("127.0.0.1", port);
+        redisReply *r = c && !c->err ? redisCommand(c, "PING") : NULL;
+        int up = r && r->type == REDIS_REPLY_STATUS;
+        freeReplyObject(r);
+        if (c)
+            redisFree(c);
+        if (up) {
+            setenv("JSMCP_TEST_REDIS_URL", url, 1);
+            return;
+        }
+        sleep_ms(50);
+    }
+    cr_assert_fail("%s did not answer PING within 15 s; log: %s", name, p->log);
 }
 
 int ts_stop(ts_proc_t *p)

@@ -52,6 +52,12 @@ typedef struct ts_proc_s {
  * so call ts_spawn from the test's own thread, not from a thread it starts. */
 void ts_spawn(ts_proc_t *p, const char *name, const char *bin, const char *const *args,
               const char *const *env, int port);
+/* Starts a Redis of the test's own (redis-server on a free port, no
+ * persistence, noeviction) and points JSMCP_TEST_REDIS_URL at it, so the
+ * APIs started after it, ts_redis and ts_redis_connect use it: for a test
+ * that puts Redis in a state the other tests of the run must not share
+ * (out of memory). Stop it with ts_stop. */
+void ts_redis_private(ts_proc_t *p, const char *name);
 /* SIGTERM, waits up to 15 s (then SIGKILL); returns the exit status
  * (0 = clean; sanitizer reports make it non-zero). */
 int ts_stop(ts_proc_t *p);
