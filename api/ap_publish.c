@@ -13,12 +13,38 @@
 
 #define PUB_MAX_RECORDS 4096 /* per script call; larger batches are sent in several */
 
-/* The one script every writer goes through. KEYS: the records. ARGV[1]:
+/* The reconcile marker (KEYS[1]): "<T> pending" or "<T> done", T the time
+ * (Redis's, ms) Redis was found without it, that is without the data it
+ * held: flushed, restarted empty, failed over to an empty replica, or new.
+ * This fragment reads it into mt (T; 0 for the "1" of builds before it)
+ * and ms ("pending"/"done"); a missing marker is created, pending, at now,
+ * and mt is then nil (created). Every replica runs a full pass while it is
+ * pending, and the first that completes, having started after T, marks it
+ * done (ap_reconcile.c). */
+#define AP_PUB_MARKER_LUA                                                                          \
+    "local mv = redis.call('GET', KEYS[1])\n"                                                      \
+    "local mt, ms\n"                                                                               \
+    "if mv == '1' then mt, ms = 0, 'done'\n"                                                        \
+    "elseif mv then mt, ms = string.match(mv, '^(%d+) (%a+)$') mt = tonumber(mt) end\n"            \
+    "if not mt then\n"                                                                             \
+    "  redis.call('SET', KEYS[1], string.format('%d pending', now))\n"                              \
+    "end\n"
+
+/* The one script every writer goes through. KEYS[1]: the reconcile marker,
+ * then the records. Redis losing its data also loses the versions and the
+ * tombstones that keep a writer holding an older read from bringing back
+ * what a newer write changed (a deleted server, a rotated-out URL): a
+ * batch read before the marker's T, or finding no marker (created then,
+ * pending), is refused (STALE), and what it carried stays in the outbox for
+ * a later pass, whose read is newer (the full pass the marker starts
+ * republishes everything anyway). Clocks: the writer's read time against
+ * Redis's: a writer whose clock is behind has a fresh write refused for
+ * that long after a loss (the outbox covers it). ARGV[1]:
  * when the writer read the rows (ms since the epoch, its clock); ARGV[2]:
  * the oldest read accepted (ms of age); ARGV[3]: the tombstone TTL (ms);
  * then per key a value and an expiry: "0" none, a time (ms since the epoch), "t" a
  * tombstone (the value's version), "k" a key no row accounts for (a
- * tombstone above whatever Redis holds). A record is written only when its
+ * tombstone above whatever Redis holds), for KEYS[2..] in order. A record is written only when its
  * version is newer than the one at the start of what Redis holds (a value
  * without one counts as version 0: the format before versions; a missing
  * key as -1). A record whose expiry has passed becomes a tombstone.
@@ -34,14 +60,28 @@
 static const char PUBLISH_LUA[] =
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "local age = now - tonumber(ARGV[1])\n"
+    "local read = tonumber(ARGV[1])\n"
+    "local age = now - read\n"
     "if age > tonumber(ARGV[2]) then\n"
     "  return redis.error_reply('STALE the rows were read ' .. string.format('%d', age) .. ' ms ago')\n"
     "end\n"
+    AP_PUB_MARKER_LUA
+    "if not mt then\n"
+    "  return redis.error_reply('STALE Redis held no reconcile marker: it lost its data (or is new); a full pass "
+    "republishes')\n"
+    "end\n"
+    "if read < mt then\n"
+    "  return redis.error_reply('STALE the rows were read before Redis lost its data')\n"
+    "end\n"
     "local out = {}\n"
-    "for i, key in ipairs(KEYS) do\n"
-    "  local val, exp = ARGV[2 + 2 * i], ARGV[3 + 2 * i]\n"
-    "  local cur = redis.call('GETRANGE', key, 0, 63)\n"
+    "for i = 2, #KEYS do\n"
+    "  local key = KEYS[i]\n"
+    "  local val, exp = ARGV[2 * i], ARGV[1 + 2 * i]\n"
+    "  local cur = redis.pcall('GETRANGE', key, 0, 63)\n"
+    "  if type(cur) == 'table' then\n" /* not a string (a hash written by hand): no record of ours */
+    "    redis.call('DEL', key)\n"
+    "    cur = ''\n"
+    "  end\n"
     "  local cv = tonumber(string.match(cur, '^{%s*\"version\"%s*:%s*(%d+)')) or (cur == '' and -1 or 0)\n"
     "  local w = 0\n"
     "  if exp == 'k' then\n"
@@ -63,16 +103,35 @@ static const char PUBLISH_LUA[] =
     "      w = 1\n"
     "    end\n"
     "  end\n"
-    "  out[i] = w\n"
+    "  out[i - 1] = w\n"
     "end\n"
     "return out\n";
+
+/* Reconcile's look at the marker: {T, 1 when done, 1 when it was missing
+ * (created now, pending)}. */
+static const char MARKER_LUA[] =
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    AP_PUB_MARKER_LUA
+    "if not mt then return {now, 0, 1} end\n"
+    "return {mt, ms == 'done' and 1 or 0, 0}\n";
+
+/* A full pass that started after the loss at T (ARGV[1]) completed: the
+ * marker, if it is still that loss's, is done. */
+static const char MARKER_DONE_LUA[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] .. ' pending' then\n"
+    "  redis.call('SET', KEYS[1], ARGV[1] .. ' done')\n"
+    "  return 1\n"
+    "end\n"
+    "return 0\n";
 
 /* The versions Redis holds (reconcile's full pass compares them with the
  * rows' before reading any record). */
 static const char VERSIONS_LUA[] =
     "local out = {}\n"
     "for i, key in ipairs(KEYS) do\n"
-    "  local cur = redis.call('GETRANGE', key, 0, 63)\n"
+    "  local cur = redis.pcall('GETRANGE', key, 0, 63)\n"
+    "  if type(cur) == 'table' then cur = '' end\n" /* another type: as missing, the publish script replaces it */
     "  out[i] = tonumber(string.match(cur, '^{%s*\"version\"%s*:%s*(%d+)')) or (cur == '' and -1 or 0)\n"
     "end\n"
     "return out\n";
@@ -93,6 +152,7 @@ int64_t ap_pub_tombstone_ttl_ms(void)
 
 struct ap_pub_s {
     char prefix[128];
+    char marker[160]; /* <prefix>reconcile:marker, KEYS[1] of the script */
     int64_t read_ms;
     size_t n, cap;
     char **keys;   /* full names */
@@ -104,6 +164,7 @@ ap_pub_t *ap_pub_new(const char *prefix, int64_t read_ms)
 {
     ap_pub_t *p = mem_calloc(1, sizeof *p);
     str_copy(p->prefix, sizeof p->prefix, prefix);
+    snprintf(p->marker, sizeof p->marker, "%s" AP_PUB_MARKER_KEY, prefix);
     p->read_ms = read_ms;
     return p;
 }
@@ -290,7 +351,7 @@ static int build_eval(const ap_pub_t *p, size_t from, size_t n, const char **arg
                       char *read, char *maxage, char *ttl)
 {
     int64_t t = ap_pub_tombstone_ttl_ms();
-    snprintf(nkeys, 24, "%zu", n);
+    snprintf(nkeys, 24, "%zu", n + 1);
     snprintf(read, 24, "%lld", (long long)p->read_ms);
     snprintf(maxage, 24, "%lld", (long long)(t / 2));
     snprintf(ttl, 24, "%lld", (long long)t);
@@ -298,6 +359,7 @@ static int build_eval(const ap_pub_t *p, size_t from, size_t n, const char **arg
     argv[argc++] = "EVAL";
     argv[argc++] = PUBLISH_LUA;
     argv[argc++] = nkeys;
+    argv[argc++] = p->marker;
     for (size_t i = 0; i < n; i++)
         argv[argc++] = p->keys[from + i];
     argv[argc++] = read;
@@ -382,8 +444,8 @@ int ap_pub_send(ap_pub_t *p, rcli_t *redis, ap_pub_cb cb, void *ud)
     s->ud = ud;
     for (size_t from = 0; from < p->n; from += PUB_MAX_RECORDS) {
         size_t n = p->n - from < PUB_MAX_RECORDS ? p->n - from : PUB_MAX_RECORDS;
-        const char **argv = mem_alloc((6 + 3 * n) * sizeof *argv);
-        size_t *len = mem_alloc((6 + 3 * n) * sizeof *len);
+        const char **argv = mem_alloc((7 + 3 * n) * sizeof *argv);
+        size_t *len = mem_alloc((7 + 3 * n) * sizeof *len);
         char nk[24], rd[24], ma[24], tt[24];
         int argc = build_eval(p, from, n, argv, len, nk, rd, ma, tt);
         if (rcli_command_argv(redis, on_eval, s, argc, argv, len) == 0) {
@@ -407,8 +469,8 @@ long ap_pub_send_blocking(ap_pub_t *p, redisContext *c, char *err, size_t errsz)
     long total = 0;
     for (size_t from = 0; from < p->n; from += PUB_MAX_RECORDS) {
         size_t n = p->n - from < PUB_MAX_RECORDS ? p->n - from : PUB_MAX_RECORDS;
-        const char **argv = mem_alloc((6 + 3 * n) * sizeof *argv);
-        size_t *len = mem_alloc((6 + 3 * n) * sizeof *len);
+        const char **argv = mem_alloc((7 + 3 * n) * sizeof *argv);
+        size_t *len = mem_alloc((7 + 3 * n) * sizeof *len);
         char nk[24], rd[24], ma[24], tt[24];
         int argc = build_eval(p, from, n, argv, len, nk, rd, ma, tt);
         redisReply *reply = redisCommandArgv(c, argc, argv, len);
@@ -477,4 +539,57 @@ int ap_pub_versions(rcli_t *redis, char **keys, size_t n, ap_versions_cb cb, voi
     free(argv);
     free(len);
     return rc;
+}
+
+/* ---- the reconcile marker ---- */
+
+typedef struct marker_op_s {
+    ap_marker_cb cb;
+    void *ud;
+} marker_op_t;
+
+static void on_marker_reply(redisReply *reply, const char *err, void *ud)
+{
+    marker_op_t *op = ud;
+    long long t = -1;
+    int done = 0, created = 0;
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 &&
+        reply->element[0]->type == REDIS_REPLY_INTEGER) {
+        t = reply->element[0]->integer;
+        done = reply->element[1]->type == REDIS_REPLY_INTEGER && reply->element[1]->integer == 1;
+        created = reply->element[2]->type == REDIS_REPLY_INTEGER && reply->element[2]->integer == 1;
+    } else if (reply && reply->type == REDIS_REPLY_ERROR) {
+        err = reply->str;
+    }
+    op->cb(t, done, created, t < 0 ? (err ? err : "unexpected reply to the marker script") : NULL, op->ud);
+    free(op);
+}
+
+int ap_pub_marker(rcli_t *redis, ap_marker_cb cb, void *ud)
+{
+    char key[200];
+    rcli_key(redis, key, sizeof key, AP_PUB_MARKER_KEY);
+    const char *argv[4] = {"EVAL", MARKER_LUA, "1", key};
+    size_t len[4];
+    for (int i = 0; i < 4; i++)
+        len[i] = strlen(argv[i]);
+    marker_op_t *op = mem_calloc(1, sizeof *op);
+    op->cb = cb;
+    op->ud = ud;
+    int rc = rcli_command_argv(redis, on_marker_reply, op, 4, argv, len);
+    if (rc != 0)
+        free(op);
+    return rc;
+}
+
+void ap_pub_marker_done(rcli_t *redis, long long t)
+{
+    char key[200], ts[24];
+    rcli_key(redis, key, sizeof key, AP_PUB_MARKER_KEY);
+    snprintf(ts, sizeof ts, "%lld", t);
+    const char *argv[5] = {"EVAL", MARKER_DONE_LUA, "1", key, ts};
+    size_t len[5];
+    for (int i = 0; i < 5; i++)
+        len[i] = strlen(argv[i]);
+    rcli_command_argv(redis, NULL, NULL, 5, argv, len); /* a failure leaves it pending: another pass runs */
 }

@@ -22,6 +22,7 @@ typedef struct rc_s {
     int timer_open;
     int inc_running, inc_again; /* a notification came during a pass: run again after it */
     int full_running, full_again; /* Redis lost its data during a full pass: another after it */
+    long long full_marker_t;    /* the marker's T when the running full pass started; -1 not yet known */
     uint64_t last_full_ms;      /* uv_now() when the last full pass started; 0: none yet */
     uint64_t last_inc_ms;       /* ... the last incremental pass */
     int stopping;
@@ -432,6 +433,7 @@ typedef struct full_s {
     size_t *key_row;              /* the row of each key */
     size_t n, nkeys;
     ap_pub_t *pub;
+    long long marker_t;           /* the reconcile marker's T when the pass started (ap_publish.h) */
 } full_t;
 
 static void full_next(struct full_s *c);
@@ -470,6 +472,11 @@ static void full_end(full_t *c, const char *outcome)
     } else {
         LOG_DEBUG("reconcile", "full pass", "rows", rows, "ms", ms, NULL);
     }
+    /* Every row is published as of after the loss at marker_t (this pass
+     * began after it): the marker is done, unless another loss made a new
+     * one meanwhile. */
+    if (strcmp(outcome, "ok") == 0 && c->marker_t >= 0)
+        ap_pub_marker_done(rc.app->redis, c->marker_t);
     free(c);
     rc.full_running = 0;
     if (rc.full_again && !rc.stopping) {
@@ -744,6 +751,21 @@ static void full_next(full_t *c)
     full_end(c, "ok");
 }
 
+/* The marker as the pass starts: the pass marks that loss done at its end. */
+static void full_on_marker(long long t, int done, int created, const char *err, void *ud)
+{
+    full_t *c = ud;
+    (void)done;
+    (void)created;
+    if (t < 0) {
+        LOG_WARN("reconcile", "full pass: reading the marker failed", "err", err ? err : "", NULL);
+        full_end(c, "redis_failed");
+        return;
+    }
+    c->marker_t = rc.full_marker_t = t;
+    full_next(c);
+}
+
 static void full_start(void)
 {
     ap_app_t *app = rc.app;
@@ -751,12 +773,11 @@ static void full_start(void)
         return;
     full_t *c = mem_calloc(1, sizeof *c);
     c->t0 = uv_hrtime();
+    c->marker_t = rc.full_marker_t = -1;
     rc.full_running = 1;
     rc.last_full_ms = uv_now(app->loop) ? uv_now(app->loop) : 1;
-    char key[256];
-    rcli_key(app->redis, key, sizeof key, "reconcile:marker");
-    rcli_command(app->redis, NULL, NULL, "SET %s 1", key);
-    full_next(c);
+    if (ap_pub_marker(app->redis, full_on_marker, c) != 0)
+        full_end(c, "redis_down");
 }
 
 /* ==== NOTIFY jsmcp_publish: a hint that the outbox has work ==== */
@@ -805,20 +826,27 @@ static void on_listen_stopped(void *arg)
 
 /* ==== the timer, start and stop ==== */
 
-/* The marker key is set once Redis holds what a full pass published; when
- * it is gone (a Redis restarted without its data, flushed, failed over to
- * an empty replica), a full pass runs at once instead of at its interval. */
-static void on_marker(redisReply *reply, const char *err, void *ud)
+/* The marker (ap_publish.h), read every tick: while it is pending (Redis
+ * lost its data at T, and no full pass begun after T completed yet) this
+ * replica runs a full pass, whoever noticed the loss: a replica that died
+ * or stopped mid-pass, or could not start one (PostgreSQL away), leaves it
+ * pending, and the others go on. A pass begun before T is run again. */
+static void on_marker(long long t, int done, int created, const char *err, void *ud)
 {
-    (void)err;
     (void)ud;
-    if (rc.stopping || !reply || reply->type != REDIS_REPLY_STATUS)
-        return; /* nil: the marker was there */
-    LOG_INFO("reconcile", "Redis lacks the published records' marker: full pass now", NULL);
-    if (rc.full_running)
-        rc.full_again = 1;
-    else
+    if (rc.stopping || t < 0) {
+        if (err && !rc.stopping)
+            LOG_WARN("reconcile", "reading the marker failed", "err", err, NULL);
+        return;
+    }
+    if (created)
+        LOG_INFO("reconcile", "Redis lacks the published records' marker: full pass now", NULL);
+    if (done)
+        return;
+    if (!rc.full_running)
         full_start();
+    else if (rc.full_marker_t >= 0 && rc.full_marker_t < t)
+        rc.full_again = 1;
 }
 
 static void on_tick(uv_timer_t *t)
@@ -830,11 +858,8 @@ static void on_tick(uv_timer_t *t)
     uint64_t now = uv_now(app->loop);
     if (rc.last_inc_ms == 0 || now - rc.last_inc_ms >= app->cfg.reconcile_interval_ms)
         inc_start();
-    if (rcli_ready(app->redis) && rc.last_full_ms != 0) {
-        char key[256];
-        rcli_key(app->redis, key, sizeof key, "reconcile:marker");
-        rcli_command(app->redis, on_marker, NULL, "SET %s 1 NX", key);
-    }
+    if (rcli_ready(app->redis))
+        ap_pub_marker(app->redis, on_marker, NULL);
     if (!rc.full_running && (rc.last_full_ms == 0 || now - rc.last_full_ms >= app->cfg.reconcile_full_interval_ms))
         full_start();
 }
@@ -863,6 +888,11 @@ void ap_reconcile_start(ap_app_t *app)
     if (iv > 1000)
         iv = 1000;
     uv_timer_start(&rc.timer, on_tick, iv < 200 ? iv : 200, iv);
+    /* The marker first of all on the connection (commands queue during the
+     * first connect, in order): a Redis found empty gets it, pending, before
+     * any write of this process is published. */
+    rc.full_marker_t = -1;
+    ap_pub_marker(app->redis, on_marker, NULL);
     rc.listen = ap_listen_start(app->loop, app->cfg.database_url, "jsmcp_publish", on_hint, NULL);
 }
 

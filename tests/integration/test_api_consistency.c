@@ -13,6 +13,7 @@
  * continuously. */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -67,6 +68,14 @@ static void hk_release(const char *dir, const char *point)
     for (int i = 0; i < 600 && hk_exists(dir, point, "reached"); i++)
         ta_sleep_ms(20);
     cr_assert(!hk_exists(dir, point, "reached"), "hook %s not released within 12 s", point);
+}
+
+/* Lets whatever stops at reconcile_full_read in dir go, without waiting. */
+static void unlink_pause(const char *dir)
+{
+    char p[512];
+    hk_path(p, sizeof p, dir, "reconcile_full_read", "pause");
+    unlink(p);
 }
 
 /* The pass that was paused at point has ended once the next one stops
@@ -404,6 +413,117 @@ Test(api_consistency, stale_write_after_the_overlap_ended, .timeout = 120)
     check(&a, NULL, "a stale write after the end of an overlap");
     ta_stop(&b);
     ta_stop(&a);
+}
+
+/* ---- Redis losing its data ---- */
+
+/* Every key under the API's prefix, the reconcile marker too, in one
+ * script: what a FLUSHALL, a restart without persistence or a failover to
+ * an empty replica does to this API's part of Redis. */
+static void lose_redis_data(const ts_api_t *a)
+{
+    free(ts_redis("EVAL %s 0 %s", "for _, k in ipairs(redis.call('KEYS', ARGV[1] .. '*')) do redis.call('DEL', k) end",
+                  a->redis_prefix));
+}
+
+static int marker_is(const ts_api_t *a, const char *state)
+{
+    char *v = ts_redis("GET %sreconcile:marker", a->redis_prefix);
+    int is = v && strstr(v, state) != NULL;
+    free(v);
+    return is;
+}
+
+/* A pass holds a read of a server; the server is deleted (its tombstone
+ * written); Redis loses its data, tombstone and versions with it; the pass
+ * goes on. Nothing in Redis was newer than its read any more, so it wrote
+ * the deleted server back, live, with no expiry: the URL worked until a
+ * full pass's orphan scan, an hour later by default (found by an
+ * adversarial run; the same for a rotated-out URL). A batch read before
+ * Redis lost its data is refused now (the reconcile marker's time). */
+Test(api_consistency, stale_write_after_redis_lost_its_data, .timeout = 120)
+{
+    ts_api_t a, b;
+    ts_resp_t r;
+    char key[64], acct[64], srv[64], tok[64], k[256], dir[256], dir_b[256], he_b[320];
+    inc_setup(&a, "cons_lost_data", dir, sizeof dir, key, acct, srv, tok, k, sizeof k);
+    hold_pass(&a, dir, key, acct, srv);
+    hk_dir(dir_b, sizeof dir_b); /* b's own, never armed */
+    env_hook(he_b, sizeof he_b, dir_b);
+    const char *env_b[] = {he_b, NULL};
+    ts_api_replica(&b, &a, "cons_lost_data_b", env_b);
+    ta_call(&r, &a, key, "DELETE", NULL, "/integrated-account/%s/mcp/%s", acct, srv);
+    cr_assert_eq(r.status, 204, "%ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    assert_not_live(k, "the deleted server's record is live");
+    /* b takes the delete's outbox row (a's stays held): no pass to come
+     * knows of the server any more */
+    long n = -1;
+    for (int i = 0; i < 1200 && (n = ta_sql_long(&a, "SELECT count(*) FROM publish_outbox")) > 1; i++)
+        ta_sleep_ms(50);
+    cr_assert_eq(n, 1, "the second replica did not take the delete's outbox row (%ld rows)", n);
+    lose_redis_data(&a);
+    ta_wait_marker(&a); /* the API noticed (its next tick): the marker is back */
+
+    hk_release(dir, "reconcile_read");
+    ta_wait_outbox_empty(&a);
+    assert_not_live(k, "the stale pass brought the deleted server back after Redis lost its data");
+    for (int i = 0; i < 600 && !marker_is(&a, "done"); i++)
+        ta_sleep_ms(50);
+    cr_assert(marker_is(&a, "done"), "no full pass completed after the loss");
+    assert_not_live(k, "the deleted server is back after the full pass");
+    check(&a, NULL, "a stale write after Redis lost its data");
+    ta_stop(&b);
+    ta_stop(&a);
+}
+
+/* Redis loses its data and the replica running the full pass that should
+ * republish everything dies in it. The marker was set as that pass began,
+ * so no other replica saw anything missing, and Redis stayed empty (every
+ * URL a 404) until their own hourly passes (found by an adversarial run;
+ * the same when the replica that noticed could not run the pass,
+ * PostgreSQL being away). The marker now stays pending until a pass
+ * completes, and every replica runs one while it is. */
+Test(api_consistency, full_pass_after_a_loss_survives_its_replica, .timeout = 180)
+{
+    ts_api_t a, b;
+    char ws[64], key[64], acct[64], srv[64], tok[64], k[256], dir_a[256], dir_b[256], he_a[320], he_b[320];
+    hk_dir(dir_a, sizeof dir_a);
+    hk_dir(dir_b, sizeof dir_b);
+    env_hook(he_a, sizeof he_a, dir_a);
+    env_hook(he_b, sizeof he_b, dir_b);
+    const char *env_a[] = {he_a, "JSMCP_RECONCILE_INTERVAL_MS=100", "JSMCP_RECONCILE_FULL_INTERVAL_MS=3600000", NULL};
+    ta_start(&a, "cons_loss_a", env_a, ws, key, acct);
+    ta_server(&a, key, acct, NULL, srv, tok);
+    ta_srv_key(&a, tok, k, sizeof k);
+    const char *env_b[] = {he_b, NULL};
+    ts_api_replica(&b, &a, "cons_loss_b", env_b);
+    for (int i = 0; i < 1200 && ta_reconcile_passes(&b, "full") < 1; i++) /* b's first pass is behind it */
+        ta_sleep_ms(50);
+    cr_assert_geq(ta_reconcile_passes(&b, "full"), 1, "the replica's first full pass did not complete");
+    ta_wait_outbox_empty(&a);
+    cr_assert(ta_redis_exists(k), "the server is not published");
+
+    hk_arm(dir_a, "reconcile_full_read");
+    hk_arm(dir_b, "reconcile_full_read");
+    lose_redis_data(&a);
+    int a_first = 0;
+    for (int i = 0; i < 600 && !(a_first = hk_exists(dir_a, "reconcile_full_read", "reached")) &&
+                    !hk_exists(dir_b, "reconcile_full_read", "reached");
+         i++)
+        ta_sleep_ms(50);
+    cr_assert(a_first || hk_exists(dir_b, "reconcile_full_read", "reached"), "no full pass began after the loss");
+    ts_api_t *dead = a_first ? &a : &b, *alive = a_first ? &b : &a;
+    kill(dead->proc.pid, SIGKILL);
+    ts_stop(&dead->proc);
+    unlink_pause(a_first ? dir_b : dir_a);
+
+    for (int i = 0; i < 1200 && !(ta_redis_exists(k) && marker_is(alive, "done")); i++)
+        ta_sleep_ms(50);
+    cr_assert(ta_redis_exists(k), "the surviving replica did not republish after the loss");
+    cr_assert(marker_is(alive, "done"), "the marker is not done after a completed pass");
+    check(alive, NULL, "a loss whose full pass lost its replica");
+    ta_stop(alive);
 }
 
 /* ---- 4. the OAuth refresher against a PATCH ---- */
