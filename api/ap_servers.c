@@ -19,6 +19,12 @@
     " 'last_used_at', " AP_TS("last_used_at") ")::text"
 /* Columns every write returns: the public JSON, then AP_SRV_PUB_COLS. */
 #define SRV_RETURNING SRV_JSON ", " AP_SRV_PUB_COLS
+/* A server whose expires_at passed is gone, whether or not the sweeper has
+ * deleted its row yet: a PATCH (of expires_at, say) or a rotation must not
+ * bring its URLs back (found by an adversarial run: a PATCH 50 ms after the
+ * expiry revived the URL, and no server.expired event was ever sent). */
+#define SRV_LIVE "(expires_at IS NULL OR expires_at > now())"
+#define SRV_GONE "no MCP server with this id for this account (a server past its expires_at is gone, and is deleted within seconds)"
 
 static int need_ids(ap_req_t *r, int with_server)
 {
@@ -181,7 +187,7 @@ static void srv_list(ap_req_t *r)
 static void on_srv_updated(PGresult *res, const char *err, void *ud)
 {
     ap_req_t *r = ud;
-    if (ap_res_one(r, res, err, NULL, "no MCP server with this id for this account") != 0)
+    if (ap_res_one(r, res, err, NULL, SRV_GONE) != 0)
         return;
     r->out = ap_res_json(res, 0, 0);
     r->status = 200;
@@ -205,7 +211,7 @@ static void srv_patch(ap_req_t *r)
              "UPDATE mcp_servers SET name = COALESCE($4, name), config = COALESCE($5::jsonb, config),"
              " expires_at = CASE WHEN $6::text IS NULL THEN expires_at ELSE $7::timestamptz END,"
              " require_api_token_auth = COALESCE($8::boolean, require_api_token_auth), updated_at = now()"
-             " WHERE id = $1 AND account_id = $2 AND workspace_id = $3 RETURNING " SRV_RETURNING,
+             " WHERE id = $1 AND account_id = $2 AND workspace_id = $3 AND " SRV_LIVE " RETURNING " SRV_RETURNING,
              8, p, on_srv_updated);
 }
 
@@ -241,7 +247,7 @@ static void on_rotated(PGresult *res, const char *err, void *ud)
 {
     ap_req_t *r = ud;
     long overlap_s = *(long *)r->ext;
-    if (ap_res_one(r, res, err, "token collision; try again", "no MCP server with this id for this account") != 0)
+    if (ap_res_one(r, res, err, "token collision; try again", SRV_GONE) != 0)
         return;
     r->out = ap_res_json(res, 0, 0);
     char url[512];
@@ -289,7 +295,7 @@ static void srv_rotate(ap_req_t *r)
      * gives the new state and the tokens this rotation replaced. */
     ap_query(r,
              "WITH old AS (SELECT id AS oid, token_hash AS old_hash, prev_token_hash AS older_hash FROM mcp_servers"
-             "  WHERE id = $1 AND account_id = $2 AND workspace_id = $3 FOR UPDATE)"
+             "  WHERE id = $1 AND account_id = $2 AND workspace_id = $3 AND " SRV_LIVE " FOR UPDATE)"
              " UPDATE mcp_servers m SET token_hash = $4,"
              "  prev_token_hash = CASE WHEN $5::int > 0 THEN old.old_hash END,"
              "  prev_token_expires_at = CASE WHEN $5::int > 0 THEN now() + $5::int * interval '1 second' END,"

@@ -211,3 +211,42 @@ Test(lifecycle, rotation_with_overlap_keeps_the_old_url_until_the_window_ends, .
     cr_assert_eq(ts_stop(&sw), 0, "sweeper exit, log %s", sw.log);
     ta_stop(&a);
 }
+
+/* A server past its expires_at is gone even before the sweeper deletes its
+ * row: a PATCH (of expires_at itself) and a rotation are refused, and
+ * neither brings its URL back. Before, a PATCH {"expires_at":null} a moment
+ * after the expiry made the URL work again, for good, and the sweeper never
+ * saw an expired server to report (found by an adversarial run). No
+ * sweeper here: the row stays. */
+Test(lifecycle, an_expired_server_cannot_be_patched_back_to_life, .timeout = 60)
+{
+    ts_api_t a;
+    ts_resp_t r;
+    char ws[64], key[64], acct[64], id[64], tok[64], srv[256], body[160], iso[40];
+    ta_start(&a, "life_expired_patch", short_life, ws, key, acct);
+    int64_t exp = clock_now_ms() + 2000;
+    exp += 1000 - exp % 1000;
+    clock_format_iso(exp, 0, iso, sizeof iso);
+    snprintf(body, sizeof body, "{\"name\":\"short\",\"expires_at\":\"%s\"}", iso);
+    ta_server(&a, key, acct, body, id, tok);
+    ta_srv_key(&a, tok, srv, sizeof srv);
+    cr_assert(ta_redis_accepts(srv), "the server's URL does not work before its expiry");
+    while (clock_now_ms() <= exp) /* the expiry is a time, not an event */
+        ta_sleep_ms(50);
+    cr_assert_not(ta_redis_accepts(srv), "the URL works past its expiry");
+
+    ta_call(&r, &a, key, "PATCH", "{\"expires_at\":null}", "/integrated-account/%s/mcp/%s", acct, id);
+    cr_assert_eq(r.status, 404, "PATCH of an expired server: %ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    ta_call(&r, &a, key, "POST", "{\"overlap_seconds\":60}", "/integrated-account/%s/mcp/%s/rotate", acct, id);
+    cr_assert_eq(r.status, 404, "rotation of an expired server: %ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    cr_assert_not(ta_redis_accepts(srv), "the expired server's URL works again");
+    char sql[200];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM mcp_servers WHERE id = '%s' AND expires_at IS NOT NULL", id);
+    cr_assert_eq(ta_sql_long(&a, sql), 1, "the row lost its expiry");
+    ta_wait_outbox_empty(&a);
+    char *msg = tc_check_publication(a.db_url, a.redis_prefix, a.master_keys);
+    cr_assert(!msg, "PostgreSQL and Redis disagree:\n%s", msg);
+    ta_stop(&a);
+}
