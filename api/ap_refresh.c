@@ -299,14 +299,22 @@ static void on_updated(PGresult *res, const char *err, void *ud)
     publish(op, "refreshed");
 }
 
-/* The compare-and-set of refreshed credentials. */
+/* The compare-and-set of refreshed credentials. status = 'active': the
+ * provider just gave new tokens for the credentials this refresh read, so
+ * the account works, whatever another refresh of the same credentials
+ * recorded meanwhile. That one can have used the refresh token this one
+ * rotated (after our lock expired while our store waited out a database
+ * stall) and got invalid_grant: its needs_reauth, at the same cred_version,
+ * would otherwise stay on an account whose stored tokens are good, and
+ * nothing refreshes an account that is not active (found by an adversarial
+ * run). */
 static void store(rop_t *op)
 {
     op->store_tries++;
     op->read_ms = clock_now_ms();
     const char *p[5] = {op->id, op->sealed, secret_keyring_active_kid(op->app->keys), op->old_version, op->expires};
     if (pgpool_query(op->app->db,
-                     "UPDATE integrated_accounts SET credentials_sealed = $2, key_id = $3,"
+                     "UPDATE integrated_accounts SET credentials_sealed = $2, key_id = $3, status = 'active',"
                      " cred_version = cred_version + 1, access_expires_at = to_timestamp($5::bigint / 1000.0),"
                      " refresh_retry_at = NULL, updated_at = now()"
                      " WHERE id = $1 AND cred_version = $4::bigint RETURNING " RETURN_ROW,

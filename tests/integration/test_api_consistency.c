@@ -577,6 +577,40 @@ Test(api_consistency, refresher_vs_patch, .timeout = 120)
     unsetenv("JSMCP_TEST_HOOK_DIR");
 }
 
+/* A refresh that got new tokens stores them over a needs_reauth that
+ * another refresh of the same credentials recorded meanwhile: that one had
+ * used the refresh token this one rotated (its lock had expired while this
+ * one's store waited out a database stall) and got invalid_grant. The
+ * account stayed needs_reauth with good tokens stored, and nothing
+ * refreshes an account that is not active (found by an adversarial run).
+ * Here the other refresh's UPDATE is the test's, at the same cred_version,
+ * while this one waits at refresh_read. */
+Test(api_consistency, refresh_that_succeeds_clears_a_concurrent_needs_reauth, .timeout = 120)
+{
+    to_env_t e;
+    char id[64], dir[256], sql[256];
+    hk_dir(dir, sizeof dir);
+    setenv("JSMCP_TEST_HOOK_DIR", dir, 1); /* inherited by the processes the test starts */
+    to_start(&e, "cons-reauth", 3600, "600000", "300000");
+    to_set_app(&e);
+    connect_account(&e, id);
+    long long handled = to_refresh_handled(e.api.metrics_url);
+    hk_arm(dir, "refresh_read");
+    to_publish_refresh(&e, id, to_pg_version(&e, id), 1);
+    hk_wait_reached(dir, "refresh_read");
+    snprintf(sql, sizeof sql, "UPDATE integrated_accounts SET status = 'needs_reauth' WHERE id = '%s'", id);
+    free(ts_sql(e.api.db_url, sql));
+    hk_release(dir, "refresh_read");
+    for (int i = 0; i < 300 && to_refresh_handled(e.api.metrics_url) <= handled; i++)
+        to_sleep_ms(50);
+    cr_assert_gt(to_refresh_handled(e.api.metrics_url), handled, "the refresh did not finish");
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM integrated_accounts WHERE id = '%s' AND status = 'active'", id);
+    cr_assert_eq(ta_sql_long(&e.api, sql), 1, "the account stayed needs_reauth with fresh tokens stored");
+    check(&e.api, NULL, "a refresh over a concurrent needs_reauth");
+    to_stop(&e);
+    unsetenv("JSMCP_TEST_HOOK_DIR");
+}
+
 /* ---- 5. rotate-keys against a PATCH ---- */
 
 Test(api_consistency, rotate_keys_vs_patch, .timeout = 120)
