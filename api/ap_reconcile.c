@@ -211,6 +211,55 @@ static void inc_on_commit(PGresult *res, const char *err, void *ud)
     inc_end(c, ap_res_ok(res) ? "ok" : "commit_failed");
 }
 
+static void inc_on_requeued(PGresult *res, const char *err, void *ud)
+{
+    inc_t *c = ud;
+    (void)err;
+    if (!ap_res_ok(res)) {
+        inc_end(c, "db_failed"); /* rolled back: every row it took goes back */
+        return;
+    }
+    pgtx_t *tx = c->tx;
+    pgtx_commit(tx, inc_on_commit, c);
+}
+
+/* Commits the take, putting back first the accounts this process could not
+ * publish: credentials sealed under a master key it lacks (a replica still
+ * on the old keyring during a key rotation). Taken for good, they waited
+ * for a full pass of a replica that has the key, an hour later by default
+ * (found by an adversarial run); put back, the next pass of any replica
+ * tries them again. */
+static void inc_commit(inc_t *c)
+{
+    size_t nx = 0;
+    for (size_t i = 0; i < c->n; i++)
+        nx += c->e[i].kind[0] == 'x';
+    if (nx == 0) {
+        pgtx_t *tx = c->tx;
+        pgtx_commit(tx, inc_on_commit, c);
+        return;
+    }
+    char *refs[nx], vers[nx][24], *vp[nx];
+    size_t k = 0;
+    for (size_t i = 0; i < c->n; i++)
+        if (c->e[i].kind[0] == 'x') {
+            refs[k] = c->e[i].ref;
+            snprintf(vers[k], sizeof vers[k], "%lld", c->e[i].version);
+            vp[k] = vers[k];
+            k++;
+        }
+    char *ids = array_lit(refs, nx), *versions = array_lit(vp, nx);
+    const char *p[2] = {ids, versions};
+    int r = pgtx_query(c->tx,
+                       "INSERT INTO publish_outbox (kind, ref, version)"
+                       " SELECT 'acct', ref, version FROM unnest($1::uuid[], $2::bigint[]) AS u(ref, version)",
+                       2, p, inc_on_requeued, c);
+    free(ids);
+    free(versions);
+    if (r != 0)
+        inc_end(c, "db_failed");
+}
+
 static void inc_on_published(long written, const char *err, void *ud)
 {
     inc_t *c = ud;
@@ -220,8 +269,7 @@ static void inc_on_published(long written, const char *err, void *ud)
         return;
     }
     c->written = written;
-    pgtx_t *tx = c->tx;
-    pgtx_commit(tx, inc_on_commit, c);
+    inc_commit(c);
 }
 
 static void inc_publish(void *ud)
@@ -231,8 +279,7 @@ static void inc_publish(void *ud)
     c->pub = NULL;
     int rc2 = ap_pub_send(p, rc.app->redis, inc_on_published, c);
     if (rc2 > 0) {
-        pgtx_t *tx = c->tx; /* nothing to write (the rows were gone and had no tokens) */
-        pgtx_commit(tx, inc_on_commit, c);
+        inc_commit(c); /* nothing to write (the rows were gone and had no tokens, or would not open) */
     } else if (rc2 < 0) {
         inc_end(c, "redis_down");
     }

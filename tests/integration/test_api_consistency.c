@@ -611,6 +611,58 @@ Test(api_consistency, refresh_that_succeeds_clears_a_concurrent_needs_reauth, .t
     unsetenv("JSMCP_TEST_HOOK_DIR");
 }
 
+/* During a key rotation, a replica still on the old keyring takes the
+ * outbox row of an account sealed under the new key: it cannot publish it,
+ * and it used to commit the take anyway, so the account's record stayed
+ * old until a full pass of a replica with the key, an hour later by
+ * default (found by an adversarial run). It puts the row back now. */
+Test(api_consistency, outbox_row_a_replica_cannot_open_is_put_back, .timeout = 120)
+{
+    ts_api_t a, c;
+    ts_resp_t r;
+    char ws[64], key[64], acct[64], srv[64], tok[64], k[256], dir[256], dir_c[256], he[320], he_c[320];
+    char k1[60], k2[60], keys_a[160], keys_c[100], env_keys_a[180], env_keys_c[120];
+    unsigned char raw[32];
+    cr_assert(sodium_init() >= 0);
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2base64(k1, sizeof k1, raw, sizeof raw, sodium_base64_VARIANT_ORIGINAL);
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2base64(k2, sizeof k2, raw, sizeof raw, sodium_base64_VARIANT_ORIGINAL);
+    snprintf(keys_a, sizeof keys_a, "k2:%s,k1:%s", k2, k1); /* a seals with k2 */
+    snprintf(keys_c, sizeof keys_c, "k1:%s", k1);           /* c has not got k2 yet */
+    snprintf(env_keys_a, sizeof env_keys_a, "JSMCP_MASTER_KEYS=%s", keys_a);
+    snprintf(env_keys_c, sizeof env_keys_c, "JSMCP_MASTER_KEYS=%s", keys_c);
+    hk_dir(dir, sizeof dir);
+    hk_dir(dir_c, sizeof dir_c);
+    env_hook(he, sizeof he, dir);
+    env_hook(he_c, sizeof he_c, dir_c);
+    const char *env[] = {he, env_keys_a, "JSMCP_RECONCILE_INTERVAL_MS=100", "JSMCP_RECONCILE_FULL_INTERVAL_MS=3600000",
+                         NULL};
+    ta_start(&a, "cons_keyring_a", env, ws, key, acct);
+    ta_server(&a, key, acct, NULL, srv, tok);
+    ta_srv_key(&a, tok, k, sizeof k);
+    ta_wait_outbox_empty(&a);
+    hold_pass(&a, dir, key, acct, srv); /* a's passes wait: c takes what comes */
+    const char *env_c[] = {he_c, env_keys_c, NULL};
+    ts_api_replica(&c, &a, "cons_keyring_c", env_c);
+
+    hk_arm(dir, "request_publish_refused"); /* only the outbox publishes the PATCH */
+    ta_call(&r, &a, key, "PATCH", "{\"pace\":\"6/s burst 6\"}", "/integrated-account/%s", acct);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    for (int i = 0; i < 600 && ts_log_count(&c.proc, "cannot open account credentials") == 0; i++)
+        ta_sleep_ms(50);
+    cr_assert_gt(ts_log_count(&c.proc, "cannot open account credentials"), 0, "the old-keyring replica took no row");
+    ta_stop(&c);
+    char p[512];
+    snprintf(p, sizeof p, "%s/request_publish_refused.pause", dir);
+    unlink(p);
+    hk_release(dir, "reconcile_read");
+    ta_wait_outbox_empty(&a);
+    check(&a, keys_a, "an outbox row a replica could not open");
+    ta_stop(&a);
+}
+
 /* ---- 5. rotate-keys against a PATCH ---- */
 
 Test(api_consistency, rotate_keys_vs_patch, .timeout = 120)
