@@ -890,6 +890,32 @@ Test(audit, tool_numbers_exactly_once_bounded_and_listed_as_before, .timeout = 1
     ta_stop(&a);
 }
 
+
+/* An API, a server, and a CHECK that refuses the records whose
+ * upstream_request_id is "poison" (an entry PostgreSQL refuses for its
+ * data, as a constraint the drain does not know would); skey: the stream. */
+static void poison_start(ts_api_t *a, const char *name, const char *const *env, char *ws, char *key, char *acct,
+                         char *id, char *tok, char *skey, size_t skeysz)
+{
+    ta_start(a, name, env, ws, key, acct);
+    ta_server(a, key, acct, NULL, id, tok);
+    free(ts_sql(a->db_url, "ALTER TABLE tool_calls ADD CONSTRAINT test_poison CHECK (upstream_request_id IS DISTINCT "
+                           "FROM 'poison')"));
+    snprintf(skey, skeysz, "%saudit", a->redis_prefix);
+}
+
+/* Waits (until deadline) until the drain's group has no entry pending. */
+static void wait_none_pending(redisContext *c, const char *skey, int64_t deadline)
+{
+    redisReply *r = redisCommand(c, "XPENDING %s jsmcp-api", skey);
+    while (r && r->type == REDIS_REPLY_ARRAY && r->element[0]->integer > 0 && clock_now_ms() < deadline) {
+        freeReplyObject(r);
+        ta_sleep_ms(50);
+        r = redisCommand(c, "XPENDING %s jsmcp-api", skey);
+    }
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->element[0]->integer == 0, "entries left pending");
+    freeReplyObject(r);
+}
 /* An entry PostgreSQL refuses for its data must not stop the drain: before,
  * the batch holding it failed on every retry, forever, and the replica
  * read its own pending entries first, so nothing new went in. Values a
@@ -903,11 +929,7 @@ Test(audit, entries_postgresql_refuses_are_set_aside_and_the_drain_goes_on, .tim
 {
     ts_api_t a;
     char ws[64], key[64], acct[64], id[64], tok[64], skey[128];
-    ta_start(&a, "audit_poison", NULL, ws, key, acct);
-    ta_server(&a, key, acct, NULL, id, tok);
-    free(ts_sql(a.db_url, "ALTER TABLE tool_calls ADD CONSTRAINT test_poison CHECK (upstream_request_id IS DISTINCT FROM "
-                    "'poison')"));
-    snprintf(skey, sizeof skey, "%saudit", a.redis_prefix);
+    poison_start(&a, "audit_poison", NULL, ws, key, acct, id, tok, skey, sizeof skey);
     redisContext *c = ts_redis_connect();
     long long now = (long long)clock_now_ms();
     int n = 0;
@@ -951,14 +973,7 @@ Test(audit, entries_postgresql_refuses_are_set_aside_and_the_drain_goes_on, .tim
     while (ta_sql_long(&a, "SELECT count(*) FROM tool_calls") < 119 && clock_now_ms() < deadline)
         ta_sleep_ms(50);
     cr_assert_eq(ta_sql_long(&a, "SELECT count(*) FROM tool_calls"), 119, "records after the poison are drained");
-    r = redisCommand(c, "XPENDING %s jsmcp-api", skey);
-    while (r && r->type == REDIS_REPLY_ARRAY && r->element[0]->integer > 0 && clock_now_ms() < deadline) {
-        freeReplyObject(r);
-        ta_sleep_ms(50);
-        r = redisCommand(c, "XPENDING %s jsmcp-api", skey);
-    }
-    cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->element[0]->integer == 0, "entries left pending");
-    freeReplyObject(r);
+    wait_none_pending(c, skey, deadline);
     redisFree(c);
     ta_stop(&a);
 }
@@ -977,11 +992,7 @@ Test(audit, an_entry_postgresql_refuses_is_set_aside_while_redis_is_out_of_memor
     char ws[64], key[64], acct[64], id[64], tok[64], skey[128];
     ts_redis_private(&rd, "audit_oom_redis");
     const char *env[] = {"JSMCP_AUDIT_DRAIN_MS=100", NULL};
-    ta_start(&a, "audit_oom_aside", env, ws, key, acct);
-    ta_server(&a, key, acct, NULL, id, tok);
-    free(ts_sql(a.db_url, "ALTER TABLE tool_calls ADD CONSTRAINT test_poison CHECK (upstream_request_id IS DISTINCT FROM "
-                    "'poison')"));
-    snprintf(skey, sizeof skey, "%saudit", a.redis_prefix);
+    poison_start(&a, "audit_oom_aside", env, ws, key, acct, id, tok, skey, sizeof skey);
     redisContext *c = ts_redis_connect();
     long long now = (long long)clock_now_ms();
     /* A first record: the stream and the drain's group exist before the
@@ -1016,14 +1027,7 @@ Test(audit, an_entry_postgresql_refuses_is_set_aside_while_redis_is_out_of_memor
     cr_assert(r && r->type == REDIS_REPLY_INTEGER && r->integer == 1, "the refused stream holds it once");
     freeReplyObject(r);
     /* acknowledged, and the stream trimmed behind it */
-    r = redisCommand(c, "XPENDING %s jsmcp-api", skey);
-    while (r && r->type == REDIS_REPLY_ARRAY && r->element[0]->integer > 0 && clock_now_ms() < deadline) {
-        freeReplyObject(r);
-        ta_sleep_ms(50);
-        r = redisCommand(c, "XPENDING %s jsmcp-api", skey);
-    }
-    cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->element[0]->integer == 0, "entries left pending");
-    freeReplyObject(r);
+    wait_none_pending(c, skey, deadline);
     r = redisCommand(c, "XLEN %s", skey);
     while (r && r->type == REDIS_REPLY_INTEGER && r->integer > 1 && clock_now_ms() < deadline) {
         freeReplyObject(r);

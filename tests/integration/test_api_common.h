@@ -264,6 +264,14 @@ static inline int ta_redis_exists(const char *key)
     return live;
 }
 
+/* The invariant checker (tests/support/tc.h) on a's database and prefix,
+ * with keys (NULL: a's own master keys); when: what just happened. */
+static inline void ta_check(const ts_api_t *a, const char *keys, const char *when)
+{
+    char *msg = tc_check_publication(a->db_url, a->redis_prefix, keys ? keys : a->master_keys);
+    cr_assert(!msg, "after %s, PostgreSQL and Redis disagree:\n%s", when, msg);
+}
+
 /* 1 when a worker would accept the record under key now (live, and not
  * past its expires_at_ms). */
 static inline int ta_redis_accepts(const char *key)

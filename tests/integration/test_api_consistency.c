@@ -88,8 +88,7 @@ static void hk_next_pass(const char *dir, const char *point)
 
 static void check(const ts_api_t *a, const char *keys, const char *when)
 {
-    char *msg = tc_check_publication(a->db_url, a->redis_prefix, keys ? keys : a->master_keys);
-    cr_assert(!msg, "after %s, PostgreSQL and Redis disagree:\n%s", when, msg);
+    ta_check(a, keys, when);
 }
 
 static void env_hook(char *buf, size_t sz, const char *dir)
