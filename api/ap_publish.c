@@ -13,21 +13,32 @@
 
 #define PUB_MAX_RECORDS 4096 /* per script call; larger batches are sent in several */
 
-/* The reconcile marker (KEYS[1]): "<T> pending" or "<T> done", T the time
- * (Redis's, ms) Redis was found without it, that is without the data it
- * held: flushed, restarted empty, failed over to an empty replica, or new.
- * This fragment reads it into mt (T; 0 for the "1" of builds before it)
- * and ms ("pending"/"done"); a missing marker is created, pending, at now,
- * and mt is then nil (created). Every replica runs a full pass while it is
- * pending, and the first that completes, having started after T, marks it
- * done (ap_reconcile.c). */
+/* The reconcile marker (KEYS[1]): "<T> pending <run_id>" or "<T> done
+ * <run_id>", T the time (Redis's, ms) Redis was found without its data, and
+ * run_id that of the Redis process that holds it. This fragment (after
+ * `now`) reads it into mt (T) and ms ("pending"/"done"). Anything else
+ * counts as a loss found now, and the marker is set "<now> pending
+ * <run_id>" (mt nil: created):
+ *  - no marker: flushed, restarted empty, failed over to an empty replica,
+ *    or new;
+ *  - another run_id: a restart from a snapshot or AOF, or a failover to a
+ *    replica: either may lack the last writes (a deleted server's record
+ *    back from an RDB, a tombstone a lagging replica never got), and only a
+ *    full pass finds those (found by an adversarial run);
+ *  - a value of another type or format (a key written by hand), or a T in
+ *    the future (Redis's clock went back): kept, it would refuse every
+ *    write, or never be done.
+ * Every replica runs a full pass while it is pending, and the first that
+ * completes, having started after T, marks it done (ap_reconcile.c). */
 #define AP_PUB_MARKER_LUA                                                                          \
-    "local mv = redis.call('GET', KEYS[1])\n"                                                      \
-    "local mt, ms\n"                                                                               \
-    "if mv == '1' then mt, ms = 0, 'done'\n"                                                        \
-    "elseif mv then mt, ms = string.match(mv, '^(%d+) (%a+)$') mt = tonumber(mt) end\n"            \
-    "if not mt then\n"                                                                             \
-    "  redis.call('SET', KEYS[1], string.format('%d pending', now))\n"                              \
+    "local rid = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') or ''\n"               \
+    "local mv = redis.pcall('GET', KEYS[1])\n"                                                     \
+    "local mt, ms, mr\n"                                                                           \
+    "if type(mv) == 'string' then mt, ms, mr = string.match(mv, '^(%d+) (%l+) (%x*)$') end\n"      \
+    "mt = tonumber(mt)\n"                                                                          \
+    "if not mt or (ms ~= 'pending' and ms ~= 'done') or mr ~= rid or mt > now then\n"             \
+    "  mt = nil\n"                                                                                 \
+    "  redis.call('SET', KEYS[1], string.format('%d pending %s', now, rid))\n"                     \
     "end\n"
 
 /* The one script every writer goes through. KEYS[1]: the reconcile marker,
@@ -119,8 +130,9 @@ static const char MARKER_LUA[] =
 /* A full pass that started after the loss at T (ARGV[1]) completed: the
  * marker, if it is still that loss's, is done. */
 static const char MARKER_DONE_LUA[] =
-    "if redis.call('GET', KEYS[1]) == ARGV[1] .. ' pending' then\n"
-    "  redis.call('SET', KEYS[1], ARGV[1] .. ' done')\n"
+    "local rid = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') or ''\n"
+    "if redis.pcall('GET', KEYS[1]) == ARGV[1] .. ' pending ' .. rid then\n"
+    "  redis.call('SET', KEYS[1], ARGV[1] .. ' done ' .. rid)\n"
     "  return 1\n"
     "end\n"
     "return 0\n";

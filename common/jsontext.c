@@ -719,21 +719,21 @@ static size_t ptr_push(char *path, size_t pathsz, const char *member)
     return len;
 }
 
-static int find_nul(const json_t *v, char *path, size_t pathsz, int depth)
+static int find_nul(const json_t *v, const json_t *skip, char *path, size_t pathsz, int depth)
 {
     const char *key;
     json_t *kid;
     size_t i, old;
     char idx[24];
-    if (depth > JSONTEXT_JANSSON_MAX_DEPTH)
-        return 0; /* deeper than any tree jsontext_parse builds */
+    if (v == skip || depth > JSONTEXT_JANSSON_MAX_DEPTH)
+        return 0; /* skipped, or deeper than any tree jsontext_parse builds */
     switch (json_typeof(v)) {
     case JSON_STRING:
         return memchr(json_string_value(v), 0, json_string_length(v)) != NULL;
     case JSON_OBJECT:
         json_object_foreach((json_t *)v, key, kid) {
             old = ptr_push(path, pathsz, key);
-            if (find_nul(kid, path, pathsz, depth + 1))
+            if (find_nul(kid, skip, path, pathsz, depth + 1))
                 return 1;
             path[old] = 0;
         }
@@ -742,7 +742,7 @@ static int find_nul(const json_t *v, char *path, size_t pathsz, int depth)
         json_array_foreach(v, i, kid) {
             snprintf(idx, sizeof idx, "%zu", i);
             old = ptr_push(path, pathsz, idx);
-            if (find_nul(kid, path, pathsz, depth + 1))
+            if (find_nul(kid, skip, path, pathsz, depth + 1))
                 return 1;
             path[old] = 0;
         }
@@ -752,12 +752,61 @@ static int find_nul(const json_t *v, char *path, size_t pathsz, int depth)
     }
 }
 
-int jsontext_find_nul(const json_t *v, char *path, size_t pathsz)
+int jsontext_find_nul(const json_t *v, const json_t *skip, char *path, size_t pathsz)
 {
     if (pathsz == 0)
         return 0;
     path[0] = 0;
-    return v ? find_nul(v, path, pathsz, 0) : 0;
+    return v ? find_nul(v, skip, path, pathsz, 0) : 0;
+}
+
+static void replace_nul(json_t *v, int depth)
+{
+    const char *key;
+    json_t *kid;
+    size_t i;
+    if (depth > JSONTEXT_JANSSON_MAX_DEPTH)
+        return;
+    switch (json_typeof(v)) {
+    case JSON_STRING: {
+        const char *s = json_string_value(v);
+        size_t n = json_string_length(v), nul = 0;
+        for (size_t k = 0; k < n; k++)
+            nul += s[k] == 0;
+        if (!nul)
+            return;
+        char *t = malloc(n + 2 * nul + 1), *q = t;
+        if (!t)
+            return; /* out of memory: the string stays cut where C reads it */
+        for (size_t k = 0; k < n; k++) {
+            if (s[k]) {
+                *q++ = s[k];
+            } else {
+                memcpy(q, "\xef\xbf\xbd", 3); /* U+FFFD */
+                q += 3;
+            }
+        }
+        json_string_setn_nocheck(v, t, (size_t)(q - t));
+        free(t);
+        return;
+    }
+    case JSON_OBJECT:
+        json_object_foreach(v, key, kid)
+            replace_nul(kid, depth + 1);
+        return;
+    case JSON_ARRAY:
+        json_array_foreach(v, i, kid)
+            replace_nul(kid, depth + 1);
+        return;
+    default:
+        return;
+    }
+}
+
+void jsontext_replace_nul(json_t *v)
+{
+    if (v)
+        replace_nul(v, 0);
 }
 
 const char *jsontext_str(const json_t *obj, const char *key)

@@ -32,9 +32,15 @@ json_t *jsontext_parse_keep(const char *s, size_t n, int max_depth, const jsonte
  * before it uses any: JSON allows \u0000, and a message holding one is
  * valid JSON to be refused for that string, not a parse error. */
 json_t *jsontext_parse_nul(const char *s, size_t n, int max_depth, int *nul_seen, char *err, size_t errsz);
-/* 1 when a string in v holds a NUL byte; path is then the JSON Pointer of
- * the first one ("" for v itself; cut to pathsz). 0 otherwise. */
-int jsontext_find_nul(const json_t *v, char *path, size_t pathsz);
+/* 1 when a string in v, outside the subtree skip (may be NULL), holds a
+ * NUL byte; path is then the JSON Pointer of the first one ("" for v
+ * itself; cut to pathsz). 0 otherwise. */
+int jsontext_find_nul(const json_t *v, const json_t *skip, char *path, size_t pathsz);
+/* Every NUL byte in v's strings becomes U+FFFD, in place: for a message no
+ * one can be told was refused (a client's response or notification), so
+ * that what C reads is the whole string, and matches no id or word it
+ * would have matched cut short. */
+void jsontext_replace_nul(json_t *v);
 
 /* Maximum nesting depth of the JSON text (strings skipped). */
 int jsontext_depth(const char *s, size_t n);

@@ -93,20 +93,29 @@ static void rpc_refuse(wk_httpreq_t *m, int status, int code, const char *messag
     httpreq_free(m);
 }
 
-/* A message holding \u0000 in a string (valid JSON; jsontext_parse_nul):
- * in a tool's arguments it is that tool's argument error, given once the
- * server and session are known (wk_mcp_prepare_call); anywhere else no
- * string may hold it (a method, a URI, a name would be cut short where C
- * reads it), and the message is refused here with its id. 1 when it was. */
+/* A message holding \u0000 in a string (valid JSON; jsontext_parse_nul).
+ * A request: in a tool's arguments it is that tool's argument error, given
+ * once the server and session are known (wk_mcp_prepare_call); anywhere
+ * else in it (a method, a URI, a name, a progress token would be cut short
+ * where C reads it) the request is refused here with its id, wherever the
+ * arguments are in the message. A response or a notification cannot be
+ * refused to anyone (a tool call waiting on the client's answer would wait
+ * for its timeout, a cancellation would be lost): its NULs become U+FFFD,
+ * so the whole string is read, and matches no id, token or answer it would
+ * have matched cut short. 1 when the message was refused. */
 static int nul_refused(wk_httpreq_t *m)
 {
     char path[200], msg[300];
-    if (!jsontext_find_nul(m->msg, path, sizeof path))
+    if (m->mkind != WK_MSG_REQUEST) {
+        jsontext_replace_nul(m->msg);
         return 0;
-    if (m->mkind == WK_MSG_REQUEST && strcmp(jsontext_str(m->msg, "method"), "tools/call") == 0 &&
-        strncmp(path, "/params/arguments/", 18) == 0)
+    }
+    const json_t *args = strcmp(jsontext_str(m->msg, "method"), "tools/call") == 0
+                             ? json_object_get(json_object_get(m->msg, "params"), "arguments")
+                             : NULL;
+    if (!jsontext_find_nul(m->msg, args, path, sizeof path))
         return 0;
-    json_t *id = m->mkind == WK_MSG_REQUEST ? json_object_get(m->msg, "id") : NULL;
+    json_t *id = json_object_get(m->msg, "id");
     json_t *spath = jsontext_string_lossy(path, strlen(path));
     snprintf(msg, sizeof msg, "Invalid params: %s holds \\u0000 (U+0000), which no string here may contain",
              json_string_value(spath) ? json_string_value(spath) : "a string");

@@ -65,7 +65,7 @@ static json_t *initialize_result(const wk_server_t *srv, const json_t *params)
 static int args_nul(const char *tool, const json_t *args, char *err, size_t errsz)
 {
     char path[200];
-    if (!jsontext_find_nul(args, path, sizeof path))
+    if (!jsontext_find_nul(args, NULL, path, sizeof path))
         return 0;
     snprintf(err, errsz, "Invalid arguments for %s: %s holds \\u0000 (U+0000), which no Jira field takes", tool,
              path);

@@ -534,6 +534,11 @@ Test(worker, bad_input_table, .timeout = 120)
         {"\\u0000 in a method", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\\u0000x\"}", ct, acc, sh, 400, -32602},
         {"\\u0000 in a tool name", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"get_single_jira_service_management_issue_by_id\\u0000\",\"arguments\":{\"id\":\"ITSM-1\"}}}", ct, acc, sh, 400, -32602},
         {"\\u0000 in a resource URI", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"resources/read\",\"params\":{\"uri\":\"jsm://issue/ITSM-1\\u0000/../x\"}}", ct, acc, sh, 400, -32602},
+        /* wherever the arguments come in the message (the first NUL was in them) */
+        {"\\u0000 in the method after the arguments", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"params\":{\"arguments\":{\"id\":\"I\\u0000\"},\"name\":\"get_single_jira_service_management_issue_by_id\"},\"method\":\"tools/call\\u0000x\"}", ct, acc, sh, 400, -32602},
+        {"\\u0000 in a progress token after the arguments", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"get_single_jira_service_management_issue_by_id\",\"arguments\":{\"id\":\"I\\u0000\"},\"_meta\":{\"progressToken\":\"p\\u0000\"}}}", ct, acc, sh, 400, -32602},
+        /* a notification cannot be refused to anyone: taken, NULs as U+FFFD */
+        {"\\u0000 in a notification", "POST", "", "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{\"requestId\":\"r\",\"reason\":\"x\\u0000\"}}", ct, acc, sh, 202, 0},
         {"\\u0000 in a member name", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"params\":{\"a\\u0000\":1}}", ct, acc, sh, 400, -32700},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -731,10 +731,10 @@ Test(jsontext_fast, parse_nul_and_find_nul)
     cr_assert_eq(json_string_length(s), 3);
     cr_assert(memcmp(json_string_value(s), "x\0y", 3) == 0);
     cr_assert_eq(json_string_length(json_object_get(v, "d")), 1);
-    cr_assert(jsontext_find_nul(v, path, sizeof path));
+    cr_assert(jsontext_find_nul(v, NULL, path, sizeof path));
     cr_assert_str_eq(path, "/a/1/b~1c");
     char small[6];
-    cr_assert(jsontext_find_nul(v, small, sizeof small));
+    cr_assert(jsontext_find_nul(v, NULL, small, sizeof small));
     cr_assert_eq(strlen(small), 5, "cut to the buffer: %s", small);
     json_decref(v);
 
@@ -749,13 +749,27 @@ Test(jsontext_fast, parse_nul_and_find_nul)
     v = jsontext_parse_nul(plain, strlen(plain), 0, &nul, err, sizeof err);
     cr_assert(v, "%s", err);
     cr_assert_eq(nul, 0);
-    cr_assert_not(jsontext_find_nul(v, path, sizeof path));
+    cr_assert_not(jsontext_find_nul(v, NULL, path, sizeof path));
     cr_assert_str_eq(path, "");
+    json_decref(v);
+    /* skip: a NUL only inside the skipped subtree is not found */
+    const char *two = "{\"args\":{\"a\":\"x\\u0000\"},\"m\":\"ok\",\"meta\":[\"y\\u0000z\"]}";
+    v = jsontext_parse_nul(two, strlen(two), 0, &nul, err, sizeof err);
+    cr_assert(v, "%s", err);
+    cr_assert(jsontext_find_nul(v, json_object_get(v, "args"), path, sizeof path));
+    cr_assert_str_eq(path, "/meta/0");
+    json_object_del(v, "meta");
+    cr_assert_not(jsontext_find_nul(v, json_object_get(v, "args"), path, sizeof path));
+    /* replace_nul: every NUL becomes U+FFFD, the rest as it was */
+    jsontext_replace_nul(v);
+    cr_assert_not(jsontext_find_nul(v, NULL, path, sizeof path));
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(v, "args"), "a")), "x\xef\xbf\xbd");
+    cr_assert_str_eq(json_string_value(json_object_get(v, "m")), "ok");
     json_decref(v);
     /* a top-level string */
     v = jsontext_parse_nul("\"\\u0000\"", 8, 0, &nul, err, sizeof err);
     cr_assert(v && nul == 1);
-    cr_assert(jsontext_find_nul(v, path, sizeof path));
+    cr_assert(jsontext_find_nul(v, NULL, path, sizeof path));
     cr_assert_str_eq(path, "");
     json_decref(v);
 }
