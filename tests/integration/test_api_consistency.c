@@ -525,6 +525,97 @@ Test(api_consistency, full_pass_after_a_loss_survives_its_replica, .timeout = 18
     ta_stop(alive);
 }
 
+/* The server's record, by name, once the marker is done again (waits up to
+ * 30 s): what the write published itself, or the full pass after it. */
+static int record_named_and_done(const ts_api_t *a, const char *k, const char *name)
+{
+    for (int i = 0; i < 600; i++) {
+        char *v = ts_redis("GET %s", k);
+        json_t *j = v ? json_loads(v, 0, NULL) : NULL;
+        const char *n = json_string_value(json_object_get(j, "name"));
+        int ok = n && strcmp(n, name) == 0 && marker_is(a, "done");
+        json_decref(j);
+        free(v);
+        if (ok)
+            return 1;
+        ta_sleep_ms(50);
+    }
+    return 0;
+}
+
+/* A marker written by hand: of another type, every publication failed
+ * (WRONGTYPE) for as long as it stayed; with a time in the future, every
+ * publication was refused as read before it. Either is now a loss found
+ * now: the marker is set again, a full pass runs, and writes go through
+ * (found by an adversarial run). */
+Test(api_consistency, a_marker_written_by_hand_is_a_loss_not_a_stop, .timeout = 120)
+{
+    ts_api_t a;
+    ts_resp_t r;
+    char key[64], acct[64], srv[64], tok[64], k[256], dir[256], mk[200];
+    inc_setup(&a, "cons_marker_hand", dir, sizeof dir, key, acct, srv, tok, k, sizeof k);
+    snprintf(mk, sizeof mk, "%sreconcile:marker", a.redis_prefix);
+    for (int i = 0; i < 600 && !marker_is(&a, "done"); i++)
+        ta_sleep_ms(50);
+    cr_assert(marker_is(&a, "done"), "the first full pass did not mark the marker done");
+
+    free(ts_redis("DEL %s", mk));
+    free(ts_redis("HSET %s a b", mk));
+    ta_call(&r, &a, key, "PATCH", "{\"name\":\"after-hash\"}", "/integrated-account/%s/mcp/%s", acct, srv);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    cr_assert(record_named_and_done(&a, k, "after-hash"), "a marker of another type stopped the publication");
+
+    char *m = ts_redis("GET %s", mk), future[200];
+    cr_assert(m && strchr(m, ' '), "marker %s", m ? m : "(nil)");
+    snprintf(future, sizeof future, "%lld%s", (long long)clock_now_ms() + 3600000, strchr(m, ' '));
+    free(m);
+    free(ts_redis("SET %s %s", mk, future));
+    ta_call(&r, &a, key, "PATCH", "{\"name\":\"after-future\"}", "/integrated-account/%s/mcp/%s", acct, srv);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    cr_assert(record_named_and_done(&a, k, "after-future"), "a marker from the future refused the publication");
+    ta_check(&a, NULL, "markers written by hand");
+    ta_stop(&a);
+}
+
+/* Redis crashes and comes back from its last snapshot (RDB, Redis's default
+ * persistence): the snapshot holds a server deleted since, live, and the
+ * marker, done. Nothing looked lost, so the deleted URL worked until the
+ * hourly full pass (found by an adversarial run). The marker names the
+ * Redis process (its run_id) now: another one is a loss, and the full pass
+ * it starts tombstones the record no row accounts for. A Redis of the
+ * test's own. */
+Test(api_consistency, a_redis_back_from_its_snapshot_is_a_loss, .timeout = 120)
+{
+    ts_proc_t rd;
+    ts_api_t a;
+    ts_resp_t r;
+    char key[64], acct[64], srv[64], tok[64], k[256], dir[256];
+    ts_redis_private(&rd, "cons_rdb_redis");
+    inc_setup(&a, "cons_rdb", dir, sizeof dir, key, acct, srv, tok, k, sizeof k);
+    for (int i = 0; i < 600 && !marker_is(&a, "done"); i++)
+        ta_sleep_ms(50);
+    cr_assert(marker_is(&a, "done"), "the first full pass did not mark the marker done");
+    char *saved = ts_redis("SAVE");
+    cr_assert(saved && strcmp(saved, "OK") == 0, "SAVE: %s", saved ? saved : "(nil)");
+    free(saved);
+    ta_call(&r, &a, key, "DELETE", NULL, "/integrated-account/%s/mcp/%s", acct, srv);
+    cr_assert_eq(r.status, 204, "%ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    assert_not_live(k, "the deleted server's record is live");
+    ta_wait_outbox_empty(&a); /* the delete's outbox row is taken: no pass to come knows of the server */
+
+    ts_redis_restart(&rd);
+    for (int i = 0; i < 600 && (ta_redis_exists(k) || !marker_is(&a, "done")); i++)
+        ta_sleep_ms(50);
+    assert_not_live(k, "the deleted server came back with the snapshot, and stayed");
+    cr_assert(marker_is(&a, "done"), "no full pass completed after the restart");
+    ta_check(&a, NULL, "a Redis back from its snapshot");
+    ta_stop(&a);
+    cr_assert_eq(ts_stop(&rd), 0, "redis-server exit, log %s", rd.log);
+}
+
 /* ---- 4. the OAuth refresher against a PATCH ---- */
 
 static void connect_account(to_env_t *e, char *id)
@@ -660,6 +751,56 @@ Test(api_consistency, outbox_row_a_replica_cannot_open_is_put_back, .timeout = 1
     ta_wait_outbox_empty(&a);
     check(&a, keys_a, "an outbox row a replica could not open");
     ta_stop(&a);
+}
+
+/* After a loss, a replica still on the old keyring (during a key rotation)
+ * runs the full pass, and cannot publish the accounts sealed under the new
+ * key. It used to mark the loss done anyway: those accounts stayed out of
+ * Redis (every call on them "the JSM account no longer exists") until a
+ * replica with the key ran its hourly pass (found by an adversarial run).
+ * The marker stays pending now, until a replica with the key completes a
+ * pass. */
+Test(api_consistency, a_pass_that_cannot_open_every_account_leaves_the_loss_pending, .timeout = 120)
+{
+    ts_api_t a, c, a2;
+    char ws[64], key[64], acct[64], k1[60], k2[60], keys_a[160], env_keys_a[180], env_keys_c[120], ak[200];
+    unsigned char raw[32];
+    cr_assert(sodium_init() >= 0);
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2base64(k1, sizeof k1, raw, sizeof raw, sodium_base64_VARIANT_ORIGINAL);
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2base64(k2, sizeof k2, raw, sizeof raw, sodium_base64_VARIANT_ORIGINAL);
+    snprintf(keys_a, sizeof keys_a, "k2:%s,k1:%s", k2, k1);
+    snprintf(env_keys_a, sizeof env_keys_a, "JSMCP_MASTER_KEYS=%s", keys_a);
+    snprintf(env_keys_c, sizeof env_keys_c, "JSMCP_MASTER_KEYS=k1:%s", k1);
+    const char *env[] = {env_keys_a, "JSMCP_RECONCILE_INTERVAL_MS=100", "JSMCP_RECONCILE_FULL_INTERVAL_MS=3600000",
+                         NULL};
+    ta_start(&a, "cons_loss_keyring_a", env, ws, key, acct); /* the account is sealed under k2 */
+    snprintf(ak, sizeof ak, "%sacct:%s", a.redis_prefix, acct);
+    for (int i = 0; i < 600 && !marker_is(&a, "done"); i++)
+        ta_sleep_ms(50);
+    cr_assert(marker_is(&a, "done"), "the first full pass did not mark the marker done");
+    const char *env_c[] = {env_keys_c, NULL};
+    ts_api_replica(&c, &a, "cons_loss_keyring_c", env_c);
+    for (int i = 0; i < 600 && ta_reconcile_passes(&c, "full") < 1; i++)
+        ta_sleep_ms(50);
+    ta_stop(&a); /* only the replica on the old keyring is left */
+
+    double before = ta_reconcile_passes(&c, "full");
+    lose_redis_data(&c);
+    for (int i = 0; i < 600 && ta_reconcile_passes(&c, "full") < before + 1; i++)
+        ta_sleep_ms(50);
+    cr_assert_geq(ta_reconcile_passes(&c, "full"), before + 1, "no full pass completed after the loss");
+    cr_assert(marker_is(&c, "pending"), "a pass that could not publish an account marked the loss done");
+    cr_assert_not(ta_redis_exists(ak), "the account is published by a replica without its key?");
+
+    ts_api_replica(&a2, &c, "cons_loss_keyring_a2", env); /* a replica with the key is back */
+    for (int i = 0; i < 600 && !(marker_is(&c, "done") && ta_redis_exists(ak)); i++)
+        ta_sleep_ms(50);
+    cr_assert(ta_redis_exists(ak) && marker_is(&c, "done"), "the replica with the key did not finish the repair");
+    ta_check(&a2, keys_a, "a loss repaired by a replica with the key");
+    ta_stop(&c);
+    ta_stop(&a2);
 }
 
 /* ---- 5. rotate-keys against a PATCH ---- */

@@ -9,6 +9,7 @@
 #include <libpq-fe.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -219,32 +220,57 @@ void ts_spawn(ts_proc_t *p, const char *name, const char *bin, const char *const
     cr_assert_fail("%s did not answer %s within 15 s; log: %s", name, url, p->log);
 }
 
-void ts_redis_private(ts_proc_t *p, const char *name)
+/* Starts redis-server on port, its snapshot file in a directory of its
+ * own named after the process (a SAVE writes there, a restart reads it). */
+static void redis_spawn(ts_proc_t *p, const char *name, int port)
 {
-    int port = ts_free_port();
-    char ps[16], dir[256], url[64];
+    char ps[16], dir[300];
     const char *tmp = getenv("JSMCP_TEST_TMP");
     snprintf(ps, sizeof ps, "%d", port);
-    snprintf(dir, sizeof dir, "%s", tmp && *tmp ? tmp : "/tmp");
+    snprintf(dir, sizeof dir, "%s/%s.redis", tmp && *tmp ? tmp : "/tmp", name);
+    mkdir(dir, 0755);
     const char *args[] = {"--port", ps, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                           "--dir", dir, "--maxmemory-policy", "noeviction", NULL};
     const char *bin = access("/usr/bin/redis-server", X_OK) == 0 ? "/usr/bin/redis-server" : "/usr/local/bin/redis-server";
     ts_spawn(p, name, bin, args, NULL, 0);
-    snprintf(url, sizeof url, "redis://127.0.0.1:%d/0", port);
+    p->port = port;
+}
+
+static void redis_wait_up(ts_proc_t *p)
+{
     for (int i = 0; i < 300; i++) {
-        redisContext *c = redisConnect("127.0.0.1", port);
+        redisContext *c = redisConnect("127.0.0.1", p->port);
         redisReply *r = c && !c->err ? redisCommand(c, "PING") : NULL;
         int up = r && r->type == REDIS_REPLY_STATUS;
         freeReplyObject(r);
         if (c)
             redisFree(c);
-        if (up) {
-            setenv("JSMCP_TEST_REDIS_URL", url, 1);
+        if (up)
             return;
-        }
         sleep_ms(50);
     }
-    cr_assert_fail("%s did not answer PING within 15 s; log: %s", name, p->log);
+    cr_assert_fail("%s did not answer PING within 15 s; log: %s", p->name, p->log);
+}
+
+void ts_redis_restart(ts_proc_t *p)
+{
+    char name[64];
+    int port = p->port;
+    snprintf(name, sizeof name, "%s", p->name);
+    kill(p->pid, SIGKILL); /* no save on the way out: what the last SAVE wrote is what comes back */
+    ts_stop(p);
+    redis_spawn(p, name, port);
+    redis_wait_up(p);
+}
+
+void ts_redis_private(ts_proc_t *p, const char *name)
+{
+    int port = ts_free_port();
+    char url[64];
+    redis_spawn(p, name, port);
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d/0", port);
+    redis_wait_up(p);
+    setenv("JSMCP_TEST_REDIS_URL", url, 1);
 }
 
 int ts_stop(ts_proc_t *p)

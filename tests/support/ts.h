@@ -58,6 +58,10 @@ void ts_spawn(ts_proc_t *p, const char *name, const char *bin, const char *const
  * that puts Redis in a state the other tests of the run must not share
  * (out of memory). Stop it with ts_stop. */
 void ts_redis_private(ts_proc_t *p, const char *name);
+/* Kills that Redis (SIGKILL: nothing saved on the way out) and starts it
+ * again on the same port, from the snapshot its last SAVE wrote: a crash
+ * and restart with RDB persistence. */
+void ts_redis_restart(ts_proc_t *p);
 /* SIGTERM, waits up to 15 s (then SIGKILL); returns the exit status
  * (0 = clean; sanitizer reports make it non-zero). */
 int ts_stop(ts_proc_t *p);
