@@ -132,19 +132,22 @@ long ap_pub_send_blocking(ap_pub_t *p, redisContext *c, char *err, size_t errsz)
 typedef void (*ap_versions_cb)(const long long *versions, size_t n, const char *err, void *ud);
 int ap_pub_versions(rcli_t *redis, char **keys, size_t n, ap_versions_cb cb, void *ud);
 
-/* The reconcile marker, <prefix>reconcile:marker: "<T> pending" or "<T>
- * done", T the time (Redis's, ms) Redis was found without it, so without
- * the data it held (flushed, restarted empty, failed over to an empty
- * replica, or new). The publish script refuses a batch read before T, and
- * creates a missing marker (pending) and refuses the batch that found it
- * missing: versions and tombstones went with the data, and a writer's
- * older read would bring back what a newer write changed. While it is
- * pending every API replica runs full passes; the first that completes,
- * having started after T, marks it done (ap_reconcile.c). */
+/* The reconcile marker, <prefix>reconcile:marker: "<T> pending <run_id>"
+ * or "<T> done <run_id>", T the time (Redis's, ms) Redis was found without
+ * (some of) the data it held, run_id the Redis process's. Missing (flushed,
+ * restarted empty, new), naming another process (a restart from a
+ * snapshot, a failover) or malformed, it is set "<now> pending <run_id>"
+ * by whoever finds it so (AP_PUB_MARKER_LUA in ap_publish.c). The publish
+ * script refuses a batch read before T, and the batch that found it to
+ * set: versions and tombstones went with the data, and a writer's older
+ * read would bring back what a newer write changed. While it is pending
+ * every API replica runs full passes; the first that completes, having
+ * started after T and published every row, marks it done
+ * (ap_reconcile.c). */
 #define AP_PUB_MARKER_KEY "reconcile:marker"
-/* Reads the marker, creating it (pending, T = now) when missing: cb(t,
- * done, created, NULL), or cb(-1, 0, 0, err). -1 when Redis is
- * unavailable (cb does not run). */
+/* Reads the marker, setting it (pending, T = now) when it is missing,
+ * another process's or malformed: cb(t, done, created, NULL), or cb(-1, 0,
+ * 0, err). -1 when Redis is unavailable (cb does not run). */
 typedef void (*ap_marker_cb)(long long t, int done, int created, const char *err, void *ud);
 int ap_pub_marker(rcli_t *redis, ap_marker_cb cb, void *ud);
 /* A full pass that started after the loss at t completed: marks the marker
