@@ -701,6 +701,27 @@ Test(api_consistency, refresh_that_succeeds_clears_a_concurrent_needs_reauth, .t
     unsetenv("JSMCP_TEST_HOOK_DIR");
 }
 
+/* The keyrings of a master-key rotation half done: keys_a "k2:<new>,k1:<old>"
+ * (a replica that seals with k2 and opens both), and the JSMCP_MASTER_KEYS
+ * entries of such a replica (env_a) and of one still on k1 alone (env_c). */
+typedef struct keyrings_s {
+    char keys_a[160], env_a[180], env_c[120];
+} keyrings_t;
+
+static void two_keyrings(keyrings_t *kr)
+{
+    char k[2][60];
+    unsigned char raw[32];
+    cr_assert(sodium_init() >= 0);
+    for (int i = 0; i < 2; i++) {
+        randombytes_buf(raw, sizeof raw);
+        sodium_bin2base64(k[i], sizeof k[i], raw, sizeof raw, sodium_base64_VARIANT_ORIGINAL);
+    }
+    snprintf(kr->keys_a, sizeof kr->keys_a, "k2:%s,k1:%s", k[1], k[0]);
+    snprintf(kr->env_a, sizeof kr->env_a, "JSMCP_MASTER_KEYS=%s", kr->keys_a);
+    snprintf(kr->env_c, sizeof kr->env_c, "JSMCP_MASTER_KEYS=k1:%s", k[0]);
+}
+
 /* During a key rotation, a replica still on the old keyring takes the
  * outbox row of an account sealed under the new key: it cannot publish it,
  * and it used to commit the take anyway, so the account's record stayed
@@ -711,17 +732,9 @@ Test(api_consistency, outbox_row_a_replica_cannot_open_is_put_back, .timeout = 1
     ts_api_t a, c;
     ts_resp_t r;
     char ws[64], key[64], acct[64], srv[64], tok[64], k[256], dir[256], dir_c[256], he[320], he_c[320];
-    char k1[60], k2[60], keys_a[160], keys_c[100], env_keys_a[180], env_keys_c[120];
-    unsigned char raw[32];
-    cr_assert(sodium_init() >= 0);
-    randombytes_buf(raw, sizeof raw);
-    sodium_bin2base64(k1, sizeof k1, raw, sizeof raw, sodium_base64_VARIANT_ORIGINAL);
-    randombytes_buf(raw, sizeof raw);
-    sodium_bin2base64(k2, sizeof k2, raw, sizeof raw, sodium_base64_VARIANT_ORIGINAL);
-    snprintf(keys_a, sizeof keys_a, "k2:%s,k1:%s", k2, k1); /* a seals with k2 */
-    snprintf(keys_c, sizeof keys_c, "k1:%s", k1);           /* c has not got k2 yet */
-    snprintf(env_keys_a, sizeof env_keys_a, "JSMCP_MASTER_KEYS=%s", keys_a);
-    snprintf(env_keys_c, sizeof env_keys_c, "JSMCP_MASTER_KEYS=%s", keys_c);
+    keyrings_t kr;
+    two_keyrings(&kr);
+    const char *keys_a = kr.keys_a, *env_keys_a = kr.env_a, *env_keys_c = kr.env_c;
     hk_dir(dir, sizeof dir);
     hk_dir(dir_c, sizeof dir_c);
     env_hook(he, sizeof he, dir);
@@ -763,16 +776,10 @@ Test(api_consistency, outbox_row_a_replica_cannot_open_is_put_back, .timeout = 1
 Test(api_consistency, a_pass_that_cannot_open_every_account_leaves_the_loss_pending, .timeout = 120)
 {
     ts_api_t a, c, a2;
-    char ws[64], key[64], acct[64], k1[60], k2[60], keys_a[160], env_keys_a[180], env_keys_c[120], ak[200];
-    unsigned char raw[32];
-    cr_assert(sodium_init() >= 0);
-    randombytes_buf(raw, sizeof raw);
-    sodium_bin2base64(k1, sizeof k1, raw, sizeof raw, sodium_base64_VARIANT_ORIGINAL);
-    randombytes_buf(raw, sizeof raw);
-    sodium_bin2base64(k2, sizeof k2, raw, sizeof raw, sodium_base64_VARIANT_ORIGINAL);
-    snprintf(keys_a, sizeof keys_a, "k2:%s,k1:%s", k2, k1);
-    snprintf(env_keys_a, sizeof env_keys_a, "JSMCP_MASTER_KEYS=%s", keys_a);
-    snprintf(env_keys_c, sizeof env_keys_c, "JSMCP_MASTER_KEYS=k1:%s", k1);
+    char ws[64], key[64], acct[64], ak[200];
+    keyrings_t kr;
+    two_keyrings(&kr);
+    const char *keys_a = kr.keys_a, *env_keys_a = kr.env_a, *env_keys_c = kr.env_c;
     const char *env[] = {env_keys_a, "JSMCP_RECONCILE_INTERVAL_MS=100", "JSMCP_RECONCILE_FULL_INTERVAL_MS=3600000",
                          NULL};
     ta_start(&a, "cons_loss_keyring_a", env, ws, key, acct); /* the account is sealed under k2 */
