@@ -23,6 +23,13 @@
 #include "wk_store.h"
 
 #define WK_JSON_DEPTH 32
+/* Messages in one JSON-RPC batch (protocol version 2025-03-26): each
+ * request of a batch is a call in flight, as many as as many POSTs. */
+#define WK_BATCH_MAX 32
+#define WK_BATCH_MAX_S "32"
+/* A batch's JSON array at most, as one response (wk_rpc_dump) */
+#define WK_BATCH_ANSWER_MAX (64u << 20)
+#define WK_PV_BATCH "2025-03-26"
 
 enum httpreq_kind { MR_POST, MR_GET, MR_DELETE, MR_SSE_OPEN, MR_SSE_POST };
 
@@ -55,7 +62,25 @@ typedef struct wk_httpreq_s {
     int sse_ok;                  /* the client accepts text/event-stream */
     int streaming;               /* the answer is an event stream already */
     char lease[24];              /* a stream's lease, taken before it opens */
+    /* A JSON-RPC batch (mkind WK_MSG_BATCH, msg the array): its requests
+     * in flight, each with its own way back, and the answers not yet
+     * written (answered together as a JSON array, or one event each once
+     * the answer is an event stream). */
+    struct batch_item_s *items;
+    size_t nitems, nanswers, answer_bytes;
+    int batch_pending;           /* requests not answered yet, +1 while they are being started */
+    char **answers;
+    size_t *answer_lens;
 } wk_httpreq_t;
+
+/* One request of a batch, from its dispatch to its answer. Owned by the
+ * batch's POST (m->items), freed with it. */
+typedef struct batch_item_s {
+    wk_httpreq_t *m;
+    const json_t *msg;           /* the request (in m->msg) */
+    wk_push_t push;
+    int pushing;
+} batch_item_t;
 
 /* The ids a call takes from its HTTP request (wk_mcp_dispatch copies
  * them): read while the request is still there, for the call to start. */
@@ -72,6 +97,14 @@ static void httpreq_free(wk_httpreq_t *m)
 {
     if (m->pushing)
         wk_push_end(&m->push);
+    for (size_t i = 0; i < m->nitems; i++)
+        if (m->items[i].pushing)
+            wk_push_end(&m->items[i].push);
+    for (size_t i = 0; i < m->nanswers; i++)
+        free(m->answers[i]);
+    free(m->items);
+    free(m->answers);
+    free(m->answer_lens);
     wk_server_clear(&m->srv);
     json_decref(m->msg);
     free(m);
@@ -103,24 +136,31 @@ static void rpc_refuse(wk_httpreq_t *m, int status, int code, const char *messag
  * for its timeout, a cancellation would be lost): its NULs become U+FFFD,
  * so the whole string is read, and matches no id, token or answer it would
  * have matched cut short. 1 when the message was refused. */
-static int nul_refused(wk_httpreq_t *m)
+static json_t *nul_error(json_t *msg, enum wk_msg_kind kind)
 {
-    char path[200], msg[300];
-    if (m->mkind != WK_MSG_REQUEST) {
-        jsontext_replace_nul(m->msg);
-        return 0;
+    char path[200], text[300];
+    if (kind != WK_MSG_REQUEST) {
+        jsontext_replace_nul(msg);
+        return NULL;
     }
-    const json_t *args = strcmp(jsontext_str(m->msg, "method"), "tools/call") == 0
-                             ? json_object_get(json_object_get(m->msg, "params"), "arguments")
+    const json_t *args = strcmp(jsontext_str(msg, "method"), "tools/call") == 0
+                             ? json_object_get(json_object_get(msg, "params"), "arguments")
                              : NULL;
-    if (!jsontext_find_nul(m->msg, args, path, sizeof path))
-        return 0;
-    json_t *id = json_object_get(m->msg, "id");
+    if (!jsontext_find_nul(msg, args, path, sizeof path))
+        return NULL;
     json_t *spath = jsontext_string_lossy(path, strlen(path));
-    snprintf(msg, sizeof msg, "Invalid params: %s holds \\u0000 (U+0000), which no string here may contain",
+    snprintf(text, sizeof text, "Invalid params: %s holds \\u0000 (U+0000), which no string here may contain",
              json_string_value(spath) ? json_string_value(spath) : "a string");
     json_decref(spath);
-    httpresp_json(m->req, 400, wk_rpc_error(id, WK_RPC_INVALID_PARAMS, msg, NULL));
+    return wk_rpc_error(json_object_get(msg, "id"), WK_RPC_INVALID_PARAMS, text, NULL);
+}
+
+static int nul_refused(wk_httpreq_t *m)
+{
+    json_t *e = nul_error(m->msg, m->mkind);
+    if (!e)
+        return 0;
+    httpresp_json(m->req, 400, e);
     m->req = NULL;
     httpreq_free(m);
     return 1;
@@ -273,11 +313,11 @@ static void on_session_deleted(int rc, const wk_session_t *sess, void *ud)
     }
 }
 
-/* wk_push writer of a Streamable HTTP POST: the answer turns into an
- * event stream with the first message. */
-static int post_write(wk_push_t *p, const char *json, size_t len)
+/* One message on the answer to Streamable HTTP POST m, which turns into an
+ * event stream with the first one (a batch's answers kept until then go
+ * first, one event each). 0, or -1 when there is no stream. */
+static int stream_write(wk_httpreq_t *m, const char *json, size_t len)
 {
-    wk_httpreq_t *m = p->transport;
     if (!m->req || !m->sse_ok || httpd_req_aborted(m->req))
         return -1;
     if (!m->streaming) {
@@ -286,8 +326,19 @@ static int post_write(wk_push_t *p, const char *json, size_t len)
         if (httpd_stream_begin(m->req, 200, "text/event-stream") != 0)
             return -1;
         m->streaming = 1;
+        for (size_t i = 0; i < m->nanswers; i++) {
+            wk_sse_write(m->req, "message", m->answers[i], m->answer_lens[i]);
+            free(m->answers[i]);
+        }
+        m->nanswers = 0;
     }
     return wk_sse_write(m->req, "message", json, len) == 0 ? 0 : -1;
+}
+
+/* wk_push writer of a Streamable HTTP POST. */
+static int post_write(wk_push_t *p, const char *json, size_t len)
+{
+    return stream_write(p->transport, json, len);
 }
 
 /* wk_push writer of a legacy POST: to the session's stream, wherever it is. */
@@ -342,12 +393,180 @@ static void on_stream_admitted(int rc, void *ud)
  * says): a response answers one of our requests, notifications/cancelled
  * cancels one of the session's calls (wk_push.h); other notifications
  * (initialized, roots/list_changed) need nothing. */
-static void client_message(wk_httpreq_t *m)
+static void client_message(wk_httpreq_t *m, const json_t *msg, enum wk_msg_kind kind)
 {
-    if (m->mkind == WK_MSG_RESPONSE)
-        wk_push_response(m->w, m->sess.id, m->msg);
-    else if (strcmp(jsontext_str(m->msg, "method"), "notifications/cancelled") == 0)
-        wk_push_cancel(m->w, m->sess.id, json_object_get(json_object_get(m->msg, "params"), "requestId"));
+    if (kind == WK_MSG_RESPONSE)
+        wk_push_response(m->w, m->sess.id, msg);
+    else if (strcmp(jsontext_str(msg, "method"), "notifications/cancelled") == 0)
+        wk_push_cancel(m->w, m->sess.id, json_object_get(json_object_get(msg, "params"), "requestId"));
+}
+
+/* ---- JSON-RPC batches (protocol version 2025-03-26 only) ----
+ * Each message of the array is taken as if it had come alone: a
+ * notification or response at once, a request dispatched with a way back
+ * of its own (progress, server requests, cancellation by its id). The POST
+ * is answered once every request is: a JSON array of the responses, or,
+ * once a request wrote a message (stream_write), an event stream with one
+ * event per response. A batch with no request (or whose calls were all
+ * cancelled) gets 202. */
+
+/* The POST is over: answered, or its client gone. */
+static void batch_finish(wk_httpreq_t *m)
+{
+    if (m->streaming) {
+        httpd_stream_end(m->req);
+    } else if (m->nanswers == 0) {
+        httpd_respond(m->req, 202, NULL, NULL, 0);
+    } else {
+        buf_t b;
+        buf_init(&b, WK_BATCH_ANSWER_MAX + WK_BATCH_MAX + 2);
+        buf_append(&b, "[", 1);
+        for (size_t i = 0; i < m->nanswers; i++) {
+            if (i)
+                buf_append(&b, ",", 1);
+            buf_append(&b, m->answers[i], m->answer_lens[i]);
+        }
+        buf_append(&b, "]", 1);
+        if (buf_ok(&b))
+            httpd_respond(m->req, 200, "application/json", b.data, b.len);
+        else
+            httpd_respond(m->req, 500, "application/json", "{}", 2);
+        buf_free(&b);
+    }
+    m->req = NULL;
+    httpreq_free(m);
+}
+
+/* One response of the batch (text taken) to the request with this id:
+ * written now on the event stream, or kept for the JSON array; one that
+ * would take the array past WK_BATCH_ANSWER_MAX is kept as an error that
+ * says so instead. */
+static void batch_answer(wk_httpreq_t *m, const json_t *id, char *text, size_t len)
+{
+    if (!text)
+        return;
+    if (m->streaming) {
+        wk_sse_write(m->req, "message", text, len);
+        free(text);
+        return;
+    }
+    if (len > WK_BATCH_ANSWER_MAX - m->answer_bytes) {
+        free(text);
+        json_t *e = wk_rpc_error(id, WK_RPC_INTERNAL, "Internal error: this answer would make the batch's answer "
+                                 "larger than 64 MiB; send the request alone", NULL);
+        text = wk_rpc_dump(e, &len);
+        json_decref(e);
+        if (!text || len > WK_BATCH_ANSWER_MAX - m->answer_bytes) {
+            free(text);
+            return;
+        }
+    }
+    m->answer_bytes += len;
+    m->answers[m->nanswers] = text;
+    m->answer_lens[m->nanswers++] = len;
+}
+
+static void batch_settle(wk_httpreq_t *m)
+{
+    if (--m->batch_pending == 0)
+        batch_finish(m);
+}
+
+static void batch_answer_json(wk_httpreq_t *m, json_t *response)
+{
+    size_t len = 0;
+    char *text = wk_rpc_dump(response, &len);
+    batch_answer(m, json_object_get(response, "id"), text, len);
+    json_decref(response);
+}
+
+static void on_batch_item_done(json_t *response, wk_tool_result_t *result, const wk_upstream_meta_t *rl, void *ud)
+{
+    (void)rl; /* several calls share the answer's headers: each tool result carries its retry_after_s */
+    batch_item_t *it = ud;
+    if (it->pushing) {
+        wk_push_end(&it->push); /* nothing about this request is written after its answer */
+        it->pushing = 0;
+    }
+    size_t len = 0;
+    char *text = response ? wk_result_dump(response, result, &len) : NULL;
+    json_decref(response);
+    wk_result_free(result);
+    batch_answer(it->m, json_object_get(it->msg, "id"), text, len);
+    batch_settle(it->m);
+}
+
+static int batch_write(wk_push_t *p, const char *json, size_t len)
+{
+    batch_item_t *it = p->transport;
+    return stream_write(it->m, json, len);
+}
+
+static void batch_aborted(httpd_req_t *req, void *ud)
+{
+    (void)req;
+    wk_httpreq_t *m = ud;
+    for (size_t i = 0; i < m->nitems; i++)
+        if (m->items[i].pushing) {
+            wk_push_end(&m->items[i].push);
+            m->items[i].pushing = 0;
+        }
+}
+
+static void batch_run(wk_httpreq_t *m)
+{
+    if (strcmp(m->sess.pv, WK_PV_BATCH) != 0) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "Invalid Request: JSON-RPC batches are part of protocol version " WK_PV_BATCH
+                 " only; this session uses %s", m->sess.pv);
+        rpc_refuse(m, 400, WK_RPC_INVALID_REQUEST, msg);
+        return;
+    }
+    size_t n = json_array_size(m->msg);
+    httpreq_ids_t ids;
+    ids_of(m->req, &ids);
+    m->items = mem_calloc(n, sizeof *m->items);
+    m->answers = mem_calloc(n, sizeof *m->answers);
+    m->answer_lens = mem_calloc(n, sizeof *m->answer_lens);
+    m->nitems = n;
+    m->batch_pending = 1;
+    httpd_req_on_abort(m->req, batch_aborted, m);
+    for (size_t i = 0; i < n; i++) {
+        json_t *msg = json_array_get(m->msg, i);
+        char err[300];
+        enum wk_msg_kind kind = wk_rpc_classify(msg, err, sizeof err);
+        if (kind == WK_MSG_INVALID) {
+            json_t *id = json_is_object(msg) ? json_object_get(msg, "id") : NULL;
+            batch_answer_json(m, wk_rpc_error(json_is_string(id) || json_is_integer(id) ? id : NULL,
+                                              WK_RPC_INVALID_REQUEST, err, NULL));
+            continue;
+        }
+        json_t *e = nul_error(msg, kind);
+        if (e) {
+            batch_answer_json(m, e);
+            continue;
+        }
+        if (kind != WK_MSG_REQUEST) {
+            client_message(m, msg, kind);
+            continue;
+        }
+        if (strcmp(jsontext_str(msg, "method"), "initialize") == 0) {
+            batch_answer_json(m, wk_rpc_error(json_object_get(msg, "id"), WK_RPC_INVALID_REQUEST,
+                                              "Invalid Request: initialize must not be part of a batch", NULL));
+            continue;
+        }
+        batch_item_t *it = &m->items[i];
+        it->m = m;
+        it->msg = msg;
+        wk_push_init(&it->push, m->w, &m->sess, msg);
+        it->pushing = 1;
+        it->push.transport = it;
+        it->push.write = batch_write;
+        m->batch_pending++;
+        wk_methods_dispatch(m->w, &m->srv, &m->sess, &it->push, msg, ids.rid, ids.traceparent, on_batch_item_done,
+                            it);
+    }
+    batch_settle(m); /* the +1: the answer waits until every request was started */
 }
 
 /* Everything after the server (and API key) checks passed. */
@@ -382,7 +601,7 @@ static void on_session(int rc, const wk_session_t *s, void *ud)
         httpd_respond(m->req, 202, "text/plain", "Accepted", 8);
         m->req = NULL;
         if (m->mkind != WK_MSG_REQUEST) {
-            client_message(m);
+            client_message(m, m->msg, m->mkind);
             httpreq_free(m);
             return;
         }
@@ -393,8 +612,12 @@ static void on_session(int rc, const wk_session_t *s, void *ud)
     default:
         break;
     }
+    if (m->mkind == WK_MSG_BATCH) {
+        batch_run(m);
+        return;
+    }
     if (m->mkind != WK_MSG_REQUEST) {
-        client_message(m);
+        client_message(m, m->msg, m->mkind);
         httpd_respond(m->req, 202, NULL, NULL, 0);
         m->req = NULL;
         httpreq_free(m);
@@ -602,7 +825,21 @@ static void handle_mcp(wk_worker_t *w, httpd_req_t *req, const char *token, enum
             rpc_refuse(m, 400, WK_RPC_PARSE, msg);
             return;
         }
-        m->mkind = wk_rpc_classify(m->msg, err, sizeof err);
+        if (json_is_array(m->msg) && kind == MR_POST) {
+            /* A batch: its messages are checked one by one once the
+             * session's protocol version is known (batch_run). */
+            size_t n = json_array_size(m->msg);
+            if (n == 0 || n > WK_BATCH_MAX) {
+                rpc_refuse(m, 400, WK_RPC_INVALID_REQUEST,
+                           n == 0 ? "Invalid Request: an empty batch"
+                                  : "Invalid Request: a batch holds at most " WK_BATCH_MAX_S " messages");
+                return;
+            }
+            m->mkind = WK_MSG_BATCH;
+            nul = 0;
+        } else {
+            m->mkind = wk_rpc_classify(m->msg, err, sizeof err);
+        }
         if (m->mkind == WK_MSG_INVALID) {
             json_t *id = json_is_object(m->msg) ? json_object_get(m->msg, "id") : NULL;
             json_t *e = wk_rpc_error(json_is_string(id) || json_is_integer(id) ? id : NULL,

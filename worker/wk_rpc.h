@@ -17,9 +17,12 @@
 #define WK_RPC_SERVER (-32000)
 #define WK_RPC_SESSION_NOT_FOUND (-32001)
 
-enum wk_msg_kind { WK_MSG_INVALID = 0, WK_MSG_REQUEST, WK_MSG_NOTIFICATION, WK_MSG_RESPONSE };
+/* WK_MSG_BATCH: an array of messages (a JSON-RPC batch), which the
+ * transport takes apart; wk_rpc_classify never returns it. */
+enum wk_msg_kind { WK_MSG_INVALID = 0, WK_MSG_REQUEST, WK_MSG_NOTIFICATION, WK_MSG_RESPONSE, WK_MSG_BATCH };
 
-/* Classifies one parsed JSON-RPC message; for WK_MSG_INVALID writes why. */
+/* Classifies one parsed JSON-RPC message (an array is not one: it is
+ * WK_MSG_INVALID here); for WK_MSG_INVALID writes why. */
 enum wk_msg_kind wk_rpc_classify(const json_t *msg, char *err, size_t errsz);
 
 /* Builders (new references). id may be NULL (serialised as null). */

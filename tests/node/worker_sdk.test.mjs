@@ -88,6 +88,78 @@ test('an unknown tool is a JSON-RPC -32602 error; bad arguments are the tool\'s 
   await close(c);
 });
 
+test('JSON-RPC batches: answered in a 2025-03-26 session, each message as if alone; refused in later versions', async () => {
+  const base = { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' };
+  const open = async (version) => {
+    const r = await fetch(s.mcpUrl, { method: 'POST', headers: base, body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize',
+      params: { protocolVersion: version, capabilities: {}, clientInfo: { name: 'batcher', version: '1' } } }) });
+    assert.equal(r.status, 200);
+    assert.equal((await r.json()).result.protocolVersion, version);
+    return { ...base, 'Mcp-Session-Id': r.headers.get('mcp-session-id'), 'MCP-Protocol-Version': version };
+  };
+  const post = (headers, body) => fetch(s.mcpUrl, { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const get = (id, args) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'get_single_jira_service_management_issue_by_id', arguments: args } });
+  const h = await open('2025-03-26');
+
+  // Requests, notifications and bad messages together: one response per request and per bad message, by id.
+  let r = await post(h, [get(1, { id: 'ITSM-994' }), { jsonrpc: '2.0', id: 'p', method: 'ping' },
+    { jsonrpc: '2.0', method: 'notifications/initialized' }, { jsonrpc: '2.0', id: 3, method: 'tools/list' },
+    { jsonrpc: '1.0', id: 4, method: 'ping' }, 42, { jsonrpc: '2.0', id: 5, method: 'nope/nope' },
+    { jsonrpc: '2.0', id: 6, method: 'initialize', params: {} }, get(7, {}), get(8, { id: 'ITSM-1\u0000' }),
+    { jsonrpc: '2.0', id: 9, method: 'ping\u0000x' }]);
+  assert.equal(r.status, 200);
+  assert.match(r.headers.get('content-type'), /^application\/json/);
+  const answers = await r.json();
+  assert.ok(Array.isArray(answers));
+  assert.equal(answers.length, 10, JSON.stringify(answers));
+  const by = new Map(answers.filter((a) => a.id !== null).map((a) => [a.id, a]));
+  assert.equal(by.size, 9, 'one response per id');
+  assert.equal(by.get(1).result.structuredContent.key, 'ITSM-994');
+  assert.deepEqual(by.get('p').result, {});
+  assert.ok(by.get(3).result.tools.length > 0);
+  assert.equal(by.get(4).error.code, -32600);
+  assert.equal(answers.filter((a) => a.id === null)[0].error.code, -32600, 'the message that is not one');
+  assert.equal(by.get(5).error.code, -32601);
+  assert.equal(by.get(6).error.code, -32600);
+  assert.match(by.get(6).error.message, /initialize must not be part of a batch/);
+  assert.equal(by.get(7).result.isError, true, 'bad arguments: the tool\'s error');
+  assert.equal(by.get(8).result.isError, true, 'a NUL in the arguments: the tool\'s error');
+  assert.equal(by.get(9).error.code, -32602, 'a NUL elsewhere: refused');
+
+  // A request that asks for progress turns the answer into an event stream: every response is an event.
+  r = await post(h, [{ ...get(11, { id: 'ITSM-994' }), params: { ...get(11, { id: 'ITSM-994' }).params, _meta: { progressToken: 'b-1' } } },
+    get(12, { id: 'ITSM-995' }), { jsonrpc: '2.0', id: 13, method: 'ping' }]);
+  assert.equal(r.status, 200);
+  assert.match(r.headers.get('content-type'), /^text\/event-stream/);
+  const events = (await r.text()).split('\n\n').filter(Boolean).map((e) => JSON.parse(e.slice(e.indexOf('data: ') + 6)));
+  const progress = events.filter((e) => e.method === 'notifications/progress');
+  assert.ok(progress.length >= 2 && progress.every((e) => e.params.progressToken === 'b-1'), JSON.stringify(events));
+  const responses = new Map(events.filter((e) => 'id' in e).map((e) => [e.id, e]));
+  assert.deepEqual([...responses.keys()].sort(), [11, 12, 13]);
+  assert.equal(responses.get(11).result.structuredContent.key, 'ITSM-994');
+  assert.equal(responses.get(12).result.structuredContent.key, 'ITSM-995');
+
+  // Only notifications (a cancellation of nothing in flight among them): 202, no body.
+  r = await post(h, [{ jsonrpc: '2.0', method: 'notifications/initialized' },
+    { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 99 } }]);
+  assert.equal(r.status, 202);
+  assert.equal(await r.text(), '');
+  // An empty batch, and one past the limit: one error, no call made.
+  for (const body of ['[]', JSON.stringify(Array.from({ length: 33 }, (_, i) => ({ jsonrpc: '2.0', id: i, method: 'ping' })))]) {
+    r = await post(h, body);
+    assert.equal(r.status, 400, body.slice(0, 40));
+    assert.equal((await r.json()).error.code, -32600);
+  }
+  // Later versions removed batches: refused whole, nothing in it run.
+  for (const version of ['2025-06-18', '2025-11-25']) {
+    r = await post(await open(version), [get(21, { id: 'ITSM-994' })]);
+    assert.equal(r.status, 400, version);
+    const e = await r.json();
+    assert.equal(e.error.code, -32600);
+    assert.match(e.error.message, new RegExp(`2025-03-26 only; this session uses ${version}`));
+  }
+});
+
 for (const transport of ['http-only', 'sse-only']) {
   test(`mcp-remote (${transport}) bridges stdio to the worker`, async () => {
     const url = transport === 'sse-only' ? `${s.mcpUrl}/sse` : s.mcpUrl;
