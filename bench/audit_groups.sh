@@ -20,6 +20,9 @@
 #                 lz4-compressed, with the two listing b-trees on
 #                 (server_id, last_ts) and (workspace_id, last_ts), and the
 #                 same do-nothing AFTER trigger;
+#   group-columns the same with one array per column (ts timestamptz[],
+#                 call_id uuid[], ...: arrays of scalar types, which SQL
+#                 could still unnest), lz4;
 #   group-blob    the same with the records as opaque bytes (the array's
 #                 binary form), lz4: what an API that packs the records itself
 #                 would send;
@@ -53,6 +56,9 @@ COLS="stream_id, ts, workspace_id, account_id, server_id, tool, args_sha256, ups
       result_bytes, call_id, args_digest, tool_id"
 REC="ROW(ts, call_id, account_id, tool_id, upstream_status, latency_ms, ratelimit_limit, ratelimit_remaining,
          ratelimit_reset_s, upstream_request_id, error_class, request_id, result_bytes, args_digest)::call_rec"
+ARRAYS=$(for c in ts call_id account_id tool_id upstream_status latency_ms ratelimit_limit ratelimit_remaining \
+  ratelimit_reset_s upstream_request_id error_class request_id result_bytes args_digest; do printf 'array_agg(%s ORDER BY ts), ' $c; done)
+ARRAYS=${ARRAYS%, }
 GROUP_TABLE="(workspace_id uuid NOT NULL, server_id uuid NOT NULL, first_ts timestamptz NOT NULL,
               last_ts timestamptz NOT NULL, n int NOT NULL"
 
@@ -79,12 +85,17 @@ CREATE TYPE call_rec AS (ts timestamptz, call_id uuid, account_id uuid, tool_id 
                          args_digest bytea);
 CREATE TABLE group_array $GROUP_TABLE, recs call_rec[] NOT NULL);
 ALTER TABLE group_array ALTER COLUMN recs SET COMPRESSION lz4;
+SET default_toast_compression = lz4;
+CREATE TABLE group_columns $GROUP_TABLE, ts timestamptz[], call_id uuid[], account_id uuid[], tool_id int[],
+                           upstream_status int[], latency_ms float8[], ratelimit_limit int[], ratelimit_remaining int[],
+                           ratelimit_reset_s int[], upstream_request_id text[], error_class text[], request_id text[],
+                           result_bytes bigint[], args_digest bytea[]);
 CREATE TABLE group_blob $GROUP_TABLE, recs bytea NOT NULL);
 ALTER TABLE group_blob ALTER COLUMN recs SET COMPRESSION lz4;
 CREATE TABLE group_plain $GROUP_TABLE, recs bytea NOT NULL);
 ALTER TABLE group_plain ALTER COLUMN recs SET STORAGE EXTERNAL;
 DO \$\$ DECLARE t text; BEGIN
-FOREACH t IN ARRAY ARRAY['group_array', 'group_blob', 'group_plain'] LOOP
+FOREACH t IN ARRAY ARRAY['group_array', 'group_columns', 'group_blob', 'group_plain'] LOOP
   EXECUTE format('CREATE INDEX ON %I (server_id, last_ts)', t);
   EXECUTE format('CREATE INDEX ON %I (workspace_id, last_ts)', t);
   EXECUTE format('CREATE TRIGGER t AFTER INSERT ON %I FOR EACH STATEMENT EXECUTE FUNCTION bench_noop()', t);
@@ -97,6 +108,9 @@ FOR i IN 0 .. ($ROWS + $B - 1) / $B - 1 LOOP
   EXECUTE format('COPY (SELECT workspace_id, server_id, min(ts), max(ts), count(*)::int, array_agg($REC ORDER BY ts)
                   FROM bench_src WHERE g > %s AND g <= %s GROUP BY 1, 2) TO %L (FORMAT binary)',
                  i * $B, (i + 1) * $B, '$DATA/array.' || i);
+  EXECUTE format('COPY (SELECT workspace_id, server_id, min(ts), max(ts), count(*)::int, $ARRAYS
+                  FROM bench_src WHERE g > %s AND g <= %s GROUP BY 1, 2) TO %L (FORMAT binary)',
+                 i * $B, (i + 1) * $B, '$DATA/columns.' || i);
   EXECUTE format('COPY (SELECT workspace_id, server_id, min(ts), max(ts), count(*)::int,
                          array_send(array_agg($REC ORDER BY ts))
                   FROM bench_src WHERE g > %s AND g <= %s GROUP BY 1, 2) TO %L (FORMAT binary)',
@@ -121,7 +135,7 @@ run_variant() {
   read -r t0 f0 < "$DATA/t0"
   read -r t1 f1 < "$DATA/t1"
   awk -v l="$1" -v t=$((t1 - t0)) -v f=$((f1 - f0)) -v n="$ROWS" -v hz="$(getconf CLK_TCK)" -v r="$r" \
-    'BEGIN {printf "  round %d: %-13s %5.2f us a record, %.3f minor page faults a record\n", r, l, t * 1e6 / hz / n, f / n}' | tee -a "$DATA/results"
+    'BEGIN {printf "  round %d: %-14s %5.2f us a record, %.3f minor page faults a record\n", r, l, t * 1e6 / hz / n, f / n}' | tee -a "$DATA/results"
 }
 
 echo "$ROWS records from $NSRV server(s), statements of $B, PostgreSQL backend CPU per record; load at start $(cut -d' ' -f1 /proc/loadavg)"
@@ -131,6 +145,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
   run_variant rows "" "tool_calls ($COLS)" rows
   run_variant rows-storage "$DROP" "tool_calls ($COLS)" rows
   run_variant group-array "" group_array array
+  run_variant group-columns "" group_columns columns
   run_variant group-blob "" group_blob blob
   run_variant group-plain "" group_plain blob
 done
@@ -139,5 +154,5 @@ psql -tAq "$URL1" -c "SELECT 'group rows ' || count(*) || ', ' || round(avg(n), 
   pg_relation_size((SELECT reltoastrelid FROM pg_class WHERE relname = 'group_plain')) / 8192 || ' pages' FROM group_plain"
 echo "medians (us a record):"
 awk '{v[$3] = v[$3] " " $4} END {for (k in v) print k, v[k]}' "$DATA/results" | while read -r k vals; do
-  printf '  %-13s %s  (%s)\n' "$k" "$(tr ' ' '\n' <<< "$vals" | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}')" "$vals"
+  printf '  %-14s %s  (%s)\n' "$k" "$(tr ' ' '\n' <<< "$vals" | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}')" "$vals"
 done | sort
