@@ -127,11 +127,15 @@ static void confirm_refused(wk_call_t *c, const char *msg)
         c->rec.cls = "declined";
 }
 
+/* The user's answer. Only an accept whose confirm is JSON true applies the
+ * change: a form that leaves an unticked box out of its content, or a
+ * client that answers with "yes" or 1, has not said yes to the question
+ * asked (a boolean, required), and a write runs only on a clear yes. */
 void wk_call_confirm_answer(wk_call_t *c, const json_t *result, const char *err)
 {
     const char *action = jsontext_str(result, "action");
     const json_t *yes = json_object_get(json_object_get(result, "content"), "confirm");
-    if (action && strcmp(action, "accept") == 0 && !json_is_false(yes)) {
+    if (action && strcmp(action, "accept") == 0 && json_is_true(yes)) {
         wk_call_enter(c, c->after_confirm);
     } else if (action && (strcmp(action, "decline") == 0 || strcmp(action, "accept") == 0)) {
         confirm_refused(c, "the user declined this change: nothing was changed in JSM. Hint: Ask the user what "

@@ -153,6 +153,32 @@ Test(call, confirm_declined_cancelled_or_unanswered_makes_no_request)
     cr_assert_str_eq(F.audit_class, "declined");
 }
 
+/* Only a JSON true applies the change: a form whose unticked box is left
+ * out of the answer, or a client that sends another kind of yes, is a no. */
+Test(call, confirm_accept_without_a_true_confirm_makes_no_request)
+{
+    F.caps = WK_CAP_ELICIT;
+    const char *results[] = {
+        "{\"action\":\"accept\"}",
+        "{\"action\":\"accept\",\"content\":{}}",
+        "{\"action\":\"accept\",\"content\":{\"confirm\":\"yes\"}}",
+        "{\"action\":\"accept\",\"content\":{\"confirm\":1}}",
+        "{\"action\":\"accept\",\"content\":{\"confirm\":null}}",
+        "{\"action\":\"accept\",\"content\":{\"Confirm\":true}}",
+        "{\"action\":\"accept\",\"content\":\"confirm\"}",
+    };
+    for (size_t i = 0; i < sizeof results / sizeof *results; i++) {
+        F.ask_result = results[i];
+        call_cancel_at(REPLY, REPLY_ARGS, "{\"confirm_writes\":true}", -1, 0, -1);
+        cr_assert_str_eq(F.trace, "confirm,idem_store,audit,answer,done", "%s", results[i]);
+        cr_assert_str_eq(F.urls, "", "%s", results[i]);
+        cr_assert_str_eq(sc_error("reason"), "declined", "%s", results[i]);
+        cr_assert(strstr(sc_error("message"), "nothing was changed"), "%s", sc_error("message"));
+        cr_assert_str_eq(F.audit_class, "declined");
+    }
+    F.ask_result = NULL;
+}
+
 Test(call, confirm_only_when_the_client_can_and_the_config_asks)
 {
     F.ask_action = "decline";

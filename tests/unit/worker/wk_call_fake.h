@@ -72,6 +72,7 @@ static struct {
     unsigned caps;             /* the client's capabilities (WK_CAP_*) */
     const char *ask_action;    /* the client's answer to elicitation/create; NULL: err (timeout) */
     int ask_confirm;           /* content.confirm of an accept: 1, 0 (false) */
+    const char *ask_result;    /* the whole result as JSON text, instead of the two above (NULL: not used) */
     int ask_refuse;            /* the request cannot be sent */
     char ask_msg[2048];        /* its message */
     json_t *response;
@@ -133,9 +134,10 @@ static void run(job_t *j)
         ((void (*)(void *, int))j->cb)(j->ud, j->rc);
         break;
     case Q_ASK: {
-        json_t *r = F.ask_action ? json_pack("{s:s,s:{s:b}}", "action", F.ask_action, "content", "confirm",
-                                             F.ask_confirm)
-                                 : NULL;
+        json_t *r = F.ask_result ? json_loads(F.ask_result, 0, NULL)
+                    : F.ask_action ? json_pack("{s:s,s:{s:b}}", "action", F.ask_action, "content", "confirm",
+                                               F.ask_confirm)
+                                   : NULL;
         ((wk_push_reply_fn)j->cb)(r, r ? NULL : "the client did not answer in time", j->ud);
         json_decref(r);
         break;
