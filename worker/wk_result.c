@@ -151,14 +151,61 @@ static const char *hint_for(int status)
     return "The JSM site rejected the call. Check the arguments.";
 }
 
+/* Seconds from now until at (ms), rounded up, at most WK_RETRY_MAX_S. */
+static long wait_until(int64_t at)
+{
+    int64_t d = at - clock_now_ms();
+    if (d <= 0)
+        return 0;
+    return d >= (int64_t)WK_RETRY_MAX_S * 1000 ? WK_RETRY_MAX_S : (long)((d + 999) / 1000);
+}
+
 /* Seconds until an ISO-8601 instant (Jira's X-RateLimit-Reset), rounded up. */
 static long delta_to_iso(const char *iso)
 {
     int64_t at;
     if (clock_parse_iso(iso, &at) != 0)
         return -1;
-    int64_t d = at - clock_now_ms();
-    return d <= 0 ? 0 : (long)((d + 999) / 1000);
+    return wait_until(at);
+}
+
+/* An HTTP-date in its one current form (RFC 9110 IMF-fixdate,
+ * "Sun, 06 Nov 1994 08:49:37 GMT") as ms since 1970; -1 otherwise. */
+static int64_t http_date_ms(const char *v)
+{
+    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    char wd[4], mon[4], zone[4];
+    int d, y, hh, mm, ss, n = 0;
+    if (strlen(v) != 29 ||
+        sscanf(v, "%3[A-Za-z], %2d %3[A-Za-z] %4d %2d:%2d:%2d %3[A-Z]%n", wd, &d, mon, &y, &hh, &mm, &ss, zone, &n) != 8 ||
+        n != 29 || strcmp(zone, "GMT") != 0)
+        return -1;
+    const char *m = strstr(months, mon);
+    if (!m || (m - months) % 3 || d < 1 || d > 31 || y < 1970 || y > 9999 || hh > 23 || mm > 59 || ss > 60)
+        return -1;
+    int64_t days = clock_days_from_civil(y, (int)((m - months) / 3) + 1, d);
+    return ((days * 24 + hh) * 60 + mm) * 60000 + (int64_t)ss * 1000;
+}
+
+/* Retry-After as seconds to wait: delta seconds, or an HTTP-date (RFC
+ * 9110: Jira sends seconds, a proxy in front of a site may send a date).
+ * At most WK_RETRY_MAX_S: one 429 whose value is absurd (99999999, or more
+ * digits than a long holds) must not stop an account's calls for years.
+ * -1 when absent or neither form. */
+static long retry_after(const httpc_response_t *r)
+{
+    char v[64];
+    if (httpc_resp_header(r, "Retry-After", v, sizeof v) <= 0)
+        return -1;
+    size_t n = strlen(v);
+    if (n > 0 && strspn(v, "0123456789") == n) {
+        if (n > 9)
+            return WK_RETRY_MAX_S;
+        long s = strtol(v, NULL, 10);
+        return s > WK_RETRY_MAX_S ? WK_RETRY_MAX_S : s;
+    }
+    int64_t at = http_date_ms(v);
+    return at < 0 ? -1 : wait_until(at);
 }
 
 static void fill_ratelimit(const httpc_response_t *r, wk_upstream_meta_t *rl)
@@ -166,9 +213,8 @@ static void fill_ratelimit(const httpc_response_t *r, wk_upstream_meta_t *rl)
     char v[128];
     memset(rl, 0, sizeof *rl);
     rl->limited = 1;
-    rl->retry_after_s = rl->reset_s = -1;
-    if (httpc_resp_header(r, "Retry-After", v, sizeof v) > 0 && strspn(v, "0123456789") == strlen(v))
-        rl->retry_after_s = strtol(v, NULL, 10);
+    rl->reset_s = -1;
+    rl->retry_after_s = retry_after(r);
     if (httpc_resp_header(r, "X-RateLimit-Reset", v, sizeof v) > 0)
         rl->reset_s = delta_to_iso(v);
     /* Values that do not fit are dropped (httpc_resp_header answers -2). */
@@ -182,15 +228,6 @@ static void fill_ratelimit(const httpc_response_t *r, wk_upstream_meta_t *rl)
         rl->retry_after_s = rl->reset_s >= 0 ? rl->reset_s : WK_RETRY_DEFAULT_S;
     if (rl->reset_s < 0)
         rl->reset_s = rl->retry_after_s;
-}
-
-/* Retry-After as delta seconds, or -1 (absent, or an HTTP date: Jira sends seconds). */
-static long retry_after(const httpc_response_t *r)
-{
-    char v[64];
-    if (httpc_resp_header(r, "Retry-After", v, sizeof v) > 0 && strspn(v, "0123456789") == strlen(v) && strlen(v) < 9)
-        return strtol(v, NULL, 10);
-    return -1;
 }
 
 void wk_result_quota(const httpc_response_t *r, wk_upstream_meta_t *rl)
@@ -207,6 +244,8 @@ void wk_result_quota(const httpc_response_t *r, wk_upstream_meta_t *rl)
         const char *rp = strstr(e, ";r="), *tp = strstr(e, ";t=");
         if (rp && tp) {
             long rr = strtol(rp + 3, NULL, 10), tt = strtol(tp + 3, NULL, 10);
+            if (tt > WK_RETRY_MAX_S) /* a window longer than Jira's hour: paced for an hour at most */
+                tt = WK_RETRY_MAX_S;
             if (rr >= 0 && tt > 0 && (rl->quota_remaining < 0 || rr < rl->quota_remaining)) {
                 rl->quota_remaining = rr;
                 rl->quota_reset_s = tt;

@@ -47,6 +47,9 @@ typedef struct wk_upstream_meta_s {
 /* Atlassian's advice for a 429 without Retry-After: back off from 2 s,
  * doubling (4, 8, 16 s) with jitter while it repeats. */
 #define WK_RETRY_DEFAULT_S 2
+/* The longest wait a JSM answer can impose (Retry-After, X-RateLimit-Reset,
+ * RateLimit's t=): Jira's quota windows are an hour. */
+#define WK_RETRY_MAX_S 3600L
 
 /* The quota signals of any answer into rl (near_limit, quota_remaining,
  * quota_reset_s): X-RateLimit-NearLimit: true, and the smallest r (with its

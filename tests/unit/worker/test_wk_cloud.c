@@ -6,6 +6,7 @@
  * include), and the answers (429 without Retry-After, the HTML 429, 503
  * Retry-After, quota signals, files, notes). No network. */
 #include <criterion/criterion.h>
+#include <time.h>
 #include <string.h>
 
 #include "httpc.h"
@@ -325,6 +326,47 @@ Test(exec, answers_for_issue_22)
     cr_assert_eq(jsontext_int(e, "retry_after_s", 0), 7);
     cr_assert(!rl.limited, "a 503 is not a rate limit");
     json_decref(res);
+    /* An absurd wait is at most Jira's hour: one 429 must not stop an
+     * account's calls for years (the pacing takes retry_after_s). An
+     * HTTP-date is read; any other form is as if absent. */
+    char date[64], hdr[256];
+    time_t soon = time(NULL) + 120;
+    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", gmtime(&soon));
+    struct {
+        const char *retry_after, *reset;
+        long lo, hi;
+    } waits[] = {
+        {"99999999", NULL, WK_RETRY_MAX_S, WK_RETRY_MAX_S},
+        {"99999999999999999999", NULL, WK_RETRY_MAX_S, WK_RETRY_MAX_S},
+        {"3600", NULL, 3600, 3600},
+        {date, NULL, 115, 121},
+        {"Sun, 06 Nov 1994 08:49:37 GMT", NULL, 0, 0},
+        {"Sunday, 06-Nov-94 08:49:37 GMT", NULL, WK_RETRY_DEFAULT_S, WK_RETRY_DEFAULT_S},
+        {"-5", NULL, WK_RETRY_DEFAULT_S, WK_RETRY_DEFAULT_S},
+        {NULL, "9999-12-31T23:59:59Z", WK_RETRY_MAX_S, WK_RETRY_MAX_S},
+    };
+    for (size_t i = 0; i < sizeof waits / sizeof *waits; i++) {
+        snprintf(hdr, sizeof hdr, "HTTP/1.1 429 x\r\nRateLimit-Reason: jira-quota-tenant-based\r\n%s%s%s%s%s\r\n",
+                 waits[i].retry_after ? "Retry-After: " : "", waits[i].retry_after ? waits[i].retry_after : "",
+                 waits[i].retry_after ? "\r\n" : "", waits[i].reset ? "X-RateLimit-Reset: " : "",
+                 waits[i].reset ? waits[i].reset : "");
+        if (waits[i].reset)
+            strcat(hdr, "\r\n");
+        r = resp(429, "{}", hdr);
+        res = RJ(wk_result_upstream(get, args, NULL, &r, &rl));
+        e = json_object_get(json_object_get(res, "structuredContent"), "error");
+        long got = (long)jsontext_int(e, "retry_after_s", -7);
+        cr_assert(got >= waits[i].lo && got <= waits[i].hi, "Retry-After %s, reset %s: retry_after_s %ld",
+                  waits[i].retry_after ? waits[i].retry_after : "-", waits[i].reset ? waits[i].reset : "-", got);
+        cr_assert(rl.retry_after_s >= waits[i].lo && rl.retry_after_s <= waits[i].hi && rl.reset_s <= WK_RETRY_MAX_S,
+                  "the pacing's wait: %ld, reset %ld", rl.retry_after_s, rl.reset_s);
+        json_decref(res);
+    }
+    /* RateLimit's window too. */
+    r = resp(200, "{}", "HTTP/1.1 200 OK\r\nRateLimit: \"tenant-app-quota\";r=0;t=99999999999\r\n\r\n");
+    memset(&rl, 0, sizeof rl);
+    wk_result_quota(&r, &rl);
+    cr_assert_eq(rl.quota_reset_s, WK_RETRY_MAX_S);
     /* Quota signals of a normal answer. */
     r = resp(200, "{}", "HTTP/1.1 200 OK\r\nX-RateLimit-NearLimit: true\r\nRateLimit: \"tenant-app-quota\";r=300;t=600, \"global-app-quota\";r=9000;t=600\r\n\r\n");
     memset(&rl, 0, sizeof rl);
