@@ -166,6 +166,29 @@ static int nul_refused(wk_httpreq_t *m)
     return 1;
 }
 
+/* The headers whose value decides which server, session, version or
+ * origin a request is for: each may come once. With two, the worker would
+ * read the first and a proxy or log in front of it maybe the last, and
+ * the two would disagree on what the request was. */
+static const char *const single_headers[] = {"Host", "Origin", "Content-Type", "Authorization", "Mcp-Session-Id",
+                                             "MCP-Protocol-Version", "Last-Event-ID", NULL};
+
+/* The first of single_headers the request has more than once, or NULL. */
+static const char *header_repeated(const httpd_req_t *req)
+{
+    size_t n = httpd_req_header_count(req);
+    for (const char *const *h = single_headers; *h; h++) {
+        int seen = 0;
+        for (size_t i = 0; i < n; i++) {
+            const char *name, *value;
+            httpd_req_header_at(req, i, &name, &value);
+            if (strcasecmp(name, *h) == 0 && ++seen > 1)
+                return *h;
+        }
+    }
+    return NULL;
+}
+
 static int header_has(const char *v, const char *needle)
 {
     return v && strcasestr(v, needle) != NULL;
@@ -754,6 +777,13 @@ static void handle_mcp(wk_worker_t *w, httpd_req_t *req, const char *token, enum
     m->req = req;
     m->kind = kind;
     str_join(m->base_path, sizeof m->base_path, "/mcp/", token, NULL);
+    const char *twice = header_repeated(req);
+    if (twice) {
+        char msg[120];
+        snprintf(msg, sizeof msg, "Bad Request: the %s header may appear once", twice);
+        rpc_refuse(m, 400, WK_RPC_SERVER, msg);
+        return;
+    }
     if (!wk_origin_ok(w->cfg, httpd_req_header(req, "Host"), httpd_req_header(req, "Origin"))) {
         rpc_refuse(m, 403, WK_RPC_SERVER, "Forbidden: Origin/Host not allowed");
         return;

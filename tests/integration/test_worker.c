@@ -539,6 +539,13 @@ Test(worker, bad_input_table, .timeout = 120)
         {"\\u0000 in a progress token after the arguments", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"get_single_jira_service_management_issue_by_id\",\"arguments\":{\"id\":\"I\\u0000\"},\"_meta\":{\"progressToken\":\"p\\u0000\"}}}", ct, acc, sh, 400, -32602},
         /* a notification cannot be refused to anyone: taken, NULs as U+FFFD */
         {"\\u0000 in a notification", "POST", "", "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{\"requestId\":\"r\",\"reason\":\"x\\u0000\"}}", ct, acc, sh, 202, 0},
+        /* A header that decides what the request is for, twice: the
+         * worker and a proxy in front of it could read different ones. */
+        {"Mcp-Session-Id twice", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}", ct, sh, "Mcp-Session-Id: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", 400, -32000},
+        {"Mcp-Session-Id twice, the same", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}", ct, sh, sh, 400, -32000},
+        {"MCP-Protocol-Version twice", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}", "MCP-Protocol-Version: 2025-11-25", sh, "mcp-protocol-version: 2025-06-18", 400, -32000},
+        {"Authorization twice", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}", "Authorization: Bearer a", sh, "Authorization: Bearer b", 400, -32000},
+        {"Origin twice", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}", "Origin: http://127.0.0.1", sh, "Origin: http://evil.example.com", 400, -32000},
         {"\\u0000 in a member name", "POST", "", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"params\":{\"a\\u0000\":1}}", ct, acc, sh, 400, -32700},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
