@@ -6,12 +6,16 @@
 #include <string.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "httpresp.h"
 #include "log.h"
 #include "wk_listwatch.h"
 #include "wk_rpc.h"
 
 #define WK_SUBSCRIBE_WAIT_MS 3000
+/* A control message on a session's channel (never written to a client):
+ * "\x01get <opened_ms> <lease>", sent by a GET stream as it opens. */
+#define SSE_CTL '\x01'
 
 struct wk_sse_s {
     wk_worker_t *w;
@@ -22,6 +26,7 @@ struct wk_sse_s {
     char channel[160];
     char endpoint[WK_URL_TOKEN_MAX + 80]; /* legacy: sent once the subscription is live */
     int legacy;
+    int64_t opened_ms;           /* GET streams: when it opened (which of two is newer) */
     wk_sse_t *prev, *next;
 };
 
@@ -97,10 +102,29 @@ void wk_sse_to_session(wk_worker_t *w, const char *sid, const char *json, size_t
         wk_session_publish(w, sid, json, len, NULL, NULL);
 }
 
+/* Another GET stream of s's session opened (a control message): the
+ * newer of the two stays, by when it opened, then by its lease, so two
+ * processes that hear of each other agree on which one goes. */
+static void sse_on_control(wk_sse_t *s, const char *msg, size_t len)
+{
+    char text[96], lease[24];
+    long long opened;
+    if (s->legacy || len >= sizeof text)
+        return;
+    memcpy(text, msg, len);
+    text[len] = 0;
+    if (sscanf(text, "\x01get %lld %23s", &opened, lease) != 2 || strcmp(lease, s->lease) == 0)
+        return;
+    if (opened > s->opened_ms || (opened == s->opened_ms && strcmp(lease, s->lease) > 0))
+        sse_close(s);
+}
+
 static void on_channel(const char *channel, const char *msg, size_t len, void *ud)
 {
     wk_sse_t *s = ud;
-    if (len > 0) /* the empty probe of confirm_subscription carries nothing */
+    if (len > 0 && msg[0] == SSE_CTL)
+        sse_on_control(s, msg, len);
+    else if (len > 0) /* the empty probe of confirm_subscription carries nothing */
         sse_deliver(s, msg, len);
 }
 
@@ -198,19 +222,27 @@ void wk_sse_open(wk_worker_t *w, httpd_req_t *req, const wk_session_t *sess, con
         }
         return;
     }
-    /* A new GET stream of a session replaces the one this process holds
-     * (a client reconnecting after a network failure the server did not
-     * notice yet). Unsolicited messages (list_changed, resources/updated)
-     * reach it through the session's channel, wherever they start. */
+    /* A new GET stream of a session replaces the one it had (a client
+     * reconnecting after a network failure the server did not notice
+     * yet): here at once, in another process when it hears of this one on
+     * the session's channel. Else both would stay open, each with its list
+     * watch, and every unsolicited message (list_changed,
+     * resources/updated), which reaches a stream through that channel
+     * wherever it starts, would go out on both, each twice: MCP sends a
+     * message on one stream only. */
     wk_sse_t *old = sse_find(w, sess->id, 0);
     if (old)
         sse_close(old);
     wk_sse_t *st = sse_begin(w, req, sess, token_hash, lease, 0);
     if (st) {
+        char ctl[96];
+        st->opened_ms = clock_now_ms();
         wk_session_channel(w, sess->id, st->channel, sizeof st->channel);
         if (rcli_subscribe(w->redis, st->channel, on_channel, st) != 0)
             st->channel[0] = 0;
         wk_listwatch_open(w, st->sid, st->token_hash, config);
+        int n = snprintf(ctl, sizeof ctl, "%cget %lld %s", SSE_CTL, (long long)st->opened_ms, st->lease);
+        wk_session_publish(w, st->sid, ctl, (size_t)n, NULL, NULL);
     }
 }
 

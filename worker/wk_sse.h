@@ -8,7 +8,8 @@
  *
  * A stream (wk_sse_t) is owned by w->streams from its opening until
  * wk_sse_close's one place ends it: the client left (httpd's abort), a
- * write found it too slow, the session's new GET stream replaced it, or
+ * write found it too slow, the session's new GET stream replaced it (in
+ * this process or, told on the session's channel, in another), or
  * the drain. Ending it releases its lease (the URL's stream cap), its
  * subscription, its list watch and, for a legacy stream, the session.
  * No function here calls back into its caller.

@@ -199,6 +199,39 @@ static void sse_open(sse_t *s, int port, const char *path)
     cr_assert_eq(write(s->fd, req, (size_t)n), n);
 }
 
+/* A Streamable HTTP GET stream of session sid. */
+static void sse_open_session(sse_t *s, int port, const char *token, const char *sid)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    s->len = 0;
+    s->fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert(connect(s->fd, (struct sockaddr *)&a, sizeof a) == 0);
+    char req[512];
+    int n = snprintf(req, sizeof req, "GET /mcp/%s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAccept: text/event-stream\r\n"
+                     "Mcp-Session-Id: %s\r\n\r\n", token, port, sid);
+    cr_assert_eq(write(s->fd, req, (size_t)n), n);
+}
+
+/* 1 once the server ended the stream (EOF, or the chunked stream's last
+ * chunk) within 30 s. */
+static int sse_wait_end(sse_t *s)
+{
+    for (int i = 0; i < 300; i++) {
+        s->buf[s->len] = 0;
+        if (strstr(s->buf, "\r\n0\r\n\r\n"))
+            return 1;
+        struct pollfd p = {.fd = s->fd, .events = POLLIN};
+        if (poll(&p, 1, 100) == 1) {
+            ssize_t n = read(s->fd, s->buf + s->len, sizeof s->buf - 1 - s->len);
+            if (n <= 0)
+                return 1;
+            s->len += (size_t)n;
+        }
+    }
+    return 0;
+}
+
 /* Reads until needle appears (or 30 s pass); returns a pointer into buf. */
 static const char *sse_wait(sse_t *s, const char *needle)
 {
@@ -324,6 +357,47 @@ Test(worker, sessions_and_legacy_streams_span_workers, .timeout = 120)
     }
     close(s.fd);
     cr_assert_eq(ts_stop(&pool), 0, "pool exit status");
+    cr_assert_eq(ts_api_stop(&e.api), 0);
+}
+
+/* MCP sends a message on one stream only. A session's second GET stream,
+ * opened on another worker (a client reconnecting after a failure the
+ * server has not noticed), replaces the first there too, as it does in one
+ * process; else both stayed open and every list_changed went out on both,
+ * twice each (found by an adversarial run). */
+Test(worker, a_new_get_stream_replaces_the_old_one_on_another_worker, .timeout = 120)
+{
+    env_t e;
+    ts_proc_t a, b;
+    ts_resp_t r;
+    sse_t s1, s2, s3;
+    char sid[128], path[300];
+    stack_start(&e, "wk_get_api");
+    server_create(&e, "{\"name\":\"s\",\"config\":{\"methods\":[\"read\"]}}");
+    int pa = ts_free_port(), pb = ts_free_port();
+    worker_start(&e, &a, "wk_get_a", pa, 1);
+    worker_start(&e, &b, "wk_get_b", pb, 1);
+    initialize(pa, e.token, sid, sizeof sid, NULL);
+    sse_open_session(&s1, pa, e.token, sid);
+    cr_assert(sse_wait(&s1, "text/event-stream"), "first stream: %s", s1.buf);
+    sse_open_session(&s2, pb, e.token, sid);
+    cr_assert(sse_wait(&s2, "text/event-stream"), "second stream: %s", s2.buf);
+    cr_assert(sse_wait_end(&s1), "the first stream, on the other worker, ends: %s", s1.buf);
+    close(s1.fd);
+    /* The one left gets the change. */
+    snprintf(path, sizeof path, "/integrated-account/%s/mcp/%s", e.acct, e.srv_id);
+    ts_api_call(&r, &e.api, e.key, "PATCH", path, "{\"config\":{\"methods\":[\"read\",\"write\"]}}");
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    cr_assert(sse_wait(&s2, "notifications/tools/list_changed"), "list_changed on the stream left: %s", s2.buf);
+    /* And back: a third on the first worker ends the second. */
+    sse_open_session(&s3, pa, e.token, sid);
+    cr_assert(sse_wait(&s3, "text/event-stream"), "third stream: %s", s3.buf);
+    cr_assert(sse_wait_end(&s2), "the second stream ends: %s", s2.buf);
+    close(s2.fd);
+    close(s3.fd);
+    cr_assert_eq(ts_stop(&a), 0, "worker A exit status");
+    cr_assert_eq(ts_stop(&b), 0, "worker B exit status");
     cr_assert_eq(ts_api_stop(&e.api), 0);
 }
 
