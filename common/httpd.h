@@ -52,7 +52,7 @@ typedef struct httpd_config_s {
     size_t max_header_bytes;   /* request line + headers; default 16 KiB */
     size_t max_headers;        /* header count; default 100 */
     size_t max_body_bytes;     /* default 1 MiB */
-    size_t max_conns;          /* default 20000; beyond, new connections are closed */
+    size_t max_conns;          /* default 20000 (at most 3/4 of RLIMIT_NOFILE); beyond, new connections are closed */
     size_t max_stream_queue;   /* bytes queued on a stream before writes fail; default 1 MiB */
     unsigned header_timeout_ms;/* whole header must arrive within; default 10 s */
     unsigned body_timeout_ms;  /* whole body must arrive within; default 30 s */
@@ -73,6 +73,10 @@ int httpd_create(httpd_t **out, uv_loop_t *loop, const httpd_config_t *cfg,
                  httpd_handler_fn fn, void *ud);
 int httpd_port(const httpd_t *h);
 size_t httpd_conn_count(const httpd_t *h);
+/* The connections it takes at most: max_conns, or three quarters of the
+ * process's descriptor limit when that is lower (httpd_create raises the
+ * soft limit to the hard one first). */
+size_t httpd_max_conns(const httpd_t *h);
 /* Stops accepting, closes idle connections, lets in-flight requests finish
  * (streams must be ended by their owners), then calls done and frees h. */
 void httpd_close(httpd_t *h, void (*done)(void *arg), void *arg);

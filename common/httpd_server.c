@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "httpd_int.h"
@@ -39,6 +40,29 @@ int httpd__adopt_fd(httpd_t *h, int fd)
 
 /* ---------------------------------------------------------------- server */
 
+/* The process's descriptors are shared by its clients' connections and
+ * everything else it opens (Redis, PostgreSQL, its calls to JSM, spool and
+ * log files). The soft limit is raised to the hard one (a service manager
+ * often sets 1024 soft against a hard limit far above), and clients may
+ * hold at most three quarters of it: a flood of connections is refused at
+ * accept instead of leaving a tool call without a socket for its upstream
+ * request. Returns max_conns, lowered to that share when above it. */
+static size_t conns_within_fd_limit(size_t max_conns)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return max_conns;
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit up = {rl.rlim_max, rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+            rl.rlim_cur = rl.rlim_max;
+    }
+    if (rl.rlim_cur == RLIM_INFINITY)
+        return max_conns;
+    size_t share = (size_t)(rl.rlim_cur - rl.rlim_cur / 4);
+    return max_conns > share ? share : max_conns;
+}
+
 int httpd_create(httpd_t **out, uv_loop_t *loop, const httpd_config_t *cfg, httpd_handler_fn fn,
                  void *ud)
 {
@@ -50,6 +74,7 @@ int httpd_create(httpd_t **out, uv_loop_t *loop, const httpd_config_t *cfg, http
         h->cfg.max_headers = HTTPD_HEADER_CAP;
     if (!h->cfg.server_name)
         h->cfg.server_name = "jsmcp";
+    h->cfg.max_conns = conns_within_fd_limit(h->cfg.max_conns);
     h->fn = fn;
     h->ud = ud;
     if (getrandom(&h->rid_state, sizeof h->rid_state, 0) != sizeof h->rid_state)
@@ -96,6 +121,11 @@ int httpd_port(const httpd_t *h)
 size_t httpd_conn_count(const httpd_t *h)
 {
     return h->nconns;
+}
+
+size_t httpd_max_conns(const httpd_t *h)
+{
+    return h->cfg.max_conns;
 }
 
 static void on_listener_closed(uv_handle_t *hd)

@@ -3,6 +3,7 @@
  * timeouts and aborts are observed byte for byte. */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <sys/resource.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -830,4 +831,34 @@ Test(httpd_linger_bytes, a_client_that_keeps_sending_is_closed_after_the_byte_bu
     cr_assert_geq(sent, 64 * 1024, "closed after %zu bytes, before its budget", sent);
     close(fd);
     assert_still_serves("a lingering close over its byte budget");
+}
+
+/* Clients may hold at most three quarters of the process's descriptors,
+ * after the soft limit is raised to the hard one: a flood of connections
+ * must leave sockets for Redis, PostgreSQL and the calls to JSM. (Each
+ * test runs in a process of its own: the limits set here stay there.) */
+Test(httpd_fd_limit, soft_limit_raised_and_clients_get_three_quarters)
+{
+    uv_loop_t loop;
+    httpd_config_t cfg;
+    httpd_t *h;
+    struct rlimit rl = {100, 200}, now;
+    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    uv_loop_init(&loop);
+    httpd_config_defaults(&cfg);
+    cr_assert_eq(httpd_create(&h, &loop, &cfg, NULL, NULL), 0);
+    cr_assert_eq(getrlimit(RLIMIT_NOFILE, &now), 0);
+    cr_assert_eq(now.rlim_cur, 200, "the soft limit is raised to the hard one");
+    cr_assert_eq(httpd_max_conns(h), 150, "%zu", httpd_max_conns(h));
+    httpd_close(h, NULL, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    /* A configured maximum under the share stays as it is. */
+    uv_loop_init(&loop);
+    cfg.max_conns = 64;
+    cr_assert_eq(httpd_create(&h, &loop, &cfg, NULL, NULL), 0);
+    cr_assert_eq(httpd_max_conns(h), 64);
+    httpd_close(h, NULL, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
 }
