@@ -14,6 +14,21 @@
  *   curl, which will find the connection dead when it next wants it. The handle is closed when curl closes
  *   the socket (CURLOPT_CLOSESOCKETFUNCTION: the handle goes before the fd)
  *   and freed in its uv_close callback.
+ * - curl does not always say when it closes a socket. libcurl 7.88 to 8.1
+ *   (Debian 12 ships 7.88.1) closes a socket whose transfer ended before
+ *   it connected without calling CLOSESOCKETFUNCTION, and curl closes a
+ *   connection that failed (CURL_CSELECT_ERR) without it too. A poll
+ *   handle left on such a descriptor makes libuv abort the process at its
+ *   next loop turn (epoll_ctl: EBADF), and once the number is reused, its
+ *   stop would take another module's descriptor out of epoll. So:
+ *   - a handle polls its own duplicate of curl's socket (dup), never curl's
+ *     descriptor: whatever curl closes, the handle's descriptor is open
+ *     until the handle closes it, in its uv_close callback;
+ *   - a socket is kept idle after CURL_POLL_REMOVE only when it is a
+ *     connection that answered (curl waited to read from it) and did not
+ *     fail; any other is closed at once;
+ *   - a socket curl opens with the number of one we still hold (closed
+ *     behind our back) retires the old handle first.
  * - curl_multi_socket_action() is never called from inside a curl callback:
  *   the timer callback from curl only (re)starts the uv timer; a timeout of 0
  *   fires on the next loop turn. httpc_request() (never called by curl)
@@ -25,6 +40,7 @@
 #include "httpc.h"
 
 #include <curl/curl.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -59,9 +75,12 @@ typedef struct sock_s sock_t;
 struct sock_s {
     uv_poll_t poll;
     httpc_t *c;
-    curl_socket_t fd;
+    curl_socket_t fd;  /* curl's socket: what curl is told about */
+    int pfd;           /* the handle's own duplicate of it, closed with the handle */
     int closing;
     int idle;          /* after CURL_POLL_REMOVE, kept for the next transfer */
+    int answered;      /* curl waited to read from it: a connection made and used */
+    int failed;        /* curl was told of an error on it (CURL_CSELECT_ERR) */
     int events;        /* UV_READABLE/UV_WRITABLE the poll handle watches */
     sock_t *prev, *next;
 };
@@ -254,6 +273,7 @@ static void on_sock_closed(uv_handle_t *h)
 {
     sock_t *s = h->data;
     httpc_t *c = s->c;
+    close(s->pfd);
     free(s);
     handle_closed(c);
 }
@@ -279,6 +299,7 @@ static void on_poll(uv_poll_t *p, int status, int events)
         events = s->events;
         s->events = 0;
         flags = CURL_CSELECT_ERR;
+        s->failed = 1;
     }
     if (events & UV_READABLE)
         flags |= CURL_CSELECT_IN;
@@ -350,8 +371,14 @@ static curl_socket_t cb_opensocket(void *clientp, curlsocktype purpose, struct c
         return CURL_SOCKET_BAD;
     }
     curl_socket_t fd = socket(a->family, a->socktype, a->protocol);
-    if (fd != CURL_SOCKET_BAD)
+    if (fd != CURL_SOCKET_BAD) {
+        /* A handle still named after this number watches a socket curl
+         * closed without telling (see the design notes): it goes now. */
+        sock_t *stale = sock_by_fd(c, fd);
+        if (stale)
+            sock_close(stale);
         conn_fd_mark(c, fd, 1);
+    }
     return fd;
 }
 
@@ -374,10 +401,10 @@ static int cb_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
     if (what == CURL_POLL_REMOVE) {
         if (s) {
             curl_multi_assign(c->multi, fd, NULL);
-            if (is_conn_fd(c, fd))
+            if (is_conn_fd(c, fd) && s->answered && !s->failed)
                 s->idle = 1; /* a kept-alive connection: its handle waits for the next transfer */
             else
-                sock_close(s); /* curl may close it any moment, and the fd number be reused */
+                sock_close(s); /* curl may close it any moment, maybe without telling */
         }
         return 0;
     }
@@ -387,7 +414,10 @@ static int cb_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
         s = mem_calloc(1, sizeof *s);
         s->c = c;
         s->fd = fd;
-        if (uv_poll_init_socket(c->loop, &s->poll, fd) != 0) {
+        s->pfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        if (s->pfd < 0 || uv_poll_init_socket(c->loop, &s->poll, s->pfd) != 0) {
+            if (s->pfd >= 0)
+                close(s->pfd);
             free(s);
             return -1;
         }
@@ -403,8 +433,10 @@ static int cb_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
         curl_multi_assign(c->multi, fd, s);
     }
     int ev = 0;
-    if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
+    if (what == CURL_POLL_IN || what == CURL_POLL_INOUT) {
         ev |= UV_READABLE;
+        s->answered = 1;
+    }
     if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
         ev |= UV_WRITABLE;
     if (ev != s->events) {

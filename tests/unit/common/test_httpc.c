@@ -456,3 +456,81 @@ Test(httpc, public_only_refuses_private_addresses)
     run_until_done();
     cr_assert_eq(T.ok, 1, "without the guard: %s", T.last_err);
 }
+
+/* A transfer that times out while it connects, before the loop turned:
+ * libcurl 7.88 closes its socket without CLOSESOCKETFUNCTION, and the poll
+ * handle httpc had queued for it must not reach epoll after that (libuv
+ * aborts the process on the EBADF: a slow webhook receiver did this to the
+ * admin API, found by an adversarial run). The next request's start runs
+ * curl's timers, in the same loop turn. Then many such transfers with
+ * ordinary answers between them, their sockets' numbers reused at once. */
+static int storm_left, storm_port_dead;
+
+static void storm_next(void);
+
+static void on_storm(const httpc_response_t *r, void *ud)
+{
+    on_resp(r, ud);
+    if (storm_left > 0)
+        storm_next();
+}
+
+static void dead_get(unsigned timeout_ms, httpc_cb cb)
+{
+    char url[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/x", storm_port_dead);
+    httpc_request_t rq = {.method = "GET", .url = url, .timeout_ms = timeout_ms};
+    cr_assert_eq(httpc_request(T.c, &rq, cb, NULL), 0);
+    T.pending++;
+}
+
+static void storm_next(void)
+{
+    static const char *const paths[] = {"/slow", "/hello", "dead", "/slow", "/big", "dead", "/hello"};
+    int i = storm_left--;
+    const char *p = paths[i % 7];
+    if (strcmp(p, "dead") == 0) {
+        dead_get(1 + (unsigned)(i % 3), on_storm);
+        usleep(3000); /* past its timeout before the loop turns */
+        return;
+    }
+    char url[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", T.port, p);
+    httpc_request_t rq = {.method = "GET", .url = url, .timeout_ms = 20 + (unsigned)(i * 37 % 180)};
+    cr_assert_eq(httpc_request(T.c, &rq, on_storm, NULL), 0);
+    T.pending++;
+}
+
+Test(httpc, a_transfer_dropped_while_connecting_leaves_no_poll)
+{
+    /* A listener that never accepts, its queue full: a connect to it hangs. */
+    int dead = socket(AF_INET, SOCK_STREAM, 0), fill[4];
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    cr_assert_eq(bind(dead, (struct sockaddr *)&a, sizeof a), 0);
+    cr_assert_eq(listen(dead, 0), 0);
+    socklen_t al = sizeof a;
+    getsockname(dead, (struct sockaddr *)&a, &al);
+    storm_port_dead = ntohs(a.sin_port);
+    for (int i = 0; i < 4; i++) { /* fill its queue */
+        fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        connect(fill[i], (struct sockaddr *)&a, sizeof a);
+    }
+    for (int round = 0; round < 20; round++) {
+        dead_get(1, on_resp);
+        usleep(3000);
+        get("/hello"); /* its start runs curl's timers: the first is dropped, its socket closed */
+        run_until_done();
+    }
+    cr_assert_eq(T.cbs, 40);
+    cr_assert_eq(T.ok, 20);
+    storm_left = 600;
+    for (int i = 0; i < 16; i++)
+        storm_next();
+    run_until_done();
+    cr_assert_eq(T.cbs, 640);
+    cr_assert_gt(T.ok, 20);
+    for (int i = 0; i < 4; i++)
+        close(fill[i]);
+    close(dead);
+}
