@@ -244,12 +244,16 @@ static void acct_list(ap_req_t *r)
     char tenant[256];
     if (ap_page_parse(r, &pg) != 0)
         return;
-    int tl = httpd_query_param(r->req, "tenant_id", tenant, sizeof tenant);
-    if (tl == -2 || tl == 0) {
-        ap_fail(r, 400, "tenant_id must be 1 to 200 characters", "tenant_id");
+    /* The filter takes what an account's tenant_id may be, nothing else. */
+    static const char tenant_what[] = "1 to 200 letters, digits and . _ : @ -";
+    int tl = ap_qparam(r, "tenant_id", tenant, sizeof tenant, tenant_what);
+    if (tl < 0)
+        return;
+    if (tl && !ap_in_tenant_id(tenant)) {
+        ap_qbad(r, "tenant_id", tenant_what);
         return;
     }
-    const char *p[5] = {r->ws_id, ap_page_ts(&pg), ap_page_id(&pg), pg.limit_plus_one, tl > 0 ? tenant : NULL};
+    const char *p[5] = {r->ws_id, ap_page_ts(&pg), ap_page_id(&pg), pg.limit_plus_one, tl ? tenant : NULL};
     ap_query_page(r,
                      "SELECT " AP_ACCT_JSON ", created_at::text, id::text FROM integrated_accounts"
                      " WHERE workspace_id = $1 AND ($5::text IS NULL OR tenant_id = $5) AND " AP_PAGE_AFTER("$2", "$3")

@@ -112,6 +112,18 @@ int ap_in_uuid(const char *s)
     return 1;
 }
 
+int ap_in_utf8_text(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    while (p < end) {
+        size_t len = *p >= 0x80 ? jsontext_utf8_seq(p, end) : *p != 0;
+        if (!len)
+            return 0;
+        p += len;
+    }
+    return 1;
+}
+
 int ap_in_header_safe(const char *s)
 {
     for (; *s; s++)
@@ -224,7 +236,8 @@ int ap_in_expires(const json_t *v, int64_t now_ms, int64_t min_ms, int64_t *out_
         return fail(err, "/expires_at", "expires_at must be an RFC 3339 date-time string or null, not %s",
                     jsontext_type_name(v));
     if (clock_parse_iso(json_string_value(v), &ms) != 0)
-        return fail(err, "/expires_at", "expires_at is not an RFC 3339 date-time (e.g. 2026-12-31T23:59:59Z)");
+        return fail(err, "/expires_at", "expires_at is not an RFC 3339 date-time (e.g. 2026-12-31T23:59:59Z) up to "
+                                        "9999-12-31T23:59:59Z, with an offset up to 15:59");
     ms -= ms % 1000;
     if (ms < now_ms + min_ms)
         return fail(err, "/expires_at", "expires_at must be at least %lld seconds in the future",
@@ -394,7 +407,8 @@ int ap_in_auth(const json_t *auth, json_t **out, const char **type, ap_in_err_t 
         int64_t exp = 0;
         const json_t *e = json_object_get(auth, "expires_at");
         if (e && (!json_is_string(e) || clock_parse_iso(json_string_value(e), &exp) != 0))
-            return fail(err, "/auth/expires_at", "auth.expires_at must be an RFC 3339 date-time");
+            return fail(err, "/auth/expires_at", "auth.expires_at must be an RFC 3339 date-time up to "
+                                                 "9999-12-31T23:59:59Z, with an offset up to 15:59");
         *type = "oauth2";
         *out = json_pack("{sssssssI}", "access_token", a, "refresh_token", b, "cloud_id", c,
                          "expires_at_ms", (json_int_t)exp);

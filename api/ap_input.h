@@ -28,6 +28,9 @@ int ap_in_bool(const json_t *obj, const char *key, const char *ptr, int *out, ap
 
 /* 1 when s is a UUID (8-4-4-4-12 hex digits, either case). */
 int ap_in_uuid(const char *s);
+/* 1 when s[0..n) is valid UTF-8 (jansson's rules) without NUL: text
+ * PostgreSQL takes as text and C reads whole (a query parameter). */
+int ap_in_utf8_text(const char *s, size_t n);
 /* 1 when s holds no control character (CR, LF, NUL, DEL, ...): a value
  * that may end up in an HTTP header (credentials). */
 int ap_in_header_safe(const char *s);

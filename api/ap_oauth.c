@@ -816,27 +816,30 @@ static void oauth_callback(ap_req_t *r)
     connect_t *c = mem_calloc(1, sizeof *c);
     r->ext = c;
     r->ext_free = connect_free;
-    int el = httpd_query_param(r->req, "error", error, sizeof error);
-    if (el != -1) {
-        int plain = el > 0 && strspn(error, "abcdefghijklmnopqrstuvwxyz_") == (size_t)el;
+    int el = ap_qread(r, "error", error, sizeof error);
+    if (el != AP_Q_ABSENT) {
+        int plain = el == AP_Q_PRESENT && strspn(error, "abcdefghijklmnopqrstuvwxyz_") == strlen(error);
         char detail[256];
         snprintf(detail, sizeof detail, "the customer did not grant access (%s); start again with POST "
                  "/integrated-account/connect", plain ? error : "error");
         cb_fail(r, 400, "denied", detail, "error");
         return;
     }
-    int sl = httpd_query_param(r->req, "state", state, sizeof state);
-    if (sl != SECRET_TOKEN_LEN || strspn(state, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") !=
-                                      SECRET_TOKEN_LEN) {
+    if (ap_qread(r, "state", state, sizeof state) != AP_Q_PRESENT || strlen(state) != SECRET_TOKEN_LEN ||
+        strspn(state, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != SECRET_TOKEN_LEN) {
         cb_fail(r, 400, "bad_state", BAD_STATE, "state");
         return;
     }
-    int cl = httpd_query_param(r->req, "code", c->code, sizeof c->code);
-    if (cl <= 0) {
-        cb_fail(r, 400, "bad_code", "code is missing or longer than 2047 bytes", "code");
+    /* Checked before the state is taken (GETDEL): a bad code leaves it. */
+    int cl = ap_qread(r, "code", c->code, sizeof c->code);
+    if (cl != AP_Q_PRESENT) {
+        cb_fail(r, 400, "bad_code",
+                cl == AP_Q_NOT_TEXT ? "code must be UTF-8 text without NUL bytes (%00)"
+                                    : "code is missing or longer than 2047 bytes",
+                "code");
         return;
     }
-    secret_hash_hex(state, (size_t)sl, r->hash);
+    secret_hash_hex(state, SECRET_TOKEN_LEN, r->hash);
     secret_wipe(state);
     char key[128];
     rcli_key(r->app->redis, key, sizeof key, "oauthstate:%s", r->hash);

@@ -341,21 +341,38 @@ void ap_query_page_owned(ap_req_t *r, const char *sql, int n, const char *const 
 
 /* ---- query parameters ---- */
 
-/* Reads query parameter name into out; 0 absent, 1 present, -1 answered 400. */
-int ap_qparam(ap_req_t *r, const char *name, char *out, size_t outsz, const char *what)
+int ap_qread(const ap_req_t *r, const char *name, char *out, size_t outsz)
 {
     int n = httpd_query_param(r->req, name, out, outsz);
-    if (n == -1) {
+    int rc = n == -1 ? AP_Q_ABSENT
+             : n < 0 ? AP_Q_TOO_LONG
+             : n == 0 ? AP_Q_EMPTY
+             : !ap_in_utf8_text(out, (size_t)n) ? AP_Q_NOT_TEXT
+                                                 : AP_Q_PRESENT;
+    if (rc != AP_Q_PRESENT && rc != AP_Q_EMPTY)
         out[0] = 0;
-        return 0;
+    return rc;
+}
+
+int ap_qfail(ap_req_t *r, const char *name, int rc, const char *detail)
+{
+    char text[200];
+    if (rc == AP_Q_NOT_TEXT) {
+        snprintf(text, sizeof text, "%s must be UTF-8 text without NUL bytes (%%00)", name);
+        detail = text;
     }
-    if (n <= 0) {
-        char detail[200];
-        snprintf(detail, sizeof detail, "%s must be %s", name, what);
-        ap_fail(r, 400, detail, name);
-        return -1;
-    }
-    return 1;
+    ap_fail(r, 400, detail, name);
+    return -1;
+}
+
+int ap_qparam(ap_req_t *r, const char *name, char *out, size_t outsz, const char *what)
+{
+    int rc = ap_qread(r, name, out, outsz);
+    if (rc >= 0)
+        return rc;
+    char detail[240];
+    snprintf(detail, sizeof detail, "%s must be %s", name, what);
+    return ap_qfail(r, name, rc, detail);
 }
 
 int ap_qbad(ap_req_t *r, const char *name, const char *what)
@@ -366,43 +383,43 @@ int ap_qbad(ap_req_t *r, const char *name, const char *what)
     return -1;
 }
 
-/* A time bound: RFC 3339, passed to PostgreSQL as given once it parsed. */
 int ap_qtime(ap_req_t *r, const char *name, char *out, size_t outsz)
 {
     int64_t ms;
-    static const char what[] = "an RFC 3339 time such as 2026-01-31T00:00:00Z";
+    static const char what[] = "an RFC 3339 time such as 2026-01-31T00:00:00Z (years 0001 to 9999 in UTC, "
+                               "offsets up to 15:59)";
     int rc = ap_qparam(r, name, out, outsz, what);
-    if (rc == 1 && clock_parse_iso(out, &ms) != 0)
+    if (rc != 1)
+        return rc;
+    if (clock_parse_iso(out, &ms) != 0)
         return ap_qbad(r, name, what);
-    return rc;
+    clock_format_iso(ms, 1, out, outsz);
+    return 1;
 }
 
 /* ---- paging ---- */
 
 int ap_page_parse(ap_req_t *r, ap_page_t *pg)
 {
+    static const char bad_limit[] = "limit must be a whole number from 1 to 100";
+    static const char bad_cursor[] = "next_cursor is not a cursor this API returned";
     char v[256];
     memset(pg, 0, sizeof *pg);
     pg->limit = 20;
-    int n = httpd_query_param(r->req, "limit", v, sizeof v);
-    if (n >= 0) {
+    int rc = ap_qread(r, "limit", v, sizeof v);
+    if (rc == AP_Q_PRESENT) {
         char *end;
         long l = strtol(v, &end, 10);
-        if (n == 0 || *end || l < 1 || l > 100) {
-            ap_fail(r, 400, "limit must be a whole number from 1 to 100", "limit");
-            return -1;
-        }
+        if (*end || l < 1 || l > 100)
+            return ap_qfail(r, "limit", rc, bad_limit);
         pg->limit = (int)l;
-    } else if (n == -2) {
-        ap_fail(r, 400, "limit must be a whole number from 1 to 100", "limit");
-        return -1;
+    } else if (rc != AP_Q_ABSENT) {
+        return ap_qfail(r, "limit", rc, bad_limit);
     }
-    n = httpd_query_param(r->req, "next_cursor", v, sizeof v);
-    if (n == -2 || (n >= 0 && ap_cursor_decode(v, pg->after_ts, sizeof pg->after_ts, pg->after_id,
-                                               sizeof pg->after_id) != 0)) {
-        ap_fail(r, 400, "next_cursor is not a cursor this API returned", "next_cursor");
-        return -1;
-    }
+    rc = ap_qread(r, "next_cursor", v, sizeof v);
+    if (rc != AP_Q_ABSENT && (rc != AP_Q_PRESENT || ap_cursor_decode(v, pg->after_ts, sizeof pg->after_ts,
+                                                                      pg->after_id, sizeof pg->after_id) != 0))
+        return ap_qfail(r, "next_cursor", rc, bad_cursor);
     snprintf(pg->limit_plus_one, sizeof pg->limit_plus_one, "%d", pg->limit + 1);
     return 0;
 }

@@ -167,13 +167,31 @@ json_t *ap_page_result(const PGresult *res, const ap_page_t *pg);
 /* The same for newest-first lists (ORDER BY created_at DESC, id DESC). */
 #define AP_PAGE_BEFORE(a, b) "(" a "::timestamptz IS NULL OR (created_at, id) < (" a "::timestamptz, " b "::uuid))"
 
-/* ---- query parameters (each -1 when r was answered 400 naming it) ---- */
+/* ---- query parameters (each -1 when r was answered 400 naming it) ----
+ * Every query parameter of every route is read through ap_qread, so none
+ * that is not text reaches a query (PostgreSQL refuses invalid UTF-8 with
+ * an error, and a C string ends at "%00": "tool=a%00b" would filter on "a"). */
+enum ap_qread_rc {
+    AP_Q_ABSENT = 0,
+    AP_Q_PRESENT = 1,
+    AP_Q_EMPTY = -1,
+    AP_Q_TOO_LONG = -2,   /* does not fit in out */
+    AP_Q_NOT_TEXT = -4,   /* a NUL byte or invalid UTF-8 once decoded */
+};
+/* Reads query parameter name into out ("" unless AP_Q_PRESENT or
+ * AP_Q_EMPTY) without answering: for a route that answers its own way. */
+int ap_qread(const ap_req_t *r, const char *name, char *out, size_t outsz);
+/* Answers 400 naming name for an ap_qread failure rc: the text rule for
+ * AP_Q_NOT_TEXT, else detail; returns -1. */
+int ap_qfail(ap_req_t *r, const char *name, int rc, const char *detail);
 /* Reads query parameter name into out: 0 absent, 1 present, -1 empty, too
- * long or repeated ("<name> must be <what>"). */
+ * long ("<name> must be <what>") or not text. */
 int ap_qparam(ap_req_t *r, const char *name, char *out, size_t outsz, const char *what);
 /* Answers 400 "<name> must be <what>" naming name; returns -1. */
 int ap_qbad(ap_req_t *r, const char *name, const char *what);
-/* An RFC 3339 time bound, out as given once it parsed. */
+/* An RFC 3339 time bound as clock_parse_iso takes it, written back into out
+ * in its canonical form ("2026-01-31T00:00:00.000Z", outsz >= 25): the
+ * query gets that, never the text given. */
 int ap_qtime(ap_req_t *r, const char *name, char *out, size_t outsz);
 
 /* A path parameter ("" when absent). */

@@ -53,15 +53,14 @@ void ap_tools_free(void)
     catalog = NULL;
 }
 
-/* Splits "a,b" from a query parameter into a JSON array (NULL if absent). */
+/* Splits "a,b" from a query parameter into a JSON array (nothing if
+ * absent); -1 when r was answered 400. */
 static int csv_param(ap_req_t *r, const char *name, json_t *cfg)
 {
     char v[1024];
-    int n = httpd_query_param(r->req, name, v, sizeof v);
-    if (n == -1)
-        return 0;
-    if (n < 0)
-        return -1;
+    int n = ap_qparam(r, name, v, sizeof v, "a comma-separated list");
+    if (n <= 0)
+        return n;
     json_t *a = json_array();
     for (char *save = NULL, *tok = strtok_r(v, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
         if (*tok)
@@ -77,17 +76,17 @@ static void tools_list(ap_req_t *r)
 {
     char te[32], err[256];
     json_t *cfg = json_object();
-    if (csv_param(r, "methods", cfg) || csv_param(r, "tags", cfg) || csv_param(r, "projects", cfg)) {
-        json_decref(cfg);
-        ap_fail(r, 400, "methods, tags and projects are comma-separated lists", NULL);
+    int n = 0;
+    if (csv_param(r, "methods", cfg) || csv_param(r, "tags", cfg) || csv_param(r, "projects", cfg) ||
+        (n = ap_qparam(r, "tool_exposure", te, sizeof te, "all or discovery")) < 0) {
+        json_decref(cfg); /* answered */
         return;
     }
-    int n = httpd_query_param(r->req, "tool_exposure", te, sizeof te);
     if (n > 0)
         json_object_set_new(cfg, "tool_exposure", json_string(te));
-    if (n == -2 || n == 0 || toolfilter_check_config(cfg, err, sizeof err) != 0) {
+    if (toolfilter_check_config(cfg, err, sizeof err) != 0) {
         json_decref(cfg);
-        ap_fail(r, 400, n == -2 || n == 0 ? "tool_exposure must be all or discovery" : err, NULL);
+        ap_fail(r, 400, err, NULL);
         return;
     }
     json_t *list = json_array();

@@ -66,34 +66,42 @@ static void usage_get(ap_req_t *r)
     char *group = q->group, *gran = q->gran, today[40];
     clock_format_iso(clock_now_ms(), 0, today, sizeof today);
     today[10] = 0;
-    int n = httpd_query_param(r->req, "group_by", group, sizeof q->group);
-    if (n <= 0 || (strcmp(group, "account") != 0 && strcmp(group, "server") != 0 && strcmp(group, "tool") != 0)) {
-        bad(r, "group_by", "group_by must be account, server or tool");
+    static const char group_what[] = "account, server or tool", gran_what[] = "total or day",
+                      to_what[] = "a day, YYYY-MM-DD (UTC), the last day counted",
+                      from_what[] = "a day, YYYY-MM-DD (UTC), the first day counted";
+    int n = ap_qparam(r, "group_by", group, sizeof q->group, group_what);
+    if (n < 0)
+        return;
+    if (n == 0 || (strcmp(group, "account") != 0 && strcmp(group, "server") != 0 && strcmp(group, "tool") != 0)) {
+        ap_qbad(r, "group_by", group_what);
         return;
     }
-    n = httpd_query_param(r->req, "granularity", gran, sizeof q->gran);
-    if (n == -1)
+    if ((n = ap_qparam(r, "granularity", gran, sizeof q->gran, gran_what)) < 0)
+        return;
+    if (n == 0)
         snprintf(gran, sizeof q->gran, "total");
-    else if (n <= 0 || (strcmp(gran, "total") != 0 && strcmp(gran, "day") != 0)) {
-        bad(r, "granularity", "granularity must be total or day");
+    else if (strcmp(gran, "total") != 0 && strcmp(gran, "day") != 0) {
+        ap_qbad(r, "granularity", gran_what);
         return;
     }
-    n = httpd_query_param(r->req, "to", q->to, sizeof q->to);
-    if (n == -1)
+    if ((n = ap_qparam(r, "to", q->to, sizeof q->to, to_what)) < 0)
+        return;
+    if (n == 0)
         snprintf(q->to, sizeof q->to, "%.10s", today);
     long to = day_of(q->to);
     if (to < 0) {
-        bad(r, "to", "to must be a day, YYYY-MM-DD (UTC), the last day counted");
+        ap_qbad(r, "to", to_what);
         return;
     }
-    n = httpd_query_param(r->req, "from", q->from, sizeof q->from);
+    if ((n = ap_qparam(r, "from", q->from, sizeof q->from, from_what)) < 0)
+        return;
     long from;
-    if (n == -1) {
+    if (n == 0) {
         from = to - 29;
         clock_format_iso((int64_t)from * 86400000, 0, q->from, sizeof q->from);
         q->from[10] = 0;
     } else if ((from = day_of(q->from)) < 0) {
-        bad(r, "from", "from must be a day, YYYY-MM-DD (UTC), the first day counted");
+        ap_qbad(r, "from", from_what);
         return;
     }
     if (from > to || to - from >= USAGE_MAX_DAYS) {

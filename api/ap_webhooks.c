@@ -284,10 +284,12 @@ static void wh_deliveries(ap_req_t *r)
     char status[16] = "";
     if (need_id(r) || ap_page_parse(r, &pg) != 0)
         return;
-    int n = httpd_query_param(r->req, "status", status, sizeof status);
-    if (n == -2 || (n >= 0 && strcmp(status, "pending") != 0 && strcmp(status, "succeeded") != 0 &&
-                    strcmp(status, "failed") != 0)) {
-        ap_fail(r, 400, "status must be pending, succeeded or failed", "status");
+    static const char status_what[] = "pending, succeeded or failed";
+    int n = ap_qparam(r, "status", status, sizeof status, status_what);
+    if (n < 0)
+        return;
+    if (n && strcmp(status, "pending") != 0 && strcmp(status, "succeeded") != 0 && strcmp(status, "failed") != 0) {
+        ap_qbad(r, "status", status_what);
         return;
     }
     const char *p[6] = {ap_param(r, "id"), r->ws_id, ap_page_ts(&pg), ap_page_id(&pg), pg.limit_plus_one,

@@ -41,6 +41,12 @@ int64_t clock_days_from_civil(int y, int m, int d)
     return era * 146097 + doe - 719468;
 }
 
+/* The instants clock_parse_iso returns: four-digit years (RFC 3339), and
+ * none PostgreSQL refuses to cast to timestamptz (it has no year 0), so a
+ * time that parsed never turns into a query error. */
+#define ISO_MIN_MS (-62135596800000LL) /* 0001-01-01T00:00:00Z */
+#define ISO_MAX_MS 253402300799999LL   /* 9999-12-31T23:59:59.999Z */
+
 int clock_parse_iso(const char *s, int64_t *out_ms)
 {
     int y, mo, d, h, mi, sec = 0, ms = 0;
@@ -70,7 +76,7 @@ int clock_parse_iso(const char *s, int64_t *out_ms)
                 ms *= 10;
         }
     }
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+    if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
         return -1;
     int off_min = 0;
     if (*p == 'Z' || *p == 'z') {
@@ -86,6 +92,10 @@ int clock_parse_iso(const char *s, int64_t *out_ms)
         if (digits(p, 2, &om))
             return -1;
         p += 2;
+        /* PostgreSQL refuses offsets beyond 15:59 (time zone displacement
+         * out of range), and minutes are minutes. */
+        if (oh > 15 || om > 59)
+            return -1;
         off_min = sign * (oh * 60 + om);
     } else {
         return -1;
@@ -99,6 +109,9 @@ int clock_parse_iso(const char *s, int64_t *out_ms)
         return -1;
     int64_t days = clock_days_from_civil(y, mo, d);
     int64_t secs = days * 86400 + h * 3600 + mi * 60 + sec - (int64_t)off_min * 60;
+    /* 9999-12-31T23:59:59-01:00 is in year 10000: no RFC 3339 form. */
+    if (secs * 1000 + ms < ISO_MIN_MS || secs * 1000 + ms > ISO_MAX_MS)
+        return -1;
     *out_ms = secs * 1000 + ms;
     return 0;
 }

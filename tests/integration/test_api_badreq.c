@@ -259,6 +259,41 @@ static const bad_t cases[] = {
     {"cursor forged", 'W', "GET", "/integrated-account?next_cursor=bm90LWEtY3Vyc29y", NULL, NULL, 400,
      "next_cursor"},
     {"cursor garbage", 'B', "GET", "/workspaces?next_cursor=%25%25", NULL, NULL, 400, "next_cursor"},
+    /* Times and text PostgreSQL would refuse to cast are a 400 naming the
+     * parameter, never a query error (500, or an export cut after its 200):
+     * year 0000, offsets beyond +-15:59 or with 60+ minutes, a result past
+     * 9999-12-31 once the offset is applied; NUL and invalid UTF-8. */
+    {"since in year 0000", 'W', "GET", "/calls?since=0000-01-01T00:00:00Z", NULL, NULL, 400, "since"},
+    {"since offset +16:00", 'W', "GET", "/calls?since=2026-01-01T00:00:00%2B16:00", NULL, NULL, 400, "since"},
+    {"until offset -99:99", 'W', "GET", "/calls?until=2026-01-01T00:00:00-99:99", NULL, NULL, 400, "until"},
+    {"until offset minutes 60", 'W', "GET", "/calls?until=2026-01-01T00:00:00-15:60", NULL, NULL, 400, "until"},
+    {"since past 9999 once offset", 'W', "GET", "/calls?since=9999-12-31T23:59:59-01:00", NULL, NULL, 400,
+     "since"},
+    {"csv export since in year 0000", 'W', "GET", "/calls?format=csv&since=0000-01-01T00:00:00Z", NULL, NULL, 400,
+     "since"},
+    {"ndjson export until +16:00", 'W', "GET", "/calls?format=ndjson&until=2026-01-01T00:00:00%2B16:00", NULL, NULL,
+     400, "until"},
+    {"server's calls since in year 0000", 'W', "GET",
+     "/integrated-account/{acct}/mcp/{srv}/calls?since=0000-01-01T00:00:00Z", NULL, NULL, 400, "since"},
+    {"series in year 0000", 'W', "GET", "/calls/series?since=0000-01-01T00:00:00Z&until=0000-01-02T00:00:00Z", NULL,
+     NULL, 400, "since"},
+    {"audit events since in year 0000", 'W', "GET", "/audit-events?since=0000-01-01T00:00:00Z", NULL, NULL, 400,
+     "since"},
+    {"audit events until -99:99", 'W', "GET", "/audit-events?until=2026-01-01T00:00:00-99:99", NULL, NULL, 400,
+     "until"},
+    {"tenant_id filter not UTF-8", 'W', "GET", "/integrated-account?tenant_id=%FF", NULL, NULL, 400, "tenant_id"},
+    {"tenant_id filter with NUL", 'W', "GET", "/integrated-account?tenant_id=c1%00x", NULL, NULL, 400, "tenant_id"},
+    {"tenant_id filter with a space", 'W', "GET", "/integrated-account?tenant_id=a%20b", NULL, NULL, 400,
+     "tenant_id"},
+    {"tool filter not UTF-8", 'W', "GET", "/calls?tool=%FF%FE", NULL, NULL, 400, "tool"},
+    {"tool filter with NUL", 'W', "GET", "/calls?tool=a%00b", NULL, NULL, 400, "tool"},
+    {"tool filter overlong UTF-8 (export)", 'W', "GET", "/calls?format=ndjson&tool=%C0%AF", NULL, NULL, 400, "tool"},
+    {"series tool filter with NUL", 'W', "GET", "/calls/series?tool=a%00b", NULL, NULL, 400, "tool"},
+    {"deliveries status with NUL", 'W', "GET", "/webhooks/{missing}/deliveries?status=pending%00x", NULL, NULL, 400,
+     "status"},
+    {"usage to with NUL", 'W', "GET", "/usage?group_by=tool&to=2026-01-01%00", NULL, NULL, 400, "to"},
+    {"OAuth callback code not UTF-8", 'W', "GET",
+     "/oauth/callback?state=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA&code=%FF", NULL, NULL, 400, "code"},
     /* routing */
     {"unknown route", 'W', "GET", "/nope", NULL, NULL, 404, NULL},
     {"unknown nested route", 'W', "GET", "/integrated-account/{acct}/tools", NULL, NULL, 404, NULL},
@@ -268,6 +303,23 @@ static const bad_t cases[] = {
     {"PUT on a collection", 'W', "PUT", "/integrated-account", "{}", NULL, 405, NULL},
     {"DELETE on /workspaces", 'B', "DELETE", "/workspaces", NULL, NULL, 405, NULL},
     {"POST on a server", 'W', "POST", "/integrated-account/{acct}/mcp/{srv}", "{\"name\":\"n\"}", NULL, 405, NULL},
+    /* Times past 9999-12-31 once their offset is applied (no RFC 3339
+     * form: they were echoed as "10000-01-01T..."). Last: before the fix
+     * they were created, and every case after them saw their rows. */
+    {"server expires_at past 9999 (-23:59)", 'W', "POST", "/integrated-account/{acct}/mcp",
+     "{\"name\":\"n\",\"expires_at\":\"9999-12-31T23:59:59-23:59\"}", NULL, 400, "/expires_at"},
+    {"server expires_at past 9999 (-01:00)", 'W', "POST", "/integrated-account/{acct}/mcp",
+     "{\"name\":\"n\",\"expires_at\":\"9999-12-31T23:59:59-01:00\"}", NULL, 400, "/expires_at"},
+    {"PATCH server expires_at past 9999", 'W', "PATCH", "/integrated-account/{acct}/mcp/{srv}",
+     "{\"expires_at\":\"9999-12-31T23:30:00-00:45\"}", NULL, 400, "/expires_at"},
+    {"api key expires_at past 9999", 'B', "POST", "/workspaces/{ws}/api-keys",
+     "{\"name\":\"k\",\"expires_at\":\"9999-12-31T23:59:59-01:00\"}", NULL, 400, "/expires_at"},
+    {"own api key expires_at past 9999", 'W', "POST", "/api-keys",
+     "{\"name\":\"k\",\"expires_at\":\"9999-12-31T23:59:59-15:00\"}", NULL, 400, "/expires_at"},
+    {"auth expires_at past 9999", 'W', "POST", "/integrated-account",
+     "{\"tenant_id\":\"c9\",\"site_url\":\"https://x.atlassian.net\",\"auth\":{\"type\":\"oauth2\","
+     "\"access_token\":\"a\",\"refresh_token\":\"r\",\"expires_at\":\"9999-12-31T23:59:59-01:00\","
+     "\"cloud_id\":\"11111111-2222-4333-8444-555555555555\"}}", NULL, 400, "/auth/expires_at"},
 };
 
 Test(api_badreq, table_of_bad_requests, .timeout = 240)
@@ -402,6 +454,16 @@ Test(api_badreq, table_of_bad_requests, .timeout = 240)
     }
     ta_call(&r, &a, key, "GET", NULL, "/integrated-account?limit=100");
     cr_assert_eq(r.status, 200, "limit=100: %ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    /* times at the edges PostgreSQL and RFC 3339 share, and text filters */
+    ta_call(&r, &a, key, "GET", NULL, "/calls?since=0001-01-01T00:00:00Z&until=9999-12-31T23:59:59.999Z");
+    cr_assert_eq(r.status, 200, "the widest range: %ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    ta_call(&r, &a, key, "GET", NULL, "/audit-events?since=2026-01-01T00:00:00%%2B15:59&until=2026-01-01T00:00:00-15:59");
+    cr_assert_eq(r.status, 200, "offsets of +-15:59: %ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    ta_call(&r, &a, key, "GET", NULL, "/calls?tool=caf%%C3%%A9");
+    cr_assert_eq(r.status, 200, "a UTF-8 tool name: %ld %s", r.status, r.body);
     ts_resp_free(&r);
     free(tags32);
     free(methods32);

@@ -196,6 +196,21 @@ Test(input, cursor_round_trip_and_forgeries)
     cr_assert_eq(ap_cursor_decode(forged, ts, sizeof ts, id, sizeof id), -1);
 }
 
+/* Query parameters reach PostgreSQL as text and C as a string: UTF-8
+ * without NUL, by jansson's rules (no overlong forms, no surrogates). */
+Test(input, utf8_text)
+{
+    cr_assert(ap_in_utf8_text("caf\xc3\xa9 \xf0\x9f\x94\x91", 10));
+    cr_assert(ap_in_utf8_text("", 0));
+    cr_assert_not(ap_in_utf8_text("a\0b", 3), "NUL");
+    cr_assert_not(ap_in_utf8_text("\xff", 1));
+    cr_assert_not(ap_in_utf8_text("\xff\xfe", 2));
+    cr_assert_not(ap_in_utf8_text("\xc0\xaf", 2), "overlong '/'");
+    cr_assert_not(ap_in_utf8_text("\xed\xa0\x80", 3), "a UTF-16 surrogate");
+    cr_assert_not(ap_in_utf8_text("a\xc3", 2), "cut short");
+    cr_assert_not(ap_in_utf8_text("\xc3\xa9", 1), "cut short by n");
+}
+
 Test(input, tenant_ids)
 {
     cr_assert(ap_in_tenant_id("cust-42.eu:acme@x_1"));

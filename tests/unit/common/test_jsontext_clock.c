@@ -64,6 +64,35 @@ Test(clock, parse_formats)
     cr_assert_eq(clock_parse_iso("2026-12-31T23:59:59Zjunk", &ms), -1);
 }
 
+/* What PostgreSQL refuses to cast to timestamptz, and what is not RFC 3339
+ * (four-digit years), is refused here; the edges just inside are taken. */
+Test(clock, parse_bounds)
+{
+    int64_t ms;
+    static const char *const bad[] = {
+        "0000-01-01T00:00:00Z",           /* no year 0 in PostgreSQL */
+        "0001-01-01T00:00:00+00:01",      /* year 0 once the offset is applied */
+        "2026-01-01T00:00:00+16:00",      /* PostgreSQL: time zone displacement out of range */
+        "2026-01-01T00:00:00-16:00",
+        "2026-01-01T00:00:00+15:60",      /* minutes of an offset */
+        "2026-01-01T00:00:00-99:99",
+        "2026-01-01T00:00:00+2400",
+        "9999-12-31T23:59:59-00:01",      /* 10000-01-01 once the offset is applied */
+        "9999-12-31T23:59:59-15:59",
+        "9999-12-31T23:59:60Z",           /* a leap second into year 10000 */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        cr_expect_eq(clock_parse_iso(bad[i], &ms), -1, "accepted %s", bad[i]);
+    cr_assert_eq(clock_parse_iso("0001-01-01T00:00:00Z", &ms), 0);
+    cr_assert_eq(ms, -62135596800000LL);
+    cr_assert_eq(clock_parse_iso("0001-01-01T00:00:00-15:59", &ms), 0);
+    cr_assert_eq(clock_parse_iso("9999-12-31T23:59:59.999Z", &ms), 0);
+    cr_assert_eq(ms, 253402300799999LL);
+    cr_assert_eq(clock_parse_iso("9999-12-31T23:59:59+15:59", &ms), 0);
+    cr_assert_eq(clock_parse_iso("2026-01-01T00:00:00-15:59", &ms), 0);
+    cr_assert_eq(clock_parse_iso("2026-01-01T00:00:00+1559", &ms), 0);
+}
+
 Test(clock, format_roundtrip)
 {
     char s[40];
