@@ -427,6 +427,27 @@ void ap_cursor_encode(const char *created_at, const char *id, char *out, size_t 
         out[0] = 0;
 }
 
+/* created_at as PostgreSQL prints a timestamptz (DateStyle ISO):
+ * "2026-01-31 12:34:56.123456+00", the offset "+HH" or "+HH:MM" (the
+ * session's TimeZone). Read by clock_parse_iso, which takes nothing
+ * PostgreSQL would refuse to cast: a forged cursor is a 400, never a
+ * query error. */
+static int cursor_time_ok(const char *s)
+{
+    char iso[48];
+    int64_t ms;
+    size_t n = strlen(s);
+    if (n < 22 || n >= sizeof iso - 3 || s[10] != ' ' || s[16] != ':')
+        return 0;
+    const char *off = s + 19 + strspn(s + 19, ".0123456789");
+    size_t ol = strlen(off);
+    if ((*off != '+' && *off != '-') || (ol != 3 && ol != 6))
+        return 0;
+    memcpy(iso, s, n);
+    memcpy(iso + n, ol == 3 ? ":00" : "", ol == 3 ? 4 : 1);
+    return clock_parse_iso(iso, &ms) == 0;
+}
+
 int ap_cursor_decode(const char *cursor, char *created_at, size_t casz, char *id, size_t idsz)
 {
     char raw[161];
@@ -438,10 +459,7 @@ int ap_cursor_decode(const char *cursor, char *created_at, size_t casz, char *id
     if (!bar || memchr(raw, 0, n))
         return -1;
     *bar = 0;
-    /* created_at as PostgreSQL prints timestamptz: digits, '-', ':', '.', '+', ' '. */
-    if (!*raw || strspn(raw, "0123456789-:.+ ") != strlen(raw) || strlen(raw) >= casz)
-        return -1;
-    if (strlen(bar + 1) != 36 || strspn(bar + 1, "0123456789abcdef-") != 36 || idsz < 37)
+    if (!cursor_time_ok(raw) || strlen(raw) >= casz || !ap_in_uuid(bar + 1) || idsz < 37)
         return -1;
     snprintf(created_at, casz, "%s", raw);
     snprintf(id, idsz, "%s", bar + 1);

@@ -52,6 +52,17 @@ static char *repeat_json_strings(const char *fmt, int n)
     return out;
 }
 
+/* base64url of forged cursors "<created_at>|<id>": "1|<uuid>",
+ * "99999999-99-99 99:99:99|<uuid>", "2026-01-01 00:00:00+00|<36 chars, not a
+ * UUID>", year 0000, offset +16, 2026-02-30. */
+#define CUR_TIME_1 "MXw2YjE2NDJiMC0zMmI3LTRlYzgtYjQxMC03NDM3NTM0ZjY2NTI"
+#define CUR_TIME_9999 "OTk5OTk5OTktOTktOTkgOTk6OTk6OTl8NmIxNjQyYjAtMzJiNy00ZWM4LWI0MTAtNzQzNzUzNGY2NjUy"
+#define CUR_BAD_UUID "MjAyNi0wMS0wMSAwMDowMDowMCswMHw2YjE2NDJiMC0zMmI3LTRlYzgtYjQxMC03NDM3NTM0ZjY2NS0"
+#define CUR_YEAR_0 "MDAwMC0wMS0wMSAwMDowMDowMCswMHw2YjE2NDJiMC0zMmI3LTRlYzgtYjQxMC03NDM3NTM0ZjY2NTI"
+#define CUR_OFFSET_16 "MjAyNi0wMS0wMSAwMDowMDowMCsxNnw2YjE2NDJiMC0zMmI3LTRlYzgtYjQxMC03NDM3NTM0ZjY2NTI"
+#define CUR_OK "MjAyNi0wMS0wMSAwMDowMDowMCswMHw2YjE2NDJiMC0zMmI3LTRlYzgtYjQxMC03NDM3NTM0ZjY2NTI" /* a real one's form */
+#define CUR_FEB_30 "MjAyNi0wMi0zMCAwMDowMDowMCswMHw2YjE2NDJiMC0zMmI3LTRlYzgtYjQxMC03NDM3NTM0ZjY2NTI"
+
 #define ACCT_OK_AUTH "\"auth\":{\"type\":\"api_token\",\"email\":\"a@b.c\",\"api_token\":\"t0k\"}"
 #define ACCT(site) "{\"tenant_id\":\"c1\",\"site_url\":\"" site "\"," ACCT_OK_AUTH "}"
 #define ACCT_AUTH(auth) "{\"tenant_id\":\"c1\",\"site_url\":\"https://x.atlassian.net\",\"auth\":" auth "}"
@@ -294,6 +305,23 @@ static const bad_t cases[] = {
     {"usage to with NUL", 'W', "GET", "/usage?group_by=tool&to=2026-01-01%00", NULL, NULL, 400, "to"},
     {"OAuth callback code not UTF-8", 'W', "GET",
      "/oauth/callback?state=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA&code=%FF", NULL, NULL, 400, "code"},
+    /* A forged next_cursor (base64url of "<time>|<id>") is the 400 an
+     * undecodable one gets on every created_at-keyed listing, never a
+     * query error: a time PostgreSQL cannot cast, an id that is no UUID. */
+    {"cursor time a number", 'W', "GET", "/integrated-account?next_cursor=" CUR_TIME_1, NULL, NULL, 400,
+     "next_cursor"},
+    {"cursor time out of range", 'B', "GET", "/workspaces?next_cursor=" CUR_TIME_9999, NULL, NULL, 400,
+     "next_cursor"},
+    {"cursor id not a UUID", 'W', "GET", "/api-keys?next_cursor=" CUR_BAD_UUID, NULL, NULL, 400, "next_cursor"},
+    {"cursor in year 0000", 'B', "GET", "/workspaces/{ws}/api-keys?next_cursor=" CUR_YEAR_0, NULL, NULL, 400,
+     "next_cursor"},
+    {"cursor offset +16", 'W', "GET", "/integrated-account/{acct}/mcp?next_cursor=" CUR_OFFSET_16, NULL, NULL, 400,
+     "next_cursor"},
+    {"cursor on February 30", 'W', "GET", "/webhooks?next_cursor=" CUR_FEB_30, NULL, NULL, 400, "next_cursor"},
+    {"cursor time a number (deliveries)", 'W', "GET", "/webhooks/{missing}/deliveries?next_cursor=" CUR_TIME_1, NULL,
+     NULL, 400, "next_cursor"},
+    {"cursor id not a UUID (audit events)", 'W', "GET", "/audit-events?next_cursor=" CUR_BAD_UUID, NULL, NULL, 400,
+     "next_cursor"},
     /* routing */
     {"unknown route", 'W', "GET", "/nope", NULL, NULL, 404, NULL},
     {"unknown nested route", 'W', "GET", "/integrated-account/{acct}/tools", NULL, NULL, 404, NULL},
@@ -454,6 +482,17 @@ Test(api_badreq, table_of_bad_requests, .timeout = 240)
     }
     ta_call(&r, &a, key, "GET", NULL, "/integrated-account?limit=100");
     cr_assert_eq(r.status, 200, "limit=100: %ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    /* a cursor this API returned still pages (its time read strictly) */
+    ta_call(&r, &a, key, "GET", NULL, "/integrated-account?limit=1");
+    cr_assert_eq(r.status, 200, "limit=1: %ld %s", r.status, r.body);
+    char cursor[256];
+    cr_assert(ta_str(&r, "next_cursor"), "two accounts, one a page: a next_cursor: %s", r.body);
+    snprintf(cursor, sizeof cursor, "%s", ta_str(&r, "next_cursor"));
+    ts_resp_free(&r);
+    ta_call(&r, &a, key, "GET", NULL, "/integrated-account?limit=1&next_cursor=%s", cursor);
+    cr_assert_eq(r.status, 200, "the next page: %ld %s", r.status, r.body);
+    cr_assert_eq(json_array_size(json_object_get(r.json, "result")), 1, "%s", r.body);
     ts_resp_free(&r);
     /* times at the edges PostgreSQL and RFC 3339 share, and text filters */
     ta_call(&r, &a, key, "GET", NULL, "/calls?since=0001-01-01T00:00:00Z&until=9999-12-31T23:59:59.999Z");

@@ -194,6 +194,40 @@ Test(input, cursor_round_trip_and_forgeries)
     char forged[256];
     ap_cursor_encode("2026'; DROP TABLE x; --", "0b6f9f0e-9a49-4c39-8f39-3e1c7d2f9a10", forged, sizeof forged);
     cr_assert_eq(ap_cursor_decode(forged, ts, sizeof ts, id, sizeof id), -1);
+    /* Parts that pass a look at their characters but that PostgreSQL cannot
+     * cast ($n::timestamptz, $n::uuid): a 400, never a query error. */
+    static const struct { const char *ts, *id; } bad[] = {
+        {"1", "6b1642b0-32b7-4ec8-b410-7437534f6652"},
+        {"99999999-99-99 99:99:99", "6b1642b0-32b7-4ec8-b410-7437534f6652"},
+        {"2026-01-01 00:00:00+00", "6b1642b0-32b7-4ec8-b410-7437534f665-"},
+        {"2026-01-01 00:00:00+00", "6b1642b0-32b7-4ec8-b410-7437534f66521"},
+        {"2026-01-01 00:00:00+00", "6b1642b0-32b7-4ec8-b410-7437534f665"},
+        {"2026-01-01 00:00:00+00", "6b1642b0432b7-4ec8-b410-7437534f6652"},
+        {"0000-01-01 00:00:00+00", "6b1642b0-32b7-4ec8-b410-7437534f6652"},
+        {"2026-01-01 00:00:00+16", "6b1642b0-32b7-4ec8-b410-7437534f6652"},
+        {"2026-02-30 00:00:00+00", "6b1642b0-32b7-4ec8-b410-7437534f6652"},
+        {"2026-01-01 24:00:00+00", "6b1642b0-32b7-4ec8-b410-7437534f6652"},
+        {"2026-01-01 00:00:00.+00", "6b1642b0-32b7-4ec8-b410-7437534f6652"},
+        {"2026-01-01 00:00+00", "6b1642b0-32b7-4ec8-b410-7437534f6652"},
+        {"2026-01-01 00:00:00", "6b1642b0-32b7-4ec8-b410-7437534f6652"},
+        {"2026-01-01 00:00:00+0", "6b1642b0-32b7-4ec8-b410-7437534f6652"},
+        {"2026-01-01 00:00:00+00:0", "6b1642b0-32b7-4ec8-b410-7437534f6652"},
+        {"2026-01-01 00:00:00+00 ", "6b1642b0-32b7-4ec8-b410-7437534f6652"},
+        {"9999-12-31 23:59:59-01", "6b1642b0-32b7-4ec8-b410-7437534f6652"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        ap_cursor_encode(bad[i].ts, bad[i].id, forged, sizeof forged);
+        cr_expect_eq(ap_cursor_decode(forged, ts, sizeof ts, id, sizeof id), -1, "accepted '%s|%s'", bad[i].ts,
+                     bad[i].id);
+    }
+    /* What PostgreSQL prints for created_at::text in any TimeZone. */
+    static const char *const good[] = {"2026-11-24 10:00:00+00", "2026-11-24 10:00:00.5-03",
+                                       "2026-11-24 10:00:00.123456+05:30", "2026-11-24 10:00:00.000001-09:30"};
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        ap_cursor_encode(good[i], "0b6f9f0e-9a49-4c39-8f39-3e1c7d2f9a10", cur, sizeof cur);
+        cr_expect_eq(ap_cursor_decode(cur, ts, sizeof ts, id, sizeof id), 0, "refused '%s'", good[i]);
+        cr_expect_str_eq(ts, good[i]);
+    }
 }
 
 /* Query parameters reach PostgreSQL as text and C as a string: UTF-8
