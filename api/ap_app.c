@@ -41,7 +41,8 @@ extern const embed_file_t api_embedded[];
 /* ---- request entry: body, auth, dispatch ---- */
 
 /* Parses the body when the route takes one: 415 without a JSON content
- * type, 400 for bad JSON. Returns 0 to go on, -1 when r was answered. */
+ * type, 400 for bad JSON; an empty body is {}. Returns 0 to go on, -1 when
+ * r was answered. */
 static int read_body(ap_req_t *r)
 {
     size_t len = 0;
@@ -57,8 +58,12 @@ static int read_body(ap_req_t *r)
         }
         return 0;
     }
-    if (len == 0 && !ct) {
-        r->body = json_object(); /* no body at all is an empty object */
+    /* No body at all is an empty object, whether or not the request says
+     * it is JSON (fetch and axios send the header on every POST): a route
+     * whose body is optional takes it as {}, one that needs members names
+     * the first one missing. */
+    if (len == 0 && (!ct || json_ct)) {
+        r->body = json_object();
         return 0;
     }
     if (!json_ct) {

@@ -92,7 +92,8 @@ static const bad_t cases[] = {
      NULL},
     {"body is an array", 'W', "POST", "/integrated-account", "[]", NULL, 400, NULL},
     {"body is a string", 'B', "POST", "/workspaces", "\"acme\"", NULL, 400, NULL},
-    {"empty body", 'B', "POST", "/workspaces", "", NULL, 400, NULL},
+    {"empty body (an empty object: its required member is missing)", 'B', "POST", "/workspaces", "", NULL, 400,
+     "/name"},
     {"body over 1 MiB", 'B', "POST", "/workspaces", "{\"name\":\"{HUGE}\"}", NULL, 413, NULL},
     {"body over 1 MiB (server)", 'W', "POST", "/integrated-account/{acct}/mcp", "{\"name\":\"{HUGE}\"}", NULL, 413,
      NULL},
@@ -511,5 +512,38 @@ Test(api_badreq, table_of_bad_requests, .timeout = 240)
     free(tags33);
     free(methods33);
     free(rows_before);
+    ta_stop(&a);
+}
+
+/* An empty body is {} where the body is optional, whether or not the
+ * request says Content-Type: application/json (fetch and axios send it on
+ * every POST). */
+Test(api_badreq, empty_body_with_json_content_type_is_an_empty_object, .timeout = 120)
+{
+    ts_api_t a;
+    ts_resp_t r;
+    char ws[64], key[64], acct[64], srv[64], wh[64], url[512], auth[160];
+    ta_start(&a, "emptybody", NULL, ws, key, acct);
+    ta_server(&a, key, acct, NULL, srv, NULL);
+    ta_call(&r, &a, key, "POST", "{\"url\":\"https://hooks.example.com/jsmcp\",\"events\":[\"server.deleted\"]}",
+            "/webhooks");
+    cr_assert_eq(r.status, 201, "webhook: %ld %s", r.status, r.body);
+    snprintf(wh, sizeof wh, "%s", ta_str(&r, "id"));
+    ts_resp_free(&r);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", key);
+    static const char *const ctypes[] = {"Content-Type: application/json", "Content-Type: application/json; charset=utf-8",
+                                         "Content-Type:"};
+    for (size_t i = 0; i < sizeof ctypes / sizeof *ctypes; i++) {
+        const char *hdrs[] = {auth, ctypes[i], NULL};
+        snprintf(url, sizeof url, "%s/integrated-account/%s/mcp/%s/rotate", a.url, acct, srv);
+        ts_http(&r, "POST", url, hdrs, "", 0);
+        cr_expect_eq(r.status, 200, "rotate with an empty body, '%s': %ld %s", ctypes[i], r.status, r.body);
+        cr_expect(r.status != 200 || ta_str(&r, "url"), "rotate answered without the new url: %s", r.body);
+        ts_resp_free(&r);
+        snprintf(url, sizeof url, "%s/webhooks/%s/test", a.url, wh);
+        ts_http(&r, "POST", url, hdrs, "", 0);
+        cr_expect_eq(r.status, 202, "webhook test with an empty body, '%s': %ld %s", ctypes[i], r.status, r.body);
+        ts_resp_free(&r);
+    }
     ta_stop(&a);
 }
