@@ -344,7 +344,12 @@ void ap_query_page_owned(ap_req_t *r, const char *sql, int n, const char *const 
 int ap_qread(const ap_req_t *r, const char *name, char *out, size_t outsz)
 {
     int n = httpd_query_param(r->req, name, out, outsz);
+    char second[1];
+    /* A second occurrence is refused, not ignored: with the first one
+     * winning, "outcome=ok&outcome=bogus" was answered 200 as if only "ok"
+     * had been sent, the bogus filter unnoticed. */
     int rc = n == -1 ? AP_Q_ABSENT
+             : httpd_query_param_nth(r->req, name, 1, second, sizeof second) != -1 ? AP_Q_REPEATED
              : n < 0 ? AP_Q_TOO_LONG
              : n == 0 ? AP_Q_EMPTY
              : !ap_in_utf8_text(out, (size_t)n) ? AP_Q_NOT_TEXT
@@ -357,7 +362,10 @@ int ap_qread(const ap_req_t *r, const char *name, char *out, size_t outsz)
 int ap_qfail(ap_req_t *r, const char *name, int rc, const char *detail)
 {
     char text[200];
-    if (rc == AP_Q_NOT_TEXT) {
+    if (rc == AP_Q_REPEATED) {
+        snprintf(text, sizeof text, "%s is given more than once; give it once", name);
+        detail = text;
+    } else if (rc == AP_Q_NOT_TEXT) {
         snprintf(text, sizeof text, "%s must be UTF-8 text without NUL bytes (%%00)", name);
         detail = text;
     }

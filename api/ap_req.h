@@ -176,16 +176,17 @@ enum ap_qread_rc {
     AP_Q_PRESENT = 1,
     AP_Q_EMPTY = -1,
     AP_Q_TOO_LONG = -2,   /* does not fit in out */
+    AP_Q_REPEATED = -3,   /* given more than once */
     AP_Q_NOT_TEXT = -4,   /* a NUL byte or invalid UTF-8 once decoded */
 };
 /* Reads query parameter name into out ("" unless AP_Q_PRESENT or
  * AP_Q_EMPTY) without answering: for a route that answers its own way. */
 int ap_qread(const ap_req_t *r, const char *name, char *out, size_t outsz);
-/* Answers 400 naming name for an ap_qread failure rc: the text rule for
- * AP_Q_NOT_TEXT, else detail; returns -1. */
+/* Answers 400 naming name for an ap_qread failure rc: its own detail for
+ * AP_Q_REPEATED and AP_Q_NOT_TEXT, else detail; returns -1. */
 int ap_qfail(ap_req_t *r, const char *name, int rc, const char *detail);
 /* Reads query parameter name into out: 0 absent, 1 present, -1 empty, too
- * long ("<name> must be <what>") or not text. */
+ * long ("<name> must be <what>"), repeated or not text. */
 int ap_qparam(ap_req_t *r, const char *name, char *out, size_t outsz, const char *what);
 /* Answers 400 "<name> must be <what>" naming name; returns -1. */
 int ap_qbad(ap_req_t *r, const char *name, const char *what);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ap_input.h"
 #include "embed.h"
 #include "jsontext.h"
 #include "toolfilter.h"
@@ -53,40 +54,60 @@ void ap_tools_free(void)
     catalog = NULL;
 }
 
-/* Splits "a,b" from a query parameter into a JSON array (nothing if
- * absent); -1 when r was answered 400. */
+/* Splits "a,b" from a query parameter into a JSON array under name in cfg
+ * (nothing when absent); -1 when r was answered 400. Every entry is kept,
+ * empty ones too ("read," has one), and "methods=" is an empty list: the
+ * config's rules refuse them, as they would in a server's config. */
 static int csv_param(ap_req_t *r, const char *name, json_t *cfg)
 {
     char v[1024];
-    int n = ap_qparam(r, name, v, sizeof v, "a comma-separated list");
-    if (n <= 0)
-        return n;
+    int rc = ap_qread(r, name, v, sizeof v);
+    if (rc == AP_Q_ABSENT)
+        return 0;
+    if (rc != AP_Q_PRESENT && rc != AP_Q_EMPTY)
+        return ap_qfail(r, name, rc, rc == AP_Q_TOO_LONG ? "the list is longer than 1023 bytes" : NULL);
     json_t *a = json_array();
-    for (char *save = NULL, *tok = strtok_r(v, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
-        if (*tok)
-            json_array_append_new(a, json_string(tok));
+    for (char *p = v; rc == AP_Q_PRESENT; p++) {
+        char *comma = strchr(p, ',');
+        if (comma)
+            *comma = 0;
+        json_array_append_new(a, json_string(p)); /* UTF-8: ap_qread checked it */
+        if (!comma)
+            break;
+        p = comma;
+    }
     json_object_set_new(cfg, name, a);
     return 0;
 }
 
 /* GET /tools?methods=read,write&tags=itsm&projects=ITSM&tool_exposure=all:
  * what a server with that config would offer, for the dashboard's create
- * form (projects leave out the unscoped tools). */
+ * form (projects leave out the unscoped tools). The parameters are the
+ * config's members, checked by the code that checks a server's config
+ * (ap_in_server_config): what a server would refuse is a 400 naming the
+ * parameter. */
 static void tools_list(ap_req_t *r)
 {
-    char te[32], err[256];
-    json_t *cfg = json_object();
+    char te[32];
+    json_t *given = json_object(), *cfg = NULL;
     int n = 0;
-    if (csv_param(r, "methods", cfg) || csv_param(r, "tags", cfg) || csv_param(r, "projects", cfg) ||
+    if (csv_param(r, "methods", given) || csv_param(r, "tags", given) || csv_param(r, "projects", given) ||
         (n = ap_qparam(r, "tool_exposure", te, sizeof te, "all or discovery")) < 0) {
-        json_decref(cfg); /* answered */
+        json_decref(given); /* answered */
         return;
     }
     if (n > 0)
-        json_object_set_new(cfg, "tool_exposure", json_string(te));
-    if (toolfilter_check_config(cfg, err, sizeof err) != 0) {
-        json_decref(cfg);
-        ap_fail(r, 400, err, NULL);
+        json_object_set_new(given, "tool_exposure", json_string(te));
+    ap_in_err_t e;
+    int bad = ap_in_server_config(given, &cfg, &e);
+    json_decref(given);
+    if (bad) {
+        /* "/config/methods/1" and "config.methods[1] ..." name the member,
+         * which is the parameter here. */
+        char name[32] = "";
+        if (strncmp(e.field, "/config/", 8) == 0)
+            snprintf(name, sizeof name, "%.*s", (int)strcspn(e.field + 8, "/"), e.field + 8);
+        ap_fail(r, 400, strncmp(e.detail, "config.", 7) == 0 ? e.detail + 7 : e.detail, name[0] ? name : NULL);
         return;
     }
     json_t *list = json_array();

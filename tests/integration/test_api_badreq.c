@@ -6,7 +6,8 @@
 /* Request bodies and paths may hold placeholders, expanded per case:
  * {ws} {acct} {srv} {missing}: ids; {LONG}: 201 chars; {PAST}, {SOON}:
  * RFC 3339 an hour ago / 30 s ahead; {DEEP}: 40 nested arrays; {TAGS33},
- * {METHODS33}: arrays of 33 valid entries; {M65}: a 65-char method name; {HUGE}: just over 1 MiB. */
+ * {METHODS33}: arrays of 33 valid entries; {M65}: a 65-char method name; {HUGE}: just over 1 MiB;
+ * {PROJ33}: 33 project keys, comma-separated. */
 typedef struct {
     const char *name, *value;
 } subst_t;
@@ -323,6 +324,31 @@ static const bad_t cases[] = {
      NULL, 400, "next_cursor"},
     {"cursor id not a UUID (audit events)", 'W', "GET", "/audit-events?next_cursor=" CUR_BAD_UUID, NULL, NULL, 400,
      "next_cursor"},
+    /* A parameter given twice is a 400 naming it (not the first one
+     * silently winning), on every route. */
+    {"outcome twice", 'W', "GET", "/calls?outcome=ok&outcome=bogus", NULL, NULL, 400, "outcome"},
+    {"server_id twice", 'W', "GET", "/calls?server_id={missing}&server_id=not-a-uuid", NULL, NULL, 400, "server_id"},
+    {"limit twice", 'B', "GET", "/workspaces?limit=1&limit=100", NULL, NULL, 400, "limit"},
+    {"next_cursor twice", 'W', "GET", "/integrated-account?next_cursor=" CUR_OK "&next_cursor=x", NULL, NULL, 400,
+     "next_cursor"},
+    {"tenant_id filter twice", 'W', "GET", "/integrated-account?tenant_id=c1&tenant_id=c2", NULL, NULL, 400,
+     "tenant_id"},
+    {"since twice (audit events)", 'W', "GET", "/audit-events?since=2026-01-01T00:00:00Z&since=x", NULL, NULL, 400,
+     "since"},
+    {"group_by twice", 'W', "GET", "/usage?group_by=tool&group_by=account", NULL, NULL, 400, "group_by"},
+    {"status twice (deliveries)", 'W', "GET", "/webhooks/{missing}/deliveries?status=failed&status=pending", NULL,
+     NULL, 400, "status"},
+    {"OAuth callback code twice", 'W', "GET",
+     "/oauth/callback?state=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA&code=a&code=b", NULL, NULL, 400, "code"},
+    /* GET /tools takes a server config's values, with its rules. */
+    {"tools tool_exposure unknown", 'W', "GET", "/tools?tool_exposure=bogus", NULL, NULL, 400, "tool_exposure"},
+    {"tools methods empty", 'W', "GET", "/tools?methods=", NULL, NULL, 400, "methods"},
+    {"tools methods with an empty entry", 'W', "GET", "/tools?methods=read,", NULL, NULL, 400, "methods"},
+    {"tools methods twice in the list", 'W', "GET", "/tools?methods=read,read", NULL, NULL, 400, "methods"},
+    {"tools methods unknown", 'W', "GET", "/tools?methods=drop", NULL, NULL, 400, "methods"},
+    {"tools tags bad chars", 'W', "GET", "/tools?tags=Bad%20Tag", NULL, NULL, 400, "tags"},
+    {"tools projects over 32", 'W', "GET", "/tools?projects={PROJ33}", NULL, NULL, 400, "projects"},
+    {"tools projects lower case", 'W', "GET", "/tools?projects=itsm", NULL, NULL, 400, "projects"},
     /* routing */
     {"unknown route", 'W', "GET", "/nope", NULL, NULL, 404, NULL},
     {"unknown nested route", 'W', "GET", "/integrated-account/{acct}/tools", NULL, NULL, 404, NULL},
@@ -377,10 +403,14 @@ Test(api_badreq, table_of_bad_requests, .timeout = 240)
     ta_iso_in(30, soon, sizeof soon);
     char *tags33 = repeat_json_strings("\"t%d\"", 33);
     char *methods33 = repeat_json_strings("\"m%d\"", 33);
+    char proj33[33 * 5] = "";
+    for (int i = 0; i < 33; i++)
+        snprintf(proj33 + strlen(proj33), sizeof proj33 - strlen(proj33), "%sP%d", i ? "," : "", i);
     const subst_t subs[] = {
         {"{ws}", ws},       {"{acct}", acct},       {"{srv}", srv},          {"{missing}", "00000000-0000-4000-8000-000000000000"},
         {"{LONG}", longs},  {"{PAST}", past},       {"{SOON}", soon},        {"{DEEP}", deep},
         {"{HUGE}", huge},   {"{TAGS33}", tags33},   {"{METHODS33}", methods33}, {"{M65}", m65},
+        {"{PROJ33}", proj33},
     };
     const size_t nsubs = sizeof subs / sizeof subs[0];
 
