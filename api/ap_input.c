@@ -124,11 +124,37 @@ int ap_in_utf8_text(const char *s, size_t n)
     return 1;
 }
 
+/* 1 for a code point a credential must not hold. Control characters: C0,
+ * DEL, C1 (U+0080..U+009F: NEL among them) and the line and paragraph
+ * separators U+2028/U+2029, which some stacks read as line breaks. And the
+ * invisible format characters (soft hyphen, Arabic letter mark, Mongolian
+ * vowel separator, zero-width characters and direction marks, bidi
+ * embeddings and isolates, word joiner and invisible operators, BOM,
+ * interlinear annotation, tags): a pasted token carrying one looks right
+ * on screen, is not what JSM issued, and puts raw bytes in the header. */
+static int header_unsafe_cp(uint32_t c)
+{
+    return c < 0x20 || (c >= 0x7f && c <= 0x9f) || c == 0xad || c == 0x61c || c == 0x180e ||
+           (c >= 0x200b && c <= 0x200f) || (c >= 0x2028 && c <= 0x202e) || (c >= 0x2060 && c <= 0x206f) ||
+           c == 0xfeff || (c >= 0xfff9 && c <= 0xfffb) || (c >= 0xe0000 && c <= 0xe007f);
+}
+
 int ap_in_header_safe(const char *s)
 {
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+    const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
+    while (p < end) {
+        uint32_t c = *p;
+        size_t len = c < 0x80 ? 1 : jsontext_utf8_seq(p, end);
+        if (len == 0)
+            return 0; /* not UTF-8 */
+        if (len > 1) /* the payload bits of the lead byte, then 6 of each continuation byte */
+            c &= 0x7fu >> len;
+        for (size_t i = 1; i < len; i++)
+            c = c << 6 | (p[i] & 0x3fu);
+        if (header_unsafe_cp(c))
             return 0;
+        p += len;
+    }
     return 1;
 }
 
@@ -142,7 +168,8 @@ static int cred_str(const json_t *auth, const char *key, size_t maxlen, int requ
     if (*out && !ap_in_header_safe(*out)) {
         char f[64];
         join_ptr(f, sizeof f, "/auth", key);
-        return fail(err, f, "auth.%s must not contain control characters (CR, LF, tab, ...)", key);
+        return fail(err, f, "auth.%s must not contain control or invisible characters (CR, LF, tab, U+0085, U+2028, "
+                            "zero-width, bidi, BOM, ...)", key);
     }
     return 0;
 }

@@ -31,8 +31,10 @@ int ap_in_uuid(const char *s);
 /* 1 when s[0..n) is valid UTF-8 (jansson's rules) without NUL: text
  * PostgreSQL takes as text and C reads whole (a query parameter). */
 int ap_in_utf8_text(const char *s, size_t n);
-/* 1 when s holds no control character (CR, LF, NUL, DEL, ...): a value
- * that may end up in an HTTP header (credentials). */
+/* 1 when s is UTF-8 without a control character (C0 such as CR and LF,
+ * DEL, C1, U+2028, U+2029) or an invisible format character (zero-width,
+ * bidi controls, BOM, soft hyphen, ...): a value that may end up in an
+ * HTTP header (credentials). Other text, ASCII or not, is taken. */
 int ap_in_header_safe(const char *s);
 
 /* tenant_id: 1..200 of [A-Za-z0-9._:@-]. */

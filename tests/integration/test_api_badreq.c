@@ -67,6 +67,8 @@ static char *repeat_json_strings(const char *fmt, int n)
 #define ACCT_OK_AUTH "\"auth\":{\"type\":\"api_token\",\"email\":\"a@b.c\",\"api_token\":\"t0k\"}"
 #define ACCT(site) "{\"tenant_id\":\"c1\",\"site_url\":\"" site "\"," ACCT_OK_AUTH "}"
 #define ACCT_AUTH(auth) "{\"tenant_id\":\"c1\",\"site_url\":\"https://x.atlassian.net\",\"auth\":" auth "}"
+#define ACCT_AUTH_T(tenant, auth)                                                                  \
+    "{\"tenant_id\":\"" tenant "\",\"site_url\":\"https://x.atlassian.net\",\"auth\":" auth "}"
 #define SRV_CFG(cfg) "{\"name\":\"n\",\"config\":" cfg "}"
 
 typedef struct {
@@ -375,6 +377,34 @@ static const bad_t cases[] = {
      "{\"tenant_id\":\"c9\",\"site_url\":\"https://x.atlassian.net\",\"auth\":{\"type\":\"oauth2\","
      "\"access_token\":\"a\",\"refresh_token\":\"r\",\"expires_at\":\"9999-12-31T23:59:59-01:00\","
      "\"cloud_id\":\"11111111-2222-4333-8444-555555555555\"}}", NULL, 400, "/auth/expires_at"},
+    /* Control characters beyond ASCII (C1, U+2028, U+2029) and invisible
+     * format characters (zero-width, bidi, BOM) in a credential, which
+     * reaches an Authorization header. Last, each its own tenant: before
+     * the fix they were created. */
+    {"auth api_token with U+0085 (NEL)", 'W', "POST", "/integrated-account",
+     ACCT_AUTH_T("d6a", "{\"type\":\"api_token\",\"email\":\"a@b.c\",\"api_token\":\"t\\u0085t\"}"), NULL, 400,
+     "/auth/api_token"},
+    {"auth api_token with U+2028", 'W', "POST", "/integrated-account",
+     ACCT_AUTH_T("d6b", "{\"type\":\"api_token\",\"email\":\"a@b.c\",\"api_token\":\"t\\u2028t\"}"), NULL, 400,
+     "/auth/api_token"},
+    {"auth api_token with U+FEFF", 'W', "POST", "/integrated-account",
+     ACCT_AUTH_T("d6c", "{\"type\":\"api_token\",\"email\":\"a@b.c\",\"api_token\":\"\\ufefft\"}"), NULL, 400,
+     "/auth/api_token"},
+    {"auth api_token with U+202E", 'W', "POST", "/integrated-account",
+     ACCT_AUTH_T("d6d", "{\"type\":\"api_token\",\"email\":\"a@b.c\",\"api_token\":\"t\\u202et\"}"), NULL, 400,
+     "/auth/api_token"},
+    {"auth email with U+200B", 'W', "POST", "/integrated-account",
+     ACCT_AUTH_T("d6e", "{\"type\":\"api_token\",\"email\":\"a@b.c\\u200b\",\"api_token\":\"t\"}"), NULL, 400,
+     "/auth/email"},
+    {"auth access_token with U+2029", 'W', "POST", "/integrated-account",
+     ACCT_AUTH_T("d6f", "{\"type\":\"oauth2\",\"access_token\":\"a\\u2029\",\"refresh_token\":\"r\","
+               "\"cloud_id\":\"11111111-2222-4333-8444-555555555555\"}"), NULL, 400, "/auth/access_token"},
+    {"auth refresh_token with U+009B (CSI)", 'W', "POST", "/integrated-account",
+     ACCT_AUTH_T("d6g", "{\"type\":\"oauth2\",\"access_token\":\"a\",\"refresh_token\":\"\\u009b2J\","
+               "\"cloud_id\":\"11111111-2222-4333-8444-555555555555\"}"), NULL, 400, "/auth/refresh_token"},
+    {"auth scope with U+0080", 'W', "POST", "/integrated-account",
+     ACCT_AUTH_T("d6h", "{\"type\":\"oauth2\",\"access_token\":\"a\",\"refresh_token\":\"r\",\"scope\":\"read\\u0080\","
+               "\"cloud_id\":\"11111111-2222-4333-8444-555555555555\"}"), NULL, 400, "/auth/scope"},
 };
 
 Test(api_badreq, table_of_bad_requests, .timeout = 240)
@@ -534,6 +564,12 @@ Test(api_badreq, table_of_bad_requests, .timeout = 240)
     ts_resp_free(&r);
     ta_call(&r, &a, key, "GET", NULL, "/calls?tool=caf%%C3%%A9");
     cr_assert_eq(r.status, 200, "a UTF-8 tool name: %ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    /* printable non-ASCII credentials are text like any other */
+    ts_api_call(&r, &a, key, "POST", "/integrated-account",
+                "{\"tenant_id\":\"utf8\",\"site_url\":\"https://x.atlassian.net\",\"auth\":{\"type\":"
+                "\"api_token\",\"email\":\"j\u00f6rg@b.c\",\"api_token\":\"t\u00e9st-\u30d1\u30b9\"}}");
+    cr_assert_eq(r.status, 201, "printable UTF-8 credentials: %ld %s", r.status, r.body);
     ts_resp_free(&r);
     free(tags32);
     free(methods32);

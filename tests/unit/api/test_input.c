@@ -230,6 +230,45 @@ Test(input, cursor_round_trip_and_forgeries)
     }
 }
 
+/* Credentials reach an HTTP header: no control character (C0, DEL, C1,
+ * U+2028, U+2029) and no invisible format character; other text, ASCII
+ * or not, is taken. */
+Test(input, header_safe_characters)
+{
+    static const char *const bad[] = {
+        "a\rb", "a\nb", "a\tb", "a\x7f", "\x01",
+        "a\xc2\x80",     /* U+0080 */
+        "a\xc2\x85" "b", /* U+0085 NEL */
+        "\xc2\x9b" "2J", /* U+009B CSI */
+        "\xc2\x9f",      /* U+009F */
+        "a\xe2\x80\xa8", /* U+2028 LINE SEPARATOR */
+        "a\xe2\x80\xa9", /* U+2029 PARAGRAPH SEPARATOR */
+        "a\xe2\x80\x8b", /* U+200B ZERO WIDTH SPACE */
+        "a\xe2\x80\x8f", /* U+200F RIGHT-TO-LEFT MARK */
+        "a\xe2\x80\xae", /* U+202E RIGHT-TO-LEFT OVERRIDE */
+        "a\xe2\x81\xa0", /* U+2060 WORD JOINER */
+        "a\xe2\x81\xa9", /* U+2069 POP DIRECTIONAL ISOLATE */
+        "\xef\xbb\xbf" "a", /* U+FEFF BOM */
+        "a\xc2\xad",     /* U+00AD SOFT HYPHEN */
+        "a\xd8\x9c",     /* U+061C ARABIC LETTER MARK */
+        "a\xef\xbf\xb9", /* U+FFF9 INTERLINEAR ANNOTATION ANCHOR */
+        "a\xf3\xa0\x80\x81", /* U+E0001 LANGUAGE TAG */
+        "a\xff",          /* not UTF-8 */
+        "a\xc2",          /* cut short */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        cr_expect_not(ap_in_header_safe(bad[i]), "accepted bad[%zu]", i);
+    static const char *const good[] = {
+        "ATATT3xFfGF0-secret_+/=.~", "a b", "t\xc3\xa9st",  /* U+00E9 */
+        "\xc2\xa0",                                          /* U+00A0 NO-BREAK SPACE: printable */
+        "\xe3\x83\x91\xe3\x82\xb9",                        /* katakana */
+        "\xe2\x80\x90",                                     /* U+2010 HYPHEN */
+        "\xf0\x9f\x94\x91",                                 /* U+1F511 */
+    };
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++)
+        cr_expect(ap_in_header_safe(good[i]), "refused good[%zu] '%s'", i, good[i]);
+}
+
 /* Query parameters reach PostgreSQL as text and C as a string: UTF-8
  * without NUL, by jansson's rules (no overlong forms, no surrogates). */
 Test(input, utf8_text)
