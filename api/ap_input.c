@@ -213,6 +213,41 @@ static int local_name(const char *name, size_t n)
     return 0;
 }
 
+/* NULL when name (n bytes, letters, digits, '-', '_', '.') is a DNS name a
+ * receiver can have, else why not: labels of 1 to 63 characters that
+ * neither start nor end with '-', at most 253 in all, one trailing dot at
+ * most, and a last label that is not all digits (a resolver reads
+ * "127.0.0.1." or "1.2.3.4" as an address, which the literal check did
+ * not see as one). */
+static const char *dns_name_bad(const char *name, size_t n)
+{
+    if (n && name[n - 1] == '.')
+        n--; /* a fully qualified name */
+    if (n == 0 || n > 253)
+        return "is not a host name (at most 253 characters)";
+    size_t start = 0;
+    int digits_only = 1;
+    for (size_t i = 0; i <= n; i++) {
+        if (i < n && name[i] != '.') {
+            if (!isdigit((unsigned char)name[i]))
+                digits_only = 0;
+            continue;
+        }
+        size_t len = i - start;
+        if (len == 0)
+            return "has an empty label (a leading dot or two dots in a row)";
+        if (len > 63)
+            return "has a label longer than 63 characters";
+        if (name[start] == '-' || name[i - 1] == '-')
+            return "has a label that starts or ends with '-'";
+        if (i == n && digits_only)
+            return "ends in a label of digits only, which a resolver reads as an address";
+        start = i + 1;
+        digits_only = 1;
+    }
+    return NULL;
+}
+
 int ap_in_webhook_url(const char *url, const char *allowlist, int *guarded, const char *ptr, ap_in_err_t *err)
 {
     url_http_t u;
@@ -247,6 +282,9 @@ int ap_in_webhook_url(const char *url, const char *allowlist, int *guarded, cons
         for (size_t i = 0; i < hl; i++)
             if (!isalnum((unsigned char)host[i]) && host[i] != '-' && host[i] != '.' && host[i] != '_')
                 return fail(err, ptr, "url's host may only hold letters, digits, '-', '_' and '.'");
+        const char *bad = dns_name_bad(host, hl);
+        if (bad)
+            return fail(err, ptr, "url's host %s", bad);
         if (local_name(host, hl))
             return fail(err, ptr, "url's host is a local name: webhooks reach public hosts only");
     }

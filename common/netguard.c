@@ -50,10 +50,22 @@ static uint32_t v4_at(const unsigned char *p)
 static int v6_public(const unsigned char *a)
 {
     static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    static const unsigned char translated[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0}; /* ::ffff:0:0/96 (SIIT) */
     static const unsigned char nat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
+    static const unsigned char nat64_local[6] = {0, 0x64, 0xff, 0x9b, 0, 0x01};
     static const unsigned char zero[12] = {0};
-    if (memcmp(a, mapped, 12) == 0 || memcmp(a, nat64, 12) == 0)
+    if (memcmp(a, mapped, 12) == 0 || memcmp(a, translated, 12) == 0 || memcmp(a, nat64, 12) == 0)
         return v4_public(v4_at(a + 12));
+    /* A local NAT64 prefix (RFC 8215): the network chooses where in it the
+     * IPv4 address sits, so which one it reaches cannot be told here. */
+    if (memcmp(a, nat64_local, 6) == 0)
+        return 0;
+    /* 2001::/26, the part of the IETF protocol assignments (2001::/23) in use: Teredo (2001::/32) carries an
+     * IPv4 address a relay reaches, ORCHID (2001:10::/28, 2001:20::/28) and
+     * benchmarking (2001:2::/48) are no destinations; AMT (2001:3::/32) and
+     * AS112 (2001:4:112::/48) are anycast services, not receivers either. */
+    if (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0 && a[3] < 0x40)
+        return 0;
     if (memcmp(a, zero, 12) == 0) /* ::, ::1 and the deprecated IPv4-compatible form */
         return 0;
     if (a[0] == 0x20 && a[1] == 0x02) /* 6to4: the IPv4 address follows */

@@ -53,7 +53,9 @@ Test(input, webhook_url_rules)
     ap_in_err_t e;
     int guarded = -1;
     static const char *const good[] = {"https://hooks.example.com/jsmcp?team=ops", "https://8.8.8.8:8443/x",
-                                       "https://[2606:4700::1111]/h", "https://Hooks.Example.COM"};
+                                       "https://[2606:4700::1111]/h", "https://Hooks.Example.COM",
+                                       "https://hooks.example.com./x", "https://a-b.c_d.example.com/",
+                                       "https://1password.com/h", "https://hooks.example.io/"};
     for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
         guarded = -1;
         cr_expect_eq(ap_in_webhook_url(good[i], "", &guarded, "/url", &e), 0, "%s: %s", good[i], e.detail);
@@ -80,6 +82,16 @@ Test(input, webhook_url_rules)
         {"https://LOCALHOST./x", "local name"},
         {"https://printer.local/", "local name"},
         {"https://intranet/", "local name"},
+        /* Names no receiver has, and numbers a resolver reads as an address. */
+        {"https://127.0.0.1./", "digits only"},
+        {"https://8.8.8.8./", "digits only"},
+        {"https://hooks.123/", "digits only"},
+        {"https://a..b/", "empty label"},
+        {"https://.example.com/", "empty label"},
+        {"https://example.com../", "empty label"},
+        {"https://-a.com/", "starts or ends with '-'"},
+        {"https://a-.example.com/", "starts or ends with '-'"},
+        {"https://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example.com/", "longer than 63"},
         {"", "at most 2048"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {

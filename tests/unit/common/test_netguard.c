@@ -34,6 +34,9 @@ Test(netguard, special_ranges_are_refused)
         "::", "::1", "::ffff:127.0.0.1", "::ffff:10.1.2.3", "::ffff:169.254.169.254", "64:ff9b::a9fe:a9fe",
         "::127.0.0.1", "2002:7f00:1::", "2002:c0a8:101::1", "fc00::1", "fd12:3456::1", "fe80::1", "febf::1",
         "fec0::1", "ff02::1", "2001:db8::1", "100::1",
+        /* IPv4 translated (SIIT), a local NAT64 prefix, Teredo, ORCHID, benchmarking */
+        "::ffff:0:7f00:1", "::ffff:0:a9fe:a9fe", "::ffff:0:127.0.0.1", "64:ff9b:1::7f00:1", "64:ff9b:1:ffff::808:808",
+        "2001::1", "2001:0:4136:e378:8000:63bf:3fff:fdd2", "2001:10::1", "2001:20::1", "2001:2::1",
     };
     for (size_t i = 0; i < sizeof deny / sizeof *deny; i++)
         cr_expect_eq(sa_public(deny[i]), 0, "%s passed as public", deny[i]);
@@ -44,7 +47,8 @@ Test(netguard, public_addresses_pass)
     static const char *const allow[] = {"1.1.1.1", "8.8.8.8", "100.63.255.255", "100.128.0.1", "172.15.255.255",
                                         "172.32.0.1", "192.169.0.1", "198.20.0.1", "223.255.255.255",
                                         "2606:4700::1111", "2a00:1450:4001::200e", "::ffff:8.8.8.8",
-                                        "64:ff9b::808:808", "2002:0808:0808::1"};
+                                        "64:ff9b::808:808", "2002:0808:0808::1", "::ffff:0:808:808",
+                                        "2001:4860:4860::8888", "2001:200::1"};
     for (size_t i = 0; i < sizeof allow / sizeof *allow; i++)
         cr_expect_eq(sa_public(allow[i]), 1, "%s refused", allow[i]);
 }
