@@ -410,6 +410,9 @@ static void refresh(rop_t *op, const char *client_id, const char *sealed_secret)
     int rc = ap_oauth_token(op->app, body, on_token, op);
     ap_oauth_free_json(body);
     if (rc != 0) {
+        /* Not sent at all (the HTTP client's limit of requests in flight,
+         * or closing): said, since the account's token keeps ageing. */
+        LOG_WARN("oauth", "refresh request could not be sent; retried later", "account", op->id, NULL);
         hold_back(op);
         rop_end(op, "failed");
     }

@@ -33,14 +33,23 @@ static void req_free(ap_req_t *r)
     free(r);
 }
 
+/* Every answer of the API is a workspace's data or about it: a browser
+ * (the dashboard) or a proxy must not keep it once the page is gone. */
+static void no_store(ap_req_t *r)
+{
+    httpd_resp_header(r->req, "Cache-Control", "no-store");
+}
+
 void ap_ok(ap_req_t *r, int status, json_t *body)
 {
+    no_store(r);
     httpresp_json(r->req, status, body);
     req_free(r);
 }
 
 void ap_no_content(ap_req_t *r)
 {
+    no_store(r);
     httpd_respond(r->req, 204, NULL, NULL, 0);
     req_free(r);
 }
@@ -58,12 +67,14 @@ void ap_fail(ap_req_t *r, int status, const char *detail, const char *field)
 {
     if (status == 401)
         httpd_resp_header(r->req, "WWW-Authenticate", "Bearer realm=\"jsmcp\"");
+    no_store(r);
     httpresp_problem(r->req, status, detail, field);
     req_free(r);
 }
 
 void ap_fail_ex(ap_req_t *r, int status, const char *detail, const char *field, json_t *extra)
 {
+    no_store(r);
     httpresp_problem_ex(r->req, status, detail, field, extra);
     req_free(r);
 }

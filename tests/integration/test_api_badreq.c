@@ -613,3 +613,34 @@ Test(api_badreq, empty_body_with_json_content_type_is_an_empty_object, .timeout 
     }
     ta_stop(&a);
 }
+
+/* Every answer is a workspace's data or about it: none may be kept by a
+ * browser (the dashboard) or a proxy once its page is gone (found by an
+ * adversarial run: GET answers carried no Cache-Control). */
+Test(api_badreq, answers_are_never_cached, .timeout = 120)
+{
+    ts_api_t a;
+    ts_resp_t r;
+    char ws[64], key[64], acct[64], path[200], cc[64];
+    ta_start(&a, "nostore", NULL, ws, key, acct);
+    snprintf(path, sizeof path, "/integrated-account/%s", acct);
+    struct {
+        const char *method, *path, *body;
+        long status;
+    } asks[] = {
+        {"GET", "/integrated-account", NULL, 200},
+        {"GET", path, NULL, 200},
+        {"GET", "/integrated-account/00000000-0000-0000-0000-000000000000", NULL, 404},
+        {"GET", "/calls?limit=0", NULL, 400},
+        {"POST", "/webhooks", "{\"url\":\"https://hooks.example.com/h\",\"events\":[\"server.deleted\"]}", 201},
+    };
+    for (size_t i = 0; i < sizeof asks / sizeof *asks; i++) {
+        ta_call(&r, &a, key, asks[i].method, asks[i].body, "%s", asks[i].path);
+        cr_expect_eq(r.status, asks[i].status, "%s %s: %ld %s", asks[i].method, asks[i].path, r.status, r.body);
+        cr_expect(ts_resp_header(&r, "Cache-Control", cc, sizeof cc) && strcmp(cc, "no-store") == 0,
+                  "%s %s: Cache-Control '%s'", asks[i].method, asks[i].path, cc);
+        cc[0] = 0;
+        ts_resp_free(&r);
+    }
+    ta_stop(&a);
+}
