@@ -17,6 +17,7 @@
 #include "cfg.h"
 #include "jsontext.h"
 #include "log.h"
+#include "testhook.h"
 #include "clock.h"
 #include "url.h"
 
@@ -563,6 +564,7 @@ typedef struct connect_s {
     char cloud_id[80];
     char *sealed;       /* credentials for PostgreSQL */
     int64_t version;
+    int64_t expires_ms; /* the access token's expiry */
     int existed;
     json_t *pub_creds;  /* the credentials the acct: record carries (no refresh token) */
 } connect_t;
@@ -619,6 +621,8 @@ static void on_cb_written(PGresult *res, const char *err, void *ud)
     ap_commit_publish_answer(r);
 }
 
+static void cb_write(void *ud);
+
 static void on_cb_locked(PGresult *res, const char *err, void *ud)
 {
     ap_req_t *r = ud;
@@ -637,9 +641,7 @@ static void on_cb_locked(PGresult *res, const char *err, void *ud)
     }
     json_t *creds = ap_oauth_creds(c->tok, NULL, c->cloud_id, c->version);
     c->sealed = ap_oauth_seal_creds(r->app, r->id, creds);
-    char exp[32], ver[32];
-    snprintf(exp, sizeof exp, "%lld", (long long)json_integer_value(json_object_get(creds, "expires_at_ms")));
-    snprintf(ver, sizeof ver, "%lld", (long long)c->version);
+    c->expires_ms = (int64_t)json_integer_value(json_object_get(creds, "expires_at_ms"));
     /* Workers never see the refresh token (ap_account_record drops it too). */
     c->pub_creds = json_copy(creds);
     json_object_del(c->pub_creds, "refresh_token");
@@ -648,6 +650,18 @@ static void on_cb_locked(PGresult *res, const char *err, void *ud)
         ap_fail(r, 500, "could not encrypt the credentials", NULL);
         return;
     }
+    /* Tests pause here, between the read and the write (testhook.h). */
+    if (!th_wait(r->app->loop, "oauth_connect_write", cb_write, r))
+        cb_write(r);
+}
+
+static void cb_write(void *ud)
+{
+    ap_req_t *r = ud;
+    connect_t *c = r->ext;
+    char exp[32], ver[32];
+    snprintf(exp, sizeof exp, "%lld", (long long)c->expires_ms);
+    snprintf(ver, sizeof ver, "%lld", (long long)c->version);
     json_t *ctx = json_object_get(c->state, "context");
     char *ctext = ctx ? jsontext_dump(ctx) : NULL;
     const char *p[10] = {r->id, r->ws_id, jsontext_str(c->state, "tenant_id"), c->site_url, c->sealed,
@@ -668,14 +682,35 @@ static void on_cb_locked(PGresult *res, const char *err, void *ud)
     free(ctext);
 }
 
-static void cb_lock(ap_req_t *r)
+static void on_cb_serialized(PGresult *res, const char *err, void *ud)
 {
+    ap_req_t *r = ud;
     connect_t *c = r->ext;
+    if (!ap_res_ok(res)) {
+        ap_fail_db(r, res, err, NULL);
+        return;
+    }
     const char *p[2] = {r->ws_id, jsontext_str(c->state, "tenant_id")};
     ap_txquery(r,
                "SELECT id, cred_version, COALESCE(pace, '') FROM integrated_accounts"
                " WHERE workspace_id = $1 AND tenant_id = $2 FOR UPDATE",
                2, p, on_cb_locked);
+}
+
+/* Two callbacks for one new tenant (two connects, or a double-clicked
+ * consent) would both find no account, and the second INSERT fail: its
+ * grant, already spent at the token endpoint, lost, and the customer asked
+ * to consent again. The transaction first takes a lock on the workspace
+ * and tenant, held to its end; the read that follows, a statement of its
+ * own, sees the other callback's account once it committed, and this
+ * callback reconnects it (200) with its own fresh tokens. FOR UPDATE alone
+ * locks no row that does not exist yet. */
+static void cb_lock(ap_req_t *r)
+{
+    connect_t *c = r->ext;
+    const char *p[2] = {r->ws_id, jsontext_str(c->state, "tenant_id")};
+    ap_txquery(r, "SELECT pg_advisory_xact_lock(hashtextextended('oauth-connect/' || $1 || '/' || $2, 0))", 2, p,
+               on_cb_serialized);
 }
 
 /* Picks the site: the one asked for, else the only usable one. */

@@ -961,3 +961,66 @@ Test(api_consistency, random_operations_with_continuous_reconcile, .timeout = 24
     hk_release(dir, "reconcile_full_read");
     ta_stop(&a);
 }
+
+/* Two OAuth callbacks for one new tenant (two connects, or a consent
+ * clicked twice): both found no account, and the second INSERT failed
+ * with 409 "created meanwhile; connect again", its grant already spent at
+ * the token endpoint, so the customer had to consent again (found by an
+ * adversarial run). Now the second waits for the first's transaction and
+ * reconnects the account it made, with its own tokens. The first stops at
+ * oauth_connect_write, between its read and its write; the second must be
+ * seen waiting for it before the first goes on. */
+typedef struct cb_call_s {
+    char url[4096];
+    ts_resp_t r;
+} cb_call_t;
+
+static void *cb_thread(void *p)
+{
+    cb_call_t *c = p;
+    ts_http(&c->r, "GET", c->url, NULL, NULL, 0);
+    return NULL;
+}
+
+Test(api_consistency, two_callbacks_for_a_new_tenant_both_connect, .timeout = 120)
+{
+    to_env_t e;
+    char dir[256];
+    static cb_call_t a, b;
+    pthread_t ta, tb;
+    hk_dir(dir, sizeof dir);
+    setenv("JSMCP_TEST_HOOK_DIR", dir, 1); /* inherited by the processes the test starts */
+    to_start(&e, "cons-connect-race", 3600, "600000", "300000");
+    to_set_app(&e);
+    char *ua = to_authorize(&e, "cust-race"), *ub = to_authorize(&e, "cust-race");
+    snprintf(a.url, sizeof a.url, "%s", ua);
+    snprintf(b.url, sizeof b.url, "%s", ub);
+    free(ua);
+    free(ub);
+    hk_arm(dir, "oauth_connect_write");
+    pthread_create(&ta, NULL, cb_thread, &a);
+    hk_wait_reached(dir, "oauth_connect_write");
+    pthread_create(&tb, NULL, cb_thread, &b);
+    long waiting = 0;
+    for (int i = 0; i < 600 && waiting == 0; i++) {
+        waiting = ta_sql_long(&e.api, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted");
+        if (!waiting)
+            to_sleep_ms(50);
+    }
+    cr_assert_eq(waiting, 1, "the second callback did not wait for the first one's transaction");
+    hk_release(dir, "oauth_connect_write");
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    cr_assert_eq(a.r.status, 201, "first callback: %ld %s", a.r.status, a.r.body);
+    cr_assert_eq(b.r.status, 200, "second callback (a reconnect): %ld %s", b.r.status, b.r.body);
+    const char *ida = json_string_value(json_object_get(a.r.json, "id"));
+    const char *idb = json_string_value(json_object_get(b.r.json, "id"));
+    cr_assert(ida && idb && strcmp(ida, idb) == 0, "one account: %s %s", ida ? ida : "-", idb ? idb : "-");
+    cr_assert_eq(ta_sql_long(&e.api, "SELECT count(*) FROM integrated_accounts WHERE tenant_id = 'cust-race'"
+                                     " AND status = 'active' AND cred_version = 2"), 1);
+    ts_resp_free(&a.r);
+    ts_resp_free(&b.r);
+    check(&e.api, NULL, "two callbacks for one new tenant");
+    to_stop(&e);
+    unsetenv("JSMCP_TEST_HOOK_DIR");
+}
