@@ -186,7 +186,9 @@ typedef struct sse_s {
     size_t len;
 } sse_t;
 
-static void sse_open(sse_t *s, int port, const char *path)
+/* GET path on port as an event stream, with the session's header when sid
+ * is not NULL (a Streamable HTTP GET stream; NULL: a legacy /sse stream). */
+static void sse_open(sse_t *s, int port, const char *path, const char *sid)
 {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
@@ -194,22 +196,8 @@ static void sse_open(sse_t *s, int port, const char *path)
     s->fd = socket(AF_INET, SOCK_STREAM, 0);
     cr_assert(connect(s->fd, (struct sockaddr *)&a, sizeof a) == 0);
     char req[512];
-    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAccept: text/event-stream\r\n\r\n",
-                     path, port);
-    cr_assert_eq(write(s->fd, req, (size_t)n), n);
-}
-
-/* A Streamable HTTP GET stream of session sid. */
-static void sse_open_session(sse_t *s, int port, const char *token, const char *sid)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    s->len = 0;
-    s->fd = socket(AF_INET, SOCK_STREAM, 0);
-    cr_assert(connect(s->fd, (struct sockaddr *)&a, sizeof a) == 0);
-    char req[512];
-    int n = snprintf(req, sizeof req, "GET /mcp/%s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAccept: text/event-stream\r\n"
-                     "Mcp-Session-Id: %s\r\n\r\n", token, port, sid);
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAccept: text/event-stream\r\n%s%s%s\r\n",
+                     path, port, sid ? "Mcp-Session-Id: " : "", sid ? sid : "", sid ? "\r\n" : "");
     cr_assert_eq(write(s->fd, req, (size_t)n), n);
 }
 
@@ -294,7 +282,7 @@ Test(worker, sessions_and_legacy_streams_span_workers, .timeout = 120)
     sse_t s;
     char path[256];
     snprintf(path, sizeof path, "/mcp/%s/sse", e.token);
-    sse_open(&s, pa, path);
+    sse_open(&s, pa, path, NULL);
     const char *ep = sse_wait(&s, "event: endpoint\ndata: ");
     cr_assert(ep, "endpoint event: %s", s.buf);
     char endpoint[256];
@@ -340,7 +328,7 @@ Test(worker, sessions_and_legacy_streams_span_workers, .timeout = 120)
         cr_assert_eq(r.status, 200, "ping %d: %ld %s", i, r.status, r.body);
         ts_resp_free(&r);
     }
-    sse_open(&s, pp, path);
+    sse_open(&s, pp, path, NULL);
     ep = sse_wait(&s, "event: endpoint\ndata: ");
     cr_assert(ep);
     ep += strlen("event: endpoint\ndata: ");
@@ -371,16 +359,17 @@ Test(worker, a_new_get_stream_replaces_the_old_one_on_another_worker, .timeout =
     ts_proc_t a, b;
     ts_resp_t r;
     sse_t s1, s2, s3;
-    char sid[128], path[300];
+    char sid[128], path[300], mcp[200];
     stack_start(&e, "wk_get_api");
     server_create(&e, "{\"name\":\"s\",\"config\":{\"methods\":[\"read\"]}}");
     int pa = ts_free_port(), pb = ts_free_port();
     worker_start(&e, &a, "wk_get_a", pa, 1);
     worker_start(&e, &b, "wk_get_b", pb, 1);
     initialize(pa, e.token, sid, sizeof sid, NULL);
-    sse_open_session(&s1, pa, e.token, sid);
+    snprintf(mcp, sizeof mcp, "/mcp/%s", e.token);
+    sse_open(&s1, pa, mcp, sid);
     cr_assert(sse_wait(&s1, "text/event-stream"), "first stream: %s", s1.buf);
-    sse_open_session(&s2, pb, e.token, sid);
+    sse_open(&s2, pb, mcp, sid);
     cr_assert(sse_wait(&s2, "text/event-stream"), "second stream: %s", s2.buf);
     cr_assert(sse_wait_end(&s1), "the first stream, on the other worker, ends: %s", s1.buf);
     close(s1.fd);
@@ -391,7 +380,7 @@ Test(worker, a_new_get_stream_replaces_the_old_one_on_another_worker, .timeout =
     ts_resp_free(&r);
     cr_assert(sse_wait(&s2, "notifications/tools/list_changed"), "list_changed on the stream left: %s", s2.buf);
     /* And back: a third on the first worker ends the second. */
-    sse_open_session(&s3, pa, e.token, sid);
+    sse_open(&s3, pa, mcp, sid);
     cr_assert(sse_wait(&s3, "text/event-stream"), "third stream: %s", s3.buf);
     cr_assert(sse_wait_end(&s2), "the second stream ends: %s", s2.buf);
     close(s2.fd);
