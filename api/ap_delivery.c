@@ -148,7 +148,7 @@ static void record(dl_job_t *j)
         LOG_INFO("webhook", "delivery attempt failed", "delivery", j->id, "webhook", j->webhook_id, "event", j->event,
                  "attempt", attempt, "status", status, "err", j->err, "outcome", outcome, NULL);
     const char *p[7] = {j->id, attempt, j->status ? status : NULL, entry_text ? entry_text : "{}",
-                        j->err[0] ? j->err : NULL, ok ? "succeeded" : final ? "failed" : "pending", delay_s};
+                        j->err[0] && !ok ? j->err : NULL, ok ? "succeeded" : final ? "failed" : "pending", delay_s};
     int rc = pgpool_query(dl.app->db,
                           "UPDATE webhook_deliveries SET locked_until = NULL, last_status = $3::int, last_error = $5,"
                           " attempt_log = attempt_log || jsonb_build_array($4::jsonb), status = $6,"
@@ -176,6 +176,9 @@ static void on_answer(const httpc_response_t *resp, void *ud)
         dl.inflight--;
         return;
     }
+    /* A 2xx ends the delivery whatever else is wrong with the answer (a
+     * body over the 64 KiB read: httpc keeps its status); the log keeps
+     * the error. */
     j->status = resp->status;
     if (resp->err)
         snprintf(j->err, sizeof j->err, "%s", resp->err);

@@ -217,10 +217,15 @@ static void check_done(httpc_t *c)
         curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
         const char *err = NULL;
         if (res != CURLE_OK) {
-            status = 0;
+            /* A response too large keeps its status: the server did answer
+             * (a webhook receiver's 2xx is an answer whatever its body).
+             * Any other failure has no status. */
+            int too_big = !k->blocked && (k->too_big || res == CURLE_FILESIZE_EXCEEDED);
+            if (!too_big)
+                status = 0;
             if (k->blocked)
                 err = "refused: the host is not a public address";
-            else if (k->too_big || res == CURLE_FILESIZE_EXCEEDED)
+            else if (too_big)
                 err = "response too large";
             else if (res == CURLE_OPERATION_TIMEDOUT)
                 err = "upstream timed out";

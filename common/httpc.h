@@ -6,7 +6,7 @@
  *   are multiplexed on one connection.
  * - Every request has a connect timeout and a total timeout, and a bounded
  *   response (body and headers); a bigger response fails the request with
- *   err "response too large".
+ *   err "response too large" (status: the answer's, when its head came).
  * - Only http and https, no redirects are followed, no proxy from the
  *   environment unless allowed in the config.
  *
@@ -65,7 +65,8 @@ typedef struct httpc_request_s {
 } httpc_request_t;
 
 typedef struct httpc_response_s {
-    int status;                   /* HTTP status; 0 when no response (err set) */
+    int status;                   /* HTTP status; 0 when no response (err set). With err
+                                   * "response too large" the status that came, if any */
     const char *err;              /* NULL on a complete HTTP exchange, else why it failed */
     const char *body;             /* NUL-terminated ("" when empty) */
     size_t body_len;

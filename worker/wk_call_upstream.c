@@ -93,7 +93,7 @@ static int step_parse(wk_call_t *c, const httpc_response_t *resp, json_t **body)
         wk_upstream_meta_t rl;
         wk_tool_result_t *res = wk_result_upstream(c->tool, c->wargs, c->config, resp, &rl);
         wk_result_note_upstream(resp, &rl);
-        wk_call_upstream_end(c, res, &rl, resp->status);
+        wk_call_upstream_end(c, res, &rl, resp->err ? 0 : resp->status);
         return -1;
     }
     *body = jsontext_parse(resp->body, resp->body_len, WK_UPSTREAM_DEPTH, perr, sizeof perr);
@@ -369,7 +369,9 @@ static void main_answer(wk_call_t *c, const httpc_response_t *resp)
     c->payload = NULL;
     wk_tool_result_t *res = wk_result_upstream_payload(c->tool, c->wargs, c->config, resp, &rl, &c->payload);
     wk_result_note_upstream(resp, &rl);
-    wk_call_upstream_end(c, res, &rl, resp->status);
+    /* No full answer (a 2xx too large keeps its status in resp): status 0,
+     * the call's record and error class as for any answer not read. */
+    wk_call_upstream_end(c, res, &rl, resp->err ? 0 : resp->status);
 }
 
 void wk_call_upstream(wk_call_t *c)

@@ -667,3 +667,55 @@ Test(api_webhooks, two_replicas_deliver_each_event_once, .timeout = 240)
     ta_stop(&a);
     tr_stop(rx);
 }
+
+/* The number of a webhook's deliveries matching an SQL condition. */
+static long deliveries_where(const ts_api_t *a, const char *wh, const char *cond)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM webhook_deliveries WHERE webhook_id = '%s' AND (%s)", wh, cond);
+    return ta_sql_long(a, sql);
+}
+
+static int wait_deliveries_where(const ts_api_t *a, const char *wh, const char *cond, long n)
+{
+    int64_t deadline = clock_now_ms() + WAIT_MS;
+    while (deliveries_where(a, wh, cond) < n && clock_now_ms() < deadline)
+        ta_sleep_ms(50);
+    return deliveries_where(a, wh, cond) >= n;
+}
+
+/* A 2xx ends the delivery whatever its body: an answer over the 64 KiB the
+ * client reads is not a failure to retry (adversarial run, defect 4). */
+Test(api_webhooks, big_2xx_answer_ends_the_delivery, .timeout = 120)
+{
+    ts_api_t a;
+    ts_resp_t r;
+    tr_t *rx = tr_start();
+    const char *env[16];
+    char allow[256], ws[64], key[64], url[256], wh[64];
+    wh_env(env, allow, sizeof allow, (const tr_t *[]){rx}, 1, NULL);
+    ta_start(&a, "webhooks_big2xx", env, ws, key, NULL);
+    rx_url(rx, "/hook", url, sizeof url);
+    wh_create(&a, key, url, "[\"server.deleted\"]", wh, NULL);
+    size_t big = 100 * 1024;
+    char *body = malloc(big);
+    memset(body, 'x', big);
+    tr_body(rx, body, big);
+    free(body);
+    ta_call(&r, &a, key, "POST", "{}", "/webhooks/%s/test", wh);
+    cr_assert_eq(r.status, 202, "%ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    /* Ended, or tried again: either settles what the first answer did. */
+    cr_assert(wait_deliveries_where(&a, wh, "status <> 'pending' OR attempts > 1", 1), "the delivery never settled");
+    ta_call(&r, &a, key, "GET", NULL, "/webhooks/%s/deliveries", wh);
+    json_t *d = json_array_get(json_object_get(r.json, "result"), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(d, "status")), "succeeded", "%s", r.body);
+    cr_assert_eq(json_integer_value(json_object_get(d, "attempts")), 1, "%s", r.body);
+    cr_assert_eq(json_integer_value(jp(d, "log[0].status")), 200, "%s", r.body);
+    /* The log still says the answer was not read. */
+    cr_assert(strstr(json_string_value(jp(d, "log[0].error")), "too large"), "%s", r.body);
+    ts_resp_free(&r);
+    cr_assert_eq(tr_count(rx), 1, "%zu requests for one delivery", tr_count(rx));
+    ta_stop(&a);
+    tr_stop(rx);
+}

@@ -19,6 +19,7 @@
 #define TR_MAX_REQS 4096
 #define TR_MAX_HEAD 65536
 #define TR_MAX_BODY (1024 * 1024)
+#define TR_MAX_HELD 1024
 
 struct tr_s {
     int fd, port, stop_pipe[2];
@@ -30,6 +31,12 @@ struct tr_s {
     size_t nscript, script_base;
     int then, delay_ms;
     char location[512];
+    char *answer;          /* the body of every answer (NULL: "ok") */
+    size_t answer_len;
+    int hold;              /* tr_hold: requests are kept unanswered */
+    int held[TR_MAX_HELD]; /* their connections */
+    int held_status[TR_MAX_HELD];
+    size_t nheld;
 };
 
 /* Reads until the end of the headers and then Content-Length bytes, 5 s
@@ -65,14 +72,36 @@ static long read_request(int fd, char *buf, size_t cap, size_t *head_len)
     }
 }
 
-static void serve(tr_t *t, int fd)
+/* Writes the answer (status, the body tr_body set) to fd. */
+static void answer(tr_t *t, int fd, int status, const char *location)
+{
+    pthread_mutex_lock(&t->mu);
+    size_t blen = t->answer ? t->answer_len : 2;
+    char *body = malloc(blen);
+    memcpy(body, t->answer ? t->answer : "ok", blen);
+    pthread_mutex_unlock(&t->mu);
+    char head[1024];
+    int len = snprintf(head, sizeof head,
+                       "HTTP/1.1 %d X\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\nConnection: close\r\n%s%s%s\r\n",
+                       status, blen, status >= 300 && status < 400 ? "Location: " : "",
+                       status >= 300 && status < 400 ? location : "", status >= 300 && status < 400 ? "\r\n" : "");
+    /* Best effort, without SIGPIPE: a client that gave up (a timeout) closed its end. */
+    ssize_t w = send(fd, head, (size_t)len, MSG_NOSIGNAL);
+    for (size_t off = 0; w > 0 && off < blen; off += (size_t)w)
+        w = send(fd, body + off, blen - off, MSG_NOSIGNAL);
+    free(body);
+}
+
+/* Reads one request and records it; answers it, or with tr_hold keeps its
+ * connection open (1: the caller must not close it). */
+static int serve(tr_t *t, int fd)
 {
     char *buf = malloc(TR_MAX_HEAD + TR_MAX_BODY);
     size_t head_len = 0;
     long n = read_request(fd, buf, TR_MAX_HEAD + TR_MAX_BODY, &head_len);
     if (n < 0) {
         free(buf);
-        return;
+        return 0;
     }
     tr_req_t q;
     memset(&q, 0, sizeof q);
@@ -96,19 +125,21 @@ static void serve(tr_t *t, int fd)
         t->reqs[t->nreqs++] = q;
     else
         tr_req_free(&q);
+
+    if (t->hold && t->nheld < TR_MAX_HELD) { /* answered by tr_release */
+        t->held_status[t->nheld] = status;
+        t->held[t->nheld++] = fd;
+        pthread_mutex_unlock(&t->mu);
+        return 1;
+    }
     pthread_mutex_unlock(&t->mu);
 
     if (delay > 0) {
         struct timespec ts = {delay / 1000, (delay % 1000) * 1000000L};
         nanosleep(&ts, NULL);
     }
-    char resp[1024];
-    int len = snprintf(resp, sizeof resp,
-                       "HTTP/1.1 %d X\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n%s%s%s\r\nok",
-                       status, status >= 300 && status < 400 ? "Location: " : "",
-                       status >= 300 && status < 400 ? location : "", status >= 300 && status < 400 ? "\r\n" : "");
-    ssize_t w = write(fd, resp, (size_t)len);
-    (void)w;
+    answer(t, fd, status, location);
+    return 0;
 }
 
 static void *run(void *arg)
@@ -128,8 +159,8 @@ static void *run(void *arg)
         pthread_mutex_lock(&t->mu);
         t->nconns++;
         pthread_mutex_unlock(&t->mu);
-        serve(t, c);
-        close(c);
+        if (!serve(t, c))
+            close(c);
     }
     return NULL;
 }
@@ -176,6 +207,42 @@ void tr_redirect(tr_t *t, const char *location)
     pthread_mutex_lock(&t->mu);
     snprintf(t->location, sizeof t->location, "%s", location);
     pthread_mutex_unlock(&t->mu);
+}
+
+void tr_body(tr_t *t, const char *body, size_t len)
+{
+    pthread_mutex_lock(&t->mu);
+    free(t->answer);
+    t->answer = body ? malloc(len ? len : 1) : NULL;
+    if (body)
+        memcpy(t->answer, body, len);
+    t->answer_len = len;
+    pthread_mutex_unlock(&t->mu);
+}
+
+void tr_hold(tr_t *t)
+{
+    pthread_mutex_lock(&t->mu);
+    t->hold = 1;
+    pthread_mutex_unlock(&t->mu);
+}
+
+void tr_release(tr_t *t)
+{
+    pthread_mutex_lock(&t->mu);
+    t->hold = 0;
+    size_t n = t->nheld;
+    int fds[TR_MAX_HELD], st[TR_MAX_HELD];
+    memcpy(fds, t->held, n * sizeof *fds);
+    memcpy(st, t->held_status, n * sizeof *st);
+    t->nheld = 0;
+    char location[512];
+    snprintf(location, sizeof location, "%s", t->location);
+    pthread_mutex_unlock(&t->mu);
+    for (size_t i = 0; i < n; i++) {
+        answer(t, fds[i], st[i], location);
+        close(fds[i]);
+    }
 }
 
 size_t tr_count(tr_t *t)
@@ -256,7 +323,10 @@ void tr_stop(tr_t *t)
     close(t->stop_pipe[1]);
     for (size_t i = 0; i < t->nreqs; i++)
         tr_req_free(&t->reqs[i]);
+    for (size_t i = 0; i < t->nheld; i++)
+        close(t->held[i]);
     free(t->script);
+    free(t->answer);
     pthread_mutex_destroy(&t->mu);
     free(t);
 }

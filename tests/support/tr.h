@@ -36,6 +36,13 @@ int tr_port(const tr_t *t);
  * A 3xx answer carries Location: location (tr_redirect). */
 void tr_script(tr_t *t, const int *statuses, size_t n, int then, int delay_ms);
 void tr_redirect(tr_t *t, const char *location);
+/* The body of every answer from now on (len bytes; NULL: "ok"). */
+void tr_body(tr_t *t, const char *body, size_t len);
+/* From now on requests are read and counted but not answered: their
+ * connections stay open (a receiver that never answers) until
+ * tr_release answers each as scripted and closes it. */
+void tr_hold(tr_t *t);
+void tr_release(tr_t *t);
 size_t tr_count(tr_t *t);
 size_t tr_connections(tr_t *t);
 /* Waits until at least n requests arrived; 1 when they did, 0 after timeout_ms. */
