@@ -29,6 +29,7 @@ typedef struct dl_s {
     uint64_t poll_ms, scan_ms, timeout_ms, retry_ms, retry_max_ms, deadline_ms, backlog_ms;
     long concurrency, retention_days;
     char lease_ms[24];
+    char per_webhook[24];  /* attempts of one webhook in flight, all replicas */
     char audit_key[256];
     size_t inflight;       /* attempts claimed and not yet recorded */
     size_t ops;            /* queries, commands and requests outstanding */
@@ -267,7 +268,18 @@ static void on_claimed(PGresult *res, const char *err, void *ud)
     }
 }
 
-/* Claims as many due deliveries as there are free slots. */
+/* Claims as many due deliveries as there are free slots, fairly: at most
+ * per_webhook attempts of one webhook in flight, counting every replica's
+ * leases, so that one webhook's backlog to a receiver that never answers
+ * cannot take every slot while other webhooks' deliveries wait (each of
+ * its attempts may last the whole timeout). The webhooks with pending
+ * deliveries come from a skip scan (one index probe each, migration 037),
+ * never a walk of a backlog; each gives its first due deliveries up to its
+ * free share, and the oldest of those are claimed. The rows are locked
+ * (SKIP LOCKED) and their lease re-checked on the locked version, so two
+ * replicas never claim the same attempt; two replicas claiming at the same
+ * moment may each count the other's leases as not yet taken, so a webhook
+ * has at most per_webhook attempts in flight per replica in that race. */
 static void claim(void)
 {
     if (dl.closing || !pgpool_ready(dl.app->db))
@@ -280,17 +292,32 @@ static void claim(void)
         return;
     char limit[24];
     snprintf(limit, sizeof limit, "%zu", (size_t)dl.concurrency - dl.inflight);
-    const char *p[2] = {limit, dl.lease_ms};
+    const char *p[3] = {limit, dl.lease_ms, dl.per_webhook};
     int rc = pgpool_query(dl.app->db,
-                          "WITH due AS (SELECT id FROM webhook_deliveries WHERE status = 'pending' AND"
-                          "  next_attempt_at <= now() AND (locked_until IS NULL OR locked_until <= now())"
-                          "  ORDER BY next_attempt_at LIMIT $1::int FOR UPDATE SKIP LOCKED)"
+                          "WITH RECURSIVE hooks AS ("
+                          "  (SELECT webhook_id AS id FROM webhook_deliveries WHERE status = 'pending'"
+                          "   ORDER BY webhook_id LIMIT 1)"
+                          "  UNION ALL"
+                          "  SELECT (SELECT d.webhook_id FROM webhook_deliveries d WHERE d.status = 'pending'"
+                          "          AND d.webhook_id > h.id ORDER BY d.webhook_id LIMIT 1)"
+                          "  FROM hooks h WHERE h.id IS NOT NULL),"
+                          " cand AS (SELECT c.id, c.next_attempt_at FROM hooks h"
+                          "  CROSS JOIN LATERAL (SELECT count(*) AS n FROM webhook_deliveries l WHERE l.webhook_id = h.id"
+                          "   AND l.status = 'pending' AND l.locked_until IS NOT NULL AND l.locked_until > now()) busy"
+                          "  CROSS JOIN LATERAL (SELECT d.id, d.next_attempt_at FROM webhook_deliveries d"
+                          "   WHERE d.webhook_id = h.id AND d.status = 'pending' AND d.next_attempt_at <= now()"
+                          "   AND (d.locked_until IS NULL OR d.locked_until <= now())"
+                          "   ORDER BY d.next_attempt_at LIMIT greatest($3::int - busy.n, 0)) c"
+                          "  WHERE h.id IS NOT NULL ORDER BY c.next_attempt_at LIMIT $1::int),"
+                          " due AS (SELECT d.id FROM webhook_deliveries d JOIN cand ON cand.id = d.id"
+                          "  WHERE d.status = 'pending' AND (d.locked_until IS NULL OR d.locked_until <= now())"
+                          "  FOR UPDATE OF d SKIP LOCKED)"
                           " UPDATE webhook_deliveries d SET locked_until = now() + $2::bigint * interval '1 millisecond',"
                           "  attempts = d.attempts + 1, last_attempt_at = now()"
                           " FROM due, webhooks w WHERE d.id = due.id AND w.id = d.webhook_id"
                           " RETURNING d.id, d.attempts, d.event, d.payload, w.url, w.secret_sealed, w.id,"
                           "  (extract(epoch FROM d.created_at) * 1000)::bigint",
-                          2, p, on_claimed, NULL);
+                          3, p, on_claimed, NULL);
     if (rc == 0) {
         dl.claiming = 1;
         dl.ops++;
@@ -413,12 +440,14 @@ int ap_delivery_start(ap_app_t *app)
     dl.backlog_ms = cfg_ms("JSMCP_WEBHOOK_BACKLOG", 300000, 1000, 86400000, &ce);
     dl.concurrency = cfg_int("JSMCP_WEBHOOK_CONCURRENCY", 16, 1, 256, &ce);
     dl.retention_days = cfg_int("JSMCP_WEBHOOK_RETENTION_DAYS", 30, 1, 3650, &ce);
+    long per_webhook = cfg_int("JSMCP_WEBHOOK_PER_WEBHOOK", 2, 1, 256, &ce);
     if (ce.n) {
         fprintf(stderr, "jsmcp-api: configuration: %s\n", ce.msg);
         return -1;
     }
     /* Longer than any request, so a lease never passes while its replica
      * still waits for the answer. */
+    snprintf(dl.per_webhook, sizeof dl.per_webhook, "%ld", per_webhook);
     snprintf(dl.lease_ms, sizeof dl.lease_ms, "%llu", (unsigned long long)(dl.timeout_ms + 30000));
     rcli_key(app->redis, dl.audit_key, sizeof dl.audit_key, "audit");
     httpc_config_t hc;

@@ -719,3 +719,57 @@ Test(api_webhooks, big_2xx_answer_ends_the_delivery, .timeout = 120)
     ta_stop(&a);
     tr_stop(rx);
 }
+
+/* One webhook's backlog to a receiver that never answers does not hold up
+ * another's deliveries: at most JSMCP_WEBHOOK_PER_WEBHOOK attempts of a
+ * webhook are in flight, over all replicas (adversarial run, defect 1). */
+Test(api_webhooks, a_stalled_receiver_does_not_hold_up_others, .timeout = 240)
+{
+    ts_api_t a, b;
+    ts_resp_t r;
+    tr_t *slow = tr_start(), *fast = tr_start();
+    const char *env[16];
+    char allow[256], ws_a[64], key_a[64], ws_b[64], key_b[64], url[256], wh_a[64], wh_b[64], sql[512];
+    /* 4 slots per replica, 2 per webhook; attempts never time out here. */
+    wh_env(env, allow, sizeof allow, (const tr_t *[]){slow, fast}, 2, "JSMCP_WEBHOOK_CONCURRENCY=4");
+    env[4] = "JSMCP_WEBHOOK_TIMEOUT=60s";
+    env[7] = "JSMCP_WEBHOOK_PER_WEBHOOK=2";
+    env[8] = NULL;
+    ta_start(&a, "webhooks_fair", env, ws_a, key_a, NULL);
+    ts_api_replica(&b, &a, "webhooks_fair2", NULL);
+    ts_api_workspace(&a, "beta", ws_b, key_b);
+    rx_url(fast, "/a", url, sizeof url);
+    wh_create(&a, key_a, url, "[\"server.deleted\"]", wh_a, NULL);
+    rx_url(slow, "/b", url, sizeof url);
+    wh_create(&a, key_b, url, "[\"server.deleted\"]", wh_b, NULL);
+
+    /* B's receiver accepts and never answers; 300 events queued for it. */
+    tr_hold(slow);
+    snprintf(sql, sizeof sql,
+             "SELECT count(jsmcp_webhook_emit('%s', 'server.deleted', NULL, '{}'::jsonb)) FROM generate_series(1, 300)",
+             ws_b);
+    free(ts_sql(a.db_url, sql));
+    /* Claimed (one replica's httpc may hold its second request to the same
+     * host until the first answers: curl's PIPEWAIT). */
+    cr_assert(wait_deliveries_where(&a, wh_b, "locked_until > now()", 2), "B's deliveries were never claimed");
+    cr_assert(tr_wait(slow, 1, WAIT_MS), "B's deliveries were never sent");
+    /* A's event goes out while B's requests are still held. */
+    ta_call(&r, &a, key_a, "POST", "{}", "/webhooks/%s/test", wh_a);
+    cr_assert_eq(r.status, 202, "%ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    cr_assert(tr_wait(fast, 1, WAIT_MS), "A's delivery waited behind B's stalled receiver (%zu of B's in flight)",
+              tr_count(slow));
+    cr_assert(wait_deliveries(&a, wh_a, "succeeded", 1));
+    /* Two replicas polled all along: B still has 2 in flight, not 2 per replica. */
+    cr_assert(tr_count(slow) <= 2, "%zu of B's attempts sent, over 2 per webhook", tr_count(slow));
+    cr_assert_eq(deliveries_where(&a, wh_b, "locked_until > now()"), 2, "B's attempts in flight");
+
+    /* Once the receiver answers, B's backlog drains. */
+    tr_release(slow);
+    cr_assert(wait_deliveries(&a, wh_b, "succeeded", 300), "B's backlog: %ld delivered",
+              deliveries(&a, wh_b, "succeeded"));
+    ta_stop(&b);
+    ta_stop(&a);
+    tr_stop(slow);
+    tr_stop(fast);
+}
