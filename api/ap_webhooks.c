@@ -17,6 +17,7 @@
 
 #define WH_MAX 20
 #define WH_MAX_EVENTS 16
+#define WH_MAX_TESTS 5      /* test events not yet delivered, per webhook */
 #define WH_LEAD_DEFAULT 604800 /* server.expiring: a week ahead */
 #define WH_LEAD_MIN 60
 #define WH_LEAD_MAX 7776000    /* 90 days */
@@ -245,15 +246,71 @@ static void wh_delete(ap_req_t *r)
     ap_query(r, "DELETE FROM webhooks WHERE id = $1 AND workspace_id = $2 RETURNING id", 2, p, on_wh_deleted);
 }
 
-/* ---- a test event, to this webhook only ---- */
+/* ---- a test event, to this webhook only ----
+ * At most WH_MAX_TESTS not yet delivered per webhook: test events are the
+ * one kind a caller makes at will, and each is retried for a day when the
+ * receiver fails. Counted under the webhook row's lock (FOR NO KEY UPDATE:
+ * it does not hold up the inserts of events, which only take KEY SHARE),
+ * by a statement that starts after the lock is held, so two requests at
+ * once cannot both pass the count. */
+
+static void on_test_committed(PGresult *res, const char *err, void *ud)
+{
+    ap_req_t *r = ud;
+    r->tx = NULL;
+    if (!ap_res_ok(res)) {
+        ap_fail_db(r, res, err, NULL);
+        return;
+    }
+    ap_delivery_kick(r->app); /* committed: a claim now finds it */
+    json_t *out = r->out;
+    r->out = NULL;
+    ap_ok(r, 202, out);
+}
 
 static void on_test_queued(PGresult *res, const char *err, void *ud)
 {
     ap_req_t *r = ud;
+    if (!ap_res_ok(res)) {
+        ap_fail_db(r, res, err, NULL);
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        char d[160];
+        snprintf(d, sizeof d,
+                 "this webhook has %d test events not yet delivered: wait for them (GET /webhooks/%s/deliveries"
+                 "?status=pending)", WH_MAX_TESTS, ap_param(r, "id"));
+        ap_fail_ex(r, 409, d, NULL, json_pack("{s:i}", "max_pending_tests", WH_MAX_TESTS));
+        return;
+    }
+    r->out = ap_res_json(res, 0, 0);
+    pgtx_commit(r->tx, on_test_committed, r);
+}
+
+static void on_test_locked(PGresult *res, const char *err, void *ud)
+{
+    ap_req_t *r = ud;
     if (ap_res_one(r, res, err, NULL, "no webhook with this id") != 0)
         return;
-    ap_delivery_kick(r->app);
-    ap_ok(r, 202, ap_res_json(res, 0, 0));
+    char max[16];
+    snprintf(max, sizeof max, "%d", WH_MAX_TESTS);
+    const char *p[3] = {ap_param(r, "id"), r->ws_id, max};
+    ap_txquery(r,
+               "INSERT INTO webhook_deliveries (webhook_id, workspace_id, event, event_id, payload)"
+               " SELECT w.id, w.workspace_id, 'webhook.test', e.id, jsmcp_webhook_envelope(e.id, 'webhook.test',"
+               "  w.workspace_id, jsonb_build_object('webhook_id', w.id, 'message', 'a test event from jsmcp'))"
+               " FROM webhooks w, (SELECT gen_random_uuid() AS id) e WHERE w.id = $1 AND w.workspace_id = $2"
+               " AND (SELECT count(*) FROM webhook_deliveries WHERE webhook_id = $1 AND status = 'pending'"
+               "  AND event = 'webhook.test') < $3::int"
+               " RETURNING json_build_object('event_id', event_id, 'delivery_id', id)::text",
+               3, p, on_test_queued);
+}
+
+static void wh_test_lock(ap_req_t *r)
+{
+    const char *p[2] = {ap_param(r, "id"), r->ws_id};
+    ap_txquery(r, "SELECT 1 FROM webhooks WHERE id = $1 AND workspace_id = $2 FOR NO KEY UPDATE", 2, p,
+               on_test_locked);
 }
 
 static void wh_test(ap_req_t *r)
@@ -266,14 +323,7 @@ static void wh_test(ap_req_t *r)
         ap_fail(r, 400, e.detail, e.field);
         return;
     }
-    const char *p[2] = {ap_param(r, "id"), r->ws_id};
-    ap_query(r,
-             "INSERT INTO webhook_deliveries (webhook_id, workspace_id, event, event_id, payload)"
-             " SELECT w.id, w.workspace_id, 'webhook.test', e.id, jsmcp_webhook_envelope(e.id, 'webhook.test',"
-             "  w.workspace_id, jsonb_build_object('webhook_id', w.id, 'message', 'a test event from jsmcp'))"
-             " FROM webhooks w, (SELECT gen_random_uuid() AS id) e WHERE w.id = $1 AND w.workspace_id = $2"
-             " RETURNING json_build_object('event_id', event_id, 'delivery_id', id)::text",
-             2, p, on_test_queued);
+    ap_begin(r, wh_test_lock);
 }
 
 /* ---- the delivery log, newest first ---- */

@@ -639,17 +639,17 @@ Test(api_webhooks, two_replicas_deliver_each_event_once, .timeout = 240)
         cr_assert_eq(r.status, 204, "%ld %s", r.status, r.body);
         ts_resp_free(&r);
     }
-    for (int i = 0; i < 10; i++) {
+    for (int i = 0; i < 5; i++) { /* 5: the most not yet delivered */
         ta_call(&r, i % 2 ? &b : &a, key, "POST", "{}", "/webhooks/%s/test", wh);
         cr_assert_eq(r.status, 202);
         ts_resp_free(&r);
     }
-    cr_assert(wait_deliveries(&a, wh, "succeeded", N + 10), "not all delivered: %ld",
+    cr_assert(wait_deliveries(&a, wh, "succeeded", N + 5), "not all delivered: %ld",
               deliveries(&a, wh, "succeeded"));
     /* Exactly one request per delivery, every delivery id once. */
-    cr_assert_eq(tr_count(rx), (size_t)(N + 10), "%zu requests for %d deliveries", tr_count(rx), N + 10);
-    char ids[N + 10][64];
-    for (size_t i = 0; i < N + 10; i++) {
+    cr_assert_eq(tr_count(rx), (size_t)(N + 5), "%zu requests for %d deliveries", tr_count(rx), N + 5);
+    char ids[N + 5][64];
+    for (size_t i = 0; i < N + 5; i++) {
         tr_req_t q;
         cr_assert(tr_get(rx, i, &q));
         char attempt[16];
@@ -661,7 +661,7 @@ Test(api_webhooks, two_replicas_deliver_each_event_once, .timeout = 240)
     }
     double ra = metric(a.metrics_url, "jsmcp_api_webhook_attempts_total{outcome=\"succeeded\"}");
     double rb = metric(b.metrics_url, "jsmcp_api_webhook_attempts_total{outcome=\"succeeded\"}");
-    cr_assert_eq(ra + rb, N + 10, "replica attempts %g + %g", ra, rb);
+    cr_assert_eq(ra + rb, N + 5, "replica attempts %g + %g", ra, rb);
     cr_assert(ra > 0 && rb > 0, "one replica delivered everything (%g, %g): no contention was tested", ra, rb);
     ta_stop(&b);
     ta_stop(&a);
@@ -772,4 +772,45 @@ Test(api_webhooks, a_stalled_receiver_does_not_hold_up_others, .timeout = 240)
     ta_stop(&a);
     tr_stop(slow);
     tr_stop(fast);
+}
+
+/* POST /webhooks/:id/test has a limit: 5 test events not yet delivered per
+ * webhook, then 409 until they are (adversarial run, defect 2). */
+Test(api_webhooks, test_events_are_limited_per_webhook, .timeout = 120)
+{
+    ts_api_t a;
+    ts_resp_t r;
+    tr_t *rx = tr_start();
+    const char *env[16];
+    char allow[256], ws[64], key[64], url[256], wh[64], wh2[64];
+    wh_env(env, allow, sizeof allow, (const tr_t *[]){rx}, 1, NULL);
+    ta_start(&a, "webhooks_testlimit", env, ws, key, NULL);
+    rx_url(rx, "/hook", url, sizeof url);
+    wh_create(&a, key, url, "[\"server.deleted\"]", wh, NULL);
+    wh_create(&a, key, url, "[\"server.deleted\"]", wh2, NULL);
+    tr_hold(rx); /* nothing is delivered until released */
+    for (int i = 0; i < 5; i++) {
+        ta_call(&r, &a, key, "POST", "{}", "/webhooks/%s/test", wh);
+        cr_assert_eq(r.status, 202, "test %d: %ld %s", i, r.status, r.body);
+        ts_resp_free(&r);
+    }
+    ta_call(&r, &a, key, "POST", "{}", "/webhooks/%s/test", wh);
+    ta_expect_problem(&r, 409, NULL, "a sixth test event not yet delivered");
+    cr_assert(strstr(ta_str(&r, "detail"), "not yet delivered"), "%s", r.body);
+    cr_assert_eq(json_integer_value(json_object_get(r.json, "max_pending_tests")), 5, "%s", r.body);
+    ts_resp_free(&r);
+    cr_assert_eq(deliveries_where(&a, wh, "event = 'webhook.test'"), 5, "the refused test was queued");
+    /* Per webhook: another one's tests are not counted. */
+    ta_call(&r, &a, key, "POST", "{}", "/webhooks/%s/test", wh2);
+    cr_assert_eq(r.status, 202, "%ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    /* Once delivered, tests may be sent again. */
+    tr_release(rx);
+    cr_assert(wait_deliveries(&a, wh, "succeeded", 5));
+    ta_call(&r, &a, key, "POST", "{}", "/webhooks/%s/test", wh);
+    cr_assert_eq(r.status, 202, "%ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    cr_assert(wait_deliveries(&a, wh, "succeeded", 6));
+    ta_stop(&a);
+    tr_stop(rx);
 }
