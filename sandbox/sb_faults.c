@@ -9,10 +9,14 @@
 #include "sb_pack.h"
 #include "clock.h"
 
+#define SB_ANSWER_BODY_MAX 4096
+
 struct sb_faults_s {
     unsigned latency_ms, jitter_ms, stall_ms;
-    double error_rate, reset_rate, truncate_rate, stall_rate, rate429;
+    double error_rate, reset_rate, truncate_rate, stall_rate, rate429, answer_rate;
     int error_status;
+    int answer_status;
+    char answer_body[SB_ANSWER_BODY_MAX + 1];
     int retry_after_429;
     int style_429;
     int retry_after_error;
@@ -37,6 +41,7 @@ void sb_faults_clear(sb_faults_t *f)
     f->seed = seed;
     f->rng = seed * 0x9E3779B97F4A7C15ULL | 1;
     f->error_status = 503;
+    f->answer_status = 200;
     f->stall_ms = 120000;
     f->retry_after_429 = 1;
 }
@@ -57,8 +62,10 @@ void sb_faults_free(sb_faults_t *f)
 /* The fault of a draw x in [0, 1): the rates laid end to end, in this order. */
 static int kind_of(const sb_faults_t *f, double x)
 {
-    const double rates[] = {f->error_rate, f->reset_rate, f->truncate_rate, f->stall_rate, f->rate429};
-    static const int kinds[] = {SB_FAULT_ERROR, SB_FAULT_RESET, SB_FAULT_TRUNCATE, SB_FAULT_STALL, SB_FAULT_429};
+    const double rates[] = {f->error_rate, f->reset_rate, f->truncate_rate, f->stall_rate, f->rate429,
+                            f->answer_rate};
+    static const int kinds[] = {SB_FAULT_ERROR, SB_FAULT_RESET, SB_FAULT_TRUNCATE, SB_FAULT_STALL, SB_FAULT_429,
+                                SB_FAULT_ANSWER};
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
         if (x < rates[i])
             return kinds[i];
@@ -71,7 +78,7 @@ int sb_faults_pick(sb_faults_t *f, const char *path, unsigned *delay_ms)
 {
     *delay_ms = 0;
     if (!f->latency_ms && !f->jitter_ms && f->error_rate <= 0 && f->reset_rate <= 0 && f->truncate_rate <= 0 &&
-        f->stall_rate <= 0 && f->rate429 <= 0)
+        f->stall_rate <= 0 && f->rate429 <= 0 && f->answer_rate <= 0)
         return SB_FAULT_NONE;
     if (f->path_prefix[0] && strncmp(path, f->path_prefix, strlen(f->path_prefix)) != 0)
         return SB_FAULT_NONE;
@@ -80,8 +87,13 @@ int sb_faults_pick(sb_faults_t *f, const char *path, unsigned *delay_ms)
     if (f->count > 0 && --f->count == 0) {
         /* this is the last request the schedule applies to: clear it after */
         int status = f->error_status, ra = f->retry_after_429, style = f->style_429, rae = f->retry_after_error;
+        int ast = f->answer_status;
         unsigned stall = f->stall_ms;
+        char body[sizeof f->answer_body];
+        memcpy(body, f->answer_body, sizeof body);
         sb_faults_clear(f);
+        f->answer_status = ast;
+        memcpy(f->answer_body, body, sizeof body);
         f->error_status = status;
         f->retry_after_429 = ra;
         f->style_429 = style;
@@ -114,6 +126,16 @@ int sb_faults_429_style(const sb_faults_t *f)
 int sb_faults_error_retry_after(const sb_faults_t *f)
 {
     return f->retry_after_error;
+}
+
+int sb_faults_answer_status(const sb_faults_t *f)
+{
+    return f->answer_status;
+}
+
+const char *sb_faults_answer_body(const sb_faults_t *f)
+{
+    return f->answer_body;
 }
 
 static const char *const STYLES[] = {"jira", "gateway", "html"};
@@ -153,7 +175,7 @@ int sb_faults_set(sb_faults_t *f, const json_t *v, char *err, size_t errsz)
     n.error_status = 503;
     n.stall_ms = 120000;
     n.retry_after_429 = 1;
-    unsigned st = 503, cnt = 0, ra = 1, rae = 0;
+    unsigned st = 503, cnt = 0, ra = 1, rae = 0, ast = 200;
     if (!json_is_object(v)) {
         snprintf(err, errsz, "expected a JSON object");
         return -1;
@@ -165,8 +187,22 @@ int sb_faults_set(sb_faults_t *f, const json_t *v, char *err, size_t errsz)
         get_uint(v, "retryAfter429", 3600, &ra, err, errsz) || get_uint(v, "retryAfterError", 3600, &rae, err, errsz) ||
         get_rate(v, "errorRate", &n.error_rate, err, errsz) || get_rate(v, "resetRate", &n.reset_rate, err, errsz) ||
         get_rate(v, "truncateRate", &n.truncate_rate, err, errsz) ||
-        get_rate(v, "stallRate", &n.stall_rate, err, errsz) || get_rate(v, "rate429", &n.rate429, err, errsz))
+        get_rate(v, "stallRate", &n.stall_rate, err, errsz) || get_rate(v, "rate429", &n.rate429, err, errsz) ||
+        get_rate(v, "answerRate", &n.answer_rate, err, errsz) || get_uint(v, "answerStatus", 599, &ast, err, errsz))
         return -1;
+    if (ast < 200) {
+        snprintf(err, errsz, "answerStatus must be between 200 and 599");
+        return -1;
+    }
+    json_t *ab = json_object_get(v, "answerBody");
+    if (ab && (!json_is_string(ab) || json_string_length(ab) > SB_ANSWER_BODY_MAX ||
+               strlen(json_string_value(ab)) != json_string_length(ab))) {
+        snprintf(err, errsz, "answerBody must be a string of at most %d bytes without NUL", SB_ANSWER_BODY_MAX);
+        return -1;
+    }
+    if (ab)
+        snprintf(n.answer_body, sizeof n.answer_body, "%s", json_string_value(ab));
+    n.answer_status = (int)ast;
     if (st < 400) {
         snprintf(err, errsz, "errorStatus must be between 400 and 599");
         return -1;
@@ -197,11 +233,12 @@ int sb_faults_set(sb_faults_t *f, const json_t *v, char *err, size_t errsz)
 
 json_t *sb_faults_json(const sb_faults_t *f)
 {
-    return sb_pack("{s:I, s:I, s:f, s:i, s:i, s:f, s:f, s:f, s:I, s:f, s:i, s:s, s:s, s:I}", "latencyMs",
+    return sb_pack("{s:I, s:I, s:f, s:i, s:i, s:f, s:f, s:f, s:I, s:f, s:i, s:s, s:f, s:i, s:s, s:s, s:I}", "latencyMs",
                    (json_int_t)f->latency_ms, "jitterMs", (json_int_t)f->jitter_ms, "errorRate", f->error_rate,
                    "errorStatus", f->error_status, "retryAfterError", f->retry_after_error, "resetRate", f->reset_rate,
                    "truncateRate", f->truncate_rate, "stallRate", f->stall_rate, "stallMs", (json_int_t)f->stall_ms,
                    "rate429", f->rate429, "retryAfter429", f->retry_after_429, "style429", STYLES[f->style_429],
+                   "answerRate", f->answer_rate, "answerStatus", f->answer_status, "answerBody", f->answer_body,
                    "pathPrefix", f->path_prefix, "count", (json_int_t)f->count);
 }
 

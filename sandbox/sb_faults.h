@@ -13,6 +13,10 @@
  * and "html" (the old text/html error page, body class error429). Injected
  * errors carry Retry-After when "retryAfterError" > 0 (a 503 with
  * Retry-After, as Cloud sends when a resource limit is reached).
+ * A forced answer ("answerRate") replaces the route's answer with
+ * answerStatus (2xx..5xx, default 200) and the text answerBody as it is
+ * (JSON or not; none with 204): the odd 2xx a client must not read as an
+ * empty item ([1,2], a scalar, a 204 where an object was due).
  * Randomness is seeded, so a fault schedule is reproducible.
  */
 #ifndef JSMCP_SB_FAULTS_H
@@ -23,7 +27,8 @@
 
 #include <jansson.h>
 
-enum sb_fault { SB_FAULT_NONE, SB_FAULT_ERROR, SB_FAULT_RESET, SB_FAULT_TRUNCATE, SB_FAULT_STALL, SB_FAULT_429 };
+enum sb_fault { SB_FAULT_NONE, SB_FAULT_ERROR, SB_FAULT_RESET, SB_FAULT_TRUNCATE, SB_FAULT_STALL, SB_FAULT_429,
+                SB_FAULT_ANSWER };
 enum sb_style429 { SB_429_JIRA, SB_429_GATEWAY, SB_429_HTML };
 
 typedef struct sb_faults_s sb_faults_t;
@@ -37,8 +42,12 @@ unsigned sb_faults_stall_ms(const sb_faults_t *f);
 int sb_faults_429_retry_after(const sb_faults_t *f); /* 0 = omit Retry-After */
 int sb_faults_429_style(const sb_faults_t *f);       /* enum sb_style429 */
 int sb_faults_error_retry_after(const sb_faults_t *f); /* 0 = none */
+/* The forced answer's status and body (SB_FAULT_ANSWER). */
+int sb_faults_answer_status(const sb_faults_t *f);
+const char *sb_faults_answer_body(const sb_faults_t *f);
 /* {"latencyMs","jitterMs","errorRate","errorStatus","retryAfterError","resetRate","truncateRate",
- *  "stallRate","stallMs","rate429","retryAfter429","style429","pathPrefix","count"}; replaces all settings. */
+ *  "stallRate","stallMs","rate429","retryAfter429","style429","answerRate","answerStatus","answerBody",
+ *  "pathPrefix","count"}; replaces all settings. */
 int sb_faults_set(sb_faults_t *f, const json_t *v, char *err, size_t errsz);
 void sb_faults_clear(sb_faults_t *f);
 json_t *sb_faults_json(const sb_faults_t *f);

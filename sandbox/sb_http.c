@@ -505,6 +505,13 @@ static void route_entry(httpd_req_t *req, const router_params_t *params, void *u
             sb_respond_429(req, 100, ra > 0 ? ra : 1, "jira-burst-based", ra > 0, sb_now(c.sb));
         return;
     }
+    case SB_FAULT_ANSWER: {
+        /* The body as set, whatever it is; a 204 has none. */
+        int st = sb_faults_answer_status(c.sb->faults);
+        const char *b = st == 204 ? "" : sb_faults_answer_body(c.sb->faults);
+        httpd_respond(req, st, "application/json;charset=UTF-8", b, strlen(b));
+        return;
+    }
     default:
         break;
     }

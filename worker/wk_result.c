@@ -571,6 +571,71 @@ void wk_result_check_keep(int on)
     check_keep = on;
 }
 
+static const char *json_kind_name(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "a JSON object";
+    case JSON_ARRAY: return "a JSON array";
+    case JSON_STRING: return "a JSON string";
+    case JSON_INTEGER:
+    case JSON_REAL: return "a JSON number";
+    case JSON_TRUE:
+    case JSON_FALSE: return "a JSON boolean";
+    default: return "JSON null";
+    }
+}
+
+/* NULL when a 2xx payload has the shape the tool reads, else what came
+ * instead (into buf). Shaped as it is, a payload of the wrong shape reads
+ * as an empty answer: a get would say the item exists and has nothing in
+ * it ({}), a list that there are no items; neither is what JSM said. A get
+ * reads one object; a list its items array (the payload itself for a bare
+ * array). Write tools are not checked: a 204 without a body is their usual
+ * answer (their results are constants), and an error would invite the
+ * agent to repeat a write that was made. */
+static const char *shape_problem(const wk_tool_t *t, const httpc_response_t *r, const json_t *body, char *buf,
+                                 size_t n)
+{
+    if (t->kind & WK_KIND_WRITE)
+        return NULL;
+    if (t->paging || t->out_from) {
+        const char *path = t->paging ? t->items : t->out_from;
+        if (json_is_array(proj_path(body, path)))
+            return NULL;
+        if (!r->body_len)
+            snprintf(buf, n, "an empty body where a list was expected");
+        else if (strcmp(path, ".") == 0)
+            snprintf(buf, n, "%s where a JSON array was expected", json_kind_name(body));
+        else if (!json_is_object(body))
+            snprintf(buf, n, "%s where a JSON object with the array %s was expected", json_kind_name(body), path);
+        else
+            snprintf(buf, n, "a JSON object without the array %s", path);
+        return buf;
+    }
+    if (json_is_object(body) && r->body_len)
+        return NULL;
+    if (!r->body_len)
+        snprintf(buf, n, "an empty body where a JSON object was expected");
+    else
+        snprintf(buf, n, "%s where a JSON object was expected", json_kind_name(body));
+    return buf;
+}
+
+static wk_tool_result_t *shape_error(const wk_tool_t *t, const httpc_response_t *r, const char *what)
+{
+    json_t *e = json_object();
+    json_object_set_new(e, "status", json_integer(r->status));
+    json_object_set_new(e, "reason", json_string("unexpected_answer"));
+    json_object_set_new(e, "message", json_string(what));
+    json_object_set_new(e, "hint", json_string("This says nothing about the item or list asked for: do not take it "
+                                               "as empty or missing. Try again in a few seconds; if it repeats, the "
+                                               "JSM site (or a proxy before it) answers oddly: tell the user."));
+    buf_t text;
+    buf_init(&text, 64 * 1024);
+    buf_printf(&text, "%s: JSM answered HTTP %d with an unexpected shape (%s). ", t->name, r->status, what);
+    return error_text_result(&text, e);
+}
+
 /* wk_result_upstream; the parsed payload, which the result shares values
  * with, goes to *payload (when not NULL) for the caller to release once
  * the answer is out: freeing a few hundred nodes is work the answer need
@@ -608,6 +673,11 @@ wk_tool_result_t *wk_result_upstream_payload(const wk_tool_t *t, const json_t *a
         return wk_result_new(json_pack("{s:{s:i,s:s}}", "error", "status", r->status, "hint",
                                      "Unexpected upstream answer; try again later."),
                            text, 1);
+    }
+    char what[200];
+    if (shape_problem(t, r, body, what, sizeof what)) {
+        json_decref(body);
+        return shape_error(t, r, what);
     }
     const json_t *projects = json_object_get(config, "projects");
     if (json_array_size(projects) == 0)

@@ -114,7 +114,11 @@ char *wk_result_dump(const json_t *response, const wk_tool_result_t *r, size_t *
 /* Turns an upstream response into a tool result (wk_result_free;
  * a structured one on success). rl is filled for a 429. config
  * (the server's, may be NULL): its projects leave out list items of other
- * projects (t->scope_items). */
+ * projects (t->scope_items). A 2xx of a get or list tool whose payload is
+ * not the shape the tool reads (a get: no body, an array or a scalar
+ * instead of one object; a list: no items array) is an isError result with
+ * error.reason "unexpected_answer" and the HTTP status, never an empty
+ * success; write tools' 2xx are results whatever their body. */
 wk_tool_result_t *wk_result_upstream(const wk_tool_t *t, const json_t *args, const json_t *config, const httpc_response_t *r,
                            wk_upstream_meta_t *rl);
 /* The same; the parsed payload, which the result shares values with, goes

@@ -328,6 +328,31 @@ test('10b. transport: the gateway\'s 429 without Retry-After, the HTML 429, a 50
   assert.equal((await call(c(), tool, { id: 'ITSM-42' })).key, 'ITSM-42');
 });
 
+test('10e. an odd 2xx (array, scalar, 204 without a body) of a get or list tool is a tool error, not {}', async () => {
+  // old: a get answered {} as a success (the model read "it exists and is
+  // empty"), a list without its items array answered no items.
+  const tool = `${G}issue_by_id`;
+  const odd = async (name, args, prefix, answerStatus, answerBody, what) => {
+    await ctl('/__sandbox/faults', { answerRate: 1, answerStatus, answerBody, pathPrefix: prefix, count: 1 });
+    const res = await c().callTool({ name, arguments: args });
+    assert.equal(res.isError, true, `${name} given ${answerStatus} ${answerBody}: ${JSON.stringify(res).slice(0, 400)}`);
+    const e = res.structuredContent.error;
+    assert.equal(e.reason, 'unexpected_answer');
+    assert.equal(e.status, answerStatus);
+    assert.ok(e.message.includes(what), `${e.message} names ${what}`);
+    assert.match(res.content[0].text, new RegExp(`JSM answered HTTP ${answerStatus} with an unexpected shape`));
+  };
+  await odd(tool, { id: 'ITSM-42' }, '/rest/api/3/issue/ITSM-42', 200, '[1,2]', 'a JSON array where a JSON object');
+  await odd(tool, { id: 'ITSM-42' }, '/rest/api/3/issue/ITSM-42', 200, '42', 'a JSON number where a JSON object');
+  await odd(tool, { id: 'ITSM-42' }, '/rest/api/3/issue/ITSM-42', 204, '', 'an empty body where a JSON object');
+  await odd(`${T}issue_comments`, { id: 'ITSM-42' }, '/rest/api/3/issue/ITSM-42/comment', 200, '{"startAt":0,"total":2}',
+    'a JSON object without the array comments');
+  await odd(`${T}fields`, {}, '/rest/api/3/field', 200, '{"id":"summary"}', 'a JSON object where a JSON array');
+  // An object is still a result (the fault was for one request only).
+  assert.equal((await call(c(), tool, { id: 'ITSM-42' })).key, 'ITSM-42');
+  await ctl('/__sandbox/faults', {}, 'DELETE');
+});
+
 test('10c. transport: Jira\'s quota signals (NearLimit, RateLimit r/t) pace the account\'s next calls', async () => {
   // old: the signals were ignored; every call went upstream until Jira's 429.
   const app = await api(s, s.key, 'PUT', '/oauth-app', {

@@ -340,6 +340,87 @@ Test(exec, results_paging_errors_and_429)
     wk_catalog_free(c);
 }
 
+/* A 2xx whose payload is not the shape the tool reads is a tool error that
+ * says so with the HTTP status, not an empty success: {} from a get would
+ * tell the model the item exists and is empty, [] from a list that there
+ * are none. The test asserts isError, error.reason "unexpected_answer",
+ * error.status and the text; an object (and an empty list) stay results,
+ * and a write's 204 stays its constant result. */
+static void check_shape_error(const wk_tool_t *t, const json_t *args, int status, const char *body, const char *what)
+{
+    wk_upstream_meta_t rl;
+    httpc_response_t r = resp(status, body, "");
+    json_t *res = RJ(wk_result_upstream(t, args, NULL, &r, &rl));
+    cr_assert(json_is_true(json_object_get(res, "isError")), "%s: %s answered %d %s is an error", what, t->name,
+              status, body);
+    json_t *e = json_object_get(json_object_get(res, "structuredContent"), "error");
+    cr_assert_str_eq(jsontext_str(e, "reason"), "unexpected_answer", "%s", what);
+    cr_assert_eq(jsontext_int(e, "status", 0), status, "%s", what);
+    cr_assert(jsontext_str(e, "hint"));
+    const char *text = jsontext_str(json_array_get(json_object_get(res, "content"), 0), "text");
+    char want[64];
+    snprintf(want, sizeof want, "JSM answered HTTP %d with an unexpected shape", status);
+    cr_assert(text && strstr(text, want), "%s: %s", what, text);
+    cr_assert(strstr(text, what), "the text names what came: %s not in %s", what, text);
+    json_decref(res);
+}
+
+Test(exec, non_object_2xx_of_get_and_list_tools_are_errors)
+{
+    wk_catalog_t *c = cat();
+    wk_upstream_meta_t rl;
+    const wk_tool_t *get = wk_catalog_find(c, "get_single_jira_service_management_issue_by_id");
+    const wk_tool_t *desk = wk_catalog_find(c, "get_single_jira_service_management_service_desk_by_id");
+    const wk_tool_t *comments = wk_catalog_find(c, "list_all_jira_service_management_issue_comments");
+    const wk_tool_t *fields = wk_catalog_find(c, "list_all_jira_service_management_fields");
+    const wk_tool_t *assign = wk_catalog_find(c, "update_a_jira_service_management_issue_assignee_by_id");
+    json_t *args = J("{\"id\":\"ITSM-1\"}");
+    json_t *raw = J("{\"id\":\"ITSM-1\",\"raw\":true}");
+
+    check_shape_error(get, args, 200, "[1,2]", "a JSON array where a JSON object was expected");
+    check_shape_error(get, raw, 200, "[1,2]", "a JSON array where a JSON object was expected");
+    check_shape_error(get, args, 200, "\"ITSM-1\"", "a JSON string where a JSON object was expected");
+    check_shape_error(get, args, 200, "42", "a JSON number where a JSON object was expected");
+    check_shape_error(get, args, 200, "null", "JSON null where a JSON object was expected");
+    check_shape_error(get, args, 204, "", "an empty body where a JSON object was expected");
+    check_shape_error(desk, args, 200, "[]", "a JSON array where a JSON object was expected");
+
+    /* Lists: the items array missing, the payload not an object, no body;
+     * a bare-array list given an object. */
+    check_shape_error(comments, args, 200, "{\"startAt\":0,\"total\":3}", "a JSON object without the array comments");
+    check_shape_error(comments, args, 200, "{\"comments\":{}}", "a JSON object without the array comments");
+    check_shape_error(comments, args, 200, "[1,2]", "a JSON array where a JSON object with the array comments");
+    check_shape_error(comments, args, 204, "", "an empty body where a list was expected");
+    check_shape_error(fields, args, 200, "{\"id\":\"summary\"}", "a JSON object where a JSON array was expected");
+
+    /* An object is still a result, and so is an empty list. */
+    httpc_response_t r = resp(200, "{\"key\":\"ITSM-1\",\"fields\":{\"summary\":\"VPN\"}}", "");
+    json_t *res = RJ(wk_result_upstream(get, args, NULL, &r, &rl));
+    cr_assert_null(json_object_get(res, "isError"));
+    cr_assert_str_eq(jsontext_str(json_object_get(res, "structuredContent"), "key"), "ITSM-1");
+    json_decref(res);
+    r = resp(200, "{\"startAt\":0,\"total\":0,\"comments\":[]}", "");
+    res = RJ(wk_result_upstream(comments, args, NULL, &r, &rl));
+    cr_assert_null(json_object_get(res, "isError"));
+    cr_assert_eq(json_array_size(json_object_get(json_object_get(res, "structuredContent"), "comments")), 0);
+    json_decref(res);
+    r = resp(200, "[]", "");
+    res = RJ(wk_result_upstream(fields, args, NULL, &r, &rl));
+    cr_assert_null(json_object_get(res, "isError"));
+    json_decref(res);
+
+    /* A write's 204: the write was made; its result is the row's constant. */
+    r = resp(204, "", "");
+    res = RJ(wk_result_upstream(assign, args, NULL, &r, &rl));
+    cr_assert_null(json_object_get(res, "isError"));
+    cr_assert(json_is_true(json_object_get(json_object_get(res, "structuredContent"), "assigned")));
+    json_decref(res);
+
+    json_decref(raw);
+    json_decref(args);
+    wk_catalog_free(c);
+}
+
 /* Issue 20, second line of defence: with config.projects every answer is
  * checked item by item, compact or raw; a get of another project's item is
  * refused; nothing malformed reaches a URL path. */
