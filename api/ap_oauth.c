@@ -621,6 +621,14 @@ static void on_cb_written(PGresult *res, const char *err, void *ud)
     ap_commit_publish_answer(r);
 }
 
+/* The callback's answer goes to the customer's browser, not to the
+ * operator: the account's id and state only, never what is the operator's
+ * own (context, tenant_id, pace), which the operator reads with
+ * GET /integrated-account/:id. */
+#define CONNECTED_JSON                                                                              \
+    "json_build_object('id', id, 'site_url', site_url, 'auth_type', auth_type, 'status', status,"  \
+    " 'created_at', " AP_TS("created_at") ", 'updated_at', " AP_TS("updated_at") ")::text"
+
 static void cb_write(void *ud);
 
 static void on_cb_locked(PGresult *res, const char *err, void *ud)
@@ -673,11 +681,11 @@ static void cb_write(void *ud)
                      " key_id = $6, cred_version = $7, cloud_id = $8, status = 'active',"
                      " context = COALESCE($9::jsonb, context), access_expires_at = to_timestamp($10::bigint / 1000.0),"
                      " refresh_retry_at = NULL, updated_at = now()"
-                     " WHERE id = $1 AND workspace_id = $2 AND tenant_id = $3 RETURNING " AP_ACCT_JSON ", version, pace"
+                     " WHERE id = $1 AND workspace_id = $2 AND tenant_id = $3 RETURNING " CONNECTED_JSON ", version, pace"
                    : "INSERT INTO integrated_accounts (id, workspace_id, tenant_id, site_url, auth_type,"
                      " credentials_sealed, key_id, cred_version, cloud_id, context, access_expires_at)"
                      " VALUES ($1, $2, $3, $4, 'oauth2', $5, $6, $7, $8, COALESCE($9::jsonb, '{}'),"
-                     " to_timestamp($10::bigint / 1000.0)) RETURNING " AP_ACCT_JSON ", version, pace",
+                     " to_timestamp($10::bigint / 1000.0)) RETURNING " CONNECTED_JSON ", version, pace",
                10, p, on_cb_written);
     free(ctext);
 }

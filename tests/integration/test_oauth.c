@@ -34,6 +34,23 @@ static char *audit_actions(const to_env_t *e, const char *id)
     return s ? s : strdup("(none)");
 }
 
+/* The callback's answer is read by the customer's browser: the account's
+ * id and state (id, site_url, auth_type, status, created_at, updated_at)
+ * and nothing of the operator's (context, tenant_id, pace) nor any token. */
+static void browser_answer_is_public(const ts_resp_t *r)
+{
+    static const char *const shown[] = {"id", "site_url", "auth_type", "status", "created_at", "updated_at", NULL};
+    cr_assert(json_is_object(r->json), "%s", r->body);
+    for (int i = 0; shown[i]; i++)
+        cr_assert(json_object_get(r->json, shown[i]), "%s missing: %s", shown[i], r->body);
+    cr_assert_eq(json_object_size(r->json), 6, "only the public members: %s", r->body);
+    cr_assert(!strstr(r->body, "context") && !strstr(r->body, "op-private-4711") && !strstr(r->body, "gold"),
+              "the operator's context reached the browser: %s", r->body);
+    cr_assert(!strstr(r->body, "tenant_id") && !strstr(r->body, "cust-1") && !strstr(r->body, "pace"),
+              "the operator's data reached the browser: %s", r->body);
+    cr_assert(!strstr(r->body, "token"), "%s", r->body);
+}
+
 Test(oauth, connect_flow_reconnect_and_no_secret_in_logs, .timeout = 120)
 {
     to_env_t e;
@@ -50,8 +67,9 @@ Test(oauth, connect_flow_reconnect_and_no_secret_in_logs, .timeout = 120)
     cr_assert(strstr(r.body, "offline_access"), "offline_access added: %s", r.body);
     ts_resp_free(&r);
 
-    /* The browser's trip; the callback creates the account. */
-    char *cb = to_authorize(&e, "cust-1");
+    /* The browser's trip; the callback creates the account. The operator's
+     * context goes with the connect. */
+    char *cb = to_authorize_ctx(&e, "cust-1", "{\"crm_id\":\"op-private-4711\",\"plan\":\"gold\"}");
     ts_http(&r, "GET", cb, NULL, NULL, 0);
     if (r.status != 201) {
         json_t *l = to_sb_get(&e, "/__sandbox/requests");
@@ -64,8 +82,8 @@ Test(oauth, connect_flow_reconnect_and_no_secret_in_logs, .timeout = 120)
     cr_assert_str_eq(acts, "account.connected-", "the connect is one event, made by no key");
     free(acts);
     cr_assert_str_eq(str(r.json, "status"), "active");
-    cr_assert_str_eq(str(r.json, "tenant_id"), "cust-1");
     cr_assert_str_eq(str(r.json, "site_url"), e.sb_url);
+    browser_answer_is_public(&r);
     ts_resp_free(&r);
 
     /* The state works once. */
@@ -74,10 +92,14 @@ Test(oauth, connect_flow_reconnect_and_no_secret_in_logs, .timeout = 120)
     cr_assert(strstr(r.body, "already used"), "%s", r.body);
     ts_resp_free(&r);
 
+    /* The operator still reads its own data through the admin API. */
     snprintf(path, sizeof path, "/integrated-account/%s", id);
     ts_api_call(&r, &e.api, e.key, "GET", path, NULL);
     cr_assert_eq(r.status, 200);
     cr_assert_str_eq(str(r.json, "status"), "active");
+    cr_assert_str_eq(str(r.json, "tenant_id"), "cust-1");
+    cr_assert_str_eq(str(json_object_get(r.json, "context"), "crm_id"), "op-private-4711", "%s", r.body);
+    cr_assert_str_eq(str(json_object_get(r.json, "context"), "plan"), "gold", "%s", r.body);
     cr_assert(!strstr(r.body, "token"), "credentials in the account: %s", r.body);
     ts_resp_free(&r);
 
@@ -126,6 +148,7 @@ Test(oauth, connect_flow_reconnect_and_no_secret_in_logs, .timeout = 120)
     to_connect(&e, "cust-1", &r);
     cr_assert_eq(r.status, 200, "reconnect: %ld %s", r.status, r.body);
     cr_assert_str_eq(str(r.json, "id"), id);
+    browser_answer_is_public(&r); /* the account keeps its context: still not shown */
     ts_resp_free(&r);
     cr_assert_eq(to_pg_version(&e, id), 2);
     blob = to_acct_blob(&e, id);

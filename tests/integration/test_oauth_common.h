@@ -131,14 +131,18 @@ static inline void to_set_app(to_env_t *e)
     ts_resp_free(&r);
 }
 
-/* POST /integrated-account/connect, then the browser's trip: the
- * sandbox's /authorize answers 302 to our callback. Returns the callback
- * URL (caller frees). */
-static inline char *to_authorize(to_env_t *e, const char *tenant)
+/* POST /integrated-account/connect (with the operator's context, a JSON
+ * object's text, when not NULL), then the browser's trip: the sandbox's
+ * /authorize answers 302 to our callback. Returns the callback URL
+ * (caller frees). */
+static inline char *to_authorize_ctx(to_env_t *e, const char *tenant, const char *context)
 {
-    char body[256], loc[4096];
+    char body[1024], loc[4096];
     ts_resp_t r;
-    snprintf(body, sizeof body, "{\"tenant_id\":\"%s\"}", tenant);
+    if (context)
+        snprintf(body, sizeof body, "{\"tenant_id\":\"%s\",\"context\":%s}", tenant, context);
+    else
+        snprintf(body, sizeof body, "{\"tenant_id\":\"%s\"}", tenant);
     ts_api_call(&r, &e->api, e->key, "POST", "/integrated-account/connect", body);
     cr_assert_eq(r.status, 200, "connect: %ld %s", r.status, r.body);
     const char *url = json_string_value(json_object_get(r.json, "authorization_url"));
@@ -152,6 +156,12 @@ static inline char *to_authorize(to_env_t *e, const char *tenant)
     ts_resp_free(&r);
     cr_assert(strncmp(loc, e->api.url, strlen(e->api.url)) == 0, "redirect to %s", loc);
     return strdup(loc);
+}
+
+/* to_authorize without a context. */
+static inline char *to_authorize(to_env_t *e, const char *tenant)
+{
+    return to_authorize_ctx(e, tenant, NULL);
 }
 
 /* The full connect flow; returns the callback's response (caller frees). */
