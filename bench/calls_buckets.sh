@@ -18,7 +18,8 @@
 # (~27 a second), from CALLS_BUCKETS_SERVERS servers in turn (default
 # "1000 10000": every server has calls in every minute at 1,000, about one
 # server in six at 10,000). Runs on the PostgreSQL of bench/run.sh, in a
-# database migrated by jsmcp-api migrate.
+# database migrated by jsmcp-api migrate (dropped at the end; CALLS_BUCKETS_EXPLAIN=1
+# keeps it, with the last server count's rows, to EXPLAIN the queries).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib/common.sh
