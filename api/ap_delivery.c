@@ -30,6 +30,9 @@ typedef struct dl_s {
     long concurrency, retention_days;
     char lease_ms[24];
     char per_webhook[24];  /* attempts of one webhook in flight, all replicas */
+    char per_workspace[24]; /* attempts of one workspace's webhooks in flight, all replicas */
+    char disable_after[24]; /* failed deliveries in a row that disable a webhook; 0: never */
+    char disable_failing_ms[24]; /* ... and for at least this long */
     char audit_key[256];
     size_t inflight;       /* attempts claimed and not yet recorded */
     size_t ops;            /* queries, commands and requests outstanding */
@@ -96,11 +99,19 @@ void ap_delivery_sign(const char *secret, long long t, const char *body, size_t 
 static void on_recorded(PGresult *res, const char *err, void *ud)
 {
     dl_job_t *j = ud;
-    if (!ap_res_ok(res))
+    if (!ap_res_ok(res) || PQntuples(res) != 1)
         LOG_WARN("webhook", "cannot record a delivery attempt; it is retried when its lease passes", "delivery", j->id,
-                 "err", err ? err : PQresultErrorMessage(res), NULL);
-    else if (atol(PQcmdTuples(res)) == 0)
-        LOG_WARN("webhook", "delivery attempt not recorded: its lease had passed", "delivery", j->id, NULL);
+                 "err", err ? err : res ? PQresultErrorMessage(res) : "", NULL);
+    else if (atol(PQgetvalue(res, 0, 0)) == 0)
+        LOG_WARN("webhook", "delivery attempt not recorded: its lease had passed or its webhook is gone", "delivery",
+                 j->id, NULL);
+    else if (strcmp(PQgetvalue(res, 0, 1), "t") == 0) {
+        /* This outcome disabled the webhook (record()): its other pending
+         * deliveries wait until it is enabled again. */
+        metrics_inc(dl.app->metrics, "jsmcp_api_webhooks_disabled_total", "", 1);
+        LOG_WARN("webhook", "webhook disabled: its receiver keeps failing", "webhook", j->webhook_id, "delivery", j->id,
+                 "reason", PQgetvalue(res, 0, 2), NULL);
+    }
     job_free(j);
     dl.inflight--;
     op_done();
@@ -120,6 +131,13 @@ static uint64_t backoff_ms(int attempt)
     int pct = 80 + (int)randombytes_uniform(41);
     return d * (uint64_t)pct / 100;
 }
+
+/* SQL (record()): this failed delivery disables webhook h, the run of
+ * failures it ends being rec.status's. */
+#define DL_DISABLES                                                                                     \
+    "(rec.status = 'failed' AND h.disabled_at IS NULL AND $9::int > 0"                                 \
+    " AND h.consecutive_failures + 1 >= $9::int"                                                        \
+    " AND coalesce(h.failing_since, rec.created_at) <= now() - $10::bigint * interval '1 millisecond')"
 
 static void record(dl_job_t *j)
 {
@@ -148,15 +166,46 @@ static void record(dl_job_t *j)
     if (!ok)
         LOG_INFO("webhook", "delivery attempt failed", "delivery", j->id, "webhook", j->webhook_id, "event", j->event,
                  "attempt", attempt, "status", status, "err", j->err, "outcome", outcome, NULL);
-    const char *p[7] = {j->id, attempt, j->status ? status : NULL, entry_text ? entry_text : "{}",
-                        j->err[0] && !ok ? j->err : NULL, ok ? "succeeded" : final ? "failed" : "pending", delay_s};
+    const char *p[10] = {j->id, attempt, j->status ? status : NULL, entry_text ? entry_text : "{}",
+                         j->err[0] && !ok ? j->err : NULL, ok ? "succeeded" : final ? "failed" : "pending", delay_s,
+                         j->webhook_id, dl.disable_after, dl.disable_failing_ms};
+    /* One statement, so one transaction: the attempt, and when it ends the
+     * delivery, the webhook's run of failures (consecutive_failures since
+     * the last success, failing_since: the creation of the first of them),
+     * and the disable once the run reaches disable_after deliveries and has
+     * lasted disable_failing_ms (migration 038). The webhook row is locked
+     * first (w: the UPDATE of the delivery joins it, so it cannot lock the
+     * delivery before): DELETE /webhooks/:id locks the webhook, then its
+     * deliveries (the cascade), and the other order would deadlock with it.
+     * Under that lock two replicas recording outcomes of one webhook count
+     * one after the other, and a PATCH that enables it again (resetting the
+     * run) comes wholly before or after. The UPDATE of webhooks is the
+     * admin trail's webhook.updated (its trigger) when it disables; the
+     * counters alone are bookkeeping, left out of the trail's diff. */
     int rc = pgpool_query(dl.app->db,
-                          "UPDATE webhook_deliveries SET locked_until = NULL, last_status = $3::int, last_error = $5,"
-                          " attempt_log = attempt_log || jsonb_build_array($4::jsonb), status = $6,"
-                          " completed_at = CASE WHEN $6 = 'pending' THEN NULL ELSE now() END,"
-                          " next_attempt_at = now() + $7::bigint * interval '1 millisecond'"
-                          " WHERE id = $1 AND attempts = $2::int AND status = 'pending'",
-                          7, p, on_recorded, j);
+                          "WITH w AS (SELECT id FROM webhooks WHERE id = $8 FOR NO KEY UPDATE),"
+                          " rec AS (UPDATE webhook_deliveries d SET locked_until = NULL, last_status = $3::int,"
+                          "  last_error = $5, attempt_log = d.attempt_log || jsonb_build_array($4::jsonb), status = $6,"
+                          "  completed_at = CASE WHEN $6 = 'pending' THEN NULL ELSE now() END,"
+                          "  next_attempt_at = now() + $7::bigint * interval '1 millisecond'"
+                          "  FROM w WHERE d.id = $1 AND d.webhook_id = w.id AND d.attempts = $2::int"
+                          "  AND d.status = 'pending' RETURNING d.webhook_id, d.status, d.created_at),"
+                          " hook AS (UPDATE webhooks h SET"
+                          "  consecutive_failures = CASE WHEN rec.status = 'failed' THEN h.consecutive_failures + 1"
+                          "   ELSE 0 END,"
+                          "  failing_since = CASE WHEN rec.status = 'failed' THEN coalesce(h.failing_since, rec.created_at)"
+                          "   END,"
+                          "  disabled_at = CASE WHEN " DL_DISABLES " THEN now() ELSE h.disabled_at END,"
+                          "  disabled_reason = CASE WHEN " DL_DISABLES " THEN format('the last %s deliveries failed,"
+                          " since %s', h.consecutive_failures + 1, to_char(coalesce(h.failing_since, rec.created_at)"
+                          " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')) ELSE h.disabled_reason END,"
+                          "  updated_at = CASE WHEN " DL_DISABLES " THEN now() ELSE h.updated_at END"
+                          "  FROM rec WHERE h.id = rec.webhook_id AND rec.status <> 'pending'"
+                          "  AND (rec.status = 'failed' OR h.consecutive_failures <> 0)"
+                          "  RETURNING h.disabled_at IS NOT NULL AND h.disabled_at = now() AS now_disabled, h.disabled_reason)"
+                          " SELECT (SELECT count(*) FROM rec), coalesce((SELECT now_disabled FROM hook), false),"
+                          "  (SELECT disabled_reason FROM hook)",
+                          10, p, on_recorded, j);
     free(entry_text);
     if (rc != 0) {
         dl.ops++; /* on_recorded's accounting */
@@ -269,17 +318,25 @@ static void on_claimed(PGresult *res, const char *err, void *ud)
 }
 
 /* Claims as many due deliveries as there are free slots, fairly: at most
- * per_webhook attempts of one webhook in flight, counting every replica's
- * leases, so that one webhook's backlog to a receiver that never answers
- * cannot take every slot while other webhooks' deliveries wait (each of
- * its attempts may last the whole timeout). The webhooks with pending
- * deliveries come from a skip scan (one index probe each, migration 037),
- * never a walk of a backlog; each gives its first due deliveries up to its
- * free share, and the oldest of those are claimed. The rows are locked
+ * per_webhook attempts of one webhook and per_workspace attempts of one
+ * workspace's webhooks in flight, counting every replica's leases, so that
+ * one webhook's backlog to a receiver that never answers (or a workspace's
+ * many webhooks at one stalled host) cannot take every slot while others'
+ * deliveries wait (each of its attempts may last the whole timeout). The
+ * webhooks with pending deliveries come from a skip scan (one index probe
+ * each, migration 037), never a walk of a backlog; each one's leases are
+ * counted (the leased index, a handful of rows), summed per workspace over
+ * the same webhooks (a lease is on a pending delivery, so every webhook
+ * with one is among them: no index on workspace_id is needed), and each
+ * enabled webhook gives its first due deliveries up to the smaller of its
+ * free share and its workspace's; a workspace's candidates are then cut to
+ * its free share, oldest first, and the oldest of all are claimed. A
+ * disabled webhook (migration 038) gives none: its deliveries wait until it
+ * is enabled again, while its leases still count. The rows are locked
  * (SKIP LOCKED) and their lease re-checked on the locked version, so two
  * replicas never claim the same attempt; two replicas claiming at the same
- * moment may each count the other's leases as not yet taken, so a webhook
- * has at most per_webhook attempts in flight per replica in that race. */
+ * moment may each count the other's leases as not yet taken, so the shares
+ * hold per replica in that race. */
 static void claim(void)
 {
     if (dl.closing || !pgpool_ready(dl.app->db))
@@ -292,7 +349,7 @@ static void claim(void)
         return;
     char limit[24];
     snprintf(limit, sizeof limit, "%zu", (size_t)dl.concurrency - dl.inflight);
-    const char *p[3] = {limit, dl.lease_ms, dl.per_webhook};
+    const char *p[4] = {limit, dl.lease_ms, dl.per_webhook, dl.per_workspace};
     int rc = pgpool_query(dl.app->db,
                           "WITH RECURSIVE hooks AS ("
                           "  (SELECT webhook_id AS id FROM webhook_deliveries WHERE status = 'pending'"
@@ -301,15 +358,22 @@ static void claim(void)
                           "  SELECT (SELECT d.webhook_id FROM webhook_deliveries d WHERE d.status = 'pending'"
                           "          AND d.webhook_id > h.id ORDER BY d.webhook_id LIMIT 1)"
                           "  FROM hooks h WHERE h.id IS NOT NULL),"
-                          " cand AS (SELECT c.id, c.next_attempt_at FROM hooks h"
+                          " busy AS (SELECT h.id, w.workspace_id, w.disabled_at IS NULL AS enabled, b.n FROM hooks h"
+                          "  JOIN webhooks w ON w.id = h.id"
                           "  CROSS JOIN LATERAL (SELECT count(*) AS n FROM webhook_deliveries l WHERE l.webhook_id = h.id"
-                          "   AND l.status = 'pending' AND l.locked_until IS NOT NULL AND l.locked_until > now()) busy"
+                          "   AND l.status = 'pending' AND l.locked_until IS NOT NULL AND l.locked_until > now()) b),"
+                          " share AS (SELECT id, workspace_id, enabled, $3::int - n AS free,"
+                          "  $4::int - sum(n) OVER (PARTITION BY workspace_id) AS ws_free FROM busy),"
+                          " cand AS (SELECT c.id, c.next_attempt_at, s.workspace_id, s.ws_free FROM share s"
                           "  CROSS JOIN LATERAL (SELECT d.id, d.next_attempt_at FROM webhook_deliveries d"
-                          "   WHERE d.webhook_id = h.id AND d.status = 'pending' AND d.next_attempt_at <= now()"
+                          "   WHERE d.webhook_id = s.id AND d.status = 'pending' AND d.next_attempt_at <= now()"
                           "   AND (d.locked_until IS NULL OR d.locked_until <= now())"
-                          "   ORDER BY d.next_attempt_at LIMIT greatest($3::int - busy.n, 0)) c"
-                          "  WHERE h.id IS NOT NULL ORDER BY c.next_attempt_at LIMIT $1::int),"
-                          " due AS (SELECT d.id FROM webhook_deliveries d JOIN cand ON cand.id = d.id"
+                          "   ORDER BY d.next_attempt_at LIMIT least(s.free, s.ws_free)) c"
+                          "  WHERE s.enabled AND s.free > 0 AND s.ws_free > 0),"
+                          " fair AS (SELECT id FROM (SELECT id, next_attempt_at, ws_free, row_number() OVER"
+                          "   (PARTITION BY workspace_id ORDER BY next_attempt_at) AS k FROM cand) x"
+                          "  WHERE k <= ws_free ORDER BY next_attempt_at LIMIT $1::int),"
+                          " due AS (SELECT d.id FROM webhook_deliveries d JOIN fair ON fair.id = d.id"
                           "  WHERE d.status = 'pending' AND (d.locked_until IS NULL OR d.locked_until <= now())"
                           "  FOR UPDATE OF d SKIP LOCKED)"
                           " UPDATE webhook_deliveries d SET locked_until = now() + $2::bigint * interval '1 millisecond',"
@@ -317,7 +381,7 @@ static void claim(void)
                           " FROM due, webhooks w WHERE d.id = due.id AND w.id = d.webhook_id"
                           " RETURNING d.id, d.attempts, d.event, d.payload, w.url, w.secret_sealed, w.id,"
                           "  (extract(epoch FROM d.created_at) * 1000)::bigint",
-                          3, p, on_claimed, NULL);
+                          4, p, on_claimed, NULL);
     if (rc == 0) {
         dl.claiming = 1;
         dl.ops++;
@@ -384,7 +448,8 @@ static void scan(void)
     snprintf(days, sizeof days, "%ld", dl.retention_days);
     const char *p[1] = {days};
     /* server.expiring: each (server, expiry) once per webhook (a later
-     * PATCH of expires_at is a new event). */
+     * PATCH of expires_at is a new event); none for a disabled webhook, as
+     * no event is queued for it (migration 038). */
     scan_query("server.expiring",
                "INSERT INTO webhook_deliveries (webhook_id, workspace_id, event, event_id, payload)"
                " SELECT w.id, w.workspace_id, 'server.expiring', e.id, jsmcp_webhook_envelope(e.id, 'server.expiring',"
@@ -395,7 +460,7 @@ static void scan(void)
                "  AND s.expires_at <= now() + w.expiring_lead_s * interval '1 second'"
                " CROSS JOIN LATERAL (SELECT md5('server.expiring:' || s.id || ':' || extract(epoch FROM s.expires_at))::uuid"
                "  AS id) e"
-               " WHERE 'server.expiring' = ANY (w.events) ON CONFLICT (webhook_id, event_id) DO NOTHING",
+               " WHERE 'server.expiring' = ANY (w.events) AND w.disabled_at IS NULL ON CONFLICT (webhook_id, event_id) DO NOTHING",
                0, NULL);
     scan_query("retention",
                "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries WHERE status <> 'pending'"
@@ -441,6 +506,14 @@ int ap_delivery_start(ap_app_t *app)
     dl.concurrency = cfg_int("JSMCP_WEBHOOK_CONCURRENCY", 16, 1, 256, &ce);
     dl.retention_days = cfg_int("JSMCP_WEBHOOK_RETENTION_DAYS", 30, 1, 3650, &ce);
     long per_webhook = cfg_int("JSMCP_WEBHOOK_PER_WEBHOOK", 2, 1, 256, &ce);
+    long per_workspace = cfg_int("JSMCP_WEBHOOK_PER_WORKSPACE", 8, 1, 256, &ce);
+    /* Auto-disable (record()): 20 failed deliveries in a row, over at least
+     * 3 days. A delivery fails only after ~12 h of retries (20 attempts) or
+     * the deadline, so the count alone would disable a webhook after one
+     * burst of events meets one bad night; 3 days lets a receiver that is
+     * down for a weekend come back on its own, and stops one that is gone. */
+    long disable_after = cfg_int("JSMCP_WEBHOOK_DISABLE_AFTER", 20, 0, 1000000, &ce);
+    uint64_t disable_failing = cfg_ms("JSMCP_WEBHOOK_DISABLE_FAILING", 3 * 86400000ull, 0, 90 * 86400000ull, &ce);
     if (ce.n) {
         fprintf(stderr, "jsmcp-api: configuration: %s\n", ce.msg);
         return -1;
@@ -448,6 +521,9 @@ int ap_delivery_start(ap_app_t *app)
     /* Longer than any request, so a lease never passes while its replica
      * still waits for the answer. */
     snprintf(dl.per_webhook, sizeof dl.per_webhook, "%ld", per_webhook);
+    snprintf(dl.per_workspace, sizeof dl.per_workspace, "%ld", per_workspace);
+    snprintf(dl.disable_after, sizeof dl.disable_after, "%ld", disable_after);
+    snprintf(dl.disable_failing_ms, sizeof dl.disable_failing_ms, "%llu", (unsigned long long)disable_failing);
     snprintf(dl.lease_ms, sizeof dl.lease_ms, "%llu", (unsigned long long)(dl.timeout_ms + 30000));
     rcli_key(app->redis, dl.audit_key, sizeof dl.audit_key, "audit");
     httpc_config_t hc;
@@ -467,6 +543,8 @@ int ap_delivery_start(ap_app_t *app)
     metrics_describe(app->metrics, "jsmcp_api_webhook_attempt_duration_seconds", "histogram",
                      "Webhook delivery attempt duration");
     metrics_describe(app->metrics, "jsmcp_api_webhook_pending", "gauge", "Webhook deliveries not yet completed");
+    metrics_describe(app->metrics, "jsmcp_api_webhooks_disabled_total", "counter",
+                     "Webhooks this replica disabled because their deliveries kept failing");
     metrics_describe(app->metrics, "jsmcp_api_webhook_scans_total", "counter",
                      "Scans for server.expiring events completed by this replica");
     metrics_describe(app->metrics, "jsmcp_api_audit_oldest_age_seconds", "gauge",

@@ -28,7 +28,8 @@ const char *const ap_webhook_events[] = {"account.needs_reauth", "server.expirin
 #define WH_JSON                                                                                        \
     "json_build_object('id', id, 'url', url, 'events', to_json(events), 'description', description,"  \
     " 'expiring_lead_seconds', expiring_lead_s, 'created_at', " AP_TS("created_at") ","               \
-    " 'updated_at', " AP_TS("updated_at") ")::text"
+    " 'updated_at', " AP_TS("updated_at") ", 'enabled', disabled_at IS NULL,"                          \
+    " 'disabled_at', " AP_TS("disabled_at") ", 'disabled_reason', disabled_reason)::text"
 
 #define DELIVERY_JSON                                                                                  \
     "json_build_object('id', id, 'event', event, 'event_id', event_id, 'status', status,"             \
@@ -246,6 +247,56 @@ static void wh_delete(ap_req_t *r)
     ap_query(r, "DELETE FROM webhooks WHERE id = $1 AND workspace_id = $2 RETURNING id", 2, p, on_wh_deleted);
 }
 
+/* ---- enable, disable ----
+ * {"enabled": false} disables the webhook by hand, as the delivery loop
+ * does when its receiver keeps failing (ap_delivery.c, record()): its
+ * pending deliveries wait and no event is queued for it. {"enabled": true}
+ * clears disabled_at and disabled_reason and starts a new run of failures
+ * (consecutive_failures, failing_since), so the next failure does not
+ * disable it again at once; its pending deliveries are claimed again.
+ * One UPDATE, whose SET reads the row it locked: a concurrent PATCH or the
+ * delivery loop disabling it (which locks the row too) is wholly before or
+ * after it, and asking for the state the webhook is in changes nothing (the
+ * first disable's time and reason are kept; no audit event, as the diff is
+ * empty). */
+
+static void on_wh_patched(PGresult *res, const char *err, void *ud)
+{
+    ap_req_t *r = ud;
+    if (ap_res_one(r, res, err, NULL, "no webhook with this id") != 0)
+        return;
+    ap_delivery_kick(r->app); /* committed: enabled again, its due deliveries are claimed now */
+    ap_ok(r, 200, ap_res_json(res, 0, 0));
+}
+
+static void wh_patch(ap_req_t *r)
+{
+    static const char *const allowed[] = {"enabled", NULL};
+    ap_in_err_t e;
+    if (need_id(r))
+        return;
+    if (ap_in_only(r->body, allowed, "", &e)) {
+        ap_fail(r, 400, e.detail, e.field);
+        return;
+    }
+    const json_t *en = json_object_get(r->body, "enabled");
+    if (!json_is_boolean(en)) {
+        ap_fail(r, 400, "enabled must be true or false", "/enabled");
+        return;
+    }
+    const char *p[3] = {ap_param(r, "id"), r->ws_id, json_is_true(en) ? "true" : "false"};
+    ap_query(r,
+             "UPDATE webhooks SET"
+             " disabled_at = CASE WHEN $3::bool THEN NULL ELSE coalesce(disabled_at, now()) END,"
+             " disabled_reason = CASE WHEN $3::bool THEN NULL WHEN disabled_at IS NULL"
+             "  THEN 'disabled by an operator (PATCH enabled: false)' ELSE disabled_reason END,"
+             " consecutive_failures = CASE WHEN $3::bool AND disabled_at IS NOT NULL THEN 0 ELSE consecutive_failures END,"
+             " failing_since = CASE WHEN $3::bool AND disabled_at IS NOT NULL THEN NULL ELSE failing_since END,"
+             " updated_at = CASE WHEN (disabled_at IS NULL) = $3::bool THEN updated_at ELSE now() END"
+             " WHERE id = $1 AND workspace_id = $2 RETURNING " WH_JSON,
+             3, p, on_wh_patched);
+}
+
 /* ---- a test event, to this webhook only ----
  * At most WH_MAX_TESTS not yet delivered per webhook: test events are the
  * one kind a caller makes at will, and each is retried for a day when the
@@ -292,6 +343,19 @@ static void on_test_locked(PGresult *res, const char *err, void *ud)
     ap_req_t *r = ud;
     if (ap_res_one(r, res, err, NULL, "no webhook with this id") != 0)
         return;
+    /* Read under the lock a disable (the delivery loop's or a PATCH) also
+     * takes: a test event is never queued to a webhook disabled before it.
+     * It would not be sent, and a test is asked for to see one sent. */
+    if (!PQgetisnull(res, 0, 0)) {
+        char d[256];
+        snprintf(d, sizeof d,
+                 "this webhook is disabled (%.120s): enable it first (PATCH /webhooks/%s {\"enabled\": true})",
+                 PQgetvalue(res, 0, 1), ap_param(r, "id"));
+        ap_fail_ex(r, 409, d, NULL,
+                   json_pack("{s:s, s:s, s:s?}", "code", "webhook_disabled", "disabled_at", PQgetvalue(res, 0, 0),
+                             "disabled_reason", PQgetisnull(res, 0, 1) ? NULL : PQgetvalue(res, 0, 1)));
+        return;
+    }
     char max[16];
     snprintf(max, sizeof max, "%d", WH_MAX_TESTS);
     const char *p[3] = {ap_param(r, "id"), r->ws_id, max};
@@ -309,8 +373,10 @@ static void on_test_locked(PGresult *res, const char *err, void *ud)
 static void wh_test_lock(ap_req_t *r)
 {
     const char *p[2] = {ap_param(r, "id"), r->ws_id};
-    ap_txquery(r, "SELECT 1 FROM webhooks WHERE id = $1 AND workspace_id = $2 FOR NO KEY UPDATE", 2, p,
-               on_test_locked);
+    ap_txquery(r,
+               "SELECT " AP_TS("disabled_at") ", disabled_reason FROM webhooks WHERE id = $1 AND workspace_id = $2"
+               " FOR NO KEY UPDATE",
+               2, p, on_test_locked);
 }
 
 static void wh_test(ap_req_t *r)
@@ -358,6 +424,7 @@ const ap_route_t ap_webhook_routes[] = {
     {"POST", "/webhooks", AP_ROLE_WORKSPACE, wh_create, "webhook_create"},
     {"GET", "/webhooks", AP_ROLE_WORKSPACE, wh_list, "webhook_list"},
     {"GET", "/webhooks/:id", AP_ROLE_WORKSPACE, wh_get, "webhook_get"},
+    {"PATCH", "/webhooks/:id", AP_ROLE_WORKSPACE, wh_patch, "webhook_patch"},
     {"DELETE", "/webhooks/:id", AP_ROLE_WORKSPACE, wh_delete, "webhook_delete"},
     {"POST", "/webhooks/:id/test", AP_ROLE_WORKSPACE, wh_test, "webhook_test"},
     {"GET", "/webhooks/:id/deliveries", AP_ROLE_WORKSPACE, wh_deliveries, "webhook_deliveries"},

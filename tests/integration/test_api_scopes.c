@@ -63,6 +63,7 @@ Test(api_scopes, read_only_key_reads_and_cannot_write, .timeout = 120)
         {"POST", "/api-keys", "{\"name\":\"escalate\",\"scope\":\"full\"}"},
         {"DELETE", "/api-keys/%s", NULL},
         {"POST", "/webhooks", "{\"url\":\"https://hooks.example.com/x\",\"events\":[\"server.deleted\"]}"},
+        {"PATCH", "/webhooks/%s", "{\"enabled\":false}"},
         {"DELETE", "/webhooks/%s", NULL},
         {"POST", "/webhooks/%s/test", "{}"},
     };

@@ -814,3 +814,278 @@ Test(api_webhooks, test_events_are_limited_per_webhook, .timeout = 120)
     ta_stop(&a);
     tr_stop(rx);
 }
+
+/* GET /webhooks/:id as JSON (the caller frees it), asserted 200. */
+static json_t *wh_read(const ts_api_t *a, const char *key, const char *wh)
+{
+    ts_resp_t r;
+    ta_call(&r, a, key, "GET", NULL, "/webhooks/%s", wh);
+    cr_assert_eq(r.status, 200, "GET /webhooks/%s: %ld %s", wh, r.status, r.body);
+    json_t *j = json_incref(r.json);
+    ts_resp_free(&r);
+    return j;
+}
+
+/* Waits (polling, up to WAIT_MS) until GET /webhooks/:id shows enabled as
+ * want; returns the last answer's JSON (the caller frees it). */
+static json_t *wait_enabled(const ts_api_t *a, const char *key, const char *wh, int want)
+{
+    int64_t deadline = clock_now_ms() + WAIT_MS;
+    json_t *j = wh_read(a, key, wh);
+    while (json_is_true(json_object_get(j, "enabled")) != want && clock_now_ms() < deadline) {
+        json_decref(j);
+        ta_sleep_ms(50);
+        j = wh_read(a, key, wh);
+    }
+    return j;
+}
+
+/* A webhook whose receiver keeps failing is disabled once its last
+ * JSMCP_WEBHOOK_DISABLE_AFTER finished deliveries failed (migration 038),
+ * by whichever of two replicas records the last of them: visible in GET
+ * and in the admin trail, its pending deliveries are no longer attempted,
+ * no event is queued for it, /test is refused; PATCH enabled: true resumes
+ * it. */
+Test(api_webhooks, failing_webhook_is_disabled_and_enabled_again, .timeout = 240)
+{
+    ts_api_t a, b;
+    ts_resp_t r;
+    tr_t *rx = tr_start(), *ok_rx = tr_start();
+    const char *env[16];
+    char allow[256], ws[64], key[64], ws_b[64], key_b[64], acct[64], url[256], wh[64], wh_ok[64], sql[512];
+    /* 3 failed deliveries in a row disable, however short the run; a
+     * delivery fails at its 2 s deadline (attempts ~0.2, 0.4, 0.8 s apart). */
+    wh_env(env, allow, sizeof allow, (const tr_t *[]){rx, ok_rx}, 2, "JSMCP_WEBHOOK_DEADLINE=2s");
+    env[7] = "JSMCP_WEBHOOK_DISABLE_AFTER=3";
+    env[8] = "JSMCP_WEBHOOK_DISABLE_FAILING=0";
+    env[9] = NULL;
+    ta_start(&a, "webhooks_disable", env, ws, key, acct);
+    ts_api_replica(&b, &a, "webhooks_disable2", NULL);
+    ts_api_workspace(&a, "beta", ws_b, key_b);
+    rx_url(rx, "/failing", url, sizeof url);
+    wh_create(&a, key, url, "[\"server.deleted\",\"server.expiring\"]", wh, NULL);
+    rx_url(ok_rx, "/fine", url, sizeof url);
+    wh_create(&a, key, url, "[\"server.deleted\",\"server.expiring\"]", wh_ok, NULL);
+    json_t *j = wh_read(&a, key, wh);
+    cr_assert(json_is_true(json_object_get(j, "enabled")), "a new webhook is enabled");
+    cr_assert(json_is_null(json_object_get(j, "disabled_at")) && json_is_null(json_object_get(j, "disabled_reason")));
+    json_decref(j);
+
+    /* 10 events; the receiver answers 500 to everything. */
+    tr_script(rx, NULL, 0, 500, 0);
+    snprintf(sql, sizeof sql,
+             "SELECT count(jsmcp_webhook_emit('%s', 'server.deleted', NULL, '{}'::jsonb)) FROM generate_series(1, 10)",
+             ws);
+    free(ts_sql(a.db_url, sql));
+    j = wait_enabled(&a, key, wh, 0);
+    cr_assert(json_is_false(json_object_get(j, "enabled")), "never disabled: %ld failed deliveries",
+              deliveries(&a, wh, "failed"));
+    cr_assert(json_is_string(json_object_get(j, "disabled_at")), "%s", json_dumps(j, 0));
+    const char *why = json_string_value(json_object_get(j, "disabled_reason"));
+    cr_assert(why && strstr(why, "the last 3 deliveries failed"), "reason: %s", why ? why : "(null)");
+    char disabled_at[64];
+    snprintf(disabled_at, sizeof disabled_at, "%s", json_string_value(json_object_get(j, "disabled_at")));
+    json_decref(j);
+    cr_assert_geq(deliveries(&a, wh, "failed"), 3);
+    /* The listing shows it too; the other webhook is untouched. */
+    ts_api_call(&r, &a, key, "GET", "/webhooks", NULL);
+    cr_assert_eq(r.status, 200);
+    size_t i;
+    json_t *x;
+    int seen = 0;
+    json_array_foreach(json_object_get(r.json, "result"), i, x) {
+        const char *id = json_string_value(json_object_get(x, "id"));
+        if (strcmp(id, wh) == 0) {
+            seen++;
+            cr_assert(json_is_false(json_object_get(x, "enabled")), "%s", r.body);
+            cr_assert_str_eq(json_string_value(json_object_get(x, "disabled_at")), disabled_at, "%s", r.body);
+        } else {
+            cr_assert(json_is_true(json_object_get(x, "enabled")), "%s", r.body);
+        }
+    }
+    cr_assert_eq(seen, 1, "%s", r.body);
+    ts_resp_free(&r);
+
+    /* The admin trail: one webhook.updated by the service (no key), the diff naming the disable. */
+    ta_call(&r, &a, key, "GET", NULL, "/audit-events?object_id=%s&action=webhook.updated", wh);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    json_t *evs = json_object_get(r.json, "result");
+    cr_assert_eq(json_array_size(evs), 1, "%s", r.body);
+    json_t *ev = json_array_get(evs, 0);
+    cr_assert(json_is_null(json_object_get(ev, "key_id")), "%s", r.body);
+    cr_assert(json_is_null(jp(ev, "diff.disabled_at.from")) && json_is_string(jp(ev, "diff.disabled_at.to")), "%s",
+              r.body);
+    cr_assert(strstr(json_string_value(jp(ev, "diff.disabled_reason.to")), "deliveries failed"), "%s", r.body);
+    cr_assert(!jp(ev, "diff.consecutive_failures") && !jp(ev, "diff.failing_since"), "bookkeeping audited: %s",
+              r.body);
+    ts_resp_free(&r);
+
+    /* Attempts in flight at the disable end (recorded, leases cleared); the
+     * rest stay pending, not attempted again. */
+    cr_assert(wait_deliveries_where(&a, wh, "status = 'pending' AND locked_until IS NULL", 1),
+              "no delivery left pending to show it is skipped");
+    int64_t settle = clock_now_ms() + WAIT_MS;
+    while (deliveries_where(&a, wh, "locked_until IS NOT NULL") > 0 && clock_now_ms() < settle)
+        ta_sleep_ms(50);
+    cr_assert_eq(deliveries_where(&a, wh, "locked_until IS NOT NULL"), 0, "attempts still in flight");
+    size_t sent = tr_count(rx);
+    char attempts_sql[256];
+    snprintf(attempts_sql, sizeof attempts_sql,
+             "SELECT coalesce(sum(attempts), 0) FROM webhook_deliveries WHERE webhook_id = '%s'", wh);
+    long attempts = ta_sql_long(&a, attempts_sql);
+    long pending = deliveries(&a, wh, "pending");
+    cr_assert_gt(pending, 0);
+    /* Three more events, one at a time, each delivered to the other webhook
+     * by a claim that found this one's due deliveries and left them: none
+     * is queued for the disabled webhook. */
+    for (int k = 1; k <= 3; k++) {
+        snprintf(sql, sizeof sql, "SELECT jsmcp_webhook_emit('%s', 'server.deleted', NULL, '{}'::jsonb)", ws);
+        free(ts_sql(a.db_url, sql));
+        cr_assert(wait_deliveries(&a, wh_ok, "succeeded", 10 + k), "the enabled webhook's event %d was not delivered",
+                  k);
+    }
+    /* The scan's events are not queued for it either (server.expiring). */
+    char srv[64];
+    ta_server(&a, key, acct, NULL, srv, NULL);
+    snprintf(sql, sizeof sql, "UPDATE mcp_servers SET expires_at = now() + interval '1 hour' WHERE id = '%s'", srv);
+    free(ts_sql(a.db_url, sql));
+    cr_assert(wait_deliveries_where(&a, wh_ok, "event = 'server.expiring' AND status = 'succeeded'", 1),
+              "the enabled webhook got no server.expiring");
+    cr_assert_eq(deliveries_where(&a, wh, "event = 'server.expiring'"), 0, "server.expiring queued for a disabled webhook");
+    cr_assert_eq(deliveries(&a, wh, "pending"), pending, "events were queued for a disabled webhook");
+    cr_assert_eq(ta_sql_long(&a, attempts_sql), attempts, "a disabled webhook's deliveries were attempted");
+    cr_assert_eq(tr_count(rx), sent, "%zu requests reached the disabled webhook's receiver", tr_count(rx) - sent);
+
+    /* A test event is refused while disabled; nothing is queued. */
+    ta_call(&r, &a, key, "POST", "{}", "/webhooks/%s/test", wh);
+    ta_expect_problem(&r, 409, NULL, "a test event to a disabled webhook");
+    cr_assert_str_eq(ta_str(&r, "code"), "webhook_disabled", "%s", r.body);
+    cr_assert_str_eq(ta_str(&r, "disabled_at"), disabled_at, "%s", r.body);
+    cr_assert(strstr(ta_str(&r, "detail"), "disabled"), "%s", r.body);
+    ts_resp_free(&r);
+    cr_assert_eq(deliveries_where(&a, wh, "event = 'webhook.test'"), 0, "the refused test was queued");
+
+    /* PATCH: bad bodies, another workspace's key. */
+    static const char *const bad[] = {"{}", "{\"enabled\":1}", "{\"enabled\":\"true\"}", "{\"enabled\":true,\"url\":\"x\"}"};
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        ta_call(&r, &a, key, "PATCH", bad[k], "/webhooks/%s", wh);
+        ta_expect_problem(&r, 400, NULL, bad[k]);
+        ts_resp_free(&r);
+    }
+    ta_call(&r, &a, key_b, "PATCH", "{\"enabled\":true}", "/webhooks/%s", wh);
+    ta_expect_problem(&r, 404, NULL, "another workspace's PATCH");
+    ts_resp_free(&r);
+    /* Disabling again by hand keeps the first disable's time and reason. */
+    ta_call(&r, &a, key, "PATCH", "{\"enabled\":false}", "/webhooks/%s", wh);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    cr_assert_str_eq(ta_str(&r, "disabled_at"), disabled_at, "%s", r.body);
+    cr_assert(strstr(ta_str(&r, "disabled_reason"), "deliveries failed"), "%s", r.body);
+    ts_resp_free(&r);
+
+    /* Enabled again (the receiver fixed): the waiting deliveries go out, and a new event. */
+    tr_script(rx, NULL, 0, 200, 0);
+    ta_call(&r, &a, key, "PATCH", "{\"enabled\":true}", "/webhooks/%s", wh);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    cr_assert(json_is_true(json_object_get(r.json, "enabled")), "%s", r.body);
+    cr_assert(json_is_null(json_object_get(r.json, "disabled_at")), "%s", r.body);
+    cr_assert(json_is_null(json_object_get(r.json, "disabled_reason")), "%s", r.body);
+    ts_resp_free(&r);
+    cr_assert(wait_deliveries(&a, wh, "succeeded", pending), "the waiting deliveries did not resume: %ld of %ld",
+              deliveries(&a, wh, "succeeded"), pending);
+    ta_call(&r, &a, key, "POST", "{}", "/webhooks/%s/test", wh);
+    cr_assert_eq(r.status, 202, "%ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    cr_assert(wait_deliveries_where(&a, wh, "event = 'webhook.test' AND status = 'succeeded'", 1),
+              "a new event after enabling was not delivered");
+    cr_assert_eq(deliveries(&a, wh, "pending"), 0);
+    cr_assert_gt(tr_count(rx), sent);
+    snprintf(sql, sizeof sql, "SELECT consecutive_failures FROM webhooks WHERE id = '%s'", wh);
+    cr_assert_eq(ta_sql_long(&a, sql), 0, "the run of failures was not reset");
+    /* The trail: the enable is the key's, after the service's disable. */
+    ta_call(&r, &a, key, "GET", NULL, "/audit-events?object_id=%s&action=webhook.updated", wh);
+    evs = json_object_get(r.json, "result");
+    cr_assert_eq(json_array_size(evs), 2, "%s", r.body);
+    ev = json_array_get(evs, 0); /* newest first */
+    cr_assert(json_is_string(json_object_get(ev, "key_prefix")), "%s", r.body);
+    cr_assert(json_is_string(jp(ev, "diff.disabled_at.from")) && json_is_null(jp(ev, "diff.disabled_at.to")), "%s",
+              r.body);
+    ts_resp_free(&r);
+
+    /* Disabled by hand: the operator's reason; nothing is delivered to it. */
+    ta_call(&r, &a, key, "PATCH", "{\"enabled\":false}", "/webhooks/%s", wh);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    cr_assert(json_is_false(json_object_get(r.json, "enabled")), "%s", r.body);
+    cr_assert(strstr(ta_str(&r, "disabled_reason"), "operator"), "%s", r.body);
+    ts_resp_free(&r);
+    ta_call(&r, &a, key, "POST", "{}", "/webhooks/%s/test", wh);
+    ta_expect_problem(&r, 409, NULL, "a test event to a webhook disabled by hand");
+    ts_resp_free(&r);
+    ta_stop(&b);
+    ta_stop(&a);
+    tr_stop(rx);
+    tr_stop(ok_rx);
+}
+
+/* A workspace's webhooks share JSMCP_WEBHOOK_PER_WORKSPACE attempts in
+ * flight over all replicas: three webhooks at one stalled host take 3 of 8
+ * slots, not 2 each, and another workspace's event goes out meanwhile. */
+Test(api_webhooks, a_workspace_shares_its_slots, .timeout = 240)
+{
+    ts_api_t a, b;
+    ts_resp_t r;
+    tr_t *slow = tr_start(), *fast = tr_start();
+    const char *env[16];
+    char allow[256], ws_a[64], key_a[64], ws_b[64], key_b[64], url[256], wh_a[64], wh_b[3][64], sql[1024];
+    wh_env(env, allow, sizeof allow, (const tr_t *[]){slow, fast}, 2, "JSMCP_WEBHOOK_CONCURRENCY=8");
+    env[4] = "JSMCP_WEBHOOK_TIMEOUT=60s";
+    env[7] = "JSMCP_WEBHOOK_PER_WEBHOOK=2";
+    env[8] = "JSMCP_WEBHOOK_PER_WORKSPACE=3";
+    env[9] = NULL;
+    ta_start(&a, "webhooks_wsfair", env, ws_a, key_a, NULL);
+    ts_api_replica(&b, &a, "webhooks_wsfair2", NULL);
+    ts_api_workspace(&a, "beta", ws_b, key_b);
+    rx_url(fast, "/a", url, sizeof url);
+    wh_create(&a, key_a, url, "[\"server.deleted\"]", wh_a, NULL);
+    for (int k = 0; k < 3; k++) {
+        char path[16];
+        snprintf(path, sizeof path, "/b%d", k);
+        rx_url(slow, path, url, sizeof url);
+        wh_create(&a, key_b, url, "[\"server.deleted\"]", wh_b[k], NULL);
+    }
+    /* B's receiver accepts and never answers; 10 deliveries queued for each
+     * of its webhooks, due at distinct times (so that replicas claiming at
+     * once pick the same oldest ones, and SKIP LOCKED keeps one). */
+    tr_hold(slow);
+    snprintf(sql, sizeof sql,
+             "INSERT INTO webhook_deliveries (webhook_id, workspace_id, event, event_id, payload, next_attempt_at)"
+             " SELECT w.id, w.workspace_id, 'server.deleted', gen_random_uuid(), '{}',"
+             "  now() - row_number() OVER () * interval '1 millisecond'"
+             " FROM webhooks w, generate_series(1, 10) g WHERE w.workspace_id = '%s'", ws_b);
+    free(ts_sql(a.db_url, sql));
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM webhook_deliveries WHERE workspace_id = '%s' AND locked_until > now()", ws_b);
+    int64_t deadline = clock_now_ms() + WAIT_MS;
+    while (ta_sql_long(&a, sql) < 3 && clock_now_ms() < deadline)
+        ta_sleep_ms(50);
+    cr_assert_geq(ta_sql_long(&a, sql), 3, "B's deliveries were never claimed");
+    cr_assert(tr_wait(slow, 1, WAIT_MS), "B's deliveries were never sent");
+    /* A's event goes out while B's requests are held: claims ran meanwhile. */
+    for (int k = 1; k <= 3; k++) {
+        ta_call(&r, &a, key_a, "POST", "{}", "/webhooks/%s/test", wh_a);
+        cr_assert_eq(r.status, 202, "%ld %s", r.status, r.body);
+        ts_resp_free(&r);
+        cr_assert(wait_deliveries(&a, wh_a, "succeeded", k), "A's delivery %d waited behind B's stalled receiver", k);
+    }
+    cr_assert_eq(ta_sql_long(&a, sql), 3, "B's attempts in flight, over 3 per workspace");
+    cr_assert(tr_count(slow) <= 3, "%zu of B's attempts sent, over 3 per workspace", tr_count(slow));
+
+    /* Once the receiver answers, B's backlog drains. */
+    tr_release(slow);
+    for (int k = 0; k < 3; k++)
+        cr_assert(wait_deliveries(&a, wh_b[k], "succeeded", 10), "B's backlog %d: %ld delivered", k,
+                  deliveries(&a, wh_b[k], "succeeded"));
+    ta_stop(&b);
+    ta_stop(&a);
+    tr_stop(slow);
+    tr_stop(fast);
+}
