@@ -1089,3 +1089,58 @@ Test(api_webhooks, a_workspace_shares_its_slots, .timeout = 240)
     tr_stop(slow);
     tr_stop(fast);
 }
+
+/* The run of failures must also have lasted JSMCP_WEBHOOK_DISABLE_FAILING
+ * (default 72h): failures in a row within a short outage do not disable,
+ * a success starts the run over, and a run that began long enough ago
+ * disables at the next failure once it has JSMCP_WEBHOOK_DISABLE_AFTER. */
+Test(api_webhooks, a_short_run_of_failures_does_not_disable, .timeout = 180)
+{
+    ts_api_t a;
+    ts_resp_t r;
+    tr_t *rx = tr_start();
+    const char *env[16];
+    char allow[256], ws[64], key[64], url[256], wh[64], sql[256];
+    wh_env(env, allow, sizeof allow, (const tr_t *[]){rx}, 1, "JSMCP_WEBHOOK_DEADLINE=1s");
+    env[7] = "JSMCP_WEBHOOK_DISABLE_AFTER=2"; /* and the default 72h */
+    env[8] = NULL;
+    ta_start(&a, "webhooks_shortrun", env, ws, key, NULL);
+    rx_url(rx, "/hook", url, sizeof url);
+    wh_create(&a, key, url, "[\"server.deleted\"]", wh, NULL);
+    char run[160];
+    snprintf(run, sizeof run,
+             "SELECT consecutive_failures * 10 + (failing_since IS NOT NULL)::int FROM webhooks WHERE id = '%s'", wh);
+    /* One test event at a time, each settled before the next. */
+    long failed = 0, succeeded = 0;
+    struct {
+        int status;
+        long run;  /* consecutive_failures * 10 + failing_since set */
+    } steps[] = {{500, 11}, {500, 21}, {500, 31}, {200, 0}, {500, 11}, {500, 21}};
+    for (size_t i = 0; i < sizeof steps / sizeof *steps; i++) {
+        tr_script(rx, NULL, 0, steps[i].status, 0);
+        ta_call(&r, &a, key, "POST", "{}", "/webhooks/%s/test", wh);
+        cr_assert_eq(r.status, 202, "step %zu: %ld %s", i, r.status, r.body);
+        ts_resp_free(&r);
+        if (steps[i].status == 200)
+            cr_assert(wait_deliveries(&a, wh, "succeeded", ++succeeded), "step %zu never succeeded", i);
+        else
+            cr_assert(wait_deliveries(&a, wh, "failed", ++failed), "step %zu never failed", i);
+        cr_assert_eq(ta_sql_long(&a, run), steps[i].run, "step %zu: the run of failures", i);
+        json_t *j = wh_read(&a, key, wh);
+        cr_assert(json_is_true(json_object_get(j, "enabled")), "step %zu: disabled within the 72 h", i);
+        json_decref(j);
+    }
+    /* The run began 4 days ago: the next failure disables. */
+    snprintf(sql, sizeof sql, "UPDATE webhooks SET failing_since = now() - interval '4 days' WHERE id = '%s'", wh);
+    free(ts_sql(a.db_url, sql));
+    ta_call(&r, &a, key, "POST", "{}", "/webhooks/%s/test", wh);
+    cr_assert_eq(r.status, 202, "%ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    json_t *j = wait_enabled(&a, key, wh, 0);
+    cr_assert(json_is_false(json_object_get(j, "enabled")), "a run of 3 failures over 4 days did not disable");
+    cr_assert(strstr(json_string_value(json_object_get(j, "disabled_reason")), "the last 3 deliveries failed"), "%s",
+              json_string_value(json_object_get(j, "disabled_reason")));
+    json_decref(j);
+    ta_stop(&a);
+    tr_stop(rx);
+}
