@@ -1,6 +1,8 @@
 // #/webhooks and #/webhooks/<id>: signed event deliveries to the
-// operator's URLs (GET/POST/DELETE /webhooks, POST /webhooks/:id/test,
-// GET /webhooks/:id/deliveries). The signing secret is shown once.
+// operator's URLs (GET/POST/PATCH/DELETE /webhooks, POST /webhooks/:id/test,
+// GET /webhooks/:id/deliveries). The signing secret is shown once. A webhook
+// whose receiver kept failing is disabled by the service (or by hand): its
+// row says since when and why, and Enable turns it back on.
 import { ApiError, call, q } from './api.js';
 import { announce, checked, chips, choices, field, formError, h, when } from './ui.js';
 import { actionButton, enc, failed, heading, main, onSubmit, panel, pager, showSecret } from './page.js';
@@ -23,16 +25,24 @@ export async function webhooks() {
     secret, box, actions, h('h2', {}, 'Add a webhook'));
   const list = pager(box, {
     path: (cursor) => `/webhooks${q({ next_cursor: cursor, limit: 50 })}`,
-    caption: 'Webhooks', headers: ['URL', 'Events', 'Description', 'Created', 'Actions'],
+    caption: 'Webhooks', headers: ['URL', 'Events', 'Description', 'State', 'Created', 'Actions'],
     empty: 'No webhooks yet.',
     row: (w) => [
-      h('code', { class: 'url' }, w.url), chips(w.events), w.description || h('span', { class: 'muted' }, '—'), when(w.created_at),
+      h('code', { class: 'url' }, w.url), chips(w.events), w.description || h('span', { class: 'muted' }, '—'), state(w),
+      when(w.created_at),
       h('div', { class: 'row' },
         h('a', { href: `#/webhooks/${enc(w.id)}` }, 'Deliveries', h('span', { class: 'visually-hidden' }, ` of ${w.url}`)),
-        actionButton(`Send a test event to ${w.url}`, 'Test', () => sendTest(w).catch(failed)),
+        w.enabled === false ? '' : actionButton(`Send a test event to ${w.url}`, 'Test', () => sendTest(w).catch(failed)),
+        actionButton(`${w.enabled === false ? 'Enable' : 'Disable'} ${w.url}`, w.enabled === false ? 'Enable' : 'Disable',
+          () => setEnabled(w, w.enabled === false).catch(failed)),
         actionButton(`Delete ${w.url}`, 'Delete', () => deletePanel(w))),
     ],
   });
+  const setEnabled = async (w, on) => {
+    await call('PATCH', `/webhooks/${w.id}`, { enabled: on });
+    announce(on ? `Webhook ${w.url} enabled: its waiting deliveries go out again.` : `Webhook ${w.url} disabled.`);
+    await list.reload();
+  };
   const sendTest = async (w) => {
     await call('POST', `/webhooks/${w.id}/test`, {});
     announce(`Test event queued for ${w.url}: see its deliveries.`);
@@ -73,6 +83,14 @@ export async function webhooks() {
   await list.reload();
 }
 
+// Enabled, or disabled with since when and why (the service's reason names
+// the failed deliveries; an operator's says it was by hand).
+function state(w) {
+  if (w.enabled !== false) return h('span', { class: 'badge active' }, 'enabled');
+  return h('span', {}, h('span', { class: 'badge d-failed' }, 'disabled'), ' ', when(w.disabled_at),
+    w.disabled_reason ? h('span', { class: 'err-text' }, ` ${w.disabled_reason}`) : '');
+}
+
 const STATUS = [['', 'all', true], ['pending', 'pending'], ['succeeded', 'succeeded'], ['failed', 'failed']];
 
 function attemptLog(d) {
@@ -107,6 +125,6 @@ export async function webhook(id) {
       } catch (e) { failed(e); }
     } }, 'Send test event'),
     h('button', { type: 'button', class: 'secondary', onclick: () => list.reload().then(() => announce('Deliveries refreshed.'), failed) }, 'Refresh')),
-  h('p', {}, 'Events: ', chips(w.events)), form, box);
+  h('p', {}, 'Events: ', chips(w.events)), h('p', {}, 'State: ', state(w)), form, box);
   await list.reload();
 }

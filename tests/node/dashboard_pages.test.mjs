@@ -112,7 +112,7 @@ test('API keys: create a read-only expiring key shown once, it reads but cannot 
   await page.context().close();
 });
 
-test('webhooks: add one (secret once, SSRF refusal in place), a test delivery signed with that secret, its log, delete', async () => {
+test('webhooks: add one (secret once, SSRF refusal in place), a test delivery signed with that secret, its log, disable and enable, delete', async () => {
   const page = await signedIn();
   await page.getByRole('link', { name: 'Webhooks' }).click();
   await page.getByText('No webhooks yet.').waitFor();
@@ -160,8 +160,23 @@ test('webhooks: add one (secret once, SSRF refusal in place), a test delivery si
   await page.getByText('No deliveries yet.').waitFor();
   await shot(page, 'webhook_deliveries');
 
-  // Delete.
+  // Disable by hand, then enable: the row shows the state and the reason,
+  // the API agrees, and a disabled webhook offers no Test.
   await page.getByRole('link', { name: '← Webhooks' }).click();
+  await page.getByRole('button', { name: `Disable ${s.hookUrl}` }).click();
+  await page.getByText(`Webhook ${s.hookUrl} disabled.`).waitFor();
+  const off = page.getByRole('row', { name: /ops pager/ });
+  await off.getByText('disabled by an operator').waitFor();
+  assert.equal(await off.getByRole('button', { name: `Send a test event to ${s.hookUrl}` }).count(), 0, 'no Test while disabled');
+  const wOff = (await api(s, s.key, 'GET', '/webhooks')).json.result[0];
+  assert.equal(wOff.enabled, false);
+  assert.ok(wOff.disabled_at, JSON.stringify(wOff));
+  await page.getByRole('button', { name: `Enable ${s.hookUrl}` }).click();
+  await page.getByText(/enabled: its waiting deliveries go out again/).waitFor();
+  await page.getByRole('row', { name: /ops pager/ }).getByText('enabled', { exact: true }).waitFor();
+  assert.equal((await api(s, s.key, 'GET', '/webhooks')).json.result[0].enabled, true);
+
+  // Delete.
   await page.getByRole('button', { name: `Delete ${s.hookUrl}` }).click();
   await page.getByRole('button', { name: 'Delete webhook' }).click();
   await page.getByText('No webhooks yet.').waitFor();
