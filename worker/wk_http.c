@@ -126,6 +126,34 @@ static void rpc_refuse(wk_httpreq_t *m, int status, int code, const char *messag
     httpreq_free(m);
 }
 
+/* The same for a refusal of what a request is, not of the session it
+ * names, with the request's id when the body (parsed here, or later for
+ * the initialize check) is one request with a string or integer id: JSON-RPC
+ * 2.0 wants the request's id whenever it can be read, and MCP's schema
+ * has no null id (2025-11-25: a RequestId, or none), so a client that
+ * checks the answer against it (the AI SDK's, whose first request is
+ * server/discover in a protocol version the worker refuses) can match the
+ * error to its request instead of reporting an unreadable message. A
+ * refused session (404) keeps the null id: clients act on its status. */
+static void rpc_refuse_req(wk_httpreq_t *m, int status, int code, const char *message)
+{
+    json_t *parsed = NULL;
+    const json_t *msg = m->msg;
+    if (!msg && m->kind == MR_POST) {
+        size_t len;
+        const char *body = httpd_req_body(m->req, &len);
+        char err[8];
+        if (body && len)
+            parsed = jsontext_parse(body, len, WK_JSON_DEPTH, err, sizeof err);
+        msg = parsed;
+    }
+    const json_t *id = json_is_object(msg) && json_object_get(msg, "method") ? json_object_get(msg, "id") : NULL;
+    httpresp_json(m->req, status, wk_rpc_error(json_is_string(id) || json_is_integer(id) ? id : NULL, code, message, NULL));
+    json_decref(parsed);
+    m->req = NULL;
+    httpreq_free(m);
+}
+
 /* A message holding \u0000 in a string (valid JSON; jsontext_parse_nul).
  * A request: in a tool's arguments it is that tool's argument error, given
  * once the server and session are known (wk_mcp_prepare_call); anywhere
@@ -802,7 +830,7 @@ static void handle_mcp(wk_worker_t *w, httpd_req_t *req, const char *token, enum
         char msg[200];
         snprintf(msg, sizeof msg, "Bad Request: Unsupported protocol version: %.40s (supported "
                  "versions: 2025-11-25, 2025-06-18, 2025-03-26, 2024-11-05)", pv);
-        rpc_refuse(m, 400, WK_RPC_SERVER, msg);
+        rpc_refuse_req(m, 400, WK_RPC_SERVER, msg);
         return;
     }
     const char *sid = httpd_req_header(req, "MCP-Session-Id");
@@ -883,8 +911,8 @@ static void handle_mcp(wk_worker_t *w, httpd_req_t *req, const char *token, enum
             return;
         if (kind == MR_POST && m->mkind == WK_MSG_REQUEST && *m->sess.id &&
             strcmp(jsontext_str(m->msg, "method"), "initialize") == 0) {
-            rpc_refuse(m, 400, WK_RPC_INVALID_REQUEST,
-                       "Invalid Request: initialize must not carry an Mcp-Session-Id");
+            rpc_refuse_req(m, 400, WK_RPC_INVALID_REQUEST,
+                           "Invalid Request: initialize must not carry an Mcp-Session-Id");
             return;
         }
         m->sse_ok = kind == MR_POST && accept && (header_has(accept, "text/event-stream") || header_has(accept, "*/*"));

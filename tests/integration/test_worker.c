@@ -665,6 +665,37 @@ Test(worker, bad_input_table, .timeout = 120)
         ts_resp_free(&r);
     }
 
+    /* A refusal of what a request is carries the request's id (JSON-RPC
+     * 2.0; MCP's schema has no null id), even one refused before its body
+     * is read, as the AI SDK's first request in a protocol version the
+     * worker does not speak is; a refused session keeps the null id, a
+     * body that is no request has none to give. */
+    {
+        const char *hv[] = {ct, acc, "MCP-Protocol-Version: 2026-07-28", NULL};
+        const char *hi[] = {ct, acc, sh, NULL};
+        const char *hs[] = {ct, acc, "Mcp-Session-Id: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", NULL};
+        struct {
+            const char *what, **h, *body;
+            long status;
+            const char *id; /* the id as JSON text */
+        } idc[] = {
+            {"server/discover in an unknown version", hv, "{\"jsonrpc\":\"2.0\",\"id\":\"disc-1\",\"method\":\"server/discover\"}", 400, "\"disc-1\""},
+            {"a ping in an unknown version", hv, "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"ping\"}", 400, "0"},
+            {"a notification in an unknown version", hv, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}", 400, "null"},
+            {"no JSON in an unknown version", hv, "{\"jsonrpc\":", 400, "null"},
+            {"initialize inside a session", hi, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"initialize\",\"params\":{}}", 400, "7"},
+            {"unknown session", hs, "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"ping\"}", 404, "null"},
+        };
+        for (size_t i = 0; i < sizeof idc / sizeof idc[0]; i++) {
+            ts_http(&r, "POST", url, idc[i].h, idc[i].body, strlen(idc[i].body));
+            char *got = r.json ? json_dumps(json_object_get(r.json, "id"), JSON_ENCODE_ANY) : NULL;
+            cr_expect(r.status == idc[i].status && json_object_get(r.json, "error") && got && strcmp(got, idc[i].id) == 0,
+                      "%s: %ld %s (id %s wanted)", idc[i].what, r.status, r.body, idc[i].id);
+            free(got);
+            ts_resp_free(&r);
+        }
+    }
+
     /* Bad tokens: 404 with a JSON body that says so. */
     const char *tokens[] = {"nope", "a%2Fb", "x/../../etc", "ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ"};
     for (size_t i = 0; i < 4; i++) {
