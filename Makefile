@@ -189,7 +189,7 @@ deps:
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 SUBMAKE = $(MAKE) --no-print-directory $(if $(filter -j%,$(MAKEFLAGS)),,-j$(JOBS) --output-sync=target)
 
-# The real MCP clients make test connects with (tests/clients, about 500 MB
+# The real MCP clients make test connects with (tests/clients, about 580 MB
 # from npm): not for make demo.
 deps-clients:
 	@$(INSTALL_DEPS) --clients

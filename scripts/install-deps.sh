@@ -2,7 +2,8 @@
 # Install what jsmcp needs on a Debian machine; idempotent and fast when all
 # is there (one dpkg-query, one stat). Debian packages and npm only.
 # --clients also installs the real MCP clients the tests connect with
-# (tests/clients: MCP Inspector, Claude Code; about 500 MB): make test does,
+# (tests/clients: MCP Inspector, Claude Code, the AI SDK's MCP client,
+# LangChain's MCP adapters; about 580 MB): make test does,
 # make demo does not.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,7 +39,7 @@ if [ -f tests/node/package.json ]; then
   fi
 fi
 
-# Real MCP clients for tests/node/clients.test.mjs (make test only).
+# Real MCP clients for tests/node/clients*.test.mjs (make test only).
 if [ "${1:-}" = "--clients" ] && [ -f tests/clients/package.json ]; then
   if [ ! -d tests/clients/node_modules ] || [ tests/clients/package-lock.json -nt tests/clients/node_modules/.stamp ]; then
     echo "install-deps: npm ci in tests/clients"

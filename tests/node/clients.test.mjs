@@ -10,6 +10,7 @@
 //     endpoint" with the bare URL), so it needs <url>/mcp or <url>/sse;
 //   - Claude Code: `claude mcp add --transport http` then `claude mcp list`,
 //     whose health check connects without a model account.
+// The client libraries (the AI SDK's, LangChain's) are in clients_more.test.mjs.
 // Every client runs with a proxy on loopback that refuses and records any
 // connection it tries beyond loopback: tests send traffic nowhere else.
 import assert from 'node:assert/strict';
