@@ -289,32 +289,147 @@ static void send_one(dl_job_t *j, const char *url, const char *sealed)
 
 /* ---- claiming due deliveries ---- */
 
-static void on_claimed(PGresult *res, const char *err, void *ud)
+/* The claim statement (claim() says what it does). */
+static const char CLAIM_SQL[] =
+    "WITH RECURSIVE hooks AS ("
+    "  (SELECT webhook_id AS id FROM webhook_deliveries WHERE status = 'pending'"
+    "   ORDER BY webhook_id LIMIT 1)"
+    "  UNION ALL"
+    "  SELECT (SELECT d.webhook_id FROM webhook_deliveries d WHERE d.status = 'pending'"
+    "          AND d.webhook_id > h.id ORDER BY d.webhook_id LIMIT 1)"
+    "  FROM hooks h WHERE h.id IS NOT NULL),"
+    " busy AS (SELECT h.id, w.workspace_id, w.disabled_at IS NULL AS enabled, b.n FROM hooks h"
+    "  JOIN webhooks w ON w.id = h.id"
+    "  CROSS JOIN LATERAL (SELECT count(*) AS n FROM webhook_deliveries l WHERE l.webhook_id = h.id"
+    "   AND l.status = 'pending' AND l.locked_until IS NOT NULL AND l.locked_until > now()) b),"
+    " share AS (SELECT id, workspace_id, enabled, $3::int - n AS free,"
+    "  $4::int - sum(n) OVER (PARTITION BY workspace_id) AS ws_free FROM busy),"
+    " cand AS (SELECT c.id, c.next_attempt_at, s.workspace_id, s.ws_free FROM share s"
+    "  CROSS JOIN LATERAL (SELECT d.id, d.next_attempt_at FROM webhook_deliveries d"
+    "   WHERE d.webhook_id = s.id AND d.status = 'pending' AND d.next_attempt_at <= now()"
+    "   AND (d.locked_until IS NULL OR d.locked_until <= now())"
+    "   ORDER BY d.next_attempt_at LIMIT least(s.free, s.ws_free)) c"
+    "  WHERE s.enabled AND s.free > 0 AND s.ws_free > 0),"
+    " fair AS (SELECT id FROM (SELECT id, next_attempt_at, ws_free, row_number() OVER"
+    "   (PARTITION BY workspace_id ORDER BY next_attempt_at) AS k FROM cand) x"
+    "  WHERE k <= ws_free ORDER BY next_attempt_at LIMIT $1::int),"
+    " due AS (SELECT d.id FROM webhook_deliveries d JOIN fair ON fair.id = d.id"
+    "  WHERE d.status = 'pending' AND (d.locked_until IS NULL OR d.locked_until <= now())"
+    "  FOR UPDATE OF d SKIP LOCKED)"
+    " UPDATE webhook_deliveries d SET locked_until = now() + $2::bigint * interval '1 millisecond',"
+    "  attempts = d.attempts + 1, last_attempt_at = now()"
+    " FROM due, webhooks w WHERE d.id = due.id AND w.id = d.webhook_id"
+    " RETURNING d.id, d.attempts, d.event, d.payload, w.url, w.secret_sealed, w.id,"
+    "  (extract(epoch FROM d.created_at) * 1000)::bigint";
+
+/* One claim in flight (dl.claiming): its transaction and, once the claim
+ * statement answered, the attempts it leased, sent only after COMMIT (a
+ * lease that did not commit must not be acted on: another replica may
+ * claim the same attempt). Freed in claim_end, its one place. */
+typedef struct dl_claim_s {
+    pgtx_t *tx;
+    char limit[24];
+    dl_job_t **jobs;
+    char **urls, **secrets; /* per job: its webhook's URL and sealed secret (send_one) */
+    int n;
+} dl_claim_t;
+
+static void claim_end(dl_claim_t *c)
 {
-    (void)ud;
+    for (int i = 0; i < c->n; i++) {
+        if (c->jobs[i])
+            job_free(c->jobs[i]);
+        free(c->urls[i]);
+        free(c->secrets[i]);
+    }
+    free(c->jobs);
+    free(c->urls);
+    free(c->secrets);
+    free(c);
     dl.claiming = 0;
     op_done();
-    if (!ap_res_ok(res)) {
-        if (!dl.closing)
-            LOG_WARN("webhook", "claiming deliveries failed", "err", err ? err : PQresultErrorMessage(res), NULL);
-        return;
-    }
-    int rows = PQntuples(res);
-    for (int i = 0; i < rows && !dl.closing; i++) {
-        dl_job_t *j = mem_calloc(1, sizeof *j);
-        snprintf(j->id, sizeof j->id, "%s", PQgetvalue(res, i, 0));
-        j->attempt = atoi(PQgetvalue(res, i, 1));
-        snprintf(j->event, sizeof j->event, "%s", PQgetvalue(res, i, 2));
-        j->payload = mem_strdup(PQgetvalue(res, i, 3));
-        snprintf(j->webhook_id, sizeof j->webhook_id, "%s", PQgetvalue(res, i, 6));
-        j->created_ms = atoll(PQgetvalue(res, i, 7));
-        dl.inflight++;
-        send_one(j, PQgetvalue(res, i, 4), PQgetvalue(res, i, 5));
-    }
-    if (dl.again) {
+    if (dl.again && !dl.closing) {
         dl.again = 0;
         claim();
     }
+}
+
+static void on_claim_committed(PGresult *res, const char *err, void *ud)
+{
+    dl_claim_t *c = ud;
+    if (!ap_res_ok(res)) {
+        if (!dl.closing && c->n > 0)
+            LOG_WARN("webhook", "claimed deliveries not committed; they are claimed again later", "err",
+                     err ? err : res ? PQresultErrorMessage(res) : "", NULL);
+        claim_end(c);
+        return;
+    }
+    for (int i = 0; i < c->n && !dl.closing; i++) {
+        dl_job_t *j = c->jobs[i];
+        c->jobs[i] = NULL; /* send_one owns it now */
+        dl.inflight++;
+        send_one(j, c->urls[i], c->secrets[i]);
+    }
+    claim_end(c);
+}
+
+/* The claim statement's rows: kept until the transaction commits. */
+static void on_claimed(PGresult *res, const char *err, void *ud)
+{
+    dl_claim_t *c = ud;
+    if (!ap_res_ok(res)) {
+        if (!dl.closing)
+            LOG_WARN("webhook", "claiming deliveries failed", "err", err ? err : PQresultErrorMessage(res), NULL);
+    } else {
+        int rows = PQntuples(res);
+        c->jobs = mem_calloc(rows ? (size_t)rows : 1, sizeof *c->jobs);
+        c->urls = mem_calloc(rows ? (size_t)rows : 1, sizeof *c->urls);
+        c->secrets = mem_calloc(rows ? (size_t)rows : 1, sizeof *c->secrets);
+        for (int i = 0; i < rows; i++) {
+            dl_job_t *j = mem_calloc(1, sizeof *j);
+            snprintf(j->id, sizeof j->id, "%s", PQgetvalue(res, i, 0));
+            j->attempt = atoi(PQgetvalue(res, i, 1));
+            snprintf(j->event, sizeof j->event, "%s", PQgetvalue(res, i, 2));
+            j->payload = mem_strdup(PQgetvalue(res, i, 3));
+            snprintf(j->webhook_id, sizeof j->webhook_id, "%s", PQgetvalue(res, i, 6));
+            j->created_ms = atoll(PQgetvalue(res, i, 7));
+            c->jobs[i] = j;
+            c->urls[i] = mem_strdup(PQgetvalue(res, i, 4));
+            c->secrets[i] = mem_strdup(PQgetvalue(res, i, 5));
+            c->n = i + 1;
+        }
+    }
+    /* After a failed statement this reports "transaction aborted" and
+     * rolls back; on_claim_committed then sends nothing. */
+    pgtx_commit(c->tx, on_claim_committed, c);
+}
+
+static void on_claim_locked(PGresult *res, const char *err, void *ud)
+{
+    (void)ud;
+    if (!ap_res_ok(res) && !dl.closing)
+        LOG_WARN("webhook", "the claim lock failed", "err", err ? err : PQresultErrorMessage(res), NULL);
+    /* The claim statement queued after it fails too, and the commit rolls back. */
+}
+
+static void on_claim_begun(pgtx_t *tx, const char *err, void *ud)
+{
+    dl_claim_t *c = ud;
+    if (!tx) {
+        if (!dl.closing)
+            LOG_WARN("webhook", "claiming deliveries failed", "err", err ? err : "", NULL);
+        claim_end(c);
+        return;
+    }
+    c->tx = tx;
+    const char *p[4] = {c->limit, dl.lease_ms, dl.per_webhook, dl.per_workspace};
+    /* One claim at a time over all replicas (see claim()); the statement
+     * after the lock reads a snapshot taken once the lock is ours, so it
+     * sees every lease a claim before it committed. */
+    if (pgtx_query(tx, "SELECT pg_advisory_xact_lock(hashtextextended('jsmcp/webhook-claim', 0))", 0, NULL,
+                   on_claim_locked, c) != 0 ||
+        pgtx_query(tx, CLAIM_SQL, 4, p, on_claimed, c) != 0)
+        pgtx_commit(tx, on_claim_committed, c); /* reports the lost connection */
 }
 
 /* Claims as many due deliveries as there are free slots, fairly: at most
@@ -334,9 +449,12 @@ static void on_claimed(PGresult *res, const char *err, void *ud)
  * disabled webhook (migration 038) gives none: its deliveries wait until it
  * is enabled again, while its leases still count. The rows are locked
  * (SKIP LOCKED) and their lease re-checked on the locked version, so two
- * replicas never claim the same attempt; two replicas claiming at the same
- * moment may each count the other's leases as not yet taken, so the shares
- * hold per replica in that race. */
+ * replicas never claim the same attempt. Claims take turns over all
+ * replicas (a transaction-scoped advisory lock, then the statement): one
+ * statement alone counts leases in the snapshot it started with, so two
+ * replicas claiming at the same moment each missed the other's uncommitted
+ * leases, and a webhook had its share in flight per replica. The attempts
+ * are sent once the claim committed. */
 static void claim(void)
 {
     if (dl.closing || !pgpool_ready(dl.app->db))
@@ -347,45 +465,12 @@ static void claim(void)
     }
     if (dl.inflight >= (size_t)dl.concurrency)
         return;
-    char limit[24];
-    snprintf(limit, sizeof limit, "%zu", (size_t)dl.concurrency - dl.inflight);
-    const char *p[4] = {limit, dl.lease_ms, dl.per_webhook, dl.per_workspace};
-    int rc = pgpool_query(dl.app->db,
-                          "WITH RECURSIVE hooks AS ("
-                          "  (SELECT webhook_id AS id FROM webhook_deliveries WHERE status = 'pending'"
-                          "   ORDER BY webhook_id LIMIT 1)"
-                          "  UNION ALL"
-                          "  SELECT (SELECT d.webhook_id FROM webhook_deliveries d WHERE d.status = 'pending'"
-                          "          AND d.webhook_id > h.id ORDER BY d.webhook_id LIMIT 1)"
-                          "  FROM hooks h WHERE h.id IS NOT NULL),"
-                          " busy AS (SELECT h.id, w.workspace_id, w.disabled_at IS NULL AS enabled, b.n FROM hooks h"
-                          "  JOIN webhooks w ON w.id = h.id"
-                          "  CROSS JOIN LATERAL (SELECT count(*) AS n FROM webhook_deliveries l WHERE l.webhook_id = h.id"
-                          "   AND l.status = 'pending' AND l.locked_until IS NOT NULL AND l.locked_until > now()) b),"
-                          " share AS (SELECT id, workspace_id, enabled, $3::int - n AS free,"
-                          "  $4::int - sum(n) OVER (PARTITION BY workspace_id) AS ws_free FROM busy),"
-                          " cand AS (SELECT c.id, c.next_attempt_at, s.workspace_id, s.ws_free FROM share s"
-                          "  CROSS JOIN LATERAL (SELECT d.id, d.next_attempt_at FROM webhook_deliveries d"
-                          "   WHERE d.webhook_id = s.id AND d.status = 'pending' AND d.next_attempt_at <= now()"
-                          "   AND (d.locked_until IS NULL OR d.locked_until <= now())"
-                          "   ORDER BY d.next_attempt_at LIMIT least(s.free, s.ws_free)) c"
-                          "  WHERE s.enabled AND s.free > 0 AND s.ws_free > 0),"
-                          " fair AS (SELECT id FROM (SELECT id, next_attempt_at, ws_free, row_number() OVER"
-                          "   (PARTITION BY workspace_id ORDER BY next_attempt_at) AS k FROM cand) x"
-                          "  WHERE k <= ws_free ORDER BY next_attempt_at LIMIT $1::int),"
-                          " due AS (SELECT d.id FROM webhook_deliveries d JOIN fair ON fair.id = d.id"
-                          "  WHERE d.status = 'pending' AND (d.locked_until IS NULL OR d.locked_until <= now())"
-                          "  FOR UPDATE OF d SKIP LOCKED)"
-                          " UPDATE webhook_deliveries d SET locked_until = now() + $2::bigint * interval '1 millisecond',"
-                          "  attempts = d.attempts + 1, last_attempt_at = now()"
-                          " FROM due, webhooks w WHERE d.id = due.id AND w.id = d.webhook_id"
-                          " RETURNING d.id, d.attempts, d.event, d.payload, w.url, w.secret_sealed, w.id,"
-                          "  (extract(epoch FROM d.created_at) * 1000)::bigint",
-                          4, p, on_claimed, NULL);
-    if (rc == 0) {
-        dl.claiming = 1;
-        dl.ops++;
-    }
+    dl_claim_t *c = mem_calloc(1, sizeof *c);
+    snprintf(c->limit, sizeof c->limit, "%zu", (size_t)dl.concurrency - dl.inflight);
+    dl.claiming = 1;
+    dl.ops++;
+    if (pgpool_begin(dl.app->db, on_claim_begun, c) != 0)
+        claim_end(c); /* the next tick tries again */
 }
 
 void ap_delivery_kick(ap_app_t *app)

@@ -7,6 +7,7 @@
  * with two API replicas claiming from the same table. Receivers are
  * loopback HTTP servers in the test (tests/support/tr.h), allowlisted with
  * JSMCP_WEBHOOK_ALLOWLIST. */
+#include <libpq-fe.h>
 #include <sodium.h>
 
 #include "test_api_common.h"
@@ -772,6 +773,83 @@ Test(api_webhooks, a_stalled_receiver_does_not_hold_up_others, .timeout = 240)
     ta_stop(&a);
     tr_stop(slow);
     tr_stop(fast);
+}
+
+/* Runs sql on the test's own connection c (asserts it succeeds). */
+static void pg_do(PGconn *c, const char *sql)
+{
+    PGresult *res = PQexec(c, sql);
+    ExecStatusType st = PQresultStatus(res);
+    cr_assert(st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK, "%s: %s", sql, PQerrorMessage(c));
+    PQclear(res);
+}
+
+/* Claims take turns over the replicas: a claim that counted a webhook's
+ * leases in flight while another replica's claim had leased its whole
+ * share but not yet committed took the share again, so a webhook had its
+ * share in flight per replica. The test stands in for that other claim:
+ * it holds the claim lock, and leases two of the webhook's deliveries
+ * (per_webhook 2) in a transaction it has not committed. Neither replica
+ * may send anything meanwhile, nor after, while those leases last. */
+Test(api_webhooks, claims_take_turns_over_replicas, .timeout = 180)
+{
+    ts_api_t a, b;
+    tr_t *rx = tr_start();
+    const char *env[16];
+    char allow[256], ws[64], key[64], url[256], wh[64], sql[512];
+    wh_env(env, allow, sizeof allow, (const tr_t *[]){rx}, 1, "JSMCP_WEBHOOK_PER_WEBHOOK=2");
+    ta_start(&a, "webhooks_turns", env, ws, key, NULL);
+    ts_api_replica(&b, &a, "webhooks_turns2", NULL);
+    rx_url(rx, "/t", url, sizeof url);
+    wh_create(&a, key, url, "[\"server.deleted\"]", wh, NULL);
+
+    PGconn *c = PQconnectdb(a.db_url);
+    cr_assert(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
+    pg_do(c, "BEGIN");
+    pg_do(c, "SELECT pg_advisory_xact_lock(hashtextextended('jsmcp/webhook-claim', 0))");
+    snprintf(sql, sizeof sql,
+             "SELECT count(jsmcp_webhook_emit('%s', 'server.deleted', NULL, '{}'::jsonb)) FROM generate_series(1, 10)",
+             ws);
+    free(ts_sql(a.db_url, sql));
+    snprintf(sql, sizeof sql,
+             "UPDATE webhook_deliveries SET locked_until = now() + interval '10 minutes', attempts = attempts + 1"
+             " WHERE id IN (SELECT id FROM webhook_deliveries WHERE webhook_id = '%s' ORDER BY created_at LIMIT 2)",
+             wh);
+    pg_do(c, sql);
+
+    /* Both replicas come to claim: each waits for the lock, or (before
+     * claims took turns) sends what it claimed past the share. */
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'"
+             " AND pid <> %d",
+             PQbackendPID(c));
+    int64_t deadline = clock_now_ms() + WAIT_MS;
+    while (ta_sql_long(&a, sql) < 2 && tr_count(rx) == 0 && clock_now_ms() < deadline)
+        ta_sleep_ms(20);
+    cr_assert_eq(tr_count(rx), 0,
+                 "%zu attempts sent while another claim held the webhook's whole share, uncommitted", tr_count(rx));
+    cr_assert_eq(ta_sql_long(&a, sql), 2, "both replicas wait for the claim lock");
+
+    /* The leases commit; each waiting claim then counts them and takes
+     * nothing. Taking the lock again returns once both went before. */
+    pg_do(c, "COMMIT");
+    pg_do(c, "BEGIN");
+    pg_do(c, "SELECT pg_advisory_xact_lock(hashtextextended('jsmcp/webhook-claim', 0))");
+    cr_assert_eq(tr_count(rx), 0, "%zu attempts sent past the share", tr_count(rx));
+    cr_assert_eq(deliveries_where(&a, wh, "locked_until > now()"), 2, "the webhook's attempts in flight");
+    pg_do(c, "ROLLBACK");
+
+    /* The stand-in claim's attempts end; the backlog goes out. */
+    snprintf(sql, sizeof sql,
+             "UPDATE webhook_deliveries SET locked_until = NULL, attempts = attempts - 1"
+             " WHERE webhook_id = '%s' AND locked_until > now() + interval '1 minute'",
+             wh);
+    pg_do(c, sql);
+    PQfinish(c);
+    cr_assert(wait_deliveries(&a, wh, "succeeded", 10), "%ld of 10 delivered", deliveries(&a, wh, "succeeded"));
+    ta_stop(&b);
+    ta_stop(&a);
+    tr_stop(rx);
 }
 
 /* POST /webhooks/:id/test has a limit: 5 test events not yet delivered per
