@@ -486,8 +486,10 @@ static void on_scan(PGresult *res, const char *err, void *ud)
     const char *what = ud;
     if (!ap_res_ok(res) && !dl.closing)
         LOG_WARN("webhook", "scan failed", "scan", what, "err", err ? err : PQresultErrorMessage(res), NULL);
-    else if (ap_res_ok(res) && strcmp(what, "pending") == 0 && PQntuples(res) == 1)
+    else if (ap_res_ok(res) && strcmp(what, "pending") == 0 && PQntuples(res) == 1) {
         metrics_set(dl.app->metrics, "jsmcp_api_webhook_pending", "", atof(PQgetvalue(res, 0, 0)));
+        metrics_set(dl.app->metrics, "jsmcp_api_webhook_parked", "", atof(PQgetvalue(res, 0, 1)));
+    }
     else if (ap_res_ok(res) && strcmp(what, "server.expiring") == 0)
         metrics_inc(dl.app->metrics, "jsmcp_api_webhook_scans_total", "", 1);
     op_done();
@@ -551,7 +553,13 @@ static void scan(void)
                "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries WHERE status <> 'pending'"
                " AND completed_at < now() - $1::int * interval '1 day' LIMIT 10000)",
                1, p);
-    scan_query("pending", "SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'", 0, NULL);
+    /* A disabled webhook's deliveries wait for it to be enabled again: a
+     * backlog to alert on is the enabled webhooks' (pending), not theirs
+     * (parked). */
+    scan_query("pending",
+               "SELECT count(*) FILTER (WHERE w.disabled_at IS NULL), count(*) FILTER (WHERE w.disabled_at IS NOT NULL)"
+               " FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id WHERE d.status = 'pending'",
+               0, NULL);
     if (rcli_ready(dl.app->redis)) {
         const char *argv[5] = {"XRANGE", dl.audit_key, "-", "+", "COUNT"};
         const char *args[6] = {argv[0], argv[1], argv[2], argv[3], argv[4], "1"};
@@ -627,7 +635,10 @@ int ap_delivery_start(ap_app_t *app)
                      "Webhook delivery attempts by outcome (succeeded, retry, failed)");
     metrics_describe(app->metrics, "jsmcp_api_webhook_attempt_duration_seconds", "histogram",
                      "Webhook delivery attempt duration");
-    metrics_describe(app->metrics, "jsmcp_api_webhook_pending", "gauge", "Webhook deliveries not yet completed");
+    metrics_describe(app->metrics, "jsmcp_api_webhook_pending", "gauge",
+                     "Webhook deliveries not yet completed, of enabled webhooks");
+    metrics_describe(app->metrics, "jsmcp_api_webhook_parked", "gauge",
+                     "Webhook deliveries waiting for their disabled webhook to be enabled again");
     metrics_describe(app->metrics, "jsmcp_api_webhooks_disabled_total", "counter",
                      "Webhooks this replica disabled because their deliveries kept failing");
     metrics_describe(app->metrics, "jsmcp_api_webhook_scans_total", "counter",

@@ -1033,6 +1033,12 @@ Test(api_webhooks, failing_webhook_is_disabled_and_enabled_again, .timeout = 240
     cr_assert_eq(deliveries(&a, wh, "pending"), pending, "events were queued for a disabled webhook");
     cr_assert_eq(ta_sql_long(&a, attempts_sql), attempts, "a disabled webhook's deliveries were attempted");
     cr_assert_eq(tr_count(rx), sent, "%zu requests reached the disabled webhook's receiver", tr_count(rx) - sent);
+    /* The metrics: its deliveries are parked, not a backlog to alert on. */
+    int64_t until = clock_now_ms() + WAIT_MS;
+    while (metric(a.metrics_url, "jsmcp_api_webhook_parked") != (double)pending && clock_now_ms() < until)
+        ta_sleep_ms(50);
+    cr_assert_eq(metric(a.metrics_url, "jsmcp_api_webhook_parked"), (double)pending, "parked deliveries");
+    cr_assert_eq(metric(a.metrics_url, "jsmcp_api_webhook_pending"), 0, "a disabled webhook's deliveries counted as pending");
 
     /* A test event is refused while disabled; nothing is queued. */
     ta_call(&r, &a, key, "POST", "{}", "/webhooks/%s/test", wh);
@@ -1077,6 +1083,10 @@ Test(api_webhooks, failing_webhook_is_disabled_and_enabled_again, .timeout = 240
               "a new event after enabling was not delivered");
     cr_assert_eq(deliveries(&a, wh, "pending"), 0);
     cr_assert_gt(tr_count(rx), sent);
+    until = clock_now_ms() + WAIT_MS;
+    while (metric(a.metrics_url, "jsmcp_api_webhook_parked") != 0 && clock_now_ms() < until)
+        ta_sleep_ms(50);
+    cr_assert_eq(metric(a.metrics_url, "jsmcp_api_webhook_parked"), 0, "deliveries still parked once enabled");
     snprintf(sql, sizeof sql, "SELECT consecutive_failures FROM webhooks WHERE id = '%s'", wh);
     cr_assert_eq(ta_sql_long(&a, sql), 0, "the run of failures was not reset");
     /* The trail: the enable is the key's, after the service's disable. */
