@@ -107,8 +107,13 @@ static char *array_lit(char **items, size_t n)
 /* ==== rows and their records, shared by both passes ==== */
 
 /* The kinds of published rows, in the order both passes take them (the
- * full pass's first phases). */
-enum rc_kind { RC_SRV, RC_ACCT, RC_WSK };
+ * full pass's first phases): accounts and API keys before servers, so that
+ * after Redis lost its data a server's record comes back only once its
+ * account's and its workspace's keys' have (a worker that found the server
+ * without its account answered "the account no longer exists"; at scale the
+ * servers' phase lasts minutes). */
+enum rc_kind { RC_ACCT, RC_WSK, RC_SRV };
+#define RC_NKINDS (RC_SRV + 1)
 
 /* Rows of a kind read again by id, with what their records are built from. */
 static const char *const rows_sql[] = {
@@ -364,7 +369,7 @@ static void inc_on_rows(PGresult *res, const char *err, void *ud)
  * kind is read. */
 static void inc_read(inc_t *c)
 {
-    for (; c->kind <= RC_WSK; c->kind++) {
+    for (; c->kind < RC_NKINDS; c->kind++) {
         char *ids[c->n + 1];
         size_t n = 0;
         for (size_t i = 0; i < c->n; i++)
@@ -397,7 +402,7 @@ static void inc_on_taken(PGresult *res, const char *err, void *ud)
         e->hashes = mem_strdup(PQgetisnull(res, i, 3) ? "" : PQgetvalue(res, i, 3));
         c->taken = atol(PQgetvalue(res, i, 4));
     }
-    c->kind = RC_SRV;
+    c->kind = 0; /* the first kind */
     inc_read(c);
 }
 
@@ -450,7 +455,7 @@ static void inc_start(void)
 /* Rows against Redis (servers, accounts, API keys), then Redis keys
  * against the rows, then the API key sets of the format before wskey:
  * records are removed. */
-enum full_phase { PH_SRV = RC_SRV, PH_ACCT = RC_ACCT, PH_WSK = RC_WSK, PH_SRV_KEYS, PH_ACCT_KEYS, PH_WSK_KEYS, PH_LEGACY, PH_DONE };
+enum full_phase { PH_ACCT = RC_ACCT, PH_WSK = RC_WSK, PH_SRV = RC_SRV, PH_SRV_KEYS = RC_NKINDS, PH_ACCT_KEYS, PH_WSK_KEYS, PH_LEGACY, PH_DONE };
 
 /* What a key phase scans: the pattern's kind and how the rest of a key
  * must look to name a row (64 hex digits, or a uuid). */
@@ -474,6 +479,7 @@ typedef struct full_s {
     int chunks;                   /* chunks published: the hook stops at the first */
     long rows, written;
     uint64_t chunk_t0;            /* uv_hrtime() when the chunk's first query went out */
+    uint64_t chunk_ms;            /* how long the chunk took (the rest after it) */
     char **ids;                   /* the chunk's ids */
     long long *versions;          /* their rows' versions */
     char **keys;                  /* full key names compared, 1 or 2 per row */
@@ -552,10 +558,22 @@ static void on_rested(uv_timer_t *t)
     full_next(c);
 }
 
-/* The chunk is done: the next one after a rest as long as this one took. */
+static void full_chunk_rest(void *ud);
+
+/* The chunk is published: the next one after a rest as long as this one
+ * took (every chunk stops at the test hook reconcile_full_chunk first,
+ * when it is armed, so a test can look at Redis between two chunks). */
 static void full_chunk_done(full_t *c)
 {
-    uint64_t took_ms = (uv_hrtime() - c->chunk_t0) / 1000000;
+    c->chunk_ms = (uv_hrtime() - c->chunk_t0) / 1000000;
+    if (!th_wait(rc.app->loop, "reconcile_full_chunk", full_chunk_rest, c))
+        full_chunk_rest(c);
+}
+
+static void full_chunk_rest(void *ud)
+{
+    full_t *c = ud;
+    uint64_t took_ms = c->chunk_ms;
     if (rc.stopping || took_ms == 0) {
         full_next(c);
         return;

@@ -18,7 +18,9 @@
  *   the rows in the outbox. Its cost follows the number of changes, not of
  *   rows.
  * - Full, at start and every JSMCP_RECONCILE_FULL_INTERVAL_MS (default
- *   1 h): walks servers and accounts in id order, RC_CHUNK rows a query
+ *   1 h): walks accounts, API keys, then servers in id order (a server
+ *   comes back after a loss only once its account and keys have),
+ *   RC_CHUNK rows a query
  *   (plain reads: no lock, creates go on; after each chunk it rests as long
  *   as the chunk took, so it never takes more than half of the API's and
  *   its backend's time), compares their versions with
@@ -32,7 +34,8 @@
  * A pass holds one context (inc_t, full_t) freed in one place. Test hooks
  * (common/testhook.h): "reconcile_read" after an incremental pass's reads,
  * "reconcile_full_read" after the first chunk's reads of a full pass, both
- * before their writes.
+ * before their writes; "reconcile_full_chunk" after each chunk a full pass
+ * published, before its rest.
  *
  * Callbacks: ap_reconcile_stop's done runs from the loop, never before the
  * call returns (the contract of the whole tree, like libuv's).

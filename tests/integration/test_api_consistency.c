@@ -616,6 +616,66 @@ Test(api_consistency, a_redis_back_from_its_snapshot_is_a_loss, .timeout = 120)
     cr_assert_eq(ts_stop(&rd), 0, "redis-server exit, log %s", rd.log);
 }
 
+/* Redis loses its data; the full pass that republishes it walked servers
+ * first and accounts and API keys only after the last server (minutes at a
+ * million servers, chunk by chunk, resting between chunks). Meanwhile a
+ * worker found a server whose account record was not back and answered
+ * every call "the JSM account of this MCP server no longer exists", and
+ * refused a server that requires an API key for want of the key's record
+ * (found by an adversarial run: FLUSHALL under load). Accounts and API keys
+ * go first now, so a server's record is back only once what it needs is:
+ * at every chunk the pass publishes, a live server has its account's and
+ * its workspace key's records. */
+Test(api_consistency, full_pass_after_a_loss_republishes_servers_last, .timeout = 120)
+{
+    ts_api_t a;
+    char ws[64], key[64], acct[64], srv[64], tok[64], k[256], dir[256], he[320], ak[256], wk[256];
+    char hex[SECRET_HASH_HEX_LEN + 1];
+    hk_dir(dir, sizeof dir);
+    env_hook(he, sizeof he, dir);
+    const char *env[] = {he, "JSMCP_RECONCILE_INTERVAL_MS=100", NULL};
+    ta_start(&a, "cons_order", env, ws, key, acct);
+    ta_server(&a, key, acct, "{\"name\":\"needs-key\",\"require_api_token_auth\":true}", srv, tok);
+    ta_srv_key(&a, tok, k, sizeof k);
+    snprintf(ak, sizeof ak, "%sacct:%s", a.redis_prefix, acct);
+    secret_hash_hex(key, strlen(key), hex);
+    snprintf(wk, sizeof wk, "%swskey:%s", a.redis_prefix, hex);
+    ta_wait_outbox_empty(&a);
+    for (int i = 0; i < 600 && !marker_is(&a, "done"); i++) /* the first full pass is behind us */
+        ta_sleep_ms(50);
+    cr_assert(marker_is(&a, "done"), "the first full pass did not mark the marker done");
+    cr_assert(ta_redis_exists(k) && ta_redis_exists(ak) && ta_redis_exists(wk), "not published");
+
+    hk_arm(dir, "reconcile_full_chunk");
+    lose_redis_data(&a);
+    int chunks = 0, server_back = 0;
+    for (int i = 0; i < 3000; i++) {
+        if (hk_exists(dir, "reconcile_full_chunk", "reached")) {
+            chunks++;
+            if (ta_redis_exists(k)) {
+                server_back = 1;
+                cr_assert(ta_redis_exists(ak), "chunk %d of the full pass after the loss: the server's record is "
+                          "back, its account's is not (a worker answers \"the account no longer exists\")", chunks);
+                cr_assert(ta_redis_exists(wk), "chunk %d of the full pass after the loss: the server that requires "
+                          "an API key is back, the workspace key's record is not", chunks);
+            }
+            hk_release(dir, "reconcile_full_chunk");
+            hk_arm(dir, "reconcile_full_chunk");
+            continue;
+        }
+        if (marker_is(&a, "done"))
+            break;
+        ta_sleep_ms(20);
+    }
+    char p[512];
+    hk_path(p, sizeof p, dir, "reconcile_full_chunk", "pause");
+    unlink(p);
+    cr_assert(marker_is(&a, "done"), "no full pass completed after the loss");
+    cr_assert(chunks > 0 && server_back, "the pass never stopped at a chunk with the server back (%d chunks)", chunks);
+    check(&a, NULL, "a full pass after a loss");
+    ta_stop(&a);
+}
+
 /* ---- 4. the OAuth refresher against a PATCH ---- */
 
 static void connect_account(to_env_t *e, char *id)
