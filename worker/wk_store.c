@@ -74,15 +74,44 @@ typedef struct srv_op_s {
     void *ud;
 } srv_op_t;
 
+/* The reconcile marker of the API (api/ap_publish.h, AP_PUB_MARKER_KEY):
+ * "<T> pending <run_id>" from the moment Redis is found without its data
+ * until a full pass has published every row again, "<T> done <run_id>"
+ * after. Missing: Redis lost its data and no API has looked yet. */
+#define WK_MARKER_KEY "reconcile:marker"
+
+/* 1 when the marker's value (NULL: none) says the records are not all
+ * back: a missing record then proves nothing about the URL. */
+static int records_rebuilding(const redisReply *marker)
+{
+    if (!marker || marker->type == REDIS_REPLY_NIL)
+        return 1;
+    return marker->type == REDIS_REPLY_STRING && strstr(marker->str, " pending ") != NULL;
+}
+
+/* The reply of MGET srv:<hash> <marker>. A server that has no record while
+ * the API rebuilds Redis after a loss (a FLUSHALL, a restart without
+ * persistence, a failover to an empty replica) is answered as the store
+ * being unavailable (503, try again), not as an unknown URL (404: a client
+ * gives the URL up), until the full pass has republished it (found by an
+ * adversarial run: every call of a valid URL was a 404 for as long as the
+ * full pass took). A tombstone is a deleted server whatever the marker. */
 static void on_srv(redisReply *reply, const char *err, void *ud)
 {
     srv_op_t *op = ud;
     wk_server_t srv;
     int rc = -1;
+    const redisReply *marker = NULL;
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2) {
+        marker = reply->element[1];
+        reply = reply->element[0];
+    } else if (reply && reply->type != REDIS_REPLY_ERROR) {
+        reply = NULL; /* not what MGET answers */
+    }
     if (!reply || reply->type == REDIS_REPLY_ERROR) {
         count_redis_error(op->w);
     } else if (reply->type == REDIS_REPLY_NIL) {
-        rc = 0;
+        rc = records_rebuilding(marker) ? -1 : 0;
     } else if (reply->type == REDIS_REPLY_STRING && reply->len <= WK_REC_MAX) {
         char perr[128];
         json_t *rec = jsontext_parse(reply->str, reply->len, 16, perr, sizeof perr);
@@ -124,8 +153,10 @@ void wk_store_server(wk_worker_t *w, const char *token_hash, wk_store_server_cb 
     }
     op->ticket = wk_cache_ticket(w);
     snprintf(op->hash, sizeof op->hash, "%s", token_hash);
+    char marker[256];
     rcli_key(w->redis, key, sizeof key, "srv:%s", token_hash);
-    if (rcli_command(w->redis, on_srv, op, "GET %s", key) != 0)
+    rcli_key(w->redis, marker, sizeof marker, "%s", WK_MARKER_KEY);
+    if (rcli_command(w->redis, on_srv, op, "MGET %s %s", key, marker) != 0)
         defer_call(&w->defer, w->loop, &op->later, srv_later);
 }
 

@@ -14,7 +14,10 @@
 #include "wk_record.h"
 #include "wk_proc.h"
 
-/* On rc 1, *srv is the caller's (wk_server_clear it). */
+/* rc 1: found, *srv is the caller's (wk_server_clear it); 0: no such
+ * server (no record, or a tombstone); -1: unavailable (Redis failed, or
+ * holds no record while the API's reconcile marker says Redis lost its
+ * data and is not rebuilt yet: the URL may well be valid). */
 typedef void (*wk_store_server_cb)(int rc, wk_server_t *srv, void *ud);
 void wk_store_server(wk_worker_t *w, const char *token_hash, wk_store_server_cb cb, void *ud);
 

@@ -978,3 +978,77 @@ Test(worker, expired_workspace_key_no_longer_opens_a_server, .timeout = 120)
     cr_assert_eq(ts_stop(&w), 0);
     cr_assert_eq(ts_api_stop(&e.api), 0);
 }
+
+/* Redis loses its data (a FLUSHALL, a restart without persistence, a
+ * failover to an empty replica) and the API's full pass has not
+ * republished the server yet: the worker answered its valid URL 404 "This
+ * MCP server URL is unknown, revoked or expired", on which a client gives
+ * the URL up, for as long as the pass took (found by an adversarial run).
+ * While the reconcile marker says the records are being rebuilt, a URL
+ * without a record is 503 "try again"; once they are back it works, and
+ * an unknown URL is a 404 again. The API's full pass is held at its hook
+ * (reconcile_full_read: its first chunk read, nothing published). */
+Test(worker, a_url_is_unavailable_not_unknown_while_redis_is_rebuilt, .timeout = 120)
+{
+    env_t e;
+    ts_proc_t w;
+    ts_resp_t r;
+    char dir[256], he[320], pause[320], reached[320], sid[128], marker[256];
+    snprintf(dir, sizeof dir, "%s/hooks.XXXXXX", getenv("JSMCP_TEST_TMP") ? getenv("JSMCP_TEST_TMP") : "/tmp");
+    cr_assert(mkdtemp(dir));
+    snprintf(he, sizeof he, "JSMCP_TEST_HOOK_DIR=%s", dir);
+    snprintf(pause, sizeof pause, "%s/reconcile_full_read.pause", dir);
+    snprintf(reached, sizeof reached, "%s/reconcile_full_read.reached", dir);
+    stack_start_env(&e, "wk_rebuild_api", he);
+    server_create(&e, "{\"name\":\"s\"}");
+    snprintf(marker, sizeof marker, "%sreconcile:marker", e.api.redis_prefix);
+    char *m = NULL;
+    for (int i = 0; i < 600 && !(m && strstr(m, " done ")); i++) { /* the first full pass is behind us */
+        free(m);
+        sleep_ms(50);
+        m = ts_redis("GET %s", marker);
+    }
+    cr_assert(m && strstr(m, " done "), "the first full pass did not complete: %s", m ? m : "(nil)");
+    free(m);
+    int port = ts_free_port();
+    worker_start(&e, &w, "wk_rebuild", port, 1);
+    initialize(port, e.token, sid, sizeof sid, NULL);
+
+    FILE *f = fopen(pause, "w");
+    cr_assert(f);
+    fclose(f);
+    free(ts_redis("EVAL %s 0 %s", "for _, k in ipairs(redis.call('KEYS', ARGV[1] .. '*')) do redis.call('DEL', k) end",
+                  e.api.redis_prefix));
+    for (int i = 0; i < 600 && access(reached, F_OK) != 0; i++)
+        sleep_ms(50);
+    cr_assert(access(reached, F_OK) == 0, "no full pass began after the loss");
+    const char *init = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":"
+                       "\"2025-11-25\",\"capabilities\":{},\"clientInfo\":{\"name\":\"t\",\"version\":\"1\"}}}";
+    mcp_post(&r, port, e.token, NULL, init, NULL);
+    cr_assert_eq(r.status, 503, "a valid URL while Redis is rebuilt: %ld %s", r.status, r.body);
+    ts_resp_free(&r);
+
+    unlink(pause);
+    long st = 0;
+    for (int i = 0; i < 600 && st != 200; i++) {
+        if (i)
+            sleep_ms(50);
+        mcp_post(&r, port, e.token, NULL, init, NULL);
+        st = r.status;
+        ts_resp_free(&r);
+    }
+    cr_assert_eq(st, 200, "the URL did not work again once the full pass republished it");
+    for (int i = 0; i < 600; i++) { /* done once the pass completed */
+        m = ts_redis("GET %s", marker);
+        int done = m && strstr(m, " done ");
+        free(m);
+        if (done)
+            break;
+        sleep_ms(50);
+    }
+    mcp_post(&r, port, "unknown-token-unknown-token-unknown-token-0", NULL, init, NULL);
+    cr_assert_eq(r.status, 404, "an unknown URL once Redis is rebuilt: %ld %s", r.status, r.body);
+    ts_resp_free(&r);
+    cr_assert_eq(ts_stop(&w), 0);
+    cr_assert_eq(ts_api_stop(&e.api), 0);
+}
