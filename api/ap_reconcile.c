@@ -450,12 +450,25 @@ static void inc_start(void)
         inc_end(c, "db_down");
 }
 
-/* ==== full passes: every row against Redis, then every key against the rows ==== */
+/* ==== full passes: every key against the rows, then every row against Redis ==== */
 
-/* Rows against Redis (servers, accounts, API keys), then Redis keys
- * against the rows, then the API key sets of the format before wskey:
- * records are removed. */
-enum full_phase { PH_ACCT = RC_ACCT, PH_WSK = RC_WSK, PH_SRV = RC_SRV, PH_SRV_KEYS = RC_NKINDS, PH_ACCT_KEYS, PH_WSK_KEYS, PH_LEGACY, PH_DONE };
+/* Redis keys against the rows first (keys no row accounts for become
+ * tombstones), then the API key sets of the format before wskey: records
+ * are removed, then rows against Redis (accounts, API keys, servers). The
+ * key phases first: after a restart of Redis from a snapshot (or a failover
+ * to a lagging replica) a deleted server's record, or a rotated-out token's,
+ * is back and live, and its URL works until the pass tombstones it; behind
+ * the rows phases that was minutes at scale. */
+enum full_phase { PH_SRV_KEYS, PH_ACCT_KEYS, PH_WSK_KEYS, PH_LEGACY, PH_ACCT, PH_WSK, PH_SRV, PH_DONE };
+
+_Static_assert(PH_WSK - PH_ACCT == RC_WSK - RC_ACCT && PH_SRV - PH_ACCT == RC_SRV - RC_ACCT,
+               "the rows phases follow enum rc_kind");
+
+/* The kind of rows a rows phase walks (the phases in the order of enum rc_kind). */
+static enum rc_kind phase_rows(enum full_phase ph)
+{
+    return (enum rc_kind)(RC_ACCT + (ph - PH_ACCT));
+}
 
 /* What a key phase scans: the pattern's kind and how the rest of a key
  * must look to name a row (64 hex digits, or a uuid). */
@@ -627,7 +640,7 @@ static void full_on_stale(PGresult *res, const char *err, void *ud)
         return;
     }
     for (int i = 0; i < PQntuples(res); i++)
-        c->unopened += rc_pub_row(c->pub, (enum rc_kind)c->phase, res, i, NULL, 0) != 0;
+        c->unopened += rc_pub_row(c->pub, phase_rows(c->phase), res, i, NULL, 0) != 0;
     full_read_done(c);
 }
 
@@ -652,7 +665,7 @@ static void full_on_versions(const long long *v, size_t n, const char *err, void
         full_read_done(c);
         return;
     }
-    if (rc_query_rows(NULL, (enum rc_kind)c->phase, stale, ns, full_on_stale, c) != 0)
+    if (rc_query_rows(NULL, phase_rows(c->phase), stale, ns, full_on_stale, c) != 0)
         full_end(c, "db_down");
 }
 

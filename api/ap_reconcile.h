@@ -18,15 +18,16 @@
  *   the rows in the outbox. Its cost follows the number of changes, not of
  *   rows.
  * - Full, at start and every JSMCP_RECONCILE_FULL_INTERVAL_MS (default
- *   1 h): walks accounts, API keys, then servers in id order (a server
- *   comes back after a loss only once its account and keys have),
- *   RC_CHUNK rows a query
+ *   1 h): SCANs srv:*, acct:* and wskey:* and turns keys no row accounts
+ *   for into tombstones (first: a deleted server a snapshot brought back
+ *   stops working at once), then walks accounts, API keys, then servers in
+ *   id order (a server comes back after a loss only once its account and
+ *   keys have), RC_CHUNK rows a query
  *   (plain reads: no lock, creates go on; after each chunk it rests as long
  *   as the chunk took, so it never takes more than half of the API's and
  *   its backend's time), compares their versions with
  *   the ones Redis holds (one script call per chunk), republishes what is
- *   missing or older; then SCANs srv:* and acct:* and turns keys no row
- *   accounts for into tombstones. It repairs what the outbox cannot know
+ *   missing or older. It repairs what the outbox cannot know
  *   (a flushed Redis, a restored backup, keys written by hand).
  *
  * Both passes read rows by id and turn them into records through one piece
