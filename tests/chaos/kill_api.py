@@ -16,7 +16,7 @@ SEED = int(sys.argv[2]) if len(sys.argv) > 2 else int(time.time())
 random.seed(SEED)
 print("seed", SEED, flush=True)
 
-E = Env("kill", {"JSMCP_RECONCILE_INTERVAL_MS": "500"})
+E = Env("kill", {"JSMCP_RECONCILE_INTERVAL_MS": "500", "JSMCP_RECONCILE_FULL_INTERVAL_MS": os.environ.get("CHAOS_FULL_MS", "3600000")})
 E.start_api("A")
 SHIFT = os.environ.get("CHAOS_B_SHIFT_MS")
 E.start_api("B", {"LD_PRELOAD": "/tmp/clockshift.so", "CHAOS_CLOCK_SHIFT_MS": SHIFT,
@@ -175,6 +175,12 @@ def killer():
         time.sleep(rng.uniform(0.3, 1.5))
         if stop.is_set():
             break
+        if FAULT == "loss":  # Redis loses this prefix's data (a FLUSHALL, a restart without persistence)
+            from lib import rcli
+            rcli("EVAL", "for _, k in ipairs(redis.call('KEYS', ARGV[1] .. '*')) do redis.call('DEL', k) end", "0", E.prefix)
+            kills += 1
+            time.sleep(rng.uniform(0.5, 2))
+            continue
         if FAULT == "pg":
             pg_restart()
             kills += 1
@@ -228,6 +234,12 @@ for n in ("A", "B"):
     print(n, "incremental passes", r0, "->", r1, flush=True)
     if r1 <= r0:
         problem("replica %s ran no incremental pass in 10 s after the faults" % n)
+if FAULT == "loss":  # the last loss's full pass is done
+    from lib import rget
+    t2 = time.time()
+    while " done " not in (rget(E.prefix + "reconcile:marker") or "") and time.time() - t2 < 60:
+        time.sleep(0.1)
+    print("marker", rget(E.prefix + "reconcile:marker"))
 rc, out = E.pub_check()
 print("pub_check:", out.strip()[:3000], flush=True)
 if rc != 0:
