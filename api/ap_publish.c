@@ -74,7 +74,9 @@ static const char PUBLISH_LUA[] =
     "local read = tonumber(ARGV[1])\n"
     "local age = now - read\n"
     "if age > tonumber(ARGV[2]) then\n"
-    "  return redis.error_reply('STALE the rows were read ' .. string.format('%d', age) .. ' ms ago')\n"
+    "  return redis.error_reply('STALE the rows were read ' .. string.format('%d', age) .. ' ms ago by the clock "
+    "of this host against the TIME of Redis (if nothing took that long, this host is that far behind Redis: check "
+    "its clock)')\n"
     "end\n"
     AP_PUB_MARKER_LUA
     "if not mt then\n"
